@@ -1,0 +1,55 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "Choreo",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ChoreoAI", targets: ["ChoreoAI"]),
+        .library(name: "ChoreoBatch", targets: ["ChoreoBatch"]),
+        .library(name: "ChoreoMock", targets: ["ChoreoMock"]),
+        .executable(name: "choreo", targets: ["choreo"]),
+    ],
+    dependencies: [
+        // The command line: the de-facto standard parser, with help and validation built in.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // The mock provider's HTTP server (tests, demo, offline pipelines). Only ChoreoMock uses it.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(name: "ChoreoAI", dependencies: ["CCurlShim", "CCurl"]),
+        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "CSQLite"]),
+        .target(
+            name: "ChoreoMock",
+            dependencies: [
+                "ChoreoAI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "choreo",
+            dependencies: [
+                "ChoreoAI", "ChoreoBatch", "ChoreoMock",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoMock"]),
+        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoMock"]),
+        .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI"]),
+        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoMock"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,50 @@
+#include "CCurlShim.h"
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+CURLcode choreo_easy_setopt_long(CURL *h, CURLoption o, long v) { return curl_easy_setopt(h, o, v); }
+CURLcode choreo_easy_setopt_pointer(CURL *h, CURLoption o, void *v) { return curl_easy_setopt(h, o, v); }
+CURLcode choreo_easy_setopt_string(CURL *h, CURLoption o, const char *v) { return curl_easy_setopt(h, o, v); }
+CURLcode choreo_easy_setopt_offset(CURL *h, CURLoption o, curl_off_t v) { return curl_easy_setopt(h, o, v); }
+CURLcode choreo_easy_setopt_write_callback(CURL *h, size_t (*cb)(char *, size_t, size_t, void *)) {
+    return curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cb);
+}
+CURLcode choreo_easy_setopt_header_callback(CURL *h, size_t (*cb)(char *, size_t, size_t, void *)) {
+    return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cb);
+}
+CURLcode choreo_easy_getinfo_long(CURL *h, CURLINFO i, long *v) { return curl_easy_getinfo(h, i, v); }
+CURLcode choreo_easy_getinfo_pointer(CURL *h, CURLINFO i, void **v) { return curl_easy_getinfo(h, i, v); }
+CURLcode choreo_easy_getinfo_double(CURL *h, CURLINFO i, double *v) { return curl_easy_getinfo(h, i, v); }
+CURLMcode choreo_multi_setopt_long(CURLM *h, CURLMoption o, long v) { return curl_multi_setopt(h, o, v); }
+CURLMcode choreo_multi_setopt_pointer(CURLM *h, CURLMoption o, void *v) { return curl_multi_setopt(h, o, v); }
+CURLMcode choreo_multi_setopt_socket_callback(CURLM *h, int (*cb)(CURL *, curl_socket_t, int, void *, void *)) {
+    return curl_multi_setopt(h, CURLMOPT_SOCKETFUNCTION, cb);
+}
+CURLMcode choreo_multi_setopt_timer_callback(CURLM *h, int (*cb)(CURLM *, long, void *)) {
+    return curl_multi_setopt(h, CURLMOPT_TIMERFUNCTION, cb);
+}
+
+int choreo_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+int choreo_epoll_ctl(int epfd, int op, int fd, int mask) {
+    struct epoll_event ev = {0};
+    if (mask & CHOREO_POLL_IN) ev.events |= EPOLLIN;
+    if (mask & CHOREO_POLL_OUT) ev.events |= EPOLLOUT;
+    ev.data.fd = fd;
+    int o = op == 1 ? EPOLL_CTL_ADD : op == 2 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    return epoll_ctl(epfd, o, fd, &ev);
+}
+int choreo_epoll_wait(int epfd, int *fds, int *masks, int max, int timeout_ms) {
+    struct epoll_event evs[512];
+    if (max > 512) max = 512;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        fds[i] = evs[i].data.fd;
+        int m = 0;
+        if (evs[i].events & EPOLLIN) m |= CHOREO_POLL_IN;
+        if (evs[i].events & EPOLLOUT) m |= CHOREO_POLL_OUT;
+        if (evs[i].events & (EPOLLERR | EPOLLHUP)) m |= CHOREO_POLL_ERR;
+        masks[i] = m;
+    }
+    return n;
+}
+int choreo_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }

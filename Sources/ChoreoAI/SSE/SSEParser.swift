@@ -1,0 +1,163 @@
+/// One server-sent event.
+public struct SSEEvent: Sendable, Hashable {
+    /// The `event:` field, or `"message"` when the event had none.
+    public var type: String
+    /// The joined `data:` lines, as bytes (decoders parse them without going through `String`).
+    public var data: [UInt8]
+    /// The last event id seen so far in the stream (it persists across events).
+    public var lastEventID: String?
+
+    public init(type: String = "message", data: [UInt8], lastEventID: String? = nil) {
+        self.type = type
+        self.data = data
+        self.lastEventID = lastEventID
+    }
+
+    public var text: String { String(decoding: data, as: UTF8.self) }
+}
+
+/// An SSE stream broke a rule the parser cannot recover from.
+public struct SSEParseError: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "event stream: \(reason)" }
+}
+
+/// An incremental parser for `text/event-stream` (WHATWG HTML, "event stream interpretation").
+///
+/// Feed it bytes as they arrive, split anywhere (inside a line, between CR and LF, inside a UTF-8
+/// character); it yields exactly the events the whole stream would. Lines end at CRLF, LF or CR;
+/// one leading BOM is dropped; comments and unknown fields are ignored. A line longer than
+/// `maxLineLength` is an error instead of unbounded memory.
+public struct SSEParser: Sendable {
+    public let maxLineLength: Int
+    /// The reconnection delay the server last asked for, in milliseconds.
+    public private(set) var retryMilliseconds: Int?
+    private var line: [UInt8] = []
+    private var data: [UInt8] = []
+    private var hasData = false
+    private var eventType: String?
+    private var lastEventID: String?
+    private var swallowLF = false
+    private var bomBytesChecked = 0
+
+    public init(maxLineLength: Int = 8 << 20) {
+        self.maxLineLength = maxLineLength
+    }
+
+    /// Parses `bytes` and calls `onEvent` for each event completed by them.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, onEvent: (SSEEvent) throws -> Void) throws {
+        var start = 0
+        let count = bytes.count
+        // A BOM (EF BB BF) is dropped only at the very start of the stream, even when split.
+        while bomBytesChecked < 3 && start < count {
+            let expected: [UInt8] = [0xEF, 0xBB, 0xBF]
+            if bytes[start] == expected[bomBytesChecked] && line.count == bomBytesChecked {
+                line.append(bytes[start])
+                bomBytesChecked += 1
+                start += 1
+                if bomBytesChecked == 3 { line.removeAll(keepingCapacity: true) }
+            } else {
+                bomBytesChecked = 3  // not a BOM: whatever was held stays as line content
+            }
+        }
+        var i = start
+        if swallowLF && i < count {
+            swallowLF = false
+            if bytes[i] == 0x0A { i += 1 }
+        }
+        var lineStart = i
+        while i < count {
+            let b = bytes[i]
+            if b != 0x0A && b != 0x0D { i += 1; continue }
+            if line.isEmpty {
+                try processLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<i]), onEvent: onEvent)
+            } else {
+                line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<i]))
+                try checkLength()
+                let whole = line
+                line.removeAll(keepingCapacity: true)
+                try whole.withUnsafeBytes { try processLine($0, onEvent: onEvent) }
+            }
+            i += 1
+            if b == 0x0D {
+                if i < count {
+                    if bytes[i] == 0x0A { i += 1 }
+                } else {
+                    swallowLF = true
+                }
+            }
+            lineStart = i
+        }
+        if lineStart < count {
+            line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<count]))
+            try checkLength()
+        }
+    }
+
+    /// Convenience for tests and small inputs: returns the events completed by `bytes`.
+    public mutating func feed(_ bytes: [UInt8]) throws -> [SSEEvent] {
+        var events: [SSEEvent] = []
+        try bytes.withUnsafeBytes { try feed($0) { events.append($0) } }
+        return events
+    }
+
+    /// Whether bytes of an event that was never dispatched are pending: at end of stream this
+    /// means the stream was cut (the spec discards such an event).
+    public var hasPendingEvent: Bool { hasData || !line.isEmpty }
+
+    private func checkLength() throws {
+        if line.count > maxLineLength {
+            throw SSEParseError(reason: "a line is longer than \(maxLineLength) bytes")
+        }
+    }
+
+    private mutating func processLine(_ l: UnsafeRawBufferPointer, onEvent: (SSEEvent) throws -> Void) throws {
+        if l.isEmpty {
+            if hasData {
+                data.removeLast()  // the trailing LF
+                let event = SSEEvent(type: eventType ?? "message", data: data, lastEventID: lastEventID)
+                data.removeAll(keepingCapacity: true)
+                hasData = false
+                eventType = nil
+                try onEvent(event)
+            } else {
+                eventType = nil
+            }
+            return
+        }
+        if l[0] == UInt8(ascii: ":") { return }
+        var colon = -1
+        for k in 0..<l.count where l[k] == UInt8(ascii: ":") { colon = k; break }
+        let name: UnsafeRawBufferPointer
+        let value: UnsafeRawBufferPointer
+        if colon < 0 {
+            name = l
+            value = UnsafeRawBufferPointer(rebasing: l[l.count...])
+        } else {
+            name = UnsafeRawBufferPointer(rebasing: l[..<colon])
+            var v = colon + 1
+            if v < l.count && l[v] == 0x20 { v += 1 }
+            value = UnsafeRawBufferPointer(rebasing: l[v...])
+        }
+        if Self.equals(name, "data") {
+            data.append(contentsOf: value)
+            data.append(0x0A)
+            hasData = true
+        } else if Self.equals(name, "event") {
+            eventType = String(decoding: value, as: UTF8.self)
+        } else if Self.equals(name, "id") {
+            if !value.contains(0) { lastEventID = String(decoding: value, as: UTF8.self) }
+        } else if Self.equals(name, "retry") {
+            if !value.isEmpty, value.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
+                retryMilliseconds = Int(String(decoding: value, as: UTF8.self))
+            }
+        }
+    }
+
+    private static func equals(_ bytes: UnsafeRawBufferPointer, _ word: StaticString) -> Bool {
+        guard bytes.count == word.utf8CodeUnitCount else { return false }
+        let p = word.utf8Start
+        for k in 0..<bytes.count where bytes[k] != p[k] { return false }
+        return true
+    }
+}

@@ -1,0 +1,202 @@
+import CCurl
+import CCurlShim
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One libcurl multi handle driven by one dedicated thread through curl's socket interface
+/// (`curl_multi_socket_action` + epoll + curl's timer), which scales to thousands of streams.
+///
+/// Threading contract:
+/// - The loop thread owns the multi handle, every easy handle while it is in the multi, the
+///   epoll set and `active`. Nothing else touches them.
+/// - Everything that enters the loop goes through `commands` (a locked queue) followed by a
+///   write to `wakeFD` (an eventfd in the epoll set).
+/// - Everything that leaves it goes through a transfer's `CurlTransfer.state` (locked) and the
+///   continuation stored there.
+///
+/// Retain contract (the only `Unmanaged` uses in the project):
+/// - `active` retains each `CurlTransfer` from `add` until the easy handle is removed; curl's
+///   `WRITEDATA`/`HEADERDATA` hold it unretained, valid because curl calls back only while the
+///   handle is in the multi.
+/// - curl's `SOCKETDATA`/`TIMERDATA` hold the loop unretained; the loop lives for the process
+///   (`CurlTransport.shared`) and the thread holds a strong reference to it.
+final class CurlEventLoop: @unchecked Sendable {
+    enum Command {
+        case add(CurlTransfer)
+        case cancel(CurlTransfer)
+        case resume(CurlTransfer)
+    }
+
+    private let multi: UnsafeMutableRawPointer
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let commands = Mutex<[Command]>([])
+    // Loop-thread state.
+    private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+    private var watched: Set<Int32> = []
+    private var timerDeadline: UInt64?  // monotonic ns
+
+    init() {
+        multi = curl_multi_init()
+        epollFD = choreo_epoll_create()
+        wakeFD = choreo_eventfd()
+        precondition(epollFD >= 0 && wakeFD >= 0, "epoll/eventfd unavailable")
+        choreo_epoll_ctl(epollFD, Self.add, wakeFD, CHOREO_POLL_IN)
+
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        choreo_multi_setopt_socket_callback(multi) { easy, fd, what, userp, _ in
+            Unmanaged<CurlEventLoop>.fromOpaque(userp!).takeUnretainedValue().watch(fd: fd, what: what)
+            return 0
+        }
+        choreo_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
+        choreo_multi_setopt_timer_callback(multi) { _, timeoutMs, userp in
+            Unmanaged<CurlEventLoop>.fromOpaque(userp!).takeUnretainedValue().setTimer(timeoutMs)
+            return 0
+        }
+        choreo_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me)
+        // Multiplex HTTP/2 streams over one TLS connection where the server offers it.
+        choreo_multi_setopt_long(multi, CURLMOPT_PIPELINING, 2 /* CURLPIPE_MULTIPLEX */)
+        choreo_multi_setopt_long(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000)
+    }
+
+    func start() {
+        let thread = Thread { [self] in self.run() }
+        thread.name = "choreo-curl"
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Hands a command to the loop thread. Callable from any thread.
+    func submit(_ command: Command) {
+        commands.withLock { $0.append(command) }
+        var one: UInt64 = 1
+        _ = write(wakeFD, &one, 8)
+    }
+
+    // MARK: loop thread
+
+    private static let add: Int32 = 1, del: Int32 = 2, mod: Int32 = 3
+
+    private func run() {
+        var fds = [Int32](repeating: 0, count: 512)
+        var masks = [Int32](repeating: 0, count: 512)
+        var running: Int32 = 0
+        while true {
+            var timeout: Int32 = -1
+            if let deadline = timerDeadline {
+                let now = DispatchTime.now().uptimeNanoseconds
+                timeout = deadline <= now ? 0 : Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
+            }
+            let n = choreo_epoll_wait(epollFD, &fds, &masks, 512, timeout)
+            if n < 0 && errno != EINTR { fatalError("epoll_wait failed: \(errno)") }
+            if n > 0 {
+                for k in 0..<Int(n) {
+                    let fd = fds[k]
+                    if fd == wakeFD {
+                        var value: UInt64 = 0
+                        _ = read(wakeFD, &value, 8)
+                        drainCommands()
+                        continue
+                    }
+                    var flags: Int32 = 0
+                    let m = masks[k]
+                    if m & CHOREO_POLL_IN != 0 { flags |= CURL_CSELECT_IN }
+                    if m & CHOREO_POLL_OUT != 0 { flags |= CURL_CSELECT_OUT }
+                    if m & CHOREO_POLL_ERR != 0 { flags |= CURL_CSELECT_ERR }
+                    curl_multi_socket_action(multi, fd, flags, &running)
+                }
+            }
+            if let deadline = timerDeadline, deadline <= DispatchTime.now().uptimeNanoseconds {
+                timerDeadline = nil
+                curl_multi_socket_action(multi, -1 /* CURL_SOCKET_TIMEOUT */, 0, &running)
+            }
+            collectFinished()
+        }
+    }
+
+    private func drainCommands() {
+        let pending = commands.withLock { q -> [Command] in
+            let all = q
+            q.removeAll(keepingCapacity: true)
+            return all
+        }
+        for command in pending {
+            switch command {
+            case .add(let t):
+                guard let easy = t.makeEasyHandle() else { continue }
+                active[easy] = t
+                let rc = curl_multi_add_handle(multi, easy)
+                if rc != CURLM_OK {
+                    active[easy] = nil
+                    t.finish(curlCode: -1, message: String(cString: curl_multi_strerror(rc)))
+                    t.releaseEasyHandle()
+                }
+            case .cancel(let t):
+                guard let easy = t.easy, active[easy] != nil else { continue }
+                remove(easy, t)
+                t.finishCancelled()
+            case .resume(let t):
+                guard let easy = t.easy, active[easy] != nil else { continue }
+                curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */)
+            }
+        }
+        // A resumed or added transfer may need curl to act now.
+        var running: Int32 = 0
+        curl_multi_socket_action(multi, -1, 0, &running)
+    }
+
+    private func collectFinished() {
+        var left: Int32 = 0
+        while let msg = curl_multi_info_read(multi, &left) {
+            guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle, let t = active[easy] else { continue }
+            let code = msg.pointee.data.result
+            t.captureInfo()
+            remove(easy, t)
+            if code == CURLE_OK {
+                t.finish(curlCode: 0, message: "")
+            } else {
+                t.finish(curlCode: Int(code.rawValue), message: t.errorMessage(code))
+            }
+        }
+    }
+
+    private func remove(_ easy: UnsafeMutableRawPointer, _ t: CurlTransfer) {
+        curl_multi_remove_handle(multi, easy)
+        active[easy] = nil
+        t.releaseEasyHandle()
+    }
+
+    private func watch(fd: Int32, what: Int32) {
+        if what == CURL_POLL_REMOVE {
+            if watched.remove(fd) != nil { choreo_epoll_ctl(epollFD, Self.del, fd, 0) }
+            return
+        }
+        var mask: Int32 = 0
+        if what & CURL_POLL_IN != 0 { mask |= CHOREO_POLL_IN }
+        if what & CURL_POLL_OUT != 0 { mask |= CHOREO_POLL_OUT }
+        if watched.contains(fd) {
+            // A socket curl closed without a REMOVE leaves the epoll set by itself; its number may
+            // come back for a new socket, which then needs ADD.
+            if choreo_epoll_ctl(epollFD, Self.mod, fd, mask) != 0 && errno == ENOENT {
+                choreo_epoll_ctl(epollFD, Self.add, fd, mask)
+            }
+        } else {
+            watched.insert(fd)
+            if choreo_epoll_ctl(epollFD, Self.add, fd, mask) != 0 && errno == EEXIST {
+                choreo_epoll_ctl(epollFD, Self.mod, fd, mask)
+            }
+        }
+    }
+
+    private func setTimer(_ timeoutMs: Int) {
+        if timeoutMs < 0 {
+            timerDeadline = nil
+        } else {
+            timerDeadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
+        }
+    }
+}

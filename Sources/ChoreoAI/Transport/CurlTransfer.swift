@@ -1,0 +1,277 @@
+import CCurl
+import CCurlShim
+import Synchronization
+
+/// One request's life in the curl loop: its easy handle (loop thread only) and the state its
+/// consumer reads (`state`, locked). See `CurlEventLoop` for the threading and retain contract.
+final class CurlTransfer: @unchecked Sendable {
+    /// Above this many buffered body bytes the transfer pauses until the consumer catches up.
+    static let highWaterMark = 1 << 20
+
+    let request: HTTPRequest
+    let origin: String
+    private weak var loop: CurlEventLoop?
+
+    // Loop-thread state.
+    private(set) var easy: UnsafeMutableRawPointer?
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    private var status = 0
+    private var version = ""
+    private var headers = HTTPHeaders()
+    private var connected = false
+
+    struct State {
+        var head: CheckedContinuation<HTTPResponseHead, any Error>?
+        var headDelivered = false
+        var deliveredHead: HTTPResponseHead?
+        var buffer: [UInt8] = []
+        var waiter: CheckedContinuation<[UInt8]?, any Error>?
+        var end: Result<Void, any Error>?
+        var paused = false
+        var bytesReceived = 0
+    }
+    let state = Mutex(State())
+
+    init(request: HTTPRequest, loop: CurlEventLoop) {
+        self.request = request
+        self.loop = loop
+        self.origin = Self.origin(of: request.url)
+    }
+
+    /// `scheme://host:port` of a URL: safe to show (no path or query, where keys sometimes live).
+    static func origin(of url: String) -> String {
+        guard let schemeEnd = url.range(of: "://") else { return "" }
+        let rest = url[schemeEnd.upperBound...]
+        let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        var host = rest[..<hostEnd]
+        if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }  // drop userinfo
+        return String(url[..<schemeEnd.upperBound]) + host
+    }
+
+    // MARK: loop thread
+
+    func makeEasyHandle() -> UnsafeMutableRawPointer? {
+        guard let easy = curl_easy_init() else {
+            finish(curlCode: -1, message: "curl_easy_init failed")
+            return nil
+        }
+        self.easy = easy
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        choreo_easy_setopt_string(easy, CURLOPT_URL, request.url)
+        choreo_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        choreo_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer.withUnsafeMutableBufferPointer { $0.baseAddress })
+        // HTTP/2 only over TLS: Debian 12's libcurl breaks on reused cleartext HTTP/2 connections.
+        choreo_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
+        choreo_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
+        choreo_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
+        // Stall detection: fewer than 1 byte/s for the stall timeout ends the transfer.
+        choreo_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
+        choreo_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, Int(request.stallTimeout.rounded(.up))))
+        choreo_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
+        choreo_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
+        choreo_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
+        choreo_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 16 * 1024)
+        if request.method == "POST" {
+            choreo_easy_setopt_long(easy, CURLOPT_POST, 1)
+            choreo_easy_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
+            request.body.withUnsafeBytes { raw in
+                // COPYPOSTFIELDS: curl keeps its own copy, so the body need not outlive this call.
+                _ = choreo_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+            }
+        } else if request.method != "GET" {
+            choreo_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        var list: UnsafeMutablePointer<curl_slist>?
+        for (name, value) in request.headers.fields { list = curl_slist_append(list, "\(name): \(value)") }
+        list = curl_slist_append(list, "Expect:")  // no 100-continue round trip for bodies
+        headerList = list
+        choreo_easy_setopt_pointer(easy, CURLOPT_HTTPHEADER, list)
+        choreo_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me)
+        choreo_easy_setopt_write_callback(easy) { ptr, size, count, userdata in
+            let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+            return t.received(UnsafeRawBufferPointer(start: ptr, count: size * count))
+        }
+        choreo_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, me)
+        choreo_easy_setopt_header_callback(easy) { ptr, size, count, userdata in
+            let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
+            t.headerLine(UnsafeRawBufferPointer(start: ptr, count: size * count))
+            return size * count
+        }
+        return easy
+    }
+
+    func releaseEasyHandle() {
+        if let easy { curl_easy_cleanup(easy) }
+        easy = nil
+        if let headerList { curl_slist_free_all(headerList) }
+        headerList = nil
+    }
+
+    /// Reads what curl knows about a finished transfer before its handle goes.
+    func captureInfo() {
+        guard let easy else { return }
+        var code: Int = 0
+        choreo_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &code)
+        if code > 0 { connected = true }
+    }
+
+    func errorMessage(_ code: CURLcode) -> String {
+        let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+    }
+
+    private func headerLine(_ raw: UnsafeRawBufferPointer) {
+        var line = String(decoding: raw, as: UTF8.self)
+        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        if line.hasPrefix("HTTP/") {
+            connected = true
+            let parts = line.split(separator: " ", maxSplits: 2)
+            version = parts.first.map(String.init) ?? ""
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            headers = HTTPHeaders()
+        } else if line.isEmpty {
+            // End of one header block; 1xx blocks are followed by the real one.
+            if status >= 200 { deliverHead() }
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            headers.add(name: name, value: value)
+        }
+    }
+
+    private func deliverHead() {
+        let head = HTTPResponseHead(status: status, headers: headers, version: version)
+        let waiter = state.withLock { s -> CheckedContinuation<HTTPResponseHead, any Error>? in
+            guard !s.headDelivered else { return nil }
+            s.headDelivered = true
+            s.deliveredHead = head
+            defer { s.head = nil }
+            return s.head
+        }
+        waiter?.resume(returning: head)
+    }
+
+    /// curl's write callback: hand bytes to a waiting consumer or buffer them, and pause the
+    /// transfer when the consumer has fallen `highWaterMark` bytes behind.
+    private func received(_ bytes: UnsafeRawBufferPointer) -> Int {
+        if !state.withLock({ $0.headDelivered }) { deliverHead() }
+        enum Action { case resume(CheckedContinuation<[UInt8]?, any Error>, [UInt8]), none, pause }
+        let action = state.withLock { s -> Action in
+            if let waiter = s.waiter {
+                s.waiter = nil
+                s.bytesReceived += bytes.count
+                return .resume(waiter, Array(bytes))
+            }
+            if s.buffer.count >= Self.highWaterMark {
+                s.paused = true
+                return .pause
+            }
+            s.buffer.append(contentsOf: bytes)
+            s.bytesReceived += bytes.count
+            return .none
+        }
+        switch action {
+        case .resume(let waiter, let data): waiter.resume(returning: data); return bytes.count
+        case .none: return bytes.count
+        case .pause: return Int(CURL_WRITEFUNC_PAUSE)
+        }
+    }
+
+    /// Ends the transfer: `curlCode` 0 is a complete response.
+    func finish(curlCode: Int, message: String) {
+        let error: (any Error)? = curlCode == 0 ? nil : classify(curlCode: curlCode, message: message)
+        end(error.map { .failure($0) } ?? .success(()))
+    }
+
+    func finishCancelled() { end(.failure(CancellationError())) }
+
+    private func end(_ result: Result<Void, any Error>) {
+        if case .success = result { deliverHead() }
+        let (head, waiter) = state.withLock { s -> (CheckedContinuation<HTTPResponseHead, any Error>?, CheckedContinuation<[UInt8]?, any Error>?) in
+            if s.end == nil { s.end = result }
+            let h = s.head
+            s.head = nil
+            if h != nil { s.headDelivered = true }
+            let w = s.buffer.isEmpty ? s.waiter : nil
+            if w != nil { s.waiter = nil }
+            return (h, w)
+        }
+        if let head, case .failure(let e) = result { head.resume(throwing: e) }
+        if let waiter {
+            switch result {
+            case .success: waiter.resume(returning: nil)
+            case .failure(let e): waiter.resume(throwing: e)
+            }
+        }
+    }
+
+    private func classify(curlCode: Int, message: String) -> TransportError {
+        let kind: TransportError.Kind
+        switch curlCode {
+        case 28:  // CURLE_OPERATION_TIMEDOUT: connect timeout or our low-speed (stall) limit
+            kind = connected ? .stalled : .connect
+        case 5, 6, 7: kind = .connect
+        case 35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91: kind = .tls
+        case 18, 52, 55, 56, 92, 16: kind = .connectionLost
+        case 1, 3: kind = .invalidRequest
+        default: kind = .other
+        }
+        let text = kind == .stalled ? "no data for \(Int(request.stallTimeout.rounded(.up))) s" : message
+        return TransportError(kind: kind, curlCode: curlCode, message: text, origin: origin)
+    }
+
+    // MARK: consumer side (any thread)
+
+    func awaitHead() async throws -> HTTPResponseHead {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<HTTPResponseHead, any Error>) in
+                let ready = state.withLock { s -> Result<HTTPResponseHead, any Error>? in
+                    if let head = s.deliveredHead { return .success(head) }
+                    if case .failure(let e) = s.end { return .failure(e) }
+                    s.head = c
+                    return nil
+                }
+                if let ready { c.resume(with: ready) }
+            }
+        } onCancel: {
+            loop?.submit(.cancel(self))
+        }
+    }
+
+    /// The next bytes of the body, `nil` at its end.
+    func nextBytes() async throws -> [UInt8]? {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<[UInt8]?, any Error>) in
+                enum Ready { case data([UInt8], resume: Bool), end(Result<Void, any Error>), wait }
+                let ready = state.withLock { s -> Ready in
+                    if !s.buffer.isEmpty {
+                        var out: [UInt8] = []
+                        swap(&out, &s.buffer)
+                        let wasPaused = s.paused
+                        s.paused = false
+                        return .data(out, resume: wasPaused)
+                    }
+                    if let end = s.end { return .end(end) }
+                    if Task.isCancelled { return .end(.failure(CancellationError())) }
+                    s.waiter = c
+                    return .wait
+                }
+                switch ready {
+                case .data(let d, let resume):
+                    if resume { loop?.submit(.resume(self)) }
+                    c.resume(returning: d)
+                case .end(.success): c.resume(returning: nil)
+                case .end(.failure(let e)): c.resume(throwing: e)
+                case .wait: break
+                }
+            }
+        } onCancel: {
+            loop?.submit(.cancel(self))
+        }
+    }
+
+    var isFinished: Bool { state.withLock { $0.end != nil } }
+
+    func cancel() { loop?.submit(.cancel(self)) }
+}

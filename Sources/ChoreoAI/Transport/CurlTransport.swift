@@ -1,0 +1,76 @@
+import CCurl
+
+/// The HTTP client: every request of the process runs on one libcurl multi handle and one thread.
+///
+/// `execute` returns once the status line and headers have arrived (so a caller sees a 429 and
+/// its `retry-after` before any body); the body follows as an `HTTPBody` async sequence.
+public final class CurlTransport: Sendable {
+    /// The process-wide transport. Its thread starts on first use and lives as long as the process.
+    public static let shared = CurlTransport()
+
+    private let loop: CurlEventLoop
+
+    private init() {
+        Self.globalInit
+        loop = CurlEventLoop()
+        loop.start()
+    }
+
+    /// `curl_global_init` must run once, before any other curl call.
+    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+
+    /// Sends `request` and waits for its response head. Cancelling the calling task, or dropping
+    /// the response's body unread, removes the transfer from curl and frees its handle.
+    public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let transfer = CurlTransfer(request: request, loop: loop)
+        let owner = TransferOwner(transfer)
+        loop.submit(.add(transfer))
+        let head = try await transfer.awaitHead()
+        return HTTPResponse(head: head, body: HTTPBody(owner: owner))
+    }
+
+    /// The version string of the libcurl in use (`libcurl/7.88.1 OpenSSL/3.0.19 …`).
+    public static var curlVersion: String { String(cString: curl_version()) }
+}
+
+/// Cancels its transfer when the last reference to the response body goes away unread.
+final class TransferOwner: Sendable {
+    let transfer: CurlTransfer
+    init(_ transfer: CurlTransfer) { self.transfer = transfer }
+    deinit { if !transfer.isFinished { transfer.cancel() } }
+}
+
+/// A response: head first, body as a sequence of byte chunks.
+public struct HTTPResponse: Sendable {
+    public let head: HTTPResponseHead
+    public let body: HTTPBody
+    public var status: Int { head.status }
+    public var headers: HTTPHeaders { head.headers }
+}
+
+/// A response body as it arrives. Consume it once. The transfer pauses while the consumer is
+/// more than a megabyte behind, so a slow reader never makes memory grow without bound.
+public struct HTTPBody: AsyncSequence, Sendable {
+    public typealias Element = [UInt8]
+    let owner: TransferOwner
+
+    public func makeAsyncIterator() -> Iterator { Iterator(owner: owner) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let owner: TransferOwner
+        public mutating func next() async throws -> [UInt8]? { try await owner.transfer.nextBytes() }
+    }
+
+    /// Reads the whole body, stopping after `limit` bytes (for error bodies and small replies).
+    public func collect(upTo limit: Int = 1 << 20) async throws -> [UInt8] {
+        var out: [UInt8] = []
+        for try await bytes in self {
+            out.append(contentsOf: bytes.prefix(limit - out.count))
+            if out.count >= limit { break }
+        }
+        return out
+    }
+
+    /// Bytes received so far.
+    public var bytesReceived: Int { owner.transfer.state.withLock { $0.bytesReceived } }
+}

@@ -1,0 +1,40 @@
+/// A failure below HTTP: the connection could not be made, broke, or went silent.
+public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Hashable {
+        /// Name resolution or TCP connect failed, or the connect timeout passed.
+        case connect
+        /// TLS handshake or certificate verification failed.
+        case tls
+        /// No byte arrived for the stall timeout.
+        case stalled
+        /// The connection closed or reset while the response was in progress.
+        case connectionLost
+        /// The URL or an option was refused.
+        case invalidRequest
+        /// Anything else libcurl reported.
+        case other
+    }
+
+    public let kind: Kind
+    /// libcurl's `CURLcode`, 0 when the error did not come from libcurl.
+    public let curlCode: Int
+    public let message: String
+    /// Scheme, host and port only (never a path or query that could carry a key).
+    public let origin: String
+
+    public init(kind: Kind, curlCode: Int = 0, message: String, origin: String = "") {
+        self.kind = kind
+        self.curlCode = curlCode
+        self.message = message
+        self.origin = origin
+    }
+
+    public var description: String {
+        let where_ = origin.isEmpty ? "" : " (\(origin))"
+        switch kind {
+        case .stalled: return "stream stalled\(where_): \(message)"
+        case .connect: return "could not connect\(where_): \(message) [curl \(curlCode)]"
+        default: return "transport error\(where_): \(message) [curl \(curlCode)]"
+        }
+    }
+}

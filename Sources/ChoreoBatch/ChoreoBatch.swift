@@ -1,0 +1,1 @@
+// The batch runner library: jobs, store, scheduler, exports.
