@@ -1,0 +1,56 @@
+/// The provider answered with an HTTP error status. Carries the provider's own error body
+/// decoded (type, code, message) and the retry hints of the response headers.
+public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let status: Int
+    /// The provider's error type (`rate_limit_error`, `invalid_request_error`, `RESOURCE_EXHAUSTED`, …).
+    public let type: String?
+    /// The provider's error code (`rate_limit_exceeded`, `insufficient_quota`, …).
+    public let code: String?
+    public let message: String
+    /// Seconds the server asked us to wait (`retry-after-ms`, `retry-after`, Gemini `RetryInfo`).
+    public let retryAfter: Double?
+    /// The provider's request id (`x-request-id`, `request-id`), for support tickets.
+    public let requestID: String?
+    /// Which provider answered (its configured name).
+    public let provider: String
+
+    public init(status: Int, type: String?, code: String?, message: String, retryAfter: Double?, requestID: String?, provider: String) {
+        self.status = status
+        self.type = type
+        self.code = code
+        self.message = message
+        self.retryAfter = retryAfter
+        self.requestID = requestID
+        self.provider = provider
+    }
+
+    public var description: String {
+        var s = "\(provider) returned HTTP \(status)"
+        if let type { s += " \(type)" }
+        if let code, code != type { s += " (\(code))" }
+        s += ": \(message)"
+        if let retryAfter { s += " [retry after \(retryAfter.formatted2) s]" }
+        return s
+    }
+
+    /// The money ran out (OpenAI `insufficient_quota`, spend limits, Anthropic's enforced spend
+    /// limit): retrying only burns time.
+    public var isQuotaExhausted: Bool {
+        let markers = ["insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
+                       "project_spend_limit_exceeded", "enforced_spend_limit_reached", "billing_error"]
+        return markers.contains { $0 == type || $0 == code } || status == 402
+    }
+}
+
+extension Double {
+    var formatted2: String {
+        self == rounded() ? String(Int(self)) : String(format2: self)
+    }
+}
+
+extension String {
+    init(format2 value: Double) {
+        let scaled = (value * 100).rounded() / 100
+        self = "\(scaled)"
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// The client. Mirrors the SDK our users know:
+///
+/// ```swift
+/// let client = ChoreoAI()   // OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_*, GEMINI_* from the environment
+/// let stream = try await client.chat.completions.create(model: "gpt-4", messages: [.user("Hi")], stream: true)
+/// for try await chunk in stream { print(chunk.choices[0].delta.content ?? "", terminator: "") }
+/// ```
+///
+/// Models route to providers by name (`claude-*` → Anthropic, `gemini-*` → Gemini, others →
+/// OpenAI-compatible); every provider's stream comes back as OpenAI-shaped chunks.
+public final class ChoreoAI: Sendable {
+    public let router: ProviderRouter
+    public let transport: CurlTransport
+    public var chat: Chat { Chat(client: self) }
+
+    /// A client for the default providers. `apiKey` and `baseURL`, when given, apply to the
+    /// OpenAI-compatible provider, as in the OpenAI SDK.
+    public init(apiKey: String? = nil, baseURL: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+                transport: CurlTransport = .shared) {
+        var router = ProviderRouter.fromEnvironment(environment)
+        for i in router.providers.indices where router.providers[i].kind == .openAI {
+            if let apiKey { router.providers[i].apiKey = apiKey }
+            if let baseURL { router.providers[i].baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL }
+        }
+        self.router = router
+        self.transport = transport
+    }
+
+    /// A client over explicitly configured providers.
+    public init(router: ProviderRouter, transport: CurlTransport = .shared) {
+        self.router = router
+        self.transport = transport
+    }
+
+    public struct Chat: Sendable {
+        let client: ChoreoAI
+        public var completions: Completions { Completions(client: client) }
+    }
+
+    /// The provider for `model`, or an error that says how to configure one.
+    public func provider(for model: String) throws -> Provider {
+        guard let p = router.provider(for: model) else {
+            throw WireError.invalidRequest("no provider serves model \"\(model)\"; add one to the configuration")
+        }
+        return p
+    }
+
+    /// Sends `body` (an OpenAI chat completions body) to `provider` and returns the stream once
+    /// the response head has arrived. An HTTP error status throws `APIError` with the body decoded.
+    public func stream(body: JSONValue, provider: Provider) async throws -> ChatCompletionStream {
+        let wire = provider.kind.wireFormat
+        let request = try wire.makeRequest(body, provider: provider, stream: true)
+        let response = try await transport.execute(request)
+        try await Self.checkStatus(response, wire: wire, provider: provider)
+        return ChatCompletionStream(response: response, decoder: wire.makeDecoder())
+    }
+
+    static func checkStatus(_ response: HTTPResponse, wire: any WireFormat, provider: Provider) async throws {
+        guard !(200..<300).contains(response.status) else { return }
+        let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? []
+        throw wire.decodeError(status: response.status, headers: response.headers, body: body, provider: provider)
+    }
+}
+
+/// `client.chat.completions`: `create(..., stream: true)` for a chunk stream, `create(...)` for a whole completion.
+public struct Completions: Sendable {
+    let client: ChoreoAI
+
+    /// Streams a chat completion. With `stream: false` the request is made without streaming and
+    /// the stream yields the whole answer as one chunk.
+    public func create(
+        model: String, messages: [ChatMessage], stream: Bool, temperature: Double? = nil, topP: Double? = nil,
+        maxTokens: Int? = nil, maxCompletionTokens: Int? = nil, stop: [String]? = nil, seed: Int? = nil, tools: [Tool]? = nil,
+        toolChoice: JSONValue? = nil, responseFormat: JSONValue? = nil, includeUsage: Bool = false, extra: [String: JSONValue] = [:]
+    ) async throws -> ChatCompletionStream {
+        let body = ChatRequest.body(
+            model: model, messages: messages, temperature: temperature, topP: topP, maxTokens: maxTokens,
+            maxCompletionTokens: maxCompletionTokens, stop: stop, seed: seed, tools: tools, toolChoice: toolChoice,
+            responseFormat: responseFormat, includeUsage: includeUsage, extra: extra)
+        if !stream {
+            return ChatCompletionStream(completion: try await create(body: body))
+        }
+        return try await create(body: body, stream: true)
+    }
+
+    /// Returns the whole completion (no streaming).
+    public func create(
+        model: String, messages: [ChatMessage], temperature: Double? = nil, topP: Double? = nil, maxTokens: Int? = nil,
+        maxCompletionTokens: Int? = nil, stop: [String]? = nil, seed: Int? = nil, tools: [Tool]? = nil,
+        toolChoice: JSONValue? = nil, responseFormat: JSONValue? = nil, extra: [String: JSONValue] = [:]
+    ) async throws -> ChatCompletion {
+        try await create(body: ChatRequest.body(
+            model: model, messages: messages, temperature: temperature, topP: topP, maxTokens: maxTokens,
+            maxCompletionTokens: maxCompletionTokens, stop: stop, seed: seed, tools: tools, toolChoice: toolChoice,
+            responseFormat: responseFormat, extra: extra))
+    }
+
+    /// Streams a raw OpenAI-shaped body (job files carry fields we do not model).
+    public func create(body: JSONValue, stream: Bool) async throws -> ChatCompletionStream {
+        guard let model = body["model"]?.stringValue else { throw WireError.invalidRequest("the body has no \"model\"") }
+        return try await client.stream(body: body, provider: try client.provider(for: model))
+    }
+
+    /// Sends a raw OpenAI-shaped body without streaming.
+    public func create(body: JSONValue) async throws -> ChatCompletion {
+        guard let model = body["model"]?.stringValue else { throw WireError.invalidRequest("the body has no \"model\"") }
+        let provider = try client.provider(for: model)
+        let wire = provider.kind.wireFormat
+        let response = try await client.transport.execute(try wire.makeRequest(body, provider: provider, stream: false))
+        try await ChoreoAI.checkStatus(response, wire: wire, provider: provider)
+        return try wire.decodeCompletion(try await response.body.collect(upTo: 64 << 20))
+    }
+}

@@ -1,0 +1,77 @@
+/// What went wrong with one attempt, in the terms a retry decision needs.
+public struct Failure: Sendable, Hashable, CustomStringConvertible {
+    /// A short stable name stored in the database and shown in `status` (`rate_limited`, `stalled`, …).
+    public var kind: String
+    public var retryable: Bool
+    /// Retrying any job of this provider is pointless (quota exhausted, bad key): stop them all.
+    public var stopsProvider: Bool
+    /// The server asked for this delay (seconds).
+    public var retryAfter: Double?
+    public var httpStatus: Int?
+    public var message: String
+
+    public var description: String { "\(kind): \(message)" }
+
+    /// Classifies any error from the transport, the API or a stream (wire-formats.md §4.1, §6.3).
+    public static func classify(_ error: any Error) -> Failure {
+        switch error {
+        case let e as APIError:
+            return classify(e)
+        case let e as StreamError:
+            if let t = e.underlying { return classify(t, partial: true) }
+            switch e.kind {
+            case .interrupted: return Failure(kind: "interrupted", retryable: true, stopsProvider: false, message: e.message)
+            case .malformedEvent: return Failure(kind: "malformed", retryable: true, stopsProvider: false, message: e.message)
+            case .providerError:
+                let overloaded = e.providerErrorType == "overloaded_error"
+                return Failure(kind: overloaded ? "overloaded" : "provider_error", retryable: true, stopsProvider: false, message: e.message)
+            }
+        case let e as TransportError:
+            return classify(e, partial: false)
+        case is CancellationError:
+            return Failure(kind: "cancelled", retryable: true, stopsProvider: false, message: "cancelled")
+        case let e as WireError:
+            if case .invalidRequest = e { return Failure(kind: "bad_request", retryable: false, stopsProvider: false, message: e.description) }
+            return Failure(kind: "malformed", retryable: true, stopsProvider: false, message: e.description)
+        default:
+            return Failure(kind: "other", retryable: false, stopsProvider: false, message: "\(error)")
+        }
+    }
+
+    static func classify(_ e: TransportError, partial: Bool) -> Failure {
+        let kind: String
+        switch e.kind {
+        case .stalled: kind = "stalled"
+        case .connect: kind = "connect"
+        case .tls: kind = "tls"
+        case .connectionLost: kind = partial ? "interrupted" : "connection_lost"
+        case .invalidRequest: return Failure(kind: "bad_request", retryable: false, stopsProvider: true, message: e.description)
+        case .other: kind = "transport"
+        }
+        return Failure(kind: kind, retryable: true, stopsProvider: false, message: e.description)
+    }
+
+    static func classify(_ e: APIError) -> Failure {
+        var f = Failure(kind: "http_\(e.status)", retryable: false, stopsProvider: false, retryAfter: e.retryAfter,
+                        httpStatus: e.status, message: e.description)
+        if e.isQuotaExhausted {
+            f.kind = "quota"
+            f.stopsProvider = true
+            return f
+        }
+        switch e.status {
+        case 400, 413, 422: f.kind = "bad_request"
+        case 401: f.kind = "auth"; f.stopsProvider = true
+        case 403: f.kind = "permission"; f.stopsProvider = true
+        case 404: f.kind = "not_found"
+        case 408: f.kind = "timeout"; f.retryable = true
+        case 409: f.kind = "conflict"; f.retryable = true
+        case 429: f.kind = "rate_limited"; f.retryable = true
+        case 529: f.kind = "overloaded"; f.retryable = true
+        case 503: f.kind = "overloaded"; f.retryable = true
+        case 500...599: f.kind = "server_error"; f.retryable = true
+        default: break
+        }
+        return f
+    }
+}

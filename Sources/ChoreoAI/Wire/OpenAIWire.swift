@@ -1,0 +1,116 @@
+/// OpenAI Chat Completions and the servers that copy it (vLLM, llama.cpp, Ollama `/v1`,
+/// OpenRouter, Groq, …). wire-formats.md §2.
+public struct OpenAIWire: WireFormat {
+    public init() {}
+
+    public func makeRequest(_ body: JSONValue, provider: Provider, stream: Bool) throws -> HTTPRequest {
+        guard case .object(var o) = body else { throw WireError.invalidRequest("the body is not a JSON object") }
+        o["stream"] = .bool(stream)
+        if stream {
+            var options = o["stream_options"]?.objectValue ?? [:]
+            if options["include_usage"] == nil { options["include_usage"] = .bool(true) }
+            o["stream_options"] = .object(options)
+        } else {
+            o["stream_options"] = nil
+        }
+        var headers = baseHeaders(provider, stream: stream)
+        if let key = provider.apiKey, !key.isEmpty { headers.add(name: "authorization", value: "Bearer \(key)") }
+        var r = HTTPRequest(url: provider.baseURL + "/chat/completions", headers: headers, body: JSONValue.object(o).jsonBytes)
+        r.connectTimeout = provider.connectTimeout
+        r.stallTimeout = provider.stallTimeout
+        return r
+    }
+
+    public func makeDecoder() -> any ChunkDecoder { OpenAIChunkDecoder() }
+
+    public func decodeCompletion(_ body: [UInt8]) throws -> ChatCompletion {
+        let json: JSONValue
+        do { json = try JSONValue.parse(body) } catch { throw WireError.malformed("\(error)") }
+        if let err = json["error"], !err.isNull {
+            throw WireError.providerError(type: err["type"]?.stringValue, message: err["message"]?.stringValue ?? "unknown error")
+        }
+        guard let choices = json["choices"]?.arrayValue else { throw WireError.malformed("no choices in the completion") }
+        return ChatCompletion(
+            id: json["id"]?.stringValue ?? "", created: json["created"]?.intValue ?? 0, model: json["model"]?.stringValue ?? "",
+            systemFingerprint: json["system_fingerprint"]?.stringValue,
+            choices: choices.map { c in
+                let m = c["message"]
+                let raw = c["finish_reason"]?.stringValue
+                return ChatCompletion.Choice(
+                    index: c["index"]?.intValue ?? 0,
+                    message: .init(content: m?["content"]?.stringValue, refusal: m?["refusal"]?.stringValue,
+                                   toolCalls: m?["tool_calls"]?.arrayValue?.compactMap(ToolCall.init(json:))),
+                    finishReason: raw.map(FinishReasonMap.openAI), providerFinishReason: raw)
+            },
+            usage: Usage(json: json["usage"]))
+    }
+
+    public func decodeError(status: Int, headers: HTTPHeaders, body: [UInt8], provider: Provider) -> APIError {
+        genericError(status: status, headers: headers, body: body, provider: provider)
+    }
+
+    /// vLLM and llama.cpp continue a trailing assistant message with `continue_final_message`.
+    public func continuation(of body: JSONValue, partial: String) -> (body: JSONValue, sentPrefill: String)? {
+        guard case .object(var o) = body, var messages = o["messages"]?.arrayValue else { return nil }
+        messages.append(["role": "assistant", "content": .string(partial)])
+        o["messages"] = .array(messages)
+        o["continue_final_message"] = true
+        o["add_generation_prompt"] = false
+        o["echo"] = false
+        return (.object(o), partial)
+    }
+}
+
+/// Decodes `data:` payloads of `chat.completion.chunk` objects; `[DONE]` ends the stream.
+struct OpenAIChunkDecoder: ChunkDecoder {
+    private(set) var isComplete = false
+
+    mutating func decode(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws {
+        if Self.isDone(event.data) { isComplete = true; return }
+        let json: JSONValue
+        do { json = try JSONValue.parse(event.data) } catch {
+            throw WireError.malformed("\(error) in \(String(decoding: event.data.prefix(120), as: UTF8.self))")
+        }
+        if let err = json["error"], !err.isNull {
+            throw WireError.providerError(type: err["type"]?.stringValue ?? err["code"]?.stringValue,
+                                          message: err["message"]?.stringValue ?? "error in stream")
+        }
+        if json["object"]?.stringValue == "error" {
+            throw WireError.providerError(type: json["type"]?.stringValue, message: json["message"]?.stringValue ?? "error in stream")
+        }
+        guard let chunk = Self.chunk(json) else {
+            throw WireError.malformed("not a chat.completion.chunk: \(String(decoding: event.data.prefix(120), as: UTF8.self))")
+        }
+        emit(chunk)
+    }
+
+    static func isDone(_ data: [UInt8]) -> Bool {
+        var s = 0, e = data.count
+        while s < e, data[s] == 0x20 || data[s] == 0x0A || data[s] == 0x0D || data[s] == 0x09 { s += 1 }
+        while e > s, data[e - 1] == 0x20 || data[e - 1] == 0x0A || data[e - 1] == 0x0D || data[e - 1] == 0x09 { e -= 1 }
+        return e - s == 6 && data[s..<e].elementsEqual("[DONE]".utf8)
+    }
+
+    static func chunk(_ json: JSONValue) -> ChatCompletionChunk? {
+        guard case .object(let o) = json else { return nil }
+        let choices = o["choices"]?.arrayValue ?? []
+        return ChatCompletionChunk(
+            id: o["id"]?.stringValue ?? "", created: o["created"]?.intValue ?? 0, model: o["model"]?.stringValue ?? "",
+            systemFingerprint: o["system_fingerprint"]?.stringValue,
+            choices: choices.map { c in
+                let d = c["delta"]
+                let raw = c["finish_reason"]?.stringValue
+                return ChatCompletionChunk.Choice(
+                    index: c["index"]?.intValue ?? 0,
+                    delta: .init(role: d?["role"]?.stringValue.map(Role.init(rawValue:)), content: d?["content"]?.stringValue,
+                                 refusal: d?["refusal"]?.stringValue,
+                                 toolCalls: d?["tool_calls"]?.arrayValue?.map { t in
+                                     ChatCompletionChunk.ToolCallDelta(
+                                        index: t["index"]?.intValue, id: t["id"]?.stringValue, type: t["type"]?.stringValue,
+                                        name: t["function"]?["name"]?.stringValue, arguments: t["function"]?["arguments"]?.stringValue)
+                                 }),
+                    finishReason: raw.map(FinishReasonMap.openAI), providerFinishReason: raw)
+            },
+            usage: Usage(json: o["usage"]))
+    }
+}

@@ -1,0 +1,72 @@
+/// The wire format a provider speaks.
+public enum ProviderKind: String, Sendable, Hashable, CaseIterable {
+    case openAI = "openai"
+    case anthropic
+    case gemini
+
+    public var wireFormat: any WireFormat {
+        switch self {
+        case .openAI: return OpenAIWire()
+        case .anthropic: return AnthropicWire()
+        case .gemini: return GeminiWire()
+        }
+    }
+}
+
+/// An endpoint that serves chat completions: where it is, how to authenticate, its limits.
+/// The key is read from the environment when the provider is built and is never printed:
+/// `description` and every error show the provider's name and origin only.
+public struct Provider: Sendable, CustomStringConvertible {
+    public var name: String
+    public var kind: ProviderKind
+    /// Per each SDK's convention: OpenAI's includes `/v1`, Anthropic's does not, Gemini's includes `/v1beta`.
+    public var baseURL: String
+    /// The name of the environment variable holding the key (shown in errors instead of the key).
+    public var apiKeyVariable: String?
+    public var apiKey: String?
+    public var extraHeaders: HTTPHeaders
+    /// Model name patterns this provider serves (`claude-*`); used by `ProviderRouter`.
+    public var modelPatterns: [String]
+    /// Whether an interrupted stream may be continued by sending its partial text as a prefill.
+    public var supportsPrefill: Bool
+    /// Limits for the batch runner (nil: none).
+    public var maxConcurrency: Int?
+    public var requestsPerMinute: Int?
+    public var tokensPerMinute: Int?
+    public var connectTimeout: Double = 10
+    public var stallTimeout: Double = 60
+
+    public init(name: String, kind: ProviderKind, baseURL: String, apiKeyVariable: String? = nil, apiKey: String? = nil,
+                extraHeaders: HTTPHeaders = HTTPHeaders(), modelPatterns: [String] = [], supportsPrefill: Bool? = nil,
+                maxConcurrency: Int? = nil, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil) {
+        self.name = name
+        self.kind = kind
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiKeyVariable = apiKeyVariable
+        self.apiKey = apiKey
+        self.extraHeaders = extraHeaders
+        self.modelPatterns = modelPatterns
+        self.supportsPrefill = supportsPrefill ?? (kind == .anthropic)
+        self.maxConcurrency = maxConcurrency
+        self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
+    }
+
+    public var description: String { "\(name) (\(kind.rawValue), \(CurlTransfer.origin(of: baseURL)))" }
+
+    /// Whether `pattern` (with `*` wildcards) matches `model`.
+    public static func matches(pattern: String, model: String) -> Bool {
+        let parts = pattern.split(separator: "*", omittingEmptySubsequences: false).map(String.init)
+        if parts.count == 1 { return pattern == model }
+        var rest = Substring(model)
+        guard rest.hasPrefix(parts[0]) else { return false }
+        rest = rest.dropFirst(parts[0].count)
+        for (k, part) in parts.enumerated().dropFirst() {
+            if k == parts.count - 1 { return part.isEmpty || rest.hasSuffix(part) }
+            guard !part.isEmpty else { continue }
+            guard let r = rest.range(of: part) else { return false }
+            rest = rest[r.upperBound...]
+        }
+        return true
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// How one provider's API is spoken: request encoding from an OpenAI-shaped chat body, stream
+/// decoding into `ChatCompletionChunk`s, error bodies, and continuation by prefill.
+public protocol WireFormat: Sendable {
+    /// Builds the HTTP request for `body` (an OpenAI chat completions body).
+    func makeRequest(_ body: JSONValue, provider: Provider, stream: Bool) throws -> HTTPRequest
+    /// A fresh decoder for one response stream.
+    func makeDecoder() -> any ChunkDecoder
+    /// Decodes a non-streaming response body.
+    func decodeCompletion(_ body: [UInt8]) throws -> ChatCompletion
+    /// Decodes an error response into the provider's type, code and message.
+    func decodeError(status: Int, headers: HTTPHeaders, body: [UInt8], provider: Provider) -> APIError
+    /// The body that asks the model to continue `partial` (a trailing assistant prefill), or nil
+    /// when this provider cannot. `sentPrefill` is the text actually sent (Anthropic rejects
+    /// trailing whitespace, so it may be shorter than `partial`).
+    func continuation(of body: JSONValue, partial: String) -> (body: JSONValue, sentPrefill: String)?
+}
+
+/// Turns a provider's server-sent events into chunks, one response at a time.
+public protocol ChunkDecoder: Sendable {
+    /// Decodes one event, calling `emit` for each chunk it yields (zero or more). Throws
+    /// `WireError` for an undecodable event or an error the provider sent inside the stream.
+    mutating func decode(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws
+    /// Whether the provider's terminal event has arrived.
+    var isComplete: Bool { get }
+}
+
+/// What a decoder reports about a bad event.
+public enum WireError: Error, Sendable, CustomStringConvertible {
+    case malformed(String)
+    case providerError(type: String?, message: String)
+    case invalidRequest(String)
+
+    public var description: String {
+        switch self {
+        case .malformed(let m): return "malformed event: \(m)"
+        case .providerError(let t, let m): return "provider error\(t.map { " \($0)" } ?? ""): \(m)"
+        case .invalidRequest(let m): return "invalid request: \(m)"
+        }
+    }
+}
+
+extension WireFormat {
+    /// Common JSON headers plus the provider's extra headers.
+    func baseHeaders(_ provider: Provider, stream: Bool) -> HTTPHeaders {
+        var h = HTTPHeaders([("content-type", "application/json"), ("accept", stream ? "text/event-stream" : "application/json"),
+                             ("user-agent", "choreo/0.1")])
+        for f in provider.extraHeaders { h.add(name: f.name, value: f.value) }
+        return h
+    }
+
+    /// Parses an error body in any of the shapes providers use: OpenAI `{"error":{message,type,code}}`,
+    /// vLLM `{"object":"error",...}`, Anthropic `{"type":"error","error":{type,message}}`, Gemini
+    /// `{"error":{code,message,status,details}}`.
+    func genericError(status: Int, headers: HTTPHeaders, body: [UInt8], provider: Provider) -> APIError {
+        let json = try? JSONValue.parse(body)
+        let err = json?["error"]
+        var type = err?["type"]?.stringValue ?? err?["status"]?.stringValue ?? json?["type"]?.stringValue
+        if json?["object"]?.stringValue == "error" { type = json?["type"]?.stringValue }
+        var code = err?["code"]?.stringValue ?? err?["details"]?["error_code"]?.stringValue
+        if code == nil, let c = err?["code"]?.intValue, c != status { code = String(c) }
+        var message = err?["message"]?.stringValue ?? json?["message"]?.stringValue
+        if message == nil {
+            let text = String(decoding: body.prefix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            message = text.isEmpty ? "no error body" : text
+        }
+        var retryAfter = RetryHints.retryAfter(headers)
+        if retryAfter == nil, let details = err?["details"]?.arrayValue {
+            for d in details {
+                if let delay = d["retryDelay"]?.stringValue, let s = RetryHints.duration(delay) { retryAfter = s }
+            }
+        }
+        let requestID = headers["x-request-id"] ?? headers["request-id"] ?? json?["request_id"]?.stringValue
+        return APIError(status: status, type: type, code: code, message: message!, retryAfter: retryAfter,
+                        requestID: requestID, provider: provider.name)
+    }
+}

@@ -1,0 +1,109 @@
+import Testing
+@testable import ChoreoAI
+
+@Suite("Chunk accumulator")
+struct ChunkAccumulatorTests {
+    func chunks(_ sse: String) throws -> [ChatCompletionChunk] {
+        var parser = SSEParser()
+        var decoder = OpenAIWire().makeDecoder()
+        var out: [ChatCompletionChunk] = []
+        for event in try parser.feed(Array(sse.utf8)) { try decoder.decode(event) { out.append($0) } }
+        return out
+    }
+
+    @Test func textUsageAndFinishReasonFromTheRecordedStream() throws {
+        let sse = """
+            data: {"id":"chatcmpl-Z9","object":"chat.completion.chunk","created":1764000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}
+
+            data: {"id":"chatcmpl-Z9","object":"chat.completion.chunk","created":1764000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Two"},"logprobs":null,"finish_reason":null}],"usage":null}
+
+            data: {"id":"chatcmpl-Z9","object":"chat.completion.chunk","created":1764000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" moons."},"logprobs":null,"finish_reason":null}],"usage":null}
+
+            data: {"id":"chatcmpl-Z9","object":"chat.completion.chunk","created":1764000000,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}
+
+            data: {"id":"chatcmpl-Z9","object":"chat.completion.chunk","created":1764000000,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":14,"completion_tokens":3,"total_tokens":17}}
+
+            data: [DONE]
+
+
+            """
+        var acc = ChunkAccumulator()
+        for c in try chunks(sse) { acc.add(c) }
+        let c = acc.completion
+        #expect(c.text == "Two moons.")
+        #expect(c.choices[0].finishReason == "stop")
+        #expect(c.usage == Usage(promptTokens: 14, completionTokens: 3))
+        #expect(c.id == "chatcmpl-Z9")
+        #expect(c.choices[0].message.toolCalls == nil)
+    }
+
+    @Test func parallelToolCallsAssembledByIndex() throws {
+        let sse = """
+            data: {"id":"T1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_Q1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}
+
+            data: {"id":"T1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"city\\":\\"Os"}}]},"finish_reason":null}]}
+
+            data: {"id":"T1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_Q2","type":"function","function":{"name":"get_time","arguments":""}}]},"finish_reason":null}]}
+
+            data: {"id":"T1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"lo\\"}"}}]},"finish_reason":null}]}
+
+            data: {"id":"T1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{\\"tz\\":\\"CET\\"}"}}]},"finish_reason":null}]}
+
+            data: {"id":"T1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}
+
+
+            """
+        var acc = ChunkAccumulator()
+        for c in try chunks(sse) { acc.add(c) }
+        let calls = acc.completion.choices[0].message.toolCalls ?? []
+        #expect(calls.map(\.id) == ["call_Q1", "call_Q2"])
+        #expect(calls.map(\.function.name) == ["get_weather", "get_time"])
+        #expect(calls.map(\.function.arguments) == ["{\"city\":\"Oslo\"}", "{\"tz\":\"CET\"}"])
+        #expect(acc.completion.choices[0].message.content == nil)
+        #expect(acc.completion.choices[0].finishReason == .toolCalls)
+    }
+
+    @Test func fragmentsWithoutIndexFollowTheIDRule() {
+        var acc = ChunkAccumulator()
+        func add(_ deltas: [ChatCompletionChunk.ToolCallDelta], finish: FinishReason? = nil) {
+            acc.add(ChatCompletionChunk(id: "x", created: 1, model: "m",
+                                        choices: [.init(delta: .init(toolCalls: deltas), finishReason: finish)]))
+        }
+        add([.init(index: nil, id: "a", name: "f", arguments: "{\"x\":")])
+        add([.init(index: nil, arguments: "1}")])
+        add([.init(index: nil, id: "b", name: "g", arguments: "{}")])
+        add([], finish: .stop)
+        let calls = acc.completion.choices[0].message.toolCalls ?? []
+        #expect(calls.map(\.id) == ["a", "b"])
+        #expect(calls.map(\.function.arguments) == ["{\"x\":1}", "{}"])
+        // `stop` with tool calls present is reported as `tool_calls`.
+        #expect(acc.completion.choices[0].finishReason == .toolCalls)
+    }
+
+    @Test func missingIDIsSynthesisedAndNamesAreNotConcatenated() {
+        var acc = ChunkAccumulator()
+        for args in ["{\"a\"", ":1}"] {
+            acc.add(ChatCompletionChunk(id: "resp", created: 1, model: "m", choices: [
+                .init(delta: .init(toolCalls: [.init(index: 0, name: "lookup", arguments: args)]))]))
+        }
+        let call = acc.completion.choices[0].message.toolCalls?.first
+        #expect(call?.id == "call_resp_0")
+        #expect(call?.function.name == "lookup")
+        #expect(call?.function.arguments == "{\"a\":1}")
+    }
+
+    @Test func usageIsCumulativeLastValueWins() {
+        var acc = ChunkAccumulator()
+        acc.add(ChatCompletionChunk(id: "x", created: 1, model: "m", choices: [], usage: Usage(promptTokens: 5, completionTokens: 1)))
+        acc.add(ChatCompletionChunk(id: "x", created: 1, model: "m", choices: [], usage: Usage(promptTokens: 5, completionTokens: 9)))
+        #expect(acc.completion.usage?.completionTokens == 9)
+    }
+
+    @Test func inBandErrorIsAProviderError() throws {
+        var decoder = OpenAIWire().makeDecoder()
+        let event = SSEEvent(data: Array(#"{"error":{"message":"The server had an error","type":"server_error"}}"#.utf8))
+        #expect(throws: WireError.self) { try decoder.decode(event) { _ in } }
+        let vllm = SSEEvent(data: Array(#"{"object":"error","message":"bad","type":"BadRequestError","code":400}"#.utf8))
+        #expect(throws: WireError.self) { try decoder.decode(vllm) { _ in } }
+    }
+}

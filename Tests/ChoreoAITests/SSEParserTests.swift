@@ -1,0 +1,98 @@
+import Testing
+@testable import ChoreoAI
+
+@Suite("SSE parser")
+struct SSEParserTests {
+    func parse(_ bytes: [UInt8]) throws -> [SSEEvent] {
+        var p = SSEParser()
+        return try p.feed(bytes)
+    }
+
+    func datas(_ text: String) throws -> [String] { try parse(Array(text.utf8)).map(\.text) }
+
+    @Test("wire-formats.md §11.1 vectors", arguments: [
+        ("data: a\n\n", ["a"]),
+        ("data: a\r\n\r\n", ["a"]),
+        ("data: a\r\rdata: b\r\r", ["a", "b"]),
+        ("data:a\n\n", ["a"]),
+        ("data:  a\n\n", [" a"]),
+        ("data: a\ndata: b\n\n", ["a\nb"]),
+        ("data\ndata:\ndata\n\n", ["\n\n"]),
+        (": keep-alive\n\n", []),
+        ("event: x\n\n", []),
+        ("Data: a\n\n", []),
+        ("data: a", []),
+        ("data: [DONE]\r\n\r\n", ["[DONE]"]),
+    ] as [(String, [String])])
+    func vectors(input: String, expected: [String]) throws {
+        #expect(try datas(input) == expected)
+    }
+
+    @Test func leadingBOMIsDroppedOnlyAtTheStart() throws {
+        #expect(try parse([0xEF, 0xBB, 0xBF] + Array("data: a\n\n".utf8)).map(\.text) == ["a"])
+        // A BOM later in the stream is data.
+        #expect(try parse(Array("data: ".utf8) + [0xEF, 0xBB, 0xBF] + Array("x\n\n".utf8)).map(\.text) == ["\u{FEFF}x"])
+    }
+
+    @Test func eventTypeAndIDPersistence() throws {
+        let events = try parse(Array("id: 7\nevent: ping\ndata: a\n\ndata: b\n\n".utf8))
+        #expect(events.map(\.type) == ["ping", "message"])
+        #expect(events.map(\.lastEventID) == ["7", "7"])
+        let reset = try parse(Array("id: 7\ndata: a\n\nid\ndata: b\n\n".utf8))
+        #expect(reset.map(\.lastEventID) == ["7", ""])
+    }
+
+    @Test func retryFieldOnlyAcceptsDigits() throws {
+        var p = SSEParser()
+        _ = try p.feed(Array("retry: 1500\n\n".utf8))
+        #expect(p.retryMilliseconds == 1500)
+        _ = try p.feed(Array("retry: 15x\n\n".utf8))
+        #expect(p.retryMilliseconds == 1500)
+    }
+
+    @Test func chunksSplitInsideCRLFDispatchOnce() throws {
+        var p = SSEParser()
+        var out: [String] = []
+        for piece in ["da", "ta: x\r", "\n\r\n"] { out += try p.feed(Array(piece.utf8)).map(\.text) }
+        #expect(out == ["x"])
+    }
+
+    @Test func lineLongerThanTheBoundIsAnError() throws {
+        var p = SSEParser(maxLineLength: 1024)
+        #expect(throws: SSEParseError.self) { _ = try p.feed(Array(("data: " + String(repeating: "x", count: 2000)).utf8)) }
+    }
+
+    @Test func oneMebibyteLineFedByteByByte() throws {
+        var p = SSEParser()
+        let payload = String(repeating: "y", count: 1 << 20)
+        var events: [SSEEvent] = []
+        for b in Array("data: \(payload)\n\n".utf8) { events += try p.feed([b]) }
+        #expect(events.count == 1)
+        #expect(events.first?.data.count == 1 << 20)
+    }
+
+    /// A recorded OpenAI stream with every line ending style and multi-byte characters: every
+    /// split into two pieces yields the same events as the whole.
+    @Test func everySplitPointYieldsIdenticalEvents() throws {
+        let stream = "\u{FEFF}: comment\r\nevent: message\r\ndata: {\"c\":\"naïve 日本語 🎵\"}\r\n\r\n"
+            + "data: line1\ndata: line2\n\nid: 42\rdata: crlf-less\r\rdata: [DONE]\n\n"
+        let bytes = Array(stream.utf8)
+        let whole = try parse(bytes)
+        #expect(whole.count == 4)
+        #expect(whole[0].text == "{\"c\":\"naïve 日本語 🎵\"}")
+        for split in 0...bytes.count {
+            var p = SSEParser()
+            let events = try p.feed(Array(bytes[..<split])) + p.feed(Array(bytes[split...]))
+            #expect(events == whole, "split at \(split)")
+        }
+    }
+
+    @Test func pendingEventAtEndOfStreamIsReported() throws {
+        var p = SSEParser()
+        _ = try p.feed(Array("data: cut".utf8))
+        #expect(p.hasPendingEvent)
+        var q = SSEParser()
+        _ = try q.feed(Array("data: whole\n\n".utf8))
+        #expect(!q.hasPendingEvent)
+    }
+}
