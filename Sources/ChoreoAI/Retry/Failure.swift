@@ -10,6 +10,15 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
     public var httpStatus: Int?
     public var message: String
 
+    public init(kind: String, retryable: Bool, stopsProvider: Bool, retryAfter: Double? = nil, httpStatus: Int? = nil, message: String) {
+        self.kind = kind
+        self.retryable = retryable
+        self.stopsProvider = stopsProvider
+        self.retryAfter = retryAfter
+        self.httpStatus = httpStatus
+        self.message = message
+    }
+
     public var description: String { "\(kind): \(message)" }
 
     /// Classifies any error from the transport, the API or a stream (wire-formats.md §4.1, §6.3).

@@ -39,6 +39,8 @@ final class CurlEventLoop: @unchecked Sendable {
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     private var watched: Set<Int32> = []
     private var timerDeadline: UInt64?  // monotonic ns
+    private var nextStallSweep: UInt64 = 0
+    private static let stallSweepInterval: UInt64 = 250_000_000
 
     init() {
         multi = curl_multi_init()
@@ -87,9 +89,11 @@ final class CurlEventLoop: @unchecked Sendable {
         var running: Int32 = 0
         while true {
             var timeout: Int32 = -1
-            if let deadline = timerDeadline {
+            var wake = timerDeadline
+            if !active.isEmpty { wake = min(wake ?? .max, nextStallSweep) }
+            if let wake {
                 let now = DispatchTime.now().uptimeNanoseconds
-                timeout = deadline <= now ? 0 : Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
+                timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 60_000))
             }
             let n = choreo_epoll_wait(epollFD, &fds, &masks, 512, timeout)
             if n < 0 && errno != EINTR { fatalError("epoll_wait failed: \(errno)") }
@@ -115,6 +119,18 @@ final class CurlEventLoop: @unchecked Sendable {
                 curl_multi_socket_action(multi, -1 /* CURL_SOCKET_TIMEOUT */, 0, &running)
             }
             collectFinished()
+            sweepStalls()
+        }
+    }
+
+    /// Ends transfers that received nothing for their stall timeout (checked every 250 ms).
+    private func sweepStalls() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now >= nextStallSweep else { return }
+        nextStallSweep = now + Self.stallSweepInterval
+        for (easy, t) in active where t.isStalled(now: now) {
+            remove(easy, t)
+            t.finishStalled()
         }
     }
 

@@ -1,5 +1,6 @@
 import CCurl
 import CCurlShim
+import Dispatch
 import Synchronization
 
 /// One request's life in the curl loop: its easy handle (loop thread only) and the state its
@@ -20,6 +21,8 @@ final class CurlTransfer: @unchecked Sendable {
     private var version = ""
     private var headers = HTTPHeaders()
     private var connected = false
+    /// When a byte last arrived (monotonic ns); the loop ends the transfer after `stallTimeout` without one.
+    private(set) var lastActivity: UInt64 = 0
 
     struct State {
         var head: CheckedContinuation<HTTPResponseHead, any Error>?
@@ -65,9 +68,9 @@ final class CurlTransfer: @unchecked Sendable {
         choreo_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
         choreo_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
         choreo_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
-        // Stall detection: fewer than 1 byte/s for the stall timeout ends the transfer.
-        choreo_easy_setopt_long(easy, CURLOPT_LOW_SPEED_LIMIT, 1)
-        choreo_easy_setopt_long(easy, CURLOPT_LOW_SPEED_TIME, max(1, Int(request.stallTimeout.rounded(.up))))
+        // Stalls are detected by the loop's own watchdog (`lastActivity`), not CURLOPT_LOW_SPEED_*:
+        // curl averages speed over ~5 s, so its check fires seconds late.
+        lastActivity = DispatchTime.now().uptimeNanoseconds
         choreo_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
         choreo_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
         choreo_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
@@ -122,8 +125,11 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private func headerLine(_ raw: UnsafeRawBufferPointer) {
-        var line = String(decoding: raw, as: UTF8.self)
-        while line.hasSuffix("\n") || line.hasSuffix("\r") { line.removeLast() }
+        lastActivity = DispatchTime.now().uptimeNanoseconds
+        // Trim CR/LF as bytes: in a Swift String "\r\n" is one character and hasSuffix("\n") is false.
+        var end = raw.count
+        while end > 0, raw[end - 1] == 0x0A || raw[end - 1] == 0x0D { end -= 1 }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: raw[..<end]), as: UTF8.self)
         if line.hasPrefix("HTTP/") {
             connected = true
             let parts = line.split(separator: " ", maxSplits: 2)
@@ -155,6 +161,7 @@ final class CurlTransfer: @unchecked Sendable {
     /// curl's write callback: hand bytes to a waiting consumer or buffer them, and pause the
     /// transfer when the consumer has fallen `highWaterMark` bytes behind.
     private func received(_ bytes: UnsafeRawBufferPointer) -> Int {
+        lastActivity = DispatchTime.now().uptimeNanoseconds
         if !state.withLock({ $0.headDelivered }) { deliverHead() }
         enum Action { case resume(CheckedContinuation<[UInt8]?, any Error>, [UInt8]), none, pause }
         let action = state.withLock { s -> Action in
@@ -186,6 +193,16 @@ final class CurlTransfer: @unchecked Sendable {
 
     func finishCancelled() { end(.failure(CancellationError())) }
 
+    /// Whether no byte arrived for the stall timeout while the consumer was keeping up (a paused
+    /// transfer is waiting for its consumer, not for the server).
+    func isStalled(now: UInt64) -> Bool {
+        now > lastActivity && Double(now - lastActivity) / 1e9 >= request.stallTimeout && !state.withLock { $0.paused }
+    }
+
+    func finishStalled() {
+        end(.failure(TransportError(kind: .stalled, message: "no data for \(request.stallTimeout.formatted2) s", origin: origin)))
+    }
+
     private func end(_ result: Result<Void, any Error>) {
         if case .success = result { deliverHead() }
         let (head, waiter) = state.withLock { s -> (CheckedContinuation<HTTPResponseHead, any Error>?, CheckedContinuation<[UInt8]?, any Error>?) in
@@ -209,7 +226,7 @@ final class CurlTransfer: @unchecked Sendable {
     private func classify(curlCode: Int, message: String) -> TransportError {
         let kind: TransportError.Kind
         switch curlCode {
-        case 28:  // CURLE_OPERATION_TIMEDOUT: connect timeout or our low-speed (stall) limit
+        case 28:  // CURLE_OPERATION_TIMEDOUT: the connect timeout (stalls are ours, see isStalled)
             kind = connected ? .stalled : .connect
         case 5, 6, 7: kind = .connect
         case 35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91: kind = .tls
@@ -217,8 +234,7 @@ final class CurlTransfer: @unchecked Sendable {
         case 1, 3: kind = .invalidRequest
         default: kind = .other
         }
-        let text = kind == .stalled ? "no data for \(Int(request.stallTimeout.rounded(.up))) s" : message
-        return TransportError(kind: kind, curlCode: curlCode, message: text, origin: origin)
+        return TransportError(kind: kind, curlCode: curlCode, message: message, origin: origin)
     }
 
     // MARK: consumer side (any thread)

@@ -1,0 +1,278 @@
+import Testing
+@testable import ChoreoAI
+
+/// Feeds recorded stream bytes through `SSEParser` and a decoder, whole or in two pieces.
+/// Shared by the provider wire-format suites.
+enum WireStreamHarness {
+    static func decode(_ bytes: [UInt8], with decoder: some ChunkDecoder, splitAt split: Int? = nil) throws
+        -> (chunks: [ChatCompletionChunk], isComplete: Bool)
+    {
+        var decoder = decoder
+        var parser = SSEParser()
+        var chunks: [ChatCompletionChunk] = []
+        let pieces = split.map { [Array(bytes[..<$0]), Array(bytes[$0...])] } ?? [bytes]
+        for piece in pieces {
+            for event in try parser.feed(piece) { try decoder.decode(event) { chunks.append($0) } }
+        }
+        return (chunks, decoder.isComplete)
+    }
+
+    static func accumulate(_ chunks: [ChatCompletionChunk]) -> ChatCompletion {
+        var acc = ChunkAccumulator()
+        for c in chunks { acc.add(c) }
+        return acc.completion
+    }
+
+    static func json(_ text: String) -> JSONValue { try! JSONValue.parse(text) }
+}
+
+@Suite struct AnthropicWireTests {
+    /// wire-formats.md §6.2, verbatim.
+    static let recordedStream = Array((#"""
+        event: message_start
+        data: {"type":"message_start","message":{"id":"msg_01Ab","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":42,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":1}}}
+
+        event: content_block_start
+        data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+
+        event: ping
+        data: {"type":"ping"}
+
+        event: content_block_delta
+        data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Checking the"}}
+
+        event: content_block_delta
+        data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" weather."}}
+
+        event: content_block_stop
+        data: {"type":"content_block_stop","index":0}
+
+        event: content_block_start
+        data: {"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01Xy","name":"get_weather","input":{}}}
+
+        event: content_block_delta
+        data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}
+
+        event: content_block_delta
+        data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Os"}}
+
+        event: content_block_delta
+        data: {"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"lo\"}"}}
+
+        event: content_block_stop
+        data: {"type":"content_block_stop","index":1}
+
+        event: message_delta
+        data: {"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":37}}
+
+        event: message_stop
+        data: {"type":"message_stop"}
+        """# + "\n\n").utf8)
+
+    static func chunk(_ delta: ChatCompletionChunk.Delta = .init(), finish: FinishReason? = nil, raw: String? = nil,
+                      usage: Usage? = nil) -> ChatCompletionChunk {
+        ChatCompletionChunk(id: "msg_01Ab", created: 1000, model: "claude-sonnet-4-5",
+                            choices: finish == nil && usage != nil ? [] : [.init(delta: delta, finishReason: finish, providerFinishReason: raw)],
+                            usage: usage)
+    }
+
+    static func events(_ lines: [String]) -> [UInt8] {
+        Array(lines.map { "event: x\ndata: \($0)\n\n" }.joined().utf8)
+    }
+
+    let provider = Provider(name: "anthropic", kind: .anthropic, baseURL: "https://api.anthropic.com", apiKey: "sk-ant-test")
+
+    @Test func recorded_stream_decodes_to_openai_chunks() throws {
+        let (chunks, complete) = try WireStreamHarness.decode(Self.recordedStream, with: AnthropicChunkDecoder(created: 1000))
+        #expect(complete)
+        #expect(chunks == [
+            Self.chunk(.init(role: .assistant, content: "")),
+            Self.chunk(.init(content: "Checking the")),
+            Self.chunk(.init(content: " weather.")),
+            Self.chunk(.init(toolCalls: [.init(index: 0, id: "toolu_01Xy", type: "function", name: "get_weather", arguments: "")])),
+            Self.chunk(.init(toolCalls: [.init(index: 0, arguments: "")])),
+            Self.chunk(.init(toolCalls: [.init(index: 0, arguments: #"{"city": "Os"#)])),
+            Self.chunk(.init(toolCalls: [.init(index: 0, arguments: #"lo"}"#)])),
+            Self.chunk(finish: .toolCalls, raw: "tool_use", usage: Usage(promptTokens: 42, completionTokens: 37)),
+        ])
+    }
+
+    @Test func recorded_stream_accumulates_to_the_completion() throws {
+        let (chunks, _) = try WireStreamHarness.decode(Self.recordedStream, with: AnthropicChunkDecoder(created: 1000))
+        let completion = WireStreamHarness.accumulate(chunks)
+        #expect(completion.id == "msg_01Ab")
+        #expect(completion.model == "claude-sonnet-4-5")
+        #expect(completion.text == "Checking the weather.")
+        #expect(completion.choices[0].message.toolCalls == [
+            ToolCall(id: "toolu_01Xy", function: .init(name: "get_weather", arguments: #"{"city": "Oslo"}"#)),
+        ])
+        #expect(completion.choices[0].finishReason == .toolCalls)
+        #expect(completion.choices[0].providerFinishReason == "tool_use")
+        #expect(completion.usage == Usage(promptTokens: 42, completionTokens: 37, totalTokens: 79))
+    }
+
+    @Test func recorded_stream_split_at_every_byte_decodes_identically() throws {
+        let whole = try WireStreamHarness.decode(Self.recordedStream, with: AnthropicChunkDecoder(created: 1000))
+        for split in 0...Self.recordedStream.count {
+            let parts = try WireStreamHarness.decode(Self.recordedStream, with: AnthropicChunkDecoder(created: 1000), splitAt: split)
+            #expect(parts.chunks == whole.chunks, "split at byte \(split)")
+            #expect(parts.isComplete, "split at byte \(split)")
+        }
+    }
+
+    @Test func stream_without_message_stop_is_not_complete() throws {
+        let cut = Array(Self.recordedStream.dropLast(#"event: message_stop\#ndata: {"type":"message_stop"}\#n\#n"#.utf8.count))
+        let (chunks, complete) = try WireStreamHarness.decode(cut, with: AnthropicChunkDecoder(created: 1000))
+        #expect(!complete)
+        #expect(chunks.count == 8)
+    }
+
+    @Test func error_event_throws_provider_error() throws {
+        let stream = Self.events([#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1}}}"#,
+                                  #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#])
+        #expect {
+            _ = try WireStreamHarness.decode(stream, with: AnthropicChunkDecoder(created: 1000))
+        } throws: { error in
+            guard case WireError.providerError(let type, let message) = error else { return false }
+            return type == "overloaded_error" && message == "Overloaded"
+        }
+    }
+
+    @Test func thinking_unknown_events_and_cache_usage() throws {
+        let stream = Self.events([
+            #"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":5,"output_tokens":1}}}"#,
+            #"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            #"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me think"}}"#,
+            #"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"abc"}}"#,
+            #"{"type":"brand_new_event","stuff":1}"#,
+            #"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
+            #"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Hi"}}"#,
+            #"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"toolu_2","name":"now","input":{}}}"#,
+            #"{"type":"content_block_stop","index":2}"#,
+            #"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}}"#,
+            #"{"type":"message_stop"}"#,
+        ])
+        let (chunks, complete) = try WireStreamHarness.decode(stream, with: AnthropicChunkDecoder(created: 1000))
+        #expect(complete)
+        let completion = WireStreamHarness.accumulate(chunks)
+        #expect(completion.text == "Hi")
+        // A tool with no input streams no argument text: its arguments are `{}`, not "".
+        #expect(completion.choices[0].message.toolCalls == [ToolCall(id: "toolu_2", function: .init(name: "now", arguments: "{}"))])
+        #expect(completion.usage == Usage(promptTokens: 115, completionTokens: 9))
+    }
+
+    @Test(arguments: [("end_turn", FinishReason.stop), ("stop_sequence", .stop), ("max_tokens", .length),
+                      ("model_context_window_exceeded", .length), ("tool_use", .toolCalls), ("refusal", .contentFilter),
+                      ("pause_turn", .stop), ("something_new", .error)])
+    func stop_reason_maps_to_finish_reason(raw: String, expected: FinishReason) throws {
+        let stream = Self.events([#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1}}}"#,
+                                  #"{"type":"message_delta","delta":{"stop_reason":"\#(raw)"},"usage":{"output_tokens":2}}"#])
+        let (chunks, _) = try WireStreamHarness.decode(stream, with: AnthropicChunkDecoder(created: 1000))
+        #expect(chunks.last?.choices.first?.finishReason == expected)
+        #expect(chunks.last?.choices.first?.providerFinishReason == raw)
+    }
+
+    @Test func request_maps_system_tools_tool_results_and_tool_calls() throws {
+        let body = WireStreamHarness.json(#"""
+            {"model":"claude-sonnet-4-5",
+             "messages":[
+              {"role":"system","content":"Be brief."},
+              {"role":"developer","content":"Answer in English."},
+              {"role":"user","content":"Weather in Oslo and Bergen?"},
+              {"role":"assistant","content":null,"tool_calls":[
+                {"id":"toolu_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oslo\"}"}},
+                {"id":"toolu_2","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Bergen\"}"}}]},
+              {"role":"tool","tool_call_id":"toolu_1","content":"4°C, rain"},
+              {"role":"tool","tool_call_id":"toolu_2","content":"6°C, cloudy"},
+              {"role":"user","content":[{"type":"text","text":"And this?"},
+                                        {"type":"image_url","image_url":{"url":"data:image/png;base64,iVBORw0KGgo="}},
+                                        {"type":"image_url","image_url":{"url":"https://example.com/a.jpg"}}]}],
+             "tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather",
+                       "parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}],
+             "tool_choice":"required", "parallel_tool_calls":false,
+             "max_completion_tokens":300, "temperature":0.2, "top_p":0.9, "stop":"END", "seed":7, "n":1, "logprobs":false,
+             "response_format":{"type":"text"}, "stream_options":{"include_usage":true}, "user":"u-1", "top_k":40}
+            """#)
+        let request = try AnthropicWire().makeRequest(body, provider: provider, stream: true)
+        #expect(request.url == "https://api.anthropic.com/v1/messages")
+        #expect(request.headers["x-api-key"] == "sk-ant-test")
+        #expect(request.headers["anthropic-version"] == "2023-06-01")
+        #expect(request.headers["authorization"] == nil)
+        #expect(try JSONValue.parse(request.body) == WireStreamHarness.json(#"""
+            {"model":"claude-sonnet-4-5","system":"Be brief.\n\nAnswer in English.",
+             "messages":[
+              {"role":"user","content":"Weather in Oslo and Bergen?"},
+              {"role":"assistant","content":[
+                {"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Oslo"}},
+                {"type":"tool_use","id":"toolu_2","name":"get_weather","input":{"city":"Bergen"}}]},
+              {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"4°C, rain"},
+                                        {"type":"tool_result","tool_use_id":"toolu_2","content":"6°C, cloudy"}]},
+              {"role":"user","content":[{"type":"text","text":"And this?"},
+                {"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}},
+                {"type":"image","source":{"type":"url","url":"https://example.com/a.jpg"}}]}],
+             "tools":[{"name":"get_weather","description":"Current weather",
+                       "input_schema":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}],
+             "tool_choice":{"type":"any","disable_parallel_tool_use":true},
+             "max_tokens":300,"temperature":0.2,"top_p":0.9,"stop_sequences":["END"],"metadata":{"user_id":"u-1"},
+             "top_k":40,"stream":true}
+            """#))
+    }
+
+    @Test func max_tokens_defaults_and_key_is_optional() throws {
+        let body: JSONValue = ["model": "claude-x", "messages": [["role": "user", "content": "hi"]], "tool_choice": "auto"]
+        let keyless = Provider(name: "local", kind: .anthropic, baseURL: "http://127.0.0.1:9/")
+        let request = try AnthropicWire().makeRequest(body, provider: keyless, stream: false)
+        let sent = try JSONValue.parse(request.body)
+        #expect(request.url == "http://127.0.0.1:9/v1/messages")
+        #expect(request.headers["x-api-key"] == nil)
+        #expect(sent["max_tokens"] == .int(Int64(AnthropicWire.defaultMaxTokens)))
+        #expect(sent["stream"] == false)
+        #expect(sent["tool_choice"] == nil, "no tool_choice without tools")
+    }
+
+    static let toolChoices: [(JSONValue, JSONValue)] = [
+        ("auto", ["type": "auto"]), ("required", ["type": "any"]), ("none", ["type": "none"]),
+        (["type": "function", "function": ["name": "f"]], ["type": "tool", "name": "f"]),
+    ]
+
+    @Test(arguments: toolChoices)
+    func tool_choice_maps(openAI: JSONValue, anthropic: JSONValue) throws {
+        let body: JSONValue = ["model": "claude-x", "messages": [["role": "user", "content": "hi"]], "tool_choice": openAI,
+                               "tools": [["type": "function", "function": ["name": "f"]]]]
+        let sent = try JSONValue.parse(AnthropicWire().makeRequest(body, provider: provider, stream: true).body)
+        #expect(sent["tool_choice"] == anthropic)
+        #expect(sent["tools"] == [["name": "f", "input_schema": ["type": "object", "properties": [:]]]])
+    }
+
+    @Test func continuation_trims_trailing_whitespace_from_the_prefill() throws {
+        let body: JSONValue = ["model": "claude-x", "messages": [["role": "user", "content": "List moons."]]]
+        let (next, sent) = try #require(AnthropicWire().continuation(of: body, partial: "{\"moons\": [\"Io\", \n\t "))
+        #expect(sent == "{\"moons\": [\"Io\",")
+        #expect(next["messages"] == [["role": "user", "content": "List moons."], ["role": "assistant", "content": "{\"moons\": [\"Io\","]])
+        // Nothing but whitespace: nothing to prefill, the request goes as it was.
+        let blank = try #require(AnthropicWire().continuation(of: body, partial: " \n"))
+        #expect(blank.body == body && blank.sentPrefill == "")
+        // Prefill is not available with extended thinking.
+        var thinking = body
+        thinking["thinking"] = ["type": "enabled", "budget_tokens": 2000]
+        #expect(AnthropicWire().continuation(of: thinking, partial: "abc") == nil)
+    }
+
+    @Test func non_streaming_message_decodes() throws {
+        let completion = try AnthropicWire().decodeCompletion(Array(#"""
+            {"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+             "content":[{"type":"thinking","thinking":"hm"},{"type":"text","text":"Io, "},{"type":"text","text":"Europa."},
+                        {"type":"tool_use","id":"toolu_9","name":"log","input":{"n":1}}],
+             "stop_reason":"end_turn","stop_sequence":null,
+             "usage":{"input_tokens":18,"cache_read_input_tokens":2,"output_tokens":9}}
+            """#.utf8))
+        #expect(completion.id == "msg_01")
+        #expect(completion.text == "Io, Europa.")
+        #expect(completion.choices[0].message.toolCalls == [ToolCall(id: "toolu_9", function: .init(name: "log", arguments: #"{"n":1}"#))])
+        #expect(completion.choices[0].finishReason == .stop)
+        #expect(completion.usage == Usage(promptTokens: 20, completionTokens: 9))
+        #expect(throws: WireError.self) {
+            try AnthropicWire().decodeCompletion(Array(#"{"type":"error","error":{"type":"api_error","message":"boom"}}"#.utf8))
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+@testable import ChoreoAI
+
+@Suite struct ProviderConfigurationTests {
+    static let example = #"""
+        {"providers": [
+          {"name": "local-vllm", "kind": "openai", "base_url": "http://10.0.0.5:8000/v1/", "api_key_env": "VLLM_KEY",
+           "models": ["llama-*", "qwen*"], "concurrency": 64, "rpm": 600, "tpm": 200000, "prefill": true,
+           "headers": {"X-Team": "data"}, "connect_timeout": 10, "stall_timeout": 90.5},
+          {"name": "claude-eu", "kind": "anthropic", "base_url": "https://gateway.example.com/anthropic",
+           "api_key_env": "GATEWAY_KEY", "models": ["claude-opus-*"], "concurrency": 4}
+        ]}
+        """#
+
+    static func router(_ text: String, env: [String: String] = [:]) throws -> ProviderRouter {
+        try ProviderConfiguration.router(parsing: Array(text.utf8), file: "choreo.json", environment: env)
+    }
+
+    /// The error `text` is rejected with.
+    static func failure(_ text: String) -> ConfigurationError? {
+        do { _ = try router(text); return nil } catch let e as ConfigurationError { return e } catch { return nil }
+    }
+
+    @Test func example_configures_every_field() throws {
+        let router = try Self.router(Self.example, env: ["VLLM_KEY": "secret-1", "ANTHROPIC_API_KEY": "sk-ant"])
+        let vllm = try #require(router.providers.first)
+        #expect(vllm.name == "local-vllm" && vllm.kind == .openAI)
+        #expect(vllm.baseURL == "http://10.0.0.5:8000/v1")
+        #expect(vllm.apiKeyVariable == "VLLM_KEY" && vllm.apiKey == "secret-1")
+        #expect(vllm.modelPatterns == ["llama-*", "qwen*"])
+        #expect(vllm.maxConcurrency == 64 && vllm.requestsPerMinute == 600 && vllm.tokensPerMinute == 200_000)
+        #expect(vllm.supportsPrefill)
+        #expect(vllm.extraHeaders["X-Team"] == "data")
+        #expect(vllm.connectTimeout == 10 && vllm.stallTimeout == 90.5)
+        // A missing variable is not an error at load time.
+        let gateway = try #require(router.providers.dropFirst().first)
+        #expect(gateway.apiKeyVariable == "GATEWAY_KEY" && gateway.apiKey == nil)
+        #expect(gateway.supportsPrefill, "Anthropic prefills by default")
+        #expect(router.providers.map(\.name) == ["local-vllm", "claude-eu", "anthropic", "gemini", "openai"])
+    }
+
+    @Test(arguments: [("llama-3.1-8b", "local-vllm"), ("qwen2.5-72b", "local-vllm"), ("claude-opus-4", "claude-eu"),
+                      ("claude-sonnet-4-5", "anthropic"), ("gemini-2.5-flash", "gemini"), ("gpt-4o-mini", "openai")])
+    func routes_by_model_pattern(model: String, provider: String) throws {
+        #expect(try Self.router(Self.example).provider(for: model)?.name == provider)
+    }
+
+    @Test func configured_provider_replaces_the_default_of_the_same_name() throws {
+        let router = try Self.router(#"{"providers":[{"name":"openai","kind":"openai","models":["gpt-*"],"rpm":50}]}"#,
+                                     env: ["OPENAI_API_KEY": "sk-1"])
+        #expect(router.providers.map(\.name) == ["openai", "anthropic", "gemini"])
+        // Without a base_url it is the official endpoint, with the usual key variable.
+        let openAI = router.providers[0]
+        #expect(openAI.baseURL == "https://api.openai.com/v1" && openAI.apiKeyVariable == "OPENAI_API_KEY" && openAI.apiKey == "sk-1")
+        #expect(openAI.requestsPerMinute == 50)
+        #expect(router.provider(for: "o3-mini") == nil, "the replacement serves only its own patterns")
+    }
+
+    @Test func wrong_type_names_key_path_and_line() throws {
+        let e = try #require(Self.failure("""
+            {"providers": [
+              {"name": "a", "kind": "openai", "base_url": "http://a/v1", "models": ["a-*"]},
+              {"name": "b", "kind": "openai",
+               "base_url": 8000,
+               "models": ["b-*"]}
+            ]}
+            """))
+        #expect(e.description == "choreo.json:4: providers[1].base_url: expected a string, found number")
+        #expect(e.line == 4 && e.keyPath == "providers[1].base_url")
+    }
+
+    @Test func unknown_key_is_an_error_with_a_suggestion() throws {
+        let e = try #require(Self.failure("""
+            {"providers": [
+              {"name": "a", "kind": "openai", "models": ["a-*"],
+               "concurency": 8}
+            ]}
+            """))
+        #expect(e.line == 3 && e.keyPath == "providers[0].concurency")
+        #expect(e.message.hasPrefix("unknown key (did you mean concurrency?)"))
+        #expect(Self.failure(#"{"providers": [], "defaults": {}}"#)?.keyPath == "defaults")
+    }
+
+    @Test func syntax_error_names_line_and_column() throws {
+        let e = try #require(Self.failure("{\"providers\": [\n  {\"name\": \"a\",, \"kind\": \"openai\"}\n]}"))
+        #expect(e.line == 2 && e.column == 16)
+        #expect(e.description.hasPrefix("choreo.json:2:16: invalid JSON: "))
+    }
+
+    @Test func keys_never_live_in_the_file() throws {
+        let inline = try #require(Self.failure(#"{"providers":[{"name":"a","kind":"openai","models":["x"],"api_key":"sk-123"}]}"#))
+        #expect(inline.keyPath == "providers[0].api_key")
+        #expect(!inline.description.contains("sk-123"))
+        let header = try #require(Self.failure(#"{"providers":[{"name":"a","kind":"openai","models":["x"],"headers":{"Authorization":"Bearer sk-1"}}]}"#))
+        #expect(header.keyPath == "providers[0].headers.Authorization")
+        #expect(!header.description.contains("sk-1"))
+    }
+
+    @Test(arguments: [
+        (#"{"providers":[{"kind":"openai","models":["x"]}]}"#, "providers[0].name", "missing"),
+        (#"{"providers":[{"name":"a","models":["x"]}]}"#, "providers[0].kind", #"missing (one of "openai", "anthropic", "gemini")"#),
+        (#"{"providers":[{"name":"a","kind":"claude","models":["x"]}]}"#, "providers[0].kind",
+         #"expected one of "openai", "anthropic", "gemini", found "claude""#),
+        (#"{"providers":[{"name":"a","kind":"openai"}]}"#, "providers[0].models", #"missing (model-name patterns such as "llama-*")"#),
+        (#"{"providers":[{"name":"a","kind":"openai","models":[]}]}"#, "providers[0].models", "must list at least one model-name pattern"),
+        (#"{"providers":[{"name":"a","kind":"openai","models":["x", 3]}]}"#, "providers[0].models[1]", "expected a non-empty string, found number"),
+        (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"concurrency":0}]}"#, "providers[0].concurrency",
+         "expected a positive integer, found 0"),
+        (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"rpm":"600"}]}"#, "providers[0].rpm",
+         "expected a positive integer, found string"),
+        (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"prefill":"yes"}]}"#, "providers[0].prefill",
+         "expected true or false, found string"),
+        (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"base_url":"10.0.0.5:8000"}]}"#, "providers[0].base_url",
+         #"expected an http:// or https:// URL, found "10.0.0.5:8000""#),
+        (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"stall_timeout":-1}]}"#, "providers[0].stall_timeout",
+         "expected a positive number of seconds, found -1"),
+        (#"{"providers":[{"name":"a","kind":"openai","models":["x"]},{"name":"a","kind":"gemini","models":["y"]}]}"#,
+         "providers[1].name", #""a" is already the name of another provider"#),
+        (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"rpm":1,"rpm":2}]}"#, "providers[0].rpm", "appears twice; keep one"),
+        (#"{"providers":{}}"#, "providers", "expected an array, found object"),
+        (#"{}"#, "providers", "missing (a list of provider objects)"),
+    ])
+    func invalid_values_are_reported_with_their_key_path(text: String, keyPath: String, message: String) throws {
+        let e = try #require(Self.failure(text))
+        #expect(e.keyPath == keyPath)
+        #expect(e.message == message)
+        #expect(e.line == 1)
+    }
+
+    @Test func load_reads_the_file_and_names_it_in_errors() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("choreo.json").path
+        try Data(Self.example.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(try ProviderConfiguration.load(path: path, environment: [:]).provider(for: "qwen3")?.name == "local-vllm")
+        #expect(ProviderConfiguration.defaultPath(environment: [:], directory: dir.path) == path)
+        #expect(ProviderConfiguration.defaultPath(environment: ["CHOREO_CONFIG": "/etc/c.json"], directory: dir.path) == "/etc/c.json")
+
+        try Data(#"{"providers": [{"name": 1}]}"#.utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: ConfigurationError.self) { try ProviderConfiguration.load(path: path, environment: [:]) }
+        do { _ = try ProviderConfiguration.load(path: path, environment: [:]) } catch {
+            #expect("\(error)" == "\(path):1: providers[0].name: expected a string, found number")
+        }
+        let missing = dir.appendingPathComponent("nope.json").path
+        do { _ = try ProviderConfiguration.load(path: missing, environment: [:]); Issue.record("loaded a missing file") } catch {
+            #expect("\(error)" == "\(missing): no such file")
+        }
+    }
+
+    @Test func example_file_in_jobs_is_valid() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let router = try ProviderConfiguration.load(path: root.appendingPathComponent("jobs/choreo.example.json").path, environment: [:])
+        #expect(router.providers.count > 3)
+    }
+}
