@@ -1,7 +1,91 @@
 import ArgumentParser
+import ChoreoAI
+import Foundation
 
-// Placeholder until this command lands.
 struct AskCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ask", abstract: "(not yet available)")
-    func run() async throws { throw ExitCode(2) }
+    static let configuration = CommandConfiguration(
+        commandName: "ask",
+        abstract: "Stream one chat completion to standard output as it arrives.",
+        discussion: """
+            The model picks the provider: claude-* → Anthropic, gemini-* → Gemini, anything else → \
+            OpenAI-compatible (OPENAI_BASE_URL / OPENAI_API_KEY), unless the configuration says otherwise. \
+            The finish reason goes to standard error.
+
+            Examples:
+              choreo ask "Write a haiku about SQLite"
+              choreo ask --model claude-sonnet-4-5 --system "Answer in French." "What is WAL?"
+              choreo ask --mock --json "hello" | jq .choices[0].delta.content
+              choreo ask --max-tokens 50 --output answer.txt "Explain backpressure"
+            """
+    )
+
+    @Argument(help: "The prompt.") var prompt: String
+    @Option(name: .shortAndLong, help: "Model name.") var model = "gpt-4o-mini"
+    @Option(name: .long, help: "A system message.") var system: String?
+    @Option(name: .customLong("max-tokens"), help: "Completion token budget.") var maxTokens: Int?
+    @Option(name: .long, help: "Sampling temperature.") var temperature: Double?
+    @Option(name: .customLong("base-url"), help: "OpenAI-compatible base URL (overrides OPENAI_BASE_URL), e.g. http://localhost:8000/v1.") var baseURL: String?
+    @Flag(name: .customLong("show-finish-reason"), help: "Print the finish reason after the answer on standard output.") var showFinishReason = false
+    @Option(name: .shortAndLong, help: "Also write the answer to this file as it arrives.") var output: String?
+    @Flag(name: .long, help: "Print one chunk per line as JSON (OpenAI chunk shape) instead of text.") var json = false
+    @OptionGroup var providers: ProviderOptions
+
+    func validate() throws {
+        if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
+    }
+
+    func run() async throws {
+        var (router, mock) = try await providers.makeRouter()
+        if let baseURL {
+            for i in router.providers.indices where router.providers[i].kind == .openAI { router.providers[i].baseURL = baseURL }
+        }
+        defer { if let mock { Task { try? await mock.shutdown() } } }
+        let client = ChoreoAI(router: router)
+        var messages: [ChatMessage] = []
+        if let system { messages.append(.system(system)) }
+        messages.append(.user(prompt))
+        var file: FileHandle?
+        if let output {
+            guard FileManager.default.createFile(atPath: output, contents: nil) else {
+                throw ValidationError("cannot create \(output)")
+            }
+            file = FileHandle(forWritingAtPath: output)
+        }
+        defer { try? file?.close() }
+        let stdout = FileHandle.standardOutput
+        do {
+            let stream = try await client.chat.completions.create(
+                model: model, messages: messages, stream: true, temperature: temperature, maxTokens: maxTokens, includeUsage: json)
+            var finish: FinishReason?
+            for try await chunk in stream {
+                if json { stdout.write((chunk.json.jsonString + "\n").data(using: .utf8)!) }
+                if let text = chunk.choices.first?.delta.content, !text.isEmpty {
+                    let data = text.data(using: .utf8)!
+                    if !json { stdout.write(data) }
+                    file?.write(data)
+                }
+                if let f = chunk.choices.first?.finishReason { finish = f }
+            }
+            let reason = finish?.rawValue ?? "none"
+            if !json {
+                stdout.write((showFinishReason ? "\n[finish_reason: \(reason)]\n" : "\n").data(using: .utf8)!)
+            }
+            FileHandle.standardError.write("finish_reason: \(reason)\n".data(using: .utf8)!)
+        } catch let e as StreamError {
+            stdout.write("\n".data(using: .utf8)!)
+            throw CLIError("the stream broke after \(e.partialText.count) characters: \(e.message)")
+        } catch let e as APIError {
+            throw CLIError(e.description)
+        } catch let e as TransportError {
+            throw CLIError(e.description)
+        } catch let e as WireError {
+            throw CLIError(e.description)
+        }
+    }
+}
+
+/// An error the CLI reports as one line and exit code 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
 }

@@ -1,7 +1,43 @@
 import ArgumentParser
+import Foundation
+import ChoreoBatch
 
-// Placeholder until this command lands.
 struct ResumeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "resume", abstract: "(not yet available)")
-    func run() async throws { throw ExitCode(2) }
+    static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "Pick a failed or interrupted batch back up.",
+        discussion: """
+            Puts the batch's interrupted jobs and its retryable failures (rate limits, server errors, \
+            stalls, cut streams; with --all every failed job) back in the queue with a fresh attempt \
+            budget, then runs them with the same options as `choreo run`. Jobs that succeeded are never \
+            run again. Interrupted streams continue from their partial output where the provider can.
+
+            `choreo run` already takes back the jobs of a crashed runner by itself; resume is for \
+            failures a person decided to retry.
+
+            Examples:
+              choreo resume batch_0123456789ab
+              choreo resume batch_0123456789ab --all --concurrency 16
+            """
+    )
+
+    @Argument(help: "The batch id.") var batch: String
+    @Flag(name: .long, help: "Also retry jobs that failed for a reason that is not retryable (400s, auth, quota).") var all = false
+    @Flag(name: .long, help: "Only requeue failed jobs; do not run them now.") var noRun = false
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var flags: RunFlags
+    @OptionGroup var providers: ProviderOptions
+
+    static let retryableKinds = ["rate_limited", "server_error", "overloaded", "timeout", "conflict", "stalled", "interrupted",
+                                 "connect", "tls", "connection_lost", "transport", "malformed", "provider_error", "runner_lost", "cancelled"]
+
+    func run() async throws {
+        let queue = try JobQueue(path: database.path, runnerID: "resume")
+        guard try await queue.batchExists(batch) else { throw ValidationError("no batch \(batch) in \(database.path)") }
+        let n = try await queue.resume(batch: batch, all: all, retryableKinds: Self.retryableKinds)
+        FileHandle.standardError.write("requeued \(n) jobs of \(batch)\n".data(using: .utf8)!)
+        if noRun { return }
+        let code = try await RunSession.execute(databasePath: database.path, batch: batch, flags: flags, providers: providers)
+        if code != 0 { throw ExitCode(code) }
+    }
 }

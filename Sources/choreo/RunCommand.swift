@@ -1,7 +1,39 @@
 import ArgumentParser
+import ChoreoBatch
 
-// Placeholder until this command lands.
 struct RunCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "(not yet available)")
-    func run() async throws { throw ExitCode(2) }
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Stream every pending job, writing partial output as it arrives.",
+        discussion: """
+            Runs the runnable jobs of the database (or of one batch) with at most --concurrency streams in \
+            flight. Partial output is written every --flush-interval-ms; the final output, usage and timings \
+            land with the job's state. Failures are classified: connection errors, stalls, cut streams, 408, \
+            409, 429, 5xx and 529 are retried with backoff (honouring retry-after); 4xx fail at once; a \
+            quota error stops the provider. Two runners on one database never run the same job, and the \
+            jobs of a killed runner are taken back when their lease expires. Safe to start from cron.
+
+            Exit codes:
+              0    every job succeeded
+              1    some jobs failed for good (see `choreo status`, `choreo results --state failed`)
+              2    usage or configuration error
+              3    work is left: deadline reached, or jobs held by another runner
+              130  interrupted by SIGINT (143: SIGTERM); jobs in flight stay retryable
+
+            Examples:
+              choreo run
+              choreo run --batch batch_0123456789ab --concurrency 256 --deadline 50m
+              choreo run --mock --mock-fault-rate 0.2      # rehearse against the built-in mock provider
+            """
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @Option(name: .long, help: "Only this batch.") var batch: String?
+    @OptionGroup var flags: RunFlags
+    @OptionGroup var providers: ProviderOptions
+
+    func run() async throws {
+        let code = try await RunSession.execute(databasePath: database.path, batch: batch, flags: flags, providers: providers)
+        if code != 0 { throw ExitCode(code) }
+    }
 }

@@ -1,0 +1,223 @@
+import ChoreoAI
+import Foundation
+
+/// How one claimed job's attempt ended.
+enum JobResult: Sendable {
+    case succeeded(tokens: Int, seconds: Double)
+    /// Back in the queue, runnable again at `at`.
+    case retrying(at: Double, failure: Failure)
+    case failed(Failure)
+    case cancelled
+    /// The runner is stopping: the job went back to pending with its partial output.
+    case interrupted
+}
+
+/// One attempt of one job: build the request (a continuation when there is kept text and the
+/// provider can continue it), stream it, and write the outcome.
+struct JobExecution: Sendable {
+    let job: ClaimedJob
+    let queue: JobQueue
+    let client: ChoreoAI
+    let gates: ProviderGates
+    let control: RunControl
+    let flusher: PartialFlusher
+    let options: RunOptions
+    let events: RunEvents
+
+    private var now: Double { Date().timeIntervalSince1970 }
+
+    func run() async -> JobResult {
+        do {
+            return try await attempt()
+        } catch {
+            // Only database errors reach here: leave the job to its lease (another run takes it back).
+            events.log(.error, "job \(job.customID): could not record its state: \(error)")
+            return .interrupted
+        }
+    }
+
+    private func attempt() async throws -> JobResult {
+        let request: JSONValue
+        do { request = try JSONValue.parse(job.request) } catch {
+            return try await failWithoutAttempt(Failure(kind: "bad_request", retryable: false, stopsProvider: false,
+                                                        message: "the stored request is not valid JSON: \(error)"))
+        }
+        var provider: Provider
+        do { provider = try client.provider(for: job.model) } catch {
+            return try await failWithoutAttempt(Failure(kind: "no_provider", retryable: false, stopsProvider: false, message: "\(error)"))
+        }
+        if options.continuePartial { provider.supportsPrefill = true }
+        if let s = options.stallTimeout { provider.stallTimeout = s }
+        if let c = options.connectTimeout { provider.connectTimeout = c }
+        if control.isCancelled(batch: job.batchID) {
+            try await queue.endWithoutAttempt(job: job.id, state: "cancelled", kind: "cancelled", message: "the batch was cancelled")
+            return .cancelled
+        }
+        if let stopped = control.stopReason(provider: provider.name) {
+            return try await failWithoutAttempt(Failure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,
+                                                        message: "not sent: provider \(provider.name) was stopped earlier in this run: \(stopped.message)"))
+        }
+        if provider.apiKey == nil, let variable = provider.apiKeyVariable, !Self.isLocal(provider.baseURL) {
+            let f = Failure(kind: "auth", retryable: false, stopsProvider: true,
+                            message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key")
+            control.stop(provider: provider.name, because: f)
+            return try await failWithoutAttempt(f)
+        }
+
+        // Continue from kept text where the provider can; otherwise start over.
+        var kept = job.partialOutput
+        var keptTokens = job.partialTokens
+        var body = request
+        var sentPrefill = ""
+        if !kept.isEmpty, provider.supportsPrefill, let c = provider.kind.wireFormat.continuation(of: request, partial: kept) {
+            body = c.body
+            sentPrefill = c.sentPrefill
+            for key in ["max_tokens", "max_completion_tokens"] {
+                if let m = body[key]?.intValue { body[key] = .int(Int64(max(1, m - keptTokens))) }
+            }
+        } else {
+            kept = ""
+            keptTokens = 0
+        }
+        let attempt = try await queue.startAttempt(job: job.id, continuedFromChars: kept.isEmpty ? nil : kept.count)
+        let estimate = Self.estimateTokens(request)
+        let gate = await gates.gate(for: provider)
+        var started = now
+        var firstTokenAt: Double?
+        var live: LiveOutput?
+        do {
+            try await gate.admit(estimatedTokens: estimate)
+            defer { gate.finished() }
+            started = now
+            let stream = try await client.stream(body: body, provider: provider)
+            if let head = stream.head { await gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: estimate) }
+            let output = LiveOutput(job: job.id, kept: kept, sentPrefill: sentPrefill, keptTokens: keptTokens, stream: stream)
+            live = output
+            flusher.register(output)
+            for try await chunk in stream {
+                if let choice = chunk.choices.first,
+                   !(choice.delta.content ?? "").isEmpty || choice.delta.toolCalls != nil || choice.delta.refusal != nil {
+                    if firstTokenAt == nil { firstTokenAt = now }
+                    output.contentChunks.add(1, ordering: .relaxed)
+                }
+                output.dirty.store(true, ordering: .relaxed)
+                if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
+            }
+            flusher.unregister(job.id)
+            let completion = stream.completion
+            let usage = completion.usage
+            var final = completion
+            let text = output.text
+            if !final.choices.isEmpty, final.choices[0].message.content != nil || !kept.isEmpty {
+                final.choices[0].message.content = text
+            }
+            let promptTokens = usage.map { $0.promptTokens + job.spentPromptTokens }
+            let completionTokens = usage.map { $0.completionTokens + keptTokens }
+            if let p = promptTokens, let c = completionTokens { final.usage = Usage(promptTokens: p, completionTokens: c) }
+            let toolCalls = final.choices.first?.message.toolCalls
+            let outcome = JobOutcome(
+                output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
+                finishReason: final.choices.first?.finishReason?.rawValue, providerFinishReason: final.choices.first?.providerFinishReason,
+                response: final.json.jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
+                firstTokenMs: firstTokenAt.map { Int(($0 - started) * 1000) }, durationMs: Int((now - started) * 1000),
+                httpStatus: stream.head?.status ?? 200, requestID: Self.requestID(stream.head?.headers),
+                bytesReceived: stream.bytesReceived, charsReceived: text.count - kept.count)
+            if let usage { await gate.settle(estimatedTokens: estimate, actualTokens: usage.totalTokens) }
+            guard try await queue.complete(job: job.id, attempt: attempt, outcome: outcome) else {
+                events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
+                return .interrupted
+            }
+            let tokens = (completionTokens ?? 0)
+            events.succeeded(job: job.customID, completionTokens: tokens)
+            return .succeeded(tokens: tokens, seconds: now - started)
+        } catch {
+            flusher.unregister(job.id)
+            return try await ended(attempt: attempt, error: error, live: live, kept: kept, keptTokens: keptTokens, gate: gate)
+        }
+    }
+
+    private struct BatchCancelled: Error {}
+
+    /// Records a failed attempt and decides: retry later (back to the queue), fail, or stop.
+    private func ended(attempt: Int, error: any Error, live: LiveOutput?, kept: String, keptTokens: Int, gate: ProviderGate) async throws -> JobResult {
+        // What this job has produced so far: kept text plus this attempt's, unless a tool call
+        // was mid-flight (its arguments are incomplete JSON: restart instead).
+        var keptText: String? = kept.isEmpty ? nil : kept
+        var keptTok = keptTokens
+        var received = 0
+        var receivedText: String?
+        if let live {
+            let partial = live.stream.completion
+            received = live.text.count - kept.count
+            receivedText = partial.text.isEmpty ? nil : partial.text
+            if partial.choices.first?.message.toolCalls?.isEmpty ?? true {
+                let text = live.text
+                keptText = text.isEmpty ? nil : text
+                keptTok = live.tokens
+            } else {
+                keptText = nil
+                keptTok = 0
+            }
+        }
+        let bytes = live?.stream.bytesReceived ?? 0
+        var failure = Failure.classify(error)
+        var record = AttemptFailure(kind: failure.kind, message: failure.message, httpStatus: failure.httpStatus,
+                                    requestID: (error as? APIError)?.requestID, bytesReceived: bytes, charsReceived: received,
+                                    keptPartial: keptText, keptPartialTokens: keptTok, spentPromptTokens: job.spentPromptTokens,
+                                    receivedText: receivedText)
+        if error is BatchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
+            record.kind = "cancelled"
+            record.message = "the batch was cancelled"
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "cancelled", retryAt: nil, finalState: "cancelled")
+            return .cancelled
+        }
+        if error is CancellationError || Task.isCancelled {
+            record.kind = "interrupted"
+            record.message = "the runner stopped (signal or deadline) during this attempt"
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "interrupted", retryAt: now)
+            return .interrupted
+        }
+        if failure.kind == "rate_limited" { await gate.pause(for: failure.retryAfter ?? 1) }
+        if failure.stopsProvider {
+            control.stop(provider: (try? client.provider(for: job.model).name) ?? job.model, because: failure)
+        }
+        let used = attempt - job.attemptBase
+        if let delay = options.retry.delay(after: used, failure: failure) {
+            let at = now + delay
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "retry", retryAt: at)
+            events.retrying(job: job.customID, failure: failure, attempt: used, delay: delay)
+            return .retrying(at: at, failure: failure)
+        }
+        if failure.retryable && used >= options.retry.maxAttempts {
+            failure.message = "gave up after \(used) attempts: \(failure.message)"
+            record.message = failure.message
+        }
+        try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "failed", retryAt: nil)
+        events.failed(job: job.customID, failure: failure)
+        return .failed(failure)
+    }
+
+    private func failWithoutAttempt(_ failure: Failure) async throws -> JobResult {
+        try await queue.endWithoutAttempt(job: job.id, state: "failed", kind: failure.kind, message: failure.message)
+        events.failed(job: job.customID, failure: failure)
+        return .failed(failure)
+    }
+
+    static func isLocal(_ url: String) -> Bool {
+        let origin = url.lowercased()
+        return ["://127.0.0.1", "://localhost", "://[::1]"].contains { origin.contains($0) }
+    }
+
+    static func requestID(_ headers: HTTPHeaders?) -> String? {
+        headers?["x-request-id"] ?? headers?["request-id"]
+    }
+
+    /// A rough token count for rate limiting before the provider reports usage: ~4 characters a
+    /// token for the prompt, plus the completion budget (providers reserve max_tokens).
+    static func estimateTokens(_ request: JSONValue) -> Int {
+        var chars = 0
+        for m in request["messages"]?.arrayValue ?? [] { chars += (m["content"]?.jsonString.utf8.count ?? 0) }
+        let budget = request["max_completion_tokens"]?.intValue ?? request["max_tokens"]?.intValue ?? 256
+        return chars / 4 + budget
+    }
+}

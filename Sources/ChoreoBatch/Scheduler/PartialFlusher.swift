@@ -1,0 +1,59 @@
+import ChoreoAI
+import Synchronization
+
+/// The text of one job's stream as it arrives: what was kept from earlier attempts plus what
+/// this stream has received. The stream's own accumulator holds the text; a chunk only sets
+/// `dirty`, so the per-chunk cost is one atomic store.
+final class LiveOutput: Sendable {
+    let job: Int64
+    let kept: String
+    let sentPrefill: String
+    let keptTokens: Int
+    let stream: ChatCompletionStream
+    let dirty = Atomic<Bool>(false)
+    let contentChunks = Atomic<Int>(0)
+
+    init(job: Int64, kept: String, sentPrefill: String, keptTokens: Int, stream: ChatCompletionStream) {
+        self.job = job
+        self.kept = kept
+        self.sentPrefill = sentPrefill
+        self.keptTokens = keptTokens
+        self.stream = stream
+    }
+
+    /// Everything this job has produced so far, across attempts.
+    var text: String { Continuation.join(partial: kept, sentPrefill: sentPrefill, continuation: stream.text) }
+    /// Completion tokens spent so far (content chunks stand in for tokens until usage arrives).
+    var tokens: Int { keptTokens + contentChunks.load(ordering: .relaxed) }
+}
+
+/// Writes the partial output of every streaming job to the database every `interval`, all in one
+/// transaction, so a crash loses at most that window of text and the database never sits on the
+/// per-chunk path.
+final class PartialFlusher: Sendable {
+    private let live = Mutex<[Int64: LiveOutput]>([:])
+    private let queue: JobQueue
+
+    init(queue: JobQueue) { self.queue = queue }
+
+    func register(_ output: LiveOutput) { live.withLock { $0[output.job] = output } }
+
+    /// Stops tracking a job (its final state is written by its task).
+    func unregister(_ job: Int64) { _ = live.withLock { $0.removeValue(forKey: job) } }
+
+    /// Writes every job whose text changed since the last flush.
+    func flush() async throws {
+        let changed = live.withLock { jobs in jobs.values.filter { $0.dirty.exchange(false, ordering: .relaxed) } }
+        guard !changed.isEmpty else { return }
+        try await queue.savePartials(changed.map { ($0.job, $0.text, $0.tokens) })
+    }
+
+    /// Flushes every `interval` seconds until cancelled, then once more.
+    func run(interval: Double) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+            try? await flush()
+        }
+        try? await flush()
+    }
+}

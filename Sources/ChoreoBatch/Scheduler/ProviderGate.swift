@@ -1,0 +1,135 @@
+import ChoreoAI
+import Foundation
+
+/// Paces one provider's requests: a concurrency cap, request and token budgets per minute, and a
+/// shared pause when the provider says slow down.
+///
+/// Better than a fixed cool-down: every response's `x-ratelimit-remaining-*` / `-reset-*` headers
+/// (`observe`) re-plan the pace continuously: when the remaining budget runs low, requests are
+/// spread over the time left until the reset instead of bursting into a 429. A 429 pauses the
+/// whole provider (every job), not just the one that got it.
+actor ProviderGate {
+    let name: String
+    private let concurrency: AsyncSemaphore?
+    private let requestsPerMinute: Int?
+    private let tokensPerMinute: Int?
+    // Token buckets: capacity one minute's budget, refilled continuously.
+    private var requestTokens: Double
+    private var tokenTokens: Double
+    private var lastRefill = Date().timeIntervalSince1970
+    /// No request starts before this (a 429's retry-after, an exhausted header budget).
+    private var pausedUntil = 0.0
+    /// Minimum spacing between request starts derived from the headers (0: none).
+    private var spacing = 0.0
+    private var lastStart = 0.0
+
+    init(name: String, maxConcurrency: Int?, requestsPerMinute: Int?, tokensPerMinute: Int?) {
+        self.name = name
+        self.concurrency = maxConcurrency.map { AsyncSemaphore(permits: max(1, $0)) }
+        self.requestsPerMinute = requestsPerMinute
+        self.tokensPerMinute = tokensPerMinute
+        self.requestTokens = Double(requestsPerMinute ?? 0)
+        self.tokenTokens = Double(tokensPerMinute ?? 0)
+    }
+
+    private var now: Double { Date().timeIntervalSince1970 }
+
+    /// Waits until a request of about `estimatedTokens` may start; returns with a concurrency permit
+    /// held (give it back with `finished`).
+    func admit(estimatedTokens: Int) async throws {
+        try await concurrency?.acquire()
+        do {
+            while true {
+                try Task.checkCancellation()
+                let wait = reserve(tokens: Double(estimatedTokens))
+                if wait <= 0 { return }
+                try await Task.sleep(nanoseconds: UInt64(min(wait, 60) * 1e9))
+            }
+        } catch {
+            concurrency?.release()
+            throw error
+        }
+    }
+
+    nonisolated func finished() { concurrency?.release() }
+
+    /// Takes budget for one request now, or says how long to wait for it.
+    private func reserve(tokens: Double) -> Double {
+        let t = now
+        refill(t)
+        var wait = max(pausedUntil - t, lastStart + spacing - t)
+        if let rpm = requestsPerMinute, requestTokens < 1 {
+            wait = max(wait, (1 - requestTokens) / (Double(rpm) / 60))
+        }
+        if let tpm = tokensPerMinute {
+            // A request larger than a whole minute's budget may go once the bucket is full.
+            let need = min(tokens, Double(tpm))
+            if tokenTokens < need { wait = max(wait, (need - tokenTokens) / (Double(tpm) / 60)) }
+        }
+        guard wait <= 0 else { return wait }
+        if requestsPerMinute != nil { requestTokens -= 1 }
+        if tokensPerMinute != nil { tokenTokens -= tokens }
+        lastStart = t
+        return 0
+    }
+
+    private func refill(_ t: Double) {
+        let elapsed = max(0, t - lastRefill)
+        lastRefill = t
+        if let rpm = requestsPerMinute { requestTokens = min(Double(rpm), requestTokens + elapsed * Double(rpm) / 60) }
+        if let tpm = tokensPerMinute { tokenTokens = min(Double(tpm), tokenTokens + elapsed * Double(tpm) / 60) }
+    }
+
+    /// Corrects the token bucket by what a request really used.
+    func settle(estimatedTokens: Int, actualTokens: Int) {
+        if tokensPerMinute != nil { tokenTokens -= Double(actualTokens - estimatedTokens) }
+    }
+
+    /// The provider said 429: every request of this provider waits.
+    func pause(for seconds: Double) {
+        pausedUntil = max(pausedUntil, now + seconds)
+    }
+
+    /// Re-plans the pace from a response's rate-limit headers.
+    func observe(_ info: RateLimitInfo, estimatedTokens: Int) {
+        let t = now
+        var newSpacing = 0.0
+        if let remaining = info.remainingRequests, let reset = info.resetRequests {
+            if remaining <= 0 {
+                pausedUntil = max(pausedUntil, t + reset)
+            } else if let limit = info.limitRequests, remaining * 10 < limit {
+                // Under 10% left: spread what is left over the time to the reset.
+                newSpacing = max(newSpacing, reset / Double(remaining))
+            }
+        }
+        if let remaining = info.remainingTokens, let reset = info.resetTokens {
+            if remaining < estimatedTokens {
+                pausedUntil = max(pausedUntil, t + reset)
+            } else if let limit = info.limitTokens, remaining * 10 < limit, estimatedTokens > 0 {
+                newSpacing = max(newSpacing, reset / max(1, Double(remaining / estimatedTokens)))
+            }
+        }
+        spacing = min(newSpacing, 60)
+    }
+}
+
+/// One gate per provider, created on first use.
+actor ProviderGates {
+    private var gates: [String: ProviderGate] = [:]
+    private let defaultRPM: Int?
+    private let defaultTPM: Int?
+
+    init(defaultRPM: Int?, defaultTPM: Int?) {
+        self.defaultRPM = defaultRPM
+        self.defaultTPM = defaultTPM
+    }
+
+    func gate(for provider: Provider) -> ProviderGate {
+        if let g = gates[provider.name] { return g }
+        let g = ProviderGate(name: provider.name, maxConcurrency: provider.maxConcurrency,
+                             requestsPerMinute: provider.requestsPerMinute ?? defaultRPM,
+                             tokensPerMinute: provider.tokensPerMinute ?? defaultTPM)
+        gates[provider.name] = g
+        return g
+    }
+}

@@ -1,0 +1,23 @@
+import ChoreoAI
+import Synchronization
+
+/// Run-wide switches every job task reads: cancelled batches, stopped providers, the stop request.
+/// Read on the per-chunk path, so reads are a lock and a set lookup, nothing more.
+final class RunControl: Sendable {
+    private struct State {
+        var cancelledBatches: Set<String> = []
+        var stoppedProviders: [String: Failure] = [:]
+    }
+    private let state = Mutex(State())
+
+    func isCancelled(batch: String) -> Bool { state.withLock { $0.cancelledBatches.contains(batch) } }
+
+    func setCancelled(_ batches: Set<String>) { state.withLock { $0.cancelledBatches = batches } }
+
+    /// The failure that stopped `provider` (quota exhausted, bad key), if one did.
+    func stopReason(provider: String) -> Failure? { state.withLock { $0.stoppedProviders[provider] } }
+
+    func stop(provider: String, because failure: Failure) {
+        state.withLock { s in if s.stoppedProviders[provider] == nil { s.stoppedProviders[provider] = failure } }
+    }
+}

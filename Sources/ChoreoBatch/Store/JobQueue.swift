@@ -1,0 +1,298 @@
+import Foundation
+
+/// A job leased to this runner, with what the scheduler needs to run it.
+public struct ClaimedJob: Sendable {
+    public let id: Int64
+    public let batchID: String
+    public let customID: String
+    public let model: String
+    public let request: String
+    /// Attempts made so far (all time) and before the last resume.
+    public let attempts: Int
+    public let attemptBase: Int
+    /// Text kept from interrupted attempts ("" when none).
+    public let partialOutput: String
+    /// Completion tokens spent producing `partialOutput` (estimated when the stream broke).
+    public let partialTokens: Int
+    /// Prompt and completion tokens reported by earlier segments that were continued from.
+    public let spentPromptTokens: Int
+}
+
+/// What is left in the queue.
+public struct QueueOutlook: Sendable {
+    /// Pending jobs (runnable now or after their backoff).
+    public var pending: Int
+    /// Jobs leased by other runners.
+    public var heldByOthers: Int
+    /// The earliest backoff end or lease expiry (unix seconds).
+    public var nextWake: Double?
+}
+
+/// The final result of a job, written in one transaction with its state change.
+public struct JobOutcome: Sendable {
+    public var output: String
+    public var toolCalls: String?
+    public var finishReason: String?
+    public var providerFinishReason: String?
+    public var response: String
+    public var promptTokens: Int?
+    public var completionTokens: Int?
+    public var firstTokenMs: Int?
+    public var durationMs: Int
+    public var httpStatus: Int
+    public var requestID: String?
+    public var bytesReceived: Int
+    public var charsReceived: Int
+}
+
+/// How an attempt that did not succeed ended.
+public struct AttemptFailure: Sendable {
+    public var kind: String
+    public var message: String
+    public var httpStatus: Int?
+    public var requestID: String?
+    public var bytesReceived: Int
+    public var charsReceived: Int
+    /// The text to keep for a continuation (nil: keep none).
+    public var keptPartial: String?
+    public var keptPartialTokens: Int
+    public var spentPromptTokens: Int
+    /// What this attempt itself received (its text), for the attempt history.
+    public var receivedText: String?
+}
+
+/// The scheduler's side of the store: leases, attempts, partial and final outputs. One actor owns
+/// one connection, so every write of a runner is serialised through it; leases make two runners
+/// (two processes) on one file safe: a job is claimed in one `BEGIN IMMEDIATE` transaction that
+/// only takes jobs nobody holds, and every later write checks the lease is still ours.
+public actor JobQueue {
+    private let db: Database
+    public let runnerID: String
+
+    public init(path: String, runnerID: String) throws {
+        self.db = try Database(path: path)
+        self.runnerID = runnerID
+    }
+
+    private var now: Double { Date().timeIntervalSince1970 }
+
+    public func registerRunner() throws {
+        let host = ProcessInfo.processInfo.hostName
+        try db.run("INSERT OR REPLACE INTO runners (id, pid, host, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
+                   [.init(runnerID), .init(Int(getpid())), .init(host), .init(now), .init(now)])
+    }
+
+    public func unregisterRunner() throws {
+        try db.run("UPDATE runners SET stopped_at = ? WHERE id = ?", [.init(now), .init(runnerID)])
+    }
+
+    /// Renews the leases of every job this runner holds; returns the batches cancelled since.
+    public func heartbeat(leaseSeconds: Double) throws -> Set<String> {
+        let t = now
+        try db.transaction {
+            try db.run("UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND state = 'running'",
+                       [.init(t + leaseSeconds), .init(runnerID)])
+            try db.run("UPDATE runners SET heartbeat_at = ? WHERE id = ?", [.init(t), .init(runnerID)])
+        }
+        var cancelled: Set<String> = []
+        try db.query("SELECT id FROM batches WHERE state = 'cancelled'") { cancelled.insert($0.string(0) ?? "") }
+        return cancelled
+    }
+
+    /// Leases up to `limit` runnable jobs: pending ones whose backoff has passed, and running ones
+    /// whose lease expired (their runner died). Oldest first.
+    public func claim(limit: Int, leaseSeconds: Double, batch: String?) throws -> [ClaimedJob] {
+        guard limit > 0 else { return [] }
+        let t = now
+        var jobs: [ClaimedJob] = []
+        try db.transaction {
+            var args: [SQLValue] = [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t), .init(t), .init(t)]
+            var batchFilter = ""
+            if let batch { batchFilter = "AND j.batch_id = ?"; args.append(.init(batch)) }
+            args.append(.init(limit))
+            try db.query("""
+                UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?,
+                       started_at = coalesce(started_at, ?), updated_at = ?
+                WHERE id IN (
+                    SELECT j.id FROM jobs j JOIN batches b ON b.id = j.batch_id
+                    WHERE b.state IN ('pending', 'running')
+                      AND ((j.state = 'pending' AND (j.not_before IS NULL OR j.not_before <= ?))
+                           OR (j.state = 'running' AND j.lease_expires_at < ?))
+                      \(batchFilter)
+                    ORDER BY j.id LIMIT ?)
+                RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
+                          coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0)
+                """, args) { row in
+                jobs.append(ClaimedJob(
+                    id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
+                    request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
+                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!))
+            }
+            // Attempts of a runner that died never got an end: close them now, so history is honest.
+            for job in jobs {
+                try db.run("""
+                    UPDATE attempts SET ended_at = ?, outcome = 'interrupted', error_kind = coalesce(error_kind, 'runner_lost'),
+                           error_message = coalesce(error_message, 'the runner stopped without ending this attempt (killed or crashed)')
+                    WHERE job_id = ? AND ended_at IS NULL
+                    """, [.init(t), .init(job.id)])
+            }
+            let batches = Set(jobs.map(\.batchID))
+            for b in batches {
+                try db.run("UPDATE batches SET state = 'running' WHERE id = ? AND state = 'pending'", [.init(b)])
+            }
+        }
+        return jobs
+    }
+
+    /// Records the start of an attempt; returns its number.
+    public func startAttempt(job: Int64, continuedFromChars: Int?) throws -> Int {
+        let t = now
+        return try db.transaction {
+            try db.run("UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ? AND lease_owner = ?",
+                       [.init(t), .init(job), .init(runnerID)])
+            let number = try db.queryOne("SELECT attempts FROM jobs WHERE id = ?", [.init(job)]) { $0.int(0)! } ?? 1
+            try db.run("INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars) VALUES (?, ?, ?, ?, ?)",
+                       [.init(job), .init(number), .init(runnerID), .init(t), .init(continuedFromChars)])
+            return number
+        }
+    }
+
+    /// Writes the latest partial text of many jobs in one transaction.
+    public func savePartials(_ partials: [(job: Int64, text: String, tokens: Int)]) throws {
+        guard !partials.isEmpty else { return }
+        let t = now
+        try db.transaction {
+            for p in partials {
+                try db.run("UPDATE jobs SET partial_output = ?, partial_tokens = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                           [.init(p.text), .init(p.tokens), .init(t), .init(p.job), .init(runnerID)])
+            }
+        }
+    }
+
+    /// The job succeeded: output, usage and timings land with the state change. Returns false
+    /// when the lease was lost (another runner took the job): nothing is written then.
+    @discardableResult
+    public func complete(job: Int64, attempt: Int, outcome o: JobOutcome) throws -> Bool {
+        let t = now
+        return try db.transaction {
+            try db.run("""
+                UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
+                       response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
+                       http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, partial_output = NULL,
+                       partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                       finished_at = ?, updated_at = ?
+                WHERE id = ? AND lease_owner = ? AND state = 'running'
+                """, [.init(o.output), .init(o.toolCalls), .init(o.finishReason), .init(o.providerFinishReason), .init(o.response),
+                      .init(o.promptTokens), .init(o.completionTokens),
+                      .init(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } }),
+                      .init(o.firstTokenMs), .init(o.durationMs), .init(o.httpStatus), .init(o.requestID),
+                      .init(t), .init(t), .init(job), .init(runnerID)])
+            guard db.changes == 1 else { return false }
+            try db.run("""
+                UPDATE attempts SET ended_at = ?, outcome = 'succeeded', http_status = ?, bytes_received = ?, chars_received = ?, request_id = ?
+                WHERE job_id = ? AND number = ?
+                """, [.init(t), .init(o.httpStatus), .init(o.bytesReceived), .init(o.charsReceived), .init(o.requestID),
+                      .init(job), .init(attempt)])
+            return true
+        }
+    }
+
+    /// Ends an attempt that did not succeed. `retryAt` set: the job goes back to pending (runnable
+    /// from then, by any runner); nil: the job ends in `finalState` (failed or cancelled).
+    public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: String, retryAt: Double?,
+                           finalState: String = "failed") throws {
+        let t = now
+        try db.transaction {
+            let state = retryAt == nil ? finalState : "pending"
+            try db.run("""
+                UPDATE jobs SET state = ?, not_before = ?, error_kind = ?, error_message = ?, http_status = ?, request_id = ?,
+                       partial_output = ?, partial_tokens = ?, spent_prompt_tokens = ?,
+                       lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ?
+                WHERE id = ? AND lease_owner = ?
+                """, [.init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
+                      .init(f.keptPartial), .init(f.keptPartial == nil ? nil : f.keptPartialTokens), .init(f.spentPromptTokens),
+                      .init(retryAt == nil ? t : nil), .init(t), .init(job), .init(runnerID)])
+            try db.run("""
+                UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
+                       bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?
+                WHERE job_id = ? AND number = ?
+                """, [.init(t), .init(outcome), .init(f.httpStatus), .init(f.kind), .init(f.message), .init(f.bytesReceived),
+                      .init(f.charsReceived), .init(f.requestID), .init(f.receivedText), .init(job), .init(attempt)])
+        }
+    }
+
+    /// Ends a claimed job without an attempt (its batch was cancelled, its provider is stopped).
+    public func endWithoutAttempt(job: Int64, state: String, kind: String, message: String) throws {
+        let t = now
+        try db.run("""
+            UPDATE jobs SET state = ?, error_kind = ?, error_message = ?, lease_owner = NULL, lease_expires_at = NULL,
+                   finished_at = ?, updated_at = ?
+            WHERE id = ? AND lease_owner = ?
+            """, [.init(state), .init(kind), .init(message), .init(t), .init(t), .init(job), .init(runnerID)])
+    }
+
+    /// Gives back every job this runner still holds (on shutdown), keeping their partial output.
+    public func releaseAll() throws {
+        try db.run("UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ? AND state = 'running'",
+                   [.init(runnerID)])
+    }
+
+    /// What is left to do: runnable now, waiting (backoff or another runner's lease), and the
+    /// earliest moment something becomes runnable.
+    public func outlook(batch: String?) throws -> QueueOutlook {
+        var args: [SQLValue] = [.init(runnerID)]
+        var filter = ""
+        if let batch { filter = "AND j.batch_id = ?"; args.append(.init(batch)) }
+        return try db.queryOne("""
+            SELECT sum(j.state = 'pending'), sum(j.state = 'running' AND j.lease_owner <> ?),
+                   min(CASE WHEN j.state = 'pending' THEN coalesce(j.not_before, 0)
+                            WHEN j.state = 'running' THEN j.lease_expires_at END)
+            FROM jobs j JOIN batches b ON b.id = j.batch_id
+            WHERE b.state IN ('pending', 'running') AND j.state IN ('pending', 'running') \(filter)
+            """, args) { row in QueueOutlook(pending: row.int(0) ?? 0, heldByOthers: row.int(1) ?? 0, nextWake: row.double(2)) }
+            ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
+    }
+
+    /// Counts by state, for progress.
+    public func counts(batch: String?) throws -> [String: Int] {
+        var out: [String: Int] = [:]
+        var args: [SQLValue] = []
+        var filter = ""
+        if let batch { filter = "WHERE batch_id = ?"; args.append(.init(batch)) }
+        try db.query("SELECT state, count(*) FROM jobs \(filter) GROUP BY state", args) { row in
+            out[row.string(0) ?? ""] = row.int(1) ?? 0
+        }
+        return out
+    }
+
+    /// Marks batches with no pending or running job as completed.
+    public func completeFinishedBatches() throws {
+        try db.run("""
+            UPDATE batches SET state = 'completed', completed_at = ?
+            WHERE state IN ('pending', 'running')
+              AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.batch_id = batches.id AND jobs.state IN ('pending', 'running'))
+            """, [.init(now)])
+    }
+
+    /// Puts a batch's jobs back in the queue for `choreo resume`: interrupted ones and retryable
+    /// failures (every failure with `all`), each with a fresh attempt budget. Returns how many.
+    public func resume(batch: String, all: Bool, retryableKinds: [String]) throws -> Int {
+        let t = now
+        return try db.transaction {
+            let kinds = retryableKinds.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ",")
+            let failedFilter = all ? "state = 'failed'" : "(state = 'failed' AND error_kind IN (\(kinds)))"
+            try db.run("""
+                UPDATE jobs SET state = 'pending', attempt_base = attempts, not_before = NULL, finished_at = NULL, updated_at = ?
+                WHERE batch_id = ? AND (\(failedFilter) OR (state = 'pending' AND attempts > attempt_base)
+                      OR (state = 'running' AND lease_expires_at < ?))
+                """, [.init(t), .init(batch), .init(t)])
+            let n = db.changes
+            try db.run("UPDATE batches SET state = 'pending', completed_at = NULL WHERE id = ? AND state = 'completed'", [.init(batch)])
+            return n
+        }
+    }
+
+    public func batchExists(_ id: String) throws -> Bool {
+        try db.queryOne("SELECT 1 FROM batches WHERE id = ?", [.init(id)]) { _ in true } ?? false
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import ChoreoAI
+import ChoreoMock
+import Foundation
+
+/// Where requests go: the configuration file, or the embedded mock provider.
+struct ProviderOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Provider configuration file (JSON).", discussion: "Default: $CHOREO_CONFIG, else ./choreo.json when present.", valueName: "path"))
+    var config: String?
+
+    @Flag(name: .long, help: "Send every request to the built-in mock provider, started in this process (no key needed).")
+    var mock = false
+
+    @Option(name: .customLong("mock-fault-rate"), help: ArgumentHelp("With --mock: the share of attempts that get a fault (drops, 429s, 5xx, stalls, malformed chunks).", valueName: "0..1"))
+    var mockFaultRate: Double = 0
+
+    @Option(name: .customLong("mock-chunk-delay-ms"), help: ArgumentHelp("With --mock: pause between streamed chunks.", valueName: "ms"))
+    var mockChunkDelayMs: Int = 15
+
+    func validate() throws {
+        guard (0...1).contains(mockFaultRate) else { throw ValidationError("--mock-fault-rate must be between 0 and 1") }
+        if mockFaultRate > 0 && !mock { throw ValidationError("--mock-fault-rate needs --mock") }
+    }
+
+    /// The router for this invocation, and the mock server when one was started (keep it alive).
+    func makeRouter(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> (ProviderRouter, MockServer?) {
+        var router = ProviderRouter.fromEnvironment(environment)
+        if let path = config ?? ProviderConfiguration.defaultPath(environment: environment) {
+            router = try ProviderConfiguration.load(path: path, environment: environment)
+        }
+        guard mock else { return (router, nil) }
+        var mockConfig = MockConfig()
+        mockConfig.chunkDelay = .milliseconds(mockChunkDelayMs)
+        mockConfig.faultRate = mockFaultRate
+        let server = try await MockServer.start(config: mockConfig)
+        var pointed = router.pointed(at: server.baseURL)
+        // The mock stalls for a short while; keep stall detection short to match.
+        for i in pointed.providers.indices { pointed.providers[i].stallTimeout = 1 }
+        return (pointed, server)
+    }
+}

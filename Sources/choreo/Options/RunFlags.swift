@@ -1,0 +1,69 @@
+import ArgumentParser
+import ChoreoAI
+import ChoreoBatch
+import Foundation
+
+/// The options of a run, shared by `run`, `resume` and `submit --run`.
+struct RunFlags: ParsableArguments {
+    @Option(name: .long, help: "Streams in flight at most.")
+    var concurrency: Int = 64
+
+    @Option(name: .customLong("max-attempts"), help: "Attempts per job before it fails for good (counted from the last resume).")
+    var maxAttempts: Int = 5
+
+    @Option(name: .long, help: ArgumentHelp("Stop starting jobs in time to end by then: a duration (90s, 45m, 1h30m) or an ISO 8601 time.", valueName: "duration"))
+    var deadline: String?
+
+    @Option(name: .long, help: "Requests per minute per provider (for providers without their own limit).")
+    var rpm: Int?
+
+    @Option(name: .long, help: "Tokens per minute per provider (for providers without their own limit).")
+    var tpm: Int?
+
+    @Flag(name: .customLong("continue-partial"), help: "Continue interrupted streams from their partial output on every provider (continue_final_message; also CHOREO_CONTINUE=1). Anthropic always does.")
+    var continuePartial = false
+
+    @Option(name: .customLong("flush-interval-ms"), help: "How often partial outputs are written to the database.")
+    var flushIntervalMs: Int = 100
+
+    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("Seconds without a byte before an attempt counts as stalled.", valueName: "seconds"))
+    var stallTimeout: Double?
+
+    @Flag(name: .long, help: "Only print errors and the final summary.")
+    var quiet = false
+
+    @Option(name: .customLong("log-format"), help: "text or json (one JSON object per line, for log shippers).")
+    var logFormat: String = "text"
+
+    func validate() throws {
+        guard concurrency >= 1 && concurrency <= 100_000 else { throw ValidationError("--concurrency must be between 1 and 100000") }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        if let deadline, Self.parseDeadline(deadline) == nil {
+            throw ValidationError("--deadline \(deadline): expected a duration like 90s, 45m, 1h30m or an ISO 8601 time")
+        }
+        if let rpm, rpm <= 0 { throw ValidationError("--rpm must be positive") }
+        if let tpm, tpm <= 0 { throw ValidationError("--tpm must be positive") }
+        guard flushIntervalMs >= 10 else { throw ValidationError("--flush-interval-ms must be at least 10") }
+    }
+
+    static func parseDeadline(_ text: String, now: Date = Date()) -> Date? {
+        if let seconds = RetryHints.duration(text), seconds > 0, text.contains(where: \.isLetter) { return now.addingTimeInterval(seconds) }
+        let f = ISO8601DateFormatter()
+        return f.date(from: text)
+    }
+
+    func runOptions(batch: String?) -> RunOptions {
+        var o = RunOptions()
+        o.batch = batch
+        o.concurrency = concurrency
+        o.retry.maxAttempts = maxAttempts
+        o.deadline = deadline.flatMap { Self.parseDeadline($0) }
+        o.requestsPerMinute = rpm
+        o.tokensPerMinute = tpm
+        o.continuePartial = continuePartial || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["CHOREO_CONTINUE"]?.lowercased() ?? "")
+        o.flushInterval = Double(flushIntervalMs) / 1000
+        o.stallTimeout = stallTimeout
+        return o
+    }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs Choreo from cron: picks up every pending job (and the jobs of a runner that died), stops
+# starting work in time to end before the next slot, and logs JSON lines for a log shipper.
+#
+# Overlapping runs are safe (jobs are leased to one runner), so no lock file is needed; a second
+# run simply takes the jobs the first one has not leased.
+#
+# Configure with environment variables (set them in the crontab line or in $CHOREO_ENV_FILE):
+#   CHOREO_DB         the results database (required)
+#   CHOREO_BIN        the choreo binary (default: choreo on PATH)
+#   CHOREO_DEADLINE   how long a run may take (default 55m for an hourly cron)
+#   CHOREO_LOG        where log lines go (default: $CHOREO_DB.log)
+#   CHOREO_ENV_FILE   a file of KEY=value lines with the API keys (chmod 600); never pass keys on the command line
+set -u
+: "${CHOREO_DB:?set CHOREO_DB to the results database}"
+bin="${CHOREO_BIN:-choreo}"
+deadline="${CHOREO_DEADLINE:-55m}"
+log="${CHOREO_LOG:-$CHOREO_DB.log}"
+if [ -n "${CHOREO_ENV_FILE:-}" ]; then
+  set -a; . "$CHOREO_ENV_FILE"; set +a
+fi
+"$bin" run --db "$CHOREO_DB" --deadline "$deadline" --log-format json --quiet "$@" >>"$log" 2>&1
+code=$?
+case $code in
+  0) ;;                                      # every job succeeded
+  3) ;;                                      # work left: the next cron run continues it
+  1) echo "choreo: some jobs failed for good in $CHOREO_DB (choreo status)" >&2 ;;
+  130|143) echo "choreo: interrupted (exit $code); the next run continues" >&2 ;;
+  *) echo "choreo: run failed with exit $code; see $log" >&2 ;;
+esac
+exit $code
