@@ -139,7 +139,8 @@ public final class BatchRunner: Sendable {
             }
             // Stopping (deadline or signal): interrupt what is in flight; each job goes back to
             // pending with its partial output.
-            if ending != .finished { group.cancelAll() }
+            // Also wakes a pending backoff timer, which would otherwise hold the run open up to 1 s.
+            group.cancelAll()
             while let r = await group.next() { handle(r) }
         }
         background.cancel()

@@ -29,6 +29,9 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("Seconds without a byte before an attempt counts as stalled.", valueName: "seconds"))
     var stallTimeout: Double?
 
+    @Option(name: .customLong("lease-seconds"), help: ArgumentHelp("How long a job stays leased to this runner without a heartbeat; a killed runner's jobs are taken back after it.", valueName: "seconds"))
+    var leaseSeconds: Double = 30
+
     @Flag(name: .long, help: "Only print errors and the final summary.")
     var quiet = false
 
@@ -44,6 +47,7 @@ struct RunFlags: ParsableArguments {
         }
         if let rpm, rpm <= 0 { throw ValidationError("--rpm must be positive") }
         if let tpm, tpm <= 0 { throw ValidationError("--tpm must be positive") }
+        guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard flushIntervalMs >= 10 else { throw ValidationError("--flush-interval-ms must be at least 10") }
     }
 
@@ -64,6 +68,7 @@ struct RunFlags: ParsableArguments {
         o.continuePartial = continuePartial || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["CHOREO_CONTINUE"]?.lowercased() ?? "")
         o.flushInterval = Double(flushIntervalMs) / 1000
         o.stallTimeout = stallTimeout
+        o.leaseSeconds = leaseSeconds
         return o
     }
 }

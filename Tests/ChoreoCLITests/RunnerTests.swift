@@ -1,0 +1,146 @@
+import ChoreoAI
+import ChoreoBatch
+import ChoreoMock
+import Foundation
+import Testing
+
+@Suite("choreo run against a faulty mock provider")
+struct RunnerTests {
+    @Test func fiveHundredJobsThroughEveryFaultEndExact() async throws {
+        let server = try await MockServer.start(config: MockConfig(faultRate: 0.35, maxFaultsPerRequest: 2, seed: 7, retryAfterMs: 50))
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 500)
+        let summary = try await fixture.run(server)
+        #expect(summary.exitCode == 0)
+        #expect(summary.succeeded == 500)
+        try fixture.expectAllExact()
+        // One output per custom_id (UNIQUE (batch_id, custom_id) holds it), and the retries are on record.
+        #expect(try fixture.scalar("SELECT count(DISTINCT custom_id) FROM jobs WHERE output IS NOT NULL") == 500)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'retry'") > 50)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'succeeded'") == 500)
+        #expect(try fixture.scalar("SELECT count(DISTINCT error_kind) FROM attempts WHERE outcome = 'retry'") >= 5)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE ended_at IS NULL") == 0)
+        #expect(server.stats().faults > 50)
+        #expect(try fixture.integrityCheck() == "ok")
+    }
+
+    @Test func usageTimingsAndResponseAreStored() async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 5, maxTokens: 8)
+        _ = try await fixture.run(server)
+        try fixture.expectAllExact()
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE completion_tokens = 8 AND finish_reason = 'length' AND prompt_tokens > 0 AND first_token_ms IS NOT NULL AND duration_ms IS NOT NULL AND response IS NOT NULL") == 5)
+    }
+
+    @Test func permanentErrorsFailAtOnceAndQuotaStopsTheProvider() async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 20, extra: ["mock": ["fault": "quota"]])
+        let summary = try await fixture.run(server) { $0.concurrency = 1 }
+        #expect(summary.failed == 20)
+        #expect(summary.exitCode == 1)
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'failed' AND error_kind = 'quota'") == 20)
+        // The first quota error stops the provider: the other jobs are never sent.
+        #expect(server.stats().requests == 1)
+    }
+
+    @Test func twoRunnersOnOneDatabaseNeverRunTheSameJob() async throws {
+        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(2)))
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 300)
+        async let a = fixture.run(server) { $0.concurrency = 20 }
+        async let b = fixture.run(server) { $0.concurrency = 20 }
+        let (ra, rb) = try await (a, b)
+        #expect(ra.succeeded + rb.succeeded == 300)
+        #expect(ra.succeeded > 0 && rb.succeeded > 0)
+        try fixture.expectAllExact()
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 300)
+        #expect(try fixture.scalar("SELECT count(DISTINCT runner) FROM attempts") == 2)
+        #expect(server.stats().requests == 300)
+    }
+
+    @Test func cancellingTheBatchStopsTheRunner() async throws {
+        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(40)))
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 100)
+        let run = Task { try await fixture.run(server) { $0.concurrency = 10; $0.leaseSeconds = 1.5 } }
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let db = try Database(path: fixture.databasePath)
+        _ = try db.cancelBatch(fixture.batchID)
+        let summary = try await run.value
+        #expect(summary.left == 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state IN ('pending', 'running')") == 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'cancelled'") > 50)
+    }
+
+    @Test func deadlineStopsStartingWorkAndLeavesTheRestRetryable() async throws {
+        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(30)))
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 60)
+        let started = Date()
+        let summary = try await fixture.run(server) { $0.concurrency = 5; $0.deadline = Date().addingTimeInterval(1.5) }
+        #expect(Date().timeIntervalSince(started) < 4)
+        #expect(summary.ending == .deadline)
+        #expect(summary.exitCode == 3)
+        #expect(summary.left > 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
+        // A later run finishes the batch exactly.
+        let rest = try await fixture.run(server)
+        #expect(rest.exitCode == 0)
+        try fixture.expectAllExact()
+    }
+
+    @Test func cancellingTheRunTaskLeavesJobsPendingWithPartialOutput() async throws {
+        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(40)))
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 30)
+        let run = Task { try await fixture.run(server) { $0.concurrency = 10 } }
+        try await Task.sleep(nanoseconds: 400_000_000)
+        run.cancel()
+        let summary = try await run.value
+        #expect(summary.ending == .interrupted)
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending' AND partial_output <> ''") > 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'interrupted'") > 0)
+    }
+}
+
+@Suite("choreo run as a process: signals and SIGKILL")
+struct RunnerProcessTests {
+    @Test func sigintStopsGracefullyWithExit130AndSigtermWith143() async throws {
+        for (sig, code) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
+            let fixture = try Fixture(count: 40)
+            let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "40", "--concurrency", "8"],
+                                           directory: fixture.directory)
+            try await Task.sleep(nanoseconds: 1_500_000_000)
+            kill(p.processIdentifier, sig)
+            let status = try await ChoreoBinary.wait(p, timeout: 20)
+            #expect(status == code)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'") > 0)
+            #expect(try fixture.integrityCheck() == "ok")
+        }
+    }
+
+    @Test func killedRunnerIsTakenBackAfterItsLeaseAndEveryJobEndsExact() async throws {
+        let fixture = try Fixture(count: 200)
+        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "10",
+                                        "--concurrency", "32", "--lease-seconds", "2"], directory: fixture.directory)
+        // Kill it once some jobs are done and others are mid-stream.
+        for _ in 0..<200 {
+            if try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") >= 20 { break }
+            try await Task.sleep(nanoseconds: 25_000_000)
+        }
+        kill(p.processIdentifier, SIGKILL)
+        _ = try await ChoreoBinary.wait(p)
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") > 0)
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let summary = try await fixture.run(server)
+        #expect(summary.exitCode == 0)
+        try fixture.expectAllExact()
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'runner_lost'") > 0)
+        #expect(try fixture.integrityCheck() == "ok")
+    }
+}

@@ -1,0 +1,133 @@
+import ChoreoAI
+import ChoreoBatch
+import ChoreoMock
+import Foundation
+import Testing
+
+/// A scratch database with one submitted batch, and ways to run and inspect it.
+struct Fixture {
+    let directory: URL
+    let databasePath: String
+    let batchID: String
+    /// custom_id → (model, messages, max tokens) of every job, for the expected text.
+    let jobs: [(customID: String, model: String, messages: [JSONValue], maxTokens: Int?)]
+
+    /// Writes `lines` (JSON objects in short form) to a job file and submits it.
+    init(lines: [JSONValue]) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        databasePath = directory.appendingPathComponent("test.sqlite").path
+        let file = directory.appendingPathComponent("jobs.jsonl")
+        try (lines.map(\.jsonString).joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+        let db = try Database(path: databasePath)
+        batchID = try BatchSubmitter(database: db).submit(file: file.path).batchID
+        jobs = lines.map { ($0["custom_id"]!.stringValue!, $0["model"]!.stringValue!, $0["messages"]!.arrayValue!, $0["max_tokens"]?.intValue) }
+    }
+
+    /// `count` short-form jobs with distinct prompts, cycling through `models`.
+    init(count: Int, models: [String] = ["gpt-4o-mini"], maxTokens: Int? = nil, extra: [String: JSONValue] = [:]) throws {
+        try self.init(lines: (0..<count).map { i in
+            var o: [String: JSONValue] = extra
+            o["custom_id"] = .string(String(format: "job-%05d", i))
+            o["model"] = .string(models[i % models.count])
+            o["messages"] = [["role": "user", "content": .string("Question number \(i): tell me something")]]
+            if let maxTokens { o["max_tokens"] = .int(Int64(maxTokens)) }
+            return .object(o)
+        })
+    }
+
+    func options(_ configure: (inout RunOptions) -> Void = { _ in }) -> RunOptions {
+        var o = RunOptions()
+        o.batch = batchID
+        o.concurrency = 64
+        o.retry = RetryPolicy(maxAttempts: 6, baseDelay: 0.01, maxDelay: 0.1)
+        o.flushInterval = 0.05
+        o.leaseSeconds = 3
+        o.stallTimeout = 0.5
+        configure(&o)
+        return o
+    }
+
+    static func router(_ server: MockServer) -> ProviderRouter {
+        ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+    }
+
+    func run(_ server: MockServer, _ configure: (inout RunOptions) -> Void = { _ in }) async throws -> RunSummary {
+        try await BatchRunner(databasePath: databasePath, options: options(configure), router: Self.router(server)).run()
+    }
+
+    /// Every job's row: state, output, finish reason, attempts.
+    func rows() throws -> [String: (state: String, output: String?, finish: String?, attempts: Int)] {
+        let db = try Database(path: databasePath)
+        var out: [String: (String, String?, String?, Int)] = [:]
+        try db.query("SELECT custom_id, state, output, finish_reason, attempts FROM jobs WHERE batch_id = ?", [.init(batchID)]) { r in
+            out[r.string(0)!] = (r.string(1)!, r.string(2), r.string(3), r.int(4)!)
+        }
+        return out
+    }
+
+    func expectedText(_ customID: String) -> String {
+        let j = jobs.first { $0.customID == customID }!
+        return MockContent.reply(model: j.model, messages: j.messages, maxTokens: j.maxTokens).text
+    }
+
+    /// Asserts every job succeeded with exactly the mock's text.
+    func expectAllExact(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let rows = try rows()
+        #expect(rows.count == jobs.count, sourceLocation: sourceLocation)
+        var wrong: [String] = []
+        for j in jobs {
+            guard let r = rows[j.customID], r.state == "succeeded", r.output == expectedText(j.customID) else {
+                wrong.append("\(j.customID): \(rows[j.customID].map { "\($0.state) \($0.output?.prefix(40) ?? "nil")" } ?? "missing")")
+                continue
+            }
+        }
+        #expect(wrong.isEmpty, "\(wrong.count) jobs wrong, e.g. \(wrong.prefix(3))", sourceLocation: sourceLocation)
+    }
+
+    func scalar(_ sql: String) throws -> Int {
+        let db = try Database(path: databasePath)
+        return try db.queryOne(sql, []) { $0.int(0) ?? 0 } ?? 0
+    }
+
+    func integrityCheck() throws -> String {
+        let db = try Database(path: databasePath)
+        return try db.queryOne("PRAGMA integrity_check", []) { $0.string(0) ?? "" } ?? ""
+    }
+}
+
+/// The built `choreo` executable, next to the test bundle.
+enum ChoreoBinary {
+    static var path: String {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if dir.lastPathComponent.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
+        return dir.appendingPathComponent("choreo").path
+    }
+
+    /// Starts `choreo` with `arguments`; stdout and stderr go to files in `directory`.
+    static func start(_ arguments: [String], directory: URL, environment: [String: String] = [:]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        env["OPENAI_API_KEY"] = nil
+        p.environment = env
+        let log = directory.appendingPathComponent("choreo-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        try p.run()
+        return p
+    }
+
+    static func wait(_ p: Process, timeout: Double = 120) async throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning {
+            if Date() > deadline { p.terminate(); Issue.record("choreo did not exit in \(timeout) s") }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return p.terminationStatus
+    }
+}
