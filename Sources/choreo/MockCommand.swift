@@ -1,7 +1,90 @@
 import ArgumentParser
+import ChoreoMock
+import Foundation
 
-// Placeholder until this command lands.
+/// `choreo mock`: runs the built-in mock provider in the foreground for other processes to use.
 struct MockCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mock", abstract: "(not yet available)")
-    func run() async throws { throw ExitCode(2) }
+    static let configuration = CommandConfiguration(
+        commandName: "mock",
+        abstract: "Run the built-in mock provider (OpenAI, Anthropic and Gemini dialects) until interrupted.",
+        discussion: """
+            Serves POST /v1/chat/completions, GET /v1/models, POST /v1/messages, \
+            POST /v1beta/models/{model}:streamGenerateContent?alt=sse and :generateContent, and GET /mock/stats. \
+            Replies are a pure function of the model and the messages; max_tokens only cuts them. A trailing \
+            assistant message is continued (Anthropic; OpenAI with continue_final_message) and must be a prefix \
+            of the reply, else 400.
+
+            Faults on demand: header `x-mock-fault: KIND[:AFTER]` (drop, 429, 500, 503, stall, malformed, quota), \
+            or in an OpenAI body `"mock": {"fault": "drop", "after": 3, "times": 1}`. Random faults: --fault-rate, \
+            reproducible with --seed; a request gets them on at most its first --max-faults-per-request attempts.
+
+            Examples:
+              choreo mock
+              choreo mock --port 9000 --chunk-delay-ms 20
+              choreo mock --fault-rate 0.2 --faults drop,429,stall --seed 42
+              choreo mock --tokens 500 --chunk-delay-ms 0        # firehose for benchmarks
+              curl -N localhost:8089/v1/chat/completions -H 'x-mock-fault: drop:3' \\
+                -d '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+            """
+    )
+
+    @Option(name: .long, help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(name: .long, help: "Port to listen on (0 picks a free one).") var port = 8089
+    @Option(name: .customLong("chunk-delay-ms"), help: ArgumentHelp("Pause between streamed chunks.", valueName: "ms"))
+    var chunkDelayMs = 0
+    @Option(name: .customLong("fault-rate"), help: ArgumentHelp("Share of attempts that get a random fault.", valueName: "0..1"))
+    var faultRate = 0.0
+    @Option(name: .long, help: ArgumentHelp("Fault kinds random faults pick from.", valueName: "drop,429,500,503,stall,malformed,quota"))
+    var faults = MockConfig.defaultFaultKinds.map(\.rawValue).joined(separator: ",")
+    @Option(name: .customLong("max-faults-per-request"), help: "Random faults hit at most this many first attempts of a request.")
+    var maxFaultsPerRequest = 2
+    @Option(name: .long, help: "Seed of the random fault schedule.") var seed: UInt64 = 0
+    @Option(name: .customLong("retry-after-ms"), help: ArgumentHelp("What 429 responses ask clients to wait.", valueName: "ms"))
+    var retryAfterMs = 200
+    @Option(name: .long, help: ArgumentHelp("Every reply has exactly this many tokens (benchmarks).", valueName: "N"))
+    var tokens: Int?
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard chunkDelayMs >= 0 else { throw ValidationError("--chunk-delay-ms must not be negative") }
+        guard (0...1).contains(faultRate) else { throw ValidationError("--fault-rate must be between 0 and 1") }
+        guard maxFaultsPerRequest >= 0 else { throw ValidationError("--max-faults-per-request must not be negative") }
+        guard retryAfterMs >= 0 else { throw ValidationError("--retry-after-ms must not be negative") }
+        if let tokens, tokens < 0 { throw ValidationError("--tokens must not be negative") }
+        _ = try faultKinds()
+    }
+
+    private func faultKinds() throws -> [MockFault.Kind] {
+        try faults.split(separator: ",").map { name in
+            guard let kind = MockFault.Kind(name: String(name)) else {
+                throw ValidationError("--faults: unknown kind '\(name)'; use \(MockFault.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return kind
+        }
+    }
+
+    func run() async throws {
+        let config = MockConfig(
+            chunkDelay: .milliseconds(chunkDelayMs), faultRate: faultRate, faultKinds: try faultKinds(),
+            maxFaultsPerRequest: maxFaultsPerRequest, seed: seed, retryAfterMs: retryAfterMs, fixedTokens: tokens
+        )
+        let server = try await MockServer.start(host: host, port: port, config: config)
+        let base = server.baseURL
+        FileHandle.standardError.write(Data("""
+            mock provider listening on \(base)
+              export OPENAI_BASE_URL=\(base)/v1 OPENAI_API_KEY=mock
+              export ANTHROPIC_BASE_URL=\(base) ANTHROPIC_API_KEY=mock
+              export GEMINI_BASE_URL=\(base)/v1beta GEMINI_API_KEY=mock
+            stats: \(base)/mock/stats — stop with Ctrl-C
+
+            """.utf8))
+
+        let waiting = Task { while true { try await Task.sleep(for: .seconds(3600)) } }
+        // SIGINT/SIGTERM is how this command is meant to end, so it exits 0.
+        SignalTrap().install(cancelling: waiting) { _ in }
+        _ = await waiting.result
+        let stats = server.stats()
+        try await server.shutdown()
+        FileHandle.standardError.write(Data("mock provider stopped: \(stats.requests) requests, \(stats.completed) completed, \(stats.faults) faults\n".utf8))
+    }
 }

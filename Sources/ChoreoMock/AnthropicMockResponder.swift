@@ -1,0 +1,130 @@
+import ChoreoAI
+
+/// Anthropic Messages (`POST /v1/messages`, wire-formats §6): `event:` + `data:` streams, a
+/// trailing assistant message is a prefill, `max_tokens` is required.
+struct AnthropicMockResponder: MockResponder {
+    func conversation(from body: JSONValue, pathModel: String?) throws(MockRejection) -> MockConversation {
+        guard case .object = body else { throw MockRejection(message: "The request body must be a JSON object.") }
+        guard let maxTokens = body["max_tokens"]?.intValue else { throw MockRejection(message: "max_tokens: Field required") }
+        guard var messages = body["messages"]?.arrayValue, !messages.isEmpty else {
+            throw MockRejection(message: "messages: Field required")
+        }
+        var prefill: String?
+        if messages.count > 1, messages.last?["role"]?.stringValue == "assistant" {
+            prefill = MockTranscript.text(ofContent: messages.removeLast()["content"] ?? "")
+        }
+        if let system = body["system"] {
+            messages.insert(["role": "system", "content": system], at: 0)
+        }
+        var conversation = MockConversation(
+            model: body["model"]?.stringValue ?? "mock", messages: messages, prefill: prefill,
+            maxTokens: maxTokens, stream: body["stream"]?.boolValue ?? false
+        )
+        if let first = body["tools"]?.arrayValue?.first, body["tool_choice"]?["type"]?.stringValue != "none" {
+            conversation.toolName = body["tool_choice"]?["name"]?.stringValue ?? first["name"]?.stringValue
+        }
+        return conversation
+    }
+
+    func stream(_ reply: MockReply, for conversation: MockConversation) -> MockStreamPlan {
+        var plan = MockStreamPlan()
+        func event(_ role: MockStreamPlan.Role, _ type: String, _ data: String) {
+            plan.append(role, "event: " + type + "\ndata: " + data + "\n\n")
+        }
+        var start = message(reply, conversation, content: [])
+        start["stop_reason"] = JSONValue.null
+        start["usage"]?["output_tokens"] = 1
+        event(.prelude, "message_start", (["type": "message_start", "message": start] as JSONValue).jsonString)
+        if let call = reply.toolCall {
+            let block: JSONValue = ["type": "tool_use", "id": .string(MockFormat.id("toolu_", reply)), "name": .string(call.name), "input": [:]]
+            event(.prelude, "content_block_start", (["type": "content_block_start", "index": 0, "content_block": block] as JSONValue).jsonString)
+            event(.prelude, "ping", "{\"type\":\"ping\"}")
+            event(.prelude, "content_block_delta", Self.delta("input_json_delta", "partial_json", ""))
+            for fragment in call.fragments {
+                event(.content, "content_block_delta", Self.delta("input_json_delta", "partial_json", fragment))
+            }
+        } else {
+            event(.prelude, "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
+            event(.prelude, "ping", "{\"type\":\"ping\"}")
+            for piece in reply.pieces {
+                event(.content, "content_block_delta", Self.delta("text_delta", "text", piece))
+            }
+        }
+        event(.final, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}")
+        let delta: JSONValue = [
+            "type": "message_delta",
+            "delta": ["stop_reason": .string(Self.stopReason(reply.finish)), "stop_sequence": nil],
+            "usage": ["input_tokens": .int(Int64(reply.promptTokens)), "output_tokens": .int(Int64(reply.completionTokens))],
+        ]
+        event(.final, "message_delta", delta.jsonString)
+        event(.final, "message_stop", "{\"type\":\"message_stop\"}")
+        return plan
+    }
+
+    private static func delta(_ type: String, _ field: String, _ value: String) -> String {
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"" + type + "\",\"" + field + "\":" + JSONValue.quoted(value) + "}}"
+    }
+
+    func completion(_ reply: MockReply, for conversation: MockConversation) -> JSONValue {
+        let block: JSONValue
+        if let call = reply.toolCall {
+            block = ["type": "tool_use", "id": .string(MockFormat.id("toolu_", reply)), "name": .string(call.name), "input": call.arguments]
+        } else {
+            block = ["type": "text", "text": .string(reply.text)]
+        }
+        return message(reply, conversation, content: [block])
+    }
+
+    private func message(_ reply: MockReply, _ conversation: MockConversation, content: [JSONValue]) -> JSONValue {
+        [
+            "id": .string(MockFormat.id("msg_", reply)), "type": "message", "role": "assistant",
+            "model": .string(conversation.model), "content": .array(content),
+            "stop_reason": .string(Self.stopReason(reply.finish)), "stop_sequence": nil,
+            "usage": [
+                "input_tokens": .int(Int64(reply.promptTokens)), "output_tokens": .int(Int64(reply.completionTokens)),
+                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+            ],
+        ]
+    }
+
+    static func stopReason(_ finish: MockReply.Finish) -> String {
+        switch finish {
+        case .stop: return "end_turn"
+        case .length: return "max_tokens"
+        case .toolCalls: return "tool_use"
+        }
+    }
+
+    func error(_ kind: MockFault.Kind, config: MockConfig, requestID: String) -> MockHTTPResponse {
+        let headers = commonHeaders(requestID: requestID)
+        switch kind {
+        case .rateLimit:
+            let retry = [
+                ("retry-after", MockFormat.retryAfterSeconds(config.retryAfterMs)), ("retry-after-ms", String(config.retryAfterMs)),
+                ("anthropic-ratelimit-requests-limit", "4000"), ("anthropic-ratelimit-requests-remaining", "0"),
+                ("anthropic-ratelimit-requests-reset", "2026-01-01T00:00:00Z"),
+            ]
+            return Self.error(429, "rate_limit_error", "Number of request tokens has exceeded your rate limit (mock).", headers: headers + retry)
+        case .quota:
+            return Self.error(429, "rate_limit_error", "You have reached your specified workspace API usage limits (mock).",
+                              details: ["error_code": "enforced_spend_limit_reached"], headers: headers)
+        case .overloaded:
+            return Self.error(529, "overloaded_error", "Overloaded", headers: headers)
+        case .serverError, .drop, .stall, .malformed:
+            return Self.error(500, "api_error", "Internal server error (mock).", headers: headers)
+        }
+    }
+
+    func rejection(_ rejection: MockRejection, requestID: String) -> MockHTTPResponse {
+        Self.error(400, "invalid_request_error", rejection.message, headers: commonHeaders(requestID: requestID))
+    }
+
+    private static func error(_ status: Int, _ type: String, _ message: String, details: JSONValue? = nil, headers: [(String, String)]) -> MockHTTPResponse {
+        var error: JSONValue = ["type": .string(type), "message": .string(message)]
+        if let details { error["details"] = details }
+        let requestID = headers.first { $0.0 == "request-id" }?.1 ?? ""
+        return MockHTTPResponse(status: status, headers: headers, json: ["type": "error", "error": error, "request_id": .string(requestID)])
+    }
+
+    func commonHeaders(requestID: String) -> [(String, String)] { [("request-id", requestID)] }
+}

@@ -1,0 +1,128 @@
+import ChoreoAI
+
+/// A chat request as the mock understands it, whatever provider shape it arrived in.
+struct MockConversation: Sendable {
+    var model: String
+    /// OpenAI-shaped messages (a provider's top-level system prompt comes first as a `system`
+    /// message), without a trailing prefill.
+    var messages: [JSONValue]
+    /// The text of a trailing assistant message the reply must continue, if the provider and the
+    /// request ask for continuation.
+    var prefill: String?
+    var maxTokens: Int?
+    var stream: Bool
+    /// OpenAI `stream_options.include_usage`.
+    var includeUsage = false
+    /// The tool the reply calls, when the request offers tools and allows calling them.
+    var toolName: String?
+    /// A fault the body asks for (OpenAI `"mock": {"fault", "after", "times"}`), and on how many
+    /// first attempts (nil = all).
+    var bodyFault: MockFault?
+    var bodyFaultTimes: Int?
+}
+
+/// A request the mock refuses with a 400 in the provider's error shape.
+struct MockRejection: Error, Sendable {
+    let message: String
+}
+
+/// A tool call the mock makes: always to one tool, with `{"query": "<two words of the reply>"}`.
+struct MockToolCall: Sendable {
+    var name: String
+    var arguments: JSONValue
+    /// `arguments` as JSON text, and that text cut into the fragments a stream sends.
+    var argumentsText: String
+    var fragments: [String]
+}
+
+/// What one response carries, before a provider formats it.
+struct MockReply: Sendable {
+    enum Finish: Sendable { case stop, length, toolCalls }
+
+    /// Text pieces to send, one per content chunk (OpenAI, Anthropic). After a prefill the first
+    /// piece may be the rest of a token the prefill ends inside.
+    var pieces: [String]
+    var toolCall: MockToolCall?
+    var finish: Finish
+    var promptTokens: Int
+    var completionTokens: Int
+    /// Identifies the attempt (response ids derive from it).
+    var key: UInt64
+    var attempt: Int
+
+    var text: String { pieces.joined() }
+
+    /// Computes the reply for `conversation`; throws when a prefill is not a continuation of it.
+    init(_ conversation: MockConversation, transcript: MockTranscript, attempt: Int, fixedTokens: Int?) throws(MockRejection) {
+        key = transcript.key
+        self.attempt = attempt
+        promptTokens = transcript.promptWords
+        let tokens = transcript.tokens(fixedCount: fixedTokens)
+        toolCall = nil
+        if let prefill = conversation.prefill {
+            promptTokens += prefill.split(whereSeparator: \.isWhitespace).count
+            (pieces, finish) = try Self.continuation(of: tokens, after: prefill, maxTokens: fixedTokens == nil ? conversation.maxTokens : nil)
+        } else if let name = conversation.toolName {
+            let call = Self.toolCall(name: name, tokens: tokens, key: key)
+            toolCall = call
+            pieces = []
+            finish = .toolCalls
+        } else {
+            let end = fixedTokens == nil ? min(tokens.count, max(0, conversation.maxTokens ?? .max)) : tokens.count
+            pieces = Array(tokens[..<end])
+            finish = end < tokens.count ? .length : .stop
+        }
+        completionTokens = toolCall.map { $0.fragments.count } ?? pieces.count
+    }
+
+    /// The part of the reply after `prefill`. Tokens that start inside the prefill count as
+    /// already produced, so `maxTokens` is the budget left after them: a client that sends
+    /// `max_tokens - tokens received` gets the text an uninterrupted request would have.
+    static func continuation(of tokens: [String], after prefill: String, maxTokens: Int?) throws(MockRejection) -> ([String], Finish) {
+        if let last = prefill.last, last.isWhitespace {
+            throw MockRejection(message: "messages: final assistant content cannot end with trailing whitespace")
+        }
+        let p = Array(prefill.utf8)
+        var covered = 0  // tokens that start inside the prefill
+        var offset = 0  // byte offset where token `covered` starts
+        var matched = 0  // bytes of the prefill matched so far
+        while matched < p.count && covered < tokens.count {
+            let t = Array(tokens[covered].utf8)
+            let n = min(t.count, p.count - matched)
+            guard t[..<n].elementsEqual(p[matched..<(matched + n)]) else { break }
+            matched += n
+            offset += t.count
+            covered += 1
+        }
+        guard matched == p.count else {
+            throw MockRejection(message: "prefill does not match: the final assistant message is not a prefix of the mock's reply to this conversation")
+        }
+        var pieces: [String] = []
+        let coveredBytes = tokens[..<covered].reduce(0) { $0 + $1.utf8.count }
+        if coveredBytes > p.count {
+            let last = Array(tokens[covered - 1].utf8)
+            pieces.append(String(decoding: last[(last.count - (coveredBytes - p.count))...], as: UTF8.self))
+        }
+        let end = maxTokens.map { min(tokens.count, covered + max(0, $0)) } ?? tokens.count
+        pieces += tokens[covered..<end]
+        return (pieces, end < tokens.count ? .length : .stop)
+    }
+
+    /// A call to `name` with two words of the reply as its query, cut into 3 or 4 fragments at
+    /// character boundaries (the cuts fall inside the JSON, as real streams do).
+    static func toolCall(name: String, tokens: [String], key: UInt64) -> MockToolCall {
+        let words = tokens.map { $0.filter { !$0.isWhitespace } }.filter { !$0.isEmpty }
+        let arguments: JSONValue = ["query": .string(words.prefix(2).joined(separator: " "))]
+        let text = arguments.jsonString
+        let scalars = Array(text.unicodeScalars)
+        let count = 3 + Int(key & 1)
+        var fragments: [String] = []
+        for i in 0..<count {
+            let range = (scalars.count * i / count)..<(scalars.count * (i + 1) / count)
+            var s = String.UnicodeScalarView()
+            s.append(contentsOf: scalars[range])
+            fragments.append(String(s))
+        }
+        return MockToolCall(name: name, arguments: arguments, argumentsText: text, fragments: fragments)
+    }
+}

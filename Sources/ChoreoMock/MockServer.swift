@@ -1,0 +1,72 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A local HTTP server that imitates the OpenAI, Anthropic and Gemini chat APIs deterministically
+/// (see `MockContent`), with faults on demand (`MockFault`, `x-mock-fault`) or at random
+/// (`MockConfig.faultRate`). Tests, demos and offline pipelines point their base URLs at it.
+///
+/// Endpoints: `POST /v1/chat/completions`, `GET /v1/models`, `POST /v1/messages`,
+/// `POST /v1beta/models/{model}:streamGenerateContent?alt=sse` and `:generateContent`,
+/// `GET /mock/stats`. Runs on SwiftNIO's shared event loop group (one loop per core).
+public final class MockServer: Sendable {
+    private let channel: any Channel
+    private let state: MockServerState
+    private let host: String
+
+    /// The port the server listens on (the ephemeral one when started with port 0).
+    public let port: Int
+
+    private init(channel: any Channel, state: MockServerState, host: String, port: Int) {
+        self.channel = channel
+        self.state = state
+        self.host = host
+        self.port = port
+    }
+
+    /// Starts listening on `host:port` (port 0 picks a free port).
+    public static func start(host: String = "127.0.0.1", port: Int = 0, config: MockConfig = .init()) async throws -> MockServer {
+        let state = MockServerState(config: config, created: Int(Date().timeIntervalSince1970))
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                state.opened(channel)
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MockHTTPHandler(server: state))
+                }
+            }
+        let channel = try await bootstrap.bind(host: host, port: port).get()
+        let bound = channel.localAddress?.port ?? port
+        return MockServer(channel: channel, state: state, host: host, port: bound)
+    }
+
+    /// `http://HOST:PORT`, no path. A wildcard host (`0.0.0.0`, `::`) is given as 127.0.0.1.
+    public var baseURL: String {
+        let name: String
+        switch host {
+        case "0.0.0.0", "::", "": name = "127.0.0.1"
+        default: name = host.contains(":") ? "[\(host)]" : host
+        }
+        return "http://\(name):\(port)"
+    }
+
+    /// The configuration the server runs with.
+    public var config: MockConfig { state.config }
+
+    /// Counters since start.
+    public func stats() -> MockStats { state.ledger.snapshot }
+
+    /// Stops listening and closes every open connection, stalled streams included.
+    public func shutdown() async throws {
+        let open = state.beginShutdown()
+        do {
+            try await channel.close()
+        } catch ChannelError.alreadyClosed {}
+        for connection in open { connection.close(promise: nil) }
+        for connection in open { try? await connection.closeFuture.get() }
+    }
+}

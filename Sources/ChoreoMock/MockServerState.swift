@@ -1,0 +1,32 @@
+import NIOCore
+import Synchronization
+
+/// What every connection of one server shares: configuration, counters, the provider dialects
+/// and the open connections (so shutdown can close stalled streams).
+final class MockServerState: Sendable {
+    let config: MockConfig
+    let ledger = MockLedger()
+    let openAI: OpenAIMockResponder
+    let anthropic = AnthropicMockResponder()
+    private let connections = Mutex([ObjectIdentifier: any Channel]())
+    private let shuttingDown = Atomic(false)
+
+    init(config: MockConfig, created: Int) {
+        self.config = config
+        self.openAI = OpenAIMockResponder(created: created)
+    }
+
+    var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+
+    func opened(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        connections.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
+    }
+
+    /// Marks the server as stopping and returns the connections still open.
+    func beginShutdown() -> [any Channel] {
+        shuttingDown.store(true, ordering: .relaxed)
+        return connections.withLock { Array($0.values) }
+    }
+}

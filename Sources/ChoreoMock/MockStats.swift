@@ -1,0 +1,76 @@
+import ChoreoAI
+import Synchronization
+
+/// What a `MockServer` has seen since it started (also served as JSON at `GET /mock/stats`).
+public struct MockStats: Sendable, Hashable {
+    /// HTTP requests received (all endpoints except `/mock/stats`).
+    public var requests: Int
+    /// Streamed responses in progress now.
+    public var streamsActive: Int
+    /// The most streamed responses in progress at once.
+    public var streamsPeak: Int
+    /// Responses (streamed or not) sent to their end without a fault.
+    public var completed: Int
+    /// Injected faults by `MockFault.Kind` raw value (`drop`, `429`, …).
+    public var faultsByKind: [String: Int]
+    /// Streams whose client closed the connection before the response ended.
+    public var closedByClient: Int
+
+    public init(requests: Int = 0, streamsActive: Int = 0, streamsPeak: Int = 0, completed: Int = 0,
+                faultsByKind: [String: Int] = [:], closedByClient: Int = 0) {
+        self.requests = requests
+        self.streamsActive = streamsActive
+        self.streamsPeak = streamsPeak
+        self.completed = completed
+        self.faultsByKind = faultsByKind
+        self.closedByClient = closedByClient
+    }
+
+    /// Total injected faults of all kinds.
+    public var faults: Int { faultsByKind.values.reduce(0, +) }
+
+    /// The stats as a JSON object, keys as the property names.
+    public var json: JSONValue {
+        .object([
+            "requests": .int(Int64(requests)),
+            "streamsActive": .int(Int64(streamsActive)),
+            "streamsPeak": .int(Int64(streamsPeak)),
+            "completed": .int(Int64(completed)),
+            "faultsByKind": .object(faultsByKind.mapValues { .int(Int64($0)) }),
+            "closedByClient": .int(Int64(closedByClient)),
+        ])
+    }
+}
+
+/// The server's counters and per-request attempt numbers, shared by every connection.
+final class MockLedger: Sendable {
+    private let stats = Mutex(MockStats())
+    private let attempts = Mutex([UInt64: Int]())
+
+    var snapshot: MockStats { stats.withLock { $0 } }
+
+    func requestReceived() { stats.withLock { $0.requests += 1 } }
+
+    func streamStarted() {
+        stats.withLock {
+            $0.streamsActive += 1
+            $0.streamsPeak = max($0.streamsPeak, $0.streamsActive)
+        }
+    }
+
+    func streamEnded() { stats.withLock { $0.streamsActive -= 1 } }
+
+    func completed() { stats.withLock { $0.completed += 1 } }
+
+    func closedByClient() { stats.withLock { $0.closedByClient += 1 } }
+
+    func fault(_ kind: MockFault.Kind) { stats.withLock { $0.faultsByKind[kind.rawValue, default: 0] += 1 } }
+
+    /// Counts one more attempt of the request with `key` and returns its number (1 = first).
+    func nextAttempt(key: UInt64) -> Int {
+        attempts.withLock { table in
+            table[key, default: 0] += 1
+            return table[key]!
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import ChoreoAI
+
+/// OpenAI Chat Completions (`POST /v1/chat/completions`, wire-formats §2–§4), also the dialect of
+/// vLLM and llama.cpp for continuation (`continue_final_message`).
+struct OpenAIMockResponder: MockResponder {
+    /// `created` for every response of this process: plausible, and fixed within a run.
+    let created: Int
+
+    func conversation(from body: JSONValue, pathModel: String?) throws(MockRejection) -> MockConversation {
+        guard case .object = body else { throw MockRejection(message: "The request body must be a JSON object.") }
+        guard var messages = body["messages"]?.arrayValue, !messages.isEmpty else {
+            throw MockRejection(message: "Missing required parameter: 'messages'.")
+        }
+        var prefill: String?
+        if body["continue_final_message"]?.boolValue == true, messages.last?["role"]?.stringValue == "assistant" {
+            if body["add_generation_prompt"]?.boolValue == true {
+                throw MockRejection(message: "continue_final_message and add_generation_prompt cannot both be true.")
+            }
+            prefill = MockTranscript.text(of: messages.removeLast())
+        }
+        var conversation = MockConversation(
+            model: body["model"]?.stringValue ?? "mock",
+            messages: messages,
+            prefill: prefill,
+            maxTokens: (body["max_completion_tokens"] ?? body["max_tokens"])?.intValue,
+            stream: body["stream"]?.boolValue ?? false,
+            includeUsage: body["stream_options"]?["include_usage"]?.boolValue ?? false
+        )
+        conversation.toolName = Self.toolName(tools: body["tools"], choice: body["tool_choice"])
+        if let mock = body["mock"], let spec = mock["fault"]?.stringValue {
+            guard var fault = MockFault(spec: spec) else { throw MockRejection(message: "mock.fault: unknown fault '\(spec)'.") }
+            if let after = mock["after"]?.intValue { fault.afterChunks = after }
+            conversation.bodyFault = fault
+            conversation.bodyFaultTimes = mock["times"]?.intValue
+        }
+        return conversation
+    }
+
+    /// The tool to call: the one `tool_choice` names, else the first; none when `tool_choice` is "none".
+    static func toolName(tools: JSONValue?, choice: JSONValue?) -> String? {
+        guard let first = tools?.arrayValue?.first, choice?.stringValue != "none" else { return nil }
+        return choice?["function"]?["name"]?.stringValue ?? first["function"]?["name"]?.stringValue ?? first["name"]?.stringValue
+    }
+
+    func stream(_ reply: MockReply, for conversation: MockConversation) -> MockStreamPlan {
+        let usageField = conversation.includeUsage ? ",\"usage\":null}" : "}"
+        let head = "data: {\"id\":\(JSONValue.quoted(MockFormat.id("chatcmpl-", reply))),\"object\":\"chat.completion.chunk\","
+            + "\"created\":\(created),\"model\":\(JSONValue.quoted(conversation.model)),\"system_fingerprint\":\"fp_mock\","
+        func chunk(_ delta: String, finish: String = "null") -> String {
+            head + "\"choices\":[{\"index\":0,\"delta\":" + delta + ",\"logprobs\":null,\"finish_reason\":" + finish + "}]" + usageField + "\n\n"
+        }
+        var plan = MockStreamPlan()
+        plan.append(.prelude, chunk("{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}"))
+        if let call = reply.toolCall {
+            let opening: JSONValue = [
+                "index": 0, "id": .string(MockFormat.id("call_", reply)), "type": "function",
+                "function": ["name": .string(call.name), "arguments": ""],
+            ]
+            plan.append(.prelude, chunk("{\"tool_calls\":[\(opening.jsonString)]}"))
+            for fragment in call.fragments {
+                plan.append(.content, chunk("{\"tool_calls\":[{\"function\":{\"arguments\":\(JSONValue.quoted(fragment))},\"index\":0}]}"))
+            }
+        } else {
+            for piece in reply.pieces {
+                plan.append(.content, chunk("{\"content\":" + JSONValue.quoted(piece) + "}"))
+            }
+        }
+        plan.append(.final, chunk("{}", finish: "\"" + Self.finishReason(reply.finish) + "\""))
+        if conversation.includeUsage {
+            plan.append(.final, head + "\"choices\":[],\"usage\":" + usage(reply).jsonString + "}\n\n")
+        }
+        plan.append(.final, "data: [DONE]\n\n")
+        return plan
+    }
+
+    func completion(_ reply: MockReply, for conversation: MockConversation) -> JSONValue {
+        var message: JSONValue = ["role": "assistant", "content": .string(reply.text), "refusal": nil, "annotations": []]
+        if let call = reply.toolCall {
+            message["content"] = JSONValue.null
+            message["tool_calls"] = [
+                ["id": .string(MockFormat.id("call_", reply)), "type": "function",
+                 "function": ["name": .string(call.name), "arguments": .string(call.argumentsText)]]
+            ]
+        }
+        return [
+            "id": .string(MockFormat.id("chatcmpl-", reply)), "object": "chat.completion", "created": .int(Int64(created)),
+            "model": .string(conversation.model), "system_fingerprint": "fp_mock", "service_tier": "default",
+            "choices": [["index": 0, "message": message, "logprobs": nil, "finish_reason": .string(Self.finishReason(reply.finish))]],
+            "usage": usage(reply),
+        ]
+    }
+
+    func usage(_ reply: MockReply) -> JSONValue {
+        [
+            "prompt_tokens": .int(Int64(reply.promptTokens)), "completion_tokens": .int(Int64(reply.completionTokens)),
+            "total_tokens": .int(Int64(reply.promptTokens + reply.completionTokens)),
+            "prompt_tokens_details": ["cached_tokens": 0, "audio_tokens": 0],
+            "completion_tokens_details": ["reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0],
+        ]
+    }
+
+    static func finishReason(_ finish: MockReply.Finish) -> String {
+        switch finish {
+        case .stop: return "stop"
+        case .length: return "length"
+        case .toolCalls: return "tool_calls"
+        }
+    }
+
+    func error(_ kind: MockFault.Kind, config: MockConfig, requestID: String) -> MockHTTPResponse {
+        let headers = commonHeaders(requestID: requestID, remaining: 0)
+        switch kind {
+        case .rateLimit:
+            let retry = [("retry-after-ms", String(config.retryAfterMs)), ("retry-after", MockFormat.retryAfterSeconds(config.retryAfterMs))]
+            return Self.error(429, "Rate limit reached for requests (mock). Please try again in \(config.retryAfterMs)ms.",
+                              type: "rate_limit_error", code: "rate_limit_exceeded", headers: headers + retry)
+        case .quota:
+            return Self.error(429, "You exceeded your current quota, please check your plan and billing details (mock).",
+                              type: "insufficient_quota", code: "insufficient_quota", headers: headers)
+        case .overloaded:
+            return Self.error(503, "The engine is currently overloaded, please try again later (mock).",
+                              type: "server_error", code: "overloaded", headers: headers)
+        case .serverError, .drop, .stall, .malformed:
+            return Self.error(500, "The server had an error while processing your request (mock).", type: "server_error", code: nil, headers: headers)
+        }
+    }
+
+    func rejection(_ rejection: MockRejection, requestID: String) -> MockHTTPResponse {
+        Self.error(400, rejection.message, type: "invalid_request_error", code: nil, headers: commonHeaders(requestID: requestID))
+    }
+
+    static func error(_ status: Int, _ message: String, type: String, code: String?, headers: [(String, String)]) -> MockHTTPResponse {
+        let body: JSONValue = ["error": ["message": .string(message), "type": .string(type), "param": nil, "code": code.map(JSONValue.string) ?? .null]]
+        return MockHTTPResponse(status: status, headers: headers, json: body)
+    }
+
+    func commonHeaders(requestID: String) -> [(String, String)] { commonHeaders(requestID: requestID, remaining: 4999) }
+
+    private func commonHeaders(requestID: String, remaining: Int) -> [(String, String)] {
+        [
+            ("x-request-id", requestID),
+            ("x-ratelimit-limit-requests", "5000"), ("x-ratelimit-remaining-requests", String(remaining)),
+            ("x-ratelimit-reset-requests", remaining > 0 ? "12ms" : "1s"),
+            ("x-ratelimit-limit-tokens", "160000"), ("x-ratelimit-remaining-tokens", remaining > 0 ? "159000" : "0"),
+            ("x-ratelimit-reset-tokens", remaining > 0 ? "375ms" : "6m0s"),
+        ]
+    }
+
+    /// `GET /v1/models`.
+    func models() -> JSONValue {
+        let ids = ["mock-gpt", "mock-claude", "mock-gemini"]
+        return ["object": "list", "data": .array(ids.map { ["id": .string($0), "object": "model", "created": .int(Int64(created)), "owned_by": "choreo-mock"] })]
+    }
+}
