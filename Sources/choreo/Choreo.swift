@@ -1,4 +1,7 @@
 import ArgumentParser
+import ChoreoAI
+import ChoreoBatch
+import Foundation
 
 @main
 struct Choreo: AsyncParsableCommand {
@@ -17,4 +20,42 @@ struct Choreo: AsyncParsableCommand {
             ShowCommand.self, SQLCommand.self, CancelCommand.self, AskCommand.self, ChatCommand.self, MockCommand.self,
         ]
     )
+
+    /// Parses, runs, and maps every error to our exit codes in one place: usage errors exit 2 (not
+    /// ArgumentParser's 64), errors from the layers below print one line and exit 1.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ExitCode {
+            Foundation.exit(error.rawValue)
+        } catch let error as CleanExit {
+            Choreo.exit(withError: error)
+        } catch let error as CLIError {
+            Self.fail(error.description, code: ExitCodes.failure)
+        } catch let error as ConfigurationError {
+            Self.fail(error.description, code: ExitCodes.usage)
+        } catch let error as RunError {
+            Self.fail(error.description, code: ExitCodes.usage)
+        } catch {
+            let code = Choreo.exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write((Choreo.fullMessage(for: error) + "\n").data(using: .utf8)!)
+                Foundation.exit(ExitCodes.usage)
+            }
+            if code != .failure {
+                Choreo.exit(withError: error)
+            }
+            Self.fail("\(error)", code: ExitCodes.failure)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write("choreo: \(message)\n".data(using: .utf8)!)
+        Foundation.exit(code)
+    }
 }

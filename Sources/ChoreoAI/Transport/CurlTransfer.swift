@@ -66,7 +66,9 @@ final class CurlTransfer: @unchecked Sendable {
         choreo_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer.withUnsafeMutableBufferPointer { $0.baseAddress })
         // HTTP/2 only over TLS: Debian 12's libcurl breaks on reused cleartext HTTP/2 connections.
         choreo_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
-        choreo_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1)
+        // Wait for a connection that may multiplex (HTTP/2) rather than open a new one; over
+        // cleartext HTTP/1.1 that would serialise requests behind the first response.
+        if request.url.lowercased().hasPrefix("https:") { choreo_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1) }
         choreo_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
         // Stalls are detected by the loop's own watchdog (`lastActivity`), not CURLOPT_LOW_SPEED_*:
         // curl averages speed over ~5 s, so its check fires seconds late.

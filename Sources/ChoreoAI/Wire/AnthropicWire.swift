@@ -98,18 +98,12 @@ public struct AnthropicWire: WireFormat {
     public func continuation(of body: JSONValue, partial: String) -> (body: JSONValue, sentPrefill: String)? {
         guard case .object(var o) = body, var messages = o["messages"]?.arrayValue else { return nil }
         if let thinking = o["thinking"], thinking["type"]?.stringValue != "disabled", !thinking.isNull { return nil }
-        let prefill = Self.trimmingTrailingWhitespace(partial)
-        // An all-whitespace partial: nothing worth keeping, and an empty prefill is rejected too.
-        guard !prefill.isEmpty else { return (body, "") }
+        let prefill = Continuation.prefill(for: partial)
+        // An all-whitespace partial: nothing worth keeping (an empty prefill is rejected too): restart.
+        guard !prefill.isEmpty else { return nil }
         messages.append(["role": "assistant", "content": .string(prefill)])
         o["messages"] = .array(messages)
         return (.object(o), prefill)
-    }
-
-    static func trimmingTrailingWhitespace(_ s: String) -> String {
-        var end = s.endIndex
-        while end > s.startIndex, s[s.index(before: end)].isWhitespace { end = s.index(before: end) }
-        return String(s[..<end])
     }
 
     /// Prompt tokens are input plus both cache counts (§6.2); `promptTokens` overrides them when

@@ -52,12 +52,14 @@ public struct OpenAIWire: WireFormat {
     /// vLLM and llama.cpp continue a trailing assistant message with `continue_final_message`.
     public func continuation(of body: JSONValue, partial: String) -> (body: JSONValue, sentPrefill: String)? {
         guard case .object(var o) = body, var messages = o["messages"]?.arrayValue else { return nil }
-        messages.append(["role": "assistant", "content": .string(partial)])
+        let prefill = Continuation.prefill(for: partial)
+        guard !prefill.isEmpty else { return nil }
+        messages.append(["role": "assistant", "content": .string(prefill)])
         o["messages"] = .array(messages)
         o["continue_final_message"] = true
         o["add_generation_prompt"] = false
         o["echo"] = false
-        return (.object(o), partial)
+        return (.object(o), prefill)
     }
 }
 

@@ -112,7 +112,10 @@ struct JobExecution: Sendable {
                 final.choices[0].message.content = text
             }
             let promptTokens = usage.map { $0.promptTokens + job.spentPromptTokens }
-            let completionTokens = usage.map { $0.completionTokens + keptTokens }
+            // The kept text's tokens plus the continuation's; a whitespace token trimmed from the
+            // prefill and produced again was counted in both.
+            let repeated = Continuation.repeatsTrimmedText(partial: kept, sentPrefill: sentPrefill, continuation: stream.text) ? 1 : 0
+            let completionTokens = usage.map { $0.completionTokens + keptTokens - repeated }
             if let p = promptTokens, let c = completionTokens { final.usage = Usage(promptTokens: p, completionTokens: c) }
             let toolCalls = final.choices.first?.message.toolCalls
             let outcome = JobOutcome(

@@ -1,0 +1,96 @@
+import ChoreoAI
+import ChoreoBatch
+import ChoreoMock
+import Foundation
+import Testing
+
+@Suite("Resume: continuing cut streams and failed batches")
+struct ResumeTests {
+    /// Drop the stream after k chunks, for every k from 0 to past the end; the next attempt
+    /// continues from the kept text (prefill) and the stored text is exact, with nothing doubled.
+    @Test(arguments: ["gpt-4o-mini", "claude-sonnet-4-5"])
+    func dropAfterEveryKContinuesExactly(model: String) async throws {
+        let messages: [JSONValue] = [["role": "user", "content": "Describe the seam"]]
+        let length = MockContent.tokens(model: model, messages: messages).count
+        for k in 0...(length + 1) {
+            // A fresh mock per k: its fault counter is per conversation, and every k uses the same one.
+            let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: k))
+            let fixture = try Fixture(lines: [["custom_id": "seam", "model": .string(model), "messages": .array(messages), "max_tokens": 200]])
+            let summary = try await fixture.run(server) { $0.continuePartial = true }
+            try? await server.shutdown()
+            #expect(summary.exitCode == 0, "k = \(k)")
+            try fixture.expectAllExact()
+            if k > 0 && k < length {
+                // The second attempt was a continuation of the k chunks kept.
+                #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE continued_from_chars > 0") == 1, "k = \(k)")
+                #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'retry' AND error_kind = 'interrupted' AND received_text <> ''") == 1, "k = \(k)")
+            }
+            // Usage stays right: the completion tokens spent add up to the whole reply.
+            #expect(try fixture.scalar("SELECT completion_tokens FROM jobs") == length, "k = \(k)")
+        }
+    }
+
+    @Test func withoutPrefillSupportTheJobRestartsAndTheLostPartialStaysInTheHistory() async throws {
+        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 5))
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 10)
+        let summary = try await fixture.run(server)  // OpenAI without --continue-partial
+        #expect(summary.exitCode == 0)
+        try fixture.expectAllExact()
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE continued_from_chars IS NOT NULL") == 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'retry' AND length(received_text) > 0") == 10)
+    }
+
+    @Test func aBatchThatFailedForGoodIsFinishedByResume() async throws {
+        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.serverError], maxFaultsPerRequest: 3))
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 25)
+        let first = try await fixture.run(server) { $0.retry.maxAttempts = 2 }
+        #expect(first.failed == 25)
+        #expect(first.exitCode == 1)
+        let queue = try JobQueue(path: fixture.databasePath, runnerID: "test")
+        #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: ["server_error"]) == 25)
+        let second = try await fixture.run(server) { $0.retry.maxAttempts = 2 }
+        #expect(second.exitCode == 0)
+        try fixture.expectAllExact()
+        // 2 failed attempts, then resume: attempt 3 fails (the mock's third fault), attempt 4 succeeds.
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE attempts = 4 AND attempt_base = 2") == 25)
+    }
+
+    @Test func resumeNeverRerunsSucceededJobs() async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 10)
+        _ = try await fixture.run(server)
+        let queue = try JobQueue(path: fixture.databasePath, runnerID: "test")
+        #expect(try await queue.resume(batch: fixture.batchID, all: true, retryableKinds: []) == 0)
+        _ = try await fixture.run(server)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 10)
+    }
+
+    /// A 1,000-job batch run by the real binary, SIGKILLed at several random moments, each time
+    /// taken up again; then finished. Every job exact, one output each, integrity ok.
+    @Test func thousandJobsKilledRepeatedlyThenFinishedExactly() async throws {
+        let fixture = try Fixture(count: 1000, models: ["gpt-4o-mini", "claude-sonnet-4-5"])
+        var rng = SystemRandomNumberGenerator()
+        for round in 0..<3 {
+            let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "5",
+                                            "--concurrency", "128", "--lease-seconds", "1", "--continue-partial"],
+                                           directory: fixture.directory)
+            try await Task.sleep(nanoseconds: UInt64.random(in: 700_000_000...1_500_000_000, using: &rng))
+            kill(p.processIdentifier, SIGKILL)
+            _ = try await ChoreoBinary.wait(p)
+            #expect(try fixture.integrityCheck() == "ok", "round \(round)")
+            try await Task.sleep(nanoseconds: 1_100_000_000)  // let the dead runner's leases expire
+        }
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let summary = try await fixture.run(server) { $0.continuePartial = true }
+        #expect(summary.exitCode == 0)
+        try fixture.expectAllExact()
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE output IS NOT NULL") == 1000)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'runner_lost'") > 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE ended_at IS NULL") == 0)
+        #expect(try fixture.integrityCheck() == "ok")
+    }
+}
