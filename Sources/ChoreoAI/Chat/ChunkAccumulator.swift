@@ -8,9 +8,13 @@ public struct ChunkAccumulator: Sendable {
     /// Cumulative usage: the last value reported wins (providers report running totals).
     public private(set) var usage: Usage?
     public private(set) var chunkCount = 0
-    private var choices: [Int: ChoiceState] = [:]
+    /// One entry per choice index, in order of first appearance (almost always just one). An
+    /// array mutated in place: copying a state out of a dictionary and back would copy the whole
+    /// text on every chunk.
+    private var choices: [ChoiceState] = []
 
     struct ChoiceState: Sendable {
+        var index: Int
         var content = ""
         var sawContent = false
         var refusal: String?
@@ -38,15 +42,20 @@ public struct ChunkAccumulator: Sendable {
         if systemFingerprint == nil { systemFingerprint = chunk.systemFingerprint }
         if let u = chunk.usage { usage = u }
         for c in chunk.choices {
-            var state = choices[c.index] ?? ChoiceState()
-            if let t = c.delta.content, !t.isEmpty { state.content += t; state.sawContent = true }
-            if let r = c.delta.refusal, !r.isEmpty { state.refusal = (state.refusal ?? "") + r }
-            if let calls = c.delta.toolCalls { for call in calls { Self.apply(call, to: &state) } }
-            if let f = c.finishReason {
-                state.finishReason = f
-                state.providerFinishReason = c.providerFinishReason
+            let k: Int
+            if let found = choices.firstIndex(where: { $0.index == c.index }) {
+                k = found
+            } else {
+                choices.append(ChoiceState(index: c.index))
+                k = choices.count - 1
             }
-            choices[c.index] = state
+            if let t = c.delta.content, !t.isEmpty { choices[k].content += t; choices[k].sawContent = true }
+            if let r = c.delta.refusal, !r.isEmpty { choices[k].refusal = (choices[k].refusal ?? "") + r }
+            if let calls = c.delta.toolCalls { for call in calls { Self.apply(call, to: &choices[k]) } }
+            if let f = c.finishReason {
+                choices[k].finishReason = f
+                choices[k].providerFinishReason = c.providerFinishReason
+            }
         }
     }
 
@@ -81,16 +90,18 @@ public struct ChunkAccumulator: Sendable {
     }
 
     /// The first choice's text so far.
-    public var text: String { choices[0]?.content ?? "" }
+    public var text: String { first?.content ?? "" }
+
+    private var first: ChoiceState? { choices.first { $0.index == 0 } ?? choices.first }
 
     /// The first choice's tool calls so far (arguments may still be incomplete JSON).
-    public var toolCalls: [ToolCall] { Self.calls(choices[0]?.slots ?? [], responseID: id) }
+    public var toolCalls: [ToolCall] { Self.calls(first?.slots ?? [], responseID: id) }
 
     /// The first choice's finish reason, once a chunk carried it.
-    public var finishReason: FinishReason? { choices[0]?.finishReason }
+    public var finishReason: FinishReason? { first?.finishReason }
 
     /// Whether any choice has ended with a finish reason.
-    public var hasFinished: Bool { choices.values.contains { $0.finishReason != nil } }
+    public var hasFinished: Bool { choices.contains { $0.finishReason != nil } }
 
     private static func calls(_ slots: [ToolSlot], responseID: String) -> [ToolCall] {
         slots.sorted { $0.index < $1.index }.map { s in
@@ -102,9 +113,9 @@ public struct ChunkAccumulator: Sendable {
     /// The completion as it stands. A choice that emitted tool calls but reported `stop` reports
     /// `tool_calls`, as OpenAI's own servers do.
     public var completion: ChatCompletion {
-        let indices = choices.keys.sorted()
-        let built = (indices.isEmpty ? [0] : indices).map { index -> ChatCompletion.Choice in
-            let s = choices[index] ?? ChoiceState()
+        let states = choices.isEmpty ? [ChoiceState(index: 0)] : choices.sorted { $0.index < $1.index }
+        let built = states.map { s -> ChatCompletion.Choice in
+            let index = s.index
             let calls = Self.calls(s.slots, responseID: id)
             var finish = s.finishReason
             if finish == .stop && !calls.isEmpty { finish = .toolCalls }
