@@ -183,7 +183,9 @@ struct StreamingClientTests {
             let stream = try await c.chat.completions.create(model: Self.model, messages: [.user("long")], stream: true)
             for try await _ in stream {}
         }
-        try await Task.sleep(nanoseconds: 150_000_000)
+        // Cancel once the stream is under way on the server (not while the request is still queued).
+        for _ in 0..<250 where server.stats().streamsActive == 0 { try await Task.sleep(nanoseconds: 20_000_000) }
+        try await Task.sleep(nanoseconds: 100_000_000)
         task.cancel()
         let result = await task.result
         #expect(throws: CancellationError.self) { try result.get() }

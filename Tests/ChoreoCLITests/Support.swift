@@ -43,7 +43,8 @@ struct Fixture {
         o.retry = RetryPolicy(maxAttempts: 6, baseDelay: 0.01, maxDelay: 0.1)
         o.flushInterval = 0.05
         o.leaseSeconds = 3
-        o.stallTimeout = 0.5
+        // Short enough for the stall faults, long enough for a loaded 2-core CI machine.
+        o.stallTimeout = 2
         configure(&o)
         return o
     }

@@ -58,6 +58,7 @@ final class StreamState: @unchecked Sendable {
     private var pending: [ChatCompletionChunk] = []
     private var pendingIndex = 0
     private var finished = false
+    private var deferredError: StreamError?
     let accumulated = Mutex(ChunkAccumulator())
 
     init(source: Source, decoder: any ChunkDecoder) {
@@ -80,6 +81,12 @@ final class StreamState: @unchecked Sendable {
             }
             pending.removeAll(keepingCapacity: true)
             pendingIndex = 0
+            // A bad event ends the stream, but only after the chunks decoded before it were handed
+            // out: the caller sees exactly what the error's partial holds.
+            if let error = deferredError {
+                deferredError = nil
+                throw error
+            }
             if finished { return nil }
             if case .whole(let completion) = source {
                 finished = true
@@ -112,13 +119,16 @@ final class StreamState: @unchecked Sendable {
                 addPending()
                 switch e {
                 case .providerError(let type, let message):
-                    throw StreamError(kind: .providerError, message: message, providerErrorType: type, partial: currentCompletion)
+                    deferredError = StreamError(kind: .providerError, message: message, providerErrorType: type, partial: currentCompletion)
                 default:
-                    throw StreamError(kind: .malformedEvent, message: e.description, partial: currentCompletion)
+                    deferredError = StreamError(kind: .malformedEvent, message: e.description, partial: currentCompletion)
                 }
+                continue
             } catch let e as SSEParseError {
                 finished = true
-                throw StreamError(kind: .malformedEvent, message: e.description, partial: currentCompletion)
+                addPending()
+                deferredError = StreamError(kind: .malformedEvent, message: e.description, partial: currentCompletion)
+                continue
             }
             addPending()
         }

@@ -72,8 +72,11 @@ struct JobExecution: Sendable {
         if !kept.isEmpty, provider.supportsPrefill, let c = provider.kind.wireFormat.continuation(of: request, partial: kept) {
             body = c.body
             sentPrefill = c.sentPrefill
+            // Ask for the budget left. Whitespace trimmed off the prefill will be produced again
+            // (one token, counted in keptTokens), so it is given back.
+            let regenerated = sentPrefill.count < kept.count ? 1 : 0
             for key in ["max_tokens", "max_completion_tokens"] {
-                if let m = body[key]?.intValue { body[key] = .int(Int64(max(1, m - keptTokens))) }
+                if let m = body[key]?.intValue { body[key] = .int(Int64(max(1, m - keptTokens + regenerated))) }
             }
         } else {
             kept = ""

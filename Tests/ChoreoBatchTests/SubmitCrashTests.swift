@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+@testable import ChoreoBatch
+
+@Suite("Submit crash safety")
+struct SubmitCrashTests {
+    /// The `choreo` executable built next to this test bundle.
+    static var choreoBinary: URL? {
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+            Bundle.main.bundleURL.deletingLastPathComponent(),
+            Bundle.main.bundleURL,
+        ].map { $0.appendingPathComponent("choreo") }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    }
+
+    @Test func sigkill_during_a_real_submit_leaves_nothing_visible() throws {
+        let binary = try #require(Self.choreoBinary, "the choreo binary should be built next to the tests")
+        let dir = TempDir()
+        let jobs = dir.file("big.jsonl")
+        _ = FileManager.default.createFile(atPath: jobs, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: jobs))
+        var chunk = ""
+        for i in 1...200_000 {
+            chunk += batchLine("job-\(i)", "Question number \(i): what is \(i) squared?") + "\n"
+            if i % 10_000 == 0 { handle.write(Data(chunk.utf8)); chunk = "" }
+        }
+        try handle.close()
+
+        let dbPath = dir.file("choreo.sqlite")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["submit", jobs, "--db", dbPath]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+
+        // Wait until the insert pass has written a good part of its transaction to the WAL.
+        let wal = dbPath + "-wal"
+        let deadline = Date().addingTimeInterval(120)
+        var walSize = 0
+        while process.isRunning, Date() < deadline {
+            walSize = ((try? FileManager.default.attributesOfItem(atPath: wal))?[.size] as? Int) ?? 0
+            if walSize > 8_000_000 { break }
+            usleep(2_000)
+        }
+        let killedMidway = process.isRunning
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(killedMidway, "the submit finished before it could be killed; make the file bigger")
+        #expect(walSize > 8_000_000)
+
+        let db = try Database(path: dbPath)
+        #expect(try db.count("SELECT count(*) FROM batches") == 0)
+        #expect(try db.count("SELECT count(*) FROM jobs") == 0)
+        #expect(try db.queryOne("PRAGMA integrity_check") { $0.string(0) } == "ok")
+    }
+}
