@@ -1,7 +1,35 @@
 import ArgumentParser
+import ChoreoBatch
 
-// Placeholder until this command lands.
 struct CancelCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "cancel", abstract: "(not yet available)")
-    func run() async throws { throw ExitCode(2) }
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "Cancel a batch: its pending jobs will not run.",
+        discussion: """
+            Pending jobs become cancelled (error_kind "cancelled"; exported with code batch_cancelled) \
+            and the batch is marked cancelled. Jobs already running are stopped by their runner, which \
+            checks the batch state. Finished jobs and their results are kept. A completed batch is left \
+            as it is.
+
+            Examples:
+              choreo cancel batch_0123456789ab
+              choreo cancel nightly --db /data/choreo.sqlite
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The batch id or name.", valueName: "batch")) var batch: String
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let db = try database.open()
+        let result = try db.cancelBatch(try db.batchID(matching: batch))
+        if result.previousState == "completed" {
+            StandardError.print("\(result.batchID) has already completed; nothing to cancel")
+            return
+        }
+        print(result.batchID)
+        var message = "cancelled \(result.cancelledJobs) pending jobs of \(result.batchID)"
+        if result.runningJobs > 0 { message += "; \(result.runningJobs) running jobs will be stopped by their runner" }
+        StandardError.print(message)
+    }
 }

@@ -1,7 +1,68 @@
 import ArgumentParser
+import ChoreoBatch
 
-// Placeholder until this command lands.
 struct SubmitCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "submit", abstract: "(not yet available)")
-    func run() async throws { throw ExitCode(2) }
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Validate a JSONL job file and store it as a batch.",
+        discussion: """
+            Each line is one chat completion request, either in OpenAI Batch API format
+              {"custom_id":"q1","method":"POST","url":"/v1/chat/completions","body":{"model":"gpt-4o-mini","messages":[...]}}
+            or in short form, the body itself with an optional custom_id:
+              {"custom_id":"q1","model":"gpt-4o-mini","messages":[...],"max_tokens":100}
+
+            The whole file is checked first. If any line is invalid, nothing is stored and every \
+            problem is listed on stderr (line, field, code) with exit status 1; --skip-invalid stores \
+            the valid lines and records the others. Submitting the same bytes again prints the existing \
+            batch id unless --new is given. stdout carries only the batch id (or JSON with --json).
+
+            Examples:
+              choreo submit jobs/example-batch.jsonl
+              choreo submit prompts.jsonl --name nightly --db /data/choreo.sqlite
+              BATCH=$(choreo submit prompts.jsonl --skip-invalid) && choreo run --batch "$BATCH"
+              choreo submit prompts.jsonl --run --concurrency 128     # submit, then run this batch
+
+            With --run the exit status is run's (0 all succeeded, 1 some failed, 3 work left, 130/143 interrupted).
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The JSONL job file.", valueName: "file")) var file: String
+    @Option(name: .long, help: "A label for the batch, shown by status.") var name: String?
+    @Flag(name: .long, help: "Print the result as JSON.") var json = false
+    @Flag(name: .long, help: "Store the valid lines and record the invalid ones instead of rejecting the file.") var skipInvalid = false
+    @Flag(name: .customLong("new"), help: "Make a new batch even if this file was submitted before.") var forceNew = false
+    @Flag(name: .customLong("run"), help: "Run the batch right after submitting it (takes every `choreo run` option).") var runAfterSubmit = false
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup(title: "Run options (with --run)") var flags: RunFlags
+    @OptionGroup(title: "Providers (with --run)") var providers: ProviderOptions
+
+    func run() async throws {
+        let db = try database.open()
+        let options = SubmitOptions(name: name, skipInvalid: skipInvalid, forceNew: forceNew)
+        let result: SubmitResult
+        do {
+            result = try BatchSubmitter(database: db, options: options).submit(file: file)
+        } catch let error as JobFileError {
+            StandardError.print(error.report())
+            throw ExitCode(ExitCodes.failure)
+        }
+        if json {
+            print(result.json.jsonString)
+        } else {
+            print(result.batchID)
+        }
+        if result.isExisting {
+            StandardError.print("this file was already submitted as \(result.batchID) (\(result.jobCount) jobs); use --new for another batch")
+        } else {
+            StandardError.print("submitted \(result.jobCount) jobs as \(result.batchID)")
+            if !result.rejected.isEmpty {
+                StandardError.print("skipped \(result.rejected.count) invalid lines (see the rejected_lines table):\n"
+                    + JobFileError(path: result.sourceFile, errors: result.rejected).listing())
+            }
+        }
+        if runAfterSubmit {
+            let code = try await RunSession.execute(databasePath: database.path, batch: result.batchID, flags: flags, providers: providers)
+            if code != 0 { throw ExitCode(code) }
+        }
+    }
 }

@@ -115,7 +115,7 @@ enum ChoreoBinary {
         env["OPENAI_API_KEY"] = nil
         p.environment = env
         let log = directory.appendingPathComponent("choreo-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
         p.standardError = handle

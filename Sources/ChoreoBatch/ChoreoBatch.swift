@@ -1,1 +1,0 @@
-// The batch runner library: jobs, store, scheduler, exports.

@@ -1,0 +1,63 @@
+/// One job as the exporters see it: the columns of `jobs` that results are made of.
+public struct ExportRecord: Sendable {
+    public var id: Int64
+    public var customID: String
+    public var line: Int
+    public var state: String
+    public var model: String
+    public var output: String?
+    public var partialOutput: String?
+    /// JSON text of the OpenAI `tool_calls` array.
+    public var toolCalls: String?
+    public var finishReason: String?
+    public var providerFinishReason: String?
+    /// JSON text of the rebuilt `chat.completion` object.
+    public var response: String?
+    public var promptTokens: Int?
+    public var completionTokens: Int?
+    public var totalTokens: Int?
+    public var attempts: Int
+    public var httpStatus: Int?
+    public var requestID: String?
+    public var errorKind: String?
+    public var errorMessage: String?
+    public var firstTokenMs: Int?
+    public var durationMs: Int?
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+
+    /// The SELECT list matching `init(row:)`, in column order.
+    static let columns = """
+        id, custom_id, line, state, model, output, partial_output, tool_calls, finish_reason, provider_finish_reason,
+        response, prompt_tokens, completion_tokens, total_tokens, attempts, http_status, request_id, error_kind,
+        error_message, first_token_ms, duration_ms, created_at, started_at, finished_at
+        """
+
+    init(row: Row) {
+        id = row.int64(0) ?? 0
+        customID = row.string(1) ?? ""
+        line = row.int(2) ?? 0
+        state = row.string(3) ?? ""
+        model = row.string(4) ?? ""
+        output = row.string(5)
+        partialOutput = row.string(6)
+        toolCalls = row.string(7)
+        finishReason = row.string(8)
+        providerFinishReason = row.string(9)
+        response = row.string(10)
+        promptTokens = row.int(11)
+        completionTokens = row.int(12)
+        totalTokens = row.int(13)
+        attempts = row.int(14) ?? 0
+        httpStatus = row.int(15)
+        requestID = row.string(16)
+        errorKind = row.string(17)
+        errorMessage = row.string(18)
+        firstTokenMs = row.int(19)
+        durationMs = row.int(20)
+        createdAt = row.double(21) ?? 0
+        startedAt = row.double(22)
+        finishedAt = row.double(23)
+    }
+}

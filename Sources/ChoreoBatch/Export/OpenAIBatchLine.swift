@@ -1,0 +1,91 @@
+import ChoreoAI
+
+/// One line of an OpenAI Batch API output/error file (wire-formats §5.2), for one job.
+///
+/// - succeeded: `response = {status_code, request_id, body: <chat.completion>}`, `error = null`;
+///   the body is the stored `response` JSON, or is rebuilt from the columns when it is missing.
+/// - failed with a non-2xx HTTP status: `response = {status_code, request_id, body: {"error": {…}}}`,
+///   `error = null` (the failure is in the status code, as OpenAI does it).
+/// - anything else (failed without an HTTP error, cancelled, not finished): `response = null`,
+///   `error = {code, message}` with code `batch_cancelled`, `batch_expired`, the job's
+///   `error_kind`, or `batch_incomplete` for a job that has not finished yet.
+enum OpenAIBatchLine {
+    static func write(_ r: ExportRecord, to out: inout String) {
+        out += #"{"id":"batch_req_"#
+        out += String(r.id)
+        out += #"","custom_id":"#
+        JSONValue.writeString(r.customID, to: &out)
+        out += #","response":"#
+        if r.state == "succeeded" {
+            writeResponseHead(status: r.httpStatus ?? 200, requestID: r.requestID, to: &out)
+            // The stored object was written by Choreo as compact JSON, so it is spliced as is
+            // rather than parsed and printed again (the hot path of a large export).
+            if let response = r.response, !response.isEmpty { out += response } else { out += rebuiltBody(r).jsonString }
+            out += #"},"error":null}"#
+        } else if r.state == "failed", let status = r.httpStatus, !(200..<300).contains(status) {
+            writeResponseHead(status: status, requestID: r.requestID, to: &out)
+            let error: JSONValue = ["error": [
+                "message": .string(r.errorMessage ?? "HTTP \(status)"),
+                "type": r.errorKind.map { .string($0) } ?? .null,
+                "param": .null,
+                "code": r.errorKind.map { .string($0) } ?? .null,
+            ]]
+            out += error.jsonString
+            out += #"},"error":null}"#
+        } else {
+            let (code, message) = errorCodeAndMessage(r)
+            out += #"null,"error":{"code":"#
+            JSONValue.writeString(code, to: &out)
+            out += #","message":"#
+            JSONValue.writeString(message, to: &out)
+            out += "}}"
+        }
+        out += "\n"
+    }
+
+    private static func writeResponseHead(status: Int, requestID: String?, to out: inout String) {
+        out += #"{"status_code":"#
+        out += String(status)
+        out += #","request_id":"#
+        if let requestID { JSONValue.writeString(requestID, to: &out) } else { out += "null" }
+        out += #","body":"#
+    }
+
+    static func errorCodeAndMessage(_ r: ExportRecord) -> (String, String) {
+        switch (r.state, r.errorKind) {
+        case ("cancelled", _):
+            return ("batch_cancelled", r.errorMessage ?? "The request was cancelled before it completed.")
+        case (_, "expired"?):
+            return ("batch_expired", r.errorMessage ?? "This request could not be executed before the deadline.")
+        case ("failed", let kind):
+            return (kind ?? "failed", r.errorMessage ?? "The request failed.")
+        default:
+            return ("batch_incomplete", "The request has not finished yet (state: \(r.state)); export again when the batch is done.")
+        }
+    }
+
+    /// A `chat.completion` object made from the job's columns, for rows without a stored one.
+    static func rebuiltBody(_ r: ExportRecord) -> JSONValue {
+        let calls = r.toolCalls.flatMap { try? JSONValue.parse($0) }.flatMap { $0.arrayValue }.flatMap { $0.isEmpty ? nil : $0 }
+        var message: [String: JSONValue] = ["role": "assistant", "refusal": .null]
+        if let output = r.output, !output.isEmpty || calls == nil { message["content"] = .string(output) } else if calls != nil { message["content"] = .null } else { message["content"] = "" }
+        if let calls { message["tool_calls"] = .array(calls) }
+        var usage: JSONValue = .null
+        if let p = r.promptTokens, let c = r.completionTokens {
+            usage = ["prompt_tokens": .int(Int64(p)), "completion_tokens": .int(Int64(c)), "total_tokens": .int(Int64(r.totalTokens ?? p + c))]
+        }
+        return [
+            "id": .string("chatcmpl-choreo-\(r.id)"),
+            "object": "chat.completion",
+            "created": .int(Int64(r.finishedAt ?? r.createdAt)),
+            "model": .string(r.model),
+            "choices": [[
+                "index": 0,
+                "message": .object(message),
+                "logprobs": .null,
+                "finish_reason": r.finishReason.map { .string($0) } ?? .null,
+            ]],
+            "usage": usage,
+        ]
+    }
+}

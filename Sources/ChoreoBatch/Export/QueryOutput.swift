@@ -1,0 +1,91 @@
+import ChoreoAI
+
+/// Runs one user-written SQL statement (`choreo sql`) and prints its rows as an aligned table or
+/// as JSON lines. Meant for a read-only connection: a write is reported as `QueryError.readOnly`.
+public enum QueryOutput {
+    public enum Format: Sendable { case table, jsonLines }
+
+    /// Rows used to size the table's columns; later rows stream with the same widths.
+    static let sizingRows = 1000
+
+    /// Runs `sql` and writes its rows. Returns the number of rows.
+    @discardableResult
+    public static func run(_ db: Database, sql: String, format: Format, to out: BufferedWriter) throws -> Int {
+        var count = 0
+        var header: [String] = []
+        var pending: [[String]] = []
+        var widths: [Int]?
+        do {
+            try db.query(sql) { row in
+                if header.isEmpty { header = (0..<Int32(row.columnCount)).map { row.name($0) } }
+                count += 1
+                switch format {
+                case .jsonLines:
+                    var object: [String: JSONValue] = [:]
+                    for i in 0..<Int32(row.columnCount) { object[header[Int(i)]] = json(row.value(i)) }
+                    try out.write(JSONValue.object(object).jsonString + "\n")
+                case .table:
+                    let cells = (0..<Int32(row.columnCount)).map { cell(row.value($0)) }
+                    if let widths {
+                        try out.write(TextTable.line(cells, widths))
+                    } else {
+                        pending.append(cells)
+                        if pending.count == sizingRows { widths = try flushTable(header, &pending, out) }
+                    }
+                }
+            }
+        } catch let error as SQLiteError where error.isReadOnlyViolation {
+            throw QueryError.readOnly(error.message)
+        }
+        if format == .table {
+            if widths == nil, !header.isEmpty { _ = try flushTable(header, &pending, out) }
+            try out.write("(\(count) row\(count == 1 ? "" : "s"))\n")
+        }
+        return count
+    }
+
+    private static func flushTable(_ header: [String], _ rows: inout [[String]], _ out: BufferedWriter) throws -> [Int] {
+        let all = [header] + rows
+        let widths = TextTable.columnWidths(all)
+        try out.write(TextTable.render(all))
+        rows.removeAll()
+        return widths
+    }
+
+    static func cell(_ value: SQLValue) -> String {
+        switch value {
+        case .null: return "NULL"
+        case .integer(let i): return String(i)
+        case .real(let d): return String(d)
+        case .text(let s): return s.contains(where: \.isNewline) ? s.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).joined(separator: "⏎") : s
+        case .blob(let b): return "x'" + hex(b) + "'"
+        }
+    }
+
+    static func json(_ value: SQLValue) -> JSONValue {
+        switch value {
+        case .null: return .null
+        case .integer(let i): return .int(i)
+        case .real(let d): return .double(d)
+        case .text(let s): return .string(s)
+        case .blob(let b): return .string(hex(b))
+        }
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef")
+        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]] })
+    }
+}
+
+/// A statement `choreo sql` refused to run.
+public enum QueryError: Error, Sendable, CustomStringConvertible {
+    case readOnly(String)
+
+    public var description: String {
+        switch self {
+        case .readOnly(let detail):
+            return "choreo sql is read-only (\(detail)); it can only read. Change jobs with submit, cancel or resume."
+        }
+    }
+}

@@ -1,0 +1,163 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Streams a JSONL job file line by line with bounded memory: it reads 1 MiB blocks with
+/// `read(2)`, never the whole file, and hashes every byte it reads (SHA-256) on the way.
+///
+/// Blank lines are skipped (but counted, so line numbers match an editor's). A line longer than
+/// `maxLineBytes` or not valid UTF-8 comes back as a `.rejected` item and reading goes on.
+public struct JobFileReader: ~Copyable {
+    /// One item of the file.
+    public enum Item {
+        /// A non-blank line's bytes (without the line terminator), with its 1-based number.
+        case line(number: Int, bytes: [UInt8])
+        case rejected(JobLineError)
+    }
+
+    public static let defaultMaxLineBytes = 4 * 1024 * 1024
+    static let blockSize = 1024 * 1024
+
+    public let path: String
+    private let fd: Int32
+    private let maxLineBytes: Int
+    private var block: [UInt8]
+    private var blockCount = 0
+    private var position = 0
+    private var lineNumber = 0
+    private var atEOF = false
+    private var hasher = SHA256()
+    private let hashing: Bool
+    /// Bytes read so far.
+    public private(set) var bytesRead = 0
+
+    /// With `hashing: false` the SHA-256 is not computed (`sha256Hex` is then meaningless).
+    public init(path: String, maxLineBytes: Int = JobFileReader.defaultMaxLineBytes, hashing: Bool = true) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw JobFileReadError(path: path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw JobFileReadError(path: path, reason: "it is a directory")
+        }
+        self.path = path
+        self.fd = fd
+        self.maxLineBytes = maxLineBytes
+        self.hashing = hashing
+        self.block = [UInt8](repeating: 0, count: Self.blockSize)
+    }
+
+    deinit { close(fd) }
+
+    /// The SHA-256 of the bytes read so far; of the whole file once `next()` returned nil.
+    public var sha256Hex: String { hasher.hexDigest() }
+
+    /// The next non-blank line, or nil at the end of the file.
+    public mutating func next() throws -> Item? {
+        var line: [UInt8] = []
+        var tooLarge = false
+        while true {
+            if position == blockCount {
+                if atEOF { break }
+                try fill()
+                if blockCount == 0 { atEOF = true; break }
+            }
+            // Find the end of the line in the current block.
+            let start = position
+            let newline: Int? = block.withUnsafeBytes { buf in
+                guard let hit = memchr(buf.baseAddress! + start, 0x0A, blockCount - start) else { return nil }
+                return buf.baseAddress!.distance(to: UnsafeRawPointer(hit))
+            }
+            let end = newline ?? blockCount
+            if !tooLarge {
+                if line.count + (end - start) > maxLineBytes {
+                    tooLarge = true
+                    line = []
+                } else {
+                    line.append(contentsOf: block[start..<end])
+                }
+            }
+            position = newline.map { $0 + 1 } ?? blockCount
+            if newline != nil {
+                lineNumber += 1
+                if let item = finish(&line, tooLarge: tooLarge) { return item }
+                tooLarge = false
+                continue
+            }
+        }
+        // The last line may have no terminator.
+        if tooLarge || !line.isEmpty {
+            lineNumber += 1
+            return finish(&line, tooLarge: tooLarge)
+        }
+        return nil
+    }
+
+    private func finish(_ line: inout [UInt8], tooLarge: Bool) -> Item? {
+        if tooLarge {
+            return .rejected(JobLineError(line: lineNumber, field: nil, code: "line_too_large",
+                                          message: "the line is longer than \(maxLineBytes) bytes"))
+        }
+        if line.last == 0x0D { line.removeLast() }
+        if line.first != UInt8(ascii: "{"), line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { line = []; return nil }
+        if let offset = Self.firstInvalidUTF8(line) {
+            line = []
+            return .rejected(JobLineError(line: lineNumber, field: nil, code: "invalid_utf8",
+                                          message: "the line is not valid UTF-8 (at byte \(offset))"))
+        }
+        defer { line = [] }
+        return .line(number: lineNumber, bytes: line)
+    }
+
+    private mutating func fill() throws {
+        let n = block.withUnsafeMutableBytes { buf -> Int in
+            while true {
+                let r = read(fd, buf.baseAddress, buf.count)
+                if r < 0, errno == EINTR { continue }
+                return r
+            }
+        }
+        guard n >= 0 else { throw JobFileReadError(path: path, reason: String(cString: strerror(errno))) }
+        if hashing { block.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) } }
+        bytesRead += n
+        blockCount = n
+        position = 0
+    }
+
+    /// What identifies a file's current content cheaply: device, inode, size, modification time.
+    public struct Identity: Equatable, Sendable {
+        var device: UInt64, inode: UInt64, size: Int64, modifiedSeconds: Int, modifiedNanoseconds: Int
+    }
+
+    public static func identity(ofFile path: String) throws -> Identity {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw JobFileReadError(path: path, reason: String(cString: strerror(errno))) }
+        return Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                        modifiedSeconds: Int(info.st_mtim.tv_sec), modifiedNanoseconds: Int(info.st_mtim.tv_nsec))
+    }
+
+    /// The SHA-256 of a whole file, read in 1 MiB blocks without splitting lines.
+    public static func sha256Hex(ofFile path: String) throws -> String {
+        var reader = try JobFileReader(path: path)
+        repeat { try reader.fill() } while reader.blockCount > 0
+        return reader.sha256Hex
+    }
+
+    /// The offset of the first byte that breaks UTF-8, or nil when `bytes` is valid.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+        // Fast path: most job lines are ASCII (non-ASCII text usually arrives as \u escapes).
+        if !bytes.contains(where: { $0 >= 0x80 }) { return nil }
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        var offset = 0
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let s): offset += UTF8.width(s)
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
+    }
+}

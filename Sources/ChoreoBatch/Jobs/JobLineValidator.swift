@@ -1,0 +1,160 @@
+import ChoreoAI
+
+/// A job line that passed validation: what the store needs to insert it.
+public struct ValidatedJob: Sendable {
+    public var line: Int
+    public var customID: String
+    public var model: String
+    /// The chat completions body, without `stream` / `stream_options` (the runner sets those).
+    public var request: JSONValue
+    /// `request` as JSON text: the body's bytes as submitted when they can be kept as they are,
+    /// else `request.jsonString`.
+    public var requestText: String
+}
+
+/// Checks job lines one at a time and remembers custom ids to find duplicates across the file.
+///
+/// Two line shapes are accepted:
+/// - OpenAI Batch: `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {…}}`
+///   (`method` and `url` may be omitted; when present they must be these values);
+/// - short form: `{"custom_id", "model", "messages", …}` with the other body fields at the top level.
+/// A line without `custom_id` gets `line-<N>`.
+public struct JobLineValidator {
+    public static let endpoint = "/v1/chat/completions"
+    private var seenCustomIDs: Set<String> = []
+
+    public init() {}
+
+    /// Validates one line. Valid lines' custom ids are remembered for the duplicate check.
+    public mutating func validate(line: Int, bytes: [UInt8]) -> Result<ValidatedJob, JobLineError> {
+        do {
+            let job = try check(line: line, bytes: bytes)
+            guard seenCustomIDs.insert(job.customID).inserted else {
+                return .failure(JobLineError(line: line, field: "custom_id", code: "duplicate_custom_id",
+                                             message: "custom_id \(JSONValue.quoted(job.customID)) appears on an earlier line"))
+            }
+            return .success(job)
+        } catch let error as JobLineError {
+            return .failure(error)
+        } catch {
+            return .failure(JobLineError(line: line, field: nil, code: "invalid_json_line", message: "\(error)"))
+        }
+    }
+
+    private func check(line: Int, bytes: [UInt8]) throws -> ValidatedJob {
+        func fail(_ field: String?, _ code: String, _ message: String) -> JobLineError {
+            JobLineError(line: line, field: field, code: code, message: message)
+        }
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(bytes)
+        } catch let error as JSONParseError {
+            throw fail(nil, "invalid_json_line", "invalid JSON at byte \(error.offset): \(error.reason)")
+        }
+        guard case .object(let top) = value else {
+            throw fail(nil, "invalid_type", "a job line must be a JSON object, found \(value.typeName)")
+        }
+
+        var customID = "line-\(line)"
+        if let id = top["custom_id"] {
+            guard let s = id.stringValue else { throw fail("custom_id", "invalid_type", "expected a string, found \(id.typeName)") }
+            guard !s.isEmpty else { throw fail("custom_id", "invalid_value", "custom_id must not be empty") }
+            customID = s
+        }
+
+        let isBatchForm = top["body"] != nil || top["method"] != nil || top["url"] != nil
+        var body: [String: JSONValue]
+        let prefix: String
+        if isBatchForm {
+            if let method = top["method"] {
+                guard method.stringValue == "POST" else {
+                    throw fail("method", "invalid_value", "method must be \"POST\", found \(method.jsonString)")
+                }
+            }
+            if let url = top["url"] {
+                guard url.stringValue == Self.endpoint else {
+                    throw fail("url", "url_mismatch", "url must be \"\(Self.endpoint)\" (the only endpoint Choreo runs), found \(url.jsonString)")
+                }
+            }
+            guard let b = top["body"] else { throw fail("body", "missing_required_parameter", "a batch line needs a \"body\" object") }
+            guard case .object(let o) = b else { throw fail("body", "invalid_type", "expected an object, found \(b.typeName)") }
+            body = o
+            prefix = "body."
+        } else {
+            body = top
+            body["custom_id"] = nil
+            prefix = ""
+        }
+
+        guard let modelValue = body["model"] else { throw fail(prefix + "model", "missing_required_parameter", "a request needs a \"model\"") }
+        guard let model = modelValue.stringValue else { throw fail(prefix + "model", "invalid_type", "expected a string, found \(modelValue.typeName)") }
+        guard !model.isEmpty else { throw fail(prefix + "model", "invalid_value", "model must not be empty") }
+
+        try checkMessages(body["messages"], path: prefix + "messages", fail: fail)
+        try checkKnownFields(body, prefix: prefix, fail: fail)
+
+        // The runner decides about streaming; a submitted "stream" is accepted and dropped.
+        var requestText: String?
+        if body["stream"] == nil, body["stream_options"] == nil {
+            if isBatchForm, let range = JSONMemberScanner.valueRange(ofKey: "body", in: bytes) {
+                requestText = String(decoding: bytes[range], as: UTF8.self)
+            }
+        } else {
+            body["stream"] = nil
+            body["stream_options"] = nil
+        }
+        let request = JSONValue.object(body)
+        return ValidatedJob(line: line, customID: customID, model: model, request: request, requestText: requestText ?? request.jsonString)
+    }
+
+    private func checkMessages(_ value: JSONValue?, path: String, fail: (String?, String, String) -> JobLineError) throws {
+        guard let value else { throw fail(path, "missing_required_parameter", "a request needs \"messages\"") }
+        guard case .array(let messages) = value else { throw fail(path, "invalid_type", "expected an array, found \(value.typeName)") }
+        guard !messages.isEmpty else { throw fail(path, "invalid_value", "messages must not be empty") }
+        for (i, message) in messages.enumerated() {
+            let here = "\(path)[\(i)]"
+            guard case .object(let m) = message else { throw fail(here, "invalid_type", "expected an object, found \(message.typeName)") }
+            guard let role = m["role"] else { throw fail(here + ".role", "missing_required_parameter", "a message needs a \"role\"") }
+            guard let roleName = role.stringValue else { throw fail(here + ".role", "invalid_type", "expected a string, found \(role.typeName)") }
+            switch m["content"] {
+            case .string?, .array?, .null?: break
+            case nil where roleName == "assistant": break  // an assistant turn that only called tools
+            case nil: throw fail(here + ".content", "missing_required_parameter", "a \(roleName) message needs \"content\"")
+            case let other?: throw fail(here + ".content", "invalid_type", "expected a string, an array of parts or null, found \(other.typeName)")
+            }
+        }
+    }
+
+    /// Types of the well-known body fields, so a typo fails at submit rather than at run time.
+    /// One pass over the body's keys (cheaper than a hash lookup per known field); when something
+    /// is wrong, the keys are walked again in sorted order so the same field is always reported.
+    private func checkKnownFields(_ body: [String: JSONValue], prefix: String, fail: (String?, String, String) -> JobLineError) throws {
+        guard body.contains(where: { problem($0.key, $0.value, prefix, fail) != nil }) else { return }
+        for key in body.keys.sorted() { if let error = problem(key, body[key]!, prefix, fail) { throw error } }
+    }
+
+    private func problem(_ key: String, _ v: JSONValue, _ prefix: String, _ fail: (String?, String, String) -> JobLineError) -> JobLineError? {
+        if v.isNull { return nil }
+        switch key {
+        case "max_tokens", "max_completion_tokens", "n":
+            guard let n = v.intValue else { return fail(prefix + key, "invalid_type", "expected an integer, found \(v.typeName)") }
+            return n > 0 ? nil : fail(prefix + key, "invalid_value", "\(key) must be a positive integer, found \(n)")
+        case "temperature", "top_p", "presence_penalty", "frequency_penalty":
+            return v.doubleValue != nil ? nil : fail(prefix + key, "invalid_type", "expected a number, found \(v.typeName)")
+        case "seed":
+            return v.intValue != nil ? nil : fail(prefix + key, "invalid_type", "expected an integer, found \(v.typeName)")
+        case "stop":
+            switch v {
+            case .string: return nil
+            case .array(let a) where a.allSatisfy({ $0.stringValue != nil }): return nil
+            default: return fail(prefix + key, "invalid_type", "expected a string or an array of strings, found \(v.typeName)")
+            }
+        case "tools":
+            return v.arrayValue != nil ? nil : fail(prefix + key, "invalid_type", "expected an array, found \(v.typeName)")
+        case "stream":
+            return v.boolValue != nil ? nil : fail(prefix + key, "invalid_type", "expected a boolean, found \(v.typeName)")
+        default:
+            return nil
+        }
+    }
+}

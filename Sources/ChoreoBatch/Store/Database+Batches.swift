@@ -1,0 +1,60 @@
+import Foundation
+/// A batch or job reference that matches nothing (or more than one thing).
+public enum LookupError: Error, Sendable, CustomStringConvertible {
+    case noSuchBatch(String)
+    case noSuchJob(String)
+    case ambiguousJob(String, batches: [String])
+
+    public var description: String {
+        switch self {
+        case .noSuchBatch(let ref): return "no batch \"\(ref)\" in this database; `choreo status` lists the batches"
+        case .noSuchJob(let ref): return "no job \"\(ref)\" (looked for a custom_id and a numeric job id)"
+        case .ambiguousJob(let ref, let batches):
+            return "custom_id \"\(ref)\" exists in \(batches.count) batches (\(batches.prefix(5).joined(separator: ", "))); add --batch to choose one"
+        }
+    }
+}
+
+/// What `cancel` changed.
+public struct CancelResult: Sendable {
+    public var batchID: String
+    /// Pending jobs now cancelled.
+    public var cancelledJobs: Int
+    /// Jobs still running; their runners see the cancelled batch and stop them.
+    public var runningJobs: Int
+    /// The batch state before the cancel (`completed` batches are left as they are).
+    public var previousState: String
+}
+
+extension Database {
+    /// The id of the batch `reference` names: an exact id, else the newest batch with that name.
+    public func batchID(matching reference: String) throws -> String {
+        if let id = try queryOne("SELECT id FROM batches WHERE id = ?", [.text(reference)], { $0.string(0) }) ?? nil { return id }
+        if let id = try queryOne("SELECT id FROM batches WHERE name = ? ORDER BY created_at DESC LIMIT 1", [.text(reference)], { $0.string(0) }) ?? nil {
+            return id
+        }
+        throw LookupError.noSuchBatch(reference)
+    }
+
+    /// Cancels a batch: pending jobs become `cancelled` (error_kind `cancelled`) and the batch
+    /// state `cancelled`. Running jobs are left to their runner, which checks the batch state.
+    public func cancelBatch(_ batchID: String, now: Double = Date().timeIntervalSince1970) throws -> CancelResult {
+        try transaction(.immediate) {
+            guard let state = try queryOne("SELECT state FROM batches WHERE id = ?", [.text(batchID)], { $0.string(0) }) ?? nil else {
+                throw LookupError.noSuchBatch(batchID)
+            }
+            if state == "completed" {
+                return CancelResult(batchID: batchID, cancelledJobs: 0, runningJobs: 0, previousState: state)
+            }
+            try run("""
+                UPDATE jobs SET state = 'cancelled', error_kind = 'cancelled', error_message = 'cancelled by choreo cancel',
+                       finished_at = ?2, updated_at = ?2, not_before = NULL
+                WHERE batch_id = ?1 AND state = 'pending'
+                """, [.text(batchID), .real(now)])
+            let cancelled = changes
+            try run("UPDATE batches SET state = 'cancelled', cancelled_at = coalesce(cancelled_at, ?2) WHERE id = ?1", [.text(batchID), .real(now)])
+            let running = try queryOne("SELECT count(*) FROM jobs WHERE batch_id = ? AND state = 'running'", [.text(batchID)]) { $0.int(0) ?? 0 } ?? 0
+            return CancelResult(batchID: batchID, cancelledJobs: cancelled, runningJobs: running, previousState: state)
+        }
+    }
+}

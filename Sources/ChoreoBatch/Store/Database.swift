@@ -1,0 +1,173 @@
+import CSQLite
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One connection to a Choreo SQLite database. Owns its `sqlite3*` and closes it in `deinit`.
+///
+/// Not `Sendable`: a connection has exactly one owner at a time (an actor, or one command). The
+/// connection is opened in SQLite's multi-thread mode, so moving it between threads is fine as
+/// long as two threads never use it at once — which the type system enforces by not sharing it.
+/// Several processes (runners, `choreo status`) use the same file through their own connections;
+/// WAL mode lets readers proceed while one writer writes.
+public final class Database {
+    let handle: OpaquePointer
+    /// The file this connection opened.
+    public let path: String
+    public let isReadOnly: Bool
+    private var statements: [String: Statement] = [:]
+    private var transactionDepth = 0
+
+    /// Opens (creating it with mode 0600 if needed) and migrates the database at `path`.
+    /// With `readOnly`, the file must exist, nothing is migrated and every write fails.
+    public convenience init(path: String, readOnly: Bool = false) throws {
+        try self.init(path: path, readOnly: readOnly, migrate: true)
+    }
+
+    /// `migrate: false` skips the schema check and migrations (tests that build old databases).
+    init(path: String, readOnly: Bool, migrate: Bool) throws {
+        self.path = path
+        self.isReadOnly = readOnly
+        let isFile = !path.isEmpty && path != ":memory:" && !path.hasPrefix("file:")
+        if !readOnly, isFile {
+            // Create the file ourselves so it is private from the first byte: results may contain
+            // anything users sent to a model. SQLite gives its -wal and -shm files the same mode.
+            let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                throw SQLiteError(code: .cantOpen, message: "cannot create database file \(path): \(String(cString: strerror(errno)))")
+            }
+            close(fd)
+        }
+        var db: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let error = SQLiteError(code: rc, connection: db, sql: nil)
+            sqlite3_close_v2(db)
+            if rc == SQLITE_CANTOPEN {
+                throw SQLiteError(code: error.code, message: "cannot open database \(path) (\(error.message)); check --db or $CHOREO_DB")
+            }
+            throw error
+        }
+        self.handle = db
+        sqlite3_extended_result_codes(db, 1)
+        sqlite3_busy_timeout(db, 10_000)
+        if readOnly {
+            // READONLY already refuses writes to the file; query_only also refuses them for
+            // attached or temporary databases, so `choreo sql` can never change anything.
+            try execute("PRAGMA query_only = ON")
+            if migrate { try Schema.checkVersion(self) }
+        } else {
+            try execute("PRAGMA journal_mode = WAL")
+            // In WAL mode, NORMAL syncs the WAL only at checkpoints: a crash of the application
+            // cannot lose or corrupt a committed transaction; only a power loss or OS crash can
+            // lose the last few commits, and even then the database stays consistent. FULL would
+            // fsync every commit, which partial-output updates every ~100 ms cannot afford.
+            try execute("PRAGMA synchronous = NORMAL")
+            try execute("PRAGMA foreign_keys = ON")
+            // A big submit writes its whole transaction to the WAL; after the next checkpoint,
+            // truncate the file back to 64 MiB instead of keeping it at its largest size forever.
+            try execute("PRAGMA journal_size_limit = 67108864")
+            if migrate { try Schema.migrate(self) }
+        }
+    }
+
+    deinit {
+        statements.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs one or more `;`-separated statements that take no arguments (DDL, pragmas, scripts).
+    public func execute(_ sql: String) throws {
+        var message: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &message)
+        if rc != SQLITE_OK {
+            let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
+            sqlite3_free(message)
+            throw SQLiteError(code: ResultCode(rawValue: rc), message: text, sql: sql)
+        }
+    }
+
+    /// Runs one statement to completion (writes). The prepared statement is cached by its SQL text.
+    public func run(_ sql: String, _ arguments: [SQLValue] = []) throws {
+        try withStatement(sql) { stmt in
+            try stmt.bind(arguments)
+            while try stmt.step() {}
+        }
+    }
+
+    /// Runs a query and calls `body` once per row, streaming: no row is kept after `body` returns.
+    public func query(_ sql: String, _ arguments: [SQLValue] = [], _ body: (Row) throws -> Void) throws {
+        try withStatement(sql) { stmt in
+            try stmt.bind(arguments)
+            let row = Row(statement: stmt)
+            while try stmt.step() { try body(row) }
+        }
+    }
+
+    /// The first row of a query mapped by `map`, or nil when there is none.
+    public func queryOne<T>(_ sql: String, _ arguments: [SQLValue] = [], _ map: (Row) throws -> T) throws -> T? {
+        try withStatement(sql) { stmt in
+            try stmt.bind(arguments)
+            return try stmt.step() ? map(Row(statement: stmt)) : nil
+        }
+    }
+
+    /// How SQLite takes locks when a transaction begins.
+    public enum TransactionKind: String, Sendable {
+        /// Takes the write lock at the first write (readers, or read-then-maybe-write).
+        case deferred = "DEFERRED"
+        /// Takes the write lock at once, so a busy database is detected (and waited for) up front.
+        case immediate = "IMMEDIATE"
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    /// Nested calls become savepoints of the outer transaction.
+    public func transaction<T>(_ kind: TransactionKind = .immediate, _ body: () throws -> T) throws -> T {
+        let nested = transactionDepth > 0
+        let name = "choreo_sp\(transactionDepth)"
+        try execute(nested ? "SAVEPOINT \(name)" : "BEGIN \(kind.rawValue)")
+        transactionDepth += 1
+        defer { transactionDepth -= 1 }
+        do {
+            let result = try body()
+            try execute(nested ? "RELEASE \(name)" : "COMMIT")
+            return result
+        } catch {
+            if nested {
+                try? execute("ROLLBACK TO \(name); RELEASE \(name)")
+            } else if sqlite3_get_autocommit(handle) == 0 {
+                try? execute("ROLLBACK")
+            }
+            throw error
+        }
+    }
+
+    /// Rows changed by the last INSERT, UPDATE or DELETE.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+    /// The rowid of the last successful INSERT on this connection.
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    /// True while a transaction is open on this connection.
+    public var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    /// Lends the cached statement for `sql`. A statement already in use (a query run from inside
+    /// another query's row closure with the same SQL) gets a fresh, uncached one instead.
+    private func withStatement<T>(_ sql: String, _ body: (Statement) throws -> T) throws -> T {
+        let stmt: Statement
+        if let cached = statements[sql], !cached.inUse {
+            stmt = cached
+        } else {
+            stmt = try Statement(connection: self, sql: sql)
+            // Bounded so that ad-hoc SQL (`choreo sql`, string-built queries) cannot grow it forever.
+            if statements[sql] == nil, statements.count < 256 { statements[sql] = stmt }
+        }
+        stmt.inUse = true
+        defer {
+            stmt.finish()
+            stmt.inUse = false
+        }
+        return try body(stmt)
+    }
+}

@@ -1,0 +1,117 @@
+import ChoreoAI
+
+/// Everything about one job, for `choreo show`: its request, state, attempts and output.
+public struct JobDetail: Sendable {
+    /// One row of the `attempts` table.
+    public struct Attempt: Sendable {
+        public var number: Int
+        public var runner: String?
+        public var startedAt: Double
+        public var endedAt: Double?
+        public var outcome: String?
+        public var httpStatus: Int?
+        public var errorKind: String?
+        public var errorMessage: String?
+        public var charsReceived: Int
+        public var continuedFromChars: Int?
+        public var requestID: String?
+
+        var json: JSONValue {
+            func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
+            func int(_ i: Int?) -> JSONValue { i.map { .int(Int64($0)) } ?? .null }
+            let object: [String: JSONValue] = [
+                "number": int(number), "runner": text(runner), "started_at": .double(startedAt),
+                "ended_at": endedAt.map { .double($0) } ?? .null, "outcome": text(outcome), "http_status": int(httpStatus),
+                "error_kind": text(errorKind), "error_message": text(errorMessage), "chars_received": int(charsReceived),
+                "continued_from_chars": int(continuedFromChars), "request_id": text(requestID),
+            ]
+            return .object(object)
+        }
+    }
+
+    public var batchID: String
+    public var record: ExportRecord
+    /// The stored request body (JSON text).
+    public var request: String
+    public var notBefore: Double?
+    public var leaseOwner: String?
+    public var attempts: [Attempt]
+
+    /// Finds a job by numeric id or by custom_id (within `batch` when given).
+    public static func load(_ db: Database, job reference: String, batch: String? = nil) throws -> JobDetail {
+        var candidates: [Int64] = []
+        if let batch {
+            let batchID = try db.batchID(matching: batch)
+            try db.query("SELECT id FROM jobs WHERE batch_id = ? AND custom_id = ?", [.text(batchID), .text(reference)]) { candidates.append($0.int64(0)!) }
+        } else {
+            try db.query("SELECT id FROM jobs WHERE custom_id = ? ORDER BY id DESC", [.text(reference)]) { candidates.append($0.int64(0)!) }
+        }
+        if candidates.isEmpty, let numeric = Int64(reference) {
+            try db.query("SELECT id FROM jobs WHERE id = ?", [.integer(numeric)]) { candidates.append($0.int64(0)!) }
+        }
+        guard let id = candidates.first else { throw LookupError.noSuchJob(reference) }
+        if candidates.count > 1 {
+            var batches: [String] = []
+            for c in candidates { try db.query("SELECT batch_id FROM jobs WHERE id = ?", [.integer(c)]) { batches.append($0.string(0) ?? "") } }
+            throw LookupError.ambiguousJob(reference, batches: batches)
+        }
+        guard var detail = try db.queryOne(
+            "SELECT \(ExportRecord.columns), batch_id, request, not_before, lease_owner FROM jobs WHERE id = ?", [.integer(id)],
+            { row in
+                JobDetail(batchID: row.string(24) ?? "", record: ExportRecord(row: row), request: row.string(25) ?? "",
+                          notBefore: row.double(26), leaseOwner: row.string(27), attempts: [])
+            })
+        else { throw LookupError.noSuchJob(reference) }
+        try db.query("""
+            SELECT number, runner, started_at, ended_at, outcome, http_status, error_kind, error_message, chars_received,
+                   continued_from_chars, request_id
+            FROM attempts WHERE job_id = ? ORDER BY number
+            """, [.integer(id)]) { row in
+            detail.attempts.append(Attempt(
+                number: row.int(0) ?? 0, runner: row.string(1), startedAt: row.double(2) ?? 0, endedAt: row.double(3),
+                outcome: row.string(4), httpStatus: row.int(5), errorKind: row.string(6), errorMessage: row.string(7),
+                charsReceived: row.int(8) ?? 0, continuedFromChars: row.int(9), requestID: row.string(10)))
+        }
+        return detail
+    }
+
+    /// The human view.
+    public func rendered() -> String {
+        let r = record
+        var out = "job \(r.id)  \(r.customID)  (batch \(batchID), line \(r.line))\n"
+        out += "state     \(r.state)" + (r.errorKind.map { "  error: \($0)" } ?? "") + "\n"
+        if let message = r.errorMessage { out += "message   \(message)\n" }
+        out += "model     \(r.model)\n"
+        if let p = r.promptTokens { out += "tokens    \(p) in / \(r.completionTokens ?? 0) out\n" }
+        if let f = r.finishReason { out += "finish    \(f)" + (r.providerFinishReason.map { $0 == f ? "" : " (provider: \($0))" } ?? "") + "\n" }
+        if let d = r.durationMs { out += "duration  \(d) ms" + (r.firstTokenMs.map { ", first token after \($0) ms" } ?? "") + "\n" }
+        out += "\nrequest\n  \(request)\n"
+        if !attempts.isEmpty {
+            out += "\nattempts\n"
+            let rows = [["#", "started", "outcome", "http", "error", "chars", "continued", "request id"]] + attempts.map { a in
+                [String(a.number), BatchStatus.formatDate(a.startedAt), a.outcome ?? "running", a.httpStatus.map(String.init) ?? "",
+                 a.errorKind ?? "", String(a.charsReceived), a.continuedFromChars.map(String.init) ?? "", a.requestID ?? ""]
+            }
+            out += TextTable.render(rows, indent: "  ")
+            for a in attempts { if let m = a.errorMessage { out += "  #\(a.number): \(m)\n" } }
+        }
+        if let output = r.output {
+            out += "\noutput\n\(output)\n"
+        } else if let partial = r.partialOutput, !partial.isEmpty {
+            out += "\npartial output (\(partial.count) characters so far)\n\(partial)\n"
+        }
+        if let calls = r.toolCalls { out += "\ntool calls\n  \(calls)\n" }
+        return out
+    }
+
+    /// The machine view: the job's columns, its request and its attempts.
+    public var json: JSONValue {
+        var line = ""
+        JSONLLine.write(record, to: &line)
+        var object = (try? JSONValue.parse(line)) ?? [:]
+        object["batch_id"] = .string(batchID)
+        object["request"] = (try? JSONValue.parse(request)) ?? .string(request)
+        object["attempts_detail"] = .array(attempts.map(\.json))
+        return object
+    }
+}

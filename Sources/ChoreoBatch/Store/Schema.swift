@@ -1,0 +1,147 @@
+/// The database schema as an ordered list of migrations. The version lives in
+/// `PRAGMA user_version`; opening a writable database applies every migration newer than it, all in
+/// one transaction, so a database is always at exactly one known version.
+///
+/// Rules for adding a migration: append, never edit a shipped one; keep table and column names
+/// stable (the scheduler and users' `choreo sql` queries depend on them).
+public enum Schema {
+    struct Migration {
+        let version: Int
+        let sql: String
+    }
+
+    static let migrations: [Migration] = [Migration(version: 1, sql: version1)]
+
+    /// The newest schema version this build knows.
+    public static var currentVersion: Int { migrations.last!.version }
+
+    /// Brings a writable database up to `currentVersion`, refusing a newer one untouched.
+    static func migrate(_ db: Database) throws {
+        if try userVersion(db) == currentVersion { return }
+        try db.transaction(.immediate) {
+            // Re-read under the write lock: another process may have migrated meanwhile.
+            let found = try userVersion(db)
+            guard found <= currentVersion else { throw SchemaError.newerThanSupported(path: db.path, found: found, supported: currentVersion) }
+            for migration in migrations where migration.version > found { try db.execute(migration.sql) }
+            if found < currentVersion { try db.execute("PRAGMA user_version = \(currentVersion)") }
+        }
+    }
+
+    /// For read-only connections: the database must already be at a version this build reads.
+    static func checkVersion(_ db: Database) throws {
+        let found = try userVersion(db)
+        if found > currentVersion { throw SchemaError.newerThanSupported(path: db.path, found: found, supported: currentVersion) }
+        if found < currentVersion { throw SchemaError.notMigrated(path: db.path, found: found) }
+    }
+
+    static func userVersion(_ db: Database) throws -> Int {
+        try db.queryOne("PRAGMA user_version") { $0.int(0) ?? 0 } ?? 0
+    }
+
+    static let version1 = """
+        CREATE TABLE batches (
+          id TEXT PRIMARY KEY,
+          name TEXT,
+          source_file TEXT,
+          source_sha256 TEXT,
+          created_at REAL NOT NULL,
+          state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','running','completed','cancelled')),
+          options TEXT NOT NULL DEFAULT '{}',
+          total_jobs INTEGER NOT NULL DEFAULT 0,
+          rejected_lines INTEGER NOT NULL DEFAULT 0,
+          completed_at REAL,
+          cancelled_at REAL
+        );
+        CREATE INDEX batches_by_sha256 ON batches(source_sha256);
+        CREATE TABLE jobs (
+          id INTEGER PRIMARY KEY,
+          batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+          custom_id TEXT NOT NULL,
+          line INTEGER NOT NULL,
+          model TEXT NOT NULL,
+          request TEXT NOT NULL,
+          state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','running','succeeded','failed','cancelled')),
+          attempts INTEGER NOT NULL DEFAULT 0,
+          attempt_base INTEGER NOT NULL DEFAULT 0,
+          not_before REAL,
+          lease_owner TEXT,
+          lease_expires_at REAL,
+          partial_output TEXT,
+          partial_tokens INTEGER,              -- added: completion tokens spent on partial_output (scheduler)
+          spent_prompt_tokens INTEGER,         -- added: prompt tokens of earlier, continued segments (scheduler)
+          output TEXT,
+          tool_calls TEXT,
+          finish_reason TEXT,
+          provider_finish_reason TEXT,
+          response TEXT,
+          prompt_tokens INTEGER, completion_tokens INTEGER, total_tokens INTEGER,
+          first_token_ms INTEGER,
+          duration_ms INTEGER,
+          http_status INTEGER,
+          request_id TEXT,
+          error_kind TEXT,
+          error_message TEXT,
+          created_at REAL NOT NULL, started_at REAL, finished_at REAL, updated_at REAL,
+          UNIQUE (batch_id, custom_id)
+        );
+        CREATE INDEX jobs_by_batch_state ON jobs(batch_id, state);
+        CREATE INDEX jobs_runnable ON jobs(state, not_before) WHERE state = 'pending';
+        CREATE INDEX jobs_leases ON jobs(lease_expires_at) WHERE state = 'running';
+        CREATE TABLE attempts (
+          id INTEGER PRIMARY KEY,
+          job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+          number INTEGER NOT NULL,
+          runner TEXT,
+          started_at REAL NOT NULL, ended_at REAL,
+          outcome TEXT,
+          http_status INTEGER, error_kind TEXT, error_message TEXT,
+          bytes_received INTEGER NOT NULL DEFAULT 0, chars_received INTEGER NOT NULL DEFAULT 0,
+          received_text TEXT,                  -- what a failed or interrupted attempt received (kept for the history)
+          continued_from_chars INTEGER,
+          request_id TEXT,
+          UNIQUE (job_id, number)
+        );
+        CREATE TABLE rejected_lines (
+          batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+          line INTEGER NOT NULL, code TEXT NOT NULL, field TEXT, message TEXT NOT NULL
+        );
+        CREATE INDEX rejected_lines_by_batch ON rejected_lines(batch_id, line);
+        CREATE TABLE runners (id TEXT PRIMARY KEY, pid INTEGER, host TEXT, started_at REAL, heartbeat_at REAL, stopped_at REAL);
+        CREATE VIEW results AS
+          SELECT b.id AS batch_id, j.custom_id, j.state, j.model, j.output, j.tool_calls, j.finish_reason,
+                 j.prompt_tokens, j.completion_tokens, j.attempts, j.error_kind, j.error_message, j.duration_ms
+          FROM jobs j JOIN batches b ON b.id = j.batch_id;
+        CREATE VIEW batch_summary AS
+          SELECT b.id AS batch_id, b.name, b.state, b.created_at, b.total_jobs, b.rejected_lines,
+                 count(j.id) AS jobs,
+                 coalesce(sum(j.state = 'pending'), 0) AS pending,
+                 coalesce(sum(j.state = 'running'), 0) AS running,
+                 coalesce(sum(j.state = 'succeeded'), 0) AS succeeded,
+                 coalesce(sum(j.state = 'failed'), 0) AS failed,
+                 coalesce(sum(j.state = 'cancelled'), 0) AS cancelled,
+                 coalesce(sum(j.prompt_tokens), 0) AS prompt_tokens,
+                 coalesce(sum(j.completion_tokens), 0) AS completion_tokens,
+                 min(j.started_at) AS started_at, max(j.finished_at) AS finished_at,
+                 b.completed_at, b.cancelled_at
+          FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
+          GROUP BY b.id;
+        """
+}
+
+/// The database's schema version does not match what this build can use.
+public enum SchemaError: Error, Sendable, CustomStringConvertible {
+    case newerThanSupported(path: String, found: Int, supported: Int)
+    case notMigrated(path: String, found: Int)
+
+    public var description: String {
+        switch self {
+        case .newerThanSupported(let path, let found, let supported):
+            return "database \(path) has schema version \(found), but this choreo only knows versions up to \(supported); "
+                + "upgrade choreo to use it (the database was not changed)"
+        case .notMigrated(let path, let found):
+            return found == 0
+                ? "\(path) is not a Choreo database yet (schema version 0); submit a batch to create it"
+                : "database \(path) has the older schema version \(found); open it with a writing command (submit, run) to upgrade it"
+        }
+    }
+}
