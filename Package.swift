@@ -46,6 +46,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // The streaming guide's patterns in Swift (docs/streaming.md), runnable and tested.
+        .target(name: "StreamingExamples", dependencies: ["ChoreoAI"], path: "Examples/StreamingExamples"),
+        .executableTarget(
+            name: "streaming-examples",
+            dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"],
+            path: "Examples/streaming-examples"
+        ),
+        .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"]),
         .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoMock"]),
         .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoMock"]),
         .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI"]),
