@@ -32,6 +32,8 @@ struct AskCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let maxTokens, maxTokens < 1 { throw ValidationError("--max-tokens must be at least 1") }
+        if let temperature, !(0...2).contains(temperature) { throw ValidationError("--temperature must be between 0 and 2") }
+        if json && showFinishReason { throw ValidationError("--show-finish-reason has no effect with --json (the finish chunk is in the output)") }
     }
 
     func run() async throws {
@@ -39,40 +41,41 @@ struct AskCommand: AsyncParsableCommand {
         if let baseURL {
             for i in router.providers.indices where router.providers[i].kind == .openAI { router.providers[i].baseURL = baseURL }
         }
-        defer { if let mock { Task { try? await mock.shutdown() } } }
         let client = ChoreoAI(router: router)
         var messages: [ChatMessage] = []
         if let system { messages.append(.system(system)) }
         messages.append(.user(prompt))
         var file: FileHandle?
         if let output {
-            guard FileManager.default.createFile(atPath: output, contents: nil) else {
-                throw ValidationError("cannot create \(output)")
+            guard FileManager.default.createFile(atPath: output, contents: nil, attributes: [.posixPermissions: 0o600]),
+                  let handle = FileHandle(forWritingAtPath: output) else {
+                throw CLIError("cannot create \(output): \(String(cString: strerror(errno)))")
             }
-            file = FileHandle(forWritingAtPath: output)
+            file = handle
         }
         defer { try? file?.close() }
         let stdout = FileHandle.standardOutput
         do {
+            defer { if let mock { Task { try? await mock.shutdown() } } }
             let stream = try await client.chat.completions.create(
                 model: model, messages: messages, stream: true, temperature: temperature, maxTokens: maxTokens, includeUsage: json)
             var finish: FinishReason?
             for try await chunk in stream {
-                if json { stdout.write((chunk.json.jsonString + "\n").data(using: .utf8)!) }
+                if json { try stdout.write(contentsOf: Data((chunk.json.jsonString + "\n").utf8)) }
                 if let text = chunk.choices.first?.delta.content, !text.isEmpty {
-                    let data = text.data(using: .utf8)!
-                    if !json { stdout.write(data) }
-                    file?.write(data)
+                    let data = Data(text.utf8)
+                    if !json { try stdout.write(contentsOf: data) }
+                    try file?.write(contentsOf: data)
                 }
                 if let f = chunk.choices.first?.finishReason { finish = f }
             }
             let reason = finish?.rawValue ?? "none"
             if !json {
-                stdout.write((showFinishReason ? "\n[finish_reason: \(reason)]\n" : "\n").data(using: .utf8)!)
+                try stdout.write(contentsOf: Data((showFinishReason ? "\n[finish_reason: \(reason)]\n" : "\n").utf8))
             }
             FileHandle.standardError.write("finish_reason: \(reason)\n".data(using: .utf8)!)
         } catch let e as StreamError {
-            stdout.write("\n".data(using: .utf8)!)
+            try? stdout.write(contentsOf: Data("\n".utf8))
             throw CLIError("the stream broke after \(e.partialText.count) characters: \(e.message)")
         } catch let e as APIError {
             throw CLIError(e.description)

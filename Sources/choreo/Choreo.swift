@@ -41,6 +41,9 @@ struct Choreo: AsyncParsableCommand {
             Self.fail(error.description, code: ExitCodes.usage)
         } catch let error as RunError {
             Self.fail(error.description, code: ExitCodes.usage)
+        } catch where Self.isBrokenPipe(error) {
+            // The reader went away (`choreo ask … | head`): stop quietly, as `cat` would.
+            Foundation.exit(141)
         } catch {
             let code = Choreo.exitCode(for: error)
             if code == .validationFailure {
@@ -52,6 +55,12 @@ struct Choreo: AsyncParsableCommand {
             }
             Self.fail("\(error)", code: ExitCodes.failure)
         }
+    }
+
+    static func isBrokenPipe(_ error: any Error) -> Bool {
+        let e = error as NSError
+        let underlying = e.userInfo[NSUnderlyingErrorKey] as? NSError
+        return (e.domain == NSPOSIXErrorDomain && e.code == Int(EPIPE)) || (underlying?.domain == NSPOSIXErrorDomain && underlying?.code == Int(EPIPE))
     }
 
     static func fail(_ message: String, code: Int32) -> Never {

@@ -153,7 +153,8 @@ struct StreamingClientTests {
     }
 
     @Test func breakingOutOfTheLoopClosesTheConnection() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(20)))
+        // Slow enough that the server is still streaming when the client leaves, even on a loaded machine.
+        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(150)))
         defer { Task { try? await server.shutdown() } }
         do {
             let stream = try await client(server).chat.completions.create(
@@ -166,7 +167,7 @@ struct StreamingClientTests {
         }
         // Dropping the stream cancels the transfer; the server sees the client close.
         var closed = 0
-        for _ in 0..<100 {
+        for _ in 0..<250 {
             closed = server.stats().closedByClient
             if closed > 0 { break }
             try await Task.sleep(nanoseconds: 20_000_000)
@@ -176,7 +177,7 @@ struct StreamingClientTests {
     }
 
     @Test func cancellingTheTaskCancelsTheRequest() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(50)))
+        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(150)))
         defer { Task { try? await server.shutdown() } }
         let c = client(server)
         let task = Task {
@@ -190,7 +191,7 @@ struct StreamingClientTests {
         let result = await task.result
         #expect(throws: CancellationError.self) { try result.get() }
         var closed = 0
-        for _ in 0..<100 {
+        for _ in 0..<250 {
             closed = server.stats().closedByClient
             if closed > 0 { break }
             try await Task.sleep(nanoseconds: 20_000_000)

@@ -74,10 +74,15 @@ struct ResumeTests {
         let fixture = try Fixture(count: 1000, models: ["gpt-4o-mini", "claude-sonnet-4-5"])
         var rng = SystemRandomNumberGenerator()
         for round in 0..<3 {
-            let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "5",
-                                            "--concurrency", "128", "--lease-seconds", "1", "--continue-partial"],
+            // ~20 s for the whole batch if left alone, so every kill lands mid-run.
+            let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "20",
+                                            "--concurrency", "64", "--lease-seconds", "1", "--continue-partial"],
                                            directory: fixture.directory)
-            try await Task.sleep(nanoseconds: UInt64.random(in: 700_000_000...1_500_000_000, using: &rng))
+            // Once it is streaming (however long the start takes on a loaded machine), a random moment later.
+            for _ in 0..<1500 where try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == 0 {
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
+            try await Task.sleep(nanoseconds: UInt64.random(in: 100_000_000...800_000_000, using: &rng))
             kill(p.processIdentifier, SIGKILL)
             _ = try await ChoreoBinary.wait(p)
             #expect(try fixture.integrityCheck() == "ok", "round \(round)")

@@ -59,7 +59,7 @@ struct Fixture {
 
     /// Every job's row: state, output, finish reason, attempts.
     func rows() throws -> [String: (state: String, output: String?, finish: String?, attempts: Int)] {
-        let db = try Database(path: databasePath)
+        let db = try Database(path: databasePath, readOnly: true)
         var out: [String: (String, String?, String?, Int)] = [:]
         try db.query("SELECT custom_id, state, output, finish_reason, attempts FROM jobs WHERE batch_id = ?", [.init(batchID)]) { r in
             out[r.string(0)!] = (r.string(1)!, r.string(2), r.string(3), r.int(4)!)
@@ -87,12 +87,12 @@ struct Fixture {
     }
 
     func scalar(_ sql: String) throws -> Int {
-        let db = try Database(path: databasePath)
+        let db = try Database(path: databasePath, readOnly: true)
         return try db.queryOne(sql, []) { $0.int(0) ?? 0 } ?? 0
     }
 
     func integrityCheck() throws -> String {
-        let db = try Database(path: databasePath)
+        let db = try Database(path: databasePath, readOnly: true)
         return try db.queryOne("PRAGMA integrity_check", []) { $0.string(0) ?? "" } ?? ""
     }
 }

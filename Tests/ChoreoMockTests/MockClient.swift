@@ -71,7 +71,7 @@ func get(_ server: MockServer, _ path: String) async throws -> MockExchange {
 }
 
 /// Polls `condition` every 20 ms for up to `seconds` (server-side counters update asynchronously).
-func eventually(_ seconds: Double = 3, _ condition: () -> Bool) async throws -> Bool {
+func eventually(_ seconds: Double = 30, _ condition: () -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + .seconds(seconds)
     while ContinuousClock.now < deadline {
         if condition() { return true }

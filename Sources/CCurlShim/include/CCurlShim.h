@@ -15,6 +15,7 @@ CURLcode choreo_easy_setopt_header_callback(CURL *handle, size_t (*cb)(char *, s
 CURLcode choreo_easy_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode choreo_easy_getinfo_pointer(CURL *handle, CURLINFO info, void **value);
 CURLcode choreo_easy_getinfo_double(CURL *handle, CURLINFO info, double *value);
+CURLcode choreo_easy_getinfo_offset(CURL *handle, CURLINFO info, curl_off_t *value);
 
 CURLMcode choreo_multi_setopt_long(CURLM *handle, CURLMoption option, long value);
 CURLMcode choreo_multi_setopt_pointer(CURLM *handle, CURLMoption option, void *value);

@@ -23,6 +23,7 @@ final class CurlTransfer: @unchecked Sendable {
     private var connected = false
     /// When a byte last arrived (monotonic ns); the loop ends the transfer after `stallTimeout` without one.
     private(set) var lastActivity: UInt64 = 0
+    private var startedAt: UInt64 = 0
 
     struct State {
         var head: CheckedContinuation<HTTPResponseHead, any Error>?
@@ -73,6 +74,7 @@ final class CurlTransfer: @unchecked Sendable {
         // Stalls are detected by the loop's own watchdog (`lastActivity`), not CURLOPT_LOW_SPEED_*:
         // curl averages speed over ~5 s, so its check fires seconds late.
         lastActivity = DispatchTime.now().uptimeNanoseconds
+        startedAt = lastActivity
         choreo_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
         choreo_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
         choreo_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
@@ -198,7 +200,17 @@ final class CurlTransfer: @unchecked Sendable {
     /// Whether no byte arrived for the stall timeout while the consumer was keeping up (a paused
     /// transfer is waiting for its consumer, not for the server).
     func isStalled(now: UInt64) -> Bool {
-        now > lastActivity && Double(now - lastActivity) / 1e9 >= request.stallTimeout && !state.withLock { $0.paused }
+        guard now > lastActivity, Double(now - lastActivity) / 1e9 >= request.stallTimeout else { return false }
+        if !connected, let easy {
+            // Still connecting (a full accept queue makes TCP retry for seconds): that is the
+            // connect timeout's business. Once connected, silence counts from the connection.
+            var connectMicros: curl_off_t = 0
+            choreo_easy_getinfo_offset(easy, CURLINFO_CONNECT_TIME_T, &connectMicros)
+            if connectMicros == 0 { return false }
+            let connectedAt = startedAt + UInt64(connectMicros) * 1000
+            if now <= connectedAt || Double(now - connectedAt) / 1e9 < request.stallTimeout { return false }
+        }
+        return !state.withLock { $0.paused }
     }
 
     func finishStalled() {

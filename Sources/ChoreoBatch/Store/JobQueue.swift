@@ -204,12 +204,15 @@ public actor JobQueue {
         let t = now
         try db.transaction {
             let state = retryAt == nil ? finalState : "pending"
+            // A job of a batch cancelled meanwhile is not put back in the queue.
             try db.run("""
-                UPDATE jobs SET state = ?, not_before = ?, error_kind = ?, error_message = ?, http_status = ?, request_id = ?,
+                UPDATE jobs SET state = CASE WHEN ? = 'pending' AND (SELECT state FROM batches WHERE id = jobs.batch_id) = 'cancelled'
+                                             THEN 'cancelled' ELSE ? END,
+                       not_before = ?, error_kind = ?, error_message = ?, http_status = ?, request_id = ?,
                        partial_output = ?, partial_tokens = ?, spent_prompt_tokens = ?,
                        lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ?
                 WHERE id = ? AND lease_owner = ?
-                """, [.init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
+                """, [.init(state), .init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
                       .init(f.keptPartial), .init(f.keptPartial == nil ? nil : f.keptPartialTokens), .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(job), .init(runnerID)])
             try db.run("""
@@ -233,8 +236,11 @@ public actor JobQueue {
 
     /// Gives back every job this runner still holds (on shutdown), keeping their partial output.
     public func releaseAll() throws {
-        try db.run("UPDATE jobs SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE lease_owner = ? AND state = 'running'",
-                   [.init(runnerID)])
+        try db.run("""
+            UPDATE jobs SET state = CASE WHEN (SELECT state FROM batches WHERE id = jobs.batch_id) = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
+                   lease_owner = NULL, lease_expires_at = NULL
+            WHERE lease_owner = ? AND state = 'running'
+            """, [.init(runnerID)])
     }
 
     /// What is left to do: runnable now, waiting (backoff or another runner's lease), and the
