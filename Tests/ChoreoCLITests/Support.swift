@@ -42,7 +42,8 @@ struct Fixture {
         o.concurrency = 64
         o.retry = RetryPolicy(maxAttempts: 6, baseDelay: 0.01, maxDelay: 0.1)
         o.flushInterval = 0.05
-        o.leaseSeconds = 3
+        // Long enough that a starved heartbeat on a loaded machine does not lose a lease.
+        o.leaseSeconds = 10
         // Short enough for the stall faults, long enough for a loaded 2-core CI machine.
         o.stallTimeout = 2
         configure(&o)

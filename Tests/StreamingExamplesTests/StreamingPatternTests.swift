@@ -138,7 +138,8 @@ struct StreamingPatternTests {
 
     @Test func breakingOutOfTheLoopClosesTheConnection() async throws {
         let output = ExampleOutput.capture()
-        let (text, stats) = try await Mock.run(MockConfig(chunkDelay: .milliseconds(20))) { mock in
+        // Slow enough that the server is still streaming when the client leaves, even on a loaded machine.
+        let (text, stats) = try await Mock.run(MockConfig(chunkDelay: .milliseconds(150))) { mock in
             let text = try await EarlyClose.run(client: mock.client, output: output, maxChunks: 3)
             return (text, try await mock.stats { $0.closedByClient == 1 && $0.streamsActive == 0 })
         }

@@ -27,7 +27,7 @@ struct Mock {
 
     /// Waits until the server's stats satisfy `condition` (the server sees a client's close a
     /// moment after the client closes); returns the last stats seen.
-    func stats(within seconds: Double = 3, until condition: (MockStats) -> Bool) async throws -> MockStats {
+    func stats(within seconds: Double = 20, until condition: (MockStats) -> Bool) async throws -> MockStats {
         let deadline = ContinuousClock.now + .seconds(seconds)
         var stats = server.stats()
         while !condition(stats) && ContinuousClock.now < deadline {

@@ -106,7 +106,9 @@ public actor JobQueue {
         let t = now
         var jobs: [ClaimedJob] = []
         try db.transaction {
-            var args: [SQLValue] = [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t), .init(t), .init(t)]
+            // A job whose lease expired is taken back, unless it is this runner's own: then it is
+            // still in flight here (a late heartbeat), and running it twice would double it.
+            var args: [SQLValue] = [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t), .init(t), .init(t), .init(runnerID)]
             var batchFilter = ""
             if let batch { batchFilter = "AND j.batch_id = ?"; args.append(.init(batch)) }
             args.append(.init(limit))
@@ -117,7 +119,7 @@ public actor JobQueue {
                     SELECT j.id FROM jobs j JOIN batches b ON b.id = j.batch_id
                     WHERE b.state IN ('pending', 'running')
                       AND ((j.state = 'pending' AND (j.not_before IS NULL OR j.not_before <= ?))
-                           OR (j.state = 'running' AND j.lease_expires_at < ?))
+                           OR (j.state = 'running' AND j.lease_expires_at < ? AND j.lease_owner IS NOT ?))
                       \(batchFilter)
                     ORDER BY j.id LIMIT ?)
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
@@ -187,7 +189,15 @@ public actor JobQueue {
                       .init(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } }),
                       .init(o.firstTokenMs), .init(o.durationMs), .init(o.httpStatus), .init(o.requestID),
                       .init(t), .init(t), .init(job), .init(runnerID)])
-            guard db.changes == 1 else { return false }
+            guard db.changes == 1 else {
+                // Another runner took the job (our lease expired): its result stands, ours is dropped.
+                try db.run("""
+                    UPDATE attempts SET ended_at = ?, outcome = 'lease_lost', error_kind = 'lease_lost',
+                           error_message = 'the lease expired before the result was written; another runner took the job'
+                    WHERE job_id = ? AND number = ?
+                    """, [.init(t), .init(job), .init(attempt)])
+                return false
+            }
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = 'succeeded', http_status = ?, bytes_received = ?, chars_received = ?, request_id = ?
                 WHERE job_id = ? AND number = ?
