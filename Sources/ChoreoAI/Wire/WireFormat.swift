@@ -71,6 +71,13 @@ extension WireFormat {
                 if let delay = d["retryDelay"]?.stringValue, let s = RetryHints.duration(delay) { retryAfter = s }
             }
         }
+        if retryAfter == nil, status == 429 {
+            // No retry-after: wait for the budget that ran out to be restored (x-ratelimit-reset-*).
+            let limits = RateLimitInfo(headers: headers)
+            let exhausted = [(limits.remainingRequests, limits.resetRequests), (limits.remainingTokens, limits.resetTokens)]
+                .compactMap { remaining, reset in remaining == 0 ? reset : nil }
+            retryAfter = exhausted.max()
+        }
         let requestID = headers["x-request-id"] ?? headers["request-id"] ?? json?["request_id"]?.stringValue
         return APIError(status: status, type: type, code: code, message: message!, retryAfter: retryAfter,
                         requestID: requestID, provider: provider.name)

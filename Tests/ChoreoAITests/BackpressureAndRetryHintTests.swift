@@ -1,0 +1,83 @@
+import ChoreoMock
+import Foundation
+import Testing
+@testable import ChoreoAI
+
+@Suite("Backpressure and retry hints")
+struct BackpressureAndRetryHintTests {
+    /// A consumer that stops reading: the transfer pauses at the high-water mark instead of
+    /// buffering the whole response, then resumes and the text arrives intact.
+    @Test func aSlowConsumerPausesTheTransferInsteadOfBuffering() async throws {
+        let server = try await MockServer.start(config: MockConfig(fixedTokens: 30_000))
+        defer { Task { try? await server.shutdown() } }
+        let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+        let client = ChoreoAI(router: router)
+        let stream = try await client.chat.completions.create(model: "gpt-4o-mini", messages: [.user("a very long answer")], stream: true)
+        var iterator = stream.makeAsyncIterator()
+        var text = try await iterator.next()?.content ?? ""
+        // Stop reading for a while: the server could send megabytes meanwhile.
+        try await Task.sleep(nanoseconds: 1_000_000_000)
+        let buffered = stream.bytesReceived
+        // The mark, plus what was read before the pause and one curl write: megabytes short of all.
+        #expect(buffered <= CurlTransfer.highWaterMark + 256 * 1024, "accepted \(buffered) bytes while the consumer was idle")
+        while let chunk = try await iterator.next() { text += chunk.content ?? "" }
+        #expect(stream.bytesReceived > 3 * CurlTransfer.highWaterMark)
+        #expect(stream.completion.choices[0].finishReason == .stop)
+        #expect(stream.completion.text.count == text.count)
+    }
+
+    @Test func retryAfterHeadersInEveryForm() {
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        #expect(RetryHints.retryAfter(HTTPHeaders([("Retry-After-Ms", "250")]), now: now) == 0.25)
+        #expect(RetryHints.retryAfter(HTTPHeaders([("retry-after", "3")]), now: now) == 3)
+        #expect(RetryHints.retryAfter(HTTPHeaders([("retry-after", "1.5")]), now: now) == 1.5)
+        let date = "Mon, 12 Jan 1970 13:47:00 GMT"  // 1,000,020 s after the epoch
+        #expect(RetryHints.retryAfter(HTTPHeaders([("retry-after", date)]), now: now) == 20)
+        #expect(RetryHints.retryAfter(HTTPHeaders([("retry-after", "soon")]), now: now) == nil)
+    }
+
+    @Test(arguments: [("1s", 1.0), ("17.965s", 17.965), ("6m0s", 360.0), ("1h2m3s", 3723.0), ("250ms", 0.25), ("27s", 27.0)])
+    func goDurations(text: String, seconds: Double) {
+        #expect(abs((RetryHints.duration(text) ?? -1) - seconds) < 1e-9)
+    }
+
+    @Test func rateLimitHeadersOfOpenAIAndAnthropic() {
+        let now = Date(timeIntervalSince1970: 1_772_049_757)  // 2026-02-25T20:02:37Z
+        let openAI = RateLimitInfo(headers: HTTPHeaders([
+            ("x-ratelimit-limit-requests", "5000"), ("x-ratelimit-remaining-requests", "4999"), ("x-ratelimit-reset-requests", "12ms"),
+            ("x-ratelimit-limit-tokens", "160000"), ("x-ratelimit-remaining-tokens", "159976"), ("x-ratelimit-reset-tokens", "6m0s"),
+        ]), now: now)
+        #expect(openAI.remainingRequests == 4999 && openAI.resetRequests == 0.012 && openAI.resetTokens == 360)
+        let anthropic = RateLimitInfo(headers: HTTPHeaders([
+            ("anthropic-ratelimit-requests-limit", "50"), ("anthropic-ratelimit-requests-remaining", "0"),
+            ("anthropic-ratelimit-requests-reset", "2026-02-25T20:02:47Z"),
+        ]), now: now)
+        #expect(anthropic.remainingRequests == 0 && anthropic.resetRequests == 10)
+        // Azure's -1 / 0 limits mean "unknown".
+        let azure = RateLimitInfo(headers: HTTPHeaders([("x-ratelimit-limit-tokens", "-1"), ("x-ratelimit-remaining-tokens", "0")]), now: now)
+        #expect(azure.limitTokens == nil && azure.remainingTokens == nil)
+    }
+
+    @Test func a429WithoutRetryAfterWaitsForTheExhaustedBudgetsReset() {
+        let provider = Provider(name: "openai", kind: .openAI, baseURL: "http://127.0.0.1:1/v1")
+        let error = OpenAIWire().decodeError(status: 429, headers: HTTPHeaders([
+            ("x-ratelimit-limit-requests", "100"), ("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "7s"),
+            ("x-ratelimit-limit-tokens", "1000"), ("x-ratelimit-remaining-tokens", "500"), ("x-ratelimit-reset-tokens", "30s"),
+        ]), body: Array(#"{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limit_exceeded"}}"#.utf8), provider: provider)
+        #expect(error.retryAfter == 7)
+        let f = Failure.classify(error)
+        #expect(f.retryable && f.kind == "rate_limited")
+        #expect(RetryPolicy.default.delay(after: 1, failure: f, random: 0) == 7)
+    }
+
+    @Test func backoffIsExponentialWithFullJitterAndACap() {
+        let policy = RetryPolicy(maxAttempts: 10, baseDelay: 0.5, maxDelay: 8)
+        let f = Failure(kind: "server_error", retryable: true, stopsProvider: false, message: "")
+        #expect(policy.delay(after: 1, failure: f, random: 0.999)! < 0.5)
+        #expect(policy.delay(after: 3, failure: f, random: 0.999)! > 1.9)
+        #expect(policy.delay(after: 9, failure: f, random: 0.999)! <= 8)
+        #expect(policy.delay(after: 10, failure: f, random: 0.5) == nil)
+        let permanent = Failure(kind: "bad_request", retryable: false, stopsProvider: false, message: "")
+        #expect(policy.delay(after: 1, failure: permanent) == nil)
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+@testable import ChoreoAI
+@testable import ChoreoBatch
+
+@Suite("Provider gates: limits, pauses and pacing from headers")
+struct ProviderGateTests {
+    func elapsed(_ body: () async throws -> Void) async rethrows -> Double {
+        let t = Date()
+        try await body()
+        return Date().timeIntervalSince(t)
+    }
+
+    @Test func a429PausesEveryRequestOfTheProvider() async throws {
+        let gate = ProviderGate(name: "p", maxConcurrency: nil, requestsPerMinute: nil, tokensPerMinute: nil)
+        await gate.pause(for: 0.4)
+        let waited = try await elapsed { try await gate.admit(estimatedTokens: 10) }
+        #expect(waited >= 0.35)
+    }
+
+    @Test func exhaustedHeaderBudgetWaitsForItsReset() async throws {
+        let gate = ProviderGate(name: "p", maxConcurrency: nil, requestsPerMinute: nil, tokensPerMinute: nil)
+        await gate.observe(RateLimitInfo(headers: HTTPHeaders([
+            ("x-ratelimit-limit-requests", "100"), ("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "400ms"),
+        ])), estimatedTokens: 10)
+        #expect(try await elapsed { try await gate.admit(estimatedTokens: 10) } >= 0.35)
+    }
+
+    @Test func lowRemainingBudgetSpreadsRequestsOverTheReset() async throws {
+        let gate = ProviderGate(name: "p", maxConcurrency: nil, requestsPerMinute: nil, tokensPerMinute: nil)
+        // 4 requests left of 100, reset in 0.8 s: one every 0.2 s rather than a burst into a 429.
+        await gate.observe(RateLimitInfo(headers: HTTPHeaders([
+            ("x-ratelimit-limit-requests", "100"), ("x-ratelimit-remaining-requests", "4"), ("x-ratelimit-reset-requests", "800ms"),
+        ])), estimatedTokens: 10)
+        let waited = try await elapsed { for _ in 0..<3 { try await gate.admit(estimatedTokens: 10) } }
+        #expect(waited >= 0.35)
+    }
+
+    @Test func tokensPerMinuteBudget() async throws {
+        let gate = ProviderGate(name: "p", maxConcurrency: nil, requestsPerMinute: nil, tokensPerMinute: 600)  // 10 tokens/s
+        try await gate.admit(estimatedTokens: 595)  // the bucket starts full
+        #expect(try await elapsed { try await gate.admit(estimatedTokens: 5) } >= 0.0)
+        #expect(try await elapsed { try await gate.admit(estimatedTokens: 5) } >= 0.4)
+    }
+
+    @Test func concurrencyCapHoldsPermits() async throws {
+        let gate = ProviderGate(name: "p", maxConcurrency: 2, requestsPerMinute: nil, tokensPerMinute: nil)
+        try await gate.admit(estimatedTokens: 1)
+        try await gate.admit(estimatedTokens: 1)
+        let third = Task { try await gate.admit(estimatedTokens: 1) }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        gate.finished()
+        _ = try await third.value
+        // A waiter that is cancelled leaves the queue with CancellationError.
+        let fourth = Task { try await gate.admit(estimatedTokens: 1) }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        fourth.cancel()
+        await #expect(throws: CancellationError.self) { try await fourth.value }
+    }
+}
