@@ -15,6 +15,8 @@ public struct JobDetail: Sendable {
         public var charsReceived: Int
         public var continuedFromChars: Int?
         public var requestID: String?
+        /// What a failed or interrupted attempt received before it ended.
+        public var receivedText: String?
 
         var json: JSONValue {
             func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
@@ -24,6 +26,7 @@ public struct JobDetail: Sendable {
                 "ended_at": endedAt.map { .double($0) } ?? .null, "outcome": text(outcome), "http_status": int(httpStatus),
                 "error_kind": text(errorKind), "error_message": text(errorMessage), "chars_received": int(charsReceived),
                 "continued_from_chars": int(continuedFromChars), "request_id": text(requestID),
+                "received_text": text(receivedText),
             ]
             return .object(object)
         }
@@ -64,13 +67,14 @@ public struct JobDetail: Sendable {
         else { throw LookupError.noSuchJob(reference) }
         try db.query("""
             SELECT number, runner, started_at, ended_at, outcome, http_status, error_kind, error_message, chars_received,
-                   continued_from_chars, request_id
+                   continued_from_chars, request_id, received_text
             FROM attempts WHERE job_id = ? ORDER BY number
             """, [.integer(id)]) { row in
             detail.attempts.append(Attempt(
                 number: row.int(0) ?? 0, runner: row.string(1), startedAt: row.double(2) ?? 0, endedAt: row.double(3),
                 outcome: row.string(4), httpStatus: row.int(5), errorKind: row.string(6), errorMessage: row.string(7),
-                charsReceived: row.int(8) ?? 0, continuedFromChars: row.int(9), requestID: row.string(10)))
+                charsReceived: row.int(8) ?? 0, continuedFromChars: row.int(9), requestID: row.string(10),
+                receivedText: row.string(11)))
         }
         return detail
     }
@@ -93,7 +97,13 @@ public struct JobDetail: Sendable {
                  a.errorKind ?? "", String(a.charsReceived), a.continuedFromChars.map(String.init) ?? "", a.requestID ?? ""]
             }
             out += TextTable.render(rows, indent: "  ")
-            for a in attempts { if let m = a.errorMessage { out += "  #\(a.number): \(m)\n" } }
+            for a in attempts {
+                if let m = a.errorMessage { out += "  #\(a.number): \(m)\n" }
+                if let t = a.receivedText, !t.isEmpty {
+                    let shown = t.count > 120 ? String(t.prefix(120)) + "…" : t
+                    out += "      received: \(JSONValue.quoted(shown))\n"
+                }
+            }
         }
         if let output = r.output {
             out += "\noutput\n\(output)\n"
