@@ -155,3 +155,16 @@ struct RunnerProcessTests {
         #expect(try fixture.integrityCheck() == "ok")
     }
 }
+
+@Suite("choreo run refuses to start without keys")
+struct RunPreflightTests {
+    @Test func aMissingKeyStopsTheRunBeforeAnyJobIsTouched() async throws {
+        let fixture = try Fixture(count: 3, models: ["gpt-4o-mini", "claude-sonnet-4-5"])
+        let router = ProviderRouter.fromEnvironment([:])  // the real endpoints, no keys
+        await #expect(throws: RunError.self) {
+            _ = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options(), router: router).run()
+        }
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending' AND attempts = 0") == 3)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 0)
+    }
+}

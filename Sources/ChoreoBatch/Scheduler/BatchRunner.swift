@@ -47,6 +47,7 @@ public final class BatchRunner: Sendable {
         if let batch = options.batch, !(try await queue.batchExists(batch)) {
             throw RunError.unknownBatch(batch)
         }
+        try await preflight(queue)
         try await queue.registerRunner()
         let counts = try await queue.counts(batch: options.batch)
         let finishedBefore = ["succeeded", "failed", "cancelled"].reduce(0) { $0 + (counts[$1] ?? 0) }
@@ -154,13 +155,38 @@ public final class BatchRunner: Sendable {
     }
 }
 
+extension BatchRunner {
+    /// Refuses to start when a provider the pending jobs need has no key: failing every job with
+    /// "no key" would only make the user resume them all once the key is set.
+    func preflight(_ queue: JobQueue) async throws {
+        var missing: [String: (variable: String, jobs: Int, models: [String])] = [:]
+        for (model, count) in try await queue.pendingModels(batch: options.batch).sorted(by: { $0.key < $1.key }) {
+            guard let provider = try? client.provider(for: model) else { continue }  // the job fails with no_provider
+            if provider.apiKey == nil, let variable = provider.apiKeyVariable, !JobExecution.isLocal(provider.baseURL) {
+                var entry = missing[provider.name] ?? (variable, 0, [])
+                entry.jobs += count
+                entry.models.append(model)
+                missing[provider.name] = entry
+            }
+        }
+        if !missing.isEmpty {
+            throw RunError.missingKeys(missing.sorted { $0.key < $1.key }.map { name, e in
+                "\(e.variable) is not set: provider \(name) is needed by \(e.jobs) pending jobs (\(e.models.prefix(3).joined(separator: ", ")))"
+            })
+        }
+    }
+}
+
 /// A run could not start.
 public enum RunError: Error, CustomStringConvertible {
     case unknownBatch(String)
+    case missingKeys([String])
 
     public var description: String {
         switch self {
         case .unknownBatch(let id): return "no batch \(id) in this database (see `choreo status`)"
+        case .missingKeys(let lines):
+            return lines.joined(separator: "\n") + "\nSet the key in the environment (or use --mock to rehearse without one); no job was touched."
         }
     }
 }

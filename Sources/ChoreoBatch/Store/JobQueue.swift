@@ -308,6 +308,20 @@ public actor JobQueue {
         }
     }
 
+    /// The models of the jobs still to run, with how many jobs each.
+    public func pendingModels(batch: String?) throws -> [String: Int] {
+        var args: [SQLValue] = []
+        var filter = ""
+        if let batch { filter = "AND j.batch_id = ?"; args.append(.init(batch)) }
+        var out: [String: Int] = [:]
+        try db.query("""
+            SELECT j.model, count(*) FROM jobs j JOIN batches b ON b.id = j.batch_id
+            WHERE b.state IN ('pending', 'running') AND j.state IN ('pending', 'running') \(filter)
+            GROUP BY j.model
+            """, args) { row in out[row.string(0) ?? ""] = row.int(1) ?? 0 }
+        return out
+    }
+
     public func batchExists(_ id: String) throws -> Bool {
         try db.queryOne("SELECT 1 FROM batches WHERE id = ?", [.init(id)]) { _ in true } ?? false
     }
