@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs what it needs, builds, runs every test.
+#
+# Tests run one at a time (--no-parallel): many of them start real servers and `choreo`
+# processes and assert on timing (stalls, leases, cancellation, kills); run all at once on a
+# 2-core machine, they starve each other into spurious stalls. Serial, the suite takes ~1 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build --build-tests
-swift test --skip-build --parallel
+swift test --skip-build --no-parallel

@@ -14,7 +14,7 @@ struct SubmitCrashTests {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
 
-    @Test func sigkill_during_a_real_submit_leaves_nothing_visible() throws {
+    @Test func sigkill_during_a_real_submit_leaves_nothing_visible() async throws {
         let binary = try #require(Self.choreoBinary, "the choreo binary should be built next to the tests")
         let dir = TempDir()
         let jobs = dir.file("big.jsonl")
@@ -42,11 +42,11 @@ struct SubmitCrashTests {
         while process.isRunning, Date() < deadline {
             walSize = ((try? FileManager.default.attributesOfItem(atPath: wal))?[.size] as? Int) ?? 0
             if walSize > 8_000_000 { break }
-            usleep(2_000)
+            try await Task.sleep(nanoseconds: 2_000_000)  // not usleep: it would hold a cooperative thread
         }
         let killedMidway = process.isRunning
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        while process.isRunning { try await Task.sleep(nanoseconds: 5_000_000) }
         #expect(killedMidway, "the submit finished before it could be killed; make the file bigger")
         #expect(walSize > 8_000_000)
 

@@ -46,7 +46,7 @@ func withMock<T>(_ config: MockConfig = .init(), _ body: (MockServer) async thro
 
 /// POSTs `body` to `path` and reads the whole response, keeping a body-breaking error instead of throwing.
 func post(_ server: MockServer, _ path: String, _ body: JSONValue, headers: [(String, String)] = [],
-          stallTimeout: Double = 10) async throws -> MockExchange {
+          stallTimeout: Double = 60) async throws -> MockExchange {
     let request = HTTPRequest(url: server.baseURL + path, method: "POST",
                               headers: HTTPHeaders([("content-type", "application/json")] + headers),
                               body: body.jsonBytes, stallTimeout: stallTimeout)

@@ -29,21 +29,26 @@ struct ChatCommandTests {
         environment["CHOREO_CONFIG"] = nil
         process.environment = environment
         process.currentDirectoryURL = FileManager.default.temporaryDirectory
-        let stdin = Pipe(), stdout = Pipe(), stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
+        // Files rather than pipes, and a polled exit: blocking reads or waitUntilExit would hold
+        // one of the few cooperative threads that every other test running in parallel needs.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("chat-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let inURL = dir.appendingPathComponent("in"), outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
+        try Data(input.utf8).write(to: inURL)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        process.standardInput = try FileHandle(forReadingFrom: inURL)
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        // Read both pipes to the end before waiting, so a full pipe cannot block the child.
-        async let out = stdout.fileHandleForReading.readToEnd()
-        async let err = stderr.fileHandleForReading.readToEnd()
-        let (outData, errData) = try await (out, err)
-        process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning && Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        if process.isRunning { process.terminate() }
+        while process.isRunning { try await Task.sleep(nanoseconds: 20_000_000) }
         return Run(status: process.terminationStatus,
-                   stdout: String(decoding: outData ?? Data(), as: UTF8.self),
-                   stderr: String(decoding: errData ?? Data(), as: UTF8.self))
+                   stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
+                   stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
 
     @Test func keepsTheConversationSwitchesModelAndResets() async throws {
