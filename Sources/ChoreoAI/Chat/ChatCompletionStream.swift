@@ -55,6 +55,9 @@ final class StreamState: @unchecked Sendable {
     private var body: HTTPBody.Iterator?
     private var parser = SSEParser()
     private var decoder: any ChunkDecoder
+    /// The decoder itself when it is OpenAI's (most streams): called directly with borrowed
+    /// event data, no existential call and no array per event.
+    private var openAI: OpenAIChunkDecoder?
     private var pending: [ChatCompletionChunk] = []
     private var pendingIndex = 0
     private var finished = false
@@ -64,6 +67,7 @@ final class StreamState: @unchecked Sendable {
     init(source: Source, decoder: any ChunkDecoder) {
         self.source = source
         self.decoder = decoder
+        self.openAI = decoder as? OpenAIChunkDecoder
         if case .http(let b) = source { body = b.makeAsyncIterator() }
     }
 
@@ -104,14 +108,20 @@ final class StreamState: @unchecked Sendable {
             guard let bytes else {
                 finished = true
                 // Liberal where safe: a finish reason without `[DONE]` is a complete answer.
-                if decoder.isComplete || accumulated.withLock({ $0.hasFinished }) { return nil }
+                if (openAI?.isComplete ?? decoder.isComplete) || accumulated.withLock({ $0.hasFinished }) { return nil }
                 throw StreamError(kind: .interrupted, message: "the connection closed before the end of the stream",
                                   partial: currentCompletion)
             }
             do {
                 try bytes.withUnsafeBytes { raw in
-                    try parser.feed(raw) { event in
-                        try decoder.decode(event) { chunk in pending.append(chunk) }
+                    if openAI != nil {
+                        try parser.feed(raw, onEventView: { event in
+                            try openAI!.decode(data: event.data) { chunk in pending.append(chunk) }
+                        })
+                    } else {
+                        try parser.feed(raw) { event in
+                            try decoder.decode(event) { chunk in pending.append(chunk) }
+                        }
                     }
                 }
             } catch let e as WireError {

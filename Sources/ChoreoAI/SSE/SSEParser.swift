@@ -16,6 +16,18 @@ public struct SSEEvent: Sendable, Hashable {
     public var text: String { String(decoding: data, as: UTF8.self) }
 }
 
+/// One server-sent event, borrowed: `data` points into the parser's buffer and is valid only
+/// during the callback that receives it (the parser reuses the buffer for the next event).
+public struct SSEEventView {
+    /// The `event:` field, or `nil` when the event had none (`"message"`).
+    public var type: String?
+    public var data: UnsafeRawBufferPointer
+    public var lastEventID: String?
+
+    /// A copy that outlives the callback.
+    public var event: SSEEvent { SSEEvent(type: type ?? "message", data: Array(data), lastEventID: lastEventID) }
+}
+
 /// An SSE stream broke a rule the parser cannot recover from.
 public struct SSEParseError: Error, Sendable, CustomStringConvertible {
     public let reason: String
@@ -33,6 +45,7 @@ public struct SSEParser: Sendable {
     /// The reconnection delay the server last asked for, in milliseconds.
     public private(set) var retryMilliseconds: Int?
     private var line: [UInt8] = []
+    private var spareLine: [UInt8] = []
     private var data: [UInt8] = []
     private var hasData = false
     private var eventType: String?
@@ -46,6 +59,12 @@ public struct SSEParser: Sendable {
 
     /// Parses `bytes` and calls `onEvent` for each event completed by them.
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, onEvent: (SSEEvent) throws -> Void) throws {
+        try feed(bytes, onEventView: { try onEvent($0.event) })
+    }
+
+    /// Parses `bytes` and calls `onEventView` for each event completed by them, lending the
+    /// event's data instead of copying it into a new array: the per-chunk path of a stream.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, onEventView onEvent: (SSEEventView) throws -> Void) throws {
         var start = 0
         let count = bytes.count
         // A BOM (EF BB BF) is dropped only at the very start of the stream, even when split.
@@ -74,8 +93,13 @@ public struct SSEParser: Sendable {
             } else {
                 line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<i]))
                 try checkLength()
-                let whole = line
-                line.removeAll(keepingCapacity: true)
+                // Swap in the spare buffer: no allocation for a line split across reads.
+                var whole = spareLine
+                swap(&whole, &line)
+                defer {
+                    whole.removeAll(keepingCapacity: true)
+                    spareLine = whole
+                }
                 try whole.withUnsafeBytes { try processLine($0, onEvent: onEvent) }
             }
             i += 1
@@ -111,15 +135,15 @@ public struct SSEParser: Sendable {
         }
     }
 
-    private mutating func processLine(_ l: UnsafeRawBufferPointer, onEvent: (SSEEvent) throws -> Void) throws {
+    private mutating func processLine(_ l: UnsafeRawBufferPointer, onEvent: (SSEEventView) throws -> Void) throws {
         if l.isEmpty {
             if hasData {
                 data.removeLast()  // the trailing LF
-                let event = SSEEvent(type: eventType ?? "message", data: data, lastEventID: lastEventID)
-                data.removeAll(keepingCapacity: true)
+                let type = eventType, id = lastEventID
                 hasData = false
                 eventType = nil
-                try onEvent(event)
+                defer { data.removeAll(keepingCapacity: true) }
+                try data.withUnsafeBytes { try onEvent(SSEEventView(type: type, data: $0, lastEventID: id)) }
             } else {
                 eventType = nil
             }

@@ -64,14 +64,27 @@ public struct OpenAIWire: WireFormat {
 }
 
 /// Decodes `data:` payloads of `chat.completion.chunk` objects; `[DONE]` ends the stream.
+/// Common chunks take the byte scanner (`OpenAIChunkScanner`); the rest the full JSON parser.
 struct OpenAIChunkDecoder: ChunkDecoder {
     private(set) var isComplete = false
+    private var scanner = OpenAIChunkScanner()
 
     mutating func decode(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws {
-        if Self.isDone(event.data) { isComplete = true; return }
+        try event.data.withUnsafeBytes { try decode(data: $0, emit: emit) }
+    }
+
+    /// Decodes one event's data, borrowed from the SSE parser.
+    mutating func decode(data: UnsafeRawBufferPointer, emit: (ChatCompletionChunk) -> Void) throws {
+        if Self.isDone(data) { isComplete = true; return }
+        if let chunk = scanner.scan(data) { emit(chunk); return }
+        try Self.decodeFull(data, emit: emit)
+    }
+
+    /// The full parser: every shape, and the error messages.
+    static func decodeFull(_ data: UnsafeRawBufferPointer, emit: (ChatCompletionChunk) -> Void) throws {
         let json: JSONValue
-        do { json = try JSONValue.parse(event.data) } catch {
-            throw WireError.malformed("\(error) in \(String(decoding: event.data.prefix(120), as: UTF8.self))")
+        do { json = try JSONValue.parse(data) } catch {
+            throw WireError.malformed("\(error) in \(String(decoding: data.prefix(120), as: UTF8.self))")
         }
         if let err = json["error"], !err.isNull {
             throw WireError.providerError(type: err["type"]?.stringValue ?? err["code"]?.stringValue,
@@ -81,16 +94,18 @@ struct OpenAIChunkDecoder: ChunkDecoder {
             throw WireError.providerError(type: json["type"]?.stringValue, message: json["message"]?.stringValue ?? "error in stream")
         }
         guard let chunk = Self.chunk(json) else {
-            throw WireError.malformed("not a chat.completion.chunk: \(String(decoding: event.data.prefix(120), as: UTF8.self))")
+            throw WireError.malformed("not a chat.completion.chunk: \(String(decoding: data.prefix(120), as: UTF8.self))")
         }
         emit(chunk)
     }
 
-    static func isDone(_ data: [UInt8]) -> Bool {
+    static func isDone(_ data: [UInt8]) -> Bool { data.withUnsafeBytes { isDone($0) } }
+
+    static func isDone(_ data: UnsafeRawBufferPointer) -> Bool {
         var s = 0, e = data.count
         while s < e, data[s] == 0x20 || data[s] == 0x0A || data[s] == 0x0D || data[s] == 0x09 { s += 1 }
         while e > s, data[e - 1] == 0x20 || data[e - 1] == 0x0A || data[e - 1] == 0x0D || data[e - 1] == 0x09 { e -= 1 }
-        return e - s == 6 && data[s..<e].elementsEqual("[DONE]".utf8)
+        return e - s == 6 && UnsafeRawBufferPointer(rebasing: data[s..<e]).elementsEqual("[DONE]".utf8)
     }
 
     static func chunk(_ json: JSONValue) -> ChatCompletionChunk? {

@@ -1,0 +1,525 @@
+/// The fast path of `OpenAIChunkDecoder`: a byte scanner for the common `chat.completion.chunk`
+/// shape that builds the chunk straight from the event's bytes, without a `JSONValue` tree.
+///
+/// It reads `id`, `created`, `model`, `system_fingerprint` and at most one choice with
+/// `index`, `finish_reason` and `delta.{role, content, refusal}`; other members are skipped (and
+/// checked as JSON). `id`, `model` and `system_fingerprint` repeat in every chunk of a stream, so
+/// their `String`s are kept and reused while the bytes are the same: a typical chunk allocates
+/// only its `choices` array.
+///
+/// Anything it does not handle the way the full parser would returns `nil`, and the caller falls
+/// back to `JSONValue.parse` + `OpenAIChunkDecoder.chunk`: tool calls, several choices, a usage
+/// object, in-band errors, escaped keys, duplicate keys, non-ASCII in skipped strings, numbers that
+/// are not plain integers, malformed JSON. The contract, tested by FastChunkDecoderTests: whenever
+/// `scan` returns a chunk, it equals what the full parser produces.
+struct OpenAIChunkScanner: Sendable {
+    private var id = CachedString()
+    private var model = CachedString()
+    private var fingerprint = CachedString()
+    /// Unescaped string bytes, reused across chunks.
+    private var scratch: [UInt8] = []
+
+    init() {}
+
+    /// The chunk in `data`, or `nil` when the full parser must decide.
+    mutating func scan(_ data: UnsafeRawBufferPointer) -> ChatCompletionChunk? {
+        guard let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
+        var r = Reader(p: base, end: data.count)
+        return scanChunk(&r)
+    }
+
+    // MARK: top level
+
+    private mutating func scanChunk(_ r: inout Reader) -> ChatCompletionChunk? {
+        r.skipWhitespace()
+        guard r.eat(UInt8(ascii: "{")) else { return nil }
+        var seen: UInt32 = 0
+        var idValue = "", modelValue = "", fingerprintValue: String? = nil
+        var created = 0
+        var choices: [ChatCompletionChunk.Choice] = []
+        r.skipWhitespace()
+        if !r.eat(UInt8(ascii: "}")) {
+            while true {
+                r.skipWhitespace()
+                guard let key = r.key() else { return nil }
+                r.skipWhitespace()
+                guard r.eat(UInt8(ascii: ":")) else { return nil }
+                r.skipWhitespace()
+                let k = Key.top(key, r.p)
+                if k != 0 {
+                    if seen & k != 0 { return nil }  // a duplicate key: the full parser keeps the last
+                    seen |= k
+                }
+                switch k {
+                case Key.id:
+                    guard let s = Self.cachedString(&r, &id, &scratch) else { return nil }
+                    idValue = s
+                case Key.model:
+                    guard let s = Self.cachedString(&r, &model, &scratch) else { return nil }
+                    modelValue = s
+                case Key.fingerprint:
+                    if r.eatNull() { fingerprintValue = nil } else {
+                        guard let s = Self.cachedString(&r, &fingerprint, &scratch) else { return nil }
+                        fingerprintValue = s
+                    }
+                case Key.created:
+                    guard let n = r.integer() else { return nil }
+                    created = n
+                case Key.object:
+                    // "error" objects are in-band errors: the full path throws them.
+                    guard let s = r.rawString(), !(s.count == 5 && Reader.equal(s, r.p, "error")) else { return nil }
+                case Key.error, Key.usage:
+                    guard r.eatNull() else { return nil }
+                case Key.choices:
+                    guard scanChoices(&r, into: &choices) else { return nil }
+                default:
+                    guard r.skipValue(depth: 0) else { return nil }
+                }
+                r.skipWhitespace()
+                if r.eat(UInt8(ascii: ",")) { continue }
+                if r.eat(UInt8(ascii: "}")) { break }
+                return nil
+            }
+        }
+        r.skipWhitespace()
+        guard r.i == r.end else { return nil }
+        return ChatCompletionChunk(id: idValue, created: created, model: modelValue, systemFingerprint: fingerprintValue,
+                                   choices: choices, usage: nil)
+    }
+
+    private mutating func scanChoices(_ r: inout Reader, into choices: inout [ChatCompletionChunk.Choice]) -> Bool {
+        guard r.eat(UInt8(ascii: "[")) else { return false }
+        r.skipWhitespace()
+        if r.eat(UInt8(ascii: "]")) { return true }
+        guard let choice = scanChoice(&r) else { return false }
+        r.skipWhitespace()
+        guard r.eat(UInt8(ascii: "]")) else { return false }  // several choices: the full path
+        choices = [choice]
+        return true
+    }
+
+    private mutating func scanChoice(_ r: inout Reader) -> ChatCompletionChunk.Choice? {
+        guard r.eat(UInt8(ascii: "{")) else { return nil }
+        var seen: UInt32 = 0
+        var index = 0
+        var finish: String?
+        var delta = ChatCompletionChunk.Delta()
+        r.skipWhitespace()
+        if !r.eat(UInt8(ascii: "}")) {
+            while true {
+                r.skipWhitespace()
+                guard let key = r.key() else { return nil }
+                r.skipWhitespace()
+                guard r.eat(UInt8(ascii: ":")) else { return nil }
+                r.skipWhitespace()
+                let k = Key.choice(key, r.p)
+                if k != 0 {
+                    if seen & k != 0 { return nil }
+                    seen |= k
+                }
+                switch k {
+                case Key.index:
+                    if !r.eatNull() {
+                        guard let n = r.integer() else { return nil }
+                        index = n
+                    }
+                case Key.finishReason:
+                    if !r.eatNull() {
+                        guard let s = Self.string(&r, &scratch) else { return nil }
+                        finish = s
+                    }
+                case Key.delta:
+                    if !r.eatNull() {
+                        guard let d = scanDelta(&r) else { return nil }
+                        delta = d
+                    }
+                default:
+                    guard r.skipValue(depth: 1) else { return nil }
+                }
+                r.skipWhitespace()
+                if r.eat(UInt8(ascii: ",")) { continue }
+                if r.eat(UInt8(ascii: "}")) { break }
+                return nil
+            }
+        }
+        return ChatCompletionChunk.Choice(index: index, delta: delta, finishReason: finish.map(FinishReasonMap.openAI),
+                                          providerFinishReason: finish)
+    }
+
+    private mutating func scanDelta(_ r: inout Reader) -> ChatCompletionChunk.Delta? {
+        guard r.eat(UInt8(ascii: "{")) else { return nil }
+        var seen: UInt32 = 0
+        var delta = ChatCompletionChunk.Delta()
+        r.skipWhitespace()
+        if r.eat(UInt8(ascii: "}")) { return delta }
+        while true {
+            r.skipWhitespace()
+            guard let key = r.key() else { return nil }
+            r.skipWhitespace()
+            guard r.eat(UInt8(ascii: ":")) else { return nil }
+            r.skipWhitespace()
+            let k = Key.delta(key, r.p)
+            if k != 0 {
+                if seen & k != 0 { return nil }
+                seen |= k
+            }
+            switch k {
+            case Key.content:
+                if !r.eatNull() {
+                    guard let s = Self.string(&r, &scratch) else { return nil }
+                    delta.content = s
+                }
+            case Key.role:
+                if !r.eatNull() {
+                    guard let s = Self.string(&r, &scratch) else { return nil }
+                    delta.role = Role(rawValue: s)
+                }
+            case Key.refusal:
+                if !r.eatNull() {
+                    guard let s = Self.string(&r, &scratch) else { return nil }
+                    delta.refusal = s
+                }
+            case Key.toolCalls:
+                guard r.eatNull() else { return nil }  // tool calls: the full path
+            default:
+                guard r.skipValue(depth: 2) else { return nil }
+            }
+            r.skipWhitespace()
+            if r.eat(UInt8(ascii: ",")) { continue }
+            if r.eat(UInt8(ascii: "}")) { return delta }
+            return nil
+        }
+    }
+
+    // MARK: strings
+
+    /// A string value, reusing `cache`'s `String` when the raw bytes are the ones it was made from.
+    private static func cachedString(_ r: inout Reader, _ cache: inout CachedString, _ scratch: inout [UInt8]) -> String? {
+        let save = r.i
+        if let raw = r.rawString() {
+            if cache.matches(raw, r.p) { return cache.value }
+            guard let s = Reader.decode(raw, r.p) else { return nil }
+            cache.set(raw, r.p, s)
+            return s
+        }
+        r.i = save
+        return string(&r, &scratch)  // escapes: decoded every time (rare in ids and model names)
+    }
+
+    /// A string value with escapes decoded; `nil` for anything the full parser would treat
+    /// differently (lone surrogates, invalid UTF-8, control characters, bad escapes).
+    private static func string(_ r: inout Reader, _ scratch: inout [UInt8]) -> String? {
+        let save = r.i
+        if let raw = r.rawString() { return Reader.decode(raw, r.p) }
+        r.i = save
+        guard r.eat(UInt8(ascii: "\"")) else { return nil }
+        scratch.removeAll(keepingCapacity: true)
+        while r.i < r.end {
+            let b = r.p[r.i]
+            if b == UInt8(ascii: "\"") {
+                r.i += 1
+                return scratch.withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
+            }
+            if b < 0x20 { return nil }
+            r.i += 1
+            if b != UInt8(ascii: "\\") { scratch.append(b); continue }
+            guard r.i < r.end else { return nil }
+            let e = r.p[r.i]
+            r.i += 1
+            switch e {
+            case UInt8(ascii: "\""): scratch.append(0x22)
+            case UInt8(ascii: "\\"): scratch.append(0x5C)
+            case UInt8(ascii: "/"): scratch.append(0x2F)
+            case UInt8(ascii: "b"): scratch.append(0x08)
+            case UInt8(ascii: "f"): scratch.append(0x0C)
+            case UInt8(ascii: "n"): scratch.append(0x0A)
+            case UInt8(ascii: "r"): scratch.append(0x0D)
+            case UInt8(ascii: "t"): scratch.append(0x09)
+            case UInt8(ascii: "u"):
+                guard var scalar = r.hex4() else { return nil }
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    guard r.eat(UInt8(ascii: "\\")), r.eat(UInt8(ascii: "u")), let low = r.hex4(),
+                          low >= 0xDC00 && low < 0xE000 else { return nil }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if scalar >= 0xDC00 && scalar < 0xE000 {
+                    return nil
+                }
+                appendUTF8(scalar, to: &scratch)
+            default: return nil
+            }
+        }
+        return nil
+    }
+
+    private static func appendUTF8(_ v: UInt32, to out: inout [UInt8]) {
+        if v < 0x80 {
+            out.append(UInt8(v))
+        } else if v < 0x800 {
+            out.append(UInt8(0xC0 | (v >> 6)))
+            out.append(UInt8(0x80 | (v & 0x3F)))
+        } else if v < 0x10000 {
+            out.append(UInt8(0xE0 | (v >> 12)))
+            out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (v & 0x3F)))
+        } else {
+            out.append(UInt8(0xF0 | (v >> 18)))
+            out.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+            out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (v & 0x3F)))
+        }
+    }
+
+    // MARK: keys
+
+    /// Bit flags for the members the scanner reads (0: skipped).
+    private enum Key {
+        static let id: UInt32 = 1, model: UInt32 = 2, fingerprint: UInt32 = 4, created: UInt32 = 8, object: UInt32 = 16,
+                   error: UInt32 = 32, usage: UInt32 = 64, choices: UInt32 = 128
+        static let index: UInt32 = 1, finishReason: UInt32 = 2, delta: UInt32 = 4
+        static let content: UInt32 = 1, role: UInt32 = 2, refusal: UInt32 = 4, toolCalls: UInt32 = 8
+
+        static func top(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            switch k.count {
+            case 2: return Reader.equal(k, p, "id") ? id : 0
+            case 5: return Reader.equal(k, p, "model") ? model : Reader.equal(k, p, "error") ? error : Reader.equal(k, p, "usage") ? usage : 0
+            case 6: return Reader.equal(k, p, "object") ? object : 0
+            case 7: return Reader.equal(k, p, "created") ? created : Reader.equal(k, p, "choices") ? choices : 0
+            case 18: return Reader.equal(k, p, "system_fingerprint") ? fingerprint : 0
+            default: return 0
+            }
+        }
+
+        static func choice(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            switch k.count {
+            case 5: return Reader.equal(k, p, "index") ? index : Reader.equal(k, p, "delta") ? delta : 0
+            case 13: return Reader.equal(k, p, "finish_reason") ? finishReason : 0
+            default: return 0
+            }
+        }
+
+        static func delta(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            switch k.count {
+            case 4: return Reader.equal(k, p, "role") ? role : 0
+            case 7: return Reader.equal(k, p, "content") ? content : Reader.equal(k, p, "refusal") ? refusal : 0
+            case 10: return Reader.equal(k, p, "tool_calls") ? toolCalls : 0
+            default: return 0
+            }
+        }
+    }
+}
+
+/// A `String` made from some bytes, kept while the same bytes keep arriving.
+private struct CachedString: Sendable {
+    var bytes: [UInt8] = []
+    var value = ""
+    var valid = false
+
+    func matches(_ raw: Range<Int>, _ p: UnsafePointer<UInt8>) -> Bool {
+        guard valid, bytes.count == raw.count else { return false }
+        return bytes.withUnsafeBufferPointer { b in
+            let q = p + raw.lowerBound
+            for k in 0..<b.count where b[k] != q[k] { return false }
+            return true
+        }
+    }
+
+    mutating func set(_ raw: Range<Int>, _ p: UnsafePointer<UInt8>, _ s: String) {
+        bytes = Array(UnsafeBufferPointer(start: p + raw.lowerBound, count: raw.count))
+        value = s
+        valid = true
+    }
+}
+
+/// A cursor over the event's bytes. Every method returns `nil`/`false` instead of throwing: the
+/// full parser produces the error message.
+private struct Reader {
+    let p: UnsafePointer<UInt8>
+    let end: Int
+    var i = 0
+
+    init(p: UnsafePointer<UInt8>, end: Int) {
+        self.p = p
+        self.end = end
+    }
+
+    mutating func skipWhitespace() {
+        while i < end {
+            let b = p[i]
+            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { i += 1 } else { return }
+        }
+    }
+
+    mutating func eat(_ b: UInt8) -> Bool {
+        if i < end && p[i] == b { i += 1; return true }
+        return false
+    }
+
+    mutating func eatNull() -> Bool {
+        if i + 4 <= end && p[i] == UInt8(ascii: "n") && p[i + 1] == UInt8(ascii: "u") && p[i + 2] == UInt8(ascii: "l")
+            && p[i + 3] == UInt8(ascii: "l") {
+            i += 4
+            return true
+        }
+        return false
+    }
+
+    /// A key without escapes, as a byte range (escaped keys go to the full parser).
+    mutating func key() -> Range<Int>? { rawString() }
+
+    /// A string without backslashes or control characters, as the range of its bytes; `nil`
+    /// (cursor unspecified) otherwise.
+    mutating func rawString() -> Range<Int>? {
+        guard eat(UInt8(ascii: "\"")) else { return nil }
+        let start = i
+        while i < end {
+            let b = p[i]
+            if b == UInt8(ascii: "\"") {
+                i += 1
+                return start..<(i - 1)
+            }
+            if b == UInt8(ascii: "\\") || b < 0x20 { return nil }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The `String` for raw bytes; `nil` for invalid UTF-8 (the full parser rejects it).
+    static func decode(_ raw: Range<Int>, _ p: UnsafePointer<UInt8>) -> String? {
+        let buf = UnsafeBufferPointer(start: p + raw.lowerBound, count: raw.count)
+        var ascii = true
+        for b in buf where b >= 0x80 { ascii = false; break }
+        if ascii { return String(decoding: buf, as: UTF8.self) }
+        return String(validating: buf, as: UTF8.self)
+    }
+
+    static func equal(_ k: Range<Int>, _ p: UnsafePointer<UInt8>, _ word: StaticString) -> Bool {
+        guard k.count == word.utf8CodeUnitCount else { return false }
+        let w = word.utf8Start, q = p + k.lowerBound
+        for j in 0..<k.count where q[j] != w[j] { return false }
+        return true
+    }
+
+    /// A plain integer (`-?(0|[1-9][0-9]*)`, at most 18 digits) not followed by a fraction or exponent.
+    mutating func integer() -> Int? {
+        var k = i
+        let negative = k < end && p[k] == UInt8(ascii: "-")
+        if negative { k += 1 }
+        let digits = k
+        var v = 0
+        while k < end, p[k] >= UInt8(ascii: "0"), p[k] <= UInt8(ascii: "9") {
+            v = v &* 10 &+ Int(p[k] &- UInt8(ascii: "0"))
+            k += 1
+        }
+        let n = k - digits
+        guard n > 0, n <= 18, !(n > 1 && p[digits] == UInt8(ascii: "0")) else { return nil }
+        if k < end, p[k] == UInt8(ascii: ".") || p[k] == UInt8(ascii: "e") || p[k] == UInt8(ascii: "E") { return nil }
+        i = k
+        return negative ? -v : v
+    }
+
+    mutating func hex4() -> UInt32? {
+        guard i + 4 <= end else { return nil }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let b = p[i]
+            let d: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = b - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            v = v << 4 | UInt32(d)
+            i += 1
+        }
+        return v
+    }
+
+    /// Skips one JSON value, checking it as strictly as the full parser would; `false` for
+    /// anything doubtful (including non-ASCII or `\u` escapes in skipped strings, whose validity
+    /// the full parser decides).
+    mutating func skipValue(depth: Int) -> Bool {
+        guard i < end, depth < 64 else { return false }
+        switch p[i] {
+        case UInt8(ascii: "\""):
+            i += 1
+            while i < end {
+                let b = p[i]
+                i += 1
+                if b == UInt8(ascii: "\"") { return true }
+                if b < 0x20 || b >= 0x80 { return false }
+                if b == UInt8(ascii: "\\") {
+                    guard i < end else { return false }
+                    switch p[i] {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                         UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"): i += 1
+                    default: return false
+                    }
+                }
+            }
+            return false
+        case UInt8(ascii: "{"):
+            i += 1
+            skipWhitespace()
+            if eat(UInt8(ascii: "}")) { return true }
+            while true {
+                skipWhitespace()
+                guard rawString() != nil else { return false }
+                skipWhitespace()
+                guard eat(UInt8(ascii: ":")) else { return false }
+                skipWhitespace()
+                guard skipValue(depth: depth + 1) else { return false }
+                skipWhitespace()
+                if eat(UInt8(ascii: ",")) { continue }
+                return eat(UInt8(ascii: "}"))
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            skipWhitespace()
+            if eat(UInt8(ascii: "]")) { return true }
+            while true {
+                skipWhitespace()
+                guard skipValue(depth: depth + 1) else { return false }
+                skipWhitespace()
+                if eat(UInt8(ascii: ",")) { continue }
+                return eat(UInt8(ascii: "]"))
+            }
+        case UInt8(ascii: "n"): return eatNull()
+        case UInt8(ascii: "t"): return literal("true")
+        case UInt8(ascii: "f"): return literal("false")
+        default: return number()
+        }
+    }
+
+    private mutating func literal(_ word: StaticString) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= end, Self.equal(i..<(i + n), p, word) else { return false }
+        i += n
+        return true
+    }
+
+    /// A JSON number of any form (the full parser accepts every one that matches the grammar).
+    mutating func number() -> Bool {
+        var k = i
+        if k < end && p[k] == UInt8(ascii: "-") { k += 1 }
+        func digits(_ k: inout Int) -> Int {
+            let s = k
+            while k < end, p[k] >= UInt8(ascii: "0"), p[k] <= UInt8(ascii: "9") { k += 1 }
+            return k - s
+        }
+        let first = k
+        let n = digits(&k)
+        guard n > 0, !(n > 1 && p[first] == UInt8(ascii: "0")) else { return false }
+        if k < end && p[k] == UInt8(ascii: ".") {
+            k += 1
+            guard digits(&k) > 0 else { return false }
+        }
+        if k < end && (p[k] == UInt8(ascii: "e") || p[k] == UInt8(ascii: "E")) {
+            k += 1
+            if k < end && (p[k] == UInt8(ascii: "+") || p[k] == UInt8(ascii: "-")) { k += 1 }
+            guard digits(&k) > 0 else { return false }
+        }
+        i = k
+        return true
+    }
+}

@@ -1,0 +1,152 @@
+import Testing
+@testable import ChoreoAI
+
+/// The byte scanner (`OpenAIChunkScanner`) must give exactly the chunk the full JSON parser gives,
+/// or decline (`nil`) so the full parser decides.
+@Suite("OpenAI fast chunk decoder")
+struct FastChunkDecoderTests {
+    static let head = #""id":"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o-mini-2024-07-18","system_fingerprint":"fp_06737a9306""#
+
+    static func chunk(_ choice: String) -> String { "{\(head),\"choices\":[\(choice)],\"usage\":null}" }
+
+    /// Chunks the scanner must decode itself.
+    static let fast: [String] = [
+        chunk(#"{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":" world, a longer piece of text than fifteen bytes"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":"line\nbreak \"quoted\" back\\slash \/ \t tab \b\f\r"},"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":"caf\u00e9 \ud83c\udfb5 \u0041 \u20ac"},"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":"café 🎵 raw UTF-8 ünïcödé"},"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":null},"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}"#),
+        chunk(#"{"index":0,"delta":{},"finish_reason":"length"}"#),
+        chunk(#"{"index":0,"delta":{},"finish_reason":"function_call"}"#),
+        chunk(#"{"index":0,"delta":{"refusal":"I can't help with that."},"finish_reason":null}"#),
+        chunk(#"{"index":2,"delta":{"content":"third"},"finish_reason":null}"#),
+        chunk(#"{"delta":{"content":"no index"}}"#),
+        chunk(#"{"index":null,"delta":null,"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":"x","tool_calls":null,"function_call":null,"audio":{"id":"a","data":"xyz","expires_at":12}},"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":"x"},"logprobs":{"content":[{"token":"x","logprob":-0.0123,"bytes":[120],"top_logprobs":[]}]},"finish_reason":null}"#),
+        // whitespace variations
+        " { \"id\" : \"a\" , \"object\":\"chat.completion.chunk\",\n\"created\" : 1 ,\"model\":\"m\", \"choices\" : [ { \"index\" : 0 , \"delta\" : { \"content\" : \"hi\" } , \"finish_reason\" : null } ] }\r\n ",
+        "{\"id\":\"a\",\"choices\":[\t{\"delta\":{\"content\":\"tab\"}}\t]}",
+        // unknown fields of every JSON type
+        "{\(head),\"service_tier\":\"default\",\"obfuscation\":\"abc\",\"x\":[1,2.5,-3e10,true,false,null,{\"a\":{}},[]],\"choices\":[{\"index\":0,\"delta\":{\"content\":\"u\"},\"finish_reason\":null}]}",
+        // no choices, no usage; empty object; missing fields
+        "{\(head),\"choices\":[]}",
+        "{}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"bare\"}}]}",
+        "{\(head),\"system_fingerprint\":null,\"choices\":[]}".replacingOccurrences(of: ",\"system_fingerprint\":\"fp_06737a9306\"", with: ""),
+        "{\"id\":\"chatcmpl-\\u0041\",\"model\":\"m\\/1\",\"choices\":[]}",
+        "{\"id\":\"x\",\"error\":null,\"choices\":[]}",
+        "{\"id\":\"x\",\"created\":-0,\"choices\":[]}",
+    ]
+
+    /// Chunks the scanner must leave to the full parser (it still must not decode them wrongly).
+    static let slow: [String] = [
+        chunk(#"{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null}"#),
+        "{\(head),\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}},{\"index\":1,\"delta\":{\"content\":\"b\"}}]}",
+        "{\(head),\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":256,\"total_tokens\":268}}",
+        "{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}",
+        "{\"object\":\"error\",\"message\":\"boom\",\"type\":\"x\"}",
+        "{\"id\":\"a\",\"id\":\"b\",\"choices\":[]}",
+        "{\"choices\":[{\"delta\":{\"content\":\"a\",\"content\":\"b\"}}]}",
+        "{\"cho\\u0069ces\":[{\"delta\":{\"content\":\"escaped key\"}}]}",
+        chunk(#"{"index":0,"delta":{"content":"lone \ud83c surrogate"},"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":"bad \x escape"},"finish_reason":null}"#),
+        "{\"created\":1.7e9,\"choices\":[]}",
+        "{\"created\":017,\"choices\":[]}",
+        "{\"id\":null,\"choices\":[]}",
+        "{\"choices\":null}",
+        "{\"unknown\":\"caf\u{e9}\",\"choices\":[]}",
+        "{\"unknown\":\"\\u00e9\",\"choices\":[]}",
+        "{\"choices\":[{\"delta\":{\"content\":\"a\"}}]} trailing",
+        "{\"choices\":[{\"delta\":{\"content\":\"a\"}}]",
+        "{\"choices\":[{\"delta\":{\"content\":\"unterminated}}]}",
+        "{\"choices\":[{\"delta\":{\"content\":\"ctl\u{01}\"}}]}",
+        "[1,2]",
+        "",
+    ]
+
+    /// What the full parser makes of `text`: a chunk, or nil when it throws.
+    static func full(_ bytes: [UInt8]) -> ChatCompletionChunk? {
+        var out: [ChatCompletionChunk] = []
+        do {
+            try bytes.withUnsafeBytes { raw in try OpenAIChunkDecoder.decodeFull(raw) { out.append($0) } }
+        } catch { return nil }
+        return out.first
+    }
+
+    static func scan(_ bytes: [UInt8]) -> ChatCompletionChunk? {
+        var scanner = OpenAIChunkScanner()
+        return bytes.withUnsafeBytes { scanner.scan($0) }
+    }
+
+    @Test("common chunks take the fast path and equal the full parser's", arguments: fast)
+    func fastPathMatches(_ text: String) throws {
+        let bytes = Array(text.utf8)
+        let expected = try #require(Self.full(bytes), "the full parser rejects the corpus entry")
+        let got = try #require(Self.scan(bytes), "the scanner declined a common chunk")
+        #expect(got == expected)
+    }
+
+    @Test("unusual chunks fall back to the full parser", arguments: slow)
+    func fallsBack(_ text: String) {
+        #expect(Self.scan(Array(text.utf8)) == nil)
+    }
+
+    @Test("decoded text of escapes")
+    func escapes() throws {
+        let c = try #require(Self.scan(Array(Self.fast[4].utf8)))
+        #expect(c.content == "café 🎵 A €")
+        let d = try #require(Self.scan(Array(Self.fast[3].utf8)))
+        #expect(d.content == "line\nbreak \"quoted\" back\\slash / \t tab \u{08}\u{0C}\r")
+    }
+
+    @Test("the decoder gives the same chunks and errors with and without the fast path")
+    func decoderMatchesFullParser() throws {
+        for text in Self.fast + Self.slow {
+            let bytes = Array(text.utf8)
+            var decoder = OpenAIChunkDecoder()
+            var got: [ChatCompletionChunk] = []
+            var gotError: String?
+            do { try decoder.decode(SSEEvent(data: bytes)) { got.append($0) } } catch { gotError = "\(error)" }
+            var expected: [ChatCompletionChunk] = []
+            var expectedError: String?
+            do { try bytes.withUnsafeBytes { try OpenAIChunkDecoder.decodeFull($0) { expected.append($0) } } } catch { expectedError = "\(error)" }
+            #expect(got == expected, "\(text)")
+            #expect(gotError == expectedError, "\(text)")
+        }
+    }
+
+    @Test("cached id and model strings follow changes between chunks")
+    func cacheFollowsChanges() throws {
+        var scanner = OpenAIChunkScanner()
+        for (id, model) in [("a", "m1"), ("a", "m1"), ("chatcmpl-a-long-identifier-0001", "m1"), ("chatcmpl-a-long-identifier-0002", "m2"), ("b", "m2")] {
+            let text = "{\"id\":\"\(id)\",\"model\":\"\(model)\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}"
+            let c = try #require(Array(text.utf8).withUnsafeBytes { scanner.scan($0) })
+            #expect(c.id == id && c.model == model)
+            #expect(c == Self.full(Array(text.utf8)))
+        }
+    }
+
+    @Test("a stream split at every byte decodes to the same chunks")
+    func splitStream() throws {
+        let events = Self.fast.prefix(12).map { "data: \($0)\n\n" }.joined() + "data: [DONE]\n\n"
+        let bytes = Array(events.utf8)
+        var expected: [ChatCompletionChunk] = []
+        for text in Self.fast.prefix(12) { expected.append(try #require(Self.full(Array(text.utf8)))) }
+        for cut in stride(from: 1, to: bytes.count, by: 7) {
+            var parser = SSEParser()
+            var decoder = OpenAIChunkDecoder()
+            var got: [ChatCompletionChunk] = []
+            for part in [bytes[..<cut], bytes[cut...]] {
+                try Array(part).withUnsafeBytes { raw in
+                    try parser.feed(raw, onEventView: { e in try decoder.decode(data: e.data) { got.append($0) } })
+                }
+            }
+            #expect(got == expected)
+            #expect(decoder.isComplete)
+        }
+    }
+}

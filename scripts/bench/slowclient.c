@@ -1,0 +1,134 @@
+/* A plain libcurl multi client for the "many slow streams" comparison: N concurrent streaming
+ * POSTs through curl's socket interface + epoll, counting SSE events, no parsing or storage.
+ * This is the floor a C programmer would write by hand.
+ * build: gcc -O2 -o slowclient slowclient.c -lcurl
+ * usage: slowclient URL N [BODY]   prints {"streams":N,"ok":K,"events":E,"bytes":B} */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+
+static CURLM *multi;
+static int epfd;
+static long timeout_ms = -1;
+static long long events, bytes;
+static int ok, failed;
+
+typedef struct { char last; } stream_t;  /* carries the last byte across callbacks to find "\n\n" */
+
+static size_t on_write(char *p, size_t size, size_t n, void *userp) {
+    stream_t *s = userp;
+    size_t len = size * n;
+    bytes += len;
+    char prev = s->last;
+    for (size_t i = 0; i < len; i++) {  /* one event per blank line */
+        if (p[i] == '\n' && prev == '\n') events++;
+        prev = p[i];
+    }
+    s->last = prev;
+    return len;
+}
+
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
+    (void)e; (void)userp;
+    struct epoll_event ev = {0};
+    ev.data.fd = fd;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+        curl_multi_assign(multi, fd, NULL);
+        return 0;
+    }
+    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+    if (socketp) {
+        if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+    } else {
+        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0 && errno == EEXIST) epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+        curl_multi_assign(multi, fd, (void *)1);
+    }
+    return 0;
+}
+
+static int on_timer(CURLM *m, long ms, void *userp) {
+    (void)m; (void)userp;
+    timeout_ms = ms;
+    return 0;
+}
+
+static void collect(void) {
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        long code = 0;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+        if (msg->data.result == CURLE_OK && code == 200) ok++;
+        else {
+            failed++;
+            if (failed <= 5) fprintf(stderr, "transfer failed: %s (HTTP %ld)\n", curl_easy_strerror(msg->data.result), code);
+        }
+        stream_t *s;
+        struct curl_slist *h;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+        h = *(struct curl_slist **)(s + 1);
+        curl_multi_remove_handle(multi, msg->easy_handle);
+        curl_easy_cleanup(msg->easy_handle);
+        curl_slist_free_all(h);
+        free(s);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) { fprintf(stderr, "usage: %s URL N [BODY]\n", argv[0]); return 2; }
+    const char *url = argv[1];
+    int n = atoi(argv[2]);
+    const char *body = argc > 3 ? argv[3]
+        : "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,"
+          "\"stream_options\":{\"include_usage\":true}}";
+    curl_global_init(CURL_GLOBAL_ALL);
+    multi = curl_multi_init();
+    epfd = epoll_create1(0);
+    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    for (int i = 0; i < n; i++) {
+        CURL *e = curl_easy_init();
+        stream_t *s = calloc(1, sizeof(stream_t) + sizeof(struct curl_slist *));
+        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+        h = curl_slist_append(h, "Authorization: Bearer dummy");
+        h = curl_slist_append(h, "Expect:");
+        *(struct curl_slist **)(s + 1) = h;
+        curl_easy_setopt(e, CURLOPT_URL, url);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 60000L);
+        curl_multi_add_handle(multi, e);
+    }
+    int running = 1;
+    struct epoll_event evs[512];
+    curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    while (running) {
+        int k = epoll_wait(epfd, evs, 512, timeout_ms < 0 ? 1000 : (int)timeout_ms);
+        if (k < 0 && errno != EINTR) { perror("epoll_wait"); return 1; }
+        if (k == 0) curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        for (int i = 0; i < k; i++) {
+            int flags = 0;
+            if (evs[i].events & EPOLLIN) flags |= CURL_CSELECT_IN;
+            if (evs[i].events & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+            if (evs[i].events & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
+            curl_multi_socket_action(multi, evs[i].data.fd, flags, &running);
+        }
+        collect();
+    }
+    collect();
+    printf("{\"streams\":%d,\"ok\":%d,\"failed\":%d,\"events\":%lld,\"bytes\":%lld}\n", n, ok, failed, events, bytes);
+    curl_multi_cleanup(multi);
+    return failed ? 1 : 0;
+}
