@@ -79,6 +79,8 @@ public final class BatchRunner: Sendable {
         await withTaskGroup(of: ChildResult.self) { group in
             var inFlight = 0
             var timerPending = false
+            let minimumClaim = max(1, min(32, options.concurrency / 8))
+            var quietUntil = 0.0  // no claim before this: the queue had nothing runnable
             var durations: [Double] = []  // recent successful job durations, for the deadline
             func handle(_ r: ChildResult) {
                 switch r {
@@ -104,12 +106,17 @@ public final class BatchRunner: Sendable {
                 }
                 let free = options.concurrency - inFlight
                 var claimed: [ClaimedJob] = []
-                if free > 0 {
+                // Claim in batches (a claim is a write transaction), and not again right after the
+                // queue came back short: it was measured at over half of a firehose run's CPU.
+                let now = Date().timeIntervalSince1970
+                if free > 0 && (free >= minimumClaim || inFlight == 0) && now >= quietUntil {
+                    let wanted = min(free, 256)
                     do {
-                        claimed = try await queue.claim(limit: min(free, 256), leaseSeconds: options.leaseSeconds, batch: options.batch)
+                        claimed = try await queue.claim(limit: wanted, leaseSeconds: options.leaseSeconds, batch: options.batch)
                     } catch {
                         events.log(.error, "could not claim jobs: \(error)")
                     }
+                    if claimed.count < wanted { quietUntil = now + 0.2 }
                 }
                 for job in claimed {
                     inFlight += 1
@@ -122,7 +129,7 @@ public final class BatchRunner: Sendable {
                 if inFlight == 0 {
                     let outlook = (try? await queue.outlook(batch: options.batch)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
                     if outlook.pending == 0 && outlook.heldByOthers == 0 { break }
-                    let wait = max(0.01, min(1, (outlook.nextWake ?? 0) - Date().timeIntervalSince1970))
+                    let wait = max(0.01, quietUntil - Date().timeIntervalSince1970, min(1, (outlook.nextWake ?? 0) - Date().timeIntervalSince1970))
                     try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
                     continue
                 }

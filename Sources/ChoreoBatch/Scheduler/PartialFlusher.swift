@@ -48,10 +48,13 @@ final class PartialFlusher: Sendable {
         try await queue.savePartials(changed.map { ($0.job, $0.text, $0.tokens) })
     }
 
-    /// Flushes every `interval` seconds until cancelled, then once more.
-    func run(interval: Double) async {
+    /// Flushes every `interval` seconds until cancelled, then once more. With thousands of streams
+    /// open the interval stretches so that at most `maxRowsPerSecond` rows are rewritten per second
+    /// (10,000 slow streams: every 0.5 s): the window a crash can lose grows, the write load does not.
+    func run(interval: Double, maxRowsPerSecond: Double = 20_000) async {
         while !Task.isCancelled {
-            try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+            let streams = Double(live.withLock { $0.count })
+            try? await Task.sleep(nanoseconds: UInt64(max(interval, streams / maxRowsPerSecond) * 1e9))
             try? await flush()
         }
         try? await flush()

@@ -99,51 +99,57 @@ public actor JobQueue {
         return cancelled
     }
 
-    /// Leases up to `limit` runnable jobs: pending ones whose backoff has passed, and running ones
-    /// whose lease expired (their runner died). Oldest first.
+    /// Leases up to `limit` runnable jobs: pending ones whose backoff has passed (oldest first), and
+    /// running ones whose lease expired (their runner died).
     public func claim(limit: Int, leaseSeconds: Double, batch: String?) throws -> [ClaimedJob] {
         guard limit > 0 else { return [] }
         let t = now
         var jobs: [ClaimedJob] = []
         try db.transaction {
-            // A job whose lease expired is taken back, unless it is this runner's own: then it is
-            // still in flight here (a late heartbeat), and running it twice would double it.
-            var args: [SQLValue] = [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t), .init(t), .init(t), .init(runnerID)]
             var batchFilter = ""
-            if let batch { batchFilter = "AND j.batch_id = ?"; args.append(.init(batch)) }
-            args.append(.init(limit))
+            var filterArgs: [SQLValue] = []
+            if let batch { batchFilter = "AND batch_id = ?"; filterArgs.append(.init(batch)) }
+            let liveBatches = "batch_id IN (SELECT id FROM batches WHERE state IN ('pending', 'running'))"
+            // Walks the pending jobs in id order on the `jobs_runnable` index and stops at `limit`.
+            var ids: [Int64] = []
+            try db.query("""
+                SELECT id FROM jobs INDEXED BY jobs_runnable
+                WHERE state = 'pending' AND (not_before IS NULL OR not_before <= ?) AND \(liveBatches) \(batchFilter)
+                ORDER BY id LIMIT ?
+                """, [.init(t)] + filterArgs + [.init(limit)]) { ids.append($0.int64(0)!) }
+            if ids.count < limit {
+                // A job whose lease expired is taken back, unless it is this runner's own: then it is
+                // still in flight here (a late heartbeat), and running it twice would double it.
+                try db.query("""
+                    SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < ? AND lease_owner IS NOT ? AND \(liveBatches) \(batchFilter)
+                    ORDER BY lease_expires_at LIMIT ?
+                    """, [.init(t), .init(runnerID)] + filterArgs + [.init(limit - ids.count)]) { ids.append($0.int64(0)!) }
+            }
+            guard !ids.isEmpty else { return }
+            let list = ids.map(String.init).joined(separator: ",")
             try db.query("""
                 UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?,
                        started_at = coalesce(started_at, ?), updated_at = ?
-                WHERE id IN (
-                    SELECT j.id FROM jobs j JOIN batches b ON b.id = j.batch_id
-                    WHERE b.state IN ('pending', 'running')
-                      AND ((j.state = 'pending' AND (j.not_before IS NULL OR j.not_before <= ?))
-                           OR (j.state = 'running' AND j.lease_expires_at < ? AND j.lease_owner IS NOT ?))
-                      \(batchFilter)
-                    ORDER BY j.id LIMIT ?)
+                WHERE id IN (\(list))
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
                           coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0)
-                """, args) { row in
+                """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t)]) { row in
                 jobs.append(ClaimedJob(
                     id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
                     request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
                     partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!))
             }
             // Attempts of a runner that died never got an end: close them now, so history is honest.
-            for job in jobs {
-                try db.run("""
-                    UPDATE attempts SET ended_at = ?, outcome = 'interrupted', error_kind = coalesce(error_kind, 'runner_lost'),
-                           error_message = coalesce(error_message, 'the runner stopped without ending this attempt (killed or crashed)')
-                    WHERE job_id = ? AND ended_at IS NULL
-                    """, [.init(t), .init(job.id)])
-            }
-            let batches = Set(jobs.map(\.batchID))
-            for b in batches {
+            try db.run("""
+                UPDATE attempts SET ended_at = ?, outcome = 'interrupted', error_kind = coalesce(error_kind, 'runner_lost'),
+                       error_message = coalesce(error_message, 'the runner stopped without ending this attempt (killed or crashed)')
+                WHERE job_id IN (\(list)) AND ended_at IS NULL
+                """, [.init(t)])
+            for b in Set(jobs.map(\.batchID)) {
                 try db.run("UPDATE batches SET state = 'running' WHERE id = ? AND state = 'pending'", [.init(b)])
             }
         }
-        return jobs
+        return jobs.sorted { $0.id < $1.id }
     }
 
     /// Records the start of an attempt; returns its number.

@@ -10,7 +10,7 @@ public enum Schema {
         let sql: String
     }
 
-    static let migrations: [Migration] = [Migration(version: 1, sql: version1)]
+    static let migrations: [Migration] = [Migration(version: 1, sql: version1), Migration(version: 2, sql: version2)]
 
     /// The newest schema version this build knows.
     public static var currentVersion: Int { migrations.last!.version }
@@ -37,6 +37,16 @@ public enum Schema {
     static func userVersion(_ db: Database) throws -> Int {
         try db.queryOne("PRAGMA user_version") { $0.int(0) ?? 0 } ?? 0
     }
+
+    /// Indexes shaped by measurement (BENCHMARKS.md): the runner's claim walks pending jobs in id
+    /// order and stops at its limit instead of sorting every pending row; `status` reads counts,
+    /// tokens, times and failure kinds from the index alone instead of scanning every job's text.
+    static let version2 = """
+        DROP INDEX jobs_runnable;
+        CREATE INDEX jobs_runnable ON jobs(id) WHERE state = 'pending';
+        DROP INDEX jobs_by_batch_state;
+        CREATE INDEX jobs_by_batch_state ON jobs(batch_id, state, error_kind, prompt_tokens, completion_tokens, started_at, finished_at);
+        """
 
     static let version1 = """
         CREATE TABLE batches (
