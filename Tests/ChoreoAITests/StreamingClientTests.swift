@@ -18,6 +18,12 @@ struct StreamingClientTests {
         return ChoreoAI(router: router)
     }
 
+    /// The server sees a client's close a moment after it happens: waits up to 5 s for it.
+    func closedByClient(_ server: MockServer) async throws -> Int {
+        for _ in 0..<250 where server.stats().closedByClient == 0 { try await Task.sleep(nanoseconds: 20_000_000) }
+        return server.stats().closedByClient
+    }
+
     func expected(_ prompt: String, maxTokens: Int? = nil) -> (text: String, finishReason: String) {
         MockContent.reply(model: Self.model, messages: [ChatMessage.user(prompt).json], maxTokens: maxTokens)
     }
@@ -166,12 +172,7 @@ struct StreamingClientTests {
             }
         }
         // Dropping the stream cancels the transfer; the server sees the client close.
-        var closed = 0
-        for _ in 0..<250 {
-            closed = server.stats().closedByClient
-            if closed > 0 { break }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
+        let closed = try await closedByClient(server)
         #expect(closed == 1)
         #expect(server.stats().streamsActive == 0)
     }
@@ -190,12 +191,7 @@ struct StreamingClientTests {
         task.cancel()
         let result = await task.result
         #expect(throws: CancellationError.self) { try result.get() }
-        var closed = 0
-        for _ in 0..<250 {
-            closed = server.stats().closedByClient
-            if closed > 0 { break }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
+        let closed = try await closedByClient(server)
         #expect(closed == 1)
     }
 

@@ -15,10 +15,7 @@ public struct OpenAIWire: WireFormat {
         }
         var headers = baseHeaders(provider, stream: stream)
         if let key = provider.apiKey, !key.isEmpty { headers.add(name: "authorization", value: "Bearer \(key)") }
-        var r = HTTPRequest(url: provider.baseURL + "/chat/completions", headers: headers, body: JSONValue.object(o).jsonBytes)
-        r.connectTimeout = provider.connectTimeout
-        r.stallTimeout = provider.stallTimeout
-        return r
+        return post(provider, path: "/chat/completions", headers: headers, body: .object(o))
     }
 
     public func makeDecoder() -> any ChunkDecoder { OpenAIChunkDecoder() }

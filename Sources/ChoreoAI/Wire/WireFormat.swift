@@ -50,6 +50,12 @@ extension WireFormat {
         return h
     }
 
+    /// A POST of `body` to `path` under the provider's base URL, with the provider's timeouts.
+    func post(_ provider: Provider, path: String, headers: HTTPHeaders, body: JSONValue) -> HTTPRequest {
+        HTTPRequest(url: provider.baseURL + path, headers: headers, body: body.jsonBytes,
+                    connectTimeout: provider.connectTimeout, stallTimeout: provider.stallTimeout)
+    }
+
     /// Parses an error body in any of the shapes providers use: OpenAI `{"error":{message,type,code}}`,
     /// vLLM `{"object":"error",...}`, Anthropic `{"type":"error","error":{type,message}}`, Gemini
     /// `{"error":{code,message,status,details}}`.
