@@ -1,3 +1,4 @@
+import ChoreoMock
 import Foundation
 import Testing
 @testable import ChoreoAI
@@ -56,5 +57,33 @@ struct ProviderGateTests {
         try await Task.sleep(nanoseconds: 100_000_000)
         fourth.cancel()
         await #expect(throws: CancellationError.self) { try await fourth.value }
+    }
+}
+
+@Suite("Per-model caps")
+struct ModelCapTests {
+    @Test func aModelCapLimitsStreamsOfThatModelOnly() async throws {
+        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(20)))
+        defer { Task { try? await server.shutdown() } }
+        var router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+        for i in router.providers.indices where router.providers[i].kind == .openAI {
+            router.providers[i].modelConcurrency = ["gpt-4o*": 2]
+        }
+        let fixture = try Fixture(count: 40, models: ["gpt-4o-mini", "gpt-3.5-turbo"])
+        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.concurrency = 20 }, router: router).run()
+        #expect(summary.exitCode == 0)
+        try fixture.expectAllExact()
+        // At most 2 gpt-4o-mini attempts ever overlapped in time.
+        #expect(try fixture.scalar("""
+            SELECT max(n) FROM (SELECT (SELECT count(*) FROM attempts b JOIN jobs jb ON jb.id = b.job_id
+                                        WHERE jb.model = 'gpt-4o-mini' AND b.started_at <= a.started_at AND b.ended_at > a.started_at) AS n
+                                FROM attempts a JOIN jobs ja ON ja.id = a.job_id WHERE ja.model = 'gpt-4o-mini')
+            """) <= 2)
+        // The other model was not held back to 2.
+        #expect(try fixture.scalar("""
+            SELECT max(n) FROM (SELECT (SELECT count(*) FROM attempts b JOIN jobs jb ON jb.id = b.job_id
+                                        WHERE jb.model = 'gpt-3.5-turbo' AND b.started_at <= a.started_at AND b.ended_at > a.started_at) AS n
+                                FROM attempts a JOIN jobs ja ON ja.id = a.job_id WHERE ja.model = 'gpt-3.5-turbo')
+            """) > 2)
     }
 }

@@ -31,6 +31,8 @@ public struct Provider: Sendable, CustomStringConvertible {
     public var supportsPrefill: Bool
     /// Limits for the batch runner (nil: none).
     public var maxConcurrency: Int?
+    /// Streams in flight at most per model pattern (`["gpt-4o*": 8]`): a cap inside the provider's.
+    public var modelConcurrency: [String: Int] = [:]
     public var requestsPerMinute: Int?
     public var tokensPerMinute: Int?
     public var connectTimeout: Double = 10

@@ -22,6 +22,7 @@ import Foundation
 ///   goes in the file (`api_key` and credential headers are rejected). A variable that is unset is
 ///   not an error here: it is reported when a job for that provider runs.
 /// - `concurrency`, `rpm`, `tpm`: positive integers, limits for the batch runner.
+/// - `model_concurrency`: `{"pattern": n}`, streams in flight at most per model pattern (within `concurrency`).
 /// - `prefill`: whether an interrupted stream may be continued by prefill (default: Anthropic only).
 /// - `headers`: extra request headers, string to string.
 /// - `connect_timeout`, `stall_timeout`: seconds (defaults 10 and 60).
@@ -119,7 +120,7 @@ struct ConfigurationReader {
     let file: String
     let locator: JSONLocator
 
-    static let providerKeys = ["name", "kind", "base_url", "api_key_env", "models", "concurrency", "rpm", "tpm", "prefill",
+    static let providerKeys = ["name", "kind", "base_url", "api_key_env", "models", "concurrency", "model_concurrency", "rpm", "tpm", "prefill",
                                "headers", "connect_timeout", "stall_timeout"]
     /// Headers that carry credentials; they would put a key in the file.
     static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key"]
@@ -219,6 +220,15 @@ struct ConfigurationReader {
         }
 
         p.maxConcurrency = try positiveInt(o, "concurrency", at: path)
+        if let v = o["model_concurrency"] {
+            let capsPath = JSONLocator.path(path, key: "model_concurrency")
+            for (pattern, value) in try object(v, at: capsPath) {
+                guard let n = value.intValue, n > 0 else {
+                    throw typeError(JSONLocator.path(capsPath, key: pattern), expected: "a positive integer", found: value)
+                }
+                p.modelConcurrency[pattern] = n
+            }
+        }
         p.requestsPerMinute = try positiveInt(o, "rpm", at: path)
         p.tokensPerMinute = try positiveInt(o, "tpm", at: path)
         if let v = o["prefill"] {

@@ -82,16 +82,30 @@ struct JobExecution: Sendable {
             kept = ""
             keptTokens = 0
         }
-        let attempt = try await queue.startAttempt(job: job.id, continuedFromChars: kept.isEmpty ? nil : kept.count)
+        // Wait for the model's cap and the provider's gate first, so an attempt's times are the
+        // request's own. A run stopping meanwhile gives the job back untouched.
         let estimate = Self.estimateTokens(request)
         let gate = await gates.gate(for: provider)
-        var started = now
+        let modelCap = await gates.modelCap(for: provider, model: job.model)
+        do {
+            try await modelCap?.acquire()
+        } catch {
+            try await queue.release(job: job.id)
+            return .interrupted
+        }
+        defer { modelCap?.release() }
+        do {
+            try await gate.admit(estimatedTokens: estimate)
+        } catch {
+            try await queue.release(job: job.id)
+            return .interrupted
+        }
+        defer { gate.finished() }
+        let attempt = try await queue.startAttempt(job: job.id, continuedFromChars: kept.isEmpty ? nil : kept.count)
+        let started = now
         var firstTokenAt: Double?
         var live: LiveOutput?
         do {
-            try await gate.admit(estimatedTokens: estimate)
-            defer { gate.finished() }
-            started = now
             let stream = try await client.stream(body: body, provider: provider)
             if let head = stream.head { await gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: estimate) }
             let output = LiveOutput(job: job.id, kept: kept, sentPrefill: sentPrefill, keptTokens: keptTokens, stream: stream)

@@ -124,6 +124,19 @@ actor ProviderGates {
         self.defaultTPM = defaultTPM
     }
 
+    private var modelCaps: [String: AsyncSemaphore] = [:]
+
+    /// The cap for `model` when the provider configures one for a pattern it matches.
+    func modelCap(for provider: Provider, model: String) -> AsyncSemaphore? {
+        guard let (pattern, limit) = provider.modelConcurrency.sorted(by: { $0.key < $1.key })
+            .first(where: { Provider.matches(pattern: $0.key, model: model) }) else { return nil }
+        let key = provider.name + "\u{0}" + pattern
+        if let cap = modelCaps[key] { return cap }
+        let cap = AsyncSemaphore(permits: limit)
+        modelCaps[key] = cap
+        return cap
+    }
+
     func gate(for provider: Provider) -> ProviderGate {
         if let g = gates[provider.name] { return g }
         let g = ProviderGate(name: provider.name, maxConcurrency: provider.maxConcurrency,

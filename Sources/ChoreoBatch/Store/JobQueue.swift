@@ -250,10 +250,22 @@ public actor JobQueue {
             """, [.init(state), .init(kind), .init(message), .init(t), .init(t), .init(job), .init(runnerID)])
     }
 
+    /// The state of a job given back to the queue: pending, unless its batch was cancelled meanwhile.
+    static let requeuedState = "CASE WHEN (SELECT state FROM batches WHERE id = jobs.batch_id) = 'cancelled' THEN 'cancelled' ELSE 'pending' END"
+
+    /// Gives one job back to the queue untouched (the run stopped before its attempt began).
+    public func release(job: Int64) throws {
+        try db.run("""
+            UPDATE jobs SET state = \(Self.requeuedState),
+                   lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = ? AND lease_owner = ? AND state = 'running'
+            """, [.init(job), .init(runnerID)])
+    }
+
     /// Gives back every job this runner still holds (on shutdown), keeping their partial output.
     public func releaseAll() throws {
         try db.run("""
-            UPDATE jobs SET state = CASE WHEN (SELECT state FROM batches WHERE id = jobs.batch_id) = 'cancelled' THEN 'cancelled' ELSE 'pending' END,
+            UPDATE jobs SET state = \(Self.requeuedState),
                    lease_owner = NULL, lease_expires_at = NULL
             WHERE lease_owner = ? AND state = 'running'
             """, [.init(runnerID)])
