@@ -29,7 +29,7 @@ public struct ChatCompletionChunk: Sendable, Hashable {
         public var delta: Delta
         /// Set on the last chunk of this choice, normalised to OpenAI's values.
         public var finishReason: FinishReason?
-        /// The provider's own value (`end_turn`, `MAX_TOKENS`, …) when it differs from OpenAI's.
+        /// The provider's raw value (`stop`, `end_turn`, `MAX_TOKENS`, …), set with `finishReason`.
         public var providerFinishReason: String?
 
         public init(index: Int = 0, delta: Delta, finishReason: FinishReason? = nil, providerFinishReason: String? = nil) {
