@@ -12,7 +12,8 @@ public struct ValidatedJob: Sendable {
     public var requestText: String
 }
 
-/// Checks job lines one at a time and remembers custom ids to find duplicates across the file.
+/// Checks job lines one at a time. (Duplicate custom ids across the file are found by the
+/// database's UNIQUE (batch_id, custom_id) index as lines are inserted: see `BatchSubmitter`.)
 ///
 /// Two line shapes are accepted:
 /// - OpenAI Batch: `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {…}}`
@@ -21,19 +22,12 @@ public struct ValidatedJob: Sendable {
 /// A line without `custom_id` gets `line-<N>`.
 public struct JobLineValidator {
     public static let endpoint = "/v1/chat/completions"
-    private var seenCustomIDs: Set<String> = []
-
     public init() {}
 
-    /// Validates one line. Valid lines' custom ids are remembered for the duplicate check.
-    public mutating func validate(line: Int, bytes: [UInt8]) -> Result<ValidatedJob, JobLineError> {
+    /// Validates one line.
+    public func validate(line: Int, bytes: [UInt8]) -> Result<ValidatedJob, JobLineError> {
         do {
-            let job = try check(line: line, bytes: bytes)
-            guard seenCustomIDs.insert(job.customID).inserted else {
-                return .failure(JobLineError(line: line, field: "custom_id", code: "duplicate_custom_id",
-                                             message: "custom_id \(JSONValue.quoted(job.customID)) appears on an earlier line"))
-            }
-            return .success(job)
+            return .success(try check(line: line, bytes: bytes))
         } catch let error as JobLineError {
             return .failure(error)
         } catch {
