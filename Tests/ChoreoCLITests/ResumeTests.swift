@@ -48,9 +48,12 @@ struct ResumeTests {
         let first = try await fixture.run(server) { $0.retry.maxAttempts = 2 }
         #expect(first.failed == 25)
         #expect(first.exitCode == 1)
+        try fixture.expectCountsMatchJobs()
         let queue = try JobQueue(path: fixture.databasePath, runnerID: "test")
         #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: ["server_error"]) == 25)
+        try fixture.expectCountsMatchJobs()
         let second = try await fixture.run(server) { $0.retry.maxAttempts = 2 }
+        try fixture.expectCountsMatchJobs()
         #expect(second.exitCode == 0)
         try fixture.expectAllExact()
         // 2 failed attempts, then resume: attempt 3 fails (the mock's third fault), attempt 4 succeeds.

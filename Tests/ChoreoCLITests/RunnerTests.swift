@@ -22,6 +22,7 @@ struct RunnerTests {
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE ended_at IS NULL") == 0)
         #expect(server.stats().faults > 50)
         #expect(try fixture.integrityCheck() == "ok")
+        try fixture.expectCountsMatchJobs()
     }
 
     @Test func usageTimingsAndResponseAreStored() async throws {
@@ -41,6 +42,7 @@ struct RunnerTests {
         #expect(summary.failed == 20)
         #expect(summary.exitCode == 1)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'failed' AND error_kind = 'quota'") == 20)
+        try fixture.expectCountsMatchJobs()
         // The first quota error stops the provider: the other jobs are never sent.
         #expect(server.stats().requests == 1)
     }

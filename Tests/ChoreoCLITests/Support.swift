@@ -92,6 +92,25 @@ struct Fixture {
         return try db.queryOne(sql, []) { $0.int(0) ?? 0 } ?? 0
     }
 
+    /// The trigger-kept `batch_counts` (what `status` reads) agree with the jobs themselves.
+    func expectCountsMatchJobs(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let fromJobs = try scalar("""
+            SELECT group_concat(state || ':' || coalesce(error_kind, '') || ':' || n || ':' || p || ':' || c, ',') FROM (
+              SELECT state, error_kind, count(*) AS n, coalesce(sum(prompt_tokens), 0) AS p, coalesce(sum(completion_tokens), 0) AS c
+              FROM jobs WHERE state <> 'pending' GROUP BY state, coalesce(error_kind, '') ORDER BY 1, 2)
+            """, text: true)
+        let fromCounts = try scalar("""
+            SELECT group_concat(state || ':' || error_kind || ':' || jobs || ':' || prompt_tokens || ':' || completion_tokens, ',') FROM (
+              SELECT * FROM batch_counts WHERE jobs > 0 ORDER BY state, error_kind)
+            """, text: true)
+        #expect(fromJobs == fromCounts, sourceLocation: sourceLocation)
+    }
+
+    func scalar(_ sql: String, text: Bool) throws -> String {
+        let db = try Database(path: databasePath, readOnly: true)
+        return try db.queryOne(sql, []) { $0.string(0) ?? "" } ?? ""
+    }
+
     func integrityCheck() throws -> String {
         let db = try Database(path: databasePath, readOnly: true)
         return try db.queryOne("PRAGMA integrity_check", []) { $0.string(0) ?? "" } ?? ""

@@ -63,7 +63,8 @@ public struct BatchStatus: Sendable {
     private static func loadBatches(_ db: Database, where clause: String, _ arguments: [SQLValue], now: Double) throws -> [BatchStatus] {
         var result: [BatchStatus] = []
         try db.query("""
-            SELECT id, name, state, source_file, source_sha256, created_at, completed_at, cancelled_at, total_jobs, rejected_lines
+            SELECT id, name, state, source_file, source_sha256, created_at, completed_at, cancelled_at, total_jobs, rejected_lines,
+                   started_at, last_finished_at
             FROM batches \(clause) ORDER BY created_at DESC, id
             """, arguments) { row in
             result.append(BatchStatus(
@@ -71,28 +72,31 @@ public struct BatchStatus: Sendable {
                 sourceSHA256: row.string(4), createdAt: row.double(5) ?? 0, completedAt: row.double(6), cancelledAt: row.double(7),
                 totalJobs: row.int(8) ?? 0, rejectedLines: row.int(9) ?? 0,
                 jobs: Dictionary(uniqueKeysWithValues: ResultExporter.jobStates.map { ($0, 0) }),
-                promptTokens: 0, completionTokens: 0, failures: [], startedAt: nil, finishedAt: nil, observedAt: now))
+                promptTokens: 0, completionTokens: 0, failures: [], startedAt: row.double(10), finishedAt: row.double(11), observedAt: now))
         }
         for i in result.indices { try fillJobFigures(db, &result[i]) }
         return result
     }
 
+    /// Counts, tokens and failures by kind from `batch_counts` (kept by a trigger, schema v3):
+    /// O(states), whatever the number of jobs. Pending jobs are the total minus the rest.
     private static func fillJobFigures(_ db: Database, _ s: inout BatchStatus) throws {
+        var counted = 0
+        var failures: [String: Int] = [:]
         try db.query("""
-            SELECT state, count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0), min(started_at), max(finished_at)
-            FROM jobs WHERE batch_id = ? GROUP BY state
+            SELECT state, error_kind, jobs, prompt_tokens, completion_tokens FROM batch_counts WHERE batch_id = ? AND jobs > 0
             """, [.text(s.id)]) { row in
-            s.jobs[row.string(0) ?? "", default: 0] += row.int(1) ?? 0
-            s.promptTokens += row.int(2) ?? 0
-            s.completionTokens += row.int(3) ?? 0
-            if let started = row.double(4) { s.startedAt = min(s.startedAt ?? started, started) }
-            if let finished = row.double(5) { s.finishedAt = max(s.finishedAt ?? finished, finished) }
+            let state = row.string(0) ?? "", jobs = row.int(2) ?? 0
+            s.jobs[state, default: 0] += jobs
+            s.promptTokens += row.int(3) ?? 0
+            s.completionTokens += row.int(4) ?? 0
+            counted += jobs
+            if state == "failed" {
+                let kind = row.string(1) ?? ""
+                failures[kind.isEmpty ? "unknown" : kind, default: 0] += jobs
+            }
         }
-        try db.query("""
-            SELECT coalesce(error_kind, 'unknown'), count(*) FROM jobs WHERE batch_id = ? AND state = 'failed'
-            GROUP BY 1 ORDER BY 2 DESC, 1
-            """, [.text(s.id)]) { row in
-            s.failures.append((row.string(0) ?? "unknown", row.int(1) ?? 0))
-        }
+        s.jobs["pending", default: 0] += max(0, s.totalJobs - counted)
+        s.failures = failures.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }

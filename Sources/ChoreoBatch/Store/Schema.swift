@@ -10,7 +10,9 @@ public enum Schema {
         let sql: String
     }
 
-    static let migrations: [Migration] = [Migration(version: 1, sql: version1), Migration(version: 2, sql: version2)]
+    static let migrations: [Migration] = [
+        Migration(version: 1, sql: version1), Migration(version: 2, sql: version2), Migration(version: 3, sql: version3),
+    ]
 
     /// The newest schema version this build knows.
     public static var currentVersion: Int { migrations.last!.version }
@@ -46,6 +48,46 @@ public enum Schema {
         CREATE INDEX jobs_runnable ON jobs(id) WHERE state = 'pending';
         DROP INDEX jobs_by_batch_state;
         CREATE INDEX jobs_by_batch_state ON jobs(batch_id, state, error_kind, prompt_tokens, completion_tokens, started_at, finished_at);
+        """
+
+    /// `status` in O(batches), not O(jobs): per-batch counters kept by a trigger (so they stay
+    /// right whoever changes a job, `choreo sql` users included). Pending jobs are not counted:
+    /// their number is `total_jobs` minus the rest, so a million-line submit fires no trigger.
+    /// With the counters, `jobs_by_batch_state` no longer needs to cover tokens and times.
+    static let version3 = """
+        ALTER TABLE batches ADD COLUMN started_at REAL;
+        ALTER TABLE batches ADD COLUMN last_finished_at REAL;
+        CREATE TABLE batch_counts (
+          batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+          state TEXT NOT NULL,
+          error_kind TEXT NOT NULL DEFAULT '',
+          jobs INTEGER NOT NULL DEFAULT 0,
+          prompt_tokens INTEGER NOT NULL DEFAULT 0,
+          completion_tokens INTEGER NOT NULL DEFAULT 0,
+          PRIMARY KEY (batch_id, state, error_kind)
+        ) WITHOUT ROWID;
+        INSERT INTO batch_counts (batch_id, state, error_kind, jobs, prompt_tokens, completion_tokens)
+          SELECT batch_id, state, coalesce(error_kind, ''), count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0)
+          FROM jobs WHERE state <> 'pending' GROUP BY 1, 2, 3;
+        UPDATE batches SET
+          started_at = (SELECT min(started_at) FROM jobs WHERE jobs.batch_id = batches.id),
+          last_finished_at = (SELECT max(finished_at) FROM jobs WHERE jobs.batch_id = batches.id);
+        CREATE TRIGGER jobs_keep_batch_counts AFTER UPDATE OF state, error_kind, prompt_tokens, completion_tokens, started_at, finished_at ON jobs
+        BEGIN
+          UPDATE batch_counts SET jobs = jobs - 1, prompt_tokens = prompt_tokens - coalesce(OLD.prompt_tokens, 0),
+                 completion_tokens = completion_tokens - coalesce(OLD.completion_tokens, 0)
+          WHERE OLD.state <> 'pending' AND batch_id = OLD.batch_id AND state = OLD.state AND error_kind = coalesce(OLD.error_kind, '');
+          INSERT INTO batch_counts (batch_id, state, error_kind, jobs, prompt_tokens, completion_tokens)
+            SELECT NEW.batch_id, NEW.state, coalesce(NEW.error_kind, ''), 1, coalesce(NEW.prompt_tokens, 0), coalesce(NEW.completion_tokens, 0)
+            WHERE NEW.state <> 'pending'
+            ON CONFLICT (batch_id, state, error_kind) DO UPDATE SET jobs = jobs + 1,
+              prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens;
+          UPDATE batches SET started_at = min(coalesce(started_at, NEW.started_at), NEW.started_at),
+                 last_finished_at = max(coalesce(last_finished_at, NEW.finished_at), NEW.finished_at)
+          WHERE id = NEW.batch_id AND (NEW.started_at IS NOT NULL OR NEW.finished_at IS NOT NULL);
+        END;
+        DROP INDEX jobs_by_batch_state;
+        CREATE INDEX jobs_by_batch_state ON jobs(batch_id, state);
         """
 
     static let version1 = """
