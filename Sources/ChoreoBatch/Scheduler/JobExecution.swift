@@ -36,57 +36,82 @@ struct JobExecution: Sendable {
         }
     }
 
-    private func attempt() async throws -> JobResult {
+    /// What an attempt will send, decided before any waiting.
+    private struct Plan {
+        var provider: Provider
+        var body: JSONValue
+        /// Text kept from earlier attempts that this one continues ("" for a fresh start).
+        var kept: String
+        var keptTokens: Int
+        var sentPrefill: String
+        var estimate: Int
+    }
+
+    private enum Decision {
+        case send(Plan)
+        case fail(Failure)
+        case cancelled
+    }
+
+    /// The synchronous part of an attempt: parse, route, check, build the body (a continuation
+    /// where the provider can continue kept text). Kept out of the async `attempt`, whose frame
+    /// every in-flight job carries while it streams.
+    private func decide() -> Decision {
         let request: JSONValue
         do { request = try JSONValue.parse(job.request) } catch {
-            return try await failWithoutAttempt(Failure(kind: "bad_request", retryable: false, stopsProvider: false,
-                                                        message: "the stored request is not valid JSON: \(error)"))
+            return .fail(Failure(kind: "bad_request", retryable: false, stopsProvider: false,
+                                 message: "the stored request is not valid JSON: \(error)"))
         }
         var provider: Provider
         do { provider = try client.provider(for: job.model) } catch {
-            return try await failWithoutAttempt(Failure(kind: "no_provider", retryable: false, stopsProvider: false, message: "\(error)"))
+            return .fail(Failure(kind: "no_provider", retryable: false, stopsProvider: false, message: "\(error)"))
         }
         if options.continuePartial { provider.supportsPrefill = true }
         if let s = options.stallTimeout { provider.stallTimeout = s }
         if let c = options.connectTimeout { provider.connectTimeout = c }
-        if control.isCancelled(batch: job.batchID) {
-            try await queue.endWithoutAttempt(job: job.id, state: "cancelled", kind: "cancelled", message: "the batch was cancelled")
-            return .cancelled
-        }
+        if control.isCancelled(batch: job.batchID) { return .cancelled }
         if let stopped = control.stopReason(provider: provider.name) {
-            return try await failWithoutAttempt(Failure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,
-                                                        message: "not sent: provider \(provider.name) was stopped earlier in this run: \(stopped.message)"))
+            return .fail(Failure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,
+                                 message: "not sent: provider \(provider.name) was stopped earlier in this run: \(stopped.message)"))
         }
         if provider.apiKey == nil, let variable = provider.apiKeyVariable, !Self.isLocal(provider.baseURL) {
             let f = Failure(kind: "auth", retryable: false, stopsProvider: true,
                             message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key")
             control.stop(provider: provider.name, because: f)
-            return try await failWithoutAttempt(f)
+            return .fail(f)
         }
-
+        var plan = Plan(provider: provider, body: request, kept: "", keptTokens: 0, sentPrefill: "",
+                        estimate: Self.estimateTokens(request))
         // Continue from kept text where the provider can; otherwise start over.
-        var kept = job.partialOutput
-        var keptTokens = job.partialTokens
-        var body = request
-        var sentPrefill = ""
-        if !kept.isEmpty, provider.supportsPrefill, let c = provider.kind.wireFormat.continuation(of: request, partial: kept) {
-            body = c.body
-            sentPrefill = c.sentPrefill
+        if !job.partialOutput.isEmpty, provider.supportsPrefill,
+           let c = provider.kind.wireFormat.continuation(of: request, partial: job.partialOutput) {
+            plan.body = c.body
+            plan.kept = job.partialOutput
+            plan.keptTokens = job.partialTokens
+            plan.sentPrefill = c.sentPrefill
             // Ask for the budget left. Whitespace trimmed off the prefill will be produced again
             // (one token, counted in keptTokens), so it is given back.
-            let regenerated = sentPrefill.count < kept.count ? 1 : 0
+            let regenerated = plan.sentPrefill.count < plan.kept.count ? 1 : 0
             for key in ["max_tokens", "max_completion_tokens"] {
-                if let m = body[key]?.intValue { body[key] = .int(Int64(max(1, m - keptTokens + regenerated))) }
+                if let m = plan.body[key]?.intValue { plan.body[key] = .int(Int64(max(1, m - plan.keptTokens + regenerated))) }
             }
-        } else {
-            kept = ""
-            keptTokens = 0
+        }
+        return .send(plan)
+    }
+
+    private func attempt() async throws -> JobResult {
+        let plan: Plan
+        switch decide() {
+        case .send(let p): plan = p
+        case .fail(let failure): return try await failWithoutAttempt(failure)
+        case .cancelled:
+            try await queue.endWithoutAttempt(job: job.id, state: "cancelled", kind: "cancelled", message: "the batch was cancelled")
+            return .cancelled
         }
         // Wait for the model's cap and the provider's gate first, so an attempt's times are the
         // request's own. A run stopping meanwhile gives the job back untouched.
-        let estimate = Self.estimateTokens(request)
-        let gate = await gates.gate(for: provider)
-        let modelCap = await gates.modelCap(for: provider, model: job.model)
+        let gate = await gates.gate(for: plan.provider)
+        let modelCap = await gates.modelCap(for: plan.provider, model: job.model)
         do {
             try await modelCap?.acquire()
         } catch {
@@ -95,25 +120,24 @@ struct JobExecution: Sendable {
         }
         defer { modelCap?.release() }
         do {
-            try await gate.admit(estimatedTokens: estimate)
+            try await gate.admit(estimatedTokens: plan.estimate)
         } catch {
             try await queue.release(job: job.id)
             return .interrupted
         }
         defer { gate.finished() }
-        let attempt = try await queue.startAttempt(job: job.id, continuedFromChars: kept.isEmpty ? nil : kept.count)
+        let attempt = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count)
         let started = now
         var firstTokenAt: Double?
         var live: LiveOutput?
         do {
-            let stream = try await client.stream(body: body, provider: provider)
-            if let head = stream.head { await gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: estimate) }
-            let output = LiveOutput(job: job.id, kept: kept, sentPrefill: sentPrefill, keptTokens: keptTokens, stream: stream)
+            let stream = try await client.stream(body: plan.body, provider: plan.provider)
+            if let head = stream.head { await gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
+            let output = LiveOutput(job: job.id, kept: plan.kept, sentPrefill: plan.sentPrefill, keptTokens: plan.keptTokens, stream: stream)
             live = output
             flusher.register(output)
             for try await chunk in stream {
-                if let choice = chunk.choices.first,
-                   !(choice.delta.content ?? "").isEmpty || choice.delta.toolCalls != nil || choice.delta.refusal != nil {
+                if Self.carriesOutput(chunk) {
                     if firstTokenAt == nil { firstTokenAt = now }
                     output.contentChunks.add(1, ordering: .relaxed)
                 }
@@ -121,39 +145,52 @@ struct JobExecution: Sendable {
                 if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
             }
             flusher.unregister(job.id)
-            let completion = stream.completion
-            let usage = completion.usage
-            var final = completion
-            let text = output.text
-            if !final.choices.isEmpty, final.choices[0].message.content != nil || !kept.isEmpty {
-                final.choices[0].message.content = text
-            }
-            let promptTokens = usage.map { $0.promptTokens + job.spentPromptTokens }
-            // The kept text's tokens plus the continuation's; a whitespace token trimmed from the
-            // prefill and produced again was counted in both.
-            let repeated = Continuation.repeatsTrimmedText(partial: kept, sentPrefill: sentPrefill, continuation: stream.text) ? 1 : 0
-            let completionTokens = usage.map { $0.completionTokens + keptTokens - repeated }
-            if let p = promptTokens, let c = completionTokens { final.usage = Usage(promptTokens: p, completionTokens: c) }
-            let toolCalls = final.choices.first?.message.toolCalls
-            let outcome = JobOutcome(
-                output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
-                finishReason: final.choices.first?.finishReason?.rawValue, providerFinishReason: final.choices.first?.providerFinishReason,
-                response: final.json.jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
-                firstTokenMs: firstTokenAt.map { Int(($0 - started) * 1000) }, durationMs: Int((now - started) * 1000),
-                httpStatus: stream.head?.status ?? 200, requestID: Self.requestID(stream.head?.headers),
-                bytesReceived: stream.bytesReceived, charsReceived: text.count - kept.count)
-            if let usage { await gate.settle(estimatedTokens: estimate, actualTokens: usage.totalTokens) }
+            let (outcome, usage) = outcome(of: output, plan: plan, started: started, firstTokenAt: firstTokenAt)
+            if let usage { await gate.settle(estimatedTokens: plan.estimate, actualTokens: usage.totalTokens) }
             guard try await queue.complete(job: job.id, attempt: attempt, outcome: outcome) else {
                 events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
                 return .interrupted
             }
-            let tokens = (completionTokens ?? 0)
+            let tokens = outcome.completionTokens ?? 0
             events.succeeded(job: job.customID, completionTokens: tokens)
             return .succeeded(tokens: tokens, seconds: now - started)
         } catch {
             flusher.unregister(job.id)
-            return try await ended(attempt: attempt, error: error, live: live, kept: kept, keptTokens: keptTokens, gate: gate)
+            return try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens, gate: gate)
         }
+    }
+
+    /// Whether a chunk carries answer text, a refusal or a tool call (the first one is the first token).
+    private static func carriesOutput(_ chunk: ChatCompletionChunk) -> Bool {
+        guard let choice = chunk.choices.first else { return false }
+        return !(choice.delta.content ?? "").isEmpty || choice.delta.toolCalls != nil || choice.delta.refusal != nil
+    }
+
+    /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
+    /// segments, the rebuilt `chat.completion` object.
+    private func outcome(of output: LiveOutput, plan: Plan, started: Double, firstTokenAt: Double?) -> (JobOutcome, Usage?) {
+        let stream = output.stream
+        let usage = stream.completion.usage
+        var final = stream.completion
+        let text = output.text
+        if !final.choices.isEmpty, final.choices[0].message.content != nil || !plan.kept.isEmpty {
+            final.choices[0].message.content = text
+        }
+        let promptTokens = usage.map { $0.promptTokens + job.spentPromptTokens }
+        // The kept text's tokens plus the continuation's; a whitespace token trimmed from the
+        // prefill and produced again was counted in both.
+        let repeated = Continuation.repeatsTrimmedText(partial: plan.kept, sentPrefill: plan.sentPrefill, continuation: stream.text) ? 1 : 0
+        let completionTokens = usage.map { $0.completionTokens + plan.keptTokens - repeated }
+        if let p = promptTokens, let c = completionTokens { final.usage = Usage(promptTokens: p, completionTokens: c) }
+        let toolCalls = final.choices.first?.message.toolCalls
+        let outcome = JobOutcome(
+            output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
+            finishReason: final.choices.first?.finishReason?.rawValue, providerFinishReason: final.choices.first?.providerFinishReason,
+            response: final.json.jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
+            firstTokenMs: firstTokenAt.map { Int(($0 - started) * 1000) }, durationMs: Int((now - started) * 1000),
+            httpStatus: stream.head?.status ?? 200, requestID: Self.requestID(stream.head?.headers),
+            bytesReceived: stream.bytesReceived, charsReceived: text.count - plan.kept.count)
+        return (outcome, usage)
     }
 
     private struct BatchCancelled: Error {}
