@@ -83,3 +83,20 @@ struct BackpressureAndRetryHintTests {
         #expect(policy.delay(after: 1, failure: permanent) == nil)
     }
 }
+
+@Suite("Keys never leave the process")
+struct KeyRedactionTests {
+    @Test func anErrorBodyEchoingTheKeyIsRedacted() {
+        let provider = Provider(name: "gateway", kind: .openAI, baseURL: "https://gw.example/v1", apiKeyVariable: "GW_KEY",
+                                apiKey: "sk-live-0123456789abcdef")
+        let body = Array(#"{"error":{"message":"key sk-live-0123456789abcdef is not allowed","type":"invalid_request_error"}}"#.utf8)
+        let error = OpenAIWire().decodeError(status: 401, headers: HTTPHeaders(), body: body, provider: provider)
+        #expect(!error.description.contains("sk-live-0123456789abcdef"))
+        #expect(error.message.contains("[redacted key]"))
+        #expect(!provider.description.contains("sk-live"))
+    }
+
+    @Test func transportErrorsShowTheOriginOnly() {
+        #expect(CurlTransfer.origin(of: "https://user:secret@api.example.com:8443/v1/x?key=abc") == "https://api.example.com:8443")
+    }
+}

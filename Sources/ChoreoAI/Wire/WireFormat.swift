@@ -85,7 +85,14 @@ extension WireFormat {
             retryAfter = exhausted.max()
         }
         let requestID = headers["x-request-id"] ?? headers["request-id"] ?? json?["request_id"]?.stringValue
-        return APIError(status: status, type: type, code: code, message: message!, retryAfter: retryAfter,
-                        requestID: requestID, provider: provider.name)
+        return APIError(status: status, type: type, code: code, message: Self.redacting(provider.apiKey, in: message!),
+                        retryAfter: retryAfter, requestID: requestID, provider: provider.name)
+    }
+
+    /// `text` with every occurrence of `key` replaced: an error body that echoes the key back
+    /// (some gateways do) must not carry it into the database or the logs.
+    static func redacting(_ key: String?, in text: String) -> String {
+        guard let key, key.count >= 8, text.contains(key) else { return text }
+        return text.replacingOccurrences(of: key, with: "[redacted key]")
     }
 }
