@@ -141,30 +141,36 @@ extension JSONValue {
         }
     }
 
-    /// Appends `s` as a JSON string literal.
+    /// Appends `s` as a JSON string literal. Runs of bytes that need no escape are appended whole
+    /// (measured: per-scalar appends were 5% of a firehose run, in the responses it stores).
     public static func writeString(_ s: String, to out: inout String) {
         out += "\""
-        var needsEscape = false
-        for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C { needsEscape = true; break }
-        if !needsEscape {
-            out += s
-        } else {
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                case _ where scalar.value < 0x20:
-                    out += "\\u00"
-                    let hex = String(scalar.value, radix: 16)
-                    if hex.count == 1 { out += "0" }
-                    out += hex
-                default: out.unicodeScalars.append(scalar)
-                }
+        let utf8 = s.utf8
+        var runStart = utf8.startIndex
+        var i = runStart
+        while i != utf8.endIndex {
+            let b = utf8[i]
+            guard b < 0x20 || b == 0x22 || b == 0x5C else {
+                i = utf8.index(after: i)
+                continue
             }
+            // An escaped byte is ASCII, so both ends of the run are character boundaries.
+            out += s[runStart..<i]
+            switch b {
+            case 0x22: out += "\\\""
+            case 0x5C: out += "\\\\"
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            default:
+                out += "\\u00"
+                if b < 0x10 { out += "0" }
+                out += String(b, radix: 16)
+            }
+            i = utf8.index(after: i)
+            runStart = i
         }
+        out += s[runStart..<utf8.endIndex]
         out += "\""
     }
 
