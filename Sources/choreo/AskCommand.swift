@@ -86,9 +86,3 @@ struct AskCommand: AsyncParsableCommand {
         }
     }
 }
-
-/// An error the CLI reports as one line and exit code 1.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
-}

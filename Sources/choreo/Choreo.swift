@@ -37,6 +37,8 @@ struct Choreo: AsyncParsableCommand {
             Choreo.exit(withError: error)
         } catch let error as CLIError {
             Self.fail(error.description, code: ExitCodes.failure)
+        } catch let error as UsageError {
+            Self.fail(error.description, code: ExitCodes.usage)
         } catch let error as ConfigurationError {
             Self.fail(error.description, code: ExitCodes.usage)
         } catch let error as RunError {

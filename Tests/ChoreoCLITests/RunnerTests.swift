@@ -170,3 +170,17 @@ struct RunPreflightTests {
         #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 0)
     }
 }
+
+@Suite("choreo run: usage errors exit 2 and touch nothing")
+struct RunUsageTests {
+    @Test func aMissingDatabaseIsNotCreatedAndExits2() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-usage-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let missing = dir.appendingPathComponent("typo.sqlite").path
+        let p = try ChoreoBinary.start(["run", "--db", missing, "--mock"], directory: dir)
+        #expect(try await ChoreoBinary.wait(p) == 2)
+        #expect(!FileManager.default.fileExists(atPath: missing))
+        let bad = try ChoreoBinary.start(["run", "--db", missing, "--concurrency", "0"], directory: dir)
+        #expect(try await ChoreoBinary.wait(bad) == 2)
+    }
+}
