@@ -207,6 +207,15 @@ struct StreamingClientTests {
         }
         #expect(completion.text == expected("retry me").text)
         #expect(attempts.value == 3)
+        // The hook hears each retried failure, with its kind and wait.
+        let heard = AttemptCounter()
+        _ = try await policy.run(onRetry: { attempt, failure, delay in
+            #expect(failure.kind == "server_error" && delay <= 0.05)
+            heard.increment()
+        }) { _ in
+            try await c.chat.completions.create(model: Self.model, messages: [.user("retry me too")], stream: true).collect()
+        }
+        #expect(heard.value == 2)
     }
 }
 

@@ -30,15 +30,19 @@ public struct RetryPolicy: Sendable, Hashable {
     }
 
     /// Runs `operation` until it succeeds or this policy gives up; rethrows the last error.
-    /// `operation` gets the 1-based attempt number.
-    public func run<T: Sendable>(_ operation: (Int) async throws -> T) async throws -> T {
+    /// `operation` gets the 1-based attempt number; `onRetry`, when given, hears of each failed
+    /// attempt that will be retried, with its classified failure and the wait before the next.
+    public func run<T: Sendable>(onRetry: ((_ attempt: Int, _ failure: Failure, _ delay: Double) -> Void)? = nil,
+                                 _ operation: (Int) async throws -> T) async throws -> T {
         var attempt = 1
         while true {
             do {
                 return try await operation(attempt)
             } catch {
                 if error is CancellationError { throw error }
-                guard let wait = delay(after: attempt, failure: Failure.classify(error)) else { throw error }
+                let failure = Failure.classify(error)
+                guard let wait = delay(after: attempt, failure: failure) else { throw error }
+                onRetry?(attempt, failure, wait)
                 try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
                 attempt += 1
             }
