@@ -6,10 +6,20 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence {
 
     public mutating func add(name: String, value: String) { fields.append((name, value)) }
 
-    /// The first value of `name`, compared case-insensitively.
+    /// The first value of `name`, compared case-insensitively (ASCII, as HTTP field names are;
+    /// without allocating: rate-limit parsing looks up a dozen names on every response).
     public subscript(name: String) -> String? {
-        let lower = name.lowercased()
-        return fields.first { $0.name.lowercased() == lower }?.value
+        fields.first { Self.equalIgnoringASCIICase($0.name, name) }?.value
+    }
+
+    static func equalIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        for (x, y) in zip(a.utf8, b.utf8) where x != y {
+            let lx = x >= 0x41 && x <= 0x5A ? x | 0x20 : x
+            let ly = y >= 0x41 && y <= 0x5A ? y | 0x20 : y
+            if lx != ly { return false }
+        }
+        return true
     }
 
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
