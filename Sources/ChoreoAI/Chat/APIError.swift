@@ -43,14 +43,8 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Double {
+    /// Seconds for a message: "2", "0.25" (at most two decimals).
     var formatted2: String {
-        self == rounded() ? String(Int(self)) : String(format2: self)
-    }
-}
-
-extension String {
-    init(format2 value: Double) {
-        let scaled = (value * 100).rounded() / 100
-        self = "\(scaled)"
+        self == rounded() ? String(Int(self)) : "\((self * 100).rounded() / 100)"
     }
 }

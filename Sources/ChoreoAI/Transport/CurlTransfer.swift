@@ -240,8 +240,8 @@ final class CurlTransfer: @unchecked Sendable {
     private func classify(curlCode: Int, message: String) -> TransportError {
         let kind: TransportError.Kind
         switch curlCode {
-        case 28:  // CURLE_OPERATION_TIMEDOUT: the connect timeout (stalls are ours, see isStalled)
-            kind = connected ? .stalled : .connect
+        case 28:  // CURLE_OPERATION_TIMEDOUT: only the connect timeout is curl's (stalls are ours, see isStalled)
+            kind = .connect
         case 5, 6, 7: kind = .connect
         case 35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91: kind = .tls
         case 18, 52, 55, 56, 92, 16: kind = .connectionLost

@@ -1,4 +1,5 @@
 import Foundation
+import ChoreoAI
 
 /// A job leased to this runner, with what the scheduler needs to run it.
 public struct ClaimedJob: Sendable {
@@ -220,10 +221,8 @@ public actor JobQueue {
         let t = now
         try db.transaction {
             let state = retryAt == nil ? finalState : "pending"
-            // A job of a batch cancelled meanwhile is not put back in the queue.
             try db.run("""
-                UPDATE jobs SET state = CASE WHEN ? = 'pending' AND (SELECT state FROM batches WHERE id = jobs.batch_id) = 'cancelled'
-                                             THEN 'cancelled' ELSE ? END,
+                UPDATE jobs SET state = CASE WHEN ? = 'pending' THEN \(Self.requeuedState) ELSE ? END,
                        not_before = ?, error_kind = ?, error_message = ?, http_status = ?, request_id = ?,
                        partial_output = ?, partial_tokens = ?, spent_prompt_tokens = ?,
                        lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ?
@@ -250,7 +249,8 @@ public actor JobQueue {
             """, [.init(state), .init(kind), .init(message), .init(t), .init(t), .init(job), .init(runnerID)])
     }
 
-    /// The state of a job given back to the queue: pending, unless its batch was cancelled meanwhile.
+    /// The state of a job given back to the queue: pending, unless its batch was cancelled
+    /// meanwhile (then it is not put back in the queue).
     static let requeuedState = "CASE WHEN (SELECT state FROM batches WHERE id = jobs.batch_id) = 'cancelled' THEN 'cancelled' ELSE 'pending' END"
 
     /// Gives one job back to the queue untouched (the run stopped before its attempt began).
@@ -313,13 +313,13 @@ public actor JobQueue {
     public func resume(batch: String, all: Bool, retryableKinds: [String]) throws -> Int {
         let t = now
         return try db.transaction {
-            let kinds = retryableKinds.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ",")
-            let failedFilter = all ? "state = 'failed'" : "(state = 'failed' AND error_kind IN (\(kinds)))"
+            // The kinds are bound as one JSON array, not spliced into the SQL.
+            let kinds = JSONValue.array(retryableKinds.map { .string($0) }).jsonString
             try db.run("""
                 UPDATE jobs SET state = 'pending', attempt_base = attempts, not_before = NULL, finished_at = NULL, updated_at = ?
-                WHERE batch_id = ? AND (\(failedFilter) OR (state = 'pending' AND attempts > attempt_base)
-                      OR (state = 'running' AND lease_expires_at < ?))
-                """, [.init(t), .init(batch), .init(t)])
+                WHERE batch_id = ? AND ((state = 'failed' AND (? OR error_kind IN (SELECT value FROM json_each(?))))
+                      OR (state = 'pending' AND attempts > attempt_base) OR (state = 'running' AND lease_expires_at < ?))
+                """, [.init(t), .init(batch), .init(all), .init(kinds), .init(t)])
             let n = db.changes
             try db.run("UPDATE batches SET state = 'pending', completed_at = NULL WHERE id = ? AND state = 'completed'", [.init(batch)])
             return n
