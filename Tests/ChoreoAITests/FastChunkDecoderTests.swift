@@ -149,4 +149,67 @@ struct FastChunkDecoderTests {
             #expect(decoder.isComplete)
         }
     }
+
+    /// Consecutive chunks of one stream that differ only inside the content string take the
+    /// template path; whatever else differs, or a string that is not one, must not.
+    static let templateSequence: [String] = [
+        chunk(#"{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":" world"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":""},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":"esc \"q\" \n caf\u00e9 \ud83c\udfb5"},"logprobs":null,"finish_reason":null}"#),
+        // A string whose text looks like the suffix, and one that ends early inside it.
+        chunk(#"{"index":0,"delta":{"content":"\"},\"logprobs\":null,\"finish_reason\":null}]"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":"a"},"logprobs":null,"finish_reason":"stop"}"#),
+        chunk(#"{"index":0,"delta":{"content":"b"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":1,"delta":{"content":"other choice"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":1,"delta":{"content":"lone \ud83c"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":1,"delta":{"content":"ctl \#u{01}"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":1,"delta":{"content":"unterminated},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":1,"delta":{"content":"bad \x"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":1,"delta":{"content":null},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":1,"delta":{"content":"after null"},"logprobs":null,"finish_reason":null}"#),
+        chunk(#"{"index":1,"delta":{"content":"x"},"logprobs":null,"finish_reason":null}"#).replacingOccurrences(of: "1741570283", with: "1741570284"),
+        chunk(#"{"index":1,"delta":{"content":"y"},"logprobs":null,"finish_reason":null}"#).replacingOccurrences(of: "1741570283", with: "1741570284"),
+    ]
+
+    @Test("a stream of chunks gives the full parser's chunks and errors through the template path")
+    func templateMatchesFullParser() throws {
+        var decoder = OpenAIChunkDecoder()
+        var expectedAcc = ChunkAccumulator()
+        for text in Self.templateSequence {
+            let bytes = Array(text.utf8)
+            var got: [ChatCompletionChunk] = []
+            var gotError: String?
+            do { try bytes.withUnsafeBytes { try decoder.decode(data: $0) { got.append($0) } } } catch { gotError = "\(error)" }
+            var expected: [ChatCompletionChunk] = []
+            var expectedError: String?
+            do { try bytes.withUnsafeBytes { try OpenAIChunkDecoder.decodeFull($0) { expected.append($0) } } } catch { expectedError = "\(error)" }
+            #expect(got == expected, "\(text)")
+            #expect(gotError == expectedError, "\(text)")
+            for c in expected { expectedAcc.add(c) }
+        }
+        // The push path (chunks folded in without being built) ends where the chunks do.
+        var pushDecoder = OpenAIChunkDecoder()
+        var collected = ChunkAccumulator()
+        for text in Self.templateSequence {
+            try? Array(text.utf8).withUnsafeBytes { try pushDecoder.decode(data: $0, into: &collected) }
+        }
+        #expect(collected.completion == expectedAcc.completion)
+        #expect(collected.chunkCount == expectedAcc.chunkCount)
+        #expect(collected.outputChunkCount == expectedAcc.outputChunkCount)
+    }
+
+    @Test("the template path is taken for chunks that differ only in content")
+    func templateIsUsed() throws {
+        var scanner = OpenAIChunkScanner()
+        _ = Array(Self.templateSequence[1].utf8).withUnsafeBytes { scanner.scan($0) }
+        var seen: String?
+        let matched = Array(Self.templateSequence[2].utf8).withUnsafeBytes { raw in
+            scanner.withTemplateMatch(raw) { _, content in seen = content }
+        }
+        #expect(matched && seen == " world")
+        let other = Array(Self.templateSequence[6].utf8).withUnsafeBytes { raw in scanner.withTemplateMatch(raw) { _, _ in } }
+        #expect(!other, "a different finish_reason is not the template")
+    }
 }

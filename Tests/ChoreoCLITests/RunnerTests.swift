@@ -77,6 +77,9 @@ struct RunnerTests {
         #expect(summary.left == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state IN ('pending', 'running')") == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'cancelled'") > 50)
+        // Each answer takes seconds: the streams in flight at the cancel were stopped, not finished.
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'cancelled'") > 0)
     }
 
     @Test func deadlineStopsStartingWorkAndLeavesTheRestRetryable() async throws {

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// The chunks of one streamed chat completion, as they arrive. Iterate it once.
@@ -15,6 +16,12 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     init(response: HTTPResponse, decoder: any ChunkDecoder) {
         self.head = response.head
         self.state = StreamState(source: .http(response.body), decoder: decoder)
+    }
+
+    /// A stream whose state was armed as the transfer's body sink before the request went out.
+    init(head: HTTPResponseHead, collecting state: StreamState) {
+        self.head = head
+        self.state = state
     }
 
     /// A stream over a finished completion (for `stream: false`).
@@ -40,15 +47,35 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     public var bytesReceived: Int { state.bytesReceived }
 
     /// Reads the rest of the stream and returns the whole completion.
+    ///
+    /// Cheaper than iterating: the body is parsed and accumulated on the transport's thread as it
+    /// arrives, and the calling task wakes once, at the end. `text`, `completion` and
+    /// `outputChunkCount` show the progress meanwhile. Errors are the iteration's.
     public func collect() async throws -> ChatCompletion {
-        for try await _ in self {}
+        try await state.collect()
         return completion
     }
+
+    /// The number of chunks so far that carried text, a refusal or a piece of a tool call
+    /// (a stand-in for completion tokens until the provider reports usage).
+    public var outputChunkCount: Int { state.accumulated.withLock { $0.outputChunkCount } }
+
+    /// All chunks received so far.
+    public var chunkCount: Int { state.accumulated.withLock { $0.chunkCount } }
+
+    /// When the first chunk that carried output arrived (to within one network read).
+    public var firstOutputAt: Date? { state.firstOutputAt.withLock { $0 } }
+
+    /// Stops the request: iteration, or `collect()`, ends with `CancellationError`.
+    public func cancel() { state.cancel() }
 }
 
 /// The consuming side of one stream: body bytes → SSE events → chunks, with the accumulator.
-/// Single consumer: only the iterating task calls `next`; `accumulated` may be read from anywhere.
-final class StreamState: @unchecked Sendable {
+///
+/// Single consumer: either the iterating task calls `next` (pull), or after `collect` the
+/// transport's loop thread feeds it as a `BodySink` (push) and the collecting task waits for
+/// `finish`. `accumulated` and `firstOutputAt` may be read from anywhere.
+final class StreamState: BodySink, @unchecked Sendable {
     enum Source { case http(HTTPBody), whole(ChatCompletion) }
 
     private let source: Source
@@ -62,9 +89,22 @@ final class StreamState: @unchecked Sendable {
     private var pendingIndex = 0
     private var finished = false
     private var deferredError: StreamError?
+    /// Push mode: chunks go straight into the accumulator; `ending` meets the end of the body
+    /// (loop thread) with the task waiting for it in `collect`, whichever comes first.
+    private var collecting: Bool
+    private struct Ending {
+        var waiter: CheckedContinuation<Void, any Error>?
+        var result: Result<Void, any Error>?
+    }
+    private let ending = Mutex(Ending())
+    private var sawOutput = false
     let accumulated = Mutex(ChunkAccumulator())
+    let firstOutputAt = Mutex<Date?>(nil)
 
-    init(source: Source, decoder: any ChunkDecoder) {
+    /// `collecting`: the transport feeds this state from the first byte (it was armed as the
+    /// transfer's sink); `next` then only waits for the end.
+    init(source: Source, decoder: any ChunkDecoder, collecting: Bool = false) {
+        self.collecting = collecting
         self.source = source
         self.decoder = decoder
         self.openAI = decoder as? OpenAIChunkDecoder
@@ -80,6 +120,10 @@ final class StreamState: @unchecked Sendable {
     /// synchronous `ingest` and `endOfBody`, so the task's async frame stays a few hundred bytes
     /// (measured with heaptrack: 4.9 KB per stream when parsing lived in this function).
     func next() async throws -> ChatCompletionChunk? {
+        if collecting {
+            try await collect()
+            return nil
+        }
         while true {
             if let chunk = takePending() { return chunk }
             if let error = deferredError {
@@ -95,8 +139,76 @@ final class StreamState: @unchecked Sendable {
                 finished = true
                 throw StreamError(kind: .interrupted, message: e.description, partial: currentCompletion, underlying: e)
             }
-            if let bytes { ingest(bytes) } else { try endOfBody() }
+            if let bytes { bytes.withUnsafeBytes { ingest($0) } } else { try endOfBody() }
         }
+    }
+
+    /// Push mode: lets the transport feed the rest of the body in (unless it was armed to from
+    /// the start), and waits for its end.
+    func collect() async throws {
+        guard case .http(let body) = source else {
+            while try await next() != nil {}
+            return
+        }
+        let transfer = body.owner.transfer
+        let attach = !collecting
+        if attach {
+            if finished || deferredError != nil {
+                while try await next() != nil {}
+                return
+            }
+            collecting = true
+            pending.removeAll()  // already in the accumulator
+            pendingIndex = 0
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+                let ended = ending.withLock { e -> Result<Void, any Error>? in
+                    if let r = e.result { return r }
+                    e.waiter = c
+                    return nil
+                }
+                if let ended { c.resume(with: ended) } else if attach { transfer.attach(self) }
+            }
+        } onCancel: {
+            transfer.cancel()
+        }
+    }
+
+    func cancel() {
+        if case .http(let body) = source { body.owner.transfer.cancel() }
+    }
+
+    // BodySink (loop thread, push mode)
+
+    func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        ingest(bytes)
+        return deferredError == nil
+    }
+
+    func finish(_ result: Result<Void, any Error>) {
+        let outcome: Result<Void, any Error>
+        if let e = deferredError {
+            deferredError = nil
+            outcome = .failure(e)
+        } else {
+            switch result {
+            case .success:
+                do { try endOfBody(); outcome = .success(()) } catch { outcome = .failure(error) }
+            case .failure(let e as TransportError):
+                finished = true
+                outcome = .failure(StreamError(kind: .interrupted, message: e.description, partial: currentCompletion, underlying: e))
+            case .failure(let e):
+                finished = true
+                outcome = .failure(e)
+            }
+        }
+        let waiter = ending.withLock { e -> CheckedContinuation<Void, any Error>? in
+            e.result = outcome
+            defer { e.waiter = nil }
+            return e.waiter
+        }
+        waiter?.resume(with: outcome)
     }
 
     /// The next decoded chunk not yet handed out.
@@ -128,18 +240,18 @@ final class StreamState: @unchecked Sendable {
 
     /// Parses one read into chunks. A bad event ends the stream, but only after the chunks decoded
     /// before it were handed out: the caller sees exactly what the error's partial holds.
-    private func ingest(_ bytes: [UInt8]) {
+    private func ingest(_ raw: UnsafeRawBufferPointer) {
         do {
-            try bytes.withUnsafeBytes { raw in
-                if openAI != nil {
-                    try parser.feed(raw, onEventView: { event in
-                        try openAI!.decode(data: event.data) { chunk in pending.append(chunk) }
-                    })
-                } else {
-                    try parser.feed(raw) { event in
-                        try decoder.decode(event) { chunk in pending.append(chunk) }
-                    }
+            if collecting, openAI != nil {
+                // Nobody takes the chunks one by one: fold them in under one lock per read,
+                // without building the ones that match the scanner's template.
+                try accumulated.withLock { acc in
+                    try parser.feed(raw, onEventView: { event in try openAI!.decode(data: event.data, into: &acc) })
                 }
+            } else if collecting {
+                try accumulated.withLock { acc in try decode(raw) { acc.add($0) } }
+            } else {
+                try decode(raw) { pending.append($0) }
             }
         } catch let e as WireError {
             finished = true
@@ -160,11 +272,22 @@ final class StreamState: @unchecked Sendable {
         addPending()
     }
 
+    private func decode(_ raw: UnsafeRawBufferPointer, emit: (ChatCompletionChunk) -> Void) throws {
+        if openAI != nil {
+            try parser.feed(raw, onEventView: { event in try openAI!.decode(data: event.data, emit: emit) })
+        } else {
+            try parser.feed(raw) { event in try decoder.decode(event, emit: emit) }
+        }
+    }
+
     /// Folds newly decoded chunks into the accumulator before they are handed out, so the
     /// partial text in an error always includes every chunk the caller has seen.
     private func addPending() {
-        guard !pending.isEmpty else { return }
-        accumulated.withLock { acc in for c in pending { acc.add(c) } }
+        if !pending.isEmpty { accumulated.withLock { acc in for c in pending { acc.add(c) } } }
+        if !sawOutput && accumulated.withLock({ $0.outputChunkCount > 0 }) {
+            sawOutput = true
+            firstOutputAt.withLock { $0 = Date() }
+        }
     }
 
     private var currentCompletion: ChatCompletion { accumulated.withLock { $0.completion } }

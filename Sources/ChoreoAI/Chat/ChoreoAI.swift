@@ -49,12 +49,29 @@ public final class ChoreoAI: Sendable {
 
     /// Sends `body` (an OpenAI chat completions body) to `provider` and returns the stream once
     /// the response head has arrived. An HTTP error status throws `APIError` with the body decoded.
-    public func stream(body: JSONValue, provider: Provider) async throws -> ChatCompletionStream {
+    ///
+    /// `delivery: .collected` is for callers that want the result and its progress, not the
+    /// chunks (the batch runner): the body is parsed on the transport's thread from its first
+    /// byte, with no task wake-up per read. Such a stream yields no chunks when iterated; use
+    /// `collect()`, and `text`, `completion` and `chunkCount` meanwhile.
+    public func stream(body: JSONValue, provider: Provider, delivery: StreamDelivery = .chunks) async throws -> ChatCompletionStream {
         let wire = provider.kind.wireFormat
         let request = try wire.makeRequest(body, provider: provider, stream: true)
-        let response = try await transport.execute(request)
-        try await Self.checkStatus(response, wire: wire, provider: provider)
-        return ChatCompletionStream(response: response, decoder: wire.makeDecoder())
+        switch delivery {
+        case .chunks:
+            let response = try await transport.execute(request)
+            try await Self.checkStatus(response, wire: wire, provider: provider)
+            return ChatCompletionStream(response: response, decoder: wire.makeDecoder())
+        case .collected:
+            var state: StreamState?
+            let response = try await transport.execute(request) { body in
+                let s = StreamState(source: .http(body), decoder: wire.makeDecoder(), collecting: true)
+                state = s
+                return s
+            }
+            try await Self.checkStatus(response, wire: wire, provider: provider)
+            return ChatCompletionStream(head: response.head, collecting: state!)
+        }
     }
 
     static func checkStatus(_ response: HTTPResponse, wire: any WireFormat, provider: Provider) async throws {
@@ -62,6 +79,14 @@ public final class ChoreoAI: Sendable {
         let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? []
         throw wire.decodeError(status: response.status, headers: response.headers, body: body, provider: provider)
     }
+}
+
+/// How a stream's chunks reach its caller.
+public enum StreamDelivery: Sendable {
+    /// One by one, by iterating the stream.
+    case chunks
+    /// Not at all: only the accumulated result (`collect()`), parsed as the bytes arrive.
+    case collected
 }
 
 /// `client.chat.completions`: `create(..., stream: true)` for a chunk stream, `create(...)` for a whole completion.

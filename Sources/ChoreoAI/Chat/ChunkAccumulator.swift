@@ -8,6 +8,8 @@ public struct ChunkAccumulator: Sendable {
     /// Cumulative usage: the last value reported wins (providers report running totals).
     public private(set) var usage: Usage?
     public private(set) var chunkCount = 0
+    /// Chunks that carried text, a refusal or a piece of a tool call.
+    public private(set) var outputChunkCount = 0
     /// One entry per choice index, in order of first appearance (almost always just one). An
     /// array mutated in place: copying a state out of a dictionary and back would copy the whole
     /// text on every chunk.
@@ -34,14 +36,21 @@ public struct ChunkAccumulator: Sendable {
 
     public init() {}
 
-    public mutating func add(_ chunk: ChatCompletionChunk) {
+    public mutating func add(_ chunk: ChatCompletionChunk) { add(chunk, firstContent: chunk.choices.first?.delta.content) }
+
+    /// Adds `chunk` with its first choice's content taken to be `firstContent` (the scanner's
+    /// template path: the same chunk with new text, never built).
+    mutating func add(_ chunk: borrowing ChatCompletionChunk, firstContent: String?) {
         chunkCount += 1
         if id.isEmpty { id = chunk.id }
         if created == 0 { created = chunk.created }
         if model.isEmpty { model = chunk.model }
         if systemFingerprint == nil { systemFingerprint = chunk.systemFingerprint }
         if let u = chunk.usage { usage = u }
-        for c in chunk.choices {
+        for n in chunk.choices.indices {
+            let c = chunk.choices[n]
+            let content = n == 0 ? firstContent : c.delta.content
+            if n == 0, !(content ?? "").isEmpty || c.delta.refusal != nil || c.delta.toolCalls != nil { outputChunkCount += 1 }
             let k: Int
             if let found = choices.firstIndex(where: { $0.index == c.index }) {
                 k = found
@@ -49,7 +58,7 @@ public struct ChunkAccumulator: Sendable {
                 choices.append(ChoiceState(index: c.index))
                 k = choices.count - 1
             }
-            if let t = c.delta.content, !t.isEmpty { choices[k].content += t; choices[k].sawContent = true }
+            if let t = content, !t.isEmpty { choices[k].content += t; choices[k].sawContent = true }
             if let r = c.delta.refusal, !r.isEmpty { choices[k].refusal = (choices[k].refusal ?? "") + r }
             if let calls = c.delta.toolCalls { for call in calls { Self.apply(call, to: &choices[k]) } }
             if let f = c.finishReason {

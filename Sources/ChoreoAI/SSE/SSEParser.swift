@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One server-sent event.
 public struct SSEEvent: Sendable, Hashable {
     /// The `event:` field, or `"message"` when the event had none.
@@ -40,13 +46,15 @@ public struct SSEParseError: Error, Sendable, CustomStringConvertible {
 /// character); it yields exactly the events the whole stream would. Lines end at CRLF, LF or CR;
 /// one leading BOM is dropped; comments and unknown fields are ignored. A line longer than
 /// `maxLineLength` is an error instead of unbounded memory.
-public struct SSEParser: Sendable {
+public struct SSEParser: @unchecked Sendable {  // `lentData` never outlives a `feed` call
     public let maxLineLength: Int
     /// The reconnection delay the server last asked for, in milliseconds.
     public private(set) var retryMilliseconds: Int?
     private var line: [UInt8] = []
     private var spareLine: [UInt8] = []
     private var data: [UInt8] = []
+    /// The event's only data line so far, still in the caller's bytes (valid during `feed`).
+    private var lentData: UnsafeRawBufferPointer?
     private var hasData = false
     private var eventType: String?
     private var lastEventID: String?
@@ -85,11 +93,15 @@ public struct SSEParser: Sendable {
             if bytes[i] == 0x0A { i += 1 }
         }
         var lineStart = i
+        // A data line taken straight from `bytes` is lent to the event, not copied, when the event
+        // ends within this call (the usual `data: {...}\n\n`); otherwise it is copied below.
+        defer { keepLentData() }
         while i < count {
+            i = Self.lineEnd(bytes, from: i)
+            guard i < count else { break }
             let b = bytes[i]
-            if b != 0x0A && b != 0x0D { i += 1; continue }
             if line.isEmpty {
-                try processLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<i]), onEvent: onEvent)
+                try processLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<i]), lendable: true, onEvent: onEvent)
             } else {
                 line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<i]))
                 try checkLength()
@@ -100,7 +112,7 @@ public struct SSEParser: Sendable {
                     whole.removeAll(keepingCapacity: true)
                     spareLine = whole
                 }
-                try whole.withUnsafeBytes { try processLine($0, onEvent: onEvent) }
+                try whole.withUnsafeBytes { try processLine($0, lendable: false, onEvent: onEvent) }
             }
             i += 1
             if b == 0x0D {
@@ -116,6 +128,23 @@ public struct SSEParser: Sendable {
             line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<count]))
             try checkLength()
         }
+    }
+
+    /// The index of the first CR or LF at or after `from`, or `bytes.count`.
+    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from: Int) -> Int {
+        let count = bytes.count
+        guard from < count, let base = bytes.baseAddress else { return count }
+        let lf = memchr(base + from, 0x0A, count - from).map { $0 - UnsafeMutableRawPointer(mutating: base) } ?? count
+        let cr = memchr(base + from, 0x0D, lf - from).map { $0 - UnsafeMutableRawPointer(mutating: base) } ?? lf
+        return cr
+    }
+
+    /// Copies a lent data line into `data` before the bytes it points into go away.
+    private mutating func keepLentData() {
+        guard let lent = lentData else { return }
+        lentData = nil
+        data.append(contentsOf: lent)
+        data.append(0x0A)
     }
 
     /// Convenience for tests and small inputs: returns the events completed by `bytes`.
@@ -135,9 +164,15 @@ public struct SSEParser: Sendable {
         }
     }
 
-    private mutating func processLine(_ l: UnsafeRawBufferPointer, onEvent: (SSEEventView) throws -> Void) throws {
+    private mutating func processLine(_ l: UnsafeRawBufferPointer, lendable: Bool, onEvent: (SSEEventView) throws -> Void) throws {
         if l.isEmpty {
-            if hasData {
+            if hasData, let lent = lentData {
+                let type = eventType, id = lastEventID
+                hasData = false
+                eventType = nil
+                lentData = nil
+                try onEvent(SSEEventView(type: type, data: lent, lastEventID: id))
+            } else if hasData {
                 data.removeLast()  // the trailing LF
                 let type = eventType, id = lastEventID
                 hasData = false
@@ -164,6 +199,12 @@ public struct SSEParser: Sendable {
             value = UnsafeRawBufferPointer(rebasing: l[v...])
         }
         if Self.equals(name, "data") {
+            if lendable && !hasData {
+                lentData = value
+                hasData = true
+                return
+            }
+            keepLentData()
             data.append(contentsOf: value)
             data.append(0x0A)
             hasData = true

@@ -29,6 +29,7 @@ final class CurlEventLoop: @unchecked Sendable {
         case add(CurlTransfer)
         case cancel(CurlTransfer)
         case resume(CurlTransfer)
+        case attach(CurlTransfer, any BodySink)
     }
 
     private let multi: UnsafeMutableRawPointer
@@ -158,6 +159,11 @@ final class CurlEventLoop: @unchecked Sendable {
             case .resume(let t):
                 guard let easy = t.easy, active[easy] != nil else { continue }
                 curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */)
+            case .attach(let t, let sink):
+                if !t.attachOnLoop(sink), let easy = t.easy, active[easy] != nil {
+                    remove(easy, t)
+                    t.finishCancelled()
+                }
             }
         }
         // A resumed or added transfer may need curl to act now.

@@ -3,6 +3,15 @@ import CCurlShim
 import Dispatch
 import Synchronization
 
+/// Takes a response body on the curl loop thread as it arrives, instead of a task pulling it:
+/// no copy of each read and no task wake-up per read. Attached with `CurlTransfer.attach`.
+protocol BodySink: AnyObject, Sendable {
+    /// The next bytes of the body, valid only during the call. Returning false aborts the transfer.
+    func receive(_ bytes: UnsafeRawBufferPointer) -> Bool
+    /// The body ended: `.success` when the response was complete. Called once.
+    func finish(_ result: Result<Void, any Error>)
+}
+
 /// One request's life in the curl loop: its easy handle (loop thread only) and the state its
 /// consumer reads (`state`, locked). See `CurlEventLoop` for the threading and retain contract.
 final class CurlTransfer: @unchecked Sendable {
@@ -24,6 +33,11 @@ final class CurlTransfer: @unchecked Sendable {
     /// When a byte last arrived (monotonic ns); the loop ends the transfer after `stallTimeout` without one.
     private(set) var lastActivity: UInt64 = 0
     private var startedAt: UInt64 = 0
+    /// Where the body goes once `attach` ran (instead of `state.buffer`).
+    private var sink: (any BodySink)?
+    /// The sink a 2xx response's body goes to from its first byte (`arm`).
+    private var armedSink: (any BodySink)?
+    private var headSent = false
 
     struct State {
         var head: CheckedContinuation<HTTPResponseHead, any Error>?
@@ -33,9 +47,9 @@ final class CurlTransfer: @unchecked Sendable {
         var waiter: CheckedContinuation<[UInt8]?, any Error>?
         var end: Result<Void, any Error>?
         var paused = false
-        var bytesReceived = 0
     }
     let state = Mutex(State())
+    let bytesReceived = Atomic<Int>(0)
 
     init(request: HTTPRequest, loop: CurlEventLoop) {
         self.request = request
@@ -128,29 +142,44 @@ final class CurlTransfer: @unchecked Sendable {
         return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
     }
 
+    /// One header line from curl, parsed as bytes (every response has a dozen; Foundation's
+    /// trimming was a tenth of a short job's CPU).
     private func headerLine(_ raw: UnsafeRawBufferPointer) {
         lastActivity = DispatchTime.now().uptimeNanoseconds
-        // Trim CR/LF as bytes: in a Swift String "\r\n" is one character and hasSuffix("\n") is false.
         var end = raw.count
         while end > 0, raw[end - 1] == 0x0A || raw[end - 1] == 0x0D { end -= 1 }
-        let line = String(decoding: UnsafeRawBufferPointer(rebasing: raw[..<end]), as: UTF8.self)
-        if line.hasPrefix("HTTP/") {
+        if end == 0 {
+            // End of one header block; 1xx blocks are followed by the real one.
+            if status >= 200 { deliverHead() }
+            return
+        }
+        let line = UnsafeRawBufferPointer(rebasing: raw[..<end])
+        if end >= 5 && line[0] == UInt8(ascii: "H") && line[1] == UInt8(ascii: "T") && line[2] == UInt8(ascii: "T")
+            && line[3] == UInt8(ascii: "P") && line[4] == UInt8(ascii: "/") {
             connected = true
-            let parts = line.split(separator: " ", maxSplits: 2)
+            let parts = String(decoding: line, as: UTF8.self).split(separator: " ", maxSplits: 2)
             version = parts.first.map(String.init) ?? ""
             status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
             headers = HTTPHeaders()
-        } else if line.isEmpty {
-            // End of one header block; 1xx blocks are followed by the real one.
-            if status >= 200 { deliverHead() }
-        } else if let colon = line.firstIndex(of: ":") {
-            let name = String(line[..<colon])
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            headers.add(name: name, value: value)
+            return
         }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+        var v = colon + 1, e = end
+        while v < e, line[v] == 0x20 || line[v] == 0x09 { v += 1 }
+        while e > v, line[e - 1] == 0x20 || line[e - 1] == 0x09 { e -= 1 }
+        headers.add(name: String(decoding: UnsafeRawBufferPointer(rebasing: line[..<colon]), as: UTF8.self),
+                    value: String(decoding: UnsafeRawBufferPointer(rebasing: line[v..<e]), as: UTF8.self))
     }
 
+    /// Before the transfer is added to the loop: a 2xx body goes straight to `sink`.
+    func arm(_ sink: any BodySink) { armedSink = sink }
+
     private func deliverHead() {
+        headSent = true
+        if let armed = armedSink {
+            armedSink = nil
+            if status >= 200 && status < 300 { sink = armed }
+        }
         let head = HTTPResponseHead(status: status, headers: headers, version: version)
         let waiter = state.withLock { s -> CheckedContinuation<HTTPResponseHead, any Error>? in
             guard !s.headDelivered else { return nil }
@@ -166,12 +195,15 @@ final class CurlTransfer: @unchecked Sendable {
     /// transfer when the consumer has fallen `highWaterMark` bytes behind.
     private func received(_ bytes: UnsafeRawBufferPointer) -> Int {
         lastActivity = DispatchTime.now().uptimeNanoseconds
-        if !state.withLock({ $0.headDelivered }) { deliverHead() }
+        if !headSent { deliverHead() }
+        if let sink {
+            bytesReceived.add(bytes.count, ordering: .relaxed)
+            return sink.receive(bytes) ? bytes.count : 0
+        }
         enum Action { case resume(CheckedContinuation<[UInt8]?, any Error>, [UInt8]), none, pause }
         let action = state.withLock { s -> Action in
             if let waiter = s.waiter {
                 s.waiter = nil
-                s.bytesReceived += bytes.count
                 return .resume(waiter, Array(bytes))
             }
             if s.buffer.count >= Self.highWaterMark {
@@ -179,9 +211,9 @@ final class CurlTransfer: @unchecked Sendable {
                 return .pause
             }
             s.buffer.append(contentsOf: bytes)
-            s.bytesReceived += bytes.count
             return .none
         }
+        if case .pause = action {} else { bytesReceived.add(bytes.count, ordering: .relaxed) }
         switch action {
         case .resume(let waiter, let data): waiter.resume(returning: data); return bytes.count
         case .none: return bytes.count
@@ -219,6 +251,11 @@ final class CurlTransfer: @unchecked Sendable {
 
     private func end(_ result: Result<Void, any Error>) {
         if case .success = result { deliverHead() }
+        armedSink = nil
+        if let sink {
+            self.sink = nil
+            sink.finish(result)
+        }
         let (head, waiter) = state.withLock { s -> (CheckedContinuation<HTTPResponseHead, any Error>?, CheckedContinuation<[UInt8]?, any Error>?) in
             if s.end == nil { s.end = result }
             let h = s.head
@@ -302,6 +339,31 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     var isFinished: Bool { state.withLock { $0.end != nil } }
+
+    /// Sends the rest of the body to `sink` on the loop thread, starting with what is buffered.
+    func attach(_ sink: any BodySink) { loop?.submit(.attach(self, sink)) }
+
+    /// Loop thread: hands the buffered bytes to `sink`, then routes every later read to it. A
+    /// transfer that already ended finishes the sink at once; one the sink refuses is cancelled.
+    /// Returns false when the transfer must be removed (the sink refused the buffered bytes).
+    func attachOnLoop(_ sink: any BodySink) -> Bool {
+        let (buffered, end, wasPaused) = state.withLock { s -> ([UInt8], Result<Void, any Error>?, Bool) in
+            var out: [UInt8] = []
+            swap(&out, &s.buffer)
+            let p = s.paused
+            s.paused = false
+            return (out, s.end, p)
+        }
+        let accepted = buffered.isEmpty || buffered.withUnsafeBytes { sink.receive($0) }
+        if let end {
+            sink.finish(end)
+            return true
+        }
+        self.sink = sink
+        if !accepted { return false }
+        if wasPaused, let easy { curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */) }
+        return true
+    }
 
     func cancel() { loop?.submit(.cancel(self)) }
 }

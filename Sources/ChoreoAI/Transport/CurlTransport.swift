@@ -29,6 +29,18 @@ public final class CurlTransport: Sendable {
         return HTTPResponse(head: head, body: HTTPBody(owner: owner))
     }
 
+    /// `execute`, except that the body of a 2xx response goes to the sink that `makeSink` returns
+    /// (made before the request is sent), on the loop thread from its first byte, instead of
+    /// being buffered for a reader. Any other status leaves the body to be read as usual.
+    func execute(_ request: HTTPRequest, sendingSuccessTo makeSink: (HTTPBody) -> any BodySink) async throws -> HTTPResponse {
+        let transfer = CurlTransfer(request: request, loop: loop)
+        let body = HTTPBody(owner: TransferOwner(transfer))
+        transfer.arm(makeSink(body))
+        loop.submit(.add(transfer))
+        let head = try await transfer.awaitHead()
+        return HTTPResponse(head: head, body: body)
+    }
+
     /// The version string of the libcurl in use (`libcurl/7.88.1 OpenSSL/3.0.19 …`).
     public static var curlVersion: String { String(cString: curl_version()) }
 }
@@ -72,5 +84,5 @@ public struct HTTPBody: AsyncSequence, Sendable {
     }
 
     /// Bytes received so far.
-    public var bytesReceived: Int { owner.transfer.state.withLock { $0.bytesReceived } }
+    public var bytesReceived: Int { owner.transfer.bytesReceived.load(ordering: .relaxed) }
 }

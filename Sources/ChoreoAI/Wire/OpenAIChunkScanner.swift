@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The fast path of `OpenAIChunkDecoder`: a byte scanner for the common `chat.completion.chunk`
 /// shape that builds the chunk straight from the event's bytes, without a `JSONValue` tree.
 ///
@@ -12,20 +18,64 @@
 /// object, in-band errors, escaped keys, duplicate keys, non-ASCII in skipped strings, numbers that
 /// are not plain integers, malformed JSON. The contract, tested by FastChunkDecoderTests: whenever
 /// `scan` returns a chunk, it equals what the full parser produces.
+///
+/// The template: within one stream, consecutive chunks are usually byte for byte the same except
+/// for the text inside `"content":"…"`. The scanner keeps the last scanned chunk that had a
+/// content string, split into the bytes before the string and the bytes after it; an event with
+/// the same bytes around a valid string is that chunk with new content, and only the string is read.
 struct OpenAIChunkScanner: Sendable {
     private var id = CachedString()
     private var model = CachedString()
     private var fingerprint = CachedString()
     /// Unescaped string bytes, reused across chunks.
     private var scratch: [UInt8] = []
+    /// Where the content string (quotes included) was in the chunk being scanned.
+    private var contentSpan: Range<Int>?
+    private var templatePrefix: [UInt8] = []
+    private var templateSuffix: [UInt8] = []
+    private var templateChunk: ChatCompletionChunk?
 
     init() {}
 
     /// The chunk in `data`, or `nil` when the full parser must decide.
     mutating func scan(_ data: UnsafeRawBufferPointer) -> ChatCompletionChunk? {
+        if let content = matchTemplate(data), var chunk = templateChunk {
+            chunk.choices[0].delta.content = content
+            return chunk
+        }
         guard let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         var r = Reader(p: base, end: data.count)
-        return scanChunk(&r)
+        contentSpan = nil
+        guard let chunk = scanChunk(&r) else { return nil }
+        if let span = contentSpan, chunk.choices.count == 1 {
+            templatePrefix.removeAll(keepingCapacity: true)
+            templatePrefix.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[..<span.lowerBound]))
+            templateSuffix.removeAll(keepingCapacity: true)
+            templateSuffix.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[span.upperBound...]))
+            templateChunk = chunk
+        }
+        return chunk
+    }
+
+    /// Calls `body` with the template chunk and the new content when `data` matches the template
+    /// (the chunk is then never built); returns false, calling nothing, when it does not.
+    mutating func withTemplateMatch(_ data: UnsafeRawBufferPointer, _ body: (borrowing ChatCompletionChunk, String) -> Void) -> Bool {
+        guard let content = matchTemplate(data), let chunk = templateChunk else { return false }
+        body(chunk, content)
+        return true
+    }
+
+    /// The content string of `data` when its bytes around that string are the template's.
+    private mutating func matchTemplate(_ data: UnsafeRawBufferPointer) -> String? {
+        let head = templatePrefix.count, tail = templateSuffix.count
+        guard head > 0, data.count >= head + tail + 2, let base = data.baseAddress else { return nil }
+        let sameHead = templatePrefix.withUnsafeBytes { memcmp($0.baseAddress!, base, head) == 0 }
+        let sameTail = templateSuffix.withUnsafeBytes { tail == 0 || memcmp($0.baseAddress!, base + (data.count - tail), tail) == 0 }
+        guard sameHead && sameTail else { return nil }
+        var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: data.count - tail)
+        r.i = head
+        guard let content = Self.string(&r, &scratch), r.i == r.end else { return nil }
+        return content
     }
 
     // MARK: top level
@@ -166,8 +216,10 @@ struct OpenAIChunkScanner: Sendable {
             switch k {
             case Key.content:
                 if !r.eatNull() {
+                    let start = r.i
                     guard let s = Self.string(&r, &scratch) else { return nil }
                     delta.content = s
+                    contentSpan = start..<r.i
                 }
             case Key.role:
                 if !r.eatNull() {

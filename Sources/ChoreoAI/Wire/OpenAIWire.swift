@@ -77,6 +77,14 @@ struct OpenAIChunkDecoder: ChunkDecoder {
         try Self.decodeFull(data, emit: emit)
     }
 
+    /// Push mode: folds one event's chunk straight into `acc`. A chunk that is the scanner's
+    /// template with new content is folded in without being built.
+    mutating func decode(data: UnsafeRawBufferPointer, into acc: inout ChunkAccumulator) throws {
+        if Self.isDone(data) { isComplete = true; return }
+        if scanner.withTemplateMatch(data, { chunk, content in acc.add(chunk, firstContent: content) }) { return }
+        try decode(data: data) { acc.add($0) }
+    }
+
     /// The full parser: every shape, and the error messages.
     static func decodeFull(_ data: UnsafeRawBufferPointer, emit: (ChatCompletionChunk) -> Void) throws {
         let json: JSONValue

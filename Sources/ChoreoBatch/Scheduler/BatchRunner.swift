@@ -68,6 +68,7 @@ public final class BatchRunner: Sendable {
                         if Task.isCancelled { break }
                         if let cancelled = try? await queue.heartbeat(leaseSeconds: self.options.leaseSeconds) {
                             control.setCancelled(cancelled)
+                            flusher.cancelStreams(of: cancelled)
                         }
                     }
                 }

@@ -128,24 +128,21 @@ struct JobExecution: Sendable {
         defer { gate.finished() }
         let attempt = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count)
         let started = now
-        var firstTokenAt: Double?
         var live: LiveOutput?
         do {
-            let stream = try await client.stream(body: plan.body, provider: plan.provider)
+            let stream = try await client.stream(body: plan.body, provider: plan.provider, delivery: .collected)
             if let head = stream.head { await gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
-            let output = LiveOutput(job: job.id, kept: plan.kept, sentPrefill: plan.sentPrefill, keptTokens: plan.keptTokens, stream: stream)
+            let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, sentPrefill: plan.sentPrefill,
+                                    keptTokens: plan.keptTokens, stream: stream)
             live = output
             flusher.register(output)
-            for try await chunk in stream {
-                if Self.carriesOutput(chunk) {
-                    if firstTokenAt == nil { firstTokenAt = now }
-                    output.contentChunks.add(1, ordering: .relaxed)
-                }
-                output.dirty.store(true, ordering: .relaxed)
-                if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
-            }
+            // A batch cancelled from now on has its streams cancelled by the flusher (see
+            // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
+            if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
+            // The body is parsed on the transport's thread as it arrives; this task wakes once, at the end.
+            _ = try await stream.collect()
             flusher.unregister(job.id)
-            let (outcome, usage) = outcome(of: output, plan: plan, started: started, firstTokenAt: firstTokenAt)
+            let (outcome, usage) = outcome(of: output, plan: plan, started: started, firstTokenAt: stream.firstOutputAt?.timeIntervalSince1970)
             if let usage { await gate.settle(estimatedTokens: plan.estimate, actualTokens: usage.totalTokens) }
             guard try await queue.complete(job: job.id, attempt: attempt, outcome: outcome) else {
                 events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
@@ -158,12 +155,6 @@ struct JobExecution: Sendable {
             flusher.unregister(job.id)
             return try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens, gate: gate)
         }
-    }
-
-    /// Whether a chunk carries answer text, a refusal or a tool call (the first one is the first token).
-    private static func carriesOutput(_ chunk: ChatCompletionChunk) -> Bool {
-        guard let choice = chunk.choices.first else { return false }
-        return !(choice.delta.content ?? "").isEmpty || choice.delta.toolCalls != nil || choice.delta.refusal != nil
     }
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over

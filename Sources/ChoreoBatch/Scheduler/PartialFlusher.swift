@@ -2,19 +2,21 @@ import ChoreoAI
 import Synchronization
 
 /// The text of one job's stream as it arrives: what was kept from earlier attempts plus what
-/// this stream has received. The stream's own accumulator holds the text; a chunk only sets
-/// `dirty`, so the per-chunk cost is one atomic store.
+/// this stream has received. The stream's own accumulator holds the text; nothing happens here
+/// per chunk.
 final class LiveOutput: Sendable {
     let job: Int64
+    let batch: String
     let kept: String
     let sentPrefill: String
     let keptTokens: Int
     let stream: ChatCompletionStream
-    let dirty = Atomic<Bool>(false)
-    let contentChunks = Atomic<Int>(0)
+    /// The stream's chunk count at the last flush: the text changed when it moved on.
+    let flushedChunks = Atomic<Int>(0)
 
-    init(job: Int64, kept: String, sentPrefill: String, keptTokens: Int, stream: ChatCompletionStream) {
+    init(job: Int64, batch: String, kept: String, sentPrefill: String, keptTokens: Int, stream: ChatCompletionStream) {
         self.job = job
+        self.batch = batch
         self.kept = kept
         self.sentPrefill = sentPrefill
         self.keptTokens = keptTokens
@@ -23,8 +25,14 @@ final class LiveOutput: Sendable {
 
     /// Everything this job has produced so far, across attempts.
     var text: String { Continuation.join(partial: kept, sentPrefill: sentPrefill, continuation: stream.text) }
-    /// Completion tokens spent so far (content chunks stand in for tokens until usage arrives).
-    var tokens: Int { keptTokens + contentChunks.load(ordering: .relaxed) }
+    /// Completion tokens spent so far (output chunks stand in for tokens until usage arrives).
+    var tokens: Int { keptTokens + stream.outputChunkCount }
+
+    /// Whether chunks arrived since the last call that returned true.
+    func takeChanged() -> Bool {
+        let n = stream.chunkCount
+        return flushedChunks.exchange(n, ordering: .relaxed) != n
+    }
 }
 
 /// Writes the partial output of every streaming job to the database every `interval`, all in one
@@ -43,9 +51,17 @@ final class PartialFlusher: Sendable {
 
     /// Writes every job whose text changed since the last flush.
     func flush() async throws {
-        let changed = live.withLock { jobs in jobs.values.filter { $0.dirty.exchange(false, ordering: .relaxed) } }
+        let changed = live.withLock { jobs in jobs.values.filter { $0.takeChanged() } }
         guard !changed.isEmpty else { return }
         try await queue.savePartials(changed.map { ($0.job, $0.text, $0.tokens) })
+    }
+
+    /// Cancels the streams of jobs in `batches` (the batch was cancelled while they ran); each
+    /// job's task then records its attempt as cancelled.
+    func cancelStreams(of batches: Set<String>) {
+        guard !batches.isEmpty else { return }
+        let doomed = live.withLock { jobs in jobs.values.filter { batches.contains($0.batch) } }
+        for output in doomed { output.stream.cancel() }
     }
 
     /// Flushes every `interval` seconds until cancelled, then once more. With thousands of streams
