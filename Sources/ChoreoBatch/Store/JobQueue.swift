@@ -65,14 +65,24 @@ public struct AttemptFailure: Sendable {
 /// The scheduler's side of the store: leases, attempts, partial and final outputs. One actor owns
 /// one connection, so every write of a runner is serialised through it; leases make two runners
 /// (two processes) on one file safe: a job is claimed in one `BEGIN IMMEDIATE` transaction that
-/// only takes jobs nobody holds, and every later write checks the lease is still ours.
+/// only takes jobs nobody holds, and every later write checks the lease is still ours. The writes
+/// every job makes (start, success, failure) and the partial flushes are group-committed: those
+/// that arrive together share one transaction, each in its own savepoint (`WriteBatcher`).
 public actor JobQueue {
     private let db: Database
     public let runnerID: String
+    /// Group commit of the per-job writes (see `QueuedWrite`).
+    private let writes: WriteBatcher<QueuedWrite, WriteResult>
 
     public init(path: String, runnerID: String) throws {
-        self.db = try Database(path: path)
+        let db = try Database(path: path)
+        // 16 MiB of page cache (SQLite's default is 2 MiB): every finished job rewrites its row
+        // and index pages, and with a small cache each write read them back from the file first
+        // (firehose: 19 `pread`s a job).
+        try db.execute("PRAGMA cache_size = -16384")
+        self.db = db
         self.runnerID = runnerID
+        self.writes = WriteBatcher(db: db) { try JobQueue.apply($0, db: db, runnerID: runnerID) }
     }
 
     private var now: Double { Date().timeIntervalSince1970 }
@@ -153,37 +163,80 @@ public actor JobQueue {
         return jobs.sorted { $0.id < $1.id }
     }
 
-    /// Records the start of an attempt; returns its number.
-    public func startAttempt(job: Int64, continuedFromChars: Int?) throws -> Int {
-        let t = now
-        return try db.transaction {
-            try db.run("UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ? AND lease_owner = ?",
-                       [.init(t), .init(job), .init(runnerID)])
-            let number = try db.queryOne("SELECT attempts FROM jobs WHERE id = ?", [.init(job)]) { $0.int(0)! } ?? 1
-            try db.run("INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars) VALUES (?, ?, ?, ?, ?)",
-                       [.init(job), .init(number), .init(runnerID), .init(t), .init(continuedFromChars)])
-            return number
-        }
+    // MARK: The per-job writes, committed in groups
+
+    /// The writes of a job's life that every job makes (start, success, failure) and the partial
+    /// flushes: they go through `writes`, which commits the ones that arrive together in one
+    /// transaction (group commit), each in its own savepoint. `at` is the time the caller asked.
+    enum QueuedWrite {
+        case startAttempt(job: Int64, continuedFromChars: Int?, at: Double)
+        case complete(job: Int64, attempt: Int, outcome: JobOutcome, at: Double)
+        case endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
+                        finalState: String, at: Double)
+        case savePartials([(job: Int64, text: String, tokens: Int)], at: Double)
     }
 
-    /// Writes the latest partial text of many jobs in one transaction.
-    public func savePartials(_ partials: [(job: Int64, text: String, tokens: Int)]) throws {
+    enum WriteResult: Sendable {
+        case attempt(Int)
+        case leaseHeld(Bool)
+        case done
+    }
+
+    /// Groups and writes committed so far (tests, diagnostics).
+    var groupCommitStats: WriteBatcher<QueuedWrite, WriteResult>.Stats { writes.stats }
+
+    /// Records the start of an attempt; returns its number.
+    public func startAttempt(job: Int64, continuedFromChars: Int?) async throws -> Int {
+        guard case .attempt(let number) = try await writes.submit(.startAttempt(job: job, continuedFromChars: continuedFromChars, at: now), isolation: self)
+        else { preconditionFailure("startAttempt returns an attempt number") }
+        return number
+    }
+
+    /// Writes the latest partial text of many jobs in one transaction (all of them or none).
+    public func savePartials(_ partials: [(job: Int64, text: String, tokens: Int)]) async throws {
         guard !partials.isEmpty else { return }
-        let t = now
-        try db.transaction {
-            for p in partials {
-                try db.run("UPDATE jobs SET partial_output = ?, partial_tokens = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
-                           [.init(p.text), .init(p.tokens), .init(t), .init(p.job), .init(runnerID)])
-            }
-        }
+        _ = try await writes.submit(.savePartials(partials, at: now), isolation: self)
     }
 
     /// The job succeeded: output, usage and timings land with the state change. Returns false
     /// when the lease was lost (another runner took the job): nothing is written then.
     @discardableResult
-    public func complete(job: Int64, attempt: Int, outcome o: JobOutcome) throws -> Bool {
-        let t = now
-        return try db.transaction {
+    public func complete(job: Int64, attempt: Int, outcome o: JobOutcome) async throws -> Bool {
+        guard case .leaseHeld(let held) = try await writes.submit(.complete(job: job, attempt: attempt, outcome: o, at: now), isolation: self)
+        else { preconditionFailure("complete returns whether the lease was held") }
+        return held
+    }
+
+    /// Ends an attempt that did not succeed. `retryAt` set: the job goes back to pending (runnable
+    /// from then, by any runner); nil: the job ends in `finalState` (failed or cancelled).
+    public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: String, retryAt: Double?,
+                           finalState: String = "failed") async throws {
+        _ = try await writes.submit(.endAttempt(job: job, attempt: attempt, failure: f, outcome: outcome, retryAt: retryAt,
+                                                finalState: finalState, at: now), isolation: self)
+    }
+
+    /// One queued write's statements. Runs inside the group's transaction, in its own savepoint:
+    /// what it wrote is undone alone when it throws.
+    static func apply(_ write: QueuedWrite, db: Database, runnerID: String) throws -> WriteResult {
+        switch write {
+        case let .startAttempt(job, continuedFromChars, t):
+            // The count is read back from the update; without the lease nothing is updated and the
+            // current count is read instead.
+            let number = try db.queryOne("UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ? AND lease_owner = ? RETURNING attempts",
+                                         [.init(t), .init(job), .init(runnerID)]) { $0.int(0)! }
+                ?? db.queryOne("SELECT attempts FROM jobs WHERE id = ?", [.init(job)]) { $0.int(0)! } ?? 1
+            try db.run("INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars) VALUES (?, ?, ?, ?, ?)",
+                       [.init(job), .init(number), .init(runnerID), .init(t), .init(continuedFromChars)])
+            return .attempt(number)
+
+        case let .savePartials(partials, t):
+            for p in partials {
+                try db.run("UPDATE jobs SET partial_output = ?, partial_tokens = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                           [.init(p.text), .init(p.tokens), .init(t), .init(p.job), .init(runnerID)])
+            }
+            return .done
+
+        case let .complete(job, attempt, o, t):
             try db.run("""
                 UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
                        response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
@@ -203,23 +256,16 @@ public actor JobQueue {
                            error_message = 'the lease expired before the result was written; another runner took the job'
                     WHERE job_id = ? AND number = ?
                     """, [.init(t), .init(job), .init(attempt)])
-                return false
+                return .leaseHeld(false)
             }
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = 'succeeded', http_status = ?, bytes_received = ?, chars_received = ?, request_id = ?
                 WHERE job_id = ? AND number = ?
                 """, [.init(t), .init(o.httpStatus), .init(o.bytesReceived), .init(o.charsReceived), .init(o.requestID),
                       .init(job), .init(attempt)])
-            return true
-        }
-    }
+            return .leaseHeld(true)
 
-    /// Ends an attempt that did not succeed. `retryAt` set: the job goes back to pending (runnable
-    /// from then, by any runner); nil: the job ends in `finalState` (failed or cancelled).
-    public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: String, retryAt: Double?,
-                           finalState: String = "failed") throws {
-        let t = now
-        try db.transaction {
+        case let .endAttempt(job, attempt, f, outcome, retryAt, finalState, t):
             let state = retryAt == nil ? finalState : "pending"
             try db.run("""
                 UPDATE jobs SET state = CASE WHEN ? = 'pending' THEN \(Self.requeuedState) ELSE ? END,
@@ -236,8 +282,11 @@ public actor JobQueue {
                 WHERE job_id = ? AND number = ?
                 """, [.init(t), .init(outcome), .init(f.httpStatus), .init(f.kind), .init(f.message), .init(f.bytesReceived),
                       .init(f.charsReceived), .init(f.requestID), .init(f.receivedText), .init(job), .init(attempt)])
+            return .done
         }
     }
+
+    // MARK: Other writes (each its own transaction)
 
     /// Ends a claimed job without an attempt (its batch was cancelled, its provider is stopped).
     public func endWithoutAttempt(job: Int64, state: String, kind: String, message: String) throws {

@@ -1,0 +1,109 @@
+/// Group commit for one connection owned by an actor: writes that arrive while another write is
+/// being committed, or while its group is being gathered, run together in ONE `BEGIN IMMEDIATE …
+/// COMMIT`, each in its own savepoint, and every caller gets its own result or its own error.
+///
+/// Leader and followers: a write that finds no group forming becomes the leader. It enqueues
+/// itself and yields the actor, so callers already waiting for the actor run first and join the
+/// group as followers (they suspend on a continuation); it keeps yielding while that brings new
+/// writes (up to `maxGroup`). Then it runs the whole group synchronously on the actor — nobody can
+/// join meanwhile; callers arriving during the commit wait for the actor and form the next group —
+/// and resumes the followers. A lone write pays one `Task.yield()`, never a timed wait.
+///
+/// A write that throws is rolled back to its savepoint, alone: the others commit. Only a failure
+/// of the transaction itself (BEGIN, COMMIT, or an error after which SQLite rolled the whole
+/// transaction back, such as a full disk) fails every write of the group: none of them is written.
+///
+/// Not `Sendable`: its owner actor calls `submit` with itself as the isolation, so the queue, the
+/// connection and `apply` are only ever used on that actor.
+final class WriteBatcher<Write, Output: Sendable> {
+    /// How many groups and writes went through, and the largest group.
+    struct Stats: Sendable, Equatable {
+        var transactions = 0
+        var writes = 0
+        var largestGroup = 0
+    }
+
+    private struct Queued {
+        let write: Write
+        /// nil for the leader's own write (it waits on the stack, not on a continuation).
+        let continuation: CheckedContinuation<Output, any Error>?
+    }
+
+    private let db: Database
+    private let apply: (Write) throws -> Output
+    private let maxGroup: Int
+    private var queue: [Queued] = []
+    private var gathering = false
+    private(set) var stats = Stats()
+
+    /// `apply` runs one write's statements; it is called inside the group's transaction, in a
+    /// savepoint of its own, and must not open a transaction itself.
+    init(db: Database, maxGroup: Int = 256, apply: @escaping (Write) throws -> Output) {
+        self.db = db
+        self.maxGroup = maxGroup
+        self.apply = apply
+    }
+
+    /// Runs `write` in the next group transaction and returns its own result (or throws its own
+    /// error). `isolation` must be the actor that owns this batcher and its connection.
+    func submit(_ write: Write, isolation: isolated any Actor) async throws -> Output {
+        if gathering {
+            return try await withCheckedThrowingContinuation(isolation: isolation) { continuation in
+                queue.append(Queued(write: write, continuation: continuation))
+            }
+        }
+        gathering = true
+        queue.append(Queued(write: write, continuation: nil))
+        // Let every caller already waiting for the actor join; go on while that brings new ones.
+        var seen = 0
+        while queue.count > seen, queue.count < maxGroup {
+            seen = queue.count
+            await Task.yield()
+        }
+        let group = queue
+        queue = []
+        gathering = false
+        let results = commit(group)
+        for (item, result) in zip(group, results).dropFirst() {
+            item.continuation!.resume(with: result)
+        }
+        return try results[0].get()
+    }
+
+    /// One transaction for the group, one savepoint per write. Synchronous: nothing else runs on
+    /// the actor meanwhile.
+    private func commit(_ group: [Queued]) -> [Result<Output, any Error>] {
+        let results: [Result<Output, any Error>]
+        do {
+            results = try db.transaction(.immediate) {
+                // Alone, a write needs no savepoint: the transaction is rolled back with it.
+                if group.count == 1 { return [.success(try apply(group[0].write))] }
+                return try group.map { try applyInSavepoint($0.write) }
+            }
+        } catch {
+            return group.map { _ in .failure(error) }
+        }
+        stats.transactions += 1
+        stats.writes += group.count
+        stats.largestGroup = max(stats.largestGroup, group.count)
+        return results
+    }
+
+    /// Runs one write of a group; a write that throws is undone alone and its error returned.
+    private func applyInSavepoint(_ write: Write) throws -> Result<Output, any Error> {
+        try db.run("SAVEPOINT choreo_write")
+        do {
+            let output = try apply(write)
+            try db.run("RELEASE choreo_write")
+            return .success(output)
+        } catch {
+            // A statement error leaves the transaction open: undo this write only. Some errors
+            // (disk full, I/O) make SQLite roll the whole transaction back: then the earlier
+            // writes are gone too, and the group fails as one.
+            guard db.isInTransaction else { throw error }
+            try db.run("ROLLBACK TO choreo_write")
+            try db.run("RELEASE choreo_write")
+            return .failure(error)
+        }
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+@testable import ChoreoBatch
+
+/// An actor owning a connection and a `WriteBatcher`, as `JobQueue` does. Write `n` inserts row
+/// `|n|` and returns `2n`; a negative `n` inserts its row, then fails on a duplicate key, so its
+/// savepoint must undo its first insert.
+private actor Ledger {
+    let db: Database
+    let writes: WriteBatcher<Int, Int>
+
+    init(path: String) throws {
+        let db = try Database(path: path)
+        try db.execute("CREATE TABLE ledger (n INTEGER PRIMARY KEY)")
+        self.db = db
+        self.writes = WriteBatcher(db: db) { n in
+            try db.run("INSERT INTO ledger (n) VALUES (?)", [.init(abs(n))])
+            if n < 0 { try db.run("INSERT INTO ledger (n) VALUES (?)", [.init(abs(n))]) }
+            return 2 * n
+        }
+    }
+
+    /// Starts one task per write while holding the actor: the tasks are isolated to it, so they
+    /// are all queued on it before the first one runs, and must form one group.
+    func burst(_ values: [Int]) async -> [Result<Int, any Error>] {
+        let tasks = values.map { n in Task { try await self.writes.submit(n, isolation: self) } }
+        var results: [Result<Int, any Error>] = []
+        for task in tasks { results.append(await task.result) }
+        return results
+    }
+
+    func one(_ n: Int) async throws -> Int { try await writes.submit(n, isolation: self) }
+
+    var stats: WriteBatcher<Int, Int>.Stats { writes.stats }
+    var isInTransaction: Bool { db.isInTransaction }
+    func failWhenBusy() throws { try db.execute("PRAGMA busy_timeout = 0") }
+    func rows() throws -> [Int] {
+        var out: [Int] = []
+        try db.query("SELECT n FROM ledger ORDER BY n") { out.append($0.int(0)!) }
+        return out
+    }
+}
+
+@Suite("Group commit")
+struct GroupCommitTests {
+    @Test func writes_queued_together_commit_in_one_transaction_with_their_own_results() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger(path: dir.file("ledger.sqlite"))
+        let values = Array(1...40)
+        let results = await ledger.burst(values)
+        #expect(results.map { try? $0.get() } == values.map { 2 * $0 })
+        #expect(await ledger.stats == .init(transactions: 1, writes: 40, largestGroup: 40))
+        #expect(try await ledger.rows() == values)
+    }
+
+    @Test func a_failing_write_is_undone_alone_and_the_others_of_its_group_commit() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger(path: dir.file("ledger.sqlite"))
+        let results = await ledger.burst([1, 2, -3, 4, -5, 6])
+        #expect(await ledger.stats.transactions == 1)
+        for (n, result) in zip([1, 2, -3, 4, -5, 6], results) {
+            switch result {
+            case .success(let value): #expect(n > 0 && value == 2 * n)
+            case .failure(let error): #expect(n < 0 && (error as? SQLiteError)?.code.primary == .constraint)
+            }
+        }
+        // The failed writes' first inserts were rolled back with them; nobody else's was.
+        #expect(try await ledger.rows() == [1, 2, 4, 6])
+        // The connection is usable afterwards, outside any transaction.
+        #expect(try await ledger.one(7) == 14)
+        #expect(await ledger.isInTransaction == false)
+    }
+
+    @Test func a_lone_write_commits_at_once() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger(path: dir.file("ledger.sqlite"))
+        for n in 1...5 { #expect(try await ledger.one(n) == 2 * n) }
+        #expect(await ledger.stats == .init(transactions: 5, writes: 5, largestGroup: 1))
+    }
+
+    @Test func a_failed_transaction_fails_every_write_of_its_group_and_writes_nothing() async throws {
+        let dir = TempDir()
+        let ledger = try Ledger(path: dir.file("ledger.sqlite"))
+        // Another connection holds the write lock: BEGIN IMMEDIATE fails once the busy timeout ends.
+        let other = try Database(path: dir.file("ledger.sqlite"))
+        try other.execute("PRAGMA busy_timeout = 0")
+        try other.execute("BEGIN IMMEDIATE")
+        try await ledger.failWhenBusy()
+        let results = await ledger.burst([1, 2, 3])
+        #expect(results.allSatisfy { (try? $0.get()) == nil })
+        try other.execute("ROLLBACK")
+        #expect(try await ledger.rows() == [])
+        #expect(try await ledger.one(4) == 8)
+        #expect(try await ledger.rows() == [4])
+    }
+
+    // MARK: JobQueue
+
+    /// A batch of `count` jobs, all claimed by runner "r1" with a fresh attempt each.
+    private func startedJobs(_ dir: TempDir, count: Int) async throws -> (JobQueue, [Int64: Int]) {
+        let path = dir.write("jobs.jsonl", lines: (0..<count).map { batchLine("j\($0)") })
+        _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
+        let queue = try JobQueue(path: dir.file("choreo.sqlite"), runnerID: "r1")
+        let jobs = try await queue.claim(limit: count, leaseSeconds: 600, batch: nil)
+        #expect(jobs.count == count)
+        let attempts = try await withThrowingTaskGroup(of: (Int64, Int).self) { group in
+            for job in jobs { group.addTask { (job.id, try await queue.startAttempt(job: job.id, continuedFromChars: nil)) } }
+            return try await group.reduce(into: [Int64: Int]()) { $0[$1.0] = $1.1 }
+        }
+        return (queue, attempts)
+    }
+
+    private func outcome(_ text: String) -> JobOutcome {
+        JobOutcome(output: text, toolCalls: nil, finishReason: "stop", providerFinishReason: "stop", response: "{}",
+                   promptTokens: 3, completionTokens: 2, firstTokenMs: 1, durationMs: 2, httpStatus: 200, requestID: nil,
+                   bytesReceived: 10, charsReceived: text.count)
+    }
+
+    @Test func concurrent_completes_are_grouped_and_a_lost_lease_affects_only_its_job() async throws {
+        let dir = TempDir()
+        let (queue, attempts) = try await startedJobs(dir, count: 48)
+        #expect(attempts.count == 48 && attempts.values.allSatisfy { $0 == 1 })
+        let ids = attempts.keys.sorted()
+        // Another runner takes one job (as if our lease had expired).
+        let stolen = ids[17]
+        let other = try dir.database()
+        try other.run("UPDATE jobs SET lease_owner = 'r2' WHERE id = ?", [.init(stolen)])
+
+        let held = try await withThrowingTaskGroup(of: (Int64, Bool).self) { group in
+            for id in ids {
+                group.addTask { (id, try await queue.complete(job: id, attempt: 1, outcome: self.outcome("out \(id)"))) }
+            }
+            return try await group.reduce(into: [Int64: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(held.filter { !$0.value }.map(\.key) == [stolen])
+        #expect(held.count == 48)
+
+        let stats = await queue.groupCommitStats
+        #expect(stats.writes == 96)
+        #expect(stats.transactions < stats.writes)
+        #expect(try other.count("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND output = 'out ' || id AND lease_owner IS NULL") == 47)
+        #expect(try other.count("SELECT count(*) FROM jobs WHERE id = ? AND state = 'running' AND lease_owner = 'r2' AND output IS NULL", [.init(stolen)]) == 1)
+        #expect(try other.count("SELECT count(*) FROM attempts WHERE outcome = 'succeeded' AND ended_at IS NOT NULL") == 47)
+        #expect(try other.count("SELECT count(*) FROM attempts WHERE job_id = ? AND outcome = 'lease_lost'", [.init(stolen)]) == 1)
+    }
+
+    @Test func a_failing_start_throws_to_its_caller_only() async throws {
+        let dir = TempDir()
+        let (queue, _) = try await startedJobs(dir, count: 4)
+        // Second attempts for the four jobs, and one for a job that does not exist (its attempt row
+        // violates the foreign key), all at once.
+        let ids: [Int64] = [1, 2, 999_999, 3, 4]
+        let results = await withTaskGroup(of: (Int64, Result<Int, any Error>).self) { group in
+            for id in ids {
+                group.addTask {
+                    do { return (id, .success(try await queue.startAttempt(job: id, continuedFromChars: 5))) } catch { return (id, .failure(error)) }
+                }
+            }
+            return await group.reduce(into: [Int64: Result<Int, any Error>]()) { $0[$1.0] = $1.1 }
+        }
+        for id in ids {
+            if id == 999_999 {
+                #expect((try? results[id]!.get()) == nil)
+            } else {
+                #expect((try? results[id]!.get()) == 2)
+            }
+        }
+        let db = try dir.database()
+        #expect(try db.count("SELECT count(*) FROM attempts WHERE number = 2 AND continued_from_chars = 5") == 4)
+        #expect(try db.count("SELECT count(*) FROM jobs WHERE attempts = 2") == 4)
+        #expect(try db.count("SELECT count(*) FROM attempts WHERE job_id = 999999") == 0)
+
+        // Ending them (one retry, one failure, the rest cancelled), with a partial flush among them.
+        let failure = AttemptFailure(kind: "server_error", message: "boom", httpStatus: 500, requestID: nil, bytesReceived: 1,
+                                     charsReceived: 1, keptPartial: "par", keptPartialTokens: 1, spentPromptTokens: 0, receivedText: "p")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await queue.endAttempt(job: 1, attempt: 2, failure: failure, outcome: "retry", retryAt: 0) }
+            group.addTask { try await queue.endAttempt(job: 2, attempt: 2, failure: failure, outcome: "failed", retryAt: nil) }
+            group.addTask { try await queue.savePartials([(job: 3, text: "abc", tokens: 1), (job: 4, text: "de", tokens: 1)]) }
+            group.addTask { try await queue.endAttempt(job: 3, attempt: 2, failure: failure, outcome: "cancelled", retryAt: nil, finalState: "cancelled") }
+            try await group.waitForAll()
+        }
+        #expect(try db.count("SELECT count(*) FROM jobs WHERE id = 1 AND state = 'pending' AND not_before = 0 AND lease_owner IS NULL AND partial_output = 'par'") == 1)
+        #expect(try db.count("SELECT count(*) FROM jobs WHERE id = 2 AND state = 'failed' AND error_kind = 'server_error' AND finished_at IS NOT NULL") == 1)
+        #expect(try db.count("SELECT count(*) FROM jobs WHERE id = 3 AND state = 'cancelled'") == 1)
+        #expect(try db.count("SELECT count(*) FROM jobs WHERE id = 4 AND state = 'running' AND partial_output = 'de'") == 1)
+        #expect(try db.count("SELECT count(*) FROM attempts WHERE number = 2 AND outcome IN ('retry', 'failed', 'cancelled') AND received_text = 'p'") == 3)
+    }
+}
