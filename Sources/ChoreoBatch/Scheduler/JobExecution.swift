@@ -99,14 +99,72 @@ struct JobExecution: Sendable {
         return .send(plan)
     }
 
+    /// An attempt whose request is out and whose stream is running: what its end needs. Sending,
+    /// streaming and writing the result are separate steps, so each async frame holds only what
+    /// its step needs.
+    private final class Sent: Sendable {
+        let attempt: Int
+        let started: Double
+        let plan: SentPlan
+        let output: LiveOutput
+        let gate: ProviderGate
+        let modelCap: AsyncSemaphore?
+
+        init(attempt: Int, started: Double, plan: SentPlan, output: LiveOutput, gate: ProviderGate, modelCap: AsyncSemaphore?) {
+            self.attempt = attempt
+            self.started = started
+            self.plan = plan
+            self.output = output
+            self.gate = gate
+            self.modelCap = modelCap
+        }
+    }
+
+    /// The part of a `Plan` still needed once the request is sent (not the body or provider).
+    private struct SentPlan: Sendable {
+        var kept: String
+        var keptTokens: Int
+        var sentPrefill: String
+        var estimate: Int
+    }
+
+    private enum Sending {
+        case sent(Sent)
+        case done(JobResult)
+    }
+
     private func attempt() async throws -> JobResult {
+        let sent: Sent
+        switch try await send() {
+        case .done(let result): return result
+        case .sent(let s): sent = s
+        }
+        defer {
+            sent.modelCap?.release()
+            sent.gate.finished()
+        }
+        do {
+            // The body is parsed on the transport's thread as it arrives; this task wakes once, at the end.
+            _ = try await sent.output.stream.collect()
+        } catch {
+            flusher.unregister(job.id)
+            return try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.plan.kept,
+                                   keptTokens: sent.plan.keptTokens, gate: sent.gate)
+        }
+        flusher.unregister(job.id)
+        return try await succeed(sent)
+    }
+
+    /// Everything up to a running stream: plan, the model's cap and the provider's gate, the
+    /// attempt row, the request. Anything that ends the attempt on the way is `.done`.
+    private func send() async throws -> Sending {
         let plan: Plan
         switch decide() {
         case .send(let p): plan = p
-        case .fail(let failure): return try await failWithoutAttempt(failure)
+        case .fail(let failure): return .done(try await failWithoutAttempt(failure))
         case .cancelled:
             try await queue.endWithoutAttempt(job: job.id, state: "cancelled", kind: "cancelled", message: "the batch was cancelled")
-            return .cancelled
+            return .done(.cancelled)
         }
         // Wait for the model's cap and the provider's gate first, so an attempt's times are the
         // request's own. A run stopping meanwhile gives the job back untouched.
@@ -116,20 +174,22 @@ struct JobExecution: Sendable {
             try await modelCap?.acquire()
         } catch {
             try await queue.release(job: job.id)
-            return .interrupted
+            return .done(.interrupted)
         }
-        defer { modelCap?.release() }
         do {
             try await gate.admit(estimatedTokens: plan.estimate)
         } catch {
+            modelCap?.release()
             try await queue.release(job: job.id)
-            return .interrupted
+            return .done(.interrupted)
         }
-        defer { gate.finished() }
-        let attempt = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count)
-        let started = now
+        let sentPlan = SentPlan(kept: plan.kept, keptTokens: plan.keptTokens, sentPrefill: plan.sentPrefill, estimate: plan.estimate)
         var live: LiveOutput?
+        var attempt: Int?
         do {
+            let number = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count)
+            attempt = number
+            let started = now
             let stream = try await client.stream(body: plan.body, provider: plan.provider, delivery: .collected)
             if let head = stream.head { await gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
             let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, sentPrefill: plan.sentPrefill,
@@ -139,27 +199,35 @@ struct JobExecution: Sendable {
             // A batch cancelled from now on has its streams cancelled by the flusher (see
             // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
             if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
-            // The body is parsed on the transport's thread as it arrives; this task wakes once, at the end.
-            _ = try await stream.collect()
-            flusher.unregister(job.id)
-            let (outcome, usage) = outcome(of: output, plan: plan, started: started, firstTokenAt: stream.firstOutputAt?.timeIntervalSince1970)
-            if let usage { await gate.settle(estimatedTokens: plan.estimate, actualTokens: usage.totalTokens) }
-            guard try await queue.complete(job: job.id, attempt: attempt, outcome: outcome) else {
-                events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
-                return .interrupted
-            }
-            let tokens = outcome.completionTokens ?? 0
-            events.succeeded(job: job.customID, completionTokens: tokens)
-            return .succeeded(tokens: tokens, seconds: now - started)
+            return .sent(Sent(attempt: number, started: started, plan: sentPlan, output: output, gate: gate, modelCap: modelCap))
         } catch {
-            flusher.unregister(job.id)
-            return try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens, gate: gate)
+            defer {
+                modelCap?.release()
+                gate.finished()
+            }
+            guard let attempt else { throw error }  // startAttempt failed: a database error
+            if live != nil { flusher.unregister(job.id) }
+            return .done(try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens, gate: gate))
         }
+    }
+
+    /// Writes a finished stream's result (guarded by the lease).
+    private func succeed(_ sent: Sent) async throws -> JobResult {
+        let (outcome, usage) = outcome(of: sent.output, plan: sent.plan, started: sent.started,
+                                       firstTokenAt: sent.output.stream.firstOutputAt?.timeIntervalSince1970)
+        if let usage { await sent.gate.settle(estimatedTokens: sent.plan.estimate, actualTokens: usage.totalTokens) }
+        guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
+            events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
+            return .interrupted
+        }
+        let tokens = outcome.completionTokens ?? 0
+        events.succeeded(job: job.customID, completionTokens: tokens)
+        return .succeeded(tokens: tokens, seconds: now - sent.started)
     }
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
     /// segments, the rebuilt `chat.completion` object.
-    private func outcome(of output: LiveOutput, plan: Plan, started: Double, firstTokenAt: Double?) -> (JobOutcome, Usage?) {
+    private func outcome(of output: LiveOutput, plan: SentPlan, started: Double, firstTokenAt: Double?) -> (JobOutcome, Usage?) {
         let stream = output.stream
         let usage = stream.completion.usage
         var final = stream.completion
