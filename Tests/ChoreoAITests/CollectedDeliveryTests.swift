@@ -124,4 +124,47 @@ struct CollectedDeliveryTests {
         let completion = try await stream.collect()
         #expect(completion.text == expected("Half and half"))
     }
+
+    @Test func onEndReportsTheEndWithoutAWaitingTask() async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let c = client(server)
+        let ok = try await collected(c, "Write a short story")
+        let dropped = try await collected(client(server, fault: "drop:3"), "Tell me about moons")
+        let ends = await withCheckedContinuation { (done: CheckedContinuation<[Result<Void, any Error>], Never>) in
+            let box = EndsBox(expected: 2, done: done)
+            ok.onEnd { box.add($0) }
+            dropped.onEnd { box.add($0) }
+        }
+        #expect(ends.filter { if case .success = $0 { return true } else { return false } }.count == 1)
+        let failure = ends.compactMap { if case .failure(let e) = $0 { return e as? StreamError } else { return nil } }.first
+        #expect(failure?.kind == .interrupted)
+        #expect(ok.text == expected("Write a short story"))
+        // Registered after the end: called at once, with the same end.
+        let again = await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+            ok.onEnd { end in if case .success = end { done.resume(returning: true) } else { done.resume(returning: false) } }
+        }
+        #expect(again)
+    }
+}
+
+/// Collects `expected` stream ends from the transport's thread.
+private final class EndsBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ends: [Result<Void, any Error>] = []
+    private let expected: Int
+    private let done: CheckedContinuation<[Result<Void, any Error>], Never>
+
+    init(expected: Int, done: CheckedContinuation<[Result<Void, any Error>], Never>) {
+        self.expected = expected
+        self.done = done
+    }
+
+    func add(_ end: Result<Void, any Error>) {
+        lock.lock()
+        ends.append(end)
+        let all = ends.count == expected ? ends : nil
+        lock.unlock()
+        if let all { done.resume(returning: all) }
+    }
 }

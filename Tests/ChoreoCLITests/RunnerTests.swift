@@ -25,6 +25,18 @@ struct RunnerTests {
         try fixture.expectCountsMatchJobs()
     }
 
+    @Test func everySlotOfALargeConcurrencyIsFilledAtOnce() async throws {
+        // 270 = one claim of 256 plus 14, fewer than the 32 a claim otherwise waits for: those 14
+        // must start with the rest, not when the first streams end (seconds later).
+        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(40)))
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 270)
+        let summary = try await fixture.run(server) { $0.concurrency = 270 }
+        #expect(summary.exitCode == 0)
+        #expect(server.stats().streamsPeak == 270)
+        try fixture.expectAllExact()
+    }
+
     @Test func usageTimingsAndResponseAreStored() async throws {
         let server = try await MockServer.start()
         defer { Task { try? await server.shutdown() } }

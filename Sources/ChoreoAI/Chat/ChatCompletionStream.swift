@@ -68,6 +68,12 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
 
     /// Stops the request: iteration, or `collect()`, ends with `CancellationError`.
     public func cancel() { state.cancel() }
+
+    /// Calls `body` once when the stream has ended, with what `collect()` would return or throw,
+    /// without a task waiting for it: parsing runs on the transport's thread, and so does `body`
+    /// (keep it short; hand the work to a task). The batch runner holds thousands of streams
+    /// this way with no task per stream.
+    public func onEnd(_ body: @escaping @Sendable (Result<Void, any Error>) -> Void) { state.onEnd(body) }
 }
 
 /// The consuming side of one stream: body bytes → SSE events → chunks, with the accumulator.
@@ -76,24 +82,29 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
 /// transport's loop thread feeds it as a `BodySink` (push) and the collecting task waits for
 /// `finish`. `accumulated` and `firstOutputAt` may be read from anywhere.
 final class StreamState: BodySink, @unchecked Sendable {
-    enum Source { case http(HTTPBody), whole(ChatCompletion) }
+    enum Source {
+        case http(HTTPBody)
+        indirect case whole(ChatCompletion)  // boxed: rare, and not worth its size in every stream
+    }
 
     private let source: Source
     private var body: HTTPBody.Iterator?
     private var parser = SSEParser()
-    private var decoder: any ChunkDecoder
-    /// The decoder itself when it is OpenAI's (most streams): called directly with borrowed
-    /// event data, no existential call and no array per event.
+    /// OpenAI's decoder (most streams) is kept concretely and called with borrowed event data:
+    /// no existential call and no array per event. Exactly one of the two is set.
     private var openAI: OpenAIChunkDecoder?
+    private var other: (any ChunkDecoder)?
     private var pending: [ChatCompletionChunk] = []
     private var pendingIndex = 0
     private var finished = false
-    private var deferredError: StreamError?
+    /// A `StreamError` (an existential, so the rare error does not widen every stream).
+    private var deferredError: (any Error)?
     /// Push mode: chunks go straight into the accumulator; `ending` meets the end of the body
     /// (loop thread) with the task waiting for it in `collect`, whichever comes first.
     private var collecting: Bool
     private struct Ending {
         var waiter: CheckedContinuation<Void, any Error>?
+        var callback: (@Sendable (Result<Void, any Error>) -> Void)?
         var result: Result<Void, any Error>?
     }
     private let ending = Mutex(Ending())
@@ -106,8 +117,7 @@ final class StreamState: BodySink, @unchecked Sendable {
     init(source: Source, decoder: any ChunkDecoder, collecting: Bool = false) {
         self.collecting = collecting
         self.source = source
-        self.decoder = decoder
-        self.openAI = decoder as? OpenAIChunkDecoder
+        if let d = decoder as? OpenAIChunkDecoder { openAI = d } else { other = decoder }
         if case .http(let b) = source { body = b.makeAsyncIterator() }
     }
 
@@ -175,6 +185,27 @@ final class StreamState: BodySink, @unchecked Sendable {
         }
     }
 
+    /// Push mode without a waiting task: `body` runs once with the stream's end, on the loop
+    /// thread (or at once if it already ended). Not for `.whole` streams (they never start).
+    func onEnd(_ body: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        guard case .http(let http) = source else {
+            body(.success(()))
+            return
+        }
+        let attach = !collecting
+        if attach {
+            collecting = true
+            pending.removeAll()  // already in the accumulator
+            pendingIndex = 0
+        }
+        let ended = ending.withLock { e -> Result<Void, any Error>? in
+            if let r = e.result { return r }
+            e.callback = body
+            return nil
+        }
+        if let ended { body(ended) } else if attach { http.owner.transfer.attach(self) }
+    }
+
     func cancel() {
         if case .http(let body) = source { body.owner.transfer.cancel() }
     }
@@ -203,12 +234,13 @@ final class StreamState: BodySink, @unchecked Sendable {
                 outcome = .failure(e)
             }
         }
-        let waiter = ending.withLock { e -> CheckedContinuation<Void, any Error>? in
+        let (waiter, callback) = ending.withLock { e in
             e.result = outcome
-            defer { e.waiter = nil }
-            return e.waiter
+            defer { e.waiter = nil; e.callback = nil }
+            return (e.waiter, e.callback)
         }
         waiter?.resume(with: outcome)
+        callback?(outcome)
     }
 
     /// The next decoded chunk not yet handed out.
@@ -234,7 +266,7 @@ final class StreamState: BodySink, @unchecked Sendable {
     private func endOfBody() throws {
         finished = true
         // Liberal where safe: a finish reason without `[DONE]` is a complete answer.
-        if (openAI?.isComplete ?? decoder.isComplete) || accumulated.withLock({ $0.hasFinished }) { return }
+        if (openAI?.isComplete ?? other?.isComplete ?? false) || accumulated.withLock({ $0.hasFinished }) { return }
         throw StreamError(kind: .interrupted, message: "the connection closed before the end of the stream", partial: currentCompletion)
     }
 
@@ -276,7 +308,7 @@ final class StreamState: BodySink, @unchecked Sendable {
         if openAI != nil {
             try parser.feed(raw, onEventView: { event in try openAI!.decode(data: event.data, emit: emit) })
         } else {
-            try parser.feed(raw) { event in try decoder.decode(event, emit: emit) }
+            try parser.feed(raw) { event in try other!.decode(event, emit: emit) }
         }
     }
 

@@ -26,14 +26,47 @@ struct JobExecution: Sendable {
 
     private var now: Double { Date().timeIntervalSince1970 }
 
-    func run() async -> JobResult {
+    /// How the first part of an attempt ended.
+    enum Start: Sendable {
+        /// The attempt is over (or never began): failed, cancelled, given back, retrying.
+        case done(JobResult)
+        /// The stream is running; `finish` takes it from its end.
+        case streaming(Sent)
+    }
+
+    /// Everything up to a running stream. No task needs to wait for the stream: the caller hands
+    /// its end (`Sent.output.stream.onEnd`) to `finish`.
+    func start() async -> Start {
         do {
-            return try await attempt()
+            return try await send()
         } catch {
-            // Only database errors reach here: leave the job to its lease (another run takes it back).
-            events.log(.error, "job \(job.customID): could not record its state: \(error)")
-            return .interrupted
+            return .done(databaseFailure(error))
         }
+    }
+
+    /// Writes how the stream of `sent` ended: the result, or the failed attempt (retry, fail, stop).
+    func finish(_ sent: Sent, _ end: Result<Void, any Error>) async -> JobResult {
+        flusher.unregister(job.id)
+        defer {
+            sent.modelCap?.release()
+            sent.gate.finished()
+        }
+        do {
+            switch end {
+            case .success: return try await succeed(sent)
+            case .failure(let error):
+                return try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.plan.kept,
+                                       keptTokens: sent.plan.keptTokens, gate: sent.gate)
+            }
+        } catch {
+            return databaseFailure(error)
+        }
+    }
+
+    /// Only database errors reach here: leave the job to its lease (another run takes it back).
+    private func databaseFailure(_ error: any Error) -> JobResult {
+        events.log(.error, "job \(job.customID): could not record its state: \(error)")
+        return .interrupted
     }
 
     /// What an attempt will send, decided before any waiting.
@@ -99,18 +132,26 @@ struct JobExecution: Sendable {
         return .send(plan)
     }
 
-    /// An attempt whose request is out and whose stream is running: what its end needs. Sending,
-    /// streaming and writing the result are separate steps, so each async frame holds only what
-    /// its step needs.
-    private final class Sent: Sendable {
+    /// The part of a `Plan` still needed once the request is sent (not the body or provider).
+    fileprivate struct SentPlan: Sendable {
+        var kept: String
+        var keptTokens: Int
+        var sentPrefill: String
+        var estimate: Int
+    }
+
+    /// An attempt whose request is out and whose stream is running: what its end needs. While a
+    /// stream runs no task holds it (nor the frames of the calls that sent it: a task keeps its
+    /// deepest stack until it ends).
+    final class Sent: Sendable {
         let attempt: Int
         let started: Double
-        let plan: SentPlan
+        fileprivate let plan: SentPlan
         let output: LiveOutput
         let gate: ProviderGate
         let modelCap: AsyncSemaphore?
 
-        init(attempt: Int, started: Double, plan: SentPlan, output: LiveOutput, gate: ProviderGate, modelCap: AsyncSemaphore?) {
+        fileprivate init(attempt: Int, started: Double, plan: SentPlan, output: LiveOutput, gate: ProviderGate, modelCap: AsyncSemaphore?) {
             self.attempt = attempt
             self.started = started
             self.plan = plan
@@ -120,44 +161,9 @@ struct JobExecution: Sendable {
         }
     }
 
-    /// The part of a `Plan` still needed once the request is sent (not the body or provider).
-    private struct SentPlan: Sendable {
-        var kept: String
-        var keptTokens: Int
-        var sentPrefill: String
-        var estimate: Int
-    }
-
-    private enum Sending {
-        case sent(Sent)
-        case done(JobResult)
-    }
-
-    private func attempt() async throws -> JobResult {
-        let sent: Sent
-        switch try await send() {
-        case .done(let result): return result
-        case .sent(let s): sent = s
-        }
-        defer {
-            sent.modelCap?.release()
-            sent.gate.finished()
-        }
-        do {
-            // The body is parsed on the transport's thread as it arrives; this task wakes once, at the end.
-            _ = try await sent.output.stream.collect()
-        } catch {
-            flusher.unregister(job.id)
-            return try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.plan.kept,
-                                   keptTokens: sent.plan.keptTokens, gate: sent.gate)
-        }
-        flusher.unregister(job.id)
-        return try await succeed(sent)
-    }
-
     /// Everything up to a running stream: plan, the model's cap and the provider's gate, the
     /// attempt row, the request. Anything that ends the attempt on the way is `.done`.
-    private func send() async throws -> Sending {
+    private func send() async throws -> Start {
         let plan: Plan
         switch decide() {
         case .send(let p): plan = p
@@ -199,7 +205,7 @@ struct JobExecution: Sendable {
             // A batch cancelled from now on has its streams cancelled by the flusher (see
             // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
             if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
-            return .sent(Sent(attempt: number, started: started, plan: sentPlan, output: output, gate: gate, modelCap: modelCap))
+            return .streaming(Sent(attempt: number, started: started, plan: sentPlan, output: output, gate: gate, modelCap: modelCap))
         } catch {
             defer {
                 modelCap?.release()

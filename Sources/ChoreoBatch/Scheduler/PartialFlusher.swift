@@ -64,6 +64,12 @@ final class PartialFlusher: Sendable {
         for output in doomed { output.stream.cancel() }
     }
 
+    /// Cancels every stream (the run is stopping).
+    func cancelAllStreams() {
+        let all = live.withLock { Array($0.values) }
+        for output in all { output.stream.cancel() }
+    }
+
     /// Flushes every `interval` seconds until cancelled, then once more. With thousands of streams
     /// open the interval stretches so that at most `maxRowsPerSecond` rows are rewritten per second
     /// (10,000 slow streams: every 0.5 s): the window a crash can lose grows, the write load does not.

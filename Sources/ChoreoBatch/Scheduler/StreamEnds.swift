@@ -1,0 +1,47 @@
+import ChoreoAI
+import Synchronization
+
+/// A job whose stream is running with no task of its own, and how its stream ended.
+struct EndedStream: Sendable {
+    let execution: JobExecution
+    let sent: JobExecution.Sent
+    let end: Result<Void, any Error>
+}
+
+/// The streams that ended, from the transport's thread to the run loop: `post` from any
+/// thread, `take` from one task at a time, which gets everything posted so far.
+///
+/// `take` does not return on cancellation: the run loop keeps one taker only while some stream
+/// is still running, and every stream ends (when the run stops, it cancels them).
+final class StreamEnds: Sendable {
+    private struct State {
+        var ended: [EndedStream] = []
+        var taker: CheckedContinuation<[EndedStream], Never>?
+    }
+    private let state = Mutex(State())
+
+    func post(_ e: EndedStream) {
+        let handoff = state.withLock { s -> (CheckedContinuation<[EndedStream], Never>, [EndedStream])? in
+            s.ended.append(e)
+            guard let taker = s.taker else { return nil }
+            s.taker = nil
+            defer { s.ended.removeAll(keepingCapacity: true) }
+            return (taker, s.ended)
+        }
+        if let (taker, all) = handoff { taker.resume(returning: all) }
+    }
+
+    func take() async -> [EndedStream] {
+        await withCheckedContinuation { (c: CheckedContinuation<[EndedStream], Never>) in
+            let ready = state.withLock { s -> [EndedStream]? in
+                if s.ended.isEmpty {
+                    s.taker = c
+                    return nil
+                }
+                defer { s.ended.removeAll(keepingCapacity: true) }
+                return s.ended
+            }
+            if let ready { c.resume(returning: ready) }
+        }
+    }
+}
