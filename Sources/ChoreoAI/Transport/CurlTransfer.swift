@@ -18,7 +18,8 @@ final class CurlTransfer: @unchecked Sendable {
     /// Above this many buffered body bytes the transfer pauses until the consumer catches up.
     static let highWaterMark = 1 << 20
 
-    let request: HTTPRequest
+    /// Its body and headers are dropped once curl has its own copies (`makeEasyHandle`).
+    private(set) var request: HTTPRequest
     let origin: String
     private weak var loop: CurlEventLoop?
 
@@ -108,6 +109,10 @@ final class CurlTransfer: @unchecked Sendable {
         list = curl_slist_append(list, "Expect:")  // no 100-continue round trip for bodies
         headerList = list
         choreo_easy_setopt_pointer(easy, CURLOPT_HTTPHEADER, list)
+        // curl holds the body (COPYPOSTFIELDS) and the header lines now; with thousands of
+        // streams open, a second copy of each request is megabytes.
+        request.body = []
+        request.headers = HTTPHeaders()
         choreo_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me)
         choreo_easy_setopt_write_callback(easy) { ptr, size, count, userdata in
             let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
@@ -167,8 +172,7 @@ final class CurlTransfer: @unchecked Sendable {
         var v = colon + 1, e = end
         while v < e, line[v] == 0x20 || line[v] == 0x09 { v += 1 }
         while e > v, line[e - 1] == 0x20 || line[e - 1] == 0x09 { e -= 1 }
-        headers.add(name: String(decoding: UnsafeRawBufferPointer(rebasing: line[..<colon]), as: UTF8.self),
-                    value: String(decoding: UnsafeRawBufferPointer(rebasing: line[v..<e]), as: UTF8.self))
+        headers.add(name: UnsafeRawBufferPointer(rebasing: line[..<colon]), value: UnsafeRawBufferPointer(rebasing: line[v..<e]))
     }
 
     /// Before the transfer is added to the loop: a 2xx body goes straight to `sink`.
@@ -176,6 +180,7 @@ final class CurlTransfer: @unchecked Sendable {
 
     private func deliverHead() {
         headSent = true
+        headers.compact()
         if let armed = armedSink {
             armedSink = nil
             if status >= 200 && status < 300 { sink = armed }

@@ -1,20 +1,105 @@
 /// HTTP header fields in the order received. Names compare case-insensitively.
+///
+/// Stored as one byte block (each field as its name's length, the name, its value's length, the
+/// value) rather than two `String`s a field: a process holding 10,000 streams holds 10,000
+/// response heads, and a dozen rate-limit headers were a kilobyte each.
 public struct HTTPHeaders: Sendable, Hashable, Sequence {
-    public private(set) var fields: [(name: String, value: String)]
+    private var block: [UInt8] = []
 
-    public init(_ fields: [(String, String)] = []) { self.fields = fields.map { (name: $0.0, value: $0.1) } }
+    public init(_ fields: [(String, String)] = []) {
+        for (name, value) in fields { add(name: name, value: value) }
+    }
 
-    public mutating func add(name: String, value: String) { fields.append((name, value)) }
+    /// The fields, in order.
+    public var fields: [(name: String, value: String)] {
+        var out: [(name: String, value: String)] = []
+        forEachField { name, value in
+            out.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            return true
+        }
+        return out
+    }
+
+    public var count: Int {
+        var n = 0
+        forEachField { _, _ in n += 1; return true }
+        return n
+    }
+
+    public mutating func add(name: String, value: String) {
+        var name = name, value = value
+        name.withUTF8 { n in value.withUTF8 { v in add(name: UnsafeRawBufferPointer(n), value: UnsafeRawBufferPointer(v)) } }
+    }
+
+    mutating func add(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
+        Self.appendLength(name.count, to: &block)
+        block.append(contentsOf: name)
+        Self.appendLength(value.count, to: &block)
+        block.append(contentsOf: value)
+    }
+
+    /// Drops the spare capacity of a finished header block (it grew by doubling).
+    mutating func compact() {
+        guard block.capacity > block.count else { return }
+        block = block.withUnsafeBufferPointer { [UInt8]($0) }
+    }
 
     /// The first value of `name`, compared case-insensitively (ASCII, as HTTP field names are;
     /// without allocating: rate-limit parsing looks up a dozen names on every response).
     public subscript(name: String) -> String? {
-        fields.first { Self.equalIgnoringASCIICase($0.name, name) }?.value
+        var found: String?
+        var wanted = name
+        wanted.withUTF8 { w in
+            forEachField { n, v in
+                guard Self.equalIgnoringASCIICase(n, UnsafeRawBufferPointer(w)) else { return true }
+                found = String(decoding: v, as: UTF8.self)
+                return false
+            }
+        }
+        return found
     }
 
-    static func equalIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
-        guard a.utf8.count == b.utf8.count else { return false }
-        for (x, y) in zip(a.utf8, b.utf8) where x != y {
+    /// Calls `body` with each field's bytes until it returns false.
+    private func forEachField(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) {
+        block.withUnsafeBytes { b in
+            var i = 0
+            while i < b.count {
+                let nameLength = Self.readLength(b, &i)
+                let name = UnsafeRawBufferPointer(rebasing: b[i..<(i + nameLength)])
+                i += nameLength
+                let valueLength = Self.readLength(b, &i)
+                let value = UnsafeRawBufferPointer(rebasing: b[i..<(i + valueLength)])
+                i += valueLength
+                if !body(name, value) { return }
+            }
+        }
+    }
+
+    private static func appendLength(_ n: Int, to block: inout [UInt8]) {
+        // LEB128: one byte for anything under 128, as almost every name and value is.
+        var n = n
+        while n >= 0x80 {
+            block.append(UInt8(n & 0x7F) | 0x80)
+            n >>= 7
+        }
+        block.append(UInt8(n))
+    }
+
+    private static func readLength(_ b: UnsafeRawBufferPointer, _ i: inout Int) -> Int {
+        var n = 0, shift = 0
+        while true {
+            let byte = b[i]
+            i += 1
+            n |= Int(byte & 0x7F) << shift
+            if byte < 0x80 { return n }
+            shift += 7
+        }
+    }
+
+    static func equalIgnoringASCIICase(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        guard a.count == b.count else { return false }
+        for k in 0..<a.count where a[k] != b[k] {
+            let x = a[k], y = b[k]
             let lx = x >= 0x41 && x <= 0x5A ? x | 0x20 : x
             let ly = y >= 0x41 && y <= 0x5A ? y | 0x20 : y
             if lx != ly { return false }
@@ -24,13 +109,9 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence {
 
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
 
-    public static func == (a: HTTPHeaders, b: HTTPHeaders) -> Bool {
-        a.fields.count == b.fields.count && zip(a.fields, b.fields).allSatisfy { $0.name == $1.name && $0.value == $1.value }
-    }
+    public static func == (a: HTTPHeaders, b: HTTPHeaders) -> Bool { a.block == b.block }
 
-    public func hash(into hasher: inout Hasher) {
-        for f in fields { hasher.combine(f.name); hasher.combine(f.value) }
-    }
+    public func hash(into hasher: inout Hasher) { hasher.combine(block) }
 }
 
 /// One HTTP request for the transport.

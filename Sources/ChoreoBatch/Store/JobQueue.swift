@@ -76,10 +76,10 @@ public actor JobQueue {
 
     public init(path: String, runnerID: String) throws {
         let db = try Database(path: path)
-        // 16 MiB of page cache (SQLite's default is 2 MiB): every finished job rewrites its row
+        // 4 MiB of page cache (SQLite's default is 2 MiB): every finished job rewrites its row
         // and index pages, and with a small cache each write read them back from the file first
         // (firehose: 19 `pread`s a job).
-        try db.execute("PRAGMA cache_size = -16384")
+        try db.execute("PRAGMA cache_size = -4096")
         self.db = db
         self.runnerID = runnerID
         self.writes = WriteBatcher(db: db) { try JobQueue.apply($0, db: db, runnerID: runnerID) }
