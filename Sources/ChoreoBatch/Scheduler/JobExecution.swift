@@ -174,8 +174,8 @@ struct JobExecution: Sendable {
         }
         // Wait for the model's cap and the provider's gate first, so an attempt's times are the
         // request's own. A run stopping meanwhile gives the job back untouched.
-        let gate = await gates.gate(for: plan.provider)
-        let modelCap = await gates.modelCap(for: plan.provider, model: job.model)
+        let gate = gates.gate(for: plan.provider)
+        let modelCap = gates.modelCap(for: plan.provider, model: job.model)
         do {
             try await modelCap?.acquire()
         } catch {
@@ -197,7 +197,7 @@ struct JobExecution: Sendable {
             attempt = number
             let started = now
             let stream = try await client.stream(body: plan.body, provider: plan.provider, delivery: .collected)
-            if let head = stream.head { await gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
+            if let head = stream.head { gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
             let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, sentPrefill: plan.sentPrefill,
                                     keptTokens: plan.keptTokens, stream: stream)
             live = output
@@ -221,7 +221,7 @@ struct JobExecution: Sendable {
     private func succeed(_ sent: Sent) async throws -> JobResult {
         let (outcome, usage) = outcome(of: sent.output, plan: sent.plan, started: sent.started,
                                        firstTokenAt: sent.output.stream.firstOutputAt?.timeIntervalSince1970)
-        if let usage { await sent.gate.settle(estimatedTokens: sent.plan.estimate, actualTokens: usage.totalTokens) }
+        if let usage { sent.gate.settle(estimatedTokens: sent.plan.estimate, actualTokens: usage.totalTokens) }
         guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
             events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
             return .interrupted
@@ -299,7 +299,7 @@ struct JobExecution: Sendable {
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "interrupted", retryAt: now)
             return .interrupted
         }
-        if failure.kind == "rate_limited" { await gate.pause(for: failure.retryAfter ?? 1) }
+        if failure.kind == "rate_limited" { gate.pause(for: failure.retryAfter ?? 1) }
         if failure.stopsProvider {
             control.stop(provider: (try? client.provider(for: job.model).name) ?? job.model, because: failure)
         }

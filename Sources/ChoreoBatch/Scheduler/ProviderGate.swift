@@ -1,5 +1,6 @@
 import ChoreoAI
 import Foundation
+import Synchronization
 
 /// Paces one provider's requests: a concurrency cap, request and token budgets per minute, and a
 /// shared pause when the provider says slow down.
@@ -8,28 +9,34 @@ import Foundation
 /// (`observe`) re-plan the pace continuously: when the remaining budget runs low, requests are
 /// spread over the time left until the reset instead of bursting into a 429. A 429 pauses the
 /// whole provider (every job), not just the one that got it.
-actor ProviderGate {
+///
+/// A class with its state under a lock, not an actor: every job passes through it three times
+/// (admit, observe, settle), and an actor hop each time was measurable on short jobs.
+final class ProviderGate: Sendable {
     let name: String
     private let concurrency: AsyncSemaphore?
     private let requestsPerMinute: Int?
     private let tokensPerMinute: Int?
-    // Token buckets: capacity one minute's budget, refilled continuously.
-    private var requestTokens: Double
-    private var tokenTokens: Double
-    private var lastRefill = Date().timeIntervalSince1970
-    /// No request starts before this (a 429's retry-after, an exhausted header budget).
-    private var pausedUntil = 0.0
-    /// Minimum spacing between request starts derived from the headers (0: none).
-    private var spacing = 0.0
-    private var lastStart = 0.0
+
+    private struct Pace {
+        // Token buckets: capacity one minute's budget, refilled continuously.
+        var requestTokens: Double
+        var tokenTokens: Double
+        var lastRefill = Date().timeIntervalSince1970
+        /// No request starts before this (a 429's retry-after, an exhausted header budget).
+        var pausedUntil = 0.0
+        /// Minimum spacing between request starts derived from the headers (0: none).
+        var spacing = 0.0
+        var lastStart = 0.0
+    }
+    private let pace: Mutex<Pace>
 
     init(name: String, maxConcurrency: Int?, requestsPerMinute: Int?, tokensPerMinute: Int?) {
         self.name = name
         self.concurrency = maxConcurrency.map { AsyncSemaphore(permits: max(1, $0)) }
         self.requestsPerMinute = requestsPerMinute
         self.tokensPerMinute = tokensPerMinute
-        self.requestTokens = Double(requestsPerMinute ?? 0)
-        self.tokenTokens = Double(tokensPerMinute ?? 0)
+        self.pace = Mutex(Pace(requestTokens: Double(requestsPerMinute ?? 0), tokenTokens: Double(tokensPerMinute ?? 0)))
     }
 
     private var now: Double { Date().timeIntervalSince1970 }
@@ -41,7 +48,7 @@ actor ProviderGate {
         do {
             while true {
                 try Task.checkCancellation()
-                let wait = reserve(tokens: Double(estimatedTokens))
+                let wait = pace.withLock { reserve(&$0, tokens: Double(estimatedTokens)) }
                 if wait <= 0 { return }
                 try await Task.sleep(nanoseconds: UInt64(min(wait, 60) * 1e9))
             }
@@ -51,71 +58,79 @@ actor ProviderGate {
         }
     }
 
-    nonisolated func finished() { concurrency?.release() }
+    func finished() { concurrency?.release() }
 
     /// Takes budget for one request now, or says how long to wait for it.
-    private func reserve(tokens: Double) -> Double {
+    private func reserve(_ p: inout Pace, tokens: Double) -> Double {
         let t = now
-        refill(t)
-        var wait = max(pausedUntil - t, lastStart + spacing - t)
-        if let rpm = requestsPerMinute, requestTokens < 1 {
-            wait = max(wait, (1 - requestTokens) / (Double(rpm) / 60))
+        refill(&p, t)
+        var wait = max(p.pausedUntil - t, p.lastStart + p.spacing - t)
+        if let rpm = requestsPerMinute, p.requestTokens < 1 {
+            wait = max(wait, (1 - p.requestTokens) / (Double(rpm) / 60))
         }
         if let tpm = tokensPerMinute {
             // A request larger than a whole minute's budget may go once the bucket is full.
             let need = min(tokens, Double(tpm))
-            if tokenTokens < need { wait = max(wait, (need - tokenTokens) / (Double(tpm) / 60)) }
+            if p.tokenTokens < need { wait = max(wait, (need - p.tokenTokens) / (Double(tpm) / 60)) }
         }
         guard wait <= 0 else { return wait }
-        if requestsPerMinute != nil { requestTokens -= 1 }
-        if tokensPerMinute != nil { tokenTokens -= tokens }
-        lastStart = t
+        if requestsPerMinute != nil { p.requestTokens -= 1 }
+        if tokensPerMinute != nil { p.tokenTokens -= tokens }
+        p.lastStart = t
         return 0
     }
 
-    private func refill(_ t: Double) {
-        let elapsed = max(0, t - lastRefill)
-        lastRefill = t
-        if let rpm = requestsPerMinute { requestTokens = min(Double(rpm), requestTokens + elapsed * Double(rpm) / 60) }
-        if let tpm = tokensPerMinute { tokenTokens = min(Double(tpm), tokenTokens + elapsed * Double(tpm) / 60) }
+    private func refill(_ p: inout Pace, _ t: Double) {
+        let elapsed = max(0, t - p.lastRefill)
+        p.lastRefill = t
+        if let rpm = requestsPerMinute { p.requestTokens = min(Double(rpm), p.requestTokens + elapsed * Double(rpm) / 60) }
+        if let tpm = tokensPerMinute { p.tokenTokens = min(Double(tpm), p.tokenTokens + elapsed * Double(tpm) / 60) }
     }
 
     /// Corrects the token bucket by what a request really used.
     func settle(estimatedTokens: Int, actualTokens: Int) {
-        if tokensPerMinute != nil { tokenTokens -= Double(actualTokens - estimatedTokens) }
+        guard tokensPerMinute != nil else { return }
+        pace.withLock { $0.tokenTokens -= Double(actualTokens - estimatedTokens) }
     }
 
     /// The provider said 429: every request of this provider waits.
     func pause(for seconds: Double) {
-        pausedUntil = max(pausedUntil, now + seconds)
+        let until = now + seconds
+        pace.withLock { $0.pausedUntil = max($0.pausedUntil, until) }
     }
 
     /// Re-plans the pace from a response's rate-limit headers.
     func observe(_ info: RateLimitInfo, estimatedTokens: Int) {
         let t = now
-        var newSpacing = 0.0
-        if let remaining = info.remainingRequests, let reset = info.resetRequests {
-            if remaining <= 0 {
-                pausedUntil = max(pausedUntil, t + reset)
-            } else if let limit = info.limitRequests, remaining * 10 < limit {
-                // Under 10% left: spread what is left over the time to the reset.
-                newSpacing = max(newSpacing, reset / Double(remaining))
+        pace.withLock { p in
+            var newSpacing = 0.0
+            if let remaining = info.remainingRequests, let reset = info.resetRequests {
+                if remaining <= 0 {
+                    p.pausedUntil = max(p.pausedUntil, t + reset)
+                } else if let limit = info.limitRequests, remaining * 10 < limit {
+                    // Under 10% left: spread what is left over the time to the reset.
+                    newSpacing = max(newSpacing, reset / Double(remaining))
+                }
             }
-        }
-        if let remaining = info.remainingTokens, let reset = info.resetTokens {
-            if remaining < estimatedTokens {
-                pausedUntil = max(pausedUntil, t + reset)
-            } else if let limit = info.limitTokens, remaining * 10 < limit, estimatedTokens > 0 {
-                newSpacing = max(newSpacing, reset / max(1, Double(remaining / estimatedTokens)))
+            if let remaining = info.remainingTokens, let reset = info.resetTokens {
+                if remaining < estimatedTokens {
+                    p.pausedUntil = max(p.pausedUntil, t + reset)
+                } else if let limit = info.limitTokens, remaining * 10 < limit, estimatedTokens > 0 {
+                    newSpacing = max(newSpacing, reset / max(1, Double(remaining / estimatedTokens)))
+                }
             }
+            p.spacing = min(newSpacing, 60)
         }
-        spacing = min(newSpacing, 60)
     }
 }
 
-/// One gate per provider, created on first use.
-actor ProviderGates {
-    private var gates: [String: ProviderGate] = [:]
+/// One gate per provider, created on first use (a lock, not an actor: looked up by every job).
+final class ProviderGates: Sendable {
+    private struct Registry {
+        var gates: [String: ProviderGate] = [:]
+        var modelCaps: [String: AsyncSemaphore] = [:]
+    }
+    private let registry = Mutex(Registry())
     private let defaultRPM: Int?
     private let defaultTPM: Int?
 
@@ -124,25 +139,28 @@ actor ProviderGates {
         self.defaultTPM = defaultTPM
     }
 
-    private var modelCaps: [String: AsyncSemaphore] = [:]
-
     /// The cap for `model` when the provider configures one for a pattern it matches.
     func modelCap(for provider: Provider, model: String) -> AsyncSemaphore? {
-        guard let (pattern, limit) = provider.modelConcurrency.sorted(by: { $0.key < $1.key })
-            .first(where: { Provider.matches(pattern: $0.key, model: model) }) else { return nil }
+        guard !provider.modelConcurrency.isEmpty,
+              let (pattern, limit) = provider.modelConcurrency.sorted(by: { $0.key < $1.key })
+                .first(where: { Provider.matches(pattern: $0.key, model: model) }) else { return nil }
         let key = provider.name + "\u{0}" + pattern
-        if let cap = modelCaps[key] { return cap }
-        let cap = AsyncSemaphore(permits: limit)
-        modelCaps[key] = cap
-        return cap
+        return registry.withLock { r in
+            if let cap = r.modelCaps[key] { return cap }
+            let cap = AsyncSemaphore(permits: limit)
+            r.modelCaps[key] = cap
+            return cap
+        }
     }
 
     func gate(for provider: Provider) -> ProviderGate {
-        if let g = gates[provider.name] { return g }
-        let g = ProviderGate(name: provider.name, maxConcurrency: provider.maxConcurrency,
-                             requestsPerMinute: provider.requestsPerMinute ?? defaultRPM,
-                             tokensPerMinute: provider.tokensPerMinute ?? defaultTPM)
-        gates[provider.name] = g
-        return g
+        registry.withLock { r in
+            if let g = r.gates[provider.name] { return g }
+            let g = ProviderGate(name: provider.name, maxConcurrency: provider.maxConcurrency,
+                                 requestsPerMinute: provider.requestsPerMinute ?? defaultRPM,
+                                 tokensPerMinute: provider.tokensPerMinute ?? defaultTPM)
+            r.gates[provider.name] = g
+            return g
+        }
     }
 }
