@@ -42,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "choreo",
             dependencies: [
-                "ChoreoAI", "ChoreoBatch", "ChoreoMock",
+                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CCurlShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

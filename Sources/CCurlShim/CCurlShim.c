@@ -1,6 +1,10 @@
 #include "CCurlShim.h"
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <stdlib.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 CURLcode choreo_easy_setopt_long(CURL *h, CURLoption o, long v) { return curl_easy_setopt(h, o, v); }
 CURLcode choreo_easy_setopt_pointer(CURL *h, CURLoption o, void *v) { return curl_easy_setopt(h, o, v); }
@@ -49,3 +53,13 @@ int choreo_epoll_wait(int epfd, int *fds, int *masks, int max, int timeout_ms) {
     return n;
 }
 int choreo_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+int choreo_malloc_trim_threshold(int bytes) {
+#if defined(__GLIBC__)
+    if (getenv("MALLOC_TRIM_THRESHOLD_") != NULL) return 0;
+    return mallopt(M_TRIM_THRESHOLD, bytes);
+#else
+    (void)bytes;
+    return 0;
+#endif
+}

@@ -33,4 +33,8 @@ int choreo_epoll_ctl(int epfd, int op, int fd, int mask); // op: 1 add, 2 del, 3
 int choreo_epoll_wait(int epfd, int *fds, int *masks, int max, int timeout_ms);
 int choreo_eventfd(void);
 
+// glibc's M_TRIM_THRESHOLD (malloc.h does not import into Swift), unless MALLOC_TRIM_THRESHOLD_
+// is set in the environment. Returns 1 when applied; 0 elsewhere (other C libraries).
+int choreo_malloc_trim_threshold(int bytes);
+
 #endif
