@@ -108,6 +108,7 @@ extension JSONValue {
     /// Compact JSON text. Object keys are sorted so the output is stable (hashes, tests, diffs).
     public var jsonString: String {
         var out = ""
+        out.reserveCapacity(256)
         write(to: &out)
         return out
     }
@@ -130,12 +131,15 @@ extension JSONValue {
             }
             out += "]"
         case .object(let o):
+            // Keys sorted, so the same value always gives the same text.
             out += "{"
-            for (i, key) in o.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
+            var first = true
+            for (key, value) in o.sorted(by: { $0.key < $1.key }) {
+                if !first { out += "," }
+                first = false
                 JSONValue.writeString(key, to: &out)
                 out += ":"
-                o[key]!.write(to: &out)
+                value.write(to: &out)
             }
             out += "}"
         }
