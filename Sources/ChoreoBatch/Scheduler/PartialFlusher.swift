@@ -50,10 +50,17 @@ final class PartialFlusher: Sendable {
     func unregister(_ job: Int64) { _ = live.withLock { $0.removeValue(forKey: job) } }
 
     /// Writes every job whose text changed since the last flush.
-    func flush() async throws {
+    ///
+    /// The texts are taken `batchSize` at a time: a text held here while its stream appends to it
+    /// is copied by that append, so taking all 10,000 at once doubled their memory meanwhile.
+    func flush(batchSize: Int = 500) async throws {
         let changed = live.withLock { jobs in jobs.values.filter { $0.takeChanged() } }
-        guard !changed.isEmpty else { return }
-        try await queue.savePartials(changed.map { ($0.job, $0.text, $0.tokens) })
+        var start = 0
+        while start < changed.count {
+            let end = min(start + batchSize, changed.count)
+            try await queue.savePartials(changed[start..<end].map { ($0.job, $0.text, $0.tokens) })
+            start = end
+        }
     }
 
     /// Cancels the streams of jobs in `batches` (the batch was cancelled while they ran); each
