@@ -22,6 +22,10 @@ public struct RunSummary: Sendable {
 /// flight: a task group fed from the queue as slots free up (never a task per job up front),
 /// a flusher writing partial outputs every `flushInterval`, and a heartbeat renewing leases.
 ///
+/// A job has a task while it sends its request and while its end is written, not while its
+/// stream runs: the stream is parsed on the transport's thread and its end comes back through
+/// `StreamEnds`. Ten thousand open streams are ten thousand small objects, not ten thousand tasks.
+///
 /// Stopping: cancel the task running `run()` (the command does it on SIGINT/SIGTERM). Streams end,
 /// their partial output is written, their jobs go back to pending, and `run()` returns.
 public final class BatchRunner: Sendable {
