@@ -128,18 +128,21 @@ public final class Database {
     public func transaction<T>(_ kind: TransactionKind = .immediate, _ body: () throws -> T) throws -> T {
         let nested = transactionDepth > 0
         let name = "choreo_sp\(transactionDepth)"
-        try execute(nested ? "SAVEPOINT \(name)" : "BEGIN \(kind.rawValue)")
+        // Prepared once and cached like any statement: parsing BEGIN and COMMIT again for every
+        // transaction was a visible part of a short job's CPU.
+        try run(nested ? "SAVEPOINT \(name)" : "BEGIN \(kind.rawValue)")
         transactionDepth += 1
         defer { transactionDepth -= 1 }
         do {
             let result = try body()
-            try execute(nested ? "RELEASE \(name)" : "COMMIT")
+            try run(nested ? "RELEASE \(name)" : "COMMIT")
             return result
         } catch {
             if nested {
-                try? execute("ROLLBACK TO \(name); RELEASE \(name)")
+                try? run("ROLLBACK TO \(name)")
+                try? run("RELEASE \(name)")
             } else if sqlite3_get_autocommit(handle) == 0 {
-                try? execute("ROLLBACK")
+                try? run("ROLLBACK")
             }
             throw error
         }

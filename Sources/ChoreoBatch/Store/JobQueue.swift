@@ -137,14 +137,16 @@ public actor JobQueue {
                     """, [.init(t), .init(runnerID)] + filterArgs + [.init(limit - ids.count)]) { ids.append($0.int64(0)!) }
             }
             guard !ids.isEmpty else { return }
-            let list = ids.map(String.init).joined(separator: ",")
+            // The ids as one JSON array parameter, so the SQL is the same text every time (and
+            // its prepared statement is reused) however many jobs a claim takes.
+            let list = "[" + ids.map(String.init).joined(separator: ",") + "]"
             try db.query("""
                 UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?,
                        started_at = coalesce(started_at, ?), updated_at = ?
-                WHERE id IN (\(list))
+                WHERE id IN (SELECT value FROM json_each(?))
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
                           coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0)
-                """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t)]) { row in
+                """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t), .init(list)]) { row in
                 jobs.append(ClaimedJob(
                     id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
                     request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
@@ -154,8 +156,8 @@ public actor JobQueue {
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = 'interrupted', error_kind = coalesce(error_kind, 'runner_lost'),
                        error_message = coalesce(error_message, 'the runner stopped without ending this attempt (killed or crashed)')
-                WHERE job_id IN (\(list)) AND ended_at IS NULL
-                """, [.init(t)])
+                WHERE job_id IN (SELECT value FROM json_each(?)) AND ended_at IS NULL
+                """, [.init(t), .init(list)])
             for b in Set(jobs.map(\.batchID)) {
                 try db.run("UPDATE batches SET state = 'running' WHERE id = ? AND state = 'pending'", [.init(b)])
             }
