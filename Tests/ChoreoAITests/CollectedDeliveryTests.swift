@@ -112,6 +112,18 @@ struct CollectedDeliveryTests {
         #expect(server.stats().closedByClient == 1)
     }
 
+    @Test func onEndAfterIteratingToTheEndReportsTheEndAtOnce() async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let stream = try await client(server).chat.completions.create(body: body("Done already"), stream: true)
+        for try await _ in stream {}
+        let ok = await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+            stream.onEnd { end in if case .success = end { done.resume(returning: true) } else { done.resume(returning: false) } }
+        }
+        #expect(ok)
+        #expect(stream.text == expected("Done already"))
+    }
+
     @Test func collectAfterIteratingSomeChunksGetsTheRest() async throws {
         let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(5)))
         defer { Task { try? await server.shutdown() } }

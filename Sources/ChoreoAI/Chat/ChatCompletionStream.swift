@@ -186,7 +186,7 @@ final class StreamState: BodySink, @unchecked Sendable {
     }
 
     /// Push mode without a waiting task: `body` runs once with the stream's end, on the loop
-    /// thread (or at once if it already ended). Not for `.whole` streams (they never start).
+    /// thread (or at once if it already ended: a `.whole` stream, or one iterated to its end).
     func onEnd(_ body: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         guard case .http(let http) = source else {
             body(.success(()))
@@ -194,6 +194,12 @@ final class StreamState: BodySink, @unchecked Sendable {
         }
         let attach = !collecting
         if attach {
+            if finished || deferredError != nil {
+                let error = deferredError
+                deferredError = nil
+                body(error.map { .failure($0) } ?? .success(()))
+                return
+            }
             collecting = true
             pending.removeAll()  // already in the accumulator
             pendingIndex = 0
