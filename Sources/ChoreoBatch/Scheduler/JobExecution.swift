@@ -55,8 +55,8 @@ struct JobExecution: Sendable {
             switch end {
             case .success: return try await succeed(sent)
             case .failure(let error):
-                return try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.plan.kept,
-                                       keptTokens: sent.plan.keptTokens, gate: sent.gate)
+                return try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
+                                       keptTokens: sent.output.keptTokens, gate: sent.gate)
             }
         } catch {
             return databaseFailure(error)
@@ -87,8 +87,7 @@ struct JobExecution: Sendable {
     }
 
     /// The synchronous part of an attempt: parse, route, check, build the body (a continuation
-    /// where the provider can continue kept text). Kept out of the async `attempt`, whose frame
-    /// every in-flight job carries while it streams.
+    /// where the provider can continue kept text).
     private func decide() -> Decision {
         let request: JSONValue
         do { request = try JSONValue.parse(job.request) } catch {
@@ -132,29 +131,22 @@ struct JobExecution: Sendable {
         return .send(plan)
     }
 
-    /// The part of a `Plan` still needed once the request is sent (not the body or provider).
-    fileprivate struct SentPlan: Sendable {
-        var kept: String
-        var keptTokens: Int
-        var sentPrefill: String
-        var estimate: Int
-    }
-
-    /// An attempt whose request is out and whose stream is running: what its end needs. While a
-    /// stream runs no task holds it (nor the frames of the calls that sent it: a task keeps its
-    /// deepest stack until it ends).
+    /// An attempt whose request is out and whose stream is running: what its end needs (the kept
+    /// text it continues is in `output`). While a stream runs no task holds it (nor the frames of
+    /// the calls that sent it: a task keeps its deepest stack until it ends).
     final class Sent: Sendable {
         let attempt: Int
         let started: Double
-        fileprivate let plan: SentPlan
+        /// The tokens the gate reserved for the request, settled against its usage at the end.
+        let estimate: Int
         let output: LiveOutput
         let gate: ProviderGate
         let modelCap: AsyncSemaphore?
 
-        fileprivate init(attempt: Int, started: Double, plan: SentPlan, output: LiveOutput, gate: ProviderGate, modelCap: AsyncSemaphore?) {
+        fileprivate init(attempt: Int, started: Double, estimate: Int, output: LiveOutput, gate: ProviderGate, modelCap: AsyncSemaphore?) {
             self.attempt = attempt
             self.started = started
-            self.plan = plan
+            self.estimate = estimate
             self.output = output
             self.gate = gate
             self.modelCap = modelCap
@@ -189,7 +181,6 @@ struct JobExecution: Sendable {
             try await queue.release(job: job.id)
             return .done(.interrupted)
         }
-        let sentPlan = SentPlan(kept: plan.kept, keptTokens: plan.keptTokens, sentPrefill: plan.sentPrefill, estimate: plan.estimate)
         var live: LiveOutput?
         var attempt: Int?
         do {
@@ -205,7 +196,7 @@ struct JobExecution: Sendable {
             // A batch cancelled from now on has its streams cancelled by the flusher (see
             // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
             if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
-            return .streaming(Sent(attempt: number, started: started, plan: sentPlan, output: output, gate: gate, modelCap: modelCap))
+            return .streaming(Sent(attempt: number, started: started, estimate: plan.estimate, output: output, gate: gate, modelCap: modelCap))
         } catch {
             defer {
                 modelCap?.release()
@@ -219,9 +210,9 @@ struct JobExecution: Sendable {
 
     /// Writes a finished stream's result (guarded by the lease).
     private func succeed(_ sent: Sent) async throws -> JobResult {
-        let (outcome, usage) = outcome(of: sent.output, plan: sent.plan, started: sent.started,
+        let (outcome, usage) = outcome(of: sent.output, started: sent.started,
                                        firstTokenAt: sent.output.stream.firstOutputAt?.timeIntervalSince1970)
-        if let usage { sent.gate.settle(estimatedTokens: sent.plan.estimate, actualTokens: usage.totalTokens) }
+        if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
         guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
             events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
             return .interrupted
@@ -233,19 +224,19 @@ struct JobExecution: Sendable {
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
     /// segments, the rebuilt `chat.completion` object.
-    private func outcome(of output: LiveOutput, plan: SentPlan, started: Double, firstTokenAt: Double?) -> (JobOutcome, Usage?) {
+    private func outcome(of output: LiveOutput, started: Double, firstTokenAt: Double?) -> (JobOutcome, Usage?) {
         let stream = output.stream
         let usage = stream.completion.usage
         var final = stream.completion
         let text = output.text
-        if !final.choices.isEmpty, final.choices[0].message.content != nil || !plan.kept.isEmpty {
+        if !final.choices.isEmpty, final.choices[0].message.content != nil || !output.kept.isEmpty {
             final.choices[0].message.content = text
         }
         let promptTokens = usage.map { $0.promptTokens + job.spentPromptTokens }
         // The kept text's tokens plus the continuation's; a whitespace token trimmed from the
         // prefill and produced again was counted in both.
-        let repeated = Continuation.repeatsTrimmedText(partial: plan.kept, sentPrefill: plan.sentPrefill, continuation: stream.text) ? 1 : 0
-        let completionTokens = usage.map { $0.completionTokens + plan.keptTokens - repeated }
+        let repeated = Continuation.repeatsTrimmedText(partial: output.kept, sentPrefill: output.sentPrefill, continuation: stream.text) ? 1 : 0
+        let completionTokens = usage.map { $0.completionTokens + output.keptTokens - repeated }
         if let p = promptTokens, let c = completionTokens { final.usage = Usage(promptTokens: p, completionTokens: c) }
         let toolCalls = final.choices.first?.message.toolCalls
         let outcome = JobOutcome(
@@ -254,7 +245,7 @@ struct JobExecution: Sendable {
             response: final.json.jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
             firstTokenMs: firstTokenAt.map { Int(($0 - started) * 1000) }, durationMs: Int((now - started) * 1000),
             httpStatus: stream.head?.status ?? 200, requestID: Self.requestID(stream.head?.headers),
-            bytesReceived: stream.bytesReceived, charsReceived: text.count - plan.kept.count)
+            bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count)
         return (outcome, usage)
     }
 
