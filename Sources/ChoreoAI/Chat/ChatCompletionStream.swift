@@ -146,8 +146,7 @@ final class StreamState: BodySink, @unchecked Sendable {
             do {
                 bytes = try await body!.next()
             } catch let e as TransportError {
-                finished = true
-                throw StreamError(kind: .interrupted, message: e.description, partial: currentCompletion, underlying: e)
+                throw interrupted(by: e)
             }
             if let bytes { bytes.withUnsafeBytes { ingest($0) } } else { try endOfBody() }
         }
@@ -156,49 +155,36 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// Push mode: lets the transport feed the rest of the body in (unless it was armed to from
     /// the start), and waits for its end.
     func collect() async throws {
-        guard case .http(let body) = source else {
-            while try await next() != nil {}
-            return
-        }
-        let transfer = body.owner.transfer
-        let attach = !collecting
-        if attach {
-            if finished || deferredError != nil {
-                while try await next() != nil {}
-                return
-            }
-            collecting = true
-            pending.removeAll()  // already in the accumulator
-            pendingIndex = 0
-        }
+        let transfer: CurlTransfer?
+        if case .http(let body) = source { transfer = body.owner.transfer } else { transfer = nil }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-                let ended = ending.withLock { e -> Result<Void, any Error>? in
-                    if let r = e.result { return r }
-                    e.waiter = c
-                    return nil
-                }
-                if let ended { c.resume(with: ended) } else if attach { transfer.attach(self) }
+                if let ended = beginPush({ $0.waiter = c }) { c.resume(with: ended) }
             }
         } onCancel: {
-            transfer.cancel()
+            transfer?.cancel()
         }
     }
 
     /// Push mode without a waiting task: `body` runs once with the stream's end, on the loop
-    /// thread (or at once if it already ended: a `.whole` stream, or one iterated to its end).
+    /// thread (or at once if it already ended).
     func onEnd(_ body: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        if let ended = beginPush({ $0.callback = body }) { body(ended) }
+    }
+
+    /// What `collect` and `onEnd` share: switch to push mode (attaching to the transport unless
+    /// the stream was armed from its first byte) and `register` for the end — or, when the stream
+    /// has already ended (a whole completion, or one iterated to its end), return that end.
+    private func beginPush(_ register: (inout Ending) -> Void) -> Result<Void, any Error>? {
         guard case .http(let http) = source else {
-            body(.success(()))
-            return
+            if !finished, case .whole(let completion) = source { _ = whole(completion) }
+            return .success(())
         }
         let attach = !collecting
         if attach {
             if finished || deferredError != nil {
-                let error = deferredError
-                deferredError = nil
-                body(error.map { .failure($0) } ?? .success(()))
-                return
+                defer { deferredError = nil }
+                return deferredError.map { .failure($0) } ?? .success(())
             }
             collecting = true
             pending.removeAll()  // already in the accumulator
@@ -206,10 +192,11 @@ final class StreamState: BodySink, @unchecked Sendable {
         }
         let ended = ending.withLock { e -> Result<Void, any Error>? in
             if let r = e.result { return r }
-            e.callback = body
+            register(&e)
             return nil
         }
-        if let ended { body(ended) } else if attach { http.owner.transfer.attach(self) }
+        if ended == nil && attach { http.owner.transfer.attach(self) }
+        return ended
     }
 
     func cancel() {
@@ -233,8 +220,7 @@ final class StreamState: BodySink, @unchecked Sendable {
             case .success:
                 do { try endOfBody(); outcome = .success(()) } catch { outcome = .failure(error) }
             case .failure(let e as TransportError):
-                finished = true
-                outcome = .failure(StreamError(kind: .interrupted, message: e.description, partial: currentCompletion, underlying: e))
+                outcome = .failure(interrupted(by: e))
             case .failure(let e):
                 finished = true
                 outcome = .failure(e)
@@ -285,9 +271,13 @@ final class StreamState: BodySink, @unchecked Sendable {
                 // without building the ones that match the scanner's template.
                 try accumulated.withLock { acc in
                     try parser.feed(raw, onEventView: { event in try openAI!.decode(data: event.data, into: &acc) })
+                    noteOutput(acc)
                 }
             } else if collecting {
-                try accumulated.withLock { acc in try decode(raw) { acc.add($0) } }
+                try accumulated.withLock { acc in
+                    try decode(raw) { acc.add($0) }
+                    noteOutput(acc)
+                }
             } else {
                 try decode(raw) { pending.append($0) }
             }
@@ -321,14 +311,28 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// Folds newly decoded chunks into the accumulator before they are handed out, so the
     /// partial text in an error always includes every chunk the caller has seen.
     private func addPending() {
-        if !pending.isEmpty { accumulated.withLock { acc in for c in pending { acc.add(c) } } }
-        if !sawOutput && accumulated.withLock({ $0.outputChunkCount > 0 }) {
-            sawOutput = true
-            firstOutputAt.withLock { $0 = Date() }
+        guard !pending.isEmpty else { return }
+        accumulated.withLock { acc in
+            for c in pending { acc.add(c) }
+            noteOutput(acc)
         }
     }
 
+    /// Records when the first chunk that carried output arrived (called with the accumulator
+    /// held, once per read).
+    private func noteOutput(_ acc: borrowing ChunkAccumulator) {
+        guard !sawOutput, acc.outputChunkCount > 0 else { return }
+        sawOutput = true
+        firstOutputAt.withLock { $0 = Date() }
+    }
+
     private var currentCompletion: ChatCompletion { accumulated.withLock { $0.completion } }
+
+    /// The transfer broke off: the stream ends, with everything received as the partial.
+    private func interrupted(by e: TransportError) -> StreamError {
+        finished = true
+        return StreamError(kind: .interrupted, message: e.description, partial: currentCompletion, underlying: e)
+    }
 
     static func chunk(from c: ChatCompletion) -> ChatCompletionChunk {
         ChatCompletionChunk(

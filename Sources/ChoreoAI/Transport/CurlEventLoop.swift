@@ -153,17 +153,12 @@ final class CurlEventLoop: @unchecked Sendable {
                     t.releaseEasyHandle()
                 }
             case .cancel(let t):
-                guard let easy = t.easy, active[easy] != nil else { continue }
-                remove(easy, t)
-                t.finishCancelled()
+                cancel(t)
             case .resume(let t):
                 guard let easy = t.easy, active[easy] != nil else { continue }
                 curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */)
             case .attach(let t, let sink):
-                if !t.attachOnLoop(sink), let easy = t.easy, active[easy] != nil {
-                    remove(easy, t)
-                    t.finishCancelled()
-                }
+                if !t.attachOnLoop(sink) { cancel(t) }
             }
         }
         // A resumed or added transfer may need curl to act now.
@@ -176,7 +171,6 @@ final class CurlEventLoop: @unchecked Sendable {
         while let msg = curl_multi_info_read(multi, &left) {
             guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle, let t = active[easy] else { continue }
             let code = msg.pointee.data.result
-            t.captureInfo()
             remove(easy, t)
             if code == CURLE_OK {
                 t.finish(curlCode: 0, message: "")
@@ -184,6 +178,13 @@ final class CurlEventLoop: @unchecked Sendable {
                 t.finish(curlCode: Int(code.rawValue), message: t.errorMessage(code))
             }
         }
+    }
+
+    /// Removes a transfer that is still in the multi and ends it as cancelled.
+    private func cancel(_ t: CurlTransfer) {
+        guard let easy = t.easy, active[easy] != nil else { return }
+        remove(easy, t)
+        t.finishCancelled()
     }
 
     private func remove(_ easy: UnsafeMutableRawPointer, _ t: CurlTransfer) {

@@ -42,12 +42,19 @@ final class CurlTransfer: @unchecked Sendable {
 
     struct State {
         var head: CheckedContinuation<HTTPResponseHead, any Error>?
-        var headDelivered = false
         var deliveredHead: HTTPResponseHead?
         var buffer: [UInt8] = []
         var waiter: CheckedContinuation<[UInt8]?, any Error>?
         var end: Result<Void, any Error>?
         var paused = false
+
+        /// Hands over what is buffered and lifts the pause it may have caused.
+        mutating func takeBuffer() -> (bytes: [UInt8], wasPaused: Bool) {
+            var out: [UInt8] = []
+            swap(&out, &buffer)
+            defer { paused = false }
+            return (out, paused)
+        }
     }
     let state = Mutex(State())
     let bytesReceived = Atomic<Int>(0)
@@ -134,14 +141,6 @@ final class CurlTransfer: @unchecked Sendable {
         headerList = nil
     }
 
-    /// Reads what curl knows about a finished transfer before its handle goes.
-    func captureInfo() {
-        guard let easy else { return }
-        var code: Int = 0
-        choreo_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &code)
-        if code > 0 { connected = true }
-    }
-
     func errorMessage(_ code: CURLcode) -> String {
         let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
@@ -178,7 +177,9 @@ final class CurlTransfer: @unchecked Sendable {
     /// Before the transfer is added to the loop: a 2xx body goes straight to `sink`.
     func arm(_ sink: any BodySink) { armedSink = sink }
 
+    /// Once per transfer (a trailer block or the end of a body may come after the head).
     private func deliverHead() {
+        guard !headSent else { return }
         headSent = true
         headers.compact()
         if let armed = armedSink {
@@ -187,8 +188,6 @@ final class CurlTransfer: @unchecked Sendable {
         }
         let head = HTTPResponseHead(status: status, headers: headers, version: version)
         let waiter = state.withLock { s -> CheckedContinuation<HTTPResponseHead, any Error>? in
-            guard !s.headDelivered else { return nil }
-            s.headDelivered = true
             s.deliveredHead = head
             defer { s.head = nil }
             return s.head
@@ -200,7 +199,7 @@ final class CurlTransfer: @unchecked Sendable {
     /// transfer when the consumer has fallen `highWaterMark` bytes behind.
     private func received(_ bytes: UnsafeRawBufferPointer) -> Int {
         lastActivity = DispatchTime.now().uptimeNanoseconds
-        if !headSent { deliverHead() }
+        deliverHead()
         if let sink {
             bytesReceived.add(bytes.count, ordering: .relaxed)
             return sink.receive(bytes) ? bytes.count : 0
@@ -218,10 +217,14 @@ final class CurlTransfer: @unchecked Sendable {
             s.buffer.append(contentsOf: bytes)
             return .none
         }
-        if case .pause = action {} else { bytesReceived.add(bytes.count, ordering: .relaxed) }
         switch action {
-        case .resume(let waiter, let data): waiter.resume(returning: data); return bytes.count
-        case .none: return bytes.count
+        case .resume(let waiter, let data):
+            bytesReceived.add(bytes.count, ordering: .relaxed)
+            waiter.resume(returning: data)
+            return bytes.count
+        case .none:
+            bytesReceived.add(bytes.count, ordering: .relaxed)
+            return bytes.count
         case .pause: return Int(CURL_WRITEFUNC_PAUSE)
         }
     }
@@ -265,7 +268,6 @@ final class CurlTransfer: @unchecked Sendable {
             if s.end == nil { s.end = result }
             let h = s.head
             s.head = nil
-            if h != nil { s.headDelivered = true }
             let w = s.buffer.isEmpty ? s.waiter : nil
             if w != nil { s.waiter = nil }
             return (h, w)
@@ -318,10 +320,7 @@ final class CurlTransfer: @unchecked Sendable {
                 enum Ready { case data([UInt8], resume: Bool), end(Result<Void, any Error>), wait }
                 let ready = state.withLock { s -> Ready in
                     if !s.buffer.isEmpty {
-                        var out: [UInt8] = []
-                        swap(&out, &s.buffer)
-                        let wasPaused = s.paused
-                        s.paused = false
+                        let (out, wasPaused) = s.takeBuffer()
                         return .data(out, resume: wasPaused)
                     }
                     if let end = s.end { return .end(end) }
@@ -352,12 +351,9 @@ final class CurlTransfer: @unchecked Sendable {
     /// transfer that already ended finishes the sink at once; one the sink refuses is cancelled.
     /// Returns false when the transfer must be removed (the sink refused the buffered bytes).
     func attachOnLoop(_ sink: any BodySink) -> Bool {
-        let (buffered, end, wasPaused) = state.withLock { s -> ([UInt8], Result<Void, any Error>?, Bool) in
-            var out: [UInt8] = []
-            swap(&out, &s.buffer)
-            let p = s.paused
-            s.paused = false
-            return (out, s.end, p)
+        let (buffered, wasPaused, end) = state.withLock { s in
+            let (out, wasPaused) = s.takeBuffer()
+            return (out, wasPaused, s.end)
         }
         let accepted = buffered.isEmpty || buffered.withUnsafeBytes { sink.receive($0) }
         if let end {

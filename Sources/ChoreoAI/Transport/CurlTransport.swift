@@ -22,20 +22,16 @@ public final class CurlTransport: Sendable {
     /// Sends `request` and waits for its response head. Cancelling the calling task, or dropping
     /// the response's body unread, removes the transfer from curl and frees its handle.
     public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let transfer = CurlTransfer(request: request, loop: loop)
-        let owner = TransferOwner(transfer)
-        loop.submit(.add(transfer))
-        let head = try await transfer.awaitHead()
-        return HTTPResponse(head: head, body: HTTPBody(owner: owner))
+        try await execute(request, sendingSuccessTo: nil)
     }
 
     /// `execute`, except that the body of a 2xx response goes to the sink that `makeSink` returns
     /// (made before the request is sent), on the loop thread from its first byte, instead of
     /// being buffered for a reader. Any other status leaves the body to be read as usual.
-    func execute(_ request: HTTPRequest, sendingSuccessTo makeSink: (HTTPBody) -> any BodySink) async throws -> HTTPResponse {
+    func execute(_ request: HTTPRequest, sendingSuccessTo makeSink: ((HTTPBody) -> any BodySink)?) async throws -> HTTPResponse {
         let transfer = CurlTransfer(request: request, loop: loop)
         let body = HTTPBody(owner: TransferOwner(transfer))
-        transfer.arm(makeSink(body))
+        if let makeSink { transfer.arm(makeSink(body)) }
         loop.submit(.add(transfer))
         let head = try await transfer.awaitHead()
         return HTTPResponse(head: head, body: body)
