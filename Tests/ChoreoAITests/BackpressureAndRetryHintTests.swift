@@ -55,6 +55,9 @@ struct BackpressureAndRetryHintTests {
             ("anthropic-ratelimit-requests-reset", "2026-02-25T20:02:47Z"),
         ]), now: now)
         #expect(anthropic.remainingRequests == 0 && anthropic.resetRequests == 10)
+        #expect(RetryHints.resetSeconds("2026-02-25T20:02:39.500Z", now: now) == 2.5)
+        #expect(RetryHints.resetSeconds("2026-02-25T20:02:30Z", now: now) == 0)  // already past
+        #expect(RetryHints.resetSeconds("soon", now: now) == nil)
         // Azure's -1 / 0 limits mean "unknown".
         let azure = RateLimitInfo(headers: HTTPHeaders([("x-ratelimit-limit-tokens", "-1"), ("x-ratelimit-remaining-tokens", "0")]), now: now)
         #expect(azure.limitTokens == nil && azure.remainingTokens == nil)

@@ -45,13 +45,13 @@ public enum RetryHints {
     /// Seconds until an RFC 3339 timestamp (Anthropic's reset headers), or a duration.
     public static func resetSeconds(_ text: String, now: Date = Date()) -> Double? {
         if let d = duration(text) { return d }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        if let date = f.date(from: text) { return max(0, date.timeIntervalSince(now)) }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = f.date(from: text) { return max(0, date.timeIntervalSince(now)) }
-        return nil
+        guard let date = (try? internetTime.parse(text)) ?? (try? internetTimeFractional.parse(text)) else { return nil }
+        return max(0, date.timeIntervalSince(now))
     }
+
+    // Made once: these run on every response that carries rate-limit headers.
+    private static let internetTime = Date.ISO8601FormatStyle()
+    private static let internetTimeFractional = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }
 
 /// The rate-limit state a provider reported on a response (OpenAI `x-ratelimit-*`, Anthropic
