@@ -38,6 +38,12 @@ public final class BatchRunner: Sendable {
     public init(databasePath: String, options: RunOptions, router: ProviderRouter, events: RunEvents = RunEvents()) {
         self.databasePath = databasePath
         self.options = options
+        // Run-wide provider settings are applied once here, not to each job's copy of its provider.
+        var router = router
+        for i in router.providers.indices {
+            if options.continuePartial { router.providers[i].supportsPrefill = true }
+            if let s = options.stallTimeout { router.providers[i].stallTimeout = s }
+        }
         self.client = ChoreoAI(router: router)
         self.events = events
         let host = ProcessInfo.processInfo.hostName
@@ -107,14 +113,16 @@ public final class BatchRunner: Sendable {
             var burst = false
             var quietUntil = 0.0  // no claim before this: the queue had nothing runnable
             var durations: [Double] = []  // recent successful job durations, for the deadline
+            var typicalDuration = 0.0     // their 90th percentile
             func count(_ result: JobResult) {
                 inFlight -= 1
                 burst = false
                 switch result {
-                case .succeeded(_, let seconds):
+                case .succeeded(let seconds):
                     succeeded += 1
                     durations.append(seconds)
                     if durations.count > 200 { durations.removeFirst(durations.count - 200) }
+                    if options.deadline != nil { typicalDuration = durations.sorted()[durations.count * 9 / 10] }
                 case .failed: failed += 1
                 default: break
                 }
@@ -146,8 +154,7 @@ public final class BatchRunner: Sendable {
             while true {
                 if Task.isCancelled { ending = .interrupted; break }
                 if let deadline = options.deadline {
-                    let typical = durations.isEmpty ? 0 : durations.sorted()[durations.count * 9 / 10]
-                    if Date().addingTimeInterval(typical).timeIntervalSince(deadline) >= 0 { ending = .deadline; break }
+                    if Date().addingTimeInterval(typicalDuration).timeIntervalSince(deadline) >= 0 { ending = .deadline; break }
                 }
                 let slots = options.concurrency - inFlight, sendRoom = Self.maxSending - sending
                 let free = min(slots, sendRoom)

@@ -3,10 +3,10 @@ import Foundation
 
 /// How one claimed job's attempt ended.
 enum JobResult: Sendable {
-    case succeeded(tokens: Int, seconds: Double)
-    /// Back in the queue, runnable again at `at`.
-    case retrying(at: Double, failure: Failure)
-    case failed(Failure)
+    case succeeded(seconds: Double)
+    /// Back in the queue, runnable again after its backoff.
+    case retrying
+    case failed
     case cancelled
     /// The runner is stopping: the job went back to pending with its partial output.
     case interrupted
@@ -94,13 +94,10 @@ struct JobExecution: Sendable {
             return .fail(Failure(kind: "bad_request", retryable: false, stopsProvider: false,
                                  message: "the stored request is not valid JSON: \(error)"))
         }
-        var provider: Provider
+        let provider: Provider
         do { provider = try client.provider(for: job.model) } catch {
             return .fail(Failure(kind: "no_provider", retryable: false, stopsProvider: false, message: "\(error)"))
         }
-        if options.continuePartial { provider.supportsPrefill = true }
-        if let s = options.stallTimeout { provider.stallTimeout = s }
-        if let c = options.connectTimeout { provider.connectTimeout = c }
         if control.isCancelled(batch: job.batchID) { return .cancelled }
         if let stopped = control.stopReason(provider: provider.name) {
             return .fail(Failure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,
@@ -210,24 +207,22 @@ struct JobExecution: Sendable {
 
     /// Writes a finished stream's result (guarded by the lease).
     private func succeed(_ sent: Sent) async throws -> JobResult {
-        let (outcome, usage) = outcome(of: sent.output, started: sent.started,
-                                       firstTokenAt: sent.output.stream.firstOutputAt?.timeIntervalSince1970)
+        let (outcome, usage) = outcome(of: sent.output, started: sent.started)
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
         guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
             events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
             return .interrupted
         }
-        let tokens = outcome.completionTokens ?? 0
-        events.succeeded(job: job.customID, completionTokens: tokens)
-        return .succeeded(tokens: tokens, seconds: now - sent.started)
+        events.succeeded(job: job.customID, completionTokens: outcome.completionTokens ?? 0)
+        return .succeeded(seconds: now - sent.started)
     }
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
     /// segments, the rebuilt `chat.completion` object.
-    private func outcome(of output: LiveOutput, started: Double, firstTokenAt: Double?) -> (JobOutcome, Usage?) {
+    private func outcome(of output: LiveOutput, started: Double) -> (JobOutcome, Usage?) {
         let stream = output.stream
-        let usage = stream.completion.usage
         var final = stream.completion
+        let usage = final.usage
         let text = output.text
         if !final.choices.isEmpty, final.choices[0].message.content != nil || !output.kept.isEmpty {
             final.choices[0].message.content = text
@@ -243,7 +238,8 @@ struct JobExecution: Sendable {
             output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
             finishReason: final.choices.first?.finishReason?.rawValue, providerFinishReason: final.choices.first?.providerFinishReason,
             response: final.json.jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
-            firstTokenMs: firstTokenAt.map { Int(($0 - started) * 1000) }, durationMs: Int((now - started) * 1000),
+            firstTokenMs: stream.firstOutputAt.map { Int(($0.timeIntervalSince1970 - started) * 1000) },
+            durationMs: Int((now - started) * 1000),
             httpStatus: stream.head?.status ?? 200, requestID: Self.requestID(stream.head?.headers),
             bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count)
         return (outcome, usage)
@@ -261,10 +257,10 @@ struct JobExecution: Sendable {
         var receivedText: String?
         if let live {
             let partial = live.stream.completion
-            received = live.text.count - kept.count
+            let text = live.text
+            received = text.count - kept.count
             receivedText = partial.text.isEmpty ? nil : partial.text
             if partial.choices.first?.message.toolCalls?.isEmpty ?? true {
-                let text = live.text
                 keptText = text.isEmpty ? nil : text
                 keptTok = live.tokens
             } else {
@@ -292,14 +288,14 @@ struct JobExecution: Sendable {
         }
         if failure.kind == "rate_limited" { gate.pause(for: failure.retryAfter ?? 1) }
         if failure.stopsProvider {
-            control.stop(provider: (try? client.provider(for: job.model).name) ?? job.model, because: failure)
+            control.stop(provider: gate.name, because: failure)
         }
         let used = attempt - job.attemptBase
         if let delay = options.retry.delay(after: used, failure: failure) {
             let at = now + delay
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "retry", retryAt: at)
             events.retrying(job: job.customID, failure: failure, attempt: used, delay: delay)
-            return .retrying(at: at, failure: failure)
+            return .retrying
         }
         if failure.retryable && used >= options.retry.maxAttempts {
             failure.message = "gave up after \(used) attempts: \(failure.message)"
@@ -307,13 +303,13 @@ struct JobExecution: Sendable {
         }
         try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "failed", retryAt: nil)
         events.failed(job: job.customID, failure: failure)
-        return .failed(failure)
+        return .failed
     }
 
     private func failWithoutAttempt(_ failure: Failure) async throws -> JobResult {
         try await queue.endWithoutAttempt(job: job.id, state: "failed", kind: failure.kind, message: failure.message)
         events.failed(job: job.customID, failure: failure)
-        return .failed(failure)
+        return .failed
     }
 
     static func isLocal(_ url: String) -> Bool {

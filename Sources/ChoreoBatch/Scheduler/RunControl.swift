@@ -1,26 +1,17 @@
 import ChoreoAI
 import Synchronization
 
-/// Run-wide switches every job task reads: cancelled batches, stopped providers, the stop request.
-/// Read on the per-chunk path, so reads are a lock and a set lookup, nothing more.
+/// Run-wide switches every job reads: cancelled batches, stopped providers.
 final class RunControl: Sendable {
     private struct State {
         var cancelledBatches: Set<String> = []
         var stoppedProviders: [String: Failure] = [:]
     }
     private let state = Mutex(State())
-    /// Whether any batch is cancelled: the per-chunk check is one relaxed load in the usual case.
-    private let anyCancelled = Atomic<Bool>(false)
 
-    func isCancelled(batch: String) -> Bool {
-        guard anyCancelled.load(ordering: .relaxed) else { return false }
-        return state.withLock { $0.cancelledBatches.contains(batch) }
-    }
+    func isCancelled(batch: String) -> Bool { state.withLock { $0.cancelledBatches.contains(batch) } }
 
-    func setCancelled(_ batches: Set<String>) {
-        state.withLock { $0.cancelledBatches = batches }
-        anyCancelled.store(!batches.isEmpty, ordering: .relaxed)
-    }
+    func setCancelled(_ batches: Set<String>) { state.withLock { $0.cancelledBatches = batches } }
 
     /// The failure that stopped `provider` (quota exhausted, bad key), if one did.
     func stopReason(provider: String) -> Failure? { state.withLock { $0.stoppedProviders[provider] } }

@@ -20,8 +20,8 @@ public struct RunOptions: Sendable {
     public var leaseSeconds: Double = 30
     /// Continue interrupted streams with a prefill on every provider (else only where configured).
     public var continuePartial = false
+    /// Seconds without a byte after which a stream counts as stalled, for every provider.
     public var stallTimeout: Double?
-    public var connectTimeout: Double?
 
     public init() {}
 }
