@@ -53,14 +53,11 @@ var servers: [MockServer] = []
     if case .transient? = example.mockFault {
         config.faultRate = 1
         config.faultKinds = [.serverError, .drop]
-        config.maxFaultsPerRequest = 2
     }
     let server = try await MockServer.start(config: config)
     servers.append(server)
-    if case .header(let fault)? = example.mockFault {
-        return .pointed(at: server.baseURL, fault: fault)
-    }
-    return .pointed(at: server.baseURL)
+    if case .header(let fault)? = example.mockFault { return server.client(fault: fault) }
+    return server.client()
 }
 
 if useMock { FileHandle.standardError.write(Data("(using the built-in mock provider)\n".utf8)) }

@@ -10,11 +10,7 @@ struct CollectedDeliveryTests {
     static let model = "gpt-4o-mini"
 
     func client(_ server: MockServer, fault: String? = nil) -> ChoreoAI {
-        var router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
-        for i in router.providers.indices {
-            if let fault { router.providers[i].extraHeaders.add(name: "x-mock-fault", value: fault) }
-        }
-        return ChoreoAI(router: router)
+        server.client(fault: fault)
     }
 
     func body(_ prompt: String, maxTokens: Int? = nil) -> JSONValue {

@@ -10,12 +10,7 @@ struct StreamingClientTests {
 
     /// A client whose providers all point at `server`; `fault` is sent as `x-mock-fault`.
     func client(_ server: MockServer, fault: String? = nil, stallTimeout: Double = 60) -> ChoreoAI {
-        var router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
-        for i in router.providers.indices {
-            if let fault { router.providers[i].extraHeaders.add(name: "x-mock-fault", value: fault) }
-            router.providers[i].stallTimeout = stallTimeout
-        }
-        return ChoreoAI(router: router)
+        server.client(fault: fault, stallTimeout: stallTimeout)
     }
 
     /// The server sees a client's close a moment after it happens: waits up to 5 s for it.

@@ -79,7 +79,7 @@ struct FailurePatternTests {
     @Test func partialRecoveryAfterAStallKeepsTheTextBeforeIt() async throws {
         let output = ExampleOutput.capture()
         let partial = try await Mock.run { mock in
-            let client = ChoreoAI.pointed(at: mock.server.baseURL, fault: "stall:2", stallTimeout: 2)
+            let client = mock.server.client(fault: "stall:2", stallTimeout: 2)
             return try await PartialResponseRecovery.run(client: client, output: output)
         }
         #expect(partial == expectedTokens("Write a long story").prefix(2).joined())

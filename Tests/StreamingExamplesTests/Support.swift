@@ -14,7 +14,7 @@ struct Mock {
     static func run<T>(_ config: MockConfig = MockConfig(), fault: String? = nil,
                        _ body: (Mock) async throws -> T) async throws -> T {
         let server = try await MockServer.start(config: config)
-        let mock = Mock(server: server, client: .pointed(at: server.baseURL, fault: fault, stallTimeout: 5))
+        let mock = Mock(server: server, client: server.client(fault: fault, stallTimeout: 5))
         do {
             let result = try await body(mock)
             try await server.shutdown()
