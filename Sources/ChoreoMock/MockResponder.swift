@@ -1,4 +1,5 @@
 import ChoreoAI
+import Foundation
 
 /// One provider's dialect: how its requests read and how its replies, streams and errors look.
 /// The server decides *what* to answer (content, faults); a responder decides how it is spelled.
@@ -69,7 +70,8 @@ enum MockRoute: Sendable, Equatable {
 
     /// Routes by path suffix, so base URLs with or without `/v1` both work.
     init(method: String, uri: String) {
-        let (path, query) = uri.split(separator: "?", maxSplits: 1).map(String.init).splitPair()
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(parts[0]), query = parts.count > 1 ? String(parts[1]) : ""
         if method == "GET" {
             if path == "/mock/stats" { self = .stats } else if path.hasSuffix("/models") { self = .openAIModels } else { self = .notFound }
             return
@@ -80,7 +82,8 @@ enum MockRoute: Sendable, Equatable {
         } else if path.hasSuffix("/messages") {
             self = .anthropicMessages
         } else if let modelsRange = path.range(of: "/models/"), let colon = path.lastIndex(of: ":"), colon > modelsRange.upperBound {
-            let model = String(path[modelsRange.upperBound..<colon]).removingPercentEncodingLite
+            let rawModel = String(path[modelsRange.upperBound..<colon])
+            let model = rawModel.removingPercentEncoding ?? rawModel  // model names may be %-escaped
             let method = path[path.index(after: colon)...]
             let sse = query.split(separator: "&").contains("alt=sse")
             switch method {
@@ -91,30 +94,6 @@ enum MockRoute: Sendable, Equatable {
         } else {
             self = .notFound
         }
-    }
-}
-
-extension Array where Element == String {
-    fileprivate func splitPair() -> (String, String) { (first ?? "", count > 1 ? self[1] : "") }
-}
-
-extension String {
-    /// Decodes `%XX` escapes (model names in paths); leaves anything malformed as it is.
-    fileprivate var removingPercentEncodingLite: String {
-        guard contains("%") else { return self }
-        var bytes: [UInt8] = []
-        var utf8 = Array(self.utf8)[...]
-        while let b = utf8.popFirst() {
-            if b == UInt8(ascii: "%"), utf8.count >= 2,
-                let v = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16)
-            {
-                bytes.append(v)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(b)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
