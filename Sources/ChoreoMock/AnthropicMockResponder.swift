@@ -104,25 +104,25 @@ struct AnthropicMockResponder: MockResponder {
                 ("anthropic-ratelimit-requests-limit", "4000"), ("anthropic-ratelimit-requests-remaining", "0"),
                 ("anthropic-ratelimit-requests-reset", "2026-01-01T00:00:00Z"),
             ]
-            return Self.error(429, "rate_limit_error", "Number of request tokens has exceeded your rate limit (mock).", headers: headers + retry)
+            return Self.error(429, "rate_limit_error", "Number of request tokens has exceeded your rate limit (mock).", requestID: requestID, headers: headers + retry)
         case .quota:
             return Self.error(429, "rate_limit_error", "You have reached your specified workspace API usage limits (mock).",
-                              details: ["error_code": "enforced_spend_limit_reached"], headers: headers)
+                              details: ["error_code": "enforced_spend_limit_reached"], requestID: requestID, headers: headers)
         case .overloaded:
-            return Self.error(529, "overloaded_error", "Overloaded", headers: headers)
+            return Self.error(529, "overloaded_error", "Overloaded", requestID: requestID, headers: headers)
         case .serverError, .drop, .stall, .malformed:
-            return Self.error(500, "api_error", "Internal server error (mock).", headers: headers)
+            return Self.error(500, "api_error", "Internal server error (mock).", requestID: requestID, headers: headers)
         }
     }
 
     func rejection(_ rejection: MockRejection, requestID: String) -> MockHTTPResponse {
-        Self.error(400, "invalid_request_error", rejection.message, headers: commonHeaders(requestID: requestID))
+        Self.error(400, "invalid_request_error", rejection.message, requestID: requestID, headers: commonHeaders(requestID: requestID))
     }
 
-    private static func error(_ status: Int, _ type: String, _ message: String, details: JSONValue? = nil, headers: [(String, String)]) -> MockHTTPResponse {
+    private static func error(_ status: Int, _ type: String, _ message: String, details: JSONValue? = nil,
+                              requestID: String, headers: [(String, String)]) -> MockHTTPResponse {
         var error: JSONValue = ["type": .string(type), "message": .string(message)]
         if let details { error["details"] = details }
-        let requestID = headers.first { $0.0 == "request-id" }?.1 ?? ""
         return MockHTTPResponse(status: status, headers: headers, json: ["type": "error", "error": error, "request_id": .string(requestID)])
     }
 

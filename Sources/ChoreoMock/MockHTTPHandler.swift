@@ -121,13 +121,14 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
 
-        var headers = responder.commonHeaders(requestID: requestID) + [("x-mock-attempt", String(reply.attempt))]
+        var mockHeaders = [("x-mock-attempt", String(reply.attempt))]
+        if let fault { mockHeaders.append(("x-mock-fault", fault.kind.rawValue)) }
+        let headers = responder.commonHeaders(requestID: requestID) + mockHeaders
         if let fault {
             server.ledger.fault(fault.kind)
-            headers.append(("x-mock-fault", fault.kind.rawValue))
             if fault.isStatus {
                 var response = responder.error(fault.kind, config: config, requestID: requestID)
-                response.headers += [("x-mock-attempt", String(reply.attempt)), ("x-mock-fault", fault.kind.rawValue)]
+                response.headers += mockHeaders
                 send(response, head: head, context: context)
                 return
             }
