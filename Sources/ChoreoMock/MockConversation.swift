@@ -37,7 +37,8 @@ struct MockToolCall: Sendable {
 
 /// What one response carries, before a provider formats it.
 struct MockReply: Sendable {
-    enum Finish: Sendable { case stop, length, toolCalls }
+    /// Raw values are OpenAI's `finish_reason` (the mock's canonical shape).
+    enum Finish: String, Sendable { case stop, length, toolCalls = "tool_calls" }
 
     /// Text pieces to send, one per content chunk (OpenAI, Anthropic). After a prefill the first
     /// piece may be the rest of a token the prefill ends inside.
@@ -59,18 +60,15 @@ struct MockReply: Sendable {
         promptTokens = transcript.promptWords
         let tokens = transcript.tokens(fixedCount: fixedTokens)
         toolCall = nil
-        if let prefill = conversation.prefill {
-            promptTokens += prefill.split(whereSeparator: \.isWhitespace).count
-            (pieces, finish) = try Self.continuation(of: tokens, after: prefill, maxTokens: fixedTokens == nil ? conversation.maxTokens : nil)
-        } else if let name = conversation.toolName {
-            let call = Self.toolCall(name: name, tokens: tokens, key: key)
-            toolCall = call
+        if conversation.prefill == nil, let name = conversation.toolName {
+            toolCall = Self.toolCall(name: name, tokens: tokens, key: key)
             pieces = []
             finish = .toolCalls
         } else {
-            let end = fixedTokens == nil ? min(tokens.count, max(0, conversation.maxTokens ?? .max)) : tokens.count
-            pieces = Array(tokens[..<end])
-            finish = end < tokens.count ? .length : .stop
+            // A fresh reply is the continuation of an empty prefill; a fixed length ignores max_tokens.
+            let prefill = conversation.prefill ?? ""
+            promptTokens += prefill.split(whereSeparator: \.isWhitespace).count
+            (pieces, finish) = try Self.continuation(of: tokens, after: prefill, maxTokens: fixedTokens == nil ? conversation.maxTokens : nil)
         }
         completionTokens = toolCall.map { $0.fragments.count } ?? pieces.count
     }

@@ -65,7 +65,7 @@ struct OpenAIMockResponder: MockResponder {
                 plan.append(.content, chunk("{\"content\":" + JSONValue.quoted(piece) + "}"))
             }
         }
-        plan.append(.final, chunk("{}", finish: "\"" + Self.finishReason(reply.finish) + "\""))
+        plan.append(.final, chunk("{}", finish: "\"" + reply.finish.rawValue + "\""))
         if conversation.includeUsage {
             plan.append(.final, head + "\"choices\":[],\"usage\":" + usage(reply).jsonString + "}\n\n")
         }
@@ -85,7 +85,7 @@ struct OpenAIMockResponder: MockResponder {
         return [
             "id": .string(MockFormat.id("chatcmpl-", reply)), "object": "chat.completion", "created": .int(Int64(created)),
             "model": .string(conversation.model), "system_fingerprint": "fp_mock", "service_tier": "default",
-            "choices": [["index": 0, "message": message, "logprobs": nil, "finish_reason": .string(Self.finishReason(reply.finish))]],
+            "choices": [["index": 0, "message": message, "logprobs": nil, "finish_reason": .string(reply.finish.rawValue)]],
             "usage": usage(reply),
         ]
     }
@@ -97,14 +97,6 @@ struct OpenAIMockResponder: MockResponder {
             "prompt_tokens_details": ["cached_tokens": 0, "audio_tokens": 0],
             "completion_tokens_details": ["reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0],
         ]
-    }
-
-    static func finishReason(_ finish: MockReply.Finish) -> String {
-        switch finish {
-        case .stop: return "stop"
-        case .length: return "length"
-        case .toolCalls: return "tool_calls"
-        }
     }
 
     func error(_ kind: MockFault.Kind, config: MockConfig, requestID: String) -> MockHTTPResponse {
