@@ -10,7 +10,6 @@ choreo=".build/release/choreo"
 db="${CHOREO_DB:-demo.sqlite}"
 rm -f "$db" "$db-wal" "$db-shm"
 batch=$("$choreo" submit jobs/example-batch.jsonl --db "$db" --name demo)
-echo "submitted $batch to $db" >&2
 "$choreo" run --db "$db" --batch "$batch" --mock --mock-fault-rate 0.15 --concurrency 8
 "$choreo" status "$batch" --db "$db"
 "$choreo" results "$batch" --db "$db" --format text | head -n 20

@@ -2,6 +2,8 @@
 # Installs what building Choreo needs on Debian/Ubuntu: libcurl's and SQLite's headers and
 # pkg-config. Idempotent: does nothing when they are already there.
 set -euo pipefail
+command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 2; }
+command -v git >/dev/null || { echo "setup: git is not on PATH (SwiftPM fetches dependencies with it)" >&2; exit 2; }
 missing=()
 pkg-config --exists libcurl 2>/dev/null || missing+=(libcurl4-openssl-dev)
 pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
@@ -13,4 +15,3 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 2; }

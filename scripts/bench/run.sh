@@ -23,7 +23,7 @@ else
 fi
 PORT=${PORT:-18080}; MOCK_PORT=${MOCK_PORT:-18089}
 
-for tool in nginx python3 gcc sqlite3; do command -v $tool >/dev/null || { echo "needs $tool (apt-get install nginx sqlite3 gcc libcurl4-openssl-dev)" >&2; exit 2; }; done
+for tool in nginx python3 gcc sqlite3 curl; do command -v $tool >/dev/null || { echo "needs $tool (apt-get install nginx sqlite3 gcc curl libcurl4-openssl-dev)" >&2; exit 2; }; done
 python3 -c 'import aiohttp, openai' 2>/dev/null || { echo "needs: pip install aiohttp openai" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 2; }
 
