@@ -27,12 +27,25 @@ public struct ExportRecord: Sendable {
     public var startedAt: Double?
     public var finishedAt: Double?
 
-    /// The SELECT list matching `init(row:)`, in column order.
-    static let columns = """
-        id, custom_id, line, state, model, output, partial_output, tool_calls, finish_reason, provider_finish_reason,
-        response, prompt_tokens, completion_tokens, total_tokens, attempts, http_status, request_id, error_kind,
-        error_message, first_token_ms, duration_ms, created_at, started_at, finished_at
-        """
+    /// The columns `init(row:)` reads, in order.
+    private static let columnNames = [
+        "id", "custom_id", "line", "state", "model", "output", "partial_output", "tool_calls", "finish_reason",
+        "provider_finish_reason", "response", "prompt_tokens", "completion_tokens", "total_tokens", "attempts",
+        "http_status", "request_id", "error_kind", "error_message", "first_token_ms", "duration_ms", "created_at",
+        "started_at", "finished_at",
+    ]
+    /// How many columns `columns(includingResponse:)` selects: a query that selects more after
+    /// them finds its own from this index on.
+    static let columnCount = columnNames.count
+    private static let columnsWithResponse = columnNames.joined(separator: ", ")
+    private static let columnsWithoutResponse = columnNames.map { $0 == "response" ? "NULL AS response" : $0 }.joined(separator: ", ")
+
+    /// The SELECT list matching `init(row:)`. Without `includingResponse`, `response` (the rebuilt
+    /// `chat.completion`, the largest column, which only the openai format writes) is not read:
+    /// `NULL AS response` keeps its place, so every column keeps its position.
+    static func columns(includingResponse: Bool) -> String {
+        includingResponse ? columnsWithResponse : columnsWithoutResponse
+    }
 
     init(row: Row) {
         id = row.int64(0) ?? 0

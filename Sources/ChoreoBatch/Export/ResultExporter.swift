@@ -33,7 +33,7 @@ public struct ResultExporter {
             if let header = Self.header(for: format) { try output.write(header) }
             return 0
         }
-        var sql = "SELECT \(ExportRecord.columns) FROM jobs WHERE id BETWEEN ? AND ? AND +batch_id = ?"
+        var sql = "SELECT \(ExportRecord.columns(includingResponse: format == .openai)) FROM jobs WHERE id BETWEEN ? AND ? AND +batch_id = ?"
         var arguments: [SQLValue] = [.integer(first), .integer(last), .text(batchID)]
         if !states.isEmpty {
             sql += " AND state IN (\(states.map { _ in "?" }.joined(separator: ", ")))"
