@@ -89,20 +89,16 @@ final class WriteBatcher<Write, Output: Sendable> {
         return results
     }
 
-    /// Runs one write of a group; a write that throws is undone alone and its error returned.
+    /// Runs one write of a group in a savepoint (a nested `transaction`); a write that throws is
+    /// undone alone and its error returned.
     private func applyInSavepoint(_ write: Write) throws -> Result<Output, any Error> {
-        try db.run("SAVEPOINT choreo_write")
         do {
-            let output = try apply(write)
-            try db.run("RELEASE choreo_write")
-            return .success(output)
+            return .success(try db.transaction { try apply(write) })
         } catch {
-            // A statement error leaves the transaction open: undo this write only. Some errors
-            // (disk full, I/O) make SQLite roll the whole transaction back: then the earlier
-            // writes are gone too, and the group fails as one.
+            // A statement error leaves the transaction open, and only this write was rolled back.
+            // Some errors (disk full, I/O) make SQLite roll the whole transaction back: then the
+            // earlier writes are gone too, and the group fails as one.
             guard db.isInTransaction else { throw error }
-            try db.run("ROLLBACK TO choreo_write")
-            try db.run("RELEASE choreo_write")
             return .failure(error)
         }
     }
