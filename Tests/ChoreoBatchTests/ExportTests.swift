@@ -178,6 +178,42 @@ struct ExportTests {
         #expect(throws: LookupError.self) { try JobDetail.load(db, job: "nope") }
     }
 
+    @Test func show_lists_the_batches_of_an_ambiguous_custom_id_and_reads_the_whole_job() throws {
+        let dir = TempDir()
+        let (db, id) = try batchWithOutcomes(dir)
+        let second = try BatchSubmitter(database: db).submit(file: dir.write("more.jsonl", lines: [batchLine("ok", "Again.")])).batchID
+        #expect {
+            try JobDetail.load(db, job: "ok")
+        } throws: { error in
+            guard case LookupError.ambiguousJob("ok", let batches) = error else { return false }
+            return batches == [second, id]
+        }
+        let detail = try JobDetail.load(db, job: "ok", batch: id)
+        #expect(detail.batchID == id && detail.request.contains("moons of Mars") && detail.leaseOwner == nil && detail.notBefore == nil)
+        #expect(detail.record.response?.contains("chatcmpl-B1") == true)
+        let json = detail.json
+        #expect(json["batch_id"] == .string(id) && json["custom_id"] == "ok" && json["total_tokens"] == 19)
+        #expect(json["request"]?["model"] == "gpt-4o-mini")
+    }
+
+    @Test func queue_counts_match_the_jobs_table() async throws {
+        let dir = TempDir()
+        let (db, id) = try batchWithOutcomes(dir)
+        _ = try BatchSubmitter(database: db).submit(file: dir.write("more.jsonl", lines: [batchLine("a"), batchLine("b")]))
+        try db.run("UPDATE jobs SET state = 'running' WHERE custom_id = 'a'")
+        func scanned(_ batch: String?) throws -> [String: Int] {
+            var out: [String: Int] = [:]
+            try db.query("SELECT state, count(*) FROM jobs WHERE ?1 IS NULL OR batch_id = ?1 GROUP BY state", [.init(batch)]) {
+                out[$0.string(0)!] = $0.int(1)!
+            }
+            return out
+        }
+        let queue = try JobQueue(path: dir.file("choreo.sqlite"), runnerID: "r1")
+        #expect(try await queue.counts(batch: id) == scanned(id))
+        #expect(try await queue.counts(batch: nil) == scanned(nil))
+        #expect(try await queue.counts(batch: "batch_nope") == [:])
+    }
+
     @Test func sql_output_refuses_writes_on_a_read_only_connection() throws {
         let dir = TempDir()
         _ = try batchWithOutcomes(dir)

@@ -144,11 +144,32 @@ struct GroupCommitTests {
         #expect(try other.count("SELECT count(*) FROM attempts WHERE job_id = ? AND outcome = 'lease_lost'", [.init(stolen)]) == 1)
     }
 
+    @Test func a_start_without_the_lease_throws_lease_lost_and_writes_nothing() async throws {
+        let dir = TempDir()
+        let path = dir.write("jobs.jsonl", lines: [batchLine("fresh"), batchLine("tried")])
+        _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
+        let queue = try JobQueue(path: dir.file("choreo.sqlite"), runnerID: "r1")
+        let jobs = try await queue.claim(limit: 2, leaseSeconds: 600, batch: nil)
+        let fresh = try #require(jobs.first { $0.customID == "fresh" }).id
+        let tried = try #require(jobs.first { $0.customID == "tried" }).id
+        #expect(try await queue.startAttempt(job: tried, continuedFromChars: nil) == 1)
+        // Another runner takes both jobs (as if our leases had expired) before it starts them.
+        let other = try dir.database()
+        try other.run("UPDATE jobs SET lease_owner = 'r2'")
+        for job in [fresh, tried] {
+            await #expect(throws: LeaseLost.self) { try await queue.startAttempt(job: job, continuedFromChars: nil) }
+        }
+        // Neither a made-up attempt 0 for the fresh job nor a clash with attempt 1 of the other.
+        #expect(try other.count("SELECT count(*) FROM attempts WHERE job_id = ?", [.init(fresh)]) == 0)
+        #expect(try other.count("SELECT count(*) FROM attempts WHERE job_id = ?", [.init(tried)]) == 1)
+        #expect(try other.count("SELECT sum(attempts) FROM jobs") == 1)
+    }
+
     @Test func a_failing_start_throws_to_its_caller_only() async throws {
         let dir = TempDir()
         let (queue, _) = try await startedJobs(dir, count: 4)
-        // Second attempts for the four jobs, and one for a job that does not exist (its attempt row
-        // violates the foreign key), all at once.
+        // Second attempts for the four jobs, and one for a job that does not exist (not leased to
+        // this runner, so nothing is written for it), all at once.
         let ids: [Int64] = [1, 2, 999_999, 3, 4]
         let results = await withTaskGroup(of: (Int64, Result<Int, any Error>).self) { group in
             for id in ids {

@@ -78,25 +78,54 @@ public struct BatchStatus: Sendable {
         return result
     }
 
-    /// Counts, tokens and failures by kind from `batch_counts` (kept by a trigger, schema v3):
-    /// O(states), whatever the number of jobs. Pending jobs are the total minus the rest.
+    /// Counts, tokens and failures by kind of one batch.
     private static func fillJobFigures(_ db: Database, _ s: inout BatchStatus) throws {
+        let figures = try JobFigures(db, batch: s.id, totalJobs: s.totalJobs)
+        s.jobs.merge(figures.jobs, uniquingKeysWith: +)
+        s.promptTokens = figures.promptTokens
+        s.completionTokens = figures.completionTokens
+        s.failures = figures.failures.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+}
+
+/// Job counts, tokens and failures by kind from `batch_counts` (kept by a trigger, schema v3):
+/// O(states × batches), whatever the number of jobs. Pending jobs are not counted there: they are
+/// the total minus the rest.
+struct JobFigures {
+    /// Jobs by state; only states that have jobs.
+    var jobs: [String: Int] = [:]
+    var promptTokens = 0
+    var completionTokens = 0
+    /// Failed jobs by `error_kind` ("unknown" when it has none).
+    var failures: [String: Int] = [:]
+
+    /// The figures of `batch` (of every batch when nil), whose jobs number `totalJobs`.
+    init(_ db: Database, batch: String?, totalJobs: Int) throws {
+        let filter = Database.batchFilter("batch_id", batch)
         var counted = 0
-        var failures: [String: Int] = [:]
         try db.query("""
-            SELECT state, error_kind, jobs, prompt_tokens, completion_tokens FROM batch_counts WHERE batch_id = ? AND jobs > 0
-            """, [.text(s.id)]) { row in
-            let state = row.string(0) ?? "", jobs = row.int(2) ?? 0
-            s.jobs[state, default: 0] += jobs
-            s.promptTokens += row.int(3) ?? 0
-            s.completionTokens += row.int(4) ?? 0
-            counted += jobs
+            SELECT state, error_kind, jobs, prompt_tokens, completion_tokens FROM batch_counts WHERE jobs > 0 \(filter.sql)
+            """, filter.arguments) { row in
+            let state = row.string(0) ?? "", count = row.int(2) ?? 0
+            jobs[state, default: 0] += count
+            promptTokens += row.int(3) ?? 0
+            completionTokens += row.int(4) ?? 0
+            counted += count
             if state == "failed" {
                 let kind = row.string(1) ?? ""
-                failures[kind.isEmpty ? "unknown" : kind, default: 0] += jobs
+                failures[kind.isEmpty ? "unknown" : kind, default: 0] += count
             }
         }
-        s.jobs["pending", default: 0] += max(0, s.totalJobs - counted)
-        s.failures = failures.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
+        let pending = max(0, totalJobs - counted)
+        if pending > 0 { jobs["pending", default: 0] += pending }
+    }
+
+    /// The figures of `batch` (of every batch when nil), reading the total from `batches`.
+    init(_ db: Database, batch: String?) throws {
+        let filter = Database.batchFilter("id", batch)
+        let total = try db.queryOne("SELECT coalesce(sum(total_jobs), 0) FROM batches WHERE true \(filter.sql)", filter.arguments) {
+            $0.int(0) ?? 0
+        } ?? 0
+        try self.init(db, batch: batch, totalJobs: total)
     }
 }

@@ -27,6 +27,13 @@ public struct CancelResult: Sendable {
 }
 
 extension Database {
+    /// The optional batch filter of a query: `AND <column> = ?` and its argument when `batch` is
+    /// given, nothing otherwise. A query has one SQL text per case, each a cached statement.
+    static func batchFilter(_ column: String, _ batch: String?) -> (sql: String, arguments: [SQLValue]) {
+        guard let batch else { return ("", []) }
+        return ("AND \(column) = ?", [.text(batch)])
+    }
+
     /// The id of the batch `reference` names: an exact id, else the newest batch with that name.
     public func batchID(matching reference: String) throws -> String {
         if let id = try queryOne("SELECT id FROM batches WHERE id = ?", [.text(reference)], { $0.string(0) }) ?? nil { return id }

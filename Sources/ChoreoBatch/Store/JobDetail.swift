@@ -42,27 +42,27 @@ public struct JobDetail: Sendable {
 
     /// Finds a job by numeric id or by custom_id (within `batch` when given).
     public static func load(_ db: Database, job reference: String, batch: String? = nil) throws -> JobDetail {
-        var candidates: [Int64] = []
+        var candidates: [(id: Int64, batchID: String)] = []
+        func add(_ row: Row) { candidates.append((row.int64(0)!, row.string(1) ?? "")) }
         if let batch {
             let batchID = try db.batchID(matching: batch)
-            try db.query("SELECT id FROM jobs WHERE batch_id = ? AND custom_id = ?", [.text(batchID), .text(reference)]) { candidates.append($0.int64(0)!) }
+            try db.query("SELECT id, batch_id FROM jobs WHERE batch_id = ? AND custom_id = ?", [.text(batchID), .text(reference)], add)
         } else {
-            try db.query("SELECT id FROM jobs WHERE custom_id = ? ORDER BY id DESC", [.text(reference)]) { candidates.append($0.int64(0)!) }
+            try db.query("SELECT id, batch_id FROM jobs WHERE custom_id = ? ORDER BY id DESC", [.text(reference)], add)
         }
         if candidates.isEmpty, let numeric = Int64(reference) {
-            try db.query("SELECT id FROM jobs WHERE id = ?", [.integer(numeric)]) { candidates.append($0.int64(0)!) }
+            try db.query("SELECT id, batch_id FROM jobs WHERE id = ?", [.integer(numeric)], add)
         }
-        guard let id = candidates.first else { throw LookupError.noSuchJob(reference) }
-        if candidates.count > 1 {
-            var batches: [String] = []
-            for c in candidates { try db.query("SELECT batch_id FROM jobs WHERE id = ?", [.integer(c)]) { batches.append($0.string(0) ?? "") } }
-            throw LookupError.ambiguousJob(reference, batches: batches)
-        }
+        guard let id = candidates.first?.id else { throw LookupError.noSuchJob(reference) }
+        if candidates.count > 1 { throw LookupError.ambiguousJob(reference, batches: candidates.map(\.batchID)) }
+        // The job's own columns follow the record's.
+        let more = Int32(ExportRecord.columnCount)
         guard var detail = try db.queryOne(
-            "SELECT \(ExportRecord.columns), batch_id, request, not_before, lease_owner FROM jobs WHERE id = ?", [.integer(id)],
+            "SELECT \(ExportRecord.columns(includingResponse: true)), batch_id, request, not_before, lease_owner FROM jobs WHERE id = ?",
+            [.integer(id)],
             { row in
-                JobDetail(batchID: row.string(24) ?? "", record: ExportRecord(row: row), request: row.string(25) ?? "",
-                          notBefore: row.double(26), leaseOwner: row.string(27), attempts: [])
+                JobDetail(batchID: row.string(more) ?? "", record: ExportRecord(row: row), request: row.string(more + 1) ?? "",
+                          notBefore: row.double(more + 2), leaseOwner: row.string(more + 3), attempts: [])
             })
         else { throw LookupError.noSuchJob(reference) }
         try db.query("""
@@ -114,7 +114,9 @@ public struct JobDetail: Sendable {
         return out
     }
 
-    /// The machine view: the job's columns, its request and its attempts.
+    /// The machine view: the job's columns, its request and its attempts. The columns are the
+    /// `jsonl` export's line parsed back, so the two views share one field list (`JSONLLine`);
+    /// parsing one line per `choreo show` costs nothing worth a second list to keep in step.
     public var json: JSONValue {
         var line = ""
         JSONLLine.write(record, to: &line)

@@ -62,6 +62,13 @@ public struct AttemptFailure: Sendable {
     public var receivedText: String?
 }
 
+/// A job's lease expired and another runner took the job (or it is not leased at all): this
+/// runner must leave it alone. Thrown by `JobQueue.startAttempt`; `complete` returns false instead.
+public struct LeaseLost: Error, Sendable, CustomStringConvertible {
+    public let job: Int64
+    public var description: String { "job \(job) is no longer leased to this runner (another runner took it); its attempt was not started" }
+}
+
 /// The scheduler's side of the store: leases, attempts, partial and final outputs. One actor owns
 /// one connection, so every write of a runner is serialised through it; leases make two runners
 /// (two processes) on one file safe: a job is claimed in one `BEGIN IMMEDIATE` transaction that
@@ -117,24 +124,22 @@ public actor JobQueue {
         let t = now
         var jobs: [ClaimedJob] = []
         try db.transaction {
-            var batchFilter = ""
-            var filterArgs: [SQLValue] = []
-            if let batch { batchFilter = "AND batch_id = ?"; filterArgs.append(.init(batch)) }
-            let liveBatches = "batch_id IN (SELECT id FROM batches WHERE state IN ('pending', 'running'))"
+            let filter = Database.batchFilter("batch_id", batch)
+            let liveBatches = "batch_id IN (SELECT id FROM batches WHERE state \(Self.live))"
             // Walks the pending jobs in id order on the `jobs_runnable` index and stops at `limit`.
             var ids: [Int64] = []
             try db.query("""
                 SELECT id FROM jobs INDEXED BY jobs_runnable
-                WHERE state = 'pending' AND (not_before IS NULL OR not_before <= ?) AND \(liveBatches) \(batchFilter)
+                WHERE state = 'pending' AND (not_before IS NULL OR not_before <= ?) AND \(liveBatches) \(filter.sql)
                 ORDER BY id LIMIT ?
-                """, [.init(t)] + filterArgs + [.init(limit)]) { ids.append($0.int64(0)!) }
+                """, [.init(t)] + filter.arguments + [.init(limit)]) { ids.append($0.int64(0)!) }
             if ids.count < limit {
                 // A job whose lease expired is taken back, unless it is this runner's own: then it is
                 // still in flight here (a late heartbeat), and running it twice would double it.
                 try db.query("""
-                    SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < ? AND lease_owner IS NOT ? AND \(liveBatches) \(batchFilter)
+                    SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < ? AND lease_owner IS NOT ? AND \(liveBatches) \(filter.sql)
                     ORDER BY lease_expires_at LIMIT ?
-                    """, [.init(t), .init(runnerID)] + filterArgs + [.init(limit - ids.count)]) { ids.append($0.int64(0)!) }
+                    """, [.init(t), .init(runnerID)] + filter.arguments + [.init(limit - ids.count)]) { ids.append($0.int64(0)!) }
             }
             guard !ids.isEmpty else { return }
             // The ids as one JSON array parameter, so the SQL is the same text every time (and
@@ -187,7 +192,8 @@ public actor JobQueue {
     /// Groups and writes committed so far (tests, diagnostics).
     var groupCommitStats: WriteBatcher<QueuedWrite, WriteResult>.Stats { writes.stats }
 
-    /// Records the start of an attempt; returns its number.
+    /// Records the start of an attempt; returns its number. Throws `LeaseLost` (nothing written)
+    /// when the job is no longer leased to this runner: the attempt must not be made.
     public func startAttempt(job: Int64, continuedFromChars: Int?) async throws -> Int {
         guard case .attempt(let number) = try await writes.submit(.startAttempt(job: job, continuedFromChars: continuedFromChars, at: now), isolation: self)
         else { preconditionFailure("startAttempt returns an attempt number") }
@@ -222,11 +228,12 @@ public actor JobQueue {
     static func apply(_ write: QueuedWrite, db: Database, runnerID: String) throws -> WriteResult {
         switch write {
         case let .startAttempt(job, continuedFromChars, t):
-            // The count is read back from the update; without the lease nothing is updated and the
-            // current count is read instead.
-            let number = try db.queryOne("UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ? AND lease_owner = ? RETURNING attempts",
-                                         [.init(t), .init(job), .init(runnerID)]) { $0.int(0)! }
-                ?? db.queryOne("SELECT attempts FROM jobs WHERE id = ?", [.init(job)]) { $0.int(0)! } ?? 1
+            // The count is read back from the update. Without the lease nothing is updated: the job
+            // (and its attempt numbers) belong to the runner that took it, so no attempt begins here.
+            guard let number = try db.queryOne(
+                "UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ? AND lease_owner = ? RETURNING attempts",
+                [.init(t), .init(job), .init(runnerID)], { $0.int(0)! })
+            else { throw LeaseLost(job: job) }
             try db.run("INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars) VALUES (?, ?, ?, ?, ?)",
                        [.init(job), .init(number), .init(runnerID), .init(t), .init(continuedFromChars)])
             return .attempt(number)
@@ -300,6 +307,9 @@ public actor JobQueue {
             """, [.init(state), .init(kind), .init(message), .init(t), .init(t), .init(job), .init(runnerID)])
     }
 
+    /// The states of a job or a batch that is not over yet: `state \(live)`.
+    static let live = "IN ('pending', 'running')"
+
     /// The state of a job given back to the queue: pending, unless its batch was cancelled
     /// meanwhile (then it is not put back in the queue).
     static let requeuedState = "CASE WHEN (SELECT state FROM batches WHERE id = jobs.batch_id) = 'cancelled' THEN 'cancelled' ELSE 'pending' END"
@@ -325,37 +335,29 @@ public actor JobQueue {
     /// What is left to do: runnable now, waiting (backoff or another runner's lease), and the
     /// earliest moment something becomes runnable.
     public func outlook(batch: String?) throws -> QueueOutlook {
-        var args: [SQLValue] = [.init(runnerID)]
-        var filter = ""
-        if let batch { filter = "AND j.batch_id = ?"; args.append(.init(batch)) }
+        let filter = Database.batchFilter("j.batch_id", batch)
         return try db.queryOne("""
             SELECT sum(j.state = 'pending'), sum(j.state = 'running' AND j.lease_owner <> ?),
                    min(CASE WHEN j.state = 'pending' THEN coalesce(j.not_before, 0)
                             WHEN j.state = 'running' THEN j.lease_expires_at END)
             FROM jobs j JOIN batches b ON b.id = j.batch_id
-            WHERE b.state IN ('pending', 'running') AND j.state IN ('pending', 'running') \(filter)
-            """, args) { row in QueueOutlook(pending: row.int(0) ?? 0, heldByOthers: row.int(1) ?? 0, nextWake: row.double(2)) }
+            WHERE b.state \(Self.live) AND j.state \(Self.live) \(filter.sql)
+            """, [.init(runnerID)] + filter.arguments) { row in QueueOutlook(pending: row.int(0) ?? 0, heldByOthers: row.int(1) ?? 0, nextWake: row.double(2)) }
             ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
     }
 
-    /// Counts by state, for progress.
+    /// Job counts by state (only states that have jobs), for progress. Read from the counters
+    /// `status` reads (`JobFigures`), not by counting every job.
     public func counts(batch: String?) throws -> [String: Int] {
-        var out: [String: Int] = [:]
-        var args: [SQLValue] = []
-        var filter = ""
-        if let batch { filter = "WHERE batch_id = ?"; args.append(.init(batch)) }
-        try db.query("SELECT state, count(*) FROM jobs \(filter) GROUP BY state", args) { row in
-            out[row.string(0) ?? ""] = row.int(1) ?? 0
-        }
-        return out
+        try JobFigures(db, batch: batch).jobs
     }
 
     /// Marks batches with no pending or running job as completed.
     public func completeFinishedBatches() throws {
         try db.run("""
             UPDATE batches SET state = 'completed', completed_at = ?
-            WHERE state IN ('pending', 'running')
-              AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.batch_id = batches.id AND jobs.state IN ('pending', 'running'))
+            WHERE state \(Self.live)
+              AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.batch_id = batches.id AND jobs.state \(Self.live))
             """, [.init(now)])
     }
 
@@ -379,15 +381,13 @@ public actor JobQueue {
 
     /// The models of the jobs still to run, with how many jobs each.
     public func pendingModels(batch: String?) throws -> [String: Int] {
-        var args: [SQLValue] = []
-        var filter = ""
-        if let batch { filter = "AND j.batch_id = ?"; args.append(.init(batch)) }
+        let filter = Database.batchFilter("j.batch_id", batch)
         var out: [String: Int] = [:]
         try db.query("""
             SELECT j.model, count(*) FROM jobs j JOIN batches b ON b.id = j.batch_id
-            WHERE b.state IN ('pending', 'running') AND j.state IN ('pending', 'running') \(filter)
+            WHERE b.state \(Self.live) AND j.state \(Self.live) \(filter.sql)
             GROUP BY j.model
-            """, args) { row in out[row.string(0) ?? ""] = row.int(1) ?? 0 }
+            """, filter.arguments) { row in out[row.string(0) ?? ""] = row.int(1) ?? 0 }
         return out
     }
 
