@@ -11,8 +11,6 @@ public final class BufferedWriter {
     private let fd: Int32
     private let ownsDescriptor: Bool
     private var buffer: [UInt8] = []
-    /// Bytes handed to the writer so far.
-    public private(set) var bytesWritten = 0
 
     /// Writes to an open descriptor it does not close (1 for stdout).
     public init(fileDescriptor: Int32) {
@@ -44,7 +42,6 @@ public final class BufferedWriter {
     }
 
     public func write(bytes: UnsafeRawBufferPointer) throws {
-        bytesWritten += bytes.count
         if buffer.count + bytes.count > Self.capacity { try flush() }
         if bytes.count >= Self.capacity { try writeAll(bytes); return }
         buffer.append(contentsOf: bytes)

@@ -102,7 +102,7 @@ public struct BatchSubmitter {
                 [.text(batchID), .init(options.name), .text(source), .text(sha256), .real(now), .text(options.json.jsonString)])
 
             // Not hashed again: the file's identity, checked at the end, proves it is what was hashed.
-            var reader = try JobFileReader(path: source, maxLineBytes: options.maxLineBytes, hashing: false)
+            var reader = try JobFileReader(path: source, maxLineBytes: options.maxLineBytes)
             let validator = JobLineValidator()
             var errors: [JobLineError] = []
             var inserted = 0

@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Streams a JSONL job file line by line with bounded memory: it reads 1 MiB blocks with
-/// `read(2)`, never the whole file, and hashes every byte it reads (SHA-256) on the way.
+/// `read(2)`, never the whole file.
 ///
 /// Blank lines are skipped (but counted, so line numbers match an editor's). A line longer than
 /// `maxLineBytes` or not valid UTF-8 comes back as a `.rejected` item and reading goes on.
@@ -28,31 +28,17 @@ public struct JobFileReader: ~Copyable {
     private var position = 0
     private var lineNumber = 0
     private var atEOF = false
-    private var hasher = SHA256()
-    private let hashing: Bool
     /// Bytes read so far.
     public private(set) var bytesRead = 0
 
-    /// With `hashing: false` the SHA-256 is not computed (`sha256Hex` is then meaningless).
-    public init(path: String, maxLineBytes: Int = JobFileReader.defaultMaxLineBytes, hashing: Bool = true) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw JobFileReadError(path: path, reason: String(cString: strerror(errno))) }
-        var info = stat()
-        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            close(fd)
-            throw JobFileReadError(path: path, reason: "it is a directory")
-        }
+    public init(path: String, maxLineBytes: Int = JobFileReader.defaultMaxLineBytes) throws {
         self.path = path
-        self.fd = fd
+        self.fd = try Self.openForReading(path)
         self.maxLineBytes = maxLineBytes
-        self.hashing = hashing
         self.block = [UInt8](repeating: 0, count: Self.blockSize)
     }
 
     deinit { close(fd) }
-
-    /// The SHA-256 of the bytes read so far; of the whole file once `next()` returned nil.
-    public var sha256Hex: String { hasher.hexDigest() }
 
     /// The next non-blank line, or nil at the end of the file.
     public mutating func next() throws -> Item? {
@@ -112,15 +98,7 @@ public struct JobFileReader: ~Copyable {
     }
 
     private mutating func fill() throws {
-        let n = block.withUnsafeMutableBytes { buf -> Int in
-            while true {
-                let r = read(fd, buf.baseAddress, buf.count)
-                if r < 0, errno == EINTR { continue }
-                return r
-            }
-        }
-        guard n >= 0 else { throw JobFileReadError(path: path, reason: String(cString: strerror(errno))) }
-        if hashing { block.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) } }
+        let n = try Self.readBlock(fd, into: &block, path: path)
         bytesRead += n
         blockCount = n
         position = 0
@@ -138,11 +116,42 @@ public struct JobFileReader: ~Copyable {
                         modifiedSeconds: Int(info.st_mtim.tv_sec), modifiedNanoseconds: Int(info.st_mtim.tv_nsec))
     }
 
-    /// The SHA-256 of a whole file, read in 1 MiB blocks without splitting lines.
+    /// The SHA-256 of a whole file, read in 1 MiB blocks.
     public static func sha256Hex(ofFile path: String) throws -> String {
-        var reader = try JobFileReader(path: path)
-        repeat { try reader.fill() } while reader.blockCount > 0
-        return reader.sha256Hex
+        let fd = try openForReading(path)
+        defer { close(fd) }
+        var block = [UInt8](repeating: 0, count: blockSize)
+        var hasher = SHA256()
+        while true {
+            let n = try readBlock(fd, into: &block, path: path)
+            if n == 0 { return hasher.hexDigest() }
+            block.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        }
+    }
+
+    /// Opens `path` for reading; a directory is refused here rather than failing at the first read.
+    private static func openForReading(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw JobFileReadError(path: path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw JobFileReadError(path: path, reason: "it is a directory")
+        }
+        return fd
+    }
+
+    /// One `read(2)` into `block` (retried on EINTR); the number of bytes read, 0 at the end.
+    private static func readBlock(_ fd: Int32, into block: inout [UInt8], path: String) throws -> Int {
+        let n = block.withUnsafeMutableBytes { buf -> Int in
+            while true {
+                let r = read(fd, buf.baseAddress, buf.count)
+                if r < 0, errno == EINTR { continue }
+                return r
+            }
+        }
+        guard n >= 0 else { throw JobFileReadError(path: path, reason: String(cString: strerror(errno))) }
+        return n
     }
 
     /// The offset of the first byte that breaks UTF-8, or nil when `bytes` is valid.

@@ -5,10 +5,9 @@ public struct ValidatedJob: Sendable {
     public var line: Int
     public var customID: String
     public var model: String
-    /// The chat completions body, without `stream` / `stream_options` (the runner sets those).
-    public var request: JSONValue
-    /// `request` as JSON text: the body's bytes as submitted when they can be kept as they are,
-    /// else `request.jsonString`.
+    /// The chat completions body as JSON text, without `stream` / `stream_options` (the runner
+    /// sets those): the body's bytes as submitted when they can be kept as they are, else the
+    /// body printed again.
     public var requestText: String
 }
 
@@ -90,15 +89,14 @@ public struct JobLineValidator {
         // The runner decides about streaming; a submitted "stream" is accepted and dropped.
         var requestText: String?
         if body["stream"] == nil, body["stream_options"] == nil {
-            if isBatchForm, let range = JSONMemberScanner.valueRange(ofKey: "body", in: bytes) {
+            if isBatchForm, let range = JSONLocator.valueRange(ofMember: "body", in: bytes) {
                 requestText = String(decoding: bytes[range], as: UTF8.self)
             }
         } else {
             body["stream"] = nil
             body["stream_options"] = nil
         }
-        let request = JSONValue.object(body)
-        return ValidatedJob(line: line, customID: customID, model: model, request: request, requestText: requestText ?? request.jsonString)
+        return ValidatedJob(line: line, customID: customID, model: model, requestText: requestText ?? JSONValue.object(body).jsonString)
     }
 
     private func checkMessages(_ value: JSONValue?, path: String, fail: (String?, String, String) -> JobLineError) throws {

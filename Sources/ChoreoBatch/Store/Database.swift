@@ -115,10 +115,9 @@ public final class Database {
         }
     }
 
-    /// How SQLite takes locks when a transaction begins.
+    /// How SQLite takes locks when a transaction begins. Every transaction here writes, so only
+    /// IMMEDIATE is offered.
     public enum TransactionKind: String, Sendable {
-        /// Takes the write lock at the first write (readers, or read-then-maybe-write).
-        case deferred = "DEFERRED"
         /// Takes the write lock at once, so a busy database is detected (and waited for) up front.
         case immediate = "IMMEDIATE"
     }

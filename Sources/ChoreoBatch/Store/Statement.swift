@@ -9,8 +9,6 @@ final class Statement {
     private unowned let connection: Database
     /// True while an execution is running (guards the cache against re-entrant use).
     var inUse = false
-    /// Column name → index, built on first lookup by name.
-    private var columnIndexes: [String: Int32]?
 
     /// `SQLITE_TRANSIENT`: SQLite copies bound text and blobs before `bind` returns.
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -39,19 +37,9 @@ final class Statement {
 
     var columnCount: Int32 { sqlite3_column_count(handle) }
 
-    func columnIndex(_ name: String) -> Int32? {
-        if columnIndexes == nil {
-            var map: [String: Int32] = [:]
-            for i in 0..<columnCount { map[String(cString: sqlite3_column_name(handle, i))] = i }
-            columnIndexes = map
-        }
-        return columnIndexes![name]
-    }
-
-    /// Clears the previous execution and binds `arguments` to `?1…?n`.
+    /// Binds `arguments` to `?1…?n`. The statement is fresh or was `finish`ed after its last
+    /// execution (`Database.withStatement` does both), so it is already reset and unbound.
     func bind(_ arguments: [SQLValue]) throws {
-        sqlite3_reset(handle)
-        sqlite3_clear_bindings(handle)
         let expected = Int(sqlite3_bind_parameter_count(handle))
         guard arguments.count == expected else {
             throw SQLiteError(code: .misuse, message: "expected \(expected) arguments, got \(arguments.count)", sql: sql)
@@ -107,8 +95,6 @@ public struct Row {
 
     public var columnCount: Int { Int(statement.columnCount) }
     public func name(_ i: Int32) -> String { String(cString: sqlite3_column_name(h, i)) }
-    /// The index of the column called `name`, if the result has one.
-    public func index(of name: String) -> Int32? { statement.columnIndex(name) }
 
     public func isNull(_ i: Int32) -> Bool { sqlite3_column_type(h, i) == SQLITE_NULL }
     public func int(_ i: Int32) -> Int? { isNull(i) ? nil : Int(sqlite3_column_int64(h, i)) }
@@ -135,10 +121,4 @@ public struct Row {
         default: return .null
         }
     }
-
-    // By name: a dictionary lookup per call, cheap enough outside hot loops.
-    public func int(_ name: String) -> Int? { index(of: name).flatMap { int($0) } }
-    public func int64(_ name: String) -> Int64? { index(of: name).flatMap { int64($0) } }
-    public func double(_ name: String) -> Double? { index(of: name).flatMap { double($0) } }
-    public func string(_ name: String) -> String? { index(of: name).flatMap { string($0) } }
 }
