@@ -274,4 +274,37 @@ enum WireStreamHarness {
             try AnthropicWire().decodeCompletion(Array(#"{"type":"error","error":{"type":"api_error","message":"boom"}}"#.utf8))
         }
     }
+    /// In-band errors keep their type, message and per-site fallback message.
+    @Test func in_band_errors_keep_type_and_fallback_message() throws {
+        func providerError(_ body: () throws -> Void) -> (type: String?, message: String)? {
+            do { try body() } catch WireError.providerError(let type, let message) { return (type, message) } catch {}
+            return nil
+        }
+        let full = providerError { _ = try AnthropicWire().decodeCompletion(Array(#"{"type":"error","error":{"type":"api_error","message":"boom"}}"#.utf8)) }
+        #expect(full?.type == "api_error" && full?.message == "boom")
+        let bare = providerError { _ = try AnthropicWire().decodeCompletion(Array(#"{"type":"error"}"#.utf8)) }
+        #expect(bare?.type == nil && bare?.message == "unknown error")
+        let event = providerError { _ = try WireStreamHarness.decode(Self.events([#"{"type":"error","error":{"type":"x"}}"#]), with: AnthropicChunkDecoder()) }
+        #expect(event?.type == "x" && event?.message == "error in stream")
+    }
+
+    @Test func stop_strings_and_bad_tool_arguments_map() throws {
+        func sent(_ extra: [String: JSONValue]) throws -> JSONValue {
+            var body: [String: JSONValue] = ["model": "claude-x", "messages": [["role": "user", "content": "hi"]]]
+            for (k, v) in extra { body[k] = v }
+            return try JSONValue.parse(AnthropicWire().makeRequest(.object(body), provider: provider, stream: false).body)
+        }
+        #expect(try sent(["stop": ["a", "b"]])["stop_sequences"] == ["a", "b"])
+        #expect(try sent(["stop_sequences": ["native"]])["stop_sequences"] == ["native"], "kept when there is no stop")
+        #expect(try sent(["stop": 3])["stop_sequences"] == nil)
+        let bad: JSONValue = ["role": "assistant", "tool_calls": [["id": "t", "type": "function", "function": ["name": "f", "arguments": "{"]]]]
+        #expect {
+            _ = try sent(["messages": [["role": "user", "content": "hi"], bad]])
+        } throws: { error in
+            guard case WireError.invalidRequest(let m) = error else { return false }
+            return m.hasPrefix("messages[1].tool_calls: the arguments are not JSON (")
+        }
+        let empty: JSONValue = ["role": "assistant", "tool_calls": [["id": "t", "type": "function", "function": ["name": "f", "arguments": ""]]]]
+        #expect(try sent(["messages": [empty]])["messages"]?.arrayValue?[0]["content"]?.arrayValue?[0]["input"] == [:])
+    }
 }

@@ -173,4 +173,30 @@ import Testing
         #expect(completion.choices[0].finishReason == .length)
         #expect(completion.usage == Usage(promptTokens: 11, completionTokens: 5))
     }
+    @Test func error_in_stream_without_message_keeps_the_fallback() throws {
+        #expect {
+            _ = try WireStreamHarness.decode(Self.crlf([#"{"error":{"code":500,"status":"INTERNAL"}}"#]), with: GeminiChunkDecoder())
+        } throws: { error in
+            guard case WireError.providerError(let type, let message) = error else { return false }
+            return type == "INTERNAL" && message == "error in stream"
+        }
+    }
+
+    @Test func stop_string_image_url_and_bad_tool_arguments_map() throws {
+        let body: JSONValue = ["model": "gemini-x", "stop": "END", "messages": [["role": "user", "content": [
+            ["type": "image_url", "image_url": "https://example.com/a.png?x=1"]]]],
+                               "tools": [["type": "function", "function": ["name": "f"]], ["googleSearch": [:]]]]
+        let sent = try JSONValue.parse(GeminiWire().makeRequest(body, provider: provider, stream: true).body)
+        #expect(sent["generationConfig"]?["stopSequences"] == ["END"])
+        #expect(sent["contents"]?.arrayValue?[0]["parts"] == [["fileData": ["mimeType": "image/png", "fileUri": "https://example.com/a.png?x=1"]]])
+        #expect(sent["tools"] == [["functionDeclarations": [["name": "f"]]], ["googleSearch": [:]]])
+        let bad: JSONValue = ["model": "gemini-x", "messages": [
+            ["role": "assistant", "tool_calls": [["id": "c", "type": "function", "function": ["name": "f", "arguments": "[1,"]]]]]]
+        #expect {
+            _ = try GeminiWire().makeRequest(bad, provider: provider, stream: true)
+        } throws: { error in
+            guard case WireError.invalidRequest(let m) = error else { return false }
+            return m.hasPrefix("messages[0].tool_calls: the arguments are not JSON (")
+        }
+    }
 }

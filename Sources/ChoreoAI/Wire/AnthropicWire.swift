@@ -31,11 +31,7 @@ public struct AnthropicWire: WireFormat {
         if let system { o["system"] = system }
         o["messages"] = .array(messages)
         o["max_tokens"] = input["max_tokens"] ?? input["max_completion_tokens"] ?? .int(Int64(Self.defaultMaxTokens))
-        switch input["stop"] {
-        case .string(let s)?: o["stop_sequences"] = [.string(s)]
-        case .array(let a)?: o["stop_sequences"] = .array(a)
-        default: break
-        }
+        if let stop = OpenAIBody.stopSequences(input["stop"]) { o["stop_sequences"] = stop }
         if let tools = input["tools"]?.arrayValue, !tools.isEmpty {
             o["tools"] = .array(tools.map(Self.tool))
             o["tool_choice"] = Self.toolChoice(input["tool_choice"], parallel: input["parallel_tool_calls"]?.boolValue)
@@ -62,10 +58,7 @@ public struct AnthropicWire: WireFormat {
     public func decodeCompletion(_ body: [UInt8]) throws -> ChatCompletion {
         let json: JSONValue
         do { json = try JSONValue.parse(body) } catch { throw WireError.malformed("\(error)") }
-        if json["type"]?.stringValue == "error" {
-            throw WireError.providerError(type: json["error"]?["type"]?.stringValue,
-                                          message: json["error"]?["message"]?.stringValue ?? "unknown error")
-        }
+        if json["type"]?.stringValue == "error" { throw WireError.provider(json["error"], fallback: "unknown error") }
         guard let blocks = json["content"]?.arrayValue else { throw WireError.malformed("no content in the message") }
         var text: String?
         var calls: [ToolCall] = []
@@ -149,13 +142,8 @@ extension AnthropicWire {
                 default: break
                 }
                 for call in calls {
-                    let arguments = call["function"]?["arguments"]?.stringValue ?? ""
-                    let input: JSONValue
-                    do { input = arguments.isEmpty ? [:] : try JSONValue.parse(arguments) } catch {
-                        throw WireError.invalidRequest("messages[\(n)].tool_calls: the arguments are not JSON (\(error))")
-                    }
                     blocks.append(["type": "tool_use", "id": call["id"] ?? "", "name": call["function"]?["name"] ?? "",
-                                   "input": input])
+                                   "input": try OpenAIBody.arguments(of: call, inMessage: n)])
                 }
                 out.append(["role": "assistant", "content": .array(blocks)])
             case "tool":
@@ -191,7 +179,7 @@ extension AnthropicWire {
         case "text":
             return ["type": "text", "text": part["text"] ?? ""]
         case "image_url":
-            let url = part["image_url"]?["url"]?.stringValue ?? part["image_url"]?.stringValue ?? ""
+            let url = OpenAIBody.imageURL(of: part)
             if let data = DataURL(url) {
                 return ["type": "image", "source": ["type": "base64", "media_type": .string(data.mediaType), "data": .string(data.base64)]]
             }
@@ -203,7 +191,7 @@ extension AnthropicWire {
 
     /// `{"type":"function","function":{name,description,parameters}}` → `{name,description,input_schema}`.
     static func tool(_ tool: JSONValue) -> JSONValue {
-        guard tool["type"]?.stringValue == "function", let f = tool["function"] else { return tool }
+        guard let f = OpenAIBody.function(of: tool) else { return tool }
         var t: [String: JSONValue] = ["name": f["name"] ?? "", "input_schema": f["parameters"] ?? ["type": "object", "properties": [:]]]
         if let d = f["description"] { t["description"] = d }
         return .object(t)
@@ -316,8 +304,7 @@ struct AnthropicChunkDecoder: ChunkDecoder {
         case "message_stop":
             isComplete = true
         case "error":
-            throw WireError.providerError(type: json["error"]?["type"]?.stringValue,
-                                          message: json["error"]?["message"]?.stringValue ?? "error in stream")
+            throw WireError.provider(json["error"], fallback: "error in stream")
         default:
             break  // ping, and event types added after this was written
         }

@@ -34,7 +34,7 @@ public struct GeminiWire: WireFormat {
         if !config.isEmpty { o["generationConfig"] = .object(config) }
         if let tools = input["tools"]?.arrayValue, !tools.isEmpty {
             let functions = tools.compactMap { t -> JSONValue? in
-                guard t["type"]?.stringValue == "function", let f = t["function"] else { return nil }
+                guard let f = OpenAIBody.function(of: t) else { return nil }
                 var d: [String: JSONValue] = ["name": f["name"] ?? ""]
                 if let v = f["description"] { d["description"] = v }
                 if let v = f["parameters"] { d["parameters"] = v }
@@ -83,11 +83,7 @@ extension GeminiWire {
         c["topP"] = input["top_p"]
         c["topK"] = input["top_k"]
         c["maxOutputTokens"] = input["max_tokens"] ?? input["max_completion_tokens"]
-        switch input["stop"] {
-        case .string(let s)?: c["stopSequences"] = [.string(s)]
-        case .array(let a)?: c["stopSequences"] = .array(a)
-        default: break
-        }
+        if let stop = OpenAIBody.stopSequences(input["stop"]) { c["stopSequences"] = stop }
         c["seed"] = input["seed"]
         c["candidateCount"] = input["n"]
         c["presencePenalty"] = input["presence_penalty"]
@@ -136,12 +132,7 @@ extension GeminiWire {
                 for call in m["tool_calls"]?.arrayValue ?? [] {
                     let name = call["function"]?["name"]?.stringValue ?? ""
                     if let id = call["id"]?.stringValue { callNames[id] = name }
-                    let arguments = call["function"]?["arguments"]?.stringValue ?? ""
-                    let args: JSONValue
-                    do { args = arguments.isEmpty ? [:] : try JSONValue.parse(arguments) } catch {
-                        throw WireError.invalidRequest("messages[\(n)].tool_calls: the arguments are not JSON (\(error))")
-                    }
-                    p.append(["functionCall": ["name": .string(name), "args": args]])
+                    p.append(["functionCall": ["name": .string(name), "args": try OpenAIBody.arguments(of: call, inMessage: n)]])
                 }
                 out.append(["role": "model", "parts": .array(p)])
             case "tool":
@@ -171,7 +162,7 @@ extension GeminiWire {
                 switch part["type"]?.stringValue {
                 case "text": return ["text": part["text"] ?? ""]
                 case "image_url":
-                    let url = part["image_url"]?["url"]?.stringValue ?? part["image_url"]?.stringValue ?? ""
+                    let url = OpenAIBody.imageURL(of: part)
                     if let data = DataURL(url) {
                         return ["inlineData": ["mimeType": .string(data.mediaType), "data": .string(data.base64)]]
                     }
@@ -221,9 +212,7 @@ struct GeminiChunkDecoder: ChunkDecoder {
         do { json = try JSONValue.parse(event.data) } catch {
             throw WireError.malformed("\(error) in \(String(decoding: event.data.prefix(120), as: UTF8.self))")
         }
-        if let err = json["error"], !err.isNull {
-            throw WireError.providerError(type: err["status"]?.stringValue, message: err["message"]?.stringValue ?? "error in stream")
-        }
+        if let error = WireError.inBand(json, typeKeys: ["status"], fallback: "error in stream") { throw error }
         guard case .object = json else { throw WireError.malformed("not a GenerateContentResponse") }
         if id.isEmpty, let v = json["responseId"]?.stringValue { id = v }
         if model.isEmpty, let v = json["modelVersion"]?.stringValue { model = v }

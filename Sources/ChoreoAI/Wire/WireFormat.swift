@@ -41,6 +41,23 @@ public enum WireError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+extension WireError {
+    /// An error object a provider sent with a 200 (a body or a stream event) as a provider error:
+    /// its type is the first of `typeKeys` that is a string member, its message `message` or `fallback`.
+    static func provider(_ error: JSONValue?, typeKeys: [String] = ["type"], fallback: String) -> WireError {
+        .providerError(type: typeKeys.lazy.compactMap { error?[$0]?.stringValue }.first,
+                       message: error?["message"]?.stringValue ?? fallback)
+    }
+
+    /// The in-band error in `json`, or nil when it carries none: a non-null `"error"` member
+    /// (`{"error":{type,message,…}}`) and, when `flat`, vLLM's `{"object":"error",type,message}`.
+    static func inBand(_ json: JSONValue, typeKeys: [String] = ["type"], fallback: String, flat: Bool = false) -> WireError? {
+        if let err = json["error"], !err.isNull { return provider(err, typeKeys: typeKeys, fallback: fallback) }
+        if flat, json["object"]?.stringValue == "error" { return provider(json, fallback: fallback) }
+        return nil
+    }
+}
+
 extension WireFormat {
     /// Common JSON headers plus the provider's extra headers.
     func baseHeaders(_ provider: Provider, stream: Bool) -> HTTPHeaders {
