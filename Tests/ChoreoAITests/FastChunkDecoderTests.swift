@@ -212,4 +212,35 @@ struct FastChunkDecoderTests {
         let other = Array(Self.templateSequence[6].utf8).withUnsafeBytes { raw in scanner.withTemplateMatch(raw) { _, _ in } }
         #expect(!other, "a different finish_reason is not the template")
     }
+    @Test("in-band errors keep their type and message")
+    func inBandErrors() throws {
+        func providerError(_ text: String) -> (type: String?, message: String)? {
+            do { try Array(text.utf8).withUnsafeBytes { try OpenAIChunkDecoder.decodeFull($0) { _ in } } }
+            catch WireError.providerError(let type, let message) { return (type, message) } catch {}
+            return nil
+        }
+        #expect(providerError(#"{"error":{"message":"overloaded","type":"server_error"}}"#)! == ("server_error", "overloaded"))
+        #expect(providerError(#"{"error":{"code":"rate_limited"}}"#)! == ("rate_limited", "error in stream"))
+        #expect(providerError(#"{"error":null,"object":"error","type":"BadRequestError","message":"boom"}"#)! == ("BadRequestError", "boom"))
+        #expect(providerError(#"{"object":"error"}"#)! == (nil, "error in stream"))
+        do { _ = try OpenAIWire().decodeCompletion(Array(#"{"error":{"type":"t"}}"#.utf8)); Issue.record("no error") }
+        catch WireError.providerError(let type, let message) { #expect(type == "t" && message == "unknown error") }
+    }
+
+    @Test("push mode after a template miss folds in what the scanner or the full parser gives")
+    func pushAfterMiss() throws {
+        // Each chunk misses the template its predecessor left (finish_reason or index differ).
+        let texts = [Self.templateSequence[1], Self.templateSequence[6], Self.templateSequence[7], Self.templateSequence[8],
+                     Self.slow[0], Self.templateSequence[2], Self.slow[2]]
+        var push = OpenAIChunkDecoder(), emitDecoder = OpenAIChunkDecoder()
+        var pushed = ChunkAccumulator(), emitted = ChunkAccumulator()
+        for text in texts {
+            try Array(text.utf8).withUnsafeBytes { raw in
+                try push.decode(data: raw, into: &pushed)
+                try emitDecoder.decode(data: raw) { emitted.add($0) }
+            }
+        }
+        #expect(pushed.completion == emitted.completion)
+        #expect(pushed.chunkCount == emitted.chunkCount)
+    }
 }

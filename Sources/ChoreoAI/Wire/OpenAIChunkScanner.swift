@@ -43,6 +43,12 @@ struct OpenAIChunkScanner: Sendable {
             chunk.choices[0].delta.content = content
             return chunk
         }
+        return scanWithoutTemplate(data)
+    }
+
+    /// `scan` for an event known not to match the template (`withTemplateMatch` returned false):
+    /// reads the whole chunk without trying the template again, and makes it the new template.
+    mutating func scanWithoutTemplate(_ data: UnsafeRawBufferPointer) -> ChatCompletionChunk? {
         guard let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
         var r = Reader(p: base, end: data.count)
         contentSpan = nil
@@ -68,10 +74,10 @@ struct OpenAIChunkScanner: Sendable {
     /// The content string of `data` when its bytes around that string are the template's.
     private mutating func matchTemplate(_ data: UnsafeRawBufferPointer) -> String? {
         let head = templatePrefix.count, tail = templateSuffix.count
-        guard head > 0, data.count >= head + tail + 2, let base = data.baseAddress else { return nil }
-        let sameHead = templatePrefix.withUnsafeBytes { memcmp($0.baseAddress!, base, head) == 0 }
-        let sameTail = templateSuffix.withUnsafeBytes { tail == 0 || memcmp($0.baseAddress!, base + (data.count - tail), tail) == 0 }
-        guard sameHead && sameTail else { return nil }
+        guard head > 0, data.count >= head + tail + 2, let base = data.baseAddress,
+              templatePrefix.withUnsafeBytes({ memcmp($0.baseAddress!, base, head) == 0 }),
+              tail == 0 || templateSuffix.withUnsafeBytes({ memcmp($0.baseAddress!, base + (data.count - tail), tail) == 0 })
+        else { return nil }
         var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: data.count - tail)
         r.i = head
         guard let content = Self.string(&r, &scratch), r.i == r.end else { return nil }
@@ -82,55 +88,38 @@ struct OpenAIChunkScanner: Sendable {
 
     private mutating func scanChunk(_ r: inout Reader) -> ChatCompletionChunk? {
         r.skipWhitespace()
-        guard r.eat(UInt8(ascii: "{")) else { return nil }
-        var seen: UInt32 = 0
         var idValue = "", modelValue = "", fingerprintValue: String? = nil
         var created = 0
         var choices: [ChatCompletionChunk.Choice] = []
-        r.skipWhitespace()
-        if !r.eat(UInt8(ascii: "}")) {
-            while true {
-                r.skipWhitespace()
-                guard let key = r.key() else { return nil }
-                r.skipWhitespace()
-                guard r.eat(UInt8(ascii: ":")) else { return nil }
-                r.skipWhitespace()
-                let k = Key.top(key, r.p)
-                if k != 0 {
-                    if seen & k != 0 { return nil }  // a duplicate key: the full parser keeps the last
-                    seen |= k
+        let ok = r.members(Key.top) { r, k in
+            switch k {
+            case Key.id:
+                guard let s = Self.cachedString(&r, &id, &scratch) else { return false }
+                idValue = s
+            case Key.model:
+                guard let s = Self.cachedString(&r, &model, &scratch) else { return false }
+                modelValue = s
+            case Key.fingerprint:
+                if r.eatNull() { fingerprintValue = nil } else {
+                    guard let s = Self.cachedString(&r, &fingerprint, &scratch) else { return false }
+                    fingerprintValue = s
                 }
-                switch k {
-                case Key.id:
-                    guard let s = Self.cachedString(&r, &id, &scratch) else { return nil }
-                    idValue = s
-                case Key.model:
-                    guard let s = Self.cachedString(&r, &model, &scratch) else { return nil }
-                    modelValue = s
-                case Key.fingerprint:
-                    if r.eatNull() { fingerprintValue = nil } else {
-                        guard let s = Self.cachedString(&r, &fingerprint, &scratch) else { return nil }
-                        fingerprintValue = s
-                    }
-                case Key.created:
-                    guard let n = r.integer() else { return nil }
-                    created = n
-                case Key.object:
-                    // "error" objects are in-band errors: the full path throws them.
-                    guard let s = r.rawString(), !(s.count == 5 && Reader.equal(s, r.p, "error")) else { return nil }
-                case Key.error, Key.usage:
-                    guard r.eatNull() else { return nil }
-                case Key.choices:
-                    guard scanChoices(&r, into: &choices) else { return nil }
-                default:
-                    guard r.skipValue(depth: 0) else { return nil }
-                }
-                r.skipWhitespace()
-                if r.eat(UInt8(ascii: ",")) { continue }
-                if r.eat(UInt8(ascii: "}")) { break }
-                return nil
+            case Key.created:
+                guard let n = r.integer() else { return false }
+                created = n
+            case Key.object:
+                // "error" objects are in-band errors: the full path throws them.
+                guard let s = r.rawString(), !Reader.equal(s, r.p, "error") else { return false }
+            case Key.error, Key.usage:
+                guard r.eatNull() else { return false }
+            case Key.choices:
+                guard scanChoices(&r, into: &choices) else { return false }
+            default:
+                guard r.skipValue(depth: 0) else { return false }
             }
+            return true
         }
+        guard ok else { return nil }
         r.skipWhitespace()
         guard r.i == r.end else { return nil }
         return ChatCompletionChunk(id: idValue, created: created, model: modelValue, systemFingerprint: fingerprintValue,
@@ -149,98 +138,65 @@ struct OpenAIChunkScanner: Sendable {
     }
 
     private mutating func scanChoice(_ r: inout Reader) -> ChatCompletionChunk.Choice? {
-        guard r.eat(UInt8(ascii: "{")) else { return nil }
-        var seen: UInt32 = 0
         var index = 0
         var finish: String?
         var delta = ChatCompletionChunk.Delta()
-        r.skipWhitespace()
-        if !r.eat(UInt8(ascii: "}")) {
-            while true {
-                r.skipWhitespace()
-                guard let key = r.key() else { return nil }
-                r.skipWhitespace()
-                guard r.eat(UInt8(ascii: ":")) else { return nil }
-                r.skipWhitespace()
-                let k = Key.choice(key, r.p)
-                if k != 0 {
-                    if seen & k != 0 { return nil }
-                    seen |= k
+        let ok = r.members(Key.choice) { r, k in
+            switch k {
+            case Key.index:
+                if !r.eatNull() {
+                    guard let n = r.integer() else { return false }
+                    index = n
                 }
-                switch k {
-                case Key.index:
-                    if !r.eatNull() {
-                        guard let n = r.integer() else { return nil }
-                        index = n
-                    }
-                case Key.finishReason:
-                    if !r.eatNull() {
-                        guard let s = Self.string(&r, &scratch) else { return nil }
-                        finish = s
-                    }
-                case Key.delta:
-                    if !r.eatNull() {
-                        guard let d = scanDelta(&r) else { return nil }
-                        delta = d
-                    }
-                default:
-                    guard r.skipValue(depth: 1) else { return nil }
+            case Key.finishReason:
+                if !r.eatNull() {
+                    guard let s = Self.string(&r, &scratch) else { return false }
+                    finish = s
                 }
-                r.skipWhitespace()
-                if r.eat(UInt8(ascii: ",")) { continue }
-                if r.eat(UInt8(ascii: "}")) { break }
-                return nil
+            case Key.delta:
+                if !r.eatNull() {
+                    guard let d = scanDelta(&r) else { return false }
+                    delta = d
+                }
+            default:
+                guard r.skipValue(depth: 1) else { return false }
             }
+            return true
         }
+        guard ok else { return nil }
         return ChatCompletionChunk.Choice(index: index, delta: delta, finishReason: finish.map(FinishReasonMap.openAI),
                                           providerFinishReason: finish)
     }
 
     private mutating func scanDelta(_ r: inout Reader) -> ChatCompletionChunk.Delta? {
-        guard r.eat(UInt8(ascii: "{")) else { return nil }
-        var seen: UInt32 = 0
         var delta = ChatCompletionChunk.Delta()
-        r.skipWhitespace()
-        if r.eat(UInt8(ascii: "}")) { return delta }
-        while true {
-            r.skipWhitespace()
-            guard let key = r.key() else { return nil }
-            r.skipWhitespace()
-            guard r.eat(UInt8(ascii: ":")) else { return nil }
-            r.skipWhitespace()
-            let k = Key.delta(key, r.p)
-            if k != 0 {
-                if seen & k != 0 { return nil }
-                seen |= k
-            }
+        let ok = r.members(Key.delta) { r, k in
             switch k {
             case Key.content:
                 if !r.eatNull() {
                     let start = r.i
-                    guard let s = Self.string(&r, &scratch) else { return nil }
+                    guard let s = Self.string(&r, &scratch) else { return false }
                     delta.content = s
                     contentSpan = start..<r.i
                 }
             case Key.role:
                 if !r.eatNull() {
-                    guard let s = Self.string(&r, &scratch) else { return nil }
+                    guard let s = Self.string(&r, &scratch) else { return false }
                     delta.role = Role(rawValue: s)
                 }
             case Key.refusal:
                 if !r.eatNull() {
-                    guard let s = Self.string(&r, &scratch) else { return nil }
+                    guard let s = Self.string(&r, &scratch) else { return false }
                     delta.refusal = s
                 }
             case Key.toolCalls:
-                guard r.eatNull() else { return nil }  // tool calls: the full path
+                guard r.eatNull() else { return false }  // tool calls: the full path
             default:
-                guard r.skipValue(depth: 2) else { return nil }
+                guard r.skipValue(depth: 2) else { return false }
             }
-            r.skipWhitespace()
-            if r.eat(UInt8(ascii: ",")) { continue }
-            if r.eat(UInt8(ascii: "}")) { return delta }
-            return nil
+            return true
         }
+        return ok ? delta : nil
     }
 
     // MARK: strings
@@ -415,6 +371,34 @@ private struct Reader {
         return false
     }
 
+    /// Reads an object, `{` to `}`, calling `member` with each member's flag from `classify` (0 for
+    /// a member the caller skips) and the cursor at its value, which `member` must consume. `false`
+    /// for bad syntax, a known key seen twice (the full parser keeps the last), or when `member` returns false.
+    @inline(__always)  // as a call, with its closures, it cost ~10% on a full scan
+    mutating func members(_ classify: (Range<Int>, UnsafePointer<UInt8>) -> UInt32,
+                          _ member: (inout Reader, UInt32) -> Bool) -> Bool {
+        guard eat(UInt8(ascii: "{")) else { return false }
+        skipWhitespace()
+        if eat(UInt8(ascii: "}")) { return true }
+        var seen: UInt32 = 0
+        while true {
+            skipWhitespace()
+            guard let key = key() else { return false }
+            skipWhitespace()
+            guard eat(UInt8(ascii: ":")) else { return false }
+            skipWhitespace()
+            let k = classify(key, p)
+            if k != 0 {
+                if seen & k != 0 { return false }
+                seen |= k
+            }
+            guard member(&self, k) else { return false }
+            skipWhitespace()
+            if eat(UInt8(ascii: ",")) { continue }
+            return eat(UInt8(ascii: "}"))
+        }
+    }
+
     /// A key without escapes, as a byte range (escaped keys go to the full parser).
     mutating func key() -> Range<Int>? { rawString() }
 
@@ -436,6 +420,8 @@ private struct Reader {
     }
 
     /// The `String` for raw bytes; `nil` for invalid UTF-8 (the full parser rejects it).
+    /// The ASCII pre-pass pays: `String(validating:)` alone measured ~35 ns slower per content
+    /// string (Swift 6, Linux) on the template path.
     static func decode(_ raw: Range<Int>, _ p: UnsafePointer<UInt8>) -> String? {
         let buf = UnsafeBufferPointer(start: p + raw.lowerBound, count: raw.count)
         var ascii = true

@@ -23,9 +23,7 @@ public struct OpenAIWire: WireFormat {
     public func decodeCompletion(_ body: [UInt8]) throws -> ChatCompletion {
         let json: JSONValue
         do { json = try JSONValue.parse(body) } catch { throw WireError.malformed("\(error)") }
-        if let err = json["error"], !err.isNull {
-            throw WireError.providerError(type: err["type"]?.stringValue, message: err["message"]?.stringValue ?? "unknown error")
-        }
+        if let error = WireError.inBand(json, fallback: "unknown error") { throw error }
         guard let choices = json["choices"]?.arrayValue else { throw WireError.malformed("no choices in the completion") }
         return ChatCompletion(
             id: json["id"]?.stringValue ?? "", created: json["created"]?.intValue ?? 0, model: json["model"]?.stringValue ?? "",
@@ -82,7 +80,8 @@ struct OpenAIChunkDecoder: ChunkDecoder {
     mutating func decode(data: UnsafeRawBufferPointer, into acc: inout ChunkAccumulator) throws {
         if Self.isDone(data) { isComplete = true; return }
         if scanner.withTemplateMatch(data, { chunk, content in acc.add(chunk, firstContent: content) }) { return }
-        try decode(data: data) { acc.add($0) }
+        if let chunk = scanner.scanWithoutTemplate(data) { acc.add(chunk); return }
+        try Self.decodeFull(data) { acc.add($0) }
     }
 
     /// The full parser: every shape, and the error messages.
@@ -91,20 +90,12 @@ struct OpenAIChunkDecoder: ChunkDecoder {
         do { json = try JSONValue.parse(data) } catch {
             throw WireError.malformed("\(error) in \(String(decoding: data.prefix(120), as: UTF8.self))")
         }
-        if let err = json["error"], !err.isNull {
-            throw WireError.providerError(type: err["type"]?.stringValue ?? err["code"]?.stringValue,
-                                          message: err["message"]?.stringValue ?? "error in stream")
-        }
-        if json["object"]?.stringValue == "error" {
-            throw WireError.providerError(type: json["type"]?.stringValue, message: json["message"]?.stringValue ?? "error in stream")
-        }
+        if let error = WireError.inBand(json, typeKeys: ["type", "code"], fallback: "error in stream", flat: true) { throw error }
         guard let chunk = Self.chunk(json) else {
             throw WireError.malformed("not a chat.completion.chunk: \(String(decoding: data.prefix(120), as: UTF8.self))")
         }
         emit(chunk)
     }
-
-    static func isDone(_ data: [UInt8]) -> Bool { data.withUnsafeBytes { isDone($0) } }
 
     static func isDone(_ data: UnsafeRawBufferPointer) -> Bool {
         var s = 0, e = data.count
