@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChoreoAI
 import Foundation
 import ChoreoBatch
 
@@ -28,14 +29,14 @@ struct ResumeCommand: AsyncParsableCommand {
     @OptionGroup var flags: RunFlags
     @OptionGroup var providers: ProviderOptions
 
-    static let retryableKinds = ["rate_limited", "server_error", "overloaded", "timeout", "conflict", "stalled", "interrupted",
-                                 "connect", "tls", "connection_lost", "transport", "malformed", "provider_error", "runner_lost", "cancelled"]
+    /// What `classify` retries, and the attempts of a runner that died (`runner_lost`, set by claims).
+    static let retryableKinds = Failure.retryableKinds + ["runner_lost"]
 
     func run() async throws {
         let queue = try JobQueue(path: database.path, runnerID: "resume")
         guard try await queue.batchExists(batch) else { throw ValidationError("no batch \(batch) in \(database.path)") }
         let n = try await queue.resume(batch: batch, all: all, retryableKinds: Self.retryableKinds)
-        FileHandle.standardError.write("requeued \(n) jobs of \(batch)\n".data(using: .utf8)!)
+        StandardError.print("requeued \(n) jobs of \(batch)")
         if noRun { return }
         let code = try await RunSession.execute(databasePath: database.path, batch: batch, flags: flags, providers: providers)
         if code != 0 { throw ExitCode(code) }

@@ -75,6 +75,29 @@ struct BackpressureAndRetryHintTests {
         #expect(RetryPolicy.default.delay(after: 1, failure: f, random: 0) == 7)
     }
 
+    @Test func retryableKindsAreExactlyWhatClassifyRetries() {
+        let partial = ChatCompletion(id: "", created: 0, model: "", choices: [], usage: nil)
+        var errors: [any Error] = [400, 401, 402, 403, 404, 408, 409, 413, 422, 429, 500, 502, 503, 529].map {
+            APIError(status: $0, type: nil, code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p")
+        }
+        errors.append(APIError(status: 429, type: "insufficient_quota", code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p"))
+        for kind in [TransportError.Kind.connect, .tls, .stalled, .connectionLost, .invalidRequest, .other] {
+            errors.append(TransportError(kind: kind, message: "m"))
+            errors.append(StreamError(kind: .interrupted, message: "m", partial: partial, underlying: TransportError(kind: kind, message: "m")))
+        }
+        errors += [StreamError(kind: .interrupted, message: "m", partial: partial), StreamError(kind: .malformedEvent, message: "m", partial: partial),
+                   StreamError(kind: .providerError, message: "m", providerErrorType: "overloaded_error", partial: partial),
+                   StreamError(kind: .providerError, message: "m", partial: partial),
+                   CancellationError(), WireError.malformed("m"), WireError.invalidRequest("m")]
+        var seen: Set<String> = []
+        for e in errors {
+            let f = Failure.classify(e)
+            #expect(f.retryable == Failure.retryableKinds.contains(f.kind), "\(f.kind)")
+            if f.retryable { seen.insert(f.kind) }
+        }
+        #expect(seen == Set(Failure.retryableKinds), "every listed kind comes out of classify")
+    }
+
     @Test func backoffIsExponentialWithFullJitterAndACap() {
         let policy = RetryPolicy(maxAttempts: 10, baseDelay: 0.5, maxDelay: 8)
         let f = Failure(kind: "server_error", retryable: true, stopsProvider: false, message: "")

@@ -21,6 +21,12 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(kind): \(message)" }
 
+    /// Every kind `classify` marks retryable: what `choreo resume` requeues by default. A test
+    /// checks the two agree.
+    public static let retryableKinds = ["rate_limited", "server_error", "overloaded", "timeout", "conflict", "stalled",
+                                        "interrupted", "connect", "tls", "connection_lost", "transport", "malformed",
+                                        "provider_error", "cancelled"]
+
     /// Classifies any error from the transport, the API or a stream (wire-formats.md §4.1, §6.3).
     public static func classify(_ error: any Error) -> Failure {
         switch error {
