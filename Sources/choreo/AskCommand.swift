@@ -73,7 +73,7 @@ struct AskCommand: AsyncParsableCommand {
             if !json {
                 try stdout.write(contentsOf: Data((showFinishReason ? "\n[finish_reason: \(reason)]\n" : "\n").utf8))
             }
-            FileHandle.standardError.write("finish_reason: \(reason)\n".data(using: .utf8)!)
+            StandardError.print("finish_reason: \(reason)")
         } catch let e as StreamError {
             try? stdout.write(contentsOf: Data("\n".utf8))
             throw CLIError("the stream broke after \(e.partialText.count) characters: \(e.message)")

@@ -50,7 +50,7 @@ struct Choreo: AsyncParsableCommand {
         } catch {
             let code = Choreo.exitCode(for: error)
             if code == .validationFailure {
-                FileHandle.standardError.write((Choreo.fullMessage(for: error) + "\n").data(using: .utf8)!)
+                StandardError.print(Choreo.fullMessage(for: error))
                 Foundation.exit(ExitCodes.usage)
             }
             if code != .failure {
@@ -67,7 +67,7 @@ struct Choreo: AsyncParsableCommand {
     }
 
     static func fail(_ message: String, code: Int32) -> Never {
-        FileHandle.standardError.write("choreo: \(message)\n".data(using: .utf8)!)
+        StandardError.print("choreo: \(message)")
         Foundation.exit(code)
     }
 }

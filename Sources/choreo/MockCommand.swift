@@ -70,14 +70,14 @@ struct MockCommand: AsyncParsableCommand {
         )
         let server = try await MockServer.start(host: host, port: port, config: config)
         let base = server.baseURL
-        FileHandle.standardError.write(Data("""
+        StandardError.print("""
             mock provider listening on \(base)
               export OPENAI_BASE_URL=\(base)/v1 OPENAI_API_KEY=mock
               export ANTHROPIC_BASE_URL=\(base) ANTHROPIC_API_KEY=mock
               export GEMINI_BASE_URL=\(base)/v1beta GEMINI_API_KEY=mock
             stats: \(base)/mock/stats — stop with Ctrl-C
 
-            """.utf8))
+            """)
 
         let waiting = Task { while true { try await Task.sleep(for: .seconds(3600)) } }
         // SIGINT/SIGTERM is how this command is meant to end, so it exits 0.
@@ -85,6 +85,6 @@ struct MockCommand: AsyncParsableCommand {
         _ = await waiting.result
         let stats = server.stats()
         try await server.shutdown()
-        FileHandle.standardError.write(Data("mock provider stopped: \(stats.requests) requests, \(stats.completed) completed, \(stats.faults) faults\n".utf8))
+        StandardError.print("mock provider stopped: \(stats.requests) requests, \(stats.completed) completed, \(stats.faults) faults")
     }
 }
