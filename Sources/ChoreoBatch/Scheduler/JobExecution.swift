@@ -199,7 +199,12 @@ struct JobExecution: Sendable {
                 modelCap?.release()
                 gate.finished()
             }
-            guard let attempt else { throw error }  // startAttempt failed: a database error
+            guard let attempt else {
+                // startAttempt failed: another runner holds the job now, or a database error.
+                guard error is LeaseLost else { throw error }
+                events.log(.warning, "job \(job.customID): lease lost to another runner; not sent")
+                return .done(.interrupted)
+            }
             if live != nil { flusher.unregister(job.id) }
             return .done(try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens, gate: gate))
         }
