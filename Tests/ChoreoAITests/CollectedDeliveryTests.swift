@@ -120,6 +120,19 @@ struct CollectedDeliveryTests {
         #expect(stream.text == expected("Done already"))
     }
 
+    @Test func onEndOfAWholeCompletionHasItsText() async throws {
+        // stream: false gives a stream over a finished completion: onEnd reports it with the text in.
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let stream = try await client(server).chat.completions.create(
+            model: Self.model, messages: [.user("Not streamed")], stream: false)
+        let ok = await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
+            stream.onEnd { end in if case .success = end { done.resume(returning: true) } else { done.resume(returning: false) } }
+        }
+        #expect(ok)
+        #expect(stream.text == expected("Not streamed"))
+    }
+
     @Test func collectAfterIteratingSomeChunksGetsTheRest() async throws {
         let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(5)))
         defer { Task { try? await server.shutdown() } }

@@ -74,7 +74,7 @@ public struct ChatCompletionChunk: Sendable, Hashable {
 }
 
 extension ChatCompletionChunk {
-    /// The chunk in OpenAI's wire shape (used by `choreo ask --json` and the mock provider).
+    /// The chunk in OpenAI's wire shape (used by `choreo ask --json`).
     public var json: JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(id), "object": .string(object), "created": .int(Int64(created)), "model": .string(model),
