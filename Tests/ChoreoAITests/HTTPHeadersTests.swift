@@ -35,4 +35,19 @@ struct HTTPHeadersTests {
         #expect(a == b)
         #expect(a.fields.map(\.value) == ["1", "2"])
     }
+
+    @Test func requestIDIsOpenAIsOrAnthropics() {
+        #expect(HTTPHeaders([("X-Request-Id", "req_1"), ("request-id", "req_2")]).requestID == "req_1")
+        #expect(HTTPHeaders([("request-id", "req_2")]).requestID == "req_2")
+        #expect(HTTPHeaders().requestID == nil)
+    }
+
+    @Test func aKeyIsMissingOnlyForARemoteProviderThatTakesOne() {
+        var p = Provider(name: "p", kind: .openAI, baseURL: "https://api.example.com/v1", apiKeyVariable: "P_KEY")
+        #expect(p.missingKeyVariable == "P_KEY")
+        p.apiKey = "k"
+        #expect(p.missingKeyVariable == nil)
+        #expect(Provider(name: "l", kind: .openAI, baseURL: "http://127.0.0.1:8000/v1", apiKeyVariable: "P_KEY").missingKeyVariable == nil)
+        #expect(Provider(name: "n", kind: .openAI, baseURL: "https://api.example.com/v1").missingKeyVariable == nil)
+    }
 }

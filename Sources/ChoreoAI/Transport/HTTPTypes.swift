@@ -59,6 +59,9 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence {
         return found
     }
 
+    /// The provider's request id (`x-request-id`, Anthropic's `request-id`), for support tickets.
+    public var requestID: String? { self["x-request-id"] ?? self["request-id"] }
+
     /// Calls `body` with each field's bytes until it returns false.
     private func forEachField(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) {
         block.withUnsafeBytes { b in

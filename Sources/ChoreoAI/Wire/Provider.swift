@@ -56,6 +56,15 @@ public struct Provider: Sendable, CustomStringConvertible {
 
     public var description: String { "\(name) (\(kind.rawValue), \(CurlTransfer.origin(of: baseURL)))" }
 
+    /// The environment variable a request needs and does not have: the provider takes a key, none
+    /// is set, and it is not a server on this machine (a local server does not check keys).
+    public var missingKeyVariable: String? {
+        guard apiKey == nil, let apiKeyVariable else { return nil }
+        let origin = baseURL.lowercased()
+        let isLocal = ["://127.0.0.1", "://localhost", "://[::1]"].contains { origin.contains($0) }
+        return isLocal ? nil : apiKeyVariable
+    }
+
     /// Whether `pattern` (with `*` wildcards) matches `model`.
     public static func matches(pattern: String, model: String) -> Bool {
         let parts = pattern.split(separator: "*", omittingEmptySubsequences: false).map(String.init)

@@ -101,7 +101,7 @@ extension WireFormat {
                 .compactMap { remaining, reset in remaining == 0 ? reset : nil }
             retryAfter = exhausted.max()
         }
-        let requestID = headers["x-request-id"] ?? headers["request-id"] ?? json?["request_id"]?.stringValue
+        let requestID = headers.requestID ?? json?["request_id"]?.stringValue
         return APIError(status: status, type: type, code: code, message: Self.redacting(provider.apiKey, in: message!),
                         retryAfter: retryAfter, requestID: requestID, provider: provider.name)
     }

@@ -228,7 +228,7 @@ extension BatchRunner {
         var missing: [String: (variable: String, jobs: Int, models: [String])] = [:]
         for (model, count) in try await queue.pendingModels(batch: options.batch).sorted(by: { $0.key < $1.key }) {
             guard let provider = try? client.provider(for: model) else { continue }  // the job fails with no_provider
-            if provider.apiKey == nil, let variable = provider.apiKeyVariable, !JobExecution.isLocal(provider.baseURL) {
+            if let variable = provider.missingKeyVariable {
                 var entry = missing[provider.name] ?? (variable, 0, [])
                 entry.jobs += count
                 entry.models.append(model)

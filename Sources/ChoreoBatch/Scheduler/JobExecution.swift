@@ -103,7 +103,7 @@ struct JobExecution: Sendable {
             return .fail(Failure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,
                                  message: "not sent: provider \(provider.name) was stopped earlier in this run: \(stopped.message)"))
         }
-        if provider.apiKey == nil, let variable = provider.apiKeyVariable, !Self.isLocal(provider.baseURL) {
+        if let variable = provider.missingKeyVariable {
             let f = Failure(kind: "auth", retryable: false, stopsProvider: true,
                             message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key")
             control.stop(provider: provider.name, because: f)
@@ -245,7 +245,7 @@ struct JobExecution: Sendable {
             response: final.json.jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
             firstTokenMs: stream.firstOutputAt.map { Int(($0.timeIntervalSince1970 - started) * 1000) },
             durationMs: Int((now - started) * 1000),
-            httpStatus: stream.head?.status ?? 200, requestID: Self.requestID(stream.head?.headers),
+            httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID,
             bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count)
         return (outcome, usage)
     }
@@ -315,15 +315,6 @@ struct JobExecution: Sendable {
         try await queue.endWithoutAttempt(job: job.id, state: "failed", kind: failure.kind, message: failure.message)
         events.failed(job: job.customID, failure: failure)
         return .failed
-    }
-
-    static func isLocal(_ url: String) -> Bool {
-        let origin = url.lowercased()
-        return ["://127.0.0.1", "://localhost", "://[::1]"].contains { origin.contains($0) }
-    }
-
-    static func requestID(_ headers: HTTPHeaders?) -> String? {
-        headers?["x-request-id"] ?? headers?["request-id"]
     }
 
     /// A rough token count for rate limiting before the provider reports usage: ~4 characters a
