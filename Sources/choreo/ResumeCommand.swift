@@ -33,6 +33,7 @@ struct ResumeCommand: AsyncParsableCommand {
     static let retryableKinds = Failure.retryableKinds + ["runner_lost"]
 
     func run() async throws {
+        try DatabaseOptions.requireExisting(database.path)
         let queue = try JobQueue(path: database.path, runnerID: "resume")
         guard try await queue.batchExists(batch) else { throw ValidationError("no batch \(batch) in \(database.path)") }
         let n = try await queue.resume(batch: batch, all: all, retryableKinds: Self.retryableKinds)

@@ -7,10 +7,7 @@ import Foundation
 /// signals, progress, the summary line and the exit code.
 enum RunSession {
     static func execute(databasePath: String, batch: String?, flags: RunFlags, providers: ProviderOptions) async throws -> Int32 {
-        // A mistyped --db must not quietly create an empty database and report success.
-        guard FileManager.default.fileExists(atPath: databasePath) else {
-            throw UsageError("no database at \(databasePath): submit a batch first (choreo submit FILE), or pass --db / set CHOREO_DB")
-        }
+        try DatabaseOptions.requireExisting(databasePath)
         let renderer = ProgressRenderer(format: ProgressRenderer.Format(rawValue: flags.logFormat) ?? .text, quiet: flags.quiet)
         let (router, mock) = try await providers.makeRouter()
         if let mock { renderer.record(.init(time: Date(), level: .info, message: "using the built-in mock provider at \(mock.baseURL)")) }

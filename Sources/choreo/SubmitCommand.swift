@@ -37,7 +37,7 @@ struct SubmitCommand: AsyncParsableCommand {
     @OptionGroup(title: "Providers (with --run)") var providers: ProviderOptions
 
     func run() async throws {
-        let db = try database.open()
+        let db = try database.open(creating: true)
         let options = SubmitOptions(name: name, skipInvalid: skipInvalid, forceNew: forceNew)
         let result: SubmitResult
         do {

@@ -17,8 +17,18 @@ struct DatabaseOptions: ParsableArguments {
         return Self.defaultPath
     }
 
-    /// Opens the database: read-write (creating and migrating it) or read-only (must exist).
-    func open(readOnly: Bool = false) throws -> Database {
-        try Database(path: path, readOnly: readOnly)
+    /// Opens the database: read-only, or read-write (migrating it). Only `submit` may create it
+    /// (`creating`); every other command refuses a missing file with `requireExisting`'s message.
+    func open(readOnly: Bool = false, creating: Bool = false) throws -> Database {
+        if !creating { try Self.requireExisting(path) }
+        return try Database(path: path, readOnly: readOnly)
+    }
+
+    /// A mistyped --db must not quietly create an empty database (opening for writing would) or
+    /// answer with SQLite's "unable to open database file": only `submit` creates one.
+    static func requireExisting(_ path: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw UsageError("no database at \(path); submit a batch first")
+        }
     }
 }
