@@ -65,7 +65,7 @@ public final class BatchRunner: Sendable {
     static let maxSending = 512
 
     public func run() async throws -> RunSummary {
-        let queue = try JobQueue(path: databasePath, runnerID: runnerID)
+        let queue = try JobQueue(path: databasePath, runnerID: runnerID, busyTimeout: options.busyTimeout)
         if let batch = options.batch, !(try await queue.batchExists(batch)) {
             throw RunError.unknownBatch(batch)
         }

@@ -46,19 +46,23 @@ struct JobExecution: Sendable {
 
     /// Writes how the stream of `sent` ended: the result, or the failed attempt (retry, fail, stop).
     func finish(_ sent: Sent, _ end: Result<Void, any Error>) async -> JobResult {
-        flusher.unregister(job.id)
         defer {
             sent.modelCap?.release()
             sent.gate.finished()
         }
         do {
+            let result: JobResult
             switch end {
-            case .success: return try await succeed(sent)
+            case .success: result = try await succeed(sent)
             case .failure(let error):
-                return try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
-                                       keptTokens: sent.output.keptTokens, gate: sent.gate)
+                result = try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
+                                         keptTokens: sent.output.keptTokens, gate: sent.gate)
             }
+            flusher.unregister(sent.output)
+            return result
         } catch {
+            // The stream stays with the flusher: when the run stops before this write could commit
+            // (a busy database), its last flush keeps the whole text as the job's partial.
             return databaseFailure(error)
         }
     }
@@ -205,7 +209,7 @@ struct JobExecution: Sendable {
                 events.log(.warning, "job \(job.customID): lease lost to another runner; not sent")
                 return .done(.interrupted)
             }
-            if live != nil { flusher.unregister(job.id) }
+            if let live { flusher.unregister(live) }
             return .done(try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens, gate: gate))
         }
     }
@@ -258,6 +262,7 @@ struct JobExecution: Sendable {
         // was mid-flight (its arguments are incomplete JSON: restart instead).
         var keptText: String? = kept.isEmpty ? nil : kept
         var keptTok = keptTokens
+        var discardsPartial = false
         var received = 0
         var receivedText: String?
         if let live {
@@ -271,6 +276,7 @@ struct JobExecution: Sendable {
             } else {
                 keptText = nil
                 keptTok = 0
+                discardsPartial = true
             }
         }
         let bytes = live?.stream.bytesReceived ?? 0
@@ -278,7 +284,7 @@ struct JobExecution: Sendable {
         var record = AttemptFailure(kind: failure.kind, message: failure.message, httpStatus: failure.httpStatus,
                                     requestID: (error as? APIError)?.requestID, bytesReceived: bytes, charsReceived: received,
                                     keptPartial: keptText, keptPartialTokens: keptTok, spentPromptTokens: job.spentPromptTokens,
-                                    receivedText: receivedText)
+                                    receivedText: receivedText, discardsPartial: discardsPartial)
         if error is BatchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
             record.kind = "cancelled"
             record.message = "the batch was cancelled"

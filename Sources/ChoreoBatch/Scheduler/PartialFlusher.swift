@@ -11,7 +11,7 @@ final class LiveOutput: Sendable {
     let sentPrefill: String
     let keptTokens: Int
     let stream: ChatCompletionStream
-    /// The stream's chunk count at the last flush: the text changed when it moved on.
+    /// The stream's chunk count at the last committed flush: the text changed when it moved on.
     let flushedChunks = Atomic<Int>(0)
 
     init(job: Int64, batch: String, kept: String, sentPrefill: String, keptTokens: Int, stream: ChatCompletionStream) {
@@ -28,11 +28,16 @@ final class LiveOutput: Sendable {
     /// Completion tokens spent so far (output chunks stand in for tokens until usage arrives).
     var tokens: Int { keptTokens + stream.outputChunkCount }
 
-    /// Whether chunks arrived since the last call that returned true.
-    func takeChanged() -> Bool {
+    /// The stream's chunk count now, if chunks arrived since the last committed flush; nil when not.
+    func unflushedChunks() -> Int? {
         let n = stream.chunkCount
-        return flushedChunks.exchange(n, ordering: .relaxed) != n
+        return flushedChunks.load(ordering: .relaxed) != n ? n : nil
     }
+
+    /// Records that the text up to `chunks` chunks is committed. Called only after the write
+    /// committed: a flush that failed (a busy database) leaves the text changed, so the next
+    /// round writes it.
+    func markFlushed(_ chunks: Int) { flushedChunks.store(chunks, ordering: .relaxed) }
 }
 
 /// Writes the partial output of every streaming job to the database every `interval`, all in one
@@ -46,19 +51,26 @@ final class PartialFlusher: Sendable {
 
     func register(_ output: LiveOutput) { live.withLock { $0[output.job] = output } }
 
-    /// Stops tracking a job (its final state is written by its task).
-    func unregister(_ job: Int64) { _ = live.withLock { $0.removeValue(forKey: job) } }
+    /// Stops tracking a job's stream (its end is written). A newer attempt of the same job that
+    /// registered meanwhile stays.
+    func unregister(_ output: LiveOutput) {
+        live.withLock { jobs in
+            if jobs[output.job] === output { jobs.removeValue(forKey: output.job) }
+        }
+    }
 
     /// Writes every job whose text changed since the last flush.
     ///
     /// The texts are taken `batchSize` at a time: a text held here while its stream appends to it
     /// is copied by that append, so taking all 10,000 at once doubled their memory meanwhile.
     func flush(batchSize: Int = 500) async throws {
-        let changed = live.withLock { jobs in jobs.values.filter { $0.takeChanged() } }
+        let changed = live.withLock { jobs in jobs.values.compactMap { o in o.unflushedChunks().map { (output: o, chunks: $0) } } }
         var start = 0
         while start < changed.count {
             let end = min(start + batchSize, changed.count)
-            try await queue.savePartials(changed[start..<end].map { ($0.job, $0.text, $0.tokens) })
+            let slice = changed[start..<end]
+            try await queue.savePartials(slice.map { ($0.output.job, $0.output.text, $0.output.tokens) })
+            for c in slice { c.output.markFlushed(c.chunks) }
             start = end
         }
     }

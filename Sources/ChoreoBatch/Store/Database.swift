@@ -20,14 +20,19 @@ public final class Database {
     private var statements: [String: Statement] = [:]
     private var transactionDepth = 0
 
+    /// How long a statement waits for another connection's lock before it fails with
+    /// `SQLITE_BUSY`, unless the opener asks for another.
+    public static let defaultBusyTimeout = 10.0
+
     /// Opens (creating it with mode 0600 if needed) and migrates the database at `path`.
     /// With `readOnly`, the file must exist, nothing is migrated and every write fails.
-    public convenience init(path: String, readOnly: Bool = false) throws {
-        try self.init(path: path, readOnly: readOnly, migrate: true)
+    /// `busyTimeout` (seconds) bounds each wait for a lock another process holds.
+    public convenience init(path: String, readOnly: Bool = false, busyTimeout: Double = Database.defaultBusyTimeout) throws {
+        try self.init(path: path, readOnly: readOnly, migrate: true, busyTimeout: busyTimeout)
     }
 
     /// `migrate: false` skips the schema check and migrations (tests that build old databases).
-    init(path: String, readOnly: Bool, migrate: Bool) throws {
+    init(path: String, readOnly: Bool, migrate: Bool, busyTimeout: Double = Database.defaultBusyTimeout) throws {
         self.path = path
         self.isReadOnly = readOnly
         let isFile = !path.isEmpty && path != ":memory:" && !path.hasPrefix("file:")
@@ -53,7 +58,7 @@ public final class Database {
         }
         self.handle = db
         sqlite3_extended_result_codes(db, 1)
-        sqlite3_busy_timeout(db, 10_000)
+        sqlite3_busy_timeout(db, Int32(max(0, min(busyTimeout, 86_400)) * 1000))
         if readOnly {
             // READONLY already refuses writes to the file; query_only also refuses them for
             // attached or temporary databases, so `choreo sql` can never change anything.

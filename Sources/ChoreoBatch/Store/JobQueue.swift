@@ -54,12 +54,16 @@ public struct AttemptFailure: Sendable {
     public var requestID: String?
     public var bytesReceived: Int
     public var charsReceived: Int
-    /// The text to keep for a continuation (nil: keep none).
+    /// The text to keep for a continuation. nil: this attempt kept none, and the job keeps the
+    /// partial it had (an attempt that received nothing never erases text paid for earlier).
     public var keptPartial: String?
     public var keptPartialTokens: Int
     public var spentPromptTokens: Int
     /// What this attempt itself received (its text), for the attempt history.
     public var receivedText: String?
+    /// The job's kept partial must go even though nothing replaces it: it ends in a tool call cut
+    /// mid-arguments, which cannot be continued (the next attempt starts over).
+    public var discardsPartial = false
 }
 
 /// A job's lease expired and another runner took the job (or it is not leased at all): this
@@ -81,8 +85,8 @@ public actor JobQueue {
     /// Group commit of the per-job writes (see `QueuedWrite`).
     private let writes: WriteBatcher<QueuedWrite, WriteResult>
 
-    public init(path: String, runnerID: String) throws {
-        let db = try Database(path: path)
+    public init(path: String, runnerID: String, busyTimeout: Double = Database.defaultBusyTimeout) throws {
+        let db = try Database(path: path, busyTimeout: busyTimeout)
         // 4 MiB of page cache (SQLite's default is 2 MiB): every finished job rewrites its row
         // and index pages, and with a small cache each write read them back from the file first
         // (firehose: 19 `pread`s a job).
@@ -194,23 +198,30 @@ public actor JobQueue {
 
     /// Records the start of an attempt; returns its number. Throws `LeaseLost` (nothing written)
     /// when the job is no longer leased to this runner: the attempt must not be made.
+    ///
+    /// This write, `complete` and `endAttempt` wait out a busy database (another process holding
+    /// the write lock): they try again until they commit, or until the calling task is cancelled
+    /// (the run is stopping). A finished answer is never dropped because the file was busy.
     public func startAttempt(job: Int64, continuedFromChars: Int?) async throws -> Int {
-        guard case .attempt(let number) = try await writes.submit(.startAttempt(job: job, continuedFromChars: continuedFromChars, at: now), isolation: self)
+        guard case .attempt(let number) = try await writes.submit(.startAttempt(job: job, continuedFromChars: continuedFromChars, at: now),
+                                                                  untilCommitted: true, isolation: self)
         else { preconditionFailure("startAttempt returns an attempt number") }
         return number
     }
 
     /// Writes the latest partial text of many jobs in one transaction (all of them or none).
+    /// A busy database fails it at once: the flusher writes the newer text next round instead.
     public func savePartials(_ partials: [(job: Int64, text: String, tokens: Int)]) async throws {
         guard !partials.isEmpty else { return }
-        _ = try await writes.submit(.savePartials(partials, at: now), isolation: self)
+        _ = try await writes.submit(.savePartials(partials, at: now), untilCommitted: false, isolation: self)
     }
 
     /// The job succeeded: output, usage and timings land with the state change. Returns false
     /// when the lease was lost (another runner took the job): nothing is written then.
     @discardableResult
     public func complete(job: Int64, attempt: Int, outcome o: JobOutcome) async throws -> Bool {
-        guard case .leaseHeld(let held) = try await writes.submit(.complete(job: job, attempt: attempt, outcome: o, at: now), isolation: self)
+        guard case .leaseHeld(let held) = try await writes.submit(.complete(job: job, attempt: attempt, outcome: o, at: now),
+                                                                  untilCommitted: true, isolation: self)
         else { preconditionFailure("complete returns whether the lease was held") }
         return held
     }
@@ -220,7 +231,7 @@ public actor JobQueue {
     public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: String, retryAt: Double?,
                            finalState: String = "failed") async throws {
         _ = try await writes.submit(.endAttempt(job: job, attempt: attempt, failure: f, outcome: outcome, retryAt: retryAt,
-                                                finalState: finalState, at: now), isolation: self)
+                                                finalState: finalState, at: now), untilCommitted: true, isolation: self)
     }
 
     /// One queued write's statements. Runs inside the group's transaction, in its own savepoint:
@@ -279,11 +290,13 @@ public actor JobQueue {
             try db.run("""
                 UPDATE jobs SET state = CASE WHEN ? = 'pending' THEN \(Self.requeuedState) ELSE ? END,
                        not_before = ?, error_kind = ?, error_message = ?, http_status = ?, request_id = ?,
-                       partial_output = ?, partial_tokens = ?, spent_prompt_tokens = ?,
+                       partial_output = CASE WHEN ? THEN NULL ELSE coalesce(?, partial_output) END,
+                       partial_tokens = CASE WHEN ? THEN NULL WHEN ? IS NULL THEN partial_tokens ELSE ? END, spent_prompt_tokens = ?,
                        lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ?
                 WHERE id = ? AND lease_owner = ?
                 """, [.init(state), .init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
-                      .init(f.keptPartial), .init(f.keptPartial == nil ? nil : f.keptPartialTokens), .init(f.spentPromptTokens),
+                      .init(f.discardsPartial), .init(f.keptPartial), .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens),
+                      .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(job), .init(runnerID)])
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,

@@ -37,6 +37,9 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
         self.init(code: ResultCode(rawValue: code), message: message, sql: sql)
     }
 
+    /// True when another connection held the lock past the busy timeout: trying again later can work.
+    public var isBusy: Bool { code.primary == .busy }
+
     /// True when the write was refused because the connection is read-only (`choreo sql`).
     public var isReadOnlyViolation: Bool { code.primary == .readOnly }
 

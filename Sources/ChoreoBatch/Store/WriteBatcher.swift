@@ -13,6 +13,11 @@
 /// of the transaction itself (BEGIN, COMMIT, or an error after which SQLite rolled the whole
 /// transaction back, such as a full disk) fails every write of the group: none of them is written.
 ///
+/// A busy database (another process held the write lock past the busy timeout) fails the
+/// group's BEGIN, so every write of the group gets the busy error. A write submitted
+/// `untilCommitted` then waits (asynchronously: the actor is free meanwhile) and tries again, in
+/// whatever group forms then, until it commits or its caller's task is cancelled.
+///
 /// Not `Sendable`: its owner actor calls `submit` with itself as the isolation, so the queue, the
 /// connection and `apply` are only ever used on that actor.
 final class WriteBatcher<Write, Output: Sendable> {
@@ -46,7 +51,23 @@ final class WriteBatcher<Write, Output: Sendable> {
 
     /// Runs `write` in the next group transaction and returns its own result (or throws its own
     /// error). `isolation` must be the actor that owns this batcher and its connection.
-    func submit(_ write: Write, isolation: isolated any Actor) async throws -> Output {
+    ///
+    /// `untilCommitted`: a busy database is waited out (backing off from 50 ms to 1 s between
+    /// tries) until the write commits; only the cancellation of the calling task (the run stopping)
+    /// ends the wait, with the busy error. Otherwise the busy error is thrown at once.
+    func submit(_ write: Write, untilCommitted: Bool = false, isolation: isolated any Actor) async throws -> Output {
+        var pause = 0.05
+        while true {
+            do {
+                return try await submitOnce(write, isolation: isolation)
+            } catch let error as SQLiteError where error.isBusy && untilCommitted && !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: UInt64(pause * 1e9))
+                pause = min(1, pause * 2)
+            }
+        }
+    }
+
+    private func submitOnce(_ write: Write, isolation: isolated any Actor) async throws -> Output {
         if gathering {
             return try await withCheckedThrowingContinuation(isolation: isolation) { continuation in
                 queue.append(Queued(write: write, continuation: continuation))
