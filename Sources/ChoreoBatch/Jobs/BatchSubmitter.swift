@@ -53,20 +53,27 @@ public struct SubmitResult: Sendable {
 /// Turns a JSONL job file into a batch: every job or none.
 ///
 /// First the file's bytes are hashed (a quick read, no parsing) so that a file submitted before
-/// returns its existing batch at once. Then ONE transaction reads, validates and inserts: the
-/// batch row and all its jobs become visible together at COMMIT, or never. A submit killed at any
-/// point leaves nothing behind, because SQLite discards an uncommitted transaction on the next
-/// open: there is no half-inserted batch to hide or clean up. When a line is invalid (and
-/// `skipInvalid` is off) inserting stops, the rest of the file is still validated so every
-/// problem is reported, and the transaction is rolled back. The price of one transaction is that
-/// the write lock is held while the file is read (measured: about 9 s per million short lines);
-/// runners wait for it through their 10 s busy timeout.
+/// returns its existing batch at once. Then the file is read, validated and inserted in slices of
+/// `sliceLines` lines, one short transaction each, so that runners on the same database go on
+/// writing between slices (one transaction for a million lines held the write lock for 9 s).
+/// The batch is in the state `submitting` meanwhile: runners, `status`, `results`, `cancel` and
+/// `resume` do not see it (`Schema.visible`). The last commit makes it `pending`, all at once.
+///
+/// A submit that fails (an invalid line, the file changed) deletes its hidden batch. One that is
+/// killed leaves it behind, still hidden; the next writer (a submit or a run) deletes it once its
+/// submitter is gone (`Database.removeAbandonedSubmits`). When a line is invalid (and
+/// `skipInvalid` is off) the rest of the file is still validated, so every problem is reported.
 public struct BatchSubmitter {
     public let database: Database
     public var options: SubmitOptions
     /// Called after each job row is inserted, with the count so far. Tests throw from it to
-    /// simulate a submit that dies half-way.
+    /// simulate a submit that fails half-way.
     var afterInsert: ((Int) throws -> Void)?
+    /// Called after each slice but the last commits, with the lines read so far (tests look at
+    /// the database from another connection there).
+    var afterSlice: ((Int) throws -> Void)?
+    /// Lines read and inserted per transaction.
+    var sliceLines = 50_000
 
     public init(database: Database, options: SubmitOptions = SubmitOptions()) {
         self.database = database
@@ -87,68 +94,113 @@ public struct BatchSubmitter {
         try database.execute("PRAGMA cache_size = -49152")
         defer { try? database.execute("PRAGMA cache_size = \(previousCacheSize ?? -2000)") }
 
-        return try database.transaction(.immediate) {
-            if !options.forceNew, let existing = try database.queryOne(
-                "SELECT id, total_jobs FROM batches WHERE source_sha256 = ? ORDER BY created_at DESC LIMIT 1", [.text(sha256)],
-                { ($0.string(0) ?? "", $0.int(1) ?? 0) })
-            {
-                return SubmitResult(batchID: existing.0, isExisting: true, jobCount: existing.1, rejected: [], sourceFile: source, sha256: sha256)
+        try database.removeAbandonedSubmits()
+        if let existing = try existingBatch(sha256: sha256, source: source) { return existing }
+        let batchID = Self.newBatchID()
+        let now = Date().timeIntervalSince1970
+        let submitter: JSONValue = ["pid": .int(Int64(getpid())), "host": .string(ProcessInfo.processInfo.hostName)]
+        // The counts are filled in by the last commit.
+        try database.transaction(.immediate) {
+            try database.run("""
+                INSERT INTO batches (id, name, source_file, source_sha256, created_at, state, options, submitter, submit_heartbeat_at)
+                VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?)
+                """, [.text(batchID), .init(options.name), .text(source), .text(sha256), .real(now), .text(options.json.jsonString),
+                      .text(submitter.jsonString), .real(now)])
+        }
+        do {
+            return try fill(batchID, source: source, identity: identity, sha256: sha256, now: now)
+        } catch {
+            // If this delete fails too, the next writer deletes the batch once this process is gone.
+            try? database.transaction(.immediate) {
+                try database.run("DELETE FROM batches WHERE id = ? AND state = 'submitting'", [.text(batchID)])
             }
-            let batchID = Self.newBatchID()
-            let now = Date().timeIntervalSince1970
-            // The counts are filled in at the end, in the same transaction.
-            try database.run(
-                "INSERT INTO batches (id, name, source_file, source_sha256, created_at, state, options) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-                [.text(batchID), .init(options.name), .text(source), .text(sha256), .real(now), .text(options.json.jsonString)])
+            throw error
+        }
+    }
 
-            // Not hashed again: the file's identity, checked at the end, proves it is what was hashed.
-            var reader = try JobFileReader(path: source, maxLineBytes: options.maxLineBytes)
-            let validator = JobLineValidator()
-            var errors: [JobLineError] = []
-            var inserted = 0
-            var lines = 0
-            while let item = try reader.next() {
-                lines += 1
-                let job: ValidatedJob
-                switch item {
-                case .rejected(let e): errors.append(e); continue
-                case .line(let n, let bytes):
-                    switch validator.validate(line: n, bytes: bytes) {
-                    case .failure(let e): errors.append(e); continue
-                    case .success(let j): job = j
+    /// The visible batch of a file with these bytes, unless `forceNew`.
+    private func existingBatch(sha256: String, source: String) throws -> SubmitResult? {
+        guard !options.forceNew else { return nil }
+        return try database.queryOne(
+            "SELECT id, total_jobs FROM batches WHERE source_sha256 = ? AND state \(Schema.visible) ORDER BY created_at DESC LIMIT 1",
+            [.text(sha256)]) { row in
+            SubmitResult(batchID: row.string(0) ?? "", isExisting: true, jobCount: row.int(1) ?? 0, rejected: [], sourceFile: source, sha256: sha256)
+        }
+    }
+
+    /// Reads, validates and inserts the file into the hidden batch `batchID`, slice by slice; the
+    /// last transaction makes the batch visible.
+    private func fill(_ batchID: String, source: String, identity: JobFileReader.Identity, sha256: String, now: Double) throws -> SubmitResult {
+        // Not hashed again: the file's identity, checked at the end, proves it is what was hashed.
+        var reader = try JobFileReader(path: source, maxLineBytes: options.maxLineBytes)
+        let validator = JobLineValidator()
+        var errors: [JobLineError] = []
+        var inserted = 0
+        var lines = 0
+        var atEnd = false
+        while !atEnd {
+            try database.transaction(.immediate) {
+                var read = 0
+                while read < sliceLines {
+                    guard let item = try reader.next() else { atEnd = true; break }
+                    read += 1
+                    lines += 1
+                    let job: ValidatedJob
+                    switch item {
+                    case .rejected(let e): errors.append(e); continue
+                    case .line(let n, let bytes):
+                        switch validator.validate(line: n, bytes: bytes) {
+                        case .failure(let e): errors.append(e); continue
+                        case .success(let j): job = j
+                        }
                     }
+                    // Valid lines are inserted even once the file is known to be rejected (the
+                    // batch is deleted then): the UNIQUE (batch_id, custom_id) index is what finds
+                    // duplicate custom ids, so memory does not grow with a set of every id.
+                    do {
+                        try database.run(
+                            "INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                            [.text(batchID), .text(job.customID), .init(job.line), .text(job.model), .text(job.requestText), .real(now)])
+                    } catch let error as SQLiteError where error.code.primary == .constraint {
+                        let earlier = try database.queryOne("SELECT line FROM jobs WHERE batch_id = ? AND custom_id = ?",
+                                                            [.text(batchID), .text(job.customID)]) { $0.int(0) } ?? nil
+                        errors.append(JobLineError(
+                            line: job.line, field: "custom_id", code: "duplicate_custom_id",
+                            message: "custom_id \(JSONValue.quoted(job.customID)) appears on \(earlier.map { "line \($0)" } ?? "an earlier line")"))
+                        continue
+                    }
+                    inserted += 1
+                    try afterInsert?(inserted)
                 }
-                // Valid lines are inserted even once the file is known to be rejected (the
-                // transaction is rolled back then): the UNIQUE (batch_id, custom_id) index is what
-                // finds duplicate custom ids, so memory does not grow with a set of every id.
-                do {
-                    try database.run(
-                        "INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                        [.text(batchID), .text(job.customID), .init(job.line), .text(job.model), .text(job.requestText), .real(now)])
-                } catch let error as SQLiteError where error.code.primary == .constraint {
-                    let earlier = try database.queryOne("SELECT line FROM jobs WHERE batch_id = ? AND custom_id = ?",
-                                                        [.text(batchID), .text(job.customID)]) { $0.int(0) } ?? nil
-                    errors.append(JobLineError(
-                        line: job.line, field: "custom_id", code: "duplicate_custom_id",
-                        message: "custom_id \(JSONValue.quoted(job.customID)) appears on \(earlier.map { "line \($0)" } ?? "an earlier line")"))
-                    continue
-                }
-                inserted += 1
-                try afterInsert?(inserted)
+                // The heartbeat that tells the next writer this submit is alive.
+                try database.run("UPDATE batches SET submit_heartbeat_at = ? WHERE id = ?", [.real(Date().timeIntervalSince1970), .text(batchID)])
             }
-            if lines == 0 {
-                throw JobFileError(path: source, errors: [JobLineError(line: 0, field: nil, code: "empty_file", message: "the file has no job lines")])
-            }
-            if inserted == 0 || (!errors.isEmpty && !options.skipInvalid) { throw JobFileError(path: source, errors: errors) }
-            guard try JobFileReader.identity(ofFile: source) == identity, reader.bytesRead == identity.size else {
-                throw JobFileReadError(path: source, reason: "the file changed while it was being submitted; nothing was stored, try again")
+            if !atEnd { try afterSlice?(lines) }
+        }
+        if lines == 0 {
+            throw JobFileError(path: source, errors: [JobLineError(line: 0, field: nil, code: "empty_file", message: "the file has no job lines")])
+        }
+        if inserted == 0 || (!errors.isEmpty && !options.skipInvalid) { throw JobFileError(path: source, errors: errors) }
+        guard try JobFileReader.identity(ofFile: source) == identity, reader.bytesRead == identity.size else {
+            throw JobFileReadError(path: source, reason: "the file changed while it was being submitted; nothing was stored, try again")
+        }
+        return try database.transaction(.immediate) {
+            // Another submit of the same bytes finished first: one batch per file, as before.
+            if let existing = try existingBatch(sha256: sha256, source: source) {
+                try database.run("DELETE FROM batches WHERE id = ?", [.text(batchID)])
+                return existing
             }
             for e in errors {
                 try database.run("INSERT INTO rejected_lines (batch_id, line, code, field, message) VALUES (?, ?, ?, ?, ?)",
                                  [.text(batchID), .init(e.line), .text(e.code), .init(e.field), .text(e.message)])
             }
-            try database.run("UPDATE batches SET total_jobs = ?, rejected_lines = ? WHERE id = ?",
-                             [.init(inserted), .init(errors.count), .text(batchID)])
+            try database.run("""
+                UPDATE batches SET total_jobs = ?, rejected_lines = ?, state = 'pending', submitter = NULL, submit_heartbeat_at = NULL
+                WHERE id = ? AND state = 'submitting'
+                """, [.init(inserted), .init(errors.count), .text(batchID)])
+            guard database.changes == 1 else {
+                throw JobFileReadError(path: source, reason: "the half-submitted batch was removed as abandoned (was this process stopped for minutes?); nothing was stored, try again")
+            }
             return SubmitResult(batchID: batchID, isExisting: false, jobCount: inserted, rejected: errors, sourceFile: source, sha256: sha256)
         }
     }

@@ -55,9 +55,9 @@ public struct BatchStatus: Sendable {
         return status
     }
 
-    /// Every batch, newest first.
+    /// Every batch, newest first (not those still being submitted).
     public static func loadAll(_ db: Database, now: Double = Date().timeIntervalSince1970) throws -> [BatchStatus] {
-        try loadBatches(db, where: "", [], now: now)
+        try loadBatches(db, where: "WHERE state \(Schema.visible)", [], now: now)
     }
 
     private static func loadBatches(_ db: Database, where clause: String, _ arguments: [SQLValue], now: Double) throws -> [BatchStatus] {

@@ -36,8 +36,12 @@ extension Database {
 
     /// The id of the batch `reference` names: an exact id, else the newest batch with that name.
     public func batchID(matching reference: String) throws -> String {
-        if let id = try queryOne("SELECT id FROM batches WHERE id = ?", [.text(reference)], { $0.string(0) }) ?? nil { return id }
-        if let id = try queryOne("SELECT id FROM batches WHERE name = ? ORDER BY created_at DESC LIMIT 1", [.text(reference)], { $0.string(0) }) ?? nil {
+        // A batch still being submitted is not there yet.
+        if let id = try queryOne("SELECT id FROM batches WHERE id = ? AND state \(Schema.visible)", [.text(reference)], { $0.string(0) }) ?? nil {
+            return id
+        }
+        if let id = try queryOne("SELECT id FROM batches WHERE name = ? AND state \(Schema.visible) ORDER BY created_at DESC LIMIT 1",
+                                 [.text(reference)], { $0.string(0) }) ?? nil {
             return id
         }
         throw LookupError.noSuchBatch(reference)

@@ -43,7 +43,13 @@ public struct JobDetail: Sendable {
     /// Finds a job by numeric id or by custom_id (within `batch` when given).
     public static func load(_ db: Database, job reference: String, batch: String? = nil) throws -> JobDetail {
         var candidates: [(id: Int64, batchID: String)] = []
-        func add(_ row: Row) { candidates.append((row.int64(0)!, row.string(1) ?? "")) }
+        // Jobs of a batch still being submitted are not there yet.
+        var hidden: Set<String> = []
+        try db.query("SELECT id FROM batches WHERE state = 'submitting'") { hidden.insert($0.string(0) ?? "") }
+        func add(_ row: Row) {
+            let batchID = row.string(1) ?? ""
+            if !hidden.contains(batchID) { candidates.append((row.int64(0)!, batchID)) }
+        }
         if let batch {
             let batchID = try db.batchID(matching: batch)
             try db.query("SELECT id, batch_id FROM jobs WHERE batch_id = ? AND custom_id = ?", [.text(batchID), .text(reference)], add)

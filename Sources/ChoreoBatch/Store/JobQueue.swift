@@ -98,7 +98,9 @@ public actor JobQueue {
 
     private var now: Double { Date().timeIntervalSince1970 }
 
+    /// Records this runner, and (as the next writer) deletes what killed submits left behind.
     public func registerRunner() throws {
+        try db.removeAbandonedSubmits()
         let host = ProcessInfo.processInfo.hostName
         try db.run("INSERT OR REPLACE INTO runners (id, pid, host, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
                    [.init(runnerID), .init(Int(getpid())), .init(host), .init(now), .init(now)])
@@ -405,6 +407,6 @@ public actor JobQueue {
     }
 
     public func batchExists(_ id: String) throws -> Bool {
-        try db.queryOne("SELECT 1 FROM batches WHERE id = ?", [.init(id)]) { _ in true } ?? false
+        try db.queryOne("SELECT 1 FROM batches WHERE id = ? AND state \(Schema.visible)", [.init(id)]) { _ in true } ?? false
     }
 }

@@ -12,6 +12,7 @@ public enum Schema {
 
     static let migrations: [Migration] = [
         Migration(version: 1, sql: version1), Migration(version: 2, sql: version2), Migration(version: 3, sql: version3),
+        Migration(version: 4, sql: version4),
     ]
 
     /// The newest schema version this build knows.
@@ -25,7 +26,13 @@ public enum Schema {
             let found = try userVersion(db)
             guard found <= currentVersion else { throw SchemaError.newerThanSupported(path: db.path, found: found, supported: currentVersion) }
             for migration in migrations where migration.version > found { try db.execute(migration.sql) }
-            if found < currentVersion { try db.execute("PRAGMA user_version = \(currentVersion)") }
+            if found < currentVersion {
+                try db.execute("PRAGMA user_version = \(currentVersion)")
+                // A migration that edits `sqlite_schema` itself (version 4) is seen by a connection
+                // only when the schema cookie moves: SQLite's documented procedure increments it.
+                let cookie = try db.queryOne("PRAGMA schema_version") { $0.int(0) ?? 0 } ?? 0
+                try db.execute("PRAGMA schema_version = \(cookie + 1)")
+            }
         }
     }
 
@@ -89,6 +96,27 @@ public enum Schema {
         DROP INDEX jobs_by_batch_state;
         CREATE INDEX jobs_by_batch_state ON jobs(batch_id, state);
         """
+
+    /// Submits commit in slices (issue 12 part 3): a batch being submitted is in the state
+    /// `submitting`, which every reader and the runners ignore, until its last commit makes it
+    /// `pending`. Its submitter (`{"pid", "host"}`) and `submit_heartbeat_at` (renewed by each
+    /// slice) tell the next writer whether it may clean up what a killed submit left.
+    ///
+    /// The CHECK on `batches.state` gets the new state by editing the table's SQL in place, as
+    /// sqlite.org's ALTER TABLE page describes for CHECK changes that every existing row already
+    /// satisfies (section 7, "writable_schema"); rebuilding the table instead would cascade-delete
+    /// every job. `migrate` then moves the schema cookie so that connections reload the schema.
+    static let version4 = """
+        ALTER TABLE batches ADD COLUMN submitter TEXT;
+        ALTER TABLE batches ADD COLUMN submit_heartbeat_at REAL;
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_schema SET sql = replace(sql, '''cancelled'')', '''cancelled'',''submitting'')')
+          WHERE type = 'table' AND name = 'batches';
+        PRAGMA writable_schema = OFF;
+        """
+
+    /// The batches readers see: every one but those still being submitted (`state \(visible)`).
+    public static let visible = "<> 'submitting'"
 
     static let version1 = """
         CREATE TABLE batches (
