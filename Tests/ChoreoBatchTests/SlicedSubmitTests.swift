@@ -101,4 +101,23 @@ struct SlicedSubmitTests {
         try other.run("UPDATE batches SET state = 'pending' WHERE id = ?", [.text(batch)])
         #expect(throws: SQLiteError.self) { try other.run("UPDATE batches SET state = 'bogus'") }
     }
+
+    /// A submit stopped so long that a writer took its batch for abandoned must not make a
+    /// half-deleted batch visible when it resumes: its last commit finds the batch disowned.
+    @Test func aSubmitWhoseBatchWasDisownedStoresNothing() throws {
+        let dir = TempDir()
+        let path = dir.write("jobs.jsonl", lines: (1...250).map { batchLine("j\($0)") })
+        var submitter = BatchSubmitter(database: try dir.database())
+        submitter.sliceLines = 100
+        let other = try dir.database()
+        submitter.afterSlice = { lines in
+            // What `removeAbandonedSubmits` does first, as if this process had been gone for long.
+            if lines == 100 { try other.run("UPDATE batches SET submitter = NULL, submit_heartbeat_at = 0") }
+        }
+        #expect(throws: JobFileReadError.self) { try submitter.submit(file: path) }
+        // It deletes what it wrote, as a failed submit does.
+        #expect(try BatchStatus.loadAll(other).isEmpty)
+        #expect(try other.count("SELECT count(*) FROM batches") == 0)
+        #expect(try other.count("SELECT count(*) FROM jobs") == 0)
+    }
 }

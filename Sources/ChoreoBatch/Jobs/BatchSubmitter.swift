@@ -98,22 +98,20 @@ public struct BatchSubmitter {
         if let existing = try existingBatch(sha256: sha256, source: source) { return existing }
         let batchID = Self.newBatchID()
         let now = Date().timeIntervalSince1970
-        let submitter: JSONValue = ["pid": .int(Int64(getpid())), "host": .string(ProcessInfo.processInfo.hostName)]
+        let submitter = JSONValue.object(["pid": .int(Int64(getpid())), "host": .string(ProcessInfo.processInfo.hostName)]).jsonString
         // The counts are filled in by the last commit.
         try database.transaction(.immediate) {
             try database.run("""
                 INSERT INTO batches (id, name, source_file, source_sha256, created_at, state, options, submitter, submit_heartbeat_at)
                 VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?)
                 """, [.text(batchID), .init(options.name), .text(source), .text(sha256), .real(now), .text(options.json.jsonString),
-                      .text(submitter.jsonString), .real(now)])
+                      .text(submitter), .real(now)])
         }
         do {
-            return try fill(batchID, source: source, identity: identity, sha256: sha256, now: now)
+            return try fill(batchID, submitter: submitter, source: source, identity: identity, sha256: sha256, now: now)
         } catch {
             // If this delete fails too, the next writer deletes the batch once this process is gone.
-            try? database.transaction(.immediate) {
-                try database.run("DELETE FROM batches WHERE id = ? AND state = 'submitting'", [.text(batchID)])
-            }
+            try? database.deleteHiddenBatch(batchID)
             throw error
         }
     }
@@ -130,7 +128,7 @@ public struct BatchSubmitter {
 
     /// Reads, validates and inserts the file into the hidden batch `batchID`, slice by slice; the
     /// last transaction makes the batch visible.
-    private func fill(_ batchID: String, source: String, identity: JobFileReader.Identity, sha256: String, now: Double) throws -> SubmitResult {
+    private func fill(_ batchID: String, submitter: String, source: String, identity: JobFileReader.Identity, sha256: String, now: Double) throws -> SubmitResult {
         // Not hashed again: the file's identity, checked at the end, proves it is what was hashed.
         var reader = try JobFileReader(path: source, maxLineBytes: options.maxLineBytes)
         let validator = JobLineValidator()
@@ -172,8 +170,9 @@ public struct BatchSubmitter {
                     inserted += 1
                     try afterInsert?(inserted)
                 }
-                // The heartbeat that tells the next writer this submit is alive.
-                try database.run("UPDATE batches SET submit_heartbeat_at = ? WHERE id = ?", [.real(Date().timeIntervalSince1970), .text(batchID)])
+                // The heartbeat that tells the next writer this submit is alive (while the batch is its own).
+                try database.run("UPDATE batches SET submit_heartbeat_at = ? WHERE id = ? AND submitter = ?",
+                                 [.real(Date().timeIntervalSince1970), .text(batchID), .text(submitter)])
             }
             if !atEnd { try afterSlice?(lines) }
         }
@@ -184,25 +183,24 @@ public struct BatchSubmitter {
         guard try JobFileReader.identity(ofFile: source) == identity, reader.bytesRead == identity.size else {
             throw JobFileReadError(path: source, reason: "the file changed while it was being submitted; nothing was stored, try again")
         }
-        return try database.transaction(.immediate) {
+        let result = try database.transaction(.immediate) {
             // Another submit of the same bytes finished first: one batch per file, as before.
-            if let existing = try existingBatch(sha256: sha256, source: source) {
-                try database.run("DELETE FROM batches WHERE id = ?", [.text(batchID)])
-                return existing
-            }
+            if let existing = try existingBatch(sha256: sha256, source: source) { return existing }
             for e in errors {
                 try database.run("INSERT INTO rejected_lines (batch_id, line, code, field, message) VALUES (?, ?, ?, ?, ?)",
                                  [.text(batchID), .init(e.line), .text(e.code), .init(e.field), .text(e.message)])
             }
             try database.run("""
                 UPDATE batches SET total_jobs = ?, rejected_lines = ?, state = 'pending', submitter = NULL, submit_heartbeat_at = NULL
-                WHERE id = ? AND state = 'submitting'
-                """, [.init(inserted), .init(errors.count), .text(batchID)])
+                WHERE id = ? AND state = 'submitting' AND submitter = ?
+                """, [.init(inserted), .init(errors.count), .text(batchID), .text(submitter)])
             guard database.changes == 1 else {
                 throw JobFileReadError(path: source, reason: "the half-submitted batch was removed as abandoned (was this process stopped for minutes?); nothing was stored, try again")
             }
             return SubmitResult(batchID: batchID, isExisting: false, jobCount: inserted, rejected: errors, sourceFile: source, sha256: sha256)
         }
+        if result.isExisting { try? database.deleteHiddenBatch(batchID) }
+        return result
     }
 
     /// "batch_" and 12 random lowercase hex digits.
