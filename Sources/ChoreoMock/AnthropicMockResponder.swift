@@ -23,6 +23,7 @@ struct AnthropicMockResponder: MockResponder {
         if let first = body["tools"]?.arrayValue?.first, body["tool_choice"]?["type"]?.stringValue != "none" {
             conversation.toolName = body["tool_choice"]?["name"]?.stringValue ?? first["name"]?.stringValue
         }
+        conversation.bodyFault = try MockBodyFault.parse(body)
         return conversation
     }
 

@@ -76,7 +76,6 @@ struct JobExecution: Sendable {
         /// Text kept from earlier attempts that this one continues ("" for a fresh start).
         var kept: String
         var keptTokens: Int
-        var sentPrefill: String
         var estimate: Int
     }
 
@@ -109,23 +108,39 @@ struct JobExecution: Sendable {
             control.stop(provider: provider.name, because: f)
             return .fail(f)
         }
-        var plan = Plan(provider: provider, body: request, kept: "", keptTokens: 0, sentPrefill: "",
-                        estimate: Self.estimateTokens(request))
+        var plan = Plan(provider: provider, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request))
         // Continue from kept text where the provider can; otherwise start over.
-        if !job.partialOutput.isEmpty, provider.supportsPrefill,
-           let c = provider.kind.wireFormat.continuation(of: request, partial: job.partialOutput) {
-            plan.body = c.body
-            plan.kept = job.partialOutput
-            plan.keptTokens = job.partialTokens
-            plan.sentPrefill = c.sentPrefill
-            // Ask for the budget left. Whitespace trimmed off the prefill will be produced again
-            // (one token, counted in keptTokens), so it is given back.
-            let regenerated = plan.sentPrefill.count < plan.kept.count ? 1 : 0
-            for key in ["max_tokens", "max_completion_tokens"] {
-                if let m = plan.body[key]?.intValue { plan.body[key] = .int(Int64(max(1, m - plan.keptTokens + regenerated))) }
-            }
+        let kept = Self.keptPartial(text: job.partialOutput, tokens: job.partialTokens)
+        if !kept.text.isEmpty, provider.supportsPrefill,
+           let c = provider.kind.wireFormat.continuation(of: request, partial: kept.text),
+           let body = Self.withBudgetLeft(c.body, spent: kept.tokens) {
+            // The prefill is the kept text itself (it ends in no whitespace), so the seam is
+            // plain concatenation and the budget left is exact.
+            plan.body = body
+            plan.kept = kept.text
+            plan.keptTokens = kept.tokens
         }
         return .send(plan)
+    }
+
+    /// The kept partial a continuation builds on. The runner keeps partials without trailing
+    /// whitespace (`LiveOutput.partial`); one that has some was written by an older version,
+    /// which counted that whitespace as one token: it is trimmed here, with that token.
+    static func keptPartial(text: String, tokens: Int) -> (text: String, tokens: Int) {
+        guard Continuation.endsInWhitespace(text) else { return (text, tokens) }
+        return (Continuation.prefill(for: text), max(0, tokens - 1))
+    }
+
+    /// `body` asking for the completion budget the kept tokens left (`spent` of `max_tokens`),
+    /// or nil when they used all of it: a request cannot ask for 0 tokens, so the job restarts.
+    static func withBudgetLeft(_ body: JSONValue, spent: Int) -> JSONValue? {
+        var body = body
+        for key in ["max_tokens", "max_completion_tokens"] {
+            guard let m = body[key]?.intValue else { continue }
+            guard m > spent else { return nil }
+            body[key] = .int(Int64(m - spent))
+        }
+        return body
     }
 
     /// An attempt whose request is out and whose stream is running: what its end needs (the kept
@@ -186,8 +201,7 @@ struct JobExecution: Sendable {
             let started = now
             let stream = try await client.stream(body: plan.body, provider: plan.provider, delivery: .collected)
             if let head = stream.head { gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
-            let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, sentPrefill: plan.sentPrefill,
-                                    keptTokens: plan.keptTokens, stream: stream)
+            let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, keptTokens: plan.keptTokens, stream: stream)
             live = output
             flusher.register(output)
             // A batch cancelled from now on has its streams cancelled by the flusher (see
@@ -233,10 +247,9 @@ struct JobExecution: Sendable {
             final.choices[0].message.content = text
         }
         let promptTokens = usage.map { $0.promptTokens + job.spentPromptTokens }
-        // The kept text's tokens plus the continuation's; a whitespace token trimmed from the
-        // prefill and produced again was counted in both.
-        let repeated = Continuation.repeatsTrimmedText(partial: output.kept, sentPrefill: output.sentPrefill, continuation: stream.text) ? 1 : 0
-        let completionTokens = usage.map { $0.completionTokens + output.keptTokens - repeated }
+        // The kept text's tokens plus the continuation's (the kept text ends before any
+        // whitespace, so nothing was produced twice).
+        let completionTokens = usage.map { $0.completionTokens + output.keptTokens }
         if let p = promptTokens, let c = completionTokens { final.usage = Usage(promptTokens: p, completionTokens: c) }
         let toolCalls = final.choices.first?.message.toolCalls
         let outcome = JobOutcome(
@@ -266,8 +279,9 @@ struct JobExecution: Sendable {
             received = text.count - kept.count
             receivedText = partial.text.isEmpty ? nil : partial.text
             if partial.choices.first?.message.toolCalls?.isEmpty ?? true {
-                keptText = text.isEmpty ? nil : text
-                keptTok = live.tokens
+                let kept = live.partial
+                keptText = kept.text.isEmpty ? nil : kept.text
+                keptTok = kept.tokens
             } else {
                 keptText = nil
                 keptTok = 0
