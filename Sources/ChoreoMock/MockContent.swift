@@ -4,9 +4,9 @@ import ChoreoAI
 /// conversation, so a test can compute the expected reply without a server.
 ///
 /// Replies are 12…60 tokens. Each token is a word with a leading space (the first has none), a
-/// lone `"\n"` / `"\n\n"`, or a lone `" "` before one of those; the vocabulary mixes ASCII with accented letters, CJK, emoji (one of them
-/// several scalars long) and JSON-hostile characters, so UTF-8, newline and escaping bugs in a
-/// client change the text a test compares.
+/// lone `"\n"` / `"\n\n"`, or a lone `" "` before one of those; the vocabulary mixes ASCII with
+/// accented letters, CJK, emoji (one of them several scalars long) and JSON-hostile characters,
+/// so UTF-8, newline and escaping bugs in a client change the text a test compares.
 ///
 /// The conversation is normalised first (see `MockTranscript`), so the same OpenAI-shaped job sent
 /// through the Anthropic or Gemini endpoint gets the same reply.

@@ -77,6 +77,8 @@ struct JobExecution: Sendable {
         var kept: String
         var keptTokens: Int
         var estimate: Int
+        /// How a cut job is continued, and why (nil: nothing was kept).
+        var continuation: AttemptContinuation?
     }
 
     private enum Decision {
@@ -109,17 +111,31 @@ struct JobExecution: Sendable {
             return .fail(f)
         }
         var plan = Plan(provider: provider, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request))
-        // Continue from kept text where the provider can; otherwise start over.
+        // Continue from kept text where the model can; otherwise start over. Either way the
+        // attempt records how, and why.
         let kept = Self.keptPartial(text: job.partialOutput, tokens: job.partialTokens)
-        if !kept.text.isEmpty, provider.supportsPrefill,
-           let c = provider.kind.wireFormat.continuation(of: request, partial: kept.text),
-           let body = Self.withBudgetLeft(c.body, spent: kept.tokens) {
-            // The prefill is the kept text itself (it ends in no whitespace), so the seam is
-            // plain concatenation and the budget left is exact.
-            plan.body = body
-            plan.kept = kept.text
-            plan.keptTokens = kept.tokens
+        guard !kept.text.isEmpty else { return .send(plan) }
+        func restart(_ reason: String) -> Decision {
+            plan.continuation = AttemptContinuation(method: "restart", reason: reason)
+            return .send(plan)
         }
+        let support = control.prefillRefusals.support(model: job.model, provider: provider)
+        guard support.allowed else { return restart(support.reason) }
+        guard let c = provider.kind.wireFormat.continuation(of: request, partial: kept.text) else {
+            let thinking = provider.kind == .anthropic && AnthropicWire.thinks(request)
+            return restart(thinking ? "extended thinking is on, and a prefill after thinking is refused"
+                                    : "the \(provider.kind.rawValue) format has no way to continue a partial answer")
+        }
+        guard let body = Self.withBudgetLeft(c.body, spent: kept.tokens) else {
+            return restart("the \(kept.tokens) tokens kept used the whole max_tokens budget")
+        }
+        // The prefill is the kept text itself (it ends in no whitespace), so the seam is plain
+        // concatenation and the budget left is exact.
+        plan.body = body
+        plan.kept = kept.text
+        plan.keptTokens = kept.tokens
+        plan.continuation = AttemptContinuation(method: provider.kind == .anthropic ? "prefill" : "continue_final_message",
+                                                reason: support.reason)
         return .send(plan)
     }
 
@@ -196,7 +212,8 @@ struct JobExecution: Sendable {
         var live: LiveOutput?
         var attempt: Int?
         do {
-            let number = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count)
+            let number = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count,
+                                                      continuation: plan.continuation)
             attempt = number
             let started = now
             let stream = try await client.stream(body: plan.body, provider: plan.provider, delivery: .collected)
@@ -304,6 +321,19 @@ struct JobExecution: Sendable {
             record.message = "the runner stopped (signal or deadline) during this attempt"
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "interrupted", retryAt: now)
             return .interrupted
+        }
+        if !kept.isEmpty, PrefillSupport.isRefusal(error) {
+            // The model refuses prefill (Claude 4.6 and later): known from now on, in this run
+            // and the database's next ones; the job restarts from scratch (`decide` says why), and
+            // this attempt does not use up one of its retries.
+            let message = (error as? APIError)?.message ?? failure.message
+            if control.prefillRefusals.learn(model: job.model, message: message) {
+                try await queue.recordPrefillRefusal(model: job.model, message: message)
+                events.log(.warning, "model \(job.model) refuses assistant prefill: its cut jobs restart from scratch")
+            }
+            record.kind = "prefill_refused"
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "restart", retryAt: now, countsAsAttempt: false)
+            return .retrying
         }
         if failure.kind == "rate_limited" { gate.pause(for: failure.retryAfter ?? 1) }
         if failure.stopsProvider {

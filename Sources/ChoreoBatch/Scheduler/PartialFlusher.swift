@@ -36,7 +36,13 @@ final class LiveOutput: Sendable {
     /// to exactly the uninterrupted answer.
     var partial: (text: String, tokens: Int) {
         let (received, chunks) = stream.textAndSettledChunks
-        return (Continuation.prefill(for: kept + received), keptTokens + chunks)
+        return Self.partial(kept: kept, keptTokens: keptTokens, received: received, settledChunks: chunks)
+    }
+
+    /// `partial` from its parts: `received` is this stream's text, `settledChunks` its output
+    /// chunks less the trailing ones that were only whitespace.
+    static func partial(kept: String, keptTokens: Int, received: String, settledChunks: Int) -> (text: String, tokens: Int) {
+        (Continuation.prefill(for: kept + received), keptTokens + settledChunks)
     }
 
     /// Whether chunks arrived since the last call that returned true.

@@ -62,6 +62,18 @@ public struct AttemptFailure: Sendable {
     public var receivedText: String?
 }
 
+/// How an attempt continues a cut job (`attempts.continuation`): `prefill`,
+/// `continue_final_message` or `restart`, and why (shown by `choreo show`).
+public struct AttemptContinuation: Sendable, Hashable {
+    public var method: String
+    public var reason: String
+
+    public init(method: String, reason: String) {
+        self.method = method
+        self.reason = reason
+    }
+}
+
 /// A job's lease expired and another runner took the job (or it is not leased at all): this
 /// runner must leave it alone. Thrown by `JobQueue.startAttempt`; `complete` returns false instead.
 public struct LeaseLost: Error, Sendable, CustomStringConvertible {
@@ -176,10 +188,10 @@ public actor JobQueue {
     /// flushes: they go through `writes`, which commits the ones that arrive together in one
     /// transaction (group commit), each in its own savepoint. `at` is the time the caller asked.
     enum QueuedWrite {
-        case startAttempt(job: Int64, continuedFromChars: Int?, at: Double)
+        case startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?, at: Double)
         case complete(job: Int64, attempt: Int, outcome: JobOutcome, at: Double)
         case endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
-                        finalState: String, at: Double)
+                        finalState: String, countsAsAttempt: Bool, at: Double)
         case savePartials([(job: Int64, text: String, tokens: Int)], at: Double)
     }
 
@@ -194,8 +206,10 @@ public actor JobQueue {
 
     /// Records the start of an attempt; returns its number. Throws `LeaseLost` (nothing written)
     /// when the job is no longer leased to this runner: the attempt must not be made.
-    public func startAttempt(job: Int64, continuedFromChars: Int?) async throws -> Int {
-        guard case .attempt(let number) = try await writes.submit(.startAttempt(job: job, continuedFromChars: continuedFromChars, at: now), isolation: self)
+    /// `continuation` says how a cut job is continued (nil: nothing was kept).
+    public func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation? = nil) async throws -> Int {
+        let write = QueuedWrite.startAttempt(job: job, continuedFromChars: continuedFromChars, continuation: continuation, at: now)
+        guard case .attempt(let number) = try await writes.submit(write, isolation: self)
         else { preconditionFailure("startAttempt returns an attempt number") }
         return number
     }
@@ -217,25 +231,29 @@ public actor JobQueue {
 
     /// Ends an attempt that did not succeed. `retryAt` set: the job goes back to pending (runnable
     /// from then, by any runner); nil: the job ends in `finalState` (failed or cancelled).
+    /// `countsAsAttempt` false: the attempt does not use up the job's retries (a refused prefill).
     public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: String, retryAt: Double?,
-                           finalState: String = "failed") async throws {
+                           finalState: String = "failed", countsAsAttempt: Bool = true) async throws {
         _ = try await writes.submit(.endAttempt(job: job, attempt: attempt, failure: f, outcome: outcome, retryAt: retryAt,
-                                                finalState: finalState, at: now), isolation: self)
+                                                finalState: finalState, countsAsAttempt: countsAsAttempt, at: now), isolation: self)
     }
 
     /// One queued write's statements. Runs inside the group's transaction, in its own savepoint:
     /// what it wrote is undone alone when it throws.
     static func apply(_ write: QueuedWrite, db: Database, runnerID: String) throws -> WriteResult {
         switch write {
-        case let .startAttempt(job, continuedFromChars, t):
+        case let .startAttempt(job, continuedFromChars, continuation, t):
             // The count is read back from the update. Without the lease nothing is updated: the job
             // (and its attempt numbers) belong to the runner that took it, so no attempt begins here.
             guard let number = try db.queryOne(
                 "UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ? AND lease_owner = ? RETURNING attempts",
                 [.init(t), .init(job), .init(runnerID)], { $0.int(0)! })
             else { throw LeaseLost(job: job) }
-            try db.run("INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars) VALUES (?, ?, ?, ?, ?)",
-                       [.init(job), .init(number), .init(runnerID), .init(t), .init(continuedFromChars)])
+            try db.run("""
+                INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars, continuation, continuation_reason)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, [.init(job), .init(number), .init(runnerID), .init(t), .init(continuedFromChars),
+                      .init(continuation?.method), .init(continuation?.reason)])
             return .attempt(number)
 
         case let .savePartials(partials, t):
@@ -274,17 +292,18 @@ public actor JobQueue {
                       .init(job), .init(attempt)])
             return .leaseHeld(true)
 
-        case let .endAttempt(job, attempt, f, outcome, retryAt, finalState, t):
+        case let .endAttempt(job, attempt, f, outcome, retryAt, finalState, countsAsAttempt, t):
             let state = retryAt == nil ? finalState : "pending"
             try db.run("""
                 UPDATE jobs SET state = CASE WHEN ? = 'pending' THEN \(Self.requeuedState) ELSE ? END,
                        not_before = ?, error_kind = ?, error_message = ?, http_status = ?, request_id = ?,
                        partial_output = ?, partial_tokens = ?, spent_prompt_tokens = ?,
-                       lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ?
+                       lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ?,
+                       attempt_base = attempt_base + ?
                 WHERE id = ? AND lease_owner = ?
                 """, [.init(state), .init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
                       .init(f.keptPartial), .init(f.keptPartial == nil ? nil : f.keptPartialTokens), .init(f.spentPromptTokens),
-                      .init(retryAt == nil ? t : nil), .init(t), .init(job), .init(runnerID)])
+                      .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID)])
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
                        bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?
@@ -389,6 +408,19 @@ public actor JobQueue {
             GROUP BY j.model
             """, filter.arguments) { row in out[row.string(0) ?? ""] = row.int(1) ?? 0 }
         return out
+    }
+
+    /// The models that refused a prefill in earlier runs on this database, with the provider's message.
+    public func prefillRefusals() throws -> [String: String] {
+        var out: [String: String] = [:]
+        try db.query("SELECT model, message FROM prefill_refusals") { out[$0.string(0) ?? ""] = $0.string(1) ?? "" }
+        return out
+    }
+
+    /// Remembers that `model` refused a prefill, for later runs on this database.
+    public func recordPrefillRefusal(model: String, message: String) throws {
+        try db.run("INSERT OR REPLACE INTO prefill_refusals (model, message, learned_at) VALUES (?, ?, ?)",
+                   [.init(model), .init(message), .init(now)])
     }
 
     public func batchExists(_ id: String) throws -> Bool {
