@@ -9,21 +9,41 @@ struct AnthropicMockResponder: MockResponder {
         guard var messages = body["messages"]?.arrayValue, !messages.isEmpty else {
             throw MockRejection(message: "messages: Field required")
         }
+        let model = body["model"]?.stringValue ?? "mock"
         var prefill: String?
-        if messages.count > 1, messages.last?["role"]?.stringValue == "assistant" {
-            prefill = MockTranscript.text(ofContent: messages.removeLast()["content"] ?? "")
+        if messages.last?["role"]?.stringValue == "assistant" {
+            // As the API does (wire-formats-2.md §3.2): Claude 4.6 and later take no prefill at
+            // all, and no model takes one with extended thinking on.
+            if Self.refusesPrefill(model: model) {
+                throw MockRejection(message: "This model does not support assistant message prefill. The conversation must end with a user message.")
+            }
+            if let thinking = body["thinking"], thinking["type"]?.stringValue == "enabled" || thinking["type"]?.stringValue == "adaptive" {
+                throw MockRejection(message: "When thinking is enabled, a final assistant message must start with a thinking block.")
+            }
+            if messages.count > 1 { prefill = MockTranscript.text(ofContent: messages.removeLast()["content"] ?? "") }
         }
         if let system = body["system"] {
             messages.insert(["role": "system", "content": system], at: 0)
         }
         var conversation = MockConversation(
-            model: body["model"]?.stringValue ?? "mock", messages: messages, prefill: prefill,
+            model: model, messages: messages, prefill: prefill,
             maxTokens: maxTokens, stream: body["stream"]?.boolValue ?? false
         )
         if let first = body["tools"]?.arrayValue?.first, body["tool_choice"]?["type"]?.stringValue != "none" {
             conversation.toolName = body["tool_choice"]?["name"]?.stringValue ?? first["name"]?.stringValue
         }
+        conversation.bodyFault = try MockBodyFault.parse(body)
         return conversation
+    }
+
+    /// Claude 4.6 and later by name: `claude-<family>-<major>[-<minor>]` with major.minor ≥ 4.6
+    /// (`claude-sonnet-4-6`, `claude-opus-4-8`, `claude-sonnet-5`). Older names put the version
+    /// first (`claude-3-5-sonnet-…`) and are all older; a date suffix is not a minor version.
+    static func refusesPrefill(model: String) -> Bool {
+        let words = model.lowercased().split(separator: "-")
+        guard words.count >= 3, words[0] == "claude", Int(words[1]) == nil, let major = Int(words[2]) else { return false }
+        let minor = words.count > 3 ? Int(words[3]).flatMap { $0 < 100 ? $0 : nil } ?? 0 : 0
+        return major > 4 || (major == 4 && minor >= 6)
     }
 
     func stream(_ reply: MockReply, for conversation: MockConversation) -> MockStreamPlan {

@@ -3,10 +3,10 @@ import ChoreoAI
 /// The mock's deterministic "model": what it answers is a pure function of the model name and the
 /// conversation, so a test can compute the expected reply without a server.
 ///
-/// Replies are 12…60 tokens. Each token is a word with a leading space (the first has none) or a
-/// lone `"\n"` / `"\n\n"`; the vocabulary mixes ASCII with accented letters, CJK, emoji (one of them
-/// several scalars long) and JSON-hostile characters, so UTF-8, newline and escaping bugs in a
-/// client change the text a test compares.
+/// Replies are 12…60 tokens. Each token is a word with a leading space (the first has none), a
+/// lone `"\n"` / `"\n\n"`, or a lone `" "` before one of those; the vocabulary mixes ASCII with
+/// accented letters, CJK, emoji (one of them several scalars long) and JSON-hostile characters,
+/// so UTF-8, newline and escaping bugs in a client change the text a test compares.
 ///
 /// The conversation is normalised first (see `MockTranscript`), so the same OpenAI-shaped job sent
 /// through the Anthropic or Gemini endpoint gets the same reply.
@@ -85,10 +85,27 @@ struct MockTranscript {
         var out: [String] = []
         out.reserveCapacity(count)
         var previousWasNewline = true  // no newline first, and never two in a row
+        var pendingNewline: String?  // the newline after a lone " " token
         for i in 0..<count {
+            if let newline = pendingNewline {
+                out.append(newline)
+                pendingNewline = nil
+                previousWasNewline = true
+                continue
+            }
             // The natural reply never ends on a newline (a prefill must not end in whitespace).
             if !previousWasNewline && i != natural - 1 && rng.below(12) == 0 {
-                out.append(rng.below(2) == 0 ? "\n" : "\n\n")
+                // Half of the line breaks come after a space of their own, as models write them:
+                // whitespace that takes two tokens, which a continuation writes again and may be
+                // cut inside (issue 12.7).
+                let kind = rng.below(4)
+                let newline = kind % 2 == 0 ? "\n" : "\n\n"
+                if kind >= 2 && i != natural - 2 {
+                    out.append(" ")
+                    pendingNewline = newline
+                    continue
+                }
+                out.append(newline)
                 previousWasNewline = true
                 continue
             }

@@ -15,10 +15,49 @@ struct MockConversation: Sendable {
     var includeUsage = false
     /// The tool the reply calls, when the request offers tools and allows calling them.
     var toolName: String?
-    /// A fault the body asks for (OpenAI `"mock": {"fault", "after", "times"}`), and on how many
-    /// first attempts (nil = all).
-    var bodyFault: MockFault?
-    var bodyFaultTimes: Int?
+    /// A fault the body asks for (`"mock": {…}`, see `MockBodyFault`).
+    var bodyFault: MockBodyFault?
+}
+
+/// A fault a request body asks for, in any provider's shape: `"mock": {"fault": KIND, "after": N,
+/// "times": T}` strikes after N content chunks on the first T attempts (all when absent);
+/// `"after": [N1, N2, …]` strikes attempt k after Nk chunks and spares the attempts past the list
+/// (a test walking every pair of cut points: a stream, and the continuation of it). Other keys
+/// are ignored, but they make the request another one: attempts are counted per conversation and
+/// `mock` object, so one batch can send one conversation with many fault schedules.
+struct MockBodyFault: Sendable {
+    var kind: MockFault.Kind
+    /// Chunks before the fault, per attempt; `repeats`: the one value holds for every attempt.
+    var after: [Int]
+    var repeats: Bool
+    var times: Int?
+    /// Hash of the `mock` object, mixed into the request's attempt key.
+    var key: UInt64
+
+    static func parse(_ body: JSONValue) throws(MockRejection) -> MockBodyFault? {
+        guard let mock = body["mock"], let spec = mock["fault"]?.stringValue else { return nil }
+        guard let fault = MockFault(spec: spec) else { throw MockRejection(message: "mock.fault: unknown fault '\(spec)'.") }
+        var out = MockBodyFault(kind: fault.kind, after: [fault.afterChunks], repeats: true, times: mock["times"]?.intValue,
+                                key: FNV1a.hash(mock.jsonString))
+        if let after = mock["after"] {
+            if let n = after.intValue {
+                out.after = [n]
+            } else if let list = after.arrayValue, list.allSatisfy({ ($0.intValue ?? -1) >= 0 }) {
+                out.after = list.map { $0.intValue! }
+                out.repeats = false
+            } else {
+                throw MockRejection(message: "mock.after: expected a number of chunks or an array of them.")
+            }
+        }
+        return out
+    }
+
+    /// The fault for attempt `attempt` (from 1) of the request, if it gets one.
+    func fault(attempt: Int) -> MockFault? {
+        if let times, attempt > times { return nil }
+        if repeats { return MockFault(kind: kind, afterChunks: after[0]) }
+        return attempt <= after.count ? MockFault(kind: kind, afterChunks: after[attempt - 1]) : nil
+    }
 }
 
 /// A request the mock refuses with a 400 in the provider's error shape.

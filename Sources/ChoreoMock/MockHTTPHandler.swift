@@ -110,9 +110,9 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return fault
             }
             let transcript = MockTranscript(model: conversation.model, messages: conversation.messages)
-            let attempt = server.ledger.nextAttempt(key: transcript.key)
+            let attempt = server.ledger.nextAttempt(key: transcript.key ^ (conversation.bodyFault?.key ?? 0))
             reply = try MockReply(conversation, transcript: transcript, attempt: attempt, fixedTokens: config.fixedTokens)
-            let bodyFault = conversation.bodyFault.flatMap { attempt <= (conversation.bodyFaultTimes ?? .max) ? $0 : nil }
+            let bodyFault = conversation.bodyFault?.fault(attempt: attempt)
             plan = conversation.stream ? responder.stream(reply, for: conversation) : nil
             let chunks = plan?.contentFrames ?? reply.pieces.count
             fault = headerFault ?? bodyFault ?? config.randomFault(key: transcript.key, attempt: attempt, contentChunks: chunks)

@@ -27,12 +27,7 @@ struct OpenAIMockResponder: MockResponder {
             includeUsage: body["stream_options"]?["include_usage"]?.boolValue ?? false
         )
         conversation.toolName = Self.toolName(tools: body["tools"], choice: body["tool_choice"])
-        if let mock = body["mock"], let spec = mock["fault"]?.stringValue {
-            guard var fault = MockFault(spec: spec) else { throw MockRejection(message: "mock.fault: unknown fault '\(spec)'.") }
-            if let after = mock["after"]?.intValue { fault.afterChunks = after }
-            conversation.bodyFault = fault
-            conversation.bodyFaultTimes = mock["times"]?.intValue
-        }
+        conversation.bodyFault = try MockBodyFault.parse(body)
         return conversation
     }
 

@@ -15,7 +15,8 @@ struct MockCommand: AsyncParsableCommand {
             of the reply, else 400.
 
             Faults on demand: header `x-mock-fault: KIND[:AFTER]` (drop, 429, 500, 503, stall, malformed, quota), \
-            or in an OpenAI body `"mock": {"fault": "drop", "after": 3, "times": 1}`. Random faults: --fault-rate, \
+            or in an OpenAI or Anthropic body `"mock": {"fault": "drop", "after": 3, "times": 1}` ("after": [3, 1]: \
+            per attempt). Claude 4.6 and later refuse a prefill with a 400, as the API does. Random faults: --fault-rate, \
             reproducible with --seed; a request gets them on at most its first --max-faults-per-request attempts.
 
             Examples:

@@ -110,7 +110,7 @@ import Testing
         (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"rpm":"600"}]}"#, "providers[0].rpm",
          "expected a positive integer, found string"),
         (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"prefill":"yes"}]}"#, "providers[0].prefill",
-         "expected true or false, found string"),
+         "expected true or false, or an object of model patterns to true or false, found string"),
         (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"base_url":"10.0.0.5:8000"}]}"#, "providers[0].base_url",
          #"expected an http:// or https:// URL, found "10.0.0.5:8000""#),
         (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"stall_timeout":-1}]}"#, "providers[0].stall_timeout",

@@ -96,6 +96,14 @@ struct ResumeTests {
         let summary = try await fixture.run(server) { $0.continuePartial = true }
         #expect(summary.exitCode == 0)
         try fixture.expectAllExact()
+        // The token counts survive the kills too: each answer's completion tokens are its own,
+        // whichever partial a kill left behind (issue 12.7).
+        var tokens: [String: Int] = [:]
+        try Database(path: fixture.databasePath, readOnly: true).query("SELECT custom_id, completion_tokens FROM jobs") {
+            tokens[$0.string(0)!] = $0.int(1)
+        }
+        let wrongTokens = fixture.jobs.filter { tokens[$0.customID] != MockContent.tokens(model: $0.model, messages: $0.messages).count }
+        #expect(wrongTokens.isEmpty, "\(wrongTokens.count) jobs with wrong completion tokens, e.g. \(wrongTokens.prefix(3).map(\.customID))")
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE output IS NOT NULL") == 1000)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'runner_lost'") > 0)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE ended_at IS NULL") == 0)

@@ -60,6 +60,14 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     /// (a stand-in for completion tokens until the provider reports usage).
     public var outputChunkCount: Int { state.accumulated.withLock { $0.outputChunkCount } }
 
+    /// The text so far with the number of output chunks that produced it, not counting the
+    /// trailing chunks that were only whitespace (a continuation writes those again: see
+    /// `Continuation`). Read together: a chunk arriving between two reads would pair a text
+    /// with the wrong count.
+    public var textAndSettledChunks: (text: String, settledChunks: Int) {
+        state.accumulated.withLock { ($0.text, $0.outputChunkCount - $0.trailingBlankChunks) }
+    }
+
     /// All chunks received so far.
     public var chunkCount: Int { state.accumulated.withLock { $0.chunkCount } }
 

@@ -10,6 +10,10 @@ public struct ChunkAccumulator: Sendable {
     public private(set) var chunkCount = 0
     /// Chunks that carried text, a refusal or a piece of a tool call.
     public private(set) var outputChunkCount = 0
+    /// The last output chunks whose text is only whitespace (0 when the last one had anything
+    /// else). A continuation is asked from the text before them and writes them again, so a
+    /// partial kept for it leaves them out, text and tokens (`Continuation`).
+    public private(set) var trailingBlankChunks = 0
     /// One entry per choice index, in order of first appearance (almost always just one). An
     /// array mutated in place: copying a state out of a dictionary and back would copy the whole
     /// text on every chunk.
@@ -50,7 +54,11 @@ public struct ChunkAccumulator: Sendable {
         for n in chunk.choices.indices {
             let c = chunk.choices[n]
             let content = n == 0 ? firstContent : c.delta.content
-            if n == 0, !(content ?? "").isEmpty || c.delta.refusal != nil || c.delta.toolCalls != nil { outputChunkCount += 1 }
+            if n == 0, !(content ?? "").isEmpty || c.delta.refusal != nil || c.delta.toolCalls != nil {
+                outputChunkCount += 1
+                let blank = c.delta.refusal == nil && c.delta.toolCalls == nil && Self.isBlank(content ?? "")
+                trailingBlankChunks = blank ? trailingBlankChunks + 1 : 0
+            }
             let k: Int
             if let found = choices.firstIndex(where: { $0.index == c.index }) {
                 k = found
@@ -66,6 +74,11 @@ public struct ChunkAccumulator: Sendable {
                 choices[k].providerFinishReason = c.providerFinishReason
             }
         }
+    }
+
+    /// Whether `text` is only whitespace; stops at the first other scalar (a word's second one).
+    private static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy(\.properties.isWhitespace)
     }
 
     /// Tool-call fragments are addressed by `index`; servers that omit it are handled by the rule

@@ -1,28 +1,54 @@
 /// Joining a continued answer to the text it continued (wire-formats.md §10).
+///
+/// A continuation is asked from `sentPrefill`: the kept partial without its trailing whitespace
+/// (Anthropic rejects a prefill that ends in whitespace; elsewhere trimming is harmless and keeps
+/// one rule for every provider). The model then usually writes that whitespace again, and its
+/// stream may itself be cut anywhere, inside the re-sent whitespace too. Everything here works on
+/// Unicode scalars, not `Character`s: `"\r\n"` is one `Character`, so a continuation that re-sends
+/// `"\r"` and then `"\n"` would not match character by character.
 public enum Continuation {
     /// The stored text after a continuation: `partial` (everything kept from before) followed by
-    /// what the continuation produced, with nothing doubled at the seam. `sentPrefill` is what was
-    /// actually sent as the trailing assistant message: `partial` without its trailing whitespace
-    /// for Anthropic, which rejects it. The model may or may not repeat that whitespace; either
-    /// way the result is `partial` + the rest.
+    /// what the continuation produced, with nothing doubled at the seam. The continuation's
+    /// leading text that repeats the whitespace trimmed off `partial` (all of it, or only the
+    /// beginning when the continuation was cut inside it) is dropped; the rest is appended.
+    ///
+    /// The result only grows as `continuation` grows (each result is a prefix of the next), so
+    /// partial text saved while a continuation streams never has to be taken back. `sentPrefill`
+    /// must be a prefix of `partial` (it is `prefill(for: partial)`); otherwise nothing is dropped.
     public static func join(partial: String, sentPrefill: String, continuation: String) -> String {
-        repeatsTrimmedText(partial: partial, sentPrefill: sentPrefill, continuation: continuation)
-            ? partial + continuation.dropFirst(partial.count - sentPrefill.count)
-            : partial + continuation
+        let resent = resentCount(partial: partial, sentPrefill: sentPrefill, continuation: continuation)
+        if resent == 0 { return partial + continuation }
+        var out = partial
+        out.unicodeScalars.append(contentsOf: continuation.unicodeScalars.dropFirst(resent))
+        return out
     }
 
-    /// Whether the continuation began by producing again the whitespace that was trimmed from the
-    /// prefill (that text, and the token it cost, were already counted in the partial).
-    public static func repeatsTrimmedText(partial: String, sentPrefill: String, continuation: String) -> Bool {
-        let trimmed = partial.dropFirst(sentPrefill.count)
-        return !trimmed.isEmpty && continuation.hasPrefix(trimmed)
+    /// How many scalars at the start of `continuation` repeat the whitespace that `partial` has
+    /// after `sentPrefill` (their longest common prefix): text, and tokens, already kept.
+    public static func resentCount(partial: String, sentPrefill: String, continuation: String) -> Int {
+        let kept = partial.unicodeScalars, sent = sentPrefill.unicodeScalars
+        guard kept.count > sent.count, kept.starts(with: sent) else { return 0 }
+        var n = 0
+        for (a, b) in zip(kept.dropFirst(sent.count), continuation.unicodeScalars) {
+            guard a == b else { break }
+            n += 1
+        }
+        return n
     }
 
-    /// `text` without trailing whitespace: what a prefill may carry (Anthropic rejects trailing
-    /// whitespace; elsewhere trimming is harmless and keeps one rule for every provider).
+    /// `text` without trailing whitespace: what a prefill may carry, and the part of a partial
+    /// answer worth keeping for a continuation (the model writes the whitespace after it again).
     public static func prefill(for text: String) -> String {
-        var end = text.endIndex
-        while end > text.startIndex, text[text.index(before: end)].isWhitespace { end = text.index(before: end) }
-        return String(text[..<end])
+        let scalars = text.unicodeScalars
+        var end = scalars.endIndex
+        while end > scalars.startIndex, scalars[scalars.index(before: end)].properties.isWhitespace {
+            end = scalars.index(before: end)
+        }
+        return String(scalars[..<end])
+    }
+
+    /// Whether `text` ends in whitespace (a prefill of it would be trimmed).
+    public static func endsInWhitespace(_ text: String) -> Bool {
+        text.unicodeScalars.last?.properties.isWhitespace ?? false
     }
 }

@@ -87,13 +87,20 @@ public struct AnthropicWire: WireFormat {
     /// trailing whitespace trimmed because the API rejects it. Not available with extended thinking.
     public func continuation(of body: JSONValue, partial: String) -> (body: JSONValue, sentPrefill: String)? {
         guard case .object(var o) = body, var messages = o["messages"]?.arrayValue else { return nil }
-        if let thinking = o["thinking"], thinking["type"]?.stringValue != "disabled", !thinking.isNull { return nil }
+        if Self.thinks(body) { return nil }
         let prefill = Continuation.prefill(for: partial)
         // An all-whitespace partial: nothing worth keeping (an empty prefill is rejected too): restart.
         guard !prefill.isEmpty else { return nil }
         messages.append(["role": "assistant", "content": .string(prefill)])
         o["messages"] = .array(messages)
         return (.object(o), prefill)
+    }
+
+    /// Whether the request turns extended thinking on: then a prefill is refused (§6.5; on every
+    /// model, wire-formats-2.md §3.2), so a cut stream restarts.
+    public static func thinks(_ body: JSONValue) -> Bool {
+        guard let thinking = body["thinking"], !thinking.isNull else { return false }
+        return thinking["type"]?.stringValue != "disabled"
     }
 
     /// Prompt tokens are input plus both cache counts (§6.2); `promptTokens` overrides them when

@@ -29,6 +29,9 @@ public struct Provider: Sendable, CustomStringConvertible {
     public var modelPatterns: [String]
     /// Whether an interrupted stream may be continued by sending its partial text as a prefill.
     public var supportsPrefill: Bool
+    /// Per model pattern, whether prefill is allowed (`choreo.json` `"prefill": {"pattern": bool}`):
+    /// overrides the built-in rule and `supportsPrefill` (see `prefillSupport(model:)`).
+    public var prefillModels: [String: Bool] = [:]
     /// Limits for the batch runner (nil: none).
     public var maxConcurrency: Int?
     /// Streams in flight at most per model pattern (`["gpt-4o*": 8]`): a cap inside the provider's.

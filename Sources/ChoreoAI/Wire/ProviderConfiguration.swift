@@ -23,7 +23,9 @@ import Foundation
 ///   not an error here: it is reported when a job for that provider runs.
 /// - `concurrency`, `rpm`, `tpm`: positive integers, limits for the batch runner.
 /// - `model_concurrency`: `{"pattern": n}`, streams in flight at most per model pattern (within `concurrency`).
-/// - `prefill`: whether an interrupted stream may be continued by prefill (default: Anthropic only).
+/// - `prefill`: whether an interrupted stream may be continued by prefill (default: Anthropic only,
+///   and not Claude 4.6 or later), or `{"pattern": true|false}` per model (the longest matching
+///   pattern wins; other models keep the default). See `Provider.prefillSupport(model:)`.
 /// - `headers`: extra request headers, string to string.
 /// - `connect_timeout`, `stall_timeout`: seconds (defaults 10 and 60).
 ///
@@ -232,8 +234,19 @@ struct ConfigurationReader {
         p.requestsPerMinute = try positiveInt(o, "rpm", at: path)
         p.tokensPerMinute = try positiveInt(o, "tpm", at: path)
         if let v = o["prefill"] {
-            guard case .bool(let b) = v else { throw typeError(JSONLocator.path(path, key: "prefill"), expected: "true or false", found: v) }
-            p.supportsPrefill = b
+            let prefillPath = JSONLocator.path(path, key: "prefill")
+            switch v {
+            case .bool(let b): p.supportsPrefill = b
+            case .object(let models):
+                for (pattern, value) in models {
+                    guard case .bool(let b) = value else {
+                        throw typeError(JSONLocator.path(prefillPath, key: pattern), expected: "true or false", found: value)
+                    }
+                    p.prefillModels[pattern] = b
+                }
+            default:
+                throw typeError(prefillPath, expected: "true or false, or an object of model patterns to true or false", found: v)
+            }
         }
         if let v = o["headers"] {
             let headersPath = JSONLocator.path(path, key: "headers")

@@ -76,6 +76,7 @@ public final class BatchRunner: Sendable {
         events.begin(total: counts.values.reduce(0, +), doneBefore: finishedBefore)
 
         let control = RunControl()
+        control.prefillRefusals.load(try await queue.prefillRefusals())
         control.setCancelled(try await queue.heartbeat(leaseSeconds: options.leaseSeconds))
         let flusher = PartialFlusher(queue: queue)
         let gates = ProviderGates(defaultRPM: options.requestsPerMinute, defaultTPM: options.tokensPerMinute)

@@ -80,8 +80,9 @@ struct JobExecution: Sendable {
         /// Text kept from earlier attempts that this one continues ("" for a fresh start).
         var kept: String
         var keptTokens: Int
-        var sentPrefill: String
         var estimate: Int
+        /// How a cut job is continued, and why (nil: nothing was kept).
+        var continuation: AttemptContinuation?
     }
 
     private enum Decision {
@@ -113,23 +114,53 @@ struct JobExecution: Sendable {
             control.stop(provider: provider.name, because: f)
             return .fail(f)
         }
-        var plan = Plan(provider: provider, body: request, kept: "", keptTokens: 0, sentPrefill: "",
-                        estimate: Self.estimateTokens(request))
-        // Continue from kept text where the provider can; otherwise start over.
-        if !job.partialOutput.isEmpty, provider.supportsPrefill,
-           let c = provider.kind.wireFormat.continuation(of: request, partial: job.partialOutput) {
-            plan.body = c.body
-            plan.kept = job.partialOutput
-            plan.keptTokens = job.partialTokens
-            plan.sentPrefill = c.sentPrefill
-            // Ask for the budget left. Whitespace trimmed off the prefill will be produced again
-            // (one token, counted in keptTokens), so it is given back.
-            let regenerated = plan.sentPrefill.count < plan.kept.count ? 1 : 0
-            for key in ["max_tokens", "max_completion_tokens"] {
-                if let m = plan.body[key]?.intValue { plan.body[key] = .int(Int64(max(1, m - plan.keptTokens + regenerated))) }
-            }
+        var plan = Plan(provider: provider, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request))
+        // Continue from kept text where the model can; otherwise start over. Either way the
+        // attempt records how, and why.
+        let kept = Self.keptPartial(text: job.partialOutput, tokens: job.partialTokens)
+        guard !kept.text.isEmpty else { return .send(plan) }
+        func restart(_ reason: String) -> Decision {
+            plan.continuation = AttemptContinuation(method: "restart", reason: reason)
+            return .send(plan)
         }
+        let support = control.prefillRefusals.support(model: job.model, provider: provider)
+        guard support.allowed else { return restart(support.reason) }
+        guard let c = provider.kind.wireFormat.continuation(of: request, partial: kept.text) else {
+            let thinking = provider.kind == .anthropic && AnthropicWire.thinks(request)
+            return restart(thinking ? "extended thinking is on, and a prefill after thinking is refused"
+                                    : "the \(provider.kind.rawValue) format has no way to continue a partial answer")
+        }
+        guard let body = Self.withBudgetLeft(c.body, spent: kept.tokens) else {
+            return restart("the \(kept.tokens) tokens kept used the whole max_tokens budget")
+        }
+        // The prefill is the kept text itself (it ends in no whitespace), so the seam is plain
+        // concatenation and the budget left is exact.
+        plan.body = body
+        plan.kept = kept.text
+        plan.keptTokens = kept.tokens
+        plan.continuation = AttemptContinuation(method: provider.kind == .anthropic ? "prefill" : "continue_final_message",
+                                                reason: support.reason)
         return .send(plan)
+    }
+
+    /// The kept partial a continuation builds on. The runner keeps partials without trailing
+    /// whitespace (`LiveOutput.partial`); one that has some was written by an older version,
+    /// which counted that whitespace as one token: it is trimmed here, with that token.
+    static func keptPartial(text: String, tokens: Int) -> (text: String, tokens: Int) {
+        guard Continuation.endsInWhitespace(text) else { return (text, tokens) }
+        return (Continuation.prefill(for: text), max(0, tokens - 1))
+    }
+
+    /// `body` asking for the completion budget the kept tokens left (`spent` of `max_tokens`),
+    /// or nil when they used all of it: a request cannot ask for 0 tokens, so the job restarts.
+    static func withBudgetLeft(_ body: JSONValue, spent: Int) -> JSONValue? {
+        var body = body
+        for key in ["max_tokens", "max_completion_tokens"] {
+            guard let m = body[key]?.intValue else { continue }
+            guard m > spent else { return nil }
+            body[key] = .int(Int64(m - spent))
+        }
+        return body
     }
 
     /// An attempt whose request is out and whose stream is running: what its end needs (the kept
@@ -185,13 +216,13 @@ struct JobExecution: Sendable {
         var live: LiveOutput?
         var attempt: Int?
         do {
-            let number = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count)
+            let number = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count,
+                                                      continuation: plan.continuation)
             attempt = number
             let started = now
             let stream = try await client.stream(body: plan.body, provider: plan.provider, delivery: .collected)
             if let head = stream.head { gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
-            let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, sentPrefill: plan.sentPrefill,
-                                    keptTokens: plan.keptTokens, stream: stream)
+            let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, keptTokens: plan.keptTokens, stream: stream)
             live = output
             flusher.register(output)
             // A batch cancelled from now on has its streams cancelled by the flusher (see
@@ -237,10 +268,9 @@ struct JobExecution: Sendable {
             final.choices[0].message.content = text
         }
         let promptTokens = usage.map { $0.promptTokens + job.spentPromptTokens }
-        // The kept text's tokens plus the continuation's; a whitespace token trimmed from the
-        // prefill and produced again was counted in both.
-        let repeated = Continuation.repeatsTrimmedText(partial: output.kept, sentPrefill: output.sentPrefill, continuation: stream.text) ? 1 : 0
-        let completionTokens = usage.map { $0.completionTokens + output.keptTokens - repeated }
+        // The kept text's tokens plus the continuation's (the kept text ends before any
+        // whitespace, so nothing was produced twice).
+        let completionTokens = usage.map { $0.completionTokens + output.keptTokens }
         if let p = promptTokens, let c = completionTokens { final.usage = Usage(promptTokens: p, completionTokens: c) }
         let toolCalls = final.choices.first?.message.toolCalls
         let outcome = JobOutcome(
@@ -271,8 +301,9 @@ struct JobExecution: Sendable {
             received = text.count - kept.count
             receivedText = partial.text.isEmpty ? nil : partial.text
             if partial.choices.first?.message.toolCalls?.isEmpty ?? true {
-                keptText = text.isEmpty ? nil : text
-                keptTok = live.tokens
+                let kept = live.partial
+                keptText = kept.text.isEmpty ? nil : kept.text
+                keptTok = kept.tokens
             } else {
                 keptText = nil
                 keptTok = 0
@@ -296,6 +327,19 @@ struct JobExecution: Sendable {
             record.message = "the runner stopped (signal or deadline) during this attempt"
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "interrupted", retryAt: now)
             return .interrupted
+        }
+        if !kept.isEmpty, PrefillSupport.isRefusal(error) {
+            // The model refuses prefill (Claude 4.6 and later): known from now on, in this run
+            // and the database's next ones; the job restarts from scratch (`decide` says why), and
+            // this attempt does not use up one of its retries.
+            let message = (error as? APIError)?.message ?? failure.message
+            if control.prefillRefusals.learn(model: job.model, message: message) {
+                try await queue.recordPrefillRefusal(model: job.model, message: message)
+                events.log(.warning, "model \(job.model) refuses assistant prefill: its cut jobs restart from scratch")
+            }
+            record.kind = "prefill_refused"
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "restart", retryAt: now, countsAsAttempt: false)
+            return .retrying
         }
         if failure.kind == "rate_limited" { gate.pause(for: failure.retryAfter ?? 1) }
         if failure.stopsProvider {

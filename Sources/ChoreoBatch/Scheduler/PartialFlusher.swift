@@ -4,29 +4,46 @@ import Synchronization
 /// The text of one job's stream as it arrives: what was kept from earlier attempts plus what
 /// this stream has received. The stream's own accumulator holds the text; nothing happens here
 /// per chunk.
+///
+/// `kept` never ends in whitespace (see `partial`), so it is exactly the prefill the continuation
+/// was asked from and the seam is plain concatenation.
 final class LiveOutput: Sendable {
     let job: Int64
     let batch: String
     let kept: String
-    let sentPrefill: String
     let keptTokens: Int
     let stream: ChatCompletionStream
     /// The stream's chunk count at the last committed flush: the text changed when it moved on.
     let flushedChunks = Atomic<Int>(0)
 
-    init(job: Int64, batch: String, kept: String, sentPrefill: String, keptTokens: Int, stream: ChatCompletionStream) {
+    init(job: Int64, batch: String, kept: String, keptTokens: Int, stream: ChatCompletionStream) {
         self.job = job
         self.batch = batch
         self.kept = kept
-        self.sentPrefill = sentPrefill
         self.keptTokens = keptTokens
         self.stream = stream
     }
 
-    /// Everything this job has produced so far, across attempts.
-    var text: String { Continuation.join(partial: kept, sentPrefill: sentPrefill, continuation: stream.text) }
-    /// Completion tokens spent so far (output chunks stand in for tokens until usage arrives).
-    var tokens: Int { keptTokens + stream.outputChunkCount }
+    /// Everything this job has produced so far, across attempts (the final answer's text).
+    var text: String { kept + stream.text }
+
+    /// What to keep of the job so far, should this stream end here: the text up to its last
+    /// non-whitespace character and the completion tokens that produced it (output chunks stand
+    /// in for tokens until usage arrives). The trailing whitespace is left out, text and tokens:
+    /// a prefill cannot carry it, so the continuation writes it again, and keeping it too would
+    /// double it or count its tokens twice. Each value is a prefix of the next as the stream
+    /// grows, so a crash between any two writes of it leaves a partial a continuation extends
+    /// to exactly the uninterrupted answer.
+    var partial: (text: String, tokens: Int) {
+        let (received, chunks) = stream.textAndSettledChunks
+        return Self.partial(kept: kept, keptTokens: keptTokens, received: received, settledChunks: chunks)
+    }
+
+    /// `partial` from its parts: `received` is this stream's text, `settledChunks` its output
+    /// chunks less the trailing ones that were only whitespace.
+    static func partial(kept: String, keptTokens: Int, received: String, settledChunks: Int) -> (text: String, tokens: Int) {
+        (Continuation.prefill(for: kept + received), keptTokens + settledChunks)
+    }
 
     /// The stream's chunk count now, if chunks arrived since the last committed flush; nil when not.
     func unflushedChunks() -> Int? {
@@ -69,7 +86,10 @@ final class PartialFlusher: Sendable {
         while start < changed.count {
             let end = min(start + batchSize, changed.count)
             let slice = changed[start..<end]
-            try await queue.savePartials(slice.map { ($0.output.job, $0.output.text, $0.output.tokens) })
+            try await queue.savePartials(slice.map { c in
+                let partial = c.output.partial
+                return (c.output.job, partial.text, partial.tokens)
+            })
             for c in slice { c.output.markFlushed(c.chunks) }
             start = end
         }

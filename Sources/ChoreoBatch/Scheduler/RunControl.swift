@@ -8,6 +8,8 @@ final class RunControl: Sendable {
         var stoppedProviders: [String: Failure] = [:]
     }
     private let state = Mutex(State())
+    /// Models that refuse a prefill continuation (learned from their 400, or from earlier runs).
+    let prefillRefusals = PrefillRefusals()
 
     func isCancelled(batch: String) -> Bool { state.withLock { $0.cancelledBatches.contains(batch) } }
 

@@ -17,6 +17,10 @@ public struct JobDetail: Sendable {
         public var requestID: String?
         /// What a failed or interrupted attempt received before it ended.
         public var receivedText: String?
+        /// How this attempt continued a cut job (`prefill`, `continue_final_message`, `restart`)
+        /// and why; nil when nothing had been kept.
+        public var continuation: String?
+        public var continuationReason: String?
 
         var json: JSONValue {
             func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
@@ -26,7 +30,8 @@ public struct JobDetail: Sendable {
                 "ended_at": endedAt.map { .double($0) } ?? .null, "outcome": text(outcome), "http_status": int(httpStatus),
                 "error_kind": text(errorKind), "error_message": text(errorMessage), "chars_received": int(charsReceived),
                 "continued_from_chars": int(continuedFromChars), "request_id": text(requestID),
-                "received_text": text(receivedText),
+                "received_text": text(receivedText), "continuation": text(continuation),
+                "continuation_reason": text(continuationReason),
             ]
             return .object(object)
         }
@@ -73,14 +78,14 @@ public struct JobDetail: Sendable {
         else { throw LookupError.noSuchJob(reference) }
         try db.query("""
             SELECT number, runner, started_at, ended_at, outcome, http_status, error_kind, error_message, chars_received,
-                   continued_from_chars, request_id, received_text
+                   continued_from_chars, request_id, received_text, continuation, continuation_reason
             FROM attempts WHERE job_id = ? ORDER BY number
             """, [.integer(id)]) { row in
             detail.attempts.append(Attempt(
                 number: row.int(0) ?? 0, runner: row.string(1), startedAt: row.double(2) ?? 0, endedAt: row.double(3),
                 outcome: row.string(4), httpStatus: row.int(5), errorKind: row.string(6), errorMessage: row.string(7),
                 charsReceived: row.int(8) ?? 0, continuedFromChars: row.int(9), requestID: row.string(10),
-                receivedText: row.string(11)))
+                receivedText: row.string(11), continuation: row.string(12), continuationReason: row.string(13)))
         }
         return detail
     }
@@ -100,10 +105,11 @@ public struct JobDetail: Sendable {
             out += "\nattempts\n"
             let rows = [["#", "started", "outcome", "http", "error", "chars", "continued", "request id"]] + attempts.map { a in
                 [String(a.number), BatchStatus.formatDate(a.startedAt), a.outcome ?? "running", a.httpStatus.map(String.init) ?? "",
-                 a.errorKind ?? "", String(a.charsReceived), a.continuedFromChars.map(String.init) ?? "", a.requestID ?? ""]
+                 a.errorKind ?? "", String(a.charsReceived), a.continuedColumn, a.requestID ?? ""]
             }
             out += TextTable.render(rows, indent: "  ")
             for a in attempts {
+                if let how = a.continuation { out += "  #\(a.number): \(how): \(a.continuationReason ?? "")\n" }
                 if let m = a.errorMessage { out += "  #\(a.number): \(m)\n" }
                 if let t = a.receivedText, !t.isEmpty {
                     let shown = t.count > 120 ? String(t.prefix(120)) + "…" : t
@@ -131,5 +137,19 @@ public struct JobDetail: Sendable {
         object["request"] = (try? JSONValue.parse(request)) ?? .string(request)
         object["attempts_detail"] = .array(attempts.map(\.json))
         return object
+    }
+}
+
+extension JobDetail.Attempt {
+    /// The attempts table's "continued" cell: how a cut job went on, and from how many characters
+    /// (`prefill @120`, `restart`), or the character count alone for a database written before
+    /// attempts recorded how.
+    var continuedColumn: String {
+        switch (continuation, continuedFromChars) {
+        case let (how?, chars?): return "\(how) @\(chars)"
+        case let (how?, nil): return how
+        case let (nil, chars?): return String(chars)
+        case (nil, nil): return ""
+        }
     }
 }

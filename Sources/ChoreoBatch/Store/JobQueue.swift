@@ -66,6 +66,18 @@ public struct AttemptFailure: Sendable {
     public var discardsPartial = false
 }
 
+/// How an attempt continues a cut job (`attempts.continuation`): `prefill`,
+/// `continue_final_message` or `restart`, and why (shown by `choreo show`).
+public struct AttemptContinuation: Sendable, Hashable {
+    public var method: String
+    public var reason: String
+
+    public init(method: String, reason: String) {
+        self.method = method
+        self.reason = reason
+    }
+}
+
 /// A job's lease expired and another runner took the job (or it is not leased at all): this
 /// runner must leave it alone. Thrown by `JobQueue.startAttempt`; `complete` returns false instead.
 public struct LeaseLost: Error, Sendable, CustomStringConvertible {
@@ -182,10 +194,10 @@ public actor JobQueue {
     /// flushes: they go through `writes`, which commits the ones that arrive together in one
     /// transaction (group commit), each in its own savepoint. `at` is the time the caller asked.
     enum QueuedWrite {
-        case startAttempt(job: Int64, continuedFromChars: Int?, at: Double)
+        case startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?, at: Double)
         case complete(job: Int64, attempt: Int, outcome: JobOutcome, at: Double)
         case endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
-                        finalState: String, at: Double)
+                        finalState: String, countsAsAttempt: Bool, at: Double)
         case savePartials([(job: Int64, text: String, tokens: Int)], at: Double)
     }
 
@@ -204,9 +216,10 @@ public actor JobQueue {
     /// This write, `complete` and `endAttempt` wait out a busy database (another process holding
     /// the write lock): they try again until they commit, or until the calling task is cancelled
     /// (the run is stopping). A finished answer is never dropped because the file was busy.
-    public func startAttempt(job: Int64, continuedFromChars: Int?) async throws -> Int {
-        guard case .attempt(let number) = try await writes.submit(.startAttempt(job: job, continuedFromChars: continuedFromChars, at: now),
-                                                                  untilCommitted: true, isolation: self)
+    /// `continuation` says how a cut job is continued (nil: nothing was kept).
+    public func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation? = nil) async throws -> Int {
+        let write = QueuedWrite.startAttempt(job: job, continuedFromChars: continuedFromChars, continuation: continuation, at: now)
+        guard case .attempt(let number) = try await writes.submit(write, untilCommitted: true, isolation: self)
         else { preconditionFailure("startAttempt returns an attempt number") }
         return number
     }
@@ -230,25 +243,30 @@ public actor JobQueue {
 
     /// Ends an attempt that did not succeed. `retryAt` set: the job goes back to pending (runnable
     /// from then, by any runner); nil: the job ends in `finalState` (failed or cancelled).
+    /// `countsAsAttempt` false: the attempt does not use up the job's retries (a refused prefill).
     public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: String, retryAt: Double?,
-                           finalState: String = "failed") async throws {
+                           finalState: String = "failed", countsAsAttempt: Bool = true) async throws {
         _ = try await writes.submit(.endAttempt(job: job, attempt: attempt, failure: f, outcome: outcome, retryAt: retryAt,
-                                                finalState: finalState, at: now), untilCommitted: true, isolation: self)
+                                                finalState: finalState, countsAsAttempt: countsAsAttempt, at: now),
+                             untilCommitted: true, isolation: self)
     }
 
     /// One queued write's statements. Runs inside the group's transaction, in its own savepoint:
     /// what it wrote is undone alone when it throws.
     static func apply(_ write: QueuedWrite, db: Database, runnerID: String) throws -> WriteResult {
         switch write {
-        case let .startAttempt(job, continuedFromChars, t):
+        case let .startAttempt(job, continuedFromChars, continuation, t):
             // The count is read back from the update. Without the lease nothing is updated: the job
             // (and its attempt numbers) belong to the runner that took it, so no attempt begins here.
             guard let number = try db.queryOne(
                 "UPDATE jobs SET attempts = attempts + 1, updated_at = ? WHERE id = ? AND lease_owner = ? RETURNING attempts",
                 [.init(t), .init(job), .init(runnerID)], { $0.int(0)! })
             else { throw LeaseLost(job: job) }
-            try db.run("INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars) VALUES (?, ?, ?, ?, ?)",
-                       [.init(job), .init(number), .init(runnerID), .init(t), .init(continuedFromChars)])
+            try db.run("""
+                INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars, continuation, continuation_reason)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, [.init(job), .init(number), .init(runnerID), .init(t), .init(continuedFromChars),
+                      .init(continuation?.method), .init(continuation?.reason)])
             return .attempt(number)
 
         case let .savePartials(partials, t):
@@ -287,19 +305,19 @@ public actor JobQueue {
                       .init(job), .init(attempt)])
             return .leaseHeld(true)
 
-        case let .endAttempt(job, attempt, f, outcome, retryAt, finalState, t):
+        case let .endAttempt(job, attempt, f, outcome, retryAt, finalState, countsAsAttempt, t):
             let state = retryAt == nil ? finalState : "pending"
             try db.run("""
-                UPDATE jobs SET state = CASE WHEN ? = 'pending' THEN \(Self.requeuedState) ELSE ? END,
-                       not_before = ?, error_kind = ?, error_message = ?, http_status = ?, request_id = ?,
-                       partial_output = CASE WHEN ? THEN NULL ELSE coalesce(?, partial_output) END,
-                       partial_tokens = CASE WHEN ? THEN NULL WHEN ? IS NULL THEN partial_tokens ELSE ? END, spent_prompt_tokens = ?,
-                       lease_owner = NULL, lease_expires_at = NULL, finished_at = ?, updated_at = ?
-                WHERE id = ? AND lease_owner = ?
-                """, [.init(state), .init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
-                      .init(f.discardsPartial), .init(f.keptPartial), .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens),
-                      .init(f.spentPromptTokens),
-                      .init(retryAt == nil ? t : nil), .init(t), .init(job), .init(runnerID)])
+                UPDATE jobs SET state = CASE WHEN ?1 = 'pending' THEN \(Self.requeuedState) ELSE ?1 END,
+                       not_before = ?2, error_kind = ?3, error_message = ?4, http_status = ?5, request_id = ?6,
+                       partial_output = CASE WHEN ?7 THEN NULL ELSE coalesce(?8, partial_output) END,
+                       partial_tokens = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_tokens ELSE ?9 END,
+                       spent_prompt_tokens = ?10, lease_owner = NULL, lease_expires_at = NULL,
+                       finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13
+                WHERE id = ?14 AND lease_owner = ?15
+                """, [.init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
+                      .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
+                      .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID)])
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
                        bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?
@@ -404,6 +422,19 @@ public actor JobQueue {
             GROUP BY j.model
             """, filter.arguments) { row in out[row.string(0) ?? ""] = row.int(1) ?? 0 }
         return out
+    }
+
+    /// The models that refused a prefill in earlier runs on this database, with the provider's message.
+    public func prefillRefusals() throws -> [String: String] {
+        var out: [String: String] = [:]
+        try db.query("SELECT model, message FROM prefill_refusals") { out[$0.string(0) ?? ""] = $0.string(1) ?? "" }
+        return out
+    }
+
+    /// Remembers that `model` refused a prefill, for later runs on this database.
+    public func recordPrefillRefusal(model: String, message: String) throws {
+        try db.run("INSERT OR REPLACE INTO prefill_refusals (model, message, learned_at) VALUES (?, ?, ?)",
+                   [.init(model), .init(message), .init(now)])
     }
 
     public func batchExists(_ id: String) throws -> Bool {

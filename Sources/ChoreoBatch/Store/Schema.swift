@@ -13,6 +13,7 @@ public enum Schema {
     static let migrations: [Migration] = [
         Migration(version: 1, sql: version1), Migration(version: 2, sql: version2), Migration(version: 3, sql: version3),
         Migration(version: 4, sql: version4),
+        Migration(version: 5, sql: version5),
     ]
 
     /// The newest schema version this build knows.
@@ -117,6 +118,15 @@ public enum Schema {
 
     /// The batches readers see: every one but those still being submitted (`state \(visible)`).
     public static let visible = "<> 'submitting'"
+
+    /// Continuation (issue 12.8): how each attempt of a cut job was continued and why
+    /// (`prefill`, `continue_final_message` or `restart`; NULL when nothing was kept), and the
+    /// models a provider told this database's runs they refuse prefill (kept across runs).
+    static let version5 = """
+        ALTER TABLE attempts ADD COLUMN continuation TEXT;
+        ALTER TABLE attempts ADD COLUMN continuation_reason TEXT;
+        CREATE TABLE prefill_refusals (model TEXT PRIMARY KEY, message TEXT NOT NULL, learned_at REAL NOT NULL);
+        """
 
     static let version1 = """
         CREATE TABLE batches (
