@@ -23,6 +23,7 @@ struct CancelCommand: AsyncParsableCommand {
     func run() async throws {
         let db = try database.open()
         let result = try db.cancelBatch(try db.batchID(matching: batch))
+        try db.checkpoint()  // the main file alone holds the cancellation (see RELIABILITY.md, Backups)
         if result.previousState == "completed" {
             StandardError.print("\(result.batchID) has already completed; nothing to cancel")
             return

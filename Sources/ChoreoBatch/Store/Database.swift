@@ -147,6 +147,18 @@ public final class Database {
         }
     }
 
+    /// Copies every committed transaction from the WAL into the database file and empties the
+    /// WAL (`wal_checkpoint(TRUNCATE)`), so that the main file alone holds everything: a process
+    /// that exits without closing its connection leaves its last commits only in `-wal`, and a
+    /// backup of the main file would miss them. Waits (busy timeout) for readers and writers of
+    /// other processes; returns false when one kept the checkpoint from completing.
+    @discardableResult
+    public func checkpoint() throws -> Bool {
+        // (busy, WAL frames, frames checkpointed): busy = 1 when it could not finish.
+        let busy = try queryOne("PRAGMA wal_checkpoint(TRUNCATE)") { $0.int(0) ?? 0 } ?? 0
+        return busy == 0
+    }
+
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     public var changes: Int { Int(sqlite3_changes(handle)) }
     /// The rowid of the last successful INSERT on this connection.
