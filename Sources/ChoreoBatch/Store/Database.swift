@@ -19,6 +19,8 @@ public final class Database {
     public let isReadOnly: Bool
     private var statements: [String: Statement] = [:]
     private var transactionDepth = 0
+    /// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
+    static let busyTimeoutMs: Int32 = 10_000
 
     /// Opens (creating it with mode 0600 if needed) and migrates the database at `path`.
     /// With `readOnly`, the file must exist, nothing is migrated and every write fails.
@@ -53,7 +55,7 @@ public final class Database {
         }
         self.handle = db
         sqlite3_extended_result_codes(db, 1)
-        sqlite3_busy_timeout(db, 10_000)
+        sqlite3_busy_timeout(db, Self.busyTimeoutMs)
         if readOnly {
             // READONLY already refuses writes to the file; query_only also refuses them for
             // attached or temporary databases, so `choreo sql` can never change anything.
@@ -150,10 +152,13 @@ public final class Database {
     /// Copies every committed transaction from the WAL into the database file and empties the
     /// WAL (`wal_checkpoint(TRUNCATE)`), so that the main file alone holds everything: a process
     /// that exits without closing its connection leaves its last commits only in `-wal`, and a
-    /// backup of the main file would miss them. Waits (busy timeout) for readers and writers of
-    /// other processes; returns false when one kept the checkpoint from completing.
+    /// backup of the main file would miss them. Waits at most `wait` seconds for other processes'
+    /// writers and readers (a command's exit must not hang on another runner); returns false when
+    /// one kept the checkpoint from completing (the WAL still holds everything then).
     @discardableResult
-    public func checkpoint() throws -> Bool {
+    public func checkpoint(wait: Double = 2) throws -> Bool {
+        sqlite3_busy_timeout(handle, Int32(wait * 1000))
+        defer { sqlite3_busy_timeout(handle, Self.busyTimeoutMs) }
         // (busy, WAL frames, frames checkpointed): busy = 1 when it could not finish.
         let busy = try queryOne("PRAGMA wal_checkpoint(TRUNCATE)") { $0.int(0) ?? 0 } ?? 0
         return busy == 0
