@@ -7,9 +7,9 @@ struct CancelCommand: AsyncParsableCommand {
         abstract: "Cancel a batch: its pending jobs will not run.",
         discussion: """
             Pending jobs become cancelled (error_kind "cancelled"; exported with code batch_cancelled) \
-            and the batch is marked cancelled. Jobs already running are stopped by their runner, which \
-            checks the batch state. Finished jobs and their results are kept. A completed batch is left \
-            as it is.
+            and the batch is marked cancelled. Jobs already running are stopped by their runner within a \
+            second and become cancelled, keeping the text they received. Finished jobs and their results \
+            are kept. A completed batch is left as it is; `choreo resume BATCH --cancelled` undoes a cancel.
 
             Examples:
               choreo cancel batch_0123456789ab
@@ -23,6 +23,7 @@ struct CancelCommand: AsyncParsableCommand {
     func run() async throws {
         let db = try database.open()
         let result = try db.cancelBatch(try db.batchID(matching: batch))
+        try db.checkpoint()  // the main file alone holds the cancellation (see RELIABILITY.md, Backups)
         if result.previousState == "completed" {
             StandardError.print("\(result.batchID) has already completed; nothing to cancel")
             return

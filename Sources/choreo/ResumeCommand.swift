@@ -16,14 +16,19 @@ struct ResumeCommand: AsyncParsableCommand {
             `choreo run` already takes back the jobs of a crashed runner by itself; resume is for \
             failures a person decided to retry.
 
+            Cancelled jobs are not requeued: a cancelled batch stays cancelled. --cancelled reopens \
+            it and requeues its cancelled jobs too (those stopped mid-stream keep the text they had).
+
             Examples:
               choreo resume batch_0123456789ab
               choreo resume batch_0123456789ab --all --concurrency 16
+              choreo resume batch_0123456789ab --cancelled   # undo `choreo cancel`
             """
     )
 
     @Argument(help: "The batch id.") var batch: String
     @Flag(name: .long, help: "Also retry jobs that failed for a reason that is not retryable (400s, auth, quota).") var all = false
+    @Flag(name: .long, help: "Reopen a cancelled batch and requeue its cancelled jobs too.") var cancelled = false
     @Flag(name: .long, help: "Only requeue failed jobs; do not run them now.") var noRun = false
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var flags: RunFlags
@@ -36,8 +41,22 @@ struct ResumeCommand: AsyncParsableCommand {
         try DatabaseOptions.requireExisting(database.path)
         let queue = try JobQueue(path: database.path, runnerID: "resume")
         guard try await queue.batchExists(batch) else { throw ValidationError("no batch \(batch) in \(database.path)") }
+        let db = try database.open()
+        let status = try BatchStatus.load(db, batch: batch)
+        var reopened = 0
+        if status.state == "cancelled" {
+            guard cancelled else {
+                StandardError.print("""
+                    \(batch) was cancelled: its \(status.count("cancelled")) cancelled jobs are not requeued and nothing of it runs. \
+                    To requeue them (and its failures), run `choreo resume \(batch) --cancelled`.
+                    """)
+                return
+            }
+            reopened = try db.reopenBatch(batch)
+        }
         let n = try await queue.resume(batch: batch, all: all, retryableKinds: Self.retryableKinds)
-        StandardError.print("requeued \(n) jobs of \(batch)")
+        try db.checkpoint()  // the main file alone holds the requeue (see RELIABILITY.md, Backups)
+        StandardError.print("requeued \(n + reopened) jobs of \(batch)" + (reopened > 0 ? " (\(reopened) of them cancelled)" : ""))
         if noRun { return }
         let code = try await RunSession.execute(databasePath: database.path, batch: batch, flags: flags, providers: providers)
         if code != 0 { throw ExitCode(code) }

@@ -18,7 +18,9 @@ struct RunCommand: AsyncParsableCommand {
               1    some jobs failed for good (see `choreo status`, `choreo results --state failed`)
               2    usage or configuration error
               3    work is left: deadline reached, or jobs held by another runner
-              130  interrupted by SIGINT (143: SIGTERM); jobs in flight stay retryable
+              130  interrupted by SIGINT (143: SIGTERM); jobs in flight stay retryable, with the text
+                   they received. A second signal, or --stop-grace after the first, exits at once
+                   (still writing that text)
 
             Examples:
               choreo run

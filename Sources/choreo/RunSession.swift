@@ -12,12 +12,26 @@ enum RunSession {
         let (router, mock) = try await providers.makeRouter()
         if let mock { renderer.record(.init(time: Date(), level: .info, message: "using the built-in mock provider at \(mock.baseURL)")) }
         let events = RunEvents(sink: { renderer.record($0) })
-        let runner = BatchRunner(databasePath: databasePath, options: flags.runOptions(batch: batch), router: router, events: events)
+        let options = flags.runOptions(batch: batch)
+        let runner = BatchRunner(databasePath: databasePath, options: options, router: router, events: events)
         let task = Task { try await runner.run() }
         let trap = SignalTrap()
-        trap.install(cancelling: task) { sig in
+        // Aborting: what the streams received is written and every held job given back, on a
+        // connection of its own, then the process exits without waiting for the run's tasks.
+        let abort: @Sendable (String) -> Void = { reason in
+            renderer.record(.init(time: Date(), level: .warning, message: "\(reason): aborting; writing what was received"))
+            do { try runner.abandon() } catch {
+                renderer.record(.init(time: Date(), level: .error, message: "could not write what was received: \(error)"))
+            }
+            exit(trap.exitCode ?? ExitCodes.workLeft)
+        }
+        trap.install(cancelling: task, grace: flags.stopGrace, onFirst: { sig in
             renderer.record(.init(time: Date(), level: .warning,
-                                  message: "\(sig == SIGTERM ? "SIGTERM" : "SIGINT"): stopping; in-flight jobs keep their partial output and stay retryable (interrupt again to exit at once)"))
+                                  message: "\(SignalTrap.name(sig)): stopping; in-flight jobs keep their partial output and stay retryable (signal again to exit at once)"))
+        }, onAbort: abort)
+        if let deadline = options.deadline {
+            trap.abort(after: deadline.timeIntervalSinceNow + flags.stopGrace,
+                       reason: "the stop at the deadline took longer than its grace period (\(SignalTrap.seconds(flags.stopGrace)))", abort)
         }
         let ticker = Task {
             while !Task.isCancelled {
@@ -27,12 +41,17 @@ enum RunSession {
             }
         }
         let result = await task.result
+        // An abort that began meanwhile exits the process itself.
+        if !trap.disarm() { while true { try? await Task.sleep(nanoseconds: 1_000_000_000) } }
         ticker.cancel()
         try? await mock?.shutdown()
         let summary = try result.get()
         renderer.progress(events.snapshot, final: true)
         var ending = ""
         switch summary.ending {
+        case .finished where !summary.cancelledBatches.isEmpty:
+            ending = "batch \(summary.cancelledBatches.joined(separator: ", ")) cancelled"
+            if summary.left > 0 { ending += "; \(summary.left) jobs are held by another runner or waiting" }
         case .finished: ending = summary.left > 0 ? "\(summary.left) jobs are held by another runner or waiting" : "finished"
         case .deadline: ending = "deadline reached; \(summary.left) jobs left for the next run"
         case .interrupted: ending = "interrupted; \(summary.left) jobs left (run `choreo run` again to continue)"

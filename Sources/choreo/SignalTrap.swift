@@ -3,35 +3,72 @@ import Foundation
 import Synchronization
 
 /// Turns SIGINT and SIGTERM into cancellation of one task (graceful stop: streams end, partial
-/// outputs are flushed, jobs stay retryable). A second SIGINT exits at once.
+/// outputs are flushed, jobs stay retryable). A second signal, or a stop that outlasts its grace
+/// period, aborts: `onAbort` writes what was received and exits the process.
 final class SignalTrap: Sendable {
-    private let received = Mutex<Int32?>(nil)
+    private struct State {
+        var first: Int32?
+        /// Set once the task has ended: nothing is aborted any more.
+        var done = false
+        var aborting = false
+    }
+    private let state = Mutex(State())
     /// Kept alive for the process; written once by `install`, on the calling thread, before any handler runs.
     private nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []
 
     /// The first signal received, if any.
-    var signal: Int32? { received.withLock { $0 } }
+    var signal: Int32? { state.withLock { $0.first } }
 
-    /// Cancels `task` on the first SIGINT/SIGTERM; `onFirst` is told which, for a message.
-    func install(cancelling task: Task<some Sendable, some Error>, onFirst: @escaping @Sendable (Int32) -> Void) {
+    /// Cancels `task` on the first SIGINT/SIGTERM (`onFirst` is told which, for a message) and
+    /// arms `abort(after: grace, …)` when a grace is given; a second signal aborts at once. The
+    /// default `onAbort` exits with the first signal's code.
+    func install(cancelling task: Task<some Sendable, some Error>, grace: Double? = nil,
+                 onFirst: @escaping @Sendable (Int32) -> Void, onAbort: (@Sendable (String) -> Void)? = nil) {
+        let onAbort = onAbort ?? { [self] reason in
+            FileHandle.standardError.write("\n\(reason): exiting now\n".data(using: .utf8)!)
+            exit(exitCode ?? ExitCodes.interrupted)
+        }
         for sig in [SIGINT, SIGTERM] {
             Foundation.signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [self] in
-                let first = received.withLock { r -> Bool in
-                    if r == nil { r = sig; return true }
+                let first = state.withLock { s -> Bool in
+                    if s.first == nil { s.first = sig; return true }
                     return false
                 }
                 if first {
                     onFirst(sig)
                     task.cancel()
-                } else if sig == SIGINT {
-                    FileHandle.standardError.write("\nsecond interrupt: exiting now\n".data(using: .utf8)!)
-                    exit(130)
+                    if let grace {
+                        abort(after: grace, reason: "the stop took longer than its grace period (\(Self.seconds(grace)))", onAbort)
+                    }
+                } else {
+                    abort(after: 0, reason: "second \(Self.name(sig))", onAbort)
                 }
             }
             source.resume()
             sources.append(source)
+        }
+    }
+
+    /// Runs `onAbort` (once, on a background queue) after `seconds`, unless the task ended first.
+    func abort(after seconds: Double, reason: String, _ onAbort: @escaping @Sendable (String) -> Void) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + max(0, seconds)) { [self] in
+            let go = state.withLock { s -> Bool in
+                guard !s.done && !s.aborting else { return false }
+                s.aborting = true
+                return true
+            }
+            if go { onAbort(reason) }
+        }
+    }
+
+    /// The task ended by itself: no abort from now on. Returns false when an abort already
+    /// began (it exits the process; the caller must not race it).
+    func disarm() -> Bool {
+        state.withLock { s in
+            s.done = true
+            return !s.aborting
         }
     }
 
@@ -40,4 +77,8 @@ final class SignalTrap: Sendable {
         guard let s = signal else { return nil }
         return s == SIGTERM ? ExitCodes.terminated : ExitCodes.interrupted
     }
+
+    static func name(_ sig: Int32) -> String { sig == SIGTERM ? "SIGTERM" : "SIGINT" }
+
+    static func seconds(_ s: Double) -> String { s == s.rounded() ? "\(Int(s)) s" : "\(s) s" }
 }

@@ -42,6 +42,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let result: SubmitResult
         do {
             result = try BatchSubmitter(database: db, options: options).submit(file: file)
+            try db.checkpoint()  // the main file alone holds the batch (see RELIABILITY.md, Backups)
         } catch let error as JobFileError {
             StandardError.print(error.report())
             throw ExitCode(ExitCodes.failure)

@@ -1,5 +1,6 @@
 import ChoreoAI
 import Foundation
+import Synchronization
 
 /// How a run ended, and the exit code it maps to.
 public struct RunSummary: Sendable {
@@ -9,6 +10,9 @@ public struct RunSummary: Sendable {
     public var failed: Int
     /// Jobs still pending or running (in this run's scope) when it ended.
     public var left: Int
+    /// Batches cancelled (`choreo cancel`) while this run had their jobs: their streams were
+    /// stopped and their jobs ended as cancelled.
+    public var cancelledBatches: [String] = []
 
     /// 0 every job succeeded; 1 some failed for good; 3 work left (deadline, interruption, or jobs
     /// held by another runner). Signals map to 130/143 in the command.
@@ -27,13 +31,21 @@ public struct RunSummary: Sendable {
 /// `StreamEnds`. Ten thousand open streams are ten thousand small objects, not ten thousand tasks.
 ///
 /// Stopping: cancel the task running `run()` (the command does it on SIGINT/SIGTERM). Streams end,
-/// their partial output is written, their jobs go back to pending, and `run()` returns.
+/// their partial output is written, their jobs go back to pending, and `run()` returns. The loop
+/// wakes at least every `wakeInterval` whatever the streams do, so a signal, the deadline or a
+/// cancelled batch is acted on within it. A stop that hangs can be cut short with `abandon()`.
 public final class BatchRunner: Sendable {
     public let databasePath: String
     public let options: RunOptions
     public let client: ChoreoAI
     public let events: RunEvents
     public let runnerID: String
+    /// The running `run()`'s flusher, for `abandon()`.
+    private let liveFlusher = Mutex<PartialFlusher?>(nil)
+
+    /// The longest the run loop sleeps, and how often cancelled batches are looked up: a signal,
+    /// the deadline and `choreo cancel` are noticed within it.
+    static let wakeInterval = 0.5
 
     public init(databasePath: String, options: RunOptions, router: ProviderRouter, events: RunEvents = RunEvents()) {
         self.databasePath = databasePath
@@ -56,7 +68,7 @@ public final class BatchRunner: Sendable {
     private enum ChildResult: Sendable {
         case started(JobExecution.Start, JobExecution)
         case ended([EndedStream])
-        case finished(JobResult)
+        case finished(JobResult, batch: String)
         case tick
     }
 
@@ -77,8 +89,11 @@ public final class BatchRunner: Sendable {
 
         let control = RunControl()
         control.prefillRefusals.load(try await queue.prefillRefusals())
-        control.setCancelled(try await queue.heartbeat(leaseSeconds: options.leaseSeconds))
+        try await queue.heartbeat(leaseSeconds: options.leaseSeconds)
+        control.setCancelled(try await queue.cancelledBatches())
         let flusher = PartialFlusher(queue: queue)
+        self.liveFlusher.withLock { $0 = flusher }
+        defer { self.liveFlusher.withLock { $0 = nil } }
         let gates = ProviderGates(defaultRPM: options.requestsPerMinute, defaultTPM: options.tokensPerMinute)
 
         // Background duties, cancelled when the feeding loop ends.
@@ -89,7 +104,15 @@ public final class BatchRunner: Sendable {
                     while !Task.isCancelled {
                         try? await Task.sleep(nanoseconds: UInt64(self.options.leaseSeconds / 3 * 1e9))
                         if Task.isCancelled { break }
-                        if let cancelled = try? await queue.heartbeat(leaseSeconds: self.options.leaseSeconds) {
+                        try? await queue.heartbeat(leaseSeconds: self.options.leaseSeconds)
+                    }
+                }
+                // `choreo cancel` from another process: stop the batch's streams within a wake.
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(nanoseconds: UInt64(Self.wakeInterval * 1e9))
+                        if Task.isCancelled { break }
+                        if let cancelled = try? await queue.cancelledBatches() {
                             control.setCancelled(cancelled)
                             flusher.cancelStreams(of: cancelled)
                         }
@@ -100,6 +123,7 @@ public final class BatchRunner: Sendable {
 
         var ending = RunSummary.Ending.finished
         var succeeded = 0, failed = 0
+        var cancelledBatches: Set<String> = []
         await withTaskGroup(of: ChildResult.self) { group in
             var inFlight = 0      // claimed and not yet finished, whatever the phase
             var sending = 0       // `started` tasks running
@@ -115,7 +139,7 @@ public final class BatchRunner: Sendable {
             var quietUntil = 0.0  // no claim before this: the queue had nothing runnable
             var durations: [Double] = []  // recent successful job durations, for the deadline
             var typicalDuration = 0.0     // their 90th percentile
-            func count(_ result: JobResult) {
+            func count(_ result: JobResult, batch: String) {
                 inFlight -= 1
                 burst = false
                 switch result {
@@ -125,15 +149,16 @@ public final class BatchRunner: Sendable {
                     if durations.count > 200 { durations.removeFirst(durations.count - 200) }
                     if options.deadline != nil { typicalDuration = durations.sorted()[durations.count * 9 / 10] }
                 case .failed: failed += 1
+                case .cancelled: cancelledBatches.insert(batch)
                 default: break
                 }
             }
             func handle(_ r: ChildResult, _ group: inout TaskGroup<ChildResult>) {
                 switch r {
                 case .tick: timerPending = false
-                case .started(.done(let result), _):
+                case .started(.done(let result), let execution):
                     sending -= 1
-                    count(result)
+                    count(result, batch: execution.job.batchID)
                 case .started(.streaming(let sent), let execution):
                     sending -= 1
                     streaming += 1
@@ -142,9 +167,9 @@ public final class BatchRunner: Sendable {
                 case .ended(let list):
                     taking = false
                     streaming -= list.count
-                    for e in list { group.addTask { .finished(await e.execution.finish(e.sent, e.end)) } }
-                case .finished(let result):
-                    count(result)
+                    for e in list { group.addTask { .finished(await e.execution.finish(e.sent, e.end), batch: e.execution.job.batchID) } }
+                case .finished(let result, let batch):
+                    count(result, batch: batch)
                 }
                 if streaming > 0 && !taking {
                     taking = true
@@ -186,15 +211,20 @@ public final class BatchRunner: Sendable {
                 if inFlight == 0 {
                     let outlook = (try? await queue.outlook(batch: options.batch)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
                     if outlook.pending == 0 && outlook.heldByOthers == 0 { break }
-                    let wait = max(0.01, quietUntil - Date().timeIntervalSince1970, min(1, (outlook.nextWake ?? 0) - Date().timeIntervalSince1970))
+                    let wait = max(0.01, quietUntil - Date().timeIntervalSince1970, min(Self.wakeInterval, (outlook.nextWake ?? 0) - Date().timeIntervalSince1970))
                     try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
                     continue
                 }
-                // Jobs are in flight: wait for one to move on, or for backed-off jobs to become runnable.
-                if !timerPending && inFlight < options.concurrency {
+                // Jobs are in flight: wait for one to move on, for backed-off jobs to become runnable,
+                // or at most `wakeInterval`, so that the checks above run even while every slot streams
+                // (a cancelled run wakes at once: the timer's sleep is cancelled with it).
+                if !timerPending {
                     timerPending = true
-                    let outlook = (try? await queue.outlook(batch: options.batch)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
-                    let wait = max(0.05, min(1, (outlook.nextWake ?? Date().timeIntervalSince1970 + 1) - Date().timeIntervalSince1970))
+                    var wait = Self.wakeInterval
+                    if inFlight < options.concurrency {
+                        let outlook = (try? await queue.outlook(batch: options.batch)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
+                        wait = max(0.05, min(wait, (outlook.nextWake ?? Date().timeIntervalSince1970 + 1) - Date().timeIntervalSince1970))
+                    }
                     group.addTask {
                         try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
                         return .tick
@@ -218,7 +248,20 @@ public final class BatchRunner: Sendable {
         try await queue.completeFinishedBatches()
         try await queue.unregisterRunner()
         let outlook = try await queue.outlook(batch: options.batch)
-        return RunSummary(ending: ending, succeeded: succeeded, failed: failed, left: outlook.pending + outlook.heldByOthers)
+        // The results are in the main file, not only in its WAL, when the process exits (a copy of
+        // the file alone is a whole backup). Another runner still writing can keep it from finishing.
+        try? await queue.checkpoint()
+        return RunSummary(ending: ending, succeeded: succeeded, failed: failed, left: outlook.pending + outlook.heldByOthers,
+                          cancelledBatches: cancelledBatches.sorted())
+    }
+
+    /// Cuts a stopping run short (a second signal, or the stop outlasted its grace period): writes
+    /// the text every stream has received so far and gives back every job this runner holds, on a
+    /// connection of its own and synchronously, so the caller can exit the process right after.
+    /// The `run()` task is left as it is.
+    public func abandon() throws {
+        let received = liveFlusher.withLock { $0 }?.received() ?? []
+        try JobQueue.abandon(path: databasePath, runnerID: runnerID, partials: received)
     }
 }
 

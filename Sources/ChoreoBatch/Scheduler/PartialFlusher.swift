@@ -95,6 +95,14 @@ final class PartialFlusher: Sendable {
         }
     }
 
+    /// The text of every stream being tracked, changed or not (the run is being aborted).
+    func received() -> [(job: Int64, text: String, tokens: Int)] {
+        live.withLock { Array($0.values) }.map { output in
+            let partial = output.partial
+            return (output.job, partial.text, partial.tokens)
+        }
+    }
+
     /// Cancels the streams of jobs in `batches` (the batch was cancelled while they ran); each
     /// job's task then records its attempt as cancelled.
     func cancelStreams(of batches: Set<String>) {

@@ -60,10 +60,19 @@ extension BatchStatus {
         if let name { head += "  \"\(name)\"" }
         head += "  \(state)  created \(Self.formatDate(createdAt))"
         lines.append(head)
-        let percent = totalJobs > 0 ? Double(doneJobs) * 100 / Double(totalJobs) : 100
         lines.append("  jobs      \(totalJobs) total: " + ResultExporter.jobStates.map { "\(count($0)) \($0)" }.joined(separator: ", ")
                      + (rejectedLines > 0 ? "  (\(rejectedLines) rejected lines)" : ""))
-        lines.append("  progress  " + Self.bar(percent / 100) + " " + String(format1: percent) + "%")
+        if state == "cancelled" {
+            // Cancelled jobs did not run: the bar shows what did, not a full bar.
+            let ran = count("succeeded") + count("failed")
+            let percent = totalJobs > 0 ? Double(ran) * 100 / Double(totalJobs) : 0
+            lines.append("  progress  " + Self.bar(percent / 100) + " " + String(format1: percent) + "% ran; "
+                         + (count("running") > 0 ? "cancelling (\(count("running")) jobs still stopping)" : "cancelled")
+                         + "  (`choreo resume \(id) --cancelled` requeues the \(count("cancelled")) cancelled jobs)")
+        } else {
+            let percent = totalJobs > 0 ? Double(doneJobs) * 100 / Double(totalJobs) : 100
+            lines.append("  progress  " + Self.bar(percent / 100) + " " + String(format1: percent) + "%")
+        }
         lines.append("  tokens    \(Self.grouped(promptTokens)) in / \(Self.grouped(completionTokens)) out")
         if !failures.isEmpty {
             lines.append("  failures  " + failures.map { "\($0.kind) \($0.count)" }.joined(separator: ", "))

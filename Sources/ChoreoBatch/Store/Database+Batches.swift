@@ -69,3 +69,22 @@ extension Database {
         }
     }
 }
+
+extension Database {
+    /// Undoes a cancel for `choreo resume --cancelled`: the batch is live again and its cancelled
+    /// jobs pending, each with a fresh attempt budget and the text it had received (a job stopped
+    /// mid-stream continues from it where the provider can). Returns how many jobs were requeued.
+    public func reopenBatch(_ batchID: String, now: Double = Date().timeIntervalSince1970) throws -> Int {
+        try transaction(.immediate) {
+            try run("""
+                UPDATE jobs SET state = 'pending', attempt_base = attempts, error_kind = NULL, error_message = NULL,
+                       not_before = NULL, finished_at = NULL, updated_at = ?2
+                WHERE batch_id = ?1 AND state = 'cancelled'
+                """, [.text(batchID), .real(now)])
+            let requeued = changes
+            try run("UPDATE batches SET state = 'pending', cancelled_at = NULL, completed_at = NULL WHERE id = ?1 AND state = 'cancelled'",
+                    [.text(batchID)])
+            return requeued
+        }
+    }
+}

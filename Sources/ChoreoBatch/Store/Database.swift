@@ -19,6 +19,8 @@ public final class Database {
     public let isReadOnly: Bool
     private var statements: [String: Statement] = [:]
     private var transactionDepth = 0
+    /// This connection's busy timeout in milliseconds (restored after a checkpoint's shorter wait).
+    private let busyTimeoutMs: Int32
 
     /// How long a statement waits for another connection's lock before it fails with
     /// `SQLITE_BUSY`, unless the opener asks for another.
@@ -35,6 +37,7 @@ public final class Database {
     init(path: String, readOnly: Bool, migrate: Bool, busyTimeout: Double = Database.defaultBusyTimeout) throws {
         self.path = path
         self.isReadOnly = readOnly
+        self.busyTimeoutMs = Int32(max(0, min(busyTimeout, 86_400)) * 1000)
         let isFile = !path.isEmpty && path != ":memory:" && !path.hasPrefix("file:")
         if !readOnly, isFile {
             // Create the file ourselves so it is private from the first byte: results may contain
@@ -58,7 +61,7 @@ public final class Database {
         }
         self.handle = db
         sqlite3_extended_result_codes(db, 1)
-        sqlite3_busy_timeout(db, Int32(max(0, min(busyTimeout, 86_400)) * 1000))
+        sqlite3_busy_timeout(db, busyTimeoutMs)
         if readOnly {
             // READONLY already refuses writes to the file; query_only also refuses them for
             // attached or temporary databases, so `choreo sql` can never change anything.
@@ -150,6 +153,21 @@ public final class Database {
             }
             throw error
         }
+    }
+
+    /// Copies every committed transaction from the WAL into the database file and empties the
+    /// WAL (`wal_checkpoint(TRUNCATE)`), so that the main file alone holds everything: a process
+    /// that exits without closing its connection leaves its last commits only in `-wal`, and a
+    /// backup of the main file would miss them. Waits at most `wait` seconds for other processes'
+    /// writers and readers (a command's exit must not hang on another runner); returns false when
+    /// one kept the checkpoint from completing (the WAL still holds everything then).
+    @discardableResult
+    public func checkpoint(wait: Double = 2) throws -> Bool {
+        sqlite3_busy_timeout(handle, Int32(wait * 1000))
+        defer { sqlite3_busy_timeout(handle, busyTimeoutMs) }
+        // (busy, WAL frames, frames checkpointed): busy = 1 when it could not finish.
+        let busy = try queryOne("PRAGMA wal_checkpoint(TRUNCATE)") { $0.int(0) ?? 0 } ?? 0
+        return busy == 0
     }
 
     /// Rows changed by the last INSERT, UPDATE or DELETE.

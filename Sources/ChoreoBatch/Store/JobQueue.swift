@@ -122,18 +122,26 @@ public actor JobQueue {
         try db.run("UPDATE runners SET stopped_at = ? WHERE id = ?", [.init(now), .init(runnerID)])
     }
 
-    /// Renews the leases of every job this runner holds; returns the batches cancelled since.
-    public func heartbeat(leaseSeconds: Double) throws -> Set<String> {
+    /// Renews the leases of every job this runner holds.
+    public func heartbeat(leaseSeconds: Double) throws {
         let t = now
         try db.transaction {
             try db.run("UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND state = 'running'",
                        [.init(t + leaseSeconds), .init(runnerID)])
             try db.run("UPDATE runners SET heartbeat_at = ? WHERE id = ?", [.init(t), .init(runnerID)])
         }
+    }
+
+    /// The cancelled batches. A read of the few `batches` rows and no write, so the runner asks
+    /// often (twice a second) and `choreo cancel` stops running streams promptly.
+    public func cancelledBatches() throws -> Set<String> {
         var cancelled: Set<String> = []
         try db.query("SELECT id FROM batches WHERE state = 'cancelled'") { cancelled.insert($0.string(0) ?? "") }
         return cancelled
     }
+
+    /// Moves everything committed into the main database file (see `Database.checkpoint`).
+    public func checkpoint() throws { try db.checkpoint() }
 
     /// Leases up to `limit` runnable jobs: pending ones whose backoff has passed (oldest first), and
     /// running ones whose lease expired (their runner died).
@@ -354,6 +362,33 @@ public actor JobQueue {
                    lease_owner = NULL, lease_expires_at = NULL
             WHERE id = ? AND lease_owner = ? AND state = 'running'
             """, [.init(job), .init(runnerID)])
+    }
+
+    /// The run is aborted (second signal, or the stop took longer than its grace period): in one
+    /// transaction on a connection of its own (the queue's may be busy), writes the text each
+    /// stream has received, ends the open attempts as interrupted and gives back every job
+    /// `runnerID` holds, as a graceful stop would have. Synchronous: the process exits next.
+    public static func abandon(path: String, runnerID: String, partials: [(job: Int64, text: String, tokens: Int)]) throws {
+        let db = try Database(path: path)
+        let t = Date().timeIntervalSince1970
+        try db.transaction {
+            for p in partials {
+                try db.run("UPDATE jobs SET partial_output = ?, partial_tokens = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
+                           [.init(p.text), .init(p.tokens), .init(t), .init(p.job), .init(runnerID)])
+            }
+            try db.run("""
+                UPDATE attempts SET ended_at = ?, outcome = 'interrupted', error_kind = 'interrupted',
+                       error_message = 'the runner was aborted (second signal or grace period) during this attempt'
+                WHERE ended_at IS NULL AND runner = ?
+                  AND job_id IN (SELECT id FROM jobs WHERE lease_owner = ? AND state = 'running')
+                """, [.init(t), .init(runnerID), .init(runnerID)])
+            try db.run("""
+                UPDATE jobs SET state = \(Self.requeuedState), lease_owner = NULL, lease_expires_at = NULL, updated_at = ?
+                WHERE lease_owner = ? AND state = 'running'
+                """, [.init(t), .init(runnerID)])
+            try db.run("UPDATE runners SET stopped_at = ? WHERE id = ?", [.init(t), .init(runnerID)])
+        }
+        try db.checkpoint()
     }
 
     /// Gives back every job this runner still holds (on shutdown), keeping their partial output.

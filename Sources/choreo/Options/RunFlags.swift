@@ -32,6 +32,9 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("lease-seconds"), help: ArgumentHelp("How long a job stays leased to this runner without a heartbeat; a killed runner's jobs are taken back after it.", valueName: "seconds"))
     var leaseSeconds: Double = 30
 
+    @Option(name: .customLong("stop-grace"), help: ArgumentHelp("After SIGINT/SIGTERM (or the deadline), how long the graceful stop may take before the run writes what was received and exits at once (a second signal does it at once).", valueName: "seconds"))
+    var stopGrace: Double = 5
+
     @Flag(name: .long, help: "Only print errors and the final summary.")
     var quiet = false
 
@@ -48,6 +51,7 @@ struct RunFlags: ParsableArguments {
         if let rpm, rpm <= 0 { throw ValidationError("--rpm must be positive") }
         if let tpm, tpm <= 0 { throw ValidationError("--tpm must be positive") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
+        guard stopGrace >= 0 else { throw ValidationError("--stop-grace must not be negative") }
         guard flushIntervalMs >= 10 else { throw ValidationError("--flush-interval-ms must be at least 10") }
     }
 
