@@ -3,12 +3,18 @@ import Foundation
 
 /// How a run ended, and the exit code it maps to.
 public struct RunSummary: Sendable {
-    public enum Ending: Sendable { case finished, deadline, interrupted }
+    public enum Ending: Sendable {
+        case finished, deadline, interrupted
+        /// Only jobs of providers the run gave up waiting for were left (`unreachable`).
+        case unreachable
+    }
     public var ending: Ending
     public var succeeded: Int
     public var failed: Int
     /// Jobs still pending or running (in this run's scope) when it ended.
     public var left: Int
+    /// Providers the run gave up waiting for (an outage past its limit), with their jobs left.
+    public var unreachable: [UnreachableProvider] = []
 
     /// 0 every job succeeded; 1 some failed for good; 3 work left (deadline, interruption, or jobs
     /// held by another runner). Signals map to 130/143 in the command.
@@ -78,7 +84,8 @@ public final class BatchRunner: Sendable {
         let control = RunControl()
         control.setCancelled(try await queue.heartbeat(leaseSeconds: options.leaseSeconds))
         let flusher = PartialFlusher(queue: queue)
-        let gates = ProviderGates(defaultRPM: options.requestsPerMinute, defaultTPM: options.tokensPerMinute)
+        let gates = ProviderGates(defaultRPM: options.requestsPerMinute, defaultTPM: options.tokensPerMinute,
+                                  outagePolicy: options.outagePolicy, events: events)
 
         // Background duties, cancelled when the feeding loop ends.
         let background = Task {
@@ -114,6 +121,7 @@ public final class BatchRunner: Sendable {
             var quietUntil = 0.0  // no claim before this: the queue had nothing runnable
             var durations: [Double] = []  // recent successful job durations, for the deadline
             var typicalDuration = 0.0     // their 90th percentile
+            var heldBack: Set<String> = []  // models of providers given up: not claimed again
             func count(_ result: JobResult) {
                 inFlight -= 1
                 burst = false
@@ -124,6 +132,7 @@ public final class BatchRunner: Sendable {
                     if durations.count > 200 { durations.removeFirst(durations.count - 200) }
                     if options.deadline != nil { typicalDuration = durations.sorted()[durations.count * 9 / 10] }
                 case .failed: failed += 1
+                case .heldBack(let model): heldBack.insert(model)
                 default: break
                 }
             }
@@ -166,7 +175,8 @@ public final class BatchRunner: Sendable {
                 if free > 0 && batchReady && now >= quietUntil {
                     let wanted = min(free, 256)
                     do {
-                        claimed = try await queue.claim(limit: wanted, leaseSeconds: options.leaseSeconds, batch: options.batch)
+                        claimed = try await queue.claim(limit: wanted, leaseSeconds: options.leaseSeconds, batch: options.batch,
+                                                    excludingModels: heldBack)
                     } catch {
                         events.log(.error, "could not claim jobs: \(error)")
                     }
@@ -183,7 +193,7 @@ public final class BatchRunner: Sendable {
                 events.inFlight(inFlight)
                 if !claimed.isEmpty && inFlight < options.concurrency && sending < Self.maxSending { continue }
                 if inFlight == 0 {
-                    let outlook = (try? await queue.outlook(batch: options.batch)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
+                    let outlook = (try? await queue.outlook(batch: options.batch, excludingModels: heldBack)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
                     if outlook.pending == 0 && outlook.heldByOthers == 0 { break }
                     let wait = max(0.01, quietUntil - Date().timeIntervalSince1970, min(1, (outlook.nextWake ?? 0) - Date().timeIntervalSince1970))
                     try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
@@ -192,7 +202,7 @@ public final class BatchRunner: Sendable {
                 // Jobs are in flight: wait for one to move on, or for backed-off jobs to become runnable.
                 if !timerPending && inFlight < options.concurrency {
                     timerPending = true
-                    let outlook = (try? await queue.outlook(batch: options.batch)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
+                    let outlook = (try? await queue.outlook(batch: options.batch, excludingModels: heldBack)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
                     let wait = max(0.05, min(1, (outlook.nextWake ?? Date().timeIntervalSince1970 + 1) - Date().timeIntervalSince1970))
                     group.addTask {
                         try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
@@ -217,7 +227,10 @@ public final class BatchRunner: Sendable {
         try await queue.completeFinishedBatches()
         try await queue.unregisterRunner()
         let outlook = try await queue.outlook(batch: options.batch)
-        return RunSummary(ending: ending, succeeded: succeeded, failed: failed, left: outlook.pending + outlook.heldByOthers)
+        var summary = RunSummary(ending: ending, succeeded: succeeded, failed: failed, left: outlook.pending + outlook.heldByOthers)
+        summary.unreachable = try await stranded(by: gates.givenUp, queue)
+        if ending == .finished && !summary.unreachable.isEmpty { summary.ending = .unreachable }
+        return summary
     }
 }
 
