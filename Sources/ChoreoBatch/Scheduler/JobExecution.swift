@@ -312,8 +312,8 @@ struct JobExecution: Sendable {
                 try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "retry", retryAt: now)
                 return .retrying
             }
-        } else if failure.httpStatus != nil {
-            gate.answered(sentAt: sentAt)
+        } else if failure.httpStatus != nil || live != nil {
+            gate.answered(sentAt: sentAt)  // an error status, or a stream that began: it is reachable
         }
         if failure.kind == "rate_limited" { gate.pause(for: failure.retryAfter ?? 1) }
         if failure.stopsProvider {

@@ -8,7 +8,8 @@ public struct ClaimedJob: Sendable {
     public let customID: String
     public let model: String
     public let request: String
-    /// Attempts made so far (all time) and before the last resume.
+    /// Attempts made so far (all time), and those not counted against `--max-attempts`: the ones
+    /// before the last resume and the ones lost to provider outages (`giveBackAttempt`).
     public let attempts: Int
     public let attemptBase: Int
     /// Text kept from interrupted attempts ("" when none).
