@@ -95,6 +95,15 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func respond(with responder: some MockResponder, pathModel: String?, stream forcedStream: Bool?,
                          head: HTTPRequestHead, requestID: String, context: ChannelHandlerContext) {
         let config = server.config
+        if let kind = server.outageFault {
+            server.ledger.fault(kind)
+            if MockFault(kind: kind).isStatus {
+                send(responder.error(kind, config: config, requestID: requestID), head: head, context: context)
+            } else {
+                context.close(promise: nil)
+            }
+            return
+        }
         let reply: MockReply
         var conversation: MockConversation
         let plan: MockStreamPlan?

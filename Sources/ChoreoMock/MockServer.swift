@@ -60,6 +60,14 @@ public final class MockServer: Sendable {
     /// Counters since start.
     public func stats() -> MockStats { state.ledger.snapshot }
 
+    /// Makes every chat request of the next `duration` fail with `kind`, as a provider that is down
+    /// does: a status kind (`503`, `500`) answers with it; `drop` closes the connection with no reply
+    /// (curl's "empty reply from server"). Streams already running are not touched. The requests
+    /// do not count as attempts for the random fault schedule.
+    public func beginOutage(for duration: Duration, kind: MockFault.Kind = .overloaded) {
+        state.beginOutage(until: ContinuousClock.now + duration, kind: kind)
+    }
+
     /// Stops listening and closes every open connection, stalled streams included.
     public func shutdown() async throws {
         let open = state.beginShutdown()

@@ -10,10 +10,22 @@ final class MockServerState: Sendable {
     let anthropic = AnthropicMockResponder()
     private let connections = Mutex([ObjectIdentifier: any Channel]())
     private let shuttingDown = Atomic(false)
+    /// An outage in progress: every chat request fails this way until then (`MockServer.beginOutage`).
+    private let outage = Mutex<(until: ContinuousClock.Instant, kind: MockFault.Kind)?>(nil)
 
     init(config: MockConfig, created: Int) {
         self.config = config
         self.openAI = OpenAIMockResponder(created: created)
+    }
+
+    func beginOutage(until: ContinuousClock.Instant, kind: MockFault.Kind) { outage.withLock { $0 = (until, kind) } }
+
+    /// How a chat request fails now, if an outage is in progress.
+    var outageFault: MockFault.Kind? {
+        outage.withLock { o in
+            guard let current = o, ContinuousClock.now < current.until else { o = nil; return nil }
+            return current.kind
+        }
     }
 
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }

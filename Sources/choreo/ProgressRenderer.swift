@@ -48,12 +48,22 @@ final class ProgressRenderer: Sendable {
                                     "failed": s.failed, "retries": s.retries, "completion_tokens": s.completionTokens,
                                     "tokens_per_second": (s.tokensPerSecond * 10).rounded() / 10, "elapsed_seconds": Int(s.elapsed)]
             if let eta = s.eta { o["eta_seconds"] = Int(eta) }
+            let outages = s.outages.values.filter { !$0.gaveUp }.sorted { $0.provider < $1.provider }
+            if !outages.isEmpty {
+                o["unreachable"] = outages.map { u -> [String: Any] in
+                    var e: [String: Any] = ["provider": u.provider, "reason": u.reason, "origin": u.origin,
+                                            "seconds": Int(Date().timeIntervalSince(u.since))]
+                    if let next = u.nextProbe { e["next_probe_seconds"] = max(0, Int(next.timeIntervalSinceNow.rounded(.up))) }
+                    return e
+                }
+            }
             write(jsonLine(o))
         case .text:
             var line = "\(s.done)/\(s.total) done · \(s.inFlight) in flight · \(s.failed) failed · \(s.retries) retries"
             line += " · \(Int(s.tokensPerSecond)) tok/s"
             if let eta = s.eta, !final { line += " · ETA \(Self.duration(eta))" }
             line += " · \(Self.duration(s.elapsed)) elapsed"
+            if !final { for u in s.outages.values.sorted(by: { $0.provider < $1.provider }) where !u.gaveUp { line += " · " + u.progress() } }
             if isTerminal && !final {
                 lock.withLock { _ in
                     FileHandle.standardError.write(("\r\u{1B}[K" + line).data(using: .utf8)!)

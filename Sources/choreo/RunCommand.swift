@@ -13,11 +13,19 @@ struct RunCommand: AsyncParsableCommand {
             quota error stops the provider. Two runners on one database never run the same job, and the \
             jobs of a killed runner are taken back when their lease expires. Safe to start from cron.
 
+            A provider outage is not a job failure. When requests to a provider keep failing in ways that say \
+            it is unreachable (connection refused or reset, DNS, TLS, empty reply, 502/503/504/529, every \
+            stream stalling), the whole provider is paused and probed with one request at growing intervals \
+            (1 s up to 60 s); it resumes when it answers, and the attempts its jobs lost to the outage are \
+            given back. An outage longer than --outage-limit (default 15m), or a provider that has not \
+            answered once within --first-answer-limit (default 60s), stops the wait: its jobs stay pending, \
+            the run ends with exit 3 and a line naming the provider and the cause. See RELIABILITY.md.
+
             Exit codes:
               0    every job succeeded
               1    some jobs failed for good (see `choreo status`, `choreo results --state failed`)
               2    usage or configuration error
-              3    work is left: deadline reached, or jobs held by another runner
+              3    work is left: deadline reached, a provider unreachable, or jobs held by another runner
               130  interrupted by SIGINT (143: SIGTERM); jobs in flight stay retryable, with the text
                    they received. A second signal, or --stop-grace after the first, exits at once
                    (still writing that text)

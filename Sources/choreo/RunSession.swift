@@ -55,6 +55,14 @@ enum RunSession {
         case .finished: ending = summary.left > 0 ? "\(summary.left) jobs are held by another runner or waiting" : "finished"
         case .deadline: ending = "deadline reached; \(summary.left) jobs left for the next run"
         case .interrupted: ending = "interrupted; \(summary.left) jobs left (run `choreo run` again to continue)"
+        case .unreachable: ending = "\(summary.left) jobs left pending, waiting for unreachable providers"
+        }
+        for u in summary.unreachable {
+            let o = u.outage
+            let why = o.neverAnswered ? "never answered in this run" : "unreachable for \(ProgressRenderer.duration(Date().timeIntervalSince(o.since)))"
+            renderer.record(.init(time: Date(), level: .error, message:
+                "provider \(o.provider) \(why) (\(o.cause)): \(u.jobsLeft) jobs left pending; run `choreo run` again once it answers",
+                kind: "provider_unreachable"))
         }
         renderer.record(.init(time: Date(), level: summary.failed > 0 ? .warning : .info,
                               message: "\(summary.succeeded) succeeded, \(summary.failed) failed in this run: \(ending)"))

@@ -9,14 +9,21 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
     public var retryAfter: Double?
     public var httpStatus: Int?
     public var message: String
+    /// Set when the failure says the provider cannot be reached, not that the request was wrong:
+    /// a short reason (`connection refused`, `empty reply`, `HTTP 503`). One such failure is an
+    /// ordinary retry; a run of them with no answer in between is a provider outage (the batch
+    /// runner pauses the provider and probes it, see RELIABILITY.md).
+    public var unreachable: String?
 
-    public init(kind: String, retryable: Bool, stopsProvider: Bool, retryAfter: Double? = nil, httpStatus: Int? = nil, message: String) {
+    public init(kind: String, retryable: Bool, stopsProvider: Bool, retryAfter: Double? = nil, httpStatus: Int? = nil, message: String,
+                unreachable: String? = nil) {
         self.kind = kind
         self.retryable = retryable
         self.stopsProvider = stopsProvider
         self.retryAfter = retryAfter
         self.httpStatus = httpStatus
         self.message = message
+        self.unreachable = unreachable
     }
 
     public var description: String { "\(kind): \(message)" }
@@ -63,7 +70,27 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
         case .invalidRequest: return Failure(kind: "bad_request", retryable: false, stopsProvider: true, message: e.description)
         case .other: kind = "transport"
         }
-        return Failure(kind: kind, retryable: true, stopsProvider: false, message: e.description)
+        return Failure(kind: kind, retryable: true, stopsProvider: false, message: e.description,
+                       unreachable: unreachableReason(e, partial: partial))
+    }
+
+    /// Why `e` says the provider is unreachable, or nil when it does not: every stream breaking off
+    /// midway is not an outage sign (the provider answered), a connection lost before any byte is.
+    static func unreachableReason(_ e: TransportError, partial: Bool) -> String? {
+        switch e.kind {
+        case .connect:
+            switch e.curlCode {
+            case 5: return "proxy not found"
+            case 6: return "DNS lookup failed"
+            case 28: return "connect timed out"
+            default: return e.message.lowercased().contains("refused") ? "connection refused" : "could not connect"
+            }
+        case .tls: return "TLS handshake failed"
+        case .stalled: return "stalled"
+        case .connectionLost where !partial:
+            return e.curlCode == 52 ? "empty reply" : "connection reset"
+        case .connectionLost, .invalidRequest, .other: return nil
+        }
     }
 
     static func classify(_ e: APIError) -> Failure {
@@ -87,6 +114,8 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
         case 500...599: f.kind = "server_error"; f.retryable = true
         default: break
         }
+        // A gateway with nothing behind it, or a provider shedding all load.
+        if [502, 503, 504, 529].contains(e.status) { f.unreachable = "HTTP \(e.status)" }
         return f
     }
 }

@@ -171,12 +171,10 @@ final class CurlEventLoop: @unchecked Sendable {
         while let msg = curl_multi_info_read(multi, &left) {
             guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle, let t = active[easy] else { continue }
             let code = msg.pointee.data.result
+            // The message reads the handle (its OS errno), so before the handle is released.
+            let message = code == CURLE_OK ? "" : t.errorMessage(code)
             remove(easy, t)
-            if code == CURLE_OK {
-                t.finish(curlCode: 0, message: "")
-            } else {
-                t.finish(curlCode: Int(code.rawValue), message: t.errorMessage(code))
-            }
+            t.finish(curlCode: Int(code.rawValue), message: message)
         }
     }
 

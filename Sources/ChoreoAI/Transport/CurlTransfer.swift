@@ -1,6 +1,7 @@
 import CCurl
 import CCurlShim
 import Dispatch
+import Glibc
 import Synchronization
 
 /// Takes a response body on the curl loop thread as it arrives, instead of a task pulling it:
@@ -141,9 +142,18 @@ final class CurlTransfer: @unchecked Sendable {
         headerList = nil
     }
 
+    /// curl's message for `code`, with the system's reason when curl's own is generic (curl 7.88
+    /// says "Couldn't connect to server" for a refused connection; the outage line wants "refused").
+    /// Called on the loop thread while the handle lives.
     func errorMessage(_ code: CURLcode) -> String {
         let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        return detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+        var message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+        var osErrno = 0
+        if let easy, choreo_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno) == CURLE_OK, osErrno != 0 {
+            let reason = String(cString: strerror(Int32(osErrno)))
+            if !message.lowercased().contains(reason.lowercased()) { message += " (\(reason))" }
+        }
+        return message
     }
 
     /// One header line from curl, parsed as bytes (every response has a dozen; Foundation's

@@ -4,7 +4,11 @@ import Synchronization
 
 /// How a run ended, and the exit code it maps to.
 public struct RunSummary: Sendable {
-    public enum Ending: Sendable { case finished, deadline, interrupted }
+    public enum Ending: Sendable {
+        case finished, deadline, interrupted
+        /// Only jobs of providers the run gave up waiting for were left (`unreachable`).
+        case unreachable
+    }
     public var ending: Ending
     public var succeeded: Int
     public var failed: Int
@@ -13,6 +17,8 @@ public struct RunSummary: Sendable {
     /// Batches cancelled (`choreo cancel`) while this run had their jobs: their streams were
     /// stopped and their jobs ended as cancelled.
     public var cancelledBatches: [String] = []
+    /// Providers the run gave up waiting for (an outage past its limit), with their jobs left.
+    public var unreachable: [UnreachableProvider] = []
 
     /// 0 every job succeeded; 1 some failed for good; 3 work left (deadline, interruption, or jobs
     /// held by another runner). Signals map to 130/143 in the command.
@@ -94,7 +100,8 @@ public final class BatchRunner: Sendable {
         let flusher = PartialFlusher(queue: queue)
         self.liveFlusher.withLock { $0 = flusher }
         defer { self.liveFlusher.withLock { $0 = nil } }
-        let gates = ProviderGates(defaultRPM: options.requestsPerMinute, defaultTPM: options.tokensPerMinute)
+        let gates = ProviderGates(defaultRPM: options.requestsPerMinute, defaultTPM: options.tokensPerMinute,
+                                  outagePolicy: options.outagePolicy, events: events)
 
         // Background duties, cancelled when the feeding loop ends.
         let background = Task {
@@ -139,6 +146,7 @@ public final class BatchRunner: Sendable {
             var quietUntil = 0.0  // no claim before this: the queue had nothing runnable
             var durations: [Double] = []  // recent successful job durations, for the deadline
             var typicalDuration = 0.0     // their 90th percentile
+            var heldBack: Set<String> = []  // models of providers given up: not claimed again
             func count(_ result: JobResult, batch: String) {
                 inFlight -= 1
                 burst = false
@@ -150,6 +158,7 @@ public final class BatchRunner: Sendable {
                     if options.deadline != nil { typicalDuration = durations.sorted()[durations.count * 9 / 10] }
                 case .failed: failed += 1
                 case .cancelled: cancelledBatches.insert(batch)
+                case .heldBack(let model): heldBack.insert(model)
                 default: break
                 }
             }
@@ -192,7 +201,8 @@ public final class BatchRunner: Sendable {
                 if free > 0 && batchReady && now >= quietUntil {
                     let wanted = min(free, 256)
                     do {
-                        claimed = try await queue.claim(limit: wanted, leaseSeconds: options.leaseSeconds, batch: options.batch)
+                        claimed = try await queue.claim(limit: wanted, leaseSeconds: options.leaseSeconds, batch: options.batch,
+                                                    excludingModels: heldBack)
                     } catch {
                         events.log(.error, "could not claim jobs: \(error)")
                     }
@@ -209,7 +219,7 @@ public final class BatchRunner: Sendable {
                 events.inFlight(inFlight)
                 if !claimed.isEmpty && inFlight < options.concurrency && sending < Self.maxSending { continue }
                 if inFlight == 0 {
-                    let outlook = (try? await queue.outlook(batch: options.batch)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
+                    let outlook = (try? await queue.outlook(batch: options.batch, excludingModels: heldBack)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
                     if outlook.pending == 0 && outlook.heldByOthers == 0 { break }
                     let wait = max(0.01, quietUntil - Date().timeIntervalSince1970, min(Self.wakeInterval, (outlook.nextWake ?? 0) - Date().timeIntervalSince1970))
                     try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
@@ -222,7 +232,7 @@ public final class BatchRunner: Sendable {
                     timerPending = true
                     var wait = Self.wakeInterval
                     if inFlight < options.concurrency {
-                        let outlook = (try? await queue.outlook(batch: options.batch)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
+                        let outlook = (try? await queue.outlook(batch: options.batch, excludingModels: heldBack)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
                         wait = max(0.05, min(wait, (outlook.nextWake ?? Date().timeIntervalSince1970 + 1) - Date().timeIntervalSince1970))
                     }
                     group.addTask {
@@ -251,8 +261,11 @@ public final class BatchRunner: Sendable {
         // The results are in the main file, not only in its WAL, when the process exits (a copy of
         // the file alone is a whole backup). Another runner still writing can keep it from finishing.
         try? await queue.checkpoint()
-        return RunSummary(ending: ending, succeeded: succeeded, failed: failed, left: outlook.pending + outlook.heldByOthers,
-                          cancelledBatches: cancelledBatches.sorted())
+        var summary = RunSummary(ending: ending, succeeded: succeeded, failed: failed, left: outlook.pending + outlook.heldByOthers,
+                                 cancelledBatches: cancelledBatches.sorted())
+        summary.unreachable = try await stranded(by: gates.givenUp, queue)
+        if ending == .finished && !summary.unreachable.isEmpty { summary.ending = .unreachable }
+        return summary
     }
 
     /// Cuts a stopping run short (a second signal, or the stop outlasted its grace period): writes

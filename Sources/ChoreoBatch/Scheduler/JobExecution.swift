@@ -10,6 +10,9 @@ enum JobResult: Sendable {
     case cancelled
     /// The runner is stopping: the job went back to pending with its partial output.
     case interrupted
+    /// The run gave up waiting for the job's provider (an outage past its limit): the job went
+    /// back to pending untouched, and jobs of `model` are not claimed again in this run.
+    case heldBack(model: String)
 }
 
 /// One attempt of one job: build the request (a continuation when there is kept text and the
@@ -48,7 +51,7 @@ struct JobExecution: Sendable {
     func finish(_ sent: Sent, _ end: Result<Void, any Error>) async -> JobResult {
         defer {
             sent.modelCap?.release()
-            sent.gate.finished()
+            sent.gate.finished(probe: sent.probe)
         }
         do {
             let result: JobResult
@@ -56,7 +59,7 @@ struct JobExecution: Sendable {
             case .success: result = try await succeed(sent)
             case .failure(let error):
                 result = try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
-                                         keptTokens: sent.output.keptTokens, gate: sent.gate)
+                                         keptTokens: sent.output.keptTokens, gate: sent.gate, probe: sent.probe, sentAt: sent.started)
             }
             flusher.unregister(sent.output)
             return result
@@ -173,14 +176,18 @@ struct JobExecution: Sendable {
         let estimate: Int
         let output: LiveOutput
         let gate: ProviderGate
+        /// Set when the provider is down and this request is its probe (`ProviderGate.admit`).
+        let probe: Int?
         let modelCap: AsyncSemaphore?
 
-        fileprivate init(attempt: Int, started: Double, estimate: Int, output: LiveOutput, gate: ProviderGate, modelCap: AsyncSemaphore?) {
+        fileprivate init(attempt: Int, started: Double, estimate: Int, output: LiveOutput, gate: ProviderGate, probe: Int?,
+                         modelCap: AsyncSemaphore?) {
             self.attempt = attempt
             self.started = started
             self.estimate = estimate
             self.output = output
             self.gate = gate
+            self.probe = probe
             self.modelCap = modelCap
         }
     }
@@ -206,15 +213,17 @@ struct JobExecution: Sendable {
             try await queue.release(job: job.id)
             return .done(.interrupted)
         }
+        let probe: Int?
         do {
-            try await gate.admit(estimatedTokens: plan.estimate)
+            probe = try await gate.admit(estimatedTokens: plan.estimate)
         } catch {
             modelCap?.release()
             try await queue.release(job: job.id)
-            return .done(.interrupted)
+            return .done(error is ProviderUnreachable ? .heldBack(model: job.model) : .interrupted)
         }
         var live: LiveOutput?
         var attempt: Int?
+        let admitted = now
         do {
             let number = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count,
                                                       continuation: plan.continuation)
@@ -228,11 +237,12 @@ struct JobExecution: Sendable {
             // A batch cancelled from now on has its streams cancelled by the flusher (see
             // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
             if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
-            return .streaming(Sent(attempt: number, started: started, estimate: plan.estimate, output: output, gate: gate, modelCap: modelCap))
+            return .streaming(Sent(attempt: number, started: started, estimate: plan.estimate, output: output, gate: gate, probe: probe,
+                                   modelCap: modelCap))
         } catch {
             defer {
                 modelCap?.release()
-                gate.finished()
+                gate.finished(probe: probe)
             }
             guard let attempt else {
                 // startAttempt failed: another runner holds the job now, or a database error.
@@ -241,12 +251,14 @@ struct JobExecution: Sendable {
                 return .done(.interrupted)
             }
             if let live { flusher.unregister(live) }
-            return .done(try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens, gate: gate))
+            return .done(try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens,
+                                         gate: gate, probe: probe, sentAt: admitted))
         }
     }
 
     /// Writes a finished stream's result (guarded by the lease).
     private func succeed(_ sent: Sent) async throws -> JobResult {
+        sent.gate.answered(sentAt: sent.started)
         let (outcome, usage) = outcome(of: sent.output, started: sent.started)
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
         guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
@@ -287,7 +299,8 @@ struct JobExecution: Sendable {
     private struct BatchCancelled: Error {}
 
     /// Records a failed attempt and decides: retry later (back to the queue), fail, or stop.
-    private func ended(attempt: Int, error: any Error, live: LiveOutput?, kept: String, keptTokens: Int, gate: ProviderGate) async throws -> JobResult {
+    private func ended(attempt: Int, error: any Error, live: LiveOutput?, kept: String, keptTokens: Int, gate: ProviderGate,
+                       probe: Int?, sentAt: Double) async throws -> JobResult {
         // What this job has produced so far: kept text plus this attempt's, unless a tool call
         // was mid-flight (its arguments are incomplete JSON: restart instead).
         var keptText: String? = kept.isEmpty ? nil : kept
@@ -327,6 +340,17 @@ struct JobExecution: Sendable {
             record.message = "the runner stopped (signal or deadline) during this attempt"
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "interrupted", retryAt: now)
             return .interrupted
+        }
+        if let reason = failure.unreachable {
+            // Part of an outage: back to pending with its attempt given back (the row stays, honest),
+            // to wait at the gate. No line per job: the gate logs the provider's state changes.
+            if !gate.unreachable(reason: reason, probe: probe) {
+                try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "retry", retryAt: now,
+                                           countsAsAttempt: false)
+                return .retrying
+            }
+        } else if failure.httpStatus != nil || live != nil {
+            gate.answered(sentAt: sentAt)  // an error status, or a stream that began: it is reachable
         }
         if !kept.isEmpty, PrefillSupport.isRefusal(error) {
             // The model refuses prefill (Claude 4.6 and later): known from now on, in this run

@@ -36,6 +36,8 @@ public final class RunEvents: Sendable {
         public var inFlight = 0
         public var completionTokens = 0
         public var started = Date()
+        /// Providers down (paused, probed) or given up in this run, by name.
+        public var outages: [String: ProviderOutage] = [:]
 
         public var done: Int { doneBefore + succeeded + failed }
         public var elapsed: Double { Date().timeIntervalSince(started) }
@@ -77,7 +79,54 @@ public final class RunEvents: Sendable {
                     job: job, kind: failure.kind))
     }
 
+    /// A provider went down, came back or was given up (one log line each), or its next probe moved.
+    func provider(_ name: String, outage: ProviderOutage?, log: (Level, String)?) {
+        state.withLock { $0.outages[name] = outage }
+        if let (level, message) = log { sink(Record(time: Date(), level: level, message: message, job: nil, kind: "provider_unreachable")) }
+    }
+
     func log(_ level: Level, _ message: String) {
         sink(Record(time: Date(), level: level, message: message, job: nil, kind: nil))
     }
+}
+
+
+/// A provider that stopped answering in a run: paused and probed, or given up.
+public struct ProviderOutage: Sendable, Hashable {
+    public var provider: String
+    /// What the latest failure said (`connection refused`, `HTTP 503`).
+    public var reason: String
+    /// Host and port (`127.0.0.1:9999`): never a path, where keys sometimes live.
+    public var origin: String
+    public var since: Date
+    /// When the next probe goes out (nil once given up).
+    public var nextProbe: Date?
+    public var gaveUp: Bool
+    /// It never answered in this run (a wrong base URL, a server that is not running).
+    public var neverAnswered: Bool
+
+    /// `connection refused at 127.0.0.1:9999`.
+    public var cause: String { origin.isEmpty ? reason : "\(reason) at \(origin)" }
+
+    /// The progress line's part: `openai unreachable for 0:42 (connection refused); next probe in 8 s`.
+    public func progress(now: Date = Date()) -> String {
+        var s = "\(provider) unreachable for \(Self.clock(now.timeIntervalSince(since))) (\(reason))"
+        if let nextProbe {
+            let seconds = Int(nextProbe.timeIntervalSince(now).rounded(.up))
+            s += seconds > 0 ? "; next probe in \(seconds) s" : "; probing"
+        }
+        return s
+    }
+
+    /// `0:42`, `1:02:03`.
+    static func clock(_ seconds: Double) -> String {
+        let s = max(0, Int(seconds.rounded()))
+        return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+    }
+}
+
+/// A provider the run gave up waiting for, and its jobs left pending (see `RunSummary`).
+public struct UnreachableProvider: Sendable, Hashable {
+    public var outage: ProviderOutage
+    public var jobsLeft: Int
 }

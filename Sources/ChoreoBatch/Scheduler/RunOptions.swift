@@ -25,6 +25,24 @@ public struct RunOptions: Sendable {
     /// Seconds one database statement waits for a lock another process holds. A job's writes try
     /// again after it (until they commit or the run stops); tests make it short.
     public var busyTimeout = Database.defaultBusyTimeout
+    /// A provider unreachable for longer than this is given up for the run: its jobs stay pending
+    /// and the run ends with exit 3 (RELIABILITY.md, "Provider outages").
+    public var outageLimit: Double = 15 * 60
+    /// A provider that has not answered once this long after its first request is given up
+    /// sooner: a wrong base URL should not hold a run for `outageLimit`.
+    public var firstAnswerLimit: Double = 60
+    /// The pause before the first probe of a provider that is down, and the longest one (it doubles).
+    public var probeInterval: ClosedRange<Double> = 1...60
 
     public init() {}
+
+    /// The outage settings as the provider gates use them.
+    var outagePolicy: ProviderHealth.Policy {
+        var p = ProviderHealth.Policy()
+        p.outageLimit = outageLimit
+        p.firstAnswerLimit = firstAnswerLimit
+        p.firstProbeInterval = probeInterval.lowerBound
+        p.maxProbeInterval = probeInterval.upperBound
+        return p
+    }
 }

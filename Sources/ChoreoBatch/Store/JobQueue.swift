@@ -8,7 +8,8 @@ public struct ClaimedJob: Sendable {
     public let customID: String
     public let model: String
     public let request: String
-    /// Attempts made so far (all time) and before the last resume.
+    /// Attempts made so far (all time), and those not counted against `--max-attempts`: the ones
+    /// before the last resume and the ones lost to provider outages (`endAttempt(countsAsAttempt: false)`).
     public let attempts: Int
     public let attemptBase: Int
     /// Text kept from interrupted attempts ("" when none).
@@ -145,12 +146,14 @@ public actor JobQueue {
 
     /// Leases up to `limit` runnable jobs: pending ones whose backoff has passed (oldest first), and
     /// running ones whose lease expired (their runner died).
-    public func claim(limit: Int, leaseSeconds: Double, batch: String?) throws -> [ClaimedJob] {
+    /// Leases up to `limit` runnable jobs, leaving those of `excludingModels` (providers the run
+    /// gave up waiting for) alone.
+    public func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String> = []) throws -> [ClaimedJob] {
         guard limit > 0 else { return [] }
         let t = now
         var jobs: [ClaimedJob] = []
         try db.transaction {
-            let filter = Database.batchFilter("batch_id", batch)
+            let filter = Self.excluding(excludingModels, "model", Database.batchFilter("batch_id", batch))
             let liveBatches = "batch_id IN (SELECT id FROM batches WHERE state \(Self.live))"
             // Walks the pending jobs in id order on the `jobs_runnable` index and stops at `limit`.
             var ids: [Int64] = []
@@ -355,6 +358,13 @@ public actor JobQueue {
     /// meanwhile (then it is not put back in the queue).
     static let requeuedState = "CASE WHEN (SELECT state FROM batches WHERE id = jobs.batch_id) = 'cancelled' THEN 'cancelled' ELSE 'pending' END"
 
+    /// `filter` narrowed to jobs whose model is not one of `models` (bound as one JSON array).
+    static func excluding(_ models: Set<String>, _ column: String, _ filter: (sql: String, arguments: [SQLValue])) -> (sql: String, arguments: [SQLValue]) {
+        guard !models.isEmpty else { return filter }
+        let list = JSONValue.array(models.sorted().map { .string($0) }).jsonString
+        return (filter.sql + " AND \(column) NOT IN (SELECT value FROM json_each(?))", filter.arguments + [.text(list)])
+    }
+
     /// Gives one job back to the queue untouched (the run stopped before its attempt began).
     public func release(job: Int64) throws {
         try db.run("""
@@ -402,8 +412,8 @@ public actor JobQueue {
 
     /// What is left to do: runnable now, waiting (backoff or another runner's lease), and the
     /// earliest moment something becomes runnable.
-    public func outlook(batch: String?) throws -> QueueOutlook {
-        let filter = Database.batchFilter("j.batch_id", batch)
+    public func outlook(batch: String?, excludingModels: Set<String> = []) throws -> QueueOutlook {
+        let filter = Self.excluding(excludingModels, "j.model", Database.batchFilter("j.batch_id", batch))
         return try db.queryOne("""
             SELECT sum(j.state = 'pending'), sum(j.state = 'running' AND j.lease_owner <> ?),
                    min(CASE WHEN j.state = 'pending' THEN coalesce(j.not_before, 0)

@@ -35,6 +35,12 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("stop-grace"), help: ArgumentHelp("After SIGINT/SIGTERM (or the deadline), how long the graceful stop may take before the run writes what was received and exits at once (a second signal does it at once).", valueName: "seconds"))
     var stopGrace: Double = 5
 
+    @Option(name: .customLong("outage-limit"), help: ArgumentHelp("How long a provider may stay unreachable (connection refused, DNS, TLS, 502/503/504/529, every stream stalling) before the run stops waiting for it; its jobs stay pending and the run exits 3.", valueName: "duration"))
+    var outageLimit: String = "15m"
+
+    @Option(name: .customLong("first-answer-limit"), help: ArgumentHelp("Stop waiting sooner for a provider that has not answered once in this run (a wrong base URL, a server that is not up).", valueName: "duration"))
+    var firstAnswerLimit: String = "60s"
+
     @Flag(name: .long, help: "Only print errors and the final summary.")
     var quiet = false
 
@@ -53,6 +59,11 @@ struct RunFlags: ParsableArguments {
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard stopGrace >= 0 else { throw ValidationError("--stop-grace must not be negative") }
         guard flushIntervalMs >= 10 else { throw ValidationError("--flush-interval-ms must be at least 10") }
+        for (flag, text) in [("--outage-limit", outageLimit), ("--first-answer-limit", firstAnswerLimit)] {
+            guard let seconds = RetryHints.duration(text), seconds > 0 else {
+                throw ValidationError("\(flag) \(text): expected a positive duration like 90s, 15m or 1h")
+            }
+        }
     }
 
     static func parseDeadline(_ text: String, now: Date = Date()) -> Date? {
@@ -73,6 +84,8 @@ struct RunFlags: ParsableArguments {
         o.flushInterval = Double(flushIntervalMs) / 1000
         o.stallTimeout = stallTimeout
         o.leaseSeconds = leaseSeconds
+        o.outageLimit = RetryHints.duration(outageLimit) ?? o.outageLimit
+        o.firstAnswerLimit = RetryHints.duration(firstAnswerLimit) ?? o.firstAnswerLimit
         return o
     }
 }

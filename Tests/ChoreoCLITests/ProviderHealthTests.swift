@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+@testable import ChoreoAI
+@testable import ChoreoBatch
+
+@Suite("Provider health: outage detection, probes and giving up (no I/O)")
+struct ProviderHealthTests {
+    func health(_ configure: (inout ProviderHealth.Policy) -> Void = { _ in }) -> ProviderHealth {
+        var p = ProviderHealth.Policy()
+        configure(&p)
+        return ProviderHealth(policy: p, started: 0)
+    }
+
+    @Test func repeatedOutageFailuresPauseTheProviderAndOnlyTheFirstUsesAnAttempt() {
+        var h = health()
+        #expect(h.unreachable(reason: "connection refused", probe: nil, now: 1).counts)
+        #expect(h.admit(now: 1).0 == .go)  // one failure may be a blip
+        #expect(!h.unreachable(reason: "connection refused", probe: nil, now: 1.1).counts)
+        let (counts, change) = h.unreachable(reason: "connection refused", probe: nil, now: 1.2)
+        #expect(!counts)
+        guard case .down(let o)? = change else { Issue.record("not down: \(String(describing: change))"); return }
+        #expect(o.since == 1 && o.nextProbe == 2.2)
+        guard case .wait(let w) = h.admit(now: 1.5).0 else { Issue.record("a request went out while down"); return }
+        #expect(abs(w - 0.7) < 1e-9, "waits for the first probe, 1 s after the failures")
+    }
+
+    @Test func anAnswerToARequestSentBeforeTheFailuresDoesNotEndThem() {
+        var h = health()
+        _ = h.unreachable(reason: "HTTP 503", probe: nil, now: 10)
+        _ = h.answered(sentAt: 9)  // a stream started before the outage, finishing now
+        #expect(!h.unreachable(reason: "HTTP 503", probe: nil, now: 11).counts)
+        guard case .down? = h.unreachable(reason: "HTTP 503", probe: nil, now: 11).change else { Issue.record("not down"); return }
+        #expect(h.answered(sentAt: 9.5) == nil, "nor an outage")
+        #expect(h.outage != nil)
+    }
+
+    @Test func anAnswerBetweenFailuresKeepsTheProviderUp() {
+        var h = health()
+        for t in 0..<10 {
+            #expect(h.unreachable(reason: "HTTP 503", probe: nil, now: Double(t)).counts, "each lone failure is an ordinary retry")
+            _ = h.answered(sentAt: Double(t) + 0.1)
+        }
+        #expect(h.admit(now: 11).0 == .go)
+    }
+
+    @Test func oneProbeAtATimeAtGrowingIntervalsAndAnAnswerReleasesEveryone() {
+        var h = health()
+        for _ in 0..<3 { _ = h.unreachable(reason: "empty reply", probe: nil, now: 0) }
+        guard case .probe(let first) = h.admit(now: 1).0 else { Issue.record("no probe at 1 s"); return }
+        guard case .wait = h.admit(now: 1).0 else { Issue.record("a second request went out with the probe"); return }
+        _ = h.unreachable(reason: "connection refused", probe: first, now: 1.1)
+        #expect(h.outage?.nextProbe == 3.1)  // 2 s after the first failed probe
+        guard case .wait = h.admit(now: 2).0 else { Issue.record("probed before its time"); return }
+        guard case .probe(let second) = h.admit(now: 3.1).0 else { Issue.record("no second probe"); return }
+        _ = h.unreachable(reason: "connection refused", probe: second, now: 3.2)
+        #expect(h.outage?.nextProbe == 7.2)  // then 4 s
+        // A straggler admitted before the outage does not move the schedule.
+        _ = h.unreachable(reason: "connection refused", probe: nil, now: 4)
+        #expect(h.outage?.nextProbe == 7.2)
+        guard case .probe(let third) = h.admit(now: 7.3).0 else { Issue.record("no third probe"); return }
+        // An interrupted probe lets the next request probe at once.
+        h.probeEnded(third)
+        guard case .probe = h.admit(now: 7.4).0 else { Issue.record("probe slot not freed"); return }
+        guard case .recovered(let o)? = h.answered(sentAt: 7.4) else { Issue.record("no recovery"); return }
+        #expect(o.since == 0)
+        #expect(h.admit(now: 8).0 == .go)
+    }
+
+    @Test func probeIntervalsStopGrowingAtTheMaximum() {
+        var h = health { $0.firstProbeInterval = 1; $0.maxProbeInterval = 4; $0.outageLimit = 1000; $0.firstAnswerLimit = 1000 }
+        for _ in 0..<3 { _ = h.unreachable(reason: "r", probe: nil, now: 0) }
+        var t = 0.0
+        for _ in 0..<6 {
+            t = h.outage!.nextProbe
+            guard case .probe(let id) = h.admit(now: t).0 else { Issue.record("no probe"); return }
+            _ = h.unreachable(reason: "r", probe: id, now: t)
+        }
+        #expect(h.outage!.nextProbe - t == 4)
+    }
+
+    @Test func anOutagePastItsLimitIsGivenUp() {
+        var h = health { $0.outageLimit = 10 }
+        _ = h.answered(sentAt: 0)
+        for _ in 0..<3 { _ = h.unreachable(reason: "HTTP 502", probe: nil, now: 5) }
+        #expect(h.admit(now: 14.9).0 != .gaveUp)
+        let (admission, change) = h.admit(now: 15)
+        #expect(admission == .gaveUp)
+        guard case .gaveUp(_, let neverAnswered)? = change else { Issue.record("no give-up change"); return }
+        #expect(!neverAnswered)
+        #expect(h.admit(now: 16).1 == nil, "given up once")
+        // An answer afterwards does not bring it back in this run.
+        _ = h.answered(sentAt: 17)
+        #expect(h.admit(now: 17).0 == .gaveUp)
+    }
+
+    @Test func aProviderThatNeverAnsweredIsGivenUpAfterTheFirstAnswerLimit() {
+        var h = health { $0.firstAnswerLimit = 2 }
+        for _ in 0..<3 { _ = h.unreachable(reason: "connection refused", probe: nil, now: 0.1) }
+        guard case .probe(let id) = h.admit(now: 1.1).0 else { Issue.record("no probe"); return }
+        _ = h.unreachable(reason: "connection refused", probe: id, now: 1.1)  // next probe at 3.1
+        guard case .wait(let w) = h.admit(now: 1.95).0 else { Issue.record("no wait"); return }
+        #expect(w <= 0.05 + 1e-9, "waiters wake at the limit, not at the next probe")
+        guard case .gaveUp(_, let neverAnswered)? = h.admit(now: 2).1 else { Issue.record("not given up"); return }
+        #expect(neverAnswered)
+    }
+
+    @Test func failuresSayWhetherTheProviderIsUnreachable() {
+        let refused = TransportError(kind: .connect, curlCode: 7, message: "Failed to connect to 127.0.0.1 port 9 after 0 ms: Connection refused",
+                                     origin: "http://127.0.0.1:9")
+        #expect(Failure.classify(refused).unreachable == "connection refused")
+        #expect(Failure.classify(TransportError(kind: .connect, curlCode: 6, message: "Could not resolve host: x")).unreachable == "DNS lookup failed")
+        #expect(Failure.classify(TransportError(kind: .connectionLost, curlCode: 52, message: "Empty reply from server")).unreachable == "empty reply")
+        #expect(Failure.classify(TransportError(kind: .tls, curlCode: 35, message: "handshake")).unreachable == "TLS handshake failed")
+        #expect(Failure.classify(TransportError(kind: .stalled, message: "no data for 2 s")).unreachable == "stalled")
+        // A stream that broke off midway: the provider answered.
+        let cut = StreamError(kind: .interrupted, message: "cut", partial: ChatCompletion(id: "x", created: 0, model: "m", choices: [], usage: nil),
+                              underlying: TransportError(kind: .connectionLost, curlCode: 18, message: "transfer closed"))
+        #expect(Failure.classify(cut).unreachable == nil)
+        for status in [502, 503, 504, 529] {
+            #expect(Failure.classify(APIError(status: status, type: nil, code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p")).unreachable == "HTTP \(status)")
+        }
+        for status in [400, 401, 429, 500] {
+            #expect(Failure.classify(APIError(status: status, type: nil, code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p")).unreachable == nil)
+        }
+    }
+
+    @Test func theProgressLineSaysForHowLongWhyAndWhenTheNextProbeIs() {
+        let now = Date()
+        let o = ProviderOutage(provider: "openai", reason: "connection refused", origin: "127.0.0.1:9999", since: now.addingTimeInterval(-42),
+                               nextProbe: now.addingTimeInterval(7.2), gaveUp: false, neverAnswered: false)
+        #expect(o.progress(now: now) == "openai unreachable for 0:42 (connection refused); next probe in 8 s")
+        #expect(o.cause == "connection refused at 127.0.0.1:9999")
+        #expect(ProviderGates.hostAndPort("https://user:pw@api.example.com:8443/v1?key=k") == "api.example.com:8443")
+    }
+}
