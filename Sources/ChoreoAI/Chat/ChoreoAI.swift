@@ -61,11 +61,11 @@ public final class ChoreoAI: Sendable {
         case .chunks:
             let response = try await transport.execute(request)
             try await Self.checkStatus(response, wire: wire, provider: provider)
-            return ChatCompletionStream(response: response, decoder: wire.makeDecoder())
+            return ChatCompletionStream(response: response, decoder: wire.makeDecoder(), provider: provider)
         case .collected:
             var state: StreamState?
             let response = try await transport.execute(request) { body in
-                let s = StreamState(source: .http(body), decoder: wire.makeDecoder(), collecting: true)
+                let s = StreamState(source: .http(body), decoder: wire.makeDecoder(), collecting: true, provider: provider)
                 state = s
                 return s
             }

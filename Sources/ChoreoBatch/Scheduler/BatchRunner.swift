@@ -190,7 +190,9 @@ public final class BatchRunner: Sendable {
                     continue
                 }
                 // Jobs are in flight: wait for one to move on, or for backed-off jobs to become runnable.
-                if !timerPending && inFlight < options.concurrency {
+                // With a deadline the timer runs even when every slot is busy: slots held by endless
+                // streams or long waits must not keep the loop from seeing the deadline.
+                if !timerPending && (inFlight < options.concurrency || options.deadline != nil) {
                     timerPending = true
                     let outlook = (try? await queue.outlook(batch: options.batch)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
                     let wait = max(0.05, min(1, (outlook.nextWake ?? Date().timeIntervalSince1970 + 1) - Date().timeIntervalSince1970))
