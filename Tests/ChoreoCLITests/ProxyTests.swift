@@ -61,8 +61,9 @@ struct TinyProxy {
         throw ProxyError(message: "tinyproxy did not start: \(proxy.log)")
     }
 
+    /// SIGKILL: tinyproxy in the foreground does not exit on SIGTERM while it has idle children.
     func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
     }
 
