@@ -172,6 +172,21 @@ struct HostileServerTests {
         #expect(!Failure.classify(error).message.contains(Self.key))
     }
 
+    @Test func aWholeCompletionsErrorEchoingTheKeyIsRedacted() async throws {
+        let json = #"{"error":{"message":"gateway refused key \#(Self.key)","type":"invalid_request_error"}}"#
+        let server = try await ScriptedServer.start { _ in
+            [.send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\nConnection: close\r\n\r\n" + json)]
+        }
+        defer { Task { try? await server.shutdown() } }
+        do {
+            _ = try await client(server).chat.completions.create(model: "gpt-4o-mini", messages: [.user("hi")])
+            Issue.record("expected the in-band error")
+        } catch {
+            #expect(!"\(error)".contains(Self.key), "\(error)")
+            #expect("\(error)".contains("[redacted key]"))
+        }
+    }
+
     @Test func aMalformedEventEchoingTheKeyIsRedactedEvenWhenCut() async throws {
         // The error quotes the first 120 bytes of the event: the key is cut in the middle.
         let padding = String(repeating: "p", count: 100)

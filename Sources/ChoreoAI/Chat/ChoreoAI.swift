@@ -135,6 +135,14 @@ public struct Completions: Sendable {
         let wire = provider.kind.wireFormat
         let response = try await client.transport.execute(try wire.makeRequest(body, provider: provider, stream: false))
         try await ChoreoAI.checkStatus(response, wire: wire, provider: provider)
-        return try wire.decodeCompletion(try await response.body.collect(upTo: 64 << 20))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        do {
+            return try wire.decodeCompletion(body)
+        } catch WireError.malformed(let message) {
+            throw WireError.malformed(Redaction.redacting(provider.apiKey, in: message))  // it may quote the body
+        } catch WireError.providerError(let type, let message) {
+            throw WireError.providerError(type: type.map { Redaction.redacting(provider.apiKey, in: $0) },
+                                          message: Redaction.redacting(provider.apiKey, in: message))
+        }
     }
 }
