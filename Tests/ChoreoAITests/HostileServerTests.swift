@@ -91,6 +91,7 @@ struct HostileServerTests {
         #expect(retryAfter("retry-after", "-5") == nil)
         #expect(retryAfter("retry-after-ms", "-5") == nil)
         #expect(retryAfter("retry-after", "7") == 7)
+        #expect(retryAfter("retry-after", "Thu, 01 Jan 2099 00:00:00 GMT") == RetryHints.maxWait)
         #expect(RetryHints.resetSeconds("999999h", now: now) == RetryHints.maxWait)
         #expect(RetryHints.resetSeconds("2099-01-01T00:00:00Z", now: now) == RetryHints.maxWait)
         #expect(RetryHints.resetSeconds("6m0s", now: now) == 360)

@@ -42,7 +42,8 @@ final class CurlTransfer: @unchecked Sendable {
     private var version = ""
     private var headers = HTTPHeaders()
     private var connected = false
-    /// When a byte last arrived (monotonic ns); the loop ends the transfer after `stallTimeout` without one.
+    /// When the transfer last made progress (monotonic ns: a header line, a body line end, or
+    /// `progressBytes` bytes); the loop ends the transfer after `stallTimeout` without any.
     private(set) var lastActivity: UInt64 = 0
     /// Body bytes since `lastActivity` without a line end (see `progressBytes`).
     private var bytesSinceProgress = 0
