@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Choreo needs on Debian/Ubuntu: libcurl's and SQLite's headers and
-# pkg-config. Idempotent: does nothing when they are already there.
+# pkg-config, and tinyproxy (a real HTTP proxy for the proxy tests). Idempotent: does nothing
+# when they are already there.
 set -euo pipefail
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 2; }
 command -v git >/dev/null || { echo "setup: git is not on PATH (SwiftPM fetches dependencies with it)" >&2; exit 2; }
@@ -8,6 +9,7 @@ missing=()
 pkg-config --exists libcurl 2>/dev/null || missing+=(libcurl4-openssl-dev)
 pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+[ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""

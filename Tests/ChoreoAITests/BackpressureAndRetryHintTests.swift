@@ -81,11 +81,12 @@ struct BackpressureAndRetryHintTests {
             APIError(status: $0, type: nil, code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p")
         }
         errors.append(APIError(status: 429, type: "insufficient_quota", code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p"))
-        for kind in [TransportError.Kind.connect, .tls, .stalled, .connectionLost, .invalidRequest, .other] {
+        for kind in [TransportError.Kind.connect, .tls, .stalled, .connectionLost, .invalidRequest, .protocolError, .other] {
             errors.append(TransportError(kind: kind, message: "m"))
             errors.append(StreamError(kind: .interrupted, message: "m", partial: partial, underlying: TransportError(kind: kind, message: "m")))
         }
         errors += [StreamError(kind: .interrupted, message: "m", partial: partial), StreamError(kind: .malformedEvent, message: "m", partial: partial),
+                   StreamError(kind: .protocolError, message: "m", partial: partial),
                    StreamError(kind: .providerError, message: "m", providerErrorType: "overloaded_error", partial: partial),
                    StreamError(kind: .providerError, message: "m", partial: partial),
                    CancellationError(), WireError.malformed("m"), WireError.invalidRequest("m")]

@@ -43,8 +43,10 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Double {
-    /// Seconds for a message: "2", "0.25" (at most two decimals).
+    /// Seconds for a message: "2", "0.25" (at most two decimals). Any value, even one no `Int`
+    /// holds ("1e+308", "inf"): messages format what servers send.
     var formatted2: String {
-        self == rounded() ? String(Int(self)) : "\((self * 100).rounded() / 100)"
+        guard isFinite, abs(self) < 1e15 else { return "\(self)" }
+        return self == rounded() ? String(Int(self)) : "\((self * 100).rounded() / 100)"
     }
 }

@@ -13,9 +13,9 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     /// The response's status line and headers (rate-limit headers, request id).
     public let head: HTTPResponseHead?
 
-    init(response: HTTPResponse, decoder: any ChunkDecoder) {
+    init(response: HTTPResponse, decoder: any ChunkDecoder, provider: Provider) {
         self.head = response.head
-        self.state = StreamState(source: .http(response.body), decoder: decoder)
+        self.state = StreamState(source: .http(response.body), decoder: decoder, provider: provider)
     }
 
     /// A stream whose state was armed as the transfer's body sink before the request went out.
@@ -97,7 +97,9 @@ final class StreamState: BodySink, @unchecked Sendable {
 
     private let source: Source
     private var body: HTTPBody.Iterator?
-    private var parser = SSEParser()
+    private var parser: SSEParser
+    /// Redacted from every error message: the text of those comes from the server.
+    private let key: String?
     /// OpenAI's decoder (most streams) is kept concretely and called with borrowed event data:
     /// no existential call and no array per event. Exactly one of the two is set.
     private var openAI: OpenAIChunkDecoder?
@@ -121,10 +123,13 @@ final class StreamState: BodySink, @unchecked Sendable {
     let firstOutputAt = Mutex<Date?>(nil)
 
     /// `collecting`: the transport feeds this state from the first byte (it was armed as the
-    /// transfer's sink); `next` then only waits for the end.
-    init(source: Source, decoder: any ChunkDecoder, collecting: Bool = false) {
+    /// transfer's sink); `next` then only waits for the end. `provider` gives the event size cap
+    /// and the key to redact (none for a whole completion).
+    init(source: Source, decoder: any ChunkDecoder, collecting: Bool = false, provider: Provider? = nil) {
         self.collecting = collecting
         self.source = source
+        self.parser = SSEParser(maxEventSize: provider?.maxEventBytes ?? SSEParser.defaultMaxEventSize)
+        self.key = provider?.apiKey
         if let d = decoder as? OpenAIChunkDecoder { openAI = d } else { other = decoder }
         if case .http(let b) = source { body = b.makeAsyncIterator() }
     }
@@ -294,15 +299,21 @@ final class StreamState: BodySink, @unchecked Sendable {
             addPending()
             switch e {
             case .providerError(let type, let message):
-                deferredError = StreamError(kind: .providerError, message: message, providerErrorType: type, partial: currentCompletion)
+                deferredError = streamError(.providerError, message, providerErrorType: type)
             default:
-                deferredError = StreamError(kind: .malformedEvent, message: e.description, partial: currentCompletion)
+                deferredError = streamError(.malformedEvent, e.description)
             }
+            return
+        } catch let e as SSEParseError {
+            // Past a size cap, or framing no parser can follow: the server broke the protocol.
+            finished = true
+            addPending()
+            deferredError = streamError(.protocolError, e.description)
             return
         } catch {
             finished = true
             addPending()
-            deferredError = StreamError(kind: .malformedEvent, message: "\(error)", partial: currentCompletion)
+            deferredError = streamError(.malformedEvent, "\(error)")
             return
         }
         addPending()
@@ -335,6 +346,12 @@ final class StreamState: BodySink, @unchecked Sendable {
     }
 
     private var currentCompletion: ChatCompletion { accumulated.withLock { $0.completion } }
+
+    /// An error from what the server sent, with the key redacted from its texts.
+    private func streamError(_ kind: StreamError.Kind, _ message: String, providerErrorType: String? = nil) -> StreamError {
+        StreamError(kind: kind, message: Redaction.redacting(key, in: message),
+                    providerErrorType: providerErrorType.map { Redaction.redacting(key, in: $0) }, partial: currentCompletion)
+    }
 
     /// The transfer broke off: the stream ends, with everything received as the partial.
     private func interrupted(by e: TransportError) -> StreamError {

@@ -61,11 +61,11 @@ public final class ChoreoAI: Sendable {
         case .chunks:
             let response = try await transport.execute(request)
             try await Self.checkStatus(response, wire: wire, provider: provider)
-            return ChatCompletionStream(response: response, decoder: wire.makeDecoder())
+            return ChatCompletionStream(response: response, decoder: wire.makeDecoder(), provider: provider)
         case .collected:
             var state: StreamState?
             let response = try await transport.execute(request) { body in
-                let s = StreamState(source: .http(body), decoder: wire.makeDecoder(), collecting: true)
+                let s = StreamState(source: .http(body), decoder: wire.makeDecoder(), collecting: true, provider: provider)
                 state = s
                 return s
             }
@@ -135,6 +135,14 @@ public struct Completions: Sendable {
         let wire = provider.kind.wireFormat
         let response = try await client.transport.execute(try wire.makeRequest(body, provider: provider, stream: false))
         try await ChoreoAI.checkStatus(response, wire: wire, provider: provider)
-        return try wire.decodeCompletion(try await response.body.collect(upTo: 64 << 20))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        do {
+            return try wire.decodeCompletion(body)
+        } catch WireError.malformed(let message) {
+            throw WireError.malformed(Redaction.redacting(provider.apiKey, in: message))  // it may quote the body
+        } catch WireError.providerError(let type, let message) {
+            throw WireError.providerError(type: type.map { Redaction.redacting(provider.apiKey, in: $0) },
+                                          message: Redaction.redacting(provider.apiKey, in: message))
+        }
     }
 }

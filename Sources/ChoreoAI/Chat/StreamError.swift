@@ -9,6 +9,8 @@ public struct StreamError: Error, Sendable, CustomStringConvertible {
         case malformedEvent = "malformed"
         /// The provider sent an error inside the stream (OpenAI `{"error":…}`, Anthropic `event: error`).
         case providerError = "provider_error"
+        /// The stream broke its framing or a size cap (an event over the provider's `maxEventBytes`).
+        case protocolError = "protocol_error"
     }
 
     public let kind: Kind

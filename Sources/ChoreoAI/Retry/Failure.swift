@@ -31,7 +31,7 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
     /// Every kind `classify` marks retryable: what `choreo resume` requeues by default. A test
     /// checks the two agree.
     public static let retryableKinds = ["rate_limited", "server_error", "overloaded", "timeout", "conflict", "stalled",
-                                        "interrupted", "connect", "tls", "connection_lost", "transport", "malformed",
+                                        "interrupted", "connect", "tls", "connection_lost", "transport", "malformed", "protocol_error",
                                         "provider_error", "cancelled"]
 
     /// Classifies any error from the transport, the API or a stream (wire-formats.md §4.1, §6.3).
@@ -43,6 +43,7 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
             if let t = e.underlying { return classify(t, partial: true) }
             switch e.kind {
             case .interrupted: return Failure(kind: "interrupted", retryable: true, stopsProvider: false, message: e.message)
+            case .protocolError: return Failure(kind: "protocol_error", retryable: true, stopsProvider: false, message: e.message)
             case .malformedEvent: return Failure(kind: "malformed", retryable: true, stopsProvider: false, message: e.message)
             case .providerError:
                 let overloaded = e.providerErrorType == "overloaded_error"
@@ -67,7 +68,11 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
         case .connect: kind = "connect"
         case .tls: kind = "tls"
         case .connectionLost: kind = partial ? "interrupted" : "connection_lost"
-        case .invalidRequest: return Failure(kind: "bad_request", retryable: false, stopsProvider: true, message: e.description)
+        // Our request was refused before it left (a malformed URL): this job's fault, not the
+        // provider's answer, so it stops nothing. Only an auth or quota reply stops a provider.
+        case .invalidRequest: return Failure(kind: "bad_request", retryable: false, stopsProvider: false, message: e.description)
+        // A garbled reply (HTTP/0.9, a bad status line, a size cap passed) is this attempt's.
+        case .protocolError: kind = "protocol_error"
         case .other: kind = "transport"
         }
         return Failure(kind: kind, retryable: true, stopsProvider: false, message: e.description,
@@ -89,7 +94,7 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
         case .stalled: return "stalled"
         case .connectionLost where !partial:
             return e.curlCode == 52 ? "empty reply" : "connection reset"
-        case .connectionLost, .invalidRequest, .other: return nil
+        case .connectionLost, .invalidRequest, .protocolError, .other: return nil
         }
     }
 

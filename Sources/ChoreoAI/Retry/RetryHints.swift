@@ -2,20 +2,33 @@ import Foundation
 
 /// Reads the retry signals providers put in response headers (wire-formats.md §4.2–4.3, §6.4).
 public enum RetryHints {
+    /// The longest wait a server can ask for: 15 minutes. Every duration read from a response
+    /// (`retry-after`, `retry-after-ms`, rate-limit resets, Gemini's `retryDelay`) is clamped to it,
+    /// so `1e308`, `inf` or a date in 2099 can neither overflow a timer nor pause a provider for years.
+    public static let maxWait: Double = 900
+
+    /// A duration a server sent, made safe: NaN and negative values are no hint (nil: the caller's
+    /// own backoff applies); anything above `maxWait`, infinity included, is `maxWait`.
+    public static func serverWait(_ seconds: Double?) -> Double? {
+        guard let seconds, !seconds.isNaN, seconds >= 0 else { return nil }
+        return min(seconds, maxWait)
+    }
+
     /// Seconds to wait per `retry-after-ms` (checked first), then `retry-after` (seconds or an HTTP date).
     public static func retryAfter(_ headers: HTTPHeaders, now: Date = Date()) -> Double? {
-        if let ms = headers["retry-after-ms"].flatMap(Double.init), ms >= 0 { return ms / 1000 }
+        if let ms = headers["retry-after-ms"].flatMap(Double.init), let seconds = serverWait(ms / 1000) { return seconds }
         guard let value = headers["retry-after"]?.trimmingCharacters(in: .whitespaces) else { return nil }
-        if let s = Double(value), s >= 0 { return s }
+        if let number = Double(value) { return serverWait(number) }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "GMT")
         f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        if let date = f.date(from: value) { return max(0, date.timeIntervalSince(now)) }
+        if let date = f.date(from: value) { return serverWait(max(0, date.timeIntervalSince(now))) }
         return nil
     }
 
     /// A Go-style duration (`1s`, `17.965s`, `6m0s`, `1h2m3s`, `250ms`) or Gemini's `"27s"`, in seconds.
+    /// Not clamped (it also reads `--deadline`): pass a server's through `serverWait`.
     public static func duration(_ text: String) -> Double? {
         var total = 0.0
         var number = ""
@@ -42,11 +55,11 @@ public enum RetryHints {
         return sawUnit ? total : nil
     }
 
-    /// Seconds until an RFC 3339 timestamp (Anthropic's reset headers), or a duration.
+    /// Seconds until an RFC 3339 timestamp (Anthropic's reset headers), or a duration; at most `maxWait`.
     public static func resetSeconds(_ text: String, now: Date = Date()) -> Double? {
-        if let d = duration(text) { return d }
+        if let d = duration(text) { return serverWait(d) }
         guard let date = (try? internetTime.parse(text)) ?? (try? internetTimeFractional.parse(text)) else { return nil }
-        return max(0, date.timeIntervalSince(now))
+        return serverWait(max(0, date.timeIntervalSince(now)))
     }
 
     // Made once: these run on every response that carries rate-limit headers.

@@ -45,9 +45,11 @@ public struct SSEParseError: Error, Sendable, CustomStringConvertible {
 /// Feed it bytes as they arrive, split anywhere (inside a line, between CR and LF, inside a UTF-8
 /// character); it yields exactly the events the whole stream would. Lines end at CRLF, LF or CR;
 /// one leading BOM is dropped; comments and unknown fields are ignored. A line longer than
-/// `maxLineLength` is an error instead of unbounded memory.
+/// `maxLineLength`, or an event's data longer than `maxEventSize` (`data:` lines that never meet
+/// a blank line), is an error instead of unbounded memory.
 public struct SSEParser: @unchecked Sendable {  // `lentData` never outlives a `feed` call
     public let maxLineLength: Int
+    public let maxEventSize: Int
     /// The reconnection delay the server last asked for, in milliseconds.
     public private(set) var retryMilliseconds: Int?
     private var line: [UInt8] = []
@@ -61,8 +63,12 @@ public struct SSEParser: @unchecked Sendable {  // `lentData` never outlives a `
     private var swallowLF = false
     private var bomBytesChecked = 0
 
-    public init(maxLineLength: Int = 8 << 20) {
-        self.maxLineLength = maxLineLength
+    /// The default `maxEventSize`: 16 MiB, far above any chunk a provider sends.
+    public static let defaultMaxEventSize = 16 << 20
+
+    public init(maxLineLength: Int = 8 << 20, maxEventSize: Int = SSEParser.defaultMaxEventSize) {
+        self.maxLineLength = min(maxLineLength, maxEventSize)
+        self.maxEventSize = maxEventSize
     }
 
     /// Parses `bytes` and calls `onEvent` for each event completed by them.
@@ -205,6 +211,9 @@ public struct SSEParser: @unchecked Sendable {  // `lentData` never outlives a `
                 return
             }
             keepLentData()
+            guard data.count + value.count < maxEventSize else {
+                throw SSEParseError(reason: "an event is larger than \(maxEventSize) bytes (data lines without the blank line that ends an event)")
+            }
             data.append(contentsOf: value)
             data.append(0x0A)
             hasData = true

@@ -4,6 +4,10 @@ import Dispatch
 import Glibc
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Takes a response body on the curl loop thread as it arrives, instead of a task pulling it:
 /// no copy of each read and no task wake-up per read. Attached with `CurlTransfer.attach`.
 protocol BodySink: AnyObject, Sendable {
@@ -18,6 +22,13 @@ protocol BodySink: AnyObject, Sendable {
 final class CurlTransfer: @unchecked Sendable {
     /// Above this many buffered body bytes the transfer pauses until the consumer catches up.
     static let highWaterMark = 1 << 20
+    /// A response whose header lines (every block: 1xx, final, trailers) pass this many bytes ends
+    /// as a protocol error instead of growing memory. Real heads are a few KiB.
+    static let maxHeaderBytes = 256 << 10
+    /// What counts as progress for the stall watchdog: a completed line, or this many bytes. A
+    /// body dripping a byte at a time never completes an SSE line in time, so it stalls; a
+    /// keep-alive comment line is progress.
+    static let progressBytes = 1024
 
     /// Its body and headers are dropped once curl has its own copies (`makeEasyHandle`).
     private(set) var request: HTTPRequest
@@ -32,8 +43,14 @@ final class CurlTransfer: @unchecked Sendable {
     private var version = ""
     private var headers = HTTPHeaders()
     private var connected = false
-    /// When a byte last arrived (monotonic ns); the loop ends the transfer after `stallTimeout` without one.
+    /// When the transfer last made progress (monotonic ns: a header line, a body line end, or
+    /// `progressBytes` bytes); the loop ends the transfer after `stallTimeout` without any.
     private(set) var lastActivity: UInt64 = 0
+    /// Body bytes since `lastActivity` without a line end (see `progressBytes`).
+    private var bytesSinceProgress = 0
+    private var headerBytes = 0
+    /// Why this side aborted the transfer (curl then reports only a write error).
+    private var abortReason: TransportError?
     private var startedAt: UInt64 = 0
     /// Where the body goes once `attach` ran (instead of `state.buffer`).
     private var sink: (any BodySink)?
@@ -94,11 +111,22 @@ final class CurlTransfer: @unchecked Sendable {
         // cleartext HTTP/1.1 that would serialise requests behind the first response.
         if request.url.lowercased().hasPrefix("https:") { choreo_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1) }
         choreo_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
-        // Stalls are detected by the loop's own watchdog (`lastActivity`), not CURLOPT_LOW_SPEED_*:
-        // curl averages speed over ~5 s, so its check fires seconds late.
+        // Stalls are detected by the loop's own watchdog (`lastActivity`, `progressBytes`), not
+        // CURLOPT_LOW_SPEED_*: curl averages speed over ~5 s, so its check fires seconds late.
         lastActivity = DispatchTime.now().uptimeNanoseconds
         startedAt = lastActivity
         choreo_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
+        // Redirects are never followed: curl would send custom key headers (x-api-key,
+        // x-goog-api-key) to whatever host a Location names. A 3xx is an HTTP error.
+        choreo_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        // Through an HTTPS proxy (https_proxy, http_proxy, all_proxy from the environment, as libcurl
+        // reads them), the proxy's "200 Connection established" must not reach `headerLine`: it
+        // would be taken for the response head and hide the server's own 429 or 401.
+        choreo_easy_setopt_long(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
+        if let proxy = request.proxy {
+            choreo_easy_setopt_string(easy, CURLOPT_PROXY, proxy.url)
+            choreo_easy_setopt_long(easy, CURLOPT_HTTPPROXYTUNNEL, proxy.tunnel ? 1 : 0)
+        }
         choreo_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
         choreo_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
         choreo_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 16 * 1024)
@@ -129,8 +157,7 @@ final class CurlTransfer: @unchecked Sendable {
         choreo_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, me)
         choreo_easy_setopt_header_callback(easy) { ptr, size, count, userdata in
             let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
-            t.headerLine(UnsafeRawBufferPointer(start: ptr, count: size * count))
-            return size * count
+            return t.headerLine(UnsafeRawBufferPointer(start: ptr, count: size * count)) ? size * count : 0
         }
         return easy
     }
@@ -157,15 +184,21 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     /// One header line from curl, parsed as bytes (every response has a dozen; Foundation's
-    /// trimming was a tenth of a short job's CPU).
-    private func headerLine(_ raw: UnsafeRawBufferPointer) {
+    /// trimming was a tenth of a short job's CPU). False aborts the transfer (the header cap).
+    private func headerLine(_ raw: UnsafeRawBufferPointer) -> Bool {
         lastActivity = DispatchTime.now().uptimeNanoseconds
+        headerBytes += raw.count
+        if headerBytes > Self.maxHeaderBytes {
+            abortReason = TransportError(kind: .protocolError, message: "the response's header block is larger than \(Self.maxHeaderBytes) bytes",
+                                         origin: origin)
+            return false
+        }
         var end = raw.count
         while end > 0, raw[end - 1] == 0x0A || raw[end - 1] == 0x0D { end -= 1 }
         if end == 0 {
             // End of one header block; 1xx blocks are followed by the real one.
             if status >= 200 { deliverHead() }
-            return
+            return true
         }
         let line = UnsafeRawBufferPointer(rebasing: raw[..<end])
         if end >= 5 && line[0] == UInt8(ascii: "H") && line[1] == UInt8(ascii: "T") && line[2] == UInt8(ascii: "T")
@@ -175,13 +208,14 @@ final class CurlTransfer: @unchecked Sendable {
             version = parts.first.map(String.init) ?? ""
             status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
             headers = HTTPHeaders()
-            return
+            return true
         }
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return true }
         var v = colon + 1, e = end
         while v < e, line[v] == 0x20 || line[v] == 0x09 { v += 1 }
         while e > v, line[e - 1] == 0x20 || line[e - 1] == 0x09 { e -= 1 }
         headers.add(name: UnsafeRawBufferPointer(rebasing: line[..<colon]), value: UnsafeRawBufferPointer(rebasing: line[v..<e]))
+        return true
     }
 
     /// Before the transfer is added to the loop: a 2xx body goes straight to `sink`.
@@ -208,7 +242,11 @@ final class CurlTransfer: @unchecked Sendable {
     /// curl's write callback: hand bytes to a waiting consumer or buffer them, and pause the
     /// transfer when the consumer has fallen `highWaterMark` bytes behind.
     private func received(_ bytes: UnsafeRawBufferPointer) -> Int {
-        lastActivity = DispatchTime.now().uptimeNanoseconds
+        bytesSinceProgress += bytes.count
+        if bytesSinceProgress >= Self.progressBytes || (bytes.baseAddress.map { memchr($0, 0x0A, bytes.count) != nil } ?? false) {
+            lastActivity = DispatchTime.now().uptimeNanoseconds
+            bytesSinceProgress = 0
+        }
         deliverHead()
         if let sink {
             bytesReceived.add(bytes.count, ordering: .relaxed)
@@ -241,7 +279,7 @@ final class CurlTransfer: @unchecked Sendable {
 
     /// Ends the transfer: `curlCode` 0 is a complete response.
     func finish(curlCode: Int, message: String) {
-        let error: (any Error)? = curlCode == 0 ? nil : classify(curlCode: curlCode, message: message)
+        let error: (any Error)? = curlCode == 0 ? nil : abortReason ?? classify(curlCode: curlCode, message: message)
         end(error.map { .failure($0) } ?? .success(()))
     }
 
@@ -264,7 +302,8 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     func finishStalled() {
-        end(.failure(TransportError(kind: .stalled, message: "no data for \(request.stallTimeout.formatted2) s", origin: origin)))
+        end(.failure(TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(request.stallTimeout.formatted2) s",
+                                    origin: origin)))
     }
 
     private func end(_ result: Result<Void, any Error>) {
@@ -299,6 +338,10 @@ final class CurlTransfer: @unchecked Sendable {
         case 5, 6, 7: kind = .connect
         case 35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91: kind = .tls
         case 18, 52, 55, 56, 92, 16: kind = .connectionLost
+        // CURLE_UNSUPPORTED_PROTOCOL is also what a reply curl refuses as HTTP gives ("Unsupported
+        // HTTP version", HTTP/0.9): with an http(s) URL that is the server's doing, not ours.
+        case 1 where request.url.lowercased().hasPrefix("http"): kind = .protocolError
+        case 8, 100: kind = .protocolError  // CURLE_WEIRD_SERVER_REPLY, CURLE_TOO_LARGE
         case 1, 3: kind = .invalidRequest
         default: kind = .other
         }

@@ -125,8 +125,17 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
     /// Seconds to establish the connection (TCP + TLS).
     public var connectTimeout: Double
-    /// Seconds without a received byte after which the transfer ends with `TransportError.stalled`.
+    /// Seconds without progress (a completed line or `CurlTransfer.progressBytes` bytes) after which
+    /// the transfer ends with `TransportError.stalled`.
     public var stallTimeout: Double
+    /// A proxy for this request alone, instead of the environment's (`https_proxy`, …). `tunnel`
+    /// makes curl CONNECT even for an `http://` URL, as it always does for `https://`: the proxy
+    /// tests use it to put a real proxy's CONNECT in front of a plain-HTTP test server.
+    struct Proxy: Sendable {
+        var url: String
+        var tunnel: Bool
+    }
+    var proxy: Proxy?
 
     public init(url: String, method: String = "POST", headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [],
                 connectTimeout: Double = 10, stallTimeout: Double = 60) {

@@ -11,6 +11,9 @@ public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible
         case connectionLost
         /// The URL or an option was refused.
         case invalidRequest
+        /// The reply broke HTTP or a size cap: a garbled status line, an HTTP/0.9 reply, a header
+        /// block over `CurlTransfer.maxHeaderBytes`, an event over the provider's `maxEventBytes`.
+        case protocolError
         /// Anything else libcurl reported.
         case other
     }

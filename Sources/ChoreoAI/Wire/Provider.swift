@@ -40,6 +40,9 @@ public struct Provider: Sendable, CustomStringConvertible {
     public var tokensPerMinute: Int?
     public var connectTimeout: Double = 10
     public var stallTimeout: Double = 60
+    /// The largest server-sent event accepted; a bigger one (data lines that never meet a blank
+    /// line) ends the attempt as `protocol_error` instead of growing memory.
+    public var maxEventBytes = SSEParser.defaultMaxEventSize
 
     public init(name: String, kind: ProviderKind, baseURL: String, apiKeyVariable: String? = nil, apiKey: String? = nil,
                 extraHeaders: HTTPHeaders = HTTPHeaders(), modelPatterns: [String] = [], supportsPrefill: Bool? = nil,

@@ -91,7 +91,7 @@ extension WireFormat {
         var retryAfter = RetryHints.retryAfter(headers)
         if retryAfter == nil, let details = err?["details"]?.arrayValue {
             for d in details {
-                if let delay = d["retryDelay"]?.stringValue, let s = RetryHints.duration(delay) { retryAfter = s }
+                if let delay = d["retryDelay"]?.stringValue, let s = RetryHints.serverWait(RetryHints.duration(delay)) { retryAfter = s }
             }
         }
         if retryAfter == nil, status == 429 {
@@ -102,14 +102,12 @@ extension WireFormat {
             retryAfter = exhausted.max()
         }
         let requestID = headers.requestID ?? json?["request_id"]?.stringValue
-        return APIError(status: status, type: type, code: code, message: Self.redacting(provider.apiKey, in: message!),
+        return APIError(status: status, type: type.map { Self.redacting(provider.apiKey, in: $0) },
+                        code: code.map { Self.redacting(provider.apiKey, in: $0) }, message: Self.redacting(provider.apiKey, in: message!),
                         retryAfter: retryAfter, requestID: requestID, provider: provider.name)
     }
 
-    /// `text` with every occurrence of `key` replaced: an error body that echoes the key back
-    /// (some gateways do) must not carry it into the database or the logs.
-    static func redacting(_ key: String?, in text: String) -> String {
-        guard let key, key.count >= 8, text.contains(key) else { return text }
-        return text.replacingOccurrences(of: key, with: "[redacted key]")
-    }
+    /// `text` with the key redacted (`Redaction`): an error body that echoes the key back (some
+    /// gateways do) must not carry it into the database or the logs.
+    static func redacting(_ key: String?, in text: String) -> String { Redaction.redacting(key, in: text) }
 }

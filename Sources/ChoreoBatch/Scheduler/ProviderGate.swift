@@ -50,6 +50,9 @@ final class ProviderGate: Sendable {
 
     private var now: Double { Date().timeIntervalSince1970 }
 
+    /// When the current pause ends (seconds since 1970; in the past: none).
+    var pausedUntil: Double { pace.withLock { $0.pausedUntil } }
+
     /// Waits until a request of about `estimatedTokens` may start; returns with a concurrency permit
     /// held (give it back with `finished`), and the probe id when the provider is down and this
     /// request is its probe. Throws `ProviderUnreachable` once the run gave up waiting for it.
@@ -185,8 +188,9 @@ final class ProviderGate: Sendable {
         pace.withLock { $0.tokenTokens -= Double(actualTokens - estimatedTokens) }
     }
 
-    /// The provider said 429: every request of this provider waits.
+    /// The provider said 429: every request of this provider waits (at most `RetryHints.maxWait`).
     func pause(for seconds: Double) {
+        guard let seconds = RetryHints.serverWait(seconds) else { return }
         let until = now + seconds
         pace.withLock { $0.pausedUntil = max($0.pausedUntil, until) }
     }
@@ -196,7 +200,7 @@ final class ProviderGate: Sendable {
         let t = now
         pace.withLock { p in
             var newSpacing = 0.0
-            if let remaining = info.remainingRequests, let reset = info.resetRequests {
+            if let remaining = info.remainingRequests, let reset = RetryHints.serverWait(info.resetRequests) {
                 if remaining <= 0 {
                     p.pausedUntil = max(p.pausedUntil, t + reset)
                 } else if let limit = info.limitRequests, remaining * 10 < limit {
@@ -204,7 +208,7 @@ final class ProviderGate: Sendable {
                     newSpacing = max(newSpacing, reset / Double(remaining))
                 }
             }
-            if let remaining = info.remainingTokens, let reset = info.resetTokens {
+            if let remaining = info.remainingTokens, let reset = RetryHints.serverWait(info.resetTokens) {
                 if remaining < estimatedTokens {
                     p.pausedUntil = max(p.pausedUntil, t + reset)
                 } else if let limit = info.limitTokens, remaining * 10 < limit, estimatedTokens > 0 {

@@ -7,8 +7,9 @@ public struct RunOptions: Sendable {
     public var batch: String?
     /// Streams in flight at most.
     public var concurrency: Int = 64
-    /// Retry policy; `maxAttempts` counts from the last resume.
-    public var retry = RetryPolicy()
+    /// Retry policy; `maxAttempts` counts from the last resume. A server's wait is honoured up to
+    /// `RetryHints.maxWait`: the job waits in the queue, not in a task, and `deadline` still holds.
+    public var retry = RetryPolicy(maxServerDelay: RetryHints.maxWait)
     /// Stop starting jobs in time to end by then; at the deadline, interrupt what is left.
     public var deadline: Date?
     /// Default request and token budgets per minute for providers without their own.

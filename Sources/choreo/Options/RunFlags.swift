@@ -26,7 +26,7 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("flush-interval-ms"), help: "How often partial outputs are written to the database.")
     var flushIntervalMs: Int = 100
 
-    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("Seconds without a byte before an attempt counts as stalled.", valueName: "seconds"))
+    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("Seconds without progress (a complete line or 1 KiB) before an attempt counts as stalled.", valueName: "seconds"))
     var stallTimeout: Double?
 
     @Option(name: .customLong("lease-seconds"), help: ArgumentHelp("How long a job stays leased to this runner without a heartbeat; a killed runner's jobs are taken back after it.", valueName: "seconds"))
