@@ -402,8 +402,9 @@ private struct Reader {
     /// A key without escapes, as a byte range (escaped keys go to the full parser).
     mutating func key() -> Range<Int>? { rawString() }
 
-    /// A string without backslashes or control characters, as the range of its bytes; `nil`
-    /// (cursor unspecified) otherwise.
+    /// A string without backslashes, control characters or non-ASCII bytes, as the range of its
+    /// bytes; `nil` (cursor unspecified) otherwise. Non-ASCII is declined because these bytes are
+    /// not decoded: whether they are valid UTF-8 is the full parser's call (found by fuzzing).
     mutating func rawString() -> Range<Int>? {
         guard eat(UInt8(ascii: "\"")) else { return nil }
         let start = i
@@ -413,7 +414,7 @@ private struct Reader {
                 i += 1
                 return start..<(i - 1)
             }
-            if b == UInt8(ascii: "\\") || b < 0x20 { return nil }
+            if b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x80 { return nil }
             i += 1
         }
         return nil
