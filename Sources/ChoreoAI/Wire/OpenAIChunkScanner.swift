@@ -109,7 +109,7 @@ struct OpenAIChunkScanner: Sendable {
                 created = n
             case Key.object:
                 // "error" objects are in-band errors: the full path throws them.
-                guard let s = r.rawString(), !Reader.equal(s, r.p, "error") else { return false }
+                guard let s = r.key(), !Reader.equal(s, r.p, "error") else { return false }
             case Key.error, Key.usage:
                 guard r.eatNull() else { return false }
             case Key.choices:
@@ -399,12 +399,17 @@ private struct Reader {
         }
     }
 
-    /// A key without escapes, as a byte range (escaped keys go to the full parser).
-    mutating func key() -> Range<Int>? { rawString() }
+    /// A key without escapes, as a byte range (escaped keys go to the full parser). Also for
+    /// other strings that are compared but never decoded: they must be ASCII, because nothing
+    /// else checks that their bytes are UTF-8, which the full parser requires (found by fuzzing).
+    mutating func key() -> Range<Int>? {
+        guard let k = rawString() else { return nil }
+        for j in k where p[j] >= 0x80 { return nil }
+        return k
+    }
 
-    /// A string without backslashes, control characters or non-ASCII bytes, as the range of its
-    /// bytes; `nil` (cursor unspecified) otherwise. Non-ASCII is declined because these bytes are
-    /// not decoded: whether they are valid UTF-8 is the full parser's call (found by fuzzing).
+    /// A string without backslashes or control characters, as the range of its bytes; `nil`
+    /// (cursor unspecified) otherwise.
     mutating func rawString() -> Range<Int>? {
         guard eat(UInt8(ascii: "\"")) else { return nil }
         let start = i
@@ -414,7 +419,7 @@ private struct Reader {
                 i += 1
                 return start..<(i - 1)
             }
-            if b == UInt8(ascii: "\\") || b < 0x20 || b >= 0x80 { return nil }
+            if b == UInt8(ascii: "\\") || b < 0x20 { return nil }
             i += 1
         }
         return nil
@@ -503,7 +508,7 @@ private struct Reader {
             if eat(UInt8(ascii: "}")) { return true }
             while true {
                 skipWhitespace()
-                guard rawString() != nil else { return false }
+                guard key() != nil else { return false }
                 skipWhitespace()
                 guard eat(UInt8(ascii: ":")) else { return false }
                 skipWhitespace()
