@@ -43,6 +43,7 @@ fi
 per=$(( total / ${#targets[@]} ))
 [ "$per" -ge 1 ] || per=1
 failed=0
+crashed=0
 for target in "${targets[@]}"; do
     corpus="$out/corpus/$target"
     mkdir -p "$corpus"
@@ -55,9 +56,11 @@ for target in "${targets[@]}"; do
         echo "fuzz $target: ${runs:-?} executions in ${per}s, no crash"
     else
         failed=1
+        crashed=$((crashed + 1))
         artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
         echo "fuzz $target: CRASH after ${runs:-?} executions; input ${artifact:-unknown}; log $log"
         grep -m3 -E "fuzz finding|Fatal error|ERROR: AddressSanitizer|ERROR: libFuzzer" "$log" | sed 's/^/    /' || true
     fi
 done
+echo "fuzz: $(( ${#targets[@]} - crashed )) passed, $crashed failed"
 exit "$failed"
