@@ -1,5 +1,3 @@
-import Foundation
-
 /// The OpenAI chunk scanner against the full JSON parser as the oracle: when the scanner decodes a
 /// chunk, the full parser must decode the same chunk; the decoder (scanner first, parser behind)
 /// must give the same chunks and error as the full parser alone.
@@ -20,7 +18,7 @@ enum FuzzOpenAIChunk {
         var decodedError: String?
         do { try decoder.decode(SSEEvent(data: Array(input))) { decoded.append($0) } } catch { decodedError = "\(error)" }
         // "[DONE]" is the decoder's business alone; the full parser sees text that is not JSON.
-        if String(decoding: input, as: UTF8.self).trimmingCharacters(in: .whitespaces) == "[DONE]" { return }
+        if OpenAIChunkDecoder.isDone(input) { return }
         if decoded != full || decodedError != fullError {
             fuzzFinding("decoder gave \(decoded) \(decodedError ?? ""), full parser \(full) \(fullError ?? "")")
         }

@@ -36,10 +36,12 @@ if [ ! -x "$binary" ] || [ -n "$(find "${sources[@]}" Sources/CCurlShim scripts/
     clang -c -O1 -I Sources/CCurlShim/include Sources/CCurlShim/CCurlShim.c -o "$out/CCurlShim.o"
     # One module named ChoreoAI, so the targets reach internal types (the validator's
     # `import ChoreoAI` is then a warning, silenced with the others).
+    rm -f "$binary"
     swiftc -module-name ChoreoAI -parse-as-library -swift-version 6 -O -wmo -suppress-warnings \
         -sanitize=fuzzer,address -I Sources/CCurl -I "$out/modules/CCurlShim" \
-        "${sources[@]}" "$out/CCurlShim.o" -lcurl -o "$binary" 2>&1 | grep -v "Cannot export local symbol" || true
-    [ -x "$binary" ] || { echo "fuzz: FAILED to build $binary"; exit 1; }
+        "${sources[@]}" "$out/CCurlShim.o" -lcurl -o "$binary" >"$out/build.log" 2>&1 || true
+    grep -v "Cannot export local symbol" "$out/build.log" || true
+    [ -x "$binary" ] || { echo "fuzz: FAILED to build $binary (see $out/build.log)"; exit 1; }
 fi
 
 per=$(( total / ${#targets[@]} ))

@@ -17,4 +17,19 @@ import Testing
         let object = Array(#"{"id":"a","object":""#.utf8) + [0xC3] + Array(#"","choices":[]}"#.utf8)
         #expect(object.withUnsafeBytes { scanner.scan($0) } == nil)
     }
+
+    /// openai-chunk: the full parser refuses a number no Double holds, the scanner skipped it and
+    /// returned a chunk. A number past Double's range, with an exponent or 300+ digits, is declined.
+    @Test func scanner_declines_a_number_a_double_cannot_hold() throws {
+        var scanner = OpenAIChunkScanner()
+        for text in [#"{""  :9E88888}"#, #"{"x":-1e999,"choices":[]}"#, "{\"x\":\(String(repeating: "9", count: 400)),\"choices\":[]}"] {
+            let bytes = Array(text.utf8)
+            #expect(bytes.withUnsafeBytes { scanner.scan($0) } == nil, "\(text)")
+            var decoder = OpenAIChunkDecoder()
+            #expect(throws: WireError.self) { try decoder.decode(SSEEvent(data: bytes)) { _ in } }
+        }
+        // In range, with an exponent: still the fast path.
+        let fine = Array(#"{"x":-1.5e-5,"choices":[]}"#.utf8)
+        #expect(fine.withUnsafeBytes { scanner.scan($0) } != nil)
+    }
 }

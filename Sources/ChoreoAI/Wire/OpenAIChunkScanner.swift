@@ -542,7 +542,7 @@ private struct Reader {
         return true
     }
 
-    /// A JSON number of any form (the full parser accepts every one that matches the grammar).
+    /// A JSON number of any form that the full parser accepts: the grammar, and a finite Double.
     mutating func number() -> Bool {
         var k = i
         if k < end && p[k] == UInt8(ascii: "-") { k += 1 }
@@ -562,6 +562,10 @@ private struct Reader {
             k += 1
             if k < end && (p[k] == UInt8(ascii: "+") || p[k] == UInt8(ascii: "-")) { k += 1 }
             guard digits(&k) > 0 else { return false }
+            // The full parser refuses a number no Double holds (`9E88888`); exponents are rare.
+            guard Double(String(decoding: UnsafeBufferPointer(start: p + i, count: k - i), as: UTF8.self))?.isFinite == true else { return false }
+        } else if n > 300 {
+            return false  // as many digits as a Double's range: the full parser decides
         }
         i = k
         return true
