@@ -2,6 +2,10 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -62,4 +66,13 @@ int choreo_malloc_trim_threshold(int bytes) {
     (void)bytes;
     return 0;
 #endif
+}
+
+int choreo_disable_core_dumps(void) {
+    struct rlimit none = {0, 0};
+    int rc = setrlimit(RLIMIT_CORE, &none);
+#if defined(__linux__)
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) rc = -1;
+#endif
+    return rc;
 }

@@ -24,6 +24,7 @@ struct Choreo: AsyncParsableCommand {
     /// Parses, runs, and maps every error to our exit codes in one place: usage errors exit 2 (not
     /// ArgumentParser's 64), errors from the layers below print one line and exit 1.
     static func main() async {
+        CoreDumps.disable()
         MallocTuning.apply()
         do {
             var command = try parseAsRoot()

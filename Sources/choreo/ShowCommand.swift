@@ -24,6 +24,8 @@ struct ShowCommand: AsyncParsableCommand {
     func run() async throws {
         let db = try database.open(readOnly: true)
         let detail = try JobDetail.load(db, job: job, batch: batch)
-        print(json ? detail.json.jsonString : detail.rendered(), terminator: json ? "\n" : "")
+        let out = BufferedWriter.standardOutput()  // escapes control characters on a terminal
+        try out.write(json ? detail.json.jsonString + "\n" : detail.rendered())
+        try out.flush()
     }
 }

@@ -37,4 +37,9 @@ int choreo_eventfd(void);
 // is set in the environment. Returns 1 when applied; 0 elsewhere (other C libraries).
 int choreo_malloc_trim_threshold(int bytes);
 
+// No core file for this process, ever: RLIMIT_CORE 0 (soft and hard) and, on Linux,
+// prctl(PR_SET_DUMPABLE, 0) (prctl is variadic). A core holds the process's memory, and with it
+// the API keys read from the environment. Returns 0 when both were applied.
+int choreo_disable_core_dumps(void);
+
 #endif

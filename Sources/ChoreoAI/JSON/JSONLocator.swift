@@ -9,9 +9,9 @@ public struct JSONLocator {
     /// array elements).
     private(set) var offsets: [String: Int] = [:]
     /// Keys that appear twice in one object, in document order, at the second occurrence.
-    private(set) var duplicateKeys: [(path: String, offset: Int)] = []
+    public private(set) var duplicateKeys: [(path: String, offset: Int)] = []
 
-    init(_ bytes: [UInt8]) {
+    public init(_ bytes: [UInt8]) {
         self.bytes = bytes
         var i = 0
         bytes.withUnsafeBufferPointer { b in scanValue(b, at: "", &i) }

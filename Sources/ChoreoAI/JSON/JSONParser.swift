@@ -2,18 +2,29 @@
 public struct JSONParseError: Error, Sendable, CustomStringConvertible {
     public let offset: Int
     public let reason: String
+    /// The text is well-formed up to a key repeated in one object, which starts at `offset`.
+    public var isDuplicateKey = false
     public var description: String { "invalid JSON at byte \(offset): \(reason)" }
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes. Hand-written because it runs once per stream
 /// chunk: it avoids Foundation's bridging and reads numbers as integers when they are integers.
+///
+/// A number too large for a `Double` (`1e999`) is an error rather than infinity, which JSON
+/// cannot carry (it would be printed back as `null`). A key repeated in one object keeps its
+/// last value, unless `rejectDuplicateKeys`: input that is checked and then stored (job lines)
+/// must mean one thing, not whatever another reader picks among the copies.
 struct JSONParser {
     private let bytes: [UInt8]
+    private let rejectDuplicateKeys: Bool
     private var i = 0
     private var depth = 0
     private static let maxDepth = 512
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: [UInt8], rejectDuplicateKeys: Bool = false) {
+        self.bytes = bytes
+        self.rejectDuplicateKeys = rejectDuplicateKeys
+    }
 
     mutating func parseDocument() throws -> JSONValue {
         skipWhitespace()
@@ -69,12 +80,15 @@ struct JSONParser {
         while true {
             skipWhitespace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let keyStart = i
             let key = try parseString()
             skipWhitespace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1
             skipWhitespace()
-            object[key] = try parseValue()
+            if object.updateValue(try parseValue(), forKey: key) != nil, rejectDuplicateKeys {
+                throw JSONParseError(offset: keyStart, reason: "duplicate key \(JSONValue.quoted(key))", isDuplicateKey: true)
+            }
             skipWhitespace()
             guard i < bytes.count else { throw fail("unexpected end of input") }
             if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -220,6 +234,7 @@ struct JSONParser {
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
         if isInteger, let v = Int64(text) { return .int(v) }
         guard let d = Double(text) else { throw JSONParseError(offset: start, reason: "invalid number") }
+        guard d.isFinite else { throw JSONParseError(offset: start, reason: "number out of range: \(text)") }
         return .double(d)
     }
 }

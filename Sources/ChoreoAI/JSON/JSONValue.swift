@@ -95,9 +95,10 @@ extension JSONValue: Codable {
 }
 
 extension JSONValue {
-    /// Parses JSON text. Throws `JSONParseError` with the byte offset on invalid input.
-    public static func parse(_ bytes: some Collection<UInt8>) throws -> JSONValue {
-        var parser = JSONParser(Array(bytes))
+    /// Parses JSON text. Throws `JSONParseError` with the byte offset on invalid input, and, with
+    /// `rejectingDuplicateKeys`, on a key repeated in one object (else the last copy wins).
+    public static func parse(_ bytes: some Collection<UInt8>, rejectingDuplicateKeys: Bool = false) throws -> JSONValue {
+        var parser = JSONParser(Array(bytes), rejectDuplicateKeys: rejectingDuplicateKeys)
         return try parser.parseDocument()
     }
 

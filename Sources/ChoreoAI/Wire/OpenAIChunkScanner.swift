@@ -109,7 +109,7 @@ struct OpenAIChunkScanner: Sendable {
                 created = n
             case Key.object:
                 // "error" objects are in-band errors: the full path throws them.
-                guard let s = r.rawString(), !Reader.equal(s, r.p, "error") else { return false }
+                guard let s = r.key(), !Reader.equal(s, r.p, "error") else { return false }
             case Key.error, Key.usage:
                 guard r.eatNull() else { return false }
             case Key.choices:
@@ -399,8 +399,14 @@ private struct Reader {
         }
     }
 
-    /// A key without escapes, as a byte range (escaped keys go to the full parser).
-    mutating func key() -> Range<Int>? { rawString() }
+    /// A key without escapes, as a byte range (escaped keys go to the full parser). Also for
+    /// other strings that are compared but never decoded: they must be ASCII, because nothing
+    /// else checks that their bytes are UTF-8, which the full parser requires (found by fuzzing).
+    mutating func key() -> Range<Int>? {
+        guard let k = rawString() else { return nil }
+        for j in k where p[j] >= 0x80 { return nil }
+        return k
+    }
 
     /// A string without backslashes or control characters, as the range of its bytes; `nil`
     /// (cursor unspecified) otherwise.
@@ -502,7 +508,7 @@ private struct Reader {
             if eat(UInt8(ascii: "}")) { return true }
             while true {
                 skipWhitespace()
-                guard rawString() != nil else { return false }
+                guard key() != nil else { return false }
                 skipWhitespace()
                 guard eat(UInt8(ascii: ":")) else { return false }
                 skipWhitespace()
@@ -536,7 +542,7 @@ private struct Reader {
         return true
     }
 
-    /// A JSON number of any form (the full parser accepts every one that matches the grammar).
+    /// A JSON number of any form that the full parser accepts: the grammar, and a finite Double.
     mutating func number() -> Bool {
         var k = i
         if k < end && p[k] == UInt8(ascii: "-") { k += 1 }
@@ -556,6 +562,10 @@ private struct Reader {
             k += 1
             if k < end && (p[k] == UInt8(ascii: "+") || p[k] == UInt8(ascii: "-")) { k += 1 }
             guard digits(&k) > 0 else { return false }
+            // The full parser refuses a number no Double holds (`9E88888`); exponents are rare.
+            guard Double(String(decoding: UnsafeBufferPointer(start: p + i, count: k - i), as: UTF8.self))?.isFinite == true else { return false }
+        } else if n > 300 {
+            return false  // as many digits as a Double's range: the full parser decides
         }
         i = k
         return true

@@ -67,6 +67,29 @@ extension WireFormat {
         return h
     }
 
+    /// `text` as one URL path segment: every byte but RFC 3986's unreserved characters
+    /// (`A–Z a–z 0–9 - . _ ~`) percent-encoded, so user data (a model name) can never add a
+    /// segment, a query or a fragment to a request's URL. `.` and `..` are encoded too, so the
+    /// segment is never a dot-segment that a URL parser would resolve.
+    static func pathSegment(_ text: String) -> String {
+        if text == "." || text == ".." { return text == "." ? "%2E" : "%2E%2E" }
+        var out = ""
+        out.reserveCapacity(text.utf8.count)
+        for b in text.utf8 {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            default:
+                let hex = Array("0123456789ABCDEF".unicodeScalars)
+                out.unicodeScalars.append("%")
+                out.unicodeScalars.append(hex[Int(b >> 4)])
+                out.unicodeScalars.append(hex[Int(b & 0xF)])
+            }
+        }
+        return out
+    }
+
     /// A POST of `body` to `path` under the provider's base URL, with the provider's timeouts.
     func post(_ provider: Provider, path: String, headers: HTTPHeaders, body: JSONValue) -> HTTPRequest {
         HTTPRequest(url: provider.baseURL + path, headers: headers, body: body.jsonBytes,

@@ -10,12 +10,15 @@ public final class BufferedWriter {
     public static let capacity = 64 * 1024
     private let fd: Int32
     private let ownsDescriptor: Bool
+    /// Escapes control characters as they are written (`TerminalText`): set for a terminal.
+    public let escapesControls: Bool
     private var buffer: [UInt8] = []
 
     /// Writes to an open descriptor it does not close (1 for stdout).
-    public init(fileDescriptor: Int32) {
+    public init(fileDescriptor: Int32, escapingControls: Bool = false) {
         self.fd = fileDescriptor
         self.ownsDescriptor = false
+        self.escapesControls = escapingControls
         buffer.reserveCapacity(Self.capacity)
     }
 
@@ -25,11 +28,13 @@ public final class BufferedWriter {
         guard fd >= 0 else { throw ExportError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
         self.fd = fd
         self.ownsDescriptor = true
+        self.escapesControls = false
         buffer.reserveCapacity(Self.capacity)
     }
 
-    /// Standard output.
-    public static func standardOutput() -> BufferedWriter { BufferedWriter(fileDescriptor: 1) }
+    /// Standard output; when it is a terminal, control characters in what is written are escaped
+    /// (`TerminalText`), so stored text cannot drive the terminal.
+    public static func standardOutput() -> BufferedWriter { BufferedWriter(fileDescriptor: 1, escapingControls: isatty(1) == 1) }
 
     deinit {
         try? flush()
@@ -42,6 +47,14 @@ public final class BufferedWriter {
     }
 
     public func write(bytes: UnsafeRawBufferPointer) throws {
+        if escapesControls, let escaped = TerminalText.escaped(bytes) {
+            try escaped.withUnsafeBytes { try append($0) }
+        } else {
+            try append(bytes)
+        }
+    }
+
+    private func append(_ bytes: UnsafeRawBufferPointer) throws {
         if buffer.count + bytes.count > Self.capacity { try flush() }
         if bytes.count >= Self.capacity { try writeAll(bytes); return }
         buffer.append(contentsOf: bytes)

@@ -8,9 +8,15 @@ public enum QueryOutput {
     /// Rows used to size the table's columns; later rows stream with the same widths.
     static let sizingRows = 1000
 
-    /// Runs `sql` and writes its rows. Returns the number of rows.
+    /// The running-time limit `choreo sql` applies unless told otherwise (`--timeout`).
+    public static let defaultTimeLimit: Double = 30
+
+    /// Runs `sql` and writes its rows; a statement still running after `timeLimit` seconds is
+    /// stopped (`QueryError.timedOut`). Returns the number of rows.
     @discardableResult
-    public static func run(_ db: Database, sql: String, format: Format, to out: BufferedWriter) throws -> Int {
+    public static func run(_ db: Database, sql: String, format: Format, timeLimit: Double? = nil, to out: BufferedWriter) throws -> Int {
+        db.limitRunningTime(to: timeLimit)
+        defer { db.limitRunningTime(to: nil) }
         var count = 0
         var header: [String] = []
         var pending: [[String]] = []
@@ -36,6 +42,8 @@ public enum QueryOutput {
             }
         } catch let error as SQLiteError where error.isReadOnlyViolation {
             throw QueryError.readOnly(error.message)
+        } catch let error as SQLiteError where error.isInterrupted && timeLimit != nil {
+            throw QueryError.timedOut(seconds: timeLimit ?? 0)
         }
         if format == .table {
             if widths == nil, !header.isEmpty { _ = try flushTable(header, &pending, out) }
@@ -81,11 +89,15 @@ public enum QueryOutput {
 /// A statement `choreo sql` refused to run.
 public enum QueryError: Error, Sendable, CustomStringConvertible {
     case readOnly(String)
+    case timedOut(seconds: Double)
 
     public var description: String {
         switch self {
         case .readOnly(let detail):
             return "choreo sql is read-only (\(detail)); it can only read. Change jobs with submit, cancel or resume."
+        case .timedOut(let seconds):
+            return "the query was stopped after running \(seconds.rounded() == seconds ? String(Int(seconds)) : String(seconds))s (choreo sql's time limit); "
+                + "give it more with --timeout, e.g. --timeout 5m"
         }
     }
 }

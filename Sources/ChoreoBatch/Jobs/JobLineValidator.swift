@@ -19,9 +19,35 @@ public struct ValidatedJob: Sendable {
 ///   (`method` and `url` may be omitted; when present they must be these values);
 /// - short form: `{"custom_id", "model", "messages", …}` with the other body fields at the top level.
 /// A line without `custom_id` gets `line-<N>`.
+///
+/// What is stored is what was checked: a key repeated anywhere in a line is rejected (another
+/// reader could pick the other copy), and so is a number no `Double` holds (`1e999`).
 public struct JobLineValidator {
     public static let endpoint = "/v1/chat/completions"
+    /// Characters a model name may use (README, "Job files"): the names providers give (`gpt-4o`,
+    /// `ft:gpt-4o-mini:org::id`, `meta-llama/Llama-3-8B`, `@cf/meta/llama-3`) and nothing that
+    /// means something in a URL (`?`, `&`, `#`, `%`, spaces). A model reaches a request's path.
+    public static let modelNameCharacters = "A-Z a-z 0-9 . _ - : / @ +"
+    public static let maxModelNameLength = 256
     public init() {}
+
+    /// Why `model` is not an acceptable model name, or nil when it is.
+    public static func modelNameProblem(_ model: String) -> String? {
+        if model.isEmpty { return "model must not be empty" }
+        if model.utf8.count > maxModelNameLength { return "model is longer than \(maxModelNameLength) bytes" }
+        if let bad = model.unicodeScalars.first(where: { !isModelNameScalar($0) }) {
+            let shown = bad.isASCII && bad.value >= 0x20 && bad.value < 0x7F ? "\"\(Character(bad))\"" : "U+" + String(bad.value, radix: 16, uppercase: true)
+            return "model may only use \(modelNameCharacters); found \(shown) in \(JSONValue.quoted(model))"
+        }
+        return nil
+    }
+
+    private static func isModelNameScalar(_ c: Unicode.Scalar) -> Bool {
+        switch c {
+        case "A"..."Z", "a"..."z", "0"..."9", ".", "_", "-", ":", "/", "@", "+": return true
+        default: return false
+        }
+    }
 
     /// Validates one line.
     public func validate(line: Int, bytes: [UInt8]) -> Result<ValidatedJob, JobLineError> {
@@ -40,8 +66,11 @@ public struct JobLineValidator {
         }
         let value: JSONValue
         do {
-            value = try JSONValue.parse(bytes)
+            value = try JSONValue.parse(bytes, rejectingDuplicateKeys: true)
         } catch let error as JSONParseError {
+            if error.isDuplicateKey, let path = Self.pathOfDuplicateKey(at: error.offset, in: bytes) {
+                throw fail(path, "duplicate_key", "the key appears more than once (again at byte \(error.offset)); a line must say one thing")
+            }
             throw fail(nil, "invalid_json_line", "invalid JSON at byte \(error.offset): \(error.reason)")
         }
         guard case .object(let top) = value else {
@@ -81,7 +110,7 @@ public struct JobLineValidator {
 
         guard let modelValue = body["model"] else { throw fail(prefix + "model", "missing_required_parameter", "a request needs a \"model\"") }
         guard let model = modelValue.stringValue else { throw fail(prefix + "model", "invalid_type", "expected a string, found \(modelValue.typeName)") }
-        guard !model.isEmpty else { throw fail(prefix + "model", "invalid_value", "model must not be empty") }
+        if let problem = Self.modelNameProblem(model) { throw fail(prefix + "model", "invalid_value", problem) }
 
         try checkMessages(body["messages"], path: prefix + "messages", fail: fail)
         try checkKnownFields(body, prefix: prefix, fail: fail)
@@ -97,6 +126,14 @@ public struct JobLineValidator {
             body["stream_options"] = nil
         }
         return ValidatedJob(line: line, customID: customID, model: model, requestText: requestText ?? JSONValue.object(body).jsonString)
+    }
+
+    /// The path of the repeated key that starts at `offset`. Only a line refused for it pays for
+    /// the locator, which reads only the well-formed text up to the end of that key.
+    static func pathOfDuplicateKey(at offset: Int, in bytes: [UInt8]) -> String? {
+        var end = offset + 1
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\"") { end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1 }
+        return JSONLocator(Array(bytes[..<min(end + 1, bytes.count)])).duplicateKeys.first?.path
     }
 
     private func checkMessages(_ value: JSONValue?, path: String, fail: (String?, String, String) -> JobLineError) throws {

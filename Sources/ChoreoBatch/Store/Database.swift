@@ -66,6 +66,7 @@ public final class Database {
             // READONLY already refuses writes to the file; query_only also refuses them for
             // attached or temporary databases, so `choreo sql` can never change anything.
             try execute("PRAGMA query_only = ON")
+            authorizeReadsOnly()
             if migrate { try Schema.checkVersion(self) }
         } else {
             try execute("PRAGMA journal_mode = WAL")

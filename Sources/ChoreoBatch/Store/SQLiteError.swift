@@ -15,6 +15,8 @@ public struct ResultCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let cantOpen = ResultCode(rawValue: SQLITE_CANTOPEN)
     public static let constraint = ResultCode(rawValue: SQLITE_CONSTRAINT)
     public static let misuse = ResultCode(rawValue: SQLITE_MISUSE)
+    public static let auth = ResultCode(rawValue: SQLITE_AUTH)
+    public static let interrupt = ResultCode(rawValue: SQLITE_INTERRUPT)
 
     public var description: String { String(cString: sqlite3_errstr(rawValue)) + " (\(rawValue))" }
 }
@@ -40,8 +42,15 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     /// True when another connection held the lock past the busy timeout: trying again later can work.
     public var isBusy: Bool { code.primary == .busy }
 
-    /// True when the write was refused because the connection is read-only (`choreo sql`).
-    public var isReadOnlyViolation: Bool { code.primary == .readOnly }
+    /// True when the write was refused because the connection is read-only (`choreo sql`): by
+    /// the read-only authorizer while compiling (`SQLITE_AUTH`; when the denial comes up while
+    /// SQLite prepares a schema, it reports another code with the authorizer's message), or by
+    /// SQLite while writing.
+    public var isReadOnlyViolation: Bool {
+        code.primary == .readOnly || code.primary == .auth || message == "not authorized"
+    }
+    /// True when the statement was stopped by a running-time limit (`Database.limitRunningTime`).
+    public var isInterrupted: Bool { code.primary == .interrupt }
 
     public var description: String {
         var s = "SQLite error \(code.rawValue): \(message)"
