@@ -81,6 +81,8 @@ struct SlicedSubmitTests {
             let raw = try Database(path: dir.file("choreo.sqlite"), readOnly: false, migrate: false)
             try raw.execute("""
                 ALTER TABLE batches DROP COLUMN submitter; ALTER TABLE batches DROP COLUMN submit_heartbeat_at;
+                ALTER TABLE attempts DROP COLUMN continuation; ALTER TABLE attempts DROP COLUMN continuation_reason;
+                DROP TABLE prefill_refusals;
                 PRAGMA writable_schema = ON;
                 UPDATE sqlite_schema SET sql = replace(sql, ',''submitting'')', ')') WHERE type = 'table' AND name = 'batches';
                 PRAGMA writable_schema = OFF;
