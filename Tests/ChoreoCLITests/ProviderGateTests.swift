@@ -1,5 +1,6 @@
 import ChoreoMock
 import Foundation
+import Synchronization
 import Testing
 @testable import ChoreoAI
 @testable import ChoreoBatch
@@ -40,7 +41,8 @@ struct ProviderGateTests {
     @Test func tokensPerMinuteBudget() async throws {
         let gate = ProviderGate(name: "p", maxConcurrency: nil, requestsPerMinute: nil, tokensPerMinute: 600)  // 10 tokens/s
         try await gate.admit(estimatedTokens: 595)  // the bucket starts full
-        #expect(try await elapsed { try await gate.admit(estimatedTokens: 5) } >= 0.0)
+        // The last 5 tokens of the bucket go at once; the next 5 wait for the refill (0.5 s).
+        #expect(try await elapsed { try await gate.admit(estimatedTokens: 5) } < 0.4)
         #expect(try await elapsed { try await gate.admit(estimatedTokens: 5) } >= 0.4)
     }
 
@@ -48,15 +50,26 @@ struct ProviderGateTests {
         let gate = ProviderGate(name: "p", maxConcurrency: 2, requestsPerMinute: nil, tokensPerMinute: nil)
         try await gate.admit(estimatedTokens: 1)
         try await gate.admit(estimatedTokens: 1)
-        let third = Task { try await gate.admit(estimatedTokens: 1) }
-        try await Task.sleep(nanoseconds: 200_000_000)
+        let admitted = Atomic<Bool>(false)
+        let third = Task {
+            try await gate.admit(estimatedTokens: 1)
+            admitted.store(true, ordering: .sequentiallyConsistent)
+        }
+        // The third request queues behind the two permits and stays there until one comes back.
+        try await waitUntil("a request waits for a permit") { gate.waitingForPermit == 1 }
+        let admittedEarly = admitted.load(ordering: .sequentiallyConsistent)
+        #expect(!admittedEarly)
         gate.finished()
         _ = try await third.value
+        let admittedAfterRelease = admitted.load(ordering: .sequentiallyConsistent)
+        #expect(admittedAfterRelease)
+        #expect(gate.waitingForPermit == 0)
         // A waiter that is cancelled leaves the queue with CancellationError.
         let fourth = Task { try await gate.admit(estimatedTokens: 1) }
-        try await Task.sleep(nanoseconds: 100_000_000)
+        try await waitUntil("a request waits for a permit") { gate.waitingForPermit == 1 }
         fourth.cancel()
         await #expect(throws: CancellationError.self) { try await fourth.value }
+        #expect(gate.waitingForPermit == 0)
     }
 }
 

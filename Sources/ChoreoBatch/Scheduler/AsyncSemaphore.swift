@@ -12,6 +12,9 @@ final class AsyncSemaphore: Sendable {
 
     init(permits: Int) { state = Mutex(State(available: permits)) }
 
+    /// Tasks waiting for a permit now.
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
     func acquire() async throws {
         let id = state.withLock { s -> Int in s.nextID += 1; return s.nextID }
         try await withTaskCancellationHandler {

@@ -50,6 +50,9 @@ final class ProviderGate: Sendable {
 
     private var now: Double { Date().timeIntervalSince1970 }
 
+    /// Requests waiting for a concurrency permit now.
+    var waitingForPermit: Int { concurrency?.waiting ?? 0 }
+
     /// When the current pause ends (seconds since 1970; in the past: none).
     var pausedUntil: Double { pace.withLock { $0.pausedUntil } }
 
