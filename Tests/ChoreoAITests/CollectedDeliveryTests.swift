@@ -80,7 +80,11 @@ struct CollectedDeliveryTests {
         let server = try await MockServer.start()
         defer { Task { try? await server.shutdown() } }
         let stream = try await collected(client(server, fault: "malformed:2"), "x")
-        await #expect(throws: StreamError.self) { _ = try await stream.collect() }
+        let error = await #expect(throws: StreamError.self) { _ = try await stream.collect() }
+        // The broken event ends it as such, keeping the text of the good chunks before it.
+        #expect(error?.kind == .malformedEvent)
+        #expect(error?.partialText.isEmpty == false)
+        #expect(expected("x").hasPrefix(error?.partialText ?? "-"))
     }
 
     @Test func anErrorStatusIsAnAPIErrorWithItsBody() async throws {

@@ -20,8 +20,11 @@ struct JSONValueTests {
         #expect(try JSONValue.parse(value.jsonString) == value)
     }
 
-    @Test(arguments: ["{", "[1,]", "{\"a\" 1}", "tru", "\"\\x\"", "01", "1.", "\"\\ud800\"", "[1] 2"])
-    func invalidJSONIsRejectedWithAnOffset(text: String) {
-        #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
+    /// Each invalid text is refused at the byte where it stops being JSON (a bad escape: just past it).
+    @Test(arguments: [("{", 1), ("[1,]", 3), ("{\"a\" 1}", 5), ("tru", 0), ("\"\\x\"", 3), ("01", 1), ("1.", 2),
+                      ("\"\\ud800\"", 7), ("[1] 2", 4)])
+    func invalidJSONIsRejectedWithAnOffset(text: String, offset: Int) {
+        let error = #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
+        #expect(error?.offset == offset, "\(text): \(error.map { "\($0)" } ?? "no error")")
     }
 }

@@ -150,7 +150,17 @@ struct StreamingClientTests {
         defer { Task { try? await server.shutdown() } }
         let stream = try await client(server, fault: "malformed:2").chat.completions.create(
             model: Self.model, messages: [.user("x")], stream: true)
-        await #expect(throws: StreamError.self) { for try await _ in stream {} }
+        var texts: [String] = []
+        let error = await #expect(throws: StreamError.self) {
+            for try await chunk in stream {
+                if let text = chunk.choices.first?.delta.content, !text.isEmpty { texts.append(text) }
+            }
+        }
+        // The two good content chunks came through, then the broken event ended the stream as such.
+        #expect(error?.kind == .malformedEvent)
+        #expect(texts.count == 2)
+        #expect(error?.partialText == texts.joined())
+        #expect(expected("x").text.hasPrefix(texts.joined()))
     }
 
     @Test func breakingOutOfTheLoopClosesTheConnection() async throws {
