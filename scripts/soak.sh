@@ -10,7 +10,8 @@
 #
 # It prints one `soak:` line with the seed and what happened. A failure names the seed: the same
 # seed replays the same fault schedule and kill moments (the moments are events, so timing still
-# varies a little). Takes about 2 minutes plus the build on a 2-core machine at the default size.
+# varies a little). On a 2-core machine: about 70 s at the default size, 4 minutes for 10,000 jobs,
+# 8.5 minutes for 20,000 (plus the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CHOREO_SOAK_JOBS="${1:-3000}" CHOREO_SOAK_KILLS="${2:-20}"

@@ -89,7 +89,7 @@ struct RunnerTests {
         defer { Task { try? await server.shutdown() } }
         let fixture = try Fixture(count: 100)
         let run = Task { try await fixture.run(server) { $0.concurrency = 10; $0.leaseSeconds = 1.5 } }
-        try await Task.sleep(nanoseconds: 500_000_000)
+        try await waitUntil("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
         let db = try Database(path: fixture.databasePath)
         _ = try db.cancelBatch(fixture.batchID)
         let summary = try await run.value
