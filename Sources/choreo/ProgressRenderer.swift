@@ -45,7 +45,7 @@ final class ProgressRenderer: Sendable {
         case .json:
             var o: [String: Any] = ["time": ISO8601DateFormatter().string(from: Date()), "level": "info", "event": final ? "summary" : "progress",
                                     "done": s.done, "total": s.total, "in_flight": s.inFlight, "succeeded": s.succeeded,
-                                    "failed": s.failed, "retries": s.retries, "completion_tokens": s.completionTokens,
+                                    "failed": s.failed, "cancelled": s.cancelled, "retries": s.retries, "completion_tokens": s.completionTokens,
                                     "tokens_per_second": (s.tokensPerSecond * 10).rounded() / 10, "elapsed_seconds": Int(s.elapsed)]
             if let eta = s.eta { o["eta_seconds"] = Int(eta) }
             let outages = s.outages.values.filter { !$0.gaveUp }.sorted { $0.provider < $1.provider }
@@ -60,6 +60,7 @@ final class ProgressRenderer: Sendable {
             write(jsonLine(o))
         case .text:
             var line = "\(s.done)/\(s.total) done · \(s.inFlight) in flight · \(s.failed) failed · \(s.retries) retries"
+            if s.cancelled > 0 { line += " · \(s.cancelled) cancelled" }
             line += " · \(Int(s.tokensPerSecond)) tok/s"
             if let eta = s.eta, !final { line += " · ETA \(Self.duration(eta))" }
             line += " · \(Self.duration(s.elapsed)) elapsed"

@@ -126,6 +126,25 @@ struct ProviderOutageTests {
         try fixture.expectAllExact()
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'connection_lost'") >= 3)
     }
+
+    /// The stall watchdog firing on every stream says the provider is down too. Each request
+    /// stalls on its first three attempts: as three ordinary retries, they would fail both jobs
+    /// (`maxAttempts` 3). As an outage, only the first failure of each series uses an attempt (a
+    /// series ends when one job is answered, so each job's count is at most 2), and both end exact.
+    @Test func streamsThatAllStallAreAnOutageNotFailures() async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(count: 2, extra: ["mock": ["fault": "stall", "after": 0, "times": 3]])
+        let log = RecordedLog()
+        let options = fixture.options { $0.concurrency = 1; $0.retry.maxAttempts = 3; $0.stallTimeout = 0.5; $0.probeInterval = 0.1...0.2 }
+        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: options, router: Fixture.router(server),
+                                            events: RunEvents(sink: log.append)).run()
+        #expect(summary.exitCode == 0)
+        #expect(summary.failed == 0)
+        try fixture.expectAllExact()
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'stalled'") == 6)
+        #expect(log.providerLines.contains { $0.contains("stalled") }, "\(log.providerLines)")
+    }
 }
 
 @Suite("choreo run against an unreachable provider")

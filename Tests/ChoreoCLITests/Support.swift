@@ -143,10 +143,18 @@ enum ChoreoBinary {
         return p
     }
 
+    /// Waits for `p` to exit and returns its status. One that has not exited after `timeout` is a
+    /// failure, recorded once; the process is then SIGKILLed (a hung runner may ignore SIGTERM) and
+    /// reaped, so a test never leaves it behind.
     static func wait(_ p: Process, timeout: Double = 120) async throws -> Int32 {
         let deadline = Date().addingTimeInterval(timeout)
+        var killed = false
         while p.isRunning {
-            if Date() > deadline { p.terminate(); Issue.record("choreo did not exit in \(timeout) s") }
+            if !killed && Date() > deadline {
+                Issue.record("choreo (pid \(p.processIdentifier)) did not exit in \(timeout) s: killed")
+                kill(p.processIdentifier, SIGKILL)
+                killed = true
+            }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
         return p.terminationStatus

@@ -92,6 +92,7 @@ public final class BatchRunner: Sendable {
         let counts = try await queue.counts(batch: options.batch)
         let finishedBefore = ["succeeded", "failed", "cancelled"].reduce(0) { $0 + (counts[$1] ?? 0) }
         events.begin(total: counts.values.reduce(0, +), doneBefore: finishedBefore)
+        let cancelledBefore = counts["cancelled"] ?? 0
 
         let control = RunControl()
         control.prefillRefusals.load(try await queue.prefillRefusals())
@@ -122,6 +123,7 @@ public final class BatchRunner: Sendable {
                         if let cancelled = try? await queue.cancelledBatches() {
                             control.setCancelled(cancelled)
                             flusher.cancelStreams(of: cancelled)
+                            if !cancelled.isEmpty { await self.countCancelled(queue, before: cancelledBefore) }
                         }
                     }
                 }
@@ -256,6 +258,7 @@ public final class BatchRunner: Sendable {
         try? await flusher.flush()
         try await queue.releaseAll()
         try await queue.completeFinishedBatches()
+        await countCancelled(queue, before: cancelledBefore)
         try await queue.unregisterRunner()
         let outlook = try await queue.outlook(batch: options.batch)
         // The results are in the main file, not only in its WAL, when the process exits (a copy of
@@ -266,6 +269,13 @@ public final class BatchRunner: Sendable {
         summary.unreachable = try await stranded(by: gates.givenUp, queue)
         if ending == .finished && !summary.unreachable.isEmpty { summary.ending = .unreachable }
         return summary
+    }
+
+    /// Shows in the progress the jobs in scope cancelled since the run started (`before` were
+    /// cancelled already): most by another process, which the runner learns only from the database.
+    private func countCancelled(_ queue: JobQueue, before: Int) async {
+        guard let counts = try? await queue.counts(batch: options.batch) else { return }
+        events.cancelled(max(0, (counts["cancelled"] ?? 0) - before))
     }
 
     /// Cuts a stopping run short (a second signal, or the stop outlasted its grace period): writes

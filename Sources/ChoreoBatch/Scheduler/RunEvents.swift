@@ -32,6 +32,10 @@ public final class RunEvents: Sendable {
         public var doneBefore = 0
         public var succeeded = 0
         public var failed = 0
+        /// Jobs in scope cancelled since the run started (`choreo cancel`): pending ones at once,
+        /// running ones when their streams stop. Read from the database, since another process
+        /// cancels most of them.
+        public var cancelled = 0
         public var retries = 0
         public var inFlight = 0
         public var completionTokens = 0
@@ -39,7 +43,7 @@ public final class RunEvents: Sendable {
         /// Providers down (paused, probed) or given up in this run, by name.
         public var outages: [String: ProviderOutage] = [:]
 
-        public var done: Int { doneBefore + succeeded + failed }
+        public var done: Int { doneBefore + succeeded + failed + cancelled }
         public var elapsed: Double { Date().timeIntervalSince(started) }
         public var tokensPerSecond: Double { elapsed > 0 ? Double(completionTokens) / elapsed : 0 }
         /// Seconds left at the rate of this run so far, nil before the first job ends.
@@ -71,6 +75,8 @@ public final class RunEvents: Sendable {
         state.withLock { $0.failed += 1 }
         sink(Record(time: Date(), level: .error, message: "failed: \(failure.message)", job: job, kind: failure.kind))
     }
+
+    func cancelled(_ n: Int) { state.withLock { $0.cancelled = n } }
 
     func retrying(job: String, failure: Failure, attempt: Int, delay: Double) {
         state.withLock { $0.retries += 1 }
