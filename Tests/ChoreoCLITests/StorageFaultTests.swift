@@ -144,6 +144,18 @@ struct StorageFaultTests {
         try fixture.expectAllExact()
     }
 
+    /// A database on a read-only file system: a clear error naming the file before any job is
+    /// touched, not a run whose every write fails.
+    @Test func aDatabaseOnAReadOnlyFileSystemIsRefusedWithAClearError() async throws {
+        guard let disk = SmallDisk(size: "4m") else { return }
+        let fixture = try Fixture(count: 5, databaseDirectory: disk.url)
+        let (remount, output) = SmallDisk.sh("/bin/mount", ["-o", "remount,ro", disk.url.path])
+        #expect(remount == 0, "\(output)")
+        let run = try CLI.run(["run", "--db", fixture.databasePath, "--mock"])
+        #expect(run.status == 1)
+        #expect(run.output.contains("cannot create database file \(fixture.databasePath): Read-only file system"), "\(run.output)")
+    }
+
     @Test func aDatabaseDeletedDuringTheRunStopsItWithAnErrorNotASuccess() async throws {
         let fixture = try Fixture(count: 300)
         let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath] + Self.run, directory: fixture.directory)

@@ -56,6 +56,8 @@ public final class BatchRunner: Sendable {
     public let runnerID: String
     /// The running `run()`'s flusher, for `abandon()`.
     private let liveFlusher = Mutex<PartialFlusher?>(nil)
+    /// The running `run()`'s storage state: `abandon()` writes nothing to a lost file.
+    private let liveStorage = Mutex<StorageHealth?>(nil)
 
     /// The longest the run loop sleeps, and how often cancelled batches are looked up: a signal,
     /// the deadline and `choreo cancel` are noticed within it.
@@ -102,6 +104,7 @@ public final class BatchRunner: Sendable {
                 events.log(.error, "\(lost): stopping; what this run writes from now on would not be in that file")
             }
         })
+        liveStorage.withLock { $0 = storage }
         let queue = try JobQueue(path: databasePath, runnerID: runnerID, busyTimeout: options.busyTimeout, storage: storage)
         if let batch = options.batch, !(try await queue.batchExists(batch)) {
             throw RunError.unknownBatch(batch)
@@ -326,6 +329,8 @@ public final class BatchRunner: Sendable {
     /// connection of its own and synchronously, so the caller can exit the process right after.
     /// The `run()` task is left as it is.
     public func abandon() throws {
+        // The file at the path is another one now (or none: opening it would create it).
+        if liveStorage.withLock({ $0 })?.lost != nil { return }
         let received = liveFlusher.withLock { $0 }?.received() ?? []
         try JobQueue.abandon(path: databasePath, runnerID: runnerID, partials: received)
     }
