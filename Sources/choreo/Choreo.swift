@@ -25,6 +25,9 @@ struct Choreo: AsyncParsableCommand {
     /// ArgumentParser's 64), errors from the layers below print one line and exit 1.
     static func main() async {
         CoreDumps.disable()
+        // A file-size limit (`ulimit -f`) reached must fail the write (EFBIG, which SQLite
+        // reports) rather than kill the process: the runner then stops as on a full disk.
+        signal(SIGXFSZ, SIG_IGN)
         MallocTuning.apply()
         do {
             var command = try parseAsRoot()

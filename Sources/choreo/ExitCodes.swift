@@ -10,6 +10,10 @@ enum ExitCodes {
     static let usage: Int32 = 2
     /// Work is left: a deadline passed or the run was interrupted before every job ended.
     static let workLeft: Int32 = 3
+    /// The database file was deleted or replaced during the run (EX_IOERR).
+    static let databaseLost: Int32 = 74
+    /// The database's disk is full (or failed) past --storage-wait (EX_TEMPFAIL: free space, run again).
+    static let storageFull: Int32 = 75
     /// Interrupted by SIGINT / SIGTERM.
     static let interrupted: Int32 = 130
     static let terminated: Int32 = 143

@@ -45,7 +45,16 @@ enum RunSession {
         if !trap.disarm() { while true { try? await Task.sleep(nanoseconds: 1_000_000_000) } }
         ticker.cancel()
         try? await mock?.shutdown()
-        let summary = try result.get()
+        let summary: RunSummary
+        do {
+            summary = try result.get()
+        } catch let error as SQLiteError where error.isStorageFault {
+            // The run could not even begin (register itself, claim): the disk is full already.
+            renderer.record(.init(time: Date(), level: .error, message:
+                "\(StorageHealth.describe(error, path: databasePath)); no job was started: free space, then run `choreo run` again",
+                kind: "storage_full"))
+            return trap.exitCode ?? ExitCodes.storageFull
+        }
         renderer.progress(events.snapshot, final: true)
         var ending = ""
         switch summary.ending {
@@ -56,6 +65,18 @@ enum RunSession {
         case .deadline: ending = "deadline reached; \(summary.left) jobs left for the next run"
         case .interrupted: ending = "interrupted; \(summary.left) jobs left (run `choreo run` again to continue)"
         case .unreachable: ending = "\(summary.left) jobs left pending, waiting for unreachable providers"
+        case .storageFull:
+            ending = "stopped: the database cannot be written"
+            renderer.record(.init(time: Date(), level: .error, message:
+                "\(summary.stoppedBy ?? "the database cannot be written: \(databasePath)"); \(summary.left) jobs left pending, "
+                + "each with the text of its last write that committed (the rest, kept in memory until now, is lost); "
+                + "free space, then run `choreo run` again: it continues them", kind: "storage_full"))
+        case .databaseLost:
+            ending = "stopped: the database file was lost"
+            renderer.record(.init(time: Date(), level: .error, message:
+                "\(summary.stoppedBy ?? "the database file \(databasePath) was lost"): the results this run wrote are not all in "
+                + "\(databasePath); run `choreo run` on the file you mean to complete: it runs what that file lacks",
+                kind: "database_lost"))
         }
         for u in summary.unreachable {
             let o = u.outage

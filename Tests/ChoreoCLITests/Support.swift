@@ -12,11 +12,12 @@ struct Fixture {
     /// custom_id → (model, messages, max tokens) of every job, for the expected text.
     let jobs: [(customID: String, model: String, messages: [JSONValue], maxTokens: Int?)]
 
-    /// Writes `lines` (JSON objects in short form) to a job file and submits it.
-    init(lines: [JSONValue]) throws {
+    /// Writes `lines` (JSON objects in short form) to a job file and submits it. The database is
+    /// made in `databaseDirectory` when given (a small disk), else next to the job file and logs.
+    init(lines: [JSONValue], databaseDirectory: URL? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        databasePath = directory.appendingPathComponent("test.sqlite").path
+        databasePath = (databaseDirectory ?? directory).appendingPathComponent("test.sqlite").path
         let file = directory.appendingPathComponent("jobs.jsonl")
         try (lines.map(\.jsonString).joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
         let db = try Database(path: databasePath)
@@ -25,7 +26,8 @@ struct Fixture {
     }
 
     /// `count` short-form jobs with distinct prompts, cycling through `models`.
-    init(count: Int, models: [String] = ["gpt-4o-mini"], maxTokens: Int? = nil, extra: [String: JSONValue] = [:]) throws {
+    init(count: Int, models: [String] = ["gpt-4o-mini"], maxTokens: Int? = nil, extra: [String: JSONValue] = [:],
+         databaseDirectory: URL? = nil) throws {
         try self.init(lines: (0..<count).map { i in
             var o: [String: JSONValue] = extra
             o["custom_id"] = .string(String(format: "job-%05d", i))
@@ -33,7 +35,7 @@ struct Fixture {
             o["messages"] = [["role": "user", "content": .string("Question number \(i): tell me something")]]
             if let maxTokens { o["max_tokens"] = .int(Int64(maxTokens)) }
             return .object(o)
-        })
+        }, databaseDirectory: databaseDirectory)
     }
 
     func options(_ configure: (inout RunOptions) -> Void = { _ in }) -> RunOptions {
@@ -126,10 +128,12 @@ enum ChoreoBinary {
     }
 
     /// Starts `choreo` with `arguments`; stdout and stderr go to files in `directory`.
-    static func start(_ arguments: [String], directory: URL, environment: [String: String] = [:]) throws -> Process {
+    /// `launcher` runs it through another program (`["/usr/bin/prlimit", "--fsize=N"]`).
+    static func start(_ arguments: [String], directory: URL, environment: [String: String] = [:],
+                      launcher: [String] = []) throws -> Process {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = arguments
+        p.executableURL = URL(fileURLWithPath: launcher.first ?? path)
+        p.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [path] + arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         env["OPENAI_API_KEY"] = nil

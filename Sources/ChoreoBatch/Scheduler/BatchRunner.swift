@@ -8,6 +8,9 @@ public struct RunSummary: Sendable {
         case finished, deadline, interrupted
         /// Only jobs of providers the run gave up waiting for were left (`unreachable`).
         case unreachable
+        /// The database could not be written for `RunOptions.storageWait` (a full disk, an I/O
+        /// error), or its file was deleted or replaced: `stoppedBy` says which.
+        case storageFull, databaseLost
     }
     public var ending: Ending
     public var succeeded: Int
@@ -19,10 +22,15 @@ public struct RunSummary: Sendable {
     public var cancelledBatches: [String] = []
     /// Providers the run gave up waiting for (an outage past its limit), with their jobs left.
     public var unreachable: [UnreachableProvider] = []
+    /// For `storageFull` and `databaseLost`: the fault, naming the file.
+    public var stoppedBy: String?
 
     /// 0 every job succeeded; 1 some failed for good; 3 work left (deadline, interruption, or jobs
-    /// held by another runner). Signals map to 130/143 in the command.
+    /// held by another runner); 75 the disk is full; 74 the database file was lost. Signals map to
+    /// 130/143 in the command.
     public var exitCode: Int32 {
+        if ending == .storageFull { return 75 }
+        if ending == .databaseLost { return 74 }
         if left > 0 || ending != .finished { return 3 }
         return failed > 0 ? 1 : 0
     }
@@ -48,6 +56,8 @@ public final class BatchRunner: Sendable {
     public let runnerID: String
     /// The running `run()`'s flusher, for `abandon()`.
     private let liveFlusher = Mutex<PartialFlusher?>(nil)
+    /// The running `run()`'s storage state: `abandon()` writes nothing to a lost file.
+    private let liveStorage = Mutex<StorageHealth?>(nil)
 
     /// The longest the run loop sleeps, and how often cancelled batches are looked up: a signal,
     /// the deadline and `choreo cancel` are noticed within it.
@@ -83,7 +93,19 @@ public final class BatchRunner: Sendable {
     static let maxSending = 512
 
     public func run() async throws -> RunSummary {
-        let queue = try JobQueue(path: databasePath, runnerID: runnerID, busyTimeout: options.busyTimeout)
+        let storage = StorageHealth(wait: options.storageWait, onChange: { [events = self.events, databasePath = self.databasePath] change in
+            switch change {
+            case .faulted(let error, let until):
+                events.log(.error, "\(StorageHealth.describe(error, path: databasePath)): no job starts; the streams in flight go on, "
+                    + "their text kept in memory, while the writes are retried until \(ISO8601DateFormatter().string(from: until)) (--storage-wait)")
+            case .recovered:
+                events.log(.info, "the database is writable again (\(databasePath)): starting jobs again")
+            case .lost(let lost):
+                events.log(.error, "\(lost): stopping; what this run writes from now on would not be in that file")
+            }
+        })
+        liveStorage.withLock { $0 = storage }
+        let queue = try JobQueue(path: databasePath, runnerID: runnerID, busyTimeout: options.busyTimeout, storage: storage)
         if let batch = options.batch, !(try await queue.batchExists(batch)) {
             throw RunError.unknownBatch(batch)
         }
@@ -112,7 +134,12 @@ public final class BatchRunner: Sendable {
                     while !Task.isCancelled {
                         try? await Task.sleep(nanoseconds: UInt64(self.options.leaseSeconds / 3 * 1e9))
                         if Task.isCancelled { break }
-                        try? await queue.heartbeat(leaseSeconds: self.options.leaseSeconds)
+                        do {
+                            try await queue.heartbeat(leaseSeconds: self.options.leaseSeconds)
+                            storage.committed()
+                        } catch {
+                            storage.failed(error)
+                        }
                     }
                 }
                 // `choreo cancel` from another process: stop the batch's streams within a wake.
@@ -190,6 +217,8 @@ public final class BatchRunner: Sendable {
             }
             while true {
                 if Task.isCancelled { ending = .interrupted; break }
+                if storage.lost != nil { ending = .databaseLost; break }
+                if storage.exhausted != nil { ending = .storageFull; break }
                 if let deadline = options.deadline {
                     if Date().addingTimeInterval(typicalDuration).timeIntervalSince(deadline) >= 0 { ending = .deadline; break }
                 }
@@ -200,16 +229,20 @@ public final class BatchRunner: Sendable {
                 // queue came back short: it was measured at over half of a firehose run's CPU.
                 let now = Date().timeIntervalSince1970
                 let batchReady = free >= minimumClaim || inFlight == 0 || (burst && slots <= sendRoom)
-                if free > 0 && batchReady && now >= quietUntil {
+                // While the database refuses writes no job starts; with nothing in flight, a claim once
+                // a second finds out when it takes writes again (it is a write).
+                let writable = !storage.isFaulty || inFlight == 0
+                if free > 0 && batchReady && now >= quietUntil && writable {
                     let wanted = min(free, 256)
                     do {
                         claimed = try await queue.claim(limit: wanted, leaseSeconds: options.leaseSeconds, batch: options.batch,
                                                     excludingModels: heldBack)
                     } catch {
-                        events.log(.error, "could not claim jobs: \(error)")
+                        if !storage.failed(error) { events.log(.error, "could not claim jobs: \(error)") }
                     }
+                    if !claimed.isEmpty { storage.committed() }
                     burst = claimed.count == wanted
-                    if claimed.count < wanted { quietUntil = now + 0.2 }
+                    if claimed.count < wanted { quietUntil = now + (storage.isFaulty ? 1 : 0.2) }
                 }
                 for job in claimed {
                     inFlight += 1
@@ -255,19 +288,42 @@ public final class BatchRunner: Sendable {
         }
         background.cancel()
         await background.value
-        try? await flusher.flush()
-        try await queue.releaseAll()
-        try await queue.completeFinishedBatches()
-        await countCancelled(queue, before: cancelledBefore)
-        try await queue.unregisterRunner()
+        // Nothing more is written to a file that is no longer the user's.
+        if storage.lost == nil {
+            try? await flusher.flush()
+            do {
+                try await queue.releaseAll()
+                try await queue.completeFinishedBatches()
+                await countCancelled(queue, before: cancelledBefore)
+                try await queue.unregisterRunner()
+            } catch {
+                // The disk is full: the jobs still leased come back when their leases expire.
+                guard storage.failed(error) else { throw error }
+                ending = .storageFull
+            }
+            // The results are in the main file, not only in its WAL, when the process exits (a copy of
+            // the file alone is a whole backup). Another runner still writing can keep it from finishing.
+            try? await queue.checkpoint()
+            // Never a success for results that are not in the file at the path.
+            do { try await queue.checkFile() } catch { storage.failed(error) }
+            if storage.lost != nil { ending = .databaseLost }
+        }
         let outlook = try await queue.outlook(batch: options.batch)
-        // The results are in the main file, not only in its WAL, when the process exits (a copy of
-        // the file alone is a whole backup). Another runner still writing can keep it from finishing.
-        try? await queue.checkpoint()
-        var summary = RunSummary(ending: ending, succeeded: succeeded, failed: failed, left: outlook.pending + outlook.heldByOthers,
+        var left = outlook.pending + outlook.heldByOthers
+        var stoppedBy: String?
+        if let lost = storage.lost {
+            stoppedBy = "\(lost)"
+        } else if ending == .storageFull, let fault = storage.exhausted ?? storage.faultError {
+            stoppedBy = StorageHealth.describe(fault, path: databasePath)
+            // Jobs this runner could not give back are left too.
+            let counts = try await queue.counts(batch: options.batch)
+            left = (counts["pending"] ?? 0) + (counts["running"] ?? 0)
+        }
+        var summary = RunSummary(ending: ending, succeeded: succeeded, failed: failed, left: left,
                                  cancelledBatches: cancelledBatches.sorted())
+        summary.stoppedBy = stoppedBy
         summary.unreachable = try await stranded(by: gates.givenUp, queue)
-        if ending == .finished && !summary.unreachable.isEmpty { summary.ending = .unreachable }
+        if summary.ending == .finished && !summary.unreachable.isEmpty { summary.ending = .unreachable }
         return summary
     }
 
@@ -283,6 +339,8 @@ public final class BatchRunner: Sendable {
     /// connection of its own and synchronously, so the caller can exit the process right after.
     /// The `run()` task is left as it is.
     public func abandon() throws {
+        // The file at the path is another one now (or none: opening it would create it).
+        if liveStorage.withLock({ $0 })?.lost != nil { return }
         let received = liveFlusher.withLock { $0 }?.received() ?? []
         try JobQueue.abandon(path: databasePath, runnerID: runnerID, partials: received)
     }

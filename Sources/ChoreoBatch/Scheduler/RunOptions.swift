@@ -26,6 +26,9 @@ public struct RunOptions: Sendable {
     /// Seconds one database statement waits for a lock another process holds. A job's writes try
     /// again after it (until they commit or the run stops); tests make it short.
     public var busyTimeout = Database.defaultBusyTimeout
+    /// How long writes are tried again while the disk is full (or the file system fails) before
+    /// the run stops with exit 75; no job starts meanwhile (RELIABILITY.md, "Storage faults").
+    public var storageWait: Double = 60
     /// A provider unreachable for longer than this is given up for the run: its jobs stay pending
     /// and the run ends with exit 3 (RELIABILITY.md, "Provider outages").
     public var outageLimit: Double = 15 * 60

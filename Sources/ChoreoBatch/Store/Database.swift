@@ -17,6 +17,10 @@ public final class Database {
     /// The file this connection opened.
     public let path: String
     public let isReadOnly: Bool
+    /// The file at `path` when the connection opened it (nil in memory): see `fileLost()`.
+    let fileIdentity: FileIdentity?
+    /// Its `-wal` and `-shm` once in WAL mode: see `disown()`.
+    private(set) var sideFiles = SideFiles()
     private var statements: [String: Statement] = [:]
     private var transactionDepth = 0
     /// This connection's busy timeout in milliseconds (restored after a checkpoint's shorter wait).
@@ -60,6 +64,7 @@ public final class Database {
             throw error
         }
         self.handle = db
+        self.fileIdentity = isFile ? FileIdentity(path: path) : nil
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, busyTimeoutMs)
         if readOnly {
@@ -80,6 +85,7 @@ public final class Database {
             // truncate the file back to 64 MiB instead of keeping it at its largest size forever.
             try execute("PRAGMA journal_size_limit = 67108864")
             if migrate { try Schema.migrate(self) }
+            if isFile { sideFiles = SideFiles(wal: FileIdentity(path: path + "-wal"), shm: FileIdentity(path: path + "-shm")) }
         }
     }
 
@@ -95,7 +101,7 @@ public final class Database {
         if rc != SQLITE_OK {
             let text = message.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
             sqlite3_free(message)
-            throw SQLiteError(code: ResultCode(rawValue: rc), message: text, sql: sql)
+            throw SQLiteError(code: ResultCode(rawValue: rc), message: text, sql: sql, systemErrno: sqlite3_system_errno(handle))
         }
     }
 

@@ -98,7 +98,9 @@ public actor JobQueue {
     /// Group commit of the per-job writes (see `QueuedWrite`).
     private let writes: WriteBatcher<QueuedWrite, WriteResult>
 
-    public init(path: String, runnerID: String, busyTimeout: Double = Database.defaultBusyTimeout) throws {
+    /// `storage` hears of every group commit and every storage fault, and bounds how long the
+    /// per-job writes wait out a full disk.
+    public init(path: String, runnerID: String, busyTimeout: Double = Database.defaultBusyTimeout, storage: StorageHealth? = nil) throws {
         let db = try Database(path: path, busyTimeout: busyTimeout)
         // 4 MiB of page cache (SQLite's default is 2 MiB): every finished job rewrites its row
         // and index pages, and with a small cache each write read them back from the file first
@@ -106,7 +108,7 @@ public actor JobQueue {
         try db.execute("PRAGMA cache_size = -4096")
         self.db = db
         self.runnerID = runnerID
-        self.writes = WriteBatcher(db: db) { try JobQueue.apply($0, db: db, runnerID: runnerID) }
+        self.writes = WriteBatcher(db: db, storage: storage) { try JobQueue.apply($0, db: db, runnerID: runnerID) }
     }
 
     private var now: Double { Date().timeIntervalSince1970 }
@@ -123,13 +125,23 @@ public actor JobQueue {
         try db.run("UPDATE runners SET stopped_at = ? WHERE id = ?", [.init(now), .init(runnerID)])
     }
 
-    /// Renews the leases of every job this runner holds.
+    /// Renews the leases of every job this runner holds, once it has checked that the database
+    /// file is still the one at the path (`DatabaseFileLost` otherwise, and nothing is written).
     public func heartbeat(leaseSeconds: Double) throws {
+        try checkFile()
         let t = now
         try db.transaction {
             try db.run("UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND state = 'running'",
                        [.init(t + leaseSeconds), .init(runnerID)])
             try db.run("UPDATE runners SET heartbeat_at = ? WHERE id = ?", [.init(t), .init(runnerID)])
+        }
+    }
+
+    /// Throws `DatabaseFileLost` when the file at the path is no longer the one this queue writes to.
+    public func checkFile() throws {
+        if let lost = db.fileLost() {
+            db.disown()
+            throw lost
         }
     }
 

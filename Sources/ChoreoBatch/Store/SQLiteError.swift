@@ -1,4 +1,9 @@
 import CSQLite
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A SQLite result code (`SQLITE_BUSY`, `SQLITE_CONSTRAINT`, …) as a small value type.
 public struct ResultCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
@@ -17,6 +22,8 @@ public struct ResultCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let misuse = ResultCode(rawValue: SQLITE_MISUSE)
     public static let auth = ResultCode(rawValue: SQLITE_AUTH)
     public static let interrupt = ResultCode(rawValue: SQLITE_INTERRUPT)
+    public static let full = ResultCode(rawValue: SQLITE_FULL)
+    public static let ioError = ResultCode(rawValue: SQLITE_IOERR)
 
     public var description: String { String(cString: sqlite3_errstr(rawValue)) + " (\(rawValue))" }
 }
@@ -26,17 +33,20 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     public let code: ResultCode
     public let message: String
     public let sql: String?
+    /// The `errno` of the system call that failed under an I/O error (ENOSPC, EFBIG, EIO…); 0 when none.
+    public let systemErrno: Int32
 
-    public init(code: ResultCode, message: String, sql: String? = nil) {
+    public init(code: ResultCode, message: String, sql: String? = nil, systemErrno: Int32 = 0) {
         self.code = code
         self.message = message
         self.sql = sql
+        self.systemErrno = systemErrno
     }
 
-    /// Captures the connection's current error message for `code`.
+    /// Captures the connection's current error message (and errno) for `code`.
     init(code: Int32, connection: OpaquePointer?, sql: String?) {
         let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(code))
-        self.init(code: ResultCode(rawValue: code), message: message, sql: sql)
+        self.init(code: ResultCode(rawValue: code), message: message, sql: sql, systemErrno: connection.map { sqlite3_system_errno($0) } ?? 0)
     }
 
     /// True when another connection held the lock past the busy timeout: trying again later can work.
@@ -49,11 +59,22 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     public var isReadOnlyViolation: Bool {
         code.primary == .readOnly || code.primary == .auth || message == "not authorized"
     }
+    /// True when the storage refused a write: the disk is full or a file-size limit was reached
+    /// (`SQLITE_FULL`), or the file system failed (`SQLITE_IOERR`). Trying again can work once
+    /// space is freed (RELIABILITY.md, "Storage faults").
+    public var isStorageFault: Bool { code.primary == .full || code.primary == .ioError }
+    /// A storage fault that is a lack of space: SQLITE_FULL, or an I/O error from ENOSPC, EFBIG
+    /// (RLIMIT_FSIZE) or EDQUOT.
+    public var isDiskFull: Bool {
+        code.primary == .full || (code.primary == .ioError && [ENOSPC, EFBIG, EDQUOT].contains(systemErrno))
+    }
+
     /// True when the statement was stopped by a running-time limit (`Database.limitRunningTime`).
     public var isInterrupted: Bool { code.primary == .interrupt }
 
     public var description: String {
         var s = "SQLite error \(code.rawValue): \(message)"
+        if systemErrno != 0 && isStorageFault { s += " (\(String(cString: strerror(systemErrno))))" }
         if let sql { s += " — in `\(sql.count > 200 ? String(sql.prefix(200)) + "…" : sql)`" }
         return s
     }

@@ -16,7 +16,9 @@
 /// A busy database (another process held the write lock past the busy timeout) fails the
 /// group's BEGIN, so every write of the group gets the busy error. A write submitted
 /// `untilCommitted` then waits (asynchronously: the actor is free meanwhile) and tries again, in
-/// whatever group forms then, until it commits or its caller's task is cancelled.
+/// whatever group forms then, until it commits or its caller's task is cancelled. A storage fault
+/// (a full disk, an I/O error) is waited out the same way, but only for as long as `storage`
+/// allows; every commit and every storage fault is reported to it.
 ///
 /// Not `Sendable`: its owner actor calls `submit` with itself as the isolation, so the queue, the
 /// connection and `apply` are only ever used on that actor.
@@ -35,6 +37,7 @@ final class WriteBatcher<Write, Output: Sendable> {
     }
 
     private let db: Database
+    private let storage: StorageHealth?
     private let apply: (Write) throws -> Output
     private let maxGroup: Int
     private var queue: [Queued] = []
@@ -43,8 +46,9 @@ final class WriteBatcher<Write, Output: Sendable> {
 
     /// `apply` runs one write's statements; it is called inside the group's transaction, in a
     /// savepoint of its own, and must not open a transaction itself.
-    init(db: Database, maxGroup: Int = 256, apply: @escaping (Write) throws -> Output) {
+    init(db: Database, maxGroup: Int = 256, storage: StorageHealth? = nil, apply: @escaping (Write) throws -> Output) {
         self.db = db
+        self.storage = storage
         self.maxGroup = maxGroup
         self.apply = apply
     }
@@ -59,10 +63,19 @@ final class WriteBatcher<Write, Output: Sendable> {
         var pause = 0.05
         while true {
             do {
-                return try await submitOnce(write, isolation: isolation)
-            } catch let error as SQLiteError where error.isBusy && untilCommitted && !Task.isCancelled {
+                let output = try await submitOnce(write, isolation: isolation)
+                storage?.committed()
+                return output
+            } catch let error as SQLiteError
+                        where untilCommitted && !Task.isCancelled && (error.isBusy || storage?.retries(error) == true) {
+                // A full disk often holds a large WAL of old page versions: SQLite checkpoints only
+                // after a commit, so one that cannot commit never would. Emptying it can free the room.
+                if error.isStorageFault, storage?.checkpointDue() == true { _ = try? db.checkpoint(wait: 0.2) }
                 try? await Task.sleep(nanoseconds: UInt64(pause * 1e9))
                 pause = min(1, pause * 2)
+            } catch {
+                storage?.failed(error)
+                throw error
             }
         }
     }

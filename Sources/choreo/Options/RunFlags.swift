@@ -41,6 +41,9 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("first-answer-limit"), help: ArgumentHelp("Stop waiting sooner for a provider that has not answered once in this run (a wrong base URL, a server that is not up).", valueName: "duration"))
     var firstAnswerLimit: String = "60s"
 
+    @Option(name: .customLong("storage-wait"), help: ArgumentHelp("How long writes are tried again while the database's disk is full (or fails) before the run stops with exit 75; no job starts meanwhile.", valueName: "duration"))
+    var storageWait: String = "60s"
+
     @Flag(name: .long, help: "Only print errors and the final summary.")
     var quiet = false
 
@@ -59,7 +62,7 @@ struct RunFlags: ParsableArguments {
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard stopGrace >= 0 else { throw ValidationError("--stop-grace must not be negative") }
         guard flushIntervalMs >= 10 else { throw ValidationError("--flush-interval-ms must be at least 10") }
-        for (flag, text) in [("--outage-limit", outageLimit), ("--first-answer-limit", firstAnswerLimit)] {
+        for (flag, text) in [("--outage-limit", outageLimit), ("--first-answer-limit", firstAnswerLimit), ("--storage-wait", storageWait)] {
             guard let seconds = RetryHints.duration(text), seconds > 0 else {
                 throw ValidationError("\(flag) \(text): expected a positive duration like 90s, 15m or 1h")
             }
@@ -86,6 +89,7 @@ struct RunFlags: ParsableArguments {
         o.leaseSeconds = leaseSeconds
         o.outageLimit = RetryHints.duration(outageLimit) ?? o.outageLimit
         o.firstAnswerLimit = RetryHints.duration(firstAnswerLimit) ?? o.firstAnswerLimit
+        o.storageWait = RetryHints.duration(storageWait) ?? o.storageWait
         return o
     }
 }
