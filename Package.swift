@@ -34,6 +34,8 @@ let package = Package(
             pkgConfig: "libedit",
             providers: [.apt(["libedit-dev"])]
         ),
+        // The commit a release binary was built from (`choreo --version`; see scripts/install.sh).
+        .target(name: "CBuildInfo"),
         .target(name: "ChoreoAI", dependencies: ["CCurlShim", "CCurl"]),
         .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "CSQLite"]),
         .target(
@@ -48,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "choreo",
             dependencies: [
-                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CCurlShim", "CEditLine",
+                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CCurlShim", "CEditLine", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
