@@ -18,7 +18,7 @@ struct Choreo: AsyncParsableCommand {
         version: Version.description,
         subcommands: [
             SubmitCommand.self, RunCommand.self, ResumeCommand.self, StatusCommand.self, ResultsCommand.self,
-            ShowCommand.self, SQLCommand.self, CancelCommand.self, AskCommand.self, ChatCommand.self, MockCommand.self,
+            ShowCommand.self, SQLCommand.self, CancelCommand.self, IndexCommand.self, AskCommand.self, ChatCommand.self, MockCommand.self,
         ]
     )
 
