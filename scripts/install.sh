@@ -19,10 +19,17 @@ prefix="${1:-/usr/local}"
 scripts/setup.sh
 commit="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]; then commit="$commit-dirty"; fi
-swift build -c release --product choreo --static-swift-stdlib -Xcc "-DCHOREO_COMMIT=\"$commit\"" >&2
+stamp=Sources/CBuildInfo/commit.h
+trap 'rm -f "$stamp"' EXIT
+printf '#define CHOREO_COMMIT "%s"\n' "$commit" >"$stamp"
+swift build -c release --product choreo --static-swift-stdlib >&2
+rm -f "$stamp"
 binary="$(swift build -c release --show-bin-path)/choreo"
 swift package plugin generate-manual --configuration debug >&2
 manual=".build/plugins/GenerateManual/outputs/choreo/choreo.1"
+# The generator leaves blank lines between paragraphs, which mdoc warns about: make them
+# paragraph breaks.
+sed -i 's/^$/.Pp/' "$manual"
 
 install -d "$prefix/bin" "$prefix/share/man/man1" "$prefix/share/bash-completion/completions" \
   "$prefix/share/zsh/site-functions" "$prefix/share/fish/vendor_completions.d"
