@@ -59,6 +59,15 @@ import Testing
         #expect(r.err.contains("line 1") && !r.err.contains("--skip-invalid"), "\(r.err)")
     }
 
+    /// It used to answer "disk I/O error" on a healthy database.
+    @Test func aSettingPragmaIsRefusedAsReadOnlyNotAsADiskError() throws {
+        let fixture = try Fixture(count: 1)
+        let r = try Self.choreo(["sql", "--db", fixture.databasePath, "PRAGMA journal_mode=DELETE"])
+        #expect(r.code == 1)
+        #expect(r.err.contains("read-only") && !r.err.contains("disk I/O"), "\(r.err)")
+        #expect(try fixture.scalar("PRAGMA journal_mode", text: true) == "wal")
+    }
+
     @Test func showFinishReasonPrintsItOnce() throws {
         let r = try Self.choreo(["ask", "--mock", "--mock-chunk-delay-ms", "0", "--show-finish-reason", "hi"])
         #expect(r.code == 0)
