@@ -28,6 +28,14 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        // `choreo chat`'s line editing and history.
+        .systemLibrary(
+            name: "CEditLine",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
+        // The commit a release binary was built from (`choreo --version`; see scripts/install.sh).
+        .target(name: "CBuildInfo"),
         .target(name: "ChoreoAI", dependencies: ["CCurlShim", "CCurl"]),
         .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "CSQLite"]),
         .target(
@@ -42,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "choreo",
             dependencies: [
-                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CCurlShim",
+                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CCurlShim", "CEditLine", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what building Choreo needs on Debian/Ubuntu: libcurl's and SQLite's headers and
-# pkg-config, and tinyproxy (a real HTTP proxy for the proxy tests). Idempotent: does nothing
+# Installs what building Choreo needs on Debian/Ubuntu: libcurl's, SQLite's and libedit's (chat's
+# line editing) headers and pkg-config, and tinyproxy (a real HTTP proxy for the proxy tests). Idempotent: does nothing
 # when they are already there.
 set -euo pipefail
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 2; }
@@ -8,6 +8,7 @@ command -v git >/dev/null || { echo "setup: git is not on PATH (SwiftPM fetches 
 missing=()
 pkg-config --exists libcurl 2>/dev/null || missing+=(libcurl4-openssl-dev)
 pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
+pkg-config --exists libedit 2>/dev/null || missing+=(libedit-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
 if [ ${#missing[@]} -gt 0 ]; then

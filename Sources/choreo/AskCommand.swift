@@ -9,11 +9,11 @@ struct AskCommand: AsyncParsableCommand {
         discussion: """
             The model picks the provider: claude-* → Anthropic, gemini-* → Gemini, anything else → \
             OpenAI-compatible (OPENAI_BASE_URL / OPENAI_API_KEY), unless the configuration says otherwise. \
-            The finish reason goes to standard error.
+            The finish reason goes to standard error (to standard output instead with --show-finish-reason).
 
             Examples:
               choreo ask "Write a haiku about SQLite"
-              choreo ask --model claude-sonnet-4-5 --system "Answer in French." "What is WAL?"
+              choreo ask -m claude-sonnet-4-5 --system "Answer in French." "What is WAL?"
               choreo ask --mock --json "hello" | jq .choices[0].delta.content
               choreo ask --max-tokens 50 --output answer.txt "Explain backpressure"
             """
@@ -41,6 +41,7 @@ struct AskCommand: AsyncParsableCommand {
         if let baseURL {
             for i in router.providers.indices where router.providers[i].kind == .openAI { router.providers[i].baseURL = baseURL }
         }
+        if let missing = ProviderOptions.missingKey(for: model, in: router) { throw UsageError(missing) }
         let client = ChoreoAI(router: router)
         var messages: [ChatMessage] = []
         if let system { messages.append(.system(system)) }
@@ -73,7 +74,7 @@ struct AskCommand: AsyncParsableCommand {
             if !json {
                 try stdout.write(contentsOf: Data((showFinishReason ? "\n[finish_reason: \(reason)]\n" : "\n").utf8))
             }
-            StandardError.print("finish_reason: \(reason)")
+            if !showFinishReason { StandardError.print("finish_reason: \(reason)") }
         } catch let e as StreamError {
             try? stdout.write(contentsOf: Data("\n".utf8))
             throw CLIError("the stream broke after \(e.partialText.count) characters: \(e.message)")

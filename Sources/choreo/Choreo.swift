@@ -15,9 +15,10 @@ struct Choreo: AsyncParsableCommand {
               choreo status / results / show  ask the database what happened
             Keys come from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY) and are never stored.
             """,
+        version: Version.description,
         subcommands: [
             SubmitCommand.self, RunCommand.self, ResumeCommand.self, StatusCommand.self, ResultsCommand.self,
-            ShowCommand.self, SQLCommand.self, CancelCommand.self, AskCommand.self, ChatCommand.self, MockCommand.self,
+            ShowCommand.self, SQLCommand.self, CancelCommand.self, IndexCommand.self, AskCommand.self, ChatCommand.self, MockCommand.self,
         ]
     )
 

@@ -2,21 +2,25 @@ import ChoreoBatch
 import Foundation
 import Synchronization
 
-/// Shows a run to a person or a log shipper: a live line on a terminal; otherwise one log line per
-/// interval and one per failure (text or JSON lines). Writes to stderr; never prints a key.
+/// Shows a run to a person or a log shipper: a live line on a terminal, fitted to its width
+/// (`ProgressLine`) and redrawn in place; otherwise one log line per interval and one per failure
+/// (text or JSON lines). Writes to stderr; never prints a key. `--quiet` keeps errors and the
+/// summary only.
 final class ProgressRenderer: Sendable {
     enum Format: String { case text, json }
 
     private let format: Format
     private let quiet: Bool
     private let isTerminal: Bool
-    private let lineShown = Mutex(false)
-    private let lock = Mutex(())
+    /// Serializes writes to stderr; holds whether the live line is on screen (a log line clears it first).
+    private let output = Mutex(false)
 
-    init(format: Format, quiet: Bool) {
+    /// `interval`: seconds between progress updates; by default 0.25 on a terminal, 10 in a log.
+    init(format: Format, quiet: Bool, interval: Double? = nil) {
         self.format = format
         self.quiet = quiet
         self.isTerminal = isatty(2) == 1 && format == .text
+        self.interval = interval ?? (isTerminal ? 0.25 : 10)
     }
 
     /// Log lines go through here.
@@ -33,56 +37,83 @@ final class ProgressRenderer: Sendable {
             if let j = r.job { line += " job=\(j)" }
             if let k = r.kind { line += " kind=\(k)" }
             line += " \(r.message)"
-            if isTerminal { clearLine() }
             write(line + "\n")
         }
     }
 
     /// Redraws the live line (terminal) or writes a progress log line.
-    func progress(_ s: RunEvents.Snapshot, final: Bool = false) {
-        if quiet && !final { return }
+    func progress(_ s: RunEvents.Snapshot) {
+        if quiet { return }
         switch format {
         case .json:
-            var o: [String: Any] = ["time": ISO8601DateFormatter().string(from: Date()), "level": "info", "event": final ? "summary" : "progress",
-                                    "done": s.done, "total": s.total, "in_flight": s.inFlight, "succeeded": s.succeeded,
-                                    "failed": s.failed, "cancelled": s.cancelled, "retries": s.retries, "completion_tokens": s.completionTokens,
-                                    "tokens_per_second": (s.tokensPerSecond * 10).rounded() / 10, "elapsed_seconds": Int(s.elapsed)]
-            if let eta = s.eta { o["eta_seconds"] = Int(eta) }
-            let outages = s.outages.values.filter { !$0.gaveUp }.sorted { $0.provider < $1.provider }
-            if !outages.isEmpty {
-                o["unreachable"] = outages.map { u -> [String: Any] in
-                    var e: [String: Any] = ["provider": u.provider, "reason": u.reason, "origin": u.origin,
-                                            "seconds": Int(Date().timeIntervalSince(u.since))]
-                    if let next = u.nextProbe { e["next_probe_seconds"] = max(0, Int(next.timeIntervalSinceNow.rounded(.up))) }
-                    return e
-                }
+            write(jsonLine(fields(s, event: "progress")))
+        case .text where isTerminal:
+            let line = ProgressLine.render(s, width: Self.terminalWidth())
+            output.withLock { shown in
+                FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+                shown = true
             }
-            write(jsonLine(o))
         case .text:
-            var line = "\(s.done)/\(s.total) done · \(s.inFlight) in flight · \(s.failed) failed · \(s.retries) retries"
-            if s.cancelled > 0 { line += " · \(s.cancelled) cancelled" }
-            line += " · \(Int(s.tokensPerSecond)) tok/s"
-            if let eta = s.eta, !final { line += " · ETA \(Self.duration(eta))" }
-            line += " · \(Self.duration(s.elapsed)) elapsed"
-            if !final { for u in s.outages.values.sorted(by: { $0.provider < $1.provider }) where !u.gaveUp { line += " · " + u.progress() } }
-            if isTerminal && !final {
-                lock.withLock { _ in
-                    FileHandle.standardError.write(("\r\u{1B}[K" + line).data(using: .utf8)!)
-                }
-                lineShown.withLock { $0 = true }
-            } else {
-                if isTerminal { clearLine() }
-                write("\(Self.clock(Date())) INFO \(line)\n")
-            }
+            write("\(Self.clock(Date())) INFO \(Self.logLine(s, final: false))\n")
         }
     }
 
-    private func clearLine() {
-        let shown = lineShown.withLock { s -> Bool in defer { s = false }; return s }
-        if shown { lock.withLock { _ in FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) } }
+    /// The last line of a run, quiet or not: the counters, why it stopped and the jobs left.
+    func summary(_ s: RunEvents.Snapshot, stopped: String, jobsLeft: Int) {
+        switch format {
+        case .json:
+            var o = fields(s, event: "summary")
+            o["stopped"] = stopped
+            o["jobs_left"] = jobsLeft
+            write(jsonLine(o))
+        case .text:
+            write("\(Self.clock(Date())) INFO \(Self.logLine(s, final: true))\n")
+        }
     }
 
-    private func write(_ s: String) { lock.withLock { _ in FileHandle.standardError.write(s.data(using: .utf8)!) } }
+    private func fields(_ s: RunEvents.Snapshot, event: String) -> [String: Any] {
+        var o: [String: Any] = ["time": ISO8601DateFormatter().string(from: Date()), "level": "info", "event": event,
+                                "done": s.done, "total": s.total, "in_flight": s.inFlight, "succeeded": s.succeeded,
+                                "failed": s.failed, "cancelled": s.cancelled, "retries": s.retries, "completion_tokens": s.completionTokens,
+                                "tokens_per_second": (s.tokensPerSecond * 10).rounded() / 10, "elapsed_seconds": Int(s.elapsed)]
+        if let eta = s.eta, event == "progress" { o["eta_seconds"] = Int(eta) }
+        let outages = s.outages.values.filter { !$0.gaveUp }.sorted { $0.provider < $1.provider }
+        if !outages.isEmpty {
+            o["unreachable"] = outages.map { u -> [String: Any] in
+                var e: [String: Any] = ["provider": u.provider, "reason": u.reason, "origin": u.origin,
+                                        "seconds": Int(Date().timeIntervalSince(u.since))]
+                if let next = u.nextProbe { e["next_probe_seconds"] = max(0, Int(next.timeIntervalSinceNow.rounded(.up))) }
+                return e
+            }
+        }
+        return o
+    }
+
+    /// The progress line of a log (not fitted to any width: log lines are read later, whole).
+    static func logLine(_ s: RunEvents.Snapshot, final: Bool) -> String {
+        var line = "\(s.done)/\(s.total) done · \(s.inFlight) in flight · \(s.failed) failed · \(s.retries) retries"
+        if s.cancelled > 0 { line += " · \(s.cancelled) cancelled" }
+        line += " · \(Int(s.tokensPerSecond)) tok/s"
+        if let eta = s.eta, !final { line += " · ETA \(Self.duration(eta))" }
+        line += " · \(Self.duration(s.elapsed)) elapsed"
+        if !final { for u in s.outages.values.sorted(by: { $0.provider < $1.provider }) where !u.gaveUp { line += " · " + u.progress() } }
+        return line
+    }
+
+    /// Columns of the terminal on stderr, asked at every redraw so a resized window is followed.
+    static func terminalWidth() -> Int {
+        var size = winsize()
+        guard ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
+    }
+
+    /// Writes a whole line, clearing the live line first when it is on screen.
+    private func write(_ s: String) {
+        output.withLock { shown in
+            FileHandle.standardError.write(Data(((shown ? "\r\u{1B}[K" : "") + s).utf8))
+            shown = false
+        }
+    }
 
     private func jsonLine(_ o: [String: Any]) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])) ?? Data()
@@ -101,6 +132,6 @@ final class ProgressRenderer: Sendable {
         return f.string(from: d)
     }
 
-    /// Seconds between progress log lines when not on a terminal.
-    var interval: Double { isTerminal ? 0.25 : 10 }
+    /// Seconds between redraws of the live line, or between progress log lines.
+    let interval: Double
 }

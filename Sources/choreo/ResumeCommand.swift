@@ -26,7 +26,7 @@ struct ResumeCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "The batch id.") var batch: String
+    @Argument(help: ArgumentHelp("A batch id or name.", valueName: "batch")) var reference: String
     @Flag(name: .long, help: "Also retry jobs that failed for a reason that is not retryable (400s, auth, quota).") var all = false
     @Flag(name: .long, help: "Reopen a cancelled batch and requeue its cancelled jobs too.") var cancelled = false
     @Flag(name: .long, help: "Only requeue failed jobs; do not run them now.") var noRun = false
@@ -38,10 +38,10 @@ struct ResumeCommand: AsyncParsableCommand {
     static let retryableKinds = Failure.retryableKinds + ["runner_lost"]
 
     func run() async throws {
-        try DatabaseOptions.requireExisting(database.path)
-        let queue = try JobQueue(path: database.path, runnerID: "resume")
-        guard try await queue.batchExists(batch) else { throw ValidationError("no batch \(batch) in \(database.path)") }
         let db = try database.open()
+        // A name, as every other command takes; an unknown one is an error, not a usage message.
+        let batch = try db.batchID(matching: reference)
+        let queue = try JobQueue(path: database.path, runnerID: "resume")
         let status = try BatchStatus.load(db, batch: batch)
         var reopened = 0
         if status.state == "cancelled" {

@@ -37,7 +37,7 @@ struct RunCommand: AsyncParsableCommand {
             Examples:
               choreo run
               choreo run --batch batch_0123456789ab --concurrency 256 --deadline 50m
-              choreo run --mock --mock-fault-rate 0.2      # rehearse against the built-in mock provider
+              choreo run --mock --mock-fault-rate 0.2    # rehearse against the mock
             """
     )
 

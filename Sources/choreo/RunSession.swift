@@ -8,7 +8,8 @@ import Foundation
 enum RunSession {
     static func execute(databasePath: String, batch: String?, flags: RunFlags, providers: ProviderOptions) async throws -> Int32 {
         try DatabaseOptions.requireExisting(databasePath)
-        let renderer = ProgressRenderer(format: ProgressRenderer.Format(rawValue: flags.logFormat) ?? .text, quiet: flags.quiet)
+        let renderer = ProgressRenderer(format: ProgressRenderer.Format(rawValue: flags.logFormat) ?? .text, quiet: flags.quiet,
+                                         interval: flags.progressInterval)
         let (router, mock) = try await providers.makeRouter()
         if let mock { renderer.record(.init(time: Date(), level: .info, message: "using the built-in mock provider at \(mock.baseURL)")) }
         let events = RunEvents(sink: { renderer.record($0) })
@@ -55,7 +56,6 @@ enum RunSession {
                 kind: "storage_full"))
             return trap.exitCode ?? ExitCodes.storageFull
         }
-        renderer.progress(events.snapshot, final: true)
         var ending = ""
         switch summary.ending {
         case .finished where !summary.cancelledBatches.isEmpty:
@@ -78,6 +78,7 @@ enum RunSession {
                 + "\(databasePath); run `choreo run` on the file you mean to complete: it runs what that file lacks",
                 kind: "database_lost"))
         }
+        renderer.summary(events.snapshot, stopped: Self.stopped(summary), jobsLeft: summary.left)
         for u in summary.unreachable {
             let o = u.outage
             let why = o.neverAnswered ? "never answered in this run" : "unreachable for \(ProgressRenderer.duration(Date().timeIntervalSince(o.since)))"
@@ -88,5 +89,18 @@ enum RunSession {
         renderer.record(.init(time: Date(), level: summary.failed > 0 ? .warning : .info,
                               message: "\(summary.succeeded) succeeded, \(summary.failed) failed in this run: \(ending)"))
         return trap.exitCode ?? summary.exitCode
+    }
+
+    /// Why the run ended, one word for log shippers (the JSON summary's `stopped`).
+    static func stopped(_ summary: RunSummary) -> String {
+        switch summary.ending {
+        case .finished where !summary.cancelledBatches.isEmpty: return "cancelled"
+        case .finished: return summary.left > 0 ? "held_by_other_runner" : "finished"
+        case .deadline: return "deadline"
+        case .interrupted: return "interrupted"
+        case .unreachable: return "provider_unreachable"
+        case .storageFull: return "storage_full"
+        case .databaseLost: return "database_lost"
+        }
     }
 }

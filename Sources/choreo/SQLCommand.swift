@@ -15,7 +15,8 @@ struct SQLCommand: AsyncParsableCommand {
 
             Examples:
               choreo sql "SELECT state, count(*) FROM jobs GROUP BY state"
-              choreo sql "SELECT custom_id, error_kind, error_message FROM jobs WHERE state = 'failed'" --json
+              choreo sql --json "SELECT custom_id, error_kind FROM results
+                WHERE state = 'failed'"
               choreo sql "SELECT * FROM batch_summary"
             """
     )

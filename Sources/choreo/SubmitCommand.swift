@@ -19,8 +19,9 @@ struct SubmitCommand: AsyncParsableCommand {
             Examples:
               choreo submit jobs/example-batch.jsonl
               choreo submit prompts.jsonl --name nightly --db /data/choreo.sqlite
-              BATCH=$(choreo submit prompts.jsonl --skip-invalid) && choreo run --batch "$BATCH"
-              choreo submit prompts.jsonl --run --concurrency 128     # submit, then run this batch
+              BATCH=$(choreo submit prompts.jsonl --skip-invalid)
+              choreo run --batch "$BATCH"
+              choreo submit prompts.jsonl --run --concurrency 128   # submit, run it
 
             With --run the exit status is run's (0 all succeeded, 1 some failed, 3 work left, 130/143 interrupted).
             """

@@ -80,6 +80,7 @@ struct SlicedSubmitTests {
         do {
             let raw = try Database(path: dir.file("choreo.sqlite"), readOnly: false, migrate: false)
             try raw.execute("""
+                DROP VIEW batches_readable; DROP VIEW jobs_readable; DROP VIEW attempts_readable; DROP VIEW runners_readable;
                 ALTER TABLE batches DROP COLUMN submitter; ALTER TABLE batches DROP COLUMN submit_heartbeat_at;
                 ALTER TABLE attempts DROP COLUMN continuation; ALTER TABLE attempts DROP COLUMN continuation_reason;
                 DROP TABLE prefill_refusals;

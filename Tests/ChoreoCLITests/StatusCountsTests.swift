@@ -30,6 +30,7 @@ struct StatusCountsTests {
             // Take the file back to schema v2, with jobs in several states.
             let db = try Database(path: fixture.databasePath)
             try db.execute("""
+                DROP VIEW batches_readable; DROP VIEW jobs_readable; DROP VIEW attempts_readable; DROP VIEW runners_readable;
                 DROP TRIGGER jobs_keep_batch_counts; DROP TABLE batch_counts;
                 ALTER TABLE batches DROP COLUMN started_at; ALTER TABLE batches DROP COLUMN last_finished_at;
                 ALTER TABLE batches DROP COLUMN submitter; ALTER TABLE batches DROP COLUMN submit_heartbeat_at;

@@ -61,5 +61,8 @@ struct UserFilesTests {
         #expect(status == 0, "\(output)")
         #expect(output.contains("demo database: "), "\(output)")
         #expect(FileManager.default.contents(atPath: mine) == bytes)
+        // It shows all 20 results, and says its warnings are injected faults and its replies filler.
+        for i in 1...20 { #expect(output.contains(String(format: "job-%06d", i)), "job \(i) missing: \(output)") }
+        #expect(output.contains("faults the mock\ninjects on purpose") && output.contains("filler words"))
     }
 }

@@ -7,13 +7,20 @@
 #
 # Configure with environment variables (set them in the crontab line or in $CHOREO_ENV_FILE):
 #   CHOREO_DB         the results database (required)
-#   CHOREO_BIN        the choreo binary (default: choreo on PATH)
+#   CHOREO_BIN        the choreo binary (default: choreo next to this script, else on PATH, else
+#                     in /usr/local/bin: cron's PATH is only /usr/bin:/bin)
 #   CHOREO_DEADLINE   how long a run may take (default 55m for an hourly cron)
 #   CHOREO_LOG        where log lines go (default: $CHOREO_DB.log)
 #   CHOREO_ENV_FILE   a file of KEY=value lines with the API keys (chmod 600); never pass keys on the command line
 set -u
 : "${CHOREO_DB:?set CHOREO_DB to the results database}"
-bin="${CHOREO_BIN:-choreo}"
+here="$(cd "$(dirname "$0")" && pwd)"
+if [ -n "${CHOREO_BIN:-}" ]; then bin="$CHOREO_BIN"
+elif [ -x "$here/choreo" ]; then bin="$here/choreo"
+elif command -v choreo >/dev/null; then bin="$(command -v choreo)"
+elif [ -x /usr/local/bin/choreo ]; then bin=/usr/local/bin/choreo
+else echo "choreo-cron: no choreo binary next to $0, on PATH ($PATH) or in /usr/local/bin; set CHOREO_BIN" >&2; exit 127
+fi
 deadline="${CHOREO_DEADLINE:-55m}"
 log="${CHOREO_LOG:-$CHOREO_DB.log}"
 if [ -n "${CHOREO_ENV_FILE:-}" ]; then

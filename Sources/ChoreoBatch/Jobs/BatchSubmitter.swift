@@ -179,7 +179,9 @@ public struct BatchSubmitter {
         if lines == 0 {
             throw JobFileError(path: source, errors: [JobLineError(line: 0, field: nil, code: "empty_file", message: "the file has no job lines")])
         }
-        if inserted == 0 || (!errors.isEmpty && !options.skipInvalid) { throw JobFileError(path: source, errors: errors) }
+        if inserted == 0 || (!errors.isEmpty && !options.skipInvalid) {
+            throw JobFileError(path: source, errors: errors, skippedInvalid: options.skipInvalid)
+        }
         guard try JobFileReader.identity(ofFile: source) == identity, reader.bytesRead == identity.size else {
             throw JobFileReadError(path: source, reason: "the file changed while it was being submitted; nothing was stored, try again")
         }

@@ -27,17 +27,25 @@ public struct JobLineError: Error, Sendable, Hashable, CustomStringConvertible {
 public struct JobFileError: Error, Sendable, CustomStringConvertible {
     public var path: String
     public var errors: [JobLineError]
+    /// The submit already skipped invalid lines, and none was valid: suggesting --skip-invalid
+    /// again would not help.
+    public var skippedInvalid: Bool
 
-    public init(path: String, errors: [JobLineError]) {
+    public init(path: String, errors: [JobLineError], skippedInvalid: Bool = false) {
         self.path = path
         self.errors = errors
+        self.skippedInvalid = skippedInvalid
     }
 
     /// A report for people: what happened, the first `limit` problems, and what to do.
     public func report(limit: Int = 50) -> String {
-        "\(path): \(errors.count) invalid line\(errors.count == 1 ? "" : "s"); nothing was submitted\n"
+        if errors.map(\.code) == ["empty_file"] {
+            return "\(path): the file has no job lines (it is empty or blank); nothing was submitted"
+        }
+        return "\(path): \(errors.count) invalid line\(errors.count == 1 ? "" : "s"); nothing was submitted\n"
             + listing(limit: limit)
-            + "\nFix the lines above, or submit with --skip-invalid to accept only the valid ones."
+            + (skippedInvalid ? "\nNo line was valid: fix the lines above."
+                              : "\nFix the lines above, or submit with --skip-invalid to accept only the valid ones.")
     }
 
     /// The first `limit` problems, one per line, then a count of the rest.

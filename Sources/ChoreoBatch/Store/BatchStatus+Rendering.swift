@@ -58,7 +58,7 @@ extension BatchStatus {
         var lines: [String] = []
         var head = id
         if let name { head += "  \"\(name)\"" }
-        head += "  \(state)  created \(Self.formatDate(createdAt))"
+        head += "  \(shownState)  created \(Self.formatDate(createdAt))"
         lines.append(head)
         lines.append("  jobs      \(totalJobs) total: " + ResultExporter.jobStates.map { "\(count($0)) \($0)" }.joined(separator: ", ")
                      + (rejectedLines > 0 ? "  (\(rejectedLines) rejected lines)" : ""))
@@ -71,7 +71,8 @@ extension BatchStatus {
                          + "  (`choreo resume \(id) --cancelled` requeues the \(count("cancelled")) cancelled jobs)")
         } else {
             let percent = totalJobs > 0 ? Double(doneJobs) * 100 / Double(totalJobs) : 100
-            lines.append("  progress  " + Self.bar(percent / 100) + " " + String(format1: percent) + "%")
+            lines.append("  progress  " + Self.bar(percent / 100) + " " + String(format1: percent) + "%"
+                         + (isInterrupted ? "; nothing is running (`choreo run` continues it)" : ""))
         }
         lines.append("  tokens    \(Self.grouped(promptTokens)) in / \(Self.grouped(completionTokens)) out")
         if !failures.isEmpty {

@@ -30,10 +30,18 @@ public struct BatchStatus: Sendable {
     public var doneJobs: Int { count("succeeded") + count("failed") + count("cancelled") }
     public var isFinished: Bool { count("pending") + count("running") == 0 }
 
-    /// Seconds from the first job start to the last finish (or to now while jobs remain).
+    /// A batch that started and has jobs left but none running: its run was stopped (Ctrl-C, a
+    /// deadline, a lost provider) and nothing works on it until the next `choreo run`.
+    public var isInterrupted: Bool { state == "running" && count("running") == 0 && count("pending") > 0 }
+
+    /// `state`, except that an interrupted batch says so instead of `running`.
+    public var shownState: String { isInterrupted ? "interrupted" : state }
+
+    /// Seconds from the first job start to the last finish, or to now while jobs run (an
+    /// interrupted batch's clock stops at its last finish: it is not working).
     public var elapsed: Double? {
         guard let startedAt else { return nil }
-        let end = isFinished ? (finishedAt ?? observedAt) : observedAt
+        let end = count("running") > 0 ? observedAt : (finishedAt ?? observedAt)
         return max(0, end - startedAt)
     }
 

@@ -29,6 +29,11 @@ enum ReadOnlyAuthorizer {
         switch action {
         case SQLITE_SELECT, SQLITE_READ, SQLITE_FUNCTION, SQLITE_RECURSIVE, SQLITE_TRANSACTION:
             return SQLITE_OK
+        case SQLITE_UPDATE where first.map({ String(cString: $0) }) == "sqlite_master":
+            // What SQLite asks while a virtual table (the opt-in full-text index, outputs_fts)
+            // declares its columns on connecting; no statement can write on this read-only
+            // connection, and a user's UPDATE of the schema table needs a pragma refused below.
+            return SQLITE_OK
         case SQLITE_PRAGMA:
             let name = first.map { String(cString: $0).lowercased() } ?? ""
             if inspectingPragmas.contains(name) || (second == nil && settingPragmas.contains(name)) { return SQLITE_OK }

@@ -14,6 +14,7 @@ public enum Schema {
         Migration(version: 1, sql: version1), Migration(version: 2, sql: version2), Migration(version: 3, sql: version3),
         Migration(version: 4, sql: version4),
         Migration(version: 5, sql: version5),
+        Migration(version: 9, sql: version9),
     ]
 
     /// The newest schema version this build knows.
@@ -126,6 +127,40 @@ public enum Schema {
         ALTER TABLE attempts ADD COLUMN continuation TEXT;
         ALTER TABLE attempts ADD COLUMN continuation_reason TEXT;
         CREATE TABLE prefill_refusals (model TEXT PRIMARY KEY, message TEXT NOT NULL, learned_at REAL NOT NULL);
+        """
+
+    /// Views for people and Datasette (docs/schema.md): each table's columns, and beside every
+    /// time (seconds since 1970, UTC) the same time as ISO-8601 text. `*` follows columns that
+    /// later migrations add.
+    static let version9 = """
+        CREATE VIEW batches_readable AS
+          SELECT *,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', created_at, 'unixepoch') AS created_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', started_at, 'unixepoch') AS started_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', last_finished_at, 'unixepoch') AS last_finished_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', completed_at, 'unixepoch') AS completed_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', cancelled_at, 'unixepoch') AS cancelled_at_iso
+          FROM batches WHERE state \(visible);
+        CREATE VIEW jobs_readable AS
+          SELECT *,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', created_at, 'unixepoch') AS created_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', not_before, 'unixepoch') AS not_before_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', started_at, 'unixepoch') AS started_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', finished_at, 'unixepoch') AS finished_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, 'unixepoch') AS updated_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', lease_expires_at, 'unixepoch') AS lease_expires_at_iso
+          FROM jobs;
+        CREATE VIEW attempts_readable AS
+          SELECT *,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', started_at, 'unixepoch') AS started_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', ended_at, 'unixepoch') AS ended_at_iso
+          FROM attempts;
+        CREATE VIEW runners_readable AS
+          SELECT *,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', started_at, 'unixepoch') AS started_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', heartbeat_at, 'unixepoch') AS heartbeat_at_iso,
+                 strftime('%Y-%m-%dT%H:%M:%fZ', stopped_at, 'unixepoch') AS stopped_at_iso
+          FROM runners;
         """
 
     static let version1 = """

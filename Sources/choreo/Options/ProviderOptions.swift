@@ -38,4 +38,13 @@ struct ProviderOptions: ParsableArguments {
         for i in pointed.providers.indices { pointed.providers[i].stallTimeout = 1 }
         return (pointed, server)
     }
+
+    /// Why a request for `model` cannot go out: its provider takes a key and none is set. `run`
+    /// refuses to start for the same reason; without this, `ask` would answer with whatever the
+    /// request failed with first (often "could not resolve host" when offline).
+    static func missingKey(for model: String, in router: ProviderRouter) -> String? {
+        guard let provider = router.provider(for: model), let variable = provider.missingKeyVariable else { return nil }
+        return "\(variable) is not set: provider \(provider.name) serves model \(model). "
+            + "Set the key in the environment (or use --mock to try without one)."
+    }
 }

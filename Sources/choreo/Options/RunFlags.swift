@@ -47,6 +47,9 @@ struct RunFlags: ParsableArguments {
     @Flag(name: .long, help: "Only print errors and the final summary.")
     var quiet = false
 
+    @Option(name: .customLong("progress-interval"), help: ArgumentHelp("Seconds between progress updates: redraws of the live line on a terminal (default 0.25), log lines otherwise (default 10).", valueName: "seconds"))
+    var progressInterval: Double?
+
     @Option(name: .customLong("log-format"), help: "text or json (one JSON object per line, for log shippers).")
     var logFormat: String = "text"
 
@@ -61,6 +64,7 @@ struct RunFlags: ParsableArguments {
         if let tpm, tpm <= 0 { throw ValidationError("--tpm must be positive") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard stopGrace >= 0 else { throw ValidationError("--stop-grace must not be negative") }
+        if let progressInterval, !(progressInterval >= 0.01) { throw ValidationError("--progress-interval must be at least 0.01") }
         guard flushIntervalMs >= 10 else { throw ValidationError("--flush-interval-ms must be at least 10") }
         for (flag, text) in [("--outage-limit", outageLimit), ("--first-answer-limit", firstAnswerLimit), ("--storage-wait", storageWait)] {
             guard let seconds = RetryHints.duration(text), seconds > 0 else {

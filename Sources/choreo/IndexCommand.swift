@@ -1,0 +1,36 @@
+import ArgumentParser
+import ChoreoBatch
+
+struct IndexCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "index",
+        abstract: "Turn the full-text index over job outputs on or off.",
+        discussion: """
+            `on` builds an SQLite FTS5 index (the table outputs_fts) over every job's output and keeps \
+            it up to date as runs write outputs; `off` drops it (outputs are untouched). Off by default: \
+            with it on, each output is written twice. Query it with `choreo sql` or Datasette \
+            (docs/schema.md).
+
+            Examples:
+              choreo index on
+              choreo sql "SELECT j.custom_id FROM outputs_fts f
+                JOIN jobs j ON j.id = f.rowid WHERE outputs_fts MATCH 'phobos'"
+              choreo index off
+            """
+    )
+
+    enum Switch: String, ExpressibleByArgument, CaseIterable { case on, off }
+
+    @Argument(help: "on or off.") var state: Switch
+    @OptionGroup var database: DatabaseOptions
+
+    func run() async throws {
+        let db = try database.open()
+        switch state {
+        case .on: try db.enableOutputIndex()
+        case .off: try db.disableOutputIndex()
+        }
+        try db.checkpoint()
+        StandardError.print("full-text index over outputs \(state == .on ? "on (table outputs_fts)" : "off")")
+    }
+}

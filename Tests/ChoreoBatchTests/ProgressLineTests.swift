@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+@testable import ChoreoBatch
+
+/// The live progress line fits any terminal from 40 columns up, keeping the most useful parts.
+@Suite struct ProgressLineTests {
+    /// The snapshot's elapsed time counts from the real clock; outages from `now`.
+    static let now = Date()
+
+    static func snapshot(outage reason: String? = nil, big: Bool = false) -> RunEvents.Snapshot {
+        var s = RunEvents.Snapshot()
+        s.started = now.addingTimeInterval(big ? -90_000 : -75)
+        s.total = big ? 10_000_000 : 400
+        s.doneBefore = big ? 1_234_567 : 20
+        s.succeeded = big ? 4_000_000 : 150
+        s.failed = big ? 123_456 : 3
+        s.retries = big ? 99_999 : 17
+        s.inFlight = big ? 100_000 : 64
+        s.completionTokens = big ? 900_000_000 : 40_000
+        if let reason {
+            s.outages["openai"] = ProviderOutage(provider: "openai", reason: reason, origin: "127.0.0.1:9999",
+                                                 since: now.addingTimeInterval(-42), nextProbe: now.addingTimeInterval(8),
+                                                 gaveUp: false, neverAnswered: false)
+        }
+        return s
+    }
+
+    @Test func fitsEveryWidthFrom40To200() {
+        for s in [Self.snapshot(), Self.snapshot(big: true), Self.snapshot(outage: "connection refused"),
+                  Self.snapshot(outage: String(repeating: "very long reason ", count: 20), big: true)] {
+            for width in 40...200 {
+                let line = ProgressLine.render(s, width: width, now: Self.now)
+                #expect(ProgressLine.columns(line) <= width - 1, "\(width) columns: \(line)")
+                #expect(line.contains("/\(s.total)"), "\(width) columns lost the count: \(line)")
+            }
+        }
+    }
+
+    @Test func wideTerminalShowsEverythingWithAFullBar() {
+        let line = ProgressLine.render(Self.snapshot(), width: 200, now: Self.now)
+        #expect(line.hasPrefix("[" + String(repeating: "#", count: 10)))
+        #expect(line.contains("] 173/400 43%"))
+        for part in ["3 failed", "ETA ", "64 in flight", "tok/s", "17 retries", "1:15 elapsed"] {
+            #expect(line.contains(part), "missing \(part): \(line)")
+        }
+    }
+
+    @Test func narrowTerminalDropsTheLeastUsefulFirst() {
+        let line = ProgressLine.render(Self.snapshot(), width: 40, now: Self.now)
+        #expect(line.contains("173/400"))
+        #expect(line.contains("3 failed"))
+        #expect(line.contains("ETA "))
+        #expect(!line.contains("elapsed"))
+        #expect(!line.contains("retries"))
+        let eighty = ProgressLine.render(Self.snapshot(), width: 80, now: Self.now)
+        #expect(eighty.hasPrefix("["), "80 columns has room for the bar: \(eighty)")
+        #expect(eighty.contains("in flight"))
+    }
+
+    @Test func anOutageKeepsItsShortFormOnANarrowTerminal() {
+        let s = Self.snapshot(outage: "connection refused")
+        let wide = ProgressLine.render(s, width: 200, now: Self.now)
+        #expect(wide.contains("openai unreachable for 0:42 (connection refused); next probe in 8 s"))
+        let narrow = ProgressLine.render(s, width: 40, now: Self.now)
+        #expect(narrow.contains("openai unreachable 0:42"), "\(narrow)")
+    }
+
+    @Test func aServersReasonCannotMoveTheCursor() {
+        let line = ProgressLine.render(Self.snapshot(outage: "bad\u{1B}[2J\nreason ünïcode"), width: 200, now: Self.now)
+        #expect(!line.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F })
+        #expect(line.contains("bad?[2J?reason ?n?code"))
+    }
+}
