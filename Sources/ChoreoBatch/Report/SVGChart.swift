@@ -57,7 +57,7 @@ struct SVGChart {
         o += "<text class=\"tick\" x=\(f(Self.left - 4)) y=\(f(Self.top + h)) text-anchor=\"end\">0</text>"
         for t in xTicks { o += "<text class=\"tick\" x=\(f(x(t.at))) y=\(f(Self.top + h + 14)) text-anchor=\"middle\">\(esc(t.label))</text>" }
         o += "<text class=\"label\" x=\(f(Self.left + w / 2)) y=\(f(Self.height - 6)) text-anchor=\"middle\">\(esc(xLabel))</text>"
-        o += "<text class=\"label\" transform=\"translate(12 \(f(Self.top + h / 2))) rotate(-90)\" text-anchor=\"middle\">\(esc(yLabel))</text>"
+        o += "<text class=\"label\" transform=\"translate(12 \(g(Self.top + h / 2))) rotate(-90)\" text-anchor=\"middle\">\(esc(yLabel))</text>"
         // Data.
         var base = [Double](repeating: 0, count: bins)
         let overlaid = series.filter { $0.style == .bars }.count
