@@ -73,8 +73,11 @@ public struct BatchReport: Sendable {
             FROM jobs WHERE batch_id = ? AND state IN ('succeeded', 'failed')
             """, [.text(id)]) { r in
             let model = r.string(0) ?? ""
-            var m = models[model] ?? ModelStats(model: model, provider: provider(model))
-            if r.string(1) == "succeeded" {
+            if models[model] == nil { models[model] = ModelStats(model: model, provider: provider(model)) }
+            // In place: a copy taken out of the dictionary would copy every array on each append.
+            let isSuccess = r.string(1) == "succeeded"
+            func update(_ m: inout ModelStats) {
+                guard isSuccess else { m.failed += 1; return }
                 m.succeeded += 1
                 let out = r.int(3) ?? 0
                 m.outputTokens += out
@@ -83,10 +86,8 @@ public struct BatchReport: Sendable {
                 if let v = r.double(5) { m.latency.append(v) }
                 if let v = r.double(6) { m.gapP95.append(v) }
                 if let v = r.double(7) { m.tokensPerSecond.append(v) }
-            } else {
-                m.failed += 1
             }
-            models[model] = m
+            update(&models[model]!)
         }
 
         var starts = [Double](repeating: 0, count: bins), ends = starts
@@ -130,7 +131,8 @@ public struct BatchReport: Sendable {
 
         var details: [(Int64, String)] = []
         for job in slowest + failed {
-            var text = try JobDetail.load(db, job: String(job.id)).rendered()
+            // By custom_id within the batch: the (batch_id, custom_id) index, not a scan per job.
+            var text = try JobDetail.load(db, job: job.customID, batch: id).rendered()
             if text.count > detailChars { text = String(text.prefix(detailChars)) + "\n… (cut; `choreo show \(job.id)` has all of it)" }
             details.append((job.id, text))
         }
