@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Choreo needs on Debian/Ubuntu: libcurl's, SQLite's and libedit's (chat's
-# line editing) headers and pkg-config, and tinyproxy (a real HTTP proxy for the proxy tests). Idempotent: does nothing
+# line editing) headers and pkg-config, tinyproxy (a real HTTP proxy for the proxy tests) and
+# chromium (headless, for the `choreo report` browser tests and scripts/report-screenshot.sh). Idempotent: does nothing
 # when they are already there.
 set -euo pipefail
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 2; }
@@ -11,6 +12,7 @@ pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
 pkg-config --exists libedit 2>/dev/null || missing+=(libedit-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""

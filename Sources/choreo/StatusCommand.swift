@@ -35,6 +35,7 @@ struct StatusCommand: AsyncParsableCommand {
             StandardError.print("no batches in \(database.path); submit one with `choreo submit FILE`")
         } else {
             print(statuses.map { $0.rendered() }.joined(separator: "\n\n"))
+            print("charts: choreo report\(batch.map { " \($0)" } ?? "") --output report.html  (one offline HTML page)")
         }
     }
 }

@@ -84,6 +84,9 @@ struct SlicedSubmitTests {
                 ALTER TABLE batches DROP COLUMN submitter; ALTER TABLE batches DROP COLUMN submit_heartbeat_at;
                 ALTER TABLE attempts DROP COLUMN continuation; ALTER TABLE attempts DROP COLUMN continuation_reason;
                 DROP TABLE prefill_refusals;
+                -- schema v7 (timings)
+                ALTER TABLE attempts DROP COLUMN queue_ms; ALTER TABLE attempts DROP COLUMN headers_ms; ALTER TABLE attempts DROP COLUMN first_token_ms; ALTER TABLE attempts DROP COLUMN streaming_ms; ALTER TABLE attempts DROP COLUMN chunks; ALTER TABLE attempts DROP COLUMN gaps; ALTER TABLE attempts DROP COLUMN gap_p50_ms; ALTER TABLE attempts DROP COLUMN gap_p95_ms; ALTER TABLE attempts DROP COLUMN gap_max_ms; ALTER TABLE attempts DROP COLUMN gaps_over_1s; ALTER TABLE attempts DROP COLUMN tokens_per_s;
+                ALTER TABLE jobs DROP COLUMN queue_ms; ALTER TABLE jobs DROP COLUMN headers_ms; ALTER TABLE jobs DROP COLUMN streaming_ms; ALTER TABLE jobs DROP COLUMN chunks; ALTER TABLE jobs DROP COLUMN gaps; ALTER TABLE jobs DROP COLUMN gap_p50_ms; ALTER TABLE jobs DROP COLUMN gap_p95_ms; ALTER TABLE jobs DROP COLUMN gap_max_ms; ALTER TABLE jobs DROP COLUMN gaps_over_1s; ALTER TABLE jobs DROP COLUMN tokens_per_s; ALTER TABLE jobs DROP COLUMN bytes_received;
                 PRAGMA writable_schema = ON;
                 UPDATE sqlite_schema SET sql = replace(sql, ',''submitting'')', ')') WHERE type = 'table' AND name = 'batches';
                 PRAGMA writable_schema = OFF;

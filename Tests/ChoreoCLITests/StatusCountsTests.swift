@@ -36,6 +36,9 @@ struct StatusCountsTests {
                 ALTER TABLE batches DROP COLUMN submitter; ALTER TABLE batches DROP COLUMN submit_heartbeat_at;
                 ALTER TABLE attempts DROP COLUMN continuation; ALTER TABLE attempts DROP COLUMN continuation_reason;
                 DROP TABLE prefill_refusals;
+                -- schema v7 (timings)
+                ALTER TABLE attempts DROP COLUMN queue_ms; ALTER TABLE attempts DROP COLUMN headers_ms; ALTER TABLE attempts DROP COLUMN first_token_ms; ALTER TABLE attempts DROP COLUMN streaming_ms; ALTER TABLE attempts DROP COLUMN chunks; ALTER TABLE attempts DROP COLUMN gaps; ALTER TABLE attempts DROP COLUMN gap_p50_ms; ALTER TABLE attempts DROP COLUMN gap_p95_ms; ALTER TABLE attempts DROP COLUMN gap_max_ms; ALTER TABLE attempts DROP COLUMN gaps_over_1s; ALTER TABLE attempts DROP COLUMN tokens_per_s;
+                ALTER TABLE jobs DROP COLUMN queue_ms; ALTER TABLE jobs DROP COLUMN headers_ms; ALTER TABLE jobs DROP COLUMN streaming_ms; ALTER TABLE jobs DROP COLUMN chunks; ALTER TABLE jobs DROP COLUMN gaps; ALTER TABLE jobs DROP COLUMN gap_p50_ms; ALTER TABLE jobs DROP COLUMN gap_p95_ms; ALTER TABLE jobs DROP COLUMN gap_max_ms; ALTER TABLE jobs DROP COLUMN gaps_over_1s; ALTER TABLE jobs DROP COLUMN tokens_per_s; ALTER TABLE jobs DROP COLUMN bytes_received;
                 UPDATE jobs SET state = 'succeeded', prompt_tokens = 3, completion_tokens = 4, started_at = 100, finished_at = 200 WHERE id <= 6;
                 UPDATE jobs SET state = 'failed', error_kind = 'auth' WHERE id IN (7, 8);
                 PRAGMA user_version = 2;

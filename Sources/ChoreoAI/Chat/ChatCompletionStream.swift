@@ -72,7 +72,10 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     public var chunkCount: Int { state.accumulated.withLock { $0.chunkCount } }
 
     /// When the first chunk that carried output arrived (to within one network read).
-    public var firstOutputAt: Date? { state.firstOutputAt.withLock { $0 } }
+    public var firstOutputAt: Date? { state.timings.withLock { $0.firstOutputAt.map(Date.init(timeIntervalSince1970:)) } }
+
+    /// When output arrived: first, latest, and the gaps between (see `StreamTimings`).
+    public var timings: StreamTimings { state.timings.withLock { $0 } }
 
     /// Stops the request: iteration, or `collect()`, ends with `CancellationError`.
     public func cancel() { state.cancel() }
@@ -88,7 +91,7 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
 ///
 /// Single consumer: either the iterating task calls `next` (pull), or after `collect` the
 /// transport's loop thread feeds it as a `BodySink` (push) and the collecting task waits for
-/// `finish`. `accumulated` and `firstOutputAt` may be read from anywhere.
+/// `finish`. `accumulated` and `timings` may be read from anywhere.
 final class StreamState: BodySink, @unchecked Sendable {
     enum Source {
         case http(HTTPBody)
@@ -118,9 +121,10 @@ final class StreamState: BodySink, @unchecked Sendable {
         var result: Result<Void, any Error>?
     }
     private let ending = Mutex(Ending())
-    private var sawOutput = false
+    /// Output chunks already timed (`noteOutput`).
+    private var timedOutputChunks = 0
     let accumulated = Mutex(ChunkAccumulator())
-    let firstOutputAt = Mutex<Date?>(nil)
+    let timings = Mutex(StreamTimings())
 
     /// `collecting`: the transport feeds this state from the first byte (it was armed as the
     /// transfer's sink); `next` then only waits for the end. `provider` gives the event size cap
@@ -337,12 +341,13 @@ final class StreamState: BodySink, @unchecked Sendable {
         }
     }
 
-    /// Records when the first chunk that carried output arrived (called with the accumulator
-    /// held, once per read).
+    /// Times a read that brought output (called with the accumulator held, once per read): one
+    /// clock read and a histogram update, nothing per chunk.
     private func noteOutput(_ acc: borrowing ChunkAccumulator) {
-        guard !sawOutput, acc.outputChunkCount > 0 else { return }
-        sawOutput = true
-        firstOutputAt.withLock { $0 = Date() }
+        guard acc.outputChunkCount > timedOutputChunks else { return }
+        timedOutputChunks = acc.outputChunkCount
+        let t = Date().timeIntervalSince1970
+        timings.withLock { $0.output(at: t) }
     }
 
     private var currentCompletion: ChatCompletion { accumulated.withLock { $0.completion } }

@@ -59,7 +59,8 @@ struct JobExecution: Sendable {
             case .success: result = try await succeed(sent)
             case .failure(let error):
                 result = try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
-                                         keptTokens: sent.output.keptTokens, gate: sent.gate, probe: sent.probe, sentAt: sent.started)
+                                         keptTokens: sent.output.keptTokens, gate: sent.gate, probe: sent.probe, sentAt: sent.started,
+                                         clock: (sent.claimed, sent.headersAt))
             }
             flusher.unregister(sent.output)
             return result
@@ -172,6 +173,9 @@ struct JobExecution: Sendable {
     final class Sent: Sendable {
         let attempt: Int
         let started: Double
+        /// When the job was claimed and when the response's headers came (for its timings).
+        let claimed: Double
+        let headersAt: Double
         /// The tokens the gate reserved for the request, settled against its usage at the end.
         let estimate: Int
         let output: LiveOutput
@@ -180,10 +184,12 @@ struct JobExecution: Sendable {
         let probe: Int?
         let modelCap: AsyncSemaphore?
 
-        fileprivate init(attempt: Int, started: Double, estimate: Int, output: LiveOutput, gate: ProviderGate, probe: Int?,
-                         modelCap: AsyncSemaphore?) {
+        fileprivate init(attempt: Int, started: Double, claimed: Double, headersAt: Double, estimate: Int, output: LiveOutput,
+                         gate: ProviderGate, probe: Int?, modelCap: AsyncSemaphore?) {
             self.attempt = attempt
             self.started = started
+            self.claimed = claimed
+            self.headersAt = headersAt
             self.estimate = estimate
             self.output = output
             self.gate = gate
@@ -195,6 +201,7 @@ struct JobExecution: Sendable {
     /// Everything up to a running stream: plan, the model's cap and the provider's gate, the
     /// attempt row, the request. Anything that ends the attempt on the way is `.done`.
     private func send() async throws -> Start {
+        let claimed = now
         let plan: Plan
         switch decide() {
         case .send(let p): plan = p
@@ -223,6 +230,7 @@ struct JobExecution: Sendable {
         }
         var live: LiveOutput?
         var attempt: Int?
+        var headersAt: Double?
         let admitted = now
         do {
             let number = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count,
@@ -230,6 +238,7 @@ struct JobExecution: Sendable {
             attempt = number
             let started = now
             let stream = try await client.stream(body: plan.body, provider: plan.provider, delivery: .collected)
+            headersAt = now
             if let head = stream.head { gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
             let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, keptTokens: plan.keptTokens, stream: stream)
             live = output
@@ -237,8 +246,8 @@ struct JobExecution: Sendable {
             // A batch cancelled from now on has its streams cancelled by the flusher (see
             // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
             if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
-            return .streaming(Sent(attempt: number, started: started, estimate: plan.estimate, output: output, gate: gate, probe: probe,
-                                   modelCap: modelCap))
+            return .streaming(Sent(attempt: number, started: started, claimed: claimed, headersAt: headersAt ?? started,
+                                   estimate: plan.estimate, output: output, gate: gate, probe: probe, modelCap: modelCap))
         } catch {
             defer {
                 modelCap?.release()
@@ -252,14 +261,17 @@ struct JobExecution: Sendable {
             }
             if let live { flusher.unregister(live) }
             return .done(try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens,
-                                         gate: gate, probe: probe, sentAt: admitted))
+                                         gate: gate, probe: probe, sentAt: admitted, clock: (claimed, headersAt)))
         }
     }
 
     /// Writes a finished stream's result (guarded by the lease).
     private func succeed(_ sent: Sent) async throws -> JobResult {
         sent.gate.answered(sentAt: sent.started)
-        let (outcome, usage) = outcome(of: sent.output, started: sent.started)
+        var (outcome, usage) = outcome(of: sent.output, started: sent.started)
+        outcome.timings = AttemptTimings(claimed: sent.claimed, sent: sent.started, headers: sent.headersAt, end: now,
+                                         stream: sent.output.stream, outputTokens: usage?.completionTokens)
+        outcome.firstTokenMs = outcome.timings.firstTokenMs  // one rounding for the job and its attempt
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
         guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
             events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
@@ -299,8 +311,9 @@ struct JobExecution: Sendable {
     private struct BatchCancelled: Error {}
 
     /// Records a failed attempt and decides: retry later (back to the queue), fail, or stop.
+    /// `clock`: when the job was claimed and the headers came (nil: none did), for the timings.
     private func ended(attempt: Int, error: any Error, live: LiveOutput?, kept: String, keptTokens: Int, gate: ProviderGate,
-                       probe: Int?, sentAt: Double) async throws -> JobResult {
+                       probe: Int?, sentAt: Double, clock: (claimed: Double, headers: Double?)) async throws -> JobResult {
         // What this job has produced so far: kept text plus this attempt's, unless a tool call
         // was mid-flight (its arguments are incomplete JSON: restart instead).
         var keptText: String? = kept.isEmpty ? nil : kept
@@ -328,7 +341,9 @@ struct JobExecution: Sendable {
         var record = AttemptFailure(kind: failure.kind, message: failure.message, httpStatus: failure.httpStatus,
                                     requestID: (error as? APIError)?.requestID, bytesReceived: bytes, charsReceived: received,
                                     keptPartial: keptText, keptPartialTokens: keptTok, spentPromptTokens: job.spentPromptTokens,
-                                    receivedText: receivedText, discardsPartial: discardsPartial)
+                                    receivedText: receivedText, discardsPartial: discardsPartial,
+                                    timings: AttemptTimings(claimed: clock.claimed, sent: sentAt, headers: clock.headers, end: now,
+                                                            stream: live?.stream, outputTokens: nil))
         if error is BatchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
             record.kind = "cancelled"
             record.message = "the batch was cancelled"

@@ -45,6 +45,7 @@ public struct JobOutcome: Sendable {
     public var requestID: String?
     public var bytesReceived: Int
     public var charsReceived: Int
+    public var timings = AttemptTimings()
 }
 
 /// How an attempt that did not succeed ended.
@@ -65,6 +66,7 @@ public struct AttemptFailure: Sendable {
     /// The job's kept partial must go even though nothing replaces it: it ends in a tool call cut
     /// mid-arguments, which cannot be continued (the next attempt starts over).
     public var discardsPartial = false
+    public var timings = AttemptTimings()
 }
 
 /// How an attempt continues a cut job (`attempts.continuation`): `prefill`,
@@ -305,13 +307,13 @@ public actor JobQueue {
                        response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
                        http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, partial_output = NULL,
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
-                       finished_at = ?, updated_at = ?
+                       finished_at = ?, updated_at = ?, bytes_received = ?, \(AttemptTimings.jobAssignments)
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
                 """, [.init(o.output), .init(o.toolCalls), .init(o.finishReason), .init(o.providerFinishReason), .init(o.response),
                       .init(o.promptTokens), .init(o.completionTokens),
                       .init(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } }),
                       .init(o.firstTokenMs), .init(o.durationMs), .init(o.httpStatus), .init(o.requestID),
-                      .init(t), .init(t), .init(job), .init(runnerID)])
+                      .init(t), .init(t), .init(o.bytesReceived)] + o.timings.jobValues + [.init(job), .init(runnerID)])
             guard db.changes == 1 else {
                 // Another runner took the job (our lease expired): its result stands, ours is dropped.
                 try db.run("""
@@ -322,10 +324,11 @@ public actor JobQueue {
                 return .leaseHeld(false)
             }
             try db.run("""
-                UPDATE attempts SET ended_at = ?, outcome = 'succeeded', http_status = ?, bytes_received = ?, chars_received = ?, request_id = ?
+                UPDATE attempts SET ended_at = ?, outcome = 'succeeded', http_status = ?, bytes_received = ?, chars_received = ?, request_id = ?,
+                       \(AttemptTimings.assignments)
                 WHERE job_id = ? AND number = ?
-                """, [.init(t), .init(o.httpStatus), .init(o.bytesReceived), .init(o.charsReceived), .init(o.requestID),
-                      .init(job), .init(attempt)])
+                """, [.init(t), .init(o.httpStatus), .init(o.bytesReceived), .init(o.charsReceived), .init(o.requestID)]
+                    + o.timings.values + [.init(job), .init(attempt)])
             return .leaseHeld(true)
 
         case let .endAttempt(job, attempt, f, outcome, retryAt, finalState, countsAsAttempt, t):
@@ -343,10 +346,10 @@ public actor JobQueue {
                       .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID)])
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
-                       bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?
+                       bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?, \(AttemptTimings.assignments)
                 WHERE job_id = ? AND number = ?
                 """, [.init(t), .init(outcome), .init(f.httpStatus), .init(f.kind), .init(f.message), .init(f.bytesReceived),
-                      .init(f.charsReceived), .init(f.requestID), .init(f.receivedText), .init(job), .init(attempt)])
+                      .init(f.charsReceived), .init(f.requestID), .init(f.receivedText)] + f.timings.values + [.init(job), .init(attempt)])
             return .done
         }
     }

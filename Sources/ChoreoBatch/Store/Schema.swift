@@ -14,6 +14,7 @@ public enum Schema {
         Migration(version: 1, sql: version1), Migration(version: 2, sql: version2), Migration(version: 3, sql: version3),
         Migration(version: 4, sql: version4),
         Migration(version: 5, sql: version5),
+        Migration(version: 7, sql: version7),
         Migration(version: 9, sql: version9),
     ]
 
@@ -161,6 +162,34 @@ public enum Schema {
                  strftime('%Y-%m-%dT%H:%M:%fZ', heartbeat_at, 'unixepoch') AS heartbeat_at_iso,
                  strftime('%Y-%m-%dT%H:%M:%fZ', stopped_at, 'unixepoch') AS stopped_at_iso
           FROM runners;
+        """
+
+    /// Timings (issue 18, docs/schema-timings.md): per attempt and, for the attempt that
+    /// finished it, per job (so `choreo report` reads one row per job). Written with the rows the
+    /// runner writes anyway: no row per chunk, no extra statement.
+    static let version7 = """
+        ALTER TABLE attempts ADD COLUMN queue_ms INTEGER;
+        ALTER TABLE attempts ADD COLUMN headers_ms INTEGER;
+        ALTER TABLE attempts ADD COLUMN first_token_ms INTEGER;
+        ALTER TABLE attempts ADD COLUMN streaming_ms INTEGER;
+        ALTER TABLE attempts ADD COLUMN chunks INTEGER;
+        ALTER TABLE attempts ADD COLUMN gaps INTEGER;
+        ALTER TABLE attempts ADD COLUMN gap_p50_ms REAL;
+        ALTER TABLE attempts ADD COLUMN gap_p95_ms REAL;
+        ALTER TABLE attempts ADD COLUMN gap_max_ms REAL;
+        ALTER TABLE attempts ADD COLUMN gaps_over_1s INTEGER;
+        ALTER TABLE attempts ADD COLUMN tokens_per_s REAL;
+        ALTER TABLE jobs ADD COLUMN queue_ms INTEGER;
+        ALTER TABLE jobs ADD COLUMN headers_ms INTEGER;
+        ALTER TABLE jobs ADD COLUMN streaming_ms INTEGER;
+        ALTER TABLE jobs ADD COLUMN chunks INTEGER;
+        ALTER TABLE jobs ADD COLUMN bytes_received INTEGER;
+        ALTER TABLE jobs ADD COLUMN gaps INTEGER;
+        ALTER TABLE jobs ADD COLUMN gap_p50_ms REAL;
+        ALTER TABLE jobs ADD COLUMN gap_p95_ms REAL;
+        ALTER TABLE jobs ADD COLUMN gap_max_ms REAL;
+        ALTER TABLE jobs ADD COLUMN gaps_over_1s INTEGER;
+        ALTER TABLE jobs ADD COLUMN tokens_per_s REAL;
         """
 
     static let version1 = """

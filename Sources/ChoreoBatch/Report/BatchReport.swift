@@ -1,0 +1,156 @@
+import Foundation
+
+/// What `choreo report` draws for one batch, aggregated into bins: whatever the number of jobs,
+/// the page holds a fixed number of points per chart (never one element per job). One pass over
+/// the batch's jobs and one over its attempts.
+public struct BatchReport: Sendable {
+    /// The same value `status` prints, so the cards and `status --json` agree by construction.
+    public var status: BatchStatus
+    /// The time axis: `bins` equal bins from the first start to the last finish.
+    public var start: Double
+    public var binSeconds: Double
+    public var completions: [Double]
+    /// Output tokens per second, per bin.
+    public var tokensPerSecond: [Double]
+    /// Streams in flight at the end of each bin.
+    public var inFlight: [Double]
+    /// Attempts that did not succeed, by kind (the most frequent kinds; the rest as "other").
+    public var failuresByKind: [(kind: String, counts: [Double])]
+    /// Bins with a 429 (a rate-limit pause) and with an unreachable provider (an outage).
+    public var rateLimitedBins: Set<Int>
+    public var outageBins: Set<Int>
+    public var models: [ModelStats]
+    public var slowest: [JobRow]
+    public var failed: [JobRow]
+    public var failedTotal: Int
+    /// Each linked job's text and attempt history (`choreo show`), by job id.
+    public var details: [(id: Int64, text: String)]
+    /// COST (issue 16): the batch's total cost when the database has a cost column; nil
+    /// otherwise. Pricing is not computed here.
+    public var cost: Double?
+
+    public struct JobRow: Sendable {
+        public var id: Int64
+        public var customID: String
+        public var model: String
+        public var durationMs: Int?
+        public var firstTokenMs: Int?
+        public var errorKind: String?
+        public var errorMessage: String?
+        public var attempts: Int
+    }
+
+    /// One model's distributions (values in ms, tokens/s for `tokensPerSecond`).
+    public struct ModelStats: Sendable {
+        public var model: String
+        public var provider: String
+        public var succeeded = 0
+        public var failed = 0
+        public var outputTokens = 0
+        public var ttft: [Double] = []
+        public var latency: [Double] = []
+        public var gapP95: [Double] = []
+        public var tokensPerSecond: [Double] = []
+    }
+
+    public static let maxFailedRows = 500
+    public static let detailChars = 6_000
+
+    /// The report of `batch` (an id or a name); `provider(model)` names each model's provider.
+    public static func load(_ db: Database, batch reference: String, bins: Int = 60,
+                            provider: (String) -> String = { _ in "" }) throws -> BatchReport {
+        let status = try BatchStatus.load(db, batch: reference)
+        let id = status.id
+        let start = status.startedAt ?? status.createdAt
+        let end = max(start + 1, status.isFinished ? (status.finishedAt ?? status.observedAt) : status.observedAt)
+        let width = (end - start) / Double(bins)
+        func bin(_ t: Double) -> Int { min(bins - 1, max(0, Int((t - start) / width))) }
+
+        var completions = [Double](repeating: 0, count: bins), tokens = completions
+        var models: [String: ModelStats] = [:]
+        try db.query("""
+            SELECT model, state, finished_at, completion_tokens, first_token_ms, duration_ms, gap_p95_ms, tokens_per_s
+            FROM jobs WHERE batch_id = ? AND state IN ('succeeded', 'failed')
+            """, [.text(id)]) { r in
+            let model = r.string(0) ?? ""
+            if models[model] == nil { models[model] = ModelStats(model: model, provider: provider(model)) }
+            // In place: a copy taken out of the dictionary would copy every array on each append.
+            let isSuccess = r.string(1) == "succeeded"
+            func update(_ m: inout ModelStats) {
+                guard isSuccess else { m.failed += 1; return }
+                m.succeeded += 1
+                let out = r.int(3) ?? 0
+                m.outputTokens += out
+                if let t = r.double(2) { completions[bin(t)] += 1; tokens[bin(t)] += Double(out) / width }
+                if let v = r.double(4) { m.ttft.append(v) }
+                if let v = r.double(5) { m.latency.append(v) }
+                if let v = r.double(6) { m.gapP95.append(v) }
+                if let v = r.double(7) { m.tokensPerSecond.append(v) }
+            }
+            update(&models[model]!)
+        }
+
+        var starts = [Double](repeating: 0, count: bins), ends = starts
+        var kinds: [String: [Double]] = [:]
+        var rateLimited: Set<Int> = [], outages: Set<Int> = []
+        try db.query("""
+            SELECT a.started_at, a.ended_at, a.outcome, a.error_kind, a.http_status
+            FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.batch_id = ?
+            """, [.text(id)]) { r in
+            if let s = r.double(0) { starts[bin(s)] += 1 }
+            guard let e = r.double(1) else { return }
+            ends[bin(e)] += 1
+            guard let outcome = r.string(2), outcome != "succeeded" else { return }
+            let kind = r.string(3) ?? outcome
+            kinds[kind, default: [Double](repeating: 0, count: bins)][bin(e)] += 1
+            if kind == "rate_limited" { rateLimited.insert(bin(e)) }
+            if Self.outageKinds.contains(kind) || [502, 503, 504, 529].contains(r.int(4) ?? 0) { outages.insert(bin(e)) }
+        }
+        var inFlight = [Double](repeating: 0, count: bins), open = 0.0
+        for i in 0..<bins { open += starts[i] - ends[i]; inFlight[i] = max(0, open) }
+
+        let ranked = kinds.sorted { $0.value.reduce(0, +) != $1.value.reduce(0, +) ? $0.value.reduce(0, +) > $1.value.reduce(0, +) : $0.key < $1.key }
+        var failuresByKind = ranked.prefix(6).map { (kind: $0.key, counts: $0.value) }
+        if ranked.count > 6 {
+            var other = [Double](repeating: 0, count: bins)
+            for k in ranked.dropFirst(6) { for i in 0..<bins { other[i] += k.value[i] } }
+            failuresByKind.append((kind: "other", counts: other))
+        }
+
+        func rows(_ sql: String) throws -> [JobRow] {
+            var out: [JobRow] = []
+            try db.query(sql, [.text(id)]) { r in
+                out.append(JobRow(id: r.int64(0) ?? 0, customID: r.string(1) ?? "", model: r.string(2) ?? "", durationMs: r.int(3),
+                                  firstTokenMs: r.int(4), errorKind: r.string(5), errorMessage: r.string(6), attempts: r.int(7) ?? 0))
+            }
+            return out
+        }
+        let columns = "id, custom_id, model, duration_ms, first_token_ms, error_kind, error_message, attempts"
+        let slowest = try rows("SELECT \(columns) FROM jobs WHERE batch_id = ? AND state = 'succeeded' ORDER BY duration_ms DESC, id LIMIT 20")
+        let failed = try rows("SELECT \(columns) FROM jobs WHERE batch_id = ? AND state = 'failed' ORDER BY id LIMIT \(maxFailedRows)")
+
+        var details: [(Int64, String)] = []
+        for job in slowest + failed {
+            // By custom_id within the batch: the (batch_id, custom_id) index, not a scan per job.
+            var text = try JobDetail.load(db, job: job.customID, batch: id).rendered()
+            if text.count > detailChars { text = String(text.prefix(detailChars)) + "\n… (cut; `choreo show \(job.id)` has all of it)" }
+            details.append((job.id, text))
+        }
+
+        // COST (issue 16): shown only when the money branch's column exists; nothing is priced here.
+        // (A missing column fails the query: no cost then.)
+        var cost: Double?
+        for column in ["cost_usd", "cost"] where cost == nil {
+            cost = (try? db.queryOne("SELECT total(\(column)) FROM jobs WHERE batch_id = ?", [.text(id)]) { $0.double(0) }) ?? nil
+        }
+
+        return BatchReport(
+            status: status, start: start, binSeconds: width, completions: completions, tokensPerSecond: tokens, inFlight: inFlight,
+            failuresByKind: failuresByKind, rateLimitedBins: rateLimited, outageBins: outages,
+            models: models.values.sorted { $0.model < $1.model }, slowest: slowest, failed: failed,
+            failedTotal: status.count("failed"), details: details, cost: cost)
+    }
+
+    /// Failure kinds that mean the provider could not be reached (shaded as outages).
+    static let outageKinds: Set<String> = ["connect", "tls", "connection_lost", "stalled", "overloaded"]
+}
