@@ -12,7 +12,8 @@ enum RunSession {
         let (router, mock) = try await providers.makeRouter()
         if let mock { renderer.record(.init(time: Date(), level: .info, message: "using the built-in mock provider at \(mock.baseURL)")) }
         let events = RunEvents(sink: { renderer.record($0) })
-        let options = flags.runOptions(batch: batch)
+        var options = flags.runOptions(batch: batch)
+        options.prices = try providers.priceTable()
         let runner = BatchRunner(databasePath: databasePath, options: options, router: router, events: events)
         let task = Task { try await runner.run() }
         let trap = SignalTrap()
@@ -56,6 +57,9 @@ enum RunSession {
         case .deadline: ending = "deadline reached; \(summary.left) jobs left for the next run"
         case .interrupted: ending = "interrupted; \(summary.left) jobs left (run `choreo run` again to continue)"
         case .unreachable: ending = "\(summary.left) jobs left pending, waiting for unreachable providers"
+        case .budget:
+            let cap = summary.budget
+            ending = "budget reached: \(Money.usd(cap?.spent ?? 0)) of \(Money.usd(cap?.limit ?? 0)) spent; \(Money.grouped(summary.left)) jobs left"
         }
         for u in summary.unreachable {
             let o = u.outage
@@ -66,6 +70,7 @@ enum RunSession {
         }
         renderer.record(.init(time: Date(), level: summary.failed > 0 ? .warning : .info,
                               message: "\(summary.succeeded) succeeded, \(summary.failed) failed in this run: \(ending)"))
+        if summary.ending == .budget { StandardError.print(ending) }
         return trap.exitCode ?? summary.exitCode
     }
 }

@@ -8,6 +8,8 @@ public struct RunSummary: Sendable {
         case finished, deadline, interrupted
         /// Only jobs of providers the run gave up waiting for were left (`unreachable`).
         case unreachable
+        /// A budget was reached: the next job's worst case did not fit what was left (`budget`).
+        case budget
     }
     public var ending: Ending
     public var succeeded: Int
@@ -19,6 +21,8 @@ public struct RunSummary: Sendable {
     public var cancelledBatches: [String] = []
     /// Providers the run gave up waiting for (an outage past its limit), with their jobs left.
     public var unreachable: [UnreachableProvider] = []
+    /// The cap that was reached (`ending == .budget`): its limit and what was spent under it.
+    public var budget: BudgetLedger.Cap?
 
     /// 0 every job succeeded; 1 some failed for good; 3 work left (deadline, interruption, or jobs
     /// held by another runner). Signals map to 130/143 in the command.
@@ -88,6 +92,7 @@ public final class BatchRunner: Sendable {
             throw RunError.unknownBatch(batch)
         }
         try await preflight(queue)
+        let budget = try budgetLedger()
         try await queue.registerRunner()
         let counts = try await queue.counts(batch: options.batch)
         let finishedBefore = ["succeeded", "failed", "cancelled"].reduce(0) { $0 + (counts[$1] ?? 0) }
@@ -147,6 +152,7 @@ public final class BatchRunner: Sendable {
             var durations: [Double] = []  // recent successful job durations, for the deadline
             var typicalDuration = 0.0     // their 90th percentile
             var heldBack: Set<String> = []  // models of providers given up: not claimed again
+            var budgetReached = false       // claim nothing more; in-flight jobs end within their reservations
             func count(_ result: JobResult, batch: String) {
                 inFlight -= 1
                 burst = false
@@ -159,6 +165,7 @@ public final class BatchRunner: Sendable {
                 case .failed: failed += 1
                 case .cancelled: cancelledBatches.insert(batch)
                 case .heldBack(let model): heldBack.insert(model)
+                case .budgetReached: budgetReached = true
                 default: break
                 }
             }
@@ -198,7 +205,7 @@ public final class BatchRunner: Sendable {
                 // queue came back short: it was measured at over half of a firehose run's CPU.
                 let now = Date().timeIntervalSince1970
                 let batchReady = free >= minimumClaim || inFlight == 0 || (burst && slots <= sendRoom)
-                if free > 0 && batchReady && now >= quietUntil {
+                if free > 0 && batchReady && now >= quietUntil && !budgetReached {
                     let wanted = min(free, 256)
                     do {
                         claimed = try await queue.claim(limit: wanted, leaseSeconds: options.leaseSeconds, batch: options.batch,
@@ -213,11 +220,12 @@ public final class BatchRunner: Sendable {
                     inFlight += 1
                     sending += 1
                     let execution = JobExecution(job: job, queue: queue, client: client, gates: gates, control: control,
-                                                 flusher: flusher, options: options, events: events)
+                                                 flusher: flusher, options: options, events: events, budget: budget)
                     group.addTask { .started(await execution.start(), execution) }
                 }
                 events.inFlight(inFlight)
                 if !claimed.isEmpty && inFlight < options.concurrency && sending < Self.maxSending { continue }
+                if inFlight == 0 && budgetReached { ending = .budget; break }
                 if inFlight == 0 {
                     let outlook = (try? await queue.outlook(batch: options.batch, excludingModels: heldBack)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
                     if outlook.pending == 0 && outlook.heldByOthers == 0 { break }
@@ -265,6 +273,7 @@ public final class BatchRunner: Sendable {
                                  cancelledBatches: cancelledBatches.sorted())
         summary.unreachable = try await stranded(by: gates.givenUp, queue)
         if ending == .finished && !summary.unreachable.isEmpty { summary.ending = .unreachable }
+        if ending == .budget { summary.budget = budget?.reached ?? budget?.run }
         return summary
     }
 
@@ -304,12 +313,16 @@ extension BatchRunner {
 public enum RunError: Error, CustomStringConvertible {
     case unknownBatch(String)
     case missingKeys([String])
+    /// Jobs under a budget whose cost cannot be bounded (no price, no max_tokens).
+    case unboundedUnderBudget([String])
 
     public var description: String {
         switch self {
         case .unknownBatch(let id): return "no batch \(id) in this database (see `choreo status`)"
         case .missingKeys(let lines):
             return lines.joined(separator: "\n") + "\nSet the key in the environment (or use --mock to rehearse without one); no job was touched."
+        case .unboundedUnderBudget(let lines):
+            return lines.map { "budget: " + $0 }.joined(separator: "\n") + "\nA budget needs every job's worst-case cost; nothing was spent."
         }
     }
 }

@@ -41,6 +41,9 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("first-answer-limit"), help: ArgumentHelp("Stop waiting sooner for a provider that has not answered once in this run (a wrong base URL, a server that is not up).", valueName: "duration"))
     var firstAnswerLimit: String = "60s"
 
+    @Option(name: .long, help: ArgumentHelp("Spend at most this many US dollars (every attempt counted; exit 3 at the cap). With submit, also stored with the batch so every later run honours it. docs/cost.md.", valueName: "usd"))
+    var budget: Double?
+
     @Flag(name: .long, help: "Only print errors and the final summary.")
     var quiet = false
 
@@ -54,6 +57,7 @@ struct RunFlags: ParsableArguments {
         if let deadline, Self.parseDeadline(deadline) == nil {
             throw ValidationError("--deadline \(deadline): expected a duration like 90s, 45m, 1h30m or an ISO 8601 time")
         }
+        if let budget, !(budget >= 0 && budget.isFinite) { throw ValidationError("--budget must be a number of US dollars ≥ 0") }
         if let rpm, rpm <= 0 { throw ValidationError("--rpm must be positive") }
         if let tpm, tpm <= 0 { throw ValidationError("--tpm must be positive") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
@@ -86,6 +90,7 @@ struct RunFlags: ParsableArguments {
         o.leaseSeconds = leaseSeconds
         o.outageLimit = RetryHints.duration(outageLimit) ?? o.outageLimit
         o.firstAnswerLimit = RetryHints.duration(firstAnswerLimit) ?? o.firstAnswerLimit
+        o.budget = budget
         return o
     }
 }

@@ -1,0 +1,29 @@
+import Foundation
+
+/// How amounts of money read, in every view: US dollars, cents for amounts of a dollar or more,
+/// four decimals below (a job often costs a fraction of a cent); `unknown` when a price is missing.
+public enum Money {
+    public static func usd(_ amount: Double?) -> String {
+        guard let amount else { return "unknown" }
+        if amount == 0 { return "$0.00" }
+        return amount >= 1 || amount <= -1 ? String(format: "$%.2f", amount) : String(format: "$%.4f", amount)
+    }
+
+    /// `1204` → `1,204`.
+    public static func grouped(_ n: Int) -> String {
+        let digits = String(abs(n))
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out += "," }
+            out.append(c)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+}
+
+extension Database {
+    /// Stores `usd` as `batch`'s budget: every later run caps the batch's spending (all runs) at it.
+    public func setBudget(batch: String, usd: Double) throws {
+        try run("UPDATE batches SET budget_usd = ? WHERE id = ?", [.init(usd), .init(batch)])
+    }
+}
