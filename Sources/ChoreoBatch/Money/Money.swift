@@ -10,15 +10,7 @@ public enum Money {
     }
 
     /// `1204` → `1,204`.
-    public static func grouped(_ n: Int) -> String {
-        let digits = String(abs(n))
-        var out = ""
-        for (i, c) in digits.enumerated() {
-            if i > 0 && (digits.count - i) % 3 == 0 { out += "," }
-            out.append(c)
-        }
-        return (n < 0 ? "-" : "") + out
-    }
+    public static func grouped(_ n: Int) -> String { BatchStatus.grouped(n) }
 }
 
 extension Database {
