@@ -17,7 +17,7 @@ struct Choreo: AsyncParsableCommand {
             """,
         subcommands: [
             SubmitCommand.self, RunCommand.self, ResumeCommand.self, StatusCommand.self, ResultsCommand.self,
-            ShowCommand.self, SQLCommand.self, CancelCommand.self, AskCommand.self, ChatCommand.self, MockCommand.self,
+            ShowCommand.self, SQLCommand.self, CancelCommand.self, EstimateCommand.self, AskCommand.self, ChatCommand.self, MockCommand.self,
         ]
     )
 

@@ -85,6 +85,10 @@ import Testing
         }
         let (submitted, _) = try await choreo(["submit", dir.appendingPathComponent("jobs.jsonl").path, "--budget", "0.2", "--config", dir.appendingPathComponent("choreo.json").path])
         try #require(submitted == 0)
+        let (estimated, estimate) = try await choreo(["estimate", dir.appendingPathComponent("jobs.jsonl").path, "--config",
+                                                      dir.appendingPathComponent("choreo.json").path])
+        #expect(estimated == 0, "\(estimate)")
+        #expect(estimate.contains("mock-model") && estimate.contains("total") && !estimate.contains("unknown"), "\(estimate)")
         let (code, output) = try await choreo(["run", "--config", dir.appendingPathComponent("choreo.json").path, "--concurrency", "4"])
         #expect(code == 3, "\(output)")
         let line = output.split(separator: "\n").first { $0.hasPrefix("budget reached: $") }
