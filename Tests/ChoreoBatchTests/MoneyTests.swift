@@ -113,6 +113,7 @@ import Testing
     @Test func moneyReadsAsDollars() {
         #expect(Money.usd(24.914) == "$24.91")
         #expect(Money.usd(0.00123) == "$0.0012")
+        #expect(Money.usd(0.0000169) == "$0.000017")
         #expect(Money.usd(nil) == "unknown")
         #expect(Money.grouped(1204) == "1,204")
     }

@@ -1,12 +1,17 @@
 import Foundation
 
 /// How amounts of money read, in every view: US dollars, cents for amounts of a dollar or more,
-/// four decimals below (a job often costs a fraction of a cent); `unknown` when a price is missing.
+/// four decimals below, six below a hundredth of a cent (a job often costs a fraction of a cent);
+/// `unknown` when a price is missing.
 public enum Money {
     public static func usd(_ amount: Double?) -> String {
         guard let amount else { return "unknown" }
         if amount == 0 { return "$0.00" }
-        return amount >= 1 || amount <= -1 ? String(format: "$%.2f", amount) : String(format: "$%.4f", amount)
+        let size = abs(amount)
+        if size >= 1 { return String(format: "$%.2f", amount) }
+        if size >= 0.0001 { return String(format: "$%.4f", amount) }
+        // A mock job or a short prompt costs millionths of a dollar: not "$0.0000", which reads as free.
+        return size >= 0.000001 ? String(format: "$%.6f", amount) : (amount > 0 ? "<$0.000001" : "-<$0.000001")
     }
 
     /// `1204` → `1,204`.
