@@ -57,22 +57,22 @@ import Testing
         let table = PriceTable(entries: [("m", price)])
         let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": "Hello there"]], "max_tokens": 100]
         let reported = Usage(promptTokens: 9, completionTokens: 40, cachedPromptTokens: 4)
-        let final = AttemptCharge.of(reported: reported, isFinal: true, body: body, provider: .openAI, model: "m", receivedBytes: 150, prices: table)
+        let final = AttemptCharge.of(reported: reported, isFinal: true, bounds: RequestBounds(body, provider: .openAI), model: "m", receivedBytes: 150, prices: table)
         #expect(!final.estimated && final.usage == reported && final.costUSD == price.cost(reported))
         // Cut before the final usage: the prompt at its bound, the output at max_tokens, dearest rate.
         let bound = RequestBounds.promptTokens(body)
         #expect(bound >= "Hello there".utf8.count)
-        let cut = AttemptCharge.of(reported: nil, isFinal: false, body: body, provider: .openAI, model: "m", receivedBytes: 20, prices: table)
+        let cut = AttemptCharge.of(reported: nil, isFinal: false, bounds: RequestBounds(body, provider: .openAI), model: "m", receivedBytes: 20, prices: table)
         #expect(cut.estimated && cut.usage.promptTokens == bound && cut.usage.completionTokens == 100)
         #expect(cut.costUSD == price.worstCase(promptTokens: bound, completionTokens: 100))
         // A running count (Gemini) gives the exact prompt; the output is still bounded by max_tokens.
-        let running = AttemptCharge.of(reported: reported, isFinal: false, body: body, provider: .gemini, model: "m", receivedBytes: 20, prices: table)
+        let running = AttemptCharge.of(reported: reported, isFinal: false, bounds: RequestBounds(body, provider: .gemini), model: "m", receivedBytes: 20, prices: table)
         #expect(running.estimated && running.usage.promptTokens == 9 && running.usage.completionTokens == 100)
         // Anthropic's default max_tokens bounds a request that sets none; others have no bound.
         #expect(RequestBounds.completionTokens(["messages": []], provider: .anthropic) == AnthropicWire.defaultMaxTokens)
         #expect(RequestBounds.completionTokens(["messages": []], provider: .openAI) == nil)
         // No price: the cost is unknown, not zero.
-        #expect(AttemptCharge.of(reported: reported, isFinal: true, body: body, provider: .openAI, model: "x", receivedBytes: 0, prices: table).costUSD == nil)
+        #expect(AttemptCharge.of(reported: reported, isFinal: true, bounds: RequestBounds(body, provider: .openAI), model: "x", receivedBytes: 0, prices: table).costUSD == nil)
     }
 
     /// Many tasks reserve and settle at once, each settling at a random share of its reservation:

@@ -24,23 +24,22 @@ public struct AttemptCharge: Sendable, Hashable {
     /// The charge of an attempt that sent `body` to `provider` for `model`. `stream` is nil when no
     /// answer began (an error status, a connection that failed): providers bill nothing then.
     /// `received` is the output text that arrived (its UTF-8 length bounds the tokens it took).
-    public static func of(stream: ChatCompletionStream?, body: JSONValue, provider: ProviderKind, model: String,
+    public static func of(stream: ChatCompletionStream?, bounds: RequestBounds, model: String,
                           received: String, prices: PriceTable) -> AttemptCharge {
         guard let stream, stream.head.map({ (200..<300).contains($0.status) }) ?? true else { return .none }
         let (reported, isFinal) = stream.usageSoFar
-        return of(reported: reported, isFinal: isFinal, body: body, provider: provider, model: model,
-                  receivedBytes: received.utf8.count, prices: prices)
+        return of(reported: reported, isFinal: isFinal, bounds: bounds, model: model, receivedBytes: received.utf8.count, prices: prices)
     }
 
     /// The rule itself, on plain values (tests).
-    static func of(reported: Usage?, isFinal: Bool, body: JSONValue, provider: ProviderKind, model: String,
+    static func of(reported: Usage?, isFinal: Bool, bounds: RequestBounds, model: String,
                    receivedBytes: Int, prices: PriceTable) -> AttemptCharge {
         let price = prices.price(for: model)
         if let reported, isFinal {
             return AttemptCharge(usage: reported, estimated: false, costUSD: reported.promptTokens + reported.completionTokens == 0 ? 0 : price?.cost(reported))
         }
-        let prompt = reported?.promptTokens ?? RequestBounds.promptTokens(body)
-        let completion = RequestBounds.completionTokens(body, provider: provider) ?? max(receivedBytes, reported?.completionTokens ?? 0)
+        let prompt = reported?.promptTokens ?? bounds.promptTokens
+        let completion = bounds.completionTokens ?? max(receivedBytes, reported?.completionTokens ?? 0)
         let usage = Usage(promptTokens: prompt, completionTokens: completion)
         return AttemptCharge(usage: usage, estimated: true, costUSD: price?.worstCase(promptTokens: prompt, completionTokens: completion))
     }
@@ -59,8 +58,18 @@ public struct AttemptCharge: Sendable, Hashable {
     }
 }
 
-/// Upper bounds on a request's tokens, known before it is sent: what a budget reserves.
-public enum RequestBounds {
+/// Upper bounds on a request's tokens, known before it is sent: what a budget reserves, and what
+/// a cut attempt that never reported its usage is charged.
+public struct RequestBounds: Sendable, Hashable {
+    public var promptTokens: Int
+    /// nil: the request sets no output budget and its provider has no default.
+    public var completionTokens: Int?
+
+    public init(_ body: JSONValue, provider: ProviderKind) {
+        promptTokens = Self.promptTokens(body)
+        completionTokens = Self.completionTokens(body, provider: provider)
+    }
+
     /// The prompt can take at most one token per UTF-8 byte of its JSON (byte-level BPE and
     /// SentencePiece with byte fallback never make a token of less than a byte; the JSON's quotes,
     /// keys and braces outweigh the few tokens a chat template adds per message).

@@ -54,7 +54,7 @@ struct JobExecution: Sendable {
 
     /// Writes how the stream of `sent` ended: the result, or the failed attempt (retry, fail, stop).
     func finish(_ sent: Sent, _ end: Result<Void, any Error>) async -> JobResult {
-        let charge = self.charge(of: sent.output, body: sent.body, provider: sent.providerKind)
+        let charge = self.charge(of: sent.output, bounds: sent.bounds)
         defer {
             settle(sent.reservation, charge)
             sent.modelCap?.release()
@@ -79,10 +79,9 @@ struct JobExecution: Sendable {
     }
 
     /// What the attempt streaming into `live` was billed (nothing when no answer began).
-    private func charge(of live: LiveOutput?, body: JSONValue, provider: ProviderKind) -> AttemptCharge {
+    private func charge(of live: LiveOutput?, bounds: RequestBounds) -> AttemptCharge {
         let received = live.map { String($0.text.dropFirst($0.kept.count)) } ?? ""
-        return AttemptCharge.of(stream: live?.stream, body: body, provider: provider, model: job.model, received: received,
-                                prices: options.prices)
+        return AttemptCharge.of(stream: live?.stream, bounds: bounds, model: job.model, received: received, prices: options.prices)
     }
 
     /// Replaces a budget reservation by what the attempt cost (an unpriced one by its reservation).
@@ -200,16 +199,14 @@ struct JobExecution: Sendable {
         /// Set when the provider is down and this request is its probe (`ProviderGate.admit`).
         let probe: Int?
         let modelCap: AsyncSemaphore?
-        /// The body sent and its provider's format (what the attempt is billed by), and the budget
-        /// reserved for it (settled at the end).
-        let body: JSONValue
-        let providerKind: ProviderKind
+        /// The request's token bounds (what a cut attempt without usage is charged), and the
+        /// budget reserved for it (settled at the end).
+        let bounds: RequestBounds
         let reservation: BudgetLedger.Reservation?
 
         fileprivate init(attempt: Int, started: Double, estimate: Int, output: LiveOutput, gate: ProviderGate, probe: Int?,
-                         modelCap: AsyncSemaphore?, body: JSONValue, providerKind: ProviderKind, reservation: BudgetLedger.Reservation?) {
-            self.body = body
-            self.providerKind = providerKind
+                         modelCap: AsyncSemaphore?, bounds: RequestBounds, reservation: BudgetLedger.Reservation?) {
+            self.bounds = bounds
             self.reservation = reservation
             self.attempt = attempt
             self.started = started
@@ -233,14 +230,14 @@ struct JobExecution: Sendable {
             return .done(.cancelled)
         }
         // Under a budget, reserve the attempt's worst case first; one that cannot fit gives the job back.
+        let bounds = RequestBounds(plan.body, provider: plan.provider.kind)
         var reservation: BudgetLedger.Reservation?
         if let budget, budget.governs(batch: job.batchID) {
             guard let price = options.prices.price(for: job.model) else {
                 return .done(try await failWithoutAttempt(Failure(kind: "no_price", retryable: false, stopsProvider: false,
                                                                   message: "model \(job.model) has no price, so it cannot run under a budget")))
             }
-            let worst = price.worstCase(promptTokens: RequestBounds.promptTokens(plan.body),
-                                        completionTokens: RequestBounds.completionTokens(plan.body, provider: plan.provider.kind) ?? 0)
+            let worst = price.worstCase(promptTokens: bounds.promptTokens, completionTokens: bounds.completionTokens ?? 0)
             guard let granted = await budget.reserve(batch: job.batchID, amount: worst) else {
                 try await queue.release(job: job.id)
                 return .done(Task.isCancelled ? .interrupted : .budgetReached)
@@ -284,9 +281,9 @@ struct JobExecution: Sendable {
             // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
             if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
             return .streaming(Sent(attempt: number, started: started, estimate: plan.estimate, output: output, gate: gate, probe: probe,
-                                   modelCap: modelCap, body: plan.body, providerKind: plan.provider.kind, reservation: reservation))
+                                   modelCap: modelCap, bounds: bounds, reservation: reservation))
         } catch {
-            let charge = attempt == nil ? .none : self.charge(of: live, body: plan.body, provider: plan.provider.kind)
+            let charge = attempt == nil ? .none : self.charge(of: live, bounds: bounds)
             defer {
                 settle(reservation, charge)
                 modelCap?.release()
