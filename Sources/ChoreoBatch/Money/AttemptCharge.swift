@@ -65,21 +65,21 @@ public struct RequestBounds: Sendable, Hashable {
     /// nil: the request sets no output budget and its provider has no default.
     public var completionTokens: Int?
 
-    public init(_ body: JSONValue, provider: ProviderKind) {
-        promptTokens = Self.promptTokens(body)
+    /// `requestBytes`: the UTF-8 length of the request's JSON (the runner has it without printing
+    /// the body again: the stored request plus the kept text a continuation adds).
+    public init(requestBytes: Int, body: JSONValue, provider: ProviderKind) {
+        promptTokens = requestBytes
         completionTokens = Self.completionTokens(body, provider: provider)
     }
 
-    /// The prompt can take at most one token per UTF-8 byte of its JSON (byte-level BPE and
-    /// SentencePiece with byte fallback never make a token of less than a byte; the JSON's quotes,
-    /// keys and braces outweigh the few tokens a chat template adds per message).
-    public static func promptTokens(_ body: JSONValue) -> Int {
-        var bytes = 0
-        for key in ["messages", "tools", "system", "response_format", "functions"] {
-            if let v = body[key], !v.isNull { bytes += v.jsonString.utf8.count }
-        }
-        return bytes
+    public init(_ body: JSONValue, provider: ProviderKind) {
+        self.init(requestBytes: Self.promptTokens(body), body: body, provider: provider)
     }
+
+    /// The prompt can take at most one token per UTF-8 byte of the request's JSON (byte-level BPE
+    /// and SentencePiece with byte fallback never make a token of less than a byte; the JSON's
+    /// quotes, keys and braces outweigh the few tokens a chat template adds per message).
+    public static func promptTokens(_ body: JSONValue) -> Int { body.jsonString.utf8.count }
 
     /// The output budget: `max_completion_tokens` or `max_tokens`, or for Anthropic the default
     /// Choreo sends. nil when the request sets none (OpenAI and Gemini have no fixed default).

@@ -3,7 +3,7 @@ import ChoreoAI
 /// `choreo estimate`: what a job file, or the jobs a batch has left, would cost, per model and in
 /// total, as low / expected / high. Spends nothing. The method (docs/cost.md):
 ///
-/// - prompt tokens: the request's JSON bytes (messages, tools, system, response_format) times a
+/// - prompt tokens: the request's JSON bytes times a
 ///   ratio: 1 token per 4 bytes, or, once this database has finished single-attempt jobs of the
 ///   model (`calibrationMinimum`), their reported prompt tokens per byte;
 /// - output tokens: expected is the mean output of those finished jobs (capped by the job's
@@ -87,8 +87,7 @@ public struct CostEstimate: Sendable {
         var out: [String: Calibration] = [:]
         try db.query("""
             SELECT model, count(*), sum(prompt_tokens),
-                   sum(length(CAST(coalesce(json_extract(request, '$.messages'), '') AS BLOB))
-                       + length(CAST(coalesce(json_extract(request, '$.tools'), '') AS BLOB))),
+                   sum(length(CAST(json(request) AS BLOB))),
                    avg(completion_tokens)
             FROM jobs WHERE state = 'succeeded' AND attempts = 1 AND prompt_tokens IS NOT NULL AND completion_tokens IS NOT NULL
             GROUP BY model

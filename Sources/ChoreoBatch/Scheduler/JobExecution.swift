@@ -230,7 +230,10 @@ struct JobExecution: Sendable {
             return .done(.cancelled)
         }
         // Under a budget, reserve the attempt's worst case first; one that cannot fit gives the job back.
-        let bounds = RequestBounds(plan.body, provider: plan.provider.kind)
+        // The stored request's length, not the body printed again (a cost on every job's path);
+        // a continuation adds the kept text and an assistant message around it.
+        let bytes = job.request.utf8.count + (plan.kept.isEmpty ? 0 : plan.kept.utf8.count + 128)
+        let bounds = RequestBounds(requestBytes: bytes, body: plan.body, provider: plan.provider.kind)
         var reservation: BudgetLedger.Reservation?
         if let budget, budget.governs(batch: job.batchID) {
             guard let price = options.prices.price(for: job.model) else {
