@@ -74,9 +74,9 @@ struct AnthropicMockResponder: MockResponder {
         let delta: JSONValue = [
             "type": "message_delta",
             "delta": ["stop_reason": .string(Self.stopReason(reply.finish)), "stop_sequence": nil],
-            "usage": ["input_tokens": .int(Int64(reply.promptTokens)), "output_tokens": .int(Int64(reply.completionTokens))],
+            "usage": Self.usage(reply),
         ]
-        event(.final, "message_delta", delta.jsonString)
+        event(.usage, "message_delta", delta.jsonString)
         event(.final, "message_stop", "{\"type\":\"message_stop\"}")
         return plan
     }
@@ -100,10 +100,16 @@ struct AnthropicMockResponder: MockResponder {
             "id": .string(MockFormat.id("msg_", reply)), "type": "message", "role": "assistant",
             "model": .string(conversation.model), "content": .array(content),
             "stop_reason": .string(Self.stopReason(reply.finish)), "stop_sequence": nil,
-            "usage": [
-                "input_tokens": .int(Int64(reply.promptTokens)), "output_tokens": .int(Int64(reply.completionTokens)),
-                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-            ],
+            "usage": Self.usage(reply),
+        ]
+    }
+
+    /// Anthropic's three input counts are disjoint: `input_tokens` leaves the cached ones out.
+    static func usage(_ reply: MockReply) -> JSONValue {
+        [
+            "input_tokens": .int(Int64(reply.promptTokens - reply.cachedPromptTokens)),
+            "output_tokens": .int(Int64(reply.completionTokens)),
+            "cache_creation_input_tokens": 0, "cache_read_input_tokens": .int(Int64(reply.cachedPromptTokens)),
         ]
     }
 
@@ -130,7 +136,7 @@ struct AnthropicMockResponder: MockResponder {
                               details: ["error_code": "enforced_spend_limit_reached"], requestID: requestID, headers: headers)
         case .overloaded:
             return Self.error(529, "overloaded_error", "Overloaded", requestID: requestID, headers: headers)
-        case .serverError, .drop, .stall, .malformed:
+        case .serverError, .drop, .stall, .malformed, .cutAfterUsage:
             return Self.error(500, "api_error", "Internal server error (mock).", requestID: requestID, headers: headers)
         }
     }

@@ -33,7 +33,7 @@ struct GeminiMockResponder: MockResponder {
         plan.closeAfter = true
         var chunks: [JSONValue] = []
         if let call = reply.toolCall {
-            chunks.append(response([["functionCall": ["name": .string(call.name), "args": call.arguments]]], reply, conversation, finished: true, tokens: reply.completionTokens))
+            chunks.append(response([["functionCall": ["name": .string(call.name), "args": call.arguments]]], reply, conversation, finished: true, tokens: reply.completionTokens - reply.reasoningTokens))
         } else {
             var start = 0
             repeat {
@@ -69,7 +69,7 @@ struct GeminiMockResponder: MockResponder {
         } else {
             part = ["text": .string(reply.text)]
         }
-        return response([part], reply, conversation, finished: true, tokens: reply.completionTokens)
+        return response([part], reply, conversation, finished: true, tokens: reply.completionTokens - reply.reasoningTokens)
     }
 
     /// One `GenerateContentResponse`; `tokens` is the cumulative candidate token count.
@@ -80,7 +80,8 @@ struct GeminiMockResponder: MockResponder {
             "candidates": [candidate],
             "usageMetadata": [
                 "promptTokenCount": .int(Int64(reply.promptTokens)), "candidatesTokenCount": .int(Int64(tokens)),
-                "totalTokenCount": .int(Int64(reply.promptTokens + tokens)),
+                "cachedContentTokenCount": .int(Int64(reply.cachedPromptTokens)), "thoughtsTokenCount": .int(Int64(reply.reasoningTokens)),
+                "totalTokenCount": .int(Int64(reply.promptTokens + tokens + reply.reasoningTokens)),
             ],
             "modelVersion": .string(conversation.model),
             "responseId": .string(MockFormat.id("r-", reply)),
@@ -102,7 +103,7 @@ struct GeminiMockResponder: MockResponder {
             return Self.error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details (mock).", details: [failure])
         case .overloaded:
             return Self.error(503, "UNAVAILABLE", "The model is overloaded. Please try again later (mock).")
-        case .serverError, .drop, .stall, .malformed:
+        case .serverError, .drop, .stall, .malformed, .cutAfterUsage:
             return Self.error(500, "INTERNAL", "An internal error has occurred (mock).")
         }
     }

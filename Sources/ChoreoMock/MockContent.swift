@@ -52,6 +52,9 @@ struct MockTranscript {
     let key: UInt64
     /// Whitespace-separated words in all turns: the mock's prompt token count.
     let promptWords: Int
+    /// Words of the system turn: the mock's cached prompt tokens (a real prompt cache serves the
+    /// prefix a batch's requests share, which is mostly the system prompt).
+    let systemWords: Int
 
     init(model: String, messages: [JSONValue]) {
         self.model = model
@@ -72,6 +75,7 @@ struct MockTranscript {
         if !system.isEmpty { turns.insert(("system", system), at: 0) }
         self.turns = turns.map { ($0.role, $0.words.joined(separator: " ")) }
         self.promptWords = turns.reduce(0) { $0 + $1.words.count }
+        self.systemWords = system.count
         let canonical = JSONValue.array(self.turns.map { .array([.string($0.role), .string($0.text)]) }).jsonString
         self.key = FNV1a.hash(model + "\u{0}" + canonical)
     }

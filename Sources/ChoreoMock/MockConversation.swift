@@ -86,6 +86,12 @@ struct MockReply: Sendable {
     var finish: Finish
     var promptTokens: Int
     var completionTokens: Int
+    /// Of `promptTokens`, those "read from the prompt cache": the system prompt's words.
+    var cachedPromptTokens: Int
+    /// Of `completionTokens`, those spent "thinking": `reasoningTokensPerReply` for a model whose
+    /// name contains `think`, none for the others. Streams send no reasoning text.
+    var reasoningTokens: Int
+    static let reasoningTokensPerReply = 8
     /// Identifies the attempt (response ids derive from it).
     var key: UInt64
     var attempt: Int
@@ -97,6 +103,8 @@ struct MockReply: Sendable {
         key = transcript.key
         self.attempt = attempt
         promptTokens = transcript.promptWords
+        cachedPromptTokens = transcript.systemWords
+        reasoningTokens = conversation.model.contains("think") ? Self.reasoningTokensPerReply : 0
         let tokens = transcript.tokens(fixedCount: fixedTokens)
         toolCall = nil
         if conversation.prefill == nil, let name = conversation.toolName {
@@ -109,7 +117,7 @@ struct MockReply: Sendable {
             promptTokens += prefill.split(whereSeparator: \.isWhitespace).count
             (pieces, finish) = try Self.continuation(of: tokens, after: prefill, maxTokens: fixedTokens == nil ? conversation.maxTokens : nil)
         }
-        completionTokens = toolCall.map { $0.fragments.count } ?? pieces.count
+        completionTokens = (toolCall.map { $0.fragments.count } ?? pieces.count) + reasoningTokens
     }
 
     /// The part of the reply after `prefill`. Tokens that start inside the prefill count as

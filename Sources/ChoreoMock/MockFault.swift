@@ -17,6 +17,10 @@ public struct MockFault: Sendable, Hashable {
         /// 429 that must not be retried: OpenAI `insufficient_quota`, Anthropic
         /// `enforced_spend_limit_reached`, Gemini quota `RESOURCE_EXHAUSTED`.
         case quota
+        /// Send the whole answer and its final usage, then close the connection without the
+        /// terminator (OpenAI `[DONE]`, Anthropic `message_stop`): a stream cut after the provider
+        /// said what it bills. Gemini streams end with their usage, so theirs complete.
+        case cutAfterUsage = "cut"
     }
 
     public var kind: Kind
@@ -45,7 +49,7 @@ public struct MockFault: Sendable, Hashable {
     var isStatus: Bool {
         switch kind {
         case .rateLimit, .serverError, .overloaded, .quota: return true
-        case .drop, .stall, .malformed: return false
+        case .drop, .stall, .malformed, .cutAfterUsage: return false
         }
     }
 }

@@ -16,10 +16,13 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     static let maxBodyBytes = 64 << 20
 
     /// A streamed response in progress.
-    private struct ActiveStream {
+    fileprivate struct ActiveStream {
         var plan: MockStreamPlan
         var next = 0
         var contentSent = 0
+        /// Whether the final usage went out (what the "provider" bills for a stream cut later).
+        var usageSent = false
+        var bill: MockBill
         var fault: MockFault?
         var keepAlive: Bool
         /// Whether the delay before the next content frame has passed.
@@ -57,6 +60,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             s.timer?.cancel()
             stream = nil
             server.ledger.streamEnded()
+            server.ledger.bill(s.bill, completion: s.billedCompletion)
             if !server.isShuttingDown { server.ledger.closedByClient() }
         }
         context.fireChannelInactive()
@@ -143,7 +147,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         }
         if let plan {
-            startStream(plan, fault: fault, headers: headers, head: head, context: context)
+            startStream(plan, bill: MockBill(reply), fault: fault, headers: headers, head: head, context: context)
             return
         }
         switch fault?.kind {
@@ -152,10 +156,12 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .stall?:
             break  // no response; the client times out or gives up
         case .malformed?:
+            server.ledger.bill(MockBill(reply), completion: reply.completionTokens)
             let broken = MockHTTPResponse(status: 200, headers: headers + [("content-type", "application/json")], body: Array("{\"id\": broken".utf8))
             send(broken, head: head, context: context, close: true)
         default:
             server.ledger.completed()
+            server.ledger.bill(MockBill(reply), completion: reply.completionTokens)
             send(MockHTTPResponse(status: 200, headers: headers, json: responder.completion(reply, for: conversation)), head: head, context: context)
         }
     }
@@ -177,7 +183,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func startStream(_ plan: MockStreamPlan, fault: MockFault?, headers: [(String, String)],
+    private func startStream(_ plan: MockStreamPlan, bill: MockBill, fault: MockFault?, headers: [(String, String)],
                              head: HTTPRequestHead, context: ChannelHandlerContext) {
         var fields = NIOHTTP1.HTTPHeaders(headers)
         fields.add(name: "content-type", value: plan.contentType)
@@ -187,7 +193,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !keepAlive { fields.add(name: "connection", value: "close") }
         server.ledger.streamStarted()
         context.write(wrapOutboundOut(.head(NIOHTTP1.HTTPResponseHead(version: head.version, status: .ok, headers: fields))), promise: nil)
-        stream = ActiveStream(plan: plan, fault: fault, keepAlive: keepAlive)
+        stream = ActiveStream(plan: plan, bill: bill, fault: fault, keepAlive: keepAlive)
         pump(context: context)
     }
 
@@ -197,7 +203,9 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let delay = server.config.chunkDelay
         while s.next < s.plan.frames.count {
             let frame = s.plan.frames[s.next]
-            if let fault = s.fault, frame.role == .final || (frame.role == .content && s.contentSent >= fault.afterChunks) {
+            if let fault = s.fault, fault.kind == .cutAfterUsage
+                ? s.usageSent
+                : frame.role == .final || frame.role == .usage || (frame.role == .content && s.contentSent >= fault.afterChunks) {
                 strike(fault, stream: s, context: context)
                 return
             }
@@ -214,10 +222,12 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 s.contentSent += 1
                 s.waited = false
             }
+            if frame.role == .usage { s.usageSent = true }
         }
         stream = nil
         server.ledger.streamEnded()
         server.ledger.completed()
+        server.ledger.bill(s.bill, completion: s.bill.completionTokens)
         let keepAlive = s.keepAlive
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             if !keepAlive { context.close(promise: nil) }
@@ -229,7 +239,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func strike(_ fault: MockFault, stream s: ActiveStream, context: ChannelHandlerContext) {
         switch fault.kind {
         case .stall:
-            stream = s
+            stream = s  // billed when the client gives up (`channelInactive`)
             context.flush()
         case .malformed:
             write(s.plan.malformed, context: context)
@@ -237,6 +247,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         default:
             stream = nil
             server.ledger.streamEnded()
+            server.ledger.bill(s.bill, completion: s.billedCompletion)
             context.flush()
             context.close(promise: nil)
         }
@@ -246,4 +257,10 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let buffer = context.channel.allocator.buffer(string: text)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
     }
+}
+
+extension MockHTTPHandler.ActiveStream {
+    /// What a stream cut now is billed for output: everything once the usage went out, else the
+    /// reasoning and the content chunks sent (a provider bills what it generated).
+    var billedCompletion: Int { usageSent ? bill.completionTokens : min(bill.completionTokens, bill.reasoningTokens + contentSent) }
 }

@@ -40,7 +40,9 @@ struct MockHTTPResponse: Sendable {
 /// A streamed response: frames in order, each marked with its part in the stream so that a fault
 /// "after N chunks" counts only content.
 struct MockStreamPlan: Sendable {
-    enum Role: Sendable { case prelude, content, final }
+    /// `usage`: the frame that carries the final usage (before the terminator); faults strike
+    /// before it like before a `final` frame, except `cutAfterUsage`, which strikes right after it.
+    enum Role: Sendable { case prelude, content, usage, final }
 
     struct Frame: Sendable {
         var role: Role

@@ -15,6 +15,13 @@ public struct MockStats: Sendable, Hashable {
     public var faultsByKind: [String: Int]
     /// Streams whose client closed the connection before the response ended.
     public var closedByClient: Int
+    /// What the mock "bills", summed over every response that got a 200: the prompt of each (its
+    /// cached part too), and the output it generated (all of it once the usage was sent or the
+    /// answer ended; the chunks sent when a stream was cut before). A client's cost accounting
+    /// must never come out below this (`choreo run --budget`'s test).
+    public var billedPromptTokens = 0
+    public var billedCachedPromptTokens = 0
+    public var billedCompletionTokens = 0
 
     public init(requests: Int = 0, streamsActive: Int = 0, streamsPeak: Int = 0, completed: Int = 0,
                 faultsByKind: [String: Int] = [:], closedByClient: Int = 0) {
@@ -38,6 +45,9 @@ public struct MockStats: Sendable, Hashable {
             "completed": .int(Int64(completed)),
             "faultsByKind": .object(faultsByKind.mapValues { .int(Int64($0)) }),
             "closedByClient": .int(Int64(closedByClient)),
+            "billedPromptTokens": .int(Int64(billedPromptTokens)),
+            "billedCachedPromptTokens": .int(Int64(billedCachedPromptTokens)),
+            "billedCompletionTokens": .int(Int64(billedCompletionTokens)),
         ])
     }
 }
@@ -64,6 +74,14 @@ final class MockLedger: Sendable {
 
     func closedByClient() { stats.withLock { $0.closedByClient += 1 } }
 
+    func bill(_ bill: MockBill, completion: Int) {
+        stats.withLock {
+            $0.billedPromptTokens += bill.promptTokens
+            $0.billedCachedPromptTokens += bill.cachedPromptTokens
+            $0.billedCompletionTokens += completion
+        }
+    }
+
     func fault(_ kind: MockFault.Kind) { stats.withLock { $0.faultsByKind[kind.rawValue, default: 0] += 1 } }
 
     /// Counts one more attempt of the request with `key` and returns its number (1 = first).
@@ -72,5 +90,20 @@ final class MockLedger: Sendable {
             table[key, default: 0] += 1
             return table[key]!
         }
+    }
+}
+
+/// The token counts of one reply, as the mock bills them.
+struct MockBill: Sendable {
+    var promptTokens: Int
+    var cachedPromptTokens: Int
+    var completionTokens: Int
+    var reasoningTokens: Int
+
+    init(_ reply: MockReply) {
+        promptTokens = reply.promptTokens
+        cachedPromptTokens = reply.cachedPromptTokens
+        completionTokens = reply.completionTokens
+        reasoningTokens = reply.reasoningTokens
     }
 }

@@ -62,7 +62,7 @@ struct OpenAIMockResponder: MockResponder {
         }
         plan.append(.final, chunk("{}", finish: "\"" + reply.finish.rawValue + "\""))
         if conversation.includeUsage {
-            plan.append(.final, head + "\"choices\":[],\"usage\":" + usage(reply).jsonString + "}\n\n")
+            plan.append(.usage, head + "\"choices\":[],\"usage\":" + usage(reply).jsonString + "}\n\n")
         }
         plan.append(.final, "data: [DONE]\n\n")
         return plan
@@ -89,8 +89,8 @@ struct OpenAIMockResponder: MockResponder {
         [
             "prompt_tokens": .int(Int64(reply.promptTokens)), "completion_tokens": .int(Int64(reply.completionTokens)),
             "total_tokens": .int(Int64(reply.promptTokens + reply.completionTokens)),
-            "prompt_tokens_details": ["cached_tokens": 0, "audio_tokens": 0],
-            "completion_tokens_details": ["reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0],
+            "prompt_tokens_details": ["cached_tokens": .int(Int64(reply.cachedPromptTokens)), "audio_tokens": 0],
+            "completion_tokens_details": ["reasoning_tokens": .int(Int64(reply.reasoningTokens)), "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0],
         ]
     }
 
@@ -107,7 +107,7 @@ struct OpenAIMockResponder: MockResponder {
         case .overloaded:
             return Self.error(503, "The engine is currently overloaded, please try again later (mock).",
                               type: "server_error", code: "overloaded", headers: headers)
-        case .serverError, .drop, .stall, .malformed:
+        case .serverError, .drop, .stall, .malformed, .cutAfterUsage:
             return Self.error(500, "The server had an error while processing your request (mock).", type: "server_error", code: nil, headers: headers)
         }
     }

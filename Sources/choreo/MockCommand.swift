@@ -14,7 +14,7 @@ struct MockCommand: AsyncParsableCommand {
             assistant message is continued (Anthropic; OpenAI with continue_final_message) and must be a prefix \
             of the reply, else 400.
 
-            Faults on demand: header `x-mock-fault: KIND[:AFTER]` (drop, 429, 500, 503, stall, malformed, quota), \
+            Faults on demand: header `x-mock-fault: KIND[:AFTER]` (drop, 429, 500, 503, stall, malformed, quota, cut: the whole answer and its usage, then no terminator), \
             or in an OpenAI or Anthropic body `"mock": {"fault": "drop", "after": 3, "times": 1}` ("after": [3, 1]: \
             per attempt). Claude 4.6 and later refuse a prefill with a 400, as the API does. Random faults: --fault-rate, \
             reproducible with --seed; a request gets them on at most its first --max-faults-per-request attempts.

@@ -13,7 +13,8 @@ enum RunSession {
         let (router, mock) = try await providers.makeRouter()
         if let mock { renderer.record(.init(time: Date(), level: .info, message: "using the built-in mock provider at \(mock.baseURL)")) }
         let events = RunEvents(sink: { renderer.record($0) })
-        let options = flags.runOptions(batch: batch)
+        var options = flags.runOptions(batch: batch)
+        options.prices = try providers.priceTable()
         let runner = BatchRunner(databasePath: databasePath, options: options, router: router, events: events)
         let task = Task { try await runner.run() }
         let trap = SignalTrap()
@@ -77,6 +78,9 @@ enum RunSession {
                 "\(summary.stoppedBy ?? "the database file \(databasePath) was lost"): the results this run wrote are not all in "
                 + "\(databasePath); run `choreo run` on the file you mean to complete: it runs what that file lacks",
                 kind: "database_lost"))
+        case .budget:
+            let cap = summary.budget
+            ending = "budget reached: \(Money.usd(cap?.spent ?? 0)) of \(Money.usd(cap?.limit ?? 0)) spent; \(Money.grouped(summary.left)) jobs left"
         }
         renderer.summary(events.snapshot, stopped: Self.stopped(summary), jobsLeft: summary.left)
         for u in summary.unreachable {
@@ -88,6 +92,7 @@ enum RunSession {
         }
         renderer.record(.init(time: Date(), level: summary.failed > 0 ? .warning : .info,
                               message: "\(summary.succeeded) succeeded, \(summary.failed) failed in this run: \(ending)"))
+        if summary.ending == .budget { StandardError.print(ending) }
         return trap.exitCode ?? summary.exitCode
     }
 
@@ -101,6 +106,7 @@ enum RunSession {
         case .unreachable: return "provider_unreachable"
         case .storageFull: return "storage_full"
         case .databaseLost: return "database_lost"
+        case .budget: return "budget"
         }
     }
 }

@@ -43,6 +43,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let result: SubmitResult
         do {
             result = try BatchSubmitter(database: db, options: options).submit(file: file)
+            if let budget = flags.budget { try db.setBudget(batch: result.batchID, usd: budget) }
             try db.checkpoint()  // the main file alone holds the batch (see RELIABILITY.md, Backups)
         } catch let error as JobFileError {
             StandardError.print(error.report())

@@ -158,7 +158,8 @@ enum WireStreamHarness {
         #expect(completion.text == "Hi")
         // A tool with no input streams no argument text: its arguments are `{}`, not "".
         #expect(completion.choices[0].message.toolCalls == [ToolCall(id: "toolu_2", function: .init(name: "now", arguments: "{}"))])
-        #expect(completion.usage == Usage(promptTokens: 115, completionTokens: 9))
+        // The cache counts are kept apart (priced at their own rates) and stay within the prompt.
+        #expect(completion.usage == Usage(promptTokens: 115, completionTokens: 9, cachedPromptTokens: 100, cacheWriteTokens: 5))
     }
 
     @Test(arguments: [("end_turn", FinishReason.stop), ("stop_sequence", .stop), ("max_tokens", .length),
@@ -269,7 +270,7 @@ enum WireStreamHarness {
         #expect(completion.text == "Io, Europa.")
         #expect(completion.choices[0].message.toolCalls == [ToolCall(id: "toolu_9", function: .init(name: "log", arguments: #"{"n":1}"#))])
         #expect(completion.choices[0].finishReason == .stop)
-        #expect(completion.usage == Usage(promptTokens: 20, completionTokens: 9))
+        #expect(completion.usage == Usage(promptTokens: 20, completionTokens: 9, cachedPromptTokens: 2))
         #expect(throws: WireError.self) {
             try AnthropicWire().decodeCompletion(Array(#"{"type":"error","error":{"type":"api_error","message":"boom"}}"#.utf8))
         }

@@ -62,7 +62,7 @@ import Testing
         #expect(completion.choices[0].finishReason == .toolCalls)
         #expect(completion.choices[0].providerFinishReason == "STOP")
         #expect(completion.choices[0].message.toolCalls?.map(\.function.name) == ["get_weather", "get_time"])
-        #expect(completion.usage == Usage(promptTokens: 20, completionTokens: 42))
+        #expect(completion.usage == Usage(promptTokens: 20, completionTokens: 42, reasoningTokens: 30))  // thoughts: output, and reported apart
     }
 
     @Test func blocked_prompt_finishes_with_content_filter() throws {

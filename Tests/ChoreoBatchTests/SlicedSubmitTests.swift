@@ -81,6 +81,16 @@ struct SlicedSubmitTests {
             let raw = try Database(path: dir.file("choreo.sqlite"), readOnly: false, migrate: false)
             try raw.execute("""
                 DROP VIEW batches_readable; DROP VIEW jobs_readable; DROP VIEW attempts_readable; DROP VIEW runners_readable;
+                DROP TRIGGER attempts_keep_costs; DROP TABLE batch_costs; DROP VIEW results;
+                CREATE VIEW results AS SELECT b.id AS batch_id, j.custom_id, j.state, j.model, j.output, j.tool_calls, j.finish_reason,
+                  j.prompt_tokens, j.completion_tokens, j.attempts, j.error_kind, j.error_message, j.duration_ms
+                  FROM jobs j JOIN batches b ON b.id = j.batch_id;
+                ALTER TABLE jobs DROP COLUMN cached_prompt_tokens; ALTER TABLE jobs DROP COLUMN cache_write_tokens;
+                ALTER TABLE jobs DROP COLUMN reasoning_tokens; ALTER TABLE jobs DROP COLUMN cost_usd;
+                ALTER TABLE attempts DROP COLUMN prompt_tokens; ALTER TABLE attempts DROP COLUMN cached_prompt_tokens;
+                ALTER TABLE attempts DROP COLUMN cache_write_tokens; ALTER TABLE attempts DROP COLUMN completion_tokens;
+                ALTER TABLE attempts DROP COLUMN reasoning_tokens; ALTER TABLE attempts DROP COLUMN usage_estimated;
+                ALTER TABLE attempts DROP COLUMN cost_usd; ALTER TABLE batches DROP COLUMN budget_usd;
                 ALTER TABLE batches DROP COLUMN submitter; ALTER TABLE batches DROP COLUMN submit_heartbeat_at;
                 ALTER TABLE attempts DROP COLUMN continuation; ALTER TABLE attempts DROP COLUMN continuation_reason;
                 DROP TABLE prefill_refusals;

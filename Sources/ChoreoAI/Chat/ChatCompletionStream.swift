@@ -68,6 +68,10 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
         state.accumulated.withLock { ($0.text, $0.outputChunkCount - $0.trailingBlankChunks) }
     }
 
+    /// The usage received so far, and whether it is the answer's final count
+    /// (`ChunkAccumulator.usageIsFinal`), read together.
+    public var usageSoFar: (usage: Usage?, isFinal: Bool) { state.accumulated.withLock { ($0.usage, $0.usageIsFinal) } }
+
     /// All chunks received so far.
     public var chunkCount: Int { state.accumulated.withLock { $0.chunkCount } }
 

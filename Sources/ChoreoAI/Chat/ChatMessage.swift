@@ -109,31 +109,63 @@ public struct ToolCall: Sendable, Hashable {
 }
 
 /// Token counts. Cumulative: the last value a stream reports wins.
+///
+/// The details are parts of the two totals, as providers bill them (wire-formats-2.md §4):
+/// `cachedPromptTokens` and `cacheWriteTokens` are within `promptTokens` (read from and written to
+/// the provider's prompt cache, each billed at its own rate), `reasoningTokens` within
+/// `completionTokens` (billed as output).
 public struct Usage: Sendable, Hashable {
     public var promptTokens: Int
     public var completionTokens: Int
     public var totalTokens: Int
+    /// Of `promptTokens`, read from the prompt cache (OpenAI `prompt_tokens_details.cached_tokens`,
+    /// Anthropic `cache_read_input_tokens`, Gemini `cachedContentTokenCount`).
+    public var cachedPromptTokens: Int
+    /// Of `promptTokens`, written to the prompt cache (Anthropic `cache_creation_input_tokens`,
+    /// OpenAI `prompt_tokens_details.cache_write_tokens`).
+    public var cacheWriteTokens: Int
+    /// Of `completionTokens`, spent reasoning (OpenAI `completion_tokens_details.reasoning_tokens`,
+    /// Gemini `thoughtsTokenCount`, Anthropic `output_tokens_details.thinking_tokens`).
+    public var reasoningTokens: Int
 
-    public init(promptTokens: Int, completionTokens: Int, totalTokens: Int? = nil) {
+    public init(promptTokens: Int, completionTokens: Int, totalTokens: Int? = nil,
+                cachedPromptTokens: Int = 0, cacheWriteTokens: Int = 0, reasoningTokens: Int = 0) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
         self.totalTokens = totalTokens ?? promptTokens + completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
+        self.cacheWriteTokens = cacheWriteTokens
+        self.reasoningTokens = reasoningTokens
     }
 
+    /// OpenAI's `usage` object (and DeepSeek's `prompt_cache_hit_tokens`, §4.5).
     public init?(json: JSONValue?) {
         guard let json, case .object = json else { return nil }
         let p = json["prompt_tokens"]?.intValue ?? 0
         let c = json["completion_tokens"]?.intValue ?? 0
-        self.init(promptTokens: p, completionTokens: c, totalTokens: json["total_tokens"]?.intValue)
+        let prompt = json["prompt_tokens_details"], completion = json["completion_tokens_details"]
+        self.init(promptTokens: p, completionTokens: c, totalTokens: json["total_tokens"]?.intValue,
+                  cachedPromptTokens: prompt?["cached_tokens"]?.intValue ?? json["prompt_cache_hit_tokens"]?.intValue ?? 0,
+                  cacheWriteTokens: prompt?["cache_write_tokens"]?.intValue ?? 0,
+                  reasoningTokens: completion?["reasoning_tokens"]?.intValue ?? 0)
     }
 
+    /// OpenAI's shape; the details objects only when a detail is not zero.
     public var json: JSONValue {
-        ["prompt_tokens": .int(Int64(promptTokens)), "completion_tokens": .int(Int64(completionTokens)),
-         "total_tokens": .int(Int64(totalTokens))]
+        var o: JSONValue = ["prompt_tokens": .int(Int64(promptTokens)), "completion_tokens": .int(Int64(completionTokens)),
+                            "total_tokens": .int(Int64(totalTokens))]
+        if cachedPromptTokens > 0 || cacheWriteTokens > 0 {
+            var details: JSONValue = ["cached_tokens": .int(Int64(cachedPromptTokens))]
+            if cacheWriteTokens > 0 { details["cache_write_tokens"] = .int(Int64(cacheWriteTokens)) }
+            o["prompt_tokens_details"] = details
+        }
+        if reasoningTokens > 0 { o["completion_tokens_details"] = ["reasoning_tokens": .int(Int64(reasoningTokens))] }
+        return o
     }
 
     public static func + (a: Usage, b: Usage) -> Usage {
         Usage(promptTokens: a.promptTokens + b.promptTokens, completionTokens: a.completionTokens + b.completionTokens,
-              totalTokens: a.totalTokens + b.totalTokens)
+              totalTokens: a.totalTokens + b.totalTokens, cachedPromptTokens: a.cachedPromptTokens + b.cachedPromptTokens,
+              cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens, reasoningTokens: a.reasoningTokens + b.reasoningTokens)
     }
 }

@@ -7,6 +7,10 @@ public struct ChunkAccumulator: Sendable {
     public private(set) var systemFingerprint: String?
     /// Cumulative usage: the last value reported wins (providers report running totals).
     public private(set) var usage: Usage?
+    /// Whether `usage` is the answer's final count: it came with or after a finish reason (OpenAI's
+    /// usage chunk, Anthropic's `message_delta`, Gemini's last chunk). Earlier counts are running
+    /// totals (Anthropic's `message_start`, Gemini's chunks), short of what a cut stream is billed.
+    public private(set) var usageIsFinal = false
     public private(set) var chunkCount = 0
     /// Chunks that carried text, a refusal or a piece of a tool call.
     public private(set) var outputChunkCount = 0
@@ -74,6 +78,7 @@ public struct ChunkAccumulator: Sendable {
                 choices[k].providerFinishReason = c.providerFinishReason
             }
         }
+        if chunk.usage != nil { usageIsFinal = choices.contains { $0.finishReason != nil } }
     }
 
     /// Whether `text` is only whitespace; stops at the first other scalar (a word's second one).

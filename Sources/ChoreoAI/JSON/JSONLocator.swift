@@ -50,13 +50,13 @@ public struct JSONLocator {
     }
 
     /// The path of member `key` of the object at `path`.
-    static func path(_ path: String, key: String) -> String { path.isEmpty ? key : path + "." + key }
+    public static func path(_ path: String, key: String) -> String { path.isEmpty ? key : path + "." + key }
     /// The path of element `index` of the array at `path`.
     static func path(_ path: String, index: Int) -> String { path + "[\(index)]" }
 
     /// The 1-based line and column (in characters) of `path`, or of its nearest located ancestor
     /// (a missing key is reported where its object starts).
-    func position(of path: String) -> (line: Int, column: Int) {
+    public func position(of path: String) -> (line: Int, column: Int) {
         var p = Substring(path)
         while !p.isEmpty, offsets[String(p)] == nil {
             guard let cut = p.lastIndex(where: { $0 == "." || $0 == "[" }) else { p = ""; break }

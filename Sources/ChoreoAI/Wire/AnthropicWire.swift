@@ -76,7 +76,7 @@ public struct AnthropicWire: WireFormat {
             id: json["id"]?.stringValue ?? "", created: Int(Date().timeIntervalSince1970), model: json["model"]?.stringValue ?? "",
             choices: [.init(index: 0, message: .init(content: text ?? (calls.isEmpty ? "" : nil), toolCalls: calls.isEmpty ? nil : calls),
                             finishReason: raw.map(FinishReasonMap.anthropic), providerFinishReason: raw)],
-            usage: Self.usage(json["usage"], promptTokens: nil))
+            usage: Self.usage(json["usage"]))
     }
 
     public func decodeError(status: Int, headers: HTTPHeaders, body: [UInt8], provider: Provider) -> APIError {
@@ -103,13 +103,18 @@ public struct AnthropicWire: WireFormat {
         return thinking["type"]?.stringValue != "disabled"
     }
 
-    /// Prompt tokens are input plus both cache counts (§6.2); `promptTokens` overrides them when
-    /// the usage object carries no input count (a `message_delta` usually does not).
-    static func usage(_ json: JSONValue?, promptTokens: Int?) -> Usage? {
+    /// Prompt tokens are input plus both cache counts (§6.2; the three are disjoint, wire-formats-2.md
+    /// §4.3). A `message_delta`'s usage is cumulative but may leave the input counts out: those
+    /// come from `start` (the `message_start` usage) then.
+    static func usage(_ json: JSONValue?, start: Usage? = nil) -> Usage? {
         guard let json, case .object = json else { return nil }
         let input = json["input_tokens"]?.intValue
-        let prompt = input.map { $0 + (json["cache_read_input_tokens"]?.intValue ?? 0) + (json["cache_creation_input_tokens"]?.intValue ?? 0) }
-        return Usage(promptTokens: prompt ?? promptTokens ?? 0, completionTokens: json["output_tokens"]?.intValue ?? 0)
+        let read = json["cache_read_input_tokens"]?.intValue ?? start?.cachedPromptTokens ?? 0
+        let write = json["cache_creation_input_tokens"]?.intValue ?? start?.cacheWriteTokens ?? 0
+        let prompt = input.map { $0 + read + write } ?? start?.promptTokens ?? 0
+        return Usage(promptTokens: prompt, completionTokens: json["output_tokens"]?.intValue ?? 0,
+                     cachedPromptTokens: read, cacheWriteTokens: write,
+                     reasoningTokens: json["output_tokens_details"]?["thinking_tokens"]?.intValue ?? 0)
     }
 }
 
@@ -248,7 +253,8 @@ struct AnthropicChunkDecoder: ChunkDecoder {
     private var id = ""
     private var model = ""
     private let created: Int
-    private var promptTokens: Int?
+    /// The `message_start` usage: the input counts a `message_delta` may leave out.
+    private var startUsage: Usage?
     /// Content-block index → tool-call ordinal, and whether any argument text arrived for it.
     private var toolBlocks: [Int: (ordinal: Int, sawArguments: Bool)] = [:]
 
@@ -268,7 +274,7 @@ struct AnthropicChunkDecoder: ChunkDecoder {
             let m = json["message"]
             id = m?["id"]?.stringValue ?? id
             model = m?["model"]?.stringValue ?? model
-            promptTokens = AnthropicWire.usage(m?["usage"], promptTokens: nil)?.promptTokens
+            startUsage = AnthropicWire.usage(m?["usage"])
             emit(chunk(.init(role: .assistant, content: "")))
         case "content_block_start":
             let block = json["content_block"]
@@ -301,8 +307,8 @@ struct AnthropicChunkDecoder: ChunkDecoder {
                 emit(chunk(.init(toolCalls: [.init(index: block.ordinal, arguments: "{}")])))
             }
         case "message_delta":
-            let usage = AnthropicWire.usage(json["usage"], promptTokens: promptTokens)
-            if let p = usage?.promptTokens, json["usage"]?["input_tokens"] != nil { promptTokens = p }
+            let usage = AnthropicWire.usage(json["usage"], start: startUsage)
+            if let usage { startUsage = usage }
             let raw = json["delta"]?["stop_reason"]?.stringValue
             let choices: [ChatCompletionChunk.Choice] = raw.map {
                 [.init(delta: .init(), finishReason: FinishReasonMap.anthropic($0), providerFinishReason: $0)]

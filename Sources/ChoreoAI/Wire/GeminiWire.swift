@@ -252,11 +252,13 @@ struct GeminiChunkDecoder: ChunkDecoder {
         emit(ChatCompletionChunk(id: id, created: created, model: model, choices: choices, usage: usage))
     }
 
-    /// Prompt = prompt + tool-use prompt tokens; completion = candidates + thoughts (both billed as output).
+    /// Prompt = prompt + tool-use prompt tokens (the prompt count includes the cached ones);
+    /// completion = candidates + thoughts (both billed as output). wire-formats-2.md §4.4.
     static func usage(_ json: JSONValue?) -> Usage? {
         guard let json, case .object = json else { return nil }
         func count(_ key: String) -> Int { json[key]?.intValue ?? 0 }
         return Usage(promptTokens: count("promptTokenCount") + count("toolUsePromptTokenCount"),
-                     completionTokens: count("candidatesTokenCount") + count("thoughtsTokenCount"))
+                     completionTokens: count("candidatesTokenCount") + count("thoughtsTokenCount"),
+                     cachedPromptTokens: count("cachedContentTokenCount"), reasoningTokens: count("thoughtsTokenCount"))
     }
 }

@@ -72,8 +72,11 @@ public enum ProviderConfiguration {
             throw reader.error(duplicate.path, "appears twice; keep one", offset: duplicate.offset)
         }
         let root = try reader.object(json, at: "")
-        try reader.checkKeys(root, allowed: ["providers"], at: "")
-        guard let list = root["providers"] else { throw reader.error("providers", "missing (a list of provider objects)") }
+        try reader.checkKeys(root, allowed: ["providers", "prices"], at: "")  // prices: `PriceTable.configured` (ChoreoBatch)
+        guard let list = root["providers"] else {
+            if root["prices"] != nil { return [] }  // a file of prices only
+            throw reader.error("providers", "missing (a list of provider objects)")
+        }
         guard case .array(let items) = list else { throw reader.typeError("providers", expected: "an array", found: list) }
         let defaults = ProviderRouter.defaultProviders(environment)
         var providers: [Provider] = []

@@ -26,13 +26,19 @@ public struct ExportRecord: Sendable {
     public var createdAt: Double
     public var startedAt: Double?
     public var finishedAt: Double?
+    /// Usage details of the answer, and what every attempt of the job cost in USD (nil: unknown,
+    /// a model without a price, or no attempt yet).
+    public var cachedPromptTokens: Int?
+    public var cacheWriteTokens: Int?
+    public var reasoningTokens: Int?
+    public var costUSD: Double?
 
     /// The columns `init(row:)` reads, in order.
     private static let columnNames = [
         "id", "custom_id", "line", "state", "model", "output", "partial_output", "tool_calls", "finish_reason",
         "provider_finish_reason", "response", "prompt_tokens", "completion_tokens", "total_tokens", "attempts",
         "http_status", "request_id", "error_kind", "error_message", "first_token_ms", "duration_ms", "created_at",
-        "started_at", "finished_at",
+        "started_at", "finished_at", "cached_prompt_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd",
     ]
     /// How many columns `columns(includingResponse:)` selects: a query that selects more after
     /// them finds its own from this index on.
@@ -72,5 +78,9 @@ public struct ExportRecord: Sendable {
         createdAt = row.double(21) ?? 0
         startedAt = row.double(22)
         finishedAt = row.double(23)
+        cachedPromptTokens = row.int(24)
+        cacheWriteTokens = row.int(25)
+        reasoningTokens = row.int(26)
+        costUSD = row.double(27)
     }
 }

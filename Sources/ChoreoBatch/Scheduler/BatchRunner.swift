@@ -11,6 +11,8 @@ public struct RunSummary: Sendable {
         /// The database could not be written for `RunOptions.storageWait` (a full disk, an I/O
         /// error), or its file was deleted or replaced: `stoppedBy` says which.
         case storageFull, databaseLost
+        /// A budget was reached: the next job's worst case did not fit what was left (`budget`).
+        case budget
     }
     public var ending: Ending
     public var succeeded: Int
@@ -24,6 +26,8 @@ public struct RunSummary: Sendable {
     public var unreachable: [UnreachableProvider] = []
     /// For `storageFull` and `databaseLost`: the fault, naming the file.
     public var stoppedBy: String?
+    /// The cap that was reached (`ending == .budget`): its limit and what was spent under it.
+    public var budget: BudgetLedger.Cap?
 
     /// 0 every job succeeded; 1 some failed for good; 3 work left (deadline, interruption, or jobs
     /// held by another runner); 75 the disk is full; 74 the database file was lost. Signals map to
@@ -110,6 +114,7 @@ public final class BatchRunner: Sendable {
             throw RunError.unknownBatch(batch)
         }
         try await preflight(queue)
+        let budget = try budgetLedger()
         try await queue.registerRunner()
         let counts = try await queue.counts(batch: options.batch)
         let finishedBefore = ["succeeded", "failed", "cancelled"].reduce(0) { $0 + (counts[$1] ?? 0) }
@@ -176,6 +181,7 @@ public final class BatchRunner: Sendable {
             var durations: [Double] = []  // recent successful job durations, for the deadline
             var typicalDuration = 0.0     // their 90th percentile
             var heldBack: Set<String> = []  // models of providers given up: not claimed again
+            var budgetReached = false       // claim nothing more; in-flight jobs end within their reservations
             func count(_ result: JobResult, batch: String) {
                 inFlight -= 1
                 burst = false
@@ -188,6 +194,7 @@ public final class BatchRunner: Sendable {
                 case .failed: failed += 1
                 case .cancelled: cancelledBatches.insert(batch)
                 case .heldBack(let model): heldBack.insert(model)
+                case .budgetReached: budgetReached = true
                 default: break
                 }
             }
@@ -232,7 +239,7 @@ public final class BatchRunner: Sendable {
                 // While the database refuses writes no job starts; with nothing in flight, a claim once
                 // a second finds out when it takes writes again (it is a write).
                 let writable = !storage.isFaulty || inFlight == 0
-                if free > 0 && batchReady && now >= quietUntil && writable {
+                if free > 0 && batchReady && now >= quietUntil && writable && !budgetReached {
                     let wanted = min(free, 256)
                     do {
                         claimed = try await queue.claim(limit: wanted, leaseSeconds: options.leaseSeconds, batch: options.batch,
@@ -248,11 +255,12 @@ public final class BatchRunner: Sendable {
                     inFlight += 1
                     sending += 1
                     let execution = JobExecution(job: job, queue: queue, client: client, gates: gates, control: control,
-                                                 flusher: flusher, options: options, events: events)
+                                                 flusher: flusher, options: options, events: events, budget: budget)
                     group.addTask { .started(await execution.start(), execution) }
                 }
                 events.inFlight(inFlight)
                 if !claimed.isEmpty && inFlight < options.concurrency && sending < Self.maxSending { continue }
+                if inFlight == 0 && budgetReached { ending = .budget; break }
                 if inFlight == 0 {
                     let outlook = (try? await queue.outlook(batch: options.batch, excludingModels: heldBack)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
                     if outlook.pending == 0 && outlook.heldByOthers == 0 { break }
@@ -324,6 +332,7 @@ public final class BatchRunner: Sendable {
         summary.stoppedBy = stoppedBy
         summary.unreachable = try await stranded(by: gates.givenUp, queue)
         if summary.ending == .finished && !summary.unreachable.isEmpty { summary.ending = .unreachable }
+        if ending == .budget { summary.budget = budget?.reached ?? budget?.run }
         return summary
     }
 
@@ -372,12 +381,16 @@ extension BatchRunner {
 public enum RunError: Error, CustomStringConvertible {
     case unknownBatch(String)
     case missingKeys([String])
+    /// Jobs under a budget whose cost cannot be bounded (no price, no max_tokens).
+    case unboundedUnderBudget([String])
 
     public var description: String {
         switch self {
         case .unknownBatch(let id): return "no batch \(id) in this database (see `choreo status`)"
         case .missingKeys(let lines):
             return lines.joined(separator: "\n") + "\nSet the key in the environment (or use --mock to rehearse without one); no job was touched."
+        case .unboundedUnderBudget(let lines):
+            return lines.map { "budget: " + $0 }.joined(separator: "\n") + "\nA budget needs every job's worst-case cost; nothing was spent."
         }
     }
 }

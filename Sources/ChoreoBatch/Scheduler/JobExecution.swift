@@ -13,6 +13,9 @@ enum JobResult: Sendable {
     /// The run gave up waiting for the job's provider (an outage past its limit): the job went
     /// back to pending untouched, and jobs of `model` are not claimed again in this run.
     case heldBack(model: String)
+    /// The job's worst-case cost does not fit what its budget has left, and no running job can
+    /// free any: the job went back to pending untouched, and the run starts nothing new.
+    case budgetReached
 }
 
 /// One attempt of one job: build the request (a continuation when there is kept text and the
@@ -26,6 +29,8 @@ struct JobExecution: Sendable {
     let flusher: PartialFlusher
     let options: RunOptions
     let events: RunEvents
+    /// The run's spending caps (nil: no budget).
+    var budget: BudgetLedger? = nil
 
     private var now: Double { Date().timeIntervalSince1970 }
 
@@ -49,18 +54,20 @@ struct JobExecution: Sendable {
 
     /// Writes how the stream of `sent` ended: the result, or the failed attempt (retry, fail, stop).
     func finish(_ sent: Sent, _ end: Result<Void, any Error>) async -> JobResult {
+        let charge = self.charge(of: sent.output, bounds: sent.bounds)
         defer {
+            settle(sent.reservation, charge)
             sent.modelCap?.release()
             sent.gate.finished(probe: sent.probe)
         }
         do {
             let result: JobResult
             switch end {
-            case .success: result = try await succeed(sent)
+            case .success: result = try await succeed(sent, charge: charge)
             case .failure(let error):
                 result = try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
                                          keptTokens: sent.output.keptTokens, gate: sent.gate, probe: sent.probe, sentAt: sent.started,
-                                         clock: (sent.claimed, sent.headersAt))
+                                         clock: (sent.claimed, sent.headersAt), charge: charge)
             }
             flusher.unregister(sent.output)
             return result
@@ -69,6 +76,18 @@ struct JobExecution: Sendable {
             // (a busy database), its last flush keeps the whole text as the job's partial.
             return databaseFailure(error)
         }
+    }
+
+    /// What the attempt streaming into `live` was billed (nothing when no answer began).
+    private func charge(of live: LiveOutput?, bounds: RequestBounds) -> AttemptCharge {
+        let received = live.map { String($0.text.dropFirst($0.kept.count)) } ?? ""
+        return AttemptCharge.of(stream: live?.stream, bounds: bounds, model: job.model, received: received, prices: options.prices)
+    }
+
+    /// Replaces a budget reservation by what the attempt cost (an unpriced one by its reservation).
+    private func settle(_ reservation: BudgetLedger.Reservation?, _ charge: AttemptCharge) {
+        guard let reservation, let budget else { return }
+        budget.settle(reservation, cost: charge.costUSD ?? reservation.amount)
     }
 
     /// Only database errors reach here: leave the job to its lease (another run takes it back).
@@ -183,9 +202,16 @@ struct JobExecution: Sendable {
         /// Set when the provider is down and this request is its probe (`ProviderGate.admit`).
         let probe: Int?
         let modelCap: AsyncSemaphore?
+        /// The request's token bounds (what a cut attempt without usage is charged), and the
+        /// budget reserved for it (settled at the end).
+        let bounds: RequestBounds
+        let reservation: BudgetLedger.Reservation?
 
         fileprivate init(attempt: Int, started: Double, claimed: Double, headersAt: Double, estimate: Int, output: LiveOutput,
-                         gate: ProviderGate, probe: Int?, modelCap: AsyncSemaphore?) {
+                         gate: ProviderGate, probe: Int?, modelCap: AsyncSemaphore?, bounds: RequestBounds,
+                         reservation: BudgetLedger.Reservation?) {
+            self.bounds = bounds
+            self.reservation = reservation
             self.attempt = attempt
             self.started = started
             self.claimed = claimed
@@ -210,6 +236,24 @@ struct JobExecution: Sendable {
             try await queue.endWithoutAttempt(job: job.id, state: "cancelled", kind: "cancelled", message: "the batch was cancelled")
             return .done(.cancelled)
         }
+        // Under a budget, reserve the attempt's worst case first; one that cannot fit gives the job back.
+        // The stored request's length, not the body printed again (a cost on every job's path);
+        // a continuation adds the kept text and an assistant message around it.
+        let bytes = job.request.utf8.count + (plan.kept.isEmpty ? 0 : plan.kept.utf8.count + 128)
+        let bounds = RequestBounds(requestBytes: bytes, body: plan.body, provider: plan.provider.kind)
+        var reservation: BudgetLedger.Reservation?
+        if let budget, budget.governs(batch: job.batchID) {
+            guard let price = options.prices.price(for: job.model) else {
+                return .done(try await failWithoutAttempt(Failure(kind: "no_price", retryable: false, stopsProvider: false,
+                                                                  message: "model \(job.model) has no price, so it cannot run under a budget")))
+            }
+            let worst = price.worstCase(promptTokens: bounds.promptTokens, completionTokens: bounds.completionTokens ?? 0)
+            guard let granted = await budget.reserve(batch: job.batchID, amount: worst) else {
+                try await queue.release(job: job.id)
+                return .done(Task.isCancelled ? .interrupted : .budgetReached)
+            }
+            reservation = granted
+        }
         // Wait for the model's cap and the provider's gate first, so an attempt's times are the
         // request's own. A run stopping meanwhile gives the job back untouched.
         let gate = gates.gate(for: plan.provider)
@@ -217,6 +261,7 @@ struct JobExecution: Sendable {
         do {
             try await modelCap?.acquire()
         } catch {
+            settle(reservation, .none)
             try await queue.release(job: job.id)
             return .done(.interrupted)
         }
@@ -224,6 +269,7 @@ struct JobExecution: Sendable {
         do {
             probe = try await gate.admit(estimatedTokens: plan.estimate)
         } catch {
+            settle(reservation, .none)
             modelCap?.release()
             try await queue.release(job: job.id)
             return .done(error is ProviderUnreachable ? .heldBack(model: job.model) : .interrupted)
@@ -247,9 +293,12 @@ struct JobExecution: Sendable {
             // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
             if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
             return .streaming(Sent(attempt: number, started: started, claimed: claimed, headersAt: headersAt ?? started,
-                                   estimate: plan.estimate, output: output, gate: gate, probe: probe, modelCap: modelCap))
+                                   estimate: plan.estimate, output: output, gate: gate, probe: probe, modelCap: modelCap,
+                                   bounds: bounds, reservation: reservation))
         } catch {
+            let charge = attempt == nil ? .none : self.charge(of: live, bounds: bounds)
             defer {
+                settle(reservation, charge)
                 modelCap?.release()
                 gate.finished(probe: probe)
             }
@@ -261,17 +310,18 @@ struct JobExecution: Sendable {
             }
             if let live { flusher.unregister(live) }
             return .done(try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens,
-                                         gate: gate, probe: probe, sentAt: admitted, clock: (claimed, headersAt)))
+                                         gate: gate, probe: probe, sentAt: admitted, clock: (claimed, headersAt), charge: charge))
         }
     }
 
     /// Writes a finished stream's result (guarded by the lease).
-    private func succeed(_ sent: Sent) async throws -> JobResult {
+    private func succeed(_ sent: Sent, charge: AttemptCharge) async throws -> JobResult {
         sent.gate.answered(sentAt: sent.started)
         var (outcome, usage) = outcome(of: sent.output, started: sent.started)
         outcome.timings = AttemptTimings(claimed: sent.claimed, sent: sent.started, headers: sent.headersAt, end: now,
                                          stream: sent.output.stream, outputTokens: usage?.completionTokens)
         outcome.firstTokenMs = outcome.timings.firstTokenMs  // one rounding for the job and its attempt
+        outcome.charge = charge
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
         guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
             events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
@@ -295,7 +345,10 @@ struct JobExecution: Sendable {
         // The kept text's tokens plus the continuation's (the kept text ends before any
         // whitespace, so nothing was produced twice).
         let completionTokens = usage.map { $0.completionTokens + output.keptTokens }
-        if let p = promptTokens, let c = completionTokens { final.usage = Usage(promptTokens: p, completionTokens: c) }
+        if let p = promptTokens, let c = completionTokens, let u = usage {
+            final.usage = Usage(promptTokens: p, completionTokens: c, cachedPromptTokens: u.cachedPromptTokens,
+                                cacheWriteTokens: u.cacheWriteTokens, reasoningTokens: u.reasoningTokens)
+        }
         let toolCalls = final.choices.first?.message.toolCalls
         let outcome = JobOutcome(
             output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
@@ -304,7 +357,8 @@ struct JobExecution: Sendable {
             firstTokenMs: stream.firstOutputAt.map { Int(($0.timeIntervalSince1970 - started) * 1000) },
             durationMs: Int((now - started) * 1000),
             httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID,
-            bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count)
+            bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count,
+            cachedPromptTokens: usage?.cachedPromptTokens, cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens)
         return (outcome, usage)
     }
 
@@ -313,7 +367,8 @@ struct JobExecution: Sendable {
     /// Records a failed attempt and decides: retry later (back to the queue), fail, or stop.
     /// `clock`: when the job was claimed and the headers came (nil: none did), for the timings.
     private func ended(attempt: Int, error: any Error, live: LiveOutput?, kept: String, keptTokens: Int, gate: ProviderGate,
-                       probe: Int?, sentAt: Double, clock: (claimed: Double, headers: Double?)) async throws -> JobResult {
+                       probe: Int?, sentAt: Double, clock: (claimed: Double, headers: Double?),
+                       charge: AttemptCharge) async throws -> JobResult {
         // What this job has produced so far: kept text plus this attempt's, unless a tool call
         // was mid-flight (its arguments are incomplete JSON: restart instead).
         var keptText: String? = kept.isEmpty ? nil : kept
@@ -343,7 +398,8 @@ struct JobExecution: Sendable {
                                     keptPartial: keptText, keptPartialTokens: keptTok, spentPromptTokens: job.spentPromptTokens,
                                     receivedText: receivedText, discardsPartial: discardsPartial,
                                     timings: AttemptTimings(claimed: clock.claimed, sent: sentAt, headers: clock.headers, end: now,
-                                                            stream: live?.stream, outputTokens: nil))
+                                                            stream: live?.stream, outputTokens: nil),
+                                    charge: charge)
         if error is BatchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
             record.kind = "cancelled"
             record.message = "the batch was cancelled"

@@ -37,6 +37,11 @@ public struct RunOptions: Sendable {
     public var firstAnswerLimit: Double = 60
     /// The pause before the first probe of a provider that is down, and the longest one (it doubles).
     public var probeInterval: ClosedRange<Double> = 1...60
+    /// What each model costs (built in, extended by `choreo.json`): every attempt's cost is recorded.
+    public var prices = PriceTable.builtIn()
+    /// The most this run may spend, in USD (`--budget`). Batches submitted with a budget are
+    /// capped by it as well, whatever the run's (docs/cost.md).
+    public var budget: Double?
 
     public init() {}
 

@@ -44,7 +44,24 @@ extension BatchStatus {
             "elapsed_s": number(elapsed),
             "jobs_per_s": number(jobsPerSecond),
             "output_tokens_per_s": number(outputTokensPerSecond),
+            "cost": costJSON,
         ]
+    }
+
+    /// `cost_usd` null means unknown (a model without a price), never zero.
+    private var costJSON: JSONValue {
+        func usd(_ d: Double?) -> JSONValue { d.map { .double($0) } ?? .null }
+        var models: [String: JSONValue] = [:]
+        for c in costs {
+            models[c.model] = [
+                "cost_usd": usd(c.usd), "attempts": .int(Int64(c.attempts)), "unpriced_attempts": .int(Int64(c.unpricedAttempts)),
+                "estimated_attempts": .int(Int64(c.estimatedAttempts)), "prompt_tokens": .int(Int64(c.promptTokens)),
+                "cached_prompt_tokens": .int(Int64(c.cachedPromptTokens)), "cache_write_tokens": .int(Int64(c.cacheWriteTokens)),
+                "completion_tokens": .int(Int64(c.completionTokens)), "reasoning_tokens": .int(Int64(c.reasoningTokens)),
+            ]
+        }
+        return ["cost_usd": usd(costUSD), "budget_usd": usd(budgetUSD),
+                "estimated_attempts": .int(Int64(costs.reduce(0) { $0 + $1.estimatedAttempts })), "models": .object(models)]
     }
 
     private var failuresJSON: [String: JSONValue] {
@@ -75,6 +92,20 @@ extension BatchStatus {
                          + (isInterrupted ? "; nothing is running (`choreo run` continues it)" : ""))
         }
         lines.append("  tokens    \(Self.grouped(promptTokens)) in / \(Self.grouped(completionTokens)) out")
+        if !costs.isEmpty || budgetUSD != nil {
+            var line = "  cost      \(Money.usd(costUSD))"
+            if costs.count > 1 || costs.contains(where: { $0.usd == nil }) {
+                line += " (" + costs.map { "\($0.model) \(Money.usd($0.usd))" }.joined(separator: ", ") + ")"
+            }
+            let estimated = costs.reduce(0) { $0 + $1.estimatedAttempts }
+            if estimated > 0 { line += "  incl. \(estimated) estimated attempts" }
+            if let budgetUSD { line += "  budget \(Money.usd(budgetUSD))" }
+            lines.append(line)
+            let cached = costs.reduce(0) { $0 + $1.cachedPromptTokens }, reasoning = costs.reduce(0) { $0 + $1.reasoningTokens }
+            if cached > 0 || reasoning > 0 {
+                lines.append("  details   \(Self.grouped(cached)) cached prompt / \(Self.grouped(reasoning)) reasoning tokens (all attempts)")
+            }
+        }
         if !failures.isEmpty {
             lines.append("  failures  " + failures.map { "\($0.kind) \($0.count)" }.joined(separator: ", "))
         }

@@ -22,6 +22,9 @@ public struct BatchStatus: Sendable {
     /// When the first job started and the last one finished.
     public var startedAt: Double?
     public var finishedAt: Double?
+    /// What every attempt of the batch cost, per model (`batch_costs`), and its stored budget.
+    public var costs: [ModelCost] = []
+    public var budgetUSD: Double?
     /// The time the status was read (elapsed time of a running batch is measured to it).
     public var observedAt: Double
 
@@ -72,7 +75,7 @@ public struct BatchStatus: Sendable {
         var result: [BatchStatus] = []
         try db.query("""
             SELECT id, name, state, source_file, source_sha256, created_at, completed_at, cancelled_at, total_jobs, rejected_lines,
-                   started_at, last_finished_at
+                   started_at, last_finished_at, budget_usd
             FROM batches \(clause) ORDER BY created_at DESC, id
             """, arguments) { row in
             result.append(BatchStatus(
@@ -80,9 +83,12 @@ public struct BatchStatus: Sendable {
                 sourceSHA256: row.string(4), createdAt: row.double(5) ?? 0, completedAt: row.double(6), cancelledAt: row.double(7),
                 totalJobs: row.int(8) ?? 0, rejectedLines: row.int(9) ?? 0,
                 jobs: Dictionary(uniqueKeysWithValues: ResultExporter.jobStates.map { ($0, 0) }),
-                promptTokens: 0, completionTokens: 0, failures: [], startedAt: row.double(10), finishedAt: row.double(11), observedAt: now))
+                promptTokens: 0, completionTokens: 0, failures: [], startedAt: row.double(10), finishedAt: row.double(11), budgetUSD: row.double(12), observedAt: now))
         }
-        for i in result.indices { try fillJobFigures(db, &result[i]) }
+        for i in result.indices {
+            try fillJobFigures(db, &result[i])
+            result[i].costs = try ModelCost.load(db, batch: result[i].id)
+        }
         return result
     }
 
@@ -135,5 +141,45 @@ struct JobFigures {
             $0.int(0) ?? 0
         } ?? 0
         try self.init(db, batch: batch, totalJobs: total)
+    }
+}
+
+/// What the attempts of one batch's jobs of one model cost (`batch_costs`, kept by a trigger).
+public struct ModelCost: Sendable, Hashable {
+    public var model: String
+    public var attempts: Int
+    /// Attempts billed for tokens of a model with no price: the cost is unknown then.
+    public var unpricedAttempts: Int
+    /// Attempts whose usage is a worst-case estimate (a cut stream that never reported it).
+    public var estimatedAttempts: Int
+    /// The priced attempts' cost in USD; nil when some attempt had no price.
+    public var usd: Double?
+    public var promptTokens: Int
+    public var cachedPromptTokens: Int
+    public var cacheWriteTokens: Int
+    public var completionTokens: Int
+    public var reasoningTokens: Int
+
+    static func load(_ db: Database, batch: String) throws -> [ModelCost] {
+        var out: [ModelCost] = []
+        try db.query("""
+            SELECT model, attempts, unpriced_attempts, estimated_attempts, cost_usd, prompt_tokens, cached_prompt_tokens,
+                   cache_write_tokens, completion_tokens, reasoning_tokens
+            FROM batch_costs WHERE batch_id = ? ORDER BY model
+            """, [.text(batch)]) { row in
+            let unpriced = row.int(2) ?? 0
+            out.append(ModelCost(model: row.string(0) ?? "", attempts: row.int(1) ?? 0, unpricedAttempts: unpriced,
+                                 estimatedAttempts: row.int(3) ?? 0, usd: unpriced > 0 ? nil : row.double(4) ?? 0,
+                                 promptTokens: row.int(5) ?? 0, cachedPromptTokens: row.int(6) ?? 0, cacheWriteTokens: row.int(7) ?? 0,
+                                 completionTokens: row.int(8) ?? 0, reasoningTokens: row.int(9) ?? 0))
+        }
+        return out
+    }
+}
+
+extension BatchStatus {
+    /// Every attempt's cost in USD; nil (unknown) when a model had no price, never a guess.
+    public var costUSD: Double? {
+        costs.reduce(Optional(0.0)) { sum, c in sum.flatMap { s in c.usd.map { s + $0 } } }
     }
 }

@@ -21,6 +21,9 @@ public struct JobDetail: Sendable {
         /// and why; nil when nothing had been kept.
         public var continuation: String?
         public var continuationReason: String?
+        /// What the attempt was billed (nil: not recorded, an attempt of an older version or a
+        /// runner that died during it).
+        public var charge: AttemptCharge? = nil
 
         var json: JSONValue {
             func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
@@ -33,7 +36,13 @@ public struct JobDetail: Sendable {
                 "received_text": text(receivedText), "continuation": text(continuation),
                 "continuation_reason": text(continuationReason),
             ]
-            return .object(object)
+            var o = object
+            if let c = charge {
+                o["usage"] = c.usage.json
+                o["usage_estimated"] = .bool(c.estimated)
+                o["cost_usd"] = c.costUSD.map { .double($0) } ?? .null
+            }
+            return .object(o)
         }
     }
 
@@ -78,14 +87,20 @@ public struct JobDetail: Sendable {
         else { throw LookupError.noSuchJob(reference) }
         try db.query("""
             SELECT number, runner, started_at, ended_at, outcome, http_status, error_kind, error_message, chars_received,
-                   continued_from_chars, request_id, received_text, continuation, continuation_reason
+                   continued_from_chars, request_id, received_text, continuation, continuation_reason,
+                   prompt_tokens, cached_prompt_tokens, cache_write_tokens, completion_tokens, reasoning_tokens, usage_estimated, cost_usd
             FROM attempts WHERE job_id = ? ORDER BY number
             """, [.integer(id)]) { row in
             detail.attempts.append(Attempt(
                 number: row.int(0) ?? 0, runner: row.string(1), startedAt: row.double(2) ?? 0, endedAt: row.double(3),
                 outcome: row.string(4), httpStatus: row.int(5), errorKind: row.string(6), errorMessage: row.string(7),
                 charsReceived: row.int(8) ?? 0, continuedFromChars: row.int(9), requestID: row.string(10),
-                receivedText: row.string(11), continuation: row.string(12), continuationReason: row.string(13)))
+                receivedText: row.string(11), continuation: row.string(12), continuationReason: row.string(13),
+                charge: row.int(14).map { p in
+                    AttemptCharge(usage: Usage(promptTokens: p, completionTokens: row.int(17) ?? 0, cachedPromptTokens: row.int(15) ?? 0,
+                                               cacheWriteTokens: row.int(16) ?? 0, reasoningTokens: row.int(18) ?? 0),
+                                  estimated: (row.int(19) ?? 0) != 0, costUSD: row.double(20))
+                }))
         }
         return detail
     }
@@ -98,14 +113,23 @@ public struct JobDetail: Sendable {
         if let message = r.errorMessage { out += "message   \(message)\n" }
         out += "model     \(r.model)\n"
         if let p = r.promptTokens { out += "tokens    \(p) in / \(r.completionTokens ?? 0) out\n" }
+        if (r.cachedPromptTokens ?? 0) > 0 || (r.reasoningTokens ?? 0) > 0 {
+            out += "details   \(r.cachedPromptTokens ?? 0) cached prompt / \(r.reasoningTokens ?? 0) reasoning tokens\n"
+        }
+        if attempts.contains(where: { $0.charge != nil }) {
+            let estimated = attempts.contains { $0.charge?.estimated ?? false }
+            out += "cost      \(Money.usd(r.costUSD)) (every attempt" + (estimated ? "; some estimated, worst case" : "") + ")\n"
+        }
         if let f = r.finishReason { out += "finish    \(f)" + (r.providerFinishReason.map { $0 == f ? "" : " (provider: \($0))" } ?? "") + "\n" }
         if let d = r.durationMs { out += "duration  \(d) ms" + (r.firstTokenMs.map { ", first token after \($0) ms" } ?? "") + "\n" }
         out += "\nrequest\n  \(request)\n"
         if !attempts.isEmpty {
             out += "\nattempts\n"
-            let rows = [["#", "started", "outcome", "http", "error", "chars", "continued", "request id"]] + attempts.map { a in
+            let rows = [["#", "started", "outcome", "http", "error", "chars", "continued", "tokens in/out", "cost", "request id"]] + attempts.map { a in
                 [String(a.number), BatchStatus.formatDate(a.startedAt), a.outcome ?? "running", a.httpStatus.map(String.init) ?? "",
-                 a.errorKind ?? "", String(a.charsReceived), a.continuedColumn, a.requestID ?? ""]
+                 a.errorKind ?? "", String(a.charsReceived), a.continuedColumn,
+                 a.charge.map { "\($0.usage.promptTokens)/\($0.usage.completionTokens)" + ($0.estimated ? " est." : "") } ?? "",
+                 a.charge.map { Money.usd($0.costUSD) } ?? "", a.requestID ?? ""]
             }
             out += TextTable.render(rows, indent: "  ")
             for a in attempts {

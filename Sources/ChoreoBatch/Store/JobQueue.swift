@@ -46,6 +46,12 @@ public struct JobOutcome: Sendable {
     public var bytesReceived: Int
     public var charsReceived: Int
     public var timings = AttemptTimings()
+    /// The answer's usage details (its segments summed, like the token counts above).
+    public var cachedPromptTokens: Int? = nil
+    public var cacheWriteTokens: Int? = nil
+    public var reasoningTokens: Int? = nil
+    /// What this attempt was billed.
+    public var charge: AttemptCharge? = nil
 }
 
 /// How an attempt that did not succeed ended.
@@ -67,6 +73,8 @@ public struct AttemptFailure: Sendable {
     /// mid-arguments, which cannot be continued (the next attempt starts over).
     public var discardsPartial = false
     public var timings = AttemptTimings()
+    /// What this attempt was billed (a cut stream is paid for too).
+    public var charge: AttemptCharge? = nil
 }
 
 /// How an attempt continues a cut job (`attempts.continuation`): `prefill`,
@@ -306,6 +314,7 @@ public actor JobQueue {
                 UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
                        response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
                        http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, partial_output = NULL,
+                       cached_prompt_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?,
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = ?, updated_at = ?, bytes_received = ?, \(AttemptTimings.jobAssignments)
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
@@ -313,6 +322,7 @@ public actor JobQueue {
                       .init(o.promptTokens), .init(o.completionTokens),
                       .init(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } }),
                       .init(o.firstTokenMs), .init(o.durationMs), .init(o.httpStatus), .init(o.requestID),
+                      .init(o.cachedPromptTokens), .init(o.cacheWriteTokens), .init(o.reasoningTokens),
                       .init(t), .init(t), .init(o.bytesReceived)] + o.timings.jobValues + [.init(job), .init(runnerID)])
             guard db.changes == 1 else {
                 // Another runner took the job (our lease expired): its result stands, ours is dropped.
@@ -321,6 +331,7 @@ public actor JobQueue {
                            error_message = 'the lease expired before the result was written; another runner took the job'
                     WHERE job_id = ? AND number = ?
                     """, [.init(t), .init(job), .init(attempt)])
+                try AttemptCharge.record(o.charge, job: job, attempt: attempt, db: db)  // paid for all the same
                 return .leaseHeld(false)
             }
             try db.run("""
@@ -329,6 +340,7 @@ public actor JobQueue {
                 WHERE job_id = ? AND number = ?
                 """, [.init(t), .init(o.httpStatus), .init(o.bytesReceived), .init(o.charsReceived), .init(o.requestID)]
                     + o.timings.values + [.init(job), .init(attempt)])
+            try AttemptCharge.record(o.charge, job: job, attempt: attempt, db: db)
             return .leaseHeld(true)
 
         case let .endAttempt(job, attempt, f, outcome, retryAt, finalState, countsAsAttempt, t):
@@ -350,6 +362,7 @@ public actor JobQueue {
                 WHERE job_id = ? AND number = ?
                 """, [.init(t), .init(outcome), .init(f.httpStatus), .init(f.kind), .init(f.message), .init(f.bytesReceived),
                       .init(f.charsReceived), .init(f.requestID), .init(f.receivedText)] + f.timings.values + [.init(job), .init(attempt)])
+            try AttemptCharge.record(f.charge, job: job, attempt: attempt, db: db)
             return .done
         }
     }

@@ -14,6 +14,7 @@ public enum Schema {
         Migration(version: 1, sql: version1), Migration(version: 2, sql: version2), Migration(version: 3, sql: version3),
         Migration(version: 4, sql: version4),
         Migration(version: 5, sql: version5),
+        Migration(version: 6, sql: version6),
         Migration(version: 7, sql: version7),
         Migration(version: 9, sql: version9),
     ]
@@ -190,6 +191,71 @@ public enum Schema {
         ALTER TABLE jobs ADD COLUMN gap_max_ms REAL;
         ALTER TABLE jobs ADD COLUMN gaps_over_1s INTEGER;
         ALTER TABLE jobs ADD COLUMN tokens_per_s REAL;
+        """
+
+    /// Money (issue 16): what each attempt was billed (usage details, whether they are an
+    /// estimate, its cost in USD: NULL when the model has no price), a job's cost over all its
+    /// attempts, a batch's stored budget, and `batch_costs`: cost and tokens per batch and model,
+    /// kept by a trigger when an attempt's usage is written, so `status` and a budget's "spent so
+    /// far" read O(models) rows. The `results` view gains the cost and the usage details.
+    static let version6 = """
+        ALTER TABLE jobs ADD COLUMN cached_prompt_tokens INTEGER;
+        ALTER TABLE jobs ADD COLUMN cache_write_tokens INTEGER;
+        ALTER TABLE jobs ADD COLUMN reasoning_tokens INTEGER;
+        ALTER TABLE jobs ADD COLUMN cost_usd REAL;
+        ALTER TABLE attempts ADD COLUMN prompt_tokens INTEGER;
+        ALTER TABLE attempts ADD COLUMN cached_prompt_tokens INTEGER;
+        ALTER TABLE attempts ADD COLUMN cache_write_tokens INTEGER;
+        ALTER TABLE attempts ADD COLUMN completion_tokens INTEGER;
+        ALTER TABLE attempts ADD COLUMN reasoning_tokens INTEGER;
+        ALTER TABLE attempts ADD COLUMN usage_estimated INTEGER;
+        ALTER TABLE attempts ADD COLUMN cost_usd REAL;
+        ALTER TABLE batches ADD COLUMN budget_usd REAL;
+        CREATE TABLE batch_costs (
+          batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+          model TEXT NOT NULL,
+          attempts INTEGER NOT NULL DEFAULT 0,
+          unpriced_attempts INTEGER NOT NULL DEFAULT 0,
+          estimated_attempts INTEGER NOT NULL DEFAULT 0,
+          cost_usd REAL NOT NULL DEFAULT 0,
+          prompt_tokens INTEGER NOT NULL DEFAULT 0,
+          cached_prompt_tokens INTEGER NOT NULL DEFAULT 0,
+          cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+          completion_tokens INTEGER NOT NULL DEFAULT 0,
+          reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+          PRIMARY KEY (batch_id, model)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER attempts_keep_costs AFTER UPDATE OF prompt_tokens ON attempts
+        WHEN OLD.prompt_tokens IS NULL AND NEW.prompt_tokens IS NOT NULL
+        BEGIN
+          INSERT INTO batch_costs (batch_id, model, attempts, unpriced_attempts, estimated_attempts, cost_usd, prompt_tokens,
+                                   cached_prompt_tokens, cache_write_tokens, completion_tokens, reasoning_tokens)
+            SELECT j.batch_id, j.model, 1, NEW.cost_usd IS NULL, coalesce(NEW.usage_estimated, 0), coalesce(NEW.cost_usd, 0),
+                   NEW.prompt_tokens, coalesce(NEW.cached_prompt_tokens, 0), coalesce(NEW.cache_write_tokens, 0),
+                   coalesce(NEW.completion_tokens, 0), coalesce(NEW.reasoning_tokens, 0)
+            FROM jobs j WHERE j.id = NEW.job_id
+            ON CONFLICT (batch_id, model) DO UPDATE SET attempts = attempts + 1,
+              unpriced_attempts = unpriced_attempts + excluded.unpriced_attempts,
+              estimated_attempts = estimated_attempts + excluded.estimated_attempts,
+              cost_usd = cost_usd + excluded.cost_usd, prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+              cached_prompt_tokens = cached_prompt_tokens + excluded.cached_prompt_tokens,
+              cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+              completion_tokens = completion_tokens + excluded.completion_tokens,
+              reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens;
+          -- A job's cost is unknown (NULL) once one of its attempts had no price.
+          UPDATE jobs SET cost_usd = CASE
+              WHEN NEW.cost_usd IS NULL THEN NULL
+              WHEN cost_usd IS NULL AND EXISTS (SELECT 1 FROM attempts a WHERE a.job_id = NEW.job_id AND a.number <> NEW.number
+                                                 AND a.prompt_tokens IS NOT NULL) THEN NULL
+              ELSE coalesce(cost_usd, 0) + NEW.cost_usd END
+          WHERE id = NEW.job_id;
+        END;
+        DROP VIEW results;
+        CREATE VIEW results AS
+          SELECT b.id AS batch_id, j.custom_id, j.state, j.model, j.output, j.tool_calls, j.finish_reason,
+                 j.prompt_tokens, j.completion_tokens, j.attempts, j.error_kind, j.error_message, j.duration_ms,
+                 j.cached_prompt_tokens, j.cache_write_tokens, j.reasoning_tokens, j.cost_usd
+          FROM jobs j JOIN batches b ON b.id = j.batch_id;
         """
 
     static let version1 = """

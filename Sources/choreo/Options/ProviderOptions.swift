@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChoreoAI
+import ChoreoBatch
 import ChoreoMock
 import Foundation
 
@@ -20,6 +21,12 @@ struct ProviderOptions: ParsableArguments {
     func validate() throws {
         guard (0...1).contains(mockFaultRate) else { throw ValidationError("--mock-fault-rate must be between 0 and 1") }
         if mockFaultRate > 0 && !mock { throw ValidationError("--mock-fault-rate needs --mock") }
+    }
+
+    /// The price table: built in, extended and overridden by the configuration file's `prices`.
+    func priceTable(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PriceTable {
+        guard let path = config ?? ProviderConfiguration.defaultPath(environment: environment) else { return .builtIn() }
+        return .builtIn(overriddenBy: try PriceTable.configured(fileAt: path))
     }
 
     /// The router for this invocation, and the mock server when one was started (keep it alive).

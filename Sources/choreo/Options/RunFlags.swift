@@ -44,6 +44,9 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("storage-wait"), help: ArgumentHelp("How long writes are tried again while the database's disk is full (or fails) before the run stops with exit 75; no job starts meanwhile.", valueName: "duration"))
     var storageWait: String = "60s"
 
+    @Option(name: .long, help: ArgumentHelp("Spend at most this many US dollars (every attempt counted; exit 3 at the cap). With submit, also stored with the batch so every later run honours it. docs/cost.md.", valueName: "usd"))
+    var budget: Double?
+
     @Flag(name: .long, help: "Only print errors and the final summary.")
     var quiet = false
 
@@ -60,6 +63,7 @@ struct RunFlags: ParsableArguments {
         if let deadline, Self.parseDeadline(deadline) == nil {
             throw ValidationError("--deadline \(deadline): expected a duration like 90s, 45m, 1h30m or an ISO 8601 time")
         }
+        if let budget, !(budget >= 0 && budget.isFinite) { throw ValidationError("--budget must be a number of US dollars ≥ 0") }
         if let rpm, rpm <= 0 { throw ValidationError("--rpm must be positive") }
         if let tpm, tpm <= 0 { throw ValidationError("--tpm must be positive") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
@@ -94,6 +98,7 @@ struct RunFlags: ParsableArguments {
         o.outageLimit = RetryHints.duration(outageLimit) ?? o.outageLimit
         o.firstAnswerLimit = RetryHints.duration(firstAnswerLimit) ?? o.firstAnswerLimit
         o.storageWait = RetryHints.duration(storageWait) ?? o.storageWait
+        o.budget = budget
         return o
     }
 }

@@ -1,0 +1,51 @@
+import ArgumentParser
+import ChoreoAI
+import ChoreoBatch
+import Foundation
+
+struct EstimateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "estimate",
+        abstract: "Estimate what a job file, or the jobs a batch has left, would cost. Spends nothing.",
+        discussion: """
+            Prints low, expected and high cost per model and in total. Prompt tokens are the \
+            request's JSON bytes at 4 bytes a token, or, once this database holds finished jobs of \
+            the model, at the ratio those jobs reported; output is their mean output (else half of \
+            max_tokens), at most max_tokens. High is what `--budget` would reserve. A model without \
+            a price is `unknown`. The method is in docs/cost.md.
+
+            Examples:
+              choreo estimate jobs.jsonl
+              choreo estimate batch_0123456789ab --json
+            """
+    )
+
+    @Argument(help: ArgumentHelp("A job file, or a batch id or name in the database.", valueName: "file|batch")) var target: String
+    @Flag(name: .long, help: "Print JSON.") var json = false
+    @OptionGroup var database: DatabaseOptions
+    @Option(name: .long, help: ArgumentHelp("Provider configuration file (JSON) with prices.", discussion: "Default: $CHOREO_CONFIG, else ./choreo.json when present.", valueName: "path"))
+    var config: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var router = ProviderRouter.fromEnvironment(environment)
+        var prices = PriceTable.builtIn()
+        if let path = config ?? ProviderConfiguration.defaultPath(environment: environment) {
+            router = try ProviderConfiguration.load(path: path, environment: environment)
+            prices = .builtIn(overriddenBy: try PriceTable.configured(fileAt: path))
+        }
+        let db = FileManager.default.fileExists(atPath: database.path) ? try database.open(readOnly: true) : nil
+        let jobs: [(model: String, body: JSONValue)]
+        if FileManager.default.fileExists(atPath: target) {
+            let read = try CostEstimate.jobs(inFile: target)
+            if read.invalidLines > 0 { StandardError.print("\(read.invalidLines) invalid lines left out (`choreo submit` lists them)") }
+            jobs = read.jobs
+        } else {
+            guard let db else { throw UsageError("no file \(target), and no database at \(database.path) to find a batch in") }
+            jobs = try CostEstimate.jobsLeft(db, batch: target)
+        }
+        let calibration = try db.map { try CostEstimate.calibration($0) } ?? [:]
+        let estimate = CostEstimate(jobs: jobs, calibration: calibration, prices: prices, kind: { router.provider(for: $0)?.kind })
+        print(json ? estimate.json.jsonString : estimate.rendered(), terminator: json ? "\n" : "")
+    }
+}
