@@ -69,7 +69,9 @@ import Glibc
         #expect(cards["output_tokens_per_s"] == json["output_tokens_per_s"]?.doubleValue)
         let kinds = Self.values(in: dom, attribute: "data-kind")
         #expect(kinds == json["failures"]?.objectValue?.mapValues { $0.doubleValue ?? -1 })
-        #expect(cards["cost"] == nil, "no cost column, no cost card")
+        // The cost card is the batch's cost as status prices it (the mock's models are priced).
+        let cost = try #require(json["cost"]?["cost_usd"]?.doubleValue)
+        #expect(abs((cards["cost"] ?? -1) - cost) <= 0.005)  // the data value is rounded to cents
 
         // Each failed job links to its anchor, which holds its attempt history.
         let failed = try fixture.scalar("SELECT id FROM jobs WHERE state = 'failed' ORDER BY id LIMIT 1")

@@ -25,7 +25,7 @@ public struct BatchReport: Sendable {
     public var failedTotal: Int
     /// Each linked job's text and attempt history (`choreo show`), by job id.
     public var details: [(id: Int64, text: String)]
-    /// COST (issue 16): the batch's total cost when the database has a cost column; nil
+    /// The batch's total cost over every attempt (`BatchStatus.costUSD`); nil
     /// otherwise. Pricing is not computed here.
     public var cost: Double?
 
@@ -137,12 +137,8 @@ public struct BatchReport: Sendable {
             details.append((job.id, text))
         }
 
-        // COST (issue 16): shown only when the money branch's column exists; nothing is priced here.
-        // (A missing column fails the query: no cost then.)
-        var cost: Double?
-        for column in ["cost_usd", "cost"] where cost == nil {
-            cost = (try? db.queryOne("SELECT total(\(column)) FROM jobs WHERE batch_id = ?", [.text(id)]) { $0.double(0) }) ?? nil
-        }
+        // Every attempt's cost, as `status` prices it (nil: a model without a price; no card then).
+        let cost = status.costUSD
 
         return BatchReport(
             status: status, start: start, binSeconds: width, completions: completions, tokensPerSecond: tokens, inFlight: inFlight,

@@ -58,7 +58,7 @@ public struct ReportPage {
             ("completions_per_min", "Completions / min", { $0.status.jobsPerSecond.map { ($0 * 100).rounded() / 100 * 60 } }, { String(format: "%.1f", $0) }),
             ("output_tokens_per_s", "Output tokens / s", { $0.status.outputTokensPerSecond.map { ($0 * 100).rounded() / 100 } }, { String(format: "%.1f", $0) }),
         ]
-        // COST (issue 16): a card only when the database has a cost column; no pricing here.
+        // A cost card when every model of the batch has a price (docs/cost.md).
         if reports.contains(where: { $0.cost != nil }) { list.append(("cost", "Cost (USD)", { $0.cost }, { String(format: "$%.4f", $0) })) }
         var o = "<section aria-labelledby=\"cards-h\"><h2 id=\"cards-h\">Summary</h2><div class=\"cards\">"
         for c in list {
