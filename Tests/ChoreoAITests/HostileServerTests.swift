@@ -92,6 +92,13 @@ struct HostileServerTests {
         #expect(retryAfter("retry-after-ms", "-5") == nil)
         #expect(retryAfter("retry-after", "7") == 7)
         #expect(retryAfter("retry-after", "Thu, 01 Jan 2099 00:00:00 GMT") == RetryHints.maxWait)
+        // Found by the headers fuzzer: a date with bytes that are not UTF-8 (decoded with replacement
+        // characters) made Foundation's DateFormatter trap ("Incorrect range CFRange"), killing the runner.
+        let mangled = String(decoding: [0x57, 0x65, 0x64, 0x2c, 0x20, 0x32, 0x31, 0xdf, 0xb0, 0x9c, 0x8b, 0x73, 0x3a, 0x20, 0x20,
+                                        0x32, 0x30, 0x32, 0x33, 0x20, 0x30, 0x37, 0x3a, 0x32, 0x38, 0x3a, 0x30, 0x30, 0x20, 0x47,
+                                        0x4d, 0x54, 0x1f] as [UInt8], as: UTF8.self)
+        #expect(retryAfter("retry-after", mangled) == nil)
+        #expect(retryAfter("retry-after", "Thu, 01 Jan 2099 00:00:00 GMT\u{1F}") == nil)
         #expect(RetryHints.resetSeconds("999999h", now: now) == RetryHints.maxWait)
         #expect(RetryHints.resetSeconds("2099-01-01T00:00:00Z", now: now) == RetryHints.maxWait)
         #expect(RetryHints.resetSeconds("6m0s", now: now) == 360)

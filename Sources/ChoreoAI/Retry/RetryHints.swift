@@ -19,6 +19,10 @@ public enum RetryHints {
         if let ms = headers["retry-after-ms"].flatMap(Double.init), let seconds = serverWait(ms / 1000) { return seconds }
         guard let value = headers["retry-after"]?.trimmingCharacters(in: .whitespaces) else { return nil }
         if let number = Double(value) { return serverWait(number) }
+        // An HTTP date is printable ASCII (RFC 9110 IMF-fixdate, 29 characters). Anything else never
+        // reaches DateFormatter, which traps on some non-ASCII text (found by fuzzing: a hostile
+        // header could kill the runner).
+        guard value.utf8.count <= 64, value.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else { return nil }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "GMT")
