@@ -26,13 +26,17 @@ public struct ExportRecord: Sendable {
     public var createdAt: Double
     public var startedAt: Double?
     public var finishedAt: Double?
+    /// The provider's own error object of the last HTTP failure (JSON text), as it sent it.
+    public var errorBody: String?
+    /// The job's `metadata` object as submitted (JSON text).
+    public var metadata: String?
 
     /// The columns `init(row:)` reads, in order.
     private static let columnNames = [
         "id", "custom_id", "line", "state", "model", "output", "partial_output", "tool_calls", "finish_reason",
         "provider_finish_reason", "response", "prompt_tokens", "completion_tokens", "total_tokens", "attempts",
         "http_status", "request_id", "error_kind", "error_message", "first_token_ms", "duration_ms", "created_at",
-        "started_at", "finished_at",
+        "started_at", "finished_at", "error_body", "metadata",
     ]
     /// How many columns `columns(includingResponse:)` selects: a query that selects more after
     /// them finds its own from this index on.
@@ -72,5 +76,7 @@ public struct ExportRecord: Sendable {
         createdAt = row.double(21) ?? 0
         startedAt = row.double(22)
         finishedAt = row.double(23)
+        errorBody = row.string(24)
+        metadata = row.string(25)
     }
 }

@@ -328,7 +328,8 @@ struct JobExecution: Sendable {
         var record = AttemptFailure(kind: failure.kind, message: failure.message, httpStatus: failure.httpStatus,
                                     requestID: (error as? APIError)?.requestID, bytesReceived: bytes, charsReceived: received,
                                     keptPartial: keptText, keptPartialTokens: keptTok, spentPromptTokens: job.spentPromptTokens,
-                                    receivedText: receivedText, discardsPartial: discardsPartial)
+                                    receivedText: receivedText, discardsPartial: discardsPartial,
+                                    errorBody: (error as? APIError)?.body?.jsonString)
         if error is BatchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
             record.kind = "cancelled"
             record.message = "the batch was cancelled"

@@ -65,6 +65,8 @@ public struct AttemptFailure: Sendable {
     /// The job's kept partial must go even though nothing replaces it: it ends in a tool call cut
     /// mid-arguments, which cannot be continued (the next attempt starts over).
     public var discardsPartial = false
+    /// The provider's own error object (JSON text) when it answered with an HTTP error.
+    public var errorBody: String?
 }
 
 /// How an attempt continues a cut job (`attempts.continuation`): `prefill`,
@@ -291,7 +293,7 @@ public actor JobQueue {
             try db.run("""
                 UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
                        response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
-                       http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, partial_output = NULL,
+                       http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL,
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = ?, updated_at = ?
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
@@ -324,11 +326,12 @@ public actor JobQueue {
                        partial_output = CASE WHEN ?7 THEN NULL ELSE coalesce(?8, partial_output) END,
                        partial_tokens = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_tokens ELSE ?9 END,
                        spent_prompt_tokens = ?10, lease_owner = NULL, lease_expires_at = NULL,
-                       finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13
+                       finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13, error_body = ?16
                 WHERE id = ?14 AND lease_owner = ?15
                 """, [.init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
-                      .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID)])
+                      .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
+                      .init(f.errorBody)])
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
                        bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?

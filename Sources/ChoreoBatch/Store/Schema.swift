@@ -14,6 +14,7 @@ public enum Schema {
         Migration(version: 1, sql: version1), Migration(version: 2, sql: version2), Migration(version: 3, sql: version3),
         Migration(version: 4, sql: version4),
         Migration(version: 5, sql: version5),
+        Migration(version: 8, sql: version8),
     ]
 
     /// The newest schema version this build knows.
@@ -126,6 +127,15 @@ public enum Schema {
         ALTER TABLE attempts ADD COLUMN continuation TEXT;
         ALTER TABLE attempts ADD COLUMN continuation_reason TEXT;
         CREATE TABLE prefill_refusals (model TEXT PRIMARY KEY, message TEXT NOT NULL, learned_at REAL NOT NULL);
+        """
+
+    /// Wire fidelity (issue 17): what the provider said, kept apart from Choreo's classification.
+    /// `error_body` is the provider's own error object of the last HTTP failure
+    /// (`{"error":{message,type,param,code}}`, the Batch API's `response.body`); `metadata` is
+    /// the job's `metadata` object as submitted (JSON text), exported with the results.
+    static let version8 = """
+        ALTER TABLE jobs ADD COLUMN error_body TEXT;
+        ALTER TABLE jobs ADD COLUMN metadata TEXT;
         """
 
     static let version1 = """
