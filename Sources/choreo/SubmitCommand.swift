@@ -1,5 +1,7 @@
 import ArgumentParser
+import ChoreoAI
 import ChoreoBatch
+import Foundation
 
 struct SubmitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,6 +33,8 @@ struct SubmitCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
     @Flag(name: .long, help: "Store the valid lines and record the invalid ones instead of rejecting the file.") var skipInvalid = false
     @Flag(name: .customLong("new"), help: "Make a new batch even if this file was submitted before.") var forceNew = false
+    @Flag(name: .customLong("allow-unknown-params"), help: "Let body parameters unknown to a line's provider through (parameters it cannot take are still refused; extra_body passes new ones per line).")
+    var allowUnknownParams = false
     @Flag(name: .customLong("run"), help: "Run the batch right after submitting it (takes every `choreo run` option).") var runAfterSubmit = false
     @OptionGroup var database: DatabaseOptions
     @OptionGroup(title: "Run options (with --run)") var flags: RunFlags
@@ -38,7 +42,14 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let db = try database.open(creating: true)
-        let options = SubmitOptions(name: name, skipInvalid: skipInvalid, forceNew: forceNew)
+        var options = SubmitOptions(name: name, skipInvalid: skipInvalid, forceNew: forceNew)
+        // Lines are checked against the provider each routes to: the configuration's routes.
+        let environment = ProcessInfo.processInfo.environment
+        var router = ProviderRouter.fromEnvironment(environment)
+        if let path = providers.config ?? ProviderConfiguration.defaultPath(environment: environment) {
+            router = try ProviderConfiguration.load(path: path, environment: environment)
+        }
+        options.validator = JobLineValidator(router: router, allowUnknownParams: allowUnknownParams)
         let result: SubmitResult
         do {
             result = try BatchSubmitter(database: db, options: options).submit(file: file)

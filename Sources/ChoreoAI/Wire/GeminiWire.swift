@@ -16,7 +16,7 @@ public struct GeminiWire: WireFormat {
         "stop", "seed", "response_format", "n", "presence_penalty", "frequency_penalty", "tools", "tool_choice",
         "parallel_tool_calls", "logprobs", "top_logprobs", "logit_bias", "user", "store", "metadata", "service_tier",
         "modalities", "prediction", "audio", "reasoning_effort", "web_search_options", "continue_final_message",
-        "add_generation_prompt", "echo", "functions", "function_call",
+        "add_generation_prompt", "echo", "functions", "function_call", "extra_body",
     ]
 
     public init() {}
@@ -47,6 +47,7 @@ public struct GeminiWire: WireFormat {
                 o["toolConfig"] = ["functionCallingConfig": mode]
             }
         }
+        ParameterSupport.mergingExtraBody(&o, from: input)
 
         var headers = baseHeaders(provider, stream: stream)
         // The key goes in a header, never the URL: URLs end up in logs (§7.1).

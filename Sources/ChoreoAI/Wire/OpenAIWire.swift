@@ -5,6 +5,7 @@ public struct OpenAIWire: WireFormat {
 
     public func makeRequest(_ body: JSONValue, provider: Provider, stream: Bool) throws -> HTTPRequest {
         guard case .object(var o) = body else { throw WireError.invalidRequest("the body is not a JSON object") }
+        ParameterSupport.mergingExtraBody(&o, from: o)
         o["stream"] = .bool(stream)
         if stream {
             var options = o["stream_options"]?.objectValue ?? [:]

@@ -27,6 +27,8 @@ enum JSONLLine {
         int("duration_ms", r.durationMs, &out)
         number("started_at", r.startedAt, &out)
         number("finished_at", r.finishedAt, &out)
+        out += #","metadata":"#
+        out += r.metadata.flatMap { $0.isEmpty ? nil : $0 } ?? "null"  // the submitted object, stored as JSON text
         out += "}\n"
     }
 
