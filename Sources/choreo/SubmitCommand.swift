@@ -28,7 +28,7 @@ struct SubmitCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("The JSONL job file.", valueName: "file")) var file: String
+    @Argument(help: ArgumentHelp("The JSONL job file; - reads it from stdin.", valueName: "file")) var file: String
     @Option(name: .long, help: "A label for the batch, shown by status.") var name: String?
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
     @Flag(name: .long, help: "Store the valid lines and record the invalid ones instead of rejecting the file.") var skipInvalid = false
@@ -52,9 +52,14 @@ struct SubmitCommand: AsyncParsableCommand {
         options.validator = JobLineValidator(router: router, allowUnknownParams: allowUnknownParams)
         let result: SubmitResult
         do {
-            result = try BatchSubmitter(database: db, options: options).submit(file: file)
+            if file == "-" {
+                result = try Self.submitStandardInput(BatchSubmitter(database: db, options: options), database: db)
+            } else {
+                result = try BatchSubmitter(database: db, options: options).submit(file: file)
+            }
             try db.checkpoint()  // the main file alone holds the batch (see RELIABILITY.md, Backups)
-        } catch let error as JobFileError {
+        } catch var error as JobFileError {
+            if file == "-" { error.path = "<stdin>" }
             StandardError.print(error.report())
             throw ExitCode(ExitCodes.failure)
         }
@@ -76,5 +81,25 @@ struct SubmitCommand: AsyncParsableCommand {
             let code = try await RunSession.execute(databasePath: database.path, batch: result.batchID, flags: flags, providers: providers)
             if code != 0 { throw ExitCode(code) }
         }
+    }
+
+    /// `submit -`: stdin is copied to a private temporary file first (the submitter hashes the
+    /// file, reads it in slices and checks it did not change), which is removed afterwards.
+    /// The batch's source is recorded as `<stdin>`.
+    static func submitStandardInput(_ submitter: BatchSubmitter, database: Database) throws -> SubmitResult {
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-stdin-\(UUID().uuidString).jsonl")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError("cannot create a temporary file for stdin in \(temporary.deletingLastPathComponent().path)")
+        }
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        let out = try FileHandle(forWritingTo: temporary)
+        while let chunk = try FileHandle.standardInput.read(upToCount: 1 << 20), !chunk.isEmpty { try out.write(contentsOf: chunk) }
+        try out.close()
+        var result = try submitter.submit(file: temporary.path)
+        if !result.isExisting {
+            try database.run("UPDATE batches SET source_file = '<stdin>' WHERE id = ?", [.text(result.batchID)])
+        }
+        result.sourceFile = "<stdin>"
+        return result
     }
 }

@@ -30,7 +30,9 @@ public enum ParameterSupport {
 
     /// How `kind` handles `key` with `value`; nil when the provider does not know the parameter.
     public static func handling(_ key: String, _ value: JSONValue, kind: ProviderKind) -> Handling? {
-        if key == "extra_body" { return .passed }
+        // `mock` steers Choreo's mock provider (faults on demand, `choreo mock --help`); a real
+        // provider answers it with a 400, which names it.
+        if key == "extra_body" || key == "mock" { return .passed }
         switch kind {
         case .openAI:
             return openAIParameters.contains(key) || compatibleParameters.contains(key) ? .passed : nil
@@ -116,6 +118,7 @@ public enum ParameterSupport {
 
     /// The nearest of `candidates` to `word` when it is close enough to be a typo of it.
     public static func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
+        guard word.count >= 3 else { return nil }  // "x" is no typo of "n"
         let limit = max(1, min(3, word.count / 3))
         var best: (String, Int)?
         for c in candidates {
