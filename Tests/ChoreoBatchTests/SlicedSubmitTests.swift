@@ -82,7 +82,7 @@ struct SlicedSubmitTests {
             try raw.execute("""
                 ALTER TABLE batches DROP COLUMN submitter; ALTER TABLE batches DROP COLUMN submit_heartbeat_at;
                 ALTER TABLE attempts DROP COLUMN continuation; ALTER TABLE attempts DROP COLUMN continuation_reason;
-                ALTER TABLE jobs DROP COLUMN error_body; ALTER TABLE jobs DROP COLUMN metadata;
+                ALTER TABLE jobs DROP COLUMN error_body; ALTER TABLE jobs DROP COLUMN metadata; ALTER TABLE jobs DROP COLUMN reasoning;
                 DROP TABLE prefill_refusals;
                 PRAGMA writable_schema = ON;
                 UPDATE sqlite_schema SET sql = replace(sql, ',''submitting'')', ')') WHERE type = 'table' AND name = 'batches';

@@ -34,7 +34,7 @@ struct StatusCountsTests {
                 ALTER TABLE batches DROP COLUMN started_at; ALTER TABLE batches DROP COLUMN last_finished_at;
                 ALTER TABLE batches DROP COLUMN submitter; ALTER TABLE batches DROP COLUMN submit_heartbeat_at;
                 ALTER TABLE attempts DROP COLUMN continuation; ALTER TABLE attempts DROP COLUMN continuation_reason;
-                ALTER TABLE jobs DROP COLUMN error_body; ALTER TABLE jobs DROP COLUMN metadata;
+                ALTER TABLE jobs DROP COLUMN error_body; ALTER TABLE jobs DROP COLUMN metadata; ALTER TABLE jobs DROP COLUMN reasoning;
                 DROP TABLE prefill_refusals;
                 UPDATE jobs SET state = 'succeeded', prompt_tokens = 3, completion_tokens = 4, started_at = 100, finished_at = 200 WHERE id <= 6;
                 UPDATE jobs SET state = 'failed', error_kind = 'auth' WHERE id IN (7, 8);

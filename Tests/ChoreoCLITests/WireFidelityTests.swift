@@ -61,3 +61,59 @@ struct WireFidelityTests {
         #expect(lines["job-00000"]?["response"]?["request_id"] == .string("choreo-\(id)-1"))
     }
 }
+
+/// A recorded-style OpenAI-compatible stream (DeepSeek / vLLM shapes, wire-formats-2 §3.1, §5):
+/// reasoning deltas first, then content with per-token logprobs, for two choices (`n: 2`).
+private func reasoningStream() -> String {
+    func event(_ choices: String, usage: String = "") -> String {
+        #"data: {"id":"chatcmpl-r","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","system_fingerprint":"fp_1","choices":[\#(choices)]\#(usage)}"# + "\n\n"
+    }
+    func token(_ t: String, _ lp: Double) -> String {
+        #"{"content":[{"token":"\#(t)","logprob":\#(lp),"bytes":null,"top_logprobs":[]}],"refusal":null}"#
+    }
+    var s = ScriptedServer.eventStreamHead(["x-request-id: req_r1"])
+    s += event(#"{"index":0,"delta":{"role":"assistant","content":null,"reasoning_content":""},"logprobs":null,"finish_reason":null}"#)
+    s += event(#"{"index":0,"delta":{"content":null,"reasoning_content":"Mars has "},"logprobs":null,"finish_reason":null}"#)
+    s += event(#"{"index":0,"delta":{"content":null,"reasoning_content":"two moons."},"logprobs":null,"finish_reason":null}"#)
+    s += event(#"{"index":1,"delta":{"role":"assistant","reasoning":"Think."},"logprobs":null,"finish_reason":null}"#)
+    s += event(#"{"index":0,"delta":{"content":"Phobos"},"logprobs":\#(token("Phobos", -0.1)),"finish_reason":null}"#)
+    s += event(#"{"index":1,"delta":{"content":"Deimos"},"logprobs":\#(token("Deimos", -0.3)),"finish_reason":null}"#)
+    s += event(#"{"index":0,"delta":{"content":" and Deimos"},"logprobs":\#(token(" and Deimos", -0.2)),"finish_reason":"stop"}"#)
+    s += event(#"{"index":1,"delta":{},"logprobs":null,"finish_reason":"stop"}"#)
+    s += event("", usage: #","usage":{"prompt_tokens":5,"completion_tokens":9,"total_tokens":14}"#)
+    return s + "data: [DONE]\n\n"
+}
+
+@Suite("Wire fidelity: reasoning, logprobs and every choice")
+struct ReasoningAndChoicesTests {
+    @Test func reasoningHasItsOwnColumnAndLogprobsAndEveryChoiceAreKept() async throws {
+        let server = try await ScriptedServer.start { _ in [.send(reasoningStream())] }
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(lines: [[
+            "custom_id": "r", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons of Mars?"]],
+            "logprobs": true, "n": 2,
+        ]])
+        let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
+        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options(), router: router).run()
+        #expect(summary.exitCode == 0)
+        let db = try Database(path: fixture.databasePath, readOnly: true)
+        let row = try #require(try db.queryOne("SELECT output, reasoning, response, request_id FROM jobs") {
+            ($0.string(0), $0.string(1), $0.string(2), $0.string(3))
+        })
+        #expect(row.0 == "Phobos and Deimos")  // the output holds no reasoning
+        #expect(row.1 == "Mars has two moons.")
+        #expect(row.3 == "req_r1")
+        let response = try JSONValue.parse(try #require(row.2))
+        let choices = try #require(response["choices"]?.arrayValue)
+        #expect(choices.count == 2)
+        #expect(choices[1]["message"]?["content"] == "Deimos")
+        #expect(choices[1]["message"]?["reasoning_content"] == "Think.")
+        #expect(choices[0]["message"]?["reasoning_content"] == "Mars has two moons.")
+        let tokens = choices[0]["logprobs"]?["content"]?.arrayValue?.compactMap { $0["token"]?.stringValue }
+        #expect(tokens == ["Phobos", " and Deimos"])
+        #expect(choices[1]["logprobs"]?["content"]?.arrayValue?.count == 1)
+        // And the openai export carries the same body.
+        let line = try openAIExport(fixture)["r"]
+        #expect(line?["response"]?["body"]?["choices"]?.arrayValue?.count == 2)
+    }
+}

@@ -30,13 +30,15 @@ public struct ExportRecord: Sendable {
     public var errorBody: String?
     /// The job's `metadata` object as submitted (JSON text).
     public var metadata: String?
+    /// The model's reasoning, apart from `output`.
+    public var reasoning: String?
 
     /// The columns `init(row:)` reads, in order.
     private static let columnNames = [
         "id", "custom_id", "line", "state", "model", "output", "partial_output", "tool_calls", "finish_reason",
         "provider_finish_reason", "response", "prompt_tokens", "completion_tokens", "total_tokens", "attempts",
         "http_status", "request_id", "error_kind", "error_message", "first_token_ms", "duration_ms", "created_at",
-        "started_at", "finished_at", "error_body", "metadata",
+        "started_at", "finished_at", "error_body", "metadata", "reasoning",
     ]
     /// How many columns `columns(includingResponse:)` selects: a query that selects more after
     /// them finds its own from this index on.
@@ -78,5 +80,6 @@ public struct ExportRecord: Sendable {
         finishedAt = row.double(23)
         errorBody = row.string(24)
         metadata = row.string(25)
+        reasoning = row.string(26)
     }
 }

@@ -10,6 +10,7 @@ enum JSONLLine {
         field("state", r.state, &out)
         field("model", r.model, &out)
         field("output", r.output, &out)
+        field("reasoning", r.reasoning, &out)
         field("partial_output", r.output == nil ? r.partialOutput : nil, &out)
         out += #","tool_calls":"#
         out += r.toolCalls.flatMap { $0.isEmpty ? nil : $0 } ?? "null"  // stored by Choreo as JSON text

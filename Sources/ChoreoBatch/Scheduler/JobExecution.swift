@@ -292,7 +292,8 @@ struct JobExecution: Sendable {
             firstTokenMs: stream.firstOutputAt.map { Int(($0.timeIntervalSince1970 - started) * 1000) },
             durationMs: Int((now - started) * 1000),
             httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID,
-            bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count)
+            bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count,
+            reasoning: final.choices.first?.message.reasoning)
         return (outcome, usage)
     }
 

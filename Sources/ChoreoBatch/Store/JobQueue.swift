@@ -45,6 +45,8 @@ public struct JobOutcome: Sendable {
     public var requestID: String?
     public var bytesReceived: Int
     public var charsReceived: Int
+    /// The first choice's reasoning (`jobs.reasoning`), never part of `output`.
+    public var reasoning: String? = nil
 }
 
 /// How an attempt that did not succeed ended.
@@ -295,13 +297,13 @@ public actor JobQueue {
                        response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
                        http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL,
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
-                       finished_at = ?, updated_at = ?
+                       finished_at = ?, updated_at = ?, reasoning = ?
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
                 """, [.init(o.output), .init(o.toolCalls), .init(o.finishReason), .init(o.providerFinishReason), .init(o.response),
                       .init(o.promptTokens), .init(o.completionTokens),
                       .init(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } }),
                       .init(o.firstTokenMs), .init(o.durationMs), .init(o.httpStatus), .init(o.requestID),
-                      .init(t), .init(t), .init(job), .init(runnerID)])
+                      .init(t), .init(t), .init(o.reasoning), .init(job), .init(runnerID)])
             guard db.changes == 1 else {
                 // Another runner took the job (our lease expired): its result stands, ours is dropped.
                 try db.run("""

@@ -132,10 +132,12 @@ public enum Schema {
     /// Wire fidelity (issue 17): what the provider said, kept apart from Choreo's classification.
     /// `error_body` is the provider's own error object of the last HTTP failure
     /// (`{"error":{message,type,param,code}}`, the Batch API's `response.body`); `metadata` is
-    /// the job's `metadata` object as submitted (JSON text), exported with the results.
+    /// the job's `metadata` object as submitted (JSON text), exported with the results;
+    /// `reasoning` the model's reasoning (`reasoning_content`, thinking), never mixed into `output`.
     static let version8 = """
         ALTER TABLE jobs ADD COLUMN error_body TEXT;
         ALTER TABLE jobs ADD COLUMN metadata TEXT;
+        ALTER TABLE jobs ADD COLUMN reasoning TEXT;
         """
 
     static let version1 = """
