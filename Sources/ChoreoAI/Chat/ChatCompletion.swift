@@ -36,6 +36,8 @@ public struct ChatCompletion: Sendable, Hashable {
         /// The model's reasoning, kept apart from `content` (sent as `reasoning_content`, as
         /// DeepSeek and vLLM do); nil when the model gave none.
         public var reasoning: String? = nil
+        /// Anthropic's signature of the thinking block (`reasoning_signature` in the JSON).
+        public var reasoningSignature: String? = nil
     }
 
     /// The first choice's text ("" when it has none).
@@ -53,6 +55,7 @@ public struct ChatCompletion: Sendable, Hashable {
                 ]
                 if let calls = c.message.toolCalls, !calls.isEmpty { m["tool_calls"] = .array(calls.map(\.json)) }
                 if let reasoning = c.message.reasoning { m["reasoning_content"] = .string(reasoning) }
+                if let signature = c.message.reasoningSignature { m["reasoning_signature"] = .string(signature) }
                 return ["index": .int(Int64(c.index)), "message": .object(m), "logprobs": c.logprobs ?? .null,
                         "finish_reason": c.finishReason.map { .string($0.rawValue) } ?? .null]
             }),

@@ -52,6 +52,9 @@ public struct ChatCompletionChunk: Sendable, Hashable {
         /// Reasoning text, never part of `content`: OpenAI-compatible `reasoning_content` (or
         /// `reasoning`), Anthropic `thinking_delta`, Gemini thought parts.
         public var reasoning: String?
+        /// Anthropic's `signature_delta`: the thinking block's signature, needed to continue a
+        /// turn with thinking.
+        public var reasoningSignature: String?
 
         public init(role: Role? = nil, content: String? = nil, refusal: String? = nil, toolCalls: [ToolCallDelta]? = nil,
                     reasoning: String? = nil) {

@@ -29,6 +29,7 @@ public struct ChunkAccumulator: Sendable {
         var finishReason: FinishReason?
         var providerFinishReason: String?
         var reasoning: String?
+        var reasoningSignature: String?
         /// The chunks' `logprobs.content` and `logprobs.refusal` entries, concatenated.
         var logprobContent: [JSONValue]?
         var logprobRefusal: [JSONValue]?
@@ -78,6 +79,7 @@ public struct ChunkAccumulator: Sendable {
                 if choices[k].reasoning == nil { choices[k].reasoning = "" }
                 choices[k].reasoning!.append(r)
             }
+            if let sig = c.delta.reasoningSignature { choices[k].reasoningSignature = sig }
             if let l = c.logprobs {
                 if let items = l["content"]?.arrayValue {
                     if choices[k].logprobContent == nil { choices[k].logprobContent = [] }
@@ -170,7 +172,8 @@ public struct ChunkAccumulator: Sendable {
             }
             return ChatCompletion.Choice(
                 index: index,
-                message: .init(content: content, refusal: s.refusal, toolCalls: calls.isEmpty ? nil : calls, reasoning: s.reasoning),
+                message: .init(content: content, refusal: s.refusal, toolCalls: calls.isEmpty ? nil : calls, reasoning: s.reasoning,
+                               reasoningSignature: s.reasoningSignature),
                 finishReason: finish, providerFinishReason: s.providerFinishReason, logprobs: logprobs)
         }
         return ChatCompletion(id: id, created: created, model: model, systemFingerprint: systemFingerprint,

@@ -300,7 +300,15 @@ struct AnthropicChunkDecoder: ChunkDecoder {
                 let fragment = delta?["partial_json"]?.stringValue ?? ""
                 if !fragment.isEmpty { toolBlocks[index]?.sawArguments = true }
                 emit(chunk(.init(toolCalls: [.init(index: block.ordinal, arguments: fragment)])))
-            default: break  // thinking, signature and citations are not answer text
+            case "thinking_delta":
+                // Reasoning, kept apart from the answer (wire-formats-2 §3.2).
+                emit(chunk(.init(reasoning: delta?["thinking"]?.stringValue ?? "")))
+            case "signature_delta":
+                // Continuing a turn with thinking needs the block's signature back: kept with it.
+                var d = ChatCompletionChunk.Delta()
+                d.reasoningSignature = delta?["signature"]?.stringValue
+                emit(chunk(d))
+            default: break  // citations are not answer text
             }
         case "content_block_stop":
             // A tool called with no input streams no argument text; its input is `{}` (§6.2).

@@ -224,9 +224,14 @@ struct GeminiChunkDecoder: ChunkDecoder {
             let isNew = candidates[index] == nil
             var state = candidates[index] ?? CandidateState()
             var text: String?
+            var thought: String?
             var calls: [ChatCompletionChunk.ToolCallDelta] = []
             for part in c["content"]?["parts"]?.arrayValue ?? [] {
-                if part["thought"]?.boolValue == true { continue }
+                if part["thought"]?.boolValue == true {
+                    // A thought summary: reasoning, never answer text (wire-formats-2 §3.3).
+                    if let t = part["text"]?.stringValue { thought = (thought ?? "") + t }
+                    continue
+                }
                 if let t = part["text"]?.stringValue { text = (text ?? "") + t }
                 if let f = part["functionCall"] {
                     let n = state.toolCalls
@@ -240,7 +245,8 @@ struct GeminiChunkDecoder: ChunkDecoder {
             candidates[index] = state
             choices.append(.init(
                 index: index,
-                delta: .init(role: isNew ? .assistant : nil, content: text ?? (isNew ? "" : nil), toolCalls: calls.isEmpty ? nil : calls),
+                delta: .init(role: isNew ? .assistant : nil, content: text ?? (isNew ? "" : nil), toolCalls: calls.isEmpty ? nil : calls,
+                             reasoning: thought),
                 finishReason: raw.map { FinishReasonMap.gemini($0, hasFunctionCall: state.toolCalls > 0) },
                 providerFinishReason: raw))
         }
