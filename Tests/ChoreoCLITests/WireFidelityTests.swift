@@ -2,6 +2,7 @@ import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
 import Foundation
+import Synchronization
 import Testing
 
 /// The `openai` export of a run against the mock, one line per job, keyed by custom_id.
@@ -115,5 +116,39 @@ struct ReasoningAndChoicesTests {
         // And the openai export carries the same body.
         let line = try openAIExport(fixture)["r"]
         #expect(line?["response"]?["body"]?["choices"]?.arrayValue?.count == 2)
+    }
+}
+
+@Suite("Wire fidelity: a cut inside reasoning")
+struct CutInsideReasoningTests {
+    @Test func aStreamCutInsideReasoningRestartsAndKeepsOneCopyOfTheReasoning() async throws {
+        let calls = Mutex(0)
+        let server = try await ScriptedServer.start { _ in
+            let n = calls.withLock { $0 += 1; return $0 }
+            func event(_ delta: String, _ finish: String = "null") -> String {
+                #"data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":\#(delta),"finish_reason":\#(finish)}]}"# + "\n\n"
+            }
+            var s = ScriptedServer.eventStreamHead()
+            s += event(#"{"role":"assistant","content":null,"reasoning_content":"First I "}"#)
+            s += event(#"{"content":null,"reasoning_content":"count the moons."}"#)
+            // The first attempt is cut inside the reasoning: the connection closes mid-stream.
+            if n == 1 { return [.send(s)] }
+            s += event(#"{"content":"Two."}"#, #""stop""#)
+            s += #"data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":7,"total_tokens":11}}"# + "\n\n"
+            return [.send(s + "data: [DONE]\n\n")]
+        }
+        defer { Task { try? await server.shutdown() } }
+        let fixture = try Fixture(lines: [["custom_id": "c", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons?"]]]])
+        let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
+        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.continuePartial = true },
+                                            router: router).run()
+        #expect(summary.exitCode == 0)
+        let db = try Database(path: fixture.databasePath, readOnly: true)
+        let row = try #require(try db.queryOne("SELECT output, reasoning, attempts FROM jobs") { ($0.string(0), $0.string(1), $0.int(2)) })
+        #expect(row.0 == "Two.")
+        #expect(row.1 == "First I count the moons.")
+        #expect(row.2 == 2)
+        // Nothing of the answer was kept, so the second attempt started over (no prefill of reasoning).
+        #expect(try db.queryOne("SELECT continuation FROM attempts WHERE number = 2") { $0.string(0) } ?? nil == nil)
     }
 }
