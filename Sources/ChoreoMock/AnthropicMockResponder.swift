@@ -29,6 +29,7 @@ struct AnthropicMockResponder: MockResponder {
             model: model, messages: messages, prefill: prefill,
             maxTokens: maxTokens, stream: body["stream"]?.boolValue ?? false
         )
+        conversation.rejectsTrailingWhitespacePrefill = true
         if let first = body["tools"]?.arrayValue?.first, body["tool_choice"]?["type"]?.stringValue != "none" {
             conversation.toolName = body["tool_choice"]?["name"]?.stringValue ?? first["name"]?.stringValue
         }
