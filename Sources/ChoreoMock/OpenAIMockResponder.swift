@@ -6,8 +6,15 @@ struct OpenAIMockResponder: MockResponder {
     /// `created` for every response of this process: plausible, and fixed within a run.
     let created: Int
 
+    /// The Chat Completions parameters, the OpenAI-compatible servers' extensions and `mock`.
+    static let knownParameters = Set(ParameterSupport.knownParameters(.openAI) + ["mock"])
+
     func conversation(from body: JSONValue, pathModel: String?) throws(MockRejection) -> MockConversation {
-        guard case .object = body else { throw MockRejection(message: "The request body must be a JSON object.") }
+        guard case .object(let fields) = body else { throw MockRejection(message: "The request body must be a JSON object.") }
+        // As api.openai.com does: a parameter it does not know is a 400, so a rehearsal catches a typo.
+        if let unknown = fields.keys.sorted().first(where: { !Self.knownParameters.contains($0) }) {
+            throw MockRejection(message: "Unrecognized request argument supplied: \(unknown)")
+        }
         guard var messages = body["messages"]?.arrayValue, !messages.isEmpty else {
             throw MockRejection(message: "Missing required parameter: 'messages'.")
         }

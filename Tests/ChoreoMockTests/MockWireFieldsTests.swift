@@ -37,3 +37,25 @@ import Testing
         }
     }
 }
+
+@Suite struct MockParameterValidationTests {
+    @Test func eachDialectRefusesAnUnknownParameterAsItsAPIDoes() async throws {
+        try await withMock { server in
+            let openAI = try await post(server, "/v1/chat/completions", Sample.openAI(extra: ["max_tokenz": 5]))
+            #expect(openAI.status == 400)
+            #expect(openAI.json?["error"]?["message"] == "Unrecognized request argument supplied: max_tokenz")
+            var anthropicBody = Sample.anthropic()
+            anthropicBody["temprature"] = 1
+            let anthropic = try await post(server, "/v1/messages", anthropicBody)
+            #expect(anthropic.status == 400)
+            #expect(anthropic.json?["error"]?["message"] == "temprature: Extra inputs are not permitted")
+            var geminiBody = Sample.gemini()
+            geminiBody["safetySetings"] = []
+            let gemini = try await post(server, Sample.geminiPath, geminiBody)
+            #expect(gemini.status == 400)
+            #expect(gemini.json?["error"]?["status"] == "INVALID_ARGUMENT")
+            // Known parameters pass.
+            #expect(try await post(server, "/v1/chat/completions", Sample.openAI(extra: ["seed": 1, "top_k": 3])).status == 200)
+        }
+    }
+}
