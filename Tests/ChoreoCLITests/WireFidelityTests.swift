@@ -53,6 +53,8 @@ struct WireFidelityTests {
         let fixture = try Fixture(count: 3, models: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"])
         #expect(try await fixture.run(server).exitCode == 0)
         let db = try Database(path: fixture.databasePath)
+        // Gemini sends no request-id header: its responseId is kept instead.
+        #expect(try fixture.scalar("SELECT request_id FROM jobs WHERE custom_id = 'job-00002'", text: true).hasPrefix("r-"))
         try db.run("UPDATE jobs SET request_id = NULL WHERE custom_id = 'job-00000'")
         let lines = try openAIExport(fixture)
         for (customID, line) in lines {

@@ -291,7 +291,9 @@ struct JobExecution: Sendable {
             response: final.json.jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
             firstTokenMs: stream.firstOutputAt.map { Int(($0.timeIntervalSince1970 - started) * 1000) },
             durationMs: Int((now - started) * 1000),
-            httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID,
+            // The provider's request id, else its id for this response (Gemini sends no request-id
+            // header; its `responseId` is what its support asks for).
+            httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID ?? (final.id.isEmpty ? nil : final.id),
             bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count,
             reasoning: final.choices.first?.message.reasoning)
         return (outcome, usage)
