@@ -13,10 +13,20 @@ pkg-config --exists libedit 2>/dev/null || missing+=(libedit-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The strict-reader check (scripts/strict-reader): pydantic and the openai package from PyPI, in a
+# venv under .build (kept out of git, rebuilt by nobody else).
+venv="$(cd "$(dirname "$0")/.." && pwd)/.build/strict-venv"
+if ! "$venv/bin/python" -c 'import openai, pydantic' 2>/dev/null; then
+  echo "setup: installing pydantic and openai into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'pydantic>=2,<3' 'openai>=1.40,<3'
 fi

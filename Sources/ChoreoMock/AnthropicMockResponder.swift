@@ -3,8 +3,21 @@ import ChoreoAI
 /// Anthropic Messages (`POST /v1/messages`, wire-formats §6): `event:` + `data:` streams, a
 /// trailing assistant message is a prefill, `max_tokens` is required.
 struct AnthropicMockResponder: MockResponder {
+    /// The Messages API's top-level fields (and `mock`): anything else is a 400, as the API says it.
+    static let knownFields: Set<String> = [
+        "model", "messages", "max_tokens", "system", "temperature", "top_p", "top_k", "stop_sequences", "stream", "tools",
+        "tool_choice", "metadata", "thinking", "output_config", "service_tier", "container", "mcp_servers", "context_management",
+        "mock",
+    ]
+
     func conversation(from body: JSONValue, pathModel: String?) throws(MockRejection) -> MockConversation {
-        guard case .object = body else { throw MockRejection(message: "The request body must be a JSON object.") }
+        guard case .object(let fields) = body else { throw MockRejection(message: "The request body must be a JSON object.") }
+        if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
+            throw MockRejection(message: "\(unknown): Extra inputs are not permitted")
+        }
+        if let metadata = body["metadata"]?.objectValue, let key = metadata.keys.sorted().first(where: { $0 != "user_id" }) {
+            throw MockRejection(message: "metadata.\(key): Extra inputs are not permitted")
+        }
         guard let maxTokens = body["max_tokens"]?.intValue else { throw MockRejection(message: "max_tokens: Field required") }
         guard var messages = body["messages"]?.arrayValue, !messages.isEmpty else {
             throw MockRejection(message: "messages: Field required")
@@ -29,6 +42,7 @@ struct AnthropicMockResponder: MockResponder {
             model: model, messages: messages, prefill: prefill,
             maxTokens: maxTokens, stream: body["stream"]?.boolValue ?? false
         )
+        conversation.rejectsTrailingWhitespacePrefill = true
         if let first = body["tools"]?.arrayValue?.first, body["tool_choice"]?["type"]?.stringValue != "none" {
             conversation.toolName = body["tool_choice"]?["name"]?.stringValue ?? first["name"]?.stringValue
         }

@@ -9,8 +9,17 @@ struct GeminiMockResponder: MockResponder {
     /// Whether the stream is SSE (`alt=sse`) or one JSON array.
     var sse = true
 
+    /// `GenerateContentRequest`'s fields (and `mock`).
+    static let knownFields: Set<String> = [
+        "contents", "systemInstruction", "generationConfig", "safetySettings", "tools", "toolConfig", "cachedContent", "labels", "mock",
+    ]
+
     func conversation(from body: JSONValue, pathModel: String?) throws(MockRejection) -> MockConversation {
-        guard case .object = body else { throw MockRejection(message: "Invalid JSON payload received. Expected an object.") }
+        guard case .object(let fields) = body else { throw MockRejection(message: "Invalid JSON payload received. Expected an object.") }
+        // As the API does: an unknown field is a 400 INVALID_ARGUMENT.
+        if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
+            throw MockRejection(message: "Invalid JSON payload received. Unknown name \"\(unknown)\": Cannot find field.")
+        }
         guard var messages = body["contents"]?.arrayValue, !messages.isEmpty else {
             throw MockRejection(message: "* GenerateContentRequest.contents: contents is not specified")
         }

@@ -13,6 +13,12 @@ struct MockConversation: Sendable {
     var stream: Bool
     /// OpenAI `stream_options.include_usage`.
     var includeUsage = false
+    /// OpenAI `stream_options.include_obfuscation` (on unless the request turns it off, as on
+    /// api.openai.com): each chunk carries an `obfuscation` padding string.
+    var includeObfuscation = false
+    /// A prefill ending in whitespace is a 400 (Anthropic's rule); OpenAI-compatible servers
+    /// (llama.cpp, vLLM) accept `continue_final_message` with a trailing space.
+    var rejectsTrailingWhitespacePrefill = false
     /// The tool the reply calls, when the request offers tools and allows calling them.
     var toolName: String?
     /// A fault the body asks for (`"mock": {…}`, see `MockBodyFault`).
@@ -115,7 +121,8 @@ struct MockReply: Sendable {
             // A fresh reply is the continuation of an empty prefill; a fixed length ignores max_tokens.
             let prefill = conversation.prefill ?? ""
             promptTokens += prefill.split(whereSeparator: \.isWhitespace).count
-            (pieces, finish) = try Self.continuation(of: tokens, after: prefill, maxTokens: fixedTokens == nil ? conversation.maxTokens : nil)
+            (pieces, finish) = try Self.continuation(of: tokens, after: prefill, maxTokens: fixedTokens == nil ? conversation.maxTokens : nil,
+                                                     rejectingTrailingWhitespace: conversation.rejectsTrailingWhitespacePrefill)
         }
         completionTokens = (toolCall.map { $0.fragments.count } ?? pieces.count) + reasoningTokens
     }
@@ -123,8 +130,9 @@ struct MockReply: Sendable {
     /// The part of the reply after `prefill`. Tokens that start inside the prefill count as
     /// already produced, so `maxTokens` is the budget left after them: a client that sends
     /// `max_tokens - tokens received` gets the text an uninterrupted request would have.
-    static func continuation(of tokens: [String], after prefill: String, maxTokens: Int?) throws(MockRejection) -> ([String], Finish) {
-        if let last = prefill.last, last.isWhitespace {
+    static func continuation(of tokens: [String], after prefill: String, maxTokens: Int?,
+                             rejectingTrailingWhitespace: Bool = true) throws(MockRejection) -> ([String], Finish) {
+        if rejectingTrailingWhitespace, let last = prefill.last, last.isWhitespace {
             throw MockRejection(message: "messages: final assistant content cannot end with trailing whitespace")
         }
         let p = Array(prefill.utf8)

@@ -39,7 +39,12 @@ public final class MockServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(MockHTTPHandler(server: state))
                 }
             }
-        let channel = try await bootstrap.bind(host: host, port: port).get()
+        let channel: Channel
+        do {
+            channel = try await bootstrap.bind(host: host, port: port).get()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw MockServerError.portInUse(host: host, port: port)
+        }
         let bound = channel.localAddress?.port ?? port
         return MockServer(channel: channel, state: state, host: host, port: bound)
     }
@@ -76,5 +81,18 @@ public final class MockServer: Sendable {
         } catch ChannelError.alreadyClosed {}
         for connection in open { connection.close(promise: nil) }
         for connection in open { try? await connection.closeFuture.get() }
+    }
+}
+
+
+/// Why the mock could not start, in words a user acts on (NIO's own text names a syscall).
+public enum MockServerError: Error, Sendable, CustomStringConvertible {
+    case portInUse(host: String, port: Int)
+
+    public var description: String {
+        switch self {
+        case .portInUse(let host, let port):
+            return "port \(port) is in use (something already listens on \(host):\(port)); stop it or pick another with --port"
+        }
     }
 }

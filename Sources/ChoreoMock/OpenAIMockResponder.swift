@@ -6,8 +6,15 @@ struct OpenAIMockResponder: MockResponder {
     /// `created` for every response of this process: plausible, and fixed within a run.
     let created: Int
 
+    /// The Chat Completions parameters, the OpenAI-compatible servers' extensions and `mock`.
+    static let knownParameters = Set(ParameterSupport.knownParameters(.openAI) + ["mock"])
+
     func conversation(from body: JSONValue, pathModel: String?) throws(MockRejection) -> MockConversation {
-        guard case .object = body else { throw MockRejection(message: "The request body must be a JSON object.") }
+        guard case .object(let fields) = body else { throw MockRejection(message: "The request body must be a JSON object.") }
+        // As api.openai.com does: a parameter it does not know is a 400, so a rehearsal catches a typo.
+        if let unknown = fields.keys.sorted().first(where: { !Self.knownParameters.contains($0) }) {
+            throw MockRejection(message: "Unrecognized request argument supplied: \(unknown)")
+        }
         guard var messages = body["messages"]?.arrayValue, !messages.isEmpty else {
             throw MockRejection(message: "Missing required parameter: 'messages'.")
         }
@@ -26,6 +33,7 @@ struct OpenAIMockResponder: MockResponder {
             stream: body["stream"]?.boolValue ?? false,
             includeUsage: body["stream_options"]?["include_usage"]?.boolValue ?? false
         )
+        conversation.includeObfuscation = body["stream_options"]?["include_obfuscation"]?.boolValue ?? true
         conversation.toolName = Self.toolName(tools: body["tools"], choice: body["tool_choice"])
         conversation.bodyFault = try MockBodyFault.parse(body)
         return conversation
@@ -40,9 +48,11 @@ struct OpenAIMockResponder: MockResponder {
     func stream(_ reply: MockReply, for conversation: MockConversation) -> MockStreamPlan {
         let usageField = conversation.includeUsage ? ",\"usage\":null}" : "}"
         let head = "data: {\"id\":\(JSONValue.quoted(MockFormat.id("chatcmpl-", reply))),\"object\":\"chat.completion.chunk\","
-            + "\"created\":\(created),\"model\":\(JSONValue.quoted(conversation.model)),\"system_fingerprint\":\"fp_mock\","
+            + "\"created\":\(created),\"model\":\(JSONValue.quoted(conversation.model)),\"service_tier\":\"default\","
+            + "\"system_fingerprint\":\"fp_mock\","
         func chunk(_ delta: String, finish: String = "null") -> String {
-            head + "\"choices\":[{\"index\":0,\"delta\":" + delta + ",\"logprobs\":null,\"finish_reason\":" + finish + "}]" + usageField + "\n\n"
+            head + "\"choices\":[{\"index\":0,\"delta\":" + delta + ",\"logprobs\":null,\"finish_reason\":" + finish + "}]"
+                + (conversation.includeObfuscation ? ",\"obfuscation\":\"" + Self.obfuscation(for: delta) + "\"" : "") + usageField + "\n\n"
         }
         var plan = MockStreamPlan()
         plan.append(.prelude, chunk("{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}"))
@@ -66,6 +76,13 @@ struct OpenAIMockResponder: MockResponder {
         }
         plan.append(.final, "data: [DONE]\n\n")
         return plan
+    }
+
+    /// Padding that brings a chunk's delta to a multiple of 16 bytes, as api.openai.com's
+    /// `obfuscation` normalises chunk sizes (wire-formats-2 §5.3); deterministic, like the replies.
+    static func obfuscation(for delta: String) -> String {
+        let alphabet = Array("p9K3xT6wQm2Lz8Vb")
+        return String(alphabet.prefix(16 - delta.utf8.count % 16))
     }
 
     func completion(_ reply: MockReply, for conversation: MockConversation) -> JSONValue {

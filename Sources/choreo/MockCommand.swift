@@ -12,7 +12,9 @@ struct MockCommand: AsyncParsableCommand {
             POST /v1beta/models/{model}:streamGenerateContent?alt=sse and :generateContent, and GET /mock/stats. \
             Replies are a pure function of the model and the messages; max_tokens only cuts them. A trailing \
             assistant message is continued (Anthropic; OpenAI with continue_final_message) and must be a prefix \
-            of the reply, else 400.
+            of the reply, else 400 (a trailing space is a 400 for Anthropic only). Unknown body parameters are a 400 \
+            in each dialect's words, as the real APIs answer, so a rehearsal catches a typo. OpenAI chunks carry \
+            service_tier, system_fingerprint and obfuscation (off with stream_options.include_obfuscation=false).
 
             Faults on demand: header `x-mock-fault: KIND[:AFTER]` (drop, 429, 500, 503, stall, malformed, quota, cut: the whole answer and its usage, then no terminator), \
             or in an OpenAI or Anthropic body `"mock": {"fault": "drop", "after": 3, "times": 1}` ("after": [3, 1]: \

@@ -1,5 +1,7 @@
 import ArgumentParser
+import ChoreoAI
 import ChoreoBatch
+import Foundation
 
 struct SubmitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,11 +29,13 @@ struct SubmitCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("The JSONL job file.", valueName: "file")) var file: String
+    @Argument(help: ArgumentHelp("The JSONL job file; - reads it from stdin.", valueName: "file")) var file: String
     @Option(name: .long, help: "A label for the batch, shown by status.") var name: String?
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
     @Flag(name: .long, help: "Store the valid lines and record the invalid ones instead of rejecting the file.") var skipInvalid = false
     @Flag(name: .customLong("new"), help: "Make a new batch even if this file was submitted before.") var forceNew = false
+    @Flag(name: .customLong("allow-unknown-params"), help: "Let body parameters unknown to a line's provider through (parameters it cannot take are still refused; extra_body passes new ones per line).")
+    var allowUnknownParams = false
     @Flag(name: .customLong("run"), help: "Run the batch right after submitting it (takes every `choreo run` option).") var runAfterSubmit = false
     @OptionGroup var database: DatabaseOptions
     @OptionGroup(title: "Run options (with --run)") var flags: RunFlags
@@ -39,13 +43,25 @@ struct SubmitCommand: AsyncParsableCommand {
 
     func run() async throws {
         let db = try database.open(creating: true)
-        let options = SubmitOptions(name: name, skipInvalid: skipInvalid, forceNew: forceNew)
+        var options = SubmitOptions(name: name, skipInvalid: skipInvalid, forceNew: forceNew)
+        // Lines are checked against the provider each routes to: the configuration's routes.
+        let environment = ProcessInfo.processInfo.environment
+        var router = ProviderRouter.fromEnvironment(environment)
+        if let path = providers.config ?? ProviderConfiguration.defaultPath(environment: environment) {
+            router = try ProviderConfiguration.load(path: path, environment: environment)
+        }
+        options.validator = JobLineValidator(router: router, allowUnknownParams: allowUnknownParams)
         let result: SubmitResult
         do {
-            result = try BatchSubmitter(database: db, options: options).submit(file: file)
+            if file == "-" {
+                result = try Self.submitStandardInput(BatchSubmitter(database: db, options: options), database: db)
+            } else {
+                result = try BatchSubmitter(database: db, options: options).submit(file: file)
+            }
             if let budget = flags.budget { try db.setBudget(batch: result.batchID, usd: budget) }
             try db.checkpoint()  // the main file alone holds the batch (see RELIABILITY.md, Backups)
-        } catch let error as JobFileError {
+        } catch var error as JobFileError {
+            if file == "-" { error.path = "<stdin>" }
             StandardError.print(error.report())
             throw ExitCode(ExitCodes.failure)
         }
@@ -67,5 +83,25 @@ struct SubmitCommand: AsyncParsableCommand {
             let code = try await RunSession.execute(databasePath: database.path, batch: result.batchID, flags: flags, providers: providers)
             if code != 0 { throw ExitCode(code) }
         }
+    }
+
+    /// `submit -`: stdin is copied to a private temporary file first (the submitter hashes the
+    /// file, reads it in slices and checks it did not change), which is removed afterwards.
+    /// The batch's source is recorded as `<stdin>`.
+    static func submitStandardInput(_ submitter: BatchSubmitter, database: Database) throws -> SubmitResult {
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-stdin-\(UUID().uuidString).jsonl")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw CLIError("cannot create a temporary file for stdin in \(temporary.deletingLastPathComponent().path)")
+        }
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        let out = try FileHandle(forWritingTo: temporary)
+        while let chunk = try FileHandle.standardInput.read(upToCount: 1 << 20), !chunk.isEmpty { try out.write(contentsOf: chunk) }
+        try out.close()
+        var result = try submitter.submit(file: temporary.path)
+        if !result.isExisting {
+            try database.run("UPDATE batches SET source_file = '<stdin>' WHERE id = ?", [.text(result.batchID)])
+        }
+        result.sourceFile = "<stdin>"
+        return result
     }
 }

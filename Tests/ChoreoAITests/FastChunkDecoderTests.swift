@@ -26,7 +26,6 @@ struct FastChunkDecoderTests {
         chunk(#"{"delta":{"content":"no index"}}"#),
         chunk(#"{"index":null,"delta":null,"finish_reason":null}"#),
         chunk(#"{"index":0,"delta":{"content":"x","tool_calls":null,"function_call":null,"audio":{"id":"a","data":"xyz","expires_at":12}},"finish_reason":null}"#),
-        chunk(#"{"index":0,"delta":{"content":"x"},"logprobs":{"content":[{"token":"x","logprob":-0.0123,"bytes":[120],"top_logprobs":[]}]},"finish_reason":null}"#),
         // whitespace variations
         " { \"id\" : \"a\" , \"object\":\"chat.completion.chunk\",\n\"created\" : 1 ,\"model\":\"m\", \"choices\" : [ { \"index\" : 0 , \"delta\" : { \"content\" : \"hi\" } , \"finish_reason\" : null } ] }\r\n ",
         "{\"id\":\"a\",\"choices\":[\t{\"delta\":{\"content\":\"tab\"}}\t]}",
@@ -44,6 +43,10 @@ struct FastChunkDecoderTests {
 
     /// Chunks the scanner must leave to the full parser (it still must not decode them wrongly).
     static let slow: [String] = [
+        // logprobs and reasoning are kept (the full parser reads them; the scanner used to skip them)
+        chunk(#"{"index":0,"delta":{"content":"x"},"logprobs":{"content":[{"token":"x","logprob":-0.0123,"bytes":[120],"top_logprobs":[]}]},"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"content":null,"reasoning_content":"think"},"finish_reason":null}"#),
+        chunk(#"{"index":0,"delta":{"reasoning":"think"},"finish_reason":null}"#),
         chunk(#"{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null}"#),
         "{\(head),\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}},{\"index\":1,\"delta\":{\"content\":\"b\"}}]}",
         "{\(head),\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":256,\"total_tokens\":268}}",

@@ -93,6 +93,7 @@ struct SlicedSubmitTests {
                 ALTER TABLE attempts DROP COLUMN cost_usd; ALTER TABLE batches DROP COLUMN budget_usd;
                 ALTER TABLE batches DROP COLUMN submitter; ALTER TABLE batches DROP COLUMN submit_heartbeat_at;
                 ALTER TABLE attempts DROP COLUMN continuation; ALTER TABLE attempts DROP COLUMN continuation_reason;
+                ALTER TABLE jobs DROP COLUMN error_body; ALTER TABLE jobs DROP COLUMN metadata; ALTER TABLE jobs DROP COLUMN reasoning;
                 DROP TABLE prefill_refusals;
                 -- schema v7 (timings)
                 ALTER TABLE attempts DROP COLUMN queue_ms; ALTER TABLE attempts DROP COLUMN headers_ms; ALTER TABLE attempts DROP COLUMN first_token_ms; ALTER TABLE attempts DROP COLUMN streaming_ms; ALTER TABLE attempts DROP COLUMN chunks; ALTER TABLE attempts DROP COLUMN gaps; ALTER TABLE attempts DROP COLUMN gap_p50_ms; ALTER TABLE attempts DROP COLUMN gap_p95_ms; ALTER TABLE attempts DROP COLUMN gap_max_ms; ALTER TABLE attempts DROP COLUMN gaps_over_1s; ALTER TABLE attempts DROP COLUMN tokens_per_s;

@@ -187,10 +187,10 @@ struct SubmitTests {
     }
 
     @Test func batch_body_is_stored_as_submitted_when_nothing_is_dropped() throws {
-        let line = #"{ "custom_id" : "q\"1", "body" : {"model":"m", "messages":[{"role":"user","content":"a } ] \" {"}], "x":[1,{"y":null}]} , "url":"/v1/chat/completions"}"#
+        let line = #"{ "custom_id" : "q\"1", "body" : {"model":"m", "messages":[{"role":"user","content":"a } ] \" {"}], "metadata":{"x":[1,{"y":null}]}} , "url":"/v1/chat/completions"}"#
         let validator = JobLineValidator()
         let job = try validator.validate(line: 1, bytes: Array(line.utf8)).get()
-        #expect(job.requestText == #"{"model":"m", "messages":[{"role":"user","content":"a } ] \" {"}], "x":[1,{"y":null}]}"#)
+        #expect(job.requestText == #"{"model":"m", "messages":[{"role":"user","content":"a } ] \" {"}], "metadata":{"x":[1,{"y":null}]}}"#)
         #expect(try JSONValue.parse(job.requestText) == JSONValue.parse(line)["body"])
         #expect(job.customID == "q\"1")
     }

@@ -13,8 +13,14 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     public let requestID: String?
     /// Which provider answered (its configured name).
     public let provider: String
+    /// The provider's own error object as it sent it, wrapped as the Batch API's
+    /// `response.body` (`{"error":{…}}`), key redacted; nil when the body held none. Kept apart
+    /// from `type`/`code` so an export shows what the provider said, not Choreo's reading of it.
+    public var body: JSONValue?
 
-    public init(status: Int, type: String?, code: String?, message: String, retryAfter: Double?, requestID: String?, provider: String) {
+    public init(status: Int, type: String?, code: String?, message: String, retryAfter: Double?, requestID: String?, provider: String,
+                body: JSONValue? = nil) {
+        self.body = body
         self.status = status
         self.type = type
         self.code = code

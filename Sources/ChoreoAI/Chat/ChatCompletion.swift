@@ -23,6 +23,8 @@ public struct ChatCompletion: Sendable, Hashable {
         public var message: Message
         public var finishReason: FinishReason?
         public var providerFinishReason: String?
+        /// `{"content": [...], "refusal": ...}`: every chunk's token logprobs, in order; nil when none came.
+        public var logprobs: JSONValue? = nil
     }
 
     public struct Message: Sendable, Hashable {
@@ -31,6 +33,11 @@ public struct ChatCompletion: Sendable, Hashable {
         public var content: String?
         public var refusal: String?
         public var toolCalls: [ToolCall]?
+        /// The model's reasoning, kept apart from `content` (sent as `reasoning_content`, as
+        /// DeepSeek and vLLM do); nil when the model gave none.
+        public var reasoning: String? = nil
+        /// Anthropic's signature of the thinking block (`reasoning_signature` in the JSON).
+        public var reasoningSignature: String? = nil
     }
 
     /// The first choice's text ("" when it has none).
@@ -47,7 +54,9 @@ public struct ChatCompletion: Sendable, Hashable {
                     "refusal": c.message.refusal.map { .string($0) } ?? .null,
                 ]
                 if let calls = c.message.toolCalls, !calls.isEmpty { m["tool_calls"] = .array(calls.map(\.json)) }
-                return ["index": .int(Int64(c.index)), "message": .object(m), "logprobs": .null,
+                if let reasoning = c.message.reasoning { m["reasoning_content"] = .string(reasoning) }
+                if let signature = c.message.reasoningSignature { m["reasoning_signature"] = .string(signature) }
+                return ["index": .int(Int64(c.index)), "message": .object(m), "logprobs": c.logprobs ?? .null,
                         "finish_reason": c.finishReason.map { .string($0.rawValue) } ?? .null]
             }),
             "usage": usage?.json ?? .null,

@@ -31,8 +31,12 @@ public struct ChatCompletionChunk: Sendable, Hashable {
         public var finishReason: FinishReason?
         /// The provider's raw value (`stop`, `end_turn`, `MAX_TOKENS`, …), set with `finishReason`.
         public var providerFinishReason: String?
+        /// This chunk's `logprobs` object (`{"content": [...], "refusal": ...}`) as the provider sent it.
+        public var logprobs: JSONValue?
 
-        public init(index: Int = 0, delta: Delta, finishReason: FinishReason? = nil, providerFinishReason: String? = nil) {
+        public init(index: Int = 0, delta: Delta, finishReason: FinishReason? = nil, providerFinishReason: String? = nil,
+                    logprobs: JSONValue? = nil) {
+            self.logprobs = logprobs
             self.index = index
             self.delta = delta
             self.finishReason = finishReason
@@ -45,8 +49,16 @@ public struct ChatCompletionChunk: Sendable, Hashable {
         public var content: String?
         public var refusal: String?
         public var toolCalls: [ToolCallDelta]?
+        /// Reasoning text, never part of `content`: OpenAI-compatible `reasoning_content` (or
+        /// `reasoning`), Anthropic `thinking_delta`, Gemini thought parts.
+        public var reasoning: String?
+        /// Anthropic's `signature_delta`: the thinking block's signature, needed to continue a
+        /// turn with thinking.
+        public var reasoningSignature: String?
 
-        public init(role: Role? = nil, content: String? = nil, refusal: String? = nil, toolCalls: [ToolCallDelta]? = nil) {
+        public init(role: Role? = nil, content: String? = nil, refusal: String? = nil, toolCalls: [ToolCallDelta]? = nil,
+                    reasoning: String? = nil) {
+            self.reasoning = reasoning
             self.role = role
             self.content = content
             self.refusal = refusal
@@ -83,6 +95,7 @@ extension ChatCompletionChunk {
                 if let r = c.delta.role { d["role"] = .string(r.rawValue) }
                 if let t = c.delta.content { d["content"] = .string(t) }
                 if let r = c.delta.refusal { d["refusal"] = .string(r) }
+                if let r = c.delta.reasoning { d["reasoning_content"] = .string(r) }
                 if let calls = c.delta.toolCalls {
                     d["tool_calls"] = .array(calls.map { t in
                         var o: [String: JSONValue] = [:]

@@ -32,6 +32,11 @@ public struct ChunkAccumulator: Sendable {
         var lastOpened: Int?
         var finishReason: FinishReason?
         var providerFinishReason: String?
+        var reasoning: String?
+        var reasoningSignature: String?
+        /// The chunks' `logprobs.content` and `logprobs.refusal` entries, concatenated.
+        var logprobContent: [JSONValue]?
+        var logprobRefusal: [JSONValue]?
     }
 
     struct ToolSlot: Sendable {
@@ -73,6 +78,22 @@ public struct ChunkAccumulator: Sendable {
             if let t = content, !t.isEmpty { choices[k].content += t; choices[k].sawContent = true }
             if let r = c.delta.refusal, !r.isEmpty { choices[k].refusal = (choices[k].refusal ?? "") + r }
             if let calls = c.delta.toolCalls { for call in calls { Self.apply(call, to: &choices[k]) } }
+            // Appended in place (never `(x ?? "") + r`, which would copy everything so far per chunk).
+            if let r = c.delta.reasoning, !r.isEmpty {
+                if choices[k].reasoning == nil { choices[k].reasoning = "" }
+                choices[k].reasoning!.append(r)
+            }
+            if let sig = c.delta.reasoningSignature { choices[k].reasoningSignature = sig }
+            if let l = c.logprobs {
+                if let items = l["content"]?.arrayValue {
+                    if choices[k].logprobContent == nil { choices[k].logprobContent = [] }
+                    choices[k].logprobContent!.append(contentsOf: items)
+                }
+                if let items = l["refusal"]?.arrayValue {
+                    if choices[k].logprobRefusal == nil { choices[k].logprobRefusal = [] }
+                    choices[k].logprobRefusal!.append(contentsOf: items)
+                }
+            }
             if let f = c.finishReason {
                 choices[k].finishReason = f
                 choices[k].providerFinishReason = c.providerFinishReason
@@ -119,6 +140,9 @@ public struct ChunkAccumulator: Sendable {
     /// The first choice's text so far.
     public var text: String { first?.content ?? "" }
 
+    /// The first choice's reasoning so far (nil when none came).
+    public var reasoning: String? { first?.reasoning }
+
     private var first: ChoiceState? { choices.first { $0.index == 0 } ?? choices.first }
 
     /// The first choice's tool calls so far (arguments may still be incomplete JSON).
@@ -147,10 +171,15 @@ public struct ChunkAccumulator: Sendable {
             var finish = s.finishReason
             if finish == .stop && !calls.isEmpty { finish = .toolCalls }
             let content: String? = s.sawContent ? s.content : (calls.isEmpty ? "" : nil)
+            var logprobs: JSONValue?
+            if s.logprobContent != nil || s.logprobRefusal != nil {
+                logprobs = ["content": s.logprobContent.map(JSONValue.array) ?? .null, "refusal": s.logprobRefusal.map(JSONValue.array) ?? .null]
+            }
             return ChatCompletion.Choice(
                 index: index,
-                message: .init(content: content, refusal: s.refusal, toolCalls: calls.isEmpty ? nil : calls),
-                finishReason: finish, providerFinishReason: s.providerFinishReason)
+                message: .init(content: content, refusal: s.refusal, toolCalls: calls.isEmpty ? nil : calls, reasoning: s.reasoning,
+                               reasoningSignature: s.reasoningSignature),
+                finishReason: finish, providerFinishReason: s.providerFinishReason, logprobs: logprobs)
         }
         return ChatCompletion(id: id, created: created, model: model, systemFingerprint: systemFingerprint,
                               choices: built, usage: usage)

@@ -6,8 +6,11 @@ import Foundation
 /// Request mapping: `system`/`developer` messages become the top-level `system`; assistant
 /// `tool_calls` become `tool_use` blocks; runs of `tool` messages become one `user` turn of
 /// `tool_result` blocks; `stop` becomes `stop_sequences`; `user` becomes `metadata.user_id`;
-/// fields only OpenAI understands (`seed`, `response_format`, `n`, `logprobs`, …) are dropped;
-/// anything else (`top_k`, `thinking`, `metadata`, …) passes through untouched.
+/// `response_format` with a JSON schema becomes `output_config.format` (wire-formats-2 §6.2);
+/// of `metadata` only `user_id` is sent (Anthropic rejects other keys; the job keeps them);
+/// `extra_body` is merged in last. Fields only OpenAI understands (`seed`, `n`, `logprobs`, …)
+/// are refused by `choreo submit` (`ParameterSupport`); sent through the library they are
+/// dropped. Anything else (`top_k`, `thinking`, …) passes through untouched.
 public struct AnthropicWire: WireFormat {
     /// Sent as `max_tokens` when the body has neither `max_tokens` nor `max_completion_tokens`
     /// (Anthropic requires one).
@@ -19,7 +22,7 @@ public struct AnthropicWire: WireFormat {
         "messages", "stop", "max_completion_tokens", "stream_options", "seed", "response_format", "n", "logprobs",
         "top_logprobs", "logit_bias", "presence_penalty", "frequency_penalty", "parallel_tool_calls", "store",
         "service_tier", "user", "modalities", "prediction", "audio", "reasoning_effort", "web_search_options",
-        "continue_final_message", "add_generation_prompt", "echo", "functions", "function_call",
+        "continue_final_message", "add_generation_prompt", "echo", "functions", "function_call", "metadata", "extra_body",
     ]
 
     public init() {}
@@ -39,11 +42,15 @@ public struct AnthropicWire: WireFormat {
             o["tools"] = nil
             o["tool_choice"] = nil  // Anthropic rejects a tool_choice without tools
         }
-        if let user = input["user"]?.stringValue {
-            var metadata = input["metadata"]?.objectValue ?? [:]
-            metadata["user_id"] = .string(user)
-            o["metadata"] = .object(metadata)
+        if let user = input["user"]?.stringValue ?? input["metadata"]?["user_id"]?.stringValue {
+            o["metadata"] = ["user_id": .string(user)]
         }
+        if input["response_format"]?["type"]?.stringValue == "json_schema", let schema = input["response_format"]?["json_schema"]?["schema"] {
+            var config = input["output_config"]?.objectValue ?? [:]
+            config["format"] = ["type": "json_schema", "schema": schema]
+            o["output_config"] = .object(config)
+        }
+        ParameterSupport.mergingExtraBody(&o, from: input)
         o["stream"] = .bool(stream)
 
         var headers = baseHeaders(provider, stream: stream)
@@ -299,7 +306,15 @@ struct AnthropicChunkDecoder: ChunkDecoder {
                 let fragment = delta?["partial_json"]?.stringValue ?? ""
                 if !fragment.isEmpty { toolBlocks[index]?.sawArguments = true }
                 emit(chunk(.init(toolCalls: [.init(index: block.ordinal, arguments: fragment)])))
-            default: break  // thinking, signature and citations are not answer text
+            case "thinking_delta":
+                // Reasoning, kept apart from the answer (wire-formats-2 §3.2).
+                emit(chunk(.init(reasoning: delta?["thinking"]?.stringValue ?? "")))
+            case "signature_delta":
+                // Continuing a turn with thinking needs the block's signature back: kept with it.
+                var d = ChatCompletionChunk.Delta()
+                d.reasoningSignature = delta?["signature"]?.stringValue
+                emit(chunk(d))
+            default: break  // citations are not answer text
             }
         case "content_block_stop":
             // A tool called with no input streams no argument text; its input is `{}` (§6.2).

@@ -16,7 +16,7 @@ public struct GeminiWire: WireFormat {
         "stop", "seed", "response_format", "n", "presence_penalty", "frequency_penalty", "tools", "tool_choice",
         "parallel_tool_calls", "logprobs", "top_logprobs", "logit_bias", "user", "store", "metadata", "service_tier",
         "modalities", "prediction", "audio", "reasoning_effort", "web_search_options", "continue_final_message",
-        "add_generation_prompt", "echo", "functions", "function_call",
+        "add_generation_prompt", "echo", "functions", "function_call", "extra_body",
     ]
 
     public init() {}
@@ -47,6 +47,7 @@ public struct GeminiWire: WireFormat {
                 o["toolConfig"] = ["functionCallingConfig": mode]
             }
         }
+        ParameterSupport.mergingExtraBody(&o, from: input)
 
         var headers = baseHeaders(provider, stream: stream)
         // The key goes in a header, never the URL: URLs end up in logs (§7.1).
@@ -223,9 +224,14 @@ struct GeminiChunkDecoder: ChunkDecoder {
             let isNew = candidates[index] == nil
             var state = candidates[index] ?? CandidateState()
             var text: String?
+            var thought: String?
             var calls: [ChatCompletionChunk.ToolCallDelta] = []
             for part in c["content"]?["parts"]?.arrayValue ?? [] {
-                if part["thought"]?.boolValue == true { continue }
+                if part["thought"]?.boolValue == true {
+                    // A thought summary: reasoning, never answer text (wire-formats-2 §3.3).
+                    if let t = part["text"]?.stringValue { thought = (thought ?? "") + t }
+                    continue
+                }
                 if let t = part["text"]?.stringValue { text = (text ?? "") + t }
                 if let f = part["functionCall"] {
                     let n = state.toolCalls
@@ -239,7 +245,8 @@ struct GeminiChunkDecoder: ChunkDecoder {
             candidates[index] = state
             choices.append(.init(
                 index: index,
-                delta: .init(role: isNew ? .assistant : nil, content: text ?? (isNew ? "" : nil), toolCalls: calls.isEmpty ? nil : calls),
+                delta: .init(role: isNew ? .assistant : nil, content: text ?? (isNew ? "" : nil), toolCalls: calls.isEmpty ? nil : calls,
+                             reasoning: thought),
                 finishReason: raw.map { FinishReasonMap.gemini($0, hasFunctionCall: state.toolCalls > 0) },
                 providerFinishReason: raw))
         }

@@ -9,7 +9,8 @@ import Darwin
 ///
 /// It reads `id`, `created`, `model`, `system_fingerprint` and at most one choice with
 /// `index`, `finish_reason` and `delta.{role, content, refusal}`; other members are skipped (and
-/// checked as JSON). `id`, `model` and `system_fingerprint` repeat in every chunk of a stream, so
+/// checked as JSON), except those that carry something to keep (non-null `logprobs`, reasoning),
+/// which go to the full parser. `id`, `model` and `system_fingerprint` repeat in every chunk of a stream, so
 /// their `String`s are kept and reused while the bytes are the same: a typical chunk allocates
 /// only its `choices` array.
 ///
@@ -158,6 +159,8 @@ struct OpenAIChunkScanner: Sendable {
                     guard let d = scanDelta(&r) else { return false }
                     delta = d
                 }
+            case Key.logprobs:
+                guard r.eatNull() else { return false }  // logprobs: the full path keeps them
             default:
                 guard r.skipValue(depth: 1) else { return false }
             }
@@ -191,6 +194,8 @@ struct OpenAIChunkScanner: Sendable {
                 }
             case Key.toolCalls:
                 guard r.eatNull() else { return false }  // tool calls: the full path
+            case Key.reasoning:
+                guard r.eatNull() else { return false }  // reasoning: the full path keeps it
             default:
                 guard r.skipValue(depth: 2) else { return false }
             }
@@ -283,8 +288,8 @@ struct OpenAIChunkScanner: Sendable {
     private enum Key {
         static let id: UInt32 = 1, model: UInt32 = 2, fingerprint: UInt32 = 4, created: UInt32 = 8, object: UInt32 = 16,
                    error: UInt32 = 32, usage: UInt32 = 64, choices: UInt32 = 128
-        static let index: UInt32 = 1, finishReason: UInt32 = 2, delta: UInt32 = 4
-        static let content: UInt32 = 1, role: UInt32 = 2, refusal: UInt32 = 4, toolCalls: UInt32 = 8
+        static let index: UInt32 = 1, finishReason: UInt32 = 2, delta: UInt32 = 4, logprobs: UInt32 = 8
+        static let content: UInt32 = 1, role: UInt32 = 2, refusal: UInt32 = 4, toolCalls: UInt32 = 8, reasoning: UInt32 = 16
 
         static func top(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
             switch k.count {
@@ -300,6 +305,7 @@ struct OpenAIChunkScanner: Sendable {
         static func choice(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
             switch k.count {
             case 5: return Reader.equal(k, p, "index") ? index : Reader.equal(k, p, "delta") ? delta : 0
+            case 8: return Reader.equal(k, p, "logprobs") ? logprobs : 0
             case 13: return Reader.equal(k, p, "finish_reason") ? finishReason : 0
             default: return 0
             }
@@ -309,7 +315,9 @@ struct OpenAIChunkScanner: Sendable {
             switch k.count {
             case 4: return Reader.equal(k, p, "role") ? role : 0
             case 7: return Reader.equal(k, p, "content") ? content : Reader.equal(k, p, "refusal") ? refusal : 0
+            case 9: return Reader.equal(k, p, "reasoning") ? reasoning : 0
             case 10: return Reader.equal(k, p, "tool_calls") ? toolCalls : 0
+            case 17: return Reader.equal(k, p, "reasoning_content") ? reasoning : 0
             default: return 0
             }
         }

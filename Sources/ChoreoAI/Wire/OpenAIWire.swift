@@ -5,6 +5,7 @@ public struct OpenAIWire: WireFormat {
 
     public func makeRequest(_ body: JSONValue, provider: Provider, stream: Bool) throws -> HTTPRequest {
         guard case .object(var o) = body else { throw WireError.invalidRequest("the body is not a JSON object") }
+        ParameterSupport.mergingExtraBody(&o, from: o)
         o["stream"] = .bool(stream)
         if stream {
             var options = o["stream_options"]?.objectValue ?? [:]
@@ -35,7 +36,8 @@ public struct OpenAIWire: WireFormat {
                     index: c["index"]?.intValue ?? 0,
                     message: .init(content: m?["content"]?.stringValue, refusal: m?["refusal"]?.stringValue,
                                    toolCalls: m?["tool_calls"]?.arrayValue?.compactMap(ToolCall.init(json:))),
-                    finishReason: raw.map(FinishReasonMap.openAI), providerFinishReason: raw)
+                    finishReason: raw.map(FinishReasonMap.openAI), providerFinishReason: raw,
+                    logprobs: presentValue(c["logprobs"]))
             },
             usage: Usage(json: json["usage"]))
     }
@@ -121,9 +123,19 @@ struct OpenAIChunkDecoder: ChunkDecoder {
                                      ChatCompletionChunk.ToolCallDelta(
                                         index: t["index"]?.intValue, id: t["id"]?.stringValue, type: t["type"]?.stringValue,
                                         name: t["function"]?["name"]?.stringValue, arguments: t["function"]?["arguments"]?.stringValue)
-                                 }),
-                    finishReason: raw.map(FinishReasonMap.openAI), providerFinishReason: raw)
+                                 },
+                                 reasoning: d?["reasoning_content"]?.stringValue ?? d?["reasoning"]?.stringValue),
+                    finishReason: raw.map(FinishReasonMap.openAI), providerFinishReason: raw,
+                    logprobs: presentValue(c["logprobs"]))
             },
             usage: Usage(json: o["usage"]))
     }
+
+}
+
+/// `value` unless it is absent or JSON `null` (a bare `nil` in a `JSONValue` context would become
+/// `JSONValue.null`, which is nil-literal expressible).
+private func presentValue(_ value: JSONValue?) -> JSONValue? {
+    guard let value, !value.isNull else { return Optional.none }
+    return value
 }

@@ -127,7 +127,27 @@ extension WireFormat {
         let requestID = headers.requestID ?? json?["request_id"]?.stringValue
         return APIError(status: status, type: type.map { Self.redacting(provider.apiKey, in: $0) },
                         code: code.map { Self.redacting(provider.apiKey, in: $0) }, message: Self.redacting(provider.apiKey, in: message!),
-                        retryAfter: retryAfter, requestID: requestID, provider: provider.name)
+                        retryAfter: retryAfter, requestID: requestID, provider: provider.name,
+                        body: Self.errorObject(json).flatMap { Self.redacting(provider.apiKey, in: $0) })
+    }
+
+    /// The provider's error object, unchanged, as `{"error": {…}}`: OpenAI's, Anthropic's and
+    /// Gemini's `error` member, or a vLLM-style top-level `{"object":"error", …}` without `object`.
+    static func errorObject(_ json: JSONValue?) -> JSONValue? {
+        if let err = json?["error"], err.objectValue != nil { return ["error": err] }
+        if json?["object"]?.stringValue == "error", var o = json?.objectValue {
+            o["object"] = nil
+            return ["error": .object(o)]
+        }
+        return nil
+    }
+
+    /// `value` with the key redacted from every string in it.
+    static func redacting(_ key: String?, in value: JSONValue) -> JSONValue? {
+        guard let key, !key.isEmpty else { return value }
+        let text = value.jsonString
+        let redacted = redacting(key, in: text)
+        return redacted == text ? value : try? JSONValue.parse(Array(redacted.utf8))
     }
 
     /// `text` with the key redacted (`Redaction`): an error body that echoes the key back (some

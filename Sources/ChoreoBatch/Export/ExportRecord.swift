@@ -32,6 +32,12 @@ public struct ExportRecord: Sendable {
     public var cacheWriteTokens: Int?
     public var reasoningTokens: Int?
     public var costUSD: Double?
+    /// The provider's own error object of the last HTTP failure (JSON text), as it sent it.
+    public var errorBody: String?
+    /// The job's `metadata` object as submitted (JSON text).
+    public var metadata: String?
+    /// The model's reasoning, apart from `output`.
+    public var reasoning: String?
 
     /// The columns `init(row:)` reads, in order.
     private static let columnNames = [
@@ -39,6 +45,7 @@ public struct ExportRecord: Sendable {
         "provider_finish_reason", "response", "prompt_tokens", "completion_tokens", "total_tokens", "attempts",
         "http_status", "request_id", "error_kind", "error_message", "first_token_ms", "duration_ms", "created_at",
         "started_at", "finished_at", "cached_prompt_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd",
+        "error_body", "metadata", "reasoning",
     ]
     /// How many columns `columns(includingResponse:)` selects: a query that selects more after
     /// them finds its own from this index on.
@@ -82,5 +89,8 @@ public struct ExportRecord: Sendable {
         cacheWriteTokens = row.int(25)
         reasoningTokens = row.int(26)
         costUSD = row.double(27)
+        errorBody = row.string(28)
+        metadata = row.string(29)
+        reasoning = row.string(30)
     }
 }

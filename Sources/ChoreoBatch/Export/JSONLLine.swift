@@ -10,6 +10,7 @@ enum JSONLLine {
         field("state", r.state, &out)
         field("model", r.model, &out)
         field("output", r.output, &out)
+        field("reasoning", r.reasoning, &out)
         field("partial_output", r.output == nil ? r.partialOutput : nil, &out)
         out += #","tool_calls":"#
         out += r.toolCalls.flatMap { $0.isEmpty ? nil : $0 } ?? "null"  // stored by Choreo as JSON text
@@ -31,6 +32,8 @@ enum JSONLLine {
         int("duration_ms", r.durationMs, &out)
         number("started_at", r.startedAt, &out)
         number("finished_at", r.finishedAt, &out)
+        out += #","metadata":"#
+        out += r.metadata.flatMap { $0.isEmpty ? nil : $0 } ?? "null"  // the submitted object, stored as JSON text
         out += "}\n"
     }
 

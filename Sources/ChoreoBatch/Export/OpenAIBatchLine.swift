@@ -5,7 +5,9 @@ import ChoreoAI
 /// - succeeded: `response = {status_code, request_id, body: <chat.completion>}`, `error = null`;
 ///   the body is the stored `response` JSON, or is rebuilt from the columns when it is missing.
 /// - failed with a non-2xx HTTP status: `response = {status_code, request_id, body: {"error": {…}}}`,
-///   `error = null` (the failure is in the status code, as OpenAI does it).
+///   `error = null` (the failure is in the status code, as OpenAI does it); the body is the
+///   provider's own error object (`error_body`), not Choreo's classification.
+/// - `request_id` is the provider's (`x-request-id`, `request-id`), else `choreo-<job id>-<attempt>`.
 /// - anything else (failed without an HTTP error, cancelled, not finished): `response = null`,
 ///   `error = {code, message}` with code `batch_cancelled`, `batch_expired`, the job's
 ///   `error_kind`, or `batch_incomplete` for a job that has not finished yet.
@@ -17,20 +19,21 @@ enum OpenAIBatchLine {
         JSONValue.writeString(r.customID, to: &out)
         out += #","response":"#
         if r.state == "succeeded" {
-            writeResponseHead(status: r.httpStatus ?? 200, requestID: r.requestID, to: &out)
+            writeResponseHead(status: r.httpStatus ?? 200, requestID: requestID(r), to: &out)
             // The stored object was written by Choreo as compact JSON, so it is spliced as is
             // rather than parsed and printed again (the hot path of a large export).
             if let response = r.response, !response.isEmpty { out += response } else { out += rebuiltBody(r).jsonString }
             out += #"},"error":null}"#
         } else if r.state == "failed", let status = r.httpStatus, !(200..<300).contains(status) {
-            writeResponseHead(status: status, requestID: r.requestID, to: &out)
-            let error: JSONValue = ["error": [
-                "message": .string(r.errorMessage ?? "HTTP \(status)"),
-                "type": r.errorKind.map { .string($0) } ?? .null,
-                "param": .null,
-                "code": r.errorKind.map { .string($0) } ?? .null,
-            ]]
-            out += error.jsonString
+            // The provider's own error object, as the Batch API gives it; Choreo's reading of it
+            // (error_kind, error_message) is in the jsonl and csv exports.
+            writeResponseHead(status: status, requestID: requestID(r), to: &out)
+            if let body = r.errorBody, !body.isEmpty {
+                out += body
+            } else {
+                let error: JSONValue = ["error": ["message": .string(r.errorMessage ?? "HTTP \(status)"), "type": .null, "param": .null, "code": .null]]
+                out += error.jsonString
+            }
             out += #"},"error":null}"#
         } else {
             let (code, message) = errorCodeAndMessage(r)
@@ -43,12 +46,19 @@ enum OpenAIBatchLine {
         out += "\n"
     }
 
-    private static func writeResponseHead(status: Int, requestID: String?, to out: inout String) {
+    private static func writeResponseHead(status: Int, requestID: String, to out: inout String) {
         out += #"{"status_code":"#
         out += String(status)
         out += #","request_id":"#
-        if let requestID { JSONValue.writeString(requestID, to: &out) } else { out += "null" }
+        JSONValue.writeString(requestID, to: &out)
         out += #","body":"#
+    }
+
+    /// The provider's request id, else `choreo-<job id>-<attempt>`: the Batch format types it as
+    /// a string, and a strict reader refuses `null`.
+    static func requestID(_ r: ExportRecord) -> String {
+        if let id = r.requestID, !id.isEmpty { return id }
+        return "choreo-\(r.id)-\(max(r.attempts, 1))"
     }
 
     static func errorCodeAndMessage(_ r: ExportRecord) -> (String, String) {

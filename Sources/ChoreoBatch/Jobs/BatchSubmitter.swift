@@ -15,6 +15,9 @@ public struct SubmitOptions: Sendable {
     /// Make a new batch even when a file with the same bytes was submitted before.
     public var forceNew: Bool
     public var maxLineBytes: Int
+    /// How lines are checked: the routes that decide each line's parameters, and whether unknown
+    /// parameters pass (`--allow-unknown-params`).
+    public var validator = JobLineValidator()
 
     public init(name: String? = nil, skipInvalid: Bool = false, forceNew: Bool = false,
                 maxLineBytes: Int = JobFileReader.defaultMaxLineBytes) {
@@ -131,7 +134,7 @@ public struct BatchSubmitter {
     private func fill(_ batchID: String, submitter: String, source: String, identity: JobFileReader.Identity, sha256: String, now: Double) throws -> SubmitResult {
         // Not hashed again: the file's identity, checked at the end, proves it is what was hashed.
         var reader = try JobFileReader(path: source, maxLineBytes: options.maxLineBytes)
-        let validator = JobLineValidator()
+        let validator = options.validator
         var errors: [JobLineError] = []
         var inserted = 0
         var lines = 0
@@ -157,8 +160,9 @@ public struct BatchSubmitter {
                     // duplicate custom ids, so memory does not grow with a set of every id.
                     do {
                         try database.run(
-                            "INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                            [.text(batchID), .text(job.customID), .init(job.line), .text(job.model), .text(job.requestText), .real(now)])
+                            "INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [.text(batchID), .text(job.customID), .init(job.line), .text(job.model), .text(job.requestText), .real(now),
+                             .init(job.metadata)])
                     } catch let error as SQLiteError where error.code.primary == .constraint {
                         let earlier = try database.queryOne("SELECT line FROM jobs WHERE batch_id = ? AND custom_id = ?",
                                                             [.text(batchID), .text(job.customID)]) { $0.int(0) } ?? nil

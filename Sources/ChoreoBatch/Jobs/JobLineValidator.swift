@@ -9,6 +9,8 @@ public struct ValidatedJob: Sendable {
     /// sets those): the body's bytes as submitted when they can be kept as they are, else the
     /// body printed again.
     public var requestText: String
+    /// The job's `metadata` object as JSON text (the line's top-level `metadata`, else the body's).
+    public var metadata: String?
 }
 
 /// Checks job lines one at a time. (Duplicate custom ids across the file are found by the
@@ -22,14 +24,29 @@ public struct ValidatedJob: Sendable {
 ///
 /// What is stored is what was checked: a key repeated anywhere in a line is rejected (another
 /// reader could pick the other copy), and so is a number no `Double` holds (`1e999`).
-public struct JobLineValidator {
+public struct JobLineValidator: Sendable {
     public static let endpoint = "/v1/chat/completions"
     /// Characters a model name may use (README, "Job files"): the names providers give (`gpt-4o`,
     /// `ft:gpt-4o-mini:org::id`, `meta-llama/Llama-3-8B`, `@cf/meta/llama-3`) and nothing that
     /// means something in a URL (`?`, `&`, `#`, `%`, spaces). A model reaches a request's path.
     public static let modelNameCharacters = "A-Z a-z 0-9 . _ - : / @ +"
     public static let maxModelNameLength = 256
-    public init() {}
+    /// Routes model names to providers, so each body parameter is checked against the wire format
+    /// that will send it (`ParameterSupport`). The default routes as an empty environment does.
+    public var router: ProviderRouter
+    /// Let body parameters no provider table knows through (`--allow-unknown-params`); parameters
+    /// a provider cannot honour are refused all the same.
+    public var allowUnknownParams: Bool
+
+    public init(router: ProviderRouter = .fromEnvironment([:]), allowUnknownParams: Bool = false) {
+        self.router = router
+        self.allowUnknownParams = allowUnknownParams
+    }
+
+    /// Fields of a batch line around its body.
+    static let batchLineFields = ["custom_id", "method", "url", "body", "metadata"]
+    /// Message roles the chat formats know.
+    static let roles = ["system", "developer", "user", "assistant", "tool", "function"]
 
     /// Why `model` is not an acceptable model name, or nil when it is.
     public static func modelNameProblem(_ model: String) -> String? {
@@ -98,6 +115,10 @@ public struct JobLineValidator {
                     throw fail("url", "url_mismatch", "url must be \"\(Self.endpoint)\" (the only endpoint Choreo runs), found \(url.jsonString)")
                 }
             }
+            for key in top.keys.sorted() where !Self.batchLineFields.contains(key) {
+                let hint = ParameterSupport.suggestion(for: key, among: Self.batchLineFields).map { "; did you mean \($0)?" } ?? ""
+                throw fail(key, "unknown_field", "unknown field of a batch line\(hint) (body parameters go inside \"body\")")
+            }
             guard let b = top["body"] else { throw fail("body", "missing_required_parameter", "a batch line needs a \"body\" object") }
             guard case .object(let o) = b else { throw fail("body", "invalid_type", "expected an object, found \(b.typeName)") }
             body = o
@@ -114,6 +135,12 @@ public struct JobLineValidator {
 
         try checkMessages(body["messages"], path: prefix + "messages", fail: fail)
         try checkKnownFields(body, prefix: prefix, fail: fail)
+        let provider = try route(model, path: prefix + "model", fail: fail)
+        try checkParameters(body, provider: provider, prefix: prefix, fail: fail)
+        let metadataValue = isBatchForm ? top["metadata"] ?? body["metadata"] : body["metadata"]
+        if let m = metadataValue, !m.isNull, m.objectValue == nil {
+            throw fail(isBatchForm && top["metadata"] != nil ? "metadata" : prefix + "metadata", "invalid_type", "expected an object, found \(m.typeName)")
+        }
 
         // The runner decides about streaming; a submitted "stream" is accepted and dropped.
         var requestText: String?
@@ -125,7 +152,51 @@ public struct JobLineValidator {
             body["stream"] = nil
             body["stream_options"] = nil
         }
-        return ValidatedJob(line: line, customID: customID, model: model, requestText: requestText ?? JSONValue.object(body).jsonString)
+        return ValidatedJob(line: line, customID: customID, model: model, requestText: requestText ?? JSONValue.object(body).jsonString,
+                            metadata: metadataValue.flatMap { $0.isNull ? nil : $0.jsonString })
+    }
+
+    /// The provider `model` routes to. A name that only the catch-all route takes but that is a
+    /// typo of a configured prefix (`gemni-2.0-flash` for `gemini-*`) is refused: it would go to
+    /// the wrong provider.
+    private func route(_ model: String, path: String, fail: (String?, String, String) -> JobLineError) throws -> Provider? {
+        let specific = router.providers.flatMap { p in p.modelPatterns.filter { $0 != "*" }.map { (p, $0) } }
+        if specific.contains(where: { Provider.matches(pattern: $0.1, model: model) }) { return router.provider(for: model) }
+        for (p, pattern) in specific where pattern.hasSuffix("*") && pattern.count >= 7 {
+            let prefix = String(pattern.dropLast())
+            for length in max(1, prefix.count - 1)...(prefix.count + 1) where length <= model.count {
+                let head = String(model.prefix(length))
+                let d = ParameterSupport.distance(head, prefix)
+                guard d > 0, d <= 2, head.last == prefix.last else { continue }
+                let fallback = router.provider(for: model).map { "it would go to \($0.name)" } ?? "no provider takes it"
+                throw fail(path, "unknown_model", "\(JSONValue.quoted(model)) matches no configured route (\(fallback)); "
+                    + "did you mean \(prefix + model.dropFirst(length)) (\(p.name))?")
+            }
+        }
+        return router.provider(for: model)
+    }
+
+    /// Every body parameter must be one the routed provider takes (`ParameterSupport`): unknown
+    /// ones are refused with the nearest known name, ones it cannot honour with the reason.
+    private func checkParameters(_ body: [String: JSONValue], provider: Provider?, prefix: String,
+                                 fail: (String?, String, String) -> JobLineError) throws {
+        let kind = provider?.kind ?? .openAI
+        if let extra = body["extra_body"], extra.objectValue == nil {
+            throw fail(prefix + "extra_body", "invalid_type", "expected an object, found \(extra.typeName)")
+        }
+        for key in body.keys.sorted() {
+            let value = body[key]!
+            switch ParameterSupport.handling(key, value, kind: kind) {
+            case .passed?, .mapped?: continue
+            case .rejected(let reason)?:
+                throw fail(prefix + key, "unsupported_parameter", "\(provider?.name ?? kind.rawValue) cannot take \(key): \(reason)")
+            case nil:
+                if allowUnknownParams { continue }
+                let hint = ParameterSupport.suggestion(for: key, among: ParameterSupport.knownParameters(kind)).map { "; did you mean \($0)?" } ?? ""
+                throw fail(prefix + key, "unknown_parameter",
+                           "unknown parameter\(hint) (for \(provider?.name ?? kind.rawValue); pass new ones in extra_body or submit with --allow-unknown-params)")
+            }
+        }
     }
 
     /// The path of the repeated key that starts at `offset`. Only a line refused for it pays for
@@ -145,6 +216,10 @@ public struct JobLineValidator {
             guard case .object(let m) = message else { throw fail(here, "invalid_type", "expected an object, found \(message.typeName)") }
             guard let role = m["role"] else { throw fail(here + ".role", "missing_required_parameter", "a message needs a \"role\"") }
             guard let roleName = role.stringValue else { throw fail(here + ".role", "invalid_type", "expected a string, found \(role.typeName)") }
+            guard Self.roles.contains(roleName) else {
+                let hint = ParameterSupport.suggestion(for: roleName, among: Self.roles).map { "; did you mean \($0)?" } ?? ""
+                throw fail(here + ".role", "invalid_value", "unknown role \(JSONValue.quoted(roleName))\(hint)")
+            }
             switch m["content"] {
             case .string?, .array?, .null?: break
             case nil where roleName == "assistant": break  // an assistant turn that only called tools

@@ -356,9 +356,12 @@ struct JobExecution: Sendable {
             response: final.json.jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
             firstTokenMs: stream.firstOutputAt.map { Int(($0.timeIntervalSince1970 - started) * 1000) },
             durationMs: Int((now - started) * 1000),
-            httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID,
+            // The provider's request id, else its id for this response (Gemini sends no request-id
+            // header; its `responseId` is what its support asks for).
+            httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID ?? (final.id.isEmpty ? nil : final.id),
             bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count,
-            cachedPromptTokens: usage?.cachedPromptTokens, cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens)
+            cachedPromptTokens: usage?.cachedPromptTokens, cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens,
+            reasoning: final.choices.first?.message.reasoning)
         return (outcome, usage)
     }
 
@@ -399,7 +402,8 @@ struct JobExecution: Sendable {
                                     receivedText: receivedText, discardsPartial: discardsPartial,
                                     timings: AttemptTimings(claimed: clock.claimed, sent: sentAt, headers: clock.headers, end: now,
                                                             stream: live?.stream, outputTokens: nil),
-                                    charge: charge)
+                                    charge: charge,
+                                    errorBody: (error as? APIError)?.body?.jsonString)
         if error is BatchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
             record.kind = "cancelled"
             record.message = "the batch was cancelled"

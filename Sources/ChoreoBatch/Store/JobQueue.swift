@@ -52,6 +52,8 @@ public struct JobOutcome: Sendable {
     public var reasoningTokens: Int? = nil
     /// What this attempt was billed.
     public var charge: AttemptCharge? = nil
+    /// The first choice's reasoning (`jobs.reasoning`), never part of `output`.
+    public var reasoning: String? = nil
 }
 
 /// How an attempt that did not succeed ended.
@@ -75,6 +77,8 @@ public struct AttemptFailure: Sendable {
     public var timings = AttemptTimings()
     /// What this attempt was billed (a cut stream is paid for too).
     public var charge: AttemptCharge? = nil
+    /// The provider's own error object (JSON text) when it answered with an HTTP error.
+    public var errorBody: String?
 }
 
 /// How an attempt continues a cut job (`attempts.continuation`): `prefill`,
@@ -313,17 +317,17 @@ public actor JobQueue {
             try db.run("""
                 UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
                        response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
-                       http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, partial_output = NULL,
+                       http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL,
                        cached_prompt_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?,
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
-                       finished_at = ?, updated_at = ?, bytes_received = ?, \(AttemptTimings.jobAssignments)
+                       finished_at = ?, updated_at = ?, reasoning = ?, bytes_received = ?, \(AttemptTimings.jobAssignments)
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
                 """, [.init(o.output), .init(o.toolCalls), .init(o.finishReason), .init(o.providerFinishReason), .init(o.response),
                       .init(o.promptTokens), .init(o.completionTokens),
                       .init(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } }),
                       .init(o.firstTokenMs), .init(o.durationMs), .init(o.httpStatus), .init(o.requestID),
                       .init(o.cachedPromptTokens), .init(o.cacheWriteTokens), .init(o.reasoningTokens),
-                      .init(t), .init(t), .init(o.bytesReceived)] + o.timings.jobValues + [.init(job), .init(runnerID)])
+                      .init(t), .init(t), .init(o.reasoning), .init(o.bytesReceived)] + o.timings.jobValues + [.init(job), .init(runnerID)])
             guard db.changes == 1 else {
                 // Another runner took the job (our lease expired): its result stands, ours is dropped.
                 try db.run("""
@@ -351,11 +355,12 @@ public actor JobQueue {
                        partial_output = CASE WHEN ?7 THEN NULL ELSE coalesce(?8, partial_output) END,
                        partial_tokens = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_tokens ELSE ?9 END,
                        spent_prompt_tokens = ?10, lease_owner = NULL, lease_expires_at = NULL,
-                       finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13
+                       finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13, error_body = ?16
                 WHERE id = ?14 AND lease_owner = ?15
                 """, [.init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
-                      .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID)])
+                      .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
+                      .init(f.errorBody)])
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
                        bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?, \(AttemptTimings.assignments)

@@ -16,6 +16,7 @@ public enum Schema {
         Migration(version: 5, sql: version5),
         Migration(version: 6, sql: version6),
         Migration(version: 7, sql: version7),
+        Migration(version: 8, sql: version8),
         Migration(version: 9, sql: version9),
     ]
 
@@ -256,6 +257,17 @@ public enum Schema {
                  j.prompt_tokens, j.completion_tokens, j.attempts, j.error_kind, j.error_message, j.duration_ms,
                  j.cached_prompt_tokens, j.cache_write_tokens, j.reasoning_tokens, j.cost_usd
           FROM jobs j JOIN batches b ON b.id = j.batch_id;
+        """
+
+    /// Wire fidelity (issue 17): what the provider said, kept apart from Choreo's classification.
+    /// `error_body` is the provider's own error object of the last HTTP failure
+    /// (`{"error":{message,type,param,code}}`, the Batch API's `response.body`); `metadata` is
+    /// the job's `metadata` object as submitted (JSON text), exported with the results;
+    /// `reasoning` the model's reasoning (`reasoning_content`, thinking), never mixed into `output`.
+    static let version8 = """
+        ALTER TABLE jobs ADD COLUMN error_body TEXT;
+        ALTER TABLE jobs ADD COLUMN metadata TEXT;
+        ALTER TABLE jobs ADD COLUMN reasoning TEXT;
         """
 
     static let version1 = """

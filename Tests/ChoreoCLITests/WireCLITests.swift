@@ -1,0 +1,70 @@
+import ChoreoAI
+import ChoreoBatch
+import ChoreoMock
+import Foundation
+import Testing
+
+/// Runs `choreo` with `arguments` and `input` on stdin; returns its exit status and its output.
+private func choreo(_ arguments: [String], input: String? = nil, in directory: URL) async throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: ChoreoBinary.path)
+    p.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env["OPENAI_API_KEY"] = nil
+    env["CHOREO_CONFIG"] = nil
+    p.environment = env
+    p.currentDirectoryURL = directory
+    let log = directory.appendingPathComponent("out-\(UUID().uuidString).log")
+    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+    let handle = try FileHandle(forWritingTo: log)
+    p.standardOutput = handle
+    p.standardError = handle
+    let stdin = Pipe()
+    p.standardInput = stdin
+    try p.run()
+    if let input { try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8)) }
+    try stdin.fileHandleForWriting.close()
+    let status = try await ChoreoBinary.wait(p, timeout: 60)
+    return (status, try String(contentsOf: log, encoding: .utf8))
+}
+
+private func scratch() throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-wire-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+@Suite("Wire fidelity at the command line")
+struct WireCLITests {
+    @Test func submitDashReadsTheJobFileFromStdin() async throws {
+        let dir = try scratch()
+        let lines = (1...3).map { #"{"custom_id":"s\#($0)","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi \#($0)"}]}"# }
+        let (status, output) = try await choreo(["submit", "-", "--db", "t.sqlite"], input: lines.joined(separator: "\n") + "\n", in: dir)
+        #expect(status == 0, "\(output)")
+        #expect(output.contains("submitted 3 jobs"))
+        let db = try Database(path: dir.appendingPathComponent("t.sqlite").path, readOnly: true)
+        #expect(try db.queryOne("SELECT source_file FROM batches") { $0.string(0) } == "<stdin>")
+        #expect(try db.queryOne("SELECT count(*) FROM jobs") { $0.int(0) } == 3)
+    }
+
+    @Test func submitNamesTheLineAndTheNearestParameter() async throws {
+        let dir = try scratch()
+        var lines = (1...6).map { #"{"custom_id":"s\#($0)","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}"# }
+        lines.append(#"{"custom_id":"s7","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"max_tokenz":5}"#)
+        try (lines.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("jobs.jsonl"), atomically: true, encoding: .utf8)
+        let (status, output) = try await choreo(["submit", "jobs.jsonl", "--db", "t.sqlite"], in: dir)
+        #expect(status == 1)
+        #expect(output.contains("line 7, max_tokenz: unknown_parameter: unknown parameter; did you mean max_tokens?"), "\(output)")
+        let (allowed, _) = try await choreo(["submit", "jobs.jsonl", "--db", "t.sqlite", "--allow-unknown-params"], in: dir)
+        #expect(allowed == 0)
+    }
+
+    @Test func mockOnATakenPortSaysSo() async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let (status, output) = try await choreo(["mock", "--port", String(server.port)], in: try scratch())
+        #expect(status != 0)
+        #expect(output.contains("port \(server.port) is in use"), "\(output)")
+        #expect(!output.contains("errno"))
+    }
+}

@@ -1,0 +1,94 @@
+"""Strict reader of the OpenAI Batch output format: every line of an `openai` export must load.
+
+Usage: check.py OUT.jsonl
+
+Each line must be exactly {id, custom_id, response, error} (no other key), with exactly one of
+`response` / `error` set. A response is {status_code: int, request_id: str, body: object} (a
+string request_id: OpenAI types it so, a null is refused). A 2xx body must validate as the
+`openai` package's `ChatCompletion`; any other body must be {"error": {message: str, ...}}.
+An error is {code: str, message: str}. Prints one line per failure and a closing count.
+"""
+import json
+import sys
+from typing import Any, Optional, Union
+
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class BatchResponse(Strict):
+    status_code: StrictInt
+    request_id: StrictStr
+    body: dict[str, Any]
+
+
+class BatchError(Strict):
+    code: StrictStr
+    message: StrictStr
+
+
+class BatchOutputLine(Strict):
+    id: StrictStr
+    custom_id: StrictStr
+    response: Optional[BatchResponse]
+    error: Optional[BatchError]
+
+
+class ProviderErrorObject(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    message: StrictStr
+    type: Optional[StrictStr] = None
+    code: Optional[Union[StrictStr, StrictInt]] = None
+
+
+class ProviderErrorBody(Strict):
+    error: ProviderErrorObject
+
+
+def check(line: str) -> Optional[str]:
+    try:
+        parsed = BatchOutputLine.model_validate_json(line)
+    except ValidationError as e:
+        return f"not a Batch output line: {e}"
+    if (parsed.response is None) == (parsed.error is None):
+        return "exactly one of response and error must be set"
+    if parsed.response is not None:
+        body = parsed.response.body
+        try:
+            if 200 <= parsed.response.status_code < 300:
+                completion = ChatCompletion.model_validate(body)
+                if completion.object != "chat.completion" or not completion.choices:
+                    return "the body is not a chat.completion with choices"
+            else:
+                ProviderErrorBody.model_validate(body)
+        except ValidationError as e:
+            return f"body of a {parsed.response.status_code} response: {e}"
+    return None
+
+
+def main() -> int:
+    path = sys.argv[1]
+    passed = failed = 0
+    kinds: dict[str, int] = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            problem = check(line)
+            if problem:
+                failed += 1
+                print(f"{path}:{number}: {problem}")
+            else:
+                passed += 1
+                o = json.loads(line)
+                kind = f"HTTP {o['response']['status_code']}" if o["response"] else f"error {o['error']['code']}"
+                kinds[kind] = kinds.get(kind, 0) + 1
+    print("strict reader:", ", ".join(f"{k}: {v}" for k, v in sorted(kinds.items())))
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
