@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// When a stream's output arrived: the first and last output, and the gaps between outputs in a
 /// small fixed histogram. Updated once per network read that carried output (never per chunk, never
 /// a row per chunk), so a stream's timing costs one clock read and a few additions per read.
@@ -62,9 +68,3 @@ public struct GapHistogram: Sendable {
         return maxSeconds
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -23,12 +23,12 @@ public struct AttemptCharge: Sendable, Hashable {
 
     /// The charge of an attempt that sent `body` to `provider` for `model`. `stream` is nil when no
     /// answer began (an error status, a connection that failed): providers bill nothing then.
-    /// `received` is the output text that arrived (its UTF-8 length bounds the tokens it took).
-    public static func of(stream: ChatCompletionStream?, bounds: RequestBounds, model: String,
-                          received: String, prices: PriceTable) -> AttemptCharge {
+    /// The text this stream received (its UTF-8 length bounds the tokens it took) is the
+    /// attempt's own output: a continuation's kept text is not in it.
+    public static func of(stream: ChatCompletionStream?, bounds: RequestBounds, model: String, prices: PriceTable) -> AttemptCharge {
         guard let stream, stream.head.map({ (200..<300).contains($0.status) }) ?? true else { return .none }
         let (reported, isFinal) = stream.usageSoFar
-        return of(reported: reported, isFinal: isFinal, bounds: bounds, model: model, receivedBytes: received.utf8.count, prices: prices)
+        return of(reported: reported, isFinal: isFinal, bounds: bounds, model: model, receivedBytes: stream.text.utf8.count, prices: prices)
     }
 
     /// The rule itself, on plain values (tests).

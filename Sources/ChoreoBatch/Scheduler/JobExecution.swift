@@ -80,8 +80,7 @@ struct JobExecution: Sendable {
 
     /// What the attempt streaming into `live` was billed (nothing when no answer began).
     private func charge(of live: LiveOutput?, bounds: RequestBounds) -> AttemptCharge {
-        let received = live.map { String($0.text.dropFirst($0.kept.count)) } ?? ""
-        return AttemptCharge.of(stream: live?.stream, bounds: bounds, model: job.model, received: received, prices: options.prices)
+        AttemptCharge.of(stream: live?.stream, bounds: bounds, model: job.model, prices: options.prices)
     }
 
     /// Replaces a budget reservation by what the attempt cost (an unpriced one by its reservation).
@@ -317,10 +316,7 @@ struct JobExecution: Sendable {
     /// Writes a finished stream's result (guarded by the lease).
     private func succeed(_ sent: Sent, charge: AttemptCharge) async throws -> JobResult {
         sent.gate.answered(sentAt: sent.started)
-        var (outcome, usage) = outcome(of: sent.output, started: sent.started)
-        outcome.timings = AttemptTimings(claimed: sent.claimed, sent: sent.started, headers: sent.headersAt, end: now,
-                                         stream: sent.output.stream, outputTokens: usage?.completionTokens)
-        outcome.firstTokenMs = outcome.timings.firstTokenMs  // one rounding for the job and its attempt
+        var (outcome, usage) = outcome(of: sent)
         outcome.charge = charge
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
         guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
@@ -332,9 +328,9 @@ struct JobExecution: Sendable {
     }
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
-    /// segments, the rebuilt `chat.completion` object.
-    private func outcome(of output: LiveOutput, started: Double) -> (JobOutcome, Usage?) {
-        let stream = output.stream
+    /// segments, the rebuilt `chat.completion` object, the attempt's timings.
+    private func outcome(of sent: Sent) -> (JobOutcome, Usage?) {
+        let output = sent.output, stream = output.stream, started = sent.started, end = now
         var final = stream.completion
         let usage = final.usage
         let text = output.text
@@ -350,16 +346,18 @@ struct JobExecution: Sendable {
                                 cacheWriteTokens: u.cacheWriteTokens, reasoningTokens: u.reasoningTokens)
         }
         let toolCalls = final.choices.first?.message.toolCalls
+        let timings = AttemptTimings(claimed: sent.claimed, sent: started, headers: sent.headersAt, end: end,
+                                     stream: stream, outputTokens: usage?.completionTokens)
         let outcome = JobOutcome(
             output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
             finishReason: final.choices.first?.finishReason?.rawValue, providerFinishReason: final.choices.first?.providerFinishReason,
             response: final.json.jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
-            firstTokenMs: stream.firstOutputAt.map { Int(($0.timeIntervalSince1970 - started) * 1000) },
-            durationMs: Int((now - started) * 1000),
+            firstTokenMs: timings.firstTokenMs,  // one rounding for the job and its attempt
+            durationMs: Int((end - started) * 1000),
             // The provider's request id, else its id for this response (Gemini sends no request-id
             // header; its `responseId` is what its support asks for).
             httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID ?? (final.id.isEmpty ? nil : final.id),
-            bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count,
+            bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count, timings: timings,
             cachedPromptTokens: usage?.cachedPromptTokens, cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens,
             reasoning: final.choices.first?.message.reasoning)
         return (outcome, usage)
