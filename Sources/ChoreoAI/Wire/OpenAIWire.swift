@@ -130,7 +130,6 @@ struct OpenAIChunkDecoder: ChunkDecoder {
             },
             usage: Usage(json: o["usage"]))
     }
-
 }
 
 /// `value` unless it is absent or JSON `null` (a bare `nil` in a `JSONValue` context would become

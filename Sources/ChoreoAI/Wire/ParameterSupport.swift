@@ -116,21 +116,6 @@ public enum ParameterSupport {
         }
     }
 
-    /// The nearest of `candidates` to `word` when it is close enough to be a typo of it.
-    public static func suggestion(for word: String, among candidates: some Sequence<String>) -> String? {
-        guard word.count >= 3 else { return nil }  // "x" is no typo of "n"
-        let limit = max(1, min(3, word.count / 3))
-        var best: (String, Int)?
-        for c in candidates {
-            let d = ConfigurationReader.distance(word.lowercased(), c.lowercased())
-            if d <= limit, d < (best?.1 ?? .max) { best = (c, d) }
-        }
-        return best?.0
-    }
-
-    /// Levenshtein distance (the configuration file's "did you mean" uses the same).
-    public static func distance(_ a: String, _ b: String) -> Int { ConfigurationReader.distance(a, b) }
-
     /// `o` with the members of `extra_body` merged in (they win) and `extra_body` itself removed.
     static func mergingExtraBody(_ o: inout [String: JSONValue], from input: [String: JSONValue]) {
         o["extra_body"] = nil

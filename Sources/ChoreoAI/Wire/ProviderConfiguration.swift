@@ -150,8 +150,7 @@ struct ConfigurationReader {
             if key == "api_key" {
                 throw error(keyPath, "keys do not belong in the file; put the key in an environment variable and name it in api_key_env")
             }
-            let near = allowed.min { Self.distance(key, $0) < Self.distance(key, $1) }
-            let hint = near.flatMap { Self.distance(key, $0) <= 2 ? " (did you mean \($0)?)" : nil } ?? ""
+            let hint = Spelling.nearest(to: key, among: allowed, maxDistance: 2).map { " (did you mean \($0)?)" } ?? ""
             throw error(keyPath, "unknown key\(hint); allowed: \(allowed.joined(separator: ", "))")
         }
     }
@@ -265,22 +264,5 @@ struct ConfigurationReader {
         if let t = try seconds(o, "connect_timeout", at: path) { p.connectTimeout = t }
         if let t = try seconds(o, "stall_timeout", at: path) { p.stallTimeout = t }
         return p
-    }
-
-    /// Levenshtein distance, for "did you mean" on unknown keys.
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
-        var row = Array(0...b.count)
-        for i in 1...a.count {
-            var previous = row[0]
-            row[0] = i
-            for j in 1...b.count {
-                let current = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-                previous = current
-            }
-        }
-        return row[b.count]
     }
 }

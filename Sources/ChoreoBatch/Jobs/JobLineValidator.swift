@@ -116,7 +116,7 @@ public struct JobLineValidator: Sendable {
                 }
             }
             for key in top.keys.sorted() where !Self.batchLineFields.contains(key) {
-                let hint = ParameterSupport.suggestion(for: key, among: Self.batchLineFields).map { "; did you mean \($0)?" } ?? ""
+                let hint = Spelling.hint(for: key, among: Self.batchLineFields)
                 throw fail(key, "unknown_field", "unknown field of a batch line\(hint) (body parameters go inside \"body\")")
             }
             guard let b = top["body"] else { throw fail("body", "missing_required_parameter", "a batch line needs a \"body\" object") }
@@ -166,7 +166,7 @@ public struct JobLineValidator: Sendable {
             let prefix = String(pattern.dropLast())
             for length in max(1, prefix.count - 1)...(prefix.count + 1) where length <= model.count {
                 let head = String(model.prefix(length))
-                let d = ParameterSupport.distance(head, prefix)
+                let d = Spelling.distance(head, prefix)
                 guard d > 0, d <= 2, head.last == prefix.last else { continue }
                 let fallback = router.provider(for: model).map { "it would go to \($0.name)" } ?? "no provider takes it"
                 throw fail(path, "unknown_model", "\(JSONValue.quoted(model)) matches no configured route (\(fallback)); "
@@ -192,7 +192,7 @@ public struct JobLineValidator: Sendable {
                 throw fail(prefix + key, "unsupported_parameter", "\(provider?.name ?? kind.rawValue) cannot take \(key): \(reason)")
             case nil:
                 if allowUnknownParams { continue }
-                let hint = ParameterSupport.suggestion(for: key, among: ParameterSupport.knownParameters(kind)).map { "; did you mean \($0)?" } ?? ""
+                let hint = Spelling.hint(for: key, among: ParameterSupport.knownParameters(kind))
                 throw fail(prefix + key, "unknown_parameter",
                            "unknown parameter\(hint) (for \(provider?.name ?? kind.rawValue); pass new ones in extra_body or submit with --allow-unknown-params)")
             }
@@ -217,7 +217,7 @@ public struct JobLineValidator: Sendable {
             guard let role = m["role"] else { throw fail(here + ".role", "missing_required_parameter", "a message needs a \"role\"") }
             guard let roleName = role.stringValue else { throw fail(here + ".role", "invalid_type", "expected a string, found \(role.typeName)") }
             guard Self.roles.contains(roleName) else {
-                let hint = ParameterSupport.suggestion(for: roleName, among: Self.roles).map { "; did you mean \($0)?" } ?? ""
+                let hint = Spelling.hint(for: roleName, among: Self.roles)
                 throw fail(here + ".role", "invalid_value", "unknown role \(JSONValue.quoted(roleName))\(hint)")
             }
             switch m["content"] {
