@@ -27,13 +27,8 @@ struct EstimateCommand: AsyncParsableCommand {
     var config: String?
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        var router = ProviderRouter.fromEnvironment(environment)
-        var prices = PriceTable.builtIn()
-        if let path = config ?? ProviderConfiguration.defaultPath(environment: environment) {
-            router = try ProviderConfiguration.load(path: path, environment: environment)
-            prices = .builtIn(overriddenBy: try PriceTable.configured(fileAt: path))
-        }
+        let router = try ProviderOptions.router(config: config)
+        let prices = try ProviderOptions.priceTable(config: config)
         let db = FileManager.default.fileExists(atPath: database.path) ? try database.open(readOnly: true) : nil
         let jobs: [(model: String, body: JSONValue)]
         if FileManager.default.fileExists(atPath: target) {

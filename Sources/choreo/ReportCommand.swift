@@ -39,11 +39,7 @@ struct ReportCommand: AsyncParsableCommand {
             }
             references = [newest.id]
         }
-        let environment = ProcessInfo.processInfo.environment
-        var router = ProviderRouter.fromEnvironment(environment)
-        if let path = config ?? ProviderConfiguration.defaultPath(environment: environment) {
-            router = try ProviderConfiguration.load(path: path, environment: environment)
-        }
+        let router = try ProviderOptions.router(config: config)
         let reports = try references.map { ref in
             try BatchReport.load(db, batch: ref, bins: ReportPage.timeBins) { router.provider(for: $0)?.name ?? "" }
         }

@@ -45,12 +45,8 @@ struct SubmitCommand: AsyncParsableCommand {
         let db = try database.open(creating: true)
         var options = SubmitOptions(name: name, skipInvalid: skipInvalid, forceNew: forceNew)
         // Lines are checked against the provider each routes to: the configuration's routes.
-        let environment = ProcessInfo.processInfo.environment
-        var router = ProviderRouter.fromEnvironment(environment)
-        if let path = providers.config ?? ProviderConfiguration.defaultPath(environment: environment) {
-            router = try ProviderConfiguration.load(path: path, environment: environment)
-        }
-        options.validator = JobLineValidator(router: router, allowUnknownParams: allowUnknownParams)
+        options.validator = JobLineValidator(router: try ProviderOptions.router(config: providers.config),
+                                             allowUnknownParams: allowUnknownParams)
         let result: SubmitResult
         do {
             if file == "-" {

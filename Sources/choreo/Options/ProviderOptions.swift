@@ -23,18 +23,28 @@ struct ProviderOptions: ParsableArguments {
         if mockFaultRate > 0 && !mock { throw ValidationError("--mock-fault-rate needs --mock") }
     }
 
-    /// The price table: built in, extended and overridden by the configuration file's `prices`.
-    func priceTable(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PriceTable {
+    /// The routes of the configuration file in effect (`config`, else $CHOREO_CONFIG, else
+    /// ./choreo.json when present), or the environment's defaults when there is none. Commands
+    /// with a `--config` of their own but no mock (`report`, `estimate`) call it too.
+    static func router(config: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ProviderRouter {
+        guard let path = config ?? ProviderConfiguration.defaultPath(environment: environment) else {
+            return ProviderRouter.fromEnvironment(environment)
+        }
+        return try ProviderConfiguration.load(path: path, environment: environment)
+    }
+
+    /// The price table: built in, extended and overridden by the `prices` of the configuration
+    /// file in effect.
+    static func priceTable(config: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> PriceTable {
         guard let path = config ?? ProviderConfiguration.defaultPath(environment: environment) else { return .builtIn() }
         return .builtIn(overriddenBy: try PriceTable.configured(fileAt: path))
     }
 
+    func priceTable() throws -> PriceTable { try Self.priceTable(config: config) }
+
     /// The router for this invocation, and the mock server when one was started (keep it alive).
     func makeRouter(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> (ProviderRouter, MockServer?) {
-        var router = ProviderRouter.fromEnvironment(environment)
-        if let path = config ?? ProviderConfiguration.defaultPath(environment: environment) {
-            router = try ProviderConfiguration.load(path: path, environment: environment)
-        }
+        let router = try Self.router(config: config, environment: environment)
         guard mock else { return (router, nil) }
         var mockConfig = MockConfig()
         mockConfig.chunkDelay = .milliseconds(mockChunkDelayMs)
