@@ -135,36 +135,21 @@ public enum Schema {
     /// Views for people and Datasette (docs/schema.md): each table's columns, and beside every
     /// time (seconds since 1970, UTC) the same time as ISO-8601 text. `*` follows columns that
     /// later migrations add.
-    static let version9 = """
-        CREATE VIEW batches_readable AS
-          SELECT *,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', created_at, 'unixepoch') AS created_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', started_at, 'unixepoch') AS started_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', last_finished_at, 'unixepoch') AS last_finished_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', completed_at, 'unixepoch') AS completed_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', cancelled_at, 'unixepoch') AS cancelled_at_iso
-          FROM batches WHERE state \(visible);
-        CREATE VIEW jobs_readable AS
-          SELECT *,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', created_at, 'unixepoch') AS created_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', not_before, 'unixepoch') AS not_before_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', started_at, 'unixepoch') AS started_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', finished_at, 'unixepoch') AS finished_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, 'unixepoch') AS updated_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', lease_expires_at, 'unixepoch') AS lease_expires_at_iso
-          FROM jobs;
-        CREATE VIEW attempts_readable AS
-          SELECT *,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', started_at, 'unixepoch') AS started_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', ended_at, 'unixepoch') AS ended_at_iso
-          FROM attempts;
-        CREATE VIEW runners_readable AS
-          SELECT *,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', started_at, 'unixepoch') AS started_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', heartbeat_at, 'unixepoch') AS heartbeat_at_iso,
-                 strftime('%Y-%m-%dT%H:%M:%fZ', stopped_at, 'unixepoch') AS stopped_at_iso
-          FROM runners;
-        """
+    static let version9 = [
+        readableView("batches", times: ["created_at", "started_at", "last_finished_at", "completed_at", "cancelled_at"],
+                     where: "state \(visible)"),
+        readableView("jobs", times: ["created_at", "not_before", "started_at", "finished_at", "updated_at", "lease_expires_at"]),
+        readableView("attempts", times: ["started_at", "ended_at"]),
+        readableView("runners", times: ["started_at", "heartbeat_at", "stopped_at"]),
+    ].joined(separator: "\n")
+
+    /// `CREATE VIEW <table>_readable`: every column of `table`, then each of `times` again as
+    /// ISO-8601 text (`<column>_iso`).
+    private static func readableView(_ table: String, times: [String], where filter: String? = nil) -> String {
+        let iso = times.map { "strftime('%Y-%m-%dT%H:%M:%fZ', \($0), 'unixepoch') AS \($0)_iso" }
+        return "CREATE VIEW \(table)_readable AS SELECT *, \(iso.joined(separator: ", ")) FROM \(table)"
+            + (filter.map { " WHERE \($0)" } ?? "") + ";"
+    }
 
     /// Timings (issue 18, docs/schema-timings.md): per attempt and, for the attempt that
     /// finished it, per job (so `choreo report` reads one row per job). Written with the rows the
