@@ -61,11 +61,13 @@ let package = Package(
             dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"],
             path: "Examples/streaming-examples"
         ),
+        // What several test targets share (the start of issue 14's ChoreoTesting).
+        .target(name: "ChoreoTesting", path: "Tests/ChoreoTesting"),
         .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"]),
         .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoMock"]),
-        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoMock"]),
+        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoMock", "ChoreoTesting"]),
         .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI"]),
-        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoMock"]),
+        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoMock", "ChoreoTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,51 @@
+/// SQL that takes a current Choreo database back to an older schema version, for the tests that
+/// check an old database is migrated whole. The one place to extend when a migration is added:
+/// undo it at the top, newest first.
+public enum OldSchema {
+    /// Back to schema version 3 (undoes 9 down to 4); sets `user_version`.
+    public static let version3 = """
+        -- 9: readable views
+        DROP VIEW batches_readable; DROP VIEW jobs_readable; DROP VIEW attempts_readable; DROP VIEW runners_readable;
+        -- 8: wire fidelity
+        ALTER TABLE jobs DROP COLUMN error_body; ALTER TABLE jobs DROP COLUMN metadata; ALTER TABLE jobs DROP COLUMN reasoning;
+        -- 7: timings
+        ALTER TABLE attempts DROP COLUMN queue_ms; ALTER TABLE attempts DROP COLUMN headers_ms;
+        ALTER TABLE attempts DROP COLUMN first_token_ms; ALTER TABLE attempts DROP COLUMN streaming_ms;
+        ALTER TABLE attempts DROP COLUMN chunks; ALTER TABLE attempts DROP COLUMN gaps; ALTER TABLE attempts DROP COLUMN gap_p50_ms;
+        ALTER TABLE attempts DROP COLUMN gap_p95_ms; ALTER TABLE attempts DROP COLUMN gap_max_ms;
+        ALTER TABLE attempts DROP COLUMN gaps_over_1s; ALTER TABLE attempts DROP COLUMN tokens_per_s;
+        ALTER TABLE jobs DROP COLUMN queue_ms; ALTER TABLE jobs DROP COLUMN headers_ms; ALTER TABLE jobs DROP COLUMN streaming_ms;
+        ALTER TABLE jobs DROP COLUMN chunks; ALTER TABLE jobs DROP COLUMN gaps; ALTER TABLE jobs DROP COLUMN gap_p50_ms;
+        ALTER TABLE jobs DROP COLUMN gap_p95_ms; ALTER TABLE jobs DROP COLUMN gap_max_ms; ALTER TABLE jobs DROP COLUMN gaps_over_1s;
+        ALTER TABLE jobs DROP COLUMN tokens_per_s; ALTER TABLE jobs DROP COLUMN bytes_received;
+        -- 6: money
+        DROP TRIGGER attempts_keep_costs; DROP TABLE batch_costs; DROP VIEW results;
+        CREATE VIEW results AS SELECT b.id AS batch_id, j.custom_id, j.state, j.model, j.output, j.tool_calls, j.finish_reason,
+          j.prompt_tokens, j.completion_tokens, j.attempts, j.error_kind, j.error_message, j.duration_ms
+          FROM jobs j JOIN batches b ON b.id = j.batch_id;
+        ALTER TABLE jobs DROP COLUMN cached_prompt_tokens; ALTER TABLE jobs DROP COLUMN cache_write_tokens;
+        ALTER TABLE jobs DROP COLUMN reasoning_tokens; ALTER TABLE jobs DROP COLUMN cost_usd;
+        ALTER TABLE attempts DROP COLUMN prompt_tokens; ALTER TABLE attempts DROP COLUMN cached_prompt_tokens;
+        ALTER TABLE attempts DROP COLUMN cache_write_tokens; ALTER TABLE attempts DROP COLUMN completion_tokens;
+        ALTER TABLE attempts DROP COLUMN reasoning_tokens; ALTER TABLE attempts DROP COLUMN usage_estimated;
+        ALTER TABLE attempts DROP COLUMN cost_usd; ALTER TABLE batches DROP COLUMN budget_usd;
+        -- 5: continuation
+        ALTER TABLE attempts DROP COLUMN continuation; ALTER TABLE attempts DROP COLUMN continuation_reason;
+        DROP TABLE prefill_refusals;
+        -- 4: sliced submits (the CHECK on batches.state loses 'submitting' again)
+        ALTER TABLE batches DROP COLUMN submitter; ALTER TABLE batches DROP COLUMN submit_heartbeat_at;
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_schema SET sql = replace(sql, ',''submitting'')', ')') WHERE type = 'table' AND name = 'batches';
+        PRAGMA writable_schema = OFF;
+        PRAGMA user_version = 3;
+        """
+
+    /// Back to schema version 2 (undoes 9 down to 3); sets `user_version`.
+    public static let version2 = version3 + """
+
+        -- 3: batch counters
+        DROP TRIGGER jobs_keep_batch_counts; DROP TABLE batch_counts;
+        ALTER TABLE batches DROP COLUMN started_at; ALTER TABLE batches DROP COLUMN last_finished_at;
+        PRAGMA user_version = 2;
+        """
+}
