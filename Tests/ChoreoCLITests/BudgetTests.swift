@@ -75,13 +75,8 @@ import Testing
         try #"{"prices": {"mock-*": {"input": 100, "output": 1000}}}"#.write(to: dir.appendingPathComponent("choreo.json"), atomically: true, encoding: .utf8)
         let env = ["OPENAI_BASE_URL": server.baseURL + "/v1", "OPENAI_API_KEY_FOR_TEST": "", "CHOREO_DB": dir.appendingPathComponent("db.sqlite").path]
         func choreo(_ args: [String]) async throws -> (Int32, String) {
-            let p = try ChoreoBinary.start(args, directory: dir, environment: env.merging(["OPENAI_API_KEY": "sk-test"]) { $1 })
-            let code = try await ChoreoBinary.wait(p)
-            let logs = try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: [.contentModificationDateKey])
-                .filter { $0.lastPathComponent.hasPrefix("choreo-") }
-                .sorted { (try? $0.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate ?? .distantPast)! <
-                          (try? $1.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate ?? .distantPast)! }
-            return (code, try String(contentsOf: logs.last!, encoding: .utf8))
+            let r = try await ChoreoBinary.run(args, environment: env.merging(["OPENAI_API_KEY": "sk-test"]) { $1 })
+            return (r.status, r.output)
         }
         let (submitted, _) = try await choreo(["submit", dir.appendingPathComponent("jobs.jsonl").path, "--budget", "0.2", "--config", dir.appendingPathComponent("choreo.json").path])
         try #require(submitted == 0)

@@ -69,7 +69,7 @@ import Testing
             let p = try ChoreoBinary.start(arguments, directory: directory, environment: env)
             #expect(try await ChoreoBinary.wait(p) == 2)
         }
-        let log = try ProgressDisplayTests.log(in: directory)
+        let log = try ChoreoBinary.log(in: directory)
         #expect(Self.count("OPENAI_API_KEY is not set: provider openai serves model gpt-4o-mini", in: log) == 2, "\(log)")
         #expect(!log.contains("could not connect"))
     }

@@ -5,21 +5,6 @@ import Testing
 
 /// The real `choreo` binary against hostile queries and stored text (RELIABILITY.md, "Hostile input").
 @Suite(.serialized) struct HostileInputCLITests {
-    /// Runs `choreo` to its end; stdout and stderr separately.
-    func choreo(_ arguments: [String], in directory: URL) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ChoreoBinary.path)
-        p.arguments = arguments
-        let out = directory.appendingPathComponent("out-\(UUID().uuidString)"), err = directory.appendingPathComponent("err-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = try FileHandle(forWritingTo: err)
-        try p.run()
-        let status = try await ChoreoBinary.wait(p, timeout: 60)
-        return (status, (try? String(contentsOf: out, encoding: .utf8)) ?? "", (try? String(contentsOf: err, encoding: .utf8)) ?? "")
-    }
-
     /// Runs `choreo` on a pseudo-terminal (util-linux `script`), as a person at a terminal would;
     /// returns the bytes the terminal received.
     func choreoOnATerminal(_ arguments: [String], in directory: URL) async throws -> [UInt8] {
@@ -42,13 +27,13 @@ import Testing
     @Test func vacuum_into_and_attach_are_refused_and_create_no_file() async throws {
         let fixture = try Fixture(count: 1)
         let copy = fixture.directory.appendingPathComponent("copy.db").path
-        let vacuum = try await choreo(["sql", "VACUUM INTO '\(copy)'", "--db", fixture.databasePath], in: fixture.directory)
+        let vacuum = try await ChoreoBinary.run(["sql", "VACUUM INTO '\(copy)'", "--db", fixture.databasePath], timeout: 60)
         #expect(vacuum.status == 1)
         #expect(vacuum.stderr.contains("choreo sql is read-only"), "\(vacuum.stderr)")
         #expect(!FileManager.default.fileExists(atPath: copy))
 
         let other = fixture.directory.appendingPathComponent("other.db").path
-        let attach = try await choreo(["sql", "ATTACH '\(other)' AS o", "--db", fixture.databasePath], in: fixture.directory)
+        let attach = try await ChoreoBinary.run(["sql", "ATTACH '\(other)' AS o", "--db", fixture.databasePath], timeout: 60)
         #expect(attach.status == 1)
         #expect(attach.stderr.contains("choreo sql is read-only"), "\(attach.stderr)")
         #expect(!FileManager.default.fileExists(atPath: other))
@@ -57,11 +42,11 @@ import Testing
     @Test func a_query_that_never_ends_is_stopped_with_a_clear_message() async throws {
         let fixture = try Fixture(count: 1)
         let endless = "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r"
-        let result = try await choreo(["sql", endless, "--timeout", "300ms", "--db", fixture.databasePath], in: fixture.directory)
+        let result = try await ChoreoBinary.run(["sql", endless, "--timeout", "300ms", "--db", fixture.databasePath], timeout: 60)
         #expect(result.status == 1)
         #expect(result.stderr.contains("stopped after running 0.3s"), "\(result.stderr)")
         #expect(result.stderr.contains("--timeout"))
-        let bad = try await choreo(["sql", "SELECT 1", "--timeout", "soon", "--db", fixture.databasePath], in: fixture.directory)
+        let bad = try await ChoreoBinary.run(["sql", "SELECT 1", "--timeout", "soon", "--db", fixture.databasePath], timeout: 60)
         #expect(bad.status == 2 && bad.stderr.contains("--timeout"), "\(bad.stderr)")
     }
 
@@ -75,7 +60,7 @@ import Testing
             #expect(text.contains(#"evil\x1B]0;pwned\x07\x1B[2J"#), "\(name): \(text)")
         }
         // To a file or a pipe, the bytes are the stored ones.
-        let piped = try await choreo(["results", fixture.batchID, "--format", "text", "--db", fixture.databasePath], in: fixture.directory)
+        let piped = try await ChoreoBinary.run(["results", fixture.batchID, "--format", "text", "--db", fixture.databasePath], timeout: 60)
         #expect(piped.stdout.contains(Self.evilID))
     }
 

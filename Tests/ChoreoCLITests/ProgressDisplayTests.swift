@@ -68,7 +68,7 @@ import Testing
         let fixture = try Self.fixture()
         let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath] + Self.runArguments, directory: fixture.directory)
         #expect(try await ChoreoBinary.wait(p) == 0)
-        let log = try Self.log(in: fixture.directory)
+        let log = try ChoreoBinary.log(in: fixture.directory)
         #expect(!log.contains("\r") && !log.contains("\u{1B}"), "no terminal control in a log: \(log.debugDescription)")
         let progress = Self.lines(log).filter { $0.contains(" INFO ") && $0.contains(" done · ") }
         #expect(progress.count >= 2, "a progress line every 0.05 s, then the summary: \(log)")
@@ -81,7 +81,7 @@ import Testing
                                         "--mock-chunk-delay-ms", "100", "--concurrency", "1", "--deadline", "1s"],
                                        directory: fixture.directory)
         #expect(try await ChoreoBinary.wait(p) == 3)
-        let summary = try #require(try Self.lines(Self.log(in: fixture.directory))
+        let summary = try #require(try Self.lines(ChoreoBinary.log(in: fixture.directory))
             .compactMap { try? JSONValue.parse($0) }.first { $0["event"]?.stringValue == "summary" })
         #expect(summary["stopped"]?.stringValue == "deadline")
         let left = try #require(summary["jobs_left"]?.intValue)
@@ -91,10 +91,5 @@ import Testing
     /// Lines split at "\n" whether or not a terminal put "\r" before it (a String keeps "\r\n" as one character).
     static func lines(_ text: String) -> [String] {
         text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
-    }
-
-    static func log(in directory: URL) throws -> String {
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("choreo-") && $0.hasSuffix(".log") }
-        return try files.map { try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }.joined()
     }
 }

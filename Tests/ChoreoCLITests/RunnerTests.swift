@@ -183,11 +183,11 @@ struct RunnerProcessTests {
         let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "40", "--concurrency", "8"],
                                        directory: fixture.directory)
         try await waitUntil("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
-        #expect(try CLI.run(["cancel", fixture.batchID, "--db", fixture.databasePath]).status == 0)
+        #expect(try await ChoreoBinary.run(["cancel", fixture.batchID, "--db", fixture.databasePath]).status == 0)
         _ = try await ChoreoBinary.wait(p, timeout: 30)
         let cancelled = try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'cancelled'")
         let done = 40 - (try fixture.scalar("SELECT count(*) FROM jobs WHERE state IN ('pending', 'running')"))
-        let lines = try CLI.log(of: p, in: fixture.directory).split(separator: "\n")
+        let lines = try ChoreoBinary.log(in: fixture.directory).split(separator: "\n")
         let last = try #require(lines.last { $0.contains(" done · ") })
         #expect(done == 40 && last.contains("40/40 done") && last.contains("· \(cancelled) cancelled"), "\(last)")
     }

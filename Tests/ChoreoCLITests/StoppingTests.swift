@@ -74,7 +74,7 @@ struct StoppingTests {
         try await Self.waitUntilAllStreaming(fixture, p)
         let before = try Self.storedLengths(fixture)
         let cancelled = Date()
-        let cancel = try CLI.run(["cancel", fixture.batchID, "--db", fixture.databasePath])
+        let cancel = try await ChoreoBinary.run(["cancel", fixture.batchID, "--db", fixture.databasePath])
         #expect(cancel.status == 0)
         let status = try await ChoreoBinary.wait(p, timeout: 30)
         // The streams stop within a second; the run then ends (its only batch is over).
@@ -82,18 +82,18 @@ struct StoppingTests {
         #expect(status == 0)
         try Self.expectTextKept(fixture, before: before, state: "cancelled")
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'cancelled' AND received_text <> ''") == Self.jobs)
-        #expect(try CLI.log(of: p, in: fixture.directory).contains("batch \(fixture.batchID) cancelled"))
+        #expect(try ChoreoBinary.log(in: fixture.directory).contains("batch \(fixture.batchID) cancelled"))
 
         // status: cancelled, not a full bar.
-        let status1 = try CLI.run(["status", fixture.batchID, "--db", fixture.databasePath])
+        let status1 = try await ChoreoBinary.run(["status", fixture.batchID, "--db", fixture.databasePath])
         #expect(status1.output.contains("cancelled"))
         #expect(!status1.output.contains("100.0%"))
         // resume: says the cancelled jobs are not requeued, and how to requeue them.
-        let resume = try CLI.run(["resume", fixture.batchID, "--db", fixture.databasePath, "--mock"])
+        let resume = try await ChoreoBinary.run(["resume", fixture.batchID, "--db", fixture.databasePath, "--mock"])
         #expect(resume.status == 0)
         #expect(resume.output.contains("not requeued") && resume.output.contains("--cancelled"))
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'cancelled'") == Self.jobs)
-        let reopen = try CLI.run(["resume", fixture.batchID, "--cancelled", "--no-run", "--db", fixture.databasePath])
+        let reopen = try await ChoreoBinary.run(["resume", fixture.batchID, "--cancelled", "--no-run", "--db", fixture.databasePath])
         #expect(reopen.status == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending' AND partial_output <> ''") == Self.jobs)
         #expect(try fixture.scalar("SELECT count(*) FROM batches WHERE state = 'pending'") == 1)
@@ -115,10 +115,10 @@ struct StoppingTests {
         let before = try Self.storedLengths(fixture)
         if trigger != "deadline" { kill(p.processIdentifier, SIGTERM) }
         if trigger == "second signal" {
-            try await CLI.waitForLog(of: p, in: fixture.directory, containing: "SIGTERM: stopping")
+            try await ChoreoBinary.waitForLog(of: p, in: fixture.directory, containing: "SIGTERM: stopping")
             kill(p.processIdentifier, SIGTERM)
         }
-        try await CLI.waitForLog(of: p, in: fixture.directory, containing: "aborting; writing what was received")
+        try await ChoreoBinary.waitForLog(of: p, in: fixture.directory, containing: "aborting; writing what was received")
         try lock.execute("COMMIT")
         let status = try await ChoreoBinary.wait(p, timeout: 30)
         #expect(status == (trigger == "deadline" ? 3 : 143))
@@ -184,48 +184,13 @@ struct CheckpointTests {
         let watcher = try Self.watcher(fixture)
         let file = fixture.directory.appendingPathComponent("more.jsonl")
         try #"{"custom_id": "x", "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}"#.write(to: file, atomically: true, encoding: .utf8)
-        let submit = try CLI.run(["submit", file.path, "--db", fixture.databasePath])
+        let submit = try await ChoreoBinary.run(["submit", file.path, "--db", fixture.databasePath])
         #expect(submit.status == 0)
-        let cancel = try CLI.run(["cancel", fixture.batchID, "--db", fixture.databasePath])
+        let cancel = try await ChoreoBinary.run(["cancel", fixture.batchID, "--db", fixture.databasePath])
         #expect(cancel.status == 0)
         let copy = try Self.copyOfMainFile(fixture)
         #expect(try Self.count(copy, "SELECT count(*) FROM batches") == 2)
         #expect(try Self.count(copy, "SELECT count(*) FROM jobs WHERE state = 'cancelled'") == 3)
         withExtendedLifetime(watcher) {}
-    }
-}
-
-/// Runs the `choreo` binary to its end, capturing what it printed.
-enum CLI {
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ChoreoBinary.path)
-        p.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["OPENAI_API_KEY"] = nil
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    /// What the processes started by `ChoreoBinary.start` in `directory` have printed so far
-    /// (these tests start one per fixture).
-    static func log(of p: Process, in directory: URL) throws -> String {
-        let logs = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("choreo-") && $0.hasSuffix(".log") }
-        return try logs.map { try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }.joined(separator: "\n")
-    }
-
-    static func waitForLog(of p: Process, in directory: URL, containing text: String) async throws {
-        for _ in 0..<1500 {
-            if try log(of: p, in: directory).contains(text) { return }
-            if !p.isRunning { break }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
-        Issue.record("choreo never printed \"\(text)\": \(try log(of: p, in: directory).suffix(500))")
     }
 }

@@ -87,7 +87,7 @@ struct StorageFaultTests {
     /// file, and once the fault is gone the next run ends every job exact.
     static func expectStoppedThenRecovered(_ fixture: Fixture, _ p: Process, status: Int32,
                                            free: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-        let log = try CLI.log(of: p, in: fixture.directory)
+        let log = try ChoreoBinary.log(in: fixture.directory)
         #expect(p.terminationReason == .exit, "killed by a signal: \(log.suffix(400))", sourceLocation: sourceLocation)
         #expect(status == storageFull, "\(log.suffix(600))", sourceLocation: sourceLocation)
         #expect(log.contains("database or disk is full: \(fixture.databasePath)"), "\(log.suffix(600))", sourceLocation: sourceLocation)
@@ -102,7 +102,7 @@ struct StorageFaultTests {
 
         let again = try ChoreoBinary.start(["run", "--db", fixture.databasePath] + run, directory: fixture.directory)
         let againStatus = try await ChoreoBinary.wait(again, timeout: 120)
-        let againLog = try CLI.log(of: again, in: fixture.directory)
+        let againLog = try ChoreoBinary.log(in: fixture.directory)
         #expect(againStatus == 0, "\(againLog.suffix(600))", sourceLocation: sourceLocation)
         try fixture.expectAllExact(sourceLocation: sourceLocation)
         #expect(try fixture.integrityCheck() == "ok", sourceLocation: sourceLocation)
@@ -134,10 +134,10 @@ struct StorageFaultTests {
         let fixture = try Fixture(count: 200, databaseDirectory: disk.url)
         try disk.fill(leaving: 48 * 1024)
         let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--storage-wait", "10m"] + Self.run, directory: fixture.directory)
-        try await CLI.waitForLog(of: p, in: fixture.directory, containing: "database or disk is full")
+        try await ChoreoBinary.waitForLog(of: p, in: fixture.directory, containing: "database or disk is full")
         try disk.release()
         let status = try await ChoreoBinary.wait(p, timeout: 120)
-        let log = try CLI.log(of: p, in: fixture.directory)
+        let log = try ChoreoBinary.log(in: fixture.directory)
         #expect(status == 0, "\(log.suffix(600))")
         #expect(log.contains("writable again"))
         #expect(Self.reportedSucceeded(log) == 200)
@@ -151,7 +151,7 @@ struct StorageFaultTests {
         let fixture = try Fixture(count: 5, databaseDirectory: disk.url)
         let (remount, output) = SmallDisk.sh("/bin/mount", ["-o", "remount,ro", disk.url.path])
         #expect(remount == 0, "\(output)")
-        let run = try CLI.run(["run", "--db", fixture.databasePath, "--mock"])
+        let run = try await ChoreoBinary.run(["run", "--db", fixture.databasePath, "--mock"])
         #expect(run.status == 1)
         #expect(run.output.contains("cannot create database file \(fixture.databasePath): Read-only file system"), "\(run.output)")
     }
@@ -162,7 +162,7 @@ struct StorageFaultTests {
         try await Self.waitForSucceeded(fixture, p, atLeast: 30)
         #expect(unlink(fixture.databasePath) == 0)
         let status = try await ChoreoBinary.wait(p, timeout: 60)
-        let log = try CLI.log(of: p, in: fixture.directory)
+        let log = try ChoreoBinary.log(in: fixture.directory)
         #expect(status == Self.databaseLost, "\(log.suffix(600))")
         #expect(log.contains("\(fixture.databasePath) was deleted"), "\(log.suffix(600))")
         #expect(!log.contains(": finished"))
@@ -177,7 +177,7 @@ struct StorageFaultTests {
         try await Self.waitForSucceeded(fixture, p, atLeast: 30)
         #expect(rename(older, fixture.databasePath) == 0)
         let status = try await ChoreoBinary.wait(p, timeout: 60)
-        let log = try CLI.log(of: p, in: fixture.directory)
+        let log = try ChoreoBinary.log(in: fixture.directory)
         #expect(status == Self.databaseLost, "\(log.suffix(600))")
         #expect(log.contains("\(fixture.databasePath) was replaced"), "\(log.suffix(600))")
         #expect(!log.contains(": finished"))

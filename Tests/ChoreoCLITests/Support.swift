@@ -147,6 +147,53 @@ enum ChoreoBinary {
         return p
     }
 
+    /// Runs `choreo` with `arguments` to its end (see `wait` for the timeout) and returns what it
+    /// printed. stdout and stderr go to files, so a full pipe never blocks it; `input` is its stdin
+    /// (none: empty). Its environment is the test's without an OpenAI key or a configuration file
+    /// (`CHOREO_CONFIG`), then `environment`.
+    static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
+                    workingDirectory: URL? = nil, timeout: Double = 120) async throws -> ChoreoOutput {
+        let files = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: files) }
+        let out = files.appendingPathComponent("stdout"), err = files.appendingPathComponent("stderr"), stdin = files.appendingPathComponent("stdin")
+        for (file, content) in [(out, ""), (err, ""), (stdin, input ?? "")] {
+            _ = FileManager.default.createFile(atPath: file.path, contents: Data(content.utf8))
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["OPENAI_API_KEY"] = nil
+        env["CHOREO_CONFIG"] = nil
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        if let workingDirectory { p.currentDirectoryURL = workingDirectory }
+        p.standardInput = try FileHandle(forReadingFrom: stdin)
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        let status = try await wait(p, timeout: timeout)
+        return ChoreoOutput(status: status, stdout: try String(contentsOf: out, encoding: .utf8), stderr: try String(contentsOf: err, encoding: .utf8))
+    }
+
+    /// What the processes `start` ran in `directory` have printed so far (tests start one or a
+    /// few per directory), one log after another.
+    static func log(in directory: URL) throws -> String {
+        let logs = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("choreo-") && $0.hasSuffix(".log") }
+        return try logs.map { try String(contentsOf: directory.appendingPathComponent($0), encoding: .utf8) }.joined(separator: "\n")
+    }
+
+    /// Waits until `log(in:)` holds `text` (a failure when `p` exits or 30 s pass first).
+    static func waitForLog(of p: Process, in directory: URL, containing text: String) async throws {
+        for _ in 0..<1500 {
+            if try log(in: directory).contains(text) { return }
+            if !p.isRunning { break }
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        Issue.record("choreo never printed \"\(text)\": \(try log(in: directory).suffix(500))")
+    }
+
     /// Waits for `p` to exit and returns its status. One that has not exited after `timeout` is a
     /// failure, recorded once; the process is then SIGKILLed (a hung runner may ignore SIGTERM) and
     /// reaped, so a test never leaves it behind.
@@ -163,4 +210,13 @@ enum ChoreoBinary {
         }
         return p.terminationStatus
     }
+}
+
+/// What `choreo` printed, run to its end (`ChoreoBinary.run`).
+struct ChoreoOutput {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    /// Both streams, stdout first.
+    var output: String { stdout + stderr }
 }

@@ -4,28 +4,10 @@ import ChoreoMock
 import Foundation
 import Testing
 
-/// Runs `choreo` with `arguments` and `input` on stdin; returns its exit status and its output.
+/// Runs `choreo` in `directory` with `input` on stdin; returns its exit status and its output.
 private func choreo(_ arguments: [String], input: String? = nil, in directory: URL) async throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: ChoreoBinary.path)
-    p.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env["OPENAI_API_KEY"] = nil
-    env["CHOREO_CONFIG"] = nil
-    p.environment = env
-    p.currentDirectoryURL = directory
-    let log = directory.appendingPathComponent("out-\(UUID().uuidString).log")
-    _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-    let handle = try FileHandle(forWritingTo: log)
-    p.standardOutput = handle
-    p.standardError = handle
-    let stdin = Pipe()
-    p.standardInput = stdin
-    try p.run()
-    if let input { try stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8)) }
-    try stdin.fileHandleForWriting.close()
-    let status = try await ChoreoBinary.wait(p, timeout: 60)
-    return (status, try String(contentsOf: log, encoding: .utf8))
+    let r = try await ChoreoBinary.run(arguments, input: input, workingDirectory: directory, timeout: 60)
+    return (r.status, r.output)
 }
 
 private func scratch() throws -> URL {
