@@ -116,6 +116,9 @@ struct ProviderHealthTests {
         let cut = StreamError(kind: .interrupted, message: "cut", partial: ChatCompletion(id: "x", created: 0, model: "m", choices: [], usage: nil),
                               underlying: TransportError(kind: .connectionLost, curlCode: 18, message: "transfer closed"))
         #expect(Failure.classify(cut).unreachable == nil)
+        // A garbled reply (a bad status line, a size cap passed): something answered; the attempt's fault.
+        let garbled = TransportError(kind: .protocolError, curlCode: 8, message: "Weird server reply")
+        #expect(Failure.classify(garbled).kind == "protocol_error" && Failure.classify(garbled).unreachable == nil)
         for status in [502, 503, 504, 529] {
             #expect(Failure.classify(APIError(status: status, type: nil, code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p")).unreachable == "HTTP \(status)")
         }
