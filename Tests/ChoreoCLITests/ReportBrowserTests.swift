@@ -39,7 +39,7 @@ import Glibc
 
         // Every chart, with the number of bins and points it states, and as many elements drawn.
         let charts = Self.charts(in: dom)
-        for id in ["completions", "tokens", "inflight", "failures"] {
+        for id in ["completions", "tokens", "inflight", "failures", "cost"] {
             let c = try #require(charts[id], "chart \(id) is missing")
             #expect(c.bins == ReportPage.timeBins, "\(id)")
             #expect(c.rects + c.points > 0 && c.rects % ReportPage.timeBins == 0 && c.points % ReportPage.timeBins == 0, "\(id)")
@@ -72,6 +72,12 @@ import Glibc
         // The cost card is the batch's cost as status prices it (the mock's models are priced).
         let cost = try #require(json["cost"]?["cost_usd"]?.doubleValue)
         #expect(abs((cards["cost"] ?? -1) - cost) <= 0.005)  // the data value is rounded to cents
+        // The cumulative cost chart climbs, bin by bin, to that same cost.
+        let db = try Database(path: fixture.databasePath)
+        let spent = try #require(try BatchReport.load(db, batch: fixture.batchID, bins: ReportPage.timeBins).cumulativeCost)
+        #expect(spent.count == ReportPage.timeBins && charts["cost"]?.points == ReportPage.timeBins)
+        #expect(zip(spent, spent.dropFirst()).allSatisfy { $0 <= $1 }, "\(spent)")
+        #expect(spent[spent.count - 1] > 0 && abs(spent[spent.count - 1] - cost) < 1e-9, "\(spent.last!) vs \(cost)")
 
         // Each failed job links to its anchor, which holds its attempt history.
         let failed = try fixture.scalar("SELECT id FROM jobs WHERE state = 'failed' ORDER BY id LIMIT 1")
@@ -88,6 +94,52 @@ import Glibc
         let width = bytes.count > 24 ? bytes[16..<20].reduce(0) { $0 << 8 | Int($1) } : 0
         #expect(width == 1280)
         #expect(bytes.count > 20_000, "a blank page compresses to less")
+    }
+
+    /// `report A B`: the second batch overlaid on the first's charts (one line per batch), both
+    /// values in every card with their difference, and each batch's jobs under its own anchors.
+    @Test func twoBatchesSideBySideOverlayTheChartsAndShowTheDeltas() async throws {
+        let (fixture, _) = try await Self.reportedBatch()
+        // A second, smaller batch in the same database, run without faults.
+        let file = fixture.directory.appendingPathComponent("second.jsonl")
+        try (0..<25).map { i in
+            #"{"custom_id":"second-\#(i)","model":"gpt-4o-mini","max_tokens":20,"messages":[{"role":"user","content":"Second batch, question \#(i)"}]}"#
+        }.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        let second = try BatchSubmitter(database: try Database(path: fixture.databasePath)).submit(file: file.path).batchID
+        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(1), seed: 19))
+        let summary = try await fixture.run(server) { $0.batch = second }
+        try await server.shutdown()
+        #expect(summary.succeeded == 25)
+
+        let report = fixture.directory.appendingPathComponent("two.html")
+        let (status, out) = try await UserFilesTests.capture(ChoreoBinary.path, ["report", fixture.batchID, second, "--db", fixture.databasePath,
+                                                                                 "--output", report.path], in: fixture.directory)
+        #expect(status == 0, "\(out)")
+        let run = try await Chromium.run(["--dump-dom", report.path], proxy: nil, in: fixture.directory)
+        #expect(run.status == 0)
+        #expect(!run.stderr.contains("CONSOLE"), "console messages: \(run.stderr.split(separator: "\n").filter { $0.contains("CONSOLE") })")
+        let dom = run.stdout
+
+        // Every time chart holds one line per batch, each over every bin.
+        let charts = Self.charts(in: dom)
+        for id in ["completions", "tokens", "inflight", "failures", "cost"] {
+            let c = try #require(charts[id], "chart \(id) is missing")
+            #expect(c.points == 2 * ReportPage.timeBins && c.drawnPoints == c.points && c.rects == 0, "\(id): \(c)")
+        }
+        // Both batches' values in each card, and the delta is the second minus the first.
+        let cards = dom.components(separatedBy: "data-card=\"").dropFirst().map { $0.components(separatedBy: "</div>")[0] }
+        let jobs = try #require(cards.first { $0.hasPrefix("jobs\"") })
+        let values = jobs.components(separatedBy: " data-value=\"").dropFirst().map { Double($0.prefix { $0 != "\"" }) }
+        #expect(values == [60, 25], "\(jobs)")
+        #expect(Self.attribute("data-delta", in: jobs) == "-35")
+        let succeeded = try #require(cards.first { $0.hasPrefix("succeeded\"") })
+        let ok = succeeded.components(separatedBy: " data-value=\"").dropFirst().compactMap { Double($0.prefix { $0 != "\"" }) }
+        #expect(ok.count == 2 && ok[1] == 25)
+        #expect(Self.attribute("data-delta", in: succeeded).flatMap(Double.init) == ok[1] - ok[0])
+        // Each batch's jobs under its own anchors.
+        let firstFailed = try fixture.scalar("SELECT id FROM jobs WHERE state = 'failed' ORDER BY id LIMIT 1")
+        #expect(dom.contains("id=\"job-0-\(firstFailed)\""))
+        #expect(dom.contains("href=\"#job-1-") && dom.contains("id=\"job-1-"))
     }
 
     /// The two detectors can fail: a page that asks for a URL is seen at the proxy, and a page

@@ -14,6 +14,9 @@ public struct BatchReport: Sendable {
     public var tokensPerSecond: [Double]
     /// Streams in flight at the end of each bin.
     public var inFlight: [Double]
+    /// What the batch had cost by the end of each bin (every ended attempt's `cost_usd`, by its
+    /// end), in USD; nil when some attempt's model has no price (the cost is unknown then).
+    public var cumulativeCost: [Double]?
     /// Attempts that did not succeed, by kind (the most frequent kinds; the rest as "other").
     public var failuresByKind: [(kind: String, counts: [Double])]
     /// Bins with a 429 (a rate-limit pause) and with an unreachable provider (an outage).
@@ -93,13 +96,15 @@ public struct BatchReport: Sendable {
         var starts = [Double](repeating: 0, count: bins), ends = starts
         var kinds: [String: [Double]] = [:]
         var rateLimited: Set<Int> = [], outages: Set<Int> = []
+        var spent = [Double](repeating: 0, count: bins)
         try db.query("""
-            SELECT a.started_at, a.ended_at, a.outcome, a.error_kind, a.http_status
+            SELECT a.started_at, a.ended_at, a.outcome, a.error_kind, a.http_status, a.cost_usd
             FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.batch_id = ?
             """, [.text(id)]) { r in
             if let s = r.double(0) { starts[bin(s)] += 1 }
             guard let e = r.double(1) else { return }
             ends[bin(e)] += 1
+            if let c = r.double(5) { spent[bin(e)] += c }
             guard let outcome = r.string(2), outcome != "succeeded" else { return }
             let kind = r.string(3) ?? outcome
             kinds[kind, default: [Double](repeating: 0, count: bins)][bin(e)] += 1
@@ -139,9 +144,15 @@ public struct BatchReport: Sendable {
 
         // Every attempt's cost, as `status` prices it (nil: a model without a price; no card then).
         let cost = status.costUSD
+        var cumulativeCost: [Double]?
+        if cost != nil {
+            var total = 0.0
+            cumulativeCost = spent.map { total += $0; return total }
+        }
 
         return BatchReport(
             status: status, start: start, binSeconds: width, completions: completions, tokensPerSecond: tokens, inFlight: inFlight,
+            cumulativeCost: cumulativeCost,
             failuresByKind: failuresByKind, rateLimitedBins: rateLimited, outageBins: outages,
             models: models.values.sorted { $0.model < $1.model }, slowest: slowest, failed: failed,
             failedTotal: status.count("failed"), details: details, cost: cost)

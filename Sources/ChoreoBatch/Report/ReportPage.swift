@@ -88,14 +88,17 @@ public struct ReportPage {
         let bins = Self.timeBins
         // A shared axis: seconds from each batch's first start, as long as the longer batch.
         let span = reports.map { $0.binSeconds * Double(bins) }.max() ?? 1
-        func rebinned(_ r: BatchReport, _ values: [Double], rate: Bool = false) -> [Double] {
+        /// Onto the shared axis: counts add up, rates and running totals keep their largest value,
+        /// and a running total holds its last value past the end of the shorter batch.
+        func rebinned(_ r: BatchReport, _ values: [Double], rate: Bool = false, cumulative: Bool = false) -> [Double] {
             guard reports.count == 2 else { return values }
             var out = [Double](repeating: 0, count: bins)
             let scale = r.binSeconds * Double(bins) / span
             for (i, v) in values.enumerated() {
                 let j = min(bins - 1, Int((Double(i) + 0.5) * scale))
-                out[j] = rate ? max(out[j], v) : out[j] + v
+                out[j] = rate || cumulative ? max(out[j], v) : out[j] + v
             }
+            if cumulative { for j in out.indices.dropFirst() { out[j] = max(out[j], out[j - 1]) } }
             return out
         }
         let ticks = (0...4).map { (at: Double(bins) * Double($0) / 4, label: Self.duration(span * Double($0) / 4)) }
@@ -105,10 +108,11 @@ public struct ReportPage {
         for b in first.outageBins.sorted() { shades.append((min(bins - 1, Int(Double(b) * firstScale)), "shade-outage")) }
         for b in first.rateLimitedBins.sorted() { shades.append((min(bins - 1, Int(Double(b) * firstScale)), "shade-429")) }
         let binText = Self.duration(span / Double(bins))
-        func chart(_ id: String, _ title: String, _ y: String, _ values: (BatchReport) -> [Double], rate: Bool = false, style: SVGChart.Style = .line) -> String {
+        func chart(_ id: String, _ title: String, _ y: String, _ values: (BatchReport) -> [Double], rate: Bool = false, cumulative: Bool = false,
+                   style: SVGChart.Style = .line) -> String {
             SVGChart(id: id, title: title, description: "\(title) in \(bins) bins of \(binText) each, from the batch's first start.",
                      xLabel: "time since the first start", yLabel: y, bins: bins,
-                     series: reports.enumerated().map { .init(name: $0.element.status.id, values: rebinned($0.element, values($0.element), rate: rate),
+                     series: reports.enumerated().map { .init(name: $0.element.status.id, values: rebinned($0.element, values($0.element), rate: rate, cumulative: cumulative),
                                                                style: style, color: Self.batchColor($0.offset)) },
                      shades: shades, xTicks: ticks).render()
         }
@@ -129,8 +133,8 @@ public struct ReportPage {
         }
         o += SVGChart(id: "failures", title: "Retries and failures by kind", description: "Attempts that did not succeed, by kind, per bin of \(binText); 429 pauses and outages shaded.",
                       xLabel: "time since the first start", yLabel: "attempts", bins: bins, series: failures, shades: shades, xTicks: ticks).render()
-        if first.cost != nil {
-            o += "<!-- COST (issue 16): a cumulative cost chart belongs here once jobs carry finished_at with cost. -->"
+        if reports.allSatisfy({ $0.cumulativeCost != nil }) {
+            o += chart("cost", "Cumulative cost", "USD", { $0.cumulativeCost ?? [] }, cumulative: true)
         }
         return o + "</div></section>\n"
     }
