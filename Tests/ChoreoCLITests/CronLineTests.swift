@@ -37,15 +37,19 @@ import Testing
             .replacingOccurrences(of: "/usr/local/bin/", with: prefix.path + "/")
             .replacingOccurrences(of: "/srv/choreo/", with: data.path + "/")
         #expect(command.contains(prefix.path) && command.contains(data.path), "the README line changed shape: \(command)")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "HOME=\(fixture.directory.path)", "LOGNAME=cron", "/bin/sh", "-c", command]
-        let stderr = Pipe()
-        p.standardError = stderr
-        try p.run()
-        let mail = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "what cron would mail: \(mail)")
+        let cron = { (command: String) throws -> (status: Int32, mail: String) in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "HOME=\(fixture.directory.path)", "LOGNAME=cron", "/bin/sh", "-c", command]
+            let stderr = Pipe()
+            p.standardError = stderr
+            try p.run()
+            let mail = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, mail)
+        }
+        let (status, mail) = try cron(command)
+        #expect(status == 0, "what cron would mail: \(mail)")
 
         let log = try String(contentsOf: data.appendingPathComponent("nightly.sqlite.log"), encoding: .utf8)
         let summary = try #require(ProgressDisplayTests.lines(log).compactMap { try? JSONValue.parse($0) }
@@ -54,5 +58,15 @@ import Testing
         #expect(summary["jobs_left"]?.intValue == 0)
         #expect(summary["succeeded"]?.intValue == 5)
         #expect(!log.contains("sk-cron-test"))
+
+        // Opt-in: CHOREO_REPORT writes the newest batch's report after the run; one that cannot
+        // be written is mailed and leaves the run's exit code alone.
+        let report = data.appendingPathComponent("report.html")
+        let withReport = try cron("CHOREO_REPORT=\(report.path) " + command)
+        #expect(withReport.status == 0 && withReport.mail.isEmpty, "\(withReport.mail)")
+        let html = try String(contentsOf: report, encoding: .utf8)
+        #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains(fixture.batchID))
+        let unwritable = try cron("CHOREO_REPORT=\(data.path)/no-such-folder/report.html " + command)
+        #expect(unwritable.status == 0 && unwritable.mail.contains("could not write the report"), "\(unwritable.mail)")
     }
 }

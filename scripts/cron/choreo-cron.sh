@@ -12,6 +12,9 @@
 #   CHOREO_DEADLINE   how long a run may take (default 55m for an hourly cron)
 #   CHOREO_LOG        where log lines go (default: $CHOREO_DB.log)
 #   CHOREO_ENV_FILE   a file of KEY=value lines with the API keys (chmod 600); never pass keys on the command line
+#   CHOREO_REPORT     optional: after each run, write `choreo report` of the newest batch to this
+#                     path (one offline HTML page); a report that cannot be written is mailed, and
+#                     does not change the run's exit code
 set -u
 : "${CHOREO_DB:?set CHOREO_DB to the results database}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -35,4 +38,8 @@ case $code in
   130|143) echo "choreo: interrupted (exit $code); the next run continues" >&2 ;;
   *) echo "choreo: run failed with exit $code; see $log" >&2 ;;
 esac
+if [ -n "${CHOREO_REPORT:-}" ]; then
+  "$bin" report --db "$CHOREO_DB" --output "$CHOREO_REPORT" >>"$log" 2>&1 \
+    || echo "choreo: could not write the report $CHOREO_REPORT; see $log" >&2
+fi
 exit $code
