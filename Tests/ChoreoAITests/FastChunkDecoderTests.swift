@@ -176,6 +176,49 @@ struct FastChunkDecoderTests {
         chunk(#"{"index":1,"delta":{"content":"y"},"logprobs":null,"finish_reason":null}"#).replacingOccurrences(of: "1741570283", with: "1741570284"),
     ]
 
+    /// api.openai.com's chunks: a random `obfuscation` padding at the end of each (wire-formats-2
+    /// §5.3). Padding that is not plain ASCII, or a key that only looks like it, must not match.
+    static let paddedSequence: [String] = {
+        func padded(_ choice: String, _ padding: String) -> String { String(chunk(choice).dropLast()) + #","obfuscation":"\#(padding)"}"# }
+        return [
+            padded(#"{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}"#, "p9K3xT6w"),
+            padded(#"{"index":0,"delta":{"content":" world"},"logprobs":null,"finish_reason":null}"#, "Q"),
+            padded(#"{"index":0,"delta":{"content":"\",\"obfuscation\":\""},"logprobs":null,"finish_reason":null}"#, "abcdefghijklmnop"),
+            padded(#"{"index":0,"delta":{"content":"e"},"logprobs":null,"finish_reason":null}"#, ""),
+            padded(#"{"index":0,"delta":{"content":"esc"},"logprobs":null,"finish_reason":null}"#, #"a\"b"#),
+            padded(#"{"index":0,"delta":{"content":"uni"},"logprobs":null,"finish_reason":null}"#, "caf\u{e9}"),
+            padded(#"{"index":0,"delta":{"content":"ctl"},"logprobs":null,"finish_reason":null}"#, "a\u{01}"),
+            padded(#"{"index":0,"delta":{"content":"open"},"logprobs":null,"finish_reason":null}"#, "x\"},\"y\":\"z"),
+            String(chunk(#"{"index":0,"delta":{"content":"other key"},"logprobs":null,"finish_reason":null}"#).dropLast()) + #","obfuscatiom":"k3"}"#,
+            padded(#"{"index":0,"delta":{"content":"again"},"logprobs":null,"finish_reason":null}"#, "Zz9"),
+            padded(#"{"index":0,"delta":{"content":"done"},"logprobs":null,"finish_reason":"stop"}"#, ""),
+        ]
+    }()
+
+    @Test("chunks with obfuscation padding give the full parser's chunks and take the template path")
+    func paddedChunksUseTheTemplate() throws {
+        var decoder = OpenAIChunkDecoder()
+        for text in Self.paddedSequence {
+            let bytes = Array(text.utf8)
+            var got: [ChatCompletionChunk] = [], expected: [ChatCompletionChunk] = []
+            var gotError: String?, expectedError: String?
+            do { try bytes.withUnsafeBytes { try decoder.decode(data: $0) { got.append($0) } } } catch { gotError = "\(error)" }
+            do { try bytes.withUnsafeBytes { try OpenAIChunkDecoder.decodeFull($0) { expected.append($0) } } } catch { expectedError = "\(error)" }
+            #expect(got == expected, "\(text)")
+            #expect(gotError == expectedError, "\(text)")
+        }
+        // Which events match the template left by the one before them.
+        var scanner = OpenAIChunkScanner()
+        var matched: [Bool] = []
+        for text in Self.paddedSequence {
+            let bytes = Array(text.utf8)
+            let hit = bytes.withUnsafeBytes { raw in scanner.withTemplateMatch(raw) { _, _ in } }
+            if !hit { _ = bytes.withUnsafeBytes { scanner.scanWithoutTemplate($0) } }
+            matched.append(hit)
+        }
+        #expect(matched == [false, true, true, true, false, false, false, false, false, false, false], "\(matched)")
+    }
+
     @Test("a stream of chunks gives the full parser's chunks and errors through the template path")
     func templateMatchesFullParser() throws {
         var decoder = OpenAIChunkDecoder()

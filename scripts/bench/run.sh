@@ -63,22 +63,25 @@ machine | tee "$W/machine.txt" >&2
 # ---------------------------------------------------------------- firehose
 if [ -z "$ONLY" ] || [ "$ONLY" = firehose ]; then
   N=$W/nginx; mkdir -p "$N/tmp" "$N/www"
-  for K in 256 2048; do mkdir -p "$N/www/k$K/v1/chat"; python3 "$BENCH/gen.py" sse $K "$N/www/k$K/v1/chat/completions"; done
+  # 256o: the K=256 stream as api.openai.com sends it, every chunk with an `obfuscation` padding.
+  CASES="256 256o 2048"
+  for C in $CASES; do mkdir -p "$N/www/k$C/v1/chat"; python3 "$BENCH/gen.py" sse "${C%o}" "$N/www/k$C/v1/chat/completions" $([ "$C" = 256o ] && echo obfuscation); done
   sed -e "s#@PREFIX@#$N#g" -e "s#@PORT@#$PORT#g" "$BENCH/nginx.conf.in" > "$N/nginx.conf"
   nginx -p "$N" -c "$N/nginx.conf"; sleep 0.3; NGINX_PID=$(cat "$N/nginx.pid")
   python3 "$BENCH/gen.py" jobs "$JOBS" "$W/jobs.jsonl"
   python3 "$BENCH/gen.py" jobs "$SDK_JOBS_2048" "$W/jobs-sdk.jsonl"
   echo '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}' > "$W/body.json"
-  for K in 256 2048; do
-    BASE=http://127.0.0.1:$PORT/k$K/v1
+  for C in $CASES; do
+    K=${C%o}; BASE=http://127.0.0.1:$PORT/k$C/v1
+    LABEL="K=$K"; [ "$C" = 256o ] && LABEL="K=256+obf"
     PER=$((K + 3))   # chunks per response: role, K content, finish, usage ([DONE] not counted)
     (for i in $(seq "$JOBS"); do echo "url = \"$BASE/chat/completions\""; echo 'output = "/dev/null"'; done) > "$W/curl.cfg"
     for rep in $(seq "$REPS"); do
-      measure firehose "K=$K" curl $rep $((JOBS * PER)) "" -- curl -sS --parallel --parallel-max 64 -H 'Content-Type: application/json' -d @"$W/body.json" -K "$W/curl.cfg"
+      measure firehose "$LABEL" curl $rep $((JOBS * PER)) "" -- curl -sS --parallel --parallel-max 64 -H 'Content-Type: application/json' -d @"$W/body.json" -K "$W/curl.cfg"
       rm -f "$W"/a.db*
-      measure firehose "K=$K" aiohttp+sqlite3 $rep $((JOBS * PER)) "" -- python3 "$BENCH/runner_aiohttp.py" "$W/jobs.jsonl" "$BASE" "$W/a.db" 64
+      measure firehose "$LABEL" aiohttp+sqlite3 $rep $((JOBS * PER)) "" -- python3 "$BENCH/runner_aiohttp.py" "$W/jobs.jsonl" "$BASE" "$W/a.db" 64
       rm -f "$W"/c.db*
-      measure firehose "K=$K" choreo $rep $((JOBS * PER)) "submit+run" -- env OPENAI_BASE_URL="$BASE" OPENAI_API_KEY=dummy \
+      measure firehose "$LABEL" choreo $rep $((JOBS * PER)) "submit+run" -- env OPENAI_BASE_URL="$BASE" OPENAI_API_KEY=dummy \
         sh -c "'$CHOREO_BIN' submit '$W/jobs.jsonl' --db '$W/c.db' >/dev/null && '$CHOREO_BIN' run --db '$W/c.db' --concurrency 64"
       ok=$(sqlite3 "$W/c.db" "SELECT count(*) FROM jobs WHERE state='succeeded' AND length(output) > 0")
       [ "$ok" = "$JOBS" ] || echo "choreo: only $ok of $JOBS jobs succeeded" >&2
@@ -87,9 +90,10 @@ if [ -z "$ONLY" ] || [ "$ONLY" = firehose ]; then
     if [ $K = 2048 ]; then SDKJ=$SDK_JOBS_2048; SDKF=$W/jobs-sdk.jsonl; SDKREPS=1; NOTE="$SDKJ jobs"; fi
     [ $K = 256 ] && [ $QUICK = 0 ] && SDKREPS=1
     [ "${SDK:-1}" = 0 ] && SDKREPS=0
+    [ "$C" = 256o ] && SDKREPS=0   # the SDK's figure is the plain K=256 one
     for rep in $(seq "$SDKREPS"); do
       rm -f "$W"/o.db*
-      measure firehose "K=$K" openai-sdk+sqlite3 $rep $((SDKJ * PER)) "$NOTE" -- python3 "$BENCH/runner_openai.py" "$SDKF" "$BASE" "$W/o.db" 64
+      measure firehose "$LABEL" openai-sdk+sqlite3 $rep $((SDKJ * PER)) "$NOTE" -- python3 "$BENCH/runner_openai.py" "$SDKF" "$BASE" "$W/o.db" 64
     done
   done
   kill "$NGINX_PID"; NGINX_PID=""

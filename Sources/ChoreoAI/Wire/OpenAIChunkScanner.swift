@@ -24,6 +24,11 @@ import Darwin
 /// for the text inside `"content":"…"`. The scanner keeps the last scanned chunk that had a
 /// content string, split into the bytes before the string and the bytes after it; an event with
 /// the same bytes around a valid string is that chunk with new content, and only the string is read.
+///
+/// api.openai.com ends every chunk with `"obfuscation":"<random padding>"` (wire-formats-2 §5.3),
+/// so no two chunks have the same bytes after the content. When the template ends that way, its
+/// suffix stops after `"obfuscation":"` and the padding (plain printable ASCII, no escapes: what
+/// the provider sends) may differ; any other padding misses the template and takes the full scan.
 struct OpenAIChunkScanner: Sendable {
     private var id = CachedString()
     private var model = CachedString()
@@ -34,6 +39,9 @@ struct OpenAIChunkScanner: Sendable {
     private var contentSpan: Range<Int>?
     private var templatePrefix: [UInt8] = []
     private var templateSuffix: [UInt8] = []
+    /// The template's suffix ends at the opening quote of a trailing `obfuscation` string, whose
+    /// bytes (then `"}`) end the event.
+    private var templatePadded = false
     private var templateChunk: ChatCompletionChunk?
 
     init() {}
@@ -58,7 +66,15 @@ struct OpenAIChunkScanner: Sendable {
             templatePrefix.removeAll(keepingCapacity: true)
             templatePrefix.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[..<span.lowerBound]))
             templateSuffix.removeAll(keepingCapacity: true)
-            templateSuffix.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[span.upperBound...]))
+            let suffix = UnsafeRawBufferPointer(rebasing: data[span.upperBound...])
+            if let padding = Self.paddingStart(suffix), padding >= Self.obfuscationKey.count,
+               suffix[(padding - Self.obfuscationKey.count)..<padding].elementsEqual(Self.obfuscationKey) {
+                templateSuffix.append(contentsOf: suffix[..<padding])
+                templatePadded = true
+            } else {
+                templateSuffix.append(contentsOf: suffix)
+                templatePadded = false
+            }
             templateChunk = chunk
         }
         return chunk
@@ -74,15 +90,38 @@ struct OpenAIChunkScanner: Sendable {
 
     /// The content string of `data` when its bytes around that string are the template's.
     private mutating func matchTemplate(_ data: UnsafeRawBufferPointer) -> String? {
+        // Where the template's suffix ends: the end of the event, or the padding's opening quote.
+        var end = data.count
+        if templatePadded {
+            guard let padding = Self.paddingStart(data) else { return nil }
+            end = padding
+        }
         let head = templatePrefix.count, tail = templateSuffix.count
-        guard head > 0, data.count >= head + tail + 2, let base = data.baseAddress,
+        guard head > 0, end >= head + tail + 2, let base = data.baseAddress,
               templatePrefix.withUnsafeBytes({ memcmp($0.baseAddress!, base, head) == 0 }),
-              tail == 0 || templateSuffix.withUnsafeBytes({ memcmp($0.baseAddress!, base + (data.count - tail), tail) == 0 })
+              tail == 0 || templateSuffix.withUnsafeBytes({ memcmp($0.baseAddress!, base + (end - tail), tail) == 0 })
         else { return nil }
-        var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: data.count - tail)
+        var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: end - tail)
         r.i = head
         guard let content = Self.string(&r, &scratch), r.i == r.end else { return nil }
         return content
+    }
+
+    static let obfuscationKey: [UInt8] = Array(#","obfuscation":""#.utf8)
+
+    /// When `bytes` end with a string of plain printable ASCII (no quote, no backslash) and `}`:
+    /// the index of that string's first byte, just after its opening quote. Else nil.
+    static func paddingStart(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        let n = bytes.count
+        guard n >= 3, bytes[n - 1] == UInt8(ascii: "}"), bytes[n - 2] == UInt8(ascii: "\"") else { return nil }
+        var i = n - 3
+        while i >= 0 {
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") { return i + 1 }
+            guard b >= 0x20, b < 0x7F, b != UInt8(ascii: "\\") else { return nil }
+            i -= 1
+        }
+        return nil
     }
 
     // MARK: top level
