@@ -57,6 +57,17 @@ import Testing
         #expect(eighty.contains("in flight"))
     }
 
+    /// Cancelled jobs count as done, so the line says why the count jumped, as the log line does.
+    @Test func cancelledJobsAreShownBesideTheFailedOnes() {
+        var s = Self.snapshot()
+        s.cancelled = 120
+        for width in [200, 40] {
+            let line = ProgressLine.render(s, width: width, now: Self.now)
+            #expect(line.contains("293/400") && line.contains("120 cancelled"), "\(width) columns: \(line)")
+        }
+        #expect(!ProgressLine.render(Self.snapshot(), width: 200, now: Self.now).contains("cancelled"))
+    }
+
     @Test func anOutageKeepsItsShortFormOnANarrowTerminal() {
         let s = Self.snapshot(outage: "connection refused")
         let wide = ProgressLine.render(s, width: 200, now: Self.now)
