@@ -2,6 +2,7 @@ import ChoreoMock
 import Foundation
 import Testing
 @testable import ChoreoAI
+import ChoreoHTTP
 
 @Suite("Backpressure and retry hints")
 struct BackpressureAndRetryHintTests {
@@ -124,6 +125,6 @@ struct KeyRedactionTests {
     }
 
     @Test func transportErrorsShowTheOriginOnly() {
-        #expect(CurlTransfer.origin(of: "https://user:secret@api.example.com:8443/v1/x?key=abc") == "https://api.example.com:8443")
+        #expect(HTTPRequest.origin(of: "https://user:secret@api.example.com:8443/v1/x?key=abc") == "https://api.example.com:8443")
     }
 }

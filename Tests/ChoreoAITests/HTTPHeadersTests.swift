@@ -1,5 +1,6 @@
 import Testing
 @testable import ChoreoAI
+@testable import ChoreoHTTP
 
 /// `HTTPHeaders` keeps its fields in one byte block; the API is that of a list of pairs.
 @Suite("HTTP headers")

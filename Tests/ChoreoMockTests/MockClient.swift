@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoHTTP
 import ChoreoMock
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoHTTP
 import ChoreoMock
 import Synchronization
 import Testing

@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 
 /// The client. Mirrors the SDK our users know:

@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 
 /// Reads the retry signals providers put in response headers (wire-formats.md §4.2–4.3, §6.4).

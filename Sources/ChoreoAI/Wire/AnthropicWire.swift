@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 
 /// Anthropic Messages (`POST /v1/messages`), spoken from an OpenAI-shaped chat body.

@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 
 /// Google Gemini `generateContent` / `streamGenerateContent?alt=sse`, spoken from an OpenAI-shaped

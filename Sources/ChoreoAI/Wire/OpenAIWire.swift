@@ -1,3 +1,5 @@
+import ChoreoHTTP
+
 /// OpenAI Chat Completions and the servers that copy it (vLLM, llama.cpp, Ollama `/v1`,
 /// OpenRouter, Groq, …). wire-formats.md §2.
 public struct OpenAIWire: WireFormat {

@@ -1,3 +1,5 @@
+import ChoreoHTTP
+
 /// The wire format a provider speaks.
 public enum ProviderKind: String, Sendable, Hashable, CaseIterable {
     case openAI = "openai"
@@ -60,7 +62,7 @@ public struct Provider: Sendable, CustomStringConvertible {
         self.tokensPerMinute = tokensPerMinute
     }
 
-    public var description: String { "\(name) (\(kind.rawValue), \(CurlTransfer.origin(of: baseURL)))" }
+    public var description: String { "\(name) (\(kind.rawValue), \(HTTPRequest.origin(of: baseURL)))" }
 
     /// The environment variable a request needs and does not have: the provider takes a key, none
     /// is set, and it is not a server on this machine (a local server does not check keys).

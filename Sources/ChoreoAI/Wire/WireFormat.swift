@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 
 /// How one provider's API is spoken: request encoding from an OpenAI-shaped chat body, stream

@@ -1,4 +1,4 @@
-import CCurl
+internal import CCurl
 
 /// The HTTP client: every request of the process runs on one libcurl multi handle and one thread.
 ///
@@ -28,7 +28,7 @@ public final class CurlTransport: Sendable {
     /// `execute`, except that the body of a 2xx response goes to the sink that `makeSink` returns
     /// (made before the request is sent), on the loop thread from its first byte, instead of
     /// being buffered for a reader. Any other status leaves the body to be read as usual.
-    func execute(_ request: HTTPRequest, sendingSuccessTo makeSink: ((HTTPBody) -> any BodySink)?) async throws -> HTTPResponse {
+    package func execute(_ request: HTTPRequest, sendingSuccessTo makeSink: ((HTTPBody) -> any BodySink)?) async throws -> HTTPResponse {
         let transfer = CurlTransfer(request: request, loop: loop)
         let body = HTTPBody(owner: TransferOwner(transfer))
         if let makeSink { transfer.arm(makeSink(body)) }
@@ -81,4 +81,11 @@ public struct HTTPBody: AsyncSequence, Sendable {
 
     /// Bytes received so far.
     public var bytesReceived: Int { owner.transfer.bytesReceived.load(ordering: .relaxed) }
+
+    /// Sends the rest of the body to `sink` on the loop thread instead of to an iterator,
+    /// starting with what is buffered (ChoreoAI's push mode).
+    package func attach(_ sink: any BodySink) { owner.transfer.attach(sink) }
+
+    /// Ends the transfer now; a waiting reader gets `CancellationError`.
+    package func cancel() { owner.transfer.cancel() }
 }

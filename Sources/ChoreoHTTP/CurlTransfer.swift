@@ -1,7 +1,6 @@
-import CCurl
-import CCurlShim
+internal import CCurl
+internal import CCurlShim
 import Dispatch
-import Glibc
 import Synchronization
 
 #if canImport(Glibc)
@@ -10,7 +9,7 @@ import Glibc
 
 /// Takes a response body on the curl loop thread as it arrives, instead of a task pulling it:
 /// no copy of each read and no task wake-up per read. Attached with `CurlTransfer.attach`.
-protocol BodySink: AnyObject, Sendable {
+package protocol BodySink: AnyObject, Sendable {
     /// The next bytes of the body, valid only during the call. Returning false aborts the transfer.
     func receive(_ bytes: UnsafeRawBufferPointer) -> Bool
     /// The body ended: `.success` when the response was complete. Called once.
@@ -80,17 +79,7 @@ final class CurlTransfer: @unchecked Sendable {
     init(request: HTTPRequest, loop: CurlEventLoop) {
         self.request = request
         self.loop = loop
-        self.origin = Self.origin(of: request.url)
-    }
-
-    /// `scheme://host:port` of a URL: safe to show (no path or query, where keys sometimes live).
-    static func origin(of url: String) -> String {
-        guard let schemeEnd = url.range(of: "://") else { return "" }
-        let rest = url[schemeEnd.upperBound...]
-        let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
-        var host = rest[..<hostEnd]
-        if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }  // drop userinfo
-        return String(url[..<schemeEnd.upperBound]) + host
+        self.origin = HTTPRequest.origin(of: request.url)
     }
 
     // MARK: loop thread

@@ -131,11 +131,15 @@ public struct HTTPRequest: Sendable {
     /// A proxy for this request alone, instead of the environment's (`https_proxy`, …). `tunnel`
     /// makes curl CONNECT even for an `http://` URL, as it always does for `https://`: the proxy
     /// tests use it to put a real proxy's CONNECT in front of a plain-HTTP test server.
-    struct Proxy: Sendable {
-        var url: String
-        var tunnel: Bool
+    package struct Proxy: Sendable {
+        package var url: String
+        package var tunnel: Bool
+        package init(url: String, tunnel: Bool) {
+            self.url = url
+            self.tunnel = tunnel
+        }
     }
-    var proxy: Proxy?
+    package var proxy: Proxy?
 
     public init(url: String, method: String = "POST", headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [],
                 connectTimeout: Double = 10, stallTimeout: Double = 60) {
@@ -145,6 +149,18 @@ public struct HTTPRequest: Sendable {
         self.body = body
         self.connectTimeout = connectTimeout
         self.stallTimeout = stallTimeout
+    }
+}
+
+extension HTTPRequest {
+    /// `scheme://host:port` of a URL: safe to show (no path or query, where keys sometimes live).
+    package static func origin(of url: String) -> String {
+        guard let schemeEnd = url.range(of: "://") else { return "" }
+        let rest = url[schemeEnd.upperBound...]
+        let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        var host = rest[..<hostEnd]
+        if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }  // drop userinfo
+        return String(url[..<schemeEnd.upperBound]) + host
     }
 }
 

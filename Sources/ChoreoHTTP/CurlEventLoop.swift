@@ -1,5 +1,5 @@
-import CCurl
-import CCurlShim
+internal import CCurl
+internal import CCurlShim
 import Foundation
 import Synchronization
 
