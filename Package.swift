@@ -23,6 +23,8 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        // The OS calls Swift cannot make itself (epoll, eventfd, mallopt, core dumps), apart from curl.
+        .target(name: "CChoreoSystem"),
         .systemLibrary(
             name: "CSQLite",
             pkgConfig: "sqlite3",
@@ -38,7 +40,7 @@ let package = Package(
         .target(name: "CBuildInfo"),
         // The HTTP transport: the only module that imports CCurl (`internal import`, so no curl type
         // can appear in its API).
-        .target(name: "ChoreoHTTP", dependencies: ["CCurlShim", "CCurl"]),
+        .target(name: "ChoreoHTTP", dependencies: ["CCurlShim", "CCurl", "CChoreoSystem"]),
         .target(name: "ChoreoAI", dependencies: ["ChoreoHTTP"]),
         .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "CSQLite"]),
         .target(
@@ -53,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "choreo",
             dependencies: [
-                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CCurlShim", "CEditLine", "CBuildInfo",
+                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CChoreoSystem", "CEditLine", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

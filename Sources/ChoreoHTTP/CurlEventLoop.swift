@@ -1,5 +1,6 @@
 internal import CCurl
 internal import CCurlShim
+internal import CChoreoSystem
 import Foundation
 import Synchronization
 
