@@ -3,5 +3,5 @@
 // sending raw requests (`CurlTransport`, `HTTPRequest`, `HTTPBody`) is ChoreoHTTP's own API and
 // takes `import ChoreoHTTP`. Scoped re-exports as Hummingbird's `Exports.swift` does.
 @_exported import struct ChoreoHTTP.TransportError
-@_exported import struct ChoreoHTTP.HTTPHeaders
+@_exported import struct ChoreoHTTP.HeaderFields
 @_exported import struct ChoreoHTTP.HTTPResponseHead

@@ -40,7 +40,7 @@ final class CurlTransfer: @unchecked Sendable {
     private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
     private var status = 0
     private var version = ""
-    private var headers = HTTPHeaders()
+    private var headers = HeaderFields()
     private var connected = false
     /// When the transfer last made progress (monotonic ns: a header line, a body line end, or
     /// `progressBytes` bytes); the loop ends the transfer after `stallTimeout` without any.
@@ -137,7 +137,7 @@ final class CurlTransfer: @unchecked Sendable {
         // curl holds the body (COPYPOSTFIELDS) and the header lines now; with thousands of
         // streams open, a second copy of each request is megabytes.
         request.body = []
-        request.headers = HTTPHeaders()
+        request.headers = HeaderFields()
         choreo_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me)
         choreo_easy_setopt_write_callback(easy) { ptr, size, count, userdata in
             let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
@@ -196,7 +196,7 @@ final class CurlTransfer: @unchecked Sendable {
             let parts = String(decoding: line, as: UTF8.self).split(separator: " ", maxSplits: 2)
             version = parts.first.map(String.init) ?? ""
             status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-            headers = HTTPHeaders()
+            headers = HeaderFields()
             return true
         }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return true }

@@ -53,7 +53,7 @@ public struct HTTPResponse: Sendable {
     public let head: HTTPResponseHead
     public let body: HTTPBody
     public var status: Int { head.status }
-    public var headers: HTTPHeaders { head.headers }
+    public var headers: HeaderFields { head.headers }
 }
 
 /// A response body as it arrives. Consume it once. The transfer pauses while the consumer is

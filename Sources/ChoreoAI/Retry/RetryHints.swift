@@ -16,7 +16,7 @@ public enum RetryHints {
     }
 
     /// Seconds to wait per `retry-after-ms` (checked first), then `retry-after` (seconds or an HTTP date).
-    public static func retryAfter(_ headers: HTTPHeaders, now: Date = Date()) -> Double? {
+    public static func retryAfter(_ headers: HeaderFields, now: Date = Date()) -> Double? {
         if let ms = headers["retry-after-ms"].flatMap(Double.init), let seconds = serverWait(ms / 1000) { return seconds }
         guard let value = headers["retry-after"]?.trimmingCharacters(in: .whitespaces) else { return nil }
         if let number = Double(value) { return serverWait(number) }
@@ -82,7 +82,7 @@ public struct RateLimitInfo: Sendable, Hashable {
     public var remainingTokens: Int?
     public var resetTokens: Double?
 
-    public init(headers: HTTPHeaders, now: Date = Date()) {
+    public init(headers: HeaderFields, now: Date = Date()) {
         func int(_ names: String...) -> Int? {
             for n in names { if let v = headers[n].flatMap({ Int($0) }) { return v } }
             return nil
