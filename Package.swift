@@ -70,6 +70,7 @@ let package = Package(
         .target(name: "ChoreoTesting", path: "Tests/ChoreoTesting"),
         .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"]),
         .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock"]),
+        .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock"]),
         .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoMock", "ChoreoTesting"]),
         .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI", "ChoreoHTTP"]),
         .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),

@@ -11,13 +11,17 @@ public final class CurlTransport: Sendable {
     private let loop: CurlEventLoop
 
     private init() {
-        Self.globalInit
+        if let error = Self.globalInitError { preconditionFailure("\(error)") }
         loop = CurlEventLoop()
         loop.start()
     }
 
-    /// `curl_global_init` must run once, before any other curl call.
-    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+    /// `curl_global_init` must run once, before any other curl call. It fails only when memory
+    /// runs out at start-up, when no request could be made anyway.
+    private static let globalInitError: TransportError? = {
+        do throws(TransportError) { try check(curl_global_init(Int(CURL_GLOBAL_DEFAULT)), "curl_global_init") } catch { return error }
+        return nil
+    }()
 
     /// Sends `request` and waits for its response head. Cancelling the calling task, or dropping
     /// the response's body unread, removes the transfer from curl and frees its handle.
