@@ -37,14 +37,26 @@ final class CurlTransfer: @unchecked Sendable {
     // Loop-thread state.
     private(set) var easy: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
-    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    /// curl's detailed message for a failure (CURLOPT_ERRORBUFFER), written by curl at any time
+    /// while the handle lives. Owned by the transfer so its address never moves; an array's
+    /// storage pointer is valid only inside `withUnsafeMutableBufferPointer`.
+    private let errorBuffer: UnsafeMutablePointer<CChar> = {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        buffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        return buffer
+    }()
     private var status = 0
     private var version = ""
     private var headers = HeaderFields()
     private var connected = false
     /// When the transfer last made progress (monotonic ns: a header line, a body line end, or
     /// `progressBytes` bytes); the loop ends the transfer after `stallTimeout` without any.
+    /// Restarted when the loop lifts a consumer's pause: waiting for the consumer is not silence.
     private(set) var lastActivity: UInt64 = 0
+    /// Whether the write callback paused the transfer for its consumer and the loop has not yet
+    /// lifted it (`unpause`). Loop-thread state, unlike `State.paused`, which the consumer clears
+    /// as it takes the buffer: the stall sweep must not see the transfer unpaused before curl does.
+    private var pausedForConsumer = false
     /// Body bytes since `lastActivity` without a line end (see `progressBytes`).
     private var bytesSinceProgress = 0
     private var headerBytes = 0
@@ -82,6 +94,10 @@ final class CurlTransfer: @unchecked Sendable {
         self.origin = HTTPRequest.origin(of: request.url)
     }
 
+    /// The easy handle, which writes into `errorBuffer`, was released when the loop removed the
+    /// transfer (the loop retains every transfer whose handle is in the multi).
+    deinit { errorBuffer.deallocate() }
+
     // MARK: loop thread
 
     /// Creates and configures the easy handle; nil (the transfer then has ended with the error)
@@ -106,7 +122,7 @@ final class CurlTransfer: @unchecked Sendable {
         let me = Unmanaged.passUnretained(self).toOpaque()
         try set(easy, CURLOPT_URL, request.url)
         try set(easy, CURLOPT_NOSIGNAL, 1)
-        try set(easy, CURLOPT_ERRORBUFFER, errorBuffer.withUnsafeMutableBufferPointer { $0.baseAddress })
+        try set(easy, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))
         // HTTP/2 only over TLS: Debian 12's libcurl breaks on reused cleartext HTTP/2 connections.
         // A libcurl built without HTTP/2 refuses the option and speaks HTTP/1.1, as it should.
         _ = try? set(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
@@ -189,7 +205,7 @@ final class CurlTransfer: @unchecked Sendable {
     /// says "Couldn't connect to server" for a refused connection; the outage line wants "refused").
     /// Called on the loop thread while the handle lives.
     func errorMessage(_ code: CURLcode) -> String {
-        let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let detail = String(cString: errorBuffer)
         var message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
         var osErrno = 0
         // Best effort: without the errno the message is only less specific.
@@ -290,7 +306,9 @@ final class CurlTransfer: @unchecked Sendable {
         case .none:
             bytesReceived.add(bytes.count, ordering: .relaxed)
             return bytes.count
-        case .pause: return Int(CURL_WRITEFUNC_PAUSE)
+        case .pause:
+            pausedForConsumer = true
+            return Int(CURL_WRITEFUNC_PAUSE)
         }
     }
 
@@ -309,6 +327,10 @@ final class CurlTransfer: @unchecked Sendable {
     /// this returns.
     func unpause() throws(TransportError) {
         guard let easy else { return }
+        // Before curl_easy_pause, which may deliver bytes and pause again at once.
+        pausedForConsumer = false
+        lastActivity = DispatchTime.now().uptimeNanoseconds
+        bytesSinceProgress = 0
         try check(curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */), "curl_easy_pause")
     }
 
@@ -326,7 +348,7 @@ final class CurlTransfer: @unchecked Sendable {
             let connectedAt = startedAt + UInt64(connectMicros) * 1000
             if now <= connectedAt || Double(now - connectedAt) / 1e9 < request.stallTimeout { return false }
         }
-        return !state.withLock { $0.paused }
+        return !pausedForConsumer
     }
 
     func finishStalled() {
