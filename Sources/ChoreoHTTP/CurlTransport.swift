@@ -10,7 +10,10 @@ public final class CurlTransport: Sendable {
 
     private let loop: CurlEventLoop
 
-    private init() {
+    /// A transport with a loop thread of its own, for tests that must hold that thread without
+    /// stalling everyone else's transfers. Like the shared one's, its thread lives as long as the
+    /// process: make few.
+    package init() {
         if let error = Self.globalInitError { preconditionFailure("\(error)") }
         loop = CurlEventLoop()
         loop.start()

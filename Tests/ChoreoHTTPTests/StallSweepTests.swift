@@ -36,7 +36,9 @@ struct StallSweepTests {
     @Test func aConsumerCatchingUpAfterAPauseIsNotAStalledServer() async throws {
         let server = try await MockServer.start(config: MockConfig(fixedTokens: 10_000))  // a few MB: past the high-water mark
         let stallTimeout = 1.0  // short, yet longer than the mock takes to compose a long reply
-        let response = try await CurlTransport.shared.execute(Self.streamingRequest(server, stallTimeout: stallTimeout))
+        // A transport of the test's own: holding its loop thread below freezes no other test's transfers.
+        let transport = CurlTransport()
+        let response = try await transport.execute(Self.streamingRequest(server, stallTimeout: stallTimeout))
         let transfer = response.body.owner.transfer
         // The consumer does not read: the transfer fills its buffer and pauses.
         try await eventually { transfer.state.withLock { $0.paused } }
@@ -47,7 +49,7 @@ struct StallSweepTests {
         // Hold the loop thread in another transfer's sink, then catch up: the resume waits in
         // the loop's queue while the loop finishes its iteration, stall sweep included.
         let holder = LoopHolder()
-        let other = try await CurlTransport.shared.execute(Self.streamingRequest(server)) { _ in holder }
+        let other = try await transport.execute(Self.streamingRequest(server)) { _ in holder }
         await withCheckedContinuation { c in DispatchQueue.global().async { holder.holding.wait(); c.resume() } }
         var iterator = response.body.makeAsyncIterator()
         var bytes = try await iterator.next()?.count ?? 0
