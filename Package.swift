@@ -23,6 +23,8 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        // The OS calls Swift cannot make itself (epoll, eventfd, mallopt, core dumps), apart from curl.
+        .target(name: "CChoreoSystem"),
         .systemLibrary(
             name: "CSQLite",
             pkgConfig: "sqlite3",
@@ -36,7 +38,10 @@ let package = Package(
         ),
         // The commit a release binary was built from (`choreo --version`; see scripts/install.sh).
         .target(name: "CBuildInfo"),
-        .target(name: "ChoreoAI", dependencies: ["CCurlShim", "CCurl"]),
+        // The HTTP transport: the only module that imports CCurl (`internal import`, so no curl type
+        // can appear in its API).
+        .target(name: "ChoreoHTTP", dependencies: ["CCurlShim", "CCurl", "CChoreoSystem"]),
+        .target(name: "ChoreoAI", dependencies: ["ChoreoHTTP"]),
         .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "CSQLite"]),
         .target(
             name: "ChoreoMock",
@@ -50,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "choreo",
             dependencies: [
-                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CCurlShim", "CEditLine", "CBuildInfo",
+                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CChoreoSystem", "CEditLine", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,10 +69,11 @@ let package = Package(
         // What several test targets share (the start of issue 14's ChoreoTesting).
         .target(name: "ChoreoTesting", path: "Tests/ChoreoTesting"),
         .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"]),
-        .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoMock"]),
+        .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock"]),
+        .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock"]),
         .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoMock", "ChoreoTesting"]),
-        .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI"]),
-        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoMock", "ChoreoTesting"]),
+        .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI", "ChoreoHTTP"]),
+        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,4 @@
-import CCurlShim
+import CChoreoSystem
 
 /// A runner holds the API keys from the environment in memory, so a core file of a crashed
 /// `choreo` would hold them too, readable by whoever can read the working directory (or the

@@ -1,4 +1,4 @@
-import CCurlShim
+import CChoreoSystem
 
 /// glibc's allocator hands memory back to the kernel whenever 128 KiB sit free at the top of a
 /// heap, and every burst of finished jobs then faulted its pages in again: `madvise` and page

@@ -2,6 +2,7 @@ import ChoreoMock
 import Foundation
 import Testing
 @testable import ChoreoAI
+import ChoreoHTTP
 
 @Suite("Backpressure and retry hints")
 struct BackpressureAndRetryHintTests {
@@ -30,12 +31,12 @@ struct BackpressureAndRetryHintTests {
 
     @Test func retryAfterHeadersInEveryForm() {
         let now = Date(timeIntervalSince1970: 1_000_000)
-        #expect(RetryHints.retryAfter(HTTPHeaders([("Retry-After-Ms", "250")]), now: now) == 0.25)
-        #expect(RetryHints.retryAfter(HTTPHeaders([("retry-after", "3")]), now: now) == 3)
-        #expect(RetryHints.retryAfter(HTTPHeaders([("retry-after", "1.5")]), now: now) == 1.5)
+        #expect(RetryHints.retryAfter(HeaderFields([("Retry-After-Ms", "250")]), now: now) == 0.25)
+        #expect(RetryHints.retryAfter(HeaderFields([("retry-after", "3")]), now: now) == 3)
+        #expect(RetryHints.retryAfter(HeaderFields([("retry-after", "1.5")]), now: now) == 1.5)
         let date = "Mon, 12 Jan 1970 13:47:00 GMT"  // 1,000,020 s after the epoch
-        #expect(RetryHints.retryAfter(HTTPHeaders([("retry-after", date)]), now: now) == 20)
-        #expect(RetryHints.retryAfter(HTTPHeaders([("retry-after", "soon")]), now: now) == nil)
+        #expect(RetryHints.retryAfter(HeaderFields([("retry-after", date)]), now: now) == 20)
+        #expect(RetryHints.retryAfter(HeaderFields([("retry-after", "soon")]), now: now) == nil)
     }
 
     @Test(arguments: [("1s", 1.0), ("17.965s", 17.965), ("6m0s", 360.0), ("1h2m3s", 3723.0), ("250ms", 0.25), ("27s", 27.0)])
@@ -45,12 +46,12 @@ struct BackpressureAndRetryHintTests {
 
     @Test func rateLimitHeadersOfOpenAIAndAnthropic() {
         let now = Date(timeIntervalSince1970: 1_772_049_757)  // 2026-02-25T20:02:37Z
-        let openAI = RateLimitInfo(headers: HTTPHeaders([
+        let openAI = RateLimitInfo(headers: HeaderFields([
             ("x-ratelimit-limit-requests", "5000"), ("x-ratelimit-remaining-requests", "4999"), ("x-ratelimit-reset-requests", "12ms"),
             ("x-ratelimit-limit-tokens", "160000"), ("x-ratelimit-remaining-tokens", "159976"), ("x-ratelimit-reset-tokens", "6m0s"),
         ]), now: now)
         #expect(openAI.remainingRequests == 4999 && openAI.resetRequests == 0.012 && openAI.resetTokens == 360)
-        let anthropic = RateLimitInfo(headers: HTTPHeaders([
+        let anthropic = RateLimitInfo(headers: HeaderFields([
             ("anthropic-ratelimit-requests-limit", "50"), ("anthropic-ratelimit-requests-remaining", "0"),
             ("anthropic-ratelimit-requests-reset", "2026-02-25T20:02:47Z"),
         ]), now: now)
@@ -59,13 +60,13 @@ struct BackpressureAndRetryHintTests {
         #expect(RetryHints.resetSeconds("2026-02-25T20:02:30Z", now: now) == 0)  // already past
         #expect(RetryHints.resetSeconds("soon", now: now) == nil)
         // Azure's -1 / 0 limits mean "unknown".
-        let azure = RateLimitInfo(headers: HTTPHeaders([("x-ratelimit-limit-tokens", "-1"), ("x-ratelimit-remaining-tokens", "0")]), now: now)
+        let azure = RateLimitInfo(headers: HeaderFields([("x-ratelimit-limit-tokens", "-1"), ("x-ratelimit-remaining-tokens", "0")]), now: now)
         #expect(azure.limitTokens == nil && azure.remainingTokens == nil)
     }
 
     @Test func a429WithoutRetryAfterWaitsForTheExhaustedBudgetsReset() {
         let provider = Provider(name: "openai", kind: .openAI, baseURL: "http://127.0.0.1:1/v1")
-        let error = OpenAIWire().decodeError(status: 429, headers: HTTPHeaders([
+        let error = OpenAIWire().decodeError(status: 429, headers: HeaderFields([
             ("x-ratelimit-limit-requests", "100"), ("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "7s"),
             ("x-ratelimit-limit-tokens", "1000"), ("x-ratelimit-remaining-tokens", "500"), ("x-ratelimit-reset-tokens", "30s"),
         ]), body: Array(#"{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limit_exceeded"}}"#.utf8), provider: provider)
@@ -117,13 +118,13 @@ struct KeyRedactionTests {
         let provider = Provider(name: "gateway", kind: .openAI, baseURL: "https://gw.example/v1", apiKeyVariable: "GW_KEY",
                                 apiKey: "sk-live-0123456789abcdef")
         let body = Array(#"{"error":{"message":"key sk-live-0123456789abcdef is not allowed","type":"invalid_request_error"}}"#.utf8)
-        let error = OpenAIWire().decodeError(status: 401, headers: HTTPHeaders(), body: body, provider: provider)
+        let error = OpenAIWire().decodeError(status: 401, headers: HeaderFields(), body: body, provider: provider)
         #expect(!error.description.contains("sk-live-0123456789abcdef"))
         #expect(error.message.contains("[redacted key]"))
         #expect(!provider.description.contains("sk-live"))
     }
 
     @Test func transportErrorsShowTheOriginOnly() {
-        #expect(CurlTransfer.origin(of: "https://user:secret@api.example.com:8443/v1/x?key=abc") == "https://api.example.com:8443")
+        #expect(HTTPRequest.origin(of: "https://user:secret@api.example.com:8443/v1/x?key=abc") == "https://api.example.com:8443")
     }
 }

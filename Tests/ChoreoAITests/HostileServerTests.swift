@@ -83,7 +83,7 @@ struct HostileServerTests {
 
     @Test func serverDurationsAreParsedDefensively() {
         let now = Date(timeIntervalSince1970: 1_000_000)
-        func retryAfter(_ name: String, _ value: String) -> Double? { RetryHints.retryAfter(HTTPHeaders([(name, value)]), now: now) }
+        func retryAfter(_ name: String, _ value: String) -> Double? { RetryHints.retryAfter(HeaderFields([(name, value)]), now: now) }
         #expect(retryAfter("retry-after", "inf") == RetryHints.maxWait)
         #expect(retryAfter("retry-after", "1e308") == RetryHints.maxWait)
         #expect(retryAfter("retry-after-ms", "1e400") == RetryHints.maxWait)

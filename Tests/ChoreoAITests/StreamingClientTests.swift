@@ -60,6 +60,20 @@ struct StreamingClientTests {
         #expect(completion.choices[0].finishReason == .stop)
     }
 
+    /// The raw-body `create(body:stream: false)` asks for no stream, as the typed one does: the
+    /// server streams nothing and the answer arrives as one chunk.
+    @Test func rawBodyCreateWithoutStreamDoesNotStream() async throws {
+        let server = try await MockServer.start()
+        let body: JSONValue = ["model": .string(Self.model), "messages": [ChatMessage.user("Say hi").json]]
+        let stream = try await client(server).chat.completions.create(body: body, stream: false)
+        var chunks: [ChatCompletionChunk] = []
+        for try await chunk in stream { chunks.append(chunk) }
+        #expect(chunks.count == 1)
+        #expect(chunks.first?.content == expected("Say hi").text)
+        #expect(server.stats().streamsPeak == 0, "the server streamed the reply")
+        try await server.shutdown()
+    }
+
     @Test func twoHundredConcurrentStreamsCompleteExactly() async throws {
         let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(2)))
         defer { Task { try? await server.shutdown() } }

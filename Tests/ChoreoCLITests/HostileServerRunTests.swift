@@ -141,7 +141,7 @@ struct ProviderGateBoundTests {
 
     @Test func anExhaustedBudgetWithAnAbsurdResetPausesForTheMaximumWaitAtMost() {
         let gate = ProviderGate(name: "p", maxConcurrency: nil, requestsPerMinute: nil, tokensPerMinute: nil)
-        var info = RateLimitInfo(headers: HTTPHeaders())
+        var info = RateLimitInfo(headers: HeaderFields())
         info.limitRequests = 100
         info.remainingRequests = 0
         info.resetRequests = .infinity

@@ -22,7 +22,7 @@ struct ProviderGateTests {
 
     @Test func exhaustedHeaderBudgetWaitsForItsReset() async throws {
         let gate = ProviderGate(name: "p", maxConcurrency: nil, requestsPerMinute: nil, tokensPerMinute: nil)
-        gate.observe(RateLimitInfo(headers: HTTPHeaders([
+        gate.observe(RateLimitInfo(headers: HeaderFields([
             ("x-ratelimit-limit-requests", "100"), ("x-ratelimit-remaining-requests", "0"), ("x-ratelimit-reset-requests", "400ms"),
         ])), estimatedTokens: 10)
         #expect(try await elapsed { try await gate.admit(estimatedTokens: 10) } >= 0.35)
@@ -31,7 +31,7 @@ struct ProviderGateTests {
     @Test func lowRemainingBudgetSpreadsRequestsOverTheReset() async throws {
         let gate = ProviderGate(name: "p", maxConcurrency: nil, requestsPerMinute: nil, tokensPerMinute: nil)
         // 4 requests left of 100, reset in 0.8 s: one every 0.2 s rather than a burst into a 429.
-        gate.observe(RateLimitInfo(headers: HTTPHeaders([
+        gate.observe(RateLimitInfo(headers: HeaderFields([
             ("x-ratelimit-limit-requests", "100"), ("x-ratelimit-remaining-requests", "4"), ("x-ratelimit-reset-requests", "800ms"),
         ])), estimatedTokens: 10)
         let waited = try await elapsed { for _ in 0..<3 { try await gate.admit(estimatedTokens: 10) } }

@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import ChoreoAI
+import ChoreoHTTP
 
 /// A real tinyproxy (Debian's `tinyproxy`, installed by scripts/setup.sh) on a free loopback
 /// port, logging every connection it relays. Stopped by its pid.

@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoHTTP
 import ChoreoMock
 import Foundation
 import Testing
@@ -6,7 +7,7 @@ import Testing
 /// What a test saw of one exchange with the mock: head, raw body, SSE events, and how it ended.
 struct MockExchange {
     var status: Int
-    var headers: HTTPHeaders
+    var headers: HeaderFields
     var body: [UInt8]
     var events: [SSEEvent]
     /// The transport error that ended the body, if it did not end cleanly.
@@ -48,7 +49,7 @@ func withMock<T>(_ config: MockConfig = .init(), _ body: (MockServer) async thro
 func post(_ server: MockServer, _ path: String, _ body: JSONValue, headers: [(String, String)] = [],
           stallTimeout: Double = 60) async throws -> MockExchange {
     let request = HTTPRequest(url: server.baseURL + path, method: "POST",
-                              headers: HTTPHeaders([("content-type", "application/json")] + headers),
+                              headers: HeaderFields([("content-type", "application/json")] + headers),
                               body: body.jsonBytes, stallTimeout: stallTimeout)
     let response = try await CurlTransport.shared.execute(request)
     var exchange = MockExchange(status: response.status, headers: response.headers, body: [], events: [], error: nil)

@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoHTTP
 import ChoreoMock
 import Synchronization
 import Testing
@@ -92,7 +93,7 @@ struct MockFaultTests {
             let seen = Mutex<[SSEEvent]>([])
             let reader = Task {
                 let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", method: "POST",
-                                          headers: HTTPHeaders([("content-type", "application/json"), ("x-mock-fault", "stall:2")]),
+                                          headers: HeaderFields([("content-type", "application/json"), ("x-mock-fault", "stall:2")]),
                                           body: Sample.openAI().jsonBytes)
                 let response = try await CurlTransport.shared.execute(request)
                 var parser = SSEParser()

@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoHTTP
 import ChoreoMock
 import Testing
 
@@ -29,7 +30,7 @@ struct MockStatsTests {
         try await withMock(MockConfig(chunkDelay: .milliseconds(100))) { server in
             let task = Task {
                 let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", method: "POST",
-                                          headers: HTTPHeaders([("content-type", "application/json")]), body: Sample.openAI().jsonBytes)
+                                          headers: HeaderFields([("content-type", "application/json")]), body: Sample.openAI().jsonBytes)
                 let response = try await CurlTransport.shared.execute(request)
                 for try await _ in response.body {}
             }

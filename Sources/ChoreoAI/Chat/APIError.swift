@@ -1,3 +1,5 @@
+import ChoreoHTTP
+
 /// The provider answered with an HTTP error status. Carries the provider's own error body
 /// decoded (type, code, message) and the retry hints of the response headers.
 public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
@@ -45,14 +47,5 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
         let markers = ["insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
                        "project_spend_limit_exceeded", "enforced_spend_limit_reached", "billing_error"]
         return markers.contains { $0 == type || $0 == code } || status == 402
-    }
-}
-
-extension Double {
-    /// Seconds for a message: "2", "0.25" (at most two decimals). Any value, even one no `Int`
-    /// holds ("1e+308", "inf"): messages format what servers send.
-    var formatted2: String {
-        guard isFinite, abs(self) < 1e15 else { return "\(self)" }
-        return self == rounded() ? String(Int(self)) : "\((self * 100).rounded() / 100)"
     }
 }

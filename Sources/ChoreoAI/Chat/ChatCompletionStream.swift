@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 import Synchronization
 
@@ -176,14 +177,14 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// Push mode: lets the transport feed the rest of the body in (unless it was armed to from
     /// the start), and waits for its end.
     func collect() async throws {
-        let transfer: CurlTransfer?
-        if case .http(let body) = source { transfer = body.owner.transfer } else { transfer = nil }
+        let http: HTTPBody?
+        if case .http(let body) = source { http = body } else { http = nil }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 if let ended = beginPush({ $0.waiter = c }) { c.resume(with: ended) }
             }
         } onCancel: {
-            transfer?.cancel()
+            http?.cancel()
         }
     }
 
@@ -216,12 +217,12 @@ final class StreamState: BodySink, @unchecked Sendable {
             register(&e)
             return nil
         }
-        if ended == nil && attach { http.owner.transfer.attach(self) }
+        if ended == nil && attach { http.attach(self) }
         return ended
     }
 
     func cancel() {
-        if case .http(let body) = source { body.owner.transfer.cancel() }
+        if case .http(let body) = source { body.cancel() }
     }
 
     // BodySink (loop thread, push mode)

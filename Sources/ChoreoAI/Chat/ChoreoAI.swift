@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 
 /// The client. Mirrors the SDK our users know:
@@ -122,8 +123,12 @@ public struct Completions: Sendable {
             responseFormat: responseFormat, extra: extra))
     }
 
-    /// Streams a raw OpenAI-shaped body (job files carry fields we do not model).
+    /// Streams a raw OpenAI-shaped body (job files carry fields we do not model). With
+    /// `stream: false` the request is made without streaming, as the typed `create` does.
     public func create(body: JSONValue, stream: Bool) async throws -> ChatCompletionStream {
+        if !stream {
+            return ChatCompletionStream(completion: try await create(body: body))
+        }
         guard let model = body["model"]?.stringValue else { throw WireError.invalidRequest("the body has no \"model\"") }
         return try await client.stream(body: body, provider: try client.provider(for: model))
     }

@@ -1,3 +1,5 @@
+import ChoreoHTTP
+
 /// A stream that started (HTTP 200) and then went wrong. Carries what had arrived, so the
 /// caller can keep the partial text (`partial.text`) or continue from it.
 public struct StreamError: Error, Sendable, CustomStringConvertible {

@@ -1,3 +1,5 @@
+import ChoreoHTTP
+
 /// What went wrong with one attempt, in the terms a retry decision needs.
 public struct Failure: Sendable, Hashable, CustomStringConvertible {
     /// A short stable name stored in the database and shown in `status` (`rate_limited`, `stalled`, …).

@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 
 /// Reads the retry signals providers put in response headers (wire-formats.md §4.2–4.3, §6.4).
@@ -15,7 +16,7 @@ public enum RetryHints {
     }
 
     /// Seconds to wait per `retry-after-ms` (checked first), then `retry-after` (seconds or an HTTP date).
-    public static func retryAfter(_ headers: HTTPHeaders, now: Date = Date()) -> Double? {
+    public static func retryAfter(_ headers: HeaderFields, now: Date = Date()) -> Double? {
         if let ms = headers["retry-after-ms"].flatMap(Double.init), let seconds = serverWait(ms / 1000) { return seconds }
         guard let value = headers["retry-after"]?.trimmingCharacters(in: .whitespaces) else { return nil }
         if let number = Double(value) { return serverWait(number) }
@@ -81,7 +82,7 @@ public struct RateLimitInfo: Sendable, Hashable {
     public var remainingTokens: Int?
     public var resetTokens: Double?
 
-    public init(headers: HTTPHeaders, now: Date = Date()) {
+    public init(headers: HeaderFields, now: Date = Date()) {
         func int(_ names: String...) -> Int? {
             for n in names { if let v = headers[n].flatMap({ Int($0) }) { return v } }
             return nil

@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 
 /// Anthropic Messages (`POST /v1/messages`), spoken from an OpenAI-shaped chat body.
@@ -86,7 +87,7 @@ public struct AnthropicWire: WireFormat {
             usage: Self.usage(json["usage"]))
     }
 
-    public func decodeError(status: Int, headers: HTTPHeaders, body: [UInt8], provider: Provider) -> APIError {
+    public func decodeError(status: Int, headers: HeaderFields, body: [UInt8], provider: Provider) -> APIError {
         genericError(status: status, headers: headers, body: body, provider: provider)
     }
 

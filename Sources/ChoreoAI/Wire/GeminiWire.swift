@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 
 /// Google Gemini `generateContent` / `streamGenerateContent?alt=sse`, spoken from an OpenAI-shaped
@@ -67,7 +68,7 @@ public struct GeminiWire: WireFormat {
         return acc.completion
     }
 
-    public func decodeError(status: Int, headers: HTTPHeaders, body: [UInt8], provider: Provider) -> APIError {
+    public func decodeError(status: Int, headers: HeaderFields, body: [UInt8], provider: Provider) -> APIError {
         genericError(status: status, headers: headers, body: body, provider: provider)
     }
 

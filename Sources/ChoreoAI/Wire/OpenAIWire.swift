@@ -1,3 +1,5 @@
+import ChoreoHTTP
+
 /// OpenAI Chat Completions and the servers that copy it (vLLM, llama.cpp, Ollama `/v1`,
 /// OpenRouter, Groq, …). wire-formats.md §2.
 public struct OpenAIWire: WireFormat {
@@ -42,7 +44,7 @@ public struct OpenAIWire: WireFormat {
             usage: Usage(json: json["usage"]))
     }
 
-    public func decodeError(status: Int, headers: HTTPHeaders, body: [UInt8], provider: Provider) -> APIError {
+    public func decodeError(status: Int, headers: HeaderFields, body: [UInt8], provider: Provider) -> APIError {
         genericError(status: status, headers: headers, body: body, provider: provider)
     }
 

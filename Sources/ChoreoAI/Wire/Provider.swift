@@ -1,3 +1,5 @@
+import ChoreoHTTP
+
 /// The wire format a provider speaks.
 public enum ProviderKind: String, Sendable, Hashable, CaseIterable {
     case openAI = "openai"
@@ -24,7 +26,7 @@ public struct Provider: Sendable, CustomStringConvertible {
     /// The name of the environment variable holding the key (shown in errors instead of the key).
     public var apiKeyVariable: String?
     public var apiKey: String?
-    public var extraHeaders: HTTPHeaders
+    public var extraHeaders: HeaderFields
     /// Model name patterns this provider serves (`claude-*`); used by `ProviderRouter`.
     public var modelPatterns: [String]
     /// Whether an interrupted stream may be continued by sending its partial text as a prefill.
@@ -45,7 +47,7 @@ public struct Provider: Sendable, CustomStringConvertible {
     public var maxEventBytes = SSEParser.defaultMaxEventSize
 
     public init(name: String, kind: ProviderKind, baseURL: String, apiKeyVariable: String? = nil, apiKey: String? = nil,
-                extraHeaders: HTTPHeaders = HTTPHeaders(), modelPatterns: [String] = [], supportsPrefill: Bool? = nil,
+                extraHeaders: HeaderFields = HeaderFields(), modelPatterns: [String] = [], supportsPrefill: Bool? = nil,
                 maxConcurrency: Int? = nil, requestsPerMinute: Int? = nil, tokensPerMinute: Int? = nil) {
         self.name = name
         self.kind = kind
@@ -60,7 +62,7 @@ public struct Provider: Sendable, CustomStringConvertible {
         self.tokensPerMinute = tokensPerMinute
     }
 
-    public var description: String { "\(name) (\(kind.rawValue), \(CurlTransfer.origin(of: baseURL)))" }
+    public var description: String { "\(name) (\(kind.rawValue), \(HTTPRequest.origin(of: baseURL)))" }
 
     /// The environment variable a request needs and does not have: the provider takes a key, none
     /// is set, and it is not a server on this machine (a local server does not check keys).

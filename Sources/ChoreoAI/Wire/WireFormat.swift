@@ -1,3 +1,4 @@
+import ChoreoHTTP
 import Foundation
 
 /// How one provider's API is spoken: request encoding from an OpenAI-shaped chat body, stream
@@ -10,7 +11,7 @@ public protocol WireFormat: Sendable {
     /// Decodes a non-streaming response body.
     func decodeCompletion(_ body: [UInt8]) throws -> ChatCompletion
     /// Decodes an error response into the provider's type, code and message.
-    func decodeError(status: Int, headers: HTTPHeaders, body: [UInt8], provider: Provider) -> APIError
+    func decodeError(status: Int, headers: HeaderFields, body: [UInt8], provider: Provider) -> APIError
     /// The body that asks the model to continue `partial` (a trailing assistant prefill), or nil
     /// when this provider cannot. `sentPrefill` is the text actually sent (Anthropic rejects
     /// trailing whitespace, so it may be shorter than `partial`).
@@ -60,8 +61,8 @@ extension WireError {
 
 extension WireFormat {
     /// Common JSON headers plus the provider's extra headers.
-    func baseHeaders(_ provider: Provider, stream: Bool) -> HTTPHeaders {
-        var h = HTTPHeaders([("content-type", "application/json"), ("accept", stream ? "text/event-stream" : "application/json"),
+    func baseHeaders(_ provider: Provider, stream: Bool) -> HeaderFields {
+        var h = HeaderFields([("content-type", "application/json"), ("accept", stream ? "text/event-stream" : "application/json"),
                              ("user-agent", "choreo/0.1")])
         for f in provider.extraHeaders { h.add(name: f.name, value: f.value) }
         return h
@@ -91,7 +92,7 @@ extension WireFormat {
     }
 
     /// A POST of `body` to `path` under the provider's base URL, with the provider's timeouts.
-    func post(_ provider: Provider, path: String, headers: HTTPHeaders, body: JSONValue) -> HTTPRequest {
+    func post(_ provider: Provider, path: String, headers: HeaderFields, body: JSONValue) -> HTTPRequest {
         HTTPRequest(url: provider.baseURL + path, headers: headers, body: body.jsonBytes,
                     connectTimeout: provider.connectTimeout, stallTimeout: provider.stallTimeout)
     }
@@ -99,7 +100,7 @@ extension WireFormat {
     /// Parses an error body in any of the shapes providers use: OpenAI `{"error":{message,type,code}}`,
     /// vLLM `{"object":"error",...}`, Anthropic `{"type":"error","error":{type,message}}`, Gemini
     /// `{"error":{code,message,status,details}}`.
-    func genericError(status: Int, headers: HTTPHeaders, body: [UInt8], provider: Provider) -> APIError {
+    func genericError(status: Int, headers: HeaderFields, body: [UInt8], provider: Provider) -> APIError {
         let json = try? JSONValue.parse(body)
         let err = json?["error"]
         var type = err?["type"]?.stringValue ?? err?["status"]?.stringValue ?? json?["type"]?.stringValue

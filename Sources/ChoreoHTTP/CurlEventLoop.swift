@@ -1,5 +1,6 @@
-import CCurl
-import CCurlShim
+internal import CCurl
+internal import CCurlShim
+internal import CChoreoSystem
 import Foundation
 import Synchronization
 
@@ -51,19 +52,20 @@ final class CurlEventLoop: @unchecked Sendable {
         choreo_epoll_ctl(epollFD, Self.add, wakeFD, CHOREO_POLL_IN)
 
         let me = Unmanaged.passUnretained(self).toOpaque()
-        choreo_multi_setopt_socket_callback(multi) { easy, fd, what, userp, _ in
+        Self.expect(choreo_multi_setopt_socket_callback(multi) { easy, fd, what, userp, _ in
             Unmanaged<CurlEventLoop>.fromOpaque(userp!).takeUnretainedValue().watch(fd: fd, what: what)
             return 0
-        }
-        choreo_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me)
-        choreo_multi_setopt_timer_callback(multi) { _, timeoutMs, userp in
+        }, "curl_multi_setopt")
+        Self.expect(choreo_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, me), "curl_multi_setopt")
+        Self.expect(choreo_multi_setopt_timer_callback(multi) { _, timeoutMs, userp in
             Unmanaged<CurlEventLoop>.fromOpaque(userp!).takeUnretainedValue().setTimer(timeoutMs)
             return 0
-        }
-        choreo_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me)
+        }, "curl_multi_setopt")
+        Self.expect(choreo_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me), "curl_multi_setopt")
         // Multiplex HTTP/2 streams over one TLS connection where the server offers it.
-        choreo_multi_setopt_long(multi, CURLMOPT_PIPELINING, 2 /* CURLPIPE_MULTIPLEX */)
-        choreo_multi_setopt_long(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000)
+        Self.expect(choreo_multi_setopt_long(multi, CURLMOPT_PIPELINING, 2 /* CURLPIPE_MULTIPLEX */), "curl_multi_setopt")
+        // Best effort: a libcurl older than 7.67 lacks the option and keeps its default (100).
+        _ = try? check(choreo_multi_setopt_long(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000), "curl_multi_setopt")
     }
 
     func start() {
@@ -112,12 +114,12 @@ final class CurlEventLoop: @unchecked Sendable {
                     if m & CHOREO_POLL_IN != 0 { flags |= CURL_CSELECT_IN }
                     if m & CHOREO_POLL_OUT != 0 { flags |= CURL_CSELECT_OUT }
                     if m & CHOREO_POLL_ERR != 0 { flags |= CURL_CSELECT_ERR }
-                    curl_multi_socket_action(multi, fd, flags, &running)
+                    socketAction(fd, flags, &running)
                 }
             }
             if let deadline = timerDeadline, deadline <= DispatchTime.now().uptimeNanoseconds {
                 timerDeadline = nil
-                curl_multi_socket_action(multi, -1 /* CURL_SOCKET_TIMEOUT */, 0, &running)
+                socketAction(-1 /* CURL_SOCKET_TIMEOUT */, 0, &running)
             }
             collectFinished()
             sweepStalls()
@@ -145,25 +147,29 @@ final class CurlEventLoop: @unchecked Sendable {
             switch command {
             case .add(let t):
                 guard let easy = t.makeEasyHandle() else { continue }
-                active[easy] = t
-                let rc = curl_multi_add_handle(multi, easy)
-                if rc != CURLM_OK {
-                    active[easy] = nil
-                    t.finish(curlCode: -1, message: String(cString: curl_multi_strerror(rc)))
+                do throws(TransportError) {
+                    try check(curl_multi_add_handle(multi, easy), "curl_multi_add_handle")
+                    active[easy] = t
+                } catch {
                     t.releaseEasyHandle()
+                    t.fail(error)
                 }
             case .cancel(let t):
                 cancel(t)
             case .resume(let t):
                 guard let easy = t.easy, active[easy] != nil else { continue }
-                curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */)
+                do throws(TransportError) { try t.unpause() } catch { fail(t, error) }
             case .attach(let t, let sink):
-                if !t.attachOnLoop(sink) { cancel(t) }
+                do throws(TransportError) {
+                    if !(try t.attachOnLoop(sink)) { cancel(t) }
+                } catch {
+                    fail(t, error)
+                }
             }
         }
         // A resumed or added transfer may need curl to act now.
         var running: Int32 = 0
-        curl_multi_socket_action(multi, -1, 0, &running)
+        socketAction(-1, 0, &running)
     }
 
     private func collectFinished() {
@@ -178,6 +184,34 @@ final class CurlEventLoop: @unchecked Sendable {
         }
     }
 
+    /// `curl_multi_socket_action`, which fails only when memory runs out or curl's state broke:
+    /// then no transfer can be trusted to progress, so each ends with the error (the callers
+    /// retry) instead of hanging.
+    private func socketAction(_ fd: Int32, _ flags: Int32, _ running: inout Int32) {
+        do throws(TransportError) {
+            try check(curl_multi_socket_action(multi, fd, flags, &running), "curl_multi_socket_action")
+        } catch {
+            for (easy, t) in active {
+                remove(easy, t)
+                t.fail(error)
+            }
+        }
+    }
+
+    /// Removes a transfer that is still in the multi and ends it with `error`.
+    private func fail(_ t: CurlTransfer, _ error: TransportError) {
+        guard let easy = t.easy, active[easy] != nil else { return }
+        remove(easy, t)
+        t.fail(error)
+    }
+
+    /// A multi call that fails only on a bug (a handle this loop does not own, an option this
+    /// libcurl has had for years) traps with the call's name, as NIO preconditions on errnos
+    /// that can only mean a bug.
+    private static func expect(_ code: CURLMcode, _ function: StaticString) {
+        do { try check(code, function) } catch { preconditionFailure("\(error)") }
+    }
+
     /// Removes a transfer that is still in the multi and ends it as cancelled.
     private func cancel(_ t: CurlTransfer) {
         guard let easy = t.easy, active[easy] != nil else { return }
@@ -186,7 +220,7 @@ final class CurlEventLoop: @unchecked Sendable {
     }
 
     private func remove(_ easy: UnsafeMutableRawPointer, _ t: CurlTransfer) {
-        curl_multi_remove_handle(multi, easy)
+        Self.expect(curl_multi_remove_handle(multi, easy), "curl_multi_remove_handle")
         active[easy] = nil
         t.releaseEasyHandle()
     }

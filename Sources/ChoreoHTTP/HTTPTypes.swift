@@ -1,9 +1,12 @@
 /// HTTP header fields in the order received. Names compare case-insensitively.
 ///
+/// Named `HeaderFields`, not `HTTPHeaders` or `HTTPFields`, so it stays unambiguous imported beside
+/// NIOHTTP1 (`HTTPHeaders`) and swift-http-types (`HTTPFields`).
+///
 /// Stored as one byte block (each field as its name's length, the name, its value's length, the
 /// value) rather than two `String`s a field: a process holding 10,000 streams holds 10,000
 /// response heads, and a dozen rate-limit headers were a kilobyte each.
-public struct HTTPHeaders: Sendable, Hashable, Sequence {
+public struct HeaderFields: Sendable, Hashable, Sequence {
     private var block: [UInt8] = []
 
     public init(_ fields: [(String, String)] = []) {
@@ -112,7 +115,7 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence {
 
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
 
-    public static func == (a: HTTPHeaders, b: HTTPHeaders) -> Bool { a.block == b.block }
+    public static func == (a: HeaderFields, b: HeaderFields) -> Bool { a.block == b.block }
 
     public func hash(into hasher: inout Hasher) { hasher.combine(block) }
 }
@@ -121,7 +124,7 @@ public struct HTTPHeaders: Sendable, Hashable, Sequence {
 public struct HTTPRequest: Sendable {
     public var url: String
     public var method: String
-    public var headers: HTTPHeaders
+    public var headers: HeaderFields
     public var body: [UInt8]
     /// Seconds to establish the connection (TCP + TLS).
     public var connectTimeout: Double
@@ -131,13 +134,17 @@ public struct HTTPRequest: Sendable {
     /// A proxy for this request alone, instead of the environment's (`https_proxy`, …). `tunnel`
     /// makes curl CONNECT even for an `http://` URL, as it always does for `https://`: the proxy
     /// tests use it to put a real proxy's CONNECT in front of a plain-HTTP test server.
-    struct Proxy: Sendable {
-        var url: String
-        var tunnel: Bool
+    package struct Proxy: Sendable {
+        package var url: String
+        package var tunnel: Bool
+        package init(url: String, tunnel: Bool) {
+            self.url = url
+            self.tunnel = tunnel
+        }
     }
-    var proxy: Proxy?
+    package var proxy: Proxy?
 
-    public init(url: String, method: String = "POST", headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = [],
+    public init(url: String, method: String = "POST", headers: HeaderFields = HeaderFields(), body: [UInt8] = [],
                 connectTimeout: Double = 10, stallTimeout: Double = 60) {
         self.url = url
         self.method = method
@@ -148,10 +155,22 @@ public struct HTTPRequest: Sendable {
     }
 }
 
+extension HTTPRequest {
+    /// `scheme://host:port` of a URL: safe to show (no path or query, where keys sometimes live).
+    package static func origin(of url: String) -> String {
+        guard let schemeEnd = url.range(of: "://") else { return "" }
+        let rest = url[schemeEnd.upperBound...]
+        let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        var host = rest[..<hostEnd]
+        if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }  // drop userinfo
+        return String(url[..<schemeEnd.upperBound]) + host
+    }
+}
+
 /// The status line and headers of a response, delivered before any of its body.
 public struct HTTPResponseHead: Sendable, Hashable {
     public var status: Int
-    public var headers: HTTPHeaders
+    public var headers: HeaderFields
     /// `HTTP/1.1`, `HTTP/2`, …
     public var version: String
 }

@@ -1,7 +1,6 @@
-import CCurl
-import CCurlShim
+internal import CCurl
+internal import CCurlShim
 import Dispatch
-import Glibc
 import Synchronization
 
 #if canImport(Glibc)
@@ -10,7 +9,7 @@ import Glibc
 
 /// Takes a response body on the curl loop thread as it arrives, instead of a task pulling it:
 /// no copy of each read and no task wake-up per read. Attached with `CurlTransfer.attach`.
-protocol BodySink: AnyObject, Sendable {
+package protocol BodySink: AnyObject, Sendable {
     /// The next bytes of the body, valid only during the call. Returning false aborts the transfer.
     func receive(_ bytes: UnsafeRawBufferPointer) -> Bool
     /// The body ended: `.success` when the response was complete. Called once.
@@ -38,14 +37,26 @@ final class CurlTransfer: @unchecked Sendable {
     // Loop-thread state.
     private(set) var easy: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
-    private var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    /// curl's detailed message for a failure (CURLOPT_ERRORBUFFER), written by curl at any time
+    /// while the handle lives. Owned by the transfer so its address never moves; an array's
+    /// storage pointer is valid only inside `withUnsafeMutableBufferPointer`.
+    private let errorBuffer: UnsafeMutablePointer<CChar> = {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        buffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        return buffer
+    }()
     private var status = 0
     private var version = ""
-    private var headers = HTTPHeaders()
+    private var headers = HeaderFields()
     private var connected = false
     /// When the transfer last made progress (monotonic ns: a header line, a body line end, or
     /// `progressBytes` bytes); the loop ends the transfer after `stallTimeout` without any.
+    /// Restarted when the loop lifts a consumer's pause: waiting for the consumer is not silence.
     private(set) var lastActivity: UInt64 = 0
+    /// Whether the write callback paused the transfer for its consumer and the loop has not yet
+    /// lifted it (`unpause`). Loop-thread state, unlike `State.paused`, which the consumer clears
+    /// as it takes the buffer: the stall sweep must not see the transfer unpaused before curl does.
+    private var pausedForConsumer = false
     /// Body bytes since `lastActivity` without a line end (see `progressBytes`).
     private var bytesSinceProgress = 0
     private var headerBytes = 0
@@ -80,86 +91,107 @@ final class CurlTransfer: @unchecked Sendable {
     init(request: HTTPRequest, loop: CurlEventLoop) {
         self.request = request
         self.loop = loop
-        self.origin = Self.origin(of: request.url)
+        self.origin = HTTPRequest.origin(of: request.url)
     }
 
-    /// `scheme://host:port` of a URL: safe to show (no path or query, where keys sometimes live).
-    static func origin(of url: String) -> String {
-        guard let schemeEnd = url.range(of: "://") else { return "" }
-        let rest = url[schemeEnd.upperBound...]
-        let hostEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
-        var host = rest[..<hostEnd]
-        if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }  // drop userinfo
-        return String(url[..<schemeEnd.upperBound]) + host
-    }
+    /// The easy handle, which writes into `errorBuffer`, was released when the loop removed the
+    /// transfer (the loop retains every transfer whose handle is in the multi).
+    deinit { errorBuffer.deallocate() }
 
     // MARK: loop thread
 
+    /// Creates and configures the easy handle; nil (the transfer then has ended with the error)
+    /// when curl refuses it or one of its options.
     func makeEasyHandle() -> UnsafeMutableRawPointer? {
         guard let easy = curl_easy_init() else {
-            finish(curlCode: -1, message: "curl_easy_init failed")
+            end(.failure(TransportError(kind: .other, message: "curl_easy_init failed", origin: origin)))
             return nil
         }
         self.easy = easy
+        do throws(TransportError) {
+            try configure(easy)
+        } catch {
+            releaseEasyHandle()
+            end(.failure(TransportError(kind: error.kind, curlCode: error.curlCode, message: error.message, origin: origin)))
+            return nil
+        }
+        return easy
+    }
+
+    private func configure(_ easy: UnsafeMutableRawPointer) throws(TransportError) {
         let me = Unmanaged.passUnretained(self).toOpaque()
-        choreo_easy_setopt_string(easy, CURLOPT_URL, request.url)
-        choreo_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-        choreo_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer.withUnsafeMutableBufferPointer { $0.baseAddress })
+        try set(easy, CURLOPT_URL, request.url)
+        try set(easy, CURLOPT_NOSIGNAL, 1)
+        try set(easy, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))
         // HTTP/2 only over TLS: Debian 12's libcurl breaks on reused cleartext HTTP/2 connections.
-        choreo_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
+        // A libcurl built without HTTP/2 refuses the option and speaks HTTP/1.1, as it should.
+        _ = try? set(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
         // Wait for a connection that may multiplex (HTTP/2) rather than open a new one; over
         // cleartext HTTP/1.1 that would serialise requests behind the first response.
-        if request.url.lowercased().hasPrefix("https:") { choreo_easy_setopt_long(easy, CURLOPT_PIPEWAIT, 1) }
-        choreo_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
+        if request.url.lowercased().hasPrefix("https:") { try set(easy, CURLOPT_PIPEWAIT, 1) }
+        try set(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
         // Stalls are detected by the loop's own watchdog (`lastActivity`, `progressBytes`), not
         // CURLOPT_LOW_SPEED_*: curl averages speed over ~5 s, so its check fires seconds late.
         lastActivity = DispatchTime.now().uptimeNanoseconds
         startedAt = lastActivity
-        choreo_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
+        try set(easy, CURLOPT_TCP_KEEPALIVE, 1)
         // Redirects are never followed: curl would send custom key headers (x-api-key,
         // x-goog-api-key) to whatever host a Location names. A 3xx is an HTTP error.
-        choreo_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0)
+        try set(easy, CURLOPT_FOLLOWLOCATION, 0)
         // Through an HTTPS proxy (https_proxy, http_proxy, all_proxy from the environment, as libcurl
         // reads them), the proxy's "200 Connection established" must not reach `headerLine`: it
         // would be taken for the response head and hide the server's own 429 or 401.
-        choreo_easy_setopt_long(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
+        try set(easy, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1)
         if let proxy = request.proxy {
-            choreo_easy_setopt_string(easy, CURLOPT_PROXY, proxy.url)
-            choreo_easy_setopt_long(easy, CURLOPT_HTTPPROXYTUNNEL, proxy.tunnel ? 1 : 0)
+            try set(easy, CURLOPT_PROXY, proxy.url)
+            try set(easy, CURLOPT_HTTPPROXYTUNNEL, proxy.tunnel ? 1 : 0)
         }
-        choreo_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1)
-        choreo_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2)
-        choreo_easy_setopt_long(easy, CURLOPT_BUFFERSIZE, 16 * 1024)
+        try set(easy, CURLOPT_SSL_VERIFYPEER, 1)
+        try set(easy, CURLOPT_SSL_VERIFYHOST, 2)
+        try set(easy, CURLOPT_BUFFERSIZE, 16 * 1024)
         if request.method == "POST" {
-            choreo_easy_setopt_long(easy, CURLOPT_POST, 1)
-            choreo_easy_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count))
-            request.body.withUnsafeBytes { raw in
-                // COPYPOSTFIELDS: curl keeps its own copy, so the body need not outlive this call.
-                _ = choreo_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+            try set(easy, CURLOPT_POST, 1)
+            try check(choreo_easy_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)),
+                      "curl_easy_setopt", option: CURLOPT_POSTFIELDSIZE_LARGE.rawValue)
+            // COPYPOSTFIELDS: curl keeps its own copy, so the body need not outlive this call.
+            let code = request.body.withUnsafeBytes { raw in
+                choreo_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
             }
+            try check(code, "curl_easy_setopt", option: CURLOPT_COPYPOSTFIELDS.rawValue)
         } else if request.method != "GET" {
-            choreo_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
+            try set(easy, CURLOPT_CUSTOMREQUEST, request.method)
         }
         var list: UnsafeMutablePointer<curl_slist>?
         for (name, value) in request.headers.fields { list = curl_slist_append(list, "\(name): \(value)") }
         list = curl_slist_append(list, "Expect:")  // no 100-continue round trip for bodies
         headerList = list
-        choreo_easy_setopt_pointer(easy, CURLOPT_HTTPHEADER, list)
+        try set(easy, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list))
         // curl holds the body (COPYPOSTFIELDS) and the header lines now; with thousands of
         // streams open, a second copy of each request is megabytes.
         request.body = []
-        request.headers = HTTPHeaders()
-        choreo_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me)
-        choreo_easy_setopt_write_callback(easy) { ptr, size, count, userdata in
+        request.headers = HeaderFields()
+        try set(easy, CURLOPT_WRITEDATA, me)
+        try check(choreo_easy_setopt_write_callback(easy) { ptr, size, count, userdata in
             let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
             return t.received(UnsafeRawBufferPointer(start: ptr, count: size * count))
-        }
-        choreo_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, me)
-        choreo_easy_setopt_header_callback(easy) { ptr, size, count, userdata in
+        }, "curl_easy_setopt", option: CURLOPT_WRITEFUNCTION.rawValue)
+        try set(easy, CURLOPT_HEADERDATA, me)
+        try check(choreo_easy_setopt_header_callback(easy) { ptr, size, count, userdata in
             let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
             return t.headerLine(UnsafeRawBufferPointer(start: ptr, count: size * count)) ? size * count : 0
-        }
-        return easy
+        }, "curl_easy_setopt", option: CURLOPT_HEADERFUNCTION.rawValue)
+    }
+
+    private func set(_ easy: UnsafeMutableRawPointer, _ option: CURLoption, _ value: Int) throws(TransportError) {
+        try check(choreo_easy_setopt_long(easy, option, value), "curl_easy_setopt", option: option.rawValue)
+    }
+
+    private func set(_ easy: UnsafeMutableRawPointer, _ option: CURLoption, _ value: String) throws(TransportError) {
+        try check(choreo_easy_setopt_string(easy, option, value), "curl_easy_setopt", option: option.rawValue)
+    }
+
+    private func set(_ easy: UnsafeMutableRawPointer, _ option: CURLoption, _ value: UnsafeMutableRawPointer?) throws(TransportError) {
+        try check(choreo_easy_setopt_pointer(easy, option, value), "curl_easy_setopt", option: option.rawValue)
     }
 
     func releaseEasyHandle() {
@@ -173,10 +205,11 @@ final class CurlTransfer: @unchecked Sendable {
     /// says "Couldn't connect to server" for a refused connection; the outage line wants "refused").
     /// Called on the loop thread while the handle lives.
     func errorMessage(_ code: CURLcode) -> String {
-        let detail = errorBuffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let detail = String(cString: errorBuffer)
         var message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
         var osErrno = 0
-        if let easy, choreo_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno) == CURLE_OK, osErrno != 0 {
+        // Best effort: without the errno the message is only less specific.
+        if let easy, (try? check(choreo_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno), "curl_easy_getinfo")) != nil, osErrno != 0 {
             let reason = String(cString: strerror(Int32(osErrno)))
             if !message.lowercased().contains(reason.lowercased()) { message += " (\(reason))" }
         }
@@ -207,7 +240,7 @@ final class CurlTransfer: @unchecked Sendable {
             let parts = String(decoding: line, as: UTF8.self).split(separator: " ", maxSplits: 2)
             version = parts.first.map(String.init) ?? ""
             status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-            headers = HTTPHeaders()
+            headers = HeaderFields()
             return true
         }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return true }
@@ -273,7 +306,9 @@ final class CurlTransfer: @unchecked Sendable {
         case .none:
             bytesReceived.add(bytes.count, ordering: .relaxed)
             return bytes.count
-        case .pause: return Int(CURL_WRITEFUNC_PAUSE)
+        case .pause:
+            pausedForConsumer = true
+            return Int(CURL_WRITEFUNC_PAUSE)
         }
     }
 
@@ -285,6 +320,20 @@ final class CurlTransfer: @unchecked Sendable {
 
     func finishCancelled() { end(.failure(CancellationError())) }
 
+    /// Ends the transfer with an error of this side (a curl call refused, see `check`).
+    func fail(_ error: TransportError) { end(.failure(error)) }
+
+    /// Loop thread: lifts the pause the consumer caused. curl may call `received` again before
+    /// this returns.
+    func unpause() throws(TransportError) {
+        guard let easy else { return }
+        // Before curl_easy_pause, which may deliver bytes and pause again at once.
+        pausedForConsumer = false
+        lastActivity = DispatchTime.now().uptimeNanoseconds
+        bytesSinceProgress = 0
+        try check(curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */), "curl_easy_pause")
+    }
+
     /// Whether no byte arrived for the stall timeout while the consumer was keeping up (a paused
     /// transfer is waiting for its consumer, not for the server).
     func isStalled(now: UInt64) -> Bool {
@@ -293,12 +342,13 @@ final class CurlTransfer: @unchecked Sendable {
             // Still connecting (a full accept queue makes TCP retry for seconds): that is the
             // connect timeout's business. Once connected, silence counts from the connection.
             var connectMicros: curl_off_t = 0
-            choreo_easy_getinfo_offset(easy, CURLINFO_CONNECT_TIME_T, &connectMicros)
+            // Unknown counts as not connected yet: the connect timeout still guards it.
+            _ = try? check(choreo_easy_getinfo_offset(easy, CURLINFO_CONNECT_TIME_T, &connectMicros), "curl_easy_getinfo")
             if connectMicros == 0 { return false }
             let connectedAt = startedAt + UInt64(connectMicros) * 1000
             if now <= connectedAt || Double(now - connectedAt) / 1e9 < request.stallTimeout { return false }
         }
-        return !state.withLock { $0.paused }
+        return !pausedForConsumer
     }
 
     func finishStalled() {
@@ -403,7 +453,7 @@ final class CurlTransfer: @unchecked Sendable {
     /// Loop thread: hands the buffered bytes to `sink`, then routes every later read to it. A
     /// transfer that already ended finishes the sink at once; one the sink refuses is cancelled.
     /// Returns false when the transfer must be removed (the sink refused the buffered bytes).
-    func attachOnLoop(_ sink: any BodySink) -> Bool {
+    func attachOnLoop(_ sink: any BodySink) throws(TransportError) -> Bool {
         let (buffered, wasPaused, end) = state.withLock { s in
             let (out, wasPaused) = s.takeBuffer()
             return (out, wasPaused, s.end)
@@ -415,7 +465,7 @@ final class CurlTransfer: @unchecked Sendable {
         }
         self.sink = sink
         if !accepted { return false }
-        if wasPaused, let easy { curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */) }
+        if wasPaused { try unpause() }
         return true
     }
 

@@ -1,4 +1,4 @@
-import CCurl
+internal import CCurl
 
 /// The HTTP client: every request of the process runs on one libcurl multi handle and one thread.
 ///
@@ -10,14 +10,21 @@ public final class CurlTransport: Sendable {
 
     private let loop: CurlEventLoop
 
-    private init() {
-        Self.globalInit
+    /// A transport with a loop thread of its own, for tests that must hold that thread without
+    /// stalling everyone else's transfers. Like the shared one's, its thread lives as long as the
+    /// process: make few.
+    package init() {
+        if let error = Self.globalInitError { preconditionFailure("\(error)") }
         loop = CurlEventLoop()
         loop.start()
     }
 
-    /// `curl_global_init` must run once, before any other curl call.
-    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
+    /// `curl_global_init` must run once, before any other curl call. It fails only when memory
+    /// runs out at start-up, when no request could be made anyway.
+    private static let globalInitError: TransportError? = {
+        do throws(TransportError) { try check(curl_global_init(Int(CURL_GLOBAL_DEFAULT)), "curl_global_init") } catch { return error }
+        return nil
+    }()
 
     /// Sends `request` and waits for its response head. Cancelling the calling task, or dropping
     /// the response's body unread, removes the transfer from curl and frees its handle.
@@ -28,7 +35,7 @@ public final class CurlTransport: Sendable {
     /// `execute`, except that the body of a 2xx response goes to the sink that `makeSink` returns
     /// (made before the request is sent), on the loop thread from its first byte, instead of
     /// being buffered for a reader. Any other status leaves the body to be read as usual.
-    func execute(_ request: HTTPRequest, sendingSuccessTo makeSink: ((HTTPBody) -> any BodySink)?) async throws -> HTTPResponse {
+    package func execute(_ request: HTTPRequest, sendingSuccessTo makeSink: ((HTTPBody) -> any BodySink)?) async throws -> HTTPResponse {
         let transfer = CurlTransfer(request: request, loop: loop)
         let body = HTTPBody(owner: TransferOwner(transfer))
         if let makeSink { transfer.arm(makeSink(body)) }
@@ -53,7 +60,7 @@ public struct HTTPResponse: Sendable {
     public let head: HTTPResponseHead
     public let body: HTTPBody
     public var status: Int { head.status }
-    public var headers: HTTPHeaders { head.headers }
+    public var headers: HeaderFields { head.headers }
 }
 
 /// A response body as it arrives. Consume it once. The transfer pauses while the consumer is
@@ -81,4 +88,11 @@ public struct HTTPBody: AsyncSequence, Sendable {
 
     /// Bytes received so far.
     public var bytesReceived: Int { owner.transfer.bytesReceived.load(ordering: .relaxed) }
+
+    /// Sends the rest of the body to `sink` on the loop thread instead of to an iterator,
+    /// starting with what is buffered (ChoreoAI's push mode).
+    package func attach(_ sink: any BodySink) { owner.transfer.attach(sink) }
+
+    /// Ends the transfer now; a waiting reader gets `CancellationError`.
+    package func cancel() { owner.transfer.cancel() }
 }

@@ -1,12 +1,13 @@
 import Testing
 @testable import ChoreoAI
+@testable import ChoreoHTTP
 
-/// `HTTPHeaders` keeps its fields in one byte block; the API is that of a list of pairs.
+/// `HeaderFields` keeps its fields in one byte block; the API is that of a list of pairs.
 @Suite("HTTP headers")
-struct HTTPHeadersTests {
+struct HeaderFieldsTests {
     @Test func fieldsKeepTheirOrderAndBytes() {
         let long = String(repeating: "v", count: 300)  // a length over 127 takes two bytes
-        var h = HTTPHeaders([("Content-Type", "text/event-stream"), ("x-empty", ""), ("x-long", long)])
+        var h = HeaderFields([("Content-Type", "text/event-stream"), ("x-empty", ""), ("x-long", long)])
         h.add(name: "X-RateLimit-Remaining-Requests", value: "499")
         h.add(name: "x-unicode", value: "café 🎵")
         #expect(h.fields.map(\.name) == ["Content-Type", "x-empty", "x-long", "X-RateLimit-Remaining-Requests", "x-unicode"])
@@ -16,30 +17,30 @@ struct HTTPHeadersTests {
     }
 
     @Test func lookupIgnoresASCIICaseAndTakesTheFirst() {
-        let h = HTTPHeaders([("Retry-After", "3"), ("retry-after", "4"), ("x-request-id", "req_1")])
+        let h = HeaderFields([("Retry-After", "3"), ("retry-after", "4"), ("x-request-id", "req_1")])
         #expect(h["retry-after"] == "3")
         #expect(h["RETRY-AFTER"] == "3")
         #expect(h["X-Request-ID"] == "req_1")
         #expect(h["retry"] == nil)
         #expect(h["missing"] == nil)
-        #expect(HTTPHeaders()["anything"] == nil)
+        #expect(HeaderFields()["anything"] == nil)
     }
 
     @Test func equalityAndCompaction() {
-        var a = HTTPHeaders([("a", "1"), ("b", "2")])
-        let b = HTTPHeaders([("a", "1"), ("b", "2")])
+        var a = HeaderFields([("a", "1"), ("b", "2")])
+        let b = HeaderFields([("a", "1"), ("b", "2")])
         #expect(a == b)
         #expect(a.hashValue == b.hashValue)
-        #expect(a != HTTPHeaders([("b", "2"), ("a", "1")]))
+        #expect(a != HeaderFields([("b", "2"), ("a", "1")]))
         a.compact()
         #expect(a == b)
         #expect(a.fields.map(\.value) == ["1", "2"])
     }
 
     @Test func requestIDIsOpenAIsOrAnthropics() {
-        #expect(HTTPHeaders([("X-Request-Id", "req_1"), ("request-id", "req_2")]).requestID == "req_1")
-        #expect(HTTPHeaders([("request-id", "req_2")]).requestID == "req_2")
-        #expect(HTTPHeaders().requestID == nil)
+        #expect(HeaderFields([("X-Request-Id", "req_1"), ("request-id", "req_2")]).requestID == "req_1")
+        #expect(HeaderFields([("request-id", "req_2")]).requestID == "req_2")
+        #expect(HeaderFields().requestID == nil)
     }
 
     @Test func aKeyIsMissingOnlyForARemoteProviderThatTakesOne() {

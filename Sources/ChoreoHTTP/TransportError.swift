@@ -41,3 +41,13 @@ public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible
         }
     }
 }
+
+extension Double {
+    /// Seconds for a message: "2", "0.25" (at most two decimals). Any value, even one no `Int`
+    /// holds ("1e+308", "inf"): messages format what servers send.
+    /// (`package`: ChoreoAI's error messages format seconds the same way.)
+    package var formatted2: String {
+        guard isFinite, abs(self) < 1e15 else { return "\(self)" }
+        return self == rounded() ? String(Int(self)) : "\((self * 100).rounded() / 100)"
+    }
+}

@@ -1,0 +1,55 @@
+#include "CChoreoSystem.h"
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+int choreo_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+int choreo_epoll_ctl(int epfd, int op, int fd, int mask) {
+    struct epoll_event ev = {0};
+    if (mask & CHOREO_POLL_IN) ev.events |= EPOLLIN;
+    if (mask & CHOREO_POLL_OUT) ev.events |= EPOLLOUT;
+    ev.data.fd = fd;
+    int o = op == 1 ? EPOLL_CTL_ADD : op == 2 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    return epoll_ctl(epfd, o, fd, &ev);
+}
+int choreo_epoll_wait(int epfd, int *fds, int *masks, int max, int timeout_ms) {
+    struct epoll_event evs[512];
+    if (max > 512) max = 512;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        fds[i] = evs[i].data.fd;
+        int m = 0;
+        if (evs[i].events & EPOLLIN) m |= CHOREO_POLL_IN;
+        if (evs[i].events & EPOLLOUT) m |= CHOREO_POLL_OUT;
+        if (evs[i].events & (EPOLLERR | EPOLLHUP)) m |= CHOREO_POLL_ERR;
+        masks[i] = m;
+    }
+    return n;
+}
+int choreo_eventfd(void) { return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
+
+int choreo_malloc_trim_threshold(int bytes) {
+#if defined(__GLIBC__)
+    if (getenv("MALLOC_TRIM_THRESHOLD_") != NULL) return 0;
+    return mallopt(M_TRIM_THRESHOLD, bytes);
+#else
+    (void)bytes;
+    return 0;
+#endif
+}
+
+int choreo_disable_core_dumps(void) {
+    struct rlimit none = {0, 0};
+    int rc = setrlimit(RLIMIT_CORE, &none);
+#if defined(__linux__)
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) rc = -1;
+#endif
+    return rc;
+}

@@ -1,0 +1,74 @@
+import ChoreoMock
+import Dispatch
+import Synchronization
+import Testing
+@testable import ChoreoHTTP
+
+/// The stall watchdog counts only silence of the server: time a transfer spends paused because
+/// its consumer is behind is not a stall, nor is the moment between the consumer catching up
+/// and the loop lifting the pause.
+@Suite("Stall sweep and backpressure")
+struct StallSweepTests {
+    static func streamingRequest(_ server: MockServer, stallTimeout: Double = 60) -> HTTPRequest {
+        HTTPRequest(url: server.baseURL + "/v1/chat/completions", headers: HeaderFields([("content-type", "application/json")]),
+                    body: Array(#"{"model":"mock-gpt","stream":true,"messages":[{"role":"user","content":"a long answer"}]}"#.utf8),
+                    stallTimeout: stallTimeout)
+    }
+
+    /// A body sink that holds the loop thread inside its first `receive` until released: the one
+    /// way to make "the loop has not yet seen the consumer's resume" last long enough to test.
+    final class LoopHolder: BodySink, @unchecked Sendable {
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let ended = DispatchSemaphore(value: 0)
+        private var first = true  // loop thread only
+        func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
+            if first {
+                first = false
+                holding.signal()
+                release.wait()
+            }
+            return true
+        }
+        func finish(_ result: Result<Void, any Error>) { ended.signal() }
+    }
+
+    @Test func aConsumerCatchingUpAfterAPauseIsNotAStalledServer() async throws {
+        let server = try await MockServer.start(config: MockConfig(fixedTokens: 10_000))  // a few MB: past the high-water mark
+        let stallTimeout = 1.0  // short, yet longer than the mock takes to compose a long reply
+        // A transport of the test's own: holding its loop thread below freezes no other test's transfers.
+        let transport = CurlTransport()
+        let response = try await transport.execute(Self.streamingRequest(server, stallTimeout: stallTimeout))
+        let transfer = response.body.owner.transfer
+        // The consumer does not read: the transfer fills its buffer and pauses.
+        try await eventually { transfer.state.withLock { $0.paused } }
+        // Paused for longer than the stall timeout (the clock must be old for the sweep to care).
+        try await Task.sleep(for: .seconds(stallTimeout * 1.5))
+        #expect(!transfer.isFinished, "a paused transfer was ended while its consumer was behind")
+
+        // Hold the loop thread in another transfer's sink, then catch up: the resume waits in
+        // the loop's queue while the loop finishes its iteration, stall sweep included.
+        let holder = LoopHolder()
+        let other = try await transport.execute(Self.streamingRequest(server)) { _ in holder }
+        await withCheckedContinuation { c in DispatchQueue.global().async { holder.holding.wait(); c.resume() } }
+        var iterator = response.body.makeAsyncIterator()
+        var bytes = try await iterator.next()?.count ?? 0
+        try await Task.sleep(for: .milliseconds(300))  // longer than the sweep interval (250 ms): the next iteration sweeps
+        holder.release.signal()
+
+        while let chunk = try await iterator.next() { bytes += chunk.count }
+        #expect(bytes > 1 << 20)
+        _ = other
+        await withCheckedContinuation { c in DispatchQueue.global().async { holder.ended.wait(); c.resume() } }
+        try await server.shutdown()
+    }
+}
+
+/// Polls `condition` until it holds, failing after `timeout` seconds.
+func eventually(timeout: Double = 10, _ condition: () -> Bool) async throws {
+    let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
+    while !condition() {
+        if DispatchTime.now().uptimeNanoseconds > deadline { Issue.record("condition not met in \(timeout) s"); return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
