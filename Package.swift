@@ -37,7 +37,10 @@ let package = Package(
         // The commit a release binary was built from (`choreo --version`; see scripts/install.sh).
         .target(name: "CBuildInfo"),
         .target(name: "ChoreoAI", dependencies: ["CCurlShim", "CCurl"]),
-        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "CSQLite"]),
+        // The SQLite wrapper: connection, statements, errors, transactions, migrator. The only
+        // module that imports CSQLite.
+        .target(name: "ChoreoSQLite", dependencies: ["CSQLite"]),
+        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite"]),
         .target(
             name: "ChoreoMock",
             dependencies: [
@@ -50,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "choreo",
             dependencies: [
-                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CCurlShim", "CEditLine", "CBuildInfo",
+                "ChoreoAI", "ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "CCurlShim", "CEditLine", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -65,9 +68,9 @@ let package = Package(
         .target(name: "ChoreoTesting", path: "Tests/ChoreoTesting"),
         .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"]),
         .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoMock"]),
-        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoMock", "ChoreoTesting"]),
+        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "ChoreoTesting"]),
         .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI"]),
-        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoMock", "ChoreoTesting"]),
+        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "ChoreoTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

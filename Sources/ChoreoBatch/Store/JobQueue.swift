@@ -1,5 +1,6 @@
 import Foundation
 import ChoreoAI
+import ChoreoSQLite
 
 /// A job leased to this runner, with what the scheduler needs to run it.
 public struct ClaimedJob: Sendable {
