@@ -109,7 +109,7 @@ public final class BatchRunner: Sendable {
             }
         })
         liveStorage.withLock { $0 = storage }
-        let queue = try JobQueue(path: databasePath, runnerID: runnerID, busyTimeout: options.busyTimeout, storage: storage)
+        let queue: any JobStore = try JobQueue(path: databasePath, runnerID: runnerID, busyTimeout: options.busyTimeout, storage: storage)
         if let batch = options.batch, !(try await queue.batchExists(batch)) {
             throw RunError.unknownBatch(batch)
         }
@@ -313,7 +313,7 @@ public final class BatchRunner: Sendable {
             // the file alone is a whole backup). Another runner still writing can keep it from finishing.
             try? await queue.checkpoint()
             // Never a success for results that are not in the file at the path.
-            do { try await queue.checkFile() } catch { storage.failed(error) }
+            do { try await queue.checkStorage() } catch { storage.failed(error) }
             if storage.lost != nil { ending = .databaseLost }
         }
         let outlook = try await queue.outlook(batch: options.batch)
@@ -338,7 +338,7 @@ public final class BatchRunner: Sendable {
 
     /// Shows in the progress the jobs in scope cancelled since the run started (`before` were
     /// cancelled already): most by another process, which the runner learns only from the database.
-    private func countCancelled(_ queue: JobQueue, before: Int) async {
+    private func countCancelled(_ queue: any JobStore, before: Int) async {
         guard let counts = try? await queue.counts(batch: options.batch) else { return }
         events.cancelled(max(0, (counts["cancelled"] ?? 0) - before))
     }
@@ -358,7 +358,7 @@ public final class BatchRunner: Sendable {
 extension BatchRunner {
     /// Refuses to start when a provider the pending jobs need has no key: failing every job with
     /// "no key" would only make the user resume them all once the key is set.
-    func preflight(_ queue: JobQueue) async throws {
+    func preflight(_ queue: any JobStore) async throws {
         var missing: [String: (variable: String, jobs: Int, models: [String])] = [:]
         for (model, count) in try await queue.pendingModels(batch: options.batch).sorted(by: { $0.key < $1.key }) {
             guard let provider = try? client.provider(for: model) else { continue }  // the job fails with no_provider
