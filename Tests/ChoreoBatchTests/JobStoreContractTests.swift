@@ -119,6 +119,24 @@ struct JobStoreContractTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
+    func an_abandoned_run_keeps_the_text_received_and_gives_every_job_back(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 2)
+        let store = try place.runner("r1")
+        let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil)
+        for job in jobs { _ = try await store.startAttempt(job: job.id, continuedFromChars: nil) }
+        try store.abandon(partials: [(job: jobs[0].id, text: "Once upon", tokens: 2)])
+
+        let other = try place.runner("r2")
+        #expect(try await other.outlook(batch: nil).pending == 2)
+        let again = try await other.claim(limit: 2, leaseSeconds: 600, batch: nil)
+        #expect(again.map(\.id).sorted() == jobs.map(\.id).sorted())
+        #expect(again.first { $0.id == jobs[0].id }?.partialOutput == "Once upon")
+        #expect(again.first { $0.id == jobs[1].id }?.partialOutput == "")
+        let db = try place.dir.database()
+        #expect(try db.count("SELECT count(*) FROM attempts WHERE outcome = 'interrupted' AND ended_at IS NOT NULL") == 2)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
     func released_jobs_go_back_to_the_queue_untouched(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 3)
         let store = try place.runner("r1"), other = try place.runner("r2")

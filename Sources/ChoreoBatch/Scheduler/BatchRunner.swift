@@ -62,6 +62,9 @@ public final class BatchRunner: Sendable {
     private let liveFlusher = Mutex<PartialFlusher?>(nil)
     /// The running `run()`'s storage state: `abandon()` writes nothing to a lost file.
     private let liveStorage = Mutex<StorageHealth?>(nil)
+    /// The store `run()` opened, for `abandon()`. Kept after `run()` returns: jobs it could not
+    /// give back (a full disk) can still be given back by a late `abandon()`.
+    private let liveStore = Mutex<(any JobStore)?>(nil)
 
     /// The longest the run loop sleeps, and how often cancelled batches are looked up: a signal,
     /// the deadline and `choreo cancel` are noticed within it.
@@ -110,6 +113,7 @@ public final class BatchRunner: Sendable {
         })
         liveStorage.withLock { $0 = storage }
         let queue: any JobStore = try JobQueue(path: databasePath, runnerID: runnerID, busyTimeout: options.busyTimeout, storage: storage)
+        liveStore.withLock { $0 = queue }
         if let batch = options.batch, !(try await queue.batchExists(batch)) {
             throw RunError.unknownBatch(batch)
         }
@@ -350,8 +354,10 @@ public final class BatchRunner: Sendable {
     public func abandon() throws {
         // The file at the path is another one now (or none: opening it would create it).
         if liveStorage.withLock({ $0 })?.lost != nil { return }
+        // No store yet: `run()` has claimed nothing.
+        guard let store = liveStore.withLock({ $0 }) else { return }
         let received = liveFlusher.withLock { $0 }?.received() ?? []
-        try JobQueue.abandon(path: databasePath, runnerID: runnerID, partials: received)
+        try store.abandon(partials: received)
     }
 }
 

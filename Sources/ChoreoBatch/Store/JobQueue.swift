@@ -110,6 +110,8 @@ public struct LeaseLost: Error, Sendable, CustomStringConvertible {
 public actor JobQueue: JobStore {
     private let db: Database
     public nonisolated let runnerID: String
+    /// The database file, for `abandon`'s connection of its own.
+    private nonisolated let path: String
     /// Group commit of the per-job writes (see `QueuedWrite`).
     private let writes: WriteBatcher<QueuedWrite, WriteResult>
 
@@ -123,6 +125,7 @@ public actor JobQueue: JobStore {
         try db.execute("PRAGMA cache_size = -4096")
         self.db = db
         self.runnerID = runnerID
+        self.path = path
         self.writes = WriteBatcher(db: db, storage: storage) { try JobQueue.apply($0, db: db, runnerID: runnerID) }
     }
 
@@ -411,7 +414,11 @@ public actor JobQueue: JobStore {
     /// transaction on a connection of its own (the queue's may be busy), writes the text each
     /// stream has received, ends the open attempts as interrupted and gives back every job
     /// `runnerID` holds, as a graceful stop would have. Synchronous: the process exits next.
-    public static func abandon(path: String, runnerID: String, partials: [PartialText]) throws {
+    public nonisolated func abandon(partials: [PartialText]) throws {
+        try Self.abandon(path: path, runnerID: runnerID, partials: partials)
+    }
+
+    static func abandon(path: String, runnerID: String, partials: [PartialText]) throws {
         let db = try Database(path: path)
         let t = Date().timeIntervalSince1970
         try db.transaction {

@@ -103,6 +103,13 @@ public protocol JobStore: Sendable {
     /// unknown): `state` with `kind` and `message`, lease released.
     func endWithoutAttempt(job: Int64, state: String, kind: String, message: String) async throws
 
+    /// Cuts a stopping run short (a second signal, or the stop outlasted its grace period):
+    /// writes `partials`, ends this runner's open attempts as interrupted and gives back every job
+    /// it holds, as a graceful stop would have, in one transaction. Synchronous and on a
+    /// connection of its own, never through the store's serialized work (which may be what
+    /// hangs): the process exits right after it returns.
+    func abandon(partials: [PartialText]) throws
+
     // MARK: Reading the queue
 
     /// What is left for this run: pending jobs, jobs leased by other runners, and the earliest
