@@ -42,7 +42,10 @@ let package = Package(
         // can appear in its API).
         .target(name: "ChoreoHTTP", dependencies: ["CCurlShim", "CCurl", "CChoreoSystem"]),
         .target(name: "ChoreoAI", dependencies: ["ChoreoHTTP"]),
-        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "CSQLite"]),
+        // The SQLite wrapper: connection, statements, errors, transactions, migrator. The only
+        // module that imports CSQLite.
+        .target(name: "ChoreoSQLite", dependencies: ["CSQLite"]),
+        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite"]),
         .target(
             name: "ChoreoMock",
             dependencies: [
@@ -55,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "choreo",
             dependencies: [
-                "ChoreoAI", "ChoreoBatch", "ChoreoMock", "CChoreoSystem", "CEditLine", "CBuildInfo",
+                "ChoreoAI", "ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "CChoreoSystem", "CEditLine", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -71,9 +74,9 @@ let package = Package(
         .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"]),
         .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock"]),
         .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock"]),
-        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoMock", "ChoreoTesting"]),
+        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "ChoreoTesting"]),
         .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI", "ChoreoHTTP"]),
-        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),
+        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import ChoreoAI
 import ChoreoBatch
 import Foundation
+import ChoreoSQLite
 
 /// One run of the batch runner as the commands present it: providers (or the embedded mock),
 /// signals, progress, the summary line and the exit code.

@@ -2,6 +2,7 @@ import ArgumentParser
 import ChoreoAI
 import ChoreoBatch
 import Foundation
+import ChoreoSQLite
 
 struct SubmitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

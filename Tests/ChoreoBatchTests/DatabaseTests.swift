@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoSQLite
 
 @Suite("Database wrapper")
 struct DatabaseTests {

@@ -2,6 +2,7 @@ import ChoreoAI
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoSQLite
 
 /// A database with one batch of five jobs in every interesting end state.
 private func batchWithOutcomes(_ dir: TempDir) throws -> (Database, String) {

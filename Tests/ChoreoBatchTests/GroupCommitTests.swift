@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoSQLite
 
 /// An actor owning a connection and a `WriteBatcher`, as `JobQueue` does. Write `n` inserts row
 /// `|n|` and returns `2n`; a negative `n` inserts its row, then fails on a duplicate key, so its

@@ -2,6 +2,7 @@ import ChoreoAI
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoSQLite
 
 /// Job lines, queries and stored text written by someone hostile (RELIABILITY.md, "Hostile input").
 @Suite("Hostile input")

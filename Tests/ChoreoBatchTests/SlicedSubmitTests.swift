@@ -2,6 +2,7 @@ import Foundation
 import ChoreoTesting
 import Testing
 @testable import ChoreoBatch
+import ChoreoSQLite
 
 /// Issue 12 part 3: a large submit commits in slices under a hidden batch, so runners keep
 /// writing meanwhile and nobody sees half a batch.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoSQLite
 
 @Suite("Submit crash safety")
 struct SubmitCrashTests {

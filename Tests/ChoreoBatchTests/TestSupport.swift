@@ -1,5 +1,6 @@
 import Foundation
 @testable import ChoreoBatch
+import ChoreoSQLite
 
 /// A fresh directory under the system temp dir, removed when the value is released.
 final class TempDir {

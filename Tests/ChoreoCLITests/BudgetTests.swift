@@ -3,6 +3,7 @@ import ChoreoMock
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoSQLite
 
 /// `--budget`: reserve each job's worst case, settle on what it was billed, never pass the cap.
 @Suite struct BudgetTests {

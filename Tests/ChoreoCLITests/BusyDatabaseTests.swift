@@ -3,6 +3,7 @@ import ChoreoAI
 import ChoreoMock
 import Foundation
 import Testing
+import ChoreoSQLite
 
 /// Issue 12 part 3: a finished answer is never dropped, however long another process holds the
 /// database's write lock.

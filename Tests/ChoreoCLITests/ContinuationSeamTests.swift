@@ -3,6 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import Foundation
 import Testing
+import ChoreoSQLite
 
 /// Issue 12.7: the seam of a continued answer is exact, always. Against the real mock and the
 /// real runner: every point where a stream is cut, times every point where its continuation is

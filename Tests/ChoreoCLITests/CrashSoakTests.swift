@@ -3,6 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import Foundation
 import Testing
+import ChoreoSQLite
 
 /// The crash-and-fault soak: the real `choreo` binary runs a batch across the three wire formats
 /// against a mock provider that injects faults (drops, 429s, 5xx, stalls, malformed chunks), and

@@ -3,6 +3,7 @@ import ChoreoBatch
 import Foundation
 import Synchronization
 import Testing
+import ChoreoSQLite
 
 /// The smaller things a new user trips on in the first hour (issue 19), each as they met it.
 @Suite struct FirstHourTests {

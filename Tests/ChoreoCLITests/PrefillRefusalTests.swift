@@ -3,6 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import Foundation
 import Testing
+import ChoreoSQLite
 
 /// Issue 12.8: models that refuse a prefill (Claude 4.6 and later) get their cut jobs restarted,
 /// known from a built-in rule, from `choreo.json`, or learned from the provider's 400, which is

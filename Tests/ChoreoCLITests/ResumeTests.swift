@@ -3,6 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import Foundation
 import Testing
+import ChoreoSQLite
 
 @Suite("Resume: continuing cut streams and failed batches")
 struct ResumeTests {

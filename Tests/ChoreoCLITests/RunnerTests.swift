@@ -3,6 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import Foundation
 import Testing
+import ChoreoSQLite
 
 @Suite("choreo run against a faulty mock provider")
 struct RunnerTests {

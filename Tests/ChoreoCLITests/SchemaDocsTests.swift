@@ -3,6 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import Foundation
 import Testing
+import ChoreoSQLite
 
 /// docs/schema.md against the real schema; the readable views' ISO times; the opt-in
 /// full-text index kept up to date by real runs; the documented queries run.

@@ -3,6 +3,7 @@ import ChoreoMock
 import Foundation
 import ChoreoTesting
 import Testing
+import ChoreoSQLite
 
 @Suite("status reads trigger-kept counters")
 struct StatusCountsTests {

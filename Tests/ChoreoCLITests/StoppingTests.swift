@@ -2,6 +2,7 @@ import ChoreoAI
 import ChoreoBatch
 import Foundation
 import Testing
+import ChoreoSQLite
 
 /// Stopping a run whose every slot is streaming: signals, the deadline and `choreo cancel` are
 /// acted on at once (not when some stream happens to end), and every job keeps the text it had.

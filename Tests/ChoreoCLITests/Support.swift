@@ -3,6 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import Foundation
 import Testing
+import ChoreoSQLite
 
 /// A scratch database with one submitted batch, and ways to run and inspect it.
 struct Fixture {

@@ -3,6 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import Foundation
 import Testing
+import ChoreoSQLite
 
 /// Runs `choreo` in `directory` with `input` on stdin; returns its exit status and its output.
 private func choreo(_ arguments: [String], input: String? = nil, in directory: URL) async throws -> (Int32, String) {

@@ -4,6 +4,7 @@ import ChoreoMock
 import Foundation
 import Synchronization
 import Testing
+import ChoreoSQLite
 
 /// The `openai` export of a run against the mock, one line per job, keyed by custom_id.
 private func openAIExport(_ fixture: Fixture) throws -> [String: JSONValue] {

@@ -1,3 +1,4 @@
+import ChoreoSQLite
 /// One job as the exporters see it: the columns of `jobs` that results are made of.
 public struct ExportRecord: Sendable {
     public var id: Int64

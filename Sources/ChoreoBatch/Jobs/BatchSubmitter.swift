@@ -1,5 +1,6 @@
 import ChoreoAI
 import Foundation
+import ChoreoSQLite
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

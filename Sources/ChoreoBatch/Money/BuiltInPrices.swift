@@ -1,3 +1,4 @@
+import ChoreoSQLite
 /// The built-in list prices, USD per million tokens, for the synchronous (streamed) APIs Choreo
 /// calls. Source: pydantic/genai-prices @47df840 (2026-08-21), which cites each provider's
 /// pricing page; Anthropic rows also match a stored copy of Anthropic's pricing page. The date

@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoSQLite
 
 extension BatchRunner {
     /// The run's spending caps: `--budget`, and the stored budget of each batch in scope with work

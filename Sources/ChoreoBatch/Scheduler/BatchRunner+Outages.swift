@@ -2,7 +2,7 @@ import ChoreoAI
 
 extension BatchRunner {
     /// The jobs left pending for each provider the run gave up waiting for (in scope, by model).
-    func stranded(by outages: [ProviderOutage], _ queue: JobQueue) async throws -> [UnreachableProvider] {
+    func stranded(by outages: [ProviderOutage], _ queue: any JobStore) async throws -> [UnreachableProvider] {
         guard !outages.isEmpty else { return [] }
         var left: [String: Int] = [:]
         for (model, count) in try await queue.pendingModels(batch: options.batch) {

@@ -62,6 +62,9 @@ public final class BatchRunner: Sendable {
     private let liveFlusher = Mutex<PartialFlusher?>(nil)
     /// The running `run()`'s storage state: `abandon()` writes nothing to a lost file.
     private let liveStorage = Mutex<StorageHealth?>(nil)
+    /// The store `run()` opened, for `abandon()`. Kept after `run()` returns: jobs it could not
+    /// give back (a full disk) can still be given back by a late `abandon()`.
+    private let liveStore = Mutex<(any JobStore)?>(nil)
 
     /// The longest the run loop sleeps, and how often cancelled batches are looked up: a signal,
     /// the deadline and `choreo cancel` are noticed within it.
@@ -109,7 +112,8 @@ public final class BatchRunner: Sendable {
             }
         })
         liveStorage.withLock { $0 = storage }
-        let queue = try JobQueue(path: databasePath, runnerID: runnerID, busyTimeout: options.busyTimeout, storage: storage)
+        let queue: any JobStore = try JobQueue(path: databasePath, runnerID: runnerID, busyTimeout: options.busyTimeout, storage: storage)
+        liveStore.withLock { $0 = queue }
         if let batch = options.batch, !(try await queue.batchExists(batch)) {
             throw RunError.unknownBatch(batch)
         }
@@ -313,7 +317,7 @@ public final class BatchRunner: Sendable {
             // the file alone is a whole backup). Another runner still writing can keep it from finishing.
             try? await queue.checkpoint()
             // Never a success for results that are not in the file at the path.
-            do { try await queue.checkFile() } catch { storage.failed(error) }
+            do { try await queue.checkStorage() } catch { storage.failed(error) }
             if storage.lost != nil { ending = .databaseLost }
         }
         let outlook = try await queue.outlook(batch: options.batch)
@@ -338,7 +342,7 @@ public final class BatchRunner: Sendable {
 
     /// Shows in the progress the jobs in scope cancelled since the run started (`before` were
     /// cancelled already): most by another process, which the runner learns only from the database.
-    private func countCancelled(_ queue: JobQueue, before: Int) async {
+    private func countCancelled(_ queue: any JobStore, before: Int) async {
         guard let counts = try? await queue.counts(batch: options.batch) else { return }
         events.cancelled(max(0, (counts["cancelled"] ?? 0) - before))
     }
@@ -350,15 +354,17 @@ public final class BatchRunner: Sendable {
     public func abandon() throws {
         // The file at the path is another one now (or none: opening it would create it).
         if liveStorage.withLock({ $0 })?.lost != nil { return }
+        // No store yet: `run()` has claimed nothing.
+        guard let store = liveStore.withLock({ $0 }) else { return }
         let received = liveFlusher.withLock { $0 }?.received() ?? []
-        try JobQueue.abandon(path: databasePath, runnerID: runnerID, partials: received)
+        try store.abandon(partials: received)
     }
 }
 
 extension BatchRunner {
     /// Refuses to start when a provider the pending jobs need has no key: failing every job with
     /// "no key" would only make the user resume them all once the key is set.
-    func preflight(_ queue: JobQueue) async throws {
+    func preflight(_ queue: any JobStore) async throws {
         var missing: [String: (variable: String, jobs: Int, models: [String])] = [:]
         for (model, count) in try await queue.pendingModels(batch: options.batch).sorted(by: { $0.key < $1.key }) {
             guard let provider = try? client.provider(for: model) else { continue }  // the job fails with no_provider

@@ -22,7 +22,7 @@ enum JobResult: Sendable {
 /// provider can continue it), stream it, and write the outcome.
 struct JobExecution: Sendable {
     let job: ClaimedJob
-    let queue: JobQueue
+    let queue: any JobStore
     let client: ChoreoAI
     let gates: ProviderGates
     let control: RunControl

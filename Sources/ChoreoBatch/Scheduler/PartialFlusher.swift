@@ -62,9 +62,9 @@ final class LiveOutput: Sendable {
 /// per-chunk path.
 final class PartialFlusher: Sendable {
     private let live = Mutex<[Int64: LiveOutput]>([:])
-    private let queue: JobQueue
+    private let queue: any JobStore
 
-    init(queue: JobQueue) { self.queue = queue }
+    init(queue: any JobStore) { self.queue = queue }
 
     func register(_ output: LiveOutput) { live.withLock { $0[output.job] = output } }
 
@@ -96,7 +96,7 @@ final class PartialFlusher: Sendable {
     }
 
     /// The text of every stream being tracked, changed or not (the run is being aborted).
-    func received() -> [(job: Int64, text: String, tokens: Int)] {
+    func received() -> [PartialText] {
         live.withLock { Array($0.values) }.map { output in
             let partial = output.partial
             return (output.job, partial.text, partial.tokens)

@@ -1,5 +1,6 @@
 import ChoreoAI
 import Foundation
+import ChoreoSQLite
 
 /// How `choreo run` runs: limits, budgets, timings.
 public struct RunOptions: Sendable {

@@ -1,3 +1,4 @@
+import ChoreoSQLite
 /// How long the parts of one attempt took (schema v7, docs/schema-timings.md). Stored on the
 /// attempt, and on the job for the attempt that finished it, so `choreo report` reads one row per
 /// job. Every duration is in milliseconds; nil where the attempt never got that far.

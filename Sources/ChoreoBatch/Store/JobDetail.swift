@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoSQLite
 
 /// Everything about one job, for `choreo show`: its request, state, attempts and output.
 public struct JobDetail: Sendable {

@@ -1,5 +1,6 @@
 import Foundation
 import ChoreoAI
+import ChoreoSQLite
 
 /// A job leased to this runner, with what the scheduler needs to run it.
 public struct ClaimedJob: Sendable {
@@ -100,15 +101,17 @@ public struct LeaseLost: Error, Sendable, CustomStringConvertible {
     public var description: String { "job \(job) is no longer leased to this runner (another runner took it); its attempt was not started" }
 }
 
-/// The scheduler's side of the store: leases, attempts, partial and final outputs. One actor owns
+/// The SQLite `JobStore`: leases, attempts, partial and final outputs. One actor owns
 /// one connection, so every write of a runner is serialised through it; leases make two runners
 /// (two processes) on one file safe: a job is claimed in one `BEGIN IMMEDIATE` transaction that
 /// only takes jobs nobody holds, and every later write checks the lease is still ours. The writes
 /// every job makes (start, success, failure) and the partial flushes are group-committed: those
 /// that arrive together share one transaction, each in its own savepoint (`WriteBatcher`).
-public actor JobQueue {
+public actor JobQueue: JobStore {
     private let db: Database
-    public let runnerID: String
+    public nonisolated let runnerID: String
+    /// The database file, for `abandon`'s connection of its own.
+    private nonisolated let path: String
     /// Group commit of the per-job writes (see `QueuedWrite`).
     private let writes: WriteBatcher<QueuedWrite, WriteResult>
 
@@ -122,6 +125,7 @@ public actor JobQueue {
         try db.execute("PRAGMA cache_size = -4096")
         self.db = db
         self.runnerID = runnerID
+        self.path = path
         self.writes = WriteBatcher(db: db, storage: storage) { try JobQueue.apply($0, db: db, runnerID: runnerID) }
     }
 
@@ -142,7 +146,7 @@ public actor JobQueue {
     /// Renews the leases of every job this runner holds, once it has checked that the database
     /// file is still the one at the path (`DatabaseFileLost` otherwise, and nothing is written).
     public func heartbeat(leaseSeconds: Double) throws {
-        try checkFile()
+        try checkStorage()
         let t = now
         try db.transaction {
             try db.run("UPDATE jobs SET lease_expires_at = ? WHERE lease_owner = ? AND state = 'running'",
@@ -152,7 +156,7 @@ public actor JobQueue {
     }
 
     /// Throws `DatabaseFileLost` when the file at the path is no longer the one this queue writes to.
-    public func checkFile() throws {
+    public func checkStorage() throws {
         if let lost = db.fileLost() {
             db.disown()
             throw lost
@@ -171,10 +175,9 @@ public actor JobQueue {
     public func checkpoint() throws { try db.checkpoint() }
 
     /// Leases up to `limit` runnable jobs: pending ones whose backoff has passed (oldest first), and
-    /// running ones whose lease expired (their runner died).
-    /// Leases up to `limit` runnable jobs, leaving those of `excludingModels` (providers the run
-    /// gave up waiting for) alone.
-    public func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String> = []) throws -> [ClaimedJob] {
+    /// running ones whose lease expired (their runner died), leaving those of `excludingModels`
+    /// (providers the run gave up waiting for) alone. One `BEGIN IMMEDIATE` transaction.
+    public func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String>) throws -> [ClaimedJob] {
         guard limit > 0 else { return [] }
         let t = now
         var jobs: [ClaimedJob] = []
@@ -235,7 +238,7 @@ public actor JobQueue {
         case complete(job: Int64, attempt: Int, outcome: JobOutcome, at: Double)
         case endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
                         finalState: String, countsAsAttempt: Bool, at: Double)
-        case savePartials([(job: Int64, text: String, tokens: Int)], at: Double)
+        case savePartials([PartialText], at: Double)
     }
 
     enum WriteResult: Sendable {
@@ -254,7 +257,7 @@ public actor JobQueue {
     /// the write lock): they try again until they commit, or until the calling task is cancelled
     /// (the run is stopping). A finished answer is never dropped because the file was busy.
     /// `continuation` says how a cut job is continued (nil: nothing was kept).
-    public func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation? = nil) async throws -> Int {
+    public func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?) async throws -> Int {
         let write = QueuedWrite.startAttempt(job: job, continuedFromChars: continuedFromChars, continuation: continuation, at: now)
         guard case .attempt(let number) = try await writes.submit(write, untilCommitted: true, isolation: self)
         else { preconditionFailure("startAttempt returns an attempt number") }
@@ -263,7 +266,7 @@ public actor JobQueue {
 
     /// Writes the latest partial text of many jobs in one transaction (all of them or none).
     /// A busy database fails it at once: the flusher writes the newer text next round instead.
-    public func savePartials(_ partials: [(job: Int64, text: String, tokens: Int)]) async throws {
+    public func savePartials(_ partials: [PartialText]) async throws {
         guard !partials.isEmpty else { return }
         _ = try await writes.submit(.savePartials(partials, at: now), untilCommitted: false, isolation: self)
     }
@@ -282,7 +285,7 @@ public actor JobQueue {
     /// from then, by any runner); nil: the job ends in `finalState` (failed or cancelled).
     /// `countsAsAttempt` false: the attempt does not use up the job's retries (a refused prefill).
     public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: String, retryAt: Double?,
-                           finalState: String = "failed", countsAsAttempt: Bool = true) async throws {
+                           finalState: String, countsAsAttempt: Bool) async throws {
         _ = try await writes.submit(.endAttempt(job: job, attempt: attempt, failure: f, outcome: outcome, retryAt: retryAt,
                                                 finalState: finalState, countsAsAttempt: countsAsAttempt, at: now),
                              untilCommitted: true, isolation: self)
@@ -411,7 +414,11 @@ public actor JobQueue {
     /// transaction on a connection of its own (the queue's may be busy), writes the text each
     /// stream has received, ends the open attempts as interrupted and gives back every job
     /// `runnerID` holds, as a graceful stop would have. Synchronous: the process exits next.
-    public static func abandon(path: String, runnerID: String, partials: [(job: Int64, text: String, tokens: Int)]) throws {
+    public nonisolated func abandon(partials: [PartialText]) throws {
+        try Self.abandon(path: path, runnerID: runnerID, partials: partials)
+    }
+
+    static func abandon(path: String, runnerID: String, partials: [PartialText]) throws {
         let db = try Database(path: path)
         let t = Date().timeIntervalSince1970
         try db.transaction {
@@ -445,7 +452,7 @@ public actor JobQueue {
 
     /// What is left to do: runnable now, waiting (backoff or another runner's lease), and the
     /// earliest moment something becomes runnable.
-    public func outlook(batch: String?, excludingModels: Set<String> = []) throws -> QueueOutlook {
+    public func outlook(batch: String?, excludingModels: Set<String>) throws -> QueueOutlook {
         let filter = Self.excluding(excludingModels, "j.model", Database.batchFilter("j.batch_id", batch))
         return try db.queryOne("""
             SELECT sum(j.state = 'pending'), sum(j.state = 'running' AND j.lease_owner <> ?),

@@ -1,3 +1,5 @@
+import ChoreoSQLite
+
 /// The database schema as an ordered list of migrations. The version lives in
 /// `PRAGMA user_version`; opening a writable database applies every migration newer than it, all in
 /// one transaction, so a database is always at exactly one known version.
@@ -5,10 +7,7 @@
 /// Rules for adding a migration: append, never edit a shipped one; keep table and column names
 /// stable (the scheduler and users' `choreo sql` queries depend on them).
 public enum Schema {
-    struct Migration {
-        let version: Int
-        let sql: String
-    }
+    typealias Migration = Migrator.Migration
 
     static let migrations: [Migration] = [
         Migration(version: 1, sql: version1), Migration(version: 2, sql: version2), Migration(version: 3, sql: version3),
@@ -20,37 +19,13 @@ public enum Schema {
         Migration(version: 9, sql: version9),
     ]
 
+    /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
+    static let migrator = Migrator(migrations)
+
     /// The newest schema version this build knows.
     public static var currentVersion: Int { migrations.last!.version }
 
-    /// Brings a writable database up to `currentVersion`, refusing a newer one untouched.
-    static func migrate(_ db: Database) throws {
-        if try userVersion(db) == currentVersion { return }
-        try db.transaction(.immediate) {
-            // Re-read under the write lock: another process may have migrated meanwhile.
-            let found = try userVersion(db)
-            guard found <= currentVersion else { throw SchemaError.newerThanSupported(path: db.path, found: found, supported: currentVersion) }
-            for migration in migrations where migration.version > found { try db.execute(migration.sql) }
-            if found < currentVersion {
-                try db.execute("PRAGMA user_version = \(currentVersion)")
-                // A migration that edits `sqlite_schema` itself (version 4) is seen by a connection
-                // only when the schema cookie moves: SQLite's documented procedure increments it.
-                let cookie = try db.queryOne("PRAGMA schema_version") { $0.int(0) ?? 0 } ?? 0
-                try db.execute("PRAGMA schema_version = \(cookie + 1)")
-            }
-        }
-    }
-
-    /// For read-only connections: the database must already be at a version this build reads.
-    static func checkVersion(_ db: Database) throws {
-        let found = try userVersion(db)
-        if found > currentVersion { throw SchemaError.newerThanSupported(path: db.path, found: found, supported: currentVersion) }
-        if found < currentVersion { throw SchemaError.notMigrated(path: db.path, found: found) }
-    }
-
-    static func userVersion(_ db: Database) throws -> Int {
-        try db.queryOne("PRAGMA user_version") { $0.int(0) ?? 0 } ?? 0
-    }
+    static func userVersion(_ db: Database) throws -> Int { try Migrator.userVersion(db) }
 
     /// Indexes shaped by measurement (BENCHMARKS.md): the runner's claim walks pending jobs in id
     /// order and stops at its limit instead of sorting every pending row; `status` reads counts,
@@ -343,22 +318,4 @@ public enum Schema {
           FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
           GROUP BY b.id;
         """
-}
-
-/// The database's schema version does not match what this build can use.
-public enum SchemaError: Error, Sendable, CustomStringConvertible {
-    case newerThanSupported(path: String, found: Int, supported: Int)
-    case notMigrated(path: String, found: Int)
-
-    public var description: String {
-        switch self {
-        case .newerThanSupported(let path, let found, let supported):
-            return "database \(path) has schema version \(found), but this choreo only knows versions up to \(supported); "
-                + "upgrade choreo to use it (the database was not changed)"
-        case .notMigrated(let path, let found):
-            return found == 0
-                ? "\(path) is not a Choreo database yet (schema version 0); submit a batch to create it"
-                : "database \(path) has the older schema version \(found); open it with a writing command (submit, run) to upgrade it"
-        }
-    }
 }

@@ -1,3 +1,4 @@
+import ChoreoSQLite
 /// Group commit for one connection owned by an actor: writes that arrive while another write is
 /// being committed, or while its group is being gathered, run together in ONE `BEGIN IMMEDIATE …
 /// COMMIT`, each in its own savepoint, and every caller gets its own result or its own error.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChoreoBatch
 import Foundation
+import ChoreoSQLite
 
 /// `--db PATH`, shared by every command that reads or writes a batch database.
 struct DatabaseOptions: ParsableArguments {

@@ -1,4 +1,4 @@
-import CSQLite
+internal import CSQLite
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -48,7 +48,7 @@ extension Database {
     /// made there later. They are unlinked (only if still the ones this connection opened), and the
     /// connection keeps its WAL on close (`SQLITE_FCNTL_PERSIST_WAL`), which stops SQLite deleting
     /// whatever is at `path-wal` and `path-shm` by then.
-    func disown() {
+    package func disown() {
         var persist: Int32 = 1
         sqlite3_file_control(handle, "main", SQLITE_FCNTL_PERSIST_WAL, &persist)
         for (suffix, identity) in [("-wal", sideFiles.wal), ("-shm", sideFiles.shm)] {

@@ -1,11 +1,11 @@
-import CSQLite
+internal import CSQLite
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// One connection to a Choreo SQLite database. Owns its `sqlite3*` and closes it in `deinit`.
+/// One connection to a SQLite database. Owns its `sqlite3*` and closes it in `deinit`.
 ///
 /// Not `Sendable`: a connection has exactly one owner at a time (an actor, or one command). The
 /// connection is opened in SQLite's multi-thread mode, so moving it between threads is fine as
@@ -30,15 +30,14 @@ public final class Database {
     /// `SQLITE_BUSY`, unless the opener asks for another.
     public static let defaultBusyTimeout = 10.0
 
-    /// Opens (creating it with mode 0600 if needed) and migrates the database at `path`.
-    /// With `readOnly`, the file must exist, nothing is migrated and every write fails.
-    /// `busyTimeout` (seconds) bounds each wait for a lock another process holds.
-    public convenience init(path: String, readOnly: Bool = false, busyTimeout: Double = Database.defaultBusyTimeout) throws {
-        try self.init(path: path, readOnly: readOnly, migrate: true, busyTimeout: busyTimeout)
-    }
-
-    /// `migrate: false` skips the schema check and migrations (tests that build old databases).
-    init(path: String, readOnly: Bool, migrate: Bool, busyTimeout: Double = Database.defaultBusyTimeout) throws {
+    /// Opens (creating it with mode 0600 if needed) the database at `path`, then brings it to
+    /// `migrator`'s schema (nil: leaves the schema alone; tests that build old databases).
+    /// With `readOnly`, the file must exist, `migrator` only checks the version and every write
+    /// fails. `busyTimeout` (seconds) bounds each wait for a lock another process holds.
+    ///
+    /// Choreo's store opens its databases through ChoreoBatch's `init(path:readOnly:busyTimeout:)`,
+    /// which passes Choreo's schema.
+    package init(path: String, readOnly: Bool, busyTimeout: Double = Database.defaultBusyTimeout, migrator: Migrator?) throws {
         self.path = path
         self.isReadOnly = readOnly
         self.busyTimeoutMs = Int32(max(0, min(busyTimeout, 86_400)) * 1000)
@@ -59,7 +58,7 @@ public final class Database {
             let error = SQLiteError(code: rc, connection: db, sql: nil)
             sqlite3_close_v2(db)
             if rc == SQLITE_CANTOPEN {
-                throw SQLiteError(code: error.code, message: "cannot open database \(path) (\(error.message)); check --db or $CHOREO_DB")
+                throw SQLiteError(code: error.code, message: "cannot open database \(path) (\(error.message))")
             }
             throw error
         }
@@ -72,7 +71,7 @@ public final class Database {
             // attached or temporary databases, so `choreo sql` can never change anything.
             try execute("PRAGMA query_only = ON")
             authorizeReadsOnly()
-            if migrate { try Schema.checkVersion(self) }
+            try migrator?.checkVersion(self)
         } else {
             try execute("PRAGMA journal_mode = WAL")
             // In WAL mode, NORMAL syncs the WAL only at checkpoints: a crash of the application
@@ -84,7 +83,7 @@ public final class Database {
             // A big submit writes its whole transaction to the WAL; after the next checkpoint,
             // truncate the file back to 64 MiB instead of keeping it at its largest size forever.
             try execute("PRAGMA journal_size_limit = 67108864")
-            if migrate { try Schema.migrate(self) }
+            try migrator?.migrate(self)
             if isFile { sideFiles = SideFiles(wal: FileIdentity(path: path + "-wal"), shm: FileIdentity(path: path + "-shm")) }
         }
     }

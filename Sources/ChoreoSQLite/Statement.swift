@@ -1,4 +1,4 @@
-import CSQLite
+internal import CSQLite
 
 /// One prepared statement. Owns its `sqlite3_stmt` for its whole life and finalizes it in `deinit`.
 /// `Database` caches statements per SQL text and resets them between uses, so a statement is never

@@ -1,0 +1,173 @@
+/// The latest text of one streaming job, as the partial flusher hands it to the store: the text
+/// to keep should the stream end here, and the completion tokens that produced it.
+public typealias PartialText = (job: Int64, text: String, tokens: Int)
+
+/// What a runner needs from storage: leases on jobs, the attempts it makes, the text streams
+/// receive and how jobs end. `JobQueue` (SQLite, one file shared by the runners of one machine) is
+/// the first implementation; a PostgreSQL store shared by runners on many machines (issue 15) is
+/// meant to be the second. The scheduler (`BatchRunner`, `JobExecution`, `PartialFlusher`) talks
+/// only to this protocol.
+///
+/// ## Leases
+/// A runner holds a job through a lease: an owner (`runnerID`) and an expiry. A claim takes a job
+/// nobody holds, or one whose lease expired (its runner died), and every later write of the job
+/// checks that the lease is still this runner's: a runner whose lease expired and was taken over
+/// writes nothing more to that job (`startAttempt` throws `LeaseLost`, `complete` returns false).
+/// Two runners never both stream a job, as long as each renews its leases (`heartbeat`) well
+/// before they expire.
+///
+/// ## Transactions and batching
+/// Each requirement is atomic: what it writes is committed all together or not at all. Calls
+/// arrive concurrently from many jobs, and the calls per job are few (a claim, a start, an end);
+/// none is made per chunk. An implementation should commit the calls that arrive together in
+/// few transactions (`JobQueue` group-commits them, `WriteBatcher`), and take the rows of one
+/// call in few statements (a PostgreSQL store: `UNNEST` arrays or pipeline mode).
+///
+/// ## Waiting out the storage
+/// `startAttempt`, `complete` and `endAttempt` must not lose what they carry because the storage
+/// is briefly unavailable (another process holds the write lock, a full disk within its grace
+/// period): they retry until they commit, or until the calling task is cancelled (the run stops).
+/// Every other requirement fails at once; its caller tries again later.
+///
+/// Why an existential (`any JobStore`) and not a generic parameter threaded through the
+/// scheduler: every requirement is a transaction or a batch of rows, never a per-chunk call (the
+/// chunks go to the stream's accumulator; the flusher takes a snapshot every flush interval), so
+/// one indirect call per transaction is noise next to the transaction itself.
+public protocol JobStore: Sendable {
+    /// This runner's identity, the owner of every lease it takes.
+    var runnerID: String { get }
+
+    // MARK: The runner
+
+    /// Records this runner as alive, and clears what dead submitters left behind.
+    func registerRunner() async throws
+    /// Records that this runner stopped (after `releaseAll`).
+    func unregisterRunner() async throws
+    /// Extends every lease this runner holds to `leaseSeconds` from now, and records the runner as
+    /// alive, in one transaction. Runs every `leaseSeconds / 3`. First checks the storage is still
+    /// the one the runner opened (`checkStorage`): nothing is written to another one.
+    func heartbeat(leaseSeconds: Double) async throws
+    /// Throws when the storage this store writes to is no longer the one the user named
+    /// (`DatabaseFileLost`: the SQLite file was deleted or replaced). A store without that
+    /// failure returns.
+    func checkStorage() async throws
+    /// Makes everything committed durable in the storage the user backs up (SQLite: copies the
+    /// WAL into the main file). Best effort, at the end of a run; a no-op where a commit already is.
+    func checkpoint() async throws
+
+    // MARK: Leases
+
+    /// Leases up to `limit` runnable jobs to this runner for `leaseSeconds`, in one transaction:
+    /// pending jobs whose backoff has passed, oldest first, then running jobs whose lease expired
+    /// and is not this runner's own (a late heartbeat here must not run a job twice). Only jobs of
+    /// live (pending or running) batches, of `batch` when given, and of no model in
+    /// `excludingModels`. The jobs become `running` with this runner's lease; attempts of a runner
+    /// that died are ended as interrupted; their batches become `running`. Returned by id.
+    ///
+    /// Atomic against other runners: a job is leased to at most one runner. SQLite takes the write
+    /// lock for the whole claim (`BEGIN IMMEDIATE`); PostgreSQL would select the rows
+    /// `FOR UPDATE SKIP LOCKED`, so that concurrent claims take different jobs without waiting.
+    func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String>) async throws -> [ClaimedJob]
+    /// Gives one job of this runner back to the queue untouched (no attempt began): pending again,
+    /// or cancelled when its batch was cancelled meanwhile.
+    func release(job: Int64) async throws
+    /// Gives back every job this runner still holds (shutdown), keeping their partial output.
+    func releaseAll() async throws
+
+    // MARK: Attempts
+
+    /// Begins attempt number `attempts + 1` of a job this runner holds and returns its number.
+    /// Throws `LeaseLost` (nothing written) when the lease is not this runner's any more: the
+    /// attempt must not be made. `continuedFromChars` and `continuation` say how it continues kept
+    /// text (nil: from the start). Waits out an unavailable storage (see above).
+    func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?) async throws -> Int
+    /// Writes the latest text of many streaming jobs, one batch per call, all or none. Only jobs
+    /// still `running` under this runner's lease are written; others are skipped silently. Fails
+    /// at once when the storage is busy: the flusher writes the newer text next round.
+    func savePartials(_ partials: [PartialText]) async throws
+    /// Ends a job this runner holds as succeeded: its output, usage and timings, the attempt's end
+    /// and its charge, in one transaction. Returns false, writing only the attempt's end (as
+    /// `lease_lost`) and its charge, when the lease was lost: the other runner's result stands.
+    /// Waits out an unavailable storage.
+    @discardableResult
+    func complete(job: Int64, attempt: Int, outcome: JobOutcome) async throws -> Bool
+    /// Ends an attempt that did not succeed, in one transaction with the job's new state:
+    /// `retryAt` set, the job is pending again from then (by any runner; cancelled if its batch
+    /// was); nil, it ends in `finalState` (`failed` or `cancelled`). `outcome` names the attempt's
+    /// end (`retry`, `interrupted`, `restart`…). `countsAsAttempt` false: the attempt does not use
+    /// up the job's retries. Keeps the failure's partial text (or the job's earlier one), releases
+    /// the lease. Waits out an unavailable storage.
+    func endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
+                    finalState: String, countsAsAttempt: Bool) async throws
+    /// Ends a job this runner holds without an attempt (its batch was cancelled, its provider is
+    /// unknown): `state` with `kind` and `message`, lease released.
+    func endWithoutAttempt(job: Int64, state: String, kind: String, message: String) async throws
+
+    /// Cuts a stopping run short (a second signal, or the stop outlasted its grace period):
+    /// writes `partials`, ends this runner's open attempts as interrupted and gives back every job
+    /// it holds, as a graceful stop would have, in one transaction. Synchronous and on a
+    /// connection of its own, never through the store's serialized work (which may be what
+    /// hangs): the process exits right after it returns.
+    func abandon(partials: [PartialText]) throws
+
+    // MARK: Reading the queue
+
+    /// What is left for this run: pending jobs, jobs leased by other runners, and the earliest
+    /// moment one becomes runnable (a backoff ending, a lease expiring). Same scope as `claim`.
+    func outlook(batch: String?, excludingModels: Set<String>) async throws -> QueueOutlook
+    /// Job counts by state (states with jobs only), of `batch` or of every visible batch.
+    func counts(batch: String?) async throws -> [String: Int]
+    /// The models of the jobs still to run (pending or running, in live batches), with how many each.
+    func pendingModels(batch: String?) async throws -> [String: Int]
+    /// The cancelled batches. Read twice a second, so it must be cheap (no write).
+    func cancelledBatches() async throws -> Set<String>
+    /// True when the batch exists and its submit is committed.
+    func batchExists(_ id: String) async throws -> Bool
+    /// Marks the live batches with no pending or running job as completed.
+    func completeFinishedBatches() async throws
+
+    // MARK: What runs learn about models
+
+    /// The models that refused a prefill in earlier runs, with the provider's message.
+    func prefillRefusals() async throws -> [String: String]
+    /// Remembers that `model` refused a prefill, for later runs.
+    func recordPrefillRefusal(model: String, message: String) async throws
+
+    // MARK: Resume
+
+    /// Puts a batch's jobs back in the queue (`choreo resume`): interrupted ones and failures of
+    /// `retryableKinds` (every failure with `all`), each with a fresh attempt budget, and reopens
+    /// the batch if it completed, in one transaction. Returns how many jobs.
+    func resume(batch: String, all: Bool, retryableKinds: [String]) async throws -> Int
+}
+
+extension JobStore {
+    /// `claim` with no model left out.
+    public func claim(limit: Int, leaseSeconds: Double, batch: String?) async throws -> [ClaimedJob] {
+        try await claim(limit: limit, leaseSeconds: leaseSeconds, batch: batch, excludingModels: [])
+    }
+
+    /// `outlook` with no model left out.
+    public func outlook(batch: String?) async throws -> QueueOutlook {
+        try await outlook(batch: batch, excludingModels: [])
+    }
+
+    /// `startAttempt` of an attempt that is no continuation.
+    public func startAttempt(job: Int64, continuedFromChars: Int?) async throws -> Int {
+        try await startAttempt(job: job, continuedFromChars: continuedFromChars, continuation: nil)
+    }
+
+    /// `endAttempt` of an attempt that counts, ending the job as failed when it is not retried.
+    public func endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
+                           finalState: String = "failed") async throws {
+        try await endAttempt(job: job, attempt: attempt, failure: failure, outcome: outcome, retryAt: retryAt,
+                             finalState: finalState, countsAsAttempt: true)
+    }
+
+    /// `endAttempt` of an attempt that ends the job as failed unless retried.
+    public func endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
+                           countsAsAttempt: Bool) async throws {
+        try await endAttempt(job: job, attempt: attempt, failure: failure, outcome: outcome, retryAt: retryAt,
+                             finalState: "failed", countsAsAttempt: countsAsAttempt)
+    }
+}

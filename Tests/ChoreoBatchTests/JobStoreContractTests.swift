@@ -1,0 +1,153 @@
+import Foundation
+import Testing
+@testable import ChoreoBatch
+
+/// A kind of `JobStore` the contract tests run against. Each test submits its jobs, then talks to
+/// the store only through the protocol, so a new backend (PostgreSQL, issue 15) joins by adding a
+/// case here.
+enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
+    case sqlite
+
+    var testDescription: String { rawValue }
+
+    /// A place holding a fresh store with `jobs` pending jobs in one batch.
+    func place(jobs: Int) throws -> StorePlace {
+        switch self {
+        case .sqlite:
+            let dir = TempDir()
+            let path = dir.write("jobs.jsonl", lines: (0..<jobs).map { batchLine("j\($0)") })
+            _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
+            return StorePlace(dir: dir) { runner in try JobQueue(path: dir.file("choreo.sqlite"), runnerID: runner) }
+        }
+    }
+}
+
+/// The storage of one test: opens a store for each runner, all sharing the same jobs.
+struct StorePlace {
+    /// Kept alive (and removed) with the place.
+    let dir: TempDir
+    let open: (String) throws -> any JobStore
+
+    func runner(_ id: String) throws -> any JobStore { try open(id) }
+}
+
+@Suite("The JobStore contract")
+struct JobStoreContractTests {
+    private func failure(kept: String?) -> AttemptFailure {
+        AttemptFailure(kind: "interrupted", message: "the stream was cut", httpStatus: 200, requestID: nil, bytesReceived: 10,
+                       charsReceived: kept?.count ?? 0, keptPartial: nil, keptPartialTokens: 0, spentPromptTokens: 4,
+                       receivedText: kept)
+    }
+
+    private func outcome(_ text: String) -> JobOutcome {
+        JobOutcome(output: text, toolCalls: nil, finishReason: "stop", providerFinishReason: "stop", response: "{}",
+                   promptTokens: 3, completionTokens: 2, firstTokenMs: 1, durationMs: 2, httpStatus: 200, requestID: nil,
+                   bytesReceived: 10, charsReceived: text.count)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func two_runners_claiming_at_once_never_lease_the_same_job(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 60)
+        let runners = [try place.runner("r1"), try place.runner("r2"), try place.runner("r3")]
+        // Each runner claims small batches as fast as it can until the queue is empty.
+        let taken = try await withThrowingTaskGroup(of: [Int64].self) { group in
+            for store in runners {
+                group.addTask {
+                    var mine: [Int64] = []
+                    while true {
+                        let jobs = try await store.claim(limit: 7, leaseSeconds: 600, batch: nil)
+                        if jobs.isEmpty { return mine }
+                        mine += jobs.map(\.id)
+                    }
+                }
+            }
+            return try await group.reduce(into: [[Int64]]()) { $0.append($1) }
+        }
+        let all = taken.flatMap { $0 }
+        #expect(all.count == 60)
+        #expect(Set(all).count == 60, "a job was leased to two runners")
+        let outlook = try await runners[0].outlook(batch: nil)
+        #expect(outlook.pending == 0)
+        #expect(outlook.heldByOthers == taken[1].count + taken[2].count)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func an_expired_lease_is_taken_over_and_its_old_owner_can_write_nothing_more(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 1)
+        let first = try place.runner("r1"), second = try place.runner("r2")
+        // A lease that is over as soon as it is taken: as if r1 had stopped renewing it.
+        let job = try #require(try await first.claim(limit: 1, leaseSeconds: -1, batch: nil).first)
+        #expect(try await first.startAttempt(job: job.id, continuedFromChars: nil) == 1)
+        // Its own expired lease is not taken back by r1 (the job is still in flight there).
+        #expect(try await first.claim(limit: 1, leaseSeconds: 600, batch: nil).isEmpty)
+
+        let taken = try await second.claim(limit: 1, leaseSeconds: 600, batch: nil)
+        #expect(taken.map(\.id) == [job.id])
+        #expect(taken.first?.attempts == 1)
+        await #expect(throws: LeaseLost.self) { try await first.startAttempt(job: job.id, continuedFromChars: nil) }
+        try await first.savePartials([(job: job.id, text: "late text from r1", tokens: 3)])
+        #expect(try await first.complete(job: job.id, attempt: 1, outcome: outcome("r1's answer")) == false)
+        let db = try place.dir.database()
+        #expect(try db.queryOne("SELECT partial_output IS NULL FROM jobs WHERE id = ?", [.init(job.id)]) { $0.bool(0) } == true,
+                "r1 wrote text into a job it no longer holds")
+
+        #expect(try await second.startAttempt(job: job.id, continuedFromChars: nil) == 2)
+        #expect(try await second.complete(job: job.id, attempt: 2, outcome: outcome("r2's answer")))
+        #expect(try await second.counts(batch: nil) == ["succeeded": 1])
+        #expect(try db.queryOne("SELECT output FROM jobs WHERE id = ?", [.init(job.id)]) { $0.string(0) } == "r2's answer")
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func flushed_text_survives_a_cut_attempt_and_comes_back_with_the_next_claim(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 2)
+        let store = try place.runner("r1")
+        let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil)
+        #expect(jobs.count == 2)
+        for job in jobs { _ = try await store.startAttempt(job: job.id, continuedFromChars: nil) }
+        // One flush hands the store both jobs' text at once; the second flush only the first job's.
+        try await store.savePartials(jobs.map { (job: $0.id, text: "Hello", tokens: 1) })
+        try await store.savePartials([(job: jobs[0].id, text: "Hello, wor", tokens: 3)])
+        for job in jobs {
+            try await store.endAttempt(job: job.id, attempt: 1, failure: failure(kept: nil), outcome: "interrupted", retryAt: 0)
+        }
+
+        let again = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil).sorted { $0.id < $1.id }
+        #expect(again.map(\.id) == jobs.map(\.id).sorted())
+        let kept = Dictionary(uniqueKeysWithValues: again.map { ($0.id, ($0.partialOutput, $0.partialTokens, $0.attempts)) })
+        #expect(kept[jobs[0].id]?.0 == "Hello, wor" && kept[jobs[0].id]?.1 == 3 && kept[jobs[0].id]?.2 == 1)
+        #expect(kept[jobs[1].id]?.0 == "Hello" && kept[jobs[1].id]?.1 == 1 && kept[jobs[1].id]?.2 == 1)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func an_abandoned_run_keeps_the_text_received_and_gives_every_job_back(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 2)
+        let store = try place.runner("r1")
+        let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil)
+        for job in jobs { _ = try await store.startAttempt(job: job.id, continuedFromChars: nil) }
+        try store.abandon(partials: [(job: jobs[0].id, text: "Once upon", tokens: 2)])
+
+        let other = try place.runner("r2")
+        #expect(try await other.outlook(batch: nil).pending == 2)
+        let again = try await other.claim(limit: 2, leaseSeconds: 600, batch: nil)
+        #expect(again.map(\.id).sorted() == jobs.map(\.id).sorted())
+        #expect(again.first { $0.id == jobs[0].id }?.partialOutput == "Once upon")
+        #expect(again.first { $0.id == jobs[1].id }?.partialOutput == "")
+        let db = try place.dir.database()
+        #expect(try db.count("SELECT count(*) FROM attempts WHERE outcome = 'interrupted' AND ended_at IS NOT NULL") == 2)
+    }
+
+    @Test(arguments: StoreBackend.allCases)
+    func released_jobs_go_back_to_the_queue_untouched(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 3)
+        let store = try place.runner("r1"), other = try place.runner("r2")
+        let jobs = try await store.claim(limit: 3, leaseSeconds: 600, batch: nil)
+        #expect(try await other.outlook(batch: nil).heldByOthers == 3)
+        try await store.release(job: jobs[0].id)
+        #expect(try await other.outlook(batch: nil).pending == 1)
+        try await store.releaseAll()
+        let outlook = try await other.outlook(batch: nil)
+        #expect(outlook.pending == 3 && outlook.heldByOthers == 0)
+        let again = try await other.claim(limit: 3, leaseSeconds: 600, batch: nil)
+        #expect(again.count == 3 && again.allSatisfy { $0.attempts == 0 && $0.partialOutput.isEmpty })
+    }
+}
