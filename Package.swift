@@ -41,7 +41,6 @@ let package = Package(
         .target(
             name: "ChoreoMock",
             dependencies: [
-                "ChoreoAI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -62,11 +61,11 @@ let package = Package(
             path: "Examples/streaming-examples"
         ),
         // What several test targets share (the start of issue 14's ChoreoTesting).
-        .target(name: "ChoreoTesting", path: "Tests/ChoreoTesting"),
-        .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"]),
-        .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoMock"]),
+        .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoMock"], path: "Tests/ChoreoTesting"),
+        .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock", "ChoreoTesting"]),
+        .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoMock", "ChoreoTesting"]),
         .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoMock", "ChoreoTesting"]),
-        .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI"]),
+        .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI", "ChoreoTesting"]),
         .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoMock", "ChoreoTesting"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 @testable import ChoreoAI

@@ -1,6 +1,7 @@
 import ChoreoAI
 import Testing
 @testable import ChoreoMock
+import ChoreoTesting
 
 /// The mock carries the fields real streams carry (wire-formats-2 §5.3) and keeps each
 /// provider's own prefill rules.
