@@ -1,4 +1,5 @@
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 @testable import ChoreoAI
@@ -8,24 +9,24 @@ struct BackpressureAndRetryHintTests {
     /// A consumer that stops reading: the transfer pauses at the high-water mark instead of
     /// buffering the whole response, then resumes and the text arrives intact.
     @Test func aSlowConsumerPausesTheTransferInsteadOfBuffering() async throws {
-        let server = try await MockServer.start(config: MockConfig(fixedTokens: 30_000))
-        defer { Task { try? await server.shutdown() } }
-        let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
-        let client = ChoreoAI(router: router)
-        let stream = try await client.chat.completions.create(model: "gpt-4o-mini", messages: [.user("a very long answer")], stream: true)
-        var iterator = stream.makeAsyncIterator()
-        var text = try await iterator.next()?.content ?? ""
-        // Stop reading: once the buffer reaches the high-water mark the transfer pauses, so what
-        // curl has accepted stops growing, far short of the whole response.
-        try await Task.sleep(nanoseconds: 700_000_000)
-        let idle1 = stream.bytesReceived
-        try await Task.sleep(nanoseconds: 700_000_000)
-        let idle2 = stream.bytesReceived
-        #expect(idle1 == idle2, "the transfer kept receiving while the consumer was idle: \(idle1) → \(idle2)")
-        while let chunk = try await iterator.next() { text += chunk.content ?? "" }
-        #expect(stream.bytesReceived > 2 * idle2, "the whole response (\(stream.bytesReceived) bytes) was buffered while idle")
-        #expect(stream.completion.choices[0].finishReason == .stop)
-        #expect(stream.completion.text.count == text.count)
+        try await withMockServer(config: MockConfig(fixedTokens: 30_000)) { server in
+            let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+            let client = ChoreoAI(router: router)
+            let stream = try await client.chat.completions.create(model: "gpt-4o-mini", messages: [.user("a very long answer")], stream: true)
+            var iterator = stream.makeAsyncIterator()
+            var text = try await iterator.next()?.content ?? ""
+            // Stop reading: once the buffer reaches the high-water mark the transfer pauses, so what
+            // curl has accepted stops growing, far short of the whole response.
+            try await Task.sleep(nanoseconds: 700_000_000)
+            let idle1 = stream.bytesReceived
+            try await Task.sleep(nanoseconds: 700_000_000)
+            let idle2 = stream.bytesReceived
+            #expect(idle1 == idle2, "the transfer kept receiving while the consumer was idle: \(idle1) → \(idle2)")
+            while let chunk = try await iterator.next() { text += chunk.content ?? "" }
+            #expect(stream.bytesReceived > 2 * idle2, "the whole response (\(stream.bytesReceived) bytes) was buffered while idle")
+            #expect(stream.completion.choices[0].finishReason == .stop)
+            #expect(stream.completion.text.count == text.count)
+        }
     }
 
     @Test func retryAfterHeadersInEveryForm() {
