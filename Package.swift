@@ -60,7 +60,8 @@ let package = Package(
             dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"],
             path: "Examples/streaming-examples"
         ),
-        // What several test targets share (the start of issue 14's ChoreoTesting).
+        // What the test targets share: scoped mock servers, `eventually`, temporary directories, the
+        // every-split verifier, and the client and messages that join ChoreoAI to the mock.
         .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoMock"], path: "Tests/ChoreoTesting"),
         .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock", "ChoreoTesting"]),
         .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoMock", "ChoreoTesting"]),

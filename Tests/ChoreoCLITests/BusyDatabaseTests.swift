@@ -1,6 +1,7 @@
 import ChoreoAI
 @testable import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 
@@ -21,63 +22,63 @@ struct BusyDatabaseTests {
     /// runner's busy timeout. The streams in flight go on meanwhile; their final writes wait and
     /// then commit. Before, a final write that met SQLITE_BUSY was dropped and its job ran again.
     @Test func twoLongWriteLocksDuringARunLoseNothingAndRepeatNoRequest() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(4)))
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 200)
-        let busyTimeout = 0.2
-        let run = Task { try await fixture.run(server) { $0.busyTimeout = busyTimeout; $0.concurrency = 16 } }
-        let blocker = try Database(path: fixture.databasePath)
-        var completedSoFar = 0
-        for hold in 1...2 {
-            // Let the run get going (again) first.
-            try await Self.waitFor("jobs to complete before hold \(hold)") { server.stats().completed >= completedSoFar + 20 }
-            try blocker.execute("BEGIN IMMEDIATE")
-            let heldAt = Date()
-            let atHold = server.stats()
-            // Hold well past the busy timeout, until every stream that was running has ended:
-            // they stream on while every write waits.
-            try await Self.waitFor("the streams in flight to end during hold \(hold)") {
-                Date().timeIntervalSince(heldAt) > 5 * busyTimeout && server.stats().streamsActive == 0
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(4))) { server in
+            let fixture = try Fixture(count: 200)
+            let busyTimeout = 0.2
+            let run = Task { try await fixture.run(server) { $0.busyTimeout = busyTimeout; $0.concurrency = 16 } }
+            let blocker = try Database(path: fixture.databasePath)
+            var completedSoFar = 0
+            for hold in 1...2 {
+                // Let the run get going (again) first.
+                try await Self.waitFor("jobs to complete before hold \(hold)") { server.stats().completed >= completedSoFar + 20 }
+                try blocker.execute("BEGIN IMMEDIATE")
+                let heldAt = Date()
+                let atHold = server.stats()
+                // Hold well past the busy timeout, until every stream that was running has ended:
+                // they stream on while every write waits.
+                try await Self.waitFor("the streams in flight to end during hold \(hold)") {
+                    Date().timeIntervalSince(heldAt) > 5 * busyTimeout && server.stats().streamsActive == 0
+                }
+                #expect(server.stats().completed >= atHold.completed + atHold.streamsActive, "hold \(hold)")
+                #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") <= atHold.completed)
+                try blocker.execute("COMMIT")
+                completedSoFar = server.stats().completed
             }
-            #expect(server.stats().completed >= atHold.completed + atHold.streamsActive, "hold \(hold)")
-            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") <= atHold.completed)
-            try blocker.execute("COMMIT")
-            completedSoFar = server.stats().completed
+            let summary = try await run.value
+            #expect(summary.exitCode == 0)
+            try fixture.expectAllExact()
+            try fixture.expectCountsMatchJobs()
+            // No job whose whole answer had arrived was requested again.
+            #expect(server.stats().requests == 200)
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 200)
         }
-        let summary = try await run.value
-        #expect(summary.exitCode == 0)
-        try fixture.expectAllExact()
-        try fixture.expectCountsMatchJobs()
-        // No job whose whole answer had arrived was requested again.
-        #expect(server.stats().requests == 200)
-        #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 200)
     }
 
     /// A flush that fails (busy) must leave the text "changed", so the next round writes it.
     /// Before, the text was marked flushed before its write committed, and never written.
     @Test func aPartialIsMarkedFlushedOnlyAfterItsWriteCommits() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 1)
-        let queue = try JobQueue(path: fixture.databasePath, runnerID: "flusher-test", busyTimeout: 0.05)
-        let job = try #require(try await queue.claim(limit: 1, leaseSeconds: 60, batch: fixture.batchID).first)
-        let client = ChoreoAI(router: Fixture.router(server))
-        let stream = try await client.stream(body: try JSONValue.parse(job.request), provider: try client.provider(for: job.model),
-                                             delivery: .collected)
-        let ended = AsyncStream<Void> { continuation in stream.onEnd { _ in continuation.finish() } }
-        for await _ in ended {}
-        let text = stream.text
-        #expect(!text.isEmpty)
-        let flusher = PartialFlusher(queue: queue)
-        flusher.register(LiveOutput(job: job.id, batch: job.batchID, kept: "", keptTokens: 0, stream: stream))
+        try await withMockServer { server in
+            let fixture = try Fixture(count: 1)
+            let queue = try JobQueue(path: fixture.databasePath, runnerID: "flusher-test", busyTimeout: 0.05)
+            let job = try #require(try await queue.claim(limit: 1, leaseSeconds: 60, batch: fixture.batchID).first)
+            let client = ChoreoAI(router: Fixture.router(server))
+            let stream = try await client.stream(body: try JSONValue.parse(job.request), provider: try client.provider(for: job.model),
+                                                 delivery: .collected)
+            let ended = AsyncStream<Void> { continuation in stream.onEnd { _ in continuation.finish() } }
+            for await _ in ended {}
+            let text = stream.text
+            #expect(!text.isEmpty)
+            let flusher = PartialFlusher(queue: queue)
+            flusher.register(LiveOutput(job: job.id, batch: job.batchID, kept: "", keptTokens: 0, stream: stream))
 
-        let blocker = try Database(path: fixture.databasePath)
-        try blocker.execute("BEGIN IMMEDIATE")
-        await #expect(throws: SQLiteError.self) { try await flusher.flush() }
-        try blocker.execute("COMMIT")
-        #expect(try fixture.scalar("SELECT partial_output IS NULL FROM jobs") == 1)
-        try await flusher.flush()
-        // The partial kept is the text up to its last non-whitespace character (the continuation seam).
-        #expect(try fixture.scalar("SELECT partial_output FROM jobs", text: true) == Continuation.prefill(for: text))
+            let blocker = try Database(path: fixture.databasePath)
+            try blocker.execute("BEGIN IMMEDIATE")
+            await #expect(throws: SQLiteError.self) { try await flusher.flush() }
+            try blocker.execute("COMMIT")
+            #expect(try fixture.scalar("SELECT partial_output IS NULL FROM jobs") == 1)
+            try await flusher.flush()
+            // The partial kept is the text up to its last non-whitespace character (the continuation seam).
+            #expect(try fixture.scalar("SELECT partial_output FROM jobs", text: true) == Continuation.prefill(for: text))
+        }
     }
 }

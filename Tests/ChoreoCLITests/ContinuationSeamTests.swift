@@ -46,26 +46,26 @@ struct ContinuationSeamTests {
                 }
             }
         }
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(lines: lines)
-        let summary = try await fixture.run(server) { $0.continuePartial = true }
-        #expect(summary.exitCode == 0)
+        try await withMockServer { server in
+            let fixture = try Fixture(lines: lines)
+            let summary = try await fixture.run(server) { $0.continuePartial = true }
+            #expect(summary.exitCode == 0)
 
-        let db = try Database(path: fixture.databasePath, readOnly: true)
-        var wrong: [String] = []
-        var continued = 0
-        try db.query("SELECT custom_id, state, output, finish_reason, completion_tokens, attempts FROM jobs") { row in
-            let id = row.string(0)!
-            let want = expected[id]!
-            let got = (row.string(1), row.string(2), row.string(3), row.int(4))
-            if got.0 != "succeeded" || got.1 != want.text || got.2 != want.finish || got.3 != want.tokens {
-                wrong.append("\(id): \(got.0 ?? "") \(JSONValue.quoted(got.1 ?? "nil")) \(got.2 ?? "") \(got.3 ?? -1) tokens")
+            let db = try Database(path: fixture.databasePath, readOnly: true)
+            var wrong: [String] = []
+            var continued = 0
+            try db.query("SELECT custom_id, state, output, finish_reason, completion_tokens, attempts FROM jobs") { row in
+                let id = row.string(0)!
+                let want = expected[id]!
+                let got = (row.string(1), row.string(2), row.string(3), row.int(4))
+                if got.0 != "succeeded" || got.1 != want.text || got.2 != want.finish || got.3 != want.tokens {
+                    wrong.append("\(id): \(got.0 ?? "") \(JSONValue.quoted(got.1 ?? "nil")) \(got.2 ?? "") \(got.3 ?? -1) tokens")
+                }
+                if row.int(5) == 3 { continued += 1 }
             }
-            if row.int(5) == 3 { continued += 1 }
+            #expect(wrong.isEmpty, "\(wrong.count) of \(lines.count) wrong, e.g. \(wrong.prefix(4)); want \(JSONValue.quoted(tokens.joined()))")
+            #expect(continued > lines.count / 2, "most jobs were cut twice and continued")
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE continued_from_chars > 0") > lines.count / 2)
         }
-        #expect(wrong.isEmpty, "\(wrong.count) of \(lines.count) wrong, e.g. \(wrong.prefix(4)); want \(JSONValue.quoted(tokens.joined()))")
-        #expect(continued > lines.count / 2, "most jobs were cut twice and continued")
-        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE continued_from_chars > 0") > lines.count / 2)
     }
 }

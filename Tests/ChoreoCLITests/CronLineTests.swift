@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 
@@ -17,42 +18,42 @@ import Testing
     }
 
     @Test func theReadmeLineRunsUnderCronsEnvironment() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 5)
-        // The layout scripts/install.sh makes under a prefix: the binary and the wrapper in bin/.
-        let prefix = fixture.directory.appendingPathComponent("prefix/bin")
-        let data = fixture.directory.appendingPathComponent("srv")
-        try FileManager.default.createDirectory(at: prefix, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: Self.repository.appendingPathComponent("scripts/cron/choreo-cron.sh").path,
-                                         toPath: prefix.appendingPathComponent("choreo-cron.sh").path)
-        try FileManager.default.createSymbolicLink(atPath: prefix.appendingPathComponent("choreo").path, withDestinationPath: ChoreoBinary.path)
-        try FileManager.default.copyItem(atPath: fixture.databasePath, toPath: data.appendingPathComponent("nightly.sqlite").path)
-        let keys = data.appendingPathComponent("keys.env")
-        try "OPENAI_API_KEY=sk-cron-test\nOPENAI_BASE_URL=\(server.baseURL)\n".write(to: keys, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keys.path)
+        try await withMockServer { server in
+            let fixture = try Fixture(count: 5)
+            // The layout scripts/install.sh makes under a prefix: the binary and the wrapper in bin/.
+            let prefix = fixture.directory.appendingPathComponent("prefix/bin")
+            let data = fixture.directory.appendingPathComponent("srv")
+            try FileManager.default.createDirectory(at: prefix, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: Self.repository.appendingPathComponent("scripts/cron/choreo-cron.sh").path,
+                                             toPath: prefix.appendingPathComponent("choreo-cron.sh").path)
+            try FileManager.default.createSymbolicLink(atPath: prefix.appendingPathComponent("choreo").path, withDestinationPath: ChoreoBinary.path)
+            try FileManager.default.copyItem(atPath: fixture.databasePath, toPath: data.appendingPathComponent("nightly.sqlite").path)
+            let keys = data.appendingPathComponent("keys.env")
+            try "OPENAI_API_KEY=sk-cron-test\nOPENAI_BASE_URL=\(server.baseURL)\n".write(to: keys, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: keys.path)
 
-        let command = try Self.readmeCronCommand()
-            .replacingOccurrences(of: "/usr/local/bin/", with: prefix.path + "/")
-            .replacingOccurrences(of: "/srv/choreo/", with: data.path + "/")
-        #expect(command.contains(prefix.path) && command.contains(data.path), "the README line changed shape: \(command)")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "HOME=\(fixture.directory.path)", "LOGNAME=cron", "/bin/sh", "-c", command]
-        let stderr = Pipe()
-        p.standardError = stderr
-        try p.run()
-        let mail = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "what cron would mail: \(mail)")
+            let command = try Self.readmeCronCommand()
+                .replacingOccurrences(of: "/usr/local/bin/", with: prefix.path + "/")
+                .replacingOccurrences(of: "/srv/choreo/", with: data.path + "/")
+            #expect(command.contains(prefix.path) && command.contains(data.path), "the README line changed shape: \(command)")
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "HOME=\(fixture.directory.path)", "LOGNAME=cron", "/bin/sh", "-c", command]
+            let stderr = Pipe()
+            p.standardError = stderr
+            try p.run()
+            let mail = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "what cron would mail: \(mail)")
 
-        let log = try String(contentsOf: data.appendingPathComponent("nightly.sqlite.log"), encoding: .utf8)
-        let summary = try #require(ProgressDisplayTests.lines(log).compactMap { try? JSONValue.parse($0) }
-            .first { $0["event"]?.stringValue == "summary" }, "\(log)")
-        #expect(summary["stopped"]?.stringValue == "finished")
-        #expect(summary["jobs_left"]?.intValue == 0)
-        #expect(summary["succeeded"]?.intValue == 5)
-        #expect(!log.contains("sk-cron-test"))
+            let log = try String(contentsOf: data.appendingPathComponent("nightly.sqlite.log"), encoding: .utf8)
+            let summary = try #require(ProgressDisplayTests.lines(log).compactMap { try? JSONValue.parse($0) }
+                .first { $0["event"]?.stringValue == "summary" }, "\(log)")
+            #expect(summary["stopped"]?.stringValue == "finished")
+            #expect(summary["jobs_left"]?.intValue == 0)
+            #expect(summary["succeeded"]?.intValue == 5)
+            #expect(!log.contains("sk-cron-test"))
+        }
     }
 }

@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 
@@ -57,41 +58,41 @@ import Testing
     }
 
     @Test func theFullTextIndexFollowsRunsAndTheDocumentedQueriesWork() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 4, maxTokens: 30)
-        _ = try await fixture.run(server) { $0.batch = nil }
-        // On after the first run: the index is built over what is there...
-        let on = try await ChoreoBinary.run(["index", "on", "--db", fixture.databasePath])
-        #expect(on.status == 0, "\(on.stderr)")
-        // ...and kept up to date by the next run: a second batch in the same file.
-        let more = fixture.directory.appendingPathComponent("more.jsonl")
-        try (#"{"custom_id": "later", "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Another question"}], "max_tokens": 30}"#
-             + "\n").write(to: more, atomically: true, encoding: .utf8)
-        _ = try BatchSubmitter(database: Database(path: fixture.databasePath)).submit(file: more.path)
-        let summary = try await fixture.run(server) { $0.batch = nil }
-        #expect(summary.succeeded == 1, "\(summary)")
-        var outputs: [String: String] = [:]
-        try Database(path: fixture.databasePath, readOnly: true).query("SELECT custom_id, output FROM jobs") { outputs[$0.string(0)!] = $0.string(1) }
-        #expect(outputs.count == 5)
-        for row in outputs {
-            let output = try #require(row.value)
-            // A distinctive word of this job's output finds this job.
-            let word = try #require(output.split(whereSeparator: { !$0.isLetter }).map(String.init).filter { $0.count >= 4 }.first)
-            let found = try await ChoreoBinary.run(["sql", "--db", fixture.databasePath, "--json",
-                "SELECT j.custom_id FROM outputs_fts f JOIN jobs j ON j.id = f.rowid WHERE outputs_fts MATCH '\"\(word)\"'"])
-            #expect(found.stdout.contains("\"\(row.key)\""), "\(row.key): \(word) → \(found.stdout) \(found.stderr)")
+        try await withMockServer { server in
+            let fixture = try Fixture(count: 4, maxTokens: 30)
+            _ = try await fixture.run(server) { $0.batch = nil }
+            // On after the first run: the index is built over what is there...
+            let on = try await ChoreoBinary.run(["index", "on", "--db", fixture.databasePath])
+            #expect(on.status == 0, "\(on.stderr)")
+            // ...and kept up to date by the next run: a second batch in the same file.
+            let more = fixture.directory.appendingPathComponent("more.jsonl")
+            try (#"{"custom_id": "later", "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Another question"}], "max_tokens": 30}"#
+                 + "\n").write(to: more, atomically: true, encoding: .utf8)
+            _ = try BatchSubmitter(database: Database(path: fixture.databasePath)).submit(file: more.path)
+            let summary = try await fixture.run(server) { $0.batch = nil }
+            #expect(summary.succeeded == 1, "\(summary)")
+            var outputs: [String: String] = [:]
+            try Database(path: fixture.databasePath, readOnly: true).query("SELECT custom_id, output FROM jobs") { outputs[$0.string(0)!] = $0.string(1) }
+            #expect(outputs.count == 5)
+            for row in outputs {
+                let output = try #require(row.value)
+                // A distinctive word of this job's output finds this job.
+                let word = try #require(output.split(whereSeparator: { !$0.isLetter }).map(String.init).filter { $0.count >= 4 }.first)
+                let found = try await ChoreoBinary.run(["sql", "--db", fixture.databasePath, "--json",
+                    "SELECT j.custom_id FROM outputs_fts f JOIN jobs j ON j.id = f.rowid WHERE outputs_fts MATCH '\"\(word)\"'"])
+                #expect(found.stdout.contains("\"\(row.key)\""), "\(row.key): \(word) → \(found.stdout) \(found.stderr)")
+            }
+            // The documented queries run as written.
+            let text = try String(contentsOf: Self.doc, encoding: .utf8)
+            let queries = text.components(separatedBy: "choreo sql \"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
+            #expect(queries.count >= 4)
+            for query in queries {
+                let r = try await ChoreoBinary.run(["sql", "--db", fixture.databasePath, query])
+                #expect(r.status == 0, "\(query): \(r.stderr)")
+            }
+            let off = try await ChoreoBinary.run(["index", "off", "--db", fixture.databasePath])
+            #expect(off.status == 0)
+            #expect(try Database(path: fixture.databasePath).hasOutputIndex == false)
         }
-        // The documented queries run as written.
-        let text = try String(contentsOf: Self.doc, encoding: .utf8)
-        let queries = text.components(separatedBy: "choreo sql \"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
-        #expect(queries.count >= 4)
-        for query in queries {
-            let r = try await ChoreoBinary.run(["sql", "--db", fixture.databasePath, query])
-            #expect(r.status == 0, "\(query): \(r.stderr)")
-        }
-        let off = try await ChoreoBinary.run(["index", "off", "--db", fixture.databasePath])
-        #expect(off.status == 0)
-        #expect(try Database(path: fixture.databasePath).hasOutputIndex == false)
     }
 }

@@ -7,22 +7,22 @@ import Testing
 @Suite("status reads trigger-kept counters")
 struct StatusCountsTests {
     @Test func statusMatchesTheJobsAfterARunAndAfterEditsBySQL() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 0.3, seed: 11, retryAfterMs: 20))
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 60, maxTokens: 9)
-        _ = try await fixture.run(server)
-        let db = try Database(path: fixture.databasePath)
-        var status = try BatchStatus.load(db, batch: fixture.batchID)
-        #expect(status.count("succeeded") == 60 && status.count("pending") == 0)
-        #expect(status.completionTokens == 60 * 9)
-        #expect(status.startedAt != nil && status.finishedAt != nil)
-        // A person fixing things by hand with SQL keeps the counters right too.
-        try db.execute("UPDATE jobs SET state = 'failed', error_kind = 'bad_request' WHERE id IN (SELECT id FROM jobs LIMIT 5)")
-        try db.execute("UPDATE jobs SET state = 'pending', error_kind = NULL WHERE id IN (SELECT id FROM jobs WHERE state = 'succeeded' LIMIT 3)")
-        status = try BatchStatus.load(db, batch: fixture.batchID)
-        #expect(status.count("failed") == 5 && status.count("pending") == 3 && status.count("succeeded") == 52)
-        #expect(status.failures.first?.0 == "bad_request" && status.failures.first?.1 == 5)
-        try fixture.expectCountsMatchJobs()
+        try await withMockServer(config: MockConfig(faultRate: 0.3, seed: 11, retryAfterMs: 20)) { server in
+            let fixture = try Fixture(count: 60, maxTokens: 9)
+            _ = try await fixture.run(server)
+            let db = try Database(path: fixture.databasePath)
+            var status = try BatchStatus.load(db, batch: fixture.batchID)
+            #expect(status.count("succeeded") == 60 && status.count("pending") == 0)
+            #expect(status.completionTokens == 60 * 9)
+            #expect(status.startedAt != nil && status.finishedAt != nil)
+            // A person fixing things by hand with SQL keeps the counters right too.
+            try db.execute("UPDATE jobs SET state = 'failed', error_kind = 'bad_request' WHERE id IN (SELECT id FROM jobs LIMIT 5)")
+            try db.execute("UPDATE jobs SET state = 'pending', error_kind = NULL WHERE id IN (SELECT id FROM jobs WHERE state = 'succeeded' LIMIT 3)")
+            status = try BatchStatus.load(db, batch: fixture.batchID)
+            #expect(status.count("failed") == 5 && status.count("pending") == 3 && status.count("succeeded") == 52)
+            #expect(status.failures.first?.0 == "bad_request" && status.failures.first?.1 == 5)
+            try fixture.expectCountsMatchJobs()
+        }
     }
 
     @Test func aVersion2DatabaseGetsItsCountersOnUpgrade() throws {

@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Synchronization
 import Testing
@@ -18,50 +19,50 @@ private func openAIExport(_ fixture: Fixture) throws -> [String: JSONValue] {
 @Suite("Wire fidelity: what the provider said is kept")
 struct WireFidelityTests {
     @Test func anHTTPFailureExportsTheProvidersOwnErrorObjectAndItsStatus() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.quota], maxFaultsPerRequest: 100))
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(lines: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"].map { model in
-            ["custom_id": .string(model), "model": .string(model), "messages": [["role": "user", "content": "Hello"]]]
-        })
-        let summary = try await fixture.run(server)
-        #expect(summary.exitCode == 1)
-        let lines = try openAIExport(fixture)
-        for model in ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"] {
-            let response = lines[model]?["response"]
-            #expect(response?["status_code"] == 429, "\(model)")
-            #expect(lines[model]?["error"] == .null)
-            #expect(response?["request_id"]?.stringValue?.isEmpty == false, "\(model): request_id must be a string")
+        try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.quota], maxFaultsPerRequest: 100)) { server in
+            let fixture = try Fixture(lines: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"].map { model in
+                ["custom_id": .string(model), "model": .string(model), "messages": [["role": "user", "content": "Hello"]]]
+            })
+            let summary = try await fixture.run(server)
+            #expect(summary.exitCode == 1)
+            let lines = try openAIExport(fixture)
+            for model in ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"] {
+                let response = lines[model]?["response"]
+                #expect(response?["status_code"] == 429, "\(model)")
+                #expect(lines[model]?["error"] == .null)
+                #expect(response?["request_id"]?.stringValue?.isEmpty == false, "\(model): request_id must be a string")
+            }
+            // Each provider's object as it sent it: no Choreo kind ("quota") inside it.
+            let openAI = lines["gpt-4o-mini"]!["response"]!["body"]!["error"]!
+            #expect(openAI["code"] == "insufficient_quota")
+            #expect(openAI["type"] == "insufficient_quota")
+            #expect(openAI["message"] == "You exceeded your current quota, please check your plan and billing details (mock).")
+            let anthropic = lines["claude-sonnet-4-5"]!["response"]!["body"]!["error"]!
+            #expect(anthropic["type"] == "rate_limit_error")
+            #expect(anthropic["details"]?["error_code"] == "enforced_spend_limit_reached")
+            let gemini = lines["gemini-2.5-flash"]!["response"]!["body"]!["error"]!
+            #expect(gemini["status"] == "RESOURCE_EXHAUSTED")
+            #expect(gemini["code"] == 429)
+            // Choreo's classification stays in its own columns.
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE error_kind = 'quota' AND error_body IS NOT NULL") >= 1)
         }
-        // Each provider's object as it sent it: no Choreo kind ("quota") inside it.
-        let openAI = lines["gpt-4o-mini"]!["response"]!["body"]!["error"]!
-        #expect(openAI["code"] == "insufficient_quota")
-        #expect(openAI["type"] == "insufficient_quota")
-        #expect(openAI["message"] == "You exceeded your current quota, please check your plan and billing details (mock).")
-        let anthropic = lines["claude-sonnet-4-5"]!["response"]!["body"]!["error"]!
-        #expect(anthropic["type"] == "rate_limit_error")
-        #expect(anthropic["details"]?["error_code"] == "enforced_spend_limit_reached")
-        let gemini = lines["gemini-2.5-flash"]!["response"]!["body"]!["error"]!
-        #expect(gemini["status"] == "RESOURCE_EXHAUSTED")
-        #expect(gemini["code"] == 429)
-        // Choreo's classification stays in its own columns.
-        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE error_kind = 'quota' AND error_body IS NOT NULL") >= 1)
     }
 
     @Test func requestIDIsNeverNullInTheExport() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 3, models: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"])
-        #expect(try await fixture.run(server).exitCode == 0)
-        let db = try Database(path: fixture.databasePath)
-        // Gemini sends no request-id header: its responseId is kept instead.
-        #expect(try fixture.scalar("SELECT request_id FROM jobs WHERE custom_id = 'job-00002'", text: true).hasPrefix("r-"))
-        try db.run("UPDATE jobs SET request_id = NULL WHERE custom_id = 'job-00000'")
-        let lines = try openAIExport(fixture)
-        for (customID, line) in lines {
-            #expect(line["response"]?["request_id"]?.stringValue?.isEmpty == false, "\(customID)")
+        try await withMockServer { server in
+            let fixture = try Fixture(count: 3, models: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"])
+            #expect(try await fixture.run(server).exitCode == 0)
+            let db = try Database(path: fixture.databasePath)
+            // Gemini sends no request-id header: its responseId is kept instead.
+            #expect(try fixture.scalar("SELECT request_id FROM jobs WHERE custom_id = 'job-00002'", text: true).hasPrefix("r-"))
+            try db.run("UPDATE jobs SET request_id = NULL WHERE custom_id = 'job-00000'")
+            let lines = try openAIExport(fixture)
+            for (customID, line) in lines {
+                #expect(line["response"]?["request_id"]?.stringValue?.isEmpty == false, "\(customID)")
+            }
+            let id = try fixture.scalar("SELECT id FROM jobs WHERE custom_id = 'job-00000'")
+            #expect(lines["job-00000"]?["response"]?["request_id"] == .string("choreo-\(id)-1"))
         }
-        let id = try fixture.scalar("SELECT id FROM jobs WHERE custom_id = 'job-00000'")
-        #expect(lines["job-00000"]?["response"]?["request_id"] == .string("choreo-\(id)-1"))
     }
 }
 
@@ -90,34 +91,34 @@ private func reasoningStream() -> String {
 @Suite("Wire fidelity: reasoning, logprobs and every choice")
 struct ReasoningAndChoicesTests {
     @Test func reasoningHasItsOwnColumnAndLogprobsAndEveryChoiceAreKept() async throws {
-        let server = try await ScriptedServer.start { _ in [.send(reasoningStream())] }
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(lines: [[
-            "custom_id": "r", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons of Mars?"]],
-            "logprobs": true, "n": 2,
-        ]])
-        let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
-        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options(), router: router).run()
-        #expect(summary.exitCode == 0)
-        let db = try Database(path: fixture.databasePath, readOnly: true)
-        let row = try #require(try db.queryOne("SELECT output, reasoning, response, request_id FROM jobs") {
-            ($0.string(0), $0.string(1), $0.string(2), $0.string(3))
-        })
-        #expect(row.0 == "Phobos and Deimos")  // the output holds no reasoning
-        #expect(row.1 == "Mars has two moons.")
-        #expect(row.3 == "req_r1")
-        let response = try JSONValue.parse(try #require(row.2))
-        let choices = try #require(response["choices"]?.arrayValue)
-        #expect(choices.count == 2)
-        #expect(choices[1]["message"]?["content"] == "Deimos")
-        #expect(choices[1]["message"]?["reasoning_content"] == "Think.")
-        #expect(choices[0]["message"]?["reasoning_content"] == "Mars has two moons.")
-        let tokens = choices[0]["logprobs"]?["content"]?.arrayValue?.compactMap { $0["token"]?.stringValue }
-        #expect(tokens == ["Phobos", " and Deimos"])
-        #expect(choices[1]["logprobs"]?["content"]?.arrayValue?.count == 1)
-        // And the openai export carries the same body.
-        let line = try openAIExport(fixture)["r"]
-        #expect(line?["response"]?["body"]?["choices"]?.arrayValue?.count == 2)
+        try await withScriptedServer(answering: { _ in [.send(reasoningStream())] }) { server in
+            let fixture = try Fixture(lines: [[
+                "custom_id": "r", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons of Mars?"]],
+                "logprobs": true, "n": 2,
+            ]])
+            let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
+            let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options(), router: router).run()
+            #expect(summary.exitCode == 0)
+            let db = try Database(path: fixture.databasePath, readOnly: true)
+            let row = try #require(try db.queryOne("SELECT output, reasoning, response, request_id FROM jobs") {
+                ($0.string(0), $0.string(1), $0.string(2), $0.string(3))
+            })
+            #expect(row.0 == "Phobos and Deimos")  // the output holds no reasoning
+            #expect(row.1 == "Mars has two moons.")
+            #expect(row.3 == "req_r1")
+            let response = try JSONValue.parse(try #require(row.2))
+            let choices = try #require(response["choices"]?.arrayValue)
+            #expect(choices.count == 2)
+            #expect(choices[1]["message"]?["content"] == "Deimos")
+            #expect(choices[1]["message"]?["reasoning_content"] == "Think.")
+            #expect(choices[0]["message"]?["reasoning_content"] == "Mars has two moons.")
+            let tokens = choices[0]["logprobs"]?["content"]?.arrayValue?.compactMap { $0["token"]?.stringValue }
+            #expect(tokens == ["Phobos", " and Deimos"])
+            #expect(choices[1]["logprobs"]?["content"]?.arrayValue?.count == 1)
+            // And the openai export carries the same body.
+            let line = try openAIExport(fixture)["r"]
+            #expect(line?["response"]?["body"]?["choices"]?.arrayValue?.count == 2)
+        }
     }
 }
 
@@ -125,7 +126,7 @@ struct ReasoningAndChoicesTests {
 struct CutInsideReasoningTests {
     @Test func aStreamCutInsideReasoningRestartsAndKeepsOneCopyOfTheReasoning() async throws {
         let calls = Mutex(0)
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             let n = calls.withLock { $0 += 1; return $0 }
             func event(_ delta: String, _ finish: String = "null") -> String {
                 #"data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":\#(delta),"finish_reason":\#(finish)}]}"# + "\n\n"
@@ -138,19 +139,19 @@ struct CutInsideReasoningTests {
             s += event(#"{"content":"Two."}"#, #""stop""#)
             s += #"data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":7,"total_tokens":11}}"# + "\n\n"
             return [.send(s + "data: [DONE]\n\n")]
+        }) { server in
+            let fixture = try Fixture(lines: [["custom_id": "c", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons?"]]]])
+            let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
+            let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.continuePartial = true },
+                                                router: router).run()
+            #expect(summary.exitCode == 0)
+            let db = try Database(path: fixture.databasePath, readOnly: true)
+            let row = try #require(try db.queryOne("SELECT output, reasoning, attempts FROM jobs") { ($0.string(0), $0.string(1), $0.int(2)) })
+            #expect(row.0 == "Two.")
+            #expect(row.1 == "First I count the moons.")
+            #expect(row.2 == 2)
+            // Nothing of the answer was kept, so the second attempt started over (no prefill of reasoning).
+            #expect(try db.queryOne("SELECT continuation FROM attempts WHERE number = 2") { $0.string(0) } ?? nil == nil)
         }
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(lines: [["custom_id": "c", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons?"]]]])
-        let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
-        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.continuePartial = true },
-                                            router: router).run()
-        #expect(summary.exitCode == 0)
-        let db = try Database(path: fixture.databasePath, readOnly: true)
-        let row = try #require(try db.queryOne("SELECT output, reasoning, attempts FROM jobs") { ($0.string(0), $0.string(1), $0.int(2)) })
-        #expect(row.0 == "Two.")
-        #expect(row.1 == "First I count the moons.")
-        #expect(row.2 == 2)
-        // Nothing of the answer was kept, so the second attempt started over (no prefill of reasoning).
-        #expect(try db.queryOne("SELECT continuation FROM attempts WHERE number = 2") { $0.string(0) } ?? nil == nil)
     }
 }
