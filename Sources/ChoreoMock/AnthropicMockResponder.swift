@@ -1,4 +1,3 @@
-
 /// Anthropic Messages (`POST /v1/messages`, wire-formats §6): `event:` + `data:` streams, a
 /// trailing assistant message is a prefill, `max_tokens` is required.
 struct AnthropicMockResponder: MockResponder {

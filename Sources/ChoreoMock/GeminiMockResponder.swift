@@ -1,4 +1,3 @@
-
 /// Gemini `generateContent` / `streamGenerateContent` (wire-formats §7): CRLF-separated SSE with
 /// `alt=sse` (a JSON array without it), a few tokens per chunk, no terminator, whole
 /// `functionCall` parts. No prefill: a trailing `model` turn is just conversation.

@@ -1,4 +1,3 @@
-
 /// The mock's deterministic "model": what it answers is a pure function of the model name and the
 /// conversation, so a test can compute the expected reply without a server.
 ///
@@ -12,6 +11,7 @@
 public enum MockContent {
     /// The full reply the mock produces for a request, before any max_tokens cut: tokens whose
     /// concatenation is the text.
+    ///
     /// `messagesJSON` is the JSON text of the messages array, in any provider's shape (the mock
     /// reads it with its own parser; ChoreoTesting has an overload taking ChoreoAI's values).
     public static func tokens(model: String, messagesJSON: String) -> [String] {

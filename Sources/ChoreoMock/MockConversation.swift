@@ -1,4 +1,3 @@
-
 /// A chat request as the mock understands it, whatever provider shape it arrived in.
 struct MockConversation: Sendable {
     var model: String

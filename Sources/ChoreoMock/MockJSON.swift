@@ -4,8 +4,8 @@ import Foundation
 ///
 /// Deliberately not ChoreoAI's `JSONValue`: requests are read by Foundation's `JSONSerialization`
 /// and replies are written by the small writer below, so a bug in the client's parser or encoder
-/// cannot pass every test by being the mock's bug too (docs/architecture.md: the mock imports NIO
-/// only). Objects are written with their keys sorted, so a reply's bytes are stable.
+/// cannot pass every test by being the mock's bug too (which is why the mock depends on NIO only).
+/// Objects are written with their keys sorted, so a reply's bytes are stable.
 enum MockJSON: Sendable, Hashable {
     case null
     case bool(Bool)

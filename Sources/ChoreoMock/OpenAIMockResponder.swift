@@ -1,4 +1,3 @@
-
 /// OpenAI Chat Completions (`POST /v1/chat/completions`, wire-formats §2–§4), also the dialect of
 /// vLLM and llama.cpp for continuation (`continue_final_message`).
 struct OpenAIMockResponder: MockResponder {
