@@ -49,7 +49,6 @@ let package = Package(
         .target(
             name: "ChoreoMock",
             dependencies: [
-                "ChoreoAI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -69,13 +68,14 @@ let package = Package(
             dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"],
             path: "Examples/streaming-examples"
         ),
-        // What several test targets share (the start of issue 14's ChoreoTesting).
-        .target(name: "ChoreoTesting", path: "Tests/ChoreoTesting"),
-        .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"]),
-        .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock"]),
-        .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock"]),
+        // What the test targets share: scoped mock servers, `eventually`, temporary directories, the
+        // every-split verifier, and the client and messages that join ChoreoAI to the mock.
+        .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoMock"], path: "Tests/ChoreoTesting"),
+        .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock", "ChoreoTesting"]),
+        .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),
+        .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),
         .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "ChoreoTesting"]),
-        .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI", "ChoreoHTTP"]),
+        .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI", "ChoreoHTTP", "ChoreoTesting"]),
         .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),
     ],
     swiftLanguageModes: [.v6]

@@ -56,8 +56,11 @@ var servers: [MockServer] = []
     }
     let server = try await MockServer.start(config: config)
     servers.append(server)
-    if case .header(let fault)? = example.mockFault { return server.client(fault: fault) }
-    return server.client()
+    var router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+    if case .header(let fault)? = example.mockFault {
+        for i in router.providers.indices { router.providers[i].extraHeaders.add(name: "x-mock-fault", value: fault) }
+    }
+    return ChoreoAI(router: router)
 }
 
 if useMock { FileHandle.standardError.write(Data("(using the built-in mock provider)\n".utf8)) }

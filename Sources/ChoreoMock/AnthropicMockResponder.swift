@@ -1,5 +1,3 @@
-import ChoreoAI
-
 /// Anthropic Messages (`POST /v1/messages`, wire-formats §6): `event:` + `data:` streams, a
 /// trailing assistant message is a prefill, `max_tokens` is required.
 struct AnthropicMockResponder: MockResponder {
@@ -10,7 +8,7 @@ struct AnthropicMockResponder: MockResponder {
         "mock",
     ]
 
-    func conversation(from body: JSONValue, pathModel: String?) throws(MockRejection) -> MockConversation {
+    func conversation(from body: MockJSON, pathModel: String?) throws(MockRejection) -> MockConversation {
         guard case .object(let fields) = body else { throw MockRejection(message: "The request body must be a JSON object.") }
         if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
             throw MockRejection(message: "\(unknown): Extra inputs are not permitted")
@@ -66,12 +64,12 @@ struct AnthropicMockResponder: MockResponder {
             plan.append(role, "event: " + type + "\ndata: " + data + "\n\n")
         }
         var start = message(reply, conversation, content: [])
-        start["stop_reason"] = JSONValue.null
+        start["stop_reason"] = MockJSON.null
         start["usage"]?["output_tokens"] = 1
-        event(.prelude, "message_start", (["type": "message_start", "message": start] as JSONValue).jsonString)
+        event(.prelude, "message_start", (["type": "message_start", "message": start] as MockJSON).text)
         if let call = reply.toolCall {
-            let block: JSONValue = ["type": "tool_use", "id": .string(MockFormat.id("toolu_", reply)), "name": .string(call.name), "input": [:]]
-            event(.prelude, "content_block_start", (["type": "content_block_start", "index": 0, "content_block": block] as JSONValue).jsonString)
+            let block: MockJSON = ["type": "tool_use", "id": .string(MockFormat.id("toolu_", reply)), "name": .string(call.name), "input": [:]]
+            event(.prelude, "content_block_start", (["type": "content_block_start", "index": 0, "content_block": block] as MockJSON).text)
             event(.prelude, "ping", "{\"type\":\"ping\"}")
             event(.prelude, "content_block_delta", Self.delta("input_json_delta", "partial_json", ""))
             for fragment in call.fragments {
@@ -85,22 +83,22 @@ struct AnthropicMockResponder: MockResponder {
             }
         }
         event(.final, "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}")
-        let delta: JSONValue = [
+        let delta: MockJSON = [
             "type": "message_delta",
             "delta": ["stop_reason": .string(Self.stopReason(reply.finish)), "stop_sequence": nil],
             "usage": Self.usage(reply),
         ]
-        event(.usage, "message_delta", delta.jsonString)
+        event(.usage, "message_delta", delta.text)
         event(.final, "message_stop", "{\"type\":\"message_stop\"}")
         return plan
     }
 
     private static func delta(_ type: String, _ field: String, _ value: String) -> String {
-        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"" + type + "\",\"" + field + "\":" + JSONValue.quoted(value) + "}}"
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"" + type + "\",\"" + field + "\":" + MockJSON.quoted(value) + "}}"
     }
 
-    func completion(_ reply: MockReply, for conversation: MockConversation) -> JSONValue {
-        let block: JSONValue
+    func completion(_ reply: MockReply, for conversation: MockConversation) -> MockJSON {
+        let block: MockJSON
         if let call = reply.toolCall {
             block = ["type": "tool_use", "id": .string(MockFormat.id("toolu_", reply)), "name": .string(call.name), "input": call.arguments]
         } else {
@@ -109,7 +107,7 @@ struct AnthropicMockResponder: MockResponder {
         return message(reply, conversation, content: [block])
     }
 
-    private func message(_ reply: MockReply, _ conversation: MockConversation, content: [JSONValue]) -> JSONValue {
+    private func message(_ reply: MockReply, _ conversation: MockConversation, content: [MockJSON]) -> MockJSON {
         [
             "id": .string(MockFormat.id("msg_", reply)), "type": "message", "role": "assistant",
             "model": .string(conversation.model), "content": .array(content),
@@ -119,11 +117,11 @@ struct AnthropicMockResponder: MockResponder {
     }
 
     /// Anthropic's three input counts are disjoint: `input_tokens` leaves the cached ones out.
-    static func usage(_ reply: MockReply) -> JSONValue {
+    static func usage(_ reply: MockReply) -> MockJSON {
         [
-            "input_tokens": .int(Int64(reply.promptTokens - reply.cachedPromptTokens)),
-            "output_tokens": .int(Int64(reply.completionTokens)),
-            "cache_creation_input_tokens": 0, "cache_read_input_tokens": .int(Int64(reply.cachedPromptTokens)),
+            "input_tokens": .int(reply.promptTokens - reply.cachedPromptTokens),
+            "output_tokens": .int(reply.completionTokens),
+            "cache_creation_input_tokens": 0, "cache_read_input_tokens": .int(reply.cachedPromptTokens),
         ]
     }
 
@@ -159,9 +157,9 @@ struct AnthropicMockResponder: MockResponder {
         Self.error(400, "invalid_request_error", rejection.message, requestID: requestID, headers: commonHeaders(requestID: requestID))
     }
 
-    private static func error(_ status: Int, _ type: String, _ message: String, details: JSONValue? = nil,
+    private static func error(_ status: Int, _ type: String, _ message: String, details: MockJSON? = nil,
                               requestID: String, headers: [(String, String)]) -> MockHTTPResponse {
-        var error: JSONValue = ["type": .string(type), "message": .string(message)]
+        var error: MockJSON = ["type": .string(type), "message": .string(message)]
         if let details { error["details"] = details }
         return MockHTTPResponse(status: status, headers: headers, json: ["type": "error", "error": error, "request_id": .string(requestID)])
     }

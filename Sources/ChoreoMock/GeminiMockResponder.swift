@@ -1,5 +1,3 @@
-import ChoreoAI
-
 /// Gemini `generateContent` / `streamGenerateContent` (wire-formats §7): CRLF-separated SSE with
 /// `alt=sse` (a JSON array without it), a few tokens per chunk, no terminator, whole
 /// `functionCall` parts. No prefill: a trailing `model` turn is just conversation.
@@ -14,7 +12,7 @@ struct GeminiMockResponder: MockResponder {
         "contents", "systemInstruction", "generationConfig", "safetySettings", "tools", "toolConfig", "cachedContent", "labels", "mock",
     ]
 
-    func conversation(from body: JSONValue, pathModel: String?) throws(MockRejection) -> MockConversation {
+    func conversation(from body: MockJSON, pathModel: String?) throws(MockRejection) -> MockConversation {
         guard case .object(let fields) = body else { throw MockRejection(message: "Invalid JSON payload received. Expected an object.") }
         // As the API does: an unknown field is a 400 INVALID_ARGUMENT.
         if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
@@ -40,7 +38,7 @@ struct GeminiMockResponder: MockResponder {
     func stream(_ reply: MockReply, for conversation: MockConversation) -> MockStreamPlan {
         var plan = MockStreamPlan()
         plan.closeAfter = true
-        var chunks: [JSONValue] = []
+        var chunks: [MockJSON] = []
         if let call = reply.toolCall {
             chunks.append(response([["functionCall": ["name": .string(call.name), "args": call.arguments]]], reply, conversation, finished: true, tokens: reply.completionTokens - reply.reasoningTokens))
         } else {
@@ -56,9 +54,9 @@ struct GeminiMockResponder: MockResponder {
             let last = i == chunks.count - 1
             let text: String
             if sse {
-                text = "data: " + chunk.jsonString + "\r\n\r\n"
+                text = "data: " + chunk.text + "\r\n\r\n"
             } else {
-                text = (i == 0 ? "[" : ",\r\n") + chunk.jsonString + (last ? "]" : "")
+                text = (i == 0 ? "[" : ",\r\n") + chunk.text + (last ? "]" : "")
             }
             plan.append(last ? .final : .content, text)
         }
@@ -71,8 +69,8 @@ struct GeminiMockResponder: MockResponder {
         return plan
     }
 
-    func completion(_ reply: MockReply, for conversation: MockConversation) -> JSONValue {
-        let part: JSONValue
+    func completion(_ reply: MockReply, for conversation: MockConversation) -> MockJSON {
+        let part: MockJSON
         if let call = reply.toolCall {
             part = ["functionCall": ["name": .string(call.name), "args": call.arguments]]
         } else {
@@ -82,15 +80,15 @@ struct GeminiMockResponder: MockResponder {
     }
 
     /// One `GenerateContentResponse`; `tokens` is the cumulative candidate token count.
-    private func response(_ parts: [JSONValue], _ reply: MockReply, _ conversation: MockConversation, finished: Bool, tokens: Int) -> JSONValue {
-        var candidate: JSONValue = ["content": ["parts": .array(parts), "role": "model"], "index": 0]
+    private func response(_ parts: [MockJSON], _ reply: MockReply, _ conversation: MockConversation, finished: Bool, tokens: Int) -> MockJSON {
+        var candidate: MockJSON = ["content": ["parts": .array(parts), "role": "model"], "index": 0]
         if finished { candidate["finishReason"] = .string(reply.finish == .length ? "MAX_TOKENS" : "STOP") }
         return [
             "candidates": [candidate],
             "usageMetadata": [
-                "promptTokenCount": .int(Int64(reply.promptTokens)), "candidatesTokenCount": .int(Int64(tokens)),
-                "cachedContentTokenCount": .int(Int64(reply.cachedPromptTokens)), "thoughtsTokenCount": .int(Int64(reply.reasoningTokens)),
-                "totalTokenCount": .int(Int64(reply.promptTokens + tokens + reply.reasoningTokens)),
+                "promptTokenCount": .int(reply.promptTokens), "candidatesTokenCount": .int(tokens),
+                "cachedContentTokenCount": .int(reply.cachedPromptTokens), "thoughtsTokenCount": .int(reply.reasoningTokens),
+                "totalTokenCount": .int(reply.promptTokens + tokens + reply.reasoningTokens),
             ],
             "modelVersion": .string(conversation.model),
             "responseId": .string(MockFormat.id("r-", reply)),
@@ -100,11 +98,11 @@ struct GeminiMockResponder: MockResponder {
     func error(_ kind: MockFault.Kind, config: MockConfig, requestID: String) -> MockHTTPResponse {
         switch kind {
         case .rateLimit:
-            let retry: JSONValue = ["@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": .string("\(Double(config.retryAfterMs) / 1000)s")]
+            let retry: MockJSON = ["@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": .string("\(Double(config.retryAfterMs) / 1000)s")]
             return Self.error(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota) (mock).", details: [retry],
                               headers: [("retry-after", MockFormat.retryAfterSeconds(config.retryAfterMs))])
         case .quota:
-            let failure: JSONValue = [
+            let failure: MockJSON = [
                 "@type": "type.googleapis.com/google.rpc.QuotaFailure",
                 "violations": [["quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
                                 "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"]],
@@ -121,8 +119,8 @@ struct GeminiMockResponder: MockResponder {
         Self.error(400, "INVALID_ARGUMENT", rejection.message)
     }
 
-    private static func error(_ code: Int, _ status: String, _ message: String, details: [JSONValue] = [], headers: [(String, String)] = []) -> MockHTTPResponse {
-        var error: JSONValue = ["code": .int(Int64(code)), "message": .string(message), "status": .string(status)]
+    private static func error(_ code: Int, _ status: String, _ message: String, details: [MockJSON] = [], headers: [(String, String)] = []) -> MockHTTPResponse {
+        var error: MockJSON = ["code": .int(code), "message": .string(message), "status": .string(status)]
         if !details.isEmpty { error["details"] = .array(details) }
         return MockHTTPResponse(status: code, headers: headers, json: ["error": error])
     }

@@ -1,5 +1,3 @@
-import ChoreoAI
-
 /// The mock's deterministic "model": what it answers is a pure function of the model name and the
 /// conversation, so a test can compute the expected reply without a server.
 ///
@@ -13,14 +11,20 @@ import ChoreoAI
 public enum MockContent {
     /// The full reply the mock produces for a request, before any max_tokens cut: tokens whose
     /// concatenation is the text.
-    public static func tokens(model: String, messages: [JSONValue]) -> [String] {
-        MockTranscript(model: model, messages: messages).tokens(fixedCount: nil)
+    ///
+    /// `messagesJSON` is the JSON text of the messages array, in any provider's shape (the mock
+    /// reads it with its own parser; ChoreoTesting has an overload taking ChoreoAI's values).
+    public static func tokens(model: String, messagesJSON: String) -> [String] {
+        guard let messages = MockJSON(parsing: messagesJSON.utf8)?.arrayValue else {
+            preconditionFailure("MockContent: messagesJSON is not a JSON array: \(messagesJSON.prefix(80))")
+        }
+        return MockTranscript(model: model, messages: messages).tokens(fixedCount: nil)
     }
 
     /// What a complete, fresh (no prefill) streamed response's text is, given max_tokens (nil = no
     /// limit); and its finish reason ("stop" or "length").
-    public static func reply(model: String, messages: [JSONValue], maxTokens: Int?) -> (text: String, finishReason: String) {
-        let all = tokens(model: model, messages: messages)
+    public static func reply(model: String, messagesJSON: String, maxTokens: Int?) -> (text: String, finishReason: String) {
+        let all = tokens(model: model, messagesJSON: messagesJSON)
         if let maxTokens, maxTokens < all.count {
             return (all.prefix(max(0, maxTokens)).joined(), "length")
         }
@@ -56,7 +60,7 @@ struct MockTranscript {
     /// prefix a batch's requests share, which is mostly the system prompt).
     let systemWords: Int
 
-    init(model: String, messages: [JSONValue]) {
+    init(model: String, messages: [MockJSON]) {
         self.model = model
         var system: [Substring] = []
         var turns: [(role: String, words: [Substring])] = []
@@ -76,7 +80,7 @@ struct MockTranscript {
         self.turns = turns.map { ($0.role, $0.words.joined(separator: " ")) }
         self.promptWords = turns.reduce(0) { $0 + $1.words.count }
         self.systemWords = system.count
-        let canonical = JSONValue.array(self.turns.map { .array([.string($0.role), .string($0.text)]) }).jsonString
+        let canonical = MockJSON.array(self.turns.map { .array([.string($0.role), .string($0.text)]) }).text
         self.key = FNV1a.hash(model + "\u{0}" + canonical)
     }
 
@@ -131,36 +135,36 @@ struct MockTranscript {
 
     /// The text of one message in any of the three providers' shapes: OpenAI `content` (string or
     /// parts) and `tool_calls`, Anthropic content blocks, Gemini `parts`.
-    static func text(of message: JSONValue) -> String {
+    static func text(of message: MockJSON) -> String {
         var out: [String] = []
         if let content = message["content"] { out.append(text(ofContent: content)) }
         if let parts = message["parts"]?.arrayValue { out += parts.map(text(ofContent:)) }
         for call in message["tool_calls"]?.arrayValue ?? [] {
             let name = call["function"]?["name"]?.stringValue ?? ""
             let arguments = call["function"]?["arguments"]?.stringValue ?? ""
-            let canonical = (try? JSONValue.parse(arguments))?.jsonString ?? arguments
+            let canonical = MockJSON(parsing: arguments.utf8)?.text ?? arguments
             out.append(name + " " + canonical)
         }
         return out.joined(separator: " ")
     }
 
     /// Text of a content value: a string, an array of parts or blocks, or one part.
-    static func text(ofContent content: JSONValue) -> String {
+    static func text(ofContent content: MockJSON) -> String {
         switch content {
         case .string(let s): return s
         case .array(let parts): return parts.map(text(ofContent:)).joined(separator: " ")
         case .object:
             if let text = content["text"]?.stringValue { return text }
             switch content["type"]?.stringValue {
-            case "tool_use": return (content["name"]?.stringValue ?? "") + " " + (content["input"] ?? .object([:])).jsonString
+            case "tool_use": return (content["name"]?.stringValue ?? "") + " " + (content["input"] ?? .object([:])).text
             case "tool_result": return content["content"].map(text(ofContent:)) ?? ""
             default: break
             }
             if let call = content["functionCall"] {
-                return (call["name"]?.stringValue ?? "") + " " + (call["args"] ?? .object([:])).jsonString
+                return (call["name"]?.stringValue ?? "") + " " + (call["args"] ?? .object([:])).text
             }
             if let response = content["functionResponse"] {
-                return (response["response"] ?? .object([:])).jsonString
+                return (response["response"] ?? .object([:])).text
             }
             return ""
         default: return ""

@@ -1,11 +1,9 @@
-import ChoreoAI
-
 /// A chat request as the mock understands it, whatever provider shape it arrived in.
 struct MockConversation: Sendable {
     var model: String
     /// OpenAI-shaped messages (a provider's top-level system prompt comes first as a `system`
     /// message), without a trailing prefill.
-    var messages: [JSONValue]
+    var messages: [MockJSON]
     /// The text of a trailing assistant message the reply must continue, if the provider and the
     /// request ask for continuation.
     var prefill: String?
@@ -40,11 +38,11 @@ struct MockBodyFault: Sendable {
     /// Hash of the `mock` object, mixed into the request's attempt key.
     var key: UInt64
 
-    static func parse(_ body: JSONValue) throws(MockRejection) -> MockBodyFault? {
+    static func parse(_ body: MockJSON) throws(MockRejection) -> MockBodyFault? {
         guard let mock = body["mock"], let spec = mock["fault"]?.stringValue else { return nil }
         guard let fault = MockFault(spec: spec) else { throw MockRejection(message: "mock.fault: unknown fault '\(spec)'.") }
         var out = MockBodyFault(kind: fault.kind, after: [fault.afterChunks], repeats: true, times: mock["times"]?.intValue,
-                                key: FNV1a.hash(mock.jsonString))
+                                key: FNV1a.hash(mock.text))
         if let after = mock["after"] {
             if let n = after.intValue {
                 out.after = [n]
@@ -74,7 +72,7 @@ struct MockRejection: Error, Sendable {
 /// A tool call the mock makes: always to one tool, with `{"query": "<two words of the reply>"}`.
 struct MockToolCall: Sendable {
     var name: String
-    var arguments: JSONValue
+    var arguments: MockJSON
     /// `arguments` as JSON text, and that text cut into the fragments a stream sends.
     var argumentsText: String
     var fragments: [String]
@@ -165,8 +163,8 @@ struct MockReply: Sendable {
     /// character boundaries (the cuts fall inside the JSON, as real streams do).
     static func toolCall(name: String, tokens: [String], key: UInt64) -> MockToolCall {
         let words = tokens.map { $0.filter { !$0.isWhitespace } }.filter { !$0.isEmpty }
-        let arguments: JSONValue = ["query": .string(words.prefix(2).joined(separator: " "))]
-        let text = arguments.jsonString
+        let arguments: MockJSON = ["query": .string(words.prefix(2).joined(separator: " "))]
+        let text = arguments.text
         let scalars = Array(text.unicodeScalars)
         let count = 3 + Int(key & 1)
         var fragments: [String] = []

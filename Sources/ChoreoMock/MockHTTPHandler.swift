@@ -1,4 +1,3 @@
-import ChoreoAI
 import NIOCore
 import NIOHTTP1
 
@@ -113,7 +112,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let plan: MockStreamPlan?
         let fault: MockFault?
         do throws(MockRejection) {
-            guard let json = try? JSONValue.parse(body.readableBytesView) else {
+            guard let json = MockJSON(parsing: body.readableBytesView) else {
                 throw MockRejection(message: "We could not parse the JSON body of your request.")
             }
             conversation = try responder.conversation(from: json, pathModel: pathModel)

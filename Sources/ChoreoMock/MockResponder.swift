@@ -1,15 +1,14 @@
-import ChoreoAI
 import Foundation
 
 /// One provider's dialect: how its requests read and how its replies, streams and errors look.
 /// The server decides *what* to answer (content, faults); a responder decides how it is spelled.
 protocol MockResponder: Sendable {
     /// Reads a request body (and the model named in the path, for Gemini).
-    func conversation(from body: JSONValue, pathModel: String?) throws(MockRejection) -> MockConversation
+    func conversation(from body: MockJSON, pathModel: String?) throws(MockRejection) -> MockConversation
     /// The streamed response as frames, in order.
     func stream(_ reply: MockReply, for conversation: MockConversation) -> MockStreamPlan
     /// The non-streamed response body.
-    func completion(_ reply: MockReply, for conversation: MockConversation) -> JSONValue
+    func completion(_ reply: MockReply, for conversation: MockConversation) -> MockJSON
     /// The response for an HTTP-status fault (429, 500, 503, quota).
     func error(_ kind: MockFault.Kind, config: MockConfig, requestID: String) -> MockHTTPResponse
     /// A 400 for a request the mock refuses.
@@ -24,10 +23,10 @@ struct MockHTTPResponse: Sendable {
     var headers: [(String, String)]
     var body: [UInt8]
 
-    init(status: Int, headers: [(String, String)] = [], json: JSONValue) {
+    init(status: Int, headers: [(String, String)] = [], json: MockJSON) {
         self.status = status
         self.headers = [("content-type", "application/json")] + headers
-        self.body = json.jsonBytes
+        self.body = json.bytes
     }
 
     init(status: Int, headers: [(String, String)], body: [UInt8]) {

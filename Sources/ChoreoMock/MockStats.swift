@@ -1,4 +1,3 @@
-import ChoreoAI
 import Synchronization
 
 /// What a `MockServer` has seen since it started (also served as JSON at `GET /mock/stats`).
@@ -37,17 +36,17 @@ public struct MockStats: Sendable, Hashable {
     public var faults: Int { faultsByKind.values.reduce(0, +) }
 
     /// The stats as a JSON object, keys as the property names.
-    public var json: JSONValue {
+    var json: MockJSON {
         .object([
-            "requests": .int(Int64(requests)),
-            "streamsActive": .int(Int64(streamsActive)),
-            "streamsPeak": .int(Int64(streamsPeak)),
-            "completed": .int(Int64(completed)),
-            "faultsByKind": .object(faultsByKind.mapValues { .int(Int64($0)) }),
-            "closedByClient": .int(Int64(closedByClient)),
-            "billedPromptTokens": .int(Int64(billedPromptTokens)),
-            "billedCachedPromptTokens": .int(Int64(billedCachedPromptTokens)),
-            "billedCompletionTokens": .int(Int64(billedCompletionTokens)),
+            "requests": .int(requests),
+            "streamsActive": .int(streamsActive),
+            "streamsPeak": .int(streamsPeak),
+            "completed": .int(completed),
+            "faultsByKind": .object(faultsByKind.mapValues { .int($0) }),
+            "closedByClient": .int(closedByClient),
+            "billedPromptTokens": .int(billedPromptTokens),
+            "billedCachedPromptTokens": .int(billedCachedPromptTokens),
+            "billedCompletionTokens": .int(billedCompletionTokens),
         ])
     }
 }

@@ -1,15 +1,23 @@
-import ChoreoAI
-
 /// OpenAI Chat Completions (`POST /v1/chat/completions`, wire-formats §2–§4), also the dialect of
 /// vLLM and llama.cpp for continuation (`continue_final_message`).
 struct OpenAIMockResponder: MockResponder {
     /// `created` for every response of this process: plausible, and fixed within a run.
     let created: Int
 
-    /// The Chat Completions parameters, the OpenAI-compatible servers' extensions and `mock`.
-    static let knownParameters = Set(ParameterSupport.knownParameters(.openAI) + ["mock"])
+    /// The Chat Completions parameters (platform.openai.com API reference, 2026), what the
+    /// OpenAI-compatible servers (vLLM, llama.cpp, SGLang) add, and `mock`. The mock keeps its own
+    /// list rather than ChoreoAI's, so a parameter the client wrongly thinks is known shows up here.
+    static let knownParameters: Set<String> = [
+        "model", "messages", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+        "max_completion_tokens", "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls", "prediction",
+        "presence_penalty", "prompt_cache_key", "reasoning_effort", "response_format", "safety_identifier", "seed",
+        "service_tier", "stop", "store", "stream", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs",
+        "top_p", "user", "verbosity", "web_search_options", "extra_body",
+        "top_k", "min_p", "repetition_penalty", "continue_final_message", "add_generation_prompt", "chat_template_kwargs", "echo",
+        "mock",
+    ]
 
-    func conversation(from body: JSONValue, pathModel: String?) throws(MockRejection) -> MockConversation {
+    func conversation(from body: MockJSON, pathModel: String?) throws(MockRejection) -> MockConversation {
         guard case .object(let fields) = body else { throw MockRejection(message: "The request body must be a JSON object.") }
         // As api.openai.com does: a parameter it does not know is a 400, so a rehearsal catches a typo.
         if let unknown = fields.keys.sorted().first(where: { !Self.knownParameters.contains($0) }) {
@@ -40,15 +48,15 @@ struct OpenAIMockResponder: MockResponder {
     }
 
     /// The tool to call: the one `tool_choice` names, else the first; none when `tool_choice` is "none".
-    static func toolName(tools: JSONValue?, choice: JSONValue?) -> String? {
+    static func toolName(tools: MockJSON?, choice: MockJSON?) -> String? {
         guard let first = tools?.arrayValue?.first, choice?.stringValue != "none" else { return nil }
         return choice?["function"]?["name"]?.stringValue ?? first["function"]?["name"]?.stringValue ?? first["name"]?.stringValue
     }
 
     func stream(_ reply: MockReply, for conversation: MockConversation) -> MockStreamPlan {
         let usageField = conversation.includeUsage ? ",\"usage\":null}" : "}"
-        let head = "data: {\"id\":\(JSONValue.quoted(MockFormat.id("chatcmpl-", reply))),\"object\":\"chat.completion.chunk\","
-            + "\"created\":\(created),\"model\":\(JSONValue.quoted(conversation.model)),\"service_tier\":\"default\","
+        let head = "data: {\"id\":\(MockJSON.quoted(MockFormat.id("chatcmpl-", reply))),\"object\":\"chat.completion.chunk\","
+            + "\"created\":\(created),\"model\":\(MockJSON.quoted(conversation.model)),\"service_tier\":\"default\","
             + "\"system_fingerprint\":\"fp_mock\","
         func chunk(_ delta: String, finish: String = "null") -> String {
             head + "\"choices\":[{\"index\":0,\"delta\":" + delta + ",\"logprobs\":null,\"finish_reason\":" + finish + "}]"
@@ -57,22 +65,22 @@ struct OpenAIMockResponder: MockResponder {
         var plan = MockStreamPlan()
         plan.append(.prelude, chunk("{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}"))
         if let call = reply.toolCall {
-            let opening: JSONValue = [
+            let opening: MockJSON = [
                 "index": 0, "id": .string(MockFormat.id("call_", reply)), "type": "function",
                 "function": ["name": .string(call.name), "arguments": ""],
             ]
-            plan.append(.prelude, chunk("{\"tool_calls\":[\(opening.jsonString)]}"))
+            plan.append(.prelude, chunk("{\"tool_calls\":[\(opening.text)]}"))
             for fragment in call.fragments {
-                plan.append(.content, chunk("{\"tool_calls\":[{\"function\":{\"arguments\":\(JSONValue.quoted(fragment))},\"index\":0}]}"))
+                plan.append(.content, chunk("{\"tool_calls\":[{\"function\":{\"arguments\":\(MockJSON.quoted(fragment))},\"index\":0}]}"))
             }
         } else {
             for piece in reply.pieces {
-                plan.append(.content, chunk("{\"content\":" + JSONValue.quoted(piece) + "}"))
+                plan.append(.content, chunk("{\"content\":" + MockJSON.quoted(piece) + "}"))
             }
         }
         plan.append(.final, chunk("{}", finish: "\"" + reply.finish.rawValue + "\""))
         if conversation.includeUsage {
-            plan.append(.usage, head + "\"choices\":[],\"usage\":" + usage(reply).jsonString + "}\n\n")
+            plan.append(.usage, head + "\"choices\":[],\"usage\":" + usage(reply).text + "}\n\n")
         }
         plan.append(.final, "data: [DONE]\n\n")
         return plan
@@ -85,29 +93,29 @@ struct OpenAIMockResponder: MockResponder {
         return String(alphabet.prefix(16 - delta.utf8.count % 16))
     }
 
-    func completion(_ reply: MockReply, for conversation: MockConversation) -> JSONValue {
-        var message: JSONValue = ["role": "assistant", "content": .string(reply.text), "refusal": nil, "annotations": []]
+    func completion(_ reply: MockReply, for conversation: MockConversation) -> MockJSON {
+        var message: MockJSON = ["role": "assistant", "content": .string(reply.text), "refusal": nil, "annotations": []]
         if let call = reply.toolCall {
-            message["content"] = JSONValue.null
+            message["content"] = MockJSON.null
             message["tool_calls"] = [
                 ["id": .string(MockFormat.id("call_", reply)), "type": "function",
                  "function": ["name": .string(call.name), "arguments": .string(call.argumentsText)]]
             ]
         }
         return [
-            "id": .string(MockFormat.id("chatcmpl-", reply)), "object": "chat.completion", "created": .int(Int64(created)),
+            "id": .string(MockFormat.id("chatcmpl-", reply)), "object": "chat.completion", "created": .int(created),
             "model": .string(conversation.model), "system_fingerprint": "fp_mock", "service_tier": "default",
             "choices": [["index": 0, "message": message, "logprobs": nil, "finish_reason": .string(reply.finish.rawValue)]],
             "usage": usage(reply),
         ]
     }
 
-    func usage(_ reply: MockReply) -> JSONValue {
+    func usage(_ reply: MockReply) -> MockJSON {
         [
-            "prompt_tokens": .int(Int64(reply.promptTokens)), "completion_tokens": .int(Int64(reply.completionTokens)),
-            "total_tokens": .int(Int64(reply.promptTokens + reply.completionTokens)),
-            "prompt_tokens_details": ["cached_tokens": .int(Int64(reply.cachedPromptTokens)), "audio_tokens": 0],
-            "completion_tokens_details": ["reasoning_tokens": .int(Int64(reply.reasoningTokens)), "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0],
+            "prompt_tokens": .int(reply.promptTokens), "completion_tokens": .int(reply.completionTokens),
+            "total_tokens": .int(reply.promptTokens + reply.completionTokens),
+            "prompt_tokens_details": ["cached_tokens": .int(reply.cachedPromptTokens), "audio_tokens": 0],
+            "completion_tokens_details": ["reasoning_tokens": .int(reply.reasoningTokens), "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0],
         ]
     }
 
@@ -134,7 +142,7 @@ struct OpenAIMockResponder: MockResponder {
     }
 
     static func error(_ status: Int, _ message: String, type: String, code: String?, headers: [(String, String)]) -> MockHTTPResponse {
-        let body: JSONValue = ["error": ["message": .string(message), "type": .string(type), "param": nil, "code": code.map(JSONValue.string) ?? .null]]
+        let body: MockJSON = ["error": ["message": .string(message), "type": .string(type), "param": nil, "code": code.map(MockJSON.string) ?? .null]]
         return MockHTTPResponse(status: status, headers: headers, json: body)
     }
 
@@ -151,8 +159,8 @@ struct OpenAIMockResponder: MockResponder {
     }
 
     /// `GET /v1/models`.
-    func models() -> JSONValue {
+    func models() -> MockJSON {
         let ids = ["mock-gpt", "mock-claude", "mock-gemini"]
-        return ["object": "list", "data": .array(ids.map { ["id": .string($0), "object": "model", "created": .int(Int64(created)), "owned_by": "choreo-mock"] })]
+        return ["object": "list", "data": .array(ids.map { ["id": .string($0), "object": "model", "created": .int(created), "owned_by": "choreo-mock"] })]
     }
 }

@@ -103,7 +103,7 @@ public final class ScriptedServer: Sendable {
             #"data: {"id":"chatcmpl-s","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":\#(delta),"finish_reason":\#(finish)}]}"#
                 + "\n\n"
         }
-        let content = String(decoding: JSONEncoderLite.string(text), as: UTF8.self)
+        let content = MockJSON.quoted(text)
         return chunk(#"{"role":"assistant","content":\#(content)}"#, "null") + chunk("{}", #""stop""#) + "data: [DONE]\n\n"
     }
 
@@ -111,25 +111,6 @@ public final class ScriptedServer: Sendable {
     public static func errorReply(status: String, headers: [String] = [], json: String) -> String {
         (["HTTP/1.1 \(status)", "Content-Type: application/json", "Content-Length: \(json.utf8.count)", "Connection: close"] + headers)
             .joined(separator: "\r\n") + "\r\n\r\n" + json
-    }
-}
-
-/// JSON string escaping for the few texts the scripts embed (no dependency on ChoreoAI's encoder:
-/// the mock side writes its JSON independently).
-enum JSONEncoderLite {
-    static func string(_ s: String) -> [UInt8] {
-        var out: [UInt8] = [UInt8(ascii: "\"")]
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): out += Array("\\\"".utf8)
-            case UInt8(ascii: "\\"): out += Array("\\\\".utf8)
-            case 0x0A: out += Array("\\n".utf8)
-            case 0..<0x20: out += Array(String(format: "\\u%04x", b).utf8)
-            default: out.append(b)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-        return out
     }
 }
 

@@ -1,18 +1,23 @@
 import Testing
 @testable import ChoreoAI
+import ChoreoTesting
 
 /// Feeds recorded stream bytes through `SSEParser` and a decoder, whole or in two pieces.
 /// Shared by the provider wire-format suites.
 enum WireStreamHarness {
-    static func decode(_ bytes: [UInt8], with decoder: some ChunkDecoder, splitAt split: Int? = nil) throws
+    static func decode(_ bytes: [UInt8], with decoder: some ChunkDecoder) throws -> (chunks: [ChatCompletionChunk], isComplete: Bool) {
+        try decode(pieces: [bytes[...]], with: decoder)
+    }
+
+    /// Decodes a stream that arrives in `pieces` (see `expectEverySplitMatchesWhole`).
+    static func decode(pieces: [ArraySlice<UInt8>], with decoder: some ChunkDecoder) throws
         -> (chunks: [ChatCompletionChunk], isComplete: Bool)
     {
         var decoder = decoder
         var parser = SSEParser()
         var chunks: [ChatCompletionChunk] = []
-        let pieces = split.map { [Array(bytes[..<$0]), Array(bytes[$0...])] } ?? [bytes]
         for piece in pieces {
-            for event in try parser.feed(piece) { try decoder.decode(event) { chunks.append($0) } }
+            for event in try parser.feed(Array(piece)) { try decoder.decode(event) { chunks.append($0) } }
         }
         return (chunks, decoder.isComplete)
     }
@@ -112,11 +117,10 @@ enum WireStreamHarness {
     }
 
     @Test func recorded_stream_split_at_every_byte_decodes_identically() throws {
-        let whole = try WireStreamHarness.decode(Self.recordedStream, with: AnthropicChunkDecoder(created: 1000))
-        for split in 0...Self.recordedStream.count {
-            let parts = try WireStreamHarness.decode(Self.recordedStream, with: AnthropicChunkDecoder(created: 1000), splitAt: split)
-            #expect(parts.chunks == whole.chunks, "split at byte \(split)")
-            #expect(parts.isComplete, "split at byte \(split)")
+        try expectEverySplitMatchesWhole(Self.recordedStream) { pieces in
+            let decoded = try WireStreamHarness.decode(pieces: pieces, with: AnthropicChunkDecoder(created: 1000))
+            #expect(decoded.isComplete)
+            return decoded.chunks
         }
     }
 

@@ -1,4 +1,5 @@
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 @testable import ChoreoAI
@@ -9,8 +10,7 @@ struct BackpressureAndRetryHintTests {
     /// A consumer that stops reading: the transfer pauses at the high-water mark instead of
     /// buffering the whole response, then resumes and the text arrives intact.
     @Test func aSlowConsumerPausesTheTransferInsteadOfBuffering() async throws {
-        let server = try await MockServer.start(config: MockConfig(fixedTokens: 30_000))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(fixedTokens: 30_000)) { server in
         let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
         let client = ChoreoAI(router: router)
         let stream = try await client.chat.completions.create(model: "gpt-4o-mini", messages: [.user("a very long answer")], stream: true)
@@ -27,6 +27,7 @@ struct BackpressureAndRetryHintTests {
         #expect(stream.bytesReceived > 2 * idle2, "the whole response (\(stream.bytesReceived) bytes) was buffered while idle")
         #expect(stream.completion.choices[0].finishReason == .stop)
         #expect(stream.completion.text.count == text.count)
+    }
     }
 
     @Test func retryAfterHeadersInEveryForm() {

@@ -1,5 +1,6 @@
 import Testing
 @testable import ChoreoAI
+import ChoreoTesting
 
 /// The byte scanner (`OpenAIChunkScanner`) must give exactly the chunk the full JSON parser gives,
 /// or decline (`nil`) so the full parser decides.
@@ -139,18 +140,19 @@ struct FastChunkDecoderTests {
         let bytes = Array(events.utf8)
         var expected: [ChatCompletionChunk] = []
         for text in Self.fast.prefix(12) { expected.append(try #require(Self.full(Array(text.utf8)))) }
-        for cut in stride(from: 1, to: bytes.count, by: 7) {
+        let got = try expectEverySplitMatchesWhole(bytes) { pieces in
             var parser = SSEParser()
             var decoder = OpenAIChunkDecoder()
             var got: [ChatCompletionChunk] = []
-            for part in [bytes[..<cut], bytes[cut...]] {
+            for part in pieces {
                 try Array(part).withUnsafeBytes { raw in
                     try parser.feed(raw, onEventView: { e in try decoder.decode(data: e.data) { got.append($0) } })
                 }
             }
-            #expect(got == expected)
             #expect(decoder.isComplete)
+            return got
         }
+        #expect(got == expected)
     }
 
     /// Consecutive chunks of one stream that differ only inside the content string take the

@@ -1,5 +1,6 @@
 import Testing
 @testable import ChoreoAI
+import ChoreoTesting
 
 @Suite struct GeminiWireTests {
     /// wire-formats.md §7.2, verbatim, with the CRLF line endings Gemini sends.
@@ -33,11 +34,10 @@ import Testing
     }
 
     @Test func recorded_stream_split_at_every_byte_decodes_identically() throws {
-        let whole = try WireStreamHarness.decode(Self.recordedStream, with: GeminiChunkDecoder(created: 1000))
-        for split in 0...Self.recordedStream.count {
-            let parts = try WireStreamHarness.decode(Self.recordedStream, with: GeminiChunkDecoder(created: 1000), splitAt: split)
-            #expect(parts.chunks == whole.chunks, "split at byte \(split)")
-            #expect(parts.isComplete, "split at byte \(split)")
+        try expectEverySplitMatchesWhole(Self.recordedStream) { pieces in
+            let decoded = try WireStreamHarness.decode(pieces: pieces, with: GeminiChunkDecoder(created: 1000))
+            #expect(decoded.isComplete)
+            return decoded.chunks
         }
     }
 

@@ -1,4 +1,5 @@
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 @testable import ChoreoAI
@@ -51,11 +52,10 @@ struct HostileServerTests {
 
     @Test(arguments: absurdRetryHeaders)
     func anAbsurdRetryHeaderIsClampedToTheMaximumWait(headers: [String]) async throws {
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             [.send(ScriptedServer.errorReply(status: "429 Too Many Requests", headers: headers,
                                              json: #"{"error":{"message":"slow down","type":"rate_limit_error"}}"#))]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let error = try #require(await attempt(server) as? APIError)
         #expect(error.status == 429)
         #expect(!error.description.isEmpty)  // formatting the wait crashed on 1e308
@@ -67,18 +67,19 @@ struct HostileServerTests {
         let delay = try #require(RetryPolicy(maxServerDelay: RetryHints.maxWait).delay(after: 1, failure: failure, random: 0.5))
         #expect(delay <= RetryHints.maxWait * 1.1)
     }
+    }
 
     @Test func aGeminiRetryDelayIsClamped() async throws {
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             [.send(ScriptedServer.errorReply(status: "429 Too Many Requests", json: """
                 {"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[
                  {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"99999999999999999999999s"}]}}
                 """))]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let error = try #require(await attempt(server, model: "gemini-2.0-flash") as? APIError)
         #expect(!error.description.isEmpty)
         #expect(error.retryAfter == RetryHints.maxWait)
+    }
     }
 
     @Test func serverDurationsAreParsedDefensively() {
@@ -112,10 +113,9 @@ struct HostileServerTests {
     @Test func anEventWithoutBlankLinesFailsAtTheCapWithBoundedMemory() async throws {
         let line = Array(("data: " + String(repeating: "x", count: 1000) + "\n").utf8)
         // 20 MB of one event, unless the client stops reading first.
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             [.send(ScriptedServer.eventStreamHead()), .repeating([.send(line)], times: 20_000)]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let client = client(server) { $0.maxEventBytes = 256 << 10 }
         let stream = try await client.stream(body: body(), provider: try client.provider(for: "gpt-4o-mini"), delivery: .collected)
         let error = await #expect(throws: StreamError.self) { try await stream.collect() }
@@ -125,67 +125,68 @@ struct HostileServerTests {
         #expect(Failure.classify(try #require(error)).retryable)
         #expect(stream.bytesReceived < 4 << 20, "read \(stream.bytesReceived) bytes of one event")
     }
+    }
 
     @Test func aByteADripIsCaughtByTheStallRule() async throws {
         // A valid chunk, one byte every 50 ms: bytes keep coming, a line never completes in time.
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             [.send(ScriptedServer.eventStreamHead()), .drip(Array(ScriptedServer.openAIStream("drip").utf8), interval: 0.05)]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let started = Date()
         let error = await attempt(server) { $0.stallTimeout = 1 }
         let elapsed = Date().timeIntervalSince(started)
-        #expect(Failure.classify(try #require(error)).kind == "stalled", "\(String(describing: error))")
+            let failure = Failure.classify(try #require(error))
+            #expect(failure.kind == "stalled", "\(String(describing: error))")
         #expect(elapsed < 5, "the drip held the attempt \(elapsed) s")
+    }
     }
 
     @Test func aHeaderBlockOverTheCapIsAProtocolError() async throws {
         let header = Array(("X-Filler: " + String(repeating: "h", count: 1000) + "\r\n").utf8)
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             [.send("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"), .repeating([.send(header)], times: 2000),
              .send("\r\n" + ScriptedServer.openAIStream("late"))]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let error = try #require(await attempt(server))
         let failure = Failure.classify(error)
         #expect(failure.kind == "protocol_error", "\(error)")
         #expect(failure.message.contains("header"), "\(failure.message)")
         #expect(failure.retryable && !failure.stopsProvider)
     }
+    }
 
     /// Replies curl refuses as HTTP: a transient protocol error of the attempt, retried, never a
     /// reason to stop the provider.
     @Test(arguments: ["HTTP/9.9 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: x\n\n", "hello from HTTP/0.9\n"])
     func aGarbledReplyIsARetryableProtocolError(reply: String) async throws {
-        let server = try await ScriptedServer.start { _ in [.send(reply)] }
-        defer { Task { try? await server.shutdown() } }
+        try await withScriptedServer(answering: { _ in [.send(reply)] }) { server in
         let error = try #require(await attempt(server))
         let failure = Failure.classify(error)
         #expect(failure.kind == "protocol_error", "\(error)")
         #expect(failure.retryable && !failure.stopsProvider)
     }
+    }
 
     // MARK: secrets
 
     @Test func anInBandErrorEchoingTheKeyIsRedacted() async throws {
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             [.send(ScriptedServer.eventStreamHead()),
              .send(#"data: {"error":{"message":"gateway refused key \#(Self.key) for this route","type":"\#(Self.key)"}}"# + "\n\n")]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let error = try #require(await attempt(server) as? StreamError)
         #expect(error.kind == .providerError)
         #expect(!"\(error) \(error.providerErrorType ?? "")".contains(Self.key))
         #expect(error.message.contains("[redacted key]"))
         #expect(!Failure.classify(error).message.contains(Self.key))
     }
+    }
 
     @Test func aWholeCompletionsErrorEchoingTheKeyIsRedacted() async throws {
         let json = #"{"error":{"message":"gateway refused key \#(Self.key)","type":"invalid_request_error"}}"#
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             [.send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\nConnection: close\r\n\r\n" + json)]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         do {
             _ = try await client(server).chat.completions.create(model: "gpt-4o-mini", messages: [.user("hi")])
             Issue.record("expected the in-band error")
@@ -194,35 +195,36 @@ struct HostileServerTests {
             #expect("\(error)".contains("[redacted key]"))
         }
     }
+    }
 
     @Test func aMalformedEventEchoingTheKeyIsRedactedEvenWhenCut() async throws {
         // The error quotes the first 120 bytes of the event: the key is cut in the middle.
         let padding = String(repeating: "p", count: 100)
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             [.send(ScriptedServer.eventStreamHead()), .send("data: {\(padding) \(Self.key)\n\n")]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let error = try #require(await attempt(server) as? StreamError)
         #expect(error.kind == .malformedEvent)
         #expect(!error.message.contains(Self.key.prefix(12)), "\(error.message)")
+    }
     }
 
     /// Redirects are not followed, so a key never goes to the host a `Location` names (curl would
     /// send custom key headers such as `x-api-key` along).
     @Test(arguments: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.0-flash"])
     func aRedirectNeverCarriesTheKeyToAnotherHost(model: String) async throws {
-        let elsewhere = try await ScriptedServer.start { _ in [.send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream("stolen"))] }
-        defer { Task { try? await elsewhere.shutdown() } }
+        try await withScriptedServer(answering: { _ in [.send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream("stolen"))] }) { elsewhere in
         let location = "http://localhost:\(elsewhere.port)/v1/chat/completions"
-        let server = try await ScriptedServer.start { _ in
+            try await withScriptedServer(answering: { _ in
             [.send("HTTP/1.1 307 Temporary Redirect\r\nLocation: \(location)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")]
-        }
-        defer { Task { try? await server.shutdown() } }
+            }) { server in
         let error = try #require(await attempt(server, model: model) as? APIError)
         #expect(error.status == 307)
         #expect(elsewhere.requests.isEmpty)
         // The key did reach the server it was meant for (so the test would see it leak).
         let sent = try #require(server.requests.first)
         #expect(sent.headers.contains { $0.value.contains(Self.key) })
+    }
+        }
     }
 }

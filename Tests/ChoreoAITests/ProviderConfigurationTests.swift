@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ChoreoAI
+import ChoreoTesting
 
 @Suite struct ProviderConfigurationTests {
     static let example = #"""
@@ -129,9 +130,8 @@ import Testing
     }
 
     @Test func load_reads_the_file_and_names_it_in_errors() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-config-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let scratch = TemporaryDirectory("choreo-config")
+        let dir = scratch.url
         let path = dir.appendingPathComponent("choreo.json").path
         try Data(Self.example.utf8).write(to: URL(fileURLWithPath: path))
         #expect(try ProviderConfiguration.load(path: path, environment: [:]).provider(for: "qwen3")?.name == "local-vllm")

@@ -1,5 +1,6 @@
 import Testing
 @testable import ChoreoAI
+import ChoreoTesting
 
 /// Reasoning in each provider's stream (wire-formats-2 §3) lands in `reasoning`, never in the text.
 @Suite struct ReasoningWireTests {
@@ -75,11 +76,9 @@ import Testing
 
 
             """# as String).utf8)
-        for split in [nil, 40, 200] {
-            let (chunks, _) = try WireStreamHarness.decode(stream, with: OpenAIWire().makeDecoder(), splitAt: split)
-            let completion = WireStreamHarness.accumulate(chunks)
-            #expect(completion.text == "Phobos")
-            #expect(completion.choices[0].message.reasoning == "Two moons.")
-        }
+        let chunks = try expectEverySplitMatchesWhole(stream) { try WireStreamHarness.decode(pieces: $0, with: OpenAIWire().makeDecoder()).chunks }
+        let completion = WireStreamHarness.accumulate(chunks)
+        #expect(completion.text == "Phobos")
+        #expect(completion.choices[0].message.reasoning == "Two moons.")
     }
 }

@@ -1,5 +1,6 @@
 import Testing
 @testable import ChoreoAI
+import ChoreoTesting
 
 @Suite("SSE parser")
 struct SSEParserTests {
@@ -72,19 +73,16 @@ struct SSEParserTests {
     }
 
     /// A recorded OpenAI stream with every line ending style and multi-byte characters: every
-    /// split into two pieces yields the same events as the whole.
+    /// split into two pieces, and bytes one at a time, yield the same events as the whole.
     @Test func everySplitPointYieldsIdenticalEvents() throws {
         let stream = "\u{FEFF}: comment\r\nevent: message\r\ndata: {\"c\":\"naïve 日本語 🎵\"}\r\n\r\n"
             + "data: line1\ndata: line2\n\nid: 42\rdata: crlf-less\r\rdata: [DONE]\n\n"
-        let bytes = Array(stream.utf8)
-        let whole = try parse(bytes)
+        let whole = try expectEverySplitMatchesWhole(Array(stream.utf8)) { pieces in
+            var p = SSEParser()
+            return try pieces.flatMap { try p.feed(Array($0)) }
+        }
         #expect(whole.count == 4)
         #expect(whole[0].text == "{\"c\":\"naïve 日本語 🎵\"}")
-        for split in 0...bytes.count {
-            var p = SSEParser()
-            let events = try p.feed(Array(bytes[..<split])) + p.feed(Array(bytes[split...]))
-            #expect(events == whole, "split at \(split)")
-        }
     }
 
     @Test func pendingEventAtEndOfStreamIsReported() throws {

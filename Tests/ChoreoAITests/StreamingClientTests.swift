@@ -1,4 +1,5 @@
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 @testable import ChoreoAI
@@ -13,9 +14,9 @@ struct StreamingClientTests {
         server.client(fault: fault, stallTimeout: stallTimeout)
     }
 
-    /// The server sees a client's close a moment after it happens: waits up to 5 s for it.
+    /// The server sees a client's close a moment after it happens: waits for it.
     func closedByClient(_ server: MockServer) async throws -> Int {
-        for _ in 0..<250 where server.stats().closedByClient == 0 { try await Task.sleep(nanoseconds: 20_000_000) }
+        try await eventually("the server to see the client close") { server.stats().closedByClient > 0 }
         return server.stats().closedByClient
     }
 
@@ -24,8 +25,7 @@ struct StreamingClientTests {
     }
 
     @Test func streamsTheExactDeterministicText() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let stream = try await client(server).chat.completions.create(
             model: Self.model, messages: [.user("Write a short story")], stream: true)
         var text = ""
@@ -41,23 +41,24 @@ struct StreamingClientTests {
         #expect(finish == .stop)
         #expect(stream.head?.status == 200)
     }
+    }
 
     @Test func maxTokensEndsWithLength() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let completion = try await client(server).chat.completions.create(
             model: Self.model, messages: [.user("Explain Python")], stream: true, maxTokens: 5, includeUsage: true).collect()
         #expect(completion.text == expected("Explain Python", maxTokens: 5).text)
         #expect(completion.choices[0].finishReason == .length)
         #expect(completion.usage?.completionTokens == 5)
     }
+    }
 
     @Test func nonStreamingCreateReturnsTheWholeCompletion() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let completion = try await client(server).chat.completions.create(model: Self.model, messages: [.user("Say hi")])
         #expect(completion.text == expected("Say hi").text)
         #expect(completion.choices[0].finishReason == .stop)
+    }
     }
 
     /// The raw-body `create(body:stream: false)` asks for no stream, as the typed one does: the
@@ -75,8 +76,7 @@ struct StreamingClientTests {
     }
 
     @Test func twoHundredConcurrentStreamsCompleteExactly() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(2)))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(2))) { server in
         let c = client(server)
         let mismatches = try await withThrowingTaskGroup(of: Bool.self) { group in
             for i in 0..<200 {
@@ -94,10 +94,10 @@ struct StreamingClientTests {
         #expect(mismatches == 0)
         #expect(server.stats().streamsPeak > 1)
     }
+    }
 
     @Test func dropSurfacesAsInterruptedWithThePartialText() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let stream = try await client(server, fault: "drop:3").chat.completions.create(
             model: Self.model, messages: [.user("Tell me about moons")], stream: true)
         var seen = ""
@@ -112,10 +112,10 @@ struct StreamingClientTests {
             #expect(Failure.classify(e).retryable)
         }
     }
+    }
 
     @Test func rateLimitSurfacesWithRetryAfterBeforeAnyBody() async throws {
-        let server = try await MockServer.start(config: MockConfig(retryAfterMs: 1500))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(retryAfterMs: 1500)) { server in
         do {
             _ = try await client(server, fault: "429").chat.completions.create(model: Self.model, messages: [.user("x")], stream: true)
             Issue.record("expected a 429")
@@ -126,10 +126,10 @@ struct StreamingClientTests {
             #expect(Failure.classify(e).retryable)
         }
     }
+    }
 
     @Test func quotaIsNotARateLimit() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         do {
             _ = try await client(server, fault: "quota").chat.completions.create(model: Self.model, messages: [.user("x")], stream: true)
             Issue.record("expected a 429 insufficient_quota")
@@ -141,10 +141,10 @@ struct StreamingClientTests {
             #expect(f.stopsProvider)
         }
     }
+    }
 
     @Test func stallEndsWithTheStallErrorWithinItsTimeout() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let started = Date()
         let stream = try await client(server, fault: "stall:2", stallTimeout: 1).chat.completions.create(
             model: Self.model, messages: [.user("stall please")], stream: true)
@@ -158,10 +158,10 @@ struct StreamingClientTests {
         }
         #expect(Date().timeIntervalSince(started) < 5)
     }
+    }
 
     @Test func malformedChunkIsAMalformedEventError() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let stream = try await client(server, fault: "malformed:2").chat.completions.create(
             model: Self.model, messages: [.user("x")], stream: true)
         var texts: [String] = []
@@ -176,11 +176,11 @@ struct StreamingClientTests {
         #expect(error?.partialText == texts.joined())
         #expect(expected("x").text.hasPrefix(texts.joined()))
     }
+    }
 
     @Test func breakingOutOfTheLoopClosesTheConnection() async throws {
         // Slow enough that the server is still streaming when the client leaves, even on a loaded machine.
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(150)))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(150))) { server in
         do {
             let stream = try await client(server).chat.completions.create(
                 model: Self.model, messages: [.user("a long answer please")], stream: true)
@@ -195,17 +195,17 @@ struct StreamingClientTests {
         #expect(closed == 1)
         #expect(server.stats().streamsActive == 0)
     }
+    }
 
     @Test func cancellingTheTaskCancelsTheRequest() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(150)))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(150))) { server in
         let c = client(server)
         let task = Task {
             let stream = try await c.chat.completions.create(model: Self.model, messages: [.user("long")], stream: true)
             for try await _ in stream {}
         }
         // Cancel once the stream is under way on the server (not while the request is still queued).
-        for _ in 0..<250 where server.stats().streamsActive == 0 { try await Task.sleep(nanoseconds: 20_000_000) }
+            try await eventually("the stream to start on the server") { server.stats().streamsActive > 0 }
         try await Task.sleep(nanoseconds: 100_000_000)
         task.cancel()
         let result = await task.result
@@ -213,10 +213,10 @@ struct StreamingClientTests {
         let closed = try await closedByClient(server)
         #expect(closed == 1)
     }
+    }
 
     @Test func retryPolicyRunsUntilSuccess() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.serverError], maxFaultsPerRequest: 2))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.serverError], maxFaultsPerRequest: 2)) { server in
         let c = client(server)
         let policy = RetryPolicy(maxAttempts: 4, baseDelay: 0.01, maxDelay: 0.05)
         let attempts = AttemptCounter()
@@ -235,6 +235,7 @@ struct StreamingClientTests {
             try await c.chat.completions.create(model: Self.model, messages: [.user("retry me too")], stream: true).collect()
         }
         #expect(heard.value == 2)
+    }
     }
 }
 

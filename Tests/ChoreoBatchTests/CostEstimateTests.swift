@@ -2,6 +2,7 @@ import ChoreoAI
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoTesting
 
 @Suite struct CostEstimateTests {
     static let price = Price(input: 2, output: 8, source: "test")
@@ -40,7 +41,7 @@ import Testing
 
     /// Finished jobs of the model replace the 4-bytes rule by what the provider reported.
     @Test func finishedJobsCalibrateTheEstimate() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: (0..<6).map { batchLine("j\($0)", "Question \($0) about moons", model: "m", extra: #","max_tokens":300"#) })
         let db = try dir.database()
         let batch = try BatchSubmitter(database: db).submit(file: path).batchID

@@ -2,11 +2,12 @@ import Foundation
 import Testing
 @testable import ChoreoBatch
 import ChoreoSQLite
+import ChoreoTesting
 
 @Suite("Database wrapper")
 struct DatabaseTests {
     @Test func new_database_file_is_private_0600() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let db = try dir.database()
         try db.run("INSERT INTO runners (id) VALUES ('r')")
         let attributes = try FileManager.default.attributesOfItem(atPath: dir.file("choreo.sqlite"))
@@ -16,7 +17,7 @@ struct DatabaseTests {
     }
 
     @Test func opens_in_wal_mode_with_foreign_keys_and_normal_sync() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let db = try dir.database()
         #expect(try db.queryOne("PRAGMA journal_mode") { $0.string(0) } == "wal")
         #expect(try db.queryOne("PRAGMA foreign_keys") { $0.int(0) } == 1)
@@ -25,7 +26,7 @@ struct DatabaseTests {
     }
 
     @Test func values_round_trip_through_every_storage_class() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let db = try dir.database()
         try db.execute("CREATE TABLE t (a, b, c, d, e, f)")
         let optional: String? = nil
@@ -45,7 +46,7 @@ struct DatabaseTests {
 
     @Test func transaction_rolls_back_when_the_body_throws() throws {
         struct Boom: Error {}
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let db = try dir.database()
         #expect(throws: Boom.self) {
             try db.transaction {
@@ -63,7 +64,7 @@ struct DatabaseTests {
     }
 
     @Test func errors_carry_code_message_and_sql() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let db = try dir.database()
         do {
             try db.run("INSERT INTO nowhere VALUES (1)")
@@ -77,7 +78,7 @@ struct DatabaseTests {
     }
 
     @Test func read_only_connection_refuses_writes_and_changes_nothing() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         do {
             let db = try dir.database()
             try db.run("INSERT INTO runners (id, pid) VALUES ('r', 1)")
@@ -94,13 +95,13 @@ struct DatabaseTests {
     }
 
     @Test func read_only_open_of_a_missing_file_says_so() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         #expect(throws: SQLiteError.self) { _ = try Database(path: dir.file("missing.sqlite"), readOnly: true) }
         #expect(!FileManager.default.fileExists(atPath: dir.file("missing.sqlite")))
     }
 
     @Test func statements_are_reused_and_nested_queries_of_the_same_sql_work() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let db = try dir.database()
         try db.execute("CREATE TABLE t (a); INSERT INTO t VALUES (1), (2), (3)")
         var pairs = 0
@@ -116,7 +117,7 @@ struct DatabaseTests {
 @Suite("Schema migrations")
 struct SchemaTests {
     @Test func new_database_gets_the_current_version_and_reopening_is_idempotent() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         do { _ = try dir.database() }
         do {
             let db = try dir.database()
@@ -126,7 +127,7 @@ struct SchemaTests {
     }
 
     @Test func a_database_from_a_newer_choreo_is_refused_untouched() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         do {
             let db = try dir.database()
             try db.execute("PRAGMA user_version = \(Schema.currentVersion + 1)")
@@ -139,7 +140,7 @@ struct SchemaTests {
     }
 
     @Test func an_older_database_is_migrated() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         do {
             let raw = try Database(path: dir.file("choreo.sqlite"), readOnly: false, migrate: false)
             try raw.execute("CREATE TABLE keep (a); INSERT INTO keep VALUES (7)")

@@ -3,9 +3,10 @@ import Foundation
 import Testing
 @testable import ChoreoBatch
 import ChoreoSQLite
+import ChoreoTesting
 
 /// A database with one batch of five jobs in every interesting end state.
-private func batchWithOutcomes(_ dir: TempDir) throws -> (Database, String) {
+private func batchWithOutcomes(_ dir: TemporaryDirectory) throws -> (Database, String) {
     let path = dir.write("jobs.jsonl", lines: [
         batchLine("ok", "Name two moons of Mars."),
         batchLine("http400"),
@@ -38,7 +39,7 @@ private func batchWithOutcomes(_ dir: TempDir) throws -> (Database, String) {
     return (db, id)
 }
 
-private func export(_ db: Database, _ id: String, _ format: ExportFormat, states: [String] = [], dir: TempDir) throws -> String {
+private func export(_ db: Database, _ id: String, _ format: ExportFormat, states: [String] = [], dir: TemporaryDirectory) throws -> String {
     let writer = try BufferedWriter(path: dir.file("out"))
     try ResultExporter(database: db).export(batch: id, format: format, states: states, to: writer)
     try writer.flush()
@@ -48,7 +49,7 @@ private func export(_ db: Database, _ id: String, _ format: ExportFormat, states
 @Suite("Exporting results")
 struct ExportTests {
     @Test func openai_format_matches_the_batch_api_shapes() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let lines = try export(db, id, .openai, dir: dir).split(separator: "\n").map { try JSONValue.parse(String($0)) }
         #expect(lines.count == 6)
@@ -93,7 +94,7 @@ struct ExportTests {
     }
 
     @Test func jsonl_format_has_our_columns_and_filters_by_state() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let lines = try export(db, id, .jsonl, states: ["failed"], dir: dir).split(separator: "\n").map { try JSONValue.parse(String($0)) }
         #expect(lines.map { $0["custom_id"]! } == ["http400", "stalled"])
@@ -107,7 +108,7 @@ struct ExportTests {
     }
 
     @Test func csv_format_quotes_per_rfc_4180() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let csv = try export(db, id, .csv, dir: dir)
         let rows = csv.components(separatedBy: "\r\n")
@@ -117,7 +118,7 @@ struct ExportTests {
     }
 
     @Test func text_format_is_readable() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let text = try export(db, id, .text, dir: dir)
         #expect(text.hasPrefix("=== ok\nPhobos and Deimos, \"the moons\".\n\n=== http400 (failed: bad_request)\nInvalid value for 'temperature'.\n\n"))
@@ -125,7 +126,7 @@ struct ExportTests {
     }
 
     @Test func round_trip_of_the_example_files_in_every_format() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let db = try dir.database()
         for (file, count) in [("jobs/example-batch.jsonl", 20), ("jobs/short-form.jsonl", 5)] {
@@ -150,7 +151,7 @@ struct ExportTests {
     }
 
     @Test func status_counts_states_tokens_and_failures() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let status = try BatchStatus.load(db, batch: id, now: 1764003000)
         #expect(status.totalJobs == 6)
@@ -170,7 +171,7 @@ struct ExportTests {
     }
 
     @Test func show_finds_a_job_by_custom_id_or_number() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let (db, _) = try batchWithOutcomes(dir)
         let detail = try JobDetail.load(db, job: "stalled")
         #expect(detail.record.state == "failed" && detail.request.contains("Hello"))
@@ -180,7 +181,7 @@ struct ExportTests {
     }
 
     @Test func show_lists_the_batches_of_an_ambiguous_custom_id_and_reads_the_whole_job() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let second = try BatchSubmitter(database: db).submit(file: dir.write("more.jsonl", lines: [batchLine("ok", "Again.")])).batchID
         #expect {
@@ -198,7 +199,7 @@ struct ExportTests {
     }
 
     @Test func queue_counts_match_the_jobs_table() async throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         _ = try BatchSubmitter(database: db).submit(file: dir.write("more.jsonl", lines: [batchLine("a"), batchLine("b")]))
         try db.run("UPDATE jobs SET state = 'running' WHERE custom_id = 'a'")
@@ -216,7 +217,7 @@ struct ExportTests {
     }
 
     @Test func sql_output_refuses_writes_on_a_read_only_connection() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         _ = try batchWithOutcomes(dir)
         let ro = try dir.database(readOnly: true)
         let writer = try BufferedWriter(path: dir.file("sql.txt"))

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import ChoreoBatch
 import ChoreoSQLite
+import ChoreoTesting
 
 /// An actor owning a connection and a `WriteBatcher`, as `JobQueue` does. Write `n` inserts row
 /// `|n|` and returns `2n`; a negative `n` inserts its row, then fails on a duplicate key, so its
@@ -45,7 +46,7 @@ private actor Ledger {
 @Suite("Group commit")
 struct GroupCommitTests {
     @Test func writes_queued_together_commit_in_one_transaction_with_their_own_results() async throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let ledger = try Ledger(path: dir.file("ledger.sqlite"))
         let values = Array(1...40)
         let results = await ledger.burst(values)
@@ -55,7 +56,7 @@ struct GroupCommitTests {
     }
 
     @Test func a_failing_write_is_undone_alone_and_the_others_of_its_group_commit() async throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let ledger = try Ledger(path: dir.file("ledger.sqlite"))
         let results = await ledger.burst([1, 2, -3, 4, -5, 6])
         #expect(await ledger.stats.transactions == 1)
@@ -73,14 +74,14 @@ struct GroupCommitTests {
     }
 
     @Test func a_lone_write_commits_at_once() async throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let ledger = try Ledger(path: dir.file("ledger.sqlite"))
         for n in 1...5 { #expect(try await ledger.one(n) == 2 * n) }
         #expect(await ledger.stats == .init(transactions: 5, writes: 5, largestGroup: 1))
     }
 
     @Test func a_failed_transaction_fails_every_write_of_its_group_and_writes_nothing() async throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let ledger = try Ledger(path: dir.file("ledger.sqlite"))
         // Another connection holds the write lock: BEGIN IMMEDIATE fails once the busy timeout ends.
         let other = try Database(path: dir.file("ledger.sqlite"))
@@ -98,7 +99,7 @@ struct GroupCommitTests {
     // MARK: JobQueue
 
     /// A batch of `count` jobs, all claimed by runner "r1" with a fresh attempt each.
-    private func startedJobs(_ dir: TempDir, count: Int) async throws -> (JobQueue, [Int64: Int]) {
+    private func startedJobs(_ dir: TemporaryDirectory, count: Int) async throws -> (JobQueue, [Int64: Int]) {
         let path = dir.write("jobs.jsonl", lines: (0..<count).map { batchLine("j\($0)") })
         _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
         let queue = try JobQueue(path: dir.file("choreo.sqlite"), runnerID: "r1")
@@ -118,7 +119,7 @@ struct GroupCommitTests {
     }
 
     @Test func concurrent_completes_are_grouped_and_a_lost_lease_affects_only_its_job() async throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let (queue, attempts) = try await startedJobs(dir, count: 48)
         #expect(attempts.count == 48 && attempts.values.allSatisfy { $0 == 1 })
         let ids = attempts.keys.sorted()
@@ -146,7 +147,7 @@ struct GroupCommitTests {
     }
 
     @Test func a_start_without_the_lease_throws_lease_lost_and_writes_nothing() async throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: [batchLine("fresh"), batchLine("tried")])
         _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
         let queue = try JobQueue(path: dir.file("choreo.sqlite"), runnerID: "r1")
@@ -167,7 +168,7 @@ struct GroupCommitTests {
     }
 
     @Test func a_failing_start_throws_to_its_caller_only() async throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let (queue, _) = try await startedJobs(dir, count: 4)
         // Second attempts for the four jobs, and one for a job that does not exist (not leased to
         // this runner, so nothing is written for it), all at once.

@@ -3,13 +3,14 @@ import Foundation
 import Testing
 @testable import ChoreoBatch
 import ChoreoSQLite
+import ChoreoTesting
 
 /// Job lines, queries and stored text written by someone hostile (RELIABILITY.md, "Hostile input").
 @Suite("Hostile input")
 struct HostileInputTests {
     /// Submits `lines` and returns the rejections as "line field code".
     func rejections(_ lines: [String]) throws -> [JobLineError] {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: lines)
         let db = try dir.database()
         let error = try #require(throws: JobFileError.self) { try BatchSubmitter(database: db).submit(file: path) }
@@ -54,7 +55,7 @@ struct HostileInputTests {
     }
 
     @Test func a_line_with_an_escaped_key_stores_what_was_validated() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: [#"{"custom_id":"e","bo\u0064y":{"model":"m","messages":[{"role":"user","content":"hi"}]}}"#])
         let db = try dir.database()
         _ = try BatchSubmitter(database: db).submit(file: path)
@@ -83,13 +84,13 @@ struct HostileInputTests {
 
     // MARK: - The read-only connection
 
-    func readOnlyDatabase(_ dir: TempDir) throws -> Database {
+    func readOnlyDatabase(_ dir: TemporaryDirectory) throws -> Database {
         _ = try dir.database()
         return try dir.database(readOnly: true)
     }
 
     @Test func vacuum_into_is_refused_before_the_file_exists() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let ro = try readOnlyDatabase(dir)
         let target = dir.file("copy.db")
         let error = try #require(throws: QueryError.self) {
@@ -100,7 +101,7 @@ struct HostileInputTests {
     }
 
     @Test func attach_and_setting_changes_are_refused_and_reads_still_work() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let ro = try readOnlyDatabase(dir)
         let other = dir.file("other.db")
         for sql in ["ATTACH '\(other)' AS o", "PRAGMA query_only = OFF", "CREATE TEMP TABLE t (a)", "PRAGMA user_version = 99",
@@ -119,7 +120,7 @@ struct HostileInputTests {
     }
 
     @Test func a_query_that_never_ends_is_stopped_by_the_time_limit() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let ro = try readOnlyDatabase(dir)
         let start = Date()
         let error = try #require(throws: QueryError.self) {

@@ -2,6 +2,7 @@ import ChoreoAI
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoTesting
 
 /// The one error `line` (short-form JSON) gets at submit, or nil when it is accepted.
 private func problem(_ line: String, validator: JobLineValidator = JobLineValidator()) -> JobLineError? {
@@ -80,7 +81,7 @@ struct ParameterCheckTests {
     }
 
     @Test func metadataIsKeptAndExported() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: [
             #"{"custom_id":"a","metadata":{"run":"nightly"},"body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}}"#,
             #"{"custom_id":"b","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"metadata":{"k":"v"}}"#,

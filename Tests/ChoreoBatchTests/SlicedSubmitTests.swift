@@ -11,7 +11,7 @@ struct SlicedSubmitTests {
     /// Between slices the write lock is free, the rows are committed, and still no reader sees
     /// the batch; the last commit shows it whole.
     @Test func aBatchIsHiddenUntilItsLastSliceCommits() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: (1...250).map { batchLine("j\($0)") })
         var submitter = BatchSubmitter(database: try dir.database())
         submitter.sliceLines = 100
@@ -38,7 +38,7 @@ struct SlicedSubmitTests {
 
     /// A file rejected after some slices committed leaves nothing behind.
     @Test func aRejectedFileLeavesNoSlice() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: (1...250).map { batchLine("j\($0)") } + ["{not json"])
         let db = try dir.database()
         var submitter = BatchSubmitter(database: db)
@@ -51,7 +51,7 @@ struct SlicedSubmitTests {
     /// A hidden batch is abandoned when its process is gone, or (another host, a reused pid) when
     /// its heartbeat is old; a fresh one from another host stays.
     @Test func abandonedHiddenBatchesAreRemovedAndLiveOnesKept() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let db = try dir.database()
         let now = Date().timeIntervalSince1970
         let host = ProcessInfo.processInfo.hostName
@@ -76,7 +76,7 @@ struct SlicedSubmitTests {
     /// database keeps its batches and jobs, and the very connection that migrated it (and any
     /// other) accepts the new state and still refuses a bogus one.
     @Test func aVersion3DatabaseKeepsItsJobsAndLearnsTheHiddenState() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: (1...20).map { batchLine("j\($0)") })
         let batch = try BatchSubmitter(database: try dir.database()).submit(file: path).batchID
         do {
@@ -101,7 +101,7 @@ struct SlicedSubmitTests {
     /// A submit stopped so long that a writer took its batch for abandoned must not make a
     /// half-deleted batch visible when it resumes: its last commit finds the batch disowned.
     @Test func aSubmitWhoseBatchWasDisownedStoresNothing() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: (1...250).map { batchLine("j\($0)") })
         var submitter = BatchSubmitter(database: try dir.database())
         submitter.sliceLines = 100

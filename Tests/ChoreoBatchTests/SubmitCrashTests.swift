@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import ChoreoBatch
 import ChoreoSQLite
+import ChoreoTesting
 
 @Suite("Submit crash safety")
 struct SubmitCrashTests {
@@ -17,7 +18,7 @@ struct SubmitCrashTests {
 
     @Test func sigkill_during_a_real_submit_leaves_nothing_visible_and_the_next_writer_cleans_up() async throws {
         let binary = try #require(Self.choreoBinary, "the choreo binary should be built next to the tests")
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let jobs = dir.file("big.jsonl")
         _ = FileManager.default.createFile(atPath: jobs, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: jobs))

@@ -2,11 +2,12 @@ import ChoreoAI
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoTesting
 
 @Suite("Submitting job files")
 struct SubmitTests {
     @Test func valid_file_becomes_one_batch_with_every_job_in_order() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: [
             batchLine("a", extra: #","max_tokens":8,"stream":true,"stream_options":{"include_usage":true}"#),
             "",
@@ -40,7 +41,7 @@ struct SubmitTests {
     }
 
     @Test func bad_input_corpus_reports_every_line_field_and_code() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         var lines = [
             batchLine("ok"),                                                                                    // 1
             #"{"custom_id":"x2","method":"POST","#,                                                              // 2
@@ -100,7 +101,7 @@ struct SubmitTests {
     }
 
     @Test func skip_invalid_stores_the_valid_lines_and_records_the_rest() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("mixed.jsonl", lines: [batchLine("a"), "{oops", batchLine("b"), batchLine("a")])
         let db = try dir.database()
         #expect(throws: JobFileError.self) { try BatchSubmitter(database: db).submit(file: path) }
@@ -118,7 +119,7 @@ struct SubmitTests {
     }
 
     @Test func a_file_without_valid_lines_is_rejected_even_with_skip_invalid() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let db = try dir.database()
         let empty = dir.write("empty.jsonl", text: "\n\n")
         let e = try #require(throws: JobFileError.self) { try BatchSubmitter(database: db).submit(file: empty) }
@@ -129,7 +130,7 @@ struct SubmitTests {
     }
 
     @Test func resubmitting_the_same_bytes_returns_the_same_batch_unless_new() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: [batchLine("a"), batchLine("b")])
         let db = try dir.database()
         let first = try BatchSubmitter(database: db).submit(file: path)
@@ -142,7 +143,7 @@ struct SubmitTests {
 
     @Test func a_submit_that_dies_half_way_leaves_no_batch_and_no_jobs() throws {
         struct Killed: Error {}
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: (1...500).map { batchLine("j\($0)") })
         let db = try dir.database()
         var submitter = BatchSubmitter(database: db)
@@ -157,7 +158,7 @@ struct SubmitTests {
     }
 
     @Test func reader_handles_crlf_missing_final_newline_and_blocks_boundaries() throws {
-        let dir = TempDir()
+        let dir = TemporaryDirectory()
         // Lines long enough that several cross the 1 MiB block boundary.
         let long = String(repeating: "z", count: 300_000)
         let text = (1...8).map { batchLine("c\($0)", long) }.joined(separator: "\r\n")

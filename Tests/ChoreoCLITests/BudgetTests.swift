@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 @testable import ChoreoBatch
@@ -14,9 +15,8 @@ import ChoreoSQLite
     /// streams at once across the three wire formats, the run stops at the cap, and what the mock
     /// billed, priced, is at most what Choreo recorded, which is at most the cap.
     @Test func spentNeverExceedsTheCapUnderFaultsAndConcurrency() async throws {
-        let server = try await MockServer.start(config: MockConfig(
-            faultRate: 0.5, faultKinds: [.drop, .cutAfterUsage, .serverError, .malformed], maxFaultsPerRequest: 2, seed: 11, retryAfterMs: 20))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(
+            faultRate: 0.5, faultKinds: [.drop, .cutAfterUsage, .serverError, .malformed], maxFaultsPerRequest: 2, seed: 11, retryAfterMs: 20)) { server in
         let fixture = try Fixture(count: 90, models: ["gpt-4o-mini", "claude-haiku-4-5", "gemini-2.0-flash"], maxTokens: 20)
         let cap = 0.6
         let summary = try await fixture.run(server) { o in
@@ -45,10 +45,10 @@ import ChoreoSQLite
         let perJob = try db.queryOne("SELECT sum(cost_usd) FROM jobs") { $0.double(0) ?? 0 } ?? 0
         #expect(abs(perModel - recorded) < 1e-9 && abs(perJob - recorded) < 1e-9)
     }
+    }
 
     @Test func aModelWithoutAPriceIsRefusedBeforeAnythingIsSpent() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let fixture = try Fixture(count: 3, models: ["gpt-4o-mini", "my-local-model"], maxTokens: 20)
         await #expect {
             _ = try await fixture.run(server) { $0.budget = 5 }
@@ -61,14 +61,14 @@ import ChoreoSQLite
         } throws: { "\($0)".contains("2 jobs of model gpt-4o-mini set no max_tokens") }
         #expect(server.stats().requests == 0)
     }
+    }
 
     /// The CLI: the cap stored with `submit --budget` holds for later runs, the run exits 3 with
     /// the documented line, and `status --json` shows the cost per model.
     @Test func submitBudgetIsStoredAndTheRunEndsWithTheBudgetLine() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-budget-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try await withMockServer { server in
+            let scratch = TemporaryDirectory("choreo-budget")
+            let dir = scratch.url
         let lines = (0..<30).map { i in
             #"{"custom_id":"j\#(i)","model":"mock-model","messages":[{"role":"user","content":"Question \#(i) about moons"}],"max_tokens":20}"#
         }
@@ -98,5 +98,6 @@ import ChoreoSQLite
         let spent = batch["cost"]?["cost_usd"]?.doubleValue ?? 99
         #expect(spent > 0 && spent <= 0.2)
         #expect(batch["cost"]?["models"]?["mock-model"]?["cost_usd"]?.doubleValue == spent)
+    }
     }
 }

@@ -1,6 +1,7 @@
 import ChoreoAI
 @testable import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 import ChoreoSQLite
@@ -22,8 +23,7 @@ struct BusyDatabaseTests {
     /// runner's busy timeout. The streams in flight go on meanwhile; their final writes wait and
     /// then commit. Before, a final write that met SQLITE_BUSY was dropped and its job ran again.
     @Test func twoLongWriteLocksDuringARunLoseNothingAndRepeatNoRequest() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(4)))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(4))) { server in
         let fixture = try Fixture(count: 200)
         let busyTimeout = 0.2
         let run = Task { try await fixture.run(server) { $0.busyTimeout = busyTimeout; $0.concurrency = 16 } }
@@ -53,12 +53,12 @@ struct BusyDatabaseTests {
         #expect(server.stats().requests == 200)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 200)
     }
+    }
 
     /// A flush that fails (busy) must leave the text "changed", so the next round writes it.
     /// Before, the text was marked flushed before its write committed, and never written.
     @Test func aPartialIsMarkedFlushedOnlyAfterItsWriteCommits() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let fixture = try Fixture(count: 1)
         let queue = try JobQueue(path: fixture.databasePath, runnerID: "flusher-test", busyTimeout: 0.05)
         let job = try #require(try await queue.claim(limit: 1, leaseSeconds: 60, batch: fixture.batchID).first)
@@ -80,5 +80,6 @@ struct BusyDatabaseTests {
         try await flusher.flush()
         // The partial kept is the text up to its last non-whitespace character (the continuation seam).
         #expect(try fixture.scalar("SELECT partial_output FROM jobs", text: true) == Continuation.prefill(for: text))
+    }
     }
 }

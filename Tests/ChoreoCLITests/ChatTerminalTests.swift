@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 
@@ -32,8 +33,8 @@ import Testing
         let system = "Be brief."
         let prompt = Self.prompt(system: system)
         let first = Self.tokens([["role": "user", "content": .string(prompt)]])
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-chat-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let scratch = TemporaryDirectory("choreo-chat")
+        let directory = scratch.url
         let saved = directory.appendingPathComponent("conversation.json").path
         let (output, code) = try Self.chat([
             ("expect", "> "), ("send", prompt + "\r"), ("expect", prompt + "\r\n"), ("expect", first[0]),
@@ -61,8 +62,8 @@ import Testing
     }
 
     @Test func askAndChatRefuseToStartWithoutAKey() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-key-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let scratch = TemporaryDirectory("choreo-key")
+        let directory = scratch.url
         // Not a local server: a key is needed, and none is set (ChoreoBinary.start unsets it).
         let env = ["OPENAI_BASE_URL": "https://api.openai.com/v1"]
         for arguments in [["ask", "hi"], ["chat"]] {

@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 import ChoreoSQLite
@@ -46,8 +47,7 @@ struct ContinuationSeamTests {
                 }
             }
         }
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let fixture = try Fixture(lines: lines)
         let summary = try await fixture.run(server) { $0.continuePartial = true }
         #expect(summary.exitCode == 0)
@@ -67,5 +67,6 @@ struct ContinuationSeamTests {
         #expect(wrong.isEmpty, "\(wrong.count) of \(lines.count) wrong, e.g. \(wrong.prefix(4)); want \(JSONValue.quoted(tokens.joined()))")
         #expect(continued > lines.count / 2, "most jobs were cut twice and continued")
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE continued_from_chars > 0") > lines.count / 2)
+    }
     }
 }

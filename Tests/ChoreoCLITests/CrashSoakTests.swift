@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 import ChoreoSQLite
@@ -40,9 +41,8 @@ struct CrashSoakTests {
         var rng = SeededRandom(state: seed)
         // The provider outlives the runners, as a real one does: its fault schedule (per request and
         // attempt) goes on across kills.
-        let server = try await MockServer.start(config: MockConfig(
-            chunkDelay: .milliseconds(8), faultRate: 0.3, maxFaultsPerRequest: 2, seed: seed, retryAfterMs: 50))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(
+            chunkDelay: .milliseconds(8), faultRate: 0.3, maxFaultsPerRequest: 2, seed: seed, retryAfterMs: 50)) { server in
         let fixture = try Fixture(lines: (0..<jobs).map { i in
             var o: [String: JSONValue] = [
                 "custom_id": .string(String(format: "soak-%05d", i)), "model": .string(Self.models[i % 3]),
@@ -116,6 +116,7 @@ struct CrashSoakTests {
         let continued = try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'succeeded' AND continued_from_chars > 0")
         print("soak: \(context): \(jobs) jobs, \(killed) SIGKILLs, \(server.stats().faults) faults injected, "
               + "\(try fixture.scalar(started)) attempts, \(killedAttempts) cut by a kill, \(continued) answers ended by a continuation")
+    }
     }
 
     /// Polls `condition` every 20 ms until it holds or `timeout` passes; true when it held.

@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 
@@ -17,8 +18,7 @@ import Testing
     }
 
     @Test func theReadmeLineRunsUnderCronsEnvironment() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let fixture = try Fixture(count: 5)
         // The layout scripts/install.sh makes under a prefix: the binary and the wrapper in bin/.
         let prefix = fixture.directory.appendingPathComponent("prefix/bin")
@@ -68,5 +68,6 @@ import Testing
         #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains(fixture.batchID))
         let unwritable = try cron("CHOREO_REPORT=\(data.path)/no-such-folder/report.html " + command)
         #expect(unwritable.status == 0 && unwritable.mail.contains("could not write the report"), "\(unwritable.mail)")
+    }
     }
 }

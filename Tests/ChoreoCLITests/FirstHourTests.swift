@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoTesting
 import ChoreoBatch
 import Foundation
 import Synchronization
@@ -20,8 +21,8 @@ import ChoreoSQLite
     }
 
     @Test func anEmptyFileIsSaidToBeEmpty() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-empty-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let scratch = TemporaryDirectory("choreo-empty")
+        let directory = scratch.url
         let file = directory.appendingPathComponent("jobs.jsonl").path
         for content in ["", "\n\n  \n"] {
             try content.write(toFile: file, atomically: true, encoding: .utf8)

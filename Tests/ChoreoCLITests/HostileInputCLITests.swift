@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoTesting
 import ChoreoBatch
 import Foundation
 import Testing
@@ -65,9 +66,8 @@ import Testing
     }
 
     @Test func a_choreo_process_cannot_dump_core() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-core-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let scratch = TemporaryDirectory("choreo-core")
+        let directory = scratch.url
         let mock = try ChoreoBinary.start(["mock", "--port", "0"], directory: directory)
         defer { if mock.isRunning { mock.terminate() } }
         // The mock prints its address once main has run (and so has disabled core dumps).

@@ -1,4 +1,5 @@
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Synchronization
 import Testing
@@ -50,13 +51,12 @@ struct HostileServerRunTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for c in cases {
                 group.addTask {
-                    let server = try await ScriptedServer.start { _ in
+                    try await withScriptedServer(answering: { _ in
                         if c.status.hasPrefix("200") {
                             return [.send(ScriptedServer.eventStreamHead(c.headers) + ScriptedServer.openAIStream("ok"))]
                         }
                         return [.send(ScriptedServer.errorReply(status: c.status, headers: c.headers, json: Self.rateLimited))]
-                    }
-                    defer { Task { try? await server.shutdown() } }
+                    }) { server in
                     let fixture = try Fixture(count: 12)
                     let (status, seconds) = try await runCLI(fixture, server, ["--deadline", "3s", "--concurrency", "4", "--quiet"], timeout: 40)
                     #expect(status == 3, "\(c.name): exit \(status)")
@@ -67,6 +67,7 @@ struct HostileServerRunTests {
                     #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'") >= 8, "\(c.name)")
                 }
             }
+            }
             try await group.waitForAll()
         }
     }
@@ -75,10 +76,9 @@ struct HostileServerRunTests {
     /// `--deadline` still ends the run on time.
     @Test func theDeadlineEndsARunWhoseEverySlotIsBusy() async throws {
         let chunk = #"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"."},"finish_reason":null}]}"# + "\n\n"
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             [.send(ScriptedServer.eventStreamHead()), .repeating([.send(chunk), .pause(seconds: 0.2)], times: 300)]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let fixture = try Fixture(count: 4)
         let (status, seconds) = try await runCLI(fixture, server, ["--deadline", "2s", "--concurrency", "2", "--quiet"], timeout: 40)
         #expect(status == 3)
@@ -86,19 +86,19 @@ struct HostileServerRunTests {
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") == 2)  // what streamed was kept
     }
+    }
 
     /// One garbled reply (HTTP/9.9, then an HTTP/0.9 body) to one job each: those attempts are
     /// retried as protocol errors; the provider is not stopped and every job succeeds.
     @Test func aGarbledReplyIsRetriedAndStopsNothing() async throws {
         let garbled = Mutex<Set<String>>([])
-        let server = try await ScriptedServer.start { request in
+        try await withScriptedServer(answering: { request in
             for (job, reply) in [("number 1:", "HTTP/9.9 200 OK\r\n\r\ndata: x\n\n"), ("number 3:", "garbage without a status line\n")]
             where request.bodyText.contains(job) {
                 if garbled.withLock({ $0.insert(job).inserted }) { return [.send(reply)] }
             }
             return [.send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream("fine"))]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let fixture = try Fixture(count: 8)
         let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
         let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.concurrency = 2 }, router: router).run()
@@ -107,15 +107,15 @@ struct HostileServerRunTests {
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'protocol_error'") == 2)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'bad_request'") == 0)
     }
+    }
 
     /// A gateway that echoes the key inside the stream: the stored error says `[redacted key]`
     /// and the key is nowhere in the database file.
     @Test func anInBandErrorEchoingTheKeyIsStoredRedacted() async throws {
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             [.send(ScriptedServer.eventStreamHead()),
              .send(#"data: {"error":{"message":"gateway refused key \#(Self.key)","type":"server_error"}}"# + "\n\n")]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let fixture = try Fixture(count: 2)
         var router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
         for i in router.providers.indices { router.providers[i].apiKey = Self.key }
@@ -126,6 +126,7 @@ struct HostileServerRunTests {
         let db = try Data(contentsOf: URL(fileURLWithPath: fixture.databasePath))
         let wal = (try? Data(contentsOf: URL(fileURLWithPath: fixture.databasePath + "-wal"))) ?? Data()
         #expect(db.range(of: Data(Self.key.utf8)) == nil && wal.range(of: Data(Self.key.utf8)) == nil, "the key is in the database file")
+    }
     }
 }
 

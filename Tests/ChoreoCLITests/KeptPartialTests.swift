@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 
@@ -33,13 +34,13 @@ struct KeptPartialTests {
         #expect(try fixture.scalar("SELECT partial_tokens FROM jobs") == cutTokens)
 
         // resume --continue-partial: the continuation starts from attempt 1's text.
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: Failure.retryableKinds) == 1)
-        let last = try await fixture.run(server) { $0.continuePartial = true }
-        #expect(last.exitCode == 0)
-        try fixture.expectAllExact()
-        #expect(try fixture.scalar("SELECT continued_from_chars FROM attempts WHERE number = 3") == cut.count)
-        #expect(try fixture.scalar("SELECT partial_output IS NULL FROM jobs") == 1)
+        try await withMockServer { server in
+            #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: Failure.retryableKinds) == 1)
+            let last = try await fixture.run(server) { $0.continuePartial = true }
+            #expect(last.exitCode == 0)
+            try fixture.expectAllExact()
+            #expect(try fixture.scalar("SELECT continued_from_chars FROM attempts WHERE number = 3") == cut.count)
+            #expect(try fixture.scalar("SELECT partial_output IS NULL FROM jobs") == 1)
+        }
     }
 }

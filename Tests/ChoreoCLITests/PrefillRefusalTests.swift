@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 import ChoreoSQLite
@@ -29,8 +30,7 @@ struct PrefillRefusalTests {
     }
 
     @Test func aCutJobOfAModelThatRefusesPrefillRestartsByTheBuiltInRule() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 4))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 4)) { server in
         let fixture = try Fixture(lines: [Self.line("new", model: "claude-opus-4-6"), Self.line("old", model: "claude-sonnet-4-5")])
         let summary = try await Self.run(fixture, server)
         #expect(summary.exitCode == 0)
@@ -43,13 +43,13 @@ struct PrefillRefusalTests {
         // Nothing was sent that the model refuses.
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'prefill_refused'") == 0)
     }
+    }
 
     /// `choreo.json` says the model takes a prefill; the provider answers 400. The run learns it,
     /// restarts the job without counting the refused attempt (one attempt allowed, and it still
     /// succeeds), remembers the model in the database, and the next run restarts at once.
     @Test func aRefusedPrefillIsLearnedRestartedUncountedAndRemembered() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 4))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 4)) { server in
         let fixture = try Fixture(lines: [Self.line("a", model: "claude-sonnet-4-6")])
         let summary = try await Self.run(fixture, server, prefillModels: ["claude-sonnet-4-6": true], maxAttempts: 2)
         #expect(summary.exitCode == 0)
@@ -66,8 +66,7 @@ struct PrefillRefusalTests {
         let file = fixture.directory.appendingPathComponent("more.jsonl")
         try (Self.line("b", model: "claude-sonnet-4-6").jsonString + "\n").write(to: file, atomically: true, encoding: .utf8)
         let batch = try BatchSubmitter(database: Database(path: fixture.databasePath)).submit(file: file.path).batchID
-        let again = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 4))
-        defer { Task { try? await again.shutdown() } }
+            try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 4)) { again in
         var router = Fixture.router(again)
         for i in router.providers.indices where router.providers[i].kind == .anthropic { router.providers[i].prefillModels = ["claude-sonnet-4-6": true] }
         let next = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.batch = batch }, router: router).run()
@@ -80,10 +79,11 @@ struct PrefillRefusalTests {
         #expect(shown.contains("restart"))
         #expect(shown.contains("#2: restart: claude-sonnet-4-6 refused a prefill earlier (HTTP 400: This model does not support assistant message prefill"))
     }
+        }
+    }
 
     @Test func theMockRefusesAPrefillLikeTheAPI() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let client = ChoreoAI(router: Fixture.router(server))
         for (model, thinking, refused) in [("claude-opus-4-7", false, true), ("claude-sonnet-5", false, true), ("claude-sonnet-4-5", false, false),
                                            ("claude-3-5-sonnet-20241022", false, false), ("claude-sonnet-4-5", true, true)] {
@@ -101,5 +101,6 @@ struct PrefillRefusalTests {
                 #expect(PrefillSupport.isRefusal(error) == !thinking, "\(model): \(error.message)")
             }
         }
+    }
     }
 }

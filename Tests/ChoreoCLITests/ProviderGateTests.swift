@@ -1,4 +1,5 @@
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Synchronization
 import Testing
@@ -56,7 +57,7 @@ struct ProviderGateTests {
             admitted.store(true, ordering: .sequentiallyConsistent)
         }
         // The third request queues behind the two permits and stays there until one comes back.
-        try await waitUntil("a request waits for a permit") { gate.waitingForPermit == 1 }
+        try await eventually("a request waits for a permit") { gate.waitingForPermit == 1 }
         let admittedEarly = admitted.load(ordering: .sequentiallyConsistent)
         #expect(!admittedEarly)
         gate.finished()
@@ -66,7 +67,7 @@ struct ProviderGateTests {
         #expect(gate.waitingForPermit == 0)
         // A waiter that is cancelled leaves the queue with CancellationError.
         let fourth = Task { try await gate.admit(estimatedTokens: 1) }
-        try await waitUntil("a request waits for a permit") { gate.waitingForPermit == 1 }
+        try await eventually("a request waits for a permit") { gate.waitingForPermit == 1 }
         fourth.cancel()
         await #expect(throws: CancellationError.self) { try await fourth.value }
         #expect(gate.waitingForPermit == 0)

@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Synchronization
 import Testing
@@ -12,15 +13,6 @@ final class RecordedLog: Sendable {
     var all: [RunEvents.Record] { records.withLock { $0 } }
     var providerLines: [String] { all.filter { $0.kind == "provider_unreachable" }.map(\.message) }
     var jobLines: [String] { all.filter { $0.job != nil }.map(\.message) }
-}
-
-/// Polls `condition` until it holds (a generous timeout for a loaded machine).
-func waitUntil(_ what: String, timeout: Double = 60, _ condition: () throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while try !condition() {
-        guard Date() < deadline else { Issue.record("timed out waiting until \(what)"); throw CancellationError() }
-        try await Task.sleep(nanoseconds: 10_000_000)
-    }
 }
 
 /// A port on 127.0.0.1 where nothing listens.
@@ -69,62 +61,62 @@ struct ProviderOutageTests {
         let options = fixture.options { $0.concurrency = 24; $0.continuePartial = true; $0.probeInterval = 0.2...1 }
         let runner = BatchRunner(databasePath: fixture.databasePath, options: options, router: Fixture.router(server), events: events)
         let run = Task { try await runner.run() }
-        try await waitUntil("some jobs succeeded") { events.snapshot.succeeded >= 15 }
+        try await eventually("some jobs succeeded") { events.snapshot.succeeded >= 15 }
         try await server.shutdown()
         // Every provider of the mock is paused, and stays so while nothing listens.
-        try await waitUntil("all three providers are down") { events.snapshot.outages.count == 3 }
-        let again = try await MockServer.start(port: port, config: config)
-        defer { Task { try? await again.shutdown() } }
-        let summary = try await run.value
-        #expect(summary.exitCode == 0)
-        #expect(summary.failed == 0)
-        try fixture.expectAllExact()
-        #expect(log.providerLines.filter { $0.contains("answered again") }.count == 3, "\(log.providerLines)")
-        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'connect'") >= 9)
-        // A job cut mid-stream used one attempt, its first refused retry maybe another; the outage none.
-        #expect(try fixture.scalar("SELECT max(attempts - attempt_base) FROM jobs") <= 3)
-        try fixture.expectCountsMatchJobs()
+        try await eventually("all three providers are down") { events.snapshot.outages.count == 3 }
+        try await withMockServer(port: port, config: config) { again in
+            let summary = try await run.value
+            #expect(summary.exitCode == 0)
+            #expect(summary.failed == 0)
+            try fixture.expectAllExact()
+            #expect(log.providerLines.filter { $0.contains("answered again") }.count == 3, "\(log.providerLines)")
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'connect'") >= 9)
+            // A job cut mid-stream used one attempt, its first refused retry maybe another; the outage none.
+            #expect(try fixture.scalar("SELECT max(attempts - attempt_base) FROM jobs") <= 3)
+            try fixture.expectCountsMatchJobs()
+        }
     }
 
     @Test func repeated503sPastTheOutageLimitLeaveTheRestPendingWithExit3() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(10)))
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 60)
-        let events = RunEvents()
-        let options = fixture.options { $0.concurrency = 8; $0.outageLimit = 1; $0.probeInterval = 0.2...0.5 }
-        let runner = BatchRunner(databasePath: fixture.databasePath, options: options, router: Fixture.router(server), events: events)
-        let run = Task { try await runner.run() }
-        try await waitUntil("some jobs succeeded") { events.snapshot.succeeded >= 5 }
-        server.beginOutage(for: .seconds(600), kind: .overloaded)
-        let summary = try await run.value
-        #expect(summary.exitCode == 3)
-        #expect(summary.ending == .unreachable)
-        #expect(summary.failed == 0)
-        let host = "127.0.0.1:\(server.port)"
-        #expect(summary.unreachable.map(\.outage.cause) == ["HTTP 503 at \(host)"])
-        #expect(summary.unreachable.first?.outage.neverAnswered == false)
-        let pending = try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'")
-        #expect(pending > 0 && pending == summary.unreachable.first?.jobsLeft)
-        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") + pending == 60)
-        #expect(try fixture.scalar("SELECT max(attempts - attempt_base) FROM jobs WHERE state = 'pending'") <= 1)
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(10))) { server in
+            let fixture = try Fixture(count: 60)
+            let events = RunEvents()
+            let options = fixture.options { $0.concurrency = 8; $0.outageLimit = 1; $0.probeInterval = 0.2...0.5 }
+            let runner = BatchRunner(databasePath: fixture.databasePath, options: options, router: Fixture.router(server), events: events)
+            let run = Task { try await runner.run() }
+            try await eventually("some jobs succeeded") { events.snapshot.succeeded >= 5 }
+            server.beginOutage(for: .seconds(600), kind: .overloaded)
+            let summary = try await run.value
+            #expect(summary.exitCode == 3)
+            #expect(summary.ending == .unreachable)
+            #expect(summary.failed == 0)
+            let host = "127.0.0.1:\(server.port)"
+            #expect(summary.unreachable.map(\.outage.cause) == ["HTTP 503 at \(host)"])
+            #expect(summary.unreachable.first?.outage.neverAnswered == false)
+            let pending = try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'")
+            #expect(pending > 0 && pending == summary.unreachable.first?.jobsLeft)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") + pending == 60)
+            #expect(try fixture.scalar("SELECT max(attempts - attempt_base) FROM jobs WHERE state = 'pending'") <= 1)
+        }
     }
 
     @Test func aShortOutageOfEmptyRepliesAcrossThreeProvidersEndsExact() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(10)))
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 60, models: Self.models)
-        let events = RunEvents()
-        // Two attempts only: without the outage handling, the empty replies would fail jobs.
-        let options = fixture.options { $0.concurrency = 12; $0.retry.maxAttempts = 2; $0.probeInterval = 0.2...1 }
-        let runner = BatchRunner(databasePath: fixture.databasePath, options: options, router: Fixture.router(server), events: events)
-        let run = Task { try await runner.run() }
-        try await waitUntil("some jobs succeeded") { events.snapshot.succeeded >= 6 }
-        server.beginOutage(for: .seconds(2), kind: .drop)
-        let summary = try await run.value
-        #expect(summary.exitCode == 0)
-        #expect(summary.failed == 0)
-        try fixture.expectAllExact()
-        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'connection_lost'") >= 3)
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(10))) { server in
+            let fixture = try Fixture(count: 60, models: Self.models)
+            let events = RunEvents()
+            // Two attempts only: without the outage handling, the empty replies would fail jobs.
+            let options = fixture.options { $0.concurrency = 12; $0.retry.maxAttempts = 2; $0.probeInterval = 0.2...1 }
+            let runner = BatchRunner(databasePath: fixture.databasePath, options: options, router: Fixture.router(server), events: events)
+            let run = Task { try await runner.run() }
+            try await eventually("some jobs succeeded") { events.snapshot.succeeded >= 6 }
+            server.beginOutage(for: .seconds(2), kind: .drop)
+            let summary = try await run.value
+            #expect(summary.exitCode == 0)
+            #expect(summary.failed == 0)
+            try fixture.expectAllExact()
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'connection_lost'") >= 3)
+        }
     }
 
     /// The stall watchdog firing on every stream says the provider is down too. Each request
@@ -132,18 +124,18 @@ struct ProviderOutageTests {
     /// (`maxAttempts` 3). As an outage, only the first failure of each series uses an attempt (a
     /// series ends when one job is answered, so each job's count is at most 2), and both end exact.
     @Test func streamsThatAllStallAreAnOutageNotFailures() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 2, extra: ["mock": ["fault": "stall", "after": 0, "times": 3]])
-        let log = RecordedLog()
-        let options = fixture.options { $0.concurrency = 1; $0.retry.maxAttempts = 3; $0.stallTimeout = 0.5; $0.probeInterval = 0.1...0.2 }
-        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: options, router: Fixture.router(server),
-                                            events: RunEvents(sink: log.append)).run()
-        #expect(summary.exitCode == 0)
-        #expect(summary.failed == 0)
-        try fixture.expectAllExact()
-        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'stalled'") == 6)
-        #expect(log.providerLines.contains { $0.contains("stalled") }, "\(log.providerLines)")
+        try await withMockServer { server in
+            let fixture = try Fixture(count: 2, extra: ["mock": ["fault": "stall", "after": 0, "times": 3]])
+            let log = RecordedLog()
+            let options = fixture.options { $0.concurrency = 1; $0.retry.maxAttempts = 3; $0.stallTimeout = 0.5; $0.probeInterval = 0.1...0.2 }
+            let summary = try await BatchRunner(databasePath: fixture.databasePath, options: options, router: Fixture.router(server),
+                                                events: RunEvents(sink: log.append)).run()
+            #expect(summary.exitCode == 0)
+            #expect(summary.failed == 0)
+            try fixture.expectAllExact()
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'stalled'") == 6)
+            #expect(log.providerLines.contains { $0.contains("stalled") }, "\(log.providerLines)")
+        }
     }
 }
 

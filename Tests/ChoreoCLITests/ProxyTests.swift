@@ -1,4 +1,5 @@
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Synchronization
 import Testing
@@ -109,8 +110,7 @@ struct ProxyTests {
     @Test func aStatusBehindAConnectTunnelIsTheOriginsOwn() async throws {
         let proxy = try TinyProxy.start()
         defer { proxy.stop() }
-        let server = try await ScriptedServer.start { _ in [.send(Self.rateLimited)] }
-        defer { Task { try? await server.shutdown() } }
+        try await withScriptedServer(answering: { _ in [.send(Self.rateLimited)] }) { server in
         var request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", body: Array("{}".utf8))
         request.proxy = HTTPRequest.Proxy(url: proxy.url, tunnel: true)
         let response = try await CurlTransport.shared.execute(request)
@@ -120,6 +120,7 @@ struct ProxyTests {
         #expect(server.requests.count == 1)
         #expect(proxy.log.contains("CONNECT 127.0.0.1:\(server.port)"), "not tunnelled through the proxy: \(proxy.log)")
     }
+    }
 
     /// `choreo run` honours `http_proxy` from the environment (as libcurl does): every request
     /// goes through the proxy, a 429 behind it is seen as one, and the run completes.
@@ -127,14 +128,13 @@ struct ProxyTests {
         let proxy = try TinyProxy.start()
         defer { proxy.stop() }
         let first = Mutex(true)
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             if first.withLock({ isFirst in defer { isFirst = false }; return isFirst }) {
                 return [.send(ScriptedServer.errorReply(status: "429 Too Many Requests", headers: ["retry-after-ms: 100"],
                                                         json: #"{"error":{"message":"slow down","type":"rate_limit_error"}}"#))]
             }
             return [.send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream("proxied"))]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let fixture = try Fixture(count: 3)
         let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--concurrency", "1", "--quiet"], directory: fixture.directory,
                                        environment: ["OPENAI_BASE_URL": server.baseURL + "/v1", "CHOREO_CONFIG": "",
@@ -145,5 +145,6 @@ struct ProxyTests {
         #expect(server.requests.count == 4)
         let relayed = proxy.log.components(separatedBy: "Request (file descriptor").count - 1
         #expect(relayed == 4, "the proxy relayed \(relayed) requests: \(proxy.log)")
+    }
     }
 }

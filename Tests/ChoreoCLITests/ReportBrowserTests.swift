@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Synchronization
 import Testing
@@ -15,8 +16,7 @@ import Glibc
     /// A report of a mock batch with faults (429s, drops, 5xx, stalls, malformed chunks; two
     /// attempts at most, so some jobs fail) over two providers.
     static func reportedBatch() async throws -> (fixture: Fixture, report: URL) {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(1), faultRate: 0.4, seed: 18, retryAfterMs: 20))
-        defer { Task { try? await server.shutdown() } }
+        return try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(1), faultRate: 0.4, seed: 18, retryAfterMs: 20)) { server in
         let fixture = try Fixture(count: 60, models: ["gpt-4o-mini", "claude-sonnet-4-5"], maxTokens: 30)
         _ = try await fixture.run(server) { $0.retry = RetryPolicy(maxAttempts: 2, baseDelay: 0.01, maxDelay: 0.05) }
         let report = fixture.directory.appendingPathComponent("report.html")
@@ -24,6 +24,7 @@ import Glibc
                                                                                  "--output", report.path], in: fixture.directory)
         #expect(status == 0, "\(out)")
         return (fixture, report)
+    }
     }
 
     @Test func theReportHasEveryChartAndTheCardsOfStatusWithNoErrorAndNoRequest() async throws {
@@ -145,8 +146,8 @@ import Glibc
     /// The two detectors can fail: a page that asks for a URL is seen at the proxy, and a page
     /// that logs an error is seen in the log.
     @Test func aRequestAndAConsoleErrorAreSeen() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-browser-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let scratch = TemporaryDirectory("choreo-browser")
+        let dir = scratch.url
         let page = dir.appendingPathComponent("bad.html")
         try """
             <!DOCTYPE html><html><body><img src="http://report-test.invalid/x.png"><script>console.error("report-test-error")</script></body></html>

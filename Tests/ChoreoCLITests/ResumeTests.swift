@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 import ChoreoSQLite
@@ -32,8 +33,7 @@ struct ResumeTests {
     }
 
     @Test func withoutPrefillSupportTheJobRestartsAndTheLostPartialStaysInTheHistory() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 5))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 5)) { server in
         let fixture = try Fixture(count: 10)
         let summary = try await fixture.run(server)  // OpenAI without --continue-partial
         #expect(summary.exitCode == 0)
@@ -41,10 +41,10 @@ struct ResumeTests {
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE continued_from_chars IS NOT NULL") == 0)
         #expect(try fixture.scalar("SELECT count(DISTINCT job_id) FROM attempts WHERE outcome = 'retry' AND error_kind = 'interrupted' AND length(received_text) > 0") == 10)
     }
+    }
 
     @Test func aBatchThatFailedForGoodIsFinishedByResume() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.serverError], maxFaultsPerRequest: 3))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.serverError], maxFaultsPerRequest: 3)) { server in
         let fixture = try Fixture(count: 25)
         let first = try await fixture.run(server) { $0.retry.maxAttempts = 2 }
         #expect(first.failed == 25)
@@ -60,16 +60,17 @@ struct ResumeTests {
         // 2 failed attempts, then resume: attempt 3 fails (the mock's third fault), attempt 4 succeeds.
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE attempts = 4 AND attempt_base = 2") == 25)
     }
+    }
 
     @Test func resumeNeverRerunsSucceededJobs() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let fixture = try Fixture(count: 10)
         _ = try await fixture.run(server)
         let queue = try JobQueue(path: fixture.databasePath, runnerID: "test")
         #expect(try await queue.resume(batch: fixture.batchID, all: true, retryableKinds: []) == 0)
         _ = try await fixture.run(server)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 10)
+    }
     }
 
     /// A 1,000-job batch run by the real binary, SIGKILLed at several random moments, each time
@@ -92,8 +93,7 @@ struct ResumeTests {
             #expect(try fixture.integrityCheck() == "ok", "round \(round)")
             try await Task.sleep(nanoseconds: 1_100_000_000)  // let the dead runner's leases expire
         }
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let summary = try await fixture.run(server) { $0.continuePartial = true }
         #expect(summary.exitCode == 0)
         try fixture.expectAllExact()
@@ -109,5 +109,6 @@ struct ResumeTests {
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'runner_lost'") > 0)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE ended_at IS NULL") == 0)
         #expect(try fixture.integrityCheck() == "ok")
+    }
     }
 }

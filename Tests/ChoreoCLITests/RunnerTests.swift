@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 import ChoreoSQLite
@@ -8,8 +9,7 @@ import ChoreoSQLite
 @Suite("choreo run against a faulty mock provider")
 struct RunnerTests {
     @Test func fiveHundredJobsThroughEveryFaultEndExact() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 0.35, maxFaultsPerRequest: 2, seed: 7, retryAfterMs: 50))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(faultRate: 0.35, maxFaultsPerRequest: 2, seed: 7, retryAfterMs: 50)) { server in
         let fixture = try Fixture(count: 500)
         let summary = try await fixture.run(server)
         #expect(summary.exitCode == 0)
@@ -25,6 +25,7 @@ struct RunnerTests {
         #expect(try fixture.integrityCheck() == "ok")
         try fixture.expectCountsMatchJobs()
     }
+    }
 
     @Test func everySlotOfALargeConcurrencyIsFilledAtOnce() async throws {
         // 270 = one claim of 256 plus 14, fewer than the 32 a claim otherwise waits for: those 14
@@ -32,31 +33,30 @@ struct RunnerTests {
         // first chunk and none ends while the test waits (the stall timeout is far off), so all 270
         // are open at once exactly when no slot waits for another stream to end, however loaded
         // the machine is.
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let fixture = try Fixture(count: 270, extra: ["mock": ["fault": "stall", "after": 1]])
         let run = Task { try await fixture.run(server) { $0.concurrency = 270; $0.stallTimeout = 300 } }
         defer { run.cancel() }
-        try await waitUntil("all 270 streams are open at once", timeout: 120) { server.stats().streamsActive == 270 }
+            try await eventually("all 270 streams are open at once", timeout: 120) { server.stats().streamsActive == 270 }
         #expect(server.stats().requests == 270)
         run.cancel()
         let summary = try await run.value
         #expect(summary.ending == .interrupted)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'") == 270)
     }
+    }
 
     @Test func usageTimingsAndResponseAreStored() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let fixture = try Fixture(count: 5, maxTokens: 8)
         _ = try await fixture.run(server)
         try fixture.expectAllExact()
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE completion_tokens = 8 AND finish_reason = 'length' AND prompt_tokens > 0 AND first_token_ms IS NOT NULL AND duration_ms IS NOT NULL AND response IS NOT NULL") == 5)
     }
+    }
 
     @Test func permanentErrorsFailAtOnceAndQuotaStopsTheProvider() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let fixture = try Fixture(count: 20, extra: ["mock": ["fault": "quota"]])
         let summary = try await fixture.run(server) { $0.concurrency = 1 }
         #expect(summary.failed == 20)
@@ -66,10 +66,10 @@ struct RunnerTests {
         // The first quota error stops the provider: the other jobs are never sent.
         #expect(server.stats().requests == 1)
     }
+    }
 
     @Test func twoRunnersOnOneDatabaseNeverRunTheSameJob() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(2)))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(2))) { server in
         let fixture = try Fixture(count: 300)
         async let a = fixture.run(server) { $0.concurrency = 20 }
         async let b = fixture.run(server) { $0.concurrency = 20 }
@@ -84,13 +84,13 @@ struct RunnerTests {
         #expect(try fixture.scalar("SELECT count(DISTINCT runner) FROM attempts") == 2)
         #expect(server.stats().requests == (try fixture.scalar("SELECT count(*) FROM attempts")))
     }
+    }
 
     @Test func cancellingTheBatchStopsTheRunner() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(40)))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(40))) { server in
         let fixture = try Fixture(count: 100)
         let run = Task { try await fixture.run(server) { $0.concurrency = 10; $0.leaseSeconds = 1.5 } }
-        try await waitUntil("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
+            try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
         let db = try Database(path: fixture.databasePath)
         _ = try db.cancelBatch(fixture.batchID)
         let summary = try await run.value
@@ -101,18 +101,18 @@ struct RunnerTests {
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'cancelled'") > 0)
     }
+    }
 
     /// The progress counts cancelled jobs as done: the pending ones `choreo cancel` ended in the
     /// database (another process) as well as the streams the runner stopped.
     @Test func theProgressCountsCancelledJobsAsDone() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(40)))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(40))) { server in
         let fixture = try Fixture(count: 100)
         let events = RunEvents()
         let runner = BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.concurrency = 10 },
                                  router: Fixture.router(server), events: events)
         let run = Task { try await runner.run() }
-        try await waitUntil("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
+            try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
         _ = try Database(path: fixture.databasePath).cancelBatch(fixture.batchID)
         _ = try await run.value
         let s = events.snapshot
@@ -121,10 +121,10 @@ struct RunnerTests {
         #expect(s.cancelled == (try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'cancelled'")))
         #expect(s.cancelled >= 80)
     }
+    }
 
     @Test func deadlineStopsStartingWorkAndLeavesTheRestRetryable() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(30)))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(30))) { server in
         let fixture = try Fixture(count: 60)
         let started = Date()
         let summary = try await fixture.run(server) { $0.concurrency = 5; $0.deadline = Date().addingTimeInterval(1.5) }
@@ -139,10 +139,10 @@ struct RunnerTests {
         #expect(rest.exitCode == 0)
         try fixture.expectAllExact()
     }
+    }
 
     @Test func cancellingTheRunTaskLeavesJobsPendingWithPartialOutput() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(40)))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(40))) { server in
         let fixture = try Fixture(count: 30)
         let run = Task { try await fixture.run(server) { $0.concurrency = 10 } }
         // Cancel once partial output is on disk (however loaded the machine is).
@@ -155,6 +155,7 @@ struct RunnerTests {
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending' AND partial_output <> ''") > 0)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'interrupted'") > 0)
+    }
     }
 }
 
@@ -183,7 +184,7 @@ struct RunnerProcessTests {
         let fixture = try Fixture(count: 40)
         let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "40", "--concurrency", "8"],
                                        directory: fixture.directory)
-        try await waitUntil("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
+        try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
         #expect(try await ChoreoBinary.run(["cancel", fixture.batchID, "--db", fixture.databasePath]).status == 0)
         _ = try await ChoreoBinary.wait(p, timeout: 30)
         let cancelled = try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'cancelled'")
@@ -207,13 +208,13 @@ struct RunnerProcessTests {
         kill(p.processIdentifier, SIGKILL)
         _ = try await ChoreoBinary.wait(p)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") > 0)
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let summary = try await fixture.run(server)
         #expect(summary.exitCode == 0)
         try fixture.expectAllExact()
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'runner_lost'") > 0)
         #expect(try fixture.integrityCheck() == "ok")
+    }
     }
 }
 
@@ -233,8 +234,8 @@ struct RunPreflightTests {
 @Suite("choreo run: usage errors exit 2 and touch nothing")
 struct RunUsageTests {
     @Test func aMissingDatabaseIsNotCreatedAndExits2() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-usage-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let scratch = TemporaryDirectory("choreo-usage")
+        let dir = scratch.url
         let missing = dir.appendingPathComponent("typo.sqlite").path
         let p = try ChoreoBinary.start(["run", "--db", missing, "--mock"], directory: dir)
         #expect(try await ChoreoBinary.wait(p) == 2)

@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 import ChoreoSQLite
@@ -58,8 +59,7 @@ import ChoreoSQLite
     }
 
     @Test func theFullTextIndexFollowsRunsAndTheDocumentedQueriesWork() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let fixture = try Fixture(count: 4, maxTokens: 30)
         _ = try await fixture.run(server) { $0.batch = nil }
         // On after the first run: the index is built over what is there...
@@ -94,5 +94,6 @@ import ChoreoSQLite
         let off = try await ChoreoBinary.run(["index", "off", "--db", fixture.databasePath])
         #expect(off.status == 0)
         #expect(try Database(path: fixture.databasePath).hasOutputIndex == false)
+    }
     }
 }

@@ -8,8 +8,7 @@ import ChoreoSQLite
 @Suite("status reads trigger-kept counters")
 struct StatusCountsTests {
     @Test func statusMatchesTheJobsAfterARunAndAfterEditsBySQL() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 0.3, seed: 11, retryAfterMs: 20))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(faultRate: 0.3, seed: 11, retryAfterMs: 20)) { server in
         let fixture = try Fixture(count: 60, maxTokens: 9)
         _ = try await fixture.run(server)
         let db = try Database(path: fixture.databasePath)
@@ -24,6 +23,7 @@ struct StatusCountsTests {
         #expect(status.count("failed") == 5 && status.count("pending") == 3 && status.count("succeeded") == 52)
         #expect(status.failures.first?.0 == "bad_request" && status.failures.first?.1 == 5)
         try fixture.expectCountsMatchJobs()
+    }
     }
 
     @Test func aVersion2DatabaseGetsItsCountersOnUpgrade() throws {

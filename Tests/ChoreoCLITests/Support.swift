@@ -1,12 +1,16 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 import ChoreoSQLite
 
 /// A scratch database with one submitted batch, and ways to run and inspect it.
 struct Fixture {
+    /// Holds `directory` (job file, logs and, unless elsewhere, the database) until the test lets
+    /// go of the fixture, then removes it.
+    let scratch: TemporaryDirectory
     let directory: URL
     let databasePath: String
     let batchID: String
@@ -16,8 +20,8 @@ struct Fixture {
     /// Writes `lines` (JSON objects in short form) to a job file and submits it. The database is
     /// made in `databaseDirectory` when given (a small disk), else next to the job file and logs.
     init(lines: [JSONValue], databaseDirectory: URL? = nil) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        scratch = TemporaryDirectory()
+        directory = scratch.url
         databasePath = (databaseDirectory ?? directory).appendingPathComponent("test.sqlite").path
         let file = directory.appendingPathComponent("jobs.jsonl")
         try (lines.map(\.jsonString).joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
@@ -154,9 +158,8 @@ enum ChoreoBinary {
     /// (`CHOREO_CONFIG`), then `environment`.
     static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
                     workingDirectory: URL? = nil, timeout: Double = 120) async throws -> ChoreoOutput {
-        let files = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: files) }
+        let scratch = TemporaryDirectory("choreo-run")
+        let files = scratch.url
         let out = files.appendingPathComponent("stdout"), err = files.appendingPathComponent("stderr"), stdin = files.appendingPathComponent("stdin")
         for (file, content) in [(out, ""), (err, ""), (stdin, input ?? "")] {
             _ = FileManager.default.createFile(atPath: file.path, contents: Data(content.utf8))

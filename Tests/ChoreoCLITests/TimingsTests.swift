@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Testing
 
 /// Per-attempt and per-job timings (issue 18, schema v7) from real streams of the mock.
@@ -8,32 +9,32 @@ import Testing
     @Test func aSucceededJobHasItsTimingsOnTheJobAndItsAttempt() async throws {
         // Chunks 20 ms apart: each arrives in a read of its own, so there are gaps to measure even
         // on a fast machine, and none of them is a scheduling hiccup's length on a slow one.
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(20)))
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 4, maxTokens: 40)
-        _ = try await fixture.run(server)
-        try fixture.expectAllExact()
-        // Every stage measured, consistent with each other, and the same on the job and its attempt.
-        #expect(try fixture.scalar("""
-            SELECT count(*) FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.number = j.attempts
-            WHERE j.state = 'succeeded' AND j.queue_ms >= 0 AND j.headers_ms >= 0 AND j.first_token_ms >= j.headers_ms
-              AND j.streaming_ms >= 0 AND j.chunks >= 10 AND j.bytes_received > 0 AND j.gaps >= 1
-              AND j.gap_p50_ms <= j.gap_p95_ms AND j.gap_p95_ms <= j.gap_max_ms AND j.gaps_over_1s <= j.gaps AND j.tokens_per_s > 0
-              AND a.queue_ms = j.queue_ms AND a.headers_ms = j.headers_ms AND a.first_token_ms = j.first_token_ms
-              AND a.chunks = j.chunks AND a.gaps = j.gaps AND a.tokens_per_s = j.tokens_per_s AND a.bytes_received = j.bytes_received
-            """) == 4)
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(20))) { server in
+            let fixture = try Fixture(count: 4, maxTokens: 40)
+            _ = try await fixture.run(server)
+            try fixture.expectAllExact()
+            // Every stage measured, consistent with each other, and the same on the job and its attempt.
+            #expect(try fixture.scalar("""
+                SELECT count(*) FROM jobs j JOIN attempts a ON a.job_id = j.id AND a.number = j.attempts
+                WHERE j.state = 'succeeded' AND j.queue_ms >= 0 AND j.headers_ms >= 0 AND j.first_token_ms >= j.headers_ms
+                  AND j.streaming_ms >= 0 AND j.chunks >= 10 AND j.bytes_received > 0 AND j.gaps >= 1
+                  AND j.gap_p50_ms <= j.gap_p95_ms AND j.gap_p95_ms <= j.gap_max_ms AND j.gaps_over_1s <= j.gaps AND j.tokens_per_s > 0
+                  AND a.queue_ms = j.queue_ms AND a.headers_ms = j.headers_ms AND a.first_token_ms = j.first_token_ms
+                  AND a.chunks = j.chunks AND a.gaps = j.gaps AND a.tokens_per_s = j.tokens_per_s AND a.bytes_received = j.bytes_received
+                """) == 4)
+        }
     }
 
     @Test func aCutStreamsAttemptKeepsWhatItsStreamMeasured() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 5))
-        defer { Task { try? await server.shutdown() } }
-        let fixture = try Fixture(count: 2, maxTokens: 30)
-        _ = try await fixture.run(server)
-        try fixture.expectAllExact()
-        #expect(try fixture.scalar("""
-            SELECT count(*) FROM attempts WHERE outcome = 'retry' AND headers_ms >= 0 AND first_token_ms >= 0
-              AND chunks >= 1 AND streaming_ms >= 0 AND gaps >= 0
-            """) == 2)
+        try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 5)) { server in
+            let fixture = try Fixture(count: 2, maxTokens: 30)
+            _ = try await fixture.run(server)
+            try fixture.expectAllExact()
+            #expect(try fixture.scalar("""
+                SELECT count(*) FROM attempts WHERE outcome = 'retry' AND headers_ms >= 0 AND first_token_ms >= 0
+                  AND chunks >= 1 AND streaming_ms >= 0 AND gaps >= 0
+                """) == 2)
+        }
     }
 
     @Test func theGapHistogramReadsPercentilesWithinItsBucket() {

@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 import ChoreoSQLite
@@ -43,11 +44,11 @@ struct WireCLITests {
     }
 
     @Test func mockOnATakenPortSaysSo() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let (status, output) = try await choreo(["mock", "--port", String(server.port)], in: try scratch())
         #expect(status != 0)
         #expect(output.contains("port \(server.port) is in use"), "\(output)")
         #expect(!output.contains("errno"))
+    }
     }
 }

@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Synchronization
 import Testing
@@ -19,8 +20,7 @@ private func openAIExport(_ fixture: Fixture) throws -> [String: JSONValue] {
 @Suite("Wire fidelity: what the provider said is kept")
 struct WireFidelityTests {
     @Test func anHTTPFailureExportsTheProvidersOwnErrorObjectAndItsStatus() async throws {
-        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.quota], maxFaultsPerRequest: 100))
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.quota], maxFaultsPerRequest: 100)) { server in
         let fixture = try Fixture(lines: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"].map { model in
             ["custom_id": .string(model), "model": .string(model), "messages": [["role": "user", "content": "Hello"]]]
         })
@@ -47,10 +47,10 @@ struct WireFidelityTests {
         // Choreo's classification stays in its own columns.
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE error_kind = 'quota' AND error_body IS NOT NULL") >= 1)
     }
+    }
 
     @Test func requestIDIsNeverNullInTheExport() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
+        try await withMockServer { server in
         let fixture = try Fixture(count: 3, models: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"])
         #expect(try await fixture.run(server).exitCode == 0)
         let db = try Database(path: fixture.databasePath)
@@ -63,6 +63,7 @@ struct WireFidelityTests {
         }
         let id = try fixture.scalar("SELECT id FROM jobs WHERE custom_id = 'job-00000'")
         #expect(lines["job-00000"]?["response"]?["request_id"] == .string("choreo-\(id)-1"))
+    }
     }
 }
 
@@ -91,8 +92,7 @@ private func reasoningStream() -> String {
 @Suite("Wire fidelity: reasoning, logprobs and every choice")
 struct ReasoningAndChoicesTests {
     @Test func reasoningHasItsOwnColumnAndLogprobsAndEveryChoiceAreKept() async throws {
-        let server = try await ScriptedServer.start { _ in [.send(reasoningStream())] }
-        defer { Task { try? await server.shutdown() } }
+        try await withScriptedServer(answering: { _ in [.send(reasoningStream())] }) { server in
         let fixture = try Fixture(lines: [[
             "custom_id": "r", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons of Mars?"]],
             "logprobs": true, "n": 2,
@@ -120,13 +120,14 @@ struct ReasoningAndChoicesTests {
         let line = try openAIExport(fixture)["r"]
         #expect(line?["response"]?["body"]?["choices"]?.arrayValue?.count == 2)
     }
+    }
 }
 
 @Suite("Wire fidelity: a cut inside reasoning")
 struct CutInsideReasoningTests {
     @Test func aStreamCutInsideReasoningRestartsAndKeepsOneCopyOfTheReasoning() async throws {
         let calls = Mutex(0)
-        let server = try await ScriptedServer.start { _ in
+        try await withScriptedServer(answering: { _ in
             let n = calls.withLock { $0 += 1; return $0 }
             func event(_ delta: String, _ finish: String = "null") -> String {
                 #"data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":\#(delta),"finish_reason":\#(finish)}]}"# + "\n\n"
@@ -139,8 +140,7 @@ struct CutInsideReasoningTests {
             s += event(#"{"content":"Two."}"#, #""stop""#)
             s += #"data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":7,"total_tokens":11}}"# + "\n\n"
             return [.send(s + "data: [DONE]\n\n")]
-        }
-        defer { Task { try? await server.shutdown() } }
+        }) { server in
         let fixture = try Fixture(lines: [["custom_id": "c", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons?"]]]])
         let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
         let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.continuePartial = true },
@@ -153,5 +153,6 @@ struct CutInsideReasoningTests {
         #expect(row.2 == 2)
         // Nothing of the answer was kept, so the second attempt started over (no prefill of reasoning).
         #expect(try db.queryOne("SELECT continuation FROM attempts WHERE number = 2") { $0.string(0) } ?? nil == nil)
+    }
     }
 }

@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Testing
 
 @Suite("Mock Anthropic endpoint")
@@ -7,7 +8,7 @@ struct AnthropicMockTests {
     static let openAIShaped: [JSONValue] = Sample.messages
 
     @Test func stream_events_and_text() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let r = try await post(server, "/v1/messages", Sample.anthropic())
             #expect(r.status == 200)
             #expect(r.error == nil)
@@ -29,7 +30,7 @@ struct AnthropicMockTests {
     }
 
     @Test func max_tokens_is_required_and_cuts() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             var body = Sample.anthropic()
             body["max_tokens"] = nil
             let missing = try await post(server, "/v1/messages", body)
@@ -44,7 +45,7 @@ struct AnthropicMockTests {
     }
 
     @Test func non_streamed_message() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let r = try await post(server, "/v1/messages", Sample.anthropic(stream: false))
             #expect(r.json?["type"] == "message")
             #expect(r.json?["content"]?.at(0)?["text"]?.stringValue == MockContent.reply(model: Sample.model, messages: Self.openAIShaped, maxTokens: nil).text)
@@ -53,7 +54,7 @@ struct AnthropicMockTests {
     }
 
     @Test func tool_use_streams_input_json_deltas() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             var body = Sample.anthropic()
             body["tools"] = [["name": "lookup", "input_schema": ["type": "object"]]]
             let r = try await post(server, "/v1/messages", body)

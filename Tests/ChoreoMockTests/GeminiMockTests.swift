@@ -1,11 +1,12 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Testing
 
 @Suite("Mock Gemini endpoint")
 struct GeminiMockTests {
     @Test func sse_stream_with_crlf_and_no_terminator() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let r = try await post(server, Sample.geminiPath, Sample.gemini())
             #expect(r.status == 200)
             #expect(r.error == nil)
@@ -23,7 +24,7 @@ struct GeminiMockTests {
     }
 
     @Test func max_output_tokens_and_non_streamed() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let expected = MockContent.reply(model: Sample.model, messages: Sample.messages, maxTokens: 5).text
             let r = try await post(server, Sample.geminiPath, Sample.gemini(maxTokens: 5))
             #expect(r.geminiText == expected)
@@ -34,7 +35,7 @@ struct GeminiMockTests {
     }
 
     @Test func function_call_arrives_whole() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             var body = Sample.gemini()
             body["tools"] = [["functionDeclarations": [["name": "lookup"]]]]
             let r = try await post(server, Sample.geminiPath, body)

@@ -32,19 +32,6 @@ struct MockExchange {
     }
 }
 
-/// Starts a mock on an ephemeral port for the duration of `body`.
-func withMock<T>(_ config: MockConfig = .init(), _ body: (MockServer) async throws -> T) async throws -> T {
-    let server = try await MockServer.start(config: config)
-    do {
-        let result = try await body(server)
-        try await server.shutdown()
-        return result
-    } catch {
-        try? await server.shutdown()
-        throw error
-    }
-}
-
 /// POSTs `body` to `path` and reads the whole response, keeping a body-breaking error instead of throwing.
 func post(_ server: MockServer, _ path: String, _ body: JSONValue, headers: [(String, String)] = [],
           stallTimeout: Double = 60) async throws -> MockExchange {
@@ -69,16 +56,6 @@ func get(_ server: MockServer, _ path: String) async throws -> MockExchange {
     let response = try await CurlTransport.shared.execute(HTTPRequest(url: server.baseURL + path, method: "GET"))
     let body = try await response.body.collect()
     return MockExchange(status: response.status, headers: response.headers, body: body, events: [], error: nil)
-}
-
-/// Polls `condition` every 20 ms for up to `seconds` (server-side counters update asynchronously).
-func eventually(_ seconds: Double = 30, _ condition: () -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + .seconds(seconds)
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return condition()
 }
 
 /// Sample conversations.

@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Testing
 
 @Suite("MockContent")
@@ -54,7 +55,7 @@ struct MockContentTests {
 
     @Test func fixed_tokens_extend_the_natural_reply() async throws {
         let natural = MockContent.tokens(model: Sample.model, messages: Sample.messages)
-        try await withMock(MockConfig(fixedTokens: 100)) { server in
+        try await withMockServer(config: MockConfig(fixedTokens: 100)) { server in
             let r = try await post(server, "/v1/chat/completions", Sample.openAI(extra: ["max_tokens": 3]))
             let pieces = r.eventJSON.compactMap { $0["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue }.filter { !$0.isEmpty }
             #expect(pieces.count == 100)

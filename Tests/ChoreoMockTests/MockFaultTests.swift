@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoHTTP
 import ChoreoMock
+import ChoreoTesting
 import Synchronization
 import Testing
 
@@ -9,7 +10,7 @@ struct MockFaultTests {
     static let expected = MockContent.tokens(model: Sample.model, messages: Sample.messages)
 
     @Test func drop_after_k_chunks_closes_without_terminator() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             for path in ["/v1/chat/completions", "/v1/messages", Sample.geminiPath] {
                 let body = path.contains("messages") ? Sample.anthropic() : path.contains("v1beta") ? Sample.gemini() : Sample.openAI()
                 let r = try await post(server, path, body, headers: [("x-mock-fault", "drop:3")])
@@ -32,7 +33,7 @@ struct MockFaultTests {
     }
 
     @Test func drop_past_the_end_still_withholds_the_finish() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let r = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "drop:1000")])
             #expect(r.openAIText == Self.expected.joined())
             #expect(r.transportErrorKind == .connectionLost)
@@ -41,7 +42,7 @@ struct MockFaultTests {
     }
 
     @Test func rate_limit_429_carries_retry_headers_in_every_dialect() async throws {
-        try await withMock(MockConfig(retryAfterMs: 1500)) { server in
+        try await withMockServer(config: MockConfig(retryAfterMs: 1500)) { server in
             let openAI = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "429")])
             #expect(openAI.status == 429)
             #expect(openAI.header("retry-after-ms") == "1500")
@@ -62,7 +63,7 @@ struct MockFaultTests {
     }
 
     @Test func quota_is_a_429_that_says_do_not_retry() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let openAI = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "quota")])
             #expect(openAI.status == 429)
             #expect(openAI.json?["error"]?["code"] == "insufficient_quota")
@@ -74,7 +75,7 @@ struct MockFaultTests {
     }
 
     @Test func server_errors_500_503_and_anthropic_529() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let e500 = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "500")])
             #expect(e500.status == 500)
             #expect(e500.json?["error"]?["type"] == "server_error")
@@ -89,7 +90,7 @@ struct MockFaultTests {
     }
 
     @Test func stall_sends_k_chunks_then_goes_silent() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let seen = Mutex<[SSEEvent]>([])
             let reader = Task {
                 let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", method: "POST",
@@ -103,7 +104,7 @@ struct MockFaultTests {
                 }
             }
             // role chunk + 2 content chunks, then silence with the connection open.
-            #expect(try await eventually { seen.withLock { $0.count } == 3 })
+            try await eventually("the role chunk and 2 content chunks") { seen.withLock { $0.count } == 3 }
             try await Task.sleep(for: .milliseconds(500))
             let events = seen.withLock { $0 }
             #expect(events.count == 3)
@@ -113,12 +114,12 @@ struct MockFaultTests {
             #expect(server.stats().streamsActive == 1)
             reader.cancel()
             _ = await reader.result
-            #expect(try await eventually { server.stats().closedByClient == 1 && server.stats().streamsActive == 0 })
+            try await eventually("the server to see the client close") { server.stats().closedByClient == 1 && server.stats().streamsActive == 0 }
         }
     }
 
     @Test func malformed_sends_broken_json_then_closes() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let r = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "malformed:1")])
             #expect(r.openAIText == Self.expected.prefix(1).joined())
             #expect(r.events.last?.text == "{\"id\": broken")
@@ -127,7 +128,7 @@ struct MockFaultTests {
     }
 
     @Test func body_fault_applies_to_the_first_n_attempts_only() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let body = Sample.openAI(extra: ["mock": ["fault": "drop", "after": 2, "times": 1]])
             let first = try await post(server, "/v1/chat/completions", body)
             #expect(first.transportErrorKind == .connectionLost)
@@ -142,7 +143,7 @@ struct MockFaultTests {
     @Test func random_faults_are_reproducible_and_bounded_per_request() async throws {
         let config = MockConfig(faultRate: 0.5, faultKinds: [.drop, .rateLimit, .serverError, .malformed], maxFaultsPerRequest: 2, seed: 7)
         func run() async throws -> [String] {
-            try await withMock(config) { server in
+            try await withMockServer(config: config) { server in
                 var outcomes: [String] = []
                 for n in 0..<20 {
                     for attempt in 1...3 {

@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Testing
 
 @Suite("Mock prefill (continuation)")
@@ -14,7 +15,7 @@ struct MockPrefillTests {
     }
 
     @Test func anthropic_prefill_streams_exactly_the_remainder() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             for k in [1, 4, 9] {
                 let prefill = Self.partial(k)
                 let body = Sample.anthropic([
@@ -29,7 +30,7 @@ struct MockPrefillTests {
     }
 
     @Test func prefill_inside_a_token_continues_mid_token() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let full = Self.tokens.joined()
             let i = try #require(Self.tokens.indices.first { $0 >= 3 && Self.tokens[$0].hasPrefix(" ") && Self.tokens[$0].count > 2 })
             let cut = Self.tokens.prefix(i).joined() + String(Self.tokens[i].prefix(2))  // " w" of a word token
@@ -41,7 +42,7 @@ struct MockPrefillTests {
     }
 
     @Test func remaining_budget_gives_the_uninterrupted_text() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let maxTokens = 10
             // Whatever the 6 tokens end with, the prefill covers the tokens up to the last one
             // that is not only whitespace; the continuation writes the rest again.
@@ -59,7 +60,7 @@ struct MockPrefillTests {
     }
 
     @Test func wrong_prefill_or_trailing_whitespace_is_rejected() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let wrong = Sample.anthropic([["role": "user", "content": "Name two moons of Mars."], ["role": "assistant", "content": "Certainly not"]])
             let r = try await post(server, "/v1/messages", wrong)
             #expect(r.status == 400)
@@ -74,7 +75,7 @@ struct MockPrefillTests {
     }
 
     @Test func openai_continues_only_with_continue_final_message() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let prefill = Self.partial(5)
             let messages = Sample.messages + [["role": "assistant", "content": .string(prefill)]]
             let r = try await post(server, "/v1/chat/completions",
@@ -94,7 +95,7 @@ struct MockPrefillTests {
     }
 
     @Test func gemini_has_no_prefill() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             var body = Sample.gemini()
             body["contents"] = [["role": "user", "parts": [["text": "Hi"]]], ["role": "model", "parts": [["text": "Nope"]]]]
             let r = try await post(server, Sample.geminiPath, body)

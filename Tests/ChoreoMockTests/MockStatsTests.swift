@@ -1,17 +1,18 @@
 import ChoreoAI
 import ChoreoHTTP
 import ChoreoMock
+import ChoreoTesting
 import Testing
 
 @Suite("Mock stats")
 struct MockStatsTests {
     @Test func counts_requests_completions_and_faults() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             _ = try await post(server, "/v1/chat/completions", Sample.openAI())
             _ = try await post(server, "/v1/chat/completions", Sample.openAI(stream: false))
             _ = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "429")])
             _ = try await post(server, "/v1/messages", Sample.anthropic(), headers: [("x-mock-fault", "drop:1")])
-            #expect(try await eventually { server.stats().streamsActive == 0 })
+            try await eventually("no stream left active") { server.stats().streamsActive == 0 }
             let stats = server.stats()
             #expect(stats.requests == 4)
             #expect(stats.completed == 2)
@@ -27,18 +28,18 @@ struct MockStatsTests {
     }
 
     @Test func client_cancel_mid_stream_counts_as_closed_by_client() async throws {
-        try await withMock(MockConfig(chunkDelay: .milliseconds(100))) { server in
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(100))) { server in
             let task = Task {
                 let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", method: "POST",
                                           headers: HeaderFields([("content-type", "application/json")]), body: Sample.openAI().jsonBytes)
                 let response = try await CurlTransport.shared.execute(request)
                 for try await _ in response.body {}
             }
-            #expect(try await eventually { server.stats().streamsActive == 1 })
+            try await eventually("the stream to start") { server.stats().streamsActive == 1 }
             try await Task.sleep(for: .milliseconds(150))
             task.cancel()
             _ = await task.result
-            #expect(try await eventually { server.stats().closedByClient == 1 })
+            try await eventually("the server to see the client close") { server.stats().closedByClient == 1 }
             #expect(server.stats().streamsActive == 0)
             #expect(server.stats().completed == 0)
         }

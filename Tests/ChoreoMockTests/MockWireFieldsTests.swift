@@ -1,12 +1,13 @@
 import ChoreoAI
 import Testing
 @testable import ChoreoMock
+import ChoreoTesting
 
 /// The mock carries the fields real streams carry (wire-formats-2 §5.3) and keeps each
 /// provider's own prefill rules.
 @Suite struct MockWireFieldsTests {
     @Test func openAIChunksCarryServiceTierFingerprintAndObfuscationUnlessTurnedOff() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let r = try await post(server, "/v1/chat/completions", Sample.openAI())
             let chunks = r.eventJSON.filter { $0["object"] == "chat.completion.chunk" }
             #expect(!chunks.isEmpty)
@@ -23,7 +24,7 @@ import Testing
     }
 
     @Test func anOpenAICompatibleContinuationMayEndInASpaceButAnAnthropicPrefillMayNot() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let reply = MockContent.reply(model: Sample.model, messages: Sample.messages, maxTokens: nil).text
             let cut = reply.firstIndex(of: " ").map { reply[...$0] }.map(String.init) ?? ""
             #expect(cut.hasSuffix(" "))
@@ -40,7 +41,7 @@ import Testing
 
 @Suite struct MockParameterValidationTests {
     @Test func eachDialectRefusesAnUnknownParameterAsItsAPIDoes() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let openAI = try await post(server, "/v1/chat/completions", Sample.openAI(extra: ["max_tokenz": 5]))
             #expect(openAI.status == 400)
             #expect(openAI.json?["error"]?["message"] == "Unrecognized request argument supplied: max_tokenz")

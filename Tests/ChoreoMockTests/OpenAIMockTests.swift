@@ -1,11 +1,12 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Testing
 
 @Suite("Mock OpenAI endpoint")
 struct OpenAIMockTests {
     @Test func stream_text_equals_the_deterministic_reply() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let r = try await post(server, "/v1/chat/completions", Sample.openAI(extra: ["stream_options": ["include_usage": true]]))
             #expect(r.status == 200)
             #expect(r.error == nil)
@@ -30,7 +31,7 @@ struct OpenAIMockTests {
     }
 
     @Test func max_tokens_cuts_the_stream_with_finish_reason_length() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             for key in ["max_tokens", "max_completion_tokens"] {
                 let r = try await post(server, "/v1/chat/completions", Sample.openAI(extra: [key: 4]))
                 let expected = MockContent.reply(model: Sample.model, messages: Sample.messages, maxTokens: 4)
@@ -43,7 +44,7 @@ struct OpenAIMockTests {
     }
 
     @Test func non_streamed_completion_object() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let r = try await post(server, "/v1/chat/completions", Sample.openAI(stream: false, extra: ["max_tokens": 7]))
             let json = try #require(r.json)
             #expect(json["object"] == "chat.completion")
@@ -55,7 +56,7 @@ struct OpenAIMockTests {
     }
 
     @Test func tool_call_streams_in_fragments_and_finishes_with_tool_calls() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let tools: JSONValue = [["type": "function", "function": ["name": "search", "parameters": ["type": "object"]]]]
             let r = try await post(server, "/v1/chat/completions", Sample.openAI(extra: ["tools": tools]))
             let deltas = r.eventJSON.compactMap { $0["choices"]?.at(0)?["delta"]?["tool_calls"]?.at(0) }
@@ -75,7 +76,7 @@ struct OpenAIMockTests {
     }
 
     @Test func models_and_unknown_routes() async throws {
-        try await withMock { server in
+        try await withMockServer { server in
             let models = try await get(server, "/v1/models")
             #expect(models.status == 200)
             #expect(models.json?["object"] == "list")
@@ -90,7 +91,7 @@ struct OpenAIMockTests {
     @Test func keep_alive_serves_many_requests_and_concurrent_streams() async throws {
         // A small version of the 10,000-stream soak (scripts/bench): slow streams all open at once.
         // 300, not more: the suite runs in parallel on 2 cores in a debug build.
-        try await withMock(MockConfig(chunkDelay: .milliseconds(20))) { server in
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(20))) { server in
             try await withThrowingTaskGroup(of: Bool.self) { group in
                 for n in 0..<300 {
                     group.addTask {

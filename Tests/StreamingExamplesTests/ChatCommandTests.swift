@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import Testing
 
@@ -31,9 +32,8 @@ struct ChatCommandTests {
         process.currentDirectoryURL = FileManager.default.temporaryDirectory
         // Files rather than pipes, and a polled exit: blocking reads or waitUntilExit would hold
         // one of the few cooperative threads that every other test running in parallel needs.
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("chat-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let scratch = TemporaryDirectory("chat")
+        let dir = scratch.url
         let inURL = dir.appendingPathComponent("in"), outURL = dir.appendingPathComponent("out"), errURL = dir.appendingPathComponent("err")
         try Data(input.utf8).write(to: inURL)
         _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)

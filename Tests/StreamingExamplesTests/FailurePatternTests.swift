@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import StreamingExamples
 import Testing

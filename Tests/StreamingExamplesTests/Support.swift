@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import ChoreoTesting
 import Foundation
 import StreamingExamples
 import Testing
@@ -13,28 +14,16 @@ struct Mock {
     /// `x-mock-fault`), and stops the server however `body` ends.
     static func run<T>(_ config: MockConfig = MockConfig(), fault: String? = nil,
                        _ body: (Mock) async throws -> T) async throws -> T {
-        let server = try await MockServer.start(config: config)
-        let mock = Mock(server: server, client: server.client(fault: fault, stallTimeout: 5))
-        do {
-            let result = try await body(mock)
-            try await server.shutdown()
-            return result
-        } catch {
-            try? await server.shutdown()
-            throw error
+        try await withMockServer(config: config) { server in
+            try await body(Mock(server: server, client: server.client(fault: fault, stallTimeout: 5)))
         }
     }
 
     /// Waits until the server's stats satisfy `condition` (the server sees a client's close a
-    /// moment after the client closes); returns the last stats seen.
-    func stats(within seconds: Double = 20, until condition: (MockStats) -> Bool) async throws -> MockStats {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        var stats = server.stats()
-        while !condition(stats) && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-            stats = server.stats()
-        }
-        return stats
+    /// moment after the client closes); returns the stats that did.
+    func stats(until condition: (MockStats) -> Bool) async throws -> MockStats {
+        try await eventually("the mock's stats to reach the expected state: \(server.stats())") { condition(server.stats()) }
+        return server.stats()
     }
 }
 

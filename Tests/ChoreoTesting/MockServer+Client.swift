@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoMock
 
 extension MockServer {
     /// A client whose providers (OpenAI, Anthropic, Gemini) all talk to this server; `fault` goes
@@ -11,5 +12,18 @@ extension MockServer {
             if let stallTimeout { router.providers[i].stallTimeout = stallTimeout }
         }
         return ChoreoAI(router: router)
+    }
+}
+
+extension MockContent {
+    /// `tokens(model:messagesJSON:)` for messages held as ChoreoAI values (`ChatMessage.json`, a
+    /// job's messages): they go to the mock as text, which it reads with its own parser.
+    public static func tokens(model: String, messages: [JSONValue]) -> [String] {
+        tokens(model: model, messagesJSON: JSONValue.array(messages).jsonString)
+    }
+
+    /// `reply(model:messagesJSON:maxTokens:)` for messages held as ChoreoAI values.
+    public static func reply(model: String, messages: [JSONValue], maxTokens: Int?) -> (text: String, finishReason: String) {
+        reply(model: model, messagesJSON: JSONValue.array(messages).jsonString, maxTokens: maxTokens)
     }
 }
