@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoSQLite
+import ChoreoTesting
 
 /// A kind of `JobStore` the contract tests run against. Each test submits its jobs, then talks to
 /// the store only through the protocol, so a new backend (PostgreSQL, issue 15) joins by adding a
@@ -14,7 +16,7 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
     func place(jobs: Int) throws -> StorePlace {
         switch self {
         case .sqlite:
-            let dir = TempDir()
+            let dir = TemporaryDirectory()
             let path = dir.write("jobs.jsonl", lines: (0..<jobs).map { batchLine("j\($0)") })
             _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
             return StorePlace(dir: dir) { runner in try JobQueue(path: dir.file("choreo.sqlite"), runnerID: runner) }
@@ -25,7 +27,7 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
 /// The storage of one test: opens a store for each runner, all sharing the same jobs.
 struct StorePlace {
     /// Kept alive (and removed) with the place.
-    let dir: TempDir
+    let dir: TemporaryDirectory
     let open: (String) throws -> any JobStore
 
     func runner(_ id: String) throws -> any JobStore { try open(id) }
@@ -50,18 +52,19 @@ struct JobStoreContractTests {
         let place = try backend.place(jobs: 60)
         let runners = [try place.runner("r1"), try place.runner("r2"), try place.runner("r3")]
         // Each runner claims small batches as fast as it can until the queue is empty.
-        let taken = try await withThrowingTaskGroup(of: [Int64].self) { group in
-            for store in runners {
+        // Results arrive in the order the runners finish: keep each with its runner's index.
+        let taken = try await withThrowingTaskGroup(of: (Int, [Int64]).self) { group in
+            for (i, store) in runners.enumerated() {
                 group.addTask {
                     var mine: [Int64] = []
                     while true {
                         let jobs = try await store.claim(limit: 7, leaseSeconds: 600, batch: nil)
-                        if jobs.isEmpty { return mine }
+                        if jobs.isEmpty { return (i, mine) }
                         mine += jobs.map(\.id)
                     }
                 }
             }
-            return try await group.reduce(into: [[Int64]]()) { $0.append($1) }
+            return try await group.reduce(into: [[Int64]](repeating: [], count: runners.count)) { $0[$1.0] = $1.1 }
         }
         let all = taken.flatMap { $0 }
         #expect(all.count == 60)

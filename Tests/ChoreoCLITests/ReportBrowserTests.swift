@@ -1,6 +1,7 @@
 import ChoreoAI
 import ChoreoBatch
 import ChoreoMock
+import ChoreoSQLite
 import ChoreoTesting
 import Foundation
 import Synchronization
