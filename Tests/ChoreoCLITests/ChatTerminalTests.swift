@@ -40,10 +40,11 @@ import Testing
             ("expect", "> "), ("send", prompt + "\r"), ("expect", prompt + "\r\n"), ("expect", first[0]),
             ("send", "\u{03}"), ("expect", "[answer stopped"), ("expect", "> "),
             ("send", "/system \(system)\r"), ("expect", "[system message set"), ("expect", "> "),
-            // Up twice: past "/system …" to the question.
-            ("send", "\u{1B}[A\u{1B}[A\r"), ("expect", "\r\n\r\n> "),
+            // Up twice: past "/system …" to the question. Keys reach libedit only once it holds
+            // the terminal ("raw"): typed earlier, the kernel would echo or drop them.
+            ("raw", ""), ("send", "\u{1B}[A\u{1B}[A\r"), ("expect", "\r\n\r\n> "),
             ("send", "/save \(saved)\r"), ("expect", "[saved 3 messages"), ("expect", "> "),
-            ("send", "\u{04}"),
+            ("raw", ""), ("send", "\u{04}"),
         ])
         #expect(code == 0, "\(output.debugDescription)")
         #expect(!output.contains("^[[A"), "arrow keys must edit, not print: \(output.debugDescription)")

@@ -7,7 +7,10 @@ The command's stdin, stdout and stderr are the terminal (so `isatty` is true and
 answers COLUMNS); the size is set before the command starts. --steps plays a person at the
 keyboard: a JSON list of ["expect", TEXT] (wait until TEXT has been printed since the last
 expect, 30 s at most) and ["send", TEXT] (type TEXT: "\\r" is Return, "\\u0003" Ctrl-C,
-"\\u001b[A" the up arrow). Exits with the command's exit code (128+N for signal N), or 124
+"\\u001b[A" the up arrow), and ["raw", ""] (wait until the program has put the terminal in
+raw mode, ICANON off, 30 s at most: keys such as Ctrl-D or an arrow typed before a line editor
+has taken the terminal are the kernel's, not the editor's: a cooked terminal echoes an arrow
+as "^[[A" and turns Ctrl-D into an end of file that the switch to raw mode drops). Exits with the command's exit code (128+N for signal N), or 124
 when an expect timed out. Tests use it to see exactly what a person at a terminal would.
 """
 import fcntl, json, os, select, struct, subprocess, sys, termios, time
@@ -39,6 +42,17 @@ def main():
     for kind, text in steps:
         if kind == "send":
             os.write(master, text.encode())
+            continue
+        if kind == "raw":
+            # On Linux the master side reads the terminal's settings (those the program set).
+            deadline = time.monotonic() + 30
+            while termios.tcgetattr(master)[3] & termios.ICANON:
+                if time.monotonic() > deadline:
+                    sys.stdout.buffer.write(bytes(out))
+                    sys.stderr.write("pty-run: timed out waiting for raw mode\n")
+                    child.kill()
+                    sys.exit(124)
+                read(0.01)
             continue
         want, deadline = text.encode(), time.monotonic() + 30
         while out.find(want, seen) < 0:
