@@ -81,10 +81,12 @@ struct CollectedDeliveryTests {
         defer { Task { try? await server.shutdown() } }
         let stream = try await collected(client(server, fault: "malformed:2"), "x")
         let error = await #expect(throws: StreamError.self) { _ = try await stream.collect() }
-        // The broken event ends it as such, keeping the text of the good chunks before it.
+        // The broken event ends it as such, naming where in which event the JSON broke, and keeping
+        // the text of the two good chunks before it.
         #expect(error?.kind == .malformedEvent)
-        #expect(error?.partialText.isEmpty == false)
-        #expect(expected("x").hasPrefix(error?.partialText ?? "-"))
+        #expect(error?.partialText == MockContent.tokens(model: Self.model, messages: [ChatMessage.user("x").json]).prefix(2).joined())
+        #expect(error?.message.contains(#"invalid JSON at byte 7"#) == true, "\(error.map { "\($0)" } ?? "no error")")
+        #expect(error?.message.hasSuffix(#"in {"id": broken"#) == true, "\(error.map { "\($0)" } ?? "no error")")
     }
 
     @Test func anErrorStatusIsAnAPIErrorWithItsBody() async throws {

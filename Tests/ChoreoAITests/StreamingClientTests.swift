@@ -156,11 +156,13 @@ struct StreamingClientTests {
                 if let text = chunk.choices.first?.delta.content, !text.isEmpty { texts.append(text) }
             }
         }
-        // The two good content chunks came through, then the broken event ended the stream as such.
+        // The two good content chunks came through, then the broken event ended the stream as such,
+        // naming where in which event the JSON broke.
         #expect(error?.kind == .malformedEvent)
-        #expect(texts.count == 2)
+        #expect(texts == Array(MockContent.tokens(model: Self.model, messages: [ChatMessage.user("x").json]).prefix(2)))
         #expect(error?.partialText == texts.joined())
-        #expect(expected("x").text.hasPrefix(texts.joined()))
+        #expect(error?.message.contains(#"invalid JSON at byte 7"#) == true, "\(error.map { "\($0)" } ?? "no error")")
+        #expect(error?.message.hasSuffix(#"in {"id": broken"#) == true, "\(error.map { "\($0)" } ?? "no error")")
     }
 
     @Test func breakingOutOfTheLoopClosesTheConnection() async throws {
