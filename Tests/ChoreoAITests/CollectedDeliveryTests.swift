@@ -4,7 +4,9 @@ import Testing
 @testable import ChoreoAI
 
 /// `delivery: .collected` and `collect()`: the body is parsed on the transport's thread as it
-/// arrives. Same results and errors as iterating, against the mock provider on 127.0.0.1.
+/// arrives. Same results and errors as iterating, against the mock provider on 127.0.0.1: the
+/// behaviours both deliveries share (exact text, drops, malformed events, error statuses, stalls,
+/// leaving early) are `StreamingClientTests`, run once per delivery; here, what only `collect()` has.
 @Suite("Collected streams against the mock provider")
 struct CollectedDeliveryTests {
     static let model = "gpt-4o-mini"
@@ -44,74 +46,6 @@ struct CollectedDeliveryTests {
         var n = 0
         for try await _ in stream { n += 1 }
         #expect(n == 0)
-    }
-
-    @Test func manyCollectedStreamsAtOnceAreExact() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        let c = client(server)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for i in 0..<100 {
-                group.addTask {
-                    let text = try await collected(c, "prompt \(i)").collect().text
-                    #expect(text == expected("prompt \(i)"))
-                }
-            }
-            try await group.waitForAll()
-        }
-    }
-
-    @Test func aDropIsInterruptedWithThePartialText() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        let stream = try await collected(client(server, fault: "drop:3"), "Tell me about moons")
-        do {
-            _ = try await stream.collect()
-            Issue.record("the stream should have been interrupted")
-        } catch let e as StreamError {
-            #expect(e.kind == .interrupted)
-            #expect(!e.partialText.isEmpty)
-            #expect(e.partialText == stream.text)
-            #expect(expected("Tell me about moons").hasPrefix(e.partialText))
-        }
-    }
-
-    @Test func aMalformedEventEndsTheTransfer() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        let stream = try await collected(client(server, fault: "malformed:2"), "x")
-        let error = await #expect(throws: StreamError.self) { _ = try await stream.collect() }
-        // The broken event ends it as such, naming where in which event the JSON broke, and keeping
-        // the text of the two good chunks before it.
-        #expect(error?.kind == .malformedEvent)
-        #expect(error?.partialText == MockContent.tokens(model: Self.model, messages: [ChatMessage.user("x").json]).prefix(2).joined())
-        #expect(error?.message.contains(#"invalid JSON at byte 7"#) == true, "\(error.map { "\($0)" } ?? "no error")")
-        #expect(error?.message.hasSuffix(#"in {"id": broken"#) == true, "\(error.map { "\($0)" } ?? "no error")")
-    }
-
-    @Test func anErrorStatusIsAnAPIErrorWithItsBody() async throws {
-        let server = try await MockServer.start()
-        defer { Task { try? await server.shutdown() } }
-        do {
-            _ = try await collected(client(server, fault: "quota"), "x")
-            Issue.record("expected a 429")
-        } catch let e as APIError {
-            #expect(e.status == 429)
-            #expect(Failure.classify(e).kind == "quota")
-        }
-    }
-
-    @Test func cancelEndsCollectAndClosesTheConnection() async throws {
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(100)))
-        defer { Task { try? await server.shutdown() } }
-        let stream = try await collected(client(server), "a long answer please")
-        let waiting = Task { try await stream.collect() }
-        for _ in 0..<250 where stream.chunkCount < 2 { try await Task.sleep(nanoseconds: 20_000_000) }
-        #expect(stream.chunkCount >= 2, "chunks arrive while the task waits")
-        stream.cancel()
-        await #expect(throws: CancellationError.self) { _ = try await waiting.value }
-        for _ in 0..<250 where server.stats().closedByClient == 0 { try await Task.sleep(nanoseconds: 20_000_000) }
-        #expect(server.stats().closedByClient == 1)
     }
 
     @Test func onEndAfterIteratingToTheEndReportsTheEndAtOnce() async throws {
