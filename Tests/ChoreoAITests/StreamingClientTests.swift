@@ -218,7 +218,7 @@ struct StreamingClientTests {
     }
 
     @Test(arguments: Leaving.allCases)
-    func leavingAStreamEarlyClosesTheConnection(_ leaving: Leaving) async throws {
+    func leavingAStreamEarlyClosesTheConnection(by leaving: Leaving) async throws {
         // Slow enough that the server is still streaming when the client leaves, even on a loaded machine.
         let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(150)))
         defer { Task { try? await server.shutdown() } }
