@@ -219,10 +219,11 @@ struct StreamingClientTests {
 
     @Test(arguments: Leaving.allCases)
     func leavingAStreamEarlyClosesTheConnection(by leaving: Leaving) async throws {
-        // Slow enough that the server is still streaming when the client leaves, even on a loaded machine.
-        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(150)))
+        // Four chunks, then silence with the connection open: the server is still streaming when the
+        // client leaves, however late that is on a loaded machine (a slow stream could end first).
+        let server = try await MockServer.start()
         defer { Task { try? await server.shutdown() } }
-        let c = client(server)
+        let c = client(server, fault: "stall:4")
         let prompt = "a long answer please"
         switch leaving {
         case .breakingOutOfTheLoop:
