@@ -87,7 +87,7 @@ enum WireStreamHarness {
 
     let provider = Provider(name: "anthropic", kind: .anthropic, baseURL: "https://api.anthropic.com", apiKey: "sk-ant-test")
 
-    @Test func recorded_stream_decodes_to_openai_chunks() throws {
+    @Test func recordedStreamDecodesToOpenAIChunks() throws {
         let (chunks, complete) = try WireStreamHarness.decode(Self.recordedStream, with: AnthropicChunkDecoder(created: 1000))
         #expect(complete)
         #expect(chunks == [
@@ -102,7 +102,7 @@ enum WireStreamHarness {
         ])
     }
 
-    @Test func recorded_stream_accumulates_to_the_completion() throws {
+    @Test func recordedStreamAccumulatesToTheCompletion() throws {
         let (chunks, _) = try WireStreamHarness.decode(Self.recordedStream, with: AnthropicChunkDecoder(created: 1000))
         let completion = WireStreamHarness.accumulate(chunks)
         #expect(completion.id == "msg_01Ab")
@@ -116,7 +116,7 @@ enum WireStreamHarness {
         #expect(completion.usage == Usage(promptTokens: 42, completionTokens: 37, totalTokens: 79))
     }
 
-    @Test func recorded_stream_split_at_every_byte_decodes_identically() throws {
+    @Test func recordedStreamSplitAtEveryByteDecodesIdentically() throws {
         try expectEverySplitMatchesWhole(Self.recordedStream) { pieces in
             let decoded = try WireStreamHarness.decode(pieces: pieces, with: AnthropicChunkDecoder(created: 1000))
             #expect(decoded.isComplete)
@@ -124,14 +124,14 @@ enum WireStreamHarness {
         }
     }
 
-    @Test func stream_without_message_stop_is_not_complete() throws {
+    @Test func streamWithoutMessageStopIsNotComplete() throws {
         let cut = Array(Self.recordedStream.dropLast(#"event: message_stop\#ndata: {"type":"message_stop"}\#n\#n"#.utf8.count))
         let (chunks, complete) = try WireStreamHarness.decode(cut, with: AnthropicChunkDecoder(created: 1000))
         #expect(!complete)
         #expect(chunks.count == 8)
     }
 
-    @Test func error_event_throws_provider_error() throws {
+    @Test func errorEventThrowsProviderError() throws {
         let stream = Self.events([#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1}}}"#,
                                   #"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#])
         #expect {
@@ -142,7 +142,7 @@ enum WireStreamHarness {
         }
     }
 
-    @Test func thinking_unknown_events_and_cache_usage() throws {
+    @Test func thinkingUnknownEventsAndCacheUsage() throws {
         let stream = Self.events([
             #"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":5,"output_tokens":1}}}"#,
             #"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
@@ -169,7 +169,7 @@ enum WireStreamHarness {
     @Test(arguments: [("end_turn", FinishReason.stop), ("stop_sequence", .stop), ("max_tokens", .length),
                       ("model_context_window_exceeded", .length), ("tool_use", .toolCalls), ("refusal", .contentFilter),
                       ("pause_turn", .stop), ("something_new", .error)])
-    func stop_reason_maps_to_finish_reason(raw: String, expected: FinishReason) throws {
+    func stopReasonMapsToFinishReason(raw: String, expected: FinishReason) throws {
         let stream = Self.events([#"{"type":"message_start","message":{"id":"m","model":"c","usage":{"input_tokens":1}}}"#,
                                   #"{"type":"message_delta","delta":{"stop_reason":"\#(raw)"},"usage":{"output_tokens":2}}"#])
         let (chunks, _) = try WireStreamHarness.decode(stream, with: AnthropicChunkDecoder(created: 1000))
@@ -177,7 +177,7 @@ enum WireStreamHarness {
         #expect(chunks.last?.choices.first?.providerFinishReason == raw)
     }
 
-    @Test func request_maps_system_tools_tool_results_and_tool_calls() throws {
+    @Test func requestMapsSystemToolsToolResultsAndToolCalls() throws {
         let body = WireStreamHarness.json(#"""
             {"model":"claude-sonnet-4-5",
              "messages":[
@@ -223,7 +223,7 @@ enum WireStreamHarness {
             """#))
     }
 
-    @Test func max_tokens_defaults_and_key_is_optional() throws {
+    @Test func maxTokensDefaultsAndKeyIsOptional() throws {
         let body: JSONValue = ["model": "claude-x", "messages": [["role": "user", "content": "hi"]], "tool_choice": "auto"]
         let keyless = Provider(name: "local", kind: .anthropic, baseURL: "http://127.0.0.1:9/")
         let request = try AnthropicWire().makeRequest(body, provider: keyless, stream: false)
@@ -241,7 +241,7 @@ enum WireStreamHarness {
     ]
 
     @Test(arguments: toolChoices)
-    func tool_choice_maps(openAI: JSONValue, anthropic: JSONValue) throws {
+    func toolChoiceMaps(openAI: JSONValue, anthropic: JSONValue) throws {
         let body: JSONValue = ["model": "claude-x", "messages": [["role": "user", "content": "hi"]], "tool_choice": openAI,
                                "tools": [["type": "function", "function": ["name": "f"]]]]
         let sent = try JSONValue.parse(AnthropicWire().makeRequest(body, provider: provider, stream: true).body)
@@ -249,7 +249,7 @@ enum WireStreamHarness {
         #expect(sent["tools"] == [["name": "f", "input_schema": ["type": "object", "properties": [:]]]])
     }
 
-    @Test func continuation_trims_trailing_whitespace_from_the_prefill() throws {
+    @Test func continuationTrimsTrailingWhitespaceFromThePrefill() throws {
         let body: JSONValue = ["model": "claude-x", "messages": [["role": "user", "content": "List moons."]]]
         let (next, sent) = try #require(AnthropicWire().continuation(of: body, partial: "{\"moons\": [\"Io\", \n\t "))
         #expect(sent == "{\"moons\": [\"Io\",")
@@ -262,7 +262,7 @@ enum WireStreamHarness {
         #expect(AnthropicWire().continuation(of: thinking, partial: "abc") == nil)
     }
 
-    @Test func non_streaming_message_decodes() throws {
+    @Test func nonStreamingMessageDecodes() throws {
         let completion = try AnthropicWire().decodeCompletion(Array(#"""
             {"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5",
              "content":[{"type":"thinking","thinking":"hm"},{"type":"text","text":"Io, "},{"type":"text","text":"Europa."},
@@ -280,7 +280,7 @@ enum WireStreamHarness {
         }
     }
     /// In-band errors keep their type, message and per-site fallback message.
-    @Test func in_band_errors_keep_type_and_fallback_message() throws {
+    @Test func inBandErrorsKeepTypeAndFallbackMessage() throws {
         func providerError(_ body: () throws -> Void) -> (type: String?, message: String)? {
             do { try body() } catch WireError.providerError(let type, let message) { return (type, message) } catch {}
             return nil
@@ -293,7 +293,7 @@ enum WireStreamHarness {
         #expect(event?.type == "x" && event?.message == "error in stream")
     }
 
-    @Test func stop_strings_and_bad_tool_arguments_map() throws {
+    @Test func stopStringsAndBadToolArgumentsMap() throws {
         func sent(_ extra: [String: JSONValue]) throws -> JSONValue {
             var body: [String: JSONValue] = ["model": "claude-x", "messages": [["role": "user", "content": "hi"]]]
             for (k, v) in extra { body[k] = v }

@@ -86,29 +86,27 @@ struct FastChunkDecoderTests {
         return bytes.withUnsafeBytes { scanner.scan($0) }
     }
 
-    @Test("common chunks take the fast path and equal the full parser's", arguments: fast)
-    func fastPathMatches(_ text: String) throws {
+    @Test(arguments: fast)
+    func commonChunksTakeTheFastPathAndEqualTheFullParsers(text: String) throws {
         let bytes = Array(text.utf8)
         let expected = try #require(Self.full(bytes), "the full parser rejects the corpus entry")
         let got = try #require(Self.scan(bytes), "the scanner declined a common chunk")
         #expect(got == expected)
     }
 
-    @Test("unusual chunks fall back to the full parser", arguments: slow)
-    func fallsBack(_ text: String) {
+    @Test(arguments: slow)
+    func unusualChunksFallBackToTheFullParser(text: String) {
         #expect(Self.scan(Array(text.utf8)) == nil)
     }
 
-    @Test("decoded text of escapes")
-    func escapes() throws {
+    @Test func escapesDecodeToTheirText() throws {
         let c = try #require(Self.scan(Array(Self.fast[4].utf8)))
         #expect(c.content == "café 🎵 A €")
         let d = try #require(Self.scan(Array(Self.fast[3].utf8)))
         #expect(d.content == "line\nbreak \"quoted\" back\\slash / \t tab \u{08}\u{0C}\r")
     }
 
-    @Test("the decoder gives the same chunks and errors with and without the fast path")
-    func decoderMatchesFullParser() throws {
+    @Test func theDecoderGivesTheSameChunksAndErrorsWithAndWithoutTheFastPath() throws {
         for text in Self.fast + Self.slow {
             let bytes = Array(text.utf8)
             var decoder = OpenAIChunkDecoder()
@@ -123,8 +121,7 @@ struct FastChunkDecoderTests {
         }
     }
 
-    @Test("cached id and model strings follow changes between chunks")
-    func cacheFollowsChanges() throws {
+    @Test func cachedIDAndModelStringsFollowChangesBetweenChunks() throws {
         var scanner = OpenAIChunkScanner()
         for (id, model) in [("a", "m1"), ("a", "m1"), ("chatcmpl-a-long-identifier-0001", "m1"), ("chatcmpl-a-long-identifier-0002", "m2"), ("b", "m2")] {
             let text = "{\"id\":\"\(id)\",\"model\":\"\(model)\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}"
@@ -134,8 +131,7 @@ struct FastChunkDecoderTests {
         }
     }
 
-    @Test("a stream split at every byte decodes to the same chunks")
-    func splitStream() throws {
+    @Test func aStreamSplitAtEveryByteDecodesToTheSameChunks() throws {
         let events = Self.fast.prefix(12).map { "data: \($0)\n\n" }.joined() + "data: [DONE]\n\n"
         let bytes = Array(events.utf8)
         var expected: [ChatCompletionChunk] = []
@@ -197,8 +193,7 @@ struct FastChunkDecoderTests {
         ]
     }()
 
-    @Test("chunks with obfuscation padding give the full parser's chunks and take the template path")
-    func paddedChunksUseTheTemplate() throws {
+    @Test func chunksWithObfuscationPaddingGiveTheFullParsersChunksAndTakeTheTemplatePath() throws {
         var decoder = OpenAIChunkDecoder()
         for text in Self.paddedSequence {
             let bytes = Array(text.utf8)
@@ -221,8 +216,7 @@ struct FastChunkDecoderTests {
         #expect(matched == [false, true, true, true, false, false, false, false, false, false, false], "\(matched)")
     }
 
-    @Test("a stream of chunks gives the full parser's chunks and errors through the template path")
-    func templateMatchesFullParser() throws {
+    @Test func aStreamOfChunksGivesTheFullParsersChunksAndErrorsThroughTheTemplatePath() throws {
         var decoder = OpenAIChunkDecoder()
         var expectedAcc = ChunkAccumulator()
         for text in Self.templateSequence {
@@ -248,8 +242,7 @@ struct FastChunkDecoderTests {
         #expect(collected.outputChunkCount == expectedAcc.outputChunkCount)
     }
 
-    @Test("the template path is taken for chunks that differ only in content")
-    func templateIsUsed() throws {
+    @Test func theTemplatePathIsTakenForChunksThatDifferOnlyInContent() throws {
         var scanner = OpenAIChunkScanner()
         _ = Array(Self.templateSequence[1].utf8).withUnsafeBytes { scanner.scan($0) }
         var seen: String?
@@ -260,8 +253,7 @@ struct FastChunkDecoderTests {
         let other = Array(Self.templateSequence[6].utf8).withUnsafeBytes { raw in scanner.withTemplateMatch(raw) { _, _ in } }
         #expect(!other, "a different finish_reason is not the template")
     }
-    @Test("in-band errors keep their type and message")
-    func inBandErrors() throws {
+    @Test func inBandErrorsKeepTheirTypeAndMessage() throws {
         func providerError(_ text: String) -> (type: String?, message: String)? {
             do { try Array(text.utf8).withUnsafeBytes { try OpenAIChunkDecoder.decodeFull($0) { _ in } } }
             catch WireError.providerError(let type, let message) { return (type, message) } catch {}
@@ -275,8 +267,7 @@ struct FastChunkDecoderTests {
         catch WireError.providerError(let type, let message) { #expect(type == "t" && message == "unknown error") }
     }
 
-    @Test("push mode after a template miss folds in what the scanner or the full parser gives")
-    func pushAfterMiss() throws {
+    @Test func pushModeAfterATemplateMissFoldsInWhatTheScannerOrTheFullParserGives() throws {
         // Each chunk misses the template its predecessor left (finish_reason or index differ).
         let texts = [Self.templateSequence[1], Self.templateSequence[6], Self.templateSequence[7], Self.templateSequence[8],
                      Self.slow[0], Self.templateSequence[2], Self.slow[2]]

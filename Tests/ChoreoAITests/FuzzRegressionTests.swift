@@ -6,7 +6,7 @@ import Testing
 @Suite struct FuzzRegressionTests {
     /// openai-chunk: a key with invalid UTF-8 was skipped by the scanner, which returned a chunk,
     /// while the full parser rejects the line. The scanner must decline what it cannot vouch for.
-    @Test func scanner_declines_a_key_that_is_not_utf8() throws {
+    @Test func scannerDeclinesAKeyThatIsNotUTF8() throws {
         let bytes = Array(#"{"id":"chatcmpl-T1","object":"chat.completion.chunk","model":"gpt-4o","ch"#.utf8) + [0x91, 0x9D]
             + Array(#"ces":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#.utf8)
         var scanner = OpenAIChunkScanner()
@@ -20,7 +20,7 @@ import Testing
 
     /// openai-chunk: the full parser refuses a number no Double holds, the scanner skipped it and
     /// returned a chunk. A number past Double's range, with an exponent or 300+ digits, is declined.
-    @Test func scanner_declines_a_number_a_double_cannot_hold() throws {
+    @Test func scannerDeclinesANumberADoubleCannotHold() throws {
         var scanner = OpenAIChunkScanner()
         for text in [#"{""  :9E88888}"#, #"{"x":-1e999,"choices":[]}"#, "{\"x\":\(String(repeating: "9", count: 400)),\"choices\":[]}"] {
             let bytes = Array(text.utf8)

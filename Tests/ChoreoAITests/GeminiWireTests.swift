@@ -14,7 +14,7 @@ import ChoreoTesting
     let provider = Provider(name: "gemini", kind: .gemini, baseURL: "https://generativelanguage.googleapis.com/v1beta",
                             apiKey: "AIza-test")
 
-    @Test func recorded_stream_decodes_to_openai_chunks() throws {
+    @Test func recordedStreamDecodesToOpenAIChunks() throws {
         let (chunks, complete) = try WireStreamHarness.decode(Self.recordedStream, with: GeminiChunkDecoder(created: 1000))
         #expect(complete)
         #expect(chunks == [
@@ -33,7 +33,7 @@ import ChoreoTesting
         #expect(completion.usage == Usage(promptTokens: 11, completionTokens: 5, totalTokens: 16))
     }
 
-    @Test func recorded_stream_split_at_every_byte_decodes_identically() throws {
+    @Test func recordedStreamSplitAtEveryByteDecodesIdentically() throws {
         try expectEverySplitMatchesWhole(Self.recordedStream) { pieces in
             let decoded = try WireStreamHarness.decode(pieces: pieces, with: GeminiChunkDecoder(created: 1000))
             #expect(decoded.isComplete)
@@ -41,12 +41,12 @@ import ChoreoTesting
         }
     }
 
-    @Test func stream_is_complete_only_after_a_finish_reason() throws {
+    @Test func streamIsCompleteOnlyAfterAFinishReason() throws {
         let first = Array(Self.recordedStream[..<(Self.recordedStream.count / 2)])
         #expect(try !WireStreamHarness.decode(first, with: GeminiChunkDecoder()).isComplete)
     }
 
-    @Test func function_calls_arrive_whole_and_stop_becomes_tool_calls() throws {
+    @Test func functionCallsArriveWholeAndStopBecomesToolCalls() throws {
         let stream = Self.crlf([
             #"{"candidates":[{"content":{"parts":[{"text":"Let me check.","thought":true},{"text":"Checking."}],"role":"model"},"index":0}],"responseId":"r1","modelVersion":"gemini-2.5-pro"}"#,
             #"{"candidates":[{"content":{"parts":[{"functionCall":{"name":"get_weather","args":{"city":"Oslo"}}},{"functionCall":{"name":"get_time","args":{"tz":"CET"},"id":"fc-7"}}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":20,"candidatesTokenCount":12,"thoughtsTokenCount":30,"totalTokenCount":62},"responseId":"r1"}"#,
@@ -65,7 +65,7 @@ import ChoreoTesting
         #expect(completion.usage == Usage(promptTokens: 20, completionTokens: 42, reasoningTokens: 30))  // thoughts: output, and reported apart
     }
 
-    @Test func blocked_prompt_finishes_with_content_filter() throws {
+    @Test func blockedPromptFinishesWithContentFilter() throws {
         let stream = Self.crlf([#"{"promptFeedback":{"blockReason":"SAFETY","safetyRatings":[]},"usageMetadata":{"promptTokenCount":7,"totalTokenCount":7},"responseId":"r2"}"#])
         let (chunks, complete) = try WireStreamHarness.decode(stream, with: GeminiChunkDecoder(created: 1000))
         #expect(complete)
@@ -75,7 +75,7 @@ import ChoreoTesting
         #expect(completion.text == "")
     }
 
-    @Test func error_in_stream_throws_provider_error() throws {
+    @Test func errorInStreamThrowsProviderError() throws {
         let stream = Self.crlf([#"{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}"#])
         #expect {
             _ = try WireStreamHarness.decode(stream, with: GeminiChunkDecoder())
@@ -90,7 +90,7 @@ import ChoreoTesting
                       ("PROHIBITED_CONTENT", false, .contentFilter), ("SPII", false, .contentFilter), ("LANGUAGE", false, .contentFilter),
                       ("IMAGE_SAFETY", false, .contentFilter), ("MALFORMED_FUNCTION_CALL", false, .error), ("OTHER", false, .error),
                       ("FINISH_REASON_UNSPECIFIED", false, .error), ("SOMETHING_NEW", false, .error)])
-    func finish_reason_maps(raw: String, withCall: Bool, expected: FinishReason) throws {
+    func finishReasonMaps(raw: String, withCall: Bool, expected: FinishReason) throws {
         let part = withCall ? #"{"functionCall":{"name":"f","args":{}}}"# : #"{"text":"x"}"#
         let stream = Self.crlf([#"{"candidates":[{"content":{"parts":[\#(part)],"role":"model"},"finishReason":"\#(raw)","index":0}]}"#])
         let (chunks, complete) = try WireStreamHarness.decode(stream, with: GeminiChunkDecoder())
@@ -99,7 +99,7 @@ import ChoreoTesting
         #expect(chunks[0].choices[0].providerFinishReason == raw)
     }
 
-    @Test func request_maps_system_tools_tool_results_and_tool_calls() throws {
+    @Test func requestMapsSystemToolsToolResultsAndToolCalls() throws {
         let body = WireStreamHarness.json(#"""
             {"model":"gemini-2.5-flash",
              "messages":[
@@ -141,7 +141,7 @@ import ChoreoTesting
             """#))
     }
 
-    @Test func non_streaming_request_uses_generate_content() throws {
+    @Test func nonStreamingRequestUsesGenerateContent() throws {
         let body: JSONValue = ["model": "models/gemini-2.5-pro", "messages": [["role": "user", "content": "hi"]],
                                "tools": [["type": "function", "function": ["name": "f"]]],
                                "tool_choice": ["type": "function", "function": ["name": "f"]]]
@@ -154,16 +154,16 @@ import ChoreoTesting
         #expect(sent["model"] == nil && sent["messages"] == nil && sent["tool_choice"] == nil)
     }
 
-    @Test func tool_result_without_a_matching_call_is_rejected() {
+    @Test func toolResultWithoutAMatchingCallIsRejected() {
         let body: JSONValue = ["model": "gemini-x", "messages": [["role": "tool", "tool_call_id": "nope", "content": "1"]]]
         #expect(throws: WireError.self) { try GeminiWire().makeRequest(body, provider: provider, stream: true) }
     }
 
-    @Test func no_prefill_continuation() {
+    @Test func noPrefillContinuation() {
         #expect(GeminiWire().continuation(of: ["model": "gemini-x", "messages": []], partial: "abc") == nil)
     }
 
-    @Test func non_streaming_response_decodes() throws {
+    @Test func nonStreamingResponseDecodes() throws {
         let completion = try GeminiWire().decodeCompletion(Array(#"""
             {"candidates":[{"content":{"parts":[{"text":"Phobos and "},{"text":"Deimos."}],"role":"model"},"finishReason":"MAX_TOKENS","index":0}],
              "usageMetadata":{"promptTokenCount":11,"candidatesTokenCount":5,"totalTokenCount":16},"modelVersion":"gemini-2.5-flash","responseId":"r-9"}
@@ -173,7 +173,7 @@ import ChoreoTesting
         #expect(completion.choices[0].finishReason == .length)
         #expect(completion.usage == Usage(promptTokens: 11, completionTokens: 5))
     }
-    @Test func error_in_stream_without_message_keeps_the_fallback() throws {
+    @Test func errorInStreamWithoutMessageKeepsTheFallback() throws {
         #expect {
             _ = try WireStreamHarness.decode(Self.crlf([#"{"error":{"code":500,"status":"INTERNAL"}}"#]), with: GeminiChunkDecoder())
         } throws: { error in
@@ -182,7 +182,7 @@ import ChoreoTesting
         }
     }
 
-    @Test func stop_string_image_url_and_bad_tool_arguments_map() throws {
+    @Test func stopStringImageURLAndBadToolArgumentsMap() throws {
         let body: JSONValue = ["model": "gemini-x", "stop": "END", "messages": [["role": "user", "content": [
             ["type": "image_url", "image_url": "https://example.com/a.png?x=1"]]]],
                                "tools": [["type": "function", "function": ["name": "f"]], ["googleSearch": [:]]]]

@@ -55,7 +55,7 @@ import Glibc
         }
     }
 
-    @Test func gemini_model_is_one_percent_encoded_segment_on_the_wire() async throws {
+    @Test func geminiModelIsOnePercentEncodedSegmentOnTheWire() async throws {
         let server = try RequestLineRecorder()
         let provider = Provider(name: "gemini", kind: .gemini, baseURL: "http://127.0.0.1:\(server.port)/v1beta", apiKey: "k")
         let client = ChoreoAI(router: ProviderRouter(providers: [provider]))
@@ -65,7 +65,7 @@ import Glibc
         #expect(server.requestLine == "POST /v1beta/models/gemini-x%2F..%2Fadmin%40v1%2Bexp%3A2:streamGenerateContent?alt=sse HTTP/1.1")
     }
 
-    @Test func a_segment_keeps_only_unreserved_characters() {
+    @Test func aSegmentKeepsOnlyUnreservedCharacters() {
         #expect(GeminiWire.pathSegment("gemini-2.5-flash_x~y") == "gemini-2.5-flash_x~y")
         #expect(GeminiWire.pathSegment("../../admin/delete?confirm=1&key=") == "..%2F..%2Fadmin%2Fdelete%3Fconfirm%3D1%26key%3D")
         #expect(GeminiWire.pathSegment("a b#c%d é") == "a%20b%23c%25d%20%C3%A9")

@@ -23,7 +23,7 @@ import ChoreoTesting
         do { _ = try router(text); return nil } catch let e as ConfigurationError { return e } catch { return nil }
     }
 
-    @Test func example_configures_every_field() throws {
+    @Test func exampleConfiguresEveryField() throws {
         let router = try Self.router(Self.example, env: ["VLLM_KEY": "secret-1", "ANTHROPIC_API_KEY": "sk-ant"])
         let vllm = try #require(router.providers.first)
         #expect(vllm.name == "local-vllm" && vllm.kind == .openAI)
@@ -43,11 +43,11 @@ import ChoreoTesting
 
     @Test(arguments: [("llama-3.1-8b", "local-vllm"), ("qwen2.5-72b", "local-vllm"), ("claude-opus-4", "claude-eu"),
                       ("claude-sonnet-4-5", "anthropic"), ("gemini-2.5-flash", "gemini"), ("gpt-4o-mini", "openai")])
-    func routes_by_model_pattern(model: String, provider: String) throws {
+    func routesByModelPattern(model: String, provider: String) throws {
         #expect(try Self.router(Self.example).provider(for: model)?.name == provider)
     }
 
-    @Test func configured_provider_replaces_the_default_of_the_same_name() throws {
+    @Test func configuredProviderReplacesTheDefaultOfTheSameName() throws {
         let router = try Self.router(#"{"providers":[{"name":"openai","kind":"openai","models":["gpt-*"],"rpm":50}]}"#,
                                      env: ["OPENAI_API_KEY": "sk-1"])
         #expect(router.providers.map(\.name) == ["openai", "anthropic", "gemini"])
@@ -58,7 +58,7 @@ import ChoreoTesting
         #expect(router.provider(for: "o3-mini") == nil, "the replacement serves only its own patterns")
     }
 
-    @Test func wrong_type_names_key_path_and_line() throws {
+    @Test func wrongTypeNamesKeyPathAndLine() throws {
         let e = try #require(Self.failure("""
             {"providers": [
               {"name": "a", "kind": "openai", "base_url": "http://a/v1", "models": ["a-*"]},
@@ -71,7 +71,7 @@ import ChoreoTesting
         #expect(e.line == 4 && e.keyPath == "providers[1].base_url")
     }
 
-    @Test func unknown_key_is_an_error_with_a_suggestion() throws {
+    @Test func unknownKeyIsAnErrorWithASuggestion() throws {
         let e = try #require(Self.failure("""
             {"providers": [
               {"name": "a", "kind": "openai", "models": ["a-*"],
@@ -83,13 +83,13 @@ import ChoreoTesting
         #expect(Self.failure(#"{"providers": [], "defaults": {}}"#)?.keyPath == "defaults")
     }
 
-    @Test func syntax_error_names_line_and_column() throws {
+    @Test func syntaxErrorNamesLineAndColumn() throws {
         let e = try #require(Self.failure("{\"providers\": [\n  {\"name\": \"a\",, \"kind\": \"openai\"}\n]}"))
         #expect(e.line == 2 && e.column == 16)
         #expect(e.description.hasPrefix("choreo.json:2:16: invalid JSON: "))
     }
 
-    @Test func keys_never_live_in_the_file() throws {
+    @Test func keysNeverLiveInTheFile() throws {
         let inline = try #require(Self.failure(#"{"providers":[{"name":"a","kind":"openai","models":["x"],"api_key":"sk-123"}]}"#))
         #expect(inline.keyPath == "providers[0].api_key")
         #expect(!inline.description.contains("sk-123"))
@@ -122,14 +122,14 @@ import ChoreoTesting
         (#"{"providers":{}}"#, "providers", "expected an array, found object"),
         (#"{}"#, "providers", "missing (a list of provider objects)"),
     ])
-    func invalid_values_are_reported_with_their_key_path(text: String, keyPath: String, message: String) throws {
+    func invalidValuesAreReportedWithTheirKeyPath(text: String, keyPath: String, message: String) throws {
         let e = try #require(Self.failure(text))
         #expect(e.keyPath == keyPath)
         #expect(e.message == message)
         #expect(e.line == 1)
     }
 
-    @Test func load_reads_the_file_and_names_it_in_errors() throws {
+    @Test func loadReadsTheFileAndNamesItInErrors() throws {
         let scratch = TemporaryDirectory("choreo-config")
         let dir = scratch.url
         let path = dir.appendingPathComponent("choreo.json").path
@@ -149,7 +149,7 @@ import ChoreoTesting
         }
     }
 
-    @Test func example_file_in_jobs_is_valid() throws {
+    @Test func exampleFileInJobsIsValid() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let router = try ProviderConfiguration.load(path: root.appendingPathComponent("jobs/choreo.example.json").path, environment: [:])
         #expect(router.providers.count > 3)

@@ -11,7 +11,8 @@ struct SSEParserTests {
 
     func datas(_ text: String) throws -> [String] { try parse(Array(text.utf8)).map(\.text) }
 
-    @Test("wire-formats.md §11.1 vectors", arguments: [
+    /// The vectors of wire-formats.md §11.1.
+    @Test(arguments: [
         ("data: a\n\n", ["a"]),
         ("data: a\r\n\r\n", ["a"]),
         ("data: a\r\rdata: b\r\r", ["a", "b"]),
@@ -25,7 +26,7 @@ struct SSEParserTests {
         ("data: a", []),
         ("data: [DONE]\r\n\r\n", ["[DONE]"]),
     ] as [(String, [String])])
-    func vectors(input: String, expected: [String]) throws {
+    func wireFormatsVectorsParseToTheirEvents(input: String, expected: [String]) throws {
         #expect(try datas(input) == expected)
     }
 

@@ -1,10 +1,13 @@
 import ChoreoMock
 import ChoreoTesting
 import Foundation
+import Synchronization
 import Testing
 @testable import ChoreoAI
 
-/// The client against a real server on 127.0.0.1 (the mock provider), through libcurl.
+/// The client against a real server on 127.0.0.1 (the mock provider), through libcurl. A test
+/// that takes a `delivery` checks one behaviour for both ways a stream reaches its caller:
+/// iterating its chunks, and `collect()` (`CollectedDeliveryTests` has what only `collect()` does).
 @Suite("Streaming client against the mock provider")
 struct StreamingClientTests {
     static let model = "gpt-4o-mini"
@@ -14,57 +17,81 @@ struct StreamingClientTests {
         server.client(fault: fault, stallTimeout: stallTimeout)
     }
 
-    /// The server sees a client's close a moment after it happens: waits for it.
-    func closedByClient(_ server: MockServer) async throws -> Int {
-        try await eventually("the server to see the client close") { server.stats().closedByClient > 0 }
-        return server.stats().closedByClient
-    }
-
     func expected(_ prompt: String, maxTokens: Int? = nil) -> (text: String, finishReason: String) {
         MockContent.reply(model: Self.model, messages: [ChatMessage.user(prompt).json], maxTokens: maxTokens)
     }
 
-    @Test func streamsTheExactDeterministicText() async throws {
-        try await withMockServer { server in
-        let stream = try await client(server).chat.completions.create(
-            model: Self.model, messages: [.user("Write a short story")], stream: true)
-        var text = ""
-        var roles: [Role] = []
-        var finish: FinishReason?
-        for try await chunk in stream {
-            if let r = chunk.choices.first?.delta.role { roles.append(r) }
-            text += chunk.choices.first?.delta.content ?? ""
-            if let f = chunk.choices.first?.finishReason { finish = f }
-        }
-        #expect(text == expected("Write a short story").text)
-        #expect(roles == [.assistant])
-        #expect(finish == .stop)
-        #expect(stream.head?.status == 200)
+    /// Both ways a stream reaches its caller: the behaviours below hold for each.
+    static let deliveries: [StreamDelivery] = [.chunks, .collected]
+
+    /// A stream of the answer to `prompt`, delivered as `delivery` says.
+    func open(_ c: ChoreoAI, _ prompt: String, _ delivery: StreamDelivery) async throws -> ChatCompletionStream {
+        let body = ChatRequest.body(model: Self.model, messages: [.user(prompt)], includeUsage: true)
+        return try await c.stream(body: body, provider: try c.provider(for: Self.model), delivery: delivery)
     }
+
+    /// What reached the caller of a stream.
+    struct Reading {
+        /// The chunks, in order (none for `.collected`: such a stream yields none).
+        var chunks: [ChatCompletionChunk] = []
+        /// The text: the chunks' for `.chunks`, the collected stream's for `.collected`.
+        var text = ""
+    }
+
+    /// Reads `stream` to its end the way `delivery` is meant to be read: iterating its chunks, or
+    /// `collect()`. `reading` keeps what came through, also when it throws.
+    func read(_ stream: ChatCompletionStream, _ delivery: StreamDelivery, into reading: inout Reading) async throws -> ChatCompletion {
+        switch delivery {
+        case .chunks:
+            var accumulator = ChunkAccumulator()
+            for try await chunk in stream {
+                reading.chunks.append(chunk)
+                reading.text += chunk.content ?? ""
+                accumulator.add(chunk)
+            }
+            return accumulator.completion
+        case .collected:
+            defer { reading.text = stream.text }
+            return try await stream.collect()
+        }
+    }
+
+    /// Waits up to 30 s for `condition`, an event seen from outside (the server noticing a close).
+    func eventually(_ condition: () -> Bool) async throws -> Bool {
+        for _ in 0..<1500 where !condition() { try await Task.sleep(nanoseconds: 20_000_000) }
+        return condition()
+    }
+
+    @Test(arguments: deliveries)
+    func streamsTheExactDeterministicText(delivery: StreamDelivery) async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let stream = try await open(client(server), "Write a short story", delivery)
+        var reading = Reading()
+        let completion = try await read(stream, delivery, into: &reading)
+        #expect(completion.text == expected("Write a short story").text)
+        #expect(reading.text == completion.text)
+        #expect(completion.choices.first?.finishReason == .stop)
+        #expect(stream.head?.status == 200)
+        if delivery == .chunks {
+            #expect(reading.chunks.compactMap { $0.choices.first?.delta.role } == [.assistant])
+        }
     }
 
     @Test func maxTokensEndsWithLength() async throws {
-        try await withMockServer { server in
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
         let completion = try await client(server).chat.completions.create(
             model: Self.model, messages: [.user("Explain Python")], stream: true, maxTokens: 5, includeUsage: true).collect()
         #expect(completion.text == expected("Explain Python", maxTokens: 5).text)
         #expect(completion.choices[0].finishReason == .length)
         #expect(completion.usage?.completionTokens == 5)
     }
-    }
-
-    @Test func nonStreamingCreateReturnsTheWholeCompletion() async throws {
-        try await withMockServer { server in
-        let completion = try await client(server).chat.completions.create(model: Self.model, messages: [.user("Say hi")])
-        #expect(completion.text == expected("Say hi").text)
-        #expect(completion.choices[0].finishReason == .stop)
-    }
-    }
 
     /// The raw-body `create(body:stream: false)` asks for no stream, as the typed one does: the
     /// server streams nothing and the answer arrives as one chunk.
     @Test func rawBodyCreateWithoutStreamDoesNotStream() async throws {
-        let server = try await MockServer.start()
+        try await withMockServer { server in
         let body: JSONValue = ["model": .string(Self.model), "messages": [ChatMessage.user("Say hi").json]]
         let stream = try await client(server).chat.completions.create(body: body, stream: false)
         var chunks: [ChatCompletionChunk] = []
@@ -72,18 +99,28 @@ struct StreamingClientTests {
         #expect(chunks.count == 1)
         #expect(chunks.first?.content == expected("Say hi").text)
         #expect(server.stats().streamsPeak == 0, "the server streamed the reply")
-        try await server.shutdown()
+        }
     }
 
-    @Test func twoHundredConcurrentStreamsCompleteExactly() async throws {
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(2))) { server in
+    @Test func nonStreamingCreateReturnsTheWholeCompletion() async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let completion = try await client(server).chat.completions.create(model: Self.model, messages: [.user("Say hi")])
+        #expect(completion.text == expected("Say hi").text)
+        #expect(completion.choices[0].finishReason == .stop)
+    }
+
+    @Test(arguments: deliveries)
+    func twoHundredConcurrentStreamsCompleteExactly(delivery: StreamDelivery) async throws {
+        let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(2)))
+        defer { Task { try? await server.shutdown() } }
         let c = client(server)
         let mismatches = try await withThrowingTaskGroup(of: Bool.self) { group in
             for i in 0..<200 {
                 group.addTask {
                     let prompt = "question \(i)"
-                    let completion = try await c.chat.completions.create(
-                        model: Self.model, messages: [.user(prompt)], stream: true).collect()
+                    var reading = Reading()
+                    let completion = try await read(open(c, prompt, delivery), delivery, into: &reading)
                     return completion.text == expected(prompt).text
                 }
             }
@@ -94,30 +131,32 @@ struct StreamingClientTests {
         #expect(mismatches == 0)
         #expect(server.stats().streamsPeak > 1)
     }
-    }
 
-    @Test func dropSurfacesAsInterruptedWithThePartialText() async throws {
-        try await withMockServer { server in
-        let stream = try await client(server, fault: "drop:3").chat.completions.create(
-            model: Self.model, messages: [.user("Tell me about moons")], stream: true)
-        var seen = ""
+    @Test(arguments: deliveries)
+    func dropSurfacesAsInterruptedWithThePartialText(delivery: StreamDelivery) async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let stream = try await open(client(server, fault: "drop:3"), "Tell me about moons", delivery)
+        var reading = Reading()
         do {
-            for try await chunk in stream { seen += chunk.content ?? "" }
+            _ = try await read(stream, delivery, into: &reading)
             Issue.record("the stream should have been interrupted")
         } catch let e as StreamError {
             #expect(e.kind == .interrupted)
-            #expect(e.partialText == seen)
-            #expect(!seen.isEmpty)
-            #expect(expected("Tell me about moons").text.hasPrefix(seen))
+            #expect(e.partialText == reading.text)
+            #expect(e.partialText == stream.text)
+            #expect(!reading.text.isEmpty)
+            #expect(expected("Tell me about moons").text.hasPrefix(reading.text))
             #expect(Failure.classify(e).retryable)
         }
     }
-    }
 
-    @Test func rateLimitSurfacesWithRetryAfterBeforeAnyBody() async throws {
-        try await withMockServer(config: MockConfig(retryAfterMs: 1500)) { server in
+    @Test(arguments: deliveries)
+    func rateLimitSurfacesWithRetryAfterBeforeAnyBody(delivery: StreamDelivery) async throws {
+        let server = try await MockServer.start(config: MockConfig(retryAfterMs: 1500))
+        defer { Task { try? await server.shutdown() } }
         do {
-            _ = try await client(server, fault: "429").chat.completions.create(model: Self.model, messages: [.user("x")], stream: true)
+            _ = try await open(client(server, fault: "429"), "x", delivery)
             Issue.record("expected a 429")
         } catch let e as APIError {
             #expect(e.status == 429)
@@ -126,12 +165,13 @@ struct StreamingClientTests {
             #expect(Failure.classify(e).retryable)
         }
     }
-    }
 
-    @Test func quotaIsNotARateLimit() async throws {
-        try await withMockServer { server in
+    @Test(arguments: deliveries)
+    func quotaIsNotARateLimit(delivery: StreamDelivery) async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
         do {
-            _ = try await client(server, fault: "quota").chat.completions.create(model: Self.model, messages: [.user("x")], stream: true)
+            _ = try await open(client(server, fault: "quota"), "x", delivery)
             Issue.record("expected a 429 insufficient_quota")
         } catch let e as APIError {
             let f = Failure.classify(e)
@@ -141,15 +181,16 @@ struct StreamingClientTests {
             #expect(f.stopsProvider)
         }
     }
-    }
 
-    @Test func stallEndsWithTheStallErrorWithinItsTimeout() async throws {
-        try await withMockServer { server in
+    @Test(arguments: deliveries)
+    func stallEndsWithTheStallErrorWithinItsTimeout(delivery: StreamDelivery) async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
         let started = Date()
-        let stream = try await client(server, fault: "stall:2", stallTimeout: 1).chat.completions.create(
-            model: Self.model, messages: [.user("stall please")], stream: true)
+        let stream = try await open(client(server, fault: "stall:2", stallTimeout: 1), "stall please", delivery)
+        var reading = Reading()
         do {
-            for try await _ in stream {}
+            _ = try await read(stream, delivery, into: &reading)
             Issue.record("expected a stall")
         } catch let e as StreamError {
             #expect(e.underlying?.kind == .stalled)
@@ -158,65 +199,86 @@ struct StreamingClientTests {
         }
         #expect(Date().timeIntervalSince(started) < 5)
     }
-    }
 
-    @Test func malformedChunkIsAMalformedEventError() async throws {
-        try await withMockServer { server in
-        let stream = try await client(server, fault: "malformed:2").chat.completions.create(
-            model: Self.model, messages: [.user("x")], stream: true)
-        var texts: [String] = []
-        let error = await #expect(throws: StreamError.self) {
-            for try await chunk in stream {
-                if let text = chunk.choices.first?.delta.content, !text.isEmpty { texts.append(text) }
-            }
-        }
-        // The two good content chunks came through, then the broken event ended the stream as such.
+    @Test(arguments: deliveries)
+    func malformedChunkIsAMalformedEventError(delivery: StreamDelivery) async throws {
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let stream = try await open(client(server, fault: "malformed:2"), "x", delivery)
+        var reading = Reading()
+        let error = await #expect(throws: StreamError.self) { _ = try await read(stream, delivery, into: &reading) }
+        // The two good content chunks came through, then the broken event ended the stream as such,
+        // naming where in which event the JSON broke.
+        let good = MockContent.tokens(model: Self.model, messages: [ChatMessage.user("x").json]).prefix(2)
         #expect(error?.kind == .malformedEvent)
-        #expect(texts.count == 2)
-        #expect(error?.partialText == texts.joined())
-        #expect(expected("x").text.hasPrefix(texts.joined()))
-    }
+        #expect(error?.partialText == good.joined())
+        #expect(reading.text == good.joined())
+        if delivery == .chunks {
+            #expect(reading.chunks.compactMap(\.content).filter { !$0.isEmpty } == Array(good))
+        }
+        #expect(error?.message.contains(#"invalid JSON at byte 7"#) == true, "\(error.map { "\($0)" } ?? "no error")")
+        #expect(error?.message.hasSuffix(#"in {"id": broken"#) == true, "\(error.map { "\($0)" } ?? "no error")")
     }
 
-    @Test func breakingOutOfTheLoopClosesTheConnection() async throws {
-        // Slow enough that the server is still streaming when the client leaves, even on a loaded machine.
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(150))) { server in
-        do {
-            let stream = try await client(server).chat.completions.create(
-                model: Self.model, messages: [.user("a long answer please")], stream: true)
-            var n = 0
-            for try await _ in stream {
-                n += 1
-                if n == 3 { break }
+    /// The ways a caller leaves a stream before its end.
+    enum Leaving: CaseIterable, Sendable {
+        /// `break` out of the `for try await` loop (the stream is dropped with it).
+        case breakingOutOfTheLoop
+        /// Cancelling the task that iterates the chunks.
+        case cancellingTheTask
+        /// `stream.cancel()` while a task iterates the chunks.
+        case cancellingAChunkStream
+        /// `stream.cancel()` while a task waits in `collect()`.
+        case cancellingACollectedStream
+    }
+
+    @Test(arguments: Leaving.allCases)
+    func leavingAStreamEarlyClosesTheConnection(by leaving: Leaving) async throws {
+        // Four chunks, then silence with the connection open: the server is still streaming when the
+        // client leaves, however late that is on a loaded machine (a slow stream could end first).
+        let server = try await MockServer.start()
+        defer { Task { try? await server.shutdown() } }
+        let c = client(server, fault: "stall:4")
+        let prompt = "a long answer please"
+        switch leaving {
+        case .breakingOutOfTheLoop:
+            do {
+                let stream = try await open(c, prompt, .chunks)
+                var n = 0
+                for try await _ in stream {
+                    n += 1
+                    if n == 3 { break }
+                }
             }
+        case .cancellingTheTask:
+            let chunks = Atomic<Int>(0)
+            let task = Task {
+                for try await _ in try await open(c, prompt, .chunks) { chunks.add(1, ordering: .sequentiallyConsistent) }
+            }
+            // Cancelled once the stream is under way (not while the request is still queued).
+            #expect(try await eventually { chunks.load(ordering: .sequentiallyConsistent) >= 2 }, "chunks arrive")
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
+        case .cancellingAChunkStream, .cancellingACollectedStream:
+            let delivery: StreamDelivery = leaving == .cancellingAChunkStream ? .chunks : .collected
+            let stream = try await open(c, prompt, delivery)
+            let reader = Task {
+                var reading = Reading()
+                _ = try await read(stream, delivery, into: &reading)
+            }
+            #expect(try await eventually { stream.chunkCount >= 2 }, "chunks arrive while the task reads")
+            stream.cancel()
+            await #expect(throws: CancellationError.self) { try await reader.value }
         }
-        // Dropping the stream cancels the transfer; the server sees the client close.
-        let closed = try await closedByClient(server)
-        #expect(closed == 1)
-        #expect(server.stats().streamsActive == 0)
-    }
-    }
-
-    @Test func cancellingTheTaskCancelsTheRequest() async throws {
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(150))) { server in
-        let c = client(server)
-        let task = Task {
-            let stream = try await c.chat.completions.create(model: Self.model, messages: [.user("long")], stream: true)
-            for try await _ in stream {}
-        }
-        // Cancel once the stream is under way on the server (not while the request is still queued).
-            try await eventually("the stream to start on the server") { server.stats().streamsActive > 0 }
-        try await Task.sleep(nanoseconds: 100_000_000)
-        task.cancel()
-        let result = await task.result
-        #expect(throws: CancellationError.self) { try result.get() }
-        let closed = try await closedByClient(server)
-        #expect(closed == 1)
-    }
+        // The transfer is cancelled: the server sees the client close, and nothing streams on.
+        #expect(try await eventually { server.stats().closedByClient == 1 })
+        #expect(try await eventually { server.stats().streamsActive == 0 })
+        #expect(server.stats().closedByClient == 1)
     }
 
     @Test func retryPolicyRunsUntilSuccess() async throws {
-        try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.serverError], maxFaultsPerRequest: 2)) { server in
+        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.serverError], maxFaultsPerRequest: 2))
+        defer { Task { try? await server.shutdown() } }
         let c = client(server)
         let policy = RetryPolicy(maxAttempts: 4, baseDelay: 0.01, maxDelay: 0.05)
         let attempts = AttemptCounter()
@@ -235,7 +297,6 @@ struct StreamingClientTests {
             try await c.chat.completions.create(model: Self.model, messages: [.user("retry me too")], stream: true).collect()
         }
         #expect(heard.value == 2)
-    }
     }
 }
 

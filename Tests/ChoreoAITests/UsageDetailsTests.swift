@@ -50,7 +50,7 @@ import Testing
         #expect(acc.usageIsFinal)
     }
 
-    @Test func geminiCachedAndThoughtTokens_andRunningCountsAreNotFinal() throws {
+    @Test func geminiCachedAndThoughtTokensAndRunningCountsAreNotFinal() throws {
         let first = #"{"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"index":0}],"usageMetadata":{"promptTokenCount":50,"cachedContentTokenCount":32,"candidatesTokenCount":1,"thoughtsTokenCount":7,"totalTokenCount":58}}"#
         let last = #"{"candidates":[{"content":{"parts":[{"text":" there"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":50,"cachedContentTokenCount":32,"candidatesTokenCount":3,"thoughtsTokenCount":7,"totalTokenCount":60}}"#
         let cut = Self.accumulate(try WireStreamHarness.decode(Self.sse([first]), with: GeminiChunkDecoder(created: 1)).chunks)

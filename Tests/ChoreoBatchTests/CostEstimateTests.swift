@@ -29,7 +29,7 @@ import ChoreoTesting
         #expect(e.total.high == r.high)
     }
 
-    @Test func unknownPriceAndMissingBoundAreUnknown_neverGuessed() {
+    @Test func unknownPriceAndMissingBoundAreUnknownNeverGuessed() {
         let e = CostEstimate(jobs: [("m", Self.body("Hi", maxTokens: nil)), ("other", Self.body("Hi", maxTokens: 5))],
                              calibration: [:], prices: Self.prices, kind: { _ in .openAI })
         let m = e.rows.first { $0.model == "m" }!, other = e.rows.first { $0.model == "other" }!

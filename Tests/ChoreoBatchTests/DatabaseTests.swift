@@ -6,7 +6,7 @@ import ChoreoTesting
 
 @Suite("Database wrapper")
 struct DatabaseTests {
-    @Test func new_database_file_is_private_0600() throws {
+    @Test func newDatabaseFileIsPrivate0600() throws {
         let dir = TemporaryDirectory()
         let db = try dir.database()
         try db.run("INSERT INTO runners (id) VALUES ('r')")
@@ -16,7 +16,7 @@ struct DatabaseTests {
         #expect((wal[.posixPermissions] as? Int) == 0o600)
     }
 
-    @Test func opens_in_wal_mode_with_foreign_keys_and_normal_sync() throws {
+    @Test func opensInWALModeWithForeignKeysAndNormalSync() throws {
         let dir = TemporaryDirectory()
         let db = try dir.database()
         #expect(try db.queryOne("PRAGMA journal_mode") { $0.string(0) } == "wal")
@@ -25,7 +25,7 @@ struct DatabaseTests {
         #expect(try db.queryOne("PRAGMA busy_timeout") { $0.int(0) } == 10_000)
     }
 
-    @Test func values_round_trip_through_every_storage_class() throws {
+    @Test func valuesRoundTripThroughEveryStorageClass() throws {
         let dir = TemporaryDirectory()
         let db = try dir.database()
         try db.execute("CREATE TABLE t (a, b, c, d, e, f)")
@@ -44,7 +44,7 @@ struct DatabaseTests {
         }
     }
 
-    @Test func transaction_rolls_back_when_the_body_throws() throws {
+    @Test func transactionRollsBackWhenTheBodyThrows() throws {
         struct Boom: Error {}
         let dir = TemporaryDirectory()
         let db = try dir.database()
@@ -63,7 +63,7 @@ struct DatabaseTests {
         #expect(try db.count("SELECT count(*) FROM runners") == 1)
     }
 
-    @Test func errors_carry_code_message_and_sql() throws {
+    @Test func errorsCarryCodeMessageAndSQL() throws {
         let dir = TemporaryDirectory()
         let db = try dir.database()
         do {
@@ -77,7 +77,7 @@ struct DatabaseTests {
         }
     }
 
-    @Test func read_only_connection_refuses_writes_and_changes_nothing() throws {
+    @Test func readOnlyConnectionRefusesWritesAndChangesNothing() throws {
         let dir = TemporaryDirectory()
         do {
             let db = try dir.database()
@@ -94,13 +94,13 @@ struct DatabaseTests {
         #expect(try ro.queryOne("SELECT pid FROM runners") { $0.int(0) } == 1)
     }
 
-    @Test func read_only_open_of_a_missing_file_says_so() throws {
+    @Test func readOnlyOpenOfAMissingFileSaysSo() throws {
         let dir = TemporaryDirectory()
         #expect(throws: SQLiteError.self) { _ = try Database(path: dir.file("missing.sqlite"), readOnly: true) }
         #expect(!FileManager.default.fileExists(atPath: dir.file("missing.sqlite")))
     }
 
-    @Test func statements_are_reused_and_nested_queries_of_the_same_sql_work() throws {
+    @Test func statementsAreReusedAndNestedQueriesOfTheSameSQLWork() throws {
         let dir = TemporaryDirectory()
         let db = try dir.database()
         try db.execute("CREATE TABLE t (a); INSERT INTO t VALUES (1), (2), (3)")
@@ -116,7 +116,7 @@ struct DatabaseTests {
 
 @Suite("Schema migrations")
 struct SchemaTests {
-    @Test func new_database_gets_the_current_version_and_reopening_is_idempotent() throws {
+    @Test func newDatabaseGetsTheCurrentVersionAndReopeningIsIdempotent() throws {
         let dir = TemporaryDirectory()
         do { _ = try dir.database() }
         do {
@@ -126,7 +126,7 @@ struct SchemaTests {
         }
     }
 
-    @Test func a_database_from_a_newer_choreo_is_refused_untouched() throws {
+    @Test func aDatabaseFromANewerChoreoIsRefusedUntouched() throws {
         let dir = TemporaryDirectory()
         do {
             let db = try dir.database()
@@ -139,7 +139,7 @@ struct SchemaTests {
         #expect(try Schema.userVersion(raw) == Schema.currentVersion + 1)
     }
 
-    @Test func an_older_database_is_migrated() throws {
+    @Test func anOlderDatabaseIsMigrated() throws {
         let dir = TemporaryDirectory()
         do {
             let raw = try Database(path: dir.file("choreo.sqlite"), readOnly: false, migrate: false)

@@ -48,7 +48,7 @@ private func export(_ db: Database, _ id: String, _ format: ExportFormat, states
 
 @Suite("Exporting results")
 struct ExportTests {
-    @Test func openai_format_matches_the_batch_api_shapes() throws {
+    @Test func openAIFormatMatchesTheBatchAPIShapes() throws {
         let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let lines = try export(db, id, .openai, dir: dir).split(separator: "\n").map { try JSONValue.parse(String($0)) }
@@ -93,7 +93,7 @@ struct ExportTests {
         #expect(raw.hasPrefix(#"{"id":"batch_req_"#) && raw.contains(#","response":{"status_code":200,"request_id":"req_8f1","body":{"#))
     }
 
-    @Test func jsonl_format_has_our_columns_and_filters_by_state() throws {
+    @Test func jsonlFormatHasOurColumnsAndFiltersByState() throws {
         let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let lines = try export(db, id, .jsonl, states: ["failed"], dir: dir).split(separator: "\n").map { try JSONValue.parse(String($0)) }
@@ -107,7 +107,7 @@ struct ExportTests {
         #expect(throws: ExportError.self) { try export(db, id, .jsonl, states: ["done"], dir: dir) }
     }
 
-    @Test func csv_format_quotes_per_rfc_4180() throws {
+    @Test func csvFormatQuotesPerRFC4180() throws {
         let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let csv = try export(db, id, .csv, dir: dir)
@@ -117,7 +117,7 @@ struct ExportTests {
         #expect(rows.count == 8 && rows[7] == "")
     }
 
-    @Test func text_format_is_readable() throws {
+    @Test func textFormatIsReadable() throws {
         let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let text = try export(db, id, .text, dir: dir)
@@ -125,7 +125,7 @@ struct ExportTests {
         #expect(text.contains("=== waiting (pending)\n"))
     }
 
-    @Test func round_trip_of_the_example_files_in_every_format() throws {
+    @Test func roundTripOfTheExampleFilesInEveryFormat() throws {
         let dir = TemporaryDirectory()
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let db = try dir.database()
@@ -150,7 +150,7 @@ struct ExportTests {
         }
     }
 
-    @Test func status_counts_states_tokens_and_failures() throws {
+    @Test func statusCountsStatesTokensAndFailures() throws {
         let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let status = try BatchStatus.load(db, batch: id, now: 1764003000)
@@ -170,7 +170,7 @@ struct ExportTests {
         #expect(throws: LookupError.self) { try BatchStatus.load(db, batch: "batch_nope") }
     }
 
-    @Test func show_finds_a_job_by_custom_id_or_number() throws {
+    @Test func showFindsAJobByCustomIDOrNumber() throws {
         let dir = TemporaryDirectory()
         let (db, _) = try batchWithOutcomes(dir)
         let detail = try JobDetail.load(db, job: "stalled")
@@ -180,7 +180,7 @@ struct ExportTests {
         #expect(throws: LookupError.self) { try JobDetail.load(db, job: "nope") }
     }
 
-    @Test func show_lists_the_batches_of_an_ambiguous_custom_id_and_reads_the_whole_job() throws {
+    @Test func showListsTheBatchesOfAnAmbiguousCustomIDAndReadsTheWholeJob() throws {
         let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         let second = try BatchSubmitter(database: db).submit(file: dir.write("more.jsonl", lines: [batchLine("ok", "Again.")])).batchID
@@ -198,7 +198,7 @@ struct ExportTests {
         #expect(json["request"]?["model"] == "gpt-4o-mini")
     }
 
-    @Test func queue_counts_match_the_jobs_table() async throws {
+    @Test func queueCountsMatchTheJobsTable() async throws {
         let dir = TemporaryDirectory()
         let (db, id) = try batchWithOutcomes(dir)
         _ = try BatchSubmitter(database: db).submit(file: dir.write("more.jsonl", lines: [batchLine("a"), batchLine("b")]))
@@ -216,7 +216,7 @@ struct ExportTests {
         #expect(try await queue.counts(batch: "batch_nope") == [:])
     }
 
-    @Test func sql_output_refuses_writes_on_a_read_only_connection() throws {
+    @Test func sqlOutputRefusesWritesOnAReadOnlyConnection() throws {
         let dir = TemporaryDirectory()
         _ = try batchWithOutcomes(dir)
         let ro = try dir.database(readOnly: true)

@@ -45,7 +45,7 @@ private actor Ledger {
 
 @Suite("Group commit")
 struct GroupCommitTests {
-    @Test func writes_queued_together_commit_in_one_transaction_with_their_own_results() async throws {
+    @Test func writesQueuedTogetherCommitInOneTransactionWithTheirOwnResults() async throws {
         let dir = TemporaryDirectory()
         let ledger = try Ledger(path: dir.file("ledger.sqlite"))
         let values = Array(1...40)
@@ -55,7 +55,7 @@ struct GroupCommitTests {
         #expect(try await ledger.rows() == values)
     }
 
-    @Test func a_failing_write_is_undone_alone_and_the_others_of_its_group_commit() async throws {
+    @Test func aFailingWriteIsUndoneAloneAndTheOthersOfItsGroupCommit() async throws {
         let dir = TemporaryDirectory()
         let ledger = try Ledger(path: dir.file("ledger.sqlite"))
         let results = await ledger.burst([1, 2, -3, 4, -5, 6])
@@ -73,14 +73,14 @@ struct GroupCommitTests {
         #expect(await ledger.isInTransaction == false)
     }
 
-    @Test func a_lone_write_commits_at_once() async throws {
+    @Test func aLoneWriteCommitsAtOnce() async throws {
         let dir = TemporaryDirectory()
         let ledger = try Ledger(path: dir.file("ledger.sqlite"))
         for n in 1...5 { #expect(try await ledger.one(n) == 2 * n) }
         #expect(await ledger.stats == .init(transactions: 5, writes: 5, largestGroup: 1))
     }
 
-    @Test func a_failed_transaction_fails_every_write_of_its_group_and_writes_nothing() async throws {
+    @Test func aFailedTransactionFailsEveryWriteOfItsGroupAndWritesNothing() async throws {
         let dir = TemporaryDirectory()
         let ledger = try Ledger(path: dir.file("ledger.sqlite"))
         // Another connection holds the write lock: BEGIN IMMEDIATE fails once the busy timeout ends.
@@ -118,7 +118,7 @@ struct GroupCommitTests {
                    bytesReceived: 10, charsReceived: text.count)
     }
 
-    @Test func concurrent_completes_are_grouped_and_a_lost_lease_affects_only_its_job() async throws {
+    @Test func concurrentCompletesAreGroupedAndALostLeaseAffectsOnlyItsJob() async throws {
         let dir = TemporaryDirectory()
         let (queue, attempts) = try await startedJobs(dir, count: 48)
         #expect(attempts.count == 48 && attempts.values.allSatisfy { $0 == 1 })
@@ -146,7 +146,7 @@ struct GroupCommitTests {
         #expect(try other.count("SELECT count(*) FROM attempts WHERE job_id = ? AND outcome = 'lease_lost'", [.init(stolen)]) == 1)
     }
 
-    @Test func a_start_without_the_lease_throws_lease_lost_and_writes_nothing() async throws {
+    @Test func aStartWithoutTheLeaseThrowsLeaseLostAndWritesNothing() async throws {
         let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: [batchLine("fresh"), batchLine("tried")])
         _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
@@ -167,7 +167,7 @@ struct GroupCommitTests {
         #expect(try other.count("SELECT sum(attempts) FROM jobs") == 1)
     }
 
-    @Test func a_failing_start_throws_to_its_caller_only() async throws {
+    @Test func aFailingStartThrowsToItsCallerOnly() async throws {
         let dir = TemporaryDirectory()
         let (queue, _) = try await startedJobs(dir, count: 4)
         // Second attempts for the four jobs, and one for a job that does not exist (not leased to

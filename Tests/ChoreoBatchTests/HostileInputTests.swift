@@ -18,7 +18,7 @@ struct HostileInputTests {
         return error.errors
     }
 
-    @Test func model_name_that_would_rewrite_the_url_is_rejected_with_its_line() throws {
+    @Test func modelNameThatWouldRewriteTheURLIsRejectedWithItsLine() throws {
         let errors = try rejections([
             batchLine("ok"),
             batchLine("evil", model: "../../admin/delete?confirm=1&key="),
@@ -31,7 +31,7 @@ struct HostileInputTests {
         #expect(errors[2].message.contains("U+1B"), "\(errors[2].message)")
     }
 
-    @Test func model_names_providers_use_are_accepted() {
+    @Test func modelNamesProvidersUseAreAccepted() {
         for model in ["gpt-4o-mini", "claude-sonnet-4-5", "models/gemini-2.5-flash", "ft:gpt-4o-mini:org::abc123",
                       "meta-llama/Llama-3.1-8B-Instruct", "@cf/meta/llama-3-8b", "llama3.1:8b", "anthropic.claude-v2:1", "a+b_c.d"] {
             #expect(JobLineValidator.modelNameProblem(model) == nil, "\(model)")
@@ -39,7 +39,7 @@ struct HostileInputTests {
         #expect(JobLineValidator.modelNameProblem(String(repeating: "m", count: 257)) != nil)
     }
 
-    @Test func duplicate_keys_are_rejected_at_any_depth_with_the_line_and_path() throws {
+    @Test func duplicateKeysAreRejectedAtAnyDepthWithTheLineAndPath() throws {
         let errors = try rejections([
             batchLine("ok"),
             // The validator used to check one "body" and store the other.
@@ -54,7 +54,7 @@ struct HostileInputTests {
         ])
     }
 
-    @Test func a_line_with_an_escaped_key_stores_what_was_validated() throws {
+    @Test func aLineWithAnEscapedKeyStoresWhatWasValidated() throws {
         let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: [#"{"custom_id":"e","bo\u0064y":{"model":"m","messages":[{"role":"user","content":"hi"}]}}"#])
         let db = try dir.database()
@@ -63,7 +63,7 @@ struct HostileInputTests {
         #expect(try JSONValue.parse(stored) == ["model": "m", "messages": [["role": "user", "content": "hi"]]])
     }
 
-    @Test func numbers_a_double_cannot_hold_are_rejected_with_the_line() throws {
+    @Test func numbersADoubleCannotHoldAreRejectedWithTheLine() throws {
         let errors = try rejections([
             batchLine("ok"),
             batchLine("t", extra: #","temperature":1e999"#),
@@ -76,7 +76,7 @@ struct HostileInputTests {
         #expect(try JSONValue.parse("1e-999") == .double(0))
     }
 
-    @Test func the_parser_keeps_the_last_copy_unless_asked_to_reject() throws {
+    @Test func theParserKeepsTheLastCopyUnlessAskedToReject() throws {
         #expect(try JSONValue.parse(#"{"a":1,"a":2}"#) == ["a": 2])
         let error = try #require(throws: JSONParseError.self) { try JSONValue.parse(Array(#"{"a":1,"a":2}"#.utf8), rejectingDuplicateKeys: true) }
         #expect(error.isDuplicateKey && error.offset == 7)
@@ -89,7 +89,7 @@ struct HostileInputTests {
         return try dir.database(readOnly: true)
     }
 
-    @Test func vacuum_into_is_refused_before_the_file_exists() throws {
+    @Test func vacuumIntoIsRefusedBeforeTheFileExists() throws {
         let dir = TemporaryDirectory()
         let ro = try readOnlyDatabase(dir)
         let target = dir.file("copy.db")
@@ -100,7 +100,7 @@ struct HostileInputTests {
         #expect(!FileManager.default.fileExists(atPath: target))
     }
 
-    @Test func attach_and_setting_changes_are_refused_and_reads_still_work() throws {
+    @Test func attachAndSettingChangesAreRefusedAndReadsStillWork() throws {
         let dir = TemporaryDirectory()
         let ro = try readOnlyDatabase(dir)
         let other = dir.file("other.db")
@@ -119,7 +119,7 @@ struct HostileInputTests {
         #expect(try ro.queryOne("WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r WHERE x < 10) SELECT sum(x) FROM r") { $0.int(0) } == 55)
     }
 
-    @Test func a_query_that_never_ends_is_stopped_by_the_time_limit() throws {
+    @Test func aQueryThatNeverEndsIsStoppedByTheTimeLimit() throws {
         let dir = TemporaryDirectory()
         let ro = try readOnlyDatabase(dir)
         let start = Date()
@@ -136,7 +136,7 @@ struct HostileInputTests {
 
     // MARK: - Text shown on a terminal
 
-    @Test func control_characters_are_escaped_for_a_terminal() {
+    @Test func controlCharactersAreEscapedForATerminal() {
         #expect(TerminalText.escaped("job\u{1B}]0;owned\u{07}\u{1B}[2J ok") == #"job\x1B]0;owned\x07\x1B[2J ok"#)
         #expect(TerminalText.escaped("a\rb\u{7F}c\u{9B}31m") == #"a\x0Db\x7Fc\u009B31m"#)
         #expect(TerminalText.escaped("lines\nand\ttabs, é ü 中 stay") == "lines\nand\ttabs, é ü 中 stay")

@@ -53,7 +53,7 @@ import Testing
         }
     }
 
-    @Test func aChargeIsTheFinalUsage_elseAMarkedWorstCaseEstimate() {
+    @Test func aChargeIsTheFinalUsageElseAMarkedWorstCaseEstimate() {
         let table = PriceTable(entries: [("m", price)])
         let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": "Hello there"]], "max_tokens": 100]
         let reported = Usage(promptTokens: 9, completionTokens: 40, cachedPromptTokens: 4)

@@ -4,12 +4,15 @@ import Testing
 
 /// The live progress line fits any terminal from 40 columns up, keeping the most useful parts.
 @Suite struct ProgressLineTests {
-    /// The snapshot's elapsed time counts from the real clock; outages from `now`.
+    /// Outages count from `now`.
     static let now = Date()
 
     static func snapshot(outage reason: String? = nil, big: Bool = false) -> RunEvents.Snapshot {
         var s = RunEvents.Snapshot()
-        s.started = now.addingTimeInterval(big ? -90_000 : -75)
+        // The snapshot's elapsed time counts from the real clock, rounded to the second: it starts
+        // from the clock now (`now` can be seconds old in a parallel run), which leaves half a
+        // second until it is rendered.
+        s.started = Date().addingTimeInterval(big ? -90_000 : -75)
         s.total = big ? 10_000_000 : 400
         s.doneBefore = big ? 1_234_567 : 20
         s.succeeded = big ? 4_000_000 : 150

@@ -10,18 +10,18 @@ struct SHA256Tests {
         ("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
         ("The quick brown fox jumps over the lazy dog", "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592"),
     ])
-    func known_vectors(input: String, digest: String) {
+    func knownVectors(input: String, digest: String) {
         #expect(SHA256.hex(Array(input.utf8)) == digest)
     }
 
-    @Test func one_million_a() {
+    @Test func oneMillionA() {
         var h = SHA256()
         let chunk = [UInt8](repeating: UInt8(ascii: "a"), count: 1000)
         for _ in 0..<1000 { h.update(chunk) }
         #expect(h.hexDigest() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
-    @Test func split_at_every_offset_gives_the_same_digest() throws {
+    @Test func splitAtEveryOffsetGivesTheSameDigest() throws {
         let bytes = Array((0..<300).map { UInt8(truncatingIfNeeded: $0 &* 7) })
         let digest = try expectEverySplitMatchesWhole(bytes) { pieces in
             var h = SHA256()

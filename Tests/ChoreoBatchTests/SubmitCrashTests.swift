@@ -16,7 +16,7 @@ struct SubmitCrashTests {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }
 
-    @Test func sigkill_during_a_real_submit_leaves_nothing_visible_and_the_next_writer_cleans_up() async throws {
+    @Test func sigkillDuringARealSubmitLeavesNothingVisibleAndTheNextWriterCleansUp() async throws {
         let binary = try #require(Self.choreoBinary, "the choreo binary should be built next to the tests")
         let dir = TemporaryDirectory()
         let jobs = dir.file("big.jsonl")

@@ -6,7 +6,7 @@ import ChoreoTesting
 
 @Suite("Submitting job files")
 struct SubmitTests {
-    @Test func valid_file_becomes_one_batch_with_every_job_in_order() throws {
+    @Test func validFileBecomesOneBatchWithEveryJobInOrder() throws {
         let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: [
             batchLine("a", extra: #","max_tokens":8,"stream":true,"stream_options":{"include_usage":true}"#),
@@ -40,7 +40,7 @@ struct SubmitTests {
         #expect(batch.5?.contains(#""name":"demo""#) == true)
     }
 
-    @Test func bad_input_corpus_reports_every_line_field_and_code() throws {
+    @Test func badInputCorpusReportsEveryLineFieldAndCode() throws {
         let dir = TemporaryDirectory()
         var lines = [
             batchLine("ok"),                                                                                    // 1
@@ -100,7 +100,7 @@ struct SubmitTests {
         #expect(try db.count("SELECT count(*) FROM jobs") == 0)
     }
 
-    @Test func skip_invalid_stores_the_valid_lines_and_records_the_rest() throws {
+    @Test func skipInvalidStoresTheValidLinesAndRecordsTheRest() throws {
         let dir = TemporaryDirectory()
         let path = dir.write("mixed.jsonl", lines: [batchLine("a"), "{oops", batchLine("b"), batchLine("a")])
         let db = try dir.database()
@@ -118,7 +118,7 @@ struct SubmitTests {
         #expect(try db.count("SELECT rejected_lines FROM batches") == 2)
     }
 
-    @Test func a_file_without_valid_lines_is_rejected_even_with_skip_invalid() throws {
+    @Test func aFileWithoutValidLinesIsRejectedEvenWithSkipInvalid() throws {
         let dir = TemporaryDirectory()
         let db = try dir.database()
         let empty = dir.write("empty.jsonl", text: "\n\n")
@@ -129,7 +129,7 @@ struct SubmitTests {
         #expect(try db.count("SELECT count(*) FROM batches") == 0)
     }
 
-    @Test func resubmitting_the_same_bytes_returns_the_same_batch_unless_new() throws {
+    @Test func resubmittingTheSameBytesReturnsTheSameBatchUnlessNew() throws {
         let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: [batchLine("a"), batchLine("b")])
         let db = try dir.database()
@@ -141,7 +141,7 @@ struct SubmitTests {
         #expect(try db.count("SELECT count(*) FROM jobs") == 4)
     }
 
-    @Test func a_submit_that_dies_half_way_leaves_no_batch_and_no_jobs() throws {
+    @Test func aSubmitThatDiesHalfWayLeavesNoBatchAndNoJobs() throws {
         struct Killed: Error {}
         let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: (1...500).map { batchLine("j\($0)") })
@@ -157,7 +157,7 @@ struct SubmitTests {
         #expect(try submitter.submit(file: path).jobCount == 500)
     }
 
-    @Test func reader_handles_crlf_missing_final_newline_and_blocks_boundaries() throws {
+    @Test func readerHandlesCRLFMissingFinalNewlineAndBlocksBoundaries() throws {
         let dir = TemporaryDirectory()
         // Lines long enough that several cross the 1 MiB block boundary.
         let long = String(repeating: "z", count: 300_000)
@@ -175,7 +175,7 @@ struct SubmitTests {
         #expect(try JobFileReader.sha256Hex(ofFile: path) == SHA256.hex(Array(text.utf8)))
     }
 
-    @Test func member_ranges_skip_nested_values_and_take_the_last_repeat() {
+    @Test func memberRangesSkipNestedValuesAndTakeTheLastRepeat() {
         func member(_ key: String, _ text: String) -> String? {
             let bytes = Array(text.utf8)
             return JSONLocator.valueRange(ofMember: key, in: bytes).map { String(decoding: bytes[$0], as: UTF8.self) }
@@ -187,7 +187,7 @@ struct SubmitTests {
         #expect(member("body", "[1]") == nil)
     }
 
-    @Test func batch_body_is_stored_as_submitted_when_nothing_is_dropped() throws {
+    @Test func batchBodyIsStoredAsSubmittedWhenNothingIsDropped() throws {
         let line = #"{ "custom_id" : "q\"1", "body" : {"model":"m", "messages":[{"role":"user","content":"a } ] \" {"}], "metadata":{"x":[1,{"y":null}]}} , "url":"/v1/chat/completions"}"#
         let validator = JobLineValidator()
         let job = try validator.validate(line: 1, bytes: Array(line.utf8)).get()

@@ -25,7 +25,7 @@ import Testing
 
     static let evilID = "evil\u{1B}]0;pwned\u{07}\u{1B}[2J"
 
-    @Test func vacuum_into_and_attach_are_refused_and_create_no_file() async throws {
+    @Test func vacuumIntoAndAttachAreRefusedAndCreateNoFile() async throws {
         let fixture = try Fixture(count: 1)
         let copy = fixture.directory.appendingPathComponent("copy.db").path
         let vacuum = try await ChoreoBinary.run(["sql", "VACUUM INTO '\(copy)'", "--db", fixture.databasePath], timeout: 60)
@@ -40,7 +40,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: other))
     }
 
-    @Test func a_query_that_never_ends_is_stopped_with_a_clear_message() async throws {
+    @Test func aQueryThatNeverEndsIsStoppedWithAClearMessage() async throws {
         let fixture = try Fixture(count: 1)
         let endless = "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r"
         let result = try await ChoreoBinary.run(["sql", endless, "--timeout", "300ms", "--db", fixture.databasePath], timeout: 60)
@@ -51,7 +51,7 @@ import Testing
         #expect(bad.status == 2 && bad.stderr.contains("--timeout"), "\(bad.stderr)")
     }
 
-    @Test func show_and_text_results_escape_control_characters_on_a_terminal_only() async throws {
+    @Test func showAndTextResultsEscapeControlCharactersOnATerminalOnly() async throws {
         let fixture = try Fixture(lines: [["custom_id": .string(Self.evilID), "model": "gpt-4o-mini", "messages": [["role": "user", "content": "hi"]]]])
         let show = try await choreoOnATerminal(["show", Self.evilID, "--db", fixture.databasePath], in: fixture.directory)
         let results = try await choreoOnATerminal(["results", fixture.batchID, "--format", "text", "--db", fixture.databasePath], in: fixture.directory)
@@ -65,7 +65,7 @@ import Testing
         #expect(piped.stdout.contains(Self.evilID))
     }
 
-    @Test func a_choreo_process_cannot_dump_core() async throws {
+    @Test func aChoreoProcessCannotDumpCore() async throws {
         let scratch = TemporaryDirectory("choreo-core")
         let directory = scratch.url
         let mock = try ChoreoBinary.start(["mock", "--port", "0"], directory: directory)

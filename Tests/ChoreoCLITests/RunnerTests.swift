@@ -87,9 +87,11 @@ struct RunnerTests {
     }
 
     @Test func cancellingTheBatchStopsTheRunner() async throws {
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(40))) { server in
+        // Every stream stalls after two chunks with its connection open: none can finish before the
+        // cancel, however late a loaded machine lets the test send it.
+        try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.stall], faultAfterChunks: 2)) { server in
         let fixture = try Fixture(count: 100)
-        let run = Task { try await fixture.run(server) { $0.concurrency = 10; $0.leaseSeconds = 1.5 } }
+        let run = Task { try await fixture.run(server) { $0.concurrency = 10; $0.leaseSeconds = 1.5; $0.stallTimeout = 600 } }
             try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
         let db = try Database(path: fixture.databasePath)
         _ = try db.cancelBatch(fixture.batchID)
@@ -97,7 +99,7 @@ struct RunnerTests {
         #expect(summary.left == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state IN ('pending', 'running')") == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'cancelled'") > 50)
-        // Each answer takes seconds: the streams in flight at the cancel were stopped, not finished.
+        // The streams in flight at the cancel were stopped, not finished.
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'cancelled'") > 0)
     }
@@ -162,9 +164,13 @@ struct RunnerTests {
 @Suite("choreo run as a process: signals and SIGKILL")
 struct RunnerProcessTests {
     @Test func sigintStopsGracefullyWithExit130AndSigtermWith143() async throws {
+        // Every stream stalls after two chunks with its connection open: the run cannot end before
+        // the signal, however late a loaded machine lets the test send it.
+        let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.stall], faultAfterChunks: 2))
+        defer { Task { try? await server.shutdown() } }
         for (sig, code) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
             let fixture = try Fixture(count: 40)
-            let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "40", "--concurrency", "8"],
+            let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--stall-timeout", "600", "--concurrency", "8"] + fixture.configuration(pointingAt: server),
                                            directory: fixture.directory)
             for _ in 0..<1500 where try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") == 0 {
                 try await Task.sleep(nanoseconds: 20_000_000)
@@ -196,9 +202,13 @@ struct RunnerProcessTests {
 
     @Test func killedRunnerIsTakenBackAfterItsLeaseAndEveryJobEndsExact() async throws {
         let fixture = try Fixture(count: 200)
-        // Slow enough (~10 s uninterrupted) that the kill lands mid-run even on a loaded machine.
-        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "50",
-                                        "--concurrency", "32", "--lease-seconds", "2"], directory: fixture.directory)
+        // About a third of the streams stall after two chunks with their connection open: the run
+        // cannot end before the kill, however late a loaded machine lets the test send it.
+        let stalling = try await MockServer.start(config: MockConfig(faultRate: 0.3, faultKinds: [.stall], seed: 3, faultAfterChunks: 2))
+        defer { Task { try? await stalling.shutdown() } }
+        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--stall-timeout", "600",
+                                        "--concurrency", "32", "--lease-seconds", "2"] + fixture.configuration(pointingAt: stalling),
+                                       directory: fixture.directory)
         // Kill it once some jobs are done and others are mid-stream.
         for _ in 0..<1500 {
             if try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") >= 20,
@@ -242,5 +252,16 @@ struct RunUsageTests {
         #expect(!FileManager.default.fileExists(atPath: missing))
         let bad = try ChoreoBinary.start(["run", "--db", missing, "--concurrency", "0"], directory: dir)
         #expect(try await ChoreoBinary.wait(bad) == 2)
+    }
+}
+
+extension Fixture {
+    /// `--config` with a configuration that sends every model to `server`: a `choreo` process on a
+    /// provider the test controls (streams that stall until the test acts).
+    func configuration(pointingAt server: MockServer) throws -> [String] {
+        let path = directory.appendingPathComponent("choreo.json").path
+        let json = #"{"providers": [{"name": "mock", "kind": "openai", "base_url": "\#(server.baseURL)/v1", "models": ["*"]}]}"#
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        return ["--config", path]
     }
 }

@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoBatch
+import ChoreoMock
 import Foundation
 import Testing
 import ChoreoSQLite
@@ -163,7 +164,11 @@ struct CheckpointTests {
     @Test func afterARunThatWasSigtermed() async throws {
         let fixture = try Fixture(count: 40)
         let watcher = try Self.watcher(fixture)
-        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "30", "--concurrency", "8"],
+        // About half the streams stall after two chunks with their connection open: the run cannot
+        // end before the signal, however late a loaded machine lets the test send it.
+        let server = try await MockServer.start(config: MockConfig(faultRate: 0.5, faultKinds: [.stall], seed: 3, faultAfterChunks: 2))
+        defer { Task { try? await server.shutdown() } }
+        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--stall-timeout", "600", "--concurrency", "40"] + fixture.configuration(pointingAt: server),
                                        directory: fixture.directory)
         for _ in 0..<1500 where try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") < 5 {
             try await Task.sleep(nanoseconds: 20_000_000)

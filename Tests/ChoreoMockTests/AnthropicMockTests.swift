@@ -7,7 +7,7 @@ import Testing
 struct AnthropicMockTests {
     static let openAIShaped: [JSONValue] = Sample.messages
 
-    @Test func stream_events_and_text() async throws {
+    @Test func streamEventsAndText() async throws {
         try await withMockServer { server in
             let r = try await post(server, "/v1/messages", Sample.anthropic())
             #expect(r.status == 200)
@@ -29,7 +29,7 @@ struct AnthropicMockTests {
         }
     }
 
-    @Test func max_tokens_is_required_and_cuts() async throws {
+    @Test func maxTokensIsRequiredAndCuts() async throws {
         try await withMockServer { server in
             var body = Sample.anthropic()
             body["max_tokens"] = nil
@@ -44,7 +44,7 @@ struct AnthropicMockTests {
         }
     }
 
-    @Test func non_streamed_message() async throws {
+    @Test func nonStreamedMessage() async throws {
         try await withMockServer { server in
             let r = try await post(server, "/v1/messages", Sample.anthropic(stream: false))
             #expect(r.json?["type"] == "message")
@@ -53,7 +53,7 @@ struct AnthropicMockTests {
         }
     }
 
-    @Test func tool_use_streams_input_json_deltas() async throws {
+    @Test func toolUseStreamsInputJSONDeltas() async throws {
         try await withMockServer { server in
             var body = Sample.anthropic()
             body["tools"] = [["name": "lookup", "input_schema": ["type": "object"]]]

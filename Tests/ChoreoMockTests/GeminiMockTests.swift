@@ -5,7 +5,7 @@ import Testing
 
 @Suite("Mock Gemini endpoint")
 struct GeminiMockTests {
-    @Test func sse_stream_with_crlf_and_no_terminator() async throws {
+    @Test func sseStreamWithCRLFAndNoTerminator() async throws {
         try await withMockServer { server in
             let r = try await post(server, Sample.geminiPath, Sample.gemini())
             #expect(r.status == 200)
@@ -23,7 +23,7 @@ struct GeminiMockTests {
         }
     }
 
-    @Test func max_output_tokens_and_non_streamed() async throws {
+    @Test func maxOutputTokensAndNonStreamed() async throws {
         try await withMockServer { server in
             let expected = MockContent.reply(model: Sample.model, messages: Sample.messages, maxTokens: 5).text
             let r = try await post(server, Sample.geminiPath, Sample.gemini(maxTokens: 5))
@@ -34,7 +34,7 @@ struct GeminiMockTests {
         }
     }
 
-    @Test func function_call_arrives_whole() async throws {
+    @Test func functionCallArrivesWhole() async throws {
         try await withMockServer { server in
             var body = Sample.gemini()
             body["tools"] = [["functionDeclarations": [["name": "lookup"]]]]

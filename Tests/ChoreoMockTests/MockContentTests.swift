@@ -5,14 +5,14 @@ import Testing
 
 @Suite("MockContent")
 struct MockContentTests {
-    @Test func reply_is_a_pure_function_of_model_and_messages() {
+    @Test func replyIsAPureFunctionOfModelAndMessages() {
         let a = MockContent.tokens(model: "m", messages: Sample.messages)
         #expect(a == MockContent.tokens(model: "m", messages: Sample.messages))
         #expect(a != MockContent.tokens(model: "other", messages: Sample.messages))
         #expect(a != MockContent.tokens(model: "m", messages: Sample.messages(1)))
     }
 
-    @Test func replies_are_12_to_60_tokens_of_words_and_newlines() {
+    @Test func repliesAre12To60TokensOfWordsAndNewlines() {
         var sawNonASCII = false, sawNewline = false
         for n in 0..<300 {
             let tokens = MockContent.tokens(model: "m", messages: Sample.messages(n))
@@ -29,7 +29,7 @@ struct MockContentTests {
         #expect(sawNonASCII && sawNewline)
     }
 
-    @Test func max_tokens_cuts_without_changing_words() {
+    @Test func maxTokensCutsWithoutChangingWords() {
         let full = MockContent.reply(model: "m", messages: Sample.messages, maxTokens: nil)
         #expect(full.finishReason == "stop")
         let cut = MockContent.reply(model: "m", messages: Sample.messages, maxTokens: 5)
@@ -38,7 +38,7 @@ struct MockContentTests {
         #expect(full.text.hasPrefix(cut.text))
     }
 
-    @Test func provider_shapes_of_one_conversation_get_the_same_reply() {
+    @Test func providerShapesOfOneConversationGetTheSameReply() {
         // The way a runner maps an OpenAI job to Anthropic or Gemini does not change the reply.
         let openAI = MockContent.tokens(model: "m", messages: Sample.messages)
         let anthropic = MockContent.tokens(model: "m", messages: [
@@ -53,7 +53,7 @@ struct MockContentTests {
         #expect(openAI == gemini)
     }
 
-    @Test func fixed_tokens_extend_the_natural_reply() async throws {
+    @Test func fixedTokensExtendTheNaturalReply() async throws {
         let natural = MockContent.tokens(model: Sample.model, messages: Sample.messages)
         try await withMockServer(config: MockConfig(fixedTokens: 100)) { server in
             let r = try await post(server, "/v1/chat/completions", Sample.openAI(extra: ["max_tokens": 3]))

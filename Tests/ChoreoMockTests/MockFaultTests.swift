@@ -9,7 +9,7 @@ import Testing
 struct MockFaultTests {
     static let expected = MockContent.tokens(model: Sample.model, messages: Sample.messages)
 
-    @Test func drop_after_k_chunks_closes_without_terminator() async throws {
+    @Test func dropAfterKChunksClosesWithoutTerminator() async throws {
         try await withMockServer { server in
             for path in ["/v1/chat/completions", "/v1/messages", Sample.geminiPath] {
                 let body = path.contains("messages") ? Sample.anthropic() : path.contains("v1beta") ? Sample.gemini() : Sample.openAI()
@@ -32,7 +32,7 @@ struct MockFaultTests {
         }
     }
 
-    @Test func drop_past_the_end_still_withholds_the_finish() async throws {
+    @Test func dropPastTheEndStillWithholdsTheFinish() async throws {
         try await withMockServer { server in
             let r = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "drop:1000")])
             #expect(r.openAIText == Self.expected.joined())
@@ -41,7 +41,7 @@ struct MockFaultTests {
         }
     }
 
-    @Test func rate_limit_429_carries_retry_headers_in_every_dialect() async throws {
+    @Test func rateLimit429CarriesRetryHeadersInEveryDialect() async throws {
         try await withMockServer(config: MockConfig(retryAfterMs: 1500)) { server in
             let openAI = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "429")])
             #expect(openAI.status == 429)
@@ -62,7 +62,7 @@ struct MockFaultTests {
         }
     }
 
-    @Test func quota_is_a_429_that_says_do_not_retry() async throws {
+    @Test func quotaIsA429ThatSaysDoNotRetry() async throws {
         try await withMockServer { server in
             let openAI = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "quota")])
             #expect(openAI.status == 429)
@@ -74,7 +74,7 @@ struct MockFaultTests {
         }
     }
 
-    @Test func server_errors_500_503_and_anthropic_529() async throws {
+    @Test func serverErrors500503AndAnthropic529() async throws {
         try await withMockServer { server in
             let e500 = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "500")])
             #expect(e500.status == 500)
@@ -89,7 +89,7 @@ struct MockFaultTests {
         }
     }
 
-    @Test func stall_sends_k_chunks_then_goes_silent() async throws {
+    @Test func stallSendsKChunksThenGoesSilent() async throws {
         try await withMockServer { server in
             let seen = Mutex<[SSEEvent]>([])
             let reader = Task {
@@ -118,7 +118,7 @@ struct MockFaultTests {
         }
     }
 
-    @Test func malformed_sends_broken_json_then_closes() async throws {
+    @Test func malformedSendsBrokenJSONThenCloses() async throws {
         try await withMockServer { server in
             let r = try await post(server, "/v1/chat/completions", Sample.openAI(), headers: [("x-mock-fault", "malformed:1")])
             #expect(r.openAIText == Self.expected.prefix(1).joined())
@@ -127,7 +127,7 @@ struct MockFaultTests {
         }
     }
 
-    @Test func body_fault_applies_to_the_first_n_attempts_only() async throws {
+    @Test func bodyFaultAppliesToTheFirstNAttemptsOnly() async throws {
         try await withMockServer { server in
             let body = Sample.openAI(extra: ["mock": ["fault": "drop", "after": 2, "times": 1]])
             let first = try await post(server, "/v1/chat/completions", body)
@@ -140,7 +140,7 @@ struct MockFaultTests {
         }
     }
 
-    @Test func random_faults_are_reproducible_and_bounded_per_request() async throws {
+    @Test func randomFaultsAreReproducibleAndBoundedPerRequest() async throws {
         let config = MockConfig(faultRate: 0.5, faultKinds: [.drop, .rateLimit, .serverError, .malformed], maxFaultsPerRequest: 2, seed: 7)
         func run() async throws -> [String] {
             try await withMockServer(config: config) { server in

@@ -14,7 +14,7 @@ struct MockPrefillTests {
         return s
     }
 
-    @Test func anthropic_prefill_streams_exactly_the_remainder() async throws {
+    @Test func anthropicPrefillStreamsExactlyTheRemainder() async throws {
         try await withMockServer { server in
             for k in [1, 4, 9] {
                 let prefill = Self.partial(k)
@@ -29,7 +29,7 @@ struct MockPrefillTests {
         }
     }
 
-    @Test func prefill_inside_a_token_continues_mid_token() async throws {
+    @Test func prefillInsideATokenContinuesMidToken() async throws {
         try await withMockServer { server in
             let full = Self.tokens.joined()
             let i = try #require(Self.tokens.indices.first { $0 >= 3 && Self.tokens[$0].hasPrefix(" ") && Self.tokens[$0].count > 2 })
@@ -41,7 +41,7 @@ struct MockPrefillTests {
         }
     }
 
-    @Test func remaining_budget_gives_the_uninterrupted_text() async throws {
+    @Test func remainingBudgetGivesTheUninterruptedText() async throws {
         try await withMockServer { server in
             let maxTokens = 10
             // Whatever the 6 tokens end with, the prefill covers the tokens up to the last one
@@ -59,7 +59,7 @@ struct MockPrefillTests {
         }
     }
 
-    @Test func wrong_prefill_or_trailing_whitespace_is_rejected() async throws {
+    @Test func wrongPrefillOrTrailingWhitespaceIsRejected() async throws {
         try await withMockServer { server in
             let wrong = Sample.anthropic([["role": "user", "content": "Name two moons of Mars."], ["role": "assistant", "content": "Certainly not"]])
             let r = try await post(server, "/v1/messages", wrong)
@@ -74,7 +74,7 @@ struct MockPrefillTests {
         }
     }
 
-    @Test func openai_continues_only_with_continue_final_message() async throws {
+    @Test func openAIContinuesOnlyWithContinueFinalMessage() async throws {
         try await withMockServer { server in
             let prefill = Self.partial(5)
             let messages = Sample.messages + [["role": "assistant", "content": .string(prefill)]]
@@ -94,7 +94,7 @@ struct MockPrefillTests {
         }
     }
 
-    @Test func gemini_has_no_prefill() async throws {
+    @Test func geminiHasNoPrefill() async throws {
         try await withMockServer { server in
             var body = Sample.gemini()
             body["contents"] = [["role": "user", "parts": [["text": "Hi"]]], ["role": "model", "parts": [["text": "Nope"]]]]

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Mock stats")
 struct MockStatsTests {
-    @Test func counts_requests_completions_and_faults() async throws {
+    @Test func countsRequestsCompletionsAndFaults() async throws {
         try await withMockServer { server in
             _ = try await post(server, "/v1/chat/completions", Sample.openAI())
             _ = try await post(server, "/v1/chat/completions", Sample.openAI(stream: false))
@@ -27,7 +27,7 @@ struct MockStatsTests {
         }
     }
 
-    @Test func client_cancel_mid_stream_counts_as_closed_by_client() async throws {
+    @Test func clientCancelMidStreamCountsAsClosedByClient() async throws {
         try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(100))) { server in
             let task = Task {
                 let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", method: "POST",
