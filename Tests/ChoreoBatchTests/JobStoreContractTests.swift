@@ -48,7 +48,7 @@ struct JobStoreContractTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func two_runners_claiming_at_once_never_lease_the_same_job(_ backend: StoreBackend) async throws {
+    func twoRunnersClaimingAtOnceNeverLeaseTheSameJob(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 60)
         let runners = [try place.runner("r1"), try place.runner("r2"), try place.runner("r3")]
         // Each runner claims small batches as fast as it can until the queue is empty.
@@ -75,7 +75,7 @@ struct JobStoreContractTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func an_expired_lease_is_taken_over_and_its_old_owner_can_write_nothing_more(_ backend: StoreBackend) async throws {
+    func anExpiredLeaseIsTakenOverAndItsOldOwnerCanWriteNothingMore(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 1)
         let first = try place.runner("r1"), second = try place.runner("r2")
         // A lease that is over as soon as it is taken: as if r1 had stopped renewing it.
@@ -101,7 +101,7 @@ struct JobStoreContractTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func flushed_text_survives_a_cut_attempt_and_comes_back_with_the_next_claim(_ backend: StoreBackend) async throws {
+    func flushedTextSurvivesACutAttemptAndComesBackWithTheNextClaim(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 2)
         let store = try place.runner("r1")
         let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil)
@@ -122,7 +122,7 @@ struct JobStoreContractTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func an_abandoned_run_keeps_the_text_received_and_gives_every_job_back(_ backend: StoreBackend) async throws {
+    func anAbandonedRunKeepsTheTextReceivedAndGivesEveryJobBack(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 2)
         let store = try place.runner("r1")
         let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil)
@@ -140,7 +140,7 @@ struct JobStoreContractTests {
     }
 
     @Test(arguments: StoreBackend.allCases)
-    func released_jobs_go_back_to_the_queue_untouched(_ backend: StoreBackend) async throws {
+    func releasedJobsGoBackToTheQueueUntouched(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 3)
         let store = try place.runner("r1"), other = try place.runner("r2")
         let jobs = try await store.claim(limit: 3, leaseSeconds: 600, batch: nil)
