@@ -13,7 +13,7 @@ enum FuzzHeaders {
             guard let colon = line.firstIndex(of: ":") else { continue }
             fields.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
         }
-        let headers = HTTPHeaders(fields)
+        let headers = HeaderFields(fields)
         if let delay = RetryHints.retryAfter(headers, now: now), delay < 0 { fuzzFinding("negative retry-after delay \(delay)") }
         for (_, value) in fields {
             _ = RetryHints.duration(value)

@@ -19,7 +19,7 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(sse openai-chunk anthropic gemini job-line config headers)
 out=.build-fuzz
-mkdir -p "$out/modules/CCurlShim" "$out/crashes"
+mkdir -p "$out/crashes"
 
 # Is libFuzzer there at all? A toolchain without it is not a failure of the code.
 printf '@_cdecl("LLVMFuzzerTestOneInput") public func f(_ d: UnsafePointer<UInt8>?, _ n: Int) -> CInt { 0 }\n' > "$out/probe.swift"
@@ -29,17 +29,25 @@ if ! swiftc -sanitize=fuzzer -parse-as-library "$out/probe.swift" -o "$out/probe
 fi
 
 binary="$out/choreo-fuzz"
-sources=(Sources/ChoreoAI/*/*.swift Sources/ChoreoBatch/Jobs/JobLineValidator.swift Sources/ChoreoBatch/Jobs/JobFileError.swift Fuzz/*.swift)
-if [ ! -x "$binary" ] || [ -n "$(find "${sources[@]}" Sources/CCurlShim scripts/fuzz.sh -newer "$binary" 2>/dev/null | head -1)" ]; then
+sources=(Sources/ChoreoHTTP/*.swift Sources/ChoreoAI/*/*.swift Sources/ChoreoBatch/Jobs/JobLineValidator.swift Sources/ChoreoBatch/Jobs/JobFileError.swift Fuzz/*.swift)
+if [ ! -x "$binary" ] || [ -n "$(find "${sources[@]}" Sources/CCurlShim Sources/CChoreoSystem scripts/fuzz.sh -newer "$binary" 2>/dev/null | head -1)" ]; then
     echo "fuzz: building $binary"
-    printf 'module CCurlShim {\n    header "%s/Sources/CCurlShim/include/CCurlShim.h"\n    export *\n}\n' "$PWD" > "$out/modules/CCurlShim/module.modulemap"
-    clang -c -O1 -I Sources/CCurlShim/include Sources/CCurlShim/CCurlShim.c -o "$out/CCurlShim.o"
-    # One module named ChoreoAI, so the targets reach internal types (the validator's
-    # `import ChoreoAI` is then a warning, silenced with the others).
+    for shim in CCurlShim CChoreoSystem; do
+        mkdir -p "$out/modules/$shim"
+        printf 'module %s {\n    header "%s/Sources/%s/include/%s.h"\n    export *\n}\n' "$shim" "$PWD" "$shim" "$shim" > "$out/modules/$shim/module.modulemap"
+        clang -c -O1 -I "Sources/$shim/include" "Sources/$shim/$shim.c" -o "$out/$shim.o"
+    done
+    # One module named ChoreoAI (the transport's sources with it), so the targets reach internal
+    # types: the copies lose their `import ChoreoHTTP` / `import ChoreoAI` lines, which would name
+    # modules that do not exist here or the module itself.
+    rm -rf "$out/src" && mkdir -p "$out/src"
+    for f in "${sources[@]}"; do
+        sed -e '/^import ChoreoHTTP$/d' -e '/^import ChoreoAI$/d' "$f" > "$out/src/$(echo "$f" | tr '/' '_')"
+    done
     rm -f "$binary"
-    swiftc -module-name ChoreoAI -parse-as-library -swift-version 6 -O -wmo -suppress-warnings \
-        -sanitize=fuzzer,address -I Sources/CCurl -I "$out/modules/CCurlShim" \
-        "${sources[@]}" "$out/CCurlShim.o" -lcurl -o "$binary" >"$out/build.log" 2>&1 || true
+    swiftc -module-name ChoreoAI -package-name Choreo -parse-as-library -swift-version 6 -O -wmo -suppress-warnings \
+        -sanitize=fuzzer,address -I Sources/CCurl -I "$out/modules/CCurlShim" -I "$out/modules/CChoreoSystem" \
+        "$out"/src/*.swift "$out/CCurlShim.o" "$out/CChoreoSystem.o" -lcurl -o "$binary" >"$out/build.log" 2>&1 || true
     grep -v "Cannot export local symbol" "$out/build.log" || true
     [ -x "$binary" ] || { echo "fuzz: FAILED to build $binary (see $out/build.log)"; exit 1; }
 fi
