@@ -3,7 +3,7 @@ import ChoreoAI
 /// Guide: "Accumulate Full Response". Print as it arrives and keep the whole answer.
 public enum AccumulateFullResponse {
     /// Streams an explanation; returns the full response.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4") async throws -> String {
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4") async throws -> String {
         let stream = try await client.chat.completions.create(
             model: model,
             messages: [.user("Explain Python")],

@@ -5,7 +5,7 @@ import ChoreoAI
 /// the guide's `for chunk in stream` and its `async for chunk in stream`.
 public enum AsyncStreaming {
     /// Prints "Assistant: " then the answer as it streams; returns the answer.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4",
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4",
                            prompt: String = "Tell me a joke") async throws -> String {
         let stream = try await client.chat.completions.create(
             model: model,

@@ -3,7 +3,7 @@ import ChoreoAI
 /// Guide: "Basic Streaming". Ask with `stream: true`, print each piece of text as it arrives.
 public enum BasicStreaming {
     /// Streams a short story; returns the text printed.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4") async throws -> String {
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4") async throws -> String {
         let stream = try await client.chat.completions.create(
             model: model,
             messages: [.user("Write a short story")],

@@ -4,7 +4,7 @@ import ChoreoAI
 /// pieces, then print them in one write (one UI update instead of five).
 public enum BufferedOutput {
     /// Returns each flush, in order.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4",
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4",
                            bufferSize: Int = 5) async throws -> [String] {
         let stream = try await client.chat.completions.create(
             model: model,

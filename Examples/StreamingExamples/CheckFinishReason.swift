@@ -4,7 +4,7 @@ import ChoreoAI
 /// `finishReason`, normalised to OpenAI's values whatever the provider; it compares to a string.
 public enum CheckFinishReason {
     /// Streams a poem (cut at `maxTokens`, if given); returns the finish reason.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4",
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4",
                            maxTokens: Int? = nil) async throws -> FinishReason? {
         let stream = try await client.chat.completions.create(
             model: model,

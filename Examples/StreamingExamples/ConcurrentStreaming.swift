@@ -8,7 +8,7 @@ public enum ConcurrentStreaming {
     public static let questions = ["What is Python?", "What is JavaScript?", "What is Rust?"]
 
     /// Streams one question's answer; prints it whole when it is complete.
-    public static func streamQuestion(client: ChoreoAI, question: String, output: ExampleOutput,
+    public static func streamQuestion(client: ChoreoClient, question: String, output: ExampleOutput,
                                       model: String = "gpt-4") async throws -> String {
         let stream = try await client.chat.completions.create(
             model: model,
@@ -27,7 +27,7 @@ public enum ConcurrentStreaming {
     }
 
     /// Streams all `questions` concurrently; returns the answers in the order of `questions`.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4",
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4",
                            questions: [String] = questions) async throws -> [String] {
         try await withThrowingTaskGroup(of: (Int, String).self) { group in
             for (i, question) in questions.enumerated() {

@@ -5,7 +5,7 @@ import ChoreoAI
 /// its connection at once: no `finally`, no `close()`.
 public enum EarlyClose {
     /// Prints the first `maxChunks` pieces of text and stops; returns what was printed.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4",
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4",
                            maxChunks: Int = 5) async throws -> String {
         let stream = try await client.chat.completions.create(
             model: model,

@@ -5,7 +5,7 @@ import ChoreoAI
 /// started, then broke; it carries what arrived), `TransportError` (no connection at all).
 public enum ErrorHandling {
     /// Streams a greeting; returns the error that stopped it, or nil when it completed.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4") async -> (any Error)? {
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4") async -> (any Error)? {
         do {
             let stream = try await client.chat.completions.create(
                 model: model,

@@ -7,7 +7,7 @@ public enum MultipleProviders {
     public static let models = ["gpt-4", "claude-3-sonnet-20240229", "gemini-pro"]
 
     /// Asks each model in turn; returns each model's answer.
-    public static func run(client: ChoreoAI, output: ExampleOutput,
+    public static func run(client: ChoreoClient, output: ExampleOutput,
                            models: [String] = models) async throws -> [(model: String, answer: String)] {
         let question = "What is machine learning?"
         var answers: [(model: String, answer: String)] = []

@@ -4,7 +4,7 @@ import ChoreoAI
 /// everything that arrived before the failure (`error.partial`, `error.partialText`).
 public enum PartialResponseRecovery {
     /// Streams a long story; returns the whole text, or the part received before an interruption.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4") async throws -> String {
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4") async throws -> String {
         let stream = try await client.chat.completions.create(
             model: model,
             messages: [.user("Write a long story")],

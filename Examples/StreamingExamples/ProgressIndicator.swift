@@ -4,7 +4,7 @@ import ChoreoAI
 /// then the answer, then how many chunks carried text.
 public enum ProgressIndicator {
     /// Returns the number of chunks that carried text.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4",
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4",
                            dotInterval: Duration = .milliseconds(300)) async throws -> Int {
         // Show loading indicator
         output.write("Generating response")

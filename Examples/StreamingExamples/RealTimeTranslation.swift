@@ -3,7 +3,7 @@ import ChoreoAI
 /// Guide: "Real-time Translation". A function that streams one translation.
 public enum RealTimeTranslation {
     /// Streams the translation of `text` into `targetLanguage`; returns it.
-    public static func translate(_ text: String, to targetLanguage: String, client: ChoreoAI, output: ExampleOutput,
+    public static func translate(_ text: String, to targetLanguage: String, client: ChoreoClient, output: ExampleOutput,
                                  model: String = "gpt-4") async throws -> String {
         let stream = try await client.chat.completions.create(
             model: model,
@@ -24,7 +24,7 @@ public enum RealTimeTranslation {
     }
 
     /// The guide's use: Spanish, then French.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4") async throws -> [String] {
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4") async throws -> [String] {
         [
             try await translate("Hello, how are you?", to: "Spanish", client: client, output: output, model: model),
             try await translate("Hello, how are you?", to: "French", client: client, output: output, model: model),

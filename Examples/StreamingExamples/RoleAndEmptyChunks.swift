@@ -12,11 +12,11 @@ public enum RoleAndEmptyChunks {
         public var emptyChunks = 0
         /// Chunks with no choice (the usage chunk).
         public var choicelessChunks = 0
-        public var usage: Usage?
+        public var usage: CompletionUsage?
         public var text = ""
     }
 
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4") async throws -> Tally {
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4") async throws -> Tally {
         let stream = try await client.chat.completions.create(
             model: model,
             messages: [.user("Hello")],

@@ -5,7 +5,7 @@ import Foundation
 /// everything received so far on disk.
 public enum StreamToFile {
     /// Streams an article into `path` (created or truncated); returns the text written.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4",
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4",
                            path: String = "output.txt") async throws -> String {
         let stream = try await client.chat.completions.create(
             model: model,

@@ -5,7 +5,7 @@ import ChoreoAI
 public enum StreamingChatLoop {
     /// Chats until `readLine` returns "quit" or nil (end of input); returns the conversation.
     /// `readLine` is `{ Swift.readLine() }` on a terminal, a list of lines in a test.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4",
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4",
                            readLine: () -> String?) async throws -> [ChatMessage] {
         var messages: [ChatMessage] = []
 

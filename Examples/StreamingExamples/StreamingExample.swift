@@ -17,10 +17,10 @@ public struct StreamingExample: Sendable {
     public var mockFault: MockFault?
     /// Reads standard input (skipped when all examples run from a terminal).
     public var isInteractive: Bool
-    public var run: @Sendable (ChoreoAI, ExampleOutput) async throws -> Void
+    public var run: @Sendable (ChoreoClient, ExampleOutput) async throws -> Void
 
     public init(_ name: String, _ guideSection: String, mockFault: MockFault? = nil, isInteractive: Bool = false,
-                run: @escaping @Sendable (ChoreoAI, ExampleOutput) async throws -> Void) {
+                run: @escaping @Sendable (ChoreoClient, ExampleOutput) async throws -> Void) {
         self.name = name
         self.guideSection = guideSection
         self.mockFault = mockFault

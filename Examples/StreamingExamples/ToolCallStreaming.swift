@@ -4,7 +4,7 @@ import ChoreoAI
 /// call's id and function name, the next ones pieces of the JSON arguments. `ChunkAccumulator`
 /// joins them into complete calls (`stream.completion` does the same for you).
 public enum ToolCallStreaming {
-    public static let tools: [Tool] = [
+    public static let tools: [ChatTool] = [
         .function(
             name: "get_weather",
             description: "Get weather for a location",
@@ -17,7 +17,7 @@ public enum ToolCallStreaming {
     ]
 
     /// Streams the answer to a weather question; returns the complete tool calls.
-    public static func run(client: ChoreoAI, output: ExampleOutput, model: String = "gpt-4") async throws -> [ToolCall] {
+    public static func run(client: ChoreoClient, output: ExampleOutput, model: String = "gpt-4") async throws -> [ToolCall] {
         let stream = try await client.chat.completions.create(
             model: model,
             messages: [.user("What's the weather in NYC?")],

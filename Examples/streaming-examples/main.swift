@@ -47,8 +47,8 @@ if names.isEmpty {
 let useMock = arguments.contains("--mock") || (ProcessInfo.processInfo.environment["OPENAI_API_KEY"] ?? "").isEmpty
 var servers: [MockServer] = []
 /// The client an example runs with: the real providers, or the mock set up to show its failure.
-@MainActor func client(for example: StreamingExample) async throws -> ChoreoAI {
-    guard useMock else { return ChoreoAI() }
+@MainActor func client(for example: StreamingExample) async throws -> ChoreoClient {
+    guard useMock else { return ChoreoClient() }
     var config = MockConfig(chunkDelay: .milliseconds(15))
     if case .transient? = example.mockFault {
         config.faultRate = 1
@@ -60,7 +60,7 @@ var servers: [MockServer] = []
     if case .header(let fault)? = example.mockFault {
         for i in router.providers.indices { router.providers[i].extraHeaders.add(name: "x-mock-fault", value: fault) }
     }
-    return ChoreoAI(router: router)
+    return ChoreoClient(router: router)
 }
 
 if useMock { FileHandle.standardError.write(Data("(using the built-in mock provider)\n".utf8)) }

@@ -42,7 +42,7 @@ struct AskCommand: AsyncParsableCommand {
             for i in router.providers.indices where router.providers[i].kind == .openAI { router.providers[i].baseURL = baseURL }
         }
         if let missing = ProviderOptions.missingKey(for: model, in: router) { throw UsageError(missing) }
-        let client = ChoreoAI(router: router)
+        let client = ChoreoClient(router: router)
         var messages: [ChatMessage] = []
         if let system { messages.append(.system(system)) }
         messages.append(.user(prompt))

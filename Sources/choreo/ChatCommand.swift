@@ -36,7 +36,7 @@ struct ChatCommand: AsyncParsableCommand {
     func run() async throws {
         let (router, mock) = try await providers.makeRouter()
         if let missing = ProviderOptions.missingKey(for: model, in: router) { throw UsageError(missing) }
-        let client = ChoreoAI(router: router)
+        let client = ChoreoClient(router: router)
         let console = Console(isInteractive: isatty(STDIN_FILENO) == 1)
         var conversation = Conversation(model: model, system: system)
         var failedTurns = 0
@@ -87,7 +87,7 @@ struct ChatCommand: AsyncParsableCommand {
     /// Streams the answer to `text`; adds the exchange to the conversation only when it completed.
     /// At a terminal, Ctrl-C stops the answer (the request is cancelled) instead of the chat.
     /// False when the answer failed (one stopped on purpose did not).
-    private func answer(_ text: String, in conversation: inout Conversation, client: ChoreoAI, console: Console) async -> Bool {
+    private func answer(_ text: String, in conversation: inout Conversation, client: ChoreoClient, console: Console) async -> Bool {
         console.beginAnswer()
         var interrupt: Interrupt?
         defer { interrupt?.remove() }

@@ -75,7 +75,7 @@ enum WireStreamHarness {
         """# + "\n\n").utf8)
 
     static func chunk(_ delta: ChatCompletionChunk.Delta = .init(), finish: FinishReason? = nil, raw: String? = nil,
-                      usage: Usage? = nil) -> ChatCompletionChunk {
+                      usage: CompletionUsage? = nil) -> ChatCompletionChunk {
         ChatCompletionChunk(id: "msg_01Ab", created: 1000, model: "claude-sonnet-4-5",
                             choices: finish == nil && usage != nil ? [] : [.init(delta: delta, finishReason: finish, providerFinishReason: raw)],
                             usage: usage)
@@ -98,7 +98,7 @@ enum WireStreamHarness {
             Self.chunk(.init(toolCalls: [.init(index: 0, arguments: "")])),
             Self.chunk(.init(toolCalls: [.init(index: 0, arguments: #"{"city": "Os"#)])),
             Self.chunk(.init(toolCalls: [.init(index: 0, arguments: #"lo"}"#)])),
-            Self.chunk(finish: .toolCalls, raw: "tool_use", usage: Usage(promptTokens: 42, completionTokens: 37)),
+            Self.chunk(finish: .toolCalls, raw: "tool_use", usage: CompletionUsage(promptTokens: 42, completionTokens: 37)),
         ])
     }
 
@@ -113,7 +113,7 @@ enum WireStreamHarness {
         ])
         #expect(completion.choices[0].finishReason == .toolCalls)
         #expect(completion.choices[0].providerFinishReason == "tool_use")
-        #expect(completion.usage == Usage(promptTokens: 42, completionTokens: 37, totalTokens: 79))
+        #expect(completion.usage == CompletionUsage(promptTokens: 42, completionTokens: 37, totalTokens: 79))
     }
 
     @Test func recordedStreamSplitAtEveryByteDecodesIdentically() throws {
@@ -163,7 +163,7 @@ enum WireStreamHarness {
         // A tool with no input streams no argument text: its arguments are `{}`, not "".
         #expect(completion.choices[0].message.toolCalls == [ToolCall(id: "toolu_2", function: .init(name: "now", arguments: "{}"))])
         // The cache counts are kept apart (priced at their own rates) and stay within the prompt.
-        #expect(completion.usage == Usage(promptTokens: 115, completionTokens: 9, cachedPromptTokens: 100, cacheWriteTokens: 5))
+        #expect(completion.usage == CompletionUsage(promptTokens: 115, completionTokens: 9, cachedPromptTokens: 100, cacheWriteTokens: 5))
     }
 
     @Test(arguments: [("end_turn", FinishReason.stop), ("stop_sequence", .stop), ("max_tokens", .length),
@@ -274,7 +274,7 @@ enum WireStreamHarness {
         #expect(completion.text == "Io, Europa.")
         #expect(completion.choices[0].message.toolCalls == [ToolCall(id: "toolu_9", function: .init(name: "log", arguments: #"{"n":1}"#))])
         #expect(completion.choices[0].finishReason == .stop)
-        #expect(completion.usage == Usage(promptTokens: 20, completionTokens: 9, cachedPromptTokens: 2))
+        #expect(completion.usage == CompletionUsage(promptTokens: 20, completionTokens: 9, cachedPromptTokens: 2))
         #expect(throws: WireError.self) {
             try AnthropicWire().decodeCompletion(Array(#"{"type":"error","error":{"type":"api_error","message":"boom"}}"#.utf8))
         }

@@ -12,7 +12,7 @@ struct BackpressureAndRetryHintTests {
     @Test func aSlowConsumerPausesTheTransferInsteadOfBuffering() async throws {
         try await withMockServer(config: MockConfig(fixedTokens: 30_000)) { server in
         let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
-        let client = ChoreoAI(router: router)
+        let client = ChoreoClient(router: router)
         let stream = try await client.chat.completions.create(model: "gpt-4o-mini", messages: [.user("a very long answer")], stream: true)
         var iterator = stream.makeAsyncIterator()
         var text = try await iterator.next()?.content ?? ""
@@ -72,7 +72,7 @@ struct BackpressureAndRetryHintTests {
             ("x-ratelimit-limit-tokens", "1000"), ("x-ratelimit-remaining-tokens", "500"), ("x-ratelimit-reset-tokens", "30s"),
         ]), body: Array(#"{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limit_exceeded"}}"#.utf8), provider: provider)
         #expect(error.retryAfter == 7)
-        let f = Failure.classify(error)
+        let f = RequestFailure.classify(error)
         #expect(f.retryable && f.kind == "rate_limited")
         #expect(RetryPolicy.default.delay(after: 1, failure: f, random: 0) == 7)
     }
@@ -94,21 +94,21 @@ struct BackpressureAndRetryHintTests {
                    CancellationError(), WireError.malformed("m"), WireError.invalidRequest("m")]
         var seen: Set<String> = []
         for e in errors {
-            let f = Failure.classify(e)
-            #expect(f.retryable == Failure.retryableKinds.contains(f.kind), "\(f.kind)")
+            let f = RequestFailure.classify(e)
+            #expect(f.retryable == RequestFailure.retryableKinds.contains(f.kind), "\(f.kind)")
             if f.retryable { seen.insert(f.kind) }
         }
-        #expect(seen == Set(Failure.retryableKinds), "every listed kind comes out of classify")
+        #expect(seen == Set(RequestFailure.retryableKinds), "every listed kind comes out of classify")
     }
 
     @Test func backoffIsExponentialWithFullJitterAndACap() {
         let policy = RetryPolicy(maxAttempts: 10, baseDelay: 0.5, maxDelay: 8)
-        let f = Failure(kind: "server_error", retryable: true, stopsProvider: false, message: "")
+        let f = RequestFailure(kind: "server_error", retryable: true, stopsProvider: false, message: "")
         #expect(policy.delay(after: 1, failure: f, random: 0.999)! < 0.5)
         #expect(policy.delay(after: 3, failure: f, random: 0.999)! > 1.9)
         #expect(policy.delay(after: 9, failure: f, random: 0.999)! <= 8)
         #expect(policy.delay(after: 10, failure: f, random: 0.5) == nil)
-        let permanent = Failure(kind: "bad_request", retryable: false, stopsProvider: false, message: "")
+        let permanent = RequestFailure(kind: "bad_request", retryable: false, stopsProvider: false, message: "")
         #expect(policy.delay(after: 1, failure: permanent) == nil)
     }
 }

@@ -32,7 +32,7 @@ struct ChunkAccumulatorTests {
         let c = acc.completion
         #expect(c.text == "Two moons.")
         #expect(c.choices[0].finishReason == "stop")
-        #expect(c.usage == Usage(promptTokens: 14, completionTokens: 3))
+        #expect(c.usage == CompletionUsage(promptTokens: 14, completionTokens: 3))
         #expect(c.id == "chatcmpl-Z9")
         #expect(c.choices[0].message.toolCalls == nil)
     }
@@ -94,8 +94,8 @@ struct ChunkAccumulatorTests {
 
     @Test func usageIsCumulativeLastValueWins() {
         var acc = ChunkAccumulator()
-        acc.add(ChatCompletionChunk(id: "x", created: 1, model: "m", choices: [], usage: Usage(promptTokens: 5, completionTokens: 1)))
-        acc.add(ChatCompletionChunk(id: "x", created: 1, model: "m", choices: [], usage: Usage(promptTokens: 5, completionTokens: 9)))
+        acc.add(ChatCompletionChunk(id: "x", created: 1, model: "m", choices: [], usage: CompletionUsage(promptTokens: 5, completionTokens: 1)))
+        acc.add(ChatCompletionChunk(id: "x", created: 1, model: "m", choices: [], usage: CompletionUsage(promptTokens: 5, completionTokens: 9)))
         #expect(acc.completion.usage?.completionTokens == 9)
     }
 

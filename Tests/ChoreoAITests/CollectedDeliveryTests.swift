@@ -12,7 +12,7 @@ import Testing
 struct CollectedDeliveryTests {
     static let model = "gpt-4o-mini"
 
-    func client(_ server: MockServer, fault: String? = nil) -> ChoreoAI {
+    func client(_ server: MockServer, fault: String? = nil) -> ChoreoClient {
         server.client(fault: fault)
     }
 
@@ -24,7 +24,7 @@ struct CollectedDeliveryTests {
         MockContent.reply(model: Self.model, messages: [ChatMessage.user(prompt).json], maxTokens: maxTokens).text
     }
 
-    func collected(_ c: ChoreoAI, _ prompt: String) async throws -> ChatCompletionStream {
+    func collected(_ c: ChoreoClient, _ prompt: String) async throws -> ChatCompletionStream {
         try await c.stream(body: body(prompt), provider: try c.provider(for: Self.model), delivery: .collected)
     }
 

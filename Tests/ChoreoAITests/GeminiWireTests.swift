@@ -20,17 +20,17 @@ import ChoreoTesting
         #expect(chunks == [
             ChatCompletionChunk(id: "r-7Hk", created: 1000, model: "gemini-2.5-flash",
                                 choices: [.init(delta: .init(role: .assistant, content: "Phobos"))],
-                                usage: Usage(promptTokens: 11, completionTokens: 0)),
+                                usage: CompletionUsage(promptTokens: 11, completionTokens: 0)),
             ChatCompletionChunk(id: "r-7Hk", created: 1000, model: "gemini-2.5-flash",
                                 choices: [.init(delta: .init(content: " and Deimos."), finishReason: .stop, providerFinishReason: "STOP")],
-                                usage: Usage(promptTokens: 11, completionTokens: 5)),
+                                usage: CompletionUsage(promptTokens: 11, completionTokens: 5)),
         ])
         let completion = WireStreamHarness.accumulate(chunks)
         #expect(completion.id == "r-7Hk")
         #expect(completion.text == "Phobos and Deimos.")
         #expect(completion.choices[0].finishReason == .stop)
         #expect(completion.choices[0].message.toolCalls == nil)
-        #expect(completion.usage == Usage(promptTokens: 11, completionTokens: 5, totalTokens: 16))
+        #expect(completion.usage == CompletionUsage(promptTokens: 11, completionTokens: 5, totalTokens: 16))
     }
 
     @Test func recordedStreamSplitAtEveryByteDecodesIdentically() throws {
@@ -62,7 +62,7 @@ import ChoreoTesting
         #expect(completion.choices[0].finishReason == .toolCalls)
         #expect(completion.choices[0].providerFinishReason == "STOP")
         #expect(completion.choices[0].message.toolCalls?.map(\.function.name) == ["get_weather", "get_time"])
-        #expect(completion.usage == Usage(promptTokens: 20, completionTokens: 42, reasoningTokens: 30))  // thoughts: output, and reported apart
+        #expect(completion.usage == CompletionUsage(promptTokens: 20, completionTokens: 42, reasoningTokens: 30))  // thoughts: output, and reported apart
     }
 
     @Test func blockedPromptFinishesWithContentFilter() throws {
@@ -171,7 +171,7 @@ import ChoreoTesting
         #expect(completion.id == "r-9" && completion.model == "gemini-2.5-flash")
         #expect(completion.text == "Phobos and Deimos.")
         #expect(completion.choices[0].finishReason == .length)
-        #expect(completion.usage == Usage(promptTokens: 11, completionTokens: 5))
+        #expect(completion.usage == CompletionUsage(promptTokens: 11, completionTokens: 5))
     }
     @Test func errorInStreamWithoutMessageKeepsTheFallback() throws {
         #expect {

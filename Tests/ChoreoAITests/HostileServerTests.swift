@@ -13,13 +13,13 @@ struct HostileServerTests {
 
     /// A client whose providers all point at `server`, with a key (a local server needs none; the
     /// redaction tests need one to leak).
-    func client(_ server: ScriptedServer, configure: (inout Provider) -> Void = { _ in }) -> ChoreoAI {
+    func client(_ server: ScriptedServer, configure: (inout Provider) -> Void = { _ in }) -> ChoreoClient {
         var router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
         for i in router.providers.indices {
             router.providers[i].apiKey = Self.key
             configure(&router.providers[i])
         }
-        return ChoreoAI(router: router)
+        return ChoreoClient(router: router)
     }
 
     func body(_ model: String = "gpt-4o-mini") -> JSONValue {
@@ -62,7 +62,7 @@ struct HostileServerTests {
         if let wait = error.retryAfter {
             #expect(wait.isFinite && wait >= 0 && wait <= RetryHints.maxWait, "\(headers): \(wait)")
         }
-        let failure = Failure.classify(error)
+        let failure = RequestFailure.classify(error)
         #expect(failure.kind == "rate_limited")
         let delay = try #require(RetryPolicy(maxServerDelay: RetryHints.maxWait).delay(after: 1, failure: failure, random: 0.5))
         #expect(delay <= RetryHints.maxWait * 1.1)
@@ -121,8 +121,8 @@ struct HostileServerTests {
         let error = await #expect(throws: StreamError.self) { try await stream.collect() }
         #expect(error?.kind == .protocolError, "\(String(describing: error))")
         #expect(error?.message.contains("262144 bytes") == true, "\(String(describing: error?.message))")
-        #expect(Failure.classify(try #require(error)).kind == "protocol_error")
-        #expect(Failure.classify(try #require(error)).retryable)
+        #expect(RequestFailure.classify(try #require(error)).kind == "protocol_error")
+        #expect(RequestFailure.classify(try #require(error)).retryable)
         #expect(stream.bytesReceived < 4 << 20, "read \(stream.bytesReceived) bytes of one event")
     }
     }
@@ -135,7 +135,7 @@ struct HostileServerTests {
         let started = Date()
         let error = await attempt(server) { $0.stallTimeout = 1 }
         let elapsed = Date().timeIntervalSince(started)
-            let failure = Failure.classify(try #require(error))
+            let failure = RequestFailure.classify(try #require(error))
             #expect(failure.kind == "stalled", "\(String(describing: error))")
         #expect(elapsed < 5, "the drip held the attempt \(elapsed) s")
     }
@@ -148,7 +148,7 @@ struct HostileServerTests {
              .send("\r\n" + ScriptedServer.openAIStream("late"))]
         }) { server in
         let error = try #require(await attempt(server))
-        let failure = Failure.classify(error)
+        let failure = RequestFailure.classify(error)
         #expect(failure.kind == "protocol_error", "\(error)")
         #expect(failure.message.contains("header"), "\(failure.message)")
         #expect(failure.retryable && !failure.stopsProvider)
@@ -161,7 +161,7 @@ struct HostileServerTests {
     func aGarbledReplyIsARetryableProtocolError(reply: String) async throws {
         try await withScriptedServer(answering: { _ in [.send(reply)] }) { server in
         let error = try #require(await attempt(server))
-        let failure = Failure.classify(error)
+        let failure = RequestFailure.classify(error)
         #expect(failure.kind == "protocol_error", "\(error)")
         #expect(failure.retryable && !failure.stopsProvider)
     }
@@ -178,7 +178,7 @@ struct HostileServerTests {
         #expect(error.kind == .providerError)
         #expect(!"\(error) \(error.providerErrorType ?? "")".contains(Self.key))
         #expect(error.message.contains("[redacted key]"))
-        #expect(!Failure.classify(error).message.contains(Self.key))
+        #expect(!RequestFailure.classify(error).message.contains(Self.key))
     }
     }
 

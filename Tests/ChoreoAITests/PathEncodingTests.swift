@@ -58,7 +58,7 @@ import Glibc
     @Test func geminiModelIsOnePercentEncodedSegmentOnTheWire() async throws {
         let server = try RequestLineRecorder()
         let provider = Provider(name: "gemini", kind: .gemini, baseURL: "http://127.0.0.1:\(server.port)/v1beta", apiKey: "k")
-        let client = ChoreoAI(router: ProviderRouter(providers: [provider]))
+        let client = ChoreoClient(router: ProviderRouter(providers: [provider]))
         // Valid by the job-file rules, and every character that means something in a path.
         let body: JSONValue = ["model": "gemini-x/../admin@v1+exp:2", "messages": [["role": "user", "content": "hi"]]]
         await #expect(throws: APIError.self) { _ = try await client.stream(body: body, provider: provider) }

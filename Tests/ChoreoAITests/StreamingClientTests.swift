@@ -13,7 +13,7 @@ struct StreamingClientTests {
     static let model = "gpt-4o-mini"
 
     /// A client whose providers all point at `server`; `fault` is sent as `x-mock-fault`.
-    func client(_ server: MockServer, fault: String? = nil, stallTimeout: Double = 60) -> ChoreoAI {
+    func client(_ server: MockServer, fault: String? = nil, stallTimeout: Double = 60) -> ChoreoClient {
         server.client(fault: fault, stallTimeout: stallTimeout)
     }
 
@@ -25,7 +25,7 @@ struct StreamingClientTests {
     static let deliveries: [StreamDelivery] = [.chunks, .collected]
 
     /// A stream of the answer to `prompt`, delivered as `delivery` says.
-    func open(_ c: ChoreoAI, _ prompt: String, _ delivery: StreamDelivery) async throws -> ChatCompletionStream {
+    func open(_ c: ChoreoClient, _ prompt: String, _ delivery: StreamDelivery) async throws -> ChatCompletionStream {
         let body = ChatRequest.body(model: Self.model, messages: [.user(prompt)], includeUsage: true)
         return try await c.stream(body: body, provider: try c.provider(for: Self.model), delivery: delivery)
     }
@@ -147,7 +147,7 @@ struct StreamingClientTests {
             #expect(e.partialText == stream.text)
             #expect(!reading.text.isEmpty)
             #expect(expected("Tell me about moons").text.hasPrefix(reading.text))
-            #expect(Failure.classify(e).retryable)
+            #expect(RequestFailure.classify(e).retryable)
         }
     }
 
@@ -161,8 +161,8 @@ struct StreamingClientTests {
         } catch let e as APIError {
             #expect(e.status == 429)
             #expect(e.retryAfter == 1.5)
-            #expect(Failure.classify(e).kind == "rate_limited")
-            #expect(Failure.classify(e).retryable)
+            #expect(RequestFailure.classify(e).kind == "rate_limited")
+            #expect(RequestFailure.classify(e).retryable)
         }
     }
 
@@ -174,7 +174,7 @@ struct StreamingClientTests {
             _ = try await open(client(server, fault: "quota"), "x", delivery)
             Issue.record("expected a 429 insufficient_quota")
         } catch let e as APIError {
-            let f = Failure.classify(e)
+            let f = RequestFailure.classify(e)
             #expect(e.status == 429)
             #expect(f.kind == "quota")
             #expect(!f.retryable)
@@ -194,7 +194,7 @@ struct StreamingClientTests {
             Issue.record("expected a stall")
         } catch let e as StreamError {
             #expect(e.underlying?.kind == .stalled)
-            #expect(Failure.classify(e).kind == "stalled")
+            #expect(RequestFailure.classify(e).kind == "stalled")
             #expect(!e.partialText.isEmpty)
         }
         #expect(Date().timeIntervalSince(started) < 5)

@@ -22,7 +22,7 @@ import Testing
         let (chunks, complete) = try WireStreamHarness.decode(bytes, with: OpenAIChunkDecoder())
         #expect(complete)
         let acc = Self.accumulate(chunks)
-        #expect(acc.usage == Usage(promptTokens: 2006, completionTokens: 300, cachedPromptTokens: 1920, reasoningTokens: 256))
+        #expect(acc.usage == CompletionUsage(promptTokens: 2006, completionTokens: 300, cachedPromptTokens: 1920, reasoningTokens: 256))
         #expect(acc.usageIsFinal)
         // Written back in OpenAI's shape.
         #expect(acc.usage?.json["prompt_tokens_details"]?["cached_tokens"] == 1920)
@@ -30,8 +30,8 @@ import Testing
     }
 
     @Test func deepSeekCacheHitsCountAsCached() {
-        let u = Usage(json: ["prompt_tokens": 100, "completion_tokens": 5, "prompt_cache_hit_tokens": 64, "prompt_cache_miss_tokens": 36])
-        #expect(u == Usage(promptTokens: 100, completionTokens: 5, cachedPromptTokens: 64))
+        let u = CompletionUsage(json: ["prompt_tokens": 100, "completion_tokens": 5, "prompt_cache_hit_tokens": 64, "prompt_cache_miss_tokens": 36])
+        #expect(u == CompletionUsage(promptTokens: 100, completionTokens: 5, cachedPromptTokens: 64))
     }
 
     @Test func anthropicCacheCountsFromMessageStartSurviveADeltaWithoutThem() throws {
@@ -46,7 +46,7 @@ import Testing
         #expect(complete)
         let acc = Self.accumulate(chunks)
         // The three input counts are disjoint: the prompt is their sum; the cache counts stay apart.
-        #expect(acc.usage == Usage(promptTokens: 240, completionTokens: 42, cachedPromptTokens: 200, cacheWriteTokens: 30, reasoningTokens: 12))
+        #expect(acc.usage == CompletionUsage(promptTokens: 240, completionTokens: 42, cachedPromptTokens: 200, cacheWriteTokens: 30, reasoningTokens: 12))
         #expect(acc.usageIsFinal)
     }
 
@@ -57,18 +57,18 @@ import Testing
         #expect(cut.usage != nil && !cut.usageIsFinal)
         let whole = Self.accumulate(try WireStreamHarness.decode(Self.sse([first, last]), with: GeminiChunkDecoder(created: 1)).chunks)
         // Thoughts are billed as output: inside the completion count, and reported apart.
-        #expect(whole.usage == Usage(promptTokens: 50, completionTokens: 10, cachedPromptTokens: 32, reasoningTokens: 7))
+        #expect(whole.usage == CompletionUsage(promptTokens: 50, completionTokens: 10, cachedPromptTokens: 32, reasoningTokens: 7))
         #expect(whole.usageIsFinal)
     }
 
     @Test func usageBeforeTheFinishIsARunningCount() {
         var acc = ChunkAccumulator()
         acc.add(ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(delta: .init(content: "a"))],
-                                    usage: Usage(promptTokens: 5, completionTokens: 1)))
+                                    usage: CompletionUsage(promptTokens: 5, completionTokens: 1)))
         #expect(!acc.usageIsFinal)
         acc.add(ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(delta: .init(), finishReason: .stop)]))
         #expect(!acc.usageIsFinal)  // a finish with no usage after it: the last count is still a running one
-        acc.add(ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [], usage: Usage(promptTokens: 5, completionTokens: 9)))
+        acc.add(ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [], usage: CompletionUsage(promptTokens: 5, completionTokens: 9)))
         #expect(acc.usageIsFinal)
     }
 }

@@ -8,7 +8,7 @@ import Testing
 
     @Test func costPricesEachPartOfTheUsageAtItsOwnRate() {
         // 1,000,000 prompt tokens of which 600k cached and 100k written; 200k output of which 50k reasoning.
-        let u = Usage(promptTokens: 1_000_000, completionTokens: 200_000, cachedPromptTokens: 600_000, cacheWriteTokens: 100_000,
+        let u = CompletionUsage(promptTokens: 1_000_000, completionTokens: 200_000, cachedPromptTokens: 600_000, cacheWriteTokens: 100_000,
                       reasoningTokens: 50_000)
         let expected = 0.3 * 3 + 0.6 * 0.3 + 0.1 * 3.75 + 0.2 * 15  // reasoning is inside the output
         #expect(abs(price.cost(u) - expected) < 1e-12)
@@ -28,7 +28,7 @@ import Testing
         #expect(table.price(for: "gemini-2.0-flash-lite")?.input == 0.075)   // not gemini-2.0-flash's
         #expect(table.price(for: "gpt-4o-mini")?.source.contains("checked 2025-07-04") == true)
         #expect(table.price(for: "my-local-llama") == nil)                   // unknown: never guessed
-        #expect(table.cost(model: "my-local-llama", usage: Usage(promptTokens: 1, completionTokens: 1)) == nil)
+        #expect(table.cost(model: "my-local-llama", usage: CompletionUsage(promptTokens: 1, completionTokens: 1)) == nil)
     }
 
     @Test func configuredPricesOverrideAndExtendByNameOrGlob() throws {
@@ -56,7 +56,7 @@ import Testing
     @Test func aChargeIsTheFinalUsageElseAMarkedWorstCaseEstimate() {
         let table = PriceTable(entries: [("m", price)])
         let body: JSONValue = ["model": "m", "messages": [["role": "user", "content": "Hello there"]], "max_tokens": 100]
-        let reported = Usage(promptTokens: 9, completionTokens: 40, cachedPromptTokens: 4)
+        let reported = CompletionUsage(promptTokens: 9, completionTokens: 40, cachedPromptTokens: 4)
         let final = AttemptCharge.of(reported: reported, isFinal: true, bounds: RequestBounds(body, provider: .openAI), model: "m", receivedBytes: 150, prices: table)
         #expect(!final.estimated && final.usage == reported && final.costUSD == price.cost(reported))
         // Cut before the final usage: the prompt at its bound, the output at max_tokens, dearest rate.

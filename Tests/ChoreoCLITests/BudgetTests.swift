@@ -30,7 +30,7 @@ import ChoreoSQLite
         let db = try Database(path: fixture.databasePath)
         let recorded = try db.queryOne("SELECT coalesce(sum(cost_usd), 0) FROM attempts") { $0.double(0) ?? 0 } ?? 0
         let stats = server.stats()
-        let billed = Self.prices.price(for: "any")!.cost(Usage(promptTokens: stats.billedPromptTokens, completionTokens: stats.billedCompletionTokens,
+        let billed = Self.prices.price(for: "any")!.cost(CompletionUsage(promptTokens: stats.billedPromptTokens, completionTokens: stats.billedCompletionTokens,
                                                                cachedPromptTokens: stats.billedCachedPromptTokens))
         #expect(recorded <= cap + 1e-9)
         #expect(billed <= recorded + 1e-9)

@@ -62,7 +62,7 @@ struct BusyDatabaseTests {
         let fixture = try Fixture(count: 1)
         let queue = try JobQueue(path: fixture.databasePath, runnerID: "flusher-test", busyTimeout: 0.05)
         let job = try #require(try await queue.claim(limit: 1, leaseSeconds: 60, batch: fixture.batchID).first)
-        let client = ChoreoAI(router: Fixture.router(server))
+        let client = ChoreoClient(router: Fixture.router(server))
         let stream = try await client.stream(body: try JSONValue.parse(job.request), provider: try client.provider(for: job.model),
                                              delivery: .collected)
         let ended = AsyncStream<Void> { continuation in stream.onEnd { _ in continuation.finish() } }

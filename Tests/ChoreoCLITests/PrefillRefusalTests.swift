@@ -85,7 +85,7 @@ struct PrefillRefusalTests {
 
     @Test func theMockRefusesAPrefillLikeTheAPI() async throws {
         try await withMockServer { server in
-        let client = ChoreoAI(router: Fixture.router(server))
+        let client = ChoreoClient(router: Fixture.router(server))
         for (model, thinking, refused) in [("claude-opus-4-7", false, true), ("claude-sonnet-5", false, true), ("claude-sonnet-4-5", false, false),
                                            ("claude-3-5-sonnet-20241022", false, false), ("claude-sonnet-4-5", true, true)] {
             // A prefill the mock would take: the reply's first word.

@@ -107,23 +107,23 @@ struct ProviderHealthTests {
     @Test func failuresSayWhetherTheProviderIsUnreachable() {
         let refused = TransportError(kind: .connect, curlCode: 7, message: "Failed to connect to 127.0.0.1 port 9 after 0 ms: Connection refused",
                                      origin: "http://127.0.0.1:9")
-        #expect(Failure.classify(refused).unreachable == "connection refused")
-        #expect(Failure.classify(TransportError(kind: .connect, curlCode: 6, message: "Could not resolve host: x")).unreachable == "DNS lookup failed")
-        #expect(Failure.classify(TransportError(kind: .connectionLost, curlCode: 52, message: "Empty reply from server")).unreachable == "empty reply")
-        #expect(Failure.classify(TransportError(kind: .tls, curlCode: 35, message: "handshake")).unreachable == "TLS handshake failed")
-        #expect(Failure.classify(TransportError(kind: .stalled, message: "no data for 2 s")).unreachable == "stalled")
+        #expect(RequestFailure.classify(refused).unreachable == "connection refused")
+        #expect(RequestFailure.classify(TransportError(kind: .connect, curlCode: 6, message: "Could not resolve host: x")).unreachable == "DNS lookup failed")
+        #expect(RequestFailure.classify(TransportError(kind: .connectionLost, curlCode: 52, message: "Empty reply from server")).unreachable == "empty reply")
+        #expect(RequestFailure.classify(TransportError(kind: .tls, curlCode: 35, message: "handshake")).unreachable == "TLS handshake failed")
+        #expect(RequestFailure.classify(TransportError(kind: .stalled, message: "no data for 2 s")).unreachable == "stalled")
         // A stream that broke off midway: the provider answered.
         let cut = StreamError(kind: .interrupted, message: "cut", partial: ChatCompletion(id: "x", created: 0, model: "m", choices: [], usage: nil),
                               underlying: TransportError(kind: .connectionLost, curlCode: 18, message: "transfer closed"))
-        #expect(Failure.classify(cut).unreachable == nil)
+        #expect(RequestFailure.classify(cut).unreachable == nil)
         // A garbled reply (a bad status line, a size cap passed): something answered; the attempt's fault.
         let garbled = TransportError(kind: .protocolError, curlCode: 8, message: "Weird server reply")
-        #expect(Failure.classify(garbled).kind == "protocol_error" && Failure.classify(garbled).unreachable == nil)
+        #expect(RequestFailure.classify(garbled).kind == "protocol_error" && RequestFailure.classify(garbled).unreachable == nil)
         for status in [502, 503, 504, 529] {
-            #expect(Failure.classify(APIError(status: status, type: nil, code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p")).unreachable == "HTTP \(status)")
+            #expect(RequestFailure.classify(APIError(status: status, type: nil, code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p")).unreachable == "HTTP \(status)")
         }
         for status in [400, 401, 429, 500] {
-            #expect(Failure.classify(APIError(status: status, type: nil, code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p")).unreachable == nil)
+            #expect(RequestFailure.classify(APIError(status: status, type: nil, code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p")).unreachable == nil)
         }
     }
 

@@ -5,13 +5,13 @@ extension MockServer {
     /// A client whose providers (OpenAI, Anthropic, Gemini) all talk to this server; `fault` goes
     /// out as the `x-mock-fault` header on every request (`drop:3`, `429`, `stall:2`), and
     /// `stallTimeout`, when given, replaces each provider's.
-    public func client(fault: String? = nil, stallTimeout: Double? = nil) -> ChoreoAI {
+    public func client(fault: String? = nil, stallTimeout: Double? = nil) -> ChoreoClient {
         var router = ProviderRouter.fromEnvironment([:]).pointed(at: baseURL)
         for i in router.providers.indices {
             if let fault { router.providers[i].extraHeaders.add(name: "x-mock-fault", value: fault) }
             if let stallTimeout { router.providers[i].stallTimeout = stallTimeout }
         }
-        return ChoreoAI(router: router)
+        return ChoreoClient(router: router)
     }
 }
 

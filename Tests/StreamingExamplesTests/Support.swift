@@ -8,7 +8,7 @@ import Testing
 /// A mock provider on 127.0.0.1 for one test, and what it is expected to answer.
 struct Mock {
     let server: MockServer
-    let client: ChoreoAI
+    let client: ChoreoClient
 
     /// Starts a server, runs `body` with a client pointed at it (sending `fault` as
     /// `x-mock-fault`), and stops the server however `body` ends.

@@ -7,9 +7,9 @@ public struct ChatCompletion: Sendable, Hashable {
     public var model: String
     public var systemFingerprint: String?
     public var choices: [Choice]
-    public var usage: Usage?
+    public var usage: CompletionUsage?
 
-    public init(id: String, created: Int, model: String, systemFingerprint: String? = nil, choices: [Choice], usage: Usage?) {
+    public init(id: String, created: Int, model: String, systemFingerprint: String? = nil, choices: [Choice], usage: CompletionUsage?) {
         self.id = id
         self.created = created
         self.model = model

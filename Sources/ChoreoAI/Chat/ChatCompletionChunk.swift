@@ -10,9 +10,9 @@ public struct ChatCompletionChunk: Sendable, Hashable {
     public var model: String
     public var systemFingerprint: String?
     public var choices: [Choice]
-    public var usage: Usage?
+    public var usage: CompletionUsage?
 
-    public init(id: String, created: Int, model: String, systemFingerprint: String? = nil, choices: [Choice], usage: Usage? = nil) {
+    public init(id: String, created: Int, model: String, systemFingerprint: String? = nil, choices: [Choice], usage: CompletionUsage? = nil) {
         self.id = id
         self.created = created
         self.model = model

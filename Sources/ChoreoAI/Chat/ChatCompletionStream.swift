@@ -71,7 +71,7 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
 
     /// The usage received so far, and whether it is the answer's final count
     /// (`ChunkAccumulator.usageIsFinal`), read together.
-    public var usageSoFar: (usage: Usage?, isFinal: Bool) { state.accumulated.withLock { ($0.usage, $0.usageIsFinal) } }
+    public var usageSoFar: (usage: CompletionUsage?, isFinal: Bool) { state.accumulated.withLock { ($0.usage, $0.usageIsFinal) } }
 
     /// All chunks received so far.
     public var chunkCount: Int { state.accumulated.withLock { $0.chunkCount } }

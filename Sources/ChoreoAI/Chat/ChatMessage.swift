@@ -113,8 +113,9 @@ public struct ToolCall: Sendable, Hashable {
 /// The details are parts of the two totals, as providers bill them (wire-formats-2.md §4):
 /// `cachedPromptTokens` and `cacheWriteTokens` are within `promptTokens` (read from and written to
 /// the provider's prompt cache, each billed at its own rate), `reasoningTokens` within
-/// `completionTokens` (billed as output).
-public struct Usage: Sendable, Hashable {
+/// `completionTokens` (billed as output). Named as in OpenAI's API (`CompletionUsage`), not
+/// `Usage`, which clashes with users' own types.
+public struct CompletionUsage: Sendable, Hashable {
     public var promptTokens: Int
     public var completionTokens: Int
     public var totalTokens: Int
@@ -163,8 +164,8 @@ public struct Usage: Sendable, Hashable {
         return o
     }
 
-    public static func + (a: Usage, b: Usage) -> Usage {
-        Usage(promptTokens: a.promptTokens + b.promptTokens, completionTokens: a.completionTokens + b.completionTokens,
+    public static func + (a: CompletionUsage, b: CompletionUsage) -> CompletionUsage {
+        CompletionUsage(promptTokens: a.promptTokens + b.promptTokens, completionTokens: a.completionTokens + b.completionTokens,
               totalTokens: a.totalTokens + b.totalTokens, cachedPromptTokens: a.cachedPromptTokens + b.cachedPromptTokens,
               cacheWriteTokens: a.cacheWriteTokens + b.cacheWriteTokens, reasoningTokens: a.reasoningTokens + b.reasoningTokens)
     }

@@ -1,12 +1,12 @@
-/// A tool the model may call.
-public struct Tool: Sendable, Hashable {
+/// A tool the model may call (`ChatTool`, not `Tool`: that name is every app's own).
+public struct ChatTool: Sendable, Hashable {
     public var name: String
     public var description: String?
     /// JSON Schema of the arguments.
     public var parameters: JSONValue
 
-    public static func function(name: String, description: String? = nil, parameters: JSONValue = ["type": "object", "properties": [:]]) -> Tool {
-        Tool(name: name, description: description, parameters: parameters)
+    public static func function(name: String, description: String? = nil, parameters: JSONValue = ["type": "object", "properties": [:]]) -> ChatTool {
+        ChatTool(name: name, description: description, parameters: parameters)
     }
 
     public var json: JSONValue {
@@ -21,7 +21,7 @@ public struct Tool: Sendable, Hashable {
 public enum ChatRequest {
     public static func body(
         model: String, messages: [ChatMessage], temperature: Double? = nil, topP: Double? = nil, maxTokens: Int? = nil,
-        maxCompletionTokens: Int? = nil, stop: [String]? = nil, seed: Int? = nil, tools: [Tool]? = nil, toolChoice: JSONValue? = nil,
+        maxCompletionTokens: Int? = nil, stop: [String]? = nil, seed: Int? = nil, tools: [ChatTool]? = nil, toolChoice: JSONValue? = nil,
         responseFormat: JSONValue? = nil, includeUsage: Bool = false, extra: [String: JSONValue] = [:]
     ) -> JSONValue {
         var o = extra

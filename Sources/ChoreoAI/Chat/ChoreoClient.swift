@@ -4,14 +4,17 @@ import Foundation
 /// The client. Mirrors the SDK our users know:
 ///
 /// ```swift
-/// let client = ChoreoAI()   // OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_*, GEMINI_* from the environment
+/// let client = ChoreoClient()   // OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_*, GEMINI_* from the environment
 /// let stream = try await client.chat.completions.create(model: "gpt-4", messages: [.user("Hi")], stream: true)
 /// for try await chunk in stream { print(chunk.choices[0].delta.content ?? "", terminator: "") }
 /// ```
 ///
 /// Models route to providers by name (`claude-*` → Anthropic, `gemini-*` → Gemini, others →
 /// OpenAI-compatible); every provider's stream comes back as OpenAI-shaped chunks.
-public final class ChoreoAI: Sendable {
+///
+/// Not named after its module: a type called `ChoreoAI` would hide the module, and users could
+/// no longer write `ChoreoAI.ChatMessage` beside a `ChatMessage` of their own.
+public final class ChoreoClient: Sendable {
     public let router: ProviderRouter
     public let transport: CurlTransport
     public var chat: Chat { Chat(client: self) }
@@ -36,7 +39,7 @@ public final class ChoreoAI: Sendable {
     }
 
     public struct Chat: Sendable {
-        let client: ChoreoAI
+        let client: ChoreoClient
         public var completions: Completions { Completions(client: client) }
     }
 
@@ -92,13 +95,13 @@ public enum StreamDelivery: Sendable {
 
 /// `client.chat.completions`: `create(..., stream: true)` for a chunk stream, `create(...)` for a whole completion.
 public struct Completions: Sendable {
-    let client: ChoreoAI
+    let client: ChoreoClient
 
     /// Streams a chat completion. With `stream: false` the request is made without streaming and
     /// the stream yields the whole answer as one chunk.
     public func create(
         model: String, messages: [ChatMessage], stream: Bool, temperature: Double? = nil, topP: Double? = nil,
-        maxTokens: Int? = nil, maxCompletionTokens: Int? = nil, stop: [String]? = nil, seed: Int? = nil, tools: [Tool]? = nil,
+        maxTokens: Int? = nil, maxCompletionTokens: Int? = nil, stop: [String]? = nil, seed: Int? = nil, tools: [ChatTool]? = nil,
         toolChoice: JSONValue? = nil, responseFormat: JSONValue? = nil, includeUsage: Bool = false, extra: [String: JSONValue] = [:]
     ) async throws -> ChatCompletionStream {
         let body = ChatRequest.body(
@@ -114,7 +117,7 @@ public struct Completions: Sendable {
     /// Returns the whole completion (no streaming).
     public func create(
         model: String, messages: [ChatMessage], temperature: Double? = nil, topP: Double? = nil, maxTokens: Int? = nil,
-        maxCompletionTokens: Int? = nil, stop: [String]? = nil, seed: Int? = nil, tools: [Tool]? = nil,
+        maxCompletionTokens: Int? = nil, stop: [String]? = nil, seed: Int? = nil, tools: [ChatTool]? = nil,
         toolChoice: JSONValue? = nil, responseFormat: JSONValue? = nil, extra: [String: JSONValue] = [:]
     ) async throws -> ChatCompletion {
         try await create(body: ChatRequest.body(
@@ -139,7 +142,7 @@ public struct Completions: Sendable {
         let provider = try client.provider(for: model)
         let wire = provider.kind.wireFormat
         let response = try await client.transport.execute(try wire.makeRequest(body, provider: provider, stream: false))
-        try await ChoreoAI.checkStatus(response, wire: wire, provider: provider)
+        try await ChoreoClient.checkStatus(response, wire: wire, provider: provider)
         let body = try await response.body.collect(upTo: 64 << 20)
         do {
             return try wire.decodeCompletion(body)

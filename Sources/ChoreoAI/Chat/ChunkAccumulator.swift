@@ -6,7 +6,7 @@ public struct ChunkAccumulator: Sendable {
     public private(set) var model = ""
     public private(set) var systemFingerprint: String?
     /// Cumulative usage: the last value reported wins (providers report running totals).
-    public private(set) var usage: Usage?
+    public private(set) var usage: CompletionUsage?
     /// Whether `usage` is the answer's final count: it came with or after a finish reason (OpenAI's
     /// usage chunk, Anthropic's `message_delta`, Gemini's last chunk). Earlier counts are running
     /// totals (Anthropic's `message_start`, Gemini's chunks), short of what a cut stream is billed.

@@ -1,7 +1,8 @@
 import ChoreoHTTP
 
-/// What went wrong with one attempt, in the terms a retry decision needs.
-public struct Failure: Sendable, Hashable, CustomStringConvertible {
+/// What went wrong with one attempt, in the terms a retry decision needs. (`RequestFailure`, not
+/// `Failure`: that is also the error type parameter of every async sequence and `Result`.)
+public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
     /// A short stable name stored in the database and shown in `status` (`rate_limited`, `stalled`, …).
     public var kind: String
     public var retryable: Bool
@@ -37,33 +38,33 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
                                         "provider_error", "cancelled"]
 
     /// Classifies any error from the transport, the API or a stream (wire-formats.md §4.1, §6.3).
-    public static func classify(_ error: any Error) -> Failure {
+    public static func classify(_ error: any Error) -> RequestFailure {
         switch error {
         case let e as APIError:
             return classify(e)
         case let e as StreamError:
             if let t = e.underlying { return classify(t, partial: true) }
             switch e.kind {
-            case .interrupted: return Failure(kind: "interrupted", retryable: true, stopsProvider: false, message: e.message)
-            case .protocolError: return Failure(kind: "protocol_error", retryable: true, stopsProvider: false, message: e.message)
-            case .malformedEvent: return Failure(kind: "malformed", retryable: true, stopsProvider: false, message: e.message)
+            case .interrupted: return RequestFailure(kind: "interrupted", retryable: true, stopsProvider: false, message: e.message)
+            case .protocolError: return RequestFailure(kind: "protocol_error", retryable: true, stopsProvider: false, message: e.message)
+            case .malformedEvent: return RequestFailure(kind: "malformed", retryable: true, stopsProvider: false, message: e.message)
             case .providerError:
                 let overloaded = e.providerErrorType == "overloaded_error"
-                return Failure(kind: overloaded ? "overloaded" : "provider_error", retryable: true, stopsProvider: false, message: e.message)
+                return RequestFailure(kind: overloaded ? "overloaded" : "provider_error", retryable: true, stopsProvider: false, message: e.message)
             }
         case let e as TransportError:
             return classify(e, partial: false)
         case is CancellationError:
-            return Failure(kind: "cancelled", retryable: true, stopsProvider: false, message: "cancelled")
+            return RequestFailure(kind: "cancelled", retryable: true, stopsProvider: false, message: "cancelled")
         case let e as WireError:
-            if case .invalidRequest = e { return Failure(kind: "bad_request", retryable: false, stopsProvider: false, message: e.description) }
-            return Failure(kind: "malformed", retryable: true, stopsProvider: false, message: e.description)
+            if case .invalidRequest = e { return RequestFailure(kind: "bad_request", retryable: false, stopsProvider: false, message: e.description) }
+            return RequestFailure(kind: "malformed", retryable: true, stopsProvider: false, message: e.description)
         default:
-            return Failure(kind: "other", retryable: false, stopsProvider: false, message: "\(error)")
+            return RequestFailure(kind: "other", retryable: false, stopsProvider: false, message: "\(error)")
         }
     }
 
-    static func classify(_ e: TransportError, partial: Bool) -> Failure {
+    static func classify(_ e: TransportError, partial: Bool) -> RequestFailure {
         let kind: String
         switch e.kind {
         case .stalled: kind = "stalled"
@@ -72,12 +73,12 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
         case .connectionLost: kind = partial ? "interrupted" : "connection_lost"
         // Our request was refused before it left (a malformed URL): this job's fault, not the
         // provider's answer, so it stops nothing. Only an auth or quota reply stops a provider.
-        case .invalidRequest: return Failure(kind: "bad_request", retryable: false, stopsProvider: false, message: e.description)
+        case .invalidRequest: return RequestFailure(kind: "bad_request", retryable: false, stopsProvider: false, message: e.description)
         // A garbled reply (HTTP/0.9, a bad status line, a size cap passed) is this attempt's.
         case .protocolError: kind = "protocol_error"
         case .other: kind = "transport"
         }
-        return Failure(kind: kind, retryable: true, stopsProvider: false, message: e.description,
+        return RequestFailure(kind: kind, retryable: true, stopsProvider: false, message: e.description,
                        unreachable: unreachableReason(e, partial: partial))
     }
 
@@ -100,8 +101,8 @@ public struct Failure: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    static func classify(_ e: APIError) -> Failure {
-        var f = Failure(kind: "http_\(e.status)", retryable: false, stopsProvider: false, retryAfter: e.retryAfter,
+    static func classify(_ e: APIError) -> RequestFailure {
+        var f = RequestFailure(kind: "http_\(e.status)", retryable: false, stopsProvider: false, retryAfter: e.retryAfter,
                         httpStatus: e.status, message: e.description)
         if e.isQuotaExhausted {
             f.kind = "quota"

@@ -19,7 +19,7 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// Seconds to wait before attempt `attempt + 1` after `failure` ended attempt `attempt`
     /// (1-based), or nil when there should be no further attempt.
-    public func delay(after attempt: Int, failure: Failure, random: Double = Double.random(in: 0..<1)) -> Double? {
+    public func delay(after attempt: Int, failure: RequestFailure, random: Double = Double.random(in: 0..<1)) -> Double? {
         guard failure.retryable, attempt < maxAttempts else { return nil }
         if let server = failure.retryAfter {
             guard server <= maxServerDelay else { return nil }
@@ -32,7 +32,7 @@ public struct RetryPolicy: Sendable, Hashable {
     /// Runs `operation` until it succeeds or this policy gives up; rethrows the last error.
     /// `operation` gets the 1-based attempt number; `onRetry`, when given, hears of each failed
     /// attempt that will be retried, with its classified failure and the wait before the next.
-    public func run<T: Sendable>(onRetry: ((_ attempt: Int, _ failure: Failure, _ delay: Double) -> Void)? = nil,
+    public func run<T: Sendable>(onRetry: ((_ attempt: Int, _ failure: RequestFailure, _ delay: Double) -> Void)? = nil,
                                  _ operation: (Int) async throws -> T) async throws -> T {
         var attempt = 1
         while true {
@@ -40,7 +40,7 @@ public struct RetryPolicy: Sendable, Hashable {
                 return try await operation(attempt)
             } catch {
                 if error is CancellationError { throw error }
-                let failure = Failure.classify(error)
+                let failure = RequestFailure.classify(error)
                 guard let wait = delay(after: attempt, failure: failure) else { throw error }
                 onRetry?(attempt, failure, wait)
                 try await Task.sleep(nanoseconds: UInt64(wait * 1e9))

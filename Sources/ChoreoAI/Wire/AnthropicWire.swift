@@ -114,13 +114,13 @@ public struct AnthropicWire: WireFormat {
     /// Prompt tokens are input plus both cache counts (§6.2; the three are disjoint, wire-formats-2.md
     /// §4.3). A `message_delta`'s usage is cumulative but may leave the input counts out: those
     /// come from `start` (the `message_start` usage) then.
-    static func usage(_ json: JSONValue?, start: Usage? = nil) -> Usage? {
+    static func usage(_ json: JSONValue?, start: CompletionUsage? = nil) -> CompletionUsage? {
         guard let json, case .object = json else { return nil }
         let input = json["input_tokens"]?.intValue
         let read = json["cache_read_input_tokens"]?.intValue ?? start?.cachedPromptTokens ?? 0
         let write = json["cache_creation_input_tokens"]?.intValue ?? start?.cacheWriteTokens ?? 0
         let prompt = input.map { $0 + read + write } ?? start?.promptTokens ?? 0
-        return Usage(promptTokens: prompt, completionTokens: json["output_tokens"]?.intValue ?? 0,
+        return CompletionUsage(promptTokens: prompt, completionTokens: json["output_tokens"]?.intValue ?? 0,
                      cachedPromptTokens: read, cacheWriteTokens: write,
                      reasoningTokens: json["output_tokens_details"]?["thinking_tokens"]?.intValue ?? 0)
     }
@@ -262,7 +262,7 @@ struct AnthropicChunkDecoder: ChunkDecoder {
     private var model = ""
     private let created: Int
     /// The `message_start` usage: the input counts a `message_delta` may leave out.
-    private var startUsage: Usage?
+    private var startUsage: CompletionUsage?
     /// Content-block index → tool-call ordinal, and whether any argument text arrived for it.
     private var toolBlocks: [Int: (ordinal: Int, sawArguments: Bool)] = [:]
 

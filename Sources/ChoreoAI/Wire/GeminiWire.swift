@@ -262,10 +262,10 @@ struct GeminiChunkDecoder: ChunkDecoder {
 
     /// Prompt = prompt + tool-use prompt tokens (the prompt count includes the cached ones);
     /// completion = candidates + thoughts (both billed as output). wire-formats-2.md §4.4.
-    static func usage(_ json: JSONValue?) -> Usage? {
+    static func usage(_ json: JSONValue?) -> CompletionUsage? {
         guard let json, case .object = json else { return nil }
         func count(_ key: String) -> Int { json[key]?.intValue ?? 0 }
-        return Usage(promptTokens: count("promptTokenCount") + count("toolUsePromptTokenCount"),
+        return CompletionUsage(promptTokens: count("promptTokenCount") + count("toolUsePromptTokenCount"),
                      completionTokens: count("candidatesTokenCount") + count("thoughtsTokenCount"),
                      cachedPromptTokens: count("cachedContentTokenCount"), reasoningTokens: count("thoughtsTokenCount"))
     }

@@ -41,7 +41,7 @@ public struct OpenAIWire: WireFormat {
                     finishReason: raw.map(FinishReasonMap.openAI), providerFinishReason: raw,
                     logprobs: presentValue(c["logprobs"]))
             },
-            usage: Usage(json: json["usage"]))
+            usage: CompletionUsage(json: json["usage"]))
     }
 
     public func decodeError(status: Int, headers: HeaderFields, body: [UInt8], provider: Provider) -> APIError {
@@ -130,7 +130,7 @@ struct OpenAIChunkDecoder: ChunkDecoder {
                     finishReason: raw.map(FinishReasonMap.openAI), providerFinishReason: raw,
                     logprobs: presentValue(c["logprobs"]))
             },
-            usage: Usage(json: o["usage"]))
+            usage: CompletionUsage(json: o["usage"]))
     }
 }
 

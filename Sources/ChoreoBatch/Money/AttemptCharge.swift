@@ -9,18 +9,18 @@ import ChoreoSQLite
 /// `max_tokens` (the provider may have generated more than reached us before the cut), priced at
 /// the dearest prompt rate. So a budget holds across runs, which add up these costs.
 public struct AttemptCharge: Sendable, Hashable {
-    public var usage: Usage
+    public var usage: CompletionUsage
     public var estimated: Bool
     public var costUSD: Double?
 
-    public init(usage: Usage, estimated: Bool, costUSD: Double?) {
+    public init(usage: CompletionUsage, estimated: Bool, costUSD: Double?) {
         self.usage = usage
         self.estimated = estimated
         self.costUSD = costUSD
     }
 
     /// Nothing billed: the request got an error status, or no answer at all.
-    public static let none = AttemptCharge(usage: Usage(promptTokens: 0, completionTokens: 0), estimated: false, costUSD: 0)
+    public static let none = AttemptCharge(usage: CompletionUsage(promptTokens: 0, completionTokens: 0), estimated: false, costUSD: 0)
 
     /// The charge of an attempt that sent `body` to `provider` for `model`. `stream` is nil when no
     /// answer began (an error status, a connection that failed): providers bill nothing then.
@@ -33,7 +33,7 @@ public struct AttemptCharge: Sendable, Hashable {
     }
 
     /// The rule itself, on plain values (tests).
-    static func of(reported: Usage?, isFinal: Bool, bounds: RequestBounds, model: String,
+    static func of(reported: CompletionUsage?, isFinal: Bool, bounds: RequestBounds, model: String,
                    receivedBytes: Int, prices: PriceTable) -> AttemptCharge {
         let price = prices.price(for: model)
         if let reported, isFinal {
@@ -41,7 +41,7 @@ public struct AttemptCharge: Sendable, Hashable {
         }
         let prompt = reported?.promptTokens ?? bounds.promptTokens
         let completion = bounds.completionTokens ?? max(receivedBytes, reported?.completionTokens ?? 0)
-        let usage = Usage(promptTokens: prompt, completionTokens: completion)
+        let usage = CompletionUsage(promptTokens: prompt, completionTokens: completion)
         return AttemptCharge(usage: usage, estimated: true, costUSD: price?.worstCase(promptTokens: prompt, completionTokens: completion))
     }
 

@@ -22,7 +22,7 @@ public struct Price: Sendable, Hashable {
 
     /// The cost of `usage` in USD. Cached and cache-write tokens are parts of the prompt
     /// (`Usage`), each at its own rate; reasoning tokens are part of the output, at the output rate.
-    public func cost(_ usage: Usage) -> Double {
+    public func cost(_ usage: CompletionUsage) -> Double {
         let cached = min(usage.cachedPromptTokens, usage.promptTokens)
         let written = min(usage.cacheWriteTokens, usage.promptTokens - cached)
         let plain = usage.promptTokens - cached - written
@@ -66,7 +66,7 @@ public struct PriceTable: Sendable {
     }
 
     /// The cost of `usage` for `model`, or nil when its price is unknown.
-    public func cost(model: String, usage: Usage) -> Double? { price(for: model)?.cost(usage) }
+    public func cost(model: String, usage: CompletionUsage) -> Double? { price(for: model)?.cost(usage) }
 
     /// Glob match on characters: `*` any run, `?` any one.
     static func matches(_ pattern: String, _ text: String) -> Bool {

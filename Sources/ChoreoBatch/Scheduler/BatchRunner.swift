@@ -55,7 +55,7 @@ public struct RunSummary: Sendable {
 public final class BatchRunner: Sendable {
     public let databasePath: String
     public let options: RunOptions
-    public let client: ChoreoAI
+    public let client: ChoreoClient
     public let events: RunEvents
     public let runnerID: String
     /// The running `run()`'s flusher, for `abandon()`.
@@ -79,7 +79,7 @@ public final class BatchRunner: Sendable {
             if options.continuePartial { router.providers[i].supportsPrefill = true }
             if let s = options.stallTimeout { router.providers[i].stallTimeout = s }
         }
-        self.client = ChoreoAI(router: router)
+        self.client = ChoreoClient(router: router)
         self.events = events
         let host = ProcessInfo.processInfo.hostName
         self.runnerID = "runner-\(host)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

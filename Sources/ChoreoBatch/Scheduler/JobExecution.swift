@@ -23,7 +23,7 @@ enum JobResult: Sendable {
 struct JobExecution: Sendable {
     let job: ClaimedJob
     let queue: any JobStore
-    let client: ChoreoAI
+    let client: ChoreoClient
     let gates: ProviderGates
     let control: RunControl
     let flusher: PartialFlusher
@@ -109,7 +109,7 @@ struct JobExecution: Sendable {
 
     private enum Decision {
         case send(Plan)
-        case fail(Failure)
+        case fail(RequestFailure)
         case cancelled
     }
 
@@ -118,20 +118,20 @@ struct JobExecution: Sendable {
     private func decide() -> Decision {
         let request: JSONValue
         do { request = try JSONValue.parse(job.request) } catch {
-            return .fail(Failure(kind: "bad_request", retryable: false, stopsProvider: false,
+            return .fail(RequestFailure(kind: "bad_request", retryable: false, stopsProvider: false,
                                  message: "the stored request is not valid JSON: \(error)"))
         }
         let provider: Provider
         do { provider = try client.provider(for: job.model) } catch {
-            return .fail(Failure(kind: "no_provider", retryable: false, stopsProvider: false, message: "\(error)"))
+            return .fail(RequestFailure(kind: "no_provider", retryable: false, stopsProvider: false, message: "\(error)"))
         }
         if control.isCancelled(batch: job.batchID) { return .cancelled }
         if let stopped = control.stopReason(provider: provider.name) {
-            return .fail(Failure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,
+            return .fail(RequestFailure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,
                                  message: "not sent: provider \(provider.name) was stopped earlier in this run: \(stopped.message)"))
         }
         if let variable = provider.missingKeyVariable {
-            let f = Failure(kind: "auth", retryable: false, stopsProvider: true,
+            let f = RequestFailure(kind: "auth", retryable: false, stopsProvider: true,
                             message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key")
             control.stop(provider: provider.name, because: f)
             return .fail(f)
@@ -243,7 +243,7 @@ struct JobExecution: Sendable {
         var reservation: BudgetLedger.Reservation?
         if let budget, budget.governs(batch: job.batchID) {
             guard let price = options.prices.price(for: job.model) else {
-                return .done(try await failWithoutAttempt(Failure(kind: "no_price", retryable: false, stopsProvider: false,
+                return .done(try await failWithoutAttempt(RequestFailure(kind: "no_price", retryable: false, stopsProvider: false,
                                                                   message: "model \(job.model) has no price, so it cannot run under a budget")))
             }
             let worst = price.worstCase(promptTokens: bounds.promptTokens, completionTokens: bounds.completionTokens ?? 0)
@@ -329,7 +329,7 @@ struct JobExecution: Sendable {
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
     /// segments, the rebuilt `chat.completion` object, the attempt's timings.
-    private func outcome(of sent: Sent) -> (JobOutcome, Usage?) {
+    private func outcome(of sent: Sent) -> (JobOutcome, CompletionUsage?) {
         let output = sent.output, stream = output.stream, started = sent.started, end = now
         var final = stream.completion
         let usage = final.usage
@@ -342,7 +342,7 @@ struct JobExecution: Sendable {
         // whitespace, so nothing was produced twice).
         let completionTokens = usage.map { $0.completionTokens + output.keptTokens }
         if let p = promptTokens, let c = completionTokens, let u = usage {
-            final.usage = Usage(promptTokens: p, completionTokens: c, cachedPromptTokens: u.cachedPromptTokens,
+            final.usage = CompletionUsage(promptTokens: p, completionTokens: c, cachedPromptTokens: u.cachedPromptTokens,
                                 cacheWriteTokens: u.cacheWriteTokens, reasoningTokens: u.reasoningTokens)
         }
         let toolCalls = final.choices.first?.message.toolCalls
@@ -393,7 +393,7 @@ struct JobExecution: Sendable {
             }
         }
         let bytes = live?.stream.bytesReceived ?? 0
-        var failure = Failure.classify(error)
+        var failure = RequestFailure.classify(error)
         var record = AttemptFailure(kind: failure.kind, message: failure.message, httpStatus: failure.httpStatus,
                                     requestID: (error as? APIError)?.requestID, bytesReceived: bytes, charsReceived: received,
                                     keptPartial: keptText, keptPartialTokens: keptTok, spentPromptTokens: job.spentPromptTokens,
@@ -458,7 +458,7 @@ struct JobExecution: Sendable {
         return .failed
     }
 
-    private func failWithoutAttempt(_ failure: Failure) async throws -> JobResult {
+    private func failWithoutAttempt(_ failure: RequestFailure) async throws -> JobResult {
         try await queue.endWithoutAttempt(job: job.id, state: "failed", kind: failure.kind, message: failure.message)
         events.failed(job: job.customID, failure: failure)
         return .failed

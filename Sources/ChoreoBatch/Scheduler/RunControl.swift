@@ -5,7 +5,7 @@ import Synchronization
 final class RunControl: Sendable {
     private struct State {
         var cancelledBatches: Set<String> = []
-        var stoppedProviders: [String: Failure] = [:]
+        var stoppedProviders: [String: RequestFailure] = [:]
     }
     private let state = Mutex(State())
     /// Models that refuse a prefill continuation (learned from their 400, or from earlier runs).
@@ -16,9 +16,9 @@ final class RunControl: Sendable {
     func setCancelled(_ batches: Set<String>) { state.withLock { $0.cancelledBatches = batches } }
 
     /// The failure that stopped `provider` (quota exhausted, bad key), if one did.
-    func stopReason(provider: String) -> Failure? { state.withLock { $0.stoppedProviders[provider] } }
+    func stopReason(provider: String) -> RequestFailure? { state.withLock { $0.stoppedProviders[provider] } }
 
-    func stop(provider: String, because failure: Failure) {
+    func stop(provider: String, because failure: RequestFailure) {
         state.withLock { s in if s.stoppedProviders[provider] == nil { s.stoppedProviders[provider] = failure } }
     }
 }

@@ -71,14 +71,14 @@ public final class RunEvents: Sendable {
         state.withLock { $0.succeeded += 1; $0.completionTokens += completionTokens }
     }
 
-    func failed(job: String, failure: Failure) {
+    func failed(job: String, failure: RequestFailure) {
         state.withLock { $0.failed += 1 }
         sink(Record(time: Date(), level: .error, message: "failed: \(failure.message)", job: job, kind: failure.kind))
     }
 
     func cancelled(_ n: Int) { state.withLock { $0.cancelled = n } }
 
-    func retrying(job: String, failure: Failure, attempt: Int, delay: Double) {
+    func retrying(job: String, failure: RequestFailure, attempt: Int, delay: Double) {
         state.withLock { $0.retries += 1 }
         sink(Record(time: Date(), level: .warning,
                     message: "attempt \(attempt) ended (\(failure.message)); retrying in \(String(format: "%.1f", delay)) s",

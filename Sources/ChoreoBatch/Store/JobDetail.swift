@@ -98,7 +98,7 @@ public struct JobDetail: Sendable {
                 charsReceived: row.int(8) ?? 0, continuedFromChars: row.int(9), requestID: row.string(10),
                 receivedText: row.string(11), continuation: row.string(12), continuationReason: row.string(13),
                 charge: row.int(14).map { p in
-                    AttemptCharge(usage: Usage(promptTokens: p, completionTokens: row.int(17) ?? 0, cachedPromptTokens: row.int(15) ?? 0,
+                    AttemptCharge(usage: CompletionUsage(promptTokens: p, completionTokens: row.int(17) ?? 0, cachedPromptTokens: row.int(15) ?? 0,
                                                cacheWriteTokens: row.int(16) ?? 0, reasoningTokens: row.int(18) ?? 0),
                                   estimated: (row.int(19) ?? 0) != 0, costUSD: row.double(20))
                 }))
