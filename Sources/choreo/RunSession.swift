@@ -40,7 +40,8 @@ enum RunSession {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(renderer.interval * 1e9))
                 if Task.isCancelled { break }
-                renderer.progress(events.snapshot)
+                let snapshot = events.snapshot
+                if snapshot.hasBegun { renderer.progress(snapshot) }
             }
         }
         let result = await task.result

@@ -13,6 +13,7 @@ import Testing
         // from the clock now (`now` can be seconds old in a parallel run), which leaves half a
         // second until it is rendered.
         s.started = Date().addingTimeInterval(big ? -90_000 : -75)
+        s.hasBegun = true
         s.total = big ? 10_000_000 : 400
         s.doneBefore = big ? 1_234_567 : 20
         s.succeeded = big ? 4_000_000 : 150
@@ -58,6 +59,15 @@ import Testing
         let eighty = ProgressLine.render(Self.snapshot(), width: 80, now: Self.now)
         #expect(eighty.hasPrefix("["), "80 columns has room for the bar: \(eighty)")
         #expect(eighty.contains("in flight"))
+    }
+
+    /// Before the run has counted its jobs, the line says so instead of a full bar at "0/0 100%".
+    @Test func aRunThatHasNotCountedItsJobsIsStartingNotDone() {
+        for width in [200, 40, 8] {
+            let line = ProgressLine.render(RunEvents.Snapshot(), width: width, now: Self.now)
+            #expect(line.hasPrefix("start") && !line.contains("100%") && !line.contains("#"), "\(width) columns: \(line)")
+            #expect(ProgressLine.columns(line) <= width - 1)
+        }
     }
 
     /// Cancelled jobs count as done, so the line says why the count jumped, as the log line does.

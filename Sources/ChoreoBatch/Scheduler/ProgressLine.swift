@@ -23,6 +23,7 @@ public enum ProgressLine {
 
     public static func render(_ s: RunEvents.Snapshot, width: Int, now: Date = Date()) -> String {
         let room = max(width - 1, 1)
+        guard s.hasBegun else { return String("starting…".unicodeScalars.prefix(room).map(Character.init)) }
         let fraction = s.total > 0 ? Double(s.done) / Double(s.total) : 1
         // A provider outage explains why nothing moves, so its short form outranks all but the
         // count; elapsed time and retries matter least while watching.

@@ -40,6 +40,9 @@ public final class RunEvents: Sendable {
         public var inFlight = 0
         public var completionTokens = 0
         public var started = Date()
+        /// The run has counted its jobs (`total` means something). Before, a progress line would
+        /// read 0/0 as a full bar at 100 %.
+        public var hasBegun = false
         /// Providers down (paused, probed) or given up in this run, by name.
         public var outages: [String: ProviderOutage] = [:]
 
@@ -62,7 +65,7 @@ public final class RunEvents: Sendable {
     public var snapshot: Snapshot { state.withLock { $0 } }
 
     func begin(total: Int, doneBefore: Int) {
-        state.withLock { $0.total = total; $0.doneBefore = doneBefore; $0.started = Date() }
+        state.withLock { $0.total = total; $0.doneBefore = doneBefore; $0.started = Date(); $0.hasBegun = true }
     }
 
     func inFlight(_ n: Int) { state.withLock { $0.inFlight = n } }
