@@ -1,6 +1,15 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+/// The upcoming language features Hummingbird turns on, for the modules that follow them so far
+/// (issue 14): imports are internal unless marked `public import`, existentials are spelled
+/// `any P`, and a member is visible only where its module is imported.
+let upcomingFeatures: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
 let package = Package(
     name: "Choreo",
     platforms: [.macOS(.v15)],
@@ -40,11 +49,11 @@ let package = Package(
         .target(name: "CBuildInfo"),
         // The HTTP transport: the only module that imports CCurl (`internal import`, so no curl type
         // can appear in its API).
-        .target(name: "ChoreoHTTP", dependencies: ["CCurlShim", "CCurl", "CChoreoSystem"]),
+        .target(name: "ChoreoHTTP", dependencies: ["CCurlShim", "CCurl", "CChoreoSystem"], swiftSettings: upcomingFeatures),
         .target(name: "ChoreoAI", dependencies: ["ChoreoHTTP"]),
         // The SQLite wrapper: connection, statements, errors, transactions, migrator. The only
         // module that imports CSQLite.
-        .target(name: "ChoreoSQLite", dependencies: ["CSQLite"]),
+        .target(name: "ChoreoSQLite", dependencies: ["CSQLite"], swiftSettings: upcomingFeatures),
         .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite"]),
         .target(
             name: "ChoreoMock",
@@ -52,7 +61,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: upcomingFeatures
         ),
         .executableTarget(
             name: "choreo",

@@ -1,4 +1,5 @@
 internal import CCurl
+import Synchronization
 
 /// The HTTP client: every request of the process runs on one libcurl multi handle and one thread.
 ///

@@ -1,3 +1,5 @@
+import Foundation
+
 /// HTTP header fields in the order received. Names compare case-insensitively.
 ///
 /// Named `HeaderFields`, not `HTTPHeaders` or `HTTPFields`, so it stays unambiguous imported beside

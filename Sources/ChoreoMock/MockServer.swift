@@ -39,7 +39,7 @@ public final class MockServer: Sendable {
                     try channel.pipeline.syncOperations.addHandler(MockHTTPHandler(server: state))
                 }
             }
-        let channel: Channel
+        let channel: any Channel
         do {
             channel = try await bootstrap.bind(host: host, port: port).get()
         } catch let error as IOError where error.errnoCode == EADDRINUSE {
