@@ -1,4 +1,5 @@
 import ChoreoMock
+import ChoreoTesting
 import Dispatch
 import Synchronization
 import Testing
@@ -41,7 +42,7 @@ struct StallSweepTests {
         let response = try await transport.execute(Self.streamingRequest(server, stallTimeout: stallTimeout))
         let transfer = response.body.owner.transfer
         // The consumer does not read: the transfer fills its buffer and pauses.
-        try await eventually { transfer.state.withLock { $0.paused } }
+        try await eventually("the transfer to pause") { transfer.state.withLock { $0.paused } }
         // Paused for longer than the stall timeout (the clock must be old for the sweep to care).
         try await Task.sleep(for: .seconds(stallTimeout * 1.5))
         #expect(!transfer.isFinished, "a paused transfer was ended while its consumer was behind")
@@ -61,14 +62,5 @@ struct StallSweepTests {
         _ = other
         await withCheckedContinuation { c in DispatchQueue.global().async { holder.ended.wait(); c.resume() } }
         try await server.shutdown()
-    }
-}
-
-/// Polls `condition` until it holds, failing after `timeout` seconds.
-func eventually(timeout: Double = 10, _ condition: () -> Bool) async throws {
-    let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeout * 1e9)
-    while !condition() {
-        if DispatchTime.now().uptimeNanoseconds > deadline { Issue.record("condition not met in \(timeout) s"); return }
-        try await Task.sleep(for: .milliseconds(10))
     }
 }
