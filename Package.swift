@@ -50,11 +50,11 @@ let package = Package(
         // The HTTP transport: the only module that imports CCurl (`internal import`, so no curl type
         // can appear in its API).
         .target(name: "ChoreoHTTP", dependencies: ["CCurlShim", "CCurl", "CChoreoSystem"], swiftSettings: upcomingFeatures),
-        .target(name: "ChoreoAI", dependencies: ["ChoreoHTTP"]),
+        .target(name: "ChoreoAI", dependencies: ["ChoreoHTTP"], swiftSettings: upcomingFeatures),
         // The SQLite wrapper: connection, statements, errors, transactions, migrator. The only
         // module that imports CSQLite.
         .target(name: "ChoreoSQLite", dependencies: ["CSQLite"], swiftSettings: upcomingFeatures),
-        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite"]),
+        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite"], swiftSettings: upcomingFeatures),
         .target(
             name: "ChoreoMock",
             dependencies: [

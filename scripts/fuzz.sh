@@ -42,7 +42,7 @@ if [ ! -x "$binary" ] || [ -n "$(find "${sources[@]}" Sources/CCurlShim Sources/
     # modules that do not exist here or the module itself.
     rm -rf "$out/src" && mkdir -p "$out/src"
     for f in "${sources[@]}"; do
-        sed -e '/^import ChoreoHTTP$/d' -e '/^import ChoreoAI$/d' "$f" > "$out/src/$(echo "$f" | tr '/' '_')"
+        sed -E -e '/^(public )?import (ChoreoHTTP|ChoreoAI)$/d' "$f" > "$out/src/$(echo "$f" | tr '/' '_')"
     done
     rm -f "$binary"
     swiftc -module-name ChoreoAI -package-name Choreo -parse-as-library -swift-version 6 -O -wmo -suppress-warnings \

@@ -1,5 +1,5 @@
 import ChoreoHTTP
-import Foundation
+public import Foundation
 import Synchronization
 
 /// The chunks of one streamed chat completion, as they arrive. Iterate it once.

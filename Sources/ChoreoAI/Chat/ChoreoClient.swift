@@ -1,5 +1,5 @@
 import ChoreoHTTP
-import Foundation
+public import Foundation
 
 /// The client. Mirrors the SDK our users know:
 ///

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Keeps a provider's key out of text a server sent. Some gateways echo the key back in an error
 /// (an HTTP error body, an in-band stream error, a malformed event quoted in a message); every such
 /// text passes through here before it is stored, logged or printed.

@@ -1,5 +1,5 @@
 import ChoreoHTTP
-import Foundation
+public import Foundation
 
 /// Reads the retry signals providers put in response headers (wire-formats.md §4.2–4.3, §6.4).
 public enum RetryHints {

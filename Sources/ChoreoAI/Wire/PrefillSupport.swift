@@ -1,3 +1,5 @@
+import Foundation
+
 /// Whether a cut stream of one model may be continued by a prefill (a trailing assistant message
 /// the model carries on from), and why: `choreo show` prints the reason with each continuation.
 public struct PrefillSupport: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import ChoreoHTTP
+import Foundation
 
 /// The wire format a provider speaks.
 public enum ProviderKind: String, Sendable, Hashable, CaseIterable {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Reads `choreo.json`, the file that declares providers beyond the built-in defaults: local
 /// servers, gateways, extra accounts, and the limits the batch runner keeps to for each.

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Picks the provider for a model name: the first configured provider whose patterns match, else
 /// the defaults (`claude-*` → Anthropic, `gemini-*` → Gemini, anything else → OpenAI-compatible),

@@ -1,5 +1,5 @@
-import ChoreoAI
-import ChoreoSQLite
+public import ChoreoAI
+public import ChoreoSQLite
 
 /// Runs one user-written SQL statement (`choreo sql`) and prints its rows as an aligned table or
 /// as JSON lines. Meant for a read-only connection: a write is reported as `QueryError.readOnly`.

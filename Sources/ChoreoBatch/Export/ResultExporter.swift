@@ -1,4 +1,4 @@
-import ChoreoSQLite
+public import ChoreoSQLite
 /// The formats `choreo results` writes.
 public enum ExportFormat: String, CaseIterable, Sendable {
     /// OpenAI Batch API output lines (wire-formats §5.2): `{id, custom_id, response, error}`.

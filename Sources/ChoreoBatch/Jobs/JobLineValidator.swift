@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// A job line that passed validation: what the store needs to insert it.
 public struct ValidatedJob: Sendable {

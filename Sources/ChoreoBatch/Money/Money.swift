@@ -1,5 +1,5 @@
-import Foundation
-import ChoreoSQLite
+public import Foundation
+public import ChoreoSQLite
 
 /// How amounts of money read, in every view: US dollars, cents for amounts of a dollar or more,
 /// four decimals below, six below a hundredth of a cent (a job often costs a fraction of a cent);

@@ -1,5 +1,5 @@
-import Foundation
-import ChoreoSQLite
+public import Foundation
+public import ChoreoSQLite
 
 /// What `choreo report` draws for one batch, aggregated into bins: whatever the number of jobs,
 /// the page holds a fixed number of points per chart (never one element per job). One pass over

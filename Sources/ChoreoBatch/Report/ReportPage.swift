@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// `choreo report` as one self-contained HTML page: inline CSS and SVG, a few lines of script
 /// (the colour-scheme switch), no URL anywhere, and a Content-Security-Policy that forbids every

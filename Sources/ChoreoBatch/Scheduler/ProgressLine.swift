@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The live line a run shows on a terminal, fitted to its width.
 ///

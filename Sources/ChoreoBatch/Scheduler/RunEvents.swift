@@ -1,5 +1,5 @@
-import ChoreoAI
-import Foundation
+public import ChoreoAI
+public import Foundation
 import Synchronization
 
 /// What a run reports as it goes: counters for the progress display (read any time with

@@ -1,6 +1,6 @@
-import ChoreoAI
-import Foundation
-import ChoreoSQLite
+public import ChoreoAI
+public import Foundation
+public import ChoreoSQLite
 
 /// How `choreo run` runs: limits, budgets, timings.
 public struct RunOptions: Sendable {

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

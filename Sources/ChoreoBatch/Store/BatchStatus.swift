@@ -1,5 +1,5 @@
-import Foundation
-import ChoreoSQLite
+public import Foundation
+public import ChoreoSQLite
 /// Where a batch stands: jobs by state, tokens, failures by kind, timing. `json` and `rendered()`
 /// (in BatchStatus+Rendering.swift) are the machine and human views of this one value.
 public struct BatchStatus: Sendable {

@@ -1,6 +1,6 @@
-import ChoreoAI
-import Foundation
-import ChoreoSQLite
+public import ChoreoAI
+public import Foundation
+public import ChoreoSQLite
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

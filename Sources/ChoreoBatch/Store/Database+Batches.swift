@@ -1,5 +1,5 @@
-import Foundation
-import ChoreoSQLite
+public import Foundation
+public import ChoreoSQLite
 /// A batch or job reference that matches nothing (or more than one thing).
 public enum LookupError: Error, Sendable, CustomStringConvertible {
     case noSuchBatch(String)

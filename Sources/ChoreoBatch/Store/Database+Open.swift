@@ -1,4 +1,4 @@
-import ChoreoSQLite
+public import ChoreoSQLite
 
 extension Database {
     /// Opens (creating it with mode 0600 if needed) and migrates the Choreo database at `path`.

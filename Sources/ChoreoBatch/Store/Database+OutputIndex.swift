@@ -1,4 +1,4 @@
-import ChoreoSQLite
+public import ChoreoSQLite
 /// The opt-in full-text index over job outputs (SQLite FTS5), for `choreo sql` and Datasette:
 ///
 ///     SELECT j.custom_id, snippet(outputs_fts, 0, '[', ']', '…', 8)

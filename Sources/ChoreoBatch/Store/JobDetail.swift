@@ -1,5 +1,5 @@
-import ChoreoAI
-import ChoreoSQLite
+public import ChoreoAI
+public import ChoreoSQLite
 
 /// Everything about one job, for `choreo show`: its request, state, attempts and output.
 public struct JobDetail: Sendable {

@@ -1,6 +1,6 @@
-import Foundation
-import ChoreoAI
-import ChoreoSQLite
+public import Foundation
+public import ChoreoAI
+public import ChoreoSQLite
 
 /// A job leased to this runner, with what the scheduler needs to run it.
 public struct ClaimedJob: Sendable {

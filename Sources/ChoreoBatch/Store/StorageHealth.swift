@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import Synchronization
-import ChoreoSQLite
+public import ChoreoSQLite
 
 /// Whether the runner's database can still be written: the writers report what became of their
 /// writes, the run loop reads it to stop claiming and to stop the run (RELIABILITY.md,
