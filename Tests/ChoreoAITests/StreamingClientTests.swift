@@ -56,12 +56,6 @@ struct StreamingClientTests {
         }
     }
 
-    /// Waits up to 30 s for `condition`, an event seen from outside (the server noticing a close).
-    func eventually(_ condition: () -> Bool) async throws -> Bool {
-        for _ in 0..<1500 where !condition() { try await Task.sleep(nanoseconds: 20_000_000) }
-        return condition()
-    }
-
     @Test(arguments: deliveries)
     func streamsTheExactDeterministicText(delivery: StreamDelivery) async throws {
         let server = try await MockServer.start()
@@ -256,7 +250,7 @@ struct StreamingClientTests {
                 for try await _ in try await open(c, prompt, .chunks) { chunks.add(1, ordering: .sequentiallyConsistent) }
             }
             // Cancelled once the stream is under way (not while the request is still queued).
-            #expect(try await eventually { chunks.load(ordering: .sequentiallyConsistent) >= 2 }, "chunks arrive")
+            try await eventually("chunks arrive") { chunks.load(ordering: .sequentiallyConsistent) >= 2 }
             task.cancel()
             await #expect(throws: CancellationError.self) { try await task.value }
         case .cancellingAChunkStream, .cancellingACollectedStream:
@@ -266,13 +260,13 @@ struct StreamingClientTests {
                 var reading = Reading()
                 _ = try await read(stream, delivery, into: &reading)
             }
-            #expect(try await eventually { stream.chunkCount >= 2 }, "chunks arrive while the task reads")
+            try await eventually("chunks arrive while the task reads") { stream.chunkCount >= 2 }
             stream.cancel()
             await #expect(throws: CancellationError.self) { try await reader.value }
         }
         // The transfer is cancelled: the server sees the client close, and nothing streams on.
-        #expect(try await eventually { server.stats().closedByClient == 1 })
-        #expect(try await eventually { server.stats().streamsActive == 0 })
+        try await eventually("the server sees the client close") { server.stats().closedByClient == 1 }
+        try await eventually("no stream is left active") { server.stats().streamsActive == 0 }
         #expect(server.stats().closedByClient == 1)
     }
 

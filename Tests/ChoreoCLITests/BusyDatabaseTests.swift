@@ -10,15 +10,6 @@ import ChoreoSQLite
 /// database's write lock.
 @Suite("A busy database delays writes and drops none")
 struct BusyDatabaseTests {
-    /// Polls `condition` every 10 ms (up to `timeout` seconds).
-    static func waitFor(_ what: String, timeout: Double = 60, _ condition: () throws -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while try !condition() {
-            if Date() > deadline { Issue.record("timed out waiting for \(what)"); return }
-            try await Task.sleep(nanoseconds: 10_000_000)
-        }
-    }
-
     /// 200 jobs while another connection twice holds `BEGIN IMMEDIATE` for several times the
     /// runner's busy timeout. The streams in flight go on meanwhile; their final writes wait and
     /// then commit. Before, a final write that met SQLITE_BUSY was dropped and its job ran again.
@@ -31,13 +22,13 @@ struct BusyDatabaseTests {
         var completedSoFar = 0
         for hold in 1...2 {
             // Let the run get going (again) first.
-            try await Self.waitFor("jobs to complete before hold \(hold)") { server.stats().completed >= completedSoFar + 20 }
+            try await eventually("jobs to complete before hold \(hold)", timeout: 60) { server.stats().completed >= completedSoFar + 20 }
             try blocker.execute("BEGIN IMMEDIATE")
             let heldAt = Date()
             let atHold = server.stats()
             // Hold well past the busy timeout, until every stream that was running has ended:
             // they stream on while every write waits.
-            try await Self.waitFor("the streams in flight to end during hold \(hold)") {
+            try await eventually("the streams in flight to end during hold \(hold)", timeout: 60) {
                 Date().timeIntervalSince(heldAt) > 5 * busyTimeout && server.stats().streamsActive == 0
             }
             #expect(server.stats().completed >= atHold.completed + atHold.streamsActive, "hold \(hold)")
