@@ -19,7 +19,7 @@ struct Choreo: AsyncParsableCommand {
         subcommands: [
             SubmitCommand.self, RunCommand.self, ResumeCommand.self, StatusCommand.self, ResultsCommand.self,
             ShowCommand.self, SQLCommand.self, CancelCommand.self, IndexCommand.self, AskCommand.self, ChatCommand.self, MockCommand.self,
-            ReportCommand.self, EstimateCommand.self,
+            ReportCommand.self, EstimateCommand.self, CacheCommand.self,
         ]
     )
 

@@ -16,6 +16,8 @@ enum RunSession {
         let events = RunEvents(sink: { renderer.record($0) })
         var options = flags.runOptions(batch: batch)
         options.prices = try providers.priceTable()
+        options.embeddedMock = mock != nil
+        if options.cache == nil { options.cache = try providers.configuredCache() }
         let runner = BatchRunner(databasePath: databasePath, options: options, router: router, events: events)
         let task = Task { try await runner.run() }
         let trap = SignalTrap()
@@ -92,6 +94,7 @@ enum RunSession {
                 "provider \(o.provider) \(why) (\(o.cause)): \(u.jobsLeft) jobs left pending; run `choreo run` again once it answers",
                 kind: "provider_unreachable"))
         }
+        if let cache = summary.cache { renderer.record(.init(time: Date(), level: .info, message: Self.describe(cache))) }
         renderer.record(.init(time: Date(), level: summary.failed > 0 ? .warning : .info,
                               message: "\(summary.succeeded) succeeded, \(summary.failed) failed in this run: \(ending)"))
         if summary.ending == .budget { StandardError.print(ending) }
@@ -99,6 +102,17 @@ enum RunSession {
     }
 
     /// Why the run ended, one word for log shippers (the JSON summary's `stopped`).
+    /// `cache: 120 jobs answered from the cache, saving $1.20; 30 sent (no stored answer yet)…`
+    static func describe(_ c: CacheSummary) -> String {
+        var s = "cache: \(Money.grouped(c.served)) jobs answered from the cache, saving \(Money.usd(c.savedUSD)); "
+            + "\(Money.grouped(c.missed)) sent (no stored answer yet)"
+        if c.sampled > 0 {
+            s += "; \(Money.grouped(c.sampled)) sent without a lookup because their requests sample (temperature absent or above 0: "
+                + "--cache-sampled reuses those too)"
+        }
+        return s
+    }
+
     static func stopped(_ summary: RunSummary) -> String {
         switch summary.ending {
         case .finished where !summary.cancelledBatches.isEmpty: return "cancelled"

@@ -49,6 +49,7 @@ public enum RetryHints {
             guard let value = Double(number) else { return nil }
             let rest = text[i...]
             if rest.hasPrefix("ms") { total += value / 1000; i = text.index(i, offsetBy: 2) }
+            else if rest.hasPrefix("d") { total += value * 86_400; i = text.index(after: i) }
             else if rest.hasPrefix("h") { total += value * 3600; i = text.index(after: i) }
             else if rest.hasPrefix("m") { total += value * 60; i = text.index(after: i) }
             else if rest.hasPrefix("s") { total += value; i = text.index(after: i) }

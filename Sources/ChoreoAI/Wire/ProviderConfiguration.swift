@@ -72,9 +72,9 @@ public enum ProviderConfiguration {
             throw reader.error(duplicate.path, "appears twice; keep one", offset: duplicate.offset)
         }
         let root = try reader.object(json, at: "")
-        try reader.checkKeys(root, allowed: ["providers", "prices"], at: "")  // prices: `PriceTable.configured` (ChoreoBatch)
+        try reader.checkKeys(root, allowed: ["providers", "prices", "cache"], at: "")  // prices, cache: `PriceTable.configured`, `CacheOptions.configured` (ChoreoBatch)
         guard let list = root["providers"] else {
-            if root["prices"] != nil { return [] }  // a file of prices only
+            if root["prices"] != nil || root["cache"] != nil { return [] }  // a file of prices or cache settings only
             throw reader.error("providers", "missing (a list of provider objects)")
         }
         guard case .array(let items) = list else { throw reader.typeError("providers", expected: "an array", found: list) }

@@ -23,6 +23,7 @@ enum JSONLLine {
         int("cache_write_tokens", r.cacheWriteTokens, &out)
         int("reasoning_tokens", r.reasoningTokens, &out)
         number("cost_usd", r.costUSD, &out)
+        field("cached_from", r.cachedFrom, &out)
         int("attempts", r.attempts, &out)
         int("http_status", r.httpStatus, &out)
         field("request_id", r.requestID, &out)
@@ -61,13 +62,14 @@ enum JSONLLine {
 
 /// RFC 4180 CSV: a header row, CRLF line ends, fields quoted when they hold `,` `"` CR or LF.
 enum CSVLine {
-    static let header = "custom_id,state,model,finish_reason,prompt_tokens,completion_tokens,total_tokens,attempts,duration_ms,error_kind,error_message,cached_prompt_tokens,reasoning_tokens,cost_usd,output\r\n"
+    static let header = "custom_id,state,model,finish_reason,prompt_tokens,completion_tokens,total_tokens,attempts,duration_ms,error_kind,error_message,cached_prompt_tokens,reasoning_tokens,cost_usd,cached_from,output\r\n"
 
     static func write(_ r: ExportRecord, to out: inout String) {
         let fields: [String?] = [
             r.customID, r.state, r.model, r.finishReason, r.promptTokens.map(String.init), r.completionTokens.map(String.init),
             r.totalTokens.map(String.init), String(r.attempts), r.durationMs.map(String.init), r.errorKind, r.errorMessage,
-            r.cachedPromptTokens.map(String.init), r.reasoningTokens.map(String.init), r.costUSD.map { JSONValue.double($0).jsonString }, r.output,
+            r.cachedPromptTokens.map(String.init), r.reasoningTokens.map(String.init), r.costUSD.map { JSONValue.double($0).jsonString },
+            r.cachedFrom, r.output,
         ]
         for (i, f) in fields.enumerated() {
             if i > 0 { out += "," }
@@ -95,6 +97,7 @@ enum TextBlock {
         switch r.state {
         case "succeeded":
             out += r.finishReason.map { $0 == "stop" ? "" : " (finish: \($0))" } ?? ""
+            out += r.cachedFrom.map { " (from the cache: \($0))" } ?? ""
             out += "\n"
             if let text = r.output, !text.isEmpty { out += text } else if let calls = r.toolCalls { out += "[tool calls] " + calls }
         case "failed", "cancelled":

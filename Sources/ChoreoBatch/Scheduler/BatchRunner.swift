@@ -28,6 +28,8 @@ public struct RunSummary: Sendable {
     public var stoppedBy: String?
     /// The cap that was reached (`ending == .budget`): its limit and what was spent under it.
     public var budget: BudgetLedger.Cap?
+    /// What the request cache did (nil: the run had none).
+    public var cache: CacheSummary?
 
     /// 0 every job succeeded; 1 some failed for good; 3 work left (deadline, interruption, or jobs
     /// held by another runner); 75 the disk is full; 74 the database file was lost. Signals map to
@@ -119,6 +121,8 @@ public final class BatchRunner: Sendable {
         }
         try await preflight(queue)
         let budget = try budgetLedger()
+        let cache = try options.cache.map { try RunCache(options: $0, runOptions: options, client: client, events: events) }
+        if let cache { _ = try await cache.prepare(queue, batch: options.batch) }
         try await queue.registerRunner()
         let counts = try await queue.counts(batch: options.batch)
         let finishedBefore = ["succeeded", "failed", "cancelled"].reduce(0) { $0 + (counts[$1] ?? 0) }
@@ -247,19 +251,29 @@ public final class BatchRunner: Sendable {
                     let wanted = min(free, 256)
                     do {
                         claimed = try await queue.claim(limit: wanted, leaseSeconds: options.leaseSeconds, batch: options.batch,
-                                                    excludingModels: heldBack)
+                                                        excludingModels: heldBack, distinctRequests: cache?.distinctRequests)
                     } catch {
                         if !storage.failed(error) { events.log(.error, "could not claim jobs: \(error)") }
                     }
                     if !claimed.isEmpty { storage.committed() }
                     burst = claimed.count == wanted
                     if claimed.count < wanted { quietUntil = now + (storage.isFaulty ? 1 : 0.2) }
+                    if let cache, !claimed.isEmpty {
+                        do {
+                            let toSend = try await cache.serve(claimed, store: queue)
+                            succeeded += claimed.count - toSend.count
+                            claimed = toSend
+                        } catch {
+                            // Nothing was answered from the cache: the jobs are sent as they would be without one.
+                            events.log(.warning, "cache: could not look up \(claimed.count) jobs (\(error)); sending them")
+                        }
+                    }
                 }
                 for job in claimed {
                     inFlight += 1
                     sending += 1
                     let execution = JobExecution(job: job, queue: queue, client: client, gates: gates, control: control,
-                                                 flusher: flusher, options: options, events: events, budget: budget)
+                                                 flusher: flusher, options: options, events: events, budget: budget, cache: cache)
                     group.addTask { .started(await execution.start(), execution) }
                 }
                 events.inFlight(inFlight)
@@ -337,6 +351,7 @@ public final class BatchRunner: Sendable {
         summary.unreachable = try await stranded(by: gates.givenUp, queue)
         if summary.ending == .finished && !summary.unreachable.isEmpty { summary.ending = .unreachable }
         if ending == .budget { summary.budget = budget?.reached ?? budget?.run }
+        summary.cache = cache?.summary
         return summary
     }
 

@@ -31,6 +31,8 @@ struct JobExecution: Sendable {
     let events: RunEvents
     /// The run's spending caps (nil: no budget).
     var budget: BudgetLedger? = nil
+    /// The run's request cache (nil: none).
+    var cache: RunCache? = nil
 
     private var now: Double { Date().timeIntervalSince1970 }
 
@@ -318,11 +320,14 @@ struct JobExecution: Sendable {
         sent.gate.answered(sentAt: sent.started)
         var (outcome, usage) = outcome(of: sent)
         outcome.charge = charge
+        // Every answer gets its request's key, cached run or not: a later `--cache` run reuses it.
+        outcome.requestKey = options.requestKey(model: job.model, request: job.request, client: client)
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
         guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
             events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
             return .interrupted
         }
+        if let cache, let key = outcome.requestKey { await cache.remember(job, key: key, outcome: outcome) }
         events.succeeded(job: job.customID, completionTokens: outcome.completionTokens ?? 0)
         return .succeeded(seconds: now - sent.started)
     }

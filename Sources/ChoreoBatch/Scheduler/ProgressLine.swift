@@ -37,6 +37,7 @@ public enum ProgressLine {
         if s.failed > 0 { parts.append(Part(forms: [(2, "\(s.failed) failed")])) }
         // Cancelled jobs count as done: without this part the count would jump with no reason shown.
         if s.cancelled > 0 { parts.append(Part(forms: [(2, "\(s.cancelled) cancelled")])) }
+        if s.cached > 0 { parts.append(Part(forms: [(3, "\(s.cached) from cache")])) }
         if let eta = s.eta { parts.append(Part(forms: [(3, "ETA \(ProviderOutage.clock(eta))")])) }
         parts.append(Part(forms: [(7, "\(s.inFlight) in flight")]))
         parts.append(Part(forms: [(8, "\(Int(s.tokensPerSecond)) tok/s")]))

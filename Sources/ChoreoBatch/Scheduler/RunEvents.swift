@@ -31,6 +31,8 @@ public final class RunEvents: Sendable {
         /// Jobs already finished before this run started.
         public var doneBefore = 0
         public var succeeded = 0
+        /// Of `succeeded`, the jobs answered from the request cache (nothing sent).
+        public var cached = 0
         public var failed = 0
         /// Jobs in scope cancelled since the run started (`choreo cancel`): pending ones at once,
         /// running ones when their streams stop. Read from the database, since another process
@@ -70,8 +72,8 @@ public final class RunEvents: Sendable {
 
     func inFlight(_ n: Int) { state.withLock { $0.inFlight = n } }
 
-    func succeeded(job: String, completionTokens: Int) {
-        state.withLock { $0.succeeded += 1; $0.completionTokens += completionTokens }
+    func succeeded(job: String, completionTokens: Int, cached: Bool = false) {
+        state.withLock { $0.succeeded += 1; $0.completionTokens += completionTokens; if cached { $0.cached += 1 } }
     }
 
     func failed(job: String, failure: RequestFailure) {
@@ -94,8 +96,8 @@ public final class RunEvents: Sendable {
         if let (level, message) = log { sink(Record(time: Date(), level: level, message: message, job: nil, kind: "provider_unreachable")) }
     }
 
-    func log(_ level: Level, _ message: String) {
-        sink(Record(time: Date(), level: level, message: message, job: nil, kind: nil))
+    func log(_ level: Level, _ message: String, job: String? = nil) {
+        sink(Record(time: Date(), level: level, message: message, job: job, kind: nil))
     }
 }
 

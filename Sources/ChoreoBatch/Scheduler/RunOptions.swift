@@ -43,8 +43,22 @@ public struct RunOptions: Sendable {
     /// The most this run may spend, in USD (`--budget`). Batches submitted with a budget are
     /// capped by it as well, whatever the run's (docs/cost.md).
     public var budget: Double?
+    /// The request cache (`--cache`): nil, every job is sent.
+    public var cache: CacheOptions?
+    /// The providers are the embedded mock (`--mock`), on another port every run: request keys
+    /// name it as the mock, so that its answers match each other across runs and never a real
+    /// server's.
+    public var embeddedMock = false
 
     public init() {}
+
+    /// The cache key of a job's request as this run sends it (nil: no provider serves `model`, or
+    /// the request is not a JSON object).
+    func requestKey(model: String, request: String, client: ChoreoClient) -> RequestKey? {
+        guard let provider = try? client.provider(for: model) else { return nil }
+        let endpoint = embeddedMock ? provider.kind.rawValue + " choreo-mock" : provider.cacheEndpoint
+        return RequestKey(requestText: request, endpoint: endpoint)
+    }
 
     /// The outage settings as the provider gates use them.
     var outagePolicy: ProviderHealth.Policy {

@@ -45,6 +45,7 @@ extension BatchStatus {
             "jobs_per_s": number(jobsPerSecond),
             "output_tokens_per_s": number(outputTokensPerSecond),
             "cost": costJSON,
+            "cache": ["jobs": .int(Int64(cachedJobs)), "saved_usd": .double(cacheSavedUSD)],
         ]
     }
 
@@ -105,6 +106,9 @@ extension BatchStatus {
             if cached > 0 || reasoning > 0 {
                 lines.append("  details   \(Self.grouped(cached)) cached prompt / \(Self.grouped(reasoning)) reasoning tokens (all attempts)")
             }
+        }
+        if cachedJobs > 0 {
+            lines.append("  cache     \(Self.grouped(cachedJobs)) jobs answered from the cache, saving \(Money.usd(cacheSavedUSD))")
         }
         if !failures.isEmpty {
             lines.append("  failures  " + failures.map { "\($0.kind) \($0.count)" }.joined(separator: ", "))

@@ -26,6 +26,9 @@ public struct BatchStatus: Sendable {
     /// What every attempt of the batch cost, per model (`batch_costs`), and its stored budget.
     public var costs: [ModelCost] = []
     public var budgetUSD: Double?
+    /// Jobs answered from the request cache, and what their answers had cost (saved).
+    public var cachedJobs = 0
+    public var cacheSavedUSD = 0.0
     /// The time the status was read (elapsed time of a running batch is measured to it).
     public var observedAt: Double
 
@@ -89,6 +92,11 @@ public struct BatchStatus: Sendable {
         for i in result.indices {
             try fillJobFigures(db, &result[i])
             result[i].costs = try ModelCost.load(db, batch: result[i].id)
+            try db.query("SELECT count(*), coalesce(sum(cache_saved_usd), 0) FROM jobs WHERE batch_id = ? AND cached_from IS NOT NULL",
+                         [.init(result[i].id)]) { row in
+                result[i].cachedJobs = row.int(0) ?? 0
+                result[i].cacheSavedUSD = row.double(1) ?? 0
+            }
         }
         return result
     }

@@ -121,6 +121,10 @@ public struct JobDetail: Sendable {
             let estimated = attempts.contains { $0.charge?.estimated ?? false }
             out += "cost      \(Money.usd(r.costUSD)) (every attempt" + (estimated ? "; some estimated, worst case" : "") + ")\n"
         }
+        if let source = r.cachedFrom {
+            out += "cached    answered from the cache: the answer of \(source)"
+                + (r.cacheSavedUSD.map { ", which cost \(Money.usd($0))" } ?? "") + "; nothing was sent\n"
+        }
         if let f = r.finishReason { out += "finish    \(f)" + (r.providerFinishReason.map { $0 == f ? "" : " (provider: \($0))" } ?? "") + "\n" }
         if let d = r.durationMs { out += "duration  \(d) ms" + (r.firstTokenMs.map { ", first token after \($0) ms" } ?? "") + "\n" }
         out += "\nrequest\n  \(request)\n"

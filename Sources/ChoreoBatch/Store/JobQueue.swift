@@ -55,6 +55,8 @@ public struct JobOutcome: Sendable {
     public var charge: AttemptCharge? = nil
     /// The first choice's reasoning (`jobs.reasoning`), never part of `output`.
     public var reasoning: String? = nil
+    /// The request's key for the cache (nil: it has none, the stored one stays).
+    public var requestKey: RequestKey? = nil
 }
 
 /// How an attempt that did not succeed ended.
@@ -177,20 +179,39 @@ public actor JobQueue: JobStore {
     /// Leases up to `limit` runnable jobs: pending ones whose backoff has passed (oldest first), and
     /// running ones whose lease expired (their runner died), leaving those of `excludingModels`
     /// (providers the run gave up waiting for) alone. One `BEGIN IMMEDIATE` transaction.
-    public func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String>) throws -> [ClaimedJob] {
+    /// With `distinctRequests`, a pending job whose request key is a running job's, or an
+    /// earlier candidate's, is passed over (it stays pending; see `JobStore.claim`).
+    public func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String>,
+                      distinctRequests: DistinctRequests?) throws -> [ClaimedJob] {
         guard limit > 0 else { return [] }
         let t = now
         var jobs: [ClaimedJob] = []
         try db.transaction {
             let filter = Self.excluding(excludingModels, "model", Database.batchFilter("batch_id", batch))
             let liveBatches = "batch_id IN (SELECT id FROM batches WHERE state \(Self.live))"
+            // The running jobs' keys are read once for the whole walk.
+            var distinct = (sql: "", arguments: [SQLValue]())
+            if let d = distinctRequests {
+                distinct.sql = """
+                    AND NOT (request_key IS NOT NULL AND (request_samples = 0 OR ?) AND request_key IN
+                             (SELECT request_key FROM jobs WHERE state = 'running' AND request_key IS NOT NULL))
+                    """
+                distinct.arguments = [.init(d.includingSampled)]
+            }
             // Walks the pending jobs in id order on the `jobs_runnable` index and stops at `limit`.
             var ids: [Int64] = []
+            var keysTaken: Set<String> = []
             try db.query("""
-                SELECT id FROM jobs INDEXED BY jobs_runnable
-                WHERE state = 'pending' AND (not_before IS NULL OR not_before <= ?) AND \(liveBatches) \(filter.sql)
+                SELECT id, request_key, request_samples FROM jobs INDEXED BY jobs_runnable
+                WHERE state = 'pending' AND (not_before IS NULL OR not_before <= ?) AND \(liveBatches) \(filter.sql) \(distinct.sql)
                 ORDER BY id LIMIT ?
-                """, [.init(t)] + filter.arguments + [.init(limit)]) { ids.append($0.int64(0)!) }
+                """, [.init(t)] + filter.arguments + distinct.arguments + [.init(limit)]) { row in
+                if let d = distinctRequests, let key = row.string(1), row.int(2) == 0 || d.includingSampled,
+                   !keysTaken.insert(key).inserted {
+                    return  // the same request as an earlier candidate: it waits for that one's answer
+                }
+                ids.append(row.int64(0)!)
+            }
             if ids.count < limit {
                 // A job whose lease expired is taken back, unless it is this runner's own: then it is
                 // still in flight here (a late heartbeat), and running it twice would double it.
@@ -239,11 +260,13 @@ public actor JobQueue: JobStore {
         case endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
                         finalState: String, countsAsAttempt: Bool, at: Double)
         case savePartials([PartialText], at: Double)
+        case completeFromCache([(job: Int64, key: String, answer: CachedAnswer)], at: Double)
     }
 
     enum WriteResult: Sendable {
         case attempt(Int)
         case leaseHeld(Bool)
+        case served([Int64])
         case done
     }
 
@@ -323,14 +346,16 @@ public actor JobQueue: JobStore {
                        http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL,
                        cached_prompt_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?,
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
-                       finished_at = ?, updated_at = ?, reasoning = ?, bytes_received = ?, \(AttemptTimings.jobAssignments)
+                       finished_at = ?, updated_at = ?, reasoning = ?, bytes_received = ?, \(AttemptTimings.jobAssignments),
+                       request_key = coalesce(?, request_key), request_samples = coalesce(?, request_samples)
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
                 """, [.init(o.output), .init(o.toolCalls), .init(o.finishReason), .init(o.providerFinishReason), .init(o.response),
                       .init(o.promptTokens), .init(o.completionTokens),
                       .init(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } }),
                       .init(o.firstTokenMs), .init(o.durationMs), .init(o.httpStatus), .init(o.requestID),
                       .init(o.cachedPromptTokens), .init(o.cacheWriteTokens), .init(o.reasoningTokens),
-                      .init(t), .init(t), .init(o.reasoning), .init(o.bytesReceived)] + o.timings.jobValues + [.init(job), .init(runnerID)])
+                      .init(t), .init(t), .init(o.reasoning), .init(o.bytesReceived)] + o.timings.jobValues
+                    + [.init(o.requestKey?.value), .init(o.requestKey?.samples), .init(job), .init(runnerID)])
             guard db.changes == 1 else {
                 // Another runner took the job (our lease expired): its result stands, ours is dropped.
                 try db.run("""
@@ -372,7 +397,87 @@ public actor JobQueue: JobStore {
                       .init(f.charsReceived), .init(f.requestID), .init(f.receivedText)] + f.timings.values + [.init(job), .init(attempt)])
             try AttemptCharge.record(f.charge, job: job, attempt: attempt, db: db)
             return .done
+
+        case let .completeFromCache(served, t):
+            var written: [Int64] = []
+            for s in served {
+                let a = s.answer
+                try db.run("""
+                    UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
+                           response = ?, reasoning = ?, request_id = ?, cached_from = ?, cache_saved_usd = ?, request_key = ?,
+                           prompt_tokens = 0, completion_tokens = 0, total_tokens = 0, cost_usd = 0,
+                           error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL, partial_tokens = NULL,
+                           http_status = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                           duration_ms = 0, finished_at = ?, updated_at = ?
+                    WHERE id = ? AND lease_owner = ? AND state = 'running'
+                    """, [.init(a.output), .init(a.toolCalls), .init(a.finishReason), .init(a.providerFinishReason), .init(a.response),
+                          .init(a.reasoning), .init(a.requestID), .init(a.source), .init(a.costUSD), .init(s.key),
+                          .init(t), .init(t), .init(s.job), .init(runnerID)])
+                if db.changes == 1 { written.append(s.job) }
+            }
+            return .served(written)
         }
+    }
+
+    /// Ends jobs as answered from the cache (see `JobStore.completeFromCache`), group-committed
+    /// with the other per-job writes, and waiting out a busy database as they do.
+    public func completeFromCache(_ served: [(job: Int64, key: String, answer: CachedAnswer)]) async throws -> [Int64] {
+        guard !served.isEmpty else { return [] }
+        guard case .served(let ids) = try await writes.submit(.completeFromCache(served, at: now), untilCommitted: true, isolation: self)
+        else { preconditionFailure("completeFromCache returns the jobs it wrote") }
+        return ids
+    }
+
+    /// Keys the jobs a cached run may run or reuse (see `JobStore.fillRequestKeys`), 2,000 a transaction.
+    public func fillRequestKeys(batch: String?, keyOf: @Sendable (_ model: String, _ request: String) -> RequestKey?) throws -> Int {
+        let filter = Database.batchFilter("batch_id", batch)
+        var filled = 0
+        var lastID: Int64 = 0
+        while true {
+            var rows: [(id: Int64, key: RequestKey?)] = []
+            try db.query("""
+                SELECT id, model, request FROM jobs
+                WHERE id > ? AND request_key IS NULL
+                  AND ((state = 'pending' AND batch_id IN (SELECT id FROM batches WHERE state \(Self.live)) \(filter.sql))
+                       OR (state = 'succeeded' AND finish_reason IN \(CachedAnswer.reusableSQL)))
+                ORDER BY id LIMIT 2000
+                """, [.init(lastID)] + filter.arguments) { row in
+                rows.append((row.int64(0)!, keyOf(row.string(1) ?? "", row.string(2) ?? "")))
+            }
+            guard let last = rows.last else { return filled }
+            lastID = last.id
+            try db.transaction {
+                for r in rows {
+                    guard let key = r.key else { continue }
+                    try db.run("UPDATE jobs SET request_key = ?, request_samples = ? WHERE id = ? AND request_key IS NULL",
+                               [.init(key.value), .init(key.samples), .init(r.id)])
+                    filled += db.changes
+                }
+            }
+        }
+    }
+
+    /// The earliest reusable answer to each of `keys` in this database: always one that was paid
+    /// for, never a copy served from the cache (that names its source).
+    public func cachedAnswers(keys: [String]) throws -> [String: CachedAnswer] {
+        guard !keys.isEmpty else { return [:] }
+        var found: [String: CachedAnswer] = [:]
+        let list = JSONValue.array(Set(keys).sorted().map { .string($0) }).jsonString
+        try db.query("""
+            SELECT j.request_key, j.output, j.tool_calls, j.finish_reason, j.provider_finish_reason, j.response, j.reasoning,
+                   j.request_id, j.batch_id || '/' || j.custom_id, j.cost_usd
+            FROM jobs j
+            WHERE j.request_key IN (SELECT value FROM json_each(?)) AND j.state = 'succeeded' AND j.cached_from IS NULL
+              AND j.finish_reason IN \(CachedAnswer.reusableSQL) AND j.output IS NOT NULL AND j.response IS NOT NULL
+            ORDER BY j.id DESC
+            """, [.init(list)]) { row in
+            // Descending: the earliest answer of a key is the one kept.
+            found[row.string(0)!] = CachedAnswer(
+                output: row.string(1)!, toolCalls: row.string(2), finishReason: row.string(3)!, providerFinishReason: row.string(4),
+                response: row.string(5)!, reasoning: row.string(6), requestID: row.string(7), source: row.string(8) ?? "",
+                costUSD: row.double(9))
+        }
+        return found
     }
 
     // MARK: Other writes (each its own transaction)

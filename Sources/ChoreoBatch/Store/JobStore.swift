@@ -67,7 +67,13 @@ public protocol JobStore: Sendable {
     /// Atomic against other runners: a job is leased to at most one runner. SQLite takes the write
     /// lock for the whole claim (`BEGIN IMMEDIATE`); PostgreSQL would select the rows
     /// `FOR UPDATE SKIP LOCKED`, so that concurrent claims take different jobs without waiting.
-    func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String>) async throws -> [ClaimedJob]
+    ///
+    /// `distinctRequests` (a run with the request cache): a pending job whose request key is
+    /// another running job's, or another claimed one's, stays pending, so identical requests run
+    /// once and the others find the answer in the cache; `requestsThatSample` says whether keys
+    /// of requests that sample count (`--cache-sampled`).
+    func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String>,
+               distinctRequests: DistinctRequests?) async throws -> [ClaimedJob]
     /// Gives one job of this runner back to the queue untouched (no attempt began): pending again,
     /// or cancelled when its batch was cancelled meanwhile.
     func release(job: Int64) async throws
@@ -133,6 +139,21 @@ public protocol JobStore: Sendable {
     /// Remembers that `model` refused a prefill, for later runs.
     func recordPrefillRefusal(model: String, message: String) async throws
 
+    // MARK: The request cache (docs/cost.md)
+
+    /// Gives a request key (`RequestKey`, through `keyOf(model, request)`) to every job that has
+    /// none and may be run or reused by a cached run: the pending jobs of `batch` (of every live
+    /// batch when nil), and succeeded jobs with a reusable answer (`stop`, `tool_calls`) in any
+    /// batch. A few thousand rows per transaction; returns how many were keyed.
+    func fillRequestKeys(batch: String?, keyOf: @Sendable (_ model: String, _ request: String) -> RequestKey?) async throws -> Int
+    /// The reusable answers (succeeded with `stop` or `tool_calls`, never cleared, paid for: not
+    /// themselves served from the cache) to requests of these keys, one per key (the earliest), by key.
+    func cachedAnswers(keys: [String]) async throws -> [String: CachedAnswer]
+    /// Ends each job as succeeded with its answer from the cache: no attempt, cost 0, `cached_from`
+    /// set, `request_key` kept. Only jobs this runner holds; returns the ids written (a job whose
+    /// lease was lost is left to the runner that took it). Waits out an unavailable storage.
+    func completeFromCache(_ served: [(job: Int64, key: String, answer: CachedAnswer)]) async throws -> [Int64]
+
     // MARK: Resume
 
     /// Puts a batch's jobs back in the queue (`choreo resume`): interrupted ones and failures of
@@ -144,7 +165,12 @@ public protocol JobStore: Sendable {
 extension JobStore {
     /// `claim` with no model left out.
     public func claim(limit: Int, leaseSeconds: Double, batch: String?) async throws -> [ClaimedJob] {
-        try await claim(limit: limit, leaseSeconds: leaseSeconds, batch: batch, excludingModels: [])
+        try await claim(limit: limit, leaseSeconds: leaseSeconds, batch: batch, excludingModels: [], distinctRequests: nil)
+    }
+
+    /// `claim` with no request cache.
+    public func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String>) async throws -> [ClaimedJob] {
+        try await claim(limit: limit, leaseSeconds: leaseSeconds, batch: batch, excludingModels: excludingModels, distinctRequests: nil)
     }
 
     /// `outlook` with no model left out.

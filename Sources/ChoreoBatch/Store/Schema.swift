@@ -17,6 +17,7 @@ public enum Schema {
         Migration(version: 7, sql: version7),
         Migration(version: 8, sql: version8),
         Migration(version: 9, sql: version9),
+        Migration(version: 10, sql: version10),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -228,6 +229,28 @@ public enum Schema {
         ALTER TABLE jobs ADD COLUMN error_body TEXT;
         ALTER TABLE jobs ADD COLUMN metadata TEXT;
         ALTER TABLE jobs ADD COLUMN reasoning TEXT;
+        """
+
+    /// The request cache (issue 16, docs/cost.md): a job's `request_key` (`RequestKey`: the
+    /// SHA-256 of its body as the answer depends on it, and the endpoint; written when it
+    /// succeeds, and by a run with `--cache` for the jobs it may run or reuse; `cleared` once
+    /// `choreo cache clear` took its answer out of the cache), whether the request samples
+    /// (`request_samples`: temperature absent or above 0), and for a job answered from the cache,
+    /// where the answer came from (`cached_from`, `<batch>/<custom_id>`, prefixed by the cache
+    /// file when it came from a shared one) and what that answer had cost (`cache_saved_usd`).
+    static let version10 = """
+        ALTER TABLE jobs ADD COLUMN request_key TEXT;
+        ALTER TABLE jobs ADD COLUMN request_samples INTEGER;
+        ALTER TABLE jobs ADD COLUMN cached_from TEXT;
+        ALTER TABLE jobs ADD COLUMN cache_saved_usd REAL;
+        CREATE INDEX jobs_by_request_key ON jobs(request_key) WHERE request_key IS NOT NULL;
+        CREATE INDEX jobs_cached ON jobs(batch_id) WHERE cached_from IS NOT NULL;
+        DROP VIEW results;
+        CREATE VIEW results AS
+          SELECT b.id AS batch_id, j.custom_id, j.state, j.model, j.output, j.tool_calls, j.finish_reason,
+                 j.prompt_tokens, j.completion_tokens, j.attempts, j.error_kind, j.error_message, j.duration_ms,
+                 j.cached_prompt_tokens, j.cache_write_tokens, j.reasoning_tokens, j.cost_usd, j.cached_from
+          FROM jobs j JOIN batches b ON b.id = j.batch_id;
         """
 
     static let version1 = """

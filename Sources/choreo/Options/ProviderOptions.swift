@@ -42,6 +42,12 @@ struct ProviderOptions: ParsableArguments {
 
     func priceTable() throws -> PriceTable { try Self.priceTable(config: config) }
 
+    /// The `cache` of the configuration file in effect (nil: none, or it says false).
+    func configuredCache(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> CacheOptions? {
+        guard let path = config ?? ProviderConfiguration.defaultPath(environment: environment) else { return nil }
+        return try CacheOptions.configured(fileAt: path)
+    }
+
     /// The router for this invocation, and the mock server when one was started (keep it alive).
     func makeRouter(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> (ProviderRouter, MockServer?) {
         let router = try Self.router(config: config, environment: environment)

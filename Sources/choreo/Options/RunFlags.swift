@@ -47,6 +47,15 @@ struct RunFlags: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Spend at most this many US dollars (every attempt counted; exit 3 at the cap). With submit, also stored with the batch so every later run honours it. docs/cost.md.", valueName: "usd"))
     var budget: Double?
 
+    @Flag(name: .long, help: "Answer a job identical to one finished earlier (any batch of this database, or --cache-db) with the stored answer instead of paying again; identical jobs in the queue are sent once. Only complete answers (stop, tool_calls) are reused, and only of requests with temperature 0 unless --cache-sampled. Also `\"cache\": true` in choreo.json. docs/cost.md.")
+    var cache = false
+
+    @Option(name: .customLong("cache-db"), help: ArgumentHelp("A cache file shared with other databases and machines: looked up after this database's own answers, and given every reusable answer this run gets (implies --cache).", valueName: "path"))
+    var cacheDB: String?
+
+    @Flag(name: .customLong("cache-sampled"), help: "With --cache: reuse answers to requests that sample (temperature absent or above 0) as well. Off by default: duplicates of such a request are often meant as separate draws.")
+    var cacheSampled = false
+
     @Flag(name: .long, help: "Only print errors and the final summary.")
     var quiet = false
 
@@ -99,6 +108,9 @@ struct RunFlags: ParsableArguments {
         o.firstAnswerLimit = RetryHints.duration(firstAnswerLimit) ?? o.firstAnswerLimit
         o.storageWait = RetryHints.duration(storageWait) ?? o.storageWait
         o.budget = budget
+        if cache || cacheDB != nil || cacheSampled {
+            o.cache = CacheOptions(sharedPath: cacheDB, reuseSampled: cacheSampled)
+        }
         return o
     }
 }
