@@ -112,8 +112,8 @@ struct ExportTests {
         let (db, id) = try batchWithOutcomes(dir)
         let csv = try export(db, id, .csv, dir: dir)
         let rows = csv.components(separatedBy: "\r\n")
-        #expect(rows[0] == "custom_id,state,model,finish_reason,prompt_tokens,completion_tokens,total_tokens,attempts,duration_ms,error_kind,error_message,cached_prompt_tokens,reasoning_tokens,cost_usd,output")
-        #expect(rows[1] == "ok,succeeded,gpt-4o-mini,stop,14,5,19,1,420,,,,,,\"Phobos and Deimos, \"\"the moons\"\".\"")
+        #expect(rows[0] == "custom_id,state,model,finish_reason,prompt_tokens,completion_tokens,total_tokens,attempts,duration_ms,error_kind,error_message,cached_prompt_tokens,reasoning_tokens,cost_usd,cached_from,output")
+        #expect(rows[1] == "ok,succeeded,gpt-4o-mini,stop,14,5,19,1,420,,,,,,,\"Phobos and Deimos, \"\"the moons\"\".\"")
         #expect(rows.count == 8 && rows[7] == "")
     }
 

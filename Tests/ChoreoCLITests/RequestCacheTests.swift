@@ -151,6 +151,21 @@ import ChoreoSQLite
         }
     }
 
+    @Test func answersOfADatabaseFromBeforeTheCacheAreReusedOnceItIsMigrated() async throws {
+        try await withMockServer { server in
+        let fixture = try Fixture(lines: Self.lines(prompts: ["What is Io?"], copies: 1))
+        #expect(try await fixture.run(server).exitCode == 0)
+        // Back to schema 9: the answer was written by a version without the cache, with no key.
+        try Database(path: fixture.databasePath, readOnly: false, migrate: false).execute(OldSchema.version9)
+        // The next submit migrates it.
+        let batch = try Self.submit(Self.lines(prompts: ["What is Io?"], copies: 1, prefix: "b"), to: fixture, name: "b")
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND request_key IS NULL") == 1)
+        let summary = try await fixture.run(server) { $0.batch = batch; $0.cache = CacheOptions() }
+        #expect(summary.cache?.served == 1)
+        #expect(server.stats().requests == 1)
+        }
+    }
+
     /// The command line: the config key turns the cache on, the summary and `status` say what
     /// it did, `cache stats` and `cache clear` work on the database.
     @Test func theConfigKeyStatusAndTheCacheCommands() async throws {

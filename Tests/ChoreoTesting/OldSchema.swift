@@ -2,8 +2,24 @@
 /// check an old database is migrated whole. The one place to extend when a migration is added:
 /// undo it at the top, newest first.
 public enum OldSchema {
-    /// Back to schema version 3 (undoes 9 down to 4); sets `user_version`.
-    public static let version3 = """
+    /// Back to schema version 9 (undoes 10); sets `user_version`.
+    public static let version9 = undo10 + "PRAGMA user_version = 9;\n"
+
+    /// 10: the request cache.
+    static let undo10 = """
+        DROP INDEX jobs_unkeyed_answers; DROP INDEX jobs_cached; DROP INDEX jobs_by_request_key;
+        DROP VIEW results;
+        CREATE VIEW results AS SELECT b.id AS batch_id, j.custom_id, j.state, j.model, j.output, j.tool_calls, j.finish_reason,
+          j.prompt_tokens, j.completion_tokens, j.attempts, j.error_kind, j.error_message, j.duration_ms,
+          j.cached_prompt_tokens, j.cache_write_tokens, j.reasoning_tokens, j.cost_usd
+          FROM jobs j JOIN batches b ON b.id = j.batch_id;
+        ALTER TABLE jobs DROP COLUMN request_key; ALTER TABLE jobs DROP COLUMN request_samples;
+        ALTER TABLE jobs DROP COLUMN cached_from; ALTER TABLE jobs DROP COLUMN cache_saved_usd;
+
+        """
+
+    /// Back to schema version 3 (undoes 10 down to 4); sets `user_version`.
+    public static let version3 = undo10 + """
         -- 9: readable views
         DROP VIEW batches_readable; DROP VIEW jobs_readable; DROP VIEW attempts_readable; DROP VIEW runners_readable;
         -- 8: wire fidelity

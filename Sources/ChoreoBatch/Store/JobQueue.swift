@@ -189,12 +189,13 @@ public actor JobQueue: JobStore {
         try db.transaction {
             let filter = Self.excluding(excludingModels, "model", Database.batchFilter("batch_id", batch))
             let liveBatches = "batch_id IN (SELECT id FROM batches WHERE state \(Self.live))"
-            // The running jobs' keys are read once for the whole walk.
+            // The running jobs' keys are read once for the whole walk, from the index of running
+            // jobs (`jobs_by_request_key` would walk every finished job's key too).
             var distinct = (sql: "", arguments: [SQLValue]())
             if let d = distinctRequests {
                 distinct.sql = """
                     AND NOT (request_key IS NOT NULL AND (request_samples = 0 OR ?) AND request_key IN
-                             (SELECT request_key FROM jobs WHERE state = 'running' AND request_key IS NOT NULL))
+                             (SELECT request_key FROM jobs INDEXED BY jobs_leases WHERE state = 'running' AND request_key IS NOT NULL))
                     """
                 distinct.arguments = [.init(d.includingSampled)]
             }
@@ -428,33 +429,46 @@ public actor JobQueue: JobStore {
         return ids
     }
 
-    /// Keys the jobs a cached run may run or reuse (see `JobStore.fillRequestKeys`), 2,000 a transaction.
+    /// Keys the jobs a cached run may run or reuse (see `JobStore.fillRequestKeys`), 2,000 a
+    /// transaction. Each walk reads only rows that need a key, through an index: the pending jobs
+    /// (`jobs_runnable`; their rows are small) and the succeeded ones finished without a key
+    /// (`jobs_unkeyed_answers`: those of versions before the cache), never every finished job.
     public func fillRequestKeys(batch: String?, keyOf: @Sendable (_ model: String, _ request: String) -> RequestKey?) throws -> Int {
         let filter = Database.batchFilter("batch_id", batch)
+        let walks: [(sql: String, arguments: [SQLValue])] = [
+            ("""
+             SELECT id, model, request FROM jobs INDEXED BY jobs_runnable
+             WHERE id > ? AND state = 'pending' AND request_key IS NULL
+               AND batch_id IN (SELECT id FROM batches WHERE state \(Self.live)) \(filter.sql)
+             ORDER BY id LIMIT 2000
+             """, filter.arguments),
+            ("""
+             SELECT id, model, request FROM jobs INDEXED BY jobs_unkeyed_answers
+             WHERE id > ? AND state = 'succeeded' AND request_key IS NULL AND finish_reason IN \(CachedAnswer.reusableSQL)
+             ORDER BY id LIMIT 2000
+             """, []),
+        ]
         var filled = 0
-        var lastID: Int64 = 0
-        while true {
-            var rows: [(id: Int64, key: RequestKey?)] = []
-            try db.query("""
-                SELECT id, model, request FROM jobs
-                WHERE id > ? AND request_key IS NULL
-                  AND ((state = 'pending' AND batch_id IN (SELECT id FROM batches WHERE state \(Self.live)) \(filter.sql))
-                       OR (state = 'succeeded' AND finish_reason IN \(CachedAnswer.reusableSQL)))
-                ORDER BY id LIMIT 2000
-                """, [.init(lastID)] + filter.arguments) { row in
-                rows.append((row.int64(0)!, keyOf(row.string(1) ?? "", row.string(2) ?? "")))
-            }
-            guard let last = rows.last else { return filled }
-            lastID = last.id
-            try db.transaction {
-                for r in rows {
-                    guard let key = r.key else { continue }
-                    try db.run("UPDATE jobs SET request_key = ?, request_samples = ? WHERE id = ? AND request_key IS NULL",
-                               [.init(key.value), .init(key.samples), .init(r.id)])
-                    filled += db.changes
+        for walk in walks {
+            var lastID: Int64 = 0
+            while true {
+                var rows: [(id: Int64, key: RequestKey?)] = []
+                try db.query(walk.sql, [.init(lastID)] + walk.arguments) { row in
+                    rows.append((row.int64(0)!, keyOf(row.string(1) ?? "", row.string(2) ?? "")))
+                }
+                guard let last = rows.last else { break }
+                lastID = last.id
+                try db.transaction {
+                    for r in rows {
+                        guard let key = r.key else { continue }
+                        try db.run("UPDATE jobs SET request_key = ?, request_samples = ? WHERE id = ? AND request_key IS NULL",
+                                   [.init(key.value), .init(key.samples), .init(r.id)])
+                        filled += db.changes
+                    }
                 }
             }
         }
+        return filled
     }
 
     /// The earliest reusable answer to each of `keys` in this database: always one that was paid

@@ -238,6 +238,8 @@ public enum Schema {
     /// (`request_samples`: temperature absent or above 0), and for a job answered from the cache,
     /// where the answer came from (`cached_from`, `<batch>/<custom_id>`, prefixed by the cache
     /// file when it came from a shared one) and what that answer had cost (`cache_saved_usd`).
+    /// `jobs_unkeyed_answers` holds the answers finished before this version (every later success
+    /// writes its key): the first cached run keys them without reading every finished job.
     static let version10 = """
         ALTER TABLE jobs ADD COLUMN request_key TEXT;
         ALTER TABLE jobs ADD COLUMN request_samples INTEGER;
@@ -245,6 +247,7 @@ public enum Schema {
         ALTER TABLE jobs ADD COLUMN cache_saved_usd REAL;
         CREATE INDEX jobs_by_request_key ON jobs(request_key) WHERE request_key IS NOT NULL;
         CREATE INDEX jobs_cached ON jobs(batch_id) WHERE cached_from IS NOT NULL;
+        CREATE INDEX jobs_unkeyed_answers ON jobs(id) WHERE state = 'succeeded' AND request_key IS NULL;
         DROP VIEW results;
         CREATE VIEW results AS
           SELECT b.id AS batch_id, j.custom_id, j.state, j.model, j.output, j.tool_calls, j.finish_reason,
