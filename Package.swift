@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// The upcoming language features Hummingbird turns on, for the modules that follow them so far
+/// The upcoming language features Hummingbird turns on, for every module but the test targets
 /// (issue 14): imports are internal unless marked `public import`, existentials are spelled
 /// `any P`, and a member is visible only where its module is imported.
 let upcomingFeatures: [SwiftSetting] = [
@@ -69,18 +69,22 @@ let package = Package(
             dependencies: [
                 "ChoreoAI", "ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "CChoreoSystem", "CEditLine", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: upcomingFeatures
         ),
         // The streaming guide's patterns in Swift (docs/streaming.md), runnable and tested.
-        .target(name: "StreamingExamples", dependencies: ["ChoreoAI"], path: "Examples/StreamingExamples"),
+        .target(name: "StreamingExamples", dependencies: ["ChoreoAI"], path: "Examples/StreamingExamples",
+                swiftSettings: upcomingFeatures),
         .executableTarget(
             name: "streaming-examples",
             dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock"],
-            path: "Examples/streaming-examples"
+            path: "Examples/streaming-examples",
+            swiftSettings: upcomingFeatures
         ),
         // What the test targets share: scoped mock servers, `eventually`, temporary directories, the
         // every-split verifier, and the client and messages that join ChoreoAI to the mock.
-        .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoMock"], path: "Tests/ChoreoTesting"),
+        .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoMock"], path: "Tests/ChoreoTesting",
+                swiftSettings: upcomingFeatures),
         .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock", "ChoreoTesting"]),
         .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),
         .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Accumulate Full Response". Print as it arrives and keep the whole answer.
 public enum AccumulateFullResponse {

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Basic Async Streaming" and "Synchronous Streaming / Simple Example". Swift has one
 /// client: `create` is `async` and the stream is an `AsyncSequence`, so `for try await` is both

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Basic Streaming". Ask with `stream: true`, print each piece of text as it arrives.
 public enum BasicStreaming {

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Streaming with Buffering" and "Buffer for UI Performance": collect `bufferSize`
 /// pieces, then print them in one write (one UI update instead of five).

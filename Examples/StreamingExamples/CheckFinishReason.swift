@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Check Finish Reason" and "Monitor Finish Reason". The last chunk of a choice carries
 /// `finishReason`, normalised to OpenAI's values whatever the provider; it compares to a string.

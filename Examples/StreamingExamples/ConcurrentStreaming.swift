@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Concurrent Streaming" (`asyncio.gather`). A task group streams every question at once.
 ///

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Close Streams Properly". A stream that is read to the end closes itself. Leaving the
 /// loop early (`break`, `return`, a thrown error, a cancelled task) cancels the request and frees

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Basic Error Handling". Errors are typed, so a caller can tell them apart:
 /// `APIError` (an HTTP error status, before any chunk: 401, 429, 500…), `StreamError` (the stream

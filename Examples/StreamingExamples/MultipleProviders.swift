@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Stream from Multiple Providers". The model name picks the provider (`claude-*` →
 /// Anthropic, `gemini-*` → Gemini, others → OpenAI-compatible); every stream comes back as

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Partial Response Recovery". No need to accumulate by hand: a `StreamError` carries
 /// everything that arrived before the failure (`error.partial`, `error.partialText`).

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Streaming with Progress Indicator" and "Provide User Feedback": dots while waiting,
 /// then the answer, then how many chunks carried text.

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Real-time Translation". A function that streams one translation.
 public enum RealTimeTranslation {

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Retry on Stream Failure". `RetryPolicy.run` is the loop: it retries what
 /// `RequestFailure.classify` calls retryable (429, 5xx, dropped or stalled streams, not 400/401/quota),

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Always Check for Content" and "Handle Empty Chunks". Not every chunk carries text:
 /// the first may carry only the role, the last only the finish reason, and with `includeUsage`

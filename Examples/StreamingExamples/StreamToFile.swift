@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 import Foundation
 
 /// Guide: "Streaming to File". Each piece goes to the file as it arrives, so a crash leaves

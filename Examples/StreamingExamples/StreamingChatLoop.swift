@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Streaming Chat Loop". Keeps the conversation: every request sends all previous turns,
 /// and each streamed answer is appended as an assistant message.

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 import Foundation
 
 /// One pattern of the streaming guide, runnable by name (`swift run streaming-examples NAME`).

@@ -1,4 +1,4 @@
-import ChoreoAI
+public import ChoreoAI
 
 /// Guide: "Streaming with Function Calling". Tool calls arrive in fragments: the first carries the
 /// call's id and function name, the next ones pieces of the JSON arguments. `ChunkAccumulator`

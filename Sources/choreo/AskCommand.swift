@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChoreoAI
+import ChoreoMock
 import Foundation
 
 struct AskCommand: AsyncParsableCommand {

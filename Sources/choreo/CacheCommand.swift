@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChoreoAI
 import ChoreoBatch
+import ChoreoSQLite
 import Foundation
 
 /// `choreo cache stats|clear`: what the request cache holds, and taking answers out of it.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChoreoBatch
+import ChoreoSQLite
 
 struct CancelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CEditLine
 import ChoreoAI
+import ChoreoMock
 import Foundation
 
 struct ChatCommand: AsyncParsableCommand {

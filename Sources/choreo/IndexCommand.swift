@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChoreoBatch
+import ChoreoSQLite
 
 struct IndexCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

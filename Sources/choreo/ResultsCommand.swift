@@ -1,4 +1,5 @@
-import ArgumentParser
+// Public: a conformance of a public type to a public protocol is public, whatever the target.
+public import ArgumentParser
 import ChoreoBatch
 
 extension ExportFormat: ExpressibleByArgument {}

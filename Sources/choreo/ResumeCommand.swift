@@ -2,6 +2,7 @@ import ArgumentParser
 import ChoreoAI
 import Foundation
 import ChoreoBatch
+import ChoreoSQLite
 
 struct ResumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChoreoAI
 import ChoreoBatch
+import ChoreoMock
 import Foundation
 import ChoreoSQLite
 

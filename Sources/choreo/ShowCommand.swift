@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChoreoAI
 import ChoreoBatch
 
 struct ShowCommand: AsyncParsableCommand {

@@ -1,4 +1,4 @@
-import Testing
+public import Testing
 
 /// Checks that a parser which takes its input in pieces (SSE, chunk decoders, line readers,
 /// hashes) gives the same result however the input is cut: `parse` gets `input` whole, then

@@ -1,5 +1,5 @@
-import ChoreoAI
-import ChoreoMock
+public import ChoreoAI
+public import ChoreoMock
 
 extension MockServer {
     /// A client whose providers (OpenAI, Anthropic, Gemini) all talk to this server; `fault` goes

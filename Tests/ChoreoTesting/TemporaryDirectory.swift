@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A fresh directory under the system's temporary directory, for a test's databases, job files
 /// and logs; removed with everything in it when the value is released, so a test keeps it by

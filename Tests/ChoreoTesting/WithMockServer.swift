@@ -1,4 +1,4 @@
-import ChoreoMock
+public import ChoreoMock
 
 /// Runs `body` with a mock provider listening on `host:port` (port 0: a free one) and shuts the
 /// server down before returning, also when `body` throws: the shutdown is awaited, so no test
