@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// The upcoming language features Hummingbird turns on, for every module but the test targets
+/// The upcoming language features Hummingbird turns on, for every module, the tests too
 /// (issue 14): imports are internal unless marked `public import`, existentials are spelled
 /// `any P`, and a member is visible only where its module is imported.
 let upcomingFeatures: [SwiftSetting] = [
@@ -85,12 +85,12 @@ let package = Package(
         // every-split verifier, and the client and messages that join ChoreoAI to the mock.
         .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoMock"], path: "Tests/ChoreoTesting",
                 swiftSettings: upcomingFeatures),
-        .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock", "ChoreoTesting"]),
-        .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),
-        .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),
-        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "ChoreoTesting"]),
-        .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI", "ChoreoHTTP", "ChoreoTesting"]),
-        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"]),
+        .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
+        .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
+        .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
+        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
+        .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI", "ChoreoHTTP", "ChoreoTesting"], swiftSettings: upcomingFeatures),
+        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
     ],
     swiftLanguageModes: [.v6]
 )

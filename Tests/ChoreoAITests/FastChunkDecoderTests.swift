@@ -1,6 +1,7 @@
 import Testing
 @testable import ChoreoAI
 import ChoreoTesting
+import Foundation
 
 /// The byte scanner (`OpenAIChunkScanner`) must give exactly the chunk the full JSON parser gives,
 /// or decline (`nil`) so the full parser decides.

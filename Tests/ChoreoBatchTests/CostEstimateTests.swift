@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import ChoreoBatch
 import ChoreoTesting
+import ChoreoSQLite
 
 @Suite struct CostEstimateTests {
     static let price = Price(input: 2, output: 8, source: "test")

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import ChoreoBatch
 import ChoreoTesting
+import ChoreoSQLite
 
 @Suite("Submitting job files")
 struct SubmitTests {

@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoMock
+import Foundation
 import ChoreoTesting
 import Testing
 
