@@ -2,8 +2,17 @@
 /// check an old database is migrated whole. The one place to extend when a migration is added:
 /// undo it at the top, newest first.
 public enum OldSchema {
-    /// Back to schema version 3 (undoes 9 down to 4); sets `user_version`.
-    public static let version3 = """
+    /// Back to schema version 9 (undoes the job priority and timeout); sets `user_version`.
+    public static let version9 = """
+        -- 10: job priority and timeout (the claim index goes back to id order first: a column an index uses cannot be dropped)
+        DROP INDEX jobs_runnable; CREATE INDEX jobs_runnable ON jobs(id) WHERE state = 'pending';
+        ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN timeout_seconds;
+        PRAGMA user_version = 9;
+        """
+
+    /// Back to schema version 3 (undoes 10 down to 4); sets `user_version`.
+    public static let version3 = version9 + """
+
         -- 9: readable views
         DROP VIEW batches_readable; DROP VIEW jobs_readable; DROP VIEW attempts_readable; DROP VIEW runners_readable;
         -- 8: wire fidelity
@@ -40,7 +49,7 @@ public enum OldSchema {
         PRAGMA user_version = 3;
         """
 
-    /// Back to schema version 2 (undoes 9 down to 3); sets `user_version`.
+    /// Back to schema version 2 (undoes 10 down to 3); sets `user_version`.
     public static let version2 = version3 + """
 
         -- 3: batch counters
