@@ -16,14 +16,14 @@ struct SubmitCommand: AsyncParsableCommand {
 
             A Batch API line may also set its job's priority and timeout beside custom_id and body:
               {"custom_id":"q1","body":{...},"priority":10,"timeout":120}
-            priority (an integer from -1000000 to 1000000, default 0, or --priority for the lines \
-            without one): runners take higher priorities first, and the oldest job first among equal \
-            ones, across batches. timeout: seconds each attempt may take in all (connecting and the \
-            whole stream, up to 86400); one that runs over ends as attempt_timeout and is retried \
-            with the text it received, like a stalled stream (default: the provider's "timeout" in \
-            choreo.json, or run --timeout). In the short form every top-level field but custom_id is \
-            a request parameter, so these two are refused there (a server's own priority goes in \
-            extra_body).
+            priority: an integer from -1000000 to 1000000 (default 0, or --priority for the lines \
+            without one). Runners take higher priorities first, across batches, and the oldest job \
+            first among equal ones.
+            timeout: seconds each attempt may take in all, connecting and the whole stream (at most \
+            86400; default: the provider's "timeout" in choreo.json, or run --timeout). One that runs \
+            over ends as attempt_timeout and is retried with the text it received, like a stall.
+            The short form cannot carry them: its top-level fields are request parameters (a server's \
+            own priority goes in extra_body).
 
             The whole file is checked first. If any line is invalid, nothing is stored and every \
             problem is listed on stderr (line, field, code) with exit status 1; --skip-invalid stores \
@@ -33,7 +33,7 @@ struct SubmitCommand: AsyncParsableCommand {
             Examples:
               choreo submit jobs/example-batch.jsonl
               choreo submit prompts.jsonl --name nightly --db /data/choreo.sqlite
-              choreo submit urgent.jsonl --priority 10             # ahead of every pending job with less
+              choreo submit urgent.jsonl --priority 10   # run before lower priorities
               BATCH=$(choreo submit prompts.jsonl --skip-invalid)
               choreo run --batch "$BATCH"
               choreo submit prompts.jsonl --run --concurrency 128   # submit, run it
