@@ -41,8 +41,8 @@ final class CurlEventLoop: @unchecked Sendable {
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     private var watched: Set<Int32> = []
     private var timerDeadline: UInt64?  // monotonic ns
-    private var nextStallSweep: UInt64 = 0
-    private static let stallSweepInterval: UInt64 = 250_000_000
+    private var nextWatchdogSweep: UInt64 = 0
+    private static let watchdogSweepInterval: UInt64 = 250_000_000
 
     init() {
         multi = curl_multi_init()
@@ -93,7 +93,7 @@ final class CurlEventLoop: @unchecked Sendable {
         while true {
             var timeout: Int32 = -1
             var wake = timerDeadline
-            if !active.isEmpty { wake = min(wake ?? .max, nextStallSweep) }
+            if !active.isEmpty { wake = min(wake ?? .max, nextWatchdogSweep) }
             if let wake {
                 let now = DispatchTime.now().uptimeNanoseconds
                 timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 60_000))
@@ -122,18 +122,18 @@ final class CurlEventLoop: @unchecked Sendable {
                 socketAction(-1 /* CURL_SOCKET_TIMEOUT */, 0, &running)
             }
             collectFinished()
-            sweepStalls()
+            sweepWatchdog()
         }
     }
 
-    /// Ends transfers that received nothing for their stall timeout (checked every 250 ms).
-    private func sweepStalls() {
+    /// Ends transfers that made no progress for their stall timeout or passed their total
+    /// `timeout` (checked every 250 ms).
+    private func sweepWatchdog() {
         let now = DispatchTime.now().uptimeNanoseconds
-        guard now >= nextStallSweep else { return }
-        nextStallSweep = now + Self.stallSweepInterval
-        for (easy, t) in active where t.isStalled(now: now) {
-            remove(easy, t)
-            t.finishStalled()
+        guard now >= nextWatchdogSweep else { return }
+        nextWatchdogSweep = now + Self.watchdogSweepInterval
+        for t in active.values {
+            if let failure = t.watchdogFailure(now: now) { fail(t, failure) }
         }
     }
 

@@ -132,6 +132,8 @@ final class CurlTransfer: @unchecked Sendable {
         try set(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
         // Stalls are detected by the loop's own watchdog (`lastActivity`, `progressBytes`), not
         // CURLOPT_LOW_SPEED_*: curl averages speed over ~5 s, so its check fires seconds late.
+        // The total `timeout` is the same watchdog's (from `startedAt`), not CURLOPT_TIMEOUT_MS,
+        // whose error curl reports as the connect timeout's.
         lastActivity = DispatchTime.now().uptimeNanoseconds
         startedAt = lastActivity
         try set(easy, CURLOPT_TCP_KEEPALIVE, 1)
@@ -334,9 +336,21 @@ final class CurlTransfer: @unchecked Sendable {
         try check(curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */), "curl_easy_pause")
     }
 
+    /// Why the loop's watchdog must end this transfer now, or nil: its total `timeout` passed
+    /// (however steadily it progressed), or it stalled.
+    func watchdogFailure(now: UInt64) -> TransportError? {
+        if let timeout = request.timeout, now > startedAt, Double(now - startedAt) / 1e9 >= timeout {
+            return TransportError(kind: .timedOut, message: "the request took longer than its timeout of \(timeout.formatted2) s "
+                                  + "(connecting and the whole response)", origin: origin)
+        }
+        guard isStalled(now: now) else { return nil }
+        return TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(request.stallTimeout.formatted2) s",
+                              origin: origin)
+    }
+
     /// Whether no byte arrived for the stall timeout while the consumer was keeping up (a paused
     /// transfer is waiting for its consumer, not for the server).
-    func isStalled(now: UInt64) -> Bool {
+    private func isStalled(now: UInt64) -> Bool {
         guard now > lastActivity, Double(now - lastActivity) / 1e9 >= request.stallTimeout else { return false }
         if !connected, let easy {
             // Still connecting (a full accept queue makes TCP retry for seconds): that is the
@@ -349,11 +363,6 @@ final class CurlTransfer: @unchecked Sendable {
             if now <= connectedAt || Double(now - connectedAt) / 1e9 < request.stallTimeout { return false }
         }
         return !pausedForConsumer
-    }
-
-    func finishStalled() {
-        end(.failure(TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(request.stallTimeout.formatted2) s",
-                                    origin: origin)))
     }
 
     private func end(_ result: Result<Void, any Error>) {
@@ -383,7 +392,7 @@ final class CurlTransfer: @unchecked Sendable {
     private func classify(curlCode: Int, message: String) -> TransportError {
         let kind: TransportError.Kind
         switch curlCode {
-        case 28:  // CURLE_OPERATION_TIMEDOUT: only the connect timeout is curl's (stalls are ours, see isStalled)
+        case 28:  // CURLE_OPERATION_TIMEDOUT: only the connect timeout is curl's (stalls and `timeout` are ours, see watchdogFailure)
             kind = .connect
         case 5, 6, 7: kind = .connect
         case 35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91: kind = .tls

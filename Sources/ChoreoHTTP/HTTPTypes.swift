@@ -133,6 +133,10 @@ public struct HTTPRequest: Sendable {
     /// Seconds without progress (a completed line or `CurlTransfer.progressBytes` bytes) after which
     /// the transfer ends with `TransportError.stalled`.
     public var stallTimeout: Double
+    /// Seconds the whole exchange may take, from the transfer's start (connecting included) to
+    /// the body's end, however steadily it makes progress; nil: no bound. Past it the transfer
+    /// ends with `TransportError.timedOut`. Checked by the same sweep as the stall timeout.
+    public var timeout: Double?
     /// A proxy for this request alone, instead of the environment's (`https_proxy`, …). `tunnel`
     /// makes curl CONNECT even for an `http://` URL, as it always does for `https://`: the proxy
     /// tests use it to put a real proxy's CONNECT in front of a plain-HTTP test server.
@@ -147,13 +151,14 @@ public struct HTTPRequest: Sendable {
     package var proxy: Proxy?
 
     public init(url: String, method: String = "POST", headers: HeaderFields = HeaderFields(), body: [UInt8] = [],
-                connectTimeout: Double = 10, stallTimeout: Double = 60) {
+                connectTimeout: Double = 10, stallTimeout: Double = 60, timeout: Double? = nil) {
         self.url = url
         self.method = method
         self.headers = headers
         self.body = body
         self.connectTimeout = connectTimeout
         self.stallTimeout = stallTimeout
+        self.timeout = timeout
     }
 }
 

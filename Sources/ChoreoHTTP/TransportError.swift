@@ -7,6 +7,8 @@ public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible
         case tls
         /// No byte arrived for the stall timeout.
         case stalled
+        /// The request's total `timeout` passed (connecting and the whole body), progress or not.
+        case timedOut
         /// The connection closed or reset while the response was in progress.
         case connectionLost
         /// The URL or an option was refused.
@@ -36,6 +38,7 @@ public struct TransportError: Error, Sendable, Hashable, CustomStringConvertible
         let where_ = origin.isEmpty ? "" : " (\(origin))"
         switch kind {
         case .stalled: return "stream stalled\(where_): \(message)"
+        case .timedOut: return "timed out\(where_): \(message)"
         case .connect: return "could not connect\(where_): \(message) [curl \(curlCode)]"
         default: return "transport error\(where_): \(message) [curl \(curlCode)]"
         }

@@ -14,6 +14,17 @@ struct SubmitCommand: AsyncParsableCommand {
             or in short form, the body itself with an optional custom_id:
               {"custom_id":"q1","model":"gpt-4o-mini","messages":[...],"max_tokens":100}
 
+            A Batch API line may also set its job's priority and timeout beside custom_id and body:
+              {"custom_id":"q1","body":{...},"priority":10,"timeout":120}
+            priority: an integer from -1000000 to 1000000 (default 0, or --priority for the lines \
+            without one). Runners take higher priorities first, across batches, and the oldest job \
+            first among equal ones.
+            timeout: seconds each attempt may take in all, connecting and the whole stream (at most \
+            86400; default: the provider's "timeout" in choreo.json, or run --timeout). One that runs \
+            over ends as attempt_timeout and is retried with the text it received, like a stall.
+            The short form cannot carry them: its top-level fields are request parameters (a server's \
+            own priority goes in extra_body).
+
             The whole file is checked first. If any line is invalid, nothing is stored and every \
             problem is listed on stderr (line, field, code) with exit status 1; --skip-invalid stores \
             the valid lines and records the others. Submitting the same bytes again prints the existing \
@@ -22,6 +33,7 @@ struct SubmitCommand: AsyncParsableCommand {
             Examples:
               choreo submit jobs/example-batch.jsonl
               choreo submit prompts.jsonl --name nightly --db /data/choreo.sqlite
+              choreo submit urgent.jsonl --priority 10   # run before lower priorities
               BATCH=$(choreo submit prompts.jsonl --skip-invalid)
               choreo run --batch "$BATCH"
               choreo submit prompts.jsonl --run --concurrency 128   # submit, run it
@@ -35,6 +47,8 @@ struct SubmitCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print the result as JSON.") var json = false
     @Flag(name: .long, help: "Store the valid lines and record the invalid ones instead of rejecting the file.") var skipInvalid = false
     @Flag(name: .customLong("new"), help: "Make a new batch even if this file was submitted before.") var forceNew = false
+    @Option(name: .long, help: ArgumentHelp("The priority of the jobs whose line sets none (default 0): higher priorities are run first, across batches.", valueName: "n"))
+    var priority: Int?
     @Flag(name: .customLong("allow-unknown-params"), help: "Let body parameters unknown to a line's provider through (parameters it cannot take are still refused; extra_body passes new ones per line).")
     var allowUnknownParams = false
     @Flag(name: .customLong("run"), help: "Run the batch right after submitting it (takes every `choreo run` option).") var runAfterSubmit = false
@@ -42,9 +56,17 @@ struct SubmitCommand: AsyncParsableCommand {
     @OptionGroup(title: "Run options (with --run)") var flags: RunFlags
     @OptionGroup(title: "Providers (with --run)") var providers: ProviderOptions
 
+    func validate() throws {
+        let range = JobLineValidator.priorityRange
+        if let priority, !range.contains(priority) {
+            throw ValidationError("--priority must be from \(range.lowerBound) to \(range.upperBound)")
+        }
+    }
+
     func run() async throws {
         let db = try database.open(creating: true)
         var options = SubmitOptions(name: name, skipInvalid: skipInvalid, forceNew: forceNew)
+        options.priority = priority
         // Lines are checked against the provider each routes to: the configuration's routes.
         options.validator = JobLineValidator(router: try ProviderOptions.router(config: providers.config),
                                              allowUnknownParams: allowUnknownParams)
@@ -68,7 +90,8 @@ struct SubmitCommand: AsyncParsableCommand {
             print(result.batchID)
         }
         if result.isExisting {
-            StandardError.print("this file was already submitted as \(result.batchID) (\(result.jobCount) jobs); use --new for another batch")
+            StandardError.print("this file was already submitted as \(result.batchID) (\(result.jobCount) jobs); use --new for another batch"
+                + (priority == nil ? "" : " (--priority applies to the jobs of a new batch only)"))
         } else {
             StandardError.print("submitted \(result.jobCount) jobs as \(result.batchID)")
             if !result.rejected.isEmpty {

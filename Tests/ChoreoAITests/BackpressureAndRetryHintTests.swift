@@ -83,7 +83,7 @@ struct BackpressureAndRetryHintTests {
             APIError(status: $0, type: nil, code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p")
         }
         errors.append(APIError(status: 429, type: "insufficient_quota", code: nil, message: "m", retryAfter: nil, requestID: nil, provider: "p"))
-        for kind in [TransportError.Kind.connect, .tls, .stalled, .connectionLost, .invalidRequest, .protocolError, .other] {
+        for kind in [TransportError.Kind.connect, .tls, .stalled, .timedOut, .connectionLost, .invalidRequest, .protocolError, .other] {
             errors.append(TransportError(kind: kind, message: "m"))
             errors.append(StreamError(kind: .interrupted, message: "m", partial: partial, underlying: TransportError(kind: kind, message: "m")))
         }

@@ -24,6 +24,7 @@ private func batchWithOutcomes(_ dir: TemporaryDirectory) throws -> (Database, S
                duration_ms = 420, started_at = 1764001000, finished_at = 1764001001
         WHERE custom_id = 'ok'
         """, [.text(body)])
+    try db.run("UPDATE jobs SET priority = 4, timeout_seconds = 90 WHERE custom_id = 'ok'")  // its line's own, as submitted
     try db.run("""
         UPDATE jobs SET state = 'failed', http_status = 400, request_id = 'req_8f2', error_kind = 'bad_request',
                error_message = 'Invalid value for ''temperature''.', attempts = 1 WHERE custom_id = 'http400'
@@ -103,6 +104,7 @@ struct ExportTests {
         #expect(lines[0]["error_kind"] == "bad_request" && lines[0]["http_status"] == 400)
         let all = try export(db, id, .jsonl, dir: dir).split(separator: "\n").map { try JSONValue.parse(String($0)) }
         #expect(all.first?["output"] == #"Phobos and Deimos, "the moons"."#)
+        #expect(all.map { $0["priority"] } == [4, 0, 0, 0, 0, 0])
         #expect(all.last?["tool_calls"]?.arrayValue?.count == 1)
         #expect(throws: ExportError.self) { try export(db, id, .jsonl, states: ["done"], dir: dir) }
     }
@@ -112,8 +114,8 @@ struct ExportTests {
         let (db, id) = try batchWithOutcomes(dir)
         let csv = try export(db, id, .csv, dir: dir)
         let rows = csv.components(separatedBy: "\r\n")
-        #expect(rows[0] == "custom_id,state,model,finish_reason,prompt_tokens,completion_tokens,total_tokens,attempts,duration_ms,error_kind,error_message,cached_prompt_tokens,reasoning_tokens,cost_usd,cached_from,output")
-        #expect(rows[1] == "ok,succeeded,gpt-4o-mini,stop,14,5,19,1,420,,,,,,,\"Phobos and Deimos, \"\"the moons\"\".\"")
+        #expect(rows[0] == "custom_id,state,model,finish_reason,prompt_tokens,completion_tokens,total_tokens,attempts,duration_ms,error_kind,error_message,cached_prompt_tokens,reasoning_tokens,cost_usd,priority,cached_from,output")
+        #expect(rows[1] == "ok,succeeded,gpt-4o-mini,stop,14,5,19,1,420,,,,,,4,,\"Phobos and Deimos, \"\"the moons\"\".\"")
         #expect(rows.count == 8 && rows[7] == "")
     }
 
@@ -196,6 +198,11 @@ struct ExportTests {
         let json = detail.json
         #expect(json["batch_id"] == .string(id) && json["custom_id"] == "ok" && json["total_tokens"] == 19)
         #expect(json["request"]?["model"] == "gpt-4o-mini")
+        #expect(json["priority"] == 4 && json["timeout_seconds"]?.doubleValue == 90)
+        #expect(detail.rendered().contains("priority  4  timeout: 90 s per attempt\n"), "\(detail.rendered())")
+        let other = try JobDetail.load(db, job: "http400")
+        #expect(other.json["priority"] == 0 && other.json["timeout_seconds"] == .null)
+        #expect(other.rendered().contains("priority  0\n"))
     }
 
     @Test func queueCountsMatchTheJobsTable() async throws {

@@ -155,8 +155,8 @@ import ChoreoSQLite
         try await withMockServer { server in
         let fixture = try Fixture(lines: Self.lines(prompts: ["What is Io?"], copies: 1))
         #expect(try await fixture.run(server).exitCode == 0)
-        // Back to schema 9: the answer was written by a version without the cache, with no key.
-        try Database(path: fixture.databasePath, readOnly: false, migrate: false).execute(OldSchema.version9)
+        // Back to schema 10: the answer was written by a version without the cache, with no key.
+        try Database(path: fixture.databasePath, readOnly: false, migrate: false).execute(OldSchema.version10)
         // The next submit migrates it.
         let batch = try Self.submit(Self.lines(prompts: ["What is Io?"], copies: 1, prefix: "b"), to: fixture, name: "b")
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND request_key IS NULL") == 1)

@@ -17,8 +17,9 @@ struct Fixture {
     /// custom_id → (model, messages, max tokens) of every job, for the expected text.
     let jobs: [(customID: String, model: String, messages: [JSONValue], maxTokens: Int?)]
 
-    /// Writes `lines` (JSON objects in short form) to a job file and submits it. The database is
-    /// made in `databaseDirectory` when given (a small disk), else next to the job file and logs.
+    /// Writes `lines` (JSON objects in short form, or OpenAI Batch lines with a `body`) to a job
+    /// file and submits it. The database is made in `databaseDirectory` when given (a small disk),
+    /// else next to the job file and logs.
     init(lines: [JSONValue], databaseDirectory: URL? = nil) throws {
         scratch = TemporaryDirectory()
         directory = scratch.url
@@ -27,7 +28,10 @@ struct Fixture {
         try (lines.map(\.jsonString).joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
         let db = try Database(path: databasePath)
         batchID = try BatchSubmitter(database: db).submit(file: file.path).batchID
-        jobs = lines.map { ($0["custom_id"]!.stringValue!, $0["model"]!.stringValue!, $0["messages"]!.arrayValue!, $0["max_tokens"]?.intValue) }
+        jobs = lines.map { line in
+            let body = line["body"] ?? line
+            return (line["custom_id"]!.stringValue!, body["model"]!.stringValue!, body["messages"]!.arrayValue!, body["max_tokens"]?.intValue)
+        }
     }
 
     /// `count` short-form jobs with distinct prompts, cycling through `models`.

@@ -7,7 +7,8 @@ import Testing
 
 /// The stall watchdog counts only silence of the server: time a transfer spends paused because
 /// its consumer is behind is not a stall, nor is the moment between the consumer catching up
-/// and the loop lifting the pause.
+/// and the loop lifting the pause. The same sweep ends a transfer past its total `timeout`,
+/// however steadily it streams.
 @Suite("Stall sweep and backpressure")
 struct StallSweepTests {
     static func streamingRequest(_ server: MockServer, stallTimeout: Double = 60) -> HTTPRequest {
@@ -62,5 +63,22 @@ struct StallSweepTests {
         _ = other
         await withCheckedContinuation { c in DispatchQueue.global().async { holder.ended.wait(); c.resume() } }
         try await server.shutdown()
+    }
+
+    @Test func aStreamStillMakingProgressEndsWhenItsTotalTimeoutPasses() async throws {
+        // A chunk every 50 ms, far inside the stall timeout, for about 10 s: only the total bound can end it early.
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(50), fixedTokens: 200)) { server in
+            var request = Self.streamingRequest(server, stallTimeout: 60)
+            request.timeout = 0.5
+            let response = try await CurlTransport.shared.execute(request)
+            #expect(response.head.status == 200)
+            var bytes = 0
+            let error = await #expect(throws: TransportError.self) {
+                for try await chunk in response.body { bytes += chunk.count }
+            }
+            #expect(error?.kind == .timedOut, "\(String(describing: error))")
+            #expect(error?.description.contains("timeout of 0.5 s") == true, "\(String(describing: error))")
+            #expect(bytes > 0, "the stream made progress before its timeout")
+        }
     }
 }

@@ -2,11 +2,11 @@
 /// check an old database is migrated whole. The one place to extend when a migration is added:
 /// undo it at the top, newest first.
 public enum OldSchema {
-    /// Back to schema version 9 (undoes 10); sets `user_version`.
-    public static let version9 = undo10 + "PRAGMA user_version = 9;\n"
+    /// Back to schema version 10 (undoes 11); sets `user_version`.
+    public static let version10 = undo11 + "PRAGMA user_version = 10;\n"
 
-    /// 10: the request cache.
-    static let undo10 = """
+    /// 11: the request cache.
+    static let undo11 = """
         DROP INDEX jobs_unkeyed_answers; DROP INDEX jobs_cached; DROP INDEX jobs_by_request_key;
         DROP VIEW results;
         CREATE VIEW results AS SELECT b.id AS batch_id, j.custom_id, j.state, j.model, j.output, j.tool_calls, j.finish_reason,
@@ -18,8 +18,17 @@ public enum OldSchema {
 
         """
 
-    /// Back to schema version 3 (undoes 10 down to 4); sets `user_version`.
-    public static let version3 = undo10 + """
+    /// Back to schema version 9 (undoes 11 and the job priority and timeout); sets `user_version`.
+    public static let version9 = undo11 + """
+        -- 10: job priority and timeout (the claim index goes back to id order first: a column an index uses cannot be dropped)
+        DROP INDEX jobs_runnable; CREATE INDEX jobs_runnable ON jobs(id) WHERE state = 'pending';
+        ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN timeout_seconds;
+        PRAGMA user_version = 9;
+        """
+
+    /// Back to schema version 3 (undoes 11 down to 4); sets `user_version`.
+    public static let version3 = version9 + """
+
         -- 9: readable views
         DROP VIEW batches_readable; DROP VIEW jobs_readable; DROP VIEW attempts_readable; DROP VIEW runners_readable;
         -- 8: wire fidelity
@@ -56,7 +65,7 @@ public enum OldSchema {
         PRAGMA user_version = 3;
         """
 
-    /// Back to schema version 2 (undoes 9 down to 3); sets `user_version`.
+    /// Back to schema version 2 (undoes 10 down to 3); sets `user_version`.
     public static let version2 = version3 + """
 
         -- 3: batch counters

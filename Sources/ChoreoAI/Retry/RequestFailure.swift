@@ -33,7 +33,7 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
 
     /// Every kind `classify` marks retryable: what `choreo resume` requeues by default. A test
     /// checks the two agree.
-    public static let retryableKinds = ["rate_limited", "server_error", "overloaded", "timeout", "conflict", "stalled",
+    public static let retryableKinds = ["rate_limited", "server_error", "overloaded", "timeout", "conflict", "stalled", "attempt_timeout",
                                         "interrupted", "connect", "tls", "connection_lost", "transport", "malformed", "protocol_error",
                                         "provider_error", "cancelled"]
 
@@ -68,6 +68,8 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
         let kind: String
         switch e.kind {
         case .stalled: kind = "stalled"
+        // Not `timeout`, which is an HTTP 408: the request's own bound passed (`Provider.timeout`).
+        case .timedOut: kind = "attempt_timeout"
         case .connect: kind = "connect"
         case .tls: kind = "tls"
         case .connectionLost: kind = partial ? "interrupted" : "connection_lost"
@@ -97,6 +99,9 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
         case .stalled: return "stalled"
         case .connectionLost where !partial:
             return e.curlCode == 52 ? "empty reply" : "connection reset"
+        // A bound the user chose, not a sign of an outage: a stream that outlasts it (or a model
+        // slow to begin) would otherwise pause its whole provider. Silence is the stall timeout's.
+        case .timedOut: return nil
         case .connectionLost, .invalidRequest, .protocolError, .other: return nil
         }
     }

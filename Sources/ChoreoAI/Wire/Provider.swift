@@ -43,6 +43,10 @@ public struct Provider: Sendable, CustomStringConvertible {
     public var tokensPerMinute: Int?
     public var connectTimeout: Double = 10
     public var stallTimeout: Double = 60
+    /// Seconds one request may take in all, connecting and the whole stream, however steadily it
+    /// progresses (`choreo.json` `timeout`); nil: no bound. It ends as `attempt_timeout`, kept
+    /// text and all, like a stall (`RequestFailure`). A job's own `timeout` replaces it.
+    public var timeout: Double?
     /// The largest server-sent event accepted; a bigger one (data lines that never meet a blank
     /// line) ends the attempt as `protocol_error` instead of growing memory.
     public var maxEventBytes = SSEParser.defaultMaxEventSize

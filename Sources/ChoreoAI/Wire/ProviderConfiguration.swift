@@ -28,6 +28,8 @@ public import Foundation
 ///   pattern wins; other models keep the default). See `Provider.prefillSupport(model:)`.
 /// - `headers`: extra request headers, string to string.
 /// - `connect_timeout`, `stall_timeout`: seconds (defaults 10 and 60).
+/// - `timeout`: seconds one attempt may take in all, connecting and the whole stream (default:
+///   no bound); a job line's own `timeout` wins.
 ///
 /// Routing: a model goes to the first configured provider (in file order) with a matching
 /// pattern, then to the defaults (`claude-*` → Anthropic, `gemini-*` → Gemini, anything else →
@@ -126,7 +128,7 @@ struct ConfigurationReader {
     let locator: JSONLocator
 
     static let providerKeys = ["name", "kind", "base_url", "api_key_env", "models", "concurrency", "model_concurrency", "rpm", "tpm", "prefill",
-                               "headers", "connect_timeout", "stall_timeout"]
+                               "headers", "connect_timeout", "stall_timeout", "timeout"]
     /// Headers that carry credentials; they would put a key in the file.
     static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key"]
 
@@ -263,6 +265,7 @@ struct ConfigurationReader {
         }
         if let t = try seconds(o, "connect_timeout", at: path) { p.connectTimeout = t }
         if let t = try seconds(o, "stall_timeout", at: path) { p.stallTimeout = t }
+        p.timeout = try seconds(o, "timeout", at: path)
         return p
     }
 }

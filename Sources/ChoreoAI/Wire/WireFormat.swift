@@ -94,7 +94,7 @@ extension WireFormat {
     /// A POST of `body` to `path` under the provider's base URL, with the provider's timeouts.
     func post(_ provider: Provider, path: String, headers: HeaderFields, body: JSONValue) -> HTTPRequest {
         HTTPRequest(url: provider.baseURL + path, headers: headers, body: body.jsonBytes,
-                    connectTimeout: provider.connectTimeout, stallTimeout: provider.stallTimeout)
+                    connectTimeout: provider.connectTimeout, stallTimeout: provider.stallTimeout, timeout: provider.timeout)
     }
 
     /// Parses an error body in any of the shapes providers use: OpenAI `{"error":{message,type,code}}`,

@@ -39,6 +39,10 @@ public struct ExportRecord: Sendable {
     public var metadata: String?
     /// The model's reasoning, apart from `output`.
     public var reasoning: String?
+    /// Where it stands in the claim order (higher first), and its own bound on each attempt's
+    /// time in seconds (nil: its provider's).
+    public var priority: Int
+    public var timeoutSeconds: Double?
     /// For a job answered from the request cache: where the answer came from
     /// (`<batch>/<custom_id>`, prefixed by a shared cache file), and what it had cost.
     public var cachedFrom: String?
@@ -50,7 +54,7 @@ public struct ExportRecord: Sendable {
         "provider_finish_reason", "response", "prompt_tokens", "completion_tokens", "total_tokens", "attempts",
         "http_status", "request_id", "error_kind", "error_message", "first_token_ms", "duration_ms", "created_at",
         "started_at", "finished_at", "cached_prompt_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd",
-        "error_body", "metadata", "reasoning", "cached_from", "cache_saved_usd",
+        "error_body", "metadata", "reasoning", "priority", "timeout_seconds", "cached_from", "cache_saved_usd",
     ]
     /// How many columns `columns(includingResponse:)` selects: a query that selects more after
     /// them finds its own from this index on.
@@ -97,7 +101,9 @@ public struct ExportRecord: Sendable {
         errorBody = row.string(28)
         metadata = row.string(29)
         reasoning = row.string(30)
-        cachedFrom = row.string(31)
-        cacheSavedUSD = row.double(32)
+        priority = row.int(31) ?? 0
+        timeoutSeconds = row.double(32)
+        cachedFrom = row.string(33)
+        cacheSavedUSD = row.double(34)
     }
 }

@@ -9,6 +9,7 @@ enum JSONLLine {
         int("line", r.line, &out)
         field("state", r.state, &out)
         field("model", r.model, &out)
+        int("priority", r.priority, &out)
         field("output", r.output, &out)
         field("reasoning", r.reasoning, &out)
         field("partial_output", r.output == nil ? r.partialOutput : nil, &out)
@@ -62,14 +63,14 @@ enum JSONLLine {
 
 /// RFC 4180 CSV: a header row, CRLF line ends, fields quoted when they hold `,` `"` CR or LF.
 enum CSVLine {
-    static let header = "custom_id,state,model,finish_reason,prompt_tokens,completion_tokens,total_tokens,attempts,duration_ms,error_kind,error_message,cached_prompt_tokens,reasoning_tokens,cost_usd,cached_from,output\r\n"
+    static let header = "custom_id,state,model,finish_reason,prompt_tokens,completion_tokens,total_tokens,attempts,duration_ms,error_kind,error_message,cached_prompt_tokens,reasoning_tokens,cost_usd,priority,cached_from,output\r\n"
 
     static func write(_ r: ExportRecord, to out: inout String) {
         let fields: [String?] = [
             r.customID, r.state, r.model, r.finishReason, r.promptTokens.map(String.init), r.completionTokens.map(String.init),
             r.totalTokens.map(String.init), String(r.attempts), r.durationMs.map(String.init), r.errorKind, r.errorMessage,
             r.cachedPromptTokens.map(String.init), r.reasoningTokens.map(String.init), r.costUSD.map { JSONValue.double($0).jsonString },
-            r.cachedFrom, r.output,
+            String(r.priority), r.cachedFrom, r.output,
         ]
         for (i, f) in fields.enumerated() {
             if i > 0 { out += "," }

@@ -16,6 +16,9 @@ public struct SubmitOptions: Sendable {
     /// Make a new batch even when a file with the same bytes was submitted before.
     public var forceNew: Bool
     public var maxLineBytes: Int
+    /// The priority of the jobs whose line sets none (`submit --priority`; nil: 0), within
+    /// `JobLineValidator.priorityRange`.
+    public var priority: Int?
     /// How lines are checked: the routes that decide each line's parameters, and whether unknown
     /// parameters pass (`--allow-unknown-params`).
     public var validator = JobLineValidator()
@@ -30,7 +33,8 @@ public struct SubmitOptions: Sendable {
 
     /// Stored in `batches.options`.
     var json: JSONValue {
-        ["name": name.map { .string($0) } ?? .null, "skip_invalid": .bool(skipInvalid), "new": .bool(forceNew)]
+        ["name": name.map { .string($0) } ?? .null, "skip_invalid": .bool(skipInvalid), "new": .bool(forceNew),
+         "priority": priority.map { .int(Int64($0)) } ?? .null]
     }
 }
 
@@ -87,6 +91,10 @@ public struct BatchSubmitter {
     /// Validates and stores the file at `path`. Throws `JobFileError` (nothing stored) when the file
     /// has invalid lines and `skipInvalid` is off, or when no line is valid.
     public func submit(file path: String) throws -> SubmitResult {
+        if let p = options.priority, !JobLineValidator.priorityRange.contains(p) {
+            let range = JobLineValidator.priorityRange
+            throw SubmitOptionError(message: "priority must be from \(range.lowerBound) to \(range.upperBound), found \(p)")
+        }
         let source = Self.absolutePath(path)
         let identity = try JobFileReader.identity(ofFile: source)
         let sha256 = try JobFileReader.sha256Hex(ofFile: source)
@@ -136,6 +144,7 @@ public struct BatchSubmitter {
         // Not hashed again: the file's identity, checked at the end, proves it is what was hashed.
         var reader = try JobFileReader(path: source, maxLineBytes: options.maxLineBytes)
         let validator = options.validator
+        let batchPriority = options.priority ?? 0
         var errors: [JobLineError] = []
         var inserted = 0
         var lines = 0
@@ -161,9 +170,12 @@ public struct BatchSubmitter {
                     // duplicate custom ids, so memory does not grow with a set of every id.
                     do {
                         try database.run(
-                            "INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            """
+                            INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at, metadata, priority, timeout_seconds)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
                             [.text(batchID), .text(job.customID), .init(job.line), .text(job.model), .text(job.requestText), .real(now),
-                             .init(job.metadata)])
+                             .init(job.metadata), .init(job.priority ?? batchPriority), .init(job.timeout)])
                     } catch let error as SQLiteError where error.code.primary == .constraint {
                         let earlier = try database.queryOne("SELECT line FROM jobs WHERE batch_id = ? AND custom_id = ?",
                                                             [.text(batchID), .text(job.customID)]) { $0.int(0) } ?? nil
@@ -222,4 +234,10 @@ public struct BatchSubmitter {
         defer { free(resolved) }
         return String(cString: resolved)
     }
+}
+
+/// A submit option out of its range (the library's own check of what `choreo submit` validates).
+public struct SubmitOptionError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }

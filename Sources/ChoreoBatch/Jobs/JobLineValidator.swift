@@ -11,6 +11,10 @@ public struct ValidatedJob: Sendable {
     public var requestText: String
     /// The job's `metadata` object as JSON text (the line's top-level `metadata`, else the body's).
     public var metadata: String?
+    /// The line's own `priority` (nil: the batch's, `SubmitOptions.priority`).
+    public var priority: Int?
+    /// The line's own `timeout` in seconds (nil: its provider's).
+    public var timeout: Double?
 }
 
 /// Checks job lines one at a time. (Duplicate custom ids across the file are found by the
@@ -21,6 +25,13 @@ public struct ValidatedJob: Sendable {
 ///   (`method` and `url` may be omitted; when present they must be these values);
 /// - short form: `{"custom_id", "model", "messages", …}` with the other body fields at the top level.
 /// A line without `custom_id` gets `line-<N>`.
+///
+/// A batch line may also carry Choreo's own settings for its job, beside `custom_id` and `body`:
+/// `priority` (an integer in `priorityRange`; higher is claimed first) and `timeout` (seconds in
+/// `timeoutRange`, each attempt's whole time). The short form has no place for them: its top-level
+/// fields are request parameters, and `priority` is one on some servers (vLLM's, where lower runs
+/// first), so there a `priority` or `timeout` is an unknown parameter whose error says where
+/// Choreo's goes; `--allow-unknown-params` sends it to the provider, as in a batch line's `body`.
 ///
 /// What is stored is what was checked: a key repeated anywhere in a line is rejected (another
 /// reader could pick the other copy), and so is a number no `Double` holds (`1e999`).
@@ -44,7 +55,11 @@ public struct JobLineValidator: Sendable {
     }
 
     /// Fields of a batch line around its body.
-    static let batchLineFields = ["custom_id", "method", "url", "body", "metadata"]
+    static let batchLineFields = ["custom_id", "method", "url", "body", "metadata", "priority", "timeout"]
+    /// A job's `priority` (and `submit --priority`): higher is claimed first, 0 by default.
+    public static let priorityRange = -1_000_000...1_000_000
+    /// A job's `timeout` in seconds: more than 0, at most a day.
+    public static let maxTimeout = 86_400.0
     /// Message roles the chat formats know.
     static let roles = ["system", "developer", "user", "assistant", "tool", "function"]
 
@@ -102,6 +117,8 @@ public struct JobLineValidator: Sendable {
         }
 
         let isBatchForm = top["body"] != nil || top["method"] != nil || top["url"] != nil
+        var priority: Int?
+        var timeout: Double?
         var body: [String: JSONValue]
         let prefix: String
         if isBatchForm {
@@ -119,6 +136,8 @@ public struct JobLineValidator: Sendable {
                 let hint = Spelling.hint(for: key, among: Self.batchLineFields)
                 throw fail(key, "unknown_field", "unknown field of a batch line\(hint) (body parameters go inside \"body\")")
             }
+            priority = try Self.priority(top["priority"], fail: fail)
+            timeout = try Self.timeout(top["timeout"], fail: fail)
             guard let b = top["body"] else { throw fail("body", "missing_required_parameter", "a batch line needs a \"body\" object") }
             guard case .object(let o) = b else { throw fail("body", "invalid_type", "expected an object, found \(b.typeName)") }
             body = o
@@ -153,7 +172,33 @@ public struct JobLineValidator: Sendable {
             body["stream_options"] = nil
         }
         return ValidatedJob(line: line, customID: customID, model: model, requestText: requestText ?? JSONValue.object(body).jsonString,
-                            metadata: metadataValue.flatMap { $0.isNull ? nil : $0.jsonString })
+                            metadata: metadataValue.flatMap { $0.isNull ? nil : $0.jsonString }, priority: priority, timeout: timeout)
+    }
+
+    /// A batch line's `priority`: an integer in `priorityRange`, or nil (absent or null).
+    private static func priority(_ value: JSONValue?, fail: (String?, String, String) -> JobLineError) throws -> Int? {
+        guard let value, !value.isNull else { return nil }
+        guard let n = value.intValue else {
+            if value.doubleValue != nil {
+                throw fail("priority", "invalid_value", "priority must be a whole number, found \(value.jsonString)")
+            }
+            throw fail("priority", "invalid_type", "expected an integer, found \(value.typeName)")
+        }
+        guard priorityRange.contains(n) else {
+            throw fail("priority", "invalid_value",
+                       "priority must be from \(priorityRange.lowerBound) to \(priorityRange.upperBound), found \(value.jsonString)")
+        }
+        return n
+    }
+
+    /// A batch line's `timeout`: seconds, more than 0 and at most `maxTimeout`, or nil (absent or null).
+    private static func timeout(_ value: JSONValue?, fail: (String?, String, String) -> JobLineError) throws -> Double? {
+        guard let value, !value.isNull else { return nil }
+        guard let seconds = value.doubleValue else { throw fail("timeout", "invalid_type", "expected a number of seconds, found \(value.typeName)") }
+        guard seconds > 0 && seconds <= maxTimeout else {
+            throw fail("timeout", "invalid_value", "timeout must be more than 0 and at most \(Int(maxTimeout)) seconds (a day), found \(value.jsonString)")
+        }
+        return seconds
     }
 
     /// The provider `model` routes to. A name that only the catch-all route takes but that is a
@@ -176,6 +221,13 @@ public struct JobLineValidator: Sendable {
         return router.provider(for: model)
     }
 
+    /// Choreo's per-job settings, which a request body cannot carry, and where else they are set
+    /// (for the error that says where they go).
+    static let jobSettingPlaces = [
+        "priority": "or for the whole file with submit --priority",
+        "timeout": "or for every job with a provider's \"timeout\" in choreo.json or run --timeout",
+    ]
+
     /// Every body parameter must be one the routed provider takes (`ParameterSupport`): unknown
     /// ones are refused with the nearest known name, ones it cannot honour with the reason.
     private func checkParameters(_ body: [String: JSONValue], provider: Provider?, prefix: String,
@@ -192,6 +244,12 @@ public struct JobLineValidator: Sendable {
                 throw fail(prefix + key, "unsupported_parameter", "\(provider?.name ?? kind.rawValue) cannot take \(key): \(reason)")
             case nil:
                 if allowUnknownParams { continue }
+                if let place = Self.jobSettingPlaces[key] {
+                    throw fail(prefix + key, "unknown_parameter",
+                               "unknown parameter (for \(provider?.name ?? kind.rawValue)); Choreo's own \(key) is not a request parameter: "
+                               + "it goes at the top level of an OpenAI Batch line, next to custom_id and body, \(place); "
+                               + "a server's own \(key) parameter goes in extra_body")
+                }
                 let hint = Spelling.hint(for: key, among: ParameterSupport.knownParameters(kind))
                 throw fail(prefix + key, "unknown_parameter",
                            "unknown parameter\(hint) (for \(provider?.name ?? kind.rawValue); pass new ones in extra_body or submit with --allow-unknown-params)")

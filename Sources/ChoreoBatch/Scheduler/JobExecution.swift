@@ -123,10 +123,12 @@ struct JobExecution: Sendable {
             return .fail(RequestFailure(kind: "bad_request", retryable: false, stopsProvider: false,
                                  message: "the stored request is not valid JSON: \(error)"))
         }
-        let provider: Provider
+        var provider: Provider
         do { provider = try client.provider(for: job.model) } catch {
             return .fail(RequestFailure(kind: "no_provider", retryable: false, stopsProvider: false, message: "\(error)"))
         }
+        // The job's own bound on the attempt's whole time wins over its provider's (and the run's).
+        if let timeout = job.timeout { provider.timeout = timeout }
         if control.isCancelled(batch: job.batchID) { return .cancelled }
         if let stopped = control.stopReason(provider: provider.name) {
             return .fail(RequestFailure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,

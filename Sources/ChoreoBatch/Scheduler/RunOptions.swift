@@ -24,6 +24,9 @@ public struct RunOptions: Sendable {
     public var continuePartial = false
     /// Seconds without a byte after which a stream counts as stalled, for every provider.
     public var stallTimeout: Double?
+    /// Seconds one attempt may take in all (connecting and the whole stream), for every provider;
+    /// a job's own `timeout` wins (nil: each provider's, `choreo.json` `timeout`).
+    public var timeout: Double?
     /// Seconds one database statement waits for a lock another process holds. A job's writes try
     /// again after it (until they commit or the run stops); tests make it short.
     public var busyTimeout = Database.defaultBusyTimeout

@@ -113,6 +113,7 @@ public struct JobDetail: Sendable {
         out += "state     \(r.state)" + (r.errorKind.map { "  error: \($0)" } ?? "") + "\n"
         if let message = r.errorMessage { out += "message   \(message)\n" }
         out += "model     \(r.model)\n"
+        out += "priority  \(r.priority)" + (r.timeoutSeconds.map { "  timeout: \(JSONValue.double($0).jsonString) s per attempt" } ?? "") + "\n"
         if let p = r.promptTokens { out += "tokens    \(p) in / \(r.completionTokens ?? 0) out\n" }
         if (r.cachedPromptTokens ?? 0) > 0 || (r.reasoningTokens ?? 0) > 0 {
             out += "details   \(r.cachedPromptTokens ?? 0) cached prompt / \(r.reasoningTokens ?? 0) reasoning tokens\n"
@@ -163,6 +164,7 @@ public struct JobDetail: Sendable {
         JSONLLine.write(record, to: &line)
         var object = (try? JSONValue.parse(line)) ?? [:]
         object["batch_id"] = .string(batchID)
+        object["timeout_seconds"] = record.timeoutSeconds.map { .double($0) } ?? .null
         object["request"] = (try? JSONValue.parse(request)) ?? .string(request)
         object["attempts_detail"] = .array(attempts.map(\.json))
         return object

@@ -19,6 +19,8 @@ public struct ClaimedJob: Sendable {
     public let partialTokens: Int
     /// Prompt and completion tokens reported by earlier segments that were continued from.
     public let spentPromptTokens: Int
+    /// The job's own bound on each attempt's whole time, in seconds (nil: its provider's).
+    public let timeout: Double?
 }
 
 /// What is left in the queue.
@@ -176,19 +178,19 @@ public actor JobQueue: JobStore {
     /// Moves everything committed into the main database file (see `Database.checkpoint`).
     public func checkpoint() throws { try db.checkpoint() }
 
-    /// Leases up to `limit` runnable jobs: pending ones whose backoff has passed (oldest first), and
-    /// running ones whose lease expired (their runner died), leaving those of `excludingModels`
-    /// (providers the run gave up waiting for) alone. One `BEGIN IMMEDIATE` transaction.
-    /// With `distinctRequests`, a pending job whose request key is a running job's, or an
-    /// earlier candidate's, is passed over (it stays pending; see `JobStore.claim`).
+    /// Leases up to `limit` runnable jobs in claim order (`claimOrder`): pending ones whose
+    /// backoff has passed, and running ones whose lease expired (their runner died), leaving those
+    /// of `excludingModels` (providers the run gave up waiting for) alone. One `BEGIN IMMEDIATE`
+    /// transaction. With `distinctRequests`, a pending job whose request key is a running job's,
+    /// or an earlier candidate's, is passed over (it stays pending; see `JobStore.claim`).
     public func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String>,
                       distinctRequests: DistinctRequests?) throws -> [ClaimedJob] {
         guard limit > 0 else { return [] }
         let t = now
         var jobs: [ClaimedJob] = []
+        var ids: [Int64] = []
         try db.transaction {
             let filter = Self.excluding(excludingModels, "model", Database.batchFilter("batch_id", batch))
-            let liveBatches = "batch_id IN (SELECT id FROM batches WHERE state \(Self.live))"
             // The running jobs' keys are read once for the whole walk, from the index of running
             // jobs (`jobs_by_request_key` would walk every finished job's key too).
             var distinct = (sql: "", arguments: [SQLValue]())
@@ -199,28 +201,22 @@ public actor JobQueue: JobStore {
                     """
                 distinct.arguments = [.init(d.includingSampled)]
             }
-            // Walks the pending jobs in id order on the `jobs_runnable` index and stops at `limit`.
-            var ids: [Int64] = []
+            // The first `limit` of each kind, merged in claim order: a job a dead runner held goes
+            // back in line by its priority, not behind every pending job.
+            var candidates: [(priority: Int64, id: Int64)] = []
             var keysTaken: Set<String> = []
-            try db.query("""
-                SELECT id, request_key, request_samples FROM jobs INDEXED BY jobs_runnable
-                WHERE state = 'pending' AND (not_before IS NULL OR not_before <= ?) AND \(liveBatches) \(filter.sql) \(distinct.sql)
-                ORDER BY id LIMIT ?
-                """, [.init(t)] + filter.arguments + distinct.arguments + [.init(limit)]) { row in
-                if let d = distinctRequests, let key = row.string(1), row.int(2) == 0 || d.includingSampled,
+            try db.query(Self.pendingCandidates(filter: filter.sql + distinct.sql),
+                         [.init(t)] + filter.arguments + distinct.arguments + [.init(limit)]) { row in
+                if let d = distinctRequests, let key = row.string(2), row.int(3) == 0 || d.includingSampled,
                    !keysTaken.insert(key).inserted {
                     return  // the same request as an earlier candidate: it waits for that one's answer
                 }
-                ids.append(row.int64(0)!)
+                candidates.append((row.int64(0)!, row.int64(1)!))
             }
-            if ids.count < limit {
-                // A job whose lease expired is taken back, unless it is this runner's own: then it is
-                // still in flight here (a late heartbeat), and running it twice would double it.
-                try db.query("""
-                    SELECT id FROM jobs WHERE state = 'running' AND lease_expires_at < ? AND lease_owner IS NOT ? AND \(liveBatches) \(filter.sql)
-                    ORDER BY lease_expires_at LIMIT ?
-                    """, [.init(t), .init(runnerID)] + filter.arguments + [.init(limit - ids.count)]) { ids.append($0.int64(0)!) }
+            try db.query(Self.expiredCandidates(filter: filter.sql), [.init(t), .init(runnerID)] + filter.arguments + [.init(limit)]) {
+                candidates.append(($0.int64(0)!, $0.int64(1)!))
             }
+            ids = candidates.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }.prefix(limit).map(\.id)
             guard !ids.isEmpty else { return }
             // The ids as one JSON array parameter, so the SQL is the same text every time (and
             // its prepared statement is reused) however many jobs a claim takes.
@@ -230,12 +226,12 @@ public actor JobQueue: JobStore {
                        started_at = coalesce(started_at, ?), updated_at = ?
                 WHERE id IN (SELECT value FROM json_each(?))
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
-                          coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0)
+                          coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0), timeout_seconds
                 """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t), .init(list)]) { row in
                 jobs.append(ClaimedJob(
                     id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
                     request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
-                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!))
+                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!, timeout: row.double(10)))
             }
             // Attempts of a runner that died never got an end: close them now, so history is honest.
             try db.run("""
@@ -247,7 +243,40 @@ public actor JobQueue: JobStore {
                 try db.run("UPDATE batches SET state = 'running' WHERE id = ? AND state = 'pending'", [.init(b)])
             }
         }
-        return jobs.sorted { $0.id < $1.id }
+        // In claim order: the run starts them in this order.
+        let position = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+        return jobs.sorted { position[$0.id]! < position[$1.id]! }
+    }
+
+    /// The order jobs are claimed in: higher `priority` first, then the oldest (`id`).
+    static let claimOrder = "priority DESC, id"
+
+    /// A claimed job's batch must be live (pending or running).
+    private static let liveBatches = "batch_id IN (SELECT id FROM batches WHERE state \(live))"
+
+    /// The pending jobs a claim may take, in claim order, at most `?` of them. Walks the
+    /// `jobs_runnable` index, which is in that order, and stops at the limit: no sort of every
+    /// pending job, however many there are (`claimWalksTheRunnableIndexWithoutSorting`).
+    /// Arguments: now, `filter`'s, the limit.
+    static func pendingCandidates(filter: String) -> String {
+        """
+        SELECT priority, id, request_key, request_samples FROM jobs INDEXED BY jobs_runnable
+        WHERE state = 'pending' AND (not_before IS NULL OR not_before <= ?) AND \(liveBatches) \(filter)
+        ORDER BY \(claimOrder) LIMIT ?
+        """
+    }
+
+    /// The running jobs whose lease expired (their runner died) that a claim may take back, in
+    /// claim order, at most `?` of them; not this runner's own: such a job is still in flight here
+    /// (a late heartbeat), and running it twice would double it. Asked on every claim, so it
+    /// reads only the expired leases (`jobs_leases`), never every running job.
+    /// Arguments: now, this runner, `filter`'s, the limit.
+    static func expiredCandidates(filter: String) -> String {
+        """
+        SELECT priority, id FROM jobs INDEXED BY jobs_leases
+        WHERE state = 'running' AND lease_expires_at < ? AND lease_owner IS NOT ? AND \(liveBatches) \(filter)
+        ORDER BY \(claimOrder) LIMIT ?
+        """
     }
 
     // MARK: The per-job writes, committed in groups

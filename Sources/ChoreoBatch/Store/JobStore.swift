@@ -58,11 +58,16 @@ public protocol JobStore: Sendable {
     // MARK: Leases
 
     /// Leases up to `limit` runnable jobs to this runner for `leaseSeconds`, in one transaction:
-    /// pending jobs whose backoff has passed, oldest first, then running jobs whose lease expired
-    /// and is not this runner's own (a late heartbeat here must not run a job twice). Only jobs of
-    /// live (pending or running) batches, of `batch` when given, and of no model in
-    /// `excludingModels`. The jobs become `running` with this runner's lease; attempts of a runner
-    /// that died are ended as interrupted; their batches become `running`. Returned by id.
+    /// pending jobs whose backoff has passed, and running jobs whose lease expired and is not this
+    /// runner's own (a late heartbeat here must not run a job twice). Only jobs of live (pending or
+    /// running) batches, of `batch` when given, and of no model in `excludingModels`. The jobs
+    /// become `running` with this runner's lease; attempts of a runner that died are ended as
+    /// interrupted; their batches become `running`.
+    ///
+    /// Claim order, across batches: the highest `priority` first, then the oldest job (lowest id)
+    /// among equal priorities; a job taken back from an expired lease keeps its place in that
+    /// order. The jobs are returned in it (the runner starts them in it). A store keeps the claim
+    /// cheap however long the queue: SQLite walks an index in this order and stops at `limit`.
     ///
     /// Atomic against other runners: a job is leased to at most one runner. SQLite takes the write
     /// lock for the whole claim (`BEGIN IMMEDIATE`); PostgreSQL would select the rows

@@ -17,7 +17,8 @@ public enum Schema {
         Migration(version: 7, sql: version7),
         Migration(version: 8, sql: version8),
         Migration(version: 9, sql: version9),
-        Migration(version: 10, sql: version10),
+        Migration(version: 10, sql: jobPriorityAndTimeout),
+        Migration(version: 11, sql: requestCache),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -240,7 +241,7 @@ public enum Schema {
     /// file when it came from a shared one) and what that answer had cost (`cache_saved_usd`).
     /// `jobs_unkeyed_answers` holds the answers finished before this version (every later success
     /// writes its key): the first cached run keys them without reading every finished job.
-    static let version10 = """
+    static let requestCache = """
         ALTER TABLE jobs ADD COLUMN request_key TEXT;
         ALTER TABLE jobs ADD COLUMN request_samples INTEGER;
         ALTER TABLE jobs ADD COLUMN cached_from TEXT;
@@ -343,5 +344,16 @@ public enum Schema {
                  b.completed_at, b.cancelled_at
           FROM batches b LEFT JOIN jobs j ON j.batch_id = b.id
           GROUP BY b.id;
+        """
+
+    /// A job's priority and its own attempt timeout (issue 17). `priority` decides the claim
+    /// order: higher first, then oldest (`id`) among equals; `jobs_runnable` is rebuilt in that
+    /// order, so a claim still walks the index and stops at its limit instead of sorting every
+    /// pending job. `timeout_seconds` bounds each attempt's whole time (NULL: the provider's).
+    static let jobPriorityAndTimeout = """
+        ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE jobs ADD COLUMN timeout_seconds REAL;
+        DROP INDEX jobs_runnable;
+        CREATE INDEX jobs_runnable ON jobs(priority DESC, id) WHERE state = 'pending';
         """
 }

@@ -29,6 +29,9 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("Seconds without progress (a complete line or 1 KiB) before an attempt counts as stalled.", valueName: "seconds"))
     var stallTimeout: Double?
 
+    @Option(name: .long, help: ArgumentHelp("Seconds each attempt may take in all, connecting and the whole stream, however steadily it streams; one that runs over is retried with the text it received. For every provider; a job line's own timeout wins.", valueName: "seconds"))
+    var timeout: Double?
+
     @Option(name: .customLong("lease-seconds"), help: ArgumentHelp("How long a job stays leased to this runner without a heartbeat; a killed runner's jobs are taken back after it.", valueName: "seconds"))
     var leaseSeconds: Double = 30
 
@@ -75,6 +78,9 @@ struct RunFlags: ParsableArguments {
         if let budget, !(budget >= 0 && budget.isFinite) { throw ValidationError("--budget must be a number of US dollars ≥ 0") }
         if let rpm, rpm <= 0 { throw ValidationError("--rpm must be positive") }
         if let tpm, tpm <= 0 { throw ValidationError("--tpm must be positive") }
+        if let timeout, !(timeout > 0 && timeout <= JobLineValidator.maxTimeout) {
+            throw ValidationError("--timeout must be more than 0 and at most \(Int(JobLineValidator.maxTimeout)) seconds")
+        }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard stopGrace >= 0 else { throw ValidationError("--stop-grace must not be negative") }
         if let progressInterval, !(progressInterval >= 0.01) { throw ValidationError("--progress-interval must be at least 0.01") }
@@ -103,6 +109,7 @@ struct RunFlags: ParsableArguments {
         o.continuePartial = continuePartial || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["CHOREO_CONTINUE"]?.lowercased() ?? "")
         o.flushInterval = Double(flushIntervalMs) / 1000
         o.stallTimeout = stallTimeout
+        o.timeout = timeout
         o.leaseSeconds = leaseSeconds
         o.outageLimit = RetryHints.duration(outageLimit) ?? o.outageLimit
         o.firstAnswerLimit = RetryHints.duration(firstAnswerLimit) ?? o.firstAnswerLimit
