@@ -36,7 +36,7 @@ struct ResumeCommand: AsyncParsableCommand {
     @OptionGroup var providers: ProviderOptions
 
     /// What `classify` retries, and the attempts of a runner that died (`runner_lost`, set by claims).
-    static let retryableKinds = RequestFailure.retryableKinds + ["runner_lost"]
+    static let retryableKinds = FailureKind.retryable + [.runnerLost]
 
     func run() async throws {
         let db = try database.open()

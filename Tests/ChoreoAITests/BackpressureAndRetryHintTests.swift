@@ -92,13 +92,13 @@ struct BackpressureAndRetryHintTests {
                    StreamError(kind: .providerError, message: "m", providerErrorType: "overloaded_error", partial: partial),
                    StreamError(kind: .providerError, message: "m", partial: partial),
                    CancellationError(), WireError.malformed("m"), WireError.invalidRequest("m")]
-        var seen: Set<String> = []
+        var seen: Set<FailureKind> = []
         for e in errors {
             let f = RequestFailure.classify(e)
-            #expect(f.retryable == RequestFailure.retryableKinds.contains(f.kind), "\(f.kind)")
+            #expect(f.retryable == FailureKind.retryable.contains(f.kind), "\(f.kind)")
             if f.retryable { seen.insert(f.kind) }
         }
-        #expect(seen == Set(RequestFailure.retryableKinds), "every listed kind comes out of classify")
+        #expect(seen == Set(FailureKind.retryable), "every listed kind comes out of classify")
     }
 
     @Test func backoffIsExponentialWithFullJitterAndACap() {

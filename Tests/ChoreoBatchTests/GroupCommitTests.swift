@@ -3,6 +3,7 @@ import Testing
 @testable import ChoreoBatch
 import ChoreoSQLite
 import ChoreoTesting
+import ChoreoAI
 
 /// An actor owning a connection and a `WriteBatcher`, as `JobQueue` does. Write `n` inserts row
 /// `|n|` and returns `2n`; a negative `n` inserts its row, then fails on a duplicate key, so its
@@ -197,10 +198,10 @@ struct GroupCommitTests {
         let failure = AttemptFailure(kind: "server_error", message: "boom", httpStatus: 500, requestID: nil, bytesReceived: 1,
                                      charsReceived: 1, keptPartial: "par", keptPartialTokens: 1, spentPromptTokens: 0, receivedText: "p")
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await queue.endAttempt(job: 1, attempt: 2, failure: failure, outcome: "retry", retryAt: 0) }
-            group.addTask { try await queue.endAttempt(job: 2, attempt: 2, failure: failure, outcome: "failed", retryAt: nil) }
+            group.addTask { try await queue.endAttempt(job: 1, attempt: 2, failure: failure, outcome: .retry, retryAt: 0) }
+            group.addTask { try await queue.endAttempt(job: 2, attempt: 2, failure: failure, outcome: .failed, retryAt: nil) }
             group.addTask { try await queue.savePartials([(job: 3, text: "abc", tokens: 1), (job: 4, text: "de", tokens: 1)]) }
-            group.addTask { try await queue.endAttempt(job: 3, attempt: 2, failure: failure, outcome: "cancelled", retryAt: nil, finalState: "cancelled") }
+            group.addTask { try await queue.endAttempt(job: 3, attempt: 2, failure: failure, outcome: .cancelled, retryAt: nil, finalState: .cancelled) }
             try await group.waitForAll()
         }
         #expect(try db.count("SELECT count(*) FROM jobs WHERE id = 1 AND state = 'pending' AND not_before = 0 AND lease_owner IS NULL AND partial_output = 'par'") == 1)

@@ -3,6 +3,7 @@ import Testing
 @testable import ChoreoBatch
 import ChoreoSQLite
 import ChoreoTesting
+import ChoreoAI
 
 /// A kind of `JobStore` the contract tests run against. Each test submits its jobs, then talks to
 /// the store only through the protocol, so a new backend (PostgreSQL, issue 15) joins by adding a
@@ -111,7 +112,7 @@ struct JobStoreContractTests {
         try await store.savePartials(jobs.map { (job: $0.id, text: "Hello", tokens: 1) })
         try await store.savePartials([(job: jobs[0].id, text: "Hello, wor", tokens: 3)])
         for job in jobs {
-            try await store.endAttempt(job: job.id, attempt: 1, failure: failure(kept: nil), outcome: "interrupted", retryAt: 0)
+            try await store.endAttempt(job: job.id, attempt: 1, failure: failure(kept: nil), outcome: .interrupted, retryAt: 0)
         }
 
         let again = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil).sorted { $0.id < $1.id }

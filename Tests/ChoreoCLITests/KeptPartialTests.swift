@@ -25,7 +25,7 @@ struct KeptPartialTests {
 
         // Attempt 2: nothing listens on port 1, so it fails before a byte.
         let queue = try JobQueue(path: fixture.databasePath, runnerID: "test")
-        #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: RequestFailure.retryableKinds) == 1)
+        #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: FailureKind.retryable) == 1)
         let refused = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.retry.maxAttempts = 1 },
                                             router: ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:1")).run()
         #expect(refused.failed == 1)
@@ -35,7 +35,7 @@ struct KeptPartialTests {
 
         // resume --continue-partial: the continuation starts from attempt 1's text.
         try await withMockServer { server in
-            #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: RequestFailure.retryableKinds) == 1)
+            #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: FailureKind.retryable) == 1)
             let last = try await fixture.run(server) { $0.continuePartial = true }
             #expect(last.exitCode == 0)
             try fixture.expectAllExact()

@@ -4,7 +4,7 @@ import ChoreoHTTP
 /// `Failure`: that is also the error type parameter of every async sequence and `Result`.)
 public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
     /// A short stable name stored in the database and shown in `status` (`rate_limited`, `stalled`, …).
-    public var kind: String
+    public var kind: FailureKind
     public var retryable: Bool
     /// Retrying any job of this provider is pointless (quota exhausted, bad key): stop them all.
     public var stopsProvider: Bool
@@ -18,7 +18,7 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
     /// runner pauses the provider and probes it, see RELIABILITY.md).
     public var unreachable: String?
 
-    public init(kind: String, retryable: Bool, stopsProvider: Bool, retryAfter: Double? = nil, httpStatus: Int? = nil, message: String,
+    public init(kind: FailureKind, retryable: Bool, stopsProvider: Bool, retryAfter: Double? = nil, httpStatus: Int? = nil, message: String,
                 unreachable: String? = nil) {
         self.kind = kind
         self.retryable = retryable
@@ -31,12 +31,6 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(kind): \(message)" }
 
-    /// Every kind `classify` marks retryable: what `choreo resume` requeues by default. A test
-    /// checks the two agree.
-    public static let retryableKinds = ["rate_limited", "server_error", "overloaded", "timeout", "conflict", "stalled", "attempt_timeout",
-                                        "interrupted", "connect", "tls", "connection_lost", "transport", "malformed", "protocol_error",
-                                        "provider_error", "cancelled"]
-
     /// Classifies any error from the transport, the API or a stream (wire-formats.md §4.1, §6.3).
     public static func classify(_ error: any Error) -> RequestFailure {
         switch error {
@@ -45,40 +39,40 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
         case let e as StreamError:
             if let t = e.underlying { return classify(t, partial: true) }
             switch e.kind {
-            case .interrupted: return RequestFailure(kind: "interrupted", retryable: true, stopsProvider: false, message: e.message)
-            case .protocolError: return RequestFailure(kind: "protocol_error", retryable: true, stopsProvider: false, message: e.message)
-            case .malformedEvent: return RequestFailure(kind: "malformed", retryable: true, stopsProvider: false, message: e.message)
+            case .interrupted: return RequestFailure(kind: .interrupted, retryable: true, stopsProvider: false, message: e.message)
+            case .protocolError: return RequestFailure(kind: .protocolError, retryable: true, stopsProvider: false, message: e.message)
+            case .malformedEvent: return RequestFailure(kind: .malformed, retryable: true, stopsProvider: false, message: e.message)
             case .providerError:
                 let overloaded = e.providerErrorType == "overloaded_error"
-                return RequestFailure(kind: overloaded ? "overloaded" : "provider_error", retryable: true, stopsProvider: false, message: e.message)
+                return RequestFailure(kind: overloaded ? .overloaded : .providerError, retryable: true, stopsProvider: false, message: e.message)
             }
         case let e as TransportError:
             return classify(e, partial: false)
         case is CancellationError:
-            return RequestFailure(kind: "cancelled", retryable: true, stopsProvider: false, message: "cancelled")
+            return RequestFailure(kind: .cancelled, retryable: true, stopsProvider: false, message: "cancelled")
         case let e as WireError:
-            if case .invalidRequest = e { return RequestFailure(kind: "bad_request", retryable: false, stopsProvider: false, message: e.description) }
-            return RequestFailure(kind: "malformed", retryable: true, stopsProvider: false, message: e.description)
+            if case .invalidRequest = e { return RequestFailure(kind: .badRequest, retryable: false, stopsProvider: false, message: e.description) }
+            return RequestFailure(kind: .malformed, retryable: true, stopsProvider: false, message: e.description)
         default:
-            return RequestFailure(kind: "other", retryable: false, stopsProvider: false, message: "\(error)")
+            return RequestFailure(kind: .other, retryable: false, stopsProvider: false, message: "\(error)")
         }
     }
 
     static func classify(_ e: TransportError, partial: Bool) -> RequestFailure {
-        let kind: String
+        let kind: FailureKind
         switch e.kind {
-        case .stalled: kind = "stalled"
+        case .stalled: kind = .stalled
         // Not `timeout`, which is an HTTP 408: the request's own bound passed (`Provider.timeout`).
-        case .timedOut: kind = "attempt_timeout"
-        case .connect: kind = "connect"
-        case .tls: kind = "tls"
-        case .connectionLost: kind = partial ? "interrupted" : "connection_lost"
+        case .timedOut: kind = .attemptTimeout
+        case .connect: kind = .connect
+        case .tls: kind = .tls
+        case .connectionLost: kind = partial ? .interrupted : .connectionLost
         // Our request was refused before it left (a malformed URL): this job's fault, not the
         // provider's answer, so it stops nothing. Only an auth or quota reply stops a provider.
-        case .invalidRequest: return RequestFailure(kind: "bad_request", retryable: false, stopsProvider: false, message: e.description)
+        case .invalidRequest: return RequestFailure(kind: .badRequest, retryable: false, stopsProvider: false, message: e.description)
         // A garbled reply (HTTP/0.9, a bad status line, a size cap passed) is this attempt's.
-        case .protocolError: kind = "protocol_error"
-        case .other: kind = "transport"
+        case .protocolError: kind = .protocolError
+        case .other: kind = .transport
         }
         return RequestFailure(kind: kind, retryable: true, stopsProvider: false, message: e.description,
                        unreachable: unreachableReason(e, partial: partial))
@@ -107,24 +101,24 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
     }
 
     static func classify(_ e: APIError) -> RequestFailure {
-        var f = RequestFailure(kind: "http_\(e.status)", retryable: false, stopsProvider: false, retryAfter: e.retryAfter,
+        var f = RequestFailure(kind: .http(e.status), retryable: false, stopsProvider: false, retryAfter: e.retryAfter,
                         httpStatus: e.status, message: e.description)
         if e.isQuotaExhausted {
-            f.kind = "quota"
+            f.kind = .quota
             f.stopsProvider = true
             return f
         }
         switch e.status {
-        case 400, 413, 422: f.kind = "bad_request"
-        case 401: f.kind = "auth"; f.stopsProvider = true
-        case 403: f.kind = "permission"; f.stopsProvider = true
-        case 404: f.kind = "not_found"
-        case 408: f.kind = "timeout"; f.retryable = true
-        case 409: f.kind = "conflict"; f.retryable = true
-        case 429: f.kind = "rate_limited"; f.retryable = true
-        case 529: f.kind = "overloaded"; f.retryable = true
-        case 503: f.kind = "overloaded"; f.retryable = true
-        case 500...599: f.kind = "server_error"; f.retryable = true
+        case 400, 413, 422: f.kind = .badRequest
+        case 401: f.kind = .auth; f.stopsProvider = true
+        case 403: f.kind = .permission; f.stopsProvider = true
+        case 404: f.kind = .notFound
+        case 408: f.kind = .timeout; f.retryable = true
+        case 409: f.kind = .conflict; f.retryable = true
+        case 429: f.kind = .rateLimited; f.retryable = true
+        case 529: f.kind = .overloaded; f.retryable = true
+        case 503: f.kind = .overloaded; f.retryable = true
+        case 500...599: f.kind = .serverError; f.retryable = true
         default: break
         }
         // A gateway with nothing behind it, or a provider shedding all load.

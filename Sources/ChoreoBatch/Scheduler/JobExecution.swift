@@ -120,12 +120,12 @@ struct JobExecution: Sendable {
     private func decide() -> Decision {
         let request: JSONValue
         do { request = try JSONValue.parse(job.request) } catch {
-            return .fail(RequestFailure(kind: "bad_request", retryable: false, stopsProvider: false,
+            return .fail(RequestFailure(kind: .badRequest, retryable: false, stopsProvider: false,
                                  message: "the stored request is not valid JSON: \(error)"))
         }
         var provider: Provider
         do { provider = try client.provider(for: job.model) } catch {
-            return .fail(RequestFailure(kind: "no_provider", retryable: false, stopsProvider: false, message: "\(error)"))
+            return .fail(RequestFailure(kind: .noProvider, retryable: false, stopsProvider: false, message: "\(error)"))
         }
         // The job's own bound on the attempt's whole time wins over its provider's (and the run's).
         if let timeout = job.timeout { provider.timeout = timeout }
@@ -135,7 +135,7 @@ struct JobExecution: Sendable {
                                  message: "not sent: provider \(provider.name) was stopped earlier in this run: \(stopped.message)"))
         }
         if let variable = provider.missingKeyVariable {
-            let f = RequestFailure(kind: "auth", retryable: false, stopsProvider: true,
+            let f = RequestFailure(kind: .auth, retryable: false, stopsProvider: true,
                             message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key")
             control.stop(provider: provider.name, because: f)
             return .fail(f)
@@ -236,7 +236,7 @@ struct JobExecution: Sendable {
         case .send(let p): plan = p
         case .fail(let failure): return .done(try await failWithoutAttempt(failure))
         case .cancelled:
-            try await queue.endWithoutAttempt(job: job.id, state: "cancelled", kind: "cancelled", message: "the batch was cancelled")
+            try await queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
             return .done(.cancelled)
         }
         // Under a budget, reserve the attempt's worst case first; one that cannot fit gives the job back.
@@ -247,7 +247,7 @@ struct JobExecution: Sendable {
         var reservation: BudgetLedger.Reservation?
         if let budget, budget.governs(batch: job.batchID) {
             guard let price = options.prices.price(for: job.model) else {
-                return .done(try await failWithoutAttempt(RequestFailure(kind: "no_price", retryable: false, stopsProvider: false,
+                return .done(try await failWithoutAttempt(RequestFailure(kind: .noPrice, retryable: false, stopsProvider: false,
                                                                   message: "model \(job.model) has no price, so it cannot run under a budget")))
             }
             let worst = price.worstCase(promptTokens: bounds.promptTokens, completionTokens: bounds.completionTokens ?? 0)
@@ -410,22 +410,22 @@ struct JobExecution: Sendable {
                                     charge: charge,
                                     errorBody: (error as? APIError)?.body?.jsonString)
         if error is BatchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
-            record.kind = "cancelled"
+            record.kind = .cancelled
             record.message = "the batch was cancelled"
-            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "cancelled", retryAt: nil, finalState: "cancelled")
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .cancelled, retryAt: nil, finalState: .cancelled)
             return .cancelled
         }
         if error is CancellationError || Task.isCancelled {
-            record.kind = "interrupted"
+            record.kind = .interrupted
             record.message = "the runner stopped (signal or deadline) during this attempt"
-            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "interrupted", retryAt: now)
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .interrupted, retryAt: now)
             return .interrupted
         }
         if let reason = failure.unreachable {
             // Part of an outage: back to pending with its attempt given back (the row stays, honest),
             // to wait at the gate. No line per job: the gate logs the provider's state changes.
             if !gate.unreachable(reason: reason, probe: probe) {
-                try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "retry", retryAt: now,
+                try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: now,
                                            countsAsAttempt: false)
                 return .retrying
             }
@@ -441,18 +441,18 @@ struct JobExecution: Sendable {
                 try await queue.recordPrefillRefusal(model: job.model, message: message)
                 events.log(.warning, "model \(job.model) refuses assistant prefill: its cut jobs restart from scratch")
             }
-            record.kind = "prefill_refused"
-            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "restart", retryAt: now, countsAsAttempt: false)
+            record.kind = .prefillRefused
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .restart, retryAt: now, countsAsAttempt: false)
             return .retrying
         }
-        if failure.kind == "rate_limited" { gate.pause(for: failure.retryAfter ?? 1) }
+        if failure.kind == .rateLimited { gate.pause(for: failure.retryAfter ?? 1) }
         if failure.stopsProvider {
             control.stop(provider: gate.name, because: failure)
         }
         let used = attempt - job.attemptBase
         if let delay = options.retry.delay(after: used, failure: failure) {
             let at = now + delay
-            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "retry", retryAt: at)
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: at)
             events.retrying(job: job.customID, failure: failure, attempt: used, delay: delay)
             return .retrying
         }
@@ -460,13 +460,13 @@ struct JobExecution: Sendable {
             failure.message = "gave up after \(used) attempts: \(failure.message)"
             record.message = failure.message
         }
-        try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: "failed", retryAt: nil)
+        try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .failed, retryAt: nil)
         events.failed(job: job.customID, failure: failure)
         return .failed
     }
 
     private func failWithoutAttempt(_ failure: RequestFailure) async throws -> JobResult {
-        try await queue.endWithoutAttempt(job: job.id, state: "failed", kind: failure.kind, message: failure.message)
+        try await queue.endWithoutAttempt(job: job.id, state: .failed, kind: failure.kind, message: failure.message)
         events.failed(job: job.customID, failure: failure)
         return .failed
     }

@@ -78,7 +78,7 @@ public final class RunEvents: Sendable {
 
     func failed(job: String, failure: RequestFailure) {
         state.withLock { $0.failed += 1 }
-        sink(Record(time: Date(), level: .error, message: "failed: \(failure.message)", job: job, kind: failure.kind))
+        sink(Record(time: Date(), level: .error, message: "failed: \(failure.message)", job: job, kind: failure.kind.rawValue))
     }
 
     func cancelled(_ n: Int) { state.withLock { $0.cancelled = n } }
@@ -87,7 +87,7 @@ public final class RunEvents: Sendable {
         state.withLock { $0.retries += 1 }
         sink(Record(time: Date(), level: .warning,
                     message: "attempt \(attempt) ended (\(failure.message)); retrying in \(String(format: "%.1f", delay)) s",
-                    job: job, kind: failure.kind))
+                    job: job, kind: failure.kind.rawValue))
     }
 
     /// A provider went down, came back or was given up (one log line each), or its next probe moved.

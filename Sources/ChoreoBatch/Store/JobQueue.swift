@@ -63,7 +63,7 @@ public struct JobOutcome: Sendable {
 
 /// How an attempt that did not succeed ended.
 public struct AttemptFailure: Sendable {
-    public var kind: String
+    public var kind: FailureKind
     public var message: String
     public var httpStatus: Int?
     public var requestID: String?
@@ -287,8 +287,8 @@ public actor JobQueue: JobStore {
     enum QueuedWrite {
         case startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?, at: Double)
         case complete(job: Int64, attempt: Int, outcome: JobOutcome, at: Double)
-        case endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
-                        finalState: String, countsAsAttempt: Bool, at: Double)
+        case endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: AttemptOutcome, retryAt: Double?,
+                        finalState: JobState.Final, countsAsAttempt: Bool, at: Double)
         case savePartials([PartialText], at: Double)
         case completeFromCache([(job: Int64, key: String, answer: CachedAnswer)], at: Double)
     }
@@ -337,8 +337,8 @@ public actor JobQueue: JobStore {
     /// Ends an attempt that did not succeed. `retryAt` set: the job goes back to pending (runnable
     /// from then, by any runner); nil: the job ends in `finalState` (failed or cancelled).
     /// `countsAsAttempt` false: the attempt does not use up the job's retries (a refused prefill).
-    public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: String, retryAt: Double?,
-                           finalState: String, countsAsAttempt: Bool) async throws {
+    public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: AttemptOutcome, retryAt: Double?,
+                           finalState: JobState.Final, countsAsAttempt: Bool) async throws {
         _ = try await writes.submit(.endAttempt(job: job, attempt: attempt, failure: f, outcome: outcome, retryAt: retryAt,
                                                 finalState: finalState, countsAsAttempt: countsAsAttempt, at: now),
                              untilCommitted: true, isolation: self)
@@ -406,7 +406,7 @@ public actor JobQueue: JobStore {
             return .leaseHeld(true)
 
         case let .endAttempt(job, attempt, f, outcome, retryAt, finalState, countsAsAttempt, t):
-            let state = retryAt == nil ? finalState : "pending"
+            let state = retryAt == nil ? finalState.state : .pending
             try db.run("""
                 UPDATE jobs SET state = CASE WHEN ?1 = 'pending' THEN \(Self.requeuedState) ELSE ?1 END,
                        not_before = ?2, error_kind = ?3, error_message = ?4, http_status = ?5, request_id = ?6,
@@ -415,7 +415,7 @@ public actor JobQueue: JobStore {
                        spent_prompt_tokens = ?10, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13, error_body = ?16
                 WHERE id = ?14 AND lease_owner = ?15
-                """, [.init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
+                """, [.init(state.rawValue), .init(retryAt), .init(f.kind.rawValue), .init(f.message), .init(f.httpStatus), .init(f.requestID),
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
                       .init(f.errorBody)])
@@ -423,7 +423,7 @@ public actor JobQueue: JobStore {
                 UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
                        bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?, \(AttemptTimings.assignments)
                 WHERE job_id = ? AND number = ?
-                """, [.init(t), .init(outcome), .init(f.httpStatus), .init(f.kind), .init(f.message), .init(f.bytesReceived),
+                """, [.init(t), .init(outcome.rawValue), .init(f.httpStatus), .init(f.kind.rawValue), .init(f.message), .init(f.bytesReceived),
                       .init(f.charsReceived), .init(f.requestID), .init(f.receivedText)] + f.timings.values + [.init(job), .init(attempt)])
             try AttemptCharge.record(f.charge, job: job, attempt: attempt, db: db)
             return .done
@@ -526,13 +526,13 @@ public actor JobQueue: JobStore {
     // MARK: Other writes (each its own transaction)
 
     /// Ends a claimed job without an attempt (its batch was cancelled, its provider is stopped).
-    public func endWithoutAttempt(job: Int64, state: String, kind: String, message: String) throws {
+    public func endWithoutAttempt(job: Int64, state: JobState.Final, kind: FailureKind, message: String) throws {
         let t = now
         try db.run("""
             UPDATE jobs SET state = ?, error_kind = ?, error_message = ?, lease_owner = NULL, lease_expires_at = NULL,
                    finished_at = ?, updated_at = ?
             WHERE id = ? AND lease_owner = ?
-            """, [.init(state), .init(kind), .init(message), .init(t), .init(t), .init(job), .init(runnerID)])
+            """, [.init(state.state.rawValue), .init(kind.rawValue), .init(message), .init(t), .init(t), .init(job), .init(runnerID)])
     }
 
     /// The states of a job or a batch that is not over yet: `state \(live)`.
@@ -629,11 +629,11 @@ public actor JobQueue: JobStore {
 
     /// Puts a batch's jobs back in the queue for `choreo resume`: interrupted ones and retryable
     /// failures (every failure with `all`), each with a fresh attempt budget. Returns how many.
-    public func resume(batch: String, all: Bool, retryableKinds: [String]) throws -> Int {
+    public func resume(batch: String, all: Bool, retryableKinds: [FailureKind]) throws -> Int {
         let t = now
         return try db.transaction {
             // The kinds are bound as one JSON array, not spliced into the SQL.
-            let kinds = JSONValue.array(retryableKinds.map { .string($0) }).jsonString
+            let kinds = JSONValue.array(retryableKinds.map { .string($0.rawValue) }).jsonString
             try db.run("""
                 UPDATE jobs SET state = 'pending', attempt_base = attempts, not_before = NULL, finished_at = NULL, updated_at = ?
                 WHERE batch_id = ? AND ((state = 'failed' AND (? OR error_kind IN (SELECT value FROM json_each(?))))

@@ -1,3 +1,5 @@
+public import ChoreoAI
+
 /// The latest text of one streaming job, as the partial flusher hands it to the store: the text
 /// to keep should the stream end here, and the completion tokens that produced it.
 public typealias PartialText = (job: Int64, text: String, tokens: Int)
@@ -108,11 +110,11 @@ public protocol JobStore: Sendable {
     /// end (`retry`, `interrupted`, `restart`…). `countsAsAttempt` false: the attempt does not use
     /// up the job's retries. Keeps the failure's partial text (or the job's earlier one), releases
     /// the lease. Waits out an unavailable storage.
-    func endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
-                    finalState: String, countsAsAttempt: Bool) async throws
+    func endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: AttemptOutcome, retryAt: Double?,
+                    finalState: JobState.Final, countsAsAttempt: Bool) async throws
     /// Ends a job this runner holds without an attempt (its batch was cancelled, its provider is
     /// unknown): `state` with `kind` and `message`, lease released.
-    func endWithoutAttempt(job: Int64, state: String, kind: String, message: String) async throws
+    func endWithoutAttempt(job: Int64, state: JobState.Final, kind: FailureKind, message: String) async throws
 
     /// Cuts a stopping run short (a second signal, or the stop outlasted its grace period):
     /// writes `partials`, ends this runner's open attempts as interrupted and gives back every job
@@ -164,7 +166,7 @@ public protocol JobStore: Sendable {
     /// Puts a batch's jobs back in the queue (`choreo resume`): interrupted ones and failures of
     /// `retryableKinds` (every failure with `all`), each with a fresh attempt budget, and reopens
     /// the batch if it completed, in one transaction. Returns how many jobs.
-    func resume(batch: String, all: Bool, retryableKinds: [String]) async throws -> Int
+    func resume(batch: String, all: Bool, retryableKinds: [FailureKind]) async throws -> Int
 }
 
 extension JobStore {
@@ -189,16 +191,16 @@ extension JobStore {
     }
 
     /// `endAttempt` of an attempt that counts, ending the job as failed when it is not retried.
-    public func endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
-                           finalState: String = "failed") async throws {
+    public func endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: AttemptOutcome, retryAt: Double?,
+                           finalState: JobState.Final = .failed) async throws {
         try await endAttempt(job: job, attempt: attempt, failure: failure, outcome: outcome, retryAt: retryAt,
                              finalState: finalState, countsAsAttempt: true)
     }
 
     /// `endAttempt` of an attempt that ends the job as failed unless retried.
-    public func endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: String, retryAt: Double?,
+    public func endAttempt(job: Int64, attempt: Int, failure: AttemptFailure, outcome: AttemptOutcome, retryAt: Double?,
                            countsAsAttempt: Bool) async throws {
         try await endAttempt(job: job, attempt: attempt, failure: failure, outcome: outcome, retryAt: retryAt,
-                             finalState: "failed", countsAsAttempt: countsAsAttempt)
+                             finalState: .failed, countsAsAttempt: countsAsAttempt)
     }
 }
