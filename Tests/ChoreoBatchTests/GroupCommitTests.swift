@@ -211,3 +211,36 @@ struct GroupCommitTests {
         #expect(try db.count("SELECT count(*) FROM attempts WHERE number = 2 AND outcome IN ('retry', 'failed', 'cancelled') AND received_text = 'p'") == 3)
     }
 }
+
+/// The queue's statements run on a thread of its own, never on Swift's cooperative pool.
+@Suite struct DatabaseThreadTests {
+    @Test func everyQueueRunsItsStatementsOnItsOwnThread() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.write("jobs.jsonl", lines: (0..<4).map { batchLine("j\($0)") })
+        _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
+        let a = try JobQueue(path: dir.file("choreo.sqlite"), runnerID: "a")
+        let b = try JobQueue(path: dir.file("choreo.sqlite"), runnerID: "b")
+        let aOwn = await a.isOnItsOwnThread(), bOwn = await b.isOnItsOwnThread()
+        #expect(aOwn && bOwn)
+        #expect(try await a.claim(limit: 2, leaseSeconds: 30, batch: nil).count == 2)
+        #expect(try await b.claim(limit: 2, leaseSeconds: 30, batch: nil).count == 2)
+    }
+
+    /// Four queues wait for a write lock another connection holds (each up to its busy timeout).
+    /// On the cooperative pool (two threads here) they would hold every thread, and the task that
+    /// lets the lock go could not run until they gave up busy: each claim must get its jobs.
+    @Test func statementsWaitingForALockLeaveSwiftsThreadsFree() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.write("jobs.jsonl", lines: (0..<8).map { batchLine("j\($0)") })
+        _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
+        let holder = try dir.database()
+        try holder.execute("BEGIN IMMEDIATE")
+        let queues = try (0..<4).map { try JobQueue(path: dir.file("choreo.sqlite"), runnerID: "r\($0)", busyTimeout: 10) }
+        let claims = queues.map { q in Task { try await q.claim(limit: 2, leaseSeconds: 30, batch: nil).count } }
+        // Let go of the lock from this task, on the cooperative pool, once every claim has had
+        // time to begin waiting (the busy timeout is far longer than this).
+        for _ in 0..<20 { await Task.yield() }
+        try holder.execute("COMMIT")
+        for claim in claims { #expect(try await claim.value == 2) }
+    }
+}

@@ -1,5 +1,5 @@
-public import ChoreoAI
-public import Foundation
+import ChoreoAI
+import Foundation
 
 /// How a run uses the request cache (docs/cost.md, "The request cache").
 public struct CacheOptions: Sendable, Equatable {

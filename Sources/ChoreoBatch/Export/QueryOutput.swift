@@ -1,4 +1,4 @@
-public import ChoreoAI
+import ChoreoAI
 public import ChoreoSQLite
 
 /// Runs one user-written SQL statement (`choreo sql`) and prints its rows as an aligned table or

@@ -1,5 +1,5 @@
 public import ChoreoAI
-public import Foundation
+import Foundation
 public import ChoreoSQLite
 #if canImport(Glibc)
 import Glibc

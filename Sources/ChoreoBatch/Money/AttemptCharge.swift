@@ -1,5 +1,5 @@
 public import ChoreoAI
-public import ChoreoSQLite
+import ChoreoSQLite
 
 /// What one attempt was billed: the provider's final usage, or an estimate when a cut stream
 /// never said (marked as such), and its cost in USD (nil: the model has no price).

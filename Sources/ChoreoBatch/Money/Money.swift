@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import ChoreoSQLite
 
 /// How amounts of money read, in every view: US dollars, cents for amounts of a dollar or more,

@@ -1,5 +1,5 @@
 public import ChoreoAI
-public import Foundation
+import Foundation
 
 /// What a model costs, in US dollars per million tokens, and where that figure came from.
 public struct Price: Sendable, Hashable {

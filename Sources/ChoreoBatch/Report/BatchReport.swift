@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import ChoreoSQLite
 
 /// What `choreo report` draws for one batch, aggregated into bins: whatever the number of jobs,

@@ -1,5 +1,5 @@
 public import ChoreoAI
-public import Foundation
+import Foundation
 import Synchronization
 
 /// How a run ended, and the exit code it maps to.

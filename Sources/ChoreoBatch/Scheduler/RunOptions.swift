@@ -1,6 +1,6 @@
 public import ChoreoAI
 public import Foundation
-public import ChoreoSQLite
+import ChoreoSQLite
 
 /// How `choreo run` runs: limits, budgets, timings.
 public struct RunOptions: Sendable {

@@ -1,4 +1,4 @@
-public import ChoreoAI
+import ChoreoAI
 public import Foundation
 public import ChoreoSQLite
 #if canImport(Glibc)

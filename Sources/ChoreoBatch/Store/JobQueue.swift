@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import ChoreoAI
 public import ChoreoSQLite
 
@@ -111,8 +111,14 @@ public struct LeaseLost: Error, Sendable, CustomStringConvertible {
 /// only takes jobs nobody holds, and every later write checks the lease is still ours. The writes
 /// every job makes (start, success, failure) and the partial flushes are group-committed: those
 /// that arrive together share one transaction, each in its own savepoint (`WriteBatcher`).
+///
+/// The actor runs on a thread of its own (`DatabaseExecutor`), not on Swift's cooperative pool:
+/// a statement that waits for another process's lock blocks that thread only.
 public actor JobQueue: JobStore {
     private let db: Database
+    /// The thread every statement of this queue runs on.
+    private nonisolated let executor = DatabaseExecutor()
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     public nonisolated let runnerID: String
     /// The database file, for `abandon`'s connection of its own.
     private nonisolated let path: String
@@ -132,6 +138,11 @@ public actor JobQueue: JobStore {
         self.path = path
         self.writes = WriteBatcher(db: db, storage: storage) { try JobQueue.apply($0, db: db, runnerID: runnerID) }
     }
+
+    deinit { executor.shutdown() }
+
+    /// True when called on the queue's own thread (tests).
+    func isOnItsOwnThread() -> Bool { executor.isCurrentThread }
 
     private var now: Double { Date().timeIntervalSince1970 }
 
