@@ -27,6 +27,10 @@ import Glibc
 ///   handle is in the multi.
 /// - curl's `SOCKETDATA`/`TIMERDATA` hold the loop unretained; the loop lives for the process
 ///   (`CurlTransport.shared`) and the thread holds a strong reference to it.
+/// - A transfer holds its body's sink until it ends. The transfer's owner is its consumer's
+///   `HTTPBody` (`TransferOwner`: dropped before the end, it cancels the transfer); a sink holds a
+///   `TransferHandle`, never the body, or the transfer would own itself through its sink and a
+///   dropped stream would run to its end (issue 14).
 final class CurlEventLoop: @unchecked Sendable {
     enum Command {
         case add(CurlTransfer)
