@@ -54,6 +54,8 @@ public final class CurlTransport: Sendable {
 /// it) goes away before the end. Only the consumer's side holds it; see `TransferHandle`.
 final class TransferOwner: Sendable {
     let transfer: CurlTransfer
+    /// Whether the body gave out its iterator (a body has one consumer).
+    let iteratorMade = Atomic<Bool>(false)
     init(_ transfer: CurlTransfer) { self.transfer = transfer }
     deinit { if !transfer.isFinished { transfer.cancel() } }
 }
@@ -66,14 +68,18 @@ public struct HTTPResponse: Sendable {
     public var headers: HeaderFields { head.headers }
 }
 
-/// A response body as it arrives. Consume it once. The transfer pauses while the consumer is
-/// more than a megabyte behind, so a slow reader never makes memory grow without bound. Dropping
-/// every copy of the body and its iterator before the end cancels the transfer.
+/// A response body as it arrives. Consume it once: a second `makeAsyncIterator()` stops the
+/// process (AHC's body has the same rule). The transfer pauses while the consumer is more than a
+/// megabyte behind, so a slow reader never makes memory grow without bound. Dropping every copy
+/// of the body and its iterator before the end cancels the transfer.
 public struct HTTPBody: AsyncSequence, Sendable {
     public typealias Element = [UInt8]
     let owner: TransferOwner
 
-    public func makeAsyncIterator() -> Iterator { Iterator(owner: owner) }
+    public func makeAsyncIterator() -> Iterator {
+        preconditionFirstIterator(owner.iteratorMade, of: "HTTPBody")
+        return Iterator(owner: owner)
+    }
 
     public struct Iterator: AsyncIteratorProtocol {
         let owner: TransferOwner

@@ -135,6 +135,19 @@ struct CollectedDeliveryTests {
             #expect(!error.partialText.isEmpty)
         }
     }
+
+    @Test func aSecondIteratorOfAStreamStopsTheProcess() async throws {
+        let exit = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            try await withMockServer { server in
+                let stream = try await server.client().chat.completions.create(
+                    model: CollectedDeliveryTests.model, messages: [.user("Write a short story")], stream: true)
+                for try await _ in stream { break }
+                for try await _ in stream {}
+            }
+        }
+        let message = exit.map { String(decoding: $0.standardErrorContent, as: UTF8.self) } ?? ""
+        #expect(message.contains("ChatCompletionStream.makeAsyncIterator() was called a second time"), "\(message)")
+    }
 }
 
 /// Collects `expected` stream ends from the transport's thread.

@@ -2,7 +2,8 @@ import ChoreoHTTP
 public import Foundation
 import Synchronization
 
-/// The chunks of one streamed chat completion, as they arrive. Iterate it once.
+/// The chunks of one streamed chat completion, as they arrive. Iterate it once: a second
+/// `makeAsyncIterator()` stops the process.
 ///
 /// - Breaking out of the loop (or dropping the stream) cancels the request and frees its connection:
 ///   the stream and its iterator own the request, until it ends or `onEnd` takes it over.
@@ -39,7 +40,10 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
         self.state = StreamState(source: .whole(completion), decoder: OpenAIChunkDecoder())
     }
 
-    public func makeAsyncIterator() -> Iterator { Iterator(state: state, body: body) }
+    public func makeAsyncIterator() -> Iterator {
+        preconditionFirstIterator(state.iteratorMade, of: "ChatCompletionStream")
+        return Iterator(state: state, body: body)
+    }
 
     public struct Iterator: AsyncIteratorProtocol {
         let state: StreamState
@@ -119,6 +123,8 @@ final class StreamState: BodySink, @unchecked Sendable {
     }
 
     private let source: Source
+    /// Whether the stream gave out its iterator (`preconditionFirstIterator`).
+    let iteratorMade = Atomic<Bool>(false)
     private var parser: SSEParser
     /// Redacted from every error message: the text of those comes from the server.
     private let key: String?
