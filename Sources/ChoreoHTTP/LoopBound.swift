@@ -8,7 +8,7 @@
 ///
 /// The check, in release builds too: a relaxed load of the loop's thread id and `pthread_self()`
 /// (a thread-register read), compared: a few instructions per access, a handful of accesses per
-/// network read, none per chunk.
+/// network read, none per chunk (BENCHMARKS.md, "Transfer and stream state machines").
 struct LoopBound<Value>: @unchecked Sendable {  // @unchecked: every access checks the thread
     private let loop: CurlEventLoop
     private var _value: Value
