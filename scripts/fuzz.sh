@@ -45,7 +45,10 @@ if [ ! -x "$binary" ] || [ -n "$(find "${sources[@]}" Sources/CCurlShim Sources/
         sed -E -e '/^(public )?import (ChoreoHTTP|ChoreoAI)$/d' "$f" > "$out/src/$(echo "$f" | tr '/' '_')"
     done
     rm -f "$binary"
+    # The upcoming features Package.swift gives these modules: the sources are written for them
+    # (a `package import` beside plain imports is an error without InternalImportsByDefault).
     swiftc -module-name ChoreoAI -package-name Choreo -parse-as-library -swift-version 6 -O -wmo -suppress-warnings \
+        -enable-upcoming-feature InternalImportsByDefault -enable-upcoming-feature ExistentialAny -enable-upcoming-feature MemberImportVisibility \
         -sanitize=fuzzer,address -I Sources/CCurl -I "$out/modules/CCurlShim" -I "$out/modules/CChoreoSystem" \
         "$out"/src/*.swift "$out/CCurlShim.o" "$out/CChoreoSystem.o" -lcurl -o "$binary" >"$out/build.log" 2>&1 || true
     grep -v "Cannot export local symbol" "$out/build.log" || true

@@ -16,8 +16,10 @@ import Glibc
 ///   epoll set and `active`. Nothing else touches them.
 /// - Everything that enters the loop goes through `commands` (a locked queue) followed by a
 ///   write to `wakeFD` (an eventfd in the epoll set).
-/// - Everything that leaves it goes through a transfer's `CurlTransfer.state` (locked) and the
-///   continuation stored there.
+/// - Everything that leaves it goes through a transfer's state machine (`CurlTransfer.StateMachine`,
+///   locked) and the continuation stored there.
+/// - The transfer state only the loop touches is `LoopBound`: touched from another thread, the
+///   process stops (`preconditionInLoop`) rather than racing the loop.
 ///
 /// Retain contract (the only `Unmanaged` uses in the project):
 /// - `active` retains each `CurlTransfer` from `add` until the easy handle is removed; curl's
@@ -25,6 +27,10 @@ import Glibc
 ///   handle is in the multi.
 /// - curl's `SOCKETDATA`/`TIMERDATA` hold the loop unretained; the loop lives for the process
 ///   (`CurlTransport.shared`) and the thread holds a strong reference to it.
+/// - A transfer holds its body's sink until it ends. The transfer's owner is its consumer's
+///   `HTTPBody` (`TransferOwner`: dropped before the end, it cancels the transfer); a sink holds a
+///   `TransferHandle`, never the body, or the transfer would own itself through its sink and a
+///   dropped stream would run to its end (issue 14).
 final class CurlEventLoop: @unchecked Sendable {
     enum Command {
         case add(CurlTransfer)
@@ -37,6 +43,9 @@ final class CurlEventLoop: @unchecked Sendable {
     private let epollFD: Int32
     private let wakeFD: Int32
     private let commands = Mutex<[Command]>([])
+    /// The loop thread's `pthread_self()`, stored once when it starts running (0 before): what
+    /// `preconditionInLoop` compares with.
+    private let loopThread = Atomic<UInt>(0)
     // Loop-thread state.
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     private var watched: Set<Int32> = []
@@ -86,7 +95,23 @@ final class CurlEventLoop: @unchecked Sendable {
 
     private static let add: Int32 = 1, del: Int32 = 2, mod: Int32 = 3
 
+    /// Stops the process unless the caller runs on this loop's thread: state bound to the loop
+    /// (`LoopBound`) touched from anywhere else is a bug that would race the loop.
+    @inline(__always)
+    func preconditionInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        if _slowPath(loopThread.load(ordering: .relaxed) != UInt(pthread_self())) { offLoop(file: file, line: line) }
+    }
+
+    @inline(never)
+    private func offLoop(file: StaticString, line: UInt) -> Never {
+        let owner = loopThread.load(ordering: .relaxed)
+        preconditionFailure("curl transfer state touched off its loop thread (thread \(UInt(pthread_self())); the loop "
+                            + (owner == 0 ? "has not started" : "is thread \(owner), \"choreo-curl\"")
+                            + "): only the loop may touch a transfer's easy handle and curl-side state", file: file, line: line)
+    }
+
     private func run() {
+        loopThread.store(UInt(pthread_self()), ordering: .relaxed)
         var fds = [Int32](repeating: 0, count: 512)
         var masks = [Int32](repeating: 0, count: 512)
         var running: Int32 = 0
@@ -157,8 +182,7 @@ final class CurlEventLoop: @unchecked Sendable {
             case .cancel(let t):
                 cancel(t)
             case .resume(let t):
-                guard let easy = t.easy, active[easy] != nil else { continue }
-                do throws(TransportError) { try t.unpause() } catch { fail(t, error) }
+                do throws(TransportError) { try t.resume() } catch { fail(t, error) }
             case .attach(let t, let sink):
                 do throws(TransportError) {
                     if !(try t.attachOnLoop(sink)) { cancel(t) }

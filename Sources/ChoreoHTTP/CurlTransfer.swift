@@ -16,9 +16,15 @@ package protocol BodySink: AnyObject, Sendable {
     func finish(_ result: Result<Void, any Error>)
 }
 
-/// One request's life in the curl loop: its easy handle (loop thread only) and the state its
-/// consumer reads (`state`, locked). See `CurlEventLoop` for the threading and retain contract.
-final class CurlTransfer: @unchecked Sendable {
+/// One request's life in the curl loop. Its state has two parts, each with one rule:
+/// - `machine` (`CurlTransfer.StateMachine`, under a lock): where the transfer is in its life, who
+///   waits for its head or body, and the body buffered for a reader. Every change is one of the
+///   machine's events; the transfer performs the action it returns after the lock is released.
+/// - `onLoop` (`LoopBound`): the easy handle and what curl's callbacks keep between calls (the head
+///   being parsed, the stall clock). Only the loop thread touches it, and every access checks so.
+///
+/// See `CurlEventLoop` for the threading and retain contract.
+final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is locked; `onLoop` checks its thread
     /// Above this many buffered body bytes the transfer pauses until the consumer catches up.
     static let highWaterMark = 1 << 20
     /// A response whose header lines (every block: 1xx, final, trailers) pass this many bytes ends
@@ -29,14 +35,37 @@ final class CurlTransfer: @unchecked Sendable {
     /// keep-alive comment line is progress.
     static let progressBytes = 1024
 
-    /// Its body and headers are dropped once curl has its own copies (`makeEasyHandle`).
-    private(set) var request: HTTPRequest
     let origin: String
-    private weak var loop: CurlEventLoop?
+    /// Lives as long as the process (`CurlTransport`), like every loop.
+    private let loop: CurlEventLoop
+    private let machine = Mutex(StateMachine())
+    let bytesReceived = Atomic<Int>(0)
 
-    // Loop-thread state.
-    private(set) var easy: UnsafeMutableRawPointer?
-    private var headerList: UnsafeMutablePointer<curl_slist>?
+    /// What only the loop thread touches.
+    private struct OnLoop {
+        /// Its body and headers are dropped once curl has its own copies (`makeEasyHandle`).
+        var request: HTTPRequest
+        var easy: UnsafeMutableRawPointer?
+        var headerList: UnsafeMutablePointer<curl_slist>?
+        /// The head as curl's header lines build it, until it is delivered.
+        var status = 0
+        var version = ""
+        var headers = HeaderFields()
+        var headerBytes = 0
+        /// The head went to the state machine; later header lines (trailers) are only counted.
+        var headDelivered = false
+        /// When the transfer last made progress (monotonic ns: a header line, a body line end, or
+        /// `progressBytes` bytes); the loop ends the transfer after `stallTimeout` without any.
+        /// Restarted when the loop lifts a consumer's pause: waiting for the consumer is not silence.
+        var lastActivity: UInt64 = 0
+        /// Body bytes since `lastActivity` without a line end (see `progressBytes`).
+        var bytesSinceProgress = 0
+        var startedAt: UInt64 = 0
+        /// Why this side aborted the transfer (curl then reports only a write error).
+        var abortReason: TransportError?
+    }
+    private var onLoop: LoopBound<OnLoop>
+
     /// curl's detailed message for a failure (CURLOPT_ERRORBUFFER), written by curl at any time
     /// while the handle lives. Owned by the transfer so its address never moves; an array's
     /// storage pointer is valid only inside `withUnsafeMutableBufferPointer`.
@@ -45,60 +74,67 @@ final class CurlTransfer: @unchecked Sendable {
         buffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         return buffer
     }()
-    private var status = 0
-    private var version = ""
-    private var headers = HeaderFields()
-    private var connected = false
-    /// When the transfer last made progress (monotonic ns: a header line, a body line end, or
-    /// `progressBytes` bytes); the loop ends the transfer after `stallTimeout` without any.
-    /// Restarted when the loop lifts a consumer's pause: waiting for the consumer is not silence.
-    private(set) var lastActivity: UInt64 = 0
-    /// Whether the write callback paused the transfer for its consumer and the loop has not yet
-    /// lifted it (`unpause`). Loop-thread state, unlike `State.paused`, which the consumer clears
-    /// as it takes the buffer: the stall sweep must not see the transfer unpaused before curl does.
-    private var pausedForConsumer = false
-    /// Body bytes since `lastActivity` without a line end (see `progressBytes`).
-    private var bytesSinceProgress = 0
-    private var headerBytes = 0
-    /// Why this side aborted the transfer (curl then reports only a write error).
-    private var abortReason: TransportError?
-    private var startedAt: UInt64 = 0
-    /// Where the body goes once `attach` ran (instead of `state.buffer`).
-    private var sink: (any BodySink)?
-    /// The sink a 2xx response's body goes to from its first byte (`arm`).
-    private var armedSink: (any BodySink)?
-    private var headSent = false
-
-    struct State {
-        var head: CheckedContinuation<HTTPResponseHead, any Error>?
-        var deliveredHead: HTTPResponseHead?
-        var buffer: [UInt8] = []
-        var waiter: CheckedContinuation<[UInt8]?, any Error>?
-        var end: Result<Void, any Error>?
-        var paused = false
-
-        /// Hands over what is buffered and lifts the pause it may have caused.
-        mutating func takeBuffer() -> (bytes: [UInt8], wasPaused: Bool) {
-            var out: [UInt8] = []
-            swap(&out, &buffer)
-            defer { paused = false }
-            return (out, paused)
-        }
-    }
-    let state = Mutex(State())
-    let bytesReceived = Atomic<Int>(0)
 
     init(request: HTTPRequest, loop: CurlEventLoop) {
-        self.request = request
         self.loop = loop
         self.origin = HTTPRequest.origin(of: request.url)
+        self.onLoop = LoopBound(OnLoop(request: request), loop: loop)
     }
 
     /// The easy handle, which writes into `errorBuffer`, was released when the loop removed the
     /// transfer (the loop retains every transfer whose handle is in the multi).
     deinit { errorBuffer.deallocate() }
 
+    // MARK: consumer side (any thread)
+
+    /// Before the transfer is submitted: a 2xx body goes straight to `sink` from its first byte.
+    func arm(_ sink: any BodySink) { machine.withLock { $0.arm(sink) } }
+
+    var isFinished: Bool { machine.withLock { $0.isFinished } }
+
+    /// Whether curl is paused for the reader (or about to be unpaused): not a stall of the server.
+    var waitsForConsumer: Bool { machine.withLock { $0.waitsForConsumer } }
+
+    func awaitHead() async throws -> HTTPResponseHead {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: HeadWaiter) in
+                switch machine.withLock({ $0.waitForHead(c) }) {
+                case .wait: break
+                case .resume(let head): c.resume(with: head)
+                }
+            }
+        } onCancel: {
+            cancel()
+        }
+    }
+
+    /// The next bytes of the body, `nil` at its end.
+    func nextBytes() async throws -> [UInt8]? {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (c: BodyWaiter) in
+                switch machine.withLock({ $0.read(c) }) {
+                case .wait: break
+                case .bytes(let bytes, let resumeTransfer):
+                    if resumeTransfer { loop.submit(.resume(self)) }
+                    c.resume(returning: bytes)
+                case .end(.success): c.resume(returning: nil)
+                case .end(.failure(let e)): c.resume(throwing: e)
+                }
+            }
+        } onCancel: {
+            cancel()
+        }
+    }
+
+    /// Sends the rest of the body to `sink` on the loop thread, starting with what is buffered.
+    func attach(_ sink: any BodySink) { loop.submit(.attach(self, sink)) }
+
+    /// Ends the transfer as cancelled, unless it ended first.
+    func cancel() { loop.submit(.cancel(self)) }
+
     // MARK: loop thread
+
+    var easy: UnsafeMutableRawPointer? { onLoop.value.easy }
 
     /// Creates and configures the easy handle; nil (the transfer then has ended with the error)
     /// when curl refuses it or one of its options.
@@ -107,7 +143,7 @@ final class CurlTransfer: @unchecked Sendable {
             end(.failure(TransportError(kind: .other, message: "curl_easy_init failed", origin: origin)))
             return nil
         }
-        self.easy = easy
+        onLoop.value.easy = easy
         do throws(TransportError) {
             try configure(easy)
         } catch {
@@ -115,11 +151,13 @@ final class CurlTransfer: @unchecked Sendable {
             end(.failure(TransportError(kind: error.kind, curlCode: error.curlCode, message: error.message, origin: origin)))
             return nil
         }
+        machine.withLock { $0.start() }
         return easy
     }
 
     private func configure(_ easy: UnsafeMutableRawPointer) throws(TransportError) {
         let me = Unmanaged.passUnretained(self).toOpaque()
+        let request = onLoop.value.request
         try set(easy, CURLOPT_URL, request.url)
         try set(easy, CURLOPT_NOSIGNAL, 1)
         try set(easy, CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))
@@ -134,8 +172,8 @@ final class CurlTransfer: @unchecked Sendable {
         // CURLOPT_LOW_SPEED_*: curl averages speed over ~5 s, so its check fires seconds late.
         // The total `timeout` is the same watchdog's (from `startedAt`), not CURLOPT_TIMEOUT_MS,
         // whose error curl reports as the connect timeout's.
-        lastActivity = DispatchTime.now().uptimeNanoseconds
-        startedAt = lastActivity
+        onLoop.value.lastActivity = DispatchTime.now().uptimeNanoseconds
+        onLoop.value.startedAt = onLoop.value.lastActivity
         try set(easy, CURLOPT_TCP_KEEPALIVE, 1)
         // Redirects are never followed: curl would send custom key headers (x-api-key,
         // x-goog-api-key) to whatever host a Location names. A 3xx is an HTTP error.
@@ -166,12 +204,12 @@ final class CurlTransfer: @unchecked Sendable {
         var list: UnsafeMutablePointer<curl_slist>?
         for (name, value) in request.headers.fields { list = curl_slist_append(list, "\(name): \(value)") }
         list = curl_slist_append(list, "Expect:")  // no 100-continue round trip for bodies
-        headerList = list
+        onLoop.value.headerList = list
         try set(easy, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(list))
         // curl holds the body (COPYPOSTFIELDS) and the header lines now; with thousands of
         // streams open, a second copy of each request is megabytes.
-        request.body = []
-        request.headers = HeaderFields()
+        onLoop.value.request.body = []
+        onLoop.value.request.headers = HeaderFields()
         try set(easy, CURLOPT_WRITEDATA, me)
         try check(choreo_easy_setopt_write_callback(easy) { ptr, size, count, userdata in
             let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
@@ -197,10 +235,10 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     func releaseEasyHandle() {
-        if let easy { curl_easy_cleanup(easy) }
-        easy = nil
-        if let headerList { curl_slist_free_all(headerList) }
-        headerList = nil
+        if let easy = onLoop.value.easy { curl_easy_cleanup(easy) }
+        onLoop.value.easy = nil
+        if let headerList = onLoop.value.headerList { curl_slist_free_all(headerList) }
+        onLoop.value.headerList = nil
     }
 
     /// curl's message for `code`, with the system's reason when curl's own is generic (curl 7.88
@@ -211,7 +249,7 @@ final class CurlTransfer: @unchecked Sendable {
         var message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
         var osErrno = 0
         // Best effort: without the errno the message is only less specific.
-        if let easy, (try? check(choreo_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno), "curl_easy_getinfo")) != nil, osErrno != 0 {
+        if let easy = onLoop.value.easy, (try? check(choreo_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno), "curl_easy_getinfo")) != nil, osErrno != 0 {
             let reason = String(cString: strerror(Int32(osErrno)))
             if !message.lowercased().contains(reason.lowercased()) { message += " (\(reason))" }
         }
@@ -221,102 +259,78 @@ final class CurlTransfer: @unchecked Sendable {
     /// One header line from curl, parsed as bytes (every response has a dozen; Foundation's
     /// trimming was a tenth of a short job's CPU). False aborts the transfer (the header cap).
     private func headerLine(_ raw: UnsafeRawBufferPointer) -> Bool {
-        lastActivity = DispatchTime.now().uptimeNanoseconds
-        headerBytes += raw.count
-        if headerBytes > Self.maxHeaderBytes {
-            abortReason = TransportError(kind: .protocolError, message: "the response's header block is larger than \(Self.maxHeaderBytes) bytes",
-                                         origin: origin)
+        onLoop.value.lastActivity = DispatchTime.now().uptimeNanoseconds
+        onLoop.value.headerBytes += raw.count
+        if onLoop.value.headerBytes > Self.maxHeaderBytes {
+            onLoop.value.abortReason = TransportError(kind: .protocolError, message: "the response's header block is larger than \(Self.maxHeaderBytes) bytes",
+                                                      origin: origin)
             return false
         }
+        if onLoop.value.headDelivered { return true }  // a trailer: counted above, not kept
         var end = raw.count
         while end > 0, raw[end - 1] == 0x0A || raw[end - 1] == 0x0D { end -= 1 }
         if end == 0 {
             // End of one header block; 1xx blocks are followed by the real one.
-            if status >= 200 { deliverHead() }
+            if onLoop.value.status >= 200 { deliverHead() }
             return true
         }
         let line = UnsafeRawBufferPointer(rebasing: raw[..<end])
         if end >= 5 && line[0] == UInt8(ascii: "H") && line[1] == UInt8(ascii: "T") && line[2] == UInt8(ascii: "T")
             && line[3] == UInt8(ascii: "P") && line[4] == UInt8(ascii: "/") {
-            connected = true
             let parts = String(decoding: line, as: UTF8.self).split(separator: " ", maxSplits: 2)
-            version = parts.first.map(String.init) ?? ""
-            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-            headers = HeaderFields()
+            onLoop.value.version = parts.first.map(String.init) ?? ""
+            onLoop.value.status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            onLoop.value.headers = HeaderFields()
+            machine.withLock { $0.statusLineReceived() }
             return true
         }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return true }
         var v = colon + 1, e = end
         while v < e, line[v] == 0x20 || line[v] == 0x09 { v += 1 }
         while e > v, line[e - 1] == 0x20 || line[e - 1] == 0x09 { e -= 1 }
-        headers.add(name: UnsafeRawBufferPointer(rebasing: line[..<colon]), value: UnsafeRawBufferPointer(rebasing: line[v..<e]))
+        onLoop.value.headers.add(name: UnsafeRawBufferPointer(rebasing: line[..<colon]), value: UnsafeRawBufferPointer(rebasing: line[v..<e]))
         return true
     }
 
-    /// Before the transfer is added to the loop: a 2xx body goes straight to `sink`.
-    func arm(_ sink: any BodySink) { armedSink = sink }
-
-    /// Once per transfer (a trailer block or the end of a body may come after the head).
+    /// Once per transfer, at the end of the final header block (or before the first body byte, or
+    /// at a complete end, if curl gave no such line).
     private func deliverHead() {
-        guard !headSent else { return }
-        headSent = true
-        headers.compact()
-        if let armed = armedSink {
-            armedSink = nil
-            if status >= 200 && status < 300 { sink = armed }
-        }
-        let head = HTTPResponseHead(status: status, headers: headers, version: version)
-        let waiter = state.withLock { s -> CheckedContinuation<HTTPResponseHead, any Error>? in
-            s.deliveredHead = head
-            defer { s.head = nil }
-            return s.head
-        }
-        waiter?.resume(returning: head)
+        onLoop.value.headDelivered = true
+        onLoop.value.headers.compact()
+        let head = HTTPResponseHead(status: onLoop.value.status, headers: onLoop.value.headers, version: onLoop.value.version)
+        onLoop.value.headers = HeaderFields()  // the head holds it now
+        machine.withLock { $0.headReceived(head) }?.resume(returning: head)
     }
 
-    /// curl's write callback: hand bytes to a waiting consumer or buffer them, and pause the
-    /// transfer when the consumer has fallen `highWaterMark` bytes behind.
+    /// curl's write callback: the machine says whether the bytes go to the sink, to a waiting
+    /// reader or into the buffer, or pause the transfer because the reader is `highWaterMark`
+    /// bytes behind.
     private func received(_ bytes: UnsafeRawBufferPointer) -> Int {
-        bytesSinceProgress += bytes.count
-        if bytesSinceProgress >= Self.progressBytes || (bytes.baseAddress.map { memchr($0, 0x0A, bytes.count) != nil } ?? false) {
-            lastActivity = DispatchTime.now().uptimeNanoseconds
-            bytesSinceProgress = 0
+        onLoop.value.bytesSinceProgress += bytes.count
+        if onLoop.value.bytesSinceProgress >= Self.progressBytes || (bytes.baseAddress.map { memchr($0, 0x0A, bytes.count) != nil } ?? false) {
+            onLoop.value.lastActivity = DispatchTime.now().uptimeNanoseconds
+            onLoop.value.bytesSinceProgress = 0
         }
-        deliverHead()
-        if let sink {
+        if !onLoop.value.headDelivered { deliverHead() }
+        switch machine.withLock({ $0.received(bytes) }) {
+        case .deliver(let sink):
             bytesReceived.add(bytes.count, ordering: .relaxed)
             return sink.receive(bytes) ? bytes.count : 0
-        }
-        enum Action { case resume(CheckedContinuation<[UInt8]?, any Error>, [UInt8]), none, pause }
-        let action = state.withLock { s -> Action in
-            if let waiter = s.waiter {
-                s.waiter = nil
-                return .resume(waiter, Array(bytes))
-            }
-            if s.buffer.count >= Self.highWaterMark {
-                s.paused = true
-                return .pause
-            }
-            s.buffer.append(contentsOf: bytes)
-            return .none
-        }
-        switch action {
-        case .resume(let waiter, let data):
+        case .resume(let reader, let copy):
             bytesReceived.add(bytes.count, ordering: .relaxed)
-            waiter.resume(returning: data)
+            reader.resume(returning: copy)
             return bytes.count
-        case .none:
+        case .buffered:
             bytesReceived.add(bytes.count, ordering: .relaxed)
             return bytes.count
         case .pause:
-            pausedForConsumer = true
             return Int(CURL_WRITEFUNC_PAUSE)
         }
     }
 
     /// Ends the transfer: `curlCode` 0 is a complete response.
     func finish(curlCode: Int, message: String) {
-        let error: (any Error)? = curlCode == 0 ? nil : abortReason ?? classify(curlCode: curlCode, message: message)
+        let error: (any Error)? = curlCode == 0 ? nil : onLoop.value.abortReason ?? classify(curlCode: curlCode, message: message)
         end(error.map { .failure($0) } ?? .success(()))
     }
 
@@ -325,67 +339,62 @@ final class CurlTransfer: @unchecked Sendable {
     /// Ends the transfer with an error of this side (a curl call refused, see `check`).
     func fail(_ error: TransportError) { end(.failure(error)) }
 
-    /// Loop thread: lifts the pause the consumer caused. curl may call `received` again before
-    /// this returns.
-    func unpause() throws(TransportError) {
-        guard let easy else { return }
-        // Before curl_easy_pause, which may deliver bytes and pause again at once.
-        pausedForConsumer = false
-        lastActivity = DispatchTime.now().uptimeNanoseconds
-        bytesSinceProgress = 0
+    /// Lifts the pause the reader asked to lift (`StateMachine.ReadAction`), unless the transfer
+    /// ended meanwhile. curl may call `received` again before this returns.
+    func resume() throws(TransportError) {
+        guard machine.withLock({ $0.resume() }) else { return }
+        try unpauseCurl()
+    }
+
+    private func unpauseCurl() throws(TransportError) {
+        guard let easy = onLoop.value.easy else { return }
+        // Before curl_easy_pause, which may deliver bytes (and pause again) before it returns.
+        onLoop.value.lastActivity = DispatchTime.now().uptimeNanoseconds
+        onLoop.value.bytesSinceProgress = 0
         try check(curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */), "curl_easy_pause")
     }
 
     /// Why the loop's watchdog must end this transfer now, or nil: its total `timeout` passed
     /// (however steadily it progressed), or it stalled.
     func watchdogFailure(now: UInt64) -> TransportError? {
-        if let timeout = request.timeout, now > startedAt, Double(now - startedAt) / 1e9 >= timeout {
+        let startedAt = onLoop.value.startedAt
+        if let timeout = onLoop.value.request.timeout, now > startedAt, Double(now - startedAt) / 1e9 >= timeout {
             return TransportError(kind: .timedOut, message: "the request took longer than its timeout of \(timeout.formatted2) s "
                                   + "(connecting and the whole response)", origin: origin)
         }
         guard isStalled(now: now) else { return nil }
-        return TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(request.stallTimeout.formatted2) s",
+        return TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(onLoop.value.request.stallTimeout.formatted2) s",
                               origin: origin)
     }
 
     /// Whether no byte arrived for the stall timeout while the consumer was keeping up (a paused
     /// transfer is waiting for its consumer, not for the server).
-    private func isStalled(now: UInt64) -> Bool {
-        guard now > lastActivity, Double(now - lastActivity) / 1e9 >= request.stallTimeout else { return false }
-        if !connected, let easy {
+    func isStalled(now: UInt64) -> Bool {
+        let lastActivity = onLoop.value.lastActivity, stallTimeout = onLoop.value.request.stallTimeout
+        guard now > lastActivity, Double(now - lastActivity) / 1e9 >= stallTimeout else { return false }
+        let (connected, waitsForConsumer) = machine.withLock { ($0.isConnected, $0.waitsForConsumer) }
+        if !connected, let easy = onLoop.value.easy {
             // Still connecting (a full accept queue makes TCP retry for seconds): that is the
             // connect timeout's business. Once connected, silence counts from the connection.
             var connectMicros: curl_off_t = 0
             // Unknown counts as not connected yet: the connect timeout still guards it.
             _ = try? check(choreo_easy_getinfo_offset(easy, CURLINFO_CONNECT_TIME_T, &connectMicros), "curl_easy_getinfo")
             if connectMicros == 0 { return false }
-            let connectedAt = startedAt + UInt64(connectMicros) * 1000
-            if now <= connectedAt || Double(now - connectedAt) / 1e9 < request.stallTimeout { return false }
+            let connectedAt = onLoop.value.startedAt + UInt64(connectMicros) * 1000
+            if now <= connectedAt || Double(now - connectedAt) / 1e9 < stallTimeout { return false }
         }
-        return !pausedForConsumer
+        return !waitsForConsumer
     }
 
+    /// The one way a transfer ends (the machine refuses a second end).
     private func end(_ result: Result<Void, any Error>) {
-        if case .success = result { deliverHead() }
-        armedSink = nil
-        if let sink {
-            self.sink = nil
-            sink.finish(result)
-        }
-        let (head, waiter) = state.withLock { s -> (CheckedContinuation<HTTPResponseHead, any Error>?, CheckedContinuation<[UInt8]?, any Error>?) in
-            if s.end == nil { s.end = result }
-            let h = s.head
-            s.head = nil
-            let w = s.buffer.isEmpty ? s.waiter : nil
-            if w != nil { s.waiter = nil }
-            return (h, w)
-        }
-        if let head, case .failure(let e) = result { head.resume(throwing: e) }
-        if let waiter {
-            switch result {
-            case .success: waiter.resume(returning: nil)
-            case .failure(let e): waiter.resume(throwing: e)
-            }
+        if case .success = result, !onLoop.value.headDelivered { deliverHead() }
+        switch machine.withLock({ $0.finish(result) }) {
+        case .none: break
+        case .failHead(let waiter, let error): waiter.resume(throwing: error)
+        case .finishSink(let sink, let result): sink.finish(result)
+        case .endReader(let reader, .success): reader.resume(returning: nil)
+        case .endReader(let reader, .failure(let error)): reader.resume(throwing: error)
         }
     }
 
@@ -399,7 +408,7 @@ final class CurlTransfer: @unchecked Sendable {
         case 18, 52, 55, 56, 92, 16: kind = .connectionLost
         // CURLE_UNSUPPORTED_PROTOCOL is also what a reply curl refuses as HTTP gives ("Unsupported
         // HTTP version", HTTP/0.9): with an http(s) URL that is the server's doing, not ours.
-        case 1 where request.url.lowercased().hasPrefix("http"): kind = .protocolError
+        case 1 where onLoop.value.request.url.lowercased().hasPrefix("http"): kind = .protocolError
         case 8, 100: kind = .protocolError  // CURLE_WEIRD_SERVER_REPLY, CURLE_TOO_LARGE
         case 1, 3: kind = .invalidRequest
         default: kind = .other
@@ -407,76 +416,19 @@ final class CurlTransfer: @unchecked Sendable {
         return TransportError(kind: kind, curlCode: curlCode, message: message, origin: origin)
     }
 
-    // MARK: consumer side (any thread)
-
-    func awaitHead() async throws -> HTTPResponseHead {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<HTTPResponseHead, any Error>) in
-                let ready = state.withLock { s -> Result<HTTPResponseHead, any Error>? in
-                    if let head = s.deliveredHead { return .success(head) }
-                    if case .failure(let e) = s.end { return .failure(e) }
-                    s.head = c
-                    return nil
-                }
-                if let ready { c.resume(with: ready) }
-            }
-        } onCancel: {
-            loop?.submit(.cancel(self))
-        }
-    }
-
-    /// The next bytes of the body, `nil` at its end.
-    func nextBytes() async throws -> [UInt8]? {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: CheckedContinuation<[UInt8]?, any Error>) in
-                enum Ready { case data([UInt8], resume: Bool), end(Result<Void, any Error>), wait }
-                let ready = state.withLock { s -> Ready in
-                    if !s.buffer.isEmpty {
-                        let (out, wasPaused) = s.takeBuffer()
-                        return .data(out, resume: wasPaused)
-                    }
-                    if let end = s.end { return .end(end) }
-                    if Task.isCancelled { return .end(.failure(CancellationError())) }
-                    s.waiter = c
-                    return .wait
-                }
-                switch ready {
-                case .data(let d, let resume):
-                    if resume { loop?.submit(.resume(self)) }
-                    c.resume(returning: d)
-                case .end(.success): c.resume(returning: nil)
-                case .end(.failure(let e)): c.resume(throwing: e)
-                case .wait: break
-                }
-            }
-        } onCancel: {
-            loop?.submit(.cancel(self))
-        }
-    }
-
-    var isFinished: Bool { state.withLock { $0.end != nil } }
-
-    /// Sends the rest of the body to `sink` on the loop thread, starting with what is buffered.
-    func attach(_ sink: any BodySink) { loop?.submit(.attach(self, sink)) }
-
     /// Loop thread: hands the buffered bytes to `sink`, then routes every later read to it. A
-    /// transfer that already ended finishes the sink at once; one the sink refuses is cancelled.
-    /// Returns false when the transfer must be removed (the sink refused the buffered bytes).
+    /// transfer that already ended finishes the sink at once. Returns false when the sink refused
+    /// the buffered bytes (the loop then cancels the transfer).
     func attachOnLoop(_ sink: any BodySink) throws(TransportError) -> Bool {
-        let (buffered, wasPaused, end) = state.withLock { s in
-            let (out, wasPaused) = s.takeBuffer()
-            return (out, wasPaused, s.end)
-        }
-        let accepted = buffered.isEmpty || buffered.withUnsafeBytes { sink.receive($0) }
-        if let end {
-            sink.finish(end)
+        switch machine.withLock({ $0.attach(sink) }) {
+        case .feedAndFinish(let buffered, let result):
+            if !buffered.isEmpty { _ = buffered.withUnsafeBytes { sink.receive($0) } }
+            sink.finish(result)
+            return true
+        case .feed(let buffered, let unpause):
+            if !buffered.isEmpty, !buffered.withUnsafeBytes({ sink.receive($0) }) { return false }
+            if unpause { try unpauseCurl() }
             return true
         }
-        self.sink = sink
-        if !accepted { return false }
-        if wasPaused { try unpause() }
-        return true
     }
-
-    func cancel() { loop?.submit(.cancel(self)) }
 }

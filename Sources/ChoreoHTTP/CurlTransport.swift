@@ -35,11 +35,12 @@ public final class CurlTransport: Sendable {
 
     /// `execute`, except that the body of a 2xx response goes to the sink that `makeSink` returns
     /// (made before the request is sent), on the loop thread from its first byte, instead of
-    /// being buffered for a reader. Any other status leaves the body to be read as usual.
-    package func execute(_ request: HTTPRequest, sendingSuccessTo makeSink: ((HTTPBody) -> any BodySink)?) async throws -> HTTPResponse {
+    /// being buffered for a reader. Any other status leaves the body to be read as usual. The sink
+    /// gets a `TransferHandle`, which does not keep the transfer going: the response's `body` does.
+    package func execute(_ request: HTTPRequest, sendingSuccessTo makeSink: ((TransferHandle) -> any BodySink)?) async throws -> HTTPResponse {
         let transfer = CurlTransfer(request: request, loop: loop)
         let body = HTTPBody(owner: TransferOwner(transfer))
-        if let makeSink { transfer.arm(makeSink(body)) }
+        if let makeSink { transfer.arm(makeSink(TransferHandle(transfer: transfer))) }
         loop.submit(.add(transfer))
         let head = try await transfer.awaitHead()
         return HTTPResponse(head: head, body: body)
@@ -49,9 +50,12 @@ public final class CurlTransport: Sendable {
     public static var curlVersion: String { String(cString: curl_version()) }
 }
 
-/// Cancels its transfer when the last reference to the response body goes away unread.
+/// Cancels its transfer when the last `HTTPBody` holding it (a copy, an iterator, a stream over
+/// it) goes away before the end. Only the consumer's side holds it; see `TransferHandle`.
 final class TransferOwner: Sendable {
     let transfer: CurlTransfer
+    /// Whether the body gave out its iterator (a body has one consumer).
+    let iteratorMade = Atomic<Bool>(false)
     init(_ transfer: CurlTransfer) { self.transfer = transfer }
     deinit { if !transfer.isFinished { transfer.cancel() } }
 }
@@ -64,13 +68,18 @@ public struct HTTPResponse: Sendable {
     public var headers: HeaderFields { head.headers }
 }
 
-/// A response body as it arrives. Consume it once. The transfer pauses while the consumer is
-/// more than a megabyte behind, so a slow reader never makes memory grow without bound.
+/// A response body as it arrives. Consume it once: a second `makeAsyncIterator()` stops the
+/// process (AHC's body has the same rule). The transfer pauses while the consumer is more than a
+/// megabyte behind, so a slow reader never makes memory grow without bound. Dropping every copy
+/// of the body and its iterator before the end cancels the transfer.
 public struct HTTPBody: AsyncSequence, Sendable {
     public typealias Element = [UInt8]
     let owner: TransferOwner
 
-    public func makeAsyncIterator() -> Iterator { Iterator(owner: owner) }
+    public func makeAsyncIterator() -> Iterator {
+        preconditionFirstIterator(owner.iteratorMade, of: "HTTPBody")
+        return Iterator(owner: owner)
+    }
 
     public struct Iterator: AsyncIteratorProtocol {
         let owner: TransferOwner
@@ -90,10 +99,27 @@ public struct HTTPBody: AsyncSequence, Sendable {
     /// Bytes received so far.
     public var bytesReceived: Int { owner.transfer.bytesReceived.load(ordering: .relaxed) }
 
-    /// Sends the rest of the body to `sink` on the loop thread instead of to an iterator,
-    /// starting with what is buffered (ChoreoAI's push mode).
-    package func attach(_ sink: any BodySink) { owner.transfer.attach(sink) }
+    /// The transfer without its ownership, for a consumer that a transfer feeds.
+    package var handle: TransferHandle { TransferHandle(transfer: owner.transfer) }
+}
+
+/// A body's transfer without owning it: it reads, attaches, cancels and counts, but the transfer
+/// is cancelled when the last `HTTPBody` goes, whatever handles are left. For a `BodySink`, which
+/// its transfer holds: a sink that held the `HTTPBody` would keep its own transfer going, a cycle
+/// that nothing breaks until the response ends, so a dropped stream would never be cancelled.
+package struct TransferHandle: Sendable {
+    let transfer: CurlTransfer
+
+    /// The next bytes of the body, nil at its end (pull: the body must not be attached).
+    package func next() async throws -> [UInt8]? { try await transfer.nextBytes() }
+
+    /// Sends the rest of the body to `sink` on the loop thread instead of to a reader, starting
+    /// with what is buffered (ChoreoAI's push mode). Once per body.
+    package func attach(_ sink: any BodySink) { transfer.attach(sink) }
 
     /// Ends the transfer now; a waiting reader gets `CancellationError`.
-    package func cancel() { owner.transfer.cancel() }
+    package func cancel() { transfer.cancel() }
+
+    /// Bytes received so far.
+    package var bytesReceived: Int { transfer.bytesReceived.load(ordering: .relaxed) }
 }

@@ -108,6 +108,46 @@ struct CollectedDeliveryTests {
         }
         #expect(again)
     }
+
+    /// `onEnd` takes the request over: a stream dropped once its end handler is registered runs on
+    /// to its end (the batch runner keeps no stream but the one its handler captures), and the
+    /// handler hears that end, not a cancel. The end is a stall: the server goes silent after 4
+    /// chunks, so the stream cannot end before it is dropped.
+    @Test func aStreamDroppedAfterOnEndRunsToItsEnd() async throws {
+        try await withMockServer { server in
+            let (ends, heard) = AsyncStream.makeStream(of: Result<Void, any Error>.self)
+            let endedEarly = EndsBox.Flag()
+            do {
+                let stream = try await collected(server.client(fault: "stall:4", stallTimeout: 2), "a long answer please")
+                stream.onEnd { end in
+                    endedEarly.set()
+                    heard.yield(end)
+                }
+                #expect(!endedEarly.isSet, "the stream ended before it was dropped: the test proves nothing")
+            }
+            var iterator = ends.makeAsyncIterator()
+            let end = await iterator.next()
+            guard case .failure(let error as StreamError)? = end else {
+                Issue.record("the dropped stream did not end with its stall: \(String(describing: end))")
+                return
+            }
+            #expect(error.underlying?.kind == .stalled)
+            #expect(!error.partialText.isEmpty)
+        }
+    }
+
+    @Test func aSecondIteratorOfAStreamStopsTheProcess() async throws {
+        let exit = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+            try await withMockServer { server in
+                let stream = try await server.client().chat.completions.create(
+                    model: CollectedDeliveryTests.model, messages: [.user("Write a short story")], stream: true)
+                for try await _ in stream { break }
+                for try await _ in stream {}
+            }
+        }
+        let message = exit.map { String(decoding: $0.standardErrorContent, as: UTF8.self) } ?? ""
+        #expect(message.contains("ChatCompletionStream.makeAsyncIterator() was called a second time"), "\(message)")
+    }
 }
 
 /// Collects `expected` stream ends from the transport's thread.
@@ -128,5 +168,13 @@ private final class EndsBox: @unchecked Sendable {
         let all = ends.count == expected ? ends : nil
         lock.unlock()
         if let all { done.resume(returning: all) }
+    }
+
+    /// Set once, from any thread.
+    final class Flag: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = false
+        func set() { lock.lock(); value = true; lock.unlock() }
+        var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
     }
 }

@@ -224,6 +224,13 @@ struct StreamingClientTests {
         case cancellingAChunkStream
         /// `stream.cancel()` while a task waits in `collect()`.
         case cancellingACollectedStream
+        /// Dropping a stream nobody read (the doc comment of `ChatCompletionStream` promises the
+        /// request is cancelled).
+        case droppingAChunkStreamUnread
+        /// Dropping a `.collected` stream nobody read: the transport was feeding it, and held it.
+        case droppingACollectedStreamUnread
+        /// Dropping a `.collected` stream once chunks have come in.
+        case droppingACollectedStreamMidway
     }
 
     @Test(arguments: Leaving.allCases)
@@ -263,6 +270,16 @@ struct StreamingClientTests {
             try await eventually("chunks arrive while the task reads") { stream.chunkCount >= 2 }
             stream.cancel()
             await #expect(throws: CancellationError.self) { try await reader.value }
+        case .droppingAChunkStreamUnread, .droppingACollectedStreamUnread:
+            do {
+                let stream = try await open(c, prompt, leaving == .droppingAChunkStreamUnread ? .chunks : .collected)
+                #expect(stream.head?.status == 200)
+            }
+        case .droppingACollectedStreamMidway:
+            do {
+                let stream = try await open(c, prompt, .collected)
+                try await eventually("chunks arrive") { stream.chunkCount >= 2 }
+            }
         }
         // The transfer is cancelled: the server sees the client close, and nothing streams on.
         try await eventually("the server sees the client close") { server.stats().closedByClient == 1 }

@@ -43,7 +43,7 @@ struct StallSweepTests {
         let response = try await transport.execute(Self.streamingRequest(server, stallTimeout: stallTimeout))
         let transfer = response.body.owner.transfer
         // The consumer does not read: the transfer fills its buffer and pauses.
-        try await eventually("the transfer to pause") { transfer.state.withLock { $0.paused } }
+        try await eventually("the transfer to pause") { transfer.waitsForConsumer }
         // Paused for longer than the stall timeout (the clock must be old for the sweep to care).
         try await Task.sleep(for: .seconds(stallTimeout * 1.5))
         #expect(!transfer.isFinished, "a paused transfer was ended while its consumer was behind")

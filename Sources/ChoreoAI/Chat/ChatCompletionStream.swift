@@ -2,39 +2,53 @@ import ChoreoHTTP
 public import Foundation
 import Synchronization
 
-/// The chunks of one streamed chat completion, as they arrive. Iterate it once.
+/// The chunks of one streamed chat completion, as they arrive. Iterate it once: a second
+/// `makeAsyncIterator()` stops the process.
 ///
-/// - Breaking out of the loop (or dropping the stream) cancels the request and frees its connection.
+/// - Breaking out of the loop (or dropping the stream) cancels the request and frees its connection:
+///   the stream and its iterator own the request, until it ends or `onEnd` takes it over.
 /// - A stream that ends before the provider's terminal event throws `StreamError.interrupted`
 ///   carrying everything received (`error.partial`); so do malformed events and in-band errors.
 /// - `completion` is the accumulated answer so far, at any moment.
 public struct ChatCompletionStream: AsyncSequence, Sendable {
     public typealias Element = ChatCompletionChunk
     private let state: StreamState
+    /// Owns the request (nil for a whole completion): when the last copy of the stream and of its
+    /// iterator goes before the end, `HTTPBody` cancels it. `state` must not hold it: the transfer
+    /// holds `state` as its sink, so it would own itself and never be cancelled.
+    private let body: HTTPBody?
     /// The response's status line and headers (rate-limit headers, request id).
     public let head: HTTPResponseHead?
 
     init(response: HTTPResponse, decoder: any ChunkDecoder, provider: Provider) {
         self.head = response.head
-        self.state = StreamState(source: .http(response.body), decoder: decoder, provider: provider)
+        self.body = response.body
+        self.state = StreamState(source: .http(response.body.handle), decoder: decoder, provider: provider)
     }
 
     /// A stream whose state was armed as the transfer's body sink before the request went out.
-    init(head: HTTPResponseHead, collecting state: StreamState) {
-        self.head = head
+    init(response: HTTPResponse, collecting state: StreamState) {
+        self.head = response.head
+        self.body = response.body
         self.state = state
     }
 
     /// A stream over a finished completion (for `stream: false`).
     init(completion: ChatCompletion) {
         self.head = nil
+        self.body = nil
         self.state = StreamState(source: .whole(completion), decoder: OpenAIChunkDecoder())
     }
 
-    public func makeAsyncIterator() -> Iterator { Iterator(state: state) }
+    public func makeAsyncIterator() -> Iterator {
+        preconditionFirstIterator(state.iteratorMade, of: "ChatCompletionStream")
+        return Iterator(state: state, body: body)
+    }
 
     public struct Iterator: AsyncIteratorProtocol {
         let state: StreamState
+        /// Owns the request while a `for try await` holds only the iterator (see `ChatCompletionStream.body`).
+        let body: HTTPBody?
         public mutating func next() async throws -> ChatCompletionChunk? { try await state.next() }
     }
 
@@ -54,6 +68,7 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     /// `outputChunkCount` show the progress meanwhile. Errors are the iteration's.
     public func collect() async throws -> ChatCompletion {
         try await state.collect()
+        extendLifetime(body)  // the request is this stream's until it ends
         return completion
     }
 
@@ -88,8 +103,9 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     /// Calls `body` once when the stream has ended, with what `collect()` would return or throw,
     /// without a task waiting for it: parsing runs on the transport's thread, and so does `body`
     /// (keep it short; hand the work to a task). The batch runner holds thousands of streams
-    /// this way with no task per stream.
-    public func onEnd(_ body: @escaping @Sendable (Result<Void, any Error>) -> Void) { state.onEnd(body) }
+    /// this way with no task per stream. From then on the request runs to its end even if the
+    /// stream is dropped (`body` is waiting for it); `cancel()` still stops it.
+    public func onEnd(_ body: @escaping @Sendable (Result<Void, any Error>) -> Void) { state.onEnd(body, keeping: self.body) }
 }
 
 /// The consuming side of one stream: body bytes → SSE events → chunks, with the accumulator.
@@ -97,14 +113,18 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
 /// Single consumer: either the iterating task calls `next` (pull), or after `collect` the
 /// transport's loop thread feeds it as a `BodySink` (push) and the collecting task waits for
 /// `finish`. `accumulated` and `timings` may be read from anywhere.
+///
+/// It holds its transfer by a `TransferHandle`, never by the `HTTPBody`: the transfer holds it as
+/// its sink. The stream's handles own the transfer (`ChatCompletionStream.body`).
 final class StreamState: BodySink, @unchecked Sendable {
     enum Source {
-        case http(HTTPBody)
+        case http(TransferHandle)
         indirect case whole(ChatCompletion)  // boxed: rare, and not worth its size in every stream
     }
 
     private let source: Source
-    private var body: HTTPBody.Iterator?
+    /// Whether the stream gave out its iterator (`preconditionFirstIterator`).
+    let iteratorMade = Atomic<Bool>(false)
     private var parser: SSEParser
     /// Redacted from every error message: the text of those comes from the server.
     private let key: String?
@@ -123,6 +143,8 @@ final class StreamState: BodySink, @unchecked Sendable {
     private struct Ending {
         var waiter: CheckedContinuation<Void, any Error>?
         var callback: (@Sendable (Result<Void, any Error>) -> Void)?
+        /// The request `callback` waits for, kept going until the end (`onEnd`).
+        var keptBody: HTTPBody?
         var result: Result<Void, any Error>?
     }
     private let ending = Mutex(Ending())
@@ -140,7 +162,6 @@ final class StreamState: BodySink, @unchecked Sendable {
         self.parser = SSEParser(maxEventSize: provider?.maxEventBytes ?? SSEParser.defaultMaxEventSize)
         self.key = provider?.apiKey
         if let d = decoder as? OpenAIChunkDecoder { openAI = d } else { other = decoder }
-        if case .http(let b) = source { body = b.makeAsyncIterator() }
     }
 
     var bytesReceived: Int {
@@ -163,10 +184,14 @@ final class StreamState: BodySink, @unchecked Sendable {
                 throw error
             }
             if finished { return nil }
-            if case .whole(let completion) = source { return whole(completion) }
+            let transfer: TransferHandle
+            switch source {
+            case .whole(let completion): return whole(completion)
+            case .http(let t): transfer = t
+            }
             let bytes: [UInt8]?
             do {
-                bytes = try await body!.next()
+                bytes = try await transfer.next()
             } catch let e as TransportError {
                 throw interrupted(by: e)
             }
@@ -177,8 +202,8 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// Push mode: lets the transport feed the rest of the body in (unless it was armed to from
     /// the start), and waits for its end.
     func collect() async throws {
-        let http: HTTPBody?
-        if case .http(let body) = source { http = body } else { http = nil }
+        let http: TransferHandle?
+        if case .http(let transfer) = source { http = transfer } else { http = nil }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
                 if let ended = beginPush({ $0.waiter = c }) { c.resume(with: ended) }
@@ -189,9 +214,10 @@ final class StreamState: BodySink, @unchecked Sendable {
     }
 
     /// Push mode without a waiting task: `body` runs once with the stream's end, on the loop
-    /// thread (or at once if it already ended).
-    func onEnd(_ body: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        if let ended = beginPush({ $0.callback = body }) { body(ended) }
+    /// thread (or at once if it already ended). `request` is kept until then, so the stream runs
+    /// to its end with nobody holding it.
+    func onEnd(_ body: @escaping @Sendable (Result<Void, any Error>) -> Void, keeping request: HTTPBody?) {
+        if let ended = beginPush({ $0.callback = body; $0.keptBody = request }) { body(ended) }
     }
 
     /// What `collect` and `onEnd` share: switch to push mode (attaching to the transport unless
@@ -248,13 +274,14 @@ final class StreamState: BodySink, @unchecked Sendable {
                 outcome = .failure(e)
             }
         }
-        let (waiter, callback) = ending.withLock { e in
+        let (waiter, callback, keptBody) = ending.withLock { e in
             e.result = outcome
-            defer { e.waiter = nil; e.callback = nil }
-            return (e.waiter, e.callback)
+            defer { e.waiter = nil; e.callback = nil; e.keptBody = nil }
+            return (e.waiter, e.callback, e.keptBody)
         }
         waiter?.resume(with: outcome)
         callback?(outcome)
+        extendLifetime(keptBody)  // released here, after the end is out (the transfer has ended)
     }
 
     /// The next decoded chunk not yet handed out.

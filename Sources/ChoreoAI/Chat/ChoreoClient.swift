@@ -68,13 +68,13 @@ public final class ChoreoClient: Sendable {
             return ChatCompletionStream(response: response, decoder: wire.makeDecoder(), provider: provider)
         case .collected:
             var state: StreamState?
-            let response = try await transport.execute(request) { body in
-                let s = StreamState(source: .http(body), decoder: wire.makeDecoder(), collecting: true, provider: provider)
+            let response = try await transport.execute(request) { transfer in
+                let s = StreamState(source: .http(transfer), decoder: wire.makeDecoder(), collecting: true, provider: provider)
                 state = s
                 return s
             }
             try await Self.checkStatus(response, wire: wire, provider: provider)
-            return ChatCompletionStream(head: response.head, collecting: state!)
+            return ChatCompletionStream(response: response, collecting: state!)
         }
     }
 

@@ -1,0 +1,31 @@
+/// A value that only its curl loop's thread may touch, as NIO's `NIOLoopBound`
+/// (`Sources/NIOCore/NIOLoopBound.swift`): every read and write checks the thread, and touching it
+/// from any other thread stops the process with a message, instead of racing the loop.
+///
+/// Unlike `NIOLoopBound`, it may be made off the loop: a transfer is built by the task that sends
+/// the request and handed to the loop through its command queue (`CurlEventLoop.submit`), whose
+/// lock orders the making before every use on the loop.
+///
+/// The check, in release builds too: a relaxed load of the loop's thread id and `pthread_self()`
+/// (a thread-register read), compared: a few instructions per access, a handful of accesses per
+/// network read, none per chunk (BENCHMARKS.md, "Transfer and stream state machines").
+struct LoopBound<Value>: @unchecked Sendable {  // @unchecked: every access checks the thread
+    private let loop: CurlEventLoop
+    private var _value: Value
+
+    init(_ value: Value, loop: CurlEventLoop) {
+        self.loop = loop
+        self._value = value
+    }
+
+    var value: Value {
+        get {
+            loop.preconditionInLoop()
+            return _value
+        }
+        _modify {
+            loop.preconditionInLoop()
+            yield &_value
+        }
+    }
+}
