@@ -155,4 +155,43 @@ struct CutInsideReasoningTests {
         #expect(try db.queryOne("SELECT continuation FROM attempts WHERE number = 2") { $0.string(0) } ?? nil == nil)
     }
     }
+
+    /// The reasoning was complete and the answer had begun when the stream was cut: the answer is
+    /// continued from its kept text, and the reasoning paid for in the first attempt is kept with it.
+    @Test func aStreamCutAfterItsReasoningKeepsTheReasoningWhenTheAnswerIsContinued() async throws {
+        let calls = Mutex(0)
+        try await withScriptedServer(answering: { _ in
+            let n = calls.withLock { $0 += 1; return $0 }
+            func event(_ delta: String, _ finish: String = "null") -> String {
+                #"data: {"id":"chatcmpl-d","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":\#(delta),"finish_reason":\#(finish)}]}"# + "\n\n"
+            }
+            var s = ScriptedServer.eventStreamHead()
+            if n == 1 {
+                s += event(#"{"role":"assistant","content":null,"reasoning_content":"First I "}"#)
+                s += event(#"{"content":null,"reasoning_content":"count the moons."}"#)
+                s += event(#"{"content":"Phobos and"}"#)
+                return [.send(s)]  // cut inside the answer
+            }
+            // The continuation (continue_final_message) goes on with the answer only.
+            s += event(#"{"role":"assistant","content":" Deimos."}"#, #""stop""#)
+            s += #"data: {"id":"chatcmpl-d","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3,"total_tokens":7}}"# + "\n\n"
+            return [.send(s + "data: [DONE]\n\n")]
+        }) { server in
+        let fixture = try Fixture(lines: [["custom_id": "d", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons?"]]]])
+        let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
+        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.continuePartial = true },
+                                            router: router).run()
+        #expect(summary.exitCode == 0)
+        let db = try Database(path: fixture.databasePath, readOnly: true)
+        let row = try #require(try db.queryOne("SELECT output, reasoning, attempts, response FROM jobs") {
+            ($0.string(0), $0.string(1), $0.int(2), $0.string(3))
+        })
+        #expect(row.0 == "Phobos and Deimos.")
+        #expect(row.1 == "First I count the moons.")
+        #expect(row.2 == 2)
+        #expect(try db.queryOne("SELECT continuation FROM attempts WHERE number = 2") { $0.string(0) } == "continue_final_message")
+        let message = try JSONValue.parse(try #require(row.3))["choices"]?.arrayValue?.first?["message"]
+        #expect(message?["reasoning_content"] == "First I count the moons.")
+    }
+    }
 }

@@ -2,8 +2,14 @@
 /// check an old database is migrated whole. The one place to extend when a migration is added:
 /// undo it at the top, newest first.
 public enum OldSchema {
-    /// Back to schema version 10 (undoes 11); sets `user_version`.
-    public static let version10 = undo11 + "PRAGMA user_version = 10;\n"
+    /// Back to schema version 11 (undoes 12); sets `user_version`.
+    public static let version11 = undo12 + "PRAGMA user_version = 11;\n"
+
+    /// 12: kept reasoning.
+    static let undo12 = "ALTER TABLE jobs DROP COLUMN partial_reasoning;\n"
+
+    /// Back to schema version 10 (undoes 12 and 11); sets `user_version`.
+    public static let version10 = undo12 + undo11 + "PRAGMA user_version = 10;\n"
 
     /// 11: the request cache.
     static let undo11 = """
@@ -19,7 +25,7 @@ public enum OldSchema {
         """
 
     /// Back to schema version 9 (undoes 11 and the job priority and timeout); sets `user_version`.
-    public static let version9 = undo11 + """
+    public static let version9 = undo12 + undo11 + """
         -- 10: job priority and timeout (the claim index goes back to id order first: a column an index uses cannot be dropped)
         DROP INDEX jobs_runnable; CREATE INDEX jobs_runnable ON jobs(id) WHERE state = 'pending';
         ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN timeout_seconds;

@@ -344,6 +344,10 @@ struct JobExecution: Sendable {
         if !final.choices.isEmpty, final.choices[0].message.content != nil || !output.kept.isEmpty {
             final.choices[0].message.content = text
         }
+        // A continued answer: the reasoning before its kept text is the answer's too.
+        if !output.kept.isEmpty, !job.partialReasoning.isEmpty, !final.choices.isEmpty {
+            final.choices[0].message.reasoning = job.partialReasoning + (final.choices[0].message.reasoning ?? "")
+        }
         let promptTokens = usage.map { $0.promptTokens + job.spentPromptTokens }
         // The kept text's tokens plus the continuation's (the kept text ends before any
         // whitespace, so nothing was produced twice).
@@ -384,15 +388,21 @@ struct JobExecution: Sendable {
         var discardsPartial = false
         var received = 0
         var receivedText: String?
+        var keptReasoning: String?
         if let live {
             let partial = live.stream.completion
             let text = live.text
             received = text.count - kept.count
             receivedText = partial.text.isEmpty ? nil : partial.text
             if partial.choices.first?.message.toolCalls?.isEmpty ?? true {
-                let kept = live.partial
-                keptText = kept.text.isEmpty ? nil : kept.text
-                keptTok = kept.tokens
+                let keptNow = live.partial
+                keptText = keptNow.text.isEmpty ? nil : keptNow.text
+                keptTok = keptNow.tokens
+                // The reasoning before the kept answer goes with it (it was paid for); a cut
+                // inside the reasoning keeps no answer, and the next attempt reasons anew.
+                if keptText != nil {
+                    keptReasoning = (kept.isEmpty ? "" : job.partialReasoning) + (partial.choices.first?.message.reasoning ?? "")
+                }
             } else {
                 keptText = nil
                 keptTok = 0
@@ -409,6 +419,7 @@ struct JobExecution: Sendable {
                                                             stream: live?.stream, outputTokens: nil),
                                     charge: charge,
                                     errorBody: (error as? APIError)?.body?.jsonString)
+        record.keptReasoning = keptReasoning
         if error is BatchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
             record.kind = .cancelled
             record.message = "the batch was cancelled"

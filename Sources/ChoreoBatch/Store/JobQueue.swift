@@ -21,6 +21,8 @@ public struct ClaimedJob: Sendable {
     public let spentPromptTokens: Int
     /// The job's own bound on each attempt's whole time, in seconds (nil: its provider's).
     public let timeout: Double?
+    /// The reasoning that came before `partialOutput` ("" when none): a continued answer keeps it.
+    public var partialReasoning = ""
 }
 
 /// What is left in the queue.
@@ -73,6 +75,8 @@ public struct AttemptFailure: Sendable {
     /// partial it had (an attempt that received nothing never erases text paid for earlier).
     public var keptPartial: String?
     public var keptPartialTokens: Int
+    /// The reasoning that came before `keptPartial` (nil: as `keptPartial`, the job keeps what it had).
+    public var keptReasoning: String? = nil
     public var spentPromptTokens: Int
     /// What this attempt itself received (its text), for the attempt history.
     public var receivedText: String?
@@ -237,12 +241,13 @@ public actor JobQueue: JobStore {
                        started_at = coalesce(started_at, ?), updated_at = ?
                 WHERE id IN (SELECT value FROM json_each(?))
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
-                          coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0), timeout_seconds
+                          coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0), timeout_seconds,
+                          coalesce(partial_reasoning, '')
                 """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t), .init(list)]) { row in
                 jobs.append(ClaimedJob(
                     id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
                     request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
-                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!, timeout: row.double(10)))
+                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!, timeout: row.double(10), partialReasoning: row.string(11)!))
             }
             // Attempts of a runner that died never got an end: close them now, so history is honest.
             try db.run("""
@@ -385,7 +390,7 @@ public actor JobQueue: JobStore {
                 UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
                        response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
                        http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL,
-                       cached_prompt_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?,
+                       partial_reasoning = NULL, cached_prompt_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?,
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = ?, updated_at = ?, reasoning = ?, bytes_received = ?, \(AttemptTimings.jobAssignments),
                        request_key = coalesce(?, request_key), request_samples = coalesce(?, request_samples)
@@ -423,13 +428,14 @@ public actor JobQueue: JobStore {
                        not_before = ?2, error_kind = ?3, error_message = ?4, http_status = ?5, request_id = ?6,
                        partial_output = CASE WHEN ?7 THEN NULL ELSE coalesce(?8, partial_output) END,
                        partial_tokens = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_tokens ELSE ?9 END,
+                       partial_reasoning = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_reasoning ELSE ?17 END,
                        spent_prompt_tokens = ?10, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13, error_body = ?16
                 WHERE id = ?14 AND lease_owner = ?15
                 """, [.init(state.rawValue), .init(retryAt), .init(f.kind.rawValue), .init(f.message), .init(f.httpStatus), .init(f.requestID),
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
-                      .init(f.errorBody)])
+                      .init(f.errorBody), .init(f.keptReasoning)])
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
                        bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?, \(AttemptTimings.assignments)

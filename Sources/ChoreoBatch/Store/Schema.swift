@@ -19,6 +19,7 @@ public enum Schema {
         Migration(version: 9, sql: version9),
         Migration(version: 10, sql: jobPriorityAndTimeout),
         Migration(version: 11, sql: requestCache),
+        Migration(version: 12, sql: keptReasoning),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -255,6 +256,13 @@ public enum Schema {
                  j.prompt_tokens, j.completion_tokens, j.attempts, j.error_kind, j.error_message, j.duration_ms,
                  j.cached_prompt_tokens, j.cache_write_tokens, j.reasoning_tokens, j.cost_usd, j.cached_from
           FROM jobs j JOIN batches b ON b.id = j.batch_id;
+        """
+
+    /// The reasoning that came before a cut answer's kept text (`partial_reasoning`), written when
+    /// the attempt ends (not by the partial flushes): the continued answer's `reasoning` begins
+    /// with it, since it was paid for and the continuation does not reason again.
+    static let keptReasoning = """
+        ALTER TABLE jobs ADD COLUMN partial_reasoning TEXT;
         """
 
     static let version1 = """
