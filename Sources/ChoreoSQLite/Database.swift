@@ -26,6 +26,11 @@ public final class Database {
     /// This connection's busy timeout in milliseconds (restored after a checkpoint's shorter wait).
     private let busyTimeoutMs: Int32
 
+    /// Process-wide settings, made once before SQLite initializes (the first open): see
+    /// `choreo_sqlite_disable_memory_statistics`. Too late (another library opened a database
+    /// first) is harmless: the statistics then just stay on.
+    private static let configureSQLite: Void = { _ = choreo_sqlite_disable_memory_statistics() }()
+
     /// How long a statement waits for another connection's lock before it fails with
     /// `SQLITE_BUSY`, unless the opener asks for another.
     public static let defaultBusyTimeout = 10.0
@@ -53,6 +58,7 @@ public final class Database {
         }
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI
+        Self.configureSQLite
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let error = SQLiteError(code: rc, connection: db, sql: nil)
