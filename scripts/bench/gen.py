@@ -13,7 +13,10 @@
                           every event with its `event:` line
   gen.py gemini K OUT      a Gemini streamGenerateContent?alt=sse stream (wire-formats 7.2) of K chunks, one
                           text part each, usageMetadata on every chunk (cumulative; candidatesTokenCount
-                          growing), finishReason STOP on the last, events ended by CRLF CRLF, no [DONE]
+                          growing), finishReason STOP on the last, events ended by CRLF CRLF, no [DONE];
+                          printed as Google's servers print JSON: `": "` after each key, no space after
+                          `,` (`{"candidates": [{"content": {"parts": [{"text": "Hi"}],"role": "model"},...`,
+                          as recorded streams show; wire-formats 7.2's constructed example is compact)
   gen.py jobs N OUT [MODEL] [MAX_TOKENS]   N short-form job lines
 
 Every stream carries the same K words (WORDS, ~10% with escapes or non-ASCII), so the formats
@@ -88,7 +91,7 @@ def gemini(k, out):
         if last: usage["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": k}]
         chunk = {"candidates": [cand], "usageMetadata": usage, "modelVersion": "gemini-2.5-flash",
                  "responseId": "mTP0aKqaJvjEz7IP8bW2oQM"}
-        parts.append("data: " + dumps(chunk) + "\r\n\r\n")
+        parts.append("data: " + json.dumps(chunk, separators=(",", ": "), ensure_ascii=False) + "\r\n\r\n")
     with open(out, "w", encoding="utf-8") as f:
         f.write("".join(parts))
 
