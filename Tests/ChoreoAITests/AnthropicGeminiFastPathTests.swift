@@ -193,4 +193,87 @@ import Testing
             #expect(got.complete == expected.complete)
         }
     }
+
+    /// A stream as Gemini sends it (and `scripts/bench/gen.py gemini` makes it): one word a
+    /// chunk, usage on every chunk with growing counts, `STOP` on the last.
+    static func geminiStream(_ words: [String]) -> [String] {
+        words.enumerated().map { i, word in
+            let text = JSONValue.string(word).jsonString
+            let finish = i == words.count - 1 ? #","finishReason": "STOP""# : ""
+            let counts = i == 0 ? #""promptTokenCount": 12,"totalTokenCount": 12"#
+                : #""promptTokenCount": 12,"candidatesTokenCount": \#(i + 1),"totalTokenCount": \#(13 + i)"#
+            return #"{"candidates": [{"content": {"parts": [{"text": \#(text)}],"role": "model"}\#(finish),"index": 0}],"usageMetadata": {\#(counts),"promptTokensDetails": [{"modality": "TEXT","tokenCount": 12}]},"modelVersion": "gemini-2.5-flash","responseId": "mTP0aKqaJvjEz7IP8bW2oQM"}"#
+        }
+    }
+
+    static let words = ["The", " quick", " \"quoted\"", "\n", " naïve", " 🎵", "", " fox", ".", " end"]
+
+    static func template(from event: String) throws -> GeminiChunkDecoder.Template {
+        var scratch: [UInt8] = []
+        var spans = GeminiChunkDecoder.Spans()
+        let response = try #require(GeminiChunkDecoder.scan(Array(event.utf8), readingIDs: true, scratch: &scratch, spans: &spans))
+        return try #require(GeminiChunkDecoder.Template(Array(event.utf8), spans, response))
+    }
+
+    @Test func geminiTemplateReadsOnlyTheTextAndUsageOfTheNextEvents() throws {
+        let stream = Self.geminiStream(Self.words)
+        var template = try Self.template(from: stream[1])
+        var scratch: [UInt8] = []
+        for event in stream.dropFirst(2).dropLast() {
+            let got = try #require(template.match(Array(event.utf8), scratch: &scratch), "the template missed \(event)")
+            #expect(got == (try GeminiChunkDecoder.parse(Array(event.utf8))))
+        }
+    }
+
+    @Test func geminiEventsThatDifferElsewhereMissTheTemplate() throws {
+        let stream = Self.geminiStream(Self.words)
+        var template = try Self.template(from: stream[1])
+        let next = stream[2]
+        let misses = [
+            stream.last!,                                                                       // finishReason
+            next.replacingOccurrences(of: #"{"text": "#, with: #"{"text": "a"},{"text": "#),        // two parts
+            next.replacingOccurrences(of: "mTP0aKqaJvjEz7IP8bW2oQM", with: "another-response"),  // responseId
+            next.replacingOccurrences(of: #""role": "model""#, with: #""role":"model""#),      // spacing
+            next.replacingOccurrences(of: #""candidatesTokenCount": 3"#, with: #""candidatesTokenCount": 3.0"#),
+            next.replacingOccurrences(of: #""candidatesTokenCount": 3"#, with: #""candidatesTokenCount": null"#),
+            next.replacingOccurrences(of: #"{"text": "#, with: #"{"text": "bad \u12"#),
+            next.replacingOccurrences(of: #"{"text": "#, with: #"{"thought": true,"text": "#),
+            next + " ",
+            String(next.dropLast()),
+        ]
+        var scratch: [UInt8] = []
+        for event in misses {
+            #expect(template.match(Array(event.utf8), scratch: &scratch) == nil, "\(event)")
+        }
+        // A miss changes nothing: the next real event still matches.
+        #expect(template.match(Array(next.utf8), scratch: &scratch) == (try GeminiChunkDecoder.parse(Array(next.utf8))))
+        // The usage object is read whole: other members than the template's are read like the others.
+        let more = next.replacingOccurrences(of: #""tokenCount": 12}]}"#, with: #""tokenCount": 12}],"thoughtsTokenCount": 7}"#)
+        #expect(template.match(Array(more.utf8), scratch: &scratch) == (try GeminiChunkDecoder.parse(Array(more.utf8))))
+        #expect(template.match(Array(stream[0].utf8), scratch: &scratch) == (try GeminiChunkDecoder.parse(Array(stream[0].utf8))))
+    }
+
+    @Test func geminiTemplateStreamsGiveTheParsersChunksErrorsAndEnd() {
+        let stream = Self.geminiStream(Self.words)
+        /// `stream` with `events` in place of its events from `at` to `upTo`.
+        func splice(_ at: Int, _ upTo: Int, _ events: [String]) -> [String] {
+            Array(stream[..<at]) + events + Array(stream[upTo...])
+        }
+        let fraction = stream[5].replacingOccurrences(of: #""candidatesTokenCount": 6"#, with: #""candidatesTokenCount": 6.5"#)
+        let streams: [[String]] = [
+            stream,
+            splice(4, 4, Array(Self.geminiSlow.prefix(2))),
+            splice(3, 3, Self.geminiFast),
+            splice(5, 6, [fraction]),
+            splice(5, 6, [String(stream[5].dropLast())]),
+        ]
+        for s in streams {
+            let expected = Self.geminiRun(s, fast: false)
+            let got = Self.geminiRun(s, fast: true)
+            #expect(got.chunks == expected.chunks)
+            #expect(got.error == expected.error)
+            #expect(got.complete == expected.complete)
+        }
+        #expect(Self.geminiRun(stream, fast: true).chunks.map { $0.content ?? "" }.joined() == Self.words.joined())
+    }
 }

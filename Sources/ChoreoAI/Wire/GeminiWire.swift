@@ -194,9 +194,10 @@ extension GeminiWire {
 /// candidate seen has a `finishReason`.
 ///
 /// An event is first read into a `Response` (what it says), then applied to the stream's state.
-/// The common event, text parts and usage, is read straight from its bytes (`scan`); anything
-/// else, or anything the scanner doubts, goes through the JSON parser (`parse`). Both give the
-/// same `Response` (GeminiWireTests).
+/// The common event, text parts and usage, is read straight from its bytes (`scan`), and the
+/// ones after it through a `Template` of it (only their text and usage are read); anything
+/// else, or anything the scanner doubts, goes through the JSON parser (`parse`). All three give
+/// the same `Response` (AnthropicGeminiFastPathTests).
 struct GeminiChunkDecoder: ChunkDecoder {
     private var id = ""
     private var model = ""
@@ -206,6 +207,11 @@ struct GeminiChunkDecoder: ChunkDecoder {
     private var blocked = false
     /// Unescaped string bytes for the scanner, reused across events.
     private var scratch: [UInt8] = []
+    /// The last scanned event that `Template` can repeat.
+    private var template: Template?
+    /// The chunk of the common event (see `apply`), kept and given each event's text and usage:
+    /// no chunk is built per event. Dropped when the id or model is set.
+    private var textChunk: ChatCompletionChunk?
 
     struct CandidateState {
         var toolCalls = 0
@@ -241,9 +247,18 @@ struct GeminiChunkDecoder: ChunkDecoder {
     init(created: Int = Int(Date().timeIntervalSince1970)) { self.created = created }
 
     mutating func decode(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws {
+        if let response = template?.match(event.data, scratch: &scratch) {
+            apply(response, emit: emit)
+            return
+        }
+        var spans = Spans()
         // The id and model are read once; later events' are only checked.
-        let response = try Self.scan(event.data, readingIDs: id.isEmpty || model.isEmpty, scratch: &scratch) ?? Self.parse(event.data)
-        apply(response, emit: emit)
+        if let response = Self.scan(event.data, readingIDs: id.isEmpty || model.isEmpty, scratch: &scratch, spans: &spans) {
+            if let t = Template(event.data, spans, response) { template = t }
+            apply(response, emit: emit)
+            return
+        }
+        apply(try Self.parse(event.data), emit: emit)
     }
 
     /// Every event, through the JSON parser.
@@ -281,8 +296,20 @@ struct GeminiChunkDecoder: ChunkDecoder {
     }
 
     private mutating func apply(_ response: Response, emit: (ChatCompletionChunk) -> Void) {
-        if id.isEmpty, let v = response.responseId { id = v }
-        if model.isEmpty, let v = response.modelVersion { model = v }
+        if id.isEmpty, let v = response.responseId { id = v; textChunk = nil }
+        if model.isEmpty, let v = response.modelVersion { model = v; textChunk = nil }
+        // The common event, more text (or none) for a candidate already seen, changes no state:
+        // it is the kept chunk with this event's text and usage, as the loop below would build it.
+        if response.candidates.count == 1, let c = response.candidates.first, c.functionCalls.isEmpty, c.thought == nil,
+           c.finishReason == nil, candidates.contains(where: { $0.index == c.index }) {
+            if textChunk?.choices[0].index != c.index {
+                textChunk = ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(index: c.index, delta: .init())])
+            }
+            textChunk!.choices[0].delta.content = c.text
+            textChunk!.usage = response.usage
+            emit(textChunk!)
+            return
+        }
         var choices: [ChatCompletionChunk.Choice] = []
         for c in response.candidates {
             let slot = candidates.firstIndex { $0.index == c.index }
@@ -338,6 +365,19 @@ extension GeminiChunkDecoder {
     /// (escaped keys, non-ASCII in skipped strings, malformed JSON). Most events of a stream
     /// are text; parsing each into a tree cost ~40k instructions (BENCHMARKS.md, round 6).
     static func scan(_ data: [UInt8], readingIDs: Bool, scratch: inout [UInt8]) -> Response? {
+        var spans = Spans()
+        return scan(data, readingIDs: readingIDs, scratch: &scratch, spans: &spans)
+    }
+
+    /// Where the scanner found the text string(s) (quotes included) and the usage object.
+    struct Spans {
+        var texts = 0
+        var text: Range<Int>?
+        var usage: Range<Int>?
+    }
+
+    /// `scan`, noting in `spans` where the parts that change from event to event were.
+    static func scan(_ data: [UInt8], readingIDs: Bool, scratch: inout [UInt8], spans: inout Spans) -> Response? {
         data.withUnsafeBytes { raw -> Response? in
             guard let base = raw.baseAddress else { return nil }
             var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
@@ -351,15 +391,17 @@ extension GeminiChunkDecoder {
                     if r.eat(UInt8(ascii: "]")) { return true }
                     while true {
                         r.skipWhitespace()
-                        guard let c = scanCandidate(&r, &scratch) else { return false }
+                        guard let c = scanCandidate(&r, &scratch, &spans) else { return false }
                         response.candidates.append(c)
                         r.skipWhitespace()
                         if r.eat(UInt8(ascii: ",")) { continue }
                         return r.eat(UInt8(ascii: "]"))
                     }
                 case Key.usage:
+                    let start = r.i
                     guard let u = scanUsage(&r) else { return false }
                     response.usage = u
+                    spans.usage = start..<r.i
                 case Key.responseId where readingIDs:
                     guard let s = OpenAIChunkScanner.string(&r, &scratch) else { return false }
                     response.responseId = s
@@ -382,7 +424,7 @@ extension GeminiChunkDecoder {
         }
     }
 
-    private static func scanCandidate(_ r: inout Reader, _ scratch: inout [UInt8]) -> Candidate? {
+    private static func scanCandidate(_ r: inout Reader, _ scratch: inout [UInt8], _ spans: inout Spans) -> Candidate? {
         var c = Candidate()
         let ok = r.members(Key.candidate) { r, k in
             switch k {
@@ -403,8 +445,11 @@ extension GeminiChunkDecoder {
                         let part = r.members(Key.part) { r, k in
                             switch k {
                             case Key.text:
+                                let start = r.i
                                 guard let t = OpenAIChunkScanner.string(&r, &scratch) else { return false }
                                 c.text = (c.text ?? "") + t
+                                spans.texts += 1
+                                spans.text = start..<r.i
                                 return true
                             case _ where k & Key.fallback != 0: return false
                             default: return r.skipValue(depth: 4)
@@ -422,6 +467,43 @@ extension GeminiChunkDecoder {
             return true
         }
         return ok ? c : nil
+    }
+
+    /// A scanned event with one candidate and one text part before its usage, cut around the
+    /// two. Within a stream, text events are byte for byte the same except for their text and
+    /// usage counts: an event with the template's bytes around a valid text string and usage
+    /// object is the template's `Response` with that text and usage, and only those are read.
+    /// (The bytes elsewhere being the same, so is what the scanner would read from them.)
+    struct Template {
+        let head: [UInt8]
+        let middle: [UInt8]
+        let tail: [UInt8]
+        private(set) var response: Response
+
+        init?(_ data: [UInt8], _ spans: Spans, _ response: Response) {
+            guard spans.texts == 1, let text = spans.text, let usage = spans.usage, text.upperBound <= usage.lowerBound,
+                  response.candidates.count == 1 else { return nil }
+            head = Array(data[..<text.lowerBound])
+            middle = Array(data[text.upperBound..<usage.lowerBound])
+            tail = Array(data[usage.upperBound...])
+            self.response = response
+        }
+
+        /// The `Response` in `data` when it matches; nil when it does not (then nothing changed).
+        mutating func match(_ data: [UInt8], scratch: inout [UInt8]) -> Response? {
+            let read = data.withUnsafeBytes { raw -> (String, CompletionUsage)? in
+                guard let base = raw.baseAddress else { return nil }
+                var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
+                guard r.eat(head), let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(middle),
+                      let usage = GeminiChunkDecoder.scanUsage(&r), r.eat(tail), r.i == r.end else { return nil }
+                return (text, usage)
+            }
+            guard let (text, usage) = read else { return nil }
+            // In place: the response handed out last time is gone by now, so no copy is made.
+            response.candidates[0].text = text
+            response.usage = usage
+            return response
+        }
     }
 
     private static func scanUsage(_ r: inout Reader) -> CompletionUsage? {
