@@ -240,6 +240,11 @@ import Testing
             next.replacingOccurrences(of: #"{"text": "#, with: #"{"thought": true,"text": "#),
             next + " ",
             String(next.dropLast()),
+            stream[0],                                                                          // other usage members
+            next.replacingOccurrences(of: #""tokenCount": 12}]}"#, with: #""tokenCount": 12}],"thoughtsTokenCount": 7}"#),
+            next.replacingOccurrences(of: #""tokenCount": 12"#, with: #""tokenCount": 13"#),  // not a count the template reads
+            next.replacingOccurrences(of: #""candidatesTokenCount": 3"#, with: #""candidatesTokenCount": 03"#),
+            next.replacingOccurrences(of: #""candidatesTokenCount": 3"#, with: #""candidatesTokenCount": 3e0"#),
         ]
         var scratch: [UInt8] = []
         for event in misses {
@@ -247,10 +252,11 @@ import Testing
         }
         // A miss changes nothing: the next real event still matches.
         #expect(template.match(Array(next.utf8), scratch: &scratch) == (try GeminiChunkDecoder.parse(Array(next.utf8))))
-        // The usage object is read whole: other members than the template's are read like the others.
-        let more = next.replacingOccurrences(of: #""tokenCount": 12}]}"#, with: #""tokenCount": 12}],"thoughtsTokenCount": 7}"#)
-        #expect(template.match(Array(more.utf8), scratch: &scratch) == (try GeminiChunkDecoder.parse(Array(more.utf8))))
-        #expect(template.match(Array(stream[0].utf8), scratch: &scratch) == (try GeminiChunkDecoder.parse(Array(stream[0].utf8))))
+        // Only the counts (any plain integer) may differ in the usage.
+        let counts = next.replacingOccurrences(of: #""promptTokenCount": 12,"candidatesTokenCount": 3,"totalTokenCount": 15"#,
+                                               with: #""promptTokenCount": -4,"candidatesTokenCount": 123456789012345678,"totalTokenCount": 0"#)
+        #expect(counts != next)
+        #expect(template.match(Array(counts.utf8), scratch: &scratch) == (try GeminiChunkDecoder.parse(Array(counts.utf8))))
     }
 
     @Test func geminiTemplateStreamsGiveTheParsersChunksErrorsAndEnd() {

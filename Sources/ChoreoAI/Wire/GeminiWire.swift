@@ -369,11 +369,13 @@ extension GeminiChunkDecoder {
         return scan(data, readingIDs: readingIDs, scratch: &scratch, spans: &spans)
     }
 
-    /// Where the scanner found the text string(s) (quotes included) and the usage object.
+    /// Where the scanner found the text string(s) (quotes included), the usage object and its counts.
     struct Spans {
         var texts = 0
         var text: Range<Int>?
         var usage: Range<Int>?
+        /// The counts in the usage object, in order.
+        var counts: [(range: Range<Int>, key: UInt32)] = []
     }
 
     /// `scan`, noting in `spans` where the parts that change from event to event were.
@@ -399,7 +401,7 @@ extension GeminiChunkDecoder {
                     }
                 case Key.usage:
                     let start = r.i
-                    guard let u = scanUsage(&r) else { return false }
+                    guard let u = scanUsage(&r, &spans.counts) else { return false }
                     response.usage = u
                     spans.usage = start..<r.i
                 case Key.responseId where readingIDs:
@@ -470,14 +472,18 @@ extension GeminiChunkDecoder {
     }
 
     /// A scanned event with one candidate and one text part before its usage, cut around the
-    /// two. Within a stream, text events are byte for byte the same except for their text and
-    /// usage counts: an event with the template's bytes around a valid text string and usage
-    /// object is the template's `Response` with that text and usage, and only those are read.
-    /// (The bytes elsewhere being the same, so is what the scanner would read from them.)
+    /// text and around the counts in the usage. Within a stream, text events are byte for byte
+    /// the same except for their text and usage counts: an event with the template's bytes
+    /// around a valid text string and plain integer counts is the template's `Response` with
+    /// that text and those counts, and only those are read. (The other bytes being the same, so
+    /// is what the scanner would read from them.)
     struct Template {
         let head: [UInt8]
         let middle: [UInt8]
-        let tail: [UInt8]
+        /// The usage object and the rest of the event, cut at each count: bytes, a count, bytes, ….
+        let segments: [[UInt8]]
+        /// Which count (`Key.prompt` …) each cut is.
+        let counts: [UInt32]
         private(set) var response: Response
 
         init?(_ data: [UInt8], _ spans: Spans, _ response: Response) {
@@ -485,7 +491,15 @@ extension GeminiChunkDecoder {
                   response.candidates.count == 1 else { return nil }
             head = Array(data[..<text.lowerBound])
             middle = Array(data[text.upperBound..<usage.lowerBound])
-            tail = Array(data[usage.upperBound...])
+            var segments: [[UInt8]] = []
+            var at = usage.lowerBound
+            for (range, _) in spans.counts {
+                segments.append(Array(data[at..<range.lowerBound]))
+                at = range.upperBound
+            }
+            segments.append(Array(data[at...]))
+            self.segments = segments
+            counts = spans.counts.map(\.key)
             self.response = response
         }
 
@@ -494,9 +508,14 @@ extension GeminiChunkDecoder {
             let read = data.withUnsafeBytes { raw -> (String, CompletionUsage)? in
                 guard let base = raw.baseAddress else { return nil }
                 var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
-                guard r.eat(head), let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(middle),
-                      let usage = GeminiChunkDecoder.scanUsage(&r), r.eat(tail), r.i == r.end else { return nil }
-                return (text, usage)
+                guard r.eat(head), let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(middle) else { return nil }
+                var usage = UsageCounts()
+                for (k, key) in counts.enumerated() {
+                    guard r.eat(segments[k]), let n = r.integer() else { return nil }
+                    usage.set(key, n)
+                }
+                guard r.eat(segments[counts.count]), r.i == r.end else { return nil }
+                return (text, usage.usage)
             }
             guard let (text, usage) = read else { return nil }
             // In place: the response handed out last time is gone by now, so no copy is made.
@@ -506,33 +525,51 @@ extension GeminiChunkDecoder {
         }
     }
 
-    private static func scanUsage(_ r: inout Reader) -> CompletionUsage? {
+    /// The counts of a `usageMetadata` object that `usage(prompt:…)` takes.
+    struct UsageCounts {
         var prompt = 0, candidates = 0, cached = 0, thoughts = 0, toolUsePrompt = 0
-        let ok = r.members(Key.usage) { r, k in
-            if k == 0 { return r.skipValue(depth: 1) }
-            guard let n = r.integer() else { return false }
-            switch k {
+
+        mutating func set(_ key: UInt32, _ n: Int) {
+            switch key {
             case Key.prompt: prompt = n
             case Key.candidatesCount: candidates = n
             case Key.cached: cached = n
             case Key.thoughts: thoughts = n
-            default: toolUsePrompt = n
+            case Key.toolUsePrompt: toolUsePrompt = n
+            default: break  // the total: read (it changes with the others) but not kept
             }
+        }
+
+        var usage: CompletionUsage {
+            GeminiChunkDecoder.usage(prompt: prompt, candidates: candidates, cached: cached, thoughts: thoughts, toolUsePrompt: toolUsePrompt)
+        }
+    }
+
+    /// A `usageMetadata` object; where each count was goes to `counts`.
+    private static func scanUsage(_ r: inout Reader, _ counts: inout [(range: Range<Int>, key: UInt32)]) -> CompletionUsage? {
+        var usage = UsageCounts()
+        let ok = r.members(Key.usage) { r, k in
+            if k == 0 { return r.skipValue(depth: 1) }
+            let start = r.i
+            guard let n = r.integer() else { return false }
+            usage.set(k, n)
+            counts.append((start..<r.i, k))
             return true
         }
-        return ok ? usage(prompt: prompt, candidates: candidates, cached: cached, thoughts: thoughts, toolUsePrompt: toolUsePrompt) : nil
+        return ok ? usage.usage : nil
     }
 
     /// Bit flags for the members the scanner reads (0: skipped); `fallback` for members that
     /// send the event to the parser.
-    private enum Key {
+    fileprivate enum Key {
         static let fallback: UInt32 = 1 << 31
         static let candidates: UInt32 = 1, usage: UInt32 = 2, responseId: UInt32 = 4, modelVersion: UInt32 = 8,
                    error: UInt32 = fallback | 16, promptFeedback: UInt32 = fallback | 32
         static let index: UInt32 = 1, finishReason: UInt32 = 2, content: UInt32 = 4
         static let parts: UInt32 = 1
         static let text: UInt32 = 1, thought: UInt32 = fallback | 2, functionCall: UInt32 = fallback | 4
-        static let prompt: UInt32 = 1, candidatesCount: UInt32 = 2, cached: UInt32 = 4, thoughts: UInt32 = 8, toolUsePrompt: UInt32 = 16
+        static let prompt: UInt32 = 1, candidatesCount: UInt32 = 2, cached: UInt32 = 4, thoughts: UInt32 = 8, toolUsePrompt: UInt32 = 16,
+                   total: UInt32 = 32
 
         static func top(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
             switch k.count {
@@ -569,6 +606,7 @@ extension GeminiChunkDecoder {
 
         static func usage(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
             switch k.count {
+            case 15: return Reader.equal(k, p, "totalTokenCount") ? total : 0
             case 16: return Reader.equal(k, p, "promptTokenCount") ? prompt : 0
             case 18: return Reader.equal(k, p, "thoughtsTokenCount") ? thoughts : 0
             case 20: return Reader.equal(k, p, "candidatesTokenCount") ? candidatesCount : 0
