@@ -2,7 +2,9 @@
 # Choreo benchmarks, side by side with the alternatives, in one run. See BENCHMARKS.md.
 #   scripts/bench/run.sh [--quick] [--only firehose|slow|bigfiles]
 # Env: REPS (default 3, --quick 1), JOBS (2000), SDK_JOBS_2048 (250: the openai SDK needs ~7 min
-# per 2,000 jobs at K=2048), SDK (1; 0 skips the openai SDK), SLOW_N ("1000 5000 10000"), BIG_N (1000000), CHOREO_BIN (skip the build).
+# per 2,000 jobs at K=2048), SDK (1; 0 skips the SDKs), SLOW_N ("1000 5000 10000"), BIG_N (1000000), CHOREO_BIN (skip the build),
+# CASES (firehose streams, default "256 256o 256a 256g 2048": K, then o = OpenAI with obfuscation,
+# a = Anthropic's event stream, g = Gemini's streamGenerateContent; no letter = plain OpenAI).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -24,7 +26,7 @@ fi
 PORT=${PORT:-18080}; MOCK_PORT=${MOCK_PORT:-18089}
 
 for tool in nginx python3 gcc sqlite3 curl; do command -v $tool >/dev/null || { echo "needs $tool (apt-get install nginx sqlite3 gcc curl libcurl4-openssl-dev)" >&2; exit 2; }; done
-python3 -c 'import aiohttp, openai' 2>/dev/null || { echo "needs: pip install aiohttp openai" >&2; exit 2; }
+python3 -c 'import aiohttp, openai, anthropic' 2>/dev/null || { echo "needs: pip install aiohttp openai anthropic" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 2; }
 
 if [ -z "${CHOREO_BIN:-}" ]; then
@@ -55,7 +57,7 @@ measure() {
 machine() {
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
   echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); memory: $(free -g | awk '/Mem:/{print $2}') GiB; kernel: $(uname -r)"
-  echo "libcurl: $(curl --version | head -1 | cut -d' ' -f2-3); nginx: $(nginx -v 2>&1 | cut -d/ -f2); python: $(python3 -V | cut -d' ' -f2); aiohttp $(python3 -c 'import aiohttp; print(aiohttp.__version__)'); openai $(python3 -c 'import openai; print(openai.__version__)')"
+  echo "libcurl: $(curl --version | head -1 | cut -d' ' -f2-3); nginx: $(nginx -v 2>&1 | cut -d/ -f2); python: $(python3 -V | cut -d' ' -f2); aiohttp $(python3 -c 'import aiohttp; print(aiohttp.__version__)'); openai $(python3 -c 'import openai; print(openai.__version__)'); anthropic $(python3 -c 'import anthropic; print(anthropic.__version__)')"
   echo "choreo: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+local changes')"
 }
 machine | tee "$W/machine.txt" >&2
@@ -63,37 +65,67 @@ machine | tee "$W/machine.txt" >&2
 # ---------------------------------------------------------------- firehose
 if [ -z "$ONLY" ] || [ "$ONLY" = firehose ]; then
   N=$W/nginx; mkdir -p "$N/tmp" "$N/www"
-  # 256o: the K=256 stream as api.openai.com sends it, every chunk with an `obfuscation` padding.
-  CASES="256 256o 2048"
-  for C in $CASES; do mkdir -p "$N/www/k$C/v1/chat"; python3 "$BENCH/gen.py" sse "${C%o}" "$N/www/k$C/v1/chat/completions" $([ "$C" = 256o ] && echo obfuscation); done
+  # Each case is one pre-generated stream under /kCASE/, at the path its format's client asks for.
+  #   256o: the K=256 stream as api.openai.com sends it, every chunk with an `obfuscation` padding.
+  #   256a: Anthropic's event stream (ANTHROPIC_BASE_URL + /v1/messages).
+  #   256g: Gemini's (GEMINI_BASE_URL + /models/MODEL:streamGenerateContent?alt=sse; nginx ignores the query).
+  # All carry the same K words. Chunks counts the events a stream has: K+3 for OpenAI (role, K
+  # content, finish, usage; [DONE] not counted), K+6 for Anthropic (message_start,
+  # content_block_start, ping, K deltas, content_block_stop, message_delta, message_stop), K for Gemini.
+  CASES=${CASES:-"256 256o 256a 256g 2048"}
+  GEMINI_MODEL=gemini-2.5-flash; CLAUDE_MODEL=claude-sonnet-4-5
+  for C in $CASES; do
+    K=${C%[oag]}
+    case $C in
+      *a) mkdir -p "$N/www/k$C/v1"; python3 "$BENCH/gen.py" anthropic "$K" "$N/www/k$C/v1/messages" ;;
+      *g) mkdir -p "$N/www/k$C/v1beta/models"; python3 "$BENCH/gen.py" gemini "$K" "$N/www/k$C/v1beta/models/$GEMINI_MODEL:streamGenerateContent" ;;
+      *) mkdir -p "$N/www/k$C/v1/chat"; python3 "$BENCH/gen.py" sse "$K" "$N/www/k$C/v1/chat/completions" $([ "$C" = "${K}o" ] && echo obfuscation) ;;
+    esac
+  done
   sed -e "s#@PREFIX@#$N#g" -e "s#@PORT@#$PORT#g" "$BENCH/nginx.conf.in" > "$N/nginx.conf"
   nginx -p "$N" -c "$N/nginx.conf"; sleep 0.3; NGINX_PID=$(cat "$N/nginx.pid")
   python3 "$BENCH/gen.py" jobs "$JOBS" "$W/jobs.jsonl"
-  python3 "$BENCH/gen.py" jobs "$SDK_JOBS_2048" "$W/jobs-sdk.jsonl"
-  echo '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}' > "$W/body.json"
+  python3 "$BENCH/gen.py" jobs "$JOBS" "$W/jobs-anthropic.jsonl" "$CLAUDE_MODEL"
+  python3 "$BENCH/gen.py" jobs "$JOBS" "$W/jobs-gemini.jsonl" "$GEMINI_MODEL"
+  echo '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}' > "$W/body-openai.json"
+  echo '{"model":"'$CLAUDE_MODEL'","max_tokens":4096,"messages":[{"role":"user","content":"hi"}],"stream":true}' > "$W/body-anthropic.json"
+  echo '{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}' > "$W/body-gemini.json"
   for C in $CASES; do
-    K=${C%o}; BASE=http://127.0.0.1:$PORT/k$C/v1
-    LABEL="K=$K"; [ "$C" = 256o ] && LABEL="K=256+obf"
-    PER=$((K + 3))   # chunks per response: role, K content, finish, usage ([DONE] not counted)
-    (for i in $(seq "$JOBS"); do echo "url = \"$BASE/chat/completions\""; echo 'output = "/dev/null"'; done) > "$W/curl.cfg"
+    K=${C%[oag]}
+    case $C in
+      *a) FMT=anthropic; BASE=http://127.0.0.1:$PORT/k$C; URL=$BASE/v1/messages; PER=$((K + 6)); LABEL="K=$K anthropic"
+          JOBF=$W/jobs-anthropic.jsonl; CHOREO_ENV="ANTHROPIC_BASE_URL=$BASE ANTHROPIC_API_KEY=dummy" ;;
+      *g) FMT=gemini; BASE=http://127.0.0.1:$PORT/k$C/v1beta; URL="$BASE/models/$GEMINI_MODEL:streamGenerateContent?alt=sse"; PER=$K
+          LABEL="K=$K gemini"; JOBF=$W/jobs-gemini.jsonl; CHOREO_ENV="GEMINI_BASE_URL=$BASE GEMINI_API_KEY=dummy" ;;
+      *) FMT=openai; BASE=http://127.0.0.1:$PORT/k$C/v1; URL=$BASE/chat/completions; PER=$((K + 3)); LABEL="K=$K"
+         [ "$C" = "${K}o" ] && LABEL="K=$K+obf"
+         JOBF=$W/jobs.jsonl; CHOREO_ENV="OPENAI_BASE_URL=$BASE OPENAI_API_KEY=dummy" ;;
+    esac
+    (for i in $(seq "$JOBS"); do echo "url = \"$URL\""; echo 'output = "/dev/null"'; done) > "$W/curl.cfg"
     for rep in $(seq "$REPS"); do
-      measure firehose "$LABEL" curl $rep $((JOBS * PER)) "" -- curl -sS --parallel --parallel-max 64 -H 'Content-Type: application/json' -d @"$W/body.json" -K "$W/curl.cfg"
+      measure firehose "$LABEL" curl $rep $((JOBS * PER)) "" -- curl -sS --parallel --parallel-max 64 -H 'Content-Type: application/json' -d @"$W/body-$FMT.json" -K "$W/curl.cfg"
       rm -f "$W"/a.db*
-      measure firehose "$LABEL" aiohttp+sqlite3 $rep $((JOBS * PER)) "" -- python3 "$BENCH/runner_aiohttp.py" "$W/jobs.jsonl" "$BASE" "$W/a.db" 64
+      measure firehose "$LABEL" aiohttp+sqlite3 $rep $((JOBS * PER)) "" -- python3 "$BENCH/runner_aiohttp.py" "$JOBF" "$BASE" "$W/a.db" 64 $FMT
       rm -f "$W"/c.db*
-      measure firehose "$LABEL" choreo $rep $((JOBS * PER)) "submit+run" -- env OPENAI_BASE_URL="$BASE" OPENAI_API_KEY=dummy \
-        sh -c "'$CHOREO_BIN' submit '$W/jobs.jsonl' --db '$W/c.db' >/dev/null && '$CHOREO_BIN' run --db '$W/c.db' --concurrency 64"
+      measure firehose "$LABEL" choreo $rep $((JOBS * PER)) "submit+run" -- env $CHOREO_ENV \
+        sh -c "'$CHOREO_BIN' submit '$JOBF' --db '$W/c.db' >/dev/null && '$CHOREO_BIN' run --db '$W/c.db' --concurrency 64"
       ok=$(sqlite3 "$W/c.db" "SELECT count(*) FROM jobs WHERE state='succeeded' AND length(output) > 0")
       [ "$ok" = "$JOBS" ] || echo "choreo: only $ok of $JOBS jobs succeeded" >&2
     done
-    SDKJ=$JOBS; SDKF=$W/jobs.jsonl; SDKREPS=$REPS; NOTE=""
-    if [ $K = 2048 ]; then SDKJ=$SDK_JOBS_2048; SDKF=$W/jobs-sdk.jsonl; SDKREPS=1; NOTE="$SDKJ jobs"; fi
+    # The SDK peers: openai on the plain OpenAI stream, anthropic on Anthropic's; once at K=256
+    # (they take minutes), on fewer jobs at K=2048.
+    SDKJ=$JOBS; SDKF=$JOBF; SDKREPS=$REPS; NOTE=""
+    if [ $K = 2048 ]; then SDKJ=$SDK_JOBS_2048; SDKF=$W/jobs-sdk.jsonl; head -n "$SDKJ" "$JOBF" > "$SDKF"; SDKREPS=1; NOTE="$SDKJ jobs"; fi
     [ $K = 256 ] && [ $QUICK = 0 ] && SDKREPS=1
     [ "${SDK:-1}" = 0 ] && SDKREPS=0
-    [ "$C" = 256o ] && SDKREPS=0   # the SDK's figure is the plain K=256 one
+    case $C in
+      *a) SDKNAME=anthropic-sdk+sqlite3; SDKRUNNER=runner_anthropic.py ;;
+      *o|*g) SDKREPS=0 ;;   # the openai SDK's figure is the plain stream's
+      *) SDKNAME=openai-sdk+sqlite3; SDKRUNNER=runner_openai.py ;;
+    esac
     for rep in $(seq "$SDKREPS"); do
       rm -f "$W"/o.db*
-      measure firehose "$LABEL" openai-sdk+sqlite3 $rep $((SDKJ * PER)) "$NOTE" -- python3 "$BENCH/runner_openai.py" "$SDKF" "$BASE" "$W/o.db" 64
+      measure firehose "$LABEL" $SDKNAME $rep $((SDKJ * PER)) "$NOTE" -- python3 "$BENCH/$SDKRUNNER" "$SDKF" "$BASE" "$W/o.db" 64
     done
   done
   kill "$NGINX_PID"; NGINX_PID=""

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Reads the raw rows run.sh appends (TSV: section, case, client, rep, wall, user, sys, maxrss_kb, chunks, note)
-and prints one markdown table per section with medians over the repetitions."""
+and prints one markdown table per section with medians over the repetitions, then the firehose's
+ratios: choreo's CPU per chunk against each peer on the same stream, and choreo's CPU for the
+same jobs and words against its own figure on the OpenAI streams (the formats' event counts differ,
+so across formats the ratio is of CPU seconds, not per chunk)."""
 import statistics, sys
 from collections import OrderedDict
 
@@ -29,3 +32,19 @@ for sec, items in sections.items():
         per = f"{rss * 1024 / streams:.1f}" if streams else ""
         print(f"| {case} | {client} | {n} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {int(chunks)} | {chunks / wall:,.0f} | "
               f"{cpu / chunks * 1e6:.2f} | {per} | {notes} |")
+
+fire = {(case, client): (cpu, chunks) for case, client, n, wall, cpu, rss, chunks, notes in sections.get("firehose", [])}
+if fire:
+    cases = list(OrderedDict.fromkeys(case for case, _ in fire))
+    peers = list(OrderedDict.fromkeys(client for _, client in fire if client != "choreo"))
+    bases = [c for c in ("K=256", "K=256+obf") if (c, "choreo") in fire]
+    print("\n### firehose ratios (choreo ÷ …; CPU per chunk on the same stream, CPU seconds across formats)\n")
+    print("| case | choreo CPU s | " + " | ".join(f"÷ {p}" for p in peers) + " | " + " | ".join(f"÷ choreo {b}" for b in bases) + " |")
+    print("|---" * (2 + len(peers) + len(bases)) + "|")
+    for case in cases:
+        if (case, "choreo") not in fire: continue
+        cpu, chunks = fire[(case, "choreo")]
+        per = lambda key: fire[key][0] / fire[key][1]
+        cells = [f"{cpu / chunks / per((case, p)):.3f}" if (case, p) in fire else "" for p in peers]
+        cells += [f"{cpu / fire[(b, 'choreo')][0]:.2f}" if case.split()[0].split("+")[0] == b.split("+")[0] else "" for b in bases]
+        print(f"| {case} | {cpu:.2f} | " + " | ".join(cells) + " |")

@@ -266,22 +266,61 @@ struct AnthropicChunkDecoder: ChunkDecoder {
     /// Content-block index → tool-call ordinal, and whether any argument text arrived for it.
     private var toolBlocks: [Int: (ordinal: Int, sawArguments: Bool)] = [:]
 
+    /// Unescaped string bytes for the fast path, reused across events.
+    private var scratch: [UInt8] = []
+    /// The chunk a text delta becomes, kept and given each delta's text: no chunk is built per
+    /// delta. Dropped when `message_start` changes the id or model.
+    private var textChunk: ChatCompletionChunk?
+
     /// `created` stamps the chunks (Anthropic sends no timestamp); tests pass a fixed value.
     init(created: Int = Int(Date().timeIntervalSince1970)) { self.created = created }
 
     mutating func decode(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws {
+        if let text = Self.textDelta(event.data, scratch: &scratch) {
+            if textChunk == nil { textChunk = chunk(.init(content: "")) }
+            textChunk!.choices[0].delta.content = text
+            emit(textChunk!)
+            return
+        }
+        try decodeFull(event, emit: emit)
+    }
+
+    /// The text of a text block's `content_block_delta` event, read from its bytes when they are
+    /// exactly as Anthropic prints them: compact, in this key order,
+    /// `{"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"…"}}`.
+    /// `nil` for anything else, which `decodeFull` decodes. Nearly every event of a stream is one
+    /// of these, and building a `JSONValue` tree for each was most of the stream's cost
+    /// (BENCHMARKS.md, round 6). The text is decoded as the full parser decodes it, or not at all.
+    static func textDelta(_ data: [UInt8], scratch: inout [UInt8]) -> String? {
+        data.withUnsafeBytes { raw -> String? in
+            guard let base = raw.baseAddress, raw.count > textDeltaHead.count + textDeltaMiddle.count else { return nil }
+            var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
+            guard r.eat(textDeltaHead), r.integer() != nil, r.eat(textDeltaMiddle),
+                  let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(UInt8(ascii: "}")), r.eat(UInt8(ascii: "}")),
+                  r.i == r.end else { return nil }
+            return text
+        }
+    }
+
+    private static let textDeltaHead = Array(#"{"type":"content_block_delta","index":"#.utf8)
+    private static let textDeltaMiddle = Array(#","delta":{"type":"text_delta","text":"#.utf8)
+
+    private func chunk(_ delta: ChatCompletionChunk.Delta) -> ChatCompletionChunk {
+        ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(delta: delta)])
+    }
+
+    /// Every event, through the JSON parser.
+    mutating func decodeFull(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws {
         let json: JSONValue
         do { json = try JSONValue.parse(event.data) } catch {
             throw WireError.malformed("\(error) in \(String(decoding: event.data.prefix(120), as: UTF8.self))")
-        }
-        func chunk(_ delta: ChatCompletionChunk.Delta) -> ChatCompletionChunk {
-            ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(delta: delta)])
         }
         switch json["type"]?.stringValue ?? event.type {
         case "message_start":
             let m = json["message"]
             id = m?["id"]?.stringValue ?? id
             model = m?["model"]?.stringValue ?? model
+            textChunk = nil
             startUsage = AnthropicWire.usage(m?["usage"])
             emit(chunk(.init(role: .assistant, content: "")))
         case "content_block_start":
@@ -337,5 +376,15 @@ struct AnthropicChunkDecoder: ChunkDecoder {
         default:
             break  // ping, and event types added after this was written
         }
+    }
+}
+
+extension Reader {
+    /// Consumes `bytes` when the input continues with exactly them.
+    mutating func eat(_ bytes: [UInt8]) -> Bool {
+        guard end - i >= bytes.count else { return false }
+        let same = bytes.withUnsafeBytes { memcmp($0.baseAddress!, p + i, bytes.count) == 0 }
+        if same { i += bytes.count }
+        return same
     }
 }

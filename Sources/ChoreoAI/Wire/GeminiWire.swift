@@ -192,72 +192,150 @@ extension GeminiWire {
 /// `STOP` after a function call reports `tool_calls`; a prompt blocked before any candidate
 /// reports `content_filter`. There is no terminal event: the stream is complete once every
 /// candidate seen has a `finishReason`.
+///
+/// An event is first read into a `Response` (what it says), then applied to the stream's state.
+/// The common event, text parts and usage, is read straight from its bytes (`scan`), and the
+/// ones after it through a `Template` of it (only their text and usage are read); anything
+/// else, or anything the scanner doubts, goes through the JSON parser (`parse`). All three give
+/// the same `Response` (AnthropicGeminiFastPathTests).
 struct GeminiChunkDecoder: ChunkDecoder {
     private var id = ""
     private var model = ""
     private let created: Int
-    private var candidates: [Int: CandidateState] = [:]
+    /// Per candidate index, in order of appearance (nearly always one: a linear search beats hashing).
+    private var candidates: [(index: Int, state: CandidateState)] = []
     private var blocked = false
+    /// Unescaped string bytes for the scanner, reused across events.
+    private var scratch: [UInt8] = []
+    /// The last scanned event that `Template` can repeat.
+    private var template: Template?
+    /// The chunk of the common event (see `apply`), kept and given each event's text and usage:
+    /// no chunk is built per event. Dropped when the id or model is set.
+    private var textChunk: ChatCompletionChunk?
 
     struct CandidateState {
         var toolCalls = 0
         var finished = false
     }
 
-    var isComplete: Bool { blocked || (!candidates.isEmpty && candidates.values.allSatisfy(\.finished)) }
+    /// What one event says, before the stream's state is applied to it.
+    struct Response: Equatable {
+        var responseId: String?
+        var modelVersion: String?
+        var candidates: [Candidate] = []
+        var blockReason: String?
+        var usage: CompletionUsage?
+    }
+
+    struct Candidate: Equatable {
+        var index = 0
+        var text: String?
+        var thought: String?
+        var functionCalls: [FunctionCall] = []
+        var finishReason: String?
+    }
+
+    struct FunctionCall: Equatable {
+        var id: String?
+        var name: String
+        var arguments: String
+    }
+
+    var isComplete: Bool { blocked || (!candidates.isEmpty && candidates.allSatisfy(\.state.finished)) }
 
     /// `created` stamps the chunks (Gemini sends no timestamp); tests pass a fixed value.
     init(created: Int = Int(Date().timeIntervalSince1970)) { self.created = created }
 
     mutating func decode(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws {
+        if let response = template?.match(event.data, scratch: &scratch) {
+            apply(response, emit: emit)
+            return
+        }
+        var spans = Spans()
+        // The id and model are read once; later events' are only checked.
+        if let response = Self.scan(event.data, readingIDs: id.isEmpty || model.isEmpty, scratch: &scratch, spans: &spans) {
+            if let t = Template(event.data, spans, response) { template = t }
+            apply(response, emit: emit)
+            return
+        }
+        apply(try Self.parse(event.data), emit: emit)
+    }
+
+    /// Every event, through the JSON parser.
+    mutating func decodeFull(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws {
+        apply(try Self.parse(event.data), emit: emit)
+    }
+
+    static func parse(_ data: [UInt8]) throws -> Response {
         let json: JSONValue
-        do { json = try JSONValue.parse(event.data) } catch {
-            throw WireError.malformed("\(error) in \(String(decoding: event.data.prefix(120), as: UTF8.self))")
+        do { json = try JSONValue.parse(data) } catch {
+            throw WireError.malformed("\(error) in \(String(decoding: data.prefix(120), as: UTF8.self))")
         }
         if let error = WireError.inBand(json, typeKeys: ["status"], fallback: "error in stream") { throw error }
         guard case .object = json else { throw WireError.malformed("not a GenerateContentResponse") }
-        if id.isEmpty, let v = json["responseId"]?.stringValue { id = v }
-        if model.isEmpty, let v = json["modelVersion"]?.stringValue { model = v }
-
-        var choices: [ChatCompletionChunk.Choice] = []
+        var response = Response(responseId: json["responseId"]?.stringValue, modelVersion: json["modelVersion"]?.stringValue,
+                                usage: usage(json["usageMetadata"]))
         for c in json["candidates"]?.arrayValue ?? [] {
-            let index = c["index"]?.intValue ?? 0
-            let isNew = candidates[index] == nil
-            var state = candidates[index] ?? CandidateState()
-            var text: String?
-            var thought: String?
-            var calls: [ChatCompletionChunk.ToolCallDelta] = []
+            var candidate = Candidate(index: c["index"]?.intValue ?? 0, finishReason: c["finishReason"]?.stringValue)
             for part in c["content"]?["parts"]?.arrayValue ?? [] {
                 if part["thought"]?.boolValue == true {
                     // A thought summary: reasoning, never answer text (wire-formats-2 §3.3).
-                    if let t = part["text"]?.stringValue { thought = (thought ?? "") + t }
+                    if let t = part["text"]?.stringValue { candidate.thought = (candidate.thought ?? "") + t }
                     continue
                 }
-                if let t = part["text"]?.stringValue { text = (text ?? "") + t }
+                if let t = part["text"]?.stringValue { candidate.text = (candidate.text ?? "") + t }
                 if let f = part["functionCall"] {
-                    let n = state.toolCalls
-                    state.toolCalls += 1
-                    calls.append(.init(index: n, id: f["id"]?.stringValue ?? "call_\(n)", type: "function",
-                                       name: f["name"]?.stringValue ?? "", arguments: (f["args"] ?? [:]).jsonString))
+                    candidate.functionCalls.append(.init(id: f["id"]?.stringValue, name: f["name"]?.stringValue ?? "",
+                                                         arguments: (f["args"] ?? [:]).jsonString))
                 }
             }
-            let raw = c["finishReason"]?.stringValue
-            if raw != nil { state.finished = true }
-            candidates[index] = state
-            choices.append(.init(
-                index: index,
-                delta: .init(role: isNew ? .assistant : nil, content: text ?? (isNew ? "" : nil), toolCalls: calls.isEmpty ? nil : calls,
-                             reasoning: thought),
-                finishReason: raw.map { FinishReasonMap.gemini($0, hasFunctionCall: state.toolCalls > 0) },
-                providerFinishReason: raw))
+            response.candidates.append(candidate)
         }
-        if choices.isEmpty, let reason = json["promptFeedback"]?["blockReason"]?.stringValue {
+        response.blockReason = json["promptFeedback"]?["blockReason"]?.stringValue
+        return response
+    }
+
+    private mutating func apply(_ response: Response, emit: (ChatCompletionChunk) -> Void) {
+        if id.isEmpty, let v = response.responseId { id = v; textChunk = nil }
+        if model.isEmpty, let v = response.modelVersion { model = v; textChunk = nil }
+        // The common event, more text (or none) for a candidate already seen, changes no state:
+        // it is the kept chunk with this event's text and usage, as the loop below would build it.
+        if response.candidates.count == 1, let c = response.candidates.first, c.functionCalls.isEmpty, c.thought == nil,
+           c.finishReason == nil, candidates.contains(where: { $0.index == c.index }) {
+            if textChunk?.choices[0].index != c.index {
+                textChunk = ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(index: c.index, delta: .init())])
+            }
+            textChunk!.choices[0].delta.content = c.text
+            textChunk!.usage = response.usage
+            emit(textChunk!)
+            return
+        }
+        var choices: [ChatCompletionChunk.Choice] = []
+        for c in response.candidates {
+            let slot = candidates.firstIndex { $0.index == c.index }
+            let isNew = slot == nil
+            var state = slot.map { candidates[$0].state } ?? CandidateState()
+            var calls: [ChatCompletionChunk.ToolCallDelta] = []
+            for f in c.functionCalls {
+                let n = state.toolCalls
+                state.toolCalls += 1
+                calls.append(.init(index: n, id: f.id ?? "call_\(n)", type: "function", name: f.name, arguments: f.arguments))
+            }
+            if c.finishReason != nil { state.finished = true }
+            if let slot { candidates[slot].state = state } else { candidates.append((c.index, state)) }
+            choices.append(.init(
+                index: c.index,
+                delta: .init(role: isNew ? .assistant : nil, content: c.text ?? (isNew ? "" : nil), toolCalls: calls.isEmpty ? nil : calls,
+                             reasoning: c.thought),
+                finishReason: c.finishReason.map { FinishReasonMap.gemini($0, hasFunctionCall: state.toolCalls > 0) },
+                providerFinishReason: c.finishReason))
+        }
+        if choices.isEmpty, let reason = response.blockReason {
             blocked = true
             choices.append(.init(delta: .init(role: .assistant, content: ""), finishReason: .contentFilter, providerFinishReason: reason))
         }
-        let usage = Self.usage(json["usageMetadata"])
-        guard !choices.isEmpty || usage != nil else { return }
-        emit(ChatCompletionChunk(id: id, created: created, model: model, choices: choices, usage: usage))
+        guard !choices.isEmpty || response.usage != nil else { return }
+        emit(ChatCompletionChunk(id: id, created: created, model: model, choices: choices, usage: response.usage))
     }
 
     /// Prompt = prompt + tool-use prompt tokens (the prompt count includes the cached ones);
@@ -265,8 +343,277 @@ struct GeminiChunkDecoder: ChunkDecoder {
     static func usage(_ json: JSONValue?) -> CompletionUsage? {
         guard let json, case .object = json else { return nil }
         func count(_ key: String) -> Int { json[key]?.intValue ?? 0 }
-        return CompletionUsage(promptTokens: count("promptTokenCount") + count("toolUsePromptTokenCount"),
-                     completionTokens: count("candidatesTokenCount") + count("thoughtsTokenCount"),
-                     cachedPromptTokens: count("cachedContentTokenCount"), reasoningTokens: count("thoughtsTokenCount"))
+        return usage(prompt: count("promptTokenCount"), candidates: count("candidatesTokenCount"), cached: count("cachedContentTokenCount"),
+                     thoughts: count("thoughtsTokenCount"), toolUsePrompt: count("toolUsePromptTokenCount"))
+    }
+
+    static func usage(prompt: Int, candidates: Int, cached: Int, thoughts: Int, toolUsePrompt: Int) -> CompletionUsage {
+        CompletionUsage(promptTokens: prompt + toolUsePrompt, completionTokens: candidates + thoughts,
+                        cachedPromptTokens: cached, reasoningTokens: thoughts)
+    }
+}
+
+// MARK: - The scanner
+
+extension GeminiChunkDecoder {
+    /// The `Response` in `data`, read from its bytes without a `JSONValue` tree: candidates whose
+    /// parts are text, usage counts, the response id and model version (decoded only when
+    /// `readingIDs`, else only checked), in any order and spacing, other members skipped (and
+    /// checked as JSON). `nil` hands the event to `parse`: thought parts, function calls, an
+    /// `error` or `promptFeedback` member, a duplicate member it reads, numbers that are not
+    /// plain integers, nulls and types it does not expect, and whatever `Reader` doubts
+    /// (escaped keys, non-ASCII in skipped strings, malformed JSON). Most events of a stream
+    /// are text; parsing each into a tree cost ~40k instructions (BENCHMARKS.md, round 6).
+    static func scan(_ data: [UInt8], readingIDs: Bool, scratch: inout [UInt8]) -> Response? {
+        var spans = Spans()
+        return scan(data, readingIDs: readingIDs, scratch: &scratch, spans: &spans)
+    }
+
+    /// Where the scanner found the text string(s) (quotes included), the usage object and its counts.
+    struct Spans {
+        var texts = 0
+        var text: Range<Int>?
+        var usage: Range<Int>?
+        /// The counts in the usage object, in order.
+        var counts: [(range: Range<Int>, key: UInt32)] = []
+    }
+
+    /// `scan`, noting in `spans` where the parts that change from event to event were.
+    static func scan(_ data: [UInt8], readingIDs: Bool, scratch: inout [UInt8], spans: inout Spans) -> Response? {
+        data.withUnsafeBytes { raw -> Response? in
+            guard let base = raw.baseAddress else { return nil }
+            var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
+            var response = Response()
+            r.skipWhitespace()
+            let ok = r.members(Key.top) { r, k in
+                switch k {
+                case Key.candidates:
+                    guard r.eat(UInt8(ascii: "[")) else { return false }
+                    r.skipWhitespace()
+                    if r.eat(UInt8(ascii: "]")) { return true }
+                    while true {
+                        r.skipWhitespace()
+                        guard let c = scanCandidate(&r, &scratch, &spans) else { return false }
+                        response.candidates.append(c)
+                        r.skipWhitespace()
+                        if r.eat(UInt8(ascii: ",")) { continue }
+                        return r.eat(UInt8(ascii: "]"))
+                    }
+                case Key.usage:
+                    let start = r.i
+                    guard let u = scanUsage(&r, &spans.counts) else { return false }
+                    response.usage = u
+                    spans.usage = start..<r.i
+                case Key.responseId where readingIDs:
+                    guard let s = OpenAIChunkScanner.string(&r, &scratch) else { return false }
+                    response.responseId = s
+                case Key.modelVersion where readingIDs:
+                    guard let s = OpenAIChunkScanner.string(&r, &scratch) else { return false }
+                    response.modelVersion = s
+                case Key.responseId, Key.modelVersion:
+                    // Already read: only checked, and only a string (what `parse` would have taken).
+                    guard r.i < r.end, r.p[r.i] == UInt8(ascii: "\""), r.skipValue(depth: 0) else { return false }
+                case _ where k & Key.fallback != 0:
+                    return false
+                default:
+                    return r.skipValue(depth: 0)
+                }
+                return true
+            }
+            guard ok else { return nil }
+            r.skipWhitespace()
+            return r.i == r.end ? response : nil
+        }
+    }
+
+    private static func scanCandidate(_ r: inout Reader, _ scratch: inout [UInt8], _ spans: inout Spans) -> Candidate? {
+        var c = Candidate()
+        let ok = r.members(Key.candidate) { r, k in
+            switch k {
+            case Key.index:
+                guard let n = r.integer() else { return false }
+                c.index = n
+            case Key.finishReason:
+                guard let s = OpenAIChunkScanner.string(&r, &scratch) else { return false }
+                c.finishReason = s
+            case Key.content:
+                return r.members(Key.content) { r, k in
+                    guard k == Key.parts else { return r.skipValue(depth: 2) }
+                    guard r.eat(UInt8(ascii: "[")) else { return false }
+                    r.skipWhitespace()
+                    if r.eat(UInt8(ascii: "]")) { return true }
+                    while true {
+                        r.skipWhitespace()
+                        let part = r.members(Key.part) { r, k in
+                            switch k {
+                            case Key.text:
+                                let start = r.i
+                                guard let t = OpenAIChunkScanner.string(&r, &scratch) else { return false }
+                                c.text = (c.text ?? "") + t
+                                spans.texts += 1
+                                spans.text = start..<r.i
+                                return true
+                            case _ where k & Key.fallback != 0: return false
+                            default: return r.skipValue(depth: 4)
+                            }
+                        }
+                        guard part else { return false }
+                        r.skipWhitespace()
+                        if r.eat(UInt8(ascii: ",")) { continue }
+                        return r.eat(UInt8(ascii: "]"))
+                    }
+                }
+            default:
+                return r.skipValue(depth: 1)
+            }
+            return true
+        }
+        return ok ? c : nil
+    }
+
+    /// A scanned event with one candidate and one text part before its usage, cut around the
+    /// text and around the counts in the usage. Within a stream, text events are byte for byte
+    /// the same except for their text and usage counts: an event with the template's bytes
+    /// around a valid text string and plain integer counts is the template's `Response` with
+    /// that text and those counts, and only those are read. (The other bytes being the same, so
+    /// is what the scanner would read from them.)
+    struct Template {
+        let head: [UInt8]
+        let middle: [UInt8]
+        /// The usage object and the rest of the event, cut at each count: bytes, a count, bytes, ….
+        let segments: [[UInt8]]
+        /// Which count (`Key.prompt` …) each cut is.
+        let counts: [UInt32]
+        private(set) var response: Response
+
+        init?(_ data: [UInt8], _ spans: Spans, _ response: Response) {
+            guard spans.texts == 1, let text = spans.text, let usage = spans.usage, text.upperBound <= usage.lowerBound,
+                  response.candidates.count == 1 else { return nil }
+            head = Array(data[..<text.lowerBound])
+            middle = Array(data[text.upperBound..<usage.lowerBound])
+            var segments: [[UInt8]] = []
+            var at = usage.lowerBound
+            for (range, _) in spans.counts {
+                segments.append(Array(data[at..<range.lowerBound]))
+                at = range.upperBound
+            }
+            segments.append(Array(data[at...]))
+            self.segments = segments
+            counts = spans.counts.map(\.key)
+            self.response = response
+        }
+
+        /// The `Response` in `data` when it matches; nil when it does not (then nothing changed).
+        mutating func match(_ data: [UInt8], scratch: inout [UInt8]) -> Response? {
+            let read = data.withUnsafeBytes { raw -> (String, CompletionUsage)? in
+                guard let base = raw.baseAddress else { return nil }
+                var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
+                guard r.eat(head), let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(middle) else { return nil }
+                var usage = UsageCounts()
+                for (k, key) in counts.enumerated() {
+                    guard r.eat(segments[k]), let n = r.integer() else { return nil }
+                    usage.set(key, n)
+                }
+                guard r.eat(segments[counts.count]), r.i == r.end else { return nil }
+                return (text, usage.usage)
+            }
+            guard let (text, usage) = read else { return nil }
+            // In place: the response handed out last time is gone by now, so no copy is made.
+            response.candidates[0].text = text
+            response.usage = usage
+            return response
+        }
+    }
+
+    /// The counts of a `usageMetadata` object that `usage(prompt:…)` takes.
+    struct UsageCounts {
+        var prompt = 0, candidates = 0, cached = 0, thoughts = 0, toolUsePrompt = 0
+
+        mutating func set(_ key: UInt32, _ n: Int) {
+            switch key {
+            case Key.prompt: prompt = n
+            case Key.candidatesCount: candidates = n
+            case Key.cached: cached = n
+            case Key.thoughts: thoughts = n
+            case Key.toolUsePrompt: toolUsePrompt = n
+            default: break  // the total: read (it changes with the others) but not kept
+            }
+        }
+
+        var usage: CompletionUsage {
+            GeminiChunkDecoder.usage(prompt: prompt, candidates: candidates, cached: cached, thoughts: thoughts, toolUsePrompt: toolUsePrompt)
+        }
+    }
+
+    /// A `usageMetadata` object; where each count was goes to `counts`.
+    private static func scanUsage(_ r: inout Reader, _ counts: inout [(range: Range<Int>, key: UInt32)]) -> CompletionUsage? {
+        var usage = UsageCounts()
+        let ok = r.members(Key.usage) { r, k in
+            if k == 0 { return r.skipValue(depth: 1) }
+            let start = r.i
+            guard let n = r.integer() else { return false }
+            usage.set(k, n)
+            counts.append((start..<r.i, k))
+            return true
+        }
+        return ok ? usage.usage : nil
+    }
+
+    /// Bit flags for the members the scanner reads (0: skipped); `fallback` for members that
+    /// send the event to the parser.
+    fileprivate enum Key {
+        static let fallback: UInt32 = 1 << 31
+        static let candidates: UInt32 = 1, usage: UInt32 = 2, responseId: UInt32 = 4, modelVersion: UInt32 = 8,
+                   error: UInt32 = fallback | 16, promptFeedback: UInt32 = fallback | 32
+        static let index: UInt32 = 1, finishReason: UInt32 = 2, content: UInt32 = 4
+        static let parts: UInt32 = 1
+        static let text: UInt32 = 1, thought: UInt32 = fallback | 2, functionCall: UInt32 = fallback | 4
+        static let prompt: UInt32 = 1, candidatesCount: UInt32 = 2, cached: UInt32 = 4, thoughts: UInt32 = 8, toolUsePrompt: UInt32 = 16,
+                   total: UInt32 = 32
+
+        static func top(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            switch k.count {
+            case 5: return Reader.equal(k, p, "error") ? error : 0
+            case 10: return Reader.equal(k, p, "candidates") ? candidates : Reader.equal(k, p, "responseId") ? responseId : 0
+            case 12: return Reader.equal(k, p, "modelVersion") ? modelVersion : 0
+            case 13: return Reader.equal(k, p, "usageMetadata") ? usage : 0
+            case 14: return Reader.equal(k, p, "promptFeedback") ? promptFeedback : 0
+            default: return 0
+            }
+        }
+
+        static func candidate(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            switch k.count {
+            case 5: return Reader.equal(k, p, "index") ? index : 0
+            case 7: return Reader.equal(k, p, "content") ? content : 0
+            case 12: return Reader.equal(k, p, "finishReason") ? finishReason : 0
+            default: return 0
+            }
+        }
+
+        static func content(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            k.count == 5 && Reader.equal(k, p, "parts") ? parts : 0
+        }
+
+        static func part(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            switch k.count {
+            case 4: return Reader.equal(k, p, "text") ? text : 0
+            case 7: return Reader.equal(k, p, "thought") ? thought : 0
+            case 12: return Reader.equal(k, p, "functionCall") ? functionCall : 0
+            default: return 0
+            }
+        }
+
+        static func usage(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            switch k.count {
+            case 15: return Reader.equal(k, p, "totalTokenCount") ? total : 0
+            case 16: return Reader.equal(k, p, "promptTokenCount") ? prompt : 0
+            case 18: return Reader.equal(k, p, "thoughtsTokenCount") ? thoughts : 0
+            case 20: return Reader.equal(k, p, "candidatesTokenCount") ? candidatesCount : 0
+            case 23:
+                return Reader.equal(k, p, "cachedContentTokenCount") ? cached : Reader.equal(k, p, "toolUsePromptTokenCount") ? toolUsePrompt : 0
+            default: return 0
+            }
+        }
     }
 }

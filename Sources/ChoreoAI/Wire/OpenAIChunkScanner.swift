@@ -259,8 +259,9 @@ struct OpenAIChunkScanner: Sendable {
     }
 
     /// A string value with escapes decoded; `nil` for anything the full parser would treat
-    /// differently (lone surrogates, invalid UTF-8, control characters, bad escapes).
-    private static func string(_ r: inout Reader, _ scratch: inout [UInt8]) -> String? {
+    /// differently (lone surrogates, invalid UTF-8, control characters, bad escapes). Also used
+    /// by the Anthropic and Gemini decoders' fast paths.
+    static func string(_ r: inout Reader, _ scratch: inout [UInt8]) -> String? {
         let save = r.i
         if let raw = r.rawString() { return Reader.decode(raw, r.p) }
         r.i = save
@@ -386,8 +387,8 @@ private struct CachedString: Sendable {
 }
 
 /// A cursor over the event's bytes. Every method returns `nil`/`false` instead of throwing: the
-/// full parser produces the error message.
-private struct Reader {
+/// full parser produces the error message. Shared by the chunk scanners of all three formats.
+struct Reader {
     let p: UnsafePointer<UInt8>
     let end: Int
     var i = 0
