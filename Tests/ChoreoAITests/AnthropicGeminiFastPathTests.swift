@@ -1,5 +1,6 @@
 import Testing
 @testable import ChoreoAI
+import Foundation
 
 /// The Anthropic and Gemini decoders read their common events straight from the bytes
 /// (`AnthropicChunkDecoder.textDelta`, `GeminiChunkDecoder.scan`); what they read must be exactly
