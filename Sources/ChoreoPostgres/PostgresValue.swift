@@ -54,19 +54,28 @@ extension Optional: PostgresEncodable where Wrapped: PostgresEncodable {
 /// it to touch many rows in one statement.
 extension Array: PostgresEncodable where Element: PostgresEncodable {
     public var postgresText: String? {
-        var out = "{"
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        var out: [UInt8] = [UInt8(ascii: "{")]
         for (i, element) in enumerated() {
-            if i > 0 { out += "," }
-            guard let text = element.postgresText else { out += "NULL"; continue }
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            guard let text = element.postgresText else { out += "NULL".utf8; continue }
             // Every element quoted, with `"` and `\` escaped: the one spelling that is right for
-            // any text (an unquoted element would be trimmed, and `NULL` read as NULL).
-            out += "\""
-            for c in text.unicodeScalars {
-                if c == "\"" || c == "\\" { out += "\\" }
-                out.unicodeScalars.append(c)
+            // any text (an unquoted element would be trimmed, and `NULL` read as NULL). On the
+            // UTF-8 bytes (both are ASCII, never inside a multi-byte sequence), copied whole when
+            // there is nothing to escape: a partial flush encodes every stream's text each time.
+            let utf8 = text.utf8
+            out.append(quote)
+            if utf8.contains(where: { $0 == quote || $0 == backslash }) {
+                for byte in utf8 {
+                    if byte == quote || byte == backslash { out.append(backslash) }
+                    out.append(byte)
+                }
+            } else {
+                out.append(contentsOf: utf8)
             }
-            out += "\""
+            out.append(quote)
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
