@@ -39,6 +39,11 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         // `choreo chat`'s line editing and history.
         .systemLibrary(
             name: "CEditLine",
@@ -54,7 +59,10 @@ let package = Package(
         // The SQLite wrapper: connection, statements, errors, transactions, migrator. The only
         // module that imports CSQLite.
         .target(name: "ChoreoSQLite", dependencies: ["CSQLite"], swiftSettings: upcomingFeatures),
-        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite"], swiftSettings: upcomingFeatures),
+        // The PostgreSQL wrapper over libpq (issue 15, docs/postgres.md): connection, statements,
+        // errors, transactions, migrator. The only module that imports CLibPQ.
+        .target(name: "ChoreoPostgres", dependencies: ["CLibPQ"], swiftSettings: upcomingFeatures),
+        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite", "ChoreoPostgres"], swiftSettings: upcomingFeatures),
         .target(
             name: "ChoreoMock",
             dependencies: [
@@ -82,13 +90,15 @@ let package = Package(
             swiftSettings: upcomingFeatures
         ),
         // What the test targets share: scoped mock servers, `eventually`, temporary directories, the
-        // every-split verifier, and the client and messages that join ChoreoAI to the mock.
-        .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoMock"], path: "Tests/ChoreoTesting",
+        // every-split verifier, the client and messages that join ChoreoAI to the mock, and a
+        // throwaway PostgreSQL cluster.
+        .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoMock", "ChoreoPostgres"], path: "Tests/ChoreoTesting",
                 swiftSettings: upcomingFeatures),
         .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
-        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
+        .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoPostgres", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
+        .testTarget(name: "ChoreoPostgresTests", dependencies: ["ChoreoPostgres", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI", "ChoreoHTTP", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
     ],

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what building Choreo needs on Debian/Ubuntu: libcurl's, SQLite's and libedit's (chat's
-# line editing) headers and pkg-config, tinyproxy (a real HTTP proxy for the proxy tests) and
-# chromium (headless, for the `choreo report` browser tests and scripts/report-screenshot.sh). Idempotent: does nothing
-# when they are already there.
+# Installs what building Choreo needs on Debian/Ubuntu: libcurl's, SQLite's, libpq's (the PostgreSQL
+# store) and libedit's (chat's line editing) headers and pkg-config, the PostgreSQL server (the
+# PostgreSQL store's tests start a throwaway cluster of their own, Tests/ChoreoTesting/PostgresServer.swift),
+# tinyproxy (a real HTTP proxy for the proxy tests) and chromium (headless, for the `choreo report`
+# browser tests and scripts/report-screenshot.sh). Idempotent: does nothing when they are already there.
 set -euo pipefail
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 2; }
 command -v git >/dev/null || { echo "setup: git is not on PATH (SwiftPM fetches dependencies with it)" >&2; exit 2; }
@@ -10,6 +11,8 @@ missing=()
 pkg-config --exists libcurl 2>/dev/null || missing+=(libcurl4-openssl-dev)
 pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
 pkg-config --exists libedit 2>/dev/null || missing+=(libedit-dev)
+pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
 [ -x /usr/bin/chromium ] || missing+=(chromium)

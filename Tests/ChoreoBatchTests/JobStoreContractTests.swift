@@ -1,37 +1,72 @@
 import Foundation
 import Testing
 @testable import ChoreoBatch
+import ChoreoAI
+import ChoreoPostgres
 import ChoreoSQLite
 import ChoreoTesting
 import ChoreoAI
 
 /// A kind of `JobStore` the contract tests run against. Each test submits its jobs, then talks to
-/// the store only through the protocol, so a new backend (PostgreSQL, issue 15) joins by adding a
-/// case here.
+/// the store only through the protocol (and checks what it wrote with `StorePlace.read`, SQL that
+/// means the same on both databases), so a new backend joins by adding a case here.
 enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
     case sqlite
+    /// A fresh database on the test process's PostgreSQL cluster (`PostgresServer`).
+    case postgres
 
     var testDescription: String { rawValue }
 
-    /// A place holding a fresh store with `jobs` pending jobs in one batch.
-    func place(jobs: Int) throws -> StorePlace {
+    /// The backends this machine tests: PostgreSQL only where it is installed (never skipped in
+    /// CI), with the reason printed once when it is left out.
+    static let tested: [StoreBackend] = {
+        guard let reason = PostgresServer.skipReason else { return allCases }
+        print("JobStore contract tests: skipping the PostgreSQL backend: \(reason)")
+        return [.sqlite]
+    }()
+
+    /// A place holding a fresh store with `jobs` pending jobs in one batch (`lines` instead, when given).
+    func place(jobs: Int, lines: [String]? = nil) throws -> StorePlace {
+        let dir = TemporaryDirectory()
+        let path = dir.write("jobs.jsonl", lines: lines ?? (0..<jobs).map { batchLine("j\($0)") })
         switch self {
         case .sqlite:
-            let dir = TemporaryDirectory()
-            let path = dir.write("jobs.jsonl", lines: (0..<jobs).map { batchLine("j\($0)") })
-            _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
-            return StorePlace(dir: dir) { runner in try JobQueue(path: dir.file("choreo.sqlite"), runnerID: runner) }
+            let batch = try BatchSubmitter(database: try dir.database()).submit(file: path).batchID
+            return StorePlace(batch: batch, keepAlive: dir, open: { try JobQueue(path: dir.databasePath, runnerID: $0) },
+                              read: { sql, arguments in
+                                  try dir.database().queryOne(sql, arguments.map { .text($0) }) { $0.string(0) } ?? nil
+                              },
+                              execute: { sql in try dir.database().execute(sql) })
+        case .postgres:
+            let database = try PostgresServer.shared.get().createDatabase()
+            let url = try PostgresURL(database.url)
+            let batch = try PostgresBatchSubmitter(url: url).submit(file: path).batchID
+            return StorePlace(batch: batch, keepAlive: [dir, database], open: { try PostgresJobStore(url: url, runnerID: $0) },
+                              read: { sql, arguments in
+                                  try database.connect().queryOne(sql, arguments.map { .init($0) }) { $0.string(0) } ?? nil
+                              },
+                              execute: { sql in try database.connect().execute(sql) })
         }
     }
 }
 
 /// The storage of one test: opens a store for each runner, all sharing the same jobs.
 struct StorePlace {
-    /// Kept alive (and removed) with the place.
-    let dir: TemporaryDirectory
+    /// The batch the jobs were submitted in.
+    let batch: String
+    /// Kept alive (and removed) with the place: the folder, the database.
+    let keepAlive: Any
     let open: (String) throws -> any JobStore
+    /// The first column of the first row of `sql` as text (`$1`, `$2`… bound to `arguments`), nil
+    /// when there is none. The SQL must read the same on SQLite and PostgreSQL: counts rather
+    /// than booleans (`1` on one, `t` on the other).
+    let read: (_ sql: String, _ arguments: [String]) throws -> String?
+    /// Runs SQL the store offers no requirement for (cancelling a batch, as `choreo cancel` does).
+    let execute: (String) throws -> Void
 
     func runner(_ id: String) throws -> any JobStore { try open(id) }
+
+    func count(_ sql: String, _ arguments: [String] = []) throws -> Int { try read(sql, arguments).flatMap { Int($0) } ?? -1 }
 }
 
 @Suite("The JobStore contract")
@@ -48,7 +83,7 @@ struct JobStoreContractTests {
                    bytesReceived: 10, charsReceived: text.count)
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.tested)
     func twoRunnersClaimingAtOnceNeverLeaseTheSameJob(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 60)
         let runners = [try place.runner("r1"), try place.runner("r2"), try place.runner("r3")]
@@ -75,7 +110,7 @@ struct JobStoreContractTests {
         #expect(outlook.heldByOthers == taken[1].count + taken[2].count)
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.tested)
     func anExpiredLeaseIsTakenOverAndItsOldOwnerCanWriteNothingMore(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 1)
         let first = try place.runner("r1"), second = try place.runner("r2")
@@ -91,17 +126,16 @@ struct JobStoreContractTests {
         await #expect(throws: LeaseLost.self) { try await first.startAttempt(job: job.id, continuedFromChars: nil) }
         try await first.savePartials([(job: job.id, text: "late text from r1", tokens: 3)])
         #expect(try await first.complete(job: job.id, attempt: 1, outcome: outcome("r1's answer")) == false)
-        let db = try place.dir.database()
-        #expect(try db.queryOne("SELECT partial_output IS NULL FROM jobs WHERE id = ?", [.init(job.id)]) { $0.bool(0) } == true,
+        #expect(try place.count("SELECT count(*) FROM jobs WHERE id = $1 AND partial_output IS NULL", ["\(job.id)"]) == 1,
                 "r1 wrote text into a job it no longer holds")
 
         #expect(try await second.startAttempt(job: job.id, continuedFromChars: nil) == 2)
         #expect(try await second.complete(job: job.id, attempt: 2, outcome: outcome("r2's answer")))
         #expect(try await second.counts(batch: nil) == ["succeeded": 1])
-        #expect(try db.queryOne("SELECT output FROM jobs WHERE id = ?", [.init(job.id)]) { $0.string(0) } == "r2's answer")
+        #expect(try place.read("SELECT output FROM jobs WHERE id = $1", ["\(job.id)"]) == "r2's answer")
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.tested)
     func flushedTextSurvivesACutAttemptAndComesBackWithTheNextClaim(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 2)
         let store = try place.runner("r1")
@@ -122,7 +156,7 @@ struct JobStoreContractTests {
         #expect(kept[jobs[1].id]?.0 == "Hello" && kept[jobs[1].id]?.1 == 1 && kept[jobs[1].id]?.2 == 1)
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.tested)
     func anAbandonedRunKeepsTheTextReceivedAndGivesEveryJobBack(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 2)
         let store = try place.runner("r1")
@@ -136,11 +170,10 @@ struct JobStoreContractTests {
         #expect(again.map(\.id).sorted() == jobs.map(\.id).sorted())
         #expect(again.first { $0.id == jobs[0].id }?.partialOutput == "Once upon")
         #expect(again.first { $0.id == jobs[1].id }?.partialOutput == "")
-        let db = try place.dir.database()
-        #expect(try db.count("SELECT count(*) FROM attempts WHERE outcome = 'interrupted' AND ended_at IS NOT NULL") == 2)
+        #expect(try place.count("SELECT count(*) FROM attempts WHERE outcome = 'interrupted' AND ended_at IS NOT NULL") == 2)
     }
 
-    @Test(arguments: StoreBackend.allCases)
+    @Test(arguments: StoreBackend.tested)
     func releasedJobsGoBackToTheQueueUntouched(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 3)
         let store = try place.runner("r1"), other = try place.runner("r2")
@@ -153,5 +186,150 @@ struct JobStoreContractTests {
         #expect(outlook.pending == 3 && outlook.heldByOthers == 0)
         let again = try await other.claim(limit: 3, leaseSeconds: 600, batch: nil)
         #expect(again.count == 3 && again.allSatisfy { $0.attempts == 0 && $0.partialOutput.isEmpty })
+    }
+
+    @Test(arguments: StoreBackend.tested)
+    func aSucceededJobIsChargedAndCountedInItsBatchTotals(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 1)
+        let store = try place.runner("r1")
+        let job = try #require(try await store.claim(limit: 1, leaseSeconds: 600, batch: nil).first)
+        let attempt = try await store.startAttempt(job: job.id, continuedFromChars: nil)
+        var answer = outcome("the answer")
+        answer.charge = AttemptCharge(usage: CompletionUsage(promptTokens: 3, completionTokens: 2), estimated: false, costUSD: 0.25)
+        #expect(try await store.complete(job: job.id, attempt: attempt, outcome: answer))
+        #expect(try await store.counts(batch: place.batch) == ["succeeded": 1])
+        #expect(try place.count("SELECT count(*) FROM batch_costs WHERE attempts = 1 AND prompt_tokens = 3 AND cost_usd = 0.25") == 1)
+        #expect(try place.count("SELECT count(*) FROM jobs WHERE cost_usd = 0.25 AND total_tokens = 5 AND finished_at IS NOT NULL") == 1)
+        #expect(try place.count("SELECT sum(completion_tokens) FROM batch_counts WHERE state = 'succeeded'") == 2)
+        #expect(try place.count("SELECT count(*) FROM batches WHERE started_at IS NOT NULL AND last_finished_at >= started_at") == 1)
+        try await store.completeFinishedBatches()
+        #expect(try place.read("SELECT state FROM batches", []) == "completed")
+    }
+
+    @Test(arguments: StoreBackend.tested)
+    func theOutlookCountsWhatIsLeftForThisRunnerAndWhenItWakes(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 0, lines: [batchLine("a"), batchLine("b"), batchLine("c", model: "gpt-4.1")])
+        let store = try place.runner("r1"), other = try place.runner("r2")
+        let start = Date().timeIntervalSince1970
+        let first = try #require(try await store.claim(limit: 1, leaseSeconds: 600, batch: nil).first)
+        _ = try await store.startAttempt(job: first.id, continuedFromChars: nil)
+        // A retry in 1,000 s: pending, but not runnable before then.
+        try await store.endAttempt(job: first.id, attempt: 1, failure: failure(kept: nil), outcome: "retry", retryAt: start + 1000)
+        let rest = try await store.claim(limit: 5, leaseSeconds: 600, batch: nil)
+        #expect(rest.map(\.customID).sorted() == ["b", "c"])
+        let outlook = try await other.outlook(batch: nil)
+        #expect(outlook.pending == 1 && outlook.heldByOthers == 2)
+        // The leases (600 s) end before the backoff (1,000 s).
+        #expect((start + 590...Date().timeIntervalSince1970 + 610).contains(outlook.nextWake ?? 0))
+        #expect(try await store.outlook(batch: nil).heldByOthers == 0)
+        let narrowed = try await other.outlook(batch: nil, excludingModels: ["gpt-4.1"])
+        #expect(narrowed.pending == 1 && narrowed.heldByOthers == 1)
+        #expect(try await other.outlook(batch: "batch_000000000000").pending == 0)
+        #expect(try await other.pendingModels(batch: place.batch) == ["gpt-4o-mini": 2, "gpt-4.1": 1])
+        #expect(try await other.claim(limit: 5, leaseSeconds: 600, batch: nil, excludingModels: ["gpt-4o-mini"]).isEmpty)
+    }
+
+    @Test(arguments: StoreBackend.tested)
+    func aHeartbeatKeepsExpiringLeasesFromBeingTakenOver(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 2)
+        let store = try place.runner("r1"), other = try place.runner("r2")
+        try await store.registerRunner()
+        _ = try await store.claim(limit: 2, leaseSeconds: -1, batch: nil)
+        try await store.heartbeat(leaseSeconds: 600)
+        #expect(try await other.claim(limit: 2, leaseSeconds: 600, batch: nil).isEmpty)
+        try await store.unregisterRunner()
+        #expect(try place.count("SELECT count(*) FROM runners WHERE id = 'r1' AND stopped_at >= heartbeat_at") == 1)
+    }
+
+    @Test(arguments: StoreBackend.tested)
+    func aCancelledBatchIsSeenAndItsJobsAreNotPutBackInTheQueue(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 3)
+        let store = try place.runner("r1")
+        #expect(try await store.batchExists(place.batch))
+        #expect(try await !store.batchExists("batch_000000000000"))
+        let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: place.batch)
+        #expect(try await store.cancelledBatches().isEmpty)
+        // What `choreo cancel` does: pending jobs cancelled, running ones left to their runner.
+        try place.execute("""
+            UPDATE jobs SET state = 'cancelled', error_kind = 'cancelled' WHERE state = 'pending';
+            UPDATE batches SET state = 'cancelled'
+            """)
+        #expect(try await store.cancelledBatches() == [place.batch])
+        try await store.release(job: jobs[0].id)
+        try await store.endWithoutAttempt(job: jobs[1].id, state: "cancelled", kind: "cancelled", message: "its batch was cancelled")
+        #expect(try await store.counts(batch: nil) == ["cancelled": 3])
+        #expect(try await store.claim(limit: 3, leaseSeconds: 600, batch: nil).isEmpty)
+        #expect(try await store.outlook(batch: nil).pending == 0)
+    }
+
+    @Test(arguments: StoreBackend.tested)
+    func resumePutsBackTheRetryableFailuresWithAFreshAttemptBudget(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 3)
+        let store = try place.runner("r1")
+        let jobs = try await store.claim(limit: 3, leaseSeconds: 600, batch: nil)
+        for job in jobs { _ = try await store.startAttempt(job: job.id, continuedFromChars: nil) }
+        var overloaded = failure(kept: nil), refused = failure(kept: nil)
+        overloaded.kind = "server_error"
+        refused.kind = "invalid_request"
+        try await store.endAttempt(job: jobs[0].id, attempt: 1, failure: overloaded, outcome: "failed", retryAt: nil)
+        try await store.endAttempt(job: jobs[1].id, attempt: 1, failure: refused, outcome: "failed", retryAt: nil)
+        #expect(try await store.complete(job: jobs[2].id, attempt: 1, outcome: outcome("done")))
+        try await store.completeFinishedBatches()
+        #expect(try await store.batchExists(place.batch))
+        #expect(try await store.counts(batch: place.batch) == ["failed": 2, "succeeded": 1])
+
+        #expect(try await store.resume(batch: place.batch, all: false, retryableKinds: ["server_error", "timeout"]) == 1)
+        #expect(try place.read("SELECT state FROM batches", []) == "pending")
+        let again = try await store.claim(limit: 3, leaseSeconds: 600, batch: nil)
+        #expect(again.map(\.id) == [jobs[0].id])
+        #expect(again.first.map { ($0.attempts, $0.attemptBase) } ?? (0, 0) == (1, 1))
+        try await store.release(job: jobs[0].id)
+        #expect(try await store.resume(batch: place.batch, all: true, retryableKinds: []) == 1)
+        #expect(try await store.counts(batch: place.batch) == ["pending": 2, "succeeded": 1])
+    }
+
+    @Test(arguments: StoreBackend.tested)
+    func theRequestCacheKeysJobsRunsEachRequestOnceAndServesThePaidAnswer(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 0, lines: [batchLine("a", "Same"), batchLine("b", "Same"), batchLine("c", "Other")])
+        let store = try place.runner("r1")
+        let keyOf: @Sendable (String, String) -> RequestKey? = { _, request in RequestKey(requestText: request, endpoint: "openai test") }
+        #expect(try await store.fillRequestKeys(batch: nil, keyOf: keyOf) == 3)
+        #expect(try await store.fillRequestKeys(batch: nil, keyOf: keyOf) == 0)
+        #expect(try place.count("SELECT count(DISTINCT request_key) FROM jobs") == 2)
+
+        // Identical requests run once: "b" waits while "a" runs.
+        let distinct = DistinctRequests(includingSampled: true)
+        let first = try await store.claim(limit: 3, leaseSeconds: 600, batch: nil, excludingModels: [], distinctRequests: distinct)
+        #expect(first.map(\.customID) == ["a", "c"])
+        let a = first[0]
+        let key = try #require(keyOf("", a.request)).value
+        #expect(try await store.cachedAnswers(keys: [key]).isEmpty)
+        _ = try await store.startAttempt(job: a.id, continuedFromChars: nil)
+        var paid = outcome("Paris")
+        paid.charge = AttemptCharge(usage: CompletionUsage(promptTokens: 3, completionTokens: 2), estimated: false, costUSD: 0.5)
+        #expect(try await store.complete(job: a.id, attempt: 1, outcome: paid))
+
+        let answers = try await store.cachedAnswers(keys: [key, "no-such-key"])
+        #expect(answers.keys.sorted() == [key])
+        #expect(answers[key]?.output == "Paris" && answers[key]?.source == "\(place.batch)/a" && answers[key]?.costUSD == 0.5)
+        let b = try #require(try await store.claim(limit: 3, leaseSeconds: 600, batch: nil, excludingModels: [],
+                                                   distinctRequests: distinct).first)
+        #expect(b.customID == "b")
+        #expect(try await store.completeFromCache([(job: b.id, key: key, answer: answers[key]!)]) == [b.id])
+        // A job this runner does not hold is left alone.
+        #expect(try await store.completeFromCache([(job: first[1].id + 1000, key: key, answer: answers[key]!)]).isEmpty)
+        #expect(try place.read("SELECT cached_from FROM jobs WHERE custom_id = 'b'", []) == "\(place.batch)/a")
+        #expect(try place.count("SELECT count(*) FROM jobs WHERE custom_id = 'b' AND cost_usd = 0 AND cache_saved_usd = 0.5 AND attempts = 0") == 1)
+        // The copy is never served: the answer stays the one that was paid for.
+        #expect(try await store.cachedAnswers(keys: [key])[key]?.source == "\(place.batch)/a")
+        #expect(try await store.counts(batch: nil) == ["succeeded": 2, "running": 1])
+    }
+
+    @Test(arguments: StoreBackend.tested)
+    func aPrefillRefusalIsRememberedForLaterRuns(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 1)
+        try await place.runner("r1").recordPrefillRefusal(model: "m1", message: "no prefill")
+        try await place.runner("r1").recordPrefillRefusal(model: "m1", message: "still no prefill")
+        #expect(try await place.runner("r2").prefillRefusals() == ["m1": "still no prefill"])
     }
 }

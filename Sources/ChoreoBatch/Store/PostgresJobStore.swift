@@ -1,0 +1,587 @@
+public import ChoreoPostgres
+import ChoreoAI
+import ChoreoSQLite
+import Foundation
+
+/// The PostgreSQL `JobStore` (issue 15, docs/postgres.md): the same leases, attempts and outputs as
+/// `JobQueue`, on a database that runners on many machines share.
+///
+/// One actor owns one connection, as `JobQueue` owns its SQLite one. Claims lock the rows they
+/// take `FOR UPDATE SKIP LOCKED`, so runners claiming at once take different jobs without waiting
+/// for each other; every later write checks the lease is still this runner's. A flush of partial
+/// output is one statement whatever its size (`UNNEST` of the ids, texts and token counts).
+///
+/// `startAttempt`, `complete`, `endAttempt` and `completeFromCache` wait out a lost connection
+/// (reconnecting, backing off from 50 ms to 1 s) until they commit or the calling task is
+/// cancelled; every requirement runs again when it lost a deadlock or serialization race (the
+/// counter triggers lock `batch_counts` rows, which concurrent transactions may reach in
+/// different orders).
+public actor PostgresJobStore: JobStore {
+    private let db: PostgresConnection
+    public nonisolated let runnerID: String
+    /// For `abandon`'s connection of its own.
+    private nonisolated let url: PostgresURL
+
+    /// Connects to `url` and brings its schema up to date (`PostgresSchema`).
+    public init(url: PostgresURL, runnerID: String) throws {
+        let db = try PostgresConnection(url: url)
+        try PostgresSchema.migrator.migrate(db, now: Date().timeIntervalSince1970)
+        self.db = db
+        self.url = url
+        self.runnerID = runnerID
+    }
+
+    private var now: Double { Date().timeIntervalSince1970 }
+
+    /// The states of a job or a batch that is not over yet.
+    static let live = "IN ('pending', 'running')"
+    /// The state of a job given back to the queue: pending, unless its batch was cancelled meanwhile.
+    static let requeuedState = JobQueue.requeuedState
+
+    // MARK: Running statements
+
+    /// Runs `body` (in a transaction unless `transaction` is false: a single statement is atomic on
+    /// its own). A transaction that lost a deadlock or serialization race runs again; with
+    /// `untilCommitted`, so does one whose connection was lost, after reconnecting, until the
+    /// calling task is cancelled. Without it, a lost connection fails the call, and the next call
+    /// reconnects.
+    @discardableResult
+    private func write<T>(untilCommitted: Bool = false, transaction: Bool = true,
+                          _ body: (PostgresConnection) throws -> T) async throws -> T {
+        var pause = 0.05
+        var races = 0
+        while true {
+            do {
+                if !db.isConnected { try db.reconnect() }
+                return transaction ? try db.transaction { try body(db) } : try body(db)
+            } catch let error as PostgresError
+                        where (error.isTransient && races < 20) || (untilCommitted && error.isConnectionFailure && !Task.isCancelled) {
+                if error.isTransient { races += 1 }
+                try? await Task.sleep(nanoseconds: UInt64(pause * 1e9))
+                pause = min(1, pause * 2)
+            }
+        }
+    }
+
+    /// A read: one statement, reconnecting first if the connection was lost.
+    private func read<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        if !db.isConnected { try db.reconnect() }
+        return try body(db)
+    }
+
+    // MARK: The runner
+
+    public func registerRunner() async throws {
+        let t = now
+        try await write(transaction: false) { db in
+            try db.run("""
+                INSERT INTO runners (id, pid, host, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $4)
+                ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, started_at = excluded.started_at,
+                  heartbeat_at = excluded.heartbeat_at, stopped_at = NULL
+                """, [.init(runnerID), .init(Int(getpid())), .init(ProcessInfo.processInfo.hostName), .init(t)])
+        }
+    }
+
+    public func unregisterRunner() async throws {
+        let t = now
+        try await write(transaction: false) { db in
+            try db.run("UPDATE runners SET stopped_at = $1 WHERE id = $2", [.init(t), .init(runnerID)])
+        }
+    }
+
+    public func heartbeat(leaseSeconds: Double) async throws {
+        let t = now
+        try await write { db in
+            try db.run("UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND state = 'running'",
+                       [.init(t + leaseSeconds), .init(runnerID)])
+            try db.run("UPDATE runners SET heartbeat_at = $1 WHERE id = $2", [.init(t), .init(runnerID)])
+        }
+    }
+
+    /// A PostgreSQL database cannot be deleted or replaced under the runner the way a file can.
+    public func checkStorage() async throws {}
+    /// Every commit is durable already.
+    public func checkpoint() async throws {}
+
+    // MARK: Leases
+
+    public func claim(limit: Int, leaseSeconds: Double, batch: String?, excludingModels: Set<String>,
+                      distinctRequests: DistinctRequests?) async throws -> [ClaimedJob] {
+        guard limit > 0 else { return [] }
+        let t = now
+        let jobs = try await write { db -> [ClaimedJob] in
+            // Pending jobs in id order on `jobs_runnable`; rows another runner is claiming right now
+            // are locked, and skipped rather than waited for.
+            var a = PostgresArguments()
+            var ids: [Int64] = []
+            var keysTaken: Set<String> = []
+            let scope = Self.scope(&a, batch: batch, excludingModels: excludingModels)
+            var distinct = ""
+            if let d = distinctRequests {
+                distinct = """
+                    AND NOT (request_key IS NOT NULL AND (request_samples = 0 OR \(a.add(d.includingSampled))) AND request_key IN
+                             (SELECT request_key FROM jobs WHERE state = 'running' AND request_key IS NOT NULL))
+                    """
+            }
+            try db.query("""
+                SELECT id, request_key, request_samples FROM jobs
+                WHERE state = 'pending' AND (not_before IS NULL OR not_before <= \(a.add(t))) \(scope) \(distinct)
+                ORDER BY id LIMIT \(a.add(limit)) FOR UPDATE SKIP LOCKED
+                """, a.values) { row in
+                if let d = distinctRequests, let key = row.string(1), row.int(2) == 0 || d.includingSampled,
+                   !keysTaken.insert(key).inserted {
+                    return  // the same request as an earlier candidate: it waits for that one's answer
+                }
+                ids.append(row.int64(0)!)
+            }
+            if ids.count < limit {
+                // A job whose lease expired is taken back, unless it is this runner's own (a late
+                // heartbeat: it is still in flight here).
+                var b = PostgresArguments()
+                let scope = Self.scope(&b, batch: batch, excludingModels: excludingModels)
+                try db.query("""
+                    SELECT id FROM jobs
+                    WHERE state = 'running' AND lease_expires_at < \(b.add(t)) AND lease_owner IS DISTINCT FROM \(b.add(runnerID)) \(scope)
+                    ORDER BY lease_expires_at LIMIT \(b.add(limit - ids.count)) FOR UPDATE SKIP LOCKED
+                    """, b.values) { ids.append($0.int64(0)!) }
+            }
+            guard !ids.isEmpty else { return [] }
+            var claimed: [ClaimedJob] = []
+            try db.query("""
+                UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2,
+                       started_at = coalesce(started_at, $3), updated_at = $3
+                WHERE id = ANY($4::bigint[])
+                RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
+                          coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0)
+                """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(ids)]) { row in
+                claimed.append(ClaimedJob(
+                    id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
+                    request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
+                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!))
+            }
+            // Attempts of a runner that died never got an end: close them now, so history is honest.
+            try db.run("""
+                UPDATE attempts SET ended_at = $1, outcome = 'interrupted', error_kind = coalesce(error_kind, 'runner_lost'),
+                       error_message = coalesce(error_message, 'the runner stopped without ending this attempt (killed or crashed)')
+                WHERE job_id = ANY($2::bigint[]) AND ended_at IS NULL
+                """, [.init(t), .init(ids)])
+            try db.run("UPDATE batches SET state = 'running' WHERE id = ANY($1::text[]) AND state = 'pending'",
+                       [.init(Set(claimed.map(\.batchID)).sorted())])
+            return claimed
+        }
+        return jobs.sorted { $0.id < $1.id }
+    }
+
+    /// `AND …` keeping a claim (or an outlook) to jobs of live batches, of `batch` when given, of
+    /// no model in `excludingModels`.
+    static func scope(_ a: inout PostgresArguments, batch: String?, excludingModels: Set<String>, column: (String) -> String = { $0 }) -> String {
+        var sql = "AND \(column("batch_id")) IN (SELECT id FROM batches WHERE state \(live))"
+        if let batch { sql += " AND \(column("batch_id")) = \(a.add(batch))" }
+        if !excludingModels.isEmpty { sql += " AND \(column("model")) <> ALL(\(a.add(excludingModels.sorted()))::text[])" }
+        return sql
+    }
+
+    public func release(job: Int64) async throws {
+        try await write(transaction: false) { db in
+            try db.run("""
+                UPDATE jobs SET state = \(Self.requeuedState), lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = $1 AND lease_owner = $2 AND state = 'running'
+                """, [.init(job), .init(runnerID)])
+        }
+    }
+
+    public func releaseAll() async throws {
+        try await write(transaction: false) { db in
+            try db.run("""
+                UPDATE jobs SET state = \(Self.requeuedState), lease_owner = NULL, lease_expires_at = NULL
+                WHERE lease_owner = $1 AND state = 'running'
+                """, [.init(runnerID)])
+        }
+    }
+
+    // MARK: Attempts
+
+    public func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?) async throws -> Int {
+        let t = now
+        return try await write(untilCommitted: true) { db in
+            // Without the lease nothing is updated: no attempt begins here.
+            guard let number = try db.queryOne(
+                "UPDATE jobs SET attempts = attempts + 1, updated_at = $1 WHERE id = $2 AND lease_owner = $3 RETURNING attempts",
+                [.init(t), .init(job), .init(runnerID)], { $0.int(0)! })
+            else { throw LeaseLost(job: job) }
+            try db.run("""
+                INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars, continuation, continuation_reason)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                """, [.init(job), .init(number), .init(runnerID), .init(t), .init(continuedFromChars),
+                      .init(continuation?.method), .init(continuation?.reason)])
+            return number
+        }
+    }
+
+    /// One statement for the whole flush, however many jobs: the ids, texts and token counts as
+    /// three arrays, joined to `jobs` through `UNNEST`. Rows in id order, so that two flushes
+    /// never lock the same rows in opposite orders.
+    public func savePartials(_ partials: [PartialText]) async throws {
+        guard !partials.isEmpty else { return }
+        try await write(transaction: false) { db in
+            try Self.savePartials(partials, at: now, runnerID: runnerID, db: db)
+        }
+    }
+
+    static func savePartials(_ partials: [PartialText], at t: Double, runnerID: String, db: PostgresConnection) throws {
+        let sorted = partials.sorted { $0.job < $1.job }
+        try db.run("""
+            UPDATE jobs SET partial_output = p.text, partial_tokens = p.tokens, updated_at = $1
+            FROM unnest($2::bigint[], $3::text[], $4::bigint[]) AS p(id, text, tokens)
+            WHERE jobs.id = p.id AND jobs.lease_owner = $5 AND jobs.state = 'running'
+            """, [.init(t), .init(sorted.map(\.job)), .init(sorted.map(\.text)), .init(sorted.map(\.tokens)), .init(runnerID)])
+    }
+
+    @discardableResult
+    public func complete(job: Int64, attempt: Int, outcome o: JobOutcome) async throws -> Bool {
+        let t = now
+        return try await write(untilCommitted: true) { db in
+            var a = PostgresArguments()
+            let timings = zip(AttemptTimings.columns.filter { $0 != "first_token_ms" }, o.timings.jobValues)
+                .map { "\($0.0) = \(a.add(PostgresValue($0.1)))" }.joined(separator: ", ")
+            let changed = try db.run("""
+                UPDATE jobs SET state = 'succeeded', output = \(a.add(o.output)), tool_calls = \(a.add(o.toolCalls)),
+                       finish_reason = \(a.add(o.finishReason)), provider_finish_reason = \(a.add(o.providerFinishReason)),
+                       response = \(a.add(o.response)), prompt_tokens = \(a.add(o.promptTokens)),
+                       completion_tokens = \(a.add(o.completionTokens)),
+                       total_tokens = \(a.add(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } })),
+                       first_token_ms = \(a.add(o.firstTokenMs)), duration_ms = \(a.add(o.durationMs)),
+                       http_status = \(a.add(o.httpStatus)), request_id = \(a.add(o.requestID)),
+                       error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL,
+                       cached_prompt_tokens = \(a.add(o.cachedPromptTokens)), cache_write_tokens = \(a.add(o.cacheWriteTokens)),
+                       reasoning_tokens = \(a.add(o.reasoningTokens)),
+                       partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                       finished_at = \(a.add(t)), updated_at = \(a.add(t)), reasoning = \(a.add(o.reasoning)),
+                       bytes_received = \(a.add(o.bytesReceived)), \(timings),
+                       request_key = coalesce(\(a.add(o.requestKey?.value))::text, request_key),
+                       request_samples = coalesce(\(a.add(o.requestKey?.samples))::integer, request_samples)
+                WHERE id = \(a.add(job)) AND lease_owner = \(a.add(runnerID)) AND state = 'running'
+                """, a.values)
+            guard changed == 1 else {
+                // Another runner took the job (our lease expired): its result stands, ours is dropped.
+                try db.run("""
+                    UPDATE attempts SET ended_at = $1, outcome = 'lease_lost', error_kind = 'lease_lost',
+                           error_message = 'the lease expired before the result was written; another runner took the job'
+                    WHERE job_id = $2 AND number = $3
+                    """, [.init(t), .init(job), .init(attempt)])
+                try Self.record(o.charge, job: job, attempt: attempt, db: db)  // paid for all the same
+                return false
+            }
+            var b = PostgresArguments()
+            let attemptTimings = zip(AttemptTimings.columns, o.timings.values).map { "\($0.0) = \(b.add(PostgresValue($0.1)))" }
+            try db.run("""
+                UPDATE attempts SET ended_at = \(b.add(t)), outcome = 'succeeded', http_status = \(b.add(o.httpStatus)),
+                       bytes_received = \(b.add(o.bytesReceived)), chars_received = \(b.add(o.charsReceived)),
+                       request_id = \(b.add(o.requestID)), \(attemptTimings.joined(separator: ", "))
+                WHERE job_id = \(b.add(job)) AND number = \(b.add(attempt))
+                """, b.values)
+            try Self.record(o.charge, job: job, attempt: attempt, db: db)
+            return true
+        }
+    }
+
+    public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: String, retryAt: Double?,
+                           finalState: String, countsAsAttempt: Bool) async throws {
+        let t = now
+        let state = retryAt == nil ? finalState : "pending"
+        try await write(untilCommitted: true) { db in
+            try db.run("""
+                UPDATE jobs SET state = CASE WHEN $1::text = 'pending' THEN \(Self.requeuedState) ELSE $1::text END,
+                       not_before = $2, error_kind = $3, error_message = $4, http_status = $5, request_id = $6,
+                       partial_output = CASE WHEN $7::boolean THEN NULL ELSE coalesce($8::text, partial_output) END,
+                       partial_tokens = CASE WHEN $7::boolean THEN NULL WHEN $8::text IS NULL THEN partial_tokens ELSE $9::bigint END,
+                       spent_prompt_tokens = $10, lease_owner = NULL, lease_expires_at = NULL,
+                       finished_at = $11, updated_at = $12, attempt_base = attempt_base + $13, error_body = $16
+                WHERE id = $14 AND lease_owner = $15
+                """, [.init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
+                      .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
+                      .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
+                      .init(f.errorBody)])
+            var a = PostgresArguments()
+            let timings = zip(AttemptTimings.columns, f.timings.values).map { "\($0.0) = \(a.add(PostgresValue($0.1)))" }
+            try db.run("""
+                UPDATE attempts SET ended_at = \(a.add(t)), outcome = \(a.add(outcome)), http_status = \(a.add(f.httpStatus)),
+                       error_kind = \(a.add(f.kind)), error_message = \(a.add(f.message)), bytes_received = \(a.add(f.bytesReceived)),
+                       chars_received = \(a.add(f.charsReceived)), request_id = \(a.add(f.requestID)),
+                       received_text = \(a.add(f.receivedText)), \(timings.joined(separator: ", "))
+                WHERE job_id = \(a.add(job)) AND number = \(a.add(attempt))
+                """, a.values)
+            try Self.record(f.charge, job: job, attempt: attempt, db: db)
+        }
+    }
+
+    /// Writes `charge` on the attempt row; the `attempts_keep_costs` trigger adds it to the job's
+    /// cost and the batch's per-model totals (as `AttemptCharge.record` does on SQLite).
+    static func record(_ charge: AttemptCharge?, job: Int64, attempt: Int, db: PostgresConnection) throws {
+        guard let c = charge else { return }
+        try db.run("""
+            UPDATE attempts SET prompt_tokens = $1, cached_prompt_tokens = $2, cache_write_tokens = $3, completion_tokens = $4,
+                   reasoning_tokens = $5, usage_estimated = $6, cost_usd = $7
+            WHERE job_id = $8 AND number = $9 AND prompt_tokens IS NULL
+            """, [.init(c.usage.promptTokens), .init(c.usage.cachedPromptTokens), .init(c.usage.cacheWriteTokens),
+                  .init(c.usage.completionTokens), .init(c.usage.reasoningTokens), .init(c.estimated), .init(c.costUSD),
+                  .init(job), .init(attempt)])
+    }
+
+    public func endWithoutAttempt(job: Int64, state: String, kind: String, message: String) async throws {
+        let t = now
+        try await write(transaction: false) { db in
+            try db.run("""
+                UPDATE jobs SET state = $1, error_kind = $2, error_message = $3, lease_owner = NULL, lease_expires_at = NULL,
+                       finished_at = $4, updated_at = $4
+                WHERE id = $5 AND lease_owner = $6
+                """, [.init(state), .init(kind), .init(message), .init(t), .init(job), .init(runnerID)])
+        }
+    }
+
+    /// On a connection of its own (the store's may be what hangs), in one transaction.
+    public nonisolated func abandon(partials: [PartialText]) throws {
+        let db = try PostgresConnection(url: url)
+        let t = Date().timeIntervalSince1970
+        try db.transaction {
+            if !partials.isEmpty { try Self.savePartials(partials, at: t, runnerID: runnerID, db: db) }
+            try db.run("""
+                UPDATE attempts SET ended_at = $1, outcome = 'interrupted', error_kind = 'interrupted',
+                       error_message = 'the runner was aborted (second signal or grace period) during this attempt'
+                WHERE ended_at IS NULL AND runner = $2
+                  AND job_id IN (SELECT id FROM jobs WHERE lease_owner = $2 AND state = 'running')
+                """, [.init(t), .init(runnerID)])
+            try db.run("""
+                UPDATE jobs SET state = \(Self.requeuedState), lease_owner = NULL, lease_expires_at = NULL, updated_at = $1
+                WHERE lease_owner = $2 AND state = 'running'
+                """, [.init(t), .init(runnerID)])
+            try db.run("UPDATE runners SET stopped_at = $1 WHERE id = $2", [.init(t), .init(runnerID)])
+        }
+    }
+
+    // MARK: Reading the queue
+
+    public func outlook(batch: String?, excludingModels: Set<String>) async throws -> QueueOutlook {
+        try read { db in
+            var a = PostgresArguments()
+            let me = a.add(runnerID)
+            let scope = Self.scope(&a, batch: batch, excludingModels: excludingModels) { "j.\($0)" }
+            return try db.queryOne("""
+                SELECT count(*) FILTER (WHERE j.state = 'pending'), count(*) FILTER (WHERE j.state = 'running' AND j.lease_owner <> \(me)),
+                       min(CASE WHEN j.state = 'pending' THEN coalesce(j.not_before, 0)
+                                WHEN j.state = 'running' THEN j.lease_expires_at END)
+                FROM jobs j
+                WHERE j.state \(Self.live) \(scope)
+                """, a.values) { row in QueueOutlook(pending: row.int(0) ?? 0, heldByOthers: row.int(1) ?? 0, nextWake: row.double(2)) }
+                ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
+        }
+    }
+
+    /// From the counters the trigger keeps (pending jobs are the total minus the rest), as
+    /// `JobFigures` reads them on SQLite.
+    public func counts(batch: String?) async throws -> [String: Int] {
+        try read { db in
+            var a = PostgresArguments()
+            let filter = batch.map { "AND batch_id = \(a.add($0))" } ?? ""
+            var jobs: [String: Int] = [:]
+            var counted = 0
+            try db.query("SELECT state, sum(jobs) FROM batch_counts WHERE jobs > 0 \(filter) GROUP BY state", a.values) { row in
+                jobs[row.string(0) ?? "", default: 0] += row.int(1) ?? 0
+                counted += row.int(1) ?? 0
+            }
+            var b = PostgresArguments()
+            let total = try db.queryOne("SELECT coalesce(sum(total_jobs), 0) FROM batches WHERE true \(batch.map { "AND id = \(b.add($0))" } ?? "")",
+                                        b.values) { $0.int(0) ?? 0 } ?? 0
+            if total > counted { jobs["pending", default: 0] += total - counted }
+            return jobs
+        }
+    }
+
+    public func pendingModels(batch: String?) async throws -> [String: Int] {
+        try read { db in
+            var a = PostgresArguments()
+            let scope = Self.scope(&a, batch: batch, excludingModels: [])
+            var out: [String: Int] = [:]
+            try db.query("SELECT model, count(*) FROM jobs WHERE state \(Self.live) \(scope) GROUP BY model", a.values) { row in
+                out[row.string(0) ?? ""] = row.int(1) ?? 0
+            }
+            return out
+        }
+    }
+
+    public func cancelledBatches() async throws -> Set<String> {
+        try read { db in
+            var cancelled: Set<String> = []
+            try db.query("SELECT id FROM batches WHERE state = 'cancelled'") { cancelled.insert($0.string(0) ?? "") }
+            return cancelled
+        }
+    }
+
+    public func batchExists(_ id: String) async throws -> Bool {
+        try read { db in
+            try db.queryOne("SELECT 1 FROM batches WHERE id = $1 AND state \(Schema.visible)", [.init(id)]) { _ in true } ?? false
+        }
+    }
+
+    public func completeFinishedBatches() async throws {
+        let t = now
+        try await write(transaction: false) { db in
+            try db.run("""
+                UPDATE batches SET state = 'completed', completed_at = $1
+                WHERE state \(Self.live)
+                  AND NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.batch_id = batches.id AND jobs.state \(Self.live))
+                """, [.init(t)])
+        }
+    }
+
+    // MARK: What runs learn about models
+
+    public func prefillRefusals() async throws -> [String: String] {
+        try read { db in
+            var out: [String: String] = [:]
+            try db.query("SELECT model, message FROM prefill_refusals") { out[$0.string(0) ?? ""] = $0.string(1) ?? "" }
+            return out
+        }
+    }
+
+    public func recordPrefillRefusal(model: String, message: String) async throws {
+        let t = now
+        try await write(transaction: false) { db in
+            try db.run("""
+                INSERT INTO prefill_refusals (model, message, learned_at) VALUES ($1, $2, $3)
+                ON CONFLICT (model) DO UPDATE SET message = excluded.message, learned_at = excluded.learned_at
+                """, [.init(model), .init(message), .init(t)])
+        }
+    }
+
+    // MARK: The request cache
+
+    /// 2,000 rows a round: read through the partial indexes that hold the rows needing a key
+    /// (`jobs_runnable`, `jobs_unkeyed_answers`), keyed here, written back in one `UNNEST` statement.
+    public func fillRequestKeys(batch: String?, keyOf: @Sendable (_ model: String, _ request: String) -> RequestKey?) async throws -> Int {
+        var filled = 0
+        for walk in 0..<2 {
+            var lastID: Int64 = 0
+            while true {
+                var a = PostgresArguments()
+                let after = a.add(lastID)
+                let sql = walk == 0
+                    ? """
+                      SELECT id, model, request FROM jobs
+                      WHERE id > \(after) AND state = 'pending' AND request_key IS NULL \(Self.scope(&a, batch: batch, excludingModels: []))
+                      ORDER BY id LIMIT 2000
+                      """
+                    : """
+                      SELECT id, model, request FROM jobs
+                      WHERE id > \(after) AND state = 'succeeded' AND request_key IS NULL AND finish_reason IN \(CachedAnswer.reusableSQL)
+                      ORDER BY id LIMIT 2000
+                      """
+                var rows: [(id: Int64, key: RequestKey?)] = []
+                try read { db in
+                    try db.query(sql, a.values) { row in rows.append((row.int64(0)!, keyOf(row.string(1) ?? "", row.string(2) ?? ""))) }
+                }
+                guard let last = rows.last else { break }
+                lastID = last.id
+                let keyed = rows.compactMap { r in r.key.map { (id: r.id, key: $0) } }
+                guard !keyed.isEmpty else { continue }
+                filled += try await write(transaction: false) { db in
+                    try db.run("""
+                        UPDATE jobs SET request_key = k.key, request_samples = k.samples
+                        FROM unnest($1::bigint[], $2::text[], $3::integer[]) AS k(id, key, samples)
+                        WHERE jobs.id = k.id AND jobs.request_key IS NULL
+                        """, [.init(keyed.map(\.id)), .init(keyed.map(\.key.value)), .init(keyed.map(\.key.samples))])
+                }
+            }
+        }
+        return filled
+    }
+
+    public func cachedAnswers(keys: [String]) async throws -> [String: CachedAnswer] {
+        guard !keys.isEmpty else { return [:] }
+        return try read { db in
+            var found: [String: CachedAnswer] = [:]
+            try db.query("""
+                SELECT j.request_key, j.output, j.tool_calls, j.finish_reason, j.provider_finish_reason, j.response, j.reasoning,
+                       j.request_id, j.batch_id || '/' || j.custom_id, j.cost_usd
+                FROM jobs j
+                WHERE j.request_key = ANY($1::text[]) AND j.state = 'succeeded' AND j.cached_from IS NULL
+                  AND j.finish_reason IN \(CachedAnswer.reusableSQL) AND j.output IS NOT NULL AND j.response IS NOT NULL
+                ORDER BY j.id DESC
+                """, [.init(Set(keys).sorted())]) { row in
+                // Descending: the earliest answer of a key is the one kept.
+                found[row.string(0)!] = CachedAnswer(
+                    output: row.string(1)!, toolCalls: row.string(2), finishReason: row.string(3)!, providerFinishReason: row.string(4),
+                    response: row.string(5)!, reasoning: row.string(6), requestID: row.string(7), source: row.string(8) ?? "",
+                    costUSD: row.double(9))
+            }
+            return found
+        }
+    }
+
+    public func completeFromCache(_ served: [(job: Int64, key: String, answer: CachedAnswer)]) async throws -> [Int64] {
+        guard !served.isEmpty else { return [] }
+        let t = now
+        return try await write(untilCommitted: true) { db in
+            var written: [Int64] = []
+            for s in served {
+                let a = s.answer
+                let changed = try db.run("""
+                    UPDATE jobs SET state = 'succeeded', output = $1, tool_calls = $2, finish_reason = $3, provider_finish_reason = $4,
+                           response = $5, reasoning = $6, request_id = $7, cached_from = $8, cache_saved_usd = $9, request_key = $10,
+                           prompt_tokens = 0, completion_tokens = 0, total_tokens = 0, cost_usd = 0,
+                           error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL, partial_tokens = NULL,
+                           http_status = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                           duration_ms = 0, finished_at = $11, updated_at = $11
+                    WHERE id = $12 AND lease_owner = $13 AND state = 'running'
+                    """, [.init(a.output), .init(a.toolCalls), .init(a.finishReason), .init(a.providerFinishReason), .init(a.response),
+                          .init(a.reasoning), .init(a.requestID), .init(a.source), .init(a.costUSD), .init(s.key),
+                          .init(t), .init(s.job), .init(runnerID)])
+                if changed == 1 { written.append(s.job) }
+            }
+            return written
+        }
+    }
+
+    // MARK: Resume
+
+    public func resume(batch: String, all: Bool, retryableKinds: [String]) async throws -> Int {
+        let t = now
+        return try await write { db in
+            let n = try db.run("""
+                UPDATE jobs SET state = 'pending', attempt_base = attempts, not_before = NULL, finished_at = NULL, updated_at = $1
+                WHERE batch_id = $2 AND ((state = 'failed' AND ($3::boolean OR error_kind = ANY($4::text[])))
+                      OR (state = 'pending' AND attempts > attempt_base) OR (state = 'running' AND lease_expires_at < $1))
+                """, [.init(t), .init(batch), .init(all), .init(retryableKinds)])
+            try db.run("UPDATE batches SET state = 'pending', completed_at = NULL WHERE id = $1 AND state = 'completed'", [.init(batch)])
+            return n
+        }
+    }
+}
+
+/// The arguments of a statement being written: `add` appends a value and returns its placeholder
+/// (`$3`), so SQL with optional parts numbers its parameters as it goes.
+struct PostgresArguments {
+    private(set) var values: [PostgresValue] = []
+
+    mutating func add(_ value: some PostgresEncodable) -> String {
+        values.append(PostgresValue(value))
+        return "$\(values.count)"
+    }
+}
+
+extension PostgresValue {
+    /// The same value as a SQLite argument (the timings and charges ChoreoBatch builds as `SQLValue`s).
+    init(_ value: SQLValue) {
+        switch value {
+        case .null: self = nil
+        case .integer(let v): self.init(v)
+        case .real(let v): self.init(v)
+        case .text(let v): self.init(v)
+        case .blob(let bytes): self.init("\\x" + bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined())
+        }
+    }
+}
+
+private extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}

@@ -1,0 +1,164 @@
+import ChoreoPostgres
+import ChoreoTesting
+import Testing
+
+/// The libpq wrapper against a real server: the process's throwaway cluster (`PostgresServer`).
+@Suite(.enabled(if: PostgresServer.skipReason == nil, Comment(rawValue: PostgresServer.skipReason ?? "")))
+struct PostgresConnectionTests {
+    @Test
+    func textNumbersAndNullsRoundTripAsParameters() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            try db.execute("CREATE TABLE t (id bigint, text text, x double precision, flag integer)")
+            let texts = ["", "it's \"quoted\" \\ back", "ünïcödé 🎉", "NULL", "{a,b}", "line\nbreak"]
+            for (i, text) in texts.enumerated() {
+                try db.run("INSERT INTO t VALUES ($1, $2, $3, $4)", [.init(Int64(i)), .init(text), .init(Double(i) / 3), .init(i % 2 == 0)])
+            }
+            try db.run("INSERT INTO t VALUES ($1, $2, $3, $4)", [.init(Int64.max), nil, .init(-Double.infinity), nil])
+            var read: [(Int64, String?, Double?, Bool?)] = []
+            try db.query("SELECT id, text, x, flag FROM t ORDER BY id") { read.append(($0.int64(0)!, $0.string(1), $0.double(2), $0.bool(3))) }
+            #expect(read.map(\.1) == texts.map { Optional($0) } + [nil])
+            #expect(read.map(\.0) == (0..<Int64(texts.count)).map { $0 } + [Int64.max])
+            #expect(read.dropLast().map(\.2) == texts.indices.map { Double($0) / 3 })
+            #expect(read.last?.2 == -Double.infinity)
+            #expect(read.map(\.3) == texts.indices.map { $0 % 2 == 0 } + [nil])
+        }
+    }
+
+    @Test
+    func arraysBindAsOneParameterAndUnnestIntoRows() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            try db.execute("CREATE TABLE t (id bigint PRIMARY KEY, text text)")
+            let ids: [Int64] = [1, 2, 3, 4]
+            let texts: [String?] = ["a,b", "say \"hi\" \\o/", nil, "NULL"]
+            let changed = try db.run("INSERT INTO t SELECT * FROM unnest($1::bigint[], $2::text[])", [.init(ids), .init(texts)])
+            #expect(changed == 4)
+            var read: [String?] = []
+            try db.query("SELECT text FROM t ORDER BY id") { read.append($0.string(0)) }
+            #expect(read == texts)
+            #expect(try db.run("UPDATE t SET text = 'x' WHERE id = ANY($1::bigint[])", [.init([Int64(2), 4])]) == 2)
+        }
+    }
+
+    @Test
+    func aFailedStatementCarriesItsSQLStateAndSQLButNotItsArguments() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            try db.execute("CREATE TABLE t (id bigint PRIMARY KEY)")
+            try db.run("INSERT INTO t VALUES ($1)", [7])
+            let duplicate = #expect(throws: PostgresError.self) { try db.run("INSERT INTO t VALUES ($1)", ["7"]) }
+            #expect(duplicate?.code == .uniqueViolation)
+            #expect(duplicate?.description.contains("INSERT INTO t VALUES ($1)") == true)
+            let syntax = #expect(throws: PostgresError.self) { try db.run("SELEC 1") }
+            #expect(syntax?.code.rawValue == "42601")
+            // The connection is still usable after a failed statement.
+            #expect(try db.queryOne("SELECT count(*) FROM t") { $0.int(0) } == 1)
+        }
+    }
+
+    @Test
+    func aTransactionThatThrowsLeavesNothingAndASavepointUndoesOnlyItsOwnPart() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            try db.execute("CREATE TABLE t (id bigint PRIMARY KEY)")
+            #expect(throws: Stop.self) {
+                try db.transaction { () throws -> Int in
+                    try db.run("INSERT INTO t VALUES (1)")
+                    throw Stop()
+                }
+            }
+            try db.transaction {
+                try db.run("INSERT INTO t VALUES (2)")
+                // A failing statement inside a savepoint: the outer transaction goes on.
+                _ = try? db.transaction { try db.run("INSERT INTO t VALUES (2)") }
+                try db.run("INSERT INTO t VALUES (3)")
+            }
+            #expect(!db.isInTransaction)
+            var ids: [Int] = []
+            try db.query("SELECT id FROM t ORDER BY id") { ids.append($0.int(0)!) }
+            #expect(ids == [2, 3])
+        }
+    }
+
+    @Test
+    func aReadOnlyTransactionRefusesWrites() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            try db.execute("CREATE TABLE t (id bigint)")
+            let error = #expect(throws: PostgresError.self) {
+                try db.transaction(.readOnly) { try db.run("INSERT INTO t VALUES (1)") }
+            }
+            #expect(error?.isReadOnlyViolation == true)
+        }
+    }
+
+    @Test
+    func textHoldingANULIsRefusedRatherThanCut() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            try db.execute("CREATE TABLE t (text text)")
+            let error = #expect(throws: PostgresError.self) { try db.run("INSERT INTO t VALUES ($1)", ["before\u{0}after"]) }
+            #expect(error?.message.contains("NUL") == true)
+            #expect(try db.queryOne("SELECT count(*) FROM t") { $0.int(0) } == 0)
+        }
+    }
+
+    @Test
+    func theMigratorAppliesNewVersionsOnceAndRefusesANewerSchemaUntouched() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            let v1 = PostgresMigrator.Migration(version: 1, sql: "CREATE TABLE a (id bigint)")
+            let v2 = PostgresMigrator.Migration(version: 2, sql: "CREATE TABLE b (id bigint); INSERT INTO a VALUES (1)")
+            try PostgresMigrator([v1]).migrate(db, now: 1)
+            #expect(throws: PostgresSchemaError.self) { try PostgresMigrator([v1, v2]).checkVersion(db) }
+            try PostgresMigrator([v1, v2]).migrate(db, now: 2)
+            try PostgresMigrator([v1, v2]).migrate(db, now: 3)  // nothing left to do
+            try PostgresMigrator([v1, v2]).checkVersion(db)
+            #expect(try db.queryOne("SELECT count(*) FROM a") { $0.int(0) } == 1)
+            let newer = #expect(throws: PostgresSchemaError.self) { try PostgresMigrator([v1]).migrate(db, now: 4) }
+            #expect(newer?.description.contains("schema version 2") == true)
+            #expect(try PostgresMigrator.version(db) == 2)
+        }
+    }
+
+    @Test
+    func aPasswordInTheURLNeverAppearsInAnError() async throws {
+        let server = try PostgresServer.shared.get()
+        let url = "postgres://choreo:sekr1t-pass@/no_such_database?host=\(server.root)"
+        let error = #expect(throws: PostgresError.self) { try PostgresConnection(url: PostgresURL(url)) }
+        #expect(error?.isConnectionFailure == true)
+        #expect(error?.description.contains("no_such_database") == true)
+        #expect(error?.description.contains("sekr1t") == false)
+        #expect(error?.description.contains("choreo:***@") == true)
+    }
+}
+
+private struct Stop: Error {}
+
+/// What a URL shows of itself: never its password.
+struct PostgresURLTests {
+    @Test(arguments: [
+        ("postgres://ann:pw%40rd!@db.example:5432/q?sslmode=require", "postgres://ann:***@db.example:5432/q?sslmode=require"),
+        ("postgresql://ann@db/q?password=hunter22&sslmode=verify-full", "postgresql://ann@db/q?password=***&sslmode=verify-full"),
+        ("postgres://ann:a@b@db/q", "postgres://ann:***@db/q"),
+        ("postgres:///q?host=/tmp/sock", "postgres:///q?host=/tmp/sock"),
+    ])
+    func redactedHidesThePasswordWhereverTheURLHoldsIt(url: String, shown: String) throws {
+        let parsed = try PostgresURL(url)
+        #expect(parsed.redacted == shown)
+        #expect("\(parsed)" == shown)
+    }
+
+    @Test
+    func scrubHidesTheDecodedPasswordInAnyMessage() throws {
+        let url = try PostgresURL("postgres://ann:pw%40rd!@db/q")
+        #expect(url.scrub("server said pw@rd! is wrong") == "server said *** is wrong")
+    }
+
+    @Test
+    func aPathIsNotAPostgresURL() {
+        #expect(!PostgresURL.isPostgresURL("choreo.sqlite"))
+        #expect(throws: PostgresError.self) { try PostgresURL("/tmp/choreo.sqlite") }
+    }
+}
