@@ -173,6 +173,25 @@ struct JobStoreContractTests {
         #expect(try place.count("SELECT count(*) FROM attempts WHERE outcome = 'interrupted' AND ended_at IS NOT NULL") == 2)
     }
 
+    /// Higher priority first, then oldest; a job whose runner died goes back in line by its
+    /// priority; each job's own timeout comes with its claim.
+    @Test(arguments: StoreBackend.tested)
+    func claimsFollowPriorityThenAgeAndCarryTheJobsTimeout(_ backend: StoreBackend) async throws {
+        func line(_ id: String, priority: Int?, timeout: Double? = nil) -> String {
+            #"{"custom_id":"\#(id)","#
+                + (priority.map { #""priority":\#($0),"# } ?? "") + (timeout.map { #""timeout":\#($0),"# } ?? "")
+                + #""body":{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}]}}"#
+        }
+        let place = try backend.place(jobs: 0, lines: [line("low", priority: -1), line("plain", priority: nil),
+                                                      line("high", priority: 5, timeout: 42), line("plain2", priority: nil)])
+        let dying = try place.runner("dying"), store = try place.runner("r1")
+        // A runner takes the highest one and dies: its lease expires at once.
+        let first = try await dying.claim(limit: 1, leaseSeconds: -1, batch: nil)
+        #expect(first.map(\.customID) == ["high"] && first.first?.timeout == 42)
+        let order = try await store.claim(limit: 4, leaseSeconds: 600, batch: nil).map(\.customID)
+        #expect(order == ["high", "plain", "plain2", "low"])
+    }
+
     @Test(arguments: StoreBackend.tested)
     func releasedJobsGoBackToTheQueueUntouched(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 3)
@@ -214,7 +233,7 @@ struct JobStoreContractTests {
         let first = try #require(try await store.claim(limit: 1, leaseSeconds: 600, batch: nil).first)
         _ = try await store.startAttempt(job: first.id, continuedFromChars: nil)
         // A retry in 1,000 s: pending, but not runnable before then.
-        try await store.endAttempt(job: first.id, attempt: 1, failure: failure(kept: nil), outcome: "retry", retryAt: start + 1000)
+        try await store.endAttempt(job: first.id, attempt: 1, failure: failure(kept: nil), outcome: .retry, retryAt: start + 1000)
         let rest = try await store.claim(limit: 5, leaseSeconds: 600, batch: nil)
         #expect(rest.map(\.customID).sorted() == ["b", "c"])
         let outlook = try await other.outlook(batch: nil)
@@ -256,7 +275,7 @@ struct JobStoreContractTests {
             """)
         #expect(try await store.cancelledBatches() == [place.batch])
         try await store.release(job: jobs[0].id)
-        try await store.endWithoutAttempt(job: jobs[1].id, state: "cancelled", kind: "cancelled", message: "its batch was cancelled")
+        try await store.endWithoutAttempt(job: jobs[1].id, state: .cancelled, kind: "cancelled", message: "its batch was cancelled")
         #expect(try await store.counts(batch: nil) == ["cancelled": 3])
         #expect(try await store.claim(limit: 3, leaseSeconds: 600, batch: nil).isEmpty)
         #expect(try await store.outlook(batch: nil).pending == 0)
@@ -271,8 +290,8 @@ struct JobStoreContractTests {
         var overloaded = failure(kept: nil), refused = failure(kept: nil)
         overloaded.kind = "server_error"
         refused.kind = "invalid_request"
-        try await store.endAttempt(job: jobs[0].id, attempt: 1, failure: overloaded, outcome: "failed", retryAt: nil)
-        try await store.endAttempt(job: jobs[1].id, attempt: 1, failure: refused, outcome: "failed", retryAt: nil)
+        try await store.endAttempt(job: jobs[0].id, attempt: 1, failure: overloaded, outcome: .failed, retryAt: nil)
+        try await store.endAttempt(job: jobs[1].id, attempt: 1, failure: refused, outcome: .failed, retryAt: nil)
         #expect(try await store.complete(job: jobs[2].id, attempt: 1, outcome: outcome("done")))
         try await store.completeFinishedBatches()
         #expect(try await store.batchExists(place.batch))

@@ -1,5 +1,5 @@
 public import ChoreoPostgres
-import ChoreoAI
+public import ChoreoAI
 import ChoreoSQLite
 import Foundation
 
@@ -123,28 +123,32 @@ public actor PostgresJobStore: JobStore {
                              (SELECT request_key FROM jobs WHERE state = 'running' AND request_key IS NOT NULL))
                     """
             }
+            // Claim order (`JobQueue.claimOrder`): highest priority first, then oldest.
+            var candidates: [(priority: Int64, id: Int64)] = []
             try db.query("""
-                SELECT id, request_key, request_samples FROM jobs
+                SELECT id, request_key, request_samples, priority FROM jobs
                 WHERE state = 'pending' AND (not_before IS NULL OR not_before <= \(a.add(t))) \(scope) \(distinct)
-                ORDER BY id LIMIT \(a.add(limit)) FOR UPDATE SKIP LOCKED
+                ORDER BY priority DESC, id LIMIT \(a.add(limit)) FOR UPDATE SKIP LOCKED
                 """, a.values) { row in
                 if let d = distinctRequests, let key = row.string(1), row.int(2) == 0 || d.includingSampled,
                    !keysTaken.insert(key).inserted {
                     return  // the same request as an earlier candidate: it waits for that one's answer
                 }
-                ids.append(row.int64(0)!)
+                candidates.append((row.int64(3)!, row.int64(0)!))
             }
-            if ids.count < limit {
+            do {
                 // A job whose lease expired is taken back, unless it is this runner's own (a late
                 // heartbeat: it is still in flight here).
                 var b = PostgresArguments()
                 let scope = Self.scope(&b, batch: batch, excludingModels: excludingModels)
                 try db.query("""
-                    SELECT id FROM jobs
+                    SELECT id, priority FROM jobs
                     WHERE state = 'running' AND lease_expires_at < \(b.add(t)) AND lease_owner IS DISTINCT FROM \(b.add(runnerID)) \(scope)
-                    ORDER BY lease_expires_at LIMIT \(b.add(limit - ids.count)) FOR UPDATE SKIP LOCKED
-                    """, b.values) { ids.append($0.int64(0)!) }
+                    ORDER BY priority DESC, id LIMIT \(b.add(limit)) FOR UPDATE SKIP LOCKED
+                    """, b.values) { candidates.append(($0.int64(1)!, $0.int64(0)!)) }
             }
+            // Merged in claim order: a job a dead runner held goes back in line by its priority.
+            ids = candidates.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }.prefix(limit).map(\.id)
             guard !ids.isEmpty else { return [] }
             var claimed: [ClaimedJob] = []
             try db.query("""
@@ -152,12 +156,13 @@ public actor PostgresJobStore: JobStore {
                        started_at = coalesce(started_at, $3), updated_at = $3
                 WHERE id = ANY($4::bigint[])
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
-                          coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0)
+                          coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0),
+                          timeout_seconds, coalesce(partial_reasoning, '')
                 """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(ids)]) { row in
                 claimed.append(ClaimedJob(
                     id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
                     request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
-                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!))
+                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!, timeout: row.double(10), partialReasoning: row.string(11)!))
             }
             // Attempts of a runner that died never got an end: close them now, so history is honest.
             try db.run("""
@@ -167,9 +172,11 @@ public actor PostgresJobStore: JobStore {
                 """, [.init(t), .init(ids)])
             try db.run("UPDATE batches SET state = 'running' WHERE id = ANY($1::text[]) AND state = 'pending'",
                        [.init(Set(claimed.map(\.batchID)).sorted())])
-            return claimed
+            // In claim order, as `ids` is (RETURNING gives no order).
+            let position = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+            return claimed.sorted { position[$0.id]! < position[$1.id]! }
         }
-        return jobs.sorted { $0.id < $1.id }
+        return jobs
     }
 
     /// `AND …` keeping a claim (or an outlook) to jobs of live batches, of `batch` when given, of
@@ -252,7 +259,7 @@ public actor PostgresJobStore: JobStore {
                        total_tokens = \(a.add(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } })),
                        first_token_ms = \(a.add(o.firstTokenMs)), duration_ms = \(a.add(o.durationMs)),
                        http_status = \(a.add(o.httpStatus)), request_id = \(a.add(o.requestID)),
-                       error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL,
+                       error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL, partial_reasoning = NULL,
                        cached_prompt_tokens = \(a.add(o.cachedPromptTokens)), cache_write_tokens = \(a.add(o.cacheWriteTokens)),
                        reasoning_tokens = \(a.add(o.reasoningTokens)),
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
@@ -285,28 +292,29 @@ public actor PostgresJobStore: JobStore {
         }
     }
 
-    public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: String, retryAt: Double?,
-                           finalState: String, countsAsAttempt: Bool) async throws {
+    public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: AttemptOutcome, retryAt: Double?,
+                           finalState: JobState.Final, countsAsAttempt: Bool) async throws {
         let t = now
-        let state = retryAt == nil ? finalState : "pending"
+        let state = (retryAt == nil ? finalState.state : .pending).rawValue
         try await write(untilCommitted: true) { db in
             try db.run("""
                 UPDATE jobs SET state = CASE WHEN $1::text = 'pending' THEN \(Self.requeuedState) ELSE $1::text END,
                        not_before = $2, error_kind = $3, error_message = $4, http_status = $5, request_id = $6,
                        partial_output = CASE WHEN $7::boolean THEN NULL ELSE coalesce($8::text, partial_output) END,
                        partial_tokens = CASE WHEN $7::boolean THEN NULL WHEN $8::text IS NULL THEN partial_tokens ELSE $9::bigint END,
+                       partial_reasoning = CASE WHEN $7::boolean THEN NULL WHEN $8::text IS NULL THEN partial_reasoning ELSE $17::text END,
                        spent_prompt_tokens = $10, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = $11, updated_at = $12, attempt_base = attempt_base + $13, error_body = $16
                 WHERE id = $14 AND lease_owner = $15
-                """, [.init(state), .init(retryAt), .init(f.kind), .init(f.message), .init(f.httpStatus), .init(f.requestID),
+                """, [.init(state), .init(retryAt), .init(f.kind.rawValue), .init(f.message), .init(f.httpStatus), .init(f.requestID),
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
-                      .init(f.errorBody)])
+                      .init(f.errorBody), .init(f.keptReasoning)])
             var a = PostgresArguments()
             let timings = zip(AttemptTimings.columns, f.timings.values).map { "\($0.0) = \(a.add(PostgresValue($0.1)))" }
             try db.run("""
-                UPDATE attempts SET ended_at = \(a.add(t)), outcome = \(a.add(outcome)), http_status = \(a.add(f.httpStatus)),
-                       error_kind = \(a.add(f.kind)), error_message = \(a.add(f.message)), bytes_received = \(a.add(f.bytesReceived)),
+                UPDATE attempts SET ended_at = \(a.add(t)), outcome = \(a.add(outcome.rawValue)), http_status = \(a.add(f.httpStatus)),
+                       error_kind = \(a.add(f.kind.rawValue)), error_message = \(a.add(f.message)), bytes_received = \(a.add(f.bytesReceived)),
                        chars_received = \(a.add(f.charsReceived)), request_id = \(a.add(f.requestID)),
                        received_text = \(a.add(f.receivedText)), \(timings.joined(separator: ", "))
                 WHERE job_id = \(a.add(job)) AND number = \(a.add(attempt))
@@ -328,14 +336,14 @@ public actor PostgresJobStore: JobStore {
                   .init(job), .init(attempt)])
     }
 
-    public func endWithoutAttempt(job: Int64, state: String, kind: String, message: String) async throws {
+    public func endWithoutAttempt(job: Int64, state: JobState.Final, kind: FailureKind, message: String) async throws {
         let t = now
         try await write(transaction: false) { db in
             try db.run("""
                 UPDATE jobs SET state = $1, error_kind = $2, error_message = $3, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = $4, updated_at = $4
                 WHERE id = $5 AND lease_owner = $6
-                """, [.init(state), .init(kind), .init(message), .init(t), .init(job), .init(runnerID)])
+                """, [.init(state.state.rawValue), .init(kind.rawValue), .init(message), .init(t), .init(job), .init(runnerID)])
         }
     }
 
@@ -544,14 +552,14 @@ public actor PostgresJobStore: JobStore {
 
     // MARK: Resume
 
-    public func resume(batch: String, all: Bool, retryableKinds: [String]) async throws -> Int {
+    public func resume(batch: String, all: Bool, retryableKinds: [FailureKind]) async throws -> Int {
         let t = now
         return try await write { db in
             let n = try db.run("""
                 UPDATE jobs SET state = 'pending', attempt_base = attempts, not_before = NULL, finished_at = NULL, updated_at = $1
                 WHERE batch_id = $2 AND ((state = 'failed' AND ($3::boolean OR error_kind = ANY($4::text[])))
                       OR (state = 'pending' AND attempts > attempt_base) OR (state = 'running' AND lease_expires_at < $1))
-                """, [.init(t), .init(batch), .init(all), .init(retryableKinds)])
+                """, [.init(t), .init(batch), .init(all), .init(retryableKinds.map(\.rawValue))])
             try db.run("UPDATE batches SET state = 'pending', completed_at = NULL WHERE id = $1 AND state = 'completed'", [.init(batch)])
             return n
         }

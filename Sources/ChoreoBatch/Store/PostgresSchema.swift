@@ -1,12 +1,12 @@
 import ChoreoPostgres
 
 /// Choreo's tables on PostgreSQL (issue 15, docs/postgres.md): the same tables, columns and views
-/// as the SQLite schema (`Schema`) at its version 10, so that `choreo sql` queries and the store's
+/// as the SQLite schema (`Schema`) at its version 12, so that `choreo sql` queries and the store's
 /// statements read the same on both. Times are seconds since 1970 as `double precision` (SQLite's
 /// REAL), flags `integer` 0/1 as in SQLite.
 ///
 /// Its versions are its own (recorded in `choreo_schema_migrations`, see `PostgresMigrator`):
-/// version 1 is SQLite's version 10 in one step. Rules as for `Schema`: append, never edit a
+/// version 1 is SQLite's version 12 in one step. Rules as for `Schema`: append, never edit a
 /// shipped migration.
 ///
 /// What differs: the counters SQLite's triggers keep (`batch_counts`, `batch_costs`) are kept by
@@ -57,6 +57,7 @@ enum PostgresSchema {
           lease_owner text,
           lease_expires_at double precision,
           partial_output text,
+          partial_reasoning text,
           partial_tokens bigint,
           spent_prompt_tokens bigint,
           output text,
@@ -77,10 +78,11 @@ enum PostgresSchema {
           bytes_received bigint,
           error_body text, metadata text, reasoning text,
           request_key text, request_samples integer, cached_from text, cache_saved_usd double precision,
+          priority integer NOT NULL DEFAULT 0, timeout_seconds double precision,
           UNIQUE (batch_id, custom_id)
         );
         CREATE INDEX jobs_by_batch_state ON jobs(batch_id, state);
-        CREATE INDEX jobs_runnable ON jobs(id) WHERE state = 'pending';
+        CREATE INDEX jobs_runnable ON jobs(priority DESC, id) WHERE state = 'pending';
         CREATE INDEX jobs_leases ON jobs(lease_expires_at) WHERE state = 'running';
         -- Heartbeats and releases find a runner's jobs without walking every running one.
         CREATE INDEX jobs_by_lease_owner ON jobs(lease_owner) WHERE state = 'running';
