@@ -19,7 +19,7 @@ enum RunSession {
         options.prices = try providers.priceTable()
         options.embeddedMock = mock != nil
         if options.cache == nil { options.cache = try providers.configuredCache() }
-        let runner = BatchRunner(databasePath: databasePath, options: options, router: router, events: events)
+        let runner = BatchRunner(location: try StoreLocation(databasePath), options: options, router: router, events: events)
         let task = Task { try await runner.run() }
         let trap = SignalTrap()
         // Aborting: what the streams received is written and every held job given back, on a

@@ -64,7 +64,6 @@ struct SubmitCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let db = try database.open(creating: true)
         var options = SubmitOptions(name: name, skipInvalid: skipInvalid, forceNew: forceNew)
         options.priority = priority
         // Lines are checked against the provider each routes to: the configuration's routes.
@@ -72,13 +71,19 @@ struct SubmitCommand: AsyncParsableCommand {
                                              allowUnknownParams: allowUnknownParams)
         let result: SubmitResult
         do {
-            if file == "-" {
+            if case .postgres(let url) = try StoreLocation(database.path) {
+                if flags.budget != nil { throw UsageError("--budget is not supported with a PostgreSQL database yet (docs/postgres.md)") }
+                if file == "-" { throw UsageError("submit - (standard input) is not supported with a PostgreSQL database yet") }
+                result = try PostgresBatchSubmitter(url: url, options: options).submit(file: file)
+            } else if file == "-" {
+                let db = try database.open(creating: true)
                 result = try Self.submitStandardInput(BatchSubmitter(database: db, options: options), database: db)
+                try Self.finish(result, in: db, budget: flags.budget)
             } else {
+                let db = try database.open(creating: true)
                 result = try BatchSubmitter(database: db, options: options).submit(file: file)
+                try Self.finish(result, in: db, budget: flags.budget)
             }
-            if let budget = flags.budget { try db.setBudget(batch: result.batchID, usd: budget) }
-            try db.checkpoint()  // the main file alone holds the batch (see RELIABILITY.md, Backups)
         } catch var error as JobFileError {
             if file == "-" { error.path = "<stdin>" }
             StandardError.print(error.report())
@@ -124,4 +129,11 @@ struct SubmitCommand: AsyncParsableCommand {
         result.sourceFile = "<stdin>"
         return result
     }
+
+    /// Stores the batch's budget, and makes the main file alone hold the batch (see RELIABILITY.md, Backups).
+    static func finish(_ result: SubmitResult, in db: Database, budget: Double?) throws {
+        if let budget { try db.setBudget(batch: result.batchID, usd: budget) }
+        try db.checkpoint()
+    }
+
 }

@@ -8,7 +8,13 @@ extension BatchRunner {
     /// Refuses to start, before anything is spent, when a job under a cap cannot be bounded: its
     /// model has no price, or it sets no `max_tokens` and its provider has no fixed default.
     func budgetLedger() throws -> BudgetLedger? {
-        let db = try Database(path: databasePath, busyTimeout: options.busyTimeout)
+        guard case .sqlite(let path) = location else {
+            // A PostgreSQL batch has no stored budget (submit refuses --budget there), and a run's
+            // cap is refused rather than run unchecked.
+            if options.budget != nil { throw RunError.notOnPostgres("--budget") }
+            return nil
+        }
+        let db = try Database(path: path, busyTimeout: options.busyTimeout)
         let filter = Database.batchFilter("b.id", options.batch)
         var caps: [String: BudgetLedger.Cap] = [:]
         try db.query("""

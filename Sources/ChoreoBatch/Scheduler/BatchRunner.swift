@@ -55,7 +55,10 @@ public struct RunSummary: Sendable {
 /// wakes at least every `wakeInterval` whatever the streams do, so a signal, the deadline or a
 /// cancelled batch is acted on within it. A stop that hangs can be cut short with `abandon()`.
 public final class BatchRunner: Sendable {
-    public let databasePath: String
+    /// Where the jobs are: a SQLite file or a PostgreSQL database.
+    public let location: StoreLocation
+    /// The location as shown in messages (a path, or a URL without its password).
+    public var databasePath: String { location.description }
     public let options: RunOptions
     public let client: ChoreoClient
     public let events: RunEvents
@@ -72,8 +75,13 @@ public final class BatchRunner: Sendable {
     /// the deadline and `choreo cancel` are noticed within it.
     static let wakeInterval = 0.5
 
-    public init(databasePath: String, options: RunOptions, router: ProviderRouter, events: RunEvents = RunEvents()) {
-        self.databasePath = databasePath
+    /// A runner of the SQLite database at `databasePath`.
+    public convenience init(databasePath: String, options: RunOptions, router: ProviderRouter, events: RunEvents = RunEvents()) {
+        self.init(location: .sqlite(path: databasePath), options: options, router: router, events: events)
+    }
+
+    public init(location: StoreLocation, options: RunOptions, router: ProviderRouter, events: RunEvents = RunEvents()) {
+        self.location = location
         self.options = options
         // Run-wide provider settings are applied once here, not to each job's copy of its provider.
         var router = router
@@ -115,7 +123,7 @@ public final class BatchRunner: Sendable {
             }
         })
         liveStorage.withLock { $0 = storage }
-        let queue: any JobStore = try JobQueue(path: databasePath, runnerID: runnerID, busyTimeout: options.busyTimeout, storage: storage)
+        let queue = try location.openStore(runnerID: runnerID, busyTimeout: options.busyTimeout, storage: storage)
         liveStore.withLock { $0 = queue }
         if let batch = options.batch, !(try await queue.batchExists(batch)) {
             throw RunError.unknownBatch(batch)
@@ -405,12 +413,16 @@ public enum RunError: Error, CustomStringConvertible {
     case missingKeys([String])
     /// Jobs under a budget whose cost cannot be bounded (no price, no max_tokens).
     case unboundedUnderBudget([String])
+    /// A feature the PostgreSQL store does not have yet (issue 15).
+    case notOnPostgres(String)
 
     public var description: String {
         switch self {
         case .unknownBatch(let id): return "no batch \(id) in this database (see `choreo status`)"
         case .missingKeys(let lines):
             return lines.joined(separator: "\n") + "\nSet the key in the environment (or use --mock to rehearse without one); no job was touched."
+        case .notOnPostgres(let feature):
+            return "\(feature) is not supported with a PostgreSQL database yet (docs/postgres.md); nothing was run"
         case .unboundedUnderBudget(let lines):
             return lines.map { "budget: " + $0 }.joined(separator: "\n") + "\nA budget needs every job's worst-case cost; nothing was spent."
         }

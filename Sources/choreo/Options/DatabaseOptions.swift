@@ -8,7 +8,7 @@ struct DatabaseOptions: ParsableArguments {
     static let environmentVariable = "CHOREO_DB"
     static let defaultPath = "./choreo.sqlite"
 
-    @Option(name: .long, help: ArgumentHelp("The batch database (default: $CHOREO_DB, else ./choreo.sqlite).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The batch database: a SQLite file, or a postgres:// URL for submit and run (default: $CHOREO_DB, else ./choreo.sqlite; docs/postgres.md).", valueName: "path|url"))
     var db: String?
 
     /// The database file to use: --db, else $CHOREO_DB, else ./choreo.sqlite.
@@ -21,6 +21,10 @@ struct DatabaseOptions: ParsableArguments {
     /// Opens the database: read-only, or read-write (migrating it). Only `submit` may create it
     /// (`creating`); every other command refuses a missing file with `requireExisting`'s message.
     func open(readOnly: Bool = false, creating: Bool = false) throws -> Database {
+        if StoreLocation.isPostgres(path) {
+            throw UsageError("this command does not read PostgreSQL databases yet (only submit and run do; docs/postgres.md): "
+                             + ((try? StoreLocation(path).description) ?? "the --db URL"))
+        }
         if !creating { try Self.requireExisting(path) }
         return try Database(path: path, readOnly: readOnly)
     }
@@ -28,7 +32,7 @@ struct DatabaseOptions: ParsableArguments {
     /// A mistyped --db must not quietly create an empty database (opening for writing would) or
     /// answer with SQLite's "unable to open database file": only `submit` creates one.
     static func requireExisting(_ path: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else {
+        guard StoreLocation.isPostgres(path) || FileManager.default.fileExists(atPath: path) else {
             throw UsageError("no database at \(path); submit a batch first")
         }
     }

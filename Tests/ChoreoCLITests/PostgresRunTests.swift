@@ -1,0 +1,50 @@
+import ChoreoAI
+import ChoreoMock
+import ChoreoPostgres
+import ChoreoTesting
+import Foundation
+import Testing
+
+/// `--db postgres://…` from the command line (issue 15): submit and run against a real
+/// PostgreSQL server, with exact text; the commands that do not read PostgreSQL yet say so.
+@Suite struct PostgresRunTests {
+    @Test(.enabled(if: PostgresServer.skipReason == nil, "PostgreSQL is not installed here"))
+    func submitAndRunOnPostgresEndWithEveryJobsExactText() async throws {
+        let database = try PostgresServer.shared.get().createDatabase()
+        let scratch = TemporaryDirectory()
+        let prompts = (0..<12).map { "Question \($0): name a moon" }
+        let lines: [JSONValue] = prompts.enumerated().map { i, prompt in
+            ["custom_id": .string("pg-\(i)"), "model": "gpt-4o-mini", "max_tokens": 30,
+             "messages": [["role": "user", "content": .string(prompt)]]]
+        }
+        let file = scratch.write("jobs.jsonl", lines: lines.map(\.jsonString))
+        let submit = try await ChoreoBinary.run(["submit", file, "--db", database.url])
+        #expect(submit.status == 0, "\(submit.output)")
+        let run = try await ChoreoBinary.run(["run", "--mock", "--mock-chunk-delay-ms", "1", "--db", database.url])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(run.stderr.contains("12 succeeded, 0 failed"), "\(run.stderr)")
+
+        let db = try database.connect()
+        var outputs: [String: String] = [:]
+        try db.query("SELECT custom_id, output FROM jobs WHERE state = 'succeeded'") { outputs[$0.string(0)!] = $0.string(1) }
+        #expect(outputs.count == 12)
+        for (i, prompt) in prompts.enumerated() {
+            let expected = MockContent.reply(model: "gpt-4o-mini", messages: [["role": "user", "content": .string(prompt)]], maxTokens: 30).text
+            #expect(outputs["pg-\(i)"] == expected, "pg-\(i)")
+        }
+        // Commands that do not read PostgreSQL yet refuse clearly, never touching a file named like the URL.
+        let status = try await ChoreoBinary.run(["status", "--db", database.url])
+        #expect(status.status == 2 && status.stderr.contains("does not read PostgreSQL databases yet"), "\(status.output)")
+        let budget = try await ChoreoBinary.run(["run", "--mock", "--budget", "5", "--db", database.url])
+        #expect(budget.status != 0 && budget.stderr.contains("--budget is not supported with a PostgreSQL database yet"), "\(budget.output)")
+    }
+
+    @Test func aPasswordInTheURLIsNeverPrinted() async throws {
+        // Nothing listens on this port: the connection fails, and the message must not carry the password.
+        let url = "postgres://choreo:s3cr3t-pw@127.0.0.1:1/nothing"
+        let run = try await ChoreoBinary.run(["run", "--mock", "--db", url])
+        #expect(run.status != 0)
+        #expect(!run.output.contains("s3cr3t-pw"), "\(run.output)")
+        #expect(run.output.contains("***"), "\(run.output)")
+    }
+}
