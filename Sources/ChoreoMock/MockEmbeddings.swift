@@ -42,6 +42,8 @@ public enum MockEmbeddings {
     static let openAIFields: Set<String> = ["model", "input", "dimensions", "encoding_format", "user", "mock"]
     /// OpenAI's limit on inputs per request.
     static let maxOpenAIInputs = 2048
+    /// The longest input OpenAI's embedding models take, in tokens.
+    public static let maxInputTokens = 8192
     /// Gemini's limit on requests per `batchEmbedContents` call.
     static let maxGeminiRequests = 100
 
@@ -91,6 +93,11 @@ public enum MockEmbeddings {
         }
         if let i = texts.firstIndex(where: \.isEmpty) {
             throw MockRejection(message: "'$.input' is invalid: input \(i) is an empty string.")
+        }
+        // As api.openai.com refuses an input over the model's context, the whole request with it.
+        if let long = texts.map(tokens(of:)).first(where: { $0 > maxInputTokens }) {
+            throw MockRejection(message: "This model's maximum context length is \(maxInputTokens) tokens, however you requested \(long) tokens "
+                                + "(\(long) in your prompt; 0 for the completion). Please reduce your prompt; or completion length.")
         }
         var request = Request(model: model, texts: texts, dimensions: defaultDimensions(model: model))
         if let d = body["dimensions"], d != .null {
