@@ -247,7 +247,9 @@ public final class BatchRunner: Sendable {
                 if let deadline = options.deadline {
                     if Date().addingTimeInterval(typicalDuration).timeIntervalSince(deadline) >= 0 { ending = .deadline; break }
                 }
-                let slots = options.concurrency - inFlight, sendRoom = Self.maxSending - sending
+                // A request still filling holds its slot: however many keys the claims bring, no more
+                // requests start than --concurrency allows.
+                let slots = options.concurrency - inFlight - embeddings.requestsFilling, sendRoom = Self.maxSending - sending - embeddings.requestsFilling
                 let free = min(slots, sendRoom)
                 var claimed: [ClaimedJob] = []
                 var claimedFull = false
@@ -304,7 +306,8 @@ public final class BatchRunner: Sendable {
                     let execution = execution(job)
                     group.addTask { .started(await execution.start(), execution) }
                 }
-                let claimsAgain = !claimed.isEmpty && inFlight < options.concurrency && sending < Self.maxSending
+                let claimsAgain = !claimed.isEmpty && inFlight + embeddings.requestsFilling < options.concurrency
+                    && sending + embeddings.requestsFilling < Self.maxSending
                 // Embeddings jobs wait for more of their kind only while the next claim follows at
                 // once and the last one came back full; otherwise their requests go now.
                 if !(claimsAgain && claimedFull) { sendEmbeddings(embeddings.flush()) }

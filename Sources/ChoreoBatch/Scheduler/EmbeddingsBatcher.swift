@@ -18,7 +18,8 @@ import ChoreoAI
 ///
 /// The run loop holds the jobs of a request still filling while its claims come back full, and
 /// sends them as soon as it stops claiming (`flush`): a job never waits for others that are not
-/// claimed yet.
+/// claimed yet. A request still filling holds a slot of `--concurrency` (`requestsFilling`), so
+/// jobs of many different parameters are not all claimed into requests that never fill.
 struct EmbeddingsBatcher {
     static let maxInputs = 512
     static let maxInputBytes = 200_000
@@ -48,8 +49,8 @@ struct EmbeddingsBatcher {
         self.control = control
     }
 
-    /// Whether jobs are waiting for their request to fill.
-    var isEmpty: Bool { forming.isEmpty }
+    /// Requests still filling: each holds a slot of the run's concurrency.
+    var requestsFilling: Int { forming.count }
 
     /// Adds a claimed embeddings job; returns the requests that are full now (to send).
     mutating func add(_ job: ClaimedJob) -> [[ClaimedJob]] {
