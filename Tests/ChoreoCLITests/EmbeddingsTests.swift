@@ -196,6 +196,22 @@ struct EmbeddingsTests {
         }
     }
 
+    @Test func aBudgetBoundsEmbeddingsJobsByTheirInputAlone() async throws {
+        try await withMockServer { server in
+        // No max_tokens, and none needed: an embeddings job has no output to bound.
+        let fixture = try Fixture(lines: (0..<3).map { embeddingsLine("b-\($0)", input: .string("budget text \($0)")) })
+        let summary = try await fixture.run(server) { $0.budget = 0.01 }
+        #expect(summary.exitCode == 0 && summary.succeeded == 3, "\(summary)")
+        // Spent: 9 tokens (3 words each) at $0.02 per million.
+        let spent = Double(try fixture.scalar("SELECT sum(cost_usd) FROM batch_costs", text: true)) ?? 0
+        let price = 9 * 0.02 / 1_000_000
+        #expect(abs(spent - price) < 1e-15, "\(spent)")
+        // A model without a price cannot run under a budget, embeddings or not.
+        let unpriced = try Fixture(lines: [embeddingsLine("u", model: "my-embedder", input: "x")])
+        await #expect(throws: RunError.self) { _ = try await unpriced.run(server) { $0.budget = 0.01 } }
+        }
+    }
+
     @Test func geminiEmbeddingsGoInRequestsOfAtMost100() async throws {
         try await withMockServer { server in
         let texts = (0..<150).map { "gemini text \($0)" }
