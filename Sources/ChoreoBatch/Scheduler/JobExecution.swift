@@ -309,7 +309,7 @@ struct JobExecution: Sendable {
         }
     }
 
-    enum Reservation {
+    enum BudgetDecision {
         /// The job may start (with what it reserved; nil: no budget governs it).
         case granted(BudgetLedger.Reservation?)
         /// It may not: it failed (its model has no price) or was given back (it does not fit).
@@ -318,7 +318,7 @@ struct JobExecution: Sendable {
 
     /// Under a budget, reserves the attempt's worst case (`bounds` priced); a job that cannot
     /// fit is given back untouched.
-    func reserve(_ bounds: RequestBounds) async throws -> Reservation {
+    func reserve(_ bounds: RequestBounds) async throws -> BudgetDecision {
         guard let budget, budget.governs(batch: job.batchID) else { return .granted(nil) }
         guard let price = options.prices.price(for: job.model) else {
             return .refused(try await failWithoutAttempt(RequestFailure(kind: .noPrice, retryable: false, stopsProvider: false,
