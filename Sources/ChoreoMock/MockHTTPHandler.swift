@@ -82,7 +82,7 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let openAI = server.openAI
             send(MockHTTPResponse(status: 200, headers: openAI.commonHeaders(requestID: requestID), json: openAI.models()), head: head, context: context)
         case .notFound:
-            let message = "Unknown request URL: \(head.method.rawValue) \(head.uri). The mock serves /v1/chat/completions, /v1/messages and /v1beta/models/{model}:streamGenerateContent."
+            let message = "Unknown request URL: \(head.method.rawValue) \(head.uri). The mock serves /v1/chat/completions, /v1/embeddings, /v1/messages and /v1beta/models/{model}:streamGenerateContent (and :batchEmbedContents)."
             send(OpenAIMockResponder.error(404, message, type: "invalid_request_error", code: "unknown_url", headers: []), head: head, context: context)
         case .openAIChat:
             respond(with: server.openAI, pathModel: nil, stream: nil, head: head, requestID: requestID, context: context)
@@ -91,6 +91,95 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .gemini(let model, let stream, let sse):
             let responder = GeminiMockResponder(sse: sse)
             respond(with: responder, pathModel: model, stream: stream, head: head, requestID: requestID, context: context)
+        case .openAIEmbeddings:
+            respondToEmbeddings(with: server.openAI, head: head, requestID: requestID, context: context) { body throws(MockRejection) in
+                (try MockEmbeddings.openAIRequest(body), MockEmbeddings.openAIResponse)
+            }
+        case .geminiEmbeddings(let model):
+            respondToEmbeddings(with: GeminiMockResponder(sse: false), head: head, requestID: requestID, context: context) { body throws(MockRejection) in
+                (try MockEmbeddings.geminiRequest(body, pathModel: model), MockEmbeddings.geminiResponse)
+            }
+        }
+    }
+
+    /// Fails the request as the outage in progress says (`MockServer.beginOutage`); false when none is.
+    private func answeredOutage(with responder: some MockResponder, head: HTTPRequestHead, requestID: String,
+                                context: ChannelHandlerContext) -> Bool {
+        guard let kind = server.outageFault else { return false }
+        server.ledger.fault(kind)
+        if MockFault(kind: kind).isStatus {
+            send(responder.error(kind, config: server.config, requestID: requestID), head: head, context: context)
+        } else {
+            context.close(promise: nil)
+        }
+        return true
+    }
+
+    /// The request's body as JSON.
+    private func requestJSON() throws(MockRejection) -> MockJSON {
+        guard let json = MockJSON(parsing: body.readableBytesView) else {
+            throw MockRejection(message: "We could not parse the JSON body of your request.")
+        }
+        return json
+    }
+
+    /// The fault the `x-mock-fault` header asks for.
+    private static func headerFault(_ head: HTTPRequestHead) throws(MockRejection) -> MockFault? {
+        try head.headers.first(name: "x-mock-fault").map { spec throws(MockRejection) in
+            guard let fault = MockFault(spec: spec) else { throw MockRejection(message: "x-mock-fault: unknown fault '\(spec)'") }
+            return fault
+        }
+    }
+
+    /// Answers an embeddings request (not streamed): validation, then the fault (if any) or the
+    /// vectors. Faults as for chat: an outage, `x-mock-fault`, the body's `mock`, random ones;
+    /// a stream fault breaks the one response (`drop` closes it, `stall` never answers,
+    /// `malformed` sends broken JSON).
+    private func respondToEmbeddings(with responder: some MockResponder, head: HTTPRequestHead, requestID: String, context: ChannelHandlerContext,
+                                     read: (MockJSON) throws(MockRejection) -> (MockEmbeddings.Request, (MockEmbeddings.Request) -> [UInt8])) {
+        let config = server.config
+        if answeredOutage(with: responder, head: head, requestID: requestID, context: context) { return }
+        let request: MockEmbeddings.Request
+        let encode: (MockEmbeddings.Request) -> [UInt8]
+        let fault: MockFault?
+        let attempt: Int
+        do throws(MockRejection) {
+            let json = try requestJSON()
+            (request, encode) = try read(json)
+            let headerFault = try Self.headerFault(head)
+            attempt = server.ledger.nextAttempt(key: request.key)
+            fault = headerFault ?? request.bodyFault?.fault(attempt: attempt) ?? config.randomFault(key: request.key, attempt: attempt, contentChunks: 1)
+        } catch {
+            send(responder.rejection(error, requestID: requestID), head: head, context: context)
+            return
+        }
+        var headers = responder.commonHeaders(requestID: requestID) + [("x-mock-attempt", String(attempt))]
+        if let fault {
+            server.ledger.fault(fault.kind)
+            headers.append(("x-mock-fault", fault.kind.rawValue))
+            if fault.isStatus {
+                var response = responder.error(fault.kind, config: config, requestID: requestID)
+                response.headers += headers.filter { $0.0.hasPrefix("x-mock-") }
+                send(response, head: head, context: context)
+                return
+            }
+        }
+        let bill = MockBill(promptTokens: request.promptTokens)
+        switch fault?.kind {
+        case .drop?, .cutAfterUsage?:
+            server.ledger.bill(bill, completion: 0)
+            context.close(promise: nil)
+        case .stall?:
+            server.ledger.bill(bill, completion: 0)  // no response; the client times out or gives up
+        case .malformed?:
+            server.ledger.bill(bill, completion: 0)
+            send(MockHTTPResponse(status: 200, headers: headers + [("content-type", "application/json")], body: Array("{\"object\": broken".utf8)),
+                 head: head, context: context, close: true)
+        default:
+            server.ledger.completed()
+            server.ledger.bill(bill, completion: 0)
+            send(MockHTTPResponse(status: 200, headers: headers + [("content-type", "application/json")], body: encode(request)),
+                 head: head, context: context)
         }
     }
 
@@ -98,29 +187,16 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func respond(with responder: some MockResponder, pathModel: String?, stream forcedStream: Bool?,
                          head: HTTPRequestHead, requestID: String, context: ChannelHandlerContext) {
         let config = server.config
-        if let kind = server.outageFault {
-            server.ledger.fault(kind)
-            if MockFault(kind: kind).isStatus {
-                send(responder.error(kind, config: config, requestID: requestID), head: head, context: context)
-            } else {
-                context.close(promise: nil)
-            }
-            return
-        }
+        if answeredOutage(with: responder, head: head, requestID: requestID, context: context) { return }
         let reply: MockReply
         var conversation: MockConversation
         let plan: MockStreamPlan?
         let fault: MockFault?
         do throws(MockRejection) {
-            guard let json = MockJSON(parsing: body.readableBytesView) else {
-                throw MockRejection(message: "We could not parse the JSON body of your request.")
-            }
+            let json = try requestJSON()
             conversation = try responder.conversation(from: json, pathModel: pathModel)
             if let forcedStream { conversation.stream = forcedStream }
-            let headerFault = try head.headers.first(name: "x-mock-fault").map { spec throws(MockRejection) in
-                guard let fault = MockFault(spec: spec) else { throw MockRejection(message: "x-mock-fault: unknown fault '\(spec)'") }
-                return fault
-            }
+            let headerFault = try Self.headerFault(head)
             let transcript = MockTranscript(model: conversation.model, messages: conversation.messages)
             let attempt = server.ledger.nextAttempt(key: transcript.key ^ (conversation.bodyFault?.key ?? 0))
             reply = try MockReply(conversation, transcript: transcript, attempt: attempt, fixedTokens: config.fixedTokens)

@@ -63,6 +63,8 @@ struct MockStreamPlan: Sendable {
 /// Where a request goes.
 enum MockRoute: Sendable, Equatable {
     case openAIChat
+    case openAIEmbeddings
+    case geminiEmbeddings(model: String)
     case openAIModels
     case anthropicMessages
     case gemini(model: String, stream: Bool, sse: Bool)
@@ -80,6 +82,8 @@ enum MockRoute: Sendable, Equatable {
         guard method == "POST" else { self = .notFound; return }
         if path.hasSuffix("/chat/completions") {
             self = .openAIChat
+        } else if path.hasSuffix("/embeddings") {
+            self = .openAIEmbeddings
         } else if path.hasSuffix("/messages") {
             self = .anthropicMessages
         } else if let modelsRange = path.range(of: "/models/"), let colon = path.lastIndex(of: ":"), colon > modelsRange.upperBound {
@@ -90,6 +94,7 @@ enum MockRoute: Sendable, Equatable {
             switch method {
             case "streamGenerateContent": self = .gemini(model: model, stream: true, sse: sse)
             case "generateContent": self = .gemini(model: model, stream: false, sse: false)
+            case "batchEmbedContents": self = .geminiEmbeddings(model: model)
             default: self = .notFound
             }
         } else {

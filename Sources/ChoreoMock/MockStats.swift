@@ -105,4 +105,12 @@ struct MockBill: Sendable {
         completionTokens = reply.completionTokens
         reasoningTokens = reply.reasoningTokens
     }
+
+    /// An embeddings response: prompt tokens only.
+    init(promptTokens: Int) {
+        self.promptTokens = promptTokens
+        cachedPromptTokens = 0
+        completionTokens = 0
+        reasoningTokens = 0
+    }
 }

@@ -9,7 +9,9 @@ struct MockCommand: AsyncParsableCommand {
         abstract: "Run the built-in mock provider (OpenAI, Anthropic and Gemini dialects) until interrupted.",
         discussion: """
             Serves POST /v1/chat/completions, GET /v1/models, POST /v1/messages, \
-            POST /v1beta/models/{model}:streamGenerateContent?alt=sse and :generateContent, and GET /mock/stats. \
+            POST /v1beta/models/{model}:streamGenerateContent?alt=sse and :generateContent, and GET /mock/stats; \
+            embeddings at POST /v1/embeddings and /v1beta/models/{model}:batchEmbedContents (one deterministic \
+            unit vector per text, float or base64; a text's tokens are its words). \
             Replies are a pure function of the model and the messages; max_tokens only cuts them. A trailing \
             assistant message is continued (Anthropic; OpenAI with continue_final_message) and must be a prefix \
             of the reply, else 400 (a trailing space is a 400 for Anthropic only). Unknown body parameters are a 400 \

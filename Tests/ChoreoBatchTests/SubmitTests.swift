@@ -48,7 +48,7 @@ struct SubmitTests {
             #"{"custom_id":"x2","method":"POST","#,                                                              // 2
             "[1,2]",                                                                                            // 3
             "",                                                                                                 // 4 (blank)
-            #"{"custom_id":"x5","method":"POST","url":"/v1/embeddings","body":{"model":"m","messages":[]}}"#,    // 5
+            #"{"custom_id":"x5","method":"POST","url":"/v1/completions","body":{"model":"m","messages":[]}}"#,   // 5
             #"{"custom_id":"x6","method":"GET","url":"/v1/chat/completions","body":{}}"#,                        // 6
             #"{"custom_id":"x7","method":"POST","url":"/v1/chat/completions","body":{"messages":[]}}"#,         // 7
             #"{"custom_id":"x8","body":{"model":42,"messages":[]}}"#,                                           // 8

@@ -1,9 +1,11 @@
 import ChoreoAI
+import ChoreoSQLite
 import ChoreoMock
 import ChoreoPostgres
 import ChoreoTesting
 import Foundation
 import Testing
+import ChoreoBatch
 
 /// `--db postgres://…` from the command line (issue 15): submit and run against a real
 /// PostgreSQL server, with exact text; the commands that do not read PostgreSQL yet say so.
@@ -37,6 +39,38 @@ import Testing
         #expect(status.status == 2 && status.stderr.contains("does not read PostgreSQL databases yet"), "\(status.output)")
         let budget = try await ChoreoBinary.run(["run", "--mock", "--budget", "5", "--db", database.url])
         #expect(budget.status != 0 && budget.stderr.contains("--budget is not supported with a PostgreSQL database yet"), "\(budget.output)")
+    }
+
+    /// A file mixing chat and embeddings lines gives the same rows on PostgreSQL as on SQLite:
+    /// the same text, the same vectors byte for byte.
+    @Test(.enabled(if: PostgresServer.skipReason == nil, "PostgreSQL is not installed here"))
+    func aMixedFileGivesTheSameAnswersOnPostgresAsOnSQLite() async throws {
+        let database = try PostgresServer.shared.get().createDatabase()
+        let scratch = TemporaryDirectory()
+        var lines: [JSONValue] = (0..<3).map { i in
+            ["custom_id": .string("chat-\(i)"), "model": "gpt-4o-mini", "max_tokens": 20,
+             "messages": [["role": "user", "content": .string("Say something \(i)")]]]
+        }
+        lines += (0..<3).map { i in
+            ["custom_id": .string("emb-\(i)"), "method": "POST", "url": "/v1/embeddings",
+             "body": ["model": "text-embedding-3-small", "input": .string("vector \(i)"), "dimensions": 8]]
+        }
+        let file = scratch.write("mixed.jsonl", lines: lines.map(\.jsonString))
+        let sqlite = scratch.file("mixed.sqlite")
+        for db in [database.url, sqlite] {
+            let run = try await ChoreoBinary.run(["submit", file, "--run", "--mock", "--mock-chunk-delay-ms", "1", "--db", db])
+            #expect(run.status == 0, "\(run.output)")
+        }
+        var onPostgres: [String: String] = [:], onSQLite: [String: String] = [:]
+        try database.connect().query(
+            "SELECT custom_id, coalesce(output, '') || '|' || coalesce(dimensions::text, '') || '|' || coalesce(encode(embedding, 'hex'), '') FROM jobs"
+        ) { onPostgres[$0.string(0)!] = $0.string(1) }
+        let lite = try Database(path: sqlite, readOnly: true)
+        try lite.query("SELECT custom_id, coalesce(output, '') || '|' || coalesce(dimensions, '') || '|' || lower(coalesce(hex(embedding), '')) FROM jobs") {
+            onSQLite[$0.string(0)!] = $0.string(1)
+        }
+        #expect(onPostgres.count == 6 && onPostgres == onSQLite)
+        #expect(onPostgres["emb-0"]?.hasSuffix("|") == false && onPostgres["emb-0"]?.contains("|8|") == true)
     }
 
     @Test func aPasswordInTheURLIsNeverPrinted() async throws {

@@ -14,7 +14,8 @@ struct Fixture {
     let directory: URL
     let databasePath: String
     let batchID: String
-    /// custom_id → (model, messages, max tokens) of every job, for the expected text.
+    /// custom_id → (model, messages, max tokens) of every job, for the expected text (no messages:
+    /// an embeddings line).
     let jobs: [(customID: String, model: String, messages: [JSONValue], maxTokens: Int?)]
 
     /// Writes `lines` (JSON objects in short form, or OpenAI Batch lines with a `body`) to a job
@@ -30,7 +31,8 @@ struct Fixture {
         batchID = try BatchSubmitter(database: db).submit(file: file.path).batchID
         jobs = lines.map { line in
             let body = line["body"] ?? line
-            return (line["custom_id"]!.stringValue!, body["model"]!.stringValue!, body["messages"]!.arrayValue!, body["max_tokens"]?.intValue)
+            // An embeddings line has no messages.
+            return (line["custom_id"]!.stringValue!, body["model"]!.stringValue!, body["messages"]?.arrayValue ?? [], body["max_tokens"]?.intValue)
         }
     }
 

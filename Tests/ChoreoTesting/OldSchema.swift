@@ -2,14 +2,23 @@
 /// check an old database is migrated whole. The one place to extend when a migration is added:
 /// undo it at the top, newest first.
 public enum OldSchema {
-    /// Back to schema version 11 (undoes 12); sets `user_version`.
-    public static let version11 = undo12 + "PRAGMA user_version = 11;\n"
+    /// Back to schema version 12 (undoes 13); sets `user_version`.
+    public static let version12 = undo13 + "PRAGMA user_version = 12;\n"
+
+    /// Back to schema version 11 (undoes 13 and 12); sets `user_version`.
+    public static let version11 = undo13 + undo12 + "PRAGMA user_version = 11;\n"
+
+    /// 13: embeddings lines.
+    static let undo13 = """
+        ALTER TABLE jobs DROP COLUMN url; ALTER TABLE jobs DROP COLUMN embedding; ALTER TABLE jobs DROP COLUMN dimensions;
+
+        """
 
     /// 12: kept reasoning.
     static let undo12 = "ALTER TABLE jobs DROP COLUMN partial_reasoning;\n"
 
-    /// Back to schema version 10 (undoes 12 and 11); sets `user_version`.
-    public static let version10 = undo12 + undo11 + "PRAGMA user_version = 10;\n"
+    /// Back to schema version 10 (undoes 13 down to 11); sets `user_version`.
+    public static let version10 = undo13 + undo12 + undo11 + "PRAGMA user_version = 10;\n"
 
     /// 11: the request cache.
     static let undo11 = """
@@ -24,15 +33,15 @@ public enum OldSchema {
 
         """
 
-    /// Back to schema version 9 (undoes 11 and the job priority and timeout); sets `user_version`.
-    public static let version9 = undo12 + undo11 + """
+    /// Back to schema version 9 (undoes 13 down to 10); sets `user_version`.
+    public static let version9 = undo13 + undo12 + undo11 + """
         -- 10: job priority and timeout (the claim index goes back to id order first: a column an index uses cannot be dropped)
         DROP INDEX jobs_runnable; CREATE INDEX jobs_runnable ON jobs(id) WHERE state = 'pending';
         ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN timeout_seconds;
         PRAGMA user_version = 9;
         """
 
-    /// Back to schema version 3 (undoes 11 down to 4); sets `user_version`.
+    /// Back to schema version 3 (undoes 12 down to 4); sets `user_version`.
     public static let version3 = version9 + """
 
         -- 9: readable views
@@ -71,7 +80,7 @@ public enum OldSchema {
         PRAGMA user_version = 3;
         """
 
-    /// Back to schema version 2 (undoes 10 down to 3); sets `user_version`.
+    /// Back to schema version 2 (undoes 12 down to 3); sets `user_version`.
     public static let version2 = version3 + """
 
         -- 3: batch counters

@@ -5,13 +5,19 @@ Usage: check.py OUT.jsonl
 Each line must be exactly {id, custom_id, response, error} (no other key), with exactly one of
 `response` / `error` set. A response is {status_code: int, request_id: str, body: object} (a
 string request_id: OpenAI types it so, a null is refused). A 2xx body must validate as the
-`openai` package's `ChatCompletion`; any other body must be {"error": {message: str, ...}}.
+`openai` package's `ChatCompletion`, or, for a `/v1/embeddings` line (a body whose `object` is
+"list"), as its `CreateEmbeddingResponse` with every vector a list of floats or a base64 string
+of packed float32, indexes 0, 1, … in order; any other body must be {"error": {message: str, ...}}.
 An error is {code: str, message: str}. Prints one line per failure and a closing count.
 """
 import json
+import struct
 import sys
 from typing import Any, Optional, Union
 
+import base64
+
+from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
@@ -59,6 +65,8 @@ def check(line: str) -> Optional[str]:
     if parsed.response is not None:
         body = parsed.response.body
         try:
+            if 200 <= parsed.response.status_code < 300 and body.get("object") == "list":
+                return check_embeddings(body)
             if 200 <= parsed.response.status_code < 300:
                 completion = ChatCompletion.model_validate(body)
                 if completion.object != "chat.completion" or not completion.choices:
@@ -67,6 +75,28 @@ def check(line: str) -> Optional[str]:
                 ProviderErrorBody.model_validate(body)
         except ValidationError as e:
             return f"body of a {parsed.response.status_code} response: {e}"
+    return None
+
+
+def check_embeddings(body: dict[str, Any]) -> Optional[str]:
+    """An embeddings body: the SDK's model (which types `embedding` as a list of floats), after
+    decoding base64 vectors as the SDK does (packed little-endian float32)."""
+    data = body.get("data")
+    if not isinstance(data, list) or not data:
+        return "the embeddings body has no data"
+    decoded = dict(body, data=[dict(item) for item in data])
+    for item in decoded["data"]:
+        vector = item.get("embedding")
+        if isinstance(vector, str):
+            raw = base64.b64decode(vector, validate=True)
+            if len(raw) % 4:
+                return "a base64 embedding is not packed float32"
+            item["embedding"] = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    response = CreateEmbeddingResponse.model_validate(decoded)
+    if response.object != "list" or [e.index for e in response.data] != list(range(len(response.data))):
+        return "the embeddings are not a list indexed 0, 1, …"
+    if len({len(e.embedding) for e in response.data}) != 1 or not response.data[0].embedding:
+        return "the embeddings do not all have the same, non-zero, length"
     return None
 
 

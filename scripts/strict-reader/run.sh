@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The strict-reader check (issue 17): a mixed run against the built-in mock (OpenAI, Anthropic and
-# Gemini lines; successes, provider errors with their HTTP status, jobs stopped by a quota), then
-# every line of its `openai` export must load with a strict model of the Batch output format, and
-# every 2xx body must validate as the `openai` package's ChatCompletion (scripts/strict-reader/check.py).
+# Gemini lines; successes, provider errors with their HTTP status, jobs stopped by a quota;
+# /v1/embeddings lines), then every line of its `openai` export must load with a strict model of
+# the Batch output format, and every 2xx body must validate as the `openai` package's
+# ChatCompletion, or CreateEmbeddingResponse for an embeddings line (scripts/strict-reader/check.py).
 # Needs the venv scripts/setup.sh makes (.build/strict-venv, pydantic + openai from PyPI) and a
 # built choreo (swift build).
 set -euo pipefail
@@ -22,6 +23,12 @@ trap 'rm -rf "$work"' EXIT
   echo '{"custom_id":"openai-logprobs","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi"}],"logprobs":true,"top_logprobs":2}'
   echo '{"custom_id":"openai-server-error","model":"gpt-4o-mini","messages":[{"role":"user","content":"Boom"}],"mock":{"fault":"500","times":99}}'
   echo '{"custom_id":"claude-quota","model":"claude-haiku-4-5","messages":[{"role":"user","content":"Quota"}],"mock":{"fault":"quota"}}'
+  # Embeddings lines: several sharing a request, floats and base64, an array input.
+  for i in $(seq 1 4); do
+    echo "{\"custom_id\":\"embed-$i\",\"method\":\"POST\",\"url\":\"/v1/embeddings\",\"body\":{\"model\":\"text-embedding-3-small\",\"input\":\"Text number $i\",\"dimensions\":8}}"
+  done
+  echo '{"custom_id":"embed-array","method":"POST","url":"/v1/embeddings","body":{"model":"text-embedding-3-small","input":["alpha","beta"]}}'
+  echo '{"custom_id":"embed-base64","method":"POST","url":"/v1/embeddings","body":{"model":"text-embedding-3-large","input":"packed","encoding_format":"base64","dimensions":16}}'
 } > "$work/jobs.jsonl"
 db="$work/strict.sqlite"
 batch=$("$choreo" submit "$work/jobs.jsonl" --db "$db")

@@ -92,8 +92,8 @@ final class RunCache: Sendable {
     /// Keeps a reusable answer in the shared file (the database keeps its own with the job).
     func remember(_ job: ClaimedJob, key: RequestKey, outcome: JobOutcome) async {
         guard let file, !key.samples || options.reuseSampled, let reason = outcome.finishReason,
-              CachedAnswer.reusableFinishReasons.contains(reason) else { return }
-        let answer = CachedAnswer(output: outcome.output, toolCalls: outcome.toolCalls, finishReason: reason,
+              CachedAnswer.reusableFinishReasons.contains(reason), let output = outcome.output else { return }
+        let answer = CachedAnswer(output: output, toolCalls: outcome.toolCalls, finishReason: reason,
                                   providerFinishReason: outcome.providerFinishReason, response: outcome.response,
                                   reasoning: outcome.reasoning, requestID: outcome.requestID,
                                   source: "\(job.batchID)/\(job.customID)", costUSD: outcome.charge?.costUSD)

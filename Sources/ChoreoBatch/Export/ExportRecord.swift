@@ -1,3 +1,4 @@
+public import ChoreoAI
 import ChoreoSQLite
 /// One job as the exporters see it: the columns of `jobs` that results are made of.
 public struct ExportRecord: Sendable {
@@ -47,6 +48,14 @@ public struct ExportRecord: Sendable {
     /// (`<batch>/<custom_id>`, prefixed by a shared cache file), and what it had cost.
     public var cachedFrom: String?
     public var cacheSavedUSD: Double?
+    /// The endpoint the job asked for (`jobs.url`).
+    public var endpoint: JobEndpoint
+    /// An embeddings job's vectors (`jobs.embedding` and `jobs.dimensions`), nil until it succeeded.
+    public var embedding: Embeddings?
+    /// An embeddings job's request: whether its `input` was one string (its answer is one
+    /// vector) rather than an array, and whether it asked for `encoding_format: "base64"`.
+    public var embeddingsInputIsText = false
+    public var embeddingsBase64 = false
 
     /// The columns `init(row:)` reads, in order.
     private static let columnNames = [
@@ -55,6 +64,10 @@ public struct ExportRecord: Sendable {
         "http_status", "request_id", "error_kind", "error_message", "first_token_ms", "duration_ms", "created_at",
         "started_at", "finished_at", "cached_prompt_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd",
         "error_body", "metadata", "reasoning", "priority", "timeout_seconds", "cached_from", "cache_saved_usd",
+        "url", "embedding", "dimensions",
+        // An embeddings request's shape, read only for embeddings jobs (a chat request is not parsed).
+        "CASE WHEN url = '/v1/embeddings' THEN json_type(request, '$.input') END",
+        "CASE WHEN url = '/v1/embeddings' THEN json_extract(request, '$.encoding_format') END",
     ]
     /// How many columns `columns(includingResponse:)` selects: a query that selects more after
     /// them finds its own from this index on.
@@ -105,5 +118,28 @@ public struct ExportRecord: Sendable {
         timeoutSeconds = row.double(32)
         cachedFrom = row.string(33)
         cacheSavedUSD = row.double(34)
+        endpoint = JobEndpoint(stored: row.string(35))
+        if let blob = row.blob(36), let dimensions = row.int(37), dimensions > 0, let values = Embeddings.values(float32LittleEndian: blob) {
+            embedding = Embeddings(values: values, dimensions: dimensions, model: model, promptTokens: promptTokens)
+        }
+        embeddingsInputIsText = row.string(38) == "text"
+        embeddingsBase64 = row.string(39) == "base64"
+    }
+
+    /// An embeddings job's answer as its `input` was shaped: the vector of a string input, the
+    /// list of vectors of an array (nil: no vectors yet). JSON text.
+    var embeddingJSON: String? {
+        guard let e = embedding else { return nil }
+        if embeddingsInputIsText && e.count == 1 {
+            var out = ""
+            Embeddings.writeJSONArray(e.vector(0), to: &out)
+            return out
+        }
+        var out = "["
+        for i in 0..<e.count {
+            if i > 0 { out += "," }
+            Embeddings.writeJSONArray(e.vector(i), to: &out)
+        }
+        return out + "]"
     }
 }

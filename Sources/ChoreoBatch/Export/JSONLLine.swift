@@ -8,11 +8,16 @@ enum JSONLLine {
         field("custom_id", r.customID, &out)
         int("line", r.line, &out)
         field("state", r.state, &out)
+        field("url", r.endpoint.rawValue, &out)
         field("model", r.model, &out)
         int("priority", r.priority, &out)
         field("output", r.output, &out)
         field("reasoning", r.reasoning, &out)
         field("partial_output", r.output == nil ? r.partialOutput : nil, &out)
+        // An embeddings job's vector (a string input) or vectors (an array), as JSON numbers.
+        out += #","embedding":"#
+        out += r.embeddingJSON ?? "null"
+        int("dimensions", r.embedding?.dimensions, &out)
         out += #","tool_calls":"#
         out += r.toolCalls.flatMap { $0.isEmpty ? nil : $0 } ?? "null"  // stored by Choreo as JSON text
         field("finish_reason", r.finishReason, &out)
@@ -100,7 +105,13 @@ enum TextBlock {
             out += r.finishReason.map { $0 == "stop" ? "" : " (finish: \($0))" } ?? ""
             out += r.cachedFrom.map { " (from the cache: \($0))" } ?? ""
             out += "\n"
-            if let text = r.output, !text.isEmpty { out += text } else if let calls = r.toolCalls { out += "[tool calls] " + calls }
+            if let text = r.output, !text.isEmpty {
+                out += text
+            } else if let calls = r.toolCalls {
+                out += "[tool calls] " + calls
+            } else if let e = r.embedding {
+                out += e.summary()
+            }
         case "failed", "cancelled":
             out += " (\(r.state)" + (r.errorKind.map { ": \($0)" } ?? "") + ")\n"
             out += r.errorMessage ?? ""

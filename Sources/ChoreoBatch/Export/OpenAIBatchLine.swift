@@ -4,6 +4,9 @@ import ChoreoAI
 ///
 /// - succeeded: `response = {status_code, request_id, body: <chat.completion>}`, `error = null`;
 ///   the body is the stored `response` JSON, or is rebuilt from the columns when it is missing.
+///   An embeddings job's body is the embeddings response (`{"object":"list","data":[{"object":
+///   "embedding","index":0,"embedding":[…]}],"model":…,"usage":{…}}`), its vectors from
+///   `jobs.embedding`, as floats or as base64 when the request asked for `encoding_format: "base64"`.
 /// - failed with a non-2xx HTTP status: `response = {status_code, request_id, body: {"error": {…}}}`,
 ///   `error = null` (the failure is in the status code, as OpenAI does it); the body is the
 ///   provider's own error object (`error_body`), not Choreo's classification.
@@ -20,9 +23,15 @@ enum OpenAIBatchLine {
         out += #","response":"#
         if r.state == "succeeded" {
             writeResponseHead(status: r.httpStatus ?? 200, requestID: requestID(r), to: &out)
-            // The stored object was written by Choreo as compact JSON, so it is spliced as is
-            // rather than parsed and printed again (the hot path of a large export).
-            if let response = r.response, !response.isEmpty { out += response } else { out += rebuiltBody(r).jsonString }
+            if r.endpoint == .embeddings {
+                writeEmbeddingsBody(r, to: &out)
+            } else if let response = r.response, !response.isEmpty {
+                // The stored object was written by Choreo as compact JSON, so it is spliced as is
+                // rather than parsed and printed again (the hot path of a large export).
+                out += response
+            } else {
+                out += rebuiltBody(r).jsonString
+            }
             out += #"},"error":null}"#
         } else if r.state == "failed", let status = r.httpStatus, !(200..<300).contains(status) {
             // The provider's own error object, as the Batch API gives it; Choreo's reading of it
@@ -72,6 +81,34 @@ enum OpenAIBatchLine {
         default:
             return ("batch_incomplete", "The request has not finished yet (state: \(r.state)); export again when the batch is done.")
         }
+    }
+
+    /// An embeddings job's response body: the model and usage of the stored `response` (the
+    /// provider's model and the job's share of the usage), else of the job's columns, and one
+    /// `data` item per vector, in input order.
+    static func writeEmbeddingsBody(_ r: ExportRecord, to out: inout String) {
+        let stored = r.response.flatMap { try? JSONValue.parse($0) }
+        out += #"{"object":"list","data":["#
+        if let e = r.embedding {
+            for i in 0..<e.count {
+                if i > 0 { out += "," }
+                out += #"{"object":"embedding","index":"# + String(i) + #","embedding":"#
+                if r.embeddingsBase64 {
+                    JSONValue.writeString(Embeddings.base64(e.vector(i)), to: &out)
+                } else {
+                    Embeddings.writeJSONArray(e.vector(i), to: &out)
+                }
+                out += "}"
+            }
+        }
+        out += #"],"model":"#
+        JSONValue.writeString(stored?["model"]?.stringValue ?? r.model, to: &out)
+        if let usage = stored?["usage"], !usage.isNull {
+            out += #","usage":"# + usage.jsonString
+        } else if stored == nil, let p = r.promptTokens {
+            out += #","usage":{"prompt_tokens":"# + String(p) + #","total_tokens":"# + String(p) + "}"
+        }
+        out += "}"
     }
 
     /// A `chat.completion` object made from the job's columns, for rows without a stored one.

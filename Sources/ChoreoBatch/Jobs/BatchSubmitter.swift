@@ -171,11 +171,11 @@ public struct BatchSubmitter {
                     do {
                         try database.run(
                             """
-                            INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at, metadata, priority, timeout_seconds)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at, metadata, priority, timeout_seconds, url)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """,
                             [.text(batchID), .text(job.customID), .init(job.line), .text(job.model), .text(job.requestText), .real(now),
-                             .init(job.metadata), .init(job.priority ?? batchPriority), .init(job.timeout)])
+                             .init(job.metadata), .init(job.priority ?? batchPriority), .init(job.timeout), .text(job.endpoint.rawValue)])
                     } catch let error as SQLiteError where error.code.primary == .constraint {
                         let earlier = try database.queryOne("SELECT line FROM jobs WHERE batch_id = ? AND custom_id = ?",
                                                             [.text(batchID), .text(job.customID)]) { $0.int(0) } ?? nil

@@ -3,7 +3,9 @@
 ///
 /// Codes: `invalid_json_line`, `invalid_utf8`, `line_too_large`, `invalid_type` (a value or the
 /// line has the wrong JSON type), `missing_required_parameter`, `invalid_value`, `url_mismatch`,
-/// `duplicate_custom_id`, `duplicate_key` (a key repeated in one object), `empty_file`.
+/// `duplicate_custom_id`, `duplicate_key` (a key repeated in one object), `empty_file`,
+/// `unknown_field`, `unknown_parameter`, `unsupported_parameter`, `unknown_model`, and
+/// `unsupported_endpoint` (an embeddings line for a provider without embeddings).
 public struct JobLineError: Error, Sendable, Hashable, CustomStringConvertible {
     public var line: Int
     /// The JSON path of the offending value (`body.messages[1].role`), nil for the whole line.

@@ -6,7 +6,9 @@ public struct ValidatedJob: Sendable {
     public var line: Int
     public var customID: String
     public var model: String
-    /// The chat completions body as JSON text, without `stream` / `stream_options` (the runner
+    /// The endpoint the line asks for (its `url`; a short-form line is a chat completion).
+    public var endpoint: JobEndpoint = .chatCompletions
+    /// The request body as JSON text, without `stream` / `stream_options` (the runner
     /// sets those): the body's bytes as submitted when they can be kept as they are, else the
     /// body printed again.
     public var requestText: String
@@ -23,7 +25,9 @@ public struct ValidatedJob: Sendable {
 ///
 /// Two line shapes are accepted:
 /// - OpenAI Batch: `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {…}}`
-///   (`method` and `url` may be omitted; when present they must be these values);
+///   (`method` and `url` may be omitted; when present they must be these values), or with
+///   `"url": "/v1/embeddings"` and an embeddings body (`{"model", "input": string | [string],
+///   "dimensions"?, "encoding_format"?}`), for a model whose provider has an embeddings endpoint;
 /// - short form: `{"custom_id", "model", "messages", …}` with the other body fields at the top level.
 /// A line without `custom_id` gets `line-<N>`.
 ///
@@ -37,7 +41,6 @@ public struct ValidatedJob: Sendable {
 /// What is stored is what was checked: a key repeated anywhere in a line is rejected (another
 /// reader could pick the other copy), and so is a number no `Double` holds (`1e999`).
 public struct JobLineValidator: Sendable {
-    public static let endpoint = "/v1/chat/completions"
     /// Characters a model name may use (README, "Job files"): the names providers give (`gpt-4o`,
     /// `ft:gpt-4o-mini:org::id`, `meta-llama/Llama-3-8B`, `@cf/meta/llama-3`) and nothing that
     /// means something in a URL (`?`, `&`, `#`, `%`, spaces). A model reaches a request's path.
@@ -125,6 +128,7 @@ public struct JobLineValidator: Sendable {
         var timeout: Double?
         var body: [String: JSONValue]
         let prefix: String
+        var endpoint = JobEndpoint.chatCompletions
         if isBatchForm {
             if let method = top["method"] {
                 guard method.stringValue == "POST" else {
@@ -132,9 +136,11 @@ public struct JobLineValidator: Sendable {
                 }
             }
             if let url = top["url"] {
-                guard url.stringValue == Self.endpoint else {
-                    throw fail("url", "url_mismatch", "url must be \"\(Self.endpoint)\" (the only endpoint Choreo runs), found \(url.jsonString)")
+                guard let known = url.stringValue.flatMap(JobEndpoint.init(rawValue:)) else {
+                    let urls = JobEndpoint.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: " or ")
+                    throw fail("url", "url_mismatch", "url must be \(urls) (the endpoints Choreo runs), found \(url.jsonString)")
                 }
+                endpoint = known
             }
             for key in top.keys.sorted() where !Self.batchLineFields.contains(key) {
                 let hint = Spelling.hint(for: key, among: Self.batchLineFields)
@@ -156,10 +162,15 @@ public struct JobLineValidator: Sendable {
         guard let model = modelValue.stringValue else { throw fail(prefix + "model", "invalid_type", "expected a string, found \(modelValue.typeName)") }
         if let problem = Self.modelNameProblem(model) { throw fail(prefix + "model", "invalid_value", problem) }
 
-        try checkMessages(body["messages"], path: prefix + "messages", fail: fail)
-        try checkKnownFields(body, prefix: prefix, fail: fail)
-        let provider = try route(model, path: prefix + "model", fail: fail)
-        try checkParameters(body, provider: provider, prefix: prefix, fail: fail)
+        switch endpoint {
+        case .chatCompletions:
+            try checkMessages(body["messages"], path: prefix + "messages", fail: fail)
+            try checkKnownFields(body, prefix: prefix, fail: fail)
+            let provider = try route(model, path: prefix + "model", fail: fail)
+            try checkParameters(body, provider: provider, prefix: prefix, fail: fail)
+        case .embeddings:
+            try checkEmbeddings(body, model: model, prefix: prefix, fail: fail)
+        }
         let metadataValue = isBatchForm ? top["metadata"] ?? body["metadata"] : body["metadata"]
         if let m = metadataValue, !m.isNull, m.objectValue == nil {
             throw fail(isBatchForm && top["metadata"] != nil ? "metadata" : prefix + "metadata", "invalid_type", "expected an object, found \(m.typeName)")
@@ -175,7 +186,7 @@ public struct JobLineValidator: Sendable {
             body["stream"] = nil
             body["stream_options"] = nil
         }
-        return ValidatedJob(line: line, customID: customID, model: model, requestText: requestText ?? JSONValue.object(body).jsonString,
+        return ValidatedJob(line: line, customID: customID, model: model, endpoint: endpoint, requestText: requestText ?? JSONValue.object(body).jsonString,
                             metadata: metadataValue.flatMap { $0.isNull ? nil : $0.jsonString }, priority: priority, timeout: timeout)
     }
 
@@ -249,15 +260,18 @@ public struct JobLineValidator: Sendable {
 
     /// Every body parameter must be one the routed provider takes (`ParameterSupport`): unknown
     /// ones are refused with the nearest known name, ones it cannot honour with the reason.
-    private func checkParameters(_ body: [String: JSONValue], provider: Provider?, prefix: String,
+    private func checkParameters(_ body: [String: JSONValue], provider: Provider?, prefix: String, endpoint: JobEndpoint = .chatCompletions,
                                  fail: (String?, String, String) -> JobLineError) throws {
         let kind = provider?.kind ?? .openAI
+        let handling = endpoint == .embeddings ? ParameterSupport.embeddingsHandling : ParameterSupport.handling
+        let known = endpoint == .embeddings ? ParameterSupport.knownEmbeddingsParameters : ParameterSupport.knownParameters
+        let what = endpoint == .embeddings ? "embeddings parameter" : "parameter"
         if let extra = body["extra_body"], extra.objectValue == nil {
             throw fail(prefix + "extra_body", "invalid_type", "expected an object, found \(extra.typeName)")
         }
         for key in body.keys.sorted() {
             let value = body[key]!
-            switch ParameterSupport.handling(key, value, kind: kind) {
+            switch handling(key, value, kind) {
             case .passed?, .mapped?: continue
             case .rejected(let reason)?:
                 throw fail(prefix + key, "unsupported_parameter", "\(provider?.name ?? kind.rawValue) cannot take \(key): \(reason)")
@@ -265,15 +279,70 @@ public struct JobLineValidator: Sendable {
                 if allowUnknownParams { continue }
                 if let place = Self.jobSettingPlaces[key] {
                     throw fail(prefix + key, "unknown_parameter",
-                               "unknown parameter (for \(provider?.name ?? kind.rawValue)); Choreo's own \(key) is not a request parameter: "
+                               "unknown \(what) (for \(provider?.name ?? kind.rawValue)); Choreo's own \(key) is not a request parameter: "
                                + "it goes at the top level of an OpenAI Batch line, next to custom_id and body, \(place); "
                                + "a server's own \(key) parameter goes in extra_body")
                 }
-                let hint = Spelling.hint(for: key, among: ParameterSupport.knownParameters(kind))
+                let hint = Spelling.hint(for: key, among: known(kind))
                 throw fail(prefix + key, "unknown_parameter",
-                           "unknown parameter\(hint) (for \(provider?.name ?? kind.rawValue); pass new ones in extra_body or submit with --allow-unknown-params)")
+                           "unknown \(what)\(hint) (for \(provider?.name ?? kind.rawValue); pass new ones in extra_body or submit with --allow-unknown-params)")
             }
         }
+    }
+
+    /// An embeddings body (`url: "/v1/embeddings"`): a model whose provider has an embeddings
+    /// endpoint, an `input` it takes in one request (a non-empty string, or 1 to the provider's
+    /// limit of them: 2,048 for OpenAI, 100 for Gemini), well-typed `dimensions`,
+    /// `encoding_format` and `user`, and no parameter its provider does not know.
+    private func checkEmbeddings(_ body: [String: JSONValue], model: String, prefix: String,
+                                 fail: (String?, String, String) -> JobLineError) throws {
+        let provider = try route(model, path: prefix + "model", fail: fail)
+        let kind = provider?.kind ?? .openAI
+        guard let wire = kind.embeddingsWire else {
+            throw fail(prefix + "model", "unsupported_endpoint",
+                       "\(JSONValue.quoted(model)) routes to \(provider?.name ?? kind.rawValue), which has no embeddings endpoint; "
+                       + "use an OpenAI-compatible or Gemini embedding model")
+        }
+        let path = prefix + "input"
+        switch body["input"] {
+        case nil:
+            throw fail(path, "missing_required_parameter", "an embeddings request needs \"input\" (a string or an array of strings)")
+        case .string(let s)?:
+            guard !s.isEmpty else { throw fail(path, "invalid_value", "input must not be an empty string") }
+        case .array(let items)?:
+            guard !items.isEmpty else { throw fail(path, "invalid_value", "input must not be an empty array") }
+            guard items.count <= wire.maxInputsPerRequest else {
+                throw fail(path, "invalid_value", "\(provider?.name ?? kind.rawValue) takes at most \(wire.maxInputsPerRequest) inputs per request, "
+                           + "found \(items.count); split the line")
+            }
+            for (i, item) in items.enumerated() {
+                guard let s = item.stringValue else {
+                    throw fail("\(path)[\(i)]", "invalid_type", "expected a string, found \(item.typeName) (Choreo embeds text, not token ids)")
+                }
+                guard !s.isEmpty else { throw fail("\(path)[\(i)]", "invalid_value", "an input must not be an empty string") }
+            }
+        case let other?:
+            throw fail(path, "invalid_type", "expected a string or an array of strings, found \(other.typeName)")
+        }
+        for key in body.keys.sorted() {
+            let v = body[key]!
+            if v.isNull { continue }
+            switch key {
+            case "dimensions":
+                guard let n = v.intValue else { throw fail(prefix + key, "invalid_type", "expected an integer, found \(v.typeName)") }
+                guard n >= 1 else { throw fail(prefix + key, "invalid_value", "dimensions must be a positive integer, found \(n)") }
+            case "encoding_format":
+                guard let f = v.stringValue else { throw fail(prefix + key, "invalid_type", "expected a string, found \(v.typeName)") }
+                guard f == "float" || f == "base64" else {
+                    throw fail(prefix + key, "invalid_value", "encoding_format must be \"float\" or \"base64\", found \(v.jsonString)")
+                }
+            case "user":
+                guard v.stringValue != nil else { throw fail(prefix + key, "invalid_type", "expected a string, found \(v.typeName)") }
+            default:
+                break
+            }
+        }
+        try checkParameters(body, provider: provider, prefix: prefix, endpoint: .embeddings, fail: fail)
     }
 
     /// The path of the repeated key that starts at `offset`. Only a line refused for it pays for

@@ -56,16 +56,17 @@ public struct PostgresBatchSubmitter {
                 guard !slice.isEmpty else { return }
                 var stored: Set<Int> = []
                 try db.query("""
-                    INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at, metadata, priority, timeout_seconds)
-                    SELECT $1, s.custom_id, s.line, s.model, s.request, $6, s.metadata, s.priority, s.timeout
-                    FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $7::text[], $8::bigint[], $9::float8[])
-                         AS s(custom_id, line, model, request, metadata, priority, timeout)
+                    INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at, metadata, priority, timeout_seconds, url)
+                    SELECT $1, s.custom_id, s.line, s.model, s.request, $6, s.metadata, s.priority, s.timeout, s.url
+                    FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $7::text[], $8::bigint[], $9::float8[], $10::text[])
+                         AS s(custom_id, line, model, request, metadata, priority, timeout, url)
                     ON CONFLICT (batch_id, custom_id) DO NOTHING
                     RETURNING line
                     """,
                     [.init(batchID), .init(slice.map(\.customID)), .init(slice.map(\.line)), .init(slice.map(\.model)),
                      .init(slice.map(\.requestText)), .init(now), .init(slice.map(\.metadata)),
-                     .init(slice.map { $0.priority ?? batchPriority }), .init(slice.map(\.timeout))]) { stored.insert($0.int(0)!) }
+                     .init(slice.map { $0.priority ?? batchPriority }), .init(slice.map(\.timeout)),
+                     .init(slice.map(\.endpoint.rawValue))]) { stored.insert($0.int(0)!) }
                 inserted += stored.count
                 for job in slice where !stored.contains(job.line) {
                     let earlier = try db.queryOne("SELECT line FROM jobs WHERE batch_id = $1 AND custom_id = $2",

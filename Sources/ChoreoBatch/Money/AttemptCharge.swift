@@ -73,6 +73,12 @@ public struct RequestBounds: Sendable, Hashable {
         completionTokens = Self.completionTokens(body, provider: provider)
     }
 
+    /// The bounds of an embeddings request of `requestBytes`: no output tokens at all.
+    public init(embeddingsRequestBytes requestBytes: Int) {
+        promptTokens = requestBytes
+        completionTokens = 0
+    }
+
     public init(_ body: JSONValue, provider: ProviderKind) {
         self.init(requestBytes: Self.promptTokens(body), body: body, provider: provider)
     }

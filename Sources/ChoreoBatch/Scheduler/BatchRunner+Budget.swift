@@ -6,7 +6,8 @@ extension BatchRunner {
     /// left (with what it spent in earlier runs). nil when no cap applies.
     ///
     /// Refuses to start, before anything is spent, when a job under a cap cannot be bounded: its
-    /// model has no price, or it sets no `max_tokens` and its provider has no fixed default.
+    /// model has no price, or it sets no `max_tokens` and its provider has no fixed default (an
+    /// embeddings job has no output: its bound is its input).
     func budgetLedger() throws -> BudgetLedger? {
         guard case .sqlite(let path) = location else {
             // A PostgreSQL batch has no stored budget (submit refuses --budget there), and a run's
@@ -31,7 +32,8 @@ extension BatchRunner {
         var problems: [String] = []
         try db.query("""
             SELECT j.model, count(*),
-                   sum(json_extract(j.request, '$.max_tokens') IS NULL AND json_extract(j.request, '$.max_completion_tokens') IS NULL)
+                   sum(j.url <> '/v1/embeddings' AND json_extract(j.request, '$.max_tokens') IS NULL
+                       AND json_extract(j.request, '$.max_completion_tokens') IS NULL)
             FROM jobs j JOIN batches b ON b.id = j.batch_id
             WHERE b.state IN ('pending', 'running') AND j.state IN ('pending', 'running') \(filter.sql) \(scope.sql)
             GROUP BY j.model ORDER BY j.model

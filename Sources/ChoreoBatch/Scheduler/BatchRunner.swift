@@ -103,6 +103,8 @@ public final class BatchRunner: Sendable {
         case started(JobExecution.Start, JobExecution)
         case ended([EndedStream])
         case finished(JobResult, batch: String)
+        /// An embeddings request (several jobs, one slot) is over: each job's result.
+        case embedded([(result: JobResult, batch: String)])
         case tick
     }
 
@@ -199,8 +201,9 @@ public final class BatchRunner: Sendable {
             var typicalDuration = 0.0     // their 90th percentile
             var heldBack: Set<String> = []  // models of providers given up: not claimed again
             var budgetReached = false       // claim nothing more; in-flight jobs end within their reservations
+            // Claimed embeddings jobs waiting for their shared request to fill (not in flight yet).
+            var embeddings = EmbeddingsBatcher(client: client, control: control)
             func count(_ result: JobResult, batch: String) {
-                inFlight -= 1
                 burst = false
                 switch result {
                 case .succeeded(let seconds):
@@ -220,6 +223,7 @@ public final class BatchRunner: Sendable {
                 case .tick: timerPending = false
                 case .started(.done(let result), let execution):
                     sending -= 1
+                    inFlight -= 1
                     count(result, batch: execution.job.batchID)
                 case .started(.streaming(let sent), let execution):
                     sending -= 1
@@ -231,7 +235,12 @@ public final class BatchRunner: Sendable {
                     streaming -= list.count
                     for e in list { group.addTask { .finished(await e.execution.finish(e.sent, e.end), batch: e.execution.job.batchID) } }
                 case .finished(let result, let batch):
+                    inFlight -= 1
                     count(result, batch: batch)
+                case .embedded(let results):
+                    sending -= 1
+                    inFlight -= 1
+                    for r in results { count(r.result, batch: r.batch) }
                 }
                 if streaming > 0 && !taking {
                     taking = true
@@ -246,9 +255,12 @@ public final class BatchRunner: Sendable {
                 if let deadline = options.deadline {
                     if Date().addingTimeInterval(typicalDuration).timeIntervalSince(deadline) >= 0 { ending = .deadline; break }
                 }
-                let slots = options.concurrency - inFlight, sendRoom = Self.maxSending - sending
+                // A request still filling holds its slot: however many keys the claims bring, no more
+                // requests start than --concurrency allows.
+                let slots = options.concurrency - inFlight - embeddings.requestsFilling, sendRoom = Self.maxSending - sending - embeddings.requestsFilling
                 let free = min(slots, sendRoom)
                 var claimed: [ClaimedJob] = []
+                var claimedFull = false
                 // Claim in batches (a claim is a write transaction), and not again right after the
                 // queue came back short: it was measured at over half of a firehose run's CPU.
                 let now = Date().timeIntervalSince1970
@@ -266,6 +278,7 @@ public final class BatchRunner: Sendable {
                     }
                     if !claimed.isEmpty { storage.committed() }
                     burst = claimed.count == wanted
+                    claimedFull = burst
                     if claimed.count < wanted { quietUntil = now + (storage.isFaulty ? 1 : 0.2) }
                     if let cache, !claimed.isEmpty {
                         do {
@@ -278,15 +291,36 @@ public final class BatchRunner: Sendable {
                         }
                     }
                 }
+                func execution(_ job: ClaimedJob) -> JobExecution {
+                    JobExecution(job: job, queue: queue, client: client, gates: gates, control: control,
+                                 flusher: flusher, options: options, events: events, budget: budget, cache: cache)
+                }
+                // An embeddings request is one request in flight however many jobs share it.
+                func sendEmbeddings(_ requests: [[ClaimedJob]]) {
+                    for jobs in requests {
+                        inFlight += 1
+                        sending += 1
+                        let request = EmbeddingsRequest(members: jobs.map(execution))
+                        group.addTask { .embedded(await request.send()) }
+                    }
+                }
                 for job in claimed {
+                    if job.endpoint == .embeddings {
+                        sendEmbeddings(embeddings.add(job))
+                        continue
+                    }
                     inFlight += 1
                     sending += 1
-                    let execution = JobExecution(job: job, queue: queue, client: client, gates: gates, control: control,
-                                                 flusher: flusher, options: options, events: events, budget: budget, cache: cache)
+                    let execution = execution(job)
                     group.addTask { .started(await execution.start(), execution) }
                 }
+                let claimsAgain = !claimed.isEmpty && inFlight + embeddings.requestsFilling < options.concurrency
+                    && sending + embeddings.requestsFilling < Self.maxSending
+                // Embeddings jobs wait for more of their kind only while the next claim follows at
+                // once and the last one came back full; otherwise their requests go now.
+                if !(claimsAgain && claimedFull) { sendEmbeddings(embeddings.flush()) }
                 events.inFlight(inFlight)
-                if !claimed.isEmpty && inFlight < options.concurrency && sending < Self.maxSending { continue }
+                if claimsAgain { continue }
                 if inFlight == 0 && budgetReached { ending = .budget; break }
                 if inFlight == 0 {
                     let outlook = (try? await queue.outlook(batch: options.batch, excludingModels: heldBack)) ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)

@@ -86,19 +86,19 @@ struct JobExecution: Sendable {
     }
 
     /// Replaces a budget reservation by what the attempt cost (an unpriced one by its reservation).
-    private func settle(_ reservation: BudgetLedger.Reservation?, _ charge: AttemptCharge) {
+    func settle(_ reservation: BudgetLedger.Reservation?, _ charge: AttemptCharge) {
         guard let reservation, let budget else { return }
         budget.settle(reservation, cost: charge.costUSD ?? reservation.amount)
     }
 
     /// Only database errors reach here: leave the job to its lease (another run takes it back).
-    private func databaseFailure(_ error: any Error) -> JobResult {
+    func databaseFailure(_ error: any Error) -> JobResult {
         events.log(.error, "job \(job.customID): could not record its state: \(error)")
         return .interrupted
     }
 
     /// What an attempt will send, decided before any waiting.
-    private struct Plan {
+    struct Plan {
         var provider: Provider
         var body: JSONValue
         /// Text kept from earlier attempts that this one continues ("" for a fresh start).
@@ -109,7 +109,7 @@ struct JobExecution: Sendable {
         var continuation: AttemptContinuation?
     }
 
-    private enum Decision {
+    enum Decision {
         case send(Plan)
         case fail(RequestFailure)
         case cancelled
@@ -117,7 +117,7 @@ struct JobExecution: Sendable {
 
     /// The synchronous part of an attempt: parse, route, check, build the body (a continuation
     /// where the provider can continue kept text).
-    private func decide() -> Decision {
+    func decide() -> Decision {
         let request: JSONValue
         do { request = try JSONValue.parse(job.request) } catch {
             return .fail(RequestFailure(kind: .badRequest, retryable: false, stopsProvider: false,
@@ -244,18 +244,10 @@ struct JobExecution: Sendable {
         // a continuation adds the kept text and an assistant message around it.
         let bytes = job.request.utf8.count + (plan.kept.isEmpty ? 0 : plan.kept.utf8.count + 128)
         let bounds = RequestBounds(requestBytes: bytes, body: plan.body, provider: plan.provider.kind)
-        var reservation: BudgetLedger.Reservation?
-        if let budget, budget.governs(batch: job.batchID) {
-            guard let price = options.prices.price(for: job.model) else {
-                return .done(try await failWithoutAttempt(RequestFailure(kind: .noPrice, retryable: false, stopsProvider: false,
-                                                                  message: "model \(job.model) has no price, so it cannot run under a budget")))
-            }
-            let worst = price.worstCase(promptTokens: bounds.promptTokens, completionTokens: bounds.completionTokens ?? 0)
-            guard let granted = await budget.reserve(batch: job.batchID, amount: worst) else {
-                try await queue.release(job: job.id)
-                return .done(Task.isCancelled ? .interrupted : .budgetReached)
-            }
-            reservation = granted
+        let reservation: BudgetLedger.Reservation?
+        switch try await reserve(bounds) {
+        case .granted(let r): reservation = r
+        case .refused(let result): return .done(result)
         }
         // Wait for the model's cap and the provider's gate first, so an attempt's times are the
         // request's own. A run stopping meanwhile gives the job back untouched.
@@ -315,6 +307,29 @@ struct JobExecution: Sendable {
             return .done(try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens,
                                          gate: gate, probe: probe, sentAt: admitted, clock: (claimed, headersAt), charge: charge))
         }
+    }
+
+    enum BudgetDecision {
+        /// The job may start (with what it reserved; nil: no budget governs it).
+        case granted(BudgetLedger.Reservation?)
+        /// It may not: it failed (its model has no price) or was given back (it does not fit).
+        case refused(JobResult)
+    }
+
+    /// Under a budget, reserves the attempt's worst case (`bounds` priced); a job that cannot
+    /// fit is given back untouched.
+    func reserve(_ bounds: RequestBounds) async throws -> BudgetDecision {
+        guard let budget, budget.governs(batch: job.batchID) else { return .granted(nil) }
+        guard let price = options.prices.price(for: job.model) else {
+            return .refused(try await failWithoutAttempt(RequestFailure(kind: .noPrice, retryable: false, stopsProvider: false,
+                                                                     message: "model \(job.model) has no price, so it cannot run under a budget")))
+        }
+        let worst = price.worstCase(promptTokens: bounds.promptTokens, completionTokens: bounds.completionTokens ?? 0)
+        guard let granted = await budget.reserve(batch: job.batchID, amount: worst) else {
+            try await queue.release(job: job.id)
+            return .refused(Task.isCancelled ? .interrupted : .budgetReached)
+        }
+        return .granted(granted)
     }
 
     /// Writes a finished stream's result (guarded by the lease).
@@ -410,7 +425,7 @@ struct JobExecution: Sendable {
             }
         }
         let bytes = live?.stream.bytesReceived ?? 0
-        var failure = RequestFailure.classify(error)
+        let failure = RequestFailure.classify(error)
         var record = AttemptFailure(kind: failure.kind, message: failure.message, httpStatus: failure.httpStatus,
                                     requestID: (error as? APIError)?.requestID, bytesReceived: bytes, charsReceived: received,
                                     keptPartial: keptText, keptPartialTokens: keptTok, spentPromptTokens: job.spentPromptTokens,
@@ -420,7 +435,18 @@ struct JobExecution: Sendable {
                                     charge: charge,
                                     errorBody: (error as? APIError)?.body?.jsonString)
         record.keptReasoning = keptReasoning
-        if error is BatchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
+        if let stopped = try await stopped(attempt: attempt, error: error, record: record, batchCancelled: error is BatchCancelled) {
+            return stopped
+        }
+        let counts = judge(failure, gate: gate, probe: probe, sentAt: sentAt, reached: failure.httpStatus != nil || live != nil)
+        return try await conclude(attempt: attempt, error: error, failure: failure, record: record, counts: counts, continued: !kept.isEmpty)
+    }
+
+    /// An attempt that ended because its batch was cancelled or the run is stopping: written as
+    /// such (nil when neither is the case). `batchCancelled`: the error says it was the batch.
+    func stopped(attempt: Int, error: any Error, record: AttemptFailure, batchCancelled: Bool) async throws -> JobResult? {
+        var record = record
+        if batchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
             record.kind = .cancelled
             record.message = "the batch was cancelled"
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .cancelled, retryAt: nil, finalState: .cancelled)
@@ -432,18 +458,44 @@ struct JobExecution: Sendable {
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .interrupted, retryAt: now)
             return .interrupted
         }
+        return nil
+    }
+
+    /// What a failed request tells its provider's gate and the run: an outage goes on (or
+    /// begins), the provider answered, a 429 pauses it, a quota or a bad key stops it. Once per
+    /// request, however many jobs it carried (`EmbeddingsRequest`). Returns false when the failure
+    /// belongs to an outage: the attempt is given back, not counted. `reached`: the provider
+    /// answered (an error status, or a stream that began).
+    func judge(_ failure: RequestFailure, gate: ProviderGate, probe: Int?, sentAt: Double, reached: Bool) -> Bool {
         if let reason = failure.unreachable {
+            if !gate.unreachable(reason: reason, probe: probe) { return false }
+        } else if reached {
+            gate.answered(sentAt: sentAt)
+        }
+        if failure.kind == .rateLimited { gate.pause(for: failure.retryAfter ?? 1) }
+        if failure.stopsProvider {
+            control.stop(provider: gate.name, because: failure)
+        }
+        return true
+    }
+
+    /// Writes one job's failed attempt once its request was judged (`judge`): retry later (back
+    /// to the queue), restart after a refused prefill, or fail. `counts`: false when the attempt is
+    /// given back to an outage. `continued`: the attempt continued kept text. The jobs of one
+    /// request pass the same `clock` and `jitter`, so they come back at the same moment and share
+    /// a request again (`EmbeddingsRequest`); a chat job draws its own.
+    func conclude(attempt: Int, error: any Error, failure: RequestFailure, record: AttemptFailure, counts: Bool,
+                  continued: Bool, clock: Double? = nil, jitter: Double = Double.random(in: 0..<1)) async throws -> JobResult {
+        var failure = failure, record = record
+        let now = clock ?? self.now
+        if !counts {
             // Part of an outage: back to pending with its attempt given back (the row stays, honest),
             // to wait at the gate. No line per job: the gate logs the provider's state changes.
-            if !gate.unreachable(reason: reason, probe: probe) {
-                try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: now,
-                                           countsAsAttempt: false)
-                return .retrying
-            }
-        } else if failure.httpStatus != nil || live != nil {
-            gate.answered(sentAt: sentAt)  // an error status, or a stream that began: it is reachable
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: now,
+                                       countsAsAttempt: false)
+            return .retrying
         }
-        if !kept.isEmpty, PrefillSupport.isRefusal(error) {
+        if continued, PrefillSupport.isRefusal(error) {
             // The model refuses prefill (Claude 4.6 and later): known from now on, in this run
             // and the database's next ones; the job restarts from scratch (`decide` says why), and
             // this attempt does not use up one of its retries.
@@ -456,12 +508,8 @@ struct JobExecution: Sendable {
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .restart, retryAt: now, countsAsAttempt: false)
             return .retrying
         }
-        if failure.kind == .rateLimited { gate.pause(for: failure.retryAfter ?? 1) }
-        if failure.stopsProvider {
-            control.stop(provider: gate.name, because: failure)
-        }
         let used = attempt - job.attemptBase
-        if let delay = options.retry.delay(after: used, failure: failure) {
+        if let delay = options.retry.delay(after: used, failure: failure, random: jitter) {
             let at = now + delay
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: at)
             events.retrying(job: job.customID, failure: failure, attempt: used, delay: delay)
@@ -476,7 +524,7 @@ struct JobExecution: Sendable {
         return .failed
     }
 
-    private func failWithoutAttempt(_ failure: RequestFailure) async throws -> JobResult {
+    func failWithoutAttempt(_ failure: RequestFailure) async throws -> JobResult {
         try await queue.endWithoutAttempt(job: job.id, state: .failed, kind: failure.kind, message: failure.message)
         events.failed(job: job.customID, failure: failure)
         return .failed

@@ -6,6 +6,7 @@ final class RunControl: Sendable {
     private struct State {
         var cancelledBatches: Set<String> = []
         var stoppedProviders: [String: RequestFailure] = [:]
+        var sharedRequestLimits: [Int64: Int] = [:]
     }
     private let state = Mutex(State())
     /// Models that refuse a prefill continuation (learned from their 400, or from earlier runs).
@@ -20,5 +21,17 @@ final class RunControl: Sendable {
 
     func stop(provider: String, because failure: RequestFailure) {
         state.withLock { s in if s.stoppedProviders[provider] == nil { s.stoppedProviders[provider] = failure } }
+    }
+
+    /// The most jobs an embeddings job may share a request with (itself included) in this run:
+    /// nil, as many as fit (`EmbeddingsBatcher`); halved each time a request it was in is refused
+    /// as a whole (`EmbeddingsRequest`), so a bad input ends up alone and fails alone.
+    func sharedRequestLimit(job: Int64) -> Int? { state.withLock { $0.sharedRequestLimits[job] } }
+
+    /// `jobs` were refused together in one request: from now on each goes in requests of at most
+    /// half as many jobs.
+    func halveSharedRequests(of jobs: [Int64]) {
+        let limit = max(1, jobs.count / 2)
+        state.withLock { s in for job in jobs { s.sharedRequestLimits[job] = min(s.sharedRequestLimits[job] ?? limit, limit) } }
     }
 }

@@ -6,7 +6,7 @@ import ChoreoSQLite
 public struct RunOptions: Sendable {
     /// Only this batch (nil: every runnable job in the database).
     public var batch: String?
-    /// Streams in flight at most.
+    /// Streams in flight at most; an embeddings request is one, however many jobs share it.
     public var concurrency: Int = 64
     /// Retry policy; `maxAttempts` counts from the last resume. A server's wait is honoured up to
     /// `RetryHints.maxWait`: the job waits in the queue, not in a task, and `deadline` still holds.

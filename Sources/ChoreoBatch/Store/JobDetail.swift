@@ -112,7 +112,7 @@ public struct JobDetail: Sendable {
         var out = "job \(r.id)  \(r.customID)  (batch \(batchID), line \(r.line))\n"
         out += "state     \(r.state)" + (r.errorKind.map { "  error: \($0)" } ?? "") + "\n"
         if let message = r.errorMessage { out += "message   \(message)\n" }
-        out += "model     \(r.model)\n"
+        out += "model     \(r.model)" + (r.endpoint == .chatCompletions ? "" : "  (\(r.endpoint.rawValue))") + "\n"
         out += "priority  \(r.priority)" + (r.timeoutSeconds.map { "  timeout: \(JSONValue.double($0).jsonString) s per attempt" } ?? "") + "\n"
         if let p = r.promptTokens { out += "tokens    \(p) in / \(r.completionTokens ?? 0) out\n" }
         if (r.cachedPromptTokens ?? 0) > 0 || (r.reasoningTokens ?? 0) > 0 {
@@ -147,7 +147,9 @@ public struct JobDetail: Sendable {
                 }
             }
         }
-        if let output = r.output {
+        if let e = r.embedding {
+            out += "\nembedding\n\(e.summary())\n"
+        } else if let output = r.output {
             out += "\noutput\n\(output)\n"
         } else if let partial = r.partialOutput, !partial.isEmpty {
             out += "\npartial output (\(partial.count) characters so far)\n\(partial)\n"

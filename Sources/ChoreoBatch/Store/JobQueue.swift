@@ -23,6 +23,8 @@ public struct ClaimedJob: Sendable {
     public let timeout: Double?
     /// The reasoning that came before `partialOutput` ("" when none): a continued answer keeps it.
     public var partialReasoning = ""
+    /// What it asks for: a streamed chat completion, or embeddings (sent with others of its kind).
+    public var endpoint: JobEndpoint = .chatCompletions
 }
 
 /// What is left in the queue.
@@ -37,7 +39,8 @@ public struct QueueOutlook: Sendable {
 
 /// The final result of a job, written in one transaction with its state change.
 public struct JobOutcome: Sendable {
-    public var output: String
+    /// The answer's text (nil for an embeddings job, whose answer is `embedding`).
+    public var output: String?
     public var toolCalls: String?
     public var finishReason: String?
     public var providerFinishReason: String?
@@ -61,6 +64,8 @@ public struct JobOutcome: Sendable {
     public var reasoning: String? = nil
     /// The request's key for the cache (nil: it has none, the stored one stays).
     public var requestKey: RequestKey? = nil
+    /// An embeddings job's vectors (`jobs.embedding` as packed float32, `jobs.dimensions`).
+    public var embedding: Embeddings? = nil
 }
 
 /// How an attempt that did not succeed ended.
@@ -242,12 +247,13 @@ public actor JobQueue: JobStore {
                 WHERE id IN (SELECT value FROM json_each(?))
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
                           coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0), timeout_seconds,
-                          coalesce(partial_reasoning, '')
+                          coalesce(partial_reasoning, ''), url
                 """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t), .init(list)]) { row in
                 jobs.append(ClaimedJob(
                     id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
                     request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
-                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!, timeout: row.double(10), partialReasoning: row.string(11)!))
+                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!, timeout: row.double(10),
+                    partialReasoning: row.string(11)!, endpoint: JobEndpoint(stored: row.string(12))))
             }
             // Attempts of a runner that died never got an end: close them now, so history is honest.
             try db.run("""
@@ -393,7 +399,8 @@ public actor JobQueue: JobStore {
                        partial_reasoning = NULL, cached_prompt_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?,
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = ?, updated_at = ?, reasoning = ?, bytes_received = ?, \(AttemptTimings.jobAssignments),
-                       request_key = coalesce(?, request_key), request_samples = coalesce(?, request_samples)
+                       request_key = coalesce(?, request_key), request_samples = coalesce(?, request_samples),
+                       embedding = ?, dimensions = ?
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
                 """, [.init(o.output), .init(o.toolCalls), .init(o.finishReason), .init(o.providerFinishReason), .init(o.response),
                       .init(o.promptTokens), .init(o.completionTokens),
@@ -401,7 +408,8 @@ public actor JobQueue: JobStore {
                       .init(o.firstTokenMs), .init(o.durationMs), .init(o.httpStatus), .init(o.requestID),
                       .init(o.cachedPromptTokens), .init(o.cacheWriteTokens), .init(o.reasoningTokens),
                       .init(t), .init(t), .init(o.reasoning), .init(o.bytesReceived)] + o.timings.jobValues
-                    + [.init(o.requestKey?.value), .init(o.requestKey?.samples), .init(job), .init(runnerID)])
+                    + [.init(o.requestKey?.value), .init(o.requestKey?.samples), .init(o.embedding?.float32LittleEndian),
+                       .init(o.embedding?.dimensions), .init(job), .init(runnerID)])
             guard db.changes == 1 else {
                 // Another runner took the job (our lease expired): its result stands, ours is dropped.
                 try db.run("""

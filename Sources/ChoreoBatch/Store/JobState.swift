@@ -36,4 +36,8 @@ public enum AttemptOutcome: String, Sendable, CaseIterable, Hashable {
     case cancelled
     /// This runner's lease had expired when it ended: another runner took the job.
     case leaseLost = "lease_lost"
+    /// It carried several embeddings jobs in one request, which the provider refused as a whole
+    /// (HTTP 400, 413, 422): the jobs go back to the queue to be sent in smaller requests, and
+    /// this attempt does not count (`EmbeddingsRequest`).
+    case split
 }

@@ -157,12 +157,13 @@ public actor PostgresJobStore: JobStore {
                 WHERE id = ANY($4::bigint[])
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
                           coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0),
-                          timeout_seconds, coalesce(partial_reasoning, '')
+                          timeout_seconds, coalesce(partial_reasoning, ''), url
                 """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(ids)]) { row in
                 claimed.append(ClaimedJob(
                     id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
                     request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
-                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!, timeout: row.double(10), partialReasoning: row.string(11)!))
+                    partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!, timeout: row.double(10), partialReasoning: row.string(11)!,
+                    endpoint: JobEndpoint(stored: row.string(12))))
             }
             // Attempts of a runner that died never got an end: close them now, so history is honest.
             try db.run("""
@@ -266,7 +267,9 @@ public actor PostgresJobStore: JobStore {
                        finished_at = \(a.add(t)), updated_at = \(a.add(t)), reasoning = \(a.add(o.reasoning)),
                        bytes_received = \(a.add(o.bytesReceived)), \(timings),
                        request_key = coalesce(\(a.add(o.requestKey?.value))::text, request_key),
-                       request_samples = coalesce(\(a.add(o.requestKey?.samples))::integer, request_samples)
+                       request_samples = coalesce(\(a.add(o.requestKey?.samples))::integer, request_samples),
+                       embedding = \(a.add(o.embedding.map { Self.byteaText($0.float32LittleEndian) }))::bytea,
+                       dimensions = \(a.add(o.embedding?.dimensions))
                 WHERE id = \(a.add(job)) AND lease_owner = \(a.add(runnerID)) AND state = 'running'
                 """, a.values)
             guard changed == 1 else {
@@ -321,6 +324,15 @@ public actor PostgresJobStore: JobStore {
                 """, a.values)
             try Self.record(f.charge, job: job, attempt: attempt, db: db)
         }
+    }
+
+    /// Bytes as bytea's text input (`\\x` and hex), for a text-format parameter.
+    static func byteaText(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = [UInt8(ascii: "\\"), UInt8(ascii: "x")]
+        out.reserveCapacity(2 + bytes.count * 2)
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Writes `charge` on the attempt row; the `attempts_keep_costs` trigger adds it to the job's

@@ -1,12 +1,12 @@
 import ChoreoPostgres
 
 /// Choreo's tables on PostgreSQL (issue 15, docs/postgres.md): the same tables, columns and views
-/// as the SQLite schema (`Schema`) at its version 12, so that `choreo sql` queries and the store's
+/// as the SQLite schema (`Schema`) at its version 13, so that `choreo sql` queries and the store's
 /// statements read the same on both. Times are seconds since 1970 as `double precision` (SQLite's
 /// REAL), flags `integer` 0/1 as in SQLite.
 ///
 /// Its versions are its own (recorded in `choreo_schema_migrations`, see `PostgresMigrator`):
-/// version 1 is SQLite's version 12 in one step. Rules as for `Schema`: append, never edit a
+/// version 1 is SQLite's version 13 in one step. Rules as for `Schema`: append, never edit a
 /// shipped migration.
 ///
 /// What differs: the counters SQLite's triggers keep (`batch_counts`, `batch_costs`) are kept by
@@ -79,6 +79,7 @@ enum PostgresSchema {
           error_body text, metadata text, reasoning text,
           request_key text, request_samples integer, cached_from text, cache_saved_usd double precision,
           priority integer NOT NULL DEFAULT 0, timeout_seconds double precision,
+          url text NOT NULL DEFAULT '/v1/chat/completions', embedding bytea, dimensions integer,
           UNIQUE (batch_id, custom_id)
         );
         CREATE INDEX jobs_by_batch_state ON jobs(batch_id, state);

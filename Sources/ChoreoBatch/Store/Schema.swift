@@ -20,6 +20,7 @@ public enum Schema {
         Migration(version: 10, sql: jobPriorityAndTimeout),
         Migration(version: 11, sql: requestCache),
         Migration(version: 12, sql: keptReasoning),
+        Migration(version: 13, sql: embeddings),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -363,5 +364,15 @@ public enum Schema {
         ALTER TABLE jobs ADD COLUMN timeout_seconds REAL;
         DROP INDEX jobs_runnable;
         CREATE INDEX jobs_runnable ON jobs(priority DESC, id) WHERE state = 'pending';
+        """
+
+    /// Embeddings lines (issue 17): every job's Batch `url` (the endpoint it asks for; the jobs
+    /// stored before are chat completions), and an embeddings job's answer: its vectors as packed
+    /// little-endian float32, one after another in input order (`embedding`, never JSON text:
+    /// 4 bytes a value), and the values per vector (`dimensions`).
+    static let embeddings = """
+        ALTER TABLE jobs ADD COLUMN url TEXT NOT NULL DEFAULT '/v1/chat/completions';
+        ALTER TABLE jobs ADD COLUMN embedding BLOB;
+        ALTER TABLE jobs ADD COLUMN dimensions INTEGER;
         """
 }

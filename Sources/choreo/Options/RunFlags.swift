@@ -5,7 +5,7 @@ import Foundation
 
 /// The options of a run, shared by `run`, `resume` and `submit --run`.
 struct RunFlags: ParsableArguments {
-    @Option(name: .long, help: "Streams in flight at most.")
+    @Option(name: .long, help: "Streams in flight at most (an embeddings request is one, however many jobs share it).")
     var concurrency: Int = 64
 
     @Option(name: .customLong("max-attempts"), help: "Attempts per job before it fails for good (counted from the last resume).")
