@@ -244,3 +244,30 @@ struct GroupCommitTests {
         for claim in claims { #expect(try await claim.value == 2) }
     }
 }
+
+/// The per-batch times `status` reads (`batches.started_at`, `last_finished_at`, kept by a trigger).
+@Suite struct BatchTimesTests {
+    @Test func cancellingJobsThatNeverStartedKeepsTheBatchsStartAndAClaimKeepsItsLastFinish() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.write("jobs.jsonl", lines: (0..<3).map { batchLine("j\($0)") })
+        let batch = try BatchSubmitter(database: try dir.database()).submit(file: path).batchID
+        let queue = try JobQueue(path: dir.file("choreo.sqlite"), runnerID: "r")
+        let job = try #require(try await queue.claim(limit: 1, leaseSeconds: 30, batch: nil).first)
+        let attempt = try await queue.startAttempt(job: job.id, continuedFromChars: nil)
+        try await queue.complete(job: job.id, attempt: attempt, outcome: JobOutcome(
+            output: "done", toolCalls: nil, finishReason: "stop", providerFinishReason: "stop", response: "{}", promptTokens: 1,
+            completionTokens: 1, firstTokenMs: 1, durationMs: 1, httpStatus: 200, requestID: nil, bytesReceived: 1, charsReceived: 4))
+        let db = try dir.database()
+        func times() throws -> (Double?, Double?) {
+            try db.queryOne("SELECT started_at, last_finished_at FROM batches WHERE id = ?", [.text(batch)]) { ($0.double(0), $0.double(1)) }!
+        }
+        let (started, finished) = try times()
+        #expect(started != nil && finished != nil)
+        // Claiming the next job (started, not finished) leaves the last finish alone.
+        _ = try await queue.claim(limit: 1, leaseSeconds: 30, batch: nil)
+        #expect(try times().1 == finished)
+        // Cancelling the rest (finished, never started) leaves the start alone.
+        _ = try db.cancelBatch(batch)
+        #expect(try times().0 == started)
+    }
+}

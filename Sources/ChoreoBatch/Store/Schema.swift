@@ -21,6 +21,7 @@ public enum Schema {
         Migration(version: 11, sql: requestCache),
         Migration(version: 12, sql: keptReasoning),
         Migration(version: 13, sql: embeddings),
+        Migration(version: 14, sql: batchTimesKeepTheirValues),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -264,6 +265,34 @@ public enum Schema {
     /// with it, since it was paid for and the continuation does not reason again.
     static let keptReasoning = """
         ALTER TABLE jobs ADD COLUMN partial_reasoning TEXT;
+        """
+
+    /// The trigger keeping `batches.started_at` and `last_finished_at` lost them: SQLite's scalar
+    /// `min(x, NULL)` is NULL, so a job claimed (started, not finished) wiped the batch's last
+    /// finish, and a job cancelled before it started (finished, not started) wiped its start. The
+    /// trigger again, taking each time only from a job that has it, and both times recomputed.
+    static let batchTimesKeepTheirValues = """
+        DROP TRIGGER jobs_keep_batch_counts;
+        CREATE TRIGGER jobs_keep_batch_counts AFTER UPDATE OF state, error_kind, prompt_tokens, completion_tokens, started_at, finished_at ON jobs
+        BEGIN
+          UPDATE batch_counts SET jobs = jobs - 1, prompt_tokens = prompt_tokens - coalesce(OLD.prompt_tokens, 0),
+                 completion_tokens = completion_tokens - coalesce(OLD.completion_tokens, 0)
+          WHERE OLD.state <> 'pending' AND batch_id = OLD.batch_id AND state = OLD.state AND error_kind = coalesce(OLD.error_kind, '');
+          INSERT INTO batch_counts (batch_id, state, error_kind, jobs, prompt_tokens, completion_tokens)
+            SELECT NEW.batch_id, NEW.state, coalesce(NEW.error_kind, ''), 1, coalesce(NEW.prompt_tokens, 0), coalesce(NEW.completion_tokens, 0)
+            WHERE NEW.state <> 'pending'
+            ON CONFLICT (batch_id, state, error_kind) DO UPDATE SET jobs = jobs + 1,
+              prompt_tokens = prompt_tokens + excluded.prompt_tokens, completion_tokens = completion_tokens + excluded.completion_tokens;
+          UPDATE batches SET
+                 started_at = CASE WHEN NEW.started_at IS NULL THEN started_at
+                                   ELSE min(coalesce(started_at, NEW.started_at), NEW.started_at) END,
+                 last_finished_at = CASE WHEN NEW.finished_at IS NULL THEN last_finished_at
+                                         ELSE max(coalesce(last_finished_at, NEW.finished_at), NEW.finished_at) END
+          WHERE id = NEW.batch_id AND (NEW.started_at IS NOT NULL OR NEW.finished_at IS NOT NULL);
+        END;
+        UPDATE batches SET
+          started_at = (SELECT min(started_at) FROM jobs WHERE jobs.batch_id = batches.id),
+          last_finished_at = (SELECT max(finished_at) FROM jobs WHERE jobs.batch_id = batches.id);
         """
 
     static let version1 = """
