@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Choreo needs on Debian/Ubuntu: libcurl's, SQLite's and libedit's (chat's
-# line editing) headers and pkg-config, tinyproxy (a real HTTP proxy for the proxy tests) and
+# line editing) headers and pkg-config, tinyproxy (a real HTTP proxy for the proxy tests), nginx and
+# openssl (a real TLS and HTTP/2 server, with certificates made by the TLS tests and the bench) and
 # chromium (headless, for the `choreo report` browser tests and scripts/report-screenshot.sh). Idempotent: does nothing
 # when they are already there.
 set -euo pipefail
@@ -12,6 +13,8 @@ pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
 pkg-config --exists libedit 2>/dev/null || missing+=(libedit-dev)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
