@@ -77,6 +77,30 @@ struct TLSTests {
             #expect(server.connectionsUsed == 1, "\(count) streams came over \(server.connectionsUsed) connections")
         }
     }
+
+    /// Over HTTP/1.1 each request in flight needs a connection of its own; the connections of a
+    /// busy moment are kept through a quiet one for the next busy one. curl's default cache holds
+    /// 4 × the transfers in flight *now*: one request at a time closed all but 4 of 16 idle
+    /// connections, and the next 16 requests paid a TLS handshake each again (27 connections).
+    @Test func theConnectionsOfABusyMomentAreKeptThroughAQuietOne() async throws {
+        let wide = 16
+        let transport = CurlTransport()  // its own connection cache, sized by its own peak
+        try await withTLSServer(http2: false, responseBody: Self.stream) { server in
+            let request = Self.request(server, caFile: server.caFile)
+            func together() async throws {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<wide { group.addTask { _ = try await transport.execute(request).body.collect() } }
+                    try await group.waitForAll()
+                }
+            }
+            try await together()
+            for _ in 0..<wide { _ = try await transport.execute(request).body.collect() }
+            try await together()
+            try await eventually("nginx to log \(3 * wide) requests") { server.requests.count == 3 * wide }
+            #expect(server.requests.allSatisfy { $0.protocol == "HTTP/1.1" })
+            #expect(server.connectionsUsed <= wide, "\(3 * wide) requests, at most \(wide) at once, came over \(server.connectionsUsed) connections")
+        }
+    }
 }
 
 /// `CAFile.problem(at:)`: what a caller checks before the first request, so a wrong `--cacert` or
