@@ -2,7 +2,8 @@
 # Installs what building Choreo needs on Debian/Ubuntu: libcurl's, SQLite's, libpq's (the PostgreSQL
 # store) and libedit's (chat's line editing) headers and pkg-config, the PostgreSQL server (the
 # PostgreSQL store's tests start a throwaway cluster of their own, Tests/ChoreoTesting/PostgresServer.swift),
-# tinyproxy (a real HTTP proxy for the proxy tests) and chromium (headless, for the `choreo report`
+# tinyproxy (a real HTTP proxy for the proxy tests), nginx and openssl (a real TLS and HTTP/2 server,
+# with certificates made by the TLS tests and the bench) and chromium (headless, for the `choreo report`
 # browser tests and scripts/report-screenshot.sh). Idempotent: does nothing when they are already there.
 set -euo pipefail
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 2; }
@@ -15,6 +16,8 @@ pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -188,6 +188,12 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         }
         try set(easy, CURLOPT_SSL_VERIFYPEER, 1)
         try set(easy, CURLOPT_SSL_VERIFYHOST, 2)
+        // libcurl does not itself insist on TLS 1.2 for HTTP/2 (RFC 9113 §9.2 does), and an
+        // OpenSSL configured more loosely than Debian's would offer 1.0; no provider needs it.
+        try set(easy, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2))
+        // A private CA's file (curl copies the string). Only the file: CURLOPT_CAPATH keeps its
+        // default, so on Debian's libcurl /etc/ssl/certs stays trusted beside it.
+        if let caFile = request.caFile { try set(easy, CURLOPT_CAINFO, caFile) }
         try set(easy, CURLOPT_BUFFERSIZE, 16 * 1024)
         if request.method == "POST" {
             try set(easy, CURLOPT_POST, 1)

@@ -137,6 +137,12 @@ public struct HTTPRequest: Sendable {
     /// the body's end, however steadily it makes progress; nil: no bound. Past it the transfer
     /// ends with `TransportError.timedOut`. Checked by the same sweep as the stall timeout.
     public var timeout: Double?
+    /// A PEM file of certificate authorities to trust for an `https://` server, for a server whose
+    /// certificate a private CA signed (curl's `CURLOPT_CAINFO`); nil: the system's. libcurl keeps
+    /// its CA directory (Debian's `/etc/ssl/certs`) beside the file, so the public authorities
+    /// stay trusted where it has one. Verification is never turned off. Check the file first with
+    /// `CAFile.problem(at:)`: curl reports a bad one only when a transfer fails on it (`.tls`).
+    public var caFile: String?
     /// A proxy for this request alone, instead of the environment's (`https_proxy`, …). `tunnel`
     /// makes curl CONNECT even for an `http://` URL, as it always does for `https://`: the proxy
     /// tests use it to put a real proxy's CONNECT in front of a plain-HTTP test server.
@@ -151,7 +157,7 @@ public struct HTTPRequest: Sendable {
     package var proxy: Proxy?
 
     public init(url: String, method: String = "POST", headers: HeaderFields = HeaderFields(), body: [UInt8] = [],
-                connectTimeout: Double = 10, stallTimeout: Double = 60, timeout: Double? = nil) {
+                connectTimeout: Double = 10, stallTimeout: Double = 60, timeout: Double? = nil, caFile: String? = nil) {
         self.url = url
         self.method = method
         self.headers = headers
@@ -159,6 +165,7 @@ public struct HTTPRequest: Sendable {
         self.connectTimeout = connectTimeout
         self.stallTimeout = stallTimeout
         self.timeout = timeout
+        self.caFile = caFile
     }
 }
 

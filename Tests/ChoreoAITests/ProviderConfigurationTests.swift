@@ -154,6 +154,26 @@ import ChoreoTesting
         }
     }
 
+    /// `ca_file` is resolved against the configuration file's directory (cron runs start anywhere)
+    /// and checked when the file loads: a wrong path is an error naming the file, line and key.
+    @Test func caFileIsRelativeToTheConfigurationAndCheckedWhenItLoads() throws {
+        let scratch = TemporaryDirectory("choreo-config")
+        let path = scratch.write("choreo.json", lines: [
+            #"{"providers": ["#,
+            #"  {"name": "gateway", "kind": "openai", "base_url": "https://gateway.internal/v1", "models": ["*"],"#,
+            #"   "ca_file": "certs/internal-ca.pem"}"#,
+            #"]}"#,
+        ])
+        do { _ = try ProviderConfiguration.load(path: path, environment: [:]); Issue.record("loaded with a missing CA file") } catch {
+            #expect("\(error)" == "\(path):3: providers[0].ca_file: \(scratch.path)/certs/internal-ca.pem: no such file")
+        }
+        try FileManager.default.createDirectory(atPath: scratch.file("certs"), withIntermediateDirectories: true)
+        scratch.write("certs/internal-ca.pem", lines: ["-----BEGIN CERTIFICATE-----", "MIIBdzCCAR2gAwIBAgIU", "-----END CERTIFICATE-----"])
+        let router = try ProviderConfiguration.load(path: path, environment: [:])
+        #expect(router.providers.first?.caFile == scratch.file("certs/internal-ca.pem"))
+        #expect(router.providers.dropFirst().allSatisfy { $0.caFile == nil }, "the defaults trust the system's authorities")
+    }
+
     @Test func exampleFileInJobsIsValid() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let router = try ProviderConfiguration.load(path: root.appendingPathComponent("jobs/choreo.example.json").path, environment: [:])

@@ -32,7 +32,7 @@ struct TinyProxy {
     static func start() throws -> TinyProxy {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tinyproxy-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let port = try freePort()
+        let port = try LoopbackPort.free()
         // No ConnectPort line: CONNECT is allowed to any port (the test servers' are ephemeral).
         let config = directory.appendingPathComponent("tinyproxy.conf")
         try """
@@ -55,7 +55,7 @@ struct TinyProxy {
         let proxy = TinyProxy(process: p, port: port, logFile: logFile)
         // Ready when it accepts a connection (however long its start takes on a loaded machine).
         for _ in 0..<500 {
-            if canConnect(port: port) { return proxy }
+            if LoopbackPort.accepts(port) { return proxy }
             guard p.isRunning else { break }
             usleep(20_000)
         }
@@ -70,33 +70,6 @@ struct TinyProxy {
     }
 
     struct ProxyError: Error, CustomStringConvertible { let message: String; var description: String { message } }
-
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw ProxyError(message: "no free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    private static func canConnect(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
 }
 
 @Suite("Proxies", .enabled(if: TinyProxy.unavailable == nil, "\(TinyProxy.unavailable ?? "")"))

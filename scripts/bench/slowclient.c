@@ -2,7 +2,10 @@
  * POSTs through curl's socket interface + epoll, counting SSE events, no parsing or storage.
  * This is the floor a C programmer would write by hand.
  * build: gcc -O2 -o slowclient slowclient.c -lcurl
- * usage: slowclient URL N [BODY]   prints {"streams":N,"ok":K,"events":E,"bytes":B} */
+ * usage: slowclient URL N [BODY]   prints {"streams":N,"ok":K,"events":E,"bytes":B,"connections":C}
+ * env:   PARALLEL=P  at most P streams in flight, the next added as one ends (default: all N at once)
+ *        CAFILE=F    trust the CAs of F (CURLOPT_CAINFO); an https URL also waits for a connection
+ *                    that may multiplex (CURLOPT_PIPEWAIT), as choreo and curl --parallel do */
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -15,7 +18,8 @@ static CURLM *multi;
 static int epfd;
 static long timeout_ms = -1;
 static long long events, bytes;
-static int ok, failed;
+static int ok, failed, added, connections;
+static const char *url, *body, *cafile;
 
 typedef struct { char last; } stream_t;  /* carries the last byte across callbacks to find "\n\n" */
 
@@ -70,6 +74,9 @@ static void collect(void) {
             failed++;
             if (failed <= 5) fprintf(stderr, "transfer failed: %s (HTTP %ld)\n", curl_easy_strerror(msg->data.result), code);
         }
+        long opened = 0;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_NUM_CONNECTS, &opened);
+        connections += (int)opened;
         stream_t *s;
         struct curl_slist *h;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
@@ -81,40 +88,48 @@ static void collect(void) {
     }
 }
 
+static void add_stream(void) {
+    CURL *e = curl_easy_init();
+    stream_t *s = calloc(1, sizeof(stream_t) + sizeof(struct curl_slist *));
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "Authorization: Bearer dummy");
+    h = curl_slist_append(h, "Expect:");
+    *(struct curl_slist **)(s + 1) = h;
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 60000L);
+    if (cafile) curl_easy_setopt(e, CURLOPT_CAINFO, cafile);
+    if (strncmp(url, "https:", 6) == 0) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_multi_add_handle(multi, e);
+    added++;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: %s URL N [BODY]\n", argv[0]); return 2; }
-    const char *url = argv[1];
+    url = argv[1];
     int n = atoi(argv[2]);
-    const char *body = argc > 3 ? argv[3]
+    body = argc > 3 ? argv[3]
         : "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"stream\":true,"
           "\"stream_options\":{\"include_usage\":true}}";
+    int parallel = getenv("PARALLEL") ? atoi(getenv("PARALLEL")) : n;
+    cafile = getenv("CAFILE");
     curl_global_init(CURL_GLOBAL_ALL);
     multi = curl_multi_init();
     epfd = epoll_create1(0);
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
-    for (int i = 0; i < n; i++) {
-        CURL *e = curl_easy_init();
-        stream_t *s = calloc(1, sizeof(stream_t) + sizeof(struct curl_slist *));
-        struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-        h = curl_slist_append(h, "Authorization: Bearer dummy");
-        h = curl_slist_append(h, "Expect:");
-        *(struct curl_slist **)(s + 1) = h;
-        curl_easy_setopt(e, CURLOPT_URL, url);
-        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-        curl_easy_setopt(e, CURLOPT_PRIVATE, s);
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 60000L);
-        curl_multi_add_handle(multi, e);
-    }
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)parallel);
+    while (added < n && added < parallel) add_stream();
     int running = 1;
     struct epoll_event evs[512];
     curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    while (running) {
+    while (running || added < n) {
         int k = epoll_wait(epfd, evs, 512, timeout_ms < 0 ? 1000 : (int)timeout_ms);
         if (k < 0 && errno != EINTR) { perror("epoll_wait"); return 1; }
         if (k == 0) curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -126,9 +141,13 @@ int main(int argc, char **argv) {
             curl_multi_socket_action(multi, evs[i].data.fd, flags, &running);
         }
         collect();
+        if (added < n && ok + failed + parallel > added) {  /* refill what ended, then let curl start them */
+            while (added < n && added - ok - failed < parallel) add_stream();
+            curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        }
     }
     collect();
-    printf("{\"streams\":%d,\"ok\":%d,\"failed\":%d,\"events\":%lld,\"bytes\":%lld}\n", n, ok, failed, events, bytes);
+    printf("{\"streams\":%d,\"ok\":%d,\"failed\":%d,\"events\":%lld,\"bytes\":%lld,\"connections\":%d}\n", n, ok, failed, events, bytes, connections);
     curl_multi_cleanup(multi);
     return failed ? 1 : 0;
 }

@@ -47,6 +47,11 @@ public struct Provider: Sendable, CustomStringConvertible {
     /// progresses (`choreo.json` `timeout`); nil: no bound. It ends as `attempt_timeout`, kept
     /// text and all, like a stall (`RequestFailure`). A job's own `timeout` replaces it.
     public var timeout: Double?
+    /// A PEM file of certificate authorities that sign the provider's certificate (`choreo.json`
+    /// `ca_file`, `--cacert`): a gateway or server behind a private CA. nil: the system's. See
+    /// `HTTPRequest.caFile`; TLS verification is never turned off. Check it with `CAFile.problem(at:)`
+    /// before the first request (`ProviderConfiguration` does for `ca_file`).
+    public var caFile: String?
     /// The largest server-sent event accepted; a bigger one (data lines that never meet a blank
     /// line) ends the attempt as `protocol_error` instead of growing memory.
     public var maxEventBytes = SSEParser.defaultMaxEventSize

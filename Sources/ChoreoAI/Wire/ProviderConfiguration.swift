@@ -30,6 +30,9 @@ public import Foundation
 /// - `connect_timeout`, `stall_timeout`: seconds (defaults 10 and 60).
 /// - `timeout`: seconds one attempt may take in all, connecting and the whole stream (default:
 ///   no bound); a job line's own `timeout` wins.
+/// - `ca_file`: a PEM file of certificate authorities to trust for the provider's `https://` server
+///   (a private CA), relative to the configuration file's directory. It must be readable and hold a
+///   certificate when the file is loaded, so a wrong path is an error before any request.
 ///
 /// Routing: a model goes to the first configured provider (in file order) with a matching
 /// pattern, then to the defaults (`claude-*` → Anthropic, `gemini-*` → Gemini, anything else →
@@ -128,7 +131,7 @@ struct ConfigurationReader {
     let locator: JSONLocator
 
     static let providerKeys = ["name", "kind", "base_url", "api_key_env", "models", "concurrency", "model_concurrency", "rpm", "tpm", "prefill",
-                               "headers", "connect_timeout", "stall_timeout", "timeout"]
+                               "headers", "connect_timeout", "stall_timeout", "timeout", "ca_file"]
     /// Headers that carry credentials; they would put a key in the file.
     static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key"]
 
@@ -266,6 +269,13 @@ struct ConfigurationReader {
         if let t = try seconds(o, "connect_timeout", at: path) { p.connectTimeout = t }
         if let t = try seconds(o, "stall_timeout", at: path) { p.stallTimeout = t }
         p.timeout = try seconds(o, "timeout", at: path)
+        if let caFile = try string(o, "ca_file", at: path) {
+            let resolved = caFile.hasPrefix("/") ? caFile : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(caFile).path
+            if let problem = CAFile.problem(at: resolved) {
+                throw error(JSONLocator.path(path, key: "ca_file"), "\(resolved): \(problem)")
+            }
+            p.caFile = resolved
+        }
         return p
     }
 }
