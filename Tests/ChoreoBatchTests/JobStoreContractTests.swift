@@ -311,7 +311,7 @@ struct JobStoreContractTests {
     func theRequestCacheKeysJobsRunsEachRequestOnceAndServesThePaidAnswer(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 0, lines: [batchLine("a", "Same"), batchLine("b", "Same"), batchLine("c", "Other")])
         let store = try place.runner("r1")
-        let keyOf: @Sendable (String, String) -> RequestKey? = { _, request in RequestKey(requestText: request, endpoint: "openai test") }
+        let keyOf: @Sendable (String, String, String?) -> RequestKey? = { _, request, _ in RequestKey(requestText: request, endpoint: "openai test") }
         #expect(try await store.fillRequestKeys(batch: nil, keyOf: keyOf) == 3)
         #expect(try await store.fillRequestKeys(batch: nil, keyOf: keyOf) == 0)
         #expect(try place.count("SELECT count(DISTINCT request_key) FROM jobs") == 2)
@@ -321,7 +321,7 @@ struct JobStoreContractTests {
         let first = try await store.claim(limit: 3, leaseSeconds: 600, batch: nil, excludingModels: [], distinctRequests: distinct)
         #expect(first.map(\.customID) == ["a", "c"])
         let a = first[0]
-        let key = try #require(keyOf("", a.request)).value
+        let key = try #require(keyOf("", a.request, nil)).value
         #expect(try await store.cachedAnswers(keys: [key]).isEmpty)
         _ = try await store.startAttempt(job: a.id, continuedFromChars: nil)
         var paid = outcome("Paris")

@@ -151,6 +151,33 @@ import ChoreoSQLite
         }
     }
 
+    /// Embeddings never sample: a cached run reuses their vectors without --cache-sampled.
+    @Test func embeddingsAreReusedByteForByte() async throws {
+        try await withMockServer { server in
+        func line(_ id: String, _ input: String) -> JSONValue {
+            ["custom_id": .string(id), "method": "POST", "url": "/v1/embeddings",
+             "body": ["model": "text-embedding-3-small", "input": .string(input), "dimensions": 8]]
+        }
+        let fixture = try Fixture(lines: [line("e1", "first text"), line("e2", "second text")])
+        #expect(try await fixture.run(server).exitCode == 0)
+        let requests = server.stats().requests
+        let batch = try Self.submit([line("again-1", "first text"), line("again-2", "second text")], to: fixture, name: "again")
+        let summary = try await fixture.run(server) { $0.batch = batch; $0.cache = CacheOptions() }
+        #expect(summary.exitCode == 0 && summary.cache?.served == 2)
+        #expect(server.stats().requests == requests)
+        let db = try Database(path: fixture.databasePath, readOnly: true)
+        var vectors: [String: String] = [:]
+        try db.query("SELECT custom_id, hex(embedding) || '|' || dimensions || '|' || coalesce(cached_from, '') FROM jobs") {
+            vectors[$0.string(0)!] = $0.string(1)
+        }
+        for (original, copy) in [("e1", "again-1"), ("e2", "again-2")] {
+            let o = try #require(vectors[original]).split(separator: "|"), c = try #require(vectors[copy]).split(separator: "|")
+            #expect(o[0] == c[0] && o[1] == "8" && c[1] == "8" && !o[0].isEmpty)
+            #expect(c.count == 3 && c[2] == "\(fixture.batchID)/\(original)")
+        }
+        }
+    }
+
     @Test func answersOfADatabaseFromBeforeTheCacheAreReusedOnceItIsMigrated() async throws {
         try await withMockServer { server in
         let fixture = try Fixture(lines: Self.lines(prompts: ["What is Io?"], copies: 1))

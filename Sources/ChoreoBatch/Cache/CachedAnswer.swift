@@ -1,10 +1,11 @@
 /// A finished answer the request cache can hand to an identical job: what the job that paid for
 /// it stored, and where it came from.
 public struct CachedAnswer: Sendable, Equatable {
-    public var output: String
+    /// The text (nil for embeddings, whose answer is `embedding`).
+    public var output: String?
     /// JSON text of the OpenAI `tool_calls` array.
     public var toolCalls: String?
-    public var finishReason: String
+    public var finishReason: String?
     public var providerFinishReason: String?
     /// JSON text of the `chat.completion` object (its `usage` is the original answer's).
     public var response: String
@@ -15,8 +16,11 @@ public struct CachedAnswer: Sendable, Equatable {
     public var source: String
     /// What the answer cost its job (nil: unknown), which the reuse saves.
     public var costUSD: Double?
+    /// An embeddings answer's vectors (`jobs.embedding`: packed little-endian float32) and their width.
+    public var embedding: [UInt8]? = nil
+    public var dimensions: Int? = nil
 
-    public init(output: String, toolCalls: String? = nil, finishReason: String, providerFinishReason: String? = nil,
+    public init(output: String?, toolCalls: String? = nil, finishReason: String?, providerFinishReason: String? = nil,
                 response: String, reasoning: String? = nil, requestID: String? = nil, source: String, costUSD: Double? = nil) {
         self.output = output
         self.toolCalls = toolCalls
@@ -34,6 +38,11 @@ public struct CachedAnswer: Sendable, Equatable {
     public static let reusableFinishReasons = ["stop", "tool_calls"]
     /// `reusableFinishReasons` as an SQL list: `finish_reason IN \(sqlList)`.
     static let reusableSQL = "(" + reusableFinishReasons.map { "'\($0)'" }.joined(separator: ", ") + ")"
+    /// The jobs whose answer the cache reuses, as an SQL condition on `jobs` (alias `j.` or none):
+    /// complete text answers, and embeddings (their vectors are complete or absent).
+    static func reusableAnswerSQL(_ alias: String = "") -> String {
+        "((\(alias)finish_reason IN \(reusableSQL) AND \(alias)output IS NOT NULL) OR \(alias)embedding IS NOT NULL)"
+    }
 }
 
 /// How a cached run claims (`JobStore.claim`): one job per request key at a time, so that

@@ -27,22 +27,24 @@ public struct RequestKey: Sendable, Hashable {
     /// Bumped when what goes into a key changes: older keys then simply stop matching.
     static let version = "choreo-request-key-1"
 
-    /// The key of `body` (a chat completions request) sent to `endpoint` (`Provider.cacheEndpoint`).
-    public init(body: JSONValue, endpoint: String) {
+    /// The key of `body` sent to `endpoint` (`Provider.cacheEndpoint`) at `path`: a chat
+    /// completions request, or an embeddings one (deterministic: it never samples).
+    public init(body: JSONValue, endpoint: String, path: JobEndpoint = .chatCompletions) {
         var kept = body.objectValue ?? [:]
         for field in Self.ignoredFields { kept[field] = nil }
         var sha = SHA256()
-        sha.update((Self.version + "\n" + endpoint + "\n").utf8)
+        // The path only where it is not chat: chat keys stay what they were before embeddings.
+        sha.update((Self.version + "\n" + endpoint + (path == .chatCompletions ? "" : " " + path.rawValue) + "\n").utf8)
         // `jsonString` sorts object keys and writes an integral double as an integer: one text per value.
         sha.update(JSONValue.object(kept).jsonString.utf8)
         value = sha.hexDigest()
-        samples = (body["temperature"]?.doubleValue).map { $0 > 0 } ?? true
+        samples = path == .embeddings ? false : (body["temperature"]?.doubleValue).map { $0 > 0 } ?? true
     }
 
     /// The key of a stored request (`jobs.request`), or nil when it is not a JSON object.
-    public init?(requestText: String, endpoint: String) {
+    public init?(requestText: String, endpoint: String, path: JobEndpoint = .chatCompletions) {
         guard let body = try? JSONValue.parse(requestText), body.objectValue != nil else { return nil }
-        self.init(body: body, endpoint: endpoint)
+        self.init(body: body, endpoint: endpoint, path: path)
     }
 }
 

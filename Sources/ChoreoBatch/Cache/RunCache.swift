@@ -41,8 +41,8 @@ final class RunCache: Sendable {
     /// databases older than the cache), so that claims can keep identical requests apart.
     func prepare(_ store: any JobStore, batch: String?) async throws -> Int {
         let options = runOptions, client = self.client
-        return try await store.fillRequestKeys(batch: batch) { model, request in
-            options.requestKey(model: model, request: request, client: client)
+        return try await store.fillRequestKeys(batch: batch) { model, request, url in
+            options.requestKey(model: model, request: request, path: JobEndpoint(stored: url), client: client)
         }
     }
 
@@ -51,7 +51,7 @@ final class RunCache: Sendable {
         var keys: [Int64: RequestKey] = [:]
         var sampled = 0
         for job in claimed {
-            guard let key = runOptions.requestKey(model: job.model, request: job.request, client: client) else { continue }
+            guard let key = runOptions.requestKey(model: job.model, request: job.request, path: job.endpoint, client: client) else { continue }
             if key.samples && !options.reuseSampled { sampled += 1; continue }
             keys[job.id] = key
         }

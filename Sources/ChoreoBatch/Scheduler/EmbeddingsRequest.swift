@@ -184,9 +184,8 @@ struct EmbeddingsRequest: Sendable {
                 timings: AttemptTimings(claimed: claimed, sent: sentAt, headers: end, end: end, stream: nil, outputTokens: nil))
             o.charge = charge
             o.embedding = vectors
-            // Keyed as every answer is, so a cached run does not look at it again (`jobs_unkeyed_answers`);
-            // the request cache does not reuse vectors.
-            o.requestKey = run.options.requestKey(model: m.job.model, request: m.job.request, client: run.client)
+            // Keyed as every answer is: a cached run reuses the vectors (embeddings never sample).
+            o.requestKey = run.options.requestKey(model: m.job.model, request: m.job.request, path: m.job.endpoint, client: run.client)
             outcomes.append((m, o))
         }
         let written = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in

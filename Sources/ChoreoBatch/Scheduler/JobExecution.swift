@@ -338,7 +338,7 @@ struct JobExecution: Sendable {
         var (outcome, usage) = outcome(of: sent)
         outcome.charge = charge
         // Every answer gets its request's key, cached run or not: a later `--cache` run reuses it.
-        outcome.requestKey = options.requestKey(model: job.model, request: job.request, client: client)
+        outcome.requestKey = options.requestKey(model: job.model, request: job.request, path: job.endpoint, client: client)
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
         guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
             events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")

@@ -57,10 +57,10 @@ public struct RunOptions: Sendable {
 
     /// The cache key of a job's request as this run sends it (nil: no provider serves `model`, or
     /// the request is not a JSON object).
-    func requestKey(model: String, request: String, client: ChoreoClient) -> RequestKey? {
+    func requestKey(model: String, request: String, path: JobEndpoint, client: ChoreoClient) -> RequestKey? {
         guard let provider = try? client.provider(for: model) else { return nil }
         let endpoint = embeddedMock ? provider.kind.rawValue + " choreo-mock" : provider.cacheEndpoint
-        return RequestKey(requestText: request, endpoint: endpoint)
+        return RequestKey(requestText: request, endpoint: endpoint, path: path)
     }
 
     /// The outage settings as the provider gates use them.

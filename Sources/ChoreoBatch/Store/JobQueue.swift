@@ -460,6 +460,7 @@ public actor JobQueue: JobStore {
                 try db.run("""
                     UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
                            response = ?, reasoning = ?, request_id = ?, cached_from = ?, cache_saved_usd = ?, request_key = ?,
+                           embedding = ?, dimensions = ?,
                            prompt_tokens = 0, completion_tokens = 0, total_tokens = 0, cost_usd = 0,
                            error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL, partial_tokens = NULL,
                            http_status = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
@@ -467,7 +468,7 @@ public actor JobQueue: JobStore {
                     WHERE id = ? AND lease_owner = ? AND state = 'running'
                     """, [.init(a.output), .init(a.toolCalls), .init(a.finishReason), .init(a.providerFinishReason), .init(a.response),
                           .init(a.reasoning), .init(a.requestID), .init(a.source), .init(a.costUSD), .init(s.key),
-                          .init(t), .init(t), .init(s.job), .init(runnerID)])
+                          .init(a.embedding), .init(a.dimensions), .init(t), .init(t), .init(s.job), .init(runnerID)])
                 if db.changes == 1 { written.append(s.job) }
             }
             return .served(written)
@@ -487,18 +488,18 @@ public actor JobQueue: JobStore {
     /// transaction. Each walk reads only rows that need a key, through an index: the pending jobs
     /// (`jobs_runnable`; their rows are small) and the succeeded ones finished without a key
     /// (`jobs_unkeyed_answers`: those of versions before the cache), never every finished job.
-    public func fillRequestKeys(batch: String?, keyOf: @Sendable (_ model: String, _ request: String) -> RequestKey?) throws -> Int {
+    public func fillRequestKeys(batch: String?, keyOf: @Sendable (_ model: String, _ request: String, _ url: String?) -> RequestKey?) throws -> Int {
         let filter = Database.batchFilter("batch_id", batch)
         let walks: [(sql: String, arguments: [SQLValue])] = [
             ("""
-             SELECT id, model, request FROM jobs INDEXED BY jobs_runnable
+             SELECT id, model, request, url FROM jobs INDEXED BY jobs_runnable
              WHERE id > ? AND state = 'pending' AND request_key IS NULL
                AND batch_id IN (SELECT id FROM batches WHERE state \(Self.live)) \(filter.sql)
              ORDER BY id LIMIT 2000
              """, filter.arguments),
             ("""
-             SELECT id, model, request FROM jobs INDEXED BY jobs_unkeyed_answers
-             WHERE id > ? AND state = 'succeeded' AND request_key IS NULL AND finish_reason IN \(CachedAnswer.reusableSQL)
+             SELECT id, model, request, url FROM jobs INDEXED BY jobs_unkeyed_answers
+             WHERE id > ? AND state = 'succeeded' AND request_key IS NULL AND \(CachedAnswer.reusableAnswerSQL())
              ORDER BY id LIMIT 2000
              """, []),
         ]
@@ -508,7 +509,7 @@ public actor JobQueue: JobStore {
             while true {
                 var rows: [(id: Int64, key: RequestKey?)] = []
                 try db.query(walk.sql, [.init(lastID)] + walk.arguments) { row in
-                    rows.append((row.int64(0)!, keyOf(row.string(1) ?? "", row.string(2) ?? "")))
+                    rows.append((row.int64(0)!, keyOf(row.string(1) ?? "", row.string(2) ?? "", row.string(3))))
                 }
                 guard let last = rows.last else { break }
                 lastID = last.id
@@ -533,17 +534,20 @@ public actor JobQueue: JobStore {
         let list = JSONValue.array(Set(keys).sorted().map { .string($0) }).jsonString
         try db.query("""
             SELECT j.request_key, j.output, j.tool_calls, j.finish_reason, j.provider_finish_reason, j.response, j.reasoning,
-                   j.request_id, j.batch_id || '/' || j.custom_id, j.cost_usd
+                   j.request_id, j.batch_id || '/' || j.custom_id, j.cost_usd, j.embedding, j.dimensions
             FROM jobs j
             WHERE j.request_key IN (SELECT value FROM json_each(?)) AND j.state = 'succeeded' AND j.cached_from IS NULL
-              AND j.finish_reason IN \(CachedAnswer.reusableSQL) AND j.output IS NOT NULL AND j.response IS NOT NULL
+              AND \(CachedAnswer.reusableAnswerSQL("j.")) AND j.response IS NOT NULL
             ORDER BY j.id DESC
             """, [.init(list)]) { row in
             // Descending: the earliest answer of a key is the one kept.
-            found[row.string(0)!] = CachedAnswer(
-                output: row.string(1)!, toolCalls: row.string(2), finishReason: row.string(3)!, providerFinishReason: row.string(4),
+            var answer = CachedAnswer(
+                output: row.string(1), toolCalls: row.string(2), finishReason: row.string(3), providerFinishReason: row.string(4),
                 response: row.string(5)!, reasoning: row.string(6), requestID: row.string(7), source: row.string(8) ?? "",
                 costUSD: row.double(9))
+            answer.embedding = row.blob(10)
+            answer.dimensions = row.int(11)
+            found[row.string(0)!] = answer
         }
         return found
     }

@@ -148,11 +148,11 @@ public protocol JobStore: Sendable {
 
     // MARK: The request cache (docs/cost.md)
 
-    /// Gives a request key (`RequestKey`, through `keyOf(model, request)`) to every job that has
+    /// Gives a request key (`RequestKey`, through `keyOf(model, request, url)`) to every job that has
     /// none and may be run or reused by a cached run: the pending jobs of `batch` (of every live
     /// batch when nil), and succeeded jobs with a reusable answer (`stop`, `tool_calls`) in any
     /// batch. A few thousand rows per transaction; returns how many were keyed.
-    func fillRequestKeys(batch: String?, keyOf: @Sendable (_ model: String, _ request: String) -> RequestKey?) async throws -> Int
+    func fillRequestKeys(batch: String?, keyOf: @Sendable (_ model: String, _ request: String, _ url: String?) -> RequestKey?) async throws -> Int
     /// The reusable answers (succeeded with `stop` or `tool_calls`, never cleared, paid for: not
     /// themselves served from the cache) to requests of these keys, one per key (the earliest), by key.
     func cachedAnswers(keys: [String]) async throws -> [String: CachedAnswer]

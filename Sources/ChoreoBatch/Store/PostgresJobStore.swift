@@ -335,6 +335,13 @@ public actor PostgresJobStore: JobStore {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The bytes of `encode(…, 'hex')`'s text.
+    static func bytes(hex: String) -> [UInt8] {
+        func nibble(_ c: UInt8) -> UInt8 { c >= 97 ? c - 87 : c >= 65 ? c - 55 : c - 48 }
+        let digits = Array(hex.utf8)
+        return stride(from: 0, to: digits.count - 1, by: 2).map { nibble(digits[$0]) << 4 | nibble(digits[$0 + 1]) }
+    }
+
     /// Writes `charge` on the attempt row; the `attempts_keep_costs` trigger adds it to the job's
     /// cost and the batch's per-model totals (as `AttemptCharge.record` does on SQLite).
     static func record(_ charge: AttemptCharge?, job: Int64, attempt: Int, db: PostgresConnection) throws {
@@ -478,7 +485,7 @@ public actor PostgresJobStore: JobStore {
 
     /// 2,000 rows a round: read through the partial indexes that hold the rows needing a key
     /// (`jobs_runnable`, `jobs_unkeyed_answers`), keyed here, written back in one `UNNEST` statement.
-    public func fillRequestKeys(batch: String?, keyOf: @Sendable (_ model: String, _ request: String) -> RequestKey?) async throws -> Int {
+    public func fillRequestKeys(batch: String?, keyOf: @Sendable (_ model: String, _ request: String, _ url: String?) -> RequestKey?) async throws -> Int {
         var filled = 0
         for walk in 0..<2 {
             var lastID: Int64 = 0
@@ -487,18 +494,18 @@ public actor PostgresJobStore: JobStore {
                 let after = a.add(lastID)
                 let sql = walk == 0
                     ? """
-                      SELECT id, model, request FROM jobs
+                      SELECT id, model, request, url FROM jobs
                       WHERE id > \(after) AND state = 'pending' AND request_key IS NULL \(Self.scope(&a, batch: batch, excludingModels: []))
                       ORDER BY id LIMIT 2000
                       """
                     : """
-                      SELECT id, model, request FROM jobs
-                      WHERE id > \(after) AND state = 'succeeded' AND request_key IS NULL AND finish_reason IN \(CachedAnswer.reusableSQL)
+                      SELECT id, model, request, url FROM jobs
+                      WHERE id > \(after) AND state = 'succeeded' AND request_key IS NULL AND \(CachedAnswer.reusableAnswerSQL())
                       ORDER BY id LIMIT 2000
                       """
                 var rows: [(id: Int64, key: RequestKey?)] = []
                 try read { db in
-                    try db.query(sql, a.values) { row in rows.append((row.int64(0)!, keyOf(row.string(1) ?? "", row.string(2) ?? ""))) }
+                    try db.query(sql, a.values) { row in rows.append((row.int64(0)!, keyOf(row.string(1) ?? "", row.string(2) ?? "", row.string(3)))) }
                 }
                 guard let last = rows.last else { break }
                 lastID = last.id
@@ -522,17 +529,20 @@ public actor PostgresJobStore: JobStore {
             var found: [String: CachedAnswer] = [:]
             try db.query("""
                 SELECT j.request_key, j.output, j.tool_calls, j.finish_reason, j.provider_finish_reason, j.response, j.reasoning,
-                       j.request_id, j.batch_id || '/' || j.custom_id, j.cost_usd
+                       j.request_id, j.batch_id || '/' || j.custom_id, j.cost_usd, encode(j.embedding, 'hex'), j.dimensions
                 FROM jobs j
                 WHERE j.request_key = ANY($1::text[]) AND j.state = 'succeeded' AND j.cached_from IS NULL
-                  AND j.finish_reason IN \(CachedAnswer.reusableSQL) AND j.output IS NOT NULL AND j.response IS NOT NULL
+                  AND \(CachedAnswer.reusableAnswerSQL("j.")) AND j.response IS NOT NULL
                 ORDER BY j.id DESC
                 """, [.init(Set(keys).sorted())]) { row in
                 // Descending: the earliest answer of a key is the one kept.
-                found[row.string(0)!] = CachedAnswer(
-                    output: row.string(1)!, toolCalls: row.string(2), finishReason: row.string(3)!, providerFinishReason: row.string(4),
+                var answer = CachedAnswer(
+                    output: row.string(1), toolCalls: row.string(2), finishReason: row.string(3), providerFinishReason: row.string(4),
                     response: row.string(5)!, reasoning: row.string(6), requestID: row.string(7), source: row.string(8) ?? "",
                     costUSD: row.double(9))
+                answer.embedding = row.string(10).map(Self.bytes(hex:))
+                answer.dimensions = row.int(11)
+                found[row.string(0)!] = answer
             }
             return found
         }
@@ -548,6 +558,7 @@ public actor PostgresJobStore: JobStore {
                 let changed = try db.run("""
                     UPDATE jobs SET state = 'succeeded', output = $1, tool_calls = $2, finish_reason = $3, provider_finish_reason = $4,
                            response = $5, reasoning = $6, request_id = $7, cached_from = $8, cache_saved_usd = $9, request_key = $10,
+                           embedding = $14::bytea, dimensions = $15,
                            prompt_tokens = 0, completion_tokens = 0, total_tokens = 0, cost_usd = 0,
                            error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL, partial_tokens = NULL,
                            http_status = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
@@ -555,7 +566,7 @@ public actor PostgresJobStore: JobStore {
                     WHERE id = $12 AND lease_owner = $13 AND state = 'running'
                     """, [.init(a.output), .init(a.toolCalls), .init(a.finishReason), .init(a.providerFinishReason), .init(a.response),
                           .init(a.reasoning), .init(a.requestID), .init(a.source), .init(a.costUSD), .init(s.key),
-                          .init(t), .init(s.job), .init(runnerID)])
+                          .init(t), .init(s.job), .init(runnerID), .init(a.embedding.map(Self.byteaText)), .init(a.dimensions)])
                 if changed == 1 { written.append(s.job) }
             }
             return written
