@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Claim throughput on one PostgreSQL database (issue 15): jobs claimed and finished per second with
+# 1, 3 and 6 `choreo run` processes at once, against the mock with its pacing off, beside one
+# runner on a SQLite file. See BENCHMARKS.md, "PostgreSQL claims".
+#   scripts/bench/pg-claims.sh
+# Env: JOBS (4000), RUNNERS ("1 3 6"), CONCURRENCY (64 per runner), TOKENS (16 per reply),
+#      CHOREO_BIN (skip the build), MOCK_PORT (18189),
+#      PG_OPTS (extra `postgres -c` settings; default none: fsync and synchronous_commit on, as a
+#      real server runs).
+# The cluster is a throwaway one, as the tests start it (Tests/ChoreoTesting/PostgresServer.swift):
+# initdb into a temporary folder (as the `postgres` user when root), a unix socket only, stopped
+# and deleted at exit.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+JOBS=${JOBS:-4000}; RUNNERS=${RUNNERS:-"1 3 6"}; CONCURRENCY=${CONCURRENCY:-64}; TOKENS=${TOKENS:-16}
+MOCK_PORT=${MOCK_PORT:-18189}; PG_OPTS=${PG_OPTS:-}
+
+for tool in python3 sqlite3 curl; do command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 2; }; done
+[ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 2; }
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n | tail -1)
+[ -x "$PGBIN/initdb" ] || { echo "needs PostgreSQL (apt-get install postgresql)" >&2; exit 2; }
+
+if [ -z "${CHOREO_BIN:-}" ]; then
+  swift build -c release --scratch-path .build-bench --product choreo >&2
+  CHOREO_BIN=$ROOT/.build-bench/release/choreo
+fi
+W=$(mktemp -d /tmp/choreo-pgclaims.XXXXXX)
+# The cluster's folder is short: a unix socket's path is limited to about 100 bytes.
+PG=$(mktemp -d /tmp/choreo-pgb.XXXXXX)
+AS=()
+if [ "$(id -u)" = 0 ]; then chown postgres: "$PG"; AS=(/usr/sbin/runuser -u postgres --); fi
+pg() { "${AS[@]}" "$PGBIN/$1" "${@:2}"; }
+
+MOCK_PID=""
+cleanup() {
+  [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
+  pg pg_ctl -D "$PG/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$PG"
+}
+trap cleanup EXIT
+
+pg initdb -D "$PG/data" -A trust -U choreo -E UTF8 --locale=C >/dev/null
+pg pg_ctl -D "$PG/data" -l "$PG/server.log" -w -t 60 -o "-k $PG -h '' -c max_connections=300 $PG_OPTS" start >/dev/null
+PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG" -U choreo)
+url() { echo "postgres://choreo@/$1?host=$PG"; }
+POSTMASTER=$(head -1 "$PG/data/postmaster.pid")
+
+# The server's CPU seconds so far: the postmaster's own and its reaped children's (backends that
+# have exited), plus every live child's. /proc times are in clock ticks.
+pg_cpu() {
+  local tck; tck=$(getconf CLK_TCK)
+  { awk '{print $14+$15+$16+$17}' "/proc/$POSTMASTER/stat"
+    for p in $(ps -o pid= --ppid "$POSTMASTER"); do
+      awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || true
+    done; } | awk -v t="$tck" '{s+=$1} END{printf "%.2f", s/t}'
+}
+now() { date +%s.%N; }
+
+"$CHOREO_BIN" mock --port "$MOCK_PORT" --chunk-delay-ms 0 --tokens "$TOKENS" > "$W/mock.log" 2>&1 & MOCK_PID=$!
+for _ in $(seq 50); do curl -s "http://127.0.0.1:$MOCK_PORT/v1/models" >/dev/null && break; sleep 0.1; done
+python3 scripts/bench/gen.py jobs "$JOBS" "$W/jobs.jsonl" gpt-4o-mini "$TOKENS"
+export OPENAI_BASE_URL=http://127.0.0.1:$MOCK_PORT/v1 OPENAI_API_KEY=dummy
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); kernel: $(uname -r)"
+  echo "postgresql: $("$PGBIN/postgres" --version | awk '{print $3}'); settings: max_connections=300 $PG_OPTS; unix socket"
+  echo "choreo: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+local changes'); jobs: $JOBS, $TOKENS tokens each; --concurrency $CONCURRENCY per runner"
+} | tee "$W/machine.txt" >&2
+
+RESULTS=$W/results.tsv
+printf 'store\trunners\tjobs\twall_s\tjobs_per_s\tserver_cpu_s\trunner_cpu_s\tsubmit_s\tcheck\n' > "$RESULTS"
+
+# run_runners R DB: R runners at once on DB; sets WALL and RUNCPU (user+sys of all runners).
+run_runners() {
+  local r=$1 db=$2 pids=() i t0 t1 rc=0
+  t0=$(now)
+  for i in $(seq "$r"); do
+    /usr/bin/time -f "%U %S" -o "$W/time.$i" "$CHOREO_BIN" run --db "$db" --concurrency "$CONCURRENCY" --quiet \
+      > "$W/run.$i.out" 2> "$W/run.$i.err" & pids+=($!)
+  done
+  for i in "${!pids[@]}"; do
+    # 3: work was left to another runner that still held it, which is how runners that share a
+    # queue end; anything else is a failure.
+    wait "${pids[$i]}" || { rc=$?; [ $rc = 3 ] || { echo "runner $((i + 1)) exited $rc:" >&2; tail -5 "$W/run.$((i + 1)).err" >&2; }; }
+  done
+  t1=$(now)
+  WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+  RUNCPU=$(cat "$W"/time.* | awk '/^[0-9.]+ [0-9.]+$/{s+=$1+$2} END{printf "%.2f", s}')
+  rm -f "$W"/time.*
+}
+
+# ---------------------------------------------------------------- PostgreSQL, 1, 3 and 6 runners
+for R in $RUNNERS; do
+  DBN=claims_$R
+  "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DBN"
+  t0=$(now); "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$(url $DBN)" > /dev/null; t1=$(now)
+  SUBMIT=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+  C0=$(pg_cpu)
+  run_runners "$R" "$(url $DBN)"
+  C1=$(pg_cpu)
+  # Every job succeeded exactly once: one attempt each, with its text.
+  CHECK=$("${PSQL[@]}" -d "$DBN" -At -F' ' -c "
+    SELECT (SELECT string_agg(state || '=' || n, ',' ORDER BY state) FROM (SELECT state, count(*) n FROM jobs GROUP BY state) s)
+      || ' attempts:' || (SELECT string_agg(attempts || 'x' || n, ',' ORDER BY attempts) FROM (SELECT attempts, count(*) n FROM jobs GROUP BY attempts) a)
+      || ' attempt_rows:' || (SELECT count(*) FROM attempts)
+      || ' empty_outputs:' || (SELECT count(*) FROM jobs WHERE coalesce(output, '') = '')")
+  printf 'postgresql\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$R" "$JOBS" "$WALL" "$(awk -v n="$JOBS" -v w="$WALL" 'BEGIN{printf "%.0f", n/w}')" \
+    "$(awk -v a="$C0" -v b="$C1" 'BEGIN{printf "%.2f", b-a}')" "$RUNCPU" "$SUBMIT" "$CHECK" | tee -a "$RESULTS" >&2
+done
+
+# ---------------------------------------------------------------- SQLite, 1 runner (the reference)
+rm -f "$W"/claims.sqlite*
+t0=$(now); "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$W/claims.sqlite" > /dev/null; t1=$(now)
+SUBMIT=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+run_runners 1 "$W/claims.sqlite"
+CHECK=$(sqlite3 "$W/claims.sqlite" "
+  SELECT (SELECT group_concat(state || '=' || n, ',') FROM (SELECT state, count(*) n FROM jobs GROUP BY state ORDER BY state))
+    || ' attempts:' || (SELECT group_concat(attempts || 'x' || n, ',') FROM (SELECT attempts, count(*) n FROM jobs GROUP BY attempts ORDER BY attempts))
+    || ' attempt_rows:' || (SELECT count(*) FROM attempts)
+    || ' empty_outputs:' || (SELECT count(*) FROM jobs WHERE coalesce(output, '') = '')")
+printf 'sqlite\t1\t%s\t%s\t%s\t-\t%s\t%s\t%s\n' "$JOBS" "$WALL" "$(awk -v n="$JOBS" -v w="$WALL" 'BEGIN{printf "%.0f", n/w}')" \
+  "$RUNCPU" "$SUBMIT" "$CHECK" | tee -a "$RESULTS" >&2
+
+# ---------------------------------------------------------------- verdict
+echo >&2
+cat "$W/machine.txt"
+column -t -s$'\t' "$RESULTS"
+BAD=$(awk -F'\t' -v n="$JOBS" 'NR>1 && $9 != "succeeded=" n " attempts:1x" n " attempt_rows:" n " empty_outputs:0" {print}' "$RESULTS")
+if [ -n "$BAD" ]; then echo "NOT every job succeeded exactly once:" >&2; echo "$BAD" >&2; exit 1; fi
+echo "every job succeeded exactly once, on every store" >&2
