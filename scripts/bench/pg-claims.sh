@@ -56,6 +56,9 @@ pg_cpu() {
     done; } | awk -v t="$tck" '{s+=$1} END{printf "%.2f", s/t}'
 }
 now() { date +%s.%N; }
+# The mock's CPU seconds so far (it shares the machine's cores with the server and the runners).
+mock_cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/proc/$MOCK_PID/stat"; }
+minus() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; }
 
 "$CHOREO_BIN" mock --port "$MOCK_PORT" --chunk-delay-ms 0 --tokens "$TOKENS" > "$W/mock.log" 2>&1 & MOCK_PID=$!
 for _ in $(seq 50); do curl -s "http://127.0.0.1:$MOCK_PORT/v1/models" >/dev/null && break; sleep 0.1; done
@@ -64,13 +67,13 @@ export OPENAI_BASE_URL=http://127.0.0.1:$MOCK_PORT/v1 OPENAI_API_KEY=dummy
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); kernel: $(uname -r)"
+  echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); kernel: $(uname -r); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "postgresql: $("$PGBIN/postgres" --version | awk '{print $3}'); settings: max_connections=300 $PG_OPTS; unix socket"
   echo "choreo: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+local changes'); jobs: $JOBS, $TOKENS tokens each; --concurrency $CONCURRENCY per runner"
 } | tee "$W/machine.txt" >&2
 
 RESULTS=$W/results.tsv
-printf 'store\trunners\tjobs\twall_s\tjobs_per_s\tserver_cpu_s\trunner_cpu_s\tsubmit_s\tcheck\n' > "$RESULTS"
+printf 'store\trunners\tjobs\twall_s\tjobs_per_s\tserver_cpu_s\tserver_ms_per_job\trunner_cpu_s\tmock_cpu_s\tsubmit_s\tcheck\n' > "$RESULTS"
 
 # run_runners R DB: R runners at once on DB; sets WALL and RUNCPU (user+sys of all runners).
 run_runners() {
@@ -97,36 +100,39 @@ for R in $RUNNERS; do
   "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DBN"
   t0=$(now); "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$(url $DBN)" > /dev/null; t1=$(now)
   SUBMIT=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
-  C0=$(pg_cpu)
+  C0=$(pg_cpu); M0=$(mock_cpu)
   run_runners "$R" "$(url $DBN)"
-  C1=$(pg_cpu)
+  C1=$(pg_cpu); M1=$(mock_cpu)
+  SERVER=$(minus "$C0" "$C1")
   # Every job succeeded exactly once: one attempt each, with its text.
   CHECK=$("${PSQL[@]}" -d "$DBN" -At -F' ' -c "
     SELECT (SELECT string_agg(state || '=' || n, ',' ORDER BY state) FROM (SELECT state, count(*) n FROM jobs GROUP BY state) s)
       || ' attempts:' || (SELECT string_agg(attempts || 'x' || n, ',' ORDER BY attempts) FROM (SELECT attempts, count(*) n FROM jobs GROUP BY attempts) a)
       || ' attempt_rows:' || (SELECT count(*) FROM attempts)
       || ' empty_outputs:' || (SELECT count(*) FROM jobs WHERE coalesce(output, '') = '')")
-  printf 'postgresql\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$R" "$JOBS" "$WALL" "$(awk -v n="$JOBS" -v w="$WALL" 'BEGIN{printf "%.0f", n/w}')" \
-    "$(awk -v a="$C0" -v b="$C1" 'BEGIN{printf "%.2f", b-a}')" "$RUNCPU" "$SUBMIT" "$CHECK" | tee -a "$RESULTS" >&2
+  printf 'postgresql\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$R" "$JOBS" "$WALL" "$(awk -v n="$JOBS" -v w="$WALL" 'BEGIN{printf "%.0f", n/w}')" \
+    "$SERVER" "$(awk -v c="$SERVER" -v n="$JOBS" 'BEGIN{printf "%.2f", c*1000/n}')" "$RUNCPU" "$(minus "$M0" "$M1")" "$SUBMIT" "$CHECK" | tee -a "$RESULTS" >&2
 done
 
 # ---------------------------------------------------------------- SQLite, 1 runner (the reference)
 rm -f "$W"/claims.sqlite*
 t0=$(now); "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$W/claims.sqlite" > /dev/null; t1=$(now)
 SUBMIT=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+M0=$(mock_cpu)
 run_runners 1 "$W/claims.sqlite"
+M1=$(mock_cpu)
 CHECK=$(sqlite3 "$W/claims.sqlite" "
   SELECT (SELECT group_concat(state || '=' || n, ',') FROM (SELECT state, count(*) n FROM jobs GROUP BY state ORDER BY state))
     || ' attempts:' || (SELECT group_concat(attempts || 'x' || n, ',') FROM (SELECT attempts, count(*) n FROM jobs GROUP BY attempts ORDER BY attempts))
     || ' attempt_rows:' || (SELECT count(*) FROM attempts)
     || ' empty_outputs:' || (SELECT count(*) FROM jobs WHERE coalesce(output, '') = '')")
-printf 'sqlite\t1\t%s\t%s\t%s\t-\t%s\t%s\t%s\n' "$JOBS" "$WALL" "$(awk -v n="$JOBS" -v w="$WALL" 'BEGIN{printf "%.0f", n/w}')" \
-  "$RUNCPU" "$SUBMIT" "$CHECK" | tee -a "$RESULTS" >&2
+printf 'sqlite\t1\t%s\t%s\t%s\t-\t-\t%s\t%s\t%s\t%s\n' "$JOBS" "$WALL" "$(awk -v n="$JOBS" -v w="$WALL" 'BEGIN{printf "%.0f", n/w}')" \
+  "$RUNCPU" "$(minus "$M0" "$M1")" "$SUBMIT" "$CHECK" | tee -a "$RESULTS" >&2
 
 # ---------------------------------------------------------------- verdict
 echo >&2
 cat "$W/machine.txt"
 column -t -s$'\t' "$RESULTS"
-BAD=$(awk -F'\t' -v n="$JOBS" 'NR>1 && $9 != "succeeded=" n " attempts:1x" n " attempt_rows:" n " empty_outputs:0" {print}' "$RESULTS")
+BAD=$(awk -F'\t' -v n="$JOBS" 'NR>1 && $11 != "succeeded=" n " attempts:1x" n " attempt_rows:" n " empty_outputs:0" {print}' "$RESULTS")
 if [ -n "$BAD" ]; then echo "NOT every job succeeded exactly once:" >&2; echo "$BAD" >&2; exit 1; fi
 echo "every job succeeded exactly once, on every store" >&2
