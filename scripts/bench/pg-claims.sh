@@ -6,7 +6,8 @@
 # Env: JOBS (4000), RUNNERS ("1 3 6"), CONCURRENCY (64 per runner), TOKENS (16 per reply),
 #      CHOREO_BIN (skip the build), MOCK_PORT (18189),
 #      PG_OPTS (extra `postgres -c` settings; default none: fsync and synchronous_commit on, as a
-#      real server runs).
+#      real server runs), PG_STATS=1 (print the statements that took the server's time, from
+#      pg_stat_statements, after the last PostgreSQL run).
 # The cluster is a throwaway one, as the tests start it (Tests/ChoreoTesting/PostgresServer.swift):
 # initdb into a temporary folder (as the `postgres` user when root), a unix socket only, stopped
 # and deleted at exit.
@@ -14,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 JOBS=${JOBS:-4000}; RUNNERS=${RUNNERS:-"1 3 6"}; CONCURRENCY=${CONCURRENCY:-64}; TOKENS=${TOKENS:-16}
-MOCK_PORT=${MOCK_PORT:-18189}; PG_OPTS=${PG_OPTS:-}
+MOCK_PORT=${MOCK_PORT:-18189}; PG_OPTS=${PG_OPTS:-}; PG_STATS=${PG_STATS:-0}
+[ "$PG_STATS" = 1 ] && PG_OPTS="$PG_OPTS -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 
 for tool in python3 sqlite3 curl; do command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 2; }; done
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 2; }
@@ -98,6 +100,7 @@ run_runners() {
 for R in $RUNNERS; do
   DBN=claims_$R
   "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DBN"
+  [ "$PG_STATS" = 1 ] && "${PSQL[@]}" -d "$DBN" -c "CREATE EXTENSION pg_stat_statements; SELECT pg_stat_statements_reset()" >/dev/null
   t0=$(now); "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$(url $DBN)" > /dev/null; t1=$(now)
   SUBMIT=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
   C0=$(pg_cpu); M0=$(mock_cpu)
@@ -113,6 +116,14 @@ for R in $RUNNERS; do
   printf 'postgresql\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$R" "$JOBS" "$WALL" "$(awk -v n="$JOBS" -v w="$WALL" 'BEGIN{printf "%.0f", n/w}')" \
     "$SERVER" "$(awk -v c="$SERVER" -v n="$JOBS" 'BEGIN{printf "%.2f", c*1000/n}')" "$RUNCPU" "$(minus "$M0" "$M1")" "$SUBMIT" "$CHECK" | tee -a "$RESULTS" >&2
 done
+
+if [ "$PG_STATS" = 1 ]; then
+  "${PSQL[@]}" -d "$DBN" -c "SELECT calls, round(total_exec_time) AS total_ms, round((total_exec_time / calls)::numeric, 3) AS ms_per_call,
+      rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+    FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+    ORDER BY total_exec_time DESC LIMIT 12" > "$W/statements.txt"
+  cat "$W/statements.txt" >&2
+fi
 
 # ---------------------------------------------------------------- SQLite, 1 runner (the reference)
 rm -f "$W"/claims.sqlite*
