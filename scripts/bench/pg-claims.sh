@@ -3,7 +3,8 @@
 # 1, 3 and 6 `choreo run` processes at once, against the mock with its pacing off, beside one
 # runner on a SQLite file. See BENCHMARKS.md, "PostgreSQL claims".
 #   scripts/bench/pg-claims.sh
-# Env: JOBS (4000), RUNNERS ("1 3 6"), CONCURRENCY (64 per runner), TOKENS (16 per reply),
+# Env: JOBS (4000), BATCHES (1: the jobs are submitted as this many batches of equal size),
+#      RUNNERS ("1 3 6"), CONCURRENCY (64 per runner), TOKENS (16 per reply),
 #      CHOREO_BIN (skip the build), MOCK_PORT (18189),
 #      PG_OPTS (extra `postgres -c` settings; default none: fsync and synchronous_commit on, as a
 #      real server runs), PG_STATS=1 (print the statements that took the server's time, from
@@ -14,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-JOBS=${JOBS:-4000}; RUNNERS=${RUNNERS:-"1 3 6"}; CONCURRENCY=${CONCURRENCY:-64}; TOKENS=${TOKENS:-16}
+JOBS=${JOBS:-4000}; BATCHES=${BATCHES:-1}; RUNNERS=${RUNNERS:-"1 3 6"}; CONCURRENCY=${CONCURRENCY:-64}; TOKENS=${TOKENS:-16}
 MOCK_PORT=${MOCK_PORT:-18189}; PG_OPTS=${PG_OPTS:-}; PG_STATS=${PG_STATS:-0}
 [ "$PG_STATS" = 1 ] && PG_OPTS="$PG_OPTS -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 
@@ -65,13 +66,22 @@ minus() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; }
 "$CHOREO_BIN" mock --port "$MOCK_PORT" --chunk-delay-ms 0 --tokens "$TOKENS" > "$W/mock.log" 2>&1 & MOCK_PID=$!
 for _ in $(seq 50); do curl -s "http://127.0.0.1:$MOCK_PORT/v1/models" >/dev/null && break; sleep 0.1; done
 python3 scripts/bench/gen.py jobs "$JOBS" "$W/jobs.jsonl" gpt-4o-mini "$TOKENS"
+split -n "l/$BATCHES" -d "$W/jobs.jsonl" "$W/part."
+# submit_all DB: the jobs as $BATCHES batches; sets SUBMIT (seconds).
+submit_all() {
+  local t0 t1 part
+  t0=$(now)
+  for part in "$W"/part.*; do "$CHOREO_BIN" submit "$part" --db "$1" > /dev/null 2>&1; done
+  t1=$(now)
+  SUBMIT=$(minus "$t0" "$t1")
+}
 export OPENAI_BASE_URL=http://127.0.0.1:$MOCK_PORT/v1 OPENAI_API_KEY=dummy
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
   echo "nproc: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); kernel: $(uname -r); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "postgresql: $("$PGBIN/postgres" --version | awk '{print $3}'); settings: max_connections=300 $PG_OPTS; unix socket"
-  echo "choreo: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+local changes'); jobs: $JOBS, $TOKENS tokens each; --concurrency $CONCURRENCY per runner"
+  echo "choreo: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+local changes'); jobs: $JOBS in $BATCHES batch(es), $TOKENS tokens each; --concurrency $CONCURRENCY per runner"
 } | tee "$W/machine.txt" >&2
 
 RESULTS=$W/results.tsv
@@ -101,8 +111,7 @@ for R in $RUNNERS; do
   DBN=claims_$R
   "${PSQL[@]}" -d postgres -c "CREATE DATABASE $DBN"
   [ "$PG_STATS" = 1 ] && "${PSQL[@]}" -d "$DBN" -c "CREATE EXTENSION pg_stat_statements; SELECT pg_stat_statements_reset()" >/dev/null
-  t0=$(now); "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$(url $DBN)" > /dev/null; t1=$(now)
-  SUBMIT=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+  submit_all "$(url $DBN)"
   C0=$(pg_cpu); M0=$(mock_cpu)
   run_runners "$R" "$(url $DBN)"
   C1=$(pg_cpu); M1=$(mock_cpu)
@@ -127,8 +136,7 @@ fi
 
 # ---------------------------------------------------------------- SQLite, 1 runner (the reference)
 rm -f "$W"/claims.sqlite*
-t0=$(now); "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$W/claims.sqlite" > /dev/null; t1=$(now)
-SUBMIT=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+submit_all "$W/claims.sqlite"
 M0=$(mock_cpu)
 run_runners 1 "$W/claims.sqlite"
 M1=$(mock_cpu)
