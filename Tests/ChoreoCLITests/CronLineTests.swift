@@ -70,4 +70,21 @@ import Testing
         #expect(unwritable.status == 0 && unwritable.mail.contains("could not write the report"), "\(unwritable.mail)")
     }
     }
+
+    /// With a PostgreSQL URL the wrapper needs a log file of its own (`$CHOREO_DB.log` would be a
+    /// path made of the URL) and never shows a password put in the URL.
+    @Test func aPostgresURLNeedsALogFileAndItsPasswordIsNeverShown() throws {
+        let wrapper = Self.repository.appendingPathComponent("scripts/cron/choreo-cron.sh").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["-i", "PATH=/usr/bin:/bin", "CHOREO_BIN=/bin/false", "CHOREO_DB=postgres://batch:hunter2-secret@db.internal/jobs",
+                       "/bin/sh", "-c", "exec /bin/bash " + wrapper]
+        let stderr = Pipe()
+        p.standardError = stderr
+        try p.run()
+        let mail = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 2 && mail.contains("set CHOREO_LOG"), "\(mail)")
+        #expect(!mail.contains("hunter2-secret") && mail.contains("batch:***@db.internal"), "\(mail)")
+    }
 }
