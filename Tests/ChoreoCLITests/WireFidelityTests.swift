@@ -123,29 +123,43 @@ struct ReasoningAndChoicesTests {
     }
 }
 
+/// One chunk of a DeepSeek-style reasoning stream, with the id of its response.
+private func reasonerEvent(_ id: String, _ delta: String, _ finish: String = "null") -> String {
+    #"data: {"id":"\#(id)","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":\#(delta),"finish_reason":\#(finish)}]}"# + "\n\n"
+}
+
+/// The usage chunk and the end of a DeepSeek-style stream.
+private func reasonerEnd(_ id: String, prompt: Int, completion: Int) -> String {
+    #"data: {"id":"\#(id)","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[],"usage":{"prompt_tokens":\#(prompt),"completion_tokens":\#(completion),"total_tokens":\#(prompt + completion)}}"#
+        + "\n\ndata: [DONE]\n\n"
+}
+
 @Suite("Wire fidelity: a cut inside reasoning")
 struct CutInsideReasoningTests {
-    @Test func aStreamCutInsideReasoningRestartsAndKeepsOneCopyOfTheReasoning() async throws {
+    /// Runs one job (`custom_id` c) against a server whose attempt `n` (from 1) sends `stream(n)`,
+    /// continuing cut answers where it can; returns the job's database once the run succeeded.
+    private func run(_ stream: @escaping @Sendable (Int) -> String) async throws -> Fixture {
         let calls = Mutex(0)
-        try await withScriptedServer(answering: { _ in
-            let n = calls.withLock { $0 += 1; return $0 }
-            func event(_ delta: String, _ finish: String = "null") -> String {
-                #"data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":\#(delta),"finish_reason":\#(finish)}]}"# + "\n\n"
-            }
-            var s = ScriptedServer.eventStreamHead()
-            s += event(#"{"role":"assistant","content":null,"reasoning_content":"First I "}"#)
-            s += event(#"{"content":null,"reasoning_content":"count the moons."}"#)
-            // The first attempt is cut inside the reasoning: the connection closes mid-stream.
-            if n == 1 { return [.send(s)] }
-            s += event(#"{"content":"Two."}"#, #""stop""#)
-            s += #"data: {"id":"chatcmpl-c","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":7,"total_tokens":11}}"# + "\n\n"
-            return [.send(s + "data: [DONE]\n\n")]
+        return try await withScriptedServer(answering: { _ in
+            [.send(ScriptedServer.eventStreamHead() + stream(calls.withLock { $0 += 1; return $0 }))]
         }) { server in
-        let fixture = try Fixture(lines: [["custom_id": "c", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons?"]]]])
-        let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
-        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.continuePartial = true },
-                                            router: router).run()
-        #expect(summary.exitCode == 0)
+            let fixture = try Fixture(lines: [["custom_id": "c", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons?"]]]])
+            let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
+            let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.continuePartial = true },
+                                                router: router).run()
+            #expect(summary.exitCode == 0)
+            return fixture
+        }
+    }
+
+    @Test func aStreamCutInsideReasoningRestartsAndKeepsOneCopyOfTheReasoning() async throws {
+        let fixture = try await run { n in
+            var s = reasonerEvent("chatcmpl-c", #"{"role":"assistant","content":null,"reasoning_content":"First I "}"#)
+            s += reasonerEvent("chatcmpl-c", #"{"content":null,"reasoning_content":"count the moons."}"#)
+            // The first attempt is cut inside the reasoning: the connection closes mid-stream.
+            if n == 1 { return s }
+            return s + reasonerEvent("chatcmpl-c", #"{"content":"Two."}"#, #""stop""#) + reasonerEnd("chatcmpl-c", prompt: 4, completion: 7)
+        }
         let db = try Database(path: fixture.databasePath, readOnly: true)
         let row = try #require(try db.queryOne("SELECT output, reasoning, attempts FROM jobs") { ($0.string(0), $0.string(1), $0.int(2)) })
         #expect(row.0 == "Two.")
@@ -154,34 +168,20 @@ struct CutInsideReasoningTests {
         // Nothing of the answer was kept, so the second attempt started over (no prefill of reasoning).
         #expect(try db.queryOne("SELECT continuation FROM attempts WHERE number = 2") { $0.string(0) } ?? nil == nil)
     }
-    }
 
     /// The reasoning was complete and the answer had begun when the stream was cut: the answer is
     /// continued from its kept text, and the reasoning paid for in the first attempt is kept with it.
     @Test func aStreamCutAfterItsReasoningKeepsTheReasoningWhenTheAnswerIsContinued() async throws {
-        let calls = Mutex(0)
-        try await withScriptedServer(answering: { _ in
-            let n = calls.withLock { $0 += 1; return $0 }
-            func event(_ delta: String, _ finish: String = "null") -> String {
-                #"data: {"id":"chatcmpl-d","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[{"index":0,"delta":\#(delta),"finish_reason":\#(finish)}]}"# + "\n\n"
-            }
-            var s = ScriptedServer.eventStreamHead()
+        let fixture = try await run { n in
             if n == 1 {
-                s += event(#"{"role":"assistant","content":null,"reasoning_content":"First I "}"#)
-                s += event(#"{"content":null,"reasoning_content":"count the moons."}"#)
-                s += event(#"{"content":"Phobos and"}"#)
-                return [.send(s)]  // cut inside the answer
+                return reasonerEvent("chatcmpl-d", #"{"role":"assistant","content":null,"reasoning_content":"First I "}"#)
+                    + reasonerEvent("chatcmpl-d", #"{"content":null,"reasoning_content":"count the moons."}"#)
+                    + reasonerEvent("chatcmpl-d", #"{"content":"Phobos and"}"#)  // cut inside the answer
             }
             // The continuation (continue_final_message) goes on with the answer only.
-            s += event(#"{"role":"assistant","content":" Deimos."}"#, #""stop""#)
-            s += #"data: {"id":"chatcmpl-d","object":"chat.completion.chunk","created":1,"model":"deepseek-reasoner","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3,"total_tokens":7}}"# + "\n\n"
-            return [.send(s + "data: [DONE]\n\n")]
-        }) { server in
-        let fixture = try Fixture(lines: [["custom_id": "d", "model": "deepseek-reasoner", "messages": [["role": "user", "content": "Moons?"]]]])
-        let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
-        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.continuePartial = true },
-                                            router: router).run()
-        #expect(summary.exitCode == 0)
+            return reasonerEvent("chatcmpl-d", #"{"role":"assistant","content":" Deimos."}"#, #""stop""#)
+                + reasonerEnd("chatcmpl-d", prompt: 4, completion: 3)
+        }
         let db = try Database(path: fixture.databasePath, readOnly: true)
         let row = try #require(try db.queryOne("SELECT output, reasoning, attempts, response FROM jobs") {
             ($0.string(0), $0.string(1), $0.int(2), $0.string(3))
@@ -192,6 +192,5 @@ struct CutInsideReasoningTests {
         #expect(try db.queryOne("SELECT continuation FROM attempts WHERE number = 2") { $0.string(0) } == "continue_final_message")
         let message = try JSONValue.parse(try #require(row.3))["choices"]?.arrayValue?.first?["message"]
         #expect(message?["reasoning_content"] == "First I count the moons.")
-    }
     }
 }
