@@ -30,7 +30,7 @@ struct EstimateCommand: AsyncParsableCommand {
         let router = try ProviderOptions.router(config: config)
         let prices = try ProviderOptions.priceTable(config: config)
         let db = FileManager.default.fileExists(atPath: database.path) ? try database.open(readOnly: true) : nil
-        let jobs: [(model: String, body: JSONValue)]
+        let jobs: [(model: String, body: JSONValue, endpoint: JobEndpoint)]
         if FileManager.default.fileExists(atPath: target) {
             let read = try CostEstimate.jobs(inFile: target)
             if read.invalidLines > 0 { StandardError.print("\(read.invalidLines) invalid lines left out (`choreo submit` lists them)") }

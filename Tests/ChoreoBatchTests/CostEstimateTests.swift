@@ -15,8 +15,22 @@ import ChoreoSQLite
         return o
     }
 
+    /// An embeddings job has no output: bounded without max_tokens, and only its prompt is priced.
+    @Test func embeddingsJobsCostTheirPromptOnly() throws {
+        let body: JSONValue = ["model": "m", "input": "Phobos is the larger moon.", "dimensions": 8]
+        let e = CostEstimate(jobs: [("m", body, .embeddings), ("m", body, .embeddings)], calibration: [:], prices: Self.prices,
+                             kind: { _ in .openAI })
+        let row = try #require(e.rows.first)
+        #expect(row.unbounded == 0 && row.jobs == 2)
+        let promptCost = Double(row.promptTokens) * Self.price.input / 1_000_000
+        #expect(abs((row.low ?? -1) - promptCost) < 1e-12 && abs((row.expected ?? -1) - promptCost) < 1e-12)
+        #expect((row.high ?? 0) >= promptCost)
+    }
+
     @Test func lowExpectedHighBracketEachOtherAndHighIsTheBudgetReservation() {
-        let jobs: [(model: String, body: JSONValue)] = (0..<10).map { ("m", Self.body("Question \($0) about the moons of Mars", maxTokens: 200)) }
+        let jobs: [(model: String, body: JSONValue, endpoint: JobEndpoint)] = (0..<10).map {
+            ("m", Self.body("Question \($0) about the moons of Mars", maxTokens: 200), .chatCompletions)
+        }
         let e = CostEstimate(jobs: jobs, calibration: [:], prices: Self.prices, kind: { _ in .openAI })
         let r = e.rows[0]
         #expect(r.jobs == 10 && r.calibratedBy == 0)
@@ -31,7 +45,7 @@ import ChoreoSQLite
     }
 
     @Test func unknownPriceAndMissingBoundAreUnknownNeverGuessed() {
-        let e = CostEstimate(jobs: [("m", Self.body("Hi", maxTokens: nil)), ("other", Self.body("Hi", maxTokens: 5))],
+        let e = CostEstimate(jobs: [("m", Self.body("Hi", maxTokens: nil), .chatCompletions), ("other", Self.body("Hi", maxTokens: 5), .chatCompletions)],
                              calibration: [:], prices: Self.prices, kind: { _ in .openAI })
         let m = e.rows.first { $0.model == "m" }!, other = e.rows.first { $0.model == "other" }!
         #expect(m.low != nil && m.expected == nil && m.high == nil && m.unbounded == 1)

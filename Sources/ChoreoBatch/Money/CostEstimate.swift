@@ -55,26 +55,28 @@ public struct CostEstimate: Sendable {
         return t
     }
 
-    /// The estimate for `jobs` (model, request body), with `kind` telling each model's wire format.
-    public init(jobs: [(model: String, body: JSONValue)], calibration: [String: Calibration], prices: PriceTable,
+    /// The estimate for `jobs` (model, request body, endpoint), with `kind` telling each model's
+    /// wire format. An embeddings job has no output: its prompt is all it costs.
+    public init(jobs: [(model: String, body: JSONValue, endpoint: JobEndpoint)], calibration: [String: Calibration], prices: PriceTable,
                 kind: (String) -> ProviderKind?) {
         var byModel: [String: Row] = [:]
-        for (model, body) in jobs {
+        for (model, body, endpoint) in jobs {
+            let embeddings = endpoint == .embeddings
             var row = byModel[model] ?? Row(model: model)
             let price = prices.price(for: model)
             let cal = calibration[model].flatMap { $0.jobs >= Self.calibrationMinimum ? $0 : nil }
             let bytes = RequestBounds.promptTokens(body)
             let prompt = Int((Double(bytes) * (cal?.promptTokensPerByte ?? Self.defaultTokensPerByte)).rounded(.up))
-            let bound = kind(model).flatMap { RequestBounds.completionTokens(body, provider: $0) }
+            let bound = embeddings ? 0 : kind(model).flatMap { RequestBounds.completionTokens(body, provider: $0) }
                 ?? body["max_completion_tokens"]?.intValue ?? body["max_tokens"]?.intValue
-            let expectedOutput: Double? = cal.map { c in bound.map { min(Double($0), c.meanCompletionTokens) } ?? c.meanCompletionTokens }
+            let expectedOutput: Double? = embeddings ? 0 : cal.map { c in bound.map { min(Double($0), c.meanCompletionTokens) } ?? c.meanCompletionTokens }
                 ?? bound.map { Double($0) / 2 }
             row.jobs += 1
             row.promptTokens += prompt
             row.calibratedBy = cal?.jobs ?? 0
             if bound == nil { row.unbounded += 1 }
             func add(_ sum: Double?, _ amount: Double?) -> Double? { sum.flatMap { s in amount.map { s + $0 } } }
-            row.low = add(row.low, price.map { (Double(prompt) * $0.input + $0.output) / 1_000_000 })
+            row.low = add(row.low, price.map { (Double(prompt) * $0.input + (embeddings ? 0 : $0.output)) / 1_000_000 })
             row.expected = add(row.expected, price.flatMap { p in expectedOutput.map { (Double(prompt) * p.input + $0 * p.output) / 1_000_000 } })
             row.high = add(row.high, price.flatMap { p in bound.map { p.worstCase(promptTokens: bytes, completionTokens: $0) } })
             byModel[model] = row
@@ -102,27 +104,27 @@ public struct CostEstimate: Sendable {
     }
 
     /// The jobs `batch` has left to run (pending or running), as (model, body).
-    public static func jobsLeft(_ db: Database, batch: String) throws -> [(model: String, body: JSONValue)] {
+    public static func jobsLeft(_ db: Database, batch: String) throws -> [(model: String, body: JSONValue, endpoint: JobEndpoint)] {
         let id = try db.batchID(matching: batch)
-        var out: [(model: String, body: JSONValue)] = []
-        try db.query("SELECT model, request FROM jobs WHERE batch_id = ? AND state IN ('pending', 'running') ORDER BY id", [.text(id)]) { row in
-            out.append((row.string(0) ?? "", (try? JSONValue.parse(Array((row.string(1) ?? "{}").utf8))) ?? [:]))
+        var out: [(model: String, body: JSONValue, endpoint: JobEndpoint)] = []
+        try db.query("SELECT model, request, url FROM jobs WHERE batch_id = ? AND state IN ('pending', 'running') ORDER BY id", [.text(id)]) { row in
+            out.append((row.string(0) ?? "", (try? JSONValue.parse(Array((row.string(1) ?? "{}").utf8))) ?? [:], JobEndpoint(stored: row.string(2))))
         }
         return out
     }
 
     /// The valid lines of a job file, as (model, body); the invalid ones are counted, not priced.
-    public static func jobs(inFile path: String) throws -> (jobs: [(model: String, body: JSONValue)], invalidLines: Int) {
+    public static func jobs(inFile path: String) throws -> (jobs: [(model: String, body: JSONValue, endpoint: JobEndpoint)], invalidLines: Int) {
         var reader = try JobFileReader(path: path)
         let validator = JobLineValidator()
-        var out: [(model: String, body: JSONValue)] = []
+        var out: [(model: String, body: JSONValue, endpoint: JobEndpoint)] = []
         var invalid = 0
         while let item = try reader.next() {
             switch item {
             case .rejected: invalid += 1
             case .line(let number, let bytes):
                 switch validator.validate(line: number, bytes: bytes) {
-                case .success(let job): out.append((job.model, (try? JSONValue.parse(Array(job.requestText.utf8))) ?? [:]))
+                case .success(let job): out.append((job.model, (try? JSONValue.parse(Array(job.requestText.utf8))) ?? [:], job.endpoint))
                 case .failure: invalid += 1
                 }
             }
