@@ -74,6 +74,11 @@ struct MockCommand: AsyncParsableCommand {
             maxFaultsPerRequest: maxFaultsPerRequest, seed: seed, retryAfterMs: retryAfterMs, fixedTokens: tokens
         )
         let server = try await MockServer.start(host: host, port: port, config: config)
+        // SIGINT/SIGTERM is how this command is meant to end, so it exits 0. The trap is in place
+        // before the address is printed: whoever waits for that line and then signals (a test, a
+        // supervisor) must not hit the moment a signal is ignored and its handler not yet armed.
+        let waiting = Task { while true { try await Task.sleep(for: .seconds(3600)) } }
+        SignalTrap().install(cancelling: waiting) { _ in }
         let base = server.baseURL
         StandardError.print("""
             mock provider listening on \(base)
@@ -84,9 +89,6 @@ struct MockCommand: AsyncParsableCommand {
 
             """)
 
-        let waiting = Task { while true { try await Task.sleep(for: .seconds(3600)) } }
-        // SIGINT/SIGTERM is how this command is meant to end, so it exits 0.
-        SignalTrap().install(cancelling: waiting) { _ in }
         _ = await waiting.result
         let stats = server.stats()
         try await server.shutdown()
