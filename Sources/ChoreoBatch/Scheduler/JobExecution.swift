@@ -107,6 +107,9 @@ struct JobExecution: Sendable {
         var estimate: Int
         /// How a cut job is continued, and why (nil: nothing was kept).
         var continuation: AttemptContinuation?
+        /// The job's request key (of its stored request, not of a continuation's body), written
+        /// with its answer.
+        var requestKey: RequestKey?
     }
 
     enum Decision {
@@ -140,7 +143,8 @@ struct JobExecution: Sendable {
             control.stop(provider: provider.name, because: f)
             return .fail(f)
         }
-        var plan = Plan(provider: provider, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request))
+        var plan = Plan(provider: provider, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request),
+                        requestKey: request.objectValue == nil ? nil : options.requestKey(body: request, provider: provider, path: job.endpoint))
         // Continue from kept text where the model can; otherwise start over. Either way the
         // attempt records how, and why.
         let kept = Self.keptPartial(text: job.partialOutput, tokens: job.partialTokens)
@@ -209,12 +213,14 @@ struct JobExecution: Sendable {
         /// budget reserved for it (settled at the end).
         let bounds: RequestBounds
         let reservation: BudgetLedger.Reservation?
+        let requestKey: RequestKey?
 
         fileprivate init(attempt: Int, started: Double, claimed: Double, headersAt: Double, estimate: Int, output: LiveOutput,
                          gate: ProviderGate, probe: Int?, modelCap: AsyncSemaphore?, bounds: RequestBounds,
-                         reservation: BudgetLedger.Reservation?) {
+                         reservation: BudgetLedger.Reservation?, requestKey: RequestKey?) {
             self.bounds = bounds
             self.reservation = reservation
+            self.requestKey = requestKey
             self.attempt = attempt
             self.started = started
             self.claimed = claimed
@@ -289,7 +295,7 @@ struct JobExecution: Sendable {
             if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
             return .streaming(Sent(attempt: number, started: started, claimed: claimed, headersAt: headersAt ?? started,
                                    estimate: plan.estimate, output: output, gate: gate, probe: probe, modelCap: modelCap,
-                                   bounds: bounds, reservation: reservation))
+                                   bounds: bounds, reservation: reservation, requestKey: plan.requestKey))
         } catch {
             let charge = attempt == nil ? .none : self.charge(of: live, bounds: bounds)
             defer {
@@ -338,7 +344,7 @@ struct JobExecution: Sendable {
         var (outcome, usage) = outcome(of: sent)
         outcome.charge = charge
         // Every answer gets its request's key, cached run or not: a later `--cache` run reuses it.
-        outcome.requestKey = options.requestKey(model: job.model, request: job.request, path: job.endpoint, client: client)
+        outcome.requestKey = sent.requestKey
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
         guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
             events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")

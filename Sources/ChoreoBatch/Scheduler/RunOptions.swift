@@ -58,9 +58,14 @@ public struct RunOptions: Sendable {
     /// The cache key of a job's request as this run sends it (nil: no provider serves `model`, or
     /// the request is not a JSON object).
     func requestKey(model: String, request: String, path: JobEndpoint, client: ChoreoClient) -> RequestKey? {
-        guard let provider = try? client.provider(for: model) else { return nil }
-        let endpoint = embeddedMock ? provider.kind.rawValue + " choreo-mock" : provider.cacheEndpoint
-        return RequestKey(requestText: request, endpoint: endpoint, path: path)
+        guard let provider = try? client.provider(for: model),
+              let body = try? JSONValue.parse(request), body.objectValue != nil else { return nil }
+        return requestKey(body: body, provider: provider, path: path)
+    }
+
+    /// The cache key of a request already parsed and routed (an attempt has both: no second parse).
+    func requestKey(body: JSONValue, provider: Provider, path: JobEndpoint) -> RequestKey {
+        RequestKey(body: body, endpoint: embeddedMock ? provider.kind.rawValue + " choreo-mock" : provider.cacheEndpoint, path: path)
     }
 
     /// The outage settings as the provider gates use them.
