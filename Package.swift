@@ -99,7 +99,11 @@ let package = Package(
         .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoPostgres", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoPostgresTests", dependencies: ["ChoreoPostgres", "ChoreoTesting"], swiftSettings: upcomingFeatures),
-        .testTarget(name: "ChoreoMockTests", dependencies: ["ChoreoMock", "ChoreoAI", "ChoreoHTTP", "ChoreoTesting"], swiftSettings: upcomingFeatures),
+        .testTarget(name: "ChoreoMockTests", dependencies: [
+            "ChoreoMock", "ChoreoAI", "ChoreoHTTP", "ChoreoTesting",
+            // EmbeddedChannel: a connection whose close the test times against the handler's writes.
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
     ],
     swiftLanguageModes: [.v6]

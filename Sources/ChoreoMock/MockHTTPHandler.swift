@@ -285,10 +285,13 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             if frame.role == .content && delay > .zero && !s.waited {
-                context.flush()
                 s.waited = true
-                s.timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { self.pump(context: context) }
                 stream = s
+                // A flush that finds the connection gone closes it from inside this call:
+                // `channelInactive` has then ended the stream, and no timer may go on writing it.
+                context.flush()
+                guard stream != nil else { return }
+                stream?.timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { self.pump(context: context) }
                 return
             }
             write(frame.text, context: context)
