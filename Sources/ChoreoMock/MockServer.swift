@@ -26,11 +26,17 @@ public final class MockServer: Sendable {
     }
 
     /// Starts listening on `host:port` (port 0 picks a free port).
-    public static func start(host: String = "127.0.0.1", port: Int = 0, config: MockConfig = .init()) async throws -> MockServer {
+    ///
+    /// `sharingPort` sets SO_REUSEPORT, for a test that stops a server and starts another on the
+    /// same port while a socket of its own keeps the port from anyone else meanwhile. Off by
+    /// default: two servers on one port would share its connections.
+    public static func start(host: String = "127.0.0.1", port: Int = 0, config: MockConfig = .init(),
+                             sharingPort: Bool = false) async throws -> MockServer {
         let state = MockServerState(config: config, created: Int(Date().timeIntervalSince1970))
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: sharingPort ? 1 : 0)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 state.opened(channel)

@@ -15,20 +15,15 @@ final class RecordedLog: Sendable {
     var jobLines: [String] { all.filter { $0.job != nil }.map(\.message) }
 }
 
-/// A port on 127.0.0.1 where nothing listens.
-func closedPort() async throws -> Int {
-    let server = try await MockServer.start()
-    let port = server.port
-    try await server.shutdown()
-    return port
-}
 
 @Suite("A provider outage is not a job failure (issue 12)")
 struct ProviderOutageTests {
     static let models = ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"]
 
     @Test func aWrongBaseURLEndsWithExit3AndEveryJobPendingWithItsAttempts() async throws {
-        let port = try await closedPort()
+        let refusing = try LoopbackPort.Hold()
+        defer { refusing.release() }
+        let port = refusing.port
         let fixture = try Fixture(count: 40)
         let log = RecordedLog()
         let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(port)")
@@ -53,7 +48,7 @@ struct ProviderOutageTests {
 
     @Test func aServerStoppedAndRestartedMidRunEndsExactWithNoJobFailed() async throws {
         let config = MockConfig(chunkDelay: .milliseconds(15))
-        let server = try await MockServer.start(config: config)
+        let server = try await MockServer.start(config: config, sharingPort: true)
         let port = server.port
         let fixture = try Fixture(count: 90, models: Self.models)
         let log = RecordedLog()
@@ -62,10 +57,15 @@ struct ProviderOutageTests {
         let runner = BatchRunner(databasePath: fixture.databasePath, options: options, router: Fixture.router(server), events: events)
         let run = Task { try await runner.run() }
         try await eventually("some jobs succeeded") { events.snapshot.succeeded >= 15 }
+        // Held from before the stop to after the restart: no other test's server takes the port
+        // meanwhile (one did, in a parallel run), and nothing listens on it in between.
+        let hold = try LoopbackPort.Hold(port: port, sharing: true)
+        defer { hold.release() }
         try await server.shutdown()
         // Every provider of the mock is paused, and stays so while nothing listens.
         try await eventually("all three providers are down") { events.snapshot.outages.count == 3 }
-        try await withMockServer(port: port, config: config) { again in
+        try await withMockServer(port: port, config: config, sharingPort: true) { again in
+            hold.release()
             let summary = try await run.value
             #expect(summary.exitCode == 0)
             #expect(summary.failed == 0)
@@ -102,7 +102,8 @@ struct ProviderOutageTests {
     }
 
     @Test func aShortOutageOfEmptyRepliesAcrossThreeProvidersEndsExact() async throws {
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(10))) { server in
+        // ~8 s of work: the outage begins while jobs stream, however late a loaded machine lets the test see the first ones end.
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(40))) { server in
             let fixture = try Fixture(count: 60, models: Self.models)
             let events = RunEvents()
             // Two attempts only: without the outage handling, the empty replies would fail jobs.
@@ -127,7 +128,7 @@ struct ProviderOutageTests {
         try await withMockServer { server in
             let fixture = try Fixture(count: 2, extra: ["mock": ["fault": "stall", "after": 0, "times": 3]])
             let log = RecordedLog()
-            let options = fixture.options { $0.concurrency = 1; $0.retry.maxAttempts = 3; $0.stallTimeout = 0.5; $0.probeInterval = 0.1...0.2 }
+            let options = fixture.options { $0.concurrency = 1; $0.retry.maxAttempts = 3; $0.stallTimeout = 1; $0.probeInterval = 0.1...0.2 }
             let summary = try await BatchRunner(databasePath: fixture.databasePath, options: options, router: Fixture.router(server),
                                                 events: RunEvents(sink: log.append)).run()
             #expect(summary.exitCode == 0)
@@ -142,7 +143,9 @@ struct ProviderOutageTests {
 @Suite("choreo run against an unreachable provider")
 struct ProviderOutageProcessTests {
     @Test func aWrongBaseURLExits3WithOneLineNamingTheProviderCauseAndJobsLeft() async throws {
-        let port = try await closedPort()
+        let refusing = try LoopbackPort.Hold()
+        defer { refusing.release() }
+        let port = refusing.port
         let fixture = try Fixture(count: 50)
         let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--first-answer-limit", "2s"], directory: fixture.directory,
                                        environment: ["OPENAI_BASE_URL": "http://127.0.0.1:\(port)/v1"])

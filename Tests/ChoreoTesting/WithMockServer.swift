@@ -4,11 +4,11 @@ public import ChoreoMock
 /// server down before returning, also when `body` throws: the shutdown is awaited, so no test
 /// leaves connections or event-loop work behind for the next one.
 public func withMockServer<T>(
-    host: String = "127.0.0.1", port: Int = 0, config: MockConfig = .init(),
+    host: String = "127.0.0.1", port: Int = 0, config: MockConfig = .init(), sharingPort: Bool = false,
     isolation: isolated (any Actor)? = #isolation,
     _ body: (MockServer) async throws -> T
 ) async throws -> T {
-    let server = try await MockServer.start(host: host, port: port, config: config)
+    let server = try await MockServer.start(host: host, port: port, config: config, sharingPort: sharingPort)
     return try await run(body, with: server, shutdown: server.shutdown)
 }
 
