@@ -108,10 +108,11 @@ struct RunnerTests {
     /// The progress counts cancelled jobs as done: the pending ones `choreo cancel` ended in the
     /// database (another process) as well as the streams the runner stopped.
     @Test func theProgressCountsCancelledJobsAsDone() async throws {
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(40))) { server in
-        let fixture = try Fixture(count: 100)
+        try await withMockServer { server in
+        // Every stream stalls, open, after two chunks: none ends before the cancel, however loaded the machine.
+        let fixture = try Fixture(count: 100, extra: ["mock": ["fault": "stall", "after": 2]])
         let events = RunEvents()
-        let runner = BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.concurrency = 10 },
+        let runner = BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.concurrency = 10; $0.stallTimeout = 600 },
                                  router: Fixture.router(server), events: events)
         let run = Task { try await runner.run() }
             try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
@@ -128,10 +129,12 @@ struct RunnerTests {
     @Test func deadlineStopsStartingWorkAndLeavesTheRestRetryable() async throws {
         try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(30))) { server in
         let fixture = try Fixture(count: 60)
-        let started = Date()
-        let summary = try await fixture.run(server) { $0.concurrency = 5; $0.deadline = Date().addingTimeInterval(1.5) }
-        // 60 jobs of ~1 s at concurrency 5 need ~12 s: the run stopped long before.
-        #expect(Date().timeIntervalSince(started) < 8)
+        // 60 jobs of ~1 s at concurrency 5 need ~12 s: a run that kept starting work would start
+        // attempts after the deadline. (A bound on the run's wall time failed on a loaded machine.)
+        let deadline = Date().addingTimeInterval(4)
+        let summary = try await fixture.run(server) { $0.concurrency = 5; $0.deadline = deadline }
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts") > 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE started_at > \(deadline.timeIntervalSince1970)") == 0)
         #expect(summary.ending == .deadline)
         #expect(summary.exitCode == 3)
         #expect(summary.left > 0)
@@ -144,9 +147,10 @@ struct RunnerTests {
     }
 
     @Test func cancellingTheRunTaskLeavesJobsPendingWithPartialOutput() async throws {
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(40))) { server in
-        let fixture = try Fixture(count: 30)
-        let run = Task { try await fixture.run(server) { $0.concurrency = 10 } }
+        try await withMockServer { server in
+        // Every stream stalls, open, after two chunks: none ends before the cancel, however loaded the machine.
+        let fixture = try Fixture(count: 30, extra: ["mock": ["fault": "stall", "after": 2]])
+        let run = Task { try await fixture.run(server) { $0.concurrency = 10; $0.stallTimeout = 600 } }
         // Cancel once partial output is on disk (however loaded the machine is).
         for _ in 0..<500 where try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") == 0 {
             try await Task.sleep(nanoseconds: 20_000_000)
@@ -187,8 +191,9 @@ struct RunnerProcessTests {
     /// `choreo cancel` from another process: the run's last progress line counts the cancelled
     /// jobs as done (it said `0/40 done` before).
     @Test func theLastProgressLineCountsCancelledJobs() async throws {
-        let fixture = try Fixture(count: 40)
-        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--mock-chunk-delay-ms", "40", "--concurrency", "8"],
+        // Every stream stalls, open, after two chunks: none ends before the cancel, however loaded the machine.
+        let fixture = try Fixture(count: 40, extra: ["mock": ["fault": "stall", "after": 2]])
+        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--stall-timeout", "600", "--concurrency", "8"],
                                        directory: fixture.directory)
         try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
         #expect(try await ChoreoBinary.run(["cancel", fixture.batchID, "--db", fixture.databasePath]).status == 0)

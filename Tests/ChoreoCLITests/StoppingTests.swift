@@ -8,12 +8,19 @@ import ChoreoSQLite
 /// Stopping a run whose every slot is streaming: signals, the deadline and `choreo cancel` are
 /// acted on at once (not when some stream happens to end), and every job keeps the text it had.
 ///
-/// The mock streams a chunk every 600 ms and a reply has at least 12 chunks, so no stream ends by
-/// itself for 7 s after it started: a stop that waits for a stream to end misses every bound below.
+/// Every stream sends two chunks and then nothing, its connection open, and the stall timeout is
+/// ten minutes: no stream can end by itself, however loaded the machine, so a stop that waited
+/// for a stream to end would never end, and `ChoreoBinary.wait`'s 30 s fails the test. (Bounds
+/// of a few seconds failed on a loaded machine: a stop's promptness is the structure, not a clock.)
 @Suite("Stopping is prompt under full load")
 struct StoppingTests {
     static let jobs = 64
-    static let slowRun = ["--mock", "--mock-chunk-delay-ms", "600", "--stall-timeout", "10", "--concurrency", "\(jobs)"]
+    static let slowRun = ["--mock", "--mock-chunk-delay-ms", "50", "--stall-timeout", "600", "--concurrency", "\(jobs)"]
+
+    /// 64 jobs whose streams stall, open, after two chunks.
+    static func fixture() throws -> Fixture {
+        try Fixture(count: jobs, extra: ["mock": ["fault": "stall", "after": 2]])
+    }
 
     /// Waits until every job has flushed some text (all 64 streams are receiving), or fails.
     static func waitUntilAllStreaming(_ fixture: Fixture, _ p: Process) async throws {
@@ -44,43 +51,38 @@ struct StoppingTests {
         #expect(try fixture.integrityCheck() == "ok", sourceLocation: sourceLocation)
     }
 
-    @Test func sigtermWithEveryStreamReceivingExits143WithinThreeSecondsKeepingTheText() async throws {
-        let fixture = try Fixture(count: Self.jobs)
+    @Test func sigtermWithEveryStreamOpenExits143KeepingTheText() async throws {
+        let fixture = try Self.fixture()
         let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath] + Self.slowRun, directory: fixture.directory)
         try await Self.waitUntilAllStreaming(fixture, p)
         let before = try Self.storedLengths(fixture)
-        let signalled = Date()
         kill(p.processIdentifier, SIGTERM)
         let status = try await ChoreoBinary.wait(p, timeout: 30)
-        #expect(Date().timeIntervalSince(signalled) < 3)
         #expect(status == 143)
         try Self.expectTextKept(fixture, before: before, state: "pending")
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'interrupted' AND received_text <> ''") == Self.jobs)
     }
 
-    @Test func theDeadlineWithEveryStreamReceivingExits3WithinThreeSecondsKeepingTheText() async throws {
-        let fixture = try Fixture(count: Self.jobs)
-        let started = Date()
-        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--deadline", "4s"] + Self.slowRun, directory: fixture.directory)
+    @Test func theDeadlineWithEveryStreamOpenExits3KeepingTheText() async throws {
+        let fixture = try Self.fixture()
+        // Time enough for the 64 streams to start, however loaded the machine.
+        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--deadline", "8s"] + Self.slowRun, directory: fixture.directory)
         try await Self.waitUntilAllStreaming(fixture, p)
         let before = try Self.storedLengths(fixture)
         let status = try await ChoreoBinary.wait(p, timeout: 30)
-        #expect(Date().timeIntervalSince(started) < 4 + 3)
         #expect(status == 3)
         try Self.expectTextKept(fixture, before: before, state: "pending")
     }
 
     @Test func cancelFromAnotherProcessStopsTheStreamsAtOnceAndTheJobsKeepTheirText() async throws {
-        let fixture = try Fixture(count: Self.jobs)
+        let fixture = try Self.fixture()
         let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath] + Self.slowRun, directory: fixture.directory)
         try await Self.waitUntilAllStreaming(fixture, p)
         let before = try Self.storedLengths(fixture)
-        let cancelled = Date()
         let cancel = try await ChoreoBinary.run(["cancel", fixture.batchID, "--db", fixture.databasePath])
         #expect(cancel.status == 0)
+        // The streams stop; the run then ends (its only batch is over).
         let status = try await ChoreoBinary.wait(p, timeout: 30)
-        // The streams stop within a second; the run then ends (its only batch is over).
-        #expect(Date().timeIntervalSince(cancelled) < 3)
         #expect(status == 0)
         try Self.expectTextKept(fixture, before: before, state: "cancelled")
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'cancelled' AND received_text <> ''") == Self.jobs)
@@ -106,10 +108,10 @@ struct StoppingTests {
     /// streams received is still written.
     @Test(arguments: ["second signal", "grace period", "deadline"])
     func aStuckStopIsAbortedAndTheTextIsStillWritten(by trigger: String) async throws {
-        let fixture = try Fixture(count: Self.jobs)
+        let fixture = try Self.fixture()
         var arguments = ["run", "--db", fixture.databasePath, "--stop-grace", trigger == "second signal" ? "600" : "1"]
         // Time enough for the 64 streams to start and the lock to be taken, however loaded the machine.
-        if trigger == "deadline" { arguments += ["--deadline", "5s"] }
+        if trigger == "deadline" { arguments += ["--deadline", "8s"] }
         let p = try ChoreoBinary.start(arguments + Self.slowRun, directory: fixture.directory)
         try await Self.waitUntilAllStreaming(fixture, p)
         let lock = try Database(path: fixture.databasePath)
