@@ -128,16 +128,19 @@ struct HostileServerTests {
     }
 
     @Test func aByteADripIsCaughtByTheStallRule() async throws {
-        // A valid chunk, one byte every 50 ms: bytes keep coming, a line never completes in time.
+        // Valid chunks, one byte every 50 ms, for over an hour: bytes keep coming, a line never
+        // completes in time. Without the line rule the attempt would last as long as the drip.
         try await withScriptedServer(answering: { _ in
-            [.send(ScriptedServer.eventStreamHead()), .drip(Array(ScriptedServer.openAIStream("drip").utf8), interval: 0.05)]
+            [.send(ScriptedServer.eventStreamHead()),
+             .repeating([.drip(Array(ScriptedServer.openAIStream("drip").utf8), interval: 0.05)], times: 1_000)]
         }) { server in
         let started = Date()
         let error = await attempt(server) { $0.stallTimeout = 1 }
         let elapsed = Date().timeIntervalSince(started)
             let failure = RequestFailure.classify(try #require(error))
             #expect(failure.kind == "stalled", "\(String(describing: error))")
-        #expect(elapsed < 5, "the drip held the attempt \(elapsed) s")
+            #expect("\(String(describing: error))".contains("for 1 s"), "\(String(describing: error))")
+        #expect(elapsed < 60, "the drip held the attempt \(elapsed) s")
     }
     }
 
