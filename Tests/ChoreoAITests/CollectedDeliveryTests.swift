@@ -118,7 +118,7 @@ struct CollectedDeliveryTests {
             let (ends, heard) = AsyncStream.makeStream(of: Result<Void, any Error>.self)
             let endedEarly = EndsBox.Flag()
             do {
-                let stream = try await collected(server.client(fault: "stall:4", stallTimeout: 2), "a long answer please")
+                let stream = try await collected(server.client(fault: "stall:4", stallTimeout: 5), "a long answer please")
                 stream.onEnd { end in
                     endedEarly.set()
                     heard.yield(end)
