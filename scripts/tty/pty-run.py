@@ -13,7 +13,7 @@ has taken the terminal are the kernel's, not the editor's: a cooked terminal ech
 as "^[[A" and turns Ctrl-D into an end of file that the switch to raw mode drops). Exits with the command's exit code (128+N for signal N), or 124
 when an expect timed out. Tests use it to see exactly what a person at a terminal would.
 """
-import fcntl, json, os, select, struct, subprocess, sys, termios, time
+import fcntl, json, os, select, signal, struct, subprocess, sys, termios, time
 
 def main():
     cols, rows, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
@@ -22,8 +22,15 @@ def main():
         steps, argv = json.loads(argv[1]), argv[2:]
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    child = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
-                             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    def session():
+        # A fresh login's terminal: its controlling tty, and signals as a shell leaves them. A
+        # blocked or ignored SIGINT inherited from whatever started this script (a test runner's
+        # thread) would make Ctrl-C do nothing.
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGTSTP):
+            signal.signal(sig, signal.SIG_DFL)
+    child = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, start_new_session=True, preexec_fn=session)
     os.close(slave)
     out = bytearray()
     seen = 0  # what an expect has matched up to
