@@ -58,8 +58,7 @@ import Testing
     }
 
     @Test func ctrlCAtThePromptLeaves() throws {
-        // ^C once libedit holds the terminal ("raw"), as a person at the prompt types it; sent
-        // as the prompt was drawn, it was once lost under load (killed after the wait: 137).
+        // ^C once libedit holds the terminal ("raw"), as a person at the prompt types it.
         let (output, code) = try Self.chat([("expect", "> "), ("send", "/clear\r"), ("expect", "> "), ("raw", ""), ("send", "\u{03}")])
         #expect(code == 128 + SIGINT, "\(output.debugDescription)")
     }

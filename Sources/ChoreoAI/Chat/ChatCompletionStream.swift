@@ -114,6 +114,17 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
 /// transport's loop thread feeds it as a `BodySink` (push) and the collecting task waits for
 /// `finish`. `accumulated` and `timings` may be read from anywhere.
 ///
+/// Its life is two small state machines, each moving one way only:
+///
+/// ```
+/// delivery:  pull ──collect / onEnd──▶ push        (or push from the start: armed as the sink)
+/// progress:  open ──end of body, cut, bad event──▶ ended(error?) ──error handed out──▶ ended(nil)
+/// ```
+///
+/// `delivery` changes only on the consumer's side, before the transport is attached, so the
+/// loop thread only ever sees `push`; `progress` belongs to whichever side decodes (the
+/// consumer pulling, the loop thread pushing), never both at once.
+///
 /// It holds its transfer by a `TransferHandle`, never by the `HTTPBody`: the transfer holds it as
 /// its sink. The stream's handles own the transfer (`ChatCompletionStream.body`).
 final class StreamState: BodySink, @unchecked Sendable {
@@ -132,14 +143,43 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// no existential call and no array per event. Exactly one of the two is set.
     private var openAI: OpenAIChunkDecoder?
     private var other: (any ChunkDecoder)?
+    /// Pull mode: the chunks decoded from the last read, handed out by `next` one by one.
     private var pending: [ChatCompletionChunk] = []
     private var pendingIndex = 0
-    private var finished = false
-    /// A `StreamError` (an existential, so the rare error does not widen every stream).
-    private var deferredError: (any Error)?
-    /// Push mode: chunks go straight into the accumulator; `ending` meets the end of the body
-    /// (loop thread) with the task waiting for it in `collect`, whichever comes first.
-    private var collecting: Bool
+
+    private enum Delivery {
+        /// A task iterates: each read's chunks wait in `pending`.
+        case pull
+        /// Chunks go straight into the accumulator; `ending` meets the end of the body (loop
+        /// thread) with the task waiting for it in `collect`, whichever comes first.
+        case push
+    }
+    private var delivery: Delivery
+
+    private enum Progress {
+        /// Reads may still come.
+        case open
+        /// No more reads: the body ended, broke off, or brought an event that cannot be read.
+        /// `error` (a `StreamError`; an existential, so the rare error does not widen every
+        /// stream) goes out once, after the chunks decoded before it.
+        case ended(error: (any Error)?)
+    }
+    private var progress = Progress.open
+
+    /// Ends the stream, with `error` to hand out after the chunks decoded before it.
+    private func end(with error: (any Error)? = nil) { progress = .ended(error: error) }
+
+    /// The error the stream ended with, if it has not been handed out yet; from now on the end is plain.
+    private func takeEndError() -> (any Error)? {
+        guard case .ended(let error?) = progress else { return nil }
+        progress = .ended(error: nil)
+        return error
+    }
+
+    private var hasEnded: Bool {
+        if case .ended = progress { return true }
+        return false
+    }
     private struct Ending {
         var waiter: CheckedContinuation<Void, any Error>?
         var callback: (@Sendable (Result<Void, any Error>) -> Void)?
@@ -157,7 +197,7 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// transfer's sink); `next` then only waits for the end. `provider` gives the event size cap
     /// and the key to redact (none for a whole completion).
     init(source: Source, decoder: any ChunkDecoder, collecting: Bool = false, provider: Provider? = nil) {
-        self.collecting = collecting
+        self.delivery = collecting ? .push : .pull
         self.source = source
         self.parser = SSEParser(maxEventSize: provider?.maxEventBytes ?? SSEParser.defaultMaxEventSize)
         self.key = provider?.apiKey
@@ -173,17 +213,14 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// synchronous `ingest` and `endOfBody`, so the task's async frame stays a few hundred bytes
     /// (measured with heaptrack: 4.9 KB per stream when parsing lived in this function).
     func next() async throws -> ChatCompletionChunk? {
-        if collecting {
+        if delivery == .push {
             try await collect()
             return nil
         }
         while true {
             if let chunk = takePending() { return chunk }
-            if let error = deferredError {
-                deferredError = nil
-                throw error
-            }
-            if finished { return nil }
+            if let error = takeEndError() { throw error }
+            if hasEnded { return nil }
             let transfer: TransferHandle
             switch source {
             case .whole(let completion): return whole(completion)
@@ -225,16 +262,13 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// has already ended (a whole completion, or one iterated to its end), return that end.
     private func beginPush(_ register: (inout Ending) -> Void) -> Result<Void, any Error>? {
         guard case .http(let http) = source else {
-            if !finished, case .whole(let completion) = source { _ = whole(completion) }
+            if !hasEnded, case .whole(let completion) = source { _ = whole(completion) }
             return .success(())
         }
-        let attach = !collecting
+        let attach = delivery == .pull
         if attach {
-            if finished || deferredError != nil {
-                defer { deferredError = nil }
-                return deferredError.map { .failure($0) } ?? .success(())
-            }
-            collecting = true
+            if hasEnded { return takeEndError().map { .failure($0) } ?? .success(()) }
+            delivery = .push
             pending.removeAll()  // already in the accumulator
             pendingIndex = 0
         }
@@ -255,13 +289,12 @@ final class StreamState: BodySink, @unchecked Sendable {
 
     func receive(_ bytes: UnsafeRawBufferPointer) -> Bool {
         ingest(bytes)
-        return deferredError == nil
+        return !hasEnded
     }
 
     func finish(_ result: Result<Void, any Error>) {
         let outcome: Result<Void, any Error>
-        if let e = deferredError {
-            deferredError = nil
+        if let e = takeEndError() {
             outcome = .failure(e)
         } else {
             switch result {
@@ -270,7 +303,7 @@ final class StreamState: BodySink, @unchecked Sendable {
             case .failure(let e as TransportError):
                 outcome = .failure(interrupted(by: e))
             case .failure(let e):
-                finished = true
+                end()
                 outcome = .failure(e)
             }
         }
@@ -297,7 +330,7 @@ final class StreamState: BodySink, @unchecked Sendable {
     }
 
     private func whole(_ completion: ChatCompletion) -> ChatCompletionChunk {
-        finished = true
+        end()
         let chunk = Self.chunk(from: completion)
         accumulated.withLock { $0.add(chunk) }
         return chunk
@@ -305,7 +338,7 @@ final class StreamState: BodySink, @unchecked Sendable {
 
     /// The body ended: complete, or cut before the provider's terminal event.
     private func endOfBody() throws {
-        finished = true
+        end()
         // Liberal where safe: a finish reason without `[DONE]` is a complete answer.
         if (openAI?.isComplete ?? other?.isComplete ?? false) || accumulated.withLock({ $0.hasFinished }) { return }
         throw StreamError(kind: .interrupted, message: "the connection closed before the end of the stream", partial: currentCompletion)
@@ -315,14 +348,14 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// before it were handed out: the caller sees exactly what the error's partial holds.
     private func ingest(_ raw: UnsafeRawBufferPointer) {
         do {
-            if collecting, openAI != nil {
+            if delivery == .push, openAI != nil {
                 // Nobody takes the chunks one by one: fold them in under one lock per read,
                 // without building the ones that match the scanner's template.
                 try accumulated.withLock { acc in
                     try parser.feed(raw, onEventView: { event in try openAI!.decode(data: event.data, into: &acc) })
                     noteOutput(acc)
                 }
-            } else if collecting {
+            } else if delivery == .push {
                 try accumulated.withLock { acc in
                     try decode(raw) { acc.add($0) }
                     noteOutput(acc)
@@ -331,25 +364,22 @@ final class StreamState: BodySink, @unchecked Sendable {
                 try decode(raw) { pending.append($0) }
             }
         } catch let e as WireError {
-            finished = true
             addPending()
             switch e {
             case .providerError(let type, let message):
-                deferredError = streamError(.providerError, message, providerErrorType: type)
+                end(with: streamError(.providerError, message, providerErrorType: type))
             default:
-                deferredError = streamError(.malformedEvent, e.description)
+                end(with: streamError(.malformedEvent, e.description))
             }
             return
         } catch let e as SSEParseError {
             // Past a size cap, or framing no parser can follow: the server broke the protocol.
-            finished = true
             addPending()
-            deferredError = streamError(.protocolError, e.description)
+            end(with: streamError(.protocolError, e.description))
             return
         } catch {
-            finished = true
             addPending()
-            deferredError = streamError(.malformedEvent, "\(error)")
+            end(with: streamError(.malformedEvent, "\(error)"))
             return
         }
         addPending()
@@ -392,7 +422,7 @@ final class StreamState: BodySink, @unchecked Sendable {
 
     /// The transfer broke off: the stream ends, with everything received as the partial.
     private func interrupted(by e: TransportError) -> StreamError {
-        finished = true
+        end()
         return StreamError(kind: .interrupted, message: e.description, partial: currentCompletion, underlying: e)
     }
 
