@@ -135,6 +135,30 @@ struct JobStoreContractTests {
         #expect(try place.read("SELECT output FROM jobs WHERE id = $1", ["\(job.id)"]) == "r2's answer")
     }
 
+    /// An attempt that failed on a runner whose lease passed meanwhile (a runner cut off from the
+    /// database, found by the netns soak): its end is written as `lease_lost`, with what it
+    /// received and paid, and the job stays the new owner's. It used to be written as the
+    /// runner's `retry` over the new owner's note that the runner was gone.
+    @Test(arguments: StoreBackend.tested)
+    func anAttemptEndedAfterItsLeasePassedIsWrittenAsLeaseLostAndLeavesTheJobToItsOwner(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 1)
+        let first = try place.runner("r1"), second = try place.runner("r2")
+        let job = try #require(try await first.claim(limit: 1, leaseSeconds: -1, batch: nil).first)
+        #expect(try await first.startAttempt(job: job.id, continuedFromChars: nil) == 1)
+        #expect(try await second.claim(limit: 1, leaseSeconds: 600, batch: nil).map(\.id) == [job.id])
+        #expect(try await second.startAttempt(job: job.id, continuedFromChars: nil) == 2)
+
+        try await first.endAttempt(job: job.id, attempt: 1, failure: failure(kept: "text r1 received"), outcome: .retry,
+                                   retryAt: 0, finalState: .failed, countsAsAttempt: true)
+        #expect(try place.read("SELECT outcome FROM attempts WHERE job_id = $1 AND number = 1", ["\(job.id)"]) == "lease_lost")
+        #expect(try place.read("SELECT error_kind FROM attempts WHERE job_id = $1 AND number = 1", ["\(job.id)"]) == "lease_lost")
+        #expect(try place.read("SELECT received_text FROM attempts WHERE job_id = $1 AND number = 1", ["\(job.id)"]) == "text r1 received")
+        #expect(try place.count("SELECT count(*) FROM jobs WHERE id = $1 AND state = 'running' AND lease_owner = 'r2'", ["\(job.id)"]) == 1)
+        #expect(try place.count("SELECT count(*) FROM attempts WHERE job_id = $1 AND number = 2 AND ended_at IS NULL", ["\(job.id)"]) == 1)
+        #expect(try await second.complete(job: job.id, attempt: 2, outcome: outcome("r2's answer")))
+        #expect(try await second.counts(batch: nil) == ["succeeded": 1])
+    }
+
     @Test(arguments: StoreBackend.tested)
     func flushedTextSurvivesACutAttemptAndComesBackWithTheNextClaim(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 2)

@@ -444,11 +444,12 @@ public actor JobQueue: JobStore {
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
                       .init(f.errorBody), .init(f.keptReasoning)])
+            let end = AttemptEnd(outcome: outcome, failure: f, leaseHeld: db.changes == 1)
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
                        bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?, \(AttemptTimings.assignments)
                 WHERE job_id = ? AND number = ?
-                """, [.init(t), .init(outcome.rawValue), .init(f.httpStatus), .init(f.kind.rawValue), .init(f.message), .init(f.bytesReceived),
+                """, [.init(t), .init(end.outcome.rawValue), .init(f.httpStatus), .init(end.kind), .init(end.message), .init(f.bytesReceived),
                       .init(f.charsReceived), .init(f.requestID), .init(f.receivedText)] + f.timings.values + [.init(job), .init(attempt)])
             try AttemptCharge.record(f.charge, job: job, attempt: attempt, db: db)
             return .done

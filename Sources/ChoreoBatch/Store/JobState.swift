@@ -1,3 +1,5 @@
+import ChoreoAI
+
 /// Where a job stands (`jobs.state`; the schema's CHECK constraint allows exactly these).
 ///
 ///     pending ──claim──▶ running ──complete──▶ succeeded
@@ -40,4 +42,25 @@ public enum AttemptOutcome: String, Sendable, CaseIterable, Hashable {
     /// (HTTP 400, 413, 422): the jobs go back to the queue to be sent in smaller requests, and
     /// this attempt does not count (`EmbeddingsRequest`).
     case split
+}
+
+/// How a failed attempt's end is written: as the runner saw it, or, when the runner's lease had
+/// passed and another runner took the job, as `lease_lost` (what the attempt received and paid is
+/// kept; the job is the new owner's). Both stores write it the same way.
+struct AttemptEnd {
+    let outcome: AttemptOutcome
+    let kind: String
+    let message: String
+
+    init(outcome: AttemptOutcome, failure: AttemptFailure, leaseHeld: Bool) {
+        if leaseHeld {
+            self.outcome = outcome
+            kind = failure.kind.rawValue
+            message = failure.message
+        } else {
+            self.outcome = .leaseLost
+            kind = AttemptOutcome.leaseLost.rawValue
+            message = "the lease expired before the attempt's end was written; another runner took the job (the attempt: \(failure.message))"
+        }
+    }
 }

@@ -300,7 +300,7 @@ public actor PostgresJobStore: JobStore {
         let t = now
         let state = (retryAt == nil ? finalState.state : .pending).rawValue
         try await write(untilCommitted: true) { db in
-            try db.run("""
+            let changed = try db.run("""
                 UPDATE jobs SET state = CASE WHEN $1::text = 'pending' THEN \(Self.requeuedState) ELSE $1::text END,
                        not_before = $2, error_kind = $3, error_message = $4, http_status = $5, request_id = $6,
                        partial_output = CASE WHEN $7::boolean THEN NULL ELSE coalesce($8::text, partial_output) END,
@@ -313,11 +313,12 @@ public actor PostgresJobStore: JobStore {
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
                       .init(f.errorBody), .init(f.keptReasoning)])
+            let end = AttemptEnd(outcome: outcome, failure: f, leaseHeld: changed == 1)
             var a = PostgresArguments()
             let timings = zip(AttemptTimings.columns, f.timings.values).map { "\($0.0) = \(a.add(PostgresValue($0.1)))" }
             try db.run("""
-                UPDATE attempts SET ended_at = \(a.add(t)), outcome = \(a.add(outcome.rawValue)), http_status = \(a.add(f.httpStatus)),
-                       error_kind = \(a.add(f.kind.rawValue)), error_message = \(a.add(f.message)), bytes_received = \(a.add(f.bytesReceived)),
+                UPDATE attempts SET ended_at = \(a.add(t)), outcome = \(a.add(end.outcome.rawValue)), http_status = \(a.add(f.httpStatus)),
+                       error_kind = \(a.add(end.kind)), error_message = \(a.add(end.message)), bytes_received = \(a.add(f.bytesReceived)),
                        chars_received = \(a.add(f.charsReceived)), request_id = \(a.add(f.requestID)),
                        received_text = \(a.add(f.receivedText)), \(timings.joined(separator: ", "))
                 WHERE job_id = \(a.add(job)) AND number = \(a.add(attempt))
