@@ -4,7 +4,8 @@
 # PostgreSQL store's tests start a throwaway cluster of their own, Tests/ChoreoTesting/PostgresServer.swift),
 # tinyproxy (a real HTTP proxy for the proxy tests), nginx and openssl (a real TLS and HTTP/2 server,
 # with certificates made by the TLS tests and the bench) and chromium (headless, for the `choreo report`
-# browser tests and scripts/report-screenshot.sh). Idempotent: does nothing when they are already there.
+# browser tests and scripts/report-screenshot.sh) and iproute2 (network namespaces: scripts/netns-soak.sh
+# runs runners as separate machines). Idempotent: does nothing when they are already there.
 set -euo pipefail
 command -v swift >/dev/null || { echo "setup: swift is not on PATH (Swift 6 toolchain needed)" >&2; exit 2; }
 command -v git >/dev/null || { echo "setup: git is not on PATH (SwiftPM fetches dependencies with it)" >&2; exit 2; }
@@ -19,6 +20,7 @@ command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v openssl >/dev/null || missing+=(openssl)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || missing+=(iproute2)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
