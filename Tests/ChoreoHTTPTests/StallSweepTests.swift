@@ -37,7 +37,7 @@ struct StallSweepTests {
 
     @Test func aConsumerCatchingUpAfterAPauseIsNotAStalledServer() async throws {
         let server = try await MockServer.start(config: MockConfig(fixedTokens: 10_000))  // a few MB: past the high-water mark
-        let stallTimeout = 1.0  // short, yet longer than the mock takes to compose a long reply
+        let stallTimeout = 2.0  // short, yet longer than the mock takes to compose a long reply on a loaded machine
         // A transport of the test's own: holding its loop thread below freezes no other test's transfers.
         let transport = CurlTransport()
         let response = try await transport.execute(Self.streamingRequest(server, stallTimeout: stallTimeout))
@@ -66,10 +66,11 @@ struct StallSweepTests {
     }
 
     @Test func aStreamStillMakingProgressEndsWhenItsTotalTimeoutPasses() async throws {
-        // A chunk every 50 ms, far inside the stall timeout, for about 10 s: only the total bound can end it early.
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(50), fixedTokens: 200)) { server in
+        // A chunk every 50 ms, far inside the stall timeout, for about 30 s: only the total bound can end it early.
+        // The bound leaves a loaded machine time to get the head (a timeout before it is another test's).
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(50), fixedTokens: 600)) { server in
             var request = Self.streamingRequest(server, stallTimeout: 60)
-            request.timeout = 0.5
+            request.timeout = 3
             let response = try await CurlTransport.shared.execute(request)
             #expect(response.head.status == 200)
             var bytes = 0
@@ -77,7 +78,7 @@ struct StallSweepTests {
                 for try await chunk in response.body { bytes += chunk.count }
             }
             #expect(error?.kind == .timedOut, "\(String(describing: error))")
-            #expect(error?.description.contains("timeout of 0.5 s") == true, "\(String(describing: error))")
+            #expect(error?.description.contains("timeout of 3 s") == true, "\(String(describing: error))")
             #expect(bytes > 0, "the stream made progress before its timeout")
         }
     }
