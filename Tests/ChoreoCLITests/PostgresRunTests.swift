@@ -35,8 +35,8 @@ import ChoreoBatch
             #expect(outputs["pg-\(i)"] == expected, "pg-\(i)")
         }
         // Commands that do not read PostgreSQL yet refuse clearly, never touching a file named like the URL.
-        let status = try await ChoreoBinary.run(["status", "--db", database.url])
-        #expect(status.status == 2 && status.stderr.contains("does not read PostgreSQL databases yet"), "\(status.output)")
+        let report = try await ChoreoBinary.run(["report", "--db", database.url])
+        #expect(report.status == 2 && report.stderr.contains("does not read PostgreSQL databases yet"), "\(report.output)")
         let budget = try await ChoreoBinary.run(["run", "--mock", "--budget", "5", "--db", database.url])
         #expect(budget.status != 0 && budget.stderr.contains("--budget is not supported with a PostgreSQL database yet"), "\(budget.output)")
     }
