@@ -9,7 +9,7 @@ struct DatabaseOptions: ParsableArguments {
     static let environmentVariable = "CHOREO_DB"
     static let defaultPath = "./choreo.sqlite"
 
-    @Option(name: .long, help: ArgumentHelp("The batch database: a SQLite file, or a postgres:// URL (not for report, index, estimate, cache) (default: $CHOREO_DB, else ./choreo.sqlite; docs/postgres.md).", valueName: "path|url"))
+    @Option(name: .long, help: ArgumentHelp("The batch database: a SQLite file, or a postgres:// URL (docs/postgres.md; not for report, index, estimate or cache). Default: $CHOREO_DB, else ./choreo.sqlite.", valueName: "path|url"))
     var db: String?
 
     /// The database file to use: --db, else $CHOREO_DB, else ./choreo.sqlite.
