@@ -95,6 +95,18 @@ struct BatchStoreContractTests {
     }
 
     @Test(arguments: StoreBackend.tested)
+    func aReportListsTheSlowestAndFailedJobsWithTheirDetail(_ backend: StoreBackend) async throws {
+        let place = try await ranPlace(backend)
+        let store = try place.location.openBatchStore()
+        let report = try store.report(batch: place.batch, bins: 10) { _ in "openai" }
+        #expect(report.status.id == place.batch && report.failedTotal == 2)
+        #expect(report.slowest.map(\.customID) == ["ok"] && report.failed.map(\.customID) == ["bad", "cut"])
+        #expect(report.models.map(\.model) == ["gpt-4o-mini"] && report.models.first?.succeeded == 1 && report.models.first?.failed == 2)
+        #expect(report.completions.reduce(0, +) == 1 && report.failuresByKind.map(\.kind).sorted() == ["invalid_request", "server_error"])
+        #expect(report.details.count == 3 && report.details.allSatisfy { $0.text.contains("(batch \(place.batch)") })
+    }
+
+    @Test(arguments: StoreBackend.tested)
     func aReadOnlyQueryGivesValuesTypedAsSQLiteHoldsThem(_ backend: StoreBackend) async throws {
         let place = try await ranPlace(backend)
         let store = try place.location.openBatchStore()

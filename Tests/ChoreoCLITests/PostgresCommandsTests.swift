@@ -6,8 +6,9 @@ import ChoreoTesting
 import Foundation
 import Testing
 
-/// `status`, `results`, `show`, `sql`, `cancel` and `resume` with `--db postgres://…` (issue 15)
-/// print exactly what they print for the same batch in a SQLite file, with the same exit codes.
+/// `status`, `results`, `show`, `report`, `sql`, `cancel` and `resume` with `--db postgres://…`
+/// (issue 15) print exactly what they print for the same batch in a SQLite file, with the same
+/// exit codes.
 ///
 /// The same job file is submitted and run against the mock into both databases. Before the
 /// commands are compared, every time the two runs wrote (when a batch, job or attempt started,
@@ -16,7 +17,8 @@ import Testing
 /// value in both databases by one UPDATE script (`sameTimes`): they differ between any two runs,
 /// on one backend as on two. The outputs are then compared byte for byte, after one replacement:
 /// each database's batch ids (random at submit) become BATCH-1, BATCH-2. The answers' `created`
-/// in the openai format is the mock's clock at the request, masked for the same reason.
+/// in the openai format is the mock's clock at the request, and the report's "generated" line
+/// the clock when it was written: both are masked for the same reason.
 @Suite struct PostgresCommandsTests {
     static let password = "s3cr3t-in-the-url"
 
@@ -45,6 +47,7 @@ import Testing
             var out = text
             for (i, id) in batches.enumerated() { out = out.replacingOccurrences(of: id, with: "BATCH-\(i + 1)") }
             return out.replacingOccurrences(of: #""created":[0-9]+"#, with: #""created":T"#, options: .regularExpression)
+                .replacingOccurrences(of: #"generated [0-9: -]+"#, with: "generated T", options: .regularExpression)
         }
 
         /// Runs `arguments` (with `{B1}`, `{B2}` for the batches) on both and expects the same exit
@@ -147,6 +150,14 @@ import Testing
         #expect(table.contains("(10 rows)"), "\(table)")
         try await pair.expectSame(["sql", "--json", "SELECT custom_id, output, cost_usd, duration_ms FROM results WHERE state = 'succeeded' ORDER BY custom_id"])
         try await pair.expectSame(["sql", "SELECT state, count(*) AS jobs, sum(completion_tokens) AS tokens FROM jobs GROUP BY state ORDER BY state"])
+        // The report: the same page, written to a file each.
+        let liteReport = try await ChoreoBinary.run(["report", pair.sqliteBatches[0], "--output", pair.scratch.file("lite.html"), "--db", pair.sqlite])
+        let pgReport = try await ChoreoBinary.run(["report", pair.postgresBatches[0], "--output", pair.scratch.file("pg.html"), "--db", pair.url])
+        #expect(liteReport.status == 0 && pgReport.status == 0, "\(pgReport.output)")
+        let litePage = pair.masked(try String(contentsOfFile: pair.scratch.file("lite.html"), encoding: .utf8), pair.sqliteBatches)
+        let pgPage = pair.masked(try String(contentsOfFile: pair.scratch.file("pg.html"), encoding: .utf8), pair.postgresBatches)
+        #expect(litePage == pgPage && pgPage.contains("chat-3") && pgPage.contains("refused"), "the report pages differ")
+        #expect(!pgReport.output.contains(Self.password) && !pgPage.contains(Self.password))
 
         // Changing batches: the same jobs change, and the commands say the same.
         try await pair.expectSame(["cancel", "waiting"])
@@ -195,15 +206,16 @@ import Testing
     }
 
     @Test(.enabled(if: PostgresServer.skipReason == nil, "PostgreSQL is not installed here"))
-    func aDatabaseWithoutChoreoTablesIsAUsageErrorAndReportStillRefusesPostgres() async throws {
+    func aDatabaseWithoutChoreoTablesIsAUsageErrorAndIndexStillRefusesPostgres() async throws {
         let pair = try Pair()
-        for command in [["status"], ["results", "b"], ["show", "j"], ["sql", "SELECT 1"], ["cancel", "b"], ["resume", "b", "--no-run"]] {
+        for command in [["status"], ["results", "b"], ["show", "j"], ["sql", "SELECT 1"], ["cancel", "b"], ["resume", "b", "--no-run"],
+                        ["report"]] {
             let run = try await ChoreoBinary.run(command + ["--db", pair.url])
             #expect(run.status == 2 && run.stderr.contains("is not a Choreo database yet"), "\(command): \(run.output)")
             #expect(!run.output.contains(Self.password) && run.output.contains("***"), "\(run.output)")
         }
-        let report = try await ChoreoBinary.run(["report", "--db", pair.url])
-        #expect(report.status == 2 && report.stderr.contains("does not read PostgreSQL databases yet"), "\(report.output)")
-        #expect(!report.output.contains(Self.password))
+        let index = try await ChoreoBinary.run(["index", "on", "--db", pair.url])
+        #expect(index.status == 2 && index.stderr.contains("does not read PostgreSQL databases yet"), "\(index.output)")
+        #expect(!index.output.contains(Self.password))
     }
 }

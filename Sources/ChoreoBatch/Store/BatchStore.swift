@@ -3,9 +3,9 @@ public import ChoreoSQLite
 public import ChoreoAI
 
 /// What the commands that read and manage batches need from storage (`status`, `results`, `show`,
-/// `sql`, `cancel`, `resume`): a batch's status, its jobs as export records, one job's detail, a
-/// user's read-only query, and the three changes a person makes to a batch (cancel, reopen,
-/// requeue). `JobStore` is the runner's side of the same tables; this is the user's.
+/// `report`, `sql`, `cancel`, `resume`): a batch's status, its jobs as export records, one job's
+/// detail, its report, a user's read-only query, and the three changes a person makes to a batch
+/// (cancel, reopen, requeue). `JobStore` is the runner's side of the same tables; this is the user's.
 ///
 /// `SQLiteBatchStore` (one file) and `PostgresBatchStore` (a shared server) implement it;
 /// `StoreLocation.openBatchStore` picks one from `--db`. Both give the same values for the same
@@ -53,6 +53,10 @@ public protocol BatchStore: AnyObject {
     /// its interrupted jobs and those held by dead runners go back to pending with a fresh attempt
     /// budget, in one transaction; a completed batch is live again. Returns the jobs requeued.
     func requeue(batch id: String, all: Bool, retryableKinds: [FailureKind], now: Double) throws -> Int
+
+    /// `choreo report`: the batch `reference` names, binned into `bins` equal spans of time for
+    /// its charts; `provider(model)` names each model's provider.
+    func report(batch reference: String, bins: Int, provider: (String) -> String) throws -> BatchReport
 
     /// `choreo sql`: runs one statement the user wrote, where it can change nothing, and calls
     /// `body` once per row with the column names and the row's values, streaming. A write throws

@@ -3,7 +3,7 @@ public import ChoreoPostgres
 public import ChoreoSQLite
 
 /// The PostgreSQL `BatchStore` (issue 15, docs/postgres.md): what `status`, `results`, `show`,
-/// `sql`, `cancel` and `resume` read and change, on the database `PostgresJobStore`'s runners
+/// `report`, `sql`, `cancel` and `resume` read and change, on the database `PostgresJobStore`'s runners
 /// share. The rows are decoded by the same initializers as SQLite's (`StoreRow`), from the same
 /// column lists, so the commands print the same on both; only the statements around them are
 /// PostgreSQL's (`$n` parameters, `= ANY` arrays, text ordered `COLLATE "C"` as SQLite orders it
@@ -11,7 +11,7 @@ public import ChoreoSQLite
 ///
 /// Opening connects and checks the schema is this build's; nothing is migrated (a command that
 /// reads creates no table).
-public final class PostgresBatchStore: BatchStore {
+public final class PostgresBatchStore: BatchStore, ReportReader {
     private let db: PostgresConnection
     public var location: StoreLocation { .postgres(db.url) }
 
@@ -168,6 +168,16 @@ public final class PostgresBatchStore: BatchStore {
                 races += 1
             }
         }
+    }
+
+    // MARK: choreo report
+
+    public func report(batch reference: String, bins: Int, provider: (String) -> String) throws -> BatchReport {
+        try BatchReport.load(from: self, batch: reference, bins: bins, provider: provider)
+    }
+
+    func rows(_ sql: String, batch id: String, _ body: (PostgresRow) throws -> Void) throws {
+        try db.stream(sql, [.init(id)], body)
     }
 
     // MARK: choreo sql

@@ -1,11 +1,12 @@
 public import ChoreoAI
 public import ChoreoSQLite
+import Foundation
 
 /// The SQLite `BatchStore`: one database file, opened by the command that needs it (read-only
 /// for the commands that only read, so they never take the write lock nor migrate the file).
 /// The SQL is the code the commands ran before (`BatchStatus.load`, `JobDetail.load`,
 /// `Database+Batches.swift`); this type only routes the protocol to it.
-public final class SQLiteBatchStore: BatchStore {
+public final class SQLiteBatchStore: BatchStore, ReportReader {
     public let database: Database
     public var location: StoreLocation { .sqlite(path: database.path) }
 
@@ -65,6 +66,14 @@ public final class SQLiteBatchStore: BatchStore {
         let requeued = try database.requeue(batch: id, all: all, retryableKinds: retryableKinds, now: now)
         try database.checkpoint()
         return requeued
+    }
+
+    public func report(batch reference: String, bins: Int, provider: (String) -> String) throws -> BatchReport {
+        try BatchReport.load(from: self, batch: reference, bins: bins, provider: provider)
+    }
+
+    func rows(_ sql: String, batch id: String, _ body: (Row) throws -> Void) throws {
+        try database.query(sql.replacingOccurrences(of: "$1", with: "?1"), [.text(id)], body)
     }
 
     /// On a connection opened read-only, whose authorizer refuses every write before it runs

@@ -9,7 +9,7 @@ struct DatabaseOptions: ParsableArguments {
     static let environmentVariable = "CHOREO_DB"
     static let defaultPath = "./choreo.sqlite"
 
-    @Option(name: .long, help: ArgumentHelp("The batch database: a SQLite file, or a postgres:// URL (docs/postgres.md; not for report, index, estimate or cache). Default: $CHOREO_DB, else ./choreo.sqlite.", valueName: "path|url"))
+    @Option(name: .long, help: ArgumentHelp("The batch database: a SQLite file, or a postgres:// URL (docs/postgres.md; not for index, estimate or cache). Default: $CHOREO_DB, else ./choreo.sqlite.", valueName: "path|url"))
     var db: String?
 
     /// The database file to use: --db, else $CHOREO_DB, else ./choreo.sqlite.
@@ -36,13 +36,13 @@ struct DatabaseOptions: ParsableArguments {
         }
     }
 
-    /// Opens the SQLite database of the commands that read SQLite only (`report`, `index`,
-    /// `estimate`, `cache`) and of `submit`: read-only, or read-write (migrating it). Only
+    /// Opens the SQLite database of the commands that read SQLite only (`index`, `estimate`,
+    /// `cache`) and of `submit`: read-only, or read-write (migrating it). Only
     /// `submit` may create it (`creating`); every other command refuses a missing file with
     /// `requireExisting`'s message.
     func open(readOnly: Bool = false, creating: Bool = false) throws -> Database {
         if StoreLocation.isPostgres(path) {
-            throw UsageError("this command does not read PostgreSQL databases yet (report, index, estimate and cache read SQLite only; "
+            throw UsageError("this command does not read PostgreSQL databases yet (index, estimate and cache read SQLite only; "
                              + "docs/postgres.md): \(shownLocation)")
         }
         if !creating { try Self.requireExisting(path) }
