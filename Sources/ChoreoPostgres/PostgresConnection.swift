@@ -176,11 +176,22 @@ public final class PostgresConnection {
         var failure: (any Error)?
         // Every result is read, to the NULL that ends the query, whatever happened on the way.
         while let raw = PQgetResult(handle) {
+            let status = PQresultStatus(raw)
+            if status == PGRES_COPY_OUT || status == PGRES_COPY_IN || status == PGRES_COPY_BOTH {
+                // A `COPY … TO STDOUT` (or FROM STDIN): its data is no result, and libpq hands back
+                // the COPY state on every call until the copy ends, so it is ended here.
+                PQclear(raw)
+                endCopy(status)
+                failure = failure ?? PostgresError(code: .featureNotSupported,
+                                                   message: "COPY with STDIN or STDOUT is not supported here; read the rows with a SELECT",
+                                                   sql: sql)
+                continue
+            }
             guard failure == nil else {
                 PQclear(raw)
                 continue
             }
-            if PQresultStatus(raw) == PGRES_SINGLE_TUPLE {
+            if status == PGRES_SINGLE_TUPLE {
                 let result = PostgresResult(raw)
                 do {
                     try body(PostgresRow(result: result, row: 0))
@@ -194,6 +205,22 @@ public final class PostgresConnection {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// Ends a COPY the server started: the data it sends is read and dropped, and one that waits
+    /// for data is told it failed (`PQputCopyEnd` with a message), so the query's final result
+    /// follows (https://www.postgresql.org/docs/current/libpq-copy.html).
+    private func endCopy(_ status: ExecStatusType) {
+        if status == PGRES_COPY_IN {
+            _ = PQputCopyEnd(handle, "COPY FROM STDIN is not supported here")
+            return
+        }
+        var buffer: UnsafeMutablePointer<CChar>?
+        // > 0: a row of data; -1: the copy is done; -2: an error (the next result says which).
+        while PQgetCopyData(handle, &buffer, 0) > 0 {
+            PQfreemem(buffer)
+            buffer = nil
+        }
     }
 
     /// Asks the server to stop the statement this connection is running (`PQcancel`). Best

@@ -193,6 +193,9 @@ import Testing
         // Two statements are refused as one call (the second would run outside any check).
         let two = try await ChoreoBinary.run(["sql", "SELECT 1; DELETE FROM jobs", "--db", pair.url])
         #expect(two.status == 1 && two.stderr.contains("cannot insert multiple commands"), "\(two.output)")
+        // COPY's data is no query result: refused, and the connection does not wait for it forever.
+        let copy = try await ChoreoBinary.run(["sql", "COPY jobs TO STDOUT", "--db", pair.url])
+        #expect(copy.status == 1 && copy.stderr.contains("COPY with STDIN or STDOUT is not supported here"), "\(copy.output)")
         // A COMMIT of its own commits the read-only transaction, which has nothing to commit.
         let commit = try await ChoreoBinary.run(["sql", "COMMIT", "--db", pair.url])
         #expect(commit.status == 0, "\(commit.output)")

@@ -47,6 +47,23 @@ struct PostgresConnectionTests {
     }
 
     @Test
+    func aStreamedCopyIsRefusedAndEndedWithoutHangingTheConnection() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            try db.execute("CREATE TABLE t AS SELECT generate_series(1, 1000) AS n")
+            for copy in ["COPY t TO STDOUT", "COPY (SELECT n FROM t) TO STDOUT WITH (FORMAT csv)", "COPY t FROM STDIN"] {
+                do {
+                    try db.stream(copy) { _ in Issue.record("a row from \(copy)") }
+                    Issue.record("\(copy) was not refused")
+                } catch let error as PostgresError {
+                    #expect(error.code == .featureNotSupported, "\(copy): \(error)")
+                }
+                #expect(try db.queryOne("SELECT count(*) FROM t") { $0.int(0) } == 1000, "\(copy)")
+            }
+        }
+    }
+
+    @Test
     func aStreamWhoseReaderThrowsIsCancelledAndTheConnectionStaysUsable() async throws {
         struct Enough: Error {}
         try await withPostgresDatabase { url in
