@@ -133,6 +133,15 @@ public final class PostgresConnection {
     // MARK: libpq calls
 
     private func exec(_ sql: String, _ arguments: [PostgresValue]) throws -> PostgresResult {
+        let result = try withCStrings(arguments, sql: sql) { values in
+            PQexecParams(handle, sql, Int32(arguments.count), nil, values, nil, nil, 0)
+        }
+        return try check(result, sql: sql)
+    }
+
+    /// The arguments as the C strings libpq reads, alive for the duration of `body`.
+    private func withCStrings<T>(_ arguments: [PostgresValue], sql: String,
+                                 _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> T) throws -> T {
         // libpq reads each argument as a C string: a NUL inside would silently cut the text there.
         // PostgreSQL's `text` cannot hold NUL at all, so such a value is refused, never truncated.
         if arguments.contains(where: { $0.text?.utf8.contains(0) == true }) {
@@ -142,10 +151,85 @@ public final class PostgresConnection {
         let texts = arguments.map { $0.text.map { strdup($0) } ?? nil }
         defer { texts.forEach { free($0) } }
         let raw = texts.map { UnsafePointer($0) }
-        let result = raw.withUnsafeBufferPointer { values in
-            PQexecParams(handle, sql, Int32(arguments.count), nil, values.baseAddress, nil, nil, 0)
+        return raw.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+
+    /// Runs one query and calls `body` once per row as the rows arrive from the server (libpq's
+    /// single-row mode, https://www.postgresql.org/docs/current/libpq-single-row-mode.html): one
+    /// row is held in memory at a time, whatever the size of the result, which is what `query`
+    /// cannot promise. For results of unknown size: an export, a user's query.
+    ///
+    /// One statement only (the extended protocol refuses several). When `body` throws, the
+    /// query is cancelled on the server and its remaining results are read and dropped, so the
+    /// connection is usable again; the error is rethrown. An error the server sends part-way
+    /// (after some rows were given to `body`) is thrown as `query`'s would be.
+    public func stream(_ sql: String, _ arguments: [PostgresValue] = [], _ body: (PostgresRow) throws -> Void) throws {
+        let sent = try withCStrings(arguments, sql: sql) { values in
+            PQsendQueryParams(handle, sql, Int32(arguments.count), nil, values, nil, nil, 0)
         }
-        return try check(result, sql: sql)
+        guard sent == 1 else {
+            throw PostgresError(code: isConnected ? SQLState(rawValue: "XX000") : .connectionFailure,
+                                message: url.scrub(Self.trimmed(PQerrorMessage(handle))), sql: sql)
+        }
+        // Must follow the send at once, before any result is read.
+        _ = PQsetSingleRowMode(handle)
+        var failure: (any Error)?
+        // Every result is read, to the NULL that ends the query, whatever happened on the way.
+        while let raw = PQgetResult(handle) {
+            let status = PQresultStatus(raw)
+            if status == PGRES_COPY_OUT || status == PGRES_COPY_IN || status == PGRES_COPY_BOTH {
+                // A `COPY … TO STDOUT` (or FROM STDIN): its data is no result, and libpq hands back
+                // the COPY state on every call until the copy ends, so it is ended here.
+                PQclear(raw)
+                endCopy(status)
+                failure = failure ?? PostgresError(code: .featureNotSupported,
+                                                   message: "COPY with STDIN or STDOUT is not supported here; read the rows with a SELECT",
+                                                   sql: sql)
+                continue
+            }
+            guard failure == nil else {
+                PQclear(raw)
+                continue
+            }
+            if status == PGRES_SINGLE_TUPLE {
+                let result = PostgresResult(raw)
+                do {
+                    try body(PostgresRow(result: result, row: 0))
+                } catch {
+                    failure = error
+                    cancelRunningQuery()
+                }
+            } else {
+                // The final, empty TUPLES_OK (or COMMAND_OK for a statement without rows), or an error.
+                do { _ = try check(raw, sql: sql) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Ends a COPY the server started: the data it sends is read and dropped, and one that waits
+    /// for data is told it failed (`PQputCopyEnd` with a message), so the query's final result
+    /// follows (https://www.postgresql.org/docs/current/libpq-copy.html).
+    private func endCopy(_ status: ExecStatusType) {
+        if status == PGRES_COPY_IN {
+            _ = PQputCopyEnd(handle, "COPY FROM STDIN is not supported here")
+            return
+        }
+        var buffer: UnsafeMutablePointer<CChar>?
+        // > 0: a row of data; -1: the copy is done; -2: an error (the next result says which).
+        while PQgetCopyData(handle, &buffer, 0) > 0 {
+            PQfreemem(buffer)
+            buffer = nil
+        }
+    }
+
+    /// Asks the server to stop the statement this connection is running (`PQcancel`). Best
+    /// effort: the statement may have ended already.
+    private func cancelRunningQuery() {
+        guard let cancel = PQgetCancel(handle) else { return }
+        defer { PQfreeCancel(cancel) }
+        var message = [CChar](repeating: 0, count: 256)
+        _ = PQcancel(cancel, &message, Int32(message.count))
     }
 
     /// Every result goes through here: a failed command becomes a `PostgresError` with its

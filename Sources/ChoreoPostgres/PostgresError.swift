@@ -15,6 +15,7 @@ public struct SQLState: RawRepresentable, Hashable, Sendable, CustomStringConver
     public static let queryCanceled = SQLState(rawValue: "57014")
     public static let undefinedTable = SQLState(rawValue: "42P01")
     public static let invalidCatalogName = SQLState(rawValue: "3D000")
+    public static let featureNotSupported = SQLState(rawValue: "0A000")
     /// What this module reports when libpq lost or could not make the connection (the server sent
     /// no SQLSTATE then): `connection_failure`.
     public static let connectionFailure = SQLState(rawValue: "08006")

@@ -1,6 +1,5 @@
 import ArgumentParser
 import ChoreoBatch
-import ChoreoSQLite
 
 struct CancelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,9 +21,8 @@ struct CancelCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let db = try database.open()
-        let result = try db.cancelBatch(try db.batchID(matching: batch))
-        try db.checkpoint()  // the main file alone holds the cancellation (see RELIABILITY.md, Backups)
+        let store = try database.openStore(forWriting: true)
+        let result = try store.cancelBatch(try store.batchID(matching: batch))
         if result.previousState == "completed" {
             StandardError.print("\(result.batchID) has already completed; nothing to cancel")
             return

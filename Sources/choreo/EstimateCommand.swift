@@ -36,7 +36,12 @@ struct EstimateCommand: AsyncParsableCommand {
             if read.invalidLines > 0 { StandardError.print("\(read.invalidLines) invalid lines left out (`choreo submit` lists them)") }
             jobs = read.jobs
         } else {
-            guard let db else { throw UsageError("no file \(target), and no database at \(database.path) to find a batch in") }
+            guard let db else {
+                if StoreLocation.isPostgres(database.path) {
+                    throw UsageError("no file \(target); estimate finds batches in SQLite files only, not in \(database.shownLocation) (docs/postgres.md)")
+                }
+                throw UsageError("no file \(target), and no database at \(database.path) to find a batch in")
+            }
             jobs = try CostEstimate.jobsLeft(db, batch: target)
         }
         let calibration = try db.map { try CostEstimate.calibration($0) } ?? [:]

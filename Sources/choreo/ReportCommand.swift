@@ -31,17 +31,17 @@ struct ReportCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let db = try database.open(readOnly: true)
+        let store = try database.openStore()
         var references = batches
         if references.isEmpty {
-            guard let newest = try BatchStatus.loadAll(db).first else {
-                throw CleanExit.message("no batches in \(database.path); submit one with `choreo submit FILE`")
+            guard let newest = try store.statuses().first else {
+                throw CleanExit.message("no batches in \(database.shownLocation); submit one with `choreo submit FILE`")
             }
             references = [newest.id]
         }
         let router = try ProviderOptions.router(config: config)
         let reports = try references.map { ref in
-            try BatchReport.load(db, batch: ref, bins: ReportPage.timeBins) { router.provider(for: $0)?.name ?? "" }
+            try store.report(batch: ref, bins: ReportPage.timeBins) { router.provider(for: $0)?.name ?? "" }
         }
         let html = ReportPage(reports: reports).render()
         do {

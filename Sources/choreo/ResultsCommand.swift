@@ -39,10 +39,10 @@ struct ResultsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let db = try database.open(readOnly: true)
-        let batchID = try db.batchID(matching: batch)
+        let store = try database.openStore()
+        let batchID = try store.batchID(matching: batch)
         let writer = try output.map { try BufferedWriter(path: $0) } ?? .standardOutput()
-        let count = try ResultExporter(database: db).export(batch: batchID, format: format, states: state, to: writer)
+        let count = try ResultExporter(store: store).export(batch: batchID, format: format, states: state, to: writer)
         try writer.flush()
         if let output { StandardError.print("wrote \(count) jobs to \(output)") }
     }

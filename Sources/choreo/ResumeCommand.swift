@@ -2,7 +2,6 @@ import ArgumentParser
 import ChoreoAI
 import Foundation
 import ChoreoBatch
-import ChoreoSQLite
 
 struct ResumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,11 +38,10 @@ struct ResumeCommand: AsyncParsableCommand {
     static let retryableKinds = FailureKind.retryable + [.runnerLost]
 
     func run() async throws {
-        let db = try database.open()
+        let store = try database.openStore(forWriting: true)
         // A name, as every other command takes; an unknown one is an error, not a usage message.
-        let batch = try db.batchID(matching: reference)
-        let queue = try JobQueue(path: database.path, runnerID: "resume")
-        let status = try BatchStatus.load(db, batch: batch)
+        let batch = try store.batchID(matching: reference)
+        let status = try store.status(batch: batch)
         var reopened = 0
         if status.state == "cancelled" {
             guard cancelled else {
@@ -53,10 +51,9 @@ struct ResumeCommand: AsyncParsableCommand {
                     """)
                 return
             }
-            reopened = try db.reopenBatch(batch)
+            reopened = try store.reopenBatch(batch)
         }
-        let n = try await queue.resume(batch: batch, all: all, retryableKinds: Self.retryableKinds)
-        try db.checkpoint()  // the main file alone holds the requeue (see RELIABILITY.md, Backups)
+        let n = try store.requeue(batch: batch, all: all, retryableKinds: Self.retryableKinds)
         StandardError.print("requeued \(n + reopened) jobs of \(batch)" + (reopened > 0 ? " (\(reopened) of them cancelled)" : ""))
         if noRun { return }
         let code = try await RunSession.execute(databasePath: database.path, batch: batch, flags: flags, providers: providers)

@@ -9,7 +9,9 @@ struct SQLCommand: AsyncParsableCommand {
         discussion: """
             The database is opened read-only: SQLite is told to allow nothing but reading, so a \
             query can never change a batch or create a file (writes, ATTACH, VACUUM INTO and pragmas \
-            that change a setting fail with "choreo sql is read-only" and exit status 1). A query is \
+            that change a setting fail with "choreo sql is read-only" and exit status 1). On PostgreSQL \
+            (--db postgres://…) the query runs in a READ ONLY transaction that is rolled back, with \
+            the same message for a write, and in PostgreSQL's SQL dialect. A query is \
             stopped after 30 seconds (exit status 1); --timeout gives it more (or less). One statement per call. \
             Useful tables and views: batches, jobs, attempts, rejected_lines, runners, results, batch_summary.
 
@@ -35,10 +37,10 @@ struct SQLCommand: AsyncParsableCommand {
 
     func run() async throws {
         let timeLimit = RetryHints.duration(timeout) ?? QueryOutput.defaultTimeLimit
-        let db = try database.open(readOnly: true)
+        let store = try database.openStore()
         let out = BufferedWriter.standardOutput()
         do {
-            try QueryOutput.run(db, sql: query, format: json ? .jsonLines : .table, timeLimit: timeLimit, to: out)
+            try QueryOutput.run(store, sql: query, format: json ? .jsonLines : .table, timeLimit: timeLimit, to: out)
             try out.flush()
         } catch {
             try? out.flush()

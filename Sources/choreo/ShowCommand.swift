@@ -23,8 +23,7 @@ struct ShowCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let db = try database.open(readOnly: true)
-        let detail = try JobDetail.load(db, job: job, batch: batch)
+        let detail = try database.openStore().jobDetail(job: job, batch: batch)
         let out = BufferedWriter.standardOutput()  // escapes control characters on a terminal
         try out.write(json ? detail.json.jsonString + "\n" : detail.rendered())
         try out.flush()

@@ -27,12 +27,12 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let db = try database.open(readOnly: true)
-        let statuses = try batch.map { [try BatchStatus.load(db, batch: $0)] } ?? BatchStatus.loadAll(db)
+        let store = try database.openStore()
+        let statuses = try batch.map { [try store.status(batch: $0)] } ?? store.statuses()
         if json {
             for status in statuses { print(status.json.jsonString) }
         } else if statuses.isEmpty {
-            StandardError.print("no batches in \(database.path); submit one with `choreo submit FILE`")
+            StandardError.print("no batches in \(database.shownLocation); submit one with `choreo submit FILE`")
         } else {
             print(statuses.map { $0.rendered() }.joined(separator: "\n\n"))
             print("charts: choreo report\(batch.map { " \($0)" } ?? "") --output report.html  (one offline HTML page)")

@@ -32,7 +32,7 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
         switch self {
         case .sqlite:
             let batch = try BatchSubmitter(database: try dir.database()).submit(file: path).batchID
-            return StorePlace(batch: batch, keepAlive: dir, open: { try JobQueue(path: dir.databasePath, runnerID: $0) },
+            return StorePlace(batch: batch, keepAlive: dir, location: .sqlite(path: dir.databasePath), open: { try JobQueue(path: dir.databasePath, runnerID: $0) },
                               read: { sql, arguments in
                                   try dir.database().queryOne(sql, arguments.map { .text($0) }) { $0.string(0) } ?? nil
                               },
@@ -41,7 +41,7 @@ enum StoreBackend: String, CaseIterable, CustomTestStringConvertible {
             let database = try PostgresServer.shared.get().createDatabase()
             let url = try PostgresURL(database.url)
             let batch = try PostgresBatchSubmitter(url: url).submit(file: path).batchID
-            return StorePlace(batch: batch, keepAlive: [dir, database], open: { try PostgresJobStore(url: url, runnerID: $0) },
+            return StorePlace(batch: batch, keepAlive: [dir, database], location: .postgres(url), open: { try PostgresJobStore(url: url, runnerID: $0) },
                               read: { sql, arguments in
                                   try database.connect().queryOne(sql, arguments.map { .init($0) }) { $0.string(0) } ?? nil
                               },
@@ -56,6 +56,8 @@ struct StorePlace {
     let batch: String
     /// Kept alive (and removed) with the place: the folder, the database.
     let keepAlive: Any
+    /// Where the jobs are: what `--db` would name (the commands' `BatchStore` opens there).
+    let location: StoreLocation
     let open: (String) throws -> any JobStore
     /// The first column of the first row of `sql` as text (`$1`, `$2`… bound to `arguments`), nil
     /// when there is none. The SQL must read the same on SQLite and PostgreSQL: counts rather

@@ -35,8 +35,8 @@ import ChoreoBatch
             #expect(outputs["pg-\(i)"] == expected, "pg-\(i)")
         }
         // Commands that do not read PostgreSQL yet refuse clearly, never touching a file named like the URL.
-        let status = try await ChoreoBinary.run(["status", "--db", database.url])
-        #expect(status.status == 2 && status.stderr.contains("does not read PostgreSQL databases yet"), "\(status.output)")
+        let index = try await ChoreoBinary.run(["index", "on", "--db", database.url])
+        #expect(index.status == 2 && index.stderr.contains("does not read PostgreSQL databases yet"), "\(index.output)")
         let budget = try await ChoreoBinary.run(["run", "--mock", "--budget", "5", "--db", database.url])
         #expect(budget.status != 0 && budget.stderr.contains("--budget is not supported with a PostgreSQL database yet"), "\(budget.output)")
     }

@@ -26,6 +26,64 @@ struct PostgresConnectionTests {
     }
 
     @Test
+    func aStreamedQueryGivesEveryRowInOrderWithItsTypesAndBytes() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            var seen: [Int64] = []
+            var types: Set<PostgresType> = []
+            var bytes: [UInt8]?
+            try db.stream("SELECT n, n::float8 / 2, '\\x00ff10'::bytea FROM generate_series(1, $1::bigint) AS n", [.init(50_000)]) { row in
+                seen.append(row.int64(0)!)
+                types = [row.type(0), row.type(1), row.type(2)]
+                bytes = row.bytes(2)
+            }
+            #expect(seen == Array(1...50_000))
+            #expect(types == [.int8, .float8, .bytea] && bytes == [0x00, 0xFF, 0x10])
+            // A statement without rows, and an error the server sends: as `query` would.
+            try db.stream("SELECT 1 WHERE false") { _ in Issue.record("a row of an empty result") }
+            #expect(throws: PostgresError.self) { try db.stream("SELECT 1 / (n - 3) FROM generate_series(1, 5) AS n") { _ in } }
+            #expect(try db.queryOne("SELECT 7") { $0.int(0) } == 7)
+        }
+    }
+
+    @Test
+    func aStreamedCopyIsRefusedAndEndedWithoutHangingTheConnection() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            try db.execute("CREATE TABLE t AS SELECT generate_series(1, 1000) AS n")
+            for copy in ["COPY t TO STDOUT", "COPY (SELECT n FROM t) TO STDOUT WITH (FORMAT csv)", "COPY t FROM STDIN"] {
+                do {
+                    try db.stream(copy) { _ in Issue.record("a row from \(copy)") }
+                    Issue.record("\(copy) was not refused")
+                } catch let error as PostgresError {
+                    #expect(error.code == .featureNotSupported, "\(copy): \(error)")
+                }
+                #expect(try db.queryOne("SELECT count(*) FROM t") { $0.int(0) } == 1000, "\(copy)")
+            }
+        }
+    }
+
+    @Test
+    func aStreamWhoseReaderThrowsIsCancelledAndTheConnectionStaysUsable() async throws {
+        struct Enough: Error {}
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            var count = 0
+            // Minutes of rows on the server, streamed as they are made (a set-returning function in the
+            // SELECT list is not materialized first): only the cancel ends it early.
+            #expect(throws: Enough.self) {
+                try db.stream("SELECT generate_series(1, 1000000000)") { _ in
+                    count += 1
+                    if count == 10 { throw Enough() }
+                }
+            }
+            #expect(count == 10)
+            #expect(!db.isInTransaction && db.isConnected)
+            #expect(try db.queryOne("SELECT 'still here'") { $0.string(0) } == "still here")
+        }
+    }
+
+    @Test
     func arraysBindAsOneParameterAndUnnestIntoRows() async throws {
         try await withPostgresDatabase { url in
             let db = try PostgresConnection(url: PostgresURL(url))

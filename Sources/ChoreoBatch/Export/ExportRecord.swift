@@ -65,24 +65,41 @@ public struct ExportRecord: Sendable {
         "started_at", "finished_at", "cached_prompt_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd",
         "error_body", "metadata", "reasoning", "priority", "timeout_seconds", "cached_from", "cache_saved_usd",
         "url", "embedding", "dimensions",
-        // An embeddings request's shape, read only for embeddings jobs (a chat request is not parsed).
+    ]
+    /// An embeddings request's shape, read only for embeddings jobs (a chat request is not
+    /// parsed): the JSON type of its `input` (`text` for a string, in SQLite's words) and its
+    /// `encoding_format`. The one part of the list the two databases spell differently.
+    private static let sqliteRequestShape = [
         "CASE WHEN url = '/v1/embeddings' THEN json_type(request, '$.input') END",
         "CASE WHEN url = '/v1/embeddings' THEN json_extract(request, '$.encoding_format') END",
     ]
+    private static let postgresRequestShape = [
+        "CASE WHEN url = '/v1/embeddings' THEN (CASE json_typeof(request::json -> 'input') WHEN 'string' THEN 'text' END) END",
+        "CASE WHEN url = '/v1/embeddings' THEN request::json ->> 'encoding_format' END",
+    ]
     /// How many columns `columns(includingResponse:)` selects: a query that selects more after
     /// them finds its own from this index on.
-    static let columnCount = columnNames.count
-    private static let columnsWithResponse = columnNames.joined(separator: ", ")
-    private static let columnsWithoutResponse = columnNames.map { $0 == "response" ? "NULL AS response" : $0 }.joined(separator: ", ")
+    static let columnCount = columnNames.count + sqliteRequestShape.count
+    private static let columnsWithResponse = (columnNames + sqliteRequestShape).joined(separator: ", ")
+    private static let columnsWithoutResponse = withoutResponse(columnNames + sqliteRequestShape)
+    private static let postgresColumnsWithResponse = (columnNames + postgresRequestShape).joined(separator: ", ")
+    private static let postgresColumnsWithoutResponse = withoutResponse(columnNames + postgresRequestShape)
 
-    /// The SELECT list matching `init(row:)`. Without `includingResponse`, `response` (the rebuilt
-    /// `chat.completion`, the largest column, which only the openai format writes) is not read:
-    /// `NULL AS response` keeps its place, so every column keeps its position.
-    static func columns(includingResponse: Bool) -> String {
-        includingResponse ? columnsWithResponse : columnsWithoutResponse
+    private static func withoutResponse(_ names: [String]) -> String {
+        names.map { $0 == "response" ? "NULL AS response" : $0 }.joined(separator: ", ")
     }
 
-    init(row: Row) {
+    /// The SELECT list matching `init(row:)`, on SQLite or (`postgres`) PostgreSQL. Without
+    /// `includingResponse`, `response` (the rebuilt `chat.completion`, the largest column, which
+    /// only the openai format writes) is not read: `NULL AS response` keeps its place, so every
+    /// column keeps its position.
+    static func columns(includingResponse: Bool, postgres: Bool = false) -> String {
+        postgres
+            ? (includingResponse ? postgresColumnsWithResponse : postgresColumnsWithoutResponse)
+            : (includingResponse ? columnsWithResponse : columnsWithoutResponse)
+    }
+
+    init(row: some StoreRow) {
         id = row.int64(0) ?? 0
         customID = row.string(1) ?? ""
         line = row.int(2) ?? 0

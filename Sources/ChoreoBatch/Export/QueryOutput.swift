@@ -12,45 +12,44 @@ public enum QueryOutput {
     /// The running-time limit `choreo sql` applies unless told otherwise (`--timeout`).
     public static let defaultTimeLimit: Double = 30
 
-    /// Runs `sql` and writes its rows; a statement still running after `timeLimit` seconds is
-    /// stopped (`QueryError.timedOut`). Returns the number of rows.
+    /// Runs `sql` on `store` (read-only: `BatchStore.query(readOnly:)`) and writes its rows; a
+    /// statement still running after `timeLimit` seconds is stopped (`QueryError.timedOut`).
+    /// Returns the number of rows.
     @discardableResult
-    public static func run(_ db: Database, sql: String, format: Format, timeLimit: Double? = nil, to out: BufferedWriter) throws -> Int {
-        db.limitRunningTime(to: timeLimit)
-        defer { db.limitRunningTime(to: nil) }
+    public static func run(_ store: any BatchStore, sql: String, format: Format, timeLimit: Double? = nil, to out: BufferedWriter) throws -> Int {
         var count = 0
         var header: [String] = []
         var pending: [[String]] = []
         var widths: [Int]?
-        do {
-            try db.query(sql) { row in
-                if header.isEmpty { header = (0..<Int32(row.columnCount)).map { row.name($0) } }
-                count += 1
-                switch format {
-                case .jsonLines:
-                    var object: [String: JSONValue] = [:]
-                    for i in 0..<Int32(row.columnCount) { object[header[Int(i)]] = json(row.value(i)) }
-                    try out.write(JSONValue.object(object).jsonString + "\n")
-                case .table:
-                    let cells = (0..<Int32(row.columnCount)).map { cell(row.value($0)) }
-                    if let widths {
-                        try out.write(TextTable.line(cells, widths))
-                    } else {
-                        pending.append(cells)
-                        if pending.count == sizingRows { widths = try flushTable(header, &pending, out) }
-                    }
+        try store.query(readOnly: sql, timeLimit: timeLimit) { columns, values in
+            if header.isEmpty { header = columns }
+            count += 1
+            switch format {
+            case .jsonLines:
+                var object: [String: JSONValue] = [:]
+                for (name, value) in zip(header, values) { object[name] = json(value) }
+                try out.write(JSONValue.object(object).jsonString + "\n")
+            case .table:
+                let cells = values.map(cell)
+                if let widths {
+                    try out.write(TextTable.line(cells, widths))
+                } else {
+                    pending.append(cells)
+                    if pending.count == sizingRows { widths = try flushTable(header, &pending, out) }
                 }
             }
-        } catch let error as SQLiteError where error.isReadOnlyViolation {
-            throw QueryError.readOnly(error.message)
-        } catch let error as SQLiteError where error.isInterrupted && timeLimit != nil {
-            throw QueryError.timedOut(seconds: timeLimit ?? 0)
         }
         if format == .table {
             if widths == nil, !header.isEmpty { _ = try flushTable(header, &pending, out) }
             try out.write("(\(count) row\(count == 1 ? "" : "s"))\n")
         }
         return count
+    }
+
+    /// The same on a SQLite database opened read-only.
+    @discardableResult
+    public static func run(_ db: Database, sql: String, format: Format, timeLimit: Double? = nil, to out: BufferedWriter) throws -> Int {
+        try run(SQLiteBatchStore(db), sql: sql, format: format, timeLimit: timeLimit, to: out)
     }
 
     private static func flushTable(_ header: [String], _ rows: inout [[String]], _ out: BufferedWriter) throws -> [Int] {

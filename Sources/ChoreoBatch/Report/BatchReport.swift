@@ -60,10 +60,18 @@ public struct BatchReport: Sendable {
     public static let maxFailedRows = 500
     public static let detailChars = 6_000
 
-    /// The report of `batch` (an id or a name); `provider(model)` names each model's provider.
+    /// The report of `batch` (an id or a name) in a SQLite database; `provider(model)` names each
+    /// model's provider.
     public static func load(_ db: Database, batch reference: String, bins: Int = 60,
                             provider: (String) -> String = { _ in "" }) throws -> BatchReport {
-        let status = try BatchStatus.load(db, batch: reference)
+        try SQLiteBatchStore(db).report(batch: reference, bins: bins, provider: provider)
+    }
+
+    /// The report of `batch` (an id or a name), read from `store` (`BatchStore.report`, on either
+    /// backend): four streamed reads of the batch's rows, then each linked job's detail.
+    static func load(from store: some ReportReader, batch reference: String, bins: Int,
+                     provider: (String) -> String) throws -> BatchReport {
+        let status = try store.status(batch: reference)
         let id = status.id
         let start = status.startedAt ?? status.createdAt
         let end = max(start + 1, status.isFinished ? (status.finishedAt ?? status.observedAt) : status.observedAt)
@@ -72,10 +80,10 @@ public struct BatchReport: Sendable {
 
         var completions = [Double](repeating: 0, count: bins), tokens = completions
         var models: [String: ModelStats] = [:]
-        try db.query("""
+        try store.rows("""
             SELECT model, state, finished_at, completion_tokens, first_token_ms, duration_ms, gap_p95_ms, tokens_per_s
-            FROM jobs WHERE batch_id = ? AND state IN ('succeeded', 'failed')
-            """, [.text(id)]) { r in
+            FROM jobs WHERE batch_id = $1 AND state IN ('succeeded', 'failed')
+            """, batch: id) { r in
             let model = r.string(0) ?? ""
             if models[model] == nil { models[model] = ModelStats(model: model, provider: provider(model)) }
             // In place: a copy taken out of the dictionary would copy every array on each append.
@@ -98,10 +106,10 @@ public struct BatchReport: Sendable {
         var kinds: [String: [Double]] = [:]
         var rateLimited: Set<Int> = [], outages: Set<Int> = []
         var spent = [Double](repeating: 0, count: bins)
-        try db.query("""
+        try store.rows("""
             SELECT a.started_at, a.ended_at, a.outcome, a.error_kind, a.http_status, a.cost_usd
-            FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.batch_id = ?
-            """, [.text(id)]) { r in
+            FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.batch_id = $1
+            """, batch: id) { r in
             if let s = r.double(0) { starts[bin(s)] += 1 }
             guard let e = r.double(1) else { return }
             ends[bin(e)] += 1
@@ -125,20 +133,23 @@ public struct BatchReport: Sendable {
 
         func rows(_ sql: String) throws -> [JobRow] {
             var out: [JobRow] = []
-            try db.query(sql, [.text(id)]) { r in
+            try store.rows(sql, batch: id) { r in
                 out.append(JobRow(id: r.int64(0) ?? 0, customID: r.string(1) ?? "", model: r.string(2) ?? "", durationMs: r.int(3),
                                   firstTokenMs: r.int(4), errorKind: r.string(5), errorMessage: r.string(6), attempts: r.int(7) ?? 0))
             }
             return out
         }
         let columns = "id, custom_id, model, duration_ms, first_token_ms, error_kind, error_message, attempts"
-        let slowest = try rows("SELECT \(columns) FROM jobs WHERE batch_id = ? AND state = 'succeeded' ORDER BY duration_ms DESC, id LIMIT 20")
-        let failed = try rows("SELECT \(columns) FROM jobs WHERE batch_id = ? AND state = 'failed' ORDER BY id LIMIT \(maxFailedRows)")
+        // NULLS LAST spelled out: SQLite sorts NULL first and PostgreSQL last by default.
+        let slowest = try rows("""
+            SELECT \(columns) FROM jobs WHERE batch_id = $1 AND state = 'succeeded' ORDER BY duration_ms DESC NULLS LAST, id LIMIT 20
+            """)
+        let failed = try rows("SELECT \(columns) FROM jobs WHERE batch_id = $1 AND state = 'failed' ORDER BY id LIMIT \(maxFailedRows)")
 
         var details: [(Int64, String)] = []
         for job in slowest + failed {
             // By custom_id within the batch: the (batch_id, custom_id) index, not a scan per job.
-            var text = try JobDetail.load(db, job: job.customID, batch: id).rendered()
+            var text = try store.jobDetail(job: job.customID, batch: id).rendered()
             if text.count > detailChars { text = String(text.prefix(detailChars)) + "\n… (cut; `choreo show \(job.id)` has all of it)" }
             details.append((job.id, text))
         }
@@ -161,4 +172,15 @@ public struct BatchReport: Sendable {
 
     /// Failure kinds that mean the provider could not be reached (shaded as outages).
     static let outageKinds: Set<String> = ["connect", "tls", "connection_lost", "stalled", "overloaded"]
+}
+
+/// What a report reads, on either backend (`SQLiteBatchStore`, `PostgresBatchStore`): a report
+/// streams a million jobs' rows, so each backend's own row type is read directly, not through an
+/// existential.
+protocol ReportReader: BatchStore {
+    associatedtype Row: StoreRow
+    /// Calls `body` once per row of `sql`, streaming. Its one parameter, the batch id, is written
+    /// `$1` as PostgreSQL numbers parameters (SQLite reads it as its `?1`); the rest of the
+    /// statement must mean the same on both databases.
+    func rows(_ sql: String, batch id: String, _ body: (Row) throws -> Void) throws
 }

@@ -77,37 +77,47 @@ public struct BatchStatus: Sendable {
 
     private static func loadBatches(_ db: Database, where clause: String, _ arguments: [SQLValue], now: Double) throws -> [BatchStatus] {
         var result: [BatchStatus] = []
-        try db.query("""
-            SELECT id, name, state, source_file, source_sha256, created_at, completed_at, cancelled_at, total_jobs, rejected_lines,
-                   started_at, last_finished_at, budget_usd
-            FROM batches \(clause) ORDER BY created_at DESC, id
-            """, arguments) { row in
-            result.append(BatchStatus(
-                id: row.string(0) ?? "", name: row.string(1), state: row.string(2) ?? "", sourceFile: row.string(3),
-                sourceSHA256: row.string(4), createdAt: row.double(5) ?? 0, completedAt: row.double(6), cancelledAt: row.double(7),
-                totalJobs: row.int(8) ?? 0, rejectedLines: row.int(9) ?? 0,
-                jobs: Dictionary(uniqueKeysWithValues: ResultExporter.jobStates.map { ($0, 0) }),
-                promptTokens: 0, completionTokens: 0, failures: [], startedAt: row.double(10), finishedAt: row.double(11), budgetUSD: row.double(12), observedAt: now))
+        try db.query("SELECT \(columns) FROM batches \(clause) ORDER BY created_at DESC, id", arguments) { row in
+            result.append(BatchStatus(row: row, now: now))
         }
         for i in result.indices {
-            try fillJobFigures(db, &result[i])
-            result[i].costs = try ModelCost.load(db, batch: result[i].id)
-            try db.query("SELECT count(*), coalesce(sum(cache_saved_usd), 0) FROM jobs WHERE batch_id = ? AND cached_from IS NOT NULL",
-                         [.init(result[i].id)]) { row in
-                result[i].cachedJobs = row.int(0) ?? 0
-                result[i].cacheSavedUSD = row.double(1) ?? 0
+            var figures = JobFigures()
+            try db.query("SELECT \(JobFigures.columns) FROM batch_counts WHERE jobs > 0 AND batch_id = ?", [.text(result[i].id)]) {
+                figures.add($0)
+            }
+            result[i].fill(figures)
+            try db.query("SELECT \(ModelCost.columns) FROM batch_costs WHERE batch_id = ? ORDER BY model", [.text(result[i].id)]) {
+                result[i].costs.append(ModelCost(row: $0))
+            }
+            try db.query("SELECT \(cacheColumns) FROM jobs WHERE batch_id = ? AND cached_from IS NOT NULL", [.text(result[i].id)]) {
+                result[i].fillCache($0)
             }
         }
         return result
     }
 
-    /// Counts, tokens and failures by kind of one batch.
-    private static func fillJobFigures(_ db: Database, _ s: inout BatchStatus) throws {
-        let figures = try JobFigures(db, batch: s.id, totalJobs: s.totalJobs)
-        s.jobs.merge(figures.jobs, uniquingKeysWith: +)
-        s.promptTokens = figures.promptTokens
-        s.completionTokens = figures.completionTokens
-        s.failures = figures.failures.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
+    /// The columns of `batches` that `init(row:now:)` reads, in order.
+    static let columns = """
+        id, name, state, source_file, source_sha256, created_at, completed_at, cancelled_at, total_jobs, rejected_lines,
+        started_at, last_finished_at, budget_usd
+        """
+
+    /// What `fillCache` reads from the batch's cached jobs (`cached_from IS NOT NULL`).
+    static let cacheColumns = "count(*), coalesce(sum(cache_saved_usd), 0)"
+
+    mutating func fillCache(_ row: some StoreRow) {
+        cachedJobs = row.int(0) ?? 0
+        cacheSavedUSD = row.double(1) ?? 0
+    }
+
+    /// Counts, tokens and failures by kind of this batch, from its `batch_counts` rows.
+    mutating func fill(_ figures: JobFigures) {
+        var figures = figures
+        figures.countPending(totalJobs: totalJobs)
+        jobs.merge(figures.jobs, uniquingKeysWith: +)
+        promptTokens = figures.promptTokens
+        completionTokens = figures.completionTokens
+        failures = figures.failures.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 }
 
@@ -122,25 +132,39 @@ struct JobFigures {
     /// Failed jobs by `error_kind` ("unknown" when it has none).
     var failures: [String: Int] = [:]
 
+    /// What `add` reads from `batch_counts`.
+    static let columns = "state, error_kind, jobs, prompt_tokens, completion_tokens"
+    /// Jobs counted by the rows added so far.
+    private var counted = 0
+
+    init() {}
+
+    /// Adds one row of `batch_counts` (`columns`).
+    mutating func add(_ row: some StoreRow) {
+        let state = row.string(0) ?? "", count = row.int(2) ?? 0
+        jobs[state, default: 0] += count
+        promptTokens += row.int(3) ?? 0
+        completionTokens += row.int(4) ?? 0
+        counted += count
+        if state == "failed" {
+            let kind = row.string(1) ?? ""
+            failures[kind.isEmpty ? "unknown" : kind, default: 0] += count
+        }
+    }
+
+    /// Counts the jobs no row counts as pending, once every row was added: of `totalJobs`, those
+    /// not in another state.
+    mutating func countPending(totalJobs: Int) {
+        let pending = max(0, totalJobs - counted)
+        if pending > 0 { jobs["pending", default: 0] += pending }
+        counted += pending
+    }
+
     /// The figures of `batch` (of every batch when nil), whose jobs number `totalJobs`.
     init(_ db: Database, batch: String?, totalJobs: Int) throws {
         let filter = Database.batchFilter("batch_id", batch)
-        var counted = 0
-        try db.query("""
-            SELECT state, error_kind, jobs, prompt_tokens, completion_tokens FROM batch_counts WHERE jobs > 0 \(filter.sql)
-            """, filter.arguments) { row in
-            let state = row.string(0) ?? "", count = row.int(2) ?? 0
-            jobs[state, default: 0] += count
-            promptTokens += row.int(3) ?? 0
-            completionTokens += row.int(4) ?? 0
-            counted += count
-            if state == "failed" {
-                let kind = row.string(1) ?? ""
-                failures[kind.isEmpty ? "unknown" : kind, default: 0] += count
-            }
-        }
-        let pending = max(0, totalJobs - counted)
-        if pending > 0 { jobs["pending", default: 0] += pending }
+        try db.query("SELECT \(Self.columns) FROM batch_counts WHERE jobs > 0 \(filter.sql)", filter.arguments) { add($0) }
+        countPending(totalJobs: totalJobs)
     }
 
     /// The figures of `batch` (of every batch when nil), reading the total from `batches`.
@@ -169,26 +193,39 @@ public struct ModelCost: Sendable, Hashable {
     public var completionTokens: Int
     public var reasoningTokens: Int
 
-    static func load(_ db: Database, batch: String) throws -> [ModelCost] {
-        var out: [ModelCost] = []
-        try db.query("""
-            SELECT model, attempts, unpriced_attempts, estimated_attempts, cost_usd, prompt_tokens, cached_prompt_tokens,
-                   cache_write_tokens, completion_tokens, reasoning_tokens
-            FROM batch_costs WHERE batch_id = ? ORDER BY model
-            """, [.text(batch)]) { row in
-            let unpriced = row.int(2) ?? 0
-            out.append(ModelCost(model: row.string(0) ?? "", attempts: row.int(1) ?? 0, unpricedAttempts: unpriced,
-                                 estimatedAttempts: row.int(3) ?? 0, usd: unpriced > 0 ? nil : row.double(4) ?? 0,
-                                 promptTokens: row.int(5) ?? 0, cachedPromptTokens: row.int(6) ?? 0, cacheWriteTokens: row.int(7) ?? 0,
-                                 completionTokens: row.int(8) ?? 0, reasoningTokens: row.int(9) ?? 0))
-        }
-        return out
-    }
+    /// What `init(row:)` reads from `batch_costs`.
+    static let columns = """
+        model, attempts, unpriced_attempts, estimated_attempts, cost_usd, prompt_tokens, cached_prompt_tokens,
+        cache_write_tokens, completion_tokens, reasoning_tokens
+        """
 }
 
 extension BatchStatus {
     /// Every attempt's cost in USD; nil (unknown) when a model had no price, never a guess.
     public var costUSD: Double? {
         costs.reduce(Optional(0.0)) { sum, c in sum.flatMap { s in c.usd.map { s + $0 } } }
+    }
+}
+
+extension BatchStatus {
+    /// A batch's row (`columns`), before its job figures, costs and cache are filled in.
+    init(row: some StoreRow, now: Double) {
+        self.init(
+            id: row.string(0) ?? "", name: row.string(1), state: row.string(2) ?? "", sourceFile: row.string(3),
+            sourceSHA256: row.string(4), createdAt: row.double(5) ?? 0, completedAt: row.double(6), cancelledAt: row.double(7),
+            totalJobs: row.int(8) ?? 0, rejectedLines: row.int(9) ?? 0,
+            jobs: Dictionary(uniqueKeysWithValues: ResultExporter.jobStates.map { ($0, 0) }),
+            promptTokens: 0, completionTokens: 0, failures: [], startedAt: row.double(10), finishedAt: row.double(11),
+            budgetUSD: row.double(12), observedAt: now)
+    }
+}
+
+extension ModelCost {
+    init(row: some StoreRow) {
+        let unpriced = row.int(2) ?? 0
+        self.init(model: row.string(0) ?? "", attempts: row.int(1) ?? 0, unpricedAttempts: unpriced,
+                  estimatedAttempts: row.int(3) ?? 0, usd: unpriced > 0 ? nil : row.double(4) ?? 0,
+                  promptTokens: row.int(5) ?? 0, cachedPromptTokens: row.int(6) ?? 0, cacheWriteTokens: row.int(7) ?? 0,
+                  completionTokens: row.int(8) ?? 0, reasoningTokens: row.int(9) ?? 0)
     }
 }

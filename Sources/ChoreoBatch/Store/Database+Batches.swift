@@ -1,5 +1,6 @@
 public import Foundation
 public import ChoreoSQLite
+public import ChoreoAI
 /// A batch or job reference that matches nothing (or more than one thing).
 public enum LookupError: Error, Sendable, CustomStringConvertible {
     case noSuchBatch(String)
@@ -86,6 +87,26 @@ extension Database {
             try run("UPDATE batches SET state = 'pending', cancelled_at = NULL, completed_at = NULL WHERE id = ?1 AND state = 'cancelled'",
                     [.text(batchID)])
             return requeued
+        }
+    }
+}
+
+extension Database {
+    /// `BatchStore.requeue` (and `JobStore.resume`): the batch's retryable failures (every failure
+    /// with `all`), interrupted jobs and jobs of dead runners go back to pending with a fresh
+    /// attempt budget; a completed batch is live again. Returns how many jobs were requeued.
+    public func requeue(batch: String, all: Bool, retryableKinds: [FailureKind], now t: Double) throws -> Int {
+        try transaction {
+            // The kinds are bound as one JSON array, not spliced into the SQL.
+            let kinds = JSONValue.array(retryableKinds.map { .string($0.rawValue) }).jsonString
+            try run("""
+                UPDATE jobs SET state = 'pending', attempt_base = attempts, not_before = NULL, finished_at = NULL, updated_at = ?
+                WHERE batch_id = ? AND ((state = 'failed' AND (? OR error_kind IN (SELECT value FROM json_each(?))))
+                      OR (state = 'pending' AND attempts > attempt_base) OR (state = 'running' AND lease_expires_at < ?))
+                """, [.init(t), .init(batch), .init(all), .init(kinds), .init(t)])
+            let n = changes
+            try run("UPDATE batches SET state = 'pending', completed_at = NULL WHERE id = ? AND state = 'completed'", [.init(batch)])
+            return n
         }
     }
 }

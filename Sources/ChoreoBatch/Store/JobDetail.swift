@@ -26,6 +26,13 @@ public struct JobDetail: Sendable {
         /// runner that died during it).
         public var charge: AttemptCharge? = nil
 
+        /// What `init(row:)` reads from `attempts`.
+        static let columns = """
+            number, runner, started_at, ended_at, outcome, http_status, error_kind, error_message, chars_received,
+            continued_from_chars, request_id, received_text, continuation, continuation_reason,
+            prompt_tokens, cached_prompt_tokens, cache_write_tokens, completion_tokens, reasoning_tokens, usage_estimated, cost_usd
+            """
+
         var json: JSONValue {
             func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
             func int(_ i: Int?) -> JSONValue { i.map { .int(Int64($0)) } ?? .null }
@@ -74,37 +81,26 @@ public struct JobDetail: Sendable {
         if candidates.isEmpty, let numeric = Int64(reference) {
             try db.query("SELECT id, batch_id FROM jobs WHERE id = ?", [.integer(numeric)], add)
         }
-        guard let id = candidates.first?.id else { throw LookupError.noSuchJob(reference) }
-        if candidates.count > 1 { throw LookupError.ambiguousJob(reference, batches: candidates.map(\.batchID)) }
-        // The job's own columns follow the record's.
-        let more = Int32(ExportRecord.columnCount)
+        let id = try only(candidates, reference: reference)
         guard var detail = try db.queryOne(
-            "SELECT \(ExportRecord.columns(includingResponse: true)), batch_id, request, not_before, lease_owner FROM jobs WHERE id = ?",
-            [.integer(id)],
-            { row in
-                JobDetail(batchID: row.string(more) ?? "", record: ExportRecord(row: row), request: row.string(more + 1) ?? "",
-                          notBefore: row.double(more + 2), leaseOwner: row.string(more + 3), attempts: [])
-            })
+            "SELECT \(ExportRecord.columns(includingResponse: true)), \(Self.columns) FROM jobs WHERE id = ?",
+            [.integer(id)], { JobDetail(row: $0) })
         else { throw LookupError.noSuchJob(reference) }
-        try db.query("""
-            SELECT number, runner, started_at, ended_at, outcome, http_status, error_kind, error_message, chars_received,
-                   continued_from_chars, request_id, received_text, continuation, continuation_reason,
-                   prompt_tokens, cached_prompt_tokens, cache_write_tokens, completion_tokens, reasoning_tokens, usage_estimated, cost_usd
-            FROM attempts WHERE job_id = ? ORDER BY number
-            """, [.integer(id)]) { row in
-            detail.attempts.append(Attempt(
-                number: row.int(0) ?? 0, runner: row.string(1), startedAt: row.double(2) ?? 0, endedAt: row.double(3),
-                outcome: row.string(4), httpStatus: row.int(5), errorKind: row.string(6), errorMessage: row.string(7),
-                charsReceived: row.int(8) ?? 0, continuedFromChars: row.int(9), requestID: row.string(10),
-                receivedText: row.string(11), continuation: row.string(12), continuationReason: row.string(13),
-                charge: row.int(14).map { p in
-                    AttemptCharge(usage: CompletionUsage(promptTokens: p, completionTokens: row.int(17) ?? 0, cachedPromptTokens: row.int(15) ?? 0,
-                                               cacheWriteTokens: row.int(16) ?? 0, reasoningTokens: row.int(18) ?? 0),
-                                  estimated: (row.int(19) ?? 0) != 0, costUSD: row.double(20))
-                }))
+        try db.query("SELECT \(Attempt.columns) FROM attempts WHERE job_id = ? ORDER BY number", [.integer(id)]) { row in
+            detail.attempts.append(Attempt(row: row))
         }
         return detail
     }
+
+    /// The one job of the jobs `reference` matched (id and batch of each).
+    static func only(_ candidates: [(id: Int64, batchID: String)], reference: String) throws -> Int64 {
+        guard let id = candidates.first?.id else { throw LookupError.noSuchJob(reference) }
+        if candidates.count > 1 { throw LookupError.ambiguousJob(reference, batches: candidates.map(\.batchID)) }
+        return id
+    }
+
+    /// The job's own columns, selected after the record's (`ExportRecord.columns`).
+    static let columns = "batch_id, request, not_before, lease_owner"
 
     /// The human view.
     public func rendered() -> String {
@@ -184,5 +180,29 @@ extension JobDetail.Attempt {
         case let (nil, chars?): return String(chars)
         case (nil, nil): return ""
         }
+    }
+}
+
+extension JobDetail.Attempt {
+    init(row: some StoreRow) {
+        self.init(
+            number: row.int(0) ?? 0, runner: row.string(1), startedAt: row.double(2) ?? 0, endedAt: row.double(3),
+            outcome: row.string(4), httpStatus: row.int(5), errorKind: row.string(6), errorMessage: row.string(7),
+            charsReceived: row.int(8) ?? 0, continuedFromChars: row.int(9), requestID: row.string(10),
+            receivedText: row.string(11), continuation: row.string(12), continuationReason: row.string(13),
+            charge: row.int(14).map { p in
+                AttemptCharge(usage: CompletionUsage(promptTokens: p, completionTokens: row.int(17) ?? 0, cachedPromptTokens: row.int(15) ?? 0,
+                                           cacheWriteTokens: row.int(16) ?? 0, reasoningTokens: row.int(18) ?? 0),
+                              estimated: (row.int(19) ?? 0) != 0, costUSD: row.double(20))
+            })
+    }
+}
+
+extension JobDetail {
+    /// A job's row: the record's columns, then `columns`; no attempts yet.
+    init(row: some StoreRow) {
+        let more = Int32(ExportRecord.columnCount)
+        self.init(batchID: row.string(more) ?? "", record: ExportRecord(row: row), request: row.string(more + 1) ?? "",
+                  notBefore: row.double(more + 2), leaseOwner: row.string(more + 3), attempts: [])
     }
 }

@@ -660,19 +660,7 @@ public actor JobQueue: JobStore {
     /// Puts a batch's jobs back in the queue for `choreo resume`: interrupted ones and retryable
     /// failures (every failure with `all`), each with a fresh attempt budget. Returns how many.
     public func resume(batch: String, all: Bool, retryableKinds: [FailureKind]) throws -> Int {
-        let t = now
-        return try db.transaction {
-            // The kinds are bound as one JSON array, not spliced into the SQL.
-            let kinds = JSONValue.array(retryableKinds.map { .string($0.rawValue) }).jsonString
-            try db.run("""
-                UPDATE jobs SET state = 'pending', attempt_base = attempts, not_before = NULL, finished_at = NULL, updated_at = ?
-                WHERE batch_id = ? AND ((state = 'failed' AND (? OR error_kind IN (SELECT value FROM json_each(?))))
-                      OR (state = 'pending' AND attempts > attempt_base) OR (state = 'running' AND lease_expires_at < ?))
-                """, [.init(t), .init(batch), .init(all), .init(kinds), .init(t)])
-            let n = db.changes
-            try db.run("UPDATE batches SET state = 'pending', completed_at = NULL WHERE id = ? AND state = 'completed'", [.init(batch)])
-            return n
-        }
+        try db.requeue(batch: batch, all: all, retryableKinds: retryableKinds, now: now)
     }
 
     /// The models of the jobs still to run, with how many jobs each.

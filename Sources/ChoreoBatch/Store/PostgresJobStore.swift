@@ -579,14 +579,19 @@ public actor PostgresJobStore: JobStore {
     public func resume(batch: String, all: Bool, retryableKinds: [FailureKind]) async throws -> Int {
         let t = now
         return try await write { db in
-            let n = try db.run("""
-                UPDATE jobs SET state = 'pending', attempt_base = attempts, not_before = NULL, finished_at = NULL, updated_at = $1
-                WHERE batch_id = $2 AND ((state = 'failed' AND ($3::boolean OR error_kind = ANY($4::text[])))
-                      OR (state = 'pending' AND attempts > attempt_base) OR (state = 'running' AND lease_expires_at < $1))
-                """, [.init(t), .init(batch), .init(all), .init(retryableKinds.map(\.rawValue))])
-            try db.run("UPDATE batches SET state = 'pending', completed_at = NULL WHERE id = $1 AND state = 'completed'", [.init(batch)])
-            return n
+            try Self.requeue(batch: batch, all: all, retryableKinds: retryableKinds, now: t, db: db)
         }
+    }
+
+    /// `resume`'s statements (`BatchStore.requeue` too), in the caller's transaction.
+    static func requeue(batch: String, all: Bool, retryableKinds: [FailureKind], now t: Double, db: PostgresConnection) throws -> Int {
+        let n = try db.run("""
+            UPDATE jobs SET state = 'pending', attempt_base = attempts, not_before = NULL, finished_at = NULL, updated_at = $1
+            WHERE batch_id = $2 AND ((state = 'failed' AND ($3::boolean OR error_kind = ANY($4::text[])))
+                  OR (state = 'pending' AND attempts > attempt_base) OR (state = 'running' AND lease_expires_at < $1))
+            """, [.init(t), .init(batch), .init(all), .init(retryableKinds.map(\.rawValue))])
+        try db.run("UPDATE batches SET state = 'pending', completed_at = NULL WHERE id = $1 AND state = 'completed'", [.init(batch)])
+        return n
     }
 }
 

@@ -28,6 +28,18 @@ public enum StoreLocation: Sendable, CustomStringConvertible {
         }
     }
 
+    /// The store the commands that read and manage batches use there (`status`, `results`,
+    /// `show`, `sql`, `cancel`, `resume`). A SQLite file is opened read-only unless `forWriting`
+    /// (then migrated, as every writer does), and must exist: the caller says so first. A
+    /// PostgreSQL database must have this build's schema already; a command changes what it
+    /// changes in transactions of its own, and `sql` reads in a read-only one either way.
+    public func openBatchStore(forWriting: Bool = false) throws -> any BatchStore {
+        switch self {
+        case .sqlite(let path): return SQLiteBatchStore(try Database(path: path, readOnly: !forWriting))
+        case .postgres(let url): return try PostgresBatchStore(url: url)
+        }
+    }
+
     /// The store a runner uses there. A SQLite store reports its group commits and storage faults
     /// to `storage`; a PostgreSQL one retries its own writes.
     func openStore(runnerID: String, busyTimeout: Double, storage: StorageHealth) throws -> any JobStore {
