@@ -147,8 +147,9 @@ public final class BatchRunner: Sendable {
         let flusher = PartialFlusher(queue: queue)
         self.liveFlusher.withLock { $0 = flusher }
         defer { self.liveFlusher.withLock { $0 = nil } }
+        // Budgets and pauses shared with every runner on the database (issue 15).
         let gates = ProviderGates(defaultRPM: options.requestsPerMinute, defaultTPM: options.tokensPerMinute,
-                                  outagePolicy: options.outagePolicy, events: events)
+                                  outagePolicy: options.outagePolicy, events: events, budgets: queue)
 
         // Background duties, cancelled when the feeding loop ends.
         let background = Task {
