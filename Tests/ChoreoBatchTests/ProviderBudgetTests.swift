@@ -48,7 +48,7 @@ import Testing
         let down = budget.take(Self.ask(rpm: 60, requests: 1), now: 6)
         #expect(!down.granted && down.rateLimitedFor == 0 && down.unreachableFor == 9)
         #expect(budget.take(Self.ask(rpm: 60, requests: 1, probe: true), now: 6).requests == 1)
-        budget.note(.reachable, now: 7)
+        budget.note(.outageEnded, now: 7)
         #expect(budget.take(Self.ask(rpm: 60, requests: 1), now: 7).granted)
     }
 
@@ -73,7 +73,7 @@ import Testing
         let down = try await b.takePermits(Self.ask(provider: "other@127.0.0.1:2"))
         #expect(!down.granted && down.unreachableFor > 25, "\(down)")
         #expect(try await b.takePermits(Self.ask(probe: true, provider: "other@127.0.0.1:2")).granted)
-        try await a.share(.reachable, provider: "other@127.0.0.1:2")
+        try await a.share(.outageEnded, provider: "other@127.0.0.1:2")
         #expect(try await b.takePermits(Self.ask(rpm: 6, requests: 1, provider: "other@127.0.0.1:2")).requests == 1)
         #expect(try place.count("SELECT count(*) FROM provider_budgets") == 2)
     }

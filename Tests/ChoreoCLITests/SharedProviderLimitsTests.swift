@@ -21,6 +21,8 @@ import Testing
         let batch: String
         /// Keeps the SQLite file's folder, or the PostgreSQL database, until the test ends.
         let owner: any Sendable
+        /// The first column of the first row of `sql` (`?` bound to the text arguments), as a number.
+        let number: @Sendable (_ sql: String, _ arguments: [String]) throws -> Double?
     }
 
     static func lines(_ count: Int, faulty: Set<Int> = [], maxTokens: Int) -> [String] {
@@ -38,7 +40,9 @@ import Testing
         let scratch = TemporaryDirectory()
         let path = scratch.file("shared.sqlite")
         let batch = try BatchSubmitter(database: Database(path: path)).submit(file: scratch.write("jobs.jsonl", lines: lines)).batchID
-        return Queue(location: .sqlite(path: path), batch: batch, owner: scratch)
+        return Queue(location: .sqlite(path: path), batch: batch, owner: scratch, number: { sql, arguments in
+            try Database(path: path, readOnly: true).queryOne(sql, arguments.map { .text($0) }) { $0.double(0) } ?? nil
+        })
     }
 
     static func postgres(_ lines: [String]) throws -> Queue {
@@ -46,7 +50,11 @@ import Testing
         let scratch = TemporaryDirectory()
         let url = try PostgresURL(database.url)
         let batch = try PostgresBatchSubmitter(url: url).submit(file: scratch.write("jobs.jsonl", lines: lines)).batchID
-        return Queue(location: .postgres(url), batch: batch, owner: database)
+        return Queue(location: .postgres(url), batch: batch, owner: database, number: { sql, arguments in
+            var numbered = sql
+            for i in arguments.indices { numbered = numbered.replacingOccurrences(of: "?", with: "$\(i + 1)", options: [], range: numbered.range(of: "?")) }
+            return try database.connect().queryOne(numbered, arguments.map { .init($0) }) { $0.double(0) } ?? nil
+        })
     }
 
     /// `count` runners on `queue` at once, each with its own store, until the queue is empty.
@@ -142,5 +150,46 @@ import Testing
     @Test(.enabled(if: PostgresServer.skipReason == nil, "PostgreSQL is not installed here"))
     func a429SeenByOneRunnerPausesTheOthersOnOnePostgresDatabase() async throws {
         try await a429PausesEveryRunner(on: Self.postgres(Self.lines(40, faulty: [2], maxTokens: 10)))
+    }
+
+    // MARK: An outage pauses every runner
+
+    /// The mock is down (503) for 5 s. Runner A finds it down and probes it (at 1, 3, 7 s); only
+    /// once A has written that to the database does runner B start. B sends nothing until A's
+    /// probe gets an answer: none of B's attempts met the outage. Without a shared outage, B's
+    /// first requests fail with 503s.
+    func anOutageOneRunnerProbesHoldsTheOthers(on queue: Queue) async throws {
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(10))) { server in
+            server.beginOutage(for: .seconds(5), kind: .overloaded)
+            var options = RunOptions()
+            options.batch = queue.batch
+            options.concurrency = 2
+            options.retry = RetryPolicy(maxAttempts: 6, baseDelay: 0.01, maxDelay: 0.1)
+            options.flushInterval = 0.05
+            options.leaseSeconds = 10
+            let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+            let a = BatchRunner(location: queue.location, options: options, router: router)
+            let b = BatchRunner(location: queue.location, options: options, router: router)
+            async let first = a.run()
+            try await eventually("runner A found the provider down and told the other runners") {
+                try queue.number("SELECT count(*) FROM provider_budgets WHERE unreachable_until > 0", []) == 1
+            }
+            async let second = b.run()
+            let summaries = try await [first, second]
+            #expect(summaries.map(\.succeeded).reduce(0, +) == 20, "\(summaries)")
+            let attemptsOfB = try queue.number("SELECT count(*) FROM attempts WHERE runner = ?", [b.runnerID]) ?? 0
+            let failedOfB = try queue.number("SELECT count(*) FROM attempts WHERE runner = ? AND http_status = 503", [b.runnerID]) ?? 0
+            #expect(attemptsOfB > 0 && failedOfB == 0, "runner B: \(attemptsOfB) attempts, \(failedOfB) of them 503")
+            #expect(server.stats().faultsByKind["503"] ?? 0 >= 3)
+        }
+    }
+
+    @Test func anOutageOneRunnerProbesHoldsTheOthersOnOneSQLiteFile() async throws {
+        try await anOutageOneRunnerProbesHoldsTheOthers(on: Self.sqlite(Self.lines(20, maxTokens: 10)))
+    }
+
+    @Test(.enabled(if: PostgresServer.skipReason == nil, "PostgreSQL is not installed here"))
+    func anOutageOneRunnerProbesHoldsTheOthersOnOnePostgresDatabase() async throws {
+        try await anOutageOneRunnerProbesHoldsTheOthers(on: Self.postgres(Self.lines(20, maxTokens: 10)))
     }
 }

@@ -358,6 +358,8 @@ public final class BatchRunner: Sendable {
         }
         background.cancel()
         await background.value
+        // A pause the other runners must heed (a 429, an outage's end) is written before the process can exit.
+        await gates.noticesShared()
         // Nothing more is written to a file that is no longer the user's.
         if storage.lost == nil {
             try? await flusher.flush()

@@ -170,7 +170,8 @@ final class ProviderGate: Sendable {
 
     /// While this runner probes a provider that is down, the other runners on the database send
     /// nothing to it: until one probe interval after its next probe, which a failed probe extends
-    /// and an answer ends (`.reachable`). If this runner dies meanwhile, the pause runs out by itself.
+    /// and an answer or giving up ends (`.outageEnded`). If this runner dies or stops meanwhile,
+    /// the pause runs out by itself (within two probe intervals, at most two minutes).
     private func holdOtherRunners(_ o: ProviderHealth.Outage) {
         share(.unreachable(seconds: max(0, o.nextProbe - now) + o.interval))
     }
@@ -185,14 +186,21 @@ final class ProviderGate: Sendable {
                 "provider \(name) unreachable (\(o.reason) at \(origin)): pausing its jobs; probing with one request from \(String(format: "%g", o.interval)) s on"))
         case .recovered(let o):
             pace.withLock { $0.unreachableUntil = 0 }
-            share(.reachable)
+            share(.outageEnded)
             events?.provider(name, outage: nil, log: (.info,
                 "provider \(name) answered again after \(ProviderOutage.clock(now - o.since)): resuming its jobs"))
         case .gaveUp(let o, let neverAnswered):
+            share(.outageEnded)
             let why = neverAnswered ? "it never answered in this run" : "unreachable for \(ProviderOutage.clock(now - o.since)), past --outage-limit"
             events?.provider(name, outage: snapshot(o, gaveUp: true, neverAnswered: neverAnswered), log: (.error,
                 "provider \(name) (\(o.reason) at \(origin)): \(why); stopped waiting, its jobs stay pending"))
         }
+    }
+
+    /// Returns once the notices shared so far are written (or failed to be): the run awaits it
+    /// before it ends, so that a process exiting right after does not lose them.
+    func noticesShared() async {
+        await pace.withLock { $0.sharing }?.value
     }
 
     /// What a request waiting for permits does next.
@@ -379,6 +387,11 @@ final class ProviderGates: Sendable {
         self.outagePolicy = outagePolicy
         self.events = events
         self.budgets = budgets
+    }
+
+    /// Returns once every gate's notices to the other runners are written (`ProviderGate.noticesShared`).
+    func noticesShared() async {
+        for gate in registry.withLock({ Array($0.gates.values) }) { await gate.noticesShared() }
     }
 
     /// The providers the run gave up waiting for.

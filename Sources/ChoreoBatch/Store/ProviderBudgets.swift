@@ -88,8 +88,9 @@ public enum ProviderNotice: Sendable, Equatable {
     /// A runner found the provider down and probes it: the others send nothing for `seconds`
     /// (extended while its probes fail).
     case unreachable(seconds: Double)
-    /// The provider answered that runner's probe: the outage pause ends.
-    case reachable
+    /// That runner stopped probing: the provider answered, or the runner gave up waiting for it
+    /// (a pause nobody probes behind would only delay the others). The outage pause ends.
+    case outageEnded
 }
 
 /// One provider's row of `provider_budgets`, and the arithmetic of a take: a value with no I/O
@@ -150,7 +151,7 @@ struct ProviderBudget: Sendable, Equatable {
         switch notice {
         case .rateLimited(let seconds): rateLimitedUntil = max(rateLimitedUntil, now + seconds)
         case .unreachable(let seconds): unreachableUntil = max(unreachableUntil, now + seconds)
-        case .reachable: unreachableUntil = 0
+        case .outageEnded: unreachableUntil = 0
         }
     }
 }
