@@ -71,6 +71,9 @@ public final class MockServer: Sendable {
     /// Counters since start.
     public func stats() -> MockStats { state.ledger.snapshot }
 
+    /// When each request arrived and each fault was answered, since start.
+    public func timeline() -> MockTimeline { state.ledger.timeline }
+
     /// Makes every chat request of the next `duration` fail with `kind`, as a provider that is down
     /// does: a status kind (`503`, `500`) answers with it; `drop` closes the connection with no reply
     /// (curl's "empty reply from server"). Streams already running are not touched. The requests

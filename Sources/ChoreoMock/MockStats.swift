@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// What a `MockServer` has seen since it started (also served as JSON at `GET /mock/stats`).
@@ -51,14 +52,32 @@ public struct MockStats: Sendable, Hashable {
     }
 }
 
+/// When things happened at a `MockServer`, in seconds since 1970: tests of pacing across many
+/// clients (a rate limit shared by runners) count the requests in windows of time.
+public struct MockTimeline: Sendable {
+    /// The arrival of every request counted in `MockStats.requests`, in order.
+    public var requests: [Double] = []
+    /// Each injected fault (its `MockFault.Kind` raw value) and when it was answered, in order.
+    public var faults: [(kind: String, at: Double)] = []
+}
+
 /// The server's counters and per-request attempt numbers, shared by every connection.
 final class MockLedger: Sendable {
     private let stats = Mutex(MockStats())
     private let attempts = Mutex([UInt64: Int]())
+    private let times = Mutex(MockTimeline())
 
     var snapshot: MockStats { stats.withLock { $0 } }
 
-    func requestReceived() { stats.withLock { $0.requests += 1 } }
+    var timeline: MockTimeline { times.withLock { $0 } }
+
+    private var now: Double { Date().timeIntervalSince1970 }
+
+    func requestReceived() {
+        stats.withLock { $0.requests += 1 }
+        let t = now
+        times.withLock { $0.requests.append(t) }
+    }
 
     func streamStarted() {
         stats.withLock {
@@ -81,7 +100,11 @@ final class MockLedger: Sendable {
         }
     }
 
-    func fault(_ kind: MockFault.Kind) { stats.withLock { $0.faultsByKind[kind.rawValue, default: 0] += 1 } }
+    func fault(_ kind: MockFault.Kind) {
+        stats.withLock { $0.faultsByKind[kind.rawValue, default: 0] += 1 }
+        let t = now
+        times.withLock { $0.faults.append((kind.rawValue, t)) }
+    }
 
     /// Counts one more attempt of the request with `key` and returns its number (1 = first).
     func nextAttempt(key: UInt64) -> Int {

@@ -41,10 +41,14 @@ struct ProviderGateTests {
 
     @Test func tokensPerMinuteBudget() async throws {
         let gate = ProviderGate(name: "p", maxConcurrency: nil, requestsPerMinute: nil, tokensPerMinute: 600)  // 10 tokens/s
-        try await gate.admit(estimatedTokens: 595)  // the bucket starts full
-        // The last 5 tokens of the bucket go at once; the next 5 wait for the refill (0.5 s).
-        #expect(try await elapsed { try await gate.admit(estimatedTokens: 5) } < 0.4)
-        #expect(try await elapsed { try await gate.admit(estimatedTokens: 5) } >= 0.4)
+        // The bucket starts full. Its last 5 tokens go at once; the next 5 wait for the refill:
+        // half a second after the first take, however long the machine took to get there.
+        let all = try await elapsed {
+            try await gate.admit(estimatedTokens: 595)
+            #expect(try await elapsed { try await gate.admit(estimatedTokens: 5) } < 0.4)
+            try await gate.admit(estimatedTokens: 5)
+        }
+        #expect(all >= 0.45)
     }
 
     @Test func concurrencyCapHoldsPermits() async throws {

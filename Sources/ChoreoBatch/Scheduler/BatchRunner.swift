@@ -147,8 +147,9 @@ public final class BatchRunner: Sendable {
         let flusher = PartialFlusher(queue: queue)
         self.liveFlusher.withLock { $0 = flusher }
         defer { self.liveFlusher.withLock { $0 = nil } }
+        // Budgets and pauses shared with every runner on the database (issue 15).
         let gates = ProviderGates(defaultRPM: options.requestsPerMinute, defaultTPM: options.tokensPerMinute,
-                                  outagePolicy: options.outagePolicy, events: events)
+                                  outagePolicy: options.outagePolicy, events: events, budgets: queue)
 
         // Background duties, cancelled when the feeding loop ends.
         let background = Task {
@@ -357,6 +358,8 @@ public final class BatchRunner: Sendable {
         }
         background.cancel()
         await background.value
+        // A pause the other runners must heed (a 429, an outage's end) is written before the process can exit.
+        await gates.noticesShared()
         // Nothing more is written to a file that is no longer the user's.
         if storage.lost == nil {
             try? await flusher.flush()

@@ -5,44 +5,73 @@ import Synchronization
 /// Paces one provider's requests: a concurrency cap, request and token budgets per minute, and a
 /// shared pause when the provider says slow down.
 ///
+/// The budgets and the pauses are shared by every runner on the database (`ProviderBudgets`,
+/// issue 15): the gate takes permits from the provider's buckets in the database in blocks (as
+/// many as requests wait here, at most a second's worth) and keeps them at most a second, so what
+/// it knows of other runners' pauses is never older than that. A 429 pauses the whole provider
+/// (every job of every runner), not just the one that got it. So does an outage
+/// (`ProviderHealth`): while the provider is down, one request at a time goes out as the probe,
+/// and the other runners wait for its answer.
+///
 /// Better than a fixed cool-down: every response's `x-ratelimit-remaining-*` / `-reset-*` headers
 /// (`observe`) re-plan the pace continuously: when the remaining budget runs low, requests are
-/// spread over the time left until the reset instead of bursting into a 429. A 429 pauses the
-/// whole provider (every job), not just the one that got it. So does an outage (`ProviderHealth`):
-/// while the provider is down, one request at a time goes out as the probe.
+/// spread over the time left until the reset instead of bursting into a 429. (Every runner reads
+/// them in its own responses, so this pacing stays the runner's own.)
 ///
 /// A class with its state under a lock, not an actor: every job passes through it three times
 /// (admit, observe, settle), and an actor hop each time was measurable on short jobs.
 final class ProviderGate: Sendable {
     let name: String
+    /// The provider's key in the shared budgets: its name and host (`PermitAsk.provider`).
+    let key: String
     private let concurrency: AsyncSemaphore?
     private let requestsPerMinute: Int?
     private let tokensPerMinute: Int?
+    private let budgets: any ProviderBudgets
+
+    /// How long permits taken from the budgets, and what the budgets said of pauses, hold.
+    static let grantLifetime = 1.0
 
     private struct Pace {
-        // Token buckets: capacity one minute's budget, refilled continuously.
-        var requestTokens: Double
-        var tokenTokens: Double
-        var lastRefill = Date().timeIntervalSince1970
+        /// Permits in hand, taken from the budgets. Tokens may be below zero: requests that used
+        /// more than their estimate owe the difference, paid with the next permits taken.
+        var requests = 0.0
+        var tokens = 0.0
+        /// The permits in hand and the shared pauses below are as the budgets said until then.
+        var freshUntil = 0.0
         /// No request starts before this (a 429's retry-after, an exhausted header budget).
         var pausedUntil = 0.0
+        /// Another runner found the provider down and probes it: only a probe starts before this.
+        var unreachableUntil = 0.0
+        /// The budgets held too little: no take before this.
+        var nextTake = 0.0
+        /// The take in flight, which every request waiting for permits awaits.
+        var take: Task<Void, Never>?
+        /// Requests waiting for permits and their tokens: what the next take asks for.
+        var waiting = 0
+        var waitingTokens = 0.0
         /// Minimum spacing between request starts derived from the headers (0: none).
         var spacing = 0.0
         var lastStart = 0.0
+        /// The notice being shared, which the next one waits for: notices reach the database in
+        /// the order they happened (an outage's end never before its start).
+        var sharing: Task<Void, Never>?
     }
-    private let pace: Mutex<Pace>
+    private let pace = Mutex(Pace())
     private let health: Mutex<ProviderHealth>
     /// Host and port of the provider, for outage messages.
     let origin: String
     private let events: RunEvents?
 
     init(name: String, maxConcurrency: Int?, requestsPerMinute: Int?, tokensPerMinute: Int?,
-         origin: String = "", outagePolicy: ProviderHealth.Policy = .init(), events: RunEvents? = nil) {
+         origin: String = "", outagePolicy: ProviderHealth.Policy = .init(), events: RunEvents? = nil,
+         budgets: any ProviderBudgets = LocalProviderBudgets()) {
         self.name = name
+        self.key = origin.isEmpty ? name : "\(name)@\(origin)"
         self.concurrency = maxConcurrency.map { AsyncSemaphore(permits: max(1, $0)) }
         self.requestsPerMinute = requestsPerMinute
         self.tokensPerMinute = tokensPerMinute
-        self.pace = Mutex(Pace(requestTokens: Double(requestsPerMinute ?? 0), tokenTokens: Double(tokensPerMinute ?? 0)))
+        self.budgets = budgets
         self.health = Mutex(ProviderHealth(policy: outagePolicy, started: Date().timeIntervalSince1970))
         self.origin = origin
         self.events = events
@@ -65,12 +94,8 @@ final class ProviderGate: Sendable {
         var probe: Int?
         do {
             probe = try await passOutage()
-            while true {
-                try Task.checkCancellation()
-                let wait = pace.withLock { reserve(&$0, tokens: Double(estimatedTokens)) }
-                if wait <= 0 { return probe }
-                try await Task.sleep(nanoseconds: UInt64(min(wait, 60) * 1e9))
-            }
+            try await takePermit(tokens: Double(estimatedTokens), probe: probe != nil)
+            return probe
         } catch {
             if let probe { finished(probe: probe, permit: false) }
             concurrency?.release()
@@ -128,6 +153,7 @@ final class ProviderGate: Sendable {
             report(change, outage: outage)
         } else if probeMoved, let outage {
             events?.provider(name, outage: snapshot(outage, gaveUp: false), log: nil)
+            holdOtherRunners(outage)
         }
         return counts
     }
@@ -142,60 +168,170 @@ final class ProviderGate: Sendable {
                        nextProbe: gaveUp ? nil : Date(timeIntervalSince1970: o.nextProbe), gaveUp: gaveUp, neverAnswered: neverAnswered)
     }
 
-    /// One log line per state change.
+    /// While this runner probes a provider that is down, the other runners on the database send
+    /// nothing to it: until one probe interval after its next probe, which a failed probe extends
+    /// and an answer or giving up ends (`.outageEnded`). If this runner dies or stops meanwhile,
+    /// the pause runs out by itself (within two probe intervals, at most two minutes).
+    private func holdOtherRunners(_ o: ProviderHealth.Outage) {
+        share(.unreachable(seconds: max(0, o.nextProbe - now) + o.interval))
+    }
+
+    /// One log line per state change; the other runners on the database hear of an outage's
+    /// beginning and end.
     private func report(_ change: ProviderHealth.Change, outage: ProviderHealth.Outage?) {
         switch change {
         case .down(let o):
+            holdOtherRunners(o)
             events?.provider(name, outage: snapshot(o, gaveUp: false), log: (.warning,
                 "provider \(name) unreachable (\(o.reason) at \(origin)): pausing its jobs; probing with one request from \(String(format: "%g", o.interval)) s on"))
         case .recovered(let o):
+            pace.withLock { $0.unreachableUntil = 0 }
+            share(.outageEnded)
             events?.provider(name, outage: nil, log: (.info,
                 "provider \(name) answered again after \(ProviderOutage.clock(now - o.since)): resuming its jobs"))
         case .gaveUp(let o, let neverAnswered):
+            share(.outageEnded)
             let why = neverAnswered ? "it never answered in this run" : "unreachable for \(ProviderOutage.clock(now - o.since)), past --outage-limit"
             events?.provider(name, outage: snapshot(o, gaveUp: true, neverAnswered: neverAnswered), log: (.error,
                 "provider \(name) (\(o.reason) at \(origin)): \(why); stopped waiting, its jobs stay pending"))
         }
     }
 
-    /// Takes budget for one request now, or says how long to wait for it.
-    private func reserve(_ p: inout Pace, tokens: Double) -> Double {
+    /// Returns once the notices shared so far are written (or failed to be): the run awaits it
+    /// before it ends, so that a process exiting right after does not lose them.
+    func noticesShared() async {
+        await pace.withLock { $0.sharing }?.value
+    }
+
+    /// What a request waiting for permits does next.
+    private enum Step {
+        case go
+        case wait(Double)
+        /// Wait for the take in flight, then look again.
+        case take(Task<Void, Never>)
+    }
+
+    /// Waits for the permits of one request of `tokens` and takes them.
+    private func takePermit(tokens: Double, probe: Bool) async throws {
+        pace.withLock { p in
+            p.waiting += 1
+            p.waitingTokens += tokens
+        }
+        defer {
+            pace.withLock { p in
+                p.waiting -= 1
+                p.waitingTokens -= tokens
+            }
+        }
+        while true {
+            try Task.checkCancellation()
+            switch pace.withLock({ step(&$0, tokens: tokens, probe: probe) }) {
+            case .go: return
+            case .wait(let seconds): try await Task.sleep(nanoseconds: UInt64(min(seconds, 60) * 1e9))
+            case .take(let take): await take.value
+            }
+        }
+    }
+
+    /// Takes the permits of one request from those in hand, or says what to wait for. Waits never
+    /// outlast what the budgets said (`freshUntil`): a pause another runner ends or extends is
+    /// learned by the next take.
+    private func step(_ p: inout Pace, tokens: Double, probe: Bool) -> Step {
         let t = now
-        refill(&p, t)
-        var wait = max(p.pausedUntil - t, p.lastStart + p.spacing - t)
-        if let rpm = requestsPerMinute, p.requestTokens < 1 {
-            wait = max(wait, (1 - p.requestTokens) / (Double(rpm) / 60))
+        if t >= p.freshUntil {
+            // Permits are good for a second; a debt stays.
+            p.requests = 0
+            p.tokens = min(p.tokens, 0)
+        } else {
+            var wait = max(p.pausedUntil - t, p.lastStart + p.spacing - t)
+            if !probe { wait = max(wait, p.unreachableUntil - t) }
+            if wait > 0 { return .wait(min(wait, p.freshUntil - t)) }
+            let need = tokensPerMinute.map { min(tokens, Double($0)) } ?? 0
+            if (requestsPerMinute == nil || p.requests >= 1) && (tokensPerMinute == nil || p.tokens >= need) {
+                if requestsPerMinute != nil { p.requests -= 1 }
+                if tokensPerMinute != nil { p.tokens -= tokens }
+                p.lastStart = t
+                return .go
+            }
         }
-        if let tpm = tokensPerMinute {
-            // A request larger than a whole minute's budget may go once the bucket is full.
-            let need = min(tokens, Double(tpm))
-            if p.tokenTokens < need { wait = max(wait, (need - p.tokenTokens) / (Double(tpm) / 60)) }
-        }
-        guard wait <= 0 else { return wait }
-        if requestsPerMinute != nil { p.requestTokens -= 1 }
-        if tokensPerMinute != nil { p.tokenTokens -= tokens }
-        p.lastStart = t
-        return 0
+        if let take = p.take { return .take(take) }
+        if p.nextTake > t { return .wait(p.nextTake - t) }
+        let ask = ask(p, tokens: tokens, probe: probe)
+        let take = Task { await self.refill(ask) }
+        p.take = take
+        return .take(take)
     }
 
-    private func refill(_ p: inout Pace, _ t: Double) {
-        let elapsed = max(0, t - p.lastRefill)
-        p.lastRefill = t
-        if let rpm = requestsPerMinute { p.requestTokens = min(Double(rpm), p.requestTokens + elapsed * Double(rpm) / 60) }
-        if let tpm = tokensPerMinute { p.tokenTokens = min(Double(tpm), p.tokenTokens + elapsed * Double(tpm) / 60) }
+    /// What to take for the requests waiting now: one permit each, at most a second's worth, and
+    /// the tokens the next one needs beyond those in hand (its debt included).
+    private func ask(_ p: Pace, tokens: Double, probe: Bool) -> PermitAsk {
+        let perSecond = requestsPerMinute.map { Int((Double($0) / 60).rounded(.up)) } ?? 0
+        let need = tokensPerMinute.map { min(tokens, Double($0)) } ?? 0
+        let tokensPerSecond = tokensPerMinute.map { Double($0) / 60 } ?? 0
+        return PermitAsk(provider: key, requestsPerMinute: requestsPerMinute, tokensPerMinute: tokensPerMinute,
+                         requests: requestsPerMinute == nil ? 0 : max(1, min(p.waiting, perSecond) - Int(p.requests)),
+                         tokensNeeded: tokensPerMinute == nil ? 0 : max(0, need - p.tokens),
+                         tokensWanted: tokensPerMinute == nil ? 0 : max(need, min(p.waitingTokens, tokensPerSecond)) - p.tokens,
+                         probe: probe)
     }
 
-    /// Corrects the token bucket by what a request really used.
+    /// One take from the budgets, for every request waiting.
+    private func refill(_ ask: PermitAsk) async {
+        let grant: PermitGrant
+        do {
+            grant = try await budgets.takePermits(ask)
+        } catch {
+            // The database did not answer (busy, unreachable, full): no request goes without
+            // permits; the next take is in a second.
+            let t = now
+            pace.withLock { p in
+                p.take = nil
+                p.nextTake = t + Self.grantLifetime
+            }
+            return
+        }
+        let t = now
+        pace.withLock { p in
+            p.take = nil
+            if t >= p.freshUntil {
+                p.requests = 0
+                p.tokens = min(p.tokens, 0)
+            }
+            p.requests += Double(grant.requests)
+            p.tokens += grant.tokens
+            p.freshUntil = t + Self.grantLifetime
+            p.nextTake = grant.granted ? 0 : t + grant.retryIn
+            p.pausedUntil = max(p.pausedUntil, t + grant.rateLimitedFor)
+            p.unreachableUntil = t + grant.unreachableFor
+        }
+    }
+
+    /// Records `notice` for every runner on the database, after the notices before it. A notice
+    /// that cannot be written is dropped: this runner heeds it anyway, and the others find the
+    /// provider's state themselves.
+    private func share(_ notice: ProviderNotice) {
+        pace.withLock { p in
+            p.sharing = Task { [previous = p.sharing, budgets, key] in
+                await previous?.value
+                try? await budgets.share(notice, provider: key)
+            }
+        }
+    }
+
+    /// Corrects the tokens in hand by what a request really used: a request that used more than
+    /// its estimate leaves a debt, paid with the next permits taken from the budget.
     func settle(estimatedTokens: Int, actualTokens: Int) {
         guard tokensPerMinute != nil else { return }
-        pace.withLock { $0.tokenTokens -= Double(actualTokens - estimatedTokens) }
+        pace.withLock { $0.tokens -= Double(actualTokens - estimatedTokens) }
     }
 
-    /// The provider said 429: every request of this provider waits (at most `RetryHints.maxWait`).
+    /// The provider said 429: every request of this provider waits (at most `RetryHints.maxWait`),
+    /// in every runner on the database.
     func pause(for seconds: Double) {
         guard let seconds = RetryHints.serverWait(seconds) else { return }
         let until = now + seconds
         pace.withLock { $0.pausedUntil = max($0.pausedUntil, until) }
+        share(.rateLimited(seconds: seconds))
     }
 
     /// Re-plans the pace from a response's rate-limit headers.
@@ -241,12 +377,21 @@ final class ProviderGates: Sendable {
     private let defaultTPM: Int?
     private let outagePolicy: ProviderHealth.Policy
     private let events: RunEvents?
+    /// Where the gates share budgets and pauses with the other runners: the run's store.
+    private let budgets: any ProviderBudgets
 
-    init(defaultRPM: Int?, defaultTPM: Int?, outagePolicy: ProviderHealth.Policy = .init(), events: RunEvents? = nil) {
+    init(defaultRPM: Int?, defaultTPM: Int?, outagePolicy: ProviderHealth.Policy = .init(), events: RunEvents? = nil,
+         budgets: any ProviderBudgets = LocalProviderBudgets()) {
         self.defaultRPM = defaultRPM
         self.defaultTPM = defaultTPM
         self.outagePolicy = outagePolicy
         self.events = events
+        self.budgets = budgets
+    }
+
+    /// Returns once every gate's notices to the other runners are written (`ProviderGate.noticesShared`).
+    func noticesShared() async {
+        for gate in registry.withLock({ Array($0.gates.values) }) { await gate.noticesShared() }
     }
 
     /// The providers the run gave up waiting for.
@@ -274,7 +419,8 @@ final class ProviderGates: Sendable {
             let g = ProviderGate(name: provider.name, maxConcurrency: provider.maxConcurrency,
                                  requestsPerMinute: provider.requestsPerMinute ?? defaultRPM,
                                  tokensPerMinute: provider.tokensPerMinute ?? defaultTPM,
-                                 origin: Self.hostAndPort(provider.baseURL), outagePolicy: outagePolicy, events: events)
+                                 origin: Self.hostAndPort(provider.baseURL), outagePolicy: outagePolicy, events: events,
+                                 budgets: budgets)
             r.gates[provider.name] = g
             return g
         }

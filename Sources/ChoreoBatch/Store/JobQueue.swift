@@ -124,7 +124,8 @@ public struct LeaseLost: Error, Sendable, CustomStringConvertible {
 /// The actor runs on a thread of its own (`DatabaseExecutor`), not on Swift's cooperative pool:
 /// a statement that waits for another process's lock blocks that thread only.
 public actor JobQueue: JobStore {
-    private let db: Database
+    /// The connection (`JobQueue+ProviderBudgets` uses it too).
+    let db: Database
     /// The thread every statement of this queue runs on.
     private nonisolated let executor = DatabaseExecutor()
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }

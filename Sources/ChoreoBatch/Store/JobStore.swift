@@ -35,7 +35,10 @@ public typealias PartialText = (job: Int64, text: String, tokens: Int)
 /// scheduler: every requirement is a transaction or a batch of rows, never a per-chunk call (the
 /// chunks go to the stream's accumulator; the flusher takes a snapshot every flush interval), so
 /// one indirect call per transaction is noise next to the transaction itself.
-public protocol JobStore: Sendable {
+///
+/// A store also holds what its runners share of each provider: its rate budget and its pauses
+/// (`ProviderBudgets`).
+public protocol JobStore: ProviderBudgets {
     /// This runner's identity, the owner of every lease it takes.
     var runnerID: String { get }
 

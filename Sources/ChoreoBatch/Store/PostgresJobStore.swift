@@ -46,8 +46,8 @@ public actor PostgresJobStore: JobStore {
     /// calling task is cancelled. Without it, a lost connection fails the call, and the next call
     /// reconnects.
     @discardableResult
-    private func write<T>(untilCommitted: Bool = false, transaction: Bool = true,
-                          _ body: (PostgresConnection) throws -> T) async throws -> T {
+    func write<T>(untilCommitted: Bool = false, transaction: Bool = true,
+                  _ body: (PostgresConnection) throws -> T) async throws -> T {
         var pause = 0.05
         var races = 0
         while true {
@@ -64,7 +64,7 @@ public actor PostgresJobStore: JobStore {
     }
 
     /// A read: one statement, reconnecting first if the connection was lost.
-    private func read<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    func read<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         if !db.isConnected { try db.reconnect() }
         return try body(db)
     }

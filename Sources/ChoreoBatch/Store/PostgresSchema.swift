@@ -6,8 +6,8 @@ import ChoreoPostgres
 /// REAL), flags `integer` 0/1 as in SQLite.
 ///
 /// Its versions are its own (recorded in `choreo_schema_migrations`, see `PostgresMigrator`):
-/// version 1 is SQLite's version 13 in one step. Rules as for `Schema`: append, never edit a
-/// shipped migration.
+/// version 1 is SQLite's version 13 in one step (14 changed only a SQLite trigger); version 2 is
+/// SQLite's 15. Rules as for `Schema`: append, never edit a shipped migration.
 ///
 /// What differs: the counters SQLite's triggers keep (`batch_counts`, `batch_costs`) are kept by
 /// plpgsql row triggers that fire only when a counted column really changes (a partial flush or
@@ -17,6 +17,7 @@ import ChoreoPostgres
 enum PostgresSchema {
     static let migrator = PostgresMigrator([
         PostgresMigrator.Migration(version: 1, sql: version1),
+        PostgresMigrator.Migration(version: 2, sql: providerBudgets),
     ])
 
     static let timingColumns = AttemptTimings.columns.map { name in
@@ -229,6 +230,18 @@ enum PostgresSchema {
         \(readableView("jobs", times: ["created_at", "not_before", "started_at", "finished_at", "updated_at", "lease_expires_at"]))
         \(readableView("attempts", times: ["started_at", "ended_at"]))
         \(readableView("runners", times: ["started_at", "heartbeat_at", "stopped_at"]))
+        """
+
+    /// SQLite's version 15: provider limits shared by the runners (`ProviderBudgets`).
+    static let providerBudgets = """
+        CREATE TABLE provider_budgets (
+          provider text PRIMARY KEY,
+          requests double precision,
+          tokens double precision,
+          refilled_at double precision NOT NULL,
+          rate_limited_until double precision NOT NULL DEFAULT 0,
+          unreachable_until double precision NOT NULL DEFAULT 0
+        );
         """
 
     /// `CREATE VIEW <table>_readable` as in SQLite's version 9: every column, then each time again

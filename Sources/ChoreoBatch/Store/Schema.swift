@@ -22,6 +22,7 @@ public enum Schema {
         Migration(version: 12, sql: keptReasoning),
         Migration(version: 13, sql: embeddings),
         Migration(version: 14, sql: batchTimesKeepTheirValues),
+        Migration(version: 15, sql: providerBudgets),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -293,6 +294,21 @@ public enum Schema {
         UPDATE batches SET
           started_at = (SELECT min(started_at) FROM jobs WHERE jobs.batch_id = batches.id),
           last_finished_at = (SELECT max(finished_at) FROM jobs WHERE jobs.batch_id = batches.id);
+        """
+
+    /// Provider limits shared by the runners of one database (issue 15, `ProviderBudgets`): per
+    /// provider (`name@host`), its request and token buckets as of `refilled_at` (NULL: full), and
+    /// the pauses every runner heeds: a 429's (`rate_limited_until`) and an outage's, while one
+    /// runner probes the provider (`unreachable_until`).
+    static let providerBudgets = """
+        CREATE TABLE provider_budgets (
+          provider TEXT PRIMARY KEY,
+          requests REAL,
+          tokens REAL,
+          refilled_at REAL NOT NULL,
+          rate_limited_until REAL NOT NULL DEFAULT 0,
+          unreachable_until REAL NOT NULL DEFAULT 0
+        );
         """
 
     static let version1 = """
