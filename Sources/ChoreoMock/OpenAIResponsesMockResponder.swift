@@ -18,6 +18,14 @@ struct OpenAIResponsesMockResponder: MockResponder {
         "mock",
     ]
     static let roles = ["assistant", "system", "developer", "user"]
+    /// The request settings a `response` object repeats, with what api.openai.com shows when the
+    /// request did not set them.
+    static let echoedDefaults: [(String, MockJSON)] = [
+        ("instructions", nil), ("max_output_tokens", nil), ("metadata", .object([:])), ("parallel_tool_calls", true),
+        ("previous_response_id", nil), ("reasoning", ["effort": nil, "summary": nil]), ("store", true), ("temperature", 1),
+        ("text", ["format": ["type": "text"]]), ("tool_choice", "auto"), ("tools", []), ("top_p", 1), ("truncation", "disabled"),
+        ("user", nil),
+    ]
     /// The API's smallest `max_output_tokens`.
     static let minOutputTokens = 16
 
@@ -67,6 +75,7 @@ struct OpenAIResponsesMockResponder: MockResponder {
             conversation.toolName = choice?["name"]?.stringValue ?? first["name"]?.stringValue
         }
         conversation.bodyFault = try MockBodyFault.parse(body)
+        for (key, _) in Self.echoedDefaults { if let v = body[key], v != .null { conversation.responsesSettings[key] = v } }
         return conversation
     }
 
@@ -165,13 +174,14 @@ struct OpenAIResponsesMockResponder: MockResponder {
     }
 
     private func response(_ reply: MockReply, for conversation: MockConversation, status: String, output: [MockJSON], usage: MockJSON?) -> MockJSON {
-        [
+        var response: MockJSON = [
             "id": .string(MockFormat.id("resp_", reply)), "object": "response", "created_at": .int(created), "status": .string(status),
             "error": nil, "incomplete_details": status == "incomplete" ? ["reason": "max_output_tokens"] : nil,
             "model": .string(conversation.model), "output": .array(output), "usage": usage ?? nil,
-            "max_output_tokens": conversation.maxTokens.map(MockJSON.int) ?? nil, "parallel_tool_calls": true,
-            "tool_choice": "auto", "tools": [], "service_tier": "default", "store": true,
+            "service_tier": "default", "background": false,
         ]
+        for (key, absent) in Self.echoedDefaults { response[key] = conversation.responsesSettings[key] ?? absent }
+        return response
     }
 
     func usage(_ reply: MockReply) -> MockJSON {

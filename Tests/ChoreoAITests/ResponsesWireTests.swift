@@ -60,6 +60,9 @@ import Testing
         #expect(completion.choices[0].finishReason == .toolCalls && completion.choices[0].providerFinishReason == "completed")
         #expect(completion.usage == CompletionUsage(promptTokens: 75, completionTokens: 155, totalTokens: 230, cachedPromptTokens: 3,
                                                     reasoningTokens: 128))
+        // The terminal event's response object is kept verbatim, the canonical record (§1.3).
+        #expect(completion.response?["id"] == "resp_68d9" && completion.response?["usage"]?["total_tokens"] == 230)
+        #expect(completion.response?["status"] == "completed")
     }
 
     @Test func anIncompleteResponseIsALengthStopWithItsUsage() throws {
@@ -124,6 +127,29 @@ import Testing
             guard case WireError.providerError(let type, let message)? = thrown as? WireError else { return false }
             return type == "server_error" && message == "The model failed to generate a response."
         }
+    }
+
+    /// The object rebuilt when the provider's own is not at hand has what the SDK's `Response`
+    /// requires (the strict-reader check validates it with the openai package).
+    @Test func aRebuiltResponseObjectHasTheSDKsRequiredFieldsAndEchoesTheRequest() throws {
+        let completion = ChatCompletion(
+            id: "resp_1", created: 7, model: "gpt-4.1-mini",
+            choices: [.init(index: 0, message: .init(content: "Phobos", toolCalls: [ToolCall(id: "call_1", function: .init(name: "f", arguments: "{}"))],
+                                                     reasoning: "Two moons"),
+                            finishReason: .length)],
+            usage: CompletionUsage(promptTokens: 5, completionTokens: 16, cachedPromptTokens: 2, reasoningTokens: 4))
+        let o = ResponseObject.make(completion, request: ["model": "gpt-4.1-mini", "input": "Hi", "instructions": "Be brief.",
+                                                          "tools": [["type": "function", "name": "f"]], "metadata": ["k": "v"]])
+        for key in ["id", "created_at", "model", "object", "output", "parallel_tool_calls", "tool_choice", "tools", "usage"] {
+            #expect(o[key] != nil && o[key] != .null, "\(key)")
+        }
+        #expect(o["object"] == "response" && o["status"] == "incomplete" && o["incomplete_details"] == ["reason": "max_output_tokens"])
+        #expect(o["output"]?.arrayValue?.map { $0["type"] } == ["reasoning", "message", "function_call"])
+        #expect(o["output"]?.arrayValue?[1]["content"] == [["type": "output_text", "text": "Phobos", "annotations": []]])
+        #expect(o["output"]?.arrayValue?[2]["call_id"] == "call_1")
+        #expect(o["usage"] == ["input_tokens": 5, "input_tokens_details": ["cached_tokens": 2, "cache_write_tokens": 0], "output_tokens": 16,
+                               "output_tokens_details": ["reasoning_tokens": 4], "total_tokens": 21])
+        #expect(o["instructions"] == "Be brief." && o["metadata"] == ["k": "v"] && o["tool_choice"] == "auto" && o["parallel_tool_calls"] == true)
     }
 
     @Test func aRequestGoesToTheResponsesPathStreamedWithExtraBodyMerged() throws {

@@ -47,6 +47,9 @@ struct ResponsesTests {
             #expect(openai["text"]?["response"]?["status_code"] == 200 && openai["text"]?["error"] == .null)
             #expect(body["object"] == "response" && body["status"] == "completed" && body["model"] == "gpt-4.1-mini")
             #expect(body["id"]?.stringValue?.hasPrefix("resp_") == true)
+            // The provider's own object, verbatim: what only it knows (the mock's service tier,
+            // its item ids) is there.
+            #expect(body["service_tier"] == "default" && body["output"]?.arrayValue?.first?["id"]?.stringValue?.hasPrefix("msg_") == true)
             #expect(body["instructions"] == "Be brief." && body["max_output_tokens"] == 40 && body["metadata"] == ["topic": "moons"])
             let message = try #require(body["output"]?.arrayValue?.first)
             #expect(message["type"] == "message" && message["role"] == "assistant")

@@ -56,12 +56,14 @@ public struct OpenAIResponsesWire: WireFormat {
         let reason = json["incomplete_details"]?["reason"]?.stringValue
         let finish: FinishReason = status == "incomplete" ? (reason == "content_filter" ? .contentFilter : .length)
                                                           : (calls.isEmpty ? .stop : .toolCalls)
-        return ChatCompletion(
+        var completion = ChatCompletion(
             id: json["id"]?.stringValue ?? "", created: Int(json["created_at"]?.doubleValue ?? 0), model: json["model"]?.stringValue ?? "",
             choices: [.init(index: 0, message: .init(content: text ?? (calls.isEmpty ? "" : nil), refusal: refusal,
                                                      toolCalls: calls.isEmpty ? nil : calls),
                             finishReason: finish, providerFinishReason: reason ?? status)],
             usage: ResponsesEventDecoder.usage(json["usage"]))
+        completion.response = json
+        return completion
     }
 
     public func decodeError(status: Int, headers: HeaderFields, body: [UInt8], provider: Provider) -> APIError {

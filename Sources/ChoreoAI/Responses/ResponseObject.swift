@@ -1,6 +1,7 @@
-/// The Responses API's `response` object (wire-formats-2 §1.5) of an answer that was streamed and
-/// accumulated as a chat completion: what the Batch API writes as the `body` of a `/v1/responses`
-/// output line (§1.7), as `ChatCompletion.json` is a chat line's.
+/// The Responses API's `response` object (wire-formats-2 §1.5) rebuilt from an answer accumulated
+/// as a chat completion: what the Batch API writes as the `body` of a `/v1/responses` output line
+/// (§1.7), as `ChatCompletion.json` is a chat line's. Used when the provider's own object is not at
+/// hand (`ChatCompletion.response`: a stream whose terminal event carried none, a row without one).
 ///
 /// - `output`: a `reasoning` item with the reasoning summary (when the model gave one), a
 ///   `message` item with the text (`output_text`) and any refusal, then one `function_call` item

@@ -7,8 +7,9 @@
 ///   and `name`), `response.function_call_arguments.delta` appends to it, addressed by
 ///   `output_index`;
 /// - `response.reasoning_summary_text.delta` / `response.reasoning_text.delta`: reasoning, never text;
-/// - `response.completed` / `.incomplete`: the terminal event, with the finish reason and the
-///   usage (the only place a Responses stream reports it);
+/// - `response.completed` / `.incomplete`: the terminal event, with the finish reason, the usage
+///   (the only place a Responses stream reports it) and the `response` object itself, verbatim
+///   (`ChatCompletion.response`: the canonical record, wire-formats-2 §1.3);
 /// - `response.failed` and `error`: the provider's error, which ends the stream. `error` comes in
 ///   two shapes: documented flat (`{"type":"error","code","message"}`) and, from api.openai.com,
 ///   nested (`{"type":"error","error":{"type","code","message"}}`): both are read (§1.6).
@@ -73,6 +74,7 @@ struct ResponsesEventDecoder: ChunkDecoder {
             isComplete = true
             var last = chunk(delta: .init(), finish: finish, raw: raw)
             last.usage = Self.usage(response?["usage"])
+            last.response = response.flatMap { $0.objectValue == nil ? nil : $0 }
             emit(last)
         case "response.failed":
             let error = json["response"]?["error"]

@@ -375,8 +375,7 @@ struct JobExecution: Sendable {
     }
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
-    /// segments, the rebuilt `chat.completion` object (a `response` object for a `/v1/responses`
-    /// job), the attempt's timings.
+    /// segments, the rebuilt `chat.completion` object (`responseObject`), the attempt's timings.
     private func outcome(of sent: Sent) -> (JobOutcome, CompletionUsage?) {
         let output = sent.output, stream = output.stream, started = sent.started, end = now
         var final = stream.completion
@@ -403,7 +402,7 @@ struct JobExecution: Sendable {
         let outcome = JobOutcome(
             output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
             finishReason: final.choices.first?.finishReason?.rawValue, providerFinishReason: final.choices.first?.providerFinishReason,
-            response: (sent.responsesRequest.map { ResponseObject.make(final, request: $0) } ?? final.json).jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
+            response: responseObject(final, sent: sent).jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
             firstTokenMs: timings.firstTokenMs,  // one rounding for the job and its attempt
             durationMs: Int((end - started) * 1000),
             // The provider's request id, else its id for this response (Gemini sends no request-id
@@ -413,6 +412,14 @@ struct JobExecution: Sendable {
             cachedPromptTokens: usage?.cachedPromptTokens, cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens,
             reasoning: final.choices.first?.message.reasoning)
         return (outcome, usage)
+    }
+
+    /// The object stored as the job's `response` (the `openai` export's body): the rebuilt
+    /// `chat.completion`; for a `/v1/responses` job the provider's own `response` object, verbatim
+    /// (its answer is one attempt's whole: a cut one restarts), else one rebuilt from the stream.
+    private func responseObject(_ final: ChatCompletion, sent: Sent) -> JSONValue {
+        guard let request = sent.responsesRequest else { return final.json }
+        return final.response ?? ResponseObject.make(final, request: request)
     }
 
     private struct BatchCancelled: Error {}
