@@ -167,6 +167,8 @@ struct JobExecution: Sendable {
             plan.continuation = AttemptContinuation(method: "restart", reason: reason)
             return .send(plan)
         }
+        // The kept text is choice 0's; one prefill would continue it in every choice.
+        if let n = request["n"]?.intValue, n > 1 { return restart("n is \(n): a prefill continues one choice, not every one") }
         let support = control.prefillRefusals.support(model: job.model, provider: provider)
         guard support.allowed else { return restart(support.reason) }
         guard let c = wire.continuation(of: request, partial: kept.text) else {
