@@ -82,6 +82,7 @@ struct ResponsesTests {
 
             let queue = try JobQueue(path: fixture.databasePath, runnerID: "test")
             #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: FailureKind.retryable) == 1)
+            // Even where prefill is on (`--continue-partial`), the Responses API cannot take one.
             let second = try await fixture.run(server) { $0.continuePartial = true }
             #expect(second.exitCode == 0)
             #expect(try fixture.rows()["cut"]?.output == expected)

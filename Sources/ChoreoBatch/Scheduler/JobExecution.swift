@@ -167,6 +167,8 @@ struct JobExecution: Sendable {
             plan.continuation = AttemptContinuation(method: "restart", reason: reason)
             return .send(plan)
         }
+        // An assistant message in a Responses input is an earlier turn, not a prefix to go on from.
+        if job.endpoint == .responses { return restart("the Responses API has no way to continue a partial answer") }
         // The kept text is choice 0's; one prefill would continue it in every choice.
         if let n = request["n"]?.intValue, n > 1 { return restart("n is \(n): a prefill continues one choice, not every one") }
         let support = control.prefillRefusals.support(model: job.model, provider: provider)
@@ -174,8 +176,7 @@ struct JobExecution: Sendable {
         guard let c = wire.continuation(of: request, partial: kept.text) else {
             let thinking = provider.kind == .anthropic && AnthropicWire.thinks(request)
             return restart(thinking ? "extended thinking is on, and a prefill after thinking is refused"
-                           : job.endpoint == .responses ? "the Responses API has no way to continue a partial answer"
-                           : "the \(provider.kind.rawValue) format has no way to continue a partial answer")
+                                    : "the \(provider.kind.rawValue) format has no way to continue a partial answer")
         }
         guard let body = Self.withBudgetLeft(c.body, spent: kept.tokens) else {
             return restart("the \(kept.tokens) tokens kept used the whole max_tokens budget")
