@@ -1,8 +1,9 @@
-/// The Anthropic and Gemini event decoders: any event stream decodes to chunks or a `WireError`,
+/// The Anthropic, Gemini and Responses API event decoders: any event stream decodes to chunks or a `WireError`,
 /// never a crash, and a stream split anywhere decodes to the same chunks.
 enum FuzzDecoders {
     static func anthropic(_ input: UnsafeRawBufferPointer) { check(input, { AnthropicChunkDecoder(created: 1) }) }
     static func gemini(_ input: UnsafeRawBufferPointer) { check(input, { GeminiChunkDecoder(created: 1) }) }
+    static func responses(_ input: UnsafeRawBufferPointer) { check(input, { ResponsesEventDecoder() }) }
 
     static func check(_ input: UnsafeRawBufferPointer, _ make: () -> some ChunkDecoder) {
         guard let control = input.first else { return }

@@ -15,6 +15,7 @@ let fuzzTargets: [String: FuzzTarget] = [
     "openai-chunk": FuzzOpenAIChunk.run,
     "anthropic": FuzzDecoders.anthropic,
     "gemini": FuzzDecoders.gemini,
+    "responses": FuzzDecoders.responses,
     "job-line": FuzzJobLine.run,
     "config": FuzzConfig.run,
     "headers": FuzzHeaders.run,

@@ -21,6 +21,9 @@ struct MockConversation: Sendable {
     var toolName: String?
     /// A fault the body asks for (`"mock": {…}`, see `MockBodyFault`).
     var bodyFault: MockBodyFault?
+    /// The Responses API's request settings its `response` object repeats (`instructions`,
+    /// `tools`, `metadata`, …), as the request gave them.
+    var responsesSettings: [String: MockJSON] = [:]
 }
 
 /// A fault a request body asks for, in any provider's shape: `"mock": {"fault": KIND, "after": N,

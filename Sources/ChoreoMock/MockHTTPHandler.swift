@@ -82,10 +82,12 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let openAI = server.openAI
             send(MockHTTPResponse(status: 200, headers: openAI.commonHeaders(requestID: requestID), json: openAI.models()), head: head, context: context)
         case .notFound:
-            let message = "Unknown request URL: \(head.method.rawValue) \(head.uri). The mock serves /v1/chat/completions, /v1/embeddings, /v1/messages and /v1beta/models/{model}:streamGenerateContent (and :batchEmbedContents)."
+            let message = "Unknown request URL: \(head.method.rawValue) \(head.uri). The mock serves /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages and /v1beta/models/{model}:streamGenerateContent (and :batchEmbedContents)."
             send(OpenAIMockResponder.error(404, message, type: "invalid_request_error", code: "unknown_url", headers: []), head: head, context: context)
         case .openAIChat:
             respond(with: server.openAI, pathModel: nil, stream: nil, head: head, requestID: requestID, context: context)
+        case .openAIResponses:
+            respond(with: server.openAIResponses, pathModel: nil, stream: nil, head: head, requestID: requestID, context: context)
         case .anthropicMessages:
             respond(with: server.anthropic, pathModel: nil, stream: nil, head: head, requestID: requestID, context: context)
         case .gemini(let model, let stream, let sse):

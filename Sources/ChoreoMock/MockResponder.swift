@@ -63,6 +63,7 @@ struct MockStreamPlan: Sendable {
 /// Where a request goes.
 enum MockRoute: Sendable, Equatable {
     case openAIChat
+    case openAIResponses
     case openAIEmbeddings
     case geminiEmbeddings(model: String)
     case openAIModels
@@ -82,6 +83,8 @@ enum MockRoute: Sendable, Equatable {
         guard method == "POST" else { self = .notFound; return }
         if path.hasSuffix("/chat/completions") {
             self = .openAIChat
+        } else if path.hasSuffix("/responses") {
+            self = .openAIResponses
         } else if path.hasSuffix("/embeddings") {
             self = .openAIEmbeddings
         } else if path.hasSuffix("/messages") {

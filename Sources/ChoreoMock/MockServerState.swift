@@ -7,6 +7,7 @@ final class MockServerState: Sendable {
     let config: MockConfig
     let ledger = MockLedger()
     let openAI: OpenAIMockResponder
+    let openAIResponses: OpenAIResponsesMockResponder
     let anthropic = AnthropicMockResponder()
     private let connections = Mutex([ObjectIdentifier: any Channel]())
     private let shuttingDown = Atomic(false)
@@ -16,6 +17,7 @@ final class MockServerState: Sendable {
     init(config: MockConfig, created: Int) {
         self.config = config
         self.openAI = OpenAIMockResponder(created: created)
+        self.openAIResponses = OpenAIResponsesMockResponder(created: created)
     }
 
     func beginOutage(until: ContinuousClock.Instant, kind: MockFault.Kind) { outage.withLock { $0 = (until, kind) } }

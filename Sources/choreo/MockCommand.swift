@@ -8,7 +8,7 @@ struct MockCommand: AsyncParsableCommand {
         commandName: "mock",
         abstract: "Run the built-in mock provider (OpenAI, Anthropic and Gemini dialects) until interrupted.",
         discussion: """
-            Serves POST /v1/chat/completions, GET /v1/models, POST /v1/messages, \
+            Serves POST /v1/chat/completions, POST /v1/responses (the Responses API's events, no [DONE]), GET /v1/models, POST /v1/messages, \
             POST /v1beta/models/{model}:streamGenerateContent?alt=sse and :generateContent, and GET /mock/stats; \
             embeddings at POST /v1/embeddings and /v1beta/models/{model}:batchEmbedContents (one deterministic \
             unit vector per text, float or base64; a text's tokens are its words). \

@@ -15,6 +15,8 @@ struct SubmitCommand: AsyncParsableCommand {
               {"custom_id":"q1","model":"gpt-4o-mini","messages":[...],"max_tokens":100}
             A Batch API line may ask for embeddings instead (OpenAI-compatible and Gemini models):
               {"custom_id":"e1","method":"POST","url":"/v1/embeddings","body":{"model":"text-embedding-3-small","input":"text","dimensions":256}}
+            or for OpenAI's Responses API (OpenAI-compatible models; streamed and stored like chat):
+              {"custom_id":"r1","method":"POST","url":"/v1/responses","body":{"model":"gpt-4.1-mini","input":"text","max_output_tokens":100}}
 
             A Batch API line may also set its job's priority and timeout beside custom_id and body:
               {"custom_id":"q1","body":{...},"priority":10,"timeout":120}

@@ -41,8 +41,8 @@ import ChoreoBatch
         #expect(budget.status != 0 && budget.stderr.contains("--budget is not supported with a PostgreSQL database yet"), "\(budget.output)")
     }
 
-    /// A file mixing chat and embeddings lines gives the same rows on PostgreSQL as on SQLite:
-    /// the same text, the same vectors byte for byte.
+    /// A file mixing chat, embeddings and Responses lines gives the same rows on PostgreSQL as on
+    /// SQLite: the same text, the same vectors byte for byte.
     @Test(.enabled(if: PostgresServer.skipReason == nil, "PostgreSQL is not installed here"))
     func aMixedFileGivesTheSameAnswersOnPostgresAsOnSQLite() async throws {
         let database = try PostgresServer.shared.get().createDatabase()
@@ -55,6 +55,10 @@ import ChoreoBatch
             ["custom_id": .string("emb-\(i)"), "method": "POST", "url": "/v1/embeddings",
              "body": ["model": "text-embedding-3-small", "input": .string("vector \(i)"), "dimensions": 8]]
         }
+        lines += (0..<2).map { i in
+            ["custom_id": .string("resp-\(i)"), "method": "POST", "url": "/v1/responses",
+             "body": ["model": "gpt-4.1-mini", "input": .string("Say something \(i)"), "max_output_tokens": 20]]
+        }
         let file = scratch.write("mixed.jsonl", lines: lines.map(\.jsonString))
         let sqlite = scratch.file("mixed.sqlite")
         for db in [database.url, sqlite] {
@@ -63,13 +67,16 @@ import ChoreoBatch
         }
         var onPostgres: [String: String] = [:], onSQLite: [String: String] = [:]
         try database.connect().query(
-            "SELECT custom_id, coalesce(output, '') || '|' || coalesce(dimensions::text, '') || '|' || coalesce(encode(embedding, 'hex'), '') FROM jobs"
+            "SELECT custom_id, url || '|' || coalesce(output, '') || '|' || coalesce(dimensions::text, '') || '|' || coalesce(encode(embedding, 'hex'), '') || '|' || coalesce(response::json->>'object', '') FROM jobs"
         ) { onPostgres[$0.string(0)!] = $0.string(1) }
         let lite = try Database(path: sqlite, readOnly: true)
-        try lite.query("SELECT custom_id, coalesce(output, '') || '|' || coalesce(dimensions, '') || '|' || lower(coalesce(hex(embedding), '')) FROM jobs") {
+        try lite.query("SELECT custom_id, url || '|' || coalesce(output, '') || '|' || coalesce(dimensions, '') || '|' || lower(coalesce(hex(embedding), '')) || '|' || coalesce(json_extract(response, '$.object'), '') FROM jobs") {
             onSQLite[$0.string(0)!] = $0.string(1)
         }
-        #expect(onPostgres.count == 6 && onPostgres == onSQLite)
+        #expect(onPostgres.count == 8 && onPostgres == onSQLite)
+        // A Responses job's answer is the chat answer to the same conversation, and its stored body a response object.
+        #expect(onPostgres["resp-1"]?.hasSuffix("|response") == true && onPostgres["resp-1"]?.contains("|" + MockContent.reply(
+            model: "gpt-4.1-mini", messages: [["role": "user", "content": "Say something 1"]], maxTokens: 20).text + "|") == true)
         #expect(onPostgres["emb-0"]?.hasSuffix("|") == false && onPostgres["emb-0"]?.contains("|8|") == true)
     }
 

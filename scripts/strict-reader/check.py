@@ -7,7 +7,9 @@ Each line must be exactly {id, custom_id, response, error} (no other key), with 
 string request_id: OpenAI types it so, a null is refused). A 2xx body must validate as the
 `openai` package's `ChatCompletion`, or, for a `/v1/embeddings` line (a body whose `object` is
 "list"), as its `CreateEmbeddingResponse` with every vector a list of floats or a base64 string
-of packed float32, indexes 0, 1, … in order; any other body must be {"error": {message: str, ...}}.
+of packed float32, indexes 0, 1, … in order, or, for a `/v1/responses` line (a body whose
+`object` is "response"), as its `Response`, completed or incomplete, with output; any other body
+must be {"error": {message: str, ...}}.
 An error is {code: str, message: str}. Prints one line per failure and a closing count.
 """
 import json
@@ -19,6 +21,7 @@ import base64
 
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 
@@ -67,6 +70,8 @@ def check(line: str) -> Optional[str]:
         try:
             if 200 <= parsed.response.status_code < 300 and body.get("object") == "list":
                 return check_embeddings(body)
+            if 200 <= parsed.response.status_code < 300 and body.get("object") == "response":
+                return check_response(body)
             if 200 <= parsed.response.status_code < 300:
                 completion = ChatCompletion.model_validate(body)
                 if completion.object != "chat.completion" or not completion.choices:
@@ -97,6 +102,18 @@ def check_embeddings(body: dict[str, Any]) -> Optional[str]:
         return "the embeddings are not a list indexed 0, 1, …"
     if len({len(e.embedding) for e in response.data}) != 1 or not response.data[0].embedding:
         return "the embeddings do not all have the same, non-zero, length"
+    return None
+
+
+def check_response(body: dict[str, Any]) -> Optional[str]:
+    """A Responses body: the SDK's `Response` (which requires the echoed request settings and the
+    usage details), completed or incomplete, with at least one output item; its `output_text`
+    (the SDK's join of the message parts) is what the job answered."""
+    response = Response.model_validate(body)
+    if response.status not in ("completed", "incomplete") or not response.output:
+        return f"the response is {response.status} with {len(response.output)} output items"
+    if response.usage is not None and response.usage.total_tokens != response.usage.input_tokens + response.usage.output_tokens:
+        return "the usage does not add up"
     return None
 
 

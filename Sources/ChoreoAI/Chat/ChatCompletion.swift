@@ -8,6 +8,10 @@ public struct ChatCompletion: Sendable, Hashable {
     public var systemFingerprint: String?
     public var choices: [Choice]
     public var usage: CompletionUsage?
+    /// For an answer from the Responses API (`/v1/responses`): its own `response` object, verbatim
+    /// as the provider sent it (the terminal event's, or the whole body), with everything the
+    /// chat shape has no place for (item ids, annotations, encrypted reasoning, echoed settings).
+    public var response: JSONValue? = nil
 
     public init(id: String, created: Int, model: String, systemFingerprint: String? = nil, choices: [Choice], usage: CompletionUsage?) {
         self.id = id

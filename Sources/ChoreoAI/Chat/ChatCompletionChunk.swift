@@ -11,6 +11,9 @@ public struct ChatCompletionChunk: Sendable, Hashable {
     public var systemFingerprint: String?
     public var choices: [Choice]
     public var usage: CompletionUsage?
+    /// The Responses API's `response` object as its terminal event carried it, verbatim (only on
+    /// the last chunk of a `/v1/responses` stream; nil for every other chunk).
+    public var response: JSONValue? = nil
 
     public init(id: String, created: Int, model: String, systemFingerprint: String? = nil, choices: [Choice], usage: CompletionUsage? = nil) {
         self.id = id

@@ -58,8 +58,12 @@ public final class ChoreoClient: Sendable {
     /// chunks (the batch runner): the body is parsed on the transport's thread from its first
     /// byte, with no task wake-up per read. Such a stream yields no chunks when iterated; use
     /// `collect()`, and `text`, `completion` and `chunkCount` meanwhile.
-    public func stream(body: JSONValue, provider: Provider, delivery: StreamDelivery = .chunks) async throws -> ChatCompletionStream {
-        let wire = provider.kind.wireFormat
+    ///
+    /// `wire` speaks another of the provider's APIs than its chat format (nil): a Responses body
+    /// goes with `provider.kind.responsesWire`, and comes back as the same chunks.
+    public func stream(body: JSONValue, provider: Provider, delivery: StreamDelivery = .chunks,
+                       wire: (any WireFormat)? = nil) async throws -> ChatCompletionStream {
+        let wire = wire ?? provider.kind.wireFormat
         let request = try wire.makeRequest(body, provider: provider, stream: true)
         switch delivery {
         case .chunks:

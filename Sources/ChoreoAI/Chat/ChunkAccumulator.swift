@@ -11,6 +11,8 @@ public struct ChunkAccumulator: Sendable {
     /// usage chunk, Anthropic's `message_delta`, Gemini's last chunk). Earlier counts are running
     /// totals (Anthropic's `message_start`, Gemini's chunks), short of what a cut stream is billed.
     public private(set) var usageIsFinal = false
+    /// The Responses API's terminal `response` object, verbatim (`ChatCompletionChunk.response`).
+    public private(set) var response: JSONValue?
     public private(set) var chunkCount = 0
     /// Chunks that carried text, a refusal or a piece of a tool call.
     public private(set) var outputChunkCount = 0
@@ -60,6 +62,7 @@ public struct ChunkAccumulator: Sendable {
         if model.isEmpty { model = chunk.model }
         if systemFingerprint == nil { systemFingerprint = chunk.systemFingerprint }
         if let u = chunk.usage { usage = u }
+        if let r = chunk.response { response = r }
         for n in chunk.choices.indices {
             let c = chunk.choices[n]
             let content = n == 0 ? firstContent : c.delta.content
@@ -181,7 +184,9 @@ public struct ChunkAccumulator: Sendable {
                                reasoningSignature: s.reasoningSignature),
                 finishReason: finish, providerFinishReason: s.providerFinishReason, logprobs: logprobs)
         }
-        return ChatCompletion(id: id, created: created, model: model, systemFingerprint: systemFingerprint,
-                              choices: built, usage: usage)
+        var completion = ChatCompletion(id: id, created: created, model: model, systemFingerprint: systemFingerprint,
+                                        choices: built, usage: usage)
+        completion.response = response
+        return completion
     }
 }

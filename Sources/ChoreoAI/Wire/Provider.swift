@@ -14,6 +14,9 @@ public enum ProviderKind: String, Sendable, Hashable, CaseIterable {
         case .gemini: return GeminiWire()
         }
     }
+
+    /// The provider's Responses API (`/v1/responses`); nil when it has none (Anthropic, Gemini).
+    public var responsesWire: (any WireFormat)? { self == .openAI ? OpenAIResponsesWire() : nil }
 }
 
 /// An endpoint that serves chat completions: where it is, how to authenticate, its limits.

@@ -13,7 +13,7 @@ public struct ExportRecord: Sendable {
     public var toolCalls: String?
     public var finishReason: String?
     public var providerFinishReason: String?
-    /// JSON text of the rebuilt `chat.completion` object.
+    /// JSON text of the rebuilt `chat.completion` object (a `response` object for a `/v1/responses` job).
     public var response: String?
     public var promptTokens: Int?
     public var completionTokens: Int?

@@ -4,6 +4,7 @@ import ChoreoAI
 ///
 /// - succeeded: `response = {status_code, request_id, body: <chat.completion>}`, `error = null`;
 ///   the body is the stored `response` JSON, or is rebuilt from the columns when it is missing.
+///   A `/v1/responses` job's body is a `response` object (`ResponseObject`), stored the same way.
 ///   An embeddings job's body is the embeddings response (`{"object":"list","data":[{"object":
 ///   "embedding","index":0,"embedding":[…]}],"model":…,"usage":{…}}`), its vectors from
 ///   `jobs.embedding`, as floats or as base64 when the request asked for `encoding_format: "base64"`.
@@ -30,7 +31,7 @@ enum OpenAIBatchLine {
                 // rather than parsed and printed again (the hot path of a large export).
                 out += response
             } else {
-                out += rebuiltBody(r).jsonString
+                out += (r.endpoint == .responses ? rebuiltResponse(r) : rebuiltBody(r)).jsonString
             }
             out += #"},"error":null}"#
         } else if r.state == "failed", let status = r.httpStatus, !(200..<300).contains(status) {
@@ -109,6 +110,18 @@ enum OpenAIBatchLine {
             out += #","usage":{"prompt_tokens":"# + String(p) + #","total_tokens":"# + String(p) + "}"
         }
         out += "}"
+    }
+
+    /// A `/v1/responses` job's `response` object made from its columns, for rows without a stored one.
+    static func rebuiltResponse(_ r: ExportRecord) -> JSONValue {
+        let calls = r.toolCalls.flatMap { try? JSONValue.parse($0) }?.arrayValue?.compactMap(ToolCall.init(json:)) ?? []
+        let usage = r.promptTokens.flatMap { p in r.completionTokens.map { c in
+            CompletionUsage(promptTokens: p, completionTokens: c, totalTokens: r.totalTokens, cachedPromptTokens: r.cachedPromptTokens ?? 0,
+                            cacheWriteTokens: r.cacheWriteTokens ?? 0, reasoningTokens: r.reasoningTokens ?? 0)
+        } }
+        return ResponseObject.make(id: "resp_choreo_\(r.id)", created: Int(r.finishedAt ?? r.createdAt), model: r.model, text: r.output,
+                                   toolCalls: calls, reasoning: r.reasoning, finishReason: r.finishReason.map(FinishReason.init(rawValue:)),
+                                   usage: usage, request: [:])
     }
 
     /// A `chat.completion` object made from the job's columns, for rows without a stored one.

@@ -6,6 +6,9 @@ public enum JobEndpoint: String, Sendable, Hashable, CaseIterable {
     /// Embeddings, not streamed: the job's answer is vectors (`jobs.embedding`), and jobs of one
     /// model and parameters share requests (`EmbeddingsRequest`).
     case embeddings = "/v1/embeddings"
+    /// OpenAI's Responses API, streamed: the job's answer is text (`jobs.output`) as a chat job's,
+    /// and its export body a `response` object (`ResponseObject`). OpenAI-compatible providers only.
+    case responses = "/v1/responses"
 
     /// The endpoint of a stored `url`; an unknown one (a newer version's) reads as chat, which is
     /// what every job was before the column existed.

@@ -27,7 +27,9 @@ public struct ValidatedJob: Sendable {
 /// - OpenAI Batch: `{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body": {…}}`
 ///   (`method` and `url` may be omitted; when present they must be these values), or with
 ///   `"url": "/v1/embeddings"` and an embeddings body (`{"model", "input": string | [string],
-///   "dimensions"?, "encoding_format"?}`), for a model whose provider has an embeddings endpoint;
+///   "dimensions"?, "encoding_format"?}`), for a model whose provider has an embeddings endpoint,
+///   or with `"url": "/v1/responses"` and a Responses body (`{"model", "input", "instructions"?,
+///   "max_output_tokens"?, "tools"?, …}`), for a model whose provider has the Responses API;
 /// - short form: `{"custom_id", "model", "messages", …}` with the other body fields at the top level.
 /// A line without `custom_id` gets `line-<N>`.
 ///
@@ -170,6 +172,8 @@ public struct JobLineValidator: Sendable {
             try checkParameters(body, provider: provider, prefix: prefix, fail: fail)
         case .embeddings:
             try checkEmbeddings(body, model: model, prefix: prefix, fail: fail)
+        case .responses:
+            try checkResponses(body, model: model, prefix: prefix, fail: fail)
         }
         let metadataValue = isBatchForm ? top["metadata"] ?? body["metadata"] : body["metadata"]
         if let m = metadataValue, !m.isNull, m.objectValue == nil {
@@ -222,7 +226,7 @@ public struct JobLineValidator: Sendable {
     ///
     /// A file names few models: each is routed once (`routes`), not once per line (the typo check
     /// measured at 10% of a million-line submit).
-    private func route(_ model: String, path: String, fail: (String?, String, String) -> JobLineError) throws -> Provider? {
+    func route(_ model: String, path: String, fail: (String?, String, String) -> JobLineError) throws -> Provider? {
         let routed = routes[model] ?? {
             let r = Self.route(model, router: router)
             routes[model] = r
@@ -260,12 +264,19 @@ public struct JobLineValidator: Sendable {
 
     /// Every body parameter must be one the routed provider takes (`ParameterSupport`): unknown
     /// ones are refused with the nearest known name, ones it cannot honour with the reason.
-    private func checkParameters(_ body: [String: JSONValue], provider: Provider?, prefix: String, endpoint: JobEndpoint = .chatCompletions,
+    func checkParameters(_ body: [String: JSONValue], provider: Provider?, prefix: String, endpoint: JobEndpoint = .chatCompletions,
                                  fail: (String?, String, String) -> JobLineError) throws {
         let kind = provider?.kind ?? .openAI
-        let handling = endpoint == .embeddings ? ParameterSupport.embeddingsHandling : ParameterSupport.handling
-        let known = endpoint == .embeddings ? ParameterSupport.knownEmbeddingsParameters : ParameterSupport.knownParameters
-        let what = endpoint == .embeddings ? "embeddings parameter" : "parameter"
+        let handling: (String, JSONValue, ProviderKind) -> ParameterSupport.Handling?
+        let known: (ProviderKind) -> [String]
+        let what: String
+        switch endpoint {
+        case .chatCompletions: (handling, known, what) = (ParameterSupport.handling, ParameterSupport.knownParameters, "parameter")
+        case .embeddings:
+            (handling, known, what) = (ParameterSupport.embeddingsHandling, ParameterSupport.knownEmbeddingsParameters, "embeddings parameter")
+        case .responses:
+            (handling, known, what) = (ParameterSupport.responsesHandling, ParameterSupport.knownResponsesParameters, "Responses parameter")
+        }
         if let extra = body["extra_body"], extra.objectValue == nil {
             throw fail(prefix + "extra_body", "invalid_type", "expected an object, found \(extra.typeName)")
         }

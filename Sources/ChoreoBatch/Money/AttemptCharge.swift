@@ -88,10 +88,13 @@ public struct RequestBounds: Sendable, Hashable {
     /// quotes, keys and braces outweigh the few tokens a chat template adds per message).
     public static func promptTokens(_ body: JSONValue) -> Int { body.jsonString.utf8.count }
 
-    /// The output budget: `max_completion_tokens` or `max_tokens`, or for Anthropic the default
-    /// Choreo sends. nil when the request sets none (OpenAI and Gemini have no fixed default).
+    /// The output budget: `max_completion_tokens` or `max_tokens` (a Responses body's
+    /// `max_output_tokens`), or for Anthropic the default Choreo sends. nil when the request sets
+    /// none (OpenAI and Gemini have no fixed default).
     public static func completionTokens(_ body: JSONValue, provider: ProviderKind) -> Int? {
-        if let m = body["max_completion_tokens"]?.intValue ?? body["max_tokens"]?.intValue { return max(0, m) }
+        if let m = body["max_completion_tokens"]?.intValue ?? body["max_tokens"]?.intValue ?? body["max_output_tokens"]?.intValue {
+            return max(0, m)
+        }
         return provider == .anthropic ? AnthropicWire.defaultMaxTokens : nil
     }
 }

@@ -68,7 +68,7 @@ public struct CostEstimate: Sendable {
             let bytes = RequestBounds.promptTokens(body)
             let prompt = Int((Double(bytes) * (cal?.promptTokensPerByte ?? Self.defaultTokensPerByte)).rounded(.up))
             let bound = embeddings ? 0 : kind(model).flatMap { RequestBounds.completionTokens(body, provider: $0) }
-                ?? body["max_completion_tokens"]?.intValue ?? body["max_tokens"]?.intValue
+                ?? body["max_completion_tokens"]?.intValue ?? body["max_tokens"]?.intValue ?? body["max_output_tokens"]?.intValue
             let expectedOutput: Double? = embeddings ? 0 : cal.map { c in bound.map { min(Double($0), c.meanCompletionTokens) } ?? c.meanCompletionTokens }
                 ?? bound.map { Double($0) / 2 }
             row.jobs += 1

@@ -33,7 +33,8 @@ extension BatchRunner {
         try db.query("""
             SELECT j.model, count(*),
                    sum(j.url <> '/v1/embeddings' AND json_extract(j.request, '$.max_tokens') IS NULL
-                       AND json_extract(j.request, '$.max_completion_tokens') IS NULL)
+                       AND json_extract(j.request, '$.max_completion_tokens') IS NULL
+                       AND json_extract(j.request, '$.max_output_tokens') IS NULL)
             FROM jobs j JOIN batches b ON b.id = j.batch_id
             WHERE b.state IN ('pending', 'running') AND j.state IN ('pending', 'running') \(filter.sql) \(scope.sql)
             GROUP BY j.model ORDER BY j.model

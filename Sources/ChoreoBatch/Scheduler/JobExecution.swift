@@ -100,6 +100,9 @@ struct JobExecution: Sendable {
     /// What an attempt will send, decided before any waiting.
     struct Plan {
         var provider: Provider
+        /// How the request is spoken: the provider's chat format, or its Responses API for a
+        /// `/v1/responses` job.
+        var wire: any WireFormat
         var body: JSONValue
         /// Text kept from earlier attempts that this one continues ("" for a fresh start).
         var kept: String
@@ -132,6 +135,17 @@ struct JobExecution: Sendable {
         }
         // The job's own bound on the attempt's whole time wins over its provider's (and the run's).
         if let timeout = job.timeout { provider.timeout = timeout }
+        let wire: any WireFormat
+        if job.endpoint == .responses {
+            // Submit refused such a line; a configuration changed since may route it elsewhere.
+            guard let responses = provider.kind.responsesWire else {
+                return .fail(RequestFailure(kind: .badRequest, retryable: false, stopsProvider: false,
+                                            message: "model \(job.model) routes to \(provider.name), which has no Responses API (/v1/responses)"))
+            }
+            wire = responses
+        } else {
+            wire = provider.kind.wireFormat
+        }
         if control.isCancelled(batch: job.batchID) { return .cancelled }
         if let stopped = control.stopReason(provider: provider.name) {
             return .fail(RequestFailure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,
@@ -143,7 +157,7 @@ struct JobExecution: Sendable {
             control.stop(provider: provider.name, because: f)
             return .fail(f)
         }
-        var plan = Plan(provider: provider, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request),
+        var plan = Plan(provider: provider, wire: wire, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request),
                         requestKey: request.objectValue == nil ? nil : options.requestKey(body: request, provider: provider, path: job.endpoint))
         // Continue from kept text where the model can; otherwise start over. Either way the
         // attempt records how, and why.
@@ -153,9 +167,13 @@ struct JobExecution: Sendable {
             plan.continuation = AttemptContinuation(method: "restart", reason: reason)
             return .send(plan)
         }
+        // An assistant message in a Responses input is an earlier turn, not a prefix to go on from.
+        if job.endpoint == .responses { return restart("the Responses API has no way to continue a partial answer") }
+        // The kept text is choice 0's; one prefill would continue it in every choice.
+        if let n = request["n"]?.intValue, n > 1 { return restart("n is \(n): a prefill continues one choice, not every one") }
         let support = control.prefillRefusals.support(model: job.model, provider: provider)
         guard support.allowed else { return restart(support.reason) }
-        guard let c = provider.kind.wireFormat.continuation(of: request, partial: kept.text) else {
+        guard let c = wire.continuation(of: request, partial: kept.text) else {
             let thinking = provider.kind == .anthropic && AnthropicWire.thinks(request)
             return restart(thinking ? "extended thinking is on, and a prefill after thinking is refused"
                                     : "the \(provider.kind.rawValue) format has no way to continue a partial answer")
@@ -214,10 +232,13 @@ struct JobExecution: Sendable {
         let bounds: RequestBounds
         let reservation: BudgetLedger.Reservation?
         let requestKey: RequestKey?
+        /// A `/v1/responses` job's request, which its `response` object repeats (nil for chat).
+        let responsesRequest: JSONValue?
 
         fileprivate init(attempt: Int, started: Double, claimed: Double, headersAt: Double, estimate: Int, output: LiveOutput,
                          gate: ProviderGate, probe: Int?, modelCap: AsyncSemaphore?, bounds: RequestBounds,
-                         reservation: BudgetLedger.Reservation?, requestKey: RequestKey?) {
+                         reservation: BudgetLedger.Reservation?, requestKey: RequestKey?, responsesRequest: JSONValue?) {
+            self.responsesRequest = responsesRequest
             self.bounds = bounds
             self.reservation = reservation
             self.requestKey = requestKey
@@ -284,7 +305,7 @@ struct JobExecution: Sendable {
                                                       continuation: plan.continuation)
             attempt = number
             let started = now
-            let stream = try await client.stream(body: plan.body, provider: plan.provider, delivery: .collected)
+            let stream = try await client.stream(body: plan.body, provider: plan.provider, delivery: .collected, wire: plan.wire)
             headersAt = now
             if let head = stream.head { gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
             let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, keptTokens: plan.keptTokens, stream: stream)
@@ -295,7 +316,8 @@ struct JobExecution: Sendable {
             if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
             return .streaming(Sent(attempt: number, started: started, claimed: claimed, headersAt: headersAt ?? started,
                                    estimate: plan.estimate, output: output, gate: gate, probe: probe, modelCap: modelCap,
-                                   bounds: bounds, reservation: reservation, requestKey: plan.requestKey))
+                                   bounds: bounds, reservation: reservation, requestKey: plan.requestKey,
+                                   responsesRequest: job.endpoint == .responses ? .some(plan.body) : .none))  // not `nil`: JSONValue takes it as .null
         } catch {
             let charge = attempt == nil ? .none : self.charge(of: live, bounds: bounds)
             defer {
@@ -356,7 +378,7 @@ struct JobExecution: Sendable {
     }
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
-    /// segments, the rebuilt `chat.completion` object, the attempt's timings.
+    /// segments, the rebuilt `chat.completion` object (`responseObject`), the attempt's timings.
     private func outcome(of sent: Sent) -> (JobOutcome, CompletionUsage?) {
         let output = sent.output, stream = output.stream, started = sent.started, end = now
         var final = stream.completion
@@ -383,7 +405,7 @@ struct JobExecution: Sendable {
         let outcome = JobOutcome(
             output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
             finishReason: final.choices.first?.finishReason?.rawValue, providerFinishReason: final.choices.first?.providerFinishReason,
-            response: final.json.jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
+            response: responseObject(final, sent: sent).jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
             firstTokenMs: timings.firstTokenMs,  // one rounding for the job and its attempt
             durationMs: Int((end - started) * 1000),
             // The provider's request id, else its id for this response (Gemini sends no request-id
@@ -393,6 +415,14 @@ struct JobExecution: Sendable {
             cachedPromptTokens: usage?.cachedPromptTokens, cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens,
             reasoning: final.choices.first?.message.reasoning)
         return (outcome, usage)
+    }
+
+    /// The object stored as the job's `response` (the `openai` export's body): the rebuilt
+    /// `chat.completion`; for a `/v1/responses` job the provider's own `response` object, verbatim
+    /// (its answer is one attempt's whole: a cut one restarts), else one rebuilt from the stream.
+    private func responseObject(_ final: ChatCompletion, sent: Sent) -> JSONValue {
+        guard let request = sent.responsesRequest else { return final.json }
+        return final.response ?? ResponseObject.make(final, request: request)
     }
 
     private struct BatchCancelled: Error {}
@@ -541,7 +571,9 @@ struct JobExecution: Sendable {
     static func estimateTokens(_ request: JSONValue) -> Int {
         var chars = 0
         for m in request["messages"]?.arrayValue ?? [] { chars += (m["content"]?.jsonString.utf8.count ?? 0) }
-        let budget = request["max_completion_tokens"]?.intValue ?? request["max_tokens"]?.intValue ?? 256
+        // A Responses body: its input and instructions.
+        for key in ["input", "instructions"] { chars += request[key]?.jsonString.utf8.count ?? 0 }
+        let budget = request["max_completion_tokens"]?.intValue ?? request["max_tokens"]?.intValue ?? request["max_output_tokens"]?.intValue ?? 256
         return chars / 4 + budget
     }
 }
