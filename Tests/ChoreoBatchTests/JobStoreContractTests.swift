@@ -161,6 +161,26 @@ struct JobStoreContractTests {
         #expect(try await second.counts(batch: nil) == ["succeeded": 1])
     }
 
+    /// An attempt's end is written with when it ended, not when the database took the write (a
+    /// write can wait for a busy or unreachable database): the attempt history, and the soak's
+    /// check that no two runners' attempts at a job overlap, read the real end.
+    @Test(arguments: StoreBackend.tested)
+    func anAttemptsEndIsWhenItEndedNotWhenItWasWritten(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 2)
+        let store = try place.runner("r1")
+        let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil).sorted { $0.id < $1.id }
+        for job in jobs { #expect(try await store.startAttempt(job: job.id, continuedFromChars: nil) == 1) }
+        var failure = failure(kept: "cut")
+        failure.endedAt = 1_000_000_001.5
+        try await store.endAttempt(job: jobs[0].id, attempt: 1, failure: failure, outcome: .retry, retryAt: 0,
+                                   finalState: .failed, countsAsAttempt: true)
+        var answer = outcome("whole")
+        answer.endedAt = 1_000_000_002.5
+        #expect(try await store.complete(job: jobs[1].id, attempt: 1, outcome: answer))
+        #expect(try place.count("SELECT count(*) FROM attempts WHERE job_id = $1 AND ended_at = 1000000001.5", ["\(jobs[0].id)"]) == 1)
+        #expect(try place.count("SELECT count(*) FROM attempts WHERE job_id = $1 AND ended_at = 1000000002.5", ["\(jobs[1].id)"]) == 1)
+    }
+
     @Test(arguments: StoreBackend.tested)
     func flushedTextSurvivesACutAttemptAndComesBackWithTheNextClaim(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 2)

@@ -142,9 +142,11 @@ public final class BatchRunner: Sendable {
 
         let control = RunControl()
         control.prefillRefusals.load(try await queue.prefillRefusals())
-        try await queue.heartbeat(leaseSeconds: options.leaseSeconds)
         control.setCancelled(try await queue.cancelledBatches())
         let flusher = PartialFlusher(queue: queue)
+        let leases = LeaseKeeper(store: queue, leaseSeconds: options.leaseSeconds, storage: storage, events: events,
+                                 control: control, flusher: flusher)
+        try await leases.renew()
         self.liveFlusher.withLock { $0 = flusher }
         defer { self.liveFlusher.withLock { $0 = nil } }
         // Budgets and pauses shared with every runner on the database (issue 15).
@@ -155,18 +157,7 @@ public final class BatchRunner: Sendable {
         let background = Task {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await flusher.run(interval: self.options.flushInterval) }
-                group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(nanoseconds: UInt64(self.options.leaseSeconds / 3 * 1e9))
-                        if Task.isCancelled { break }
-                        do {
-                            try await queue.heartbeat(leaseSeconds: self.options.leaseSeconds)
-                            storage.committed()
-                        } catch {
-                            storage.failed(error)
-                        }
-                    }
-                }
+                group.addTask { await leases.run() }
                 // `choreo cancel` from another process: stop the batch's streams within a wake.
                 group.addTask {
                     while !Task.isCancelled {
@@ -229,12 +220,14 @@ public final class BatchRunner: Sendable {
                 case .started(.streaming(let sent), let execution):
                     sending -= 1
                     streaming += 1
-                    sent.output.stream.onEnd { end in ends.post(EndedStream(execution: execution, sent: sent, end: end)) }
+                    sent.output.stream.onEnd { end in
+                        ends.post(EndedStream(execution: execution, sent: sent, end: end, at: Date().timeIntervalSince1970))
+                    }
                     if stopping { sent.output.stream.cancel() }
                 case .ended(let list):
                     taking = false
                     streaming -= list.count
-                    for e in list { group.addTask { .finished(await e.execution.finish(e.sent, e.end), batch: e.execution.job.batchID) } }
+                    for e in list { group.addTask { .finished(await e.execution.finish(e.sent, e.end, at: e.at), batch: e.execution.job.batchID) } }
                 case .finished(let result, let batch):
                     inFlight -= 1
                     count(result, batch: batch)
@@ -269,7 +262,7 @@ public final class BatchRunner: Sendable {
                 // While the database refuses writes no job starts; with nothing in flight, a claim once
                 // a second finds out when it takes writes again (it is a write).
                 let writable = !storage.isFaulty || inFlight == 0
-                if free > 0 && batchReady && now >= quietUntil && writable && !budgetReached {
+                if free > 0 && batchReady && now >= quietUntil && writable && !budgetReached && !control.leasesLapsed {
                     let wanted = min(free, 256)
                     do {
                         claimed = try await queue.claim(limit: wanted, leaseSeconds: options.leaseSeconds, batch: options.batch,

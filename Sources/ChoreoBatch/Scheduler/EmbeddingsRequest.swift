@@ -184,6 +184,7 @@ struct EmbeddingsRequest: Sendable {
                 timings: AttemptTimings(claimed: claimed, sent: sentAt, headers: end, end: end, stream: nil, outputTokens: nil))
             o.charge = charge
             o.embedding = vectors
+            o.endedAt = end
             // Keyed as every answer is: a cached run reuses the vectors (embeddings never sample).
             o.requestKey = run.options.requestKey(model: m.job.model, request: m.job.request, path: m.job.endpoint, client: run.client)
             outcomes.append((m, o))
@@ -216,13 +217,14 @@ struct EmbeddingsRequest: Sendable {
         // A 2xx that broke off or could not be read: the provider did the work, and bills it.
         let answered = error is StreamError || error is WireError
         let timings = AttemptTimings(claimed: clock.claimed, sent: sentAt, headers: answered ? now : nil, end: now, stream: nil, outputTokens: nil)
+        let endedAt = now
         func record(_ m: Member) -> AttemptFailure {
             AttemptFailure(kind: failure.kind, message: failure.message, httpStatus: failure.httpStatus,
                            requestID: (error as? APIError)?.requestID, bytesReceived: 0, charsReceived: 0, keptPartial: nil,
                            keptPartialTokens: 0, spentPromptTokens: 0, receivedText: nil, timings: timings,
                            charge: answered ? AttemptCharge.of(reported: nil, isFinal: false, bounds: m.bounds, model: m.job.model,
                                                                receivedBytes: 0, prices: run.options.prices) : AttemptCharge.none,
-                           errorBody: (error as? APIError)?.body?.jsonString)
+                           errorBody: (error as? APIError)?.body?.jsonString, endedAt: endedAt)
         }
         for m in sent { m.execution.settle(m.reservation, record(m).charge ?? .none) }
         if error is CancellationError || Task.isCancelled {

@@ -55,7 +55,7 @@ struct JobExecution: Sendable {
     }
 
     /// Writes how the stream of `sent` ended: the result, or the failed attempt (retry, fail, stop).
-    func finish(_ sent: Sent, _ end: Result<Void, any Error>) async -> JobResult {
+    func finish(_ sent: Sent, _ end: Result<Void, any Error>, at endedAt: Double) async -> JobResult {
         let charge = self.charge(of: sent.output, bounds: sent.bounds)
         defer {
             settle(sent.reservation, charge)
@@ -65,11 +65,11 @@ struct JobExecution: Sendable {
         do {
             let result: JobResult
             switch end {
-            case .success: result = try await succeed(sent, charge: charge)
+            case .success: result = try await succeed(sent, charge: charge, endedAt: endedAt)
             case .failure(let error):
                 result = try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
                                          keptTokens: sent.output.keptTokens, gate: sent.gate, probe: sent.probe, sentAt: sent.started,
-                                         clock: (sent.claimed, sent.headersAt), charge: charge)
+                                         clock: (sent.claimed, sent.headersAt), charge: charge, endedAt: endedAt)
             }
             flusher.unregister(sent.output)
             return result
@@ -314,6 +314,8 @@ struct JobExecution: Sendable {
             // A batch cancelled from now on has its streams cancelled by the flusher (see
             // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
             if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
+            // Likewise the streams of a runner whose leases lapsed (`LeaseKeeper`).
+            if control.leasesLapsed { throw CancellationError() }
             return .streaming(Sent(attempt: number, started: started, claimed: claimed, headersAt: headersAt ?? started,
                                    estimate: plan.estimate, output: output, gate: gate, probe: probe, modelCap: modelCap,
                                    bounds: bounds, reservation: reservation, requestKey: plan.requestKey,
@@ -361,9 +363,9 @@ struct JobExecution: Sendable {
     }
 
     /// Writes a finished stream's result (guarded by the lease).
-    private func succeed(_ sent: Sent, charge: AttemptCharge) async throws -> JobResult {
+    private func succeed(_ sent: Sent, charge: AttemptCharge, endedAt: Double) async throws -> JobResult {
         sent.gate.answered(sentAt: sent.started)
-        var (outcome, usage) = outcome(of: sent)
+        var (outcome, usage) = outcome(of: sent, endedAt: endedAt)
         outcome.charge = charge
         // Every answer gets its request's key, cached run or not: a later `--cache` run reuses it.
         outcome.requestKey = sent.requestKey
@@ -379,8 +381,8 @@ struct JobExecution: Sendable {
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
     /// segments, the rebuilt `chat.completion` object (`responseObject`), the attempt's timings.
-    private func outcome(of sent: Sent) -> (JobOutcome, CompletionUsage?) {
-        let output = sent.output, stream = output.stream, started = sent.started, end = now
+    private func outcome(of sent: Sent, endedAt end: Double) -> (JobOutcome, CompletionUsage?) {
+        let output = sent.output, stream = output.stream, started = sent.started
         var final = stream.completion
         let usage = final.usage
         let text = output.text
@@ -402,7 +404,7 @@ struct JobExecution: Sendable {
         let toolCalls = final.choices.first?.message.toolCalls
         let timings = AttemptTimings(claimed: sent.claimed, sent: started, headers: sent.headersAt, end: end,
                                      stream: stream, outputTokens: usage?.completionTokens)
-        let outcome = JobOutcome(
+        var outcome = JobOutcome(
             output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
             finishReason: final.choices.first?.finishReason?.rawValue, providerFinishReason: final.choices.first?.providerFinishReason,
             response: responseObject(final, sent: sent).jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
@@ -414,6 +416,7 @@ struct JobExecution: Sendable {
             bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count, timings: timings,
             cachedPromptTokens: usage?.cachedPromptTokens, cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens,
             reasoning: final.choices.first?.message.reasoning)
+        outcome.endedAt = end
         return (outcome, usage)
     }
 
@@ -431,7 +434,8 @@ struct JobExecution: Sendable {
     /// `clock`: when the job was claimed and the headers came (nil: none did), for the timings.
     private func ended(attempt: Int, error: any Error, live: LiveOutput?, kept: String, keptTokens: Int, gate: ProviderGate,
                        probe: Int?, sentAt: Double, clock: (claimed: Double, headers: Double?),
-                       charge: AttemptCharge) async throws -> JobResult {
+                       charge: AttemptCharge, endedAt: Double? = nil) async throws -> JobResult {
+        let endedAt = endedAt ?? now
         // What this job has produced so far: kept text plus this attempt's, unless a tool call
         // was mid-flight (its arguments are incomplete JSON: restart instead).
         var keptText: String? = kept.isEmpty ? nil : kept
@@ -466,11 +470,12 @@ struct JobExecution: Sendable {
                                     requestID: (error as? APIError)?.requestID, bytesReceived: bytes, charsReceived: received,
                                     keptPartial: keptText, keptPartialTokens: keptTok, spentPromptTokens: job.spentPromptTokens,
                                     receivedText: receivedText, discardsPartial: discardsPartial,
-                                    timings: AttemptTimings(claimed: clock.claimed, sent: sentAt, headers: clock.headers, end: now,
+                                    timings: AttemptTimings(claimed: clock.claimed, sent: sentAt, headers: clock.headers, end: endedAt,
                                                             stream: live?.stream, outputTokens: nil),
                                     charge: charge,
                                     errorBody: (error as? APIError)?.body?.jsonString)
         record.keptReasoning = keptReasoning
+        record.endedAt = endedAt
         if let stopped = try await stopped(attempt: attempt, error: error, record: record, batchCancelled: error is BatchCancelled) {
             return stopped
         }
@@ -487,6 +492,13 @@ struct JobExecution: Sendable {
             record.message = "the batch was cancelled"
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .cancelled, retryAt: nil, finalState: .cancelled)
             return .cancelled
+        }
+        if error is CancellationError && control.leasesLapsed && !Task.isCancelled {
+            record.kind = .interrupted
+            record.message = "stopped: this runner's lease renewals stopped getting through to the database, "
+                + "and another runner may take the job once its lease passes"
+            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .interrupted, retryAt: now)
+            return .interrupted
         }
         if error is CancellationError || Task.isCancelled {
             record.kind = .interrupted

@@ -1,12 +1,13 @@
 import ChoreoAI
 import Synchronization
 
-/// Run-wide switches every job reads: cancelled batches, stopped providers.
+/// Run-wide switches every job reads: cancelled batches, stopped providers, lapsed leases.
 final class RunControl: Sendable {
     private struct State {
         var cancelledBatches: Set<String> = []
         var stoppedProviders: [String: RequestFailure] = [:]
         var sharedRequestLimits: [Int64: Int] = [:]
+        var leasesLapsed = false
     }
     private let state = Mutex(State())
     /// Models that refuse a prefill continuation (learned from their 400, or from earlier runs).
@@ -22,6 +23,12 @@ final class RunControl: Sendable {
     func stop(provider: String, because failure: RequestFailure) {
         state.withLock { s in if s.stoppedProviders[provider] == nil { s.stoppedProviders[provider] = failure } }
     }
+
+    /// Whether this runner's lease renewals stopped getting through (`LeaseKeeper`): its streams
+    /// were stopped, and it starts nothing until a renewal succeeds.
+    var leasesLapsed: Bool { state.withLock { $0.leasesLapsed } }
+
+    func setLeasesLapsed(_ lapsed: Bool) { state.withLock { $0.leasesLapsed = lapsed } }
 
     /// The most jobs an embeddings job may share a request with (itself included) in this run:
     /// nil, as many as fit (`EmbeddingsBatcher`); halved each time a request it was in is refused

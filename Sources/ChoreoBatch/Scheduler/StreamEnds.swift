@@ -6,6 +6,8 @@ struct EndedStream: Sendable {
     let execution: JobExecution
     let sent: JobExecution.Sent
     let end: Result<Void, any Error>
+    /// When the stream ended (the run may get to it later: the attempt's end is this moment).
+    let at: Double
 }
 
 /// The streams that ended, from the transport's thread to the run loop: `post` from any

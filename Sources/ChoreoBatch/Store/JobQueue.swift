@@ -66,6 +66,10 @@ public struct JobOutcome: Sendable {
     public var requestKey: RequestKey? = nil
     /// An embeddings job's vectors (`jobs.embedding` as packed float32, `jobs.dimensions`).
     public var embedding: Embeddings? = nil
+    /// When the attempt ended, as the runner saw it (nil: when the store writes it). A write may
+    /// wait for the database (busy, unreachable): the history keeps when the attempt ended, not
+    /// when the database took its end.
+    public var endedAt: Double? = nil
 }
 
 /// How an attempt that did not succeed ended.
@@ -93,6 +97,8 @@ public struct AttemptFailure: Sendable {
     public var charge: AttemptCharge? = nil
     /// The provider's own error object (JSON text) when it answered with an HTTP error.
     public var errorBody: String?
+    /// When the attempt ended, as the runner saw it (nil: when the store writes it; see `JobOutcome.endedAt`).
+    public var endedAt: Double? = nil
 }
 
 /// How an attempt continues a cut job (`attempts.continuation`): `prefill`,
@@ -351,7 +357,7 @@ public actor JobQueue: JobStore {
     /// when the lease was lost (another runner took the job): nothing is written then.
     @discardableResult
     public func complete(job: Int64, attempt: Int, outcome o: JobOutcome) async throws -> Bool {
-        guard case .leaseHeld(let held) = try await writes.submit(.complete(job: job, attempt: attempt, outcome: o, at: now),
+        guard case .leaseHeld(let held) = try await writes.submit(.complete(job: job, attempt: attempt, outcome: o, at: o.endedAt ?? now),
                                                                   untilCommitted: true, isolation: self)
         else { preconditionFailure("complete returns whether the lease was held") }
         return held
@@ -363,7 +369,7 @@ public actor JobQueue: JobStore {
     public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: AttemptOutcome, retryAt: Double?,
                            finalState: JobState.Final, countsAsAttempt: Bool) async throws {
         _ = try await writes.submit(.endAttempt(job: job, attempt: attempt, failure: f, outcome: outcome, retryAt: retryAt,
-                                                finalState: finalState, countsAsAttempt: countsAsAttempt, at: now),
+                                                finalState: finalState, countsAsAttempt: countsAsAttempt, at: f.endedAt ?? now),
                              untilCommitted: true, isolation: self)
     }
 

@@ -247,7 +247,7 @@ public actor PostgresJobStore: JobStore {
 
     @discardableResult
     public func complete(job: Int64, attempt: Int, outcome o: JobOutcome) async throws -> Bool {
-        let t = now
+        let t = o.endedAt ?? now
         return try await write(untilCommitted: true) { db in
             var a = PostgresArguments()
             let timings = zip(AttemptTimings.columns.filter { $0 != "first_token_ms" }, o.timings.jobValues)
@@ -297,7 +297,7 @@ public actor PostgresJobStore: JobStore {
 
     public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: AttemptOutcome, retryAt: Double?,
                            finalState: JobState.Final, countsAsAttempt: Bool) async throws {
-        let t = now
+        let t = f.endedAt ?? now
         let state = (retryAt == nil ? finalState.state : .pending).rawValue
         try await write(untilCommitted: true) { db in
             let changed = try db.run("""

@@ -1,0 +1,66 @@
+import ChoreoAI
+@testable import ChoreoBatch
+import ChoreoMock
+import ChoreoSQLite
+import ChoreoTesting
+import Foundation
+import Testing
+
+/// A runner whose lease renewals stop getting through stops its streams before its leases can
+/// pass, so that a runner taking the jobs over never streams one at the same time (the netns
+/// soak shows it end to end, with a runner cut off from PostgreSQL while its provider streams on).
+@Suite("Lease keeper: a runner cut off from its database stops its streams in time")
+struct LeaseKeeperTests {
+    /// A keeper over a claimed job of `fixture` whose stream (stalled after two chunks, so it
+    /// cannot end by itself) is registered with the keeper's flusher.
+    struct Setup {
+        let keeper: LeaseKeeper
+        let control: RunControl
+        let storage: StorageHealth
+        let stream: ChatCompletionStream
+        let log: RecordedLog
+    }
+
+    func setup(_ server: MockServer, _ fixture: Fixture) async throws -> Setup {
+        let queue = try JobQueue(path: fixture.databasePath, runnerID: "r1")
+        let job = try #require(try await queue.claim(limit: 1, leaseSeconds: 4, batch: nil).first)
+        let client = ChoreoClient(router: Fixture.router(server))
+        let stream = try await client.stream(body: try JSONValue.parse(job.request), provider: try client.provider(for: job.model),
+                                             delivery: .collected)
+        let flusher = PartialFlusher(queue: queue)
+        flusher.register(LiveOutput(job: job.id, batch: job.batchID, kept: "", keptTokens: 0, stream: stream))
+        let control = RunControl(), storage = StorageHealth(wait: 60), log = RecordedLog()
+        let keeper = LeaseKeeper(store: queue, leaseSeconds: 4, storage: storage, events: RunEvents(sink: log.append),
+                                 control: control, flusher: flusher)
+        try await keeper.renew()
+        return Setup(keeper: keeper, control: control, storage: storage, stream: stream, log: log)
+    }
+
+    @Test func withoutARenewalForThreeQuartersOfTheLeaseTheStreamsStopUntilARenewalGetsThrough() async throws {
+        try await withMockServer { server in
+            let fixture = try Fixture(count: 1, extra: ["mock": ["fault": "stall", "after": 2]])
+            let s = try await setup(server, fixture)
+            s.keeper.watch(now: .now + .seconds(2))  // half the lease since the renewal: nothing to do
+            #expect(!s.control.leasesLapsed)
+            s.keeper.watch(now: .now + .seconds(3.1))  // past three quarters of it
+            #expect(s.control.leasesLapsed)
+            #expect(s.log.all.contains { $0.level == .warning && $0.message.contains("stops its streams before its leases can pass") })
+            await #expect(throws: CancellationError.self) { _ = try await s.stream.collect() }
+            try await s.keeper.renew()
+            #expect(!s.control.leasesLapsed, "a renewal that gets through lets the runner take jobs again")
+        }
+    }
+
+    /// A full disk stops every writer, so no other runner can take a job: the streams go on, their
+    /// text kept in memory until the disk takes writes again (`--storage-wait`).
+    @Test func aFailingStorageDoesNotStopTheStreams() async throws {
+        try await withMockServer { server in
+            let fixture = try Fixture(count: 1, extra: ["mock": ["fault": "stall", "after": 2]])
+            let s = try await setup(server, fixture)
+            #expect(s.storage.failed(SQLiteError(code: ResultCode(rawValue: 13), message: "database or disk is full")))
+            s.keeper.watch(now: .now + .seconds(10))
+            #expect(!s.control.leasesLapsed)
+            s.stream.cancel()
+        }
+    }
+}
