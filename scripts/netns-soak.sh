@@ -19,7 +19,9 @@
 #   scripts/netns-soak.sh              # 2000 jobs, a 20 s cut (a few minutes)
 # Env: JOBS (2000), CUT (seconds the link is down: 20), CONCURRENCY (16 per runner),
 #      LEASE (lease seconds: 4), CHUNK_MS (the mock's pacing: 20), CHOREO_BIN (default: the debug
-#      build, built if missing), KEEP=1 keeps the work folder.
+#      build, built if missing), KEEP=1 keeps the work folder, RPM (a requests-per-minute limit
+#      every runner is given: the runners share it through the database, and the check below
+#      holds the three of them to it together; e.g. RPM=600 JOBS=2000, about 3 minutes).
 # Needs root (namespaces, veth, a bridge), iproute2 and PostgreSQL (scripts/setup.sh installs it).
 # Tests/ChoreoCLITests/NetnsSoakTests.swift runs it small in CI.
 set -euo pipefail
@@ -95,6 +97,8 @@ python3 scripts/bench/gen.py jobs "$JOBS" "$W/jobs.jsonl" gpt-4o-mini
 "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$URL" > "$W/submit.log" 2>&1 || fail "submit: $(cat "$W/submit.log")"
 
 RUN_ARGS=(run --db "$URL" --concurrency "$CONCURRENCY" --lease-seconds "$LEASE" --stall-timeout 5 --progress-interval 1)
+RPM=${RPM:-}
+[ -n "$RPM" ] && RUN_ARGS+=(--rpm "$RPM")
 start_runner() {  # start_runner I: a runner in namespace I, its log appended to runner-I.log
   ip netns exec "choreo-soak-$TAG-$1" "$CHOREO_BIN" "${RUN_ARGS[@]}" >> "$W/runner-$1.log" 2>&1 &
   PIDS[$1]=$!
@@ -145,9 +149,9 @@ ELAPSED=$(( $(date +%s) - T0 ))
 sql "COPY (SELECT custom_id, state, output FROM jobs ORDER BY custom_id) TO STDOUT WITH (FORMAT csv)" > "$W/soak.csv"
 sql "COPY (SELECT j.custom_id, a.runner, a.number, a.started_at, a.ended_at, coalesce(a.outcome, '')
            FROM attempts a JOIN jobs j ON j.id = a.job_id ORDER BY j.custom_id, a.number) TO STDOUT WITH (FORMAT csv)" > "$W/attempts.csv"
-python3 - "$W" "$JOBS" <<'EOF' || exit 1
+python3 - "$W" "$JOBS" "$RPM" <<'EOF' || exit 1
 import csv, sqlite3, sys
-w, jobs = sys.argv[1], int(sys.argv[2])
+w, jobs, rpm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3] or 0)
 problems = []
 ref = dict(sqlite3.connect(f"{w}/reference.sqlite").execute("SELECT custom_id, output FROM jobs WHERE state = 'succeeded'"))
 if len(ref) != jobs: problems.append(f"the reference run finished {len(ref)} of {jobs} jobs")
@@ -168,6 +172,15 @@ for cid, xs in attempts.items():
         for b in xs:
             if a[0] != b[0] and a[1] < b[1] and a[3] is not None and b[2] < a[3]:
                 problems.append(f"{cid}: attempt {b[1]} ({b[0]}) began before attempt {a[1]} ({a[0]}) ended")
+if rpm:
+    # The shared bucket holds a minute's requests and refills at rpm/60 a second: the k-th request
+    # of the three runners together goes out no sooner than that allows, give or take the second's
+    # worth each runner may hold (ProviderBudgets). A limit applied by each runner alone lets the
+    # three send three times as fast.
+    starts = sorted(x[2] for xs in attempts.values() for x in xs)
+    slack = 3 * max(1, rpm / 60) + 3
+    over = [(k, t) for k, t in enumerate(starts, 1) if k > rpm + rpm / 60 * (t - starts[0]) + slack]
+    if over: problems.append(f"{len(over)} requests went out faster than {rpm} a minute shared allows (the first: request {over[0][0]} at {over[0][1] - starts[0]:.1f} s)")
 runners = {x[0] for xs in attempts.values() for x in xs}
 lease_lost = sum(1 for xs in attempts.values() for x in xs if x[4] == "lease_lost")
 print(f"netns-soak: {jobs} jobs, {sum(map(len, attempts.values()))} attempts by {len(runners)} runner processes; "
