@@ -21,43 +21,22 @@ MOCK_PORT=${MOCK_PORT:-18189}; PG_OPTS=${PG_OPTS:-}; PG_STATS=${PG_STATS:-0}
 
 for tool in python3 sqlite3 curl; do command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 2; }; done
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 2; }
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n | tail -1)
-[ -x "$PGBIN/initdb" ] || { echo "needs PostgreSQL (apt-get install postgresql)" >&2; exit 2; }
+. scripts/bench/pg-cluster.sh
 
 if [ -z "${CHOREO_BIN:-}" ]; then
   swift build -c release --scratch-path .build-bench --product choreo >&2
   CHOREO_BIN=$ROOT/.build-bench/release/choreo
 fi
 W=$(mktemp -d /tmp/choreo-pgclaims.XXXXXX)
-# The cluster's folder is short: a unix socket's path is limited to about 100 bytes.
-PG=$(mktemp -d /tmp/choreo-pgb.XXXXXX)
-AS=()
-if [ "$(id -u)" = 0 ]; then chown postgres: "$PG"; AS=(/usr/sbin/runuser -u postgres --); fi
-pg() { "${AS[@]}" "$PGBIN/$1" "${@:2}"; }
-
 MOCK_PID=""
 cleanup() {
   [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
-  pg pg_ctl -D "$PG/data" -m immediate -w stop >/dev/null 2>&1 || true
-  rm -rf "$PG"
+  pg_cluster_stop
 }
 trap cleanup EXIT
 
-pg initdb -D "$PG/data" -A trust -U choreo -E UTF8 --locale=C >/dev/null
-pg pg_ctl -D "$PG/data" -l "$PG/server.log" -w -t 60 -o "-k $PG -h '' -c max_connections=300 $PG_OPTS" start >/dev/null
-PSQL=("$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG" -U choreo)
-url() { echo "postgres://choreo@/$1?host=$PG"; }
-POSTMASTER=$(head -1 "$PG/data/postmaster.pid")
+pg_cluster_start "-c max_connections=300 $PG_OPTS"
 
-# The server's CPU seconds so far: the postmaster's own and its reaped children's (backends that
-# have exited), plus every live child's. /proc times are in clock ticks.
-pg_cpu() {
-  local tck; tck=$(getconf CLK_TCK)
-  { awk '{print $14+$15+$16+$17}' "/proc/$POSTMASTER/stat"
-    for p in $(ps -o pid= --ppid "$POSTMASTER"); do
-      awk '{print $14+$15}' "/proc/$p/stat" 2>/dev/null || true
-    done; } | awk -v t="$tck" '{s+=$1} END{printf "%.2f", s/t}'
-}
 now() { date +%s.%N; }
 # The mock's CPU seconds so far (it shares the machine's cores with the server and the runners).
 mock_cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/proc/$MOCK_PID/stat"; }
