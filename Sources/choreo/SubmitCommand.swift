@@ -75,17 +75,15 @@ struct SubmitCommand: AsyncParsableCommand {
                                              allowUnknownParams: allowUnknownParams)
         let result: SubmitResult
         do {
+            if file == "-" { options.sourceName = "<stdin>" }
             if case .postgres(let url) = try StoreLocation(database.path) {
                 if flags.budget != nil { throw UsageError("--budget is not supported with a PostgreSQL database yet (docs/postgres.md)") }
-                if file == "-" { throw UsageError("submit - (standard input) is not supported with a PostgreSQL database yet") }
-                result = try PostgresBatchSubmitter(url: url, options: options).submit(file: file)
-            } else if file == "-" {
-                let db = try database.open(creating: true)
-                result = try Self.submitStandardInput(BatchSubmitter(database: db, options: options), database: db)
-                try Self.finish(result, in: db, budget: flags.budget)
+                let submitter = PostgresBatchSubmitter(url: url, options: options)
+                result = try Self.reading(file) { try submitter.submit(file: $0) }
             } else {
                 let db = try database.open(creating: true)
-                result = try BatchSubmitter(database: db, options: options).submit(file: file)
+                let submitter = BatchSubmitter(database: db, options: options)
+                result = try Self.reading(file) { try submitter.submit(file: $0) }
                 try Self.finish(result, in: db, budget: flags.budget)
             }
         } catch var error as JobFileError {
@@ -114,10 +112,11 @@ struct SubmitCommand: AsyncParsableCommand {
         }
     }
 
-    /// `submit -`: stdin is copied to a private temporary file first (the submitter hashes the
-    /// file, reads it in slices and checks it did not change), which is removed afterwards.
-    /// The batch's source is recorded as `<stdin>`.
-    static func submitStandardInput(_ submitter: BatchSubmitter, database: Database) throws -> SubmitResult {
+    /// Submits `file` with `submit`; `-` is standard input, copied to a private temporary file
+    /// first (a submitter hashes the file, reads it in slices and checks it did not change), which
+    /// is removed afterwards. (The batch records `<stdin>` as its source: `SubmitOptions.sourceName`.)
+    static func reading(_ file: String, _ submit: (String) throws -> SubmitResult) throws -> SubmitResult {
+        guard file == "-" else { return try submit(file) }
         let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("choreo-stdin-\(UUID().uuidString).jsonl")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw CLIError("cannot create a temporary file for stdin in \(temporary.deletingLastPathComponent().path)")
@@ -126,12 +125,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let out = try FileHandle(forWritingTo: temporary)
         while let chunk = try FileHandle.standardInput.read(upToCount: 1 << 20), !chunk.isEmpty { try out.write(contentsOf: chunk) }
         try out.close()
-        var result = try submitter.submit(file: temporary.path)
-        if !result.isExisting {
-            try database.run("UPDATE batches SET source_file = '<stdin>' WHERE id = ?", [.text(result.batchID)])
-        }
-        result.sourceFile = "<stdin>"
-        return result
+        return try submit(temporary.path)
     }
 
     /// Stores the batch's budget, and makes the main file alone hold the batch (see RELIABILITY.md, Backups).

@@ -80,6 +80,23 @@ import ChoreoBatch
         #expect(onPostgres["emb-0"]?.hasSuffix("|") == false && onPostgres["emb-0"]?.contains("|8|") == true)
     }
 
+    /// `submit -` reads the jobs from standard input on PostgreSQL as on SQLite (it was refused),
+    /// and the batch records `<stdin>` as its source.
+    @Test(.enabled(if: PostgresServer.skipReason == nil, "PostgreSQL is not installed here"))
+    func submitDashReadsTheJobsFromStandardInput() async throws {
+        let database = try PostgresServer.shared.get().createDatabase()
+        let lines = (1...3).map { #"{"custom_id":"s\#($0)","model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi \#($0)"}]}"# }
+        let submit = try await ChoreoBinary.run(["submit", "-", "--db", database.url], input: lines.joined(separator: "\n") + "\n")
+        #expect(submit.status == 0, "\(submit.output)")
+        #expect(submit.stderr.contains("submitted 3 jobs"), "\(submit.output)")
+        let db = try database.connect()
+        #expect(try db.queryOne("SELECT source_file FROM batches") { $0.string(0) } == "<stdin>")
+        #expect(try db.queryOne("SELECT count(*) FROM jobs") { $0.int(0) } == 3)
+        // The same lines again are the same batch, as for a file.
+        let again = try await ChoreoBinary.run(["submit", "-", "--db", database.url], input: lines.joined(separator: "\n") + "\n")
+        #expect(again.status == 0 && again.stderr.contains("already submitted"), "\(again.output)")
+    }
+
     @Test func aPasswordInTheURLIsNeverPrinted() async throws {
         // Nothing listens on this port: the connection fails, and the message must not carry the password.
         let url = "postgres://choreo:s3cr3t-pw@127.0.0.1:1/nothing"

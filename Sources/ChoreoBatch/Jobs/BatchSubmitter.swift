@@ -22,6 +22,9 @@ public struct SubmitOptions: Sendable {
     /// How lines are checked: the routes that decide each line's parameters, and whether unknown
     /// parameters pass (`--allow-unknown-params`).
     public var validator = JobLineValidator()
+    /// What the batch records as its source (`<stdin>` for `submit -`, whose lines were spooled
+    /// to a temporary file); nil: the file's absolute path.
+    public var sourceName: String?
 
     public init(name: String? = nil, skipInvalid: Bool = false, forceNew: Bool = false,
                 maxLineBytes: Int = JobFileReader.defaultMaxLineBytes) {
@@ -116,8 +119,8 @@ public struct BatchSubmitter {
             try database.run("""
                 INSERT INTO batches (id, name, source_file, source_sha256, created_at, state, options, submitter, submit_heartbeat_at)
                 VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?)
-                """, [.text(batchID), .init(options.name), .text(source), .text(sha256), .real(now), .text(options.json.jsonString),
-                      .text(submitter), .real(now)])
+                """, [.text(batchID), .init(options.name), .text(options.sourceName ?? source), .text(sha256), .real(now),
+                      .text(options.json.jsonString), .text(submitter), .real(now)])
         }
         do {
             return try fill(batchID, submitter: submitter, source: source, identity: identity, sha256: sha256, now: now)
@@ -134,7 +137,7 @@ public struct BatchSubmitter {
         return try database.queryOne(
             "SELECT id, total_jobs FROM batches WHERE source_sha256 = ? AND state \(Schema.visible) ORDER BY created_at DESC LIMIT 1",
             [.text(sha256)]) { row in
-            SubmitResult(batchID: row.string(0) ?? "", isExisting: true, jobCount: row.int(1) ?? 0, rejected: [], sourceFile: source, sha256: sha256)
+            SubmitResult(batchID: row.string(0) ?? "", isExisting: true, jobCount: row.int(1) ?? 0, rejected: [], sourceFile: options.sourceName ?? source, sha256: sha256)
         }
     }
 
@@ -216,7 +219,7 @@ public struct BatchSubmitter {
             guard database.changes == 1 else {
                 throw JobFileReadError(path: source, reason: "the half-submitted batch was removed as abandoned (was this process stopped for minutes?); nothing was stored, try again")
             }
-            return SubmitResult(batchID: batchID, isExisting: false, jobCount: inserted, rejected: errors, sourceFile: source, sha256: sha256)
+            return SubmitResult(batchID: batchID, isExisting: false, jobCount: inserted, rejected: errors, sourceFile: options.sourceName ?? source, sha256: sha256)
         }
         if result.isExisting { try? database.deleteHiddenBatch(batchID) }
         return result

@@ -37,7 +37,7 @@ public struct PostgresBatchSubmitter {
                 "SELECT id, total_jobs FROM batches WHERE source_sha256 = $1 AND state <> 'submitting' ORDER BY created_at DESC LIMIT 1",
                 [.init(sha256)], { row in
                     SubmitResult(batchID: row.string(0) ?? "", isExisting: true, jobCount: row.int(1) ?? 0, rejected: [],
-                                 sourceFile: source, sha256: sha256)
+                                 sourceFile: options.sourceName ?? source, sha256: sha256)
                 }) {
                 return existing
             }
@@ -45,7 +45,8 @@ public struct PostgresBatchSubmitter {
             try db.run("""
                 INSERT INTO batches (id, name, source_file, source_sha256, created_at, state, options)
                 VALUES ($1, $2, $3, $4, $5, 'pending', $6)
-                """, [.init(batchID), .init(options.name), .init(source), .init(sha256), .init(now), .init(options.json.jsonString)])
+                """, [.init(batchID), .init(options.name), .init(options.sourceName ?? source), .init(sha256), .init(now),
+                      .init(options.json.jsonString)])
             let batchPriority = options.priority ?? 0
             var reader = try JobFileReader(path: source, maxLineBytes: options.maxLineBytes)
             var errors: [JobLineError] = []
@@ -110,7 +111,7 @@ public struct PostgresBatchSubmitter {
             }
             try db.run("UPDATE batches SET total_jobs = $1, rejected_lines = $2 WHERE id = $3",
                        [.init(inserted), .init(errors.count), .init(batchID)])
-            return SubmitResult(batchID: batchID, isExisting: false, jobCount: inserted, rejected: errors, sourceFile: source, sha256: sha256)
+            return SubmitResult(batchID: batchID, isExisting: false, jobCount: inserted, rejected: errors, sourceFile: options.sourceName ?? source, sha256: sha256)
         }
     }
 }
