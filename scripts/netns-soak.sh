@@ -118,21 +118,24 @@ wait_done_at_least() {  # wait_done_at_least N: until N jobs succeeded (or 10 mi
 T0=$(date +%s)
 for i in $(seq 1 "$RUNNERS"); do start_runner "$i"; done
 
-# Chaos, at moments picked by progress: runner 1 killed at 15 % and 45 %, runner 2's link cut
-# and runner 3's way to the database blocked at 30 %.
+# Chaos, at moments picked by progress: runner 1 killed at 15 %, runner 2's link cut and runner
+# 3's way to the database blocked at 30 % for CUT seconds (runner 1 alone must go on meanwhile:
+# the others may have been cut off inside a transaction), runner 1 killed again at 60 %.
 wait_done_at_least $((JOBS * 15 / 100))
 kill -9 "${PIDS[1]}"; say "runner 1 SIGKILLed at $(done_jobs) jobs done"; start_runner 1
 wait_done_at_least $((JOBS * 30 / 100))
 ip link set "cv2-$TAG" down
 ip -n "choreo-soak-$TAG-3" route add blackhole "$SUBNET.1/32"
-say "runner 2's link cut, and runner 3's way to the database, at $(done_jobs) jobs done, for ${CUT} s"
-CUT_AT=$(date +%s)
-wait_done_at_least $((JOBS * 45 / 100))
-kill -9 "${PIDS[1]}"; say "runner 1 SIGKILLed again at $(done_jobs) jobs done"; start_runner 1
-while [ $(( $(date +%s) - CUT_AT )) -lt "$CUT" ]; do sleep 0.2; done
+CUT_FROM=$(done_jobs)
+say "runner 2's link cut, and runner 3's way to the database, at $CUT_FROM jobs done, for ${CUT} s"
+sleep "$CUT"
+CUT_TO=$(done_jobs)
 ip link set "cv2-$TAG" up
 ip -n "choreo-soak-$TAG-3" route del blackhole "$SUBNET.1/32"
-say "runner 2's link and runner 3's way to the database back at $(done_jobs) jobs done"
+say "runner 2's link and runner 3's way to the database back at $CUT_TO jobs done"
+[ "$CUT_TO" -gt "$CUT_FROM" ] || fail "no job was done while two runners were cut off: the third stalled with them"
+wait_done_at_least $((JOBS * 60 / 100))
+kill -9 "${PIDS[1]}"; say "runner 1 SIGKILLed again at $(done_jobs) jobs done"; start_runner 1
 
 # Every runner ends by itself once the batch is done (10 minutes at most).
 for i in $(seq 1 "$RUNNERS"); do

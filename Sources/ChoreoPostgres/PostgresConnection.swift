@@ -22,15 +22,18 @@ public final class PostgresConnection {
 
     /// Connects to `url`. libpq also reads `PGPASSWORD`, `~/.pgpass`, `PGSSLMODE` and the other
     /// `PG*` variables for what the URL leaves out. Gives up after `connectTimeout` seconds
-    /// unless the URL says otherwise (`connect_timeout=`).
-    public init(url: PostgresURL, connectTimeout: Int = 10) throws {
+    /// unless the URL says otherwise (`connect_timeout=`). `serverSettings` are the session's
+    /// settings on the server (`SET` for the whole session, and again after `reconnect`), unless
+    /// the URL's `options=` says otherwise.
+    public init(url: PostgresURL, connectTimeout: Int = 10, serverSettings: [String: String] = [:]) throws {
         self.url = url
         // Keywords before `dbname` can be overridden by the URL's own settings, those after it
         // cannot (libpq's rule for `expand_dbname`): the text is always UTF-8.
-        let settings: [(String, String)] = [
-            ("connect_timeout", String(connectTimeout)), ("fallback_application_name", "choreo"),
-            ("dbname", url.string), ("client_encoding", "UTF8"),
-        ]
+        var settings: [(String, String)] = [("connect_timeout", String(connectTimeout)), ("fallback_application_name", "choreo")]
+        if !serverSettings.isEmpty {
+            settings.append(("options", serverSettings.sorted { $0.key < $1.key }.map { "-c \($0.key)=\($0.value)" }.joined(separator: " ")))
+        }
+        settings += [("dbname", url.string), ("client_encoding", "UTF8")]
         let keywords = settings.map { strdup($0.0) }, values = settings.map { strdup($0.1) }
         defer { (keywords + values).forEach { free($0) } }
         let connection = (keywords.map { UnsafePointer($0) } + [nil]).withUnsafeBufferPointer { k in

@@ -180,6 +180,31 @@ struct PostgresConnectionTests {
         }
     }
 
+    /// A session's server settings hold from its first statement, and again after a reconnect.
+    /// What choreo's runners use them for: a session left idle in a transaction (its runner cut
+    /// off mid-transaction) is ended by the server, and the rows it locked are free again.
+    @Test
+    func serverSettingsHoldForTheSessionAndEndOneLeftIdleInATransaction() async throws {
+        let database = try PostgresServer.shared.get().createDatabase()
+        let url = try PostgresURL(database.url)
+        let setup = try PostgresConnection(url: url)
+        try setup.execute("CREATE TABLE counter (id int PRIMARY KEY, n int); INSERT INTO counter VALUES (1, 0)")
+        let idle = try PostgresConnection(url: url, serverSettings: ["idle_in_transaction_session_timeout": "300ms"])
+        #expect(try idle.queryOne("SHOW idle_in_transaction_session_timeout") { $0.string(0) } == "300ms")
+        let pid = try #require(try idle.queryOne("SELECT pg_backend_pid()") { $0.int(0) })
+        try idle.execute("BEGIN; UPDATE counter SET n = n + 1 WHERE id = 1")
+        // The session says nothing more: the server ends it, and its lock goes with it.
+        try await eventually("the server to end the idle session") {
+            try setup.queryOne("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", [.init(pid)]) { $0.int(0) } == 0
+        }
+        let other = try PostgresConnection(url: url, serverSettings: ["lock_timeout": "5s"])
+        try other.execute("UPDATE counter SET n = n + 10 WHERE id = 1")
+        #expect(try other.queryOne("SELECT n FROM counter WHERE id = 1") { $0.int(0) } == 10, "the idle transaction's update was rolled back")
+        #expect(throws: PostgresError.self) { try idle.execute("COMMIT") }
+        try idle.reconnect()
+        #expect(try idle.queryOne("SHOW idle_in_transaction_session_timeout") { $0.string(0) } == "300ms")
+    }
+
     @Test
     func aPasswordInTheURLNeverAppearsInAnError() async throws {
         let server = try PostgresServer.shared.get()

@@ -125,7 +125,8 @@ public final class BatchRunner: Sendable {
             }
         })
         liveStorage.withLock { $0 = storage }
-        let queue = try location.openStore(runnerID: runnerID, busyTimeout: options.busyTimeout, storage: storage)
+        let queue = try location.openStore(runnerID: runnerID, busyTimeout: options.busyTimeout, leaseSeconds: options.leaseSeconds,
+                                           storage: storage)
         liveStore.withLock { $0 = queue }
         if let batch = options.batch, !(try await queue.batchExists(batch)) {
             throw RunError.unknownBatch(batch)

@@ -23,8 +23,17 @@ public actor PostgresJobStore: JobStore {
     private nonisolated let url: PostgresURL
 
     /// Connects to `url` and brings its schema up to date (`PostgresSchema`).
-    public init(url: PostgresURL, runnerID: String) throws {
-        let db = try PostgresConnection(url: url)
+    ///
+    /// `leaseSeconds` bounds how long the server lets this runner's session sit in a transaction
+    /// without a word from it: a quarter of the lease (`idle_in_transaction_session_timeout`).
+    /// A runner cut off in the middle of a transaction (a partition) would otherwise keep its row
+    /// locks until the server's TCP keepalive noticed, hours later, and every other runner waiting
+    /// on those rows (a batch's counters, a provider's shared budget) would stall, until their own
+    /// lease renewals failed and they stopped their streams too (found by the netns soak). The
+    /// server ends such a session instead and its locks go; this runner's write is then retried
+    /// on a new connection like any lost connection's.
+    public init(url: PostgresURL, runnerID: String, leaseSeconds: Double = 30) throws {
+        let db = try PostgresConnection(url: url, serverSettings: Self.sessionSettings(leaseSeconds: leaseSeconds))
         try PostgresSchema.migrator.migrate(db, now: Date().timeIntervalSince1970)
         self.db = db
         self.url = url
@@ -32,6 +41,11 @@ public actor PostgresJobStore: JobStore {
     }
 
     private var now: Double { Date().timeIntervalSince1970 }
+
+    /// The server's settings for a runner's session (see `init`).
+    static func sessionSettings(leaseSeconds: Double) -> [String: String] {
+        ["idle_in_transaction_session_timeout": "\(max(500, Int(leaseSeconds * 250)))ms"]
+    }
 
     /// The states of a job or a batch that is not over yet.
     static let live = "IN ('pending', 'running')"

@@ -42,10 +42,10 @@ public enum StoreLocation: Sendable, CustomStringConvertible {
 
     /// The store a runner uses there. A SQLite store reports its group commits and storage faults
     /// to `storage`; a PostgreSQL one retries its own writes.
-    func openStore(runnerID: String, busyTimeout: Double, storage: StorageHealth) throws -> any JobStore {
+    func openStore(runnerID: String, busyTimeout: Double, leaseSeconds: Double, storage: StorageHealth) throws -> any JobStore {
         switch self {
         case .sqlite(let path): return try JobQueue(path: path, runnerID: runnerID, busyTimeout: busyTimeout, storage: storage)
-        case .postgres(let url): return try PostgresJobStore(url: url, runnerID: runnerID)
+        case .postgres(let url): return try PostgresJobStore(url: url, runnerID: runnerID, leaseSeconds: leaseSeconds)
         }
     }
 }
