@@ -60,6 +60,7 @@ cleanup() {
   if [ "$KEEP" = 1 ]; then say "work folder kept: $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT  # through the EXIT trap: no namespace, bridge or cluster is left behind
 
 # The network: a bridge with the host's address, and one namespace per runner behind a veth.
 ip link add "$BRIDGE" type bridge

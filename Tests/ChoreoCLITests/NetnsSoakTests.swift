@@ -39,7 +39,8 @@ struct NetnsSoakTests {
         p.standardOutput = try FileHandle(forWritingTo: output)
         p.standardError = try FileHandle(forWritingTo: output)
         try p.run()
-        let status = try await ChoreoBinary.wait(p, timeout: 600)
+        // Longer than the script's own waits (10 minutes at most), so it fails and cleans up first.
+        let status = try await ChoreoBinary.wait(p, timeout: 900)
         let log = try String(contentsOf: output, encoding: .utf8)
         #expect(status == 0, "\(log)")
         #expect(log.contains("netns-soak: ok: every job ended once"), "\(log)")
