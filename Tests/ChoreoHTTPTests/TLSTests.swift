@@ -63,7 +63,10 @@ struct TLSTests {
         // test's server on this same port, gone since (curl 92 when a stream went over it).
         let transport = CurlTransport()
         try await withTLSServer(http2: true, responseBody: Self.stream) { server in
-            let request = Self.request(server, caFile: server.caFile)
+            // GET, with no body: nginx answers a POST to its static file before reading the body,
+            // then resets the stream (NO_ERROR), and curl 7.88 took that reset for a framing error
+            // (curl 92) now and then. A provider reads the body it answers.
+            let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", method: "GET", caFile: server.caFile)
             let versions = try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<count {
                     group.addTask {
