@@ -16,9 +16,9 @@
 # case: it must stop its streams before its leases pass (`LeaseKeeper`), since it cannot know
 # whether another runner took its jobs.
 #
-#   scripts/netns-soak.sh              # 2000 jobs, a 20 s cut (a few minutes)
+#   scripts/netns-soak.sh              # 2000 jobs, a 20 s cut (about a minute)
 # Env: JOBS (2000), CUT (seconds the link is down: 20), CONCURRENCY (16 per runner),
-#      LEASE (lease seconds: 4), CHUNK_MS (the mock's pacing: 20), CHOREO_BIN (default: the debug
+#      LEASE (lease seconds: 8; CUT must outlast three quarters of it), CHUNK_MS (the mock's pacing: 20), CHOREO_BIN (default: the debug
 #      build, built if missing), KEEP=1 keeps the work folder, RPM (a requests-per-minute limit
 #      every runner is given: the runners share it through the database, and the check below
 #      holds the three of them to it together; e.g. RPM=600 JOBS=2000, about 3 minutes).
@@ -28,7 +28,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${JOBS:-2000}; RUNNERS=3; CUT=${CUT:-20}; CONCURRENCY=${CONCURRENCY:-16}
-LEASE=${LEASE:-4}; CHUNK_MS=${CHUNK_MS:-20}; KEEP=${KEEP:-0}
+LEASE=${LEASE:-8}; CHUNK_MS=${CHUNK_MS:-20}; KEEP=${KEEP:-0}
+# A stream whose provider goes silent (one job in 50, on its first attempt) lasts this long: past
+# the lease, so a runner cut off from the database that did not stop it would still hold it when
+# another runner takes the job.
+STALL=$((LEASE + 2))
 
 say() { echo "netns-soak: $*" >&2; }
 fail() { say "FAILED: $*"; exit 1; }
@@ -51,8 +55,14 @@ pg() { /usr/sbin/runuser -u postgres -- "$PGBIN/$1" "${@:2}"; }
 PIDS=()
 MOCK_PID=""
 
+kill_runner() {  # kill_runner I: SIGKILL runner I (and whatever it runs under: the `ip netns exec` of its start may have forked)
+  local tree=("${PIDS[$1]}") p
+  for p in $(pgrep -P "${PIDS[$1]}"); do tree+=("$p"); done
+  kill -9 "${tree[@]}" 2>/dev/null || true
+}
 cleanup() {
-  for p in "${PIDS[@]}" ${MOCK_PID}; do kill -9 "$p" 2>/dev/null || true; done
+  for i in "${!PIDS[@]}"; do kill_runner "$i"; done
+  [ -n "$MOCK_PID" ] && kill -9 "$MOCK_PID" 2>/dev/null || true
   for i in $(seq 1 "$RUNNERS"); do ip netns del "choreo-soak-$TAG-$i" 2>/dev/null || true; done
   ip link del "$BRIDGE" 2>/dev/null || true
   pg pg_ctl -D "$PG/data" -m immediate -w stop >/dev/null 2>&1 || true
@@ -94,10 +104,19 @@ MOCK=$(grep -o "http://[0-9.]*:[0-9]*" "$W/mock.log" | head -1)  # "mock provide
 [ -n "$MOCK" ] || fail "the mock did not start: $(cat "$W/mock.log")"
 export OPENAI_BASE_URL=$MOCK/v1 OPENAI_API_KEY=soak-not-a-key
 
-python3 scripts/bench/gen.py jobs "$JOBS" "$W/jobs.jsonl" gpt-4o-mini
+python3 scripts/bench/gen.py jobs "$JOBS" "$W/jobs.plain.jsonl" gpt-4o-mini
+# One job in 50 stalls on its first attempt (two chunks, then silence): long streams for the fence.
+python3 - "$W/jobs.plain.jsonl" "$W/jobs.jsonl" <<'EOF'
+import json, sys
+with open(sys.argv[1]) as src, open(sys.argv[2], "w") as out:
+    for i, line in enumerate(src):
+        job = json.loads(line)
+        if i % 50 == 7: job["mock"] = {"fault": "stall", "after": 2, "times": 1}
+        out.write(json.dumps(job) + "\n")
+EOF
 "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$URL" > "$W/submit.log" 2>&1 || fail "submit: $(cat "$W/submit.log")"
 
-RUN_ARGS=(run --db "$URL" --concurrency "$CONCURRENCY" --lease-seconds "$LEASE" --stall-timeout 5 --progress-interval 1)
+RUN_ARGS=(run --db "$URL" --concurrency "$CONCURRENCY" --lease-seconds "$LEASE" --stall-timeout "$STALL" --progress-interval 1)
 RPM=${RPM:-}
 [ -n "$RPM" ] && RUN_ARGS+=(--rpm "$RPM")
 start_runner() {  # start_runner I: a runner in namespace I, its log appended to runner-I.log
@@ -123,7 +142,7 @@ for i in $(seq 1 "$RUNNERS"); do start_runner "$i"; done
 # 3's way to the database blocked at 30 % for CUT seconds (runner 1 alone must go on meanwhile:
 # the others may have been cut off inside a transaction), runner 1 killed again at 60 %.
 wait_done_at_least $((JOBS * 15 / 100))
-kill -9 "${PIDS[1]}"; say "runner 1 SIGKILLed at $(done_jobs) jobs done"; start_runner 1
+kill_runner 1; say "runner 1 SIGKILLed at $(done_jobs) jobs done"; start_runner 1
 wait_done_at_least $((JOBS * 30 / 100))
 ip link set "cv2-$TAG" down
 ip -n "choreo-soak-$TAG-3" route add blackhole "$SUBNET.1/32"
@@ -136,7 +155,7 @@ ip -n "choreo-soak-$TAG-3" route del blackhole "$SUBNET.1/32"
 say "runner 2's link and runner 3's way to the database back at $CUT_TO jobs done"
 [ "$CUT_TO" -gt "$CUT_FROM" ] || fail "no job was done while two runners were cut off: the third stalled with them"
 wait_done_at_least $((JOBS * 60 / 100))
-kill -9 "${PIDS[1]}"; say "runner 1 SIGKILLed again at $(done_jobs) jobs done"; start_runner 1
+kill_runner 1; say "runner 1 SIGKILLed again at $(done_jobs) jobs done"; start_runner 1
 
 # Every runner ends by itself once the batch is done (10 minutes at most).
 for i in $(seq 1 "$RUNNERS"); do
@@ -148,7 +167,7 @@ ELAPSED=$(( $(date +%s) - T0 ))
 
 # The undisturbed run: one runner, a SQLite file, the same mock.
 "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$W/reference.sqlite" > /dev/null
-"$CHOREO_BIN" run --db "$W/reference.sqlite" --concurrency 64 --quiet > "$W/reference.log" 2>&1 || fail "the reference run: $(tail -5 "$W/reference.log")"
+"$CHOREO_BIN" run --db "$W/reference.sqlite" --concurrency 64 --stall-timeout 1 --quiet > "$W/reference.log" 2>&1 || fail "the reference run: $(tail -5 "$W/reference.log")"
 
 sql "COPY (SELECT custom_id, state, output FROM jobs ORDER BY custom_id) TO STDOUT WITH (FORMAT csv)" > "$W/soak.csv"
 sql "COPY (SELECT j.custom_id, a.runner, a.number, a.started_at, a.ended_at, coalesce(a.outcome, '')
@@ -193,5 +212,5 @@ for p in problems[:20]: print("netns-soak:   " + p, file=sys.stderr)
 sys.exit(1 if problems else 0)
 EOF
 LOST=$(sql "SELECT count(*) FROM attempts WHERE error_kind = 'runner_lost'")
-FENCED=$(sql "SELECT count(*) FROM attempts WHERE error_message LIKE 'stopped: this runner''s lease renewals%'")
+FENCED=$(sql "SELECT count(*) FROM attempts WHERE error_message LIKE '%stopped: this runner''s lease renewals%'")
 say "ok: every job ended once with the undisturbed run's text, in ${ELAPSED} s; $LOST attempts taken over from a runner that was gone, $FENCED streams stopped by a runner cut off from the database"
