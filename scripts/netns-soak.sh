@@ -55,10 +55,11 @@ pg() { /usr/sbin/runuser -u postgres -- "$PGBIN/$1" "${@:2}"; }
 PIDS=()
 MOCK_PID=""
 
-kill_runner() {  # kill_runner I: SIGKILL runner I (and whatever it runs under: the `ip netns exec` of its start may have forked)
-  local tree=("${PIDS[$1]}") p
-  for p in $(pgrep -P "${PIDS[$1]}"); do tree+=("$p"); done
-  kill -9 "${tree[@]}" 2>/dev/null || true
+kill_runner() {  # kill_runner I: SIGKILL every process in runner I's namespace (the runner, whatever PID it got), and wait for them to go
+  local ns=choreo-soak-$TAG-$1 n
+  kill -9 "${PIDS[$1]}" $(ip netns pids "$ns" 2>/dev/null) 2>/dev/null || true
+  for n in $(seq 100); do [ -z "$(ip netns pids "$ns" 2>/dev/null)" ] && return 0; sleep 0.1; done
+  say "runner $1's namespace still has processes after SIGKILL: $(ip netns pids "$ns" | tr '\n' ' ')"
 }
 cleanup() {
   for i in "${!PIDS[@]}"; do kill_runner "$i"; done

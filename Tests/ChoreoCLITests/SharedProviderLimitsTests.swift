@@ -167,6 +167,10 @@ import Testing
             options.retry = RetryPolicy(maxAttempts: 6, baseDelay: 0.01, maxDelay: 0.1)
             options.flushInterval = 0.05
             options.leaseSeconds = 10
+            // Probes 2 s apart at least: A's pause lasts a probe interval past its next probe, and
+            // on a loaded machine A's probe can be late by a second (the pause then lapsed while
+            // the mock was still down, and B met a 503).
+            options.probeInterval = 2...4
             let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
             let a = BatchRunner(location: queue.location, options: options, router: router)
             let b = BatchRunner(location: queue.location, options: options, router: router)
