@@ -57,7 +57,7 @@ final class ProviderGate: Sendable {
         /// the order they happened (an outage's end never before its start).
         var sharing: Task<Void, Never>?
     }
-    private let pace = Mutex(Pace())
+    private let pace = PlainLock(Pace())
     private let health: Mutex<ProviderHealth>
     /// Host and port of the provider, for outage messages.
     let origin: String
