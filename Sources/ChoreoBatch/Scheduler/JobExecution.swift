@@ -493,16 +493,13 @@ struct JobExecution: Sendable {
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .cancelled, retryAt: nil, finalState: .cancelled)
             return .cancelled
         }
-        if error is CancellationError && control.leasesLapsed && !Task.isCancelled {
-            record.kind = .interrupted
-            record.message = "stopped: this runner's lease renewals stopped getting through to the database, "
-                + "and another runner may take the job once its lease passes"
-            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .interrupted, retryAt: now)
-            return .interrupted
-        }
         if error is CancellationError || Task.isCancelled {
             record.kind = .interrupted
-            record.message = "the runner stopped (signal or deadline) during this attempt"
+            // A cancelled stream with the run going on: the lease keeper stopped it (`LeaseKeeper`).
+            record.message = control.leasesLapsed && !Task.isCancelled
+                ? "stopped: this runner's lease renewals stopped getting through to the database, "
+                    + "and another runner may take the job once its lease passes"
+                : "the runner stopped (signal or deadline) during this attempt"
             try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .interrupted, retryAt: now)
             return .interrupted
         }
