@@ -65,6 +65,21 @@ import Testing
         #expect(completion.response?["status"] == "completed")
     }
 
+    /// A `created_at` no Int holds is left out instead of stopping the process (found by the
+    /// fuzzer: `Int(1e300)` trapped).
+    @Test func aCreatedTimeOutOfRangeIsLeftOut() throws {
+        let stream = Array(#"""
+            data: {"type":"response.created","sequence_number":0,"response":{"id":"resp_C3","object":"response","created_at":1e300,"status":"in_progress","output":[]}}
+
+            data: {"type":"response.output_text.delta","sequence_number":1,"output_index":0,"content_index":0,"delta":"Deimos"}
+
+
+            """#.utf8)
+        let (chunks, _) = try WireStreamHarness.decode(stream, with: OpenAIResponsesWire().makeDecoder())
+        #expect(WireStreamHarness.accumulate(chunks).text == "Deimos")
+        #expect(chunks.allSatisfy { $0.created == 0 })
+    }
+
     @Test func anIncompleteResponseIsALengthStopWithItsUsage() throws {
         let stream = Array(#"""
             data: {"type":"response.output_text.delta","sequence_number":1,"output_index":0,"content_index":0,"delta":"Phobos"}

@@ -96,7 +96,8 @@ struct ResponsesEventDecoder: ChunkDecoder {
         guard let response else { return }
         if id.isEmpty, let s = response["id"]?.stringValue { id = s }
         if model.isEmpty, let s = response["model"]?.stringValue { model = s }
-        if created == 0, let t = response["created_at"]?.doubleValue { created = Int(t) }
+        // A time no Int holds (1e300, from a broken or hostile server) is left out, not a trap.
+        if created == 0, let t = response["created_at"]?.doubleValue, let seconds = Int(exactly: t.rounded(.towardZero)) { created = seconds }
     }
 
     /// The tool-call index of the function call at `outputIndex`, opening one when it is new.
