@@ -78,6 +78,9 @@ import Testing
         let (chunks, _) = try WireStreamHarness.decode(stream, with: OpenAIResponsesWire().makeDecoder())
         #expect(WireStreamHarness.accumulate(chunks).text == "Deimos")
         #expect(chunks.allSatisfy { $0.created == 0 })
+        // The same in a whole (not streamed) response.
+        let whole = try OpenAIResponsesWire().decodeCompletion(Array(#"{"id":"resp_C4","object":"response","created_at":-1e300,"status":"completed","output":[{"type":"message","role":"assistant","content":[{"type":"output_text","text":"Phobos"}]}]}"#.utf8))
+        #expect(whole.created == 0 && whole.text == "Phobos")
     }
 
     @Test func anIncompleteResponseIsALengthStopWithItsUsage() throws {

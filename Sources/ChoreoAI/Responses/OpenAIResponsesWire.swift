@@ -57,7 +57,7 @@ public struct OpenAIResponsesWire: WireFormat {
         let finish: FinishReason = status == "incomplete" ? (reason == "content_filter" ? .contentFilter : .length)
                                                           : (calls.isEmpty ? .stop : .toolCalls)
         var completion = ChatCompletion(
-            id: json["id"]?.stringValue ?? "", created: Int(json["created_at"]?.doubleValue ?? 0), model: json["model"]?.stringValue ?? "",
+            id: json["id"]?.stringValue ?? "", created: ResponsesEventDecoder.createdAt(json) ?? 0, model: json["model"]?.stringValue ?? "",
             choices: [.init(index: 0, message: .init(content: text ?? (calls.isEmpty ? "" : nil), refusal: refusal,
                                                      toolCalls: calls.isEmpty ? nil : calls),
                             finishReason: finish, providerFinishReason: reason ?? status)],

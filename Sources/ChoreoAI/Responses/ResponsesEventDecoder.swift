@@ -96,8 +96,13 @@ struct ResponsesEventDecoder: ChunkDecoder {
         guard let response else { return }
         if id.isEmpty, let s = response["id"]?.stringValue { id = s }
         if model.isEmpty, let s = response["model"]?.stringValue { model = s }
-        // A time no Int holds (1e300, from a broken or hostile server) is left out, not a trap.
-        if created == 0, let t = response["created_at"]?.doubleValue, let seconds = Int(exactly: t.rounded(.towardZero)) { created = seconds }
+        if created == 0, let seconds = Self.createdAt(response) { created = seconds }
+    }
+
+    /// A response's `created_at` in whole seconds; nil when there is none, or no Int holds it
+    /// (1e300 from a broken or hostile server is left out, not a trap).
+    static func createdAt(_ response: JSONValue) -> Int? {
+        response["created_at"]?.doubleValue.flatMap { Int(exactly: $0.rounded(.towardZero)) }
     }
 
     /// The tool-call index of the function call at `outputIndex`, opening one when it is new.
