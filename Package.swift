@@ -26,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
+        // The one lock every module uses (`Locked`), instead of Synchronization's `Mutex`, which a
+        // release build can make take its lock in another thread's name (ChoreoLocking/Locked.swift).
+        .target(name: "ChoreoLocking", swiftSettings: upcomingFeatures),
         .systemLibrary(
             name: "CCurl",
             pkgConfig: "libcurl",
@@ -54,18 +57,19 @@ let package = Package(
         .target(name: "CBuildInfo"),
         // The HTTP transport: the only module that imports CCurl (`internal import`, so no curl type
         // can appear in its API).
-        .target(name: "ChoreoHTTP", dependencies: ["CCurlShim", "CCurl", "CChoreoSystem"], swiftSettings: upcomingFeatures),
-        .target(name: "ChoreoAI", dependencies: ["ChoreoHTTP"], swiftSettings: upcomingFeatures),
+        .target(name: "ChoreoHTTP", dependencies: ["CCurlShim", "CCurl", "CChoreoSystem", "ChoreoLocking"], swiftSettings: upcomingFeatures),
+        .target(name: "ChoreoAI", dependencies: ["ChoreoHTTP", "ChoreoLocking"], swiftSettings: upcomingFeatures),
         // The SQLite wrapper: connection, statements, errors, transactions, migrator. The only
         // module that imports CSQLite.
         .target(name: "ChoreoSQLite", dependencies: ["CSQLite"], swiftSettings: upcomingFeatures),
         // The PostgreSQL wrapper over libpq (issue 15, docs/postgres.md): connection, statements,
         // errors, transactions, migrator. The only module that imports CLibPQ.
         .target(name: "ChoreoPostgres", dependencies: ["CLibPQ"], swiftSettings: upcomingFeatures),
-        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite", "ChoreoPostgres"], swiftSettings: upcomingFeatures),
+        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite", "ChoreoPostgres", "ChoreoLocking"], swiftSettings: upcomingFeatures),
         .target(
             name: "ChoreoMock",
             dependencies: [
+                "ChoreoLocking",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -75,13 +79,13 @@ let package = Package(
         .executableTarget(
             name: "choreo",
             dependencies: [
-                "ChoreoAI", "ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "CChoreoSystem", "CEditLine", "CBuildInfo",
+                "ChoreoAI", "ChoreoBatch", "ChoreoSQLite", "ChoreoMock", "ChoreoLocking", "CChoreoSystem", "CEditLine", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: upcomingFeatures
         ),
         // The streaming guide's patterns in Swift (docs/streaming.md), runnable and tested.
-        .target(name: "StreamingExamples", dependencies: ["ChoreoAI"], path: "Examples/StreamingExamples",
+        .target(name: "StreamingExamples", dependencies: ["ChoreoAI", "ChoreoLocking"], path: "Examples/StreamingExamples",
                 swiftSettings: upcomingFeatures),
         .executableTarget(
             name: "streaming-examples",
@@ -92,19 +96,20 @@ let package = Package(
         // What the test targets share: scoped mock servers, `eventually`, temporary directories, the
         // every-split verifier, the client and messages that join ChoreoAI to the mock, and a
         // throwaway PostgreSQL cluster.
-        .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoMock", "ChoreoPostgres"], path: "Tests/ChoreoTesting",
+        .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoMock", "ChoreoPostgres", "ChoreoLocking"], path: "Tests/ChoreoTesting",
                 swiftSettings: upcomingFeatures),
         .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoHTTPTests", dependencies: ["ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoBatchTests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoPostgres", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
+        .testTarget(name: "ChoreoLockingTests", dependencies: ["ChoreoLocking"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoPostgresTests", dependencies: ["ChoreoPostgres", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoMockTests", dependencies: [
-            "ChoreoMock", "ChoreoAI", "ChoreoHTTP", "ChoreoTesting",
+            "ChoreoMock", "ChoreoAI", "ChoreoHTTP", "ChoreoTesting", "ChoreoLocking",
             // EmbeddedChannel: a connection whose close the test times against the handler's writes.
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ], swiftSettings: upcomingFeatures),
-        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
+        .testTarget(name: "ChoreoCLITests", dependencies: ["ChoreoBatch", "ChoreoSQLite", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting", "ChoreoLocking"], swiftSettings: upcomingFeatures),
     ],
     swiftLanguageModes: [.v6]
 )

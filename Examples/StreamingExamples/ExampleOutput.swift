@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import ChoreoLocking
 
 /// Where an example prints. `print(x, end: "", flush: true)` in the guide is `output.write(x)`;
 /// `print(x)` is `output.line(x)`.
@@ -9,7 +9,7 @@ import Synchronization
 /// Safe to share between concurrent tasks: each write is appended whole.
 public final class ExampleOutput: Sendable {
     private let echo: Bool
-    private let pieces = Mutex<[String]>([])
+    private let pieces = Locked<[String]>([])
 
     public init(echo: Bool) { self.echo = echo }
 

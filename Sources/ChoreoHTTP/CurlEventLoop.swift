@@ -2,6 +2,7 @@ internal import CCurl
 internal import CCurlShim
 internal import CChoreoSystem
 import Foundation
+import ChoreoLocking
 import Synchronization
 
 #if canImport(Glibc)
@@ -42,7 +43,7 @@ final class CurlEventLoop: @unchecked Sendable {
     private let multi: UnsafeMutableRawPointer
     private let epollFD: Int32
     private let wakeFD: Int32
-    private let commands = Mutex<[Command]>([])
+    private let commands = Locked<[Command]>([])
     /// The loop thread's `pthread_self()`, stored once when it starts running (0 before): what
     /// `preconditionInLoop` compares with.
     private let loopThread = Atomic<UInt>(0)

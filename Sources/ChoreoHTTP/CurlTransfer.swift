@@ -1,6 +1,7 @@
 internal import CCurl
 internal import CCurlShim
 import Dispatch
+import ChoreoLocking
 import Synchronization
 
 #if canImport(Glibc)
@@ -38,7 +39,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     let origin: String
     /// Lives as long as the process (`CurlTransport`), like every loop.
     private let loop: CurlEventLoop
-    private let machine = Mutex(StateMachine())
+    private let machine = Locked(StateMachine())
     let bytesReceived = Atomic<Int>(0)
 
     /// What only the loop thread touches.

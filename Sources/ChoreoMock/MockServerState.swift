@@ -1,4 +1,5 @@
 import NIOCore
+import ChoreoLocking
 import Synchronization
 
 /// What every connection of one server shares: configuration, counters, the provider dialects
@@ -9,10 +10,10 @@ final class MockServerState: Sendable {
     let openAI: OpenAIMockResponder
     let openAIResponses: OpenAIResponsesMockResponder
     let anthropic = AnthropicMockResponder()
-    private let connections = Mutex([ObjectIdentifier: any Channel]())
+    private let connections = Locked([ObjectIdentifier: any Channel]())
     private let shuttingDown = Atomic(false)
     /// An outage in progress: every chat request fails this way until then (`MockServer.beginOutage`).
-    private let outage = Mutex<(until: ContinuousClock.Instant, kind: MockFault.Kind)?>(nil)
+    private let outage = Locked<(until: ContinuousClock.Instant, kind: MockFault.Kind)?>(nil)
 
     init(config: MockConfig, created: Int) {
         self.config = config

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import ChoreoLocking
 
 /// What a `MockServer` has seen since it started (also served as JSON at `GET /mock/stats`).
 public struct MockStats: Sendable, Hashable {
@@ -63,9 +63,9 @@ public struct MockTimeline: Sendable {
 
 /// The server's counters and per-request attempt numbers, shared by every connection.
 final class MockLedger: Sendable {
-    private let stats = Mutex(MockStats())
-    private let attempts = Mutex([UInt64: Int]())
-    private let times = Mutex(MockTimeline())
+    private let stats = Locked(MockStats())
+    private let attempts = Locked([UInt64: Int]())
+    private let times = Locked(MockTimeline())
 
     var snapshot: MockStats { stats.withLock { $0 } }
 

@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
-import Synchronization
+import ChoreoLocking
 
 /// A raw TCP server that answers each HTTP request with whatever bytes a script says, at whatever
 /// pace: a garbled status line, a header block that never ends, an event stream without blank
@@ -42,8 +42,8 @@ public final class ScriptedServer: Sendable {
     public typealias Script = @Sendable (Request) -> [Step]
 
     private let channel: any Channel
-    private let connections = Mutex([ObjectIdentifier: any Channel]())
-    private let received = Mutex([Request]())
+    private let connections = Locked([ObjectIdentifier: any Channel]())
+    private let received = Locked([Request]())
     public let port: Int
 
     private init(channel: any Channel, port: Int) {
@@ -53,7 +53,7 @@ public final class ScriptedServer: Sendable {
 
     /// Starts listening on 127.0.0.1 at a free port; `script` decides each answer.
     public static func start(_ script: @escaping Script) async throws -> ScriptedServer {
-        let box = Mutex<ScriptedServer?>(nil)
+        let box = Locked<ScriptedServer?>(nil)
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)

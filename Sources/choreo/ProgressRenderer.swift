@@ -1,6 +1,6 @@
 import ChoreoBatch
 import Foundation
-import Synchronization
+import ChoreoLocking
 
 /// Shows a run to a person or a log shipper: a live line on a terminal, fitted to its width
 /// (`ProgressLine`) and redrawn in place; otherwise one log line per interval and one per failure
@@ -13,7 +13,7 @@ final class ProgressRenderer: Sendable {
     private let quiet: Bool
     private let isTerminal: Bool
     /// Serializes writes to stderr; holds whether the live line is on screen (a log line clears it first).
-    private let output = Mutex(false)
+    private let output = Locked(false)
 
     /// `interval`: seconds between progress updates; by default 0.25 on a terminal, 10 in a log.
     init(format: Format, quiet: Bool, interval: Double? = nil) {

@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import Synchronization
+import ChoreoLocking
 
 /// Turns SIGINT and SIGTERM into cancellation of one task (graceful stop: streams end, partial
 /// outputs are flushed, jobs stay retryable). A second signal, or a stop that outlasts its grace
@@ -12,7 +12,7 @@ final class SignalTrap: Sendable {
         var done = false
         var aborting = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Kept alive for the process; written once by `install`, on the calling thread, before any handler runs.
     private nonisolated(unsafe) var sources: [any DispatchSourceSignal] = []
 

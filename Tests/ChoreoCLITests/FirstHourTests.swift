@@ -2,7 +2,6 @@ import ChoreoAI
 import ChoreoTesting
 import ChoreoBatch
 import Foundation
-import Synchronization
 import Testing
 import ChoreoSQLite
 

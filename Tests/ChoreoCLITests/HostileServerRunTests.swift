@@ -1,7 +1,7 @@
 import ChoreoMock
 import ChoreoTesting
 import Foundation
-import Synchronization
+import ChoreoLocking
 import Testing
 @testable import ChoreoAI
 @testable import ChoreoBatch
@@ -91,7 +91,7 @@ struct HostileServerRunTests {
     /// One garbled reply (HTTP/9.9, then an HTTP/0.9 body) to one job each: those attempts are
     /// retried as protocol errors; the provider is not stopped and every job succeeds.
     @Test func aGarbledReplyIsRetriedAndStopsNothing() async throws {
-        let garbled = Mutex<Set<String>>([])
+        let garbled = Locked<Set<String>>([])
         try await withScriptedServer(answering: { request in
             for (job, reply) in [("number 1:", "HTTP/9.9 200 OK\r\n\r\ndata: x\n\n"), ("number 3:", "garbage without a status line\n")]
             where request.bodyText.contains(job) {

@@ -1,7 +1,7 @@
 import ChoreoMock
 import ChoreoTesting
 import Foundation
-import Synchronization
+import ChoreoLocking
 import Testing
 @testable import ChoreoAI
 import ChoreoHTTP
@@ -100,7 +100,7 @@ struct ProxyTests {
     @Test func aRunGoesThroughTheProxyOfTheEnvironment() async throws {
         let proxy = try TinyProxy.start()
         defer { proxy.stop() }
-        let first = Mutex(true)
+        let first = Locked(true)
         try await withScriptedServer(answering: { _ in
             if first.withLock({ isFirst in defer { isFirst = false }; return isFirst }) {
                 return [.send(ScriptedServer.errorReply(status: "429 Too Many Requests", headers: ["retry-after-ms: 100"],

@@ -4,7 +4,7 @@ import ChoreoMock
 import ChoreoSQLite
 import ChoreoTesting
 import Foundation
-import Synchronization
+import ChoreoLocking
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -238,7 +238,7 @@ enum Chromium {
 final class ProxyRecorder: @unchecked Sendable {
     let port: Int
     private let fd: Int32
-    private final class Seen: Sendable { let hosts = Mutex<[String]>([]) }
+    private final class Seen: Sendable { let hosts = Locked<[String]>([]) }
     private let seen = Seen()
     var hosts: [String] { seen.hosts.withLock { $0 } }
 

@@ -3,7 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import ChoreoSQLite
 import ChoreoTesting
-import Synchronization
+import ChoreoLocking
 import Testing
 
 /// One chunk of an `n: 2` stream: `choices` is the JSON of its choices array's items.
@@ -16,8 +16,8 @@ struct SeveralChoicesCutTests {
     /// A prefill continues one answer, so `continue_final_message` on an `n: 2` request would
     /// continue choice 0's text in both choices. The cut job restarts instead, and says why.
     @Test func aCutStreamOfSeveralChoicesRestartsRatherThanContinueOneChoicesText() async throws {
-        let calls = Mutex(0)
-        let bodies = Mutex([String]())
+        let calls = Locked(0)
+        let bodies = Locked([String]())
         try await withScriptedServer(answering: { request in
             bodies.withLock { $0.append(request.bodyText) }
             let n = calls.withLock { $0 += 1; return $0 }

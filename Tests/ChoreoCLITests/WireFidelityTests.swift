@@ -3,7 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import ChoreoTesting
 import Foundation
-import Synchronization
+import ChoreoLocking
 import Testing
 import ChoreoSQLite
 
@@ -139,7 +139,7 @@ struct CutInsideReasoningTests {
     /// Runs one job (`custom_id` c) against a server whose attempt `n` (from 1) sends `stream(n)`,
     /// continuing cut answers where it can; returns the job's database once the run succeeded.
     private func run(_ stream: @escaping @Sendable (Int) -> String) async throws -> Fixture {
-        let calls = Mutex(0)
+        let calls = Locked(0)
         return try await withScriptedServer(answering: { _ in
             [.send(ScriptedServer.eventStreamHead() + stream(calls.withLock { $0 += 1; return $0 }))]
         }) { server in

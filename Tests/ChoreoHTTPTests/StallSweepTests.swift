@@ -1,7 +1,6 @@
 import ChoreoMock
 import ChoreoTesting
 import Dispatch
-import Synchronization
 import Testing
 @testable import ChoreoHTTP
 

@@ -2,7 +2,7 @@ import ChoreoAI
 import ChoreoHTTP
 import ChoreoMock
 import ChoreoTesting
-import Synchronization
+import ChoreoLocking
 import Testing
 
 @Suite("Mock faults")
@@ -91,7 +91,7 @@ struct MockFaultTests {
 
     @Test func stallSendsKChunksThenGoesSilent() async throws {
         try await withMockServer { server in
-            let seen = Mutex<[SSEEvent]>([])
+            let seen = Locked<[SSEEvent]>([])
             let reader = Task {
                 let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", method: "POST",
                                           headers: HeaderFields([("content-type", "application/json"), ("x-mock-fault", "stall:2")]),

@@ -1,5 +1,6 @@
 import ChoreoHTTP
 public import Foundation
+import ChoreoLocking
 import Synchronization
 
 /// The chunks of one streamed chat completion, as they arrive. Iterate it once: a second
@@ -187,11 +188,11 @@ final class StreamState: BodySink, @unchecked Sendable {
         var keptBody: HTTPBody?
         var result: Result<Void, any Error>?
     }
-    private let ending = Mutex(Ending())
+    private let ending = Locked(Ending())
     /// Output chunks already timed (`noteOutput`).
     private var timedOutputChunks = 0
-    let accumulated = Mutex(ChunkAccumulator())
-    let timings = Mutex(StreamTimings())
+    let accumulated = Locked(ChunkAccumulator())
+    let timings = Locked(StreamTimings())
 
     /// `collecting`: the transport feeds this state from the first byte (it was armed as the
     /// transfer's sink); `next` then only waits for the end. `provider` gives the event size cap

@@ -1,5 +1,5 @@
 import ChoreoAI
-import Synchronization
+import ChoreoLocking
 
 /// What the request cache did in one run.
 public struct CacheSummary: Sendable, Equatable {
@@ -22,7 +22,7 @@ final class RunCache: Sendable {
     let client: ChoreoClient
     let file: CacheFile?
     let events: RunEvents
-    private let counters = Mutex(CacheSummary())
+    private let counters = Locked(CacheSummary())
 
     init(options: CacheOptions, runOptions: RunOptions, client: ChoreoClient, events: RunEvents) throws {
         self.options = options

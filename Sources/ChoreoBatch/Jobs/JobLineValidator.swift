@@ -1,5 +1,5 @@
 public import ChoreoAI
-import Synchronization
+import ChoreoLocking
 
 /// A job line that passed validation: what the store needs to insert it.
 public struct ValidatedJob: Sendable {
@@ -429,7 +429,7 @@ private enum ModelRoute: Sendable {
 /// The routes a validator found, by model name: a class, so copies of the (value type)
 /// validator share it, and a lock, since submit may validate lines on several threads.
 private final class RouteMemo: Sendable {
-    private let table = Mutex<[String: ModelRoute]>([:])
+    private let table = Locked<[String: ModelRoute]>([:])
 
     subscript(model: String) -> ModelRoute? {
         get { table.withLock { $0[model] } }

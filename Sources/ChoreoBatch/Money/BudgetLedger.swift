@@ -1,4 +1,4 @@
-import Synchronization
+import ChoreoLocking
 
 /// The run's spending caps, reserve-then-settle: before a job starts, its worst-case cost is
 /// reserved against every cap it falls under (the run's `--budget`, its batch's stored budget);
@@ -41,11 +41,11 @@ public final class BudgetLedger: Sendable {
         var reached: Cap?
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     /// `run`: the cap on this run's spending; `batches`: stored caps, with what each batch spent before.
     public init(run: Double?, batches: [String: Cap] = [:]) {
-        state = Mutex(State(run: run.map { Cap(limit: $0, spent: 0) }, batches: batches))
+        state = Locked(State(run: run.map { Cap(limit: $0, spent: 0) }, batches: batches))
     }
 
     /// Whether any cap applies to jobs of `batch`.

@@ -1,4 +1,4 @@
-import Synchronization
+import ChoreoLocking
 
 /// Limits how many tasks hold a permit at once (per-provider concurrency caps). Waiting is
 /// cancellable: a cancelled waiter leaves the queue and throws `CancellationError`.
@@ -8,9 +8,9 @@ final class AsyncSemaphore: Sendable {
         var waiters: [(id: Int, continuation: CheckedContinuation<Void, any Error>)] = []
         var nextID = 0
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
-    init(permits: Int) { state = Mutex(State(available: permits)) }
+    init(permits: Int) { state = Locked(State(available: permits)) }
 
     /// Tasks waiting for a permit now.
     var waiting: Int { state.withLock { $0.waiters.count } }

@@ -1,6 +1,6 @@
 public import ChoreoAI
 import Foundation
-import Synchronization
+import ChoreoLocking
 
 /// How a run ended, and the exit code it maps to.
 public struct RunSummary: Sendable {
@@ -64,12 +64,12 @@ public final class BatchRunner: Sendable {
     public let events: RunEvents
     public let runnerID: String
     /// The running `run()`'s flusher, for `abandon()`.
-    private let liveFlusher = Mutex<PartialFlusher?>(nil)
+    private let liveFlusher = Locked<PartialFlusher?>(nil)
     /// The running `run()`'s storage state: `abandon()` writes nothing to a lost file.
-    private let liveStorage = Mutex<StorageHealth?>(nil)
+    private let liveStorage = Locked<StorageHealth?>(nil)
     /// The store `run()` opened, for `abandon()`. Kept after `run()` returns: jobs it could not
     /// give back (a full disk) can still be given back by a late `abandon()`.
-    private let liveStore = Mutex<(any JobStore)?>(nil)
+    private let liveStore = Locked<(any JobStore)?>(nil)
 
     /// The longest the run loop sleeps, and how often cancelled batches are looked up: a signal,
     /// the deadline and `choreo cancel` are noticed within it.

@@ -1,4 +1,4 @@
-import Synchronization
+import ChoreoLocking
 
 /// Keeps this runner's leases on the jobs it holds: renews them every third of the lease, and
 /// fences the runner off when renewals stop getting through.
@@ -27,7 +27,7 @@ final class LeaseKeeper: Sendable {
     private let control: RunControl
     private let flusher: PartialFlusher
     /// When the last renewal that succeeded began (its leases run from then).
-    private let renewedAt = Mutex(ContinuousClock.now)
+    private let renewedAt = Locked(ContinuousClock.now)
 
     init(store: any JobStore, leaseSeconds: Double, storage: StorageHealth, events: RunEvents, control: RunControl, flusher: PartialFlusher) {
         self.store = store

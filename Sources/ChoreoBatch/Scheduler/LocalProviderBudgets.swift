@@ -1,11 +1,11 @@
 import Foundation
-import Synchronization
+import ChoreoLocking
 
 /// Provider budgets kept in memory, shared by nobody else: for provider gates that have no
 /// database to share them through (tests of the gate alone). The same rules as the stores'
 /// (`ProviderBudget`).
 final class LocalProviderBudgets: ProviderBudgets {
-    private let rows = Mutex([String: ProviderBudget]())
+    private let rows = Locked([String: ProviderBudget]())
 
     func takePermits(_ ask: PermitAsk) -> PermitGrant {
         let now = Date().timeIntervalSince1970

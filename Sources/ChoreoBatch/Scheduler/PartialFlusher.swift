@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoLocking
 import Synchronization
 
 /// The text of one job's stream as it arrives: what was kept from earlier attempts plus what
@@ -61,7 +62,7 @@ final class LiveOutput: Sendable {
 /// transaction, so a crash loses at most that window of text and the database never sits on the
 /// per-chunk path.
 final class PartialFlusher: Sendable {
-    private let live = Mutex<[Int64: LiveOutput]>([:])
+    private let live = Locked<[Int64: LiveOutput]>([:])
     private let queue: any JobStore
 
     init(queue: any JobStore) { self.queue = queue }

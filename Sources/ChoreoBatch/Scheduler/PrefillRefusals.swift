@@ -1,5 +1,5 @@
 import ChoreoAI
-import Synchronization
+import ChoreoLocking
 
 /// The models known in this run to refuse a prefill continuation (issue 12.8): loaded from the
 /// database when the run starts and added to when a provider answers a prefill with its 400.
@@ -7,7 +7,7 @@ import Synchronization
 /// provider has said so.
 final class PrefillRefusals: Sendable {
     /// Model → the provider's message.
-    private let models = Mutex<[String: String]>([:])
+    private let models = Locked<[String: String]>([:])
 
     func load(_ refusals: [String: String]) { models.withLock { $0.merge(refusals) { old, _ in old } } }
 

@@ -1,6 +1,6 @@
 import ChoreoAI
 import Foundation
-import Synchronization
+import ChoreoLocking
 
 /// Paces one provider's requests: a concurrency cap, request and token budgets per minute, and a
 /// shared pause when the provider says slow down.
@@ -57,8 +57,8 @@ final class ProviderGate: Sendable {
         /// the order they happened (an outage's end never before its start).
         var sharing: Task<Void, Never>?
     }
-    private let pace = PlainLock(Pace())
-    private let health: Mutex<ProviderHealth>
+    private let pace = Locked(Pace())
+    private let health: Locked<ProviderHealth>
     /// Host and port of the provider, for outage messages.
     let origin: String
     private let events: RunEvents?
@@ -72,7 +72,7 @@ final class ProviderGate: Sendable {
         self.requestsPerMinute = requestsPerMinute
         self.tokensPerMinute = tokensPerMinute
         self.budgets = budgets
-        self.health = Mutex(ProviderHealth(policy: outagePolicy, started: Date().timeIntervalSince1970))
+        self.health = Locked(ProviderHealth(policy: outagePolicy, started: Date().timeIntervalSince1970))
         self.origin = origin
         self.events = events
     }
@@ -372,7 +372,7 @@ final class ProviderGates: Sendable {
         var gates: [String: ProviderGate] = [:]
         var modelCaps: [String: AsyncSemaphore] = [:]
     }
-    private let registry = Mutex(Registry())
+    private let registry = Locked(Registry())
     private let defaultRPM: Int?
     private let defaultTPM: Int?
     private let outagePolicy: ProviderHealth.Policy

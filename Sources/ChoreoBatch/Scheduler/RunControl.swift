@@ -1,5 +1,5 @@
 import ChoreoAI
-import Synchronization
+import ChoreoLocking
 
 /// Run-wide switches every job reads: cancelled batches, stopped providers, lapsed leases.
 final class RunControl: Sendable {
@@ -9,7 +9,7 @@ final class RunControl: Sendable {
         var sharedRequestLimits: [Int64: Int] = [:]
         var leasesLapsed = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Models that refuse a prefill continuation (learned from their 400, or from earlier runs).
     let prefillRefusals = PrefillRefusals()
 

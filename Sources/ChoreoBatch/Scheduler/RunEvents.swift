@@ -1,6 +1,6 @@
 import ChoreoAI
 public import Foundation
-import Synchronization
+import ChoreoLocking
 
 /// What a run reports as it goes: counters for the progress display (read any time with
 /// `snapshot`) and log lines for failures and retries (handed to `sink`).
@@ -59,7 +59,7 @@ public final class RunEvents: Sendable {
         }
     }
 
-    private let state = Mutex(Snapshot())
+    private let state = Locked(Snapshot())
     private let sink: @Sendable (Record) -> Void
 
     public init(sink: @escaping @Sendable (Record) -> Void = { _ in }) { self.sink = sink }

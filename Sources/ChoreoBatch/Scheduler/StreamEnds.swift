@@ -1,5 +1,5 @@
 import ChoreoAI
-import Synchronization
+import ChoreoLocking
 
 /// A job whose stream is running with no task of its own, and how its stream ended.
 struct EndedStream: Sendable {
@@ -20,7 +20,7 @@ final class StreamEnds: Sendable {
         var ended: [EndedStream] = []
         var taker: CheckedContinuation<[EndedStream], Never>?
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func post(_ e: EndedStream) {
         let handoff = state.withLock { s -> (CheckedContinuation<[EndedStream], Never>, [EndedStream])? in

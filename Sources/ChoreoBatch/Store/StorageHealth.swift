@@ -1,5 +1,5 @@
 public import Foundation
-import Synchronization
+import ChoreoLocking
 public import ChoreoSQLite
 
 /// Whether the runner's database can still be written: the writers report what became of their
@@ -30,7 +30,7 @@ public final class StorageHealth: Sendable {
         var lost: DatabaseFileLost?
         var lastCheckpoint = 0.0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init(wait: Double, onChange: @escaping @Sendable (Change) -> Void = { _ in }) {
         self.wait = wait
