@@ -126,7 +126,7 @@ struct JobStoreContractTests {
         #expect(taken.map(\.id) == [job.id])
         #expect(taken.first?.attempts == 1)
         await #expect(throws: LeaseLost.self) { try await first.startAttempt(job: job.id, continuedFromChars: nil) }
-        try await first.savePartials([(job: job.id, text: "late text from r1", tokens: 3)])
+        try await first.savePartials([(job: job.id, text: "late text from r1", tokens: 3, choices: nil)])
         #expect(try await first.complete(job: job.id, attempt: 1, outcome: outcome("r1's answer")) == false)
         #expect(try place.count("SELECT count(*) FROM jobs WHERE id = $1 AND partial_output IS NULL", ["\(job.id)"]) == 1,
                 "r1 wrote text into a job it no longer holds")
@@ -189,8 +189,8 @@ struct JobStoreContractTests {
         #expect(jobs.count == 2)
         for job in jobs { _ = try await store.startAttempt(job: job.id, continuedFromChars: nil) }
         // One flush hands the store both jobs' text at once; the second flush only the first job's.
-        try await store.savePartials(jobs.map { (job: $0.id, text: "Hello", tokens: 1) })
-        try await store.savePartials([(job: jobs[0].id, text: "Hello, wor", tokens: 3)])
+        try await store.savePartials(jobs.map { (job: $0.id, text: "Hello", tokens: 1, choices: nil) })
+        try await store.savePartials([(job: jobs[0].id, text: "Hello, wor", tokens: 3, choices: nil)])
         for job in jobs {
             try await store.endAttempt(job: job.id, attempt: 1, failure: failure(kept: nil), outcome: .interrupted, retryAt: 0)
         }
@@ -202,13 +202,51 @@ struct JobStoreContractTests {
         #expect(kept[jobs[1].id]?.0 == "Hello" && kept[jobs[1].id]?.1 == 1 && kept[jobs[1].id]?.2 == 1)
     }
 
+    /// An answer of several choices (`n > 1`) keeps every choice's text: flushed, kept by a cut
+    /// attempt's end, given back by an abandoned run, and gone once the job succeeds.
+    @Test(arguments: StoreBackend.tested)
+    func everyChoicesTextIsKeptBesideTheFirstAndGoesWithSuccess(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 2)
+        let store = try place.runner("r1")
+        let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil).sorted { $0.id < $1.id }
+        for job in jobs { _ = try await store.startAttempt(job: job.id, continuedFromChars: nil) }
+        let flushed = #"["Phobos","Deimos is"]"#, cut = #"["Phobos and","Deimos is small"]"#
+        try await store.savePartials([(job: jobs[0].id, text: "Phobos", tokens: 1, choices: flushed),
+                                      (job: jobs[1].id, text: "Hello", tokens: 1, choices: nil)])
+        let choices = { (job: Int64) in try place.read("SELECT partial_choices FROM jobs WHERE id = $1", [String(job)]) }
+        #expect(try choices(jobs[0].id) == flushed)
+        #expect(try choices(jobs[1].id) == nil)
+
+        var f = failure(kept: "Phobos and")
+        f.keptPartial = "Phobos and"
+        f.keptChoices = cut
+        try await store.endAttempt(job: jobs[0].id, attempt: 1, failure: f, outcome: .interrupted, retryAt: 0)
+        #expect(try choices(jobs[0].id) == cut)
+        // An attempt that kept nothing leaves the choices it had.
+        let again = try #require(try await store.claim(limit: 2, leaseSeconds: 600, batch: nil).first { $0.id == jobs[0].id })
+        _ = try await store.startAttempt(job: again.id, continuedFromChars: nil)
+        try await store.endAttempt(job: again.id, attempt: 2, failure: failure(kept: nil), outcome: .interrupted, retryAt: 0)
+        #expect(try choices(jobs[0].id) == cut)
+
+        let last = try #require(try await store.claim(limit: 2, leaseSeconds: 600, batch: nil).first { $0.id == jobs[0].id })
+        _ = try await store.startAttempt(job: last.id, continuedFromChars: nil)
+        try store.abandon(partials: [(job: last.id, text: "Phobos", tokens: 1, choices: flushed)])
+        #expect(try choices(jobs[0].id) == flushed)
+
+        let winner = try place.runner("r2")
+        let final = try #require(try await winner.claim(limit: 2, leaseSeconds: 600, batch: nil).first { $0.id == jobs[0].id })
+        let n = try await winner.startAttempt(job: final.id, continuedFromChars: nil)
+        _ = try await winner.complete(job: final.id, attempt: n, outcome: outcome("Phobos and Deimos."))
+        #expect(try choices(jobs[0].id) == nil)
+    }
+
     @Test(arguments: StoreBackend.tested)
     func anAbandonedRunKeepsTheTextReceivedAndGivesEveryJobBack(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 2)
         let store = try place.runner("r1")
         let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil)
         for job in jobs { _ = try await store.startAttempt(job: job.id, continuedFromChars: nil) }
-        try store.abandon(partials: [(job: jobs[0].id, text: "Once upon", tokens: 2)])
+        try store.abandon(partials: [(job: jobs[0].id, text: "Once upon", tokens: 2, choices: nil)])
 
         let other = try place.runner("r2")
         #expect(try await other.outlook(batch: nil).pending == 2)

@@ -1,3 +1,4 @@
+import Foundation
 import ChoreoSQLite
 import ChoreoTesting
 import Testing
@@ -59,10 +60,17 @@ import Testing
         let place = try backend.place(jobs: 1)
         let a = try place.runner("runner-a"), b = try place.runner("runner-b")
         let ask = Self.ask(rpm: 6, requests: 4, provider: "mock@127.0.0.1:1")
+        // The bucket refills by one request every 10 s, and the time between two takes is not the
+        // test's to fix (on a loaded machine b once got other than the 2 left): what the time
+        // taken refilled is allowed for, not assumed away.
+        let start = Date()
         #expect(try await a.takePermits(ask).requests == 4)
-        #expect(try await b.takePermits(ask).requests == 2)
+        let second = try await b.takePermits(ask).requests
+        let refilled = Int(Date().timeIntervalSince(start) / 10)
+        #expect(second >= 2 && second <= min(4, 2 + refilled), "b took \(second), \(refilled) refilled meanwhile")
         let empty = try await a.takePermits(ask)
-        #expect(!empty.granted && empty.retryIn > 0, "one request every 10 s comes back: \(empty)")
+        #expect(second + empty.requests <= 2 + Int(Date().timeIntervalSince(start) / 10), "\(empty)")
+        #expect(empty.granted || empty.retryIn > 0, "one request every 10 s comes back: \(empty)")
 
         try await a.share(.rateLimited(seconds: 30), provider: "mock@127.0.0.1:1")
         let limited = try await b.takePermits(Self.ask(provider: "mock@127.0.0.1:1"))

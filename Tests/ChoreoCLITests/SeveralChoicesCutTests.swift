@@ -3,6 +3,7 @@ import ChoreoBatch
 import ChoreoMock
 import ChoreoSQLite
 import ChoreoTesting
+import Foundation
 import ChoreoLocking
 import Testing
 
@@ -48,4 +49,55 @@ struct SeveralChoicesCutTests {
             #expect(second["continue_final_message"] == nil && second["messages"]?.arrayValue?.count == 1)
         }
     }
+
+    /// An answer of several choices cut for good keeps every choice's text, not only the first:
+    /// `partial_choices` beside `partial_output`, and in the jsonl export.
+    @Test func aCutAnswerOfSeveralChoicesKeepsEveryChoicesText() async throws {
+        try await withScriptedServer(answering: { _ in
+            var s = ScriptedServer.eventStreamHead()
+            s += choicesEvent(#"{"index":0,"delta":{"role":"assistant","content":"Phobos and"},"finish_reason":null}"#)
+            s += choicesEvent(#"{"index":1,"delta":{"role":"assistant","content":"Deimos is "},"finish_reason":null}"#)
+            return [.send(s)]  // cut inside both answers, every time
+        }) { server in
+            let fixture = try Fixture(lines: [["custom_id": "n2", "model": "gpt-4o-mini", "messages": [["role": "user", "content": "Moons?"]], "n": 2]])
+            let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
+            let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.retry = RetryPolicy(maxAttempts: 1) },
+                                                router: router).run()
+            #expect(summary.failed == 1)
+            let db = try Database(path: fixture.databasePath, readOnly: true)
+            let row = try #require(try db.queryOne("SELECT partial_output, partial_choices FROM jobs") { ($0.string(0), $0.string(1)) })
+            #expect(row.0 == "Phobos and")
+            #expect(row.1 == #"["Phobos and","Deimos is "]"#)
+
+            let out = try await ChoreoBinary.run(["results", fixture.batchID, "--db", fixture.databasePath, "--format", "jsonl"])
+            let line = try JSONValue.parse(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(line["partial_output"] == "Phobos and")
+            #expect(line["partial_choices"] == ["Phobos and", "Deimos is "])
+        }
+    }
+
+    /// While an answer of several choices streams, the partial flushes write every choice's text;
+    /// a run stopped then gives the job back with them.
+    @Test func theFlushesOfAStreamOfSeveralChoicesWriteEveryChoice() async throws {
+        try await withScriptedServer(answering: { _ in
+            var s = ScriptedServer.eventStreamHead()
+            s += choicesEvent(#"{"index":0,"delta":{"role":"assistant","content":"Phobos and"},"finish_reason":null}"#)
+            s += choicesEvent(#"{"index":1,"delta":{"role":"assistant","content":"Deimos is"},"finish_reason":null}"#)
+            return [.send(s), .pause(seconds: 600)]  // then nothing, while the test looks
+        }) { server in
+            let fixture = try Fixture(lines: [["custom_id": "n2", "model": "gpt-4o-mini", "messages": [["role": "user", "content": "Moons?"]], "n": 2]])
+            let router = ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(server.port)")
+            let runner = BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.stallTimeout = 600 }, router: router)
+            let run = Task { try await runner.run() }
+            defer { run.cancel() }
+            let db = try Database(path: fixture.databasePath, readOnly: true)
+            try await eventually("both choices are flushed") {
+                try db.queryOne("SELECT partial_choices FROM jobs") { $0.string(0) } == #"["Phobos and","Deimos is"]"#
+            }
+            run.cancel()
+            #expect(try await run.value.ending == .interrupted)
+            #expect(try db.queryOne("SELECT state || ' ' || partial_choices FROM jobs") { $0.string(0) } == #"pending ["Phobos and","Deimos is"]"#)
+        }
+    }
 }
+

@@ -59,6 +59,10 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     /// The text received so far (first choice).
     public var text: String { state.accumulated.withLock { $0.text } }
 
+    /// Every choice's text so far, in index order, when the answer has several (`n > 1`); nil
+    /// for one.
+    public var textsOfEveryChoice: [String]? { state.accumulated.withLock { $0.textsOfEveryChoice } }
+
     /// Bytes received so far.
     public var bytesReceived: Int { state.bytesReceived }
 

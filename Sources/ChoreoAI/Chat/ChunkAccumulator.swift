@@ -143,6 +143,13 @@ public struct ChunkAccumulator: Sendable {
     /// The first choice's text so far.
     public var text: String { first?.content ?? "" }
 
+    /// Every choice's text so far, in index order, when the answer has more than one choice
+    /// (`n > 1`); nil for one.
+    public var textsOfEveryChoice: [String]? {
+        guard choices.count > 1 else { return nil }
+        return choices.sorted { $0.index < $1.index }.map(\.content)
+    }
+
     /// The first choice's reasoning so far (nil when none came).
     public var reasoning: String? { first?.reasoning }
 

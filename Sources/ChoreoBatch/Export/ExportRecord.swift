@@ -9,6 +9,9 @@ public struct ExportRecord: Sendable {
     public var model: String
     public var output: String?
     public var partialOutput: String?
+    /// Every choice's partial text of an answer of several choices (`n > 1`): JSON text of an
+    /// array of strings, in index order (`jobs.partial_choices`).
+    public var partialChoices: String?
     /// JSON text of the OpenAI `tool_calls` array.
     public var toolCalls: String?
     public var finishReason: String?
@@ -64,7 +67,7 @@ public struct ExportRecord: Sendable {
         "http_status", "request_id", "error_kind", "error_message", "first_token_ms", "duration_ms", "created_at",
         "started_at", "finished_at", "cached_prompt_tokens", "cache_write_tokens", "reasoning_tokens", "cost_usd",
         "error_body", "metadata", "reasoning", "priority", "timeout_seconds", "cached_from", "cache_saved_usd",
-        "url", "embedding", "dimensions",
+        "url", "embedding", "dimensions", "partial_choices",
     ]
     /// An embeddings request's shape, read only for embeddings jobs (a chat request is not
     /// parsed): the JSON type of its `input` (`text` for a string, in SQLite's words) and its
@@ -139,8 +142,9 @@ public struct ExportRecord: Sendable {
         if let blob = row.blob(36), let dimensions = row.int(37), dimensions > 0, let values = Embeddings.values(float32LittleEndian: blob) {
             embedding = Embeddings(values: values, dimensions: dimensions, model: model, promptTokens: promptTokens)
         }
-        embeddingsInputIsText = row.string(38) == "text"
-        embeddingsBase64 = row.string(39) == "base64"
+        partialChoices = row.string(38)
+        embeddingsInputIsText = row.string(39) == "text"
+        embeddingsBase64 = row.string(40) == "base64"
     }
 
     /// An embeddings job's answer as its `input` was shaped: the vector of a string input, the

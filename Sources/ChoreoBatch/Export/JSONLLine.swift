@@ -14,6 +14,9 @@ enum JSONLLine {
         field("output", r.output, &out)
         field("reasoning", r.reasoning, &out)
         field("partial_output", r.output == nil ? r.partialOutput : nil, &out)
+        // An unfinished answer of several choices: every choice's text so far (JSON, as stored).
+        out += #","partial_choices":"#
+        out += (r.output == nil ? r.partialChoices : nil) ?? "null"
         // An embeddings job's vector (a string input) or vectors (an array), as JSON numbers.
         out += #","embedding":"#
         out += r.embeddingJSON ?? "null"

@@ -444,6 +444,7 @@ struct JobExecution: Sendable {
         var received = 0
         var receivedText: String?
         var keptReasoning: String?
+        var keptChoices: String?
         if let live {
             let partial = live.stream.completion
             let text = live.text
@@ -457,6 +458,7 @@ struct JobExecution: Sendable {
                 // inside the reasoning keeps no answer, and the next attempt reasons anew.
                 if keptText != nil {
                     keptReasoning = (kept.isEmpty ? "" : job.partialReasoning) + (partial.choices.first?.message.reasoning ?? "")
+                    keptChoices = LiveOutput.choicesJSON(live.stream.textsOfEveryChoice)
                 }
             } else {
                 keptText = nil
@@ -475,6 +477,7 @@ struct JobExecution: Sendable {
                                     charge: charge,
                                     errorBody: (error as? APIError)?.body?.jsonString)
         record.keptReasoning = keptReasoning
+        record.keptChoices = keptChoices
         record.endedAt = endedAt
         if let stopped = try await stopped(attempt: attempt, error: error, record: record, batchCancelled: error is BatchCancelled) {
             return stopped

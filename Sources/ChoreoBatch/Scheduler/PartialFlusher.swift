@@ -40,6 +40,18 @@ final class LiveOutput: Sendable {
         return Self.partial(kept: kept, keptTokens: keptTokens, received: received, settledChunks: chunks)
     }
 
+    /// `partial` with its job and, for an answer of several choices, every choice's text (a JSON
+    /// array): what the store keeps (`PartialText`).
+    var partialText: PartialText {
+        let p = partial
+        return (job, p.text, p.tokens, Self.choicesJSON(stream.textsOfEveryChoice))
+    }
+
+    /// Every choice's text as `jobs.partial_choices` holds it: a JSON array of strings.
+    static func choicesJSON(_ texts: [String]?) -> String? {
+        texts.map { JSONValue.array($0.map(JSONValue.string)).jsonString }
+    }
+
     /// `partial` from its parts: `received` is this stream's text, `settledChunks` its output
     /// chunks less the trailing ones that were only whitespace.
     static func partial(kept: String, keptTokens: Int, received: String, settledChunks: Int) -> (text: String, tokens: Int) {
@@ -87,10 +99,7 @@ final class PartialFlusher: Sendable {
         while start < changed.count {
             let end = min(start + batchSize, changed.count)
             let slice = changed[start..<end]
-            try await queue.savePartials(slice.map { c in
-                let partial = c.output.partial
-                return (c.output.job, partial.text, partial.tokens)
-            })
+            try await queue.savePartials(slice.map(\.output.partialText))
             for c in slice { c.output.markFlushed(c.chunks) }
             start = end
         }
@@ -98,10 +107,7 @@ final class PartialFlusher: Sendable {
 
     /// The text of every stream being tracked, changed or not (the run is being aborted).
     func received() -> [PartialText] {
-        live.withLock { Array($0.values) }.map { output in
-            let partial = output.partial
-            return (output.job, partial.text, partial.tokens)
-        }
+        live.withLock { Array($0.values) }.map(\.partialText)
     }
 
     /// Cancels the streams of jobs in `batches` (the batch was cancelled while they ran); each

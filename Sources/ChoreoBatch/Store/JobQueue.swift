@@ -86,6 +86,8 @@ public struct AttemptFailure: Sendable {
     public var keptPartialTokens: Int
     /// The reasoning that came before `keptPartial` (nil: as `keptPartial`, the job keeps what it had).
     public var keptReasoning: String? = nil
+    /// With `keptPartial`, every choice's text of an answer of several choices (`PartialText.choices`).
+    public var keptChoices: String? = nil
     public var spentPromptTokens: Int
     /// What this attempt itself received (its text), for the attempt history.
     public var receivedText: String?
@@ -392,10 +394,7 @@ public actor JobQueue: JobStore {
             return .attempt(number)
 
         case let .savePartials(partials, t):
-            for p in partials {
-                try db.run("UPDATE jobs SET partial_output = ?, partial_tokens = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
-                           [.init(p.text), .init(p.tokens), .init(t), .init(p.job), .init(runnerID)])
-            }
+            try Self.savePartials(partials, at: t, runnerID: runnerID, db: db)
             return .done
 
         case let .complete(job, attempt, o, t):
@@ -403,7 +402,7 @@ public actor JobQueue: JobStore {
                 UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
                        response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
                        http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL,
-                       partial_reasoning = NULL, cached_prompt_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?,
+                       partial_reasoning = NULL, partial_choices = NULL, cached_prompt_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?,
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = ?, updated_at = ?, reasoning = ?, bytes_received = ?, \(AttemptTimings.jobAssignments),
                        request_key = coalesce(?, request_key), request_samples = coalesce(?, request_samples),
@@ -444,13 +443,14 @@ public actor JobQueue: JobStore {
                        partial_output = CASE WHEN ?7 THEN NULL ELSE coalesce(?8, partial_output) END,
                        partial_tokens = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_tokens ELSE ?9 END,
                        partial_reasoning = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_reasoning ELSE ?17 END,
+                       partial_choices = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_choices ELSE ?18 END,
                        spent_prompt_tokens = ?10, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13, error_body = ?16
                 WHERE id = ?14 AND lease_owner = ?15
                 """, [.init(state.rawValue), .init(retryAt), .init(f.kind.rawValue), .init(f.message), .init(f.httpStatus), .init(f.requestID),
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
-                      .init(f.errorBody), .init(f.keptReasoning)])
+                      .init(f.errorBody), .init(f.keptReasoning), .init(f.keptChoices)])
             let end = AttemptEnd(outcome: outcome, failure: f, leaseHeld: db.changes == 1)
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
@@ -471,7 +471,7 @@ public actor JobQueue: JobStore {
                            embedding = ?, dimensions = ?,
                            prompt_tokens = 0, completion_tokens = 0, total_tokens = 0, cost_usd = 0,
                            error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL, partial_tokens = NULL,
-                           http_status = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                           partial_choices = NULL, http_status = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
                            duration_ms = 0, finished_at = ?, updated_at = ?
                     WHERE id = ? AND lease_owner = ? AND state = 'running'
                     """, [.init(a.output), .init(a.toolCalls), .init(a.finishReason), .init(a.providerFinishReason), .init(a.response),
@@ -603,14 +603,21 @@ public actor JobQueue: JobStore {
         try Self.abandon(path: path, runnerID: runnerID, partials: partials)
     }
 
+    /// Writes the text of each job still `running` under `runnerID`'s lease (`PartialText`).
+    static func savePartials(_ partials: [PartialText], at t: Double, runnerID: String, db: Database) throws {
+        for p in partials {
+            try db.run("""
+                UPDATE jobs SET partial_output = ?, partial_tokens = ?, partial_choices = ?, updated_at = ?
+                WHERE id = ? AND lease_owner = ? AND state = 'running'
+                """, [.init(p.text), .init(p.tokens), .init(p.choices), .init(t), .init(p.job), .init(runnerID)])
+        }
+    }
+
     static func abandon(path: String, runnerID: String, partials: [PartialText]) throws {
         let db = try Database(path: path)
         let t = Date().timeIntervalSince1970
         try db.transaction {
-            for p in partials {
-                try db.run("UPDATE jobs SET partial_output = ?, partial_tokens = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
-                           [.init(p.text), .init(p.tokens), .init(t), .init(p.job), .init(runnerID)])
-            }
+            try savePartials(partials, at: t, runnerID: runnerID, db: db)
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = 'interrupted', error_kind = 'interrupted',
                        error_message = 'the runner was aborted (second signal or grace period) during this attempt'

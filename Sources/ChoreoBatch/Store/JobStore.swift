@@ -1,8 +1,10 @@
 public import ChoreoAI
 
 /// The latest text of one streaming job, as the partial flusher hands it to the store: the text
-/// to keep should the stream end here, and the completion tokens that produced it.
-public typealias PartialText = (job: Int64, text: String, tokens: Int)
+/// to keep should the stream end here, and the completion tokens that produced it; for an answer
+/// of several choices (`n > 1`), every choice's text as received, a JSON array in index order
+/// (`jobs.partial_choices`; nil for one choice).
+public typealias PartialText = (job: Int64, text: String, tokens: Int, choices: String?)
 
 /// What a runner needs from storage: leases on jobs, the attempts it makes, the text streams
 /// receive and how jobs end. `JobQueue` (SQLite, one file shared by the runners of one machine) is

@@ -253,10 +253,11 @@ public actor PostgresJobStore: JobStore {
     static func savePartials(_ partials: [PartialText], at t: Double, runnerID: String, db: PostgresConnection) throws {
         let sorted = partials.sorted { $0.job < $1.job }
         try db.run("""
-            UPDATE jobs SET partial_output = p.text, partial_tokens = p.tokens, updated_at = $1
-            FROM unnest($2::bigint[], $3::text[], $4::bigint[]) AS p(id, text, tokens)
+            UPDATE jobs SET partial_output = p.text, partial_tokens = p.tokens, partial_choices = p.choices, updated_at = $1
+            FROM unnest($2::bigint[], $3::text[], $4::bigint[], $6::text[]) AS p(id, text, tokens, choices)
             WHERE jobs.id = p.id AND jobs.lease_owner = $5 AND jobs.state = 'running'
-            """, [.init(t), .init(sorted.map(\.job)), .init(sorted.map(\.text)), .init(sorted.map(\.tokens)), .init(runnerID)])
+            """, [.init(t), .init(sorted.map(\.job)), .init(sorted.map(\.text)), .init(sorted.map(\.tokens)), .init(runnerID),
+                  .init(sorted.map(\.choices))])
     }
 
     @discardableResult
@@ -274,7 +275,7 @@ public actor PostgresJobStore: JobStore {
                        total_tokens = \(a.add(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } })),
                        first_token_ms = \(a.add(o.firstTokenMs)), duration_ms = \(a.add(o.durationMs)),
                        http_status = \(a.add(o.httpStatus)), request_id = \(a.add(o.requestID)),
-                       error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL, partial_reasoning = NULL,
+                       error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL, partial_reasoning = NULL, partial_choices = NULL,
                        cached_prompt_tokens = \(a.add(o.cachedPromptTokens)), cache_write_tokens = \(a.add(o.cacheWriteTokens)),
                        reasoning_tokens = \(a.add(o.reasoningTokens)),
                        partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
@@ -320,13 +321,14 @@ public actor PostgresJobStore: JobStore {
                        partial_output = CASE WHEN $7::boolean THEN NULL ELSE coalesce($8::text, partial_output) END,
                        partial_tokens = CASE WHEN $7::boolean THEN NULL WHEN $8::text IS NULL THEN partial_tokens ELSE $9::bigint END,
                        partial_reasoning = CASE WHEN $7::boolean THEN NULL WHEN $8::text IS NULL THEN partial_reasoning ELSE $17::text END,
+                       partial_choices = CASE WHEN $7::boolean THEN NULL WHEN $8::text IS NULL THEN partial_choices ELSE $18::text END,
                        spent_prompt_tokens = $10, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = $11, updated_at = $12, attempt_base = attempt_base + $13, error_body = $16
                 WHERE id = $14 AND lease_owner = $15
                 """, [.init(state), .init(retryAt), .init(f.kind.rawValue), .init(f.message), .init(f.httpStatus), .init(f.requestID),
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
-                      .init(f.errorBody), .init(f.keptReasoning)])
+                      .init(f.errorBody), .init(f.keptReasoning), .init(f.keptChoices)])
             let end = AttemptEnd(outcome: outcome, failure: f, leaseHeld: changed == 1)
             var a = PostgresArguments()
             let timings = zip(AttemptTimings.columns, f.timings.values).map { "\($0.0) = \(a.add(PostgresValue($0.1)))" }
@@ -576,7 +578,7 @@ public actor PostgresJobStore: JobStore {
                            embedding = $14::bytea, dimensions = $15,
                            prompt_tokens = 0, completion_tokens = 0, total_tokens = 0, cost_usd = 0,
                            error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL, partial_tokens = NULL,
-                           http_status = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
+                           partial_choices = NULL, http_status = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
                            duration_ms = 0, finished_at = $11, updated_at = $11
                     WHERE id = $12 AND lease_owner = $13 AND state = 'running'
                     """, [.init(a.output), .init(a.toolCalls), .init(a.finishReason), .init(a.providerFinishReason), .init(a.response),

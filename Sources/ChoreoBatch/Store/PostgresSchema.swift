@@ -7,7 +7,7 @@ import ChoreoPostgres
 ///
 /// Its versions are its own (recorded in `choreo_schema_migrations`, see `PostgresMigrator`):
 /// version 1 is SQLite's version 13 in one step (14 changed only a SQLite trigger); version 2 is
-/// SQLite's 15. Rules as for `Schema`: append, never edit a shipped migration.
+/// SQLite's 15; version 3 is SQLite's 16. Rules as for `Schema`: append, never edit a shipped migration.
 ///
 /// What differs: the counters SQLite's triggers keep (`batch_counts`, `batch_costs`) are kept by
 /// plpgsql row triggers that fire only when a counted column really changes (a partial flush or
@@ -18,6 +18,7 @@ enum PostgresSchema {
     static let migrator = PostgresMigrator([
         PostgresMigrator.Migration(version: 1, sql: version1),
         PostgresMigrator.Migration(version: 2, sql: providerBudgets),
+        PostgresMigrator.Migration(version: 3, sql: partialChoices),
     ])
 
     static let timingColumns = AttemptTimings.columns.map { name in
@@ -242,6 +243,14 @@ enum PostgresSchema {
           rate_limited_until double precision NOT NULL DEFAULT 0,
           unreachable_until double precision NOT NULL DEFAULT 0
         );
+        """
+
+    /// SQLite's version 16: every choice's partial text (`PartialText.choices`). PostgreSQL expands
+    /// a view's `*` when the view is made, so `jobs_readable` is made again to show the column.
+    static let partialChoices = """
+        ALTER TABLE jobs ADD COLUMN partial_choices text;
+        DROP VIEW jobs_readable;
+        \(readableView("jobs", times: ["created_at", "not_before", "started_at", "finished_at", "updated_at", "lease_expires_at"]))
         """
 
     /// `CREATE VIEW <table>_readable` as in SQLite's version 9: every column, then each time again

@@ -23,6 +23,7 @@ public enum Schema {
         Migration(version: 13, sql: embeddings),
         Migration(version: 14, sql: batchTimesKeepTheirValues),
         Migration(version: 15, sql: providerBudgets),
+        Migration(version: 16, sql: partialChoices),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -294,6 +295,13 @@ public enum Schema {
         UPDATE batches SET
           started_at = (SELECT min(started_at) FROM jobs WHERE jobs.batch_id = batches.id),
           last_finished_at = (SELECT max(finished_at) FROM jobs WHERE jobs.batch_id = batches.id);
+        """
+
+    /// Every choice's text of a running or cut answer of several choices (`n > 1`), a JSON array
+    /// in index order, beside `partial_output` (choice 0's, which a continuation would build on):
+    /// written by the same partial flushes and attempt ends (`PartialText.choices`).
+    static let partialChoices = """
+        ALTER TABLE jobs ADD COLUMN partial_choices TEXT;
         """
 
     /// Provider limits shared by the runners of one database (issue 15, `ProviderBudgets`): per
