@@ -47,6 +47,26 @@ import ChoreoSQLite
     }
     }
 
+    /// A batch's stored budget is the batch's, not each runner's: two runners started on it at
+    /// once (cron, twice) spend at most the cap between them. Each used to read what the batch had
+    /// spent when it started and then reserve against the whole rest on its own.
+    @Test func twoRunnersOnOneBatchSpendAtMostItsStoredBudgetTogether() async throws {
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(2))) { server in
+            let fixture = try Fixture(count: 120, maxTokens: 20)
+            let cap = 0.5
+            let db = try Database(path: fixture.databasePath)
+            try db.run("UPDATE batches SET budget_usd = ? WHERE id = ?", [.init(cap), .init(fixture.batchID)])
+            async let first = fixture.run(server) { $0.concurrency = 8; $0.prices = Self.prices }
+            async let second = fixture.run(server) { $0.concurrency = 8; $0.prices = Self.prices }
+            let summaries = try await [first, second]
+            #expect(summaries.allSatisfy { $0.ending == .budget }, "\(summaries.map(\.ending))")
+            let recorded = try db.queryOne("SELECT coalesce(sum(cost_usd), 0) FROM attempts") { $0.double(0) ?? 0 } ?? 0
+            #expect(recorded <= cap + 1e-9, "the two runners spent $\(recorded) under a $\(cap) budget")
+            #expect(recorded > cap / 2, "the runners spent too little to tell: $\(recorded)")
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'") > 0)
+        }
+    }
+
     @Test func aModelWithoutAPriceIsRefusedBeforeAnythingIsSpent() async throws {
         try await withMockServer { server in
         let fixture = try Fixture(count: 3, models: ["gpt-4o-mini", "my-local-model"], maxTokens: 20)

@@ -51,8 +51,19 @@ public final class BudgetLedger: Sendable {
     /// Whether any cap applies to jobs of `batch`.
     public func governs(batch: String) -> Bool { state.withLock { $0.run != nil || $0.batches[batch] != nil } }
 
+    /// Whether `batch` has a stored budget, which every runner on the database shares: its room is
+    /// decided by the store (`BatchBudgets`), this ledger's view of it being this run's alone.
+    public func hasStoredBudget(batch: String) -> Bool { state.withLock { $0.batches[batch] != nil } }
+
     /// The cap that stopped the run, if one did.
     public var reached: Cap? { state.withLock { $0.reached } }
+
+    /// The store found `batch`'s stored budget reached (what every runner spent on it: `spent`).
+    public func storedBudgetReached(batch: String, spent: Double, limit: Double) {
+        state.withLock { s in
+            if s.reached == nil { s.reached = Cap(limit: limit, spent: spent) }
+        }
+    }
 
     /// The run's cap as it stands (spent in this run).
     public var run: Cap? { state.withLock { $0.run } }

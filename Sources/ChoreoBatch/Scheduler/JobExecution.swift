@@ -359,7 +359,29 @@ struct JobExecution: Sendable {
             try await queue.release(job: job.id)
             return .refused(Task.isCancelled ? .interrupted : .budgetReached)
         }
-        return .granted(granted)
+        guard budget.hasStoredBudget(batch: job.batchID) else { return .granted(granted) }
+        // The batch's own budget is every runner's: the store reserves against what all of them
+        // spent and hold (`BatchBudgets`). While their running jobs may still free room, look again.
+        while true {
+            switch try await queue.reserveBudget(job: job.id, batch: job.batchID, amount: worst) {
+            case .reserved:
+                return .granted(granted)
+            case .wait:
+                do {
+                    try await Task.sleep(nanoseconds: 250_000_000)
+                    continue
+                } catch {
+                    budget.settle(granted, cost: 0)
+                    try await queue.release(job: job.id)
+                    return .refused(.interrupted)
+                }
+            case .reached(let spent, let limit):
+                budget.settle(granted, cost: 0)
+                budget.storedBudgetReached(batch: job.batchID, spent: spent, limit: limit)
+                try await queue.release(job: job.id)
+                return .refused(.budgetReached)
+            }
+        }
     }
 
     /// Writes a finished stream's result (guarded by the lease).

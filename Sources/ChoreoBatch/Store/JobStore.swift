@@ -40,7 +40,7 @@ public typealias PartialText = (job: Int64, text: String, tokens: Int, choices: 
 ///
 /// A store also holds what its runners share of each provider: its rate budget and its pauses
 /// (`ProviderBudgets`).
-public protocol JobStore: ProviderBudgets {
+public protocol JobStore: ProviderBudgets, BatchBudgets {
     /// This runner's identity, the owner of every lease it takes.
     var runnerID: String { get }
 

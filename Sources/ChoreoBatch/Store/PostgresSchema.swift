@@ -7,7 +7,7 @@ import ChoreoPostgres
 ///
 /// Its versions are its own (recorded in `choreo_schema_migrations`, see `PostgresMigrator`):
 /// version 1 is SQLite's version 13 in one step (14 changed only a SQLite trigger); version 2 is
-/// SQLite's 15; version 3 is SQLite's 16. Rules as for `Schema`: append, never edit a shipped migration.
+/// SQLite's 15; versions 3 and 4 are SQLite's 16 and 17. Rules as for `Schema`: append, never edit a shipped migration.
 ///
 /// What differs: the counters SQLite's triggers keep (`batch_counts`, `batch_costs`) are kept by
 /// plpgsql row triggers that fire only when a counted column really changes (a partial flush or
@@ -19,6 +19,7 @@ enum PostgresSchema {
         PostgresMigrator.Migration(version: 1, sql: version1),
         PostgresMigrator.Migration(version: 2, sql: providerBudgets),
         PostgresMigrator.Migration(version: 3, sql: partialChoices),
+        PostgresMigrator.Migration(version: 4, sql: budgetReservations),
     ])
 
     static let timingColumns = AttemptTimings.columns.map { name in
@@ -249,6 +250,13 @@ enum PostgresSchema {
     /// a view's `*` when the view is made, so `jobs_readable` is made again to show the column.
     static let partialChoices = """
         ALTER TABLE jobs ADD COLUMN partial_choices text;
+        DROP VIEW jobs_readable;
+        \(readableView("jobs", times: ["created_at", "not_before", "started_at", "finished_at", "updated_at", "lease_expires_at"]))
+        """
+
+    /// SQLite's version 17: a running job's budget reservation (`BatchBudgets`).
+    static let budgetReservations = """
+        ALTER TABLE jobs ADD COLUMN reserved_usd double precision;
         DROP VIEW jobs_readable;
         \(readableView("jobs", times: ["created_at", "not_before", "started_at", "finished_at", "updated_at", "lease_expires_at"]))
         """

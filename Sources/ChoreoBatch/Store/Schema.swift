@@ -24,6 +24,7 @@ public enum Schema {
         Migration(version: 14, sql: batchTimesKeepTheirValues),
         Migration(version: 15, sql: providerBudgets),
         Migration(version: 16, sql: partialChoices),
+        Migration(version: 17, sql: budgetReservations),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -302,6 +303,12 @@ public enum Schema {
     /// written by the same partial flushes and attempt ends (`PartialText.choices`).
     static let partialChoices = """
         ALTER TABLE jobs ADD COLUMN partial_choices TEXT;
+        """
+
+    /// A batch's stored budget shared by every runner (`BatchBudgets`): the worst case reserved
+    /// for a running job's attempt, counted while the job is `running`.
+    static let budgetReservations = """
+        ALTER TABLE jobs ADD COLUMN reserved_usd REAL;
         """
 
     /// Provider limits shared by the runners of one database (issue 15, `ProviderBudgets`): per

@@ -1,0 +1,32 @@
+/// A batch's stored budget (`batches.budget_usd`, `submit --budget`) shared by every runner on
+/// the database: before an attempt of one of its jobs, its worst case is reserved on the job's
+/// row (`jobs.reserved_usd`) if what the batch spent (`batch_costs`) plus what the running jobs of
+/// every runner hold reserved leaves room for it. A reservation counts while its job is
+/// `running`: the attempt's end, which records its charge, moves the job out of `running` in the
+/// same transaction, so the charge replaces the reservation atomically; a dead runner's
+/// reservations count until its jobs are taken back (more caution, never less).
+///
+/// The run's own `--budget` stays the run's (`BudgetLedger`); two runners each used to read what
+/// the batch had spent when they started and then reserve against the whole rest on their own,
+/// spending up to twice the cap between them.
+public protocol BatchBudgets: Sendable {
+    /// Reserves `amount` USD of `batch`'s stored budget for the attempt that `job` (leased to
+    /// this runner) is about to make. A batch without a stored budget always has room.
+    func reserveBudget(job: Int64, batch: String, amount: Double) async throws -> BatchBudgetAnswer
+}
+
+/// What `BatchBudgets.reserveBudget` decided.
+public enum BatchBudgetAnswer: Sendable, Equatable {
+    /// The attempt may go: its worst case is reserved.
+    case reserved
+    /// No room now, but running jobs (of any runner) hold reservations that may end cheaper.
+    case wait
+    /// No room, and nothing reserved will free any: the batch's budget is reached.
+    case reached(spent: Double, limit: Double)
+
+    /// The decision from what the batch spent, what other running jobs reserved, and its limit.
+    static func decide(limit: Double, spent: Double, reservedByOthers: Double, amount: Double) -> BatchBudgetAnswer {
+        if spent + reservedByOthers + amount <= limit * (1 + 1e-12) { return .reserved }
+        return reservedByOthers > 0 ? .wait : .reached(spent: spent, limit: limit)
+    }
+}
