@@ -70,6 +70,7 @@ struct SubmitCommand: AsyncParsableCommand {
     func run() async throws {
         var options = SubmitOptions(name: name, skipInvalid: skipInvalid, forceNew: forceNew)
         options.priority = priority
+        options.budget = flags.budget
         // Lines are checked against the provider each routes to: the configuration's routes.
         options.validator = JobLineValidator(router: try ProviderOptions.router(config: providers.config),
                                              allowUnknownParams: allowUnknownParams)
@@ -77,14 +78,13 @@ struct SubmitCommand: AsyncParsableCommand {
         do {
             if file == "-" { options.sourceName = "<stdin>" }
             if case .postgres(let url) = try StoreLocation(database.path) {
-                if flags.budget != nil { throw UsageError("--budget is not supported with a PostgreSQL database yet (docs/postgres.md)") }
                 let submitter = PostgresBatchSubmitter(url: url, options: options)
                 result = try Self.reading(file) { try submitter.submit(file: $0) }
             } else {
                 let db = try database.open(creating: true)
                 let submitter = BatchSubmitter(database: db, options: options)
                 result = try Self.reading(file) { try submitter.submit(file: $0) }
-                try Self.finish(result, in: db, budget: flags.budget)
+                try db.checkpoint()
             }
         } catch var error as JobFileError {
             if file == "-" { error.path = "<stdin>" }
@@ -129,9 +129,4 @@ struct SubmitCommand: AsyncParsableCommand {
     }
 
     /// Stores the batch's budget, and makes the main file alone hold the batch (see RELIABILITY.md, Backups).
-    static func finish(_ result: SubmitResult, in db: Database, budget: Double?) throws {
-        if let budget { try db.setBudget(batch: result.batchID, usd: budget) }
-        try db.checkpoint()
-    }
-
 }

@@ -37,8 +37,32 @@ import ChoreoBatch
         // Commands that do not read PostgreSQL yet refuse clearly, never touching a file named like the URL.
         let index = try await ChoreoBinary.run(["index", "on", "--db", database.url])
         #expect(index.status == 2 && index.stderr.contains("does not read PostgreSQL databases yet"), "\(index.output)")
-        let budget = try await ChoreoBinary.run(["run", "--mock", "--budget", "5", "--db", database.url])
-        #expect(budget.status != 0 && budget.stderr.contains("--budget is not supported with a PostgreSQL database yet"), "\(budget.output)")
+    }
+
+    /// A budget stored with `submit --budget` on PostgreSQL holds across runners: two `choreo run`
+    /// processes started at once spend at most the cap between them, and both stop on it.
+    @Test(.enabled(if: PostgresServer.skipReason == nil, "PostgreSQL is not installed here"))
+    func aStoredBudgetHoldsForTwoRunnersAtOnce() async throws {
+        let database = try PostgresServer.shared.get().createDatabase()
+        let scratch = TemporaryDirectory()
+        let lines: [JSONValue] = (0..<80).map { i in
+            ["custom_id": .string("b-\(i)"), "model": "gpt-4o-mini", "max_tokens": 30,
+             "messages": [["role": "user", "content": .string("Question \(i): name a moon")]]]
+        }
+        let file = scratch.write("jobs.jsonl", lines: lines.map(\.jsonString))
+        let cap = 0.0003  // about ten jobs' worst case at gpt-4o-mini's built-in price
+        let submit = try await ChoreoBinary.run(["submit", file, "--db", database.url, "--budget", String(cap)])
+        #expect(submit.status == 0, "\(submit.output)")
+        let arguments = ["run", "--mock", "--mock-chunk-delay-ms", "2", "--concurrency", "4", "--db", database.url]
+        async let first = ChoreoBinary.run(arguments)
+        async let second = ChoreoBinary.run(arguments)
+        let runs = try await [first, second]
+        for run in runs { #expect(run.status == 3 && run.stderr.contains("budget reached"), "\(run.output)") }
+        let db = try database.connect()
+        let spent = try db.queryOne("SELECT coalesce(sum(cost_usd), 0) FROM attempts") { $0.double(0) ?? 0 } ?? 0
+        #expect(spent <= cap + 1e-12, "two runners spent $\(spent) under a $\(cap) budget")
+        #expect(spent > cap / 2, "too little was spent to tell: $\(spent)")
+        #expect((try db.queryOne("SELECT count(*) FROM jobs WHERE state = 'pending'") { $0.int(0) ?? 0 } ?? 0) > 0)
     }
 
     /// A file mixing chat, embeddings and Responses lines gives the same rows on PostgreSQL as on

@@ -25,6 +25,9 @@ public struct SubmitOptions: Sendable {
     /// What the batch records as its source (`<stdin>` for `submit -`, whose lines were spooled
     /// to a temporary file); nil: the file's absolute path.
     public var sourceName: String?
+    /// The batch's stored budget in USD (`submit --budget`, `batches.budget_usd`): written with the
+    /// batch, so no runner ever sees it without; a file submitted before gets it set.
+    public var budget: Double?
 
     public init(name: String? = nil, skipInvalid: Bool = false, forceNew: Bool = false,
                 maxLineBytes: Int = JobFileReader.defaultMaxLineBytes) {
@@ -117,10 +120,11 @@ public struct BatchSubmitter {
         // The counts are filled in by the last commit.
         try database.transaction(.immediate) {
             try database.run("""
-                INSERT INTO batches (id, name, source_file, source_sha256, created_at, state, options, submitter, submit_heartbeat_at)
-                VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?)
+                INSERT INTO batches (id, name, source_file, source_sha256, created_at, state, options, submitter, submit_heartbeat_at,
+                                     budget_usd)
+                VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?)
                 """, [.text(batchID), .init(options.name), .text(options.sourceName ?? source), .text(sha256), .real(now),
-                      .text(options.json.jsonString), .text(submitter), .real(now)])
+                      .text(options.json.jsonString), .text(submitter), .real(now), .init(options.budget)])
         }
         do {
             return try fill(batchID, submitter: submitter, source: source, identity: identity, sha256: sha256, now: now)
@@ -134,11 +138,13 @@ public struct BatchSubmitter {
     /// The visible batch of a file with these bytes, unless `forceNew`.
     private func existingBatch(sha256: String, source: String) throws -> SubmitResult? {
         guard !options.forceNew else { return nil }
-        return try database.queryOne(
+        let existing = try database.queryOne(
             "SELECT id, total_jobs FROM batches WHERE source_sha256 = ? AND state \(Schema.visible) ORDER BY created_at DESC LIMIT 1",
             [.text(sha256)]) { row in
             SubmitResult(batchID: row.string(0) ?? "", isExisting: true, jobCount: row.int(1) ?? 0, rejected: [], sourceFile: options.sourceName ?? source, sha256: sha256)
         }
+        if let existing, let budget = options.budget { try database.setBudget(batch: existing.batchID, usd: budget) }
+        return existing
     }
 
     /// Reads, validates and inserts the file into the hidden batch `batchID`, slice by slice; the

@@ -39,14 +39,17 @@ public struct PostgresBatchSubmitter {
                     SubmitResult(batchID: row.string(0) ?? "", isExisting: true, jobCount: row.int(1) ?? 0, rejected: [],
                                  sourceFile: options.sourceName ?? source, sha256: sha256)
                 }) {
+                if let budget = options.budget {
+                    try db.run("UPDATE batches SET budget_usd = $1 WHERE id = $2", [.init(budget), .init(existing.batchID)])
+                }
                 return existing
             }
             let batchID = BatchSubmitter.newBatchID()
             try db.run("""
-                INSERT INTO batches (id, name, source_file, source_sha256, created_at, state, options)
-                VALUES ($1, $2, $3, $4, $5, 'pending', $6)
+                INSERT INTO batches (id, name, source_file, source_sha256, created_at, state, options, budget_usd)
+                VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)
                 """, [.init(batchID), .init(options.name), .init(options.sourceName ?? source), .init(sha256), .init(now),
-                      .init(options.json.jsonString)])
+                      .init(options.json.jsonString), .init(options.budget)])
             let batchPriority = options.priority ?? 0
             var reader = try JobFileReader(path: source, maxLineBytes: options.maxLineBytes)
             var errors: [JobLineError] = []
