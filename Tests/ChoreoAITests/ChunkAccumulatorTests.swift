@@ -106,4 +106,19 @@ struct ChunkAccumulatorTests {
         let vllm = SSEEvent(data: Array(#"{"object":"error","message":"bad","type":"BadRequestError","code":400}"#.utf8))
         #expect(throws: WireError.self) { try decoder.decode(vllm) { _ in } }
     }
+
+    /// A chunk is blank exactly when every scalar is Unicode whitespace, the definition the
+    /// continuation's seam uses; the ASCII shortcut decides the same as the property tables.
+    @Test func blankIsUnicodeWhitespaceWithAnASCIIShortcut() {
+        for v in 0..<0x3100 {
+            guard let scalar = Unicode.Scalar(v) else { continue }
+            let text = String(Character(scalar))
+            #expect(ChunkAccumulator.isBlank(text) == scalar.properties.isWhitespace, "U+\(String(v, radix: 16))")
+            #expect(ChunkAccumulator.isBlank(" \n" + text + "\t") == scalar.properties.isWhitespace, "U+\(String(v, radix: 16))")
+        }
+        #expect(ChunkAccumulator.isBlank(""))
+        #expect(ChunkAccumulator.isBlank(" \u{A0}\u{3000}\u{2028}\r\n"))
+        #expect(!ChunkAccumulator.isBlank("  x  "))
+    }
 }
+

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ChoreoAI
 
@@ -8,6 +9,29 @@ struct JSONValueTests {
         let encoded = JSONValue.quoted(text)
         #expect(try JSONValue.parse(encoded) == .string(text))
         #expect(!encoded.dropFirst().dropLast().contains("\n"))
+    }
+
+    /// Text with nothing to escape is copied whole; text with escapes anywhere (first, last,
+    /// several in a row, between non-ASCII) is escaped exactly as byte-by-byte would.
+    @Test(arguments: ["no escapes at all, naïve 日本語 🎵", String(repeating: "long clean text ", count: 200),
+                      "\"first", "last\\", "mid\n\n\ndle", "é\u{1}日", String(repeating: "x", count: 5000) + "\"",
+                      "\u{7F}\u{80} are not control bytes for JSON"])
+    func writingEscapesOnlyWhatJSONNeeds(text: String) throws {
+        let encoded = JSONValue.quoted(text)
+        #expect(try JSONValue.parse(encoded) == .string(text))
+        var expected = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": expected += "\\\""
+            case "\\": expected += "\\\\"
+            case "\n": expected += "\\n"
+            case "\r": expected += "\\r"
+            case "\t": expected += "\\t"
+            case _ where scalar.value < 0x20: expected += String(format: "\\u%04x", scalar.value)
+            default: expected.unicodeScalars.append(scalar)
+            }
+        }
+        #expect(encoded == expected + "\"")
     }
 
     @Test func escapesAreTheShortForms() {

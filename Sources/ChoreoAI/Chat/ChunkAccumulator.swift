@@ -105,9 +105,19 @@ public struct ChunkAccumulator: Sendable {
         if chunk.usage != nil { usageIsFinal = choices.contains { $0.finishReason != nil } }
     }
 
-    /// Whether `text` is only whitespace; stops at the first other scalar (a word's second one).
-    private static func isBlank(_ text: String) -> Bool {
-        text.unicodeScalars.allSatisfy(\.properties.isWhitespace)
+    /// Whether `text` is only whitespace (Unicode's White_Space, as `Continuation` reads it);
+    /// stops at the first other scalar. ASCII is decided without the property tables: asking them
+    /// cost ~290 instructions a scalar, 5% of a whole firehose run (it is asked of every chunk).
+    static func isBlank(_ text: String) -> Bool {
+        for scalar in text.unicodeScalars {
+            let v = scalar.value
+            if v < 0x80 {
+                guard v == 0x20 || (0x09...0x0D).contains(v) else { return false }
+            } else if !scalar.properties.isWhitespace {
+                return false
+            }
+        }
+        return true
     }
 
     /// Tool-call fragments are addressed by `index`; servers that omit it are handled by the rule

@@ -150,6 +150,17 @@ extension JSONValue {
     /// (measured: per-scalar appends were 5% of a firehose run, in the responses it stores).
     public static func writeString(_ s: String, to out: inout String) {
         out += "\""
+        // Most text needs no escape: one pass over its bytes, then one append. (Walking the
+        // UTF-8 view index by index cost ~40 instructions a byte: 6% of a firehose run went to
+        // the responses' text.)
+        let clean = s.utf8.withContiguousStorageIfAvailable { bytes in
+            !bytes.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
+        }
+        if clean == true {
+            out += s
+            out += "\""
+            return
+        }
         let utf8 = s.utf8
         var runStart = utf8.startIndex
         var i = runStart
