@@ -29,22 +29,19 @@ struct EstimateCommand: AsyncParsableCommand {
     func run() async throws {
         let router = try ProviderOptions.router(config: config)
         let prices = try ProviderOptions.priceTable(config: config)
-        let db = FileManager.default.fileExists(atPath: database.path) ? try database.open(readOnly: true) : nil
-        let jobs: [(model: String, body: JSONValue, endpoint: JobEndpoint)]
+        // A file is priced without a database; one there (SQLite or PostgreSQL) calibrates it.
+        let store = StoreLocation.isPostgres(database.path) || FileManager.default.fileExists(atPath: database.path)
+            ? try database.openStore() : nil
+        let jobs: [CostEstimate.Job]
         if FileManager.default.fileExists(atPath: target) {
             let read = try CostEstimate.jobs(inFile: target)
             if read.invalidLines > 0 { StandardError.print("\(read.invalidLines) invalid lines left out (`choreo submit` lists them)") }
             jobs = read.jobs
         } else {
-            guard let db else {
-                if StoreLocation.isPostgres(database.path) {
-                    throw UsageError("no file \(target); estimate finds batches in SQLite files only, not in \(database.shownLocation) (docs/postgres.md)")
-                }
-                throw UsageError("no file \(target), and no database at \(database.path) to find a batch in")
-            }
-            jobs = try CostEstimate.jobsLeft(db, batch: target)
+            guard let store else { throw UsageError("no file \(target), and no database at \(database.path) to find a batch in") }
+            jobs = try store.jobsLeft(batch: target)
         }
-        let calibration = try db.map { try CostEstimate.calibration($0) } ?? [:]
+        let calibration = try store?.estimateCalibration() ?? [:]
         let estimate = CostEstimate(jobs: jobs, calibration: calibration, prices: prices, kind: { router.provider(for: $0)?.kind })
         print(json ? estimate.json.jsonString : estimate.rendered(), terminator: json ? "\n" : "")
     }

@@ -30,6 +30,25 @@ struct BatchStoreContractTests {
         return place
     }
 
+    /// `choreo estimate BATCH`: the jobs left with their bodies, and the calibration from the
+    /// finished single-attempt jobs, the same on both (the request's bytes: its compact JSON).
+    @Test(arguments: StoreBackend.tested)
+    func estimateReadsTheJobsLeftAndTheCalibration(_ backend: StoreBackend) async throws {
+        let place = try await ranPlace(backend)
+        let store = try place.location.openBatchStore()
+        let left = try store.jobsLeft(batch: place.batch)
+        #expect(left.count == 1)
+        #expect(left.first?.model == "gpt-4o-mini" && left.first?.body["messages"]?.arrayValue?.first?["content"] == "Hello")
+        #expect(left.first?.endpoint == .chatCompletions)
+        let calibration = try store.estimateCalibration()
+        let model = try #require(calibration.keys.first)
+        #expect(calibration.count == 1 && calibration[model]?.jobs == 1 && calibration[model]?.meanCompletionTokens == 2)
+        let request = try place.read("SELECT request FROM jobs WHERE custom_id = 'ok'", [])
+        let bytes = try #require(request).utf8.count
+        #expect(abs((calibration[model]?.promptTokensPerByte ?? 0) - 3 / Double(bytes)) < 1e-12)
+        #expect(throws: LookupError.self) { try store.jobsLeft(batch: "batch_nope") }
+    }
+
     @Test(arguments: StoreBackend.tested)
     func statusCountsJobsByStateTokensAndFailuresByKind(_ backend: StoreBackend) async throws {
         let place = try await ranPlace(backend)

@@ -61,10 +61,11 @@ import ChoreoSQLite
         let db = try dir.database()
         let batch = try BatchSubmitter(database: db).submit(file: path).batchID
         try db.execute("UPDATE jobs SET state = 'succeeded', attempts = 1, prompt_tokens = 12, completion_tokens = 40 WHERE id <= 4")
-        let calibration = try CostEstimate.calibration(db)
+        let store = SQLiteBatchStore(db)
+        let calibration = try store.estimateCalibration()
         #expect(calibration["m"]?.jobs == 4)
         #expect(calibration["m"]?.meanCompletionTokens == 40)
-        let left = try CostEstimate.jobsLeft(db, batch: batch)
+        let left = try store.jobsLeft(batch: batch)
         #expect(left.count == 2)
         let e = CostEstimate(jobs: left, calibration: calibration, prices: Self.prices, kind: { _ in .openAI })
         let r = e.rows[0]

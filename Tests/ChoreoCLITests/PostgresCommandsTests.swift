@@ -148,6 +148,11 @@ import Testing
         try await pair.expectSame(["show", "chat-0"], status: 1)  // in both batches
         try await pair.expectSame(["show", "nope"], status: 1)
         try await pair.expectSame(["results", "batch_nope"], status: 1)
+        // The estimate of what a batch has left, calibrated by the finished jobs of either database.
+        let estimate = try await pair.expectSame(["estimate", "waiting", "--json"])
+        #expect(estimate.contains("gpt-4o-mini"), "\(estimate)")
+        try await pair.expectSame(["estimate", waiting])
+        try await pair.expectSame(["estimate", "batch_nope"], status: 1)
         let table = try await pair.expectSame(["sql", "SELECT custom_id, state, attempts, prompt_tokens, error_kind FROM results ORDER BY custom_id, state"])
         #expect(table.contains("(10 rows)"), "\(table)")
         try await pair.expectSame(["sql", "--json", "SELECT custom_id, output, cost_usd, duration_ms FROM results WHERE state = 'succeeded' ORDER BY custom_id"])

@@ -29,6 +29,9 @@ public struct CostEstimate: Sendable {
     }
 
     /// What finished jobs of one model say: prompt tokens per request byte, mean output tokens.
+    /// A job to price: its model, request body and endpoint.
+    public typealias Job = (model: String, body: JSONValue, endpoint: JobEndpoint)
+
     public struct Calibration: Sendable {
         public var jobs: Int
         public var promptTokensPerByte: Double
@@ -86,38 +89,38 @@ public struct CostEstimate: Sendable {
 
     /// Calibration from this database's succeeded single-attempt jobs (a continued job's prompt
     /// counts several requests), per model.
-    public static func calibration(_ db: Database) throws -> [String: Calibration] {
-        var out: [String: Calibration] = [:]
-        try db.query("""
-            SELECT model, count(*), sum(prompt_tokens),
-                   sum(length(CAST(json(request) AS BLOB))),
-                   avg(completion_tokens)
-            FROM jobs WHERE state = 'succeeded' AND attempts = 1 AND prompt_tokens IS NOT NULL AND completion_tokens IS NOT NULL
-            GROUP BY model
-            """) { row in
-            let bytes = row.double(3) ?? 0
-            guard bytes > 0 else { return }
-            out[row.string(0) ?? ""] = Calibration(jobs: row.int(1) ?? 0, promptTokensPerByte: (row.double(2) ?? 0) / bytes,
-                                                    meanCompletionTokens: row.double(4) ?? 0)
-        }
-        return out
+    /// The calibration query: per model, finished single-attempt jobs, their prompt tokens, the
+    /// bytes of their requests (`requestBytes`: the backend's spelling of the stored request's
+    /// length) and their mean output. Read by `calibration(row:)`.
+    static func calibrationQuery(requestBytes: String) -> String {
+        """
+        SELECT model, count(*), sum(prompt_tokens), sum(\(requestBytes)), avg(completion_tokens)
+        FROM jobs WHERE state = 'succeeded' AND attempts = 1 AND prompt_tokens IS NOT NULL AND completion_tokens IS NOT NULL
+        GROUP BY model
+        """
     }
 
-    /// The jobs `batch` has left to run (pending or running), as (model, body).
-    public static func jobsLeft(_ db: Database, batch: String) throws -> [(model: String, body: JSONValue, endpoint: JobEndpoint)] {
-        let id = try db.batchID(matching: batch)
-        var out: [(model: String, body: JSONValue, endpoint: JobEndpoint)] = []
-        try db.query("SELECT model, request, url FROM jobs WHERE batch_id = ? AND state IN ('pending', 'running') ORDER BY id", [.text(id)]) { row in
-            out.append((row.string(0) ?? "", (try? JSONValue.parse(Array((row.string(1) ?? "{}").utf8))) ?? [:], JobEndpoint(stored: row.string(2))))
-        }
-        return out
+    static func calibration(row: some StoreRow, into out: inout [String: Calibration]) {
+        let bytes = row.double(3) ?? 0
+        guard bytes > 0 else { return }
+        out[row.string(0) ?? ""] = Calibration(jobs: row.int(1) ?? 0, promptTokensPerByte: (row.double(2) ?? 0) / bytes,
+                                                meanCompletionTokens: row.double(4) ?? 0)
+    }
+
+    /// The jobs-left query (the batch id is its one parameter), read by `job(row:)`.
+    static func jobsLeftQuery(parameter: String) -> String {
+        "SELECT model, request, url FROM jobs WHERE batch_id = \(parameter) AND state IN ('pending', 'running') ORDER BY id"
+    }
+
+    static func job(row: some StoreRow) -> Job {
+        (row.string(0) ?? "", (try? JSONValue.parse(Array((row.string(1) ?? "{}").utf8))) ?? [:], JobEndpoint(stored: row.string(2)))
     }
 
     /// The valid lines of a job file, as (model, body); the invalid ones are counted, not priced.
-    public static func jobs(inFile path: String) throws -> (jobs: [(model: String, body: JSONValue, endpoint: JobEndpoint)], invalidLines: Int) {
+    public static func jobs(inFile path: String) throws -> (jobs: [Job], invalidLines: Int) {
         var reader = try JobFileReader(path: path)
         let validator = JobLineValidator()
-        var out: [(model: String, body: JSONValue, endpoint: JobEndpoint)] = []
+        var out: [Job] = []
         var invalid = 0
         while let item = try reader.next() {
             switch item {

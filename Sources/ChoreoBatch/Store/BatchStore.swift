@@ -58,6 +58,13 @@ public protocol BatchStore: AnyObject {
     /// its charts; `provider(model)` names each model's provider.
     func report(batch reference: String, bins: Int, provider: (String) -> String) throws -> BatchReport
 
+    /// `choreo estimate BATCH`: the jobs the batch `reference` names has left (pending or
+    /// running), each as its model, request body and endpoint.
+    func jobsLeft(batch reference: String) throws -> [CostEstimate.Job]
+    /// `choreo estimate`: per model, what its finished single-attempt jobs reported, which the
+    /// estimate calibrates its token counts with.
+    func estimateCalibration() throws -> [String: CostEstimate.Calibration]
+
     /// `choreo sql`: runs one statement the user wrote, where it can change nothing, and calls
     /// `body` once per row with the column names and the row's values, streaming. A write throws
     /// `QueryError.readOnly` and changes nothing; a statement still running after `timeLimit`

@@ -12,7 +12,7 @@ public import ChoreoSQLite
 /// Opening connects and checks the schema is this build's; nothing is migrated (a command that
 /// reads creates no table).
 public final class PostgresBatchStore: BatchStore, ReportReader {
-    private let db: PostgresConnection
+    let db: PostgresConnection
     public var location: StoreLocation { .postgres(db.url) }
 
     public init(url: PostgresURL) throws {
