@@ -42,7 +42,7 @@ struct CacheCommand: AsyncParsableCommand {
                 guard FileManager.default.fileExists(atPath: path) else { throw UsageError("no cache file at \(path)") }
                 stats = try await CacheFile(path: path).stats()
             } else {
-                stats = try location.database.open(readOnly: true).cacheStats()
+                stats = try location.database.openStore().cacheStats()
             }
             print(json ? stats.json.jsonString : stats.text, terminator: json ? "\n" : "")
         }
@@ -74,10 +74,8 @@ struct CacheCommand: AsyncParsableCommand {
                 cleared = try await CacheFile(path: path).clear(before: cutoff)
                 place = path
             } else {
-                let db = try location.database.open()
-                cleared = try db.clearCache(before: cutoff)
-                try db.checkpoint()
-                place = location.database.path
+                cleared = try location.database.openStore(forWriting: true).clearCache(before: cutoff)
+                place = location.database.shownLocation
             }
             StandardError.print("cleared \(Money.grouped(cleared)) answers from the cache of \(place)"
                                 + (olderThan.map { " (made more than \($0) ago)" } ?? ""))

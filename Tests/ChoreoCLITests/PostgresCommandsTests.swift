@@ -180,6 +180,19 @@ import Testing
         try await pair.expectSame(["status"])
         try await pair.expectSame(["results", "{B1}", "--format", "jsonl", "--state", "pending"])
         try await pair.expectSame(["cancel", "batch_nope"], status: 1)
+
+        // The request cache: the same answers kept on both (their locations differ), and cleared.
+        let stats = try await pair.run(["cache", "stats", "--json"])
+        let lite = try JSONValue.parse(stats.sqlite.stdout), pg = try JSONValue.parse(stats.postgres.stdout)
+        #expect(lite["entries"] == pg["entries"] && lite["models"] == pg["models"] && (pg["entries"]?.intValue ?? 0) > 0, "\(pg)")
+        #expect(pg["location"]?.stringValue?.hasPrefix("postgres://choreo:***@") == true, "\(pg)")
+        let cleared = try await pair.run(["cache", "clear"])
+        #expect(cleared.postgres.status == 0 && cleared.postgres.stderr.components(separatedBy: " from the cache of ").first
+                == cleared.sqlite.stderr.components(separatedBy: " from the cache of ").first, "\(cleared.postgres.output)")
+        #expect(!cleared.postgres.output.contains(Self.password) && !stats.postgres.output.contains(Self.password))
+        let after = try await pair.run(["cache", "stats", "--json"])
+        let (liteAfter, pgAfter) = (try JSONValue.parse(after.sqlite.stdout), try JSONValue.parse(after.postgres.stdout))
+        #expect(liteAfter["entries"] == 0 && pgAfter["entries"] == 0)
     }
 
     @Test(.enabled(if: PostgresServer.skipReason == nil, "PostgreSQL is not installed here"))

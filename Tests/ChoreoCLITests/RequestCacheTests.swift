@@ -138,7 +138,7 @@ import ChoreoSQLite
         try await withMockServer { server in
         let fixture = try Fixture(lines: Self.lines(prompts: ["What is Io?"], copies: 1))
         #expect(try await fixture.run(server).exitCode == 0)
-        let db = try Database(path: fixture.databasePath)
+        let db = SQLiteBatchStore(try Database(path: fixture.databasePath))
         // Finished just now: not older than an hour, so an age limit leaves it.
         #expect(try db.clearCache(before: Date().timeIntervalSince1970 - 3600) == 0)
         #expect(try db.cacheStats().entries == 1)

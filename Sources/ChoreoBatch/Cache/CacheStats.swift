@@ -1,4 +1,5 @@
 public import ChoreoSQLite
+import ChoreoPostgres
 public import ChoreoAI
 import Foundation
 
@@ -63,11 +64,12 @@ public struct CacheStats: Sendable {
     }
 }
 
-extension Database {
-    /// The request cache of this results database: its succeeded jobs with a reusable answer and
-    /// a request key (the answers `--cache` reuses), and the jobs answered from them.
-    public func cacheStats() throws -> CacheStats {
-        var stats = CacheStats(location: path)
+extension CacheStats {
+    /// The request cache of a results database (either backend; `location` as messages show it):
+    /// its succeeded jobs with a reusable answer and a request key (the answers `--cache` reuses),
+    /// and the jobs answered from them. `query` runs one statement and calls back per row.
+    static func load(location: String, query: (String, (any StoreRow) throws -> Void) throws -> Void) throws -> CacheStats {
+        var stats = CacheStats(location: location)
         var byModel: [String: CacheStats.Model] = [:]
         try query("""
             SELECT model, count(*), sum(length(output) + length(response)), min(finished_at), max(finished_at)
@@ -91,14 +93,37 @@ extension Database {
         return stats
     }
 
-    /// Takes the answers finished before `cutoff` (all when nil) out of this database's request
-    /// cache: their jobs and results stay, but no run reuses them any more. Returns how many.
+    /// Takes the answers finished before the cutoff (its one parameter, `parameter`; infinity for
+    /// all) out of a results database's request cache: their jobs and results stay, but no run
+    /// reuses them any more.
+    static func clearStatement(parameter: String) -> String {
+        """
+        UPDATE jobs SET request_key = 'cleared'
+        WHERE state = 'succeeded' AND request_key IS NOT NULL AND request_key <> 'cleared' AND cached_from IS NULL
+          AND finished_at < \(parameter)
+        """
+    }
+}
+
+extension SQLiteBatchStore {
+    public func cacheStats() throws -> CacheStats {
+        try CacheStats.load(location: database.path) { sql, body in try database.query(sql) { try body($0) } }
+    }
+
     public func clearCache(before cutoff: Double?) throws -> Int {
-        try run("""
-            UPDATE jobs SET request_key = 'cleared'
-            WHERE state = 'succeeded' AND request_key IS NOT NULL AND request_key <> 'cleared' AND cached_from IS NULL
-              AND finished_at < ?
-            """, [.init(cutoff ?? .infinity)])
-        return changes
+        try database.run(CacheStats.clearStatement(parameter: "?"), [.init(cutoff ?? .infinity)])
+        let cleared = database.changes
+        try database.checkpoint()
+        return cleared
+    }
+}
+
+extension PostgresBatchStore {
+    public func cacheStats() throws -> CacheStats {
+        try CacheStats.load(location: location.description) { sql, body in try db.query(sql) { try body($0) } }
+    }
+
+    public func clearCache(before cutoff: Double?) throws -> Int {
+        try db.run(CacheStats.clearStatement(parameter: "$1"), [.init(cutoff ?? .infinity)])
     }
 }

@@ -65,6 +65,12 @@ public protocol BatchStore: AnyObject {
     /// estimate calibrates its token counts with.
     func estimateCalibration() throws -> [String: CostEstimate.Calibration]
 
+    /// `choreo cache stats`: the database's own request cache (`CacheStats`).
+    func cacheStats() throws -> CacheStats
+    /// `choreo cache clear`: takes the answers finished before `cutoff` (nil: all) out of the
+    /// request cache; their jobs and results stay. Returns how many.
+    func clearCache(before cutoff: Double?) throws -> Int
+
     /// `choreo sql`: runs one statement the user wrote, where it can change nothing, and calls
     /// `body` once per row with the column names and the row's values, streaming. A write throws
     /// `QueryError.readOnly` and changes nothing; a statement still running after `timeLimit`

@@ -36,13 +36,12 @@ struct DatabaseOptions: ParsableArguments {
         }
     }
 
-    /// Opens the SQLite database of the commands that read SQLite only (`index`, `cache`) and of
-    /// `submit`: read-only, or read-write (migrating it). Only
+    /// Opens the SQLite database of the command that reads SQLite only (`index`) and of `submit`: read-only, or read-write (migrating it). Only
     /// `submit` may create it (`creating`); every other command refuses a missing file with
     /// `requireExisting`'s message.
     func open(readOnly: Bool = false, creating: Bool = false) throws -> Database {
         if StoreLocation.isPostgres(path) {
-            throw UsageError("this command does not read PostgreSQL databases yet (index and cache read SQLite only; "
+            throw UsageError("this command does not read PostgreSQL databases yet (index reads SQLite only; "
                              + "docs/postgres.md): \(shownLocation)")
         }
         if !creating { try Self.requireExisting(path) }
