@@ -1,6 +1,5 @@
 import ArgumentParser
 import ChoreoBatch
-import ChoreoSQLite
 
 struct IndexCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,12 +9,15 @@ struct IndexCommand: AsyncParsableCommand {
             `on` builds an SQLite FTS5 index (the table outputs_fts) over every job's output and keeps \
             it up to date as runs write outputs; `off` drops it (outputs are untouched). Off by default: \
             with it on, each output is written twice. Query it with `choreo sql` or Datasette \
-            (docs/schema.md).
+            (docs/schema.md). On PostgreSQL it is a GIN index named outputs_fts over \
+            to_tsvector('simple', coalesce(output, '')), which queries spelling that expression use.
 
             Examples:
               choreo index on
               choreo sql "SELECT j.custom_id FROM outputs_fts f
                 JOIN jobs j ON j.id = f.rowid WHERE outputs_fts MATCH 'phobos'"
+              choreo sql "SELECT custom_id FROM jobs
+                WHERE to_tsvector('simple', coalesce(output, '')) @@ plainto_tsquery('simple', 'phobos')" --db postgres://…
               choreo index off
             """
     )
@@ -26,12 +28,7 @@ struct IndexCommand: AsyncParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() async throws {
-        let db = try database.open()
-        switch state {
-        case .on: try db.enableOutputIndex()
-        case .off: try db.disableOutputIndex()
-        }
-        try db.checkpoint()
-        StandardError.print("full-text index over outputs \(state == .on ? "on (table outputs_fts)" : "off")")
+        let how = try database.openStore(forWriting: true).setOutputIndex(state == .on)
+        StandardError.print("full-text index over outputs \(how)")
     }
 }

@@ -8,7 +8,7 @@ import Testing
 import ChoreoBatch
 
 /// `--db postgres://…` from the command line (issue 15): submit and run against a real
-/// PostgreSQL server, with exact text; the commands that do not read PostgreSQL yet say so.
+/// PostgreSQL server, with exact text.
 @Suite struct PostgresRunTests {
     @Test(.enabled(if: PostgresServer.skipReason == nil, "PostgreSQL is not installed here"))
     func submitAndRunOnPostgresEndWithEveryJobsExactText() async throws {
@@ -34,9 +34,25 @@ import ChoreoBatch
             let expected = MockContent.reply(model: "gpt-4o-mini", messages: [["role": "user", "content": .string(prompt)]], maxTokens: 30).text
             #expect(outputs["pg-\(i)"] == expected, "pg-\(i)")
         }
-        // Commands that do not read PostgreSQL yet refuse clearly, never touching a file named like the URL.
+        // The full-text index over outputs: a GIN index the server keeps, used by queries that
+        // spell its expression; off drops it.
         let index = try await ChoreoBinary.run(["index", "on", "--db", database.url])
-        #expect(index.status == 2 && index.stderr.contains("does not read PostgreSQL databases yet"), "\(index.output)")
+        #expect(index.status == 0 && index.stderr.contains("on (index outputs_fts"), "\(index.output)")
+        func words(_ text: String) -> [String] {
+            text.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map { String($0) }
+        }
+        let word = try #require(words(outputs["pg-3"] ?? "").first { $0.count > 3 })
+        let expected = outputs.filter { words($0.value).contains(word) }
+        let found = try await ChoreoBinary.run(["sql", "--db", database.url, """
+            SELECT custom_id FROM jobs WHERE to_tsvector('simple', coalesce(output, '')) @@ plainto_tsquery('simple', '\(word)') ORDER BY custom_id
+            """])
+        #expect(found.status == 0 && found.stdout.contains("pg-3"), "\(found.output)")
+        #expect(Set(found.stdout.split(separator: "\n").filter { $0.hasPrefix("pg-") }.map { String($0).trimmingCharacters(in: .whitespaces) })
+                == Set(expected.keys), "\(word): \(found.stdout)")
+        #expect(try database.connect().queryOne("SELECT count(*) FROM pg_indexes WHERE indexname = 'outputs_fts'") { $0.int(0) } == 1)
+        let off = try await ChoreoBinary.run(["index", "off", "--db", database.url])
+        #expect(off.status == 0 && off.stderr.contains("full-text index over outputs off"), "\(off.output)")
+        #expect(try database.connect().queryOne("SELECT count(*) FROM pg_indexes WHERE indexname = 'outputs_fts'") { $0.int(0) } == 0)
     }
 
     /// A budget stored with `submit --budget` on PostgreSQL holds across runners: two `choreo run`

@@ -65,6 +65,10 @@ public protocol BatchStore: AnyObject {
     /// estimate calibrates its token counts with.
     func estimateCalibration() throws -> [String: CostEstimate.Calibration]
 
+    /// `choreo index on|off`: builds (and keeps up to date) or drops the full-text index over job
+    /// outputs. Returns how to query it, for the command's message.
+    func setOutputIndex(_ on: Bool) throws -> String
+
     /// `choreo cache stats`: the database's own request cache (`CacheStats`).
     func cacheStats() throws -> CacheStats
     /// `choreo cache clear`: takes the answers finished before `cutoff` (nil: all) out of the

@@ -1,4 +1,5 @@
 public import ChoreoSQLite
+import ChoreoPostgres
 /// The opt-in full-text index over job outputs (SQLite FTS5), for `choreo sql` and Datasette:
 ///
 ///     SELECT j.custom_id, snippet(outputs_fts, 0, '[', ']', '…', 8)
@@ -39,5 +40,29 @@ extension Database {
                 DROP TABLE IF EXISTS outputs_fts;
                 """)
         }
+    }
+}
+
+extension SQLiteBatchStore {
+    public func setOutputIndex(_ on: Bool) throws -> String {
+        if on { try database.enableOutputIndex() } else { try database.disableOutputIndex() }
+        try database.checkpoint()
+        return on ? "on (table outputs_fts: WHERE outputs_fts MATCH 'words')" : "off"
+    }
+}
+
+/// On PostgreSQL the index is a GIN index over the outputs' `tsvector` (the `simple`
+/// configuration: words as written, no stemming, as FTS5's default tokenizer), which the server
+/// keeps up to date itself; a query that spells the same expression uses it.
+extension PostgresBatchStore {
+    static let outputWords = "to_tsvector('simple', coalesce(output, ''))"
+
+    public func setOutputIndex(_ on: Bool) throws -> String {
+        if on {
+            try db.run("CREATE INDEX IF NOT EXISTS outputs_fts ON jobs USING gin (\(Self.outputWords))")
+            return "on (index outputs_fts: WHERE \(Self.outputWords) @@ plainto_tsquery('simple', 'words'))"
+        }
+        try db.run("DROP INDEX IF EXISTS outputs_fts")
+        return "off"
     }
 }

@@ -36,13 +36,12 @@ struct DatabaseOptions: ParsableArguments {
         }
     }
 
-    /// Opens the SQLite database of the command that reads SQLite only (`index`) and of `submit`: read-only, or read-write (migrating it). Only
-    /// `submit` may create it (`creating`); every other command refuses a missing file with
-    /// `requireExisting`'s message.
+    /// Opens the SQLite database of `submit` (which has a submitter per backend): read-only, or
+    /// read-write (migrating it), created when `creating`, else a missing file is refused with
+    /// `requireExisting`'s message. Never a file named like a PostgreSQL URL.
     func open(readOnly: Bool = false, creating: Bool = false) throws -> Database {
         if StoreLocation.isPostgres(path) {
-            throw UsageError("this command does not read PostgreSQL databases yet (index reads SQLite only; "
-                             + "docs/postgres.md): \(shownLocation)")
+            throw UsageError("this needs a SQLite database, not \(shownLocation)")
         }
         if !creating { try Self.requireExisting(path) }
         return try Database(path: path, readOnly: readOnly)
