@@ -110,7 +110,7 @@ extension PostgresJobStore {
             INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars, continuation, continuation_reason)
             SELECT s.job, started.attempts, \(me)::text, s.t, s.from_chars, s.method, s.reason FROM started JOIN s ON s.job = started.id
             RETURNING job_id, number
-            """, rows.arguments.values) { numbers[$0.int64(0)!] = $0.int(1)! }
+            """, rows.arguments.values, prepared: true) { numbers[$0.int64(0)!] = $0.int(1)! }
         for s in starts {
             if let number = numbers[s.job] {
                 results[s.index] = .success(.attempt(number))
@@ -176,7 +176,7 @@ extension PostgresJobStore {
             FROM \(rows.table("c"))
             WHERE jobs.id = c.job AND jobs.lease_owner = \(me) AND jobs.state = 'running'
             RETURNING jobs.id
-            """, rows.arguments.values) { held.insert($0.int64(0)!) }
+            """, rows.arguments.values, prepared: true) { held.insert($0.int64(0)!) }
         try endAttempts(completes.filter { held.contains($0.job) }.map { c in
             AttemptEndRow(job: c.job, attempt: c.attempt, endedAt: c.t, outcome: AttemptOutcome.succeeded.rawValue, httpStatus: c.outcome.httpStatus,
                           errorKind: nil, errorMessage: nil, bytesReceived: c.outcome.bytesReceived, charsReceived: c.outcome.charsReceived,
@@ -247,7 +247,7 @@ extension PostgresJobStore {
             FROM \(rows.table("e"))
             WHERE jobs.id = e.job AND jobs.lease_owner = \(me)
             RETURNING jobs.id
-            """, rows.arguments.values) { held.insert($0.int64(0)!) }
+            """, rows.arguments.values, prepared: true) { held.insert($0.int64(0)!) }
         var written = ends
         // An end tried before whose COMMIT may have landed finds its job released, as a lost lease
         // would: the end it wrote then (this runner's, at its time) is left as it is.
@@ -334,7 +334,7 @@ extension PostgresJobStore {
                    request_id = e.request_id, received_text = e.received_text, \(timings), \(charged)
             FROM \(rows.table("e"))
             WHERE a.job_id = e.job AND a.number = e.number
-            """, rows.arguments.values)
+            """, rows.arguments.values, prepared: true)
     }
 
     /// The SQL type of a timing column (`PostgresSchema.timingColumns`).

@@ -121,8 +121,8 @@ public actor PostgresJobStore: JobStore {
         let t = now
         try await write { db in
             try db.run("UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND state = 'running'",
-                       [.init(t + leaseSeconds), .init(runnerID)])
-            try db.run("UPDATE runners SET heartbeat_at = $1 WHERE id = $2", [.init(t), .init(runnerID)])
+                       [.init(t + leaseSeconds), .init(runnerID)], prepared: true)
+            try db.run("UPDATE runners SET heartbeat_at = $1 WHERE id = $2", [.init(t), .init(runnerID)], prepared: true)
         }
     }
 
@@ -157,7 +157,7 @@ public actor PostgresJobStore: JobStore {
                 SELECT id, request_key, request_samples, priority FROM jobs
                 WHERE state = 'pending' AND (not_before IS NULL OR not_before <= \(a.add(t))) \(scope) \(distinct)
                 ORDER BY priority DESC, id LIMIT \(a.add(limit)) FOR UPDATE SKIP LOCKED
-                """, a.values) { row in
+                """, a.values, prepared: true) { row in
                 if let d = distinctRequests, let key = row.string(1), row.int(2) == 0 || d.includingSampled,
                    !keysTaken.insert(key).inserted {
                     return  // the same request as an earlier candidate: it waits for that one's answer
@@ -173,7 +173,7 @@ public actor PostgresJobStore: JobStore {
                     SELECT id, priority FROM jobs
                     WHERE state = 'running' AND lease_expires_at < \(b.add(t)) AND lease_owner IS DISTINCT FROM \(b.add(runnerID)) \(scope)
                     ORDER BY priority DESC, id LIMIT \(b.add(limit)) FOR UPDATE SKIP LOCKED
-                    """, b.values) { candidates.append(($0.int64(1)!, $0.int64(0)!)) }
+                    """, b.values, prepared: true) { candidates.append(($0.int64(1)!, $0.int64(0)!)) }
             }
             // Merged in claim order: a job a dead runner held goes back in line by its priority.
             ids = candidates.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }.prefix(limit).map(\.id)
@@ -186,7 +186,7 @@ public actor PostgresJobStore: JobStore {
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
                           coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0),
                           timeout_seconds, coalesce(partial_reasoning, ''), url
-                """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(ids)]) { row in
+                """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(ids)], prepared: true) { row in
                 claimed.append(ClaimedJob(
                     id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
                     request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
@@ -198,9 +198,9 @@ public actor PostgresJobStore: JobStore {
                 UPDATE attempts SET ended_at = $1, outcome = 'interrupted', error_kind = coalesce(error_kind, 'runner_lost'),
                        error_message = coalesce(error_message, 'the runner stopped without ending this attempt (killed or crashed)')
                 WHERE job_id = ANY($2::bigint[]) AND ended_at IS NULL
-                """, [.init(t), .init(ids)])
+                """, [.init(t), .init(ids)], prepared: true)
             try db.run("UPDATE batches SET state = 'running' WHERE id = ANY($1::text[]) AND state = 'pending'",
-                       [.init(Set(claimed.map(\.batchID)).sorted())])
+                       [.init(Set(claimed.map(\.batchID)).sorted())], prepared: true)
             // In claim order, as `ids` is (RETURNING gives no order).
             let position = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
             return claimed.sorted { position[$0.id]! < position[$1.id]! }
@@ -259,7 +259,8 @@ public actor PostgresJobStore: JobStore {
             UPDATE jobs SET partial_output = p.text, partial_tokens = p.tokens, updated_at = $1
             FROM unnest($2::bigint[], $3::text[], $4::bigint[]) AS p(id, text, tokens)
             WHERE jobs.id = p.id AND jobs.lease_owner = $5 AND jobs.state = 'running'
-            """, [.init(t), .init(sorted.map(\.job)), .init(sorted.map(\.text)), .init(sorted.map(\.tokens)), .init(runnerID)])
+            """, [.init(t), .init(sorted.map(\.job)), .init(sorted.map(\.text)), .init(sorted.map(\.tokens)), .init(runnerID)],
+               prepared: true)
     }
 
     @discardableResult
