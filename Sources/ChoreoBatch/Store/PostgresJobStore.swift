@@ -31,7 +31,7 @@ public actor PostgresJobStore: JobStore {
     /// job: a retry finds its attempt there if the commit landed after all.
     private var unconfirmedStarts: [Int64: Int] = [:]
     /// Groups and writes committed so far (tests, diagnostics).
-    private(set) var groupCommitStats = WriteBatcher<GroupedWrite, GroupedResult>.Stats()
+    private(set) var groupCommitStats = GroupCommitStats()
     /// Tests: runs after each group's COMMIT; what it throws is taken as the COMMIT's own failure
     /// (a connection that broke before its answer arrived).
     var afterGroupCommit: (() throws -> Void)?
@@ -307,9 +307,7 @@ public actor PostgresJobStore: JobStore {
             }
             try afterGroupCommit?()
             for write in group { if case .start(let job, _, _, _) = write.kind { unconfirmedStarts[job] = nil } }
-            groupCommitStats.transactions += 1
-            groupCommitStats.writes += group.count
-            groupCommitStats.largestGroup = max(groupCommitStats.largestGroup, group.count)
+            groupCommitStats.committed(group.count)
             return results
         } catch let error as PostgresError where error.isTransient || error.isConnectionFailure {
             return group.map { _ in .failure(error) }

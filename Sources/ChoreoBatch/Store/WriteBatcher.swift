@@ -17,12 +17,7 @@ import ChoreoSQLite
 /// Not `Sendable`: its owner actor calls `submit` with itself as the isolation, so the groups, the
 /// connection and `apply` are only ever used on that actor.
 final class WriteBatcher<Write, Output: Sendable> {
-    /// How many groups and writes went through, and the largest group.
-    struct Stats: Sendable, Equatable {
-        var transactions = 0
-        var writes = 0
-        var largestGroup = 0
-    }
+    typealias Stats = GroupCommitStats
 
     private let db: Database
     private let storage: StorageHealth?
@@ -83,9 +78,7 @@ final class WriteBatcher<Write, Output: Sendable> {
         } catch {
             return group.map { _ in .failure(error) }
         }
-        stats.transactions += 1
-        stats.writes += group.count
-        stats.largestGroup = max(stats.largestGroup, group.count)
+        stats.committed(group.count)
         return results
     }
 

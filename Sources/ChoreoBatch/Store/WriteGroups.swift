@@ -59,3 +59,17 @@ final class WriteGroups<Write, Output: Sendable> {
         return try results[0].get()
     }
 }
+
+/// How many groups and writes a store committed, and its largest group (tests, diagnostics).
+struct GroupCommitStats: Sendable, Equatable {
+    var transactions = 0
+    var writes = 0
+    var largestGroup = 0
+
+    /// Counts one committed group of `count` writes.
+    mutating func committed(_ count: Int) {
+        transactions += 1
+        writes += count
+        largestGroup = max(largestGroup, count)
+    }
+}
