@@ -14,11 +14,17 @@ import Darwin
 ///
 /// Statements go out with `PQexecParams` in text format: one statement per call, arguments
 /// never spliced into the SQL. Scripts without arguments (migrations) go through `execute`.
+/// A statement run with `prepared: true` is parsed and planned by the server once per connection
+/// (`PQprepare`, named after its place in `preparedNames`) and then only executed
+/// (`PQexecPrepared`): for the statements a runner repeats all the time.
 public final class PostgresConnection {
     let handle: OpaquePointer
     /// The URL it connected to (`description` is redacted).
     public let url: PostgresURL
     private var transactionDepth = 0
+    /// The statements prepared on this connection, by SQL text, with their server-side names.
+    /// A new session (`reconnect`) has none.
+    private var preparedNames: [String: String] = [:]
 
     /// Connects to `url`. libpq also reads `PGPASSWORD`, `~/.pgpass`, `PGSSLMODE` and the other
     /// `PG*` variables for what the URL leaves out. Gives up after `connectTimeout` seconds
@@ -65,6 +71,7 @@ public final class PostgresConnection {
     public func reconnect() throws {
         PQreset(handle)
         transactionDepth = 0
+        preparedNames = [:]
         guard isConnected else {
             throw PostgresError(code: .connectionFailure,
                                 message: "cannot reconnect to \(url.redacted): \(url.scrub(Self.trimmed(PQerrorMessage(handle))))")
@@ -80,23 +87,29 @@ public final class PostgresConnection {
     }
 
     /// Runs one statement and returns how many rows it changed (INSERT, UPDATE, DELETE).
+    /// `prepared`: see the type's notes.
     @discardableResult
-    public func run(_ sql: String, _ arguments: [PostgresValue] = []) throws -> Int {
-        try exec(sql, arguments).changes
+    public func run(_ sql: String, _ arguments: [PostgresValue] = [], prepared: Bool = false) throws -> Int {
+        try exec(sql, arguments, prepared: prepared).changes
     }
 
     /// Runs a query and calls `body` once per row. The whole result is in memory (libpq reads it
     /// before returning): keep queries bounded with `LIMIT`, as the store does.
-    public func query(_ sql: String, _ arguments: [PostgresValue] = [], _ body: (PostgresRow) throws -> Void) throws {
-        let result = try exec(sql, arguments)
+    public func query(_ sql: String, _ arguments: [PostgresValue] = [], prepared: Bool = false,
+                      _ body: (PostgresRow) throws -> Void) throws {
+        let result = try exec(sql, arguments, prepared: prepared)
         for i in 0..<result.rowCount { try body(PostgresRow(result: result, row: i)) }
     }
 
     /// The first row of a query mapped by `map`, or nil when there is none.
-    public func queryOne<T>(_ sql: String, _ arguments: [PostgresValue] = [], _ map: (PostgresRow) throws -> T) throws -> T? {
-        let result = try exec(sql, arguments)
+    public func queryOne<T>(_ sql: String, _ arguments: [PostgresValue] = [], prepared: Bool = false,
+                            _ map: (PostgresRow) throws -> T) throws -> T? {
+        let result = try exec(sql, arguments, prepared: prepared)
         return result.rowCount > 0 ? try map(PostgresRow(result: result, row: 0)) : nil
     }
+
+    /// How many statements this session has prepared (tests).
+    public var preparedCount: Int { preparedNames.count }
 
     /// How a transaction begins.
     public enum TransactionKind: String, Sendable {
@@ -135,9 +148,25 @@ public final class PostgresConnection {
 
     // MARK: libpq calls
 
-    private func exec(_ sql: String, _ arguments: [PostgresValue]) throws -> PostgresResult {
+    private func exec(_ sql: String, _ arguments: [PostgresValue], prepared: Bool = false) throws -> PostgresResult {
+        guard prepared else {
+            let result = try withCStrings(arguments, sql: sql) { values in
+                PQexecParams(handle, sql, Int32(arguments.count), nil, values, nil, nil, 0)
+            }
+            return try check(result, sql: sql)
+        }
+        let name: String
+        if let known = preparedNames[sql] {
+            name = known
+        } else {
+            // The server infers the parameters' types, as for `PQexecParams`. A prepared statement
+            // is the session's, not the transaction's: a rollback keeps it.
+            name = "choreo_\(preparedNames.count + 1)"
+            _ = try check(PQprepare(handle, name, sql, 0, nil), sql: sql)
+            preparedNames[sql] = name
+        }
         let result = try withCStrings(arguments, sql: sql) { values in
-            PQexecParams(handle, sql, Int32(arguments.count), nil, values, nil, nil, 0)
+            PQexecPrepared(handle, name, Int32(arguments.count), values, nil, nil, 0)
         }
         return try check(result, sql: sql)
     }

@@ -164,6 +164,61 @@ struct JobStoreContractTests {
     /// An attempt's end is written with when it ended, not when the database took the write (a
     /// write can wait for a busy or unreachable database): the attempt history, and the soak's
     /// check that no two runners' attempts at a job overlap, read the real end.
+    /// Starts, successes and failed attempts of many jobs arriving at once (which a store commits
+    /// in groups), one of the jobs taken by another runner in between: every other job is written
+    /// as its own write says, the taken one is left to its new owner, and the counters agree.
+    @Test(arguments: StoreBackend.tested)
+    func writesOfManyJobsArrivingTogetherEachLandAndALostLeaseTouchesOnlyItsJob(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 40)
+        let store = try place.runner("r1"), other = try place.runner("r2")
+        let ids = try await store.claim(limit: 40, leaseSeconds: 600, batch: nil).map(\.id).sorted()
+        #expect(ids.count == 40)
+        let numbers = try await withThrowingTaskGroup(of: (Int64, Int).self) { group in
+            for id in ids { group.addTask { (id, try await store.startAttempt(job: id, continuedFromChars: nil)) } }
+            return try await group.reduce(into: [Int64: Int]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(numbers.count == 40 && numbers.values.allSatisfy { $0 == 1 })
+        // r2 takes job 8 (as if r1's lease had expired).
+        let stolen = ids[7]
+        try place.execute("UPDATE jobs SET lease_expires_at = 0 WHERE id = \(stolen)")
+        #expect(try await other.claim(limit: 1, leaseSeconds: 600, batch: nil).map(\.id) == [stolen])
+
+        // Even ids succeed, every third odd one fails for good, the other odd ones go back to the queue.
+        let retried = ids.filter { $0 % 2 == 1 && $0 % 3 != 0 }, failed = ids.filter { $0 % 2 == 1 && $0 % 3 == 0 }
+        let held = try await withThrowingTaskGroup(of: (Int64, Bool).self) { group in
+            for id in ids {
+                group.addTask {
+                    if id % 2 == 0 { return (id, try await store.complete(job: id, attempt: 1, outcome: self.outcome("out \(id)"))) }
+                    var f = self.failure(kept: "kept \(id)")
+                    f.keptPartial = "kept \(id)"
+                    try await store.endAttempt(job: id, attempt: 1, failure: f, outcome: id % 3 == 0 ? .failed : .retry,
+                                               retryAt: id % 3 == 0 ? nil : 0)
+                    return (id, true)
+                }
+            }
+            return try await group.reduce(into: [Int64: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(held.count == 40)
+        for id in ids where id % 2 == 0 { #expect(held[id] == (id != stolen), "job \(id)") }
+
+        let succeeded = ids.filter { $0 % 2 == 0 && $0 != stolen }
+        let stolenFailed = failed.contains(stolen), stolenRetried = retried.contains(stolen)
+        #expect(try place.count("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND output = 'out ' || id AND lease_owner IS NULL")
+                == succeeded.count)
+        #expect(try place.count("SELECT count(*) FROM jobs WHERE state = 'pending' AND partial_output = 'kept ' || id")
+                == retried.count - (stolenRetried ? 1 : 0))
+        #expect(try place.count("SELECT count(*) FROM jobs WHERE state = 'failed' AND finished_at IS NOT NULL")
+                == failed.count - (stolenFailed ? 1 : 0))
+        #expect(try place.count("SELECT count(*) FROM jobs WHERE id = $1 AND state = 'running' AND lease_owner = 'r2'", ["\(stolen)"]) == 1)
+        #expect(try place.read("SELECT outcome FROM attempts WHERE job_id = $1 AND number = 1", ["\(stolen)"]) == "lease_lost")
+        #expect(try place.count("SELECT count(*) FROM attempts WHERE outcome = 'succeeded' AND ended_at IS NOT NULL") == succeeded.count)
+        #expect(try place.count("SELECT count(*) FROM attempts") == 40)
+        let counts = try await store.counts(batch: nil)
+        #expect(counts["succeeded"] == succeeded.count)
+        #expect(counts["running"] == 1)
+        #expect(counts["failed"] == failed.count - (stolenFailed ? 1 : 0))
+    }
+
     @Test(arguments: StoreBackend.tested)
     func anAttemptsEndIsWhenItEndedNotWhenItWasWritten(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 2)

@@ -41,11 +41,14 @@ struct ProviderGateTests {
 
     @Test func tokensPerMinuteBudget() async throws {
         let gate = ProviderGate(name: "p", maxConcurrency: nil, requestsPerMinute: nil, tokensPerMinute: 600)  // 10 tokens/s
-        // The bucket starts full. Its last 5 tokens go at once; the next 5 wait for the refill:
-        // half a second after the first take, however long the machine took to get there.
+        // The bucket starts full and holds a minute's 600 tokens; the next 5 after them wait for
+        // the refill: half a second after the first take, however long the machine took to get
+        // there. (That the last 5 of the 600 go at once is `ProviderBudget`'s, tested with its
+        // own clock in ProviderBudgetTests: an upper bound on wall time here failed on a loaded
+        // machine.)
         let all = try await elapsed {
             try await gate.admit(estimatedTokens: 595)
-            #expect(try await elapsed { try await gate.admit(estimatedTokens: 5) } < 0.4)
+            try await gate.admit(estimatedTokens: 5)
             try await gate.admit(estimatedTokens: 5)
         }
         #expect(all >= 0.45)

@@ -180,6 +180,36 @@ struct PostgresConnectionTests {
         }
     }
 
+    /// A statement run `prepared` is prepared once per session and executed by name after that,
+    /// with the arguments of each call; a rolled-back transaction keeps it (it is the session's),
+    /// and a new session after a reconnect prepares it again.
+    @Test
+    func aPreparedStatementIsPreparedOncePerSessionAndRunsWithEachCallsArguments() async throws {
+        try await withPostgresDatabase { url in
+            let db = try PostgresConnection(url: PostgresURL(url))
+            try db.execute("CREATE TABLE t (id bigint PRIMARY KEY, text text)")
+            let insert = "INSERT INTO t SELECT * FROM unnest($1::bigint[], $2::text[])"
+            #expect(try db.run(insert, [.init([Int64(1), 2]), .init(["a", "b"])], prepared: true) == 2)
+            #expect(throws: PostgresError.self) {
+                try db.transaction { try db.run(insert, [.init([Int64(3), 1]), .init(["c", "dup"])], prepared: true) }
+            }
+            #expect(try db.run(insert, [.init([Int64(3)]), .init(["c"])], prepared: true) == 1)
+            #expect(db.preparedCount == 1)
+            func preparedOnServer() throws -> Int? { try db.queryOne("SELECT count(*) FROM pg_prepared_statements") { $0.int(0) } ?? nil }
+            #expect(try preparedOnServer() == 1)
+            var texts: [String] = []
+            try db.query("SELECT text FROM t WHERE id = ANY($1::bigint[]) ORDER BY id", [.init([Int64(1), 3])], prepared: true) {
+                texts.append($0.string(0)!)
+            }
+            #expect(texts == ["a", "c"])
+            try db.reconnect()
+            #expect(db.preparedCount == 0)
+            #expect(try db.run(insert, [.init([Int64(4)]), .init(["d"])], prepared: true) == 1)
+            #expect(try preparedOnServer() == 1)
+            #expect(try db.queryOne("SELECT string_agg(text, ',' ORDER BY id) FROM t") { $0.string(0) } == "a,b,c,d")
+        }
+    }
+
     /// A session's server settings hold from its first statement, and again after a reconnect.
     /// What choreo's runners use them for: a session left idle in a transaction (its runner cut
     /// off mid-transaction) is ended by the server, and the rows it locked are free again.

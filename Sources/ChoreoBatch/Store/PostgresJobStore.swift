@@ -11,6 +11,10 @@ import Foundation
 /// for each other; every later write checks the lease is still this runner's. A flush of partial
 /// output is one statement whatever its size (`UNNEST` of the ids, texts and token counts).
 ///
+/// The writes every job makes (`startAttempt`, `complete`, `endAttempt`) are group-committed:
+/// those that arrive together share one transaction and one statement per kind
+/// (`PostgresJobStore+GroupCommit`).
+///
 /// `startAttempt`, `complete`, `endAttempt` and `completeFromCache` wait out a lost connection
 /// (reconnecting, backing off from 50 ms to 1 s) until they commit or the calling task is
 /// cancelled; every requirement runs again when it lost a deadlock or serialization race (the
@@ -21,6 +25,16 @@ public actor PostgresJobStore: JobStore {
     public nonisolated let runnerID: String
     /// For `abandon`'s connection of its own.
     private nonisolated let url: PostgresURL
+    /// Group commit of the per-job writes (`GroupedWrite`).
+    private let groups = WriteGroups<GroupedWrite, GroupedResult>()
+    /// The attempt numbers of starts written in a transaction whose commit was not confirmed, by
+    /// job: a retry finds its attempt there if the commit landed after all.
+    private var unconfirmedStarts: [Int64: Int] = [:]
+    /// Groups and writes committed so far (tests, diagnostics).
+    private(set) var groupCommitStats = GroupCommitStats()
+    /// Tests: runs after each group's COMMIT; what it throws is taken as the COMMIT's own failure
+    /// (a connection that broke before its answer arrived).
+    var afterGroupCommit: (() throws -> Void)?
 
     /// Connects to `url` and brings its schema up to date (`PostgresSchema`).
     ///
@@ -107,8 +121,8 @@ public actor PostgresJobStore: JobStore {
         let t = now
         try await write { db in
             try db.run("UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND state = 'running'",
-                       [.init(t + leaseSeconds), .init(runnerID)])
-            try db.run("UPDATE runners SET heartbeat_at = $1 WHERE id = $2", [.init(t), .init(runnerID)])
+                       [.init(t + leaseSeconds), .init(runnerID)], prepared: true)
+            try db.run("UPDATE runners SET heartbeat_at = $1 WHERE id = $2", [.init(t), .init(runnerID)], prepared: true)
         }
     }
 
@@ -143,7 +157,7 @@ public actor PostgresJobStore: JobStore {
                 SELECT id, request_key, request_samples, priority FROM jobs
                 WHERE state = 'pending' AND (not_before IS NULL OR not_before <= \(a.add(t))) \(scope) \(distinct)
                 ORDER BY priority DESC, id LIMIT \(a.add(limit)) FOR UPDATE SKIP LOCKED
-                """, a.values) { row in
+                """, a.values, prepared: true) { row in
                 if let d = distinctRequests, let key = row.string(1), row.int(2) == 0 || d.includingSampled,
                    !keysTaken.insert(key).inserted {
                     return  // the same request as an earlier candidate: it waits for that one's answer
@@ -159,7 +173,7 @@ public actor PostgresJobStore: JobStore {
                     SELECT id, priority FROM jobs
                     WHERE state = 'running' AND lease_expires_at < \(b.add(t)) AND lease_owner IS DISTINCT FROM \(b.add(runnerID)) \(scope)
                     ORDER BY priority DESC, id LIMIT \(b.add(limit)) FOR UPDATE SKIP LOCKED
-                    """, b.values) { candidates.append(($0.int64(1)!, $0.int64(0)!)) }
+                    """, b.values, prepared: true) { candidates.append(($0.int64(1)!, $0.int64(0)!)) }
             }
             // Merged in claim order: a job a dead runner held goes back in line by its priority.
             ids = candidates.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }.prefix(limit).map(\.id)
@@ -172,7 +186,7 @@ public actor PostgresJobStore: JobStore {
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
                           coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0),
                           timeout_seconds, coalesce(partial_reasoning, ''), url
-                """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(ids)]) { row in
+                """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(ids)], prepared: true) { row in
                 claimed.append(ClaimedJob(
                     id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
                     request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
@@ -184,9 +198,9 @@ public actor PostgresJobStore: JobStore {
                 UPDATE attempts SET ended_at = $1, outcome = 'interrupted', error_kind = coalesce(error_kind, 'runner_lost'),
                        error_message = coalesce(error_message, 'the runner stopped without ending this attempt (killed or crashed)')
                 WHERE job_id = ANY($2::bigint[]) AND ended_at IS NULL
-                """, [.init(t), .init(ids)])
+                """, [.init(t), .init(ids)], prepared: true)
             try db.run("UPDATE batches SET state = 'running' WHERE id = ANY($1::text[]) AND state = 'pending'",
-                       [.init(Set(claimed.map(\.batchID)).sorted())])
+                       [.init(Set(claimed.map(\.batchID)).sorted())], prepared: true)
             // In claim order, as `ids` is (RETURNING gives no order).
             let position = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
             return claimed.sorted { position[$0.id]! < position[$1.id]! }
@@ -224,20 +238,9 @@ public actor PostgresJobStore: JobStore {
     // MARK: Attempts
 
     public func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?) async throws -> Int {
-        let t = now
-        return try await write(untilCommitted: true) { db in
-            // Without the lease nothing is updated: no attempt begins here.
-            guard let number = try db.queryOne(
-                "UPDATE jobs SET attempts = attempts + 1, updated_at = $1 WHERE id = $2 AND lease_owner = $3 RETURNING attempts",
-                [.init(t), .init(job), .init(runnerID)], { $0.int(0)! })
-            else { throw LeaseLost(job: job) }
-            try db.run("""
-                INSERT INTO attempts (job_id, number, runner, started_at, continued_from_chars, continuation, continuation_reason)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
-                """, [.init(job), .init(number), .init(runnerID), .init(t), .init(continuedFromChars),
-                      .init(continuation?.method), .init(continuation?.reason)])
-            return number
-        }
+        let write = GroupedWrite(kind: .start(job: job, continuedFromChars: continuedFromChars, continuation: continuation, at: now))
+        guard case .attempt(let number) = try await submit(write) else { preconditionFailure("a start returns an attempt number") }
+        return number
     }
 
     /// One statement for the whole flush, however many jobs: the ids, texts and token counts as
@@ -257,89 +260,61 @@ public actor PostgresJobStore: JobStore {
             FROM unnest($2::bigint[], $3::text[], $4::bigint[], $6::text[]) AS p(id, text, tokens, choices)
             WHERE jobs.id = p.id AND jobs.lease_owner = $5 AND jobs.state = 'running'
             """, [.init(t), .init(sorted.map(\.job)), .init(sorted.map(\.text)), .init(sorted.map(\.tokens)), .init(runnerID),
-                  .init(sorted.map(\.choices))])
+                  .init(sorted.map(\.choices))],
+               prepared: true)
     }
 
     @discardableResult
     public func complete(job: Int64, attempt: Int, outcome o: JobOutcome) async throws -> Bool {
-        let t = o.endedAt ?? now
-        return try await write(untilCommitted: true) { db in
-            var a = PostgresArguments()
-            let timings = zip(AttemptTimings.columns.filter { $0 != "first_token_ms" }, o.timings.jobValues)
-                .map { "\($0.0) = \(a.add(PostgresValue($0.1)))" }.joined(separator: ", ")
-            let changed = try db.run("""
-                UPDATE jobs SET state = 'succeeded', output = \(a.add(o.output)), tool_calls = \(a.add(o.toolCalls)),
-                       finish_reason = \(a.add(o.finishReason)), provider_finish_reason = \(a.add(o.providerFinishReason)),
-                       response = \(a.add(o.response)), prompt_tokens = \(a.add(o.promptTokens)),
-                       completion_tokens = \(a.add(o.completionTokens)),
-                       total_tokens = \(a.add(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } })),
-                       first_token_ms = \(a.add(o.firstTokenMs)), duration_ms = \(a.add(o.durationMs)),
-                       http_status = \(a.add(o.httpStatus)), request_id = \(a.add(o.requestID)),
-                       error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL, partial_reasoning = NULL, partial_choices = NULL,
-                       cached_prompt_tokens = \(a.add(o.cachedPromptTokens)), cache_write_tokens = \(a.add(o.cacheWriteTokens)),
-                       reasoning_tokens = \(a.add(o.reasoningTokens)),
-                       partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
-                       finished_at = \(a.add(t)), updated_at = \(a.add(t)), reasoning = \(a.add(o.reasoning)),
-                       bytes_received = \(a.add(o.bytesReceived)), \(timings),
-                       request_key = coalesce(\(a.add(o.requestKey?.value))::text, request_key),
-                       request_samples = coalesce(\(a.add(o.requestKey?.samples))::integer, request_samples),
-                       embedding = \(a.add(o.embedding.map { Self.byteaText($0.float32LittleEndian) }))::bytea,
-                       dimensions = \(a.add(o.embedding?.dimensions))
-                WHERE id = \(a.add(job)) AND lease_owner = \(a.add(runnerID)) AND state = 'running'
-                """, a.values)
-            guard changed == 1 else {
-                // Another runner took the job (our lease expired): its result stands, ours is dropped.
-                try db.run("""
-                    UPDATE attempts SET ended_at = $1, outcome = 'lease_lost', error_kind = 'lease_lost',
-                           error_message = 'the lease expired before the result was written; another runner took the job'
-                    WHERE job_id = $2 AND number = $3
-                    """, [.init(t), .init(job), .init(attempt)])
-                try Self.record(o.charge, job: job, attempt: attempt, db: db)  // paid for all the same
-                return false
-            }
-            var b = PostgresArguments()
-            let attemptTimings = zip(AttemptTimings.columns, o.timings.values).map { "\($0.0) = \(b.add(PostgresValue($0.1)))" }
-            try db.run("""
-                UPDATE attempts SET ended_at = \(b.add(t)), outcome = 'succeeded', http_status = \(b.add(o.httpStatus)),
-                       bytes_received = \(b.add(o.bytesReceived)), chars_received = \(b.add(o.charsReceived)),
-                       request_id = \(b.add(o.requestID)), \(attemptTimings.joined(separator: ", "))
-                WHERE job_id = \(b.add(job)) AND number = \(b.add(attempt))
-                """, b.values)
-            try Self.record(o.charge, job: job, attempt: attempt, db: db)
-            return true
-        }
+        let write = GroupedWrite(kind: .complete(job: job, attempt: attempt, outcome: o, at: o.endedAt ?? now))
+        guard case .leaseHeld(let held) = try await submit(write) else { preconditionFailure("a success returns whether the lease was held") }
+        return held
     }
 
     public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: AttemptOutcome, retryAt: Double?,
                            finalState: JobState.Final, countsAsAttempt: Bool) async throws {
-        let t = f.endedAt ?? now
-        let state = (retryAt == nil ? finalState.state : .pending).rawValue
-        try await write(untilCommitted: true) { db in
-            let changed = try db.run("""
-                UPDATE jobs SET state = CASE WHEN $1::text = 'pending' THEN \(Self.requeuedState) ELSE $1::text END,
-                       not_before = $2, error_kind = $3, error_message = $4, http_status = $5, request_id = $6,
-                       partial_output = CASE WHEN $7::boolean THEN NULL ELSE coalesce($8::text, partial_output) END,
-                       partial_tokens = CASE WHEN $7::boolean THEN NULL WHEN $8::text IS NULL THEN partial_tokens ELSE $9::bigint END,
-                       partial_reasoning = CASE WHEN $7::boolean THEN NULL WHEN $8::text IS NULL THEN partial_reasoning ELSE $17::text END,
-                       partial_choices = CASE WHEN $7::boolean THEN NULL WHEN $8::text IS NULL THEN partial_choices ELSE $18::text END,
-                       spent_prompt_tokens = $10, lease_owner = NULL, lease_expires_at = NULL,
-                       finished_at = $11, updated_at = $12, attempt_base = attempt_base + $13, error_body = $16
-                WHERE id = $14 AND lease_owner = $15
-                """, [.init(state), .init(retryAt), .init(f.kind.rawValue), .init(f.message), .init(f.httpStatus), .init(f.requestID),
-                      .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
-                      .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
-                      .init(f.errorBody), .init(f.keptReasoning), .init(f.keptChoices)])
-            let end = AttemptEnd(outcome: outcome, failure: f, leaseHeld: changed == 1)
-            var a = PostgresArguments()
-            let timings = zip(AttemptTimings.columns, f.timings.values).map { "\($0.0) = \(a.add(PostgresValue($0.1)))" }
-            try db.run("""
-                UPDATE attempts SET ended_at = \(a.add(t)), outcome = \(a.add(end.outcome.rawValue)), http_status = \(a.add(f.httpStatus)),
-                       error_kind = \(a.add(end.kind)), error_message = \(a.add(end.message)), bytes_received = \(a.add(f.bytesReceived)),
-                       chars_received = \(a.add(f.charsReceived)), request_id = \(a.add(f.requestID)),
-                       received_text = \(a.add(f.receivedText)), \(timings.joined(separator: ", "))
-                WHERE job_id = \(a.add(job)) AND number = \(a.add(attempt))
-                """, a.values)
-            try Self.record(f.charge, job: job, attempt: attempt, db: db)
+        _ = try await submit(GroupedWrite(kind: .end(job: job, attempt: attempt, failure: f, outcome: outcome, retryAt: retryAt,
+                                                     finalState: finalState, countsAsAttempt: countsAsAttempt, at: f.endedAt ?? now)))
+    }
+
+    /// Runs `write` in the next group (`WriteGroups`), until it commits: a group that lost a race
+    /// runs again (up to 20 times), a lost connection is waited out (reconnecting, backing off
+    /// from 50 ms to 1 s) until the calling task is cancelled, as `write(untilCommitted:)` does.
+    private func submit(_ write: GroupedWrite) async throws -> GroupedResult {
+        var write = write
+        var pause = 0.05
+        var races = 0
+        while true {
+            do {
+                return try await groups.submit(write, isolation: self) { commit($0) }
+            } catch let error as PostgresError
+                        where (error.isTransient && races < 20) || (error.isConnectionFailure && !Task.isCancelled) {
+                if error.isTransient { races += 1 }
+                if error.isConnectionFailure { write.afterLostConnection = true }
+                try? await Task.sleep(nanoseconds: UInt64(pause * 1e9))
+                pause = min(1, pause * 2)
+            }
+        }
+    }
+
+    /// One transaction for the whole group. Synchronous: nothing else runs on the actor meanwhile.
+    /// A lost race or connection fails every write of the group (each caller tries again); any
+    /// other failure runs the writes again one per transaction, so only the write at fault fails.
+    private func commit(_ group: [GroupedWrite]) -> [Result<GroupedResult, any Error>] {
+        do {
+            if !db.isConnected { try db.reconnect() }
+            let results = try db.transaction {
+                try Self.apply(group, runnerID: runnerID, unconfirmedStarts: &unconfirmedStarts, db: db)
+            }
+            try afterGroupCommit?()
+            for write in group { if case .start(let job, _, _, _) = write.kind { unconfirmedStarts[job] = nil } }
+            groupCommitStats.committed(group.count)
+            return results
+        } catch let error as PostgresError where error.isTransient || error.isConnectionFailure {
+            return group.map { _ in .failure(error) }
+        } catch {
+            guard group.count > 1 else { return [.failure(error)] }
+            return group.map { commit([$0])[0] }
         }
     }
 

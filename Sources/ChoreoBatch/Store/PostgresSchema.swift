@@ -7,7 +7,8 @@ import ChoreoPostgres
 ///
 /// Its versions are its own (recorded in `choreo_schema_migrations`, see `PostgresMigrator`):
 /// version 1 is SQLite's version 13 in one step (14 changed only a SQLite trigger); version 2 is
-/// SQLite's 15; versions 3 and 4 are SQLite's 16 and 17. Rules as for `Schema`: append, never edit a shipped migration.
+/// SQLite's 15; version 3 is PostgreSQL's own (`counterShards`); versions 4 and 5 are SQLite's 16
+/// and 17. Rules as for `Schema`: append, never edit a shipped migration.
 ///
 /// What differs: the counters SQLite's triggers keep (`batch_counts`, `batch_costs`) are kept by
 /// plpgsql row triggers that fire only when a counted column really changes (a partial flush or
@@ -18,8 +19,9 @@ enum PostgresSchema {
     static let migrator = PostgresMigrator([
         PostgresMigrator.Migration(version: 1, sql: version1),
         PostgresMigrator.Migration(version: 2, sql: providerBudgets),
-        PostgresMigrator.Migration(version: 3, sql: partialChoices),
-        PostgresMigrator.Migration(version: 4, sql: budgetReservations),
+        PostgresMigrator.Migration(version: 3, sql: counterShards),
+        PostgresMigrator.Migration(version: 4, sql: partialChoices),
+        PostgresMigrator.Migration(version: 5, sql: budgetReservations),
     ])
 
     static let timingColumns = AttemptTimings.columns.map { name in
@@ -246,15 +248,61 @@ enum PostgresSchema {
         );
         """
 
-    /// SQLite's version 16: every choice's partial text (`PartialText.choices`). PostgreSQL expands
-    /// a view's `*` when the view is made, so `jobs_readable` is made again to show the column.
+    /// Version 3: the per-batch counters in shards, so that runners stop queueing on one row.
+    /// Every claim adds to its batch's `running` counter and every finish takes from it, and the
+    /// row stays locked until the transaction commits: with several runners, each claim and each
+    /// group commit waited for the others' (BENCHMARKS.md, "PostgreSQL claims"). The trigger now
+    /// writes the shard of its session (`pg_backend_pid() % 64`: runners on their own connections
+    /// rarely share one), adding or taking one there, so a shard can go below zero; the
+    /// `batch_counts` view sums the shards, and every reader (the stores, `choreo sql`) reads the
+    /// same columns as before. The counters of version 2 become shard 0.
+    static let counterShards = """
+        ALTER TABLE batch_counts RENAME TO batch_count_shards;
+        ALTER TABLE batch_count_shards ADD COLUMN shard integer NOT NULL DEFAULT 0;
+        ALTER TABLE batch_count_shards DROP CONSTRAINT batch_counts_pkey;
+        ALTER TABLE batch_count_shards ADD CONSTRAINT batch_count_shards_pkey PRIMARY KEY (batch_id, state, error_kind, shard);
+        CREATE VIEW batch_counts AS
+          SELECT batch_id, state, error_kind, sum(jobs)::bigint AS jobs, sum(prompt_tokens)::bigint AS prompt_tokens,
+                 sum(completion_tokens)::bigint AS completion_tokens
+          FROM batch_count_shards GROUP BY batch_id, state, error_kind;
+        CREATE OR REPLACE FUNCTION jobs_keep_batch_counts() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+          my_shard integer := pg_backend_pid() % 64;
+        BEGIN
+          IF OLD.state <> 'pending' THEN
+            INSERT INTO batch_count_shards AS c (batch_id, state, error_kind, shard, jobs, prompt_tokens, completion_tokens)
+              VALUES (OLD.batch_id, OLD.state, coalesce(OLD.error_kind, ''), my_shard, -1, -coalesce(OLD.prompt_tokens, 0),
+                      -coalesce(OLD.completion_tokens, 0))
+              ON CONFLICT (batch_id, state, error_kind, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs,
+                prompt_tokens = c.prompt_tokens + excluded.prompt_tokens, completion_tokens = c.completion_tokens + excluded.completion_tokens;
+          END IF;
+          IF NEW.state <> 'pending' THEN
+            INSERT INTO batch_count_shards AS c (batch_id, state, error_kind, shard, jobs, prompt_tokens, completion_tokens)
+              VALUES (NEW.batch_id, NEW.state, coalesce(NEW.error_kind, ''), my_shard, 1, coalesce(NEW.prompt_tokens, 0),
+                      coalesce(NEW.completion_tokens, 0))
+              ON CONFLICT (batch_id, state, error_kind, shard) DO UPDATE SET jobs = c.jobs + excluded.jobs,
+                prompt_tokens = c.prompt_tokens + excluded.prompt_tokens, completion_tokens = c.completion_tokens + excluded.completion_tokens;
+          END IF;
+          IF NEW.started_at IS NOT NULL OR NEW.finished_at IS NOT NULL THEN
+            UPDATE batches SET started_at = least(started_at, NEW.started_at), last_finished_at = greatest(last_finished_at, NEW.finished_at)
+            WHERE id = NEW.batch_id
+              AND (started_at IS DISTINCT FROM least(started_at, NEW.started_at)
+                   OR last_finished_at IS DISTINCT FROM greatest(last_finished_at, NEW.finished_at));
+          END IF;
+          RETURN NULL;
+        END $$;
+        """
+
+    /// Version 4, SQLite's version 16: every choice's partial text (`PartialText.choices`).
+    /// PostgreSQL expands a view's `*` when the view is made, so `jobs_readable` is made again to
+    /// show the column.
     static let partialChoices = """
         ALTER TABLE jobs ADD COLUMN partial_choices text;
         DROP VIEW jobs_readable;
         \(readableView("jobs", times: ["created_at", "not_before", "started_at", "finished_at", "updated_at", "lease_expires_at"]))
         """
 
-    /// SQLite's version 17: a running job's budget reservation (`BatchBudgets`).
+    /// Version 5, SQLite's version 17: a running job's budget reservation (`BatchBudgets`).
     static let budgetReservations = """
         ALTER TABLE jobs ADD COLUMN reserved_usd double precision;
         DROP VIEW jobs_readable;

@@ -1,14 +1,7 @@
 import ChoreoSQLite
-/// Group commit for one connection owned by an actor: writes that arrive while another write is
-/// being committed, or while its group is being gathered, run together in ONE `BEGIN IMMEDIATE …
-/// COMMIT`, each in its own savepoint, and every caller gets its own result or its own error.
-///
-/// Leader and followers: a write that finds no group forming becomes the leader. It enqueues
-/// itself and yields the actor, so callers already waiting for the actor run first and join the
-/// group as followers (they suspend on a continuation); it keeps yielding while that brings new
-/// writes (up to `maxGroup`). Then it runs the whole group synchronously on the actor — nobody can
-/// join meanwhile; callers arriving during the commit wait for the actor and form the next group —
-/// and resumes the followers. A lone write pays one `Task.yield()`, never a timed wait.
+/// Group commit for one SQLite connection owned by an actor: the writes `WriteGroups` gathers
+/// run together in ONE `BEGIN IMMEDIATE … COMMIT`, each in its own savepoint, and every caller
+/// gets its own result or its own error.
 ///
 /// A write that throws is rolled back to its savepoint, alone: the others commit. Only a failure
 /// of the transaction itself (BEGIN, COMMIT, or an error after which SQLite rolled the whole
@@ -21,28 +14,15 @@ import ChoreoSQLite
 /// (a full disk, an I/O error) is waited out the same way, but only for as long as `storage`
 /// allows; every commit and every storage fault is reported to it.
 ///
-/// Not `Sendable`: its owner actor calls `submit` with itself as the isolation, so the queue, the
+/// Not `Sendable`: its owner actor calls `submit` with itself as the isolation, so the groups, the
 /// connection and `apply` are only ever used on that actor.
 final class WriteBatcher<Write, Output: Sendable> {
-    /// How many groups and writes went through, and the largest group.
-    struct Stats: Sendable, Equatable {
-        var transactions = 0
-        var writes = 0
-        var largestGroup = 0
-    }
-
-    private struct Queued {
-        let write: Write
-        /// nil for the leader's own write (it waits on the stack, not on a continuation).
-        let continuation: CheckedContinuation<Output, any Error>?
-    }
+    typealias Stats = GroupCommitStats
 
     private let db: Database
     private let storage: StorageHealth?
     private let apply: (Write) throws -> Output
-    private let maxGroup: Int
-    private var queue: [Queued] = []
-    private var gathering = false
+    private let groups: WriteGroups<Write, Output>
     private(set) var stats = Stats()
 
     /// `apply` runs one write's statements; it is called inside the group's transaction, in a
@@ -50,7 +30,7 @@ final class WriteBatcher<Write, Output: Sendable> {
     init(db: Database, maxGroup: Int = 256, storage: StorageHealth? = nil, apply: @escaping (Write) throws -> Output) {
         self.db = db
         self.storage = storage
-        self.maxGroup = maxGroup
+        self.groups = WriteGroups(maxGroup: maxGroup)
         self.apply = apply
     }
 
@@ -82,45 +62,23 @@ final class WriteBatcher<Write, Output: Sendable> {
     }
 
     private func submitOnce(_ write: Write, isolation: isolated any Actor) async throws -> Output {
-        if gathering {
-            return try await withCheckedThrowingContinuation(isolation: isolation) { continuation in
-                queue.append(Queued(write: write, continuation: continuation))
-            }
-        }
-        gathering = true
-        queue.append(Queued(write: write, continuation: nil))
-        // Let every caller already waiting for the actor join; go on while that brings new ones.
-        var seen = 0
-        while queue.count > seen, queue.count < maxGroup {
-            seen = queue.count
-            await Task.yield()
-        }
-        let group = queue
-        queue = []
-        gathering = false
-        let results = commit(group)
-        for (item, result) in zip(group, results).dropFirst() {
-            item.continuation!.resume(with: result)
-        }
-        return try results[0].get()
+        try await groups.submit(write, isolation: isolation) { commit($0) }
     }
 
     /// One transaction for the group, one savepoint per write. Synchronous: nothing else runs on
     /// the actor meanwhile.
-    private func commit(_ group: [Queued]) -> [Result<Output, any Error>] {
+    private func commit(_ group: [Write]) -> [Result<Output, any Error>] {
         let results: [Result<Output, any Error>]
         do {
             results = try db.transaction(.immediate) {
                 // Alone, a write needs no savepoint: the transaction is rolled back with it.
-                if group.count == 1 { return [.success(try apply(group[0].write))] }
-                return try group.map { try applyInSavepoint($0.write) }
+                if group.count == 1 { return [.success(try apply(group[0]))] }
+                return try group.map { try applyInSavepoint($0) }
             }
         } catch {
             return group.map { _ in .failure(error) }
         }
-        stats.transactions += 1
-        stats.writes += group.count
-        stats.largestGroup = max(stats.largestGroup, group.count)
+        stats.committed(group.count)
         return results
     }
 
