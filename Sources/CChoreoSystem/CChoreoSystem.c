@@ -45,6 +45,17 @@ int choreo_malloc_trim_threshold(int bytes) {
 #endif
 }
 
+long long choreo_raise_open_files_limit(long long wanted) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;
+    if (wanted > 0 && limit.rlim_cur != RLIM_INFINITY && (rlim_t)wanted > limit.rlim_cur) {
+        rlim_t target = limit.rlim_max == RLIM_INFINITY || (rlim_t)wanted < limit.rlim_max ? (rlim_t)wanted : limit.rlim_max;
+        struct rlimit raised = {target, limit.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit.rlim_cur = target;
+    }
+    return limit.rlim_cur == RLIM_INFINITY ? (long long)1 << 40 : (long long)limit.rlim_cur;
+}
+
 int choreo_disable_core_dumps(void) {
     struct rlimit none = {0, 0};
     int rc = setrlimit(RLIMIT_CORE, &none);

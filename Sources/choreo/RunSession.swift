@@ -18,6 +18,14 @@ enum RunSession {
         var options = flags.runOptions(batch: batch)
         options.prices = try providers.priceTable()
         options.embeddedMock = mock != nil
+        let fit = OpenFiles.streamsThatFit(options.concurrency, perStream: mock == nil ? 1 : 2)
+        if fit.streams < options.concurrency {
+            renderer.record(.init(time: Date(), level: .warning, message:
+                "--concurrency \(options.concurrency) needs more open files than this process may have (\(fit.limit): ulimit -Hn)"
+                + (mock == nil ? "" : ", two per stream with the built-in mock") + ": running \(fit.streams) streams at a time. "
+                + "Raise the hard limit (ulimit -Hn, or LimitNOFILE= in a systemd unit) to run more"))
+            options.concurrency = fit.streams
+        }
         if options.cache == nil { options.cache = try providers.configuredCache() }
         let runner = BatchRunner(location: try StoreLocation(databasePath), options: options, router: router, events: events)
         let task = Task { try await runner.run() }

@@ -163,7 +163,7 @@ enum ChoreoBinary {
     /// (none: empty). Its environment is the test's without an OpenAI key or a configuration file
     /// (`CHOREO_CONFIG`), then `environment`.
     static func run(_ arguments: [String], environment: [String: String] = [:], input: String? = nil,
-                    workingDirectory: URL? = nil, timeout: Double = 120) async throws -> ChoreoOutput {
+                    workingDirectory: URL? = nil, timeout: Double = 120, openFilesLimit: Int? = nil) async throws -> ChoreoOutput {
         let scratch = TemporaryDirectory("choreo-run")
         let files = scratch.url
         let out = files.appendingPathComponent("stdout"), err = files.appendingPathComponent("stderr"), stdin = files.appendingPathComponent("stdin")
@@ -171,8 +171,14 @@ enum ChoreoBinary {
             _ = FileManager.default.createFile(atPath: file.path, contents: Data(content.utf8))
         }
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = arguments
+        if let openFilesLimit {
+            // Soft and hard, as a shell's `ulimit -n` sets them, then the same process runs choreo.
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "ulimit -n \(openFilesLimit) && exec \"$0\" \"$@\"", path] + arguments
+        } else {
+            p.executableURL = URL(fileURLWithPath: path)
+            p.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env["OPENAI_API_KEY"] = nil
         env["CHOREO_CONFIG"] = nil

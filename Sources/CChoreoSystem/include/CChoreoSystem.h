@@ -23,4 +23,8 @@ int choreo_malloc_trim_threshold(int bytes);
 // the API keys read from the environment. Returns 0 when both were applied.
 int choreo_disable_core_dumps(void);
 
+// Raises this process's soft limit on open files (RLIMIT_NOFILE) to `wanted`, or to the hard
+// limit when that is lower; never lowers it. Returns the soft limit now (-1 on error).
+long long choreo_raise_open_files_limit(long long wanted);
+
 #endif
