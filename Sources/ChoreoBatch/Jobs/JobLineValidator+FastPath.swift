@@ -13,8 +13,9 @@ import Darwin
 /// The fast path has no errors of its own: anything it is not sure about (a problem, another
 /// endpoint, an escaped or non-ASCII key, a shape it does not read) returns nil, and the full
 /// validator decides and says why. When it accepts a line, it has checked what the full validator
-/// checks, with the same functions where they take a value (`checkKnownFields`, `route`,
-/// `checkParameters`, `priority`, `timeout`, `modelNameProblem`), and it stores the same bytes:
+/// checks, with the same functions where they take a value (`problem` and `checkParameter` for
+/// each body member, as `checkKnownFields` and `checkParameters` call them; `route`, `priority`,
+/// `timeout`, `modelNameProblem`; the message roles of `roles`), and it stores the same bytes:
 /// the body as submitted, or printed again as `JSONValue.jsonString` prints it (keys sorted,
 /// strings escaped its way). `FastPathDifferentialTests` and the `job-line-fast` fuzz target hold
 /// the two paths to that.
@@ -115,8 +116,6 @@ struct ChatLineScanner {
     /// pairwise), and so do values nested deeper than `maxNesting` (the parser's limit is 512).
     private static let maxMembers = 32
     private static let maxNesting = 256
-    /// `JobLineValidator.roles`.
-    private static let roles: [StaticString] = ["system", "developer", "user", "assistant", "tool", "function"]
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         b = bytes
@@ -306,7 +305,7 @@ struct ChatLineScanner {
     private mutating func scanMessage(into members: inout [ScannedMember]) -> Bool {
         i += 1
         members.removeAll(keepingCapacity: true)
-        var role: Range<Int>?
+        var role: String?
         var hasContent = false
         skipWhitespace()
         if !at(UInt8(ascii: "}")) {
@@ -323,8 +322,9 @@ struct ChatLineScanner {
                 if keyEquals(key, "role") {
                     // A role with an escape or of another type goes to the full validator.
                     guard at(UInt8(ascii: "\"")), let string = scanString(), !string.hasEscape else { return false }
-                    guard Self.roles.contains(where: { keyEquals(string.content, $0) }) else { return false }
-                    role = string.content
+                    let name = String(decoding: UnsafeBufferPointer(rebasing: b[string.content]), as: UTF8.self)
+                    guard JobLineValidator.roles.contains(name) else { return false }
+                    role = name
                     texts.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<i]))
                 } else if keyEquals(key, "content") {
                     guard i < b.count else { return false }
@@ -348,7 +348,7 @@ struct ChatLineScanner {
         }
         i += 1
         // An assistant turn that only called tools has no content.
-        guard let role, hasContent || keyEquals(role, "assistant") else { return false }
+        guard let role, hasContent || role == "assistant" else { return false }
         return true
     }
 
