@@ -2,7 +2,7 @@
 //
 // The targets are compiled into one binary together with ChoreoAI's sources (and the job-line
 // validator's), as one module named ChoreoAI so that they reach internal types; `$CHOREO_FUZZ_TARGET`
-// picks the target. One binary instead of seven: one compile of the sources, not seven.
+// picks the target. One binary instead of nine: one compile of the sources, not nine.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,6 +17,7 @@ let fuzzTargets: [String: FuzzTarget] = [
     "gemini": FuzzDecoders.gemini,
     "responses": FuzzDecoders.responses,
     "job-line": FuzzJobLine.run,
+    "job-line-fast": FuzzJobLineFast.run,
     "config": FuzzConfig.run,
     "headers": FuzzHeaders.run,
 ]

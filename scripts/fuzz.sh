@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 total=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(sse openai-chunk anthropic gemini responses job-line config headers)
+[ ${#targets[@]} -gt 0 ] || targets=(sse openai-chunk anthropic gemini responses job-line job-line-fast config headers)
 out=.build-fuzz
 mkdir -p "$out/crashes"
 
@@ -29,7 +29,7 @@ if ! swiftc -sanitize=fuzzer -parse-as-library "$out/probe.swift" -o "$out/probe
 fi
 
 binary="$out/choreo-fuzz"
-sources=(Sources/ChoreoHTTP/*.swift Sources/ChoreoAI/*/*.swift Sources/ChoreoBatch/Jobs/JobLineValidator.swift Sources/ChoreoBatch/Jobs/JobLineValidator+Responses.swift Sources/ChoreoBatch/Jobs/JobEndpoint.swift Sources/ChoreoBatch/Jobs/JobFileError.swift Fuzz/*.swift)
+sources=(Sources/ChoreoHTTP/*.swift Sources/ChoreoAI/*/*.swift Sources/ChoreoBatch/Jobs/JobLineValidator.swift Sources/ChoreoBatch/Jobs/JobLineValidator+Responses.swift Sources/ChoreoBatch/Jobs/JobLineValidator+FastPath.swift Sources/ChoreoBatch/Jobs/JobEndpoint.swift Sources/ChoreoBatch/Jobs/JobFileError.swift Fuzz/*.swift)
 if [ ! -x "$binary" ] || [ -n "$(find "${sources[@]}" Sources/CCurlShim Sources/CChoreoSystem scripts/fuzz.sh -newer "$binary" 2>/dev/null | head -1)" ]; then
     echo "fuzz: building $binary"
     for shim in CCurlShim CChoreoSystem; do

@@ -142,6 +142,27 @@ struct SubmitTests {
         #expect(try db.count("SELECT count(*) FROM jobs") == 4)
     }
 
+    /// A submit turns CHECK constraints off for its inserts (BatchSubmitter.fill): on the same
+    /// connection afterwards, after a submit that stored its batch or one that failed, a job's
+    /// state is checked again.
+    @Test func theStateCheckHoldsOnTheConnectionAfterASubmitThatSucceededOrFailed() throws {
+        struct Killed: Error {}
+        let dir = TemporaryDirectory()
+        let db = try dir.database()
+        func stateIsChecked() -> Bool {
+            (try? db.execute("UPDATE jobs SET state = 'bogus'")) == nil && (try? db.count("SELECT count(*) FROM jobs WHERE state = 'bogus'")) == 0
+        }
+        #expect(try BatchSubmitter(database: db).submit(file: dir.write("a.jsonl", lines: [batchLine("a")])).jobCount == 1)
+        #expect(stateIsChecked())
+        var failing = BatchSubmitter(database: db)
+        failing.afterInsert = { _ in throw Killed() }
+        #expect(throws: Killed.self) { try failing.submit(file: dir.write("b.jsonl", lines: [batchLine("b")])) }
+        #expect(stateIsChecked())
+        #expect(throws: JobFileError.self) { try BatchSubmitter(database: db).submit(file: dir.write("c.jsonl", lines: ["{"])) }
+        #expect(stateIsChecked())
+        #expect(try db.queryOne("PRAGMA ignore_check_constraints") { $0.int(0) } == 0)
+    }
+
     @Test func aSubmitThatDiesHalfWayLeavesNoBatchAndNoJobs() throws {
         struct Killed: Error {}
         let dir = TemporaryDirectory()

@@ -90,8 +90,16 @@ public struct JobLineValidator: Sendable {
         }
     }
 
-    /// Validates one line.
+    /// Validates one line: the common chat lines by a scan of their bytes (`validatedByScan`),
+    /// the rest, and every line the scan is not sure about, by the full validator.
     public func validate(line: Int, bytes: [UInt8]) -> Result<ValidatedJob, JobLineError> {
+        if let job = validatedByScan(line: line, bytes: bytes) { return .success(job) }
+        return validateFully(line: line, bytes: bytes)
+    }
+
+    /// Validates one line by parsing it whole: what the scan must agree with, and what says why
+    /// a line is refused.
+    func validateFully(line: Int, bytes: [UInt8]) -> Result<ValidatedJob, JobLineError> {
         do {
             return .success(try check(line: line, bytes: bytes))
         } catch let error as JobLineError {
@@ -195,7 +203,7 @@ public struct JobLineValidator: Sendable {
     }
 
     /// A batch line's `priority`: an integer in `priorityRange`, or nil (absent or null).
-    private static func priority(_ value: JSONValue?, fail: (String?, String, String) -> JobLineError) throws -> Int? {
+    static func priority(_ value: JSONValue?, fail: (String?, String, String) -> JobLineError) throws -> Int? {
         guard let value, !value.isNull else { return nil }
         guard let n = value.intValue else {
             if value.doubleValue != nil {
@@ -211,7 +219,7 @@ public struct JobLineValidator: Sendable {
     }
 
     /// A batch line's `timeout`: seconds, more than 0 and at most `maxTimeout`, or nil (absent or null).
-    private static func timeout(_ value: JSONValue?, fail: (String?, String, String) -> JobLineError) throws -> Double? {
+    static func timeout(_ value: JSONValue?, fail: (String?, String, String) -> JobLineError) throws -> Double? {
         guard let value, !value.isNull else { return nil }
         guard let seconds = value.doubleValue else { throw fail("timeout", "invalid_type", "expected a number of seconds, found \(value.typeName)") }
         guard seconds > 0 && seconds <= maxTimeout else {
@@ -266,6 +274,17 @@ public struct JobLineValidator: Sendable {
     /// ones are refused with the nearest known name, ones it cannot honour with the reason.
     func checkParameters(_ body: [String: JSONValue], provider: Provider?, prefix: String, endpoint: JobEndpoint = .chatCompletions,
                                  fail: (String?, String, String) -> JobLineError) throws {
+        if let extra = body["extra_body"], extra.objectValue == nil {
+            throw fail(prefix + "extra_body", "invalid_type", "expected an object, found \(extra.typeName)")
+        }
+        for key in body.keys.sorted() {
+            try checkParameter(key, body[key]!, provider: provider, prefix: prefix, endpoint: endpoint, fail: fail)
+        }
+    }
+
+    /// One body parameter of `checkParameters` (all but its `extra_body` type check).
+    func checkParameter(_ key: String, _ value: JSONValue, provider: Provider?, prefix: String, endpoint: JobEndpoint = .chatCompletions,
+                        fail: (String?, String, String) -> JobLineError) throws {
         let kind = provider?.kind ?? .openAI
         let handling: (String, JSONValue, ProviderKind) -> ParameterSupport.Handling?
         let known: (ProviderKind) -> [String]
@@ -277,27 +296,21 @@ public struct JobLineValidator: Sendable {
         case .responses:
             (handling, known, what) = (ParameterSupport.responsesHandling, ParameterSupport.knownResponsesParameters, "Responses parameter")
         }
-        if let extra = body["extra_body"], extra.objectValue == nil {
-            throw fail(prefix + "extra_body", "invalid_type", "expected an object, found \(extra.typeName)")
-        }
-        for key in body.keys.sorted() {
-            let value = body[key]!
-            switch handling(key, value, kind) {
-            case .passed?, .mapped?: continue
-            case .rejected(let reason)?:
-                throw fail(prefix + key, "unsupported_parameter", "\(provider?.name ?? kind.rawValue) cannot take \(key): \(reason)")
-            case nil:
-                if allowUnknownParams { continue }
-                if let place = Self.jobSettingPlaces[key] {
-                    throw fail(prefix + key, "unknown_parameter",
-                               "unknown \(what) (for \(provider?.name ?? kind.rawValue)); Choreo's own \(key) is not a request parameter: "
-                               + "it goes at the top level of an OpenAI Batch line, next to custom_id and body, \(place); "
-                               + "a server's own \(key) parameter goes in extra_body")
-                }
-                let hint = Spelling.hint(for: key, among: known(kind))
+        switch handling(key, value, kind) {
+        case .passed?, .mapped?: return
+        case .rejected(let reason)?:
+            throw fail(prefix + key, "unsupported_parameter", "\(provider?.name ?? kind.rawValue) cannot take \(key): \(reason)")
+        case nil:
+            if allowUnknownParams { return }
+            if let place = Self.jobSettingPlaces[key] {
                 throw fail(prefix + key, "unknown_parameter",
-                           "unknown \(what)\(hint) (for \(provider?.name ?? kind.rawValue); pass new ones in extra_body or submit with --allow-unknown-params)")
+                           "unknown \(what) (for \(provider?.name ?? kind.rawValue)); Choreo's own \(key) is not a request parameter: "
+                           + "it goes at the top level of an OpenAI Batch line, next to custom_id and body, \(place); "
+                           + "a server's own \(key) parameter goes in extra_body")
             }
+            let hint = Spelling.hint(for: key, among: known(kind))
+            throw fail(prefix + key, "unknown_parameter",
+                       "unknown \(what)\(hint) (for \(provider?.name ?? kind.rawValue); pass new ones in extra_body or submit with --allow-unknown-params)")
         }
     }
 
@@ -389,12 +402,12 @@ public struct JobLineValidator: Sendable {
     /// Types of the well-known body fields, so a typo fails at submit rather than at run time.
     /// One pass over the body's keys (cheaper than a hash lookup per known field); when something
     /// is wrong, the keys are walked again in sorted order so the same field is always reported.
-    private func checkKnownFields(_ body: [String: JSONValue], prefix: String, fail: (String?, String, String) -> JobLineError) throws {
+    func checkKnownFields(_ body: [String: JSONValue], prefix: String, fail: (String?, String, String) -> JobLineError) throws {
         guard body.contains(where: { problem($0.key, $0.value, prefix, fail) != nil }) else { return }
         for key in body.keys.sorted() { if let error = problem(key, body[key]!, prefix, fail) { throw error } }
     }
 
-    private func problem(_ key: String, _ v: JSONValue, _ prefix: String, _ fail: (String?, String, String) -> JobLineError) -> JobLineError? {
+    func problem(_ key: String, _ v: JSONValue, _ prefix: String, _ fail: (String?, String, String) -> JobLineError) -> JobLineError? {
         if v.isNull { return nil }
         switch key {
         case "max_tokens", "max_completion_tokens", "n":
