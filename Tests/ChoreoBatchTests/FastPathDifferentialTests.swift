@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoMock
 import Testing
 @testable import ChoreoBatch
 
@@ -180,18 +181,6 @@ private let splices: [String] = [
     #""seed":3,"#, #""max_tokens":0,"#, #""extra_body":[],"#, #""tools":[{"a":1,"a":2}],"#,
 ]
 
-/// A deterministic generator (SplitMix64), so a failure comes back on every run.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("The job-line scan agrees with the full validator")
 struct FastPathDifferentialTests {
     @Test func commonLinesAreTakenByTheScanAndStoredAsTheFullValidatorStoresThem() {
@@ -225,7 +214,7 @@ struct FastPathDifferentialTests {
     }
 
     @Test func mutatedLinesGetTheSameAnswerFromBothPaths() {
-        var rng = SplitMix(state: 20)
+        var rng = MockRandom(seed: 20)  // deterministic: a failure comes back on every run
         var taken = 0
         var refused = 0
         for seed in commonLines {

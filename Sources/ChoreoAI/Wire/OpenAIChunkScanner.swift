@@ -276,50 +276,10 @@ struct OpenAIChunkScanner: Sendable {
             if b < 0x20 { return nil }
             r.i += 1
             if b != UInt8(ascii: "\\") { scratch.append(b); continue }
-            guard r.i < r.end else { return nil }
-            let e = r.p[r.i]
-            r.i += 1
-            switch e {
-            case UInt8(ascii: "\""): scratch.append(0x22)
-            case UInt8(ascii: "\\"): scratch.append(0x5C)
-            case UInt8(ascii: "/"): scratch.append(0x2F)
-            case UInt8(ascii: "b"): scratch.append(0x08)
-            case UInt8(ascii: "f"): scratch.append(0x0C)
-            case UInt8(ascii: "n"): scratch.append(0x0A)
-            case UInt8(ascii: "r"): scratch.append(0x0D)
-            case UInt8(ascii: "t"): scratch.append(0x09)
-            case UInt8(ascii: "u"):
-                guard var scalar = r.hex4() else { return nil }
-                if scalar >= 0xD800 && scalar < 0xDC00 {
-                    guard r.eat(UInt8(ascii: "\\")), r.eat(UInt8(ascii: "u")), let low = r.hex4(),
-                          low >= 0xDC00 && low < 0xE000 else { return nil }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                } else if scalar >= 0xDC00 && scalar < 0xE000 {
-                    return nil
-                }
-                appendUTF8(scalar, to: &scratch)
-            default: return nil
-            }
+            guard let next = JSONEscapes.decode(r.p, at: r.i, end: r.end, into: &scratch) else { return nil }
+            r.i = next
         }
         return nil
-    }
-
-    private static func appendUTF8(_ v: UInt32, to out: inout [UInt8]) {
-        if v < 0x80 {
-            out.append(UInt8(v))
-        } else if v < 0x800 {
-            out.append(UInt8(0xC0 | (v >> 6)))
-            out.append(UInt8(0x80 | (v & 0x3F)))
-        } else if v < 0x10000 {
-            out.append(UInt8(0xE0 | (v >> 12)))
-            out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
-            out.append(UInt8(0x80 | (v & 0x3F)))
-        } else {
-            out.append(UInt8(0xF0 | (v >> 18)))
-            out.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
-            out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
-            out.append(UInt8(0x80 | (v & 0x3F)))
-        }
     }
 
     // MARK: keys
@@ -507,24 +467,6 @@ struct Reader {
         if k < end, p[k] == UInt8(ascii: ".") || p[k] == UInt8(ascii: "e") || p[k] == UInt8(ascii: "E") { return nil }
         i = k
         return negative ? -v : v
-    }
-
-    mutating func hex4() -> UInt32? {
-        guard i + 4 <= end else { return nil }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let b = p[i]
-            let d: UInt8
-            switch b {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = b - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = b - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = b - UInt8(ascii: "A") + 10
-            default: return nil
-            }
-            v = v << 4 | UInt32(d)
-            i += 1
-        }
-        return v
     }
 
     /// Skips one JSON value, checking it as strictly as the full parser would; `false` for

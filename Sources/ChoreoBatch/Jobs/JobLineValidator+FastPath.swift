@@ -480,56 +480,16 @@ struct ChatLineScanner {
     /// The bytes a string's escapes stand for, as `JSONParser` decodes them; nil for a bad \u
     /// escape or surrogate.
     private func decode(_ range: Range<Int>) -> [UInt8]? {
+        guard let base = b.baseAddress else { return range.isEmpty ? [] : nil }
         var out: [UInt8] = []
         out.reserveCapacity(range.count)
         var k = range.lowerBound
-        func hex4() -> UInt32? {
-            guard k + 4 <= range.upperBound else { return nil }
-            var v: UInt32 = 0
-            for _ in 0..<4 {
-                let c = b[k]
-                let d: UInt8
-                switch c {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - UInt8(ascii: "A") + 10
-                default: return nil
-                }
-                v = v << 4 | UInt32(d)
-                k += 1
-            }
-            return v
-        }
         while k < range.upperBound {
-            let c = b[k]
+            let c = base[k]
             k += 1
             guard c == UInt8(ascii: "\\") else { out.append(c); continue }
-            let e = b[k]
-            k += 1
-            switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                guard var scalar = hex4() else { return nil }
-                if scalar >= 0xD800 && scalar < 0xDC00 {
-                    guard k + 1 < range.upperBound, b[k] == UInt8(ascii: "\\"), b[k + 1] == UInt8(ascii: "u") else { return nil }
-                    k += 2
-                    guard let low = hex4(), low >= 0xDC00 && low < 0xE000 else { return nil }
-                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                } else if scalar >= 0xDC00 && scalar < 0xE000 {
-                    return nil
-                }
-                guard let u = Unicode.Scalar(scalar) else { return nil }
-                out.append(contentsOf: String(u).utf8)
-            default:
-                return nil
-            }
+            guard let next = JSONEscapes.decode(base, at: k, end: range.upperBound, into: &out) else { return nil }
+            k = next
         }
         return out
     }

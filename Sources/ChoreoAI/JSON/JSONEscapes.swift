@@ -1,0 +1,75 @@
+/// JSON's string escapes decoded from UTF-8 bytes in place: the one decoder of the byte-level
+/// readers (`OpenAIChunkScanner`, submit's job-line scan), which decline anything it refuses to
+/// the full parser. `JSONParser` keeps its own, which also says what is wrong and where.
+public enum JSONEscapes {
+    /// Decodes the escape whose letter is `bytes[k]` (the byte after a backslash) and appends the
+    /// UTF-8 it stands for to `out`. Returns the index after it; nil for an unknown escape, a bad
+    /// `\u`, or a lone or misordered surrogate. Reads nothing at or past `end`.
+    public static func decode(_ bytes: UnsafePointer<UInt8>, at k: Int, end: Int, into out: inout [UInt8]) -> Int? {
+        guard k < end else { return nil }
+        switch bytes[k] {
+        case UInt8(ascii: "\""): out.append(0x22)
+        case UInt8(ascii: "\\"): out.append(0x5C)
+        case UInt8(ascii: "/"): out.append(0x2F)
+        case UInt8(ascii: "b"): out.append(0x08)
+        case UInt8(ascii: "f"): out.append(0x0C)
+        case UInt8(ascii: "n"): out.append(0x0A)
+        case UInt8(ascii: "r"): out.append(0x0D)
+        case UInt8(ascii: "t"): out.append(0x09)
+        case UInt8(ascii: "u"):
+            guard var scalar = hex4(bytes, at: k + 1, end: end) else { return nil }
+            var next = k + 5
+            if scalar >= 0xD800 && scalar < 0xDC00 {
+                // A high surrogate must be followed by an escaped low surrogate.
+                guard next + 1 < end, bytes[next] == UInt8(ascii: "\\"), bytes[next + 1] == UInt8(ascii: "u"),
+                      let low = hex4(bytes, at: next + 2, end: end), low >= 0xDC00 && low < 0xE000 else { return nil }
+                scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                next += 6
+            } else if scalar >= 0xDC00 && scalar < 0xE000 {
+                return nil
+            }
+            appendUTF8(scalar, to: &out)
+            return next
+        default:
+            return nil
+        }
+        return k + 1
+    }
+
+    /// The four hex digits at `k`, nil when any is not one.
+    static func hex4(_ bytes: UnsafePointer<UInt8>, at k: Int, end: Int) -> UInt32? {
+        guard k + 4 <= end else { return nil }
+        var v: UInt32 = 0
+        for j in k..<k + 4 {
+            let c = bytes[j]
+            let d: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = c - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            v = v << 4 | UInt32(d)
+        }
+        return v
+    }
+
+    /// Appends the UTF-8 of the scalar `v` (no surrogate: the caller checked).
+    static func appendUTF8(_ v: UInt32, to out: inout [UInt8]) {
+        if v < 0x80 {
+            out.append(UInt8(v))
+        } else if v < 0x800 {
+            out.append(UInt8(0xC0 | (v >> 6)))
+            out.append(UInt8(0x80 | (v & 0x3F)))
+        } else if v < 0x10000 {
+            out.append(UInt8(0xE0 | (v >> 12)))
+            out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (v & 0x3F)))
+        } else {
+            out.append(UInt8(0xF0 | (v >> 18)))
+            out.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
+            out.append(UInt8(0x80 | ((v >> 6) & 0x3F)))
+            out.append(UInt8(0x80 | (v & 0x3F)))
+        }
+    }
+}
