@@ -17,4 +17,6 @@ enum ExitCodes {
     /// Interrupted by SIGINT / SIGTERM.
     static let interrupted: Int32 = 130
     static let terminated: Int32 = 143
+    /// The terminal went away (SIGHUP): stopped as for SIGTERM.
+    static let hangUp: Int32 = 129
 }

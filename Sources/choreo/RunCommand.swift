@@ -30,7 +30,7 @@ struct RunCommand: AsyncParsableCommand {
                    since is not in the file at --db
               75   the database's disk is full (or fails): no job started, writes were retried for
                    --storage-wait (default 60s); free space and run again, it continues the jobs
-              130  interrupted by SIGINT (143: SIGTERM); jobs in flight stay retryable, with the text
+              130  interrupted by SIGINT (143: SIGTERM, 129: SIGHUP); jobs in flight stay retryable, with the text
                    they received. A second signal, or --stop-grace after the first, exits at once
                    (still writing that text)
 

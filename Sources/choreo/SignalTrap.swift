@@ -2,8 +2,10 @@ import Dispatch
 import Foundation
 import ChoreoLocking
 
-/// Turns SIGINT and SIGTERM into cancellation of one task (graceful stop: streams end, partial
-/// outputs are flushed, jobs stay retryable). A second signal, or a stop that outlasts its grace
+/// Turns SIGINT, SIGTERM and SIGHUP into cancellation of one task (graceful stop: streams end,
+/// partial outputs are flushed, jobs stay retryable). SIGHUP is a terminal that went away (an SSH
+/// session dropped): by default it killed the run on the spot, its jobs held until their leases
+/// passed and the text since the last flush lost. A second signal, or a stop that outlasts its grace
 /// period, aborts: `onAbort` writes what was received and exits the process.
 final class SignalTrap: Sendable {
     private struct State {
@@ -19,7 +21,7 @@ final class SignalTrap: Sendable {
     /// The first signal received, if any.
     var signal: Int32? { state.withLock { $0.first } }
 
-    /// Cancels `task` on the first SIGINT/SIGTERM (`onFirst` is told which, for a message) and
+    /// Cancels `task` on the first SIGINT/SIGTERM/SIGHUP (`onFirst` is told which, for a message) and
     /// arms `abort(after: grace, …)` when a grace is given; a second signal aborts at once. The
     /// default `onAbort` exits with the first signal's code.
     func install(cancelling task: Task<some Sendable, some Error>, grace: Double? = nil,
@@ -28,7 +30,7 @@ final class SignalTrap: Sendable {
             FileHandle.standardError.write("\n\(reason): exiting now\n".data(using: .utf8)!)
             exit(exitCode ?? ExitCodes.interrupted)
         }
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             Foundation.signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [self] in
@@ -72,13 +74,23 @@ final class SignalTrap: Sendable {
         }
     }
 
-    /// The exit code for the signal received (130 SIGINT, 143 SIGTERM), nil when none.
+    /// The exit code for the signal received (130 SIGINT, 143 SIGTERM, 129 SIGHUP), nil when none.
     var exitCode: Int32? {
         guard let s = signal else { return nil }
-        return s == SIGTERM ? ExitCodes.terminated : ExitCodes.interrupted
+        switch s {
+        case SIGTERM: return ExitCodes.terminated
+        case SIGHUP: return ExitCodes.hangUp
+        default: return ExitCodes.interrupted
+        }
     }
 
-    static func name(_ sig: Int32) -> String { sig == SIGTERM ? "SIGTERM" : "SIGINT" }
+    static func name(_ sig: Int32) -> String {
+        switch sig {
+        case SIGTERM: return "SIGTERM"
+        case SIGHUP: return "SIGHUP"
+        default: return "SIGINT"
+        }
+    }
 
     static func seconds(_ s: Double) -> String { s == s.rounded() ? "\(Int(s)) s" : "\(s) s" }
 }

@@ -42,7 +42,7 @@ struct SubmitCommand: AsyncParsableCommand {
               choreo run --batch "$BATCH"
               choreo submit prompts.jsonl --run --concurrency 128   # submit, run it
 
-            With --run the exit status is run's (0 all succeeded, 1 some failed, 3 work left, 130/143 interrupted).
+            With --run the exit status is run's (0 all succeeded, 1 some failed, 3 work left, 130/143/129 interrupted).
             """
     )
 

@@ -167,12 +167,13 @@ struct RunnerTests {
 
 @Suite("choreo run as a process: signals and SIGKILL")
 struct RunnerProcessTests {
-    @Test func sigintStopsGracefullyWithExit130AndSigtermWith143() async throws {
+    /// SIGHUP too: a terminal that went away (an SSH session dropped) killed the run on the spot.
+    @Test func sigintStopsGracefullyWithExit130SigtermWith143AndSighupWith129() async throws {
         // Every stream stalls after two chunks with its connection open: the run cannot end before
         // the signal, however late a loaded machine lets the test send it.
         let server = try await MockServer.start(config: MockConfig(faultRate: 1, faultKinds: [.stall], faultAfterChunks: 2))
         defer { Task { try? await server.shutdown() } }
-        for (sig, code) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143))] {
+        for (sig, code) in [(SIGINT, Int32(130)), (SIGTERM, Int32(143)), (SIGHUP, Int32(129))] {
             let fixture = try Fixture(count: 40)
             let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--stall-timeout", "600", "--concurrency", "8"] + fixture.configuration(pointingAt: server),
                                            directory: fixture.directory)
@@ -181,9 +182,10 @@ struct RunnerProcessTests {
             }
             kill(p.processIdentifier, sig)
             let status = try await ChoreoBinary.wait(p, timeout: 20)
-            #expect(status == code)
+            #expect(status == code, "signal \(sig)")
             #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
-            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'") > 0)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending' AND partial_output <> ''") > 0)
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE ended_at IS NULL") == 0)
             #expect(try fixture.integrityCheck() == "ok")
         }
     }
