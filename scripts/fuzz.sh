@@ -29,7 +29,7 @@ if ! swiftc -sanitize=fuzzer -parse-as-library "$out/probe.swift" -o "$out/probe
 fi
 
 binary="$out/choreo-fuzz"
-sources=(Sources/ChoreoHTTP/*.swift Sources/ChoreoAI/*/*.swift Sources/ChoreoBatch/Jobs/JobLineValidator.swift Sources/ChoreoBatch/Jobs/JobLineValidator+Responses.swift Sources/ChoreoBatch/Jobs/JobLineValidator+FastPath.swift Sources/ChoreoBatch/Jobs/JobEndpoint.swift Sources/ChoreoBatch/Jobs/JobFileError.swift Fuzz/*.swift)
+sources=(Sources/ChoreoLocking/*.swift Sources/ChoreoHTTP/*.swift Sources/ChoreoAI/*/*.swift Sources/ChoreoBatch/Jobs/JobLineValidator.swift Sources/ChoreoBatch/Jobs/JobLineValidator+Responses.swift Sources/ChoreoBatch/Jobs/JobLineValidator+FastPath.swift Sources/ChoreoBatch/Jobs/JobEndpoint.swift Sources/ChoreoBatch/Jobs/JobFileError.swift Fuzz/*.swift)
 if [ ! -x "$binary" ] || [ -n "$(find "${sources[@]}" Sources/CCurlShim Sources/CChoreoSystem scripts/fuzz.sh -newer "$binary" 2>/dev/null | head -1)" ]; then
     echo "fuzz: building $binary"
     for shim in CCurlShim CChoreoSystem; do
@@ -37,12 +37,12 @@ if [ ! -x "$binary" ] || [ -n "$(find "${sources[@]}" Sources/CCurlShim Sources/
         printf 'module %s {\n    header "%s/Sources/%s/include/%s.h"\n    export *\n}\n' "$shim" "$PWD" "$shim" "$shim" > "$out/modules/$shim/module.modulemap"
         clang -c -O1 -I "Sources/$shim/include" "Sources/$shim/$shim.c" -o "$out/$shim.o"
     done
-    # One module named ChoreoAI (the transport's sources with it), so the targets reach internal
-    # types: the copies lose their `import ChoreoHTTP` / `import ChoreoAI` lines, which would name
-    # modules that do not exist here or the module itself.
+    # One module named ChoreoAI (the lock's and the transport's sources with it), so the targets
+    # reach internal types: the copies lose their `import ChoreoLocking` / `import ChoreoHTTP` /
+    # `import ChoreoAI` lines, which would name modules that do not exist here or the module itself.
     rm -rf "$out/src" && mkdir -p "$out/src"
     for f in "${sources[@]}"; do
-        sed -E -e '/^(public )?import (ChoreoHTTP|ChoreoAI)$/d' "$f" > "$out/src/$(echo "$f" | tr '/' '_')"
+        sed -E -e '/^(public )?import (ChoreoLocking|ChoreoHTTP|ChoreoAI)$/d' "$f" > "$out/src/$(echo "$f" | tr '/' '_')"
     done
     rm -f "$binary"
     # The upcoming features Package.swift gives these modules: the sources are written for them
