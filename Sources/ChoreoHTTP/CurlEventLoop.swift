@@ -38,6 +38,7 @@ final class CurlEventLoop: @unchecked Sendable {
         case cancel(CurlTransfer)
         case resume(CurlTransfer)
         case attach(CurlTransfer, any BodySink)
+        case limitConnections(Int)
     }
 
     private let multi: UnsafeMutableRawPointer
@@ -52,6 +53,18 @@ final class CurlEventLoop: @unchecked Sendable {
     private var watched: Set<Int32> = []
     /// The most transfers the multi has held at once: the connection cache's size (`noteActiveCount`).
     private var peakActive = 0
+    /// The most connections open at once, busy and idle (`CURLMOPT_MAX_TOTAL_CONNECTIONS`): each
+    /// is an open file, and past the process's limit a new one cannot be made ("could not
+    /// connect", taken for an outage) nor can SQLite open its files. At it, curl closes the
+    /// oldest idle connection (to any host) for a new one, or holds the transfer until one frees.
+    /// By default the process's open-files limit less a reserve; `limitConnections` lowers it.
+    private var connectionLimit = CurlEventLoop.defaultConnectionLimit
+
+    /// The soft limit on open files when the loop starts, less what the rest of the process holds.
+    static var defaultConnectionLimit: Int {
+        let limit = Int(choreo_raise_open_files_limit(0))
+        return limit > 0 ? max(8, limit - 64) : 1 << 20
+    }
     private var timerDeadline: UInt64?  // monotonic ns
     private var nextWatchdogSweep: UInt64 = 0
     private static let watchdogSweepInterval: UInt64 = 250_000_000
@@ -76,6 +89,7 @@ final class CurlEventLoop: @unchecked Sendable {
         Self.expect(choreo_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, me), "curl_multi_setopt")
         // Multiplex HTTP/2 streams over one TLS connection where the server offers it.
         Self.expect(choreo_multi_setopt_long(multi, CURLMOPT_PIPELINING, 2 /* CURLPIPE_MULTIPLEX */), "curl_multi_setopt")
+        Self.expect(choreo_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, connectionLimit), "curl_multi_setopt")
         // Streams per connection: the server's SETTINGS_MAX_CONCURRENT_STREAMS governs (nginx 128,
         // most CDNs 100–256); 1000 only keeps curl's own default (100) from splitting a connection
         // the server lets carry more. Best effort: a libcurl older than 7.67 lacks the option.
@@ -195,6 +209,10 @@ final class CurlEventLoop: @unchecked Sendable {
                 } catch {
                     fail(t, error)
                 }
+            case .limitConnections(let count):
+                connectionLimit = max(1, count)
+                Self.expect(choreo_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, connectionLimit), "curl_multi_setopt")
+                growConnectionCache(to: peakActive)
             }
         }
         // A resumed or added transfer may need curl to act now.
@@ -250,7 +268,7 @@ final class CurlEventLoop: @unchecked Sendable {
     /// connections still close after CURLOPT_MAXAGE_CONN (118 s) or when the server closes them.
     private func growConnectionCache(to count: Int) {
         peakActive = count
-        Self.expect(choreo_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(count, 4)), "curl_multi_setopt")
+        Self.expect(choreo_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, min(max(count, 4), connectionLimit)), "curl_multi_setopt")
     }
 
     /// Removes a transfer that is still in the multi and ends it as cancelled.

@@ -46,6 +46,12 @@ public final class CurlTransport: Sendable {
         return HTTPResponse(head: head, body: body)
     }
 
+    /// Keeps at most `count` connections open at once, busy and idle: curl closes the oldest idle
+    /// one (to any host) to open another, or holds a transfer until one frees, rather than fail to
+    /// open a socket. By default the process's open-files limit at the transport's start, less a
+    /// reserve; lower it when each connection costs more than one file (a server in this process).
+    public func limitConnections(to count: Int) { loop.submit(.limitConnections(count)) }
+
     /// The version string of the libcurl in use (`libcurl/7.88.1 OpenSSL/3.0.19 …`).
     public static var curlVersion: String { String(cString: curl_version()) }
 }

@@ -12,13 +12,16 @@ enum OpenFiles {
     /// memory on each connection, curl's and the event loops' own, standard I/O, resolver threads.
     static let reserve = 64
 
-    /// How many streams at once fit under the limit, raising the soft limit first. `perStream`:
-    /// descriptors each stream holds.
-    static func streamsThatFit(_ concurrency: Int, perStream: Int) -> (streams: Int, limit: Int) {
+    /// How many streams at once fit under the limit, raising the soft limit first, and how many
+    /// connections may be open at once (busy and idle: a connection left idle to one provider
+    /// holds its file while streams to another open theirs). `perStream`: descriptors each
+    /// connection holds.
+    static func streamsThatFit(_ concurrency: Int, perStream: Int) -> (streams: Int, connections: Int, limit: Int) {
         let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 16
         let wanted = open + reserve + concurrency * perStream
         let limit = Int(choreo_raise_open_files_limit(Int64(wanted)))
-        guard limit > 0 else { return (concurrency, wanted) }
-        return (max(1, min(concurrency, (limit - open - reserve) / perStream)), limit)
+        guard limit > 0 else { return (concurrency, concurrency, wanted) }
+        let connections = max(1, (limit - open - reserve) / perStream)
+        return (min(concurrency, connections), connections, limit)
     }
 }

@@ -19,6 +19,8 @@ enum RunSession {
         options.prices = try providers.priceTable()
         options.embeddedMock = mock != nil
         let fit = OpenFiles.streamsThatFit(options.concurrency, perStream: mock == nil ? 1 : 2)
+        // Idle connections hold files too: curl keeps at most as many open as streams fit.
+        options.maxConnections = fit.connections
         if fit.streams < options.concurrency {
             renderer.record(.init(time: Date(), level: .warning, message:
                 "--concurrency \(options.concurrency) needs more open files than this process may have (\(fit.limit): ulimit -Hn)"

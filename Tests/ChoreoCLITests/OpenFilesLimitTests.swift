@@ -1,3 +1,4 @@
+import ChoreoMock
 import ChoreoTesting
 import Foundation
 import Testing
@@ -21,4 +22,36 @@ import Testing
         let errors = try await ChoreoBinary.run(["sql", "--db", db, "--json", "SELECT count(*) AS n FROM attempts WHERE error_kind IS NOT NULL"])
         #expect(errors.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"n":0}"#, "\(errors.output)")
     }
+
+    /// Idle connections hold files too. When one provider's jobs were done, curl kept their
+    /// connections open (its cache is sized by the most streams ever in flight) while the next
+    /// provider's streams opened theirs: past the limit those could not connect, the second
+    /// provider was taken for down, and jobs were left. Connections open at once, busy and idle,
+    /// now stay under the limit: curl closes an idle one to open another.
+    @Test func idleConnectionsToOneProviderDoNotStarveTheNext() async throws {
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(2))) { first in
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(2))) { second in
+            let scratch = TemporaryDirectory("choreo-fds")
+            let lines = ["m-a", "m-b"].flatMap { model in
+                (0..<300).map { #"{"custom_id":"\#(model)-\#($0)","model":"\#(model)","messages":[{"role":"user","content":"Hi \#($0)"}],"max_tokens":8}"# }
+            }
+            let file = scratch.write("jobs.jsonl", lines: lines)
+            let config = scratch.write("choreo.json", lines: [#"""
+                {"providers": [
+                  {"name": "a", "kind": "openai", "base_url": "\#(first.baseURL)/v1", "models": ["m-a"]},
+                  {"name": "b", "kind": "openai", "base_url": "\#(second.baseURL)/v1", "models": ["m-b"]}]}
+                """#])
+            let db = scratch.file("fds.sqlite")
+            #expect(try await ChoreoBinary.run(["submit", file, "--db", db, "--config", config]).status == 0)
+            let run = try await ChoreoBinary.run(["run", "--db", db, "--config", config, "--concurrency", "250"],
+                                                 environment: ["OPENAI_API_KEY": "x"], openFilesLimit: 200)
+            #expect(run.status == 0, "\(run.output)")
+            #expect(run.stderr.contains("600 succeeded, 0 failed"), "\(run.stderr)")
+            #expect(!run.stderr.contains("unreachable"), "\(run.stderr)")
+            let errors = try await ChoreoBinary.run(["sql", "--db", db, "--json", "SELECT count(*) AS n FROM attempts WHERE error_kind IS NOT NULL"])
+            #expect(errors.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"n":0}"#, "\(errors.output)")
+        }
+        }
+    }
 }
+

@@ -113,6 +113,7 @@ public final class BatchRunner: Sendable {
     static let maxSending = 512
 
     public func run() async throws -> RunSummary {
+        if let limit = options.maxConnections { client.transport.limitConnections(to: limit) }
         let storage = StorageHealth(wait: options.storageWait, onChange: { [events = self.events, databasePath = self.databasePath] change in
             switch change {
             case .faulted(let error, let until):

@@ -52,6 +52,10 @@ public struct RunOptions: Sendable {
     /// name it as the mock, so that its answers match each other across runs and never a real
     /// server's.
     public var embeddedMock = false
+    /// At most this many connections open at once, busy and idle (`CurlTransport.limitConnections`;
+    /// nil: the transport's default, the process's open-files limit less a reserve). A run that
+    /// serves its own provider (the built-in mock) holds two files per connection.
+    public var maxConnections: Int?
 
     public init() {}
 
