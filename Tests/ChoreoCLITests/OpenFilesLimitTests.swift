@@ -29,11 +29,15 @@ import Testing
     /// provider was taken for down, and jobs were left. Connections open at once, busy and idle,
     /// now stay under the limit: curl closes an idle one to open another.
     @Test func idleConnectionsToOneProviderDoNotStarveTheNext() async throws {
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(2))) { first in
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(2))) { second in
+        // Every stream of a wave ends at about the same time (the same pacing and length), so a
+        // whole wave of connections to the first provider is idle when the second's open.
+        var pacing = MockConfig(chunkDelay: .milliseconds(20))
+        pacing.fixedTokens = 10
+        try await withMockServer(config: pacing) { first in
+        try await withMockServer(config: pacing) { second in
             let scratch = TemporaryDirectory("choreo-fds")
             let lines = ["m-a", "m-b"].flatMap { model in
-                (0..<300).map { #"{"custom_id":"\#(model)-\#($0)","model":"\#(model)","messages":[{"role":"user","content":"Hi \#($0)"}],"max_tokens":8}"# }
+                (0..<400).map { #"{"custom_id":"\#(model)-\#($0)","model":"\#(model)","messages":[{"role":"user","content":"Hi \#($0)"}],"max_tokens":8}"# }
             }
             let file = scratch.write("jobs.jsonl", lines: lines)
             let config = scratch.write("choreo.json", lines: [#"""
@@ -43,10 +47,10 @@ import Testing
                 """#])
             let db = scratch.file("fds.sqlite")
             #expect(try await ChoreoBinary.run(["submit", file, "--db", db, "--config", config]).status == 0)
-            let run = try await ChoreoBinary.run(["run", "--db", db, "--config", config, "--concurrency", "250"],
-                                                 environment: ["OPENAI_API_KEY": "x"], openFilesLimit: 200)
+            let run = try await ChoreoBinary.run(["run", "--db", db, "--config", config, "--concurrency", "500"],
+                                                 environment: ["OPENAI_API_KEY": "x"], openFilesLimit: 300)
             #expect(run.status == 0, "\(run.output)")
-            #expect(run.stderr.contains("600 succeeded, 0 failed"), "\(run.stderr)")
+            #expect(run.stderr.contains("800 succeeded, 0 failed"), "\(run.stderr)")
             #expect(!run.stderr.contains("unreachable"), "\(run.stderr)")
             let errors = try await ChoreoBinary.run(["sql", "--db", db, "--json", "SELECT count(*) AS n FROM attempts WHERE error_kind IS NOT NULL"])
             #expect(errors.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == #"{"n":0}"#, "\(errors.output)")
