@@ -189,6 +189,8 @@ import Testing
         let cleared = try await pair.run(["cache", "clear"])
         #expect(cleared.postgres.status == 0 && cleared.postgres.stderr.components(separatedBy: " from the cache of ").first
                 == cleared.sqlite.stderr.components(separatedBy: " from the cache of ").first, "\(cleared.postgres.output)")
+        // What clear takes out is what stats counted.
+        #expect(cleared.postgres.stderr.hasPrefix("cleared \(pg["entries"]?.intValue ?? -1) answers"), "\(cleared.postgres.output)")
         #expect(!cleared.postgres.output.contains(Self.password) && !stats.postgres.output.contains(Self.password))
         let after = try await pair.run(["cache", "stats", "--json"])
         let (liteAfter, pgAfter) = (try JSONValue.parse(after.sqlite.stdout), try JSONValue.parse(after.postgres.stdout))

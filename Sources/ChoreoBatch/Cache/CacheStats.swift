@@ -95,11 +95,13 @@ extension CacheStats {
 
     /// Takes the answers finished before the cutoff (its one parameter, `parameter`; infinity for
     /// all) out of a results database's request cache: their jobs and results stay, but no run
-    /// reuses them any more.
+    /// reuses them any more. The answers are the ones `stats` counts (a cut answer was never
+    /// reusable), so the two counts agree.
     static func clearStatement(parameter: String) -> String {
         """
         UPDATE jobs SET request_key = 'cleared'
-        WHERE state = 'succeeded' AND request_key IS NOT NULL AND request_key <> 'cleared' AND cached_from IS NULL
+        WHERE state = 'succeeded' AND finish_reason IN \(CachedAnswer.reusableSQL)
+          AND request_key IS NOT NULL AND request_key <> 'cleared' AND cached_from IS NULL
           AND finished_at < \(parameter)
         """
     }
