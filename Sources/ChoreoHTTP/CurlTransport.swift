@@ -29,19 +29,23 @@ public final class CurlTransport: Sendable {
 
     /// Sends `request` and waits for its response head. Cancelling the calling task, or dropping
     /// the response's body unread, removes the transfer from curl and frees its handle.
-    public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
-        try await execute(request, sendingSuccessTo: nil)
+    public func execute(_ request: HTTPRequest, in group: TransferGroup? = nil) async throws -> HTTPResponse {
+        try await execute(request, in: group, sendingSuccessTo: nil)
     }
 
     /// `execute`, except that the body of a 2xx response goes to the sink that `makeSink` returns
     /// (made before the request is sent), on the loop thread from its first byte, instead of
     /// being buffered for a reader. Any other status leaves the body to be read as usual. The sink
     /// gets a `TransferHandle`, which does not keep the transfer going: the response's `body` does.
-    package func execute(_ request: HTTPRequest, sendingSuccessTo makeSink: ((TransferHandle) -> any BodySink)?) async throws -> HTTPResponse {
+    /// `group`: the requests this one can be stopped with until its head arrives (`TransferGroup`).
+    package func execute(_ request: HTTPRequest, in group: TransferGroup? = nil,
+                         sendingSuccessTo makeSink: ((TransferHandle) -> any BodySink)?) async throws -> HTTPResponse {
         let transfer = CurlTransfer(request: request, loop: loop)
         let body = HTTPBody(owner: TransferOwner(transfer))
         if let makeSink { transfer.arm(makeSink(TransferHandle(transfer: transfer))) }
         loop.submit(.add(transfer))
+        group?.join(transfer)
+        defer { group?.leave(transfer) }
         let head = try await transfer.awaitHead()
         return HTTPResponse(head: head, body: body)
     }

@@ -1,4 +1,5 @@
 import ChoreoAI
+import ChoreoLocking
 @testable import ChoreoBatch
 import ChoreoMock
 import ChoreoSQLite
@@ -21,7 +22,7 @@ struct LeaseKeeperTests {
         let log: RecordedLog
     }
 
-    func setup(_ server: MockServer, _ fixture: Fixture) async throws -> Setup {
+    func setup(_ server: MockServer, _ fixture: Fixture, client other: ChoreoClient? = nil) async throws -> Setup {
         let queue = try JobQueue(path: fixture.databasePath, runnerID: "r1")
         let job = try #require(try await queue.claim(limit: 1, leaseSeconds: 4, batch: nil).first)
         let client = ChoreoClient(router: Fixture.router(server))
@@ -31,7 +32,7 @@ struct LeaseKeeperTests {
         flusher.register(LiveOutput(job: job.id, batch: job.batchID, kept: "", keptTokens: 0, stream: stream))
         let control = RunControl(), storage = StorageHealth(wait: 60), log = RecordedLog()
         let keeper = LeaseKeeper(store: queue, leaseSeconds: 4, storage: storage, events: RunEvents(sink: log.append),
-                                 control: control, flusher: flusher)
+                                 control: control, flusher: flusher, client: other ?? client)
         try await keeper.renew()
         return Setup(keeper: keeper, control: control, storage: storage, stream: stream, log: log)
     }
@@ -48,6 +49,41 @@ struct LeaseKeeperTests {
             await #expect(throws: CancellationError.self) { _ = try await s.stream.collect() }
             try await s.keeper.renew()
             #expect(!s.control.leasesLapsed, "a renewal that gets through lets the runner take jobs again")
+        }
+    }
+
+    /// A request still waiting for its response head has no stream to cancel yet, and through a
+    /// cut link the head may never come while the provider generates: the fence stops it too,
+    /// and each request sent while fenced. (The netns soak once saw a runner's request, sent just
+    /// before its link was cut, outlive its lease: another runner's attempt at the job began
+    /// before it ended.)
+    @Test func requestsWaitingForTheirHeadsAreStoppedToo() async throws {
+        try await withMockServer { server in
+        try await withScriptedServer(answering: { _ in [.pause(seconds: 600)] }) { silent in
+            let fixture = try Fixture(count: 1, extra: ["mock": ["fault": "stall", "after": 2]])
+            let client = ChoreoClient(router: ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:\(silent.port)"))
+            let s = try await setup(server, fixture, client: client)
+            let body: JSONValue = ["model": "gpt-4o-mini", "messages": [["role": "user", "content": "Hi"]]]
+            let provider = try client.provider(for: "gpt-4o-mini")
+            let ended = Locked(false)
+            let waiting = Task {
+                defer { ended.withLock { $0 = true } }
+                return try await client.stream(body: body, provider: provider, delivery: .collected)
+            }
+            defer { waiting.cancel() }
+            try await eventually("the request reached the server") { silent.requests.count == 1 }
+            s.keeper.watch(now: .now + .seconds(3.1))
+            #expect(s.control.leasesLapsed)
+            try await eventually("the fence stopped the request waiting for its head") { ended.withLock { $0 } }
+            await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+            // Sent while fenced: stopped at once, before any answer.
+            await #expect(throws: CancellationError.self) {
+                _ = try await client.stream(body: body, provider: provider, delivery: .collected)
+            }
+            try await s.keeper.renew()
+            #expect(!s.control.leasesLapsed)
+            s.stream.cancel()
+        }
         }
     }
 

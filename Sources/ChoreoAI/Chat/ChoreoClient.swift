@@ -17,7 +17,17 @@ public import Foundation
 public final class ChoreoClient: Sendable {
     public let router: ProviderRouter
     public let transport: CurlTransport
+    /// This client's requests until their heads arrive, to stop them together (`stopRequests`).
+    let pending = TransferGroup()
     public var chat: Chat { Chat(client: self) }
+
+    /// Cancels every request of this client still waiting for its response head, and each one it
+    /// sends until `resumeRequests`: they end with `CancellationError`. Streams already under way
+    /// are their owners' to cancel. (A batch runner cut off from its database: `LeaseKeeper`.)
+    public func stopRequests() { pending.stopAll() }
+
+    /// Lets requests go out again after `stopRequests`.
+    public func resumeRequests() { pending.resume() }
 
     /// A client for the default providers. `apiKey` and `baseURL`, when given, apply to the
     /// OpenAI-compatible provider, as in the OpenAI SDK.
@@ -67,12 +77,12 @@ public final class ChoreoClient: Sendable {
         let request = try wire.makeRequest(body, provider: provider, stream: true)
         switch delivery {
         case .chunks:
-            let response = try await transport.execute(request)
+            let response = try await transport.execute(request, in: pending)
             try await Self.checkStatus(response, wire: wire, provider: provider)
             return ChatCompletionStream(response: response, decoder: wire.makeDecoder(), provider: provider)
         case .collected:
             var state: StreamState?
-            let response = try await transport.execute(request) { transfer in
+            let response = try await transport.execute(request, in: pending) { transfer in
                 let s = StreamState(source: .http(transfer), decoder: wire.makeDecoder(), collecting: true, provider: provider)
                 state = s
                 return s

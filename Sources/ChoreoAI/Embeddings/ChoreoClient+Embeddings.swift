@@ -24,7 +24,7 @@ extension ChoreoClient {
         guard let wire = provider.kind.embeddingsWire else {
             throw WireError.invalidRequest("provider \(provider.name) (\(provider.kind.rawValue)) has no embeddings endpoint")
         }
-        let response = try await transport.execute(try wire.makeRequest(body, provider: provider))
+        let response = try await transport.execute(try wire.makeRequest(body, provider: provider), in: pending)
         try await Self.checkStatus(response, wire: provider.kind.wireFormat, provider: provider)
         let bytes: [UInt8]
         do {

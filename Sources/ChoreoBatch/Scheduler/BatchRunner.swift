@@ -147,7 +147,7 @@ public final class BatchRunner: Sendable {
         control.setCancelled(try await queue.cancelledBatches())
         let flusher = PartialFlusher(queue: queue)
         let leases = LeaseKeeper(store: queue, leaseSeconds: options.leaseSeconds, storage: storage, events: events,
-                                 control: control, flusher: flusher)
+                                 control: control, flusher: flusher, client: client)
         try await leases.renew()
         self.liveFlusher.withLock { $0 = flusher }
         defer { self.liveFlusher.withLock { $0 = nil } }

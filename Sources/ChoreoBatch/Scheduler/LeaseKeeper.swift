@@ -1,3 +1,4 @@
+import ChoreoAI
 import ChoreoLocking
 
 /// Keeps this runner's leases on the jobs it holds: renews them every third of the lease, and
@@ -8,8 +9,10 @@ import ChoreoLocking
 /// that stopped answering) cannot know whether that has happened, and its provider may well still
 /// be streaming to it: two runners would then stream, and pay for, the same job at once. So once
 /// no renewal has succeeded for three quarters of the lease, the keeper stops every stream of the
-/// runner (each attempt ends as interrupted, its text kept) and the runner claims nothing until a
-/// renewal succeeds again: the streams stop before any lease can have passed. (What an attempt
+/// runner (each attempt ends as interrupted, its text kept), every request still waiting for its
+/// response head (no stream owns those yet, and through a cut link a head may never come while the
+/// provider generates), and the runner claims nothing until a renewal succeeds again: the
+/// requests stop before any lease can have passed. (What an attempt
 /// writes when the database comes back is refused as `lease_lost` where another runner took the
 /// job meanwhile, `JobStore.endAttempt`.)
 ///
@@ -26,16 +29,20 @@ final class LeaseKeeper: Sendable {
     private let events: RunEvents
     private let control: RunControl
     private let flusher: PartialFlusher
+    /// The runner's requests, stopped with its streams.
+    private let client: ChoreoClient
     /// When the last renewal that succeeded began (its leases run from then).
     private let renewedAt = Locked(ContinuousClock.now)
 
-    init(store: any JobStore, leaseSeconds: Double, storage: StorageHealth, events: RunEvents, control: RunControl, flusher: PartialFlusher) {
+    init(store: any JobStore, leaseSeconds: Double, storage: StorageHealth, events: RunEvents, control: RunControl, flusher: PartialFlusher,
+         client: ChoreoClient) {
         self.store = store
         self.leaseSeconds = leaseSeconds
         self.storage = storage
         self.events = events
         self.control = control
         self.flusher = flusher
+        self.client = client
     }
 
     /// Renews the leases once; throws what the store threw.
@@ -43,8 +50,11 @@ final class LeaseKeeper: Sendable {
         let began = ContinuousClock.now
         try await store.heartbeat(leaseSeconds: leaseSeconds)
         renewedAt.withLock { $0 = max($0, began) }
-        if control.leasesLapsed {
+        // A renewal that hung through the partition began too long ago to vouch for the leases
+        // (lifting the fence on it fenced again at once); the next one, sent now, does.
+        if control.leasesLapsed && ContinuousClock.now - began < .seconds(leaseSeconds * Self.fenceShare) {
             control.setLeasesLapsed(false)
+            client.resumeRequests()
             events.log(.info, "the database answers again: this runner's leases are renewed and it takes jobs again")
         }
     }
@@ -81,6 +91,7 @@ final class LeaseKeeper: Sendable {
         let since = now - renewedAt.withLock { $0 }
         guard since >= .seconds(leaseSeconds * Self.fenceShare), !control.leasesLapsed, !storage.isFaulty else { return }
         control.setLeasesLapsed(true)
+        client.stopRequests()
         events.log(.warning, "no lease renewal got through to the database for \(Int(since.components.seconds)) s: "
             + "this runner stops its streams before its leases can pass (another runner may take the jobs), "
             + "and takes no job until the database answers again")
