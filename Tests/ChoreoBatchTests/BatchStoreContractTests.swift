@@ -49,6 +49,21 @@ struct BatchStoreContractTests {
         #expect(throws: LookupError.self) { try store.jobsLeft(batch: "batch_nope") }
     }
 
+    /// `status --json` names the batch's endpoint as OpenAI's batch object does: the one its jobs
+    /// ask for (it said /v1/chat/completions for every batch), null with the list when they mix.
+    @Test(arguments: StoreBackend.tested)
+    func statusNamesTheEndpointTheBatchsJobsAskFor(_ backend: StoreBackend) async throws {
+        let embeddings = #"{"custom_id":"e1","method":"POST","url":"/v1/embeddings","body":{"model":"text-embedding-3-small","input":"hi"}}"#
+        let alone = try backend.place(jobs: 0, lines: [embeddings])
+        let one = try alone.location.openBatchStore().status(batch: alone.batch).json
+        #expect(one["endpoint"] == "/v1/embeddings" && one["endpoints"] == ["/v1/embeddings"])
+        let mixed = try backend.place(jobs: 0, lines: [embeddings, batchLine("c1")])
+        let both = try mixed.location.openBatchStore().status(batch: mixed.batch).json
+        #expect(both["endpoint"] == .null && both["endpoints"] == ["/v1/chat/completions", "/v1/embeddings"])
+        let chat = try backend.place(jobs: 2)
+        #expect(try chat.location.openBatchStore().status(batch: chat.batch).json["endpoint"] == "/v1/chat/completions")
+    }
+
     @Test(arguments: StoreBackend.tested)
     func statusCountsJobsByStateTokensAndFailuresByKind(_ backend: StoreBackend) async throws {
         let place = try await ranPlace(backend)

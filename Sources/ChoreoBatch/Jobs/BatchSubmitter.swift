@@ -42,6 +42,14 @@ public struct SubmitOptions: Sendable {
         ["name": name.map { .string($0) } ?? .null, "skip_invalid": .bool(skipInvalid), "new": .bool(forceNew),
          "priority": priority.map { .int(Int64($0)) } ?? .null]
     }
+
+    /// `batches.options` once the file is read: `json` with the endpoints its jobs ask for (what
+    /// `status` reports as the batch's endpoint).
+    func json(endpoints: Set<JobEndpoint>) -> String {
+        var out = json
+        out["endpoints"] = .array(endpoints.map(\.rawValue).sorted().map(JSONValue.string))
+        return out.jsonString
+    }
 }
 
 /// What a submit did.
@@ -158,6 +166,7 @@ public struct BatchSubmitter {
         var inserted = 0
         var lines = 0
         var atEnd = false
+        var endpoints: Set<JobEndpoint> = []
         // Each job is inserted by a statement run on its own, and for each run SQLite 3.40 builds
         // the ephemeral table behind jobs.state's CHECK (state IN (…)) anew: a page allocated and
         // zeroed per row, 29% of the instructions of a submit (callgrind, BENCHMARKS.md). The
@@ -201,6 +210,7 @@ public struct BatchSubmitter {
                         continue
                     }
                     inserted += 1
+                    endpoints.insert(job.endpoint)
                     try afterInsert?(inserted)
                 }
                 // The heartbeat that tells the next writer this submit is alive (while the batch is its own).
@@ -227,9 +237,10 @@ public struct BatchSubmitter {
                                  [.text(batchID), .init(e.line), .text(e.code), .init(e.field), .text(e.message)])
             }
             try database.run("""
-                UPDATE batches SET total_jobs = ?, rejected_lines = ?, state = 'pending', submitter = NULL, submit_heartbeat_at = NULL
+                UPDATE batches SET total_jobs = ?, rejected_lines = ?, state = 'pending', submitter = NULL, submit_heartbeat_at = NULL,
+                       options = ?
                 WHERE id = ? AND state = 'submitting' AND submitter = ?
-                """, [.init(inserted), .init(errors.count), .text(batchID), .text(submitter)])
+                """, [.init(inserted), .init(errors.count), .text(options.json(endpoints: endpoints)), .text(batchID), .text(submitter)])
             guard database.changes == 1 else {
                 throw JobFileReadError(path: source, reason: "the half-submitted batch was removed as abandoned (was this process stopped for minutes?); nothing was stored, try again")
             }

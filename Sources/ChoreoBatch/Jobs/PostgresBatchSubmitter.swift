@@ -56,6 +56,7 @@ public struct PostgresBatchSubmitter {
             var slice: [ValidatedJob] = []
             var inserted = 0
             var lines = 0
+            var endpoints: Set<JobEndpoint> = []
             func flush() throws {
                 guard !slice.isEmpty else { return }
                 var stored: Set<Int> = []
@@ -89,6 +90,7 @@ public struct PostgresBatchSubmitter {
                     switch options.validator.validate(line: n, bytes: bytes) {
                     case .failure(let e): errors.append(e)
                     case .success(let job):
+                        endpoints.insert(job.endpoint)
                         slice.append(job)
                         if slice.count == sliceLines { try flush() }
                     }
@@ -112,8 +114,8 @@ public struct PostgresBatchSubmitter {
                     """, [.init(batchID), .init(errors.map(\.line)), .init(errors.map(\.code)), .init(errors.map(\.field)),
                           .init(errors.map(\.message))])
             }
-            try db.run("UPDATE batches SET total_jobs = $1, rejected_lines = $2 WHERE id = $3",
-                       [.init(inserted), .init(errors.count), .init(batchID)])
+            try db.run("UPDATE batches SET total_jobs = $1, rejected_lines = $2, options = $4 WHERE id = $3",
+                       [.init(inserted), .init(errors.count), .init(batchID), .init(options.json(endpoints: endpoints))])
             return SubmitResult(batchID: batchID, isExisting: false, jobCount: inserted, rejected: errors, sourceFile: options.sourceName ?? source, sha256: sha256)
         }
     }

@@ -22,7 +22,9 @@ extension BatchStatus {
         return [
             "id": .string(id),
             "object": "batch",
-            "endpoint": "/v1/chat/completions",
+            // OpenAI's batch has one endpoint; a Choreo batch may mix them (then null, and
+            // `endpoints` lists them). A batch submitted before they were recorded: chat.
+            "endpoint": endpoints.count > 1 ? .null : .string(endpoints.first ?? JobEndpoint.chatCompletions.rawValue),
             "status": .string(openAIStatus),
             "created_at": time(createdAt),
             "in_progress_at": time(startedAt),
@@ -38,6 +40,7 @@ extension BatchStatus {
             "jobs": .object(jobs.mapValues { .int(Int64($0)) }),
             "failures": .object(failuresJSON),
             "rejected_lines": .int(Int64(rejectedLines)),
+            "endpoints": .array(endpoints.map(JSONValue.string)),
             "source_file": sourceFile.map { .string($0) } ?? .null,
             "source_sha256": sourceSHA256.map { .string($0) } ?? .null,
             "finished_at": time(isFinished ? finishedAt : nil),

@@ -1,3 +1,4 @@
+import ChoreoAI
 public import Foundation
 public import ChoreoSQLite
 /// Where a batch stands: jobs by state, tokens, failures by kind, timing. `json` and `rendered()`
@@ -26,6 +27,9 @@ public struct BatchStatus: Sendable {
     /// What every attempt of the batch cost, per model (`batch_costs`), and its stored budget.
     public var costs: [ModelCost] = []
     public var budgetUSD: Double?
+    /// The endpoints the batch's jobs ask for (`/v1/chat/completions`, `/v1/embeddings`,
+    /// `/v1/responses`), as its submit recorded them; empty for a batch submitted before that.
+    public var endpoints: [String] = []
     /// Jobs answered from the request cache, and what their answers had cost (saved).
     public var cachedJobs = 0
     public var cacheSavedUSD = 0.0
@@ -99,7 +103,7 @@ public struct BatchStatus: Sendable {
     /// The columns of `batches` that `init(row:now:)` reads, in order.
     static let columns = """
         id, name, state, source_file, source_sha256, created_at, completed_at, cancelled_at, total_jobs, rejected_lines,
-        started_at, last_finished_at, budget_usd
+        started_at, last_finished_at, budget_usd, options
         """
 
     /// What `fillCache` reads from the batch's cached jobs (`cached_from IS NOT NULL`).
@@ -217,6 +221,7 @@ extension BatchStatus {
             jobs: Dictionary(uniqueKeysWithValues: ResultExporter.jobStates.map { ($0, 0) }),
             promptTokens: 0, completionTokens: 0, failures: [], startedAt: row.double(10), finishedAt: row.double(11),
             budgetUSD: row.double(12), observedAt: now)
+        endpoints = (try? JSONValue.parse(row.string(13) ?? "{}"))?["endpoints"]?.arrayValue?.compactMap(\.stringValue) ?? []
     }
 }
 
