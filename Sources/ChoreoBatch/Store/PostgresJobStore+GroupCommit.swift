@@ -152,7 +152,7 @@ extension PostgresJobStore {
         rows.add("reasoning", "text", o.map { .init($0.reasoning) })
         rows.add("bytes_received", "bigint", o.map { .init($0.bytesReceived) })
         for (column, i) in zip(AttemptTimings.columns, AttemptTimings.columns.indices) where column != "first_token_ms" {
-            rows.add(column, timingType(column), o.map { PostgresValue($0.timings.values[i]) })
+            rows.add(column, PostgresSchema.timingType(column), o.map { PostgresValue($0.timings.values[i]) })
         }
         rows.add("request_key", "text", o.map { .init($0.requestKey?.value) })
         rows.add("request_samples", "integer", o.map { .init($0.requestKey?.samples) })
@@ -312,7 +312,7 @@ extension PostgresJobStore {
         rows.add("request_id", "text", ends.map { .init($0.requestID) })
         rows.add("received_text", "text", ends.map { .init($0.receivedText) })
         for (i, column) in AttemptTimings.columns.enumerated() {
-            rows.add(column, timingType(column), ends.map { PostgresValue($0.timings.values[i]) })
+            rows.add(column, PostgresSchema.timingType(column), ends.map { PostgresValue($0.timings.values[i]) })
         }
         rows.add("charged", "boolean", ends.map { .init($0.charge != nil) })
         let charges = ends.map(\.charge)
@@ -337,11 +337,6 @@ extension PostgresJobStore {
             FROM \(rows.table("e"))
             WHERE a.job_id = e.job AND a.number = e.number
             """, rows.arguments.values, prepared: true)
-    }
-
-    /// The SQL type of a timing column (`PostgresSchema.timingColumns`).
-    static func timingType(_ column: String) -> String {
-        ["gap_p50_ms", "gap_p95_ms", "gap_max_ms", "tokens_per_s"].contains(column) ? "double precision" : "bigint"
     }
 }
 

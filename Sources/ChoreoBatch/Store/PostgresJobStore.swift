@@ -76,15 +76,26 @@ public actor PostgresJobStore: JobStore {
     @discardableResult
     func write<T>(untilCommitted: Bool = false, transaction: Bool = true,
                   _ body: (PostgresConnection) throws -> T) async throws -> T {
+        try await retrying(untilCommitted: untilCommitted) {
+            if !db.isConnected { try db.reconnect() }
+            return transaction ? try db.transaction { try body(db) } : try body(db)
+        }
+    }
+
+    /// The retry policy of every write: a lost deadlock or serialization race is tried again (up to
+    /// 20 times); with `untilCommitted`, so is a lost connection (`lostConnection` is told first),
+    /// until the calling task is cancelled; backing off from 50 ms to 1 s.
+    private func retrying<T>(untilCommitted: Bool, lostConnection: () -> Void = {},
+                             _ attempt: () async throws -> T) async throws -> T {
         var pause = 0.05
         var races = 0
         while true {
             do {
-                if !db.isConnected { try db.reconnect() }
-                return transaction ? try db.transaction { try body(db) } : try body(db)
+                return try await attempt()
             } catch let error as PostgresError
                         where (error.isTransient && races < 20) || (untilCommitted && error.isConnectionFailure && !Task.isCancelled) {
                 if error.isTransient { races += 1 }
+                if error.isConnectionFailure { lostConnection() }
                 try? await Task.sleep(nanoseconds: UInt64(pause * 1e9))
                 pause = min(1, pause * 2)
             }
@@ -282,18 +293,8 @@ public actor PostgresJobStore: JobStore {
     /// from 50 ms to 1 s) until the calling task is cancelled, as `write(untilCommitted:)` does.
     private func submit(_ write: GroupedWrite) async throws -> GroupedResult {
         var write = write
-        var pause = 0.05
-        var races = 0
-        while true {
-            do {
-                return try await groups.submit(write, isolation: self) { commit($0) }
-            } catch let error as PostgresError
-                        where (error.isTransient && races < 20) || (error.isConnectionFailure && !Task.isCancelled) {
-                if error.isTransient { races += 1 }
-                if error.isConnectionFailure { write.afterLostConnection = true }
-                try? await Task.sleep(nanoseconds: UInt64(pause * 1e9))
-                pause = min(1, pause * 2)
-            }
+        return try await retrying(untilCommitted: true, lostConnection: { write.afterLostConnection = true }) {
+            try await groups.submit(write, isolation: self) { commit($0) }
         }
     }
 

@@ -24,8 +24,11 @@ enum PostgresSchema {
         PostgresMigrator.Migration(version: 5, sql: budgetReservations),
     ])
 
-    static let timingColumns = AttemptTimings.columns.map { name in
-        "\(name) " + (["gap_p50_ms", "gap_p95_ms", "gap_max_ms", "tokens_per_s"].contains(name) ? "double precision" : "bigint")
+    static let timingColumns = AttemptTimings.columns.map { "\($0) \(timingType($0))" }
+
+    /// The SQL type of a timing column.
+    static func timingType(_ column: String) -> String {
+        ["gap_p50_ms", "gap_p95_ms", "gap_max_ms", "tokens_per_s"].contains(column) ? "double precision" : "bigint"
     }
 
     static let version1 = """
