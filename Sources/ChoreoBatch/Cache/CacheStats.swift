@@ -64,25 +64,25 @@ public struct CacheStats: Sendable {
     }
 }
 
-extension CacheStats {
-    /// The request cache of a results database (either backend; `location` as messages show it):
-    /// its succeeded jobs with a reusable answer and a request key (the answers `--cache` reuses),
-    /// and the jobs answered from them. `query` runs one statement and calls back per row.
-    static func load(location: String, query: (String, (any StoreRow) throws -> Void) throws -> Void) throws -> CacheStats {
-        var stats = CacheStats(location: location)
+extension BatchStore {
+    /// `choreo cache stats`: the request cache of this results database: its succeeded jobs with a
+    /// reusable answer and a request key (the answers `--cache` reuses), and the jobs answered from
+    /// them.
+    public func cacheStats() throws -> CacheStats {
+        var stats = CacheStats(location: location.description)
         var byModel: [String: CacheStats.Model] = [:]
-        try query("""
+        try read("""
             SELECT model, count(*), sum(length(output) + length(response)), min(finished_at), max(finished_at)
             FROM jobs WHERE state = 'succeeded' AND finish_reason IN \(CachedAnswer.reusableSQL)
               AND request_key IS NOT NULL AND request_key <> 'cleared' AND cached_from IS NULL
             GROUP BY model
-            """) { row in
+            """, []) { row in
             let model = row.string(0) ?? ""
             byModel[model] = .init(model: model, entries: row.int(1) ?? 0, hits: 0, savedUSD: 0, bytes: row.int(2) ?? 0)
             if let t = row.double(3) { stats.oldest = min(stats.oldest ?? t, t) }
             if let t = row.double(4) { stats.newest = max(stats.newest ?? t, t) }
         }
-        try query("SELECT model, count(*), sum(coalesce(cache_saved_usd, 0)) FROM jobs WHERE cached_from IS NOT NULL GROUP BY model") { row in
+        try read("SELECT model, count(*), sum(coalesce(cache_saved_usd, 0)) FROM jobs WHERE cached_from IS NOT NULL GROUP BY model", []) { row in
             let model = row.string(0) ?? ""
             var m = byModel[model] ?? .init(model: model, entries: 0, hits: 0, savedUSD: 0, bytes: 0)
             m.hits = row.int(1) ?? 0
@@ -92,28 +92,24 @@ extension CacheStats {
         stats.models = byModel.values.sorted { $0.model < $1.model }
         return stats
     }
+}
 
-    /// Takes the answers finished before the cutoff (its one parameter, `parameter`; infinity for
-    /// all) out of a results database's request cache: their jobs and results stay, but no run
-    /// reuses them any more. The answers are the ones `stats` counts (a cut answer was never
-    /// reusable), so the two counts agree.
-    static func clearStatement(parameter: String) -> String {
-        """
+extension CacheStats {
+    /// Takes the answers finished before the cutoff (`$1`; infinity for all) out of a results
+    /// database's request cache: their jobs and results stay, but no run reuses them any more.
+    /// The answers are the ones `cacheStats` counts (a cut answer was never reusable), so the two
+    /// counts agree.
+    static let clearStatement = """
         UPDATE jobs SET request_key = 'cleared'
         WHERE state = 'succeeded' AND finish_reason IN \(CachedAnswer.reusableSQL)
           AND request_key IS NOT NULL AND request_key <> 'cleared' AND cached_from IS NULL
-          AND finished_at < \(parameter)
+          AND finished_at < $1
         """
-    }
 }
 
 extension SQLiteBatchStore {
-    public func cacheStats() throws -> CacheStats {
-        try CacheStats.load(location: database.path) { sql, body in try database.query(sql) { try body($0) } }
-    }
-
     public func clearCache(before cutoff: Double?) throws -> Int {
-        try database.run(CacheStats.clearStatement(parameter: "?"), [.init(cutoff ?? .infinity)])
+        try database.run(CacheStats.clearStatement, [.init(cutoff ?? .infinity)])
         let cleared = database.changes
         try database.checkpoint()
         return cleared
@@ -121,11 +117,7 @@ extension SQLiteBatchStore {
 }
 
 extension PostgresBatchStore {
-    public func cacheStats() throws -> CacheStats {
-        try CacheStats.load(location: location.description) { sql, body in try db.query(sql) { try body($0) } }
-    }
-
     public func clearCache(before cutoff: Double?) throws -> Int {
-        try db.run(CacheStats.clearStatement(parameter: "$1"), [.init(cutoff ?? .infinity)])
+        try db.run(CacheStats.clearStatement, [.init(cutoff ?? .infinity)])
     }
 }

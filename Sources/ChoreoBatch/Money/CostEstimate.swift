@@ -107,10 +107,8 @@ public struct CostEstimate: Sendable {
                                                 meanCompletionTokens: row.double(4) ?? 0)
     }
 
-    /// The jobs-left query (the batch id is its one parameter), read by `job(row:)`.
-    static func jobsLeftQuery(parameter: String) -> String {
-        "SELECT model, request, url FROM jobs WHERE batch_id = \(parameter) AND state IN ('pending', 'running') ORDER BY id"
-    }
+    /// The jobs-left query (the batch id is `$1`), read by `job(row:)`.
+    static let jobsLeftQuery = "SELECT model, request, url FROM jobs WHERE batch_id = $1 AND state IN ('pending', 'running') ORDER BY id"
 
     static func job(row: some StoreRow) -> Job {
         (row.string(0) ?? "", (try? JSONValue.parse(Array((row.string(1) ?? "{}").utf8))) ?? [:], JobEndpoint(stored: row.string(2)))

@@ -1,6 +1,4 @@
 import ChoreoAI
-import ChoreoPostgres
-import ChoreoSQLite
 
 extension BatchRunner {
     /// The run's spending caps: `--budget`, and the stored budget of each batch in scope with work
@@ -10,9 +8,9 @@ extension BatchRunner {
     /// model has no price, or it sets no `max_tokens` and its provider has no fixed default (an
     /// embeddings job has no output: its bound is its input).
     func budgetLedger() throws -> BudgetLedger? {
-        let reader = try BudgetReader(location: location, busyTimeout: options.busyTimeout)
+        let store = try location.openBatchStore()
         var caps: [String: BudgetLedger.Cap] = [:]
-        try reader.query("""
+        try store.read("""
             SELECT b.id, b.budget_usd, coalesce((SELECT sum(c.cost_usd) FROM batch_costs c WHERE c.batch_id = b.id), 0)
             FROM batches b WHERE b.budget_usd IS NOT NULL AND b.state IN ('pending', 'running') AND (CAST($1 AS TEXT) IS NULL OR b.id = $1)
             """, [options.batch]) { row in
@@ -22,13 +20,13 @@ extension BatchRunner {
         // Without a run cap, only the jobs of batches with a cap of their own are checked.
         let capped = options.budget != nil ? nil : caps.keys.sorted().joined(separator: "\n")
         var problems: [String] = []
-        let unbounded = ["max_tokens", "max_completion_tokens", "max_output_tokens"].map { "\(reader.jsonField("j.request", $0)) IS NULL" }
-        try reader.query("""
+        let unbounded = ["max_tokens", "max_completion_tokens", "max_output_tokens"].map { "\(store.dialect.jsonField("j.request", $0)) IS NULL" }
+        try store.read("""
             SELECT j.model, count(*),
                    sum(CASE WHEN j.url <> '/v1/embeddings' AND \(unbounded.joined(separator: " AND ")) THEN 1 ELSE 0 END)
             FROM jobs j JOIN batches b ON b.id = j.batch_id
             WHERE b.state IN ('pending', 'running') AND j.state IN ('pending', 'running') AND (CAST($1 AS TEXT) IS NULL OR b.id = $1)
-              AND (CAST($2 AS TEXT) IS NULL OR \(reader.isOneOfLines("j.batch_id", "$2")))
+              AND (CAST($2 AS TEXT) IS NULL OR \(store.dialect.isOneOfLines("j.batch_id", "$2")))
             GROUP BY j.model ORDER BY j.model
             """, [options.batch, capped]) { row in
             let model = row.string(0) ?? "", jobs = row.int(1) ?? 0, unbounded = row.int(2) ?? 0
@@ -41,45 +39,5 @@ extension BatchRunner {
         }
         if !problems.isEmpty { throw RunError.unboundedUnderBudget(problems) }
         return BudgetLedger(run: options.budget, batches: caps)
-    }
-}
-
-/// The two queries `budgetLedger` asks, on either store: `$1`-style parameters, text or NULL
-/// (SQLite binds `$1`, `$2` by their order of first appearance, which is their number here;
-/// PostgreSQL needs each one's type where it is first compared with NULL: `CAST($1 AS TEXT)`).
-private enum BudgetReader {
-    case sqlite(Database)
-    case postgres(PostgresConnection)
-
-    init(location: StoreLocation, busyTimeout: Double) throws {
-        switch location {
-        case .sqlite(let path): self = .sqlite(try Database(path: path, busyTimeout: busyTimeout))
-        case .postgres(let url): self = .postgres(try PostgresConnection(url: url))
-        }
-    }
-
-    func query(_ sql: String, _ arguments: [String?], _ body: (any StoreRow) throws -> Void) throws {
-        switch self {
-        case .sqlite(let db):
-            try db.query(sql, arguments.map { $0.map(SQLValue.text) ?? .null }) { try body($0) }
-        case .postgres(let db):
-            try db.query(sql, arguments.map { PostgresValue($0) }) { try body($0) }
-        }
-    }
-
-    /// The JSON member `key` of the text column `column`, NULL when absent or JSON null.
-    func jsonField(_ column: String, _ key: String) -> String {
-        switch self {
-        case .sqlite: "json_extract(\(column), '$.\(key)')"
-        case .postgres: "(\(column)::json ->> '\(key)')"
-        }
-    }
-
-    /// Whether `column` is one of the lines of the text `parameter` (batch ids have no newline).
-    func isOneOfLines(_ column: String, _ parameter: String) -> String {
-        switch self {
-        case .sqlite: "instr(char(10) || \(parameter) || char(10), char(10) || \(column) || char(10)) > 0"
-        case .postgres: "strpos(chr(10) || \(parameter) || chr(10), chr(10) || \(column) || chr(10)) > 0"
-        }
     }
 }

@@ -58,19 +58,17 @@ public protocol BatchStore: AnyObject {
     /// its charts; `provider(model)` names each model's provider.
     func report(batch reference: String, bins: Int, provider: (String) -> String) throws -> BatchReport
 
-    /// `choreo estimate BATCH`: the jobs the batch `reference` names has left (pending or
-    /// running), each as its model, request body and endpoint.
-    func jobsLeft(batch reference: String) throws -> [CostEstimate.Job]
-    /// `choreo estimate`: per model, what its finished single-attempt jobs reported, which the
-    /// estimate calibrates its token counts with.
-    func estimateCalibration() throws -> [String: CostEstimate.Calibration]
+    /// A read written once for both backends (`SQLDialect` spells what differs): `sql` with text
+    /// parameters `$1`, `$2`… (SQLite binds them by their order of first appearance, which must be
+    /// their number; PostgreSQL needs a type where one is first compared with NULL:
+    /// `CAST($1 AS TEXT)`), calling `body` once per row.
+    func read(_ sql: String, _ arguments: [String?], _ body: (any StoreRow) throws -> Void) throws
+    var dialect: SQLDialect { get }
 
     /// `choreo index on|off`: builds (and keeps up to date) or drops the full-text index over job
     /// outputs. Returns how to query it, for the command's message.
     func setOutputIndex(_ on: Bool) throws -> String
 
-    /// `choreo cache stats`: the database's own request cache (`CacheStats`).
-    func cacheStats() throws -> CacheStats
     /// `choreo cache clear`: takes the answers finished before `cutoff` (nil: all) out of the
     /// request cache; their jobs and results stay. Returns how many.
     func clearCache(before cutoff: Double?) throws -> Int

@@ -20,6 +20,12 @@ public final class PostgresBatchStore: BatchStore, ReportReader {
         try PostgresSchema.migrator.checkVersion(db)
     }
 
+    public var dialect: SQLDialect { .postgres }
+
+    public func read(_ sql: String, _ arguments: [String?], _ body: (any StoreRow) throws -> Void) throws {
+        try db.query(sql, arguments.map { PostgresValue($0) }) { try body($0) }
+    }
+
     public func batchID(matching reference: String) throws -> String {
         // A batch still being submitted is not there yet.
         if let id = try db.queryOne("SELECT id FROM batches WHERE id = $1 AND state \(Schema.visible)", [.init(reference)], { $0.string(0) }) ?? nil {

@@ -14,6 +14,12 @@ public final class SQLiteBatchStore: BatchStore, ReportReader {
 
     public func batchID(matching reference: String) throws -> String { try database.batchID(matching: reference) }
 
+    public var dialect: SQLDialect { .sqlite }
+
+    public func read(_ sql: String, _ arguments: [String?], _ body: (any StoreRow) throws -> Void) throws {
+        try database.query(sql, arguments.map { $0.map(SQLValue.text) ?? .null }) { try body($0) }
+    }
+
     public func status(batch reference: String, now: Double) throws -> BatchStatus {
         try BatchStatus.load(database, batch: reference, now: now)
     }
