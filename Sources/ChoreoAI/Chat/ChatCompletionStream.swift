@@ -59,10 +59,6 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     /// The text received so far (first choice).
     public var text: String { state.accumulated.withLock { $0.text } }
 
-    /// Every choice's text so far, in index order, when the answer has several (`n > 1`); nil
-    /// for one.
-    public var textsOfEveryChoice: [String]? { state.accumulated.withLock { $0.textsOfEveryChoice } }
-
     /// Bytes received so far.
     public var bytesReceived: Int { state.bytesReceived }
 
@@ -83,10 +79,11 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
 
     /// The text so far with the number of output chunks that produced it, not counting the
     /// trailing chunks that were only whitespace (a continuation writes those again: see
-    /// `Continuation`). Read together: a chunk arriving between two reads would pair a text
-    /// with the wrong count.
-    public var textAndSettledChunks: (text: String, settledChunks: Int) {
-        state.accumulated.withLock { ($0.text, $0.outputChunkCount - $0.trailingBlankChunks) }
+    /// `Continuation`), and every choice's text when the answer has several (`n > 1`; nil for
+    /// one). Read together: a chunk arriving between two reads would pair a text with the wrong
+    /// count.
+    public var textAndSettledChunks: (text: String, settledChunks: Int, everyChoice: [String]?) {
+        state.accumulated.withLock { ($0.text, $0.outputChunkCount - $0.trailingBlankChunks, $0.textsOfEveryChoice) }
     }
 
     /// The usage received so far, and whether it is the answer's final count

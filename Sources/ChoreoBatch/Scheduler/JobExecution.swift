@@ -480,7 +480,7 @@ struct JobExecution: Sendable {
                 // inside the reasoning keeps no answer, and the next attempt reasons anew.
                 if keptText != nil {
                     keptReasoning = (kept.isEmpty ? "" : job.partialReasoning) + (partial.choices.first?.message.reasoning ?? "")
-                    keptChoices = LiveOutput.choicesJSON(live.stream.textsOfEveryChoice)
+                    keptChoices = keptNow.choices
                 }
             } else {
                 keptText = nil

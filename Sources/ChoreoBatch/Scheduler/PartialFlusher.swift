@@ -35,16 +35,13 @@ final class LiveOutput: Sendable {
     /// double it or count its tokens twice. Each value is a prefix of the next as the stream
     /// grows, so a crash between any two writes of it leaves a partial a continuation extends
     /// to exactly the uninterrupted answer.
-    var partial: (text: String, tokens: Int) {
-        let (received, chunks) = stream.textAndSettledChunks
-        return Self.partial(kept: kept, keptTokens: keptTokens, received: received, settledChunks: chunks)
-    }
-
-    /// `partial` with its job and, for an answer of several choices, every choice's text (a JSON
-    /// array): what the store keeps (`PartialText`).
-    var partialText: PartialText {
-        let p = partial
-        return (job, p.text, p.tokens, Self.choicesJSON(stream.textsOfEveryChoice))
+    ///
+    /// With its job and, for an answer of several choices, every choice's text (a JSON array):
+    /// what the store keeps (`PartialText`), all from one read of the stream.
+    var partial: PartialText {
+        let (received, chunks, everyChoice) = stream.textAndSettledChunks
+        let p = Self.partial(kept: kept, keptTokens: keptTokens, received: received, settledChunks: chunks)
+        return (job, p.text, p.tokens, Self.choicesJSON(everyChoice))
     }
 
     /// Every choice's text as `jobs.partial_choices` holds it: a JSON array of strings.
@@ -99,7 +96,7 @@ final class PartialFlusher: Sendable {
         while start < changed.count {
             let end = min(start + batchSize, changed.count)
             let slice = changed[start..<end]
-            try await queue.savePartials(slice.map(\.output.partialText))
+            try await queue.savePartials(slice.map(\.output.partial))
             for c in slice { c.output.markFlushed(c.chunks) }
             start = end
         }
@@ -107,7 +104,7 @@ final class PartialFlusher: Sendable {
 
     /// The text of every stream being tracked, changed or not (the run is being aborted).
     func received() -> [PartialText] {
-        live.withLock { Array($0.values) }.map(\.partialText)
+        live.withLock { Array($0.values) }.map(\.partial)
     }
 
     /// Cancels the streams of jobs in `batches` (the batch was cancelled while they ran); each
