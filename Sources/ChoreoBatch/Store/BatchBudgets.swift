@@ -24,6 +24,18 @@ public enum BatchBudgetAnswer: Sendable, Equatable {
     /// No room, and nothing reserved will free any: the batch's budget is reached.
     case reached(spent: Double, limit: Double)
 
+    /// The batch's limit (NULL: no stored budget), what it spent, and what its other running jobs
+    /// hold reserved: `$1` the batch, `$2` the job. The same SQL on both stores.
+    static let roomQuery = """
+        SELECT budget_usd,
+               (SELECT coalesce(sum(cost_usd), 0) FROM batch_costs WHERE batch_id = $1),
+               (SELECT coalesce(sum(reserved_usd), 0) FROM jobs WHERE batch_id = $1 AND state = 'running' AND id <> $2)
+        FROM batches WHERE id = $1
+        """
+
+    /// Writes the reservation on the job's row: `$1` the amount, `$2` the job, `$3` the runner.
+    static let reserveStatement = "UPDATE jobs SET reserved_usd = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'"
+
     /// The decision from what the batch spent, what other running jobs reserved, and its limit.
     static func decide(limit: Double, spent: Double, reservedByOthers: Double, amount: Double) -> BatchBudgetAnswer {
         if spent + reservedByOthers + amount <= limit * (1 + 1e-12) { return .reserved }
