@@ -52,6 +52,24 @@ struct LeaseKeeperTests {
         }
     }
 
+    /// A renewal that hung through the partition and came back when the link did began too long
+    /// ago to vouch for the leases: it does not lift the fence (lifting it fenced again at once,
+    /// stopping the streams started meanwhile); a renewal sent after it does.
+    @Test func aRenewalThatHungThroughThePartitionDoesNotLiftTheFence() async throws {
+        try await withMockServer { server in
+            let fixture = try Fixture(count: 1, extra: ["mock": ["fault": "stall", "after": 2]])
+            let s = try await setup(server, fixture)
+            let start = ContinuousClock.now
+            s.keeper.watch(now: start + .seconds(3.1))
+            #expect(s.control.leasesLapsed)
+            s.keeper.renewed(began: start + .seconds(1), now: start + .seconds(5))  // 4 s on the way: a whole lease
+            #expect(s.control.leasesLapsed, "a renewal begun 4 s ago lifted the fence")
+            s.keeper.renewed(began: start + .seconds(5), now: start + .seconds(5.1))
+            #expect(!s.control.leasesLapsed)
+            s.stream.cancel()
+        }
+    }
+
     /// A request still waiting for its response head has no stream to cancel yet, and through a
     /// cut link the head may never come while the provider generates: the fence stops it too,
     /// and each request sent while fenced. (The netns soak once saw a runner's request, sent just

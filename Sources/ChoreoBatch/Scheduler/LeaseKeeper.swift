@@ -49,10 +49,15 @@ final class LeaseKeeper: Sendable {
     func renew() async throws {
         let began = ContinuousClock.now
         try await store.heartbeat(leaseSeconds: leaseSeconds)
+        renewed(began: began)
+    }
+
+    /// A renewal that began at `began` got through (by `now`): the leases run from `began`.
+    func renewed(began: ContinuousClock.Instant, now: ContinuousClock.Instant = .now) {
         renewedAt.withLock { $0 = max($0, began) }
         // A renewal that hung through the partition began too long ago to vouch for the leases
         // (lifting the fence on it fenced again at once); the next one, sent now, does.
-        if control.leasesLapsed && ContinuousClock.now - began < .seconds(leaseSeconds * Self.fenceShare) {
+        if control.leasesLapsed && now - began < .seconds(leaseSeconds * Self.fenceShare) {
             control.setLeasesLapsed(false)
             client.resumeRequests()
             events.log(.info, "the database answers again: this runner's leases are renewed and it takes jobs again")
