@@ -77,6 +77,21 @@ struct PostgresGroupCommitTests {
         #expect(try await store.counts(batch: nil) == ["succeeded": 1, "pending": 1])
     }
 
+    /// Jobs served from the cache, retried after the COMMIT's answer was lost, are reported as
+    /// written (they were), not as lost to another runner; and written once.
+    @Test func cacheServedJobsRetriedAfterACommitsAnswerWasLostAreReportedAsServed() async throws {
+        let (store, ids, db) = try await claimedJobs(count: 2)
+        let answer = CachedAnswer(output: "from the cache", finishReason: "stop", response: "{}", source: "b/earlier")
+        await store.loseCommitAnswers(1)
+        let served = try await store.completeFromCache(ids.map { (job: $0, key: "key-\($0)", answer: answer) })
+        #expect(served.sorted() == ids)
+        #expect(try count(db, "SELECT count(*) FROM jobs WHERE state = 'succeeded' AND cached_from = 'b/earlier'") == 2)
+        #expect(try count(db, "SELECT sum(jobs) FROM batch_counts WHERE state = 'succeeded'") == 2)
+        // Another runner serving the same job later did not write it, and is not told it did.
+        let other = try PostgresJobStore(url: try PostgresURL(db.url), runnerID: "r2")
+        #expect(try await other.completeFromCache([(job: ids[0], key: "key-\(ids[0])", answer: answer)]).isEmpty)
+    }
+
     /// A value PostgreSQL cannot store (text holding NUL) fails the statement the whole group
     /// shares; the group is written again one write at a time, and only that write fails.
     @Test func aWriteTheServerRefusesFailsAloneAndTheRestOfItsGroupCommits() async throws {
@@ -106,11 +121,11 @@ struct PostgresGroupCommitTests {
 }
 
 extension PostgresJobStore {
-    /// The next `count` group commits lose their answer: committed on the server, reported here
+    /// The next `count` commits lose their answer: committed on the server, reported here
     /// as a broken connection.
     func loseCommitAnswers(_ count: Int) {
         var left = count
-        afterGroupCommit = {
+        afterCommit = {
             guard left > 0 else { return }
             left -= 1
             throw PostgresError(code: .connectionFailure, message: "the connection broke before COMMIT's answer arrived (test)")

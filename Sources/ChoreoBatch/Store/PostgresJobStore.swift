@@ -32,9 +32,9 @@ public actor PostgresJobStore: JobStore {
     private var unconfirmedStarts: [Int64: Int] = [:]
     /// Groups and writes committed so far (tests, diagnostics).
     private(set) var groupCommitStats = GroupCommitStats()
-    /// Tests: runs after each group's COMMIT; what it throws is taken as the COMMIT's own failure
-    /// (a connection that broke before its answer arrived).
-    var afterGroupCommit: (() throws -> Void)?
+    /// Tests: runs after each COMMIT of a write (a group's, or `write`'s); what it throws is taken as
+    /// the COMMIT's own failure (a connection that broke before its answer arrived).
+    var afterCommit: (() throws -> Void)?
 
     /// Connects to `url` and brings its schema up to date (`PostgresSchema`).
     ///
@@ -78,7 +78,10 @@ public actor PostgresJobStore: JobStore {
                   _ body: (PostgresConnection) throws -> T) async throws -> T {
         try await retrying(untilCommitted: untilCommitted) {
             if !db.isConnected { try db.reconnect() }
-            return transaction ? try db.transaction { try body(db) } : try body(db)
+            guard transaction else { return try body(db) }
+            let result = try db.transaction { try body(db) }
+            try afterCommit?()
+            return result
         }
     }
 
@@ -307,7 +310,7 @@ public actor PostgresJobStore: JobStore {
             let results = try db.transaction {
                 try Self.apply(group, runnerID: runnerID, unconfirmedStarts: &unconfirmedStarts, db: db)
             }
-            try afterGroupCommit?()
+            try afterCommit?()
             for write in group { if case .start(let job, _, _, _) = write.kind { unconfirmedStarts[job] = nil } }
             groupCommitStats.committed(group.count)
             return results
@@ -560,10 +563,21 @@ public actor PostgresJobStore: JobStore {
                     """, [.init(a.output), .init(a.toolCalls), .init(a.finishReason), .init(a.providerFinishReason), .init(a.response),
                           .init(a.reasoning), .init(a.requestID), .init(a.source), .init(a.costUSD), .init(s.key),
                           .init(t), .init(s.job), .init(runnerID), .init(a.embedding.map(Self.byteaText)), .init(a.dimensions)])
-                if changed == 1 { written.append(s.job) }
+                if try changed == 1 || Self.landed(s, finishedAt: t, db: db) { written.append(s.job) }
             }
             return written
         }
+    }
+
+    /// Whether `served`'s answer is already this job's, written at `finishedAt`: this same call's
+    /// earlier try, whose COMMIT landed though its answer was lost (the job is no longer running,
+    /// so the UPDATE above matched nothing). Without it the retry reported a served job as lost to
+    /// another runner, and the run's summary left it out.
+    private static func landed(_ served: (job: Int64, key: String, answer: CachedAnswer), finishedAt: Double,
+                               db: PostgresConnection) throws -> Bool {
+        try db.queryOne("""
+            SELECT 1 FROM jobs WHERE id = $1 AND state = 'succeeded' AND cached_from = $2 AND request_key = $3 AND finished_at = $4
+            """, [.init(served.job), .init(served.answer.source), .init(served.key), .init(finishedAt)]) { _ in true } ?? false
     }
 
     // MARK: Resume
