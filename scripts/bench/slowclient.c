@@ -4,6 +4,8 @@
  * build: gcc -O2 -o slowclient slowclient.c -lcurl
  * usage: slowclient URL N [BODY]   prints {"streams":N,"ok":K,"events":E,"bytes":B,"connections":C}
  * env:   PARALLEL=P  at most P streams in flight, the next added as one ends (default: all N at once)
+ *        RAMP=R      at most R streams sent and waiting for their first byte (default: no limit;
+ *                    choreo sends at most 512 at once)
  *        CAFILE=F    trust the CAs of F (CURLOPT_CAINFO); an https URL also waits for a connection
  *                    that may multiplex (CURLOPT_PIPEWAIT), as choreo and curl --parallel do */
 #include <curl/curl.h>
@@ -18,15 +20,20 @@ static CURLM *multi;
 static int epfd;
 static long timeout_ms = -1;
 static long long events, bytes;
-static int ok, failed, added, connections;
+static int ok, failed, added, connections, waiting, ramp;
 static const char *url, *body, *cafile;
 
-typedef struct { char last; } stream_t;  /* carries the last byte across callbacks to find "\n\n" */
+typedef struct {
+    char last;                 /* the last byte across callbacks, to find "\n\n" */
+    char started;              /* a byte has arrived (RAMP) */
+    struct curl_slist *headers;
+} stream_t;
 
 static size_t on_write(char *p, size_t size, size_t n, void *userp) {
     stream_t *s = userp;
     size_t len = size * n;
     bytes += len;
+    if (!s->started) { s->started = 1; waiting--; }
     char prev = s->last;
     for (size_t i = 0; i < len; i++) {  /* one event per blank line */
         if (p[i] == '\n' && prev == '\n') events++;
@@ -80,7 +87,8 @@ static void collect(void) {
         stream_t *s;
         struct curl_slist *h;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-        h = *(struct curl_slist **)(s + 1);
+        if (!s->started) waiting--;
+        h = s->headers;
         curl_multi_remove_handle(multi, msg->easy_handle);
         curl_easy_cleanup(msg->easy_handle);
         curl_slist_free_all(h);
@@ -90,11 +98,11 @@ static void collect(void) {
 
 static void add_stream(void) {
     CURL *e = curl_easy_init();
-    stream_t *s = calloc(1, sizeof(stream_t) + sizeof(struct curl_slist *));
+    stream_t *s = calloc(1, sizeof(stream_t));
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Authorization: Bearer dummy");
     h = curl_slist_append(h, "Expect:");
-    *(struct curl_slist **)(s + 1) = h;
+    s->headers = h;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
@@ -107,6 +115,7 @@ static void add_stream(void) {
     if (strncmp(url, "https:", 6) == 0) curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     curl_multi_add_handle(multi, e);
     added++;
+    waiting++;
 }
 
 int main(int argc, char **argv) {
@@ -118,6 +127,7 @@ int main(int argc, char **argv) {
           "\"stream_options\":{\"include_usage\":true}}";
     int parallel = getenv("PARALLEL") ? atoi(getenv("PARALLEL")) : n;
     cafile = getenv("CAFILE");
+    ramp = getenv("RAMP") ? atoi(getenv("RAMP")) : 0;
     curl_global_init(CURL_GLOBAL_ALL);
     multi = curl_multi_init();
     epfd = epoll_create1(0);
@@ -125,7 +135,9 @@ int main(int argc, char **argv) {
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)parallel);
-    while (added < n && added < parallel) add_stream();
+    /* as choreo does: the server's SETTINGS_MAX_CONCURRENT_STREAMS governs, not curl's default of 100 */
+    curl_multi_setopt(multi, CURLMOPT_MAX_CONCURRENT_STREAMS, 1000L);
+    while (added < n && added < parallel && (ramp == 0 || waiting < ramp)) add_stream();
     int running = 1;
     struct epoll_event evs[512];
     curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
@@ -141,10 +153,9 @@ int main(int argc, char **argv) {
             curl_multi_socket_action(multi, evs[i].data.fd, flags, &running);
         }
         collect();
-        if (added < n && ok + failed + parallel > added) {  /* refill what ended, then let curl start them */
-            while (added < n && added - ok - failed < parallel) add_stream();
-            curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        }
+        int before = added;  /* refill what ended (and what began, with RAMP), then let curl start them */
+        while (added < n && added - ok - failed < parallel && (ramp == 0 || waiting < ramp)) add_stream();
+        if (added > before) curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
     collect();
     printf("{\"streams\":%d,\"ok\":%d,\"failed\":%d,\"events\":%lld,\"bytes\":%lld,\"connections\":%d}\n", n, ok, failed, events, bytes, connections);
