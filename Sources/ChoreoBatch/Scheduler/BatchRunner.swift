@@ -222,8 +222,9 @@ public final class BatchRunner: Sendable {
                 case .started(.streaming(let sent), let execution):
                     sending -= 1
                     streaming += 1
+                    let finishing = execution.finishing
                     sent.output.stream.onEnd { end in
-                        ends.post(EndedStream(execution: execution, sent: sent, end: end, at: Date().timeIntervalSince1970))
+                        ends.post(EndedStream(execution: finishing, sent: sent, end: end, at: Date().timeIntervalSince1970))
                     }
                     if stopping { sent.output.stream.cancel() }
                 case .ended(let list):

@@ -21,7 +21,7 @@ enum JobResult: Sendable {
 /// One attempt of one job: build the request (a continuation when there is kept text and the
 /// provider can continue it), stream it, and write the outcome.
 struct JobExecution: Sendable {
-    let job: ClaimedJob
+    private(set) var job: ClaimedJob
     let queue: any JobStore
     let client: ChoreoClient
     let gates: ProviderGates
@@ -52,6 +52,15 @@ struct JobExecution: Sendable {
         } catch {
             return .done(databaseFailure(error))
         }
+    }
+
+    /// This execution as its stream's end needs it: without the job's request text. Nothing after
+    /// the request went out reads it (a later attempt claims the job again and reads it from the
+    /// store); held by every running stream's end, 10,000 streams of 5 KB prompts kept 50 MB.
+    var finishing: JobExecution {
+        var e = self
+        e.job.request = ""
+        return e
     }
 
     /// Writes how the stream of `sent` ended: the result, or the failed attempt (retry, fail, stop).

@@ -8,7 +8,8 @@ public struct ClaimedJob: Sendable {
     public let batchID: String
     public let customID: String
     public let model: String
-    public let request: String
+    /// The stored request ("" once its attempt's request went out: `JobExecution.finishing`).
+    public internal(set) var request: String
     /// Attempts made so far (all time), and those not counted against `--max-attempts`: the ones
     /// before the last resume and the ones lost to provider outages (`endAttempt(countsAsAttempt: false)`).
     public let attempts: Int
