@@ -654,14 +654,25 @@ public actor JobQueue: JobStore {
     /// earliest moment something becomes runnable.
     public func outlook(batch: String?, excludingModels: Set<String>) throws -> QueueOutlook {
         let filter = Self.excluding(excludingModels, "j.model", Database.batchFilter("j.batch_id", batch))
-        return try db.queryOne("""
-            SELECT sum(j.state = 'pending'), sum(j.state = 'running' AND j.lease_owner <> ?),
-                   min(CASE WHEN j.state = 'pending' THEN coalesce(j.not_before, 0)
-                            WHEN j.state = 'running' THEN j.lease_expires_at END)
-            FROM jobs j JOIN batches b ON b.id = j.batch_id
-            WHERE b.state \(Self.live) AND j.state \(Self.live) \(filter.sql)
-            """, [.init(runnerID)] + filter.arguments) { row in QueueOutlook(pending: row.int(0) ?? 0, heldByOthers: row.int(1) ?? 0, nextWake: row.double(2)) }
-            ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
+        return try db.queryOne(Self.outlookQuery(filter: filter.sql), [.init(runnerID)] + filter.arguments) { row in
+            QueueOutlook(pending: row.int(0) ?? 0, heldByOthers: row.int(1) ?? 0, nextWake: row.double(2))
+        } ?? QueueOutlook(pending: 0, heldByOthers: 0, nextWake: nil)
+    }
+
+    /// The outlook's read: the live jobs of the live batches, found through `jobs_by_batch_state`
+    /// from each live batch. `CROSS JOIN` keeps that order: left to choose, SQLite's planner read
+    /// every row of `jobs` (finished ones and their answers too) and looked each one's batch up,
+    /// and the runner asks every 50 ms while it has free slots (a firehose of 500 jobs: 47 reads,
+    /// 5% of the run's instructions, and page reads past the cache).
+    /// Arguments: this runner, `filter`'s.
+    static func outlookQuery(filter: String) -> String {
+        """
+        SELECT sum(j.state = 'pending'), sum(j.state = 'running' AND j.lease_owner <> ?),
+               min(CASE WHEN j.state = 'pending' THEN coalesce(j.not_before, 0)
+                        WHEN j.state = 'running' THEN j.lease_expires_at END)
+        FROM batches b CROSS JOIN jobs j ON j.batch_id = b.id
+        WHERE b.state \(live) AND j.state \(live) \(filter)
+        """
     }
 
     /// Job counts by state (only states that have jobs), for progress. Read from the counters
