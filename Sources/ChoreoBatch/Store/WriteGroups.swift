@@ -65,6 +65,9 @@ struct GroupCommitStats: Sendable, Equatable {
     var transactions = 0
     var writes = 0
     var largestGroup = 0
+    /// Groups run a second time, a savepoint for each write, because one of their writes failed
+    /// (`WriteBatcher`).
+    var reruns = 0
 
     /// Counts one committed group of `count` writes.
     mutating func committed(_ count: Int) {
