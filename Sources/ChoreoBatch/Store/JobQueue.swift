@@ -127,7 +127,7 @@ public struct LeaseLost: Error, Sendable, CustomStringConvertible {
 /// (two processes) on one file safe: a job is claimed in one `BEGIN IMMEDIATE` transaction that
 /// only takes jobs nobody holds, and every later write checks the lease is still ours. The writes
 /// every job makes (start, success, failure) and the partial flushes are group-committed: those
-/// that arrive together share one transaction, each in its own savepoint (`WriteBatcher`).
+/// that arrive together share one transaction, and one that fails is undone alone (`WriteBatcher`).
 ///
 /// The actor runs on a thread of its own (`DatabaseExecutor`), not on Swift's cooperative pool:
 /// a statement that waits for another process's lock blocks that thread only.
@@ -314,7 +314,7 @@ public actor JobQueue: JobStore {
 
     /// The writes of a job's life that every job makes (start, success, failure) and the partial
     /// flushes: they go through `writes`, which commits the ones that arrive together in one
-    /// transaction (group commit), each in its own savepoint. `at` is the time the caller asked.
+    /// transaction (group commit), a failed one undone alone. `at` is the time the caller asked.
     enum QueuedWrite {
         case startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?, at: Double)
         case complete(job: Int64, attempt: Int, outcome: JobOutcome, at: Double)
@@ -375,8 +375,8 @@ public actor JobQueue: JobStore {
                              untilCommitted: true, isolation: self)
     }
 
-    /// One queued write's statements. Runs inside the group's transaction, in its own savepoint:
-    /// what it wrote is undone alone when it throws.
+    /// One queued write's statements. Runs inside the group's transaction: what it wrote is undone
+    /// alone when it throws (`WriteBatcher`).
     static func apply(_ write: QueuedWrite, db: Database, runnerID: String) throws -> WriteResult {
         switch write {
         case let .startAttempt(job, continuedFromChars, continuation, t):
