@@ -12,13 +12,17 @@ struct JSONValueTests {
     }
 
     /// Text with nothing to escape is copied whole; text with escapes anywhere (first, last,
-    /// several in a row, between non-ASCII) is escaped exactly as byte-by-byte would.
+    /// several in a row, between non-ASCII) is escaped exactly as byte-by-byte would, by both
+    /// writers: into a `String` (`quoted`, the exports) and into UTF-8 bytes (`jsonString`).
     @Test(arguments: ["no escapes at all, naïve 日本語 🎵", String(repeating: "long clean text ", count: 200),
                       "\"first", "last\\", "mid\n\n\ndle", "é\u{1}日", String(repeating: "x", count: 5000) + "\"",
-                      "\u{7F}\u{80} are not control bytes for JSON"])
+                      "\u{7F}\u{80} are not control bytes for JSON",
+                      String(String.UnicodeScalarView((0..<0x20).map { Unicode.Scalar(UInt8($0)) })) + "every control byte"])
     func writingEscapesOnlyWhatJSONNeeds(text: String) throws {
         let encoded = JSONValue.quoted(text)
         #expect(try JSONValue.parse(encoded) == .string(text))
+        #expect(JSONValue.string(text).jsonString == encoded)
+        #expect(JSONValue.object([text: [.string(text), 1]]).jsonString == "{\(encoded):[\(encoded),1]}")
         var expected = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -48,6 +48,17 @@ import ChoreoTesting
         #expect(try Self.router(Self.example).provider(for: model)?.name == provider)
     }
 
+    /// A model pattern's `*` stands for any text, however many there are and wherever they are
+    /// (the shapes without one, or with one at the end, take a shorter path).
+    @Test(arguments: [("gpt-4o-mini", "gpt-4o-mini", true), ("gpt-4o", "gpt-4o-mini", false), ("gpt-*", "gpt-4o-mini", true),
+                      ("gpt-*", "gpt-", true), ("gpt-*", "chatgpt-4o", false), ("*", "anything", true), ("*-mini", "gpt-4o-mini", true),
+                      ("*-mini", "gpt-4o", false), ("gpt-*-mini", "gpt-4o-mini", true), ("gpt-*-mini", "gpt-4o", false),
+                      ("*4o*", "gpt-4o-mini", true), ("*4o*", "gpt-4.1", false), ("claude-*-4*", "claude-opus-4-1", true),
+                      ("café-*", "café-latte", true), ("café-*", "cafe-latte", false)])
+    func modelPatternsMatchWithWildcardsAnywhere(pattern: String, model: String, matches: Bool) {
+        #expect(Provider.matches(pattern: pattern, model: model) == matches)
+    }
+
     @Test func configuredProviderReplacesTheDefaultOfTheSameName() throws {
         let router = try Self.router(#"{"providers":[{"name":"openai","kind":"openai","models":["gpt-*"],"rpm":50}]}"#,
                                      env: ["OPENAI_API_KEY": "sk-1"])

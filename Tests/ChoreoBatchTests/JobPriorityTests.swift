@@ -108,6 +108,22 @@ struct JobPriorityTests {
         #expect(plan.contains { $0.contains("jobs USING INDEX jobs_leases (lease_expires_at<?)") }, "\(plan)")
     }
 
+    /// The outlook, asked every 50 ms while a run has free slots, reads the live jobs through
+    /// `jobs_by_batch_state` from each live batch, never every job with its stored answer.
+    @Test(arguments: [nil, "batch_0123456789ab"])
+    func theOutlookReadsOnlyTheLiveJobsOfLiveBatches(batch: String?) throws {
+        let dir = TemporaryDirectory()
+        try Self.submit(dir, (0..<50).map { Self.line("j\($0)") })
+        let db = try dir.database()
+        let filter = JobQueue.excluding(["gpt-4.1"], "j.model", Database.batchFilter("j.batch_id", batch))
+        var plan: [String] = []
+        try db.query("EXPLAIN QUERY PLAN " + JobQueue.outlookQuery(filter: filter.sql), [.text("r1")] + filter.arguments) {
+            plan.append($0.string(3) ?? "")
+        }
+        #expect(!plan.contains { $0 == "SCAN j" || $0.hasPrefix("SCAN j ") }, "the outlook reads every job: \(plan)")
+        #expect(plan.contains { $0.contains("j USING INDEX jobs_by_batch_state (batch_id=? AND state=?)") }, "\(plan)")
+    }
+
     /// A database of the schema before priorities gets priority 0 for every job, the index in
     /// claim order, and claims in id order as before.
     @Test func anOlderDatabaseGainsPriorityZeroAndKeepsItsOrder() async throws {

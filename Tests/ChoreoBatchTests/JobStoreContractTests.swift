@@ -364,6 +364,41 @@ struct JobStoreContractTests {
         #expect(try place.read("SELECT state FROM batches", []) == "completed")
     }
 
+    /// Every way an attempt ends writes its charge with its end, once: a success, a failure, and
+    /// a result that came after the lease passed (paid for all the same). SQLite writes the charge
+    /// in the statement that ends the attempt.
+    @Test(arguments: StoreBackend.tested)
+    func everyEndOfAnAttemptWritesItsChargeOnceWhateverBecameOfTheJob(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 3)
+        let store = try place.runner("r1"), other = try place.runner("r2")
+        let jobs = try await store.claim(limit: 3, leaseSeconds: 600, batch: nil).map(\.id).sorted()
+        for id in jobs { #expect(try await store.startAttempt(job: id, continuedFromChars: nil) == 1) }
+        func charge(_ cost: Double, estimated: Bool = false) -> AttemptCharge {
+            AttemptCharge(usage: CompletionUsage(promptTokens: 3, completionTokens: 2, cachedPromptTokens: 1), estimated: estimated, costUSD: cost)
+        }
+        // r2 takes the third job (as if r1's lease had passed).
+        try place.execute("UPDATE jobs SET lease_expires_at = 0 WHERE id = \(jobs[2])")
+        #expect(try await other.claim(limit: 1, leaseSeconds: 600, batch: nil).map(\.id) == [jobs[2]])
+        var answer = outcome("the answer")
+        answer.charge = charge(0.25)
+        #expect(try await store.complete(job: jobs[0], attempt: 1, outcome: answer))
+        var cut = failure(kept: "the ans")
+        cut.charge = charge(0.5, estimated: true)
+        try await store.endAttempt(job: jobs[1], attempt: 1, failure: cut, outcome: .retry, retryAt: 0)
+        var late = outcome("too late")
+        late.charge = charge(1)
+        #expect(try await store.complete(job: jobs[2], attempt: 1, outcome: late) == false)
+
+        for (id, cost, outcome, estimated) in [(jobs[0], "0.25", "succeeded", "0"), (jobs[1], "0.5", "retry", "1"), (jobs[2], "1", "lease_lost", "0")] {
+            #expect(try place.count("""
+                SELECT count(*) FROM attempts WHERE job_id = $1 AND number = 1 AND outcome = $2 AND prompt_tokens = 3 AND completion_tokens = 2
+                   AND cached_prompt_tokens = 1 AND usage_estimated = $3 AND cost_usd = $4 AND ended_at IS NOT NULL
+                """, ["\(id)", outcome, estimated, cost]) == 1, "job \(id)")
+            #expect(try place.count("SELECT count(*) FROM jobs WHERE id = $1 AND cost_usd = $2", ["\(id)", cost]) == 1, "job \(id)")
+        }
+        #expect(try place.count("SELECT count(*) FROM batch_costs WHERE attempts = 3 AND estimated_attempts = 1 AND prompt_tokens = 9 AND cost_usd = 1.75") == 1)
+    }
+
     @Test(arguments: StoreBackend.tested)
     func theOutlookCountsWhatIsLeftForThisRunnerAndWhenItWakes(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 0, lines: [batchLine("a"), batchLine("b"), batchLine("c", model: "gpt-4.1")])

@@ -88,6 +88,12 @@ public struct Provider: Sendable, CustomStringConvertible {
 
     /// Whether `pattern` (with `*` wildcards) matches `model`.
     public static func matches(pattern: String, model: String) -> Bool {
+        // Asked of a few patterns for every job: the common shapes without splitting the pattern.
+        switch pattern.utf8.count(where: { $0 == UInt8(ascii: "*") }) {
+        case 0: return pattern == model
+        case 1 where pattern.utf8.last == UInt8(ascii: "*"): return model.hasPrefix(pattern.dropLast())
+        default: break
+        }
         let parts = pattern.split(separator: "*", omittingEmptySubsequences: false).map(String.init)
         if parts.count == 1 { return pattern == model }
         var rest = Substring(model)

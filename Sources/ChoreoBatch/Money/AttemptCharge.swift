@@ -45,17 +45,20 @@ public struct AttemptCharge: Sendable, Hashable {
         return AttemptCharge(usage: usage, estimated: true, costUSD: price?.worstCase(promptTokens: prompt, completionTokens: completion))
     }
 
-    /// Writes `charge` on the attempt row; the `attempts_keep_costs` trigger adds it to the
-    /// job's cost and the batch's per-model totals (schema v6).
-    static func record(_ charge: AttemptCharge?, job: Int64, attempt: Int, db: Database) throws {
-        guard let c = charge else { return }
-        try db.run("""
-            UPDATE attempts SET prompt_tokens = ?, cached_prompt_tokens = ?, cache_write_tokens = ?, completion_tokens = ?,
-                   reasoning_tokens = ?, usage_estimated = ?, cost_usd = ?
-            WHERE job_id = ? AND number = ? AND prompt_tokens IS NULL
-            """, [.init(c.usage.promptTokens), .init(c.usage.cachedPromptTokens), .init(c.usage.cacheWriteTokens),
-                  .init(c.usage.completionTokens), .init(c.usage.reasoningTokens), .init(c.estimated), .init(c.costUSD),
-                  .init(job), .init(attempt)])
+    /// The charge's columns of `attempts`, in the order of `values`.
+    static let columns = ["prompt_tokens", "cached_prompt_tokens", "cache_write_tokens", "completion_tokens", "reasoning_tokens",
+                          "usage_estimated", "cost_usd"]
+
+    /// Assignments of an `UPDATE attempts` that write a charge on the attempt row unless it has one
+    /// (`prompt_tokens` set), bound to `values`. The `attempts_keep_costs` trigger adds it to the
+    /// job's cost and the batch's per-model totals (schema v6). Part of the statement that ends
+    /// the attempt (`JobQueue.writeAttemptEnd`): a second UPDATE of the same row cost every job a
+    /// statement more.
+    static let assignments = columns.map { "\($0) = CASE WHEN prompt_tokens IS NULL THEN ? ELSE \($0) END" }.joined(separator: ", ")
+
+    var values: [SQLValue] {
+        [.init(usage.promptTokens), .init(usage.cachedPromptTokens), .init(usage.cacheWriteTokens), .init(usage.completionTokens),
+         .init(usage.reasoningTokens), .init(estimated), .init(costUSD)]
     }
 }
 

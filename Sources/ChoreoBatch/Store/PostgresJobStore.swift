@@ -339,7 +339,7 @@ public actor PostgresJobStore: JobStore {
     }
 
     /// Writes `charge` on the attempt row; the `attempts_keep_costs` trigger adds it to the job's
-    /// cost and the batch's per-model totals (as `AttemptCharge.record` does on SQLite).
+    /// cost and the batch's per-model totals (as `AttemptCharge.assignments` do on SQLite).
     static func record(_ charge: AttemptCharge?, job: Int64, attempt: Int, db: PostgresConnection) throws {
         guard let c = charge else { return }
         try db.run("""

@@ -1,7 +1,7 @@
 /// The gathering half of group commit, for one connection owned by an actor: writes that arrive
 /// while another group is being committed, or while one is being gathered, are handed to ONE call
 /// of the committer, and every caller gets its own result or its own error. `WriteBatcher` commits
-/// its groups on SQLite (one savepoint per write); `PostgresJobStore` on PostgreSQL (a few
+/// its groups on SQLite (a write that fails is undone alone); `PostgresJobStore` on PostgreSQL (a few
 /// statements per group, whatever its size).
 ///
 /// Leader and followers: a write that finds no group forming becomes the leader. It enqueues
@@ -65,6 +65,9 @@ struct GroupCommitStats: Sendable, Equatable {
     var transactions = 0
     var writes = 0
     var largestGroup = 0
+    /// Groups run a second time, a savepoint for each write, because one of their writes failed
+    /// (`WriteBatcher`).
+    var reruns = 0
 
     /// Counts one committed group of `count` writes.
     mutating func committed(_ count: Int) {
