@@ -391,7 +391,7 @@ final class StreamState: BodySink, @unchecked Sendable {
         if openAI != nil {
             try parser.feed(raw, onEventView: { event in try openAI!.decode(data: event.data, emit: emit) })
         } else {
-            try parser.feed(raw) { event in try other!.decode(event, emit: emit) }
+            try parser.feed(raw, onEventView: { event in try other!.decode(view: event, emit: emit) })
         }
     }
 

@@ -276,13 +276,19 @@ struct AnthropicChunkDecoder: ChunkDecoder {
     init(created: Int = Int(Date().timeIntervalSince1970)) { self.created = created }
 
     mutating func decode(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws {
-        if let text = Self.textDelta(event.data, scratch: &scratch) {
+        try event.data.withUnsafeBytes { raw in
+            try decode(view: SSEEventView(type: event.type, data: raw, lastEventID: event.lastEventID), emit: emit)
+        }
+    }
+
+    mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws {
+        if let text = Self.textDelta(view.data, scratch: &scratch) {
             if textChunk == nil { textChunk = chunk(.init(content: "")) }
             textChunk!.choices[0].delta.content = text
             emit(textChunk!)
             return
         }
-        try decodeFull(event, emit: emit)
+        try decodeFull(view.event, emit: emit)
     }
 
     /// The text of a text block's `content_block_delta` event, read from its bytes when they are
@@ -291,15 +297,17 @@ struct AnthropicChunkDecoder: ChunkDecoder {
     /// `nil` for anything else, which `decodeFull` decodes. Nearly every event of a stream is one
     /// of these, and building a `JSONValue` tree for each was most of the stream's cost
     /// (BENCHMARKS.md, round 6). The text is decoded as the full parser decodes it, or not at all.
+    static func textDelta(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> String? {
+        guard let base = raw.baseAddress, raw.count > textDeltaHead.count + textDeltaMiddle.count else { return nil }
+        var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
+        guard r.eat(textDeltaHead), r.integer() != nil, r.eat(textDeltaMiddle),
+              let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(UInt8(ascii: "}")), r.eat(UInt8(ascii: "}")),
+              r.i == r.end else { return nil }
+        return text
+    }
+
     static func textDelta(_ data: [UInt8], scratch: inout [UInt8]) -> String? {
-        data.withUnsafeBytes { raw -> String? in
-            guard let base = raw.baseAddress, raw.count > textDeltaHead.count + textDeltaMiddle.count else { return nil }
-            var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
-            guard r.eat(textDeltaHead), r.integer() != nil, r.eat(textDeltaMiddle),
-                  let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(UInt8(ascii: "}")), r.eat(UInt8(ascii: "}")),
-                  r.i == r.end else { return nil }
-            return text
-        }
+        data.withUnsafeBytes { textDelta($0, scratch: &scratch) }
     }
 
     private static let textDeltaHead = Array(#"{"type":"content_block_delta","index":"#.utf8)

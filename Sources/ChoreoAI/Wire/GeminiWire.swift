@@ -247,18 +247,24 @@ struct GeminiChunkDecoder: ChunkDecoder {
     init(created: Int = Int(Date().timeIntervalSince1970)) { self.created = created }
 
     mutating func decode(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws {
-        if let response = template?.match(event.data, scratch: &scratch) {
+        try event.data.withUnsafeBytes { raw in
+            try decode(view: SSEEventView(type: event.type, data: raw, lastEventID: event.lastEventID), emit: emit)
+        }
+    }
+
+    mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws {
+        if let response = template?.match(view.data, scratch: &scratch) {
             apply(response, emit: emit)
             return
         }
         var spans = Spans()
         // The id and model are read once; later events' are only checked.
-        if let response = Self.scan(event.data, readingIDs: id.isEmpty || model.isEmpty, scratch: &scratch, spans: &spans) {
-            if let t = Template(event.data, spans, response) { template = t }
+        if let response = Self.scan(view.data, readingIDs: id.isEmpty || model.isEmpty, scratch: &scratch, spans: &spans) {
+            if let t = Template(Array(view.data), spans, response) { template = t }
             apply(response, emit: emit)
             return
         }
-        apply(try Self.parse(event.data), emit: emit)
+        apply(try Self.parse(Array(view.data)), emit: emit)
     }
 
     /// Every event, through the JSON parser.
@@ -380,7 +386,12 @@ extension GeminiChunkDecoder {
 
     /// `scan`, noting in `spans` where the parts that change from event to event were.
     static func scan(_ data: [UInt8], readingIDs: Bool, scratch: inout [UInt8], spans: inout Spans) -> Response? {
-        data.withUnsafeBytes { raw -> Response? in
+        data.withUnsafeBytes { scan($0, readingIDs: readingIDs, scratch: &scratch, spans: &spans) }
+    }
+
+    /// `scan` of bytes lent for the call.
+    static func scan(_ raw: UnsafeRawBufferPointer, readingIDs: Bool, scratch: inout [UInt8], spans: inout Spans) -> Response? {
+        do {
             guard let base = raw.baseAddress else { return nil }
             var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
             var response = Response()
@@ -505,23 +516,30 @@ extension GeminiChunkDecoder {
 
         /// The `Response` in `data` when it matches; nil when it does not (then nothing changed).
         mutating func match(_ data: [UInt8], scratch: inout [UInt8]) -> Response? {
-            let read = data.withUnsafeBytes { raw -> (String, CompletionUsage)? in
-                guard let base = raw.baseAddress else { return nil }
-                var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
-                guard r.eat(head), let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(middle) else { return nil }
-                var usage = UsageCounts()
-                for (k, key) in counts.enumerated() {
-                    guard r.eat(segments[k]), let n = r.integer() else { return nil }
-                    usage.set(key, n)
-                }
-                guard r.eat(segments[counts.count]), r.i == r.end else { return nil }
-                return (text, usage.usage)
-            }
-            guard let (text, usage) = read else { return nil }
+            data.withUnsafeBytes { match($0, scratch: &scratch) }
+        }
+
+        /// `match` of bytes lent for the call.
+        mutating func match(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> Response? {
+            guard let (text, usage) = read(raw, scratch: &scratch) else { return nil }
             // In place: the response handed out last time is gone by now, so no copy is made.
             response.candidates[0].text = text
             response.usage = usage
             return response
+        }
+
+        /// The text and usage of `raw` when it matches the template.
+        private func read(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> (String, CompletionUsage)? {
+            guard let base = raw.baseAddress else { return nil }
+            var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
+            guard r.eat(head), let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(middle) else { return nil }
+            var usage = UsageCounts()
+            for (k, key) in counts.enumerated() {
+                guard r.eat(segments[k]), let n = r.integer() else { return nil }
+                usage.set(key, n)
+            }
+            guard r.eat(segments[counts.count]), r.i == r.end else { return nil }
+            return (text, usage.usage)
         }
     }
 

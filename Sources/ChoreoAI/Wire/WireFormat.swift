@@ -23,8 +23,18 @@ public protocol ChunkDecoder: Sendable {
     /// Decodes one event, calling `emit` for each chunk it yields (zero or more). Throws
     /// `WireError` for an undecodable event or an error the provider sent inside the stream.
     mutating func decode(_ event: SSEEvent, emit: (ChatCompletionChunk) -> Void) throws
+    /// `decode` of an event the parser lends (`SSEParser.feed(_:onEventView:)`): its bytes live
+    /// only for the call. A decoder that reads most events from their bytes implements it, and
+    /// the stream then copies no event; the default copies it.
+    mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws
     /// Whether the provider's terminal event has arrived.
     var isComplete: Bool { get }
+}
+
+extension ChunkDecoder {
+    public mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws {
+        try decode(view.event, emit: emit)
+    }
 }
 
 /// What a decoder reports about a bad event.
