@@ -44,6 +44,19 @@ struct SSEParserTests {
         #expect(reset.map(\.lastEventID) == ["7", ""])
     }
 
+    /// A repeated event name is reused from the last one read (no String per event): names that
+    /// repeat, change, share a prefix, or are empty still come out as sent.
+    @Test func repeatedAndChangingEventNamesComeOutAsSent() throws {
+        let names = ["content_block_delta", "content_block_delta", "content_block_stop", "content_block_delta",
+                     "content_block_delt", "", "content_block_delta", "ping", "ping"]
+        let stream = names.map { "event: \($0)\ndata: x\n\n" }.joined() + "data: y\n\n"
+        #expect(try parse(Array(stream.utf8)).map(\.type) == names + ["message"])
+        var p = SSEParser()
+        var seen: [String?] = []
+        for byte in Array(stream.utf8) { try [byte].withUnsafeBytes { try p.feed($0, onEventView: { seen.append($0.type) }) } }
+        #expect(seen == names + [nil])
+    }
+
     @Test func retryFieldOnlyAcceptsDigits() throws {
         var p = SSEParser()
         _ = try p.feed(Array("retry: 1500\n\n".utf8))

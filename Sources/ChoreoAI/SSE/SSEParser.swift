@@ -59,6 +59,8 @@ public struct SSEParser: @unchecked Sendable {  // `lentData` never outlives a `
     private var lentData: UnsafeRawBufferPointer?
     private var hasData = false
     private var eventType: String?
+    /// The last `event:` name read: the next one with the same bytes reuses it.
+    private var recentType: String?
     private var lastEventID: String?
     private var swallowLF = false
     private var bomBytesChecked = 0
@@ -218,7 +220,15 @@ public struct SSEParser: @unchecked Sendable {  // `lentData` never outlives a `
             data.append(0x0A)
             hasData = true
         } else if Self.equals(name, "event") {
-            eventType = String(decoding: value, as: UTF8.self)
+            // A provider names nearly every event alike (Anthropic: `content_block_delta`), and a
+            // name past 15 bytes is a heap allocation a time: the last one is reused when it matches.
+            if var recent = recentType, !value.isEmpty,
+               recent.withUTF8({ $0.count == value.count && memcmp($0.baseAddress!, value.baseAddress!, value.count) == 0 }) {
+                eventType = recent
+            } else {
+                eventType = String(decoding: value, as: UTF8.self)
+                recentType = eventType
+            }
         } else if Self.equals(name, "id") {
             if !value.contains(0) { lastEventID = String(decoding: value, as: UTF8.self) }
         } else if Self.equals(name, "retry") {
