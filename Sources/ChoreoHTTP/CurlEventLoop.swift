@@ -63,7 +63,7 @@ final class CurlEventLoop: @unchecked Sendable {
     /// The soft limit on open files when the loop starts, less what the rest of the process holds.
     static var defaultConnectionLimit: Int {
         let limit = Int(choreo_raise_open_files_limit(0))
-        return limit > 0 ? max(8, limit - 64) : 1 << 20
+        return limit > 0 ? max(8, limit - Int(CHOREO_RESERVED_OPEN_FILES)) : 1 << 20
     }
     private var timerDeadline: UInt64?  // monotonic ns
     private var nextWatchdogSweep: UInt64 = 0

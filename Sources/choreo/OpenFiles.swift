@@ -8,9 +8,8 @@ import Foundation
 /// file", a job's end not written). So the run raises its soft limit to what it needs (up to the
 /// hard limit), and when even that is short, runs fewer streams at a time and says why.
 enum OpenFiles {
-    /// Descriptors kept free for everything but the streams: the database and its WAL and shared
-    /// memory on each connection, curl's and the event loops' own, standard I/O, resolver threads.
-    static let reserve = 64
+    /// Descriptors kept free for everything but the streams (`CHOREO_RESERVED_OPEN_FILES`).
+    static let reserve = Int(CHOREO_RESERVED_OPEN_FILES)
 
     /// How many streams at once fit under the limit, raising the soft limit first, and how many
     /// connections may be open at once (busy and idle: a connection left idle to one provider

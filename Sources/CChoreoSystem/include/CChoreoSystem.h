@@ -27,4 +27,9 @@ int choreo_disable_core_dumps(void);
 // limit when that is lower; never lowers it. Returns the soft limit now (-1 on error).
 long long choreo_raise_open_files_limit(long long wanted);
 
+// Open files kept free for everything but connections: the database and its WAL and shared
+// memory on each connection, curl's and the event loops' own, standard I/O, resolver threads.
+// What `run` leaves out when it sizes streams to the limit, and curl's default connection cap.
+#define CHOREO_RESERVED_OPEN_FILES 64
+
 #endif
