@@ -118,6 +118,19 @@ public final class Database {
         }
     }
 
+    /// Runs one statement once for each element of `rows` (its arguments), looking the prepared
+    /// statement up once: many rows of the same write (a partial flush: hundreds per transaction)
+    /// hashed the SQL text again for every one.
+    public func runEach(_ sql: String, _ rows: some Sequence<[SQLValue]>) throws {
+        try withStatement(sql) { stmt in
+            for arguments in rows {
+                try stmt.bind(arguments)
+                while try stmt.step() {}
+                stmt.finish()
+            }
+        }
+    }
+
     /// Runs a query and calls `body` once per row, streaming: no row is kept after `body` returns.
     public func query(_ sql: String, _ arguments: [SQLValue] = [], _ body: (Row) throws -> Void) throws {
         try withStatement(sql) { stmt in

@@ -25,6 +25,24 @@ struct DatabaseTests {
         #expect(try db.queryOne("PRAGMA busy_timeout") { $0.int(0) } == 10_000)
     }
 
+    /// `runEach` runs the statement once per row, each with its own arguments (none left bound
+    /// from the row before); a row that fails stops it there, and the statement works afterwards.
+    @Test func runEachRunsTheStatementOncePerRowAndStopsAtAFailure() throws {
+        let dir = TemporaryDirectory()
+        let db = try dir.database()
+        try db.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+        let insert = "INSERT INTO t (k, v) VALUES (?, ?)"
+        let none: String? = nil
+        try db.runEach(insert, [[.init(1), "a"], [.init(2), .init(none)], [.init(3), "c"]])
+        var rows: [String] = []
+        try db.query("SELECT k, coalesce(v, 'null') FROM t ORDER BY k") { rows.append("\($0.int(0)!)=\($0.string(1)!)") }
+        #expect(rows == ["1=a", "2=null", "3=c"])
+        #expect(throws: SQLiteError.self) { try db.runEach(insert, [[.init(4), "d"], [.init(1), "duplicate"], [.init(5), "e"]]) }
+        #expect(try db.queryOne("SELECT group_concat(k) FROM t") { $0.string(0) } == "1,2,3,4")
+        try db.run(insert, [.init(5), "e"])
+        #expect(try db.queryOne("SELECT count(*) FROM t") { $0.int(0) } == 5)
+    }
+
     @Test func valuesRoundTripThroughEveryStorageClass() throws {
         let dir = TemporaryDirectory()
         let db = try dir.database()

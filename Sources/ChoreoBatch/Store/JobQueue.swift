@@ -614,12 +614,10 @@ public actor JobQueue: JobStore {
 
     /// Writes the text of each job still `running` under `runnerID`'s lease (`PartialText`).
     static func savePartials(_ partials: [PartialText], at t: Double, runnerID: String, db: Database) throws {
-        for p in partials {
-            try db.run("""
-                UPDATE jobs SET partial_output = ?, partial_tokens = ?, partial_choices = ?, updated_at = ?
-                WHERE id = ? AND lease_owner = ? AND state = 'running'
-                """, [.init(p.text), .init(p.tokens), .init(p.choices), .init(t), .init(p.job), .init(runnerID)])
-        }
+        try db.runEach("""
+            UPDATE jobs SET partial_output = ?, partial_tokens = ?, partial_choices = ?, updated_at = ?
+            WHERE id = ? AND lease_owner = ? AND state = 'running'
+            """, partials.lazy.map { p in [.init(p.text), .init(p.tokens), .init(p.choices), .init(t), .init(p.job), .init(runnerID)] })
     }
 
     static func abandon(path: String, runnerID: String, partials: [PartialText]) throws {
