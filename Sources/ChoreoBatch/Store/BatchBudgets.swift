@@ -36,9 +36,16 @@ public enum BatchBudgetAnswer: Sendable, Equatable {
     /// Writes the reservation on the job's row: `$1` the amount, `$2` the job, `$3` the runner.
     static let reserveStatement = "UPDATE jobs SET reserved_usd = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'running'"
 
-    /// The decision from what the batch spent, what other running jobs reserved, and its limit.
-    static func decide(limit: Double, spent: Double, reservedByOthers: Double, amount: Double) -> BatchBudgetAnswer {
-        if spent + reservedByOthers + amount <= limit * (1 + 1e-12) { return .reserved }
-        return reservedByOthers > 0 ? .wait : .reached(spent: spent, limit: limit)
+    /// One reservation of `amount` for a job, in the caller's transaction, the same on both stores:
+    /// `room` runs `roomQuery` (nil when the batch is gone), and `write` runs `reserveStatement`
+    /// when the amount fits. Without a stored budget there is nothing to reserve against.
+    static func reserve(amount: Double, room: () throws -> (limit: Double?, spent: Double, reservedByOthers: Double)?,
+                        write: () throws -> Void) throws -> BatchBudgetAnswer {
+        guard let room = try room(), let limit = room.limit else { return .reserved }
+        if room.spent + room.reservedByOthers + amount <= limit * (1 + 1e-12) {
+            try write()
+            return .reserved
+        }
+        return room.reservedByOthers > 0 ? .wait : .reached(spent: room.spent, limit: limit)
     }
 }

@@ -6,14 +6,11 @@ import ChoreoSQLite
 extension JobQueue {
     public func reserveBudget(job: Int64, batch: String, amount: Double) throws -> BatchBudgetAnswer {
         try db.transaction {
-            guard let (limit, spent, reserved) = try db.queryOne(BatchBudgetAnswer.roomQuery, [.init(batch), .init(job)], {
-                ($0.double(0), $0.double(1) ?? 0, $0.double(2) ?? 0)
-            }), let limit else { return .reserved }
-            let answer = BatchBudgetAnswer.decide(limit: limit, spent: spent, reservedByOthers: reserved, amount: amount)
-            if answer == .reserved {
+            try BatchBudgetAnswer.reserve(amount: amount, room: {
+                try db.queryOne(BatchBudgetAnswer.roomQuery, [.init(batch), .init(job)]) { ($0.double(0), $0.double(1) ?? 0, $0.double(2) ?? 0) }
+            }, write: {
                 try db.run(BatchBudgetAnswer.reserveStatement, [.init(amount), .init(job), .init(runnerID)])
-            }
-            return answer
+            })
         }
     }
 }

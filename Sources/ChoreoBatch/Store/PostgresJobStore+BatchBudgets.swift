@@ -8,14 +8,11 @@ extension PostgresJobStore {
     public func reserveBudget(job: Int64, batch: String, amount: Double) async throws -> BatchBudgetAnswer {
         try await write { db in
             _ = try db.run("SELECT pg_advisory_xact_lock(hashtext('choreo-batch-budget:' || $1))", [.init(batch)])
-            guard let (limit, spent, reserved) = try db.queryOne(BatchBudgetAnswer.roomQuery, [.init(batch), .init(job)], {
-                ($0.double(0), $0.double(1) ?? 0, $0.double(2) ?? 0)
-            }), let limit else { return .reserved }
-            let answer = BatchBudgetAnswer.decide(limit: limit, spent: spent, reservedByOthers: reserved, amount: amount)
-            if answer == .reserved {
-                try db.run(BatchBudgetAnswer.reserveStatement, [.init(amount), .init(job), .init(runnerID)])
-            }
-            return answer
+            return try BatchBudgetAnswer.reserve(amount: amount, room: {
+                try db.queryOne(BatchBudgetAnswer.roomQuery, [.init(batch), .init(job)]) { ($0.double(0), $0.double(1) ?? 0, $0.double(2) ?? 0) }
+            }, write: {
+                _ = try db.run(BatchBudgetAnswer.reserveStatement, [.init(amount), .init(job), .init(runnerID)])
+            })
         }
     }
 }
