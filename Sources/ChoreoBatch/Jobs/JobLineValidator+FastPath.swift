@@ -229,13 +229,7 @@ struct ChatLineScanner {
         skipWhitespace()
         if at(UInt8(ascii: "}")) { i += 1; return members }
         while true {
-            skipWhitespace()
-            guard let key = scanKey(), members.count < Self.maxMembers else { return nil }
-            if members.contains(where: { sameKey($0.key, key) }) { return nil }
-            skipWhitespace()
-            guard at(UInt8(ascii: ":")) else { return nil }
-            i += 1
-            skipWhitespace()
+            guard let key = scanMemberKey(after: members) else { return nil }
             let start = i
             let textStart = texts.count
             var value = JSONValue.null
@@ -310,13 +304,7 @@ struct ChatLineScanner {
         skipWhitespace()
         if !at(UInt8(ascii: "}")) {
             while true {
-                skipWhitespace()
-                guard let key = scanKey(), members.count < Self.maxMembers else { return false }
-                if members.contains(where: { sameKey($0.key, key) }) { return false }
-                skipWhitespace()
-                guard at(UInt8(ascii: ":")) else { return false }
-                i += 1
-                skipWhitespace()
+                guard let key = scanMemberKey(after: members) else { return false }
                 let start = i
                 let textStart = texts.count
                 if keyEquals(key, "role") {
@@ -353,6 +341,19 @@ struct ChatLineScanner {
     }
 
     /// A key: a string of ASCII bytes without escapes (the range is its bytes, without quotes).
+    /// A member's key and its colon, whitespace around them skipped: nil past `maxMembers`, for a
+    /// key `members` already has, or for anything but `"key":`. Leaves `i` at the value.
+    private mutating func scanMemberKey(after members: [ScannedMember]) -> Range<Int>? {
+        skipWhitespace()
+        guard let key = scanKey(), members.count < Self.maxMembers else { return nil }
+        if members.contains(where: { sameKey($0.key, key) }) { return nil }
+        skipWhitespace()
+        guard at(UInt8(ascii: ":")) else { return nil }
+        i += 1
+        skipWhitespace()
+        return key
+    }
+
     private mutating func scanKey() -> Range<Int>? {
         guard at(UInt8(ascii: "\"")) else { return nil }
         let start = i + 1
