@@ -17,7 +17,8 @@
                           printed as Google's servers print JSON: `": "` after each key, no space after
                           `,` (`{"candidates": [{"content": {"parts": [{"text": "Hi"}],"role": "model"},...`,
                           as recorded streams show; wire-formats 7.2's constructed example is compact)
-  gen.py jobs N OUT [MODEL] [MAX_TOKENS]   N short-form job lines
+  gen.py jobs N OUT [MODEL] [MAX_TOKENS] [SYSTEM_BYTES]   N short-form job lines; with SYSTEM_BYTES,
+                          each begins with a system message of that many bytes (a real prompt's size)
 
 Every stream carries the same K words (WORDS, ~10% with escapes or non-ASCII), so the formats
 differ only in their framing.
@@ -95,11 +96,14 @@ def gemini(k, out):
     with open(out, "w", encoding="utf-8") as f:
         f.write("".join(parts))
 
-def jobs(n, out, model="gpt-4o-mini", max_tokens=None):
+def jobs(n, out, model="gpt-4o-mini", max_tokens=None, system_bytes=None):
+    rng = random.Random(7)
+    system = "".join(rng.choice(WORDS[:10]) for _ in range(int(system_bytes))).encode()[:int(system_bytes)].decode() if system_bytes else None
     with open(out, "w") as f:
         for i in range(n):
-            line = {"custom_id": f"job-{i:07d}", "model": model,
-                    "messages": [{"role": "user", "content": f"Write a short poem about the number {i}."}]}
+            messages = [{"role": "user", "content": f"Write a short poem about the number {i}."}]
+            if system: messages.insert(0, {"role": "system", "content": system})
+            line = {"custom_id": f"job-{i:07d}", "model": model, "messages": messages}
             if max_tokens: line["max_tokens"] = int(max_tokens)
             f.write(json.dumps(line, separators=(",", ":")) + "\n")
 

@@ -1,0 +1,24 @@
+# What the durable partial output costs a run of many slow streams: `choreo run` of FLUSH_N slow
+# streams (plain HTTP, `choreo mock --chunk-delay-ms 100 --tokens 200`), with ~100-byte requests and
+# with a 5 KB system prompt, each with the partial flushes at their default interval and off
+# (`--flush-interval-ms 600000`: only the final write). Sourced by run.sh (its W, RAW, CHOREO_BIN,
+# measure, MOCK_PID and cleanup); run it as `scripts/bench/run.sh --only flush`.
+# Medians of REPS runs (3; --quick 1). Env: FLUSH_N (streams; 2000), FLUSH_PROMPTS (system prompt bytes, 0 = none; "0 5000"), MOCK_PORT.
+FLUSH_N=${FLUSH_N:-2000}; FLUSH_PROMPTS=${FLUSH_PROMPTS:-"0 5000"}
+"$CHOREO_BIN" mock --port "$MOCK_PORT" --chunk-delay-ms 100 --tokens 200 > "$W/mock-flush.log" 2>&1 & MOCK_PID=$!
+sleep 1
+PER=$(curl -sS "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" -H 'Content-Type: application/json' \
+  -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write a short poem."}],"stream":true,"stream_options":{"include_usage":true}}' | grep -c '^data: {')
+for P in $FLUSH_PROMPTS; do
+  if [ "$P" = 0 ]; then python3 "$BENCH/gen.py" jobs "$FLUSH_N" "$W/flush.jsonl"
+  else python3 "$BENCH/gen.py" jobs "$FLUSH_N" "$W/flush.jsonl" gpt-4o-mini "" "$P"; fi
+  for rep in $(seq "$REPS"); do for F in 100 600000; do
+    rm -f "$W"/f.db*
+    "$CHOREO_BIN" submit "$W/flush.jsonl" --db "$W/f.db" > /dev/null
+    measure flush "streams=$FLUSH_N system=$P" "choreo flush=${F}ms" "$rep" $((FLUSH_N * PER)) "run only" -- env OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" OPENAI_API_KEY=dummy \
+      "$CHOREO_BIN" run --db "$W/f.db" --concurrency "$FLUSH_N" --flush-interval-ms "$F"
+    ok=$(sqlite3 "$W/f.db" "SELECT count(*) FROM jobs WHERE state='succeeded'")
+    [ "$ok" = "$FLUSH_N" ] || { echo "choreo: only $ok of $FLUSH_N streams succeeded" >&2; sed -i '$ s/run only$/run only; ONLY '"$ok"' succeeded/' "$RAW"; }
+  done; done
+done
+kill "$MOCK_PID"; MOCK_PID=""
