@@ -208,7 +208,7 @@ struct GroupCommitTests {
         #expect(try db.count("SELECT count(*) FROM jobs WHERE id = 1 AND state = 'pending' AND not_before = 0 AND lease_owner IS NULL AND partial_output = 'par'") == 1)
         #expect(try db.count("SELECT count(*) FROM jobs WHERE id = 2 AND state = 'failed' AND error_kind = 'server_error' AND finished_at IS NOT NULL") == 1)
         #expect(try db.count("SELECT count(*) FROM jobs WHERE id = 3 AND state = 'cancelled'") == 1)
-        #expect(try db.count("SELECT count(*) FROM jobs WHERE id = 4 AND state = 'running' AND partial_output = 'de'") == 1)
+        #expect(try db.count("SELECT count(*) FROM partials WHERE job_id = 4 AND state = 'running' AND partial_output = 'de'") == 1)
         #expect(try db.count("SELECT count(*) FROM attempts WHERE number = 2 AND outcome IN ('retry', 'failed', 'cancelled') AND received_text = 'p'") == 3)
     }
 }

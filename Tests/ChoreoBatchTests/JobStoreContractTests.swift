@@ -128,7 +128,7 @@ struct JobStoreContractTests {
         await #expect(throws: LeaseLost.self) { try await first.startAttempt(job: job.id, continuedFromChars: nil) }
         try await first.savePartials([(job: job.id, text: "late text from r1", tokens: 3, choices: nil)])
         #expect(try await first.complete(job: job.id, attempt: 1, outcome: outcome("r1's answer")) == false)
-        #expect(try place.count("SELECT count(*) FROM jobs WHERE id = $1 AND partial_output IS NULL", ["\(job.id)"]) == 1,
+        #expect(try place.count("SELECT count(*) FROM partials WHERE job_id = $1 AND partial_output IS NULL", ["\(job.id)"]) == 1,
                 "r1 wrote text into a job it no longer holds")
 
         #expect(try await second.startAttempt(job: job.id, continuedFromChars: nil) == 2)
@@ -205,7 +205,7 @@ struct JobStoreContractTests {
         let stolenFailed = failed.contains(stolen), stolenRetried = retried.contains(stolen)
         #expect(try place.count("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND output = 'out ' || id AND lease_owner IS NULL")
                 == succeeded.count)
-        #expect(try place.count("SELECT count(*) FROM jobs WHERE state = 'pending' AND partial_output = 'kept ' || id")
+        #expect(try place.count("SELECT count(*) FROM partials WHERE state = 'pending' AND partial_output = 'kept ' || job_id")
                 == retried.count - (stolenRetried ? 1 : 0))
         #expect(try place.count("SELECT count(*) FROM jobs WHERE state = 'failed' AND finished_at IS NOT NULL")
                 == failed.count - (stolenFailed ? 1 : 0))
@@ -257,6 +257,27 @@ struct JobStoreContractTests {
         #expect(kept[jobs[1].id]?.0 == "Hello" && kept[jobs[1].id]?.1 == 1 && kept[jobs[1].id]?.2 == 1)
     }
 
+    /// A runner that died mid-stream (no attempt end, its lease run out) leaves the text it flushed
+    /// to the runner that takes the job over, which continues from it.
+    @Test(arguments: StoreBackend.tested)
+    func aDeadRunnersFlushedTextComesBackWithTheClaimThatTakesItsJob(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 1)
+        let dead = try place.runner("r1")
+        let job = try #require(try await dead.claim(limit: 1, leaseSeconds: -1, batch: nil).first)
+        _ = try await dead.startAttempt(job: job.id, continuedFromChars: nil)
+        try await dead.savePartials([(job: job.id, text: "Once upon", tokens: 2, choices: nil)])
+        #expect(try place.read("SELECT partial_output FROM partials WHERE job_id = $1", [String(job.id)]) == "Once upon")
+
+        let heir = try place.runner("r2")
+        let taken = try #require(try await heir.claim(limit: 1, leaseSeconds: 600, batch: nil).first)
+        #expect(taken.id == job.id && taken.partialOutput == "Once upon" && taken.partialTokens == 2)
+        let n = try await heir.startAttempt(job: taken.id, continuedFromChars: 9)
+        try await heir.savePartials([(job: taken.id, text: "Once upon a time", tokens: 4, choices: nil)])
+        try await heir.endAttempt(job: taken.id, attempt: n, failure: failure(kept: nil), outcome: .interrupted, retryAt: 0)
+        let again = try #require(try await heir.claim(limit: 1, leaseSeconds: 600, batch: nil).first)
+        #expect(again.partialOutput == "Once upon a time" && again.partialTokens == 4)
+    }
+
     /// An answer of several choices (`n > 1`) keeps every choice's text: flushed, kept by a cut
     /// attempt's end, given back by an abandoned run, and gone once the job succeeds.
     @Test(arguments: StoreBackend.tested)
@@ -268,7 +289,7 @@ struct JobStoreContractTests {
         let flushed = #"["Phobos","Deimos is"]"#, cut = #"["Phobos and","Deimos is small"]"#
         try await store.savePartials([(job: jobs[0].id, text: "Phobos", tokens: 1, choices: flushed),
                                       (job: jobs[1].id, text: "Hello", tokens: 1, choices: nil)])
-        let choices = { (job: Int64) in try place.read("SELECT partial_choices FROM jobs WHERE id = $1", [String(job)]) }
+        let choices = { (job: Int64) in try place.read("SELECT partial_choices FROM partials WHERE job_id = $1", [String(job)]) }
         #expect(try choices(jobs[0].id) == flushed)
         #expect(try choices(jobs[1].id) == nil)
 

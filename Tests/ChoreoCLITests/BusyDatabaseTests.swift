@@ -67,10 +67,10 @@ struct BusyDatabaseTests {
         try blocker.execute("BEGIN IMMEDIATE")
         await #expect(throws: SQLiteError.self) { try await flusher.flush() }
         try blocker.execute("COMMIT")
-        #expect(try fixture.scalar("SELECT partial_output IS NULL FROM jobs") == 1)
+        #expect(try fixture.scalar("SELECT partial_output IS NULL FROM partials") == 1)
         try await flusher.flush()
         // The partial kept is the text up to its last non-whitespace character (the continuation seam).
-        #expect(try fixture.scalar("SELECT partial_output FROM jobs", text: true) == Continuation.prefill(for: text))
+        #expect(try fixture.scalar("SELECT partial_output FROM partials", text: true) == Continuation.prefill(for: text))
     }
     }
 }

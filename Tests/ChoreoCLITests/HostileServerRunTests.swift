@@ -84,7 +84,7 @@ struct HostileServerRunTests {
         #expect(status == 3)
         #expect(seconds < 12, "the run took \(seconds) s with --deadline 2s")
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
-        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") == 2)  // what streamed was kept
+        #expect(try fixture.scalar("SELECT count(*) FROM partials WHERE partial_output <> ''") == 2)  // what streamed was kept
     }
     }
 

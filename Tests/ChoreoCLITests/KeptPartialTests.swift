@@ -19,9 +19,9 @@ struct KeptPartialTests {
         let first = try await fixture.run(cutting) { $0.retry.maxAttempts = 1 }
         try? await cutting.shutdown()
         #expect(first.failed == 1)
-        let cut = try fixture.scalar("SELECT partial_output FROM jobs", text: true)
+        let cut = try fixture.scalar("SELECT partial_output FROM partials", text: true)
         #expect(!cut.isEmpty && fixture.expectedText("kept").hasPrefix(cut))
-        let cutTokens = try fixture.scalar("SELECT partial_tokens FROM jobs")
+        let cutTokens = try fixture.scalar("SELECT partial_tokens FROM partials")
 
         // Attempt 2: nothing listens on port 1, so it fails before a byte.
         let queue = try JobQueue(path: fixture.databasePath, runnerID: "test")
@@ -30,8 +30,8 @@ struct KeptPartialTests {
                                             router: ProviderRouter.fromEnvironment([:]).pointed(at: "http://127.0.0.1:1")).run()
         #expect(refused.failed == 1)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE number = 2 AND chars_received = 0") == 1)
-        #expect(try fixture.scalar("SELECT partial_output FROM jobs", text: true) == cut)
-        #expect(try fixture.scalar("SELECT partial_tokens FROM jobs") == cutTokens)
+        #expect(try fixture.scalar("SELECT partial_output FROM partials", text: true) == cut)
+        #expect(try fixture.scalar("SELECT partial_tokens FROM partials") == cutTokens)
 
         // resume --continue-partial: the continuation starts from attempt 1's text.
         try await withMockServer { server in
@@ -40,7 +40,7 @@ struct KeptPartialTests {
             #expect(last.exitCode == 0)
             try fixture.expectAllExact()
             #expect(try fixture.scalar("SELECT continued_from_chars FROM attempts WHERE number = 3") == cut.count)
-            #expect(try fixture.scalar("SELECT partial_output IS NULL FROM jobs") == 1)
+            #expect(try fixture.scalar("SELECT partial_output IS NULL FROM partials") == 1)
         }
     }
 }

@@ -75,7 +75,7 @@ struct ResponsesTests {
             let first = try await fixture.run(server) { $0.retry.maxAttempts = 1 }
             #expect(first.failed == 1)
             let expected = expectedText([["role": "user", "content": "Describe the lighthouse"]])
-            let kept = try fixture.scalar("SELECT partial_output FROM jobs", text: true)
+            let kept = try fixture.scalar("SELECT partial_output FROM partials", text: true)
             // The four pieces that arrived (less any trailing whitespace, which a restart writes again).
             let four = MockContent.tokens(model: "gpt-4.1-mini", messages: [["role": "user", "content": "Describe the lighthouse"]]).prefix(4).joined()
             #expect(!kept.isEmpty && four.hasPrefix(kept) && four.dropFirst(kept.count).allSatisfy(\.isWhitespace), "\(kept)")
@@ -89,7 +89,7 @@ struct ResponsesTests {
             #expect(try fixture.scalar("SELECT continuation FROM attempts WHERE number = 2", text: true) == "restart")
             #expect(try fixture.scalar("SELECT continuation_reason FROM attempts WHERE number = 2", text: true)
                     == "the Responses API has no way to continue a partial answer")
-            #expect(try fixture.scalar("SELECT partial_output IS NULL FROM jobs") == 1)
+            #expect(try fixture.scalar("SELECT partial_output IS NULL FROM partials") == 1)
         }
     }
 
@@ -114,7 +114,7 @@ struct ResponsesTests {
             #expect(summary.failed == 1)
             #expect(try fixture.scalar("SELECT error_kind FROM jobs", text: true) == "provider_error")
             #expect(try fixture.scalar("SELECT error_message FROM jobs", text: true).contains("You have no credits remaining."))
-            #expect(try fixture.scalar("SELECT partial_output FROM jobs", text: true) == "Partial")
+            #expect(try fixture.scalar("SELECT partial_output FROM partials", text: true) == "Partial")
             let request = try #require(server.requests.first)
             #expect(request.requestLine.hasPrefix("POST /v1/responses "))
             #expect(try JSONValue.parse(request.bodyText)["stream"] == true)

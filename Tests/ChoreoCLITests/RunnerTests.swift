@@ -92,7 +92,7 @@ struct RunnerTests {
         try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.stall], faultAfterChunks: 2)) { server in
         let fixture = try Fixture(count: 100)
         let run = Task { try await fixture.run(server) { $0.concurrency = 10; $0.leaseSeconds = 1.5; $0.stallTimeout = 600 } }
-            try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
+            try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM partials WHERE partial_output <> ''") > 0 }
         let db = try Database(path: fixture.databasePath)
         _ = try db.cancelBatch(fixture.batchID)
         let summary = try await run.value
@@ -115,7 +115,7 @@ struct RunnerTests {
         let runner = BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.concurrency = 10; $0.stallTimeout = 600 },
                                  router: Fixture.router(server), events: events)
         let run = Task { try await runner.run() }
-            try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
+            try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM partials WHERE partial_output <> ''") > 0 }
         _ = try Database(path: fixture.databasePath).cancelBatch(fixture.batchID)
         _ = try await run.value
         let s = events.snapshot
@@ -152,14 +152,14 @@ struct RunnerTests {
         let fixture = try Fixture(count: 30, extra: ["mock": ["fault": "stall", "after": 2]])
         let run = Task { try await fixture.run(server) { $0.concurrency = 10; $0.stallTimeout = 600 } }
         // Cancel once partial output is on disk (however loaded the machine is).
-        for _ in 0..<500 where try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") == 0 {
+        for _ in 0..<500 where try fixture.scalar("SELECT count(*) FROM partials WHERE partial_output <> ''") == 0 {
             try await Task.sleep(nanoseconds: 20_000_000)
         }
         run.cancel()
         let summary = try await run.value
         #expect(summary.ending == .interrupted)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
-        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending' AND partial_output <> ''") > 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM partials WHERE state = 'pending' AND partial_output <> ''") > 0)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'interrupted'") > 0)
     }
     }
@@ -177,14 +177,14 @@ struct RunnerProcessTests {
             let fixture = try Fixture(count: 40)
             let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--stall-timeout", "600", "--concurrency", "8"] + fixture.configuration(pointingAt: server),
                                            directory: fixture.directory)
-            for _ in 0..<1500 where try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") == 0 {
+            for _ in 0..<1500 where try fixture.scalar("SELECT count(*) FROM partials WHERE partial_output <> ''") == 0 {
                 try await Task.sleep(nanoseconds: 20_000_000)
             }
             kill(p.processIdentifier, sig)
             let status = try await ChoreoBinary.wait(p, timeout: 20)
             #expect(status == code, "signal \(sig)")
             #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
-            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending' AND partial_output <> ''") > 0)
+            #expect(try fixture.scalar("SELECT count(*) FROM partials WHERE state = 'pending' AND partial_output <> ''") > 0)
             #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE ended_at IS NULL") == 0)
             #expect(try fixture.integrityCheck() == "ok")
         }
@@ -197,7 +197,7 @@ struct RunnerProcessTests {
         let fixture = try Fixture(count: 40, extra: ["mock": ["fault": "stall", "after": 2]])
         let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--mock", "--stall-timeout", "600", "--concurrency", "8"],
                                        directory: fixture.directory)
-        try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''") > 0 }
+        try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM partials WHERE partial_output <> ''") > 0 }
         #expect(try await ChoreoBinary.run(["cancel", fixture.batchID, "--db", fixture.databasePath]).status == 0)
         _ = try await ChoreoBinary.wait(p, timeout: 30)
         let cancelled = try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'cancelled'")

@@ -65,7 +65,7 @@ struct SeveralChoicesCutTests {
                                                 router: router).run()
             #expect(summary.failed == 1)
             let db = try Database(path: fixture.databasePath, readOnly: true)
-            let row = try #require(try db.queryOne("SELECT partial_output, partial_choices FROM jobs") { ($0.string(0), $0.string(1)) })
+            let row = try #require(try db.queryOne("SELECT partial_output, partial_choices FROM partials") { ($0.string(0), $0.string(1)) })
             #expect(row.0 == "Phobos and")
             #expect(row.1 == #"["Phobos and","Deimos is "]"#)
 
@@ -92,11 +92,11 @@ struct SeveralChoicesCutTests {
             defer { run.cancel() }
             let db = try Database(path: fixture.databasePath, readOnly: true)
             try await eventually("both choices are flushed") {
-                try db.queryOne("SELECT partial_choices FROM jobs") { $0.string(0) } == #"["Phobos and","Deimos is"]"#
+                try db.queryOne("SELECT partial_choices FROM partials") { $0.string(0) } == #"["Phobos and","Deimos is"]"#
             }
             run.cancel()
             #expect(try await run.value.ending == .interrupted)
-            #expect(try db.queryOne("SELECT state || ' ' || partial_choices FROM jobs") { $0.string(0) } == #"pending ["Phobos and","Deimos is"]"#)
+            #expect(try db.queryOne("SELECT state || ' ' || partial_choices FROM partials") { $0.string(0) } == #"pending ["Phobos and","Deimos is"]"#)
         }
     }
 }

@@ -25,7 +25,7 @@ struct StoppingTests {
     /// Waits until every job has flushed some text (all 64 streams are receiving), or fails.
     static func waitUntilAllStreaming(_ fixture: Fixture, _ p: Process) async throws {
         for _ in 0..<1500 {
-            if try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'running' AND partial_output <> ''") == jobs { return }
+            if try fixture.scalar("SELECT count(*) FROM partials WHERE state = 'running' AND partial_output <> ''") == jobs { return }
             if !p.isRunning { break }
             try await Task.sleep(nanoseconds: 20_000_000)
         }
@@ -36,7 +36,7 @@ struct StoppingTests {
     static func storedLengths(_ fixture: Fixture) throws -> [String: Int] {
         let db = try Database(path: fixture.databasePath, readOnly: true)
         var out: [String: Int] = [:]
-        try db.query("SELECT custom_id, length(coalesce(partial_output, '')) FROM jobs") { out[$0.string(0)!] = $0.int(1)! }
+        try db.query("SELECT custom_id, length(coalesce(partial_output, '')) FROM partials") { out[$0.string(0)!] = $0.int(1)! }
         return out
     }
 
@@ -46,7 +46,7 @@ struct StoppingTests {
         let after = try storedLengths(fixture)
         let lost = before.filter { $0.value == 0 || (after[$0.key] ?? 0) < $0.value }
         #expect(lost.isEmpty, "jobs without their text: \(lost.keys.sorted().prefix(5))", sourceLocation: sourceLocation)
-        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = '\(state)' AND partial_output <> ''") == jobs, sourceLocation: sourceLocation)
+        #expect(try fixture.scalar("SELECT count(*) FROM partials WHERE state = '\(state)' AND partial_output <> ''") == jobs, sourceLocation: sourceLocation)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE ended_at IS NULL") == 0, sourceLocation: sourceLocation)
         #expect(try fixture.integrityCheck() == "ok", sourceLocation: sourceLocation)
     }
@@ -99,7 +99,7 @@ struct StoppingTests {
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'cancelled'") == Self.jobs)
         let reopen = try await ChoreoBinary.run(["resume", fixture.batchID, "--cancelled", "--no-run", "--db", fixture.databasePath])
         #expect(reopen.status == 0)
-        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending' AND partial_output <> ''") == Self.jobs)
+        #expect(try fixture.scalar("SELECT count(*) FROM partials WHERE state = 'pending' AND partial_output <> ''") == Self.jobs)
         #expect(try fixture.scalar("SELECT count(*) FROM batches WHERE state = 'pending'") == 1)
     }
 
@@ -181,8 +181,8 @@ struct CheckpointTests {
         let succeeded = try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'")
         #expect(succeeded >= 5)
         #expect(try Self.count(copy, "SELECT count(*) FROM jobs WHERE state = 'succeeded'") == succeeded)
-        #expect(try Self.count(copy, "SELECT count(*) FROM jobs WHERE partial_output <> ''")
-                == (try fixture.scalar("SELECT count(*) FROM jobs WHERE partial_output <> ''")))
+        #expect(try Self.count(copy, "SELECT count(*) FROM partials WHERE partial_output <> ''")
+                == (try fixture.scalar("SELECT count(*) FROM partials WHERE partial_output <> ''")))
         #expect(try Self.count(copy, "SELECT count(*) FROM jobs WHERE state = 'running'") == 0)
         withExtendedLifetime(watcher) {}
     }

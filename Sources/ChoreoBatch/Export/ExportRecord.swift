@@ -80,11 +80,24 @@ public struct ExportRecord: Sendable {
         "CASE WHEN url = '/v1/embeddings' THEN (CASE json_typeof(request::json -> 'input') WHEN 'string' THEN 'text' END) END",
         "CASE WHEN url = '/v1/embeddings' THEN request::json ->> 'encoding_format' END",
     ]
+    /// On SQLite a job still streaming (or whose runner died mid-stream) has its text so far in
+    /// `live_partials` (schema 18), which supersedes its partial columns while it exists.
+    private static let sqliteColumnNames = columnNames.map { name in
+        switch name {
+        case "partial_output", "partial_choices":
+            let live = name == "partial_output" ? "text" : "choices"
+            return """
+                CASE WHEN EXISTS (SELECT 1 FROM live_partials WHERE job_id = jobs.id)
+                THEN (SELECT \(live) FROM live_partials WHERE job_id = jobs.id) ELSE \(name) END
+                """
+        default: return name
+        }
+    }
     /// How many columns `columns(includingResponse:)` selects: a query that selects more after
     /// them finds its own from this index on.
     static let columnCount = columnNames.count + sqliteRequestShape.count
-    private static let columnsWithResponse = (columnNames + sqliteRequestShape).joined(separator: ", ")
-    private static let columnsWithoutResponse = withoutResponse(columnNames + sqliteRequestShape)
+    private static let columnsWithResponse = (sqliteColumnNames + sqliteRequestShape).joined(separator: ", ")
+    private static let columnsWithoutResponse = withoutResponse(sqliteColumnNames + sqliteRequestShape)
     private static let postgresColumnsWithResponse = (columnNames + postgresRequestShape).joined(separator: ", ")
     private static let postgresColumnsWithoutResponse = withoutResponse(columnNames + postgresRequestShape)
 

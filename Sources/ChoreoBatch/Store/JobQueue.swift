@@ -256,7 +256,9 @@ public actor JobQueue: JobStore {
                        started_at = coalesce(started_at, ?), updated_at = ?
                 WHERE id IN (SELECT value FROM json_each(?))
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
-                          coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0), timeout_seconds,
+                          coalesce((SELECT text FROM live_partials WHERE job_id = jobs.id), partial_output, ''),
+                          coalesce((SELECT tokens FROM live_partials WHERE job_id = jobs.id), partial_tokens, 0),
+                          coalesce(spent_prompt_tokens, 0), timeout_seconds,
                           coalesce(partial_reasoning, ''), url
                 """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t), .init(list)]) { row in
                 jobs.append(ClaimedJob(
@@ -427,6 +429,7 @@ public actor JobQueue: JobStore {
                     """, [.init(t)], charge: o.charge, db: db)  // paid for all the same
                 return .leaseHeld(false)
             }
+            try dropLivePartial(job: job, db: db)
             try writeAttemptEnd(job: job, number: attempt, """
                 ended_at = ?, outcome = 'succeeded', http_status = ?, bytes_received = ?, chars_received = ?, request_id = ?,
                 \(AttemptTimings.assignments)
@@ -439,10 +442,15 @@ public actor JobQueue: JobStore {
             try db.run("""
                 UPDATE jobs SET state = CASE WHEN ?1 = 'pending' THEN \(Self.requeuedState) ELSE ?1 END,
                        not_before = ?2, error_kind = ?3, error_message = ?4, http_status = ?5, request_id = ?6,
-                       partial_output = CASE WHEN ?7 THEN NULL ELSE coalesce(?8, partial_output) END,
-                       partial_tokens = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_tokens ELSE ?9 END,
+                       partial_output = CASE WHEN ?7 THEN NULL
+                                             ELSE coalesce(?8, (SELECT text FROM live_partials WHERE job_id = ?14), partial_output) END,
+                       partial_tokens = CASE WHEN ?7 THEN NULL WHEN ?8 IS NOT NULL THEN ?9
+                                             ELSE coalesce((SELECT tokens FROM live_partials WHERE job_id = ?14), partial_tokens) END,
                        partial_reasoning = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_reasoning ELSE ?17 END,
-                       partial_choices = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_choices ELSE ?18 END,
+                       partial_choices = CASE WHEN ?7 THEN NULL WHEN ?8 IS NOT NULL THEN ?18
+                                              WHEN EXISTS (SELECT 1 FROM live_partials WHERE job_id = ?14)
+                                              THEN (SELECT choices FROM live_partials WHERE job_id = ?14)
+                                              ELSE partial_choices END,
                        spent_prompt_tokens = ?10, lease_owner = NULL, lease_expires_at = NULL,
                        finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13, error_body = ?16
                 WHERE id = ?14 AND lease_owner = ?15
@@ -450,7 +458,9 @@ public actor JobQueue: JobStore {
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
                       .init(f.errorBody), .init(f.keptReasoning), .init(f.keptChoices)])
-            let end = AttemptEnd(outcome: outcome, failure: f, leaseHeld: db.changes == 1)
+            let leaseHeld = db.changes == 1
+            if leaseHeld { try dropLivePartial(job: job, db: db) }
+            let end = AttemptEnd(outcome: outcome, failure: f, leaseHeld: leaseHeld)
             try writeAttemptEnd(job: job, number: attempt, """
                 ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
                 bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?, \(AttemptTimings.assignments)
@@ -475,7 +485,10 @@ public actor JobQueue: JobStore {
                     """, [.init(a.output), .init(a.toolCalls), .init(a.finishReason), .init(a.providerFinishReason), .init(a.response),
                           .init(a.reasoning), .init(a.requestID), .init(a.source), .init(a.costUSD), .init(s.key),
                           .init(a.embedding), .init(a.dimensions), .init(t), .init(t), .init(s.job), .init(runnerID)])
-                if db.changes == 1 { written.append(s.job) }
+                if db.changes == 1 {
+                    written.append(s.job)
+                    try dropLivePartial(job: s.job, db: db)
+                }
             }
             return .served(written)
         }
@@ -612,12 +625,23 @@ public actor JobQueue: JobStore {
         try Self.abandon(path: path, runnerID: runnerID, partials: partials)
     }
 
-    /// Writes the text of each job still `running` under `runnerID`'s lease (`PartialText`).
+    /// Writes the text of each job still `running` under `runnerID`'s lease (`PartialText`) to its
+    /// row of `live_partials` (schema 18): a narrow row to write, where an `UPDATE` of `jobs`
+    /// rewrites its whole record. The lease is read, not written: a runner whose job was taken
+    /// over writes nothing.
     static func savePartials(_ partials: [PartialText], at t: Double, runnerID: String, db: Database) throws {
         try db.runEach("""
-            UPDATE jobs SET partial_output = ?, partial_tokens = ?, partial_choices = ?, updated_at = ?
-            WHERE id = ? AND lease_owner = ? AND state = 'running'
+            INSERT INTO live_partials (job_id, text, tokens, choices, updated_at)
+            SELECT id, ?, ?, ?, ? FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'
+            ON CONFLICT (job_id) DO UPDATE SET text = excluded.text, tokens = excluded.tokens, choices = excluded.choices,
+                                               updated_at = excluded.updated_at
             """, partials.lazy.map { p in [.init(p.text), .init(p.tokens), .init(p.choices), .init(t), .init(p.job), .init(runnerID)] })
+    }
+
+    /// Drops `job`'s live text: its partial columns in `jobs` were just written (or cleared), and
+    /// the row would otherwise supersede them.
+    static func dropLivePartial(job: Int64, db: Database) throws {
+        try db.run("DELETE FROM live_partials WHERE job_id = ?", [.init(job)])
     }
 
     static func abandon(path: String, runnerID: String, partials: [PartialText]) throws {

@@ -25,6 +25,7 @@ public enum Schema {
         Migration(version: 15, sql: providerBudgets),
         Migration(version: 16, sql: partialChoices),
         Migration(version: 17, sql: budgetReservations),
+        Migration(version: 18, sql: livePartials),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -307,6 +308,31 @@ public enum Schema {
 
     /// A batch's stored budget shared by every runner (`BatchBudgets`): the worst case reserved
     /// for a running job's attempt, counted while the job is `running`.
+    /// The text of the jobs still streaming, in a narrow table of its own (issue 20): the partial
+    /// flushes write here, many times a second with thousands of streams, instead of rewriting the
+    /// whole `jobs` record (~53 columns, the request among them) to change three. A row is the
+    /// text of its job's running (or dead runner's) attempt as of the last flush and, while it
+    /// exists, supersedes the job's `partial_output`, `partial_tokens` and `partial_choices`: an
+    /// attempt's end moves it there (or drops it with them), success and a resume drop it, and the
+    /// claim, the exports and `show` read it first. The view `partials` reads each job's text so
+    /// far whichever place holds it (the same view on PostgreSQL, which has no such table).
+    static let livePartials = """
+        CREATE TABLE live_partials (
+          job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+          text TEXT NOT NULL,
+          tokens INTEGER NOT NULL,
+          choices TEXT,
+          updated_at REAL NOT NULL
+        );
+        CREATE VIEW partials AS
+          SELECT j.id AS job_id, j.batch_id, j.custom_id, j.state,
+                 CASE WHEN l.job_id IS NULL THEN j.partial_output ELSE l.text END AS partial_output,
+                 CASE WHEN l.job_id IS NULL THEN j.partial_tokens ELSE l.tokens END AS partial_tokens,
+                 CASE WHEN l.job_id IS NULL THEN j.partial_choices ELSE l.choices END AS partial_choices,
+                 CASE WHEN l.job_id IS NULL THEN j.updated_at ELSE l.updated_at END AS updated_at
+          FROM jobs j LEFT JOIN live_partials l ON l.job_id = j.id;
+        """
+
     static let budgetReservations = """
         ALTER TABLE jobs ADD COLUMN reserved_usd REAL;
         """
