@@ -267,6 +267,9 @@ public actor JobQueue: JobStore {
                     partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!, timeout: row.double(10),
                     partialReasoning: row.string(11)!, endpoint: JobEndpoint(stored: row.string(12))))
             }
+            // A dead runner's live text (if any) is this runner's to write from now on.
+            try db.run("UPDATE live_partials SET runner = ? WHERE job_id IN (SELECT value FROM json_each(?))",
+                       [.init(runnerID), .init(list)])
             // Attempts of a runner that died never got an end: close them now, so history is honest.
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = 'interrupted', error_kind = coalesce(error_kind, 'runner_lost'),
@@ -627,15 +630,24 @@ public actor JobQueue: JobStore {
 
     /// Writes the text of each job still `running` under `runnerID`'s lease (`PartialText`) to its
     /// row of `live_partials` (schema 18): a narrow row to write, where an `UPDATE` of `jobs`
-    /// rewrites its whole record. The lease is read, not written: a runner whose job was taken
-    /// over writes nothing.
+    /// rewrites its whole record. A row this runner already writes is updated alone; the first
+    /// flush of an attempt writes the row only if the job's lease is this runner's (a runner whose
+    /// job was taken over writes nothing: the claim that took it made the row the new runner's).
     static func savePartials(_ partials: [PartialText], at t: Double, runnerID: String, db: Database) throws {
+        // The enum's cases, not its generic `init`: that is a witness-table call per value.
+        let rows = partials.map { p -> [SQLValue] in
+            [.text(p.text), .integer(Int64(p.tokens)), p.choices.map(SQLValue.text) ?? .null, .real(t), .integer(p.job), .text(runnerID)]
+        }
+        let firsts = try db.runEach("""
+            UPDATE live_partials SET text = ?, tokens = ?, choices = ?, updated_at = ? WHERE job_id = ? AND runner = ?
+            """, rows)
+        guard !firsts.isEmpty else { return }
         try db.runEach("""
-            INSERT INTO live_partials (job_id, text, tokens, choices, updated_at)
-            SELECT id, ?, ?, ?, ? FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'
-            ON CONFLICT (job_id) DO UPDATE SET text = excluded.text, tokens = excluded.tokens, choices = excluded.choices,
-                                               updated_at = excluded.updated_at
-            """, partials.lazy.map { p in [.init(p.text), .init(p.tokens), .init(p.choices), .init(t), .init(p.job), .init(runnerID)] })
+            INSERT INTO live_partials (text, tokens, choices, updated_at, job_id, runner)
+            SELECT ?, ?, ?, ?, id, lease_owner FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'
+            ON CONFLICT (job_id) DO UPDATE SET runner = excluded.runner, text = excluded.text, tokens = excluded.tokens,
+                                               choices = excluded.choices, updated_at = excluded.updated_at
+            """, firsts.map { rows[$0] })
     }
 
     /// Drops `job`'s live text: its partial columns in `jobs` were just written (or cleared), and
