@@ -243,8 +243,10 @@ public actor JobQueue: JobStore {
                 }
                 candidates.append((row.int64(0)!, row.int64(1)!))
             }
+            var expired: Set<Int64> = []
             try db.query(Self.expiredCandidates(filter: filter.sql), [.init(t), .init(runnerID)] + filter.arguments + [.init(limit)]) {
                 candidates.append(($0.int64(0)!, $0.int64(1)!))
+                expired.insert($0.int64(1)!)
             }
             ids = candidates.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }.prefix(limit).map(\.id)
             guard !ids.isEmpty else { return }
@@ -267,9 +269,16 @@ public actor JobQueue: JobStore {
                     partialTokens: row.int(8)!, spentPromptTokens: row.int(9)!, timeout: row.double(10),
                     partialReasoning: row.string(11)!, endpoint: JobEndpoint(stored: row.string(12))))
             }
-            // A dead runner's live text (if any) is this runner's to write from now on.
-            try db.run("UPDATE live_partials SET runner = ? WHERE job_id IN (SELECT value FROM json_each(?))",
-                       [.init(runnerID), .init(list)])
+            // A job taken from a runner whose lease ran out: its live text (if any) is this
+            // runner's to write from now on, so the old runner, should it still be streaming,
+            // writes nothing more. (Any other live row a claimed job has is a gone runner's, and
+            // this runner's first flush takes it over.) Skipped when no lease ran out, as in
+            // nearly every claim.
+            let takenOver = ids.filter(expired.contains)
+            if !takenOver.isEmpty {
+                try db.run("UPDATE live_partials SET runner = ? WHERE job_id IN (SELECT value FROM json_each(?))",
+                           [.init(runnerID), .init("[" + takenOver.map(String.init).joined(separator: ",") + "]")])
+            }
             // Attempts of a runner that died never got an end: close them now, so history is honest.
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = 'interrupted', error_kind = coalesce(error_kind, 'runner_lost'),
