@@ -316,7 +316,8 @@ public enum Schema {
     /// attempt's end moves it there (or drops it with them), success and a resume drop it, and the
     /// claim, the exports and `show` read it first. The view `partials` reads each job's text so
     /// far whichever place holds it (the same view on PostgreSQL, which has no such table).
-    /// `runner` is the lease holder that writes the row (a claim hands it to its runner), so a
+    /// `runner` is the lease holder that writes the row (a claim of an expired lease, or the
+    /// claiming runner's first flush, makes it that runner's), so a
     /// flush is an `UPDATE` of the live row alone, without reading the job's lease.
     static let livePartials = """
         CREATE TABLE live_partials (
