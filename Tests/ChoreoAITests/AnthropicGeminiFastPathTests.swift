@@ -284,3 +284,27 @@ import Foundation
         #expect(Self.geminiRun(stream, fast: true).chunks.map { $0.content ?? "" }.joined() == Self.words.joined())
     }
 }
+
+// The scanners read bytes lent for the call; the tests hand them arrays.
+extension AnthropicChunkDecoder {
+    static func textDelta(_ data: [UInt8], scratch: inout [UInt8]) -> String? {
+        data.withUnsafeBytes { textDelta($0, scratch: &scratch) }
+    }
+}
+
+extension GeminiChunkDecoder {
+    static func scan(_ data: [UInt8], readingIDs: Bool, scratch: inout [UInt8]) -> Response? {
+        var spans = Spans()
+        return scan(data, readingIDs: readingIDs, scratch: &scratch, spans: &spans)
+    }
+
+    static func scan(_ data: [UInt8], readingIDs: Bool, scratch: inout [UInt8], spans: inout Spans) -> Response? {
+        data.withUnsafeBytes { scan($0, readingIDs: readingIDs, scratch: &scratch, spans: &spans) }
+    }
+}
+
+extension GeminiChunkDecoder.Template {
+    mutating func match(_ data: [UInt8], scratch: inout [UInt8]) -> GeminiChunkDecoder.Response? {
+        data.withUnsafeBytes { match($0, scratch: &scratch) }
+    }
+}

@@ -306,10 +306,6 @@ struct AnthropicChunkDecoder: ChunkDecoder {
         return text
     }
 
-    static func textDelta(_ data: [UInt8], scratch: inout [UInt8]) -> String? {
-        data.withUnsafeBytes { textDelta($0, scratch: &scratch) }
-    }
-
     private static let textDeltaHead = Array(#"{"type":"content_block_delta","index":"#.utf8)
     private static let textDeltaMiddle = Array(#","delta":{"type":"text_delta","text":"#.utf8)
 

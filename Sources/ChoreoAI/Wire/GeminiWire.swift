@@ -370,9 +370,51 @@ extension GeminiChunkDecoder {
     /// plain integers, nulls and types it does not expect, and whatever `Reader` doubts
     /// (escaped keys, non-ASCII in skipped strings, malformed JSON). Most events of a stream
     /// are text; parsing each into a tree cost ~40k instructions (BENCHMARKS.md, round 6).
-    static func scan(_ data: [UInt8], readingIDs: Bool, scratch: inout [UInt8]) -> Response? {
-        var spans = Spans()
-        return scan(data, readingIDs: readingIDs, scratch: &scratch, spans: &spans)
+    /// `spans` notes where the parts that change from event to event were (`Template`). The
+    /// bytes are lent for the call (`SSEEventView`).
+    static func scan(_ raw: UnsafeRawBufferPointer, readingIDs: Bool, scratch: inout [UInt8], spans: inout Spans) -> Response? {
+        guard let base = raw.baseAddress else { return nil }
+        var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
+        var response = Response()
+        r.skipWhitespace()
+        let ok = r.members(Key.top) { r, k in
+            switch k {
+            case Key.candidates:
+                guard r.eat(UInt8(ascii: "[")) else { return false }
+                r.skipWhitespace()
+                if r.eat(UInt8(ascii: "]")) { return true }
+                while true {
+                    r.skipWhitespace()
+                    guard let c = scanCandidate(&r, &scratch, &spans) else { return false }
+                    response.candidates.append(c)
+                    r.skipWhitespace()
+                    if r.eat(UInt8(ascii: ",")) { continue }
+                    return r.eat(UInt8(ascii: "]"))
+                }
+            case Key.usage:
+                let start = r.i
+                guard let u = scanUsage(&r, &spans.counts) else { return false }
+                response.usage = u
+                spans.usage = start..<r.i
+            case Key.responseId where readingIDs:
+                guard let s = OpenAIChunkScanner.string(&r, &scratch) else { return false }
+                response.responseId = s
+            case Key.modelVersion where readingIDs:
+                guard let s = OpenAIChunkScanner.string(&r, &scratch) else { return false }
+                response.modelVersion = s
+            case Key.responseId, Key.modelVersion:
+                // Already read: only checked, and only a string (what `parse` would have taken).
+                guard r.i < r.end, r.p[r.i] == UInt8(ascii: "\""), r.skipValue(depth: 0) else { return false }
+            case _ where k & Key.fallback != 0:
+                return false
+            default:
+                return r.skipValue(depth: 0)
+            }
+            return true
+        }
+        guard ok else { return nil }
+        r.skipWhitespace()
+        return r.i == r.end ? response : nil
     }
 
     /// Where the scanner found the text string(s) (quotes included), the usage object and its counts.
@@ -382,59 +424,6 @@ extension GeminiChunkDecoder {
         var usage: Range<Int>?
         /// The counts in the usage object, in order.
         var counts: [(range: Range<Int>, key: UInt32)] = []
-    }
-
-    /// `scan`, noting in `spans` where the parts that change from event to event were.
-    static func scan(_ data: [UInt8], readingIDs: Bool, scratch: inout [UInt8], spans: inout Spans) -> Response? {
-        data.withUnsafeBytes { scan($0, readingIDs: readingIDs, scratch: &scratch, spans: &spans) }
-    }
-
-    /// `scan` of bytes lent for the call.
-    static func scan(_ raw: UnsafeRawBufferPointer, readingIDs: Bool, scratch: inout [UInt8], spans: inout Spans) -> Response? {
-        do {
-            guard let base = raw.baseAddress else { return nil }
-            var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
-            var response = Response()
-            r.skipWhitespace()
-            let ok = r.members(Key.top) { r, k in
-                switch k {
-                case Key.candidates:
-                    guard r.eat(UInt8(ascii: "[")) else { return false }
-                    r.skipWhitespace()
-                    if r.eat(UInt8(ascii: "]")) { return true }
-                    while true {
-                        r.skipWhitespace()
-                        guard let c = scanCandidate(&r, &scratch, &spans) else { return false }
-                        response.candidates.append(c)
-                        r.skipWhitespace()
-                        if r.eat(UInt8(ascii: ",")) { continue }
-                        return r.eat(UInt8(ascii: "]"))
-                    }
-                case Key.usage:
-                    let start = r.i
-                    guard let u = scanUsage(&r, &spans.counts) else { return false }
-                    response.usage = u
-                    spans.usage = start..<r.i
-                case Key.responseId where readingIDs:
-                    guard let s = OpenAIChunkScanner.string(&r, &scratch) else { return false }
-                    response.responseId = s
-                case Key.modelVersion where readingIDs:
-                    guard let s = OpenAIChunkScanner.string(&r, &scratch) else { return false }
-                    response.modelVersion = s
-                case Key.responseId, Key.modelVersion:
-                    // Already read: only checked, and only a string (what `parse` would have taken).
-                    guard r.i < r.end, r.p[r.i] == UInt8(ascii: "\""), r.skipValue(depth: 0) else { return false }
-                case _ where k & Key.fallback != 0:
-                    return false
-                default:
-                    return r.skipValue(depth: 0)
-                }
-                return true
-            }
-            guard ok else { return nil }
-            r.skipWhitespace()
-            return r.i == r.end ? response : nil
-        }
     }
 
     private static func scanCandidate(_ r: inout Reader, _ scratch: inout [UInt8], _ spans: inout Spans) -> Candidate? {
@@ -514,12 +503,8 @@ extension GeminiChunkDecoder {
             self.response = response
         }
 
-        /// The `Response` in `data` when it matches; nil when it does not (then nothing changed).
-        mutating func match(_ data: [UInt8], scratch: inout [UInt8]) -> Response? {
-            data.withUnsafeBytes { match($0, scratch: &scratch) }
-        }
-
-        /// `match` of bytes lent for the call.
+        /// The `Response` in the lent bytes `raw` when they match; nil when they do not (then
+        /// nothing changed).
         mutating func match(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> Response? {
             guard let (text, usage) = read(raw, scratch: &scratch) else { return nil }
             // In place: the response handed out last time is gone by now, so no copy is made.
