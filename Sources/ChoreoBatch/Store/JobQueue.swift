@@ -250,9 +250,7 @@ public actor JobQueue: JobStore {
             }
             ids = candidates.sorted { $0.priority != $1.priority ? $0.priority > $1.priority : $0.id < $1.id }.prefix(limit).map(\.id)
             guard !ids.isEmpty else { return }
-            // The ids as one JSON array parameter, so the SQL is the same text every time (and
-            // its prepared statement is reused) however many jobs a claim takes.
-            let list = "[" + ids.map(String.init).joined(separator: ",") + "]"
+            let list = Self.idList(ids)
             try db.query("""
                 UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?,
                        started_at = coalesce(started_at, ?), updated_at = ?
@@ -277,7 +275,7 @@ public actor JobQueue: JobStore {
             let takenOver = ids.filter(expired.contains)
             if !takenOver.isEmpty {
                 try db.run("UPDATE live_partials SET runner = ? WHERE job_id IN (SELECT value FROM json_each(?))",
-                           [.init(runnerID), .init("[" + takenOver.map(String.init).joined(separator: ",") + "]")])
+                           [.init(runnerID), .init(Self.idList(takenOver))])
             }
             // Attempts of a runner that died never got an end: close them now, so history is honest.
             try db.run("""
@@ -293,6 +291,10 @@ public actor JobQueue: JobStore {
         let position = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
         return jobs.sorted { position[$0.id]! < position[$1.id]! }
     }
+
+    /// Job ids as one JSON array parameter (`json_each(?)`), so the SQL is the same text every
+    /// time (and its prepared statement is reused) however many jobs it names.
+    static func idList(_ ids: [Int64]) -> String { "[" + ids.map(String.init).joined(separator: ",") + "]" }
 
     /// The order jobs are claimed in: higher `priority` first, then the oldest (`id`).
     static let claimOrder = "priority DESC, id"
