@@ -194,6 +194,48 @@ struct FastChunkDecoderTests {
         ]
     }()
 
+    /// The padding followed by other members, as `choreo mock` sends it (`"obfuscation":"…","usage":null`):
+    /// what follows the padding must be the template's too, byte for byte.
+    static let paddedBeforeMoreSequence: [String] = {
+        func padded(_ content: String, _ padding: String, then rest: String = #","usage":null"#) -> String {
+            "{\(head),\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\(content)\"},\"logprobs\":null,\"finish_reason\":null}],"
+                + #""obfuscation":"\#(padding)""# + rest + "}"
+        }
+        let more = #","usage":null,"extra":[true]"#
+        return [
+            padded("Hello", "p9K3xT6w"),
+            padded(" world", "Q"),
+            padded("", ""),
+            padded("open", #"x\",\"usage\":null,\"y\":\""#),
+            padded("esc", #"a\"b"#),
+            padded("next", "Zz9"),
+            padded("then", "abc", then: more),
+            padded("more", "xy", then: more),
+            padded("last", "xyz"),
+            padded("last", "xyz", then: #","usage":null,"x":1"#),
+        ]
+    }()
+
+    @Test func paddingFollowedByMoreMembersGivesTheFullParsersChunksAndTakesTheTemplatePath() throws {
+        var decoder = OpenAIChunkDecoder()
+        var scanner = OpenAIChunkScanner()
+        var matched: [Bool] = []
+        for text in Self.paddedBeforeMoreSequence {
+            let bytes = Array(text.utf8)
+            var got: [ChatCompletionChunk] = [], expected: [ChatCompletionChunk] = []
+            var gotError: String?, expectedError: String?
+            do { try bytes.withUnsafeBytes { try decoder.decode(data: $0) { got.append($0) } } } catch { gotError = "\(error)" }
+            do { try bytes.withUnsafeBytes { try OpenAIChunkDecoder.decodeFull($0) { expected.append($0) } } } catch { expectedError = "\(error)" }
+            #expect(got == expected, "\(text)")
+            #expect(gotError == expectedError, "\(text)")
+            let hit = bytes.withUnsafeBytes { raw in scanner.withTemplateMatch(raw) { _, _ in } }
+            if !hit { _ = bytes.withUnsafeBytes { scanner.scanWithoutTemplate($0) } }
+            matched.append(hit)
+        }
+        // A padding with escapes or quotes misses, and so does one whose following bytes differ.
+        #expect(matched == [false, true, true, false, false, false, false, true, false, false], "\(matched)")
+    }
+
     @Test func chunksWithObfuscationPaddingGiveTheFullParsersChunksAndTakeTheTemplatePath() throws {
         var decoder = OpenAIChunkDecoder()
         for text in Self.paddedSequence {

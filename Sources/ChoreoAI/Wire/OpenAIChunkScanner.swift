@@ -25,10 +25,12 @@ import Darwin
 /// content string, split into the bytes before the string and the bytes after it; an event with
 /// the same bytes around a valid string is that chunk with new content, and only the string is read.
 ///
-/// api.openai.com ends every chunk with `"obfuscation":"<random padding>"` (wire-formats-2 §5.3),
-/// so no two chunks have the same bytes after the content. When the template ends that way, its
-/// suffix stops after `"obfuscation":"` and the padding (plain printable ASCII, no escapes: what
-/// the provider sends) may differ; any other padding misses the template and takes the full scan.
+/// api.openai.com adds `"obfuscation":"<random padding>"` to every chunk (wire-formats-2 §5.3),
+/// so no two chunks have the same bytes after the content. When the template has that member
+/// after its content (last, or followed by others such as `"usage":null`), its suffix stops
+/// after `"obfuscation":"`, the bytes after the padding are kept apart, and the padding (plain
+/// printable ASCII, no escapes: what the provider sends) may differ; any other padding misses
+/// the template and takes the full scan.
 struct OpenAIChunkScanner: Sendable {
     private var id = CachedString()
     private var model = CachedString()
@@ -39,9 +41,10 @@ struct OpenAIChunkScanner: Sendable {
     private var contentSpan: Range<Int>?
     private var templatePrefix: [UInt8] = []
     private var templateSuffix: [UInt8] = []
-    /// The template's suffix ends at the opening quote of a trailing `obfuscation` string, whose
-    /// bytes (then `"}`) end the event.
-    private var templatePadded = false
+    /// When the template has an `obfuscation` padding after its content: the bytes after the
+    /// padding, from its closing quote to the end of the event (`"}`, or `","usage":null}`…).
+    /// `templateSuffix` then ends with the padding's opening quote.
+    private var templateAfterPadding: [UInt8]?
     private var templateChunk: ChatCompletionChunk?
 
     init() {}
@@ -67,13 +70,12 @@ struct OpenAIChunkScanner: Sendable {
             templatePrefix.append(contentsOf: UnsafeRawBufferPointer(rebasing: data[..<span.lowerBound]))
             templateSuffix.removeAll(keepingCapacity: true)
             let suffix = UnsafeRawBufferPointer(rebasing: data[span.upperBound...])
-            if let padding = Self.paddingStart(suffix), padding >= Self.obfuscationKey.count,
-               suffix[(padding - Self.obfuscationKey.count)..<padding].elementsEqual(Self.obfuscationKey) {
-                templateSuffix.append(contentsOf: suffix[..<padding])
-                templatePadded = true
+            if let padding = Self.padding(in: suffix) {
+                templateSuffix.append(contentsOf: suffix[..<padding.lowerBound])
+                templateAfterPadding = Array(suffix[padding.upperBound...])
             } else {
                 templateSuffix.append(contentsOf: suffix)
-                templatePadded = false
+                templateAfterPadding = nil
             }
             templateChunk = chunk
         }
@@ -92,8 +94,8 @@ struct OpenAIChunkScanner: Sendable {
     private mutating func matchTemplate(_ data: UnsafeRawBufferPointer) -> String? {
         // Where the template's suffix ends: the end of the event, or the padding's opening quote.
         var end = data.count
-        if templatePadded {
-            guard let padding = Self.paddingStart(data) else { return nil }
+        if let after = templateAfterPadding {
+            guard let padding = Self.paddingStart(data, endingWith: after) else { return nil }
             end = padding
         }
         let head = templatePrefix.count, tail = templateSuffix.count
@@ -109,20 +111,41 @@ struct OpenAIChunkScanner: Sendable {
 
     static let obfuscationKey: [UInt8] = Array(#","obfuscation":""#.utf8)
 
-    /// When `bytes` end with a string of plain printable ASCII (no quote, no backslash) and `}`:
-    /// the index of that string's first byte, just after its opening quote. Else nil.
-    static func paddingStart(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        let n = bytes.count
-        guard n >= 3, bytes[n - 1] == UInt8(ascii: "}"), bytes[n - 2] == UInt8(ascii: "\"") else { return nil }
-        var i = n - 3
+    /// Where the value of the first `"obfuscation"` member is in `suffix` (the bytes of a scanned
+    /// chunk after its content string), when it is plain printable ASCII (no quote, no backslash):
+    /// from its first byte to its closing quote. Else nil. (In bytes that scanned as JSON, the key's
+    /// quotes are the JSON's own: a quote inside a string is escaped.)
+    static func padding(in suffix: UnsafeRawBufferPointer) -> Range<Int>? {
+        let key = obfuscationKey, n = suffix.count
+        guard n > key.count else { return nil }
+        var k = 0
+        while k + key.count < n, !key.withUnsafeBytes({ memcmp($0.baseAddress!, suffix.baseAddress! + k, key.count) == 0 }) { k += 1 }
+        guard k + key.count < n else { return nil }
+        var i = k + key.count
+        while i < n, Self.isPlainPadding(suffix[i]) { i += 1 }
+        guard i < n, suffix[i] == UInt8(ascii: "\"") else { return nil }
+        return (k + key.count)..<i
+    }
+
+    /// When `bytes` end with `after` (which starts with a quote) and before it a string of plain
+    /// printable ASCII: the index of that string's first byte, just after its opening quote.
+    /// Else nil.
+    static func paddingStart(_ bytes: UnsafeRawBufferPointer, endingWith after: [UInt8]) -> Int? {
+        let n = bytes.count, a = after.count
+        guard n > a, after.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress! + (n - a), a) == 0 }) else { return nil }
+        var i = n - a - 1
         while i >= 0 {
             let b = bytes[i]
             if b == UInt8(ascii: "\"") { return i + 1 }
-            guard b >= 0x20, b < 0x7F, b != UInt8(ascii: "\\") else { return nil }
+            guard isPlainPadding(b) else { return nil }
             i -= 1
         }
         return nil
     }
+
+    /// A byte a padding may have: printable ASCII but the quote and the backslash.
+    @inline(__always)
+    static func isPlainPadding(_ b: UInt8) -> Bool { b >= 0x20 && b < 0x7F && b != UInt8(ascii: "\"") && b != UInt8(ascii: "\\") }
 
     // MARK: top level
 
