@@ -54,10 +54,10 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     }
 
     /// Everything received so far, as a completion.
-    public var completion: ChatCompletion { state.accumulated.withLock { $0.completion } }
+    public var completion: ChatCompletion { state.received.withLock { $0.chunks.completion } }
 
     /// The text received so far (first choice).
-    public var text: String { state.accumulated.withLock { $0.text } }
+    public var text: String { state.received.withLock { $0.chunks.text } }
 
     /// Bytes received so far.
     public var bytesReceived: Int { state.bytesReceived }
@@ -75,29 +75,31 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
 
     /// The number of chunks so far that carried text, a refusal or a piece of a tool call
     /// (a stand-in for completion tokens until the provider reports usage).
-    public var outputChunkCount: Int { state.accumulated.withLock { $0.outputChunkCount } }
+    public var outputChunkCount: Int { state.received.withLock { $0.chunks.outputChunkCount } }
 
     /// The text so far with the number of output chunks that produced it, not counting the
     /// trailing chunks that were only whitespace (a continuation writes those again: see
-    /// `Continuation`), and every choice's text when the answer has several (`n > 1`; nil for
-    /// one). Read together: a chunk arriving between two reads would pair a text with the wrong
-    /// count.
-    public var textAndSettledChunks: (text: String, settledChunks: Int, everyChoice: [String]?) {
-        state.accumulated.withLock { ($0.text, $0.outputChunkCount - $0.trailingBlankChunks, $0.textsOfEveryChoice) }
+    /// `Continuation`), every choice's text when the answer has several (`n > 1`; nil for
+    /// one), and all the chunks received (`chunkCount`). Read together: a chunk arriving between
+    /// two reads would pair a text with the wrong count.
+    public var textAndSettledChunks: (text: String, settledChunks: Int, everyChoice: [String]?, chunks: Int) {
+        state.received.withLock { r in
+            (r.chunks.text, r.chunks.outputChunkCount - r.chunks.trailingBlankChunks, r.chunks.textsOfEveryChoice, r.chunks.chunkCount)
+        }
     }
 
     /// The usage received so far, and whether it is the answer's final count
     /// (`ChunkAccumulator.usageIsFinal`), read together.
-    public var usageSoFar: (usage: CompletionUsage?, isFinal: Bool) { state.accumulated.withLock { ($0.usage, $0.usageIsFinal) } }
+    public var usageSoFar: (usage: CompletionUsage?, isFinal: Bool) { state.received.withLock { ($0.chunks.usage, $0.chunks.usageIsFinal) } }
 
     /// All chunks received so far.
-    public var chunkCount: Int { state.accumulated.withLock { $0.chunkCount } }
+    public var chunkCount: Int { state.received.withLock { $0.chunks.chunkCount } }
 
     /// When the first chunk that carried output arrived (to within one network read).
-    public var firstOutputAt: Date? { state.timings.withLock { $0.firstOutputAt.map(Date.init(timeIntervalSince1970:)) } }
+    public var firstOutputAt: Date? { state.received.withLock { $0.timings.firstOutputAt.map(Date.init(timeIntervalSince1970:)) } }
 
     /// When output arrived: first, latest, and the gaps between (see `StreamTimings`).
-    public var timings: StreamTimings { state.timings.withLock { $0 } }
+    public var timings: StreamTimings { state.received.withLock { $0.timings } }
 
     /// Stops the request: iteration, or `collect()`, ends with `CancellationError`.
     public func cancel() { state.cancel() }
@@ -114,7 +116,7 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
 ///
 /// Single consumer: either the iterating task calls `next` (pull), or after `collect` the
 /// transport's loop thread feeds it as a `BodySink` (push) and the collecting task waits for
-/// `finish`. `accumulated` and `timings` may be read from anywhere.
+/// `finish`. `received` may be read from anywhere.
 ///
 /// Its life is two small state machines, each moving one way only:
 ///
@@ -138,13 +140,9 @@ final class StreamState: BodySink, @unchecked Sendable {
     private let source: Source
     /// Whether the stream gave out its iterator (`preconditionFirstIterator`).
     let iteratorMade = Atomic<Bool>(false)
-    private var parser: SSEParser
+    private var decoding: Decoding
     /// Redacted from every error message: the text of those comes from the server.
     private let key: String?
-    /// OpenAI's decoder (most streams) is kept concretely and called with borrowed event data:
-    /// no existential call and no array per event. Exactly one of the two is set.
-    private var openAI: OpenAIChunkDecoder?
-    private var other: (any ChunkDecoder)?
     /// Pull mode: the chunks decoded from the last read, handed out by `next` one by one.
     private var pending: [ChatCompletionChunk] = []
     private var pendingIndex = 0
@@ -190,10 +188,24 @@ final class StreamState: BodySink, @unchecked Sendable {
         var result: Result<Void, any Error>?
     }
     private let ending = Locked(Ending())
-    /// Output chunks already timed (`noteOutput`).
-    private var timedOutputChunks = 0
-    let accumulated = Locked(ChunkAccumulator())
-    let timings = Locked(StreamTimings())
+    let received = Locked(Received())
+
+    /// What the reads brought, under one lock (taken once per read): the chunks folded together,
+    /// and when output arrived.
+    struct Received {
+        var chunks = ChunkAccumulator()
+        var timings = StreamTimings()
+        /// Output chunks already timed (`timeOutput`).
+        private var timedOutputChunks = 0
+
+        /// Times a read that brought output (once per read): one clock read and a histogram
+        /// update, nothing per chunk.
+        mutating func timeOutput() {
+            guard chunks.outputChunkCount > timedOutputChunks else { return }
+            timedOutputChunks = chunks.outputChunkCount
+            timings.output(at: Date().timeIntervalSince1970)
+        }
+    }
 
     /// `collecting`: the transport feeds this state from the first byte (it was armed as the
     /// transfer's sink); `next` then only waits for the end. `provider` gives the event size cap
@@ -201,9 +213,8 @@ final class StreamState: BodySink, @unchecked Sendable {
     init(source: Source, decoder: any ChunkDecoder, collecting: Bool = false, provider: Provider? = nil) {
         self.delivery = collecting ? .push : .pull
         self.source = source
-        self.parser = SSEParser(maxEventSize: provider?.maxEventBytes ?? SSEParser.defaultMaxEventSize)
+        self.decoding = Decoding(parser: SSEParser(maxEventSize: provider?.maxEventBytes ?? SSEParser.defaultMaxEventSize), decoder: decoder)
         self.key = provider?.apiKey
-        if let d = decoder as? OpenAIChunkDecoder { openAI = d } else { other = decoder }
     }
 
     var bytesReceived: Int {
@@ -334,7 +345,7 @@ final class StreamState: BodySink, @unchecked Sendable {
     private func whole(_ completion: ChatCompletion) -> ChatCompletionChunk {
         end()
         let chunk = Self.chunk(from: completion)
-        accumulated.withLock { $0.add(chunk) }
+        received.withLock { $0.chunks.add(chunk) }
         return chunk
     }
 
@@ -342,31 +353,26 @@ final class StreamState: BodySink, @unchecked Sendable {
     private func endOfBody() throws {
         end()
         // Liberal where safe: a finish reason without `[DONE]` is a complete answer.
-        if (openAI?.isComplete ?? other?.isComplete ?? false) || accumulated.withLock({ $0.hasFinished }) { return }
+        if decoding.isComplete || received.withLock({ $0.chunks.hasFinished }) { return }
         throw StreamError(kind: .interrupted, message: "the connection closed before the end of the stream", partial: currentCompletion)
     }
 
     /// Parses one read into chunks. A bad event ends the stream, but only after the chunks decoded
     /// before it were handed out: the caller sees exactly what the error's partial holds.
     private func ingest(_ raw: UnsafeRawBufferPointer) {
+        let pull = delivery == .pull
         do {
-            if delivery == .push, openAI != nil {
-                // Nobody takes the chunks one by one: fold them in under one lock per read,
-                // without building the ones that match the scanner's template.
-                try accumulated.withLock { acc in
-                    try parser.feed(raw, onEventView: { event in try openAI!.decode(data: event.data, into: &acc) })
-                    noteOutput(acc)
-                }
-            } else if delivery == .push {
-                try accumulated.withLock { acc in
-                    try decode(raw) { acc.add($0) }
-                    noteOutput(acc)
-                }
+            if pull {
+                try decoding.decode(raw) { pending.append($0) }
             } else {
-                try decode(raw) { pending.append($0) }
+                // Nobody takes the chunks one by one: fold them in under one lock per read.
+                try received.withLock { r in
+                    try decoding.fold(raw, into: &r.chunks)
+                    r.timeOutput()
+                }
             }
         } catch let e as WireError {
-            addPending()
+            if pull { addPending() }
             switch e {
             case .providerError(let type, let message):
                 end(with: streamError(.providerError, message, providerErrorType: type))
@@ -376,22 +382,59 @@ final class StreamState: BodySink, @unchecked Sendable {
             return
         } catch let e as SSEParseError {
             // Past a size cap, or framing no parser can follow: the server broke the protocol.
-            addPending()
+            if pull { addPending() }
             end(with: streamError(.protocolError, e.description))
             return
         } catch {
-            addPending()
+            if pull { addPending() }
             end(with: streamError(.malformedEvent, "\(error)"))
             return
         }
-        addPending()
+        if pull { addPending() }
     }
 
-    private func decode(_ raw: UnsafeRawBufferPointer, emit: (ChatCompletionChunk) -> Void) throws {
-        if openAI != nil {
-            try parser.feed(raw, onEventView: { event in try openAI!.decode(data: event.data, emit: emit) })
-        } else {
-            try parser.feed(raw, onEventView: { event in try other!.decode(view: event, emit: emit) })
+    /// The SSE parser and the format's decoder, in one stored property: each access to a class's
+    /// stored property is checked for exclusivity at run time (~200 instructions), and a read
+    /// takes one access of this instead of one of each part.
+    private struct Decoding {
+        var parser: SSEParser
+        /// OpenAI's decoder (most streams) is kept concretely and called with borrowed event data:
+        /// no existential call and no array per event. Exactly one of the two is set.
+        var openAI: OpenAIChunkDecoder?
+        var other: (any ChunkDecoder)?
+
+        init(parser: SSEParser, decoder: any ChunkDecoder) {
+            self.parser = parser
+            if let d = decoder as? OpenAIChunkDecoder { openAI = d } else { other = decoder }
+        }
+
+        /// Whether the format's terminal event arrived.
+        var isComplete: Bool { openAI?.isComplete ?? other?.isComplete ?? false }
+
+        /// Decodes the read's events, each chunk to `emit`.
+        mutating func decode(_ raw: UnsafeRawBufferPointer, emit: (ChatCompletionChunk) -> Void) throws {
+            if openAI != nil {
+                try Self.feed(raw, &parser, &openAI!) { event, d in try d.decode(data: event.data, emit: emit) }
+            } else {
+                try Self.feed(raw, &parser, &other!) { event, d in try d.decode(view: event, emit: emit) }
+            }
+        }
+
+        /// Folds the read's events into `acc`; OpenAI's without building the chunks that match its
+        /// scanner's template.
+        mutating func fold(_ raw: UnsafeRawBufferPointer, into acc: inout ChunkAccumulator) throws {
+            if openAI != nil {
+                try Self.feed(raw, &parser, &openAI!) { event, d in try d.decode(data: event.data, into: &acc) }
+            } else {
+                try Self.feed(raw, &parser, &other!) { event, d in try d.decode(view: event) { acc.add($0) } }
+            }
+        }
+
+        /// The parser and a decoder as two arguments: a closure that used `self`'s decoder while
+        /// the parser (part of `self`) is being changed would be an overlapping access.
+        private static func feed<D>(_ raw: UnsafeRawBufferPointer, _ parser: inout SSEParser, _ decoder: inout D,
+                                    _ body: (borrowing SSEEventView, inout D) throws -> Void) throws {
+            try parser.feed(raw, onEventView: { event in try body(event, &decoder) })
         }
     }
 
@@ -399,22 +442,13 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// partial text in an error always includes every chunk the caller has seen.
     private func addPending() {
         guard !pending.isEmpty else { return }
-        accumulated.withLock { acc in
-            for c in pending { acc.add(c) }
-            noteOutput(acc)
+        received.withLock { r in
+            for c in pending { r.chunks.add(c) }
+            r.timeOutput()
         }
     }
 
-    /// Times a read that brought output (called with the accumulator held, once per read): one
-    /// clock read and a histogram update, nothing per chunk.
-    private func noteOutput(_ acc: borrowing ChunkAccumulator) {
-        guard acc.outputChunkCount > timedOutputChunks else { return }
-        timedOutputChunks = acc.outputChunkCount
-        let t = Date().timeIntervalSince1970
-        timings.withLock { $0.output(at: t) }
-    }
-
-    private var currentCompletion: ChatCompletion { accumulated.withLock { $0.completion } }
+    private var currentCompletion: ChatCompletion { received.withLock { $0.chunks.completion } }
 
     /// An error from what the server sent, with the key redacted from its texts.
     private func streamError(_ kind: StreamError.Kind, _ message: String, providerErrorType: String? = nil) -> StreamError {

@@ -38,10 +38,19 @@ final class LiveOutput: Sendable {
     ///
     /// With its job and, for an answer of several choices, every choice's text (a JSON array):
     /// what the store keeps (`PartialText`), all from one read of the stream.
-    var partial: PartialText {
-        let (received, chunks, everyChoice) = stream.textAndSettledChunks
-        let p = Self.partial(kept: kept, keptTokens: keptTokens, received: received, settledChunks: chunks)
-        return (job, p.text, p.tokens, Self.choicesJSON(everyChoice))
+    var partial: PartialText { partial(of: stream.textAndSettledChunks) }
+
+    /// `partial` with the stream's chunk count it was read at, if chunks arrived since the last
+    /// committed flush; nil when not. One look at the stream (its lock), changed or not.
+    func unflushedPartial() -> (partial: PartialText, chunks: Int)? {
+        let now = stream.textAndSettledChunks
+        guard now.chunks != flushedChunks.load(ordering: .relaxed) else { return nil }
+        return (partial(of: now), now.chunks)
+    }
+
+    private func partial(of read: (text: String, settledChunks: Int, everyChoice: [String]?, chunks: Int)) -> PartialText {
+        let p = Self.partial(kept: kept, keptTokens: keptTokens, received: read.text, settledChunks: read.settledChunks)
+        return (job, p.text, p.tokens, Self.choicesJSON(read.everyChoice))
     }
 
     /// Every choice's text as `jobs.partial_choices` holds it: a JSON array of strings.
@@ -53,12 +62,6 @@ final class LiveOutput: Sendable {
     /// chunks less the trailing ones that were only whitespace.
     static func partial(kept: String, keptTokens: Int, received: String, settledChunks: Int) -> (text: String, tokens: Int) {
         (Continuation.prefill(for: kept + received), keptTokens + settledChunks)
-    }
-
-    /// The stream's chunk count now, if chunks arrived since the last committed flush; nil when not.
-    func unflushedChunks() -> Int? {
-        let n = stream.chunkCount
-        return flushedChunks.load(ordering: .relaxed) != n ? n : nil
     }
 
     /// Records that the text up to `chunks` chunks is committed. Called only after the write
@@ -88,17 +91,25 @@ final class PartialFlusher: Sendable {
 
     /// Writes every job whose text changed since the last flush.
     ///
-    /// The texts are taken `batchSize` at a time: a text held here while its stream appends to it
-    /// is copied by that append, so taking all 10,000 at once doubled their memory meanwhile.
+    /// The texts are taken `batchSize` changed ones at a time: a text held here while its stream
+    /// appends to it is copied by that append, so taking all 10,000 at once doubled their memory
+    /// meanwhile. Each stream is looked at once, its text read with its chunk count.
     func flush(batchSize: Int = 500) async throws {
-        let changed = live.withLock { jobs in jobs.values.compactMap { o in o.unflushedChunks().map { (output: o, chunks: $0) } } }
-        var start = 0
-        while start < changed.count {
-            let end = min(start + batchSize, changed.count)
-            let slice = changed[start..<end]
-            try await queue.savePartials(slice.map(\.output.partial))
-            for c in slice { c.output.markFlushed(c.chunks) }
-            start = end
+        let outputs = live.withLock { Array($0.values) }
+        var next = 0
+        while next < outputs.count {
+            var batch: [(output: LiveOutput, chunks: Int)] = []
+            var partials: [PartialText] = []
+            while next < outputs.count, partials.count < batchSize {
+                if let u = outputs[next].unflushedPartial() {
+                    batch.append((outputs[next], u.chunks))
+                    partials.append(u.partial)
+                }
+                next += 1
+            }
+            guard !partials.isEmpty else { break }
+            try await queue.savePartials(partials)
+            for b in batch { b.output.markFlushed(b.chunks) }
         }
     }
 
