@@ -186,15 +186,19 @@ extension CurlTransfer {
         }
 
         /// The head is complete: the waiter to resume with it (nil when none waits yet, or when this
-        /// was a trailer block after the head). A 2xx body goes to the armed sink from here.
-        mutating func headReceived(_ head: HTTPResponseHead) -> HeadWaiter? {
+        /// was a trailer block after the head). A 2xx body goes to the armed sink from here: `sink`
+        /// says so.
+        mutating func headReceived(_ head: HTTPResponseHead) -> (waiter: HeadWaiter?, sink: (any BodySink)?) {
             switch state {
             case .started(let p), .receivingHead(let p):
-                let body: Body = if let sink = p.armed, (200..<300).contains(head.status) { .sink(sink) } else { .buffered(reader: nil, .flowing) }
-                state = .streaming(head, body)
-                return p.headWaiter
+                if let sink = p.armed, (200..<300).contains(head.status) {
+                    state = .streaming(head, .sink(sink))
+                    return (p.headWaiter, sink)
+                }
+                state = .streaming(head, .buffered(reader: nil, .flowing))
+                return (p.headWaiter, nil)
             case .streaming, .finished:
-                return nil  // the end of a trailer block
+                return (nil, nil)  // the end of a trailer block
             case .idle:
                 preconditionFailure("headReceived: curl called back for a transfer it was not given")
             }

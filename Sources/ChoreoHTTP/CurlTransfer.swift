@@ -68,6 +68,10 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         var startedAt: UInt64 = 0
         /// Why this side aborted the transfer (curl then reports only a write error).
         var abortReason: TransportError?
+        /// Where the body goes once the machine sends it to a sink (the head of an armed transfer,
+        /// or `attachOnLoop`), until the end: each read goes there without the machine's lock.
+        /// The machine leaves that state only by `finish`, on this thread (`end` clears it first).
+        var sink: (any BodySink)?
     }
     private var onLoop: LoopBound<OnLoop>
 
@@ -310,19 +314,31 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         onLoop.value.headers.compact()
         let head = HTTPResponseHead(status: onLoop.value.status, headers: onLoop.value.headers, version: onLoop.value.version)
         onLoop.value.headers = HeaderFields()  // the head holds it now
-        machine.withLock { $0.headReceived(head) }?.resume(returning: head)
+        let (waiter, sink) = machine.withLock { $0.headReceived(head) }
+        if let sink { onLoop.value.sink = sink }
+        waiter?.resume(returning: head)
     }
 
     /// curl's write callback: the machine says whether the bytes go to the sink, to a waiting
     /// reader or into the buffer, or pause the transfer because the reader is `highWaterMark`
     /// bytes behind.
     private func received(_ bytes: UnsafeRawBufferPointer) -> Int {
-        onLoop.value.bytesSinceProgress += bytes.count
-        if onLoop.value.bytesSinceProgress >= Self.progressBytes || (bytes.baseAddress.map { memchr($0, 0x0A, bytes.count) != nil } ?? false) {
-            onLoop.value.lastActivity = DispatchTime.now().uptimeNanoseconds
-            onLoop.value.bytesSinceProgress = 0
+        var (headDelivered, sink) = onLoop.update { v in
+            v.bytesSinceProgress += bytes.count
+            if v.bytesSinceProgress >= Self.progressBytes || (bytes.baseAddress.map { memchr($0, 0x0A, bytes.count) != nil } ?? false) {
+                v.lastActivity = DispatchTime.now().uptimeNanoseconds
+                v.bytesSinceProgress = 0
+            }
+            return (v.headDelivered, v.sink)
         }
-        if !onLoop.value.headDelivered { deliverHead() }
+        if !headDelivered {
+            deliverHead()
+            sink = onLoop.value.sink
+        }
+        if let sink {
+            bytesReceived.add(bytes.count, ordering: .relaxed)
+            return sink.receive(bytes) ? bytes.count : 0
+        }
         switch machine.withLock({ $0.received(bytes) }) {
         case .deliver(let sink):
             bytesReceived.add(bytes.count, ordering: .relaxed)
@@ -400,6 +416,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     /// The one way a transfer ends (the machine refuses a second end).
     private func end(_ result: Result<Void, any Error>) {
         if case .success = result, !onLoop.value.headDelivered { deliverHead() }
+        onLoop.value.sink = nil
         switch machine.withLock({ $0.finish(result) }) {
         case .none: break
         case .failHead(let waiter, let error): waiter.resume(throwing: error)
@@ -437,6 +454,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
             sink.finish(result)
             return true
         case .feed(let buffered, let unpause):
+            onLoop.value.sink = sink
             if !buffered.isEmpty, !buffered.withUnsafeBytes({ sink.receive($0) }) { return false }
             if unpause { try unpauseCurl() }
             return true

@@ -29,7 +29,10 @@ struct TransferStateMachineTests {
         if let armed { machine.arm(armed) }
         machine.start()
         machine.statusLineReceived()
-        #expect(machine.headReceived(head(status)) == nil)  // nobody waited for it
+        let delivered = machine.headReceived(head(status))
+        #expect(delivered.waiter == nil)  // nobody waited for it
+        // The body goes to the armed sink exactly when the head is a 2xx (the transfer's reads then skip the machine).
+        #expect((delivered.sink as? Sink) === (armed != nil && (200..<300).contains(status) ? armed : nil))
         return machine
     }
 
@@ -174,7 +177,7 @@ struct TransferStateMachineTests {
             machine.statusLineReceived()  // HTTP/1.1 100 Continue
             #expect(machine.isConnected)
             machine.statusLineReceived()  // HTTP/1.1 200 OK
-            guard let waiter = machine.headReceived(Self.head(200)) else { Issue.record("the waiter was lost"); return }
+            guard let waiter = machine.headReceived(Self.head(200)).waiter else { Issue.record("the waiter was lost"); return }
             waiter.resume(returning: Self.head(200))
         }
         #expect(head.status == 200)
