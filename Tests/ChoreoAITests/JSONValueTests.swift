@@ -38,6 +38,31 @@ struct JSONValueTests {
         #expect(encoded == expected + "\"")
     }
 
+    /// The eight-bytes-at-a-time scans give what a byte-by-byte loop gives: every byte value at
+    /// every position of a word (and of the tail after the last whole word), in runs of every
+    /// length from 0 to 24.
+    @Test func plainRunsAndASCIIAreFoundAsByteByByte() {
+        func plainEnd(_ b: [UInt8], from k: Int) -> Int { b[k...].firstIndex { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 } ?? b.count }
+        for length in 0...24 {
+            for position in 0..<max(length, 1) {
+                for value in 0...255 {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    if position < length { bytes[position] = UInt8(value) }
+                    for from in [0, min(1, length), min(3, length)] {
+                        let (run, ascii) = bytes.withUnsafeBufferPointer { buf in
+                            let p = buf.baseAddress ?? UnsafePointer(bitPattern: 1)!
+                            return (JSONEscapes.plainRunEnd(p, from: from, end: length), JSONEscapes.isASCII(p, from: from, end: length))
+                        }
+                        if run != plainEnd(bytes, from: from) || ascii != bytes[from...].allSatisfy({ $0 < 0x80 }) {
+                            Issue.record("length \(length), byte \(value) at \(position), from \(from): run end \(run), ascii \(ascii)")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test func escapesAreTheShortForms() {
         #expect(JSONValue.quoted("a\"b\\c\nd\u{01}") == #""a\"b\\c\nd\u0001""#)
     }

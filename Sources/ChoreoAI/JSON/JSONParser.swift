@@ -118,21 +118,24 @@ struct JSONParser {
     private mutating func parseString() throws -> String {
         i += 1  // opening quote
         let start = i
-        // Fast path: no escapes.
-        while i < bytes.count {
-            let b = bytes[i]
-            if b == UInt8(ascii: "\"") {
-                let s = bytes.withUnsafeBufferPointer { buf in
-                    String(decoding: UnsafeBufferPointer(rebasing: buf[start..<i]), as: UTF8.self)
-                }
-                try validateUTF8(start, i)
-                i += 1
-                return s
-            }
-            if b == UInt8(ascii: "\\") { break }
-            if b < 0x20 { throw fail("control character in string") }
-            i += 1
+        // Fast path: no escapes. The run to the first quote, backslash or control character is
+        // found eight bytes at a time.
+        // `text`: the string when the run ends at its closing quote (nil there: invalid UTF-8).
+        let (runEnd, closed, text) = bytes.withUnsafeBufferPointer { buf -> (Int, Bool, String?) in
+            guard let p = buf.baseAddress else { return (start, false, nil) }
+            let end = JSONEscapes.plainRunEnd(p, from: start, end: buf.count)
+            guard end < buf.count, p[end] == UInt8(ascii: "\"") else { return (end, false, nil) }
+            let run = UnsafeBufferPointer(start: p + start, count: end - start)
+            return (end, true, JSONEscapes.isASCII(p, from: start, end: end) ? String(decoding: run, as: UTF8.self)
+                                                                            : String(validating: run, as: UTF8.self))
         }
+        i = runEnd
+        if closed {
+            guard let text else { throw JSONParseError(offset: start, reason: "invalid UTF-8 in string") }
+            i += 1
+            return text
+        }
+        if i < bytes.count, bytes[i] < 0x20 { throw fail("control character in string") }
         var out = [UInt8](bytes[start..<i])
         while i < bytes.count {
             let b = bytes[i]
@@ -176,16 +179,6 @@ struct JSONParser {
             }
         }
         throw fail("unterminated string")
-    }
-
-    private func validateUTF8(_ start: Int, _ end: Int) throws {
-        var k = start
-        while k < end, bytes[k] < 0x80 { k += 1 }
-        if k == end { return }
-        let ok = bytes.withUnsafeBufferPointer { buf in
-            String(validating: UnsafeBufferPointer(rebasing: buf[start..<end]), as: UTF8.self) != nil
-        }
-        if !ok { throw JSONParseError(offset: start, reason: "invalid UTF-8 in string") }
     }
 
     private mutating func parseHex4() throws -> UInt32 {
