@@ -22,7 +22,9 @@ package protocol BodySink: AnyObject, Sendable {
 ///   waits for its head or body, and the body buffered for a reader. Every change is one of the
 ///   machine's events; the transfer performs the action it returns after the lock is released.
 /// - `onLoop` (`LoopBound`): the easy handle and what curl's callbacks keep between calls (the head
-///   being parsed, the stall clock). Only the loop thread touches it, and every access checks so.
+///   being parsed, the stall clock, and the sink the machine sends the body to, so that each read
+///   goes there without the machine's lock). Only the loop thread touches it, and every access
+///   checks so.
 ///
 /// See `CurlEventLoop` for the threading and retain contract.
 final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is locked; `onLoop` checks its thread
