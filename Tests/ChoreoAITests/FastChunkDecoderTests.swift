@@ -217,28 +217,23 @@ struct FastChunkDecoderTests {
     }()
 
     @Test func paddingFollowedByMoreMembersGivesTheFullParsersChunksAndTakesTheTemplatePath() throws {
-        var decoder = OpenAIChunkDecoder()
-        var scanner = OpenAIChunkScanner()
-        var matched: [Bool] = []
-        for text in Self.paddedBeforeMoreSequence {
-            let bytes = Array(text.utf8)
-            var got: [ChatCompletionChunk] = [], expected: [ChatCompletionChunk] = []
-            var gotError: String?, expectedError: String?
-            do { try bytes.withUnsafeBytes { try decoder.decode(data: $0) { got.append($0) } } } catch { gotError = "\(error)" }
-            do { try bytes.withUnsafeBytes { try OpenAIChunkDecoder.decodeFull($0) { expected.append($0) } } } catch { expectedError = "\(error)" }
-            #expect(got == expected, "\(text)")
-            #expect(gotError == expectedError, "\(text)")
-            let hit = bytes.withUnsafeBytes { raw in scanner.withTemplateMatch(raw) { _, _ in } }
-            if !hit { _ = bytes.withUnsafeBytes { scanner.scanWithoutTemplate($0) } }
-            matched.append(hit)
-        }
         // A padding with escapes or quotes misses, and so does one whose following bytes differ.
+        let matched = Self.decodeCheckingTheFullParser(Self.paddedBeforeMoreSequence)
         #expect(matched == [false, true, true, false, false, false, false, true, false, false], "\(matched)")
     }
 
     @Test func chunksWithObfuscationPaddingGiveTheFullParsersChunksAndTakeTheTemplatePath() throws {
+        let matched = Self.decodeCheckingTheFullParser(Self.paddedSequence)
+        #expect(matched == [false, true, true, true, false, false, false, false, false, false, false], "\(matched)")
+    }
+
+    /// Decodes `sequence` as one stream, expecting each event's chunks and error to be the full
+    /// parser's, and returns which events matched the template left by the one before them.
+    static func decodeCheckingTheFullParser(_ sequence: [String]) -> [Bool] {
         var decoder = OpenAIChunkDecoder()
-        for text in Self.paddedSequence {
+        var scanner = OpenAIChunkScanner()
+        var matched: [Bool] = []
+        for text in sequence {
             let bytes = Array(text.utf8)
             var got: [ChatCompletionChunk] = [], expected: [ChatCompletionChunk] = []
             var gotError: String?, expectedError: String?
@@ -246,17 +241,11 @@ struct FastChunkDecoderTests {
             do { try bytes.withUnsafeBytes { try OpenAIChunkDecoder.decodeFull($0) { expected.append($0) } } } catch { expectedError = "\(error)" }
             #expect(got == expected, "\(text)")
             #expect(gotError == expectedError, "\(text)")
-        }
-        // Which events match the template left by the one before them.
-        var scanner = OpenAIChunkScanner()
-        var matched: [Bool] = []
-        for text in Self.paddedSequence {
-            let bytes = Array(text.utf8)
             let hit = bytes.withUnsafeBytes { raw in scanner.withTemplateMatch(raw) { _, _ in } }
             if !hit { _ = bytes.withUnsafeBytes { scanner.scanWithoutTemplate($0) } }
             matched.append(hit)
         }
-        #expect(matched == [false, true, true, true, false, false, false, false, false, false, false], "\(matched)")
+        return matched
     }
 
     @Test func aStreamOfChunksGivesTheFullParsersChunksAndErrorsThroughTheTemplatePath() throws {
