@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Choreo benchmarks, side by side with the alternatives, in one run. See BENCHMARKS.md.
-#   scripts/bench/run.sh [--quick] [--only firehose|tls|slow|slow-h2|flush|bigfiles]   (tls: tls.sh; slow-h2: slow-h2.sh; flush: flush.sh)
+#   scripts/bench/run.sh [--quick] [--only firehose|tls|slow|slow-h2|flush|prompts|bigfiles]   (tls: tls.sh; slow-h2: slow-h2.sh; flush: flush.sh; prompts: prompts.sh)
 # Env: REPS (default 3, --quick 1), JOBS (2000), SDK_JOBS_2048 (250: the openai SDK needs ~7 min
 # per 2,000 jobs at K=2048), SDK (1; 0 skips the SDKs), SLOW_N ("1000 5000 10000"), BIG_N (1000000), CHOREO_BIN (skip the build),
 # CASES (firehose streams, default "256 256o 256a 256g 2048": K, then o = OpenAI with obfuscation,
@@ -14,7 +14,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --only) ONLY=$2; shift ;;
-    *) echo "usage: $0 [--quick] [--only firehose|tls|slow|slow-h2|flush|bigfiles]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick] [--only firehose|tls|slow|slow-h2|flush|prompts|bigfiles]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -135,6 +135,7 @@ fi
 if [ -z "$ONLY" ] || [ "$ONLY" = tls ]; then . "$BENCH/tls.sh"; fi
 if [ -z "$ONLY" ] || [ "$ONLY" = slow-h2 ]; then . "$BENCH/slow-h2.sh"; fi
 if [ -z "$ONLY" ] || [ "$ONLY" = flush ]; then . "$BENCH/flush.sh"; fi
+if [ -z "$ONLY" ] || [ "$ONLY" = prompts ]; then . "$BENCH/prompts.sh"; fi
 
 # ---------------------------------------------------------------- many slow streams
 if [ -z "$ONLY" ] || [ "$ONLY" = slow ]; then
