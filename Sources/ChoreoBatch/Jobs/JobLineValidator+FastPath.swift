@@ -340,7 +340,6 @@ struct ChatLineScanner {
         return true
     }
 
-    /// A key: a string of ASCII bytes without escapes (the range is its bytes, without quotes).
     /// A member's key and its colon, whitespace around them skipped: nil past `maxMembers`, for a
     /// key `members` already has, or for anything but `"key":`. Leaves `i` at the value.
     private mutating func scanMemberKey(after members: [ScannedMember]) -> Range<Int>? {
@@ -354,6 +353,7 @@ struct ChatLineScanner {
         return key
     }
 
+    /// A key: a string of ASCII bytes without escapes (the range is its bytes, without quotes).
     private mutating func scanKey() -> Range<Int>? {
         guard at(UInt8(ascii: "\"")) else { return nil }
         let start = i + 1

@@ -306,17 +306,18 @@ enum PostgresSchema {
         \(readableView("jobs", times: ["created_at", "not_before", "started_at", "finished_at", "updated_at", "lease_expires_at"]))
         """
 
-    /// Version 5, SQLite's version 17: a running job's budget reservation (`BatchBudgets`).
-    /// The view SQLite's schema 18 added (`Schema.livePartials`), so a query of each job's text so
-    /// far reads the same on both databases. PostgreSQL's flushes write `jobs.partial_output` in
-    /// place: an `UPDATE` there writes a new row version whose unchanged long values (the request)
-    /// stay where TOAST put them, so it does not rewrite them as SQLite would.
+    /// Version 6: the view SQLite's schema 18 added (`Schema.livePartials`), so a query of each
+    /// job's text so far reads the same on both databases. PostgreSQL's flushes write
+    /// `jobs.partial_output` in place: an `UPDATE` there writes a new row version whose unchanged
+    /// long values (the request) stay where TOAST put them, so it does not rewrite them as SQLite
+    /// would.
     static let partialsView = """
         CREATE VIEW partials AS
           SELECT id AS job_id, batch_id, custom_id, state, partial_output, partial_tokens, partial_choices, updated_at
           FROM jobs;
         """
 
+    /// Version 5, SQLite's version 17: a running job's budget reservation (`BatchBudgets`).
     static let budgetReservations = """
         ALTER TABLE jobs ADD COLUMN reserved_usd double precision;
         DROP VIEW jobs_readable;

@@ -306,8 +306,6 @@ public enum Schema {
         ALTER TABLE jobs ADD COLUMN partial_choices TEXT;
         """
 
-    /// A batch's stored budget shared by every runner (`BatchBudgets`): the worst case reserved
-    /// for a running job's attempt, counted while the job is `running`.
     /// The text of the jobs still streaming, in a narrow table of its own (issue 20): the partial
     /// flushes write here, many times a second with thousands of streams, instead of rewriting the
     /// whole `jobs` record (~53 columns, the request among them) to change three. A row is the
@@ -317,8 +315,8 @@ public enum Schema {
     /// claim, the exports and `show` read it first. The view `partials` reads each job's text so
     /// far whichever place holds it (the same view on PostgreSQL, which has no such table).
     /// `runner` is the lease holder that writes the row (a claim of an expired lease, or the
-    /// claiming runner's first flush, makes it that runner's), so a
-    /// flush is an `UPDATE` of the live row alone, without reading the job's lease.
+    /// claiming runner's first flush, makes it that runner's), so a flush is an `UPDATE` of the
+    /// live row alone, without reading the job's lease.
     static let livePartials = """
         CREATE TABLE live_partials (
           job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
@@ -337,6 +335,8 @@ public enum Schema {
           FROM jobs j LEFT JOIN live_partials l ON l.job_id = j.id;
         """
 
+    /// A batch's stored budget shared by every runner (`BatchBudgets`): the worst case reserved
+    /// for a running job's attempt, counted while the job is `running`.
     static let budgetReservations = """
         ALTER TABLE jobs ADD COLUMN reserved_usd REAL;
         """
