@@ -40,21 +40,25 @@ struct JSONValueTests {
 
     /// The eight-bytes-at-a-time scans give what a byte-by-byte loop gives: every byte value at
     /// every position of a word (and of the tail after the last whole word), in runs of every
-    /// length from 0 to 24.
+    /// length from 0 to 24, alone and followed by more bytes that end a run (the first must win).
     @Test func plainRunsAndASCIIAreFoundAsByteByByte() {
         func plainEnd(_ b: [UInt8], from k: Int) -> Int { b[k...].firstIndex { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 } ?? b.count }
+        let cases = (0...255).flatMap { value in [UInt8(ascii: "a"), 0x5C, 0x01].map { after in (UInt8(value), after) } }
         for length in 0...24 {
             for position in 0..<max(length, 1) {
-                for value in 0...255 {
+                for (value, after) in cases {
                     var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
-                    if position < length { bytes[position] = UInt8(value) }
+                    if position < length {
+                        bytes[position] = value
+                        for k in (position + 1)..<length { bytes[k] = after }
+                    }
                     for from in [0, min(1, length), min(3, length)] {
                         let (run, ascii) = bytes.withUnsafeBufferPointer { buf in
                             let p = buf.baseAddress ?? UnsafePointer(bitPattern: 1)!
                             return (JSONEscapes.plainRunEnd(p, from: from, end: length), JSONEscapes.isASCII(p, from: from, end: length))
                         }
                         if run != plainEnd(bytes, from: from) || ascii != bytes[from...].allSatisfy({ $0 < 0x80 }) {
-                            Issue.record("length \(length), byte \(value) at \(position), from \(from): run end \(run), ascii \(ascii)")
+                            Issue.record("length \(length), byte \(value) at \(position), then \(after), from \(from): run end \(run), ascii \(ascii)")
                             return
                         }
                     }

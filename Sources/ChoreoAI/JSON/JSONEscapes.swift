@@ -10,7 +10,11 @@ public enum JSONEscapes {
     @inline(__always)
     public static func plainRunEnd(_ p: UnsafePointer<UInt8>, from k: Int, end: Int) -> Int {
         var i = k
-        while i + 8 <= end, !endsPlainRun(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)) { i += 8 }
+        while i + 8 <= end {
+            let hits = runEnders(UInt64(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)))
+            if hits != 0 { return i + hits.trailingZeroBitCount / 8 }
+            i += 8
+        }
         while i < end {
             let b = p[i]
             if b == 0x22 || b == 0x5C || b < 0x20 { return i }
@@ -19,15 +23,18 @@ public enum JSONEscapes {
         return end
     }
 
-    /// Whether any of the eight bytes of `w` is a quote, a backslash or below 0x20 (the classic
-    /// bit tricks: a byte is zero when subtracting 1 borrows into its high bit and it had none).
+    /// The high bit of each of the eight bytes of `w` (the first in the lowest bits) that is a
+    /// quote, a backslash or below 0x20, by the classic bit tricks: a byte is zero when
+    /// subtracting 1 borrows into its high bit and it had none. A borrow only runs upwards from a
+    /// byte that is one, so the lowest bit set is always a true one (a byte above it may be
+    /// marked wrongly).
     @inline(__always)
-    static func endsPlainRun(_ w: UInt64) -> Bool {
+    static func runEnders(_ w: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
         let quote = w ^ (ones &* 0x22), backslash = w ^ (ones &* 0x5C)
         let zeroInQuote = (quote &- ones) & ~quote, zeroInBackslash = (backslash &- ones) & ~backslash
         let below20 = (w &- ones &* 0x20) & ~w
-        return (zeroInQuote | zeroInBackslash | below20) & highs != 0
+        return (zeroInQuote | zeroInBackslash | below20) & highs
     }
 
     /// Whether the bytes `k..<end` are all ASCII, eight at a time.

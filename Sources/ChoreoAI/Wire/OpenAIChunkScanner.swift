@@ -444,16 +444,10 @@ struct Reader {
     mutating func rawString() -> Range<Int>? {
         guard eat(UInt8(ascii: "\"")) else { return nil }
         let start = i
-        while i < end {
-            let b = p[i]
-            if b == UInt8(ascii: "\"") {
-                i += 1
-                return start..<(i - 1)
-            }
-            if b == UInt8(ascii: "\\") || b < 0x20 { return nil }
-            i += 1
-        }
-        return nil
+        i = JSONEscapes.plainRunEnd(p, from: start, end: end)
+        guard i < end, p[i] == UInt8(ascii: "\"") else { return nil }
+        i += 1
+        return start..<(i - 1)
     }
 
     /// The `String` for raw bytes; `nil` for invalid UTF-8 (the full parser rejects it).
@@ -461,9 +455,7 @@ struct Reader {
     /// string (Swift 6, Linux) on the template path.
     static func decode(_ raw: Range<Int>, _ p: UnsafePointer<UInt8>) -> String? {
         let buf = UnsafeBufferPointer(start: p + raw.lowerBound, count: raw.count)
-        var ascii = true
-        for b in buf where b >= 0x80 { ascii = false; break }
-        if ascii { return String(decoding: buf, as: UTF8.self) }
+        if JSONEscapes.isASCII(p, from: raw.lowerBound, end: raw.upperBound) { return String(decoding: buf, as: UTF8.self) }
         return String(validating: buf, as: UTF8.self)
     }
 

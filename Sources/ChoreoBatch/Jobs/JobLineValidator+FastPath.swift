@@ -453,7 +453,13 @@ struct ChatLineScanner {
         let start = i + 1
         var k = start
         var result = ScannedString(content: start..<start)
+        guard let base = b.baseAddress else { return nil }
         while k < b.count {
+            // The plain run up to the next quote, backslash or control character.
+            let runEnd = JSONEscapes.plainRunEnd(base, from: k, end: b.count)
+            if !sawNonASCII, !JSONEscapes.isASCII(base, from: k, end: runEnd) { sawNonASCII = true }
+            k = runEnd
+            guard k < b.count else { return nil }
             let c = b[k]
             if c == UInt8(ascii: "\"") {
                 result.content = start..<k
@@ -461,19 +467,15 @@ struct ChatLineScanner {
                 return result
             }
             if c < 0x20 { return nil }
-            if c >= 0x80 { sawNonASCII = true }
-            if c == UInt8(ascii: "\\") {
-                guard k + 1 < b.count else { return nil }
-                result.hasEscape = true
-                switch b[k + 1] {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"): k += 2
-                case UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"): result.printsAsWritten = false; k += 2
-                case UInt8(ascii: "u"): result.printsAsWritten = false; k += 2
-                default: return nil
-                }
-                continue
+            // A backslash: the run ends only at a quote, a backslash or a control character.
+            guard k + 1 < b.count else { return nil }
+            result.hasEscape = true
+            switch b[k + 1] {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"): k += 2
+            case UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"): result.printsAsWritten = false; k += 2
+            case UInt8(ascii: "u"): result.printsAsWritten = false; k += 2
+            default: return nil
             }
-            k += 1
         }
         return nil
     }
