@@ -325,7 +325,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     /// reader or into the buffer, or pause the transfer because the reader is `highWaterMark`
     /// bytes behind.
     private func received(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var (headDelivered, sink) = onLoop.update { v in
+        let (headDelivered, routed) = onLoop.update { v in
             v.bytesSinceProgress += bytes.count
             if v.bytesSinceProgress >= Self.progressBytes || (bytes.baseAddress.map { memchr($0, 0x0A, bytes.count) != nil } ?? false) {
                 v.lastActivity = DispatchTime.now().uptimeNanoseconds
@@ -333,11 +333,8 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
             }
             return (v.headDelivered, v.sink)
         }
-        if !headDelivered {
-            deliverHead()
-            sink = onLoop.value.sink
-        }
-        if let sink {
+        if !headDelivered { deliverHead() }
+        if let sink = headDelivered ? routed : onLoop.value.sink {
             bytesReceived.add(bytes.count, ordering: .relaxed)
             return sink.receive(bytes) ? bytes.count : 0
         }
