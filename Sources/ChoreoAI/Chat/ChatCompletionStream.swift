@@ -77,15 +77,26 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     /// (a stand-in for completion tokens until the provider reports usage).
     public var outputChunkCount: Int { state.received.withLock { $0.chunks.outputChunkCount } }
 
-    /// The text so far with the number of output chunks that produced it, not counting the
-    /// trailing chunks that were only whitespace (a continuation writes those again: see
-    /// `Continuation`), every choice's text when the answer has several (`n > 1`; nil for
-    /// one), and all the chunks received (`chunkCount`). Read together: a chunk arriving between
+    /// The text so far and the counts that go with it, read together: a chunk arriving between
     /// two reads would pair a text with the wrong count.
-    public var textAndSettledChunks: (text: String, settledChunks: Int, everyChoice: [String]?, chunks: Int) {
+    public var textSoFar: TextSoFar {
         state.received.withLock { r in
-            (r.chunks.text, r.chunks.outputChunkCount - r.chunks.trailingBlankChunks, r.chunks.textsOfEveryChoice, r.chunks.chunkCount)
+            TextSoFar(text: r.chunks.text, settledChunks: r.chunks.outputChunkCount - r.chunks.trailingBlankChunks,
+                      everyChoice: r.chunks.textsOfEveryChoice, chunks: r.chunks.chunkCount)
         }
+    }
+
+    /// What `textSoFar` reads in one look at the stream.
+    public struct TextSoFar: Sendable {
+        /// The first choice's text.
+        public var text: String
+        /// The output chunks that produced `text`, not counting the trailing ones that were only
+        /// whitespace (a continuation writes those again: see `Continuation`).
+        public var settledChunks: Int
+        /// Every choice's text when the answer has several (`n > 1`); nil for one.
+        public var everyChoice: [String]?
+        /// All the chunks received (`chunkCount`).
+        public var chunks: Int
     }
 
     /// The usage received so far, and whether it is the answer's final count

@@ -38,17 +38,17 @@ final class LiveOutput: Sendable {
     ///
     /// With its job and, for an answer of several choices, every choice's text (a JSON array):
     /// what the store keeps (`PartialText`), all from one read of the stream.
-    var partial: PartialText { partial(of: stream.textAndSettledChunks) }
+    var partial: PartialText { partial(of: stream.textSoFar) }
 
     /// `partial` with the stream's chunk count it was read at, if chunks arrived since the last
     /// committed flush; nil when not. One look at the stream (its lock), changed or not.
     func unflushedPartial() -> (partial: PartialText, chunks: Int)? {
-        let now = stream.textAndSettledChunks
+        let now = stream.textSoFar
         guard now.chunks != flushedChunks.load(ordering: .relaxed) else { return nil }
         return (partial(of: now), now.chunks)
     }
 
-    private func partial(of read: (text: String, settledChunks: Int, everyChoice: [String]?, chunks: Int)) -> PartialText {
+    private func partial(of read: ChatCompletionStream.TextSoFar) -> PartialText {
         let p = Self.partial(kept: kept, keptTokens: keptTokens, received: read.text, settledChunks: read.settledChunks)
         return (job, p.text, p.tokens, Self.choicesJSON(read.everyChoice))
     }
