@@ -7,11 +7,9 @@
 FLUSH_N=${FLUSH_N:-2000}; FLUSH_PROMPTS=${FLUSH_PROMPTS:-"0 5000"}
 "$CHOREO_BIN" mock --port "$MOCK_PORT" --chunk-delay-ms 100 --tokens 200 > "$W/mock-flush.log" 2>&1 & MOCK_PID=$!
 sleep 1
-PER=$(curl -sS "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" -H 'Content-Type: application/json' \
-  -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write a short poem."}],"stream":true,"stream_options":{"include_usage":true}}' | grep -c '^data: {')
+PER=$(chunks_per_stream "http://127.0.0.1:$MOCK_PORT/v1")
 for P in $FLUSH_PROMPTS; do
-  if [ "$P" = 0 ]; then python3 "$BENCH/gen.py" jobs "$FLUSH_N" "$W/flush.jsonl"
-  else python3 "$BENCH/gen.py" jobs "$FLUSH_N" "$W/flush.jsonl" gpt-4o-mini "" "$P"; fi
+  python3 "$BENCH/gen.py" jobs "$FLUSH_N" "$W/flush.jsonl" gpt-4o-mini "" "$P"
   for rep in $(seq "$REPS"); do for F in 100 600000; do
     rm -f "$W"/f.db*
     "$CHOREO_BIN" submit "$W/flush.jsonl" --db "$W/f.db" > /dev/null

@@ -98,7 +98,8 @@ def gemini(k, out):
 
 def jobs(n, out, model="gpt-4o-mini", max_tokens=None, system_bytes=None):
     rng = random.Random(7)
-    system = "".join(rng.choice(WORDS[:10]) for _ in range(int(system_bytes))).encode()[:int(system_bytes)].decode() if system_bytes else None
+    size = int(system_bytes or 0)  # 0 or absent: no system message
+    system = "".join(rng.choice(WORDS[:10]) for _ in range(size)).encode()[:size].decode() if size else None
     with open(out, "w") as f:
         for i in range(n):
             messages = [{"role": "user", "content": f"Write a short poem about the number {i}."}]

@@ -9,11 +9,9 @@ PROMPT_N=${PROMPT_N:-2000}; PROMPT_SIZES=${PROMPT_SIZES:-"0 5000"}
 "$CHOREO_BIN" mock --port "$MOCK_PORT" --chunk-delay-ms 0 --tokens 4 > "$W/mock-prompts.log" 2>&1 & MOCK_PID=$!
 sleep 1
 BASE=http://127.0.0.1:$MOCK_PORT/v1
-PER=$(curl -sS "$BASE/chat/completions" -H 'Content-Type: application/json' \
-  -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write a short poem."}],"stream":true,"stream_options":{"include_usage":true}}' | grep -c '^data: {')
+PER=$(chunks_per_stream "$BASE")
 for P in $PROMPT_SIZES; do
-  if [ "$P" = 0 ]; then python3 "$BENCH/gen.py" jobs "$PROMPT_N" "$W/prompts.jsonl"
-  else python3 "$BENCH/gen.py" jobs "$PROMPT_N" "$W/prompts.jsonl" gpt-4o-mini "" "$P"; fi
+  python3 "$BENCH/gen.py" jobs "$PROMPT_N" "$W/prompts.jsonl" gpt-4o-mini "" "$P"
   for rep in $(seq "$REPS"); do
     rm -f "$W"/a.db*
     measure prompts "system=$P" aiohttp+sqlite3 "$rep" $((PROMPT_N * PER)) "" -- python3 "$BENCH/runner_aiohttp.py" "$W/prompts.jsonl" "$BASE" "$W/a.db" 64 openai

@@ -45,6 +45,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# chunks_per_stream BASE [curl options...]: the data events of one stream of the mock at BASE
+# (BASE/chat/completions), [DONE] not counted: what each job of the mock's sections receives.
+chunks_per_stream() {
+  local base=$1; shift
+  curl -sS "$@" "$base/chat/completions" -H 'Content-Type: application/json' \
+    -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write a short poem about the number 0."}],"stream":true,"stream_options":{"include_usage":true}}' | grep -c '^data: {'
+}
+
 # measure SECTION CASE CLIENT REP CHUNKS NOTE -- command...   (GNU time: wall, user, sys, max RSS of the child tree)
 measure() {
   local sec=$1 case=$2 client=$3 rep=$4 chunks=$5 note=$6; shift 7
@@ -142,7 +150,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = slow ]; then
   "$CHOREO_BIN" mock --port "$MOCK_PORT" --chunk-delay-ms 100 --tokens 200 > "$W/mock.log" 2>&1 & MOCK_PID=$!
   sleep 1
   URL=http://127.0.0.1:$MOCK_PORT/v1/chat/completions
-  PER=$(curl -sS "$URL" -H 'Content-Type: application/json' -d @<(echo '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write a short poem about the number 0."}],"stream":true,"stream_options":{"include_usage":true}}') | grep -c '^data: {')
+  PER=$(chunks_per_stream "http://127.0.0.1:$MOCK_PORT/v1")
   echo "mock: $PER chunks per stream" >&2
   for S in $SLOW_N; do
     python3 "$BENCH/gen.py" jobs "$S" "$W/slow.jsonl"

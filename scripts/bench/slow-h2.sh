@@ -31,7 +31,7 @@ for PS in $H2_STREAMS; do
       -e "s#@NOFILE@#$(ulimit -Hn)#g" "$BENCH/nginx-h2-proxy.conf.in" > "$T/nginx.conf"
   nginx -p "$T" -c "$T/nginx.conf"; sleep 0.5; NGINX_PID=$(cat "$T/nginx.pid")
   BASE=https://127.0.0.1:$H2_PORT/v1
-  PER=$(curl -sS --cacert "$T/cert.pem" --http2 "$BASE/chat/completions" -H 'Content-Type: application/json' -d "$BODY" | grep -c '^data: {')
+  PER=$(chunks_per_stream "$BASE" --cacert "$T/cert.pem" --http2)
   echo "slow-h2: $PER chunks per stream through nginx, $PS streams per connection" >&2
   for S in $H2_N; do
     : > "$T/access.log"
