@@ -43,7 +43,7 @@ struct BatchStoreContractTests {
         let calibration = try store.estimateCalibration()
         let model = try #require(calibration.keys.first)
         #expect(calibration.count == 1 && calibration[model]?.jobs == 1 && calibration[model]?.meanCompletionTokens == 2)
-        let request = try place.read("SELECT request FROM jobs WHERE custom_id = 'ok'", [])
+        let request = try place.read("SELECT r.request FROM jobs j JOIN job_requests r ON r.job_id = j.id WHERE j.custom_id = 'ok'", [])
         let bytes = try #require(request).utf8.count
         #expect(abs((calibration[model]?.promptTokensPerByte ?? 0) - 3 / Double(bytes)) < 1e-12)
         #expect(throws: LookupError.self) { try store.jobsLeft(batch: "batch_nope") }

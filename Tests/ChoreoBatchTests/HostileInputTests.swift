@@ -59,7 +59,7 @@ struct HostileInputTests {
         let path = dir.write("jobs.jsonl", lines: [#"{"custom_id":"e","bo\u0064y":{"model":"m","messages":[{"role":"user","content":"hi"}]}}"#])
         let db = try dir.database()
         _ = try BatchSubmitter(database: db).submit(file: path)
-        let stored = try #require(try db.queryOne("SELECT request FROM jobs") { $0.string(0) ?? "" })
+        let stored = try #require(try db.queryOne("SELECT request FROM job_requests") { $0.string(0) ?? "" })
         #expect(try JSONValue.parse(stored) == ["model": "m", "messages": [["role": "user", "content": "hi"]]])
     }
 

@@ -89,7 +89,7 @@ struct ParameterCheckTests {
         let db = try dir.database()
         let id = try BatchSubmitter(database: db).submit(file: path).batchID
         // A batch line's own metadata is not part of the body that is sent.
-        #expect(try db.count("SELECT count(*) FROM jobs WHERE custom_id = 'a' AND request NOT LIKE '%nightly%'") == 1)
+        #expect(try db.count("SELECT count(*) FROM jobs_readable WHERE custom_id = 'a' AND request NOT LIKE '%nightly%'") == 1)
         let writer = try BufferedWriter(path: dir.file("out"))
         try ResultExporter(database: db).export(batch: id, format: .jsonl, to: writer)
         try writer.flush()

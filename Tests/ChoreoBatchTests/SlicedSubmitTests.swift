@@ -58,8 +58,9 @@ struct SlicedSubmitTests {
         func hidden(_ id: String, pid: Int, host: String, heartbeat: Double) throws {
             try db.run("INSERT INTO batches (id, created_at, state, submitter, submit_heartbeat_at) VALUES (?, ?, 'submitting', ?, ?)",
                        [.text(id), .real(now), .text(#"{"pid":\#(pid),"host":"\#(host)"}"#), .real(heartbeat)])
-            try db.run("INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at) VALUES (?, 'x', 1, 'm', '{}', ?)",
+            try db.run("INSERT INTO jobs (batch_id, custom_id, line, model, created_at) VALUES (?, 'x', 1, 'm', ?)",
                        [.text(id), .real(now)])
+            try db.run("INSERT INTO job_requests (job_id, request) VALUES (last_insert_rowid(), '{}')")
         }
         // A pid far above any pid_max: no such process.
         try hidden("dead", pid: 999_999_999, host: host, heartbeat: now)
@@ -70,6 +71,9 @@ struct SlicedSubmitTests {
         var left: [String] = []
         try db.query("SELECT batch_id FROM jobs ORDER BY batch_id") { left.append($0.string(0) ?? "") }
         #expect(left == ["alive", "elsewhere"])
+        // The removed jobs' requests went with them (schema 19: a table of their own).
+        #expect(try db.count("SELECT count(*) FROM job_requests WHERE job_id NOT IN (SELECT id FROM jobs)") == 0)
+        #expect(try db.count("SELECT count(*) FROM job_requests") == 2)
     }
 
     /// Version 4 adds the `submitting` state to the CHECK on `batches.state` in place: a version-3

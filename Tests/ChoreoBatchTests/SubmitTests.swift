@@ -22,7 +22,7 @@ struct SubmitTests {
         #expect(result.jobCount == 3 && !result.isExisting)
 
         var rows: [(String, Int, String, String, String)] = []
-        try db.query("SELECT custom_id, line, model, request, state FROM jobs ORDER BY id") {
+        try db.query("SELECT custom_id, line, model, request, state FROM jobs_readable ORDER BY id") {
             rows.append(($0.string(0)!, $0.int(1)!, $0.string(2)!, $0.string(3)!, $0.string(4)!))
         }
         #expect(rows.map(\.0) == ["a", "b", "line-4"])

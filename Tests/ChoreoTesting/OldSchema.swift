@@ -2,26 +2,47 @@
 /// check an old database is migrated whole. The one place to extend when a migration is added:
 /// undo it at the top, newest first.
 public enum OldSchema {
+    /// Back to schema version 18 (undoes 19); sets `user_version`.
+    public static let version18 = undo19 + "PRAGMA user_version = 18;\n"
+
+    /// 19: the requests in a table of their own (the column comes back last, as 18's readers
+    /// name their columns).
+    static let undo19 = """
+        DROP VIEW jobs_readable;
+        ALTER TABLE jobs ADD COLUMN request TEXT NOT NULL DEFAULT '';
+        UPDATE jobs SET request = (SELECT request FROM job_requests WHERE job_id = jobs.id);
+        DROP TABLE job_requests;
+        CREATE VIEW jobs_readable AS SELECT *,
+          strftime('%Y-%m-%dT%H:%M:%fZ', created_at, 'unixepoch') AS created_at_iso,
+          strftime('%Y-%m-%dT%H:%M:%fZ', not_before, 'unixepoch') AS not_before_iso,
+          strftime('%Y-%m-%dT%H:%M:%fZ', started_at, 'unixepoch') AS started_at_iso,
+          strftime('%Y-%m-%dT%H:%M:%fZ', finished_at, 'unixepoch') AS finished_at_iso,
+          strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, 'unixepoch') AS updated_at_iso,
+          strftime('%Y-%m-%dT%H:%M:%fZ', lease_expires_at, 'unixepoch') AS lease_expires_at_iso
+        FROM jobs;
+
+        """
+
     /// Back to schema version 17 (undoes 18); sets `user_version`.
-    public static let version17 = undo18 + "PRAGMA user_version = 17;\n"
+    public static let version17 = undo19 + undo18 + "PRAGMA user_version = 17;\n"
 
     /// 18: the live partials' own table and the `partials` view.
     static let undo18 = "DROP VIEW partials; DROP TABLE live_partials;\n"
 
     /// Back to schema version 16 (undoes 18 and 17); sets `user_version`.
-    public static let version16 = undo18 + undo17 + "PRAGMA user_version = 16;\n"
+    public static let version16 = undo19 + undo18 + undo17 + "PRAGMA user_version = 16;\n"
 
     /// 17: budget reservations on running jobs.
     static let undo17 = "ALTER TABLE jobs DROP COLUMN reserved_usd;\n"
 
     /// Back to schema version 15 (undoes 17 and 16); sets `user_version`.
-    public static let version15 = undo18 + undo17 + undo16 + "PRAGMA user_version = 15;\n"
+    public static let version15 = undo19 + undo18 + undo17 + undo16 + "PRAGMA user_version = 15;\n"
 
     /// 16: every choice's partial text.
     static let undo16 = "ALTER TABLE jobs DROP COLUMN partial_choices;\n"
 
     /// Back to schema version 14 (undoes 17 down to 15); sets `user_version`.
-    public static let version14 = undo18 + undo17 + undo16 + undo15 + "PRAGMA user_version = 14;\n"
+    public static let version14 = undo19 + undo18 + undo17 + undo16 + undo15 + "PRAGMA user_version = 14;\n"
 
     /// 15: provider budgets shared by the runners.
     static let undo15 = "DROP TABLE provider_budgets;\n"
@@ -29,10 +50,10 @@ public enum OldSchema {
     // 14 (the batch-times trigger fixed) is not undone: the fixed trigger works at every older version.
 
     /// Back to schema version 12 (undoes 17 down to 15, and 13); sets `user_version`.
-    public static let version12 = undo18 + undo17 + undo16 + undo15 + undo13 + "PRAGMA user_version = 12;\n"
+    public static let version12 = undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + "PRAGMA user_version = 12;\n"
 
     /// Back to schema version 11 (undoes 17 down to 12); sets `user_version`.
-    public static let version11 = undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + "PRAGMA user_version = 11;\n"
+    public static let version11 = undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + "PRAGMA user_version = 11;\n"
 
     /// 13: embeddings lines.
     static let undo13 = """
@@ -44,7 +65,7 @@ public enum OldSchema {
     static let undo12 = "ALTER TABLE jobs DROP COLUMN partial_reasoning;\n"
 
     /// Back to schema version 10 (undoes 17 down to 11); sets `user_version`.
-    public static let version10 = undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + "PRAGMA user_version = 10;\n"
+    public static let version10 = undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + "PRAGMA user_version = 10;\n"
 
     /// 11: the request cache.
     static let undo11 = """
@@ -60,7 +81,7 @@ public enum OldSchema {
         """
 
     /// Back to schema version 9 (undoes 17 down to 10); sets `user_version`.
-    public static let version9 = undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + """
+    public static let version9 = undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + """
         -- 10: job priority and timeout (the claim index goes back to id order first: a column an index uses cannot be dropped)
         DROP INDEX jobs_runnable; CREATE INDEX jobs_runnable ON jobs(id) WHERE state = 'pending';
         ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN timeout_seconds;

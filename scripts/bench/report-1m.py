@@ -37,17 +37,18 @@ for i in range(1, n + 1):
         attempts.append((i, 1, start - 2, start - 1.5, "retry", rnd.choice(kinds), None, None, None))
         number = 2
     attempts.append((i, number, start, end, "failed" if fail else "succeeded", kind, int(ttft), toks, tps))
-    jobs.append((i, batch, f"job-{i:07d}", i, m, "{}", state, number, None if fail else "x" * 20,
+    jobs.append((i, batch, f"job-{i:07d}", i, m, state, number, None if fail else "x" * 20,
                  None if fail else 40, None if fail else toks, None if fail else int(ttft), int(dur), kind,
                  f"synthetic {kind}" if fail else None, t0, start, end, rnd.randint(0, 30), 80, 100 + toks * 4, toks,
                  2.0, 5.0, 9.0, 0, tps))
     key = (state, kind or "")
     c = counts.setdefault(key, [0, 0, 0])
     c[0] += 1; c[1] += 0 if fail else 40; c[2] += 0 if fail else toks
-con.executemany("""INSERT INTO jobs (id, batch_id, custom_id, line, model, request, state, attempts, output, prompt_tokens,
+con.executemany("""INSERT INTO jobs (id, batch_id, custom_id, line, model, state, attempts, output, prompt_tokens,
     completion_tokens, first_token_ms, duration_ms, error_kind, error_message, created_at, started_at, finished_at,
     queue_ms, headers_ms, bytes_received, chunks, gap_p50_ms, gap_p95_ms, gap_max_ms, gaps_over_1s, tokens_per_s)
-    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""", jobs)
+    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""", jobs)
+con.executemany("INSERT INTO job_requests (job_id, request) VALUES (?, '{}')", ((j[0],) for j in jobs))
 con.executemany("""INSERT INTO attempts (job_id, number, started_at, ended_at, outcome, error_kind, first_token_ms, chunks, tokens_per_s)
     VALUES (?,?,?,?,?,?,?,?,?)""", attempts)
 con.execute("DELETE FROM batch_counts WHERE batch_id = ?", (batch,))

@@ -25,7 +25,7 @@ python3 scripts/bench/gen.py jobs "$N" "$W/jobs.jsonl" gpt-4o-mini 256
 # choreo's schema, from a database it made (the batch and its job deleted again).
 echo '{"custom_id":"x","model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}' > "$W/one.jsonl"
 "$CHOREO_BIN" submit "$W/one.jsonl" --db "$W/schema.db" >/dev/null
-sqlite3 "$W/schema.db" 'DELETE FROM jobs; DELETE FROM batch_counts; DELETE FROM batches;'
+sqlite3 "$W/schema.db" 'DELETE FROM job_requests; DELETE FROM jobs; DELETE FROM batch_counts; DELETE FROM batches;'
 
 cat > "$W/floor.sql" <<SQL
 PRAGMA journal_mode = WAL;
@@ -37,10 +37,10 @@ CREATE TEMP TABLE raw (line TEXT);
 .separator "\\037" "\\n"
 .import $W/jobs.jsonl raw
 INSERT INTO batches (id, source_file, created_at, state, total_jobs) VALUES ('floor', '$W/jobs.jsonl', unixepoch(), 'pending', $N);
-INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at)
-  SELECT 'floor', json_extract(line, '\$.custom_id'), rowid, json_extract(line, '\$.model'),
-         json_remove(line, '\$.custom_id'), unixepoch()
+INSERT INTO jobs (id, batch_id, custom_id, line, model, created_at)
+  SELECT rowid, 'floor', json_extract(line, '\$.custom_id'), rowid, json_extract(line, '\$.model'), unixepoch()
   FROM temp.raw;
+INSERT INTO job_requests (job_id, request) SELECT rowid, json_remove(line, '\$.custom_id') FROM temp.raw;
 COMMIT;
 SQL
 

@@ -71,10 +71,11 @@ public struct ExportRecord: Sendable {
     ]
     /// An embeddings request's shape, read only for embeddings jobs (a chat request is not
     /// parsed): the JSON type of its `input` (`text` for a string, in SQLite's words) and its
-    /// `encoding_format`. The one part of the list the two databases spell differently.
+    /// `encoding_format`. The one part of the list the two databases spell differently. SQLite
+    /// keeps the request in `job_requests` (schema 19).
     private static let sqliteRequestShape = [
-        "CASE WHEN url = '/v1/embeddings' THEN json_type(request, '$.input') END",
-        "CASE WHEN url = '/v1/embeddings' THEN json_extract(request, '$.encoding_format') END",
+        "CASE WHEN url = '/v1/embeddings' THEN (SELECT json_type(request, '$.input') FROM job_requests WHERE job_id = jobs.id) END",
+        "CASE WHEN url = '/v1/embeddings' THEN (SELECT json_extract(request, '$.encoding_format') FROM job_requests WHERE job_id = jobs.id) END",
     ]
     private static let postgresRequestShape = [
         "CASE WHEN url = '/v1/embeddings' THEN (CASE json_typeof(request::json -> 'input') WHEN 'string' THEN 'text' END) END",

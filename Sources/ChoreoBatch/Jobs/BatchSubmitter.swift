@@ -196,10 +196,10 @@ public struct BatchSubmitter {
                     do {
                         try database.run(
                             """
-                            INSERT INTO jobs (batch_id, custom_id, line, model, request, created_at, metadata, priority, timeout_seconds, url)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            INSERT INTO jobs (batch_id, custom_id, line, model, created_at, metadata, priority, timeout_seconds, url)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """,
-                            [.text(batchID), .text(job.customID), .init(job.line), .text(job.model), .text(job.requestText), .real(now),
+                            [.text(batchID), .text(job.customID), .init(job.line), .text(job.model), .real(now),
                              .init(job.metadata), .init(job.priority ?? batchPriority), .init(job.timeout), .text(job.endpoint.rawValue)])
                     } catch let error as SQLiteError where error.code.primary == .constraint {
                         let earlier = try database.queryOne("SELECT line FROM jobs WHERE batch_id = ? AND custom_id = ?",
@@ -209,6 +209,7 @@ public struct BatchSubmitter {
                             message: "custom_id \(JSONValue.quoted(job.customID)) appears on \(earlier.map { "line \($0)" } ?? "an earlier line")"))
                         continue
                     }
+                    try database.run("INSERT INTO job_requests (job_id, request) VALUES (last_insert_rowid(), ?)", [.text(job.requestText)])
                     inserted += 1
                     endpoints.insert(job.endpoint)
                     try afterInsert?(inserted)

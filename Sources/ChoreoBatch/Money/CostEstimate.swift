@@ -94,9 +94,10 @@ public struct CostEstimate: Sendable {
     /// length) and their mean output. Read by `calibration(row:)`.
     static func calibrationQuery(requestBytes: String) -> String {
         """
-        SELECT model, count(*), sum(prompt_tokens), sum(\(requestBytes)), avg(completion_tokens)
-        FROM jobs WHERE state = 'succeeded' AND attempts = 1 AND prompt_tokens IS NOT NULL AND completion_tokens IS NOT NULL
-        GROUP BY model
+        SELECT j.model, count(*), sum(j.prompt_tokens), sum(\(requestBytes)), avg(j.completion_tokens)
+        FROM jobs j JOIN job_requests r ON r.job_id = j.id
+        WHERE j.state = 'succeeded' AND j.attempts = 1 AND j.prompt_tokens IS NOT NULL AND j.completion_tokens IS NOT NULL
+        GROUP BY j.model
         """
     }
 
@@ -108,7 +109,10 @@ public struct CostEstimate: Sendable {
     }
 
     /// The jobs-left query (the batch id is `$1`), read by `job(row:)`.
-    static let jobsLeftQuery = "SELECT model, request, url FROM jobs WHERE batch_id = $1 AND state IN ('pending', 'running') ORDER BY id"
+    static let jobsLeftQuery = """
+        SELECT j.model, r.request, j.url FROM jobs j JOIN job_requests r ON r.job_id = j.id
+        WHERE j.batch_id = $1 AND j.state IN ('pending', 'running') ORDER BY j.id
+        """
 
     static func job(row: some StoreRow) -> Job {
         (row.string(0) ?? "", (try? JSONValue.parse(Array((row.string(1) ?? "{}").utf8))) ?? [:], JobEndpoint(stored: row.string(2)))

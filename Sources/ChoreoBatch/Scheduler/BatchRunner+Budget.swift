@@ -20,11 +20,11 @@ extension BatchRunner {
         // Without a run cap, only the jobs of batches with a cap of their own are checked.
         let capped = options.budget != nil ? nil : caps.keys.sorted().joined(separator: "\n")
         var problems: [String] = []
-        let unbounded = ["max_tokens", "max_completion_tokens", "max_output_tokens"].map { "\(store.dialect.jsonField("j.request", $0)) IS NULL" }
+        let unbounded = ["max_tokens", "max_completion_tokens", "max_output_tokens"].map { "\(store.dialect.jsonField("r.request", $0)) IS NULL" }
         try store.read("""
             SELECT j.model, count(*),
                    sum(CASE WHEN j.url <> '/v1/embeddings' AND \(unbounded.joined(separator: " AND ")) THEN 1 ELSE 0 END)
-            FROM jobs j JOIN batches b ON b.id = j.batch_id
+            FROM jobs j JOIN batches b ON b.id = j.batch_id JOIN job_requests r ON r.job_id = j.id
             WHERE b.state IN ('pending', 'running') AND j.state IN ('pending', 'running') AND (CAST($1 AS TEXT) IS NULL OR b.id = $1)
               AND (CAST($2 AS TEXT) IS NULL OR \(store.dialect.isOneOfLines("j.batch_id", "$2")))
             GROUP BY j.model ORDER BY j.model

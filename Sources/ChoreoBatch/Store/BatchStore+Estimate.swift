@@ -13,7 +13,7 @@ extension BatchStore {
     /// its token counts with.
     public func estimateCalibration() throws -> [String: CostEstimate.Calibration] {
         var out: [String: CostEstimate.Calibration] = [:]
-        try read(CostEstimate.calibrationQuery(requestBytes: dialect.compactJSONBytes("request")), []) {
+        try read(CostEstimate.calibrationQuery(requestBytes: dialect.compactJSONBytes("r.request")), []) {
             CostEstimate.calibration(row: $0, into: &out)
         }
         return out

@@ -8,7 +8,8 @@ import ChoreoPostgres
 /// Its versions are its own (recorded in `choreo_schema_migrations`, see `PostgresMigrator`):
 /// version 1 is SQLite's version 13 in one step (14 changed only a SQLite trigger); version 2 is
 /// SQLite's 15; version 3 is PostgreSQL's own (`counterShards`); versions 4 and 5 are SQLite's 16
-/// and 17. Rules as for `Schema`: append, never edit a shipped migration.
+/// and 17; 6 and 7 give SQLite's 18 and 19 their names as views. Rules as for `Schema`: append,
+/// never edit a shipped migration.
 ///
 /// What differs: the counters SQLite's triggers keep (`batch_counts`, `batch_costs`) are kept by
 /// plpgsql row triggers that fire only when a counted column really changes (a partial flush or
@@ -23,6 +24,7 @@ enum PostgresSchema {
         PostgresMigrator.Migration(version: 4, sql: partialChoices),
         PostgresMigrator.Migration(version: 5, sql: budgetReservations),
         PostgresMigrator.Migration(version: 6, sql: partialsView),
+        PostgresMigrator.Migration(version: 7, sql: jobRequestsView),
     ])
 
     static let timingColumns = AttemptTimings.columns.map { "\($0) \(timingType($0))" }
@@ -315,6 +317,14 @@ enum PostgresSchema {
         CREATE VIEW partials AS
           SELECT id AS job_id, batch_id, custom_id, state, partial_output, partial_tokens, partial_choices, updated_at
           FROM jobs;
+        """
+
+    /// Version 7: SQLite's schema 19 moved each job's request into a table of its own
+    /// (`Schema.jobRequests`) so that an `UPDATE` of a job no longer rewrites it; TOAST already
+    /// spares PostgreSQL that, so the request stays in `jobs` and `job_requests` is a view of it,
+    /// for the statements and `choreo sql` queries written once for both databases.
+    static let jobRequestsView = """
+        CREATE VIEW job_requests AS SELECT id AS job_id, request FROM jobs;
         """
 
     /// Version 5, SQLite's version 17: a running job's budget reservation (`BatchBudgets`).

@@ -26,6 +26,7 @@ public enum Schema {
         Migration(version: 16, sql: partialChoices),
         Migration(version: 17, sql: budgetReservations),
         Migration(version: 18, sql: livePartials),
+        Migration(version: 19, sql: jobRequests),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -122,17 +123,23 @@ public enum Schema {
     static let version9 = [
         readableView("batches", times: ["created_at", "started_at", "last_finished_at", "completed_at", "cancelled_at"],
                      where: "state \(visible)"),
-        readableView("jobs", times: ["created_at", "not_before", "started_at", "finished_at", "updated_at", "lease_expires_at"]),
+        readableView("jobs", times: jobTimes),
         readableView("attempts", times: ["started_at", "ended_at"]),
         readableView("runners", times: ["started_at", "heartbeat_at", "stopped_at"]),
     ].joined(separator: "\n")
 
+    /// The times of a `jobs` row, shown again as text by `jobs_readable`.
+    private static let jobTimes = ["created_at", "not_before", "started_at", "finished_at", "updated_at", "lease_expires_at"]
+
     /// `CREATE VIEW <table>_readable`: every column of `table`, then each of `times` again as
     /// ISO-8601 text (`<column>_iso`).
     private static func readableView(_ table: String, times: [String], where filter: String? = nil) -> String {
-        let iso = times.map { "strftime('%Y-%m-%dT%H:%M:%fZ', \($0), 'unixepoch') AS \($0)_iso" }
-        return "CREATE VIEW \(table)_readable AS SELECT *, \(iso.joined(separator: ", ")) FROM \(table)"
-            + (filter.map { " WHERE \($0)" } ?? "") + ";"
+        "CREATE VIEW \(table)_readable AS SELECT *, \(isoTimes(times)) FROM \(table)" + (filter.map { " WHERE \($0)" } ?? "") + ";"
+    }
+
+    /// Each of `times` again as ISO-8601 text (`<column>_iso`), for a readable view's select list.
+    private static func isoTimes(_ times: [String]) -> String {
+        times.map { "strftime('%Y-%m-%dT%H:%M:%fZ', \($0), 'unixepoch') AS \($0)_iso" }.joined(separator: ", ")
     }
 
     /// Timings (issue 18, docs/schema-timings.md): per attempt and, for the attempt that
@@ -333,6 +340,26 @@ public enum Schema {
                  CASE WHEN l.job_id IS NULL THEN j.partial_choices ELSE l.choices END AS partial_choices,
                  CASE WHEN l.job_id IS NULL THEN j.updated_at ELSE l.updated_at END AS updated_at
           FROM jobs j LEFT JOIN live_partials l ON l.job_id = j.id;
+        """
+
+    /// Each job's request body in a table of its own (issue 20), written once by `submit` and read
+    /// by the claim, where it was the widest column of `jobs`: a 5 KB prompt spans overflow pages,
+    /// and SQLite rewrites a record whole, overflow pages too, on every `UPDATE` that changes its
+    /// size (the claim, an attempt's start and end, the answer). `jobs_readable` shows it beside
+    /// the job's columns, as before. (PostgreSQL keeps it in `jobs`, where TOAST already leaves a
+    /// long value in place on an `UPDATE` of other columns, and reads `job_requests` as a view.)
+    static let jobRequests = """
+        CREATE TABLE job_requests (
+          job_id INTEGER PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+          request TEXT NOT NULL
+        );
+        INSERT INTO job_requests (job_id, request) SELECT id, request FROM jobs;
+        DROP VIEW jobs_readable;
+        ALTER TABLE jobs DROP COLUMN request;
+        CREATE VIEW jobs_readable AS
+          SELECT jobs.*, job_requests.request,
+                 \(isoTimes(jobTimes))
+          FROM jobs LEFT JOIN job_requests ON job_requests.job_id = jobs.id;
         """
 
     /// A batch's stored budget shared by every runner (`BatchBudgets`): the worst case reserved
