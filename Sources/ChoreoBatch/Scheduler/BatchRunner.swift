@@ -180,6 +180,8 @@ public final class BatchRunner: Sendable {
         var ending = RunSummary.Ending.finished
         var succeeded = 0, failed = 0
         var cancelledBatches: Set<String> = []
+        let shared = RunContext(queue: queue, client: client, gates: gates, control: control, flusher: flusher,
+                                options: options, events: events, budget: budget, cache: cache)
         await withTaskGroup(of: ChildResult.self) { group in
             var inFlight = 0      // claimed and not yet finished, whatever the phase
             var sending = 0       // `started` tasks running
@@ -294,10 +296,7 @@ public final class BatchRunner: Sendable {
                         }
                     }
                 }
-                func execution(_ job: ClaimedJob) -> JobExecution {
-                    JobExecution(job: job, queue: queue, client: client, gates: gates, control: control,
-                                 flusher: flusher, options: options, events: events, budget: budget, cache: cache)
-                }
+                func execution(_ job: ClaimedJob) -> JobExecution { JobExecution(job: job, shared: shared) }
                 // An embeddings request is one request in flight however many jobs share it.
                 func sendEmbeddings(_ requests: [[ClaimedJob]]) {
                     for jobs in requests {

@@ -23,7 +23,7 @@ struct EmbeddingsRequest: Sendable {
     let members: [JobExecution]
 
     private var now: Double { Date().timeIntervalSince1970 }
-    private var run: JobExecution { members[0] }
+    private var run: RunContext { members[0].shared }
 
     /// A job of the request on its way: what its attempt needs.
     private struct Member {
@@ -57,7 +57,7 @@ struct EmbeddingsRequest: Sendable {
             switch m.decide() {
             case .fail(let failure): results[i] = try await m.failWithoutAttempt(failure)
             case .cancelled:
-                try await m.queue.endWithoutAttempt(job: m.job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
+                try await m.shared.queue.endWithoutAttempt(job: m.job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
                 results[i] = .cancelled
             case .send(let plan):
                 guard let inputs = OpenAIEmbeddingsWire.inputs(of: plan.body), !inputs.isEmpty else {
@@ -237,7 +237,7 @@ struct EmbeddingsRequest: Sendable {
         }
         if sent.count > 1, failure.kind == .badRequest {
             // Refused as a whole: no job is at fault yet. Smaller requests find the one that is.
-            _ = run.judge(failure, gate: gate, probe: probe, sentAt: sentAt, reached: true)
+            _ = members[0].judge(failure, gate: gate, probe: probe, sentAt: sentAt, reached: true)
             run.control.halveSharedRequests(of: sent.map(\.job.id))
             let limit = max(1, sent.count / 2)
             run.events.log(.warning, "an embeddings request of \(sent.count) jobs (\(sent[0].job.model)) was refused (\(failure.message)); "
@@ -246,13 +246,13 @@ struct EmbeddingsRequest: Sendable {
                 + failure.message
             let clock = now, records = sent.map(record)
             try await forEach(sent, into: &results) { k, m in
-                try await m.execution.queue.endAttempt(job: m.job.id, attempt: m.attempt, failure: records[k], outcome: .split, retryAt: clock,
-                                                       countsAsAttempt: false)
+                try await m.execution.shared.queue.endAttempt(job: m.job.id, attempt: m.attempt, failure: records[k], outcome: .split,
+                                                              retryAt: clock, countsAsAttempt: false)
                 return .retrying
             }
             return
         }
-        let counts = run.judge(failure, gate: gate, probe: probe, sentAt: sentAt, reached: failure.httpStatus != nil || answered)
+        let counts = members[0].judge(failure, gate: gate, probe: probe, sentAt: sentAt, reached: failure.httpStatus != nil || answered)
         // One backoff for the request: its jobs come back together and share a request again.
         let clock = now, jitter = Double.random(in: 0..<1), records = sent.map(record), judged = failure
         try await forEach(sent, into: &results) { k, m in

@@ -22,17 +22,9 @@ enum JobResult: Sendable {
 /// provider can continue it), stream it, and write the outcome.
 struct JobExecution: Sendable {
     private(set) var job: ClaimedJob
-    let queue: any JobStore
-    let client: ChoreoClient
-    let gates: ProviderGates
-    let control: RunControl
-    let flusher: PartialFlusher
-    let options: RunOptions
-    let events: RunEvents
-    /// The run's spending caps (nil: no budget).
-    var budget: BudgetLedger? = nil
-    /// The run's request cache (nil: none).
-    var cache: RunCache? = nil
+    /// What every job of the run shares, by one reference: an execution is copied into its task
+    /// and, while it streams, held by its stream's end.
+    let shared: RunContext
 
     private var now: Double { Date().timeIntervalSince1970 }
 
@@ -80,7 +72,7 @@ struct JobExecution: Sendable {
                                          keptTokens: sent.output.keptTokens, gate: sent.gate, probe: sent.probe, sentAt: sent.started,
                                          clock: (sent.claimed, sent.headersAt), charge: charge, endedAt: endedAt)
             }
-            flusher.unregister(sent.output)
+            shared.flusher.unregister(sent.output)
             return result
         } catch {
             // The stream stays with the flusher: when the run stops before this write could commit
@@ -91,18 +83,18 @@ struct JobExecution: Sendable {
 
     /// What the attempt streaming into `live` was billed (nothing when no answer began).
     private func charge(of live: LiveOutput?, bounds: RequestBounds) -> AttemptCharge {
-        AttemptCharge.of(stream: live?.stream, bounds: bounds, model: job.model, prices: options.prices)
+        AttemptCharge.of(stream: live?.stream, bounds: bounds, model: job.model, prices: shared.options.prices)
     }
 
     /// Replaces a budget reservation by what the attempt cost (an unpriced one by its reservation).
     func settle(_ reservation: BudgetLedger.Reservation?, _ charge: AttemptCharge) {
-        guard let reservation, let budget else { return }
+        guard let reservation, let budget = shared.budget else { return }
         budget.settle(reservation, cost: charge.costUSD ?? reservation.amount)
     }
 
     /// Only database errors reach here: leave the job to its lease (another run takes it back).
     func databaseFailure(_ error: any Error) -> JobResult {
-        events.log(.error, "job \(job.customID): could not record its state: \(error)")
+        shared.events.log(.error, "job \(job.customID): could not record its state: \(error)")
         return .interrupted
     }
 
@@ -139,7 +131,7 @@ struct JobExecution: Sendable {
                                  message: "the stored request is not valid JSON: \(error)"))
         }
         var provider: Provider
-        do { provider = try client.provider(for: job.model) } catch {
+        do { provider = try shared.client.provider(for: job.model) } catch {
             return .fail(RequestFailure(kind: .noProvider, retryable: false, stopsProvider: false, message: "\(error)"))
         }
         // The job's own bound on the attempt's whole time wins over its provider's (and the run's).
@@ -155,19 +147,19 @@ struct JobExecution: Sendable {
         } else {
             wire = provider.kind.wireFormat
         }
-        if control.isCancelled(batch: job.batchID) { return .cancelled }
-        if let stopped = control.stopReason(provider: provider.name) {
+        if shared.control.isCancelled(batch: job.batchID) { return .cancelled }
+        if let stopped = shared.control.stopReason(provider: provider.name) {
             return .fail(RequestFailure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,
                                  message: "not sent: provider \(provider.name) was stopped earlier in this run: \(stopped.message)"))
         }
         if let variable = provider.missingKeyVariable {
             let f = RequestFailure(kind: .auth, retryable: false, stopsProvider: true,
                             message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key")
-            control.stop(provider: provider.name, because: f)
+            shared.control.stop(provider: provider.name, because: f)
             return .fail(f)
         }
         var plan = Plan(provider: provider, wire: wire, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request),
-                        requestKey: request.objectValue == nil ? nil : options.requestKey(body: request, provider: provider, path: job.endpoint))
+                        requestKey: request.objectValue == nil ? nil : shared.options.requestKey(body: request, provider: provider, path: job.endpoint))
         // Continue from kept text where the model can; otherwise start over. Either way the
         // attempt records how, and why.
         let kept = Self.keptPartial(text: job.partialOutput, tokens: job.partialTokens)
@@ -180,7 +172,7 @@ struct JobExecution: Sendable {
         if job.endpoint == .responses { return restart("the Responses API has no way to continue a partial answer") }
         // The kept text is choice 0's; one prefill would continue it in every choice.
         if let n = request["n"]?.intValue, n > 1 { return restart("n is \(n): a prefill continues one choice, not every one") }
-        let support = control.prefillRefusals.support(model: job.model, provider: provider)
+        let support = shared.control.prefillRefusals.support(model: job.model, provider: provider)
         guard support.allowed else { return restart(support.reason) }
         guard let c = wire.continuation(of: request, partial: kept.text) else {
             let thinking = provider.kind == .anthropic && AnthropicWire.thinks(request)
@@ -272,7 +264,7 @@ struct JobExecution: Sendable {
         case .send(let p): plan = p
         case .fail(let failure): return .done(try await failWithoutAttempt(failure))
         case .cancelled:
-            try await queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
+            try await shared.queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
             return .done(.cancelled)
         }
         // Under a budget, reserve the attempt's worst case first; one that cannot fit gives the job back.
@@ -287,13 +279,13 @@ struct JobExecution: Sendable {
         }
         // Wait for the model's cap and the provider's gate first, so an attempt's times are the
         // request's own. A run stopping meanwhile gives the job back untouched.
-        let gate = gates.gate(for: plan.provider)
-        let modelCap = gates.modelCap(for: plan.provider, model: job.model)
+        let gate = shared.gates.gate(for: plan.provider)
+        let modelCap = shared.gates.modelCap(for: plan.provider, model: job.model)
         do {
             try await modelCap?.acquire()
         } catch {
             settle(reservation, .none)
-            try await queue.release(job: job.id)
+            try await shared.queue.release(job: job.id)
             return .done(.interrupted)
         }
         let probe: Int?
@@ -302,7 +294,7 @@ struct JobExecution: Sendable {
         } catch {
             settle(reservation, .none)
             modelCap?.release()
-            try await queue.release(job: job.id)
+            try await shared.queue.release(job: job.id)
             return .done(error is ProviderUnreachable ? .heldBack(model: job.model) : .interrupted)
         }
         var live: LiveOutput?
@@ -310,21 +302,21 @@ struct JobExecution: Sendable {
         var headersAt: Double?
         let admitted = now
         do {
-            let number = try await queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count,
+            let number = try await shared.queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count,
                                                       continuation: plan.continuation)
             attempt = number
             let started = now
-            let stream = try await client.stream(body: plan.body, provider: plan.provider, delivery: .collected, wire: plan.wire)
+            let stream = try await shared.client.stream(body: plan.body, provider: plan.provider, delivery: .collected, wire: plan.wire)
             headersAt = now
             if let head = stream.head { gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
             let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, keptTokens: plan.keptTokens, stream: stream)
             live = output
-            flusher.register(output)
+            shared.flusher.register(output)
             // A batch cancelled from now on has its streams cancelled by the flusher (see
             // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
-            if control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
+            if shared.control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
             // Likewise the streams of a runner whose leases lapsed (`LeaseKeeper`).
-            if control.leasesLapsed { throw CancellationError() }
+            if shared.control.leasesLapsed { throw CancellationError() }
             return .streaming(Sent(attempt: number, started: started, claimed: claimed, headersAt: headersAt ?? started,
                                    estimate: plan.estimate, output: output, gate: gate, probe: probe, modelCap: modelCap,
                                    bounds: bounds, reservation: reservation, requestKey: plan.requestKey,
@@ -339,10 +331,10 @@ struct JobExecution: Sendable {
             guard let attempt else {
                 // startAttempt failed: another runner holds the job now, or a database error.
                 guard error is LeaseLost else { throw error }
-                events.log(.warning, "job \(job.customID): lease lost to another runner; not sent")
+                shared.events.log(.warning, "job \(job.customID): lease lost to another runner; not sent")
                 return .done(.interrupted)
             }
-            if let live { flusher.unregister(live) }
+            if let live { shared.flusher.unregister(live) }
             return .done(try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens,
                                          gate: gate, probe: probe, sentAt: admitted, clock: (claimed, headersAt), charge: charge))
         }
@@ -358,21 +350,21 @@ struct JobExecution: Sendable {
     /// Under a budget, reserves the attempt's worst case (`bounds` priced); a job that cannot
     /// fit is given back untouched.
     func reserve(_ bounds: RequestBounds) async throws -> BudgetDecision {
-        guard let budget, budget.governs(batch: job.batchID) else { return .granted(nil) }
-        guard let price = options.prices.price(for: job.model) else {
+        guard let budget = shared.budget, budget.governs(batch: job.batchID) else { return .granted(nil) }
+        guard let price = shared.options.prices.price(for: job.model) else {
             return .refused(try await failWithoutAttempt(RequestFailure(kind: .noPrice, retryable: false, stopsProvider: false,
                                                                      message: "model \(job.model) has no price, so it cannot run under a budget")))
         }
         let worst = price.worstCase(promptTokens: bounds.promptTokens, completionTokens: bounds.completionTokens ?? 0)
         guard let granted = await budget.reserve(batch: job.batchID, amount: worst) else {
-            try await queue.release(job: job.id)
+            try await shared.queue.release(job: job.id)
             return .refused(Task.isCancelled ? .interrupted : .budgetReached)
         }
         guard budget.hasStoredBudget(batch: job.batchID) else { return .granted(granted) }
         // The batch's own budget is every runner's: the store reserves against what all of them
         // spent and hold (`BatchBudgets`). While their running jobs may still free room, look again.
         while true {
-            switch try await queue.reserveBudget(job: job.id, batch: job.batchID, amount: worst) {
+            switch try await shared.queue.reserveBudget(job: job.id, batch: job.batchID, amount: worst) {
             case .reserved:
                 return .granted(granted)
             case .wait:
@@ -381,13 +373,13 @@ struct JobExecution: Sendable {
                     continue
                 } catch {
                     budget.settle(granted, cost: 0)
-                    try await queue.release(job: job.id)
+                    try await shared.queue.release(job: job.id)
                     return .refused(.interrupted)
                 }
             case .reached(let spent, let limit):
                 budget.settle(granted, cost: 0)
                 budget.storedBudgetReached(batch: job.batchID, spent: spent, limit: limit)
-                try await queue.release(job: job.id)
+                try await shared.queue.release(job: job.id)
                 return .refused(.budgetReached)
             }
         }
@@ -401,12 +393,12 @@ struct JobExecution: Sendable {
         // Every answer gets its request's key, cached run or not: a later `--cache` run reuses it.
         outcome.requestKey = sent.requestKey
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
-        guard try await queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
-            events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
+        guard try await shared.queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
+            shared.events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
             return .interrupted
         }
-        if let cache, let key = outcome.requestKey { await cache.remember(job, key: key, outcome: outcome) }
-        events.succeeded(job: job.customID, completionTokens: outcome.completionTokens ?? 0)
+        if let cache = shared.cache, let key = outcome.requestKey { await cache.remember(job, key: key, outcome: outcome) }
+        shared.events.succeeded(job: job.customID, completionTokens: outcome.completionTokens ?? 0)
         return .succeeded(seconds: now - sent.started)
     }
 
@@ -521,20 +513,20 @@ struct JobExecution: Sendable {
     /// such (nil when neither is the case). `batchCancelled`: the error says it was the batch.
     func stopped(attempt: Int, error: any Error, record: AttemptFailure, batchCancelled: Bool) async throws -> JobResult? {
         var record = record
-        if batchCancelled || (error is CancellationError && control.isCancelled(batch: job.batchID)) {
+        if batchCancelled || (error is CancellationError && shared.control.isCancelled(batch: job.batchID)) {
             record.kind = .cancelled
             record.message = "the batch was cancelled"
-            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .cancelled, retryAt: nil, finalState: .cancelled)
+            try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .cancelled, retryAt: nil, finalState: .cancelled)
             return .cancelled
         }
         if error is CancellationError || Task.isCancelled {
             record.kind = .interrupted
             // A cancelled stream with the run going on: the lease keeper stopped it (`LeaseKeeper`).
-            record.message = control.leasesLapsed && !Task.isCancelled
+            record.message = shared.control.leasesLapsed && !Task.isCancelled
                 ? "stopped: this runner's lease renewals stopped getting through to the database, "
                     + "and another runner may take the job once its lease passes"
                 : "the runner stopped (signal or deadline) during this attempt"
-            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .interrupted, retryAt: now)
+            try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .interrupted, retryAt: now)
             return .interrupted
         }
         return nil
@@ -553,7 +545,7 @@ struct JobExecution: Sendable {
         }
         if failure.kind == .rateLimited { gate.pause(for: failure.retryAfter ?? 1) }
         if failure.stopsProvider {
-            control.stop(provider: gate.name, because: failure)
+            shared.control.stop(provider: gate.name, because: failure)
         }
         return true
     }
@@ -570,7 +562,7 @@ struct JobExecution: Sendable {
         if !counts {
             // Part of an outage: back to pending with its attempt given back (the row stays, honest),
             // to wait at the gate. No line per job: the gate logs the provider's state changes.
-            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: now,
+            try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: now,
                                        countsAsAttempt: false)
             return .retrying
         }
@@ -579,33 +571,33 @@ struct JobExecution: Sendable {
             // and the database's next ones; the job restarts from scratch (`decide` says why), and
             // this attempt does not use up one of its retries.
             let message = (error as? APIError)?.message ?? failure.message
-            if control.prefillRefusals.learn(model: job.model, message: message) {
-                try await queue.recordPrefillRefusal(model: job.model, message: message)
-                events.log(.warning, "model \(job.model) refuses assistant prefill: its cut jobs restart from scratch")
+            if shared.control.prefillRefusals.learn(model: job.model, message: message) {
+                try await shared.queue.recordPrefillRefusal(model: job.model, message: message)
+                shared.events.log(.warning, "model \(job.model) refuses assistant prefill: its cut jobs restart from scratch")
             }
             record.kind = .prefillRefused
-            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .restart, retryAt: now, countsAsAttempt: false)
+            try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .restart, retryAt: now, countsAsAttempt: false)
             return .retrying
         }
         let used = attempt - job.attemptBase
-        if let delay = options.retry.delay(after: used, failure: failure, random: jitter) {
+        if let delay = shared.options.retry.delay(after: used, failure: failure, random: jitter) {
             let at = now + delay
-            try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: at)
-            events.retrying(job: job.customID, failure: failure, attempt: used, delay: delay)
+            try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: at)
+            shared.events.retrying(job: job.customID, failure: failure, attempt: used, delay: delay)
             return .retrying
         }
-        if failure.retryable && used >= options.retry.maxAttempts {
+        if failure.retryable && used >= shared.options.retry.maxAttempts {
             failure.message = "gave up after \(used) attempts: \(failure.message)"
             record.message = failure.message
         }
-        try await queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .failed, retryAt: nil)
-        events.failed(job: job.customID, failure: failure)
+        try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .failed, retryAt: nil)
+        shared.events.failed(job: job.customID, failure: failure)
         return .failed
     }
 
     func failWithoutAttempt(_ failure: RequestFailure) async throws -> JobResult {
-        try await queue.endWithoutAttempt(job: job.id, state: .failed, kind: failure.kind, message: failure.message)
-        events.failed(job: job.customID, failure: failure)
+        try await shared.queue.endWithoutAttempt(job: job.id, state: .failed, kind: failure.kind, message: failure.message)
+        shared.events.failed(job: job.customID, failure: failure)
         return .failed
     }
 
