@@ -24,7 +24,7 @@ for tool in python3 sqlite3 curl; do command -v $tool >/dev/null || { echo "need
 . scripts/bench/pg-cluster.sh
 
 if [ -z "${CHOREO_BIN:-}" ]; then
-  swift build -c release --scratch-path .build-bench --product choreo >&2
+  swift build -c release --static-swift-stdlib --scratch-path .build-bench --product choreo >&2
   CHOREO_BIN=$ROOT/.build-bench/release/choreo
 fi
 W=$(mktemp -d /tmp/choreo-pgclaims.XXXXXX)

@@ -17,7 +17,7 @@ for tool in nginx python3 sqlite3; do command -v $tool >/dev/null || { echo "nee
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 2; }
 . scripts/bench/pg-cluster.sh
 if [ -z "${CHOREO_BIN:-}" ]; then
-  swift build -c release --scratch-path .build-bench --product choreo >&2
+  swift build -c release --static-swift-stdlib --scratch-path .build-bench --product choreo >&2
   CHOREO_BIN=$ROOT/.build-bench/release/choreo
 fi
 W=$(mktemp -d /tmp/choreo-pgfire.XXXXXX)

@@ -30,7 +30,7 @@ python3 -c 'import aiohttp, openai, anthropic' 2>/dev/null || { echo "needs: pip
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 2; }
 
 if [ -z "${CHOREO_BIN:-}" ]; then
-  swift build -c release --scratch-path .build-bench --product choreo >&2
+  swift build -c release --static-swift-stdlib --scratch-path .build-bench --product choreo >&2
   CHOREO_BIN=$ROOT/.build-bench/release/choreo
 fi
 W=$(mktemp -d /tmp/choreo-bench.XXXXXX)

@@ -17,7 +17,7 @@ REPS=${REPS:-3}
 W=$(mktemp -d /tmp/choreo-submit-floor.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 if [ -z "${CHOREO_BIN:-}" ]; then
-  swift build -c release --scratch-path .build-bench --product choreo >&2
+  swift build -c release --static-swift-stdlib --scratch-path .build-bench --product choreo >&2
   CHOREO_BIN=.build-bench/release/choreo
 fi
 python3 scripts/bench/gen.py jobs "$N" "$W/jobs.jsonl" gpt-4o-mini 256

@@ -41,7 +41,7 @@ public struct RequestKey: Sendable, Hashable {
         samples = path == .embeddings ? false : (body["temperature"]?.doubleValue).map { $0 > 0 } ?? true
     }
 
-    /// The key of a stored request (`jobs.request`), or nil when it is not a JSON object.
+    /// The key of a stored request (`job_requests.request`), or nil when it is not a JSON object.
     public init?(requestText: String, endpoint: String, path: JobEndpoint = .chatCompletions) {
         guard let body = try? JSONValue.parse(requestText), body.objectValue != nil else { return nil }
         self.init(body: body, endpoint: endpoint, path: path)
