@@ -2,8 +2,27 @@
 /// check an old database is migrated whole. The one place to extend when a migration is added:
 /// undo it at the top, newest first.
 public enum OldSchema {
+    /// Back to schema version 19 (undoes 20); sets `user_version`.
+    public static let version19 = undo20 + "PRAGMA user_version = 19;\n"
+
+    /// 20: the state CHECKs spelled with `=` and `OR` go back to `IN (…)` (`RESET`: this
+    /// connection parses them again, as the undo steps after it need).
+    static let undo20 = """
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_schema SET sql = replace(sql,
+            'CHECK (state = ''pending'' OR state = ''running'' OR state = ''succeeded'' OR state = ''failed'' OR state = ''cancelled'')',
+            'CHECK (state IN (''pending'',''running'',''succeeded'',''failed'',''cancelled''))')
+          WHERE type = 'table' AND name = 'jobs';
+        UPDATE sqlite_schema SET sql = replace(sql,
+            'CHECK (state = ''pending'' OR state = ''running'' OR state = ''completed'' OR state = ''cancelled'' OR state = ''submitting'')',
+            'CHECK (state IN (''pending'',''running'',''completed'',''cancelled'',''submitting''))')
+          WHERE type = 'table' AND name = 'batches';
+        PRAGMA writable_schema = RESET;
+
+        """
+
     /// Back to schema version 18 (undoes 19); sets `user_version`.
-    public static let version18 = undo19 + "PRAGMA user_version = 18;\n"
+    public static let version18 = undo20 + undo19 + "PRAGMA user_version = 18;\n"
 
     /// 19: the requests in a table of their own (the column comes back last, as 18's readers
     /// name their columns).
@@ -24,25 +43,25 @@ public enum OldSchema {
         """
 
     /// Back to schema version 17 (undoes 18); sets `user_version`.
-    public static let version17 = undo19 + undo18 + "PRAGMA user_version = 17;\n"
+    public static let version17 = undo20 + undo19 + undo18 + "PRAGMA user_version = 17;\n"
 
     /// 18: the live partials' own table and the `partials` view.
     static let undo18 = "DROP VIEW partials; DROP TABLE live_partials;\n"
 
     /// Back to schema version 16 (undoes 18 and 17); sets `user_version`.
-    public static let version16 = undo19 + undo18 + undo17 + "PRAGMA user_version = 16;\n"
+    public static let version16 = undo20 + undo19 + undo18 + undo17 + "PRAGMA user_version = 16;\n"
 
     /// 17: budget reservations on running jobs.
     static let undo17 = "ALTER TABLE jobs DROP COLUMN reserved_usd;\n"
 
     /// Back to schema version 15 (undoes 17 and 16); sets `user_version`.
-    public static let version15 = undo19 + undo18 + undo17 + undo16 + "PRAGMA user_version = 15;\n"
+    public static let version15 = undo20 + undo19 + undo18 + undo17 + undo16 + "PRAGMA user_version = 15;\n"
 
     /// 16: every choice's partial text.
     static let undo16 = "ALTER TABLE jobs DROP COLUMN partial_choices;\n"
 
     /// Back to schema version 14 (undoes 17 down to 15); sets `user_version`.
-    public static let version14 = undo19 + undo18 + undo17 + undo16 + undo15 + "PRAGMA user_version = 14;\n"
+    public static let version14 = undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + "PRAGMA user_version = 14;\n"
 
     /// 15: provider budgets shared by the runners.
     static let undo15 = "DROP TABLE provider_budgets;\n"
@@ -50,10 +69,10 @@ public enum OldSchema {
     // 14 (the batch-times trigger fixed) is not undone: the fixed trigger works at every older version.
 
     /// Back to schema version 12 (undoes 17 down to 15, and 13); sets `user_version`.
-    public static let version12 = undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + "PRAGMA user_version = 12;\n"
+    public static let version12 = undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + "PRAGMA user_version = 12;\n"
 
     /// Back to schema version 11 (undoes 17 down to 12); sets `user_version`.
-    public static let version11 = undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + "PRAGMA user_version = 11;\n"
+    public static let version11 = undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + "PRAGMA user_version = 11;\n"
 
     /// 13: embeddings lines.
     static let undo13 = """
@@ -65,7 +84,7 @@ public enum OldSchema {
     static let undo12 = "ALTER TABLE jobs DROP COLUMN partial_reasoning;\n"
 
     /// Back to schema version 10 (undoes 17 down to 11); sets `user_version`.
-    public static let version10 = undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + "PRAGMA user_version = 10;\n"
+    public static let version10 = undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + "PRAGMA user_version = 10;\n"
 
     /// 11: the request cache.
     static let undo11 = """
@@ -81,7 +100,7 @@ public enum OldSchema {
         """
 
     /// Back to schema version 9 (undoes 17 down to 10); sets `user_version`.
-    public static let version9 = undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + """
+    public static let version9 = undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + """
         -- 10: job priority and timeout (the claim index goes back to id order first: a column an index uses cannot be dropped)
         DROP INDEX jobs_runnable; CREATE INDEX jobs_runnable ON jobs(id) WHERE state = 'pending';
         ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN timeout_seconds;

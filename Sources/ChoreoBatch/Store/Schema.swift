@@ -27,6 +27,7 @@ public enum Schema {
         Migration(version: 17, sql: budgetReservations),
         Migration(version: 18, sql: livePartials),
         Migration(version: 19, sql: jobRequests),
+        Migration(version: 20, sql: stateChecksCompareInPlace),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -360,6 +361,28 @@ public enum Schema {
           SELECT jobs.*, job_requests.request,
                  \(isoTimes(jobTimes))
           FROM jobs LEFT JOIN job_requests ON job_requests.job_id = jobs.id;
+        """
+
+    /// The CHECKs on `jobs.state` and `batches.state`, the same rules spelled with `=` and `OR`
+    /// (issue 20). SQLite 3.40 evaluates `state IN ('pending', …)` through an ephemeral table it
+    /// builds again for every row a statement writes (a B-tree opened, a page zeroed: ~3 µs), and
+    /// every claim and every end of a job writes `jobs.state`; compared in place, the CHECK costs
+    /// what a comparison costs. Edited in place as version 4 edited the batches' CHECK (every row
+    /// satisfies both spellings); `migrate` moves the schema cookie for other connections, and
+    /// `writable_schema = RESET` makes this one parse the edited text at once: with `OFF` it kept
+    /// the old CHECK, and an `ALTER TABLE … ADD COLUMN` later in the same transaction would place
+    /// its column by offsets into the old text.
+    static let stateChecksCompareInPlace = """
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_schema SET sql = replace(sql,
+            'CHECK (state IN (''pending'',''running'',''succeeded'',''failed'',''cancelled''))',
+            'CHECK (state = ''pending'' OR state = ''running'' OR state = ''succeeded'' OR state = ''failed'' OR state = ''cancelled'')')
+          WHERE type = 'table' AND name = 'jobs';
+        UPDATE sqlite_schema SET sql = replace(sql,
+            'CHECK (state IN (''pending'',''running'',''completed'',''cancelled'',''submitting''))',
+            'CHECK (state = ''pending'' OR state = ''running'' OR state = ''completed'' OR state = ''cancelled'' OR state = ''submitting'')')
+          WHERE type = 'table' AND name = 'batches';
+        PRAGMA writable_schema = RESET;
         """
 
     /// A batch's stored budget shared by every runner (`BatchBudgets`): the worst case reserved
