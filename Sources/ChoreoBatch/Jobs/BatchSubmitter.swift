@@ -167,13 +167,6 @@ public struct BatchSubmitter {
         var lines = 0
         var atEnd = false
         var endpoints: Set<JobEndpoint> = []
-        // Each job is inserted by a statement run on its own, and for each run SQLite 3.40 builds
-        // the ephemeral table behind jobs.state's CHECK (state IN (…)) anew: a page allocated and
-        // zeroed per row, 29% of the instructions of a submit (callgrind, BENCHMARKS.md). The
-        // inserts leave state to its default, 'pending', which the check allows; so it is off
-        // while they run, on this connection only, and on again for everything after them.
-        try database.execute("PRAGMA ignore_check_constraints = ON")
-        defer { try? database.execute("PRAGMA ignore_check_constraints = OFF") }
         while !atEnd {
             try database.transaction(.immediate) {
                 var read = 0
@@ -220,7 +213,6 @@ public struct BatchSubmitter {
             }
             if !atEnd { try afterSlice?(lines) }
         }
-        try database.execute("PRAGMA ignore_check_constraints = OFF")
         if lines == 0 {
             throw JobFileError(path: source, errors: [JobLineError(line: 0, field: nil, code: "empty_file", message: "the file has no job lines")])
         }
