@@ -41,7 +41,20 @@ struct FastChunkDecoderTests {
         "{\"id\":\"chatcmpl-\\u0041\",\"model\":\"m\\/1\",\"choices\":[]}",
         "{\"id\":\"x\",\"error\":null,\"choices\":[]}",
         "{\"id\":\"x\",\"created\":-0,\"choices\":[]}",
+        // the usage chunk that ends every stream: as api.openai.com (and `choreo mock`) send it,
+        // with DeepSeek's cache count, a cache write, no total, empty details, unknown members
+        usage(#""prompt_tokens":12,"completion_tokens":256,"total_tokens":268"#),
+        usage(#""completion_tokens":4,"completion_tokens_details":{"accepted_prediction_tokens":0,"audio_tokens":0,"reasoning_tokens":7,"rejected_prediction_tokens":0},"prompt_tokens":19,"prompt_tokens_details":{"audio_tokens":0,"cached_tokens":5},"total_tokens":23"#),
+        usage(#""prompt_tokens":30,"completion_tokens":2,"total_tokens":32,"prompt_cache_hit_tokens":16,"prompt_cache_miss_tokens":14"#),
+        usage(#""prompt_tokens":30,"completion_tokens":2,"prompt_tokens_details":{"cache_write_tokens":9},"prompt_cache_hit_tokens":16"#),
+        usage(#""prompt_tokens":30,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":0},"prompt_cache_hit_tokens":16"#),
+        usage(#""prompt_tokens_details":{},"completion_tokens_details":{}"#),
+        usage(#""prompt_tokens":-1,"x":[1,2.5,{"y":null}],"cost":0.0021,"completion_tokens_details":{"reasoning_tokens":0,"z":"s"}"#),
+        "{\(head),\"choices\":[],\"usage\":{}}",
     ]
+
+    /// A stream's last chunk: no choices, `usage` with `members`.
+    static func usage(_ members: String) -> String { "{\(head),\"choices\":[],\"usage\":{\(members)}}" }
 
     /// Chunks the scanner must leave to the full parser (it still must not decode them wrongly).
     static let slow: [String] = [
@@ -51,7 +64,17 @@ struct FastChunkDecoderTests {
         chunk(#"{"index":0,"delta":{"reasoning":"think"},"finish_reason":null}"#),
         chunk(#"{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null}"#),
         "{\(head),\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"}},{\"index\":1,\"delta\":{\"content\":\"b\"}}]}",
-        "{\(head),\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":256,\"total_tokens\":268}}",
+        // usage counts the scanner does not read as the full parser would: fractional, null, a
+        // string, a details member that is not an object, a count given twice
+        usage(#""prompt_tokens":12.0,"completion_tokens":256"#),
+        usage(#""prompt_tokens":12,"completion_tokens":null"#),
+        usage(#""prompt_tokens":"12","completion_tokens":1"#),
+        usage(#""prompt_tokens":12,"total_tokens":1e3"#),
+        usage(#""prompt_tokens":12,"prompt_tokens_details":null"#),
+        usage(#""prompt_tokens":12,"completion_tokens_details":{"reasoning_tokens":null}"#),
+        usage(#""prompt_tokens":12,"prompt_tokens":13"#),
+        usage(#""prompt_tokens_details":{"cached_tokens":1,"cached_tokens":2}"#),
+        "{\(head),\"choices\":[],\"usage\":[1]}",
         "{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}",
         "{\"object\":\"error\",\"message\":\"boom\",\"type\":\"x\"}",
         "{\"id\":\"a\",\"id\":\"b\",\"choices\":[]}",

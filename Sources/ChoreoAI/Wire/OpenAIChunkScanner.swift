@@ -7,17 +7,18 @@ import Darwin
 /// The fast path of `OpenAIChunkDecoder`: a byte scanner for the common `chat.completion.chunk`
 /// shape that builds the chunk straight from the event's bytes, without a `JSONValue` tree.
 ///
-/// It reads `id`, `created`, `model`, `system_fingerprint` and at most one choice with
-/// `index`, `finish_reason` and `delta.{role, content, refusal}`; other members are skipped (and
-/// checked as JSON), except those that carry something to keep (non-null `logprobs`, reasoning),
-/// which go to the full parser. `id`, `model` and `system_fingerprint` repeat in every chunk of a stream, so
-/// their `String`s are kept and reused while the bytes are the same: a typical chunk allocates
-/// only its `choices` array.
+/// It reads `id`, `created`, `model`, `system_fingerprint`, at most one choice with `index`,
+/// `finish_reason` and `delta.{role, content, refusal}`, and the `usage` object's counts (the
+/// last chunk of every stream); other members are skipped (and checked as JSON), except those
+/// that carry something to keep (non-null `logprobs`, reasoning), which go to the full parser.
+/// `id`, `model` and `system_fingerprint` repeat in every chunk of a stream, so their `String`s
+/// are kept and reused while the bytes are the same: a typical chunk allocates only its `choices`
+/// array.
 ///
 /// Anything it does not handle the way the full parser would returns `nil`, and the caller falls
-/// back to `JSONValue.parse` + `OpenAIChunkDecoder.chunk`: tool calls, several choices, a usage
-/// object, in-band errors, escaped keys, duplicate keys, non-ASCII in skipped strings, numbers that
-/// are not plain integers, malformed JSON. The contract, tested by FastChunkDecoderTests: whenever
+/// back to `JSONValue.parse` + `OpenAIChunkDecoder.chunk`: tool calls, several choices, in-band
+/// errors, escaped keys, duplicate keys, non-ASCII in skipped strings, numbers that are not plain
+/// integers (a usage count among them), malformed JSON. The contract, tested by FastChunkDecoderTests: whenever
 /// `scan` returns a chunk, it equals what the full parser produces.
 ///
 /// The template: within one stream, consecutive chunks are usually byte for byte the same except
@@ -154,6 +155,7 @@ struct OpenAIChunkScanner: Sendable {
         var idValue = "", modelValue = "", fingerprintValue: String? = nil
         var created = 0
         var choices: [ChatCompletionChunk.Choice] = []
+        var usage: CompletionUsage?
         let ok = r.members(Key.top) { r, k in
             switch k {
             case Key.id:
@@ -173,8 +175,13 @@ struct OpenAIChunkScanner: Sendable {
             case Key.object:
                 // "error" objects are in-band errors: the full path throws them.
                 guard let s = r.key(), !Reader.equal(s, r.p, "error") else { return false }
-            case Key.error, Key.usage:
+            case Key.error:
                 guard r.eatNull() else { return false }
+            case Key.usage:
+                if !r.eatNull() {
+                    guard let u = Self.scanUsage(&r) else { return false }
+                    usage = u
+                }
             case Key.choices:
                 guard scanChoices(&r, into: &choices) else { return false }
             default:
@@ -186,7 +193,49 @@ struct OpenAIChunkScanner: Sendable {
         r.skipWhitespace()
         guard r.i == r.end else { return nil }
         return ChatCompletionChunk(id: idValue, created: created, model: modelValue, systemFingerprint: fingerprintValue,
-                                   choices: choices, usage: nil)
+                                   choices: choices, usage: usage)
+    }
+
+    /// The `usage` object, every stream's last chunk, as `CompletionUsage(json:)` reads it: when
+    /// each count it reads is a plain integer and each details member an object. Anything else (a
+    /// null or fractional count, a details `null`) declines, and the full parser reads it.
+    private static func scanUsage(_ r: inout Reader) -> CompletionUsage? {
+        var prompt = 0, completion = 0, total: Int?, cacheHit: Int?, cached: Int?, cacheWrite = 0, reasoning = 0
+        func count(_ r: inout Reader, into value: inout Int?) -> Bool {
+            guard let n = r.integer() else { return false }
+            value = n
+            return true
+        }
+        let ok = r.members(Key.usage) { r, k in
+            var n: Int?
+            switch k {
+            case Key.promptTokens: guard count(&r, into: &n) else { return false }; prompt = n!
+            case Key.completionTokens: guard count(&r, into: &n) else { return false }; completion = n!
+            case Key.totalTokens: return count(&r, into: &total)
+            case Key.promptCacheHitTokens: return count(&r, into: &cacheHit)
+            case Key.promptDetails:
+                return r.members(Key.promptDetails) { r, k in
+                    switch k {
+                    case Key.cachedTokens: return count(&r, into: &cached)
+                    case Key.cacheWriteTokens: guard count(&r, into: &n) else { return false }; cacheWrite = n!
+                    default: return r.skipValue(depth: 2)
+                    }
+                    return true
+                }
+            case Key.completionDetails:
+                return r.members(Key.completionDetails) { r, k in
+                    guard k == Key.reasoningTokens else { return r.skipValue(depth: 2) }
+                    guard count(&r, into: &n) else { return false }
+                    reasoning = n!
+                    return true
+                }
+            default: return r.skipValue(depth: 1)
+            }
+            return true
+        }
+        guard ok else { return nil }
+        return CompletionUsage(promptTokens: prompt, completionTokens: completion, totalTokens: total,
+                               cachedPromptTokens: cached ?? cacheHit ?? 0, cacheWriteTokens: cacheWrite, reasoningTokens: reasoning)
     }
 
     private mutating func scanChoices(_ r: inout Reader, into choices: inout [ChatCompletionChunk.Choice]) -> Bool {
@@ -313,6 +362,9 @@ struct OpenAIChunkScanner: Sendable {
                    error: UInt32 = 32, usage: UInt32 = 64, choices: UInt32 = 128
         static let index: UInt32 = 1, finishReason: UInt32 = 2, delta: UInt32 = 4, logprobs: UInt32 = 8
         static let content: UInt32 = 1, role: UInt32 = 2, refusal: UInt32 = 4, toolCalls: UInt32 = 8, reasoning: UInt32 = 16
+        static let promptTokens: UInt32 = 1, completionTokens: UInt32 = 2, totalTokens: UInt32 = 4, promptCacheHitTokens: UInt32 = 8,
+                   promptDetails: UInt32 = 16, completionDetails: UInt32 = 32
+        static let cachedTokens: UInt32 = 1, cacheWriteTokens: UInt32 = 2, reasoningTokens: UInt32 = 4
 
         static func top(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
             switch k.count {
@@ -332,6 +384,30 @@ struct OpenAIChunkScanner: Sendable {
             case 13: return Reader.equal(k, p, "finish_reason") ? finishReason : 0
             default: return 0
             }
+        }
+
+        static func usage(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            switch k.count {
+            case 12: return Reader.equal(k, p, "total_tokens") ? totalTokens : 0
+            case 13: return Reader.equal(k, p, "prompt_tokens") ? promptTokens : 0
+            case 17: return Reader.equal(k, p, "completion_tokens") ? completionTokens : 0
+            case 21: return Reader.equal(k, p, "prompt_tokens_details") ? promptDetails : 0
+            case 23: return Reader.equal(k, p, "prompt_cache_hit_tokens") ? promptCacheHitTokens : 0
+            case 25: return Reader.equal(k, p, "completion_tokens_details") ? completionDetails : 0
+            default: return 0
+            }
+        }
+
+        static func promptDetails(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            switch k.count {
+            case 13: return Reader.equal(k, p, "cached_tokens") ? cachedTokens : 0
+            case 18: return Reader.equal(k, p, "cache_write_tokens") ? cacheWriteTokens : 0
+            default: return 0
+            }
+        }
+
+        static func completionDetails(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
+            k.count == 16 && Reader.equal(k, p, "reasoning_tokens") ? reasoningTokens : 0
         }
 
         static func delta(_ k: Range<Int>, _ p: UnsafePointer<UInt8>) -> UInt32 {
