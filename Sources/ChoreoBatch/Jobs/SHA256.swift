@@ -36,29 +36,31 @@ public struct SHA256: Sendable {
     /// The 32-byte digest of everything fed so far.
     public func finalize() -> [UInt8] {
         var copy = self
+        // The padding: 0x80, zeros up to 56 bytes past a block's start, the length in bits (big-endian).
+        let zeros = (pending.count < 56 ? 55 : 119) - pending.count
+        var tail = [UInt8](repeating: 0, count: 1 + zeros + 8)
+        tail[0] = 0x80
         let bitLength = length &* 8
-        var tail: [UInt8] = [0x80]
-        while (pending.count + tail.count) % 64 != 56 { tail.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        let savedLength = copy.length
-        copy.update(tail)
-        copy.length = savedLength
+        for k in 0..<8 { tail[1 + zeros + k] = UInt8(truncatingIfNeeded: bitLength >> UInt64(56 - 8 * k)) }
+        tail.withUnsafeBytes { copy.update($0) }
         let s = copy.state
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        for word in [s.0, s.1, s.2, s.3, s.4, s.5, s.6, s.7] {
-            out += [UInt8(word >> 24), UInt8(truncatingIfNeeded: word >> 16), UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word)]
-        }
-        return out
+        return withUnsafeBytes(of: (s.0.bigEndian, s.1.bigEndian, s.2.bigEndian, s.3.bigEndian,
+                                    s.4.bigEndian, s.5.bigEndian, s.6.bigEndian, s.7.bigEndian)) { Array($0) }
     }
 
     /// The digest as 64 lowercase hex characters.
     public func hexDigest() -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var bytes: [UInt8] = []
-        for b in finalize() { bytes.append(digits[Int(b >> 4)]); bytes.append(digits[Int(b & 0xF)]) }
-        return String(decoding: bytes, as: UTF8.self)
+        let digest = finalize()
+        return String(unsafeUninitializedCapacity: 64) { out in
+            for (k, b) in digest.enumerated() {
+                out[2 * k] = Self.hexDigits[Int(b >> 4)]
+                out[2 * k + 1] = Self.hexDigits[Int(b & 0xF)]
+            }
+            return 64
+        }
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// The hex digest of `bytes` in one call.
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
