@@ -276,46 +276,71 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     /// One header line from curl, parsed as bytes (every response has a dozen; Foundation's
     /// trimming was a tenth of a short job's CPU). False aborts the transfer (the header cap).
     private func headerLine(_ raw: UnsafeRawBufferPointer) -> Bool {
-        onLoop.value.lastActivity = DispatchTime.now().uptimeNanoseconds
-        onLoop.value.headerBytes += raw.count
-        if onLoop.value.headerBytes > Self.maxHeaderBytes {
+        enum Line { case kept, statusLine, endOfHead, tooLarge }
+        let now = DispatchTime.now().uptimeNanoseconds
+        // One access to the loop state for the whole line (each is checked at run time).
+        let line: Line = onLoop.update { v in
+            v.lastActivity = now
+            v.headerBytes += raw.count
+            if v.headerBytes > Self.maxHeaderBytes { return .tooLarge }
+            if v.headDelivered { return .kept }  // a trailer: counted above, not kept
+            var end = raw.count
+            while end > 0, raw[end - 1] == 0x0A || raw[end - 1] == 0x0D { end -= 1 }
+            // End of one header block; 1xx blocks are followed by the real one.
+            if end == 0 { return v.status >= 200 ? .endOfHead : .kept }
+            let line = UnsafeRawBufferPointer(rebasing: raw[..<end])
+            if end >= 5 && line[0] == UInt8(ascii: "H") && line[1] == UInt8(ascii: "T") && line[2] == UInt8(ascii: "T")
+                && line[3] == UInt8(ascii: "P") && line[4] == UInt8(ascii: "/") {
+                (v.version, v.status) = Self.statusLine(line)
+                v.headers = HeaderFields()
+                return .statusLine
+            }
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return .kept }
+            var start = colon + 1, e = end
+            while start < e, line[start] == 0x20 || line[start] == 0x09 { start += 1 }
+            while e > start, line[e - 1] == 0x20 || line[e - 1] == 0x09 { e -= 1 }
+            v.headers.add(name: UnsafeRawBufferPointer(rebasing: line[..<colon]), value: UnsafeRawBufferPointer(rebasing: line[start..<e]))
+            return .kept
+        }
+        switch line {
+        case .kept: break
+        case .statusLine: machine.withLock { $0.statusLineReceived() }
+        case .endOfHead: deliverHead()
+        case .tooLarge:
             onLoop.value.abortReason = TransportError(kind: .protocolError, message: "the response's header block is larger than \(Self.maxHeaderBytes) bytes",
                                                       origin: origin)
             return false
         }
-        if onLoop.value.headDelivered { return true }  // a trailer: counted above, not kept
-        var end = raw.count
-        while end > 0, raw[end - 1] == 0x0A || raw[end - 1] == 0x0D { end -= 1 }
-        if end == 0 {
-            // End of one header block; 1xx blocks are followed by the real one.
-            if onLoop.value.status >= 200 { deliverHead() }
-            return true
-        }
-        let line = UnsafeRawBufferPointer(rebasing: raw[..<end])
-        if end >= 5 && line[0] == UInt8(ascii: "H") && line[1] == UInt8(ascii: "T") && line[2] == UInt8(ascii: "T")
-            && line[3] == UInt8(ascii: "P") && line[4] == UInt8(ascii: "/") {
-            let parts = String(decoding: line, as: UTF8.self).split(separator: " ", maxSplits: 2)
-            onLoop.value.version = parts.first.map(String.init) ?? ""
-            onLoop.value.status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-            onLoop.value.headers = HeaderFields()
-            machine.withLock { $0.statusLineReceived() }
-            return true
-        }
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return true }
-        var v = colon + 1, e = end
-        while v < e, line[v] == 0x20 || line[v] == 0x09 { v += 1 }
-        while e > v, line[e - 1] == 0x20 || line[e - 1] == 0x09 { e -= 1 }
-        onLoop.value.headers.add(name: UnsafeRawBufferPointer(rebasing: line[..<colon]), value: UnsafeRawBufferPointer(rebasing: line[v..<e]))
         return true
+    }
+
+    /// The version and status of a status line (`HTTP/1.1 200 OK`, `HTTP/2 200`): the words before
+    /// and after the first run of spaces; a status that is not all digits (or has more than nine) is 0.
+    static func statusLine(_ line: UnsafeRawBufferPointer) -> (version: String, status: Int) {
+        var k = 0
+        while k < line.count, line[k] != 0x20 { k += 1 }
+        let version = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<k]), as: UTF8.self)
+        while k < line.count, line[k] == 0x20 { k += 1 }
+        var status = 0, digits = 0
+        while k < line.count, line[k] != 0x20 {
+            guard line[k] >= 0x30, line[k] <= 0x39, digits < 9 else { return (version, 0) }
+            status = status * 10 + Int(line[k] - 0x30)
+            digits += 1
+            k += 1
+        }
+        return (version, status)
     }
 
     /// Once per transfer, at the end of the final header block (or before the first body byte, or
     /// at a complete end, if curl gave no such line).
     private func deliverHead() {
-        onLoop.value.headDelivered = true
-        onLoop.value.headers.compact()
-        let head = HTTPResponseHead(status: onLoop.value.status, headers: onLoop.value.headers, version: onLoop.value.version)
-        onLoop.value.headers = HeaderFields()  // the head holds it now
+        let head: HTTPResponseHead = onLoop.update { v in
+            v.headDelivered = true
+            v.headers.compact()
+            let head = HTTPResponseHead(status: v.status, headers: v.headers, version: v.version)
+            v.headers = HeaderFields()  // the head holds it now
+            return head
+        }
         let (waiter, sink) = machine.withLock { $0.headReceived(head) }
         if let sink { onLoop.value.sink = sink }
         waiter?.resume(returning: head)
