@@ -63,43 +63,46 @@ public struct ChunkAccumulator: Sendable {
         if systemFingerprint == nil { systemFingerprint = chunk.systemFingerprint }
         if let u = chunk.usage { usage = u }
         if let r = chunk.response { response = r }
-        for n in chunk.choices.indices {
-            let c = chunk.choices[n]
-            let content = n == 0 ? firstContent : c.delta.content
-            if n == 0, !(content ?? "").isEmpty || c.delta.refusal != nil || c.delta.toolCalls != nil {
-                outputChunkCount += 1
-                let blank = c.delta.refusal == nil && c.delta.toolCalls == nil && Self.isBlank(content ?? "")
-                trailingBlankChunks = blank ? trailingBlankChunks + 1 : 0
-            }
-            let k: Int
-            if let found = choices.firstIndex(where: { $0.index == c.index }) {
-                k = found
-            } else {
-                choices.append(ChoiceState(index: c.index))
-                k = choices.count - 1
-            }
-            if let t = content, !t.isEmpty { choices[k].content += t; choices[k].sawContent = true }
-            if let r = c.delta.refusal, !r.isEmpty { choices[k].refusal = (choices[k].refusal ?? "") + r }
-            if let calls = c.delta.toolCalls { for call in calls { Self.apply(call, to: &choices[k]) } }
-            // Appended in place (never `(x ?? "") + r`, which would copy everything so far per chunk).
-            if let r = c.delta.reasoning, !r.isEmpty {
-                if choices[k].reasoning == nil { choices[k].reasoning = "" }
-                choices[k].reasoning!.append(r)
-            }
-            if let sig = c.delta.reasoningSignature { choices[k].reasoningSignature = sig }
-            if let l = c.logprobs {
-                if let items = l["content"]?.arrayValue {
-                    if choices[k].logprobContent == nil { choices[k].logprobContent = [] }
-                    choices[k].logprobContent!.append(contentsOf: items)
+        // Each choice is read in place: a `let` of it copied every field (a retain and a release
+        // each, ~540 instructions a chunk) on every chunk.
+        chunk.choices.withUnsafeBufferPointer { incoming in
+            for n in incoming.indices {
+                let content = n == 0 ? firstContent : incoming[n].delta.content
+                if n == 0, !(content ?? "").isEmpty || incoming[n].delta.refusal != nil || incoming[n].delta.toolCalls != nil {
+                    outputChunkCount += 1
+                    let blank = incoming[n].delta.refusal == nil && incoming[n].delta.toolCalls == nil && Self.isBlank(content ?? "")
+                    trailingBlankChunks = blank ? trailingBlankChunks + 1 : 0
                 }
-                if let items = l["refusal"]?.arrayValue {
-                    if choices[k].logprobRefusal == nil { choices[k].logprobRefusal = [] }
-                    choices[k].logprobRefusal!.append(contentsOf: items)
+                let k: Int
+                if let found = choices.firstIndex(where: { $0.index == incoming[n].index }) {
+                    k = found
+                } else {
+                    choices.append(ChoiceState(index: incoming[n].index))
+                    k = choices.count - 1
                 }
-            }
-            if let f = c.finishReason {
-                choices[k].finishReason = f
-                choices[k].providerFinishReason = c.providerFinishReason
+                if let t = content, !t.isEmpty { choices[k].content += t; choices[k].sawContent = true }
+                if let r = incoming[n].delta.refusal, !r.isEmpty { choices[k].refusal = (choices[k].refusal ?? "") + r }
+                if let calls = incoming[n].delta.toolCalls { for call in calls { Self.apply(call, to: &choices[k]) } }
+                // Appended in place (never `(x ?? "") + r`, which would copy everything so far per chunk).
+                if let r = incoming[n].delta.reasoning, !r.isEmpty {
+                    if choices[k].reasoning == nil { choices[k].reasoning = "" }
+                    choices[k].reasoning!.append(r)
+                }
+                if let sig = incoming[n].delta.reasoningSignature { choices[k].reasoningSignature = sig }
+                if let l = incoming[n].logprobs {
+                    if let items = l["content"]?.arrayValue {
+                        if choices[k].logprobContent == nil { choices[k].logprobContent = [] }
+                        choices[k].logprobContent!.append(contentsOf: items)
+                    }
+                    if let items = l["refusal"]?.arrayValue {
+                        if choices[k].logprobRefusal == nil { choices[k].logprobRefusal = [] }
+                        choices[k].logprobRefusal!.append(contentsOf: items)
+                    }
+                }
+                if let f = incoming[n].finishReason {
+                    choices[k].finishReason = f
+                    choices[k].providerFinishReason = incoming[n].providerFinishReason
+                }
             }
         }
         if chunk.usage != nil { usageIsFinal = choices.contains { $0.finishReason != nil } }
