@@ -67,6 +67,40 @@ struct JSONValueTests {
         }
     }
 
+    /// `JSONEscapes.isValidUTF8` and `string` accept exactly what `String(validating:)` accepts:
+    /// every sequence of one and two bytes, every lead byte with two more (and each four-byte lead
+    /// with three more) taken from the edges of each range, where overlong forms, surrogates and
+    /// the end of Unicode lie; each alone, followed by ASCII and after it.
+    @Test func utf8IsValidatedAsTheStandardLibraryDoes() {
+        let edges: [UInt8] = [0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED, 0xEF,
+                              0xF0, 0xF4, 0xF5, 0xFF]
+        var cases: [[UInt8]] = [[]]
+        for a in 0...255 {
+            cases.append([UInt8(a)])
+            for b in 0...255 { cases.append([UInt8(a), UInt8(b)]) }
+            for b in edges {
+                for c in edges {
+                    cases.append([UInt8(a), b, c])
+                    if a >= 0xF0 { for d in edges { cases.append([UInt8(a), b, c, d]) } }  // only these lead four bytes
+                }
+            }
+        }
+        cases += ["café", "naïve 🎵", "日本語のテキスト", "\u{10FFFF}", "a\u{FFFD}b"].map { Array($0.utf8) }
+        for bytes in cases {
+            for input in [bytes, bytes + [0x41], [0x41] + bytes] {
+                let expected = String(validating: input, as: UTF8.self)
+                let (valid, text) = input.withUnsafeBufferPointer { buf in
+                    let p = buf.baseAddress ?? UnsafePointer(bitPattern: 1)!
+                    return (JSONEscapes.isValidUTF8(p, from: 0, end: buf.count), JSONEscapes.string(p, from: 0, end: buf.count))
+                }
+                if valid != (expected != nil) || text != expected {
+                    Issue.record("\(input): valid \(valid), string \(String(describing: text)), standard library \(String(describing: expected))")
+                    return
+                }
+            }
+        }
+    }
+
     @Test func escapesAreTheShortForms() {
         #expect(JSONValue.quoted("a\"b\\c\nd\u{01}") == #""a\"b\\c\nd\u0001""#)
     }

@@ -46,6 +46,43 @@ public enum JSONEscapes {
         return any & 0x8080_8080_8080_8080 == 0
     }
 
+    /// The `String` of the UTF-8 bytes `p[k..<end]`, or nil when they are not valid UTF-8 (what a
+    /// JSON parser must refuse). ASCII is checked eight bytes at a time; other text is validated
+    /// here and then decoded, because `String(validating:as:)` cost ~1,000 instructions a short
+    /// string (its generic path), five times the decode: a chunk of non-English text paid it on
+    /// every read.
+    public static func string(_ p: UnsafePointer<UInt8>, from k: Int, end: Int) -> String? {
+        let bytes = UnsafeBufferPointer(start: p + k, count: end - k)
+        guard isASCII(p, from: k, end: end) || isValidUTF8(p, from: k, end: end) else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether `p[k..<end]` is well-formed UTF-8 (Unicode 15, table 3-7): no overlong forms, no
+    /// surrogates, nothing past U+10FFFF, no truncated sequence.
+    public static func isValidUTF8(_ p: UnsafePointer<UInt8>, from k: Int, end: Int) -> Bool {
+        var i = k
+        while i < end {
+            let b = p[i]
+            if b < 0x80 { i += 1; continue }
+            // The range the second byte must fall in, and how many continuation bytes follow it.
+            let low: UInt8, high: UInt8, more: Int
+            switch b {
+            case 0xC2...0xDF: (low, high, more) = (0x80, 0xBF, 0)
+            case 0xE0: (low, high, more) = (0xA0, 0xBF, 1)
+            case 0xE1...0xEC, 0xEE, 0xEF: (low, high, more) = (0x80, 0xBF, 1)
+            case 0xED: (low, high, more) = (0x80, 0x9F, 1)
+            case 0xF0: (low, high, more) = (0x90, 0xBF, 2)
+            case 0xF1...0xF3: (low, high, more) = (0x80, 0xBF, 2)
+            case 0xF4: (low, high, more) = (0x80, 0x8F, 2)
+            default: return false
+            }
+            guard i + 1 + more < end, p[i + 1] >= low, p[i + 1] <= high else { return false }
+            for j in 0..<more where p[i + 2 + j] & 0xC0 != 0x80 { return false }
+            i += 2 + more
+        }
+        return true
+    }
+
     /// Decodes the escape whose letter is `bytes[k]` (the byte after a backslash) and appends the
     /// UTF-8 it stands for to `out`. Returns the index after it; nil for an unknown escape, a bad
     /// `\u`, or a lone or misordered surrogate. Reads nothing at or past `end`.

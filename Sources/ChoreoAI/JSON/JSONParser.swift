@@ -125,9 +125,7 @@ struct JSONParser {
             guard let p = buf.baseAddress else { return (start, false, nil) }
             let end = JSONEscapes.plainRunEnd(p, from: start, end: buf.count)
             guard end < buf.count, p[end] == UInt8(ascii: "\"") else { return (end, false, nil) }
-            let run = UnsafeBufferPointer(start: p + start, count: end - start)
-            return (end, true, JSONEscapes.isASCII(p, from: start, end: end) ? String(decoding: run, as: UTF8.self)
-                                                                            : String(validating: run, as: UTF8.self))
+            return (end, true, JSONEscapes.string(p, from: start, end: end))
         }
         i = runEnd
         if closed {
@@ -141,7 +139,8 @@ struct JSONParser {
             let b = bytes[i]
             if b == UInt8(ascii: "\"") {
                 i += 1
-                guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
+                guard let s = out.withUnsafeBufferPointer({ $0.isEmpty ? "" : JSONEscapes.string($0.baseAddress!, from: 0, end: $0.count) })
+                else { throw fail("invalid UTF-8 in string") }
                 return s
             }
             if b < 0x20 { throw fail("control character in string") }

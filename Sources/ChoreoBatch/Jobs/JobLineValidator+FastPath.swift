@@ -215,7 +215,7 @@ struct ChatLineScanner {
         top = members
         skipWhitespace()
         guard i == b.count else { return false }
-        if sawNonASCII, String(validating: b, as: UTF8.self) == nil { return false }
+        if sawNonASCII, let base = b.baseAddress, !JSONEscapes.isValidUTF8(base, from: 0, end: b.count) { return false }
         return true
     }
 
