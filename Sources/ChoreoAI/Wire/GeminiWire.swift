@@ -306,12 +306,14 @@ struct GeminiChunkDecoder: ChunkDecoder {
         if model.isEmpty, let v = response.modelVersion { model = v; textChunk = nil }
         // The common event, more text (or none) for a candidate already seen, changes no state:
         // it is the kept chunk with this event's text and usage, as the loop below would build it.
-        if response.candidates.count == 1, let c = response.candidates.first, c.functionCalls.isEmpty, c.thought == nil,
-           c.finishReason == nil, candidates.contains(where: { $0.index == c.index }) {
-            if textChunk?.choices[0].index != c.index {
-                textChunk = ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(index: c.index, delta: .init())])
+        // (The candidate is read in place: a `let` of it copied each of its fields, every event.)
+        if response.candidates.count == 1, response.candidates[0].functionCalls.isEmpty, response.candidates[0].thought == nil,
+           response.candidates[0].finishReason == nil, candidates.contains(where: { $0.index == response.candidates[0].index }) {
+            let index = response.candidates[0].index
+            if textChunk?.choices[0].index != index {
+                textChunk = ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(index: index, delta: .init())])
             }
-            textChunk!.choices[0].delta.content = c.text
+            textChunk!.choices[0].delta.content = response.candidates[0].text
             textChunk!.usage = response.usage
             emit(textChunk!)
             return
