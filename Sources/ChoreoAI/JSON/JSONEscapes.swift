@@ -57,6 +57,12 @@ public enum JSONEscapes {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The `String` of the UTF-8 `bytes`, or nil when they are not valid UTF-8 (as above).
+    public static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        guard let p = bytes.baseAddress else { return "" }
+        return string(p, from: 0, end: bytes.count)
+    }
+
     /// Whether `p[k..<end]` is well-formed UTF-8 (Unicode 15, table 3-7): no overlong forms, no
     /// surrogates, nothing past U+10FFFF, no truncated sequence.
     public static func isValidUTF8(_ p: UnsafePointer<UInt8>, from k: Int, end: Int) -> Bool {

@@ -139,8 +139,7 @@ struct JSONParser {
             let b = bytes[i]
             if b == UInt8(ascii: "\"") {
                 i += 1
-                guard let s = out.withUnsafeBufferPointer({ $0.isEmpty ? "" : JSONEscapes.string($0.baseAddress!, from: 0, end: $0.count) })
-                else { throw fail("invalid UTF-8 in string") }
+                guard let s = out.withUnsafeBufferPointer(JSONEscapes.string) else { throw fail("invalid UTF-8 in string") }
                 return s
             }
             if b < 0x20 { throw fail("control character in string") }

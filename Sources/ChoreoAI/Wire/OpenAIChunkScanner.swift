@@ -18,8 +18,8 @@ import Darwin
 /// Anything it does not handle the way the full parser would returns `nil`, and the caller falls
 /// back to `JSONValue.parse` + `OpenAIChunkDecoder.chunk`: tool calls, several choices, in-band
 /// errors, escaped keys, duplicate keys, non-ASCII in skipped strings, numbers that are not plain
-/// integers (a usage count among them), malformed JSON. The contract, tested by FastChunkDecoderTests: whenever
-/// `scan` returns a chunk, it equals what the full parser produces.
+/// integers (a usage count among them), malformed JSON. The contract, tested by
+/// FastChunkDecoderTests: whenever `scan` returns a chunk, it equals what the full parser produces.
 ///
 /// The template: within one stream, consecutive chunks are usually byte for byte the same except
 /// for the text inside `"content":"…"`. The scanner keeps the last scanned chunk that had a
@@ -200,42 +200,34 @@ struct OpenAIChunkScanner: Sendable {
     /// each count it reads is a plain integer and each details member an object. Anything else (a
     /// null or fractional count, a details `null`) declines, and the full parser reads it.
     private static func scanUsage(_ r: inout Reader) -> CompletionUsage? {
-        var prompt = 0, completion = 0, total: Int?, cacheHit: Int?, cached: Int?, cacheWrite = 0, reasoning = 0
-        func count(_ r: inout Reader, into value: inout Int?) -> Bool {
-            guard let n = r.integer() else { return false }
-            value = n
-            return true
-        }
+        // Each count as it was read; nil: absent.
+        var prompt: Int?, completion: Int?, total: Int?, cacheHit: Int?, cached: Int?, cacheWrite: Int?, reasoning: Int?
         let ok = r.members(Key.usage) { r, k in
-            var n: Int?
             switch k {
-            case Key.promptTokens: guard count(&r, into: &n) else { return false }; prompt = n!
-            case Key.completionTokens: guard count(&r, into: &n) else { return false }; completion = n!
-            case Key.totalTokens: return count(&r, into: &total)
-            case Key.promptCacheHitTokens: return count(&r, into: &cacheHit)
+            case Key.promptTokens: prompt = r.integer(); return prompt != nil
+            case Key.completionTokens: completion = r.integer(); return completion != nil
+            case Key.totalTokens: total = r.integer(); return total != nil
+            case Key.promptCacheHitTokens: cacheHit = r.integer(); return cacheHit != nil
             case Key.promptDetails:
                 return r.members(Key.promptDetails) { r, k in
                     switch k {
-                    case Key.cachedTokens: return count(&r, into: &cached)
-                    case Key.cacheWriteTokens: guard count(&r, into: &n) else { return false }; cacheWrite = n!
+                    case Key.cachedTokens: cached = r.integer(); return cached != nil
+                    case Key.cacheWriteTokens: cacheWrite = r.integer(); return cacheWrite != nil
                     default: return r.skipValue(depth: 2)
                     }
-                    return true
                 }
             case Key.completionDetails:
                 return r.members(Key.completionDetails) { r, k in
                     guard k == Key.reasoningTokens else { return r.skipValue(depth: 2) }
-                    guard count(&r, into: &n) else { return false }
-                    reasoning = n!
-                    return true
+                    reasoning = r.integer()
+                    return reasoning != nil
                 }
             default: return r.skipValue(depth: 1)
             }
-            return true
         }
         guard ok else { return nil }
-        return CompletionUsage(promptTokens: prompt, completionTokens: completion, totalTokens: total,
-                               cachedPromptTokens: cached ?? cacheHit ?? 0, cacheWriteTokens: cacheWrite, reasoningTokens: reasoning)
+        return CompletionUsage(promptTokens: prompt ?? 0, completionTokens: completion ?? 0, totalTokens: total,
+                               cachedPromptTokens: cached ?? cacheHit ?? 0, cacheWriteTokens: cacheWrite ?? 0, reasoningTokens: reasoning ?? 0)
     }
 
     private mutating func scanChoices(_ r: inout Reader, into choices: inout [ChatCompletionChunk.Choice]) -> Bool {
@@ -343,7 +335,7 @@ struct OpenAIChunkScanner: Sendable {
             let b = r.p[r.i]
             if b == UInt8(ascii: "\"") {
                 r.i += 1
-                return scratch.withUnsafeBufferPointer { $0.isEmpty ? "" : JSONEscapes.string($0.baseAddress!, from: 0, end: $0.count) }
+                return scratch.withUnsafeBufferPointer(JSONEscapes.string)
             }
             if b < 0x20 { return nil }
             r.i += 1
