@@ -314,7 +314,7 @@ struct OpenAIChunkScanner: Sendable {
         let save = r.i
         if let raw = r.rawString() {
             if cache.matches(raw, r.p) { return cache.value }
-            guard let s = Reader.decode(raw, r.p) else { return nil }
+            guard let s = JSONEscapes.string(r.p, from: raw.lowerBound, end: raw.upperBound) else { return nil }
             cache.set(raw, r.p, s)
             return s
         }
@@ -327,7 +327,7 @@ struct OpenAIChunkScanner: Sendable {
     /// by the Anthropic and Gemini decoders' fast paths.
     static func string(_ r: inout Reader, _ scratch: inout [UInt8]) -> String? {
         let save = r.i
-        if let raw = r.rawString() { return Reader.decode(raw, r.p) }
+        if let raw = r.rawString() { return JSONEscapes.string(r.p, from: raw.lowerBound, end: raw.upperBound) }
         r.i = save
         guard r.eat(UInt8(ascii: "\"")) else { return nil }
         scratch.removeAll(keepingCapacity: true)
@@ -516,11 +516,6 @@ struct Reader {
         guard i < end, p[i] == UInt8(ascii: "\"") else { return nil }
         i += 1
         return start..<(i - 1)
-    }
-
-    /// The `String` for raw bytes; `nil` for invalid UTF-8 (the full parser rejects it).
-    static func decode(_ raw: Range<Int>, _ p: UnsafePointer<UInt8>) -> String? {
-        JSONEscapes.string(p, from: raw.lowerBound, end: raw.upperBound)
     }
 
     static func equal(_ k: Range<Int>, _ p: UnsafePointer<UInt8>, _ word: StaticString) -> Bool {
