@@ -1,5 +1,6 @@
 import ChoreoAI
 import ChoreoHTTP
+import ChoreoLocking
 import ChoreoMock
 import ChoreoTesting
 import Testing
@@ -27,19 +28,22 @@ struct MockStatsTests {
         }
     }
 
+    /// The client leaves once it has read part of the body (an event, not a clock), and the reply
+    /// is far longer than the test (1,000 chunks 100 ms apart), so the server cannot finish it
+    /// first on however slow a machine.
     @Test func clientCancelMidStreamCountsAsClosedByClient() async throws {
-        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(100))) { server in
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(100), fixedTokens: 1000)) { server in
+            let bytesRead = Locked(0)
             let task = Task {
                 let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", method: "POST",
                                           headers: HeaderFields([("content-type", "application/json")]), body: Sample.openAI().jsonBytes)
                 let response = try await CurlTransport.shared.execute(request)
-                for try await _ in response.body {}
+                for try await bytes in response.body { bytesRead.withLock { $0 += bytes.count } }
             }
-            try await eventually("the stream to start") { server.stats().streamsActive == 1 }
-            try await Task.sleep(for: .milliseconds(150))
+            try await eventually("the client to read the first chunks") { bytesRead.withLock { $0 } > 0 }
             task.cancel()
             _ = await task.result
-            try await eventually("the server to see the client close") { server.stats().closedByClient == 1 }
+            try await eventually("the server to see the client close (stats: \(server.stats()))") { server.stats().closedByClient == 1 }
             #expect(server.stats().streamsActive == 0)
             #expect(server.stats().completed == 0)
         }
