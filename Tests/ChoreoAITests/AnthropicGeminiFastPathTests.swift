@@ -218,7 +218,7 @@ import Foundation
 
     @Test func geminiTemplateReadsOnlyTheTextAndUsageOfTheNextEvents() throws {
         let stream = Self.geminiStream(Self.words)
-        var template = try Self.template(from: stream[1])
+        let template = try Self.template(from: stream[1])
         var scratch: [UInt8] = []
         for event in stream.dropFirst(2).dropLast() {
             let got = try #require(template.match(Array(event.utf8), scratch: &scratch), "the template missed \(event)")
@@ -228,7 +228,7 @@ import Foundation
 
     @Test func geminiEventsThatDifferElsewhereMissTheTemplate() throws {
         let stream = Self.geminiStream(Self.words)
-        var template = try Self.template(from: stream[1])
+        let template = try Self.template(from: stream[1])
         let next = stream[2]
         let misses = [
             stream.last!,                                                                       // finishReason
@@ -304,7 +304,9 @@ extension GeminiChunkDecoder {
 }
 
 extension GeminiChunkDecoder.Template {
-    mutating func match(_ data: [UInt8], scratch: inout [UInt8]) -> GeminiChunkDecoder.Response? {
-        data.withUnsafeBytes { match($0, scratch: &scratch) }
+    /// The `Response` of `data` as the decoder takes it from the template; nil when it misses.
+    func match(_ data: [UInt8], scratch: inout [UInt8]) -> GeminiChunkDecoder.Response? {
+        var counts = GeminiChunkDecoder.UsageCounts()
+        return data.withUnsafeBytes { read($0, scratch: &scratch, counts: &counts) }.map { response(text: $0, usage: counts.usage) }
     }
 }

@@ -253,8 +253,15 @@ struct GeminiChunkDecoder: ChunkDecoder {
     }
 
     mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws {
-        if let response = template?.match(view.data, scratch: &scratch) {
-            apply(response, emit: emit)
+        var counts = UsageCounts()
+        if let text = template?.read(view.data, scratch: &scratch, counts: &counts) {
+            // A text event for the candidate the kept chunk is for changes no state (see `apply`):
+            // only the chunk's text and usage are set. Else the template's `Response` is applied.
+            if let index = template?.textIndex, textChunk?.choices[0].index == index {
+                emitText(text, counts.usage, index: index, emit: emit)
+            } else {
+                apply(template!.response(text: text, usage: counts.usage), emit: emit)
+            }
             return
         }
         var spans = Spans()
@@ -309,13 +316,7 @@ struct GeminiChunkDecoder: ChunkDecoder {
         // (The candidate is read in place: a `let` of it copied each of its fields, every event.)
         if response.candidates.count == 1, response.candidates[0].functionCalls.isEmpty, response.candidates[0].thought == nil,
            response.candidates[0].finishReason == nil, candidates.contains(where: { $0.index == response.candidates[0].index }) {
-            let index = response.candidates[0].index
-            if textChunk?.choices[0].index != index {
-                textChunk = ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(index: index, delta: .init())])
-            }
-            textChunk!.choices[0].delta.content = response.candidates[0].text
-            textChunk!.usage = response.usage
-            emit(textChunk!)
+            emitText(response.candidates[0].text, response.usage, index: response.candidates[0].index, emit: emit)
             return
         }
         var choices: [ChatCompletionChunk.Choice] = []
@@ -344,6 +345,16 @@ struct GeminiChunkDecoder: ChunkDecoder {
         }
         guard !choices.isEmpty || response.usage != nil else { return }
         emit(ChatCompletionChunk(id: id, created: created, model: model, choices: choices, usage: response.usage))
+    }
+
+    /// The common event: the kept chunk, made for candidate `index` if it is not, with this text and usage.
+    private mutating func emitText(_ text: String?, _ usage: CompletionUsage?, index: Int, emit: (ChatCompletionChunk) -> Void) {
+        if textChunk?.choices[0].index != index {
+            textChunk = ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(index: index, delta: .init())])
+        }
+        textChunk!.choices[0].delta.content = text
+        textChunk!.usage = usage
+        emit(textChunk!)
     }
 
     /// Prompt = prompt + tool-use prompt tokens (the prompt count includes the cached ones);
@@ -479,14 +490,19 @@ extension GeminiChunkDecoder {
     /// around a valid text string and plain integer counts is the template's `Response` with
     /// that text and those counts, and only those are read. (The other bytes being the same, so
     /// is what the scanner would read from them.)
-    struct Template {
+    final class Template: Sendable {
         let head: [UInt8]
         let middle: [UInt8]
         /// The usage object and the rest of the event, cut at each count: bytes, a count, bytes, ….
         let segments: [[UInt8]]
         /// Which count (`Key.prompt` …) each cut is.
         let counts: [UInt32]
-        private(set) var response: Response
+        /// The event, its text and usage aside.
+        private let response: Response
+        /// The candidate's index when the event is only text (no finish reason, thought or
+        /// function call): the common event, which `decode` hands straight to the kept chunk
+        /// once that chunk is this candidate's (and so the candidate and the ids are known).
+        let textIndex: Int?
 
         init?(_ data: [UInt8], _ spans: Spans, _ response: Response) {
             guard spans.texts == 1, let text = spans.text, let usage = spans.usage, text.upperBound <= usage.lowerBound,
@@ -503,30 +519,31 @@ extension GeminiChunkDecoder {
             self.segments = segments
             counts = spans.counts.map(\.key)
             self.response = response
+            let c = response.candidates[0]
+            textIndex = c.finishReason == nil && c.thought == nil && c.functionCalls.isEmpty ? c.index : nil
         }
 
-        /// The `Response` in the lent bytes `raw` when they match; nil when they do not (then
-        /// nothing changed).
-        mutating func match(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> Response? {
-            guard let (text, usage) = read(raw, scratch: &scratch) else { return nil }
-            // In place: the response handed out last time is gone by now, so no copy is made.
-            response.candidates[0].text = text
-            response.usage = usage
-            return response
+        /// The `Response` of an event that matched, with its `text` and `usage`.
+        func response(text: String, usage: CompletionUsage) -> Response {
+            var r = response
+            r.candidates[0].text = text
+            r.usage = usage
+            return r
         }
 
-        /// The text and usage of `raw` when it matches the template.
-        private func read(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> (String, CompletionUsage)? {
+        /// The text of the lent bytes `raw` when they match the template, their usage counts set
+        /// in `counts`; nil when they do not. (Not a text and usage together: an optional of a
+        /// pair was destroyed through its type's metadata, ~90–150 instructions an event.)
+        func read(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8], counts usage: inout UsageCounts) -> String? {
             guard let base = raw.baseAddress else { return nil }
             var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
             guard r.eat(head), let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(middle) else { return nil }
-            var usage = UsageCounts()
             for (k, key) in counts.enumerated() {
                 guard r.eat(segments[k]), let n = r.integer() else { return nil }
                 usage.set(key, n)
             }
             guard r.eat(segments[counts.count]), r.i == r.end else { return nil }
-            return (text, usage.usage)
+            return text
         }
     }
 
