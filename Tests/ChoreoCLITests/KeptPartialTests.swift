@@ -39,7 +39,7 @@ struct KeptPartialTests {
             let last = try await fixture.run(server) { $0.continuePartial = true }
             #expect(last.exitCode == 0)
             try fixture.expectAllExact()
-            #expect(try fixture.scalar("SELECT continued_from_chars FROM attempts WHERE number = 3") == cut.count)
+            #expect(try fixture.scalar("SELECT continued_from_chars FROM attempts WHERE number = 3") == cut.unicodeScalars.count)
             #expect(try fixture.scalar("SELECT partial_output IS NULL FROM partials") == 1)
         }
     }

@@ -65,6 +65,21 @@ struct WireFidelityTests {
         #expect(lines["job-00000"]?["response"]?["request_id"] == .string("choreo-\(id)-1"))
     }
     }
+
+    /// An attempt's `chars_received` counts what SQLite's `length()` (and Python's `len()`)
+    /// count: Unicode code points. A thumbs-up with a skin tone and an `e` with a combining
+    /// accent are one character each to Swift's `String.count` (grapheme clusters), two each here.
+    @Test func charsReceivedCountsCodePointsAsSQLiteLengthDoes() async throws {
+        let text = "\u{1F44D}\u{1F3FD} e\u{301}t\u{E9} \u{4E2D}\u{6587}"
+        try await withScriptedServer(answering: { _ in [.send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream(text))] }) { server in
+        let fixture = try Fixture(count: 1)
+        let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+        #expect(try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options(), router: router).run().exitCode == 0)
+        #expect(try fixture.scalar("SELECT output FROM jobs", text: true) == text)
+        #expect(try fixture.scalar("SELECT chars_received FROM attempts") == text.unicodeScalars.count)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts JOIN jobs ON jobs.id = job_id WHERE chars_received = length(output)") == 1)
+    }
+    }
 }
 
 /// A recorded-style OpenAI-compatible stream (DeepSeek / vLLM shapes, wire-formats-2 §3.1, §5):

@@ -302,7 +302,7 @@ struct JobExecution: Sendable {
         var headersAt: Double?
         let admitted = now
         do {
-            let number = try await shared.queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.count,
+            let number = try await shared.queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.unicodeScalars.count,
                                                       continuation: plan.continuation)
             attempt = number
             let started = now
@@ -436,7 +436,7 @@ struct JobExecution: Sendable {
             // The provider's request id, else its id for this response (Gemini sends no request-id
             // header; its `responseId` is what its support asks for).
             httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID ?? (final.id.isEmpty ? nil : final.id),
-            bytesReceived: stream.bytesReceived, charsReceived: text.count - output.kept.count, timings: timings,
+            bytesReceived: stream.bytesReceived, charsReceived: text.unicodeScalars.count - output.kept.unicodeScalars.count, timings: timings,
             cachedPromptTokens: usage?.cachedPromptTokens, cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens,
             reasoning: final.choices.first?.message.reasoning)
         outcome.endedAt = end
@@ -471,7 +471,7 @@ struct JobExecution: Sendable {
         if let live {
             let partial = live.stream.completion
             let text = live.text
-            received = text.count - kept.count
+            received = text.unicodeScalars.count - kept.unicodeScalars.count
             receivedText = partial.text.isEmpty ? nil : partial.text
             if partial.choices.first?.message.toolCalls?.isEmpty ?? true {
                 let keptNow = live.partial
