@@ -302,7 +302,7 @@ struct JobExecution: Sendable {
         var headersAt: Double?
         let admitted = now
         do {
-            let number = try await shared.queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.unicodeScalars.count,
+            let number = try await shared.queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.codePoints,
                                                       continuation: plan.continuation)
             attempt = number
             let started = now
@@ -436,7 +436,7 @@ struct JobExecution: Sendable {
             // The provider's request id, else its id for this response (Gemini sends no request-id
             // header; its `responseId` is what its support asks for).
             httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID ?? (final.id.isEmpty ? nil : final.id),
-            bytesReceived: stream.bytesReceived, charsReceived: text.unicodeScalars.count - output.kept.unicodeScalars.count, timings: timings,
+            bytesReceived: stream.bytesReceived, charsReceived: text.codePoints - output.kept.codePoints, timings: timings,
             cachedPromptTokens: usage?.cachedPromptTokens, cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens,
             reasoning: final.choices.first?.message.reasoning)
         outcome.endedAt = end
@@ -471,7 +471,7 @@ struct JobExecution: Sendable {
         if let live {
             let partial = live.stream.completion
             let text = live.text
-            received = text.unicodeScalars.count - kept.unicodeScalars.count
+            received = text.codePoints - kept.codePoints
             receivedText = partial.text.isEmpty ? nil : partial.text
             if partial.choices.first?.message.toolCalls?.isEmpty ?? true {
                 let keptNow = live.partial
@@ -610,5 +610,15 @@ struct JobExecution: Sendable {
         for key in ["input", "instructions"] { chars += request[key]?.jsonString.utf8.count ?? 0 }
         let budget = request["max_completion_tokens"]?.intValue ?? request["max_tokens"]?.intValue ?? request["max_output_tokens"]?.intValue ?? 256
         return chars / 4 + budget
+    }
+}
+
+private extension String {
+    /// How many Unicode code points: what SQLite's `length()` counts, and what `chars_received`
+    /// and `continued_from_chars` count. The UTF-8 bytes that begin one are counted: the scalar
+    /// view's `count` walked ~12 instructions a byte.
+    var codePoints: Int {
+        var s = self
+        return s.withUTF8 { bytes in bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) } }
     }
 }
