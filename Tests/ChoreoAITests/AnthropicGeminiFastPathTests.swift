@@ -207,7 +207,7 @@ import Foundation
         }
     }
 
-    static let words = ["The", " quick", " \"quoted\"", "\n", " naïve", " 🎵", "", " fox", ".", " end"]
+    static let words = ["The", " quick", " \"quoted\"", "\n", " naïve", " 🎵", "", " fox", ".", "\u{3000}", " end"]
 
     static func template(from event: String) throws -> GeminiChunkDecoder.Template {
         var scratch: [UInt8] = []
@@ -282,6 +282,27 @@ import Foundation
             #expect(got.complete == expected.complete)
         }
         #expect(Self.geminiRun(stream, fast: true).chunks.map { $0.content ?? "" }.joined() == Self.words.joined())
+        // Push mode (`decode(view:into:)`, the runner's): the same accumulator as the parser's chunks give.
+        for s in streams {
+            let expected = Self.geminiRun(s, fast: false)
+            var parsed = ChunkAccumulator()
+            for chunk in expected.chunks { parsed.add(chunk) }
+            var decoder = GeminiChunkDecoder(created: 1000)
+            var folded = ChunkAccumulator()
+            var error: String?
+            do {
+                for e in s {
+                    try Array(e.utf8).withUnsafeBytes { try decoder.decode(view: SSEEventView(type: "message", data: $0, lastEventID: ""), into: &folded) }
+                }
+            } catch let e { error = "\(e)" }
+            #expect(error == expected.error)
+            #expect(folded.completion == parsed.completion)
+            #expect(folded.text == parsed.text)
+            #expect(folded.usage == parsed.usage)
+            #expect(folded.chunkCount == parsed.chunkCount)
+            #expect(folded.outputChunkCount == parsed.outputChunkCount)
+            #expect(folded.trailingBlankChunks == parsed.trailingBlankChunks)
+        }
     }
 }
 
@@ -307,6 +328,13 @@ extension GeminiChunkDecoder.Template {
     /// The `Response` of `data` as the decoder takes it from the template; nil when it misses.
     func match(_ data: [UInt8], scratch: inout [UInt8]) -> GeminiChunkDecoder.Response? {
         var counts = GeminiChunkDecoder.UsageCounts()
-        return data.withUnsafeBytes { read($0, scratch: &scratch, counts: &counts) }.map { response(text: $0, usage: counts.usage) }
+        return data.withUnsafeBytes { raw in
+            read(raw, scratch: &scratch, counts: &counts).map { text in
+                switch text {
+                case .inPlace(let range): response(text: String(decoding: raw[range], as: UTF8.self), usage: counts.usage)
+                case .decoded: response(text: String(decoding: scratch, as: UTF8.self), usage: counts.usage)
+                }
+            }
+        }
     }
 }

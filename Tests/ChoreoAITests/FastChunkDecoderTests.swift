@@ -302,7 +302,7 @@ struct FastChunkDecoderTests {
         _ = Array(Self.templateSequence[1].utf8).withUnsafeBytes { scanner.scan($0) }
         var seen: String?
         let matched = Array(Self.templateSequence[2].utf8).withUnsafeBytes { raw in
-            scanner.withTemplateMatch(raw) { _, content in seen = content }
+            scanner.withTemplateMatch(raw) { _, content in seen = String(decoding: content, as: UTF8.self) }
         }
         #expect(matched && seen == " world")
         let other = Array(Self.templateSequence[6].utf8).withUnsafeBytes { raw in scanner.withTemplateMatch(raw) { _, _ in } }

@@ -437,7 +437,7 @@ final class StreamState: BodySink, @unchecked Sendable {
             if openAI != nil {
                 try Self.feed(raw, &parser, &openAI!) { event, d in try d.decode(data: event.data, into: &acc) }
             } else {
-                try Self.feed(raw, &parser, &other!) { event, d in try d.decode(view: event) { acc.add($0) } }
+                try Self.feed(raw, &parser, &other!) { event, d in try d.decode(view: event, into: &acc) }
             }
         }
 

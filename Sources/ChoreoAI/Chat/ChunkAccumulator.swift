@@ -27,7 +27,11 @@ public struct ChunkAccumulator: Sendable {
 
     struct ChoiceState: Sendable {
         var index: Int
-        var content = ""
+        /// The text's UTF-8 bytes, made a `String` when read. Appending a chunk's text to a
+        /// `String` cost ~400 instructions a chunk; appending bytes is a copy. (A text read is
+        /// also its own: no later append copies what a reader holds.)
+        var content: [UInt8] = []
+        var text: String { String(decoding: content, as: UTF8.self) }
         var sawContent = false
         var refusal: String?
         var slots: [ToolSlot] = []
@@ -51,11 +55,15 @@ public struct ChunkAccumulator: Sendable {
 
     public init() {}
 
-    public mutating func add(_ chunk: ChatCompletionChunk) { add(chunk, firstContent: chunk.choices.first?.delta.content) }
+    public mutating func add(_ chunk: ChatCompletionChunk) {
+        guard var content = chunk.choices.first?.delta.content else { return add(chunk, firstContent: nil) }
+        content.withUTF8 { add(chunk, firstContent: $0) }
+    }
 
-    /// Adds `chunk` with its first choice's content taken to be `firstContent` (the scanner's
-    /// template path: the same chunk with new text, never built).
-    mutating func add(_ chunk: borrowing ChatCompletionChunk, firstContent: String?) {
+    /// Adds `chunk` with its first choice's content taken to be the UTF-8 `firstContent` (the
+    /// scanners' template path: the same chunk with new text, never built; the text's bytes
+    /// straight from the event, never a `String`).
+    mutating func add(_ chunk: borrowing ChatCompletionChunk, firstContent: UnsafeBufferPointer<UInt8>?) {
         chunkCount += 1
         if id.isEmpty { id = chunk.id }
         if created == 0 { created = chunk.created }
@@ -67,10 +75,9 @@ public struct ChunkAccumulator: Sendable {
         // each, ~540 instructions a chunk) on every chunk.
         chunk.choices.withUnsafeBufferPointer { incoming in
             for n in incoming.indices {
-                let content = n == 0 ? firstContent : incoming[n].delta.content
-                if n == 0, !(content ?? "").isEmpty || incoming[n].delta.refusal != nil || incoming[n].delta.toolCalls != nil {
+                if n == 0, (firstContent?.count ?? 0) > 0 || incoming[n].delta.refusal != nil || incoming[n].delta.toolCalls != nil {
                     outputChunkCount += 1
-                    let blank = incoming[n].delta.refusal == nil && incoming[n].delta.toolCalls == nil && Self.isBlank(content ?? "")
+                    let blank = incoming[n].delta.refusal == nil && incoming[n].delta.toolCalls == nil && Self.isBlank(firstContent)
                     trailingBlankChunks = blank ? trailingBlankChunks + 1 : 0
                 }
                 let k: Int
@@ -80,7 +87,12 @@ public struct ChunkAccumulator: Sendable {
                     choices.append(ChoiceState(index: incoming[n].index))
                     k = choices.count - 1
                 }
-                if let t = content, !t.isEmpty { choices[k].content += t; choices[k].sawContent = true }
+                if n == 0 {
+                    if let t = firstContent, !t.isEmpty { choices[k].content.append(contentsOf: t); choices[k].sawContent = true }
+                } else if var t = incoming[n].delta.content, !t.isEmpty {
+                    t.withUTF8 { choices[k].content.append(contentsOf: $0) }
+                    choices[k].sawContent = true
+                }
                 if let r = incoming[n].delta.refusal, !r.isEmpty { choices[k].refusal = (choices[k].refusal ?? "") + r }
                 if let calls = incoming[n].delta.toolCalls { for call in calls { Self.apply(call, to: &choices[k]) } }
                 // Appended in place (never `(x ?? "") + r`, which would copy everything so far per chunk).
@@ -109,10 +121,22 @@ public struct ChunkAccumulator: Sendable {
     }
 
     /// Whether `text` is only whitespace (as `Continuation` reads it); stops at the first other
-    /// scalar. Asked of every chunk: without `Continuation.isWhitespace`'s ASCII shortcut it was
-    /// 5% of a whole firehose run.
+    /// scalar. Asked of every chunk: ASCII is read as bytes, the rest as scalars.
     static func isBlank(_ text: String) -> Bool {
-        text.unicodeScalars.allSatisfy(Continuation.isWhitespace)
+        var text = text
+        return text.withUTF8 { isBlank($0) }
+    }
+
+    /// `isBlank` of UTF-8 bytes (nil: no text).
+    static func isBlank(_ bytes: UnsafeBufferPointer<UInt8>?) -> Bool {
+        guard let bytes else { return true }
+        for (i, b) in bytes.enumerated() {
+            if b >= 0x80 {
+                return String(decoding: UnsafeBufferPointer(rebasing: bytes[i...]), as: UTF8.self).unicodeScalars.allSatisfy(Continuation.isWhitespace)
+            }
+            guard b == 0x20 || (0x09...0x0D).contains(b) else { return false }
+        }
+        return true
     }
 
     /// Tool-call fragments are addressed by `index`; servers that omit it are handled by the rule
@@ -146,13 +170,13 @@ public struct ChunkAccumulator: Sendable {
     }
 
     /// The first choice's text so far.
-    public var text: String { firstPosition.map { choices[$0].content } ?? "" }
+    public var text: String { firstPosition.map { choices[$0].text } ?? "" }
 
     /// Every choice's text so far, in index order, when the answer has more than one choice
     /// (`n > 1`); nil for one.
     public var textsOfEveryChoice: [String]? {
         guard choices.count > 1 else { return nil }
-        return choices.sorted { $0.index < $1.index }.map(\.content)
+        return choices.sorted { $0.index < $1.index }.map(\.text)
     }
 
     /// The first choice's reasoning so far (nil when none came).
@@ -188,7 +212,7 @@ public struct ChunkAccumulator: Sendable {
             let calls = Self.calls(s.slots, responseID: id)
             var finish = s.finishReason
             if finish == .stop && !calls.isEmpty { finish = .toolCalls }
-            let content: String? = s.sawContent ? s.content : (calls.isEmpty ? "" : nil)
+            let content: String? = s.sawContent ? s.text : (calls.isEmpty ? "" : nil)
             var logprobs: JSONValue?
             if s.logprobContent != nil || s.logprobRefusal != nil {
                 logprobs = ["content": s.logprobContent.map(JSONValue.array) ?? .null, "refusal": s.logprobRefusal.map(JSONValue.array) ?? .null]

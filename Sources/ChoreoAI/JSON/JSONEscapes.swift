@@ -52,9 +52,14 @@ public enum JSONEscapes {
     /// string (its generic path), five times the decode: a chunk of non-English text paid it on
     /// every read.
     public static func string(_ p: UnsafePointer<UInt8>, from k: Int, end: Int) -> String? {
-        let bytes = UnsafeBufferPointer(start: p + k, count: end - k)
-        guard isASCII(p, from: k, end: end) || isValidUTF8(p, from: k, end: end) else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
+        guard isUTF8(p, from: k, end: end) else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: p + k, count: end - k), as: UTF8.self)
+    }
+
+    /// Whether `p[k..<end]` is valid UTF-8: ASCII eight bytes at a time, else `isValidUTF8`.
+    @inline(__always)
+    public static func isUTF8(_ p: UnsafePointer<UInt8>, from k: Int, end: Int) -> Bool {
+        isASCII(p, from: k, end: end) || isValidUTF8(p, from: k, end: end)
     }
 
     /// The `String` of the UTF-8 `bytes`, or nil when they are not valid UTF-8 (as above).

@@ -210,8 +210,11 @@ struct GeminiChunkDecoder: ChunkDecoder {
     /// The last scanned event that `Template` can repeat.
     private var template: Template?
     /// The chunk of the common event (see `apply`), kept and given each event's text and usage:
-    /// no chunk is built per event. Dropped when the id or model is set.
-    private var textChunk: ChatCompletionChunk?
+    /// no chunk is built per event. Its candidate's index while it is kept, nil once dropped
+    /// (when the id or model is set). Not an optional chunk: handing on an optional's unwrapped
+    /// value copied the chunk on every event.
+    private var textChunk = ChatCompletionChunk(id: "", created: 0, model: "", choices: [])
+    private var textChunkIndex: Int?
 
     struct CandidateState {
         var toolCalls = 0
@@ -253,14 +256,40 @@ struct GeminiChunkDecoder: ChunkDecoder {
     }
 
     mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws {
+        try decode(view: view, emit: emit) { chunk, text in
+            chunk.choices[0].delta.content = String(decoding: text, as: UTF8.self)
+            emit(chunk)
+        }
+    }
+
+    /// Push mode: the common event's text goes into `acc` as the event's bytes, with the kept
+    /// chunk: neither a `String` nor a chunk is made for it.
+    mutating func decode(view: SSEEventView, into acc: inout ChunkAccumulator) throws {
+        try decode(view: view, emit: { acc.add($0) }) { chunk, text in acc.add(chunk, firstContent: text) }
+    }
+
+    /// `decode`, with a text event the template matched for the candidate of the kept chunk
+    /// handed to `text`: the chunk (its usage set) and the text's bytes, lent for the call.
+    private mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void,
+                                 text: (inout ChatCompletionChunk, UnsafeBufferPointer<UInt8>) -> Void) throws {
         var counts = UsageCounts()
-        if let text = template?.read(view.data, scratch: &scratch, counts: &counts) {
+        if let bytes = template?.read(view.data, scratch: &scratch, counts: &counts) {
             // A text event for the candidate the kept chunk is for changes no state (see `apply`):
             // only the chunk's text and usage are set. Else the template's `Response` is applied.
-            if let index = template?.textIndex, textChunk?.choices[0].index == index {
-                emitText(text, counts.usage, index: index, emit: emit)
+            if let index = template?.textIndex, textChunkIndex == index {
+                textChunk.usage = counts.usage
+                switch bytes {
+                case .inPlace(let raw): text(&textChunk, UnsafeBufferPointer(rebasing: view.data.assumingMemoryBound(to: UInt8.self)[raw]))
+                case .decoded:
+                    let decoded = scratch
+                    decoded.withUnsafeBufferPointer { text(&textChunk, $0) }
+                }
             } else {
-                apply(template!.response(text: text, usage: counts.usage), emit: emit)
+                let string = switch bytes {
+                case .inPlace(let raw): String(decoding: view.data[raw], as: UTF8.self)
+                case .decoded: String(decoding: scratch, as: UTF8.self)
+                }
+                apply(template!.response(text: string, usage: counts.usage), emit: emit)
             }
             return
         }
@@ -309,8 +338,8 @@ struct GeminiChunkDecoder: ChunkDecoder {
     }
 
     private mutating func apply(_ response: Response, emit: (ChatCompletionChunk) -> Void) {
-        if id.isEmpty, let v = response.responseId { id = v; textChunk = nil }
-        if model.isEmpty, let v = response.modelVersion { model = v; textChunk = nil }
+        if id.isEmpty, let v = response.responseId { id = v; textChunkIndex = nil }
+        if model.isEmpty, let v = response.modelVersion { model = v; textChunkIndex = nil }
         // The common event, more text (or none) for a candidate already seen, changes no state:
         // it is the kept chunk with this event's text and usage, as the loop below would build it.
         // (The candidate is read in place: a `let` of it copied each of its fields, every event.)
@@ -349,12 +378,13 @@ struct GeminiChunkDecoder: ChunkDecoder {
 
     /// The common event: the kept chunk, made for candidate `index` if it is not, with this text and usage.
     private mutating func emitText(_ text: String?, _ usage: CompletionUsage?, index: Int, emit: (ChatCompletionChunk) -> Void) {
-        if textChunk?.choices[0].index != index {
+        if textChunkIndex != index {
             textChunk = ChatCompletionChunk(id: id, created: created, model: model, choices: [.init(index: index, delta: .init())])
+            textChunkIndex = index
         }
-        textChunk!.choices[0].delta.content = text
-        textChunk!.usage = usage
-        emit(textChunk!)
+        textChunk.choices[0].delta.content = text
+        textChunk.usage = usage
+        emit(textChunk)
     }
 
     /// Prompt = prompt + tool-use prompt tokens (the prompt count includes the cached ones);
@@ -531,13 +561,14 @@ extension GeminiChunkDecoder {
             return r
         }
 
-        /// The text of the lent bytes `raw` when they match the template, their usage counts set
-        /// in `counts`; nil when they do not. (Not a text and usage together: an optional of a
-        /// pair was destroyed through its type's metadata, ~90–150 instructions an event.)
-        func read(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8], counts usage: inout UsageCounts) -> String? {
+        /// Where the text of the lent bytes `raw` is (in them or in `scratch`) when they match the
+        /// template, their usage counts set in `counts`; nil when they do not. (Not a text and
+        /// usage together: an optional of a pair was destroyed through its type's metadata,
+        /// ~90–150 instructions an event.)
+        func read(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8], counts usage: inout UsageCounts) -> OpenAIChunkScanner.StringBytes? {
             guard let base = raw.baseAddress else { return nil }
             var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
-            guard r.eat(head), let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(middle) else { return nil }
+            guard r.eat(head), let text = OpenAIChunkScanner.stringBytes(&r, &scratch), r.eat(middle) else { return nil }
             for (k, key) in counts.enumerated() {
                 guard r.eat(segments[k]), let n = r.integer() else { return nil }
                 usage.set(key, n)

@@ -46,14 +46,21 @@ struct OpenAIChunkScanner: Sendable {
     /// padding, from its closing quote to the end of the event (`"}`, or `","usage":null}`…).
     /// `templateSuffix` then ends with the padding's opening quote.
     private var templateAfterPadding: [UInt8]?
-    private var templateChunk: ChatCompletionChunk?
+    /// The chunk the template was cut from (meaningless while `templatePrefix` is empty, which
+    /// `matchTemplate` never matches). Not an optional: passing an optional's unwrapped value
+    /// copied the chunk, through its type's metadata, on every event.
+    private var templateChunk = ChatCompletionChunk(id: "", created: 0, model: "", choices: [])
 
     init() {}
 
     /// The chunk in `data`, or `nil` when the full parser must decide.
     mutating func scan(_ data: UnsafeRawBufferPointer) -> ChatCompletionChunk? {
-        if let content = matchTemplate(data), var chunk = templateChunk {
-            chunk.choices[0].delta.content = content
+        if let content = matchTemplate(data) {
+            var chunk = templateChunk
+            switch content {
+            case .inPlace(let raw): chunk.choices[0].delta.content = String(decoding: Self.bytes(data, raw), as: UTF8.self)
+            case .decoded: chunk.choices[0].delta.content = String(decoding: scratch, as: UTF8.self)
+            }
             return chunk
         }
         return scanWithoutTemplate(data)
@@ -83,16 +90,31 @@ struct OpenAIChunkScanner: Sendable {
         return chunk
     }
 
-    /// Calls `body` with the template chunk and the new content when `data` matches the template
-    /// (the chunk is then never built); returns false, calling nothing, when it does not.
-    mutating func withTemplateMatch(_ data: UnsafeRawBufferPointer, _ body: (borrowing ChatCompletionChunk, String) -> Void) -> Bool {
-        guard let content = matchTemplate(data), let chunk = templateChunk else { return false }
-        body(chunk, content)
+    /// Calls `body` with the template chunk and the new content's UTF-8 bytes (lent for the
+    /// call) when `data` matches the template: neither the chunk nor a `String` of its content
+    /// is built. Returns false, calling nothing, when it does not match.
+    mutating func withTemplateMatch(_ data: UnsafeRawBufferPointer,
+                                    _ body: (borrowing ChatCompletionChunk, UnsafeBufferPointer<UInt8>) -> Void) -> Bool {
+        // No closure over `self` on the common path: one made Swift copy the whole scanner,
+        // ~900 instructions an event.
+        guard let content = matchTemplate(data) else { return false }
+        switch content {
+        case .inPlace(let raw): body(templateChunk, Self.bytes(data, raw))
+        case .decoded:
+            let decoded = scratch
+            decoded.withUnsafeBufferPointer { body(templateChunk, $0) }
+        }
         return true
     }
 
-    /// The content string of `data` when its bytes around that string are the template's.
-    private mutating func matchTemplate(_ data: UnsafeRawBufferPointer) -> String? {
+    /// The bytes of `data` at `range`.
+    private static func bytes(_ data: UnsafeRawBufferPointer, _ range: Range<Int>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(rebasing: data.assumingMemoryBound(to: UInt8.self)[range])
+    }
+
+    /// Where the content string's bytes are (escapes decoded) when the bytes of `data` around
+    /// that string are the template's; nil when they are not.
+    private mutating func matchTemplate(_ data: UnsafeRawBufferPointer) -> StringBytes? {
         // Where the template's suffix ends: the end of the event, or the padding's opening quote.
         var end = data.count
         if let after = templateAfterPadding {
@@ -106,7 +128,7 @@ struct OpenAIChunkScanner: Sendable {
         else { return nil }
         var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: end - tail)
         r.i = head
-        guard let content = Self.string(&r, &scratch), r.i == r.end else { return nil }
+        guard let content = Self.stringBytes(&r, &scratch), r.i == r.end else { return nil }
         return content
     }
 
@@ -326,8 +348,25 @@ struct OpenAIChunkScanner: Sendable {
     /// differently (lone surrogates, invalid UTF-8, control characters, bad escapes). Also used
     /// by the Anthropic and Gemini decoders' fast paths.
     static func string(_ r: inout Reader, _ scratch: inout [UInt8]) -> String? {
+        switch stringBytes(&r, &scratch) {
+        case .inPlace(let raw)?: String(decoding: UnsafeBufferPointer(start: r.p + raw.lowerBound, count: raw.count), as: UTF8.self)
+        case .decoded?: String(decoding: scratch, as: UTF8.self)
+        case nil: nil
+        }
+    }
+
+    /// Where a string value's UTF-8 bytes are, escapes decoded.
+    enum StringBytes {
+        /// In the input itself, at these indices: the string had no escapes.
+        case inPlace(Range<Int>)
+        /// In `scratch`, decoded there.
+        case decoded
+    }
+
+    /// `string` without the `String`: where its checked UTF-8 bytes are; nil for the same input.
+    static func stringBytes(_ r: inout Reader, _ scratch: inout [UInt8]) -> StringBytes? {
         let save = r.i
-        if let raw = r.rawString() { return JSONEscapes.string(r.p, from: raw.lowerBound, end: raw.upperBound) }
+        if let raw = r.rawString() { return JSONEscapes.isUTF8(r.p, from: raw.lowerBound, end: raw.upperBound) ? .inPlace(raw) : nil }
         r.i = save
         guard r.eat(UInt8(ascii: "\"")) else { return nil }
         scratch.removeAll(keepingCapacity: true)
@@ -335,7 +374,7 @@ struct OpenAIChunkScanner: Sendable {
             let b = r.p[r.i]
             if b == UInt8(ascii: "\"") {
                 r.i += 1
-                return scratch.withUnsafeBufferPointer(JSONEscapes.string)
+                return scratch.withUnsafeBufferPointer { JSONEscapes.isUTF8($0.baseAddress ?? r.p, from: 0, end: $0.count) } ? .decoded : nil
             }
             if b < 0x20 { return nil }
             r.i += 1

@@ -27,6 +27,10 @@ public protocol ChunkDecoder: Sendable {
     /// only for the call. A decoder that reads most events from their bytes implements it, and
     /// the stream then copies no event; the default copies it.
     mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws
+    /// `decode(view:emit:)` with each chunk added to `acc` (push mode: nobody sees the chunks).
+    /// A decoder that can add its common event's text without making a chunk or a `String` of
+    /// it implements it; the default adds each chunk.
+    mutating func decode(view: SSEEventView, into acc: inout ChunkAccumulator) throws
     /// Whether the provider's terminal event has arrived.
     var isComplete: Bool { get }
 }
@@ -34,6 +38,10 @@ public protocol ChunkDecoder: Sendable {
 extension ChunkDecoder {
     public mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws {
         try decode(view.event, emit: emit)
+    }
+
+    public mutating func decode(view: SSEEventView, into acc: inout ChunkAccumulator) throws {
+        try decode(view: view) { acc.add($0) }
     }
 }
 
