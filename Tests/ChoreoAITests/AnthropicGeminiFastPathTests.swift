@@ -93,6 +93,19 @@ import Foundation
         // The first message's role chunk and text, then everything from the second message on.
         #expect(got.chunks.prefix(1 + Self.anthropicFast.count).allSatisfy { $0.id == "msg_01" && $0.model == "claude-sonnet-4-5" })
         #expect(got.chunks.dropFirst(1 + Self.anthropicFast.count).allSatisfy { $0.id == "msg_02" && $0.model == "claude-opus-4-5" })
+        Self.expectFoldGivesTheParsers(AnthropicChunkDecoder(created: 1000), stream, type: "content_block_delta", expected)
+        // Deltas of whitespace only, ASCII and not, end the text: they are counted as trailing blanks.
+        let blanks = [Self.messageStart] + Self.anthropicFast + [" \u{3000}", "\n"].map {
+            #"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":\#(JSONValue.string($0).jsonString)}}"#
+        }
+        Self.expectFoldGivesTheParsers(AnthropicChunkDecoder(created: 1000), blanks, type: "content_block_delta",
+                                       Self.anthropicRun(blanks, fast: false))
+        var folded = ChunkAccumulator()
+        var decoder = AnthropicChunkDecoder(created: 1000)
+        for e in blanks {
+            try? Array(e.utf8).withUnsafeBytes { try decoder.decode(view: SSEEventView(type: nil, data: $0, lastEventID: nil), into: &folded) }
+        }
+        #expect(folded.trailingBlankChunks == 2)
     }
 
     // MARK: Gemini
@@ -282,34 +295,38 @@ import Foundation
             #expect(got.complete == expected.complete)
         }
         #expect(Self.geminiRun(stream, fast: true).chunks.map { $0.content ?? "" }.joined() == Self.words.joined())
-        // Push mode (`decode(view:into:)`, the runner's): the same accumulator as the parser's chunks give.
-        for s in streams {
-            let expected = Self.geminiRun(s, fast: false)
-            var parsed = ChunkAccumulator()
-            for chunk in expected.chunks { parsed.add(chunk) }
-            var decoder = GeminiChunkDecoder(created: 1000)
-            var folded = ChunkAccumulator()
-            var error: String?
-            do {
-                for e in s {
-                    try Array(e.utf8).withUnsafeBytes { try decoder.decode(view: SSEEventView(type: "message", data: $0, lastEventID: ""), into: &folded) }
-                }
-            } catch let e { error = "\(e)" }
-            #expect(error == expected.error)
-            #expect(folded.completion == parsed.completion)
-            #expect(folded.text == parsed.text)
-            #expect(folded.usage == parsed.usage)
-            #expect(folded.chunkCount == parsed.chunkCount)
-            #expect(folded.outputChunkCount == parsed.outputChunkCount)
-            #expect(folded.trailingBlankChunks == parsed.trailingBlankChunks)
-        }
+        for s in streams { Self.expectFoldGivesTheParsers(GeminiChunkDecoder(created: 1000), s, Self.geminiRun(s, fast: false)) }
+    }
+
+    /// Push mode (`decode(view:into:)`, the runner's) folds `events` into the accumulator that
+    /// the parser's chunks give, and ends with its error.
+    static func expectFoldGivesTheParsers(_ decoder: some ChunkDecoder, _ events: [String], type: String = "message",
+                                          _ expected: (chunks: [ChatCompletionChunk], error: String?, complete: Bool),
+                                          sourceLocation: SourceLocation = #_sourceLocation) {
+        var decoder = decoder
+        var parsed = ChunkAccumulator()
+        for chunk in expected.chunks { parsed.add(chunk) }
+        var folded = ChunkAccumulator()
+        var error: String?
+        do {
+            for e in events {
+                try Array(e.utf8).withUnsafeBytes { try decoder.decode(view: SSEEventView(type: type, data: $0, lastEventID: nil), into: &folded) }
+            }
+        } catch let e { error = "\(e)" }
+        #expect(error == expected.error, sourceLocation: sourceLocation)
+        #expect(folded.completion == parsed.completion, sourceLocation: sourceLocation)
+        #expect(folded.text == parsed.text, sourceLocation: sourceLocation)
+        #expect(folded.usage == parsed.usage, sourceLocation: sourceLocation)
+        #expect(folded.chunkCount == parsed.chunkCount, sourceLocation: sourceLocation)
+        #expect(folded.outputChunkCount == parsed.outputChunkCount, sourceLocation: sourceLocation)
+        #expect(folded.trailingBlankChunks == parsed.trailingBlankChunks, sourceLocation: sourceLocation)
     }
 }
 
 // The scanners read bytes lent for the call; the tests hand them arrays.
 extension AnthropicChunkDecoder {
     static func textDelta(_ data: [UInt8], scratch: inout [UInt8]) -> String? {
-        data.withUnsafeBytes { textDelta($0, scratch: &scratch) }
+        data.withUnsafeBytes { raw in textDelta(raw, scratch: &scratch).map { $0.string(in: raw, scratch: scratch) } }
     }
 }
 
@@ -330,10 +347,7 @@ extension GeminiChunkDecoder.Template {
         var counts = GeminiChunkDecoder.UsageCounts()
         return data.withUnsafeBytes { raw in
             read(raw, scratch: &scratch, counts: &counts).map { text in
-                switch text {
-                case .inPlace(let range): response(text: String(decoding: raw[range], as: UTF8.self), usage: counts.usage)
-                case .decoded: response(text: String(decoding: scratch, as: UTF8.self), usage: counts.usage)
-                }
+                response(text: text.string(in: raw, scratch: scratch), usage: counts.usage)
             }
         }
     }

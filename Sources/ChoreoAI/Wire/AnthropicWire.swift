@@ -269,8 +269,10 @@ struct AnthropicChunkDecoder: ChunkDecoder {
     /// Unescaped string bytes for the fast path, reused across events.
     private var scratch: [UInt8] = []
     /// The chunk a text delta becomes, kept and given each delta's text: no chunk is built per
-    /// delta. Dropped when `message_start` changes the id or model.
-    private var textChunk: ChatCompletionChunk?
+    /// delta. Made again (`textChunkIsKept` false) when `message_start` changes the id or model.
+    /// Not an optional: handing on an optional's unwrapped value copied the chunk every event.
+    private var textChunk = ChatCompletionChunk(id: "", created: 0, model: "", choices: [])
+    private var textChunkIsKept = false
 
     /// `created` stamps the chunks (Anthropic sends no timestamp); tests pass a fixed value.
     init(created: Int = Int(Date().timeIntervalSince1970)) { self.created = created }
@@ -282,10 +284,27 @@ struct AnthropicChunkDecoder: ChunkDecoder {
     }
 
     mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws {
-        if let text = Self.textDelta(view.data, scratch: &scratch) {
-            if textChunk == nil { textChunk = chunk(.init(content: "")) }
-            textChunk!.choices[0].delta.content = text
-            emit(textChunk!)
+        try decode(view: view, emit: emit) { chunk, text in
+            chunk.choices[0].delta.content = String(decoding: text, as: UTF8.self)
+            emit(chunk)
+        }
+    }
+
+    /// Push mode: a text delta goes into `acc` as the event's bytes, with the kept chunk:
+    /// neither a `String` nor a chunk is made for it.
+    mutating func decode(view: SSEEventView, into acc: inout ChunkAccumulator) throws {
+        try decode(view: view, emit: { acc.add($0) }) { chunk, text in acc.add(chunk, firstContent: text) }
+    }
+
+    /// `decode`, with a text delta handed to `text`: the kept chunk and the text's bytes, lent for the call.
+    private mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void,
+                                 text: (inout ChatCompletionChunk, UnsafeBufferPointer<UInt8>) -> Void) throws {
+        if let bytes = Self.textDelta(view.data, scratch: &scratch) {
+            if !textChunkIsKept {
+                textChunk = chunk(.init(content: ""))
+                textChunkIsKept = true
+            }
+            bytes.withBytes(in: view.data, scratch: scratch) { text(&textChunk, $0) }
             return
         }
         try decodeFull(view.event, emit: emit)
@@ -297,11 +316,11 @@ struct AnthropicChunkDecoder: ChunkDecoder {
     /// `nil` for anything else, which `decodeFull` decodes. Nearly every event of a stream is one
     /// of these, and building a `JSONValue` tree for each was most of the stream's cost
     /// (BENCHMARKS.md, round 6). The text is decoded as the full parser decodes it, or not at all.
-    static func textDelta(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> String? {
+    static func textDelta(_ raw: UnsafeRawBufferPointer, scratch: inout [UInt8]) -> OpenAIChunkScanner.StringBytes? {
         guard let base = raw.baseAddress, raw.count > textDeltaHead.count + textDeltaMiddle.count else { return nil }
         var r = Reader(p: base.assumingMemoryBound(to: UInt8.self), end: raw.count)
         guard r.eat(textDeltaHead), r.integer() != nil, r.eat(textDeltaMiddle),
-              let text = OpenAIChunkScanner.string(&r, &scratch), r.eat(UInt8(ascii: "}")), r.eat(UInt8(ascii: "}")),
+              let text = OpenAIChunkScanner.stringBytes(&r, &scratch), r.eat(UInt8(ascii: "}")), r.eat(UInt8(ascii: "}")),
               r.i == r.end else { return nil }
         return text
     }
@@ -324,7 +343,7 @@ struct AnthropicChunkDecoder: ChunkDecoder {
             let m = json["message"]
             id = m?["id"]?.stringValue ?? id
             model = m?["model"]?.stringValue ?? model
-            textChunk = nil
+            textChunkIsKept = false
             startUsage = AnthropicWire.usage(m?["usage"])
             emit(chunk(.init(role: .assistant, content: "")))
         case "content_block_start":

@@ -278,18 +278,9 @@ struct GeminiChunkDecoder: ChunkDecoder {
             // only the chunk's text and usage are set. Else the template's `Response` is applied.
             if let index = template?.textIndex, textChunkIndex == index {
                 textChunk.usage = counts.usage
-                switch bytes {
-                case .inPlace(let raw): text(&textChunk, UnsafeBufferPointer(rebasing: view.data.assumingMemoryBound(to: UInt8.self)[raw]))
-                case .decoded:
-                    let decoded = scratch
-                    decoded.withUnsafeBufferPointer { text(&textChunk, $0) }
-                }
+                bytes.withBytes(in: view.data, scratch: scratch) { text(&textChunk, $0) }
             } else {
-                let string = switch bytes {
-                case .inPlace(let raw): String(decoding: view.data[raw], as: UTF8.self)
-                case .decoded: String(decoding: scratch, as: UTF8.self)
-                }
-                apply(template!.response(text: string, usage: counts.usage), emit: emit)
+                apply(template!.response(text: bytes.string(in: view.data, scratch: scratch), usage: counts.usage), emit: emit)
             }
             return
         }

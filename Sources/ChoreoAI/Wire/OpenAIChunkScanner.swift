@@ -57,10 +57,7 @@ struct OpenAIChunkScanner: Sendable {
     mutating func scan(_ data: UnsafeRawBufferPointer) -> ChatCompletionChunk? {
         if let content = matchTemplate(data) {
             var chunk = templateChunk
-            switch content {
-            case .inPlace(let raw): chunk.choices[0].delta.content = String(decoding: Self.bytes(data, raw), as: UTF8.self)
-            case .decoded: chunk.choices[0].delta.content = String(decoding: scratch, as: UTF8.self)
-            }
+            chunk.choices[0].delta.content = content.string(in: data, scratch: scratch)
             return chunk
         }
         return scanWithoutTemplate(data)
@@ -98,18 +95,8 @@ struct OpenAIChunkScanner: Sendable {
         // No closure over `self` on the common path: one made Swift copy the whole scanner,
         // ~900 instructions an event.
         guard let content = matchTemplate(data) else { return false }
-        switch content {
-        case .inPlace(let raw): body(templateChunk, Self.bytes(data, raw))
-        case .decoded:
-            let decoded = scratch
-            decoded.withUnsafeBufferPointer { body(templateChunk, $0) }
-        }
+        content.withBytes(in: data, scratch: scratch) { body(templateChunk, $0) }
         return true
-    }
-
-    /// The bytes of `data` at `range`.
-    private static func bytes(_ data: UnsafeRawBufferPointer, _ range: Range<Int>) -> UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(rebasing: data.assumingMemoryBound(to: UInt8.self)[range])
     }
 
     /// Where the content string's bytes are (escapes decoded) when the bytes of `data` around
@@ -348,11 +335,7 @@ struct OpenAIChunkScanner: Sendable {
     /// differently (lone surrogates, invalid UTF-8, control characters, bad escapes). Also used
     /// by the Anthropic and Gemini decoders' fast paths.
     static func string(_ r: inout Reader, _ scratch: inout [UInt8]) -> String? {
-        switch stringBytes(&r, &scratch) {
-        case .inPlace(let raw)?: String(decoding: UnsafeBufferPointer(start: r.p + raw.lowerBound, count: raw.count), as: UTF8.self)
-        case .decoded?: String(decoding: scratch, as: UTF8.self)
-        case nil: nil
-        }
+        stringBytes(&r, &scratch)?.string(in: UnsafeRawBufferPointer(start: r.p, count: r.end), scratch: scratch)
     }
 
     /// Where a string value's UTF-8 bytes are, escapes decoded.
@@ -361,6 +344,22 @@ struct OpenAIChunkScanner: Sendable {
         case inPlace(Range<Int>)
         /// In `scratch`, decoded there.
         case decoded
+
+        /// `body` of the bytes: in `input`, or in `scratch`. (A static helper, not a method of the
+        /// decoder: a closure over the decoder given to one of its own methods made Swift copy the
+        /// whole decoder on every event.)
+        @inline(__always)
+        func withBytes<R>(in input: UnsafeRawBufferPointer, scratch: [UInt8], _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+            switch self {
+            case .inPlace(let range): body(UnsafeBufferPointer(rebasing: input.assumingMemoryBound(to: UInt8.self)[range]))
+            case .decoded: scratch.withUnsafeBufferPointer(body)
+            }
+        }
+
+        /// The `String` of the bytes.
+        func string(in input: UnsafeRawBufferPointer, scratch: [UInt8]) -> String {
+            withBytes(in: input, scratch: scratch) { String(decoding: $0, as: UTF8.self) }
+        }
     }
 
     /// `string` without the `String`: where its checked UTF-8 bytes are; nil for the same input.
