@@ -23,6 +23,8 @@ struct DatabaseTests {
         #expect(try db.queryOne("PRAGMA foreign_keys") { $0.int(0) } == 1)
         #expect(try db.queryOne("PRAGMA synchronous") { $0.int(0) } == 1)
         #expect(try db.queryOne("PRAGMA busy_timeout") { $0.int(0) } == 10_000)
+        // Statement journals stay in memory: a group commit's savepoints spilled to /var/tmp files.
+        #expect(try db.queryOne("PRAGMA temp_store") { $0.int(0) } == 2)
     }
 
     /// `runEach` runs the statement once per row, each with its own arguments (none left bound
