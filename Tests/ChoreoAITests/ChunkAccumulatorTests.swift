@@ -37,6 +37,28 @@ struct ChunkAccumulatorTests {
         #expect(c.choices[0].message.toolCalls == nil)
     }
 
+    /// The text is gathered as bytes and decoded when read (`settleText`): read at any point,
+    /// settled or not, it is every chunk's text so far, for each choice.
+    @Test func textReadBetweenChunksSettledOrNotIsEveryChunksTextSoFar() {
+        let pieces = ["Two", " moons", "", " naïve", " 🎵", "\u{3000}", " e\u{301}", "."]
+        var acc = ChunkAccumulator()
+        var expected = ["", ""]
+        for (i, piece) in pieces.enumerated() {
+            for index in [0, 1] {
+                acc.add(ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: index, delta: .init(content: piece + "\(index)"))]))
+                expected[index] += piece + "\(index)"
+            }
+            if i % 3 == 0 { acc.settleText() }
+            #expect(acc.text == expected[0])
+            #expect(acc.textsOfEveryChoice == expected)
+            if i % 2 == 0 { acc.settleText() }
+            #expect(acc.completion.choices.map(\.message.content) == expected)
+        }
+        acc.settleText()
+        acc.settleText()
+        #expect(acc.text == expected[0] && acc.textsOfEveryChoice == expected)
+    }
+
     @Test func parallelToolCallsAssembledByIndex() throws {
         let sse = """
             data: {"id":"T1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_Q1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}

@@ -54,10 +54,20 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     }
 
     /// Everything received so far, as a completion.
-    public var completion: ChatCompletion { state.received.withLock { $0.chunks.completion } }
+    public var completion: ChatCompletion {
+        state.received.withLock {
+            $0.chunks.settleText()
+            return $0.chunks.completion
+        }
+    }
 
     /// The text received so far (first choice).
-    public var text: String { state.received.withLock { $0.chunks.text } }
+    public var text: String {
+        state.received.withLock {
+            $0.chunks.settleText()
+            return $0.chunks.text
+        }
+    }
 
     /// Bytes received so far.
     public var bytesReceived: Int { state.bytesReceived }
@@ -81,7 +91,8 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     /// two reads would pair a text with the wrong count.
     public var textSoFar: TextSoFar {
         state.received.withLock { r in
-            TextSoFar(text: r.chunks.text, settledChunks: r.chunks.outputChunkCount - r.chunks.trailingBlankChunks,
+            r.chunks.settleText()
+            return TextSoFar(text: r.chunks.text, settledChunks: r.chunks.outputChunkCount - r.chunks.trailingBlankChunks,
                       everyChoice: r.chunks.textsOfEveryChoice, chunks: r.chunks.chunkCount)
         }
     }

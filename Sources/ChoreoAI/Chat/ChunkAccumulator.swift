@@ -27,11 +27,21 @@ public struct ChunkAccumulator: Sendable {
 
     struct ChoiceState: Sendable {
         var index: Int
-        /// The text's UTF-8 bytes, made a `String` when read. Appending a chunk's text to a
-        /// `String` cost ~400 instructions a chunk; appending bytes is a copy. (A text read is
-        /// also its own: no later append copies what a reader holds.)
-        var content: [UInt8] = []
-        var text: String { String(decoding: content, as: UTF8.self) }
+        /// The text: `settled`, then the UTF-8 bytes of the chunks since (`pending`), which
+        /// `settle` decodes onto it. Appending each chunk's text to a `String` cost ~400
+        /// instructions a chunk; appending its bytes is a copy. Decoding the whole text on
+        /// every read instead would make each partial flush as slow as the text is long: a
+        /// read settles first (`settleText`), so it decodes only what came since the last.
+        /// Each chunk's bytes are whole UTF-8, so `pending` always is.
+        var settled = ""
+        var pending: [UInt8] = []
+        var text: String { pending.isEmpty ? settled : settled + String(decoding: pending, as: UTF8.self) }
+
+        mutating func settle() {
+            guard !pending.isEmpty else { return }
+            settled += String(decoding: pending, as: UTF8.self)
+            pending.removeAll(keepingCapacity: true)
+        }
         var sawContent = false
         var refusal: String?
         var slots: [ToolSlot] = []
@@ -88,9 +98,9 @@ public struct ChunkAccumulator: Sendable {
                     k = choices.count - 1
                 }
                 if n == 0 {
-                    if let t = firstContent, !t.isEmpty { choices[k].content.append(contentsOf: t); choices[k].sawContent = true }
+                    if let t = firstContent, !t.isEmpty { choices[k].pending.append(contentsOf: t); choices[k].sawContent = true }
                 } else if var t = incoming[n].delta.content, !t.isEmpty {
-                    t.withUTF8 { choices[k].content.append(contentsOf: $0) }
+                    t.withUTF8 { choices[k].pending.append(contentsOf: $0) }
                     choices[k].sawContent = true
                 }
                 if let r = incoming[n].delta.refusal, !r.isEmpty { choices[k].refusal = (choices[k].refusal ?? "") + r }
@@ -171,6 +181,13 @@ public struct ChunkAccumulator: Sendable {
 
     /// The first choice's text so far.
     public var text: String { firstPosition.map { choices[$0].text } ?? "" }
+
+    /// Decodes the text received since the last call onto the text before it, so that reading
+    /// `text` next costs nothing but the copy's reference. Callers that read the text again and
+    /// again (the partial flusher, a loop over `ChatCompletionStream.text`) settle first.
+    public mutating func settleText() {
+        for k in choices.indices { choices[k].settle() }
+    }
 
     /// Every choice's text so far, in index order, when the answer has more than one choice
     /// (`n > 1`); nil for one.
