@@ -256,7 +256,7 @@ struct DataURL {
 /// chunks; each `tool_use` block becomes a tool call whose index is its position among the tool
 /// blocks (block indices also count text and thinking blocks); `message_delta` carries the stop
 /// reason and cumulative usage; `message_stop` ends the stream. Thinking and unknown events yield nothing.
-struct AnthropicChunkDecoder: ChunkDecoder {
+struct AnthropicChunkDecoder: KeptChunkTextDecoder {
     private(set) var isComplete = false
     private var id = ""
     private var model = ""
@@ -283,22 +283,9 @@ struct AnthropicChunkDecoder: ChunkDecoder {
         }
     }
 
-    mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws {
-        try decode(view: view, emit: emit) { chunk, text in
-            chunk.choices[0].delta.content = String(decoding: text, as: UTF8.self)
-            emit(chunk)
-        }
-    }
-
-    /// Push mode: a text delta goes into `acc` as the event's bytes, with the kept chunk:
-    /// neither a `String` nor a chunk is made for it.
-    mutating func decode(view: SSEEventView, into acc: inout ChunkAccumulator) throws {
-        try decode(view: view, emit: { acc.add($0) }) { chunk, text in acc.add(chunk, firstContent: text) }
-    }
-
     /// `decode`, with a text delta handed to `text`: the kept chunk and the text's bytes, lent for the call.
-    private mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void,
-                                 text: (inout ChatCompletionChunk, UnsafeBufferPointer<UInt8>) -> Void) throws {
+    mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void,
+                         text: (inout ChatCompletionChunk, UnsafeBufferPointer<UInt8>) -> Void) throws {
         if let bytes = Self.textDelta(view.data, scratch: &scratch) {
             if !textChunkIsKept {
                 textChunk = chunk(.init(content: ""))

@@ -198,7 +198,7 @@ extension GeminiWire {
 /// ones after it through a `Template` of it (only their text and usage are read); anything
 /// else, or anything the scanner doubts, goes through the JSON parser (`parse`). All three give
 /// the same `Response` (AnthropicGeminiFastPathTests).
-struct GeminiChunkDecoder: ChunkDecoder {
+struct GeminiChunkDecoder: KeptChunkTextDecoder {
     private var id = ""
     private var model = ""
     private let created: Int
@@ -255,23 +255,10 @@ struct GeminiChunkDecoder: ChunkDecoder {
         }
     }
 
-    mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws {
-        try decode(view: view, emit: emit) { chunk, text in
-            chunk.choices[0].delta.content = String(decoding: text, as: UTF8.self)
-            emit(chunk)
-        }
-    }
-
-    /// Push mode: the common event's text goes into `acc` as the event's bytes, with the kept
-    /// chunk: neither a `String` nor a chunk is made for it.
-    mutating func decode(view: SSEEventView, into acc: inout ChunkAccumulator) throws {
-        try decode(view: view, emit: { acc.add($0) }) { chunk, text in acc.add(chunk, firstContent: text) }
-    }
-
     /// `decode`, with a text event the template matched for the candidate of the kept chunk
     /// handed to `text`: the chunk (its usage set) and the text's bytes, lent for the call.
-    private mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void,
-                                 text: (inout ChatCompletionChunk, UnsafeBufferPointer<UInt8>) -> Void) throws {
+    mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void,
+                         text: (inout ChatCompletionChunk, UnsafeBufferPointer<UInt8>) -> Void) throws {
         var counts = UsageCounts()
         if let bytes = template?.read(view.data, scratch: &scratch, counts: &counts) {
             // A text event for the candidate the kept chunk is for changes no state (see `apply`):

@@ -45,6 +45,31 @@ extension ChunkDecoder {
     }
 }
 
+/// A decoder whose common event is text for a chunk it keeps (Anthropic's text delta, Gemini's
+/// text event): both ways of decoding follow from handing over that chunk and the text's bytes.
+/// In push mode the bytes go into the accumulator as they are: neither a `String` nor a chunk is
+/// made for the event.
+protocol KeptChunkTextDecoder: ChunkDecoder {
+    /// Decodes one event: the common text event as the kept chunk (to be handed on as it is, or
+    /// given the text) and the text's UTF-8 bytes, lent for the call, to `text`; anything else
+    /// as chunks to `emit`.
+    mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void,
+                         text: (inout ChatCompletionChunk, UnsafeBufferPointer<UInt8>) -> Void) throws
+}
+
+extension KeptChunkTextDecoder {
+    mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws {
+        try decode(view: view, emit: emit) { chunk, text in
+            chunk.choices[0].delta.content = String(decoding: text, as: UTF8.self)
+            emit(chunk)
+        }
+    }
+
+    mutating func decode(view: SSEEventView, into acc: inout ChunkAccumulator) throws {
+        try decode(view: view, emit: { acc.add($0) }) { chunk, text in acc.add(chunk, firstContent: text) }
+    }
+}
+
 /// What a decoder reports about a bad event.
 public enum WireError: Error, Sendable, CustomStringConvertible {
     case malformed(String)
