@@ -1,6 +1,7 @@
 /// The OpenAI chunk scanner against the full JSON parser as the oracle: when the scanner decodes a
 /// chunk, the full parser must decode the same chunk; the decoder (scanner first, parser behind)
-/// must give the same chunks and error as the full parser alone.
+/// must give the same chunks and error as the full parser alone, and in push mode (twice, the
+/// second time through the template) the same accumulator.
 enum FuzzOpenAIChunk {
     static func run(_ input: UnsafeRawBufferPointer) {
         var full: [ChatCompletionChunk] = []
@@ -21,6 +22,21 @@ enum FuzzOpenAIChunk {
         if OpenAIChunkDecoder.isDone(input) { return }
         if decoded != full || decodedError != fullError {
             fuzzFinding("decoder gave \(decoded) \(decodedError ?? ""), full parser \(full) \(fullError ?? "")")
+        }
+        // Push mode, the event twice (the second through the template the first made): the
+        // accumulator the full parser's chunks give.
+        guard fullError == nil else { return }
+        var expected = ChunkAccumulator()
+        for chunk in full + full { expected.add(chunk) }
+        var pushDecoder = OpenAIChunkDecoder()
+        var pushed = ChunkAccumulator()
+        do {
+            try pushDecoder.decode(data: input, into: &pushed)
+            try pushDecoder.decode(data: input, into: &pushed)
+        } catch { fuzzFinding("push mode threw \(error) where the full parser did not") }
+        if pushed.completion != expected.completion || pushed.text != expected.text || pushed.chunkCount != expected.chunkCount
+            || pushed.outputChunkCount != expected.outputChunkCount || pushed.trailingBlankChunks != expected.trailingBlankChunks {
+            fuzzFinding("push mode gave \(pushed.completion), the full parser's chunks \(expected.completion)")
         }
     }
 }
