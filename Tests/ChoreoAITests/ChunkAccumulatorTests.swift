@@ -144,3 +144,10 @@ struct ChunkAccumulatorTests {
     }
 }
 
+extension ChunkAccumulator {
+    /// `isBlank` of a `String`'s bytes.
+    static func isBlank(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { isBlank($0) }
+    }
+}

@@ -35,13 +35,6 @@ public struct ChunkAccumulator: Sendable {
         /// Each chunk's bytes are whole UTF-8, so `pending` always is.
         var settled = ""
         var pending: [UInt8] = []
-        var text: String { pending.isEmpty ? settled : settled + String(decoding: pending, as: UTF8.self) }
-
-        mutating func settle() {
-            guard !pending.isEmpty else { return }
-            settled += String(decoding: pending, as: UTF8.self)
-            pending.removeAll(keepingCapacity: true)
-        }
         var sawContent = false
         var refusal: String?
         var slots: [ToolSlot] = []
@@ -53,6 +46,14 @@ public struct ChunkAccumulator: Sendable {
         /// The chunks' `logprobs.content` and `logprobs.refusal` entries, concatenated.
         var logprobContent: [JSONValue]?
         var logprobRefusal: [JSONValue]?
+
+        var text: String { pending.isEmpty ? settled : settled + String(decoding: pending, as: UTF8.self) }
+
+        mutating func settle() {
+            guard !pending.isEmpty else { return }
+            settled += String(decoding: pending, as: UTF8.self)
+            pending.removeAll(keepingCapacity: true)
+        }
     }
 
     struct ToolSlot: Sendable {
@@ -130,14 +131,9 @@ public struct ChunkAccumulator: Sendable {
         if chunk.usage != nil { usageIsFinal = choices.contains { $0.finishReason != nil } }
     }
 
-    /// Whether `text` is only whitespace (as `Continuation` reads it); stops at the first other
-    /// scalar. Asked of every chunk: ASCII is read as bytes, the rest as scalars.
-    static func isBlank(_ text: String) -> Bool {
-        var text = text
-        return text.withUTF8 { isBlank($0) }
-    }
-
-    /// `isBlank` of UTF-8 bytes (nil: no text).
+    /// Whether the UTF-8 `bytes` (nil: no text) are only whitespace (as `Continuation` reads
+    /// it); stops at the first other scalar. Asked of every chunk: ASCII is read as bytes, the
+    /// rest as scalars.
     static func isBlank(_ bytes: UnsafeBufferPointer<UInt8>?) -> Bool {
         guard let bytes else { return true }
         for (i, b) in bytes.enumerated() {

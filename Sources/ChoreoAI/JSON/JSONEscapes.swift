@@ -58,7 +58,7 @@ public enum JSONEscapes {
 
     /// Whether `p[k..<end]` is valid UTF-8: ASCII eight bytes at a time, else `isValidUTF8`.
     @inline(__always)
-    public static func isUTF8(_ p: UnsafePointer<UInt8>, from k: Int, end: Int) -> Bool {
+    static func isUTF8(_ p: UnsafePointer<UInt8>, from k: Int, end: Int) -> Bool {
         isASCII(p, from: k, end: end) || isValidUTF8(p, from: k, end: end)
     }
 
