@@ -210,10 +210,11 @@ struct GeminiChunkDecoder: KeptChunkTextDecoder {
     /// The last scanned event that `Template` can repeat.
     private var template: Template?
     /// The chunk of the common event (see `apply`), kept and given each event's text and usage:
-    /// no chunk is built per event. Its candidate's index while it is kept, nil once dropped
-    /// (when the id or model is set). Not an optional chunk: handing on an optional's unwrapped
-    /// value copied the chunk on every event.
+    /// no chunk is built per event. Not an optional: handing on an optional's unwrapped value
+    /// copied the chunk on every event.
     private var textChunk = ChatCompletionChunk(id: "", created: 0, model: "", choices: [])
+    /// The candidate `textChunk` is for while it is kept; nil when there is none to keep (at
+    /// first, and once the id or model is set).
     private var textChunkIndex: Int?
 
     struct CandidateState {
