@@ -615,10 +615,24 @@ struct JobExecution: Sendable {
 
 private extension String {
     /// How many Unicode code points: what SQLite's `length()` counts, and what `chars_received`
-    /// and `continued_from_chars` count. The UTF-8 bytes that begin one are counted: the scalar
-    /// view's `count` walked ~12 instructions a byte.
+    /// and `continued_from_chars` count. The UTF-8 bytes less the continuation bytes
+    /// (`10xxxxxx`), eight at a time: the scalar view's `count` walked ~12 instructions a byte.
     var codePoints: Int {
         var s = self
-        return s.withUTF8 { bytes in bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) } }
+        return s.withUTF8 { bytes in
+            guard let p = bytes.baseAddress else { return 0 }
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            var continuations = 0, i = 0
+            while i + 8 <= bytes.count {
+                let w = UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)
+                continuations += (w & ~(w << 1) & highs).nonzeroBitCount  // bit 7 set, bit 6 clear
+                i += 8
+            }
+            while i < bytes.count {
+                if p[i] & 0xC0 == 0x80 { continuations += 1 }
+                i += 1
+            }
+            return bytes.count - continuations
+        }
     }
 }
