@@ -436,7 +436,7 @@ struct JobExecution: Sendable {
             // The provider's request id, else its id for this response (Gemini sends no request-id
             // header; its `responseId` is what its support asks for).
             httpStatus: stream.head?.status ?? 200, requestID: stream.head?.headers.requestID ?? (final.id.isEmpty ? nil : final.id),
-            bytesReceived: stream.bytesReceived, charsReceived: text.codePoints - output.kept.codePoints, timings: timings,
+            bytesReceived: stream.bytesReceived, charsReceived: stream.text.codePoints, timings: timings,
             cachedPromptTokens: usage?.cachedPromptTokens, cacheWriteTokens: usage?.cacheWriteTokens, reasoningTokens: usage?.reasoningTokens,
             reasoning: final.choices.first?.message.reasoning)
         outcome.endedAt = end
@@ -470,8 +470,7 @@ struct JobExecution: Sendable {
         var keptChoices: String?
         if let live {
             let partial = live.stream.completion
-            let text = live.text
-            received = text.codePoints - kept.codePoints
+            received = live.stream.text.codePoints  // this attempt's own text: the kept text's is not received again
             receivedText = partial.text.isEmpty ? nil : partial.text
             if partial.choices.first?.message.toolCalls?.isEmpty ?? true {
                 let keptNow = live.partial
