@@ -62,10 +62,15 @@ public enum JSONEscapes {
         isASCII(p, from: k, end: end) || isValidUTF8(p, from: k, end: end)
     }
 
+    /// `isUTF8` of all of `bytes` (none: valid).
+    static func isUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let p = bytes.baseAddress else { return true }
+        return isUTF8(p, from: 0, end: bytes.count)
+    }
+
     /// The `String` of the UTF-8 `bytes`, or nil when they are not valid UTF-8 (as above).
     public static func string(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        guard let p = bytes.baseAddress else { return "" }
-        return string(p, from: 0, end: bytes.count)
+        isUTF8(bytes) ? String(decoding: bytes, as: UTF8.self) : nil
     }
 
     /// Whether `p[k..<end]` is well-formed UTF-8 (Unicode 15, table 3-7): no overlong forms, no

@@ -373,7 +373,7 @@ struct OpenAIChunkScanner: Sendable {
             let b = r.p[r.i]
             if b == UInt8(ascii: "\"") {
                 r.i += 1
-                return scratch.withUnsafeBufferPointer { JSONEscapes.isUTF8($0.baseAddress ?? r.p, from: 0, end: $0.count) } ? .decoded : nil
+                return scratch.withUnsafeBufferPointer(JSONEscapes.isUTF8) ? .decoded : nil
             }
             if b < 0x20 { return nil }
             r.i += 1

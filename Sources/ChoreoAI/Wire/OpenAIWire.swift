@@ -72,6 +72,10 @@ struct OpenAIChunkDecoder: ChunkDecoder {
         try event.data.withUnsafeBytes { try decode(data: $0, emit: emit) }
     }
 
+    // The protocol's lent-event calls: the stream calls the `data:` ones directly (no existential).
+    mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void) throws { try decode(data: view.data, emit: emit) }
+    mutating func decode(view: SSEEventView, into acc: inout ChunkAccumulator) throws { try decode(data: view.data, into: &acc) }
+
     /// Decodes one event's data, borrowed from the SSE parser.
     mutating func decode(data: UnsafeRawBufferPointer, emit: (ChatCompletionChunk) -> Void) throws {
         if Self.isDone(data) { isComplete = true; return }
