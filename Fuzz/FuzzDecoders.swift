@@ -17,43 +17,43 @@ enum FuzzDecoders {
         var expected = ChunkAccumulator()
         for chunk in whole.chunks { expected.add(chunk) }
         let pushed = fold(bytes, step: Int(control & 0x1F) + 1, make())
-        let a = pushed.acc, b = expected
-        if a.completion != b.completion || a.text != b.text || a.usage != b.usage || a.chunkCount != b.chunkCount
-            || a.outputChunkCount != b.outputChunkCount || a.trailingBlankChunks != b.trailingBlankChunks || pushed.error != whole.error {
-            fuzzFinding("push mode differs: \(a.completion), \(pushed.error ?? "no error") vs \(b.completion), \(whole.error ?? "no error")")
+        if !sameAnswer(pushed.acc, expected) || pushed.error != whole.error {
+            fuzzFinding("push mode differs: \(pushed.acc.completion), \(pushed.error ?? "no error") vs \(expected.completion), \(whole.error ?? "no error")")
         }
     }
 
     /// The stream fed `step` bytes at a time and folded in push mode.
     static func fold(_ bytes: [UInt8], step: Int, _ decoder: some ChunkDecoder) -> (acc: ChunkAccumulator, error: String?) {
         var decoder = decoder
-        var parser = SSEParser()
         var acc = ChunkAccumulator()
-        do {
-            for start in stride(from: 0, to: bytes.count, by: step) {
-                try bytes[start..<min(start + step, bytes.count)].withUnsafeBytes { piece in
-                    try parser.feed(piece, onEventView: { event in try decoder.decode(view: event, into: &acc) })
-                }
-            }
-        } catch {
-            return (acc, "\(error)")
-        }
-        return (acc, nil)
+        let error = feed(bytes, step: step) { event in try decoder.decode(view: event, into: &acc) }
+        return (acc, error)
     }
 
     static func decode(_ bytes: [UInt8], step: Int, _ decoder: some ChunkDecoder) -> (chunks: [ChatCompletionChunk], error: String?, complete: Bool) {
         var decoder = decoder
-        var parser = SSEParser()
         var chunks: [ChatCompletionChunk] = []
+        let error = feed(bytes, step: step) { event in try decoder.decode(event.event) { chunks.append($0) } }
+        return (chunks, error, decoder.isComplete)
+    }
+
+    /// `bytes` through an SSE parser `step` bytes at a time, each event to `onEvent`; the error
+    /// that stopped it, as text.
+    static func feed(_ bytes: [UInt8], step: Int, _ onEvent: (SSEEventView) throws -> Void) -> String? {
+        var parser = SSEParser()
         do {
             for start in stride(from: 0, to: bytes.count, by: step) {
-                try bytes[start..<min(start + step, bytes.count)].withUnsafeBytes { piece in
-                    try parser.feed(piece, onEvent: { event in try decoder.decode(event) { chunks.append($0) } })
-                }
+                try bytes[start..<min(start + step, bytes.count)].withUnsafeBytes { try parser.feed($0, onEventView: onEvent) }
             }
         } catch {
-            return (chunks, "\(error)", decoder.isComplete)
+            return "\(error)"
         }
-        return (chunks, nil, decoder.isComplete)
+        return nil
+    }
+
+    /// Whether two accumulators hold the same answer, as far as the runner reads it.
+    static func sameAnswer(_ a: ChunkAccumulator, _ b: ChunkAccumulator) -> Bool {
+        a.completion == b.completion && a.text == b.text && a.usage == b.usage && a.chunkCount == b.chunkCount
+            && a.outputChunkCount == b.outputChunkCount && a.trailingBlankChunks == b.trailingBlankChunks
     }
 }
