@@ -100,7 +100,7 @@ public struct JobDetail: Sendable {
     }
 
     /// The job's own columns, selected after the record's (`ExportRecord.columns`).
-    static let columns = "batch_id, (SELECT request FROM job_requests WHERE job_id = jobs.id), not_before, lease_owner"
+    static let columns = "batch_id, \(Schema.jobRequest), not_before, lease_owner"
 
     /// The human view.
     public func rendered() -> String {

@@ -255,7 +255,7 @@ public actor JobQueue: JobStore {
                 UPDATE jobs SET state = 'running', lease_owner = ?, lease_expires_at = ?,
                        started_at = coalesce(started_at, ?), updated_at = ?
                 WHERE id IN (SELECT value FROM json_each(?))
-                RETURNING id, batch_id, custom_id, model, (SELECT request FROM job_requests WHERE job_id = jobs.id), attempts, attempt_base,
+                RETURNING id, batch_id, custom_id, model, \(Schema.jobRequest), attempts, attempt_base,
                           coalesce((SELECT text FROM live_partials WHERE job_id = jobs.id), partial_output, ''),
                           coalesce((SELECT tokens FROM live_partials WHERE job_id = jobs.id), partial_tokens, 0),
                           coalesce(spent_prompt_tokens, 0), timeout_seconds,
@@ -536,13 +536,13 @@ public actor JobQueue: JobStore {
         let filter = Database.batchFilter("batch_id", batch)
         let walks: [(sql: String, arguments: [SQLValue])] = [
             ("""
-             SELECT id, model, (SELECT request FROM job_requests WHERE job_id = jobs.id), url FROM jobs INDEXED BY jobs_runnable
+             SELECT id, model, \(Schema.jobRequest), url FROM jobs INDEXED BY jobs_runnable
              WHERE id > ? AND state = 'pending' AND request_key IS NULL
                AND batch_id IN (SELECT id FROM batches WHERE state \(Self.live)) \(filter.sql)
              ORDER BY id LIMIT 2000
              """, filter.arguments),
             ("""
-             SELECT id, model, (SELECT request FROM job_requests WHERE job_id = jobs.id), url FROM jobs INDEXED BY jobs_unkeyed_answers
+             SELECT id, model, \(Schema.jobRequest), url FROM jobs INDEXED BY jobs_unkeyed_answers
              WHERE id > ? AND state = 'succeeded' AND request_key IS NULL AND \(CachedAnswer.reusableAnswerSQL())
              ORDER BY id LIMIT 2000
              """, []),

@@ -9,6 +9,10 @@ import ChoreoSQLite
 public enum Schema {
     typealias Migration = Migrator.Migration
 
+    /// A job's request, in a query over `jobs` (schema 19 keeps it in `job_requests`; PostgreSQL
+    /// has `job_requests` as a view of `jobs`, so the SQL the stores share reads it this way too).
+    static let jobRequest = "(SELECT request FROM job_requests WHERE job_id = jobs.id)"
+
     static let migrations: [Migration] = [
         Migration(version: 1, sql: version1), Migration(version: 2, sql: version2), Migration(version: 3, sql: version3),
         Migration(version: 4, sql: version4),
