@@ -32,6 +32,7 @@ MOCK_PID=""
 cleanup() {
   [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
   pg_cluster_stop
+  if [ "${KEEP:-0}" = 1 ]; then echo "work folder kept: $W" >&2; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 

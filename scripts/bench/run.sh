@@ -2,7 +2,7 @@
 # Choreo benchmarks, side by side with the alternatives, in one run. See BENCHMARKS.md.
 #   scripts/bench/run.sh [--quick] [--only firehose|tls|slow|slow-h2|flush|prompts|bigfiles]   (tls: tls.sh; slow-h2: slow-h2.sh; flush: flush.sh; prompts: prompts.sh)
 # Env: REPS (default 3, --quick 1), JOBS (2000), SDK_JOBS_2048 (250: the openai SDK needs ~7 min
-# per 2,000 jobs at K=2048), SDK (1; 0 skips the SDKs), SLOW_N ("1000 5000 10000"), BIG_N (1000000), CHOREO_BIN (skip the build),
+# per 2,000 jobs at K=2048), SDK (1; 0 skips the SDKs), SLOW_N ("1000 5000 10000"), BIG_N (1000000), CHOREO_BIN (skip the build), KEEP (1 keeps the work folder),
 # CASES (firehose streams, default "256 256o 256a 256g 2048": K, then o = OpenAI with obfuscation,
 # a = Anthropic's event stream, g = Gemini's streamGenerateContent; no letter = plain OpenAI).
 set -euo pipefail
@@ -42,6 +42,7 @@ NGINX_PID=""; MOCK_PID=""
 cleanup() {
   [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null || true
   [ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null || true
+  if [ "${KEEP:-0}" = 1 ]; then echo "work folder kept: $W" >&2; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 
