@@ -8,7 +8,7 @@
 #      CHOREO_BIN (skip the build), MOCK_PORT (18189),
 #      PG_OPTS (extra `postgres -c` settings; default none: fsync and synchronous_commit on, as a
 #      real server runs), PG_STATS=1 (print the statements that took the server's time, from
-#      pg_stat_statements, after the last PostgreSQL run).
+#      pg_stat_statements, after the last PostgreSQL run), KEEP=1 (keep the work folder).
 # The cluster is a throwaway one, as the tests start it (Tests/ChoreoTesting/PostgresServer.swift):
 # initdb into a temporary folder (as the `postgres` user when root), a unix socket only, stopped
 # and deleted at exit.
