@@ -403,7 +403,7 @@ struct JobExecution: Sendable {
     }
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
-    /// segments, the rebuilt `chat.completion` object (`responseObject`), the attempt's timings.
+    /// segments, the rebuilt `chat.completion` object (`responseText`), the attempt's timings.
     private func outcome(of sent: Sent, endedAt end: Double) -> (JobOutcome, CompletionUsage?) {
         let output = sent.output, stream = output.stream, started = sent.started
         var final = stream.completion
@@ -430,7 +430,7 @@ struct JobExecution: Sendable {
         var outcome = JobOutcome(
             output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
             finishReason: final.choices.first?.finishReason?.rawValue, providerFinishReason: final.choices.first?.providerFinishReason,
-            response: responseObject(final, sent: sent).jsonString, promptTokens: promptTokens, completionTokens: completionTokens,
+            response: responseText(final, sent: sent), promptTokens: promptTokens, completionTokens: completionTokens,
             firstTokenMs: timings.firstTokenMs,  // one rounding for the job and its attempt
             durationMs: Int((end - started) * 1000),
             // The provider's request id, else its id for this response (Gemini sends no request-id
@@ -443,12 +443,12 @@ struct JobExecution: Sendable {
         return (outcome, usage)
     }
 
-    /// The object stored as the job's `response` (the `openai` export's body): the rebuilt
+    /// The JSON text stored as the job's `response` (the `openai` export's body): the rebuilt
     /// `chat.completion`; for a `/v1/responses` job the provider's own `response` object, verbatim
     /// (its answer is one attempt's whole: a cut one restarts), else one rebuilt from the stream.
-    private func responseObject(_ final: ChatCompletion, sent: Sent) -> JSONValue {
-        guard let request = sent.responsesRequest else { return final.json }
-        return final.response ?? ResponseObject.make(final, request: request)
+    private func responseText(_ final: ChatCompletion, sent: Sent) -> String {
+        guard let request = sent.responsesRequest else { return final.jsonString }
+        return (final.response ?? ResponseObject.make(final, request: request)).jsonString
     }
 
     private struct BatchCancelled: Error {}
