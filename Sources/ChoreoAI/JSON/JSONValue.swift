@@ -168,8 +168,25 @@ extension JSONValue {
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         scanEscapes(s, run: { bytes, range in out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[range])) },
-                    escape: { out.append(contentsOf: Self.escape($0).utf8) })
+                    escape: { Self.appendEscape($0, to: &out) })
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// `escape(b)`'s bytes, appended without making a `String` of them (~100 instructions an
+    /// escape: a model's text has a quote or a line break every few dozen bytes).
+    @inline(__always)
+    private static func appendEscape(_ b: UInt8, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\\"))
+        switch b {
+        case 0x22, 0x5C: out.append(b)
+        case 0x0A: out.append(UInt8(ascii: "n"))
+        case 0x0D: out.append(UInt8(ascii: "r"))
+        case 0x09: out.append(UInt8(ascii: "t"))
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                    hex.utf8Start[Int(b >> 4)], hex.utf8Start[Int(b & 0xF)]])
+        }
     }
 
     /// Walks `s`'s UTF-8 bytes in place: `run` gets each stretch that needs no escape (whole, as
