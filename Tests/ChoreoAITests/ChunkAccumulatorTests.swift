@@ -59,6 +59,54 @@ struct ChunkAccumulatorTests {
         #expect(acc.text == expected[0] && acc.textsOfEveryChoice == expected)
     }
 
+    /// A chunk with text and only text is folded by appending its text (`add`'s shortcut). One
+    /// that carries anything more beside its text — each field the accumulator reads, a second
+    /// choice, another choice's index — keeps all of it, between plain text chunks before and after.
+    @Test(arguments: ["finish", "logprobs", "refusal", "reasoning", "signature", "tool call", "usage", "other index", "two choices"])
+    func textWithAnythingMoreBesideItKeepsTheRest(extra: String) {
+        var acc = ChunkAccumulator()
+        func add(_ choices: [ChatCompletionChunk.Choice], usage: CompletionUsage? = nil) {
+            acc.add(ChatCompletionChunk(id: "c", created: 1, model: "m", choices: choices, usage: usage))
+        }
+        add([.init(delta: .init(role: .assistant, content: "One"))])
+        var choice = ChatCompletionChunk.Choice(delta: .init(content: " two"))
+        var choices: [ChatCompletionChunk.Choice] { [choice] }
+        var usage: CompletionUsage?
+        switch extra {
+        case "finish": choice.finishReason = .length
+        case "logprobs": choice.logprobs = ["content": [["token": " two", "logprob": -0.5]]]
+        case "refusal": choice.delta.refusal = "no"
+        case "reasoning": choice.delta.reasoning = "hmm"
+        case "signature": choice.delta.reasoningSignature = "sig"
+        case "tool call": choice.delta.toolCalls = [.init(index: 0, id: "call_1", name: "f", arguments: "{}")]
+        case "usage": (choice.finishReason, usage) = (.stop, CompletionUsage(promptTokens: 3, completionTokens: 2))
+        case "other index": choice.index = 1
+        default: break
+        }
+        if extra == "two choices" {
+            add([choice, .init(index: 1, delta: .init(content: "second"))])
+        } else {
+            add(choices, usage: usage)
+        }
+        add([.init(delta: .init(content: " three"))])
+        let c = acc.completion
+        #expect(acc.chunkCount == 3 && acc.outputChunkCount == 3)
+        #expect(c.text == (extra == "other index" ? "One three" : "One two three"))
+        let first = c.choices[0]
+        switch extra {
+        case "finish": #expect(first.finishReason == .length)
+        case "logprobs": #expect(first.logprobs?["content"]?.arrayValue?.count == 1)
+        case "refusal": #expect(first.message.refusal == "no")
+        case "reasoning": #expect(first.message.reasoning == "hmm")
+        case "signature": #expect(first.message.reasoningSignature == "sig")
+        case "tool call": #expect(first.message.toolCalls == [ToolCall(id: "call_1", function: .init(name: "f", arguments: "{}"))])
+        case "usage": #expect(first.finishReason == .stop && acc.usage?.totalTokens == 5 && acc.usageIsFinal)
+        case "other index": #expect(c.choices.count == 2 && c.choices[1].message.content == " two")
+        default: #expect(c.choices.count == 2 && c.choices[1].message.content == "second")
+        }
+        if extra != "finish" && extra != "usage" { #expect(first.finishReason == nil) }
+    }
+
     @Test func parallelToolCallsAssembledByIndex() throws {
         let sse = """
             data: {"id":"T1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_Q1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]}
