@@ -12,8 +12,7 @@ if [ -n "${CHOREO_DEMO_BINARY:-}" ]; then
   choreo="$CHOREO_DEMO_BINARY"
 else
   scripts/setup.sh
-  swift build -c release --product choreo >&2
-  choreo=".build/release/choreo"
+  choreo="$(scripts/build-release.sh)"
 fi
 db="$(mktemp -d "${TMPDIR:-/tmp}/choreo-demo.XXXXXX")/demo.sqlite"
 batch=$("$choreo" submit jobs/example-batch.jsonl --db "$db" --name demo)

@@ -22,9 +22,8 @@ if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]; 
 stamp=Sources/CBuildInfo/commit.h
 trap 'rm -f "$stamp"' EXIT
 printf '#define CHOREO_COMMIT "%s"\n' "$commit" >"$stamp"
-swift build -c release --product choreo --static-swift-stdlib >&2
+binary="$(scripts/build-release.sh)"
 rm -f "$stamp"
-binary="$(swift build -c release --show-bin-path)/choreo"
 swift package plugin generate-manual --configuration debug >&2
 manual=".build/plugins/GenerateManual/outputs/choreo/choreo.1"
 # The generator leaves blank lines between paragraphs, which mdoc warns about: make them

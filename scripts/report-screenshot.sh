@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 choreo=${CHOREO_BINARY:-}
 if [ -z "$choreo" ]; then
-  swift build -c release --product choreo >&2
-  choreo=.build/release/choreo
+  choreo="$(scripts/build-release.sh)"
 fi
 dir=$(mktemp -d "${TMPDIR:-/tmp}/choreo-screenshot.XXXXXX")
 python3 scripts/bench/gen.py jobs 200 "$dir/a.jsonl" gpt-4o-mini 80
