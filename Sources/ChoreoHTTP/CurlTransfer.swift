@@ -1,6 +1,7 @@
 internal import CCurl
 internal import CCurlShim
 import Dispatch
+import Foundation
 import ChoreoLocking
 import Synchronization
 
@@ -337,7 +338,8 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         let head: HTTPResponseHead = onLoop.update { v in
             v.headDelivered = true
             v.headers.compact()
-            let head = HTTPResponseHead(status: v.status, headers: v.headers, version: v.version)
+            let head = HTTPResponseHead(status: v.status, headers: v.headers, version: v.version,
+                                        receivedAt: Date().timeIntervalSince1970)
             v.headers = HeaderFields()  // the head holds it now
             return head
         }

@@ -187,4 +187,8 @@ public struct HTTPResponseHead: Sendable, Hashable {
     public var headers: HeaderFields
     /// `HTTP/1.1`, `HTTP/2`, …
     public var version: String
+    /// When the head was complete (unix seconds), on the transfer's thread: a task that awaited
+    /// the head reads it later, by as long as it waited to run (on a busy machine, after the
+    /// first body bytes had been read).
+    public var receivedAt: Double
 }

@@ -20,7 +20,7 @@ struct TransferStateMachineTests {
     }
 
     static func head(_ status: Int) -> HTTPResponseHead {
-        HTTPResponseHead(status: status, headers: HeaderFields([("content-type", "text/event-stream")]), version: "HTTP/1.1")
+        HTTPResponseHead(status: status, headers: HeaderFields([("content-type", "text/event-stream")]), version: "HTTP/1.1", receivedAt: 0)
     }
 
     /// A machine whose head (`status`) has arrived; `armed`, when given, was armed before the start.

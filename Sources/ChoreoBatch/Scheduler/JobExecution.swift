@@ -307,7 +307,7 @@ struct JobExecution: Sendable {
             attempt = number
             let started = now
             let stream = try await shared.client.stream(body: plan.body, provider: plan.provider, delivery: .collected, wire: plan.wire)
-            headersAt = now
+            headersAt = stream.head?.receivedAt ?? now  // when the head came, not when this task got to run
             if let head = stream.head { gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
             let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, keptTokens: plan.keptTokens, stream: stream)
             live = output
