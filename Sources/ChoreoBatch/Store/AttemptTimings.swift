@@ -37,7 +37,14 @@ public struct AttemptTimings: Sendable, Equatable {
     /// The same for `jobs`, which had `first_token_ms` before (written with the job's outcome).
     static let jobAssignments = columns.filter { $0 != "first_token_ms" }.map { "\($0) = ?" }.joined(separator: ", ")
 
-    var jobValues: [SQLValue] { values.enumerated().filter { Self.columns[$0.offset] != "first_token_ms" }.map(\.element) }
+    /// `values` without `first_token_ms`, for `jobAssignments`.
+    var jobValues: [SQLValue] {
+        var v = values
+        v.remove(at: Self.firstTokenPosition)
+        return v
+    }
+
+    private static let firstTokenPosition = columns.firstIndex(of: "first_token_ms")!
 
     var values: [SQLValue] {
         [.init(queueMs), .init(headersMs), .init(firstTokenMs), .init(streamingMs), .init(chunks), .init(gaps),

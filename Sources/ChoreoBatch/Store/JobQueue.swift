@@ -420,22 +420,10 @@ public actor JobQueue: JobStore {
             // The attempt's end first: the trigger that adds its charge to the job's cost rewrites
             // the job's row, small before the answer is in it and ~2.7 KB after (the text and the
             // response object): ~14,000 instructions a job (callgrind).
-            try writeAttemptEnd(job: job, number: attempt, """
-                ended_at = ?, outcome = 'succeeded', http_status = ?, bytes_received = ?, chars_received = ?, request_id = ?,
-                \(AttemptTimings.assignments)
-                """, [.init(t), .init(o.httpStatus), .init(o.bytesReceived), .init(o.charsReceived), .init(o.requestID)] + o.timings.values,
-                charge: o.charge, db: db)
-            try db.run("""
-                UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
-                       response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
-                       http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL,
-                       partial_reasoning = NULL, partial_choices = NULL, cached_prompt_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?,
-                       partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
-                       finished_at = ?, updated_at = ?, reasoning = ?, bytes_received = ?, \(AttemptTimings.jobAssignments),
-                       request_key = coalesce(?, request_key), request_samples = coalesce(?, request_samples),
-                       embedding = ?, dimensions = ?
-                WHERE id = ? AND lease_owner = ? AND state = 'running'
-                """, [.init(o.output), .init(o.toolCalls), .init(o.finishReason), .init(o.providerFinishReason), .init(o.response),
+            try writeAttemptEnd(job: job, number: attempt, Self.attemptSucceeded,
+                                [.init(t), .init(o.httpStatus), .init(o.bytesReceived), .init(o.charsReceived), .init(o.requestID)]
+                                    + o.timings.values, charge: o.charge, db: db)
+            try db.run(Self.jobSucceeded, [.init(o.output), .init(o.toolCalls), .init(o.finishReason), .init(o.providerFinishReason), .init(o.response),
                       .init(o.promptTokens), .init(o.completionTokens),
                       .init(o.promptTokens.flatMap { p in o.completionTokens.map { p + $0 } }),
                       .init(o.firstTokenMs), .init(o.durationMs), .init(o.httpStatus), .init(o.requestID),
@@ -480,12 +468,10 @@ public actor JobQueue: JobStore {
             let leaseHeld = db.changes == 1
             if leaseHeld { try dropLivePartial(job: job, db: db) }
             let end = AttemptEnd(outcome: outcome, failure: f, leaseHeld: leaseHeld)
-            try writeAttemptEnd(job: job, number: attempt, """
-                ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
-                bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?, \(AttemptTimings.assignments)
-                """, [.init(t), .init(end.outcome.rawValue), .init(f.httpStatus), .init(end.kind), .init(end.message), .init(f.bytesReceived),
-                      .init(f.charsReceived), .init(f.requestID), .init(f.receivedText)] + f.timings.values,
-                charge: f.charge, db: db)
+            try writeAttemptEnd(job: job, number: attempt, Self.attemptEnded,
+                                [.init(t), .init(end.outcome.rawValue), .init(f.httpStatus), .init(end.kind), .init(end.message),
+                                 .init(f.bytesReceived), .init(f.charsReceived), .init(f.requestID), .init(f.receivedText)] + f.timings.values,
+                                charge: f.charge, db: db)
             return .done
 
         case let .completeFromCache(served, t):
@@ -513,16 +499,51 @@ public actor JobQueue: JobStore {
         }
     }
 
-    /// Ends attempt `number` of `job`: `assignments` of its `attempts` row bound to `values`, and
-    /// its charge (`AttemptCharge.assignments`) in the same statement.
-    static func writeAttemptEnd(job: Int64, number: Int, _ assignments: String, _ values: [SQLValue], charge: AttemptCharge?,
-                           db: Database) throws {
-        guard let charge else {
-            return try db.run("UPDATE attempts SET \(assignments) WHERE job_id = ? AND number = ?", values + [.init(job), .init(number)])
-        }
-        try db.run("UPDATE attempts SET \(assignments), \(AttemptCharge.assignments) WHERE job_id = ? AND number = ?",
-                   values + charge.values + [.init(job), .init(number)])
+    /// Ends attempt `number` of `job`: `end`'s assignments of its `attempts` row bound to `values`,
+    /// and its charge (`AttemptCharge.assignments`) in the same statement.
+    static func writeAttemptEnd(job: Int64, number: Int, _ end: AttemptEndSQL, _ values: [SQLValue], charge: AttemptCharge?,
+                                db: Database) throws {
+        guard let charge else { return try db.run(end.uncharged, values + [.init(job), .init(number)]) }
+        try db.run(end.charged, values + charge.values + [.init(job), .init(number)])
     }
+
+    /// The `UPDATE` that ends an attempt a given way, with and without its charge. Made once:
+    /// the statements of a job's end, made again on every job, cost ~11,000 instructions a job
+    /// in string appends (callgrind).
+    struct AttemptEndSQL {
+        let uncharged: String
+        let charged: String
+
+        init(_ assignments: String) {
+            uncharged = "UPDATE attempts SET \(assignments) WHERE job_id = ? AND number = ?"
+            charged = "UPDATE attempts SET \(assignments), \(AttemptCharge.assignments) WHERE job_id = ? AND number = ?"
+        }
+    }
+
+    /// A succeeded attempt's end; its job's `jobSucceeded` follows.
+    static let attemptSucceeded = AttemptEndSQL("""
+        ended_at = ?, outcome = 'succeeded', http_status = ?, bytes_received = ?, chars_received = ?, request_id = ?,
+        \(AttemptTimings.assignments)
+        """)
+
+    /// Any other attempt's end (`.endAttempt`).
+    static let attemptEnded = AttemptEndSQL("""
+        ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
+        bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?, \(AttemptTimings.assignments)
+        """)
+
+    /// A job's answer, guarded by its lease.
+    static let jobSucceeded = """
+        UPDATE jobs SET state = 'succeeded', output = ?, tool_calls = ?, finish_reason = ?, provider_finish_reason = ?,
+               response = ?, prompt_tokens = ?, completion_tokens = ?, total_tokens = ?, first_token_ms = ?, duration_ms = ?,
+               http_status = ?, request_id = ?, error_kind = NULL, error_message = NULL, error_body = NULL, partial_output = NULL,
+               partial_reasoning = NULL, partial_choices = NULL, cached_prompt_tokens = ?, cache_write_tokens = ?, reasoning_tokens = ?,
+               partial_tokens = NULL, not_before = NULL, lease_owner = NULL, lease_expires_at = NULL,
+               finished_at = ?, updated_at = ?, reasoning = ?, bytes_received = ?, \(AttemptTimings.jobAssignments),
+               request_key = coalesce(?, request_key), request_samples = coalesce(?, request_samples),
+               embedding = ?, dimensions = ?
+        WHERE id = ? AND lease_owner = ? AND state = 'running'
+        """
 
     /// Ends jobs as answered from the cache (see `JobStore.completeFromCache`), group-committed
     /// with the other per-job writes, and waiting out a busy database as they do.
