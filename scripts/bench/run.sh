@@ -200,4 +200,4 @@ echo >&2
 cat "$W/machine.txt"
 python3 "$BENCH/summarize.py" "$RAW"
 echo
-echo "raw rows: $RAW"
+if [ "${KEEP:-0}" = 1 ]; then echo "raw rows: $RAW"; else echo "(KEEP=1 keeps the raw rows and the work folder)"; fi
