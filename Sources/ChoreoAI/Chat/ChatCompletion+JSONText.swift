@@ -22,16 +22,10 @@ extension ChatCompletion {
         out.append(UInt8(ascii: "]"))
         out.appendKey("created")
         out.append(contentsOf: String(Int64(created)).utf8)
-        out.appendKey("id")
-        JSONValue.writeString(id, to: &out)
-        out.appendKey("model")
-        JSONValue.writeString(model, to: &out)
-        out.appendKey("object")
-        JSONValue.writeString(object, to: &out)
-        if let systemFingerprint {
-            out.appendKey("system_fingerprint")
-            JSONValue.writeString(systemFingerprint, to: &out)
-        }
+        out.appendMember("id", id)
+        out.appendMember("model", model)
+        out.appendMember("object", object)
+        if let systemFingerprint { out.appendMember("system_fingerprint", systemFingerprint) }
         out.appendKey("usage")
         (usage?.json ?? .null).write(to: &out)
         out.append(UInt8(ascii: "}"))
@@ -45,8 +39,7 @@ extension ChatCompletion {
 extension ChatCompletion.Choice {
     /// Keys in sorted order: finish_reason, index, logprobs, message.
     fileprivate func writeJSON(to out: inout [UInt8]) {
-        out.appendKey("finish_reason", first: true)
-        if let finishReason { JSONValue.writeString(finishReason.rawValue, to: &out) } else { out.append(contentsOf: "null".utf8) }
+        out.appendMember("finish_reason", finishReason?.rawValue, first: true)
         out.appendKey("index")
         out.append(contentsOf: String(Int64(index)).utf8)
         out.appendKey("logprobs")
@@ -60,20 +53,11 @@ extension ChatCompletion.Choice {
 extension ChatCompletion.Message {
     /// Keys in sorted order: content, reasoning_content, reasoning_signature, refusal, role, tool_calls.
     fileprivate func writeJSON(to out: inout [UInt8]) {
-        out.appendKey("content", first: true)
-        out.appendStringOrNull(content)
-        if let reasoning {
-            out.appendKey("reasoning_content")
-            JSONValue.writeString(reasoning, to: &out)
-        }
-        if let reasoningSignature {
-            out.appendKey("reasoning_signature")
-            JSONValue.writeString(reasoningSignature, to: &out)
-        }
-        out.appendKey("refusal")
-        out.appendStringOrNull(refusal)
-        out.appendKey("role")
-        JSONValue.writeString(role.rawValue, to: &out)
+        out.appendMember("content", content, first: true)
+        if let reasoning { out.appendMember("reasoning_content", reasoning) }
+        if let reasoningSignature { out.appendMember("reasoning_signature", reasoningSignature) }
+        out.appendMember("refusal", refusal)
+        out.appendMember("role", role.rawValue)
         if let toolCalls, !toolCalls.isEmpty {
             out.appendKey("tool_calls")
             JSONValue.array(toolCalls.map(\.json)).write(to: &out)
@@ -92,7 +76,9 @@ extension [UInt8] {
         append(UInt8(ascii: ":"))
     }
 
-    fileprivate mutating func appendStringOrNull(_ s: String?) {
-        if let s { JSONValue.writeString(s, to: &self) } else { append(contentsOf: "null".utf8) }
+    /// The member `key` with the string `value`, or `null` when it is nil.
+    fileprivate mutating func appendMember(_ key: StaticString, _ value: String?, first: Bool = false) {
+        appendKey(key, first: first)
+        if let value { JSONValue.writeString(value, to: &self) } else { append(contentsOf: "null".utf8) }
     }
 }
