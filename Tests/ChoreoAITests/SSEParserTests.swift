@@ -99,6 +99,48 @@ struct SSEParserTests {
         #expect(whole[0].text == "{\"c\":\"naïve 日本語 🎵\"}")
     }
 
+    /// The spec's interpretation written plainly (split the whole stream into lines, then read
+    /// each): the parser's events, fed whole and in every two pieces, are the same, with empty
+    /// lines in runs after every line-ending style (the parser takes those without a search).
+    @Test func eventsAreWhatALineByLineReadingOfTheStreamGives() throws {
+        let stream = "event: a\n\n\ndata: 1\n\n\n\ndata: 2\r\n\r\n\r\nevent: b\rdata: 3\r\r\r"
+            + "data: 4\r\n\n\r\ndata: 5\ndata: 6\n\nevent: c\n\r\ndata: 7\n\nevent: d\r\ndata: 8\r\ndata: 9\r\n\r\n"
+        func lineByLine(_ text: String) -> [SSEEvent] {
+            var lines: [String] = [], current = ""
+            var scalars = Array(text.unicodeScalars)[...]
+            while let c = scalars.popFirst() {
+                if c == "\r" || c == "\n" {
+                    lines.append(current)
+                    current = ""
+                    if c == "\r", scalars.first == "\n" { scalars.removeFirst() }
+                } else {
+                    current.unicodeScalars.append(c)
+                }
+            }
+            var events: [SSEEvent] = [], type: String?, data: [String] = []
+            for line in lines {
+                if line.isEmpty {
+                    if !data.isEmpty { events.append(SSEEvent(type: type ?? "message", data: Array(data.joined(separator: "\n").utf8))) }
+                    type = nil
+                    data = []
+                } else if line.hasPrefix("data: ") {
+                    data.append(String(line.dropFirst(6)))
+                } else if line.hasPrefix("event: ") {
+                    type = String(line.dropFirst(7))
+                }
+            }
+            return events
+        }
+        let expected = lineByLine(stream)
+        #expect(expected.map(\.text) == ["1", "2", "3", "4", "5\n6", "7", "8\n9"])
+        #expect(expected.map(\.type) == ["message", "message", "b", "message", "message", "message", "d"])
+        let whole = try expectEverySplitMatchesWhole(Array(stream.utf8)) { pieces in
+            var p = SSEParser()
+            return try pieces.flatMap { try p.feed(Array($0)) }
+        }
+        #expect(whole == expected)
+    }
+
     @Test func pendingEventAtEndOfStreamIsReported() throws {
         var p = SSEParser()
         _ = try p.feed(Array("data: cut".utf8))

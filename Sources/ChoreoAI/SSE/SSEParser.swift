@@ -122,18 +122,13 @@ public struct SSEParser: @unchecked Sendable {  // `lentData` never outlives a `
                 }
                 try whole.withUnsafeBytes { try processLine($0, lendable: false, onEvent: onEvent) }
             }
-            i += 1
-            if b == 0x0D {
-                if i < count {
-                    if bytes[i] == 0x0A { i += 1 }
-                } else {
-                    swallowLF = true
-                }
-            } else if i < count, bytes[i] == 0x0A {
-                // An empty line right after: the event's end (`data: {...}\n\n`), taken without
-                // searching for its end (two `memchr`, ~100 instructions an event).
+            i = afterTerminator(b, bytes, i + 1)
+            // Empty lines right after (an event's end: `data: {...}\n\n`, Gemini's `\r\n\r\n`) are
+            // taken where they are, without searching for their end (two `memchr` and the loop's
+            // bookkeeping, ~100 instructions an event).
+            while i < count, bytes[i] == 0x0A || bytes[i] == 0x0D {
                 try processLine(UnsafeRawBufferPointer(rebasing: bytes[i..<i]), lendable: true, onEvent: onEvent)
-                i += 1
+                i = afterTerminator(bytes[i], bytes, i + 1)
             }
             lineStart = i
         }
@@ -141,6 +136,18 @@ public struct SSEParser: @unchecked Sendable {  // `lentData` never outlives a `
             line.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<count]))
             try checkLength()
         }
+    }
+
+    /// Where the next line starts after a line ended by `b` (CR or LF) just before `next`: past
+    /// the LF of a CRLF. A CR that ends `bytes` may be half of one: the LF that begins the next
+    /// read is dropped then (`swallowLF`).
+    private mutating func afterTerminator(_ b: UInt8, _ bytes: UnsafeRawBufferPointer, _ next: Int) -> Int {
+        guard b == 0x0D else { return next }
+        guard next < bytes.count else {
+            swallowLF = true
+            return next
+        }
+        return bytes[next] == 0x0A ? next + 1 : next
     }
 
     /// The index of the first CR or LF at or after `from`, or `bytes.count`.
