@@ -86,11 +86,7 @@ public struct ExportRecord: Sendable {
     private static let sqliteColumnNames = columnNames.map { name in
         switch name {
         case "partial_output", "partial_choices":
-            let live = name == "partial_output" ? "text" : "choices"
-            return """
-                CASE WHEN EXISTS (SELECT 1 FROM live_partials WHERE job_id = jobs.id)
-                THEN (SELECT \(live) FROM live_partials WHERE job_id = jobs.id) ELSE \(name) END
-                """
+            return Schema.livePartial(name == "partial_output" ? "text" : "choices", else: name)
         default: return name
         }
     }

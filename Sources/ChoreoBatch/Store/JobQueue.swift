@@ -256,8 +256,8 @@ public actor JobQueue: JobStore {
                        started_at = coalesce(started_at, ?), updated_at = ?
                 WHERE id IN (SELECT value FROM json_each(?))
                 RETURNING id, batch_id, custom_id, model, \(Schema.jobRequest), attempts, attempt_base,
-                          coalesce((SELECT text FROM live_partials WHERE job_id = jobs.id), partial_output, ''),
-                          coalesce((SELECT tokens FROM live_partials WHERE job_id = jobs.id), partial_tokens, 0),
+                          coalesce(\(Schema.livePartial("text", else: "partial_output")), ''),
+                          coalesce(\(Schema.livePartial("tokens", else: "partial_tokens")), 0),
                           coalesce(spent_prompt_tokens, 0), timeout_seconds,
                           coalesce(partial_reasoning, ''), url
                 """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(t), .init(list)]) { row in
@@ -446,22 +446,7 @@ public actor JobQueue: JobStore {
 
         case let .endAttempt(job, attempt, f, outcome, retryAt, finalState, countsAsAttempt, t):
             let state = retryAt == nil ? finalState.state : .pending
-            try db.run("""
-                UPDATE jobs SET state = CASE WHEN ?1 = 'pending' THEN \(Self.requeuedState) ELSE ?1 END,
-                       not_before = ?2, error_kind = ?3, error_message = ?4, http_status = ?5, request_id = ?6,
-                       partial_output = CASE WHEN ?7 THEN NULL
-                                             ELSE coalesce(?8, (SELECT text FROM live_partials WHERE job_id = ?14), partial_output) END,
-                       partial_tokens = CASE WHEN ?7 THEN NULL WHEN ?8 IS NOT NULL THEN ?9
-                                             ELSE coalesce((SELECT tokens FROM live_partials WHERE job_id = ?14), partial_tokens) END,
-                       partial_reasoning = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_reasoning ELSE ?17 END,
-                       partial_choices = CASE WHEN ?7 THEN NULL WHEN ?8 IS NOT NULL THEN ?18
-                                              WHEN EXISTS (SELECT 1 FROM live_partials WHERE job_id = ?14)
-                                              THEN (SELECT choices FROM live_partials WHERE job_id = ?14)
-                                              ELSE partial_choices END,
-                       spent_prompt_tokens = ?10, lease_owner = NULL, lease_expires_at = NULL,
-                       finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13, error_body = ?16
-                WHERE id = ?14 AND lease_owner = ?15
-                """, [.init(state.rawValue), .init(retryAt), .init(f.kind.rawValue), .init(f.message), .init(f.httpStatus), .init(f.requestID),
+            try db.run(Self.jobAttemptEnded, [.init(state.rawValue), .init(retryAt), .init(f.kind.rawValue), .init(f.message), .init(f.httpStatus), .init(f.requestID),
                       .init(f.discardsPartial), .init(f.keptPartial), .init(f.keptPartialTokens), .init(f.spentPromptTokens),
                       .init(retryAt == nil ? t : nil), .init(t), .init(countsAsAttempt ? 0 : 1), .init(job), .init(runnerID),
                       .init(f.errorBody), .init(f.keptReasoning), .init(f.keptChoices)])
@@ -531,6 +516,23 @@ public actor JobQueue: JobStore {
         ended_at = ?, outcome = ?, http_status = ?, error_kind = ?, error_message = ?,
         bytes_received = ?, chars_received = ?, request_id = ?, received_text = ?, \(AttemptTimings.assignments)
         """)
+
+    /// A job's row after an attempt that did not answer (`.endAttempt`), guarded by its lease:
+    /// back to pending (or cancelled with its batch) or failed, its text so far kept or dropped
+    /// (`?7`), or the kept text a continuation starts from (`?8`) in place of the live one.
+    static let jobAttemptEnded = """
+        UPDATE jobs SET state = CASE WHEN ?1 = 'pending' THEN \(requeuedState) ELSE ?1 END,
+               not_before = ?2, error_kind = ?3, error_message = ?4, http_status = ?5, request_id = ?6,
+               partial_output = CASE WHEN ?7 THEN NULL ELSE coalesce(?8, \(Schema.livePartial("text", else: "partial_output"))) END,
+               partial_tokens = CASE WHEN ?7 THEN NULL WHEN ?8 IS NOT NULL THEN ?9
+                                     ELSE \(Schema.livePartial("tokens", else: "partial_tokens")) END,
+               partial_reasoning = CASE WHEN ?7 THEN NULL WHEN ?8 IS NULL THEN partial_reasoning ELSE ?17 END,
+               partial_choices = CASE WHEN ?7 THEN NULL WHEN ?8 IS NOT NULL THEN ?18
+                                      ELSE \(Schema.livePartial("choices", else: "partial_choices")) END,
+               spent_prompt_tokens = ?10, lease_owner = NULL, lease_expires_at = NULL,
+               finished_at = ?11, updated_at = ?12, attempt_base = attempt_base + ?13, error_body = ?16
+        WHERE id = ?14 AND lease_owner = ?15
+        """
 
     /// A job's answer, guarded by its lease.
     static let jobSucceeded = """

@@ -13,6 +13,17 @@ public enum Schema {
     /// has `job_requests` as a view of `jobs`, so the SQL the stores share reads it this way too).
     static let jobRequest = "(SELECT request FROM job_requests WHERE job_id = jobs.id)"
 
+    /// A job's text so far, in a statement over `jobs` (SQLite): `column` of its live row
+    /// (`live_partials`, schema 18) while it has one, which supersedes the job's own `fallback`
+    /// column; the one spelling of that rule for the claim, an attempt's end and the exports.
+    /// (PostgreSQL keeps the text in the job's row: its view `partials` reads the same.)
+    static func livePartial(_ column: String, else fallback: String) -> String {
+        """
+        CASE WHEN EXISTS (SELECT 1 FROM live_partials WHERE job_id = jobs.id)
+        THEN (SELECT \(column) FROM live_partials WHERE job_id = jobs.id) ELSE \(fallback) END
+        """
+    }
+
     static let migrations: [Migration] = [
         Migration(version: 1, sql: version1), Migration(version: 2, sql: version2), Migration(version: 3, sql: version3),
         Migration(version: 4, sql: version4),
