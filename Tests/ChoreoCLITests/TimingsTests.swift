@@ -32,6 +32,21 @@ import Testing
         }
     }
 
+    /// The head and the first chunks come in one read when the mock does not wait between them:
+    /// the transport reads the chunk before the job's task can run again. `headers_ms` is when
+    /// the head came (the transport's time), so it is never after `first_token_ms`; stamped by
+    /// the task after its wait, 64 jobs at once put it after the first token in some of them.
+    @Test func theHeadersAreNeverAfterTheFirstToken() async throws {
+        try await withMockServer { server in
+            let fixture = try Fixture(count: 256, maxTokens: 5)
+            _ = try await fixture.run(server) { $0.stallTimeout = 60 }
+            try fixture.expectAllExact()
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE headers_ms IS NOT NULL AND first_token_ms IS NOT NULL") == 256)
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE first_token_ms < headers_ms") == 0)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE first_token_ms < headers_ms") == 0)
+        }
+    }
+
     @Test func aCutStreamsAttemptKeepsWhatItsStreamMeasured() async throws {
         try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.drop], maxFaultsPerRequest: 1, faultAfterChunks: 5)) { server in
             let fixture = try Fixture(count: 2, maxTokens: 30)
