@@ -160,7 +160,7 @@ extension JSONValue {
     public static func writeString(_ s: String, to out: inout String) {
         out += "\""
         scanEscapes(s, run: { _, range in out += Self.slice(s, range.lowerBound, range.upperBound) },
-                    escape: { out += Self.escape($0) })
+                    escape: { Self.escape($0) { out.unicodeScalars.append(Unicode.Scalar($0)) } })
         out += "\""
     }
 
@@ -168,26 +168,10 @@ extension JSONValue {
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         scanEscapes(s, run: { bytes, range in out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[range])) },
-                    escape: { Self.appendEscape($0, to: &out) })
+                    escape: { Self.escape($0) { out.append($0) } })
         out.append(UInt8(ascii: "\""))
     }
 
-    /// `escape(b)`'s bytes, appended without making a `String` of them (~100 instructions an
-    /// escape: a model's text has a quote or a line break every few dozen bytes).
-    @inline(__always)
-    private static func appendEscape(_ b: UInt8, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\\"))
-        switch b {
-        case 0x22, 0x5C: out.append(b)
-        case 0x0A: out.append(UInt8(ascii: "n"))
-        case 0x0D: out.append(UInt8(ascii: "r"))
-        case 0x09: out.append(UInt8(ascii: "t"))
-        default:
-            let hex: StaticString = "0123456789abcdef"
-            out.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                    hex.utf8Start[Int(b >> 4)], hex.utf8Start[Int(b & 0xF)]])
-        }
-    }
 
     /// Walks `s`'s UTF-8 bytes in place: `run` gets each stretch that needs no escape (whole, as
     /// a range of the bytes), `escape` each byte that does, in order. Walking the UTF-8 view
@@ -210,15 +194,21 @@ extension JSONValue {
         }
     }
 
-    /// The JSON escape of a byte that needs one (a quote, a backslash, a control character).
-    private static func escape(_ b: UInt8) -> String {
+    /// The JSON escape of a byte that needs one (a quote, a backslash, a control character), each
+    /// of its ASCII bytes handed to `emit`: both writers append them as they come, with no
+    /// `String` made for the escape (~100 instructions each, and a model's text has a quote or a
+    /// line break every few dozen bytes).
+    @inline(__always)
+    private static func escape(_ b: UInt8, _ emit: (UInt8) -> Void) {
+        emit(UInt8(ascii: "\\"))
         switch b {
-        case 0x22: return "\\\""
-        case 0x5C: return "\\\\"
-        case 0x0A: return "\\n"
-        case 0x0D: return "\\r"
-        case 0x09: return "\\t"
-        default: return (b < 0x10 ? "\\u000" : "\\u00") + String(b, radix: 16)
+        case 0x22, 0x5C: emit(b)
+        case 0x0A: emit(UInt8(ascii: "n"))
+        case 0x0D: emit(UInt8(ascii: "r"))
+        case 0x09: emit(UInt8(ascii: "t"))
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            for c in [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex.utf8Start[Int(b >> 4)], hex.utf8Start[Int(b & 0xF)]] { emit(c) }
         }
     }
 
