@@ -162,7 +162,7 @@ public struct ChunkAccumulator: Sendable {
             if b >= 0x80 {
                 return String(decoding: UnsafeBufferPointer(rebasing: bytes[i...]), as: UTF8.self).unicodeScalars.allSatisfy(Continuation.isWhitespace)
             }
-            guard b == 0x20 || (0x09...0x0D).contains(b) else { return false }
+            guard Continuation.isWhitespace(Unicode.Scalar(b)) else { return false }
         }
         return true
     }
