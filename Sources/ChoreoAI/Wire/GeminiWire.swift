@@ -261,14 +261,14 @@ struct GeminiChunkDecoder: KeptChunkTextDecoder {
     mutating func decode(view: SSEEventView, emit: (ChatCompletionChunk) -> Void,
                          text: (inout ChatCompletionChunk, UnsafeBufferPointer<UInt8>) -> Void) throws {
         var counts = UsageCounts()
-        if let bytes = template?.read(view.data, scratch: &scratch, counts: &counts) {
+        if let template, let bytes = template.read(view.data, scratch: &scratch, counts: &counts) {
             // A text event for the candidate the kept chunk is for changes no state (see `apply`):
             // only the chunk's text and usage are set. Else the template's `Response` is applied.
-            if let index = template?.textIndex, textChunkIndex == index {
+            if let index = template.textIndex, textChunkIndex == index {
                 textChunk.usage = counts.usage
                 bytes.withBytes(in: view.data, scratch: scratch) { text(&textChunk, $0) }
             } else {
-                apply(template!.response(text: bytes.string(in: view.data, scratch: scratch), usage: counts.usage), emit: emit)
+                apply(template.response(text: bytes.string(in: view.data, scratch: scratch), usage: counts.usage), emit: emit)
             }
             return
         }
