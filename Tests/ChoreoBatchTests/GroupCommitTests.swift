@@ -34,6 +34,14 @@ private actor Ledger {
 
     func one(_ n: Int) async throws -> Int { try await writes.submit(n, isolation: self) }
 
+    /// As `burst`, each task bringing several writes in one call.
+    func burst(calls: [[Int]]) async -> [[Result<Int, any Error>]] {
+        let tasks = calls.map { ns in Task { await self.writes.submit(ns, isolation: self) } }
+        var results: [[Result<Int, any Error>]] = []
+        for task in tasks { results.append(await task.value) }
+        return results
+    }
+
     var stats: WriteBatcher<Int, Int>.Stats { writes.stats }
     var isInTransaction: Bool { db.isInTransaction }
     func failWhenBusy() throws { try db.execute("PRAGMA busy_timeout = 0") }
@@ -73,6 +81,29 @@ struct GroupCommitTests {
         // The connection is usable afterwards, outside any transaction.
         #expect(try await ledger.one(7) == 14)
         #expect(await ledger.isInTransaction == false)
+    }
+
+    @Test func severalWritesOfOneCallJoinTheGroupAndEachGetsItsOwnResultInOrder() async throws {
+        let dir = TemporaryDirectory()
+        let ledger = try Ledger(path: dir.file("ledger.sqlite"))
+        // Callers of one write and of several, interleaved; two of the writes fail.
+        let calls = [[1, 2, 3], [4], [5, -6, 7], [], [8], [9, 10, 11, 12], [-13]]
+        let results = await ledger.burst(calls: calls)
+        #expect(results.map(\.count) == calls.map(\.count))
+        for (call, got) in zip(calls, results) {
+            for (n, result) in zip(call, got) {
+                switch result {
+                case .success(let value): #expect(n > 0 && value == 2 * n, "write \(n)")
+                case .failure(let error): #expect(n < 0 && (error as? SQLiteError)?.code.primary == .constraint, "write \(n)")
+                }
+            }
+        }
+        // One group for all of them (run again with savepoints for the failures).
+        #expect(await ledger.stats == .init(transactions: 1, writes: 13, largestGroup: 13, reruns: 1))
+        #expect(try await ledger.rows() == [1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12])
+        // A lone caller of several writes leads a group of its own.
+        #expect(await ledger.burst(calls: [[20, 21]]).map { $0.map { try? $0.get() } } == [[40, 42]])
+        #expect(await ledger.stats.transactions == 2)
     }
 
     @Test func aLoneWriteCommitsAtOnce() async throws {
@@ -146,6 +177,24 @@ struct GroupCommitTests {
         #expect(try other.count("SELECT count(*) FROM jobs WHERE id = ? AND state = 'running' AND lease_owner = 'r2' AND output IS NULL", [.init(stolen)]) == 1)
         #expect(try other.count("SELECT count(*) FROM attempts WHERE outcome = 'succeeded' AND ended_at IS NOT NULL") == 47)
         #expect(try other.count("SELECT count(*) FROM attempts WHERE job_id = ? AND outcome = 'lease_lost'", [.init(stolen)]) == 1)
+    }
+
+    @Test func answersWrittenInOneCallShareATransactionAndALostLeaseAffectsOnlyItsJob() async throws {
+        let dir = TemporaryDirectory()
+        let (queue, attempts) = try await startedJobs(dir, count: 24)
+        let ids = attempts.keys.sorted()
+        let stolen = ids[5]
+        let other = try dir.database()
+        try other.run("UPDATE jobs SET lease_owner = 'r2' WHERE id = ?", [.init(stolen)])
+        let before = await queue.groupCommitStats
+        let written = await queue.complete(ids.map { JobSuccess(job: $0, attempt: 1, outcome: outcome("out \($0)")) })
+        #expect(written.map { try? $0.get() } == ids.map { $0 != stolen })
+        let after = await queue.groupCommitStats
+        #expect(after.transactions == before.transactions + 1)
+        #expect(after.writes == before.writes + 24)
+        #expect(try other.count("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND output = 'out ' || id") == 23)
+        #expect(try other.count("SELECT count(*) FROM attempts WHERE job_id = ? AND outcome = 'lease_lost'", [.init(stolen)]) == 1)
+        #expect(await queue.complete([]).isEmpty)
     }
 
     @Test func aStartWithoutTheLeaseThrowsLeaseLostAndWritesNothing() async throws {

@@ -46,9 +46,11 @@ public struct RunSummary: Sendable {
 /// flight: a task group fed from the queue as slots free up (never a task per job up front),
 /// a flusher writing partial outputs every `flushInterval`, and a heartbeat renewing leases.
 ///
-/// A job has a task while it sends its request and while its end is written, not while its
-/// stream runs: the stream is parsed on the transport's thread and its end comes back through
-/// `StreamEnds`. Ten thousand open streams are ten thousand small objects, not ten thousand tasks.
+/// A job has a task while it sends its request, not while its stream runs: the stream is parsed
+/// on the transport's thread and its end comes back through `StreamEnds`. Ten thousand open
+/// streams are ten thousand small objects, not ten thousand tasks. The streams that ended well
+/// since the loop last looked have their answers written by one task, in one call of the store
+/// (one wait, one group commit); a failed stream's end has a task of its own.
 ///
 /// Stopping: cancel the task running `run()` (the command does it on SIGINT/SIGTERM). Streams end,
 /// their partial output is written, their jobs go back to pending, and `run()` returns. The loop
@@ -99,12 +101,13 @@ public final class BatchRunner: Sendable {
     }
 
     /// What a child task of the run loop reports. A job has a task while it sends its request
-    /// (`started`) and while its end is written (`finished`), not while its stream runs: the
-    /// stream's end arrives through `StreamEnds` (`ended`).
+    /// (`started`), not while its stream runs: the stream's end arrives through `StreamEnds`
+    /// (`ended`). The streams that ended well together share one task writing their answers; a
+    /// failed one has a task of its own (`finished`).
     private enum ChildResult: Sendable {
         case started(JobExecution.Start, JobExecution)
         case ended([EndedStream])
-        case finished(JobResult, batch: String)
+        case finished([(result: JobResult, batch: String)])
         /// An embeddings request (several jobs, one slot) is over: each job's result.
         case embedded([(result: JobResult, batch: String)])
         case tick
@@ -237,10 +240,22 @@ public final class BatchRunner: Sendable {
                 case .ended(let list):
                     taking = false
                     streaming -= list.count
-                    for e in list { group.addTask { .finished(await e.execution.finish(e.sent, e.end, at: e.at), batch: e.execution.job.batchID) } }
-                case .finished(let result, let batch):
-                    inFlight -= 1
-                    count(result, batch: batch)
+                    var succeeded: [EndedStream] = []
+                    for e in list {
+                        guard case .failure(let error) = e.end else {
+                            succeeded.append(e)
+                            continue
+                        }
+                        group.addTask { .finished([(await e.execution.finish(e.sent, failedWith: error, at: e.at), e.execution.job.batchID)]) }
+                    }
+                    if !succeeded.isEmpty {
+                        group.addTask {
+                            .finished(zip(await JobExecution.finish(succeeded: succeeded), succeeded).map { ($0, $1.execution.job.batchID) })
+                        }
+                    }
+                case .finished(let results):
+                    inFlight -= results.count
+                    for r in results { count(r.result, batch: r.batch) }
                 case .embedded(let results):
                     sending -= 1
                     inFlight -= 1

@@ -189,15 +189,8 @@ struct EmbeddingsRequest: Sendable {
             o.requestKey = run.options.requestKey(model: m.job.model, request: m.job.request, path: m.job.endpoint, client: run.client)
             outcomes.append((m, o))
         }
-        let written = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
-            for (k, (m, o)) in outcomes.enumerated() {
-                let queue = run.queue, job = m.job.id, attempt = m.attempt
-                group.addTask { (k, try await queue.complete(job: job, attempt: attempt, outcome: o)) }
-            }
-            var written = [Bool](repeating: false, count: outcomes.count)
-            for try await (k, held) in group { written[k] = held }
-            return written
-        }
+        let written = try await run.queue.complete(outcomes.map { m, o in JobSuccess(job: m.job.id, attempt: m.attempt, outcome: o) })
+            .map { try $0.get() }
         for (k, (m, o)) in outcomes.enumerated() {
             m.execution.settle(m.reservation, o.charge ?? .none)
             guard written[k] else {

@@ -55,23 +55,30 @@ struct JobExecution: Sendable {
         return e
     }
 
-    /// Writes how the stream of `sent` ended: the result, or the failed attempt (retry, fail, stop).
-    func finish(_ sent: Sent, _ end: Result<Void, any Error>, at endedAt: Double) async -> JobResult {
-        let charge = self.charge(of: sent.output, bounds: sent.bounds)
-        defer {
-            settle(sent.reservation, charge)
-            sent.modelCap?.release()
-            sent.gate.finished(probe: sent.probe)
+    /// Writes the answers of streams that ended well, all in one call of the store: the run
+    /// loop's one task waits once for them, not once a job. Each job's result in their order.
+    static func finish(succeeded ended: [EndedStream]) async -> [JobResult] {
+        guard let queue = ended.first?.execution.shared.queue else { return [] }
+        let charges = ended.map { $0.execution.charge(of: $0.sent.output, bounds: $0.sent.bounds) }
+        let successes = zip(ended, charges).map { e, charge in e.execution.success(of: e.sent, charge: charge, endedAt: e.at) }
+        let written = await queue.complete(successes)
+        var results: [JobResult] = []
+        results.reserveCapacity(ended.count)
+        for k in ended.indices {
+            results.append(await ended[k].execution.succeeded(ended[k].sent, successes[k].outcome, written: written[k], charge: charges[k]))
         }
+        return results
+    }
+
+    /// Writes how the stream of `sent` failed: the attempt's end, and what comes next (retry,
+    /// fail, stop).
+    func finish(_ sent: Sent, failedWith error: any Error, at endedAt: Double) async -> JobResult {
+        let charge = self.charge(of: sent.output, bounds: sent.bounds)
+        defer { release(sent, charge) }
         do {
-            let result: JobResult
-            switch end {
-            case .success: result = try await succeed(sent, charge: charge, endedAt: endedAt)
-            case .failure(let error):
-                result = try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
+            let result = try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
                                          keptTokens: sent.output.keptTokens, gate: sent.gate, probe: sent.probe, sentAt: sent.started,
                                          clock: (sent.claimed, sent.headersAt), charge: charge, endedAt: endedAt)
-            }
             shared.flusher.unregister(sent.output)
             return result
         } catch {
@@ -79,6 +86,14 @@ struct JobExecution: Sendable {
             // (a busy database), its last flush keeps the whole text as the job's partial.
             return databaseFailure(error)
         }
+    }
+
+    /// What an ended attempt held, given back once its end is written: the budget's reservation
+    /// (settled at `charge`), the model's cap, the provider's gate.
+    private func release(_ sent: Sent, _ charge: AttemptCharge) {
+        settle(sent.reservation, charge)
+        sent.modelCap?.release()
+        sent.gate.finished(probe: sent.probe)
     }
 
     /// What the attempt streaming into `live` was billed (nothing when no answer began).
@@ -385,21 +400,37 @@ struct JobExecution: Sendable {
         }
     }
 
-    /// Writes a finished stream's result (guarded by the lease).
-    private func succeed(_ sent: Sent, charge: AttemptCharge, endedAt: Double) async throws -> JobResult {
+    /// The row a stream that ended well is written as (`finish(succeeded:)`), its provider's gate
+    /// told of the answer and of its tokens.
+    private func success(of sent: Sent, charge: AttemptCharge, endedAt: Double) -> JobSuccess {
         sent.gate.answered(sentAt: sent.started)
         var (outcome, usage) = outcome(of: sent, endedAt: endedAt)
         outcome.charge = charge
         // Every answer gets its request's key, cached run or not: a later `--cache` run reuses it.
         outcome.requestKey = sent.requestKey
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
-        guard try await shared.queue.complete(job: job.id, attempt: sent.attempt, outcome: outcome) else {
+        return JobSuccess(job: job.id, attempt: sent.attempt, outcome: outcome)
+    }
+
+    /// After the write of a stream's answer (`written`: whether the lease was held, or the
+    /// write's error): the job's result.
+    private func succeeded(_ sent: Sent, _ outcome: JobOutcome, written: Result<Bool, any Error>, charge: AttemptCharge) async -> JobResult {
+        defer { release(sent, charge) }
+        switch written {
+        case .failure(let error):
+            // The stream stays with the flusher: when the run stops before this write could commit
+            // (a busy database), its last flush keeps the whole text as the job's partial.
+            return databaseFailure(error)
+        case .success(false):
+            shared.flusher.unregister(sent.output)
             shared.events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
             return .interrupted
+        case .success(true):
+            shared.flusher.unregister(sent.output)
+            if let cache = shared.cache, let key = outcome.requestKey { await cache.remember(job, key: key, outcome: outcome) }
+            shared.events.succeeded(job: job.customID, completionTokens: outcome.completionTokens ?? 0)
+            return .succeeded(seconds: now - sent.started)
         }
-        if let cache = shared.cache, let key = outcome.requestKey { await cache.remember(job, key: key, outcome: outcome) }
-        shared.events.succeeded(job: job.customID, completionTokens: outcome.completionTokens ?? 0)
-        return .succeeded(seconds: now - sent.started)
     }
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over

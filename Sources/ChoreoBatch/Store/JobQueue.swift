@@ -372,14 +372,18 @@ public actor JobQueue: JobStore {
         _ = try await writes.submit(.savePartials(partials, at: now), untilCommitted: false, isolation: self)
     }
 
-    /// The job succeeded: output, usage and timings land with the state change. Returns false
-    /// when the lease was lost (another runner took the job): nothing is written then.
-    @discardableResult
-    public func complete(job: Int64, attempt: Int, outcome o: JobOutcome) async throws -> Bool {
-        guard case .leaseHeld(let held) = try await writes.submit(.complete(job: job, attempt: attempt, outcome: o, at: o.endedAt ?? now),
-                                                                  untilCommitted: true, isolation: self)
-        else { preconditionFailure("complete returns whether the lease was held") }
-        return held
+    /// The jobs succeeded: output, usage and timings land with each one's state change, all in
+    /// the next group. A job whose lease was lost (another runner took it) is false: only its
+    /// attempt's end is written then.
+    public func complete(_ successes: [JobSuccess]) async -> [Result<Bool, any Error>] {
+        let t = now
+        let writes = successes.map { QueuedWrite.complete(job: $0.job, attempt: $0.attempt, outcome: $0.outcome, at: $0.outcome.endedAt ?? t) }
+        return await self.writes.submit(writes, untilCommitted: true, isolation: self).map { result in
+            result.map { written in
+                guard case .leaseHeld(let held) = written else { preconditionFailure("complete returns whether the lease was held") }
+                return held
+            }
+        }
     }
 
     /// Ends an attempt that did not succeed. `retryAt` set: the job goes back to pending (runnable

@@ -6,6 +6,19 @@ public import ChoreoAI
 /// (`jobs.partial_choices`; nil for one choice).
 public typealias PartialText = (job: Int64, text: String, tokens: Int, choices: String?)
 
+/// One job's answer for `JobStore.complete(_:)`: the job, the attempt that produced it, its row.
+public struct JobSuccess: Sendable {
+    public var job: Int64
+    public var attempt: Int
+    public var outcome: JobOutcome
+
+    public init(job: Int64, attempt: Int, outcome: JobOutcome) {
+        self.job = job
+        self.attempt = attempt
+        self.outcome = outcome
+    }
+}
+
 /// What a runner needs from storage: leases on jobs, the attempts it makes, the text streams
 /// receive and how jobs end. `JobQueue` (SQLite, one file shared by the runners of one machine) is
 /// the first implementation; a PostgreSQL store shared by runners on many machines (issue 15) is
@@ -103,12 +116,13 @@ public protocol JobStore: ProviderBudgets, BatchBudgets {
     /// still `running` under this runner's lease are written; others are skipped silently. Fails
     /// at once when the storage is busy: the flusher writes the newer text next round.
     func savePartials(_ partials: [PartialText]) async throws
-    /// Ends a job this runner holds as succeeded: its output, usage and timings, the attempt's end
-    /// and its charge, in one transaction. Returns false, writing only the attempt's end (as
-    /// `lease_lost`) and its charge, when the lease was lost: the other runner's result stands.
-    /// Waits out an unavailable storage.
-    @discardableResult
-    func complete(job: Int64, attempt: Int, outcome: JobOutcome) async throws -> Bool
+    /// Ends jobs this runner holds as succeeded, each on its own: its output, usage and timings,
+    /// the attempt's end and its charge, in one transaction (the jobs of one call may share it).
+    /// Each job's result is true, or false when its lease was lost (only the attempt's end is
+    /// written then, as `lease_lost`, with its charge: the other runner's result stands), or its
+    /// own error; in the order given. Waits out an unavailable storage. One call for the streams
+    /// that ended together: the run loop waits once for all of them, not once a job.
+    func complete(_ successes: [JobSuccess]) async -> [Result<Bool, any Error>]
     /// Ends an attempt that did not succeed, in one transaction with the job's new state:
     /// `retryAt` set, the job is pending again from then (by any runner; cancelled if its batch
     /// was); nil, it ends in `finalState` (`failed` or `cancelled`). `outcome` names the attempt's
@@ -188,6 +202,12 @@ extension JobStore {
     /// `outlook` with no model left out.
     public func outlook(batch: String?) async throws -> QueueOutlook {
         try await outlook(batch: batch, excludingModels: [])
+    }
+
+    /// Ends one job this runner holds as succeeded (`complete(_:)`): false when its lease was lost.
+    @discardableResult
+    public func complete(job: Int64, attempt: Int, outcome: JobOutcome) async throws -> Bool {
+        try await complete([JobSuccess(job: job, attempt: attempt, outcome: outcome)])[0].get()
     }
 
     /// `startAttempt` of an attempt that is no continuation.

@@ -278,11 +278,28 @@ public actor PostgresJobStore: JobStore {
                prepared: true)
     }
 
-    @discardableResult
-    public func complete(job: Int64, attempt: Int, outcome o: JobOutcome) async throws -> Bool {
-        let write = GroupedWrite(kind: .complete(job: job, attempt: attempt, outcome: o, at: o.endedAt ?? now))
-        guard case .leaseHeld(let held) = try await submit(write) else { preconditionFailure("a success returns whether the lease was held") }
-        return held
+    /// Each success is submitted on its own, concurrently: the group commit gathers them (a lost
+    /// connection is retried write by write, `submit`).
+    public func complete(_ successes: [JobSuccess]) async -> [Result<Bool, any Error>] {
+        let t = now
+        return await withTaskGroup(of: (Int, Result<Bool, any Error>).self) { group in
+            for (k, s) in successes.enumerated() {
+                let write = GroupedWrite(kind: .complete(job: s.job, attempt: s.attempt, outcome: s.outcome, at: s.outcome.endedAt ?? t))
+                group.addTask {
+                    do {
+                        guard case .leaseHeld(let held) = try await self.submit(write) else {
+                            preconditionFailure("a success returns whether the lease was held")
+                        }
+                        return (k, .success(held))
+                    } catch {
+                        return (k, .failure(error))
+                    }
+                }
+            }
+            var results = [Result<Bool, any Error>?](repeating: nil, count: successes.count)
+            for await (k, result) in group { results[k] = result }
+            return results.map { $0! }
+        }
     }
 
     public func endAttempt(job: Int64, attempt: Int, failure f: AttemptFailure, outcome: AttemptOutcome, retryAt: Double?,

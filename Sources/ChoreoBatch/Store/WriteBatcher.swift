@@ -42,28 +42,42 @@ final class WriteBatcher<Write, Output: Sendable> {
     /// tries) until the write commits; only the cancellation of the calling task (the run stopping)
     /// ends the wait, with the busy error. Otherwise the busy error is thrown at once.
     func submit(_ write: Write, untilCommitted: Bool = false, isolation: isolated any Actor) async throws -> Output {
-        var pause = 0.05
-        while true {
-            do {
-                let output = try await submitOnce(write, isolation: isolation)
-                storage?.committed()
-                return output
-            } catch let error as SQLiteError
-                        where untilCommitted && !Task.isCancelled && (error.isBusy || storage?.retries(error) == true) {
-                // A full disk often holds a large WAL of old page versions: SQLite checkpoints only
-                // after a commit, so one that cannot commit never would. Emptying it can free the room.
-                if error.isStorageFault, storage?.checkpointDue() == true { _ = try? db.checkpoint(wait: 0.2) }
-                try? await Task.sleep(nanoseconds: UInt64(pause * 1e9))
-                pause = min(1, pause * 2)
-            } catch {
-                storage?.failed(error)
-                throw error
-            }
-        }
+        try await submit([write], untilCommitted: untilCommitted, isolation: isolation)[0].get()
     }
 
-    private func submitOnce(_ write: Write, isolation: isolated any Actor) async throws -> Output {
-        try await groups.submit(write, isolation: isolation) { commit($0) }
+    /// Runs `writes` in the next group transaction, as `submit(_:)` runs one, and returns each
+    /// one's own result in their order: one wait for all of them. With `untilCommitted`, the writes
+    /// that failed on a busy or faulty database are tried again, together, until they commit.
+    func submit(_ writes: [Write], untilCommitted: Bool = false, isolation: isolated any Actor) async -> [Result<Output, any Error>] {
+        var results = [Result<Output, any Error>?](repeating: nil, count: writes.count)
+        var waiting = Array(writes.indices)
+        var pause = 0.05
+        while true {
+            let tried = await groups.submit(waiting.map { writes[$0] }, isolation: isolation) { commit($0) }
+            var again: [Int] = []
+            var checkpoint = false
+            for (index, result) in zip(waiting, tried) {
+                switch result {
+                case .success:
+                    results[index] = result
+                case .failure(let error as SQLiteError)
+                        where untilCommitted && !Task.isCancelled && (error.isBusy || storage?.retries(error) == true):
+                    again.append(index)
+                    checkpoint = checkpoint || error.isStorageFault
+                case .failure(let error):
+                    storage?.failed(error)
+                    results[index] = result
+                }
+            }
+            if tried.contains(where: { if case .success = $0 { true } else { false } }) { storage?.committed() }
+            if again.isEmpty { return results.map { $0! } }
+            // A full disk often holds a large WAL of old page versions: SQLite checkpoints only
+            // after a commit, so one that cannot commit never would. Emptying it can free the room.
+            if checkpoint, storage?.checkpointDue() == true { _ = try? db.checkpoint(wait: 0.2) }
+            try? await Task.sleep(nanoseconds: UInt64(pause * 1e9))
+            pause = min(1, pause * 2)
+            waiting = again
+        }
     }
 
     /// One transaction for the group. Synchronous: nothing else runs on the actor meanwhile.
