@@ -48,9 +48,10 @@ public struct RunSummary: Sendable {
 ///
 /// A job has a task while it sends its request, not while its stream runs: the stream is parsed
 /// on the transport's thread and its end comes back through `StreamEnds`. Ten thousand open
-/// streams are ten thousand small objects, not ten thousand tasks. The streams that ended well
-/// since the loop last looked have their answers written by one task, in one call of the store
-/// (one wait, one group commit); a failed stream's end has a task of its own.
+/// streams are ten thousand small objects, not ten thousand tasks. One task at a time takes the
+/// streams that ended and writes the answers of those that ended well, in one call of the store
+/// (one wait, one group commit), before it reports them; the streams that end meanwhile are the
+/// next taker's. A failed stream's end has a task of its own.
 ///
 /// Stopping: cancel the task running `run()` (the command does it on SIGINT/SIGTERM). Streams end,
 /// their partial output is written, their jobs go back to pending, and `run()` returns. The loop
@@ -101,13 +102,13 @@ public final class BatchRunner: Sendable {
     }
 
     /// What a child task of the run loop reports. A job has a task while it sends its request
-    /// (`started`), not while its stream runs: the stream's end arrives through `StreamEnds`
-    /// (`ended`). The streams that ended well together share one task writing their answers; a
-    /// failed one has a task of its own (`finished`).
+    /// (`started`), not while its stream runs: the stream's end arrives through `StreamEnds`, and
+    /// the task that took it writes the answers of the streams that ended well before it reports
+    /// them (`ended`); a failed stream's end gets a task of its own (`finished`).
     private enum ChildResult: Sendable {
         case started(JobExecution.Start, JobExecution)
-        case ended([EndedStream])
-        case finished([(result: JobResult, batch: String)])
+        case ended(succeeded: [(result: JobResult, batch: String)], failed: [EndedStream])
+        case finished(JobResult, batch: String)
         /// An embeddings request (several jobs, one slot) is over: each job's result.
         case embedded([(result: JobResult, batch: String)])
         case tick
@@ -237,25 +238,17 @@ public final class BatchRunner: Sendable {
                         ends.post(EndedStream(execution: finishing, sent: sent, end: end, at: Date().timeIntervalSince1970))
                     }
                     if stopping { sent.output.stream.cancel() }
-                case .ended(let list):
+                case .ended(let succeeded, let failed):
                     taking = false
-                    streaming -= list.count
-                    var succeeded: [EndedStream] = []
-                    for e in list {
-                        guard case .failure(let error) = e.end else {
-                            succeeded.append(e)
-                            continue
-                        }
-                        group.addTask { .finished([(await e.execution.finish(e.sent, failedWith: error, at: e.at), e.execution.job.batchID)]) }
+                    streaming -= succeeded.count + failed.count
+                    inFlight -= succeeded.count
+                    for r in succeeded { count(r.result, batch: r.batch) }
+                    for e in failed {
+                        group.addTask { .finished(await e.execution.finish(e.sent, failedWith: e.error!, at: e.at), batch: e.execution.job.batchID) }
                     }
-                    if !succeeded.isEmpty {
-                        group.addTask {
-                            .finished(zip(await JobExecution.finish(succeeded: succeeded), succeeded).map { ($0, $1.execution.job.batchID) })
-                        }
-                    }
-                case .finished(let results):
-                    inFlight -= results.count
-                    for r in results { count(r.result, batch: r.batch) }
+                case .finished(let result, let batch):
+                    inFlight -= 1
+                    count(result, batch: batch)
                 case .embedded(let results):
                     sending -= 1
                     inFlight -= 1
@@ -263,7 +256,14 @@ public final class BatchRunner: Sendable {
                 }
                 if streaming > 0 && !taking {
                     taking = true
-                    group.addTask { .ended(await ends.take()) }
+                    group.addTask {
+                        // Streams ending while these answers are written are the next taker's.
+                        let ended = await ends.take()
+                        let succeeded = ended.filter { $0.error == nil }
+                        let results = await JobExecution.finish(succeeded: succeeded)
+                        return .ended(succeeded: zip(results, succeeded).map { ($0, $1.execution.job.batchID) },
+                                      failed: ended.filter { $0.error != nil })
+                    }
                 }
                 events.inFlight(inFlight)
             }
