@@ -206,7 +206,10 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         // A private CA's file (curl copies the string). Only the file: CURLOPT_CAPATH keeps its
         // default, so on Debian's libcurl /etc/ssl/certs stays trusted beside it.
         if let caFile = request.caFile { try set(easy, CURLOPT_CAINFO, caFile) }
-        try set(easy, CURLOPT_BUFFERSIZE, 16 * 1024)
+        // A fast stream's bytes in fewer reads (a firehose job's 85 KB: 2 `recvfrom` and 3 `poll`
+        // instead of 6 and 7). A slow stream's reads touch only the buffer's first page, so its
+        // RSS is the same as with curl's 16 KiB (BENCHMARKS.md, round 15).
+        try set(easy, CURLOPT_BUFFERSIZE, 64 * 1024)
         if request.method == "POST" {
             try set(easy, CURLOPT_POST, 1)
             try check(choreo_easy_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)),
