@@ -55,11 +55,12 @@ final class WriteBatcher<Write, Output: Sendable> {
         while true {
             let tried = await groups.submit(waiting.map { writes[$0] }, isolation: isolation) { commit($0) }
             var again: [Int] = []
-            var checkpoint = false
+            var committed = false, checkpoint = false
             for (index, result) in zip(waiting, tried) {
                 switch result {
                 case .success:
                     results[index] = result
+                    committed = true
                 case .failure(let error as SQLiteError)
                         where untilCommitted && !Task.isCancelled && (error.isBusy || storage?.retries(error) == true):
                     again.append(index)
@@ -69,7 +70,7 @@ final class WriteBatcher<Write, Output: Sendable> {
                     results[index] = result
                 }
             }
-            if tried.contains(where: { if case .success = $0 { true } else { false } }) { storage?.committed() }
+            if committed { storage?.committed() }
             if again.isEmpty { return results.map { $0! } }
             // A full disk often holds a large WAL of old page versions: SQLite checkpoints only
             // after a commit, so one that cannot commit never would. Emptying it can free the room.
