@@ -47,6 +47,14 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // OpenSSL's libcrypto, for SHA-256 only (`SHA256`): the request key of every job and the
+        // hash of every submitted file. libcurl already loads it for TLS; its SHA-256 uses the CPU's
+        // SHA instructions, ~10× what a portable implementation does (BENCHMARKS.md, round 15).
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         // `choreo chat`'s line editing and history.
         .systemLibrary(
             name: "CEditLine",
@@ -65,7 +73,7 @@ let package = Package(
         // The PostgreSQL wrapper over libpq (issue 15, docs/postgres.md): connection, statements,
         // errors, transactions, migrator. The only module that imports CLibPQ.
         .target(name: "ChoreoPostgres", dependencies: ["CLibPQ"], swiftSettings: upcomingFeatures),
-        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite", "ChoreoPostgres", "ChoreoLocking"], swiftSettings: upcomingFeatures),
+        .target(name: "ChoreoBatch", dependencies: ["ChoreoAI", "ChoreoSQLite", "ChoreoPostgres", "ChoreoLocking", "CCrypto"], swiftSettings: upcomingFeatures),
         .target(
             name: "ChoreoMock",
             dependencies: [

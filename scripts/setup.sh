@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building Choreo needs on Debian/Ubuntu: libcurl's, SQLite's, libpq's (the PostgreSQL
-# store) and libedit's (chat's line editing) headers and pkg-config, the PostgreSQL server (the
+# store), libedit's (chat's line editing) and libcrypto's (SHA-256) headers and pkg-config, the PostgreSQL server (the
 # PostgreSQL store's tests start a throwaway cluster of their own, Tests/ChoreoTesting/PostgresServer.swift),
 # tinyproxy (a real HTTP proxy for the proxy tests), nginx and openssl (a real TLS and HTTP/2 server,
 # with certificates made by the TLS tests and the bench) and chromium (headless, for the `choreo report`
@@ -14,6 +14,7 @@ pkg-config --exists libcurl 2>/dev/null || missing+=(libcurl4-openssl-dev)
 pkg-config --exists sqlite3 2>/dev/null || missing+=(libsqlite3-dev)
 pkg-config --exists libedit 2>/dev/null || missing+=(libedit-dev)
 pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev)
+pkg-config --exists libcrypto 2>/dev/null || missing+=(libssl-dev)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 [ -x /usr/bin/tinyproxy ] || missing+=(tinyproxy)
