@@ -12,6 +12,14 @@ import Testing
         RequestKey(requestText: text, endpoint: endpoint)!
     }
 
+    /// A key is stored with every answer and matched by later runs: its value must not move
+    /// between versions unless `RequestKey.version` does. Computed apart, by Python:
+    /// `sha256("choreo-request-key-1\n" + endpoint + "\n" + json.dumps(body, sort_keys=True,
+    /// separators=(",", ":"), ensure_ascii=False))`.
+    @Test func theKeyIsTheSHA256OfTheVersionTheEndpointAndTheCanonicalBody() {
+        #expect(Self.key(Self.base).value == "18614b61e22164ebd6702ba1fe4e5f980a1177a77425f2441b5c765fb5f01846")
+    }
+
     @Test func keyOrderWhitespaceAndNumberSpellingDoNotMatter() {
         let reordered = #"""
             { "messages": [ { "content": "Name two moons of Mars.", "role": "user" } ],

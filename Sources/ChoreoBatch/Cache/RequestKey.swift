@@ -35,8 +35,9 @@ public struct RequestKey: Sendable, Hashable {
         var sha = SHA256()
         // The path only where it is not chat: chat keys stay what they were before embeddings.
         sha.update((Self.version + "\n" + endpoint + (path == .chatCompletions ? "" : " " + path.rawValue) + "\n").utf8)
-        // `jsonString` sorts object keys and writes an integral double as an integer: one text per value.
-        sha.update(JSONValue.object(kept).jsonString.utf8)
+        // The writer sorts object keys and writes an integral double as an integer: one text per
+        // value. Its bytes are hashed as they are (a `String` of them would be validated first).
+        JSONValue.object(kept).jsonBytes.withUnsafeBytes { sha.update($0) }
         value = sha.hexDigest()
         samples = path == .embeddings ? false : (body["temperature"]?.doubleValue).map { $0 > 0 } ?? true
     }
