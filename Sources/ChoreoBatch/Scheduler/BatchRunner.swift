@@ -107,7 +107,7 @@ public final class BatchRunner: Sendable {
     /// them (`ended`); a failed stream's end gets a task of its own (`finished`).
     private enum ChildResult: Sendable {
         case started(JobExecution.Start, JobExecution)
-        case ended(succeeded: [(result: JobResult, batch: String)], failed: [EndedStream])
+        case ended(succeeded: [(result: JobResult, batch: String)], failed: [(stream: EndedStream, error: any Error)])
         case finished(JobResult, batch: String)
         /// An embeddings request (several jobs, one slot) is over: each job's result.
         case embedded([(result: JobResult, batch: String)])
@@ -243,8 +243,8 @@ public final class BatchRunner: Sendable {
                     streaming -= succeeded.count + failed.count
                     inFlight -= succeeded.count
                     for r in succeeded { count(r.result, batch: r.batch) }
-                    for e in failed {
-                        group.addTask { .finished(await e.execution.finish(e.sent, failedWith: e.error!, at: e.at), batch: e.execution.job.batchID) }
+                    for (e, error) in failed {
+                        group.addTask { .finished(await e.execution.finish(e.sent, failedWith: error, at: e.at), batch: e.execution.job.batchID) }
                     }
                 case .finished(let result, let batch):
                     inFlight -= 1
@@ -258,11 +258,12 @@ public final class BatchRunner: Sendable {
                     taking = true
                     group.addTask {
                         // Streams ending while these answers are written are the next taker's.
-                        let ended = await ends.take()
-                        let succeeded = ended.filter { $0.error == nil }
+                        var succeeded: [EndedStream] = [], failed: [(stream: EndedStream, error: any Error)] = []
+                        for e in await ends.take() {
+                            if case .failure(let error) = e.end { failed.append((e, error)) } else { succeeded.append(e) }
+                        }
                         let results = await JobExecution.finish(succeeded: succeeded)
-                        return .ended(succeeded: zip(results, succeeded).map { ($0, $1.execution.job.batchID) },
-                                      failed: ended.filter { $0.error != nil })
+                        return .ended(succeeded: zip(results, succeeded).map { ($0, $1.execution.job.batchID) }, failed: failed)
                     }
                 }
                 events.inFlight(inFlight)

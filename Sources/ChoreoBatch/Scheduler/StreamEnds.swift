@@ -8,12 +8,6 @@ struct EndedStream: Sendable {
     let end: Result<Void, any Error>
     /// When the stream ended (the run may get to it later: the attempt's end is this moment).
     let at: Double
-
-    /// Why the stream failed; nil when it ended well.
-    var error: (any Error)? {
-        guard case .failure(let error) = end else { return nil }
-        return error
-    }
 }
 
 /// The streams that ended, from the transport's thread to the run loop: `post` from any

@@ -377,8 +377,8 @@ public actor JobQueue: JobStore {
     /// attempt's end is written then.
     public func complete(_ successes: [JobSuccess]) async -> [Result<Bool, any Error>] {
         let t = now
-        let writes = successes.map { QueuedWrite.complete(job: $0.job, attempt: $0.attempt, outcome: $0.outcome, at: $0.outcome.endedAt ?? t) }
-        return await self.writes.submit(writes, untilCommitted: true, isolation: self).map { result in
+        let queued = successes.map { QueuedWrite.complete(job: $0.job, attempt: $0.attempt, outcome: $0.outcome, at: $0.outcome.endedAt ?? t) }
+        return await writes.submit(queued, untilCommitted: true, isolation: self).map { result in
             result.map { written in
                 guard case .leaseHeld(let held) = written else { preconditionFailure("complete returns whether the lease was held") }
                 return held
