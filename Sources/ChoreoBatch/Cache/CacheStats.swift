@@ -1,4 +1,4 @@
-public import ChoreoSQLite
+import ChoreoSQLite
 import ChoreoPostgres
 public import ChoreoAI
 import Foundation
