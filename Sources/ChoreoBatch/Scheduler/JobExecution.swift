@@ -59,13 +59,12 @@ struct JobExecution: Sendable {
     /// loop's one task waits once for them, not once a job. Each job's result in their order.
     static func finish(succeeded ended: [EndedStream]) async -> [JobResult] {
         guard let queue = ended.first?.execution.shared.queue else { return [] }
-        let charges = ended.map { $0.execution.charge(of: $0.sent.output, bounds: $0.sent.bounds) }
-        let successes = zip(ended, charges).map { e, charge in e.execution.success(of: e.sent, charge: charge, endedAt: e.at) }
+        let successes = ended.map { $0.execution.success(of: $0.sent, endedAt: $0.at) }
         let written = await queue.complete(successes)
         var results: [JobResult] = []
         results.reserveCapacity(ended.count)
         for k in ended.indices {
-            results.append(await ended[k].execution.succeeded(ended[k].sent, successes[k].outcome, written: written[k], charge: charges[k]))
+            results.append(await ended[k].execution.succeeded(ended[k].sent, successes[k].outcome, written: written[k]))
         }
         return results
     }
@@ -74,7 +73,7 @@ struct JobExecution: Sendable {
     /// fail, stop).
     func finish(_ sent: Sent, failedWith error: any Error, at endedAt: Double) async -> JobResult {
         let charge = self.charge(of: sent.output, bounds: sent.bounds)
-        defer { release(sent, charge) }
+        defer { release(sent, charge: charge) }
         do {
             let result = try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
                                          keptTokens: sent.output.keptTokens, gate: sent.gate, probe: sent.probe, sentAt: sent.started,
@@ -90,10 +89,16 @@ struct JobExecution: Sendable {
 
     /// What an ended attempt held, given back once its end is written: the budget's reservation
     /// (settled at `charge`), the model's cap, the provider's gate.
-    private func release(_ sent: Sent, _ charge: AttemptCharge) {
-        settle(sent.reservation, charge)
-        sent.modelCap?.release()
-        sent.gate.finished(probe: sent.probe)
+    private func release(reservation: BudgetLedger.Reservation?, modelCap: AsyncSemaphore?, gate: ProviderGate, probe: Int?,
+                         charge: AttemptCharge) {
+        settle(reservation, charge)
+        modelCap?.release()
+        gate.finished(probe: probe)
+    }
+
+    /// `release` of what the streaming attempt `sent` held.
+    private func release(_ sent: Sent, charge: AttemptCharge) {
+        release(reservation: sent.reservation, modelCap: sent.modelCap, gate: sent.gate, probe: sent.probe, charge: charge)
     }
 
     /// What the attempt streaming into `live` was billed (nothing when no answer began).
@@ -338,11 +343,7 @@ struct JobExecution: Sendable {
                                    responsesRequest: job.endpoint == .responses ? .some(plan.body) : .none))  // not `nil`: JSONValue takes it as .null
         } catch {
             let charge = attempt == nil ? .none : self.charge(of: live, bounds: bounds)
-            defer {
-                settle(reservation, charge)
-                modelCap?.release()
-                gate.finished(probe: probe)
-            }
+            defer { release(reservation: reservation, modelCap: modelCap, gate: gate, probe: probe, charge: charge) }
             guard let attempt else {
                 // startAttempt failed: another runner holds the job now, or a database error.
                 guard error is LeaseLost else { throw error }
@@ -400,12 +401,12 @@ struct JobExecution: Sendable {
         }
     }
 
-    /// The row a stream that ended well is written as (`finish(succeeded:)`), its provider's gate
-    /// told of the answer and of its tokens.
-    private func success(of sent: Sent, charge: AttemptCharge, endedAt: Double) -> JobSuccess {
+    /// The row a stream that ended well is written as (`finish(succeeded:)`), with what it was
+    /// billed; its provider's gate told of the answer and of its tokens.
+    private func success(of sent: Sent, endedAt: Double) -> JobSuccess {
         sent.gate.answered(sentAt: sent.started)
         var (outcome, usage) = outcome(of: sent, endedAt: endedAt)
-        outcome.charge = charge
+        outcome.charge = charge(of: sent.output, bounds: sent.bounds)
         // Every answer gets its request's key, cached run or not: a later `--cache` run reuses it.
         outcome.requestKey = sent.requestKey
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
@@ -414,8 +415,8 @@ struct JobExecution: Sendable {
 
     /// After the write of a stream's answer (`written`: whether the lease was held, or the
     /// write's error): the job's result.
-    private func succeeded(_ sent: Sent, _ outcome: JobOutcome, written: Result<Bool, any Error>, charge: AttemptCharge) async -> JobResult {
-        defer { release(sent, charge) }
+    private func succeeded(_ sent: Sent, _ outcome: JobOutcome, written: Result<Bool, any Error>) async -> JobResult {
+        defer { release(sent, charge: outcome.charge ?? .none) }
         switch written {
         case .failure(let error):
             // The stream stays with the flusher: when the run stops before this write could commit
