@@ -1,5 +1,5 @@
 public import ChoreoAI
-public import ChoreoSQLite
+import ChoreoSQLite
 
 /// `choreo estimate`: what a job file, or the jobs a batch has left, would cost, per model and in
 /// total, as low / expected / high. Spends nothing. The method (docs/cost.md):
