@@ -1,5 +1,8 @@
 extension CurlTransfer {
-    typealias HeadWaiter = CheckedContinuation<HTTPResponseHead, any Error>
+    /// Who gets the head, or the failure that came first: a task waiting for it (`awaitHead`), or
+    /// a caller that took no task along (`CurlTransport.send`). Called once, on the thread that
+    /// delivers the head: the loop's, or the consumer's when it came first.
+    typealias HeadWaiter = @Sendable (Result<HTTPResponseHead, any Error>) -> Void
     typealias BodyWaiter = CheckedContinuation<[UInt8]?, any Error>
 
     /// A transfer's life as one value, as AHC's `Transaction+StateMachine.swift`: each event is a
@@ -111,7 +114,7 @@ extension CurlTransfer {
         }
 
         /// The consumer waits for the head (once per transfer: `CurlTransport.execute`).
-        mutating func waitForHead(_ waiter: HeadWaiter) -> HeadAction {
+        mutating func waitForHead(_ waiter: @escaping HeadWaiter) -> HeadAction {
             switch state {
             case .idle(var p), .started(var p), .receivingHead(var p):
                 precondition(p.headWaiter == nil, "waitForHead: a second consumer waits for the head of one transfer")

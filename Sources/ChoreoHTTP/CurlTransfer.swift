@@ -109,14 +109,20 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
 
     func awaitHead() async throws -> HTTPResponseHead {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (c: HeadWaiter) in
-                switch machine.withLock({ $0.waitForHead(c) }) {
-                case .wait: break
-                case .resume(let head): c.resume(with: head)
-                }
+            try await withCheckedThrowingContinuation { (c: CheckedContinuation<HTTPResponseHead, any Error>) in
+                onHead { c.resume(with: $0) }
             }
         } onCancel: {
             cancel()
+        }
+    }
+
+    /// `receive` gets the head when it arrives (on the loop thread), or the failure that ends the
+    /// transfer first; at once, on this thread, when either happened already. Once per transfer.
+    func onHead(_ receive: @escaping HeadWaiter) {
+        switch machine.withLock({ $0.waitForHead(receive) }) {
+        case .wait: break
+        case .resume(let head): receive(head)
         }
     }
 
@@ -348,7 +354,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         }
         let (waiter, sink) = machine.withLock { $0.headReceived(head) }
         if let sink { onLoop.value.sink = sink }
-        waiter?.resume(returning: head)
+        waiter?(.success(head))
     }
 
     /// curl's write callback: the machine says whether the bytes go to the sink, to a waiting
@@ -448,7 +454,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         onLoop.value.sink = nil
         switch machine.withLock({ $0.finish(result) }) {
         case .none: break
-        case .failHead(let waiter, let error): waiter.resume(throwing: error)
+        case .failHead(let waiter, let error): waiter(.failure(error))
         case .finishSink(let sink, let result): sink.finish(result)
         case .endReader(let reader, .success): reader.resume(returning: nil)
         case .endReader(let reader, .failure(let error)): reader.resume(throwing: error)

@@ -40,14 +40,38 @@ public final class CurlTransport: Sendable {
     /// `group`: the requests this one can be stopped with until its head arrives (`TransferGroup`).
     package func execute(_ request: HTTPRequest, in group: TransferGroup? = nil,
                          sendingSuccessTo makeSink: ((TransferHandle) -> any BodySink)?) async throws -> HTTPResponse {
+        let (transfer, body) = begin(request, in: group, sendingSuccessTo: makeSink)
+        defer { group?.leave(transfer) }
+        let head = try await transfer.awaitHead()
+        return HTTPResponse(head: head, body: body)
+    }
+
+    /// `execute` with no task waiting for the head: `onHead` gets the response when its head
+    /// arrives, or the error that came first, on the loop thread (don't block it), and once. For a
+    /// caller that sends many requests and takes their heads as they come; cancel one through
+    /// its `group` (`TransferGroup.stopAll`) until then, and through its body after.
+    package func send(_ request: HTTPRequest, in group: TransferGroup? = nil,
+                      sendingSuccessTo makeSink: ((TransferHandle) -> any BodySink)?,
+                      onHead: @escaping @Sendable (Result<HTTPResponse, any Error>) -> Void) {
+        let (transfer, body) = begin(request, in: group, sendingSuccessTo: makeSink)
+        // Holds the body (and so the transfer) until the head: the transfer keeps this closure only
+        // until then.
+        transfer.onHead { head in
+            group?.leave(transfer)
+            onHead(head.map { HTTPResponse(head: $0, body: body) })
+        }
+    }
+
+    /// What `execute` and `send` share: the transfer, on the loop and in `group`, and the body
+    /// that keeps it going.
+    private func begin(_ request: HTTPRequest, in group: TransferGroup?,
+                       sendingSuccessTo makeSink: ((TransferHandle) -> any BodySink)?) -> (CurlTransfer, HTTPBody) {
         let transfer = CurlTransfer(request: request, loop: loop)
         let body = HTTPBody(owner: TransferOwner(transfer))
         if let makeSink { transfer.arm(makeSink(TransferHandle(transfer: transfer))) }
         loop.submit(.add(transfer))
         group?.join(transfer)
-        defer { group?.leave(transfer) }
-        let head = try await transfer.awaitHead()
-        return HTTPResponse(head: head, body: body)
+        return (transfer, body)
     }
 
     /// Keeps at most `count` connections open at once, busy and idle: curl closes the oldest idle

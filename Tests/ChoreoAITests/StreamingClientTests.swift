@@ -6,8 +6,9 @@ import Testing
 @testable import ChoreoAI
 
 /// The client against a real server on 127.0.0.1 (the mock provider), through libcurl. A test
-/// that takes a `delivery` checks one behaviour for both ways a stream reaches its caller:
-/// iterating its chunks, and `collect()` (`CollectedDeliveryTests` has what only `collect()` does).
+/// that takes a `delivery` checks one behaviour for each way a stream reaches its caller:
+/// iterating its chunks, `collect()` after a task waited for the head, and `collect()` of a stream
+/// handed over by `send` (`CollectedDeliveryTests` has what only `collect()` does).
 @Suite("Streaming client against the mock provider")
 struct StreamingClientTests {
     static let model = "gpt-4o-mini"
@@ -21,13 +22,32 @@ struct StreamingClientTests {
         MockContent.reply(model: Self.model, messages: [ChatMessage.user(prompt).json], maxTokens: maxTokens)
     }
 
-    /// Both ways a stream reaches its caller: the behaviours below hold for each.
-    static let deliveries: [StreamDelivery] = [.chunks, .collected]
+    /// How a stream reaches its caller.
+    enum Delivery: CustomStringConvertible {
+        /// `stream(delivery: .chunks)`, iterated.
+        case chunks
+        /// `stream(delivery: .collected)`, collected.
+        case collected
+        /// `send(onHead:)`, its stream collected: no task waited for the head.
+        case sent
+        var description: String { "\(self == .chunks ? "chunks" : self == .collected ? "collected" : "sent")" }
+    }
+
+    /// Every way a stream reaches its caller: the behaviours below hold for each.
+    static let deliveries: [Delivery] = [.chunks, .collected, .sent]
 
     /// A stream of the answer to `prompt`, delivered as `delivery` says.
-    func open(_ c: ChoreoClient, _ prompt: String, _ delivery: StreamDelivery) async throws -> ChatCompletionStream {
+    func open(_ c: ChoreoClient, _ prompt: String, _ delivery: Delivery) async throws -> ChatCompletionStream {
         let body = ChatRequest.body(model: Self.model, messages: [.user(prompt)], includeUsage: true)
-        return try await c.stream(body: body, provider: try c.provider(for: Self.model), delivery: delivery)
+        let provider = try c.provider(for: Self.model)
+        switch delivery {
+        case .chunks: return try await c.stream(body: body, provider: provider, delivery: .chunks)
+        case .collected: return try await c.stream(body: body, provider: provider, delivery: .collected)
+        case .sent:
+            return try await withCheckedThrowingContinuation { head in
+                c.send(body: body, provider: provider) { head.resume(with: $0) }
+            }
+        }
     }
 
     /// What reached the caller of a stream.
@@ -40,7 +60,7 @@ struct StreamingClientTests {
 
     /// Reads `stream` to its end the way `delivery` is meant to be read: iterating its chunks, or
     /// `collect()`. `reading` keeps what came through, also when it throws.
-    func read(_ stream: ChatCompletionStream, _ delivery: StreamDelivery, into reading: inout Reading) async throws -> ChatCompletion {
+    func read(_ stream: ChatCompletionStream, _ delivery: Delivery, into reading: inout Reading) async throws -> ChatCompletion {
         switch delivery {
         case .chunks:
             var accumulator = ChunkAccumulator()
@@ -50,14 +70,14 @@ struct StreamingClientTests {
                 accumulator.add(chunk)
             }
             return accumulator.completion
-        case .collected:
+        case .collected, .sent:
             defer { reading.text = stream.text }
             return try await stream.collect()
         }
     }
 
     @Test(arguments: deliveries)
-    func streamsTheExactDeterministicText(delivery: StreamDelivery) async throws {
+    func streamsTheExactDeterministicText(delivery: Delivery) async throws {
         let server = try await MockServer.start()
         defer { Task { try? await server.shutdown() } }
         let stream = try await open(client(server), "Write a short story", delivery)
@@ -105,7 +125,7 @@ struct StreamingClientTests {
     }
 
     @Test(arguments: deliveries)
-    func twoHundredConcurrentStreamsCompleteExactly(delivery: StreamDelivery) async throws {
+    func twoHundredConcurrentStreamsCompleteExactly(delivery: Delivery) async throws {
         let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(2)))
         defer { Task { try? await server.shutdown() } }
         let c = client(server)
@@ -127,7 +147,7 @@ struct StreamingClientTests {
     }
 
     @Test(arguments: deliveries)
-    func dropSurfacesAsInterruptedWithThePartialText(delivery: StreamDelivery) async throws {
+    func dropSurfacesAsInterruptedWithThePartialText(delivery: Delivery) async throws {
         let server = try await MockServer.start()
         defer { Task { try? await server.shutdown() } }
         let stream = try await open(client(server, fault: "drop:3"), "Tell me about moons", delivery)
@@ -146,7 +166,7 @@ struct StreamingClientTests {
     }
 
     @Test(arguments: deliveries)
-    func rateLimitSurfacesWithRetryAfterBeforeAnyBody(delivery: StreamDelivery) async throws {
+    func rateLimitSurfacesWithRetryAfterBeforeAnyBody(delivery: Delivery) async throws {
         let server = try await MockServer.start(config: MockConfig(retryAfterMs: 1500))
         defer { Task { try? await server.shutdown() } }
         do {
@@ -161,7 +181,7 @@ struct StreamingClientTests {
     }
 
     @Test(arguments: deliveries)
-    func quotaIsNotARateLimit(delivery: StreamDelivery) async throws {
+    func quotaIsNotARateLimit(delivery: Delivery) async throws {
         let server = try await MockServer.start()
         defer { Task { try? await server.shutdown() } }
         do {
@@ -177,7 +197,7 @@ struct StreamingClientTests {
     }
 
     @Test(arguments: deliveries)
-    func stallEndsWithTheStallErrorWithinItsTimeout(delivery: StreamDelivery) async throws {
+    func stallEndsWithTheStallErrorWithinItsTimeout(delivery: Delivery) async throws {
         // Two chunks, then nothing with the connection open: only the stall timeout ends it, and
         // its message names the timeout given (not the 60 s default).
         let server = try await MockServer.start()
@@ -196,7 +216,7 @@ struct StreamingClientTests {
     }
 
     @Test(arguments: deliveries)
-    func malformedChunkIsAMalformedEventError(delivery: StreamDelivery) async throws {
+    func malformedChunkIsAMalformedEventError(delivery: Delivery) async throws {
         let server = try await MockServer.start()
         defer { Task { try? await server.shutdown() } }
         let stream = try await open(client(server, fault: "malformed:2"), "x", delivery)
@@ -232,6 +252,8 @@ struct StreamingClientTests {
         case droppingACollectedStreamUnread
         /// Dropping a `.collected` stream once chunks have come in.
         case droppingACollectedStreamMidway
+        /// Dropping a stream `send` handed over, unread: only the stream held its transfer then.
+        case droppingASentStreamUnread
     }
 
     @Test(arguments: Leaving.allCases)
@@ -262,7 +284,7 @@ struct StreamingClientTests {
             task.cancel()
             await #expect(throws: CancellationError.self) { try await task.value }
         case .cancellingAChunkStream, .cancellingACollectedStream:
-            let delivery: StreamDelivery = leaving == .cancellingAChunkStream ? .chunks : .collected
+            let delivery: Delivery = leaving == .cancellingAChunkStream ? .chunks : .collected
             let stream = try await open(c, prompt, delivery)
             let reader = Task {
                 var reading = Reading()
@@ -276,6 +298,11 @@ struct StreamingClientTests {
                 let stream = try await open(c, prompt, leaving == .droppingAChunkStreamUnread ? .chunks : .collected)
                 #expect(stream.head?.status == 200)
             }
+        case .droppingASentStreamUnread:
+            do {
+                let stream = try await open(c, prompt, .sent)
+                #expect(stream.head?.status == 200)
+            }
         case .droppingACollectedStreamMidway:
             do {
                 let stream = try await open(c, prompt, .collected)
@@ -286,6 +313,34 @@ struct StreamingClientTests {
         try await eventually("the server sees the client close") { server.stats().closedByClient == 1 }
         try await eventually("no stream is left active") { server.stats().streamsActive == 0 }
         #expect(server.stats().closedByClient == 1)
+    }
+
+    /// A request sent with no task waiting (`send`) is stopped with the client's requests while its
+    /// head is still to come: its receiver gets `CancellationError`, once, and the connection closes.
+    @Test func aSentRequestStoppedBeforeItsHeadEndsCancelled() async throws {
+        try await withScriptedServer(answering: { _ in
+            [.pause(seconds: 30), .send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream("late"))]
+        }) { server in
+            let c = ChoreoClient(router: ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL))
+            let body = ChatRequest.body(model: Self.model, messages: [.user("hold the head")])
+            let ends = Atomic<Int>(0)
+            let error = await #expect(throws: CancellationError.self) {
+                _ = try await withCheckedThrowingContinuation { (head: CheckedContinuation<ChatCompletionStream, any Error>) in
+                    c.send(body: body, provider: try! c.provider(for: Self.model)) { result in
+                        ends.add(1, ordering: .sequentiallyConsistent)
+                        head.resume(with: result)
+                    }
+                    Task {
+                        try await eventually("the server has the request") { !server.requests.isEmpty }
+                        c.stopRequests()
+                    }
+                }
+            }
+            #expect(error != nil)
+            #expect(ends.load(ordering: .sequentiallyConsistent) == 1)
+            // Requests go out again once resumed.
+            c.resumeRequests()
+        }
     }
 
     @Test func retryPolicyRunsUntilSuccess() async throws {

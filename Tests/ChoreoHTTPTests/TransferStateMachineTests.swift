@@ -149,11 +149,11 @@ struct TransferStateMachineTests {
         var machine = Machine()
         machine.start()
         let error = await #expect(throws: TransportError.self) {
-            _ = try await withCheckedThrowingContinuation { (c: CurlTransfer.HeadWaiter) in
-                guard case .wait = machine.waitForHead(c) else { Issue.record("no head yet, yet no wait"); return }
+            _ = try await withCheckedThrowingContinuation { (c: CheckedContinuation<HTTPResponseHead, any Error>) in
+                guard case .wait = machine.waitForHead({ c.resume(with: $0) }) else { Issue.record("no head yet, yet no wait"); return }
                 #expect(!machine.isConnected)
                 switch machine.finish(.failure(TransportError(kind: .connect, message: "refused"))) {
-                case .failHead(let waiter, let error): waiter.resume(throwing: error)
+                case .failHead(let waiter, let error): waiter(.failure(error))
                 default: Issue.record("the head's waiter was not failed")
                 }
             }
@@ -161,8 +161,8 @@ struct TransferStateMachineTests {
         #expect(error?.kind == .connect)
         // Asked again after the end: the same failure at once.
         let again = await #expect(throws: TransportError.self) {
-            _ = try await withCheckedThrowingContinuation { (c: CurlTransfer.HeadWaiter) in
-                guard case .resume(let result) = machine.waitForHead(c) else { return }
+            _ = try await withCheckedThrowingContinuation { (c: CheckedContinuation<HTTPResponseHead, any Error>) in
+                guard case .resume(let result) = machine.waitForHead({ _ in Issue.record("kept a waiter after the end") }) else { return }
                 c.resume(with: result)
             }
         }
@@ -172,13 +172,13 @@ struct TransferStateMachineTests {
     @Test func theHeadGoesToItsWaiterAfterAnInterimBlock() async throws {
         var machine = Machine()
         machine.start()
-        let head = try await withCheckedThrowingContinuation { (c: CurlTransfer.HeadWaiter) in
-            _ = machine.waitForHead(c)
+        let head = try await withCheckedThrowingContinuation { (c: CheckedContinuation<HTTPResponseHead, any Error>) in
+            _ = machine.waitForHead { c.resume(with: $0) }
             machine.statusLineReceived()  // HTTP/1.1 100 Continue
             #expect(machine.isConnected)
             machine.statusLineReceived()  // HTTP/1.1 200 OK
             guard let waiter = machine.headReceived(Self.head(200)).waiter else { Issue.record("the waiter was lost"); return }
-            waiter.resume(returning: Self.head(200))
+            waiter(.success(Self.head(200)))
         }
         #expect(head.status == 200)
     }

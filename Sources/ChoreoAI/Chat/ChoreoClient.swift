@@ -1,4 +1,5 @@
 import ChoreoHTTP
+import ChoreoLocking
 public import Foundation
 
 /// The client. Mirrors the SDK our users know:
@@ -89,6 +90,41 @@ public final class ChoreoClient: Sendable {
             }
             try await Self.checkStatus(response, wire: wire, provider: provider)
             return ChatCompletionStream(response: response, collecting: state!)
+        }
+    }
+
+    /// `stream(body:provider:delivery: .collected, wire:)` with no task waiting for the head: the
+    /// request goes out now, and `onHead` gets the stream when its head arrives, on the transport's
+    /// thread (don't block it), or the error that came first (an HTTP error status: `APIError`,
+    /// its body read first). Once. For a caller that sends many requests and takes their streams
+    /// as they come (the batch runner): no task, and no task wake-up, a request.
+    /// `stopRequests` cancels it until its head arrives; its stream's `cancel` after.
+    public func send(body: JSONValue, provider: Provider, wire: (any WireFormat)? = nil,
+                     onHead: @escaping @Sendable (Result<ChatCompletionStream, any Error>) -> Void) {
+        let wire = wire ?? provider.kind.wireFormat
+        let request: HTTPRequest
+        do { request = try wire.makeRequest(body, provider: provider, stream: true) } catch { return onHead(.failure(error)) }
+        let state = Locked<StreamState?>(nil)
+        transport.send(request, in: pending, sendingSuccessTo: { transfer in
+            let s = StreamState(source: .http(transfer), decoder: wire.makeDecoder(), collecting: true, provider: provider)
+            state.withLock { $0 = s }
+            return s
+        }) { head in
+            switch head {
+            case .failure(let error): onHead(.failure(error))
+            case .success(let response) where (200..<300).contains(response.status):
+                onHead(.success(ChatCompletionStream(response: response, collecting: state.withLock { $0 }!)))
+            case .success(let response):
+                // Its body is read on a task of its own: an error status is rare, and its body short.
+                Task {
+                    do {
+                        try await Self.checkStatus(response, wire: wire, provider: provider)
+                        preconditionFailure("checkStatus passed a status outside 2xx")
+                    } catch {
+                        onHead(.failure(error))
+                    }
+                }
+            }
         }
     }
 
