@@ -197,6 +197,31 @@ struct GroupCommitTests {
         #expect(await queue.complete([]).isEmpty)
     }
 
+    @Test func startsOfOneCallShareATransactionAndALostLeaseFailsOnlyItsJob() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.write("jobs.jsonl", lines: (0..<24).map { batchLine("j\($0)") })
+        _ = try BatchSubmitter(database: try dir.database()).submit(file: path)
+        let queue = try JobQueue(path: dir.file("choreo.sqlite"), runnerID: "r1")
+        let ids = try await queue.claim(limit: 24, leaseSeconds: 600, batch: nil).map(\.id)
+        let stolen = ids[7]
+        let other = try dir.database()
+        try other.run("UPDATE jobs SET lease_owner = 'r2' WHERE id = ?", [.init(stolen)])
+        let before = await queue.groupCommitStats
+        let continued = AttemptContinuation(method: "prefill", reason: "kept text")
+        let started = await queue.startAttempts(ids.map { AttemptStart(job: $0, continuedFromChars: $0 == ids[0] ? 12 : nil,
+                                                                        continuation: $0 == ids[0] ? continued : nil) })
+        #expect(started.map { try? $0.get() } == ids.map { $0 == stolen ? nil : 1 })
+        #expect(throws: LeaseLost.self) { try started[7].get() }
+        let after = await queue.groupCommitStats
+        #expect(after.transactions == before.transactions + 1)
+        #expect(after.writes == before.writes + 24)
+        #expect(try other.count("SELECT count(*) FROM attempts WHERE number = 1") == 23)
+        #expect(try other.count("SELECT count(*) FROM attempts WHERE job_id = ?", [.init(stolen)]) == 0)
+        #expect(try other.count("SELECT count(*) FROM attempts WHERE job_id = ? AND continued_from_chars = 12 AND continuation = 'prefill'",
+                                [.init(ids[0])]) == 1)
+        #expect(await queue.startAttempts([]).isEmpty)
+    }
+
     @Test func aStartWithoutTheLeaseThrowsLeaseLostAndWritesNothing() async throws {
         let dir = TemporaryDirectory()
         let path = dir.write("jobs.jsonl", lines: [batchLine("fresh"), batchLine("tried")])

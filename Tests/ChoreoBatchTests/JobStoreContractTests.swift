@@ -220,6 +220,23 @@ struct JobStoreContractTests {
     }
 
     @Test(arguments: StoreBackend.tested)
+    func startsOfOneCallEachGetTheirNumberAndALostLeaseFailsOnlyItsJob(_ backend: StoreBackend) async throws {
+        let place = try backend.place(jobs: 12)
+        let store = try place.runner("r1"), other = try place.runner("r2")
+        let ids = try await store.claim(limit: 12, leaseSeconds: 600, batch: nil).map(\.id).sorted()
+        let stolen = ids[4]
+        try place.execute("UPDATE jobs SET lease_expires_at = 0 WHERE id = \(stolen)")
+        #expect(try await other.claim(limit: 1, leaseSeconds: 600, batch: nil).map(\.id) == [stolen])
+        // The first job's second attempt in the same call as the others' first.
+        #expect(try await store.startAttempt(job: ids[0], continuedFromChars: nil) == 1)
+        let started = await store.startAttempts(ids.map { AttemptStart(job: $0) })
+        #expect(started.map { try? $0.get() } == ids.map { $0 == stolen ? nil : $0 == ids[0] ? 2 : 1 })
+        #expect(throws: LeaseLost.self) { try started[4].get() }
+        #expect(try place.count("SELECT count(*) FROM attempts") == 12)
+        #expect(try place.count("SELECT count(*) FROM attempts WHERE job_id = $1", ["\(stolen)"]) == 0)
+    }
+
+    @Test(arguments: StoreBackend.tested)
     func anAttemptsEndIsWhenItEndedNotWhenItWasWritten(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 2)
         let store = try place.runner("r1")

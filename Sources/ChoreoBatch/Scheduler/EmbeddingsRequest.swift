@@ -113,16 +113,8 @@ struct EmbeddingsRequest: Sendable {
 
         // One attempt per job, begun together (the store commits them in one group).
         let admitted = now
-        let numbers = try await withThrowingTaskGroup(of: (Int, Int?).self) { group in
-            for (k, m) in ready.enumerated() {
-                let queue = run.queue, job = m.job.id
-                group.addTask {
-                    do { return (k, try await queue.startAttempt(job: job, continuedFromChars: nil)) } catch is LeaseLost { return (k, nil) }
-                }
-            }
-            var numbers = [Int?](repeating: nil, count: ready.count)
-            for try await (k, n) in group { numbers[k] = n }
-            return numbers
+        let numbers: [Int?] = try await run.queue.startAttempts(ready.map { AttemptStart(job: $0.job.id) }).map { started in
+            do { return try started.get() } catch is LeaseLost { return nil }
         }
         var sent: [Member] = []
         for (k, var m) in ready.enumerated() {

@@ -351,18 +351,22 @@ public actor JobQueue: JobStore {
     /// Groups and writes committed so far (tests, diagnostics).
     var groupCommitStats: WriteBatcher<QueuedWrite, WriteResult>.Stats { writes.stats }
 
-    /// Records the start of an attempt; returns its number. Throws `LeaseLost` (nothing written)
-    /// when the job is no longer leased to this runner: the attempt must not be made.
+    /// Records the start of each attempt, all in the next group; returns each one's number, or
+    /// `LeaseLost` (nothing written for it) when the job is no longer leased to this runner: that
+    /// attempt must not be made.
     ///
-    /// This write, `complete` and `endAttempt` wait out a busy database (another process holding
+    /// These writes, `complete` and `endAttempt` wait out a busy database (another process holding
     /// the write lock): they try again until they commit, or until the calling task is cancelled
     /// (the run is stopping). A finished answer is never dropped because the file was busy.
-    /// `continuation` says how a cut job is continued (nil: nothing was kept).
-    public func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?) async throws -> Int {
-        let write = QueuedWrite.startAttempt(job: job, continuedFromChars: continuedFromChars, continuation: continuation, at: now)
-        guard case .attempt(let number) = try await writes.submit(write, untilCommitted: true, isolation: self)
-        else { preconditionFailure("startAttempt returns an attempt number") }
-        return number
+    public func startAttempts(_ starts: [AttemptStart]) async -> [Result<Int, any Error>] {
+        let t = now
+        let queued = starts.map { QueuedWrite.startAttempt(job: $0.job, continuedFromChars: $0.continuedFromChars, continuation: $0.continuation, at: t) }
+        return await writes.submit(queued, untilCommitted: true, isolation: self).map { result in
+            result.map { written in
+                guard case .attempt(let number) = written else { preconditionFailure("a start returns an attempt number") }
+                return number
+            }
+        }
     }
 
     /// Writes the latest partial text of many jobs in one transaction (all of them or none).

@@ -6,6 +6,20 @@ public import ChoreoAI
 /// (`jobs.partial_choices`; nil for one choice).
 public typealias PartialText = (job: Int64, text: String, tokens: Int, choices: String?)
 
+/// One attempt to begin for `JobStore.startAttempts(_:)`: the job, and how the attempt continues
+/// kept text (nil, nil: from the start).
+public struct AttemptStart: Sendable {
+    public var job: Int64
+    public var continuedFromChars: Int?
+    public var continuation: AttemptContinuation?
+
+    public init(job: Int64, continuedFromChars: Int? = nil, continuation: AttemptContinuation? = nil) {
+        self.job = job
+        self.continuedFromChars = continuedFromChars
+        self.continuation = continuation
+    }
+}
+
 /// One job's answer for `JobStore.complete(_:)`: the job, the attempt that produced it, its row.
 public struct JobSuccess: Sendable {
     public var job: Int64
@@ -107,11 +121,12 @@ public protocol JobStore: ProviderBudgets, BatchBudgets {
 
     // MARK: Attempts
 
-    /// Begins attempt number `attempts + 1` of a job this runner holds and returns its number.
-    /// Throws `LeaseLost` (nothing written) when the lease is not this runner's any more: the
-    /// attempt must not be made. `continuedFromChars` and `continuation` say how it continues kept
-    /// text (nil: from the start). Waits out an unavailable storage (see above).
-    func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?) async throws -> Int
+    /// Begins attempt number `attempts + 1` of each job, which this runner holds, and returns each
+    /// one's number, or its own error: `LeaseLost` (nothing written for it) when the lease is not
+    /// this runner's any more, and the attempt must not be made. In the order given; the starts of
+    /// one call may share a transaction. Waits out an unavailable storage (see above). One call for
+    /// the jobs that start together: the run loop waits once for all of them, not once a job.
+    func startAttempts(_ starts: [AttemptStart]) async -> [Result<Int, any Error>]
     /// Writes the latest text of many streaming jobs, one batch per call, all or none. Only jobs
     /// still `running` under this runner's lease are written; others are skipped silently. Fails
     /// at once when the storage is busy: the flusher writes the newer text next round.
@@ -210,9 +225,9 @@ extension JobStore {
         try await complete([JobSuccess(job: job, attempt: attempt, outcome: outcome)])[0].get()
     }
 
-    /// `startAttempt` of an attempt that is no continuation.
-    public func startAttempt(job: Int64, continuedFromChars: Int?) async throws -> Int {
-        try await startAttempt(job: job, continuedFromChars: continuedFromChars, continuation: nil)
+    /// Begins one attempt (`startAttempts`); throws `LeaseLost` when the job's lease is lost.
+    public func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation? = nil) async throws -> Int {
+        try await startAttempts([AttemptStart(job: job, continuedFromChars: continuedFromChars, continuation: continuation)])[0].get()
     }
 
     /// `endAttempt` of an attempt that counts, ending the job as failed when it is not retried.

@@ -251,10 +251,15 @@ public actor PostgresJobStore: JobStore {
 
     // MARK: Attempts
 
-    public func startAttempt(job: Int64, continuedFromChars: Int?, continuation: AttemptContinuation?) async throws -> Int {
-        let write = GroupedWrite(kind: .start(job: job, continuedFromChars: continuedFromChars, continuation: continuation, at: now))
-        guard case .attempt(let number) = try await submit(write) else { preconditionFailure("a start returns an attempt number") }
-        return number
+    /// Each start is submitted on its own, concurrently: the group commit gathers them (a lost
+    /// connection is retried write by write, `submit`).
+    public func startAttempts(_ starts: [AttemptStart]) async -> [Result<Int, any Error>] {
+        let t = now
+        return await concurrently(starts.map { GroupedWrite(kind: .start(job: $0.job, continuedFromChars: $0.continuedFromChars,
+                                                                         continuation: $0.continuation, at: t)) }) { written in
+            guard case .attempt(let number) = written else { preconditionFailure("a start returns an attempt number") }
+            return number
+        }
     }
 
     /// One statement for the whole flush, however many jobs: the ids, texts and token counts as
@@ -282,21 +287,24 @@ public actor PostgresJobStore: JobStore {
     /// connection is retried write by write, `submit`).
     public func complete(_ successes: [JobSuccess]) async -> [Result<Bool, any Error>] {
         let t = now
-        return await withTaskGroup(of: (Int, Result<Bool, any Error>).self) { group in
-            for (k, s) in successes.enumerated() {
-                let write = GroupedWrite(kind: .complete(job: s.job, attempt: s.attempt, outcome: s.outcome, at: s.outcome.endedAt ?? t))
+        return await concurrently(successes.map { GroupedWrite(kind: .complete(job: $0.job, attempt: $0.attempt, outcome: $0.outcome,
+                                                                               at: $0.outcome.endedAt ?? t)) }) { written in
+            guard case .leaseHeld(let held) = written else { preconditionFailure("a success returns whether the lease was held") }
+            return held
+        }
+    }
+
+    /// Submits each write on its own task, so that the group commit gathers them, and returns each
+    /// one's result as `read` takes it, in their order.
+    private func concurrently<T: Sendable>(_ writes: [GroupedWrite],
+                                           _ read: @escaping @Sendable (GroupedResult) -> T) async -> [Result<T, any Error>] {
+        await withTaskGroup(of: (Int, Result<T, any Error>).self) { group in
+            for (k, write) in writes.enumerated() {
                 group.addTask {
-                    do {
-                        guard case .leaseHeld(let held) = try await self.submit(write) else {
-                            preconditionFailure("a success returns whether the lease was held")
-                        }
-                        return (k, .success(held))
-                    } catch {
-                        return (k, .failure(error))
-                    }
+                    do { return (k, .success(read(try await self.submit(write)))) } catch { return (k, .failure(error)) }
                 }
             }
-            var results = [Result<Bool, any Error>?](repeating: nil, count: successes.count)
+            var results = [Result<T, any Error>?](repeating: nil, count: writes.count)
             for await (k, result) in group { results[k] = result }
             return results.map { $0! }
         }
