@@ -88,6 +88,29 @@ struct HostileServerRunTests {
     }
     }
 
+    /// Every request waits for a head that never comes: no task waits with it (the run's requests
+    /// go out without one), yet the deadline stops them and the run returns with their jobs given
+    /// back, without the process's abort after its grace period.
+    @Test func theDeadlineEndsARunWhoseEveryRequestWaitsForItsHead() async throws {
+        try await withScriptedServer(answering: { _ in [.pause(seconds: 600)] }) { server in
+        let fixture = try Fixture(count: 4)
+        let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+        let runner = BatchRunner(databasePath: fixture.databasePath, options: fixture.options {
+            $0.concurrency = 2
+            $0.stallTimeout = 600  // silence does not end the requests first
+            $0.deadline = Date().addingTimeInterval(2)
+        }, router: router)
+        let ended = Locked<RunSummary?>(nil)
+        let run = Task { let summary = try await runner.run(); ended.withLock { $0 = summary } }
+        defer { run.cancel() }
+        try await eventually("the run ends after its deadline") { ended.withLock { $0 } != nil }
+        #expect(ended.withLock { $0 }?.ending == .deadline)
+        #expect(server.requests.count == 2)
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'") == 4)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE outcome = 'interrupted' AND headers_ms IS NULL") == 2)
+    }
+    }
+
     /// One garbled reply (HTTP/9.9, then an HTTP/0.9 body) to one job each: those attempts are
     /// retried as protocol errors; the provider is not stopped and every job succeeds.
     @Test func aGarbledReplyIsRetriedAndStopsNothing() async throws {

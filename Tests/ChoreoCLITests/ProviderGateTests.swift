@@ -83,6 +83,31 @@ struct ProviderGateTests {
 
 @Suite("Per-model caps")
 struct ModelCapTests {
+    /// A claim's jobs start together; one that must wait at its model's cap waits alone: the jobs
+    /// claimed with it, behind it in the claim, go on (issue 20's batched starts).
+    @Test func aJobWaitingAtItsModelsCapHoldsBackNoOtherJobOfItsClaim() async throws {
+        try await withScriptedServer(answering: { request in
+            // The capped model's first request never gets its head: its job holds the cap.
+            request.bodyText.contains("gpt-4o-mini") ? [.pause(seconds: 600)]
+                : [.send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream("fine"))]
+        }) { server in
+        var router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+        for i in router.providers.indices where router.providers[i].kind == .openAI {
+            router.providers[i].modelConcurrency = ["gpt-4o*": 1]
+        }
+        let fixture = try Fixture(count: 8, models: ["gpt-4o-mini", "gpt-4o-mini"] + Array(repeating: "gpt-3.5-turbo", count: 6))
+        let runner = BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.stallTimeout = 600 }, router: router)
+        let run = Task { try await runner.run() }
+        try await eventually("the other model's six jobs succeed") {
+            try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND output = 'fine'") == 6
+        }
+        #expect(server.requests.filter { $0.bodyText.contains("gpt-4o-mini") }.count == 1, "the cap let a second request through")
+        run.cancel()
+        _ = try await run.value
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'") == 2)
+        }
+    }
+
     @Test func aModelCapLimitsStreamsOfThatModelOnly() async throws {
         let server = try await MockServer.start(config: MockConfig(chunkDelay: .milliseconds(20)))
         defer { Task { try? await server.shutdown() } }

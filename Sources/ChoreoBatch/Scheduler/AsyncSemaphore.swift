@@ -42,6 +42,16 @@ final class AsyncSemaphore: Sendable {
         }
     }
 
+    /// Takes a permit if one is free now, without waiting: never ahead of a waiter (a permit
+    /// released while some wait goes to the first of them, not back to `available`).
+    func tryAcquire() -> Bool {
+        state.withLock { s in
+            guard s.available > 0 else { return false }
+            s.available -= 1
+            return true
+        }
+    }
+
     func release() {
         let next = state.withLock { s -> CheckedContinuation<Void, any Error>? in
             if s.waiters.isEmpty { s.available += 1; return nil }

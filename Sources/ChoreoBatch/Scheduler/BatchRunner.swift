@@ -46,12 +46,16 @@ public struct RunSummary: Sendable {
 /// flight: a task group fed from the queue as slots free up (never a task per job up front),
 /// a flusher writing partial outputs every `flushInterval`, and a heartbeat renewing leases.
 ///
-/// A job has a task while it sends its request, not while its stream runs: the stream is parsed
-/// on the transport's thread and its end comes back through `StreamEnds`. Ten thousand open
-/// streams are ten thousand small objects, not ten thousand tasks. One task at a time takes the
-/// streams that ended and writes the answers of those that ended well, in one call of the store
-/// (one wait, one group commit), before it reports them; the streams that end meanwhile are the
-/// next taker's. A failed stream's end has a task of its own.
+/// A claim's jobs start in one task: it decides each one's attempt, begins the attempts of those
+/// that may go now in one call of the store (one wait, one group commit) and sends their
+/// requests; a job that must wait first (its budget, its model's cap, its provider's gate) gets a
+/// task of its own, so that no job waits behind another. No task waits for a head or a stream:
+/// the head is taken on the transport's thread, the stream is parsed there, and its end (or the
+/// failure that came before a head) comes back through `StreamEnds`. Ten thousand open streams
+/// are ten thousand small objects, not ten thousand tasks. One task at a time takes the streams
+/// that ended and writes the answers of those that ended well, in one call of the store, before
+/// it reports them; the streams that end meanwhile are the next taker's. A failed stream's end
+/// has a task of its own.
 ///
 /// Stopping: cancel the task running `run()` (the command does it on SIGINT/SIGTERM). Streams end,
 /// their partial output is written, their jobs go back to pending, and `run()` returns. The loop
@@ -101,12 +105,13 @@ public final class BatchRunner: Sendable {
         self.runnerID = "runner-\(host)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
     }
 
-    /// What a child task of the run loop reports. A job has a task while it sends its request
-    /// (`started`), not while its stream runs: the stream's end arrives through `StreamEnds`, and
-    /// the task that took it writes the answers of the streams that ended well before it reports
-    /// them (`ended`); a failed stream's end gets a task of its own (`finished`).
+    /// What a child task of the run loop reports. A claim's jobs start in one task (`started`),
+    /// a job that must wait first in one of its own; no task waits for a stream: its end arrives
+    /// through `StreamEnds`, and the task that took it writes the answers of the streams that ended
+    /// well before it reports them (`ended`); a failed stream's end gets a task of its own
+    /// (`finished`).
     private enum ChildResult: Sendable {
-        case started(JobExecution.Start, JobExecution)
+        case started(JobExecution.Started)
         case ended(succeeded: [(result: JobResult, batch: String)], failed: [(stream: EndedStream, error: any Error)])
         case finished(JobResult, batch: String)
         /// An embeddings request (several jobs, one slot) is over: each job's result.
@@ -114,8 +119,8 @@ public final class BatchRunner: Sendable {
         case tick
     }
 
-    /// At most this many jobs send their requests at once: each holds its deepest task stack
-    /// meanwhile (heaptrack: ~6 KB a job when 10,000 streams all started together).
+    /// At most this many jobs are starting at once (deciding, waiting to be admitted, beginning
+    /// their attempts): a job waiting to be admitted holds a task and its stack.
     static let maxSending = 512
 
     public func run() async throws -> RunSummary {
@@ -188,10 +193,12 @@ public final class BatchRunner: Sendable {
                                 options: options, events: events, budget: budget, cache: cache)
         await withTaskGroup(of: ChildResult.self) { group in
             var inFlight = 0      // claimed and not yet finished, whatever the phase
-            var sending = 0       // `started` tasks running
-            var streaming = 0     // streams running with no task
+            var sending = 0       // jobs in `started` tasks
+            // Requests out with no task, whose ends are still to be taken. A start task reports its
+            // requests once it sent them all, so an end may be taken first: the count then dips
+            // below the true one for a moment, never above (a taker waits only for ends to come).
+            var streaming = 0
             var taking = false    // a task waits on `ends`
-            var stopping = false
             var timerPending = false
             let ends = StreamEnds()
             let minimumClaim = max(1, min(32, options.concurrency / 8))
@@ -226,25 +233,19 @@ public final class BatchRunner: Sendable {
             func handle(_ r: ChildResult, _ group: inout TaskGroup<ChildResult>) {
                 switch r {
                 case .tick: timerPending = false
-                case .started(.done(let result), let execution):
-                    sending -= 1
-                    inFlight -= 1
-                    count(result, batch: execution.job.batchID)
-                case .started(.streaming(let sent), let execution):
-                    sending -= 1
-                    streaming += 1
-                    let finishing = execution.finishing
-                    sent.output.stream.onEnd { end in
-                        ends.post(EndedStream(execution: finishing, sent: sent, end: end, at: Date().timeIntervalSince1970))
-                    }
-                    if stopping { sent.output.stream.cancel() }
+                case .started(let started):
+                    sending -= started.covered - started.waiting.count
+                    streaming += started.launched
+                    inFlight -= started.done.count
+                    for r in started.done { count(r.result, batch: r.batch) }
+                    for w in started.waiting { group.addTask { .started(await JobExecution.start(waiting: w, ends: ends)) } }
                 case .ended(let succeeded, let failed):
                     taking = false
                     streaming -= succeeded.count + failed.count
                     inFlight -= succeeded.count
                     for r in succeeded { count(r.result, batch: r.batch) }
                     for (e, error) in failed {
-                        group.addTask { .finished(await e.execution.finish(e.sent, failedWith: error, at: e.at), batch: e.execution.job.batchID) }
+                        group.addTask { .finished(await e.execution.finish(e, failedWith: error), batch: e.execution.job.batchID) }
                     }
                 case .finished(let result, let batch):
                     inFlight -= 1
@@ -322,15 +323,18 @@ public final class BatchRunner: Sendable {
                         group.addTask { .embedded(await request.send()) }
                     }
                 }
+                var starting: [JobExecution] = []
                 for job in claimed {
                     if job.endpoint == .embeddings {
                         sendEmbeddings(embeddings.add(job))
                         continue
                     }
-                    inFlight += 1
-                    sending += 1
-                    let execution = execution(job)
-                    group.addTask { .started(await execution.start(), execution) }
+                    starting.append(execution(job))
+                }
+                if !starting.isEmpty {
+                    inFlight += starting.count
+                    sending += starting.count
+                    group.addTask { [starting] in .started(await JobExecution.start(starting, ends: ends)) }
                 }
                 let claimsAgain = !claimed.isEmpty && inFlight + embeddings.requestsFilling < options.concurrency
                     && sending + embeddings.requestsFilling < Self.maxSending
@@ -371,10 +375,12 @@ public final class BatchRunner: Sendable {
                 if let r = await group.next() { handle(r, &group) }
             }
             // Stopping (deadline or signal): interrupt what is in flight; each job goes back to
-            // pending with its partial output. Streams have no task to cancel: cancel them (the
-            // tasks that write their ends are added to a cancelled group, so they see it).
+            // pending with its partial output. Requests and streams have no task to cancel: stop
+            // them (the tasks that write their ends are added to a cancelled group, so they see
+            // it); a stream beginning from now on cancels itself (`RunControl.isStopping`).
             // Cancelling also wakes a pending backoff timer, which would otherwise hold the run open up to 1 s.
-            stopping = true
+            control.setStopping()
+            client.stopRequests()
             group.cancelAll()
             flusher.cancelAllStreams()
             while let r = await group.next() { handle(r, &group) }

@@ -215,7 +215,7 @@ struct EmbeddingsRequest: Sendable {
         if error is CancellationError || Task.isCancelled {
             let records = sent.map(record)
             try await forEach(sent, into: &results) { k, m in
-                try await m.execution.stopped(attempt: m.attempt, error: CancellationError(), record: records[k], batchCancelled: false)
+                try await m.execution.stopped(attempt: m.attempt, error: CancellationError(), record: records[k])
                     ?? .interrupted
             }
             return

@@ -28,21 +28,108 @@ struct JobExecution: Sendable {
 
     private var now: Double { Date().timeIntervalSince1970 }
 
-    /// How the first part of an attempt ended.
-    enum Start: Sendable {
-        /// The attempt is over (or never began): failed, cancelled, given back, retrying.
-        case done(JobResult)
-        /// The stream is running; `finish` takes it from its end.
-        case streaming(Sent)
+    /// What one start task did with its jobs (`start(_:ends:)`, `start(waiting:ends:)`).
+    struct Started: Sendable {
+        /// The jobs the task was given.
+        var covered: Int
+        /// Requests sent: each one's end (its stream's, or its failure before a head) comes
+        /// through the run's `StreamEnds`, once.
+        var launched = 0
+        /// Jobs whose attempt is over, or never began: failed, cancelled, given back.
+        var done: [(result: JobResult, batch: String)] = []
+        /// Jobs that must wait before they may go (their budget, their model's cap, their
+        /// provider's gate): each gets a task of its own, so no job waits behind another.
+        var waiting: [Waiting] = []
     }
 
-    /// Everything up to a running stream. No task needs to wait for the stream: the caller hands
-    /// its end (`Sent.output.stream.onEnd`) to `finish`.
-    func start() async -> Start {
+    /// A job that waits to be admitted, with its plan, made once.
+    struct Waiting: Sendable {
+        let execution: JobExecution
+        let plan: Plan
+        let bounds: RequestBounds
+        let claimed: Double
+    }
+
+    /// An attempt allowed to go, with what it holds until it ends.
+    struct Admitted: Sendable {
+        let execution: JobExecution
+        let plan: Plan
+        let bounds: RequestBounds
+        let claimed: Double
+        let reservation: BudgetLedger.Reservation?
+        let modelCap: AsyncSemaphore?
+        let gate: ProviderGate
+        let probe: Int?
+
+        /// Gives back what the attempt held when it never began (`charge`: nothing was billed).
+        func release() {
+            execution.release(reservation: reservation, modelCap: modelCap, gate: gate, probe: probe, charge: .none)
+        }
+    }
+
+    /// Starts the claimed jobs `executions`, in one task: decides each one's attempt; the jobs
+    /// that may go now begin their attempts in one call of the store and send their requests,
+    /// whose heads and ends come back through `ends` (no task waits for them); the jobs that must
+    /// wait first are handed back (`Started.waiting`).
+    static func start(_ executions: [JobExecution], ends: StreamEnds) async -> Started {
+        var started = Started(covered: executions.count)
+        var admitted: [Admitted] = []
+        var decided: [(JobExecution, Decision)] = []
+        for execution in executions {
+            let claimed = Date().timeIntervalSince1970
+            let decision = execution.decide()
+            guard case .send(let plan) = decision else {
+                decided.append((execution, decision))
+                continue
+            }
+            let bounds = execution.bounds(of: plan)
+            if let now = execution.admitNow(plan, bounds: bounds, claimed: claimed) {
+                admitted.append(now)
+            } else {
+                started.waiting.append(Waiting(execution: execution, plan: plan, bounds: bounds, claimed: claimed))
+            }
+        }
+        // The requests first: the writes of jobs that will not be sent wait for them, not the reverse.
+        let notSent = await launch(admitted, ends: ends)
+        started.launched = admitted.count - notSent.count
+        started.done = notSent
+        for (execution, decision) in decided {
+            started.done.append((await execution.conclude(decision), execution.job.batchID))
+        }
+        return started
+    }
+
+    /// Starts one job that must wait first (`Started.waiting`): for its budget, its model's cap
+    /// and its provider's gate, then as `start(_:ends:)` does.
+    static func start(waiting w: Waiting, ends: StreamEnds) async -> Started {
+        var started = Started(covered: 1)
+        let execution = w.execution
         do {
-            return try await send()
+            switch try await execution.admit(w.plan, bounds: w.bounds, claimed: w.claimed) {
+            case .granted(let admitted):
+                started.done = await launch([admitted], ends: ends)
+                started.launched = 1 - started.done.count
+            case .refused(let result):
+                started.done = [(result, execution.job.batchID)]
+            }
         } catch {
-            return .done(databaseFailure(error))
+            started.done = [(execution.databaseFailure(error), execution.job.batchID)]
+        }
+        return started
+    }
+
+    /// A decision that sends nothing, written: the job failed, or its batch was cancelled.
+    private func conclude(_ decision: Decision) async -> JobResult {
+        do {
+            switch decision {
+            case .send: preconditionFailure("conclude: a plan to send is launched, not concluded")
+            case .fail(let failure): return try await failWithoutAttempt(failure)
+            case .cancelled:
+                try await shared.queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
+                return .cancelled
+            }
+        } catch {
+            return databaseFailure(error)
         }
     }
 
@@ -59,26 +146,27 @@ struct JobExecution: Sendable {
     /// loop's one task waits once for them, not once a job. Each job's result in their order.
     static func finish(succeeded ended: [EndedStream]) async -> [JobResult] {
         guard let queue = ended.first?.execution.shared.queue else { return [] }
-        let successes = ended.map { $0.execution.success(of: $0.sent, endedAt: $0.at) }
+        let successes = ended.map { $0.execution.success(of: $0) }
         let written = await queue.complete(successes)
         var results: [JobResult] = []
         results.reserveCapacity(ended.count)
         for k in ended.indices {
-            results.append(await ended[k].execution.succeeded(ended[k].sent, successes[k].outcome, written: written[k]))
+            results.append(await ended[k].execution.succeeded(ended[k], successes[k].outcome, written: written[k]))
         }
         return results
     }
 
-    /// Writes how the stream of `sent` failed: the attempt's end, and what comes next (retry,
-    /// fail, stop).
-    func finish(_ sent: Sent, failedWith error: any Error, at endedAt: Double) async -> JobResult {
-        let charge = self.charge(of: sent.output, bounds: sent.bounds)
+    /// Writes how the attempt `e` failed, its stream or its request before a head: the attempt's
+    /// end, and what comes next (retry, fail, stop).
+    func finish(_ e: EndedStream, failedWith error: any Error) async -> JobResult {
+        let sent = e.sent
+        let charge = self.charge(of: e.output, bounds: sent.bounds)
         defer { release(sent, charge: charge) }
         do {
-            let result = try await ended(attempt: sent.attempt, error: error, live: sent.output, kept: sent.output.kept,
-                                         keptTokens: sent.output.keptTokens, gate: sent.gate, probe: sent.probe, sentAt: sent.started,
-                                         clock: (sent.claimed, sent.headersAt), charge: charge, endedAt: endedAt)
-            shared.flusher.unregister(sent.output)
+            let result = try await ended(attempt: sent.attempt, error: error, live: e.output, kept: sent.kept,
+                                         keptTokens: sent.keptTokens, gate: sent.gate, probe: sent.probe, sentAt: sent.started,
+                                         clock: (sent.claimed, e.headersAt), charge: charge, endedAt: e.at)
+            if let output = e.output { shared.flusher.unregister(output) }
             return result
         } catch {
             // The stream stays with the flusher: when the run stops before this write could commit
@@ -232,18 +320,18 @@ struct JobExecution: Sendable {
         return body
     }
 
-    /// An attempt whose request is out and whose stream is running: what its end needs (the kept
-    /// text it continues is in `output`). While a stream runs no task holds it (nor the frames of
-    /// the calls that sent it: a task keeps its deepest stack until it ends).
+    /// An attempt whose request went out: what its end needs, whether a head came or not (the
+    /// stream, once it began, is `EndedStream.output`). While a stream runs no task holds it.
     final class Sent: Sendable {
         let attempt: Int
+        /// When the request went out, and when the job was claimed (for its timings).
         let started: Double
-        /// When the job was claimed and when the response's headers came (for its timings).
         let claimed: Double
-        let headersAt: Double
         /// The tokens the gate reserved for the request, settled against its usage at the end.
         let estimate: Int
-        let output: LiveOutput
+        /// The text kept from earlier attempts that this one continues, and its tokens.
+        let kept: String
+        let keptTokens: Int
         let gate: ProviderGate
         /// Set when the provider is down and this request is its probe (`ProviderGate.admit`).
         let probe: Int?
@@ -256,49 +344,56 @@ struct JobExecution: Sendable {
         /// A `/v1/responses` job's request, which its `response` object repeats (nil for chat).
         let responsesRequest: JSONValue?
 
-        fileprivate init(attempt: Int, started: Double, claimed: Double, headersAt: Double, estimate: Int, output: LiveOutput,
-                         gate: ProviderGate, probe: Int?, modelCap: AsyncSemaphore?, bounds: RequestBounds,
-                         reservation: BudgetLedger.Reservation?, requestKey: RequestKey?, responsesRequest: JSONValue?) {
-            self.responsesRequest = responsesRequest
-            self.bounds = bounds
-            self.reservation = reservation
-            self.requestKey = requestKey
+        fileprivate init(_ a: Admitted, attempt: Int, started: Double) {
             self.attempt = attempt
             self.started = started
-            self.claimed = claimed
-            self.headersAt = headersAt
-            self.estimate = estimate
-            self.output = output
-            self.gate = gate
-            self.probe = probe
-            self.modelCap = modelCap
+            self.claimed = a.claimed
+            self.estimate = a.plan.estimate
+            self.kept = a.plan.kept
+            self.keptTokens = a.plan.keptTokens
+            self.gate = a.gate
+            self.probe = a.probe
+            self.modelCap = a.modelCap
+            self.bounds = a.bounds
+            self.reservation = a.reservation
+            self.requestKey = a.plan.requestKey
+            // Not `nil` for chat: JSONValue takes a literal `nil` as .null.
+            self.responsesRequest = a.execution.job.endpoint == .responses ? .some(a.plan.body) : .none
         }
     }
 
-    /// Everything up to a running stream: plan, the model's cap and the provider's gate, the
-    /// attempt row, the request. Anything that ends the attempt on the way is `.done`.
-    private func send() async throws -> Start {
-        let claimed = now
-        let plan: Plan
-        switch decide() {
-        case .send(let p): plan = p
-        case .fail(let failure): return .done(try await failWithoutAttempt(failure))
-        case .cancelled:
-            try await shared.queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
-            return .done(.cancelled)
-        }
-        // Under a budget, reserve the attempt's worst case first; one that cannot fit gives the job back.
-        // The stored request's length, not the body printed again (a cost on every job's path);
-        // a continuation adds the kept text and an assistant message around it.
+    /// The request's token bounds: from the stored request's length, not the body printed again
+    /// (a cost on every job's path); a continuation adds the kept text and an assistant message.
+    func bounds(of plan: Plan) -> RequestBounds {
         let bytes = job.request.utf8.count + (plan.kept.isEmpty ? 0 : plan.kept.utf8.count + 128)
-        let bounds = RequestBounds(requestBytes: bytes, body: plan.body, provider: plan.provider.kind)
+        return RequestBounds(requestBytes: bytes, body: plan.body, provider: plan.provider.kind)
+    }
+
+    /// The admission when nothing is to be waited for: no budget governs the job, and its model's
+    /// cap and its provider's gate let it go now. Nil (nothing taken) otherwise: `admit` then.
+    func admitNow(_ plan: Plan, bounds: RequestBounds, claimed: Double) -> Admitted? {
+        if let budget = shared.budget, budget.governs(batch: job.batchID) { return nil }
+        let modelCap = shared.gates.modelCap(for: plan.provider, model: job.model)
+        if let modelCap, !modelCap.tryAcquire() { return nil }
+        let gate = shared.gates.gate(for: plan.provider)
+        guard gate.admitNow(estimatedTokens: plan.estimate) else {
+            modelCap?.release()
+            return nil
+        }
+        return Admitted(execution: self, plan: plan, bounds: bounds, claimed: claimed, reservation: nil, modelCap: modelCap,
+                        gate: gate, probe: nil)
+    }
+
+    /// The admission, waiting as long as it takes: the attempt's worst case reserved under a
+    /// budget, then the model's cap and the provider's gate, so that an attempt's times are the
+    /// request's own. A job refused on the way (its budget reached, its provider given up, the run
+    /// stopping) is given back untouched.
+    func admit(_ plan: Plan, bounds: RequestBounds, claimed: Double) async throws -> Decided<Admitted> {
         let reservation: BudgetLedger.Reservation?
         switch try await reserve(bounds) {
         case .granted(let r): reservation = r
-        case .refused(let result): return .done(result)
+        case .refused(let result): return .refused(result)
         }
-        // Wait for the model's cap and the provider's gate first, so an attempt's times are the
-        // request's own. A run stopping meanwhile gives the job back untouched.
         let gate = shared.gates.gate(for: plan.provider)
         let modelCap = shared.gates.modelCap(for: plan.provider, model: job.model)
         do {
@@ -306,7 +401,7 @@ struct JobExecution: Sendable {
         } catch {
             settle(reservation, .none)
             try await shared.queue.release(job: job.id)
-            return .done(.interrupted)
+            return .refused(.interrupted)
         }
         let probe: Int?
         do {
@@ -315,57 +410,85 @@ struct JobExecution: Sendable {
             settle(reservation, .none)
             modelCap?.release()
             try await shared.queue.release(job: job.id)
-            return .done(error is ProviderUnreachable ? .heldBack(model: job.model) : .interrupted)
+            return .refused(error is ProviderUnreachable ? .heldBack(model: job.model) : .interrupted)
         }
-        var live: LiveOutput?
-        var attempt: Int?
-        var headersAt: Double?
-        let admitted = now
-        do {
-            let number = try await shared.queue.startAttempt(job: job.id, continuedFromChars: plan.kept.isEmpty ? nil : plan.kept.codePoints,
-                                                      continuation: plan.continuation)
-            attempt = number
-            let started = now
-            let stream = try await shared.client.stream(body: plan.body, provider: plan.provider, delivery: .collected, wire: plan.wire)
-            headersAt = stream.head?.receivedAt ?? now  // when the head came, not when this task got to run
-            if let head = stream.head { gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: plan.estimate) }
-            let output = LiveOutput(job: job.id, batch: job.batchID, kept: plan.kept, keptTokens: plan.keptTokens, stream: stream)
-            live = output
-            shared.flusher.register(output)
-            // A batch cancelled from now on has its streams cancelled by the flusher (see
-            // `PartialFlusher.cancelStreams`); one cancelled before registration is caught here.
-            if shared.control.isCancelled(batch: job.batchID) { throw BatchCancelled() }
-            // Likewise the streams of a runner whose leases lapsed (`LeaseKeeper`).
-            if shared.control.leasesLapsed { throw CancellationError() }
-            return .streaming(Sent(attempt: number, started: started, claimed: claimed, headersAt: headersAt ?? started,
-                                   estimate: plan.estimate, output: output, gate: gate, probe: probe, modelCap: modelCap,
-                                   bounds: bounds, reservation: reservation, requestKey: plan.requestKey,
-                                   responsesRequest: job.endpoint == .responses ? .some(plan.body) : .none))  // not `nil`: JSONValue takes it as .null
-        } catch {
-            let charge = attempt == nil ? .none : self.charge(of: live, bounds: bounds)
-            defer { release(reservation: reservation, modelCap: modelCap, gate: gate, probe: probe, charge: charge) }
-            guard let attempt else {
-                // startAttempt failed: another runner holds the job now, or a database error.
-                guard error is LeaseLost else { throw error }
-                shared.events.log(.warning, "job \(job.customID): lease lost to another runner; not sent")
-                return .done(.interrupted)
+        return .granted(Admitted(execution: self, plan: plan, bounds: bounds, claimed: claimed, reservation: reservation,
+                                 modelCap: modelCap, gate: gate, probe: probe))
+    }
+
+    /// Begins the attempts of `admitted` in one call of the store and sends their requests; each
+    /// one's end comes through `ends`. Returns the jobs that were not sent (their lease was lost,
+    /// or the database failed), with their results.
+    static func launch(_ admitted: [Admitted], ends: StreamEnds) async -> [(result: JobResult, batch: String)] {
+        guard let queue = admitted.first?.execution.shared.queue else { return [] }
+        let numbers = await queue.startAttempts(admitted.map {
+            AttemptStart(job: $0.execution.job.id, continuedFromChars: $0.plan.kept.isEmpty ? nil : $0.plan.kept.codePoints,
+                         continuation: $0.plan.continuation)
+        })
+        let started = Date().timeIntervalSince1970
+        var notSent: [(result: JobResult, batch: String)] = []
+        for (a, number) in zip(admitted, numbers) {
+            let execution = a.execution
+            switch number {
+            case .success(let attempt):
+                execution.send(a.plan, as: Sent(a, attempt: attempt, started: started), ends: ends)
+            case .failure(let error):
+                a.release()
+                if error is LeaseLost {
+                    execution.shared.events.log(.warning, "job \(execution.job.customID): lease lost to another runner; not sent")
+                    notSent.append((.interrupted, execution.job.batchID))
+                } else {
+                    notSent.append((execution.databaseFailure(error), execution.job.batchID))
+                }
             }
-            if let live { shared.flusher.unregister(live) }
-            return .done(try await ended(attempt: attempt, error: error, live: live, kept: plan.kept, keptTokens: plan.keptTokens,
-                                         gate: gate, probe: probe, sentAt: admitted, clock: (claimed, headersAt), charge: charge))
+        }
+        return notSent
+    }
+
+    /// Sends the attempt `sent`'s request. No task waits for it: its head comes on the transport's
+    /// thread (`began`), and its end, or the failure that came before a head, goes to `ends`. A run
+    /// that is stopping sends nothing more: the attempt ends at once, interrupted.
+    private func send(_ plan: Plan, as sent: Sent, ends: StreamEnds) {
+        let finishing = self.finishing
+        if Task.isCancelled {
+            ends.post(EndedStream(execution: finishing, sent: sent, output: nil, end: .failure(CancellationError()), at: now))
+            return
+        }
+        shared.client.send(body: plan.body, provider: plan.provider, wire: plan.wire) { head in
+            switch head {
+            case .success(let stream): finishing.began(stream, sent: sent, ends: ends)
+            case .failure(let error):
+                ends.post(EndedStream(execution: finishing, sent: sent, output: nil, end: .failure(error), at: Date().timeIntervalSince1970))
+            }
         }
     }
 
-    enum BudgetDecision {
-        /// The job may start (with what it reserved; nil: no budget governs it).
-        case granted(BudgetLedger.Reservation?)
-        /// It may not: it failed (its model has no price) or was given back (it does not fit).
+    /// The head of `sent`'s request came (on the transport's thread: nothing here waits): the
+    /// provider's rate-limit headers go to its gate, the stream's text to the flusher, its end to
+    /// `ends`. A stream whose batch was cancelled, whose runner's leases lapsed or whose run is
+    /// stopping is cancelled (from its registration on, the flusher cancels it with the others).
+    private func began(_ stream: ChatCompletionStream, sent: Sent, ends: StreamEnds) {
+        if let head = stream.head { sent.gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: sent.estimate) }
+        let output = LiveOutput(job: job.id, batch: job.batchID, kept: sent.kept, keptTokens: sent.keptTokens, stream: stream)
+        shared.flusher.register(output)
+        stream.onEnd { [self] end in
+            ends.post(EndedStream(execution: self, sent: sent, output: output, end: end, at: Date().timeIntervalSince1970))
+        }
+        let control = shared.control
+        if control.isCancelled(batch: job.batchID) || control.leasesLapsed || control.isStopping { stream.cancel() }
+    }
+
+    /// Whether a job may go on, and with what (`reserve`, `admit`).
+    enum Decided<Granted: Sendable>: Sendable {
+        /// It may (with what it holds now).
+        case granted(Granted)
+        /// It may not: it failed (its model has no price), or was given back.
         case refused(JobResult)
     }
 
     /// Under a budget, reserves the attempt's worst case (`bounds` priced); a job that cannot
     /// fit is given back untouched.
-    func reserve(_ bounds: RequestBounds) async throws -> BudgetDecision {
+    func reserve(_ bounds: RequestBounds) async throws -> Decided<BudgetLedger.Reservation?> {
         guard let budget = shared.budget, budget.governs(batch: job.batchID) else { return .granted(nil) }
         guard let price = shared.options.prices.price(for: job.model) else {
             return .refused(try await failWithoutAttempt(RequestFailure(kind: .noPrice, retryable: false, stopsProvider: false,
@@ -403,10 +526,12 @@ struct JobExecution: Sendable {
 
     /// The row a stream that ended well is written as (`finish(succeeded:)`), with what it was
     /// billed; its provider's gate told of the answer and of its tokens.
-    private func success(of sent: Sent, endedAt: Double) -> JobSuccess {
+    private func success(of e: EndedStream) -> JobSuccess {
+        let sent = e.sent
+        guard let output = e.output else { preconditionFailure("success: a stream ended well without a head") }
         sent.gate.answered(sentAt: sent.started)
-        var (outcome, usage) = outcome(of: sent, endedAt: endedAt)
-        outcome.charge = charge(of: sent.output, bounds: sent.bounds)
+        var (outcome, usage) = outcome(of: sent, output: output, endedAt: e.at)
+        outcome.charge = charge(of: output, bounds: sent.bounds)
         // Every answer gets its request's key, cached run or not: a later `--cache` run reuses it.
         outcome.requestKey = sent.requestKey
         if let usage { sent.gate.settle(estimatedTokens: sent.estimate, actualTokens: usage.totalTokens) }
@@ -415,7 +540,8 @@ struct JobExecution: Sendable {
 
     /// After the write of a stream's answer (`written`: whether the lease was held, or the
     /// write's error): the job's result.
-    private func succeeded(_ sent: Sent, _ outcome: JobOutcome, written: Result<Bool, any Error>) async -> JobResult {
+    private func succeeded(_ e: EndedStream, _ outcome: JobOutcome, written: Result<Bool, any Error>) async -> JobResult {
+        let sent = e.sent
         defer { release(sent, charge: outcome.charge ?? .none) }
         switch written {
         case .failure(let error):
@@ -423,11 +549,11 @@ struct JobExecution: Sendable {
             // (a busy database), its last flush keeps the whole text as the job's partial.
             return databaseFailure(error)
         case .success(false):
-            shared.flusher.unregister(sent.output)
+            if let output = e.output { shared.flusher.unregister(output) }
             shared.events.log(.warning, "job \(job.customID): lease lost to another runner; its result was not written")
             return .interrupted
         case .success(true):
-            shared.flusher.unregister(sent.output)
+            if let output = e.output { shared.flusher.unregister(output) }
             if let cache = shared.cache, let key = outcome.requestKey { await cache.remember(job, key: key, outcome: outcome) }
             shared.events.succeeded(job: job.customID, completionTokens: outcome.completionTokens ?? 0)
             return .succeeded(seconds: now - sent.started)
@@ -436,8 +562,8 @@ struct JobExecution: Sendable {
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
     /// segments, the rebuilt `chat.completion` object (`responseText`), the attempt's timings.
-    private func outcome(of sent: Sent, endedAt end: Double) -> (JobOutcome, CompletionUsage?) {
-        let output = sent.output, stream = output.stream, started = sent.started
+    private func outcome(of sent: Sent, output: LiveOutput, endedAt end: Double) -> (JobOutcome, CompletionUsage?) {
+        let stream = output.stream, started = sent.started
         var final = stream.completion
         let usage = final.usage
         let text = output.text
@@ -457,7 +583,7 @@ struct JobExecution: Sendable {
                                 cacheWriteTokens: u.cacheWriteTokens, reasoningTokens: u.reasoningTokens)
         }
         let toolCalls = final.choices.first?.message.toolCalls
-        let timings = AttemptTimings(claimed: sent.claimed, sent: started, headers: sent.headersAt, end: end,
+        let timings = AttemptTimings(claimed: sent.claimed, sent: started, headers: stream.head?.receivedAt ?? started, end: end,
                                      stream: stream, outputTokens: usage?.completionTokens)
         var outcome = JobOutcome(
             output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
@@ -482,8 +608,6 @@ struct JobExecution: Sendable {
         guard let request = sent.responsesRequest else { return final.jsonString }
         return (final.response ?? ResponseObject.make(final, request: request)).jsonString
     }
-
-    private struct BatchCancelled: Error {}
 
     /// Records a failed attempt and decides: retry later (back to the queue), fail, or stop.
     /// `clock`: when the job was claimed and the headers came (nil: none did), for the timings.
@@ -533,7 +657,7 @@ struct JobExecution: Sendable {
         record.keptReasoning = keptReasoning
         record.keptChoices = keptChoices
         record.endedAt = endedAt
-        if let stopped = try await stopped(attempt: attempt, error: error, record: record, batchCancelled: error is BatchCancelled) {
+        if let stopped = try await stopped(attempt: attempt, error: error, record: record) {
             return stopped
         }
         let counts = judge(failure, gate: gate, probe: probe, sentAt: sentAt, reached: failure.httpStatus != nil || live != nil)
@@ -541,10 +665,10 @@ struct JobExecution: Sendable {
     }
 
     /// An attempt that ended because its batch was cancelled or the run is stopping: written as
-    /// such (nil when neither is the case). `batchCancelled`: the error says it was the batch.
-    func stopped(attempt: Int, error: any Error, record: AttemptFailure, batchCancelled: Bool) async throws -> JobResult? {
+    /// such (nil when neither is the case).
+    func stopped(attempt: Int, error: any Error, record: AttemptFailure) async throws -> JobResult? {
         var record = record
-        if batchCancelled || (error is CancellationError && shared.control.isCancelled(batch: job.batchID)) {
+        if error is CancellationError && shared.control.isCancelled(batch: job.batchID) {
             record.kind = .cancelled
             record.message = "the batch was cancelled"
             try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .cancelled, retryAt: nil, finalState: .cancelled)

@@ -57,7 +57,8 @@ final class LeaseKeeper: Sendable {
         renewedAt.withLock { $0 = max($0, began) }
         // A renewal that hung through the partition began too long ago to vouch for the leases
         // (lifting the fence on it fenced again at once); the next one, sent now, does.
-        if control.leasesLapsed && now - began < .seconds(leaseSeconds * Self.fenceShare) {
+        // A run that is stopping keeps its requests stopped (`BatchRunner.run`).
+        if control.leasesLapsed && now - began < .seconds(leaseSeconds * Self.fenceShare) && !control.isStopping {
             control.setLeasesLapsed(false)
             client.resumeRequests()
             events.log(.info, "the database answers again: this runner's leases are renewed and it takes jobs again")

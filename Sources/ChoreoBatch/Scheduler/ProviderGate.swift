@@ -103,6 +103,19 @@ final class ProviderGate: Sendable {
         }
     }
 
+    /// `admit` when nothing is to be waited for: the provider is up, a concurrency permit is free,
+    /// and the permits in hand let the request go now. False (nothing taken) when any of them would
+    /// wait, or the budgets must be asked first: `admit` then. True: give the permit back with
+    /// `finished`, as after `admit`.
+    func admitNow(estimatedTokens: Int) -> Bool {
+        if let concurrency, !concurrency.tryAcquire() { return false }
+        let t = now
+        let up = health.withLock { $0.isUp }
+        if up, pace.withLock({ fromHand(&$0, tokens: Double(estimatedTokens), probe: false, at: t) }) == .go { return true }
+        concurrency?.release()
+        return false
+    }
+
     /// Gives back the permit of `admit`. A probe that ended without a verdict (its job was
     /// interrupted) lets the next request probe.
     func finished(probe: Int? = nil) { finished(probe: probe, permit: true) }
@@ -204,7 +217,7 @@ final class ProviderGate: Sendable {
     }
 
     /// What a request waiting for permits does next.
-    private enum Step {
+    private enum Step: Equatable {
         case go
         case wait(Double)
         /// Wait for the take in flight, then look again.
@@ -238,28 +251,33 @@ final class ProviderGate: Sendable {
     /// learned by the next take.
     private func step(_ p: inout Pace, tokens: Double, probe: Bool) -> Step {
         let t = now
-        if t >= p.freshUntil {
-            // Permits are good for a second; a debt stays.
-            p.requests = 0
-            p.tokens = min(p.tokens, 0)
-        } else {
-            var wait = max(p.pausedUntil - t, p.lastStart + p.spacing - t)
-            if !probe { wait = max(wait, p.unreachableUntil - t) }
-            if wait > 0 { return .wait(min(wait, p.freshUntil - t)) }
-            let need = tokensPerMinute.map { min(tokens, Double($0)) } ?? 0
-            if (requestsPerMinute == nil || p.requests >= 1) && (tokensPerMinute == nil || p.tokens >= need) {
-                if requestsPerMinute != nil { p.requests -= 1 }
-                if tokensPerMinute != nil { p.tokens -= tokens }
-                p.lastStart = t
-                return .go
-            }
-        }
+        if let step = fromHand(&p, tokens: tokens, probe: probe, at: t) { return step }
         if let take = p.take { return .take(take) }
         if p.nextTake > t { return .wait(p.nextTake - t) }
         let ask = ask(p, tokens: tokens, probe: probe)
         let take = Task { await self.refill(ask) }
         p.take = take
         return .take(take)
+    }
+
+    /// The permits in hand, while they are fresh: `.go` with the request's taken, or `.wait` for a
+    /// pause; nil when the budgets must be asked (the permits are stale, or too few).
+    private func fromHand(_ p: inout Pace, tokens: Double, probe: Bool, at t: Double) -> Step? {
+        guard t < p.freshUntil else {
+            // Permits are good for a second; a debt stays.
+            p.requests = 0
+            p.tokens = min(p.tokens, 0)
+            return nil
+        }
+        var wait = max(p.pausedUntil - t, p.lastStart + p.spacing - t)
+        if !probe { wait = max(wait, p.unreachableUntil - t) }
+        if wait > 0 { return .wait(min(wait, p.freshUntil - t)) }
+        let need = tokensPerMinute.map { min(tokens, Double($0)) } ?? 0
+        guard (requestsPerMinute == nil || p.requests >= 1) && (tokensPerMinute == nil || p.tokens >= need) else { return nil }
+        if requestsPerMinute != nil { p.requests -= 1 }
+        if tokensPerMinute != nil { p.tokens -= tokens }
+        p.lastStart = t
+        return .go
     }
 
     /// What to take for the requests waiting now: one permit each, at most a second's worth, and

@@ -170,5 +170,13 @@ struct ProviderHealth: Sendable {
         }
     }
 
+    /// Whether a request goes out without waiting for an outage (`admit` says `.go`).
+    var isUp: Bool {
+        switch state {
+        case .healthy, .suspect: return true
+        case .down, .gaveUp: return false
+        }
+    }
+
     var gaveUp: Bool { if case .gaveUp = state { return true } else { return false } }
 }

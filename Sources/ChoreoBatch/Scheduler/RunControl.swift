@@ -1,13 +1,15 @@
 import ChoreoAI
 import ChoreoLocking
 
-/// Run-wide switches every job reads: cancelled batches, stopped providers, lapsed leases.
+/// Run-wide switches every job reads: cancelled batches, stopped providers, lapsed leases, the
+/// run stopping.
 final class RunControl: Sendable {
     private struct State {
         var cancelledBatches: Set<String> = []
         var stoppedProviders: [String: RequestFailure] = [:]
         var sharedRequestLimits: [Int64: Int] = [:]
         var leasesLapsed = false
+        var stopping = false
     }
     private let state = Locked(State())
     /// Models that refuse a prefill continuation (learned from their 400, or from earlier runs).
@@ -29,6 +31,12 @@ final class RunControl: Sendable {
     var leasesLapsed: Bool { state.withLock { $0.leasesLapsed } }
 
     func setLeasesLapsed(_ lapsed: Bool) { state.withLock { $0.leasesLapsed = lapsed } }
+
+    /// Whether the run is stopping (a signal, the deadline, the database lost): streams that begin
+    /// from now on are cancelled as they begin, and no request goes out again.
+    var isStopping: Bool { state.withLock { $0.stopping } }
+
+    func setStopping() { state.withLock { $0.stopping = true } }
 
     /// The most jobs an embeddings job may share a request with (itself included) in this run:
     /// nil, as many as fit (`EmbeddingsBatcher`); halved each time a request it was in is refused

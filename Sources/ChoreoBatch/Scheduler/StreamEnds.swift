@@ -1,13 +1,19 @@
 import ChoreoAI
 import ChoreoLocking
 
-/// A job whose stream is running with no task of its own, and how its stream ended.
+/// An attempt whose request went out with no task of its own, and how it ended: its stream's
+/// end, or the failure that came before a head (`output` nil).
 struct EndedStream: Sendable {
     let execution: JobExecution
     let sent: JobExecution.Sent
+    /// The stream's text, from its head on (nil: no head came).
+    let output: LiveOutput?
     let end: Result<Void, any Error>
     /// When the stream ended (the run may get to it later: the attempt's end is this moment).
     let at: Double
+
+    /// When the response's head came (nil: it did not).
+    var headersAt: Double? { output.map { $0.stream.head?.receivedAt ?? sent.started } }
 }
 
 /// The streams that ended, from the transport's thread to the run loop: `post` from any
