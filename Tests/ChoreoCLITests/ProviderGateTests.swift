@@ -54,6 +54,41 @@ struct ProviderGateTests {
         #expect(all >= 0.45)
     }
 
+    /// The admission that does not wait (a claim's jobs, `JobExecution.admitNow`) goes only when
+    /// `admit` would not have waited, and takes nothing when it does not go.
+    @Test func admitNowGoesOnlyWhenNothingIsToBeWaitedForAndTakesNothingOtherwise() async throws {
+        let gate = ProviderGate(name: "p", maxConcurrency: 1, requestsPerMinute: nil, tokensPerMinute: nil)
+        // No permits in hand yet: they are taken from the budgets first, which `admit` waits for.
+        #expect(!gate.admitNow(estimatedTokens: 1))
+        try await gate.admit(estimatedTokens: 1)
+        // The one concurrency permit is held.
+        #expect(!gate.admitNow(estimatedTokens: 1))
+        gate.finished()
+        // Permits in hand (good for a second) and the concurrency permit free: it goes, and holds it.
+        #expect(gate.admitNow(estimatedTokens: 1))
+        #expect(!gate.admitNow(estimatedTokens: 1))
+        gate.finished()
+        // The refusals took no concurrency permit.
+        #expect(gate.admitNow(estimatedTokens: 1))
+        gate.finished()
+        // A 429's pause holds it as it holds `admit`.
+        gate.pause(for: 30)
+        #expect(!gate.admitNow(estimatedTokens: 1))
+    }
+
+    @Test func tryAcquireTakesAFreePermitButNeverOneAWaiterIsOwed() async throws {
+        let semaphore = AsyncSemaphore(permits: 1)
+        #expect(semaphore.tryAcquire())
+        #expect(!semaphore.tryAcquire())
+        let waiter = Task { try await semaphore.acquire() }
+        try await eventually("a task waits for the permit") { semaphore.waiting == 1 }
+        semaphore.release()  // goes to the waiter
+        try await waiter.value
+        #expect(!semaphore.tryAcquire())
+        semaphore.release()
+        #expect(semaphore.tryAcquire())
+    }
+
     @Test func concurrencyCapHoldsPermits() async throws {
         let gate = ProviderGate(name: "p", maxConcurrency: 2, requestsPerMinute: nil, tokensPerMinute: nil)
         try await gate.admit(estimatedTokens: 1)
