@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// A serial executor with a thread of its own, for the actor that owns a connection
 /// (`nonisolated var unownedExecutor`). SQLite's calls block: a statement waits up to its busy
@@ -21,6 +22,8 @@ public final class DatabaseExecutor: SerialExecutor, @unchecked Sendable {
     private var jobs: [UnownedJob] = []
     private var stopping = false
     private var thread = pthread_t()
+    /// Jobs enqueued and not yet begun (`hasQueuedJobs`).
+    private let queued = Atomic<Int>(0)
 
     /// Starts the thread.
     public init() {
@@ -49,11 +52,16 @@ public final class DatabaseExecutor: SerialExecutor, @unchecked Sendable {
         pthread_mutex_lock(mutex)
         precondition(!stopping, "a job was enqueued on a database executor after its shutdown")
         jobs.append(job)
+        queued.add(1, ordering: .relaxed)
         pthread_cond_signal(condition)
         pthread_mutex_unlock(mutex)
     }
 
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
+
+    /// Whether jobs wait to run after the current one: a group commit's leader yields to let them
+    /// join only then (`WriteGroups`). A job enqueued a moment later may not be counted yet.
+    public var hasQueuedJobs: Bool { queued.load(ordering: .relaxed) > 0 }
 
     /// True on the executor's own thread (tests, preconditions).
     public var isCurrentThread: Bool { pthread_equal(pthread_self(), thread) != 0 }
@@ -79,7 +87,10 @@ public final class DatabaseExecutor: SerialExecutor, @unchecked Sendable {
             let batch = jobs
             jobs.removeAll(keepingCapacity: true)
             pthread_mutex_unlock(mutex)
-            for job in batch { job.runSynchronously(on: executor) }
+            for job in batch {
+                queued.subtract(1, ordering: .relaxed)
+                job.runSynchronously(on: executor)
+            }
         }
     }
 }

@@ -52,6 +52,17 @@ private actor Ledger {
     }
 }
 
+extension JobQueue {
+    /// Starts one task per success while holding the queue: the tasks are isolated to it, so they
+    /// are all queued on its database thread before the first one runs.
+    func completeInTasks(_ successes: [JobSuccess]) async -> [Bool?] {
+        let tasks = successes.map { s in Task { try await self.complete(job: s.job, attempt: s.attempt, outcome: s.outcome) } }
+        var held: [Bool?] = []
+        for task in tasks { held.append(try? await task.value) }
+        return held
+    }
+}
+
 @Suite("Group commit")
 struct GroupCommitTests {
     @Test func writesQueuedTogetherCommitInOneTransactionWithTheirOwnResults() async throws {
@@ -177,6 +188,26 @@ struct GroupCommitTests {
         #expect(try other.count("SELECT count(*) FROM jobs WHERE id = ? AND state = 'running' AND lease_owner = 'r2' AND output IS NULL", [.init(stolen)]) == 1)
         #expect(try other.count("SELECT count(*) FROM attempts WHERE outcome = 'succeeded' AND ended_at IS NOT NULL") == 47)
         #expect(try other.count("SELECT count(*) FROM attempts WHERE job_id = ? AND outcome = 'lease_lost'", [.init(stolen)]) == 1)
+    }
+
+    /// A leader yields the database's thread only when callers wait for it: a lone write commits at
+    /// once (a yield cost its task two hops between threads), and writes queued behind a leader
+    /// still join its group.
+    @Test func aLeaderYieldsOnlyWhenOtherCallersWaitForTheDatabasesThread() async throws {
+        let dir = TemporaryDirectory()
+        let (queue, attempts) = try await startedJobs(dir, count: 40)
+        let ids = attempts.keys.sorted()
+        let yields = await queue.groupCommitYields
+        #expect(try await queue.complete(job: ids[0], attempt: 1, outcome: outcome("alone")))
+        #expect(await queue.groupCommitYields == yields, "a lone write yielded")
+        // The others, each from a task of its own queued on the database's thread before the first runs.
+        let before = await queue.groupCommitStats
+        let held = await queue.completeInTasks(ids.dropFirst().map { JobSuccess(job: $0, attempt: 1, outcome: outcome("out")) })
+        #expect(held == Array(repeating: true, count: 39))
+        let after = await queue.groupCommitStats
+        #expect(after.writes - before.writes == 39)
+        #expect(after.transactions - before.transactions == 1)
+        #expect(await queue.groupCommitYields > yields)
     }
 
     @Test func answersWrittenInOneCallShareATransactionAndALostLeaseAffectsOnlyItsJob() async throws {

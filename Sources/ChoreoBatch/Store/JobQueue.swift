@@ -155,7 +155,9 @@ public actor JobQueue: JobStore {
         self.db = db
         self.runnerID = runnerID
         self.path = path
-        self.writes = WriteBatcher(db: db, storage: storage) { try JobQueue.apply($0, db: db, runnerID: runnerID) }
+        self.writes = WriteBatcher(db: db, storage: storage, othersWaiting: { [executor] in executor.hasQueuedJobs }) {
+            try JobQueue.apply($0, db: db, runnerID: runnerID)
+        }
     }
 
     deinit { executor.shutdown() }
@@ -350,6 +352,8 @@ public actor JobQueue: JobStore {
 
     /// Groups and writes committed so far (tests, diagnostics).
     var groupCommitStats: WriteBatcher<QueuedWrite, WriteResult>.Stats { writes.stats }
+    /// How many times a group's leader yielded to let writes queued behind it join (tests).
+    var groupCommitYields: Int { writes.yields }
 
     /// Records the start of each attempt, all in the next group; returns each one's number, or
     /// `LeaseLost` (nothing written for it) when the job is no longer leased to this runner: that

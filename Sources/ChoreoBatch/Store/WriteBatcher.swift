@@ -25,13 +25,17 @@ final class WriteBatcher<Write, Output: Sendable> {
     private let apply: (Write) throws -> Output
     private let groups: WriteGroups<Write, Output>
     private(set) var stats = Stats()
+    /// How many times a group's leader yielded to gather it (tests, diagnostics).
+    var yields: Int { groups.yields }
 
     /// `apply` runs one write's statements; it is called inside the group's transaction, in a
     /// savepoint of its own, and must not open a transaction itself.
-    init(db: Database, maxGroup: Int = 256, storage: StorageHealth? = nil, apply: @escaping (Write) throws -> Output) {
+    /// `othersWaiting`: whether callers wait for the owner actor (`WriteGroups`).
+    init(db: Database, maxGroup: Int = 256, storage: StorageHealth? = nil, othersWaiting: (() -> Bool)? = nil,
+         apply: @escaping (Write) throws -> Output) {
         self.db = db
         self.storage = storage
-        self.groups = WriteGroups(maxGroup: maxGroup)
+        self.groups = WriteGroups(maxGroup: maxGroup, othersWaiting: othersWaiting)
         self.apply = apply
     }
 

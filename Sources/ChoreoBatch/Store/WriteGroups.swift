@@ -7,7 +7,8 @@
 /// Leader and followers: a caller that finds no group forming becomes the leader. It enqueues
 /// its writes and yields the actor, so callers already waiting for the actor run first and join
 /// the group as followers (they suspend on a continuation); it keeps yielding while that brings
-/// new writes (up to `maxGroup`). Then it runs the committer on the whole group synchronously on
+/// new writes (up to `maxGroup`), and not at all when its owner knows nobody waits for the actor
+/// (`othersWaiting`: `JobQueue` asks its `DatabaseExecutor`). Then it runs the committer on the whole group synchronously on
 /// the actor — nobody can join meanwhile; callers arriving during the commit wait for the actor
 /// and form the next group — and resumes the followers. A lone write pays one `Task.yield()`,
 /// never a timed wait. A caller may bring several writes: they join one group together, and it
@@ -32,11 +33,17 @@ final class WriteGroups<Write, Output: Sendable> {
     }
 
     private let maxGroup: Int
+    /// Whether callers wait for the actor (nil: assume so). When none does, the leader commits at
+    /// once: a yield would only cost its task two hops.
+    private let othersWaiting: (() -> Bool)?
     private var queue: [Queued] = []
     private var gathering = false
+    /// How many times a leader yielded to gather a group (tests, diagnostics).
+    private(set) var yields = 0
 
-    init(maxGroup: Int = 256) {
+    init(maxGroup: Int = 256, othersWaiting: (() -> Bool)? = nil) {
         self.maxGroup = maxGroup
+        self.othersWaiting = othersWaiting
     }
 
     /// Runs `write` in the next group and returns its own result (or throws its own error).
@@ -63,8 +70,9 @@ final class WriteGroups<Write, Output: Sendable> {
         for write in writes { queue.append(Queued(write: write, waiter: .leader)) }
         // Let every caller already waiting for the actor join; go on while that brings new ones.
         var seen = 0
-        while queue.count > seen, queue.count < maxGroup {
+        while queue.count > seen, queue.count < maxGroup, othersWaiting?() ?? true {
             seen = queue.count
+            yields += 1
             await Task.yield()
         }
         let group = queue
