@@ -116,22 +116,20 @@ public final class ChoreoClient: Sendable {
                 onHead(.success(ChatCompletionStream(response: response, collecting: state.withLock { $0 }!)))
             case .success(let response):
                 // Its body is read on a task of its own: an error status is rare, and its body short.
-                Task {
-                    do {
-                        try await Self.checkStatus(response, wire: wire, provider: provider)
-                        preconditionFailure("checkStatus passed a status outside 2xx")
-                    } catch {
-                        onHead(.failure(error))
-                    }
-                }
+                Task { onHead(.failure(await Self.statusError(response, wire: wire, provider: provider))) }
             }
         }
     }
 
     static func checkStatus(_ response: HTTPResponse, wire: any WireFormat, provider: Provider) async throws {
         guard !(200..<300).contains(response.status) else { return }
+        throw await statusError(response, wire: wire, provider: provider)
+    }
+
+    /// The error a response of an error status stands for, its body read (the first 64 KiB).
+    static func statusError(_ response: HTTPResponse, wire: any WireFormat, provider: Provider) async -> any Error {
         let body = (try? await response.body.collect(upTo: 64 * 1024)) ?? []
-        throw wire.decodeError(status: response.status, headers: response.headers, body: body, provider: provider)
+        return wire.decodeError(status: response.status, headers: response.headers, body: body, provider: provider)
     }
 }
 
