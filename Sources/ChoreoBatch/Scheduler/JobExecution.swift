@@ -125,7 +125,8 @@ struct JobExecution: Sendable {
             case .send: preconditionFailure("conclude: a plan to send is launched, not concluded")
             case .fail(let failure): return try await failWithoutAttempt(failure)
             case .cancelled:
-                try await shared.queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
+                try await shared.queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled,
+                                                         message: "the batch was cancelled")
                 return .cancelled
             }
         } catch {

@@ -364,7 +364,9 @@ public actor JobQueue: JobStore {
     /// (the run is stopping). A finished answer is never dropped because the file was busy.
     public func startAttempts(_ starts: [AttemptStart]) async -> [Result<Int, any Error>] {
         let t = now
-        let queued = starts.map { QueuedWrite.startAttempt(job: $0.job, continuedFromChars: $0.continuedFromChars, continuation: $0.continuation, at: t) }
+        let queued = starts.map {
+            QueuedWrite.startAttempt(job: $0.job, continuedFromChars: $0.continuedFromChars, continuation: $0.continuation, at: t)
+        }
         return await writes.submit(queued, untilCommitted: true, isolation: self).map { result in
             result.map { written in
                 guard case .attempt(let number) = written else { preconditionFailure("a start returns an attempt number") }

@@ -7,11 +7,11 @@
 /// Leader and followers: a caller that finds no group forming becomes the leader. It enqueues
 /// its writes and yields the actor, so callers already waiting for the actor run first and join
 /// the group as followers (they suspend on a continuation); it keeps yielding while that brings
-/// new writes (up to `maxGroup`), and not at all when its owner knows nobody waits for the actor
-/// (`othersWaiting`: `JobQueue` asks its `DatabaseExecutor`). Then it runs the committer on the whole group synchronously on
+/// new writes (up to `maxGroup`). Then it runs the committer on the whole group synchronously on
 /// the actor — nobody can join meanwhile; callers arriving during the commit wait for the actor
-/// and form the next group — and resumes the followers. A lone write pays one `Task.yield()`,
-/// never a timed wait. A caller may bring several writes: they join one group together, and it
+/// and form the next group — and resumes the followers. A lone write pays one `Task.yield()`, or
+/// none when the owner can tell that nobody waits for the actor (`othersWaiting`: `JobQueue` asks
+/// its `DatabaseExecutor`), and never a timed wait. A caller may bring several writes: they join one group together, and it
 /// is resumed once with all their results.
 ///
 /// Not `Sendable`: its owner actor calls `submit` with itself as the isolation, so the queue is
