@@ -55,10 +55,7 @@ struct EmbeddingsRequest: Sendable {
         var ready: [Member] = []
         for (i, m) in members.enumerated() {
             switch m.decide() {
-            case .fail(let failure): results[i] = try await m.failWithoutAttempt(failure)
-            case .cancelled:
-                try await m.shared.queue.endWithoutAttempt(job: m.job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
-                results[i] = .cancelled
+            case .unsent(let unsent): results[i] = try await m.endUnsent(unsent)
             case .send(let plan):
                 guard let inputs = OpenAIEmbeddingsWire.inputs(of: plan.body), !inputs.isEmpty else {
                     results[i] = try await m.failWithoutAttempt(RequestFailure(

@@ -74,12 +74,14 @@ struct JobExecution: Sendable {
     static func start(_ executions: [JobExecution], ends: StreamEnds) async -> Started {
         var started = Started(covered: executions.count)
         var admitted: [Admitted] = []
-        var decided: [(JobExecution, Decision)] = []
+        var unsent: [(JobExecution, Unsent)] = []
         for execution in executions {
             let claimed = Date().timeIntervalSince1970
-            let decision = execution.decide()
-            guard case .send(let plan) = decision else {
-                decided.append((execution, decision))
+            let plan: Plan
+            switch execution.decide() {
+            case .send(let p): plan = p
+            case .unsent(let u):
+                unsent.append((execution, u))
                 continue
             }
             let bounds = execution.bounds(of: plan)
@@ -93,8 +95,10 @@ struct JobExecution: Sendable {
         let notSent = await launch(admitted, ends: ends)
         started.launched = admitted.count - notSent.count
         started.done = notSent
-        for (execution, decision) in decided {
-            started.done.append((await execution.conclude(decision), execution.job.batchID))
+        for (execution, u) in unsent {
+            let result: JobResult
+            do { result = try await execution.endUnsent(u) } catch { result = execution.databaseFailure(error) }
+            started.done.append((result, execution.job.batchID))
         }
         return started
     }
@@ -116,22 +120,6 @@ struct JobExecution: Sendable {
             started.done = [(execution.databaseFailure(error), execution.job.batchID)]
         }
         return started
-    }
-
-    /// A decision that sends nothing, written: the job failed, or its batch was cancelled.
-    private func conclude(_ decision: Decision) async -> JobResult {
-        do {
-            switch decision {
-            case .send: preconditionFailure("conclude: a plan to send is launched, not concluded")
-            case .fail(let failure): return try await failWithoutAttempt(failure)
-            case .cancelled:
-                try await shared.queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled,
-                                                         message: "the batch was cancelled")
-                return .cancelled
-            }
-        } catch {
-            return databaseFailure(error)
-        }
     }
 
     /// This execution as its stream's end needs it: without the job's request text. Nothing after
@@ -225,10 +213,29 @@ struct JobExecution: Sendable {
         var requestKey: RequestKey?
     }
 
+    /// What an attempt does: send its plan, or end without a request.
     enum Decision {
         case send(Plan)
+        case unsent(Unsent)
+
+        static func fail(_ failure: RequestFailure) -> Decision { .unsent(.fail(failure)) }
+        static var cancelled: Decision { .unsent(.cancelled) }
+    }
+
+    /// Why an attempt sends nothing: the job fails, or its batch was cancelled.
+    enum Unsent {
         case fail(RequestFailure)
         case cancelled
+    }
+
+    /// Writes an attempt that sends nothing (`Decision.unsent`): the job's end, and its result.
+    func endUnsent(_ unsent: Unsent) async throws -> JobResult {
+        switch unsent {
+        case .fail(let failure): return try await failWithoutAttempt(failure)
+        case .cancelled:
+            try await shared.queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
+            return .cancelled
+        }
     }
 
     /// The synchronous part of an attempt: parse, route, check, build the body (a continuation
