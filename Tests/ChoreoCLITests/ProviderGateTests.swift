@@ -76,6 +76,23 @@ struct ProviderGateTests {
         #expect(!gate.admitNow(estimatedTokens: 1))
     }
 
+    /// The tokens a request is estimated at before its usage is known (what the gate reserves of a
+    /// tokens-per-minute budget): its prompt's JSON length over 4, plus its completion budget.
+    @Test func aRequestsTokenEstimateIsItsPromptsJSONLengthOver4PlusItsCompletionBudget() throws {
+        let text = String(repeating: "abcd", count: 100)
+        func estimate(_ json: String) throws -> Int { JobExecution.estimateTokens(try JSONValue.parse(json)) }
+        // A string content counts with its quotes, as printed.
+        #expect(try estimate(#"{"messages":[{"role":"user","content":"\#(text)"}],"max_tokens":50}"#) == (402 / 4) + 50)
+        #expect(try estimate(#"{"messages":[{"role":"system","content":"\#(text)"},{"role":"user","content":"hi"}]}"#)
+                == (402 + 4) / 4 + 256)
+        // Parts count as their JSON.
+        let parts = #"[{"type":"text","text":"\#(text)"}]"#
+        #expect(try estimate(#"{"messages":[{"role":"user","content":\#(parts)}],"max_completion_tokens":10}"#)
+                == parts.utf8.count / 4 + 10)
+        // A Responses body: its input and instructions.
+        #expect(try estimate(#"{"input":"\#(text)","instructions":"be brief","max_output_tokens":7}"#) == (402 + 10) / 4 + 7)
+    }
+
     @Test func tryAcquireTakesAFreePermitButNeverOneAWaiterIsOwed() async throws {
         let semaphore = AsyncSemaphore(permits: 1)
         #expect(semaphore.tryAcquire())

@@ -767,10 +767,17 @@ struct JobExecution: Sendable {
     /// A rough token count for rate limiting before the provider reports usage: ~4 characters a
     /// token for the prompt, plus the completion budget (providers reserve max_tokens).
     static func estimateTokens(_ request: JSONValue) -> Int {
+        // A value's length as JSON; a string's without printing it again (its quotes, not its
+        // escapes: 18,000 instructions a job less with a 5 KB system prompt).
+        func length(_ value: JSONValue?) -> Int {
+            guard let value else { return 0 }
+            if case .string(let s) = value { return s.utf8.count + 2 }
+            return value.jsonString.utf8.count
+        }
         var chars = 0
-        for m in request["messages"]?.arrayValue ?? [] { chars += (m["content"]?.jsonString.utf8.count ?? 0) }
+        for m in request["messages"]?.arrayValue ?? [] { chars += length(m["content"]) }
         // A Responses body: its input and instructions.
-        for key in ["input", "instructions"] { chars += request[key]?.jsonString.utf8.count ?? 0 }
+        for key in ["input", "instructions"] { chars += length(request[key]) }
         let budget = request["max_completion_tokens"]?.intValue ?? request["max_tokens"]?.intValue ?? request["max_output_tokens"]?.intValue ?? 256
         return chars / 4 + budget
     }
