@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-1000000}
-choreo=$(scripts/build-release.sh 2>/dev/null)
+choreo=$(scripts/build-release.sh)  # the build's output and errors go to stderr
 dir=$(mktemp -d /tmp/choreo-report-bench.XXXXXX)
 echo '{"custom_id": "seed", "model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}' > "$dir/seed.jsonl"
 batch=$("$choreo" submit "$dir/seed.jsonl" --db "$dir/bench.sqlite")
