@@ -234,11 +234,11 @@ public final class BatchRunner: Sendable {
                 switch r {
                 case .tick: timerPending = false
                 case .started(let started):
-                    sending -= started.covered - started.waiting.count
+                    sending -= started.left  // the waiting go on in tasks of their own
                     streaming += started.launched
                     inFlight -= started.done.count
                     for r in started.done { count(r.result, batch: r.batch) }
-                    for w in started.waiting { group.addTask { .started(await JobExecution.start(waiting: w, ends: ends)) } }
+                    for p in started.waiting { group.addTask { .started(await JobExecution.start(waiting: p, ends: ends)) } }
                 case .ended(let succeeded, let failed):
                     taking = false
                     streaming -= succeeded.count + failed.count

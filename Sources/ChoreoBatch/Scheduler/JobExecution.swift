@@ -28,10 +28,9 @@ struct JobExecution: Sendable {
 
     private var now: Double { Date().timeIntervalSince1970 }
 
-    /// What one start task did with its jobs (`start(_:ends:)`, `start(waiting:ends:)`).
+    /// What one start task did with its jobs (`start(_:ends:)`, `start(waiting:ends:)`): each job
+    /// is in exactly one of the three.
     struct Started: Sendable {
-        /// The jobs the task was given.
-        var covered: Int
         /// Requests sent: each one's end (its stream's, or its failure before a head) comes
         /// through the run's `StreamEnds`, once.
         var launched = 0
@@ -39,11 +38,15 @@ struct JobExecution: Sendable {
         var done: [(result: JobResult, batch: String)] = []
         /// Jobs that must wait before they may go (their budget, their model's cap, their
         /// provider's gate): each gets a task of its own, so no job waits behind another.
-        var waiting: [Waiting] = []
+        var waiting: [Prepared] = []
+
+        /// The jobs that are no longer the task's: sent, or done.
+        var left: Int { launched + done.count }
     }
 
-    /// A job that waits to be admitted, with its plan, made once.
-    struct Waiting: Sendable {
+    /// A job whose attempt is decided and not yet admitted: its plan (made once), its request's
+    /// token bounds, and when it was claimed.
+    struct Prepared: Sendable {
         let execution: JobExecution
         let plan: Plan
         let bounds: RequestBounds
@@ -52,14 +55,14 @@ struct JobExecution: Sendable {
 
     /// An attempt allowed to go, with what it holds until it ends.
     struct Admitted: Sendable {
-        let execution: JobExecution
-        let plan: Plan
-        let bounds: RequestBounds
-        let claimed: Double
+        let prepared: Prepared
         let reservation: BudgetLedger.Reservation?
         let modelCap: AsyncSemaphore?
         let gate: ProviderGate
         let probe: Int?
+
+        var execution: JobExecution { prepared.execution }
+        var plan: Plan { prepared.plan }
 
         /// Gives back what the attempt held when it never began (`charge`: nothing was billed).
         func release() {
@@ -72,7 +75,7 @@ struct JobExecution: Sendable {
     /// whose heads and ends come back through `ends` (no task waits for them); the jobs that must
     /// wait first are handed back (`Started.waiting`).
     static func start(_ executions: [JobExecution], ends: StreamEnds) async -> Started {
-        var started = Started(covered: executions.count)
+        var started = Started()
         var admitted: [Admitted] = []
         var unsent: [(JobExecution, Unsent)] = []
         for execution in executions {
@@ -84,11 +87,11 @@ struct JobExecution: Sendable {
                 unsent.append((execution, u))
                 continue
             }
-            let bounds = execution.bounds(of: plan)
-            if let now = execution.admitNow(plan, bounds: bounds, claimed: claimed) {
+            let prepared = Prepared(execution: execution, plan: plan, bounds: execution.bounds(of: plan), claimed: claimed)
+            if let now = prepared.admitNow() {
                 admitted.append(now)
             } else {
-                started.waiting.append(Waiting(execution: execution, plan: plan, bounds: bounds, claimed: claimed))
+                started.waiting.append(prepared)
             }
         }
         // The requests first: the writes of jobs that will not be sent wait for them, not the reverse.
@@ -105,11 +108,11 @@ struct JobExecution: Sendable {
 
     /// Starts one job that must wait first (`Started.waiting`): for its budget, its model's cap
     /// and its provider's gate, then as `start(_:ends:)` does.
-    static func start(waiting w: Waiting, ends: StreamEnds) async -> Started {
-        var started = Started(covered: 1)
-        let execution = w.execution
+    static func start(waiting prepared: Prepared, ends: StreamEnds) async -> Started {
+        var started = Started()
+        let execution = prepared.execution
         do {
-            switch try await execution.admit(w.plan, bounds: w.bounds, claimed: w.claimed) {
+            switch try await prepared.admit() {
             case .granted(let admitted):
                 started.done = await launch([admitted], ends: ends)
                 started.launched = 1 - started.done.count
@@ -355,14 +358,14 @@ struct JobExecution: Sendable {
         fileprivate init(_ a: Admitted, attempt: Int, started: Double) {
             self.attempt = attempt
             self.started = started
-            self.claimed = a.claimed
+            self.claimed = a.prepared.claimed
             self.estimate = a.plan.estimate
             self.kept = a.plan.kept
             self.keptTokens = a.plan.keptTokens
             self.gate = a.gate
             self.probe = a.probe
             self.modelCap = a.modelCap
-            self.bounds = a.bounds
+            self.bounds = a.prepared.bounds
             self.reservation = a.reservation
             self.requestKey = a.plan.requestKey
             // Not `nil` for chat: JSONValue takes a literal `nil` as .null.
@@ -375,53 +378,6 @@ struct JobExecution: Sendable {
     func bounds(of plan: Plan) -> RequestBounds {
         let bytes = job.request.utf8.count + (plan.kept.isEmpty ? 0 : plan.kept.utf8.count + 128)
         return RequestBounds(requestBytes: bytes, body: plan.body, provider: plan.provider.kind)
-    }
-
-    /// The admission when nothing is to be waited for: no budget governs the job, and its model's
-    /// cap and its provider's gate let it go now. Nil (nothing taken) otherwise: `admit` then.
-    func admitNow(_ plan: Plan, bounds: RequestBounds, claimed: Double) -> Admitted? {
-        if let budget = shared.budget, budget.governs(batch: job.batchID) { return nil }
-        let modelCap = shared.gates.modelCap(for: plan.provider, model: job.model)
-        if let modelCap, !modelCap.tryAcquire() { return nil }
-        let gate = shared.gates.gate(for: plan.provider)
-        guard gate.admitNow(estimatedTokens: plan.estimate) else {
-            modelCap?.release()
-            return nil
-        }
-        return Admitted(execution: self, plan: plan, bounds: bounds, claimed: claimed, reservation: nil, modelCap: modelCap,
-                        gate: gate, probe: nil)
-    }
-
-    /// The admission, waiting as long as it takes: the attempt's worst case reserved under a
-    /// budget, then the model's cap and the provider's gate, so that an attempt's times are the
-    /// request's own. A job refused on the way (its budget reached, its provider given up, the run
-    /// stopping) is given back untouched.
-    func admit(_ plan: Plan, bounds: RequestBounds, claimed: Double) async throws -> Decided<Admitted> {
-        let reservation: BudgetLedger.Reservation?
-        switch try await reserve(bounds) {
-        case .granted(let r): reservation = r
-        case .refused(let result): return .refused(result)
-        }
-        let gate = shared.gates.gate(for: plan.provider)
-        let modelCap = shared.gates.modelCap(for: plan.provider, model: job.model)
-        do {
-            try await modelCap?.acquire()
-        } catch {
-            settle(reservation, .none)
-            try await shared.queue.release(job: job.id)
-            return .refused(.interrupted)
-        }
-        let probe: Int?
-        do {
-            probe = try await gate.admit(estimatedTokens: plan.estimate)
-        } catch {
-            settle(reservation, .none)
-            modelCap?.release()
-            try await shared.queue.release(job: job.id)
-            return .refused(error is ProviderUnreachable ? .heldBack(model: job.model) : .interrupted)
-        }
-        return .granted(Admitted(execution: self, plan: plan, bounds: bounds, claimed: claimed, reservation: reservation,
-                                 modelCap: modelCap, gate: gate, probe: probe))
     }
 
     /// Begins the attempts of `admitted` in one call of the store and sends their requests; each
@@ -538,7 +494,7 @@ struct JobExecution: Sendable {
         let sent = e.sent
         guard let output = e.output else { preconditionFailure("success: a stream ended well without a head") }
         sent.gate.answered(sentAt: sent.started)
-        var (outcome, usage) = outcome(of: sent, output: output, endedAt: e.at)
+        var (outcome, usage) = outcome(of: sent, output: output, headersAt: e.headersAt, endedAt: e.at)
         outcome.charge = charge(of: output, bounds: sent.bounds)
         // Every answer gets its request's key, cached run or not: a later `--cache` run reuses it.
         outcome.requestKey = sent.requestKey
@@ -570,7 +526,7 @@ struct JobExecution: Sendable {
 
     /// The row a finished stream becomes: the whole text (kept + continued), usage summed over
     /// segments, the rebuilt `chat.completion` object (`responseText`), the attempt's timings.
-    private func outcome(of sent: Sent, output: LiveOutput, endedAt end: Double) -> (JobOutcome, CompletionUsage?) {
+    private func outcome(of sent: Sent, output: LiveOutput, headersAt: Double?, endedAt end: Double) -> (JobOutcome, CompletionUsage?) {
         let stream = output.stream, started = sent.started
         var final = stream.completion
         let usage = final.usage
@@ -591,7 +547,7 @@ struct JobExecution: Sendable {
                                 cacheWriteTokens: u.cacheWriteTokens, reasoningTokens: u.reasoningTokens)
         }
         let toolCalls = final.choices.first?.message.toolCalls
-        let timings = AttemptTimings(claimed: sent.claimed, sent: started, headers: stream.head?.receivedAt ?? started, end: end,
+        let timings = AttemptTimings(claimed: sent.claimed, sent: started, headers: headersAt, end: end,
                                      stream: stream, outputTokens: usage?.completionTokens)
         var outcome = JobOutcome(
             output: text, toolCalls: toolCalls.map { JSONValue.array($0.map(\.json)).jsonString },
@@ -804,5 +760,54 @@ private extension String {
             }
             return bytes.count - continuations
         }
+    }
+}
+
+extension JobExecution.Prepared {
+    /// The admission when nothing is to be waited for: no budget governs the job, and its model's
+    /// cap and its provider's gate let it go now. Nil (nothing taken) otherwise: `admit` then.
+    func admitNow() -> JobExecution.Admitted? {
+        let shared = execution.shared, job = execution.job
+        if let budget = shared.budget, budget.governs(batch: job.batchID) { return nil }
+        let modelCap = shared.gates.modelCap(for: plan.provider, model: job.model)
+        if let modelCap, !modelCap.tryAcquire() { return nil }
+        let gate = shared.gates.gate(for: plan.provider)
+        guard gate.admitNow(estimatedTokens: plan.estimate) else {
+            modelCap?.release()
+            return nil
+        }
+        return JobExecution.Admitted(prepared: self, reservation: nil, modelCap: modelCap, gate: gate, probe: nil)
+    }
+
+    /// The admission, waiting as long as it takes: the attempt's worst case reserved under a
+    /// budget, then the model's cap and the provider's gate, so that an attempt's times are the
+    /// request's own. A job refused on the way (its budget reached, its provider given up, the run
+    /// stopping) is given back untouched.
+    func admit() async throws -> JobExecution.Decided<JobExecution.Admitted> {
+        let shared = execution.shared, job = execution.job
+        let reservation: BudgetLedger.Reservation?
+        switch try await execution.reserve(bounds) {
+        case .granted(let r): reservation = r
+        case .refused(let result): return .refused(result)
+        }
+        let gate = shared.gates.gate(for: plan.provider)
+        let modelCap = shared.gates.modelCap(for: plan.provider, model: job.model)
+        do {
+            try await modelCap?.acquire()
+        } catch {
+            execution.settle(reservation, .none)
+            try await shared.queue.release(job: job.id)
+            return .refused(.interrupted)
+        }
+        let probe: Int?
+        do {
+            probe = try await gate.admit(estimatedTokens: plan.estimate)
+        } catch {
+            execution.settle(reservation, .none)
+            modelCap?.release()
+            try await shared.queue.release(job: job.id)
+            return .refused(error is ProviderUnreachable ? .heldBack(model: job.model) : .interrupted)
+        }
+        return .granted(JobExecution.Admitted(prepared: self, reservation: reservation, modelCap: modelCap, gate: gate, probe: probe))
     }
 }
