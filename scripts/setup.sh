@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building Choreo needs on Debian/Ubuntu: libcurl's, SQLite's, libpq's (the PostgreSQL
-# store), libedit's (chat's line editing) and libcrypto's (SHA-256) headers and pkg-config, the PostgreSQL server (the
-# PostgreSQL store's tests start a throwaway cluster of their own, Tests/ChoreoTesting/PostgresServer.swift),
-# tinyproxy (a real HTTP proxy for the proxy tests), nginx and openssl (a real TLS and HTTP/2 server,
+# store), libedit's (chat's line editing) and libcrypto's (SHA-256) headers and pkg-config, the
+# PostgreSQL server (the PostgreSQL store's tests start a throwaway cluster of their own,
+# Tests/ChoreoTesting/PostgresServer.swift), tinyproxy (a real HTTP proxy for the proxy tests), nginx and openssl (a real TLS and HTTP/2 server,
 # with certificates made by the TLS tests and the bench) and chromium (headless, for the `choreo report`
 # browser tests and scripts/report-screenshot.sh) and iproute2 (network namespaces: scripts/netns-soak.sh
 # runs runners as separate machines). Idempotent: does nothing when they are already there.

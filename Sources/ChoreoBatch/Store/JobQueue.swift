@@ -367,12 +367,16 @@ public actor JobQueue: JobStore {
         let queued = starts.map {
             QueuedWrite.startAttempt(job: $0.job, continuedFromChars: $0.continuedFromChars, continuation: $0.continuation, at: t)
         }
-        return await writes.submit(queued, untilCommitted: true, isolation: self).map { result in
-            result.map { written in
-                guard case .attempt(let number) = written else { preconditionFailure("a start returns an attempt number") }
-                return number
-            }
+        return await submitUntilCommitted(queued) { written in
+            guard case .attempt(let number) = written else { preconditionFailure("a start returns an attempt number") }
+            return number
         }
+    }
+
+    /// `queued` in the next group, waiting out a busy database; each write's result as `read`
+    /// takes it, or its own error.
+    private func submitUntilCommitted<T>(_ queued: [QueuedWrite], reading read: (WriteResult) -> T) async -> [Result<T, any Error>] {
+        await writes.submit(queued, untilCommitted: true, isolation: self).map { $0.map(read) }
     }
 
     /// Writes the latest partial text of many jobs in one transaction (all of them or none).
@@ -387,12 +391,12 @@ public actor JobQueue: JobStore {
     /// attempt's end is written then.
     public func complete(_ successes: [JobSuccess]) async -> [Result<Bool, any Error>] {
         let t = now
-        let queued = successes.map { QueuedWrite.complete(job: $0.job, attempt: $0.attempt, outcome: $0.outcome, at: $0.outcome.endedAt ?? t) }
-        return await writes.submit(queued, untilCommitted: true, isolation: self).map { result in
-            result.map { written in
-                guard case .leaseHeld(let held) = written else { preconditionFailure("complete returns whether the lease was held") }
-                return held
-            }
+        let queued = successes.map {
+            QueuedWrite.complete(job: $0.job, attempt: $0.attempt, outcome: $0.outcome, at: $0.outcome.endedAt ?? t)
+        }
+        return await submitUntilCommitted(queued) { written in
+            guard case .leaseHeld(let held) = written else { preconditionFailure("complete returns whether the lease was held") }
+            return held
         }
     }
 

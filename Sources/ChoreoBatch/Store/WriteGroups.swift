@@ -11,8 +11,8 @@
 /// the actor — nobody can join meanwhile; callers arriving during the commit wait for the actor
 /// and form the next group — and resumes the followers. A lone write pays one `Task.yield()`, or
 /// none when the owner can tell that nobody waits for the actor (`othersWaiting`: `JobQueue` asks
-/// its `DatabaseExecutor`), and never a timed wait. A caller may bring several writes: they join one group together, and it
-/// is resumed once with all their results.
+/// its `DatabaseExecutor`), and never a timed wait. A caller may bring several writes: they join
+/// one group together, and it is resumed once with all their results.
 ///
 /// Not `Sendable`: its owner actor calls `submit` with itself as the isolation, so the queue is
 /// only ever used on that actor.
