@@ -54,9 +54,11 @@ private actor Ledger {
 
 extension JobQueue {
     /// Starts one task per success while holding the queue: the tasks are isolated to it, so they
-    /// are all queued on its database thread before the first one runs.
+    /// are all queued on its database thread before the first one runs. Each calls the queue's own
+    /// `complete`: `JobStore`'s one-job `complete(job:)` is nonisolated, so a task calling it would
+    /// leave for the shared pool and come back to the queue whenever that pool got to it.
     func completeInTasks(_ successes: [JobSuccess]) async -> [Bool?] {
-        let tasks = successes.map { s in Task { try await self.complete(job: s.job, attempt: s.attempt, outcome: s.outcome) } }
+        let tasks = successes.map { s in Task { try await self.complete([s])[0].get() } }
         var held: [Bool?] = []
         for task in tasks { held.append(try? await task.value) }
         return held
