@@ -36,7 +36,9 @@ struct StallSweepTests {
 
     @Test func aConsumerCatchingUpAfterAPauseIsNotAStalledServer() async throws {
         let server = try await MockServer.start(config: MockConfig(fixedTokens: 10_000))  // a few MB: past the high-water mark
-        let stallTimeout = 2.0  // short, yet longer than the mock takes to compose a long reply on a loaded machine
+        // Short, yet longer than the in-process mock may fall silent on a loaded machine while it
+        // composes a long reply (2 s was not, at width 2 with the whole suite beside it).
+        let stallTimeout = 5.0
         // A transport of the test's own: holding its loop thread below freezes no other test's transfers.
         let transport = CurlTransport()
         let response = try await transport.execute(Self.streamingRequest(server, stallTimeout: stallTimeout))
