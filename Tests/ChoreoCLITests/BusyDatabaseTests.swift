@@ -17,7 +17,12 @@ struct BusyDatabaseTests {
         try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(4))) { server in
         let fixture = try Fixture(count: 200)
         let busyTimeout = 0.2
-        let run = Task { try await fixture.run(server) { $0.busyTimeout = busyTimeout; $0.concurrency = 16 } }
+        // No stall and no lapsed lease may make a request again here, however loaded the machine:
+        // the fixture's 2 s stall timeout and 10 s leases are for other tests (CI once saw 208
+        // requests, not 200, and did not say why; the message below now does).
+        let run = Task {
+            try await fixture.run(server) { $0.busyTimeout = busyTimeout; $0.concurrency = 16; $0.stallTimeout = 30; $0.leaseSeconds = 60 }
+        }
         let blocker = try Database(path: fixture.databasePath)
         var completedSoFar = 0
         for hold in 1...2 {
@@ -41,8 +46,13 @@ struct BusyDatabaseTests {
         try fixture.expectAllExact()
         try fixture.expectCountsMatchJobs()
         // No job whose whole answer had arrived was requested again.
-        #expect(server.stats().requests == 200)
-        #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 200)
+        // What any attempt beyond the first was, to tell why it was made.
+        let repeated = try fixture.scalar("""
+            SELECT coalesce(group_concat(outcome || ':' || coalesce(error_kind, '') || ':' || coalesce(error_message, ''), ' | '), '')
+            FROM attempts WHERE number > 1 OR outcome IS NOT 'succeeded'
+            """, text: true)
+        #expect(server.stats().requests == 200, "\(repeated)")
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 200, "\(repeated)")
     }
     }
 
