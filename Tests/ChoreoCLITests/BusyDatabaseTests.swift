@@ -46,7 +46,7 @@ struct BusyDatabaseTests {
         try fixture.expectAllExact()
         try fixture.expectCountsMatchJobs()
         // No job whose whole answer had arrived was requested again.
-        // What any attempt beyond the first was, to tell why it was made.
+        // Every attempt that was not a first success, to tell why a request was made again.
         let repeated = try fixture.scalar("""
             SELECT coalesce(group_concat(outcome || ':' || coalesce(error_kind, '') || ':' || coalesce(error_message, ''), ' | '), '')
             FROM attempts WHERE number > 1 OR outcome IS NOT 'succeeded'
