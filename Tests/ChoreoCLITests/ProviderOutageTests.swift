@@ -138,7 +138,10 @@ struct ProviderOutageTests {
             #expect(summary.exitCode == 0)
             #expect(summary.failed == 0)
             try fixture.expectAllExact()
-            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'stalled'") == 6)
+            // At least the six faults: on a loaded machine an unfaulted stream can also outlast the
+            // 1 s stall timeout (CI once counted more), and it is an outage's attempt like the others.
+            let kinds = try fixture.scalar("SELECT coalesce(group_concat(coalesce(error_kind, outcome), ' '), '') FROM attempts", text: true)
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'stalled'") >= 6, "\(kinds)")
             #expect(log.providerLines.contains { $0.contains("stalled") }, "\(log.providerLines)")
         }
     }
