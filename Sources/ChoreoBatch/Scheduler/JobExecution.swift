@@ -75,8 +75,8 @@ struct JobExecution: Sendable {
     /// whose heads and ends come back through `ends` (no task waits for them); the jobs that must
     /// wait first are handed back (`Started.waiting`).
     static func start(_ executions: [JobExecution], ends: StreamEnds) async -> Started {
-        var started = Started()
         var admitted: [Admitted] = []
+        var waiting: [Prepared] = []
         var unsent: [(JobExecution, Unsent)] = []
         for execution in executions {
             let claimed = Date().timeIntervalSince1970
@@ -91,13 +91,12 @@ struct JobExecution: Sendable {
             if let now = prepared.admitNow() {
                 admitted.append(now)
             } else {
-                started.waiting.append(prepared)
+                waiting.append(prepared)
             }
         }
         // The requests first: the writes of jobs that will not be sent wait for them, not the reverse.
-        let notSent = await launch(admitted, ends: ends)
-        started.launched = admitted.count - notSent.count
-        started.done = notSent
+        var started = await launch(admitted, ends: ends)
+        started.waiting = waiting
         for (execution, u) in unsent {
             let result: JobResult
             do { result = try await execution.endUnsent(u) } catch { result = execution.databaseFailure(error) }
@@ -114,8 +113,7 @@ struct JobExecution: Sendable {
         do {
             switch try await prepared.admit() {
             case .granted(let admitted):
-                started.done = await launch([admitted], ends: ends)
-                started.launched = 1 - started.done.count
+                started = await launch([admitted], ends: ends)
             case .refused(let result):
                 started.done = [(result, execution.job.batchID)]
             }
@@ -381,32 +379,33 @@ struct JobExecution: Sendable {
     }
 
     /// Begins the attempts of `admitted` in one call of the store and sends their requests; each
-    /// one's end comes through `ends`. Returns the jobs that were not sent (their lease was lost,
-    /// or the database failed), with their results.
-    static func launch(_ admitted: [Admitted], ends: StreamEnds) async -> [(result: JobResult, batch: String)] {
-        guard let queue = admitted.first?.execution.shared.queue else { return [] }
+    /// one's end comes through `ends`. The jobs not sent (their lease was lost, or the database
+    /// failed) are `done`, with their results.
+    static func launch(_ admitted: [Admitted], ends: StreamEnds) async -> Started {
+        var started = Started()
+        guard let queue = admitted.first?.execution.shared.queue else { return started }
         let numbers = await queue.startAttempts(admitted.map {
             AttemptStart(job: $0.execution.job.id, continuedFromChars: $0.plan.kept.isEmpty ? nil : $0.plan.kept.codePoints,
                          continuation: $0.plan.continuation)
         })
-        let started = Date().timeIntervalSince1970
-        var notSent: [(result: JobResult, batch: String)] = []
+        let sentAt = Date().timeIntervalSince1970
         for (a, number) in zip(admitted, numbers) {
             let execution = a.execution
             switch number {
             case .success(let attempt):
-                execution.send(a.plan, as: Sent(a, attempt: attempt, started: started), ends: ends)
+                execution.send(a.plan, as: Sent(a, attempt: attempt, started: sentAt), ends: ends)
+                started.launched += 1
             case .failure(let error):
                 a.release()
                 if error is LeaseLost {
                     execution.shared.events.log(.warning, "job \(execution.job.customID): lease lost to another runner; not sent")
-                    notSent.append((.interrupted, execution.job.batchID))
+                    started.done.append((.interrupted, execution.job.batchID))
                 } else {
-                    notSent.append((execution.databaseFailure(error), execution.job.batchID))
+                    started.done.append((execution.databaseFailure(error), execution.job.batchID))
                 }
             }
         }
-        return notSent
+        return started
     }
 
     /// Sends the attempt `sent`'s request. No task waits for it: its head comes on the transport's
