@@ -47,10 +47,7 @@ struct BusyDatabaseTests {
         try fixture.expectCountsMatchJobs()
         // No job whose whole answer had arrived was requested again.
         // Every attempt that was not a first success, to tell why a request was made again.
-        let repeated = try fixture.scalar("""
-            SELECT coalesce(group_concat(outcome || ':' || coalesce(error_kind, '') || ':' || coalesce(error_message, ''), ' | '), '')
-            FROM attempts WHERE number > 1 OR outcome IS NOT 'succeeded'
-            """, text: true)
+        let repeated = try fixture.attemptLog(where: "number > 1 OR outcome IS NOT 'succeeded'")
         #expect(server.stats().requests == 200, "\(repeated)")
         #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 200, "\(repeated)")
     }

@@ -124,6 +124,15 @@ struct Fixture {
         return try db.queryOne(sql, []) { $0.string(0) ?? "" } ?? ""
     }
 
+    /// The attempts `condition` picks, each as `outcome:error kind:error message`, for a failing
+    /// expectation's message: what was tried, and why.
+    func attemptLog(where condition: String = "1") throws -> String {
+        try scalar("""
+            SELECT coalesce(group_concat(coalesce(outcome, '') || ':' || coalesce(error_kind, '') || ':' || coalesce(error_message, ''), ' | '), '')
+            FROM attempts WHERE \(condition)
+            """, text: true)
+    }
+
     func integrityCheck() throws -> String {
         let db = try Database(path: databasePath, readOnly: true)
         return try db.queryOne("PRAGMA integrity_check", []) { $0.string(0) ?? "" } ?? ""
