@@ -308,7 +308,7 @@ struct GroupCommitTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await queue.endAttempt(job: 1, attempt: 2, failure: failure, outcome: .retry, retryAt: 0) }
             group.addTask { try await queue.endAttempt(job: 2, attempt: 2, failure: failure, outcome: .failed, retryAt: nil) }
-            group.addTask { try await queue.savePartials([(job: 3, text: "abc", tokens: 1, choices: nil), (job: 4, text: "de", tokens: 1, choices: nil)]) }
+            group.addTask { try await queue.savePartials([PartialText(job: 3, text: "abc", tokens: 1, choices: nil), PartialText(job: 4, text: "de", tokens: 1, choices: nil)]) }
             group.addTask { try await queue.endAttempt(job: 3, attempt: 2, failure: failure, outcome: .cancelled, retryAt: nil, finalState: .cancelled) }
             try await group.waitForAll()
         }

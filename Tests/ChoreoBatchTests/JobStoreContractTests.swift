@@ -126,7 +126,7 @@ struct JobStoreContractTests {
         #expect(taken.map(\.id) == [job.id])
         #expect(taken.first?.attempts == 1)
         await #expect(throws: LeaseLost.self) { try await first.startAttempt(job: job.id, continuedFromChars: nil) }
-        try await first.savePartials([(job: job.id, text: "late text from r1", tokens: 3, choices: nil)])
+        try await first.savePartials([PartialText(job: job.id, text: "late text from r1", tokens: 3, choices: nil)])
         #expect(try await first.complete(job: job.id, attempt: 1, outcome: outcome("r1's answer")) == false)
         #expect(try place.count("SELECT count(*) FROM partials WHERE job_id = $1 AND partial_output IS NULL", ["\(job.id)"]) == 1,
                 "r1 wrote text into a job it no longer holds")
@@ -261,8 +261,8 @@ struct JobStoreContractTests {
         #expect(jobs.count == 2)
         for job in jobs { _ = try await store.startAttempt(job: job.id, continuedFromChars: nil) }
         // One flush hands the store both jobs' text at once; the second flush only the first job's.
-        try await store.savePartials(jobs.map { (job: $0.id, text: "Hello", tokens: 1, choices: nil) })
-        try await store.savePartials([(job: jobs[0].id, text: "Hello, wor", tokens: 3, choices: nil)])
+        try await store.savePartials(jobs.map { PartialText(job: $0.id, text: "Hello", tokens: 1, choices: nil) })
+        try await store.savePartials([PartialText(job: jobs[0].id, text: "Hello, wor", tokens: 3, choices: nil)])
         for job in jobs {
             try await store.endAttempt(job: job.id, attempt: 1, failure: failure(kept: nil), outcome: .interrupted, retryAt: 0)
         }
@@ -282,14 +282,14 @@ struct JobStoreContractTests {
         let dead = try place.runner("r1")
         let job = try #require(try await dead.claim(limit: 1, leaseSeconds: -1, batch: nil).first)
         _ = try await dead.startAttempt(job: job.id, continuedFromChars: nil)
-        try await dead.savePartials([(job: job.id, text: "Once upon", tokens: 2, choices: nil)])
+        try await dead.savePartials([PartialText(job: job.id, text: "Once upon", tokens: 2, choices: nil)])
         #expect(try place.read("SELECT partial_output FROM partials WHERE job_id = $1", [String(job.id)]) == "Once upon")
 
         let heir = try place.runner("r2")
         let taken = try #require(try await heir.claim(limit: 1, leaseSeconds: 600, batch: nil).first)
         #expect(taken.id == job.id && taken.partialOutput == "Once upon" && taken.partialTokens == 2)
         let n = try await heir.startAttempt(job: taken.id, continuedFromChars: 9)
-        try await heir.savePartials([(job: taken.id, text: "Once upon a time", tokens: 4, choices: nil)])
+        try await heir.savePartials([PartialText(job: taken.id, text: "Once upon a time", tokens: 4, choices: nil)])
         try await heir.endAttempt(job: taken.id, attempt: n, failure: failure(kept: nil), outcome: .interrupted, retryAt: 0)
         let again = try #require(try await heir.claim(limit: 1, leaseSeconds: 600, batch: nil).first)
         #expect(again.partialOutput == "Once upon a time" && again.partialTokens == 4)
@@ -304,8 +304,8 @@ struct JobStoreContractTests {
         let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil).sorted { $0.id < $1.id }
         for job in jobs { _ = try await store.startAttempt(job: job.id, continuedFromChars: nil) }
         let flushed = #"["Phobos","Deimos is"]"#, cut = #"["Phobos and","Deimos is small"]"#
-        try await store.savePartials([(job: jobs[0].id, text: "Phobos", tokens: 1, choices: flushed),
-                                      (job: jobs[1].id, text: "Hello", tokens: 1, choices: nil)])
+        try await store.savePartials([PartialText(job: jobs[0].id, text: "Phobos", tokens: 1, choices: flushed),
+                                      PartialText(job: jobs[1].id, text: "Hello", tokens: 1, choices: nil)])
         let choices = { (job: Int64) in try place.read("SELECT partial_choices FROM partials WHERE job_id = $1", [String(job)]) }
         #expect(try choices(jobs[0].id) == flushed)
         #expect(try choices(jobs[1].id) == nil)
@@ -323,7 +323,7 @@ struct JobStoreContractTests {
 
         let last = try #require(try await store.claim(limit: 2, leaseSeconds: 600, batch: nil).first { $0.id == jobs[0].id })
         _ = try await store.startAttempt(job: last.id, continuedFromChars: nil)
-        try store.abandon(partials: [(job: last.id, text: "Phobos", tokens: 1, choices: flushed)])
+        try store.abandon(partials: [PartialText(job: last.id, text: "Phobos", tokens: 1, choices: flushed)])
         #expect(try choices(jobs[0].id) == flushed)
 
         let winner = try place.runner("r2")
@@ -339,7 +339,7 @@ struct JobStoreContractTests {
         let store = try place.runner("r1")
         let jobs = try await store.claim(limit: 2, leaseSeconds: 600, batch: nil)
         for job in jobs { _ = try await store.startAttempt(job: job.id, continuedFromChars: nil) }
-        try store.abandon(partials: [(job: jobs[0].id, text: "Once upon", tokens: 2, choices: nil)])
+        try store.abandon(partials: [PartialText(job: jobs[0].id, text: "Once upon", tokens: 2, choices: nil)])
 
         let other = try place.runner("r2")
         #expect(try await other.outlook(batch: nil).pending == 2)

@@ -2,8 +2,31 @@
 /// check an old database is migrated whole. The one place to extend when a migration is added:
 /// undo it at the top, newest first.
 public enum OldSchema {
+    /// Back to schema version 20 (undoes 21); sets `user_version`. A live text's head goes back
+    /// in front of its rest.
+    public static let version20 = undo21 + "PRAGMA user_version = 20;\n"
+
+    /// 21: long live texts' heads in a table of their own, and the `partials` view back to
+    /// schema 18's.
+    static let undo21 = """
+        DROP VIEW partials;
+        DROP VIEW live_texts;
+        UPDATE live_partials SET text = (SELECT head FROM live_heads WHERE job_id = live_partials.job_id) || text
+          WHERE job_id IN (SELECT job_id FROM live_heads);
+        DROP TABLE live_heads;
+        ALTER TABLE live_partials DROP COLUMN head_bytes;
+        CREATE VIEW partials AS
+          SELECT j.id AS job_id, j.batch_id, j.custom_id, j.state,
+                 CASE WHEN l.job_id IS NULL THEN j.partial_output ELSE l.text END AS partial_output,
+                 CASE WHEN l.job_id IS NULL THEN j.partial_tokens ELSE l.tokens END AS partial_tokens,
+                 CASE WHEN l.job_id IS NULL THEN j.partial_choices ELSE l.choices END AS partial_choices,
+                 CASE WHEN l.job_id IS NULL THEN j.updated_at ELSE l.updated_at END AS updated_at
+          FROM jobs j LEFT JOIN live_partials l ON l.job_id = j.id;
+
+        """
+
     /// Back to schema version 19 (undoes 20); sets `user_version`.
-    public static let version19 = undo20 + "PRAGMA user_version = 19;\n"
+    public static let version19 = undo21 + undo20 + "PRAGMA user_version = 19;\n"
 
     /// 20: the state CHECKs spelled with `=` and `OR` go back to `IN (…)` (`RESET`: this
     /// connection parses them again, as the undo steps after it need).
@@ -22,7 +45,7 @@ public enum OldSchema {
         """
 
     /// Back to schema version 18 (undoes 19); sets `user_version`.
-    public static let version18 = undo20 + undo19 + "PRAGMA user_version = 18;\n"
+    public static let version18 = undo21 + undo20 + undo19 + "PRAGMA user_version = 18;\n"
 
     /// 19: the requests in a table of their own (the column comes back last, as 18's readers
     /// name their columns).
@@ -43,25 +66,25 @@ public enum OldSchema {
         """
 
     /// Back to schema version 17 (undoes 18); sets `user_version`.
-    public static let version17 = undo20 + undo19 + undo18 + "PRAGMA user_version = 17;\n"
+    public static let version17 = undo21 + undo20 + undo19 + undo18 + "PRAGMA user_version = 17;\n"
 
     /// 18: the live partials' own table and the `partials` view.
     static let undo18 = "DROP VIEW partials; DROP TABLE live_partials;\n"
 
     /// Back to schema version 16 (undoes 18 and 17); sets `user_version`.
-    public static let version16 = undo20 + undo19 + undo18 + undo17 + "PRAGMA user_version = 16;\n"
+    public static let version16 = undo21 + undo20 + undo19 + undo18 + undo17 + "PRAGMA user_version = 16;\n"
 
     /// 17: budget reservations on running jobs.
     static let undo17 = "ALTER TABLE jobs DROP COLUMN reserved_usd;\n"
 
     /// Back to schema version 15 (undoes 17 and 16); sets `user_version`.
-    public static let version15 = undo20 + undo19 + undo18 + undo17 + undo16 + "PRAGMA user_version = 15;\n"
+    public static let version15 = undo21 + undo20 + undo19 + undo18 + undo17 + undo16 + "PRAGMA user_version = 15;\n"
 
     /// 16: every choice's partial text.
     static let undo16 = "ALTER TABLE jobs DROP COLUMN partial_choices;\n"
 
     /// Back to schema version 14 (undoes 17 down to 15); sets `user_version`.
-    public static let version14 = undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + "PRAGMA user_version = 14;\n"
+    public static let version14 = undo21 + undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + "PRAGMA user_version = 14;\n"
 
     /// 15: provider budgets shared by the runners.
     static let undo15 = "DROP TABLE provider_budgets;\n"
@@ -69,10 +92,10 @@ public enum OldSchema {
     // 14 (the batch-times trigger fixed) is not undone: the fixed trigger works at every older version.
 
     /// Back to schema version 12 (undoes 17 down to 15, and 13); sets `user_version`.
-    public static let version12 = undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + "PRAGMA user_version = 12;\n"
+    public static let version12 = undo21 + undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + "PRAGMA user_version = 12;\n"
 
     /// Back to schema version 11 (undoes 17 down to 12); sets `user_version`.
-    public static let version11 = undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + "PRAGMA user_version = 11;\n"
+    public static let version11 = undo21 + undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + "PRAGMA user_version = 11;\n"
 
     /// 13: embeddings lines.
     static let undo13 = """
@@ -84,7 +107,7 @@ public enum OldSchema {
     static let undo12 = "ALTER TABLE jobs DROP COLUMN partial_reasoning;\n"
 
     /// Back to schema version 10 (undoes 17 down to 11); sets `user_version`.
-    public static let version10 = undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + "PRAGMA user_version = 10;\n"
+    public static let version10 = undo21 + undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + "PRAGMA user_version = 10;\n"
 
     /// 11: the request cache.
     static let undo11 = """
@@ -100,7 +123,7 @@ public enum OldSchema {
         """
 
     /// Back to schema version 9 (undoes 17 down to 10); sets `user_version`.
-    public static let version9 = undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + """
+    public static let version9 = undo21 + undo20 + undo19 + undo18 + undo17 + undo16 + undo15 + undo13 + undo12 + undo11 + """
         -- 10: job priority and timeout (the claim index goes back to id order first: a column an index uses cannot be dropped)
         DROP INDEX jobs_runnable; CREATE INDEX jobs_runnable ON jobs(id) WHERE state = 'pending';
         ALTER TABLE jobs DROP COLUMN priority; ALTER TABLE jobs DROP COLUMN timeout_seconds;

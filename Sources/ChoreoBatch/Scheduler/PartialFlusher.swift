@@ -16,6 +16,10 @@ final class LiveOutput: Sendable {
     let stream: ChatCompletionStream
     /// The stream's chunk count at the last committed flush: the text changed when it moved on.
     let flushedChunks = Atomic<Int>(0)
+    /// The length (UTF-8 bytes) of the head the store holds apart from the rest of the text
+    /// (`PartialText.headBytes`), as of the last committed flush; -1 when the next write must
+    /// be whole (none yet, or a write that counted on it was refused).
+    private let storedHead = Atomic<Int>(-1)
 
     init(job: Int64, batch: String, kept: String, keptTokens: Int, stream: ChatCompletionStream) {
         self.job = job
@@ -42,15 +46,28 @@ final class LiveOutput: Sendable {
 
     /// `partial` with the stream's chunk count it was read at, if chunks arrived since the last
     /// committed flush; nil when not. One look at the stream (its lock), changed or not.
-    func unflushedPartial() -> (partial: PartialText, chunks: Int)? {
+    ///
+    /// Its head: while the text stays within `restLimit` bytes past the head already stored, the
+    /// write counts on that head (`headStored`), so the store rewrites only the rest; past it, or
+    /// with no head known, the write is whole and a text longer than `restLimit` becomes the new
+    /// head entire (the rest starts empty).
+    func unflushedPartial(restLimit: Int) -> (partial: PartialText, chunks: Int)? {
         let now = stream.textSoFar
         guard now.chunks != flushedChunks.load(ordering: .relaxed) else { return nil }
-        return (partial(of: now), now.chunks)
+        var p = partial(of: now)
+        let length = p.text.utf8.count, head = storedHead.load(ordering: .relaxed)
+        if head >= 0, head <= length, length - head <= restLimit {
+            p.headBytes = head
+            p.headStored = true
+        } else {
+            p.headBytes = length > restLimit ? length : 0
+        }
+        return (p, now.chunks)
     }
 
     private func partial(of read: ChatCompletionStream.TextSoFar) -> PartialText {
         let p = Self.partial(kept: kept, keptTokens: keptTokens, received: read.text, settledChunks: read.settledChunks)
-        return (job, p.text, p.tokens, Self.choicesJSON(read.everyChoice))
+        return PartialText(job: job, text: p.text, tokens: p.tokens, choices: Self.choicesJSON(read.everyChoice))
     }
 
     /// Every choice's text as `jobs.partial_choices` holds it: a JSON array of strings.
@@ -64,10 +81,17 @@ final class LiveOutput: Sendable {
         (Continuation.prefill(for: kept + received), keptTokens + settledChunks)
     }
 
-    /// Records that the text up to `chunks` chunks is committed. Called only after the write
-    /// committed: a flush that failed (a busy database) leaves the text changed, so the next
-    /// round writes it.
-    func markFlushed(_ chunks: Int) { flushedChunks.store(chunks, ordering: .relaxed) }
+    /// Records that the text up to `chunks` chunks is committed, with a head of `head` bytes.
+    /// Called only after the write committed: a flush that failed (a busy database) leaves the
+    /// text changed and the head as it was, so the next round writes it.
+    func markFlushed(_ chunks: Int, head: Int) {
+        flushedChunks.store(chunks, ordering: .relaxed)
+        storedHead.store(head, ordering: .relaxed)
+    }
+
+    /// The store refused a write that counted on the stored head (it is not this runner's row, or
+    /// not that head): the next flush writes the whole text.
+    func rewriteWhole() { storedHead.store(-1, ordering: .relaxed) }
 }
 
 /// Writes the partial output of every streaming job to the database every `interval`, all in one
@@ -76,8 +100,14 @@ final class LiveOutput: Sendable {
 final class PartialFlusher: Sendable {
     private let live = Locked<[Int64: LiveOutput]>([:])
     private let queue: any JobStore
+    /// How far past its stored head a text is rewritten whole each flush before the head is
+    /// written again (`LiveOutput.unflushedPartial`): the most a flush rewrites of one long answer.
+    let restLimit: Int
 
-    init(queue: any JobStore) { self.queue = queue }
+    init(queue: any JobStore, restLimit: Int = 1024) {
+        self.queue = queue
+        self.restLimit = restLimit
+    }
 
     func register(_ output: LiveOutput) { live.withLock { $0[output.job] = output } }
 
@@ -98,18 +128,20 @@ final class PartialFlusher: Sendable {
         let outputs = live.withLock { Array($0.values) }
         var next = 0
         while next < outputs.count {
-            var batch: [(output: LiveOutput, chunks: Int)] = []
+            var batch: [(output: LiveOutput, chunks: Int, head: Int)] = []
             var partials: [PartialText] = []
             while next < outputs.count, partials.count < batchSize {
-                if let u = outputs[next].unflushedPartial() {
-                    batch.append((outputs[next], u.chunks))
+                if let u = outputs[next].unflushedPartial(restLimit: restLimit) {
+                    batch.append((outputs[next], u.chunks, u.partial.headBytes))
                     partials.append(u.partial)
                 }
                 next += 1
             }
             guard !partials.isEmpty else { break }
-            try await queue.savePartials(partials)
-            for b in batch { b.output.markFlushed(b.chunks) }
+            let refused = try await queue.savePartials(partials)
+            for b in batch {
+                if refused.contains(b.output.job) { b.output.rewriteWhole() } else { b.output.markFlushed(b.chunks, head: b.head) }
+            }
         }
     }
 

@@ -347,6 +347,7 @@ public actor JobQueue: JobStore {
         case attempt(Int)
         case leaseHeld(Bool)
         case served([Int64])
+        case refused(Set<Int64>)
         case done
     }
 
@@ -381,9 +382,13 @@ public actor JobQueue: JobStore {
 
     /// Writes the latest partial text of many jobs in one transaction (all of them or none).
     /// A busy database fails it at once: the flusher writes the newer text next round instead.
-    public func savePartials(_ partials: [PartialText]) async throws {
-        guard !partials.isEmpty else { return }
-        _ = try await writes.submit(.savePartials(partials, at: now), untilCommitted: false, isolation: self)
+    /// Returns the jobs whose write was refused (`JobStore.savePartials`).
+    @discardableResult
+    public func savePartials(_ partials: [PartialText]) async throws -> Set<Int64> {
+        guard !partials.isEmpty else { return [] }
+        guard case .refused(let jobs) = try await writes.submit(.savePartials(partials, at: now), untilCommitted: false, isolation: self)
+        else { preconditionFailure("a partial flush returns the writes it refused") }
+        return jobs
     }
 
     /// The jobs succeeded: output, usage and timings land with each one's state change, all in
@@ -431,8 +436,7 @@ public actor JobQueue: JobStore {
             return .attempt(number)
 
         case let .savePartials(partials, t):
-            try Self.savePartials(partials, at: t, runnerID: runnerID, db: db)
-            return .done
+            return .refused(try Self.savePartials(partials, at: t, runnerID: runnerID, db: db))
 
         case let .complete(job, attempt, o, t):
             // The attempt's end first: the trigger that adds its charge to the job's cost rewrites
@@ -690,21 +694,61 @@ public actor JobQueue: JobStore {
     /// rewrites its whole record. A row this runner already writes is updated alone; the first
     /// flush of an attempt writes the row only if the job's lease is this runner's (a runner whose
     /// job was taken over writes nothing: the claim that took it made the row the new runner's).
-    static func savePartials(_ partials: [PartialText], at t: Double, runnerID: String, db: Database) throws {
+    ///
+    /// The first `headBytes` of a text go to its row of `live_heads` (schema 21) and the rest to
+    /// the live row, so that the flushes after it rewrite only the rest: SQLite rewrites a record
+    /// whole, and a long answer's whole text every flush was most of what a flush cost. A write
+    /// that counts on the stored head (`headStored`) changes the live row only where it is this
+    /// runner's and its head is that long; the jobs where it is not are returned, unwritten.
+    static func savePartials(_ partials: [PartialText], at t: Double, runnerID: String, db: Database) throws -> Set<Int64> {
         // The enum's cases, not its generic `init`: that is a witness-table call per value.
-        let rows = partials.map { p -> [SQLValue] in
-            [.text(p.text), .integer(Int64(p.tokens)), p.choices.map(SQLValue.text) ?? .null, .real(t), .integer(p.job), .text(runnerID)]
+        var rests: [[SQLValue]] = [], restJobs: [Int64] = []
+        var whole: [[SQLValue]] = [], heads: [(job: Int64, head: String?)] = []
+        for p in partials {
+            var rest = p.text, head: String?
+            if p.headBytes > 0 {
+                let scalars = p.text.unicodeScalars
+                let cut = p.text.utf8.index(p.text.utf8.startIndex, offsetBy: p.headBytes)
+                rest = String(scalars[cut...])
+                if !p.headStored { head = String(scalars[..<cut]) }
+            }
+            let tokens = SQLValue.integer(Int64(p.tokens)), choices = p.choices.map(SQLValue.text) ?? .null
+            if p.headStored {
+                rests.append([.text(rest), tokens, choices, .real(t), .integer(p.job), .text(runnerID), .integer(Int64(p.headBytes))])
+                restJobs.append(p.job)
+            } else {
+                whole.append([.text(rest), tokens, choices, .real(t), .integer(Int64(p.headBytes)), .integer(p.job), .text(runnerID)])
+                heads.append((p.job, head))
+            }
         }
+        var refused: Set<Int64> = []
+        if !rests.isEmpty {
+            let unchanged = try db.runEach("""
+                UPDATE live_partials SET text = ?, tokens = ?, choices = ?, updated_at = ?
+                WHERE job_id = ? AND runner = ? AND head_bytes = ?
+                """, rests)
+            refused = Set(unchanged.map { restJobs[$0] })
+        }
+        guard !whole.isEmpty else { return refused }
         let firsts = try db.runEach("""
-            UPDATE live_partials SET text = ?, tokens = ?, choices = ?, updated_at = ? WHERE job_id = ? AND runner = ?
-            """, rows)
-        guard !firsts.isEmpty else { return }
-        try db.runEach("""
-            INSERT INTO live_partials (text, tokens, choices, updated_at, job_id, runner)
-            SELECT ?, ?, ?, ?, id, lease_owner FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'
+            UPDATE live_partials SET text = ?, tokens = ?, choices = ?, updated_at = ?, head_bytes = ? WHERE job_id = ? AND runner = ?
+            """, whole)
+        let notInserted = firsts.isEmpty ? [] : try db.runEach("""
+            INSERT INTO live_partials (text, tokens, choices, updated_at, head_bytes, job_id, runner)
+            SELECT ?, ?, ?, ?, ?, id, lease_owner FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'
             ON CONFLICT (job_id) DO UPDATE SET runner = excluded.runner, text = excluded.text, tokens = excluded.tokens,
-                                               choices = excluded.choices, updated_at = excluded.updated_at
-            """, firsts.map { rows[$0] })
+                                               choices = excluded.choices, updated_at = excluded.updated_at,
+                                               head_bytes = excluded.head_bytes
+            """, firsts.map { whole[$0] })
+        // Each live row written gets its head, or loses the one it had. (Mostly none: one probe.)
+        let unwritten = Set(notInserted.map { firsts[$0] })
+        var newHeads: [[SQLValue]] = [], noHeads: [[SQLValue]] = []
+        for (i, h) in heads.enumerated() where !unwritten.contains(i) {
+            if let head = h.head { newHeads.append([.integer(h.job), .text(head)]) } else { noHeads.append([.integer(h.job)]) }
+        }
+        if !newHeads.isEmpty { try db.runEach("INSERT OR REPLACE INTO live_heads (job_id, head) VALUES (?, ?)", newHeads) }
+        if !noHeads.isEmpty { try db.runEach("DELETE FROM live_heads WHERE job_id = ?", noHeads) }
+        return refused
     }
 
     /// Drops `job`'s live text: its partial columns in `jobs` were just written (or cleared), and
@@ -717,7 +761,7 @@ public actor JobQueue: JobStore {
         let db = try Database(path: path)
         let t = Date().timeIntervalSince1970
         try db.transaction {
-            try savePartials(partials, at: t, runnerID: runnerID, db: db)
+            _ = try savePartials(partials, at: t, runnerID: runnerID, db: db)
             try db.run("""
                 UPDATE attempts SET ended_at = ?, outcome = 'interrupted', error_kind = 'interrupted',
                        error_message = 'the runner was aborted (second signal or grace period) during this attempt'

@@ -4,7 +4,29 @@ public import ChoreoAI
 /// to keep should the stream end here, and the completion tokens that produced it; for an answer
 /// of several choices (`n > 1`), every choice's text as received, a JSON array in index order
 /// (`jobs.partial_choices`; nil for one choice).
-public typealias PartialText = (job: Int64, text: String, tokens: Int, choices: String?)
+///
+/// `headBytes`: how many bytes (UTF-8) at the front of `text` a store may keep apart from the
+/// rest, so that a flush rewrites only the rest (SQLite: `live_heads`, schema 21); 0 for none.
+/// `headStored`: the store already holds that head from an earlier flush of this attempt, so
+/// only the rest is written, and only where the stored head is still that long (else the write
+/// is refused: `JobStore.savePartials`). A store that keeps the text whole ignores both.
+public struct PartialText: Sendable {
+    public var job: Int64
+    public var text: String
+    public var tokens: Int
+    public var choices: String?
+    public var headBytes: Int
+    public var headStored: Bool
+
+    public init(job: Int64, text: String, tokens: Int, choices: String?, headBytes: Int = 0, headStored: Bool = false) {
+        self.job = job
+        self.text = text
+        self.tokens = tokens
+        self.choices = choices
+        self.headBytes = headBytes
+        self.headStored = headStored
+    }
+}
 
 /// One attempt to begin for `JobStore.startAttempts(_:)`: the job, and how the attempt continues
 /// kept text (nil, nil: from the start).
@@ -130,7 +152,12 @@ public protocol JobStore: ProviderBudgets, BatchBudgets {
     /// Writes the latest text of many streaming jobs, one batch per call, all or none. Only jobs
     /// still `running` under this runner's lease are written; others are skipped silently. Fails
     /// at once when the storage is busy: the flusher writes the newer text next round.
-    func savePartials(_ partials: [PartialText]) async throws
+    ///
+    /// Returns the jobs whose write was refused because it counted on a stored head
+    /// (`PartialText.headStored`) that is not there, or not this runner's: nothing was written
+    /// for them, and the flusher writes their whole text next round.
+    @discardableResult
+    func savePartials(_ partials: [PartialText]) async throws -> Set<Int64>
     /// Ends jobs this runner holds as succeeded, each on its own: its output, usage and timings,
     /// the attempt's end and its charge, in one transaction (the jobs of one call may share it).
     /// Each job's result is true, or false when its lease was lost (only the attempt's end is

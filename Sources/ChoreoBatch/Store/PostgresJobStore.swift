@@ -265,11 +265,15 @@ public actor PostgresJobStore: JobStore {
     /// One statement for the whole flush, however many jobs: the ids, texts and token counts as
     /// three arrays, joined to `jobs` through `UNNEST`. Rows in id order, so that two flushes
     /// never lock the same rows in opposite orders.
-    public func savePartials(_ partials: [PartialText]) async throws {
-        guard !partials.isEmpty else { return }
+    /// Writes each text whole (`PartialText.headBytes` is SQLite's): TOAST already keeps an
+    /// `UPDATE` of the row from rewriting its request. Refuses nothing.
+    @discardableResult
+    public func savePartials(_ partials: [PartialText]) async throws -> Set<Int64> {
+        guard !partials.isEmpty else { return [] }
         try await write(transaction: false) { db in
             try Self.savePartials(partials, at: now, runnerID: runnerID, db: db)
         }
+        return []
     }
 
     static func savePartials(_ partials: [PartialText], at t: Double, runnerID: String, db: PostgresConnection) throws {

@@ -13,14 +13,15 @@ public enum Schema {
     /// has `job_requests` as a view of `jobs`, so the SQL the stores share reads it this way too).
     static let jobRequest = "(SELECT request FROM job_requests WHERE job_id = jobs.id)"
 
-    /// A job's text so far, in a statement over `jobs` (SQLite): `column` of its live row
-    /// (`live_partials`, schema 18) while it has one, which supersedes the job's own `fallback`
-    /// column; the one spelling of that rule for the claim, an attempt's end and the exports.
-    /// (PostgreSQL keeps the text in the job's row: its view `partials` reads the same.)
+    /// A job's text so far, in a statement over `jobs` (SQLite): `column` of its live text
+    /// (`live_texts`: its row of `live_partials`, schema 18, after its head in `live_heads`, schema
+    /// 21) while it has one, which supersedes the job's own `fallback` column; the one spelling of
+    /// that rule for the claim, an attempt's end and the exports. (PostgreSQL keeps the text in
+    /// the job's row: its view `partials` reads the same.)
     static func livePartial(_ column: String, else fallback: String) -> String {
         """
         CASE WHEN EXISTS (SELECT 1 FROM live_partials WHERE job_id = jobs.id)
-        THEN (SELECT \(column) FROM live_partials WHERE job_id = jobs.id) ELSE \(fallback) END
+        THEN (SELECT \(column) FROM live_texts WHERE job_id = jobs.id) ELSE \(fallback) END
         """
     }
 
@@ -43,6 +44,7 @@ public enum Schema {
         Migration(version: 18, sql: livePartials),
         Migration(version: 19, sql: jobRequests),
         Migration(version: 20, sql: stateChecksCompareInPlace),
+        Migration(version: 21, sql: liveHeads),
     ]
 
     /// Applies `migrations` when a writable connection opens, checks the version on a read-only one.
@@ -356,6 +358,35 @@ public enum Schema {
                  CASE WHEN l.job_id IS NULL THEN j.partial_choices ELSE l.choices END AS partial_choices,
                  CASE WHEN l.job_id IS NULL THEN j.updated_at ELSE l.updated_at END AS updated_at
           FROM jobs j LEFT JOIN live_partials l ON l.job_id = j.id;
+        """
+
+    /// A long live text in two rows (issue 20): its head, written now and then, in `live_heads`,
+    /// and the rest in its `live_partials` row, which the flushes rewrite. SQLite rewrites a record
+    /// whole, overflow pages too, so a 4,000-token answer's flushes wrote its ~16 KB every time;
+    /// now the flushes rewrite at most ~1 KB after the head, and the head is written again once
+    /// that much more has come. `live_partials.head_bytes` is the head's length in UTF-8 bytes (0:
+    /// no head row), which a flush that counts on the head checks. The view `live_texts` reads
+    /// head and rest as one text (what `live_partials.text` held before), and `partials` reads
+    /// through it.
+    static let liveHeads = """
+        ALTER TABLE live_partials ADD COLUMN head_bytes INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE live_heads (
+          job_id INTEGER PRIMARY KEY REFERENCES live_partials(job_id) ON DELETE CASCADE,
+          head TEXT NOT NULL
+        );
+        CREATE VIEW live_texts AS
+          SELECT l.job_id, l.runner,
+                 coalesce((SELECT head FROM live_heads WHERE job_id = l.job_id), '') || l.text AS text,
+                 l.tokens, l.choices, l.updated_at
+          FROM live_partials l;
+        DROP VIEW partials;
+        CREATE VIEW partials AS
+          SELECT j.id AS job_id, j.batch_id, j.custom_id, j.state,
+                 CASE WHEN l.job_id IS NULL THEN j.partial_output ELSE l.text END AS partial_output,
+                 CASE WHEN l.job_id IS NULL THEN j.partial_tokens ELSE l.tokens END AS partial_tokens,
+                 CASE WHEN l.job_id IS NULL THEN j.partial_choices ELSE l.choices END AS partial_choices,
+                 CASE WHEN l.job_id IS NULL THEN j.updated_at ELSE l.updated_at END AS updated_at
+          FROM jobs j LEFT JOIN live_texts l ON l.job_id = j.id;
         """
 
     /// Each job's request body in a table of its own (issue 20), written once by `submit` and read
