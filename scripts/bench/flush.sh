@@ -1,11 +1,13 @@
 # What the durable partial output costs a run of many slow streams: `choreo run` of FLUSH_N slow
-# streams (plain HTTP, `choreo mock --chunk-delay-ms 100 --tokens 200`), with ~100-byte requests and
+# streams (plain HTTP, `choreo mock --chunk-delay-ms 100 --tokens 200` by default), with ~100-byte requests and
 # with a 5 KB system prompt, each with the partial flushes at their default interval and off
 # (`--flush-interval-ms 600000`: only the final write). Sourced by run.sh (its W, RAW, CHOREO_BIN,
 # measure, MOCK_PID and cleanup); run it as `scripts/bench/run.sh --only flush`.
-# Medians of REPS runs (3; --quick 1). Env: FLUSH_N (streams; 2000), FLUSH_PROMPTS (system prompt bytes, 0 = none; "0 5000"), MOCK_PORT.
-FLUSH_N=${FLUSH_N:-2000}; FLUSH_PROMPTS=${FLUSH_PROMPTS:-"0 5000"}
-"$CHOREO_BIN" mock --port "$MOCK_PORT" --chunk-delay-ms 100 --tokens 200 > "$W/mock-flush.log" 2>&1 & MOCK_PID=$!
+# Medians of REPS runs (3; --quick 1). Env: FLUSH_N (streams; 2000), FLUSH_PROMPTS (system prompt bytes, 0 = none; "0 5000"),
+# FLUSH_TOKENS (chunks a stream; 200, ~1 KB answers; round 18's long answers: FLUSH_N=1000 FLUSH_TOKENS=1200 FLUSH_DELAY_MS=40),
+# FLUSH_DELAY_MS (between chunks; 100), MOCK_PORT.
+FLUSH_N=${FLUSH_N:-2000}; FLUSH_PROMPTS=${FLUSH_PROMPTS:-"0 5000"}; FLUSH_TOKENS=${FLUSH_TOKENS:-200}; FLUSH_DELAY_MS=${FLUSH_DELAY_MS:-100}
+"$CHOREO_BIN" mock --port "$MOCK_PORT" --chunk-delay-ms "$FLUSH_DELAY_MS" --tokens "$FLUSH_TOKENS" > "$W/mock-flush.log" 2>&1 & MOCK_PID=$!
 sleep 1
 PER=$(chunks_per_stream "http://127.0.0.1:$MOCK_PORT/v1")
 for P in $FLUSH_PROMPTS; do
