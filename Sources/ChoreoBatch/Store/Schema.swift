@@ -351,14 +351,23 @@ public enum Schema {
           choices TEXT,
           updated_at REAL NOT NULL
         );
+        \(partialsView(live: "live_partials"))
+        """
+
+    /// The view `partials`: each job's text so far, from `live` (the job's live text while it has
+    /// one: the table `live_partials` in schema 18, the view `live_texts` from schema 21) or else
+    /// its own columns.
+    static func partialsView(live: String) -> String {
+        """
         CREATE VIEW partials AS
           SELECT j.id AS job_id, j.batch_id, j.custom_id, j.state,
                  CASE WHEN l.job_id IS NULL THEN j.partial_output ELSE l.text END AS partial_output,
                  CASE WHEN l.job_id IS NULL THEN j.partial_tokens ELSE l.tokens END AS partial_tokens,
                  CASE WHEN l.job_id IS NULL THEN j.partial_choices ELSE l.choices END AS partial_choices,
                  CASE WHEN l.job_id IS NULL THEN j.updated_at ELSE l.updated_at END AS updated_at
-          FROM jobs j LEFT JOIN live_partials l ON l.job_id = j.id;
+          FROM jobs j LEFT JOIN \(live) l ON l.job_id = j.id;
         """
+    }
 
     /// A long live text in two rows (issue 20): its head, written now and then, in `live_heads`,
     /// and the rest in its `live_partials` row, which the flushes rewrite. SQLite rewrites a record
@@ -380,13 +389,7 @@ public enum Schema {
                  l.tokens, l.choices, l.updated_at
           FROM live_partials l;
         DROP VIEW partials;
-        CREATE VIEW partials AS
-          SELECT j.id AS job_id, j.batch_id, j.custom_id, j.state,
-                 CASE WHEN l.job_id IS NULL THEN j.partial_output ELSE l.text END AS partial_output,
-                 CASE WHEN l.job_id IS NULL THEN j.partial_tokens ELSE l.tokens END AS partial_tokens,
-                 CASE WHEN l.job_id IS NULL THEN j.partial_choices ELSE l.choices END AS partial_choices,
-                 CASE WHEN l.job_id IS NULL THEN j.updated_at ELSE l.updated_at END AS updated_at
-          FROM jobs j LEFT JOIN live_texts l ON l.job_id = j.id;
+        \(partialsView(live: "live_texts"))
         """
 
     /// Each job's request body in a table of its own (issue 20), written once by `submit` and read
