@@ -19,7 +19,7 @@ struct MixedProvidersTests {
                 if i % 5 == 0 { o["max_tokens"] = 6 }
                 return .object(o)
             })
-            let summary = try await fixture.run(server) { $0.continuePartial = true }
+            let summary = try await fixture.run(server) { $0.continuePartial = true; $0.stallTimeout = Fixture.stallFaults }
             #expect(summary.exitCode == 0)
             try fixture.expectAllExact()
             for model in models {

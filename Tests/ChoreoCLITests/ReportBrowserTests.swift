@@ -19,7 +19,10 @@ import Glibc
     static func reportedBatch() async throws -> (fixture: Fixture, report: URL) {
         return try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(1), faultRate: 0.4, seed: 18, retryAfterMs: 20)) { server in
         let fixture = try Fixture(count: 60, models: ["gpt-4o-mini", "claude-sonnet-4-5"], maxTokens: 30)
-        _ = try await fixture.run(server) { $0.retry = RetryPolicy(maxAttempts: 2, baseDelay: 0.01, maxDelay: 0.05) }
+        _ = try await fixture.run(server) {
+            $0.retry = RetryPolicy(maxAttempts: 2, baseDelay: 0.01, maxDelay: 0.05)
+            $0.stallTimeout = Fixture.stallFaults
+        }
         let report = fixture.directory.appendingPathComponent("report.html")
         let (status, out) = try await UserFilesTests.capture(ChoreoBinary.path, ["report", fixture.batchID, "--db", fixture.databasePath,
                                                                                  "--output", report.path], in: fixture.directory)

@@ -11,7 +11,7 @@ struct RunnerTests {
     @Test func fiveHundredJobsThroughEveryFaultEndExact() async throws {
         try await withMockServer(config: MockConfig(faultRate: 0.35, maxFaultsPerRequest: 2, seed: 7, retryAfterMs: 50)) { server in
         let fixture = try Fixture(count: 500)
-        let summary = try await fixture.run(server)
+        let summary = try await fixture.run(server) { $0.stallTimeout = Fixture.stallFaults }
         #expect(summary.exitCode == 0)
         #expect(summary.succeeded == 500)
         try fixture.expectAllExact()

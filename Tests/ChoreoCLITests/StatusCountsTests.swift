@@ -10,7 +10,7 @@ struct StatusCountsTests {
     @Test func statusMatchesTheJobsAfterARunAndAfterEditsBySQL() async throws {
         try await withMockServer(config: MockConfig(faultRate: 0.3, seed: 11, retryAfterMs: 20)) { server in
         let fixture = try Fixture(count: 60, maxTokens: 9)
-        _ = try await fixture.run(server)
+        _ = try await fixture.run(server) { $0.stallTimeout = Fixture.stallFaults }
         let db = try Database(path: fixture.databasePath)
         var status = try BatchStatus.load(db, batch: fixture.batchID)
         #expect(status.count("succeeded") == 60 && status.count("pending") == 0)

@@ -49,6 +49,11 @@ struct Fixture {
         }, databaseDirectory: databaseDirectory)
     }
 
+    /// The stall timeout of a run whose mock stalls some streams on purpose (its faults include
+    /// `stall`): short, so that the test does not wait long for each, at the risk of taking a
+    /// starved mock for a stalled one (such tests do not count requests exactly).
+    static let stallFaults = 2.0
+
     func options(_ configure: (inout RunOptions) -> Void = { _ in }) -> RunOptions {
         var o = RunOptions()
         o.batch = batchID
@@ -57,8 +62,10 @@ struct Fixture {
         o.flushInterval = 0.05
         // Long enough that a starved heartbeat on a loaded machine does not lose a lease.
         o.leaseSeconds = 10
-        // Short enough for the stall faults, long enough for a loaded 2-core CI machine.
-        o.stallTimeout = 2
+        // Long enough that the in-process mock, starved for seconds on a loaded 2-core CI machine,
+        // does not look stalled: a stream taken for stalled is sent again, and many tests count the
+        // requests. The tests whose mock stalls streams on purpose set it shorter (`stallFaults`).
+        o.stallTimeout = 10
         configure(&o)
         return o
     }
