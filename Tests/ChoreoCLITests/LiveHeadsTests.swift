@@ -59,16 +59,18 @@ struct LiveHeadsTests {
             #expect(heads.count >= 2, "the head was written again as the text grew: \(heads)")
             #expect(restOnly >= 2, "flushes rewrote the rest alone")
 
-            // A head that is not the flusher's lands behind its back: the next write, which counts
+            // A head that is not the flusher's lands behind its back: the next write, if it counts
             // on its own head, is refused, and the flush after it writes the whole text again
-            // (with nothing new to send), the stray text gone.
+            // (with nothing new to send), the stray text gone. (On a loaded machine enough text
+            // can come meanwhile for the next write to be a new head, which replaces it at once.)
             let writer = try Database(path: fixture.databasePath)
             try writer.run("UPDATE live_heads SET head = head || '⟂'")
             try writer.run("UPDATE live_partials SET head_bytes = head_bytes + 3")
+            let stray = try Self.head(db)
             try await eventually("a chunk after the stray head") { stream.chunkCount > seen }
             seen = stream.chunkCount
             try await flusher.flush()
-            #expect(try Self.stored(db).text.contains("⟂"), "the refused write changed nothing")
+            #expect(try Self.stored(db).text.contains("⟂") || Self.head(db) != stray, "a write went onto the stray head")
             try await flusher.flush()
             #expect(try !Self.stored(db).text.contains("⟂"))
 

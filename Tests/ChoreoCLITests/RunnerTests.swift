@@ -91,7 +91,7 @@ struct RunnerTests {
         // cancel, however late a loaded machine lets the test send it.
         try await withMockServer(config: MockConfig(faultRate: 1, faultKinds: [.stall], faultAfterChunks: 2)) { server in
         let fixture = try Fixture(count: 100)
-        let run = Task { try await fixture.run(server) { $0.concurrency = 10; $0.leaseSeconds = 1.5; $0.stallTimeout = 600 } }
+        let run = Task { try await fixture.run(server) { $0.concurrency = 10; $0.stallTimeout = 600 } }
             try await eventually("streams received text") { try fixture.scalar("SELECT count(*) FROM partials WHERE partial_output <> ''") > 0 }
         let db = try Database(path: fixture.databasePath)
         _ = try db.cancelBatch(fixture.batchID)
