@@ -275,21 +275,25 @@ struct JobStoreContractTests {
     }
 
     /// A runner that died mid-stream (no attempt end, its lease run out) leaves the text it flushed
-    /// to the runner that takes the job over, which continues from it.
+    /// to the runner that takes the job over, which continues from it. The texts come with heads
+    /// (`PartialText.headBytes`, which SQLite keeps apart and PostgreSQL ignores): read whole either way.
     @Test(arguments: StoreBackend.tested)
     func aDeadRunnersFlushedTextComesBackWithTheClaimThatTakesItsJob(_ backend: StoreBackend) async throws {
         let place = try backend.place(jobs: 1)
         let dead = try place.runner("r1")
         let job = try #require(try await dead.claim(limit: 1, leaseSeconds: -1, batch: nil).first)
         _ = try await dead.startAttempt(job: job.id, continuedFromChars: nil)
-        try await dead.savePartials([PartialText(job: job.id, text: "Once upon", tokens: 2, choices: nil)])
+        try await dead.savePartials([PartialText(job: job.id, text: "Once upon", tokens: 2, choices: nil, headBytes: 4)])
         #expect(try place.read("SELECT partial_output FROM partials WHERE job_id = $1", [String(job.id)]) == "Once upon")
 
         let heir = try place.runner("r2")
         let taken = try #require(try await heir.claim(limit: 1, leaseSeconds: 600, batch: nil).first)
         #expect(taken.id == job.id && taken.partialOutput == "Once upon" && taken.partialTokens == 2)
         let n = try await heir.startAttempt(job: taken.id, continuedFromChars: 9)
-        try await heir.savePartials([PartialText(job: taken.id, text: "Once upon a time", tokens: 4, choices: nil)])
+        try await heir.savePartials([PartialText(job: taken.id, text: "Once upon a", tokens: 3, choices: nil, headBytes: 9)])
+        #expect(try await heir.savePartials([PartialText(job: taken.id, text: "Once upon a time", tokens: 4, choices: nil, headBytes: 9,
+                                                         headStored: true)]).isEmpty)
+        #expect(try place.read("SELECT partial_output FROM partials WHERE job_id = $1", [String(job.id)]) == "Once upon a time")
         try await heir.endAttempt(job: taken.id, attempt: n, failure: failure(kept: nil), outcome: .interrupted, retryAt: 0)
         let again = try #require(try await heir.claim(limit: 1, leaseSeconds: 600, batch: nil).first)
         #expect(again.partialOutput == "Once upon a time" && again.partialTokens == 4)
