@@ -128,19 +128,19 @@ final class PartialFlusher: Sendable {
         let outputs = live.withLock { Array($0.values) }
         var next = 0
         while next < outputs.count {
-            var batch: [(output: LiveOutput, chunks: Int, head: Int)] = []
+            var batch: [(output: LiveOutput, chunks: Int)] = []
             var partials: [PartialText] = []
             while next < outputs.count, partials.count < batchSize {
                 if let u = outputs[next].unflushedPartial(restLimit: restLimit) {
-                    batch.append((outputs[next], u.chunks, u.partial.headBytes))
+                    batch.append((outputs[next], u.chunks))
                     partials.append(u.partial)
                 }
                 next += 1
             }
             guard !partials.isEmpty else { break }
             let refused = try await queue.savePartials(partials)
-            for b in batch {
-                if refused.contains(b.output.job) { b.output.rewriteWhole() } else { b.output.markFlushed(b.chunks, head: b.head) }
+            for (b, p) in zip(batch, partials) {
+                if refused.contains(p.job) { b.output.rewriteWhole() } else { b.output.markFlushed(b.chunks, head: p.headBytes) }
             }
         }
     }

@@ -705,20 +705,14 @@ public actor JobQueue: JobStore {
         var rests: [[SQLValue]] = [], restJobs: [Int64] = []
         var whole: [[SQLValue]] = [], heads: [(job: Int64, head: String?)] = []
         for p in partials {
-            var rest = p.text, head: String?
-            if p.headBytes > 0 {
-                let scalars = p.text.unicodeScalars
-                let cut = p.text.utf8.index(p.text.utf8.startIndex, offsetBy: p.headBytes)
-                rest = String(scalars[cut...])
-                if !p.headStored { head = String(scalars[..<cut]) }
-            }
+            let (head, rest) = p.cutAtHead()
             let tokens = SQLValue.integer(Int64(p.tokens)), choices = p.choices.map(SQLValue.text) ?? .null
             if p.headStored {
                 rests.append([.text(rest), tokens, choices, .real(t), .integer(p.job), .text(runnerID), .integer(Int64(p.headBytes))])
                 restJobs.append(p.job)
             } else {
                 whole.append([.text(rest), tokens, choices, .real(t), .integer(Int64(p.headBytes)), .integer(p.job), .text(runnerID)])
-                heads.append((p.job, head))
+                heads.append((p.job, head.isEmpty ? nil : String(head)))
             }
         }
         var refused: Set<Int64> = []

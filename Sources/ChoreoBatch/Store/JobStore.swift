@@ -26,6 +26,16 @@ public struct PartialText: Sendable {
         self.headBytes = headBytes
         self.headStored = headStored
     }
+
+    /// `text` cut after its first `headBytes` bytes (a scalar boundary: the end of an earlier,
+    /// shorter text of the same stream): the head, not copied (a write that counts on the stored
+    /// head does not write it), and the rest (`text` itself when there is no head).
+    func cutAtHead() -> (head: Substring.UnicodeScalarView, rest: String) {
+        let scalars = text.unicodeScalars
+        guard headBytes > 0 else { return (scalars[..<scalars.startIndex], text) }
+        let cut = text.utf8.index(text.utf8.startIndex, offsetBy: headBytes)
+        return (scalars[..<cut], String(scalars[cut...]))
+    }
 }
 
 /// One attempt to begin for `JobStore.startAttempts(_:)`: the job, and how the attempt continues
