@@ -18,7 +18,7 @@ struct BusyDatabaseTests {
         let fixture = try Fixture(count: 200)
         let busyTimeout = 0.2
         // No stall and no lapsed lease may make a request again here, however loaded the machine:
-        // the fixture's 2 s stall timeout and 10 s leases are for other tests (CI once saw 208
+        // the fixture's 10 s stall timeout and leases are for other tests (CI once saw 208
         // requests, not 200, and did not say why; the message below now does).
         let run = Task {
             try await fixture.run(server) { $0.busyTimeout = busyTimeout; $0.concurrency = 16; $0.stallTimeout = 30; $0.leaseSeconds = 60 }
