@@ -54,8 +54,7 @@ public struct RunSummary: Sendable {
 /// failure that came before a head) comes back through `StreamEnds`. Ten thousand open streams
 /// are ten thousand small objects, not ten thousand tasks. One task at a time takes the streams
 /// that ended and writes the answers of those that ended well, in one call of the store, before
-/// it reports them; when fewer ended than the next claim waits for, it first gathers more for up
-/// to `gatherWindow`. The streams that end meanwhile are the next taker's. A failed stream's end
+/// it reports them; the streams that end meanwhile are the next taker's. A failed stream's end
 /// has a task of its own.
 ///
 /// Stopping: cancel the task running `run()` (the command does it on SIGINT/SIGTERM). Streams end,
@@ -84,12 +83,6 @@ public final class BatchRunner: Sendable {
     static let wakeInterval = 0.5
     /// The shortest wait for a backoff to end while jobs are in flight.
     static let shortestWait = 0.05
-    /// How long the task that writes ended streams' answers waits, after the first end, for more
-    /// to write with it (`StreamEnds.take(gathering:within:)`). Streams that end one at a time
-    /// (HTTP/2, real providers) cost a transaction, a task and a wake of the run loop each
-    /// without it: 2 ms took 10% off the CPU of 2,000 streams over TLS HTTP/2 (BENCHMARKS.md,
-    /// round 19). An answer waits that much longer in memory before it is written.
-    static let gatherWindow = Duration.milliseconds(2)
 
     /// A runner of the SQLite database at `databasePath`.
     public convenience init(databasePath: String, options: RunOptions, router: ProviderRouter, events: RunEvents = RunEvents()) {
@@ -207,7 +200,7 @@ public final class BatchRunner: Sendable {
             var streaming = 0
             var taking = false    // a task waits on `ends`
             var timerPending = false
-            let ends = StreamEnds<EndedStream>()
+            let ends = StreamEnds()
             let minimumClaim = max(1, min(32, options.concurrency / 8))
             // The last claim came back full and no job has ended since: claim what is free, however
             // little (else the last few slots of a large --concurrency wait for the first job to end).
@@ -264,13 +257,10 @@ public final class BatchRunner: Sendable {
                 }
                 if streaming > 0 && !taking {
                     taking = true
-                    // No claim follows before `minimumClaim` slots are free: the taker gathers that
-                    // many ends (fewer if fewer are running) for their answers' one transaction.
-                    let gathering = min(minimumClaim, streaming)
                     group.addTask {
                         // Streams ending while these answers are written are the next taker's.
                         var succeeded: [EndedStream] = [], failed: [(stream: EndedStream, error: any Error)] = []
-                        for e in await ends.take(gathering: gathering, within: Self.gatherWindow) {
+                        for e in await ends.take() {
                             if case .failure(let error) = e.end { failed.append((e, error)) } else { succeeded.append(e) }
                         }
                         let results = await JobExecution.finish(succeeded: succeeded)

@@ -74,7 +74,7 @@ struct JobExecution: Sendable {
     /// that may go now begin their attempts in one call of the store and send their requests,
     /// whose heads and ends come back through `ends` (no task waits for them); the jobs that must
     /// wait first are handed back (`Started.waiting`).
-    static func start(_ executions: [JobExecution], ends: StreamEnds<EndedStream>) async -> Started {
+    static func start(_ executions: [JobExecution], ends: StreamEnds) async -> Started {
         var admitted: [Admitted] = []
         var waiting: [Prepared] = []
         var unsent: [(JobExecution, Unsent)] = []
@@ -107,7 +107,7 @@ struct JobExecution: Sendable {
 
     /// Starts one job that must wait first (`Started.waiting`): for its budget, its model's cap
     /// and its provider's gate, then as `start(_:ends:)` does.
-    static func start(waiting prepared: Prepared, ends: StreamEnds<EndedStream>) async -> Started {
+    static func start(waiting prepared: Prepared, ends: StreamEnds) async -> Started {
         var started = Started()
         let execution = prepared.execution
         do {
@@ -381,7 +381,7 @@ struct JobExecution: Sendable {
     /// Begins the attempts of `admitted` in one call of the store and sends their requests; each
     /// one's end comes through `ends`. The jobs not sent (their lease was lost, or the database
     /// failed) are `done`, with their results.
-    static func launch(_ admitted: [Admitted], ends: StreamEnds<EndedStream>) async -> Started {
+    static func launch(_ admitted: [Admitted], ends: StreamEnds) async -> Started {
         var started = Started()
         guard let queue = admitted.first?.execution.shared.queue else { return started }
         let numbers = await queue.startAttempts(admitted.map {
@@ -411,7 +411,7 @@ struct JobExecution: Sendable {
     /// Sends the attempt `sent`'s request. No task waits for it: its head comes on the transport's
     /// thread (`began`), and its end, or the failure that came before a head, goes to `ends`. A run
     /// that is stopping sends nothing more: the attempt ends at once, interrupted.
-    private func send(_ plan: Plan, as sent: Sent, ends: StreamEnds<EndedStream>) {
+    private func send(_ plan: Plan, as sent: Sent, ends: StreamEnds) {
         let finishing = self.finishing
         if Task.isCancelled {
             ends.post(EndedStream(execution: finishing, sent: sent, output: nil, end: .failure(CancellationError()), at: now))
@@ -430,7 +430,7 @@ struct JobExecution: Sendable {
     /// provider's rate-limit headers go to its gate, the stream's text to the flusher, its end to
     /// `ends`. A stream whose batch was cancelled, whose runner's leases lapsed or whose run is
     /// stopping is cancelled (from its registration on, the flusher cancels it with the others).
-    private func began(_ stream: ChatCompletionStream, sent: Sent, ends: StreamEnds<EndedStream>) {
+    private func began(_ stream: ChatCompletionStream, sent: Sent, ends: StreamEnds) {
         if let head = stream.head { sent.gate.observe(RateLimitInfo(headers: head.headers), estimatedTokens: sent.estimate) }
         let output = LiveOutput(job: job.id, batch: job.batchID, kept: sent.kept, keptTokens: sent.keptTokens, stream: stream)
         shared.flusher.register(output)
