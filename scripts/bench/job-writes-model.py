@@ -5,13 +5,16 @@ job, and how the size of the groups changes it (BENCHMARKS.md, "Round 19").
     python3 scripts/bench/job-writes-model.py DB G [VARIANT]
 
 DB is a database `choreo submit` made (copied, not changed). Its pending jobs go through the
-statements of choreo 2e8bebb's SQLite store (schema 21), G jobs at a time, each step its own
+writes of choreo 2e8bebb's SQLite store (schema 21), G jobs at a time, each step its own
 transaction: the claim, the attempts' starts, the successes (the attempt's end with its charge,
-the job's answer, its live text dropped), with the schema's triggers. WAL, synchronous = NORMAL,
+the job's answer, its live text dropped), with the schema's triggers. The statements are the
+store's as they write; the claim's read-back is narrowed to a few columns (the store's also reads
+each job's request and live text). WAL, synchronous = NORMAL,
 foreign keys on, as choreo opens its database. VARIANT:
   base          as choreo writes them
   nocostupdate  the job's cost added by its success UPDATE instead of by the attempt's trigger
-                (one rewrite of the job's row less; tried in round 19, within the noise)
+                (one rewrite of the job's row less; the rule for an unpriced earlier attempt
+                left out; tried in round 19, within the noise)
 AUTOCHECKPOINT=N in the environment sets `PRAGMA wal_autocheckpoint` (SQLite's default: 1000
 pages). The run ends with the checkpoint choreo makes at a run's end (TRUNCATE).
 Prints the wall and CPU time a job, and each statement's (and commit's) wall time a job, Python's
@@ -86,7 +89,7 @@ while True:
         run("complete.live", "DELETE FROM live_partials WHERE job_id = ?", (j,))
     commit("commit.complete")
 # The run's last step: everything moved into the main file (`JobQueue.checkpoint`).
-t = time.perf_counter(); c.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(); cost["checkpoint.end"] += time.perf_counter() - t
+run("checkpoint.end", "PRAGMA wal_checkpoint(TRUNCATE)")
 total, cpu = time.perf_counter() - t0, time.process_time() - cpu0
 n = c.execute("SELECT count(*) FROM jobs WHERE state = 'succeeded'").fetchone()[0]
 print(f"variant={variant} G={G} jobs={n} total {total/n*1e6:.1f} us/job (wall), {cpu/n*1e6:.1f} us/job (CPU)")
