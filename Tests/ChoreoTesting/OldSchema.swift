@@ -1,3 +1,5 @@
+import ChoreoBatch
+
 /// SQL that takes a current Choreo database back to an older schema version, for the tests that
 /// check an old database is migrated whole. The one place to extend when a migration is added:
 /// undo it at the top, newest first.
@@ -15,13 +17,7 @@ public enum OldSchema {
           WHERE job_id IN (SELECT job_id FROM live_heads);
         DROP TABLE live_heads;
         ALTER TABLE live_partials DROP COLUMN head_bytes;
-        CREATE VIEW partials AS
-          SELECT j.id AS job_id, j.batch_id, j.custom_id, j.state,
-                 CASE WHEN l.job_id IS NULL THEN j.partial_output ELSE l.text END AS partial_output,
-                 CASE WHEN l.job_id IS NULL THEN j.partial_tokens ELSE l.tokens END AS partial_tokens,
-                 CASE WHEN l.job_id IS NULL THEN j.partial_choices ELSE l.choices END AS partial_choices,
-                 CASE WHEN l.job_id IS NULL THEN j.updated_at ELSE l.updated_at END AS updated_at
-          FROM jobs j LEFT JOIN live_partials l ON l.job_id = j.id;
+        \(Schema.partialsView(live: "live_partials"))
 
         """
 

@@ -356,8 +356,8 @@ public enum Schema {
 
     /// The view `partials`: each job's text so far, from `live` (the job's live text while it has
     /// one: the table `live_partials` in schema 18, the view `live_texts` from schema 21) or else
-    /// its own columns.
-    static func partialsView(live: String) -> String {
+    /// its own columns. Also what `OldSchema` puts back when it undoes schema 21.
+    package static func partialsView(live: String) -> String {
         """
         CREATE VIEW partials AS
           SELECT j.id AS job_id, j.batch_id, j.custom_id, j.state,
