@@ -88,15 +88,6 @@ extension CurlTransfer {
             return false
         }
 
-        /// Whether a status line arrived (the connection is up).
-        var isConnected: Bool {
-            switch state {
-            case .idle, .started: return false
-            case .receivingHead, .streaming: return true
-            case .finished(let head, _): return head != nil
-            }
-        }
-
         /// Whether the transfer waits for its reader to take the buffer (curl paused, or about to be
         /// unpaused): time spent so is not a stall of the server.
         var waitsForConsumer: Bool {

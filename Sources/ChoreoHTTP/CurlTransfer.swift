@@ -65,7 +65,11 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         /// When the transfer last made progress (monotonic ns: a header line, a body line end, or
         /// `progressBytes` bytes); the loop ends the transfer after `stallTimeout` without any.
         /// Restarted when the loop lifts a consumer's pause: waiting for the consumer is not silence.
+        /// Counts only once the request went out (`requestSent`).
         var lastActivity: UInt64 = 0
+        /// curl sent the request on a connection (`CURLOPT_PREREQFUNCTION`): before, the transfer
+        /// waits in curl's queue for a connection, or connects (the connect timeout's business).
+        var requestSent = false
         /// Body bytes since `lastActivity` without a line end (see `progressBytes`).
         var bytesSinceProgress = 0
         var startedAt: UInt64 = 0
@@ -242,6 +246,12 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
             let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
             return t.received(UnsafeRawBufferPointer(start: ptr, count: size * count))
         }, "curl_easy_setopt", option: CURLOPT_WRITEFUNCTION.rawValue)
+        // The moment the request leaves on a connection (made or reused): the stall clock starts.
+        try set(easy, CURLOPT_PREREQDATA, me)
+        try check(choreo_easy_setopt_prereq_callback(easy) { userdata, _, _, _, _ in
+            Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue().requestLeaves()
+            return 0  // CURL_PREREQFUNC_OK
+        }, "curl_easy_setopt", option: CURLOPT_PREREQFUNCTION.rawValue)
         try set(easy, CURLOPT_HEADERDATA, me)
         try check(choreo_easy_setopt_header_callback(easy) { ptr, size, count, userdata in
             let t = Unmanaged<CurlTransfer>.fromOpaque(userdata!).takeUnretainedValue()
@@ -429,23 +439,22 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
                               origin: origin)
     }
 
-    /// Whether no byte arrived for the stall timeout while the consumer was keeping up (a paused
-    /// transfer is waiting for its consumer, not for the server).
+    /// curl is about to send the request on a connection: silence counts from now. Until now the
+    /// transfer waited in curl's queue for a connection (every allowed one busy, or an HTTP/2 one
+    /// being set up), or connected (a full accept queue makes TCP retry for seconds): the connect
+    /// timeout's business, not a stall of the server.
+    private func requestLeaves() {
+        onLoop.value.requestSent = true
+        onLoop.value.lastActivity = DispatchTime.now().uptimeNanoseconds
+        onLoop.value.bytesSinceProgress = 0
+    }
+
+    /// Whether no byte arrived for the stall timeout since the request went out, while the
+    /// consumer was keeping up (a paused transfer is waiting for its consumer, not for the server).
     func isStalled(now: UInt64) -> Bool {
         let lastActivity = onLoop.value.lastActivity, stallTimeout = onLoop.value.request.stallTimeout
-        guard now > lastActivity, Double(now - lastActivity) / 1e9 >= stallTimeout else { return false }
-        let (connected, waitsForConsumer) = machine.withLock { ($0.isConnected, $0.waitsForConsumer) }
-        if !connected, let easy = onLoop.value.easy {
-            // Still connecting (a full accept queue makes TCP retry for seconds): that is the
-            // connect timeout's business. Once connected, silence counts from the connection.
-            var connectMicros: curl_off_t = 0
-            // Unknown counts as not connected yet: the connect timeout still guards it.
-            _ = try? check(choreo_easy_getinfo_offset(easy, CURLINFO_CONNECT_TIME_T, &connectMicros), "curl_easy_getinfo")
-            if connectMicros == 0 { return false }
-            let connectedAt = onLoop.value.startedAt + UInt64(connectMicros) * 1000
-            if now <= connectedAt || Double(now - connectedAt) / 1e9 < stallTimeout { return false }
-        }
-        return !waitsForConsumer
+        guard onLoop.value.requestSent, now > lastActivity, Double(now - lastActivity) / 1e9 >= stallTimeout else { return false }
+        return !machine.withLock { $0.waitsForConsumer }
     }
 
     /// The one way a transfer ends (the machine refuses a second end).

@@ -83,4 +83,45 @@ struct StallSweepTests {
             #expect(bytes > 0, "the stream made progress before its timeout")
         }
     }
+
+    /// A request that waits in curl's queue for a connection (every allowed one busy) has sent
+    /// nothing yet: its silence counts from when it goes out on one, not from when it was queued.
+    /// The stall clock counted from the queueing, so a request queued for longer than its stall
+    /// timeout was ended as stalled the moment its connection came, before the server could
+    /// answer. A run of more streams than its open files allow queues them so (HTTP/2 shares
+    /// connections; over HTTP/1.1 the rest wait for one).
+    @Test func aRequestQueuedForAConnectionIsNotStalledWhenItGetsOne() async throws {
+        let stallTimeout = 2.0
+        let server = try await ScriptedServer.start { request in
+            if request.bodyText.contains("first") {
+                // Busy for longer than the stall timeout, steadily (never stalled itself).
+                return [.send(ScriptedServer.eventStreamHead()),
+                        .repeating([.send("data: {}\n\n"), .pause(seconds: 0.1)], times: Int(stallTimeout * 1.5 / 0.1)),
+                        .send("data: [DONE]\n\n")]
+            }
+            // Half the stall timeout before the head: a server thinking, not a stalled one.
+            return [.pause(seconds: stallTimeout / 2), .send(ScriptedServer.eventStreamHead()), .send("data: [DONE]\n\n")]
+        }
+        func request(_ name: String) -> HTTPRequest {
+            HTTPRequest(url: server.baseURL + "/v1/chat/completions", headers: HeaderFields([("content-type", "application/json")]),
+                        body: Array(#"{"name":"\#(name)"}"#.utf8), stallTimeout: stallTimeout)
+        }
+        // A transport of the test's own, allowed one connection.
+        let transport = CurlTransport()
+        transport.limitConnections(to: 1)
+        let first = try await transport.execute(request("first"))
+        #expect(first.head.status == 200)
+        // The first holds the one connection: the second waits in curl's queue until it closes.
+        async let second = transport.execute(request("second"))
+        var firstBytes = 0
+        for try await chunk in first.body { firstBytes += chunk.count }
+        #expect(firstBytes > 0)
+        let response = try await second
+        #expect(response.head.status == 200)
+        var text = ""
+        for try await chunk in response.body { text += String(decoding: chunk, as: UTF8.self) }
+        #expect(text == "data: [DONE]\n\n")
+        #expect(server.requests.count == 2)
+        try await server.shutdown()
+    }
 }

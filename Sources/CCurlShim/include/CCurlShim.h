@@ -11,11 +11,11 @@ CURLcode choreo_easy_setopt_string(CURL *handle, CURLoption option, const char *
 CURLcode choreo_easy_setopt_offset(CURL *handle, CURLoption option, curl_off_t value);
 CURLcode choreo_easy_setopt_write_callback(CURL *handle, size_t (*cb)(char *, size_t, size_t, void *));
 CURLcode choreo_easy_setopt_header_callback(CURL *handle, size_t (*cb)(char *, size_t, size_t, void *));
+CURLcode choreo_easy_setopt_prereq_callback(CURL *handle, int (*cb)(void *, char *, char *, int, int));
 
 CURLcode choreo_easy_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode choreo_easy_getinfo_pointer(CURL *handle, CURLINFO info, void **value);
 CURLcode choreo_easy_getinfo_double(CURL *handle, CURLINFO info, double *value);
-CURLcode choreo_easy_getinfo_offset(CURL *handle, CURLINFO info, curl_off_t *value);
 
 CURLMcode choreo_multi_setopt_long(CURLM *handle, CURLMoption option, long value);
 CURLMcode choreo_multi_setopt_pointer(CURLM *handle, CURLMoption option, void *value);
