@@ -19,14 +19,25 @@ enum RunSession {
         options.prices = try providers.priceTable()
         options.embeddedMock = mock != nil
         let fit = OpenFiles.streamsThatFit(options.concurrency, perStream: mock == nil ? 1 : 2)
-        // Idle connections hold files too: curl keeps at most as many open as streams fit.
+        // Idle connections hold files too: curl keeps at most as many open as files allow.
         options.maxConnections = fit.connections
         if fit.streams < options.concurrency {
-            renderer.record(.init(time: Date(), level: .warning, message:
-                "--concurrency \(options.concurrency) needs more open files than this process may have (\(fit.limit): ulimit -Hn)"
-                + (mock == nil ? "" : ", two per stream with the built-in mock") + ": running \(fit.streams) streams at a time. "
-                + "Raise the hard limit (ulimit -Hn, or LimitNOFILE= in a systemd unit) to run more"))
-            options.concurrency = fit.streams
+            if router.sharesConnections && mock == nil {
+                // Over HTTPS curl asks for HTTP/2, and streams to one origin share a connection
+                // (up to the server's limit, 100–1,000): the files bound the connections, not the
+                // streams. A server speaking only HTTP/1.1 has the rest wait in curl's queue for
+                // a connection; their stall clocks start when they are sent.
+                renderer.record(.init(time: Date(), level: .info, message:
+                    "--concurrency \(options.concurrency) is more streams than this process may open files (\(fit.limit): ulimit -Hn): "
+                    + "at most \(fit.connections) connections at once, each carrying many streams over HTTP/2; "
+                    + "a provider speaking only HTTP/1.1 runs \(fit.connections) streams at a time"))
+            } else {
+                renderer.record(.init(time: Date(), level: .warning, message:
+                    "--concurrency \(options.concurrency) needs more open files than this process may have (\(fit.limit): ulimit -Hn)"
+                    + (mock == nil ? "" : ", two per stream with the built-in mock") + ": running \(fit.streams) streams at a time. "
+                    + "Raise the hard limit (ulimit -Hn, or LimitNOFILE= in a systemd unit) to run more"))
+                options.concurrency = fit.streams
+            }
         }
         if options.cache == nil { options.cache = try providers.configuredCache() }
         let runner = BatchRunner(location: try StoreLocation(databasePath), options: options, router: router, events: events)

@@ -57,5 +57,33 @@ import Testing
         }
         }
     }
+
+    /// Over HTTPS curl asks for HTTP/2, and the streams to one origin share its connections: the
+    /// open files bound the connections, not the streams. A run capped its streams at one file
+    /// each all the same, so 50,000 streams to a provider speaking HTTP/2 ran 20,000 at a time
+    /// under this machine's limit. Each answer here takes seconds (nginx sends 100 bytes a
+    /// second), so the attempts' times show how many streams were open at once.
+    @Test(.enabled(if: TLSServer.unavailable == nil, "\(TLSServer.unavailable ?? "")"))
+    func overHTTP2MoreStreamsThanOpenFilesShareTheConnections() async throws {
+        try await withTLSServer(http2: true, responseBody: PrivateCATests.stream, bytesPerSecond: 100) { server in
+            let fixture = try Fixture(count: 300)
+            let run = try await ChoreoBinary.run(["run", "--db", fixture.databasePath, "--cacert", server.caFile, "--concurrency", "300"],
+                                                 environment: ["OPENAI_BASE_URL": server.baseURL + "/v1"], openFilesLimit: 200)
+            #expect(run.status == 0, "\(run.output)")
+            #expect(run.stderr.contains("300 succeeded, 0 failed"), "\(run.stderr)")
+            #expect(!run.stderr.contains("needs more open files"), "\(run.stderr)")
+            #expect(run.stderr.contains("each carrying many streams over HTTP/2"), "\(run.stderr)")
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind IS NOT NULL") == 0)
+            // The most attempts under way at once: past the 200 files, one a stream could not be.
+            let most = try fixture.scalar("""
+                SELECT max((SELECT count(*) FROM attempts b WHERE b.started_at <= a.started_at AND b.ended_at > a.started_at))
+                FROM attempts a
+                """)
+            #expect(most > 200, "at most \(most) streams at once")
+            try await eventually("nginx to log 300 requests") { server.requests.count == 300 }
+            #expect(server.requests.allSatisfy { $0.protocol == "HTTP/2.0" })
+            #expect(server.connectionsUsed < 200, "\(server.connectionsUsed) connections")
+        }
+    }
 }
 

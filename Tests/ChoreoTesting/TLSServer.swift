@@ -42,7 +42,7 @@ public final class TLSServer {
     /// How many connections the finished requests came over.
     public var connectionsUsed: Int { Set(requests.map(\.connection)).count }
 
-    fileprivate init(http2: Bool, body: String) async throws {
+    fileprivate init(http2: Bool, body: String, bytesPerSecond: Int?) async throws {
         self.http2 = http2
         directory = TemporaryDirectory("choreo-tls")
         let dir = directory.path
@@ -59,7 +59,7 @@ public final class TLSServer {
         while true {
             attempt += 1
             let port = try LoopbackPort.free()
-            directory.write("nginx.conf", text: Self.configuration(directory: dir, port: port, http2: http2))
+            directory.write("nginx.conf", text: Self.configuration(directory: dir, port: port, http2: http2, bytesPerSecond: bytesPerSecond))
             _ = FileManager.default.createFile(atPath: "\(dir)/access.log", contents: nil)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: Self.executable("nginx")!)
@@ -97,7 +97,7 @@ public final class TLSServer {
         var description: String { "nginx did not start: \(log)" }
     }
 
-    private static func configuration(directory dir: String, port: Int, http2: Bool) -> String {
+    private static func configuration(directory dir: String, port: Int, http2: Bool, bytesPerSecond: Int?) -> String {
         """
         worker_processes 1;
         daemon off;
@@ -125,6 +125,7 @@ public final class TLSServer {
                     try_files /response =404;
                     # Static files refuse POST with 405; this turns it into the file.
                     error_page 405 =200 /response;
+                    \(bytesPerSecond.map { "limit_rate \($0);" } ?? "")
                 }
             }
         }
@@ -164,13 +165,14 @@ public final class TLSServer {
 }
 
 /// Runs `body` with an nginx HTTPS server (`TLSServer`) answering every request with `body`, and
-/// stops it before returning, also when `body` throws.
+/// stops it before returning, also when `body` throws. `bytesPerSecond`: each response sent no
+/// faster (nginx `limit_rate`), so that many streams are open at once.
 public func withTLSServer<T>(
-    http2: Bool = false, responseBody: String,
+    http2: Bool = false, responseBody: String, bytesPerSecond: Int? = nil,
     isolation: isolated (any Actor)? = #isolation,
     _ body: (TLSServer) async throws -> T
 ) async throws -> T {
-    let server = try await TLSServer(http2: http2, body: responseBody)
+    let server = try await TLSServer(http2: http2, body: responseBody, bytesPerSecond: bytesPerSecond)
     defer { server.stop() }
     return try await body(server)
 }

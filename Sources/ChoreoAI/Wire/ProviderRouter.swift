@@ -30,6 +30,12 @@ public struct ProviderRouter: Sendable {
         return [anthropic, gemini, openAI]
     }
 
+    /// Whether every provider is reached over HTTPS, where curl asks for HTTP/2 and many streams
+    /// share a connection (over cleartext HTTP each stream holds its own: h2c stays off).
+    public var sharesConnections: Bool {
+        providers.allSatisfy { $0.baseURL.lowercased().hasPrefix("https://") }
+    }
+
     /// The provider serving `model`.
     public func provider(for model: String) -> Provider? {
         providers.first { p in p.modelPatterns.contains { Provider.matches(pattern: $0, model: model) } }
