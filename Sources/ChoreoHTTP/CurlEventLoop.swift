@@ -65,6 +65,18 @@ final class CurlEventLoop: @unchecked Sendable {
         let limit = Int(choreo_raise_open_files_limit(0))
         return limit > 0 ? max(8, limit - Int(CHOREO_RESERVED_OPEN_FILES)) : 1 << 20
     }
+    /// Per HTTPS origin, the transfers handed to curl and not yet sent on a connection (waiting
+    /// for one to be made, or in curl's own queue). libcurl 7.88 opens a new connection for every
+    /// transfer that finds the origin's HTTP/2 connections full, and does not see the ones still
+    /// being made, so a burst of transfers past a full connection (the transfers curl held for
+    /// the first connection's ALPN, released together) opened a connection each: 2,000 streams
+    /// to a server allowing 1,000 a connection took 1,001 connections. At most `maxUnsent` are
+    /// in curl unsent; the rest wait in `held` (no easy handle yet) and go in as those are sent.
+    private var unsent: [String: Int] = [:]
+    private var held: [String: HeldTransfers] = [:]
+    /// A transfer was sent or left unsent: `held` may admit more at the iteration's end.
+    private var windowOpened = false
+    static let maxUnsent = 16
     private var timerDeadline: UInt64?  // monotonic ns
     private var nextWatchdogSweep: UInt64 = 0
     private static let watchdogSweepInterval: UInt64 = 250_000_000
@@ -138,6 +150,7 @@ final class CurlEventLoop: @unchecked Sendable {
             var timeout: Int32 = -1
             var wake = timerDeadline
             if !active.isEmpty { wake = min(wake ?? .max, nextWatchdogSweep) }
+            if windowOpened && !held.isEmpty { wake = 0 }
             if let wake {
                 let now = DispatchTime.now().uptimeNanoseconds
                 timeout = wake <= now ? 0 : Int32(min((wake - now + 999_999) / 1_000_000, 60_000))
@@ -167,6 +180,52 @@ final class CurlEventLoop: @unchecked Sendable {
             }
             collectFinished()
             sweepWatchdog()
+            if windowOpened { admitHeld() }
+        }
+    }
+
+    /// A transfer to `origin` left the window: curl sent its request (`CURLOPT_PREREQFUNCTION`,
+    /// inside a curl call, so the held are admitted after it) or it left the multi unsent.
+    func sent(to origin: String) {
+        unsent[origin, default: 1] -= 1
+        windowOpened = true
+    }
+
+    /// Hands curl the held transfers their origins' windows have room for.
+    private func admitHeld() {
+        windowOpened = false
+        var added = false
+        for origin in Array(held.keys) {
+            while unsent[origin, default: 0] < Self.maxUnsent, let t = held[origin]?.next() {
+                t.isHeld = false
+                added = addToMulti(t, origin: origin) || added
+            }
+            if held[origin]?.isEmpty == true { held[origin] = nil }
+        }
+        // An added transfer may need curl to act now.
+        if added {
+            var running: Int32 = 0
+            socketAction(-1, 0, &running)
+        }
+    }
+
+    /// Creates `t`'s easy handle and adds it to the multi, counted in `origin`'s window (nil: not
+    /// an HTTPS origin, never held). False when it ended instead (curl refused it).
+    private func addToMulti(_ t: CurlTransfer, origin: String?) -> Bool {
+        guard let easy = t.makeEasyHandle() else { return false }
+        do throws(TransportError) {
+            try check(curl_multi_add_handle(multi, easy), "curl_multi_add_handle")
+            active[easy] = t
+            if let origin {
+                t.unsentOrigin = origin
+                unsent[origin, default: 0] += 1
+            }
+            if active.count > peakActive { growConnectionCache(to: active.count) }
+            return true
+        } catch {
+            t.releaseEasyHandle()
+            t.fail(error)
+            return false
         }
     }
 
@@ -190,14 +249,17 @@ final class CurlEventLoop: @unchecked Sendable {
         for command in pending {
             switch command {
             case .add(let t):
-                guard let easy = t.makeEasyHandle() else { continue }
-                do throws(TransportError) {
-                    try check(curl_multi_add_handle(multi, easy), "curl_multi_add_handle")
-                    active[easy] = t
-                    if active.count > peakActive { growConnectionCache(to: active.count) }
-                } catch {
-                    t.releaseEasyHandle()
-                    t.fail(error)
+                // Over cleartext HTTP each transfer has a connection of its own (h2c stays off):
+                // nothing to wait for.
+                guard let origin = t.httpsOrigin else {
+                    _ = addToMulti(t, origin: nil)
+                    continue
+                }
+                if unsent[origin, default: 0] < Self.maxUnsent && held[origin] == nil {
+                    _ = addToMulti(t, origin: origin)
+                } else {
+                    t.isHeld = true
+                    held[origin, default: HeldTransfers()].append(t)
                 }
             case .cancel(let t):
                 cancel(t)
@@ -271,8 +333,15 @@ final class CurlEventLoop: @unchecked Sendable {
         Self.expect(choreo_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, min(max(count, 4), connectionLimit)), "curl_multi_setopt")
     }
 
-    /// Removes a transfer that is still in the multi and ends it as cancelled.
+    /// Removes a transfer that is still in the multi (or held for its origin's window) and ends
+    /// it as cancelled.
     private func cancel(_ t: CurlTransfer) {
+        if t.isHeld {
+            // Left in the queue, skipped when its turn comes (`HeldTransfers.next`).
+            t.isHeld = false
+            t.finishCancelled()
+            return
+        }
         guard let easy = t.easy, active[easy] != nil else { return }
         remove(easy, t)
         t.finishCancelled()
@@ -281,6 +350,10 @@ final class CurlEventLoop: @unchecked Sendable {
     private func remove(_ easy: UnsafeMutableRawPointer, _ t: CurlTransfer) {
         Self.expect(curl_multi_remove_handle(multi, easy), "curl_multi_remove_handle")
         active[easy] = nil
+        if let origin = t.unsentOrigin {  // ended before curl sent it
+            t.unsentOrigin = nil
+            sent(to: origin)
+        }
         t.releaseEasyHandle()
     }
 
@@ -312,5 +385,33 @@ final class CurlEventLoop: @unchecked Sendable {
         } else {
             timerDeadline = DispatchTime.now().uptimeNanoseconds + UInt64(timeoutMs) * 1_000_000
         }
+    }
+}
+
+/// The transfers waiting for their origin's window, first in first out. A cancelled one stays
+/// until its turn and is skipped then (it is no longer `isHeld`).
+struct HeldTransfers {
+    private var items: [CurlTransfer] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == items.count }
+
+    mutating func append(_ t: CurlTransfer) { items.append(t) }
+
+    /// The next transfer still held, nil when none is left.
+    mutating func next() -> CurlTransfer? {
+        while head < items.count {
+            let t = items[head]
+            head += 1
+            if head == items.count {
+                items.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 1024 && head * 2 >= items.count {
+                items.removeFirst(head)
+                head = 0
+            }
+            if t.isHeld { return t }
+        }
+        return nil
     }
 }

@@ -44,6 +44,9 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     /// `scheme://host:port` of the request, for its errors. Worked out only when one is made:
     /// finding it (Foundation's `range(of:)`) cost every request ~28,000 instructions.
     var origin: String { HTTPRequest.origin(of: url) }
+    /// The origin, over HTTPS only: where curl asks for HTTP/2 and transfers may share a
+    /// connection (the loop's window per origin, `CurlEventLoop.unsent`). Made on the caller's thread.
+    let httpsOrigin: String?
     /// Lives as long as the process (`CurlTransport`), like every loop.
     private let loop: CurlEventLoop
     private let machine = Locked(StateMachine())
@@ -70,6 +73,12 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         /// curl sent the request on a connection (`CURLOPT_PREREQFUNCTION`): before, the transfer
         /// waits in curl's queue for a connection, or connects (the connect timeout's business).
         var requestSent = false
+        /// The origin whose count of unsent transfers this one is in (`CurlEventLoop.unsent`),
+        /// from when the loop hands it to curl until curl sends it or it leaves the multi.
+        var unsentOrigin: String?
+        /// Waiting in the loop's queue for its origin's window (`CurlEventLoop.held`), no easy
+        /// handle yet. A cancel ends it there.
+        var isHeld = false
         /// Body bytes since `lastActivity` without a line end (see `progressBytes`).
         var bytesSinceProgress = 0
         var startedAt: UInt64 = 0
@@ -94,6 +103,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     init(request: HTTPRequest, loop: CurlEventLoop) {
         self.loop = loop
         self.url = request.url
+        self.httpsOrigin = request.url.prefix(6).lowercased() == "https:" ? HTTPRequest.origin(of: request.url) : nil
         self.onLoop = LoopBound(OnLoop(request: request), loop: loop)
     }
 
@@ -188,7 +198,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         _ = try? set(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
         // Wait for a connection that may multiplex (HTTP/2) rather than open a new one; over
         // cleartext HTTP/1.1 that would serialise requests behind the first response.
-        if request.url.lowercased().hasPrefix("https:") { try set(easy, CURLOPT_PIPEWAIT, 1) }
+        if httpsOrigin != nil { try set(easy, CURLOPT_PIPEWAIT, 1) }
         try set(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
         // Stalls are detected by the loop's own watchdog (`lastActivity`, `progressBytes`), not
         // CURLOPT_LOW_SPEED_*: curl averages speed over ~5 s, so its check fires seconds late.
@@ -408,6 +418,16 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
 
     func finishCancelled() { end(.failure(CancellationError())) }
 
+    /// The loop's bookkeeping of its origin window (see `CurlEventLoop.unsent`), loop thread only.
+    var unsentOrigin: String? {
+        get { onLoop.value.unsentOrigin }
+        set { onLoop.value.unsentOrigin = newValue }
+    }
+    var isHeld: Bool {
+        get { onLoop.value.isHeld }
+        set { onLoop.value.isHeld = newValue }
+    }
+
     /// Ends the transfer with an error of this side (a curl call refused, see `check`).
     func fail(_ error: TransportError) { end(.failure(error)) }
 
@@ -444,6 +464,10 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     /// being set up), or connected (a full accept queue makes TCP retry for seconds): the connect
     /// timeout's business, not a stall of the server.
     private func requestLeaves() {
+        if let origin = onLoop.value.unsentOrigin {
+            onLoop.value.unsentOrigin = nil
+            loop.sent(to: origin)
+        }
         onLoop.value.requestSent = true
         onLoop.value.lastActivity = DispatchTime.now().uptimeNanoseconds
         onLoop.value.bytesSinceProgress = 0

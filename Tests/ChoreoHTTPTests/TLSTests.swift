@@ -1,4 +1,6 @@
+import ChoreoMock
 import ChoreoTesting
+import Dispatch
 import Foundation
 import Testing
 @testable import ChoreoHTTP
@@ -82,6 +84,75 @@ struct TLSTests {
             #expect(server.requests.allSatisfy { $0.protocol == "HTTP/2.0" })
             #expect(server.connectionsUsed == 1, "\(count) streams came over \(server.connectionsUsed) connections")
         }
+    }
+
+    /// More streams than one HTTP/2 connection may carry (nginx: 128), started together, spread
+    /// over a few connections. libcurl 7.88 opens a connection for every transfer that finds the
+    /// origin's connections full, blind to the ones still being made: the transfers it held for
+    /// the first connection's ALPN, released together, took one new connection each (400
+    /// streams: 273 connections). At most `CurlEventLoop.maxUnsent` transfers to an origin wait in
+    /// curl for a connection at once; the rest wait in the loop's queue.
+    @Test func manyStreamsPastAFullHTTP2ConnectionOpenFewMore() async throws {
+        let count = 400
+        let transport = CurlTransport()  // its own connection cache (see above)
+        let other = try await MockServer.start(config: MockConfig(fixedTokens: 50))  // plain HTTP, for the holder
+        // 100 bytes a second: every stream is still open when the last one starts.
+        try await withTLSServer(http2: true, responseBody: Self.stream, bytesPerSecond: 100) { server in
+            // The loop thread is held in a transfer's sink while the requests are queued, so that
+            // it takes them all at once, as it does a claim of many jobs on a busy loop.
+            let holder = StallSweepTests.LoopHolder()
+            let holding = try await transport.execute(StallSweepTests.streamingRequest(other)) { _ in holder }
+            await withCheckedContinuation { c in DispatchQueue.global().async { holder.holding.wait(); c.resume() } }
+            let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", method: "GET", caFile: server.caFile)
+            let (heads, arrived) = AsyncStream.makeStream(of: Result<HTTPResponse, any Error>.self)
+            for _ in 0..<count { transport.send(request, sendingSuccessTo: nil) { arrived.yield($0) } }
+            holder.release.signal()
+            var statuses: [Int] = []
+            for await head in heads {
+                let response = try head.get()
+                _ = try await response.body.collect()
+                statuses.append(response.head.status)
+                if statuses.count == count { break }
+            }
+            #expect(statuses == Array(repeating: 200, count: count))
+            try await eventually("nginx to log \(count) requests") { server.requests.count == count }
+            // 4 connections at the least (128 streams each); each full moment may open up to
+            // `maxUnsent` more at once.
+            #expect(server.connectionsUsed <= 4 + 2 * CurlEventLoop.maxUnsent, "\(count) streams came over \(server.connectionsUsed) connections")
+            _ = holding
+            await withCheckedContinuation { c in DispatchQueue.global().async { holder.ended.wait(); c.resume() } }
+        }
+        try await other.shutdown()
+    }
+
+    /// The transfers past an origin's window wait in the loop's queue, without an easy handle;
+    /// stopped there, each ends as cancelled at once, and none is handed to curl afterwards.
+    @Test(.timeLimit(.minutes(1))) func transfersWaitingForTheirOriginsWindowEndWhenStopped() async throws {
+        // An HTTPS origin whose handshake never ends: a TCP server that never answers. The
+        // connection to it stays unsent, so the rest of the window waits behind it.
+        let silent = try await ScriptedServer.start { _ in [] }
+        let other = try await MockServer.start(config: MockConfig(fixedTokens: 50))
+        let transport = CurlTransport()
+        let holder = StallSweepTests.LoopHolder()
+        let holding = try await transport.execute(StallSweepTests.streamingRequest(other)) { _ in holder }
+        await withCheckedContinuation { c in DispatchQueue.global().async { holder.holding.wait(); c.resume() } }
+        let count = CurlEventLoop.maxUnsent + 8
+        let request = HTTPRequest(url: "https://127.0.0.1:\(silent.port)/v1/models", method: "GET", connectTimeout: 300)
+        let group = TransferGroup()
+        let (heads, arrived) = AsyncStream.makeStream(of: Result<HTTPResponse, any Error>.self)
+        for _ in 0..<count { transport.send(request, in: group, sendingSuccessTo: nil) { arrived.yield($0) } }
+        holder.release.signal()
+        group.stopAll()
+        var cancelled = 0
+        for await head in heads {
+            if case .failure(let error) = head, error is CancellationError { cancelled += 1 } else { Issue.record("\(head)") }
+            if cancelled == count { break }
+        }
+        #expect(cancelled == count)
+        _ = holding
+        await withCheckedContinuation { c in DispatchQueue.global().async { holder.ended.wait(); c.resume() } }
+        try await silent.shutdown()
+        try await other.shutdown()
     }
 
     /// Over HTTP/1.1 each request in flight needs a connection of its own; the connections of a
