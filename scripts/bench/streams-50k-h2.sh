@@ -21,6 +21,11 @@ NGINX_WORKERS=${NGINX_WORKERS:-8}; MOCKS=${MOCKS:-4}; PORT=${PORT:-18643}
 BENCH=$(cd "$(dirname "$0")" && pwd)
 : "${CHOREO_BIN:?set CHOREO_BIN to a release build of choreo}"
 for tool in nginx openssl sqlite3 /usr/bin/time; do command -v "$tool" > /dev/null || { echo "needs $tool" >&2; exit 2; }; done
+# Every port must be free: an nginx or a mock left over from another run would take some of the
+# connections (another certificate: TLS failures; other streams: other lengths).
+for p in $(seq "$PORT" $((PORT + MOCKS))); do
+  ! ss -Htln "sport = :$p" | grep -q . || { echo "port $p is in use (ss -tlnp 'sport = :$p'); set PORT" >&2; exit 2; }
+done
 W=$(mktemp -d /tmp/choreo-50k.XXXXXX); mkdir -p "$W/tmp"
 PIDS=()
 cleanup() {
@@ -74,12 +79,12 @@ http {
     }
 }
 EOF
-nginx -p "$W" -c "$W/nginx.conf"
+nginx -p "$W" -c "$W/nginx.conf"  # fails (and so the script) when it cannot listen
 for _ in $(seq 50); do [ -s "$W/nginx.pid" ] && break; sleep 0.1; done
 sleep 1
 
 python3 "$BENCH/gen.py" jobs "$N" "$W/jobs.jsonl"
-"$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$W/run.db" > /dev/null
+"$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$W/run.db" > /dev/null 2>&1
 echo "streams-50k-h2: $N streams of $TOKENS chunks ${DELAY_MS} ms apart, nginx $NGINX_WORKERS workers ($H2_STREAMS streams a connection), $MOCKS mocks; open files: $(ulimit -Sn) soft, $NOFILE hard" >&2
 set +e
 /usr/bin/time -f "%e %U %S %M" -o "$W/time" env OPENAI_BASE_URL="https://127.0.0.1:$PORT/v1" OPENAI_API_KEY=dummy \
