@@ -226,10 +226,18 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         // A private CA's file (curl copies the string). Only the file: CURLOPT_CAPATH keeps its
         // default, so on Debian's libcurl /etc/ssl/certs stays trusted beside it.
         if let caFile = request.caFile { try set(easy, CURLOPT_CAINFO, caFile) }
-        // A fast stream's bytes in fewer reads (a firehose job's 85 KB: 2 `recvfrom` and 3 `poll`
-        // instead of 6 and 7). A slow stream's reads touch only the buffer's first page, so its
-        // RSS is the same as with curl's 16 KiB (BENCHMARKS.md, round 15).
-        try set(easy, CURLOPT_BUFFERSIZE, 64 * 1024)
+        // The buffers curl keeps for each transfer. Over cleartext, 64 KiB brings a fast stream's
+        // bytes in fewer reads (a firehose job's 85 KB: 2 `recvfrom` and 3 `poll` instead of 6
+        // and 7; BENCHMARKS.md, round 15). Over TLS a read returns at most one record, 16 KiB, so
+        // curl's default of 16 KiB reads as much at once; and libcurl 7.88 copies each HTTPS
+        // request into an upload buffer of its own, 64 KiB unless told (16 KiB is its least).
+        // Both at 16 KiB, 12,000 slow streams over HTTP/2 peak at 348 MiB instead of 437 (round 20).
+        if httpsOrigin != nil {
+            try set(easy, CURLOPT_BUFFERSIZE, 16 * 1024)
+            try set(easy, CURLOPT_UPLOAD_BUFFERSIZE, 16 * 1024)
+        } else {
+            try set(easy, CURLOPT_BUFFERSIZE, 64 * 1024)
+        }
         if request.method == "POST" {
             try set(easy, CURLOPT_POST, 1)
             try check(choreo_easy_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)),

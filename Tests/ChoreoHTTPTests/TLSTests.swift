@@ -178,6 +178,31 @@ struct TLSTests {
             #expect(server.connectionsUsed <= wide, "\(3 * wide) requests, at most \(wide) at once, came over \(server.connectionsUsed) connections")
         }
     }
+
+    /// Over TLS curl's buffers are 16 KiB (`CurlTransfer.configure`): a request many times that
+    /// (a long prompt) goes in pieces and arrives whole and in order, and so does an answer.
+    @Test(arguments: [false, true]) func requestsAndAnswersLargerThanCurlsBuffersArriveWhole(http2: Bool) async throws {
+        // Numbered, so that a piece lost, repeated or out of place changes the text.
+        let prompt = (0..<30_000).map { "w\($0)" }.joined(separator: " ")  // ~200 KB
+        let body = #"{"model":"m","stream":true,"messages":[{"role":"user","content":"\#(prompt)"}]}"#
+        let answer = (0..<3_000).map { i in
+            #"data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"t\#(i) "},"finish_reason":null}]}"# + "\n\n"
+        }.joined() + "data: [DONE]\n\n"  // ~400 KB
+        let transport = CurlTransport()
+        try await withTLSServer(http2: http2, responseBody: answer, keepsRequestBodies: true) { server in
+            let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", headers: HeaderFields([("content-type", "application/json")]),
+                                      body: Array(body.utf8), caFile: server.caFile)
+            let response = try await transport.execute(request)
+            #expect(response.status == 200)
+            #expect(response.head.version == (http2 ? "HTTP/2" : "HTTP/1.1"))
+            let received = String(decoding: try await response.body.collect(), as: UTF8.self)
+            #expect(received.count == answer.count)
+            #expect(received == answer)
+            try await eventually("nginx to log the request") { server.requestBodies.count == 1 }
+            #expect(server.requestBodies.first?.count == body.count)
+            #expect(server.requestBodies.first == body)
+        }
+    }
 }
 
 /// `CAFile.problem(at:)`: what a caller checks before the first request, so a wrong `--cacert` or

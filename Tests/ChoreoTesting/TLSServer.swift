@@ -7,7 +7,8 @@ import Glibc
 /// A real HTTPS server for the TLS tests: nginx on a free loopback port, with a certificate
 /// authority and a server certificate (for `127.0.0.1` and `localhost`) that openssl makes for
 /// the test. It answers every request, POST included, with `body` as `text/event-stream`, and logs
-/// each request's connection so a test can count the connections a client opened.
+/// each request's connection so a test can count the connections a client opened. With
+/// `keepsRequestBodies` it reads each request's whole body first and logs it (`requestBodies`).
 ///
 /// Started and stopped by `withTLSServer`; nginx runs in the foreground (no daemon, no master
 /// process), as a child of the test process, and is killed by its pid.
@@ -42,7 +43,13 @@ public final class TLSServer {
     /// How many connections the finished requests came over.
     public var connectionsUsed: Int { Set(requests.map(\.connection)).count }
 
-    fileprivate init(http2: Bool, body: String, bytesPerSecond: Int?) async throws {
+    /// The bodies of the finished requests, each as nginx received it (`keepsRequestBodies`
+    /// only; one a line, so a body must not hold a line break).
+    public var requestBodies: [String] {
+        directory.read("bodies.log").split(separator: "\n").map(String.init)
+    }
+
+    fileprivate init(http2: Bool, body: String, bytesPerSecond: Int?, keepsRequestBodies: Bool) async throws {
         self.http2 = http2
         directory = TemporaryDirectory("choreo-tls")
         let dir = directory.path
@@ -59,7 +66,8 @@ public final class TLSServer {
         while true {
             attempt += 1
             let port = try LoopbackPort.free()
-            directory.write("nginx.conf", text: Self.configuration(directory: dir, port: port, http2: http2, bytesPerSecond: bytesPerSecond))
+            directory.write("nginx.conf", text: Self.configuration(directory: dir, port: port, http2: http2, bytesPerSecond: bytesPerSecond,
+                                                                          keepsRequestBodies: keepsRequestBodies))
             _ = FileManager.default.createFile(atPath: "\(dir)/access.log", contents: nil)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: Self.executable("nginx")!)
@@ -97,8 +105,34 @@ public final class TLSServer {
         var description: String { "nginx did not start: \(log)" }
     }
 
-    private static func configuration(directory dir: String, port: Int, http2: Bool, bytesPerSecond: Int?) -> String {
-        """
+    /// `keepsRequestBodies`: the TLS server hands each request to a second server on a Unix
+    /// socket that answers it, which makes nginx read the whole body (into memory, up to 16 MiB)
+    /// before it answers, and so log it.
+    private static func configuration(directory dir: String, port: Int, http2: Bool, bytesPerSecond: Int?, keepsRequestBodies: Bool) -> String {
+        let answer = """
+                    default_type text/event-stream;
+                    try_files /response =404;
+                    # Static files refuse POST with 405; this turns it into the file.
+                    error_page 405 =200 /response;
+            """
+        let handler = keepsRequestBodies ? """
+                    access_log \(dir)/access.log connections;
+                    access_log \(dir)/bodies.log bodies;
+                    client_max_body_size 16m;
+                    client_body_buffer_size 16m;
+                    proxy_pass http://unix:\(dir)/answer.sock;
+            """ : answer
+        let answeringServer = keepsRequestBodies ? """
+                server {
+                    listen unix:\(dir)/answer.sock;
+                    access_log off;
+                    root \(dir)/www;
+                    location / {
+            \(answer)
+                    }
+                }
+            """ : ""
+        return """
         worker_processes 1;
         daemon off;
         master_process off;
@@ -107,6 +141,7 @@ public final class TLSServer {
         events { worker_connections 1024; }
         http {
             log_format connections '$connection $connection_requests $server_protocol';
+            log_format bodies escape=none '$request_body';
             access_log \(dir)/access.log connections;
             client_body_temp_path \(dir)/tmp;
             proxy_temp_path \(dir)/tmp;
@@ -121,13 +156,11 @@ public final class TLSServer {
                 ssl_protocols TLSv1.2 TLSv1.3;
                 root \(dir)/www;
                 location / {
-                    default_type text/event-stream;
-                    try_files /response =404;
-                    # Static files refuse POST with 405; this turns it into the file.
-                    error_page 405 =200 /response;
+        \(handler)
                     \(bytesPerSecond.map { "limit_rate \($0);" } ?? "")
                 }
             }
+        \(answeringServer)
         }
         """
     }
@@ -166,13 +199,14 @@ public final class TLSServer {
 
 /// Runs `body` with an nginx HTTPS server (`TLSServer`) answering every request with `body`, and
 /// stops it before returning, also when `body` throws. `bytesPerSecond`: each response sent no
-/// faster (nginx `limit_rate`), so that many streams are open at once.
+/// faster (nginx `limit_rate`), so that many streams are open at once. `keepsRequestBodies`: each
+/// request's body read whole and kept (`TLSServer.requestBodies`).
 public func withTLSServer<T>(
-    http2: Bool = false, responseBody: String, bytesPerSecond: Int? = nil,
+    http2: Bool = false, responseBody: String, bytesPerSecond: Int? = nil, keepsRequestBodies: Bool = false,
     isolation: isolated (any Actor)? = #isolation,
     _ body: (TLSServer) async throws -> T
 ) async throws -> T {
-    let server = try await TLSServer(http2: http2, body: responseBody, bytesPerSecond: bytesPerSecond)
+    let server = try await TLSServer(http2: http2, body: responseBody, bytesPerSecond: bytesPerSecond, keepsRequestBodies: keepsRequestBodies)
     defer { server.stop() }
     return try await body(server)
 }

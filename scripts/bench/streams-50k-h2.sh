@@ -14,7 +14,8 @@
 # Prints choreo's wall, CPU and peak RSS, how many streams were open at once (from the attempts'
 # times), the connections nginx saw, and how many jobs succeeded. KEEP=1 keeps the work folder.
 # Env: N (50000), TOKENS (60), DELAY_MS (2500), H2_STREAMS (500), NGINX_WORKERS (8), MOCKS (4),
-# PORT (18643; the mocks take the next MOCKS ports).
+# PORT (18643; the mocks take the next MOCKS ports), WRAP (a command put before choreo's, e.g.
+# "heaptrack -o /tmp/h2": its peak RSS then includes the wrapper's).
 set -euo pipefail
 N=${N:-50000}; TOKENS=${TOKENS:-60}; DELAY_MS=${DELAY_MS:-2500}; H2_STREAMS=${H2_STREAMS:-500}
 NGINX_WORKERS=${NGINX_WORKERS:-8}; MOCKS=${MOCKS:-4}; PORT=${PORT:-18643}
@@ -29,8 +30,12 @@ done
 W=$(mktemp -d /tmp/choreo-50k.XXXXXX); mkdir -p "$W/tmp"
 PIDS=()
 cleanup() {
-  [ -f "$W/nginx.pid" ] && kill "$(cat "$W/nginx.pid")" 2> /dev/null || true
+  local master=""
+  [ -f "$W/nginx.pid" ] && master=$(cat "$W/nginx.pid") && kill "$master" 2> /dev/null || true
   for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null || true; done
+  wait "${PIDS[@]}" 2> /dev/null || true
+  # The next run needs the ports: wait for nginx's master, which goes after its workers.
+  for _ in $(seq 100); do [ -n "$master" ] && kill -0 "$master" 2> /dev/null || break; sleep 0.1; done
   [ "${KEEP:-0}" = 1 ] && echo "kept $W" >&2 || rm -rf "$W"
 }
 trap cleanup EXIT
@@ -88,7 +93,7 @@ python3 "$BENCH/gen.py" jobs "$N" "$W/jobs.jsonl"
 echo "streams-50k-h2: $N streams of $TOKENS chunks ${DELAY_MS} ms apart, nginx $NGINX_WORKERS workers ($H2_STREAMS streams a connection), $MOCKS mocks; open files: $(ulimit -Sn) soft, $NOFILE hard" >&2
 set +e
 /usr/bin/time -f "%e %U %S %M" -o "$W/time" env OPENAI_BASE_URL="https://127.0.0.1:$PORT/v1" OPENAI_API_KEY=dummy \
-  "$CHOREO_BIN" run --db "$W/run.db" --concurrency "$N" --cacert "$W/cert.pem" --progress-interval 10 2> "$W/run.err"
+  ${WRAP:-} "$CHOREO_BIN" run --db "$W/run.db" --concurrency "$N" --cacert "$W/cert.pem" --progress-interval 10 2> "$W/run.err"
 rc=$?
 set -e
 read -r wall user sys rss < "$W/time"
