@@ -14,7 +14,7 @@
 # Prints choreo's wall, CPU and peak RSS, how many streams were open at once (from the attempts'
 # times), the connections nginx saw, and how many jobs succeeded. KEEP=1 keeps the work folder.
 # Env: N (50000), TOKENS (60), DELAY_MS (2500), H2_STREAMS (500), NGINX_WORKERS (8), MOCKS (4),
-# PORT (18643; the mocks take the next MOCKS ports), WRAP (a command put before choreo's, e.g.
+# PORT (18643; the mocks take the next MOCKS ports), CLIENT (choreo; c: the C client instead), WRAP (a command put before choreo's, e.g.
 # "heaptrack -o /tmp/h2": its peak RSS then includes the wrapper's).
 set -euo pipefail
 N=${N:-50000}; TOKENS=${TOKENS:-60}; DELAY_MS=${DELAY_MS:-2500}; H2_STREAMS=${H2_STREAMS:-500}
@@ -88,23 +88,37 @@ nginx -p "$W" -c "$W/nginx.conf"  # fails (and so the script) when it cannot lis
 for _ in $(seq 50); do [ -s "$W/nginx.pid" ] && break; sleep 0.1; done
 sleep 1
 
-python3 "$BENCH/gen.py" jobs "$N" "$W/jobs.jsonl"
-"$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$W/run.db" > /dev/null 2>&1
-echo "streams-50k-h2: $N streams of $TOKENS chunks ${DELAY_MS} ms apart, nginx $NGINX_WORKERS workers ($H2_STREAMS streams a connection), $MOCKS mocks; open files: $(ulimit -Sn) soft, $NOFILE hard" >&2
-set +e
-/usr/bin/time -f "%e %U %S %M" -o "$W/time" env OPENAI_BASE_URL="https://127.0.0.1:$PORT/v1" OPENAI_API_KEY=dummy \
-  ${WRAP:-} "$CHOREO_BIN" run --db "$W/run.db" --concurrency "$N" --cacert "$W/cert.pem" --progress-interval 10 2> "$W/run.err"
-rc=$?
-set -e
+if [ "${CLIENT:-choreo}" = c ]; then
+  # The floor: the C libcurl multi client (slowclient.c), RAMP=512 as choreo sends at most 512
+  # requests at once, with curl's default buffers.
+  gcc -O2 -o "$W/slowclient" "$BENCH/slowclient.c" -lcurl
+  BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write a short poem about the number 0."}],"stream":true,"stream_options":{"include_usage":true}}'
+  echo "streams-50k-h2: the C client, $N streams of $TOKENS chunks ${DELAY_MS} ms apart, nginx $NGINX_WORKERS workers ($H2_STREAMS streams a connection), $MOCKS mocks" >&2
+  set +e
+  /usr/bin/time -f "%e %U %S %M" -o "$W/time" env CAFILE="$W/cert.pem" RAMP=512 \
+    "$W/slowclient" "https://127.0.0.1:$PORT/v1/chat/completions" "$N" "$BODY" > "$W/out" 2> "$W/run.err"
+  rc=$?
+  set -e
+  ok=$(grep -o '"ok":[0-9]*' "$W/out" | cut -d: -f2); attempts=$N; most="?"
+else
+  python3 "$BENCH/gen.py" jobs "$N" "$W/jobs.jsonl"
+  "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$W/run.db" > /dev/null 2>&1
+  echo "streams-50k-h2: $N streams of $TOKENS chunks ${DELAY_MS} ms apart, nginx $NGINX_WORKERS workers ($H2_STREAMS streams a connection), $MOCKS mocks; open files: $(ulimit -Sn) soft, $NOFILE hard" >&2
+  set +e
+  /usr/bin/time -f "%e %U %S %M" -o "$W/time" env OPENAI_BASE_URL="https://127.0.0.1:$PORT/v1" OPENAI_API_KEY=dummy \
+    ${WRAP:-} "$CHOREO_BIN" run --db "$W/run.db" --concurrency "$N" --cacert "$W/cert.pem" --progress-interval 10 2> "$W/run.err"
+  rc=$?
+  set -e
+  most=$(sqlite3 "$W/run.db" "SELECT max(c) FROM (SELECT sum(d) OVER (ORDER BY t, d ROWS UNBOUNDED PRECEDING) AS c
+    FROM (SELECT started_at AS t, 1 AS d FROM attempts UNION ALL SELECT ended_at, -1 FROM attempts WHERE ended_at IS NOT NULL))")
+  ok=$(sqlite3 "$W/run.db" "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
+  attempts=$(sqlite3 "$W/run.db" "SELECT count(*) FROM attempts")
+fi
 read -r wall user sys rss < "$W/time"
 nginx -p "$W" -c "$W/nginx.conf" -s reopen 2> /dev/null || true  # flush the access log's buffer
 sleep 1
-most=$(sqlite3 "$W/run.db" "SELECT max(c) FROM (SELECT sum(d) OVER (ORDER BY t, d ROWS UNBOUNDED PRECEDING) AS c
-  FROM (SELECT started_at AS t, 1 AS d FROM attempts UNION ALL SELECT ended_at, -1 FROM attempts WHERE ended_at IS NOT NULL))")
-ok=$(sqlite3 "$W/run.db" "SELECT count(*) FROM jobs WHERE state = 'succeeded'")
-attempts=$(sqlite3 "$W/run.db" "SELECT count(*) FROM attempts")
 conns=$(cut -d' ' -f1 "$W/access.log" | sort -u | wc -l)
-grep -E "WARNING|ERROR|more streams than" "$W/run.err" | head -5 >&2 || true
+grep -E "WARNING|ERROR|more streams than|failed" "$W/run.err" | head -5 >&2 || true
 tail -2 "$W/run.err" >&2
 printf 'exit %s; %s of %s succeeded in %s attempts; at most %s streams at once; wall %s s, CPU %s s (user %s, sys %s); peak RSS %s MiB; %s connections\n' \
   "$rc" "$ok" "$N" "$attempts" "$most" "$wall" "$(awk "BEGIN{print $user+$sys}")" "$user" "$sys" "$((rss / 1024))" "$conns"
