@@ -53,6 +53,10 @@ public final class TLSServer {
         self.http2 = http2
         directory = TemporaryDirectory("choreo-tls")
         let dir = directory.path
+        // A Unix socket's path holds at most 107 bytes (`sun_path`).
+        if keepsRequestBodies && "\(dir)/answer.sock".utf8.count > 107 {
+            throw StartFailure(log: "\(dir)/answer.sock is longer than a Unix socket's path may be: set TMPDIR to a shorter folder")
+        }
         try FileManager.default.createDirectory(atPath: "\(dir)/tmp", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: "\(dir)/www", withIntermediateDirectories: true)
         directory.write("www/response", text: body)
