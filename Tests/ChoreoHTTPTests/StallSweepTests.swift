@@ -91,7 +91,9 @@ struct StallSweepTests {
     /// answer. A run of more streams than its open files allow queues them so (HTTP/2 shares
     /// connections; over HTTP/1.1 the rest wait for one).
     @Test func aRequestQueuedForAConnectionIsNotStalledWhenItGetsOne() async throws {
-        let stallTimeout = 2.0
+        // Every legitimate silence here is far inside it (0.1 s and 0.5 s), so that a loaded
+        // machine's late threads cannot make one look like a stall (2 s did, at 4 tests at once).
+        let stallTimeout = 5.0
         let server = try await ScriptedServer.start { request in
             if request.bodyText.contains("first") {
                 // Busy for longer than the stall timeout, steadily (never stalled itself).
@@ -99,8 +101,9 @@ struct StallSweepTests {
                         .repeating([.send("data: {}\n\n"), .pause(seconds: 0.1)], times: Int(stallTimeout * 1.5 / 0.1)),
                         .send("data: [DONE]\n\n")]
             }
-            // Half the stall timeout before the head: a server thinking, not a stalled one.
-            return [.pause(seconds: stallTimeout / 2), .send(ScriptedServer.eventStreamHead()), .send("data: [DONE]\n\n")]
+            // A server thinking before the head, for two of the loop's stall sweeps (every 0.25 s):
+            // long enough that a clock started at the queueing ends the request as stalled.
+            return [.pause(seconds: 0.5), .send(ScriptedServer.eventStreamHead()), .send("data: [DONE]\n\n")]
         }
         func request(_ name: String) -> HTTPRequest {
             HTTPRequest(url: server.baseURL + "/v1/chat/completions", headers: HeaderFields([("content-type", "application/json")]),
