@@ -112,14 +112,30 @@ struct StallSweepTests {
         // A transport of the test's own, allowed one connection.
         let transport = CurlTransport()
         transport.limitConnections(to: 1)
+        let clock = ContinuousClock(), start = clock.now
+        // Where a failure happened, for its message: which request, how far in, what the server saw.
+        func when() -> String { "after \(clock.now - start), the server having received \(server.requests.map(\.bodyText))" }
         let first = try await transport.execute(request("first"))
         #expect(first.head.status == 200)
         // The first holds the one connection: the second waits in curl's queue until it closes.
         async let second = transport.execute(request("second"))
         var firstBytes = 0
-        for try await chunk in first.body { firstBytes += chunk.count }
+        do {
+            for try await chunk in first.body { firstBytes += chunk.count }
+        } catch {
+            Issue.record("the first stream failed \(when()), \(firstBytes) bytes in: \(error)")
+            _ = try? await second
+            return
+        }
+        let firstEnded = clock.now - start
         #expect(firstBytes > 0)
-        let response = try await second
+        let response: HTTPResponse
+        do {
+            response = try await second
+        } catch {
+            Issue.record("the second request failed \(when()); the first ended after \(firstEnded): \(error)")
+            return
+        }
         #expect(response.head.status == 200)
         var text = ""
         for try await chunk in response.body { text += String(decoding: chunk, as: UTF8.self) }
