@@ -12,11 +12,6 @@ import ChoreoLocking
 /// script's steps run in order on the connection's event loop, and the connection is closed. A
 /// step waits for its write to reach the socket before the next begins, so a client that stops
 /// reading stops the script instead of growing this process's memory.
-///
-/// Each server runs on an event loop of its own, so that its pauses keep their time while other
-/// servers in the process are busy: a `MockServer` composing a long reply holds its event loop
-/// for seconds on a loaded machine, and a script sharing that loop (NIO's shared group) answered
-/// seconds late, which a stall test took for a stalled server.
 public final class ScriptedServer: Sendable {
     /// One received request.
     public struct Request: Sendable {
@@ -46,15 +41,12 @@ public final class ScriptedServer: Sendable {
 
     public typealias Script = @Sendable (Request) -> [Step]
 
-    private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     private let connections = Locked([ObjectIdentifier: any Channel]())
     private let received = Locked([Request]())
-    private let isShutDown = Locked(false)
     public let port: Int
 
-    private init(group: MultiThreadedEventLoopGroup, channel: any Channel, port: Int) {
-        self.group = group
+    private init(channel: any Channel, port: Int) {
         self.channel = channel
         self.port = port
     }
@@ -62,8 +54,7 @@ public final class ScriptedServer: Sendable {
     /// Starts listening on 127.0.0.1 at a free port; `script` decides each answer.
     public static func start(_ script: @escaping Script) async throws -> ScriptedServer {
         let box = Locked<ScriptedServer?>(nil)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let bootstrap = ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
@@ -75,14 +66,8 @@ public final class ScriptedServer: Sendable {
                     })
                 }
             }
-        let channel: any Channel
-        do {
-            channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
-        } catch {
-            try? await group.shutdownGracefully()
-            throw error
-        }
-        let server = ScriptedServer(group: group, channel: channel, port: channel.localAddress?.port ?? 0)
+        let channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+        let server = ScriptedServer(channel: channel, port: channel.localAddress?.port ?? 0)
         box.withLock { $0 = server }
         return server
     }
@@ -99,18 +84,10 @@ public final class ScriptedServer: Sendable {
         channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
     }
 
-    /// Stops listening, closes every open connection (scripts still running included) and ends
-    /// the server's event loop.
+    /// Stops listening and closes every open connection (scripts still running included).
     public func shutdown() async throws {
         do { try await channel.close() } catch ChannelError.alreadyClosed {}
         for connection in connections.withLock({ Array($0.values) }) { try? await connection.close() }
-        guard !isShutDown.withLock({ done in defer { done = true }; return done }) else { return }
-        try await group.shutdownGracefully()
-    }
-
-    /// A server dropped without `shutdown` does not leave its thread behind.
-    deinit {
-        if !isShutDown.withLock({ $0 }) { group.shutdownGracefully { _ in } }
     }
 
     /// A 200 event stream head (`Content-Type: text/event-stream`, no length: the body ends when
