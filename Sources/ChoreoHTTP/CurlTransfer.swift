@@ -228,10 +228,11 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         if let caFile = request.caFile { try set(easy, CURLOPT_CAINFO, caFile) }
         // The buffers curl keeps for each transfer. Over cleartext, 64 KiB brings a fast stream's
         // bytes in fewer reads (a firehose job's 85 KB: 2 `recvfrom` and 3 `poll` instead of 6
-        // and 7; BENCHMARKS.md, round 15). Over TLS a read returns at most one record, 16 KiB, so
-        // curl's default of 16 KiB reads as much at once; and libcurl 7.88 copies each HTTPS
-        // request into an upload buffer of its own, 64 KiB unless told (16 KiB is its least).
-        // Both at 16 KiB, 12,000 slow streams over HTTP/2 peak at 348 MiB instead of 437 (round 20).
+        // and 7; BENCHMARKS.md, round 15). Over TLS data comes in records of at most 16 KiB, and
+        // curl's default of 16 KiB cost the TLS firehose no measurable work (callgrind: +0.45%
+        // over HTTP/2); libcurl 7.88 also copies each HTTPS request into an upload buffer of its
+        // own, 64 KiB unless told (16 KiB is its least). Both at 16 KiB, 12,000 slow streams over
+        // HTTP/2 peak at 348 MiB instead of 437 (round 20).
         if httpsOrigin != nil {
             try set(easy, CURLOPT_BUFFERSIZE, 16 * 1024)
             try set(easy, CURLOPT_UPLOAD_BUFFERSIZE, 16 * 1024)

@@ -14,8 +14,9 @@
 # Prints choreo's wall, CPU and peak RSS, how many streams were open at once (from the attempts'
 # times), the connections nginx saw, and how many jobs succeeded. KEEP=1 keeps the work folder.
 # Env: N (50000), TOKENS (60), DELAY_MS (2500), H2_STREAMS (500), NGINX_WORKERS (8), MOCKS (4),
-# PORT (18643; the mocks take the next MOCKS ports), CLIENT (choreo; c: the C client instead), WRAP (a command put before choreo's, e.g.
-# "heaptrack -o /tmp/h2": its peak RSS then includes the wrapper's).
+# PORT (18643; the mocks take the next MOCKS ports), CLIENT (choreo; c: the C client instead),
+# WRAP (a command put before choreo's, e.g. "heaptrack -o /tmp/h2": its peak RSS then includes
+# the wrapper's).
 set -euo pipefail
 N=${N:-50000}; TOKENS=${TOKENS:-60}; DELAY_MS=${DELAY_MS:-2500}; H2_STREAMS=${H2_STREAMS:-500}
 NGINX_WORKERS=${NGINX_WORKERS:-8}; MOCKS=${MOCKS:-4}; PORT=${PORT:-18643}
@@ -88,12 +89,13 @@ nginx -p "$W" -c "$W/nginx.conf"  # fails (and so the script) when it cannot lis
 for _ in $(seq 50); do [ -s "$W/nginx.pid" ] && break; sleep 0.1; done
 sleep 1
 
+SETUP="$N streams of $TOKENS chunks ${DELAY_MS} ms apart, nginx $NGINX_WORKERS workers ($H2_STREAMS streams a connection), $MOCKS mocks"
 if [ "${CLIENT:-choreo}" = c ]; then
   # The floor: the C libcurl multi client (slowclient.c), RAMP=512 as choreo sends at most 512
   # requests at once, with curl's default buffers.
   gcc -O2 -o "$W/slowclient" "$BENCH/slowclient.c" -lcurl
   BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Write a short poem about the number 0."}],"stream":true,"stream_options":{"include_usage":true}}'
-  echo "streams-50k-h2: the C client, $N streams of $TOKENS chunks ${DELAY_MS} ms apart, nginx $NGINX_WORKERS workers ($H2_STREAMS streams a connection), $MOCKS mocks" >&2
+  echo "streams-50k-h2: the C client, $SETUP" >&2
   set +e
   /usr/bin/time -f "%e %U %S %M" -o "$W/time" env CAFILE="$W/cert.pem" RAMP=512 \
     "$W/slowclient" "https://127.0.0.1:$PORT/v1/chat/completions" "$N" "$BODY" > "$W/out" 2> "$W/run.err"
@@ -103,7 +105,7 @@ if [ "${CLIENT:-choreo}" = c ]; then
 else
   python3 "$BENCH/gen.py" jobs "$N" "$W/jobs.jsonl"
   "$CHOREO_BIN" submit "$W/jobs.jsonl" --db "$W/run.db" > /dev/null 2>&1
-  echo "streams-50k-h2: $N streams of $TOKENS chunks ${DELAY_MS} ms apart, nginx $NGINX_WORKERS workers ($H2_STREAMS streams a connection), $MOCKS mocks; open files: $(ulimit -Sn) soft, $NOFILE hard" >&2
+  echo "streams-50k-h2: $SETUP; open files: $(ulimit -Sn) soft, $NOFILE hard" >&2
   set +e
   /usr/bin/time -f "%e %U %S %M" -o "$W/time" env OPENAI_BASE_URL="https://127.0.0.1:$PORT/v1" OPENAI_API_KEY=dummy \
     ${WRAP:-} "$CHOREO_BIN" run --db "$W/run.db" --concurrency "$N" --cacert "$W/cert.pem" --progress-interval 10 2> "$W/run.err"
