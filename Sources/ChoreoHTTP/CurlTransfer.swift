@@ -464,7 +464,11 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
                                   + "(connecting and the whole response)", origin: origin)
         }
         guard isStalled(now: now) else { return nil }
-        return TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(onLoop.value.request.stallTimeout.formatted2) s",
+        // Whether the server answered at all tells a server that never took the request from
+        // one that stopped halfway.
+        let answered = onLoop.value.headerBytes + bytesReceived.load(ordering: .relaxed)
+        return TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(onLoop.value.request.stallTimeout.formatted2) s"
+                              + (answered == 0 ? ", no byte of an answer since the request went out" : ", \(answered) bytes of the answer in"),
                               origin: origin)
     }
 

@@ -44,6 +44,8 @@ public final class ScriptedServer: Sendable {
     private let channel: any Channel
     private let connections = Locked([ObjectIdentifier: any Channel]())
     private let received = Locked([Request]())
+    private let events = Locked([String]())
+    private let startedAt = ContinuousClock.now
     public let port: Int
 
     private init(channel: any Channel, port: Int) {
@@ -60,10 +62,10 @@ public final class ScriptedServer: Sendable {
             .childChannelInitializer { channel in
                 box.withLock { $0 }?.opened(channel)
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ScriptedConnection { request in
+                    try channel.pipeline.syncOperations.addHandler(ScriptedConnection(script: { request in
                         box.withLock { $0 }?.received.withLock { $0.append(request) }
                         return script(request)
-                    })
+                    }, note: { box.withLock { $0 }?.note($0, channel) }))
                 }
             }
         let channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
@@ -78,10 +80,24 @@ public final class ScriptedServer: Sendable {
     /// Every request received so far, in order.
     public var requests: [Request] { received.withLock { $0 } }
 
+    /// What happened on each connection so far, in order, each with its time since the server
+    /// started and the client's port: for a failing test's message (did the request arrive, did
+    /// the answer leave, when).
+    public var log: [String] { events.withLock { $0 } }
+
+    private func note(_ event: String, _ channel: any Channel) {
+        let line = "\(ContinuousClock.now - startedAt) port \(channel.remoteAddress?.port ?? 0): \(event)"
+        events.withLock { $0.append(line) }
+    }
+
     private func opened(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
         connections.withLock { $0[id] = channel }
-        channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
+        note("accepted", channel)
+        channel.closeFuture.whenComplete { [self] _ in
+            note("closed", channel)
+            _ = connections.withLock { $0.removeValue(forKey: id) }
+        }
     }
 
     /// Stops listening and closes every open connection (scripts still running included).
@@ -120,10 +136,14 @@ private final class ScriptedConnection: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let script: @Sendable (ScriptedServer.Request) -> [ScriptedServer.Step]
+    private let note: @Sendable (String) -> Void
     private var input: [UInt8] = []
     private var answered = false
 
-    init(script: @escaping @Sendable (ScriptedServer.Request) -> [ScriptedServer.Step]) { self.script = script }
+    init(script: @escaping @Sendable (ScriptedServer.Request) -> [ScriptedServer.Step], note: @escaping @Sendable (String) -> Void) {
+        self.script = script
+        self.note = note
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !answered else { return }
@@ -131,10 +151,14 @@ private final class ScriptedConnection: ChannelInboundHandler {
         input += buffer.readBytes(length: buffer.readableBytes) ?? []
         guard let request = Self.parse(input) else { return }
         answered = true
+        note("request read (\(input.count) bytes)")
         let channel = context.channel
         let finished = channel.eventLoop.makePromise(of: Void.self)
-        finished.futureResult.whenComplete { _ in channel.close(promise: nil) }
-        Self.run(script(request)[...], on: channel, then: finished)
+        finished.futureResult.whenComplete { [note] result in
+            if case .success = result { note("script done") } else { note("script stopped: the client went away") }
+            channel.close(promise: nil)
+        }
+        Self.run(script(request)[...], on: channel, firstWrite: { [note] in note("first bytes written") }, then: finished)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
@@ -156,13 +180,20 @@ private final class ScriptedConnection: ChannelInboundHandler {
     /// Runs `steps` in order, then completes `promise`; fails it when the client went away. Each
     /// step continues from a fresh event-loop task: a write to a fast reader completes at once,
     /// and chaining those directly would nest one stack frame per step.
-    private static func run(_ steps: ArraySlice<ScriptedServer.Step>, on channel: any Channel, then promise: EventLoopPromise<Void>) {
+    /// `firstWrite` is called when the first bytes reached the socket.
+    private static func run(_ steps: ArraySlice<ScriptedServer.Step>, on channel: any Channel, firstWrite: (@Sendable () -> Void)?,
+                            then promise: EventLoopPromise<Void>) {
         guard let step = steps.first else { return promise.succeed() }
         var rest = steps.dropFirst()
         let done: EventLoopFuture<Void>
+        var firstWrite = firstWrite
         switch step {
         case .send(let bytes):
             done = channel.writeAndFlush(ByteBuffer(bytes: bytes))
+            if let wrote = firstWrite {
+                done.whenSuccess { wrote() }
+                firstWrite = nil
+            }
         case .pause(let seconds):
             done = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {}.futureResult
         case .drip(let bytes, let interval):
@@ -172,10 +203,10 @@ private final class ScriptedConnection: ChannelInboundHandler {
             if times.map({ $0 > 0 }) ?? true { rest = ArraySlice(body + [.repeating(body, times: times.map { $0 - 1 })] + rest) }
             done = channel.eventLoop.makeSucceededVoidFuture()
         }
-        let remaining = rest
+        let remaining = rest, laterFirstWrite = firstWrite
         done.whenComplete { result in
             guard case .success = result, channel.isActive else { return promise.fail(ChannelError.ioOnClosedChannel) }
-            channel.eventLoop.execute { run(remaining, on: channel, then: promise) }
+            channel.eventLoop.execute { run(remaining, on: channel, firstWrite: laterFirstWrite, then: promise) }
         }
     }
 }

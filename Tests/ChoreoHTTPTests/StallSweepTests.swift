@@ -84,6 +84,32 @@ struct StallSweepTests {
         }
     }
 
+    /// A stall says whether any of the answer had come: a server that never answered and one that
+    /// stopped halfway are different failures to the person reading the error.
+    @Test func aStallSaysWhetherTheServerAnsweredAtAll() async throws {
+        let server = try await ScriptedServer.start { request in
+            request.bodyText.contains("silent")
+                ? [.pause(seconds: 30)]
+                : [.send(ScriptedServer.eventStreamHead()), .send("data: {}\n\n"), .pause(seconds: 30)]
+        }
+        func stall(_ name: String) async throws -> TransportError? {
+            let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", headers: HeaderFields([("content-type", "application/json")]),
+                                      body: Array(#"{"name":"\#(name)"}"#.utf8), stallTimeout: 1)
+            return await #expect(throws: TransportError.self) {
+                let response = try await CurlTransport.shared.execute(request)
+                for try await _ in response.body {}
+            }
+        }
+        let silent = try await stall("silent")
+        #expect(silent?.kind == .stalled, "\(String(describing: silent))")
+        #expect(silent?.message.hasSuffix("for 1 s, no byte of an answer since the request went out") == true, "\(String(describing: silent))")
+        let halfway = try await stall("halfway")
+        #expect(halfway?.kind == .stalled, "\(String(describing: halfway))")
+        let answered = ScriptedServer.eventStreamHead().utf8.count + "data: {}\n\n".utf8.count
+        #expect(halfway?.message.hasSuffix("for 1 s, \(answered) bytes of the answer in") == true, "\(String(describing: halfway))")
+        try await server.shutdown()
+    }
+
     /// A request that waits in curl's queue for a connection (every allowed one busy) has sent
     /// nothing yet: its silence counts from when it goes out on one, not from when it was queued.
     /// The stall clock counted from the queueing, so a request queued for longer than its stall
@@ -114,7 +140,9 @@ struct StallSweepTests {
         transport.limitConnections(to: 1)
         let clock = ContinuousClock(), start = clock.now
         // Where a failure happened, for its message: which request, how far in, what the server saw.
-        func when() -> String { "after \(clock.now - start), the server having received \(server.requests.map(\.bodyText))" }
+        func when() -> String {
+            "after \(clock.now - start), the server having received \(server.requests.map(\.bodyText)); its log: \(server.log.joined(separator: "; "))"
+        }
         // A whole stall timeout of silence on a connection: seen in CI's full-suite runs (4 tests
         // at once), never alone or under CPU load; cause not found (BENCHMARKS.md, round 20).
         // Not the clock this test is about.
