@@ -104,7 +104,7 @@ let package = Package(
         // What the test targets share: scoped mock servers, `eventually`, temporary directories, the
         // every-split verifier, the client and messages that join ChoreoAI to the mock, and a
         // throwaway PostgreSQL cluster.
-        .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoBatch", "ChoreoMock", "ChoreoPostgres", "ChoreoLocking"], path: "Tests/ChoreoTesting",
+        .target(name: "ChoreoTesting", dependencies: ["ChoreoAI", "ChoreoBatch", "ChoreoMock", "ChoreoPostgres", "ChoreoLocking", "CChoreoSystem"], path: "Tests/ChoreoTesting",
                 swiftSettings: upcomingFeatures),
         .testTarget(name: "StreamingExamplesTests", dependencies: ["StreamingExamples", "ChoreoAI", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),
         .testTarget(name: "ChoreoAITests", dependencies: ["ChoreoAI", "ChoreoHTTP", "ChoreoMock", "ChoreoTesting"], swiftSettings: upcomingFeatures),

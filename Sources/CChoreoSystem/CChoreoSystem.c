@@ -1,8 +1,12 @@
+// posix_spawn_file_actions_addclosefrom_np is a GNU extension.
+#define _GNU_SOURCE
 #include "CChoreoSystem.h"
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <errno.h>
+#include <spawn.h>
 #if defined(__linux__)
 #include <sys/prctl.h>
 #endif
@@ -63,4 +67,13 @@ int choreo_disable_core_dumps(void) {
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) rc = -1;
 #endif
     return rc;
+}
+
+int choreo_spawn_file_actions_close_from(posix_spawn_file_actions_t *actions, int from) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+#else
+    (void)actions; (void)from;
+    return ENOSYS;
+#endif
 }

@@ -1,6 +1,7 @@
 import ChoreoMock
 import ChoreoTesting
 import Foundation
+import Glibc
 import Testing
 
 /// The ChoreoTesting helpers fail when they should: a helper that cannot fail would pass every
@@ -35,5 +36,22 @@ import Testing
             try expectEverySplitMatchesWhole(input) { pieces in pieces.filter { !$0.isEmpty }.count }
         }
         #expect(try expectEverySplitMatchesWhole(input) { $0.flatMap { $0 } } == input)
+    }
+
+    /// The test cluster's server lives as long as the tests that use it and is started through
+    /// `PostgresServer.run`. A descriptor it inherits stays open for its life: a socket NIO
+    /// accepted (NIO's have no close-on-exec) then never closes for its peer, so a response
+    /// ended by closing the connection never ends and the client reports a stall (seen as
+    /// `StallSweepTests`' "silent connection" in full-suite runs).
+    @Test func aCommandTheTestClusterRunsInheritsNoDescriptorOfTheTestProcess() throws {
+        var pipe: [Int32] = [0, 0]
+        #expect(Glibc.pipe(&pipe) == 0)  // no O_CLOEXEC, like an accepted socket
+        defer { close(pipe[0]); close(pipe[1]) }
+        let scratch = TemporaryDirectory("choreo-spawn")
+        let log = scratch.url.appendingPathComponent("fds.log").path
+        try PostgresServer.run(["/bin/sh", "-c", "ls /proc/$$/fd"], log: log)
+        let inherited = Set(try String(contentsOfFile: log, encoding: .utf8).split(whereSeparator: \.isWhitespace).compactMap { Int32($0) })
+        #expect(inherited.contains(1), "the listing names the shell's own descriptors: \(inherited.sorted())")
+        #expect(inherited.isDisjoint(with: pipe), "the command inherited \(pipe) (it had \(inherited.sorted()))")
     }
 }

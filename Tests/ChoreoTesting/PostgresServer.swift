@@ -1,4 +1,5 @@
 public import ChoreoPostgres
+import CChoreoSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -157,13 +158,19 @@ public final class PostgresServer: Sendable {
     /// reaped here rather than with Foundation's `Process`, which learns of a child's end through
     /// a socket the child inherits: `pg_ctl start` hands it on to the server it leaves running,
     /// and `waitUntilExit` would wait as long as the server lives.
-    static func run(_ command: [String], log: String?) throws {
+    public static func run(_ command: [String], log: String?) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of this process: `pg_ctl start` leaves the server running with whatever it
+        // inherits, and a socket the tests' servers accepted (NIO's lack close-on-exec) would stay
+        // open in it after the server closed it, so its client never saw the end of a response
+        // ended by closing the connection.
+        let closing = choreo_spawn_file_actions_close_from(&actions, 3)
+        guard closing == 0 else { throw PostgresServerError(message: "cannot keep this process's descriptors from \(command[0]): \(String(cString: strerror(closing)))") }
         var pid = pid_t()
         let argv = command.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

@@ -27,6 +27,12 @@ int choreo_disable_core_dumps(void);
 // limit when that is lower; never lowers it. Returns the soft limit now (-1 on error).
 long long choreo_raise_open_files_limit(long long wanted);
 
+// posix_spawn's file action "close every descriptor from `from` up" (glibc 2.34+; spawn.h
+// declares it only under _GNU_SOURCE, which Swift's import of the header does not define).
+// Returns posix_spawn's error number: 0, or ENOSYS where the C library lacks it.
+#include <spawn.h>
+int choreo_spawn_file_actions_close_from(posix_spawn_file_actions_t *actions, int from);
+
 // Open files kept free for everything but connections: the database and its WAL and shared
 // memory on each connection, curl's and the event loops' own, standard I/O, resolver threads.
 // What `run` leaves out when it sizes streams to the limit, and curl's default connection cap.
