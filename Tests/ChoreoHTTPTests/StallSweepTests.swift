@@ -118,7 +118,7 @@ struct StallSweepTests {
     /// connections; over HTTP/1.1 the rest wait for one).
     @Test func aRequestQueuedForAConnectionIsNotStalledWhenItGetsOne() async throws {
         // Every legitimate silence here is far inside it (0.1 s and 0.5 s), so that a loaded
-        // machine's late threads cannot make one look like a stall (2 s did, at 4 tests at once).
+        // machine's late threads cannot make one look like a stall.
         let stallTimeout = 5.0
         let server = try await ScriptedServer.start { request in
             if request.bodyText.contains("first") {
@@ -143,14 +143,6 @@ struct StallSweepTests {
         func when() -> String {
             "after \(clock.now - start), the server having received \(server.requests.map(\.bodyText)); its log: \(server.log.joined(separator: "; "))"
         }
-        // A whole stall timeout of silence on a connection: seen in CI's full-suite runs (4 tests
-        // at once), never alone or under CPU load; cause not found (BENCHMARKS.md, round 20).
-        // Not the clock this test is about.
-        func silentConnection(_ failure: String) {
-            withKnownIssue("a connection silent for a whole stall timeout in a full-suite run", isIntermittent: true) {
-                Issue.record(Comment(rawValue: failure))
-            }
-        }
         let first = try await transport.execute(request("first"))
         #expect(first.head.status == 200)
         // The first holds the one connection: the second waits in curl's queue until it closes.
@@ -159,8 +151,7 @@ struct StallSweepTests {
         do {
             for try await chunk in first.body { firstBytes += chunk.count }
         } catch {
-            // Never queued, so never this test's regression (see below).
-            silentConnection("the first stream failed \(when()), \(firstBytes) bytes in: \(error)")
+            Issue.record("the first stream failed \(when()), \(firstBytes) bytes in: \(error)")
             _ = try? await second
             return
         }
@@ -172,9 +163,7 @@ struct StallSweepTests {
         } catch {
             // The regression: the clock counted the queueing, and the request ended as stalled as
             // soon as it was sent (within a sweep or two), well inside its stall timeout.
-            let silence = clock.now - start - firstEnded
-            #expect(silence >= .seconds(stallTimeout), "the second request ended \(silence) after it could go, before its stall timeout: \(error)")
-            silentConnection("the second request failed \(when()); the first ended after \(firstEnded): \(error)")
+            Issue.record("the second request failed \(when()); the first ended after \(firstEnded): \(error)")
             return
         }
         #expect(response.head.status == 200)
