@@ -37,6 +37,7 @@ final class CurlEventLoop: @unchecked Sendable {
         case add(CurlTransfer)
         case cancel(CurlTransfer)
         case resume(CurlTransfer)
+        case answerComplete(CurlTransfer)
         case attach(CurlTransfer, any BodySink)
         case limitConnections(Int)
     }
@@ -125,6 +126,9 @@ final class CurlEventLoop: @unchecked Sendable {
     // MARK: loop thread
 
     private static let add: Int32 = 1, del: Int32 = 2, mod: Int32 = 3
+
+    /// Whether the caller runs on this loop's thread.
+    var isLoopThread: Bool { loopThread.load(ordering: .relaxed) == UInt(pthread_self()) }
 
     /// Stops the process unless the caller runs on this loop's thread: state bound to the loop
     /// (`LoopBound`) touched from anywhere else is a bug that would race the loop.
@@ -236,7 +240,11 @@ final class CurlEventLoop: @unchecked Sendable {
         guard now >= nextWatchdogSweep else { return }
         nextWatchdogSweep = now + Self.watchdogSweepInterval
         for t in active.values {
-            if let failure = t.watchdogFailure(now: now) { fail(t, failure) }
+            switch t.watchdog(now: now) {
+            case .fail(let error)?: fail(t, error)
+            case .complete?: complete(t)
+            case nil: break
+            }
         }
     }
 
@@ -265,6 +273,8 @@ final class CurlEventLoop: @unchecked Sendable {
                 cancel(t)
             case .resume(let t):
                 do throws(TransportError) { try t.resume() } catch { fail(t, error) }
+            case .answerComplete(let t):
+                t.answerIsCompleteOnLoop()
             case .attach(let t, let sink):
                 do throws(TransportError) {
                     if !(try t.attachOnLoop(sink)) { cancel(t) }
@@ -306,6 +316,14 @@ final class CurlEventLoop: @unchecked Sendable {
                 t.fail(error)
             }
         }
+    }
+
+    /// Removes a transfer that is still in the multi and ends it as complete (its answer was
+    /// whole and only the body's framing did not come).
+    private func complete(_ t: CurlTransfer) {
+        guard let easy = t.easy, active[easy] != nil else { return }
+        remove(easy, t)
+        t.finish(curlCode: 0, message: "")
     }
 
     /// Removes a transfer that is still in the multi and ends it with `error`.

@@ -79,6 +79,9 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         /// Waiting in the loop's queue for its origin's window (`CurlEventLoop.held`), no easy
         /// handle yet. A cancel ends it there.
         var isHeld = false
+        /// When the consumer said it had its whole answer (`answerIsComplete`): from then a silence
+        /// of `endGrace` ends the transfer as complete.
+        var answerCompleteAt: UInt64?
         /// Body bytes since `lastActivity` without a line end (see `progressBytes`).
         var bytesSinceProgress = 0
         var startedAt: UInt64 = 0
@@ -455,21 +458,48 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         try check(curl_easy_pause(easy, 0 /* CURLPAUSE_CONT */), "curl_easy_pause")
     }
 
-    /// Why the loop's watchdog must end this transfer now, or nil: its total `timeout` passed
-    /// (however steadily it progressed), or it stalled.
-    func watchdogFailure(now: UInt64) -> TransportError? {
+    /// How long the rest of a body may stay silent once its consumer has the whole answer
+    /// (`answerIsComplete`): its framing's end comes with the terminal event or a moment after.
+    static let endGrace: Double = 1
+
+    func answerIsComplete() {
+        if loop.isLoopThread {
+            answerIsCompleteOnLoop()
+        } else if !isFinished {  // a reader that took the terminal event from the buffer after the end wakes nobody
+            loop.submit(.answerComplete(self))
+        }
+    }
+
+    func answerIsCompleteOnLoop() {
+        if onLoop.value.answerCompleteAt == nil { onLoop.value.answerCompleteAt = DispatchTime.now().uptimeNanoseconds }
+    }
+
+    enum WatchdogVerdict {
+        case fail(TransportError)
+        /// The answer was whole and the body's framing did not come within `endGrace`.
+        case complete
+    }
+
+    /// What the loop's watchdog must do with this transfer now, or nil: end it as failed when
+    /// its total `timeout` passed (however steadily it progressed) or it stalled, or as complete
+    /// when its consumer had the whole answer `endGrace` ago and nothing came since.
+    func watchdog(now: UInt64) -> WatchdogVerdict? {
         let startedAt = onLoop.value.startedAt
         if let timeout = onLoop.value.request.timeout, now > startedAt, Double(now - startedAt) / 1e9 >= timeout {
-            return TransportError(kind: .timedOut, message: "the request took longer than its timeout of \(timeout.formatted2) s "
-                                  + "(connecting and the whole response)", origin: origin)
+            return .fail(TransportError(kind: .timedOut, message: "the request took longer than its timeout of \(timeout.formatted2) s "
+                                        + "(connecting and the whole response)", origin: origin))
+        }
+        if let completeAt = onLoop.value.answerCompleteAt {
+            let quietSince = max(completeAt, onLoop.value.lastActivity)
+            if now > quietSince, Double(now - quietSince) / 1e9 >= Self.endGrace, !machine.withLock({ $0.waitsForConsumer }) { return .complete }
         }
         guard isStalled(now: now) else { return nil }
         // Whether the server answered at all tells a server that never took the request from
         // one that stopped halfway.
         let answered = onLoop.value.headerBytes + bytesReceived.load(ordering: .relaxed)
-        return TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(onLoop.value.request.stallTimeout.formatted2) s"
-                              + (answered == 0 ? ", no byte of an answer since the request went out" : ", \(answered) bytes of the answer in"),
-                              origin: origin)
+        return .fail(TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(onLoop.value.request.stallTimeout.formatted2) s"
+                                    + (answered == 0 ? ", no byte of an answer since the request went out" : ", \(answered) bytes of the answer in"),
+                                    origin: origin))
     }
 
     /// curl is about to send the request on a connection: silence counts from now. Until now the
@@ -510,7 +540,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     private func classify(curlCode: Int, message: String) -> TransportError {
         let kind: TransportError.Kind
         switch curlCode {
-        case 28:  // CURLE_OPERATION_TIMEDOUT: only the connect timeout is curl's (stalls and `timeout` are ours, see watchdogFailure)
+        case 28:  // CURLE_OPERATION_TIMEDOUT: only the connect timeout is curl's (stalls and `timeout` are ours, see `watchdog`)
             kind = .connect
         case 5, 6, 7: kind = .connect
         case 35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91: kind = .tls

@@ -154,6 +154,12 @@ package struct TransferHandle: Sendable {
     /// Ends the transfer now; a waiting reader gets `CancellationError`.
     package func cancel() { transfer.cancel() }
 
+    /// The consumer has its whole answer (the provider's terminal event): what is left of the
+    /// body is its framing. If that does not come within `CurlTransfer.endGrace` of silence, the
+    /// transfer ends as complete (its connection closed, not reused) instead of waiting out the
+    /// stall timeout. Any thread; once is enough.
+    package func answerIsComplete() { transfer.answerIsComplete() }
+
     /// Bytes received so far.
     package var bytesReceived: Int { transfer.bytesReceived.load(ordering: .relaxed) }
 }

@@ -127,6 +127,31 @@ struct HostileServerTests {
     }
     }
 
+    /// The whole answer and its terminal event, then nothing: the response is never ended (a
+    /// server that keeps it open, or a close that never reaches us). The answer is complete and
+    /// paid for: the stream ends with it, not as stalled (which the runner would ask again), and
+    /// a moment after the terminal event (`CurlTransfer.endGrace`), not after the stall timeout.
+    @Test(arguments: [StreamDelivery.collected, .chunks])
+    func aWholeAnswerWhoseResponseNeverEndsIsComplete(delivery: StreamDelivery) async throws {
+        try await withScriptedServer(answering: { _ in
+            [.send(ScriptedServer.eventStreamHead()), .send(ScriptedServer.openAIStream("the whole answer")), .pause(seconds: 600)]
+        }) { server in
+            let client = client(server) { $0.stallTimeout = 60 }
+            let started = ContinuousClock.now
+            let stream = try await client.stream(body: body(), provider: try client.provider(for: "gpt-4o-mini"), delivery: delivery)
+            var text = ""
+            if delivery == .collected {
+                text = try await stream.collect().choices.first?.message.content ?? ""
+            } else {
+                for try await chunk in stream { text += chunk.choices.first?.delta.content ?? "" }
+            }
+            #expect(text == "the whole answer")
+            #expect(stream.completion.choices.first?.finishReason == .stop)
+            // Far from both: the grace is 1 s, the stall timeout 60.
+            #expect(ContinuousClock.now - started < .seconds(30), "the stream waited out its stall timeout")
+        }
+    }
+
     @Test func aByteADripIsCaughtByTheStallRule() async throws {
         // Valid chunks, one byte every 50 ms, for over an hour: bytes keep coming, a line never
         // completes in time. Without the line rule the attempt would last as long as the drip.

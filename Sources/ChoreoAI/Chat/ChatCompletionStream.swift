@@ -265,7 +265,8 @@ final class StreamState: BodySink, @unchecked Sendable {
             do {
                 bytes = try await transfer.next()
             } catch let e as TransportError {
-                throw interrupted(by: e)
+                try brokeOff(e)
+                return nil
             }
             if let bytes { bytes.withUnsafeBytes { ingest($0) } } else { try endOfBody() }
         }
@@ -336,7 +337,7 @@ final class StreamState: BodySink, @unchecked Sendable {
             case .success:
                 do { try endOfBody(); outcome = .success(()) } catch { outcome = .failure(error) }
             case .failure(let e as TransportError):
-                outcome = .failure(interrupted(by: e))
+                do { try brokeOff(e); outcome = .success(()) } catch { outcome = .failure(error) }
             case .failure(let e):
                 end()
                 outcome = .failure(e)
@@ -382,7 +383,7 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// Parses one read into chunks. A bad event ends the stream, but only after the chunks decoded
     /// before it were handed out: the caller sees exactly what the error's partial holds.
     private func ingest(_ raw: UnsafeRawBufferPointer) {
-        let pull = delivery == .pull
+        let pull = delivery == .pull, wasComplete = decoding.isComplete
         do {
             if pull {
                 try decoding.decode(raw) { pending.append($0) }
@@ -413,6 +414,9 @@ final class StreamState: BodySink, @unchecked Sendable {
             return
         }
         if pull { addPending() }
+        // The terminal event: the rest of the body is its framing, which need not be waited for
+        // long (a server may leave the response open after it).
+        if !wasComplete, decoding.isComplete, case .http(let transfer) = source { transfer.answerIsComplete() }
     }
 
     /// The SSE parser and the format's decoder, in one stored property: each access to a class's
@@ -478,10 +482,15 @@ final class StreamState: BodySink, @unchecked Sendable {
                     providerErrorType: providerErrorType.map { Redaction.redacting(key, in: $0) }, partial: currentCompletion)
     }
 
-    /// The transfer broke off: the stream ends, with everything received as the partial.
-    private func interrupted(by e: TransportError) -> StreamError {
+    /// The transfer broke off: the stream ends, interrupted with everything received as the
+    /// partial, unless the provider's terminal event (`[DONE]`, `message_stop`) had come. Then the
+    /// answer is whole and only the body's framing was missing: a server that leaves the response
+    /// open after it, or whose close never reaches us, would otherwise fail a paid answer as
+    /// stalled and have it asked again.
+    private func brokeOff(_ e: TransportError) throws {
         end()
-        return StreamError(kind: .interrupted, message: e.description, partial: currentCompletion, underlying: e)
+        if decoding.isComplete { return }
+        throw StreamError(kind: .interrupted, message: e.description, partial: currentCompletion, underlying: e)
     }
 
     static func chunk(from c: ChatCompletion) -> ChatCompletionChunk {
