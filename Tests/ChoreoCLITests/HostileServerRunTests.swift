@@ -132,6 +132,23 @@ struct HostileServerRunTests {
     }
     }
 
+    /// Every answer whole, `[DONE]` included, and then the response left open: each job succeeds
+    /// with its one attempt, a moment after its terminal event. Before, each attempt failed as
+    /// stalled after the stall timeout and the job was asked again, and again.
+    @Test func wholeAnswersWhoseResponsesNeverEndSucceedOnTheirFirstAttempt() async throws {
+        try await withScriptedServer(answering: { _ in
+            [.send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream("whole")), .pause(seconds: 600)]
+        }) { server in
+        let fixture = try Fixture(count: 8)
+        let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.concurrency = 8 }, router: router).run()
+        #expect(summary.exitCode == 0)
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND output = 'whole'") == 8)
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 8)
+        #expect(server.requests.count == 8)
+    }
+    }
+
     /// A gateway that echoes the key inside the stream: the stored error says `[redacted key]`
     /// and the key is nowhere in the database file.
     @Test func anInBandErrorEchoingTheKeyIsStoredRedacted() async throws {
