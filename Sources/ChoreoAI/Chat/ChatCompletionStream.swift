@@ -383,14 +383,15 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// Parses one read into chunks. A bad event ends the stream, but only after the chunks decoded
     /// before it were handed out: the caller sees exactly what the error's partial holds.
     private func ingest(_ raw: UnsafeRawBufferPointer) {
-        let pull = delivery == .pull, wasComplete = decoding.isComplete
+        let pull = delivery == .pull
+        var complete = false
         do {
             if pull {
-                try decoding.decode(raw) { pending.append($0) }
+                complete = try decoding.decode(raw) { pending.append($0) }
             } else {
                 // Nobody takes the chunks one by one: fold them in under one lock per read.
                 try received.withLock { r in
-                    try decoding.fold(raw, into: &r.chunks)
+                    complete = try decoding.fold(raw, into: &r.chunks)
                     r.timeOutput()
                 }
             }
@@ -415,8 +416,9 @@ final class StreamState: BodySink, @unchecked Sendable {
         }
         if pull { addPending() }
         // The terminal event: the rest of the body is its framing, which need not be waited for
-        // long (a server may leave the response open after it).
-        if !wasComplete, decoding.isComplete, case .http(let transfer) = source { transfer.answerIsComplete() }
+        // long (a server may leave the response open after it). Said again by any later read
+        // (there is none from a well-behaved server), which the transfer ignores.
+        if complete, case .http(let transfer) = source { transfer.answerIsComplete() }
     }
 
     /// The SSE parser and the format's decoder, in one stored property: each access to a class's
@@ -434,26 +436,29 @@ final class StreamState: BodySink, @unchecked Sendable {
             if let d = decoder as? OpenAIChunkDecoder { openAI = d } else { other = decoder }
         }
 
-        /// Whether the format's terminal event arrived.
+        /// Whether the format's terminal event arrived. Read from the stream (a class), this copies
+        /// the whole struct: a read learns it from `decode` and `fold` instead.
         var isComplete: Bool { openAI?.isComplete ?? other?.isComplete ?? false }
 
-        /// Decodes the read's events, each chunk to `emit`.
-        mutating func decode(_ raw: UnsafeRawBufferPointer, emit: (ChatCompletionChunk) -> Void) throws {
+        /// Decodes the read's events, each chunk to `emit`; whether the terminal event has come.
+        mutating func decode(_ raw: UnsafeRawBufferPointer, emit: (ChatCompletionChunk) -> Void) throws -> Bool {
             if openAI != nil {
                 try Self.feed(raw, &parser, &openAI!) { event, d in try d.decode(data: event.data, emit: emit) }
-            } else {
-                try Self.feed(raw, &parser, &other!) { event, d in try d.decode(view: event, emit: emit) }
+                return openAI!.isComplete
             }
+            try Self.feed(raw, &parser, &other!) { event, d in try d.decode(view: event, emit: emit) }
+            return other!.isComplete
         }
 
         /// Folds the read's events into `acc`; OpenAI's without building the chunks that match its
-        /// scanner's template.
-        mutating func fold(_ raw: UnsafeRawBufferPointer, into acc: inout ChunkAccumulator) throws {
+        /// scanner's template. Whether the terminal event has come.
+        mutating func fold(_ raw: UnsafeRawBufferPointer, into acc: inout ChunkAccumulator) throws -> Bool {
             if openAI != nil {
                 try Self.feed(raw, &parser, &openAI!) { event, d in try d.decode(data: event.data, into: &acc) }
-            } else {
-                try Self.feed(raw, &parser, &other!) { event, d in try d.decode(view: event, into: &acc) }
+                return openAI!.isComplete
             }
+            try Self.feed(raw, &parser, &other!) { event, d in try d.decode(view: event, into: &acc) }
+            return other!.isComplete
         }
 
         /// The parser and a decoder as two arguments: a closure that used `self`'s decoder while
