@@ -228,7 +228,7 @@ final class CurlEventLoop: @unchecked Sendable {
             return true
         } catch {
             t.releaseEasyHandle()
-            t.fail(error)
+            t.end(early: .failure(error))
             return false
         }
     }
@@ -240,11 +240,7 @@ final class CurlEventLoop: @unchecked Sendable {
         guard now >= nextWatchdogSweep else { return }
         nextWatchdogSweep = now + Self.watchdogSweepInterval
         for t in active.values {
-            switch t.watchdog(now: now) {
-            case .fail(let error)?: fail(t, error)
-            case .complete?: complete(t)
-            case nil: break
-            }
+            if let verdict = t.watchdog(now: now) { end(t, verdict) }
         }
     }
 
@@ -272,14 +268,14 @@ final class CurlEventLoop: @unchecked Sendable {
             case .cancel(let t):
                 cancel(t)
             case .resume(let t):
-                do throws(TransportError) { try t.resume() } catch { fail(t, error) }
+                do throws(TransportError) { try t.resume() } catch { end(t, .failure(error)) }
             case .answerComplete(let t):
                 t.answerIsCompleteOnLoop()
             case .attach(let t, let sink):
                 do throws(TransportError) {
                     if !(try t.attachOnLoop(sink)) { cancel(t) }
                 } catch {
-                    fail(t, error)
+                    end(t, .failure(error))
                 }
             case .limitConnections(let count):
                 connectionLimit = max(1, count)
@@ -313,24 +309,17 @@ final class CurlEventLoop: @unchecked Sendable {
         } catch {
             for (easy, t) in active {
                 remove(easy, t)
-                t.fail(error)
+                t.end(early: .failure(error))
             }
         }
     }
 
-    /// Removes a transfer that is still in the multi and ends it as complete (its answer was
-    /// whole and only the body's framing did not come).
-    private func complete(_ t: CurlTransfer) {
+    /// Removes a transfer that is still in the multi and ends it from this side: with an error,
+    /// or as complete (its answer was whole and only the body's framing did not come).
+    private func end(_ t: CurlTransfer, _ result: Result<Void, TransportError>) {
         guard let easy = t.easy, active[easy] != nil else { return }
         remove(easy, t)
-        t.finish(curlCode: 0, message: "")
-    }
-
-    /// Removes a transfer that is still in the multi and ends it with `error`.
-    private func fail(_ t: CurlTransfer, _ error: TransportError) {
-        guard let easy = t.easy, active[easy] != nil else { return }
-        remove(easy, t)
-        t.fail(error)
+        t.end(early: result)
     }
 
     /// A multi call that fails only on a bug (a handle this loop does not own, an option this

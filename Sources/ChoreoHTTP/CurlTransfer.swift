@@ -440,8 +440,9 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         set { onLoop.value.isHeld = newValue }
     }
 
-    /// Ends the transfer with an error of this side (a curl call refused, see `check`).
-    func fail(_ error: TransportError) { end(.failure(error)) }
+    /// Ends the transfer from this side: with an error (a curl call refused, see `check`; the
+    /// watchdog's), or as complete (the watchdog's `endGrace`).
+    func end(early result: Result<Void, TransportError>) { end(result.mapError { $0 as any Error }) }
 
     /// Lifts the pause the reader asked to lift (`StateMachine.ReadAction`), unless the transfer
     /// ended meanwhile. curl may call `received` again before this returns.
@@ -474,32 +475,24 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         if onLoop.value.answerCompleteAt == nil { onLoop.value.answerCompleteAt = DispatchTime.now().uptimeNanoseconds }
     }
 
-    enum WatchdogVerdict {
-        case fail(TransportError)
-        /// The answer was whole and the body's framing did not come within `endGrace`.
-        case complete
-    }
-
-    /// What the loop's watchdog must do with this transfer now, or nil: end it as failed when
-    /// its total `timeout` passed (however steadily it progressed) or it stalled, or as complete
-    /// when its consumer had the whole answer `endGrace` ago and nothing came since.
-    func watchdog(now: UInt64) -> WatchdogVerdict? {
+    /// How the loop's watchdog must end this transfer now, or nil: failed when its total
+    /// `timeout` passed (however steadily it progressed) or it stalled, complete when its
+    /// consumer had the whole answer and the rest stayed silent for `endGrace`.
+    func watchdog(now: UInt64) -> Result<Void, TransportError>? {
         let startedAt = onLoop.value.startedAt
         if let timeout = onLoop.value.request.timeout, now > startedAt, Double(now - startedAt) / 1e9 >= timeout {
-            return .fail(TransportError(kind: .timedOut, message: "the request took longer than its timeout of \(timeout.formatted2) s "
-                                        + "(connecting and the whole response)", origin: origin))
+            return .failure(TransportError(kind: .timedOut, message: "the request took longer than its timeout of \(timeout.formatted2) s "
+                                           + "(connecting and the whole response)", origin: origin))
         }
-        if let completeAt = onLoop.value.answerCompleteAt {
-            let quietSince = max(completeAt, onLoop.value.lastActivity)
-            if now > quietSince, Double(now - quietSince) / 1e9 >= Self.endGrace, !machine.withLock({ $0.waitsForConsumer }) { return .complete }
-        }
+        if let completeAt = onLoop.value.answerCompleteAt,
+           isSilent(since: max(completeAt, onLoop.value.lastActivity), for: Self.endGrace, now: now) { return .success(()) }
         guard isStalled(now: now) else { return nil }
         // Whether the server answered at all tells a server that never took the request from
         // one that stopped halfway.
         let answered = onLoop.value.headerBytes + bytesReceived.load(ordering: .relaxed)
-        return .fail(TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(onLoop.value.request.stallTimeout.formatted2) s"
-                                    + (answered == 0 ? ", no byte of an answer since the request went out" : ", \(answered) bytes of the answer in"),
-                                    origin: origin))
+        return .failure(TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(onLoop.value.request.stallTimeout.formatted2) s"
+                                       + (answered == 0 ? ", no byte of an answer since the request went out" : ", \(answered) bytes of the answer in"),
+                                       origin: origin))
     }
 
     /// curl is about to send the request on a connection: silence counts from now. Until now the
@@ -519,8 +512,12 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     /// Whether no byte arrived for the stall timeout since the request went out, while the
     /// consumer was keeping up (a paused transfer is waiting for its consumer, not for the server).
     func isStalled(now: UInt64) -> Bool {
-        let lastActivity = onLoop.value.lastActivity, stallTimeout = onLoop.value.request.stallTimeout
-        guard onLoop.value.requestSent, now > lastActivity, Double(now - lastActivity) / 1e9 >= stallTimeout else { return false }
+        onLoop.value.requestSent && isSilent(since: onLoop.value.lastActivity, for: onLoop.value.request.stallTimeout, now: now)
+    }
+
+    /// Whether nothing came for `seconds` since `since` while the consumer was keeping up.
+    private func isSilent(since: UInt64, for seconds: Double, now: UInt64) -> Bool {
+        guard now > since, Double(now - since) / 1e9 >= seconds else { return false }
         return !machine.withLock { $0.waitsForConsumer }
     }
 
