@@ -123,8 +123,7 @@ struct HostileServerRunTests {
             return [.send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream("fine"))]
         }) { server in
         let fixture = try Fixture(count: 8)
-        let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
-        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.concurrency = 2 }, router: router).run()
+        let summary = try await fixture.run(at: server.baseURL) { $0.concurrency = 2 }
         #expect(summary.exitCode == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND output = 'fine'") == 8)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'protocol_error'") == 2)
@@ -140,8 +139,7 @@ struct HostileServerRunTests {
             [.send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream("whole")), .pause(seconds: 600)]
         }) { server in
         let fixture = try Fixture(count: 8)
-        let router = ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
-        let summary = try await BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.concurrency = 8 }, router: router).run()
+        let summary = try await fixture.run(at: server.baseURL) { $0.concurrency = 8 }
         #expect(summary.exitCode == 0)
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND output = 'whole'") == 8)
         #expect(try fixture.scalar("SELECT count(*) FROM attempts") == 8)

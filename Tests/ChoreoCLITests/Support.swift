@@ -70,12 +70,20 @@ struct Fixture {
         return o
     }
 
-    static func router(_ server: MockServer) -> ProviderRouter {
-        ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL)
+    static func router(_ server: MockServer) -> ProviderRouter { router(at: server.baseURL) }
+
+    /// Every provider pointed at `baseURL` (a mock's or a scripted server's).
+    static func router(at baseURL: String) -> ProviderRouter {
+        ProviderRouter.fromEnvironment([:]).pointed(at: baseURL)
     }
 
     func run(_ server: MockServer, _ configure: (inout RunOptions) -> Void = { _ in }) async throws -> RunSummary {
-        try await BatchRunner(databasePath: databasePath, options: options(configure), router: Self.router(server)).run()
+        try await run(at: server.baseURL, configure)
+    }
+
+    /// A run in this process with every provider at `baseURL`.
+    func run(at baseURL: String, _ configure: (inout RunOptions) -> Void = { _ in }) async throws -> RunSummary {
+        try await BatchRunner(databasePath: databasePath, options: options(configure), router: Self.router(at: baseURL)).run()
     }
 
     /// Every job's row: state, output, finish reason, attempts.
