@@ -19,11 +19,17 @@ prefix="${1:-/usr/local}"
 scripts/setup.sh
 commit="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]; then commit="$commit-dirty"; fi
+# BuildInfo.c includes the stamp when it exists. A build made without it (the demo's) recorded no
+# dependency on it, so writing it alone rebuilt nothing and the binary said "commit unknown":
+# touching BuildInfo.c, with the stamp and again once it is gone, recompiles that one file.
 stamp=Sources/CBuildInfo/commit.h
-trap 'rm -f "$stamp"' EXIT
+source_file=Sources/CBuildInfo/BuildInfo.c
+trap 'rm -f "$stamp"; touch "$source_file"' EXIT
 printf '#define CHOREO_COMMIT "%s"\n' "$commit" >"$stamp"
+touch "$source_file"
 binary="$(scripts/build-release.sh)"
 rm -f "$stamp"
+touch "$source_file"
 swift package plugin generate-manual --configuration debug >&2
 manual=".build/plugins/GenerateManual/outputs/choreo/choreo.1"
 # The generator leaves blank lines between paragraphs, which mdoc warns about: make them

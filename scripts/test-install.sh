@@ -10,8 +10,14 @@ fail() { echo "test-install: FAILED: $*" >&2; exit 1; }
 prefix="$(mktemp -d "${TMPDIR:-/tmp}/choreo-install.XXXXXX")"
 work="$(mktemp -d "${TMPDIR:-/tmp}/choreo-install-work.XXXXXX")"
 trap 'rm -rf "$prefix" "$work"' EXIT
+# The README's order: the demo's plain release build first, then the install, whose build must
+# still name the commit (it said "commit unknown" when the demo had built first).
+scripts/build-release.sh >/dev/null
 scripts/install.sh "$prefix"
 bin="$prefix/bin/choreo"
+# And a plain build after the install claims no commit it was not built from.
+plain_version="$("$(scripts/build-release.sh)" --version)"
+grep -q '(commit unknown' <<<"$plain_version" || fail "a plain build after the install said: $plain_version"
 toolchain="$(dirname "$(dirname "$(readlink -f "$(command -v swift)")")")"   # …/usr
 
 # 1. Nothing is loaded from the toolchain.

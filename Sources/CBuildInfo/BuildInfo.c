@@ -1,8 +1,8 @@
 #include "CBuildInfo.h"
 
 // scripts/install.sh writes commit.h (`#define CHOREO_COMMIT "…"`) for its build and removes it
-// afterwards: only this file is recompiled when the commit changes, and a later plain build does
-// not claim a commit it was not built from.
+// afterwards, touching this file each time: only it is recompiled when the commit changes, and a
+// later plain build does not claim a commit it was not built from.
 #if __has_include("commit.h")
 #include "commit.h"
 #endif
