@@ -5,7 +5,7 @@ import NIOHTTP1
 /// drives a streamed response frame by frame on the channel's event loop.
 ///
 /// Everything here runs on the channel's event loop (handlers are not shared), so the stream
-/// state needs no lock. Delays are `scheduleTask` timers, never sleeps; with no delay all frames
+/// state needs no lock. Delays are the loop's `MockPacer`, never sleeps; with no delay all frames
 /// are written and flushed once.
 final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
@@ -16,6 +16,8 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     /// A streamed response in progress.
     fileprivate struct ActiveStream {
+        /// Which of the connection's streams this is: a wake for an earlier one finds another.
+        var number: Int
         var plan: MockStreamPlan
         var next = 0
         var contentSent = 0
@@ -26,15 +28,19 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         var keepAlive: Bool
         /// Whether the delay before the next content frame has passed.
         var waited = false
-        var timer: Scheduled<Void>?
     }
 
     private let server: MockServerState
+    private let pacer: MockPacer
+    private var streamsStarted = 0
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private var stream: ActiveStream?
 
-    init(server: MockServerState) { self.server = server }
+    init(server: MockServerState, pacer: MockPacer) {
+        self.server = server
+        self.pacer = pacer
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -56,7 +62,6 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         if let s = stream {
-            s.timer?.cancel()
             stream = nil
             server.ledger.streamEnded()
             server.ledger.bill(s.bill, completion: s.billedCompletion)
@@ -270,7 +275,8 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         if !keepAlive { fields.add(name: "connection", value: "close") }
         server.ledger.streamStarted()
         context.write(wrapOutboundOut(.head(NIOHTTP1.HTTPResponseHead(version: head.version, status: .ok, headers: fields))), promise: nil)
-        stream = ActiveStream(plan: plan, bill: bill, fault: fault, keepAlive: keepAlive)
+        streamsStarted += 1
+        stream = ActiveStream(number: streamsStarted, plan: plan, bill: bill, fault: fault, keepAlive: keepAlive)
         pump(context: context)
     }
 
@@ -290,10 +296,14 @@ final class MockHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 s.waited = true
                 stream = s
                 // A flush that finds the connection gone closes it from inside this call:
-                // `channelInactive` has then ended the stream, and no timer may go on writing it.
+                // `channelInactive` has then ended the stream, and nothing may go on writing it.
                 context.flush()
                 guard stream != nil else { return }
-                stream?.timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { self.pump(context: context) }
+                let number = s.number
+                pacer.after(TimeAmount(delay)) { [self] in
+                    guard stream?.number == number else { return }  // closed meanwhile
+                    pump(context: context)
+                }
                 return
             }
             write(frame.text, context: context)

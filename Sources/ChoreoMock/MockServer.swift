@@ -42,7 +42,7 @@ public final class MockServer: Sendable {
                 state.opened(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(MockHTTPHandler(server: state))
+                    try channel.pipeline.syncOperations.addHandler(MockHTTPHandler(server: state, pacer: state.pacer(for: channel.eventLoop)))
                 }
             }
         let channel: any Channel

@@ -14,6 +14,7 @@ final class MockServerState: Sendable {
     private let shuttingDown = Atomic(false)
     /// An outage in progress: every chat request fails this way until then (`MockServer.beginOutage`).
     private let outage = Locked<(until: ContinuousClock.Instant, kind: MockFault.Kind)?>(nil)
+    private let pacers = Locked([ObjectIdentifier: MockPacer]())
 
     init(config: MockConfig, created: Int) {
         self.config = config
@@ -37,6 +38,16 @@ final class MockServerState: Sendable {
         let id = ObjectIdentifier(channel)
         connections.withLock { $0[id] = channel }
         channel.closeFuture.whenComplete { [self] _ in _ = connections.withLock { $0.removeValue(forKey: id) } }
+    }
+
+    /// The pacer of `loop`'s streams (one a loop, made on first use).
+    func pacer(for loop: any EventLoop) -> MockPacer {
+        pacers.withLock { all in
+            if let pacer = all[ObjectIdentifier(loop)] { return pacer }
+            let pacer = MockPacer(loop: loop)
+            all[ObjectIdentifier(loop)] = pacer
+            return pacer
+        }
     }
 
     /// Marks the server as stopping and returns the connections still open.

@@ -5,7 +5,7 @@ import Testing
 @testable import ChoreoMock
 
 /// A connection that closes while the mock is writing a paced stream: the stream ends once, as
-/// closed by the client, and no timer keeps writing it afterwards.
+/// closed by the client, and no wake of its pacer keeps writing it afterwards.
 ///
 /// On a real socket the close can reach the handler from inside its own flush (the flush finds
 /// the peer gone before the read side has seen the close). It did so under load in a parallel
@@ -30,7 +30,7 @@ struct MockConnectionCloseTests {
         let state = MockServerState(config: MockConfig(chunkDelay: .milliseconds(100), fixedTokens: 20), created: 0)
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(CloseAtFlush(n: n))
-        try channel.pipeline.syncOperations.addHandler(MockHTTPHandler(server: state))
+        try channel.pipeline.syncOperations.addHandler(MockHTTPHandler(server: state, pacer: state.pacer(for: channel.embeddedEventLoop)))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
 
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/chat/completions")
@@ -39,7 +39,7 @@ struct MockConnectionCloseTests {
         let body = #"{"model":"mock-gpt","stream":true,"messages":[{"role":"user","content":"hello"}]}"#
         try channel.writeInbound(HTTPServerRequestPart.body(ByteBuffer(string: body)))
         try channel.writeInbound(HTTPServerRequestPart.end(nil))
-        // Every paced chunk's timer, were any left to fire.
+        // Every paced chunk's wake, were any left to come.
         channel.embeddedEventLoop.advanceTime(by: .seconds(60))
 
         let stats = state.ledger.snapshot
