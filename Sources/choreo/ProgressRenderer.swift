@@ -77,6 +77,10 @@ final class ProgressRenderer: Sendable {
                                 "failed": s.failed, "cancelled": s.cancelled, "retries": s.retries, "completion_tokens": s.completionTokens,
                                 "tokens_per_second": (s.tokensPerSecond * 10).rounded() / 10, "elapsed_seconds": Int(s.elapsed)]
         if let eta = s.eta, event == "progress" { o["eta_seconds"] = Int(eta) }
+        if let fault = s.storageFault, event == "progress" {
+            o["storage_fault"] = ["reason": fault.reason, "seconds": Int(Date().timeIntervalSince(fault.since)),
+                                  "stops_in_seconds": max(0, Int(fault.stopsAt.timeIntervalSinceNow.rounded(.up)))]
+        }
         let outages = s.outages.values.filter { !$0.gaveUp }.sorted { $0.provider < $1.provider }
         if !outages.isEmpty {
             o["unreachable"] = outages.map { u -> [String: Any] in
@@ -97,6 +101,7 @@ final class ProgressRenderer: Sendable {
         if let eta = s.eta, !final { line += " · ETA \(Self.duration(eta))" }
         line += " · \(Self.duration(s.elapsed)) elapsed"
         if !final { for u in s.outages.values.sorted(by: { $0.provider < $1.provider }) where !u.gaveUp { line += " · " + u.progress() } }
+        if !final, let fault = s.storageFault { line += " · " + fault.progress() }
         return line
     }
 

@@ -89,6 +89,23 @@ import Testing
         #expect(narrow.contains("openai unreachable 0:42"), "\(narrow)")
     }
 
+    /// While the database cannot be written nothing ends: the line says why and until when,
+    /// and shows no estimate (it would only grow).
+    @Test func aDatabaseThatCannotBeWrittenIsShownAndHidesTheEstimate() {
+        var s = Self.snapshot()
+        #expect(s.eta != nil)
+        s.storageFault = StorageFault(reason: "disk full", since: Self.now.addingTimeInterval(-12), stopsAt: Self.now.addingTimeInterval(48))
+        #expect(s.eta == nil)
+        let wide = ProgressLine.render(s, width: 200, now: Self.now)
+        #expect(wide.contains("database not writable for 0:12 (disk full); stopping in 0:48"), "\(wide)")
+        #expect(!wide.contains("ETA"), "\(wide)")
+        for width in 40...200 {
+            let line = ProgressLine.render(s, width: width, now: Self.now)
+            #expect(line.contains("database not writable") && line.contains("173/400"), "\(width) columns: \(line)")
+            #expect(ProgressLine.columns(line) <= width - 1, "\(width) columns: \(line)")
+        }
+    }
+
     @Test func aServersReasonCannotMoveTheCursor() {
         let line = ProgressLine.render(Self.snapshot(outage: "bad\u{1B}[2J\nreason ünïcode"), width: 200, now: Self.now)
         #expect(!line.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F })

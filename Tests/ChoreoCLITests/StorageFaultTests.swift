@@ -132,14 +132,44 @@ struct StorageFaultTests {
         try await Self.expectStoppedThenRecovered(fixture, p, status: status, free: {})
     }
 
-    /// Space that comes back within --storage-wait: the run goes on and ends every job.
+    /// A log shipper reading `--log-format json` learns the same from the progress objects:
+    /// `storage_fault` with its reason and how long until the run stops, and no `eta_seconds`.
+    @Test func theJSONProgressLinesCarryTheStorageFault() async throws {
+        let fixture = try Fixture(count: 200)
+        let size = try FileManager.default.attributesOfItem(atPath: fixture.databasePath)[.size] as! Int
+        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--storage-wait", "5s", "--log-format", "json",
+                                        "--progress-interval", "0.2"] + Self.run, directory: fixture.directory,
+                                       launcher: ["/usr/bin/prlimit", "--fsize=\(size + 48 * 1024)"])
+        let status = try await ChoreoBinary.wait(p, timeout: 60)
+        let log = try ChoreoBinary.log(in: fixture.directory)
+        #expect(status == Self.storageFull, "\(log.suffix(600))")
+        let progress = log.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
+        }.filter { $0["event"] as? String == "progress" }
+        let faulted = progress.filter { $0["storage_fault"] != nil }
+        #expect(!faulted.isEmpty, "\(log.suffix(600))")
+        for line in faulted {
+            let fault = line["storage_fault"] as? [String: Any]
+            #expect(fault?["reason"] as? String == "disk full", "\(line)")
+            #expect((fault?["stops_in_seconds"] as? Int).map { (0...5).contains($0) } == true, "\(line)")
+            #expect(line["eta_seconds"] == nil, "\(line)")
+        }
+    }
+
+    /// Space that comes back within --storage-wait: the run goes on and ends every job. Meanwhile
+    /// its progress lines say the database cannot be written, and until when it waits.
     @Test(.enabled(if: SmallDisk.canMount, "cannot mount a tmpfs here"))
     func spaceFreedWithinTheWaitLetsTheRunFinishEveryJobExact() async throws {
         let disk = try #require(SmallDisk(size: "16m"))
         let fixture = try Fixture(count: 200, databaseDirectory: disk.url)
         try disk.fill(leaving: 48 * 1024)
-        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--storage-wait", "10m"] + Self.run, directory: fixture.directory)
+        let p = try ChoreoBinary.start(["run", "--db", fixture.databasePath, "--storage-wait", "10m", "--progress-interval", "0.2"] + Self.run,
+                                       directory: fixture.directory)
         try await ChoreoBinary.waitForLog(of: p, in: fixture.directory, containing: "database or disk is full")
+        // The progress lines say why nothing ends (and give no estimate that only grows).
+        try await ChoreoBinary.waitForLog(of: p, in: fixture.directory, containing: "(disk full); stopping in 9:")
+        let waiting = try ChoreoBinary.log(in: fixture.directory).split(separator: "\n").filter { $0.contains("database not writable for") }
+        #expect(!waiting.isEmpty && waiting.allSatisfy { $0.contains(" done · ") && !$0.contains("ETA") }, "\(waiting)")
         try disk.release()
         let status = try await ChoreoBinary.wait(p, timeout: 120)
         let log = try ChoreoBinary.log(in: fixture.directory)

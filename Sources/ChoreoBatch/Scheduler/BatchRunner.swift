@@ -128,10 +128,11 @@ public final class BatchRunner: Sendable {
         let storage = StorageHealth(wait: options.storageWait, onChange: { [events = self.events, databasePath = self.databasePath] change in
             switch change {
             case .faulted(let error, let until):
-                events.log(.error, "\(StorageHealth.describe(error, path: databasePath)): no job starts; the streams in flight go on, "
-                    + "their text kept in memory, while the writes are retried until \(ISO8601DateFormatter().string(from: until)) (--storage-wait)")
+                events.storage(StorageFault(reason: StorageHealth.reason(error, path: databasePath), since: Date(), stopsAt: until), log: (.error,
+                    "\(StorageHealth.describe(error, path: databasePath)): no job starts; the streams in flight go on, "
+                    + "their text kept in memory, while the writes are retried until \(ISO8601DateFormatter().string(from: until)) (--storage-wait)"))
             case .recovered:
-                events.log(.info, "the database is writable again (\(databasePath)): starting jobs again")
+                events.storage(nil, log: (.info, "the database is writable again (\(databasePath)): starting jobs again"))
             case .lost(let lost):
                 events.log(.error, "\(lost): stopping; what this run writes from now on would not be in that file")
             }

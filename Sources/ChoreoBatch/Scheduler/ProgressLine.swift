@@ -25,14 +25,19 @@ public enum ProgressLine {
         let room = max(width - 1, 1)
         guard s.hasBegun else { return String("starting…".unicodeScalars.prefix(room).map(Character.init)) }
         let fraction = s.total > 0 ? Double(s.done) / Double(s.total) : 1
-        // A provider outage explains why nothing moves, so its short form outranks all but the
-        // count; elapsed time and retries matter least while watching.
+        // A provider outage or a database that cannot be written explains why nothing moves, so
+        // its short form outranks all but the count; elapsed time and retries matter least.
         var parts = [Part(forms: [(6, BatchStatus.bar(fraction, width: minimumBarWidth))], isBar: true),
                      Part(forms: [(4, "\(s.done)/\(s.total) \(Int((fraction * 100).rounded(.down)))%"), (0, "\(s.done)/\(s.total)")])]
         for o in s.outages.values.filter({ !$0.gaveUp }).sorted(by: { $0.provider < $1.provider }) {
             parts.append(Part(forms: [(5, sanitized(o.progress(now: now))),
                                       (1, "\(sanitized(o.provider)) unreachable \(ProviderOutage.clock(now.timeIntervalSince(o.since)))"),
                                       (1, "\(sanitized(o.provider)) down")]))
+        }
+        if let fault = s.storageFault {
+            parts.append(Part(forms: [(5, fault.progress(now: now)),
+                                      (1, "database not writable \(ProviderOutage.clock(now.timeIntervalSince(fault.since)))"),
+                                      (1, "database not writable")]))
         }
         if s.failed > 0 { parts.append(Part(forms: [(2, "\(s.failed) failed")])) }
         // Cancelled jobs count as done: without this part the count would jump with no reason shown.

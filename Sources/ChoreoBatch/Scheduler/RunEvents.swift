@@ -47,14 +47,18 @@ public final class RunEvents: Sendable {
         public var hasBegun = false
         /// Providers down (paused, probed) or given up in this run, by name.
         public var outages: [String: ProviderOutage] = [:]
+        /// The database cannot be written at the moment (a full disk, an I/O error): no job starts
+        /// until a write gets through, and the run stops at `stopsAt` if none does.
+        public var storageFault: StorageFault?
 
         public var done: Int { doneBefore + succeeded + failed + cancelled }
         public var elapsed: Double { Date().timeIntervalSince(started) }
         public var tokensPerSecond: Double { elapsed > 0 ? Double(completionTokens) / elapsed : 0 }
-        /// Seconds left at the rate of this run so far, nil before the first job ends.
+        /// Seconds left at the rate of this run so far, nil before the first job ends and while
+        /// the database cannot be written (nothing ends then, and the estimate would only grow).
         public var eta: Double? {
             let finished = succeeded + failed
-            guard finished > 0, elapsed > 0 else { return nil }
+            guard finished > 0, elapsed > 0, storageFault == nil else { return nil }
             return Double(max(0, total - done)) / (Double(finished) / elapsed)
         }
     }
@@ -96,11 +100,32 @@ public final class RunEvents: Sendable {
         if let (level, message) = log { sink(Record(time: Date(), level: level, message: message, job: nil, kind: "provider_unreachable")) }
     }
 
+    /// The database stopped taking writes (`fault`) or takes them again (nil); one log line each.
+    func storage(_ fault: StorageFault?, log: (Level, String)) {
+        state.withLock { $0.storageFault = fault }
+        sink(Record(time: Date(), level: log.0, message: log.1, job: nil, kind: nil))
+    }
+
     func log(_ level: Level, _ message: String, job: String? = nil) {
         sink(Record(time: Date(), level: level, message: message, job: job, kind: nil))
     }
 }
 
+
+/// The database of a run that cannot be written (`StorageHealth`): writes are retried until
+/// `stopsAt`, then the run stops.
+public struct StorageFault: Sendable, Hashable {
+    /// `disk full` or `I/O error`.
+    public var reason: String
+    public var since: Date
+    public var stopsAt: Date
+
+    /// The progress line's part: `database not writable for 0:12 (disk full); stopping in 0:48`.
+    public func progress(now: Date = Date()) -> String {
+        "database not writable for \(ProviderOutage.clock(now.timeIntervalSince(since))) (\(reason)); "
+            + "stopping in \(ProviderOutage.clock(stopsAt.timeIntervalSince(now)))"
+    }
+}
 
 /// A provider that stopped answering in a run: paused and probed, or given up.
 public struct ProviderOutage: Sendable, Hashable {

@@ -105,9 +105,13 @@ public final class StorageHealth: Sendable {
 
     /// One line naming the fault and the file: "database or disk is full: PATH (SQLite error …)".
     public static func describe(_ error: SQLiteError, path: String) -> String {
-        let full = error.isDiskFull || reachedFileSizeLimit(path)
-        return "\(full ? "database or disk is full" : "the database cannot be written (I/O error)"): \(path) (\(error))"
+        "\(isFull(error, path: path) ? "database or disk is full" : "the database cannot be written (I/O error)"): \(path) (\(error))"
     }
+
+    /// What the progress line says of the fault: `disk full` or `I/O error`.
+    static func reason(_ error: SQLiteError, path: String) -> String { isFull(error, path: path) ? "disk full" : "I/O error" }
+
+    private static func isFull(_ error: SQLiteError, path: String) -> Bool { error.isDiskFull || reachedFileSizeLimit(path) }
 
     /// True when the database or its WAL is within 64 KiB of RLIMIT_FSIZE (`ulimit -f`): the I/O
     /// error was EFBIG, whose errno SQLite does not always keep.
