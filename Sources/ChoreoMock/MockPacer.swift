@@ -11,7 +11,8 @@ import NIOCore
 final class MockPacer: @unchecked Sendable {
     private let loop: any EventLoop
     private var waiting = CircularBuffer<(due: NIODeadline, wake: () -> Void)>()
-    private var timer: Scheduled<Void>?
+    /// A timer is set for the queue's head (or the queue is being woken, and sets the next).
+    private var armed = false
 
     init(loop: any EventLoop) { self.loop = loop }
 
@@ -20,12 +21,13 @@ final class MockPacer: @unchecked Sendable {
     func after(_ delay: TimeAmount, _ wake: @escaping () -> Void) {
         loop.preconditionInEventLoop()
         waiting.append((loop.now + delay, wake))
-        if timer == nil { arm() }
+        if !armed { arm() }
     }
 
     private func arm() {
-        guard let first = waiting.first else { timer = nil; return }
-        timer = loop.scheduleTask(deadline: first.due) { [self] in fire() }
+        guard let first = waiting.first else { armed = false; return }
+        armed = true
+        loop.scheduleTask(deadline: first.due) { [self] in fire() }
     }
 
     /// Wakes every stream now due, in order. A stream woken may wait again: it goes to the back.
