@@ -70,6 +70,27 @@ struct LeaseKeeperTests {
         }
     }
 
+    /// Until when the leases surely hold is three quarters of the lease after the latest
+    /// renewal that got through; a renewal that began earlier (it hung) never moves it back. A
+    /// start confirmed past it is not sent (`JobExecution.launch`: the netns soak once saw a
+    /// runner, cut off while its starts were being written, send two jobs that another runner
+    /// had taken meanwhile).
+    @Test func theLeaseHorizonFollowsTheLatestRenewal() async throws {
+        try await withMockServer { server in
+            let fixture = try Fixture(count: 1, extra: ["mock": ["fault": "stall", "after": 2]])
+            let before = ContinuousClock.now
+            let s = try await setup(server, fixture)
+            let first = try #require(s.control.leaseHorizon)
+            #expect(first >= before + .seconds(3) && first <= .now + .seconds(3), "the lease is 4 s: \(first)")
+            let later = ContinuousClock.now + .seconds(2)
+            s.keeper.renewed(began: later, now: later)
+            #expect(s.control.leaseHorizon == later + .seconds(3))
+            s.keeper.renewed(began: before, now: later + .seconds(1))  // hung since before: no step back
+            #expect(s.control.leaseHorizon == later + .seconds(3))
+            s.stream.cancel()
+        }
+    }
+
     /// A request still waiting for its response head has no stream to cancel yet, and through a
     /// cut link the head may never come while the provider generates: the fence stops it too,
     /// and each request sent while fenced. (The netns soak once saw a runner's request, sent just

@@ -48,10 +48,11 @@ struct NetnsSoakTests {
         #expect(status == 0, "\(log)")
         #expect(log.contains("netns-soak: ok: every job ended once"), "\(log)")
         // The chaos happened: a runner was killed twice, and the runners cut off from the database
-        // stopped streams of theirs (`LeaseKeeper`) rather than stream on beside the runners that
-        // took their jobs.
+        // fenced themselves off (`LeaseKeeper`) rather than stream on beside the runners that took
+        // their jobs. (Whether a fenced runner had streams to stop, or only starts in flight that
+        // it then did not send, depends on the moment of the cut: one CI run had no stream.)
         #expect(log.contains("SIGKILLed again"), "\(log)")
-        let stopped = log.firstMatch(of: /(\d+) streams stopped by a runner cut off from the database/).flatMap { Int($0.1) }
-        #expect((stopped ?? 0) > 0, "\(log)")
+        let fenced = log.firstMatch(of: /(\d+) runners fenced themselves off/).flatMap { Int($0.1) }
+        #expect((fenced ?? 0) >= 2, "\(log)")
     }
 }

@@ -383,17 +383,28 @@ struct JobExecution: Sendable {
     /// failed) are `done`, with their results.
     static func launch(_ admitted: [Admitted], ends: StreamEnds) async -> Started {
         var started = Started()
-        guard let queue = admitted.first?.execution.shared.queue else { return started }
-        let numbers = await queue.startAttempts(admitted.map {
+        guard let shared = admitted.first?.execution.shared else { return started }
+        // Until when the leases surely hold, as known before the starts are written: a start
+        // whose commit is confirmed later (its answer held up by a partition, a lock) may have
+        // come after the lease passed and another runner took the job.
+        let horizon = shared.control.leaseHorizon
+        let numbers = await shared.queue.startAttempts(admitted.map {
             AttemptStart(job: $0.execution.job.id, continuedFromChars: $0.plan.kept.isEmpty ? nil : $0.plan.kept.codePoints,
                          continuation: $0.plan.continuation)
         })
+        let confirmed = ContinuousClock.now
+        let late = horizon.map { confirmed >= $0 } ?? false
         let sentAt = Date().timeIntervalSince1970
         for (a, number) in zip(admitted, numbers) {
             let execution = a.execution
             switch number {
             case .success(let attempt):
-                execution.send(a.plan, as: Sent(a, attempt: attempt, started: sentAt), ends: ends)
+                let sent = Sent(a, attempt: attempt, started: sentAt)
+                if late {
+                    execution.finishing.giveBack(sent, ends: ends, lateBy: horizon.map { confirmed - $0 } ?? .zero)
+                } else {
+                    execution.send(a.plan, as: sent, ends: ends)
+                }
                 started.launched += 1
             case .failure(let error):
                 a.release()
@@ -406,6 +417,13 @@ struct JobExecution: Sendable {
             }
         }
         return started
+    }
+
+    /// Ends the attempt `sent` without sending its request: its start was confirmed after this
+    /// runner's leases could have passed (`launch`). Written as interrupted (`stopped`); where
+    /// another runner took the job meanwhile, the end is refused as `lease_lost`.
+    private func giveBack(_ sent: Sent, ends: StreamEnds, lateBy: Duration) {
+        ends.post(EndedStream(execution: self, sent: sent, output: nil, end: .failure(StartConfirmedLate(lateBy: lateBy)), at: now))
     }
 
     /// Sends the attempt `sent`'s request. No task waits for it: its head comes on the transport's
@@ -637,6 +655,14 @@ struct JobExecution: Sendable {
             try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .cancelled, retryAt: nil, finalState: .cancelled)
             return .cancelled
         }
+        if let late = error as? StartConfirmedLate {
+            record.kind = .interrupted
+            record.message = late.description
+            // Nothing was sent: the attempt is given back, not counted against the job's retries.
+            try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .interrupted, retryAt: now,
+                                              countsAsAttempt: false)
+            return .interrupted
+        }
         if error is CancellationError || Task.isCancelled {
             record.kind = .interrupted
             // A cancelled stream with the run going on: the lease keeper stopped it (`LeaseKeeper`).
@@ -808,5 +834,17 @@ extension JobExecution.Prepared {
             return .refused(error is ProviderUnreachable ? .heldBack(model: job.model) : .interrupted)
         }
         return .granted(JobExecution.Admitted(prepared: self, reservation: reservation, modelCap: modelCap, gate: gate, probe: probe))
+    }
+}
+
+/// An attempt whose start was confirmed only after this runner's leases could have passed: its
+/// request is not sent (`JobExecution.launch`).
+struct StartConfirmedLate: Error, CustomStringConvertible {
+    let lateBy: Duration
+
+    var description: String {
+        "not sent: this attempt's start was confirmed only after this runner's leases could have passed (the database answered "
+            + "\(String(format: "%.1f", Double(lateBy.components.seconds) + Double(lateBy.components.attoseconds) / 1e18)) s past "
+            + "three quarters of the lease since its last renewal); another runner may have taken the job"
     }
 }

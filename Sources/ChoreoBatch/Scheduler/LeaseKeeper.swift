@@ -54,7 +54,11 @@ final class LeaseKeeper: Sendable {
 
     /// A renewal that began at `began` got through (by `now`): the leases run from `began`.
     func renewed(began: ContinuousClock.Instant, now: ContinuousClock.Instant = .now) {
-        renewedAt.withLock { $0 = max($0, began) }
+        let latest = renewedAt.withLock { at in
+            at = max(at, began)
+            return at
+        }
+        control.setLeaseHorizon(latest + .seconds(leaseSeconds * Self.fenceShare))
         // A renewal that hung through the partition began too long ago to vouch for the leases
         // (lifting the fence on it fenced again at once); the next one, sent now, does.
         // A run that is stopping keeps its requests stopped (`BatchRunner.run`).

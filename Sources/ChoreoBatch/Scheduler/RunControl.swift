@@ -9,6 +9,7 @@ final class RunControl: Sendable {
         var stoppedProviders: [String: RequestFailure] = [:]
         var sharedRequestLimits: [Int64: Int] = [:]
         var leasesLapsed = false
+        var leaseHorizon: ContinuousClock.Instant?
         var stopping = false
     }
     private let state = Locked(State())
@@ -31,6 +32,15 @@ final class RunControl: Sendable {
     var leasesLapsed: Bool { state.withLock { $0.leasesLapsed } }
 
     func setLeasesLapsed(_ lapsed: Bool) { state.withLock { $0.leasesLapsed = lapsed } }
+
+    /// Until when this runner's leases surely hold, from its last renewal that got through: the
+    /// moment its lease keeper would fence it off without another (`LeaseKeeper`). Nil before
+    /// the first renewal (and for a run without a keeper).
+    var leaseHorizon: ContinuousClock.Instant? { state.withLock { $0.leaseHorizon } }
+
+    func setLeaseHorizon(_ horizon: ContinuousClock.Instant) {
+        state.withLock { s in s.leaseHorizon = max(s.leaseHorizon ?? horizon, horizon) }
+    }
 
     /// Whether the run is stopping (a signal, the deadline, the database lost): streams that begin
     /// from now on are cancelled as they begin, and no request goes out again.
