@@ -23,13 +23,12 @@ if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]; 
 # dependency on it, so writing it alone rebuilt nothing and the binary said "commit unknown":
 # touching BuildInfo.c, with the stamp and again once it is gone, recompiles that one file.
 stamp=Sources/CBuildInfo/commit.h
-source_file=Sources/CBuildInfo/BuildInfo.c
-trap 'rm -f "$stamp"; touch "$source_file"' EXIT
+unstamp() { rm -f "$stamp"; touch Sources/CBuildInfo/BuildInfo.c; }
+trap unstamp EXIT
 printf '#define CHOREO_COMMIT "%s"\n' "$commit" >"$stamp"
-touch "$source_file"
+touch Sources/CBuildInfo/BuildInfo.c
 binary="$(scripts/build-release.sh)"
-rm -f "$stamp"
-touch "$source_file"
+unstamp
 swift package plugin generate-manual --configuration debug >&2
 manual=".build/plugins/GenerateManual/outputs/choreo/choreo.1"
 # The generator leaves blank lines between paragraphs, which mdoc warns about: make them

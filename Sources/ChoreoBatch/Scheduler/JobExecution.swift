@@ -392,16 +392,15 @@ struct JobExecution: Sendable {
             AttemptStart(job: $0.execution.job.id, continuedFromChars: $0.plan.kept.isEmpty ? nil : $0.plan.kept.codePoints,
                          continuation: $0.plan.continuation)
         })
-        let confirmed = ContinuousClock.now
-        let late = horizon.map { confirmed >= $0 } ?? false
+        let lateBy = horizon.map { ContinuousClock.now - $0 }.flatMap { $0 >= .zero ? $0 : nil }
         let sentAt = Date().timeIntervalSince1970
         for (a, number) in zip(admitted, numbers) {
             let execution = a.execution
             switch number {
             case .success(let attempt):
                 let sent = Sent(a, attempt: attempt, started: sentAt)
-                if late {
-                    execution.finishing.giveBack(sent, ends: ends, lateBy: horizon.map { confirmed - $0 } ?? .zero)
+                if let lateBy {
+                    execution.finishing.giveBack(sent, ends: ends, lateBy: lateBy)
                 } else {
                     execution.send(a.plan, as: sent, ends: ends)
                 }
@@ -844,7 +843,7 @@ struct StartConfirmedLate: Error, CustomStringConvertible {
 
     var description: String {
         "not sent: this attempt's start was confirmed only after this runner's leases could have passed (the database answered "
-            + "\(String(format: "%.1f", Double(lateBy.components.seconds) + Double(lateBy.components.attoseconds) / 1e18)) s past "
+            + "\(String(format: "%.1f", lateBy / .seconds(1))) s past "
             + "three quarters of the lease since its last renewal); another runner may have taken the job"
     }
 }

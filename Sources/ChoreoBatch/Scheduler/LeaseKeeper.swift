@@ -1,5 +1,4 @@
 import ChoreoAI
-import ChoreoLocking
 
 /// Keeps this runner's leases on the jobs it holds: renews them every third of the lease, and
 /// fences the runner off when renewals stop getting through.
@@ -31,8 +30,6 @@ final class LeaseKeeper: Sendable {
     private let flusher: PartialFlusher
     /// The runner's requests, stopped with its streams.
     private let client: ChoreoClient
-    /// When the last renewal that succeeded began (its leases run from then).
-    private let renewedAt = Locked(ContinuousClock.now)
 
     init(store: any JobStore, leaseSeconds: Double, storage: StorageHealth, events: RunEvents, control: RunControl, flusher: PartialFlusher,
          client: ChoreoClient) {
@@ -43,7 +40,11 @@ final class LeaseKeeper: Sendable {
         self.control = control
         self.flusher = flusher
         self.client = client
+        control.setLeaseHorizon(.now + fence)
     }
+
+    /// How long after a renewal began its leases surely hold: the fence goes up then.
+    private var fence: Duration { .seconds(leaseSeconds * Self.fenceShare) }
 
     /// Renews the leases once; throws what the store threw.
     func renew() async throws {
@@ -54,15 +55,12 @@ final class LeaseKeeper: Sendable {
 
     /// A renewal that began at `began` got through (by `now`): the leases run from `began`.
     func renewed(began: ContinuousClock.Instant, now: ContinuousClock.Instant = .now) {
-        let latest = renewedAt.withLock { at in
-            at = max(at, began)
-            return at
-        }
-        control.setLeaseHorizon(latest + .seconds(leaseSeconds * Self.fenceShare))
+        // The leases run from when the renewal began (`RunControl.leaseHorizon` keeps the latest).
+        control.setLeaseHorizon(began + fence)
         // A renewal that hung through the partition began too long ago to vouch for the leases
         // (lifting the fence on it fenced again at once); the next one, sent now, does.
         // A run that is stopping keeps its requests stopped (`BatchRunner.run`).
-        if control.leasesLapsed && now - began < .seconds(leaseSeconds * Self.fenceShare) && !control.isStopping {
+        if control.leasesLapsed && now - began < fence && !control.isStopping {
             control.setLeasesLapsed(false)
             client.resumeRequests()
             events.log(.info, "the database answers again: this runner's leases are renewed and it takes jobs again")
@@ -98,8 +96,8 @@ final class LeaseKeeper: Sendable {
 
     /// Fences the runner off once no renewal has succeeded for `fenceShare` of the lease.
     func watch(now: ContinuousClock.Instant = .now) {
-        let since = now - renewedAt.withLock { $0 }
-        guard since >= .seconds(leaseSeconds * Self.fenceShare), !control.leasesLapsed, !storage.isFaulty else { return }
+        guard let horizon = control.leaseHorizon, now >= horizon, !control.leasesLapsed, !storage.isFaulty else { return }
+        let since = now - horizon + fence  // since the last renewal that got through began
         control.setLeasesLapsed(true)
         client.stopRequests()
         events.log(.warning, "no lease renewal got through to the database for \(Int(since.components.seconds)) s: "

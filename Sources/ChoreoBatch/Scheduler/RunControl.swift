@@ -34,8 +34,8 @@ final class RunControl: Sendable {
     func setLeasesLapsed(_ lapsed: Bool) { state.withLock { $0.leasesLapsed = lapsed } }
 
     /// Until when this runner's leases surely hold, from its last renewal that got through: the
-    /// moment its lease keeper would fence it off without another (`LeaseKeeper`). Nil before
-    /// the first renewal (and for a run without a keeper).
+    /// moment its lease keeper fences it off without another (`LeaseKeeper`). Nil for a run
+    /// without a keeper. A renewal that began earlier (it hung) never moves it back.
     var leaseHorizon: ContinuousClock.Instant? { state.withLock { $0.leaseHorizon } }
 
     func setLeaseHorizon(_ horizon: ContinuousClock.Instant) {

@@ -103,7 +103,7 @@ public final class RunEvents: Sendable {
     /// The database stopped taking writes (`fault`) or takes them again (nil); one log line each.
     func storage(_ fault: StorageFault?, log: (Level, String)) {
         state.withLock { $0.storageFault = fault }
-        sink(Record(time: Date(), level: log.0, message: log.1, job: nil, kind: nil))
+        self.log(log.0, log.1)
     }
 
     func log(_ level: Level, _ message: String, job: String? = nil) {
