@@ -91,6 +91,59 @@ struct LeaseKeeperTests {
         }
     }
 
+    /// A start whose commit is confirmed only past the lease horizon read before it was written
+    /// sends nothing, on either path that begins attempts: a chat job's (`JobExecution.launch`)
+    /// and an embeddings request's (`EmbeddingsRequest`). Each attempt ends as interrupted, "not
+    /// sent", not counted against the job's retries, and the job goes back to the queue. The
+    /// horizon here passed before the starts, as when the last renewal to get through was most of
+    /// a lease ago (the netns soak reaches it by cutting a runner off while its starts commit).
+    @Test func aStartConfirmedPastTheLeaseHorizonSendsNothing() async throws {
+        try await withMockServer { server in
+            let fixture = try Fixture(lines: [
+                ["custom_id": "chat", "model": "gpt-4o-mini", "messages": [["role": "user", "content": "Hi"]]],
+                ["custom_id": "e1", "method": "POST", "url": "/v1/embeddings", "body": ["model": "text-embedding-3-small", "input": "alpha"]],
+                ["custom_id": "e2", "method": "POST", "url": "/v1/embeddings", "body": ["model": "text-embedding-3-small", "input": "beta"]],
+            ])
+            let queue = try JobQueue(path: fixture.databasePath, runnerID: "r1")
+            let jobs = try await queue.claim(limit: 3, leaseSeconds: 60, batch: nil)
+            #expect(jobs.count == 3)
+            let control = RunControl(), log = RecordedLog()
+            control.setLeaseHorizon(.now - .seconds(1))
+            let events = RunEvents(sink: log.append)
+            let run = RunContext(queue: queue, client: ChoreoClient(router: Fixture.router(server)),
+                                 gates: ProviderGates(defaultRPM: nil, defaultTPM: nil, events: events), control: control,
+                                 flusher: PartialFlusher(queue: queue), options: RunOptions(), events: events, budget: nil, cache: nil)
+
+            let ends = StreamEnds()
+            let chat = jobs.filter { $0.endpoint != .embeddings }.map { JobExecution(job: $0, shared: run) }
+            let started = await JobExecution.start(chat, ends: ends)
+            var launched = started.launched
+            for waiting in started.waiting { launched += await JobExecution.start(waiting: waiting, ends: ends).launched }
+            try #require(launched == 1, "\(started.done)")
+            for e in await ends.take() {
+                guard case .failure(let error) = e.end else {
+                    Issue.record("the chat job's request went out and ended well")
+                    continue
+                }
+                let result = await e.execution.finish(e, failedWith: error)
+                #expect({ if case .interrupted = result { true } else { false } }(), "\(result)")
+            }
+            let embedded = await EmbeddingsRequest(members: jobs.filter { $0.endpoint == .embeddings }.map { JobExecution(job: $0, shared: run) })
+                .send()
+            #expect(embedded.count == 2 && embedded.allSatisfy { if case .interrupted = $0.result { true } else { false } }, "\(embedded)")
+
+            #expect(server.stats().requests == 0, "a request went out after its start was confirmed too late")
+            let attempts = try fixture.attemptLog()
+            #expect(try fixture.scalar("""
+                SELECT count(*) FROM attempts WHERE outcome = 'interrupted'
+                AND error_message LIKE 'not sent: this attempt''s start was confirmed only after this runner''s leases could have passed%'
+                """) == 3, "\(attempts)")
+            // Back in the queue, the attempt not counted against the job's retries (`attempt_base`).
+            let rows = try fixture.rows()
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending' AND attempts = 1 AND attempt_base = 1") == 3, "\(rows)")
+        }
+    }
+
     /// A request still waiting for its response head has no stream to cancel yet, and through a
     /// cut link the head may never come while the provider generates: the fence stops it too,
     /// and each request sent while fenced. (The netns soak once saw a runner's request, sent just

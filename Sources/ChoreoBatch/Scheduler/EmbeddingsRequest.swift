@@ -9,7 +9,8 @@ import Foundation
 /// cap and the provider's gate once. A request that fails is judged once, as a chat job's
 /// (`JobExecution.judge`: an outage begins or goes on, a 429 pauses the provider, a quota or a bad
 /// key stops it), then each job's attempt ends as a chat job's would (`JobExecution.conclude`:
-/// retried after its backoff, or failed); the run stopping ends them as interrupted.
+/// retried after its backoff, or failed); the run stopping ends them as interrupted, and so does
+/// a start confirmed too late to send (`RunContext.startAttempts`), without sending anything.
 ///
 /// A request of several jobs that the provider refuses as a whole (HTTP 400, 413, 422: one input
 /// too long, a limit passed) fails none of them: their attempts end as `split`, not counted, and
@@ -110,7 +111,8 @@ struct EmbeddingsRequest: Sendable {
 
         // One attempt per job, begun together (the store commits them in one group).
         let admitted = now
-        let numbers: [Int?] = try await run.queue.startAttempts(ready.map { AttemptStart(job: $0.job.id) }).map { started in
+        let (started, late) = await run.startAttempts(ready.map { AttemptStart(job: $0.job.id) })
+        let numbers: [Int?] = try started.map { started in
             do { return try started.get() } catch is LeaseLost { return nil }
         }
         var sent: [Member] = []
@@ -125,6 +127,11 @@ struct EmbeddingsRequest: Sendable {
             sent.append(m)
         }
         guard let head = sent.first else { return }
+        if let late {
+            // Confirmed too late to send (`RunContext.startAttempts`): every attempt is given back unsent.
+            try await failed(sent, error: late, gate: gate, probe: probe, sentAt: now, clock: (claimed, admitted), into: &results)
+            return
+        }
 
         var body = head.plan.body
         body["input"] = .array(sent.flatMap(\.inputs).map { .string($0) })
@@ -209,11 +216,11 @@ struct EmbeddingsRequest: Sendable {
                            errorBody: (error as? APIError)?.body?.jsonString, endedAt: endedAt)
         }
         for m in sent { m.execution.settle(m.reservation, record(m).charge ?? .none) }
-        if error is CancellationError || Task.isCancelled {
+        if error is CancellationError || error is StartConfirmedLate || Task.isCancelled {
             let records = sent.map(record)
+            let stop: any Error = error is StartConfirmedLate ? error : CancellationError()
             try await forEach(sent, into: &results) { k, m in
-                try await m.execution.stopped(attempt: m.attempt, error: CancellationError(), record: records[k])
-                    ?? .interrupted
+                try await m.execution.stopped(attempt: m.attempt, error: stop, record: records[k]) ?? .interrupted
             }
             return
         }

@@ -384,23 +384,18 @@ struct JobExecution: Sendable {
     static func launch(_ admitted: [Admitted], ends: StreamEnds) async -> Started {
         var started = Started()
         guard let shared = admitted.first?.execution.shared else { return started }
-        // Until when the leases surely hold, as known before the starts are written: a start
-        // whose commit is confirmed later (its answer held up by a partition, a lock) may have
-        // come after the lease passed and another runner took the job.
-        let horizon = shared.control.leaseHorizon
-        let numbers = await shared.queue.startAttempts(admitted.map {
+        let (numbers, late) = await shared.startAttempts(admitted.map {
             AttemptStart(job: $0.execution.job.id, continuedFromChars: $0.plan.kept.isEmpty ? nil : $0.plan.kept.codePoints,
                          continuation: $0.plan.continuation)
         })
-        let lateBy = horizon.map { ContinuousClock.now - $0 }.flatMap { $0 >= .zero ? $0 : nil }
         let sentAt = Date().timeIntervalSince1970
         for (a, number) in zip(admitted, numbers) {
             let execution = a.execution
             switch number {
             case .success(let attempt):
                 let sent = Sent(a, attempt: attempt, started: sentAt)
-                if let lateBy {
-                    execution.finishing.giveBack(sent, ends: ends, lateBy: lateBy)
+                if let late {
+                    execution.finishing.giveBack(sent, ends: ends, late: late)
                 } else {
                     execution.send(a.plan, as: sent, ends: ends)
                 }
@@ -419,10 +414,10 @@ struct JobExecution: Sendable {
     }
 
     /// Ends the attempt `sent` without sending its request: its start was confirmed after this
-    /// runner's leases could have passed (`launch`). Written as interrupted (`stopped`); where
-    /// another runner took the job meanwhile, the end is refused as `lease_lost`.
-    private func giveBack(_ sent: Sent, ends: StreamEnds, lateBy: Duration) {
-        ends.post(EndedStream(execution: self, sent: sent, output: nil, end: .failure(StartConfirmedLate(lateBy: lateBy)), at: now))
+    /// runner's leases could have passed (`RunContext.startAttempts`). Written as interrupted
+    /// (`stopped`); where another runner took the job meanwhile, the end is refused as `lease_lost`.
+    private func giveBack(_ sent: Sent, ends: StreamEnds, late: StartConfirmedLate) {
+        ends.post(EndedStream(execution: self, sent: sent, output: nil, end: .failure(late), at: now))
     }
 
     /// Sends the attempt `sent`'s request. No task waits for it: its head comes on the transport's
@@ -837,7 +832,7 @@ extension JobExecution.Prepared {
 }
 
 /// An attempt whose start was confirmed only after this runner's leases could have passed: its
-/// request is not sent (`JobExecution.launch`).
+/// request is not sent (`RunContext.startAttempts`).
 struct StartConfirmedLate: Error, CustomStringConvertible {
     let lateBy: Duration
 

@@ -31,4 +31,16 @@ final class RunContext: Sendable {
         self.budget = budget
         self.cache = cache
     }
+
+    /// Begins the attempts `starts` in one call of the store, and says whether the store's answer
+    /// came too late for their requests to go: past this runner's lease horizon as it stood
+    /// before the write (`RunControl.leaseHorizon`). A start whose commit is confirmed later (its
+    /// answer held up by a partition, a lock) may have come after the lease passed and another
+    /// runner took the job; such an attempt is given back unsent (`StartConfirmedLate`).
+    func startAttempts(_ starts: [AttemptStart]) async -> (numbers: [Result<Int, any Error>], late: StartConfirmedLate?) {
+        let horizon = control.leaseHorizon
+        let numbers = await queue.startAttempts(starts)
+        let lateBy = horizon.map { ContinuousClock.now - $0 }.flatMap { $0 >= .zero ? $0 : nil }
+        return (numbers, lateBy.map(StartConfirmedLate.init(lateBy:)))
+    }
 }
