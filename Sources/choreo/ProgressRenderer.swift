@@ -73,7 +73,7 @@ final class ProgressRenderer: Sendable {
 
     private func fields(_ s: RunEvents.Snapshot, event: String) -> [String: Any] {
         var o: [String: Any] = ["time": ISO8601DateFormatter().string(from: Date()), "level": "info", "event": event,
-                                "done": s.done, "total": s.total, "in_flight": s.inFlight, "succeeded": s.succeeded,
+                                "done": s.done, "total": s.total, "in_flight": s.inFlight, "waiting": s.waiting, "succeeded": s.succeeded,
                                 "failed": s.failed, "cancelled": s.cancelled, "retries": s.retries, "completion_tokens": s.completionTokens,
                                 "tokens_per_second": (s.tokensPerSecond * 10).rounded() / 10, "elapsed_seconds": Int(s.elapsed)]
         if let eta = s.eta, event == "progress" { o["eta_seconds"] = Int(eta) }
@@ -95,7 +95,9 @@ final class ProgressRenderer: Sendable {
 
     /// The progress line of a log (not fitted to any width: log lines are read later, whole).
     static func logLine(_ s: RunEvents.Snapshot, final: Bool) -> String {
-        var line = "\(s.done)/\(s.total) done · \(s.inFlight) in flight · \(s.failed) failed · \(s.retries) retries"
+        var line = "\(s.done)/\(s.total) done · \(s.inFlight) in flight"
+        if s.waiting > 0 { line += " · \(s.waiting) waiting" }
+        line += " · \(s.failed) failed · \(s.retries) retries"
         if s.cancelled > 0 { line += " · \(s.cancelled) cancelled" }
         line += " · \(Int(s.tokensPerSecond)) tok/s"
         if let eta = s.eta, !final { line += " · ETA \(Self.duration(eta))" }

@@ -81,6 +81,20 @@ import Testing
         #expect(!ProgressLine.render(Self.snapshot(), width: 200, now: Self.now).contains("cancelled"))
     }
 
+    /// Jobs held at a paused provider's gate are not on their way: they are counted apart, as
+    /// waiting, and only when there are some.
+    @Test func jobsWaitingToBeAdmittedAreCountedApartFromThoseInFlight() {
+        var s = Self.snapshot(outage: "connection refused")
+        s.inFlight = 1
+        s.waiting = 63
+        let wide = ProgressLine.render(s, width: 200, now: Self.now)
+        #expect(wide.contains("1 in flight · 63 waiting"), "\(wide)")
+        for width in 40...200 {
+            #expect(ProgressLine.columns(ProgressLine.render(s, width: width, now: Self.now)) <= width - 1)
+        }
+        #expect(!ProgressLine.render(Self.snapshot(), width: 200, now: Self.now).contains("waiting"))
+    }
+
     @Test func anOutageKeepsItsShortFormOnANarrowTerminal() {
         let s = Self.snapshot(outage: "connection refused")
         let wide = ProgressLine.render(s, width: 200, now: Self.now)

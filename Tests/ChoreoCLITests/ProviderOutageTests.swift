@@ -68,6 +68,12 @@ struct ProviderOutageTests {
         try await server.shutdown()
         // Every provider of the mock is paused, and stays so while nothing listens.
         try await eventually("all three providers are down") { events.snapshot.outages.count == 3 }
+        // The jobs held at the paused gates show as waiting, not in flight: at most a probe a
+        // provider is on its way.
+        try await eventually("the jobs at the gates are waiting") {
+            let s = events.snapshot
+            return s.waiting > 0 && s.inFlight <= 3 && s.inFlight + s.waiting <= 24
+        }
         try await withMockServer(port: port, config: config, sharingPort: true) { again in
             hold.release()
             let summary = try await run.value

@@ -111,7 +111,8 @@ public final class BatchRunner: Sendable {
     /// well before it reports them (`ended`); a failed stream's end gets a task of its own
     /// (`finished`).
     private enum ChildResult: Sendable {
-        case started(JobExecution.Started)
+        /// `waited`: the task started one job that had to wait first (`Started.waiting`).
+        case started(JobExecution.Started, waited: Bool)
         case ended(succeeded: [(result: JobResult, batch: String)], failed: [(stream: EndedStream, error: any Error)])
         case finished(JobResult, batch: String)
         /// An embeddings request (several jobs, one slot) is over: each job's result.
@@ -195,6 +196,7 @@ public final class BatchRunner: Sendable {
         await withTaskGroup(of: ChildResult.self) { group in
             var inFlight = 0      // claimed and not yet finished, whatever the phase
             var sending = 0       // jobs in `started` tasks
+            var waiting = 0       // of those, jobs waiting to be admitted (their budget, model's cap, provider's gate)
             // Requests out with no task, whose ends are still to be taken. A start task reports its
             // requests once it sent them all, so an end may be taken first: the count then dips
             // below the true one for a moment, never above (a taker waits only for ends to come).
@@ -234,12 +236,15 @@ public final class BatchRunner: Sendable {
             func handle(_ r: ChildResult, _ group: inout TaskGroup<ChildResult>) {
                 switch r {
                 case .tick: timerPending = false
-                case .started(let started):
+                case .started(let started, let waited):
                     sending -= started.left  // the waiting go on in tasks of their own
+                    waiting += started.waiting.count - (waited ? 1 : 0)
                     streaming += started.launched
                     inFlight -= started.done.count
                     for r in started.done { count(r.result, batch: r.batch) }
-                    for p in started.waiting { group.addTask { .started(await JobExecution.start(waiting: p, ends: ends)) } }
+                    for p in started.waiting {
+                        group.addTask { .started(await JobExecution.start(waiting: p, ends: ends), waited: true) }
+                    }
                 case .ended(let succeeded, let failed):
                     taking = false
                     streaming -= succeeded.count + failed.count
@@ -268,7 +273,7 @@ public final class BatchRunner: Sendable {
                         return .ended(succeeded: zip(results, succeeded).map { ($0, $1.execution.job.batchID) }, failed: failed)
                     }
                 }
-                events.inFlight(inFlight)
+                events.inFlight(inFlight - waiting, waiting: waiting)
             }
             while true {
                 if Task.isCancelled { ending = .interrupted; break }
@@ -335,14 +340,14 @@ public final class BatchRunner: Sendable {
                 if !starting.isEmpty {
                     inFlight += starting.count
                     sending += starting.count
-                    group.addTask { [starting] in .started(await JobExecution.start(starting, ends: ends)) }
+                    group.addTask { [starting] in .started(await JobExecution.start(starting, ends: ends), waited: false) }
                 }
                 let claimsAgain = !claimed.isEmpty && inFlight + embeddings.requestsFilling < options.concurrency
                     && sending + embeddings.requestsFilling < Self.maxSending
                 // Embeddings jobs wait for more of their kind only while the next claim follows at
                 // once and the last one came back full; otherwise their requests go now.
                 if !(claimsAgain && claimedFull) { sendEmbeddings(embeddings.flush()) }
-                events.inFlight(inFlight)
+                events.inFlight(inFlight - waiting, waiting: waiting)
                 if claimsAgain { continue }
                 if inFlight == 0 && budgetReached { ending = .budget; break }
                 if inFlight == 0 {

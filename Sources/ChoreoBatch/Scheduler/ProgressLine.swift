@@ -45,6 +45,7 @@ public enum ProgressLine {
         if s.cached > 0 { parts.append(Part(forms: [(3, "\(s.cached) from cache")])) }
         if let eta = s.eta { parts.append(Part(forms: [(3, "ETA \(ProviderOutage.clock(eta))")])) }
         parts.append(Part(forms: [(7, "\(s.inFlight) in flight")]))
+        if s.waiting > 0 { parts.append(Part(forms: [(7, "\(s.waiting) waiting")])) }
         parts.append(Part(forms: [(8, "\(Int(s.tokensPerSecond)) tok/s")]))
         if s.retries > 0 { parts.append(Part(forms: [(9, "\(s.retries) retries")])) }
         parts.append(Part(forms: [(10, "\(ProviderOutage.clock(s.elapsed)) elapsed")]))

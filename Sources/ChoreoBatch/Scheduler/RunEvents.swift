@@ -39,7 +39,11 @@ public final class RunEvents: Sendable {
         /// cancels most of them.
         public var cancelled = 0
         public var retries = 0
+        /// Jobs claimed and on their way: starting, streaming, their ends being written.
         public var inFlight = 0
+        /// Jobs claimed and waiting to be admitted: for their provider's gate (a rate limit, an
+        /// outage), their model's cap or their budget. Not counted in `inFlight`.
+        public var waiting = 0
         public var completionTokens = 0
         public var started = Date()
         /// The run has counted its jobs (`total` means something). Before, a progress line would
@@ -74,7 +78,7 @@ public final class RunEvents: Sendable {
         state.withLock { $0.total = total; $0.doneBefore = doneBefore; $0.started = Date(); $0.hasBegun = true }
     }
 
-    func inFlight(_ n: Int) { state.withLock { $0.inFlight = n } }
+    func inFlight(_ n: Int, waiting: Int) { state.withLock { $0.inFlight = n; $0.waiting = waiting } }
 
     func succeeded(job: String, completionTokens: Int, cached: Bool = false) {
         state.withLock { $0.succeeded += 1; $0.completionTokens += completionTokens; if cached { $0.cached += 1 } }
