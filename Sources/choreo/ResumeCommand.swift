@@ -8,9 +8,10 @@ struct ResumeCommand: AsyncParsableCommand {
         commandName: "resume",
         abstract: "Pick a failed or interrupted batch back up.",
         discussion: """
-            Puts the batch's interrupted jobs and its retryable failures (rate limits, server errors, \
-            stalls, cut streams; with --all every failed job) back in the queue with a fresh attempt \
-            budget, then runs them with the same options as `choreo run`. Jobs that succeeded are never \
+            Puts the batch's interrupted jobs, its retryable failures (rate limits, server errors, \
+            stalls, cut streams) and the jobs not sent because their provider was stopped (a bad key, \
+            an exhausted quota: provider_stopped) back in the queue, with --all every failed job, with a \
+            fresh attempt budget, then runs them with the same options as `choreo run`. Jobs that succeeded are never \
             run again. Interrupted streams continue from their partial output where the provider can.
 
             `choreo run` already takes back the jobs of a crashed runner by itself; resume is for \
@@ -34,9 +35,6 @@ struct ResumeCommand: AsyncParsableCommand {
     @OptionGroup var flags: RunFlags
     @OptionGroup var providers: ProviderOptions
 
-    /// What `classify` retries, and the attempts of a runner that died (`runner_lost`, set by claims).
-    static let retryableKinds = FailureKind.retryable + [.runnerLost]
-
     func run() async throws {
         let store = try database.openStore(forWriting: true)
         // A name, as every other command takes; an unknown one is an error, not a usage message.
@@ -53,7 +51,7 @@ struct ResumeCommand: AsyncParsableCommand {
             }
             reopened = try store.reopenBatch(batch)
         }
-        let n = try store.requeue(batch: batch, all: all, retryableKinds: Self.retryableKinds)
+        let n = try store.requeue(batch: batch, all: all, retryableKinds: FailureKind.resumable)
         StandardError.print("requeued \(n + reopened) jobs of \(batch)" + (reopened > 0 ? " (\(reopened) of them cancelled)" : ""))
         if noRun { return }
         let code = try await RunSession.execute(databasePath: database.path, batch: batch, flags: flags, providers: providers)

@@ -116,6 +116,13 @@ enum RunSession {
                 "provider \(o.provider) \(why) (\(o.cause)): \(u.jobsLeft) jobs left pending; run `choreo run` again once it answers",
                 kind: "provider_unreachable"))
         }
+        for p in summary.stoppedProviders {
+            let notSent = p.jobsNotSent == 0 ? "" : "; \(Money.grouped(p.jobsNotSent)) of its jobs were not sent (provider_stopped): "
+                + "once the key or the account is fixed, "
+                + (batch.map { "`choreo resume \($0)` sends them" } ?? "`choreo resume BATCH` sends them (`choreo status` lists the batches)")
+            renderer.record(.init(time: Date(), level: .error, message: "provider \(p.provider) was stopped: \(p.reason)\(notSent)",
+                                  kind: "provider_stopped"))
+        }
         if let cache = summary.cache { renderer.record(.init(time: Date(), level: .info, message: Self.describe(cache))) }
         renderer.record(.init(time: Date(), level: summary.failed > 0 ? .warning : .info,
                               message: "\(summary.succeeded) succeeded, \(summary.failed) failed in this run: \(ending)"))

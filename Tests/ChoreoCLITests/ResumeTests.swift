@@ -111,4 +111,35 @@ struct ResumeTests {
         #expect(try fixture.integrityCheck() == "ok")
     }
     }
+
+    /// An exhausted quota stops the provider: the run's last lines name it and the jobs it did not
+    /// send, with the command that sends them once the account is fixed; that command (`choreo
+    /// resume`, no `--all`) requeues exactly those, then runs them.
+    @Test func theJobsAStoppedProviderDidNotSendAreNamedAndResumeSendsThem() async throws {
+        try await withMockServer { server in
+            let dir = TemporaryDirectory("choreo-stopped")
+            var lines = [#"{"custom_id":"refused","model":"gpt-4o-mini","messages":[{"role":"user","content":"No quota"}],"mock":{"fault":"quota","times":1}}"#]
+            lines += (1...5).map { #"{"custom_id":"j\#($0)","model":"gpt-4o-mini","messages":[{"role":"user","content":"Question \#($0)"}]}"# }
+            try (lines.joined(separator: "\n") + "\n").write(to: dir.url.appendingPathComponent("jobs.jsonl"), atomically: true, encoding: .utf8)
+            let env = ["OPENAI_BASE_URL": server.baseURL + "/v1", "OPENAI_API_KEY": "sk-test", "CHOREO_DB": dir.url.appendingPathComponent("db.sqlite").path]
+            let submitted = try await ChoreoBinary.run(["submit", dir.url.appendingPathComponent("jobs.jsonl").path], environment: env)
+            let batch = try #require(submitted.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+                .first { $0.hasPrefix("batch_") }, "\(submitted.output)")
+            let run = try await ChoreoBinary.run(["run", "--concurrency", "1"], environment: env)
+            #expect(run.status == 1, "\(run.output)")
+            #expect(run.output.contains("provider openai stopped for this run: openai returned HTTP 429 insufficient_quota"), "\(run.output)")
+            #expect(run.output.contains("provider openai was stopped: openai returned HTTP 429 insufficient_quota")
+                    && run.output.contains("5 of its jobs were not sent (provider_stopped): once the key or the account is fixed, "
+                                           + "`choreo resume BATCH` sends them"), "\(run.output)")
+            #expect(server.stats().requests == 1)
+            // The account is topped up (the mock's fault was for one request): resume sends the five.
+            let resumed = try await ChoreoBinary.run(["resume", batch], environment: env)
+            #expect(resumed.status == 0, "every job it ran succeeded: \(resumed.output)")
+            #expect(resumed.output.contains("requeued 5 jobs of \(batch)"), "\(resumed.output)")
+            let db = try Database(path: env["CHOREO_DB"]!, readOnly: true)
+            #expect(try db.queryOne("SELECT group_concat(state || ':' || coalesce(error_kind, ''), ',') FROM (SELECT * FROM jobs ORDER BY custom_id)") {
+                $0.string(0) } == "succeeded:,succeeded:,succeeded:,succeeded:,succeeded:,failed:quota")
+            #expect(server.stats().requests == 6)
+        }
+    }
 }

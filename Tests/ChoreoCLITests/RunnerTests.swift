@@ -61,10 +61,20 @@ struct RunnerTests {
         let summary = try await fixture.run(server) { $0.concurrency = 1 }
         #expect(summary.failed == 20)
         #expect(summary.exitCode == 1)
-        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'failed' AND error_kind = 'quota'") == 20)
-        try fixture.expectCountsMatchJobs()
-        // The first quota error stops the provider: the other jobs are never sent.
+        // The first quota error stops the provider: the other jobs are never sent, and say so.
         #expect(server.stats().requests == 1)
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'failed' AND error_kind = 'quota' AND attempts = 1") == 1)
+        #expect(try fixture.scalar("""
+            SELECT count(*) FROM jobs WHERE state = 'failed' AND error_kind = 'provider_stopped' AND attempts = 0
+            AND error_message LIKE 'not sent: provider openai was stopped earlier in this run: %insufficient_quota%'
+            """) == 19)
+        #expect(summary.stoppedProviders.count == 1 && summary.stoppedProviders.first?.provider == "openai"
+                && summary.stoppedProviders.first?.jobsNotSent == 19 && summary.stoppedProviders.first?.reason.contains("insufficient_quota") == true,
+                "\(summary.stoppedProviders)")
+        try fixture.expectCountsMatchJobs()
+        // `choreo resume` requeues the 19 never sent, not the one the provider refused (that takes --all).
+        let queue = try JobQueue(path: fixture.databasePath, runnerID: "resume")
+        #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: FailureKind.resumable) == 19)
     }
     }
 

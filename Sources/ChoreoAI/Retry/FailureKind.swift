@@ -74,6 +74,11 @@ public struct FailureKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let noPrice: FailureKind = "no_price"
     /// Anything else.
     public static let other: FailureKind = "other"
+    /// Not sent: the job's provider was stopped earlier in the run (a bad key, an exhausted quota),
+    /// and no request of it goes out again in that run. The job that got the provider's answer
+    /// fails with that answer's kind (`auth`, `quota`); these jobs were never tried, so `choreo
+    /// resume` requeues them without `--all` (`resumable`).
+    public static let providerStopped: FailureKind = "provider_stopped"
 
     // MARK: The runner lost the job
 
@@ -88,4 +93,9 @@ public struct FailureKind: RawRepresentable, Hashable, Sendable, CustomStringCon
         .rateLimited, .serverError, .overloaded, .timeout, .conflict, .stalled, .attemptTimeout, .interrupted, .connect, .tls,
         .connectionLost, .transport, .malformed, .protocolError, .providerError, .cancelled,
     ]
+
+    /// What `choreo resume` requeues without `--all`: the retryable kinds, the attempts of a
+    /// runner that died (`runner_lost`, set by claims) and the jobs never sent because their
+    /// provider was stopped (`provider_stopped`).
+    public static let resumable: [FailureKind] = retryable + [.runnerLost, .providerStopped]
 }

@@ -24,6 +24,8 @@ public struct RunSummary: Sendable {
     public var cancelledBatches: [String] = []
     /// Providers the run gave up waiting for (an outage past its limit), with their jobs left.
     public var unreachable: [UnreachableProvider] = []
+    /// Providers the run stopped (a bad key, an exhausted quota), with their jobs not sent.
+    public var stoppedProviders: [StoppedProvider] = []
     /// For `storageFull` and `databaseLost`: the fault, naming the file.
     public var stoppedBy: String?
     /// The cap that was reached (`ending == .budget`): its limit and what was spent under it.
@@ -430,6 +432,7 @@ public final class BatchRunner: Sendable {
                                  cancelledBatches: cancelledBatches.sorted())
         summary.stoppedBy = stoppedBy
         summary.unreachable = try await stranded(by: gates.givenUp, queue)
+        summary.stoppedProviders = control.stopped
         if summary.ending == .finished && !summary.unreachable.isEmpty { summary.ending = .unreachable }
         if ending == .budget { summary.budget = budget?.reached ?? budget?.run }
         summary.cache = cache?.summary

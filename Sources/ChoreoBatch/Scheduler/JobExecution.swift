@@ -226,6 +226,8 @@ struct JobExecution: Sendable {
     /// Why an attempt sends nothing: the job fails, or its batch was cancelled.
     enum Unsent {
         case fail(RequestFailure)
+        /// Its provider was stopped earlier in the run (`provider_stopped`).
+        case providerStopped(provider: String, RequestFailure)
         case cancelled
     }
 
@@ -233,6 +235,10 @@ struct JobExecution: Sendable {
     func endUnsent(_ unsent: Unsent) async throws -> JobResult {
         switch unsent {
         case .fail(let failure): return try await failWithoutAttempt(failure)
+        case .providerStopped(let provider, let failure):
+            let result = try await failWithoutAttempt(failure)
+            shared.control.countNotSent(provider: provider)
+            return result
         case .cancelled:
             try await shared.queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
             return .cancelled
@@ -266,13 +272,14 @@ struct JobExecution: Sendable {
         }
         if shared.control.isCancelled(batch: job.batchID) { return .cancelled }
         if let stopped = shared.control.stopReason(provider: provider.name) {
-            return .fail(RequestFailure(kind: stopped.kind, retryable: false, stopsProvider: true, httpStatus: stopped.httpStatus,
-                                 message: "not sent: provider \(provider.name) was stopped earlier in this run: \(stopped.message)"))
+            return .unsent(.providerStopped(provider: provider.name, RequestFailure(
+                kind: .providerStopped, retryable: false, stopsProvider: false,
+                message: "not sent: provider \(provider.name) was stopped earlier in this run: \(stopped.message)")))
         }
         if let variable = provider.missingKeyVariable {
             let f = RequestFailure(kind: .auth, retryable: false, stopsProvider: true,
                             message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key")
-            shared.control.stop(provider: provider.name, because: f)
+            shared.stop(provider: provider.name, because: f)
             return .fail(f)
         }
         var plan = Plan(provider: provider, wire: wire, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request),
@@ -683,7 +690,7 @@ struct JobExecution: Sendable {
         }
         if failure.kind == .rateLimited { gate.pause(for: failure.retryAfter ?? 1) }
         if failure.stopsProvider {
-            shared.control.stop(provider: gate.name, because: failure)
+            shared.stop(provider: gate.name, because: failure)
         }
         return true
     }

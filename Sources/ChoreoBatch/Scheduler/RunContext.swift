@@ -32,6 +32,14 @@ final class RunContext: Sendable {
         self.cache = cache
     }
 
+    /// Stops `provider` for the rest of the run (a bad key, an exhausted quota: `failure`), and
+    /// says so once: its jobs are not sent from now on (`provider_stopped`).
+    func stop(provider: String, because failure: RequestFailure) {
+        guard control.stop(provider: provider, because: failure) else { return }
+        events.log(.error, "provider \(provider) stopped for this run: \(failure.message); its other jobs are not sent "
+            + "(failed as provider_stopped; `choreo resume` requeues them once the cause is fixed)")
+    }
+
     /// Begins the attempts `starts` in one call of the store, and says whether the store's answer
     /// came too late for their requests to go: past this runner's lease horizon as it stood
     /// before the write (`RunControl.leaseHorizon`). A start whose commit is confirmed later (its

@@ -7,6 +7,7 @@ final class RunControl: Sendable {
     private struct State {
         var cancelledBatches: Set<String> = []
         var stoppedProviders: [String: RequestFailure] = [:]
+        var notSent: [String: Int] = [:]
         var sharedRequestLimits: [Int64: Int] = [:]
         var leasesLapsed = false
         var leaseHorizon: ContinuousClock.Instant?
@@ -23,8 +24,25 @@ final class RunControl: Sendable {
     /// The failure that stopped `provider` (quota exhausted, bad key), if one did.
     func stopReason(provider: String) -> RequestFailure? { state.withLock { $0.stoppedProviders[provider] } }
 
-    func stop(provider: String, because failure: RequestFailure) {
-        state.withLock { s in if s.stoppedProviders[provider] == nil { s.stoppedProviders[provider] = failure } }
+    /// Stops `provider` for the rest of the run; true the first time (the caller says so once).
+    @discardableResult
+    func stop(provider: String, because failure: RequestFailure) -> Bool {
+        state.withLock { s in
+            guard s.stoppedProviders[provider] == nil else { return false }
+            s.stoppedProviders[provider] = failure
+            return true
+        }
+    }
+
+    /// A job of the stopped `provider` was written as not sent (`provider_stopped`).
+    func countNotSent(provider: String) { state.withLock { $0.notSent[provider, default: 0] += 1 } }
+
+    /// The providers stopped in this run, by name: why, and how many of their jobs were not sent.
+    var stopped: [StoppedProvider] {
+        state.withLock { s in
+            s.stoppedProviders.map { StoppedProvider(provider: $0.key, reason: $0.value.message, jobsNotSent: s.notSent[$0.key] ?? 0) }
+                .sorted { $0.provider < $1.provider }
+        }
     }
 
     /// Whether this runner's lease renewals stopped getting through (`LeaseKeeper`): its streams
@@ -59,4 +77,12 @@ final class RunControl: Sendable {
         let limit = max(1, jobs.count / 2)
         state.withLock { s in for job in jobs { s.sharedRequestLimits[job] = min(s.sharedRequestLimits[job] ?? limit, limit) } }
     }
+}
+
+/// A provider a run stopped (a bad key, an exhausted quota): the answer that stopped it, and how
+/// many of its jobs the run then wrote as not sent (`provider_stopped`; `choreo resume` requeues them).
+public struct StoppedProvider: Sendable, Equatable {
+    public var provider: String
+    public var reason: String
+    public var jobsNotSent: Int
 }
