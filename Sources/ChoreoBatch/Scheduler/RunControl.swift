@@ -78,11 +78,3 @@ final class RunControl: Sendable {
         state.withLock { s in for job in jobs { s.sharedRequestLimits[job] = min(s.sharedRequestLimits[job] ?? limit, limit) } }
     }
 }
-
-/// A provider a run stopped (a bad key, an exhausted quota): the answer that stopped it, and how
-/// many of its jobs the run then wrote as not sent (`provider_stopped`; `choreo resume` requeues them).
-public struct StoppedProvider: Sendable, Equatable {
-    public var provider: String
-    public var reason: String
-    public var jobsNotSent: Int
-}

@@ -170,3 +170,12 @@ public struct UnreachableProvider: Sendable, Hashable {
     public var outage: ProviderOutage
     public var jobsLeft: Int
 }
+
+/// A provider the run stopped (a bad key, an exhausted quota): the answer that stopped it, and how
+/// many of its jobs the run then wrote as not sent (`provider_stopped`, which `choreo resume`
+/// requeues; see `RunSummary`).
+public struct StoppedProvider: Sendable, Equatable {
+    public var provider: String
+    public var reason: String
+    public var jobsNotSent: Int
+}
