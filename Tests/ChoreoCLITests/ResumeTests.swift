@@ -132,6 +132,9 @@ struct ResumeTests {
                     && run.output.contains("5 of its jobs were not sent (provider_stopped): once the key or the account is fixed, "
                                            + "`choreo resume BATCH` sends them"), "\(run.output)")
             #expect(server.stats().requests == 1)
+            let status = try await ChoreoBinary.run(["status", batch], environment: env)
+            #expect(status.output.contains("failures  provider_stopped 5, quota 1; provider_stopped were never sent "
+                                           + "(`choreo resume \(batch)` sends them)"), "\(status.output)")
             // The account is topped up (the mock's fault was for one request): resume sends the five.
             let resumed = try await ChoreoBinary.run(["resume", batch], environment: env)
             #expect(resumed.status == 0, "every job it ran succeeded: \(resumed.output)")

@@ -114,7 +114,12 @@ extension BatchStatus {
             lines.append("  cache     \(Self.grouped(cachedJobs)) jobs answered from the cache, saving \(Money.usd(cacheSavedUSD))")
         }
         if !failures.isEmpty {
-            lines.append("  failures  " + failures.map { "\($0.kind) \($0.count)" }.joined(separator: ", "))
+            var line = "  failures  " + failures.map { "\($0.kind) \($0.count)" }.joined(separator: ", ")
+            // Jobs never sent because their provider was stopped: say how to send them.
+            if failures.contains(where: { $0.kind == FailureKind.providerStopped.rawValue }) {
+                line += "; provider_stopped were never sent (`choreo resume \(id)` sends them)"
+            }
+            lines.append(line)
         }
         if let elapsed {
             var line = "  elapsed   \(Self.formatDuration(elapsed))"
