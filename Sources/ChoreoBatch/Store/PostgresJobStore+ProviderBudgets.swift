@@ -5,9 +5,6 @@ import ChoreoPostgres
 /// so concurrent takes queue on that row only. Times are PostgreSQL's clock, not the runner's:
 /// runners on machines whose clocks disagree refill one bucket at one rate.
 extension PostgresJobStore {
-    /// The database's clock, in seconds since 1970.
-    private static let clock = "extract(epoch FROM clock_timestamp())::float8"
-
     public func takePermits(_ ask: PermitAsk) async throws -> PermitGrant {
         guard ProviderBudget.writes(ask) else {
             // No limit: the pauses only, in a read.
@@ -39,7 +36,7 @@ extension PostgresJobStore {
     /// the database's time.
     private static func lockedBudget(of provider: String, db: PostgresConnection) throws -> (ProviderBudget, Double) {
         if let found = try budget(of: provider, lock: true, db: db) { return found }
-        try db.run("INSERT INTO provider_budgets (provider, refilled_at) VALUES ($1, \(clock)) ON CONFLICT (provider) DO NOTHING",
+        try db.run("INSERT INTO provider_budgets (provider, refilled_at) VALUES ($1, \(serverClock)) ON CONFLICT (provider) DO NOTHING",
                    [.init(provider)])
         guard let created = try budget(of: provider, lock: true, db: db) else {
             fatalError("provider_budgets: the row of \(provider) was inserted in this transaction and is gone")
@@ -49,7 +46,7 @@ extension PostgresJobStore {
 
     private static func budget(of provider: String, lock: Bool, db: PostgresConnection) throws -> (ProviderBudget, Double)? {
         try db.queryOne("""
-            SELECT requests, tokens, refilled_at, rate_limited_until, unreachable_until, \(clock)
+            SELECT requests, tokens, refilled_at, rate_limited_until, unreachable_until, \(serverClock)
             FROM provider_budgets WHERE provider = $1\(lock ? " FOR UPDATE" : "")
             """, [.init(provider)]) { row in
             (ProviderBudget(requests: row.double(0), tokens: row.double(1), refilledAt: row.double(2) ?? 0,

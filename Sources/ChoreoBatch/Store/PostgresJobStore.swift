@@ -47,14 +47,30 @@ public actor PostgresJobStore: JobStore {
     /// server ends such a session instead and its locks go; this runner's write is then retried
     /// on a new connection like any lost connection's.
     public init(url: PostgresURL, runnerID: String, leaseSeconds: Double = 30) throws {
+        try self.init(url: url, runnerID: runnerID, leaseSeconds: leaseSeconds, clockOffset: 0)
+    }
+
+    /// `clockOffset`: how far this machine's clock is off, in seconds (tests of runners whose
+    /// clocks disagree; see `serverClock`).
+    init(url: PostgresURL, runnerID: String, leaseSeconds: Double, clockOffset: Double) throws {
         let db = try PostgresConnection(url: url, serverSettings: Self.sessionSettings(leaseSeconds: leaseSeconds))
         try PostgresSchema.migrator.migrate(db, now: Date().timeIntervalSince1970)
         self.db = db
         self.url = url
         self.runnerID = runnerID
+        self.clockOffset = clockOffset
     }
 
-    private var now: Double { Date().timeIntervalSince1970 }
+    private let clockOffset: Double
+    /// This machine's clock, for the times the store records (when a job started, ended, may be
+    /// retried).
+    private var now: Double { Date().timeIntervalSince1970 + clockOffset }
+
+    /// The database's clock, in seconds since 1970: what leases and the providers' shared budgets
+    /// are set and compared by. Runners on machines whose clocks disagree then agree on when a
+    /// lease passes: with each runner's own clock, one 40 s ahead took every job another runner
+    /// had leased for 30 s as soon as it was claimed, and streamed it a second time.
+    static let serverClock = "extract(epoch FROM clock_timestamp())::float8"
 
     /// The server's settings for a runner's session (see `init`).
     static func sessionSettings(leaseSeconds: Double) -> [String: String] {
@@ -134,8 +150,8 @@ public actor PostgresJobStore: JobStore {
     public func heartbeat(leaseSeconds: Double) async throws {
         let t = now
         try await write { db in
-            try db.run("UPDATE jobs SET lease_expires_at = $1 WHERE lease_owner = $2 AND state = 'running'",
-                       [.init(t + leaseSeconds), .init(runnerID)], prepared: true)
+            try db.run("UPDATE jobs SET lease_expires_at = \(Self.serverClock) + $1 WHERE lease_owner = $2 AND state = 'running'",
+                       [.init(leaseSeconds), .init(runnerID)], prepared: true)
             try db.run("UPDATE runners SET heartbeat_at = $1 WHERE id = $2", [.init(t), .init(runnerID)], prepared: true)
         }
     }
@@ -185,7 +201,7 @@ public actor PostgresJobStore: JobStore {
                 let scope = Self.scope(&b, batch: batch, excludingModels: excludingModels)
                 try db.query("""
                     SELECT id, priority FROM jobs
-                    WHERE state = 'running' AND lease_expires_at < \(b.add(t)) AND lease_owner IS DISTINCT FROM \(b.add(runnerID)) \(scope)
+                    WHERE state = 'running' AND lease_expires_at < \(Self.serverClock) AND lease_owner IS DISTINCT FROM \(b.add(runnerID)) \(scope)
                     ORDER BY priority DESC, id LIMIT \(b.add(limit)) FOR UPDATE SKIP LOCKED
                     """, b.values, prepared: true) { candidates.append(($0.int64(1)!, $0.int64(0)!)) }
             }
@@ -194,13 +210,13 @@ public actor PostgresJobStore: JobStore {
             guard !ids.isEmpty else { return [] }
             var claimed: [ClaimedJob] = []
             try db.query("""
-                UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = $2,
+                UPDATE jobs SET state = 'running', lease_owner = $1, lease_expires_at = \(Self.serverClock) + $2,
                        started_at = coalesce(started_at, $3), updated_at = $3
                 WHERE id = ANY($4::bigint[])
                 RETURNING id, batch_id, custom_id, model, request, attempts, attempt_base,
                           coalesce(partial_output, ''), coalesce(partial_tokens, 0), coalesce(spent_prompt_tokens, 0),
                           timeout_seconds, coalesce(partial_reasoning, ''), url
-                """, [.init(runnerID), .init(t + leaseSeconds), .init(t), .init(ids)], prepared: true) { row in
+                """, [.init(runnerID), .init(leaseSeconds), .init(t), .init(ids)], prepared: true) { row in
                 claimed.append(ClaimedJob(
                     id: row.int64(0)!, batchID: row.string(1)!, customID: row.string(2)!, model: row.string(3)!,
                     request: row.string(4)!, attempts: row.int(5)!, attemptBase: row.int(6)!, partialOutput: row.string(7)!,
@@ -414,14 +430,16 @@ public actor PostgresJobStore: JobStore {
     // MARK: Reading the queue
 
     public func outlook(batch: String?, excludingModels: Set<String>) async throws -> QueueOutlook {
-        try read { db in
+        let t = now
+        return try read { db in
             var a = PostgresArguments()
             let me = a.add(runnerID)
             let scope = Self.scope(&a, batch: batch, excludingModels: excludingModels) { "j.\($0)" }
+            // A lease passes by the database's clock (`serverClock`): when, by this machine's.
             return try db.queryOne("""
                 SELECT count(*) FILTER (WHERE j.state = 'pending'), count(*) FILTER (WHERE j.state = 'running' AND j.lease_owner <> \(me)),
                        min(CASE WHEN j.state = 'pending' THEN coalesce(j.not_before, 0)
-                                WHEN j.state = 'running' THEN j.lease_expires_at END)
+                                WHEN j.state = 'running' THEN j.lease_expires_at - \(Self.serverClock) + \(a.add(t)) END)
                 FROM jobs j
                 WHERE j.state \(Self.live) \(scope)
                 """, a.values) { row in QueueOutlook(pending: row.int(0) ?? 0, heldByOthers: row.int(1) ?? 0, nextWake: row.double(2)) }
@@ -623,7 +641,7 @@ public actor PostgresJobStore: JobStore {
         let n = try db.run("""
             UPDATE jobs SET state = 'pending', attempt_base = attempts, not_before = NULL, finished_at = NULL, updated_at = $1
             WHERE batch_id = $2 AND ((state = 'failed' AND ($3::boolean OR error_kind = ANY($4::text[])))
-                  OR (state = 'pending' AND attempts > attempt_base) OR (state = 'running' AND lease_expires_at < $1))
+                  OR (state = 'pending' AND attempts > attempt_base) OR (state = 'running' AND lease_expires_at < \(serverClock)))
             """, [.init(t), .init(batch), .init(all), .init(retryableKinds.map(\.rawValue))])
         try db.run("UPDATE batches SET state = 'pending', completed_at = NULL WHERE id = $1 AND state = 'completed'", [.init(batch)])
         return n
