@@ -6,8 +6,8 @@ import ChoreoTesting
 
 /// Runners on several machines share one PostgreSQL queue, and their clocks need not agree: a
 /// lease is set and compared by the database's clock (`PostgresJobStore.serverClock`), so a runner
-/// whose clock is ahead never takes a job another runner still holds, and one whose clock is
-/// behind never holds a job past its lease. (Each runner's own clock made a runner 40 s ahead take
+/// whose clock is ahead never takes a job another runner still holds, one whose clock is behind
+/// never holds a job past its lease, and a retry's backoff lasts as long for every runner. (Each runner's own clock made a runner 40 s ahead take
 /// every job leased for 30 s as soon as it was claimed, and stream it a second time.)
 @Suite("PostgreSQL leases follow the database's clock")
 struct PostgresLeaseClockTests {
@@ -41,5 +41,20 @@ struct PostgresLeaseClockTests {
             SELECT count(*) FROM jobs WHERE lease_owner = 'behind'
             AND lease_expires_at BETWEEN extract(epoch FROM clock_timestamp()) + 25 AND extract(epoch FROM clock_timestamp()) + 31
             """) == 2)
+
+        // A backoff is the same length for every runner: the runner behind gives a job back to be
+        // retried in 30 s by its clock, and neither the on-time runner nor the one ahead takes it sooner.
+        let job = try #require(behindTook.min())
+        let attempt = try await behind.startAttempt(job: job, continuedFromChars: nil)
+        try await behind.endAttempt(job: job, attempt: attempt, failure: AttemptFailure(
+            kind: "server_error", message: "HTTP 500", httpStatus: 500, requestID: nil, bytesReceived: 0, charsReceived: 0,
+            keptPartial: nil, keptPartialTokens: 0, spentPromptTokens: 0, receivedText: nil),
+            outcome: .retry, retryAt: Date().timeIntervalSince1970 - 120 + 30)
+        #expect(try await onTime.claim(limit: 4, leaseSeconds: 30, batch: nil).isEmpty)
+        #expect(try await ahead.claim(limit: 4, leaseSeconds: 30, batch: nil).isEmpty)
+        #expect(try place.count("""
+            SELECT count(*) FROM jobs WHERE state = 'pending'
+            AND not_before BETWEEN extract(epoch FROM clock_timestamp()) + 25 AND extract(epoch FROM clock_timestamp()) + 31
+            """) == 1)
     }
 }

@@ -238,7 +238,7 @@ extension PostgresJobStore {
         var held: Set<Int64> = []
         try db.query("""
             UPDATE jobs SET state = CASE WHEN e.state = 'pending' THEN \(requeuedState) ELSE e.state END,
-                   not_before = e.retry_at, error_kind = e.kind, error_message = e.message, http_status = e.http_status,
+                   not_before = \(Self.serverClock) + (e.retry_at - e.t), error_kind = e.kind, error_message = e.message, http_status = e.http_status,
                    request_id = e.request_id,
                    partial_output = CASE WHEN e.discards THEN NULL ELSE coalesce(e.kept, jobs.partial_output) END,
                    partial_tokens = CASE WHEN e.discards THEN NULL WHEN e.kept IS NULL THEN jobs.partial_tokens ELSE e.kept_tokens END,

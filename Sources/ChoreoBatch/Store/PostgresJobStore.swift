@@ -66,10 +66,11 @@ public actor PostgresJobStore: JobStore {
     /// retried).
     private var now: Double { Date().timeIntervalSince1970 + clockOffset }
 
-    /// The database's clock, in seconds since 1970: what leases and the providers' shared budgets
-    /// are set and compared by. Runners on machines whose clocks disagree then agree on when a
-    /// lease passes: with each runner's own clock, one 40 s ahead took every job another runner
-    /// had leased for 30 s as soon as it was claimed, and streamed it a second time.
+    /// The database's clock, in seconds since 1970: what leases, the times failed jobs may be
+    /// retried (`not_before`) and the providers' shared budgets are set and compared by. Runners
+    /// on machines whose clocks disagree then agree on when a lease passes and a backoff ends: with
+    /// each runner's own clock, one 40 s ahead took every job another runner had leased for 30 s
+    /// as soon as it was claimed, and streamed it a second time.
     static let serverClock = "extract(epoch FROM clock_timestamp())::float8"
 
     /// The server's settings for a runner's session (see `init`).
@@ -185,7 +186,7 @@ public actor PostgresJobStore: JobStore {
             var candidates: [(priority: Int64, id: Int64)] = []
             try db.query("""
                 SELECT id, request_key, request_samples, priority FROM jobs
-                WHERE state = 'pending' AND (not_before IS NULL OR not_before <= \(a.add(t))) \(scope) \(distinct)
+                WHERE state = 'pending' AND (not_before IS NULL OR not_before <= \(Self.serverClock)) \(scope) \(distinct)
                 ORDER BY priority DESC, id LIMIT \(a.add(limit)) FOR UPDATE SKIP LOCKED
                 """, a.values, prepared: true) { row in
                 if let d = distinctRequests, let key = row.string(1), row.int(2) == 0 || d.includingSampled,
@@ -435,10 +436,10 @@ public actor PostgresJobStore: JobStore {
             var a = PostgresArguments()
             let me = a.add(runnerID)
             let scope = Self.scope(&a, batch: batch, excludingModels: excludingModels) { "j.\($0)" }
-            // A lease passes by the database's clock (`serverClock`): when, by this machine's.
+            // A retry's time and a lease's end are the database's clock (`serverClock`): when, by this machine's.
             return try db.queryOne("""
                 SELECT count(*) FILTER (WHERE j.state = 'pending'), count(*) FILTER (WHERE j.state = 'running' AND j.lease_owner <> \(me)),
-                       min(CASE WHEN j.state = 'pending' THEN coalesce(j.not_before, 0)
+                       min(CASE WHEN j.state = 'pending' THEN coalesce(j.not_before - \(Self.serverClock) + \(a.add(t)), 0)
                                 WHEN j.state = 'running' THEN j.lease_expires_at - \(Self.serverClock) + \(a.add(t)) END)
                 FROM jobs j
                 WHERE j.state \(Self.live) \(scope)
