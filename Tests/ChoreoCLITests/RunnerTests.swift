@@ -66,7 +66,7 @@ struct RunnerTests {
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'failed' AND error_kind = 'quota' AND attempts = 1") == 1)
         #expect(try fixture.scalar("""
             SELECT count(*) FROM jobs WHERE state = 'failed' AND error_kind = 'provider_stopped' AND attempts = 0
-            AND error_message LIKE 'not sent: provider openai was stopped earlier in this run: %insufficient_quota%'
+            AND error_message LIKE 'not sent: provider openai is stopped for this run: %insufficient_quota%'
             """) == 19)
         #expect(summary.stoppedProviders.count == 1 && summary.stoppedProviders.first?.provider == "openai"
                 && summary.stoppedProviders.first?.jobsNotSent == 19 && summary.stoppedProviders.first?.reason.contains("insufficient_quota") == true,
@@ -76,6 +76,38 @@ struct RunnerTests {
         let queue = try JobQueue(path: fixture.databasePath, runnerID: "resume")
         #expect(try await queue.resume(batch: fixture.batchID, all: false, retryableKinds: FailureKind.resumable) == 19)
     }
+    }
+
+    /// Jobs submitted while a run goes on, for a provider whose key is not set (the run's start
+    /// checked only the jobs then pending): none is sent, each fails as `provider_stopped`, the
+    /// first too, and `choreo resume` requeues them all once the key is there.
+    @Test func jobsOfAProviderWithoutAKeySubmittedMidRunAreAllResumable() async throws {
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(20))) { server in
+            let fixture = try Fixture(count: 30)
+            var router = Fixture.router(server)
+            let anthropic = try #require(router.providers.firstIndex { $0.kind == .anthropic })
+            router.providers[anthropic].baseURL = "https://api.anthropic.invalid"
+            #expect(router.providers[anthropic].missingKeyVariable != nil)
+            let events = RunEvents()
+            let runner = BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.batch = nil; $0.concurrency = 2 },
+                                     router: router, events: events)
+            let run = Task { try await runner.run() }
+            try await eventually("the run is under way") { events.snapshot.succeeded >= 1 }
+            let file = fixture.directory.appendingPathComponent("late.jsonl")
+            try ((0..<4).map { #"{"custom_id":"late-\#($0)","model":"claude-haiku-4-5","messages":[{"role":"user","content":"Hi"}]}"# }
+                    .joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
+            let late = try BatchSubmitter(database: try Database(path: fixture.databasePath)).submit(file: file.path).batchID
+            let summary = try await run.value
+            #expect(summary.succeeded == 30 && summary.failed == 4, "\(summary)")
+            #expect(summary.stoppedProviders.map(\.provider) == [router.providers[anthropic].name]
+                    && summary.stoppedProviders.first?.jobsNotSent == 4, "\(summary.stoppedProviders)")
+            #expect(try fixture.scalar("""
+                SELECT count(*) FROM jobs WHERE batch_id = '\(late)' AND state = 'failed' AND error_kind = 'provider_stopped' AND attempts = 0
+                AND error_message LIKE 'not sent: provider % is stopped for this run: ANTHROPIC_API_KEY is not set: %'
+                """) == 4)
+            let queue = try JobQueue(path: fixture.databasePath, runnerID: "resume")
+            #expect(try await queue.resume(batch: late, all: false, retryableKinds: FailureKind.resumable) == 4)
+        }
     }
 
     @Test func twoRunnersOnOneDatabaseNeverRunTheSameJob() async throws {

@@ -74,10 +74,10 @@ public struct FailureKind: RawRepresentable, Hashable, Sendable, CustomStringCon
     public static let noPrice: FailureKind = "no_price"
     /// Anything else.
     public static let other: FailureKind = "other"
-    /// Not sent: the job's provider was stopped earlier in the run (a bad key, an exhausted quota),
-    /// and no request of it goes out again in that run. The job that got the provider's answer
-    /// fails with that answer's kind (`auth`, `quota`); these jobs were never tried, so `choreo
-    /// resume` requeues them without `--all` (`resumable`).
+    /// Not sent: the job's provider is stopped for the run (a bad key, an exhausted quota, a key
+    /// not set), and no request of it goes out again in that run. The job that got the provider's
+    /// answer fails with that answer's kind (`auth`, `quota`); these jobs were never tried, so
+    /// `choreo resume` requeues them without `--all` (`resumable`).
     public static let providerStopped: FailureKind = "provider_stopped"
 
     // MARK: The runner lost the job

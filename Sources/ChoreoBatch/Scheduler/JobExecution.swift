@@ -226,7 +226,7 @@ struct JobExecution: Sendable {
     /// Why an attempt sends nothing: the job fails, or its batch was cancelled.
     enum Unsent {
         case fail(RequestFailure)
-        /// Its provider was stopped earlier in the run (`provider_stopped`).
+        /// Its provider is stopped for the run (`provider_stopped`).
         case providerStopped(provider: String, RequestFailure)
         case cancelled
     }
@@ -271,16 +271,17 @@ struct JobExecution: Sendable {
             wire = provider.kind.wireFormat
         }
         if shared.control.isCancelled(batch: job.batchID) { return .cancelled }
+        if let variable = provider.missingKeyVariable {
+            // A job submitted after the run began (its start checked the others' keys): it and
+            // the provider's other jobs are not sent.
+            shared.stop(provider: provider.name, because: RequestFailure(
+                kind: .auth, retryable: false, stopsProvider: true,
+                message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key"))
+        }
         if let stopped = shared.control.stopReason(provider: provider.name) {
             return .unsent(.providerStopped(provider: provider.name, RequestFailure(
                 kind: .providerStopped, retryable: false, stopsProvider: false,
-                message: "not sent: provider \(provider.name) was stopped earlier in this run: \(stopped.message)")))
-        }
-        if let variable = provider.missingKeyVariable {
-            let f = RequestFailure(kind: .auth, retryable: false, stopsProvider: true,
-                            message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key")
-            shared.stop(provider: provider.name, because: f)
-            return .fail(f)
+                message: "not sent: provider \(provider.name) is stopped for this run: \(stopped.message)")))
         }
         var plan = Plan(provider: provider, wire: wire, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request),
                         requestKey: request.objectValue == nil ? nil : shared.options.requestKey(body: request, provider: provider, path: job.endpoint))
