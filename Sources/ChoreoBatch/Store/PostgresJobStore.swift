@@ -62,8 +62,8 @@ public actor PostgresJobStore: JobStore {
     }
 
     private let clockOffset: Double
-    /// This machine's clock, for the times the store records (when a job started, ended, may be
-    /// retried).
+    /// This machine's clock, for the times the store records for people to read (when a job
+    /// started and ended); a retry's delay is counted from it and added to `serverClock`.
     private var now: Double { Date().timeIntervalSince1970 + clockOffset }
 
     /// The database's clock, in seconds since 1970: what leases, the times failed jobs may be
