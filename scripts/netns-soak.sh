@@ -172,7 +172,7 @@ ELAPSED=$(( $(date +%s) - T0 ))
 
 sql "COPY (SELECT custom_id, state, output FROM jobs ORDER BY custom_id) TO STDOUT WITH (FORMAT csv)" > "$W/soak.csv"
 sql "COPY (SELECT j.custom_id, a.runner, a.number, a.started_at, a.ended_at, coalesce(a.outcome, ''),
-                  coalesce(a.error_message, '') LIKE '%not sent: this attempt''s start was confirmed%' 
+                  coalesce(a.error_message, '') LIKE '%not sent: this attempt''s start was confirmed%'
            FROM attempts a JOIN jobs j ON j.id = a.job_id ORDER BY j.custom_id, a.number) TO STDOUT WITH (FORMAT csv)" > "$W/attempts.csv"
 python3 - "$W" "$JOBS" "$RPM" <<'EOF' || exit 1
 import csv, sqlite3, sys
@@ -195,7 +195,7 @@ for cid, xs in attempts.items():
         if a[3] is None: problems.append(f"{cid}: attempt {a[1]} never ended")
     for a in xs:
         for b in xs:
-            # An attempt whose start was confirmed too late sent nothing (JobExecution.launch).
+            # An attempt whose start was confirmed too late sent nothing (RunContext.startAttempts).
             if a[0] != b[0] and a[1] < b[1] and a[3] is not None and b[2] < a[3] and not a[5]:
                 problems.append(f"{cid}: attempt {b[1]} ({b[0]}) began before attempt {a[1]} ({a[0]}) ended")
 if rpm:

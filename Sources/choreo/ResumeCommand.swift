@@ -10,9 +10,9 @@ struct ResumeCommand: AsyncParsableCommand {
         discussion: """
             Puts the batch's interrupted jobs, its retryable failures (rate limits, server errors, \
             stalls, cut streams) and the jobs not sent because their provider was stopped (a bad key, \
-            an exhausted quota: provider_stopped) back in the queue, with --all every failed job, with a \
-            fresh attempt budget, then runs them with the same options as `choreo run`. Jobs that succeeded are never \
-            run again. Interrupted streams continue from their partial output where the provider can.
+            an exhausted quota: provider_stopped) back in the queue with a fresh attempt budget (with \
+            --all, every failed job), then runs them with the same options as `choreo run`. Jobs that \
+            succeeded are never run again. Interrupted streams continue from their partial output where the provider can.
 
             `choreo run` already takes back the jobs of a crashed runner by itself; resume is for \
             failures a person decided to retry.

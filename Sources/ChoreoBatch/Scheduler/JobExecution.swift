@@ -226,8 +226,8 @@ struct JobExecution: Sendable {
     /// Why an attempt sends nothing: the job fails, or its batch was cancelled.
     enum Unsent {
         case fail(RequestFailure)
-        /// Its provider is stopped for the run (`provider_stopped`).
-        case providerStopped(provider: String, RequestFailure)
+        /// Its provider is stopped for the run, for `reason` (`provider_stopped`).
+        case providerStopped(provider: String, reason: String)
         case cancelled
     }
 
@@ -235,8 +235,10 @@ struct JobExecution: Sendable {
     func endUnsent(_ unsent: Unsent) async throws -> JobResult {
         switch unsent {
         case .fail(let failure): return try await failWithoutAttempt(failure)
-        case .providerStopped(let provider, let failure):
-            let result = try await failWithoutAttempt(failure)
+        case .providerStopped(let provider, let reason):
+            let result = try await failWithoutAttempt(RequestFailure(
+                kind: .providerStopped, retryable: false, stopsProvider: false,
+                message: "not sent: provider \(provider) is stopped for this run: \(reason)"))
             shared.control.countNotSent(provider: provider)
             return result
         case .cancelled:
@@ -279,9 +281,7 @@ struct JobExecution: Sendable {
                 message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key"))
         }
         if let stopped = shared.control.stopReason(provider: provider.name) {
-            return .unsent(.providerStopped(provider: provider.name, RequestFailure(
-                kind: .providerStopped, retryable: false, stopsProvider: false,
-                message: "not sent: provider \(provider.name) is stopped for this run: \(stopped.message)")))
+            return .unsent(.providerStopped(provider: provider.name, reason: stopped.message))
         }
         var plan = Plan(provider: provider, wire: wire, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request),
                         requestKey: request.objectValue == nil ? nil : shared.options.requestKey(body: request, provider: provider, path: job.endpoint))
