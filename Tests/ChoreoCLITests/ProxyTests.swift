@@ -59,14 +59,17 @@ struct TinyProxy {
             guard p.isRunning else { break }
             usleep(20_000)
         }
+        let log = proxy.log
         proxy.stop()
-        throw ProxyError(message: "tinyproxy did not start: \(proxy.log)")
+        throw ProxyError(message: "tinyproxy did not start: \(log)")
     }
 
     /// SIGKILL: tinyproxy in the foreground does not exit on SIGTERM while it has idle children.
+    /// Its folder (configuration and log) goes with it.
     func stop() {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+        try? FileManager.default.removeItem(at: logFile.deletingLastPathComponent())
     }
 
     struct ProxyError: Error, CustomStringConvertible { let message: String; var description: String { message } }
