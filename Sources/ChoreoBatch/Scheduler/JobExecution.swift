@@ -236,11 +236,11 @@ struct JobExecution: Sendable {
         switch unsent {
         case .fail(let failure): return try await failWithoutAttempt(failure)
         case .providerStopped(let provider, let reason):
-            let result = try await failWithoutAttempt(RequestFailure(
-                kind: .providerStopped, retryable: false, stopsProvider: false,
-                message: "not sent: provider \(provider) is stopped for this run: \(reason)"))
+            try await shared.queue.endWithoutAttempt(job: job.id, state: .failed, kind: .providerStopped,
+                                                     message: "not sent: provider \(provider) is stopped for this run: \(reason)")
+            shared.events.notSent(job: job.customID)
             shared.control.countNotSent(provider: provider)
-            return result
+            return .failed
         case .cancelled:
             try await shared.queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
             return .cancelled

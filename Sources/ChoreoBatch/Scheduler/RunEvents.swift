@@ -89,6 +89,11 @@ public final class RunEvents: Sendable {
         sink(Record(time: Date(), level: .error, message: "failed: \(failure.message)", job: job, kind: failure.kind.rawValue))
     }
 
+    /// A job failed as `provider_stopped`: counted, not logged one by one. Its provider's stop
+    /// was logged once, saying its other jobs are not sent, and the run's end counts them: an
+    /// expired key in a batch of a million would otherwise write a million lines that say nothing more.
+    func notSent(job: String) { state.withLock { $0.failed += 1 } }
+
     func cancelled(_ n: Int) { state.withLock { $0.cancelled = n } }
 
     func retrying(job: String, failure: RequestFailure, attempt: Int, delay: Double) {
