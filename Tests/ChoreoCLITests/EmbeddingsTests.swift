@@ -132,6 +132,28 @@ struct EmbeddingsTests {
         }
     }
 
+    /// A request held by its provider's rate limit waits in its own task; the progress counts it
+    /// waiting, not in flight, as it does a chat job.
+    @Test func aRequestHeldAtItsProvidersGateIsCountedWaiting() async throws {
+        try await withMockServer { server in
+        // Two models, two requests; one request a minute.
+        let fixture = try Fixture(lines: [embeddingsLine("a", input: "one"), embeddingsLine("b", model: "text-embedding-3-large", input: "two")])
+        let events = RunEvents()
+        let runner = BatchRunner(databasePath: fixture.databasePath, options: fixture.options { $0.requestsPerMinute = 1 },
+                                 router: Fixture.router(server), events: events)
+        let run = Task { try await runner.run() }
+        defer { run.cancel() }
+        try await eventually("one request answered, the other held by the limit") {
+            let s = events.snapshot
+            return s.succeeded == 1 && s.waiting == 1 && s.inFlight == 0
+        }
+        run.cancel()
+        #expect(try await run.value.ending == .interrupted)
+        #expect(server.stats().requests == 1)
+        #expect(events.snapshot.waiting == 0, "a request given back is no longer waiting")
+        }
+    }
+
     @Test func jobsWithOtherParametersOrModelsGoInOtherRequests() async throws {
         try await withMockServer { server in
         let fixture = try Fixture(lines: [

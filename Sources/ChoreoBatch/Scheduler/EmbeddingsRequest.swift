@@ -81,19 +81,25 @@ struct EmbeddingsRequest: Sendable {
         // About 4 bytes a token, as for a chat prompt; no output.
         let estimate = max(1, ready.reduce(0) { $0 + $1.bytes } / 4)
         var gaveBack: JobResult?
-        do {
-            try await modelCap?.acquire()
-        } catch {
-            gaveBack = .interrupted
-        }
         var probe: Int?
-        if gaveBack == nil {
+        if !gate.admitNow(estimatedTokens: estimate, modelCap: modelCap) {
+            // The request waits here, in its own task (a chat job waits in one the run loop
+            // counts): the progress shows it waiting, not in flight.
+            run.events.requestWaiting(true)
             do {
-                probe = try await gate.admit(estimatedTokens: estimate)
+                try await modelCap?.acquire()
             } catch {
-                modelCap?.release()
-                gaveBack = error is ProviderUnreachable ? .heldBack(model: first.job.model) : .interrupted
+                gaveBack = .interrupted
             }
+            if gaveBack == nil {
+                do {
+                    probe = try await gate.admit(estimatedTokens: estimate)
+                } catch {
+                    modelCap?.release()
+                    gaveBack = error is ProviderUnreachable ? .heldBack(model: first.job.model) : .interrupted
+                }
+            }
+            run.events.requestWaiting(false)
         }
         if let gaveBack {
             // The run is stopping, or gave up on the provider: every job goes back untouched.

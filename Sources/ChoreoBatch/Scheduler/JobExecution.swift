@@ -797,12 +797,8 @@ extension JobExecution.Prepared {
         let shared = execution.shared, job = execution.job
         if let budget = shared.budget, budget.governs(batch: job.batchID) { return nil }
         let modelCap = shared.gates.modelCap(for: plan.provider, model: job.model)
-        if let modelCap, !modelCap.tryAcquire() { return nil }
         let gate = shared.gates.gate(for: plan.provider)
-        guard gate.admitNow(estimatedTokens: plan.estimate) else {
-            modelCap?.release()
-            return nil
-        }
+        guard gate.admitNow(estimatedTokens: plan.estimate, modelCap: modelCap) else { return nil }
         return JobExecution.Admitted(prepared: self, reservation: nil, modelCap: modelCap, gate: gate, probe: nil)
     }
 

@@ -116,6 +116,17 @@ final class ProviderGate: Sendable {
         return false
     }
 
+    /// `admitNow(estimatedTokens:)` behind the request's model's cap, when its provider sets one:
+    /// both let it go now (give both back when it ends), or nothing is taken.
+    func admitNow(estimatedTokens: Int, modelCap: AsyncSemaphore?) -> Bool {
+        if let modelCap, !modelCap.tryAcquire() { return false }
+        guard admitNow(estimatedTokens: estimatedTokens) else {
+            modelCap?.release()
+            return false
+        }
+        return true
+    }
+
     /// Gives back the permit of `admit`. A probe that ended without a verdict (its job was
     /// interrupted) lets the next request probe.
     func finished(probe: Int? = nil) { finished(probe: probe, permit: true) }

@@ -44,6 +44,9 @@ public final class RunEvents: Sendable {
         /// Jobs claimed and waiting to be admitted: for their provider's gate (a rate limit, an
         /// outage), their model's cap or their budget. Not counted in `inFlight`.
         public var waiting = 0
+        /// Of `inFlight` as the run loop counts it, the embeddings requests waiting to be admitted
+        /// in their own tasks (`requestWaiting`); `snapshot` moves them to `waiting`.
+        var requestsWaiting = 0
         public var completionTokens = 0
         public var started = Date()
         /// The run has counted its jobs (`total` means something). Before, a progress line would
@@ -72,13 +75,21 @@ public final class RunEvents: Sendable {
 
     public init(sink: @escaping @Sendable (Record) -> Void = { _ in }) { self.sink = sink }
 
-    public var snapshot: Snapshot { state.withLock { $0 } }
+    public var snapshot: Snapshot {
+        var s = state.withLock { $0 }
+        s.inFlight -= s.requestsWaiting
+        s.waiting += s.requestsWaiting
+        return s
+    }
 
     func begin(total: Int, doneBefore: Int) {
         state.withLock { $0.total = total; $0.doneBefore = doneBefore; $0.started = Date(); $0.hasBegun = true }
     }
 
     func inFlight(_ n: Int, waiting: Int) { state.withLock { $0.inFlight = n; $0.waiting = waiting } }
+
+    /// An embeddings request in flight began (true) or ended (false) waiting to be admitted.
+    func requestWaiting(_ begins: Bool) { state.withLock { $0.requestsWaiting += begins ? 1 : -1 } }
 
     func succeeded(job: String, completionTokens: Int, cached: Bool = false) {
         state.withLock { $0.succeeded += 1; $0.completionTokens += completionTokens; if cached { $0.cached += 1 } }
