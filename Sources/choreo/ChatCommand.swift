@@ -15,7 +15,8 @@ struct ChatCommand: AsyncParsableCommand {
               /model NAME    switch model; the conversation is kept
               /system TEXT   set the system message (kept by /clear)
               /clear         start a new conversation
-              /save FILE     write the conversation as one JSON request body ({"model", "messages"})
+              /save FILE     write the conversation as one JSON request body
+                             ({"model", "messages"})
               /help          list the commands
               /quit          leave
 

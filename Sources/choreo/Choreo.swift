@@ -11,7 +11,7 @@ struct Choreo: AsyncParsableCommand {
         discussion: """
             A batch lives in a SQLite database (default: $CHOREO_DB, else ./choreo.sqlite):
               choreo submit jobs.jsonl        validate a JSONL job file into the database
-              choreo run                      stream every pending job, persist as it arrives
+              choreo run                      stream every pending job, saving as it comes
               choreo status / results / show  ask the database what happened
             Keys come from the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY) and are never stored.
             """,

@@ -16,8 +16,9 @@ struct IndexCommand: AsyncParsableCommand {
               choreo index on
               choreo sql "SELECT j.custom_id FROM outputs_fts f
                 JOIN jobs j ON j.id = f.rowid WHERE outputs_fts MATCH 'phobos'"
-              choreo sql "SELECT custom_id FROM jobs
-                WHERE to_tsvector('simple', coalesce(output, '')) @@ plainto_tsquery('simple', 'phobos')" --db postgres://…
+              choreo sql --db postgres://… "SELECT custom_id FROM jobs
+                WHERE to_tsvector('simple', coalesce(output, ''))
+                  @@ plainto_tsquery('simple', 'phobos')"
               choreo index off
             """
     )

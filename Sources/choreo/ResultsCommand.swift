@@ -10,11 +10,13 @@ struct ResultsCommand: AsyncParsableCommand {
         abstract: "Export a batch's results.",
         discussion: """
             Writes one record per job, in input order, to stdout or --output:
-              openai  OpenAI Batch API output lines {id, custom_id, response, error}: a success has \
-            response.status_code 200 and the chat.completion in response.body; an HTTP failure has its \
-            status code and error body; a job that was cancelled, expired or never answered has \
-            response null and error {code, message}.
-              jsonl   one object per job with Choreo's columns (output, tokens, attempts, errors, timing)
+              openai  OpenAI Batch API output lines {id, custom_id, response, error}:
+                      a success has response.status_code 200 and the chat.completion
+                      in response.body; an HTTP failure has its status code and error
+                      body; a job that was cancelled, expired or never answered has
+                      response null and error {code, message}
+              jsonl   one object per job with Choreo's columns (output, tokens,
+                      attempts, errors, timing)
               csv     RFC 4180, with a header row
               text    custom_id and output, for reading
 

@@ -23,16 +23,20 @@ struct RunCommand: AsyncParsableCommand {
 
             Exit codes:
               0    every job succeeded
-              1    some jobs failed for good (see `choreo status`, `choreo results --state failed`)
+              1    some jobs failed for good (see `choreo status`, and
+                   `choreo results --state failed`)
               2    usage or configuration error
-              3    work is left: deadline reached, a provider unreachable, or jobs held by another runner
-              74   the database file was deleted or replaced during the run: what this run wrote
-                   since is not in the file at --db
-              75   the database's disk is full (or fails): no job started, writes were retried for
-                   --storage-wait (default 60s); free space and run again, it continues the jobs
-              130  interrupted by SIGINT (143: SIGTERM, 129: SIGHUP); jobs in flight stay retryable, with the text
-                   they received. A second signal, or --stop-grace after the first, exits at once
-                   (still writing that text)
+              3    work is left: deadline reached, a provider unreachable, or jobs
+                   held by another runner
+              74   the database file was deleted or replaced during the run: what
+                   this run wrote since is not in the file at --db
+              75   the database's disk is full (or fails): no job started, writes
+                   were retried for --storage-wait (default 60s); free space and
+                   run again, it continues the jobs
+              130  interrupted by SIGINT (143: SIGTERM, 129: SIGHUP); jobs in flight
+                   stay retryable, with the text they received. A second signal,
+                   or --stop-grace after the first, exits at once (still writing
+                   that text)
 
             Examples:
               choreo run
