@@ -39,6 +39,10 @@ enum RunSession {
                 options.concurrency = fit.streams
             }
         }
+        if let deadline = options.deadline {
+            renderer.record(.init(time: Date(), level: .info,
+                                  message: "deadline \(DeadlineText.describe(deadline)): jobs start only while they can end by then"))
+        }
         if options.cache == nil { options.cache = try providers.configuredCache() }
         let runner = BatchRunner(location: try StoreLocation(databasePath), options: options, router: router, events: events)
         let task = Task { try await runner.run() }

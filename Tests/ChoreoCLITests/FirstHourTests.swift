@@ -19,6 +19,38 @@ import ChoreoSQLite
         #expect(unknown.stderr.contains("no batch \"nosuch\"") && !unknown.stderr.contains("Usage:"), "\(unknown.stderr)")
     }
 
+    /// A cron job says when its run must be done as a clock time (`--deadline 06:30`) or a date
+    /// and time without seconds or zone; both were refused as not ISO 8601, and a time past was
+    /// taken: the run started nothing and exited 3. The run's first lines say what it took.
+    @Test func aDeadlineIsAClockTimeADateAndTimeOrADuration() async throws {
+        let fixture = try Fixture(count: 1)
+        let env = ["TZ": "Asia/Kolkata"]  // +05:30 all year: what the run says is checked in the user's own zone
+        func run(_ deadline: String) async throws -> ChoreoOutput {
+            try await ChoreoBinary.run(["run", "--db", fixture.databasePath, "--mock", "--deadline", deadline], environment: env)
+        }
+        var kolkata = Calendar(identifier: .gregorian)
+        kolkata.timeZone = try #require(TimeZone(identifier: "Asia/Kolkata"))
+        // Two hours from now, to the minute: the next time the clock reads that.
+        let soon = kolkata.dateComponents([.year, .month, .day, .hour, .minute], from: Date().addingTimeInterval(2 * 3600))
+        let clock = String(format: "%02d:%02d", soon.hour!, soon.minute!)
+        let expected = String(format: "%04d-%02d-%02dT%@:00+0530", soon.year!, soon.month!, soon.day!, clock)
+        for (deadline, shown) in [(clock, expected), ("2030-06-01T06:30", "2030-06-01T06:30:00+0530"),
+                                  ("2030-06-01 06:30:15", "2030-06-01T06:30:15+0530"), ("2030-06-01T06:30Z", "2030-06-01T12:00:00+0530"),
+                                  ("2030-06-01T06:30:00-08:00", "2030-06-01T20:00:00+0530")] {
+            let r = try await run(deadline)
+            #expect(r.status == 0, "--deadline \(deadline): \(r.output)")
+            #expect(r.stderr.contains("INFO deadline \(shown) (in "), "--deadline \(deadline): \(r.stderr)")
+        }
+        let past = try await run("2020-01-01T00:00")
+        #expect(past.status == 2 && past.stderr.contains("--deadline 2020-01-01T00:00 has passed: it was 2020-01-01T00:00:00+0530"),
+                "\(past.output)")
+        for wrong in ["2026-02-30T06:30", "24:00", "06:60", "tomorrow", "90"] {
+            let r = try await run(wrong)
+            #expect(r.status == 2 && r.stderr.contains("--deadline \(wrong): expected a duration (90s, 45m, 1h30m), a clock time"), "\(r.output)")
+        }
+        #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 1)
+    }
+
     @Test func anEmptyFileIsSaidToBeEmpty() async throws {
         let scratch = TemporaryDirectory("choreo-empty")
         let directory = scratch.url

@@ -10,7 +10,7 @@
 #                     password out of it: PGPASSWORD in $CHOREO_ENV_FILE, or ~/.pgpass)
 #   CHOREO_BIN        the choreo binary (default: choreo next to this script, else on PATH, else
 #                     in /usr/local/bin: cron's PATH is only /usr/bin:/bin)
-#   CHOREO_DEADLINE   how long a run may take (default 55m for an hourly cron)
+#   CHOREO_DEADLINE   how long a run may take (default 55m for an hourly cron), or when it must end (06:30)
 #   CHOREO_LOG        where log lines go (default: $CHOREO_DB.log; required with a postgres:// URL)
 #   CHOREO_ENV_FILE   a file of KEY=value lines with the API keys (chmod 600); never pass keys on the command line
 #   CHOREO_REPORT     optional: after each run, write `choreo report` of the newest batch to this

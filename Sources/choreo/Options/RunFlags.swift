@@ -11,7 +11,7 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("max-attempts"), help: "Attempts per job before it fails for good (counted from the last resume).")
     var maxAttempts: Int = 5
 
-    @Option(name: .long, help: ArgumentHelp("Stop starting jobs in time to end by then: a duration (90s, 45m, 1h30m) or an ISO 8601 time.", valueName: "duration"))
+    @Option(name: .long, help: ArgumentHelp("Stop starting jobs in time to end by then: a duration (90s, 45m, 1h30m), a clock time (06:30: the next one, local) or a date and time (2026-12-04T06:30, local unless it names its zone).", valueName: "when"))
     var deadline: String?
 
     @Option(name: .long, help: "Requests per minute per provider (for providers without their own limit).")
@@ -72,8 +72,15 @@ struct RunFlags: ParsableArguments {
         guard concurrency >= 1 && concurrency <= 100_000 else { throw ValidationError("--concurrency must be between 1 and 100000") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
-        if let deadline, Self.parseDeadline(deadline) == nil {
-            throw ValidationError("--deadline \(deadline): expected a duration like 90s, 45m, 1h30m or an ISO 8601 time")
+        if let deadline {
+            let now = Date()
+            guard let at = DeadlineText.parse(deadline, now: now) else {
+                throw ValidationError("--deadline \(deadline): expected \(DeadlineText.forms)")
+            }
+            // A run given a past deadline would start nothing and exit 3, night after night.
+            guard at > now else {
+                throw ValidationError("--deadline \(deadline) has passed: it was \(ProgressRenderer.clock(at)), and it is now \(ProgressRenderer.clock(now))")
+            }
         }
         if let budget, !(budget >= 0 && budget.isFinite) { throw ValidationError("--budget must be a number of US dollars ≥ 0") }
         if let rpm, rpm <= 0 { throw ValidationError("--rpm must be positive") }
@@ -92,18 +99,12 @@ struct RunFlags: ParsableArguments {
         }
     }
 
-    static func parseDeadline(_ text: String, now: Date = Date()) -> Date? {
-        if let seconds = RetryHints.duration(text), seconds > 0, text.contains(where: \.isLetter) { return now.addingTimeInterval(seconds) }
-        let f = ISO8601DateFormatter()
-        return f.date(from: text)
-    }
-
     func runOptions(batch: String?) -> RunOptions {
         var o = RunOptions()
         o.batch = batch
         o.concurrency = concurrency
         o.retry.maxAttempts = maxAttempts
-        o.deadline = deadline.flatMap { Self.parseDeadline($0) }
+        o.deadline = deadline.flatMap { DeadlineText.parse($0) }
         o.requestsPerMinute = rpm
         o.tokensPerMinute = tpm
         o.continuePartial = continuePartial || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["CHOREO_CONTINUE"]?.lowercased() ?? "")
