@@ -52,7 +52,12 @@ public final class Database {
             // anything users sent to a model. SQLite gives its -wal and -shm files the same mode.
             let fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
-                throw SQLiteError(code: .cantOpen, message: "cannot create database file \(path): \(String(cString: strerror(errno)))")
+                let reason = String(cString: strerror(errno))
+                // A file that exists and cannot be written (another user's, mode 0600, say), or
+                // one that cannot be made (its folder).
+                let exists = access(path, F_OK) == 0
+                throw SQLiteError(code: .cantOpen, message: exists ? "cannot open database file \(path) for writing: \(reason)"
+                                                                   : "cannot create database file \(path): \(reason)")
             }
             close(fd)
         }
@@ -64,7 +69,8 @@ public final class Database {
             let error = SQLiteError(code: rc, connection: db, sql: nil)
             sqlite3_close_v2(db)
             if rc == SQLITE_CANTOPEN {
-                throw SQLiteError(code: error.code, message: "cannot open database \(path) (\(error.message))")
+                let reason = error.systemErrno == 0 ? "" : ": " + String(cString: strerror(error.systemErrno))
+                throw SQLiteError(code: error.code, message: "cannot open database \(path) (\(error.message)\(reason))")
             }
             throw error
         }

@@ -24,6 +24,9 @@ public struct ResultCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let interrupt = ResultCode(rawValue: SQLITE_INTERRUPT)
     public static let full = ResultCode(rawValue: SQLITE_FULL)
     public static let ioError = ResultCode(rawValue: SQLITE_IOERR)
+    public static let notADatabase = ResultCode(rawValue: SQLITE_NOTADB)
+    /// The database's folder is not writable: its `-wal` and `-shm` files cannot be made there.
+    public static let readOnlyDirectory = ResultCode(rawValue: SQLITE_READONLY | (6 << 8))  // SQLITE_READONLY_DIRECTORY
 
     public var description: String { String(cString: sqlite3_errstr(rawValue)) + " (\(rawValue))" }
 }

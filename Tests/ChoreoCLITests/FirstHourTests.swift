@@ -51,6 +51,64 @@ import ChoreoSQLite
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 1)
     }
 
+    /// A database choreo cannot use says which file and why: one that is not SQLite (a wrong
+    /// --db) named no file; another user's, as when cron runs as someone else, said "cannot
+    /// create" a file that exists; a folder this user cannot write in said "attempt to write a
+    /// readonly database" about a file it could write. The last two run as `nobody`.
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                   "needs root and setpriv (util-linux) to run choreo as another user"))
+    func aDatabaseThatCannotBeUsedSaysWhichFileAndWhy() async throws {
+        let scratch = TemporaryDirectory("choreo-files")
+        let dir = scratch.url.path
+        // Every user may enter the folder and run a copy of the binary there (the build's own
+        // folder may be private); the folder itself is root's, not writable by others.
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir)
+        let binary = dir + "/choreo"
+        try FileManager.default.copyItem(atPath: ChoreoBinary.path, toPath: binary)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
+        let jobs = dir + "/jobs.jsonl"
+        try #"{"custom_id":"a","model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#.appending("\n")
+            .write(toFile: jobs, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: jobs)
+        func asNobody(_ arguments: [String]) async throws -> (status: Int32, stderr: String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments
+            let log = scratch.url.appendingPathComponent("nobody-\(UUID().uuidString).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: log)
+            p.standardOutput = handle
+            p.standardError = handle
+            try p.run()
+            let status = try await ChoreoBinary.wait(p)
+            return (status, try String(contentsOf: log, encoding: .utf8))
+        }
+
+        // Not a database: the jobs file given as --db.
+        let wrong = try await ChoreoBinary.run(["status", "--db", jobs])
+        #expect(wrong.status == 1 && wrong.stderr.contains("\(jobs) is not a SQLite database (file is not a database); check --db"),
+                "\(wrong.output)")
+
+        // root's database, made private (0600) as choreo makes it.
+        let owned = dir + "/owned.sqlite"
+        #expect(try await ChoreoBinary.run(["submit", jobs, "--db", owned]).status == 0)
+        let write = try await asNobody(["submit", jobs, "--db", owned])
+        #expect(write.status == 1 && write.stderr.contains("cannot open database file \(owned) for writing: Permission denied"), "\(write)")
+        let read = try await asNobody(["status", "--db", owned])
+        #expect(read.status == 1 && read.stderr.contains("cannot open database \(owned) (unable to open database file: Permission denied)"),
+                "\(read)")
+
+        // A database anyone may write, in a folder only root may: its -wal cannot be made.
+        let shared = dir + "/shared.sqlite"
+        try FileManager.default.copyItem(atPath: owned, toPath: shared)
+        try FileManager.default.setAttributes([.posixPermissions: 0o666], ofItemAtPath: shared)
+        let folder = try await asNobody(["submit", jobs, "--db", shared, "--new"])
+        #expect(folder.status == 1 && folder.stderr.contains("cannot make files in \(dir), the folder of \(shared): SQLite keeps a database's "
+                                                             + "write-ahead log beside it (shared.sqlite-wal and shared.sqlite-shm)"), "\(folder)")
+        // And none of the three left a file behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("shared.sqlite-") || $0.hasPrefix("owned.sqlite-") }.isEmpty)
+    }
+
     @Test func anEmptyFileIsSaidToBeEmpty() async throws {
         let scratch = TemporaryDirectory("choreo-empty")
         let directory = scratch.url

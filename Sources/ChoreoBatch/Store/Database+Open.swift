@@ -16,6 +16,14 @@ extension Database {
         } catch let error as SQLiteError where error.code == .cantOpen {
             // The path came from the user: say where it came from.
             throw SQLiteError(code: error.code, message: error.message + "; check --db or $CHOREO_DB")
+        } catch let error as SQLiteError where error.code.primary == .notADatabase {
+            throw SQLiteError(code: error.code, message: "\(path) is not a SQLite database (\(error.message)); check --db or $CHOREO_DB")
+        } catch let error as SQLiteError where error.code == .readOnlyDirectory {
+            let slash = path.lastIndex(of: "/")
+            let folder = slash.map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
+            let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+            throw SQLiteError(code: error.code, message: "cannot make files in \(folder), the folder of \(path): SQLite keeps a "
+                + "database's write-ahead log beside it (\(name)-wal and \(name)-shm), so this user must be able to write there too")
         }
     }
 }
