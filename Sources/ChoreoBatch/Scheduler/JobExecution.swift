@@ -238,7 +238,7 @@ struct JobExecution: Sendable {
         case .providerStopped(let provider, let reason):
             try await shared.queue.endWithoutAttempt(job: job.id, state: .failed, kind: .providerStopped,
                                                      message: "not sent: provider \(provider) is stopped for this run: \(reason)")
-            shared.events.notSent(job: job.customID)
+            shared.events.notSent()
             shared.control.countNotSent(provider: provider)
             return .failed
         case .cancelled:

@@ -103,7 +103,7 @@ public final class RunEvents: Sendable {
     /// A job failed as `provider_stopped`: counted, not logged one by one. Its provider's stop
     /// was logged once, saying its other jobs are not sent, and the run's end counts them: an
     /// expired key in a batch of a million would otherwise write a million lines that say nothing more.
-    func notSent(job: String) { state.withLock { $0.failed += 1 } }
+    func notSent() { state.withLock { $0.failed += 1 } }
 
     func cancelled(_ n: Int) { state.withLock { $0.cancelled = n } }
 

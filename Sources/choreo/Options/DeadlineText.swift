@@ -11,12 +11,12 @@ import Foundation
 enum DeadlineText {
     static let forms = "a duration (90s, 45m, 1h30m), a clock time (06:30, the next one) or a date and time (2026-12-04T06:30, local unless it names its zone)"
 
-    static func parse(_ text: String, now: Date = Date(), timeZone: TimeZone = .current) -> Date? {
+    static func parse(_ text: String, now: Date = Date()) -> Date? {
         if text.contains(where: \.isLetter), !text.contains("-"), let seconds = RetryHints.duration(text), seconds > 0 {
             return now.addingTimeInterval(seconds)
         }
         var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
+        calendar.timeZone = .current
         if let match = text.wholeMatch(of: /(\d{1,2}):(\d{2})(?::(\d{2}))?/) {
             guard let hour = Int(match.1), hour < 24, let minute = Int(match.2), minute < 60 else { return nil }
             let second = match.3.flatMap { Int($0) } ?? 0
