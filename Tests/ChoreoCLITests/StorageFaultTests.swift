@@ -189,7 +189,7 @@ struct StorageFaultTests {
         #expect(remount == 0, "\(output)")
         let run = try await ChoreoBinary.run(["run", "--db", fixture.databasePath, "--mock"])
         #expect(run.status == 1)
-        #expect(run.output.contains("cannot create database file \(fixture.databasePath): Read-only file system"), "\(run.output)")
+        #expect(run.output.contains("cannot open database file \(fixture.databasePath) for writing: Read-only file system"), "\(run.output)")
     }
 
     @Test func aDatabaseDeletedDuringTheRunStopsItWithAnErrorNotASuccess() async throws {
