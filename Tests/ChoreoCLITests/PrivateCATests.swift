@@ -45,14 +45,18 @@ struct PrivateCATests {
     }
 
     /// Without the CA the handshake fails on every attempt, each recorded as `tls`, and the run
-    /// gives up on the provider as unreachable: no job fails for good over it.
+    /// gives up on the provider as unreachable: no job fails for good over it. Its last line says
+    /// the certificate is not trusted and what fixes that: "run again once it answers" would not.
     @Test func withoutTheCAFileARunsAttemptsFailAsTLS() async throws {
         try await withTLSServer(responseBody: Self.stream) { server in
             let fixture = try Fixture(count: 5)
             let r = try await ChoreoBinary.run(["run", "--db", fixture.databasePath, "--first-answer-limit", "1s", "--quiet"],
                                                environment: ["OPENAI_BASE_URL": server.baseURL + "/v1"])
             #expect(r.status == 3, "\(r.output)")
-            #expect(r.stderr.contains("TLS"), "\(r.stderr)")
+            let origin = server.baseURL.replacingOccurrences(of: "https://", with: "")
+            #expect(r.stderr.contains("provider openai never answered in this run (certificate not trusted at \(origin)): 5 jobs left "
+                                      + "pending; this machine does not trust its certificate (a private CA, or a proxy that inspects TLS): "
+                                      + "give the CA with --cacert FILE or ca_file in choreo.json"), "\(r.stderr)")
             #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'tls'") >= 1)
             #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind IS NOT 'tls'") == 0)
             #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'") == 5)

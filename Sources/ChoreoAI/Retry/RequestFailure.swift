@@ -78,6 +78,11 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
                        unreachable: unreachableReason(e, partial: partial))
     }
 
+    /// The outage reason of a server whose certificate this machine does not trust (curl 60: a
+    /// private CA, a self-signed server, a proxy that inspects TLS). Waiting does not fix it; a
+    /// CA file does (`--cacert`, `ca_file`).
+    public static let untrustedCertificate = "certificate not trusted"
+
     /// Why `e` says the provider is unreachable, or nil when it does not: every stream breaking off
     /// midway is not an outage sign (the provider answered), a connection lost before any byte is.
     static func unreachableReason(_ e: TransportError, partial: Bool) -> String? {
@@ -89,7 +94,7 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
             case 28: return "connect timed out"
             default: return e.message.lowercased().contains("refused") ? "connection refused" : "could not connect"
             }
-        case .tls: return "TLS handshake failed"
+        case .tls: return e.curlCode == 60 ? untrustedCertificate : "TLS handshake failed"
         case .stalled: return "stalled"
         case .connectionLost where !partial:
             return e.curlCode == 52 ? "empty reply" : "connection reset"
