@@ -125,7 +125,7 @@ enum RunSession {
         }
         for p in summary.stoppedProviders {
             let notSent = p.jobsNotSent == 0 ? "" : "; \(Money.grouped(p.jobsNotSent)) of its jobs were not sent (provider_stopped): "
-                + "once the key or the account is fixed, "
+                + "once that is fixed (the key, the account, the base URL), "
                 + (batch.map { "`choreo resume \($0)` sends them" } ?? "`choreo resume BATCH` sends them (`choreo status` lists the batches)")
             renderer.record(.init(time: Date(), level: .error, message: "provider \(p.provider) was stopped: \(p.reason)\(notSent)",
                                   kind: "provider_stopped"))

@@ -130,7 +130,7 @@ struct ResumeTests {
             #expect(run.status == 1, "\(run.output)")
             #expect(run.output.contains("provider openai stopped for this run: openai returned HTTP 429 insufficient_quota"), "\(run.output)")
             #expect(run.output.contains("provider openai was stopped: openai returned HTTP 429 insufficient_quota")
-                    && run.output.contains("5 of its jobs were not sent (provider_stopped): once the key or the account is fixed, "
+                    && run.output.contains("5 of its jobs were not sent (provider_stopped): once that is fixed (the key, the account, the base URL), "
                                            + "`choreo resume BATCH` sends them"), "\(run.output)")
             // One line for the job refused; none for each job not sent (the stop's line says it).
             #expect(run.output.contains("job=refused kind=quota failed: "), "\(run.output)")

@@ -55,6 +55,43 @@ struct RunnerTests {
     }
     }
 
+    /// 404s as a base URL with no API behind it answers (`/v1` left out, another server's port):
+    /// Ollama's text, FastAPI's `{"detail":"Not Found"}`, OpenAI's `Invalid URL`. Every request
+    /// would get the same, so the first stops the provider and the rest are not sent
+    /// (`provider_stopped`, which `choreo resume` sends once the URL is fixed); before, every job
+    /// was sent and failed for good as `not_found`.
+    @Test(arguments: [
+        ("text/plain", "404 page not found"),
+        ("application/json", #"{"detail":"Not Found"}"#),
+        ("application/json", #"{"error":{"message":"Invalid URL (POST /v1/chat/completions)","type":"invalid_request_error","param":null,"code":null}}"#),
+    ])
+    func aBaseURLWithNoAPIBehindItStopsTheProviderAtTheFirst404(contentType: String, body: String) async throws {
+        let reply = ["HTTP/1.1 404 Not Found", "Content-Type: \(contentType)", "Content-Length: \(body.utf8.count)", "Connection: close"]
+            .joined(separator: "\r\n") + "\r\n\r\n" + body
+        try await withScriptedServer(answering: { _ in [.send(reply)] }) { server in
+            let fixture = try Fixture(count: 10)
+            let summary = try await fixture.run(at: server.baseURL) { $0.concurrency = 1 }
+            #expect(server.requests.count == 1)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE error_kind = 'not_found' AND attempts = 1") == 1)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE error_kind = 'provider_stopped' AND attempts = 0") == 9)
+            #expect(summary.stoppedProviders.first?.reason.hasSuffix("(no API at this URL: is the provider's base URL right?)") == true,
+                    "\(summary.stoppedProviders)")
+            try fixture.expectCountsMatchJobs()
+        }
+    }
+
+    /// A 404 about the request itself, a model that does not exist, fails that job alone.
+    @Test func aModelThatDoesNotExistFailsItsJobAlone() async throws {
+        let body = #"{"error":{"message":"The model `gpt-9` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#
+        try await withScriptedServer(answering: { _ in [.send(ScriptedServer.errorReply(status: "404 Not Found", json: body))] }) { server in
+            let fixture = try Fixture(count: 4)
+            let summary = try await fixture.run(at: server.baseURL) { $0.concurrency = 1 }
+            #expect(server.requests.count == 4)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE error_kind = 'not_found'") == 4)
+            #expect(summary.stoppedProviders.isEmpty)
+        }
+    }
+
     @Test func permanentErrorsFailAtOnceAndQuotaStopsTheProvider() async throws {
         try await withMockServer { server in
         let fixture = try Fixture(count: 20, extra: ["mock": ["fault": "quota"]])

@@ -37,8 +37,19 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
         if let type { s += " \(type)" }
         if let code, code != type { s += " (\(code))" }
         s += ": \(message)"
+        if meansNoAPIHere { s += " (no API at this URL: is the provider's base URL right?)" }
         if let retryAfter { s += " [retry after \(retryAfter.formatted2) s]" }
         return s
+    }
+
+    /// A 404 that says the URL has no API behind it (a wrong base URL: `/v1` left out, another
+    /// server's port), not that something the request names is missing (a model): the body holds
+    /// no error object of a provider's (Ollama's `404 page not found`, FastAPI's
+    /// `{"detail":"Not Found"}`, a web server's page), or the object is OpenAI's `Invalid URL (POST
+    /// …)` or llama.cpp's `File Not Found`. Every request to that provider would get the same.
+    public var meansNoAPIHere: Bool {
+        guard status == 404 else { return false }
+        return body == nil || message.hasPrefix("Invalid URL") || message == "File Not Found"
     }
 
     /// The money ran out (OpenAI `insufficient_quota`, spend limits, Anthropic's enforced spend

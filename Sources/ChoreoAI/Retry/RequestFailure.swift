@@ -117,7 +117,9 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
         case 400, 413, 422: f.kind = .badRequest
         case 401: f.kind = .auth; f.stopsProvider = true
         case 403: f.kind = .permission; f.stopsProvider = true
-        case 404: f.kind = .notFound
+        case 404:
+            f.kind = .notFound
+            f.stopsProvider = e.meansNoAPIHere
         case 408: f.kind = .timeout; f.retryable = true
         case 409: f.kind = .conflict; f.retryable = true
         case 429: f.kind = .rateLimited; f.retryable = true
