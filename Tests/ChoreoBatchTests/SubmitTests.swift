@@ -197,6 +197,24 @@ struct SubmitTests {
         #expect(try JobFileReader.sha256Hex(ofFile: path) == SHA256.hex(Array(text.utf8)))
     }
 
+    /// A file saved by a Windows editor or PowerShell: a UTF-8 byte-order mark, CRLF line ends.
+    /// The mark made the first line "invalid JSON at byte 0", and the whole file was refused.
+    @Test func aByteOrderMarkBeforeTheFirstLineIsNotPartOfIt() throws {
+        let dir = TemporaryDirectory()
+        let text = "\u{FEFF}" + batchLine("a") + "\r\n" + batchLine("b") + "\r\n"
+        let path = dir.write("bom.jsonl", text: text)
+        let db = try dir.database()
+        let result = try BatchSubmitter(database: db, options: SubmitOptions()).submit(file: path)
+        #expect(result.jobCount == 2)
+        var rows: [(String, String)] = []
+        try db.query("SELECT custom_id, request FROM jobs_readable ORDER BY id") { rows.append(($0.string(0)!, $0.string(1)!)) }
+        #expect(rows.map(\.0) == ["a", "b"])
+        #expect(rows.allSatisfy { $0.1.hasPrefix("{") }, "\(rows)")
+        // Only at the start of the file: a mark inside it is not valid JSON there.
+        let inside = dir.write("inside.jsonl", text: batchLine("a") + "\n\u{FEFF}" + batchLine("b") + "\n")
+        #expect(throws: (any Error).self) { try BatchSubmitter(database: db, options: SubmitOptions()).submit(file: inside) }
+    }
+
     @Test func memberRangesSkipNestedValuesAndTakeTheLastRepeat() {
         func member(_ key: String, _ text: String) -> String? {
             let bytes = Array(text.utf8)

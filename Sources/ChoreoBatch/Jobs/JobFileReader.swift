@@ -7,8 +7,9 @@ import Darwin
 /// Streams a JSONL job file line by line with bounded memory: it reads 1 MiB blocks with
 /// `read(2)`, never the whole file.
 ///
-/// Blank lines are skipped (but counted, so line numbers match an editor's). A line longer than
-/// `maxLineBytes` or not valid UTF-8 comes back as a `.rejected` item and reading goes on.
+/// Blank lines are skipped (but counted, so line numbers match an editor's), line ends may be
+/// CRLF and a UTF-8 byte-order mark at the start is dropped. A line longer than `maxLineBytes` or
+/// not valid UTF-8 comes back as a `.rejected` item and reading goes on.
 public struct JobFileReader: ~Copyable {
     /// One item of the file.
     public enum Item {
@@ -87,6 +88,9 @@ public struct JobFileReader: ~Copyable {
                                           message: "the line is longer than \(maxLineBytes) bytes"))
         }
         if line.last == 0x0D { line.removeLast() }
+        // A UTF-8 byte-order mark before the first line (Windows editors and PowerShell write
+        // one): not part of the JSON, which may ignore it (RFC 8259, 8.1).
+        if lineNumber == 1, line.starts(with: [0xEF, 0xBB, 0xBF]) { line.removeFirst(3) }
         if line.first != UInt8(ascii: "{"), line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { line = []; return nil }
         if let offset = Self.firstInvalidUTF8(line) {
             line = []
