@@ -47,6 +47,10 @@ public final class Database {
         self.isReadOnly = readOnly
         self.busyTimeoutMs = Int32(max(0, min(busyTimeout, 86_400)) * 1000)
         let isFile = !path.isEmpty && path != ":memory:" && !path.hasPrefix("file:")
+        var info = stat()
+        if isFile, stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+            throw SQLiteError(code: .cantOpen, message: "\(path) is a folder, not a database file")
+        }
         if !readOnly, isFile {
             // Create the file ourselves so it is private from the first byte: results may contain
             // anything users sent to a model. SQLite gives its -wal and -shm files the same mode.

@@ -74,6 +74,9 @@ struct SubmitCommand: AsyncParsableCommand {
         // Lines are checked against the provider each routes to: the configuration's routes.
         options.validator = JobLineValidator(router: try ProviderOptions.router(config: providers.config),
                                              allowUnknownParams: allowUnknownParams)
+        // A job file that cannot be read leaves no database behind (a typo in its name made an
+        // empty choreo.sqlite).
+        if file != "-" { try JobFileReader.checkReadable(file) }
         let result: SubmitResult
         do {
             if file == "-" { options.sourceName = "<stdin>" }

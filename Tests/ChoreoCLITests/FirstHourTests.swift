@@ -109,6 +109,29 @@ import ChoreoSQLite
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("shared.sqlite-") || $0.hasPrefix("owned.sqlite-") }.isEmpty)
     }
 
+    /// A folder given as --db, and a job file that cannot be read, each say so and leave no
+    /// database behind: `status --db FOLDER` said "disk I/O error (Is a directory)", naming
+    /// nothing, and `submit` of a misspelt file made an empty database before it found the file
+    /// missing.
+    @Test func aFolderAsTheDatabaseOrAMissingJobFileSaySoAndLeaveNothing() async throws {
+        let scratch = TemporaryDirectory("choreo-files")
+        let folder = scratch.path + "/results"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let jobs = scratch.path + "/jobs.jsonl"
+        try #"{"custom_id":"a","model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#.appending("\n")
+            .write(toFile: jobs, atomically: true, encoding: .utf8)
+        for arguments in [["status", "--db", folder], ["submit", jobs, "--db", folder], ["run", "--db", folder, "--mock"]] {
+            let r = try await ChoreoBinary.run(arguments)
+            #expect(r.status == 1 && r.stderr.contains("\(folder) is a folder, not a database file; check --db"), "\(arguments): \(r.output)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+        let database = scratch.path + "/new.sqlite"
+        let missing = try await ChoreoBinary.run(["submit", scratch.path + "/jbos.jsonl", "--db", database])
+        #expect(missing.status == 1 && missing.stderr.contains("cannot read job file \(scratch.path)/jbos.jsonl: No such file or directory"),
+                "\(missing.output)")
+        #expect(!FileManager.default.fileExists(atPath: database), "a database was made for a job file that could not be read")
+    }
+
     @Test func anEmptyFileIsSaidToBeEmpty() async throws {
         let scratch = TemporaryDirectory("choreo-empty")
         let directory = scratch.url
