@@ -133,13 +133,13 @@ public struct JobFileReader: ~Copyable {
         }
     }
 
-    /// Opens `path` for reading; a directory is refused here rather than failing at the first read.
     /// Throws `JobFileReadError` when `path` cannot be read as a job file (missing, a folder, not
     /// permitted): what `submit` checks before it creates a database for it.
     public static func checkReadable(_ path: String) throws {
         close(try openForReading(path))
     }
 
+    /// Opens `path` for reading; a directory is refused here rather than failing at the first read.
     private static func openForReading(_ path: String) throws -> Int32 {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw JobFileReadError(path: path, reason: String(cString: strerror(errno))) }
