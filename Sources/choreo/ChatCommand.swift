@@ -1,6 +1,7 @@
 import ArgumentParser
 import CEditLine
 import ChoreoAI
+import ChoreoBatch
 import ChoreoMock
 import Foundation
 
@@ -63,7 +64,7 @@ struct ChatCommand: AsyncParsableCommand {
                     try conversation.save(to: path)
                     console.note("[saved \(conversation.messages.count) messages to \(path)]")
                 } catch {
-                    console.note("could not save to \(path): \(error.localizedDescription)")
+                    console.note("could not save: \(error)")
                 }
             case .model(let name):
                 guard let provider = client.router.provider(for: name) else {
@@ -162,7 +163,10 @@ extension ChatCommand {
         /// one line, ready to become a job line or to be sent again.
         func save(to path: String) throws {
             let body: JSONValue = ["model": .string(model), "messages": .array(messages.map(\.json))]
-            try Data((body.jsonString + "\n").utf8).write(to: URL(fileURLWithPath: path))
+            // Its errors name the file and the system's reason (`cannot write X: Is a directory`).
+            let writer = try BufferedWriter(path: path)
+            try writer.write(body.jsonString + "\n")
+            try writer.flush()
         }
     }
 

@@ -44,11 +44,11 @@ struct ReportCommand: AsyncParsableCommand {
             try store.report(batch: ref, bins: ReportPage.timeBins) { router.provider(for: $0)?.name ?? "" }
         }
         let html = ReportPage(reports: reports).render()
-        do {
-            try html.write(toFile: output, atomically: true, encoding: .utf8)
-        } catch {
-            throw ValidationError("cannot write the report to \(output): \(error.localizedDescription)")
-        }
+        // As `results --output` writes: an error names the file and the system's reason (a
+        // folder, a missing one), where Foundation's said "NSCocoaErrorDomain error 512".
+        let writer = try BufferedWriter(path: output)
+        try writer.write(html)
+        try writer.flush()
         StandardError.print("wrote \(output) (\(html.utf8.count / 1024) KiB)")
     }
 }

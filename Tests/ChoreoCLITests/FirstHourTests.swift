@@ -132,6 +132,26 @@ import ChoreoSQLite
         #expect(!FileManager.default.fileExists(atPath: database), "a database was made for a job file that could not be read")
     }
 
+    /// A report or a chat's conversation that cannot be written names the file and why, as
+    /// `results --output` does; both said "The operation could not be completed.
+    /// (NSCocoaErrorDomain error 512.)", the report with exit 2 and the usage of `choreo`.
+    @Test func aReportOrAConversationThatCannotBeWrittenSaysWhy() async throws {
+        let fixture = try Fixture(count: 1)
+        let folder = fixture.directory.appendingPathComponent("reports").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for (output, reason) in [(folder, "Is a directory"), (folder + "/missing/report.html", "No such file or directory")] {
+            let r = try await ChoreoBinary.run(["report", "--db", fixture.databasePath, "--output", output])
+            #expect(r.status == 1 && r.stderr.contains("cannot write \(output): \(reason)") && !r.stderr.contains("Usage"), "\(r.output)")
+        }
+        let written = try await ChoreoBinary.run(["report", "--db", fixture.databasePath, "--output", folder + "/report.html"])
+        #expect(written.status == 0, "\(written.output)")
+        #expect(try String(contentsOfFile: folder + "/report.html", encoding: .utf8).hasPrefix("<!DOCTYPE html>"))
+        // `choreo chat` reading its lines from a pipe: /save into the folder, then into a file.
+        let chat = try await ChoreoBinary.run(["chat", "--mock"], input: "/save \(folder)\n/save \(folder)/conversation.json\n")
+        #expect(chat.stderr.contains("could not save: cannot write \(folder): Is a directory")
+                && chat.stderr.contains("[saved 0 messages to \(folder)/conversation.json]"), "\(chat.output)")
+    }
+
     @Test func anEmptyFileIsSaidToBeEmpty() async throws {
         let scratch = TemporaryDirectory("choreo-empty")
         let directory = scratch.url
