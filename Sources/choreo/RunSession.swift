@@ -116,12 +116,8 @@ enum RunSession {
         for u in summary.unreachable {
             let o = u.outage
             let why = o.neverAnswered ? "never answered in this run" : "unreachable for \(ProgressRenderer.duration(Date().timeIntervalSince(o.since)))"
-            let then = o.reason == RequestFailure.untrustedCertificate
-                ? "this machine does not trust its certificate (a private CA, or a proxy that inspects TLS): give the CA "
-                    + "with --cacert FILE or ca_file in choreo.json, then run `choreo run` again"
-                : "run `choreo run` again once it answers"
             renderer.record(.init(time: Date(), level: .error, message:
-                "provider \(o.provider) \(why) (\(o.cause)): \(u.jobsLeft) jobs left pending; \(then)", kind: "provider_unreachable"))
+                "provider \(o.provider) \(why) (\(o.cause)): \(u.jobsLeft) jobs left pending; \(o.remedy)", kind: "provider_unreachable"))
         }
         for p in summary.stoppedProviders {
             let notSent = p.jobsNotSent == 0 ? "" : "; \(Money.grouped(p.jobsNotSent)) of its jobs were not sent (provider_stopped): "

@@ -104,6 +104,24 @@ struct ProviderHealthTests {
         #expect(neverAnswered)
     }
 
+    /// The run's last line for a provider it gave up on says what fixes it where waiting does
+    /// not: a host name that never resolved (a typo in the base URL), a certificate this machine
+    /// does not trust. Both said "run `choreo run` again once it answers".
+    @Test func theLastLineSaysWhatFixesWhatWaitingCannot() {
+        func outage(_ e: TransportError, neverAnswered: Bool) -> ProviderOutage {
+            ProviderOutage(provider: "openai", reason: RequestFailure.classify(e).unreachable ?? "", origin: "api.opnai.com:443",
+                           since: Date(), nextProbe: nil, gaveUp: true, neverAnswered: neverAnswered)
+        }
+        let dns = TransportError(kind: .connect, curlCode: 6, message: "Could not resolve host: api.opnai.com")
+        #expect(outage(dns, neverAnswered: true).remedy == "check the host name in its base URL (api.opnai.com), then run `choreo run` again")
+        // A name that resolved earlier in the run: the resolver's outage, which waiting can end.
+        #expect(outage(dns, neverAnswered: false).remedy == "run `choreo run` again once it answers")
+        let refused = TransportError(kind: .connect, curlCode: 7, message: "Failed to connect to api.opnai.com port 443: Connection refused")
+        #expect(outage(refused, neverAnswered: true).remedy == "run `choreo run` again once it answers")
+        let untrusted = TransportError(kind: .tls, curlCode: 60, message: "SSL certificate problem: self-signed certificate")
+        #expect(outage(untrusted, neverAnswered: true).remedy.hasPrefix("this machine does not trust its certificate"))
+    }
+
     @Test func failuresSayWhetherTheProviderIsUnreachable() {
         let refused = TransportError(kind: .connect, curlCode: 7, message: "Failed to connect to 127.0.0.1 port 9 after 0 ms: Connection refused",
                                      origin: "http://127.0.0.1:9")

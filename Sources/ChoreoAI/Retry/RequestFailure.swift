@@ -82,6 +82,8 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
     /// private CA, a self-signed server, a proxy that inspects TLS). Waiting does not fix it; a
     /// CA file does (`--cacert`, `ca_file`).
     public static let untrustedCertificate = "certificate not trusted"
+    /// The outage reason of a host name that does not resolve (curl 6).
+    public static let dnsLookupFailed = "DNS lookup failed"
 
     /// Why `e` says the provider is unreachable, or nil when it does not: every stream breaking off
     /// midway is not an outage sign (the provider answered), a connection lost before any byte is.
@@ -90,7 +92,7 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
         case .connect:
             switch e.curlCode {
             case 5: return "proxy not found"
-            case 6: return "DNS lookup failed"
+            case 6: return dnsLookupFailed
             case 28: return "connect timed out"
             default: return e.message.lowercased().contains("refused") ? "connection refused" : "could not connect"
             }

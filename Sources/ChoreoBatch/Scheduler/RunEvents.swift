@@ -164,6 +164,21 @@ public struct ProviderOutage: Sendable, Hashable {
     /// `connection refused at 127.0.0.1:9999`.
     public var cause: String { origin.isEmpty ? reason : "\(reason) at \(origin)" }
 
+    /// What to do about it once the run has given up, for the run's last line: waiting fixes an
+    /// outage, not a certificate this machine does not trust, nor a host name that never resolved
+    /// (a typo in the base URL).
+    public var remedy: String {
+        if reason == RequestFailure.untrustedCertificate {
+            return "this machine does not trust its certificate (a private CA, or a proxy that inspects TLS): give the CA "
+                + "with --cacert FILE or ca_file in choreo.json, then run `choreo run` again"
+        }
+        if neverAnswered && reason == RequestFailure.dnsLookupFailed {
+            let host = origin.split(separator: ":").first.map(String.init) ?? origin
+            return "check the host name in its base URL (\(host)), then run `choreo run` again"
+        }
+        return "run `choreo run` again once it answers"
+    }
+
     /// The progress line's part: `openai unreachable for 0:42 (connection refused); next probe in 8 s`.
     public func progress(now: Date = Date()) -> String {
         var s = "\(provider) unreachable for \(Self.clock(now.timeIntervalSince(since))) (\(reason))"
