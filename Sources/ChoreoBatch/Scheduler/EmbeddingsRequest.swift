@@ -86,20 +86,12 @@ struct EmbeddingsRequest: Sendable {
             // The request waits here, in its own task (a chat job waits in one the run loop
             // counts): the progress shows it waiting, not in flight.
             run.events.requestWaiting(true)
+            defer { run.events.requestWaiting(false) }
             do {
-                try await modelCap?.acquire()
+                probe = try await gate.admit(estimatedTokens: estimate, modelCap: modelCap)
             } catch {
-                gaveBack = .interrupted
+                gaveBack = error is ProviderUnreachable ? .heldBack(model: first.job.model) : .interrupted
             }
-            if gaveBack == nil {
-                do {
-                    probe = try await gate.admit(estimatedTokens: estimate)
-                } catch {
-                    modelCap?.release()
-                    gaveBack = error is ProviderUnreachable ? .heldBack(model: first.job.model) : .interrupted
-                }
-            }
-            run.events.requestWaiting(false)
         }
         if let gaveBack {
             // The run is stopping, or gave up on the provider: every job goes back untouched.

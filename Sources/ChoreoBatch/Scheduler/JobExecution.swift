@@ -815,19 +815,11 @@ extension JobExecution.Prepared {
         }
         let gate = shared.gates.gate(for: plan.provider)
         let modelCap = shared.gates.modelCap(for: plan.provider, model: job.model)
-        do {
-            try await modelCap?.acquire()
-        } catch {
-            execution.settle(reservation, .none)
-            try await shared.queue.release(job: job.id)
-            return .refused(.interrupted)
-        }
         let probe: Int?
         do {
-            probe = try await gate.admit(estimatedTokens: plan.estimate)
+            probe = try await gate.admit(estimatedTokens: plan.estimate, modelCap: modelCap)
         } catch {
             execution.settle(reservation, .none)
-            modelCap?.release()
             try await shared.queue.release(job: job.id)
             return .refused(error is ProviderUnreachable ? .heldBack(model: job.model) : .interrupted)
         }

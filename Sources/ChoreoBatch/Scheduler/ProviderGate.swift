@@ -127,6 +127,19 @@ final class ProviderGate: Sendable {
         return true
     }
 
+    /// `admit(estimatedTokens:)` behind the request's model's cap: waits for the cap (when its
+    /// provider sets one), then for this gate; both held on return (give both back when it ends).
+    /// On an error (the run stopping, `ProviderUnreachable`) nothing is held.
+    func admit(estimatedTokens: Int, modelCap: AsyncSemaphore?) async throws -> Int? {
+        try await modelCap?.acquire()
+        do {
+            return try await admit(estimatedTokens: estimatedTokens)
+        } catch {
+            modelCap?.release()
+            throw error
+        }
+    }
+
     /// Gives back the permit of `admit`. A probe that ended without a verdict (its job was
     /// interrupted) lets the next request probe.
     func finished(probe: Int? = nil) { finished(probe: probe, permit: true) }
