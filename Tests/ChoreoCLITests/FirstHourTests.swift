@@ -71,17 +71,12 @@ import ChoreoSQLite
             .write(toFile: jobs, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: jobs)
         func asNobody(_ arguments: [String]) async throws -> (status: Int32, stderr: String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", binary] + arguments
-            let log = scratch.url.appendingPathComponent("nobody-\(UUID().uuidString).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            p.standardOutput = handle
-            p.standardError = handle
-            try p.run()
+            let logs = scratch.url.appendingPathComponent("run-\(UUID().uuidString)")  // one run's log alone
+            try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+            let p = try ChoreoBinary.start(arguments, directory: logs,
+                                           launcher: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], binary: binary)
             let status = try await ChoreoBinary.wait(p)
-            return (status, try String(contentsOf: log, encoding: .utf8))
+            return (status, try ChoreoBinary.log(in: logs))
         }
 
         // Not a database: the jobs file given as --db.

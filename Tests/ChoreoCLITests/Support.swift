@@ -163,12 +163,13 @@ enum ChoreoBinary {
     }
 
     /// Starts `choreo` with `arguments`; stdout and stderr go to files in `directory`.
-    /// `launcher` runs it through another program (`["/usr/bin/prlimit", "--fsize=N"]`).
+    /// `launcher` runs it through another program (`["/usr/bin/prlimit", "--fsize=N"]`); `binary`
+    /// is another copy of it (one another user may run).
     static func start(_ arguments: [String], directory: URL, environment: [String: String] = [:],
-                      launcher: [String] = []) throws -> Process {
+                      launcher: [String] = [], binary: String = path) throws -> Process {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: launcher.first ?? path)
-        p.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [path] + arguments
+        p.executableURL = URL(fileURLWithPath: launcher.first ?? binary)
+        p.arguments = launcher.isEmpty ? arguments : Array(launcher.dropFirst()) + [binary] + arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         env["OPENAI_API_KEY"] = nil
