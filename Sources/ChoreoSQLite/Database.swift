@@ -48,7 +48,8 @@ public final class Database {
         self.busyTimeoutMs = Int32(max(0, min(busyTimeout, 86_400)) * 1000)
         let isFile = !path.isEmpty && path != ":memory:" && !path.hasPrefix("file:")
         var info = stat()
-        if isFile, stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+        let exists = isFile && stat(path, &info) == 0
+        if exists, (info.st_mode & S_IFMT) == S_IFDIR {
             throw SQLiteError(code: .cantOpen, message: "\(path) is a folder, not a database file")
         }
         if !readOnly, isFile {
@@ -59,7 +60,6 @@ public final class Database {
                 let reason = String(cString: strerror(errno))
                 // A file that exists and cannot be written (another user's, mode 0600, say), or
                 // one that cannot be made (its folder).
-                let exists = access(path, F_OK) == 0
                 throw SQLiteError(code: .cantOpen, message: exists ? "cannot open database file \(path) for writing: \(reason)"
                                                                    : "cannot create database file \(path): \(reason)")
             }
