@@ -66,9 +66,7 @@ import ChoreoSQLite
         let binary = dir + "/choreo"
         try FileManager.default.copyItem(atPath: ChoreoBinary.path, toPath: binary)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
-        let jobs = dir + "/jobs.jsonl"
-        try #"{"custom_id":"a","model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#.appending("\n")
-            .write(toFile: jobs, atomically: true, encoding: .utf8)
+        let jobs = scratch.write("jobs.jsonl", lines: [#"{"custom_id":"a","model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#])
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: jobs)
         func asNobody(_ arguments: [String]) async throws -> (status: Int32, stderr: String) {
             let logs = scratch.url.appendingPathComponent("run-\(UUID().uuidString)")  // one run's log alone
@@ -112,9 +110,7 @@ import ChoreoSQLite
         let scratch = TemporaryDirectory("choreo-files")
         let folder = scratch.path + "/results"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let jobs = scratch.path + "/jobs.jsonl"
-        try #"{"custom_id":"a","model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#.appending("\n")
-            .write(toFile: jobs, atomically: true, encoding: .utf8)
+        let jobs = scratch.write("jobs.jsonl", lines: [#"{"custom_id":"a","model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#])
         for arguments in [["status", "--db", folder], ["submit", jobs, "--db", folder], ["run", "--db", folder, "--mock"]] {
             let r = try await ChoreoBinary.run(arguments)
             #expect(r.status == 1 && r.stderr.contains("\(folder) is a folder, not a database file; check --db"), "\(arguments): \(r.output)")
