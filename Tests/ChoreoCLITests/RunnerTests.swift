@@ -80,6 +80,47 @@ struct RunnerTests {
         }
     }
 
+    /// A server that ignores `stream` and answers each job with the whole completion as JSON: the
+    /// answers are kept, each from its one request (they were asked again until the job failed as
+    /// `interrupted`).
+    @Test func wholeAnswersToStreamedRequestsAreKept() async throws {
+        let json = #"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Phobos and Deimos."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":5,"total_tokens":14}}"#
+        let reply = ["HTTP/1.1 200 OK", "Content-Type: application/json", "Content-Length: \(json.utf8.count)", "Connection: close"]
+            .joined(separator: "\r\n") + "\r\n\r\n" + json
+        try await withScriptedServer(answering: { _ in [.send(reply)] }) { server in
+            let fixture = try Fixture(count: 5)
+            let summary = try await fixture.run(at: server.baseURL)
+            #expect(summary.succeeded == 5 && summary.failed == 0)
+            #expect(server.requests.count == 5)
+            #expect(try fixture.scalar("""
+                SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempts = 1 AND output = 'Phobos and Deimos.'
+                AND finish_reason = 'stop' AND completion_tokens = 5
+                """) == 5)
+            try fixture.expectCountsMatchJobs()
+        }
+    }
+
+    /// A web page where the API should be (a proxy's login page, a web server's): the first one
+    /// stops the provider, quoted, as a 404 with no API behind it does.
+    @Test func aWebPageInsteadOfAnEventStreamStopsTheProviderAtTheFirst() async throws {
+        let page = "<html><head><title>Guest Wi-Fi: please log in</title></head><body></body></html>"
+        let reply = ["HTTP/1.1 200 OK", "Content-Type: text/html", "Content-Length: \(page.utf8.count)", "Connection: close"]
+            .joined(separator: "\r\n") + "\r\n\r\n" + page
+        try await withScriptedServer(answering: { _ in [.send(reply)] }) { server in
+            let fixture = try Fixture(count: 10)
+            let summary = try await fixture.run(at: server.baseURL) { $0.concurrency = 1 }
+            #expect(server.requests.count == 1)
+            #expect(try fixture.scalar("""
+                SELECT count(*) FROM jobs WHERE error_kind = 'protocol_error' AND attempts = 1
+                AND error_message LIKE '%web page, not an event stream: "Guest Wi-Fi: please log in"%'
+                """) == 1)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE error_kind = 'provider_stopped' AND attempts = 0") == 9)
+            #expect(summary.stoppedProviders.first?.reason.hasSuffix("(no API at this URL: is the provider's base URL right?)") == true,
+                    "\(summary.stoppedProviders)")
+            try fixture.expectCountsMatchJobs()
+        }
+    }
+
     /// A 404 about the request itself, a model that does not exist, fails that job alone.
     @Test func aModelThatDoesNotExistFailsItsJobAlone() async throws {
         let body = #"{"error":{"message":"The model `gpt-9` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#

@@ -37,7 +37,7 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
         if let type { s += " \(type)" }
         if let code, code != type { s += " (\(code))" }
         s += ": \(message)"
-        if meansNoAPIHere { s += " (no API at this URL: is the provider's base URL right?)" }
+        if meansNoAPIHere { s += " \(Self.noAPIHere)" }
         if let retryAfter { s += " [retry after \(retryAfter.formatted2) s]" }
         return s
     }
@@ -51,6 +51,9 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
         guard status == 404 else { return false }
         return body == nil || message.hasPrefix("Invalid URL") || message == "File Not Found"
     }
+
+    /// What an answer that means `meansNoAPIHere` adds to its message.
+    static let noAPIHere = "(no API at this URL: is the provider's base URL right?)"
 
     /// The money ran out (OpenAI `insufficient_quota`, spend limits, Anthropic's enforced spend
     /// limit): retrying only burns time.

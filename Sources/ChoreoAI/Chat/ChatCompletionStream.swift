@@ -21,10 +21,10 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     /// The response's status line and headers (rate-limit headers, request id).
     public let head: HTTPResponseHead?
 
-    init(response: HTTPResponse, decoder: any ChunkDecoder, provider: Provider) {
+    init(response: HTTPResponse, wire: any WireFormat, provider: Provider) {
         self.head = response.head
         self.body = response.body
-        self.state = StreamState(source: .http(response.body.handle), decoder: decoder, provider: provider)
+        self.state = StreamState(source: .http(response.body.handle), wire: wire, provider: provider)
     }
 
     /// A stream whose state was armed as the transfer's body sink before the request went out.
@@ -38,7 +38,7 @@ public struct ChatCompletionStream: AsyncSequence, Sendable {
     init(completion: ChatCompletion) {
         self.head = nil
         self.body = nil
-        self.state = StreamState(source: .whole(completion), decoder: OpenAIChunkDecoder())
+        self.state = StreamState(source: .whole(completion), wire: OpenAIWire())
     }
 
     public func makeAsyncIterator() -> Iterator {
@@ -160,6 +160,8 @@ final class StreamState: BodySink, @unchecked Sendable {
     }
 
     private let source: Source
+    /// Reads a whole JSON body (`StreamBody.whole`), and makes the decoder.
+    private let wire: any WireFormat
     /// Whether the stream gave out its iterator (`preconditionFirstIterator`).
     let iteratorMade = Atomic<Bool>(false)
     private var decoding: Decoding
@@ -232,10 +234,11 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// `collecting`: the transport feeds this state from the first byte (it was armed as the
     /// transfer's sink); `next` then only waits for the end. `provider` gives the event size cap
     /// and the key to redact (none for a whole completion).
-    init(source: Source, decoder: any ChunkDecoder, collecting: Bool = false, provider: Provider? = nil) {
+    init(source: Source, wire: any WireFormat, collecting: Bool = false, provider: Provider? = nil) {
         self.delivery = collecting ? .push : .pull
         self.source = source
-        self.decoding = Decoding(parser: SSEParser(maxEventSize: provider?.maxEventBytes ?? SSEParser.defaultMaxEventSize), decoder: decoder)
+        self.wire = wire
+        self.decoding = Decoding(parser: SSEParser(maxEventSize: provider?.maxEventBytes ?? SSEParser.defaultMaxEventSize), decoder: wire.makeDecoder())
         self.key = provider?.apiKey
     }
 
@@ -375,9 +378,29 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// The body ended: complete, or cut before the provider's terminal event.
     private func endOfBody() throws {
         end()
+        if case .whole(let bytes) = decoding.body { return try wholeBody(bytes) }
         // Liberal where safe: a finish reason without `[DONE]` is a complete answer.
         if decoding.isComplete || received.withLock({ $0.chunks.hasFinished }) { return }
         throw StreamError(kind: .interrupted, message: "the connection closed before the end of the stream", partial: currentCompletion)
+    }
+
+    /// A whole JSON body, read by the format's non-streaming decoder: the answer as one chunk
+    /// (handed out by `next` in pull mode), or the provider's error object.
+    private func wholeBody(_ bytes: [UInt8]) throws {
+        let completion: ChatCompletion
+        do {
+            completion = try wire.decodeCompletion(bytes)
+        } catch WireError.providerError(let type, let message) {
+            throw streamError(.providerError, message, providerErrorType: type)
+        } catch {
+            throw streamError(.malformedEvent, "the server answered with JSON that is not a completion: \(error)")
+        }
+        let chunk = Self.chunk(from: completion)
+        if delivery == .pull { pending.append(chunk) }
+        received.withLock { r in
+            r.chunks.add(chunk)
+            r.timeOutput()
+        }
     }
 
     /// Parses one read into chunks. A bad event ends the stream, but only after the chunks decoded
@@ -403,6 +426,9 @@ final class StreamState: BodySink, @unchecked Sendable {
             default:
                 end(with: streamError(.malformedEvent, e.description))
             }
+            return
+        } catch let e as NotAnEventStream {
+            end(with: streamError(.notAnEventStream, e.message))
             return
         } catch let e as SSEParseError {
             // Past a size cap, or framing no parser can follow: the server broke the protocol.
@@ -430,6 +456,8 @@ final class StreamState: BodySink, @unchecked Sendable {
         /// no existential call and no array per event. Exactly one of the two is set.
         var openAI: OpenAIChunkDecoder?
         var other: (any ChunkDecoder)?
+        /// What the body is: events for the parser, or not (a whole JSON answer, a web page).
+        var body = StreamBody.unread
 
         init(parser: SSEParser, decoder: any ChunkDecoder) {
             self.parser = parser
@@ -442,6 +470,7 @@ final class StreamState: BodySink, @unchecked Sendable {
 
         /// Decodes the read's events, each chunk to `emit`; whether the terminal event has come.
         mutating func decode(_ raw: UnsafeRawBufferPointer, emit: (ChatCompletionChunk) -> Void) throws -> Bool {
+            guard try body.take(raw, cap: parser.maxEventSize) else { return false }
             if openAI != nil {
                 try Self.feed(raw, &parser, &openAI!) { event, d in try d.decode(data: event.data, emit: emit) }
                 return openAI!.isComplete
@@ -453,6 +482,7 @@ final class StreamState: BodySink, @unchecked Sendable {
         /// Folds the read's events into `acc`; OpenAI's without building the chunks that match its
         /// scanner's template. Whether the terminal event has come.
         mutating func fold(_ raw: UnsafeRawBufferPointer, into acc: inout ChunkAccumulator) throws -> Bool {
+            guard try body.take(raw, cap: parser.maxEventSize) else { return false }
             if openAI != nil {
                 try Self.feed(raw, &parser, &openAI!) { event, d in try d.decode(data: event.data, into: &acc) }
                 return openAI!.isComplete

@@ -80,11 +80,11 @@ public final class ChoreoClient: Sendable {
         case .chunks:
             let response = try await transport.execute(request, in: pending)
             try await Self.checkStatus(response, wire: wire, provider: provider)
-            return ChatCompletionStream(response: response, decoder: wire.makeDecoder(), provider: provider)
+            return ChatCompletionStream(response: response, wire: wire, provider: provider)
         case .collected:
             var state: StreamState?
             let response = try await transport.execute(request, in: pending) { transfer in
-                let s = StreamState(source: .http(transfer), decoder: wire.makeDecoder(), collecting: true, provider: provider)
+                let s = StreamState(source: .http(transfer), wire: wire, collecting: true, provider: provider)
                 state = s
                 return s
             }
@@ -106,7 +106,7 @@ public final class ChoreoClient: Sendable {
         do { request = try wire.makeRequest(body, provider: provider, stream: true) } catch { return onHead(.failure(error)) }
         let state = Locked<StreamState?>(nil)
         transport.send(request, in: pending, sendingSuccessTo: { transfer in
-            let s = StreamState(source: .http(transfer), decoder: wire.makeDecoder(), collecting: true, provider: provider)
+            let s = StreamState(source: .http(transfer), wire: wire, collecting: true, provider: provider)
             state.withLock { $0 = s }
             return s
         }) { head in

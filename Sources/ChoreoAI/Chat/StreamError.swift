@@ -13,6 +13,8 @@ public struct StreamError: Error, Sendable, CustomStringConvertible {
         case providerError = "provider_error"
         /// The stream broke its framing or a size cap (an event over the provider's `maxEventBytes`).
         case protocolError = "protocol_error"
+        /// The body was a web page, not an event stream (`NotAnEventStream`): no API at the URL.
+        case notAnEventStream = "not_an_event_stream"
     }
 
     public let kind: Kind

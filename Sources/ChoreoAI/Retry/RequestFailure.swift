@@ -41,6 +41,9 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
             switch e.kind {
             case .interrupted: return RequestFailure(kind: .interrupted, retryable: true, stopsProvider: false, message: e.message)
             case .protocolError: return RequestFailure(kind: .protocolError, retryable: true, stopsProvider: false, message: e.message)
+            // Every request to that URL gets the same page: as a 404 with no API behind it.
+            case .notAnEventStream:
+                return RequestFailure(kind: .protocolError, retryable: false, stopsProvider: true, message: "\(e.message) \(APIError.noAPIHere)")
             case .malformedEvent: return RequestFailure(kind: .malformed, retryable: true, stopsProvider: false, message: e.message)
             case .providerError:
                 let overloaded = e.providerErrorType == "overloaded_error"
