@@ -44,8 +44,7 @@ struct SQLCommand: AsyncParsableCommand {
             try out.flush()
         } catch {
             try? out.flush()
-            StandardError.print("\(error)")
-            throw ExitCode(ExitCodes.failure)
+            Choreo.fail("\(error)", code: ExitCodes.failure)
         }
     }
 }

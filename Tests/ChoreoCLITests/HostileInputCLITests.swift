@@ -51,6 +51,14 @@ import Testing
         #expect(bad.status == 2 && bad.stderr.contains("--timeout"), "\(bad.stderr)")
     }
 
+    /// A query's error is one line that says it is choreo's, as every other command's are.
+    @Test func aQuerysErrorIsChoreosLine() async throws {
+        let fixture = try Fixture(count: 1)
+        let result = try await ChoreoBinary.run(["sql", "SELEC 1", "--db", fixture.databasePath], timeout: 60)
+        #expect(result.status == 1)
+        #expect(result.stderr == "choreo: SQLite error 1: near \"SELEC\": syntax error — in `SELEC 1`\n", "\(result.stderr)")
+    }
+
     @Test func showAndTextResultsEscapeControlCharactersOnATerminalOnly() async throws {
         let fixture = try Fixture(lines: [["custom_id": .string(Self.evilID), "model": "gpt-4o-mini", "messages": [["role": "user", "content": "hi"]]]])
         let show = try await choreoOnATerminal(["show", Self.evilID, "--db", fixture.databasePath], in: fixture.directory)
