@@ -19,7 +19,10 @@ struct RunCommand: AsyncParsableCommand {
             (1 s up to 60 s); it resumes when it answers, and the attempts its jobs lost to the outage are \
             given back. An outage longer than --outage-limit (default 15m), or a provider that has not \
             answered once within --first-answer-limit (default 60s), stops the wait: its jobs stay pending, \
-            the run ends with exit 3 and a line naming the provider and the cause. See RELIABILITY.md.
+            the run ends with exit 3 and a line naming the provider and the cause. A 429 (rate limited) \
+            pauses the provider for the wait it asks and uses up none of the job's attempts; a provider \
+            that answers nothing but 429s for --outage-limit (a daily quota spent) is left the same way, \
+            and a job that has heard nothing but 429s that long counts them again. See RELIABILITY.md.
 
             Exit codes:
               0    every job succeeded

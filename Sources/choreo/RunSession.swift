@@ -95,7 +95,7 @@ enum RunSession {
         case .finished: ending = summary.left > 0 ? "\(summary.left) jobs are held by another runner or waiting" : "finished"
         case .deadline: ending = "deadline reached; \(summary.left) jobs left for the next run"
         case .interrupted: ending = "interrupted; \(summary.left) jobs left (run `choreo run` again to continue)"
-        case .unreachable: ending = "\(summary.left) jobs left pending, waiting for unreachable providers"
+        case .unreachable: ending = "\(summary.left) jobs left pending for the providers this run stopped waiting for"
         case .storageFull:
             ending = "stopped: the database cannot be written"
             renderer.record(.init(time: Date(), level: .error, message:
@@ -115,7 +115,8 @@ enum RunSession {
         renderer.summary(events.snapshot, stopped: Self.stopped(summary), jobsLeft: summary.left)
         for u in summary.unreachable {
             let o = u.outage
-            let why = o.neverAnswered ? "never answered in this run" : "unreachable for \(ProgressRenderer.duration(Date().timeIntervalSince(o.since)))"
+            let lasting = ProgressRenderer.duration(Date().timeIntervalSince(o.since))
+            let why = o.neverAnswered ? "never answered in this run" : o.isRateLimit ? "answered only 429s for \(lasting)" : "unreachable for \(lasting)"
             renderer.record(.init(time: Date(), level: .error, message:
                 "provider \(o.provider) \(why) (\(o.cause)): \(u.jobsLeft) jobs left pending; \(o.remedy)", kind: "provider_unreachable"))
         }

@@ -154,3 +154,84 @@ struct ProviderHealthTests {
         #expect(ProviderGates.hostAndPort("https://user:pw@api.example.com:8443/v1?key=k") == "api.example.com:8443")
     }
 }
+
+/// A 429 says "later", not "no" (the provider answered): it ends an outage, and only a provider
+/// that answers nothing else for the outage limit is given up; a job's own 429s count against
+/// its attempts only after it has heard nothing else for that long.
+@Suite("Rate limits: 429s wait, and give up only past the outage limit (no I/O)")
+struct RateLimitHealthTests {
+    func health(limit: Double = 10) -> ProviderHealth {
+        var p = ProviderHealth.Policy()
+        p.outageLimit = limit
+        return ProviderHealth(policy: p, started: 0)
+    }
+
+    @Test func nothingButRateLimitsForTheOutageLimitGivesTheProviderUp() {
+        var h = health()
+        #expect(h.rateLimited(sentAt: 0, now: 0) == nil)
+        #expect(h.rateLimited(sentAt: 5, now: 9.9) == nil)
+        #expect(h.admit(now: 9.9).0 == .go, "429s are spaced by the gate's pause, not held as an outage")
+        guard case .gaveUp(let o, let neverAnswered)? = h.rateLimited(sentAt: 9, now: 10) else { Issue.record("not given up"); return }
+        #expect(o.reason == RequestFailure.rateLimitedReason && o.since == 0 && !neverAnswered)
+        #expect(h.admit(now: 10).0 == .gaveUp)
+        #expect(h.rateLimited(sentAt: 10, now: 11) == nil, "given up once")
+    }
+
+    @Test func anotherAnswerStartsTheClockAgainButNotAnAnswerSentBeforeThe429s() {
+        var h = health()
+        _ = h.rateLimited(sentAt: 0, now: 1)
+        _ = h.answered(sentAt: 0.5)  // a stream that began before the 429s
+        #expect(h.rateLimitedSince == 1)
+        _ = h.answered(sentAt: 6)  // a request sent since went through
+        #expect(h.rateLimitedSince == nil)
+        #expect(h.rateLimited(sentAt: 10, now: 12) == nil)
+        #expect(h.rateLimited(sentAt: 20, now: 21.9) == nil)
+        guard case .gaveUp? = h.rateLimited(sentAt: 21, now: 22) else { Issue.record("not given up 10 s after the clock began again"); return }
+    }
+
+    @Test func a429ToTheProbeEndsAnOutage() {
+        var h = health(limit: 600)
+        for _ in 0..<3 { _ = h.unreachable(reason: "HTTP 503", probe: nil, now: 1) }
+        guard case .probe(let id) = h.admit(now: 2).0 else { Issue.record("no probe"); return }
+        _ = id
+        guard case .recovered? = h.rateLimited(sentAt: 2, now: 3) else { Issue.record("a 429 did not end the outage"); return }
+        #expect(h.admit(now: 3).0 == .go)
+    }
+
+    @Test func aJobs429sCountOnlyAfterItHeardNothingElseForTheLimit() {
+        let jobs = RateLimitedJobs()
+        #expect(!jobs.counts(7, at: 100, after: 10))
+        #expect(!jobs.counts(7, at: 109.9, after: 10))
+        #expect(!jobs.counts(8, at: 109.9, after: 10), "each job has its own clock")
+        #expect(jobs.counts(7, at: 110, after: 10))
+        jobs.ended(7)  // an attempt that ended otherwise (a cut stream), or its success
+        #expect(!jobs.counts(7, at: 111, after: 10))
+        #expect(jobs.counts(8, at: 120, after: 10))
+    }
+
+    /// Gemini words a quota per day and one per minute alike; the violation's `quotaId` tells them
+    /// apart: the day's stops the provider (as OpenAI's `insufficient_quota` does), the minute's waits.
+    @Test(arguments: [("GenerateRequestsPerDayPerProjectPerModel-FreeTier", FailureKind.quota),
+                      ("GenerateRequestsPerMinutePerProjectPerModel-FreeTier", FailureKind.rateLimited)])
+    func aGeminiQuotaPerDayStopsTheProviderAndOnePerMinuteWaits(quotaId: String, kind: FailureKind) {
+        let body = #"{"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"\#(quotaId)"}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"34s"}]}}"#
+        var provider = ProviderRouter.fromEnvironment([:]).providers.first { $0.kind == .gemini }!
+        provider.apiKey = "k"
+        let error = GeminiWire().decodeError(status: 429, headers: HeaderFields([]), body: Array(body.utf8), provider: provider)
+        let f = RequestFailure.classify(error)
+        #expect(f.kind == kind)
+        #expect(f.stopsProvider == (kind == .quota))
+    }
+
+    @Test func aRequestTooLargeForTheLimitIsABadRequestNotAWait() {
+        let tooLarge = APIError(status: 429, type: "tokens", code: "rate_limit_exceeded",
+                                message: "Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Requested 41234. The input or output tokens must be reduced in order to run successfully.",
+                                retryAfter: 1, requestID: nil, provider: "openai")
+        let f = RequestFailure.classify(tooLarge)
+        #expect(f.kind == .badRequest && !f.retryable && !f.stopsProvider && f.retryAfter == nil)
+        let limited = APIError(status: 429, type: "requests", code: "rate_limit_exceeded",
+                               message: "Rate limit reached for gpt-4o in organization org-x on requests per min (RPM): Limit 500, Used 500, Requested 1.",
+                               retryAfter: 1, requestID: nil, provider: "openai")
+        #expect(RequestFailure.classify(limited).kind == .rateLimited)
+    }
+}

@@ -121,6 +121,51 @@ struct RunnerTests {
         }
     }
 
+    /// A 429 is "later", not "no": six in a row use up none of a job's two attempts, and every
+    /// job succeeds (each failed as `rate_limited` after its second 429 before). Every 429 is
+    /// still an attempt on record.
+    @Test func rateLimitsUseUpNoAttempts() async throws {
+        try await withMockServer(config: MockConfig(retryAfterMs: 50)) { server in
+            let fixture = try Fixture(count: 4, extra: ["mock": ["fault": "429", "times": 6]])
+            let summary = try await fixture.run(server) { $0.retry.maxAttempts = 2 }
+            #expect(summary.succeeded == 4 && summary.failed == 0 && summary.exitCode == 0)
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'rate_limited'") == 24)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND attempts = 7") == 4)
+            try fixture.expectCountsMatchJobs()
+        }
+    }
+
+    /// A provider that answers nothing but 429s (a daily quota spent) for the outage limit is
+    /// given up as an outage is: its jobs stay pending, unfailed, for the next run; exit 3.
+    @Test func aProviderThatAnswersOnly429sIsGivenUpAtTheOutageLimit() async throws {
+        try await withMockServer(config: MockConfig(retryAfterMs: 50)) { server in
+            let fixture = try Fixture(count: 6, extra: ["mock": ["fault": "429", "times": 1_000]])
+            let summary = try await fixture.run(server) { $0.outageLimit = 0.5; $0.retry.maxAttempts = 2 }
+            #expect(summary.exitCode == 3 && summary.ending == .unreachable)
+            #expect(summary.failed == 0)
+            #expect(summary.unreachable.map(\.outage.cause) == ["\(RequestFailure.rateLimitedReason) at 127.0.0.1:\(server.port)"])
+            #expect(summary.unreachable.first?.jobsLeft == 6)
+            #expect(summary.unreachable.first?.outage.remedy == "run `choreo run` again once its rate limit resets")
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'pending'") == 6)
+            try fixture.expectCountsMatchJobs()
+        }
+    }
+
+    /// OpenAI's 429 for a request larger than the account's whole limit a minute: no wait lets it
+    /// through, so it fails its job at once, as a bad request, and pauses nobody.
+    @Test func aRequestTooLargeForTheRateLimitFailsItsJobAtOnce() async throws {
+        let body = #"{"error":{"message":"Request too large for gpt-4o-mini in organization org-x on tokens per min (TPM): Limit 30000, Requested 41234. The input or output tokens must be reduced in order to run successfully.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#
+        try await withScriptedServer(answering: { _ in
+            [.send(ScriptedServer.errorReply(status: "429 Too Many Requests", headers: ["retry-after: 60"], json: body))]
+        }) { server in
+            let fixture = try Fixture(count: 3)
+            let summary = try await fixture.run(at: server.baseURL) { $0.concurrency = 1 }
+            #expect(server.requests.count == 3)
+            #expect(summary.failed == 3 && summary.exitCode == 1)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'failed' AND error_kind = 'bad_request' AND attempts = 1") == 3)
+        }
+    }
+
     /// A 404 about the request itself, a model that does not exist, fails that job alone.
     @Test func aModelThatDoesNotExistFailsItsJobAlone() async throws {
         let body = #"{"error":{"message":"The model `gpt-9` does not exist or you do not have access to it.","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#

@@ -55,11 +55,26 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What an answer that means `meansNoAPIHere` adds to its message.
     static let noAPIHere = "(no API at this URL: is the provider's base URL right?)"
 
+    /// A 429 that refuses the request for good: larger than the account's whole limit per minute
+    /// (OpenAI's `Request too large for gpt-4o … on tokens per min (TPM): Limit 30000, Requested
+    /// 41234`). Waiting never lets it through; a smaller request or a higher limit does.
+    public var isRequestTooLarge: Bool { status == 429 && message.hasPrefix("Request too large") }
+
     /// The money ran out (OpenAI `insufficient_quota`, spend limits, Anthropic's enforced spend
-    /// limit): retrying only burns time.
+    /// limit), or a daily quota (`isDailyQuota`): retrying only burns time.
     public var isQuotaExhausted: Bool {
         let markers = ["insufficient_quota", "credit_balance_exhausted", "organization_spend_limit_exceeded",
                        "project_spend_limit_exceeded", "enforced_spend_limit_reached", "billing_error"]
-        return markers.contains { $0 == type || $0 == code } || status == 402
+        return markers.contains { $0 == type || $0 == code } || status == 402 || isDailyQuota
+    }
+
+    /// Gemini's 429 for a quota per day (a `QuotaFailure` whose violation's `quotaId` is
+    /// `GenerateRequestsPerDayPerProjectPerModel-FreeTier` or the like): it says "tomorrow", where
+    /// the same 429 for a quota per minute says "in a minute". Its message is the same for both.
+    var isDailyQuota: Bool {
+        guard status == 429, let details = body?["error"]?["details"]?.arrayValue else { return false }
+        return details.contains { detail in
+            detail["violations"]?.arrayValue?.contains { $0["quotaId"]?.stringValue?.contains("PerDay") == true } == true
+        }
     }
 }

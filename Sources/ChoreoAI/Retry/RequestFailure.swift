@@ -87,6 +87,8 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
     public static let untrustedCertificate = "certificate not trusted"
     /// The outage reason of a host name that does not resolve (curl 6).
     public static let dnsLookupFailed = "DNS lookup failed"
+    /// Why a provider that answered nothing but 429s for the outage limit was given up.
+    public static let rateLimitedReason = "HTTP 429 rate limit"
 
     /// Why `e` says the provider is unreachable, or nil when it does not: every stream breaking off
     /// midway is not an outage sign (the provider answered), a connection lost before any byte is.
@@ -127,6 +129,8 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
             f.stopsProvider = e.meansNoAPIHere
         case 408: f.kind = .timeout; f.retryable = true
         case 409: f.kind = .conflict; f.retryable = true
+        // A request larger than the account's whole per-minute limit: no wait lets it through.
+        case 429 where e.isRequestTooLarge: f.kind = .badRequest; f.retryAfter = nil
         case 429: f.kind = .rateLimited; f.retryable = true
         case 529: f.kind = .overloaded; f.retryable = true
         case 503: f.kind = .overloaded; f.retryable = true

@@ -537,6 +537,7 @@ struct JobExecution: Sendable {
             return .interrupted
         case .success(true):
             if let output = e.output { shared.flusher.unregister(output) }
+            shared.control.rateLimitedJobs.ended(job.id)
             if let cache = shared.cache, let key = outcome.requestKey { await cache.remember(job, key: key, outcome: outcome) }
             shared.events.succeeded(job: job.customID, completionTokens: outcome.completionTokens ?? 0)
             return .succeeded(seconds: now - sent.started)
@@ -686,6 +687,8 @@ struct JobExecution: Sendable {
     func judge(_ failure: RequestFailure, gate: ProviderGate, probe: Int?, sentAt: Double, reached: Bool) -> Bool {
         if let reason = failure.unreachable {
             if !gate.unreachable(reason: reason, probe: probe) { return false }
+        } else if failure.kind == .rateLimited {
+            gate.rateLimited(sentAt: sentAt)
         } else if reached {
             gate.answered(sentAt: sentAt)
         }
@@ -725,11 +728,22 @@ struct JobExecution: Sendable {
             try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .restart, retryAt: now, countsAsAttempt: false)
             return .retrying
         }
-        let used = attempt - job.attemptBase
-        if let delay = shared.options.retry.delay(after: used, failure: failure, random: jitter) {
+        // A 429 says "later", not "no": it uses up none of the job's attempts until the job has
+        // heard nothing else for the outage limit; from then on they count, so a request no wait
+        // lets through fails in --max-attempts. (Its provider gives up sooner if it answers no one
+        // else: `ProviderHealth.rateLimited`.)
+        var counted = true
+        if failure.kind == .rateLimited {
+            counted = shared.control.rateLimitedJobs.counts(job.id, at: now, after: shared.options.outageLimit)
+        } else {
+            shared.control.rateLimitedJobs.ended(job.id)
+        }
+        let used = attempt - job.attemptBase - (counted ? 0 : 1)
+        if let delay = shared.options.retry.delay(after: max(used, 1), failure: failure, random: jitter) {
             let at = now + delay
-            try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: at)
-            shared.events.retrying(job: job.customID, failure: failure, attempt: used, delay: delay)
+            try await shared.queue.endAttempt(job: job.id, attempt: attempt, failure: record, outcome: .retry, retryAt: at,
+                                              countsAsAttempt: counted)
+            shared.events.retrying(job: job.customID, failure: failure, attempt: counted ? used : attempt, delay: delay, counted: counted)
             return .retrying
         }
         if failure.retryable && used >= shared.options.retry.maxAttempts {

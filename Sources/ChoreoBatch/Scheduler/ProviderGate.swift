@@ -178,6 +178,16 @@ final class ProviderGate: Sendable {
         if let change { report(change, outage: outage) }
     }
 
+    /// The provider answered a request sent at `sentAt` with a 429: reachable, but only "later".
+    /// Nothing but 429s for the outage limit gives it up (`ProviderHealth.rateLimited`).
+    func rateLimited(sentAt: Double) {
+        let (change, outage) = health.withLock { h in
+            let c = h.rateLimited(sentAt: sentAt, now: now)
+            return (c, h.outage)
+        }
+        if let change { report(change, outage: outage) }
+    }
+
     /// An attempt failed in a way that says the provider is unreachable (`Failure.unreachable`).
     /// Returns whether the failure uses up an attempt of its job: only a lone one does; failures
     /// that belong to an outage do not.
@@ -228,7 +238,9 @@ final class ProviderGate: Sendable {
                 "provider \(name) answered again after \(ProviderOutage.clock(now - o.since)): resuming its jobs"))
         case .gaveUp(let o, let neverAnswered):
             share(.outageEnded)
-            let why = neverAnswered ? "it never answered in this run" : "unreachable for \(ProviderOutage.clock(now - o.since)), past --outage-limit"
+            let why = neverAnswered ? "it never answered in this run"
+                : o.reason == RequestFailure.rateLimitedReason ? "answered only 429s for \(ProviderOutage.clock(now - o.since)), past --outage-limit"
+                : "unreachable for \(ProviderOutage.clock(now - o.since)), past --outage-limit"
             events?.provider(name, outage: snapshot(o, gaveUp: true, neverAnswered: neverAnswered), log: (.error,
                 "provider \(name) (\(o.reason) at \(origin)): \(why); stopped waiting, its jobs stay pending"))
         }

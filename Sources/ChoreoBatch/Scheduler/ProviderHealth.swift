@@ -1,3 +1,5 @@
+import ChoreoAI
+
 /// Whether one provider answers, as one run sees it (issue 12):
 ///
 /// ```
@@ -10,6 +12,10 @@
 /// Outage-kind failures are those `Failure.unreachable` names (connection refused, DNS, TLS, empty
 /// reply, reset before any byte, 502/503/504/529, stalls). While down, requests wait, and one at a
 /// time goes out as the probe, at growing intervals; the first answer brings the provider back.
+///
+/// A 429 is an answer, but only "later": the gate's pause spaces the requests, and a provider that
+/// answers nothing but 429s for `outageLimit` (a daily quota spent, a limit shared with other
+/// traffic that never frees) is given up in the same way, straight from up (`rateLimited`).
 ///
 /// A value with no I/O and no clock (every event takes `now`), owned by its `ProviderGate` under
 /// the gate's lock, so it is tested without a network or a sleep.
@@ -70,6 +76,9 @@ struct ProviderHealth: Sendable {
     private(set) var state = State.healthy
     /// Whether the provider answered anything in this run.
     private(set) var answeredOnce = false
+    /// When the 429s began that the provider has answered since its last other answer (nil: its
+    /// last answer was not a 429).
+    private(set) var rateLimitedSince: Double?
     private var probes = 0
 
     init(policy: Policy, started: Double) {
@@ -109,6 +118,24 @@ struct ProviderHealth: Sendable {
     /// outage one). An answer to a request sent before the failures began says nothing about now
     /// (streams started earlier may still be finishing): it does not end them.
     mutating func answered(sentAt: Double) -> Change? {
+        if let since = rateLimitedSince, sentAt >= since { rateLimitedSince = nil }
+        return reached(sentAt: sentAt)
+    }
+
+    /// A 429 to a request sent at `sentAt`: the provider is reachable (as `answered` says), and has
+    /// said only "later" since `rateLimitedSince`. Past `outageLimit` of that, it is given up.
+    mutating func rateLimited(sentAt: Double, now: Double) -> Change? {
+        let since = rateLimitedSince ?? now
+        rateLimitedSince = since
+        if let change = reached(sentAt: sentAt) { return change }
+        guard now - since >= policy.outageLimit, isUp else { return nil }
+        let o = Outage(since: since, reason: RequestFailure.rateLimitedReason, interval: 0, nextProbe: now)
+        state = .gaveUp(o)
+        return .gaveUp(o, neverAnswered: false)
+    }
+
+    /// The provider answered a request sent at `sentAt`: an outage it ends, if any.
+    private mutating func reached(sentAt: Double) -> Change? {
         answeredOnce = true
         switch state {
         case .healthy, .gaveUp: return nil

@@ -16,6 +16,8 @@ final class RunControl: Sendable {
     private let state = Locked(State())
     /// Models that refuse a prefill continuation (learned from their 400, or from earlier runs).
     let prefillRefusals = PrefillRefusals()
+    /// Jobs that have heard only 429s, and since when.
+    let rateLimitedJobs = RateLimitedJobs()
 
     func isCancelled(batch: String) -> Bool { state.withLock { $0.cancelledBatches.contains(batch) } }
 

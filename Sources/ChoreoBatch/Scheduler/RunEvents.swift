@@ -107,10 +107,12 @@ public final class RunEvents: Sendable {
 
     func cancelled(_ n: Int) { state.withLock { $0.cancelled = n } }
 
-    func retrying(job: String, failure: RequestFailure, attempt: Int, delay: Double) {
+    /// `counted`: false for an attempt that used up none of the job's (a 429's).
+    func retrying(job: String, failure: RequestFailure, attempt: Int, delay: Double, counted: Bool = true) {
         state.withLock { $0.retries += 1 }
         sink(Record(time: Date(), level: .warning,
-                    message: "attempt \(attempt) ended (\(failure.message)); retrying in \(String(format: "%.1f", delay)) s",
+                    message: "attempt \(attempt) ended (\(failure.message)); retrying in \(String(format: "%.1f", delay)) s"
+                        + (counted ? "" : " (not counted against --max-attempts)"),
                     job: job, kind: failure.kind.rawValue))
     }
 
@@ -161,6 +163,9 @@ public struct ProviderOutage: Sendable, Hashable {
     /// It never answered in this run (a wrong base URL, a server that is not running).
     public var neverAnswered: Bool
 
+    /// It answered, but nothing but 429s for the outage limit (`ProviderHealth.rateLimited`).
+    public var isRateLimit: Bool { reason == RequestFailure.rateLimitedReason }
+
     /// `connection refused at 127.0.0.1:9999`.
     public var cause: String { origin.isEmpty ? reason : "\(reason) at \(origin)" }
 
@@ -168,6 +173,7 @@ public struct ProviderOutage: Sendable, Hashable {
     /// outage, not a certificate this machine does not trust, nor a host name that never resolved
     /// (a typo in the base URL).
     public var remedy: String {
+        if isRateLimit { return "run `choreo run` again once its rate limit resets" }
         if reason == RequestFailure.untrustedCertificate {
             return "this machine does not trust its certificate (a private CA, or a proxy that inspects TLS): give the CA "
                 + "with --cacert FILE or ca_file in choreo.json, then run `choreo run` again"

@@ -8,7 +8,7 @@ struct RunFlags: ParsableArguments {
     @Option(name: .long, help: "Streams in flight at most (an embeddings request is one, however many jobs share it).")
     var concurrency: Int = 64
 
-    @Option(name: .customLong("max-attempts"), help: "Attempts per job before it fails for good (counted from the last resume).")
+    @Option(name: .customLong("max-attempts"), help: "Attempts per job before it fails for good (counted from the last resume; 429s and attempts lost to an outage do not count).")
     var maxAttempts: Int = 5
 
     @Option(name: .long, help: ArgumentHelp("Stop starting jobs in time to end by then: a duration (90s, 45m, 1h30m), a clock time (06:30: the next one, local) or a date and time (2026-12-04T06:30, local unless it names its zone).", valueName: "when"))
@@ -38,7 +38,7 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("stop-grace"), help: ArgumentHelp("After SIGINT/SIGTERM (or the deadline), how long the graceful stop may take before the run writes what was received and exits at once (a second signal does it at once).", valueName: "seconds"))
     var stopGrace: Double = 5
 
-    @Option(name: .customLong("outage-limit"), help: ArgumentHelp("How long a provider may stay unreachable (connection refused, DNS, TLS, 502/503/504/529, every stream stalling) before the run stops waiting for it; its jobs stay pending and the run exits 3.", valueName: "duration"))
+    @Option(name: .customLong("outage-limit"), help: ArgumentHelp("How long a provider may stay unreachable (connection refused, DNS, TLS, 502/503/504/529, every stream stalling), or answer nothing but 429s, before the run stops waiting for it; its jobs stay pending and the run exits 3.", valueName: "duration"))
     var outageLimit: String = "15m"
 
     @Option(name: .customLong("first-answer-limit"), help: ArgumentHelp("Stop waiting sooner for a provider that has not answered once in this run (a wrong base URL, a server that is not up).", valueName: "duration"))
