@@ -195,6 +195,27 @@ struct HostileServerTests {
     }
     }
 
+    /// A terminal event with no chunk before it answers nothing: the attempt is interrupted and
+    /// retried, where it was a success with no text, no finish reason and no choice.
+    @Test(arguments: [("gpt-4o-mini", "data: [DONE]\n\n"),
+                      ("claude-sonnet-4-5", "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n")])
+    func aTerminalEventBeforeAnyChunkIsNoAnswer(model: String, events: String) async throws {
+        try await withScriptedServer(answering: { _ in [.send(ScriptedServer.eventStreamHead() + events)] }) { server in
+            let error = try #require(await attempt(server, model: model) as? StreamError)
+            #expect(error.kind == .interrupted)
+            #expect(error.message == "the stream ended before any chunk of an answer")
+            #expect(RequestFailure.classify(error).retryable)
+        }
+    }
+
+    /// An empty answer is still an answer: its chunks say so.
+    @Test func anEmptyAnswerWithItsFinishReasonIsComplete() async throws {
+        let chunk = #"data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":"stop"}]}"#
+        try await withScriptedServer(answering: { _ in [.send(ScriptedServer.eventStreamHead() + chunk + "\n\ndata: [DONE]\n\n")] }) { server in
+            #expect(await attempt(server) == nil)
+        }
+    }
+
     // MARK: secrets
 
     @Test func anInBandErrorEchoingTheKeyIsRedacted() async throws {

@@ -380,9 +380,15 @@ final class StreamState: BodySink, @unchecked Sendable {
         end()
         if case .whole(let bytes) = decoding.body { return try wholeBody(bytes) }
         // Liberal where safe: a finish reason without `[DONE]` is a complete answer.
-        if decoding.isComplete || received.withLock({ $0.chunks.hasFinished }) { return }
-        throw StreamError(kind: .interrupted, message: "the connection closed before the end of the stream", partial: currentCompletion)
+        let (finished, chunks) = received.withLock { ($0.chunks.hasFinished, $0.chunks.chunkCount) }
+        if finished || (decoding.isComplete && chunks > 0) { return }
+        throw StreamError(kind: .interrupted, message: decoding.isComplete ? Self.endedBeforeAnyChunk : "the connection closed before the end of the stream",
+                          partial: currentCompletion)
     }
+
+    /// A terminal event (`[DONE]`, `message_stop`) with no chunk before it: no answer at all (a
+    /// gateway that lost its upstream), not an empty one, which still comes as a chunk.
+    static let endedBeforeAnyChunk = "the stream ended before any chunk of an answer"
 
     /// A whole JSON body, read by the format's non-streaming decoder: the answer as one chunk
     /// (handed out by `next` in pull mode), or the provider's error object.
@@ -524,7 +530,7 @@ final class StreamState: BodySink, @unchecked Sendable {
     /// stalled and have it asked again.
     private func brokeOff(_ e: TransportError) throws {
         end()
-        if decoding.isComplete { return }
+        if decoding.isComplete && received.withLock({ $0.chunks.chunkCount > 0 }) { return }
         throw StreamError(kind: .interrupted, message: e.description, partial: currentCompletion, underlying: e)
     }
 
