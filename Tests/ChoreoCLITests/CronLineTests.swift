@@ -71,6 +71,36 @@ import Testing
     }
     }
 
+    /// Exit 3 is quiet when the deadline left work for the next run, and mailed when a provider
+    /// did not answer (a wrong base URL would otherwise go unseen night after night): one line a
+    /// provider, this run's only.
+    @Test func aProviderThatDidNotAnswerIsMailedAndTheDeadlineIsNot() async throws {
+        let fixture = try Fixture(count: 3)
+        let wrapper = Self.repository.appendingPathComponent("scripts/cron/choreo-cron.sh").path
+        let cron = { (environment: [String], arguments: [String]) throws -> (status: Int32, mail: String) in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["-i", "PATH=/usr/bin:/bin", "CHOREO_BIN=\(ChoreoBinary.path)", "CHOREO_DB=\(fixture.databasePath)",
+                           "OPENAI_API_KEY=sk-cron-test"] + environment + ["/bin/bash", wrapper] + arguments
+            let stderr = Pipe()
+            p.standardError = stderr
+            try p.run()
+            let mail = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, mail)
+        }
+        let line = "choreo: provider openai never answered in this run (connection refused at 127.0.0.1:1): 3 jobs left pending; "
+            + "run `choreo run` again once it answers\n"
+        for _ in 0..<2 {
+            let unanswered = try cron(["OPENAI_BASE_URL=http://127.0.0.1:1/v1"], ["--first-answer-limit", "1s"])
+            #expect(unanswered.status == 3 && unanswered.mail == line, "\(unanswered.mail)")
+        }
+        try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(500))) { server in
+            let late = try cron(["OPENAI_BASE_URL=\(server.baseURL)", "CHOREO_DEADLINE=1s"], [])
+            #expect(late.status == 3 && late.mail.isEmpty, "\(late.mail)")
+        }
+    }
+
     /// With a PostgreSQL URL the wrapper needs a log file of its own (`$CHOREO_DB.log` would be a
     /// path made of the URL) and never shows a password put in the URL.
     @Test func aPostgresURLNeedsALogFileAndItsPasswordIsNeverShown() throws {

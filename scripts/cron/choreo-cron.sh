@@ -36,11 +36,18 @@ log="${CHOREO_LOG:-$CHOREO_DB.log}"
 if [ -n "${CHOREO_ENV_FILE:-}" ]; then
   set -a; . "$CHOREO_ENV_FILE"; set +a
 fi
+before=$({ wc -c <"$log"; } 2>/dev/null || echo 0)
 "$bin" run --db "$CHOREO_DB" --deadline "$deadline" --log-format json --quiet "$@" >>"$log" 2>&1
 code=$?
+# This run's lines that leave jobs pending for a provider that did not answer (a wrong base URL,
+# an outage, a spent daily quota): the next run continues them, but a person should know.
+unanswered() {
+  tail -c +"$((before + 1))" "$log" | grep '"kind":"provider_unreachable"' | grep 'jobs left pending' \
+    | sed -E 's/.*"message":"(([^"\\]|\\.)*)".*/choreo: \1/; s/\\"/"/g'
+}
 case $code in
   0) ;;                                      # every job succeeded
-  3) ;;                                      # work left: the next cron run continues it
+  3) unanswered >&2 ;;                       # work left: the next run continues it (the deadline: silently)
   1) echo "choreo: some jobs failed for good in $shown (choreo status)" >&2 ;;
   130|143) echo "choreo: interrupted (exit $code); the next run continues" >&2 ;;
   *) echo "choreo: run failed with exit $code; see $log" >&2 ;;
