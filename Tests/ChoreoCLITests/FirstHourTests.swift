@@ -51,6 +51,22 @@ import ChoreoSQLite
         #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") == 1)
     }
 
+    /// Every length of time `run` takes is seconds, plain or with units: `--timeout 10m` was
+    /// refused ("The value '10m' is invalid") where `--outage-limit 15m` was the only way.
+    @Test func everyLengthOfTimeTakesSecondsOrUnits() async throws {
+        let fixture = try Fixture(count: 1, extra: ["mock": ["fault": "stall", "after": 0, "times": 1]])
+        let r = try await ChoreoBinary.run(["run", "--db", fixture.databasePath, "--mock", "--stall-timeout", "300ms", "--timeout", "10m",
+                                            "--lease-seconds", "45s", "--stop-grace", "2", "--outage-limit", "1h30m",
+                                            "--first-answer-limit", "2m", "--storage-wait", "90s", "--progress-interval", "1s"])
+        #expect(r.status == 0, "\(r.output)")
+        #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'stalled' AND error_message LIKE '%for 0.3 s%'") == 1)
+        for (flag, value) in [("--timeout", "10x"), ("--stall-timeout", "soon"), ("--outage-limit", "15 m")] {
+            let wrong = try await ChoreoBinary.run(["run", "--db", fixture.databasePath, "--mock", flag, value])
+            #expect(wrong.status == 2 && wrong.stderr.contains("The value '\(value)' is invalid for '\(flag) <duration>': "
+                + "expected a length of time such as 90, 90s, 10m or 1h30m"), "\(wrong.output)")
+        }
+    }
+
     /// A database choreo cannot use says which file and why: one that is not SQLite (a wrong
     /// --db) named no file; another user's, as when cron runs as someone else, said "cannot
     /// create" a file that exists; a folder this user cannot write in said "attempt to write a
