@@ -9,7 +9,7 @@ struct SQLCommand: AsyncParsableCommand {
         discussion: """
             The database is opened read-only: SQLite is told to allow nothing but reading, so a \
             query can never change a batch or create a file (writes, ATTACH, VACUUM INTO and pragmas \
-            that change a setting fail with "choreo sql is read-only" and exit status 1). On PostgreSQL \
+            that change a setting fail with "choreo sql only reads" and exit status 1). On PostgreSQL \
             (--db postgres://…) the query runs in a READ ONLY transaction that is rolled back, with \
             the same message for a write, and in PostgreSQL's SQL dialect. A query is \
             stopped after 30 seconds (exit status 1); --timeout gives it more (or less). One statement per call. \

@@ -96,7 +96,7 @@ struct HostileInputTests {
         let error = try #require(throws: QueryError.self) {
             try QueryOutput.run(ro, sql: "VACUUM INTO '\(target)'", format: .table, to: BufferedWriter(fileDescriptor: -1))
         }
-        #expect("\(error)".contains("read-only"))
+        #expect("\(error)".contains("choreo sql only reads"))
         #expect(!FileManager.default.fileExists(atPath: target))
     }
 

@@ -182,7 +182,7 @@ import ChoreoSQLite
         let fixture = try Fixture(count: 1)
         let r = try await ChoreoBinary.run(["sql", "--db", fixture.databasePath, "PRAGMA journal_mode=DELETE"])
         #expect(r.status == 1)
-        #expect(r.stderr.contains("read-only") && !r.stderr.contains("disk I/O"), "\(r.stderr)")
+        #expect(r.stderr.contains("choreo sql only reads") && !r.stderr.contains("disk I/O"), "\(r.stderr)")
         #expect(try fixture.scalar("PRAGMA journal_mode", text: true) == "wal")
     }
 

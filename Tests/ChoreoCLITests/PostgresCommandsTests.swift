@@ -211,7 +211,7 @@ import Testing
         ]
         for sql in writes {
             let run = try await ChoreoBinary.run(["sql", sql, "--db", pair.url])
-            #expect(run.status == 1 && run.stderr.contains("choreo sql is read-only"), "\(sql): \(run.output)")
+            #expect(run.status == 1 && run.stderr.contains("choreo sql only reads"), "\(sql): \(run.output)")
             #expect(!run.output.contains(Self.password))
         }
         // Two statements are refused as one call (the second would run outside any check).

@@ -94,7 +94,7 @@ public enum QueryError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .readOnly(let detail):
-            return "choreo sql is read-only (\(detail)); it can only read. Change jobs with submit, cancel or resume."
+            return "the query would write (\(detail)), and choreo sql only reads: change jobs with submit, cancel or resume"
         case .timedOut(let seconds):
             return "the query was stopped after running \(seconds.rounded() == seconds ? String(Int(seconds)) : String(seconds))s (choreo sql's time limit); "
                 + "give it more with --timeout, e.g. --timeout 5m"
