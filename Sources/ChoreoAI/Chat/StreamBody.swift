@@ -29,10 +29,10 @@ enum StreamBody {
             }
             return false
         case .whole(var bytes):
-            self = .unread  // so that `bytes` is the array's only reference, and grows in place
             guard bytes.count + raw.count <= cap else {
                 throw SSEParseError(reason: "a whole JSON answer is larger than \(cap) bytes")
             }
+            self = .unread  // so that `bytes` is the array's only reference, and grows in place
             bytes.append(contentsOf: raw)
             self = .whole(bytes)
             return false
