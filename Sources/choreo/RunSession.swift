@@ -11,7 +11,7 @@ enum RunSession {
     static func execute(databasePath: String, batch: String?, flags: RunFlags, providers: ProviderOptions) async throws -> Int32 {
         try DatabaseOptions.requireExisting(databasePath)
         let renderer = ProgressRenderer(format: ProgressRenderer.Format(rawValue: flags.logFormat) ?? .text, quiet: flags.quiet,
-                                         interval: flags.progressInterval?.value)
+                                         interval: flags.progressInterval)
         let (router, mock) = try await providers.makeRouter()
         if let mock { renderer.record(.init(time: Date(), level: .info, message: "using the built-in mock provider at \(mock.baseURL)")) }
         let events = RunEvents(sink: { renderer.record($0) })
@@ -56,13 +56,13 @@ enum RunSession {
             }
             exit(trap.exitCode ?? ExitCodes.workLeft)
         }
-        trap.install(cancelling: task, grace: flags.stopGrace.value, onFirst: { sig in
+        trap.install(cancelling: task, grace: flags.stopGrace, onFirst: { sig in
             renderer.record(.init(time: Date(), level: .warning,
                                   message: "\(SignalTrap.name(sig)): stopping; in-flight jobs keep their partial output and stay retryable (signal again to exit at once)"))
         }, onAbort: abort)
         if let deadline = options.deadline {
-            trap.abort(after: deadline.timeIntervalSinceNow + flags.stopGrace.value,
-                       reason: "the stop at the deadline took longer than its grace period (\(SignalTrap.seconds(flags.stopGrace.value)))", abort)
+            trap.abort(after: deadline.timeIntervalSinceNow + flags.stopGrace,
+                       reason: "the stop at the deadline took longer than its grace period (\(SignalTrap.seconds(flags.stopGrace)))", abort)
         }
         let ticker = Task {
             while !Task.isCancelled {

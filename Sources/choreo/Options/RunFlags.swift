@@ -26,27 +26,27 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("flush-interval-ms"), help: "How often partial outputs are written to the database.")
     var flushIntervalMs: Int = 100
 
-    // Every length of time below is a `Seconds`: 90, 90s, 10m or 1h30m.
-    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("How long an attempt may go without progress (a complete line or 1 KiB) before it counts as stalled.", valueName: "duration"), transform: Seconds.parse)
-    var stallTimeout: Seconds?
+    // Every length of time below is read by `TimeArgument.seconds`: 90, 90s, 10m or 1h30m.
+    @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("How long an attempt may go without progress (a complete line or 1 KiB) before it counts as stalled.", valueName: "duration"), transform: TimeArgument.seconds)
+    var stallTimeout: Double?
 
-    @Option(name: .long, help: ArgumentHelp("How long each attempt may take in all, connecting and the whole stream, however steadily it streams; one that runs over is retried with the text it received. For every provider; a job line's own timeout wins.", valueName: "duration"), transform: Seconds.parse)
-    var timeout: Seconds?
+    @Option(name: .long, help: ArgumentHelp("How long each attempt may take in all, connecting and the whole stream, however steadily it streams; one that runs over is retried with the text it received. For every provider; a job line's own timeout wins.", valueName: "duration"), transform: TimeArgument.seconds)
+    var timeout: Double?
 
-    @Option(name: .customLong("lease-seconds"), help: ArgumentHelp("How long a job stays leased to this runner without a heartbeat; a killed runner's jobs are taken back after it. (default: 30s)", valueName: "duration"), transform: Seconds.parse)
-    var leaseSeconds = Seconds(30)
+    @Option(name: .customLong("lease-seconds"), help: ArgumentHelp("How long a job stays leased to this runner without a heartbeat; a killed runner's jobs are taken back after it. (default: 30s)", valueName: "duration"), transform: TimeArgument.seconds)
+    var leaseSeconds: Double = 30
 
-    @Option(name: .customLong("stop-grace"), help: ArgumentHelp("After SIGINT/SIGTERM (or the deadline), how long the graceful stop may take before the run writes what was received and exits at once (a second signal does it at once). (default: 5s)", valueName: "duration"), transform: Seconds.parse)
-    var stopGrace = Seconds(5)
+    @Option(name: .customLong("stop-grace"), help: ArgumentHelp("After SIGINT/SIGTERM (or the deadline), how long the graceful stop may take before the run writes what was received and exits at once (a second signal does it at once). (default: 5s)", valueName: "duration"), transform: TimeArgument.seconds)
+    var stopGrace: Double = 5
 
-    @Option(name: .customLong("outage-limit"), help: ArgumentHelp("How long a provider may stay unreachable (connection refused, DNS, TLS, 502/503/504/529, every stream stalling), or answer nothing but 429s, before the run stops waiting for it; its jobs stay pending and the run exits 3. (default: 15m)", valueName: "duration"), transform: Seconds.parse)
-    var outageLimit = Seconds(15 * 60)
+    @Option(name: .customLong("outage-limit"), help: ArgumentHelp("How long a provider may stay unreachable (connection refused, DNS, TLS, 502/503/504/529, every stream stalling), or answer nothing but 429s, before the run stops waiting for it; its jobs stay pending and the run exits 3. (default: 15m)", valueName: "duration"), transform: TimeArgument.seconds)
+    var outageLimit: Double = 15 * 60
 
-    @Option(name: .customLong("first-answer-limit"), help: ArgumentHelp("Stop waiting sooner for a provider that has not answered once in this run (a wrong base URL, a server that is not up). (default: 60s)", valueName: "duration"), transform: Seconds.parse)
-    var firstAnswerLimit = Seconds(60)
+    @Option(name: .customLong("first-answer-limit"), help: ArgumentHelp("Stop waiting sooner for a provider that has not answered once in this run (a wrong base URL, a server that is not up). (default: 60s)", valueName: "duration"), transform: TimeArgument.seconds)
+    var firstAnswerLimit: Double = 60
 
-    @Option(name: .customLong("storage-wait"), help: ArgumentHelp("How long writes are tried again while the database's disk is full (or fails) before the run stops with exit 75; no job starts meanwhile. (default: 60s)", valueName: "duration"), transform: Seconds.parse)
-    var storageWait = Seconds(60)
+    @Option(name: .customLong("storage-wait"), help: ArgumentHelp("How long writes are tried again while the database's disk is full (or fails) before the run stops with exit 75; no job starts meanwhile. (default: 60s)", valueName: "duration"), transform: TimeArgument.seconds)
+    var storageWait: Double = 60
 
     @Option(name: .long, help: ArgumentHelp("Spend at most this many US dollars (every attempt counted; exit 3 at the cap). With submit, also stored with the batch so every later run honours it. docs/cost.md.", valueName: "usd"))
     var budget: Double?
@@ -63,8 +63,8 @@ struct RunFlags: ParsableArguments {
     @Flag(name: .long, help: "Only print errors and the final summary.")
     var quiet = false
 
-    @Option(name: .customLong("progress-interval"), help: ArgumentHelp("Time between progress updates: redraws of the live line on a terminal (default 0.25s), log lines otherwise (default 10s).", valueName: "duration"), transform: Seconds.parse)
-    var progressInterval: Seconds?
+    @Option(name: .customLong("progress-interval"), help: ArgumentHelp("Time between progress updates: redraws of the live line on a terminal (default 0.25s), log lines otherwise (default 10s).", valueName: "duration"), transform: TimeArgument.seconds)
+    var progressInterval: Double?
 
     @Option(name: .customLong("log-format"), help: "text or json (one JSON object per line, for log shippers).")
     var logFormat: String = "text"
@@ -86,16 +86,16 @@ struct RunFlags: ParsableArguments {
         if let budget, !(budget >= 0 && budget.isFinite) { throw ValidationError("--budget must be a number of US dollars ≥ 0") }
         if let rpm, rpm <= 0 { throw ValidationError("--rpm must be positive") }
         if let tpm, tpm <= 0 { throw ValidationError("--tpm must be positive") }
-        if let timeout, !(timeout.value > 0 && timeout.value <= JobLineValidator.maxTimeout) {
+        if let timeout, !(timeout > 0 && timeout <= JobLineValidator.maxTimeout) {
             throw ValidationError("--timeout must be more than 0 and at most \(Int(JobLineValidator.maxTimeout)) seconds")
         }
-        if let stallTimeout, !(stallTimeout.value > 0) { throw ValidationError("--stall-timeout must be more than 0") }
-        guard leaseSeconds.value >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
-        guard stopGrace.value >= 0 else { throw ValidationError("--stop-grace must not be negative") }
-        if let progressInterval, !(progressInterval.value >= 0.01) { throw ValidationError("--progress-interval must be at least 0.01") }
+        if let stallTimeout, !(stallTimeout > 0) { throw ValidationError("--stall-timeout must be more than 0") }
+        guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
+        guard stopGrace >= 0 else { throw ValidationError("--stop-grace must not be negative") }
+        if let progressInterval, !(progressInterval >= 0.01) { throw ValidationError("--progress-interval must be at least 0.01") }
         guard flushIntervalMs >= 10 else { throw ValidationError("--flush-interval-ms must be at least 10") }
         for (flag, limit) in [("--outage-limit", outageLimit), ("--first-answer-limit", firstAnswerLimit), ("--storage-wait", storageWait)] {
-            guard limit.value > 0 else { throw ValidationError("\(flag) must be more than 0") }
+            guard limit > 0 else { throw ValidationError("\(flag) must be more than 0") }
         }
     }
 
@@ -109,12 +109,12 @@ struct RunFlags: ParsableArguments {
         o.tokensPerMinute = tpm
         o.continuePartial = continuePartial || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["CHOREO_CONTINUE"]?.lowercased() ?? "")
         o.flushInterval = Double(flushIntervalMs) / 1000
-        o.stallTimeout = stallTimeout?.value
-        o.timeout = timeout?.value
-        o.leaseSeconds = leaseSeconds.value
-        o.outageLimit = outageLimit.value
-        o.firstAnswerLimit = firstAnswerLimit.value
-        o.storageWait = storageWait.value
+        o.stallTimeout = stallTimeout
+        o.timeout = timeout
+        o.leaseSeconds = leaseSeconds
+        o.outageLimit = outageLimit
+        o.firstAnswerLimit = firstAnswerLimit
+        o.storageWait = storageWait
         o.budget = budget
         if cache || cacheDB != nil || cacheSampled {
             o.cache = CacheOptions(sharedPath: cacheDB, reuseSampled: cacheSampled)
