@@ -125,8 +125,13 @@ public final class ScriptedServer: Sendable {
 
     /// A complete error reply with a JSON body and `headers` lines (`name: value`).
     public static func errorReply(status: String, headers: [String] = [], json: String) -> String {
-        (["HTTP/1.1 \(status)", "Content-Type: application/json", "Content-Length: \(json.utf8.count)", "Connection: close"] + headers)
-            .joined(separator: "\r\n") + "\r\n\r\n" + json
+        reply(status: status, headers: headers, contentType: "application/json", body: json)
+    }
+
+    /// A complete reply: `body` of `contentType`, its length given, the connection closed after it.
+    public static func reply(status: String = "200 OK", headers: [String] = [], contentType: String, body: String) -> String {
+        (["HTTP/1.1 \(status)", "Content-Type: \(contentType)", "Content-Length: \(body.utf8.count)", "Connection: close"] + headers)
+            .joined(separator: "\r\n") + "\r\n\r\n" + body
     }
 }
 

@@ -18,11 +18,6 @@ struct NotAnEventStreamTests {
         ("gemini-2.0-flash", #"{"candidates":[{"content":{"parts":[{"text":"Phobos and Deimos."}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":5,"totalTokenCount":14}}"#),
     ]
 
-    static func reply(_ contentType: String, _ body: String) -> String {
-        ["HTTP/1.1 200 OK", "Content-Type: \(contentType)", "Content-Length: \(body.utf8.count)", "Connection: close"]
-            .joined(separator: "\r\n") + "\r\n\r\n" + body
-    }
-
     func client(_ server: ScriptedServer) -> ChoreoClient {
         ChoreoClient(router: ProviderRouter.fromEnvironment([:]).pointed(at: server.baseURL))
     }
@@ -34,7 +29,7 @@ struct NotAnEventStreamTests {
     /// Iterated chunk by chunk: one chunk with the whole text and its finish reason.
     @Test(arguments: wholeAnswers)
     func aWholeAnswerIsOneChunk(model: String, json: String) async throws {
-        try await withScriptedServer(answering: { _ in [.send(Self.reply("application/json", json))] }) { server in
+        try await withScriptedServer(answering: { _ in [.send(ScriptedServer.reply(contentType: "application/json", body: json))] }) { server in
             let client = client(server)
             let stream = try await client.stream(body: body(model), provider: try client.provider(for: model))
             var chunks: [ChatCompletionChunk] = []
@@ -49,7 +44,7 @@ struct NotAnEventStreamTests {
     /// Collected (the batch runner's way), with white space before it as some servers send.
     @Test(arguments: wholeAnswers)
     func aWholeAnswerIsCollected(model: String, json: String) async throws {
-        try await withScriptedServer(answering: { _ in [.send(Self.reply("application/json", "\n" + json))] }) { server in
+        try await withScriptedServer(answering: { _ in [.send(ScriptedServer.reply(contentType: "application/json", body: "\n" + json))] }) { server in
             let client = client(server)
             let stream = try await client.stream(body: body(model), provider: try client.provider(for: model), delivery: .collected)
             let completion = try await stream.collect()
@@ -76,7 +71,7 @@ struct NotAnEventStreamTests {
     /// A whole error object with a 200 is the provider's error, in its words, and retried.
     @Test func aWholeErrorObjectIsTheProvidersError() async throws {
         let json = #"{"error":{"message":"The upstream model is overloaded","type":"server_error"}}"#
-        try await withScriptedServer(answering: { _ in [.send(Self.reply("application/json", json))] }) { server in
+        try await withScriptedServer(answering: { _ in [.send(ScriptedServer.reply(contentType: "application/json", body: json))] }) { server in
             let client = client(server)
             do {
                 let stream = try await client.stream(body: body("gpt-4o-mini"), provider: try client.provider(for: "gpt-4o-mini"), delivery: .collected)
@@ -94,7 +89,7 @@ struct NotAnEventStreamTests {
     @Test(arguments: [StreamDelivery.chunks, .collected])
     func aWebPageStopsTheProviderAndIsQuoted(delivery: StreamDelivery) async throws {
         let page = "<!DOCTYPE html>\n<html><head><title>Guest Wi-Fi: please log in</title></head><body><form>…</form></body></html>"
-        try await withScriptedServer(answering: { _ in [.send(Self.reply("text/html; charset=utf-8", page))] }) { server in
+        try await withScriptedServer(answering: { _ in [.send(ScriptedServer.reply(contentType: "text/html; charset=utf-8", body: page))] }) { server in
             let client = client(server)
             do {
                 let stream = try await client.stream(body: body("gpt-4o-mini"), provider: try client.provider(for: "gpt-4o-mini"), delivery: delivery)

@@ -66,8 +66,7 @@ struct RunnerTests {
         ("application/json", #"{"error":{"message":"Invalid URL (POST /v1/chat/completions)","type":"invalid_request_error","param":null,"code":null}}"#),
     ])
     func aBaseURLWithNoAPIBehindItStopsTheProviderAtTheFirst404(contentType: String, body: String) async throws {
-        let reply = ["HTTP/1.1 404 Not Found", "Content-Type: \(contentType)", "Content-Length: \(body.utf8.count)", "Connection: close"]
-            .joined(separator: "\r\n") + "\r\n\r\n" + body
+        let reply = ScriptedServer.reply(status: "404 Not Found", contentType: contentType, body: body)
         try await withScriptedServer(answering: { _ in [.send(reply)] }) { server in
             let fixture = try Fixture(count: 10)
             let summary = try await fixture.run(at: server.baseURL) { $0.concurrency = 1 }
@@ -85,8 +84,7 @@ struct RunnerTests {
     /// `interrupted`).
     @Test func wholeAnswersToStreamedRequestsAreKept() async throws {
         let json = #"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Phobos and Deimos."},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":5,"total_tokens":14}}"#
-        let reply = ["HTTP/1.1 200 OK", "Content-Type: application/json", "Content-Length: \(json.utf8.count)", "Connection: close"]
-            .joined(separator: "\r\n") + "\r\n\r\n" + json
+        let reply = ScriptedServer.reply(contentType: "application/json", body: json)
         try await withScriptedServer(answering: { _ in [.send(reply)] }) { server in
             let fixture = try Fixture(count: 5)
             let summary = try await fixture.run(at: server.baseURL)
@@ -104,8 +102,7 @@ struct RunnerTests {
     /// stops the provider, quoted, as a 404 with no API behind it does.
     @Test func aWebPageInsteadOfAnEventStreamStopsTheProviderAtTheFirst() async throws {
         let page = "<html><head><title>Guest Wi-Fi: please log in</title></head><body></body></html>"
-        let reply = ["HTTP/1.1 200 OK", "Content-Type: text/html", "Content-Length: \(page.utf8.count)", "Connection: close"]
-            .joined(separator: "\r\n") + "\r\n\r\n" + page
+        let reply = ScriptedServer.reply(contentType: "text/html", body: page)
         try await withScriptedServer(answering: { _ in [.send(reply)] }) { server in
             let fixture = try Fixture(count: 10)
             let summary = try await fixture.run(at: server.baseURL) { $0.concurrency = 1 }
