@@ -17,6 +17,23 @@ import Testing
         return line.split(separator: " ", maxSplits: 5).last.map(String.init) ?? ""
     }
 
+    /// Runs `command` (a program and its arguments, after any VAR=value) with cron's bare
+    /// environment, `PATH=/usr/bin:/bin` and nothing else: its exit status and what cron would
+    /// mail (its standard error). Waits without holding a thread of the test pool: a test that
+    /// blocked one for seconds starved the runs of the tests beside it past their deadlines.
+    static func underCron(_ command: [String]) async throws -> (status: Int32, mail: String) {
+        let scratch = TemporaryDirectory("choreo-cron")
+        let mail = scratch.file("mail")
+        _ = FileManager.default.createFile(atPath: mail, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["-i", "PATH=/usr/bin:/bin"] + command
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: mail))
+        try p.run()
+        let status = try await ChoreoBinary.wait(p)
+        return (status, try String(contentsOfFile: mail, encoding: .utf8))
+    }
+
     @Test func theReadmeLineRunsUnderCronsEnvironment() async throws {
         try await withMockServer { server in
         let fixture = try Fixture(count: 5)
@@ -37,18 +54,10 @@ import Testing
             .replacingOccurrences(of: "/usr/local/bin/", with: prefix.path + "/")
             .replacingOccurrences(of: "/srv/choreo/", with: data.path + "/")
         #expect(command.contains(prefix.path) && command.contains(data.path), "the README line changed shape: \(command)")
-        let cron = { (command: String) throws -> (status: Int32, mail: String) in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh", "HOME=\(fixture.directory.path)", "LOGNAME=cron", "/bin/sh", "-c", command]
-            let stderr = Pipe()
-            p.standardError = stderr
-            try p.run()
-            let mail = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, mail)
+        let cron = { (command: String) async throws -> (status: Int32, mail: String) in
+            try await Self.underCron(["SHELL=/bin/sh", "HOME=\(fixture.directory.path)", "LOGNAME=cron", "/bin/sh", "-c", command])
         }
-        let (status, mail) = try cron(command)
+        let (status, mail) = try await cron(command)
         #expect(status == 0, "what cron would mail: \(mail)")
 
         let log = try String(contentsOf: data.appendingPathComponent("nightly.sqlite.log"), encoding: .utf8)
@@ -62,11 +71,11 @@ import Testing
         // Opt-in: CHOREO_REPORT writes the newest batch's report after the run; one that cannot
         // be written is mailed and leaves the run's exit code alone.
         let report = data.appendingPathComponent("report.html")
-        let withReport = try cron("CHOREO_REPORT=\(report.path) " + command)
+        let withReport = try await cron("CHOREO_REPORT=\(report.path) " + command)
         #expect(withReport.status == 0 && withReport.mail.isEmpty, "\(withReport.mail)")
         let html = try String(contentsOf: report, encoding: .utf8)
         #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains(fixture.batchID))
-        let unwritable = try cron("CHOREO_REPORT=\(data.path)/no-such-folder/report.html " + command)
+        let unwritable = try await cron("CHOREO_REPORT=\(data.path)/no-such-folder/report.html " + command)
         #expect(unwritable.status == 0 && unwritable.mail.contains("could not write the report"), "\(unwritable.mail)")
     }
     }
@@ -77,44 +86,29 @@ import Testing
     @Test func aProviderThatDidNotAnswerIsMailedAndTheDeadlineIsNot() async throws {
         let fixture = try Fixture(count: 3)
         let wrapper = Self.repository.appendingPathComponent("scripts/cron/choreo-cron.sh").path
-        let cron = { (environment: [String], arguments: [String]) throws -> (status: Int32, mail: String) in
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["-i", "PATH=/usr/bin:/bin", "CHOREO_BIN=\(ChoreoBinary.path)", "CHOREO_DB=\(fixture.databasePath)",
-                           "OPENAI_API_KEY=sk-cron-test"] + environment + ["/bin/bash", wrapper] + arguments
-            let stderr = Pipe()
-            p.standardError = stderr
-            try p.run()
-            let mail = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, mail)
+        let cron = { (environment: [String], arguments: [String]) async throws -> (status: Int32, mail: String) in
+            try await Self.underCron(["CHOREO_BIN=\(ChoreoBinary.path)", "CHOREO_DB=\(fixture.databasePath)", "OPENAI_API_KEY=sk-cron-test"]
+                               + environment + ["/bin/bash", wrapper] + arguments)
         }
         let line = "choreo: provider openai never answered in this run (connection refused at 127.0.0.1:1): 3 jobs left pending; "
             + "run `choreo run` again once it answers\n"
         for _ in 0..<2 {
-            let unanswered = try cron(["OPENAI_BASE_URL=http://127.0.0.1:1/v1"], ["--first-answer-limit", "1s"])
+            let unanswered = try await cron(["OPENAI_BASE_URL=http://127.0.0.1:1/v1"], ["--first-answer-limit", "1s"])
             #expect(unanswered.status == 3 && unanswered.mail == line, "\(unanswered.mail)")
         }
         try await withMockServer(config: MockConfig(chunkDelay: .milliseconds(500))) { server in
-            let late = try cron(["OPENAI_BASE_URL=\(server.baseURL)", "CHOREO_DEADLINE=1s"], [])
+            let late = try await cron(["OPENAI_BASE_URL=\(server.baseURL)", "CHOREO_DEADLINE=1s"], [])
             #expect(late.status == 3 && late.mail.isEmpty, "\(late.mail)")
         }
     }
 
     /// With a PostgreSQL URL the wrapper needs a log file of its own (`$CHOREO_DB.log` would be a
     /// path made of the URL) and never shows a password put in the URL.
-    @Test func aPostgresURLNeedsALogFileAndItsPasswordIsNeverShown() throws {
+    @Test func aPostgresURLNeedsALogFileAndItsPasswordIsNeverShown() async throws {
         let wrapper = Self.repository.appendingPathComponent("scripts/cron/choreo-cron.sh").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["-i", "PATH=/usr/bin:/bin", "CHOREO_BIN=/bin/false", "CHOREO_DB=postgres://batch:hunter2-secret@db.internal/jobs",
-                       "/bin/sh", "-c", "exec /bin/bash " + wrapper]
-        let stderr = Pipe()
-        p.standardError = stderr
-        try p.run()
-        let mail = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 2 && mail.contains("set CHOREO_LOG"), "\(mail)")
+        let (status, mail) = try await Self.underCron(["CHOREO_BIN=/bin/false", "CHOREO_DB=postgres://batch:hunter2-secret@db.internal/jobs",
+                                                 "/bin/sh", "-c", "exec /bin/bash " + wrapper])
+        #expect(status == 2 && mail.contains("set CHOREO_LOG"), "\(mail)")
         #expect(!mail.contains("hunter2-secret") && mail.contains("batch:***@db.internal"), "\(mail)")
     }
 }
