@@ -122,6 +122,21 @@ struct ProviderHealthTests {
         #expect(outage(untrusted, neverAnswered: true).remedy.hasPrefix("this machine does not trust its certificate"))
     }
 
+    /// Stalls in a run where the provider answered may be its server's queue, not an outage: the
+    /// line that says it went down says so too. Not for a provider that never answered, nor for
+    /// other reasons.
+    @Test func stallsAfterAnswersHintAtAServersQueue() {
+        func outage(_ reason: String, neverAnswered: Bool) -> ProviderOutage {
+            ProviderOutage(provider: "local", reason: reason, origin: "127.0.0.1:11434", since: Date(), nextProbe: nil,
+                           gaveUp: false, neverAnswered: neverAnswered)
+        }
+        let stall = TransportError(kind: .stalled, message: "no progress for 60 s, no byte of an answer since the request went out")
+        let reason = RequestFailure.classify(stall).unreachable ?? ""
+        #expect(outage(reason, neverAnswered: false).queueHint?.hasPrefix("if its server queues more requests than it runs at once") == true)
+        #expect(outage(reason, neverAnswered: true).queueHint == nil)
+        #expect(outage("connection refused", neverAnswered: false).queueHint == nil)
+    }
+
     @Test func failuresSayWhetherTheProviderIsUnreachable() {
         let refused = TransportError(kind: .connect, curlCode: 7, message: "Failed to connect to 127.0.0.1 port 9 after 0 ms: Connection refused",
                                      origin: "http://127.0.0.1:9")

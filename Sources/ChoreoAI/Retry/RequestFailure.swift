@@ -87,6 +87,8 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
     public static let untrustedCertificate = "certificate not trusted"
     /// The outage reason of a host name that does not resolve (curl 6).
     public static let dnsLookupFailed = "DNS lookup failed"
+    /// The outage reason of requests that got no progress for the stall timeout.
+    public static let stalled = "stalled"
     /// Why a provider that answered nothing but 429s for the outage limit was given up.
     public static let rateLimitedReason = "HTTP 429 rate limit"
 
@@ -102,7 +104,7 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
             default: return e.message.lowercased().contains("refused") ? "connection refused" : "could not connect"
             }
         case .tls: return e.curlCode == 60 ? untrustedCertificate : "TLS handshake failed"
-        case .stalled: return "stalled"
+        case .stalled: return stalled
         case .connectionLost where !partial:
             return e.curlCode == 52 ? "empty reply" : "connection reset"
         // A bound the user chose, not a sign of an outage: a stream that outlasts it (or a model

@@ -229,8 +229,10 @@ final class ProviderGate: Sendable {
         switch change {
         case .down(let o):
             holdOtherRunners(o)
-            events?.provider(name, outage: snapshot(o, gaveUp: false), log: (.warning,
-                "provider \(name) unreachable (\(o.reason) at \(origin)): pausing its jobs; probing with one request from \(String(format: "%g", o.interval)) s on"))
+            let outage = snapshot(o, gaveUp: false, neverAnswered: !health.withLock { $0.answeredOnce })
+            events?.provider(name, outage: outage, log: (.warning,
+                "provider \(name) unreachable (\(o.reason) at \(origin)): pausing its jobs; probing with one request from \(String(format: "%g", o.interval)) s on"
+                + (outage.queueHint.map { "; \($0)" } ?? "")))
         case .recovered(let o):
             pace.withLock { $0.unreachableUntil = 0 }
             share(.outageEnded)

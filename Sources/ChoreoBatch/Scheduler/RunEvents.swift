@@ -166,6 +166,16 @@ public struct ProviderOutage: Sendable, Hashable {
     /// It answered, but nothing but 429s for the outage limit (`ProviderHealth.rateLimited`).
     public var isRateLimit: Bool { reason == RequestFailure.rateLimitedReason }
 
+    /// What else stalls can mean, said when the provider goes down: a server that queues more
+    /// requests than it runs at once (Ollama, llama.cpp with few slots) sends nothing to those it
+    /// holds, and the stall rule takes them for an outage. Nil for other reasons, and for a
+    /// provider that never answered in this run (then no stream of its ran at all).
+    public var queueHint: String? {
+        guard reason == RequestFailure.stalled, !neverAnswered else { return nil }
+        return "if its server queues more requests than it runs at once (Ollama, llama.cpp), it sends nothing to those it holds: "
+            + "set the provider's concurrency in choreo.json to what it runs at once"
+    }
+
     /// `connection refused at 127.0.0.1:9999`.
     public var cause: String { origin.isEmpty ? reason : "\(reason) at \(origin)" }
 
