@@ -115,10 +115,8 @@ enum RunSession {
         renderer.summary(events.snapshot, stopped: Self.stopped(summary), jobsLeft: summary.left)
         for u in summary.unreachable {
             let o = u.outage
-            let lasting = ProgressRenderer.duration(Date().timeIntervalSince(o.since))
-            let why = o.neverAnswered ? "never answered in this run" : o.isRateLimit ? "answered only 429s for \(lasting)" : "unreachable for \(lasting)"
             renderer.record(.init(time: Date(), level: .error, message:
-                "provider \(o.provider) \(why) (\(o.cause)): \(u.jobsLeft) jobs left pending; \(o.remedy)", kind: "provider_unreachable"))
+                "provider \(o.provider) \(o.standing()) (\(o.cause)): \(u.jobsLeft) jobs left pending; \(o.remedy)", kind: "provider_unreachable"))
         }
         for p in summary.stoppedProviders {
             let notSent = p.jobsNotSent == 0 ? "" : "; \(Money.grouped(p.jobsNotSent)) of its jobs were not sent (provider_stopped): "

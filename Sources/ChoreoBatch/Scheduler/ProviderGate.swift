@@ -240,10 +240,9 @@ final class ProviderGate: Sendable {
                 "provider \(name) answered again after \(ProviderOutage.clock(now - o.since)): resuming its jobs"))
         case .gaveUp(let o, let neverAnswered):
             share(.outageEnded)
-            let why = neverAnswered ? "it never answered in this run"
-                : o.reason == RequestFailure.rateLimitedReason ? "answered only 429s for \(ProviderOutage.clock(now - o.since)), past --outage-limit"
-                : "unreachable for \(ProviderOutage.clock(now - o.since)), past --outage-limit"
-            events?.provider(name, outage: snapshot(o, gaveUp: true, neverAnswered: neverAnswered), log: (.error,
+            let outage = snapshot(o, gaveUp: true, neverAnswered: neverAnswered)
+            let why = neverAnswered ? "it never answered in this run" : "\(outage.standing()), past --outage-limit"
+            events?.provider(name, outage: outage, log: (.error,
                 "provider \(name) (\(o.reason) at \(origin)): \(why); stopped waiting, its jobs stay pending"))
         }
     }

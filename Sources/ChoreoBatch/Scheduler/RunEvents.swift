@@ -195,6 +195,14 @@ public struct ProviderOutage: Sendable, Hashable {
         return "run `choreo run` again once it answers"
     }
 
+    /// What the provider has done by `now`, for a log line: `never answered in this run`,
+    /// `answered only 429s for 15:00`, `unreachable for 0:42`.
+    public func standing(at now: Date = Date()) -> String {
+        if neverAnswered { return "never answered in this run" }
+        let lasting = Self.clock(now.timeIntervalSince(since))
+        return isRateLimit ? "answered only 429s for \(lasting)" : "unreachable for \(lasting)"
+    }
+
     /// The progress line's part: `openai unreachable for 0:42 (connection refused); next probe in 8 s`.
     public func progress(now: Date = Date()) -> String {
         var s = "\(provider) unreachable for \(Self.clock(now.timeIntervalSince(since))) (\(reason))"
