@@ -39,13 +39,11 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     /// keep-alive comment line is progress.
     static let progressBytes = 1024
 
-    /// The request's URL, for `origin`.
-    private let url: String
-    /// `scheme://host:port` of the request, for its errors. Worked out only when one is made:
-    /// finding it (Foundation's `range(of:)`) cost every request ~28,000 instructions.
-    var origin: String { HTTPRequest.origin(of: url) }
+    /// `scheme://host:port` of the request: for its errors, and the key of what the loop knows of
+    /// its server (`CurlEventLoop.servers`). Made on the caller's thread.
+    let origin: String
     /// The origin, over HTTPS only: where curl asks for HTTP/2 and transfers may share a
-    /// connection (the loop's window per origin, `CurlEventLoop.unsent`). Made on the caller's thread.
+    /// connection (the loop's window per origin, `CurlEventLoop.unsent`).
     let httpsOrigin: String?
     /// Lives as long as the process (`CurlTransport`), like every loop.
     private let loop: CurlEventLoop
@@ -73,6 +71,11 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         /// curl sent the request on a connection (`CURLOPT_PREREQFUNCTION`): before, the transfer
         /// waits in curl's queue for a connection, or connects (the connect timeout's business).
         var requestSent = false
+        /// When the request went out (monotonic ns), for how long it waited in its server's queue.
+        var sentAt: UInt64 = 0
+        /// What the loop knows of this transfer's server, shared by every transfer to its origin:
+        /// a request with no byte of its answer is not silent while the server streams others'.
+        var server: CurlEventLoop.ServerProgress?
         /// The origin whose count of unsent transfers this one is in (`CurlEventLoop.unsent`),
         /// from when the loop hands it to curl until curl sends it or it leaves the multi.
         var unsentOrigin: String?
@@ -105,8 +108,8 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
 
     init(request: HTTPRequest, loop: CurlEventLoop) {
         self.loop = loop
-        self.url = request.url
-        self.httpsOrigin = request.url.prefix(6).lowercased() == "https:" ? HTTPRequest.origin(of: request.url) : nil
+        self.origin = HTTPRequest.origin(of: request.url)
+        self.httpsOrigin = origin.utf8.prefix(6).map { $0 | 0x20 }.elementsEqual("https:".utf8) ? origin : nil
         self.onLoop = LoopBound(OnLoop(request: request), loop: loop)
     }
 
@@ -398,6 +401,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
             if v.bytesSinceProgress >= Self.progressBytes || (bytes.baseAddress.map { memchr($0, 0x0A, bytes.count) != nil } ?? false) {
                 v.lastActivity = DispatchTime.now().uptimeNanoseconds
                 v.bytesSinceProgress = 0
+                v.server?.answeredAt = v.lastActivity
             }
             return (v.headDelivered, v.sink)
         }
@@ -438,6 +442,11 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     var isHeld: Bool {
         get { onLoop.value.isHeld }
         set { onLoop.value.isHeld = newValue }
+    }
+    /// Set by the loop as it hands the transfer to curl.
+    var server: CurlEventLoop.ServerProgress? {
+        get { onLoop.value.server }
+        set { onLoop.value.server = newValue }
     }
 
     /// Ends the transfer from this side: with an error (a curl call refused, see `check`; the
@@ -486,11 +495,17 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         }
         if let completeAt = onLoop.value.answerCompleteAt,
            isSilent(since: max(completeAt, onLoop.value.lastActivity), for: Self.endGrace, now: now) { return .success(()) }
-        guard isStalled(now: now) else { return nil }
+        guard let stall = stall(now: now) else { return nil }
+        let stallTimeout = onLoop.value.request.stallTimeout
+        if stall == .queuedTooLong {
+            return .failure(TransportError(kind: .stalled, message: "no byte of an answer for \((stallTimeout * Self.queueStallTimeouts).formatted2) s "
+                                           + "while the server streamed other answers (ten stall timeouts): a request it lost, or a queue longer than that",
+                                           origin: origin))
+        }
         // Whether the server answered at all tells a server that never took the request from
         // one that stopped halfway.
         let answered = onLoop.value.headerBytes + bytesReceived.load(ordering: .relaxed)
-        return .failure(TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(onLoop.value.request.stallTimeout.formatted2) s"
+        return .failure(TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(stallTimeout.formatted2) s"
                                        + (answered == 0 ? ", no byte of an answer since the request went out" : ", \(answered) bytes of the answer in"),
                                        origin: origin))
     }
@@ -504,15 +519,38 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
             onLoop.value.unsentOrigin = nil
             loop.sent(to: origin)
         }
-        onLoop.value.requestSent = true
-        onLoop.value.lastActivity = DispatchTime.now().uptimeNanoseconds
-        onLoop.value.bytesSinceProgress = 0
+        onLoop.update { v in
+            v.requestSent = true
+            v.lastActivity = DispatchTime.now().uptimeNanoseconds
+            v.sentAt = v.lastActivity
+            v.bytesSinceProgress = 0
+        }
     }
 
-    /// Whether no byte arrived for the stall timeout since the request went out, while the
+    /// How long a request with no byte of its answer may wait while its server streams other
+    /// answers, in stall timeouts (see `stall`): ten minutes at the default of 60 s.
+    static let queueStallTimeouts = 10.0
+
+    private enum Stall { case silent, queuedTooLong }
+
+    /// Whether no progress came for the stall timeout since the request went out, while the
     /// consumer was keeping up (a paused transfer is waiting for its consumer, not for the server).
-    func isStalled(now: UInt64) -> Bool {
-        onLoop.value.requestSent && isSilent(since: onLoop.value.lastActivity, for: onLoop.value.request.stallTimeout, now: now)
+    ///
+    /// A request with no byte of its answer yet, while its server streams other answers, waits in
+    /// the server's queue: a server that runs fewer requests than it is sent (Ollama, llama.cpp's
+    /// slots, vLLM past its batch) sends those it holds nothing, or only the head. Its silence
+    /// counts from the server's last progress instead, for `queueStallTimeouts` at most: past
+    /// that, it is a request the server lost.
+    private func stall(now: UInt64) -> Stall? {
+        let (sent, lastActivity, sentAt, stallTimeout, serverAnsweredAt) = onLoop.update { v in
+            (v.requestSent, v.lastActivity, v.sentAt, v.request.stallTimeout, v.server?.answeredAt ?? 0)
+        }
+        guard sent else { return nil }
+        if bytesReceived.load(ordering: .relaxed) == 0, serverAnsweredAt > lastActivity {
+            if now > sentAt, Double(now - sentAt) / 1e9 >= stallTimeout * Self.queueStallTimeouts { return .queuedTooLong }
+            return isSilent(since: serverAnsweredAt, for: stallTimeout, now: now) ? .silent : nil
+        }
+        return isSilent(since: lastActivity, for: stallTimeout, now: now) ? .silent : nil
     }
 
     /// Whether nothing came for `seconds` since `since` while the consumer was keeping up.

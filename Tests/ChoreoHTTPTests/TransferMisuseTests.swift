@@ -13,7 +13,7 @@ struct TransferMisuseTests {
             try await withMockServer(config: MockConfig(fixedTokens: 10)) { server in
                 let response = try await CurlTransport.shared.execute(StallSweepTests.streamingRequest(server))
                 // The stall check reads the easy handle and the stall clock: the loop's alone.
-                _ = response.body.owner.transfer.isStalled(now: 0)
+                _ = response.body.owner.transfer.watchdog(now: 0)
             }
         }
         let message = exit.map { String(decoding: $0.standardErrorContent, as: UTF8.self) } ?? ""
