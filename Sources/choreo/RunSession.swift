@@ -122,7 +122,7 @@ enum RunSession {
             let notSent = p.jobsNotSent == 0 ? "" : "; \(Money.grouped(p.jobsNotSent)) of its jobs were not sent (provider_stopped): "
                 + "once that is fixed (the key, the account, the base URL), "
                 + (batch.map { "`choreo resume \($0)` sends them" } ?? "`choreo resume BATCH` sends them (`choreo status` lists the batches)")
-            renderer.record(.init(time: Date(), level: .error, message: "provider \(p.provider) was stopped: \(p.reason)\(notSent)",
+            renderer.record(.init(time: Date(), level: .error, message: "\(p.subject) was stopped: \(p.reason)\(notSent)",
                                   kind: "provider_stopped"))
         }
         if let cache = summary.cache { renderer.record(.init(time: Date(), level: .info, message: Self.describe(cache))) }

@@ -236,6 +236,8 @@ struct RateLimitHealthTests {
         let f = RequestFailure.classify(error)
         #expect(f.kind == kind)
         #expect(f.stopsProvider == (kind == .quota))
+        // A quota per day and model: the provider's other models still have theirs.
+        #expect(f.modelOnly == (kind == .quota))
     }
 
     @Test func aRequestTooLargeForTheLimitIsABadRequestNotAWait() {

@@ -198,6 +198,50 @@ struct RunnerTests {
     }
     }
 
+    /// A model the key may not use (OpenAI's 403 `Project … does not have access to model o3`)
+    /// stops that model's jobs, not the provider's others: they were failed as `provider_stopped`.
+    @Test func aModelTheKeyMayNotUseStopsThatModelAlone() async throws {
+        let refusal = #"{"error":{"message":"Project `proj_x` does not have access to model `o3`","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#
+        try await withScriptedServer(answering: { request in
+            request.bodyText.contains(#""model":"o3""#)
+                ? [.send(ScriptedServer.errorReply(status: "403 Forbidden", json: refusal))]
+                : [.send(ScriptedServer.eventStreamHead() + ScriptedServer.openAIStream("fine"))]
+        }) { server in
+            let fixture = try Fixture(count: 8, models: ["o3", "gpt-4o-mini"])
+            let summary = try await fixture.run(at: server.baseURL) { $0.concurrency = 1 }
+            #expect(summary.succeeded == 4 && summary.failed == 4, "\(summary)")
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE model = 'gpt-4o-mini' AND state = 'succeeded'") == 4)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE model = 'o3' AND error_kind = 'permission' AND attempts = 1") == 1)
+            #expect(try fixture.scalar("""
+                SELECT count(*) FROM jobs WHERE model = 'o3' AND error_kind = 'provider_stopped' AND attempts = 0
+                AND error_message LIKE 'not sent: model o3 of provider openai is stopped for this run: %does not have access to model%'
+                """) == 3)
+            #expect(summary.stoppedProviders.map(\.subject) == ["model o3 of provider openai"] && summary.stoppedProviders.first?.jobsNotSent == 3,
+                    "\(summary.stoppedProviders)")
+            #expect(server.requests.filter { $0.bodyText.contains(#""model":"o3""#) }.count == 1)
+        }
+    }
+
+    /// Gemini's quota per day is one model's (`…PerDayPerProjectPerModel…`, its `quotaDimensions`
+    /// name the model): spent for gemini-2.5-pro, it stops that model; gemini-2.5-flash goes on.
+    @Test func aGeminiQuotaPerDayStopsItsModelAlone() async throws {
+        let spent = #"{"error":{"code":429,"message":"You exceeded your current quota, please check your plan and billing details.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaMetric":"generativelanguage.googleapis.com/generate_content_free_tier_requests","quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier","quotaDimensions":{"location":"global","model":"gemini-2.5-pro"}}]},{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"34s"}]}}"#
+        let answer = #"data: {"candidates":[{"content":{"parts":[{"text":"fine"}],"role":"model"},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4},"modelVersion":"gemini-2.5-flash"}"# + "\r\n\r\n"
+        try await withScriptedServer(answering: { request in
+            request.requestLine.contains("gemini-2.5-pro")
+                ? [.send(ScriptedServer.errorReply(status: "429 Too Many Requests", json: spent))]
+                : [.send(ScriptedServer.eventStreamHead() + answer)]
+        }) { server in
+            let fixture = try Fixture(count: 8, models: ["gemini-2.5-pro", "gemini-2.5-flash"])
+            let summary = try await fixture.run(at: server.baseURL) { $0.concurrency = 1 }
+            #expect(summary.succeeded == 4 && summary.failed == 4, "\(summary)")
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE model = 'gemini-2.5-flash' AND state = 'succeeded'") == 4)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE model = 'gemini-2.5-pro' AND error_kind = 'quota' AND attempts = 1") == 1)
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE model = 'gemini-2.5-pro' AND error_kind = 'provider_stopped'") == 3)
+            #expect(summary.stoppedProviders.map(\.subject) == ["model gemini-2.5-pro of provider gemini"], "\(summary.stoppedProviders)")
+        }
+    }
+
     /// Jobs submitted while a run goes on, for a provider whose key is not set (the run's start
     /// checked only the jobs then pending): none is sent, each fails as `provider_stopped`, the
     /// first too, and `choreo resume` requeues them all once the key is there.

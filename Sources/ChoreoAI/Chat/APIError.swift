@@ -71,10 +71,17 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Gemini's 429 for a quota per day (a `QuotaFailure` whose violation's `quotaId` is
     /// `GenerateRequestsPerDayPerProjectPerModel-FreeTier` or the like): it says "tomorrow", where
     /// the same 429 for a quota per minute says "in a minute". Its message is the same for both.
-    var isDailyQuota: Bool {
-        guard status == 429, let details = body?["error"]?["details"]?.arrayValue else { return false }
-        return details.contains { detail in
-            detail["violations"]?.arrayValue?.contains { $0["quotaId"]?.stringValue?.contains("PerDay") == true } == true
-        }
+    var isDailyQuota: Bool { !dailyQuotaViolations.isEmpty }
+
+    /// Whether the day's quota is one model's (`…PerDayPerProjectPerModel…`, or `quotaDimensions`
+    /// naming a model, as Gemini's are): the provider's other models still have theirs.
+    var isDailyQuotaPerModel: Bool {
+        dailyQuotaViolations.contains { $0["quotaId"]?.stringValue?.contains("PerModel") == true || $0["quotaDimensions"]?["model"] != nil }
+    }
+
+    /// The `QuotaFailure` violations of a 429 whose `quotaId` is a quota per day.
+    private var dailyQuotaViolations: [JSONValue] {
+        guard status == 429, let details = body?["error"]?["details"]?.arrayValue else { return [] }
+        return details.flatMap { $0["violations"]?.arrayValue ?? [] }.filter { $0["quotaId"]?.stringValue?.contains("PerDay") == true }
     }
 }

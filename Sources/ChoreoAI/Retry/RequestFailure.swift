@@ -8,6 +8,9 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
     public var retryable: Bool
     /// Retrying any job of this provider is pointless (quota exhausted, bad key): stop them all.
     public var stopsProvider: Bool
+    /// With `stopsProvider`: the stop is only the model the request named's (a quota per model,
+    /// a model the key may not use); the provider's other models still answer.
+    public var modelOnly = false
     /// The server asked for this delay (seconds).
     public var retryAfter: Double?
     public var httpStatus: Int?
@@ -120,12 +123,17 @@ public struct RequestFailure: Sendable, Hashable, CustomStringConvertible {
         if e.isQuotaExhausted {
             f.kind = .quota
             f.stopsProvider = true
+            f.modelOnly = e.isDailyQuotaPerModel
             return f
         }
         switch e.status {
         case 400, 413, 422: f.kind = .badRequest
         case 401: f.kind = .auth; f.stopsProvider = true
-        case 403: f.kind = .permission; f.stopsProvider = true
+        case 403:
+            f.kind = .permission
+            f.stopsProvider = true
+            // OpenAI's `Project … does not have access to model o3`: that model only.
+            f.modelOnly = e.code == "model_not_found"
         case 404:
             f.kind = .notFound
             f.stopsProvider = e.meansNoAPIHere

@@ -226,8 +226,8 @@ struct JobExecution: Sendable {
     /// Why an attempt sends nothing: the job fails, or its batch was cancelled.
     enum Unsent {
         case fail(RequestFailure)
-        /// Its provider is stopped for the run, for `reason` (`provider_stopped`).
-        case providerStopped(provider: String, reason: String)
+        /// Its provider, or its model there, is stopped for the run, for `reason` (`provider_stopped`).
+        case providerStopped(StopScope, reason: String)
         case cancelled
     }
 
@@ -235,11 +235,11 @@ struct JobExecution: Sendable {
     func endUnsent(_ unsent: Unsent) async throws -> JobResult {
         switch unsent {
         case .fail(let failure): return try await failWithoutAttempt(failure)
-        case .providerStopped(let provider, let reason):
+        case .providerStopped(let scope, let reason):
             try await shared.queue.endWithoutAttempt(job: job.id, state: .failed, kind: .providerStopped,
-                                                     message: "not sent: provider \(provider) is stopped for this run: \(reason)")
+                                                     message: "not sent: \(scope) is stopped for this run: \(reason)")
             shared.events.notSent()
-            shared.control.countNotSent(provider: provider)
+            shared.control.countNotSent(scope)
             return .failed
         case .cancelled:
             try await shared.queue.endWithoutAttempt(job: job.id, state: .cancelled, kind: .cancelled, message: "the batch was cancelled")
@@ -276,12 +276,12 @@ struct JobExecution: Sendable {
         if let variable = provider.missingKeyVariable {
             // A job submitted after the run began (its start checked the others' keys): it and
             // the provider's other jobs are not sent.
-            shared.stop(provider: provider.name, because: RequestFailure(
+            shared.stop(StopScope(provider: provider.name), because: RequestFailure(
                 kind: .auth, retryable: false, stopsProvider: true,
                 message: "\(variable) is not set: provider \(provider.name) (\(provider.baseURL)) needs a key"))
         }
-        if let stopped = shared.control.stopReason(provider: provider.name) {
-            return .unsent(.providerStopped(provider: provider.name, reason: stopped.message))
+        if let stopped = shared.control.stop(covering: job.model, of: provider.name) {
+            return .unsent(.providerStopped(stopped.scope, reason: stopped.failure.message))
         }
         var plan = Plan(provider: provider, wire: wire, body: request, kept: "", keptTokens: 0, estimate: Self.estimateTokens(request),
                         requestKey: request.objectValue == nil ? nil : shared.options.requestKey(body: request, provider: provider, path: job.endpoint))
@@ -694,7 +694,7 @@ struct JobExecution: Sendable {
         }
         if failure.kind == .rateLimited { gate.pause(for: failure.retryAfter ?? 1) }
         if failure.stopsProvider {
-            shared.stop(provider: gate.name, because: failure)
+            shared.stop(StopScope(provider: gate.name, model: failure.modelOnly ? job.model : nil), because: failure)
         }
         return true
     }

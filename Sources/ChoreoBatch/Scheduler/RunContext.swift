@@ -32,11 +32,11 @@ final class RunContext: Sendable {
         self.cache = cache
     }
 
-    /// Stops `provider` for the rest of the run (a bad key, an exhausted quota: `failure`), and
-    /// says so once: its jobs are not sent from now on (`provider_stopped`).
-    func stop(provider: String, because failure: RequestFailure) {
-        guard control.stop(provider: provider, because: failure) else { return }
-        events.log(.error, "provider \(provider) stopped for this run: \(failure.message); its other jobs are not sent "
+    /// Stops `scope` for the rest of the run (a bad key, an exhausted quota: `failure`), and says
+    /// so once: its jobs are not sent from now on (`provider_stopped`).
+    func stop(_ scope: StopScope, because failure: RequestFailure) {
+        guard control.stop(scope, because: failure) else { return }
+        events.log(.error, "\(scope) stopped for this run: \(failure.message); its other jobs are not sent "
             + "(failed as provider_stopped; `choreo resume` requeues them once the cause is fixed)")
     }
 

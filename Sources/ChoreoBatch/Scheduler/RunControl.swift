@@ -6,8 +6,8 @@ import ChoreoLocking
 final class RunControl: Sendable {
     private struct State {
         var cancelledBatches: Set<String> = []
-        var stoppedProviders: [String: RequestFailure] = [:]
-        var notSent: [String: Int] = [:]
+        var stops: [StopScope: RequestFailure] = [:]
+        var notSent: [StopScope: Int] = [:]
         var sharedRequestLimits: [Int64: Int] = [:]
         var leasesLapsed = false
         var leaseHorizon: ContinuousClock.Instant?
@@ -23,27 +23,35 @@ final class RunControl: Sendable {
 
     func setCancelled(_ batches: Set<String>) { state.withLock { $0.cancelledBatches = batches } }
 
-    /// The failure that stopped `provider` (quota exhausted, bad key), if one did.
-    func stopReason(provider: String) -> RequestFailure? { state.withLock { $0.stoppedProviders[provider] } }
-
-    /// Stops `provider` for the rest of the run; true the first time (the caller says so once).
-    @discardableResult
-    func stop(provider: String, because failure: RequestFailure) -> Bool {
+    /// The stop that covers `model` of `provider` (the whole provider's, or that model's), if one does.
+    func stop(covering model: String, of provider: String) -> (scope: StopScope, failure: RequestFailure)? {
         state.withLock { s in
-            guard s.stoppedProviders[provider] == nil else { return false }
-            s.stoppedProviders[provider] = failure
+            guard !s.stops.isEmpty else { return nil }  // every job asks
+            for scope in [StopScope(provider: provider), StopScope(provider: provider, model: model)] {
+                if let failure = s.stops[scope] { return (scope, failure) }
+            }
+            return nil
+        }
+    }
+
+    /// Stops `scope` for the rest of the run; true the first time (the caller says so once).
+    @discardableResult
+    func stop(_ scope: StopScope, because failure: RequestFailure) -> Bool {
+        state.withLock { s in
+            guard s.stops[scope] == nil else { return false }
+            s.stops[scope] = failure
             return true
         }
     }
 
-    /// A job of the stopped `provider` was written as not sent (`provider_stopped`).
-    func countNotSent(provider: String) { state.withLock { $0.notSent[provider, default: 0] += 1 } }
+    /// A job of the stopped `scope` was written as not sent (`provider_stopped`).
+    func countNotSent(_ scope: StopScope) { state.withLock { $0.notSent[scope, default: 0] += 1 } }
 
-    /// The providers stopped in this run, by name: why, and how many of their jobs were not sent.
+    /// The providers and models stopped in this run: why, and how many of their jobs were not sent.
     var stopped: [StoppedProvider] {
         state.withLock { s in
-            s.stoppedProviders.map { StoppedProvider(provider: $0.key, reason: $0.value.message, jobsNotSent: s.notSent[$0.key] ?? 0) }
-                .sorted { $0.provider < $1.provider }
+            s.stops.map { StoppedProvider(provider: $0.key.provider, model: $0.key.model, reason: $0.value.message, jobsNotSent: s.notSent[$0.key] ?? 0) }
+                .sorted { ($0.provider, $0.model ?? "") < ($1.provider, $1.model ?? "") }
         }
     }
 
@@ -79,4 +87,19 @@ final class RunControl: Sendable {
         let limit = max(1, jobs.count / 2)
         state.withLock { s in for job in jobs { s.sharedRequestLimits[job] = min(s.sharedRequestLimits[job] ?? limit, limit) } }
     }
+}
+
+/// What a stop covers: a whole provider (a bad key, its account's money gone), or one model of it
+/// (a quota per model, a model the key may not use).
+struct StopScope: Hashable, Sendable, CustomStringConvertible {
+    var provider: String
+    var model: String?
+
+    init(provider: String, model: String? = nil) {
+        self.provider = provider
+        self.model = model
+    }
+
+    /// `provider openai`, `model o3 of provider openai`.
+    var description: String { model.map { "model \($0) of provider \(provider)" } ?? "provider \(provider)" }
 }

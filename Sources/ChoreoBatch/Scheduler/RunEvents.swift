@@ -232,6 +232,12 @@ public struct UnreachableProvider: Sendable, Hashable {
 /// requeues; see `RunSummary`).
 public struct StoppedProvider: Sendable, Equatable {
     public var provider: String
+    /// Set when only this model of the provider was stopped (a quota per model, a model the key
+    /// may not use).
+    public var model: String?
     public var reason: String
     public var jobsNotSent: Int
+
+    /// `provider openai`, `model o3 of provider openai`.
+    public var subject: String { StopScope(provider: provider, model: model).description }
 }
