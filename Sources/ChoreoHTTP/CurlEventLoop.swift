@@ -75,9 +75,6 @@ final class CurlEventLoop: @unchecked Sendable {
     /// in curl unsent; the rest wait in `held` (no easy handle yet) and go in as those are sent.
     private var unsent: [String: Int] = [:]
     private var held: [String: HeldTransfers] = [:]
-    /// Per origin, what its transfers share (each holds its own): when the server last made
-    /// progress on any of them. A few entries, one a server the process talked to.
-    private var servers: [String: ServerProgress] = [:]
     /// A transfer was sent or left unsent: `held` may admit more at the iteration's end.
     private var windowOpened = false
     static let maxUnsent = 16
@@ -198,14 +195,6 @@ final class CurlEventLoop: @unchecked Sendable {
         windowOpened = true
     }
 
-    /// What the loop knows of `origin`'s server, made at its first transfer.
-    private func server(_ origin: String) -> ServerProgress {
-        if let known = servers[origin] { return known }
-        let server = ServerProgress()
-        servers[origin] = server
-        return server
-    }
-
     /// Hands curl the held transfers their origins' windows have room for.
     private func admitHeld() {
         windowOpened = false
@@ -231,7 +220,6 @@ final class CurlEventLoop: @unchecked Sendable {
         do throws(TransportError) {
             try check(curl_multi_add_handle(multi, easy), "curl_multi_add_handle")
             active[easy] = t
-            t.server = server(t.origin)
             if let origin {
                 t.unsentOrigin = origin
                 unsent[origin, default: 0] += 1
@@ -432,15 +420,5 @@ struct HeldTransfers {
             if t.isHeld { return t }
         }
         return nil
-    }
-}
-
-extension CurlEventLoop {
-    /// What the transfers to one origin share: when the server last made progress on any of them
-    /// (a body line, or `CurlTransfer.progressBytes` bytes). Loop thread only: only transfers'
-    /// loop-bound state holds one.
-    final class ServerProgress {
-        /// Monotonic ns; 0 before any.
-        var answeredAt: UInt64 = 0
     }
 }

@@ -39,11 +39,12 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     /// keep-alive comment line is progress.
     static let progressBytes = 1024
 
-    /// `scheme://host:port` of the request: for its errors, and the key of what the loop knows of
-    /// its server (`CurlEventLoop.servers`). Made on the caller's thread.
-    let origin: String
+    /// The request's URL, for `origin`.
+    private let url: String
+    /// `scheme://host:port` of the request, for its errors. Worked out only when one is made.
+    var origin: String { HTTPRequest.origin(of: url) }
     /// The origin, over HTTPS only: where curl asks for HTTP/2 and transfers may share a
-    /// connection (the loop's window per origin, `CurlEventLoop.unsent`).
+    /// connection (the loop's window per origin, `CurlEventLoop.unsent`). Made on the caller's thread.
     let httpsOrigin: String?
     /// Lives as long as the process (`CurlTransport`), like every loop.
     private let loop: CurlEventLoop
@@ -71,11 +72,9 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         /// curl sent the request on a connection (`CURLOPT_PREREQFUNCTION`): before, the transfer
         /// waits in curl's queue for a connection, or connects (the connect timeout's business).
         var requestSent = false
-        /// When the request went out (monotonic ns), for how long it waited in its server's queue.
+        /// When the request went out (monotonic ns): the first byte of the body has its own
+        /// timeout from then (`HTTPRequest.firstByteTimeout`).
         var sentAt: UInt64 = 0
-        /// What the loop knows of this transfer's server, shared by every transfer to its origin:
-        /// a request with no byte of its answer is not silent while the server streams others'.
-        var server: CurlEventLoop.ServerProgress?
         /// The origin whose count of unsent transfers this one is in (`CurlEventLoop.unsent`),
         /// from when the loop hands it to curl until curl sends it or it leaves the multi.
         var unsentOrigin: String?
@@ -108,8 +107,8 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
 
     init(request: HTTPRequest, loop: CurlEventLoop) {
         self.loop = loop
-        self.origin = HTTPRequest.origin(of: request.url)
-        self.httpsOrigin = origin.utf8.prefix(6).map { $0 | 0x20 }.elementsEqual("https:".utf8) ? origin : nil
+        self.url = request.url
+        self.httpsOrigin = request.url.utf8.prefix(6).map { $0 | 0x20 }.elementsEqual("https:".utf8) ? HTTPRequest.origin(of: request.url) : nil
         self.onLoop = LoopBound(OnLoop(request: request), loop: loop)
     }
 
@@ -401,7 +400,6 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
             if v.bytesSinceProgress >= Self.progressBytes || (bytes.baseAddress.map { memchr($0, 0x0A, bytes.count) != nil } ?? false) {
                 v.lastActivity = DispatchTime.now().uptimeNanoseconds
                 v.bytesSinceProgress = 0
-                v.server?.answeredAt = v.lastActivity
             }
             return (v.headDelivered, v.sink)
         }
@@ -443,11 +441,7 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         get { onLoop.value.isHeld }
         set { onLoop.value.isHeld = newValue }
     }
-    /// Set by the loop as it hands the transfer to curl.
-    var server: CurlEventLoop.ServerProgress? {
-        get { onLoop.value.server }
-        set { onLoop.value.server = newValue }
-    }
+
 
     /// Ends the transfer from this side: with an error (a curl call refused, see `check`; the
     /// watchdog's), or as complete (the watchdog's `endGrace`).
@@ -496,18 +490,21 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         if let completeAt = onLoop.value.answerCompleteAt,
            isSilent(since: max(completeAt, onLoop.value.lastActivity), for: Self.endGrace, now: now) { return .success(()) }
         guard let stall = stall(now: now) else { return nil }
-        let stallTimeout = onLoop.value.request.stallTimeout
-        if stall == .queuedTooLong {
-            return .failure(TransportError(kind: .stalled, message: "no byte of an answer for \((stallTimeout * Self.queueStallTimeouts).formatted2) s "
-                                           + "while the server streamed other answers (ten stall timeouts): a request it lost, or a queue longer than that",
+        let request = onLoop.value.request
+        switch stall {
+        case .noFirstByte:
+            // Whether the server answered at all tells a server that never took the request from
+            // one that sent its head and then nothing (queued, or a model still reasoning).
+            let head = onLoop.value.headerBytes
+            return .failure(TransportError(kind: .stalled, message: "no byte of an answer for \(request.firstByteWait.formatted2) s since the request went out"
+                                           + (head == 0 ? "" : " (only its head, \(head) bytes)")
+                                           + " (the first-byte timeout: a model that reasons longer, or a server's queue that long, needs more)",
+                                           origin: origin))
+        case .silent:
+            return .failure(TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for "
+                                           + "\(request.stallTimeout.formatted2) s, \(onLoop.value.headerBytes + bytesReceived.load(ordering: .relaxed)) bytes of the answer in",
                                            origin: origin))
         }
-        // Whether the server answered at all tells a server that never took the request from
-        // one that stopped halfway.
-        let answered = onLoop.value.headerBytes + bytesReceived.load(ordering: .relaxed)
-        return .failure(TransportError(kind: .stalled, message: "no progress (a complete line or \(Self.progressBytes) bytes) for \(stallTimeout.formatted2) s"
-                                       + (answered == 0 ? ", no byte of an answer since the request went out" : ", \(answered) bytes of the answer in"),
-                                       origin: origin))
     }
 
     /// curl is about to send the request on a connection: silence counts from now. Until now the
@@ -527,28 +524,23 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         }
     }
 
-    /// How long a request with no byte of its answer may wait while its server streams other
-    /// answers, in stall timeouts (see `stall`): ten minutes at the default of 60 s.
-    static let queueStallTimeouts = 10.0
+    private enum Stall { case noFirstByte, silent }
 
-    private enum Stall { case silent, queuedTooLong }
-
-    /// Whether no progress came for the stall timeout since the request went out, while the
+    /// Whether the transfer stalled: no byte of the body for the first-byte timeout since the
+    /// request went out, or, once the body began, no progress for the stall timeout while the
     /// consumer was keeping up (a paused transfer is waiting for its consumer, not for the server).
     ///
-    /// A request with no byte of its answer yet, while its server streams other answers, waits in
-    /// the server's queue: a server that runs fewer requests than it is sent (Ollama, llama.cpp's
-    /// slots, vLLM past its batch) sends those it holds nothing, or only the head. Its silence
-    /// counts from the server's last progress instead, for `queueStallTimeouts` at most: past
-    /// that, it is a request the server lost.
+    /// Before the body's first byte silence is not a stall of a stream: a model that reasons
+    /// before it writes sends nothing meanwhile (OpenAI's chat completions, Gemini's thinking), and
+    /// a server that runs fewer requests than it is sent (Ollama, llama.cpp's slots, vLLM past its
+    /// batch) sends those it holds nothing, or only the head, until a slot frees.
     private func stall(now: UInt64) -> Stall? {
-        let (sent, lastActivity, sentAt, stallTimeout, serverAnsweredAt) = onLoop.update { v in
-            (v.requestSent, v.lastActivity, v.sentAt, v.request.stallTimeout, v.server?.answeredAt ?? 0)
+        let (sent, lastActivity, sentAt, stallTimeout, firstByteWait) = onLoop.update { v in
+            (v.requestSent, v.lastActivity, v.sentAt, v.request.stallTimeout, v.request.firstByteWait)
         }
         guard sent else { return nil }
-        if bytesReceived.load(ordering: .relaxed) == 0, serverAnsweredAt > lastActivity {
-            if now > sentAt, Double(now - sentAt) / 1e9 >= stallTimeout * Self.queueStallTimeouts { return .queuedTooLong }
-            return isSilent(since: serverAnsweredAt, for: stallTimeout, now: now) ? .silent : nil
+        if bytesReceived.load(ordering: .relaxed) == 0 {
+            return now > sentAt && Double(now - sentAt) / 1e9 >= firstByteWait ? .noFirstByte : nil
         }
         return isSilent(since: lastActivity, for: stallTimeout, now: now) ? .silent : nil
     }

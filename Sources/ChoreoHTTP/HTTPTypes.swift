@@ -131,8 +131,16 @@ public struct HTTPRequest: Sendable {
     /// Seconds to establish the connection (TCP + TLS).
     public var connectTimeout: Double
     /// Seconds without progress (a completed line or `CurlTransfer.progressBytes` bytes) after which
-    /// the transfer ends with `TransportError.stalled`.
+    /// the transfer ends with `TransportError.stalled`, once the first byte of the body came.
     public var stallTimeout: Double
+    /// Seconds the first byte of the body may take after the request went out; past it the
+    /// transfer ends with `TransportError.stalled`. A model that reasons before it writes sends
+    /// nothing meanwhile (OpenAI's chat completions: over a minute at a high effort), and so does a
+    /// server of one's own for the requests it queues past its slots. nil: ten stall timeouts.
+    public var firstByteTimeout: Double?
+
+    /// `firstByteTimeout`, or its default of ten stall timeouts (ten minutes at the default 60 s).
+    var firstByteWait: Double { firstByteTimeout ?? stallTimeout * 10 }
     /// Seconds the whole exchange may take, from the transfer's start (connecting included) to
     /// the body's end, however steadily it makes progress; nil: no bound. Past it the transfer
     /// ends with `TransportError.timedOut`. Checked by the same sweep as the stall timeout.
@@ -157,13 +165,15 @@ public struct HTTPRequest: Sendable {
     package var proxy: Proxy?
 
     public init(url: String, method: String = "POST", headers: HeaderFields = HeaderFields(), body: [UInt8] = [],
-                connectTimeout: Double = 10, stallTimeout: Double = 60, timeout: Double? = nil, caFile: String? = nil) {
+                connectTimeout: Double = 10, stallTimeout: Double = 60, firstByteTimeout: Double? = nil, timeout: Double? = nil,
+                caFile: String? = nil) {
         self.url = url
         self.method = method
         self.headers = headers
         self.body = body
         self.connectTimeout = connectTimeout
         self.stallTimeout = stallTimeout
+        self.firstByteTimeout = firstByteTimeout
         self.timeout = timeout
         self.caFile = caFile
     }
@@ -171,8 +181,7 @@ public struct HTTPRequest: Sendable {
 
 extension HTTPRequest {
     /// `scheme://host:port` of a URL: safe to show (no path or query, where keys sometimes live).
-    /// Read as bytes: every transfer keeps its origin (`CurlTransfer.origin`), and Foundation's
-    /// `range(of:)` cost a request ~28,000 instructions.
+    /// Read as bytes: Foundation's `range(of:)` cost every HTTPS request ~28,000 instructions.
     package static func origin(of url: String) -> String {
         let u = Array(url.utf8)
         var k = 0

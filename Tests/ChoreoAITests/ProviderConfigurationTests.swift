@@ -8,7 +8,7 @@ import ChoreoTesting
         {"providers": [
           {"name": "local-vllm", "kind": "openai", "base_url": "http://10.0.0.5:8000/v1/", "api_key_env": "VLLM_KEY",
            "models": ["llama-*", "qwen*"], "concurrency": 64, "rpm": 600, "tpm": 200000, "prefill": true,
-           "headers": {"X-Team": "data"}, "connect_timeout": 10, "stall_timeout": 90.5, "timeout": 600},
+           "headers": {"X-Team": "data"}, "connect_timeout": 10, "stall_timeout": 90.5, "first_byte_timeout": 1200, "timeout": 600},
           {"name": "claude-eu", "kind": "anthropic", "base_url": "https://gateway.example.com/anthropic",
            "api_key_env": "GATEWAY_KEY", "models": ["claude-opus-*"], "concurrency": 4}
         ]}
@@ -33,7 +33,7 @@ import ChoreoTesting
         #expect(vllm.maxConcurrency == 64 && vllm.requestsPerMinute == 600 && vllm.tokensPerMinute == 200_000)
         #expect(vllm.supportsPrefill)
         #expect(vllm.extraHeaders["X-Team"] == "data")
-        #expect(vllm.connectTimeout == 10 && vllm.stallTimeout == 90.5 && vllm.timeout == 600)
+        #expect(vllm.connectTimeout == 10 && vllm.stallTimeout == 90.5 && vllm.firstByteTimeout == 1200 && vllm.timeout == 600)
         // A missing variable is not an error at load time.
         let gateway = try #require(router.providers.dropFirst().first)
         #expect(gateway.apiKeyVariable == "GATEWAY_KEY" && gateway.apiKey == nil)
@@ -128,6 +128,8 @@ import ChoreoTesting
          #"expected an http:// or https:// URL, found "10.0.0.5:8000""#),
         (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"stall_timeout":-1}]}"#, "providers[0].stall_timeout",
          "expected a positive number of seconds, found -1"),
+        (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"first_byte_timeout":0}]}"#, "providers[0].first_byte_timeout",
+         "expected a positive number of seconds, found 0"),
         (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"timeout":0}]}"#, "providers[0].timeout",
          "expected a positive number of seconds, found 0"),
         (#"{"providers":[{"name":"a","kind":"openai","models":["x"],"timeout":"10m"}]}"#, "providers[0].timeout",

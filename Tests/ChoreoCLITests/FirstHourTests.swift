@@ -55,7 +55,7 @@ import ChoreoSQLite
     /// refused ("The value '10m' is invalid") where `--outage-limit 15m` was the only way.
     @Test func everyLengthOfTimeTakesSecondsOrUnits() async throws {
         let fixture = try Fixture(count: 1, extra: ["mock": ["fault": "stall", "after": 0, "times": 1]])
-        let r = try await ChoreoBinary.run(["run", "--db", fixture.databasePath, "--mock", "--stall-timeout", "300ms", "--timeout", "10m",
+        let r = try await ChoreoBinary.run(["run", "--db", fixture.databasePath, "--mock", "--stall-timeout", "300ms", "--first-byte-timeout", "20m", "--timeout", "10m",
                                             "--lease-seconds", "45s", "--stop-grace", "2", "--outage-limit", "1h30m",
                                             "--first-answer-limit", "2m", "--storage-wait", "90s", "--progress-interval", "1s"])
         #expect(r.status == 0, "\(r.output)")

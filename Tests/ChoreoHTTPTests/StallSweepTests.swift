@@ -84,8 +84,9 @@ struct StallSweepTests {
         }
     }
 
-    /// A stall says whether any of the answer had come: a server that never answered and one that
-    /// stopped halfway are different failures to the person reading the error.
+    /// A stall says whether any of the answer had come: a server that never answered (past the
+    /// first-byte timeout) and one that stopped halfway are different failures to the person
+    /// reading the error.
     @Test func aStallSaysWhetherTheServerAnsweredAtAll() async throws {
         let server = try await ScriptedServer.start { request in
             request.bodyText.contains("silent")
@@ -96,7 +97,7 @@ struct StallSweepTests {
         let stallTimeout = 3.0
         func stall(_ name: String) async throws -> TransportError? {
             let request = HTTPRequest(url: server.baseURL + "/v1/chat/completions", headers: HeaderFields([("content-type", "application/json")]),
-                                      body: Array(#"{"name":"\#(name)"}"#.utf8), stallTimeout: stallTimeout)
+                                      body: Array(#"{"name":"\#(name)"}"#.utf8), stallTimeout: stallTimeout, firstByteTimeout: stallTimeout)
             return await #expect(throws: TransportError.self) {
                 let response = try await CurlTransport.shared.execute(request)
                 for try await _ in response.body {}
@@ -105,7 +106,8 @@ struct StallSweepTests {
         async let silentStall = stall("silent"), halfwayStall = stall("halfway")
         let (silent, halfway) = try await (silentStall, halfwayStall)
         #expect(silent?.kind == .stalled, "\(String(describing: silent))")
-        #expect(silent?.message.hasSuffix("for 3 s, no byte of an answer since the request went out") == true, "\(String(describing: silent))")
+        #expect(silent?.message.hasPrefix("no byte of an answer for 3 s since the request went out (the first-byte timeout") == true,
+                "\(String(describing: silent))")
         #expect(halfway?.kind == .stalled, "\(String(describing: halfway))")
         let answered = ScriptedServer.eventStreamHead().utf8.count + "data: {}\n\n".utf8.count
         #expect(halfway?.message.hasSuffix("for 3 s, \(answered) bytes of the answer in") == true, "\(String(describing: halfway))")

@@ -46,6 +46,10 @@ public struct Provider: Sendable, CustomStringConvertible {
     public var tokensPerMinute: Int?
     public var connectTimeout: Double = 10
     public var stallTimeout: Double = 60
+    /// Seconds the first byte of an answer may take (`choreo.json` `first_byte_timeout`): a model
+    /// reasoning before it writes, a server's queue. nil: ten stall timeouts. See
+    /// `HTTPRequest.firstByteTimeout`.
+    public var firstByteTimeout: Double?
     /// Seconds one request may take in all, connecting and the whole stream, however steadily it
     /// progresses (`choreo.json` `timeout`); nil: no bound. It ends as `attempt_timeout`, kept
     /// text and all, like a stall (`RequestFailure`). A job's own `timeout` replaces it.

@@ -28,6 +28,8 @@ public import Foundation
 ///   pattern wins; other models keep the default). See `Provider.prefillSupport(model:)`.
 /// - `headers`: extra request headers, string to string.
 /// - `connect_timeout`, `stall_timeout`: seconds (defaults 10 and 60).
+/// - `first_byte_timeout`: seconds the first byte of an answer may take (default: ten stall
+///   timeouts): a model that reasons before it writes, a server that queues requests past its slots.
 /// - `timeout`: seconds one attempt may take in all, connecting and the whole stream (default:
 ///   no bound); a job line's own `timeout` wins.
 /// - `ca_file`: a PEM file of certificate authorities to trust for the provider's `https://` server
@@ -131,7 +133,7 @@ struct ConfigurationReader {
     let locator: JSONLocator
 
     static let providerKeys = ["name", "kind", "base_url", "api_key_env", "models", "concurrency", "model_concurrency", "rpm", "tpm", "prefill",
-                               "headers", "connect_timeout", "stall_timeout", "timeout", "ca_file"]
+                               "headers", "connect_timeout", "stall_timeout", "first_byte_timeout", "timeout", "ca_file"]
     /// Headers that carry credentials; they would put a key in the file.
     static let credentialHeaders: Set<String> = ["authorization", "proxy-authorization", "x-api-key", "x-goog-api-key", "api-key"]
 
@@ -268,6 +270,7 @@ struct ConfigurationReader {
         }
         if let t = try seconds(o, "connect_timeout", at: path) { p.connectTimeout = t }
         if let t = try seconds(o, "stall_timeout", at: path) { p.stallTimeout = t }
+        p.firstByteTimeout = try seconds(o, "first_byte_timeout", at: path)
         p.timeout = try seconds(o, "timeout", at: path)
         if let caFile = try string(o, "ca_file", at: path) {
             let resolved = caFile.hasPrefix("/") ? caFile : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(caFile).path

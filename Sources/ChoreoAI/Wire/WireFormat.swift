@@ -148,8 +148,8 @@ extension WireFormat {
     /// certificate authorities.
     func post(_ provider: Provider, path: String, headers: HeaderFields, body: JSONValue) -> HTTPRequest {
         HTTPRequest(url: provider.baseURL + path, headers: headers, body: body.jsonBytes,
-                    connectTimeout: provider.connectTimeout, stallTimeout: provider.stallTimeout, timeout: provider.timeout,
-                    caFile: provider.caFile)
+                    connectTimeout: provider.connectTimeout, stallTimeout: provider.stallTimeout, firstByteTimeout: provider.firstByteTimeout,
+                    timeout: provider.timeout, caFile: provider.caFile)
     }
 
     /// Parses an error body in any of the shapes providers use: OpenAI `{"error":{message,type,code}}`,

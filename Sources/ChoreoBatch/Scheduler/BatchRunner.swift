@@ -99,6 +99,7 @@ public final class BatchRunner: Sendable {
         for i in router.providers.indices {
             if options.continuePartial { router.providers[i].supportsPrefill = true }
             if let s = options.stallTimeout { router.providers[i].stallTimeout = s }
+            if let s = options.firstByteTimeout { router.providers[i].firstByteTimeout = s }
             if let t = options.timeout { router.providers[i].timeout = t }
         }
         self.client = ChoreoClient(router: router)

@@ -168,12 +168,12 @@ public struct ProviderOutage: Sendable, Hashable {
 
     /// What else stalls can mean, said when the provider goes down: a server that queues more
     /// requests than it runs at once (Ollama, llama.cpp with few slots) sends nothing to those it
-    /// holds; they wait while it streams others, but one held longer than ten stall timeouts
-    /// counts as stalled (`CurlTransfer.queueStallTimeouts`). Nil for other reasons, and for a
-    /// provider that never answered in this run (then no stream of its ran at all).
+    /// holds, and one held past the first-byte timeout counts as stalled
+    /// (`HTTPRequest.firstByteTimeout`). Nil for other reasons, and for a provider that never
+    /// answered in this run (then no stream of its ran at all).
     public var queueHint: String? {
         guard reason == RequestFailure.stalled, !neverAnswered else { return nil }
-        return "if its server queues more requests than it runs at once (Ollama, llama.cpp), one it holds longer than ten stall timeouts "
+        return "if its server queues more requests than it runs at once (Ollama, llama.cpp), one it holds past the first-byte timeout "
             + "counts as stalled: set the provider's concurrency in choreo.json to what it runs at once"
     }
 

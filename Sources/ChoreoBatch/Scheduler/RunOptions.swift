@@ -22,8 +22,11 @@ public struct RunOptions: Sendable {
     public var leaseSeconds: Double = 30
     /// Continue interrupted streams with a prefill on every provider (else only where configured).
     public var continuePartial = false
-    /// Seconds without a byte after which a stream counts as stalled, for every provider.
+    /// Seconds without progress after which a stream counts as stalled, for every provider.
     public var stallTimeout: Double?
+    /// Seconds the first byte of an answer may take, for every provider (nil: each provider's,
+    /// by default ten stall timeouts).
+    public var firstByteTimeout: Double?
     /// Seconds one attempt may take in all (connecting and the whole stream), for every provider;
     /// a job's own `timeout` wins (nil: each provider's, `choreo.json` `timeout`).
     public var timeout: Double?

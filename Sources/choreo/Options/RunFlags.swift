@@ -30,6 +30,9 @@ struct RunFlags: ParsableArguments {
     @Option(name: .customLong("stall-timeout"), help: ArgumentHelp("How long an attempt may go without progress (a complete line or 1 KiB) before it counts as stalled.", valueName: "duration"), transform: TimeArgument.seconds)
     var stallTimeout: Double?
 
+    @Option(name: .customLong("first-byte-timeout"), help: ArgumentHelp("How long an attempt may wait for the first byte of its answer: a model that reasons before it writes sends nothing meanwhile, and so does a server of your own for the requests it queues. (default: ten stall timeouts, 10m)", valueName: "duration"), transform: TimeArgument.seconds)
+    var firstByteTimeout: Double?
+
     @Option(name: .long, help: ArgumentHelp("How long each attempt may take in all, connecting and the whole stream, however steadily it streams; one that runs over is retried with the text it received. For every provider; a job line's own timeout wins.", valueName: "duration"), transform: TimeArgument.seconds)
     var timeout: Double?
 
@@ -90,6 +93,7 @@ struct RunFlags: ParsableArguments {
             throw ValidationError("--timeout must be more than 0 and at most \(Int(JobLineValidator.maxTimeout)) seconds")
         }
         if let stallTimeout, !(stallTimeout > 0) { throw ValidationError("--stall-timeout must be more than 0") }
+        if let firstByteTimeout, !(firstByteTimeout > 0) { throw ValidationError("--first-byte-timeout must be more than 0") }
         guard leaseSeconds >= 1 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard stopGrace >= 0 else { throw ValidationError("--stop-grace must not be negative") }
         if let progressInterval, !(progressInterval >= 0.01) { throw ValidationError("--progress-interval must be at least 0.01") }
@@ -110,6 +114,7 @@ struct RunFlags: ParsableArguments {
         o.continuePartial = continuePartial || ["1", "true", "yes"].contains(ProcessInfo.processInfo.environment["CHOREO_CONTINUE"]?.lowercased() ?? "")
         o.flushInterval = Double(flushIntervalMs) / 1000
         o.stallTimeout = stallTimeout
+        o.firstByteTimeout = firstByteTimeout
         o.timeout = timeout
         o.leaseSeconds = leaseSeconds
         o.outageLimit = outageLimit
