@@ -1,3 +1,4 @@
+import ChoreoAI
 import ChoreoMock
 import ChoreoTesting
 import Foundation
@@ -41,6 +42,22 @@ struct PrivateCATests {
             #expect(r.status == 0, "\(r.output)")
             #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND output = 'over TLS'") == 20)
             try await eventually("nginx to log 20 requests") { server.requests.count == 20 }
+        }
+    }
+
+    /// An embeddings line goes to the same server as a chat line, so it trusts the same CA. Its
+    /// request was built without the provider's `ca_file`: every attempt failed as `tls` and the
+    /// run gave the provider up, where its chat lines went through.
+    @Test func embeddingsTrustTheCAFileToo() async throws {
+        let vectors = #"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.25,-0.5,0.75,1.0]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":4,"total_tokens":4}}"#
+        try await withTLSServer(responseBody: vectors) { server in
+            let fixture = try Fixture(lines: [["custom_id": "vector", "method": "POST", "url": "/v1/embeddings",
+                                               "body": ["model": "text-embedding-3-small", "input": "over TLS"]]])
+            let r = try await ChoreoBinary.run(["run", "--db", fixture.databasePath, "--cacert", server.caFile, "--first-answer-limit", "1s", "--quiet"],
+                                               environment: ["OPENAI_BASE_URL": server.baseURL + "/v1"])
+            #expect(r.status == 0, "\(r.output)")
+            #expect(try fixture.scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded' AND embedding IS NOT NULL") == 1)
+            #expect(try fixture.scalar("SELECT count(*) FROM attempts WHERE error_kind = 'tls'") == 0)
         }
     }
 

@@ -50,13 +50,6 @@ extension EmbeddingsWire {
         return h
     }
 
-    /// A POST of `body` to `path` under the provider's base URL, with its timeouts.
-    func post(_ provider: Provider, path: String, headers: HeaderFields, body: JSONValue) -> HTTPRequest {
-        HTTPRequest(url: provider.baseURL + path, headers: headers, body: body.jsonBytes,
-                    connectTimeout: provider.connectTimeout, stallTimeout: provider.stallTimeout, firstByteTimeout: provider.firstByteTimeout,
-                    timeout: provider.timeout)
-    }
-
     /// The JSON of a 2xx body, or the error a provider sent inside one.
     func parse(_ body: [UInt8]) throws -> JSONValue {
         let json: JSONValue

@@ -34,7 +34,7 @@ public struct GeminiEmbeddingsWire: EmbeddingsWire {
         if let key = provider.apiKey, !key.isEmpty { headers.add(name: "x-goog-api-key", value: key) }
         var top = o.filter { !Self.consumedFields.contains($0.key) }
         top["requests"] = .array(requests)
-        return post(provider, path: "/models/" + GeminiWire.pathSegment(model) + ":batchEmbedContents", headers: headers,
+        return provider.post(path: "/models/" + GeminiWire.pathSegment(model) + ":batchEmbedContents", headers: headers,
                     body: .object(top))
     }
 

@@ -20,7 +20,7 @@ public struct OpenAIEmbeddingsWire: EmbeddingsWire {
         if o["encoding_format"] == nil { o["encoding_format"] = "base64" }
         var headers = headers(provider)
         if let key = provider.apiKey, !key.isEmpty { headers.add(name: "authorization", value: "Bearer \(key)") }
-        return post(provider, path: "/embeddings", headers: headers, body: .object(o))
+        return provider.post(path: "/embeddings", headers: headers, body: .object(o))
     }
 
     /// `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[…] | "base64…"}],

@@ -20,7 +20,7 @@ public struct OpenAIResponsesWire: WireFormat {
         if !stream { o["stream_options"] = nil }
         var headers = baseHeaders(provider, stream: stream)
         if let key = provider.apiKey, !key.isEmpty { headers.add(name: "authorization", value: "Bearer \(key)") }
-        return post(provider, path: "/responses", headers: headers, body: .object(o))
+        return provider.post(path: "/responses", headers: headers, body: .object(o))
     }
 
     public func makeDecoder() -> any ChunkDecoder { ResponsesEventDecoder() }

@@ -57,7 +57,7 @@ public struct AnthropicWire: WireFormat {
         var headers = baseHeaders(provider, stream: stream)
         if let key = provider.apiKey, !key.isEmpty { headers.add(name: "x-api-key", value: key) }
         if headers["anthropic-version"] == nil { headers.add(name: "anthropic-version", value: Self.apiVersion) }
-        return post(provider, path: "/v1/messages", headers: headers, body: .object(o))
+        return provider.post(path: "/v1/messages", headers: headers, body: .object(o))
     }
 
     public func makeDecoder() -> any ChunkDecoder { AnthropicChunkDecoder() }

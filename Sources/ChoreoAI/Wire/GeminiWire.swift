@@ -54,7 +54,7 @@ public struct GeminiWire: WireFormat {
         // The key goes in a header, never the URL: URLs end up in logs (§7.1).
         if let key = provider.apiKey, !key.isEmpty { headers.add(name: "x-goog-api-key", value: key) }
         let method = stream ? ":streamGenerateContent?alt=sse" : ":generateContent"
-        return post(provider, path: "/models/" + Self.pathSegment(model) + method, headers: headers, body: .object(o))
+        return provider.post(path: "/models/" + Self.pathSegment(model) + method, headers: headers, body: .object(o))
     }
 
     public func makeDecoder() -> any ChunkDecoder { GeminiChunkDecoder() }

@@ -18,7 +18,7 @@ public struct OpenAIWire: WireFormat {
         }
         var headers = baseHeaders(provider, stream: stream)
         if let key = provider.apiKey, !key.isEmpty { headers.add(name: "authorization", value: "Bearer \(key)") }
-        return post(provider, path: "/chat/completions", headers: headers, body: .object(o))
+        return provider.post(path: "/chat/completions", headers: headers, body: .object(o))
     }
 
     public func makeDecoder() -> any ChunkDecoder { OpenAIChunkDecoder() }

@@ -112,3 +112,14 @@ public struct Provider: Sendable, CustomStringConvertible {
         return true
     }
 }
+
+extension Provider {
+    /// A POST of `body` to `path` under the provider's base URL, with the provider's timeouts and
+    /// certificate authorities: every request to it, chat, Responses and embeddings alike, is
+    /// made here, so none goes out without its `ca_file` (embeddings did until 2026-12-03).
+    func post(path: String, headers: HeaderFields, body: JSONValue) -> HTTPRequest {
+        HTTPRequest(url: baseURL + path, headers: headers, body: body.jsonBytes,
+                    connectTimeout: connectTimeout, stallTimeout: stallTimeout, firstByteTimeout: firstByteTimeout,
+                    timeout: timeout, caFile: caFile)
+    }
+}

@@ -144,14 +144,6 @@ extension WireFormat {
         }
     }
 
-    /// A POST of `body` to `path` under the provider's base URL, with the provider's timeouts and
-    /// certificate authorities.
-    func post(_ provider: Provider, path: String, headers: HeaderFields, body: JSONValue) -> HTTPRequest {
-        HTTPRequest(url: provider.baseURL + path, headers: headers, body: body.jsonBytes,
-                    connectTimeout: provider.connectTimeout, stallTimeout: provider.stallTimeout, firstByteTimeout: provider.firstByteTimeout,
-                    timeout: provider.timeout, caFile: provider.caFile)
-    }
-
     /// Parses an error body in any of the shapes providers use: OpenAI `{"error":{message,type,code}}`,
     /// vLLM `{"object":"error",...}`, Anthropic `{"type":"error","error":{type,message}}`, Gemini
     /// `{"error":{code,message,status,details}}`.
