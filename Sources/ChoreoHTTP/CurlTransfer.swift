@@ -67,13 +67,12 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         /// When the transfer last made progress (monotonic ns: a header line, a body line end, or
         /// `progressBytes` bytes); the loop ends the transfer after `stallTimeout` without any.
         /// Restarted when the loop lifts a consumer's pause: waiting for the consumer is not silence.
-        /// Counts only once the request went out (`requestSent`).
+        /// Counts only once the request went out (`sentAt`).
         var lastActivity: UInt64 = 0
-        /// curl sent the request on a connection (`CURLOPT_PREREQFUNCTION`): before, the transfer
-        /// waits in curl's queue for a connection, or connects (the connect timeout's business).
-        var requestSent = false
-        /// When the request went out (monotonic ns): the first byte of the body has its own
-        /// timeout from then (`HTTPRequest.firstByteTimeout`).
+        /// When curl sent the request on a connection (`CURLOPT_PREREQFUNCTION`; monotonic ns, 0
+        /// before): until then the transfer waits in curl's queue for a connection, or connects
+        /// (the connect timeout's business). The body's first byte has its own timeout from then
+        /// (`HTTPRequest.firstByteTimeout`).
         var sentAt: UInt64 = 0
         /// The origin whose count of unsent transfers this one is in (`CurlEventLoop.unsent`),
         /// from when the loop hands it to curl until curl sends it or it leaves the multi.
@@ -442,7 +441,6 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
         set { onLoop.value.isHeld = newValue }
     }
 
-
     /// Ends the transfer from this side: with an error (a curl call refused, see `check`; the
     /// watchdog's), or as complete (the watchdog's `endGrace`).
     func end(early result: Result<Void, TransportError>) { end(result.mapError { $0 as any Error }) }
@@ -517,7 +515,6 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
             loop.sent(to: origin)
         }
         onLoop.update { v in
-            v.requestSent = true
             v.lastActivity = DispatchTime.now().uptimeNanoseconds
             v.sentAt = v.lastActivity
             v.bytesSinceProgress = 0
@@ -535,12 +532,12 @@ final class CurlTransfer: @unchecked Sendable {  // @unchecked: `machine` is loc
     /// a server that runs fewer requests than it is sent (Ollama, llama.cpp's slots, vLLM past its
     /// batch) sends those it holds nothing, or only the head, until a slot frees.
     private func stall(now: UInt64) -> Stall? {
-        let (sent, lastActivity, sentAt, stallTimeout, firstByteWait) = onLoop.update { v in
-            (v.requestSent, v.lastActivity, v.sentAt, v.request.stallTimeout, v.request.firstByteWait)
+        let (lastActivity, sentAt, stallTimeout, firstByteWait) = onLoop.update { v in
+            (v.lastActivity, v.sentAt, v.request.stallTimeout, v.request.firstByteWait)
         }
-        guard sent else { return nil }
+        guard sentAt > 0 else { return nil }
         if bytesReceived.load(ordering: .relaxed) == 0 {
-            return now > sentAt && Double(now - sentAt) / 1e9 >= firstByteWait ? .noFirstByte : nil
+            return isSilent(since: sentAt, for: firstByteWait, now: now) ? .noFirstByte : nil
         }
         return isSilent(since: lastActivity, for: stallTimeout, now: now) ? .silent : nil
     }
